@@ -1,0 +1,64 @@
+//! # marketingforce-core
+//!
+//! The foundation of the Marketingforce SDK: the types every other crate speaks in, and the one
+//! storage contract they all persist through.
+//!
+//! ```
+//! use marketingforce_core::money::{Money, Rate, RoundingMode};
+//! use marketingforce_core::time::{BusinessCalendar, HolidayCalendar};
+//! use chrono::NaiveDate;
+//!
+//! // True Client Standard: RMB 1,180 per account per year, 8 accounts.
+//! let contract = Money::cny("1180.00").unwrap().checked_mul_int(8).unwrap();
+//! // Recognised ratably over 365 days: the daily parts sum exactly to the contract value.
+//! let days = contract.allocate(365).unwrap();
+//! assert_eq!(Money::sum(contract.currency(), &days).unwrap(), contract);
+//! // A channel partner keeps 65% commission and is charged the rest.
+//! let charged = contract.mul_rate("65%".parse::<Rate>().unwrap().complement());
+//! assert_eq!(charged.round(RoundingMode::HalfUp).to_string(), "3304.00 CNY");
+//! // Payment is due within 3 business days of signing (Spring Festival 2026 in between).
+//! let signed = NaiveDate::from_ymd_opt(2026, 2, 12).unwrap();
+//! let due = HolidayCalendar::china_mainland().add_business_days(signed, 3).unwrap();
+//! assert_eq!(due.to_string(), "2026-02-24");
+//! ```
+//!
+//! ## What is here
+//! - [`money`]: [`Money`](money::Money) (decimal + ISO-4217 currency, CNY default), named
+//!   rounding, exact splitting; [`Rate`](money::Rate); [`Quantity`](money::Quantity).
+//! - [`id`]: typed, prefixed, time-ordered (UUIDv7) ids via [`entity_id!`], with random and
+//!   seeded generators.
+//! - [`tenant`]: [`TenantId`](tenant::TenantId) and the tenant profile.
+//! - [`time`]: [`Clock`](time::Clock) (system and manual), tenant time zones (Asia/Shanghai
+//!   default) and [`BusinessCalendar`](time::BusinessCalendar) with the official mainland China
+//!   holiday schedule for 2024–2026.
+//! - [`error`]: the shared [`Error`] enum.
+//! - [`storage`]: the tenant-scoped [`Store`](storage::Store) contract — versioned records,
+//!   secondary indexes, journals, atomic idempotent batches — with the memory, SQLite and
+//!   PostgreSQL backends and the conformance suite.
+//! - [`adapters`]: traits for the outside world (content channels, ad platforms, text / image /
+//!   video generators).
+//!
+//! ## Feature flags
+//! - `sqlite`: [`storage::SqliteStore`], the embedded durable backend (bundled SQLite).
+//! - `postgres`: [`storage::PostgresStore`], the shared backend.
+//! - `testing`: `storage::conformance`, the behaviour suite for any [`storage::Store`].
+
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod adapters;
+pub mod error;
+pub mod id;
+pub mod money;
+pub mod storage;
+pub mod tenant;
+pub mod time;
+
+pub use error::{Error, Result};
+
+#[doc(hidden)]
+pub mod __private {
+    pub use schemars;
+    pub use serde;
+}

@@ -1,0 +1,347 @@
+//! The in-memory backend: the default, with no I/O. State lives as long as the store.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Bound;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use async_trait::async_trait;
+
+use super::{
+    Batch, CommitOutcome, IndexEntry, JournalEntry, Page, PageRequest, Receipt, Record, Store,
+    StoreLimits, Write,
+};
+use crate::error::{Error, Result, VersionState};
+use crate::tenant::TenantId;
+
+/// An in-memory [`Store`]: tenant-partitioned maps behind per-tenant locks.
+///
+/// Fast (no encoding beyond what the caller does, no I/O) and fully transactional: a batch is
+/// checked completely before it is applied, and an injected failure rolls back what was applied.
+/// Cloning shares the same data.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryStore {
+    tenants: Arc<RwLock<HashMap<TenantId, Arc<RwLock<TenantData>>>>>,
+    limits: StoreLimits,
+}
+
+#[derive(Debug, Default)]
+struct TenantData {
+    collections: HashMap<String, CollectionData>,
+    journals: HashMap<String, Vec<Vec<u8>>>,
+    idempotency: HashMap<String, (String, Vec<u8>)>,
+}
+
+#[derive(Debug, Default)]
+struct CollectionData {
+    records: BTreeMap<String, Stored>,
+    /// (index name, index value, record key)
+    index: BTreeSet<(String, String, String)>,
+}
+
+#[derive(Debug, Clone)]
+struct Stored {
+    version: u64,
+    value: Vec<u8>,
+    indexes: Vec<IndexEntry>,
+}
+
+impl MemoryStore {
+    /// An empty store with the default limits.
+    pub fn new() -> MemoryStore {
+        MemoryStore::default()
+    }
+
+    /// An empty store with custom limits.
+    pub fn with_limits(limits: StoreLimits) -> MemoryStore {
+        MemoryStore {
+            limits,
+            ..MemoryStore::default()
+        }
+    }
+
+    fn tenant(&self, tenant: &TenantId) -> Option<Arc<RwLock<TenantData>>> {
+        self.tenants
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(tenant)
+            .cloned()
+    }
+
+    fn tenant_or_create(&self, tenant: &TenantId) -> Arc<RwLock<TenantData>> {
+        if let Some(t) = self.tenant(tenant) {
+            return t;
+        }
+        self.tenants
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(*tenant)
+            .or_default()
+            .clone()
+    }
+
+    fn read<T>(&self, tenant: &TenantId, f: impl FnOnce(&TenantData) -> T) -> Option<T> {
+        self.tenant(tenant)
+            .map(|t| f(&t.read().unwrap_or_else(PoisonError::into_inner)))
+    }
+}
+
+impl CollectionData {
+    fn put(&mut self, key: &str, stored: Stored) -> Option<Stored> {
+        let old = self.records.insert(key.to_string(), stored);
+        if let Some(old) = &old {
+            self.unindex(key, &old.indexes);
+        }
+        let new_indexes = self.records.get(key).map(|s| s.indexes.clone()).unwrap_or_default();
+        for ix in new_indexes {
+            self.index.insert((ix.name, ix.value, key.to_string()));
+        }
+        old
+    }
+
+    fn remove(&mut self, key: &str) -> Option<Stored> {
+        let old = self.records.remove(key);
+        if let Some(old) = &old {
+            self.unindex(key, &old.indexes);
+        }
+        old
+    }
+
+    fn restore(&mut self, key: &str, previous: Option<Stored>) {
+        match previous {
+            Some(stored) => {
+                self.put(key, stored);
+            }
+            None => {
+                self.remove(key);
+            }
+        }
+    }
+
+    fn unindex(&mut self, key: &str, indexes: &[IndexEntry]) {
+        for ix in indexes {
+            self.index
+                .remove(&(ix.name.clone(), ix.value.clone(), key.to_string()));
+        }
+    }
+}
+
+fn record(key: &str, s: &Stored) -> Record {
+    Record {
+        key: key.to_string(),
+        version: s.version,
+        value: s.value.clone(),
+    }
+}
+
+fn injected_failure() -> Error {
+    Error::backend_message("memory", true, "injected failure: batch rolled back")
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    fn backend(&self) -> &'static str {
+        "memory"
+    }
+
+    fn limits(&self) -> StoreLimits {
+        self.limits
+    }
+
+    async fn get(&self, tenant: &TenantId, collection: &str, key: &str) -> Result<Option<Record>> {
+        Ok(self
+            .read(tenant, |t| {
+                t.collections
+                    .get(collection)
+                    .and_then(|c| c.records.get(key))
+                    .map(|s| record(key, s))
+            })
+            .flatten())
+    }
+
+    async fn list(
+        &self,
+        tenant: &TenantId,
+        collection: &str,
+        page: &PageRequest,
+    ) -> Result<Page<Record>> {
+        page.validate()?;
+        let items = self
+            .read(tenant, |t| {
+                let Some(c) = t.collections.get(collection) else {
+                    return Vec::new();
+                };
+                let lower = page
+                    .after_key()
+                    .map_or(Bound::Unbounded, |k| Bound::Excluded(k.to_string()));
+                c.records
+                    .range((lower, Bound::Unbounded))
+                    .take(page.limit + 1)
+                    .map(|(k, s)| record(k, s))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Page::from_overfetch(items, page.limit, |r| &r.key))
+    }
+
+    async fn lookup(
+        &self,
+        tenant: &TenantId,
+        collection: &str,
+        index: &str,
+        value: &str,
+        page: &PageRequest,
+    ) -> Result<Page<Record>> {
+        page.validate()?;
+        let items = self
+            .read(tenant, |t| {
+                let Some(c) = t.collections.get(collection) else {
+                    return Vec::new();
+                };
+                let start = (index.to_string(), value.to_string(), String::new());
+                let lower = match page.after_key() {
+                    Some(k) => Bound::Excluded((index.to_string(), value.to_string(), k.to_string())),
+                    None => Bound::Included(start),
+                };
+                c.index
+                    .range((lower, Bound::Unbounded))
+                    .take_while(|(n, v, _)| n == index && v == value)
+                    .filter_map(|(_, _, k)| c.records.get(k).map(|s| record(k, s)))
+                    .take(page.limit + 1)
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Page::from_overfetch(items, page.limit, |r| &r.key))
+    }
+
+    async fn read_journal(
+        &self,
+        tenant: &TenantId,
+        journal: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<JournalEntry>> {
+        let skip = usize::try_from(after).unwrap_or(usize::MAX);
+        Ok(self
+            .read(tenant, |t| {
+                t.journals
+                    .get(journal)
+                    .map(|entries| {
+                        entries
+                            .iter()
+                            .enumerate()
+                            .skip(skip)
+                            .take(limit)
+                            .map(|(i, p)| JournalEntry {
+                                seq: i as u64 + 1,
+                                payload: p.clone(),
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            })
+            .unwrap_or_default())
+    }
+
+    async fn idempotency(&self, tenant: &TenantId, key: &str) -> Result<Option<(String, Vec<u8>)>> {
+        Ok(self
+            .read(tenant, |t| t.idempotency.get(key).cloned())
+            .flatten())
+    }
+
+    async fn commit(&self, tenant: &TenantId, batch: Batch) -> Result<CommitOutcome> {
+        batch.validate(&self.limits)?;
+        let data = self.tenant_or_create(tenant);
+        let mut t = data.write().unwrap_or_else(PoisonError::into_inner);
+
+        if let Some(claim) = batch.idempotency() {
+            if let Some((fp, response)) = t.idempotency.get(&claim.key) {
+                return if *fp == claim.fingerprint {
+                    Ok(CommitOutcome::Replayed(response.clone()))
+                } else {
+                    Err(Error::IdempotencyMismatch {
+                        key: claim.key.clone(),
+                    })
+                };
+            }
+        }
+
+        // Check every expectation before touching anything.
+        let mut versions = Vec::with_capacity(batch.writes().len());
+        for w in batch.writes() {
+            let current = t
+                .collections
+                .get(w.collection())
+                .and_then(|c| c.records.get(w.key()))
+                .map(|s| s.version);
+            if !w.expect().admits(current) {
+                return Err(Error::Conflict {
+                    collection: w.collection().to_string(),
+                    key: w.key().to_string(),
+                    expected: w.expect().state(),
+                    actual: current.map_or(VersionState::Absent, VersionState::Version),
+                });
+            }
+            versions.push(match w {
+                Write::Put { .. } => current.unwrap_or(0) + 1,
+                Write::Delete { .. } => 0,
+            });
+        }
+
+        // Apply, keeping an undo log for injected failures.
+        let fail_at = batch.injected_failure();
+        let mut undo: Vec<(String, String, Option<Stored>)> = Vec::new();
+        for (i, (w, version)) in batch.writes().iter().zip(&versions).enumerate() {
+            if fail_at == Some(i) {
+                rollback(&mut t, undo);
+                return Err(injected_failure());
+            }
+            let c = t.collections.entry(w.collection().to_string()).or_default();
+            let previous = match w {
+                Write::Put {
+                    key,
+                    value,
+                    indexes,
+                    ..
+                } => c.put(
+                    key,
+                    Stored {
+                        version: *version,
+                        value: value.clone(),
+                        indexes: indexes.clone(),
+                    },
+                ),
+                Write::Delete { key, .. } => c.remove(key),
+            };
+            undo.push((w.collection().to_string(), w.key().to_string(), previous));
+        }
+        if fail_at.is_some_and(|n| n >= batch.writes().len()) {
+            rollback(&mut t, undo);
+            return Err(injected_failure());
+        }
+
+        let mut sequences = Vec::with_capacity(batch.appends().len());
+        for a in batch.appends() {
+            let j = t.journals.entry(a.journal.clone()).or_default();
+            j.push(a.payload.clone());
+            sequences.push(j.len() as u64);
+        }
+        if let Some(claim) = batch.idempotency() {
+            t.idempotency.insert(
+                claim.key.clone(),
+                (claim.fingerprint.clone(), claim.response.clone()),
+            );
+        }
+        Ok(CommitOutcome::Committed(Receipt {
+            versions,
+            sequences,
+        }))
+    }
+}
+
+fn rollback(t: &mut TenantData, undo: Vec<(String, String, Option<Stored>)>) {
+    for (collection, key, previous) in undo.into_iter().rev() {
+        if let Some(c) = t.collections.get_mut(&collection) {
+            c.restore(&key, previous);
+        }
+    }
+}

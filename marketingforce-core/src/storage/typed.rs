@@ -1,0 +1,338 @@
+//! Typed access over the raw [`Store`]: entities encoded with serde (JSON).
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::{Batch, CommitOutcome, Expect, IndexEntry, Page, PageRequest, Record, Store};
+use crate::error::{Error, Result};
+use crate::tenant::{Tenant, TenantId};
+
+/// A record type stored in a collection.
+///
+/// The entity declares its collection, its key and the secondary-index entries it is found by;
+/// the store keeps the index entries in step with every write.
+pub trait Entity: Serialize + DeserializeOwned + Send + Sync {
+    /// The collection name (`[a-z0-9_.:-]`, at most 64 characters).
+    const COLLECTION: &'static str;
+
+    /// The record key.
+    fn key(&self) -> String;
+
+    /// Secondary-index entries (none by default).
+    fn indexes(&self) -> Vec<IndexEntry> {
+        Vec::new()
+    }
+
+    /// The tenant this value belongs to, if it records one. Writing it under another tenant is
+    /// refused with [`Error::TenantIsolation`].
+    fn tenant(&self) -> Option<&TenantId> {
+        None
+    }
+}
+
+/// A value with the version it was read at (pass the version back to update it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Versioned<T> {
+    /// The value.
+    pub value: T,
+    /// Its version in the store.
+    pub version: u64,
+}
+
+fn decode<E: DeserializeOwned>(collection: &str, record: Record) -> Result<Versioned<E>> {
+    serde_json::from_slice(&record.value)
+        .map(|value| Versioned {
+            value,
+            version: record.version,
+        })
+        .map_err(|e| Error::Serialization {
+            what: format!("{collection}/{}", record.key),
+            reason: e.to_string(),
+        })
+}
+
+impl Batch {
+    /// Put an entity, checking it belongs to `tenant`.
+    ///
+    /// # Errors
+    /// [`Error::TenantIsolation`] or a serialization error.
+    pub fn put_entity<E: Entity>(
+        &mut self,
+        tenant: &TenantId,
+        entity: &E,
+        expect: Expect,
+    ) -> Result<&mut Batch> {
+        if let Some(owner) = entity.tenant() {
+            Tenant::ensure_same(tenant, owner, &format!("{}/{}", E::COLLECTION, entity.key()))?;
+        }
+        let value = serde_json::to_vec(entity)?;
+        Ok(self.put(E::COLLECTION, entity.key(), value, entity.indexes(), expect))
+    }
+
+    /// Delete an entity's record by key.
+    pub fn delete_entity<E: Entity>(&mut self, key: impl Into<String>, expect: Expect) -> &mut Batch {
+        self.delete(E::COLLECTION, key, expect)
+    }
+}
+
+/// Typed access to the collection of entity `E`.
+pub struct Collection<E> {
+    store: Arc<dyn Store>,
+    _entity: PhantomData<fn() -> E>,
+}
+
+impl<E> Clone for Collection<E> {
+    fn clone(&self) -> Self {
+        Collection {
+            store: self.store.clone(),
+            _entity: PhantomData,
+        }
+    }
+}
+
+impl<E> fmt::Debug for Collection<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Collection")
+            .field("entity", &std::any::type_name::<E>())
+            .field("store", &self.store.backend())
+            .finish()
+    }
+}
+
+impl<E: Entity> Collection<E> {
+    /// Typed access to `E`'s collection in `store`.
+    pub fn new(store: Arc<dyn Store>) -> Collection<E> {
+        Collection {
+            store,
+            _entity: PhantomData,
+        }
+    }
+
+    /// The underlying store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Read one entity.
+    ///
+    /// # Errors
+    /// Backend or decoding errors.
+    pub async fn get(&self, tenant: &TenantId, key: &str) -> Result<Option<Versioned<E>>> {
+        self.store
+            .get(tenant, E::COLLECTION, key)
+            .await?
+            .map(|r| decode(E::COLLECTION, r))
+            .transpose()
+    }
+
+    /// Read one entity that must exist.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`], backend or decoding errors.
+    pub async fn require(&self, tenant: &TenantId, key: &str) -> Result<Versioned<E>> {
+        self.get(tenant, key)
+            .await?
+            .ok_or_else(|| Error::not_found(E::COLLECTION, key))
+    }
+
+    /// A page of entities in key order.
+    ///
+    /// # Errors
+    /// Backend or decoding errors.
+    pub async fn list(&self, tenant: &TenantId, page: &PageRequest) -> Result<Page<Versioned<E>>> {
+        self.store
+            .list(tenant, E::COLLECTION, page)
+            .await?
+            .try_map(|r| decode(E::COLLECTION, r))
+    }
+
+    /// Every entity of the collection, in key order (reads page by page).
+    ///
+    /// # Errors
+    /// Backend or decoding errors.
+    pub async fn list_all(&self, tenant: &TenantId) -> Result<Vec<Versioned<E>>> {
+        let mut out = Vec::new();
+        let mut page = PageRequest::first(1000);
+        loop {
+            let p = self.list(tenant, &page).await?;
+            out.extend(p.items);
+            match p.next {
+                Some(c) => page = PageRequest::next(1000, c),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// A page of the entities whose index `index` has `value`.
+    ///
+    /// # Errors
+    /// Backend or decoding errors.
+    pub async fn lookup(
+        &self,
+        tenant: &TenantId,
+        index: &str,
+        value: &str,
+        page: &PageRequest,
+    ) -> Result<Page<Versioned<E>>> {
+        self.store
+            .lookup(tenant, E::COLLECTION, index, value, page)
+            .await?
+            .try_map(|r| decode(E::COLLECTION, r))
+    }
+
+    /// Every entity whose index `index` has `value`.
+    ///
+    /// # Errors
+    /// Backend or decoding errors.
+    pub async fn lookup_all(
+        &self,
+        tenant: &TenantId,
+        index: &str,
+        value: &str,
+    ) -> Result<Vec<Versioned<E>>> {
+        let mut out = Vec::new();
+        let mut page = PageRequest::first(1000);
+        loop {
+            let p = self.lookup(tenant, index, value, &page).await?;
+            out.extend(p.items);
+            match p.next {
+                Some(c) => page = PageRequest::next(1000, c),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    async fn write_one(&self, tenant: &TenantId, entity: &E, expect: Expect) -> Result<u64> {
+        let mut batch = Batch::new();
+        batch.put_entity(tenant, entity, expect)?;
+        match self.store.commit(tenant, batch).await? {
+            CommitOutcome::Committed(r) => Ok(r.versions.first().copied().unwrap_or_default()),
+            CommitOutcome::Replayed(_) => Err(Error::backend_message(
+                self.store.backend(),
+                false,
+                "a batch without an idempotency key was reported as replayed",
+            )),
+        }
+    }
+
+    /// Create an entity that must not exist yet; returns its version (1).
+    ///
+    /// # Errors
+    /// [`Error::Conflict`] when the key exists.
+    pub async fn insert(&self, tenant: &TenantId, entity: &E) -> Result<u64> {
+        self.write_one(tenant, entity, Expect::Absent).await
+    }
+
+    /// Replace an entity read at `version`; returns the new version.
+    ///
+    /// # Errors
+    /// [`Error::Conflict`] when it changed since.
+    pub async fn update(&self, tenant: &TenantId, entity: &E, version: u64) -> Result<u64> {
+        self.write_one(tenant, entity, Expect::Version(version)).await
+    }
+
+    /// Create or replace an entity regardless of its version; returns the new version.
+    ///
+    /// # Errors
+    /// Backend errors.
+    pub async fn upsert(&self, tenant: &TenantId, entity: &E) -> Result<u64> {
+        self.write_one(tenant, entity, Expect::Any).await
+    }
+
+    /// Delete an entity.
+    ///
+    /// # Errors
+    /// [`Error::Conflict`] when `expect` is not met.
+    pub async fn delete(&self, tenant: &TenantId, key: &str, expect: Expect) -> Result<()> {
+        let mut batch = Batch::new();
+        batch.delete_entity::<E>(key, expect);
+        self.store.commit(tenant, batch).await.map(|_| ())
+    }
+}
+
+/// Typed access to an append-only journal of entries `T`.
+pub struct Journal<T> {
+    store: Arc<dyn Store>,
+    name: String,
+    _entry: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Journal<T> {
+    fn clone(&self) -> Self {
+        Journal {
+            store: self.store.clone(),
+            name: self.name.clone(),
+            _entry: PhantomData,
+        }
+    }
+}
+
+impl<T> fmt::Debug for Journal<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Journal").field("name", &self.name).finish()
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> Journal<T> {
+    /// The journal `name` in `store`.
+    pub fn new(store: Arc<dyn Store>, name: impl Into<String>) -> Journal<T> {
+        Journal {
+            store,
+            name: name.into(),
+            _entry: PhantomData,
+        }
+    }
+
+    /// The journal's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Add an append of `entry` to `batch`.
+    ///
+    /// # Errors
+    /// A serialization error.
+    pub fn append_in(&self, batch: &mut Batch, entry: &T) -> Result<()> {
+        batch.append_json(self.name.clone(), entry).map(|_| ())
+    }
+
+    /// Up to `limit` entries after sequence `after`, with their sequence numbers.
+    ///
+    /// # Errors
+    /// Backend or decoding errors.
+    pub async fn read(&self, tenant: &TenantId, after: u64, limit: usize) -> Result<Vec<(u64, T)>> {
+        self.store
+            .read_journal(tenant, &self.name, after, limit)
+            .await?
+            .into_iter()
+            .map(|e| {
+                serde_json::from_slice(&e.payload)
+                    .map(|t| (e.seq, t))
+                    .map_err(|err| Error::Serialization {
+                        what: format!("journal {} #{}", self.name, e.seq),
+                        reason: err.to_string(),
+                    })
+            })
+            .collect()
+    }
+
+    /// Every entry, in order.
+    ///
+    /// # Errors
+    /// Backend or decoding errors.
+    pub async fn read_all(&self, tenant: &TenantId) -> Result<Vec<(u64, T)>> {
+        let mut out = Vec::new();
+        loop {
+            let after = out.last().map_or(0, |(s, _)| *s);
+            let chunk = self.read(tenant, after, 5000).await?;
+            if chunk.is_empty() {
+                return Ok(out);
+            }
+            out.extend(chunk);
+        }
+    }
+}

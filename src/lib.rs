@@ -1,0 +1,31 @@
+//! # marketingforce
+//!
+//! The umbrella crate of the Marketingforce SDK. It re-exports the member crates:
+//!
+//! | module | crate | feature |
+//! |---|---|---|
+//! | [`core`] | `marketingforce-core`: money, ids, tenants, time, errors, storage, adapter traits | always |
+//! | `modules` | `marketingforce-modules`: catalog, bundles, subscriptions, pricing, entitlements, metering, revenue | `modules` (default) |
+//! | `crm` | `marketingforce-crm`: the lead lifecycle | `crm` (default) |
+//! | `ads` | `marketingforce-ads`: ad operations and rebate accounting | `ads` (default) |
+//! | `content` | `marketingforce-content`: generation, compliance, distribution | `content` (default) |
+//!
+//! ```
+//! use marketingforce::core::money::Money;
+//!
+//! let price = Money::cny("19800").unwrap();
+//! assert_eq!(price.to_string(), "19800 CNY");
+//! ```
+
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub use marketingforce_core as core;
+#[cfg(feature = "ads")]
+pub use marketingforce_ads as ads;
+#[cfg(feature = "content")]
+pub use marketingforce_content as content;
+#[cfg(feature = "crm")]
+pub use marketingforce_crm as crm;
+#[cfg(feature = "modules")]
+pub use marketingforce_modules as modules;
