@@ -1,10 +1,17 @@
 //! # marketingforce-content
 //!
-//! Part of the Marketingforce SDK (skeleton; filled by its issue).
-//!
-//! ```
-//! assert!(true);
-//! ```
+//! T Cloud's content side: generate marketing text, images and video; review them for the
+//! Advertising Law; recommend channels, publish, optimise, monitor; report.
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod compliance;
+pub mod distribution;
+pub mod error;
+pub mod keywords;
+pub mod rng;
+pub mod text;
+
+pub use error::{ContentError, LlmError, Result};

@@ -1,0 +1,24 @@
+//! Distribution: the channel catalogue, channel recommendation, publishing through the
+//! [`ContentChannel`](marketingforce_core::adapters::channel::ContentChannel) adapters with
+//! release quotas, rate limits and scheduling, a simulated channel and an HTTP channel.
+
+mod catalogue;
+#[cfg(feature = "http-channel")]
+pub mod http;
+mod publisher;
+pub mod quota;
+mod ratelimit;
+mod recommend;
+mod simulated;
+
+pub use catalogue::{BaseRates, ChannelCatalogue, ChannelInfo, RateLimit, BUILTIN_CHANNELS};
+pub use publisher::{
+    Publication, PublicationId, PublicationStatus, PublishCommand, Publisher, PUBLICATION_JOURNAL,
+};
+pub use quota::{meters, InMemoryQuota, QuotaGate, QuotaGrant, Unlimited};
+pub use ratelimit::RateLimiter;
+pub use recommend::{
+    expected_inquiries, recommend, ChannelScore, ObservedPerformance, RecommendationRequest,
+    RecommendationWeights,
+};
+pub use simulated::{Fault, SimulatedChannel};

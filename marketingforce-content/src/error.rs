@@ -1,0 +1,284 @@
+//! The crate's error type.
+
+use std::time::Duration;
+
+/// Everything that can go wrong in content generation, review and distribution.
+///
+/// Bad input is a [`marketingforce_core::Error::Validation`] naming the field path (wrapped in
+/// [`ContentError::Core`]); the other variants say what failed and on what.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ContentError {
+    /// A core error: validation (field path + reason), not found, conflict, storage, limits.
+    #[error(transparent)]
+    Core(#[from] marketingforce_core::Error),
+
+    /// A language-model endpoint failed (see [`LlmError`] for the distinct cases).
+    #[error(transparent)]
+    Llm(#[from] LlmError),
+
+    /// A supplied image is missing, empty or not an image.
+    #[error("image {name:?} is unusable: {reason}")]
+    BadImage {
+        /// The image's name.
+        name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// Text does not fit its box even at the smallest allowed font size (it is never cut).
+    #[error("{field} does not fit: {reason}")]
+    TextDoesNotFit {
+        /// The text field (`headline`, `body[2]`).
+        field: String,
+        /// Why (lines needed vs available at the minimum size).
+        reason: String,
+    },
+
+    /// No usable font for the text (CJK fonts are needed for Chinese).
+    #[error("no font found for {needed}; searched {searched}. Install a CJK font (e.g. the Debian package fonts-wqy-microhei or fonts-noto-cjk) or pass font files")]
+    FontsMissing {
+        /// What the text needs (`CJK`, family names).
+        needed: String,
+        /// Where fonts were looked for.
+        searched: String,
+    },
+
+    /// An external program the backend needs is not installed.
+    #[error("{tool} is not installed or not on PATH ({hint})")]
+    ToolMissing {
+        /// The program (`ffmpeg`, `espeak-ng`).
+        tool: String,
+        /// How to get it.
+        hint: String,
+    },
+
+    /// An external program ran and failed.
+    #[error("{tool} failed with {status}: {stderr}")]
+    ToolFailed {
+        /// The program.
+        tool: String,
+        /// Its exit status.
+        status: String,
+        /// The end of what it printed on stderr.
+        stderr: String,
+    },
+
+    /// The account may not publish: not real-name verified, pending, or suspended.
+    #[error("account {account} on {channel} cannot publish: {reason}")]
+    AccountNotPublishable {
+        /// The channel code.
+        channel: String,
+        /// The account.
+        account: String,
+        /// Why (`not real-name verified`, `suspended: …`).
+        reason: String,
+    },
+
+    /// The content version was not approved by compliance review.
+    #[error("content {content_id} v{version} is not approved for publishing: {decision}")]
+    NotApproved {
+        /// The content id.
+        content_id: String,
+        /// The version.
+        version: u32,
+        /// The decision recorded (`rejected`, `needs_human_review`, `not reviewed`).
+        decision: String,
+    },
+
+    /// The tenant's quota for a usage meter is used up.
+    #[error("quota {meter} exhausted: requested {requested}, remaining {remaining}")]
+    QuotaExhausted {
+        /// The meter (`content.publications`, …).
+        meter: String,
+        /// Units requested.
+        requested: u64,
+        /// Units remaining.
+        remaining: u64,
+    },
+
+    /// A channel's publishing rate limit is reached; retry at `retry_at`.
+    #[error("rate limit of channel {channel} reached; next slot at {retry_at}")]
+    RateLimited {
+        /// The channel code.
+        channel: String,
+        /// When a slot frees up.
+        retry_at: chrono::DateTime<chrono::Utc>,
+    },
+}
+
+/// Result alias of this crate.
+pub type Result<T, E = ContentError> = std::result::Result<T, E>;
+
+impl ContentError {
+    /// Whether retrying the same call may succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ContentError::Core(e) => e.is_retryable(),
+            ContentError::Llm(e) => e.is_retryable(),
+            ContentError::RateLimited { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// Recover a typed error from a core error produced through an adapter trait: a
+    /// [`marketingforce_core::Error::Backend`] whose source is an [`LlmError`] becomes
+    /// [`ContentError::Llm`] again.
+    pub fn from_adapter(error: marketingforce_core::Error) -> ContentError {
+        match error {
+            marketingforce_core::Error::Backend {
+                source: Some(source),
+                backend,
+                message,
+                retryable,
+            } => match source.downcast::<LlmError>() {
+                Ok(llm) => ContentError::Llm(*llm),
+                Err(source) => ContentError::Core(marketingforce_core::Error::Backend {
+                    backend,
+                    message,
+                    retryable,
+                    source: Some(source),
+                }),
+            },
+            other => ContentError::Core(other),
+        }
+    }
+
+    pub(crate) fn validation(field: impl Into<String>, reason: impl Into<String>) -> ContentError {
+        ContentError::Core(marketingforce_core::Error::validation(field, reason))
+    }
+}
+
+/// How a call to an OpenAI-compatible endpoint failed. Each case is distinct so callers can
+/// react: re-authenticate on [`Unauthorized`](LlmError::Unauthorized), back off on
+/// [`RateLimited`](LlmError::RateLimited), report [`Malformed`](LlmError::Malformed) answers.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LlmError {
+    /// No complete answer within the time limit (connect, first byte or between stream chunks).
+    #[error("{endpoint} timed out after {after:?} ({phase})")]
+    Timeout {
+        /// The URL called.
+        endpoint: String,
+        /// The limit that was hit.
+        after: Duration,
+        /// `request` or `stream`.
+        phase: String,
+    },
+    /// 401/403: the key was refused. Not retried.
+    #[error("{endpoint} refused the API key ({status}): {message}")]
+    Unauthorized {
+        /// The URL called.
+        endpoint: String,
+        /// HTTP status.
+        status: u16,
+        /// The provider's message.
+        message: String,
+    },
+    /// 429: too many requests, still so after the retries.
+    #[error("{endpoint} is rate limiting (429) after {attempts} attempts: {message}")]
+    RateLimited {
+        /// The URL called.
+        endpoint: String,
+        /// Attempts made.
+        attempts: u32,
+        /// The provider's `Retry-After`, if any.
+        retry_after: Option<Duration>,
+        /// The provider's message.
+        message: String,
+    },
+    /// 5xx: the server failed, still so after the retries.
+    #[error("{endpoint} failed with {status} after {attempts} attempts: {message}")]
+    Server {
+        /// The URL called.
+        endpoint: String,
+        /// HTTP status.
+        status: u16,
+        /// Attempts made.
+        attempts: u32,
+        /// The provider's message.
+        message: String,
+    },
+    /// Another 4xx: the request was refused (bad model name, too long…). Not retried.
+    #[error("{endpoint} rejected the request ({status}): {message}")]
+    Rejected {
+        /// The URL called.
+        endpoint: String,
+        /// HTTP status.
+        status: u16,
+        /// The provider's message.
+        message: String,
+    },
+    /// The answer was not the expected JSON.
+    #[error("{endpoint} answered malformed JSON: {reason} (in {excerpt:?})")]
+    Malformed {
+        /// The URL called.
+        endpoint: String,
+        /// The parse error.
+        reason: String,
+        /// The start of the offending text.
+        excerpt: String,
+    },
+    /// The stream ended before `[DONE]` or a finish reason.
+    #[error("{endpoint} cut the stream after {received_chars} characters: {reason}")]
+    StreamCut {
+        /// The URL called.
+        endpoint: String,
+        /// Characters of content received before the cut.
+        received_chars: usize,
+        /// What was observed.
+        reason: String,
+    },
+    /// The connection could not be made or broke before an answer.
+    #[error("could not reach {endpoint}: {message}")]
+    Connect {
+        /// The URL called.
+        endpoint: String,
+        /// The transport's message.
+        message: String,
+    },
+    /// The model answered, but with no usable content.
+    #[error("{endpoint} returned no content (finish reason {finish_reason:?})")]
+    Empty {
+        /// The URL called.
+        endpoint: String,
+        /// The finish reason given.
+        finish_reason: Option<String>,
+    },
+}
+
+impl LlmError {
+    /// Whether a retry may succeed (timeouts, 429, 5xx, connection failures, cut streams).
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            LlmError::Timeout { .. }
+                | LlmError::RateLimited { .. }
+                | LlmError::Server { .. }
+                | LlmError::Connect { .. }
+                | LlmError::StreamCut { .. }
+        )
+    }
+}
+
+impl From<LlmError> for marketingforce_core::Error {
+    fn from(e: LlmError) -> Self {
+        let retryable = e.is_retryable();
+        marketingforce_core::Error::backend("openai-compatible", retryable, e)
+    }
+}
+
+impl From<ContentError> for marketingforce_core::Error {
+    /// Convert for adapter traits (which speak core errors). Typed LLM errors stay reachable
+    /// as the `source` of [`marketingforce_core::Error::Backend`].
+    fn from(e: ContentError) -> Self {
+        match e {
+            ContentError::Core(c) => c,
+            ContentError::Llm(l) => l.into(),
+            other => {
+                let retryable = other.is_retryable();
+                marketingforce_core::Error::backend("content", retryable, other)
+            }
+        }
+    }
+}
