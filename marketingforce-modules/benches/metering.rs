@@ -1,0 +1,2 @@
+//! Benchmark placeholder (filled in below in a later commit).
+fn main() {}

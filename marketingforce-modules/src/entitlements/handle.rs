@@ -1,0 +1,530 @@
+//! [`Entitlements`]: the live, per-tenant handle other crates check against.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+
+use chrono::NaiveDate;
+use marketingforce_core::storage::{Batch, Expect, MemoryStore, Store};
+use marketingforce_core::tenant::TenantId;
+use marketingforce_core::time::{Clock, TimeZone};
+use serde::Serialize;
+
+use super::grant::{Grant, GrantId, QuotaSource};
+use super::seats::{AccountId, SeatAssignment, SeatChange, SeatEvent, SEAT_JOURNAL};
+use super::set::EntitlementSet;
+use crate::catalog::{Catalog, ModuleId, UsageUnit};
+use crate::error::{ModulesError, PackOffer, Result};
+use crate::metering::book::UsageBook;
+use crate::metering::writer::UsageWriter;
+use crate::metering::UsageMeter;
+
+/// What a tenant lacking something can buy: usage packs per unit and bundles per module. Used to
+/// make denials actionable. Built from a product catalog with
+/// [`Products::sales_hints`](crate::products::Products::sales_hints).
+#[derive(Debug, Clone, Default)]
+pub struct SalesHints {
+    /// Packs that add quota, per unit.
+    pub packs: HashMap<UsageUnit, Vec<PackOffer>>,
+    /// Bundles that include a module, per module.
+    pub bundles: HashMap<ModuleId, Vec<String>>,
+}
+
+/// Everything the tenants of one registry share.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub catalog: Arc<Catalog>,
+    pub hints: Arc<SalesHints>,
+    pub clock: Arc<dyn Clock>,
+    pub time_zone: TimeZone,
+    pub writer: UsageWriter,
+}
+
+impl Shared {
+    pub fn store(&self) -> &Arc<dyn Store> {
+        self.writer.store()
+    }
+
+    pub fn today(&self) -> NaiveDate {
+        self.clock.today(self.time_zone)
+    }
+}
+
+/// The state of one tenant.
+#[derive(Debug)]
+pub(crate) struct TenantState {
+    pub tenant: TenantId,
+    pub shared: Arc<Shared>,
+    pub grants: RwLock<Vec<Grant>>,
+    pub set: RwLock<Arc<EntitlementSet>>,
+    pub seats: RwLock<HashMap<ModuleId, BTreeSet<AccountId>>>,
+    pub usage: Mutex<UsageBook>,
+}
+
+impl TenantState {
+    pub fn new(
+        tenant: TenantId,
+        shared: Arc<Shared>,
+        grants: Vec<Grant>,
+        seats: HashMap<ModuleId, BTreeSet<AccountId>>,
+        usage: UsageBook,
+    ) -> Result<TenantState> {
+        let today = shared.today();
+        let set = EntitlementSet::compile(&shared.catalog, tenant, &grants, today)?;
+        let mut usage = usage;
+        usage.set_grants(&grants);
+        Ok(TenantState {
+            tenant,
+            shared,
+            grants: RwLock::new(grants),
+            set: RwLock::new(Arc::new(set)),
+            seats: RwLock::new(seats),
+            usage: Mutex::new(usage),
+        })
+    }
+
+    /// Replace the grants and recompile for today.
+    pub fn install_grants(&self, grants: Vec<Grant>) -> Result<()> {
+        let today = self.shared.today();
+        let set = EntitlementSet::compile(&self.shared.catalog, self.tenant, &grants, today)?;
+        self.usage
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .set_grants(&grants);
+        *self.set.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(set);
+        *self.grants.write().unwrap_or_else(PoisonError::into_inner) = grants;
+        Ok(())
+    }
+}
+
+/// The live entitlements of one tenant: a cheap-to-clone handle (an `Arc`) for fast, local
+/// checks — no storage round trip per check.
+///
+/// - **Modules**: [`is_enabled`](Self::is_enabled) / [`require`](Self::require).
+/// - **Seats**: [`seat_available`](Self::seat_available), [`has_seat`](Self::has_seat),
+///   [`assign_seat`](Self::assign_seat) / [`unassign_seat`](Self::unassign_seat) (durable).
+/// - **Usage**: [`meter`](Self::meter) gives the tenant's [`UsageMeter`].
+///
+/// Get one from an [`EntitlementRegistry`](super::EntitlementRegistry) (durable, rebuilt from
+/// storage), or in tests straight from a [`Grant`]:
+///
+/// ```
+/// use std::sync::Arc;
+/// use chrono::NaiveDate;
+/// use marketingforce_core::tenant::TenantId;
+/// use marketingforce_core::time::ManualClock;
+/// use marketingforce_modules::catalog::{ModuleId, QuotaPeriod, UsageUnit};
+/// use marketingforce_modules::entitlements::{AccountId, Entitlements, Grant};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let clock = Arc::new(ManualClock::at_rfc3339("2026-03-02T09:00:00+08:00").unwrap());
+/// let d = |s: &str| s.parse::<NaiveDate>().unwrap();
+/// let grant = Grant::new(TenantId::new(), d("2026-03-01"), d("2027-03-01"))
+///     .seats(ModuleId::LEADS_ALLOCATION, 2)
+///     .quota(UsageUnit::VideosRendered, 10, QuotaPeriod::Month);
+/// let ents = Entitlements::from_grant(grant, clock).unwrap();
+///
+/// assert!(ents.is_enabled(&ModuleId::LEADS_ALLOCATION));
+/// assert!(!ents.is_enabled(&ModuleId::T_VIDEO));
+/// let li = AccountId::new("li.lei").unwrap();
+/// ents.assign_seat(&ModuleId::LEADS_ALLOCATION, &li).await.unwrap();
+/// ents.assign_seat(&ModuleId::LEADS_ALLOCATION, &AccountId::new("han.mei").unwrap()).await.unwrap();
+/// assert!(!ents.seat_available(&ModuleId::LEADS_ALLOCATION));
+/// assert!(ents.assign_seat(&ModuleId::LEADS_ALLOCATION, &AccountId::new("wang").unwrap()).await.is_err());
+///
+/// let meter = ents.meter();
+/// meter.consume(&UsageUnit::VideosRendered, 3u64, "render-1").unwrap();
+/// meter.consume(&UsageUnit::VideosRendered, 3u64, "render-1").unwrap(); // replay: counted once
+/// assert_eq!(meter.remaining(&UsageUnit::VideosRendered).get(), 7);
+/// # });
+/// ```
+#[derive(Debug, Clone)]
+pub struct Entitlements {
+    pub(crate) state: Arc<TenantState>,
+}
+
+/// Everything an [`Entitlements`] handle holds, in comparable form (see
+/// [`Entitlements::report`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EntitlementsReport {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// Enabled modules, sorted.
+    pub modules: Vec<ModuleId>,
+    /// Seat limits per module.
+    pub seat_limits: BTreeMap<ModuleId, u32>,
+    /// Seat holders per module.
+    pub seats: BTreeMap<ModuleId, BTreeSet<AccountId>>,
+    /// Units used per (unit, grant, quota source, window start).
+    pub usage: BTreeMap<(String, GrantId, QuotaSource, NaiveDate), u64>,
+    /// Keys of every recorded usage event.
+    pub event_keys: Vec<String>,
+}
+
+impl Entitlements {
+    /// In-memory entitlements from one grant, for tests and examples: the built-in catalog, the
+    /// built-in product catalog's hints, a private [`MemoryStore`] and `clock`. The grant itself
+    /// is not stored; use [`EntitlementRegistry::grant`](super::EntitlementRegistry::grant) for
+    /// durable grants.
+    ///
+    /// # Errors
+    /// The grant does not validate against the built-in catalog.
+    pub fn from_grant(grant: Grant, clock: Arc<dyn Clock>) -> Result<Entitlements> {
+        let tenant = grant.tenant;
+        Entitlements::from_grants(tenant, vec![grant], clock)
+    }
+
+    /// Like [`from_grant`](Self::from_grant), with several grants.
+    ///
+    /// # Errors
+    /// A grant is for another tenant or does not validate.
+    pub fn from_grants(
+        tenant: TenantId,
+        grants: Vec<Grant>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Entitlements> {
+        let catalog = Catalog::builtin();
+        for (i, g) in grants.iter().enumerate() {
+            marketingforce_core::tenant::Tenant::ensure_same(&tenant, &g.tenant, "grant")?;
+            g.validate(&catalog)
+                .map_err(|e| e.in_field(format!("grants[{i}]")))?;
+        }
+        let shared = Arc::new(Shared {
+            catalog,
+            hints: crate::products::Products::builtin().sales_hints(),
+            clock,
+            time_zone: TimeZone::default(),
+            writer: UsageWriter::new(Arc::new(MemoryStore::new())),
+        });
+        let state = TenantState::new(tenant, shared, grants, HashMap::new(), UsageBook::default())?;
+        Ok(Entitlements {
+            state: Arc::new(state),
+        })
+    }
+
+    /// The tenant.
+    pub fn tenant(&self) -> TenantId {
+        self.state.tenant
+    }
+
+    /// The compiled entitlement set now in force.
+    pub fn snapshot(&self) -> Arc<EntitlementSet> {
+        self.state
+            .set
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The grants the entitlements are compiled from.
+    pub fn grants(&self) -> Vec<Grant> {
+        self.state
+            .grants
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Whether `module` is enabled. Hot path: one read lock and one hash lookup.
+    #[inline]
+    pub fn is_enabled(&self, module: &ModuleId) -> bool {
+        self.state
+            .set
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_enabled(module)
+    }
+
+    /// Refuse a module the tenant is not entitled to.
+    ///
+    /// # Errors
+    /// [`ModulesError::NotEntitled`], naming the bundles that include the module.
+    pub fn require(&self, module: &ModuleId) -> Result<()> {
+        if self.is_enabled(module) {
+            return Ok(());
+        }
+        Err(ModulesError::NotEntitled {
+            tenant: self.state.tenant.to_string(),
+            module: module.clone(),
+            offered_in: self
+                .state
+                .shared
+                .hints
+                .bundles
+                .get(module)
+                .cloned()
+                .unwrap_or_default(),
+        })
+    }
+
+    /// The seat limit of a seat-limited module (None when the tenant has no seats of it).
+    pub fn seat_limit(&self, module: &ModuleId) -> Option<u32> {
+        self.state
+            .set
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .seat_limit(module)
+    }
+
+    /// Seats of `module` currently assigned.
+    pub fn seats_assigned(&self, module: &ModuleId) -> u32 {
+        let seats = self
+            .state
+            .seats
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        seats
+            .get(module)
+            .map_or(0, |s| u32::try_from(s.len()).unwrap_or(u32::MAX))
+    }
+
+    /// Whether one more account can be given a seat of `module`. For a module that is enabled
+    /// but not seat-limited, always true; for a module that is not enabled, false. Hot path.
+    #[inline]
+    pub fn seat_available(&self, module: &ModuleId) -> bool {
+        let (enabled, limit) = {
+            let set = self
+                .state
+                .set
+                .read()
+                .unwrap_or_else(PoisonError::into_inner);
+            (set.is_enabled(module), set.seat_limit(module))
+        };
+        match limit {
+            None => enabled && !self.is_seat_limited(module),
+            Some(limit) => self.seats_assigned(module) < limit,
+        }
+    }
+
+    /// Whether `account` holds a seat of `module`. Hot path.
+    #[inline]
+    pub fn has_seat(&self, module: &ModuleId, account: &AccountId) -> bool {
+        self.state
+            .seats
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(module)
+            .is_some_and(|s| s.contains(account))
+    }
+
+    /// The accounts holding seats of `module`, sorted.
+    pub fn seat_holders(&self, module: &ModuleId) -> Vec<AccountId> {
+        self.state
+            .seats
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(module)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn is_seat_limited(&self, module: &ModuleId) -> bool {
+        self.state
+            .shared
+            .catalog
+            .get(module)
+            .is_some_and(crate::catalog::Module::is_seat_limited)
+    }
+
+    /// Give `account` a seat of the seat-limited `module`, durably. Idempotent: assigning an
+    /// account that holds a seat returns [`SeatChange::AlreadyAssigned`].
+    ///
+    /// # Errors
+    /// [`ModulesError::NotEntitled`] when the tenant has no seats of the module,
+    /// [`ModulesError::SeatLimitReached`] when every seat is taken, storage errors (nothing is
+    /// assigned then).
+    pub async fn assign_seat(&self, module: &ModuleId, account: &AccountId) -> Result<SeatChange> {
+        let limit = self.seat_limit(module);
+        let Some(limit) = limit else {
+            if self.is_enabled(module) {
+                return Err(ModulesError::validation(
+                    "module",
+                    format!("{module} is not seat-limited for this tenant"),
+                ));
+            }
+            self.require(module)?;
+            return Err(ModulesError::validation(
+                "module",
+                format!("{module} has no seats"),
+            ));
+        };
+        {
+            let mut seats = self
+                .state
+                .seats
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
+            let holders = seats.entry(module.clone()).or_default();
+            if holders.contains(account) {
+                return Ok(SeatChange::AlreadyAssigned);
+            }
+            let assigned = u32::try_from(holders.len()).unwrap_or(u32::MAX);
+            if assigned >= limit {
+                return Err(ModulesError::SeatLimitReached {
+                    module: module.clone(),
+                    limit,
+                    assigned,
+                });
+            }
+            // Hold the seat while the write is in flight so concurrent callers see it taken.
+            holders.insert(account.clone());
+        }
+        let at = self.state.shared.clock.now();
+        let record = SeatAssignment {
+            tenant: self.state.tenant,
+            module: module.clone(),
+            account: account.clone(),
+            assigned_at: at,
+        };
+        let result = async {
+            let mut batch = Batch::new();
+            batch.put_entity(&self.state.tenant, &record, Expect::Any)?;
+            batch.append_json(
+                SEAT_JOURNAL,
+                &SeatEvent {
+                    module: module.clone(),
+                    account: account.clone(),
+                    change: SeatChange::Assigned,
+                    at,
+                },
+            )?;
+            self.state
+                .shared
+                .store()
+                .commit(&self.state.tenant, batch)
+                .await?;
+            Ok::<_, ModulesError>(())
+        }
+        .await;
+        if let Err(e) = result {
+            let mut seats = self
+                .state
+                .seats
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
+            if let Some(h) = seats.get_mut(module) {
+                h.remove(account);
+            }
+            return Err(e);
+        }
+        Ok(SeatChange::Assigned)
+    }
+
+    /// Free `account`'s seat of `module`, durably. Idempotent: an account without a seat returns
+    /// [`SeatChange::NotAssigned`].
+    ///
+    /// # Errors
+    /// Storage errors (the seat stays assigned then).
+    pub async fn unassign_seat(
+        &self,
+        module: &ModuleId,
+        account: &AccountId,
+    ) -> Result<SeatChange> {
+        {
+            let mut seats = self
+                .state
+                .seats
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
+            let removed = seats.get_mut(module).is_some_and(|h| h.remove(account));
+            if !removed {
+                return Ok(SeatChange::NotAssigned);
+            }
+        }
+        let at = self.state.shared.clock.now();
+        let result = async {
+            let mut batch = Batch::new();
+            batch.delete_entity::<SeatAssignment>(format!("{module}/{account}"), Expect::Any);
+            batch.append_json(
+                SEAT_JOURNAL,
+                &SeatEvent {
+                    module: module.clone(),
+                    account: account.clone(),
+                    change: SeatChange::Unassigned,
+                    at,
+                },
+            )?;
+            self.state
+                .shared
+                .store()
+                .commit(&self.state.tenant, batch)
+                .await?;
+            Ok::<_, ModulesError>(())
+        }
+        .await;
+        if let Err(e) = result {
+            let mut seats = self
+                .state
+                .seats
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
+            seats
+                .entry(module.clone())
+                .or_default()
+                .insert(account.clone());
+            return Err(e);
+        }
+        Ok(SeatChange::Unassigned)
+    }
+
+    /// The tenant's usage meter (shares this handle's state).
+    pub fn meter(&self) -> UsageMeter {
+        UsageMeter {
+            state: self.state.clone(),
+        }
+    }
+
+    /// Recompile for today if a grant started or ended since the last compile. Returns whether
+    /// anything was recompiled. Called by
+    /// [`EntitlementRegistry::tick`](super::EntitlementRegistry::tick).
+    ///
+    /// # Errors
+    /// A grant naming a module the catalog no longer has.
+    pub fn refresh(&self) -> Result<bool> {
+        let today = self.state.shared.today();
+        let stale = {
+            let set = self
+                .state
+                .set
+                .read()
+                .unwrap_or_else(PoisonError::into_inner);
+            today < set.as_of() || set.next_change().is_some_and(|n| n <= today)
+        };
+        if !stale {
+            return Ok(false);
+        }
+        let grants = self.grants();
+        self.state.install_grants(grants)?;
+        Ok(true)
+    }
+
+    /// Everything held, in comparable form: compiled set, seat holders, usage per bucket and
+    /// recorded event keys. A handle rebuilt from storage reports the same as the live one.
+    pub fn report(&self) -> EntitlementsReport {
+        let set = self.snapshot();
+        let seats = self
+            .state
+            .seats
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter(|(_, h)| !h.is_empty())
+            .map(|(m, h)| (m.clone(), h.clone()))
+            .collect();
+        let (usage, event_keys) = {
+            let book = self
+                .state
+                .usage
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            (book.usage_snapshot(), book.event_keys())
+        };
+        EntitlementsReport {
+            tenant: self.state.tenant,
+            modules: set.modules(),
+            seat_limits: set.seat_limits(),
+            seats,
+            usage,
+            event_keys,
+        }
+    }
+}

@@ -1,0 +1,302 @@
+//! [`EntitlementRegistry`]: the durable, multi-tenant home of [`Entitlements`].
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, PoisonError, RwLock};
+
+use marketingforce_core::storage::{Collection, Store};
+use marketingforce_core::tenant::TenantId;
+use marketingforce_core::time::{Clock, SystemClock, TimeZone};
+use marketingforce_core::Error;
+
+use super::grant::Grant;
+use super::handle::{Entitlements, SalesHints, Shared, TenantState};
+use super::seats::{AccountId, SeatAssignment};
+use crate::catalog::{Catalog, ModuleId};
+use crate::error::{ModulesError, Result};
+use crate::metering::book::UsageBook;
+use crate::metering::writer::UsageWriter;
+
+/// Builds an [`EntitlementRegistry`].
+#[derive(Debug)]
+pub struct RegistryBuilder {
+    store: Arc<dyn Store>,
+    catalog: Option<Arc<Catalog>>,
+    hints: Option<Arc<SalesHints>>,
+    clock: Option<Arc<dyn Clock>>,
+    time_zone: TimeZone,
+}
+
+impl RegistryBuilder {
+    /// Use `catalog` (default: [`Catalog::builtin`]).
+    #[must_use]
+    pub fn catalog(mut self, catalog: Arc<Catalog>) -> Self {
+        self.catalog = Some(catalog);
+        self
+    }
+
+    /// Use `hints` to explain denials (default: from the built-in product catalog).
+    #[must_use]
+    pub fn hints(mut self, hints: Arc<SalesHints>) -> Self {
+        self.hints = Some(hints);
+        self
+    }
+
+    /// Use `clock` (default: [`SystemClock`]).
+    #[must_use]
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Date usage and grants in `zone` (default Asia/Shanghai).
+    #[must_use]
+    pub fn time_zone(mut self, zone: TimeZone) -> Self {
+        self.time_zone = zone;
+        self
+    }
+
+    /// Build the registry.
+    pub fn build(self) -> EntitlementRegistry {
+        EntitlementRegistry {
+            shared: Arc::new(Shared {
+                catalog: self.catalog.unwrap_or_else(Catalog::builtin),
+                hints: self
+                    .hints
+                    .unwrap_or_else(|| crate::products::Products::builtin().sales_hints()),
+                clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+                time_zone: self.time_zone,
+                writer: UsageWriter::new(self.store),
+            }),
+            tenants: RwLock::new(HashMap::new()),
+            load_lock: tokio::sync::Mutex::new(()),
+        }
+    }
+}
+
+/// The entitlements of every tenant, kept in memory and rebuilt from the [`Store`].
+///
+/// - [`load`](Self::load) returns a tenant's [`Entitlements`], rebuilding it from storage the
+///   first time (grants, seat assignments, the usage journal).
+/// - [`grant`](Self::grant) stores a manual grant; the subscription flow writes grants in its
+///   own batches and calls [`refresh`](Self::refresh).
+/// - [`flush`](Self::flush) writes queued usage events (group commit); call it periodically
+///   or use [`UsageMeter::consume_durable`](crate::metering::UsageMeter::consume_durable).
+/// - [`tick`](Self::tick) recompiles tenants whose grants started or ended (call daily or
+///   whenever the clock crosses midnight in the tenants' zone).
+///
+/// ```
+/// use std::sync::Arc;
+/// use chrono::NaiveDate;
+/// use marketingforce_core::storage::{MemoryStore, Store};
+/// use marketingforce_core::tenant::TenantId;
+/// use marketingforce_core::time::ManualClock;
+/// use marketingforce_modules::catalog::{ModuleId, QuotaPeriod, UsageUnit};
+/// use marketingforce_modules::entitlements::{EntitlementRegistry, Grant};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+/// let clock = Arc::new(ManualClock::at_rfc3339("2026-05-01T10:00:00+08:00").unwrap());
+/// let registry = EntitlementRegistry::builder(store.clone()).clock(clock.clone()).build();
+/// let tenant = TenantId::new();
+/// let d = |s: &str| s.parse::<NaiveDate>().unwrap();
+/// let grant = Grant::new(tenant, d("2026-05-01"), d("2027-05-01"))
+///     .quota(UsageUnit::ArticlesPublished, 100, QuotaPeriod::Term);
+/// let ents = registry.grant(grant).await.unwrap();
+/// ents.meter().consume_durable(&UsageUnit::ArticlesPublished, 40u64, "post-1").await.unwrap();
+///
+/// // A new process on the same store rebuilds the same balance.
+/// let again = EntitlementRegistry::builder(store).clock(clock).build();
+/// let rebuilt = again.load(&tenant).await.unwrap();
+/// assert_eq!(rebuilt.meter().remaining(&UsageUnit::ArticlesPublished).get(), 60);
+/// assert_eq!(rebuilt.report(), ents.report());
+/// # });
+/// ```
+#[derive(Debug)]
+pub struct EntitlementRegistry {
+    shared: Arc<Shared>,
+    tenants: RwLock<HashMap<TenantId, Entitlements>>,
+    load_lock: tokio::sync::Mutex<()>,
+}
+
+impl EntitlementRegistry {
+    /// A builder over `store`.
+    pub fn builder(store: Arc<dyn Store>) -> RegistryBuilder {
+        RegistryBuilder {
+            store,
+            catalog: None,
+            hints: None,
+            clock: None,
+            time_zone: TimeZone::default(),
+        }
+    }
+
+    /// The catalog grants are checked against.
+    pub fn catalog(&self) -> &Arc<Catalog> {
+        &self.shared.catalog
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        self.shared.store()
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.shared.clock
+    }
+
+    /// A tenant's entitlements if they are loaded.
+    pub fn cached(&self, tenant: &TenantId) -> Option<Entitlements> {
+        self.tenants
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(tenant)
+            .cloned()
+    }
+
+    /// A tenant's entitlements, rebuilt from storage on first use.
+    ///
+    /// # Errors
+    /// Storage or decoding errors.
+    pub async fn load(&self, tenant: &TenantId) -> Result<Entitlements> {
+        if let Some(e) = self.cached(tenant) {
+            return Ok(e);
+        }
+        let _guard = self.load_lock.lock().await;
+        if let Some(e) = self.cached(tenant) {
+            return Ok(e);
+        }
+        let ents = self.rebuild(tenant).await?;
+        self.tenants
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(*tenant, ents.clone());
+        Ok(ents)
+    }
+
+    /// Build a tenant's entitlements from storage alone, without caching them: grants, seat
+    /// assignments and the usage journal (each event key counted once). Used by
+    /// [`load`](Self::load), and by tests and audits comparing live and stored state.
+    ///
+    /// # Errors
+    /// Storage or decoding errors.
+    pub async fn rebuild(&self, tenant: &TenantId) -> Result<Entitlements> {
+        let store = self.shared.store().clone();
+        let grants: Vec<Grant> = Collection::<Grant>::new(store.clone())
+            .list_all(tenant)
+            .await?
+            .into_iter()
+            .map(|v| v.value)
+            .collect();
+        let mut seats: HashMap<ModuleId, BTreeSet<AccountId>> = HashMap::new();
+        for s in Collection::<SeatAssignment>::new(store)
+            .list_all(tenant)
+            .await?
+        {
+            seats
+                .entry(s.value.module)
+                .or_default()
+                .insert(s.value.account);
+        }
+        let mut book = UsageBook::default();
+        let mut after = 0;
+        loop {
+            let chunk = self
+                .shared
+                .writer
+                .journal()
+                .read(tenant, after, 500)
+                .await?;
+            let Some((last, _)) = chunk.last() else { break };
+            after = *last;
+            for (_, entry) in &chunk {
+                for e in &entry.events {
+                    book.apply(e);
+                }
+            }
+        }
+        let state = TenantState::new(*tenant, self.shared.clone(), grants, seats, book)?;
+        Ok(Entitlements {
+            state: Arc::new(state),
+        })
+    }
+
+    /// Store a grant and apply it. Idempotent by grant id: storing the same grant again
+    /// changes nothing; another grant under the same id is an error.
+    ///
+    /// # Errors
+    /// The grant does not validate (field paths), [`Error::IdempotencyMismatch`] for a
+    /// different grant under the same id, storage errors.
+    pub async fn grant(&self, grant: Grant) -> Result<Entitlements> {
+        grant.validate(&self.shared.catalog)?;
+        let tenant = grant.tenant;
+        let grants = Collection::<Grant>::new(self.shared.store().clone());
+        match grants.insert(&tenant, &grant).await {
+            Ok(_) => {}
+            Err(Error::Conflict { .. }) => {
+                let stored = grants.require(&tenant, &grant.id.to_string()).await?;
+                if stored.value != grant {
+                    return Err(ModulesError::Core(Error::IdempotencyMismatch {
+                        key: grant.id.to_string(),
+                    }));
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.refresh(&tenant).await
+    }
+
+    /// Re-read a tenant's grants from storage and recompile (after the subscription flow wrote
+    /// grants). Loads the tenant if it was not loaded.
+    ///
+    /// # Errors
+    /// Storage or decoding errors.
+    pub async fn refresh(&self, tenant: &TenantId) -> Result<Entitlements> {
+        let Some(ents) = self.cached(tenant) else {
+            return self.load(tenant).await;
+        };
+        let grants: Vec<Grant> = Collection::<Grant>::new(self.shared.store().clone())
+            .list_all(tenant)
+            .await?
+            .into_iter()
+            .map(|v| v.value)
+            .collect();
+        ents.state.install_grants(grants)?;
+        Ok(ents)
+    }
+
+    /// Recompile every loaded tenant whose grants started or ended by today. Returns how many
+    /// were recompiled.
+    ///
+    /// # Errors
+    /// A grant naming a module the catalog no longer has.
+    pub fn tick(&self) -> Result<usize> {
+        let all: Vec<Entitlements> = self
+            .tenants
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect();
+        let mut n = 0;
+        for e in all {
+            if e.refresh()? {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Write every queued usage event (one batch per tenant).
+    ///
+    /// # Errors
+    /// Storage errors; failed events stay queued for the next flush.
+    pub async fn flush(&self) -> Result<()> {
+        self.shared.writer.flush().await
+    }
+
+    /// Number of usage events queued and not yet durable.
+    pub fn pending_events(&self) -> usize {
+        self.shared.writer.pending()
+    }
+}
