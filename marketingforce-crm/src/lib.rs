@@ -1,10 +1,97 @@
 //! # marketingforce-crm
 //!
-//! Part of the Marketingforce SDK (skeleton; filled by its issue).
+//! True Client, the sales CRM of the Marketingforce SDK: the lead lifecycle from capture to
+//! promoter.
 //!
 //! ```
-//! assert!(true);
+//! use std::sync::Arc;
+//! use marketingforce_core::storage::MemoryStore;
+//! use marketingforce_core::tenant::TenantId;
+//! use marketingforce_crm::crypto::KeyRing;
+//! use marketingforce_crm::model::{Source, Stage};
+//! use marketingforce_crm::request::{CaptureRequest, Inquiry};
+//! use marketingforce_crm::{CaptureOutcome, Crm};
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let crm = Crm::builder(Arc::new(MemoryStore::new()), Arc::new(KeyRing::new("k1", [7; 32])))
+//!     .build()
+//!     .unwrap();
+//! let tenant = TenantId::new();
+//!
+//! // A visitor leaves a mobile on the tenant's site...
+//! let first = crm
+//!     .capture(&tenant, CaptureRequest::new(Source::OwnSite).name("张伟").mobile("138 1234 5678"), "web-1")
+//!     .await
+//!     .unwrap();
+//! // ...and later asks again through T Cloud content: same person, merged automatically.
+//! let inquiry = Inquiry {
+//!     campaign: "2026-expo".into(),
+//!     mobile: Some("+86 13812345678".into()),
+//!     company: Some("上海某某机械有限公司".into()),
+//!     ..Inquiry::default()
+//! };
+//! let second = crm.capture_inquiry(&tenant, inquiry, "tcloud-9").await.unwrap();
+//! assert!(matches!(second, CaptureOutcome::Merged { lead, .. } if lead == first.lead()));
+//!
+//! // No plaintext anywhere in the lead record; lookups go through blind indexes.
+//! let lead = crm.lead(&tenant, &first.lead()).await.unwrap();
+//! assert_eq!(lead.stage, Stage::New);
+//! assert!(!serde_json::to_string(&lead).unwrap().contains("13812345678"));
+//! assert_eq!(crm.find_by_mobile(&tenant, "13812345678").await.unwrap(), vec![first.lead()]);
+//! # });
 //! ```
+//!
+//! ## Map of the crate
+//! - [`identity`]: normalisation and validation of mobiles, phones (E.164), emails, WeCom ids,
+//!   names and companies.
+//! - [`crypto`]: AES-256-GCM sealing behind a [`KeyProvider`](crypto::KeyProvider) with key
+//!   rotation, and keyed HMAC-SHA256 blind indexes.
+//! - [`model`]: the lead record (no personal data), sources, stages, consent, and the sealed
+//!   vault record — the only place personal data is stored.
+//! - [`lifecycle`]: the configurable state machine and the history journal.
+//! - [`request`], [`dedupe`], [`survivorship`]: capture requests and T Cloud inquiries, the
+//!   in-memory dedupe engine (blind-index and fuzzy matching with blocking, merge lineage,
+//!   un-merge), and survivorship rules.
+//! - [`profile`]: behaviour events, profiles with decay, tag rules and scoring.
+//! - [`allocation`]: allocation rules and strategies, SLA and recycle settings.
+//! - [`access`], [`staff`], [`seats`]: visibility, masking, staff and the seat seam.
+//! - [`sop`], [`library`], [`membership`], [`fission`], [`funnel`]: SOPs, the conversation
+//!   library, membership points, social fission and funnel analytics.
+//! - [`synth`]: the synthetic lead generator behind the benchmarks.
+//! - [`Crm`]: the service tying them to a [`Store`](marketingforce_core::storage::Store).
+//!
+//! ## Personal data and erasure
+//! Personal data (names, phones, emails, WeCom ids, companies) is stored only in one sealed
+//! vault record per live lead, whose secondary-index entries are the blind indexes. Lead
+//! records, history, behaviour, access-log, points and referral journals refer to leads by id
+//! only. Erasure deletes the vault record — ciphertext and blind indexes go together — and the
+//! in-memory dedupe state forgets the keys; the lead record stays (as `erased`) so aggregates
+//! are unchanged. Idempotency fingerprints are keyed digests, not plain hashes of requests.
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
+
+pub mod access;
+pub mod allocation;
+pub mod crypto;
+pub mod dedupe;
+pub mod error;
+pub mod identity;
+pub mod ids;
+pub mod lifecycle;
+pub mod model;
+pub mod profile;
+pub mod request;
+pub mod seats;
+pub mod staff;
+pub mod survivorship;
+pub mod synth;
+
+mod service;
+
+pub use error::{CrmError, Result};
+pub use service::{
+    AccessEntry, AccessOutcome, CaptureOutcome, ContactExport, Crm, CrmBuilder, CrmConfig,
+    ImportReport, LeadView, RowError, RowResult, ACCESS_LOG_JOURNAL,
+};
+pub use service::{Allocation, SweepReport};

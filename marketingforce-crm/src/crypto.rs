@@ -1,0 +1,560 @@
+//! Encryption at rest and blind indexes.
+//!
+//! - A [`KeyProvider`] hands out 256-bit keys by id, per tenant: the *active* data key (for new
+//!   ciphertexts), any older data key (to open ciphertexts sealed before a rotation), and the
+//!   blind-index keys. [`KeyRing`] is the in-process implementation: tenant keys are derived
+//!   from versioned master secrets with HMAC-SHA256, so one rotation covers every tenant.
+//! - [`PiiCipher`] seals personal data with AES-256-GCM. Each [`Sealed`] value carries the id
+//!   of its key, a random 96-bit nonce, and is bound (as associated data) to the record it
+//!   belongs to, so a ciphertext copied onto another lead does not open.
+//! - [`BlindIndexer`] computes keyed HMAC-SHA256 blind indexes of normalised identity values
+//!   (domain-separated by kind, truncated to 128 bits) so leads can be found and deduplicated by
+//!   phone, email or WeCom id without storing the value.
+//!
+//! ```
+//! use marketingforce_crm::crypto::{BlindIndexer, BlindKind, KeyRing, PiiCipher};
+//! use marketingforce_core::tenant::TenantId;
+//! use std::sync::Arc;
+//!
+//! let ring = Arc::new(KeyRing::new("k1", [7u8; 32]));
+//! let tenant = TenantId::new();
+//! let cipher = PiiCipher::new(ring.clone());
+//! let sealed = cipher.seal(&tenant, b"lead_1", "13812345678".as_bytes()).unwrap();
+//! assert_eq!(sealed.key_id, "k1");
+//! assert_eq!(cipher.open(&tenant, b"lead_1", &sealed).unwrap(), b"13812345678");
+//! assert!(cipher.open(&tenant, b"lead_2", &sealed).is_err()); // bound to its record
+//!
+//! // Rotate: new data is sealed with k2, old ciphertexts still open until re-encrypted.
+//! ring.rotate("k2", [9u8; 32]).unwrap();
+//! assert_eq!(cipher.open(&tenant, b"lead_1", &sealed).unwrap(), b"13812345678");
+//! assert_eq!(cipher.seal(&tenant, b"lead_1", b"x").unwrap().key_id, "k2");
+//!
+//! let bidx = BlindIndexer::new(ring).unwrap_or_else(|e| panic!("{e}"));
+//! let a = bidx.compute(&tenant, BlindKind::Mobile, "13812345678").unwrap();
+//! assert_eq!(a, bidx.compute(&tenant, BlindKind::Mobile, "13812345678").unwrap());
+//! assert_ne!(a, bidx.compute(&tenant, BlindKind::Email, "13812345678").unwrap());
+//! ```
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use aes_gcm::aead::{Aead, Generate, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use hmac::{Hmac, Mac};
+use marketingforce_core::tenant::TenantId;
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use crate::error::{CrmError, Result};
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// A 256-bit secret. Its `Debug` output never shows the bytes.
+#[derive(Clone, PartialEq, Eq)]
+pub struct KeyMaterial([u8; 32]);
+
+impl KeyMaterial {
+    /// Wrap raw key bytes.
+    pub const fn new(bytes: [u8; 32]) -> KeyMaterial {
+        KeyMaterial(bytes)
+    }
+
+    /// The raw bytes.
+    pub fn bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for KeyMaterial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("KeyMaterial(<redacted>)")
+    }
+}
+
+/// Where encryption and blind-index keys come from (a KMS, an HSM, a secrets file).
+///
+/// Key ids are stored next to every ciphertext, so a provider must keep answering
+/// [`data_key`](KeyProvider::data_key) for retired ids until everything sealed under them has
+/// been re-encrypted (see `Crm::rotate_keys`).
+pub trait KeyProvider: Send + Sync + fmt::Debug {
+    /// The id and key new ciphertexts of `tenant` are sealed with.
+    ///
+    /// # Errors
+    /// [`CrmError::Crypto`] when no key is available.
+    fn active_data_key(&self, tenant: &TenantId) -> Result<(String, KeyMaterial)>;
+
+    /// The data key `key_id` of `tenant`.
+    ///
+    /// # Errors
+    /// [`CrmError::Crypto`] when the id is unknown.
+    fn data_key(&self, tenant: &TenantId, key_id: &str) -> Result<KeyMaterial>;
+
+    /// The id and key new blind indexes of `tenant` are computed with.
+    ///
+    /// # Errors
+    /// [`CrmError::Crypto`] when no key is available.
+    fn active_index_key(&self, tenant: &TenantId) -> Result<(String, KeyMaterial)>;
+
+    /// Every blind-index key still in use for `tenant` (active first), for look-ups during a
+    /// rotation.
+    ///
+    /// # Errors
+    /// [`CrmError::Crypto`] when no key is available.
+    fn index_keys(&self, tenant: &TenantId) -> Result<Vec<(String, KeyMaterial)>>;
+}
+
+#[derive(Debug, Default)]
+struct Ring {
+    /// (id, master secret), oldest first; the last one is active.
+    versions: Vec<(String, KeyMaterial)>,
+}
+
+/// An in-process [`KeyProvider`]: versioned master secrets, tenant keys derived with
+/// HMAC-SHA256(master, purpose ‖ tenant id). Rotation adds a version; retiring removes one
+/// (after `Crm::rotate_keys` re-encrypted everything).
+#[derive(Debug, Clone)]
+pub struct KeyRing {
+    ring: Arc<RwLock<Ring>>,
+}
+
+impl KeyRing {
+    /// A ring with one master secret, `id`.
+    pub fn new(id: impl Into<String>, master: [u8; 32]) -> KeyRing {
+        KeyRing {
+            ring: Arc::new(RwLock::new(Ring {
+                versions: vec![(id.into(), KeyMaterial(master))],
+            })),
+        }
+    }
+
+    /// Add a new active master secret.
+    ///
+    /// # Errors
+    /// A validation error on `key_id` when it is blank, contains ':' or is already used.
+    pub fn rotate(&self, id: impl Into<String>, master: [u8; 32]) -> Result<()> {
+        let id = id.into();
+        if id.trim().is_empty() || id.contains(':') || id.len() > 32 {
+            return Err(CrmError::validation("key_id", "must be 1-32 characters without ':'"));
+        }
+        let mut ring = self.ring.write().unwrap_or_else(PoisonError::into_inner);
+        if ring.versions.iter().any(|(k, _)| *k == id) {
+            return Err(CrmError::validation("key_id", format!("{id} is already in the ring")));
+        }
+        ring.versions.push((id, KeyMaterial(master)));
+        Ok(())
+    }
+
+    /// Remove a retired (non-active) master secret.
+    ///
+    /// # Errors
+    /// A validation error on `key_id` when it is the active key or unknown.
+    pub fn retire(&self, id: &str) -> Result<()> {
+        let mut ring = self.ring.write().unwrap_or_else(PoisonError::into_inner);
+        let pos = ring.versions.iter().position(|(k, _)| k == id).ok_or_else(|| {
+            CrmError::validation("key_id", format!("{id} is not in the ring"))
+        })?;
+        if pos + 1 == ring.versions.len() {
+            return Err(CrmError::validation("key_id", format!("{id} is the active key")));
+        }
+        ring.versions.remove(pos);
+        Ok(())
+    }
+
+    /// The ids in the ring, oldest first.
+    pub fn key_ids(&self) -> Vec<String> {
+        let ring = self.ring.read().unwrap_or_else(PoisonError::into_inner);
+        ring.versions.iter().map(|(k, _)| k.clone()).collect()
+    }
+
+    fn derive(master: &KeyMaterial, purpose: &str, tenant: &TenantId) -> Result<KeyMaterial> {
+        let mut mac = <HmacSha256 as KeyInit>::new_from_slice(master.bytes()).map_err(|e| {
+            CrmError::Crypto {
+                what: "key derivation".into(),
+                reason: e.to_string(),
+            }
+        })?;
+        mac.update(purpose.as_bytes());
+        mac.update(&[0]);
+        mac.update(tenant.to_string().as_bytes());
+        let mut out = [0u8; 32];
+        out.copy_from_slice(&mac.finalize().into_bytes());
+        Ok(KeyMaterial(out))
+    }
+
+    fn active(&self, purpose: &str, tenant: &TenantId) -> Result<(String, KeyMaterial)> {
+        let ring = self.ring.read().unwrap_or_else(PoisonError::into_inner);
+        let (id, master) = ring.versions.last().ok_or_else(|| CrmError::Crypto {
+            what: "key ring".into(),
+            reason: "empty".into(),
+        })?;
+        Ok((id.clone(), Self::derive(master, purpose, tenant)?))
+    }
+}
+
+impl KeyProvider for KeyRing {
+    fn active_data_key(&self, tenant: &TenantId) -> Result<(String, KeyMaterial)> {
+        self.active("data", tenant)
+    }
+
+    fn data_key(&self, tenant: &TenantId, key_id: &str) -> Result<KeyMaterial> {
+        let ring = self.ring.read().unwrap_or_else(PoisonError::into_inner);
+        let (_, master) = ring
+            .versions
+            .iter()
+            .find(|(k, _)| k == key_id)
+            .ok_or_else(|| CrmError::Crypto {
+                what: format!("data key {key_id}"),
+                reason: "unknown key id".into(),
+            })?;
+        Self::derive(master, "data", tenant)
+    }
+
+    fn active_index_key(&self, tenant: &TenantId) -> Result<(String, KeyMaterial)> {
+        self.active("blind-index", tenant)
+    }
+
+    fn index_keys(&self, tenant: &TenantId) -> Result<Vec<(String, KeyMaterial)>> {
+        let ring = self.ring.read().unwrap_or_else(PoisonError::into_inner);
+        ring.versions
+            .iter()
+            .rev()
+            .map(|(id, m)| Ok((id.clone(), Self::derive(m, "blind-index", tenant)?)))
+            .collect()
+    }
+}
+
+/// A sealed (encrypted and authenticated) value: key id, nonce and ciphertext, hex-encoded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sealed {
+    /// Id of the data key it was sealed with.
+    pub key_id: String,
+    /// The 96-bit nonce, hex.
+    pub nonce: String,
+    /// Ciphertext with the 128-bit GCM tag, hex.
+    pub ciphertext: String,
+}
+
+/// AES-256-GCM sealing of personal data under a [`KeyProvider`]'s keys.
+#[derive(Debug, Clone)]
+pub struct PiiCipher {
+    keys: Arc<dyn KeyProvider>,
+}
+
+fn crypto_err(what: &str, reason: impl fmt::Display) -> CrmError {
+    CrmError::Crypto {
+        what: what.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+impl PiiCipher {
+    /// A cipher over `keys`.
+    pub fn new(keys: Arc<dyn KeyProvider>) -> PiiCipher {
+        PiiCipher { keys }
+    }
+
+    /// The key provider.
+    pub fn keys(&self) -> &Arc<dyn KeyProvider> {
+        &self.keys
+    }
+
+    /// Seal `plaintext` with the tenant's active key, bound to `aad` (the record's key).
+    ///
+    /// # Errors
+    /// [`CrmError::Crypto`] when no key or no randomness is available.
+    pub fn seal(&self, tenant: &TenantId, aad: &[u8], plaintext: &[u8]) -> Result<Sealed> {
+        let (key_id, key) = self.keys.active_data_key(tenant)?;
+        let cipher = Aes256Gcm::new_from_slice(key.bytes()).map_err(|e| crypto_err("seal", e))?;
+        let nonce = Nonce::try_generate().map_err(|e| crypto_err("nonce", e))?;
+        let ciphertext = cipher
+            .encrypt(&nonce, Payload { msg: plaintext, aad })
+            .map_err(|e| crypto_err("seal", e))?;
+        Ok(Sealed {
+            key_id,
+            nonce: hex::encode(nonce.as_slice()),
+            ciphertext: hex::encode(ciphertext),
+        })
+    }
+
+    /// Open a sealed value bound to `aad`.
+    ///
+    /// # Errors
+    /// [`CrmError::Crypto`] on an unknown key, malformed fields, or a failed authentication
+    /// (tampering, wrong record).
+    pub fn open(&self, tenant: &TenantId, aad: &[u8], sealed: &Sealed) -> Result<Vec<u8>> {
+        let key = self.keys.data_key(tenant, &sealed.key_id)?;
+        let cipher = Aes256Gcm::new_from_slice(key.bytes()).map_err(|e| crypto_err("open", e))?;
+        let nonce_bytes = hex::decode(&sealed.nonce).map_err(|e| crypto_err("nonce", e))?;
+        let nonce = Nonce::try_from(nonce_bytes.as_slice())
+            .map_err(|_| crypto_err("nonce", "not 96 bits"))?;
+        let ct = hex::decode(&sealed.ciphertext).map_err(|e| crypto_err("ciphertext", e))?;
+        cipher
+            .decrypt(&nonce, Payload { msg: &ct, aad })
+            .map_err(|_| crypto_err("open", "authentication failed"))
+    }
+}
+
+/// What a blind index is of: values of different kinds never collide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BlindKind {
+    /// A mainland mobile (11 digits).
+    Mobile,
+    /// Another phone (E.164).
+    Phone,
+    /// An email.
+    Email,
+    /// A WeCom external user id.
+    WeCom,
+    /// A whole-request digest (idempotency fingerprints, contribution identity).
+    Digest,
+}
+
+impl BlindKind {
+    fn tag(self) -> &'static [u8] {
+        match self {
+            BlindKind::Mobile => b"mobile",
+            BlindKind::Phone => b"phone",
+            BlindKind::Email => b"email",
+            BlindKind::WeCom => b"wecom",
+            BlindKind::Digest => b"digest",
+        }
+    }
+
+    /// The one-letter prefix of the stored index value.
+    pub fn letter(self) -> char {
+        match self {
+            BlindKind::Mobile => 'm',
+            BlindKind::Phone => 'p',
+            BlindKind::Email => 'e',
+            BlindKind::WeCom => 'w',
+            BlindKind::Digest => 'd',
+        }
+    }
+}
+
+/// A blind index: HMAC-SHA256 truncated to 128 bits, with the kind it was computed for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BlindIndex {
+    /// The kind of value.
+    pub kind: BlindKind,
+    /// The truncated MAC.
+    pub mac: u128,
+}
+
+impl BlindIndex {
+    /// The value stored in a secondary index: `<key id>:<letter><32 hex>`.
+    pub fn index_value(&self, key_id: &str) -> String {
+        format!("{key_id}:{}{:032x}", self.kind.letter(), self.mac)
+    }
+}
+
+#[derive(Debug)]
+struct PreparedKey {
+    id: String,
+    mac: HmacSha256,
+}
+
+/// Computes [`BlindIndex`]es with the tenant's blind-index keys. Keyed MAC states are prepared
+/// once per tenant and key, so each index costs two SHA-256 compressions.
+#[derive(Debug, Clone)]
+pub struct BlindIndexer {
+    keys: Arc<dyn KeyProvider>,
+    prepared: Arc<RwLock<HashMap<TenantId, Arc<Vec<PreparedKey>>>>>,
+}
+
+impl BlindIndexer {
+    /// An indexer over `keys`.
+    ///
+    /// # Errors
+    /// Never today; reserved for providers that must be reachable at start-up.
+    pub fn new(keys: Arc<dyn KeyProvider>) -> Result<BlindIndexer> {
+        Ok(BlindIndexer {
+            keys,
+            prepared: Arc::default(),
+        })
+    }
+
+    fn prepared(&self, tenant: &TenantId) -> Result<Arc<Vec<PreparedKey>>> {
+        let active = self.keys.active_index_key(tenant)?.0;
+        if let Some(p) = self
+            .prepared
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(tenant)
+        {
+            if p.first().is_some_and(|k| k.id == active) {
+                return Ok(p.clone());
+            }
+        }
+        let keys = self
+            .keys
+            .index_keys(tenant)?
+            .into_iter()
+            .map(|(id, key)| {
+                let mac = <HmacSha256 as KeyInit>::new_from_slice(key.bytes())
+                    .map_err(|e| crypto_err("blind index key", e))?;
+                Ok(PreparedKey { id, mac })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let keys = Arc::new(keys);
+        self.prepared
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(*tenant, keys.clone());
+        Ok(keys)
+    }
+
+    fn mac(key: &PreparedKey, kind: BlindKind, value: &[u8]) -> BlindIndex {
+        let mut mac = key.mac.clone();
+        mac.update(kind.tag());
+        mac.update(&[0]);
+        mac.update(value);
+        let out = mac.finalize().into_bytes();
+        let mut b = [0u8; 16];
+        b.copy_from_slice(&out[..16]);
+        BlindIndex {
+            kind,
+            mac: u128::from_be_bytes(b),
+        }
+    }
+
+    /// The blind index of a normalised `value` under the tenant's active key.
+    ///
+    /// # Errors
+    /// [`CrmError::Crypto`] when no key is available.
+    pub fn compute(&self, tenant: &TenantId, kind: BlindKind, value: &str) -> Result<BlindIndex> {
+        let keys = self.prepared(tenant)?;
+        let key = keys
+            .first()
+            .ok_or_else(|| crypto_err("blind index", "no key"))?;
+        Ok(Self::mac(key, kind, value.as_bytes()))
+    }
+
+    /// The active key id and a closure-free batch computation: `(key_id, indexes)` for many
+    /// values of one tenant, preparing the key once.
+    ///
+    /// # Errors
+    /// [`CrmError::Crypto`] when no key is available.
+    pub fn compute_many<'a>(
+        &self,
+        tenant: &TenantId,
+        values: impl IntoIterator<Item = (BlindKind, &'a str)>,
+    ) -> Result<(String, Vec<BlindIndex>)> {
+        let keys = self.prepared(tenant)?;
+        let key = keys
+            .first()
+            .ok_or_else(|| crypto_err("blind index", "no key"))?;
+        let out = values
+            .into_iter()
+            .map(|(kind, v)| Self::mac(key, kind, v.as_bytes()))
+            .collect();
+        Ok((key.id.clone(), out))
+    }
+
+    /// The stored index values of `value` under every key in use (active first), for look-ups
+    /// that must also find records indexed before a rotation.
+    ///
+    /// # Errors
+    /// [`CrmError::Crypto`] when no key is available.
+    pub fn lookup_values(&self, tenant: &TenantId, kind: BlindKind, value: &str) -> Result<Vec<String>> {
+        let keys = self.prepared(tenant)?;
+        Ok(keys
+            .iter()
+            .map(|k| Self::mac(k, kind, value.as_bytes()).index_value(&k.id))
+            .collect())
+    }
+
+    /// A handle computing blind indexes for one tenant with its active key, for hot loops.
+    ///
+    /// # Errors
+    /// [`CrmError::Crypto`] when no key is available.
+    pub fn tenant(&self, tenant: &TenantId) -> Result<TenantIndexer> {
+        let keys = self.prepared(tenant)?;
+        if keys.is_empty() {
+            return Err(crypto_err("blind index", "no key"));
+        }
+        Ok(TenantIndexer { keys })
+    }
+
+    /// The active blind-index key id.
+    ///
+    /// # Errors
+    /// [`CrmError::Crypto`] when no key is available.
+    pub fn active_key_id(&self, tenant: &TenantId) -> Result<String> {
+        Ok(self.keys.active_index_key(tenant)?.0)
+    }
+}
+
+/// Blind indexes of one tenant under its active key (see [`BlindIndexer::tenant`]).
+#[derive(Debug, Clone)]
+pub struct TenantIndexer {
+    keys: Arc<Vec<PreparedKey>>,
+}
+
+impl TenantIndexer {
+    fn active(&self) -> Option<&PreparedKey> {
+        self.keys.first()
+    }
+
+    /// The active key id.
+    pub fn key_id(&self) -> &str {
+        self.active().map_or("", |k| k.id.as_str())
+    }
+
+    /// The blind index of a normalised `value`.
+    pub fn compute(&self, kind: BlindKind, value: &str) -> BlindIndex {
+        match self.active() {
+            Some(k) => BlindIndexer::mac(k, kind, value.as_bytes()),
+            None => BlindIndex { kind, mac: 0 },
+        }
+    }
+
+    /// The blind index of `value` under the active key and every retired one still in use.
+    pub fn compute_all(&self, kind: BlindKind, value: &str) -> Vec<String> {
+        self.keys
+            .iter()
+            .map(|k| BlindIndexer::mac(k, kind, value.as_bytes()).index_value(&k.id))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tampering_and_unknown_keys_fail() {
+        let ring = Arc::new(KeyRing::new("k1", [1; 32]));
+        let c = PiiCipher::new(ring.clone());
+        let t = TenantId::new();
+        let mut s = c.seal(&t, b"a", b"secret").unwrap();
+        assert!(!s.ciphertext.contains(&hex::encode(b"secret")));
+        // Another tenant's key does not open it.
+        assert!(c.open(&TenantId::new(), b"a", &s).is_err());
+        s.ciphertext.replace_range(0..2, "00");
+        assert!(c.open(&t, b"a", &s).is_err());
+        s.key_id = "nope".into();
+        assert!(matches!(c.open(&t, b"a", &s), Err(CrmError::Crypto { .. })));
+        assert!(ring.retire("k1").is_err());
+        ring.rotate("k2", [2; 32]).unwrap();
+        assert!(ring.rotate("k2", [3; 32]).is_err());
+        ring.retire("k1").unwrap();
+        assert_eq!(ring.key_ids(), vec!["k2".to_string()]);
+    }
+
+    #[test]
+    fn blind_indexes_follow_rotation() {
+        let ring = Arc::new(KeyRing::new("k1", [1; 32]));
+        let b = BlindIndexer::new(ring.clone()).unwrap();
+        let t = TenantId::new();
+        let before = b.compute(&t, BlindKind::Mobile, "13812345678").unwrap();
+        assert_ne!(before, b.compute(&TenantId::new(), BlindKind::Mobile, "13812345678").unwrap());
+        ring.rotate("k2", [2; 32]).unwrap();
+        let after = b.compute(&t, BlindKind::Mobile, "13812345678").unwrap();
+        assert_ne!(before, after);
+        let values = b.lookup_values(&t, BlindKind::Mobile, "13812345678").unwrap();
+        assert_eq!(values, vec![after.index_value("k2"), before.index_value("k1")]);
+    }
+}

@@ -1,0 +1,886 @@
+//! The in-memory dedupe engine: exact matching on blind indexes, fuzzy matching on person and
+//! company names inside blocks, merge lineage with un-merge, and an undo log so a batch that
+//! fails to commit leaves no trace.
+//!
+//! The engine decides *which lead* a capture belongs to; it never sees ciphertexts and never
+//! writes to storage. Its state is rebuilt from the vault on start-up (`Crm` does it), and is
+//! only changed after the storage batch that records a decision has committed.
+//!
+//! **Matching.** Two captures are the same person when they share a blind index (mobile, other
+//! phone, email, WeCom id — each can be switched off), or when fuzzy matching is on and their
+//! normalised person names and company names are similar enough (Jaro–Winkler at or above the
+//! thresholds) and they do not carry two different mobiles. Fuzzy candidates are only looked
+//! for in *blocks* (surname + two characters of the company, from each end), so the cost per
+//! capture stays constant. Every capture's keys are kept, and a capture joins *all* the leads it
+//! matches (merging them into the oldest), so the resulting partition is the set of connected
+//! components of the match graph: the same inputs in any order give the same merged sets.
+//!
+//! ```
+//! use marketingforce_crm::dedupe::{DedupeConfig, DedupeEngine, MatchKeys, Decision};
+//! use marketingforce_crm::crypto::{BlindKind, BlindIndex};
+//! use marketingforce_crm::ids::LeadId;
+//!
+//! let mut engine = DedupeEngine::new(DedupeConfig::default());
+//! let phone = BlindIndex { kind: BlindKind::Mobile, mac: 42 };
+//! let a = MatchKeys::new().with_exact(phone).with_fuzzy("张伟", "某某机械", Some(42));
+//! let first = engine.ingest(&a, LeadId::new);
+//! assert!(matches!(first, Decision::New { .. }));
+//! // Same person, no phone this time, company written with its legal suffix stripped already.
+//! let b = MatchKeys::new().with_fuzzy("张伟", "某某机械", None);
+//! let second = engine.ingest(&b, LeadId::new);
+//! assert_eq!(second.lead(), first.lead());
+//! ```
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::crypto::{BlindIndex, BlindKind, TenantIndexer};
+use crate::error::{CrmError, Result};
+use crate::identity::{company_key, person_key};
+use crate::ids::LeadId;
+use crate::model::Identity;
+
+/// Fuzzy matching settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FuzzyConfig {
+    /// Whether fuzzy matching runs at all.
+    pub enabled: bool,
+    /// Minimum Jaro–Winkler similarity of normalised person names (0–1).
+    pub name_threshold: f64,
+    /// Minimum Jaro–Winkler similarity of normalised company names (0–1).
+    pub company_threshold: f64,
+    /// Never fuzzy-match two captures carrying different mobiles.
+    pub reject_conflicting_mobile: bool,
+}
+
+/// Dedupe settings: which exact keys match, and fuzzy matching.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DedupeConfig {
+    /// Match on the mainland mobile.
+    pub match_mobile: bool,
+    /// Match on other phones.
+    pub match_phone: bool,
+    /// Match on the email.
+    pub match_email: bool,
+    /// Match on the WeCom external user id.
+    pub match_wecom: bool,
+    /// Fuzzy matching on person + company.
+    pub fuzzy: FuzzyConfig,
+}
+
+impl Default for DedupeConfig {
+    fn default() -> Self {
+        DedupeConfig {
+            match_mobile: true,
+            match_phone: true,
+            match_email: true,
+            match_wecom: true,
+            fuzzy: FuzzyConfig {
+                enabled: true,
+                name_threshold: 0.92,
+                company_threshold: 0.88,
+                reject_conflicting_mobile: true,
+            },
+        }
+    }
+}
+
+impl DedupeConfig {
+    /// Check the settings.
+    ///
+    /// # Errors
+    /// A validation error on `fuzzy.name_threshold` or `fuzzy.company_threshold` outside 0–1.
+    pub fn validate(&self) -> Result<()> {
+        for (name, v) in [
+            ("fuzzy.name_threshold", self.fuzzy.name_threshold),
+            ("fuzzy.company_threshold", self.fuzzy.company_threshold),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(CrmError::validation(name, format!("{v} is outside 0-1")));
+            }
+        }
+        Ok(())
+    }
+
+    fn matches_kind(&self, kind: BlindKind) -> bool {
+        match kind {
+            BlindKind::Mobile => self.match_mobile,
+            BlindKind::Phone => self.match_phone,
+            BlindKind::Email => self.match_email,
+            BlindKind::WeCom => self.match_wecom,
+            BlindKind::Digest => false,
+        }
+    }
+}
+
+/// The fuzzy key of a capture: normalised name and company, and its mobile's blind index.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FuzzyKey {
+    /// [`person_key`] of the name.
+    pub name: Box<str>,
+    /// [`company_key`] of the company.
+    pub company: Box<str>,
+    /// The mobile's blind index, if any.
+    pub mobile: Option<u128>,
+}
+
+/// What a capture is matched by.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MatchKeys {
+    /// Exact keys (blind indexes of mobile, phone, email, WeCom id).
+    pub exact: Vec<BlindIndex>,
+    /// Fuzzy key, when both name and company are present.
+    pub fuzzy: Option<FuzzyKey>,
+    /// Keyed digest of the whole contribution (identical re-captures are recognised).
+    pub digest: Option<u128>,
+}
+
+impl MatchKeys {
+    /// No keys.
+    pub fn new() -> MatchKeys {
+        MatchKeys::default()
+    }
+
+    /// Add an exact key.
+    #[must_use]
+    pub fn with_exact(mut self, key: BlindIndex) -> MatchKeys {
+        self.exact.push(key);
+        self
+    }
+
+    /// Set the fuzzy key from already-normalised name and company keys.
+    #[must_use]
+    pub fn with_fuzzy(mut self, name: &str, company: &str, mobile: Option<u128>) -> MatchKeys {
+        self.fuzzy = Some(FuzzyKey {
+            name: name.into(),
+            company: company.into(),
+            mobile,
+        });
+        self
+    }
+
+    /// The keys of an identity captured from `source_tag`, with blind indexes from `indexer`.
+    pub fn of(identity: &Identity, source_tag: &str, indexer: &TenantIndexer) -> MatchKeys {
+        let mut exact = Vec::with_capacity(4);
+        let mobile = identity
+            .mobile
+            .as_ref()
+            .map(|m| indexer.compute(BlindKind::Mobile, m.as_str()));
+        exact.extend(mobile);
+        if let Some(p) = &identity.phone {
+            exact.push(indexer.compute(BlindKind::Phone, p.as_str()));
+        }
+        if let Some(e) = &identity.email {
+            exact.push(indexer.compute(BlindKind::Email, e.as_str()));
+        }
+        if let Some(w) = &identity.wecom_id {
+            exact.push(indexer.compute(BlindKind::WeCom, w.as_str()));
+        }
+        let fuzzy = match (&identity.name, &identity.company) {
+            (Some(n), Some(c)) => {
+                let name = person_key(n);
+                let company = company_key(c);
+                (!name.is_empty() && !company.is_empty()).then(|| FuzzyKey {
+                    name: name.into(),
+                    company: company.into(),
+                    mobile: mobile.map(|m| m.mac),
+                })
+            }
+            _ => None,
+        };
+        let digest = {
+            let mut canon = String::with_capacity(96);
+            canon.push_str(source_tag);
+            for v in [
+                identity.name.as_deref(),
+                identity.mobile.as_ref().map(|m| m.as_str()),
+                identity.phone.as_ref().map(|p| p.as_str()),
+                identity.email.as_ref().map(|e| e.as_str()),
+                identity.wecom_id.as_ref().map(|w| w.as_str()),
+                identity.company.as_deref(),
+            ] {
+                canon.push('\u{1f}');
+                canon.push_str(v.unwrap_or(""));
+            }
+            indexer.compute(BlindKind::Digest, &canon).mac
+        };
+        MatchKeys {
+            exact,
+            fuzzy,
+            digest: Some(digest),
+        }
+    }
+}
+
+/// How a capture was matched to an existing lead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MatchRule {
+    /// Same mobile.
+    Mobile,
+    /// Same other phone.
+    Phone,
+    /// Same email.
+    Email,
+    /// Same WeCom id.
+    WecomId,
+    /// Similar name and company.
+    Fuzzy,
+    /// Identical values captured before from the same source.
+    Identical,
+}
+
+impl MatchRule {
+    fn of(kind: BlindKind) -> MatchRule {
+        match kind {
+            BlindKind::Mobile => MatchRule::Mobile,
+            BlindKind::Phone => MatchRule::Phone,
+            BlindKind::Email => MatchRule::Email,
+            BlindKind::WeCom => MatchRule::WecomId,
+            BlindKind::Digest => MatchRule::Identical,
+        }
+    }
+
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MatchRule::Mobile => "mobile",
+            MatchRule::Phone => "phone",
+            MatchRule::Email => "email",
+            MatchRule::WecomId => "wecom_id",
+            MatchRule::Fuzzy => "fuzzy",
+            MatchRule::Identical => "identical",
+        }
+    }
+}
+
+/// The engine's decision on one capture.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// No match: a new lead.
+    New {
+        /// The new lead.
+        lead: LeadId,
+    },
+    /// Matched an existing lead; any other leads it also matched were merged into it.
+    Joined {
+        /// The surviving lead.
+        lead: LeadId,
+        /// The first rule that matched.
+        rule: MatchRule,
+        /// Leads merged into `lead` because this capture bridged them.
+        merged: Vec<(LeadId, MatchRule)>,
+    },
+    /// The same values from the same source were captured before: nothing changes.
+    Unchanged {
+        /// The lead holding them.
+        lead: LeadId,
+    },
+}
+
+impl Decision {
+    /// The lead the capture ended up in.
+    pub fn lead(&self) -> LeadId {
+        match self {
+            Decision::New { lead } | Decision::Joined { lead, .. } | Decision::Unchanged { lead } => {
+                *lead
+            }
+        }
+    }
+}
+
+/// A hasher for keys that are already uniformly distributed (MACs, mixed hashes).
+#[derive(Default, Clone, Copy)]
+pub struct PrehashedHasher(u64);
+
+impl Hasher for PrehashedHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 ^= n;
+    }
+    fn write_u128(&mut self, n: u128) {
+        self.0 ^= (n as u64) ^ ((n >> 64) as u64);
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.0 ^= marketingforce_core::id::splitmix64(u64::from(n));
+    }
+}
+
+type Fast<K, V> = HashMap<K, V, BuildHasherDefault<PrehashedHasher>>;
+
+#[derive(Debug, Clone)]
+struct Slot {
+    lead: LeadId,
+    parent: Option<u32>,
+    alive: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Member {
+    slot: u32,
+    key: FuzzyKey,
+    alive: bool,
+}
+
+#[derive(Debug, Clone)]
+enum Undo {
+    PushSlot,
+    Exact(usize, u128),
+    Digest(u128),
+    PushMember,
+    Block(u64),
+    Parent(u32, Option<u32>),
+}
+
+/// The dedupe engine of one tenant (see the [module docs](self)).
+#[derive(Debug, Clone)]
+pub struct DedupeEngine {
+    cfg: DedupeConfig,
+    slots: Vec<Slot>,
+    by_lead: HashMap<LeadId, u32>,
+    exact: [Fast<u128, u32>; 4],
+    digests: Fast<u128, u32>,
+    blocks: Fast<u64, Vec<u32>>,
+    members: Vec<Member>,
+    separated: HashSet<(u32, u32)>,
+    undo: Option<Vec<Undo>>,
+}
+
+fn kind_slot(kind: BlindKind) -> Option<usize> {
+    match kind {
+        BlindKind::Mobile => Some(0),
+        BlindKind::Phone => Some(1),
+        BlindKind::Email => Some(2),
+        BlindKind::WeCom => Some(3),
+        BlindKind::Digest => None,
+    }
+}
+
+const KIND_OF_SLOT: [BlindKind; 4] = [
+    BlindKind::Mobile,
+    BlindKind::Phone,
+    BlindKind::Email,
+    BlindKind::WeCom,
+];
+
+fn fnv(tag: u64, chars: impl Iterator<Item = char>) -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325u64 ^ tag;
+    for c in chars {
+        h = (h ^ u64::from(c as u32)).wrapping_mul(0x0100_0000_01b3);
+    }
+    marketingforce_core::id::splitmix64(h)
+}
+
+/// The blocking keys of a fuzzy key: surname + first two and + last two company characters.
+fn blocks_of(key: &FuzzyKey) -> [u64; 2] {
+    let surname = key.name.chars().next();
+    let n = key.company.chars().count();
+    let head = key.company.chars().take(2);
+    let tail = key.company.chars().skip(n.saturating_sub(2));
+    [
+        fnv(1, surname.into_iter().chain(head)),
+        fnv(2, surname.into_iter().chain(tail)),
+    ]
+}
+
+impl DedupeEngine {
+    /// An empty engine.
+    pub fn new(cfg: DedupeConfig) -> DedupeEngine {
+        DedupeEngine {
+            cfg,
+            slots: Vec::new(),
+            by_lead: HashMap::new(),
+            exact: Default::default(),
+            digests: Fast::default(),
+            blocks: Fast::default(),
+            members: Vec::new(),
+            separated: HashSet::new(),
+            undo: None,
+        }
+    }
+
+    /// An empty engine with room for `leads` leads.
+    pub fn with_capacity(cfg: DedupeConfig, leads: usize) -> DedupeEngine {
+        let mut e = DedupeEngine::new(cfg);
+        e.slots.reserve(leads);
+        e.by_lead.reserve(leads);
+        for m in &mut e.exact {
+            m.reserve(leads);
+        }
+        e.digests.reserve(leads);
+        e.blocks.reserve(leads);
+        e.members.reserve(leads);
+        e
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &DedupeConfig {
+        &self.cfg
+    }
+
+    fn log(&mut self, u: Undo) {
+        if let Some(log) = &mut self.undo {
+            log.push(u);
+        }
+    }
+
+    /// Start recording changes so they can be [rolled back](Self::rollback).
+    pub fn begin(&mut self) {
+        self.undo = Some(Vec::new());
+    }
+
+    /// Keep the changes since [`begin`](Self::begin).
+    pub fn commit(&mut self) {
+        self.undo = None;
+    }
+
+    /// Undo every change since [`begin`](Self::begin).
+    pub fn rollback(&mut self) {
+        let Some(log) = self.undo.take() else { return };
+        for u in log.into_iter().rev() {
+            match u {
+                Undo::PushSlot => {
+                    if let Some(s) = self.slots.pop() {
+                        self.by_lead.remove(&s.lead);
+                    }
+                }
+                Undo::Exact(k, mac) => {
+                    if let Some(m) = self.exact.get_mut(k) {
+                        m.remove(&mac);
+                    }
+                }
+                Undo::Digest(d) => {
+                    self.digests.remove(&d);
+                }
+                Undo::PushMember => {
+                    self.members.pop();
+                }
+                Undo::Block(b) => {
+                    if let Some(v) = self.blocks.get_mut(&b) {
+                        v.pop();
+                    }
+                }
+                Undo::Parent(s, old) => {
+                    if let Some(slot) = self.slots.get_mut(s as usize) {
+                        slot.parent = old;
+                    }
+                }
+            }
+        }
+    }
+
+    fn root(&self, mut s: u32) -> u32 {
+        // Merge trees are shallow: captures join roots directly, only bridging captures and
+        // manual merges add a level.
+        while let Some(p) = self.slots.get(s as usize).and_then(|x| x.parent) {
+            s = p;
+        }
+        s
+    }
+
+    fn lead_of(&self, s: u32) -> LeadId {
+        self.slots
+            .get(s as usize)
+            .map(|x| x.lead)
+            .unwrap_or_else(|| LeadId::from_uuid(marketingforce_core::id::Uuid::nil()))
+    }
+
+    fn fuzzy_match(&self, a: &FuzzyKey, b: &FuzzyKey) -> bool {
+        let f = &self.cfg.fuzzy;
+        if f.reject_conflicting_mobile {
+            if let (Some(x), Some(y)) = (a.mobile, b.mobile) {
+                if x != y {
+                    return false;
+                }
+            }
+        }
+        (a.name == b.name || strsim::jaro_winkler(&a.name, &b.name) >= f.name_threshold)
+            && (a.company == b.company
+                || strsim::jaro_winkler(&a.company, &b.company) >= f.company_threshold)
+    }
+
+    /// The live lead a capture with `keys` would join, and how, without changing anything.
+    pub fn probe(&self, keys: &MatchKeys) -> Vec<(u32, MatchRule)> {
+        let mut found: Vec<(u32, MatchRule)> = Vec::new();
+        let push = |root: u32, rule: MatchRule, found: &mut Vec<(u32, MatchRule)>| {
+            if !found.iter().any(|(r, _)| *r == root) {
+                found.push((root, rule));
+            }
+        };
+        for k in &keys.exact {
+            if !self.cfg.matches_kind(k.kind) {
+                continue;
+            }
+            if let Some(i) = kind_slot(k.kind) {
+                if let Some(&s) = self.exact[i].get(&k.mac) {
+                    let r = self.root(s);
+                    if self.slots.get(r as usize).is_some_and(|x| x.alive) {
+                        push(r, MatchRule::of(k.kind), &mut found);
+                    }
+                }
+            }
+        }
+        if self.cfg.fuzzy.enabled {
+            if let Some(fk) = &keys.fuzzy {
+                for b in blocks_of(fk) {
+                    if let Some(ms) = self.blocks.get(&b) {
+                        for &m in ms {
+                            let Some(member) = self.members.get(m as usize) else { continue };
+                            if member.alive && self.fuzzy_match(fk, &member.key) {
+                                let r = self.root(member.slot);
+                                if self.slots.get(r as usize).is_some_and(|x| x.alive) {
+                                    push(r, MatchRule::Fuzzy, &mut found);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        found
+    }
+
+    /// Decide where a capture goes and record its keys. `new_lead` is called only when the
+    /// capture creates a lead.
+    pub fn ingest(&mut self, keys: &MatchKeys, new_lead: impl FnOnce() -> LeadId) -> Decision {
+        if let Some(d) = keys.digest {
+            if let Some(&s) = self.digests.get(&d) {
+                let r = self.root(s);
+                if self.slots.get(r as usize).is_some_and(|x| x.alive) {
+                    return Decision::Unchanged { lead: self.lead_of(r) };
+                }
+            }
+        }
+        let found = self.probe(keys);
+        let (target, decision) = if found.is_empty() {
+            let lead = new_lead();
+            let s = self.push_slot(lead);
+            (s, Decision::New { lead })
+        } else {
+            let (target, rule) = found
+                .iter()
+                .copied()
+                .min_by_key(|(s, _)| self.lead_of(*s))
+                .unwrap_or((0, MatchRule::Fuzzy));
+            let mut merged = Vec::new();
+            for &(other, how) in &found {
+                if other == target || self.is_separated(target, other) {
+                    continue;
+                }
+                self.set_parent(other, Some(target));
+                merged.push((self.lead_of(other), how));
+            }
+            let rule = found
+                .iter()
+                .find(|(s, _)| *s == target)
+                .map_or(rule, |(_, r)| *r);
+            (
+                target,
+                Decision::Joined {
+                    lead: self.lead_of(target),
+                    rule,
+                    merged,
+                },
+            )
+        };
+        self.register(target, keys);
+        decision
+    }
+
+    fn push_slot(&mut self, lead: LeadId) -> u32 {
+        let s = self.slots.len() as u32;
+        self.slots.push(Slot {
+            lead,
+            parent: None,
+            alive: true,
+        });
+        self.by_lead.insert(lead, s);
+        self.log(Undo::PushSlot);
+        s
+    }
+
+    fn set_parent(&mut self, s: u32, parent: Option<u32>) {
+        if let Some(slot) = self.slots.get_mut(s as usize) {
+            let old = slot.parent;
+            slot.parent = parent;
+            self.log(Undo::Parent(s, old));
+        }
+    }
+
+    fn is_separated(&self, a: u32, b: u32) -> bool {
+        !self.separated.is_empty()
+            && (self.separated.contains(&(a, b)) || self.separated.contains(&(b, a)))
+    }
+
+    /// Record `keys` as belonging to the lead in `slot` (used by ingest and by rebuilds).
+    fn register(&mut self, slot: u32, keys: &MatchKeys) {
+        for k in &keys.exact {
+            if let Some(i) = kind_slot(k.kind) {
+                if let std::collections::hash_map::Entry::Vacant(v) = self.exact[i].entry(k.mac) {
+                    v.insert(slot);
+                    self.log(Undo::Exact(i, k.mac));
+                }
+            }
+        }
+        if let Some(d) = keys.digest {
+            if let std::collections::hash_map::Entry::Vacant(v) = self.digests.entry(d) {
+                v.insert(slot);
+                self.log(Undo::Digest(d));
+            }
+        }
+        if let Some(fk) = &keys.fuzzy {
+            let root = self.root(slot);
+            let blocks = blocks_of(fk);
+            // An identical key already in this lead adds nothing to future matching.
+            let known = self.blocks.get(&blocks[0]).is_some_and(|ms| {
+                ms.iter().any(|&m| {
+                    self.members
+                        .get(m as usize)
+                        .is_some_and(|x| x.alive && x.key == *fk && self.root(x.slot) == root)
+                })
+            });
+            if !known {
+                let m = self.members.len() as u32;
+                self.members.push(Member {
+                    slot,
+                    key: fk.clone(),
+                    alive: true,
+                });
+                self.log(Undo::PushMember);
+                for b in blocks {
+                    self.blocks.entry(b).or_default().push(m);
+                    self.log(Undo::Block(b));
+                }
+            }
+        }
+    }
+
+    /// Rebuild: add a known lead (from storage) with the keys of its own captures. Leads must
+    /// be added before their merge links ([`link`](Self::link)).
+    pub fn load(&mut self, lead: LeadId, keys: &[MatchKeys]) {
+        let s = match self.by_lead.get(&lead) {
+            Some(s) => *s,
+            None => self.push_slot(lead),
+        };
+        for k in keys {
+            self.register(s, k);
+        }
+    }
+
+    /// Record that `absorbed` was merged into `survivor` (rebuild, or a manual merge).
+    ///
+    /// # Errors
+    /// A validation error when either lead is unknown, or when the merge would make a cycle.
+    pub fn link(&mut self, absorbed: LeadId, survivor: LeadId) -> Result<()> {
+        let a = self.slot(absorbed)?;
+        let s = self.slot(survivor)?;
+        if self.root(s) == a || a == s {
+            return Err(CrmError::validation("merge", "a lead cannot be merged into itself"));
+        }
+        self.set_parent(a, Some(s));
+        Ok(())
+    }
+
+    /// Undo the merge of `absorbed` (back to a lead of its own) and keep the two apart from
+    /// now on.
+    ///
+    /// # Errors
+    /// A validation error when the lead is unknown or not merged.
+    pub fn unlink(&mut self, absorbed: LeadId) -> Result<LeadId> {
+        let a = self.slot(absorbed)?;
+        let parent = self
+            .slots
+            .get(a as usize)
+            .and_then(|s| s.parent)
+            .ok_or_else(|| CrmError::validation("lead", format!("{absorbed} is not merged")))?;
+        let root = self.root(parent);
+        self.set_parent(a, None);
+        self.separated.insert((root, a));
+        Ok(self.lead_of(parent))
+    }
+
+    /// Keep two leads apart (rebuild of an earlier un-merge).
+    ///
+    /// # Errors
+    /// A validation error when either lead is unknown.
+    pub fn separate(&mut self, a: LeadId, b: LeadId) -> Result<()> {
+        let (x, y) = (self.slot(a)?, self.slot(b)?);
+        self.separated.insert((x, y));
+        Ok(())
+    }
+
+    fn slot(&self, lead: LeadId) -> Result<u32> {
+        self.by_lead
+            .get(&lead)
+            .copied()
+            .ok_or_else(|| CrmError::validation("lead", format!("{lead} is not in the dedupe engine")))
+    }
+
+    /// Forget a lead entirely (erasure): its keys, digests and fuzzy keys, and those of leads
+    /// merged into it. Returns the erased leads.
+    pub fn erase(&mut self, lead: LeadId) -> Vec<LeadId> {
+        let Some(&s) = self.by_lead.get(&lead) else {
+            return Vec::new();
+        };
+        let root = self.root(s);
+        let doomed: HashSet<u32> = (0..self.slots.len() as u32)
+            .filter(|&x| self.root(x) == root)
+            .collect();
+        for &d in &doomed {
+            if let Some(slot) = self.slots.get_mut(d as usize) {
+                slot.alive = false;
+            }
+        }
+        for m in &mut self.exact {
+            m.retain(|_, v| !doomed.contains(v));
+        }
+        self.digests.retain(|_, v| !doomed.contains(v));
+        for m in &mut self.members {
+            if doomed.contains(&m.slot) {
+                m.alive = false;
+                m.key.name = "".into();
+                m.key.company = "".into();
+                m.key.mobile = None;
+            }
+        }
+        let mut out: Vec<LeadId> = doomed.iter().map(|&d| self.lead_of(d)).collect();
+        out.sort();
+        out
+    }
+
+    /// The live root lead `lead` belongs to (itself unless merged).
+    pub fn survivor(&self, lead: LeadId) -> Option<LeadId> {
+        let s = *self.by_lead.get(&lead)?;
+        let r = self.root(s);
+        self.slots
+            .get(r as usize)
+            .filter(|x| x.alive)
+            .map(|x| x.lead)
+    }
+
+    /// Number of leads known (live, merged or erased).
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Whether no lead is known.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// The live leads, each with the leads merged into it (including itself), sorted.
+    pub fn clusters(&self) -> Vec<Vec<LeadId>> {
+        let mut by_root: HashMap<u32, Vec<LeadId>> = HashMap::new();
+        for (i, s) in self.slots.iter().enumerate() {
+            let r = self.root(i as u32);
+            if self.slots.get(r as usize).is_some_and(|x| x.alive) {
+                by_root.entry(r).or_default().push(s.lead);
+            }
+        }
+        let mut out: Vec<Vec<LeadId>> = by_root
+            .into_values()
+            .map(|mut v| {
+                v.sort();
+                v
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// The exact keys known, as `(kind, mac)` (for audits and erasure tests).
+    pub fn exact_keys(&self) -> impl Iterator<Item = (BlindKind, u128)> + '_ {
+        self.exact
+            .iter()
+            .enumerate()
+            .flat_map(|(i, m)| m.keys().map(move |k| (KIND_OF_SLOT[i], *k)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mob(mac: u128) -> BlindIndex {
+        BlindIndex {
+            kind: BlindKind::Mobile,
+            mac,
+        }
+    }
+
+    fn email(mac: u128) -> BlindIndex {
+        BlindIndex {
+            kind: BlindKind::Email,
+            mac,
+        }
+    }
+
+    #[test]
+    fn bridging_capture_merges_into_oldest_and_rollback_undoes() {
+        let mut e = DedupeEngine::new(DedupeConfig::default());
+        let a = e.ingest(&MatchKeys::new().with_exact(mob(1)), LeadId::new).lead();
+        let b = e.ingest(&MatchKeys::new().with_exact(email(2)), LeadId::new).lead();
+        e.begin();
+        let d = e.ingest(&MatchKeys::new().with_exact(mob(1)).with_exact(email(2)), LeadId::new);
+        assert_eq!(
+            d,
+            Decision::Joined {
+                lead: a,
+                rule: MatchRule::Mobile,
+                merged: vec![(b, MatchRule::Email)]
+            }
+        );
+        assert_eq!(e.survivor(b), Some(a));
+        e.rollback();
+        assert_eq!(e.survivor(b), Some(b));
+        assert_eq!(e.clusters().len(), 2);
+    }
+
+    #[test]
+    fn fuzzy_respects_conflicting_mobiles_and_unmerge_separates() {
+        let mut e = DedupeEngine::new(DedupeConfig::default());
+        let a = e
+            .ingest(&MatchKeys::new().with_exact(mob(1)).with_fuzzy("张伟", "某某机械", Some(1)), LeadId::new)
+            .lead();
+        // Same name and company, different mobile: another 张伟.
+        let b = e
+            .ingest(&MatchKeys::new().with_exact(mob(2)).with_fuzzy("张伟", "某某机械", Some(2)), LeadId::new)
+            .lead();
+        assert_ne!(a, b);
+        // Typo in a long company name still matches.
+        let c = e.ingest(&MatchKeys::new().with_fuzzy("李娜", "华东重型机械制造", None), LeadId::new);
+        let d = e.ingest(&MatchKeys::new().with_fuzzy("李娜", "华东重型机械制遭", None), LeadId::new);
+        assert_eq!(c.lead(), d.lead());
+        // Un-merge keeps leads apart afterwards.
+        let x = e.ingest(&MatchKeys::new().with_exact(email(9)), LeadId::new).lead();
+        let y = e.ingest(&MatchKeys::new().with_exact(mob(8)), LeadId::new).lead();
+        e.ingest(&MatchKeys::new().with_exact(email(9)).with_exact(mob(8)), LeadId::new);
+        assert_eq!(e.survivor(y), Some(x));
+        assert_eq!(e.unlink(y).unwrap(), x);
+        let again = e.ingest(&MatchKeys::new().with_exact(email(9)).with_exact(mob(8)), LeadId::new);
+        assert_eq!(again, Decision::Joined { lead: x, rule: MatchRule::Email, merged: vec![] });
+        assert_eq!(e.survivor(y), Some(y));
+    }
+
+    #[test]
+    fn erase_forgets_keys() {
+        let mut e = DedupeEngine::new(DedupeConfig::default());
+        let a = e.ingest(&MatchKeys::new().with_exact(mob(1)), LeadId::new).lead();
+        assert_eq!(e.erase(a), vec![a]);
+        assert_eq!(e.exact_keys().count(), 0);
+        let again = e.ingest(&MatchKeys::new().with_exact(mob(1)), LeadId::new);
+        assert!(matches!(again, Decision::New { .. }));
+    }
+}

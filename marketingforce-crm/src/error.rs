@@ -1,0 +1,169 @@
+//! The crate's error type: [`CrmError`].
+//!
+//! Bad input is a [`CrmError::Core`] wrapping a
+//! [`marketingforce_core::Error::Validation`] that names the field path and the reason;
+//! everything specific to the lead lifecycle has its own variant saying what went wrong on what.
+
+use marketingforce_core::Error as CoreError;
+
+use crate::ids::{CampaignId, LeadId, UserId};
+
+/// Result alias of this crate.
+pub type Result<T, E = CrmError> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in the CRM.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CrmError {
+    /// A core error: validation of a field, storage, concurrency, idempotency, tenant isolation.
+    #[error(transparent)]
+    Core(#[from] CoreError),
+
+    /// A capture carried no usable identity at all.
+    #[error("lead has no identity: give a mobile, phone, email, WeCom id, or name and company")]
+    NoIdentity,
+
+    /// The lead does not exist for this tenant.
+    #[error("lead {0} not found")]
+    LeadNotFound(LeadId),
+
+    /// The lead was merged into another one; act on the survivor.
+    #[error("lead {lead} was merged into {into}")]
+    LeadMerged {
+        /// The absorbed lead.
+        lead: LeadId,
+        /// The surviving lead.
+        into: LeadId,
+    },
+
+    /// The lead's personal data was erased on request (PIPL); only aggregates remain.
+    #[error("lead {0} was erased")]
+    LeadErased(LeadId),
+
+    /// The lifecycle configuration does not allow this transition.
+    #[error("lead {lead} cannot go from {from} to {to}; allowed next stages: {allowed}")]
+    IllegalTransition {
+        /// The lead.
+        lead: LeadId,
+        /// Current stage.
+        from: String,
+        /// Requested stage.
+        to: String,
+        /// The stages the configuration allows from `from`, comma-separated.
+        allowed: String,
+    },
+
+    /// A transition needs a reason and none was given.
+    #[error("moving lead {lead} to {to} requires a reason")]
+    ReasonRequired {
+        /// The lead.
+        lead: LeadId,
+        /// Requested stage.
+        to: String,
+    },
+
+    /// The viewer may not see or change this lead (the attempt is in the access log).
+    #[error("{viewer} may not access lead {lead}: {reason}")]
+    AccessDenied {
+        /// Who asked.
+        viewer: UserId,
+        /// The lead.
+        lead: LeadId,
+        /// Why not.
+        reason: String,
+    },
+
+    /// A staff member id is unknown or inactive.
+    #[error("staff member {0} is unknown or inactive")]
+    UnknownStaff(UserId),
+
+    /// A seat-limited function was used by someone without a seat.
+    #[error("no seat for {user}: {reason}")]
+    SeatLimit {
+        /// The staff member.
+        user: UserId,
+        /// What the seat policy said.
+        reason: String,
+    },
+
+    /// More points were requested than the member has available.
+    #[error("member {member} has {available} points available, {requested} requested")]
+    InsufficientPoints {
+        /// The member (a lead).
+        member: LeadId,
+        /// Points asked for.
+        requested: u64,
+        /// Points available.
+        available: u64,
+    },
+
+    /// A referral code was presented for a campaign it does not belong to.
+    #[error("referral code {code} belongs to campaign {owner}, not to {campaign}")]
+    ReferralCodeOtherCampaign {
+        /// The code.
+        code: String,
+        /// Its campaign.
+        owner: CampaignId,
+        /// The campaign it was used for.
+        campaign: CampaignId,
+    },
+
+    /// A referral was refused by a guard (self-referral, cycle, duplicate participant, period).
+    #[error("referral refused in campaign {campaign}: {reason}")]
+    ReferralRefused {
+        /// The campaign.
+        campaign: CampaignId,
+        /// Which guard refused it.
+        reason: String,
+    },
+
+    /// A reward would overrun the campaign budget.
+    #[error("campaign {campaign} budget exhausted: {needed} needed, {remaining} remaining")]
+    BudgetExhausted {
+        /// The campaign.
+        campaign: CampaignId,
+        /// The cost of the reward.
+        needed: String,
+        /// What is left of the budget.
+        remaining: String,
+    },
+
+    /// Encryption, decryption or key lookup failed.
+    #[error("crypto failure on {what}: {reason}")]
+    Crypto {
+        /// What was being sealed or opened.
+        what: String,
+        /// Why it failed.
+        reason: String,
+    },
+}
+
+impl CrmError {
+    /// A validation error on `field` for `reason` (a [`CoreError::Validation`]).
+    pub fn validation(field: impl Into<String>, reason: impl Into<String>) -> CrmError {
+        CrmError::Core(CoreError::validation(field, reason))
+    }
+
+    /// Prefix the field path of a validation error (see [`CoreError::in_field`]).
+    #[must_use]
+    pub fn in_field(self, parent: impl std::fmt::Display) -> CrmError {
+        match self {
+            CrmError::Core(e) => CrmError::Core(e.in_field(parent)),
+            other => other,
+        }
+    }
+
+    /// The field path of a validation error, if this is one.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            CrmError::Core(CoreError::Validation { field, .. }) => Some(field),
+            _ => None,
+        }
+    }
+}
+
+impl From<serde_json::Error> for CrmError {
+    fn from(e: serde_json::Error) -> Self {
+        CrmError::Core(CoreError::from(e))
+    }
+}

@@ -1,0 +1,496 @@
+//! Identity fields: parsing and normalisation of mainland mobiles, other phones (E.164),
+//! emails, WeCom external user ids, person and company names.
+//!
+//! Every parser accepts what people actually type — full-width digits, `+86`/`0086` prefixes,
+//! spaces and dashes — and returns one canonical form, so that the same number typed two ways
+//! produces the same blind index.
+//!
+//! ```
+//! use marketingforce_crm::identity::{Email, MobileNumber, Phone};
+//!
+//! let m = MobileNumber::parse("+86 138-1234-5678").unwrap();
+//! assert_eq!(m.as_str(), "13812345678");
+//! assert_eq!(MobileNumber::parse("１３８１２３４５６７８").unwrap(), m);
+//! assert!(MobileNumber::parse("12812345678").is_err()); // 12x is not a mobile prefix
+//!
+//! assert_eq!(Phone::parse("021-6888 1234").unwrap().as_str(), "+862168881234");
+//! assert_eq!(Email::parse(" Zhang.San@Example.COM ").unwrap().as_str(), "zhang.san@example.com");
+//! ```
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use unicode_normalization::UnicodeNormalization;
+
+use crate::error::{CrmError, Result};
+
+/// NFKC-normalise (full-width → ASCII, compatibility forms folded), skipping the work for ASCII.
+pub fn nfkc(input: &str) -> String {
+    if input.is_ascii() {
+        input.to_string()
+    } else {
+        input.nfkc().collect()
+    }
+}
+
+fn phone_digits(input: &str, field: &str) -> Result<(bool, String)> {
+    let s = nfkc(input.trim());
+    let mut plus = false;
+    let mut digits = String::with_capacity(s.len());
+    for (i, c) in s.chars().enumerate() {
+        match c {
+            '0'..='9' => digits.push(c),
+            '+' if i == 0 => plus = true,
+            ' ' | '-' | '(' | ')' | '.' | '\u{3000}' => {}
+            _ => {
+                return Err(CrmError::validation(
+                    field,
+                    format!("{input:?} contains {c:?}, which is not part of a phone number"),
+                ))
+            }
+        }
+    }
+    if digits.is_empty() {
+        return Err(CrmError::validation(field, "no digits"));
+    }
+    Ok((plus, digits))
+}
+
+/// A mainland China mobile number: 11 digits starting `1[3-9]`, stored without prefix.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct MobileNumber(String);
+
+impl MobileNumber {
+    /// Parse a mobile as typed: full-width digits, `+86`, `0086` or `86` prefixes, spaces,
+    /// dashes, dots and parentheses are accepted.
+    ///
+    /// # Errors
+    /// A validation error on `mobile` saying what is wrong.
+    pub fn parse(input: &str) -> Result<MobileNumber> {
+        Self::parse_field(input, "mobile")
+    }
+
+    /// Like [`MobileNumber::parse`], naming `field` in the error.
+    ///
+    /// # Errors
+    /// A validation error on `field`.
+    pub fn parse_field(input: &str, field: &str) -> Result<MobileNumber> {
+        let (plus, digits) = phone_digits(input, field)?;
+        let national = if let Some(rest) = digits.strip_prefix("0086") {
+            rest
+        } else if digits.len() == 13 && digits.starts_with("86") {
+            &digits[2..]
+        } else if plus {
+            return Err(CrmError::validation(
+                field,
+                format!("{input:?} has a country code other than +86"),
+            ));
+        } else {
+            &digits
+        };
+        Self::check_national(national, input, field)?;
+        Ok(MobileNumber(national.to_string()))
+    }
+
+    fn check_national(national: &str, input: &str, field: &str) -> Result<()> {
+        let b = national.as_bytes();
+        if b.len() != 11 {
+            return Err(CrmError::validation(
+                field,
+                format!("{input:?} has {} digits, a mainland mobile has 11", b.len()),
+            ));
+        }
+        if b[0] != b'1' || !(b'3'..=b'9').contains(&b[1]) {
+            return Err(CrmError::validation(
+                field,
+                format!("{input:?} does not start with 13-19"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The 11 digits.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The E.164 form, `+8613812345678`.
+    pub fn e164(&self) -> String {
+        format!("+86{}", self.0)
+    }
+}
+
+impl fmt::Display for MobileNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for MobileNumber {
+    type Error = CrmError;
+    fn try_from(s: String) -> Result<Self> {
+        MobileNumber::parse(&s)
+    }
+}
+
+impl From<MobileNumber> for String {
+    fn from(m: MobileNumber) -> String {
+        m.0
+    }
+}
+
+/// Any other phone (landline, foreign mobile) in E.164: `+` and 8–15 digits.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Phone(String);
+
+impl Phone {
+    /// Parse a phone: international forms (`+44 20 7946 0958`, `0044…`) and domestic mainland
+    /// landlines with a trunk `0` (`021-68881234` → `+862168881234`).
+    ///
+    /// # Errors
+    /// A validation error on `phone`.
+    pub fn parse(input: &str) -> Result<Phone> {
+        Self::parse_field(input, "phone")
+    }
+
+    /// Like [`Phone::parse`], naming `field` in the error.
+    ///
+    /// # Errors
+    /// A validation error on `field`.
+    pub fn parse_field(input: &str, field: &str) -> Result<Phone> {
+        let (plus, digits) = phone_digits(input, field)?;
+        let international = if plus {
+            digits
+        } else if let Some(rest) = digits.strip_prefix("00") {
+            rest.to_string()
+        } else if let Some(rest) = digits.strip_prefix('0') {
+            format!("86{rest}")
+        } else if digits.len() == 11 && digits.starts_with('1') {
+            format!("86{digits}")
+        } else {
+            return Err(CrmError::validation(
+                field,
+                format!("{input:?} has neither a country code nor a trunk prefix 0"),
+            ));
+        };
+        if !(8..=15).contains(&international.len()) || international.starts_with('0') {
+            return Err(CrmError::validation(
+                field,
+                format!("{input:?} is not a valid E.164 number (8-15 digits after +)"),
+            ));
+        }
+        Ok(Phone(format!("+{international}")))
+    }
+
+    /// The E.164 text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The mainland mobile inside, when this E.164 number is one.
+    pub fn as_mobile(&self) -> Option<MobileNumber> {
+        let national = self.0.strip_prefix("+86")?;
+        MobileNumber::check_national(national, national, "phone").ok()?;
+        Some(MobileNumber(national.to_string()))
+    }
+}
+
+impl fmt::Display for Phone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for Phone {
+    type Error = CrmError;
+    fn try_from(s: String) -> Result<Self> {
+        Phone::parse(&s)
+    }
+}
+
+impl From<Phone> for String {
+    fn from(p: Phone) -> String {
+        p.0
+    }
+}
+
+/// An email address, trimmed, NFKC-normalised and lower-cased.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Email(String);
+
+impl Email {
+    /// Parse an email.
+    ///
+    /// # Errors
+    /// A validation error on `email`.
+    pub fn parse(input: &str) -> Result<Email> {
+        Self::parse_field(input, "email")
+    }
+
+    /// Like [`Email::parse`], naming `field` in the error.
+    ///
+    /// # Errors
+    /// A validation error on `field`.
+    pub fn parse_field(input: &str, field: &str) -> Result<Email> {
+        let s = nfkc(input.trim()).to_lowercase();
+        let bad = |why: &str| Err(CrmError::validation(field, format!("{input:?} {why}")));
+        if s.len() > 254 {
+            return bad("is longer than 254 characters");
+        }
+        let Some((local, domain)) = s.split_once('@') else {
+            return bad("has no '@'");
+        };
+        if local.is_empty() || local.len() > 64 {
+            return bad("has an empty or over-long local part");
+        }
+        if !local
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+/=?^_`{|}~.-".contains(&b))
+            || local.starts_with('.')
+            || local.ends_with('.')
+            || local.contains("..")
+        {
+            return bad("has characters not allowed before '@'");
+        }
+        let labels: Vec<&str> = domain.split('.').collect();
+        if labels.len() < 2
+            || labels.iter().any(|l| {
+                l.is_empty()
+                    || l.len() > 63
+                    || l.starts_with('-')
+                    || l.ends_with('-')
+                    || !l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            })
+        {
+            return bad("does not have a valid domain");
+        }
+        Ok(Email(s))
+    }
+
+    /// The normalised address.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for Email {
+    type Error = CrmError;
+    fn try_from(s: String) -> Result<Self> {
+        Email::parse(&s)
+    }
+}
+
+impl From<Email> for String {
+    fn from(e: Email) -> String {
+        e.0
+    }
+}
+
+/// A WeCom (企业微信) external user id: 1–64 characters of `[A-Za-z0-9_-]`, case-sensitive.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct WeComId(String);
+
+impl WeComId {
+    /// Parse a WeCom external user id.
+    ///
+    /// # Errors
+    /// A validation error on `wecom_id`.
+    pub fn parse(input: &str) -> Result<WeComId> {
+        Self::parse_field(input, "wecom_id")
+    }
+
+    /// Like [`WeComId::parse`], naming `field` in the error.
+    ///
+    /// # Errors
+    /// A validation error on `field`.
+    pub fn parse_field(input: &str, field: &str) -> Result<WeComId> {
+        let s = input.trim();
+        if s.is_empty() || s.len() > 64 {
+            return Err(CrmError::validation(field, "must be 1-64 characters"));
+        }
+        if !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+            return Err(CrmError::validation(
+                field,
+                format!("{input:?} has characters other than A-Z, a-z, 0-9, '_' and '-'"),
+            ));
+        }
+        Ok(WeComId(s.to_string()))
+    }
+
+    /// The id.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for WeComId {
+    type Error = CrmError;
+    fn try_from(s: String) -> Result<Self> {
+        WeComId::parse(&s)
+    }
+}
+
+impl From<WeComId> for String {
+    fn from(w: WeComId) -> String {
+        w.0
+    }
+}
+
+/// A display name (person or company): trimmed, NFKC-normalised, inner whitespace collapsed,
+/// 1–100 characters.
+///
+/// # Errors
+/// A validation error on `field`.
+pub fn clean_name(input: &str, field: &str) -> Result<String> {
+    let s = nfkc(input);
+    let cleaned = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let n = cleaned.chars().count();
+    if n == 0 {
+        return Err(CrmError::validation(field, "must not be blank"));
+    }
+    if n > 100 {
+        return Err(CrmError::validation(field, "longer than 100 characters"));
+    }
+    if cleaned.chars().any(char::is_control) {
+        return Err(CrmError::validation(field, "contains control characters"));
+    }
+    Ok(cleaned)
+}
+
+/// The matching key of a person's name: lower case, no whitespace or punctuation.
+pub fn person_key(name: &str) -> String {
+    nfkc(name)
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// Legal-form suffixes stripped from company names before matching, longest first.
+const COMPANY_SUFFIXES: &[&str] = &[
+    "股份有限公司",
+    "有限责任公司",
+    "集团有限公司",
+    "有限公司",
+    "集团公司",
+    "分公司",
+    "集团",
+    "公司",
+    "corporation",
+    "company",
+    "limited",
+    "coltd",
+    "corp",
+    "ltd",
+    "inc",
+    "llc",
+    "co",
+];
+
+/// Region prefixes stripped from company names before matching (provinces and large cities).
+const REGION_PREFIXES: &[&str] = &[
+    "北京市", "上海市", "天津市", "重庆市", "广东省", "江苏省", "浙江省", "山东省", "河南省",
+    "四川省", "湖北省", "湖南省", "福建省", "安徽省", "河北省", "北京", "上海", "天津", "重庆",
+    "广州", "深圳", "杭州", "南京", "苏州", "成都", "武汉", "西安", "广东", "江苏", "浙江",
+    "山东", "河南", "四川", "湖北", "湖南", "福建", "安徽", "河北",
+];
+
+/// The matching key of a company name: [`person_key`] without region prefixes and legal-form
+/// suffixes, so `上海某某机械有限公司` and `某某机械` match.
+pub fn company_key(company: &str) -> String {
+    let mut key = person_key(company);
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for suffix in COMPANY_SUFFIXES {
+            if key.len() > suffix.len() && key.ends_with(suffix) {
+                key.truncate(key.len() - suffix.len());
+                changed = true;
+            }
+        }
+    }
+    for prefix in REGION_PREFIXES {
+        if key.len() > prefix.len() + 3 && key.starts_with(prefix) {
+            key.drain(..prefix.len());
+            break;
+        }
+    }
+    key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mobiles_in_every_form() {
+        for s in [
+            "13812345678",
+            "138 1234 5678",
+            "138-1234-5678",
+            "+86 138 1234 5678",
+            "+8613812345678",
+            "0086 13812345678",
+            "8613812345678",
+            "１３８１２３４５６７８",
+            "(138) 1234.5678",
+        ] {
+            assert_eq!(MobileNumber::parse(s).unwrap().as_str(), "13812345678", "{s}");
+        }
+        for bad in ["", "1381234567", "138123456789", "12812345678", "23812345678", "+1 138 1234 5678", "138x1234567"] {
+            let e = MobileNumber::parse(bad).unwrap_err();
+            assert_eq!(e.field(), Some("mobile"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn other_phones_become_e164() {
+        assert_eq!(Phone::parse("+44 20 7946 0958").unwrap().as_str(), "+442079460958");
+        assert_eq!(Phone::parse("0044 20 7946 0958").unwrap().as_str(), "+442079460958");
+        assert_eq!(Phone::parse("010-8888 1234").unwrap().as_str(), "+861088881234");
+        assert_eq!(
+            Phone::parse("13812345678").unwrap().as_mobile().unwrap().as_str(),
+            "13812345678"
+        );
+        assert!(Phone::parse("12345").is_err());
+        assert!(Phone::parse("+0123456789").is_err());
+        assert!(Phone::parse("phone").is_err());
+    }
+
+    #[test]
+    fn emails() {
+        assert_eq!(Email::parse("Li.Si+crm@Example.com").unwrap().as_str(), "li.si+crm@example.com");
+        assert_eq!(Email::parse("ｌｉ＠ｅｘａｍｐｌｅ．ｃｏｍ").unwrap().as_str(), "li@example.com");
+        for bad in ["", "li", "li@", "@example.com", "li@example", "li@@example.com", "l i@example.com", "li@-x.com", ".li@x.com"] {
+            assert_eq!(Email::parse(bad).unwrap_err().field(), Some("email"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn names_and_companies() {
+        assert_eq!(clean_name("  张  三 ", "name").unwrap(), "张 三");
+        assert!(clean_name("   ", "name").is_err());
+        assert_eq!(person_key("张 三"), "张三");
+        assert_eq!(company_key("上海 某某机械有限公司"), "某某机械");
+        assert_eq!(company_key("某某机械股份有限公司"), "某某机械");
+        assert_eq!(company_key("ACME Co., Ltd."), "acme");
+        assert_eq!(company_key("公司"), "公司");
+    }
+
+    #[test]
+    fn wecom_ids() {
+        assert!(WeComId::parse("wmABC_123-x").is_ok());
+        assert!(WeComId::parse("wm abc").is_err());
+        assert!(WeComId::parse("").is_err());
+    }
+}

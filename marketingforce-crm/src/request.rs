@@ -1,0 +1,346 @@
+//! What arrives at the CRM: capture requests from every source, T Cloud inquiries, and their
+//! normalisation into identity values and a touch.
+//!
+//! ```
+//! use marketingforce_crm::request::{CaptureRequest, Inquiry};
+//! use marketingforce_crm::model::Source;
+//!
+//! let req = CaptureRequest::new(Source::OfflineQr)
+//!     .name("王 芳")
+//!     .mobile("+86 139-0000-1234")
+//!     .company("上海某某机械有限公司")
+//!     .region("上海");
+//! let n = req.normalise().unwrap();
+//! assert_eq!(n.identity.mobile.unwrap().as_str(), "13900001234");
+//!
+//! // A T Cloud inquiry is a capture from `t_cloud_inquiry` with its campaign.
+//! let inquiry = Inquiry { campaign: "2026-spring-expo".into(), mobile: Some("13900001234".into()), ..Inquiry::default() };
+//! let req = CaptureRequest::from(inquiry);
+//! assert_eq!(req.source, Source::TCloudInquiry);
+//!
+//! // No identity at all is refused.
+//! assert!(CaptureRequest::new(Source::OwnSite).region("北京").normalise().is_err());
+//! ```
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{CrmError, Result};
+use crate::identity::{clean_name, nfkc, Email, MobileNumber, Phone, WeComId};
+use crate::model::{Domain, Identity, Source};
+
+/// A consent given at capture.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ConsentInput {
+    /// Purpose, e.g. `marketing_calls`.
+    pub purpose: String,
+    /// Channel, e.g. `web_form`.
+    pub channel: String,
+}
+
+/// One lead as captured from a source, before normalisation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CaptureRequest {
+    /// Where it came from.
+    pub source: Source,
+    /// Marketing campaign.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaign: Option<String>,
+    /// Platform (e.g. `douyin`, `baidu`, `wechat`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+    /// Public or private domain; defaults from the source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<Domain>,
+    /// Person name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Mainland mobile, as typed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mobile: Option<String>,
+    /// Another phone, as typed (a mainland mobile given here is treated as the mobile).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    /// Email.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// WeCom external user id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wecom_id: Option<String>,
+    /// Company.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub company: Option<String>,
+    /// Region (province or city).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// Products asked about.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub product_interest: Vec<String>,
+    /// Consent given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent: Option<ConsentInput>,
+    /// When it was captured (default: now).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub captured_at: Option<DateTime<Utc>>,
+}
+
+fn present(v: &Option<String>) -> Option<&str> {
+    v.as_deref().filter(|s| !s.trim().is_empty())
+}
+
+impl CaptureRequest {
+    /// An empty capture from `source`.
+    pub fn new(source: Source) -> CaptureRequest {
+        CaptureRequest {
+            source,
+            campaign: None,
+            platform: None,
+            domain: None,
+            name: None,
+            mobile: None,
+            phone: None,
+            email: None,
+            wecom_id: None,
+            company: None,
+            region: None,
+            product_interest: Vec::new(),
+            consent: None,
+            captured_at: None,
+        }
+    }
+
+    /// Set the person name.
+    #[must_use]
+    pub fn name(mut self, v: impl Into<String>) -> Self {
+        self.name = Some(v.into());
+        self
+    }
+    /// Set the mobile.
+    #[must_use]
+    pub fn mobile(mut self, v: impl Into<String>) -> Self {
+        self.mobile = Some(v.into());
+        self
+    }
+    /// Set another phone.
+    #[must_use]
+    pub fn phone(mut self, v: impl Into<String>) -> Self {
+        self.phone = Some(v.into());
+        self
+    }
+    /// Set the email.
+    #[must_use]
+    pub fn email(mut self, v: impl Into<String>) -> Self {
+        self.email = Some(v.into());
+        self
+    }
+    /// Set the WeCom id.
+    #[must_use]
+    pub fn wecom_id(mut self, v: impl Into<String>) -> Self {
+        self.wecom_id = Some(v.into());
+        self
+    }
+    /// Set the company.
+    #[must_use]
+    pub fn company(mut self, v: impl Into<String>) -> Self {
+        self.company = Some(v.into());
+        self
+    }
+    /// Set the region.
+    #[must_use]
+    pub fn region(mut self, v: impl Into<String>) -> Self {
+        self.region = Some(v.into());
+        self
+    }
+    /// Add a product of interest.
+    #[must_use]
+    pub fn product(mut self, v: impl Into<String>) -> Self {
+        self.product_interest.push(v.into());
+        self
+    }
+    /// Set the campaign.
+    #[must_use]
+    pub fn campaign(mut self, v: impl Into<String>) -> Self {
+        self.campaign = Some(v.into());
+        self
+    }
+    /// Set the platform.
+    #[must_use]
+    pub fn platform(mut self, v: impl Into<String>) -> Self {
+        self.platform = Some(v.into());
+        self
+    }
+    /// Set the capture time.
+    #[must_use]
+    pub fn at(mut self, at: DateTime<Utc>) -> Self {
+        self.captured_at = Some(at);
+        self
+    }
+    /// Record a consent.
+    #[must_use]
+    pub fn consent(mut self, purpose: impl Into<String>, channel: impl Into<String>) -> Self {
+        self.consent = Some(ConsentInput {
+            purpose: purpose.into(),
+            channel: channel.into(),
+        });
+        self
+    }
+
+    /// Validate and normalise.
+    ///
+    /// # Errors
+    /// A validation error naming the field (`mobile`, `email`, `product_interest[1]`, …), or
+    /// [`CrmError::NoIdentity`] when nothing identifies the person.
+    pub fn normalise(&self) -> Result<NormalisedCapture> {
+        let mut identity = Identity {
+            name: present(&self.name).map(|s| clean_name(s, "name")).transpose()?,
+            mobile: present(&self.mobile).map(MobileNumber::parse).transpose()?,
+            phone: None,
+            email: present(&self.email).map(Email::parse).transpose()?,
+            wecom_id: present(&self.wecom_id).map(WeComId::parse).transpose()?,
+            company: present(&self.company)
+                .map(|s| clean_name(s, "company"))
+                .transpose()?,
+        };
+        if let Some(p) = present(&self.phone) {
+            let phone = Phone::parse(p)?;
+            match phone.as_mobile() {
+                Some(m) if identity.mobile.is_none() => identity.mobile = Some(m),
+                Some(m) if identity.mobile.as_ref() == Some(&m) => {}
+                _ => identity.phone = Some(phone),
+            }
+        }
+        if !identity.is_identifying() {
+            return Err(CrmError::NoIdentity);
+        }
+        let label = |v: &Option<String>, field: &str| -> Result<Option<String>> {
+            present(v)
+                .map(|s| short_label(s, field))
+                .transpose()
+        };
+        let mut products = Vec::with_capacity(self.product_interest.len());
+        for (i, p) in self.product_interest.iter().enumerate() {
+            let p = short_label(p, &format!("product_interest[{i}]"))?;
+            if !products.contains(&p) {
+                products.push(p);
+            }
+        }
+        let consent = match &self.consent {
+            Some(c) => Some(ConsentInput {
+                purpose: short_label(&c.purpose, "consent.purpose")?,
+                channel: short_label(&c.channel, "consent.channel")?,
+            }),
+            None => None,
+        };
+        Ok(NormalisedCapture {
+            source: self.source,
+            campaign: label(&self.campaign, "campaign")?,
+            platform: label(&self.platform, "platform")?.map(|p| p.to_lowercase()),
+            domain: self.domain.unwrap_or(self.source.default_domain()),
+            identity,
+            region: label(&self.region, "region")?,
+            product_interest: products,
+            consent,
+            captured_at: self.captured_at,
+        })
+    }
+}
+
+fn short_label(s: &str, field: &str) -> Result<String> {
+    let v = nfkc(s.trim());
+    if v.is_empty() {
+        return Err(CrmError::validation(field, "must not be blank"));
+    }
+    if v.chars().count() > 100 || v.chars().any(char::is_control) {
+        return Err(CrmError::validation(
+            field,
+            "must be at most 100 characters without control characters",
+        ));
+    }
+    Ok(v)
+}
+
+/// A validated, normalised capture.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NormalisedCapture {
+    /// Source.
+    pub source: Source,
+    /// Campaign.
+    pub campaign: Option<String>,
+    /// Platform (lower case).
+    pub platform: Option<String>,
+    /// Domain.
+    pub domain: Domain,
+    /// Identity values.
+    pub identity: Identity,
+    /// Region.
+    pub region: Option<String>,
+    /// Products (distinct).
+    pub product_interest: Vec<String>,
+    /// Consent.
+    pub consent: Option<ConsentInput>,
+    /// Capture time, if given.
+    pub captured_at: Option<DateTime<Utc>>,
+}
+
+/// An inquiry handed over by T Cloud (the content product) to True Client: the capture
+/// interface the content crate calls. Dedupe runs on hand-off like on any capture.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+pub struct Inquiry {
+    /// The campaign the content belonged to.
+    pub campaign: String,
+    /// The published content that produced it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_id: Option<String>,
+    /// The channel/platform it was published on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+    /// Person name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Mobile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mobile: Option<String>,
+    /// Email.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// WeCom external user id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wecom_id: Option<String>,
+    /// Company.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub company: Option<String>,
+    /// Region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// Products asked about.
+    #[serde(default)]
+    pub product_interest: Vec<String>,
+    /// Consent given on the inquiry form.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent: Option<ConsentInput>,
+    /// When it was received.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub received_at: Option<DateTime<Utc>>,
+}
+
+impl From<Inquiry> for CaptureRequest {
+    fn from(i: Inquiry) -> CaptureRequest {
+        CaptureRequest {
+            source: Source::TCloudInquiry,
+            campaign: Some(i.campaign).filter(|c| !c.trim().is_empty()),
+            platform: i.platform,
+            domain: None,
+            name: i.name,
+            mobile: i.mobile,
+            phone: None,
+            email: i.email,
+            wecom_id: i.wecom_id,
+            company: i.company,
+            region: i.region,
+            product_interest: i.product_interest,
+            consent: i.consent,
+            captured_at: i.received_at,
+        }
+    }
+}

@@ -1,0 +1,773 @@
+//! Capture (single, batch, CSV import, T Cloud inquiries), automatic and manual merges, and
+//! un-merge.
+
+use chrono::{DateTime, Utc};
+use marketingforce_core::tenant::TenantId;
+use serde::{Deserialize, Serialize};
+
+use super::{Crm, TenantState, Work, WorkVault};
+use crate::crypto::BlindKind;
+use crate::dedupe::{Decision, MatchKeys, MatchRule};
+use crate::error::{CrmError, Result};
+use crate::identity::{Email, MobileNumber};
+use crate::ids::LeadId;
+use crate::lifecycle::{LeadEvent, LeadEventKind};
+use crate::model::{
+    Actor, Consent, ContactPii, Contribution, Lead, LeadStatus, Source, Stage, StageSet, Touch,
+    VaultRecord,
+};
+use crate::profile::apply_tags;
+use crate::request::{CaptureRequest, Inquiry, NormalisedCapture};
+use crate::survivorship::{pick, Field};
+
+/// What a capture did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "outcome")]
+pub enum CaptureOutcome {
+    /// A new lead.
+    Created {
+        /// It.
+        lead: LeadId,
+    },
+    /// Joined an existing lead (and merged any others it bridged).
+    Merged {
+        /// The surviving lead.
+        lead: LeadId,
+        /// How it matched.
+        matched_by: MatchRule,
+        /// Other leads merged into the survivor by this capture.
+        absorbed: Vec<LeadId>,
+    },
+    /// The same values from the same source were already there: nothing written.
+    Unchanged {
+        /// The lead holding them.
+        lead: LeadId,
+    },
+}
+
+impl CaptureOutcome {
+    /// The lead the capture ended up in.
+    pub fn lead(&self) -> LeadId {
+        match self {
+            CaptureOutcome::Created { lead }
+            | CaptureOutcome::Merged { lead, .. }
+            | CaptureOutcome::Unchanged { lead } => *lead,
+        }
+    }
+}
+
+/// A row that was not captured: its line (1-based; for CSV files, the file line) and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RowError {
+    /// Line.
+    pub line: usize,
+    /// The offending field, when one is to blame.
+    pub field: Option<String>,
+    /// Why.
+    pub reason: String,
+}
+
+impl RowError {
+    fn of(line: usize, e: &CrmError) -> RowError {
+        RowError {
+            line,
+            field: e.field().map(str::to_string),
+            reason: e.to_string(),
+        }
+    }
+}
+
+/// The result of one row of a batch.
+pub type RowResult = std::result::Result<CaptureOutcome, RowError>;
+
+/// What an import did: counts, and each row's result in file order.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ImportReport {
+    /// New leads.
+    pub created: usize,
+    /// Rows merged into existing leads.
+    pub merged: usize,
+    /// Rows already present (re-import).
+    pub unchanged: usize,
+    /// Rows rejected, each in `errors`.
+    pub rejected: usize,
+    /// The rejected rows.
+    pub errors: Vec<RowError>,
+}
+
+impl ImportReport {
+    fn add(&mut self, r: &RowResult) {
+        match r {
+            Ok(CaptureOutcome::Created { .. }) => self.created += 1,
+            Ok(CaptureOutcome::Merged { .. }) => self.merged += 1,
+            Ok(CaptureOutcome::Unchanged { .. }) => self.unchanged += 1,
+            Err(e) => {
+                self.rejected += 1;
+                self.errors.push(e.clone());
+            }
+        }
+    }
+}
+
+/// Rows per storage batch of an import (group commit).
+const IMPORT_CHUNK: usize = 2_000;
+
+const CSV_COLUMNS: &[&str] = &[
+    "name", "mobile", "phone", "email", "wecom_id", "company", "region", "product", "campaign",
+    "source", "platform",
+];
+
+impl Crm {
+    /// Capture one lead; dedupe decides whether it creates a lead or joins one.
+    ///
+    /// Retrying with the same `idempotency_key` returns the first outcome and writes nothing.
+    ///
+    /// # Errors
+    /// A validation error naming the field, [`CrmError::NoIdentity`], or storage errors.
+    pub async fn capture(
+        &self,
+        tenant: &TenantId,
+        request: CaptureRequest,
+        idempotency_key: &str,
+    ) -> Result<CaptureOutcome> {
+        let normalised = request.normalise()?;
+        let idem = self.idempotent(tenant, idempotency_key, &("capture", &request))?;
+        if let Some(prev) = self.replayed::<CaptureOutcome>(tenant, &idem).await? {
+            return Ok(prev);
+        }
+        let mut guard = self.state(tenant).await?;
+        let st = guard.as_mut().ok_or(CrmError::NoIdentity)?;
+        let txn = Crm::begin(st);
+        let mut work = Work::default();
+        let mut outcomes = match self.apply_captures(tenant, st, vec![(1, normalised)], &mut work).await {
+            Ok(o) => o,
+            Err(e) => {
+                st.engine.rollback();
+                return Err(e);
+            }
+        };
+        let outcome = outcomes
+            .pop()
+            .map(|(_, o)| o)
+            .ok_or_else(|| CrmError::validation("request", "produced no outcome"))?;
+        let response = serde_json::to_vec(&outcome)?;
+        match self.finish(tenant, st, txn, work, Some((&idem, response))).await? {
+            None => Ok(outcome),
+            Some(stored) => Ok(serde_json::from_slice(&stored)?),
+        }
+    }
+
+    /// Capture an inquiry handed over by T Cloud (source `t_cloud_inquiry`, with its campaign);
+    /// dedupe runs on hand-off.
+    ///
+    /// # Errors
+    /// As [`capture`](Self::capture).
+    pub async fn capture_inquiry(
+        &self,
+        tenant: &TenantId,
+        inquiry: Inquiry,
+        idempotency_key: &str,
+    ) -> Result<CaptureOutcome> {
+        self.capture(tenant, CaptureRequest::from(inquiry), idempotency_key)
+            .await
+    }
+
+    /// Capture many leads in one storage batch. Bad rows are reported (line = position + 1)
+    /// and the good rows go in.
+    ///
+    /// # Errors
+    /// Storage errors (then nothing of the batch is written).
+    pub async fn capture_batch(
+        &self,
+        tenant: &TenantId,
+        requests: &[CaptureRequest],
+        idempotency_key: &str,
+    ) -> Result<Vec<RowResult>> {
+        let rows: Vec<(usize, Result<CaptureRequest>)> = requests
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (i + 1, Ok(r.clone())))
+            .collect();
+        self.capture_rows(tenant, rows, idempotency_key).await
+    }
+
+    async fn capture_rows(
+        &self,
+        tenant: &TenantId,
+        rows: Vec<(usize, Result<CaptureRequest>)>,
+        idempotency_key: &str,
+    ) -> Result<Vec<RowResult>> {
+        let request: Vec<Option<&CaptureRequest>> = rows.iter().map(|(_, r)| r.as_ref().ok()).collect();
+        let idem = self.idempotent(tenant, idempotency_key, &("batch", &request))?;
+        if let Some(prev) = self.replayed::<Vec<RowResult>>(tenant, &idem).await? {
+            return Ok(prev);
+        }
+        let mut results: Vec<Option<RowResult>> = vec![None; rows.len()];
+        let mut good = Vec::with_capacity(rows.len());
+        for (i, (line, r)) in rows.into_iter().enumerate() {
+            match r.and_then(|r| r.normalise()) {
+                Ok(n) => good.push((i, line, n)),
+                Err(e) => {
+                    if let Some(slot) = results.get_mut(i) {
+                        *slot = Some(Err(RowError::of(line, &e)));
+                    }
+                }
+            }
+        }
+        let mut guard = self.state(tenant).await?;
+        let st = guard.as_mut().ok_or(CrmError::NoIdentity)?;
+        let txn = Crm::begin(st);
+        let mut work = Work::default();
+        let positions: Vec<usize> = good.iter().map(|(i, _, _)| *i).collect();
+        let applied = self
+            .apply_captures(tenant, st, good.into_iter().map(|(_, l, n)| (l, n)).collect(), &mut work)
+            .await;
+        let outcomes = match applied {
+            Ok(o) => o,
+            Err(e) => {
+                st.engine.rollback();
+                return Err(e);
+            }
+        };
+        for (pos, (_, o)) in positions.into_iter().zip(outcomes) {
+            if let Some(slot) = results.get_mut(pos) {
+                *slot = Some(Ok(o));
+            }
+        }
+        let results: Vec<RowResult> = results.into_iter().flatten().collect();
+        let response = serde_json::to_vec(&results)?;
+        match self.finish(tenant, st, txn, work, Some((&idem, response))).await? {
+            None => Ok(results),
+            Some(stored) => Ok(serde_json::from_slice(&stored)?),
+        }
+    }
+
+    /// Import a CSV file (UTF-8, header row). Known columns: `name, mobile, phone, email,
+    /// wecom_id, company, region, product` (`;`-separated), `campaign, source, platform`.
+    /// Rows are committed in chunks; each chunk is idempotent under `file_key`, and a re-import
+    /// of the same rows under any key creates nothing new (identical captures are recognised).
+    ///
+    /// # Errors
+    /// A validation error on `header` when the header is unreadable or has no identity column;
+    /// storage errors.
+    pub async fn import_csv(
+        &self,
+        tenant: &TenantId,
+        file_key: &str,
+        csv_text: &str,
+        default_source: Source,
+    ) -> Result<ImportReport> {
+        let mut reader = csv::ReaderBuilder::new()
+            .flexible(true)
+            .trim(csv::Trim::All)
+            .from_reader(csv_text.as_bytes());
+        let header: Vec<String> = reader
+            .headers()
+            .map_err(|e| CrmError::validation("header", e.to_string()))?
+            .iter()
+            .map(|h| h.trim_start_matches('\u{feff}').trim().to_lowercase())
+            .collect();
+        if let Some(bad) = header.iter().find(|h| !CSV_COLUMNS.contains(&h.as_str())) {
+            return Err(CrmError::validation(
+                "header",
+                format!("unknown column {bad:?}; known: {}", CSV_COLUMNS.join(", ")),
+            ));
+        }
+        if !header
+            .iter()
+            .any(|h| ["mobile", "phone", "email", "wecom_id", "name"].contains(&h.as_str()))
+        {
+            return Err(CrmError::validation("header", "no identity column"));
+        }
+        let mut rows = Vec::new();
+        for rec in reader.records() {
+            let (line, parsed) = match rec {
+                Ok(r) => {
+                    let line = r.position().map_or(0, |p| p.line() as usize);
+                    (line, Self::csv_row(&header, &r, default_source))
+                }
+                Err(e) => {
+                    let line = e.position().map_or(0, |p| p.line() as usize);
+                    (line, Err(CrmError::validation("row", e.to_string())))
+                }
+            };
+            rows.push((line, parsed));
+        }
+        let mut report = ImportReport::default();
+        let mut chunk_no = 0;
+        while !rows.is_empty() {
+            let rest = rows.split_off(rows.len().min(IMPORT_CHUNK));
+            let chunk = std::mem::replace(&mut rows, rest);
+            let lines: Vec<usize> = chunk.iter().map(|(l, _)| *l).collect();
+            let results = self
+                .capture_rows(tenant, chunk, &format!("import:{file_key}:{chunk_no}"))
+                .await?;
+            for (r, line) in results.into_iter().zip(lines) {
+                let r = r.map_err(|mut e| {
+                    e.line = line;
+                    e
+                });
+                report.add(&r);
+            }
+            chunk_no += 1;
+        }
+        Ok(report)
+    }
+
+    fn csv_row(header: &[String], rec: &csv::StringRecord, default_source: Source) -> Result<CaptureRequest> {
+        if rec.len() != header.len() {
+            return Err(CrmError::validation(
+                "row",
+                format!("{} fields, the header has {}", rec.len(), header.len()),
+            ));
+        }
+        let mut r = CaptureRequest::new(default_source);
+        for (h, v) in header.iter().zip(rec.iter()) {
+            if v.is_empty() {
+                continue;
+            }
+            let v = v.to_string();
+            match h.as_str() {
+                "name" => r.name = Some(v),
+                "mobile" => r.mobile = Some(v),
+                "phone" => r.phone = Some(v),
+                "email" => r.email = Some(v),
+                "wecom_id" => r.wecom_id = Some(v),
+                "company" => r.company = Some(v),
+                "region" => r.region = Some(v),
+                "product" => {
+                    r.product_interest = v
+                        .split(';')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string)
+                        .collect();
+                }
+                "campaign" => r.campaign = Some(v),
+                "source" => r.source = Source::parse(&v)?,
+                "platform" => r.platform = Some(v),
+                _ => {}
+            }
+        }
+        Ok(r)
+    }
+
+    /// Apply normalised captures to the engine and `work`.
+    async fn apply_captures(
+        &self,
+        tenant: &TenantId,
+        st: &mut TenantState,
+        rows: Vec<(usize, NormalisedCapture)>,
+        work: &mut Work,
+    ) -> Result<Vec<(usize, CaptureOutcome)>> {
+        let indexer = self.tenant_indexer(tenant)?;
+        let now = self.clock.now();
+        let mut out = Vec::with_capacity(rows.len());
+        for (line, n) in rows {
+            let at = n.captured_at.unwrap_or(now);
+            let keys = MatchKeys::of(&n.identity, n.source.as_str(), &indexer);
+            let ids = self.ids.clone();
+            let decision = st.engine.ingest(&keys, || LeadId::generate(ids.as_ref()));
+            let outcome = match decision {
+                Decision::Unchanged { lead } => CaptureOutcome::Unchanged { lead },
+                Decision::New { lead } => {
+                    let l = self.new_lead(tenant, lead, &n, at);
+                    work.insert_new(l);
+                    work.vaults.insert(
+                        lead,
+                        WorkVault::Put(
+                            ContactPii {
+                                contributions: vec![Contribution {
+                                    origin: lead,
+                                    source: n.source,
+                                    at,
+                                    identity: n.identity.clone(),
+                                }],
+                            },
+                            None,
+                        ),
+                    );
+                    self.after_capture(work, lead, &n, at, true, None)?;
+                    CaptureOutcome::Created { lead }
+                }
+                Decision::Joined { lead, rule, merged } => {
+                    self.load_work(tenant, work, &lead).await?;
+                    let mut absorbed = Vec::new();
+                    for (m, how) in merged {
+                        self.absorb(tenant, work, lead, m, how.as_str(), &Actor::system("capture"), at)
+                            .await?;
+                        absorbed.push(m);
+                    }
+                    self.vault_work(tenant, work, &lead).await?.contributions.push(Contribution {
+                        origin: lead,
+                        source: n.source,
+                        at,
+                        identity: n.identity.clone(),
+                    });
+                    {
+                        let l = work.lead_mut(&lead)?;
+                        if l.stage.is_customer() {
+                            l.repeat_inquiries += 1;
+                        }
+                        l.touches.push(touch_of(&n, lead, at));
+                        l.identity = l.identity.union(n.identity.presence());
+                        for p in &n.product_interest {
+                            if !l.product_interest.contains(p) {
+                                l.product_interest.push(p.clone());
+                            }
+                        }
+                    }
+                    self.after_capture(work, lead, &n, at, false, Some(rule))?;
+                    CaptureOutcome::Merged {
+                        lead,
+                        matched_by: rule,
+                        absorbed,
+                    }
+                }
+            };
+            out.push((line, outcome));
+        }
+        Ok(out)
+    }
+
+    fn new_lead(&self, tenant: &TenantId, id: LeadId, n: &NormalisedCapture, at: DateTime<Utc>) -> Lead {
+        let mut reached = StageSet::default();
+        reached.insert(Stage::New);
+        Lead {
+            id,
+            tenant: *tenant,
+            status: LeadStatus::Active,
+            stage: Stage::New,
+            reached,
+            identity: n.identity.presence(),
+            owner: None,
+            team: None,
+            touches: vec![touch_of(n, id, at)],
+            region: None,
+            product_interest: n.product_interest.clone(),
+            consents: Vec::new(),
+            tags: Default::default(),
+            score: 0,
+            scoring: Default::default(),
+            profile: Default::default(),
+            created_at: at,
+            updated_at: at,
+            stage_changed_at: at,
+            assigned_at: None,
+            first_follow_up_at: None,
+            first_response_at: None,
+            escalated_at: None,
+            converted_at: None,
+            merged_from: Vec::new(),
+            separated_from: Vec::new(),
+            repeat_inquiries: 0,
+            referred_by: None,
+        }
+    }
+
+    /// Consent, region survivorship, scoring, tags and the history entry of a capture.
+    fn after_capture(
+        &self,
+        work: &mut Work,
+        lead: LeadId,
+        n: &NormalisedCapture,
+        at: DateTime<Utc>,
+        created: bool,
+        rule: Option<MatchRule>,
+    ) -> Result<()> {
+        let cfg = &self.config;
+        let l = work.lead_mut(&lead)?;
+        if let Some(c) = &n.consent {
+            l.consents.push(Consent {
+                purpose: c.purpose.clone(),
+                at,
+                channel: c.channel.clone(),
+                withdrawn_at: None,
+            });
+        }
+        recompute_region(l, &cfg.survivorship);
+        l.scoring.on_capture(n.source, at, &cfg.scoring);
+        l.score = l.scoring.score(&l.identity, &cfg.scoring);
+        let (added, removed) = apply_tags(l, &cfg.tag_rules, &cfg.scoring);
+        l.updated_at = l.updated_at.max(at);
+        work.events.push(LeadEvent {
+            lead,
+            at,
+            actor: Actor::system("capture"),
+            event: LeadEventKind::Captured {
+                source: n.source,
+                campaign: n.campaign.clone(),
+                created,
+                matched_by: rule.map(|r| r.as_str().to_string()),
+            },
+        });
+        if !added.is_empty() || !removed.is_empty() {
+            work.events.push(LeadEvent {
+                lead,
+                at,
+                actor: Actor::system("tags"),
+                event: LeadEventKind::Tagged { added, removed },
+            });
+        }
+        Ok(())
+    }
+
+    /// Merge `absorbed` into `survivor` inside `work`: contributions move to the survivor's
+    /// vault (nothing is dropped: survivorship keeps the others as alternates), touches, tags,
+    /// consents and lineage are combined.
+    #[allow(clippy::too_many_arguments)]
+    async fn absorb(
+        &self,
+        tenant: &TenantId,
+        work: &mut Work,
+        survivor: LeadId,
+        absorbed: LeadId,
+        rule: &str,
+        actor: &Actor,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        self.load_work(tenant, work, &absorbed).await?;
+        let pii = self.take_vault(tenant, work, &absorbed).await?;
+        self.vault_work(tenant, work, &survivor)
+            .await?
+            .contributions
+            .extend(pii.contributions);
+        let a = work.lead_mut(&absorbed)?.clone();
+        {
+            let s = work.lead_mut(&survivor)?;
+            s.touches.extend(a.touches.iter().cloned());
+            s.touches.sort_by_key(|t| t.at);
+            s.reached.0 |= a.reached.0;
+            let rank = |st: Stage| Stage::FUNNEL.iter().position(|x| *x == st);
+            if rank(a.stage) > rank(s.stage) && s.stage.is_open() {
+                s.stage = a.stage;
+                s.stage_changed_at = at;
+                s.converted_at = s.converted_at.or(a.converted_at);
+            }
+            if s.owner.is_none() {
+                s.owner = a.owner;
+                s.team = a.team;
+                s.assigned_at = a.assigned_at;
+            }
+            s.identity = s.identity.union(a.identity);
+            s.tags.extend(a.tags.iter().cloned());
+            s.score = s.score.max(a.score);
+            s.consents.extend(a.consents.iter().cloned());
+            for p in &a.product_interest {
+                if !s.product_interest.contains(p) {
+                    s.product_interest.push(p.clone());
+                }
+            }
+            s.first_response_at = match (s.first_response_at, a.first_response_at) {
+                (Some(x), Some(y)) => Some(x.min(y)),
+                (x, y) => x.or(y),
+            };
+            s.repeat_inquiries += a.repeat_inquiries;
+            s.merged_from.push(absorbed);
+            s.updated_at = s.updated_at.max(at);
+            recompute_region(s, &self.config.survivorship);
+        }
+        {
+            let a = work.lead_mut(&absorbed)?;
+            a.status = LeadStatus::Merged { into: survivor };
+            a.updated_at = a.updated_at.max(at);
+        }
+        work.events.push(LeadEvent {
+            lead: survivor,
+            at,
+            actor: actor.clone(),
+            event: LeadEventKind::Merged {
+                absorbed,
+                rule: rule.to_string(),
+            },
+        });
+        work.events.push(LeadEvent {
+            lead: absorbed,
+            at,
+            actor: actor.clone(),
+            event: LeadEventKind::MergedInto { survivor },
+        });
+        Ok(())
+    }
+
+    /// Merge two live leads of this tenant by hand (the caller judged them the same person).
+    /// Leads of another tenant are simply not found: a cross-tenant merge cannot be expressed.
+    ///
+    /// # Errors
+    /// [`CrmError::LeadNotFound`], [`CrmError::LeadMerged`], a validation error when both ids
+    /// are the same lead, storage errors.
+    pub async fn merge(
+        &self,
+        tenant: &TenantId,
+        survivor: LeadId,
+        absorbed: LeadId,
+        actor: &Actor,
+        idempotency_key: &str,
+    ) -> Result<()> {
+        let idem = self.idempotent(tenant, idempotency_key, &("merge", survivor, absorbed))?;
+        if self.replayed::<()>(tenant, &idem).await?.is_some() {
+            return Ok(());
+        }
+        if survivor == absorbed {
+            return Err(CrmError::validation("absorbed", "a lead cannot be merged into itself"));
+        }
+        self.read_active(tenant, &survivor).await?;
+        self.read_active(tenant, &absorbed).await?;
+        let mut guard = self.state(tenant).await?;
+        let st = guard.as_mut().ok_or(CrmError::LeadNotFound(survivor))?;
+        let txn = Crm::begin(st);
+        let mut work = Work::default();
+        let at = self.clock.now();
+        let res = async {
+            st.engine.link(absorbed, survivor)?;
+            self.load_work(tenant, &mut work, &survivor).await?;
+            self.absorb(tenant, &mut work, survivor, absorbed, "manual", actor, at)
+                .await
+        }
+        .await;
+        if let Err(e) = res {
+            st.engine.rollback();
+            return Err(e);
+        }
+        self.finish(tenant, st, txn, work, Some((&idem, b"null".to_vec())))
+            .await?;
+        Ok(())
+    }
+
+    /// Undo the merge of `absorbed`: its own captures (and those of leads merged into it) go
+    /// back to it, it becomes live again with its earlier stage and owner, and the two leads
+    /// are never auto-merged again. Returns the lead it was split from.
+    ///
+    /// # Errors
+    /// A validation error when the lead is not merged; storage errors.
+    pub async fn unmerge(
+        &self,
+        tenant: &TenantId,
+        absorbed: LeadId,
+        actor: &Actor,
+        idempotency_key: &str,
+    ) -> Result<LeadId> {
+        let idem = self.idempotent(tenant, idempotency_key, &("unmerge", absorbed))?;
+        if let Some(prev) = self.replayed::<LeadId>(tenant, &idem).await? {
+            return Ok(prev);
+        }
+        let mut guard = self.state(tenant).await?;
+        let st = guard.as_mut().ok_or(CrmError::LeadNotFound(absorbed))?;
+        let txn = Crm::begin(st);
+        let mut work = Work::default();
+        let at = self.clock.now();
+        let res: Result<LeadId> = async {
+            let root = st
+                .engine
+                .survivor(absorbed)
+                .ok_or(CrmError::LeadNotFound(absorbed))?;
+            let parent = st.engine.unlink(absorbed)?;
+            // The lineage below `absorbed`: it and everything merged into it, recursively.
+            let mut subtree = vec![absorbed];
+            let mut i = 0;
+            while let Some(id) = subtree.get(i).copied() {
+                self.load_work(tenant, &mut work, &id).await?;
+                let children = work.lead_mut(&id)?.merged_from.clone();
+                subtree.extend(children);
+                i += 1;
+            }
+            self.load_work(tenant, &mut work, &root).await?;
+            self.load_work(tenant, &mut work, &parent).await?;
+            let pii = self.vault_work(tenant, &mut work, &root).await?;
+            let (back, keep): (Vec<Contribution>, Vec<Contribution>) = std::mem::take(&mut pii.contributions)
+                .into_iter()
+                .partition(|c| subtree.contains(&c.origin));
+            pii.contributions = keep;
+            work.vaults.insert(absorbed, WorkVault::Put(ContactPii { contributions: back }, None));
+            {
+                let r = work.lead_mut(&root)?;
+                r.touches.retain(|t| !subtree.contains(&t.origin));
+                r.separated_from.push(absorbed);
+                r.updated_at = at;
+                recompute_region(r, &self.config.survivorship);
+            }
+            {
+                let p = work.lead_mut(&parent)?;
+                p.merged_from.retain(|m| *m != absorbed);
+            }
+            {
+                let a = work.lead_mut(&absorbed)?;
+                a.status = LeadStatus::Active;
+                a.separated_from.push(root);
+                a.updated_at = at;
+            }
+            work.events.push(LeadEvent {
+                lead: root,
+                at,
+                actor: actor.clone(),
+                event: LeadEventKind::Unmerged { restored: absorbed },
+            });
+            Ok(parent)
+        }
+        .await;
+        let parent = match res {
+            Ok(p) => p,
+            Err(e) => {
+                st.engine.rollback();
+                return Err(e);
+            }
+        };
+        let response = serde_json::to_vec(&parent)?;
+        self.finish(tenant, st, txn, work, Some((&idem, response))).await?;
+        Ok(parent)
+    }
+
+    /// Live leads with this mobile (found through its blind index, under every key in use).
+    ///
+    /// # Errors
+    /// A validation error on `mobile`; storage errors.
+    pub async fn find_by_mobile(&self, tenant: &TenantId, mobile: &str) -> Result<Vec<LeadId>> {
+        let m = MobileNumber::parse(mobile)?;
+        self.find_by(tenant, BlindKind::Mobile, m.as_str()).await
+    }
+
+    /// Live leads with this email.
+    ///
+    /// # Errors
+    /// A validation error on `email`; storage errors.
+    pub async fn find_by_email(&self, tenant: &TenantId, email: &str) -> Result<Vec<LeadId>> {
+        let e = Email::parse(email)?;
+        self.find_by(tenant, BlindKind::Email, e.as_str()).await
+    }
+
+    async fn find_by(&self, tenant: &TenantId, kind: BlindKind, value: &str) -> Result<Vec<LeadId>> {
+        let mut out = Vec::new();
+        for v in self.indexer.lookup_values(tenant, kind, value)? {
+            let page: Vec<_> = self.vaults().lookup_all(tenant, "bidx", &v).await?;
+            out.extend(page.into_iter().map(|r: marketingforce_core::storage::Versioned<VaultRecord>| r.value.lead));
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+}
+
+fn touch_of(n: &NormalisedCapture, origin: LeadId, at: DateTime<Utc>) -> Touch {
+    Touch {
+        source: n.source,
+        campaign: n.campaign.clone(),
+        platform: n.platform.clone(),
+        domain: n.domain,
+        region: n.region.clone(),
+        product_interest: n.product_interest.clone(),
+        at,
+        origin,
+    }
+}
+
+/// Region by survivorship over the touches.
+pub(crate) fn recompute_region(l: &mut Lead, cfg: &crate::survivorship::SurvivorshipConfig) {
+    let (golden, _) = pick(
+        l.touches
+            .iter()
+            .filter_map(|t| t.region.as_deref().map(|r| (r, t.source, t.at))),
+        cfg.rule(Field::Region),
+        cfg,
+    );
+    l.region = golden.map(str::to_string);
+}

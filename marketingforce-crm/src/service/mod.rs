@@ -1,0 +1,694 @@
+//! The `Crm` service: the lead lifecycle over a [`Store`], with in-memory hot state per tenant
+//! (dedupe engine, allocator, staff snapshot) rebuilt from storage on first use.
+
+mod access;
+mod allocate;
+mod capture;
+mod lifecycle;
+
+pub use access::{AccessEntry, AccessOutcome, ContactExport, LeadView, ACCESS_LOG_JOURNAL};
+pub use allocate::{Allocation, SweepReport};
+pub use capture::{CaptureOutcome, ImportReport, RowError, RowResult};
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use marketingforce_core::id::{IdGenerator, RandomIds};
+use marketingforce_core::storage::{
+    Batch, Collection, CommitOutcome, Expect, Idempotent, Store, Versioned,
+};
+use marketingforce_core::tenant::TenantId;
+use marketingforce_core::time::{Clock, SystemClock};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
+
+use crate::access::AccessConfig;
+use crate::allocation::{AllocationConfig, Allocator, RuleCursor};
+use crate::crypto::{BlindIndexer, BlindKind, KeyProvider, PiiCipher, TenantIndexer};
+use crate::dedupe::{DedupeConfig, DedupeEngine, MatchKeys};
+use crate::error::{CrmError, Result};
+use crate::ids::{LeadId, UserId};
+use crate::lifecycle::{LeadEvent, LifecycleConfig, HISTORY_JOURNAL};
+use crate::model::{ContactPii, Lead, LeadStatus, VaultRecord};
+use crate::profile::{validate_tag_rules, ProfileConfig, ScoringConfig, TagRule};
+use crate::seats::{SeatGate, UnlimitedSeats};
+use crate::staff::Staff;
+use crate::survivorship::SurvivorshipConfig;
+
+/// Every rule of the CRM, as one serde document with a JSON Schema.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct CrmConfig {
+    /// Lifecycle transitions.
+    #[serde(default)]
+    pub lifecycle: LifecycleConfig,
+    /// Matching rules.
+    #[serde(default)]
+    pub dedupe: DedupeConfig,
+    /// Survivorship rules.
+    #[serde(default)]
+    pub survivorship: SurvivorshipConfig,
+    /// Behaviour profile settings.
+    #[serde(default)]
+    pub profile: ProfileConfig,
+    /// Scoring rules.
+    #[serde(default)]
+    pub scoring: ScoringConfig,
+    /// Classification rules.
+    #[serde(default)]
+    pub tag_rules: Vec<TagRule>,
+    /// Allocation rules, SLA and recycling.
+    #[serde(default)]
+    pub allocation: AllocationConfig,
+    /// Visibility and masking.
+    #[serde(default)]
+    pub access: AccessConfig,
+}
+
+impl CrmConfig {
+    /// Check every part; errors name the full path (`allocation.rules[1].name`).
+    ///
+    /// # Errors
+    /// The first validation error found.
+    pub fn validate(&self) -> Result<()> {
+        self.lifecycle.validate().map_err(|e| e.in_field("lifecycle"))?;
+        self.dedupe.validate().map_err(|e| e.in_field("dedupe"))?;
+        self.survivorship.validate().map_err(|e| e.in_field("survivorship"))?;
+        self.profile.validate().map_err(|e| e.in_field("profile"))?;
+        self.scoring.validate().map_err(|e| e.in_field("scoring"))?;
+        validate_tag_rules(&self.tag_rules)?;
+        self.allocation.validate().map_err(|e| e.in_field("allocation"))?;
+        self.access.validate().map_err(|e| e.in_field("access"))?;
+        Ok(())
+    }
+
+    /// Parse and validate a JSON document.
+    ///
+    /// # Errors
+    /// A serialization error, or the validation error naming the offending path.
+    pub fn from_json(json: &str) -> Result<CrmConfig> {
+        let cfg: CrmConfig = serde_json::from_str(json)?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+}
+
+/// Builds a [`Crm`].
+#[derive(Debug)]
+pub struct CrmBuilder {
+    store: Arc<dyn Store>,
+    keys: Arc<dyn KeyProvider>,
+    clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdGenerator>,
+    seats: Arc<dyn SeatGate>,
+    config: CrmConfig,
+}
+
+impl CrmBuilder {
+    /// Use `clock` (default: the system clock).
+    #[must_use]
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+    /// Use `ids` (default: random UUIDv7s).
+    #[must_use]
+    pub fn ids(mut self, ids: Arc<dyn IdGenerator>) -> Self {
+        self.ids = ids;
+        self
+    }
+    /// Use a seat policy (default: unlimited).
+    #[must_use]
+    pub fn seats(mut self, seats: Arc<dyn SeatGate>) -> Self {
+        self.seats = seats;
+        self
+    }
+    /// Use `config` (default: [`CrmConfig::default`]).
+    #[must_use]
+    pub fn config(mut self, config: CrmConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Validate the configuration and build.
+    ///
+    /// # Errors
+    /// The configuration's validation error.
+    pub fn build(self) -> Result<Crm> {
+        self.config.validate()?;
+        Ok(Crm {
+            indexer: BlindIndexer::new(self.keys.clone())?,
+            cipher: PiiCipher::new(self.keys),
+            store: self.store,
+            clock: self.clock,
+            ids: self.ids,
+            seats: self.seats,
+            config: Arc::new(self.config),
+            tenants: Mutex::default(),
+        })
+    }
+}
+
+/// In-memory state of one tenant.
+#[derive(Debug)]
+pub(crate) struct TenantState {
+    pub engine: DedupeEngine,
+    pub alloc: Allocator,
+    pub staff: HashMap<UserId, Staff>,
+}
+
+/// The CRM service (True Client): see the [crate docs](crate).
+pub struct Crm {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdGenerator>,
+    cipher: PiiCipher,
+    indexer: BlindIndexer,
+    seats: Arc<dyn SeatGate>,
+    config: Arc<CrmConfig>,
+    tenants: Mutex<HashMap<TenantId, Arc<AsyncMutex<Option<TenantState>>>>>,
+}
+
+impl fmt::Debug for Crm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Crm")
+            .field("store", &self.store.backend())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A lead read for change, with the version it was read at (`None`: new).
+#[derive(Debug, Clone)]
+pub(crate) struct WorkLead {
+    pub lead: Lead,
+    pub version: Option<u64>,
+    /// The owner whose open load the allocator currently counts for this lead.
+    pub accounted: Option<UserId>,
+}
+
+/// The owner an open, live lead counts against.
+pub(crate) fn load_holder(l: &Lead) -> Option<UserId> {
+    if l.is_active() && l.stage.is_open() {
+        l.owner
+    } else {
+        None
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum WorkVault {
+    Put(ContactPii, Option<u64>),
+    Delete(u64),
+}
+
+/// Changes collected by one command, committed in one batch.
+#[derive(Debug, Default)]
+pub(crate) struct Work {
+    pub leads: BTreeMap<LeadId, WorkLead>,
+    pub vaults: BTreeMap<LeadId, WorkVault>,
+    pub events: Vec<LeadEvent>,
+    pub cursors: Vec<RuleCursor>,
+    pub extra: Batch,
+}
+
+impl Work {
+    pub fn lead_mut(&mut self, id: &LeadId) -> Result<&mut Lead> {
+        self.leads
+            .get_mut(id)
+            .map(|w| &mut w.lead)
+            .ok_or(CrmError::LeadNotFound(*id))
+    }
+
+    pub fn insert_new(&mut self, lead: Lead) {
+        self.leads.insert(
+            lead.id,
+            WorkLead {
+                lead,
+                version: None,
+                accounted: None,
+            },
+        );
+    }
+
+    /// Bring the allocator's load of `id`'s owner in line with the lead as it is now.
+    pub fn settle(&mut self, id: &LeadId, alloc: &mut Allocator) {
+        if let Some(w) = self.leads.get_mut(id) {
+            let now = load_holder(&w.lead);
+            if now != w.accounted {
+                if let Some(old) = w.accounted {
+                    alloc.add_load(old, -1);
+                }
+                if let Some(new) = now {
+                    alloc.add_load(new, 1);
+                }
+                w.accounted = now;
+            }
+        }
+    }
+
+    /// [`settle`](Self::settle) every lead.
+    pub fn settle_all(&mut self, alloc: &mut Allocator) {
+        let ids: Vec<LeadId> = self.leads.keys().copied().collect();
+        for id in ids {
+            self.settle(&id, alloc);
+        }
+    }
+}
+
+/// A snapshot taken at the start of a command, restored if it fails.
+#[derive(Debug)]
+pub(crate) struct Txn {
+    alloc: Allocator,
+}
+
+impl Crm {
+    /// Start building a CRM over `store` with PII keys from `keys`.
+    pub fn builder(store: Arc<dyn Store>, keys: Arc<dyn KeyProvider>) -> CrmBuilder {
+        CrmBuilder {
+            store,
+            keys,
+            clock: Arc::new(SystemClock),
+            ids: Arc::new(RandomIds),
+            seats: Arc::new(UnlimitedSeats),
+            config: CrmConfig::default(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &CrmConfig {
+        &self.config
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// The id generator.
+    pub fn ids(&self) -> &Arc<dyn IdGenerator> {
+        &self.ids
+    }
+
+    /// The blind indexer (for audits: compute the index a value would have).
+    pub fn indexer(&self) -> &BlindIndexer {
+        &self.indexer
+    }
+
+    pub(crate) fn leads(&self) -> Collection<Lead> {
+        Collection::new(self.store.clone())
+    }
+
+    pub(crate) fn vaults(&self) -> Collection<VaultRecord> {
+        Collection::new(self.store.clone())
+    }
+
+    /// Lock the tenant's state, rebuilding it from storage on first use.
+    pub(crate) async fn state(&self, tenant: &TenantId) -> Result<OwnedMutexGuard<Option<TenantState>>> {
+        let slot = self
+            .tenants
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(*tenant)
+            .or_default()
+            .clone();
+        let mut guard = slot.lock_owned().await;
+        if guard.is_none() {
+            *guard = Some(self.rebuild(tenant).await?);
+        }
+        Ok(guard)
+    }
+
+    /// Drop the in-memory state of a tenant; the next call rebuilds it from storage.
+    pub fn forget_tenant(&self, tenant: &TenantId) {
+        self.tenants
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(tenant);
+    }
+
+    async fn rebuild(&self, tenant: &TenantId) -> Result<TenantState> {
+        let indexer = self.indexer.tenant(tenant)?;
+        let mut engine = DedupeEngine::new(self.config.dedupe.clone());
+        let mut alloc = Allocator::new(&self.config.allocation);
+        let staff: HashMap<UserId, Staff> = Collection::<Staff>::new(self.store.clone())
+            .list_all(tenant)
+            .await?
+            .into_iter()
+            .map(|v| (v.value.id, v.value))
+            .collect();
+        let mut sorted: Vec<&Staff> = staff.values().collect();
+        sorted.sort_by_key(|s| s.id);
+        for s in sorted {
+            alloc.set_staff(s.id, s.active && s.role.takes_leads(), s.capacity, s.team);
+        }
+        for c in Collection::<RuleCursor>::new(self.store.clone()).list_all(tenant).await? {
+            alloc.restore_cursor(c.value);
+        }
+        let leads = self.leads().list_all(tenant).await?;
+        let mut merged = Vec::new();
+        let mut separated = Vec::new();
+        for v in &leads {
+            let l = &v.value;
+            if let (LeadStatus::Active, Some(owner)) = (l.status, l.owner) {
+                if l.stage.is_open() {
+                    alloc.add_load(owner, 1);
+                }
+            }
+            if let LeadStatus::Merged { into } = l.status {
+                merged.push((l.id, into));
+            }
+            for s in &l.separated_from {
+                separated.push((l.id, *s));
+            }
+        }
+        for v in self.vaults().list_all(tenant).await? {
+            let pii = self.open_vault(tenant, &v.value)?;
+            let mut by_origin: BTreeMap<LeadId, Vec<MatchKeys>> = BTreeMap::new();
+            by_origin.entry(v.value.lead).or_default();
+            for c in &pii.contributions {
+                by_origin
+                    .entry(c.origin)
+                    .or_default()
+                    .push(MatchKeys::of(&c.identity, c.source.as_str(), &indexer));
+            }
+            for (lead, keys) in by_origin {
+                engine.load(lead, &keys);
+            }
+        }
+        for (absorbed, into) in merged {
+            engine.link(absorbed, into)?;
+        }
+        for (a, b) in separated {
+            engine.separate(a, b)?;
+        }
+        Ok(TenantState {
+            engine,
+            alloc,
+            staff,
+        })
+    }
+
+    pub(crate) fn tenant_indexer(&self, tenant: &TenantId) -> Result<TenantIndexer> {
+        self.indexer.tenant(tenant)
+    }
+
+    pub(crate) fn open_vault(&self, tenant: &TenantId, v: &VaultRecord) -> Result<ContactPii> {
+        let plain = self.cipher.open(tenant, v.lead.to_string().as_bytes(), &v.sealed)?;
+        serde_json::from_slice(&plain).map_err(|e| CrmError::Crypto {
+            what: format!("vault of {}", v.lead),
+            reason: format!("undecodable plaintext: {e}"),
+        })
+    }
+
+    pub(crate) fn seal_vault(&self, tenant: &TenantId, lead: LeadId, pii: &ContactPii) -> Result<VaultRecord> {
+        let indexer = self.indexer.tenant(tenant)?;
+        let plain = serde_json::to_vec(pii)?;
+        let sealed = self.cipher.seal(tenant, lead.to_string().as_bytes(), &plain)?;
+        let mut blind = Vec::new();
+        for c in &pii.contributions {
+            let id = &c.identity;
+            let values = [
+                id.mobile.as_ref().map(|m| (BlindKind::Mobile, m.as_str())),
+                id.phone.as_ref().map(|p| (BlindKind::Phone, p.as_str())),
+                id.email.as_ref().map(|e| (BlindKind::Email, e.as_str())),
+                id.wecom_id.as_ref().map(|w| (BlindKind::WeCom, w.as_str())),
+            ];
+            for (kind, v) in values.into_iter().flatten() {
+                blind.push(indexer.compute(kind, v).index_value(indexer.key_id()));
+            }
+        }
+        blind.sort();
+        blind.dedup();
+        Ok(VaultRecord { lead, sealed, blind })
+    }
+
+    /// Read a lead that must exist for this tenant.
+    pub(crate) async fn read_lead(&self, tenant: &TenantId, id: &LeadId) -> Result<Versioned<Lead>> {
+        self.leads()
+            .get(tenant, &id.to_string())
+            .await?
+            .ok_or(CrmError::LeadNotFound(*id))
+    }
+
+    /// Read a lead that must be live.
+    pub(crate) async fn read_active(&self, tenant: &TenantId, id: &LeadId) -> Result<Versioned<Lead>> {
+        let v = self.read_lead(tenant, id).await?;
+        match v.value.status {
+            LeadStatus::Active => Ok(v),
+            LeadStatus::Merged { into } => Err(CrmError::LeadMerged { lead: *id, into }),
+            LeadStatus::Erased { .. } => Err(CrmError::LeadErased(*id)),
+        }
+    }
+
+    /// Load a lead into `work` (once).
+    pub(crate) async fn load_work(&self, tenant: &TenantId, work: &mut Work, id: &LeadId) -> Result<()> {
+        if work.leads.contains_key(id) {
+            return Ok(());
+        }
+        let v = self.read_lead(tenant, id).await?;
+        work.leads.insert(
+            *id,
+            WorkLead {
+                accounted: load_holder(&v.value),
+                lead: v.value,
+                version: Some(v.version),
+            },
+        );
+        Ok(())
+    }
+
+    /// Start a command on the tenant's state.
+    pub(crate) fn begin(st: &mut TenantState) -> Txn {
+        st.engine.begin();
+        Txn {
+            alloc: st.alloc.clone(),
+        }
+    }
+
+    /// Finish a command: settle loads, persist cursors, commit; on failure or replay undo the
+    /// in-memory changes. Returns the stored response on a replay.
+    pub(crate) async fn finish(
+        &self,
+        tenant: &TenantId,
+        st: &mut TenantState,
+        txn: Txn,
+        mut work: Work,
+        idem: Option<(&Idempotent, Vec<u8>)>,
+    ) -> Result<Option<Vec<u8>>> {
+        work.settle_all(&mut st.alloc);
+        work.cursors = st.alloc.take_touched();
+        match self.commit_work(tenant, work, idem).await {
+            Ok(None) => {
+                st.engine.commit();
+                Ok(None)
+            }
+            other => {
+                st.engine.rollback();
+                st.alloc = txn.alloc;
+                other
+            }
+        }
+    }
+
+    /// Load a lead's vault into `work` (once) and return its plaintext for change.
+    pub(crate) async fn vault_work<'w>(
+        &self,
+        tenant: &TenantId,
+        work: &'w mut Work,
+        id: &LeadId,
+    ) -> Result<&'w mut ContactPii> {
+        if !work.vaults.contains_key(id) {
+            let entry = match self.vaults().get(tenant, &id.to_string()).await? {
+                Some(v) => WorkVault::Put(self.open_vault(tenant, &v.value)?, Some(v.version)),
+                None => WorkVault::Put(ContactPii::default(), None),
+            };
+            work.vaults.insert(*id, entry);
+        }
+        match work.vaults.get_mut(id) {
+            Some(WorkVault::Put(pii, _)) => Ok(pii),
+            _ => Err(CrmError::LeadNotFound(*id)),
+        }
+    }
+
+    /// Take a lead's vault out of `work` for deletion, returning its plaintext.
+    pub(crate) async fn take_vault(&self, tenant: &TenantId, work: &mut Work, id: &LeadId) -> Result<ContactPii> {
+        let entry = match work.vaults.remove(id) {
+            Some(e) => e,
+            None => match self.vaults().get(tenant, &id.to_string()).await? {
+                Some(v) => WorkVault::Put(self.open_vault(tenant, &v.value)?, Some(v.version)),
+                None => WorkVault::Put(ContactPii::default(), None),
+            },
+        };
+        let (pii, version) = match entry {
+            WorkVault::Put(p, v) => (p, v),
+            WorkVault::Delete(v) => (ContactPii::default(), Some(v)),
+        };
+        if let Some(v) = version {
+            work.vaults.insert(*id, WorkVault::Delete(v));
+        }
+        Ok(pii)
+    }
+
+    /// Commit `work` in one batch, optionally under an idempotency key with `response`.
+    /// Returns the stored response on a replay.
+    pub(crate) async fn commit_work(
+        &self,
+        tenant: &TenantId,
+        work: Work,
+        idem: Option<(&Idempotent, Vec<u8>)>,
+    ) -> Result<Option<Vec<u8>>> {
+        let Work {
+            leads,
+            vaults,
+            events,
+            cursors,
+            extra,
+        } = work;
+        let mut batch = extra;
+        for w in leads.values() {
+            let expect = w.version.map_or(Expect::Absent, Expect::Version);
+            batch.put_entity(tenant, &w.lead, expect)?;
+        }
+        for (id, v) in &vaults {
+            match v {
+                WorkVault::Put(pii, version) => {
+                    let rec = self.seal_vault(tenant, *id, pii)?;
+                    batch.put_entity(tenant, &rec, version.map_or(Expect::Absent, Expect::Version))?;
+                }
+                WorkVault::Delete(version) => {
+                    batch.delete_entity::<VaultRecord>(id.to_string(), Expect::Version(*version));
+                }
+            }
+        }
+        for c in &cursors {
+            batch.put_entity(tenant, c, Expect::Any)?;
+        }
+        for e in &events {
+            batch.append_json(HISTORY_JOURNAL, e)?;
+        }
+        if let Some((i, response)) = idem {
+            batch.claim_idempotency(i.key(), i.fingerprint().as_str(), response);
+        }
+        match self.store.commit(tenant, batch).await? {
+            CommitOutcome::Committed(_) => Ok(None),
+            CommitOutcome::Replayed(r) => Ok(Some(r)),
+        }
+    }
+
+    /// An idempotent command whose fingerprint is a keyed digest of `request`, so the stored
+    /// fingerprint never lets anyone test guesses of personal data in the request.
+    pub(crate) fn idempotent<T: Serialize>(&self, tenant: &TenantId, key: &str, request: &T) -> Result<Idempotent> {
+        let json = serde_json::to_string(request)?;
+        let digest = self
+            .tenant_indexer(tenant)?
+            .compute(BlindKind::Digest, &json)
+            .mac;
+        Ok(Idempotent::new(key, &format!("{digest:032x}"))?)
+    }
+
+    /// The replayed result of `idem`, if it was used before.
+    pub(crate) async fn replayed<R: serde::de::DeserializeOwned>(
+        &self,
+        tenant: &TenantId,
+        idem: &Idempotent,
+    ) -> Result<Option<R>> {
+        Ok(idem.check(self.store.as_ref(), tenant).await?)
+    }
+
+    /// Every lead of a tenant (live, merged and erased), in key order.
+    ///
+    /// # Errors
+    /// Backend or decoding errors.
+    pub async fn all_leads(&self, tenant: &TenantId) -> Result<Vec<Lead>> {
+        Ok(self
+            .leads()
+            .list_all(tenant)
+            .await?
+            .into_iter()
+            .map(|v| v.value)
+            .collect())
+    }
+
+    /// Read a lead record (no personal data in it).
+    ///
+    /// # Errors
+    /// [`CrmError::LeadNotFound`].
+    pub async fn lead(&self, tenant: &TenantId, id: &LeadId) -> Result<Lead> {
+        Ok(self.read_lead(tenant, id).await?.value)
+    }
+
+    /// The history of a lead, oldest first.
+    ///
+    /// # Errors
+    /// Backend or decoding errors.
+    pub async fn history(&self, tenant: &TenantId, id: &LeadId) -> Result<Vec<LeadEvent>> {
+        let journal = marketingforce_core::storage::Journal::<LeadEvent>::new(self.store.clone(), HISTORY_JOURNAL);
+        Ok(journal
+            .read_all(tenant)
+            .await?
+            .into_iter()
+            .map(|(_, e)| e)
+            .filter(|e| e.lead == *id)
+            .collect())
+    }
+
+    /// The live lead holding `lead` now (itself, or the survivor it was merged into).
+    ///
+    /// # Errors
+    /// [`CrmError::LeadErased`] or [`CrmError::LeadNotFound`].
+    pub async fn survivor(&self, tenant: &TenantId, lead: &LeadId) -> Result<LeadId> {
+        let guard = self.state(tenant).await?;
+        let st = guard.as_ref().ok_or(CrmError::LeadNotFound(*lead))?;
+        match st.engine.survivor(*lead) {
+            Some(s) => Ok(s),
+            None => match self.read_lead(tenant, lead).await?.value.status {
+                LeadStatus::Erased { .. } => Err(CrmError::LeadErased(*lead)),
+                _ => Err(CrmError::LeadNotFound(*lead)),
+            },
+        }
+    }
+
+    /// Re-encrypt every vault record sealed under a key other than the active one and recompute
+    /// its blind indexes under the active index key (after [`KeyRing::rotate`]); returns how many
+    /// records were rewritten. Afterwards the old key can be retired.
+    ///
+    /// [`KeyRing::rotate`]: crate::crypto::KeyRing::rotate
+    ///
+    /// # Errors
+    /// Crypto or backend errors; records already rewritten stay rewritten (each batch is
+    /// atomic, the operation can be re-run).
+    pub async fn rotate_keys(&self, tenant: &TenantId) -> Result<usize> {
+        let _guard = self.state(tenant).await?;
+        let active = self.cipher.keys().active_data_key(tenant)?.0;
+        let index_key = self.indexer.active_key_id(tenant)?;
+        let prefix = format!("{index_key}:");
+        let mut rewritten = 0;
+        let all = self.vaults().list_all(tenant).await?;
+        for chunk in all.chunks(1000) {
+            let mut batch = Batch::new();
+            let mut n = 0;
+            for v in chunk {
+                let stale_index = v.value.blind.iter().any(|b| !b.starts_with(&prefix));
+                if v.value.sealed.key_id == active && !stale_index {
+                    continue;
+                }
+                let pii = self.open_vault(tenant, &v.value)?;
+                let rec = self.seal_vault(tenant, v.value.lead, &pii)?;
+                batch.put_entity(tenant, &rec, Expect::Version(v.version))?;
+                n += 1;
+            }
+            if n > 0 {
+                self.store.commit(tenant, batch).await?;
+                rewritten += n;
+            }
+        }
+        Ok(rewritten)
+    }
+}
