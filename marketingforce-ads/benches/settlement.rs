@@ -1,0 +1,3 @@
+//! Benchmark placeholder (filled below).
+
+fn main() {}

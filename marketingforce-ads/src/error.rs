@@ -1,0 +1,258 @@
+//! The crate's error type.
+
+use chrono::NaiveDate;
+use marketingforce_core::money::Money;
+
+use crate::ids::{AdAccountId, CreativeId, CustomerId, PlatformId};
+use crate::ledger::{AccountError, TransferError, TransferId};
+use crate::period::Month;
+
+/// Result alias of this crate.
+pub type Result<T, E = AdsError> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in ad operations and rebate accounting. Each variant says what
+/// went wrong and on what; core failures (validation with a field path, storage, idempotency)
+/// are wrapped unchanged.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AdsError {
+    /// A core error: validation (with the field path), not found, conflict, idempotency
+    /// mismatch, storage backend failure, timeout…
+    #[error(transparent)]
+    Core(#[from] marketingforce_core::Error),
+
+    /// The ledger refused a transfer; nothing of its batch was written.
+    #[error("ledger refused transfers[{index}] ({id}): {source}")]
+    Transfer {
+        /// Index of the transfer in the submitted batch.
+        index: usize,
+        /// Its id.
+        id: TransferId,
+        /// Why.
+        #[source]
+        source: TransferError,
+    },
+
+    /// The ledger refused an account.
+    #[error("ledger refused accounts[{index}]: {source}")]
+    LedgerAccount {
+        /// Index of the account in the submitted batch.
+        index: usize,
+        /// Why.
+        #[source]
+        source: AccountError,
+    },
+
+    /// The ledger journal could not be replayed (it was written by something else, or is
+    /// corrupted).
+    #[error("ledger journal {journal} entry #{seq} cannot be replayed: {reason}")]
+    CorruptJournal {
+        /// Journal name.
+        journal: String,
+        /// Entry sequence number.
+        seq: u64,
+        /// Why.
+        reason: String,
+    },
+
+    /// The customer has not passed the qualification review.
+    #[error("customer {customer} is not approved ({status}): no accounts or top-ups")]
+    CustomerNotApproved {
+        /// The customer.
+        customer: CustomerId,
+        /// Its qualification status.
+        status: String,
+    },
+
+    /// No framework agreement of the customer covers the date.
+    #[error("no framework agreement of customer {customer} covers {date}")]
+    NoAgreement {
+        /// The customer.
+        customer: CustomerId,
+        /// The date.
+        date: NaiveDate,
+    },
+
+    /// No agreement with the platform covers the date.
+    #[error("no agreement with platform {platform} covers {date}")]
+    NoPlatformAgreement {
+        /// The platform.
+        platform: PlatformId,
+        /// The date.
+        date: NaiveDate,
+    },
+
+    /// A top-up on credit would take the customer's exposure over its credit limit.
+    #[error(
+        "top-up of {requested} for customer {customer} exceeds the credit limit of {limit}: \
+         exposure {exposure}, {available} available"
+    )]
+    CreditLimitExceeded {
+        /// The customer.
+        customer: CustomerId,
+        /// The top-up amount.
+        requested: Money,
+        /// Receivables and advances (incl. pending top-ups) less unapplied prepayments.
+        exposure: Money,
+        /// Credit still available.
+        available: Money,
+        /// The agreement's credit limit.
+        limit: Money,
+    },
+
+    /// A top-up to be funded by the customer's prepayment is not covered by it.
+    #[error(
+        "top-up of {requested} for customer {customer} is not covered by its prepayment: \
+         {available} unapplied"
+    )]
+    PrepaymentInsufficient {
+        /// The customer.
+        customer: CustomerId,
+        /// The top-up amount.
+        requested: Money,
+        /// Prepayment not yet used by receivables and advances.
+        available: Money,
+    },
+
+    /// Our prepaid funds at the platform do not cover a top-up.
+    #[error("prepaid funds at platform {platform} do not cover the top-up of {requested}")]
+    PlatformFundsInsufficient {
+        /// The platform.
+        platform: PlatformId,
+        /// The top-up amount.
+        requested: Money,
+    },
+
+    /// The ad account is suspended for a policy violation.
+    #[error("ad account {account} is suspended: {reason}")]
+    AccountSuspended {
+        /// The account.
+        account: AdAccountId,
+        /// The recorded reason.
+        reason: String,
+    },
+
+    /// The ad account is closed.
+    #[error("ad account {account} is closed")]
+    AccountClosed {
+        /// The account.
+        account: AdAccountId,
+    },
+
+    /// A report names an account we do not know.
+    #[error("report {report_id} names unknown ad account {external_id} on platform {platform}")]
+    UnknownAccount {
+        /// The platform.
+        platform: PlatformId,
+        /// The platform's account id.
+        external_id: String,
+        /// The report.
+        report_id: String,
+    },
+
+    /// A report names a campaign we do not know in that account.
+    #[error("report {report_id} names unknown campaign {external_id} in ad account {account}")]
+    UnknownCampaign {
+        /// The account.
+        account: AdAccountId,
+        /// The platform's campaign id.
+        external_id: String,
+        /// The report.
+        report_id: String,
+    },
+
+    /// A report is in another currency than its account.
+    #[error("report {report_id} for ad account {account} is in {found}, the account is in {expected}")]
+    ReportCurrency {
+        /// The account.
+        account: AdAccountId,
+        /// The report.
+        report_id: String,
+        /// The account's currency.
+        expected: String,
+        /// The report's currency.
+        found: String,
+    },
+
+    /// A report of the same revision with other content was already ingested.
+    #[error(
+        "report {report_id} revision {revision} for ad account {account} on {date} differs from \
+         the one already received with that revision"
+    )]
+    ConflictingReport {
+        /// The account.
+        account: AdAccountId,
+        /// The day.
+        date: NaiveDate,
+        /// The report.
+        report_id: String,
+        /// The revision.
+        revision: u32,
+    },
+
+    /// Settlement was refused because report days are missing or not final.
+    #[error("settlement of {month} refused: {count} account-days have no final report ({sample})")]
+    MissingReports {
+        /// The month.
+        month: Month,
+        /// How many account-days are missing.
+        count: usize,
+        /// The first few, `account@date`.
+        sample: String,
+    },
+
+    /// The month has not ended yet (in the tenant's time zone).
+    #[error("{month} cannot be settled before it ends")]
+    MonthNotOver {
+        /// The month.
+        month: Month,
+    },
+
+    /// A creative may not be placed.
+    #[error("creative {creative} cannot be placed: {reason}")]
+    CreativeNotApproved {
+        /// The creative.
+        creative: CreativeId,
+        /// Why not.
+        reason: String,
+    },
+
+    /// The ad platform failed or refused.
+    #[error("platform {platform} failed: {source}")]
+    Platform {
+        /// The platform code.
+        platform: String,
+        /// What the adapter reported.
+        #[source]
+        source: marketingforce_core::Error,
+    },
+}
+
+impl AdsError {
+    /// A validation error on `field` (a core [`Error::Validation`](marketingforce_core::Error::Validation)).
+    pub fn validation(field: impl Into<String>, reason: impl Into<String>) -> AdsError {
+        AdsError::Core(marketingforce_core::Error::validation(field, reason))
+    }
+
+    /// A not-found error.
+    pub fn not_found(kind: impl Into<String>, id: impl std::fmt::Display) -> AdsError {
+        AdsError::Core(marketingforce_core::Error::not_found(kind, id))
+    }
+
+    /// Whether the same call may succeed when retried (timeouts, retryable backend and platform
+    /// failures, optimistic-concurrency conflicts).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            AdsError::Core(e) | AdsError::Platform { source: e, .. } => e.is_retryable(),
+            _ => false,
+        }
+    }
+
+    /// The field path of a validation error, if this is one.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            AdsError::Core(marketingforce_core::Error::Validation { field, .. }) => Some(field),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,511 @@
+//! The durable ledger: the in-memory engine, journaled through the storage contract with group
+//! commit.
+//!
+//! Every accepted change is appended to a journal (`ads.ledger` by default) in the same atomic
+//! [`Batch`] as whatever domain records go with it; opening a [`Ledger`] replays the journal, so
+//! a new process on the same store rebuilds exactly the same state, timestamps included.
+//!
+//! **Group commit**: concurrent [`Ledger::post`] calls queue their transfers; whichever caller
+//! holds the commit lock takes the whole queue, applies each caller's transfers atomically in
+//! memory, writes them all in one storage commit, and answers every caller. One storage round
+//! trip serves many callers, and a failed commit rolls the memory state back for all of them.
+//!
+//! **Single writer**: like TigerBeetle's leader, one `Ledger` per tenant and journal writes at a
+//! time. If another writer appended in between (detected from the journal sequence numbers),
+//! the ledger reloads the journal before answering.
+
+use std::sync::{Arc, PoisonError};
+
+use marketingforce_core::storage::{Batch, CommitOutcome, Store};
+use marketingforce_core::tenant::TenantId;
+use marketingforce_core::time::Clock;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{oneshot, Mutex};
+
+use super::engine::{Checkpoint, LedgerEngine};
+use super::ids::{AccountId, TransferId};
+use super::model::{Account, Balance, Leg, Outcome, Side, Transfer, TransferKind, TransferSpec};
+use crate::error::{AdsError, Result};
+
+/// Default journal name.
+pub const DEFAULT_JOURNAL: &str = "ads.ledger";
+
+/// Transfers per journal entry (keeps entries well under the store's value limit).
+const TRANSFERS_PER_ENTRY: usize = 2_000;
+
+/// One journal entry.
+#[derive(Debug, Serialize, Deserialize)]
+enum JournalRecord {
+    #[serde(rename = "accounts")]
+    Accounts(Vec<Account>),
+    #[serde(rename = "transfers")]
+    Transfers(Vec<JournalTransfer>),
+}
+
+/// The compact journal form of a transfer (the legs' currencies are their accounts').
+#[derive(Debug, Serialize, Deserialize)]
+struct JournalTransfer {
+    id: u128,
+    ts: u64,
+    /// 0 posted, 1 pending, 2 post pending, 3 void pending.
+    k: u8,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    p: u128,
+    #[serde(default, skip_serializing_if = "is_zero16")]
+    c: u16,
+    #[serde(default, skip_serializing_if = "is_zero32")]
+    pd: u32,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    a: u128,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    b: u128,
+    /// (account, 0 debit / 1 credit, amount)
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    l: Vec<(u128, u8, u64)>,
+}
+
+fn is_zero(v: &u128) -> bool {
+    *v == 0
+}
+fn is_zero16(v: &u16) -> bool {
+    *v == 0
+}
+fn is_zero32(v: &u32) -> bool {
+    *v == 0
+}
+
+impl JournalTransfer {
+    fn from_transfer(t: &Transfer) -> JournalTransfer {
+        let (k, p) = match t.spec.kind {
+            TransferKind::Posted => (0, 0),
+            TransferKind::Pending => (1, 0),
+            TransferKind::PostPending { pending_id } => (2, pending_id.get()),
+            TransferKind::VoidPending { pending_id } => (3, pending_id.get()),
+        };
+        JournalTransfer {
+            id: t.spec.id.get(),
+            ts: t.timestamp,
+            k,
+            p,
+            c: t.spec.code,
+            pd: t.spec.period,
+            a: t.spec.party,
+            b: t.spec.counterparty,
+            l: t
+                .spec
+                .legs
+                .iter()
+                .map(|l| (l.account.get(), u8::from(l.side == Side::Credit), l.amount))
+                .collect(),
+        }
+    }
+
+    fn to_transfer(&self, engine: &LedgerEngine) -> std::result::Result<Transfer, String> {
+        let kind = match self.k {
+            0 => TransferKind::Posted,
+            1 => TransferKind::Pending,
+            2 => TransferKind::PostPending {
+                pending_id: TransferId::new(self.p),
+            },
+            3 => TransferKind::VoidPending {
+                pending_id: TransferId::new(self.p),
+            },
+            other => return Err(format!("unknown transfer kind {other}")),
+        };
+        let legs = self
+            .l
+            .iter()
+            .map(|&(account, side, amount)| {
+                let id = AccountId::new(account);
+                let currency = engine
+                    .account(id)
+                    .map(|a| a.currency)
+                    .ok_or_else(|| format!("unknown account {id}"))?;
+                Ok(Leg {
+                    account: id,
+                    side: if side == 0 { Side::Debit } else { Side::Credit },
+                    amount,
+                    currency,
+                })
+            })
+            .collect::<std::result::Result<Vec<_>, String>>()?;
+        Ok(Transfer {
+            spec: TransferSpec {
+                id: TransferId::new(self.id),
+                kind,
+                legs,
+                code: self.c,
+                period: self.pd,
+                party: self.a,
+                counterparty: self.b,
+            },
+            timestamp: self.ts,
+        })
+    }
+}
+
+struct State {
+    engine: LedgerEngine,
+    journal_seq: u64,
+}
+
+type Reply = oneshot::Sender<Result<Vec<Outcome>>>;
+
+struct Queued {
+    transfers: Vec<TransferSpec>,
+    reply: Reply,
+}
+
+/// What [`Ledger::commit`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LedgerCommit {
+    /// The batch was committed; one outcome per transfer.
+    Committed(Vec<Outcome>),
+    /// The batch's idempotency key was used before with the same request: nothing was written
+    /// (the memory state was rolled back) and this is the stored response.
+    Replayed(Vec<u8>),
+}
+
+/// The durable, tenant-scoped double-entry ledger (see the [module docs](self)).
+///
+/// ```
+/// use std::sync::Arc;
+/// use marketingforce_ads::ledger::{Account, AccountFlags, AccountId, Ledger, Leg, TransferId,
+///     TransferSpec};
+/// use marketingforce_core::money::Currency;
+/// use marketingforce_core::storage::{MemoryStore, Store};
+/// use marketingforce_core::tenant::TenantId;
+/// use marketingforce_core::time::{Clock, ManualClock};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+/// let clock: Arc<dyn Clock> = Arc::new(ManualClock::at_rfc3339("2026-03-01T00:00:00Z").unwrap());
+/// let tenant = TenantId::new();
+/// let ledger = Ledger::open(store.clone(), tenant, clock.clone()).await.unwrap();
+/// let (a, b) = (AccountId::new(1), AccountId::new(2));
+/// ledger.create_accounts(vec![
+///     Account { id: a, currency: Currency::CNY, code: 1, owner: 0, flags: AccountFlags::NONE },
+///     Account { id: b, currency: Currency::CNY, code: 2, owner: 0, flags: AccountFlags::NONE },
+/// ]).await.unwrap();
+/// ledger.post(vec![TransferSpec::posted(TransferId::new(7), vec![
+///     Leg::debit_minor(a, 100, Currency::CNY),
+///     Leg::credit_minor(b, 100, Currency::CNY),
+/// ])]).await.unwrap();
+///
+/// // A new process on the same store sees the same state.
+/// let reopened = Ledger::open(store, tenant, clock).await.unwrap();
+/// assert_eq!(reopened.balance(a).await.unwrap().debits_posted, 100);
+/// # });
+/// ```
+pub struct Ledger {
+    store: Arc<dyn Store>,
+    tenant: TenantId,
+    clock: Arc<dyn Clock>,
+    journal: String,
+    state: Mutex<State>,
+    queue: std::sync::Mutex<Vec<Queued>>,
+}
+
+impl std::fmt::Debug for Ledger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ledger")
+            .field("tenant", &self.tenant)
+            .field("journal", &self.journal)
+            .field("store", &self.store.backend())
+            .finish()
+    }
+}
+
+impl Ledger {
+    /// Open the tenant's ledger in the default journal, replaying it.
+    ///
+    /// # Errors
+    /// Storage errors, or [`AdsError::CorruptJournal`].
+    pub async fn open(store: Arc<dyn Store>, tenant: TenantId, clock: Arc<dyn Clock>) -> Result<Ledger> {
+        Ledger::open_journal(store, tenant, clock, DEFAULT_JOURNAL).await
+    }
+
+    /// Open the tenant's ledger kept in `journal`.
+    ///
+    /// # Errors
+    /// A bad journal name, storage errors, or [`AdsError::CorruptJournal`].
+    pub async fn open_journal(
+        store: Arc<dyn Store>,
+        tenant: TenantId,
+        clock: Arc<dyn Clock>,
+        journal: &str,
+    ) -> Result<Ledger> {
+        marketingforce_core::storage::check_name(journal, "journal")?;
+        let (engine, journal_seq) = replay(store.as_ref(), &tenant, journal).await?;
+        Ok(Ledger {
+            store,
+            tenant,
+            clock,
+            journal: journal.to_string(),
+            state: Mutex::new(State {
+                engine,
+                journal_seq,
+            }),
+            queue: std::sync::Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The tenant.
+    pub fn tenant(&self) -> &TenantId {
+        &self.tenant
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Run `f` on the engine (under the lock) for reads: balances, transfers, reports.
+    pub async fn read<R>(&self, f: impl FnOnce(&LedgerEngine) -> R) -> R {
+        let state = self.state.lock().await;
+        f(&state.engine)
+    }
+
+    /// The current balance of an account.
+    pub async fn balance(&self, id: AccountId) -> Option<Balance> {
+        self.read(|e| e.balance(id)).await
+    }
+
+    /// The balance of an account as of a commit timestamp.
+    pub async fn balance_at(&self, id: AccountId, timestamp: u64) -> Option<Balance> {
+        self.read(|e| e.balance_at(id, timestamp)).await
+    }
+
+    /// A stored transfer.
+    pub async fn transfer(&self, id: TransferId) -> Option<Transfer> {
+        self.read(|e| e.transfer(id).map(|t| t.to_transfer())).await
+    }
+
+    /// Create accounts (idempotent per id); returns whether each was new.
+    ///
+    /// # Errors
+    /// [`AdsError::LedgerAccount`] or storage errors; nothing is written then.
+    pub async fn create_accounts(&self, accounts: Vec<Account>) -> Result<Vec<bool>> {
+        let mut state = self.state.lock().await;
+        self.serve_queue(&mut state).await;
+        let cp = state.engine.checkpoint();
+        let created = create_in(&mut state.engine, &accounts, cp)?;
+        match self.write(&mut state, cp, Batch::new()).await? {
+            CommitOutcome::Committed(_) => Ok(created),
+            CommitOutcome::Replayed(_) => Ok(vec![false; accounts.len()]),
+        }
+    }
+
+    /// Post transfers atomically (all or none), durably, through group commit.
+    ///
+    /// # Errors
+    /// [`AdsError::Transfer`] naming the refused transfer, or storage errors; nothing of the
+    /// call is written then.
+    pub async fn post(&self, transfers: Vec<TransferSpec>) -> Result<Vec<Outcome>> {
+        let (reply, mut answer) = oneshot::channel();
+        self.queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Queued { transfers, reply });
+        {
+            let mut state = self.state.lock().await;
+            // A previous leader may have served us while we waited for the lock.
+            if let Ok(result) = answer.try_recv() {
+                return result;
+            }
+            self.serve_queue(&mut state).await;
+        }
+        answer.await.unwrap_or_else(|_| {
+            Err(AdsError::Core(marketingforce_core::Error::backend_message(
+                "ledger",
+                true,
+                "group commit leader stopped before answering",
+            )))
+        })
+    }
+
+    /// Create accounts and post transfers atomically together with `batch` (domain records, an
+    /// idempotency claim): everything is committed in one storage commit or nothing is.
+    ///
+    /// # Errors
+    /// Ledger refusals or storage errors (including an idempotency mismatch); the memory state
+    /// is rolled back then.
+    pub async fn commit(
+        &self,
+        accounts: Vec<Account>,
+        transfers: Vec<TransferSpec>,
+        batch: Batch,
+    ) -> Result<LedgerCommit> {
+        let mut state = self.state.lock().await;
+        self.serve_queue(&mut state).await;
+        let cp = state.engine.checkpoint();
+        create_in(&mut state.engine, &accounts, cp)?;
+        let now = self.now();
+        let outcomes = state
+            .engine
+            .submit(&transfers, now)
+            .map_err(|(index, source)| {
+                state.engine.rollback(cp);
+                transfer_error(&transfers, index, source)
+            })?;
+        match self.write(&mut state, cp, batch).await? {
+            CommitOutcome::Committed(_) => Ok(LedgerCommit::Committed(outcomes)),
+            CommitOutcome::Replayed(response) => Ok(LedgerCommit::Replayed(response)),
+        }
+    }
+
+    fn now(&self) -> u64 {
+        self.clock
+            .now()
+            .timestamp_nanos_opt()
+            .and_then(|n| u64::try_from(n).ok())
+            .unwrap_or(0)
+    }
+
+    /// Serve every queued `post` in one storage commit.
+    async fn serve_queue(&self, state: &mut State) {
+        let queued = std::mem::take(&mut *self.queue.lock().unwrap_or_else(PoisonError::into_inner));
+        if queued.is_empty() {
+            return;
+        }
+        let cp = state.engine.checkpoint();
+        let now = self.now();
+        let mut results = Vec::with_capacity(queued.len());
+        for q in &queued {
+            results.push(
+                state
+                    .engine
+                    .submit(&q.transfers, now)
+                    .map_err(|(index, source)| transfer_error(&q.transfers, index, source)),
+            );
+        }
+        let written = self.write(state, cp, Batch::new()).await;
+        for (q, result) in queued.into_iter().zip(results) {
+            let answer = match &written {
+                Ok(_) => result,
+                Err(e) => Err(AdsError::Core(marketingforce_core::Error::backend_message(
+                    self.store.backend(),
+                    e.is_retryable(),
+                    format!("ledger group commit failed: {e}"),
+                ))),
+            };
+            // The caller may have gone away; nothing to do then.
+            let _ = q.reply.send(answer);
+        }
+    }
+
+    /// Journal everything applied since `cp` together with `batch` and commit; roll the memory
+    /// state back on failure or replay.
+    async fn write(&self, state: &mut State, cp: Checkpoint, mut batch: Batch) -> Result<CommitOutcome> {
+        let accounts = state.engine.accounts_since(&cp);
+        let transfers = state.engine.transfers_since(&cp);
+        let mut appended = 0u64;
+        let encode = |batch: &mut Batch, record: &JournalRecord| -> Result<()> {
+            batch.append_json(self.journal.clone(), record)?;
+            Ok(())
+        };
+        let staged = (|| -> Result<()> {
+            for chunk in accounts.chunks(TRANSFERS_PER_ENTRY) {
+                encode(&mut batch, &JournalRecord::Accounts(chunk.to_vec()))?;
+                appended += 1;
+            }
+            for chunk in transfers.chunks(TRANSFERS_PER_ENTRY) {
+                let records = chunk.iter().map(JournalTransfer::from_transfer).collect();
+                encode(&mut batch, &JournalRecord::Transfers(records))?;
+                appended += 1;
+            }
+            Ok(())
+        })();
+        if let Err(e) = staged {
+            state.engine.rollback(cp);
+            return Err(e);
+        }
+        if batch.is_empty() {
+            return Ok(CommitOutcome::Committed(Default::default()));
+        }
+        match self.store.commit(&self.tenant, batch).await {
+            Ok(CommitOutcome::Committed(receipt)) => {
+                if appended > 0 {
+                    // Our appends are the batch's last ones.
+                    let ours = receipt.sequences.len().saturating_sub(appended as usize);
+                    let first = receipt.sequences.get(ours).copied();
+                    let last = receipt.sequences.last().copied();
+                    if first == Some(state.journal_seq + 1) {
+                        state.journal_seq = last.unwrap_or(state.journal_seq);
+                    } else {
+                        // Another writer appended to the journal: rebuild from it.
+                        let (engine, seq) =
+                            replay(self.store.as_ref(), &self.tenant, &self.journal).await?;
+                        state.engine = engine;
+                        state.journal_seq = seq;
+                    }
+                }
+                Ok(CommitOutcome::Committed(receipt))
+            }
+            Ok(CommitOutcome::Replayed(response)) => {
+                state.engine.rollback(cp);
+                Ok(CommitOutcome::Replayed(response))
+            }
+            Err(e) => {
+                state.engine.rollback(cp);
+                Err(e.into())
+            }
+        }
+    }
+}
+
+fn create_in(engine: &mut LedgerEngine, accounts: &[Account], cp: Checkpoint) -> Result<Vec<bool>> {
+    let mut created = Vec::with_capacity(accounts.len());
+    for (index, a) in accounts.iter().enumerate() {
+        match engine.create_account(*a) {
+            Ok(c) => created.push(c),
+            Err(source) => {
+                engine.rollback(cp);
+                return Err(AdsError::LedgerAccount { index, source });
+            }
+        }
+    }
+    Ok(created)
+}
+
+fn transfer_error(transfers: &[TransferSpec], index: usize, source: super::TransferError) -> AdsError {
+    AdsError::Transfer {
+        index,
+        id: transfers.get(index).map(|t| t.id).unwrap_or_default(),
+        source,
+    }
+}
+
+async fn replay(store: &dyn Store, tenant: &TenantId, journal: &str) -> Result<(LedgerEngine, u64)> {
+    let mut engine = LedgerEngine::new();
+    let mut seq = 0u64;
+    loop {
+        let entries = store.read_journal(tenant, journal, seq, 256).await?;
+        if entries.is_empty() {
+            return Ok((engine, seq));
+        }
+        for entry in entries {
+            let corrupt = |reason: String| AdsError::CorruptJournal {
+                journal: journal.to_string(),
+                seq: entry.seq,
+                reason,
+            };
+            let record: JournalRecord =
+                serde_json::from_slice(&entry.payload).map_err(|e| corrupt(e.to_string()))?;
+            match record {
+                JournalRecord::Accounts(accounts) => {
+                    for a in accounts {
+                        engine.create_account(a).map_err(|e| corrupt(e.to_string()))?;
+                    }
+                }
+                JournalRecord::Transfers(transfers) => {
+                    for t in transfers {
+                        let transfer = t.to_transfer(&engine).map_err(corrupt)?;
+                        engine.restore(&transfer).map_err(|e| corrupt(e.to_string()))?;
+                    }
+                }
+            }
+            seq = entry.seq;
+        }
+    }
+}
