@@ -1,0 +1,470 @@
+//! SOPs: customer and activity SOP templates (steps at offsets from a trigger event, with
+//! reminders and escalation), and community SOPs for group chats classified by location, user
+//! type and purchase history (scheduled messages with reminders). Due tasks are queryable per
+//! salesperson; overdue steps escalate.
+//!
+//! ```
+//! use marketingforce_crm::sop::{SopKind, SopStep, SopTemplate, StepAction, Trigger};
+//! use marketingforce_crm::ids::SopId;
+//!
+//! let t = SopTemplate {
+//!     id: SopId::new(),
+//!     name: "新线索跟进".into(),
+//!     kind: SopKind::Customer,
+//!     trigger: Trigger::Assigned,
+//!     steps: vec![
+//!         SopStep { title: "首次电话".into(), offset_hours: 2, action: StepAction::Call, remind_before_minutes: 30, escalate_after_hours: Some(4) },
+//!         SopStep { title: "发送产品资料".into(), offset_hours: 24, action: StepAction::Message { text: "您好，这是资料".into() }, remind_before_minutes: 60, escalate_after_hours: None },
+//!     ],
+//! };
+//! t.validate().unwrap();
+//! ```
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use marketingforce_core::id::IdGenerator;
+use marketingforce_core::storage::{Batch, Collection, Entity, Expect, IndexEntry, Store};
+use marketingforce_core::tenant::TenantId;
+use marketingforce_core::time::Clock;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{CrmError, Result};
+use crate::ids::{GroupId, LeadId, MaterialId, SopId, TaskId, UserId};
+use crate::model::Stage;
+
+/// The kind of SOP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SopKind {
+    /// Daily customer follow-up.
+    Customer,
+    /// Around a marketing activity (event, live stream, promotion).
+    Activity,
+}
+
+/// What starts an SOP.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    /// The lead was assigned.
+    Assigned,
+    /// The lead entered a stage.
+    StageEntered(Stage),
+    /// The lead registered for an activity.
+    Activity(String),
+    /// Started by hand.
+    Manual,
+}
+
+/// What a step asks the salesperson to do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StepAction {
+    /// Call.
+    Call,
+    /// Send a message.
+    Message {
+        /// The text.
+        text: String,
+    },
+    /// Visit.
+    Visit,
+    /// Send a library material.
+    SendMaterial {
+        /// The material.
+        material: MaterialId,
+    },
+}
+
+/// One step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SopStep {
+    /// Title.
+    pub title: String,
+    /// Hours after the trigger the step is due.
+    pub offset_hours: i64,
+    /// The action.
+    pub action: StepAction,
+    /// Minutes before the due time to remind.
+    pub remind_before_minutes: u32,
+    /// Hours after the due time an open step escalates to the manager.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalate_after_hours: Option<u32>,
+}
+
+/// A customer or activity SOP template.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SopTemplate {
+    /// Id.
+    pub id: SopId,
+    /// Name.
+    pub name: String,
+    /// Kind.
+    pub kind: SopKind,
+    /// Trigger.
+    pub trigger: Trigger,
+    /// Steps.
+    pub steps: Vec<SopStep>,
+}
+
+impl Entity for SopTemplate {
+    const COLLECTION: &'static str = "crm.sop_templates";
+    fn key(&self) -> String {
+        self.id.to_string()
+    }
+}
+
+impl SopTemplate {
+    /// Check the template.
+    ///
+    /// # Errors
+    /// A validation error naming the path (`steps[1].offset_hours`).
+    pub fn validate(&self) -> Result<()> {
+        if self.name.trim().is_empty() {
+            return Err(CrmError::validation("name", "must not be blank"));
+        }
+        if self.steps.is_empty() {
+            return Err(CrmError::validation("steps", "needs at least one step"));
+        }
+        for (i, s) in self.steps.iter().enumerate() {
+            if s.title.trim().is_empty() {
+                return Err(CrmError::validation(format!("steps[{i}].title"), "must not be blank"));
+            }
+            if !(0..=24 * 366).contains(&s.offset_hours) {
+                return Err(CrmError::validation(format!("steps[{i}].offset_hours"), "must be 0 to one year"));
+            }
+            if i > 0 && self.steps[i - 1].offset_hours > s.offset_hours {
+                return Err(CrmError::validation(format!("steps[{i}].offset_hours"), "steps must be in time order"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Purchase history segment of a group chat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PurchaseSegment {
+    /// Members have not bought yet.
+    Prospects,
+    /// First-time buyers.
+    FirstTime,
+    /// Repeat buyers.
+    Repeat,
+    /// Bought long ago.
+    Lapsed,
+}
+
+/// A group chat managed by community SOPs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct GroupChat {
+    /// Id.
+    pub id: GroupId,
+    /// Name.
+    pub name: String,
+    /// Location (city).
+    pub location: String,
+    /// User type (e.g. `dealer`, `end_user`, `distributor`).
+    pub user_type: String,
+    /// Purchase history segment.
+    pub purchase: PurchaseSegment,
+    /// The staff member running it.
+    pub owner: UserId,
+}
+
+/// Which groups a community SOP applies to (empty lists match anything).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GroupFilter {
+    /// Locations.
+    #[serde(default)]
+    pub locations: Vec<String>,
+    /// User types.
+    #[serde(default)]
+    pub user_types: Vec<String>,
+    /// Purchase segments.
+    #[serde(default)]
+    pub purchase: Vec<PurchaseSegment>,
+}
+
+impl GroupFilter {
+    /// Whether the group matches.
+    pub fn matches(&self, g: &GroupChat) -> bool {
+        (self.locations.is_empty() || self.locations.contains(&g.location))
+            && (self.user_types.is_empty() || self.user_types.contains(&g.user_type))
+            && (self.purchase.is_empty() || self.purchase.contains(&g.purchase))
+    }
+}
+
+/// A scheduled group message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduledMessage {
+    /// Hours after the SOP starts.
+    pub offset_hours: i64,
+    /// The text.
+    pub text: String,
+    /// Minutes before to remind the group owner.
+    pub remind_before_minutes: u32,
+}
+
+/// A community SOP.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommunitySop {
+    /// Id.
+    pub id: SopId,
+    /// Name.
+    pub name: String,
+    /// Groups it applies to.
+    pub filter: GroupFilter,
+    /// Messages.
+    pub messages: Vec<ScheduledMessage>,
+}
+
+/// What a task is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Subject {
+    /// A lead.
+    Lead(LeadId),
+    /// A group chat.
+    Group(GroupId),
+}
+
+/// A task's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskStatus {
+    /// To do.
+    Open,
+    /// Done.
+    Done,
+    /// Overdue and escalated.
+    Escalated,
+}
+
+/// One step of an SOP for one subject.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SopTask {
+    /// Id.
+    pub id: TaskId,
+    /// The SOP.
+    pub sop: SopId,
+    /// Step index.
+    pub step: usize,
+    /// Subject.
+    pub subject: Subject,
+    /// Who must do it.
+    pub assignee: UserId,
+    /// Title (or message text for community SOPs).
+    pub title: String,
+    /// Due.
+    pub due_at: DateTime<Utc>,
+    /// Remind at.
+    pub remind_at: DateTime<Utc>,
+    /// Escalate at, if the step escalates.
+    pub escalate_at: Option<DateTime<Utc>>,
+    /// Status.
+    pub status: TaskStatus,
+    /// Escalated to.
+    pub escalated_to: Option<UserId>,
+}
+
+impl Entity for SopTask {
+    const COLLECTION: &'static str = "crm.sop_tasks";
+    fn key(&self) -> String {
+        self.id.to_string()
+    }
+    fn indexes(&self) -> Vec<IndexEntry> {
+        let status = match self.status {
+            TaskStatus::Open => "open",
+            TaskStatus::Done => "done",
+            TaskStatus::Escalated => "escalated",
+        };
+        vec![
+            IndexEntry::new("assignee_status", format!("{}:{status}", self.assignee)),
+            IndexEntry::new("status", status),
+        ]
+    }
+}
+
+/// The SOP service over a [`Store`].
+#[derive(Debug)]
+pub struct Sops {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdGenerator>,
+}
+
+impl Sops {
+    /// A service over `store`.
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, ids: Arc<dyn IdGenerator>) -> Sops {
+        Sops { store, clock, ids }
+    }
+
+    fn tasks(&self) -> Collection<SopTask> {
+        Collection::new(self.store.clone())
+    }
+
+    /// Save a template after validating it.
+    ///
+    /// # Errors
+    /// The validation error; storage errors.
+    pub async fn save_template(&self, tenant: &TenantId, t: &SopTemplate) -> Result<()> {
+        t.validate()?;
+        Collection::<SopTemplate>::new(self.store.clone()).upsert(tenant, t).await?;
+        Ok(())
+    }
+
+    /// Start a template for a lead whose trigger happened at `trigger_at`: one task per step.
+    ///
+    /// # Errors
+    /// An unknown template; storage errors.
+    pub async fn start(&self, tenant: &TenantId, template: &SopId, lead: &LeadId, assignee: &UserId, trigger_at: DateTime<Utc>) -> Result<Vec<SopTask>> {
+        let t = Collection::<SopTemplate>::new(self.store.clone())
+            .require(tenant, &template.to_string())
+            .await?
+            .value;
+        let tasks: Vec<SopTask> = t
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let due = trigger_at + Duration::hours(s.offset_hours);
+                SopTask {
+                    id: TaskId::generate(self.ids.as_ref()),
+                    sop: t.id,
+                    step: i,
+                    subject: Subject::Lead(*lead),
+                    assignee: *assignee,
+                    title: s.title.clone(),
+                    due_at: due,
+                    remind_at: due - Duration::minutes(i64::from(s.remind_before_minutes)),
+                    escalate_at: s.escalate_after_hours.map(|h| due + Duration::hours(i64::from(h))),
+                    status: TaskStatus::Open,
+                    escalated_to: None,
+                }
+            })
+            .collect();
+        self.save_all(tenant, &tasks).await?;
+        Ok(tasks)
+    }
+
+    /// Start a community SOP on every group it matches, starting at `start`.
+    ///
+    /// # Errors
+    /// A validation error on the SOP; storage errors.
+    pub async fn start_community(&self, tenant: &TenantId, sop: &CommunitySop, groups: &[GroupChat], start: DateTime<Utc>) -> Result<Vec<SopTask>> {
+        if sop.messages.is_empty() {
+            return Err(CrmError::validation("messages", "needs at least one message"));
+        }
+        let mut tasks = Vec::new();
+        for g in groups.iter().filter(|g| sop.filter.matches(g)) {
+            for (i, m) in sop.messages.iter().enumerate() {
+                let due = start + Duration::hours(m.offset_hours);
+                tasks.push(SopTask {
+                    id: TaskId::generate(self.ids.as_ref()),
+                    sop: sop.id,
+                    step: i,
+                    subject: Subject::Group(g.id),
+                    assignee: g.owner,
+                    title: m.text.clone(),
+                    due_at: due,
+                    remind_at: due - Duration::minutes(i64::from(m.remind_before_minutes)),
+                    escalate_at: None,
+                    status: TaskStatus::Open,
+                    escalated_to: None,
+                });
+            }
+        }
+        self.save_all(tenant, &tasks).await?;
+        Ok(tasks)
+    }
+
+    async fn save_all(&self, tenant: &TenantId, tasks: &[SopTask]) -> Result<()> {
+        let mut b = Batch::new();
+        for t in tasks {
+            b.put_entity(tenant, t, Expect::Absent)?;
+        }
+        self.store.commit(tenant, b).await?;
+        Ok(())
+    }
+
+    /// Open tasks of `assignee` due by `until`, soonest first.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub async fn due_tasks(&self, tenant: &TenantId, assignee: &UserId, until: DateTime<Utc>) -> Result<Vec<SopTask>> {
+        let mut v: Vec<SopTask> = self
+            .tasks()
+            .lookup_all(tenant, "assignee_status", &format!("{assignee}:open"))
+            .await?
+            .into_iter()
+            .map(|t| t.value)
+            .filter(|t| t.due_at <= until)
+            .collect();
+        v.sort_by_key(|t| (t.due_at, t.id));
+        Ok(v)
+    }
+
+    /// Open tasks whose reminder time has come.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub async fn reminders(&self, tenant: &TenantId) -> Result<Vec<SopTask>> {
+        let now = self.clock.now();
+        let mut v: Vec<SopTask> = self
+            .tasks()
+            .lookup_all(tenant, "status", "open")
+            .await?
+            .into_iter()
+            .map(|t| t.value)
+            .filter(|t| t.remind_at <= now)
+            .collect();
+        v.sort_by_key(|t| (t.remind_at, t.id));
+        Ok(v)
+    }
+
+    /// Mark a task done.
+    ///
+    /// # Errors
+    /// Not found; storage errors.
+    pub async fn complete(&self, tenant: &TenantId, task: &TaskId) -> Result<()> {
+        let mut t = self.tasks().require(tenant, &task.to_string()).await?;
+        if t.value.status == TaskStatus::Done {
+            return Ok(());
+        }
+        t.value.status = TaskStatus::Done;
+        self.tasks().update(tenant, &t.value, t.version).await?;
+        Ok(())
+    }
+
+    /// Escalate open tasks past their escalation time to the assignee's manager (as
+    /// `manager_of` says). Returns the escalated tasks.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub async fn escalate_overdue(&self, tenant: &TenantId, manager_of: impl Fn(&UserId) -> Option<UserId>) -> Result<Vec<SopTask>> {
+        let now = self.clock.now();
+        let mut b = Batch::new();
+        let mut out = Vec::new();
+        for t in self.tasks().lookup_all(tenant, "status", "open").await? {
+            if t.value.escalate_at.is_some_and(|e| e <= now) {
+                let mut v = t.value.clone();
+                v.status = TaskStatus::Escalated;
+                v.escalated_to = manager_of(&v.assignee);
+                b.put_entity(tenant, &v, Expect::Version(t.version))?;
+                out.push(v);
+            }
+        }
+        if !out.is_empty() {
+            self.store.commit(tenant, b).await?;
+        }
+        Ok(out)
+    }
+}
