@@ -36,12 +36,16 @@
 #![forbid(unsafe_code)]
 
 pub mod catalog;
+pub mod channel;
 mod config;
 pub mod entitlements;
 pub mod error;
 pub mod metering;
+pub mod metrics;
 pub mod pricing;
 pub mod products;
+pub mod revenue;
+pub mod subscriptions;
 
 pub use config::schema_json;
 pub use error::{ModulesError, PackOffer, Result};

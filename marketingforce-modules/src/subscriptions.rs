@@ -1,0 +1,1056 @@
+//! Subscriptions: the contract lifecycle, journaled.
+//!
+//! ```text
+//! quoted ──sign──▶ signed ──pay──▶ paid ──activate──▶ active ──renew──▶ renewed
+//!   │                │  └──activate (credit, professional only)──▲          │
+//!   └──cancel──▶ cancelled ◀──cancel──┘        paid ──refund──▶ refunded    └─expire─▶ expired
+//! ```
+//!
+//! - **Sign**: payment is due in full within 3 business days (core
+//!   [`BusinessCalendar`], mainland China holidays by default); bundles that allow it
+//!   (professional packages) may be granted up to 3 months of credit, and may then be
+//!   activated before payment.
+//! - **Activate**: the term starts on the activation day (revenue starts), and the
+//!   subscription's grants are written in the same batch, so entitlements follow at once.
+//! - **Add-ons** mid-term: modules, extra seats or accounts and usage packs, co-terminated with
+//!   the term and prorated by day; paid at checkout, effective on the day bought.
+//! - **Renew** creates the next term's subscription (quoted, starting when this term ends).
+//! - **No refunds once in use**: refunding an activated subscription is
+//!   [`ModulesError::RefundNotAllowed`].
+//!
+//! Every command takes an idempotency key: a replay returns the first result and writes nothing.
+//! Every state change appends a [`SubscriptionEvent`] to the `modules.subscription_events`
+//! journal in the same batch as the record.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::sync::Arc;
+
+use chrono::{DateTime, Months, NaiveDate, Utc};
+use marketingforce_core::entity_id;
+use marketingforce_core::id::{IdGenerator, RandomIds};
+use marketingforce_core::money::Money;
+use marketingforce_core::storage::{
+    Batch, Collection, Entity, Expect, Idempotent, IndexEntry, Journal, Store,
+};
+use marketingforce_core::tenant::TenantId;
+use marketingforce_core::time::{BusinessCalendar, Clock, HolidayCalendar, SystemClock};
+use marketingforce_core::Error;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::{Metering, ModuleId};
+use crate::entitlements::{EntitlementRegistry, Grant, GrantId, GrantSource, QuotaSource};
+use crate::error::{ModulesError, Result};
+use crate::pricing::{AmendmentRequest, LineKind, Quote, QuoteEngine, QuoteRequest, Term};
+use crate::products::BundlePricing;
+
+entity_id! {
+    /// Identifies a [`Subscription`].
+    pub struct SubscriptionId("sub");
+}
+
+entity_id! {
+    /// Identifies an [`Amendment`].
+    pub struct AmendmentId("amd");
+}
+
+/// Where a subscription is in its lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SubscriptionState {
+    /// Priced, not signed.
+    Quoted,
+    /// Signed, payment due.
+    Signed,
+    /// Paid in full, not yet activated.
+    Paid,
+    /// Activated: in use, revenue being recognised.
+    Active,
+    /// Active, and renewed for a next term (which is its own subscription).
+    Renewed,
+    /// The term ended without renewal.
+    Expired,
+    /// Cancelled before payment.
+    Cancelled,
+    /// Refunded before activation.
+    Refunded,
+}
+
+impl fmt::Display for SubscriptionState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        f.write_str(&s)
+    }
+}
+
+/// Items bought mid-term.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Amendment {
+    /// Its id.
+    pub id: AmendmentId,
+    /// The priced items (prorated).
+    pub quote: Quote,
+    /// The grants it wrote.
+    pub grants: Vec<GrantId>,
+}
+
+/// A contract for one term of a bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Subscription {
+    /// Its id.
+    pub id: SubscriptionId,
+    /// The customer.
+    pub tenant: TenantId,
+    /// Lifecycle state.
+    pub state: SubscriptionState,
+    /// The priced contract.
+    pub quote: Quote,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// The day it was signed.
+    pub signed_on: Option<NaiveDate>,
+    /// When payment in full is due.
+    pub payment_due: Option<NaiveDate>,
+    /// Months of credit granted (0 = none).
+    pub credit_months: u32,
+    /// The day it was paid.
+    pub paid_on: Option<NaiveDate>,
+    /// The activation day: the term starts then.
+    pub activated_on: Option<NaiveDate>,
+    /// The term actually served (set at activation).
+    pub term_start: Option<NaiveDate>,
+    /// Day after the last day of the term (set at activation).
+    pub term_end: Option<NaiveDate>,
+    /// Mid-term purchases.
+    pub amendments: Vec<Amendment>,
+    /// The grants written at activation.
+    pub grants: Vec<GrantId>,
+    /// The subscription this one renews.
+    pub renewal_of: Option<SubscriptionId>,
+    /// The subscription renewing this one.
+    pub renewed_by: Option<SubscriptionId>,
+    /// The salesperson credited (direct sales).
+    pub salesperson: Option<String>,
+    /// The channel partner that sold it.
+    pub partner: Option<String>,
+}
+
+impl Entity for Subscription {
+    const COLLECTION: &'static str = "modules.subscriptions";
+    fn key(&self) -> String {
+        self.id.to_string()
+    }
+    fn indexes(&self) -> Vec<IndexEntry> {
+        vec![IndexEntry::new("state", self.state.to_string())]
+    }
+    fn tenant(&self) -> Option<&TenantId> {
+        Some(&self.tenant)
+    }
+}
+
+impl Subscription {
+    /// The contract value: the quote plus every amendment.
+    ///
+    /// # Errors
+    /// Overflow.
+    pub fn contract_value(&self) -> Result<Money> {
+        let mut v = self.quote.total;
+        for a in &self.amendments {
+            v = v.checked_add(&a.quote.total)?;
+        }
+        Ok(v)
+    }
+
+    /// Whether the subscription serves `date` (activated, and the date in its term).
+    pub fn is_in_term(&self, date: NaiveDate) -> bool {
+        matches!(
+            self.state,
+            SubscriptionState::Active | SubscriptionState::Renewed | SubscriptionState::Expired
+        ) && self.term_start.is_some_and(|s| s <= date)
+            && self.term_end.is_some_and(|e| date < e)
+    }
+
+    /// Modules of the bundle and every add-on.
+    pub fn modules(&self, engine: &QuoteEngine) -> BTreeSet<ModuleId> {
+        let mut out: BTreeSet<ModuleId> = engine
+            .products()
+            .bundle(&self.quote.bundle)
+            .map(|b| b.modules.iter().cloned().collect())
+            .unwrap_or_default();
+        let quotes = std::iter::once(&self.quote).chain(self.amendments.iter().map(|a| &a.quote));
+        for q in quotes {
+            for l in q.lines.iter().filter(|l| l.kind == LineKind::AddOn) {
+                if let Ok(id) = ModuleId::new(l.item.clone()) {
+                    out.insert(id);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// A journaled state change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SubscriptionEvent {
+    /// The subscription.
+    pub subscription: SubscriptionId,
+    /// State before (None on creation).
+    pub from: Option<SubscriptionState>,
+    /// State after.
+    pub to: SubscriptionState,
+    /// The civil date it took effect.
+    pub on: NaiveDate,
+    /// When it was recorded.
+    pub at: DateTime<Utc>,
+    /// What happened, for people.
+    pub detail: String,
+}
+
+/// The journal of subscription events.
+pub const SUBSCRIPTION_JOURNAL: &str = "modules.subscription_events";
+
+/// Signing details.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Signing {
+    /// The day signed.
+    pub on: NaiveDate,
+    /// Months of credit (0–3, only where the bundle allows it).
+    #[serde(default)]
+    pub credit_months: u32,
+    /// The salesperson credited.
+    #[serde(default)]
+    pub salesperson: Option<String>,
+    /// The channel partner that sold it.
+    #[serde(default)]
+    pub partner: Option<String>,
+}
+
+/// A payment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Payment {
+    /// The day received.
+    pub on: NaiveDate,
+    /// The amount (the contract is paid in full).
+    pub amount: Money,
+}
+
+/// What to renew with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Renewal {
+    /// Term length in months.
+    pub months: u32,
+    /// Accounts for per-account bundles (default: as now, including accounts bought mid-term).
+    #[serde(default)]
+    pub accounts: Option<u32>,
+    /// Add-ons to keep (default: every add-on bought).
+    #[serde(default)]
+    pub add_ons: Option<Vec<ModuleId>>,
+}
+
+/// The subscription service. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Subscriptions {
+    store: Arc<dyn Store>,
+    engine: QuoteEngine,
+    clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdGenerator>,
+    calendar: Arc<dyn BusinessCalendar>,
+    registry: Option<Arc<EntitlementRegistry>>,
+}
+
+impl Subscriptions {
+    /// A service over `store` with the built-in catalogs, the system clock, random ids and the
+    /// mainland China calendar.
+    pub fn new(store: Arc<dyn Store>) -> Subscriptions {
+        Subscriptions {
+            store,
+            engine: QuoteEngine::builtin(),
+            clock: Arc::new(SystemClock),
+            ids: Arc::new(RandomIds),
+            calendar: Arc::new(HolidayCalendar::china_mainland()),
+            registry: None,
+        }
+    }
+
+    /// Use `engine`'s catalogs.
+    #[must_use]
+    pub fn with_engine(mut self, engine: QuoteEngine) -> Self {
+        self.engine = engine;
+        self
+    }
+
+    /// Use `clock`.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Use `ids`.
+    #[must_use]
+    pub fn with_ids(mut self, ids: Arc<dyn IdGenerator>) -> Self {
+        self.ids = ids;
+        self
+    }
+
+    /// Use `calendar` for payment due dates.
+    #[must_use]
+    pub fn with_calendar(mut self, calendar: Arc<dyn BusinessCalendar>) -> Self {
+        self.calendar = calendar;
+        self
+    }
+
+    /// Refresh `registry` after every change of grants.
+    #[must_use]
+    pub fn with_registry(mut self, registry: Arc<EntitlementRegistry>) -> Self {
+        self.registry = Some(registry);
+        self
+    }
+
+    /// The quote engine.
+    pub fn engine(&self) -> &QuoteEngine {
+        &self.engine
+    }
+
+    fn collection(&self) -> Collection<Subscription> {
+        Collection::new(self.store.clone())
+    }
+
+    /// A subscription.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`], storage errors.
+    pub async fn get(&self, tenant: &TenantId, id: &SubscriptionId) -> Result<Subscription> {
+        Ok(self
+            .collection()
+            .require(tenant, &id.to_string())
+            .await?
+            .value)
+    }
+
+    /// Every subscription of a tenant.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub async fn list(&self, tenant: &TenantId) -> Result<Vec<Subscription>> {
+        Ok(self
+            .collection()
+            .list_all(tenant)
+            .await?
+            .into_iter()
+            .map(|v| v.value)
+            .collect())
+    }
+
+    /// The tenant's journal of state changes, in order.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub async fn history(&self, tenant: &TenantId) -> Result<Vec<SubscriptionEvent>> {
+        let j: Journal<SubscriptionEvent> = Journal::new(self.store.clone(), SUBSCRIPTION_JOURNAL);
+        Ok(j.read_all(tenant)
+            .await?
+            .into_iter()
+            .map(|(_, e)| e)
+            .collect())
+    }
+
+    /// Run a command once per idempotency key: `f` computes the new subscription state (and the
+    /// extra writes), which is committed with the event and the key.
+    async fn run<R: Serialize>(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+        request: &R,
+        current: Option<(Subscription, u64)>,
+        change: impl FnOnce(Option<Subscription>) -> Result<(Subscription, Batch, String, NaiveDate)>,
+    ) -> Result<Subscription> {
+        let idem = Idempotent::new(format!("modules.sub:{key}"), request)?;
+        if let Some(prev) = idem
+            .check::<Subscription>(self.store.as_ref(), tenant)
+            .await?
+        {
+            return Ok(prev);
+        }
+        let from = current.as_ref().map(|(s, _)| s.state);
+        let expect = current
+            .as_ref()
+            .map_or(Expect::Absent, |(_, v)| Expect::Version(*v));
+        let (next, mut batch, detail, on) = change(current.map(|(s, _)| s))?;
+        batch.put_entity(tenant, &next, expect)?;
+        batch.append_json(
+            SUBSCRIPTION_JOURNAL,
+            &SubscriptionEvent {
+                subscription: next.id,
+                from,
+                to: next.state,
+                on,
+                at: self.clock.now(),
+                detail,
+            },
+        )?;
+        let stored = idem
+            .commit(self.store.as_ref(), tenant, batch, next)
+            .await?;
+        Ok(stored)
+    }
+
+    async fn current(&self, tenant: &TenantId, id: &SubscriptionId) -> Result<(Subscription, u64)> {
+        let v = self.collection().require(tenant, &id.to_string()).await?;
+        Ok((v.value, v.version))
+    }
+
+    /// Price `request` and record it as a quoted subscription.
+    ///
+    /// # Errors
+    /// Any pricing error (see [`QuoteEngine::quote`]); storage errors.
+    pub async fn create_quote(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+        request: &QuoteRequest,
+    ) -> Result<Subscription> {
+        let quote = self.engine.quote(request)?;
+        let id = SubscriptionId::generate(self.ids.as_ref());
+        let now = self.clock.now();
+        let start = request.term.start;
+        self.run(tenant, key, request, None, |_| {
+            let sub = Subscription {
+                id,
+                tenant: *tenant,
+                state: SubscriptionState::Quoted,
+                quote,
+                created_at: now,
+                signed_on: None,
+                payment_due: None,
+                credit_months: 0,
+                paid_on: None,
+                activated_on: None,
+                term_start: None,
+                term_end: None,
+                amendments: Vec::new(),
+                grants: Vec::new(),
+                renewal_of: None,
+                renewed_by: None,
+                salesperson: None,
+                partner: None,
+            };
+            let detail = format!("quoted {} for {}", sub.quote.bundle, sub.quote.total);
+            Ok((sub, Batch::new(), detail, start))
+        })
+        .await
+    }
+
+    fn refuse(sub: &Subscription, to: SubscriptionState, reason: &str) -> ModulesError {
+        Error::invalid_state(format!("subscription {}", sub.id), sub.state, to, reason).into()
+    }
+
+    /// Sign a quoted subscription. Payment is due within 3 business days, or after the credit
+    /// granted (professional packages, up to 3 months).
+    ///
+    /// # Errors
+    /// Not quoted; credit above what the bundle allows (`credit_months`); a calendar error.
+    pub async fn sign(
+        &self,
+        tenant: &TenantId,
+        id: &SubscriptionId,
+        key: &str,
+        signing: &Signing,
+    ) -> Result<Subscription> {
+        let current = self.current(tenant, id).await?;
+        let max_credit = self
+            .engine
+            .products()
+            .bundle(&current.0.quote.bundle)
+            .map_or(0, |b| b.max_credit_months);
+        let due = if signing.credit_months == 0 {
+            self.calendar.add_business_days(signing.on, 3)?
+        } else {
+            if signing.credit_months > max_credit {
+                return Err(ModulesError::validation(
+                    "credit_months",
+                    format!(
+                        "{} months of credit; {} allows {max_credit}",
+                        signing.credit_months, current.0.quote.bundle
+                    ),
+                ));
+            }
+            signing
+                .on
+                .checked_add_months(Months::new(signing.credit_months))
+                .ok_or_else(|| ModulesError::validation("on", "date out of range"))?
+        };
+        self.run(tenant, key, signing, Some(current), |s| {
+            let mut sub = s.ok_or_else(|| ModulesError::validation("id", "missing"))?;
+            if sub.state != SubscriptionState::Quoted {
+                return Err(Self::refuse(
+                    &sub,
+                    SubscriptionState::Signed,
+                    "only a quoted subscription can be signed",
+                ));
+            }
+            sub.state = SubscriptionState::Signed;
+            sub.signed_on = Some(signing.on);
+            sub.payment_due = Some(due);
+            sub.credit_months = signing.credit_months;
+            sub.salesperson.clone_from(&signing.salesperson);
+            sub.partner.clone_from(&signing.partner);
+            let detail = format!("signed; {} due by {due}", sub.quote.total);
+            Ok((sub, Batch::new(), detail, signing.on))
+        })
+        .await
+    }
+
+    /// Record payment in full.
+    ///
+    /// # Errors
+    /// Not signed (or activated on credit); an amount other than the contract value
+    /// (`amount`); a payment dated before signing (`on`).
+    pub async fn record_payment(
+        &self,
+        tenant: &TenantId,
+        id: &SubscriptionId,
+        key: &str,
+        payment: &Payment,
+    ) -> Result<Subscription> {
+        let current = self.current(tenant, id).await?;
+        self.run(tenant, key, payment, Some(current), |s| {
+            let mut sub = s.ok_or_else(|| ModulesError::validation("id", "missing"))?;
+            let on_credit = sub.state == SubscriptionState::Active
+                && sub.credit_months > 0
+                && sub.paid_on.is_none();
+            if sub.state != SubscriptionState::Signed && !on_credit {
+                return Err(Self::refuse(
+                    &sub,
+                    SubscriptionState::Paid,
+                    "nothing is due",
+                ));
+            }
+            if sub.signed_on.is_some_and(|d| payment.on < d) {
+                return Err(ModulesError::validation(
+                    "on",
+                    "a payment cannot precede signing",
+                ));
+            }
+            let value = sub.contract_value()?;
+            if payment.amount != value {
+                return Err(ModulesError::validation(
+                    "amount",
+                    format!("{} received; payment is in full: {value}", payment.amount),
+                ));
+            }
+            sub.paid_on = Some(payment.on);
+            let late = sub.payment_due.is_some_and(|d| payment.on > d);
+            if !on_credit {
+                sub.state = SubscriptionState::Paid;
+            }
+            let detail = format!(
+                "paid {}{}",
+                payment.amount,
+                if late { " (late)" } else { "" }
+            );
+            Ok((sub, Batch::new(), detail, payment.on))
+        })
+        .await
+    }
+
+    /// Activate: the term starts on `on`, grants are written, revenue starts.
+    ///
+    /// # Errors
+    /// Not paid (and no credit granted); `on` before signing; storage errors.
+    pub async fn activate(
+        &self,
+        tenant: &TenantId,
+        id: &SubscriptionId,
+        key: &str,
+        on: NaiveDate,
+    ) -> Result<Subscription> {
+        let current = self.current(tenant, id).await?;
+        let catalog = self.engine.catalog().clone();
+        let products = self.engine.products().clone();
+        let ids = self.ids.clone();
+        let sub = self
+            .run(tenant, key, &("activate", on), Some(current), |s| {
+                let mut sub = s.ok_or_else(|| ModulesError::validation("id", "missing"))?;
+                let allowed = sub.state == SubscriptionState::Paid
+                    || (sub.state == SubscriptionState::Signed && sub.credit_months > 0);
+                if !allowed {
+                    return Err(Self::refuse(
+                        &sub,
+                        SubscriptionState::Active,
+                        "activation needs payment in full or credit",
+                    ));
+                }
+                if sub.signed_on.is_some_and(|d| on < d) {
+                    return Err(ModulesError::validation(
+                        "on",
+                        "activation cannot precede signing",
+                    ));
+                }
+                let term = Term::new(on, sub.quote.term_months);
+                let end = term.end()?;
+                let grants = contract_grants(&sub, &catalog, &products, ids.as_ref(), on, end)?;
+                let mut batch = Batch::new();
+                for g in &grants {
+                    batch.put_entity(tenant, g, Expect::Absent)?;
+                }
+                sub.grants = grants.iter().map(|g| g.id).collect();
+                sub.state = SubscriptionState::Active;
+                sub.activated_on = Some(on);
+                sub.term_start = Some(on);
+                sub.term_end = Some(end);
+                Ok((sub, batch, format!("activated; term {on} to {end}"), on))
+            })
+            .await?;
+        self.refresh(tenant).await?;
+        Ok(sub)
+    }
+
+    async fn refresh(&self, tenant: &TenantId) -> Result<()> {
+        if let Some(r) = &self.registry {
+            r.refresh(tenant).await?;
+        }
+        Ok(())
+    }
+
+    /// Buy add-ons, seats, accounts or usage packs mid-term (paid at checkout), co-terminated
+    /// with the term and prorated by day.
+    ///
+    /// # Errors
+    /// Not active; `on` outside the term; any pricing error (unknown module, missing
+    /// requirement, zero quantities, …).
+    pub async fn buy_add_on(
+        &self,
+        tenant: &TenantId,
+        id: &SubscriptionId,
+        key: &str,
+        order: &AmendmentRequest,
+    ) -> Result<Subscription> {
+        let current = self.current(tenant, id).await?;
+        let engine = self.engine.clone();
+        let ids = self.ids.clone();
+        let sub = self
+            .run(tenant, key, order, Some(current), |s| {
+                let mut sub = s.ok_or_else(|| ModulesError::validation("id", "missing"))?;
+                if !matches!(
+                    sub.state,
+                    SubscriptionState::Active | SubscriptionState::Renewed
+                ) {
+                    return Err(Self::refuse(
+                        &sub,
+                        sub.state,
+                        "add-ons are bought for an active term",
+                    ));
+                }
+                let (Some(start), Some(_)) = (sub.term_start, sub.term_end) else {
+                    return Err(Self::refuse(&sub, sub.state, "no term"));
+                };
+                let term = Term::new(start, sub.quote.term_months);
+                let owned = sub.modules(&engine);
+                let quote = engine.quote_amendment(&sub.quote.bundle, &term, &owned, order)?;
+                let amendment_id = AmendmentId::generate(ids.as_ref());
+                let grants = amendment_grants(&sub, amendment_id, &quote, &engine, ids.as_ref())?;
+                let mut batch = Batch::new();
+                for g in &grants {
+                    batch.put_entity(tenant, g, Expect::Absent)?;
+                }
+                let detail = format!(
+                    "amendment {amendment_id}: {} from {}",
+                    quote.total, order.on
+                );
+                sub.amendments.push(Amendment {
+                    id: amendment_id,
+                    quote,
+                    grants: grants.iter().map(|g| g.id).collect(),
+                });
+                Ok((sub, batch, detail, order.on))
+            })
+            .await?;
+        self.refresh(tenant).await?;
+        Ok(sub)
+    }
+
+    /// Renew for a next term starting when this one ends: marks this subscription renewed and
+    /// returns the new (quoted) subscription.
+    ///
+    /// # Errors
+    /// Not active; pricing errors; storage errors.
+    pub async fn renew(
+        &self,
+        tenant: &TenantId,
+        id: &SubscriptionId,
+        key: &str,
+        renewal: &Renewal,
+    ) -> Result<Subscription> {
+        let idem = Idempotent::new(format!("modules.sub:{key}"), renewal)?;
+        if let Some(old) = idem
+            .check::<Subscription>(self.store.as_ref(), tenant)
+            .await?
+        {
+            if let Some(next) = old.renewed_by {
+                return self.get(tenant, &next).await;
+            }
+        }
+        let (sub, version) = self.current(tenant, id).await?;
+        if sub.state != SubscriptionState::Active {
+            return Err(Self::refuse(
+                &sub,
+                SubscriptionState::Renewed,
+                "only an active subscription is renewed",
+            ));
+        }
+        let (Some(end), Some(base)) = (sub.term_end, sub.quote.request.clone()) else {
+            return Err(Self::refuse(&sub, SubscriptionState::Renewed, "no term"));
+        };
+        let bought_accounts: u32 = sub
+            .amendments
+            .iter()
+            .flat_map(|a| a.quote.lines.iter())
+            .filter(|l| l.kind == LineKind::Accounts)
+            .map(|l| u32::try_from(l.quantity).unwrap_or(0))
+            .sum();
+        let add_ons: Vec<ModuleId> = match &renewal.add_ons {
+            Some(a) => a.clone(),
+            None => {
+                let bundle: BTreeSet<ModuleId> = self
+                    .engine
+                    .products()
+                    .bundle(&sub.quote.bundle)
+                    .map(|b| b.modules.iter().cloned().collect())
+                    .unwrap_or_default();
+                sub.modules(&self.engine)
+                    .into_iter()
+                    .filter(|m| !bundle.contains(m))
+                    .collect()
+            }
+        };
+        let request = QuoteRequest {
+            bundle: base.bundle.clone(),
+            term: Term::new(end, renewal.months),
+            accounts: renewal
+                .accounts
+                .or(base.accounts.map(|a| a + bought_accounts)),
+            add_ons,
+            extra_seats: base.extra_seats.clone(),
+            usage_packs: Vec::new(),
+        };
+        let quote = self
+            .engine
+            .quote(&request)
+            .map_err(|e| e.in_field("renewal"))?;
+        let next_id = SubscriptionId::generate(self.ids.as_ref());
+        let now = self.clock.now();
+        let next = Subscription {
+            id: next_id,
+            tenant: *tenant,
+            state: SubscriptionState::Quoted,
+            quote,
+            created_at: now,
+            signed_on: None,
+            payment_due: None,
+            credit_months: 0,
+            paid_on: None,
+            activated_on: None,
+            term_start: None,
+            term_end: None,
+            amendments: Vec::new(),
+            grants: Vec::new(),
+            renewal_of: Some(sub.id),
+            renewed_by: None,
+            salesperson: sub.salesperson.clone(),
+            partner: sub.partner.clone(),
+        };
+        let next_for_batch = next.clone();
+        let today = self
+            .clock
+            .today(marketingforce_core::time::TimeZone::default());
+        self.run(tenant, key, renewal, Some((sub, version)), move |s| {
+            let mut old = s.ok_or_else(|| ModulesError::validation("id", "missing"))?;
+            old.state = SubscriptionState::Renewed;
+            old.renewed_by = Some(next_for_batch.id);
+            let mut batch = Batch::new();
+            batch.put_entity(tenant, &next_for_batch, Expect::Absent)?;
+            batch.append_json(
+                SUBSCRIPTION_JOURNAL,
+                &SubscriptionEvent {
+                    subscription: next_for_batch.id,
+                    from: None,
+                    to: SubscriptionState::Quoted,
+                    on: today,
+                    at: now,
+                    detail: format!(
+                        "renewal of {} quoted for {}",
+                        old.id, next_for_batch.quote.total
+                    ),
+                },
+            )?;
+            Ok((
+                old,
+                batch,
+                format!("renewed by {}", next_for_batch.id),
+                today,
+            ))
+        })
+        .await?;
+        Ok(next)
+    }
+
+    /// Expire every active subscription whose term ended by `today`. Returns their ids.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub async fn expire_due(
+        &self,
+        tenant: &TenantId,
+        today: NaiveDate,
+    ) -> Result<Vec<SubscriptionId>> {
+        let mut out = Vec::new();
+        for sub in self.list(tenant).await? {
+            if sub.state == SubscriptionState::Active && sub.term_end.is_some_and(|e| e <= today) {
+                let current = self.current(tenant, &sub.id).await?;
+                let key = format!("expire:{}", sub.id);
+                self.run(tenant, &key, &("expire", sub.id), Some(current), |s| {
+                    let mut sub = s.ok_or_else(|| ModulesError::validation("id", "missing"))?;
+                    sub.state = SubscriptionState::Expired;
+                    Ok((
+                        sub,
+                        Batch::new(),
+                        "term ended without renewal".to_string(),
+                        today,
+                    ))
+                })
+                .await?;
+                out.push(sub.id);
+            }
+        }
+        if !out.is_empty() {
+            self.refresh(tenant).await?;
+        }
+        Ok(out)
+    }
+
+    /// Refund a paid subscription that was never activated.
+    ///
+    /// # Errors
+    /// [`ModulesError::RefundNotAllowed`] once activated; an invalid state when nothing was
+    /// paid.
+    pub async fn refund(
+        &self,
+        tenant: &TenantId,
+        id: &SubscriptionId,
+        key: &str,
+        on: NaiveDate,
+    ) -> Result<Subscription> {
+        let current = self.current(tenant, id).await?;
+        if let Some(activated_on) = current.0.activated_on {
+            return Err(ModulesError::RefundNotAllowed {
+                subscription: id.to_string(),
+                activated_on,
+            });
+        }
+        self.run(tenant, key, &("refund", on), Some(current), |s| {
+            let mut sub = s.ok_or_else(|| ModulesError::validation("id", "missing"))?;
+            if sub.state != SubscriptionState::Paid {
+                return Err(Self::refuse(
+                    &sub,
+                    SubscriptionState::Refunded,
+                    "only a paid, unused subscription is refunded",
+                ));
+            }
+            sub.state = SubscriptionState::Refunded;
+            let detail = format!("refunded {}", sub.quote.total);
+            Ok((sub, Batch::new(), detail, on))
+        })
+        .await
+    }
+
+    /// Cancel a quoted or signed (unpaid) subscription.
+    ///
+    /// # Errors
+    /// Any other state.
+    pub async fn cancel(
+        &self,
+        tenant: &TenantId,
+        id: &SubscriptionId,
+        key: &str,
+        on: NaiveDate,
+    ) -> Result<Subscription> {
+        let current = self.current(tenant, id).await?;
+        self.run(tenant, key, &("cancel", on), Some(current), |s| {
+            let mut sub = s.ok_or_else(|| ModulesError::validation("id", "missing"))?;
+            if !matches!(
+                sub.state,
+                SubscriptionState::Quoted | SubscriptionState::Signed
+            ) {
+                return Err(Self::refuse(
+                    &sub,
+                    SubscriptionState::Cancelled,
+                    "only an unpaid subscription is cancelled",
+                ));
+            }
+            sub.state = SubscriptionState::Cancelled;
+            Ok((sub, Batch::new(), "cancelled".to_string(), on))
+        })
+        .await
+    }
+}
+
+fn grant(
+    sub: &Subscription,
+    ids: &dyn IdGenerator,
+    source: GrantSource,
+    start: NaiveDate,
+    end: NaiveDate,
+) -> Grant {
+    Grant::new(sub.tenant, start, end)
+        .with_id(GrantId::generate(ids))
+        .with_source(source)
+}
+
+/// The grants of a contract's quote for its term `[start, end)`: one for the bundle (modules,
+/// included and per-account seats, included usage), then one per add-on, seat line and pack.
+fn contract_grants(
+    sub: &Subscription,
+    catalog: &crate::catalog::Catalog,
+    products: &crate::products::Products,
+    ids: &dyn IdGenerator,
+    start: NaiveDate,
+    end: NaiveDate,
+) -> Result<Vec<Grant>> {
+    let bundle = products.require_bundle(&sub.quote.bundle, "bundle")?;
+    let source = GrantSource::Subscription {
+        subscription: sub.id.to_string(),
+    };
+    let mut g = grant(sub, ids, source.clone(), start, end);
+    g.modules = bundle.modules.clone();
+    let mut seats: BTreeMap<ModuleId, u32> = BTreeMap::new();
+    for s in &bundle.included_seats {
+        *seats.entry(s.module.clone()).or_default() += s.seats;
+    }
+    if let BundlePricing::PerAccount { seat_modules, .. } = &bundle.pricing {
+        let accounts = sub
+            .quote
+            .request
+            .as_ref()
+            .and_then(|r| r.accounts)
+            .unwrap_or(0);
+        for m in seat_modules {
+            *seats.entry(m.clone()).or_default() += accounts;
+        }
+    }
+    for (m, n) in seats {
+        g = g.seats(m, n);
+    }
+    for u in &bundle.included_usage {
+        g = g.quota(u.unit.clone(), u.quantity.get(), u.period);
+    }
+    let mut out = vec![g];
+    out.extend(line_grants(
+        sub, &sub.quote, catalog, products, ids, &source, start, end,
+    )?);
+    Ok(out)
+}
+
+fn amendment_grants(
+    sub: &Subscription,
+    amendment: AmendmentId,
+    quote: &Quote,
+    engine: &QuoteEngine,
+    ids: &dyn IdGenerator,
+) -> Result<Vec<Grant>> {
+    let source = GrantSource::AddOn {
+        subscription: sub.id.to_string(),
+        amendment: amendment.to_string(),
+    };
+    let mut out = Vec::new();
+    for l in quote.lines.iter().filter(|l| l.kind == LineKind::Accounts) {
+        if let Some(BundlePricing::PerAccount { seat_modules, .. }) =
+            engine.products().bundle(&quote.bundle).map(|b| &b.pricing)
+        {
+            let mut g = grant(sub, ids, source.clone(), quote.start, quote.end);
+            for m in seat_modules {
+                g = g.seats(m.clone(), u32::try_from(l.quantity).unwrap_or(u32::MAX));
+            }
+            out.push(g);
+        }
+    }
+    out.extend(line_grants(
+        sub,
+        quote,
+        engine.catalog(),
+        engine.products(),
+        ids,
+        &source,
+        quote.start,
+        quote.end,
+    )?);
+    Ok(out)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn line_grants(
+    sub: &Subscription,
+    quote: &Quote,
+    catalog: &crate::catalog::Catalog,
+    products: &crate::products::Products,
+    ids: &dyn IdGenerator,
+    source: &GrantSource,
+    start: NaiveDate,
+    end: NaiveDate,
+) -> Result<Vec<Grant>> {
+    let mut out = Vec::new();
+    for l in &quote.lines {
+        match l.kind {
+            LineKind::Bundle | LineKind::Accounts => {}
+            LineKind::AddOn => {
+                let id = ModuleId::new(l.item.clone())?;
+                let m = catalog.require(&id, "add_ons")?;
+                let mut g = grant(sub, ids, source.clone(), start, end).module(id.clone());
+                match &m.metering {
+                    Metering::None => {}
+                    Metering::Seats { included, .. } => {
+                        if *included > 0 {
+                            g = g.seats(id, *included);
+                        }
+                    }
+                    Metering::Usage {
+                        unit,
+                        included,
+                        period,
+                    } => {
+                        if !included.is_zero() {
+                            g = g.quota(unit.clone(), included.get(), *period);
+                        }
+                    }
+                }
+                out.push(g);
+            }
+            LineKind::Seats => {
+                let id = ModuleId::new(l.item.clone())?;
+                out.push(
+                    grant(sub, ids, source.clone(), start, end)
+                        .seats(id, u32::try_from(l.quantity).unwrap_or(u32::MAX)),
+                );
+            }
+            LineKind::UsagePack => {
+                let pack = products.require_pack(&l.item, "usage_packs")?;
+                let mut g = grant(sub, ids, source.clone(), start, end);
+                g.quotas.push(crate::entitlements::QuotaGrant {
+                    unit: pack.unit.clone(),
+                    quantity: marketingforce_core::money::Quantity::new(l.quantity),
+                    period: crate::catalog::QuotaPeriod::Term,
+                    source: QuotaSource::Purchased,
+                });
+                out.push(g);
+            }
+        }
+    }
+    Ok(out)
+}

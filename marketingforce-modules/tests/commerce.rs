@@ -1,0 +1,663 @@
+//! Quotes, the subscription lifecycle, revenue, channel partners, commissions and metrics.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use marketingforce_core::id::SeededIds;
+use marketingforce_core::money::{Currency, Money, Quantity};
+use marketingforce_core::storage::{MemoryStore, Store};
+use marketingforce_core::tenant::TenantId;
+use marketingforce_core::time::{Clock, ManualClock};
+use marketingforce_core::Error;
+use marketingforce_modules::catalog::{ModuleId, UsageUnit};
+use marketingforce_modules::channel::{
+    ChannelService, CommissionPlan, OrderRequest, PartnerTerms, Region,
+};
+use marketingforce_modules::entitlements::EntitlementRegistry;
+use marketingforce_modules::metrics::SaasMetrics;
+use marketingforce_modules::pricing::{
+    AmendmentRequest, LineKind, PackLine, QuoteEngine, QuoteRequest, SeatLine, Term,
+};
+use marketingforce_modules::revenue::{Contract, RevenueBook};
+use marketingforce_modules::subscriptions::{
+    Payment, Renewal, Signing, SubscriptionState, Subscriptions,
+};
+use marketingforce_modules::ModulesError;
+
+fn d(s: &str) -> NaiveDate {
+    s.parse().unwrap()
+}
+
+fn cny(s: &str) -> Money {
+    Money::cny(s).unwrap()
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn quotes_price_and_explain_every_line() {
+    let engine = QuoteEngine::builtin();
+    let mut req = QuoteRequest::new("tcloud.standard", Term::new(d("2026-03-01"), 24));
+    req.add_ons = vec![ModuleId::T_VIDEO];
+    req.extra_seats = vec![SeatLine {
+        module: ModuleId::MARKETING_TEAM_MANAGEMENT,
+        seats: 2,
+    }];
+    req.usage_packs = vec![PackLine {
+        pack: "pack.videos_rendered".into(),
+        quantity: Quantity::new(150),
+    }];
+    let q = engine.quote(&req).unwrap();
+    assert_eq!(q.lines.len(), 4);
+    assert_eq!(q.lines[0].amount, cny("99600")); // 49,800 × 24/12
+    assert_eq!(q.lines[1].amount, cny("39600")); // T-video 19,800 × 2
+    assert_eq!(q.lines[2].amount, cny("2320")); // 2 × 580 × 2
+    assert_eq!(q.lines[3].amount, cny("3500")); // 100 × 25 + 50 × 20
+    assert_eq!(
+        q.total,
+        Money::sum(Currency::CNY, q.lines.iter().map(|l| &l.amount)).unwrap()
+    );
+    for l in &q.lines {
+        assert!(
+            l.explanation.contains(&l.amount.amount().to_string()),
+            "{}",
+            l.explanation
+        );
+    }
+    // Deterministic and reproducible from the stored inputs.
+    assert_eq!(engine.quote(&req).unwrap(), q);
+    engine.reprice(&q, None, None).unwrap();
+    let json = serde_json::to_string(&q).unwrap();
+    let back: marketingforce_modules::pricing::Quote = serde_json::from_str(&json).unwrap();
+    engine.reprice(&back, None, None).unwrap();
+}
+
+#[test]
+fn bad_quotes_name_the_field() {
+    let engine = QuoteEngine::builtin();
+    let base = QuoteRequest::new("tcloud.basic", Term::new(d("2026-03-01"), 12));
+    let e = engine
+        .quote(&QuoteRequest {
+            bundle: "tcloud.gold".into(),
+            ..base.clone()
+        })
+        .unwrap_err();
+    assert!(matches!(e, ModulesError::UnknownBundle { .. }) && e.field() == Some("bundle"));
+    let mut r = base.clone();
+    r.add_ons = vec![ModuleId::T_TEXT, ModuleId::new("mf.nope").unwrap()];
+    let e = engine.quote(&r).unwrap_err();
+    assert_eq!(e.field(), Some("add_ons[0]"), "{e}"); // already included
+    r.add_ons = vec![ModuleId::new("mf.nope").unwrap()];
+    assert!(matches!(
+        engine.quote(&r).unwrap_err(),
+        ModulesError::UnknownModule { .. }
+    ));
+    r.add_ons = vec![ModuleId::VIDEO_DUBBING_SUBTITLES]; // requires T-video
+    let e = engine.quote(&r).unwrap_err();
+    assert!(matches!(e, ModulesError::MissingRequirement { .. }), "{e}");
+    let mut r = base.clone();
+    r.extra_seats = vec![SeatLine {
+        module: ModuleId::MARKETING_TEAM_MANAGEMENT,
+        seats: 0,
+    }];
+    assert_eq!(
+        engine.quote(&r).unwrap_err().field(),
+        Some("extra_seats[0].seats")
+    );
+    let mut r = base.clone();
+    r.usage_packs = vec![PackLine {
+        pack: "pack.articles_published".into(),
+        quantity: Quantity::ZERO,
+    }];
+    assert_eq!(
+        engine.quote(&r).unwrap_err().field(),
+        Some("usage_packs[0].quantity")
+    );
+    r.usage_packs = vec![PackLine {
+        pack: "pack.leads_stored".into(),
+        quantity: Quantity::new(1),
+    }];
+    assert_eq!(
+        engine.quote(&r).unwrap_err().field(),
+        Some("usage_packs[0].pack")
+    );
+    let mut r = base.clone();
+    r.term.months = 0;
+    assert_eq!(engine.quote(&r).unwrap_err().field(), Some("term.months"));
+    r.term.months = 6;
+    assert_eq!(engine.quote(&r).unwrap_err().field(), Some("term.months"));
+    let mut r = QuoteRequest::new("trueclient.standard", Term::new(d("2026-03-01"), 12));
+    r.accounts = Some(4);
+    assert!(matches!(
+        engine.quote(&r),
+        Err(ModulesError::BelowMinimumSeats {
+            minimum: 5,
+            requested: 4,
+            ..
+        })
+    ));
+    // Negative quantities cannot even be expressed; JSON with one is refused with its path.
+    let bad = r#"{"bundle":"tcloud.basic","term":{"start":"2026-03-01","months":12},"extra_seats":[{"module":"mf.marketing_team_management","seats":-1}]}"#;
+    assert!(serde_json::from_str::<QuoteRequest>(bad).is_err());
+}
+
+#[test]
+fn amendments_are_prorated_and_co_terminated() {
+    let engine = QuoteEngine::builtin();
+    let term = Term::new(d("2026-03-01"), 12);
+    let owned: BTreeSet<ModuleId> = engine
+        .products()
+        .bundle("tcloud.basic")
+        .unwrap()
+        .modules
+        .iter()
+        .cloned()
+        .collect();
+    let req = AmendmentRequest {
+        on: d("2026-09-01"),
+        accounts: 0,
+        add_ons: vec![ModuleId::REMARKETING],
+        extra_seats: vec![],
+        usage_packs: vec![PackLine {
+            pack: "pack.articles_published".into(),
+            quantity: Quantity::new(100),
+        }],
+    };
+    let q = engine
+        .quote_amendment("tcloud.basic", &term, &owned, &req)
+        .unwrap();
+    assert_eq!(q.end, d("2027-03-01"));
+    // 15,800 × 181 / 365 = 7835.07 (half-up); packs are not prorated.
+    assert_eq!(q.lines[0].amount, cny("7835.07"));
+    assert_eq!(q.lines[0].full_price, cny("15800"));
+    assert_eq!(q.lines[1].amount, cny("1500"));
+    assert!(q.lines[1].explanation.contains("not prorated"));
+    let outside = AmendmentRequest {
+        on: d("2027-03-01"),
+        ..req.clone()
+    };
+    assert_eq!(
+        engine
+            .quote_amendment("tcloud.basic", &term, &owned, &outside)
+            .unwrap_err()
+            .field(),
+        Some("on")
+    );
+    let needs = AmendmentRequest {
+        add_ons: vec![ModuleId::VIDEO_DUBBING_SUBTITLES],
+        usage_packs: vec![],
+        ..req
+    };
+    assert!(matches!(
+        engine.quote_amendment("tcloud.basic", &term, &owned, &needs),
+        Err(ModulesError::MissingRequirement { .. })
+    ));
+}
+
+struct World {
+    store: Arc<dyn Store>,
+    clock: Arc<ManualClock>,
+    registry: Arc<EntitlementRegistry>,
+    subs: Subscriptions,
+}
+
+fn world() -> World {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let clock = Arc::new(ManualClock::at_rfc3339("2026-02-12T10:00:00+08:00").unwrap());
+    let registry = Arc::new(
+        EntitlementRegistry::builder(store.clone())
+            .clock(clock.clone())
+            .build(),
+    );
+    let subs = Subscriptions::new(store.clone())
+        .with_clock(clock.clone())
+        .with_ids(Arc::new(SeededIds::new(7, clock.clone())))
+        .with_registry(registry.clone());
+    World {
+        store,
+        clock,
+        registry,
+        subs,
+    }
+}
+
+#[test]
+fn subscription_lifecycle_is_journaled_and_idempotent() {
+    rt().block_on(async {
+        let w = world();
+        let t = TenantId::new();
+        let mut req = QuoteRequest::new("trueclient.standard", Term::new(d("2026-02-20"), 12));
+        req.accounts = Some(8);
+        let s = w.subs.create_quote(&t, "q1", &req).await.unwrap();
+        assert_eq!(s.state, SubscriptionState::Quoted);
+        assert_eq!(
+            w.subs.create_quote(&t, "q1", &req).await.unwrap().id,
+            s.id,
+            "replay"
+        );
+        let signing = Signing {
+            on: d("2026-02-12"),
+            credit_months: 0,
+            salesperson: Some("zhang".into()),
+            partner: None,
+        };
+        let s = w.subs.sign(&t, &s.id, "s1", &signing).await.unwrap();
+        // Spring Festival: 3 business days after Thursday 12 Feb 2026 is Tuesday 24 Feb.
+        assert_eq!(s.payment_due, Some(d("2026-02-24")));
+        let credit = Signing {
+            credit_months: 1,
+            ..signing.clone()
+        };
+        assert!(w.subs.sign(&t, &s.id, "s2", &credit).await.is_err());
+        assert!(matches!(
+            w.subs.activate(&t, &s.id, "a0", d("2026-02-20")).await,
+            Err(ModulesError::Core(Error::InvalidState { .. }))
+        ));
+        let short = Payment {
+            on: d("2026-02-13"),
+            amount: cny("9000"),
+        };
+        assert_eq!(
+            w.subs
+                .record_payment(&t, &s.id, "p0", &short)
+                .await
+                .unwrap_err()
+                .field(),
+            Some("amount")
+        );
+        let pay = Payment {
+            on: d("2026-02-13"),
+            amount: cny("9440"),
+        };
+        let s = w.subs.record_payment(&t, &s.id, "p1", &pay).await.unwrap();
+        assert_eq!(s.state, SubscriptionState::Paid);
+        w.clock.set(
+            chrono::DateTime::parse_from_rfc3339("2026-02-20T10:00:00+08:00")
+                .unwrap()
+                .into(),
+        );
+        let s = w
+            .subs
+            .activate(&t, &s.id, "a1", d("2026-02-20"))
+            .await
+            .unwrap();
+        assert_eq!(
+            (s.term_start, s.term_end),
+            (Some(d("2026-02-20")), Some(d("2027-02-20")))
+        );
+        let ents = w.registry.load(&t).await.unwrap();
+        assert!(ents.is_enabled(&ModuleId::SALES_WORKBENCH));
+        assert_eq!(ents.seat_limit(&ModuleId::CUSTOMER_SOP), Some(8));
+        assert_eq!(
+            ents.meter().remaining(&UsageUnit::LeadsStored).get(),
+            20_000
+        );
+        // No refunds once in use.
+        assert!(matches!(
+            w.subs.refund(&t, &s.id, "r1", d("2026-03-01")).await,
+            Err(ModulesError::RefundNotAllowed { .. })
+        ));
+        // Mid-term: 2 more accounts and a pack, effective at once.
+        let order = AmendmentRequest {
+            on: d("2026-08-20"),
+            accounts: 2,
+            add_ons: vec![],
+            extra_seats: vec![],
+            usage_packs: vec![PackLine {
+                pack: "pack.leads_stored".into(),
+                quantity: Quantity::new(10_000),
+            }],
+        };
+        let s = w.subs.buy_add_on(&t, &s.id, "o1", &order).await.unwrap();
+        assert_eq!(
+            w.subs
+                .buy_add_on(&t, &s.id, "o1", &order)
+                .await
+                .unwrap()
+                .amendments
+                .len(),
+            1
+        );
+        let a = &s.amendments[0];
+        assert_eq!(a.quote.lines[0].kind, LineKind::Accounts);
+        assert_eq!(a.quote.lines[0].amount, cny("1189.70")); // 2,360 × 184/365
+        w.clock.set(
+            chrono::DateTime::parse_from_rfc3339("2026-08-21T10:00:00+08:00")
+                .unwrap()
+                .into(),
+        );
+        w.registry.tick().unwrap();
+        assert_eq!(ents.seat_limit(&ModuleId::CUSTOMER_SOP), Some(10));
+        assert_eq!(
+            ents.meter().remaining(&UsageUnit::LeadsStored).get(),
+            30_000
+        );
+        // Renewal quotes the next term with the accounts bought mid-term.
+        let next = w
+            .subs
+            .renew(
+                &t,
+                &s.id,
+                "n1",
+                &Renewal {
+                    months: 12,
+                    accounts: None,
+                    add_ons: None,
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(next.quote.request.as_ref().unwrap().accounts, Some(10));
+        assert_eq!(next.quote.start, d("2027-02-20"));
+        assert_eq!(
+            w.subs
+                .renew(
+                    &t,
+                    &s.id,
+                    "n1",
+                    &Renewal {
+                        months: 12,
+                        accounts: None,
+                        add_ons: None
+                    }
+                )
+                .await
+                .unwrap()
+                .id,
+            next.id
+        );
+        assert_eq!(
+            w.subs.get(&t, &s.id).await.unwrap().state,
+            SubscriptionState::Renewed
+        );
+        let history = w.subs.history(&t).await.unwrap();
+        let states: Vec<SubscriptionState> = history.iter().map(|e| e.to).collect();
+        assert_eq!(
+            states,
+            [
+                SubscriptionState::Quoted,
+                SubscriptionState::Signed,
+                SubscriptionState::Paid,
+                SubscriptionState::Active,
+                SubscriptionState::Active,
+                SubscriptionState::Quoted,
+                SubscriptionState::Renewed
+            ]
+        );
+        let _ = &w.store;
+    });
+}
+
+#[test]
+fn professional_credit_activation_refund_and_expiry() {
+    rt().block_on(async {
+        let w = world();
+        let t = TenantId::new();
+        let req = QuoteRequest::new("trueclient.pro.growth", Term::new(d("2026-03-01"), 12));
+        let s = w.subs.create_quote(&t, "q", &req).await.unwrap();
+        let s = w
+            .subs
+            .sign(
+                &t,
+                &s.id,
+                "s",
+                &Signing {
+                    on: d("2026-03-01"),
+                    credit_months: 3,
+                    salesperson: None,
+                    partner: None,
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(s.payment_due, Some(d("2026-06-01")));
+        let s = w
+            .subs
+            .activate(&t, &s.id, "a", d("2026-03-02"))
+            .await
+            .unwrap();
+        assert_eq!(s.state, SubscriptionState::Active);
+        let s = w
+            .subs
+            .record_payment(
+                &t,
+                &s.id,
+                "p",
+                &Payment {
+                    on: d("2026-05-30"),
+                    amount: cny("128000"),
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(s.paid_on, Some(d("2026-05-30")));
+        assert_eq!(
+            w.subs.expire_due(&t, d("2027-03-01")).await.unwrap(),
+            vec![]
+        );
+        assert_eq!(
+            w.subs.expire_due(&t, d("2027-03-02")).await.unwrap(),
+            vec![s.id]
+        );
+        // Paid but never activated: refundable.
+        let s2 = w
+            .subs
+            .create_quote(
+                &t,
+                "q2",
+                &QuoteRequest::new("tcloud.basic", Term::new(d("2026-03-01"), 12)),
+            )
+            .await
+            .unwrap();
+        w.subs
+            .sign(
+                &t,
+                &s2.id,
+                "s2",
+                &Signing {
+                    on: d("2026-03-01"),
+                    credit_months: 0,
+                    salesperson: None,
+                    partner: None,
+                },
+            )
+            .await
+            .unwrap();
+        w.subs
+            .record_payment(
+                &t,
+                &s2.id,
+                "p2",
+                &Payment {
+                    on: d("2026-03-02"),
+                    amount: cny("19800"),
+                },
+            )
+            .await
+            .unwrap();
+        let r = w
+            .subs
+            .refund(&t, &s2.id, "r2", d("2026-03-03"))
+            .await
+            .unwrap();
+        assert_eq!(r.state, SubscriptionState::Refunded);
+    });
+}
+
+#[test]
+fn revenue_positions_and_waterfall() {
+    let t = TenantId::new();
+    let c = Contract::simple("c", t, cny("19800"), d("2026-02-12"), d("2026-02-20"), 12).unwrap();
+    let book = RevenueBook::new(Currency::CNY, vec![c]);
+    let p = book.position(d("2026-02-15")).unwrap();
+    assert_eq!(
+        (p.booked, p.recognized, p.rpo),
+        (cny("19800"), cny("0"), cny("19800"))
+    );
+    assert_eq!(p.deferred, cny("19800"));
+    let p = book.position(d("2026-08-19")).unwrap();
+    assert_eq!(p.rpo.checked_add(&p.recognized).unwrap(), p.booked);
+    let rows = book.waterfall(d("2026-02-01"), d("2027-03-31")).unwrap();
+    assert_eq!(rows.len(), 14);
+    let total = Money::sum(Currency::CNY, rows.iter().map(|r| &r.recognized)).unwrap();
+    assert_eq!(total, cny("19800"));
+    assert_eq!(rows[0].booked, cny("19800"));
+    assert!(rows.last().unwrap().remaining.is_zero());
+    assert!(book.waterfall(d("2026-03-01"), d("2026-02-01")).is_err());
+}
+
+#[test]
+fn channel_partner_prepayment_orders_and_refund() {
+    rt().block_on(async {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let clock: Arc<dyn Clock> =
+            Arc::new(ManualClock::at_rfc3339("2026-03-01T00:00:00Z").unwrap());
+        let svc = ChannelService::new(
+            store,
+            TenantId::new(),
+            QuoteEngine::builtin(),
+            Arc::new(SeededIds::new(1, clock)),
+        );
+        let terms = PartnerTerms {
+            name: "华南渠道".into(),
+            areas: vec![Region::new("CN-44").unwrap()],
+            commission: "65%".parse().unwrap(),
+            prepayment: cny("50000"),
+            on: d("2026-03-01"),
+        };
+        let bad = PartnerTerms {
+            commission: "50%".parse().unwrap(),
+            ..terms.clone()
+        };
+        assert_eq!(
+            svc.register("p0", &bad).await.unwrap_err().field(),
+            Some("commission")
+        );
+        let bad = PartnerTerms {
+            prepayment: cny("200000"),
+            ..terms.clone()
+        };
+        assert_eq!(
+            svc.register("p0", &bad).await.unwrap_err().field(),
+            Some("prepayment")
+        );
+        let p = svc.register("p1", &terms).await.unwrap();
+        let order = OrderRequest {
+            end_user: TenantId::new(),
+            end_user_region: Region::new("CN-44-03").unwrap(),
+            quote: QuoteRequest::new("tcloud.standard", Term::new(d("2026-03-10"), 12)),
+            on: d("2026-03-05"),
+        };
+        let o = svc.place_order(&p.id, "o1", &order).await.unwrap();
+        assert_eq!(
+            (o.commission, o.charged, o.balance_after),
+            (cny("32370"), cny("17430"), cny("32570"))
+        );
+        assert!(!o.out_of_area);
+        assert_eq!(
+            svc.place_order(&p.id, "o1", &order).await.unwrap(),
+            o,
+            "replay"
+        );
+        let far = OrderRequest {
+            end_user_region: Region::new("CN-31").unwrap(),
+            quote: QuoteRequest::new("tcloud.basic", Term::new(d("2026-03-10"), 12)),
+            ..order.clone()
+        };
+        let o2 = svc.place_order(&p.id, "o2", &far).await.unwrap();
+        assert!(o2.out_of_area);
+        assert_eq!(svc.flagged_orders().await.unwrap(), vec![o2.clone()]);
+        // 128,000 × 35% = 44,800 > 25,640 left: refused, nothing changes.
+        let big = OrderRequest {
+            quote: QuoteRequest::new("tcloud.flagship", Term::new(d("2026-03-10"), 12)),
+            ..order.clone()
+        };
+        match svc.place_order(&p.id, "o3", &big).await {
+            Err(ModulesError::InsufficientPrepayment {
+                balance, required, ..
+            }) => {
+                assert_eq!((balance, required), (cny("25640"), cny("44800")));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(svc.partner(&p.id).await.unwrap().balance, cny("25640"));
+        let act = svc
+            .record_activation(&o.id, "ops.wang", d("2026-03-10"))
+            .await
+            .unwrap();
+        assert_eq!(act.activated_by.as_deref(), Some("ops.wang"));
+        assert!(svc
+            .record_activation(&o.id, "ops.li", d("2026-03-11"))
+            .await
+            .is_err());
+        let ended = svc.terminate(&p.id, "end", d("2026-12-31")).await.unwrap();
+        assert_eq!(ended.refunded, Some(cny("25640")));
+        assert!(svc.place_order(&p.id, "o4", &order).await.is_err());
+        assert_eq!(svc.prepayment_journal().await.unwrap().len(), 4);
+    });
+}
+
+#[test]
+fn direct_commissions_per_salesperson_and_month() {
+    let plan = CommissionPlan {
+        new_rate: "20%".parse().unwrap(),
+        renewal_rate: "8%".parse().unwrap(),
+    };
+    assert!(CommissionPlan {
+        renewal_rate: "20%".parse().unwrap(),
+        ..plan
+    }
+    .validate()
+    .is_err());
+    assert!(CommissionPlan {
+        new_rate: "35%".parse().unwrap(),
+        ..plan
+    }
+    .validate()
+    .is_err());
+    let t = TenantId::new();
+    let mut a =
+        Contract::simple("a", t, cny("19800"), d("2026-03-02"), d("2026-03-02"), 12).unwrap();
+    a.salesperson = Some("zhang".into());
+    let mut b =
+        Contract::simple("b", t, cny("49800"), d("2026-03-20"), d("2026-03-20"), 12).unwrap();
+    b.salesperson = Some("zhang".into());
+    b.renewal = true;
+    let mut c =
+        Contract::simple("c", t, cny("1000"), d("2026-03-20"), d("2026-03-20"), 12).unwrap();
+    c.salesperson = Some("zhang".into());
+    c.partner = Some("partner_x".into());
+    let lines = plan.commissions(&[a, b, c]).unwrap();
+    let l = lines[&("zhang".to_string(), 2026, 3)];
+    assert_eq!(l.commission, cny("7944")); // 19,800 × 20% + 49,800 × 8%
+}
+
+#[test]
+fn saas_metrics_follow_the_definitions() {
+    let (a, b, c) = (TenantId::new(), TenantId::new(), TenantId::new());
+    let contracts = vec![
+        Contract::simple("a25", a, cny("12000"), d("2025-01-01"), d("2025-01-01"), 12).unwrap(),
+        Contract::simple("b25", b, cny("24000"), d("2025-06-01"), d("2025-06-01"), 24).unwrap(),
+        Contract::simple("a26", a, cny("12000"), d("2026-01-01"), d("2026-01-01"), 12).unwrap(),
+        Contract::simple("c26", c, cny("36000"), d("2026-01-15"), d("2026-02-01"), 36).unwrap(),
+    ];
+    let book = RevenueBook::new(Currency::CNY, contracts);
+    let expenses = BTreeMap::from([(1u32, cny("60000"))]);
+    let m = SaasMetrics::compute(&book, 2026, &expenses).unwrap();
+    assert_eq!(m.total_users, 3); // a, b (second year of 24 months), c
+    assert_eq!(m.signing_users, 2);
+    assert_eq!(m.average_contract_value_per_user, Some(cny("24000")));
+    assert_eq!(m.retention_rate.map(|r| r.to_string()), Some("1".into()));
+    assert_eq!(m.cac, Some(cny("30000")));
+    // January: 60,000 ÷ 2 signing users ÷ median(12, 36) = 24 months.
+    assert_eq!(m.monthly_cac, Some(cny("1250")));
+    assert_eq!(m.contract_value_by_duration.up_to_12, cny("12000"));
+    assert_eq!(m.contract_value_by_duration.over_24, cny("36000"));
+    assert!(m.monthly_arpu.is_positive());
+}
