@@ -10,6 +10,7 @@
 
 pub mod density;
 pub mod document;
+pub mod markdown;
 mod offline;
 #[cfg(feature = "openai")]
 pub mod openai;

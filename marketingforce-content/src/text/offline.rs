@@ -498,7 +498,7 @@ fn shuffle(rng: &mut SeededRng, v: &mut [usize]) {
     }
 }
 
-fn contact_lines(c: &ContactDetails, lang: Language) -> Vec<String> {
+pub(crate) fn contact_lines(c: &ContactDetails, lang: Language) -> Vec<String> {
     let labels: [&str; 7] = match lang {
         Language::ZhCn => ["公司：", "联系人：", "电话：", "邮箱：", "微信：", "地址：", "网址："],
         Language::En => ["Company: ", "Contact: ", "Phone: ", "Email: ", "WeChat: ", "Address: ", "Website: "],
