@@ -338,7 +338,9 @@ struct Member {
 enum Undo {
     PushSlot,
     Exact(usize, u128),
+    ExactWas(usize, u128, u32),
     Digest(u128),
+    DigestWas(u128, u32),
     PushMember,
     Block(u64),
     Parent(u32, Option<u32>),
@@ -461,8 +463,16 @@ impl DedupeEngine {
                         m.remove(&mac);
                     }
                 }
+                Undo::ExactWas(k, mac, old) => {
+                    if let Some(m) = self.exact.get_mut(k) {
+                        m.insert(mac, old);
+                    }
+                }
                 Undo::Digest(d) => {
                     self.digests.remove(&d);
+                }
+                Undo::DigestWas(d, old) => {
+                    self.digests.insert(d, old);
                 }
                 Undo::PushMember => {
                     self.members.pop();
@@ -625,19 +635,37 @@ impl DedupeEngine {
     }
 
     /// Record `keys` as belonging to the lead in `slot` (used by ingest and by rebuilds).
+    ///
+    /// A key held by several leads (kept apart by an un-merge) points at the oldest of them,
+    /// whatever the order they were registered in, so a rebuild reproduces the live state.
     fn register(&mut self, slot: u32, keys: &MatchKeys) {
+        let lead = self.lead_of(slot);
         for k in &keys.exact {
             if let Some(i) = kind_slot(k.kind) {
-                if let std::collections::hash_map::Entry::Vacant(v) = self.exact[i].entry(k.mac) {
-                    v.insert(slot);
-                    self.log(Undo::Exact(i, k.mac));
+                match self.exact[i].get(&k.mac).copied() {
+                    None => {
+                        self.exact[i].insert(k.mac, slot);
+                        self.log(Undo::Exact(i, k.mac));
+                    }
+                    Some(old) if old != slot && lead < self.lead_of(old) => {
+                        self.exact[i].insert(k.mac, slot);
+                        self.log(Undo::ExactWas(i, k.mac, old));
+                    }
+                    Some(_) => {}
                 }
             }
         }
         if let Some(d) = keys.digest {
-            if let std::collections::hash_map::Entry::Vacant(v) = self.digests.entry(d) {
-                v.insert(slot);
-                self.log(Undo::Digest(d));
+            match self.digests.get(&d).copied() {
+                None => {
+                    self.digests.insert(d, slot);
+                    self.log(Undo::Digest(d));
+                }
+                Some(old) if old != slot && lead < self.lead_of(old) => {
+                    self.digests.insert(d, slot);
+                    self.log(Undo::DigestWas(d, old));
+                }
+                Some(_) => {}
             }
         }
         if let Some(fk) = &keys.fuzzy {
