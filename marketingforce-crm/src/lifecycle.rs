@@ -67,6 +67,7 @@ impl Default for LifecycleConfig {
                 r(New, Invalid),
                 t(New, Pool),
                 t(Assigned, Contacting),
+                t(Assigned, Qualified),
                 r(Assigned, Invalid),
                 r(Assigned, Lost),
                 t(Assigned, Pool),
