@@ -42,6 +42,7 @@ pub mod entitlements;
 pub mod error;
 pub mod metering;
 pub mod metrics;
+pub mod paas;
 pub mod pricing;
 pub mod products;
 pub mod revenue;

@@ -182,7 +182,20 @@ impl Entitlements {
         grants: Vec<Grant>,
         clock: Arc<dyn Clock>,
     ) -> Result<Entitlements> {
-        let catalog = Catalog::builtin();
+        Entitlements::in_memory(Catalog::builtin(), tenant, grants, clock)
+    }
+
+    /// In-memory entitlements over `catalog` (e.g. one with third-party modules registered on a
+    /// [`ModuleHost`](crate::paas::ModuleHost)), for tests and examples.
+    ///
+    /// # Errors
+    /// A grant is for another tenant or does not validate against `catalog`.
+    pub fn in_memory(
+        catalog: Arc<Catalog>,
+        tenant: TenantId,
+        grants: Vec<Grant>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Entitlements> {
         for (i, g) in grants.iter().enumerate() {
             marketingforce_core::tenant::Tenant::ensure_same(&tenant, &g.tenant, "grant")?;
             g.validate(&catalog)

@@ -1,0 +1,246 @@
+//! Third-party modules: manifests, entitlement checks, metering, rate limits, tenant isolation.
+
+use std::sync::Arc;
+
+use chrono::Duration;
+use marketingforce_core::money::Quantity;
+use marketingforce_core::storage::{MemoryStore, Store};
+use marketingforce_core::tenant::TenantId;
+use marketingforce_core::time::{Clock, ManualClock};
+use marketingforce_modules::catalog::{Catalog, ModuleId, QuotaPeriod, UsageUnit};
+use marketingforce_modules::entitlements::{Entitlements, Grant};
+use marketingforce_modules::paas::{
+    async_trait, FunctionalModule, InvocationContext, ModuleFailure, ModuleHost, ModuleManifest,
+    ModuleOutput,
+};
+use marketingforce_modules::ModulesError;
+use serde_json::{json, Value};
+
+const MANIFEST: &str = r#"{
+  "id": "acme.echo", "version": "0.3.1", "name": "Echo", "description": "Echoes its context.",
+  "area": "data_analytics",
+  "metered": [{"unit": "acme.calls", "per_call": 2}, {"unit": "acme.bytes"}],
+  "scopes": ["content:read"],
+  "config_schema": {"type": "object", "properties": {"label": {"type": "string"}}, "required": ["label"]},
+  "price": {"amount": "1200", "currency": "CNY"},
+  "rate_limit": {"calls": 3, "per_seconds": 10}
+}"#;
+
+struct Echo(ModuleManifest);
+
+#[async_trait]
+impl FunctionalModule for Echo {
+    fn manifest(&self) -> &ModuleManifest {
+        &self.0
+    }
+    async fn invoke(
+        &self,
+        ctx: InvocationContext,
+        input: Value,
+    ) -> Result<ModuleOutput, ModuleFailure> {
+        tokio::task::yield_now().await;
+        if input["fail"].as_bool() == Some(true) {
+            return Err(ModuleFailure::new("asked to fail"));
+        }
+        let extra = input["bytes"].as_u64().unwrap_or(0);
+        let unit = input["unit"].as_str().unwrap_or("acme.bytes");
+        Ok(ModuleOutput {
+            value: json!({"tenant": ctx.tenant.to_string(), "label": ctx.config["label"]}),
+            usage: vec![(
+                UsageUnit::parse(unit).map_err(|e| ModuleFailure::new(e.to_string()))?,
+                Quantity::new(extra),
+            )],
+        })
+    }
+}
+
+fn manifest(json: &str) -> Result<ModuleManifest, ModulesError> {
+    ModuleManifest::from_json(json, &Catalog::builtin())
+}
+
+#[test]
+fn bad_manifests_name_the_path() {
+    manifest(MANIFEST).unwrap();
+    assert!(matches!(
+        manifest(&MANIFEST.replace("acme.echo", "mf.echo")),
+        Err(ModulesError::NamespaceClash { .. })
+    ));
+    let e = manifest(&MANIFEST.replace(r#""type": "string""#, r#""type": "text""#)).unwrap_err();
+    assert_eq!(
+        e.field(),
+        Some("config_schema.properties.label.type"),
+        "{e}"
+    );
+    let e = manifest(&MANIFEST.replace(r#""required": ["label"]"#, r#""required": ["lable"]"#))
+        .unwrap_err();
+    assert_eq!(e.field(), Some("config_schema.required[0]"), "{e}");
+    let e = manifest(&MANIFEST.replace("acme.calls", "other.calls")).unwrap_err();
+    assert_eq!(e.field(), Some("metered[0].unit"), "{e}");
+    let e = manifest(&MANIFEST.replace(r#""content:read""#, r#""content:sell""#)).unwrap_err();
+    assert_eq!(e.field(), Some("scopes[0]"), "{e}");
+    let e = manifest(&MANIFEST.replace("0.3.1", "0.3")).unwrap_err();
+    assert_eq!(e.field(), Some("version"), "{e}");
+    let e = manifest(&MANIFEST.replace(r#""calls": 3"#, r#""calls": 0"#)).unwrap_err();
+    assert_eq!(e.field(), Some("rate_limit"), "{e}");
+    // A second registration of the same id clashes.
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let clock: Arc<dyn Clock> =
+        Arc::new(ManualClock::at_rfc3339("2026-03-02T09:00:00+08:00").unwrap());
+    let host = ModuleHost::new(Catalog::builtin(), store, clock);
+    host.register(Arc::new(Echo(manifest(MANIFEST).unwrap())))
+        .unwrap();
+    assert!(matches!(
+        host.register(Arc::new(Echo(manifest(MANIFEST).unwrap()))),
+        Err(ModulesError::NamespaceClash { .. })
+    ));
+}
+
+struct Setup {
+    host: ModuleHost,
+    clock: Arc<ManualClock>,
+    id: ModuleId,
+}
+
+fn setup() -> Setup {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let clock = Arc::new(ManualClock::at_rfc3339("2026-03-02T09:00:00+08:00").unwrap());
+    let host = ModuleHost::new(Catalog::builtin(), store, clock.clone());
+    host.register(Arc::new(Echo(manifest(MANIFEST).unwrap())))
+        .unwrap();
+    Setup {
+        host,
+        clock,
+        id: ModuleId::new("acme.echo").unwrap(),
+    }
+}
+
+fn tenant(s: &Setup, calls: u64) -> Entitlements {
+    let t = TenantId::new();
+    let g = Grant::new(
+        t,
+        "2026-03-01".parse().unwrap(),
+        "2027-03-01".parse().unwrap(),
+    )
+    .module(s.id.clone())
+    .quota(
+        UsageUnit::parse("acme.calls").unwrap(),
+        calls,
+        QuotaPeriod::Term,
+    )
+    .quota(
+        UsageUnit::parse("acme.bytes").unwrap(),
+        1000,
+        QuotaPeriod::Term,
+    );
+    Entitlements::in_memory(s.host.catalog(), t, vec![g], s.clock.clone()).unwrap()
+}
+
+#[tokio::test]
+async fn host_checks_entitlement_meters_and_rate_limits() {
+    let s = setup();
+    let ents = tenant(&s, 5);
+    let calls = UsageUnit::parse("acme.calls").unwrap();
+    // Configuration is required by the schema.
+    let e = s
+        .host
+        .invoke(&ents, &s.id, "k0", json!({}))
+        .await
+        .unwrap_err();
+    assert_eq!(e.field(), Some("config.label"), "{e}");
+    s.host
+        .configure(&ents, &s.id, json!({"label": "A"}))
+        .await
+        .unwrap();
+    let out = s
+        .host
+        .invoke(&ents, &s.id, "k1", json!({"bytes": 10}))
+        .await
+        .unwrap();
+    assert_eq!(out.value["label"], "A");
+    assert_eq!(ents.meter().remaining(&calls).get(), 3);
+    // A failing module gets its reservation back; a replayed key is refused.
+    let e = s
+        .host
+        .invoke(&ents, &s.id, "k2", json!({"fail": true}))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ModulesError::ModuleFailed { .. }));
+    assert_eq!(ents.meter().remaining(&calls).get(), 3);
+    // Rate limit: 3 calls per 10 s, and three were admitted.
+    let e = s
+        .host
+        .invoke(&ents, &s.id, "k3", json!({}))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, ModulesError::RateLimited { retry_after_ms, .. } if retry_after_ms > 0),
+        "{e}"
+    );
+    s.clock.advance(Duration::seconds(10));
+    assert!(matches!(
+        s.host.invoke(&ents, &s.id, "k1", json!({})).await,
+        Err(ModulesError::ReservationNotOpen { .. })
+    ));
+    // Undeclared units are refused and nothing is metered.
+    let e = s
+        .host
+        .invoke(
+            &ents,
+            &s.id,
+            "k4",
+            json!({"bytes": 1, "unit": "acme.other"}),
+        )
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("does not declare"), "{e}");
+    assert_eq!(ents.meter().remaining(&calls).get(), 3);
+    s.clock.advance(Duration::seconds(10));
+    s.host.invoke(&ents, &s.id, "k5", json!({})).await.unwrap();
+    // Quota: 1 call unit left, 2 needed per call.
+    let e = s
+        .host
+        .invoke(&ents, &s.id, "k6", json!({}))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ModulesError::QuotaExceeded { .. }), "{e}");
+    // Not entitled.
+    let stranger =
+        Entitlements::in_memory(s.host.catalog(), TenantId::new(), vec![], s.clock.clone())
+            .unwrap();
+    assert!(matches!(
+        s.host.invoke(&stranger, &s.id, "z", json!({})).await,
+        Err(ModulesError::NotEntitled { .. })
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_tenants_never_see_each_others_context() {
+    let s = Arc::new(setup());
+    let mut tenants = Vec::new();
+    for i in 0..6 {
+        let e = tenant(&s, 1000);
+        s.host
+            .configure(&e, &s.id, json!({"label": format!("tenant-{i}")}))
+            .await
+            .unwrap();
+        tenants.push((e, format!("tenant-{i}")));
+    }
+    let mut tasks = Vec::new();
+    for round in 0..3 {
+        for (e, label) in &tenants {
+            let (s, e, label) = (s.clone(), e.clone(), label.clone());
+            tasks.push(tokio::spawn(async move {
+                let out = s
+                    .host
+                    .invoke(&e, &s.id, &format!("r{round}"), json!({}))
+                    .await
+                    .unwrap();
+                assert_eq!(out.value["label"], label.as_str());
+                assert_eq!(out.value["tenant"], e.tenant().to_string());
+            }));
+        }
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+}
