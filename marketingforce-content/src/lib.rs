@@ -10,6 +10,7 @@
 pub mod compliance;
 pub mod distribution;
 pub mod error;
+pub mod image;
 pub mod keywords;
 pub mod rng;
 pub mod text;
