@@ -201,6 +201,27 @@ pub enum AdsError {
         sample: String,
     },
 
+    /// Spend to be billed exceeds the funds topped up for it: a reconciliation failure, never
+    /// silently absorbed.
+    #[error("{what}: spend {spend} exceeds funds {funded}")]
+    SpendExceedsFunds {
+        /// Whose funds.
+        what: String,
+        /// The spend to bill.
+        spend: Money,
+        /// The funds available.
+        funded: Money,
+    },
+
+    /// A month of a running rebate period was skipped.
+    #[error("{month} cannot be settled before {previous} is")]
+    PreviousMonthUnsettled {
+        /// The month asked for.
+        month: Month,
+        /// The unsettled month before it.
+        previous: Month,
+    },
+
     /// The month has not ended yet (in the tenant's time zone).
     #[error("{month} cannot be settled before it ends")]
     MonthNotOver {

@@ -67,9 +67,9 @@ fn engine() -> LedgerEngine {
 fn replay_is_a_no_op_and_a_changed_replay_an_error() {
     let mut e = engine();
     let t = two_leg(1, 1, 2, 500);
-    assert!(e.submit(&[t.clone()], 10).unwrap()[0].is_created());
+    assert!(e.submit(std::slice::from_ref(&t), 10).unwrap()[0].is_created());
     let before = e.balance(AccountId::new(1)).unwrap();
-    assert_eq!(e.submit(&[t.clone()], 20).unwrap()[0], Outcome::Exists { timestamp: 10 });
+    assert_eq!(e.submit(std::slice::from_ref(&t), 20).unwrap()[0], Outcome::Exists { timestamp: 10 });
     assert_eq!(e.balance(AccountId::new(1)).unwrap(), before);
     let changed = two_leg(1, 1, 2, 501);
     let (i, err) = e.submit(&[changed], 30).unwrap_err();

@@ -33,6 +33,15 @@ macro_rules! ledger_id {
                 Self(u128::from_be_bytes(bytes).max(1))
             }
 
+            /// A deterministic id derived from raw key bytes (the first 128 bits of their
+            /// SHA-256), for hot paths that would rather not format a string key.
+            pub fn derive_bytes(key: &[u8]) -> Self {
+                let digest = Sha256::digest(key);
+                let mut bytes = [0u8; 16];
+                bytes.copy_from_slice(&digest[..16]);
+                Self(u128::from_be_bytes(bytes).max(1))
+            }
+
             /// The numeric value.
             pub const fn get(self) -> u128 {
                 self.0

@@ -1,0 +1,254 @@
+//! [`AdOps`]: the service that runs the business — parties and agreements, platforms, ad
+//! accounts and top-ups, campaigns and placements, reports, monthly settlement, receivables —
+//! over the storage contract, the ledger and the ad platform adapters.
+//!
+//! Every mutating call takes an idempotency key: replaying it returns the first result and
+//! changes nothing; the same key with a different request is an
+//! [`IdempotencyMismatch`](marketingforce_core::Error::IdempotencyMismatch). Domain records and
+//! ledger transfers of one command are committed in one atomic batch.
+
+mod accounts;
+mod campaigns;
+mod parties;
+mod settle;
+
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use chrono::NaiveDate;
+use marketingforce_core::adapters::ad_platform::AdPlatform;
+use marketingforce_core::id::IdGenerator;
+use marketingforce_core::money::{Currency, Money, RoundingMode};
+use marketingforce_core::storage::{Batch, Idempotent, Store};
+use marketingforce_core::tenant::TenantId;
+use marketingforce_core::time::{Clock, TimeZone};
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::agreement::CreditPolicy;
+use crate::chart::Chart;
+use crate::config::Config;
+use crate::error::{AdsError, Result};
+use crate::ids::PlatformId;
+use crate::ledger::{Account, Ledger, LedgerCommit, TransferSpec};
+use crate::party::QualificationPolicy;
+use crate::review::{ReviewChecker, StoredApprovals};
+
+pub use campaigns::{AttributionSummary, FetchFailure, FetchSummary};
+pub use settle::{Mismatch, ReconciliationReport, SettlementRecord};
+
+/// Configuration of [`AdOps`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AdOpsConfig {
+    /// Currency of the books (CNY).
+    #[serde(default)]
+    pub currency: Currency,
+    /// Time zone of civil dates (Asia/Shanghai).
+    #[serde(default)]
+    pub time_zone: TimeZone,
+    /// How line spend and computed rebates are rounded to the minor unit (half-up, 四舍五入).
+    #[serde(default = "half_up")]
+    pub rounding: RoundingMode,
+    /// Credit term limits.
+    #[serde(default)]
+    pub credit_policy: CreditPolicy,
+    /// Qualification review rules.
+    #[serde(default)]
+    pub qualification_policy: QualificationPolicy,
+}
+
+fn half_up() -> RoundingMode {
+    RoundingMode::HalfUp
+}
+
+impl Default for AdOpsConfig {
+    fn default() -> Self {
+        AdOpsConfig {
+            currency: Currency::CNY,
+            time_zone: TimeZone::default(),
+            rounding: RoundingMode::HalfUp,
+            credit_policy: CreditPolicy::default(),
+            qualification_policy: QualificationPolicy::default(),
+        }
+    }
+}
+
+impl Config for AdOpsConfig {
+    fn validate(&self) -> Result<()> {
+        self.credit_policy
+            .validate()
+            .map_err(|e| prefix(e, "credit_policy"))?;
+        self.qualification_policy
+            .validate()
+            .map_err(|e| prefix(e, "qualification_policy"))
+    }
+}
+
+fn prefix(e: AdsError, parent: &str) -> AdsError {
+    match e {
+        AdsError::Core(inner) => AdsError::Core(inner.in_field(parent)),
+        other => other,
+    }
+}
+
+/// The ad operations service of one tenant (see the [module docs](self)).
+///
+/// A single `AdOps` per tenant writes at a time (like the ledger it owns); reopening it on the
+/// same store rebuilds the same state.
+pub struct AdOps {
+    tenant: TenantId,
+    store: Arc<dyn Store>,
+    ledger: Arc<Ledger>,
+    clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdGenerator>,
+    config: AdOpsConfig,
+    chart: Chart,
+    adapters: RwLock<HashMap<PlatformId, Arc<dyn AdPlatform>>>,
+    reviews: Arc<dyn ReviewChecker>,
+    approvals: StoredApprovals,
+    /// Serialises the commands that move money or credit (top-ups, receipts, settlement).
+    money: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for AdOps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdOps")
+            .field("tenant", &self.tenant)
+            .field("store", &self.store.backend())
+            .field("currency", &self.config.currency)
+            .finish()
+    }
+}
+
+impl AdOps {
+    /// Open the service for `tenant` on `store`: replays the ledger and creates the global
+    /// accounts of the chart (idempotently).
+    ///
+    /// # Errors
+    /// An invalid configuration (naming the path), storage errors, a corrupt ledger journal.
+    pub async fn open(
+        store: Arc<dyn Store>,
+        tenant: TenantId,
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdGenerator>,
+        config: AdOpsConfig,
+    ) -> Result<AdOps> {
+        config.validate()?;
+        let ledger = Arc::new(Ledger::open(store.clone(), tenant, clock.clone()).await?);
+        let chart = Chart::new(config.currency);
+        ledger.create_accounts(chart.global_accounts()).await?;
+        let approvals = StoredApprovals::new(store.clone());
+        Ok(AdOps {
+            tenant,
+            store,
+            ledger,
+            clock,
+            ids,
+            chart,
+            config,
+            adapters: RwLock::new(HashMap::new()),
+            reviews: Arc::new(approvals.clone()),
+            approvals,
+            money: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// Use another compliance checker (e.g. the content crate's) instead of the stored approvals.
+    #[must_use]
+    pub fn with_review_checker(mut self, checker: Arc<dyn ReviewChecker>) -> AdOps {
+        self.reviews = checker;
+        self
+    }
+
+    /// Attach the adapter that speaks to `platform`.
+    pub fn attach_platform(&self, platform: PlatformId, adapter: Arc<dyn AdPlatform>) {
+        self.adapters
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(platform, adapter);
+    }
+
+    /// The tenant.
+    pub fn tenant(&self) -> &TenantId {
+        &self.tenant
+    }
+
+    /// The ledger.
+    pub fn ledger(&self) -> &Arc<Ledger> {
+        &self.ledger
+    }
+
+    /// The chart of accounts.
+    pub fn chart(&self) -> &Chart {
+        &self.chart
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &AdOpsConfig {
+        &self.config
+    }
+
+    /// The store-backed approval records (where compliance decisions can be recorded).
+    pub fn approvals(&self) -> &StoredApprovals {
+        &self.approvals
+    }
+
+    /// Today in the tenant's time zone.
+    pub fn today(&self) -> NaiveDate {
+        self.clock.today(self.config.time_zone)
+    }
+
+    fn adapter(&self, platform: &PlatformId) -> Result<Arc<dyn AdPlatform>> {
+        self.adapters
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(platform)
+            .cloned()
+            .ok_or_else(|| AdsError::not_found("ad platform adapter", platform))
+    }
+
+    fn money_in_books(&self, amount: &Money, field: &str) -> Result<()> {
+        amount.ensure_price(field, self.config.currency)?;
+        if amount.is_zero() {
+            return Err(AdsError::validation(field, "must be positive"));
+        }
+        Ok(())
+    }
+
+    /// The idempotency guard of command `op` with `key` for `request`, and its first result
+    /// if it ran before.
+    async fn idempotent<R: DeserializeOwned>(
+        &self,
+        op: &str,
+        key: &str,
+        request: &(impl Serialize + ?Sized),
+    ) -> Result<(Idempotent, Option<R>)> {
+        if key.trim().is_empty() {
+            return Err(AdsError::validation("idempotency_key", "must not be blank"));
+        }
+        let idem = Idempotent::new(format!("ads.{op}:{key}"), request)?;
+        let previous = idem.check::<R>(self.store.as_ref(), &self.tenant).await?;
+        Ok((idem, previous))
+    }
+
+    /// Commit `batch` with ledger accounts and transfers under the idempotency guard; returns
+    /// the result that stands (this one, or the first one on a concurrent replay).
+    async fn commit<R: Serialize + DeserializeOwned>(
+        &self,
+        idem: &Idempotent,
+        accounts: Vec<Account>,
+        transfers: Vec<TransferSpec>,
+        mut batch: Batch,
+        result: R,
+    ) -> Result<R> {
+        let response = serde_json::to_vec(&result).map_err(marketingforce_core::Error::from)?;
+        batch.claim_idempotency(idem.key(), idem.fingerprint().as_str(), response);
+        match self.ledger.commit(accounts, transfers, batch).await? {
+            LedgerCommit::Committed(_) => Ok(result),
+            LedgerCommit::Replayed(stored) => serde_json::from_slice(&stored)
+                .map_err(|e| AdsError::Core(marketingforce_core::Error::from(e))),
+        }
+    }
+}

@@ -1,0 +1,480 @@
+//! Rebate policies: what platforms pay the agency, and what the agency gives its customers.
+//!
+//! - **From platforms** ([`PlatformRebatePolicy`]): a [`StandardRebate`] — a rate on traffic
+//!   spend, settled monthly or quarterly, paid as prepayment credit, by netting off payables, or
+//!   in cash — plus optional [`ProgressiveRebate`] tiers on the agency's gross spend of a quarter
+//!   or a year, computed on the *actual* spend of the period (accrued month by month on spend to
+//!   date, trued up when the period closes).
+//! - **To customers** ([`CustomerRebatePolicy`]): a predetermined rate, optionally chosen from
+//!   tiers by the customer's *estimated* gross billing, settled monthly by netting off
+//!   receivables.
+//!
+//! Tier structures are data ([`TierSchedule`]) with both conventions, named:
+//! [`TierBasis::Marginal`] (each rate applies to the slice of spend inside its tier, like tax
+//! brackets) and [`TierBasis::WholeAmount`] (the rate of the highest tier reached applies to the
+//! whole spend).
+//!
+//! ```
+//! use marketingforce_ads::config::Config;
+//! use marketingforce_ads::rebate::TierSchedule;
+//! use marketingforce_core::money::Money;
+//!
+//! let tiers = TierSchedule::from_json(r#"{
+//!     "basis": "marginal",
+//!     "tiers": [
+//!         {"from": {"amount": "0", "currency": "CNY"}, "to": {"amount": "1000000", "currency": "CNY"}, "rate": "0%"},
+//!         {"from": {"amount": "1000000", "currency": "CNY"}, "to": {"amount": "5000000", "currency": "CNY"}, "rate": "1%"},
+//!         {"from": {"amount": "5000000", "currency": "CNY"}, "rate": "2%"}
+//!     ]
+//! }"#).unwrap();
+//! let spend = Money::cny("6000000").unwrap();
+//! // 0% of the first million, 1% of the next four, 2% of the last one.
+//! assert_eq!(tiers.rebate(&spend).unwrap().amount().normalize().to_string(), "60000");
+//!
+//! // A gap between tiers is refused, naming the tier.
+//! let gap = TierSchedule::from_json(r#"{"basis": "whole_amount", "tiers": [
+//!     {"from": {"amount": "0", "currency": "CNY"}, "to": {"amount": "100", "currency": "CNY"}, "rate": "1%"},
+//!     {"from": {"amount": "200", "currency": "CNY"}, "rate": "2%"}]}"#).unwrap_err();
+//! assert_eq!(gap.field(), Some("tiers[1].from"));
+//! ```
+
+use marketingforce_core::money::{Currency, Decimal, Money, Rate};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{path, Config};
+use crate::error::{AdsError, Result};
+use crate::period::PeriodLength;
+
+/// How a tier schedule turns an amount into a rebate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TierBasis {
+    /// Each tier's rate applies only to the part of the amount inside that tier.
+    Marginal,
+    /// The rate of the tier the amount falls in applies to the whole amount.
+    WholeAmount,
+}
+
+/// One tier: amounts from `from` (inclusive) to `to` (exclusive; open-ended when absent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Tier {
+    /// Lower bound, inclusive.
+    pub from: Money,
+    /// Upper bound, exclusive; only the last tier may be open-ended.
+    #[serde(default)]
+    pub to: Option<Money>,
+    /// The rate of the tier.
+    pub rate: Rate,
+}
+
+/// A progressive tier structure: contiguous tiers from zero, rates never decreasing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TierSchedule {
+    /// Marginal or whole-amount.
+    pub basis: TierBasis,
+    /// The tiers, in ascending order.
+    pub tiers: Vec<Tier>,
+}
+
+impl TierSchedule {
+    /// A single open-ended tier: a flat rate.
+    pub fn flat(rate: Rate, currency: Currency) -> TierSchedule {
+        TierSchedule {
+            basis: TierBasis::WholeAmount,
+            tiers: vec![Tier {
+                from: Money::zero(currency),
+                to: None,
+                rate,
+            }],
+        }
+    }
+
+    /// The currency of the bounds.
+    pub fn currency(&self) -> Currency {
+        self.tiers
+            .first()
+            .map_or(Currency::default(), |t| t.from.currency())
+    }
+
+    /// Check the structure, naming the offending path under `field`.
+    ///
+    /// # Errors
+    /// No tiers; a first tier not starting at zero; a tier ending at or before its start; a gap
+    /// or an overlap between consecutive tiers; a closed last tier or an open tier before the
+    /// last; mixed currencies; a rate lower than the previous tier's.
+    pub fn validate_at(&self, field: &str) -> Result<()> {
+        let at = |i: usize, f: &str| path(field, &format!("tiers[{i}].{f}"));
+        let Some(first) = self.tiers.first() else {
+            return Err(AdsError::validation(path(field, "tiers"), "at least one tier is required"));
+        };
+        let currency = first.from.currency();
+        if !first.from.is_zero() {
+            return Err(AdsError::validation(
+                at(0, "from"),
+                format!("the first tier must start at 0, not {}", first.from),
+            ));
+        }
+        for (i, t) in self.tiers.iter().enumerate() {
+            for (name, m) in [("from", Some(t.from)), ("to", t.to)] {
+                if let Some(m) = m {
+                    if m.currency() != currency {
+                        return Err(AdsError::validation(
+                            at(i, name),
+                            format!("{m} is not in {currency} like the first tier"),
+                        ));
+                    }
+                    if m.is_negative() {
+                        return Err(AdsError::validation(at(i, name), "must not be negative"));
+                    }
+                }
+            }
+            let last = i + 1 == self.tiers.len();
+            match (t.to, last) {
+                (None, false) => {
+                    return Err(AdsError::validation(
+                        at(i, "to"),
+                        "only the last tier may be open-ended",
+                    ))
+                }
+                (Some(to), true) => {
+                    return Err(AdsError::validation(
+                        at(i, "to"),
+                        format!("the last tier must be open-ended (amounts above {to} have no rate)"),
+                    ))
+                }
+                (Some(to), false) if to.amount() <= t.from.amount() => {
+                    return Err(AdsError::validation(
+                        at(i, "to"),
+                        format!("{to} does not lie above the tier's start {}", t.from),
+                    ))
+                }
+                _ => {}
+            }
+            if i > 0 {
+                let prev = &self.tiers[i - 1];
+                let prev_to = prev.to.map(|m| m.amount()).unwrap_or_default();
+                if t.from.amount() > prev_to {
+                    return Err(AdsError::validation(
+                        at(i, "from"),
+                        format!("leaves a gap: tiers[{}] ends at {prev_to}, this tier starts at {}", i - 1, t.from.amount()),
+                    ));
+                }
+                if t.from.amount() < prev_to {
+                    return Err(AdsError::validation(
+                        at(i, "from"),
+                        format!("overlaps tiers[{}], which runs to {prev_to}", i - 1),
+                    ));
+                }
+                if t.rate < prev.rate {
+                    return Err(AdsError::validation(
+                        at(i, "rate"),
+                        format!("{} is below the previous tier's {}: progressive tiers never decrease", t.rate, prev.rate),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The tier an amount falls in (amounts below zero fall in the first).
+    pub fn tier_for(&self, amount: Decimal) -> Option<&Tier> {
+        self.tiers
+            .iter()
+            .rev()
+            .find(|t| t.from.amount() <= amount)
+            .or_else(|| self.tiers.first())
+    }
+
+    /// The rate of the tier an amount falls in.
+    pub fn rate_for(&self, amount: &Money) -> Rate {
+        self.tier_for(amount.amount()).map_or(Rate::ZERO, |t| t.rate)
+    }
+
+    /// The rebate on `amount`, unrounded (round it with a named mode before posting). Amounts at
+    /// or below zero earn nothing.
+    ///
+    /// # Errors
+    /// A currency other than the schedule's, or overflow.
+    pub fn rebate(&self, amount: &Money) -> Result<Money> {
+        let currency = self.currency();
+        if amount.currency() != currency {
+            return Err(AdsError::validation(
+                "amount",
+                format!("{amount} is not in the tier currency {currency}"),
+            ));
+        }
+        let x = amount.amount();
+        if x <= Decimal::ZERO {
+            return Ok(Money::zero(currency));
+        }
+        let total = match self.basis {
+            TierBasis::WholeAmount => x * self.rate_for(amount).value(),
+            TierBasis::Marginal => {
+                let mut total = Decimal::ZERO;
+                for t in &self.tiers {
+                    let lo = t.from.amount();
+                    if x <= lo {
+                        break;
+                    }
+                    let hi = t.to.map_or(x, |to| to.amount().min(x));
+                    let slice = hi.checked_sub(lo).ok_or_else(overflow)?;
+                    let part = slice.checked_mul(t.rate.value()).ok_or_else(overflow)?;
+                    total = total.checked_add(part).ok_or_else(overflow)?;
+                }
+                total
+            }
+        };
+        Ok(Money::new(total, currency))
+    }
+}
+
+fn overflow() -> AdsError {
+    AdsError::validation("amount", "arithmetic overflow in tier computation")
+}
+
+impl Config for TierSchedule {
+    fn validate(&self) -> Result<()> {
+        self.validate_at("")
+    }
+}
+
+/// How a platform pays a rebate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RebatePayout {
+    /// As credit for future traffic (added to our prepaid funds at the platform).
+    PrepaymentCredit,
+    /// By netting off what we owe the platform (needs monthly settlement terms).
+    NetPayables,
+    /// In cash, recorded when received.
+    Cash,
+}
+
+/// The standard rebate: a rate on traffic spend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StandardRebate {
+    /// Rate on traffic spend.
+    pub rate: Rate,
+    /// Settled (paid out) monthly or quarterly; accrued monthly either way.
+    pub settlement: PeriodLength,
+    /// How it is paid.
+    pub payout: RebatePayout,
+}
+
+/// Progressive rebates on the agency's gross spend with the platform in a quarter or a year.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProgressiveRebate {
+    /// The period whose actual gross spend the tiers apply to.
+    pub period: PeriodLength,
+    /// The tiers.
+    pub schedule: TierSchedule,
+    /// How it is paid when the period closes.
+    pub payout: RebatePayout,
+}
+
+/// What a platform pays the agency.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlatformRebatePolicy {
+    /// The standard rate.
+    pub standard: StandardRebate,
+    /// Progressive tiers, if the platform offers them.
+    #[serde(default)]
+    pub progressive: Option<ProgressiveRebate>,
+}
+
+impl PlatformRebatePolicy {
+    /// A standard rate settled monthly as prepayment credit, no tiers.
+    pub fn standard(rate: Rate) -> PlatformRebatePolicy {
+        PlatformRebatePolicy {
+            standard: StandardRebate {
+                rate,
+                settlement: PeriodLength::Monthly,
+                payout: RebatePayout::PrepaymentCredit,
+            },
+            progressive: None,
+        }
+    }
+
+    /// Check the policy under `field`.
+    ///
+    /// # Errors
+    /// A standard rebate settled annually, a progressive period shorter than a quarter, or a bad
+    /// tier schedule.
+    pub fn validate_at(&self, field: &str) -> Result<()> {
+        if self.standard.settlement == PeriodLength::Annual {
+            return Err(AdsError::validation(
+                path(field, "standard.settlement"),
+                "the standard rebate is settled monthly or quarterly",
+            ));
+        }
+        if let Some(p) = &self.progressive {
+            if p.period == PeriodLength::Monthly {
+                return Err(AdsError::validation(
+                    path(field, "progressive.period"),
+                    "progressive rebates are settled quarterly or annually",
+                ));
+            }
+            p.schedule.validate_at(&path(field, "progressive.schedule"))?;
+        }
+        Ok(())
+    }
+}
+
+impl Config for PlatformRebatePolicy {
+    fn validate(&self) -> Result<()> {
+        self.validate_at("")
+    }
+}
+
+/// What the agency gives a customer: a predetermined rate on traffic spend, settled monthly by
+/// netting off receivables.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum CustomerRebatePolicy {
+    /// One rate.
+    Fixed {
+        /// The rate.
+        rate: Rate,
+    },
+    /// A rate chosen from tiers by the customer's estimated gross billing for the agreement
+    /// term (fixed when the agreement is signed).
+    TieredByEstimate {
+        /// The tiers (rates looked up, whole-amount style).
+        schedule: TierSchedule,
+        /// The estimate the rate is chosen by.
+        estimated_gross_billing: Money,
+    },
+}
+
+impl CustomerRebatePolicy {
+    /// The rate that applies.
+    pub fn rate(&self) -> Rate {
+        match self {
+            CustomerRebatePolicy::Fixed { rate } => *rate,
+            CustomerRebatePolicy::TieredByEstimate {
+                schedule,
+                estimated_gross_billing,
+            } => schedule.rate_for(estimated_gross_billing),
+        }
+    }
+
+    /// Check the policy under `field`.
+    ///
+    /// # Errors
+    /// A bad schedule or a negative estimate in another currency than the tiers.
+    pub fn validate_at(&self, field: &str) -> Result<()> {
+        if let CustomerRebatePolicy::TieredByEstimate {
+            schedule,
+            estimated_gross_billing,
+        } = self
+        {
+            schedule.validate_at(&path(field, "schedule"))?;
+            let f = path(field, "estimated_gross_billing");
+            estimated_gross_billing.ensure_non_negative(&f)?;
+            if estimated_gross_billing.currency() != schedule.currency() {
+                return Err(AdsError::validation(
+                    f,
+                    format!("{estimated_gross_billing} is not in the tier currency {}", schedule.currency()),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Config for CustomerRebatePolicy {
+    fn validate(&self) -> Result<()> {
+        self.validate_at("")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cny(s: &str) -> Money {
+        Money::cny(s).unwrap()
+    }
+
+    fn schedule(basis: TierBasis) -> TierSchedule {
+        TierSchedule {
+            basis,
+            tiers: vec![
+                Tier { from: cny("0"), to: Some(cny("100")), rate: "1%".parse().unwrap() },
+                Tier { from: cny("100"), to: Some(cny("200")), rate: "2%".parse().unwrap() },
+                Tier { from: cny("200"), to: None, rate: "3%".parse().unwrap() },
+            ],
+        }
+    }
+
+    #[test]
+    fn marginal_and_whole_amount_differ_as_named() {
+        let m = schedule(TierBasis::Marginal);
+        let w = schedule(TierBasis::WholeAmount);
+        m.validate_at("").unwrap();
+        let x = cny("250");
+        // 1% × 100 + 2% × 100 + 3% × 50
+        assert_eq!(m.rebate(&x).unwrap().amount().normalize().to_string(), "4.5");
+        // 3% × 250
+        assert_eq!(w.rebate(&x).unwrap().amount().normalize().to_string(), "7.5");
+        // A boundary belongs to the upper tier.
+        assert_eq!(w.rate_for(&cny("100")).to_string(), "2%");
+        assert!(m.rebate(&cny("-5")).unwrap().is_zero());
+        assert!(m.rebate(&Money::parse("5 USD").unwrap()).is_err());
+    }
+
+    #[test]
+    fn bad_structures_name_the_tier() {
+        let mut s = schedule(TierBasis::Marginal);
+        s.tiers[1].from = cny("90");
+        assert_eq!(s.validate_at("p").unwrap_err().field(), Some("p.tiers[1].from"));
+        let mut s = schedule(TierBasis::Marginal);
+        s.tiers[2].rate = "1.5%".parse().unwrap();
+        assert_eq!(s.validate_at("").unwrap_err().field(), Some("tiers[2].rate"));
+        let mut s = schedule(TierBasis::Marginal);
+        s.tiers[2].to = Some(cny("900"));
+        assert_eq!(s.validate_at("").unwrap_err().field(), Some("tiers[2].to"));
+        let mut s = schedule(TierBasis::Marginal);
+        s.tiers[0].from = cny("1");
+        assert_eq!(s.validate_at("").unwrap_err().field(), Some("tiers[0].from"));
+        let mut s = schedule(TierBasis::Marginal);
+        s.tiers[1].to = Some(cny("100"));
+        assert_eq!(s.validate_at("").unwrap_err().field(), Some("tiers[1].to"));
+        assert!(TierSchedule { basis: TierBasis::Marginal, tiers: vec![] }.validate_at("").is_err());
+    }
+
+    #[test]
+    fn rates_out_of_range_are_refused_with_their_path() {
+        let e = PlatformRebatePolicy::from_json(
+            r#"{"standard": {"rate": "120%", "settlement": "monthly", "payout": "cash"}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e.field(), Some("standard.rate"), "{e}");
+        let e = PlatformRebatePolicy::from_json(
+            r#"{"standard": {"rate": "-1%", "settlement": "monthly", "payout": "cash"}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e.field(), Some("standard.rate"), "{e}");
+        let e = PlatformRebatePolicy::from_json(
+            r#"{"standard": {"rate": "2%", "settlement": "annual", "payout": "cash"}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e.field(), Some("standard.settlement"), "{e}");
+    }
+
+    #[test]
+    fn customer_rate_follows_the_estimate() {
+        let p = CustomerRebatePolicy::TieredByEstimate {
+            schedule: schedule(TierBasis::WholeAmount),
+            estimated_gross_billing: cny("150"),
+        };
+        p.validate_at("").unwrap();
+        assert_eq!(p.rate().to_string(), "2%");
+    }
+}
