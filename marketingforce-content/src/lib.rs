@@ -14,5 +14,6 @@ pub mod image;
 pub mod keywords;
 pub mod rng;
 pub mod text;
+pub mod video;
 
 pub use error::{ContentError, LlmError, Result};
