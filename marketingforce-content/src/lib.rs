@@ -12,6 +12,7 @@ pub mod distribution;
 pub mod error;
 pub mod image;
 pub mod keywords;
+pub mod optimise;
 pub mod rng;
 pub mod text;
 pub mod video;
