@@ -304,7 +304,7 @@ impl Entity for MediaPlatform {
 
 /// How we pay a platform for traffic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "terms", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum SettlementTerms {
     /// We prepay; top-ups draw on the prepaid funds.
     Prepay,
@@ -345,7 +345,7 @@ impl Config for PlatformAgreementTerms {
         if let SettlementTerms::Monthly { pay_within_days } = self.settlement_terms {
             if !(1..=180).contains(&pay_within_days) {
                 return Err(AdsError::validation(
-                    "settlement_terms.pay_within_days",
+                    "settlement_terms.monthly.pay_within_days",
                     format!("{pay_within_days} is not 1-180"),
                 ));
             }

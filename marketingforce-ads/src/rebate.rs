@@ -334,8 +334,10 @@ impl Config for PlatformRebatePolicy {
 
 /// What the agency gives a customer: a predetermined rate on traffic spend, settled monthly by
 /// netting off receivables.
+///
+/// Serialised externally tagged (`{"fixed": {"rate": "3%"}}`) so load errors name the full path.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum CustomerRebatePolicy {
     /// One rate.
     Fixed {
@@ -374,8 +376,9 @@ impl CustomerRebatePolicy {
             estimated_gross_billing,
         } = self
         {
-            schedule.validate_at(&path(field, "schedule"))?;
-            let f = path(field, "estimated_gross_billing");
+            let field = path(field, "tiered_by_estimate");
+            schedule.validate_at(&path(&field, "schedule"))?;
+            let f = path(&field, "estimated_gross_billing");
             estimated_gross_billing.ensure_non_negative(&f)?;
             if estimated_gross_billing.currency() != schedule.currency() {
                 return Err(AdsError::validation(
