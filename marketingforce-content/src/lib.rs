@@ -13,6 +13,7 @@ pub mod error;
 pub mod image;
 pub mod keywords;
 pub mod optimise;
+pub mod report;
 pub mod rng;
 pub mod text;
 pub mod video;
