@@ -236,7 +236,12 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            Error::Timeout { .. } | Error::Backend { retryable: true, .. } | Error::Conflict { .. }
+            Error::Timeout { .. }
+                | Error::Backend {
+                    retryable: true,
+                    ..
+                }
+                | Error::Conflict { .. }
         )
     }
 
@@ -304,7 +309,9 @@ mod tests {
             expected: VersionState::Version(3),
             actual: VersionState::Version(4),
         };
-        assert!(c.to_string().contains("expected version 3, found version 4"));
+        assert!(c
+            .to_string()
+            .contains("expected version 3, found version 4"));
         assert!(c.is_retryable());
     }
 }

@@ -223,17 +223,26 @@ mod tests {
         assert_eq!(s.parse::<ThingId>().unwrap(), id);
         let json = serde_json::to_string(&id).unwrap();
         assert_eq!(serde_json::from_str::<ThingId>(&json).unwrap(), id);
-        for bad in ["", "thing_", "thing_xyz", "other_0192f0c1e3d47a8b9c0d1e2f3a4b5c6d", "thing0192"] {
+        for bad in [
+            "",
+            "thing_",
+            "thing_xyz",
+            "other_0192f0c1e3d47a8b9c0d1e2f3a4b5c6d",
+            "thing0192",
+        ] {
             let e = bad.parse::<ThingId>().unwrap_err();
             assert!(e.to_string().contains("thing id"), "{e}");
         }
         // A UUIDv4 is not accepted as an entity id.
-        assert!("thing_6f1c1e8a0d4b4c2e9a7b3c5d1e2f3a4b".parse::<ThingId>().is_err());
+        assert!("thing_6f1c1e8a0d4b4c2e9a7b3c5d1e2f3a4b"
+            .parse::<ThingId>()
+            .is_err());
     }
 
     #[test]
     fn seeded_ids_are_deterministic_and_increasing() {
-        let clock: Arc<dyn Clock> = Arc::new(ManualClock::at_rfc3339("2026-01-01T00:00:00Z").unwrap());
+        let clock: Arc<dyn Clock> =
+            Arc::new(ManualClock::at_rfc3339("2026-01-01T00:00:00Z").unwrap());
         let a = SeededIds::new(7, clock.clone());
         let b = SeededIds::new(7, clock.clone());
         let xs: Vec<_> = (0..100).map(|_| ThingId::generate(&a)).collect();

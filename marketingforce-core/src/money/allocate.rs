@@ -28,7 +28,7 @@ impl Money {
         let (sign, abs) = (total.signum(), total.abs());
         let (base, extra) = (abs / n, abs % n);
         Ok((0..n)
-            .map(|i| self.from_minor_i128(sign * (base + i128::from(i < extra))))
+            .map(|i| self.with_minor_units(sign * (base + i128::from(i < extra))))
             .collect())
     }
 
@@ -52,10 +52,19 @@ impl Money {
     /// or amounts and weights so large that exact integer arithmetic would overflow.
     pub fn allocate_by_weights(&self, weights: &[Decimal]) -> Result<Vec<Money>> {
         if weights.is_empty() {
-            return Err(Error::validation("weights", "at least one weight is required"));
+            return Err(Error::validation(
+                "weights",
+                "at least one weight is required",
+            ));
         }
-        if let Some(i) = weights.iter().position(|w| w.is_sign_negative() && !w.is_zero()) {
-            return Err(Error::validation(format!("weights[{i}]"), "must not be negative"));
+        if let Some(i) = weights
+            .iter()
+            .position(|w| w.is_sign_negative() && !w.is_zero())
+        {
+            return Err(Error::validation(
+                format!("weights[{i}]"),
+                "must not be negative",
+            ));
         }
         let total = self.whole_minor_units()?;
         let scale = weights.iter().map(Decimal::scale).max().unwrap_or(0);
@@ -90,7 +99,7 @@ impl Money {
         }
         Ok(shares
             .into_iter()
-            .map(|(q, _)| self.from_minor_i128(sign * q))
+            .map(|(q, _)| self.with_minor_units(sign * q))
             .collect())
     }
 
@@ -106,7 +115,7 @@ impl Money {
         })
     }
 
-    fn from_minor_i128(&self, minor: i128) -> Money {
+    fn with_minor_units(&self, minor: i128) -> Money {
         let mut amount = Decimal::from_i128_with_scale(minor, self.currency().minor_units());
         amount.rescale(self.currency().minor_units());
         Money::new(amount, self.currency())
@@ -136,7 +145,9 @@ mod tests {
         assert!(Money::cny("1.001").unwrap().allocate(2).is_err());
         assert!(m.allocate_by_weights(&[]).is_err());
         assert!(m.allocate_by_weights(&[Decimal::ZERO]).is_err());
-        let e = m.allocate_by_weights(&[Decimal::ONE, Decimal::NEGATIVE_ONE]).unwrap_err();
+        let e = m
+            .allocate_by_weights(&[Decimal::ONE, Decimal::NEGATIVE_ONE])
+            .unwrap_err();
         assert!(e.to_string().contains("weights[1]"));
     }
 

@@ -13,9 +13,7 @@ use super::{Currency, Quantity, Rate};
 use crate::error::{Error, Result};
 
 /// How to round an amount to a number of decimal places. Every rounding in the SDK names one.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, JsonSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum RoundingMode {
@@ -300,7 +298,10 @@ impl Money {
     ///
     /// # Errors
     /// A part in another currency, or overflow.
-    pub fn sum<'a>(currency: Currency, parts: impl IntoIterator<Item = &'a Money>) -> Result<Money> {
+    pub fn sum<'a>(
+        currency: Currency,
+        parts: impl IntoIterator<Item = &'a Money>,
+    ) -> Result<Money> {
         parts
             .into_iter()
             .try_fold(Money::zero(currency), |acc, m| acc.checked_add(m))
@@ -312,7 +313,10 @@ impl Money {
     /// A validation error on `field`.
     pub fn ensure_non_negative(&self, field: &str) -> Result<()> {
         if self.is_negative() {
-            Err(Error::validation(field, format!("must not be negative, got {self}")))
+            Err(Error::validation(
+                field,
+                format!("must not be negative, got {self}"),
+            ))
         } else {
             Ok(())
         }
@@ -370,7 +374,10 @@ pub fn parse_decimal(s: &str, field: &str) -> Result<Decimal> {
         None => digits(unsigned),
     };
     if !well_formed {
-        return Err(Error::validation(field, format!("{s:?} is not a decimal number")));
+        return Err(Error::validation(
+            field,
+            format!("{s:?} is not a decimal number"),
+        ));
     }
     Decimal::from_str(t).map_err(|e| Error::validation(field, format!("{s:?}: {e}")))
 }
@@ -456,8 +463,14 @@ mod tests {
         assert!(err.to_string().starts_with("invalid price"));
         let fine = Money::cny("1.005").unwrap();
         assert!(fine.ensure_minor_units("price").is_err());
-        assert!(Money::cny("1.50").unwrap().ensure_minor_units("price").is_ok());
-        assert!(Money::cny("1.500").unwrap().ensure_minor_units("price").is_ok());
+        assert!(Money::cny("1.50")
+            .unwrap()
+            .ensure_minor_units("price")
+            .is_ok());
+        assert!(Money::cny("1.500")
+            .unwrap()
+            .ensure_minor_units("price")
+            .is_ok());
     }
 
     #[test]
@@ -466,7 +479,14 @@ mod tests {
         assert_eq!(m.round(RoundingMode::HalfEven).amount().to_string(), "0.12");
         assert_eq!(m.round(RoundingMode::HalfUp).amount().to_string(), "0.13");
         assert_eq!(m.round(RoundingMode::Down).amount().to_string(), "0.12");
-        assert_eq!(Money::cny("-0.121").unwrap().round(RoundingMode::Floor).amount().to_string(), "-0.13");
+        assert_eq!(
+            Money::cny("-0.121")
+                .unwrap()
+                .round(RoundingMode::Floor)
+                .amount()
+                .to_string(),
+            "-0.13"
+        );
     }
 
     #[test]
@@ -481,7 +501,10 @@ mod tests {
 
     #[test]
     fn minor_units_round_trip() {
-        assert_eq!(Money::from_minor(118000, Currency::CNY).to_string(), "1180.00 CNY");
+        assert_eq!(
+            Money::from_minor(118000, Currency::CNY).to_string(),
+            "1180.00 CNY"
+        );
         assert_eq!(Money::cny("12.34").unwrap().to_minor(), Some(1234));
         assert_eq!(Money::cny("12.345").unwrap().to_minor(), None);
         assert_eq!(Money::from_minor(500, Currency::JPY).to_minor(), Some(500));

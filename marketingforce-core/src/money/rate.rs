@@ -49,10 +49,16 @@ impl Rate {
     /// A validation error on `field`.
     pub fn new_field(fraction: Decimal, field: &str) -> Result<Rate> {
         if fraction.is_sign_negative() && !fraction.is_zero() {
-            return Err(Error::validation(field, format!("rate {fraction} is negative")));
+            return Err(Error::validation(
+                field,
+                format!("rate {fraction} is negative"),
+            ));
         }
         if fraction > Decimal::ONE {
-            return Err(Error::validation(field, format!("rate {fraction} is above 100%")));
+            return Err(Error::validation(
+                field,
+                format!("rate {fraction} is above 100%"),
+            ));
         }
         Ok(Rate(fraction.normalize()))
     }
@@ -138,7 +144,10 @@ mod tests {
 
     #[test]
     fn bounds_and_forms() {
-        assert_eq!("0.058".parse::<Rate>().unwrap(), "5.8%".parse::<Rate>().unwrap());
+        assert_eq!(
+            "0.058".parse::<Rate>().unwrap(),
+            "5.8%".parse::<Rate>().unwrap()
+        );
         assert_eq!("100%".parse::<Rate>().unwrap(), Rate::ONE);
         assert_eq!("0".parse::<Rate>().unwrap(), Rate::ZERO);
         assert!("-1%".parse::<Rate>().is_err());

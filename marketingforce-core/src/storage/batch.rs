@@ -202,6 +202,16 @@ impl Batch {
         self.fail_after_writes
     }
 
+    /// Take the batch apart, moving its contents out (for backends that consume values).
+    pub fn into_parts(self) -> BatchParts {
+        BatchParts {
+            writes: self.writes,
+            appends: self.appends,
+            idempotency: self.idempotency,
+            fail_after_writes: self.fail_after_writes,
+        }
+    }
+
     /// Whether the batch writes nothing at all.
     pub fn is_empty(&self) -> bool {
         self.writes.is_empty() && self.appends.is_empty() && self.idempotency.is_none()
@@ -240,7 +250,11 @@ impl Batch {
             if !seen.insert((w.collection(), w.key())) {
                 return Err(Error::validation(
                     path("key"),
-                    format!("{}/{} is written twice in one batch", w.collection(), w.key()),
+                    format!(
+                        "{}/{} is written twice in one batch",
+                        w.collection(),
+                        w.key()
+                    ),
                 ));
             }
             if let Write::Put { value, indexes, .. } = w {
@@ -279,6 +293,19 @@ impl Batch {
         }
         Ok(())
     }
+}
+
+/// The contents of a [`Batch`], moved out by [`Batch::into_parts`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BatchParts {
+    /// The record writes, in order.
+    pub writes: Vec<Write>,
+    /// The journal appends, in order.
+    pub appends: Vec<Append>,
+    /// The idempotency claim, if any.
+    pub idempotency: Option<IdempotencyClaim>,
+    /// The injected failure point, if any.
+    pub fail_after_writes: Option<usize>,
 }
 
 /// Collection, index and journal names: 1–64 characters of `[a-z0-9_.:-]`.
@@ -337,12 +364,26 @@ mod tests {
         assert!(e.contains("writes[1].collection"), "{e}");
 
         let mut b = Batch::new();
-        b.put("c", "k", vec![], vec![], Expect::Any).delete("c", "k", Expect::Any);
-        assert!(b.validate(&limits).unwrap_err().to_string().contains("twice"));
+        b.put("c", "k", vec![], vec![], Expect::Any)
+            .delete("c", "k", Expect::Any);
+        assert!(b
+            .validate(&limits)
+            .unwrap_err()
+            .to_string()
+            .contains("twice"));
 
         let mut b = Batch::new();
-        b.put("c", "k", vec![0; limits.max_value_bytes + 1], vec![], Expect::Any);
-        assert!(matches!(b.validate(&limits), Err(Error::LimitExceeded { .. })));
+        b.put(
+            "c",
+            "k",
+            vec![0; limits.max_value_bytes + 1],
+            vec![],
+            Expect::Any,
+        );
+        assert!(matches!(
+            b.validate(&limits),
+            Err(Error::LimitExceeded { .. })
+        ));
 
         let mut b = Batch::new();
         b.put("c", "k\0", vec![], vec![], Expect::Any);

@@ -87,13 +87,30 @@ impl MemoryStore {
 
 impl CollectionData {
     fn put(&mut self, key: &str, stored: Stored) -> Option<Stored> {
-        let old = self.records.insert(key.to_string(), stored);
-        if let Some(old) = &old {
-            self.unindex(key, &old.indexes);
+        for ix in &stored.indexes {
+            self.index
+                .insert((ix.name.clone(), ix.value.clone(), key.to_string()));
         }
-        let new_indexes = self.records.get(key).map(|s| s.indexes.clone()).unwrap_or_default();
-        for ix in new_indexes {
-            self.index.insert((ix.name, ix.value, key.to_string()));
+        let old = match self.records.get_mut(key) {
+            Some(slot) => Some(std::mem::replace(slot, stored)),
+            None => {
+                self.records.insert(key.to_string(), stored);
+                None
+            }
+        };
+        if let Some(old) = &old {
+            // Drop the old entries that the new value does not also have.
+            let kept = self
+                .records
+                .get(key)
+                .map(|s| s.indexes.as_slice())
+                .unwrap_or_default();
+            let stale: Vec<&IndexEntry> =
+                old.indexes.iter().filter(|ix| !kept.contains(ix)).collect();
+            for ix in stale {
+                self.index
+                    .remove(&(ix.name.clone(), ix.value.clone(), key.to_string()));
+            }
         }
         old
     }
@@ -199,7 +216,9 @@ impl Store for MemoryStore {
                 };
                 let start = (index.to_string(), value.to_string(), String::new());
                 let lower = match page.after_key() {
-                    Some(k) => Bound::Excluded((index.to_string(), value.to_string(), k.to_string())),
+                    Some(k) => {
+                        Bound::Excluded((index.to_string(), value.to_string(), k.to_string()))
+                    }
                     None => Bound::Included(start),
                 };
                 c.index
@@ -287,55 +306,82 @@ impl Store for MemoryStore {
             });
         }
 
-        // Apply, keeping an undo log for injected failures.
-        let fail_at = batch.injected_failure();
+        // Apply, moving values out of the batch. Nothing can fail from here on except an
+        // injected failure, for which an undo log is kept.
+        let parts = batch.into_parts();
+        let write_count = parts.writes.len();
+        let fail_at = parts.fail_after_writes;
         let mut undo: Vec<(String, String, Option<Stored>)> = Vec::new();
-        for (i, (w, version)) in batch.writes().iter().zip(&versions).enumerate() {
+        for (i, (w, version)) in parts.writes.into_iter().zip(&versions).enumerate() {
             if fail_at == Some(i) {
                 rollback(&mut t, undo);
                 return Err(injected_failure());
             }
-            let c = t.collections.entry(w.collection().to_string()).or_default();
-            let previous = match w {
+            let (collection, key, previous) = match w {
                 Write::Put {
+                    collection,
                     key,
                     value,
                     indexes,
                     ..
-                } => c.put(
-                    key,
-                    Stored {
+                } => {
+                    let stored = Stored {
                         version: *version,
-                        value: value.clone(),
-                        indexes: indexes.clone(),
-                    },
-                ),
-                Write::Delete { key, .. } => c.remove(key),
+                        value,
+                        indexes,
+                    };
+                    let old = collection_mut(&mut t.collections, &collection).put(&key, stored);
+                    (collection, key, old)
+                }
+                Write::Delete {
+                    collection, key, ..
+                } => {
+                    let old = t
+                        .collections
+                        .get_mut(collection.as_str())
+                        .and_then(|c| c.remove(&key));
+                    (collection, key, old)
+                }
             };
-            undo.push((w.collection().to_string(), w.key().to_string(), previous));
+            if fail_at.is_some() {
+                undo.push((collection, key, previous));
+            }
         }
-        if fail_at.is_some_and(|n| n >= batch.writes().len()) {
+        if fail_at.is_some_and(|n| n >= write_count) {
             rollback(&mut t, undo);
             return Err(injected_failure());
         }
 
-        let mut sequences = Vec::with_capacity(batch.appends().len());
-        for a in batch.appends() {
-            let j = t.journals.entry(a.journal.clone()).or_default();
-            j.push(a.payload.clone());
+        let mut sequences = Vec::with_capacity(parts.appends.len());
+        for a in parts.appends {
+            let j = match t.journals.get_mut(a.journal.as_str()) {
+                Some(j) => j,
+                None => t.journals.entry(a.journal).or_default(),
+            };
+            j.push(a.payload);
             sequences.push(j.len() as u64);
         }
-        if let Some(claim) = batch.idempotency() {
-            t.idempotency.insert(
-                claim.key.clone(),
-                (claim.fingerprint.clone(), claim.response.clone()),
-            );
+        if let Some(claim) = parts.idempotency {
+            t.idempotency
+                .insert(claim.key, (claim.fingerprint, claim.response));
         }
         Ok(CommitOutcome::Committed(Receipt {
             versions,
             sequences,
         }))
     }
+}
+
+fn collection_mut<'a>(
+    collections: &'a mut HashMap<String, CollectionData>,
+    name: &str,
+) -> &'a mut CollectionData {
+    if !collections.contains_key(name) {
+        collections.insert(name.to_string(), CollectionData::default());
+    }
+    collections
+        .get_mut(name)
+        .unwrap_or_else(|| unreachable!("collection {name} was just inserted"))
 }
 
 fn rollback(t: &mut TenantData, undo: Vec<(String, String, Option<Stored>)>) {

@@ -72,7 +72,7 @@ use std::fmt;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-pub use batch::{check_key, check_name, Append, Batch, IdempotencyClaim, Write};
+pub use batch::{check_key, check_name, Append, Batch, BatchParts, IdempotencyClaim, Write};
 pub use idempotent::{Fingerprint, Idempotent};
 pub use memory::MemoryStore;
 pub use page::{Cursor, Page, PageRequest};

@@ -67,14 +67,22 @@ impl Batch {
         expect: Expect,
     ) -> Result<&mut Batch> {
         if let Some(owner) = entity.tenant() {
-            Tenant::ensure_same(tenant, owner, &format!("{}/{}", E::COLLECTION, entity.key()))?;
+            Tenant::ensure_same(
+                tenant,
+                owner,
+                &format!("{}/{}", E::COLLECTION, entity.key()),
+            )?;
         }
         let value = serde_json::to_vec(entity)?;
         Ok(self.put(E::COLLECTION, entity.key(), value, entity.indexes(), expect))
     }
 
     /// Delete an entity's record by key.
-    pub fn delete_entity<E: Entity>(&mut self, key: impl Into<String>, expect: Expect) -> &mut Batch {
+    pub fn delete_entity<E: Entity>(
+        &mut self,
+        key: impl Into<String>,
+        expect: Expect,
+    ) -> &mut Batch {
         self.delete(E::COLLECTION, key, expect)
     }
 }
@@ -232,7 +240,8 @@ impl<E: Entity> Collection<E> {
     /// # Errors
     /// [`Error::Conflict`] when it changed since.
     pub async fn update(&self, tenant: &TenantId, entity: &E, version: u64) -> Result<u64> {
-        self.write_one(tenant, entity, Expect::Version(version)).await
+        self.write_one(tenant, entity, Expect::Version(version))
+            .await
     }
 
     /// Create or replace an entity regardless of its version; returns the new version.

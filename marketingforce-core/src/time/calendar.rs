@@ -184,8 +184,8 @@ impl HolidayCalendar {
     /// dates outside the declared years, a make-up day that is not a weekend day, or a date that
     /// is both a holiday and a working day.
     pub fn from_json(json: &str) -> Result<HolidayCalendar> {
-        let schedule: HolidaySchedule = serde_json::from_str(json)
-            .map_err(|e| Error::validation("calendar", e.to_string()))?;
+        let schedule: HolidaySchedule =
+            serde_json::from_str(json).map_err(|e| Error::validation("calendar", e.to_string()))?;
         let mut cal = HolidayCalendar {
             name: schedule.name.clone(),
             weekend: schedule
@@ -204,8 +204,8 @@ impl HolidayCalendar {
     /// # Errors
     /// As [`HolidayCalendar::from_json`], plus years already covered.
     pub fn extend_from_json(&mut self, json: &str) -> Result<()> {
-        let schedule: HolidaySchedule = serde_json::from_str(json)
-            .map_err(|e| Error::validation("calendar", e.to_string()))?;
+        let schedule: HolidaySchedule =
+            serde_json::from_str(json).map_err(|e| Error::validation("calendar", e.to_string()))?;
         let mut next = self.clone();
         next.add_schedule(&schedule)?;
         *self = next;
@@ -247,7 +247,10 @@ impl HolidayCalendar {
         for (i, p) in s.holidays.iter().enumerate() {
             let path = format!("holidays[{i}]");
             if p.to < p.from {
-                return Err(Error::validation(format!("{path}.to"), "ends before it starts"));
+                return Err(Error::validation(
+                    format!("{path}.to"),
+                    "ends before it starts",
+                ));
             }
             let mut day = p.from;
             while day <= p.to {
@@ -263,15 +266,25 @@ impl HolidayCalendar {
             for (j, w) in p.working_days.iter().enumerate() {
                 let wpath = format!("{path}.working_days[{j}]");
                 if !in_years(*w) {
-                    return Err(Error::validation(wpath, format!("{w} is outside the declared years")));
+                    return Err(Error::validation(
+                        wpath,
+                        format!("{w} is outside the declared years"),
+                    ));
                 }
                 if !self.weekend.contains(&w.weekday().num_days_from_monday()) {
-                    return Err(Error::validation(wpath, format!("{w} is not a weekend day")));
+                    return Err(Error::validation(
+                        wpath,
+                        format!("{w} is not a weekend day"),
+                    ));
                 }
                 self.working_days.insert(*w, p.name.clone());
             }
         }
-        if let Some(d) = self.working_days.keys().find(|d| self.holidays.contains_key(d)) {
+        if let Some(d) = self
+            .working_days
+            .keys()
+            .find(|d| self.holidays.contains_key(d))
+        {
             return Err(Error::validation(
                 "holidays",
                 format!("{d} is both a holiday and a working day"),
@@ -286,7 +299,11 @@ impl BusinessCalendar for HolidayCalendar {
         if self.coverage == Coverage::Strict && !self.covers(date.year()) {
             return Err(Error::validation(
                 "date",
-                format!("calendar {:?} has no schedule for {}", self.name, date.year()),
+                format!(
+                    "calendar {:?} has no schedule for {}",
+                    self.name,
+                    date.year()
+                ),
             ));
         }
         if self.holidays.contains_key(&date) {
@@ -295,7 +312,9 @@ impl BusinessCalendar for HolidayCalendar {
         if self.working_days.contains_key(&date) {
             return Ok(true);
         }
-        Ok(!self.weekend.contains(&date.weekday().num_days_from_monday()))
+        Ok(!self
+            .weekend
+            .contains(&date.weekday().num_days_from_monday()))
     }
 }
 
@@ -329,9 +348,19 @@ mod tests {
         let cal = HolidayCalendar::china_mainland();
         // Signed Thursday 2026-02-12: Fri 13 is a business day, Sat 14 is a make-up day, then
         // the holiday runs to Mon 23; Tue 24 is the third business day.
-        assert_eq!(cal.add_business_days(d("2026-02-12"), 3).unwrap(), d("2026-02-24"));
-        assert_eq!(cal.add_business_days(d("2026-02-12"), 0).unwrap(), d("2026-02-12"));
-        assert_eq!(cal.business_days_between(d("2026-02-12"), d("2026-02-24")).unwrap(), 3);
+        assert_eq!(
+            cal.add_business_days(d("2026-02-12"), 3).unwrap(),
+            d("2026-02-24")
+        );
+        assert_eq!(
+            cal.add_business_days(d("2026-02-12"), 0).unwrap(),
+            d("2026-02-12")
+        );
+        assert_eq!(
+            cal.business_days_between(d("2026-02-12"), d("2026-02-24"))
+                .unwrap(),
+            3
+        );
     }
 
     #[test]

@@ -1,0 +1,209 @@
+//! Storage benchmarks: per backend, single-record put and get, an atomic batch of 1,000 writes,
+//! and journal appends in batches of 1,000. Each figure is printed with its ratio to a bare
+//! `BTreeMap` insert of the same keys and values measured in the same run.
+//!
+//! Run: `cargo bench -p marketingforce-core --features sqlite,postgres --bench storage`
+//! (PostgreSQL is measured when `MARKETINGFORCE_TEST_POSTGRES_URL` is set.)
+
+use std::collections::BTreeMap;
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use marketingforce_core::storage::{Batch, Expect, MemoryStore, Store};
+use marketingforce_core::tenant::TenantId;
+
+const MIN_TIME: Duration = Duration::from_millis(1000);
+const BATCH: usize = 1000;
+
+/// Repeat `setup` (untimed) then `round` (timed, reporting how many operations it did) for at
+/// least MIN_TIME of timed work; returns operations per second.
+fn measure<T>(mut setup: impl FnMut(u64) -> T, mut round: impl FnMut(T) -> u64) -> f64 {
+    let (mut timed, mut ops, mut i) = (Duration::ZERO, 0u64, 0u64);
+    while timed < MIN_TIME {
+        let input = setup(i);
+        let start = Instant::now();
+        ops += round(input);
+        timed += start.elapsed();
+        i += 1;
+    }
+    ops as f64 / timed.as_secs_f64()
+}
+
+fn records(i: u64) -> Vec<(String, Vec<u8>)> {
+    (0..BATCH as u64)
+        .map(|j| {
+            let k = i * BATCH as u64 + j;
+            (format!("rec-{k:012}"), value(k))
+        })
+        .collect()
+}
+
+fn value(i: u64) -> Vec<u8> {
+    format!(
+        r#"{{"id":{i},"name":"客户{i}","owner":"sales-{}","score":{}}}"#,
+        i % 17,
+        i % 100
+    )
+    .into_bytes()
+}
+
+fn baseline() -> f64 {
+    let mut map = BTreeMap::new();
+    measure(records, |rows| {
+        for (k, v) in rows {
+            map.insert(k, v);
+        }
+        black_box(map.len());
+        BATCH as u64
+    })
+}
+
+struct Row {
+    backend: &'static str,
+    op: &'static str,
+    per_sec: f64,
+}
+
+fn bench_backend(rt: &tokio::runtime::Runtime, store: Arc<dyn Store>, rows: &mut Vec<Row>) {
+    let backend = store.backend();
+    let t = TenantId::new();
+    let put_one = measure(
+        |i| {
+            let mut b = Batch::new();
+            b.put(
+                "single",
+                format!("rec-{i:012}"),
+                value(i),
+                vec![],
+                Expect::Any,
+            );
+            b
+        },
+        |b| {
+            rt.block_on(store.commit(&t, b)).expect("put");
+            1
+        },
+    );
+    rows.push(Row {
+        backend,
+        op: "single put (1 record/commit)",
+        per_sec: put_one,
+    });
+    let get_one = measure(
+        |i| format!("rec-{:012}", i % 500),
+        |key| {
+            black_box(rt.block_on(store.get(&t, "single", &key)).expect("get"));
+            1
+        },
+    );
+    rows.push(Row {
+        backend,
+        op: "single get",
+        per_sec: get_one,
+    });
+    let batched = measure(
+        |i| {
+            let mut b = Batch::new();
+            for (k, v) in records(i) {
+                b.put("batched", k, v, vec![], Expect::Any);
+            }
+            b
+        },
+        |b| {
+            rt.block_on(store.commit(&t, b)).expect("batch");
+            BATCH as u64
+        },
+    );
+    rows.push(Row {
+        backend,
+        op: "atomic batch of 1,000 writes (writes/s)",
+        per_sec: batched,
+    });
+    let journal = measure(
+        |i| {
+            let mut b = Batch::new();
+            for (_, v) in records(i) {
+                b.append("postings", v);
+            }
+            b
+        },
+        |b| {
+            rt.block_on(store.commit(&t, b)).expect("append");
+            BATCH as u64
+        },
+    );
+    rows.push(Row {
+        backend,
+        op: "journal append, batches of 1,000 (entries/s)",
+        per_sec: journal,
+    });
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let base = baseline();
+    let mut rows = vec![Row {
+        backend: "baseline",
+        op: "BTreeMap insert (same keys/values)",
+        per_sec: base,
+    }];
+    bench_backend(&rt, Arc::new(MemoryStore::new()), &mut rows);
+
+    #[cfg(feature = "sqlite")]
+    {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = rt
+            .block_on(marketingforce_core::storage::SqliteStore::open(
+                dir.path().join("bench.sqlite"),
+            ))
+            .expect("sqlite");
+        bench_backend(&rt, Arc::new(store), &mut rows);
+    }
+    #[cfg(feature = "postgres")]
+    match std::env::var("MARKETINGFORCE_TEST_POSTGRES_URL") {
+        Ok(url) => {
+            use marketingforce_core::storage::postgres::{PostgresOptions, PostgresStore};
+            let store = rt
+                .block_on(PostgresStore::connect_with(
+                    PostgresOptions::new(url).schema("mf_bench"),
+                ))
+                .expect("postgres");
+            bench_backend(&rt, Arc::new(store), &mut rows);
+        }
+        Err(_) => eprintln!("PostgreSQL skipped: MARKETINGFORCE_TEST_POSTGRES_URL is not set"),
+    }
+
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!("\nstorage benchmarks ({cores} cores available; one client task)");
+    println!(
+        "{:<10} {:<46} {:>14} {:>10}",
+        "backend", "operation", "ops/s", "vs base"
+    );
+    for r in &rows {
+        println!(
+            "{:<10} {:<46} {:>14.0} {:>9.3}x",
+            r.backend,
+            r.op,
+            r.per_sec,
+            r.per_sec / base
+        );
+    }
+    let json: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            format!(
+                r#"{{"bench":"storage","backend":"{}","operation":"{}","per_sec":{:.0},"baseline_ratio":{:.4}}}"#,
+                r.backend,
+                r.op,
+                r.per_sec,
+                r.per_sec / base
+            )
+        })
+        .collect();
+    println!("JSON [{}]", json.join(","));
+}

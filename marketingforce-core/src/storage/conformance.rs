@@ -1,0 +1,888 @@
+//! The storage conformance suite (feature `testing`): the behaviour every [`Store`] must have.
+//!
+//! Each check is a public async function taking a store; [`store_conformance_tests!`] expands to
+//! one `#[test]` per check, so a backend — ours or a third party's — runs the whole suite with
+//! one line. Checks use fresh random tenants, so they can share one database.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use marketingforce_core::storage::{MemoryStore, Store};
+//!
+//! async fn memory() -> Option<Arc<dyn Store>> {
+//!     Some(Arc::new(MemoryStore::new()))
+//! }
+//!
+//! marketingforce_core::store_conformance_tests!(memory);
+//! # fn main() {}
+//! ```
+//!
+//! A factory returns `None` to skip (e.g. when a database URL is not configured); it should
+//! print why.
+
+use std::collections::{BTreeSet, HashSet};
+use std::future::Future;
+use std::sync::Arc;
+
+use super::{Batch, CommitOutcome, Expect, IndexEntry, PageRequest, Store};
+use crate::error::{Error, VersionState};
+use crate::tenant::TenantId;
+
+/// Names of every check, in the order [`store_conformance_tests!`] declares them.
+pub const CHECKS: &[&str] = &[
+    "crud",
+    "version_conflicts",
+    "index_lookups",
+    "journal_ordering",
+    "atomic_on_conflict",
+    "atomic_on_injected_failure",
+    "idempotent_replay",
+    "concurrent_writers_one_wins",
+    "concurrent_journal_appends_gap_free",
+    "concurrent_idempotent_commits",
+    "tenant_isolation",
+    "pagination_stability",
+    "large_values",
+    "unicode_and_sql_metacharacters",
+    "invalid_batches_write_nothing",
+];
+
+/// Run a check on a fresh multi-threaded tokio runtime (used by the macro's tests).
+pub fn block_on<F: Future<Output = ()>>(f: F) {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("cannot start a tokio runtime: {e}"))
+        .block_on(f);
+}
+
+/// Expand to one `#[test]` per conformance check for the store made by `$factory`, an
+/// `async fn() -> Option<Arc<dyn Store>>` (return `None` to skip).
+#[macro_export]
+macro_rules! store_conformance_tests {
+    ($factory:path) => {
+        $crate::__conformance_test!($factory, crud);
+        $crate::__conformance_test!($factory, version_conflicts);
+        $crate::__conformance_test!($factory, index_lookups);
+        $crate::__conformance_test!($factory, journal_ordering);
+        $crate::__conformance_test!($factory, atomic_on_conflict);
+        $crate::__conformance_test!($factory, atomic_on_injected_failure);
+        $crate::__conformance_test!($factory, idempotent_replay);
+        $crate::__conformance_test!($factory, concurrent_writers_one_wins);
+        $crate::__conformance_test!($factory, concurrent_journal_appends_gap_free);
+        $crate::__conformance_test!($factory, concurrent_idempotent_commits);
+        $crate::__conformance_test!($factory, tenant_isolation);
+        $crate::__conformance_test!($factory, pagination_stability);
+        $crate::__conformance_test!($factory, large_values);
+        $crate::__conformance_test!($factory, unicode_and_sql_metacharacters);
+        $crate::__conformance_test!($factory, invalid_batches_write_nothing);
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_test {
+    ($factory:path, $check:ident) => {
+        #[test]
+        fn $check() {
+            $crate::storage::conformance::block_on(async {
+                match $factory().await {
+                    Some(store) => $crate::storage::conformance::$check(store).await,
+                    None => eprintln!(
+                        "conformance check {} skipped: the store factory returned None",
+                        stringify!($check)
+                    ),
+                }
+            });
+        }
+    };
+}
+
+fn put(batch: &mut Batch, c: &str, k: &str, v: &[u8], ix: &[(&str, &str)], e: Expect) {
+    batch.put(
+        c,
+        k,
+        v.to_vec(),
+        ix.iter().map(|(n, v)| IndexEntry::new(*n, *v)).collect(),
+        e,
+    );
+}
+
+async fn commit(store: &dyn Store, t: &TenantId, batch: Batch) -> crate::Result<CommitOutcome> {
+    store.commit(t, batch).await
+}
+
+async fn put_one(
+    store: &dyn Store,
+    t: &TenantId,
+    c: &str,
+    k: &str,
+    v: &[u8],
+    e: Expect,
+) -> crate::Result<u64> {
+    let mut b = Batch::new();
+    put(&mut b, c, k, v, &[], e);
+    match commit(store, t, b).await? {
+        CommitOutcome::Committed(r) => Ok(r.versions[0]),
+        CommitOutcome::Replayed(_) => panic!("replay without an idempotency key"),
+    }
+}
+
+async fn keys_of_lookup(store: &dyn Store, t: &TenantId, c: &str, n: &str, v: &str) -> Vec<String> {
+    let page = store
+        .lookup(t, c, n, v, &PageRequest::first(1000))
+        .await
+        .expect("lookup");
+    page.items.into_iter().map(|r| r.key).collect()
+}
+
+async fn journal_len(store: &dyn Store, t: &TenantId, j: &str) -> usize {
+    store
+        .read_journal(t, j, 0, 1_000_000)
+        .await
+        .expect("read journal")
+        .len()
+}
+
+/// Create, read, update with the read version, delete; versions count from 1.
+pub async fn crud(store: Arc<dyn Store>) {
+    let s = &*store;
+    let t = TenantId::new();
+    assert_eq!(s.get(&t, "things", "a").await.unwrap(), None);
+    assert_eq!(
+        put_one(s, &t, "things", "a", b"one", Expect::Absent)
+            .await
+            .unwrap(),
+        1
+    );
+    let r = s
+        .get(&t, "things", "a")
+        .await
+        .unwrap()
+        .expect("created record");
+    assert_eq!(
+        (r.key.as_str(), r.version, r.value.as_slice()),
+        ("a", 1, &b"one"[..])
+    );
+    assert_eq!(
+        put_one(s, &t, "things", "a", b"two", Expect::Version(1))
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        put_one(s, &t, "things", "a", b"three", Expect::Any)
+            .await
+            .unwrap(),
+        3
+    );
+    assert_eq!(
+        s.get(&t, "things", "a").await.unwrap().unwrap().value,
+        b"three"
+    );
+    let mut b = Batch::new();
+    b.delete("things", "a", Expect::Version(3));
+    commit(s, &t, b).await.unwrap();
+    assert_eq!(s.get(&t, "things", "a").await.unwrap(), None);
+    // Deleting what is not there with no expectation is a no-op.
+    let mut b = Batch::new();
+    b.delete("things", "a", Expect::Any);
+    commit(s, &t, b).await.unwrap();
+    // Receipts report versions and sequences in batch order.
+    let mut b = Batch::new();
+    put(&mut b, "things", "x", b"x", &[], Expect::Absent);
+    put(&mut b, "things", "y", b"y", &[], Expect::Absent);
+    b.append("log", b"1".to_vec()).append("log", b"2".to_vec());
+    match commit(s, &t, b).await.unwrap() {
+        CommitOutcome::Committed(r) => {
+            assert_eq!(r.versions, vec![1, 1]);
+            assert_eq!(r.sequences, vec![1, 2]);
+        }
+        other => panic!("expected a commit, got {other:?}"),
+    }
+}
+
+/// Optimistic concurrency: every unmet expectation is a conflict naming the record and the
+/// versions, and changes nothing.
+pub async fn version_conflicts(store: Arc<dyn Store>) {
+    let s = &*store;
+    let t = TenantId::new();
+    put_one(s, &t, "things", "k", b"v1", Expect::Absent)
+        .await
+        .unwrap();
+    let cases = [
+        (Expect::Absent, VersionState::Version(1)),
+        (Expect::Version(7), VersionState::Version(1)),
+    ];
+    for (expect, actual) in cases {
+        match put_one(s, &t, "things", "k", b"bad", expect).await {
+            Err(Error::Conflict {
+                collection,
+                key,
+                expected,
+                actual: found,
+            }) => {
+                assert_eq!((collection.as_str(), key.as_str()), ("things", "k"));
+                assert_eq!(expected, expect.state());
+                assert_eq!(found, actual);
+            }
+            other => panic!("expected a conflict for {expect:?}, got {other:?}"),
+        }
+    }
+    match put_one(s, &t, "things", "missing", b"x", Expect::Version(1)).await {
+        Err(Error::Conflict { actual, .. }) => assert_eq!(actual, VersionState::Absent),
+        other => panic!("expected a conflict on a missing record, got {other:?}"),
+    }
+    let mut b = Batch::new();
+    b.delete("things", "k", Expect::Version(2));
+    assert!(matches!(
+        commit(s, &t, b).await,
+        Err(Error::Conflict { .. })
+    ));
+    let r = s.get(&t, "things", "k").await.unwrap().unwrap();
+    assert_eq!((r.version, r.value.as_slice()), (1, &b"v1"[..]));
+    assert_eq!(s.get(&t, "things", "missing").await.unwrap(), None);
+}
+
+/// Index entries follow the record through puts and deletes; lookups are key-ordered.
+pub async fn index_lookups(store: Arc<dyn Store>) {
+    let s = &*store;
+    let t = TenantId::new();
+    let mut b = Batch::new();
+    put(
+        &mut b,
+        "leads",
+        "l3",
+        b"3",
+        &[("owner", "li"), ("region", "sh")],
+        Expect::Absent,
+    );
+    put(
+        &mut b,
+        "leads",
+        "l1",
+        b"1",
+        &[("owner", "li")],
+        Expect::Absent,
+    );
+    put(
+        &mut b,
+        "leads",
+        "l2",
+        b"2",
+        &[("owner", "wang"), ("region", "sh")],
+        Expect::Absent,
+    );
+    commit(s, &t, b).await.unwrap();
+    assert_eq!(
+        keys_of_lookup(s, &t, "leads", "owner", "li").await,
+        ["l1", "l3"]
+    );
+    assert_eq!(
+        keys_of_lookup(s, &t, "leads", "region", "sh").await,
+        ["l2", "l3"]
+    );
+    assert!(keys_of_lookup(s, &t, "leads", "owner", "zhao")
+        .await
+        .is_empty());
+    assert!(keys_of_lookup(s, &t, "other", "owner", "li")
+        .await
+        .is_empty());
+    // Reassign l1: the old entry disappears, the new one appears.
+    let mut b = Batch::new();
+    put(
+        &mut b,
+        "leads",
+        "l1",
+        b"1b",
+        &[("owner", "wang")],
+        Expect::Version(1),
+    );
+    commit(s, &t, b).await.unwrap();
+    assert_eq!(keys_of_lookup(s, &t, "leads", "owner", "li").await, ["l3"]);
+    assert_eq!(
+        keys_of_lookup(s, &t, "leads", "owner", "wang").await,
+        ["l1", "l2"]
+    );
+    let found = s
+        .lookup(&t, "leads", "owner", "wang", &PageRequest::first(10))
+        .await
+        .unwrap();
+    assert_eq!(found.items[0].value, b"1b");
+    assert_eq!(found.items[0].version, 2);
+    // Deleting removes its entries.
+    let mut b = Batch::new();
+    b.delete("leads", "l3", Expect::Any);
+    commit(s, &t, b).await.unwrap();
+    assert!(keys_of_lookup(s, &t, "leads", "owner", "li")
+        .await
+        .is_empty());
+    assert_eq!(keys_of_lookup(s, &t, "leads", "region", "sh").await, ["l2"]);
+    // Lookup pages.
+    let mut b = Batch::new();
+    for i in 0..25 {
+        put(
+            &mut b,
+            "tagged",
+            &format!("k{i:02}"),
+            b"x",
+            &[("tag", "hot")],
+            Expect::Absent,
+        );
+    }
+    commit(s, &t, b).await.unwrap();
+    let mut seen = Vec::new();
+    let mut req = PageRequest::first(10);
+    loop {
+        let p = s.lookup(&t, "tagged", "tag", "hot", &req).await.unwrap();
+        seen.extend(p.items.into_iter().map(|r| r.key));
+        match p.next {
+            Some(c) => req = PageRequest::next(10, c),
+            None => break,
+        }
+    }
+    let expected: Vec<String> = (0..25).map(|i| format!("k{i:02}")).collect();
+    assert_eq!(seen, expected);
+}
+
+/// Journals number entries 1, 2, 3, … per tenant and journal, in commit order.
+pub async fn journal_ordering(store: Arc<dyn Store>) {
+    let s = &*store;
+    let t = TenantId::new();
+    for round in 0..5u8 {
+        let mut b = Batch::new();
+        for i in 0..3u8 {
+            b.append("a", vec![round, i]);
+        }
+        b.append("b", vec![round]);
+        commit(s, &t, b).await.unwrap();
+    }
+    let a = s.read_journal(&t, "a", 0, 100).await.unwrap();
+    assert_eq!(a.len(), 15);
+    for (i, e) in a.iter().enumerate() {
+        assert_eq!(e.seq, i as u64 + 1);
+        assert_eq!(e.payload, vec![(i / 3) as u8, (i % 3) as u8]);
+    }
+    let b = s.read_journal(&t, "b", 0, 100).await.unwrap();
+    assert_eq!(b.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
+    let tail = s.read_journal(&t, "a", 10, 3).await.unwrap();
+    assert_eq!(tail.iter().map(|e| e.seq).collect::<Vec<_>>(), [11, 12, 13]);
+    assert!(s.read_journal(&t, "a", 15, 10).await.unwrap().is_empty());
+    assert!(s.read_journal(&t, "none", 0, 10).await.unwrap().is_empty());
+}
+
+async fn assert_untouched(s: &dyn Store, t: &TenantId) {
+    let r = s.get(t, "acct", "existing").await.unwrap().unwrap();
+    assert_eq!(
+        (r.version, r.value.as_slice()),
+        (1, &b"before"[..]),
+        "existing record changed"
+    );
+    assert_eq!(
+        s.get(t, "acct", "new").await.unwrap(),
+        None,
+        "new record visible"
+    );
+    assert!(
+        keys_of_lookup(s, t, "acct", "ix", "after").await.is_empty(),
+        "index entry visible"
+    );
+    assert_eq!(
+        keys_of_lookup(s, t, "acct", "ix", "before").await,
+        ["existing"]
+    );
+    assert_eq!(
+        journal_len(s, t, "postings").await,
+        0,
+        "journal entry visible"
+    );
+    assert_eq!(
+        s.idempotency(t, "idem-1").await.unwrap(),
+        None,
+        "idempotency key kept"
+    );
+}
+
+fn mixed_batch() -> Batch {
+    let mut b = Batch::new();
+    put(
+        &mut b,
+        "acct",
+        "existing",
+        b"after",
+        &[("ix", "after")],
+        Expect::Version(1),
+    );
+    put(
+        &mut b,
+        "acct",
+        "new",
+        b"new",
+        &[("ix", "after")],
+        Expect::Absent,
+    );
+    b.append("postings", b"p1".to_vec());
+    b.claim_idempotency("idem-1", "fp", b"resp".to_vec());
+    b
+}
+
+async fn seed_existing(s: &dyn Store, t: &TenantId) {
+    let mut b = Batch::new();
+    put(
+        &mut b,
+        "acct",
+        "existing",
+        b"before",
+        &[("ix", "before")],
+        Expect::Absent,
+    );
+    commit(s, t, b).await.unwrap();
+}
+
+/// A conflict on the last write of a batch leaves nothing of the batch visible.
+pub async fn atomic_on_conflict(store: Arc<dyn Store>) {
+    let s = &*store;
+    let t = TenantId::new();
+    seed_existing(s, &t).await;
+    let mut b = mixed_batch();
+    put(
+        &mut b,
+        "acct",
+        "existing-too",
+        b"x",
+        &[],
+        Expect::Version(9),
+    );
+    assert!(matches!(
+        commit(s, &t, b).await,
+        Err(Error::Conflict { .. })
+    ));
+    assert_untouched(s, &t).await;
+}
+
+/// A failure injected after any number of applied writes rolls the whole batch back.
+pub async fn atomic_on_injected_failure(store: Arc<dyn Store>) {
+    let s = &*store;
+    let t = TenantId::new();
+    seed_existing(s, &t).await;
+    for after in 0..=2 {
+        let mut b = mixed_batch();
+        b.fail_after_writes(after);
+        match commit(s, &t, b).await {
+            Err(e @ Error::Backend { .. }) => assert!(e.is_retryable(), "{e}"),
+            other => panic!("expected an injected backend failure, got {other:?}"),
+        }
+        assert_untouched(s, &t).await;
+    }
+    // The same batch without the fault commits.
+    commit(s, &t, mixed_batch()).await.unwrap();
+    assert_eq!(
+        s.get(&t, "acct", "new").await.unwrap().unwrap().value,
+        b"new"
+    );
+}
+
+/// Replaying an idempotency key returns the stored response and writes nothing; reusing it for
+/// another request is an error.
+pub async fn idempotent_replay(store: Arc<dyn Store>) {
+    let s = &*store;
+    let t = TenantId::new();
+    let batch = |v: &[u8]| {
+        let mut b = Batch::new();
+        put(&mut b, "orders", "o1", v, &[], Expect::Any);
+        b.append("order_log", v.to_vec());
+        b.claim_idempotency("order-2026-001", "fp-a", b"first response".to_vec());
+        b
+    };
+    assert!(matches!(
+        commit(s, &t, batch(b"v")).await.unwrap(),
+        CommitOutcome::Committed(_)
+    ));
+    for _ in 0..3 {
+        match commit(s, &t, batch(b"v")).await.unwrap() {
+            CommitOutcome::Replayed(r) => assert_eq!(r, b"first response"),
+            other => panic!("expected a replay, got {other:?}"),
+        }
+    }
+    assert_eq!(s.get(&t, "orders", "o1").await.unwrap().unwrap().version, 1);
+    assert_eq!(journal_len(s, &t, "order_log").await, 1);
+    assert_eq!(
+        s.idempotency(&t, "order-2026-001").await.unwrap(),
+        Some(("fp-a".to_string(), b"first response".to_vec()))
+    );
+    let mut other = Batch::new();
+    other.append("order_log", b"other".to_vec());
+    other.claim_idempotency("order-2026-001", "fp-b", b"other".to_vec());
+    match commit(s, &t, other).await {
+        Err(Error::IdempotencyMismatch { key }) => assert_eq!(key, "order-2026-001"),
+        other => panic!("expected an idempotency mismatch, got {other:?}"),
+    }
+    assert_eq!(journal_len(s, &t, "order_log").await, 1);
+}
+
+/// Concurrent compare-and-set writers on one record: exactly one wins per version.
+pub async fn concurrent_writers_one_wins(store: Arc<dyn Store>) {
+    let t = TenantId::new();
+    put_one(&*store, &t, "counters", "c", b"0", Expect::Absent)
+        .await
+        .unwrap();
+    let mut handles = Vec::new();
+    for i in 0..8u8 {
+        let store = store.clone();
+        handles.push(tokio::spawn(async move {
+            put_one(&*store, &t, "counters", "c", &[i], Expect::Version(1)).await
+        }));
+    }
+    let mut winners = Vec::new();
+    for (i, h) in handles.into_iter().enumerate() {
+        match h.await.expect("task") {
+            Ok(v) => {
+                assert_eq!(v, 2);
+                winners.push(i as u8);
+            }
+            Err(Error::Conflict { .. }) => {}
+            Err(e) => panic!("unexpected error {e}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one writer must win");
+    let r = store.get(&t, "counters", "c").await.unwrap().unwrap();
+    assert_eq!((r.version, r.value), (2, vec![winners[0]]));
+}
+
+/// Concurrent appenders: sequence numbers are gap-free and every entry appears once.
+pub async fn concurrent_journal_appends_gap_free(store: Arc<dyn Store>) {
+    let t = TenantId::new();
+    let mut handles = Vec::new();
+    for w in 0..6u8 {
+        let store = store.clone();
+        handles.push(tokio::spawn(async move {
+            for i in 0..10u8 {
+                let mut b = Batch::new();
+                b.append("events", vec![w, i])
+                    .append("events", vec![w, i, 1]);
+                store.commit(&t, b).await.expect("append");
+            }
+        }));
+    }
+    for h in handles {
+        h.await.expect("task");
+    }
+    let entries = store.read_journal(&t, "events", 0, 10_000).await.unwrap();
+    assert_eq!(entries.len(), 120);
+    assert!(
+        entries
+            .iter()
+            .enumerate()
+            .all(|(i, e)| e.seq == i as u64 + 1),
+        "gap or reorder"
+    );
+    let distinct: HashSet<_> = entries.iter().map(|e| e.payload.clone()).collect();
+    assert_eq!(distinct.len(), 120);
+    // Each batch's two entries are adjacent.
+    for pair in entries.chunks(2) {
+        assert_eq!(pair[0].payload[..2], pair[1].payload[..2]);
+    }
+}
+
+/// Concurrent commits with the same idempotency key: one commits, the rest replay it.
+pub async fn concurrent_idempotent_commits(store: Arc<dyn Store>) {
+    let t = TenantId::new();
+    let mut handles = Vec::new();
+    for i in 0..6u8 {
+        let store = store.clone();
+        handles.push(tokio::spawn(async move {
+            let mut b = Batch::new();
+            b.append("topups", vec![i]);
+            b.claim_idempotency("topup-1", "fp", vec![i]);
+            store.commit(&t, b).await
+        }));
+    }
+    let mut committed = Vec::new();
+    let mut replayed = Vec::new();
+    for (i, h) in handles.into_iter().enumerate() {
+        match h.await.expect("task") {
+            Ok(CommitOutcome::Committed(_)) => committed.push(i as u8),
+            Ok(CommitOutcome::Replayed(r)) => replayed.push(r),
+            Err(e) if e.is_retryable() => {}
+            Err(e) => panic!("unexpected error {e}"),
+        }
+    }
+    assert_eq!(committed.len(), 1);
+    assert!(replayed.iter().all(|r| *r == vec![committed[0]]));
+    let entries = store.read_journal(&t, "topups", 0, 100).await.unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].payload, vec![committed[0]]);
+}
+
+/// Nothing written for one tenant is visible to another, and keys do not collide.
+pub async fn tenant_isolation(store: Arc<dyn Store>) {
+    let s = &*store;
+    let (a, b) = (TenantId::new(), TenantId::new());
+    let mut batch = Batch::new();
+    put(
+        &mut batch,
+        "leads",
+        "same-key",
+        b"tenant a",
+        &[("phone", "h1")],
+        Expect::Absent,
+    );
+    batch.append("history", b"a".to_vec());
+    batch.claim_idempotency("k", "fp", b"a".to_vec());
+    commit(s, &a, batch).await.unwrap();
+    assert_eq!(s.get(&b, "leads", "same-key").await.unwrap(), None);
+    assert!(s
+        .list(&b, "leads", &PageRequest::default())
+        .await
+        .unwrap()
+        .items
+        .is_empty());
+    assert!(keys_of_lookup(s, &b, "leads", "phone", "h1")
+        .await
+        .is_empty());
+    assert!(s
+        .read_journal(&b, "history", 0, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(s.idempotency(&b, "k").await.unwrap(), None);
+    // The same key in tenant b is a different record, and its journal starts at 1.
+    let mut batch = Batch::new();
+    put(
+        &mut batch,
+        "leads",
+        "same-key",
+        b"tenant b",
+        &[("phone", "h1")],
+        Expect::Absent,
+    );
+    batch.append("history", b"b".to_vec());
+    batch.claim_idempotency("k", "other-fp", b"b".to_vec());
+    match commit(s, &b, batch).await.unwrap() {
+        CommitOutcome::Committed(r) => assert_eq!((r.versions[0], r.sequences[0]), (1, 1)),
+        other => panic!("expected a commit, got {other:?}"),
+    }
+    assert_eq!(
+        s.get(&a, "leads", "same-key").await.unwrap().unwrap().value,
+        b"tenant a"
+    );
+    assert_eq!(
+        s.lookup(&a, "leads", "phone", "h1", &PageRequest::default())
+            .await
+            .unwrap()
+            .items[0]
+            .value,
+        b"tenant a"
+    );
+}
+
+/// Paging visits every record that exists throughout exactly once, in key order, even while
+/// other records are inserted and deleted between pages.
+pub async fn pagination_stability(store: Arc<dyn Store>) {
+    let s = &*store;
+    let t = TenantId::new();
+    let mut b = Batch::new();
+    for i in 0..120 {
+        put(
+            &mut b,
+            "items",
+            &format!("k{:04}", i * 2),
+            b"x",
+            &[],
+            Expect::Absent,
+        );
+    }
+    commit(s, &t, b).await.unwrap();
+    let mut seen = Vec::new();
+    let mut req = PageRequest::first(7);
+    let mut round = 0usize;
+    loop {
+        let p = s.list(&t, "items", &req).await.unwrap();
+        assert!(p.items.len() <= 7);
+        seen.extend(p.items.iter().map(|r| r.key.clone()));
+        // Churn: insert odd keys everywhere and delete odd keys inserted earlier.
+        let mut churn = Batch::new();
+        let odd = |r: usize| format!("k{:04}", (r * 37 % 120) * 2 + 1);
+        put(&mut churn, "items", &odd(round), b"y", &[], Expect::Any);
+        if round > 2 && odd(round - 2) != odd(round) {
+            churn.delete("items", odd(round - 2), Expect::Any);
+        }
+        commit(s, &t, churn).await.unwrap();
+        round += 1;
+        match p.next {
+            Some(c) => req = PageRequest::next(7, c),
+            None => break,
+        }
+    }
+    let mut sorted = seen.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(seen, sorted, "pages must be in key order without repeats");
+    let evens: BTreeSet<String> = seen
+        .iter()
+        .filter(|k| k.ends_with(['0', '2', '4', '6', '8']))
+        .cloned()
+        .collect();
+    assert_eq!(
+        evens.len(),
+        120,
+        "every record present throughout must be seen once"
+    );
+    for bad in [0, PageRequest::MAX_LIMIT + 1] {
+        assert!(matches!(
+            s.list(&t, "items", &PageRequest::first(bad)).await,
+            Err(Error::Validation { .. })
+        ));
+    }
+}
+
+/// Values up to the backend's limit round-trip; one byte more is refused and writes nothing.
+pub async fn large_values(store: Arc<dyn Store>) {
+    let s = &*store;
+    let t = TenantId::new();
+    let limits = s.limits();
+    let big: Vec<u8> = (0..limits.max_value_bytes)
+        .map(|i| (i % 251) as u8)
+        .collect();
+    put_one(s, &t, "blobs", "big", &big, Expect::Absent)
+        .await
+        .unwrap();
+    assert_eq!(s.get(&t, "blobs", "big").await.unwrap().unwrap().value, big);
+    let mut too_big = big.clone();
+    too_big.push(0);
+    let mut b = Batch::new();
+    put(&mut b, "blobs", "other", b"small", &[], Expect::Absent);
+    put(&mut b, "blobs", "too-big", &too_big, &[], Expect::Absent);
+    assert!(matches!(
+        commit(s, &t, b).await,
+        Err(Error::LimitExceeded { .. })
+    ));
+    assert_eq!(s.get(&t, "blobs", "other").await.unwrap(), None);
+    let long_key = "k".repeat(limits.max_key_bytes + 1);
+    assert!(matches!(
+        put_one(s, &t, "blobs", &long_key, b"x", Expect::Any).await,
+        Err(Error::LimitExceeded { .. })
+    ));
+    // A batch of many writes commits at once.
+    let mut b = Batch::new();
+    for i in 0..2000 {
+        put(
+            &mut b,
+            "many",
+            &format!("{i:05}"),
+            &i.to_string().into_bytes(),
+            &[("parity", if i % 2 == 0 { "even" } else { "odd" })],
+            Expect::Absent,
+        );
+    }
+    commit(s, &t, b).await.unwrap();
+    assert_eq!(
+        keys_of_lookup(s, &t, "many", "parity", "odd").await.len(),
+        1000
+    );
+}
+
+/// Unicode, emoji, SQL metacharacters and arbitrary bytes are stored and returned byte-exact.
+pub async fn unicode_and_sql_metacharacters(store: Arc<dyn Store>) {
+    let s = &*store;
+    let t = TenantId::new();
+    let nasty = [
+        "'; DROP TABLE mf_records; --",
+        "\"quoted\" \\backslash\\ %_like_% $1 ?1 :name",
+        "上海市浦东新区 张三 13812345678",
+        "emoji 😀🚀 and ZWJ 👩‍💻 and combining é",
+        "tab\tnewline\nreturn\r",
+        "ｆｕｌｌ－ｗｉｄｔｈ １００％",
+    ];
+    let mut b = Batch::new();
+    for (i, text) in nasty.iter().enumerate() {
+        put(
+            &mut b,
+            "texts",
+            text,
+            text.as_bytes(),
+            &[("v", text)],
+            Expect::Absent,
+        );
+        b.append("texts_log", format!("{i}:{text}").into_bytes());
+    }
+    let all_bytes: Vec<u8> = (0..=255u8).collect();
+    put(&mut b, "texts", "binary", &all_bytes, &[], Expect::Absent);
+    commit(s, &t, b).await.unwrap();
+    for text in nasty {
+        let r = s.get(&t, "texts", text).await.unwrap().expect(text);
+        assert_eq!(r.key, text);
+        assert_eq!(r.value, text.as_bytes());
+        assert_eq!(keys_of_lookup(s, &t, "texts", "v", text).await, [text]);
+    }
+    assert_eq!(
+        s.get(&t, "texts", "binary").await.unwrap().unwrap().value,
+        all_bytes
+    );
+    let log = s.read_journal(&t, "texts_log", 0, 100).await.unwrap();
+    for (i, e) in log.iter().enumerate() {
+        assert_eq!(e.payload, format!("{i}:{}", nasty[i]).into_bytes());
+    }
+    // Listing orders keys byte-wise (UTF-8 code point order) on every backend.
+    let listed: Vec<String> = s
+        .list(&t, "texts", &PageRequest::first(100))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|r| r.key)
+        .collect();
+    let mut expected: Vec<String> = nasty.iter().map(|s| s.to_string()).collect();
+    expected.push("binary".into());
+    expected.sort();
+    assert_eq!(listed, expected);
+}
+
+/// Malformed batches are refused with a validation error before anything is written.
+pub async fn invalid_batches_write_nothing(store: Arc<dyn Store>) {
+    let s = &*store;
+    let t = TenantId::new();
+    let bad: Vec<(&str, Batch)> = vec![
+        ("NUL in key", {
+            let mut b = Batch::new();
+            put(&mut b, "c", "ok", b"1", &[], Expect::Any);
+            put(&mut b, "c", "bad\0key", b"1", &[], Expect::Any);
+            b
+        }),
+        ("empty key", {
+            let mut b = Batch::new();
+            put(&mut b, "c", "ok", b"1", &[], Expect::Any);
+            put(&mut b, "c", "", b"1", &[], Expect::Any);
+            b
+        }),
+        ("bad collection name", {
+            let mut b = Batch::new();
+            put(&mut b, "c", "ok", b"1", &[], Expect::Any);
+            put(&mut b, "Leads; DROP", "k", b"1", &[], Expect::Any);
+            b
+        }),
+        ("same record twice", {
+            let mut b = Batch::new();
+            put(&mut b, "c", "ok", b"1", &[], Expect::Any);
+            b.delete("c", "ok", Expect::Any);
+            b
+        }),
+        ("bad journal name", {
+            let mut b = Batch::new();
+            put(&mut b, "c", "ok", b"1", &[], Expect::Any);
+            b.append("", b"x".to_vec());
+            b
+        }),
+    ];
+    for (what, batch) in bad {
+        match commit(s, &t, batch).await {
+            Err(Error::Validation { .. }) => {}
+            other => panic!("{what}: expected a validation error, got {other:?}"),
+        }
+        assert_eq!(
+            s.get(&t, "c", "ok").await.unwrap(),
+            None,
+            "{what}: partial write"
+        );
+    }
+}

@@ -1,0 +1,36 @@
+//! The storage conformance suite against PostgreSQL.
+//!
+//! Reads the server URL from `MARKETINGFORCE_TEST_POSTGRES_URL` (skipped, saying so, when it is
+//! unset) and works in the schema named by `MARKETINGFORCE_TEST_POSTGRES_SCHEMA`, or a fresh
+//! `mf_test_<random>` schema per test process.
+
+use std::sync::{Arc, OnceLock};
+
+use marketingforce_core::storage::postgres::PostgresOptions;
+use marketingforce_core::storage::{PostgresStore, Store};
+
+fn schema() -> &'static str {
+    static SCHEMA: OnceLock<String> = OnceLock::new();
+    SCHEMA.get_or_init(|| {
+        std::env::var("MARKETINGFORCE_TEST_POSTGRES_SCHEMA").unwrap_or_else(|_| {
+            let id = marketingforce_core::tenant::TenantId::new().to_string();
+            format!("mf_test_{}", &id[id.len() - 12..])
+        })
+    })
+}
+
+async fn postgres() -> Option<Arc<dyn Store>> {
+    let Ok(url) = std::env::var("MARKETINGFORCE_TEST_POSTGRES_URL") else {
+        eprintln!("skipping PostgreSQL conformance: MARKETINGFORCE_TEST_POSTGRES_URL is not set");
+        return None;
+    };
+    let mut options = PostgresOptions::new(url).schema(schema());
+    options.max_connections = 4;
+    Some(Arc::new(
+        PostgresStore::connect_with(options)
+            .await
+            .expect("connect to PostgreSQL"),
+    ))
+}
+
+marketingforce_core::store_conformance_tests!(postgres);
