@@ -81,9 +81,15 @@ impl AccessConfig {
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_string))
                 .unwrap_or_default();
-            for (k, v) in [("owner_min_level", a.owner_min_level), ("others_min_level", a.others_min_level)] {
+            for (k, v) in [
+                ("owner_min_level", a.owner_min_level),
+                ("others_min_level", a.others_min_level),
+            ] {
                 if !(1..=9).contains(&v) {
-                    return Err(CrmError::validation(format!("fields.{name}.{k}"), "must be 1-9"));
+                    return Err(CrmError::validation(
+                        format!("fields.{name}.{k}"),
+                        "must be 1-9",
+                    ));
                 }
             }
         }
@@ -91,7 +97,12 @@ impl AccessConfig {
     }
 
     /// Whether `viewer` may see `lead` at all, and if not, why.
-    pub fn can_see(&self, viewer: &Staff, lead: &Lead, owner: Option<&Staff>) -> std::result::Result<(), String> {
+    pub fn can_see(
+        &self,
+        viewer: &Staff,
+        lead: &Lead,
+        owner: Option<&Staff>,
+    ) -> std::result::Result<(), String> {
         if !viewer.active {
             return Err("the viewer is no longer active".into());
         }
@@ -103,13 +114,15 @@ impl AccessConfig {
                 if viewer.level >= self.pool_min_level && viewer.role != Role::Auditor {
                     Ok(())
                 } else {
-                    Err("unassigned leads are visible from level {} up".replace("{}", &self.pool_min_level.to_string()))
+                    Err("unassigned leads are visible from level {} up"
+                        .replace("{}", &self.pool_min_level.to_string()))
                 }
             }
             Some(o) if o == viewer.id => Ok(()),
             Some(_) => {
                 let team = lead.team.or(owner.and_then(|s| s.team));
-                if viewer.role == Role::Manager && team.is_some_and(|t| viewer.manages.contains(&t)) {
+                if viewer.role == Role::Manager && team.is_some_and(|t| viewer.manages.contains(&t))
+                {
                     Ok(())
                 } else {
                     Err("the lead is assigned to someone else".into())

@@ -82,7 +82,11 @@ pub struct AllocationRule {
 
 impl AllocationRule {
     /// A rule matching anything.
-    pub fn new(name: impl Into<String>, strategy: Strategy, assignees: Vec<UserId>) -> AllocationRule {
+    pub fn new(
+        name: impl Into<String>,
+        strategy: Strategy,
+        assignees: Vec<UserId>,
+    ) -> AllocationRule {
         AllocationRule {
             name: name.into(),
             regions: Vec::new(),
@@ -131,9 +135,13 @@ impl AllocationRule {
     }
 
     fn matches(&self, f: &LeadFacts<'_>) -> bool {
-        (self.regions.is_empty() || f.region.is_some_and(|r| self.regions.iter().any(|x| x == r)))
+        (self.regions.is_empty()
+            || f.region
+                .is_some_and(|r| self.regions.iter().any(|x| x == r)))
             && (self.products.is_empty()
-                || f.products.iter().any(|p| self.products.iter().any(|x| x == p)))
+                || f.products
+                    .iter()
+                    .any(|p| self.products.iter().any(|x| x == p)))
             && (self.sources.is_empty() || self.sources.contains(&f.source))
             && self.min_score.is_none_or(|m| f.score >= m)
     }
@@ -210,31 +218,53 @@ impl AllocationConfig {
                 return Err(CrmError::validation(p("name"), "must be 1-64 characters"));
             }
             if self.rules[..i].iter().any(|o| o.name == r.name) {
-                return Err(CrmError::validation(p("name"), format!("{:?} is used twice", r.name)));
+                return Err(CrmError::validation(
+                    p("name"),
+                    format!("{:?} is used twice", r.name),
+                ));
             }
             if r.assignees.is_empty() && r.teams.is_empty() {
-                return Err(CrmError::validation(p("assignees"), "needs assignees or teams"));
+                return Err(CrmError::validation(
+                    p("assignees"),
+                    "needs assignees or teams",
+                ));
             }
             if let Strategy::Weighted { weights } = &r.strategy {
                 if !r.teams.is_empty() {
-                    return Err(CrmError::validation(p("teams"), "weighted rules list assignees only"));
+                    return Err(CrmError::validation(
+                        p("teams"),
+                        "weighted rules list assignees only",
+                    ));
                 }
                 if weights.len() != r.assignees.len() {
                     return Err(CrmError::validation(
                         p("strategy.weights"),
-                        format!("{} weights for {} assignees", weights.len(), r.assignees.len()),
+                        format!(
+                            "{} weights for {} assignees",
+                            weights.len(),
+                            r.assignees.len()
+                        ),
                     ));
                 }
                 if let Some(j) = weights.iter().position(|w| *w == 0) {
-                    return Err(CrmError::validation(p(&format!("strategy.weights[{j}]")), "must be positive"));
+                    return Err(CrmError::validation(
+                        p(&format!("strategy.weights[{j}]")),
+                        "must be positive",
+                    ));
                 }
             }
         }
         if self.sla.follow_up_within_hours == 0 {
-            return Err(CrmError::validation("sla.follow_up_within_hours", "must be positive"));
+            return Err(CrmError::validation(
+                "sla.follow_up_within_hours",
+                "must be positive",
+            ));
         }
         if self.recycle.no_conversion_days == Some(0) {
-            return Err(CrmError::validation("recycle.no_conversion_days", "must be positive"));
+            return Err(CrmError::validation(
+                "recycle.no_conversion_days",
+                "must be positive",
+            ));
         }
         Ok(())
     }
@@ -327,7 +357,13 @@ impl Allocator {
     }
 
     /// Add or update a staff member (active flag, capacity, team).
-    pub fn set_staff(&mut self, id: UserId, active: bool, capacity: Option<u32>, team: Option<TeamId>) {
+    pub fn set_staff(
+        &mut self,
+        id: UserId,
+        active: bool,
+        capacity: Option<u32>,
+        team: Option<TeamId>,
+    ) {
         self.staff.insert(id, Member { active, capacity });
         for members in self.teams.values_mut() {
             members.retain(|m| *m != id);
@@ -376,9 +412,10 @@ impl Allocator {
 
     fn eligible(&self, u: &UserId, exclude: Option<UserId>) -> bool {
         Some(*u) != exclude
-            && self.staff.get(u).is_some_and(|m| {
-                m.active && m.capacity.is_none_or(|c| self.load(u) < c)
-            })
+            && self
+                .staff
+                .get(u)
+                .is_some_and(|m| m.active && m.capacity.is_none_or(|c| self.load(u) < c))
     }
 
     fn pool_of(&self, rule: &AllocationRule) -> Vec<UserId> {
@@ -405,7 +442,11 @@ impl Allocator {
                 matched_any = Some(rule.name.clone());
             }
             if let Some(to) = self.pick(i, exclude) {
-                let name = self.rules.get(i).map(|r| r.name.clone()).unwrap_or_default();
+                let name = self
+                    .rules
+                    .get(i)
+                    .map(|r| r.name.clone())
+                    .unwrap_or_default();
                 self.add_load(to, 1);
                 return Decision::Assign { to, rule: name };
             }
@@ -444,12 +485,16 @@ impl Allocator {
                 Some(to)
             }
             Strategy::Weighted { weights } => {
-                let eligible: Vec<usize> =
-                    (0..n).filter(|&p| pool.get(p).is_some_and(|u| self.eligible(u, exclude))).collect();
+                let eligible: Vec<usize> = (0..n)
+                    .filter(|&p| pool.get(p).is_some_and(|u| self.eligible(u, exclude)))
+                    .collect();
                 if eligible.is_empty() {
                     return None;
                 }
-                let total: i64 = eligible.iter().map(|&p| i64::from(weights.get(p).copied().unwrap_or(1))).sum();
+                let total: i64 = eligible
+                    .iter()
+                    .map(|&p| i64::from(weights.get(p).copied().unwrap_or(1)))
+                    .sum();
                 let cursor = self.cursors.get_mut(i)?;
                 let mut best: Option<usize> = None;
                 for &p in &eligible {

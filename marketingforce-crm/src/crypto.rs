@@ -135,11 +135,17 @@ impl KeyRing {
     pub fn rotate(&self, id: impl Into<String>, master: [u8; 32]) -> Result<()> {
         let id = id.into();
         if id.trim().is_empty() || id.contains(':') || id.len() > 32 {
-            return Err(CrmError::validation("key_id", "must be 1-32 characters without ':'"));
+            return Err(CrmError::validation(
+                "key_id",
+                "must be 1-32 characters without ':'",
+            ));
         }
         let mut ring = self.ring.write().unwrap_or_else(PoisonError::into_inner);
         if ring.versions.iter().any(|(k, _)| *k == id) {
-            return Err(CrmError::validation("key_id", format!("{id} is already in the ring")));
+            return Err(CrmError::validation(
+                "key_id",
+                format!("{id} is already in the ring"),
+            ));
         }
         ring.versions.push((id, KeyMaterial(master)));
         Ok(())
@@ -151,11 +157,16 @@ impl KeyRing {
     /// A validation error on `key_id` when it is the active key or unknown.
     pub fn retire(&self, id: &str) -> Result<()> {
         let mut ring = self.ring.write().unwrap_or_else(PoisonError::into_inner);
-        let pos = ring.versions.iter().position(|(k, _)| k == id).ok_or_else(|| {
-            CrmError::validation("key_id", format!("{id} is not in the ring"))
-        })?;
+        let pos = ring
+            .versions
+            .iter()
+            .position(|(k, _)| k == id)
+            .ok_or_else(|| CrmError::validation("key_id", format!("{id} is not in the ring")))?;
         if pos + 1 == ring.versions.len() {
-            return Err(CrmError::validation("key_id", format!("{id} is the active key")));
+            return Err(CrmError::validation(
+                "key_id",
+                format!("{id} is the active key"),
+            ));
         }
         ring.versions.remove(pos);
         Ok(())
@@ -268,7 +279,13 @@ impl PiiCipher {
         let cipher = Aes256Gcm::new_from_slice(key.bytes()).map_err(|e| crypto_err("seal", e))?;
         let nonce = Nonce::try_generate().map_err(|e| crypto_err("nonce", e))?;
         let ciphertext = cipher
-            .encrypt(&nonce, Payload { msg: plaintext, aad })
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: plaintext,
+                    aad,
+                },
+            )
             .map_err(|e| crypto_err("seal", e))?;
         Ok(Sealed {
             key_id,
@@ -458,7 +475,12 @@ impl BlindIndexer {
     ///
     /// # Errors
     /// [`CrmError::Crypto`] when no key is available.
-    pub fn lookup_values(&self, tenant: &TenantId, kind: BlindKind, value: &str) -> Result<Vec<String>> {
+    pub fn lookup_values(
+        &self,
+        tenant: &TenantId,
+        kind: BlindKind,
+        value: &str,
+    ) -> Result<Vec<String>> {
         let keys = self.prepared(tenant)?;
         Ok(keys
             .iter()
@@ -475,7 +497,10 @@ impl BlindIndexer {
         if keys.is_empty() {
             return Err(crypto_err("blind index", "no key"));
         }
-        Ok(TenantIndexer { keys })
+        let seed = keys.first().map_or(0, |k| {
+            Self::mac(k, BlindKind::Digest, b"in-memory digest seed").mac
+        });
+        Ok(TenantIndexer { keys, seed })
     }
 
     /// The active blind-index key id.
@@ -491,6 +516,7 @@ impl BlindIndexer {
 #[derive(Debug, Clone)]
 pub struct TenantIndexer {
     keys: Arc<Vec<PreparedKey>>,
+    seed: u128,
 }
 
 impl TenantIndexer {
@@ -509,6 +535,11 @@ impl TenantIndexer {
             Some(k) => BlindIndexer::mac(k, kind, value.as_bytes()),
             None => BlindIndex { kind, mac: 0 },
         }
+    }
+
+    /// A per-tenant secret seed for in-memory digests (derived once from the active key).
+    pub fn compute_digest_seed(&self) -> u128 {
+        self.seed
     }
 
     /// The blind index of `value` under the active key and every retired one still in use.
@@ -550,11 +581,20 @@ mod tests {
         let b = BlindIndexer::new(ring.clone()).unwrap();
         let t = TenantId::new();
         let before = b.compute(&t, BlindKind::Mobile, "13812345678").unwrap();
-        assert_ne!(before, b.compute(&TenantId::new(), BlindKind::Mobile, "13812345678").unwrap());
+        assert_ne!(
+            before,
+            b.compute(&TenantId::new(), BlindKind::Mobile, "13812345678")
+                .unwrap()
+        );
         ring.rotate("k2", [2; 32]).unwrap();
         let after = b.compute(&t, BlindKind::Mobile, "13812345678").unwrap();
         assert_ne!(before, after);
-        let values = b.lookup_values(&t, BlindKind::Mobile, "13812345678").unwrap();
-        assert_eq!(values, vec![after.index_value("k2"), before.index_value("k1")]);
+        let values = b
+            .lookup_values(&t, BlindKind::Mobile, "13812345678")
+            .unwrap();
+        assert_eq!(
+            values,
+            vec![after.index_value("k2"), before.index_value("k1")]
+        );
     }
 }

@@ -193,21 +193,41 @@ impl MatchKeys {
             }
             _ => None,
         };
+        // The digest only lives in memory (never stored): a 128-bit mix of the keyed MACs and
+        // the normalised names is enough to recognise an identical re-capture.
         let digest = {
-            let mut canon = String::with_capacity(96);
-            canon.push_str(source_tag);
-            for v in [
-                identity.name.as_deref(),
-                identity.mobile.as_ref().map(|m| m.as_str()),
-                identity.phone.as_ref().map(|p| p.as_str()),
-                identity.email.as_ref().map(|e| e.as_str()),
-                identity.wecom_id.as_ref().map(|w| w.as_str()),
-                identity.company.as_deref(),
-            ] {
-                canon.push('\u{1f}');
-                canon.push_str(v.unwrap_or(""));
+            let mut hi = fnv(0x5eed, source_tag.chars());
+            let mut lo = hi ^ 0x9e37_79b9_7f4a_7c15;
+            let mut mix = |v: u128| {
+                hi = marketingforce_core::id::splitmix64(hi ^ (v as u64));
+                lo = marketingforce_core::id::splitmix64(lo ^ ((v >> 64) as u64) ^ hi);
+            };
+            for (i, slot) in [
+                BlindKind::Mobile,
+                BlindKind::Phone,
+                BlindKind::Email,
+                BlindKind::WeCom,
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                let mac = exact
+                    .iter()
+                    .find(|k| k.kind == slot)
+                    .map_or(i as u128, |k| k.mac);
+                mix(mac);
             }
-            indexer.compute(BlindKind::Digest, &canon).mac
+            let key = indexer.compute_digest_seed();
+            mix(key);
+            mix(u128::from(fnv(
+                3,
+                identity.name.as_deref().unwrap_or("").chars(),
+            )));
+            mix(u128::from(fnv(
+                4,
+                identity.company.as_deref().unwrap_or("").chars(),
+            )));
+            (u128::from(hi) << 64) | u128::from(lo)
         };
         MatchKeys {
             exact,
@@ -287,9 +307,9 @@ impl Decision {
     /// The lead the capture ended up in.
     pub fn lead(&self) -> LeadId {
         match self {
-            Decision::New { lead } | Decision::Joined { lead, .. } | Decision::Unchanged { lead } => {
-                *lead
-            }
+            Decision::New { lead }
+            | Decision::Joined { lead, .. }
+            | Decision::Unchanged { lead } => *lead,
         }
     }
 }
@@ -385,15 +405,16 @@ fn fnv(tag: u64, chars: impl Iterator<Item = char>) -> u64 {
     marketingforce_core::id::splitmix64(h)
 }
 
-/// The blocking keys of a fuzzy key: surname + first two and + last two company characters.
+/// The blocking keys of a fuzzy key: the person key with the first two, and with the last
+/// two, characters of the company key. (Names must be near-identical to match anyway; a typo
+/// in a company name leaves at least one end intact.)
 fn blocks_of(key: &FuzzyKey) -> [u64; 2] {
-    let surname = key.name.chars().next();
     let n = key.company.chars().count();
     let head = key.company.chars().take(2);
     let tail = key.company.chars().skip(n.saturating_sub(2));
     [
-        fnv(1, surname.into_iter().chain(head)),
-        fnv(2, surname.into_iter().chain(tail)),
+        fnv(1, key.name.chars().chain(['\u{1f}']).chain(head)),
+        fnv(2, key.name.chars().chain(['\u{1f}']).chain(tail)),
     ]
 }
 
@@ -547,7 +568,9 @@ impl DedupeEngine {
                 for b in blocks_of(fk) {
                     if let Some(ms) = self.blocks.get(&b) {
                         for &m in ms {
-                            let Some(member) = self.members.get(m as usize) else { continue };
+                            let Some(member) = self.members.get(m as usize) else {
+                                continue;
+                            };
                             if member.alive && self.fuzzy_match(fk, &member.key) {
                                 let r = self.root(member.slot);
                                 if self.slots.get(r as usize).is_some_and(|x| x.alive) {
@@ -569,7 +592,9 @@ impl DedupeEngine {
             if let Some(&s) = self.digests.get(&d) {
                 let r = self.root(s);
                 if self.slots.get(r as usize).is_some_and(|x| x.alive) {
-                    return Decision::Unchanged { lead: self.lead_of(r) };
+                    return Decision::Unchanged {
+                        lead: self.lead_of(r),
+                    };
                 }
             }
         }
@@ -715,7 +740,10 @@ impl DedupeEngine {
         let a = self.slot(absorbed)?;
         let s = self.slot(survivor)?;
         if self.root(s) == a || a == s {
-            return Err(CrmError::validation("merge", "a lead cannot be merged into itself"));
+            return Err(CrmError::validation(
+                "merge",
+                "a lead cannot be merged into itself",
+            ));
         }
         self.set_parent(a, Some(s));
         Ok(())
@@ -750,10 +778,9 @@ impl DedupeEngine {
     }
 
     fn slot(&self, lead: LeadId) -> Result<u32> {
-        self.by_lead
-            .get(&lead)
-            .copied()
-            .ok_or_else(|| CrmError::validation("lead", format!("{lead} is not in the dedupe engine")))
+        self.by_lead.get(&lead).copied().ok_or_else(|| {
+            CrmError::validation("lead", format!("{lead} is not in the dedupe engine"))
+        })
     }
 
     /// Forget a lead entirely (erasure): its keys, digests and fuzzy keys, and those of leads
@@ -858,10 +885,17 @@ mod tests {
     #[test]
     fn bridging_capture_merges_into_oldest_and_rollback_undoes() {
         let mut e = DedupeEngine::new(DedupeConfig::default());
-        let a = e.ingest(&MatchKeys::new().with_exact(mob(1)), LeadId::new).lead();
-        let b = e.ingest(&MatchKeys::new().with_exact(email(2)), LeadId::new).lead();
+        let a = e
+            .ingest(&MatchKeys::new().with_exact(mob(1)), LeadId::new)
+            .lead();
+        let b = e
+            .ingest(&MatchKeys::new().with_exact(email(2)), LeadId::new)
+            .lead();
         e.begin();
-        let d = e.ingest(&MatchKeys::new().with_exact(mob(1)).with_exact(email(2)), LeadId::new);
+        let d = e.ingest(
+            &MatchKeys::new().with_exact(mob(1)).with_exact(email(2)),
+            LeadId::new,
+        );
         assert_eq!(
             d,
             Decision::Joined {
@@ -880,32 +914,67 @@ mod tests {
     fn fuzzy_respects_conflicting_mobiles_and_unmerge_separates() {
         let mut e = DedupeEngine::new(DedupeConfig::default());
         let a = e
-            .ingest(&MatchKeys::new().with_exact(mob(1)).with_fuzzy("张伟", "某某机械", Some(1)), LeadId::new)
+            .ingest(
+                &MatchKeys::new()
+                    .with_exact(mob(1))
+                    .with_fuzzy("张伟", "某某机械", Some(1)),
+                LeadId::new,
+            )
             .lead();
         // Same name and company, different mobile: another 张伟.
         let b = e
-            .ingest(&MatchKeys::new().with_exact(mob(2)).with_fuzzy("张伟", "某某机械", Some(2)), LeadId::new)
+            .ingest(
+                &MatchKeys::new()
+                    .with_exact(mob(2))
+                    .with_fuzzy("张伟", "某某机械", Some(2)),
+                LeadId::new,
+            )
             .lead();
         assert_ne!(a, b);
         // Typo in a long company name still matches.
-        let c = e.ingest(&MatchKeys::new().with_fuzzy("李娜", "华东重型机械制造", None), LeadId::new);
-        let d = e.ingest(&MatchKeys::new().with_fuzzy("李娜", "华东重型机械制遭", None), LeadId::new);
+        let c = e.ingest(
+            &MatchKeys::new().with_fuzzy("李娜", "华东重型机械制造", None),
+            LeadId::new,
+        );
+        let d = e.ingest(
+            &MatchKeys::new().with_fuzzy("李娜", "华东重型机械制遭", None),
+            LeadId::new,
+        );
         assert_eq!(c.lead(), d.lead());
         // Un-merge keeps leads apart afterwards.
-        let x = e.ingest(&MatchKeys::new().with_exact(email(9)), LeadId::new).lead();
-        let y = e.ingest(&MatchKeys::new().with_exact(mob(8)), LeadId::new).lead();
-        e.ingest(&MatchKeys::new().with_exact(email(9)).with_exact(mob(8)), LeadId::new);
+        let x = e
+            .ingest(&MatchKeys::new().with_exact(email(9)), LeadId::new)
+            .lead();
+        let y = e
+            .ingest(&MatchKeys::new().with_exact(mob(8)), LeadId::new)
+            .lead();
+        e.ingest(
+            &MatchKeys::new().with_exact(email(9)).with_exact(mob(8)),
+            LeadId::new,
+        );
         assert_eq!(e.survivor(y), Some(x));
         assert_eq!(e.unlink(y).unwrap(), x);
-        let again = e.ingest(&MatchKeys::new().with_exact(email(9)).with_exact(mob(8)), LeadId::new);
-        assert_eq!(again, Decision::Joined { lead: x, rule: MatchRule::Email, merged: vec![] });
+        let again = e.ingest(
+            &MatchKeys::new().with_exact(email(9)).with_exact(mob(8)),
+            LeadId::new,
+        );
+        assert_eq!(
+            again,
+            Decision::Joined {
+                lead: x,
+                rule: MatchRule::Email,
+                merged: vec![]
+            }
+        );
         assert_eq!(e.survivor(y), Some(y));
     }
 
     #[test]
     fn erase_forgets_keys() {
         let mut e = DedupeEngine::new(DedupeConfig::default());
-        let a = e.ingest(&MatchKeys::new().with_exact(mob(1)), LeadId::new).lead();
+        let a = e
+            .ingest(&MatchKeys::new().with_exact(mob(1)), LeadId::new)
+            .lead();
         assert_eq!(e.erase(a), vec![a]);
         assert_eq!(e.exact_keys().count(), 0);
         let again = e.ingest(&MatchKeys::new().with_exact(mob(1)), LeadId::new);

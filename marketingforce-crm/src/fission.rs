@@ -28,7 +28,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use marketingforce_core::id::{splitmix64, IdGenerator};
 use marketingforce_core::money::Money;
-use marketingforce_core::storage::{Batch, Collection, CommitOutcome, Entity, Expect, Idempotent, IndexEntry, Journal, Store};
+use marketingforce_core::storage::{
+    Batch, Collection, CommitOutcome, Entity, Expect, Idempotent, IndexEntry, Journal, Store,
+};
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::time::Clock;
 use schemars::JsonSchema;
@@ -103,7 +105,15 @@ impl Entity for FissionCampaign {
 
 impl FissionCampaign {
     /// A one-level campaign.
-    pub fn new(id: CampaignId, name: impl Into<String>, starts_at: DateTime<Utc>, ends_at: DateTime<Utc>, budget: Money, reward: Money, goal: Goal) -> FissionCampaign {
+    pub fn new(
+        id: CampaignId,
+        name: impl Into<String>,
+        starts_at: DateTime<Utc>,
+        ends_at: DateTime<Utc>,
+        budget: Money,
+        reward: Money,
+        goal: Goal,
+    ) -> FissionCampaign {
         FissionCampaign {
             id,
             name: name.into(),
@@ -135,13 +145,19 @@ impl FissionCampaign {
             return Err(CrmError::validation("reward", "must be positive"));
         }
         if self.reward.currency() != self.budget.currency() {
-            return Err(CrmError::validation("reward", "must be in the budget's currency"));
+            return Err(CrmError::validation(
+                "reward",
+                "must be in the budget's currency",
+            ));
         }
         if self.goal.shares == 0 && self.goal.referrals == 0 {
             return Err(CrmError::validation("goal", "needs shares or referrals"));
         }
         if self.reward_levels == 0 || self.reward_levels > MAX_REWARD_LEVELS {
-            return Err(CrmError::validation("reward_levels", format!("must be 1-{MAX_REWARD_LEVELS}")));
+            return Err(CrmError::validation(
+                "reward_levels",
+                format!("must be 1-{MAX_REWARD_LEVELS}"),
+            ));
         }
         if self.reward_levels > 1 && !self.allow_multi_level {
             return Err(CrmError::validation(
@@ -301,14 +317,23 @@ impl Fission {
     /// # Errors
     /// Not found; storage errors.
     pub async fn campaign(&self, tenant: &TenantId, id: &CampaignId) -> Result<FissionCampaign> {
-        Ok(self.campaigns().require(tenant, &id.to_string()).await?.value)
+        Ok(self
+            .campaigns()
+            .require(tenant, &id.to_string())
+            .await?
+            .value)
     }
 
     /// A participant.
     ///
     /// # Errors
     /// Not found; storage errors.
-    pub async fn participant(&self, tenant: &TenantId, campaign: &CampaignId, lead: &LeadId) -> Result<Participant> {
+    pub async fn participant(
+        &self,
+        tenant: &TenantId,
+        campaign: &CampaignId,
+        lead: &LeadId,
+    ) -> Result<Participant> {
         Ok(self
             .participants()
             .require(tenant, &format!("{campaign}:{lead}"))
@@ -321,16 +346,28 @@ impl Fission {
             let mut x = splitmix64(self.ids.next_uuid().as_u128() as u64);
             let code: String = (0..8)
                 .map(|_| {
-                    let c = CODE_ALPHABET.get((x % 32) as usize).copied().unwrap_or(b'2');
+                    let c = CODE_ALPHABET
+                        .get((x % 32) as usize)
+                        .copied()
+                        .unwrap_or(b'2');
                     x /= 32;
                     c as char
                 })
                 .collect();
-            if self.participants().lookup(tenant, "code", &code, &Default::default()).await?.items.is_empty() {
+            if self
+                .participants()
+                .lookup(tenant, "code", &code, &Default::default())
+                .await?
+                .items
+                .is_empty()
+            {
                 return Ok(code);
             }
         }
-        Err(CrmError::validation("code", "could not find a free referral code"))
+        Err(CrmError::validation(
+            "code",
+            "could not find a free referral code",
+        ))
     }
 
     /// `lead` joins `campaign`, optionally through a referral code. Guards: the campaign must
@@ -340,14 +377,24 @@ impl Fission {
     ///
     /// # Errors
     /// [`CrmError::ReferralCodeOtherCampaign`], [`CrmError::ReferralRefused`], storage errors.
-    pub async fn join(&self, tenant: &TenantId, campaign: &CampaignId, lead: &LeadId, referral_code: Option<&str>, idempotency_key: &str) -> Result<FissionOutcome> {
+    pub async fn join(
+        &self,
+        tenant: &TenantId,
+        campaign: &CampaignId,
+        lead: &LeadId,
+        referral_code: Option<&str>,
+        idempotency_key: &str,
+    ) -> Result<FissionOutcome> {
         let idem = Idempotent::new(idempotency_key, &("join", campaign, lead, referral_code))?;
         if let Some(prev) = idem.check(self.store.as_ref(), tenant).await? {
             return Ok(prev);
         }
         let _g = self.lock.lock().await;
         let now = self.clock.now();
-        let c = self.campaigns().require(tenant, &campaign.to_string()).await?;
+        let c = self
+            .campaigns()
+            .require(tenant, &campaign.to_string())
+            .await?;
         let refuse = |reason: &str| CrmError::ReferralRefused {
             campaign: *campaign,
             reason: reason.into(),
@@ -355,17 +402,26 @@ impl Fission {
         if now < c.value.starts_at || now > c.value.ends_at {
             return Err(refuse("the campaign is not running"));
         }
-        if self.participants().get(tenant, &format!("{campaign}:{lead}")).await?.is_some() {
-            return Err(refuse("the lead already participates (duplicate participant)"));
+        if self
+            .participants()
+            .get(tenant, &format!("{campaign}:{lead}"))
+            .await?
+            .is_some()
+        {
+            return Err(refuse(
+                "the lead already participates (duplicate participant)",
+            ));
         }
         let mut referrer: Option<marketingforce_core::storage::Versioned<Participant>> = None;
         if let Some(code) = referral_code {
             let code = code.trim().to_uppercase();
-            let found = self.participants().lookup_all(tenant, "code", &code).await?;
-            let r = found
-                .into_iter()
-                .next()
-                .ok_or_else(|| CrmError::validation("referral_code", format!("{code:?} is unknown")))?;
+            let found = self
+                .participants()
+                .lookup_all(tenant, "code", &code)
+                .await?;
+            let r = found.into_iter().next().ok_or_else(|| {
+                CrmError::validation("referral_code", format!("{code:?} is unknown"))
+            })?;
             if r.value.campaign != *campaign {
                 return Err(CrmError::ReferralCodeOtherCampaign {
                     code,
@@ -421,7 +477,8 @@ impl Fission {
         };
         let mut camp = c.value.clone();
         // Credit the referral up to `reward_levels` ancestors (1 = the direct referrer only).
-        let mut credited: HashMap<LeadId, marketingforce_core::storage::Versioned<Participant>> = HashMap::new();
+        let mut credited: HashMap<LeadId, marketingforce_core::storage::Versioned<Participant>> =
+            HashMap::new();
         let mut next = referrer;
         for _ in 0..camp.reward_levels {
             let Some(mut p) = next.take() else { break };
@@ -430,7 +487,11 @@ impl Fission {
             self.maybe_reward(&mut camp, &mut p.value, now, &mut batch, &mut outcome)?;
             credited.insert(p.value.lead, p.clone());
             next = match up {
-                Some(a) => self.participants().get(tenant, &format!("{campaign}:{a}")).await?,
+                Some(a) => {
+                    self.participants()
+                        .get(tenant, &format!("{campaign}:{a}"))
+                        .await?
+                }
                 None => None,
             };
         }
@@ -443,13 +504,27 @@ impl Fission {
         self.commit(tenant, batch, &idem, outcome).await
     }
 
-    fn maybe_reward(&self, camp: &mut FissionCampaign, p: &mut Participant, now: DateTime<Utc>, batch: &mut Batch, outcome: &mut FissionOutcome) -> Result<()> {
+    fn maybe_reward(
+        &self,
+        camp: &mut FissionCampaign,
+        p: &mut Participant,
+        now: DateTime<Utc>,
+        batch: &mut Batch,
+        outcome: &mut FissionOutcome,
+    ) -> Result<()> {
         if p.rewarded || p.shares < camp.goal.shares || p.referrals < camp.goal.referrals {
             return Ok(());
         }
         let after = camp.spent.checked_add(&camp.reward)?;
         if after.checked_cmp(&camp.budget)?.is_gt() {
-            batch.append_json(FISSION_JOURNAL, &FissionEvent::RewardRefused { campaign: camp.id, lead: p.lead, at: now })?;
+            batch.append_json(
+                FISSION_JOURNAL,
+                &FissionEvent::RewardRefused {
+                    campaign: camp.id,
+                    lead: p.lead,
+                    at: now,
+                },
+            )?;
             outcome.refused.push(p.lead);
             return Ok(());
         }
@@ -468,8 +543,18 @@ impl Fission {
         Ok(())
     }
 
-    async fn commit<R: Serialize + serde::de::DeserializeOwned>(&self, tenant: &TenantId, mut batch: Batch, idem: &Idempotent, result: R) -> Result<R> {
-        batch.claim_idempotency(idem.key(), idem.fingerprint().as_str(), serde_json::to_vec(&result)?);
+    async fn commit<R: Serialize + serde::de::DeserializeOwned>(
+        &self,
+        tenant: &TenantId,
+        mut batch: Batch,
+        idem: &Idempotent,
+        result: R,
+    ) -> Result<R> {
+        batch.claim_idempotency(
+            idem.key(),
+            idem.fingerprint().as_str(),
+            serde_json::to_vec(&result)?,
+        );
         match self.store.commit(tenant, batch).await? {
             CommitOutcome::Committed(_) => Ok(result),
             CommitOutcome::Replayed(r) => Ok(serde_json::from_slice(&r)?),
@@ -480,24 +565,43 @@ impl Fission {
     ///
     /// # Errors
     /// Not a participant; the campaign is not running; storage errors.
-    pub async fn share(&self, tenant: &TenantId, campaign: &CampaignId, lead: &LeadId, idempotency_key: &str) -> Result<FissionOutcome> {
+    pub async fn share(
+        &self,
+        tenant: &TenantId,
+        campaign: &CampaignId,
+        lead: &LeadId,
+        idempotency_key: &str,
+    ) -> Result<FissionOutcome> {
         let idem = Idempotent::new(idempotency_key, &("share", campaign, lead))?;
         if let Some(prev) = idem.check(self.store.as_ref(), tenant).await? {
             return Ok(prev);
         }
         let _g = self.lock.lock().await;
         let now = self.clock.now();
-        let c = self.campaigns().require(tenant, &campaign.to_string()).await?;
+        let c = self
+            .campaigns()
+            .require(tenant, &campaign.to_string())
+            .await?;
         if now < c.value.starts_at || now > c.value.ends_at {
             return Err(CrmError::ReferralRefused {
                 campaign: *campaign,
                 reason: "the campaign is not running".into(),
             });
         }
-        let mut p = self.participants().require(tenant, &format!("{campaign}:{lead}")).await?;
+        let mut p = self
+            .participants()
+            .require(tenant, &format!("{campaign}:{lead}"))
+            .await?;
         p.value.shares += 1;
         let mut batch = Batch::new();
-        batch.append_json(FISSION_JOURNAL, &FissionEvent::Shared { campaign: *campaign, lead: *lead, at: now })?;
+        batch.append_json(
+            FISSION_JOURNAL,
+            &FissionEvent::Shared {
+                campaign: *campaign,
+                lead: *lead,
+                at: now,
+            },
+        )?;
         let mut outcome = FissionOutcome {
             code: p.value.code.clone(),
             rewarded: Vec::new(),
@@ -516,16 +620,34 @@ impl Fission {
     ///
     /// # Errors
     /// Not a participant; a validation error on a non-positive amount; storage errors.
-    pub async fn record_purchase(&self, tenant: &TenantId, campaign: &CampaignId, lead: &LeadId, order: &str, amount: Money, idempotency_key: &str) -> Result<()> {
+    pub async fn record_purchase(
+        &self,
+        tenant: &TenantId,
+        campaign: &CampaignId,
+        lead: &LeadId,
+        order: &str,
+        amount: Money,
+        idempotency_key: &str,
+    ) -> Result<()> {
         if !amount.is_positive() {
             return Err(CrmError::validation("amount", "must be positive"));
         }
-        let idem = Idempotent::new(idempotency_key, &("purchase", campaign, lead, order, amount))?;
-        if idem.check::<()>(self.store.as_ref(), tenant).await?.is_some() {
+        let idem = Idempotent::new(
+            idempotency_key,
+            &("purchase", campaign, lead, order, amount),
+        )?;
+        if idem
+            .check::<()>(self.store.as_ref(), tenant)
+            .await?
+            .is_some()
+        {
             return Ok(());
         }
         let _g = self.lock.lock().await;
-        let mut p = self.participants().require(tenant, &format!("{campaign}:{lead}")).await?;
+        let mut p = self
+            .participants()
+            .require(tenant, &format!("{campaign}:{lead}"))
+            .await?;
         p.value.purchases.push(order.to_string());
         let mut batch = Batch::new();
         batch.put_entity(tenant, &p.value, Expect::Version(p.version))?;
@@ -546,7 +668,11 @@ impl Fission {
     ///
     /// # Errors
     /// Storage errors.
-    pub async fn tree(&self, tenant: &TenantId, campaign: &CampaignId) -> Result<Vec<(LeadId, Option<LeadId>)>> {
+    pub async fn tree(
+        &self,
+        tenant: &TenantId,
+        campaign: &CampaignId,
+    ) -> Result<Vec<(LeadId, Option<LeadId>)>> {
         Ok(self
             .participants()
             .list_all(tenant)
@@ -562,11 +688,13 @@ impl Fission {
     /// # Errors
     /// Storage errors.
     pub async fn events(&self, tenant: &TenantId) -> Result<Vec<FissionEvent>> {
-        Ok(Journal::<FissionEvent>::new(self.store.clone(), FISSION_JOURNAL)
-            .read_all(tenant)
-            .await?
-            .into_iter()
-            .map(|(_, e)| e)
-            .collect())
+        Ok(
+            Journal::<FissionEvent>::new(self.store.clone(), FISSION_JOURNAL)
+                .read_all(tenant)
+                .await?
+                .into_iter()
+                .map(|(_, e)| e)
+                .collect(),
+        )
     }
 }

@@ -180,7 +180,11 @@ const EPOCH: NaiveDate = match NaiveDate::from_ymd_opt(1970, 1, 1) {
 
 impl FunnelIndex {
     /// An index over facts already compacted (benchmarks, custom sources).
-    pub fn from_facts(facts: Vec<FunnelFacts>, platforms: Vec<String>, owners: Vec<UserId>) -> FunnelIndex {
+    pub fn from_facts(
+        facts: Vec<FunnelFacts>,
+        platforms: Vec<String>,
+        owners: Vec<UserId>,
+    ) -> FunnelIndex {
         FunnelIndex {
             facts,
             platforms,
@@ -362,7 +366,11 @@ impl FunnelIndex {
                 .collect(),
             by_platform: by_platform
                 .into_iter()
-                .filter_map(|(p, a)| self.platforms.get(p as usize).map(|n| (n.clone(), a.done())))
+                .filter_map(|(p, a)| {
+                    self.platforms
+                        .get(p as usize)
+                        .map(|n| (n.clone(), a.done()))
+                })
                 .collect(),
             by_domain: [Domain::Public, Domain::Private]
                 .into_iter()
@@ -387,7 +395,12 @@ impl Crm {
     ///
     /// # Errors
     /// Storage errors.
-    pub async fn funnel(&self, tenant: &TenantId, zone: TimeZone, query: &FunnelQuery) -> Result<FunnelReport> {
+    pub async fn funnel(
+        &self,
+        tenant: &TenantId,
+        zone: TimeZone,
+        query: &FunnelQuery,
+    ) -> Result<FunnelReport> {
         let leads = self.all_leads(tenant).await?;
         Ok(FunnelIndex::from_leads(&leads, zone).report(query))
     }

@@ -24,9 +24,13 @@ use unicode_normalization::UnicodeNormalization;
 
 use crate::error::{CrmError, Result};
 
-/// NFKC-normalise (full-width → ASCII, compatibility forms folded), skipping the work for ASCII.
+/// NFKC-normalise (full-width → ASCII, compatibility forms folded), skipping the work for text
+/// that is already stable: ASCII and CJK Unified Ideographs.
 pub fn nfkc(input: &str) -> String {
-    if input.is_ascii() {
+    let stable = input
+        .chars()
+        .all(|c| c.is_ascii() || ('\u{4e00}'..='\u{9fff}').contains(&c));
+    if stable {
         input.to_string()
     } else {
         input.nfkc().collect()
@@ -318,7 +322,10 @@ impl WeComId {
         if s.is_empty() || s.len() > 64 {
             return Err(CrmError::validation(field, "must be 1-64 characters"));
         }
-        if !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+        if !s
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
             return Err(CrmError::validation(
                 field,
                 format!("{input:?} has characters other than A-Z, a-z, 0-9, '_' and '-'"),
@@ -353,7 +360,18 @@ impl From<WeComId> for String {
 /// A validation error on `field`.
 pub fn clean_name(input: &str, field: &str) -> Result<String> {
     let s = nfkc(input);
-    let cleaned = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let tidy = !s.starts_with(char::is_whitespace)
+        && !s.ends_with(char::is_whitespace)
+        && !s
+            .as_bytes()
+            .windows(2)
+            .any(|w| w[0].is_ascii_whitespace() && w[1].is_ascii_whitespace())
+        && s.chars().all(|c| c == ' ' || !c.is_whitespace());
+    let cleaned = if tidy {
+        s
+    } else {
+        s.split_whitespace().collect::<Vec<_>>().join(" ")
+    };
     let n = cleaned.chars().count();
     if n == 0 {
         return Err(CrmError::validation(field, "must not be blank"));
@@ -369,11 +387,22 @@ pub fn clean_name(input: &str, field: &str) -> Result<String> {
 
 /// The matching key of a person's name: lower case, no whitespace or punctuation.
 pub fn person_key(name: &str) -> String {
-    nfkc(name)
-        .chars()
-        .filter(|c| c.is_alphanumeric())
-        .flat_map(char::to_lowercase)
-        .collect()
+    let mut out = String::with_capacity(name.len());
+    let folded;
+    let src = if name.is_ascii()
+        || name
+            .chars()
+            .all(|c| ('\u{4e00}'..='\u{9fff}').contains(&c) || c.is_ascii())
+    {
+        name
+    } else {
+        folded = nfkc(name);
+        folded.as_str()
+    };
+    for c in src.chars().filter(|c| c.is_alphanumeric()) {
+        out.extend(c.to_lowercase());
+    }
+    out
 }
 
 /// Legal-form suffixes stripped from company names before matching, longest first.
@@ -399,10 +428,44 @@ const COMPANY_SUFFIXES: &[&str] = &[
 
 /// Region prefixes stripped from company names before matching (provinces and large cities).
 const REGION_PREFIXES: &[&str] = &[
-    "北京市", "上海市", "天津市", "重庆市", "广东省", "江苏省", "浙江省", "山东省", "河南省",
-    "四川省", "湖北省", "湖南省", "福建省", "安徽省", "河北省", "北京", "上海", "天津", "重庆",
-    "广州", "深圳", "杭州", "南京", "苏州", "成都", "武汉", "西安", "广东", "江苏", "浙江",
-    "山东", "河南", "四川", "湖北", "湖南", "福建", "安徽", "河北",
+    "北京市",
+    "上海市",
+    "天津市",
+    "重庆市",
+    "广东省",
+    "江苏省",
+    "浙江省",
+    "山东省",
+    "河南省",
+    "四川省",
+    "湖北省",
+    "湖南省",
+    "福建省",
+    "安徽省",
+    "河北省",
+    "北京",
+    "上海",
+    "天津",
+    "重庆",
+    "广州",
+    "深圳",
+    "杭州",
+    "南京",
+    "苏州",
+    "成都",
+    "武汉",
+    "西安",
+    "广东",
+    "江苏",
+    "浙江",
+    "山东",
+    "河南",
+    "四川",
+    "湖北",
+    "湖南",
+    "福建",
+    "安徽",
+    "河北",
 ];
 
 /// The matching key of a company name: [`person_key`] without region prefixes and legal-form
@@ -445,9 +508,21 @@ mod tests {
             "１３８１２３４５６７８",
             "(138) 1234.5678",
         ] {
-            assert_eq!(MobileNumber::parse(s).unwrap().as_str(), "13812345678", "{s}");
+            assert_eq!(
+                MobileNumber::parse(s).unwrap().as_str(),
+                "13812345678",
+                "{s}"
+            );
         }
-        for bad in ["", "1381234567", "138123456789", "12812345678", "23812345678", "+1 138 1234 5678", "138x1234567"] {
+        for bad in [
+            "",
+            "1381234567",
+            "138123456789",
+            "12812345678",
+            "23812345678",
+            "+1 138 1234 5678",
+            "138x1234567",
+        ] {
             let e = MobileNumber::parse(bad).unwrap_err();
             assert_eq!(e.field(), Some("mobile"), "{bad}: {e}");
         }
@@ -455,11 +530,24 @@ mod tests {
 
     #[test]
     fn other_phones_become_e164() {
-        assert_eq!(Phone::parse("+44 20 7946 0958").unwrap().as_str(), "+442079460958");
-        assert_eq!(Phone::parse("0044 20 7946 0958").unwrap().as_str(), "+442079460958");
-        assert_eq!(Phone::parse("010-8888 1234").unwrap().as_str(), "+861088881234");
         assert_eq!(
-            Phone::parse("13812345678").unwrap().as_mobile().unwrap().as_str(),
+            Phone::parse("+44 20 7946 0958").unwrap().as_str(),
+            "+442079460958"
+        );
+        assert_eq!(
+            Phone::parse("0044 20 7946 0958").unwrap().as_str(),
+            "+442079460958"
+        );
+        assert_eq!(
+            Phone::parse("010-8888 1234").unwrap().as_str(),
+            "+861088881234"
+        );
+        assert_eq!(
+            Phone::parse("13812345678")
+                .unwrap()
+                .as_mobile()
+                .unwrap()
+                .as_str(),
             "13812345678"
         );
         assert!(Phone::parse("12345").is_err());
@@ -469,10 +557,32 @@ mod tests {
 
     #[test]
     fn emails() {
-        assert_eq!(Email::parse("Li.Si+crm@Example.com").unwrap().as_str(), "li.si+crm@example.com");
-        assert_eq!(Email::parse("ｌｉ＠ｅｘａｍｐｌｅ．ｃｏｍ").unwrap().as_str(), "li@example.com");
-        for bad in ["", "li", "li@", "@example.com", "li@example", "li@@example.com", "l i@example.com", "li@-x.com", ".li@x.com"] {
-            assert_eq!(Email::parse(bad).unwrap_err().field(), Some("email"), "{bad}");
+        assert_eq!(
+            Email::parse("Li.Si+crm@Example.com").unwrap().as_str(),
+            "li.si+crm@example.com"
+        );
+        assert_eq!(
+            Email::parse("ｌｉ＠ｅｘａｍｐｌｅ．ｃｏｍ")
+                .unwrap()
+                .as_str(),
+            "li@example.com"
+        );
+        for bad in [
+            "",
+            "li",
+            "li@",
+            "@example.com",
+            "li@example",
+            "li@@example.com",
+            "l i@example.com",
+            "li@-x.com",
+            ".li@x.com",
+        ] {
+            assert_eq!(
+                Email::parse(bad).unwrap_err().field(),
+                Some("email"),
+                "{bad}"
+            );
         }
     }
 

@@ -60,7 +60,13 @@ pub struct LibraryItem {
 
 impl LibraryItem {
     /// A new item.
-    pub fn new(id: MaterialId, scenario: impl Into<String>, kind: ItemKind, title: impl Into<String>, body: impl Into<String>) -> LibraryItem {
+    pub fn new(
+        id: MaterialId,
+        scenario: impl Into<String>,
+        kind: ItemKind,
+        title: impl Into<String>,
+        body: impl Into<String>,
+    ) -> LibraryItem {
         LibraryItem {
             id,
             scenario: scenario.into(),
@@ -76,9 +82,16 @@ impl LibraryItem {
     /// # Errors
     /// A validation error naming the field.
     pub fn validate(&self) -> Result<()> {
-        for (f, v, max) in [("scenario", &self.scenario, 50), ("title", &self.title, 200), ("body", &self.body, 10_000)] {
+        for (f, v, max) in [
+            ("scenario", &self.scenario, 50),
+            ("title", &self.title, 200),
+            ("body", &self.body, 10_000),
+        ] {
             if v.trim().is_empty() || v.chars().count() > max {
-                return Err(CrmError::validation(f, format!("must be 1-{max} characters")));
+                return Err(CrmError::validation(
+                    f,
+                    format!("must be 1-{max} characters"),
+                ));
             }
         }
         Ok(())
@@ -150,7 +163,12 @@ impl Library {
     ///
     /// # Errors
     /// Storage errors.
-    pub async fn search(&self, tenant: &TenantId, query: &str, scenario: Option<&str>) -> Result<Vec<LibraryItem>> {
+    pub async fn search(
+        &self,
+        tenant: &TenantId,
+        query: &str,
+        scenario: Option<&str>,
+    ) -> Result<Vec<LibraryItem>> {
         let items = match scenario {
             Some(s) => self.items().lookup_all(tenant, "scenario", s).await?,
             None => self.items().list_all(tenant).await?,
@@ -170,7 +188,15 @@ impl Library {
     ///
     /// # Errors
     /// Not found; [`CrmError::AccessDenied`]; storage errors.
-    pub async fn send(&self, crm: &Crm, tenant: &TenantId, item: &MaterialId, lead: &LeadId, salesperson: &UserId, idempotency_key: &str) -> Result<i64> {
+    pub async fn send(
+        &self,
+        crm: &Crm,
+        tenant: &TenantId,
+        item: &MaterialId,
+        lead: &LeadId,
+        salesperson: &UserId,
+        idempotency_key: &str,
+    ) -> Result<i64> {
         let item = self.items().require(tenant, &item.to_string()).await?.value;
         let l = crm.lead(tenant, lead).await?;
         crm.authorize(tenant, salesperson, &l).await?;

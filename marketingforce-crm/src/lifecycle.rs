@@ -120,7 +120,9 @@ impl LifecycleConfig {
     }
 
     fn rule(&self, from: Stage, to: Stage) -> Option<&TransitionRule> {
-        self.transitions.iter().find(|r| r.from == from && r.to == to)
+        self.transitions
+            .iter()
+            .find(|r| r.from == from && r.to == to)
     }
 
     /// Whether `from → to` is allowed.
@@ -159,7 +161,11 @@ impl LifecycleConfig {
                 lead,
                 from: from.to_string(),
                 to: to.to_string(),
-                allowed: if allowed.is_empty() { "none".into() } else { allowed },
+                allowed: if allowed.is_empty() {
+                    "none".into()
+                } else {
+                    allowed
+                },
             });
         };
         if rule.reason_required && reason.is_none_or(|r| r.trim().is_empty()) {

@@ -38,7 +38,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use marketingforce_core::id::IdGenerator;
 use marketingforce_core::money::{Money, RoundingMode};
-use marketingforce_core::storage::{Batch, Collection, Entity, Idempotent, Journal, Store, CommitOutcome, Expect};
+use marketingforce_core::storage::{
+    Batch, Collection, CommitOutcome, Entity, Expect, Idempotent, Journal, Store,
+};
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::time::Clock;
 use rust_decimal::prelude::ToPrimitive;
@@ -138,7 +140,10 @@ impl MembershipProgram {
             earn: EarnRules {
                 points_per_yuan: Decimal::ONE,
                 rounding: RoundingMode::Down,
-                tasks: BTreeMap::from([("complete_profile".into(), 50), ("attend_event".into(), 200)]),
+                tasks: BTreeMap::from([
+                    ("complete_profile".into(), 50),
+                    ("attend_event".into(), 200),
+                ]),
             },
             redemption: RedemptionRules {
                 min_points: 100,
@@ -162,7 +167,10 @@ impl MembershipProgram {
         match self.levels.first() {
             None => return Err(CrmError::validation("levels", "needs at least one level")),
             Some(l) if l.min_points != 0 => {
-                return Err(CrmError::validation("levels[0].min_points", "the first level starts at 0"))
+                return Err(CrmError::validation(
+                    "levels[0].min_points",
+                    "the first level starts at 0",
+                ))
             }
             _ => {}
         }
@@ -177,16 +185,32 @@ impl MembershipProgram {
             }
         }
         if self.earn.points_per_yuan.is_sign_negative() {
-            return Err(CrmError::validation("earn.points_per_yuan", "must not be negative"));
+            return Err(CrmError::validation(
+                "earn.points_per_yuan",
+                "must not be negative",
+            ));
         }
         if self.redemption.multiple_of == 0 {
-            return Err(CrmError::validation("redemption.multiple_of", "must be positive"));
+            return Err(CrmError::validation(
+                "redemption.multiple_of",
+                "must be positive",
+            ));
         }
-        if self.redemption.max_points.is_some_and(|m| m < self.redemption.min_points) {
-            return Err(CrmError::validation("redemption.max_points", "is below min_points"));
+        if self
+            .redemption
+            .max_points
+            .is_some_and(|m| m < self.redemption.min_points)
+        {
+            return Err(CrmError::validation(
+                "redemption.max_points",
+                "is below min_points",
+            ));
         }
         if self.level_window_days == 0 {
-            return Err(CrmError::validation("level_window_days", "must be positive"));
+            return Err(CrmError::validation(
+                "level_window_days",
+                "must be positive",
+            ));
         }
         if self.expiry_days == Some(0) {
             return Err(CrmError::validation("expiry_days", "must be positive"));
@@ -203,7 +227,10 @@ impl MembershipProgram {
             return Err(CrmError::validation("amount", "must not be negative"));
         }
         if amount.currency().code() != "CNY" {
-            return Err(CrmError::validation("amount", "points are earned on CNY amounts"));
+            return Err(CrmError::validation(
+                "amount",
+                "points are earned on CNY amounts",
+            ));
         }
         let p = self
             .earn
@@ -390,11 +417,33 @@ impl PointsBook {
 
     /// Earn `points` (locked for the return window when the program has one and the earning
     /// is a purchase, i.e. `reference` starts with `order:` or is any purchase reference).
-    pub fn earn(&mut self, program: &MembershipProgram, member: LeadId, points: u64, at: DateTime<Utc>, reference: &str) {
-        self.earn_with_lock(program, member, points, at, reference, program.lock_days > 0);
+    pub fn earn(
+        &mut self,
+        program: &MembershipProgram,
+        member: LeadId,
+        points: u64,
+        at: DateTime<Utc>,
+        reference: &str,
+    ) {
+        self.earn_with_lock(
+            program,
+            member,
+            points,
+            at,
+            reference,
+            program.lock_days > 0,
+        );
     }
 
-    fn earn_with_lock(&mut self, program: &MembershipProgram, member: LeadId, points: u64, at: DateTime<Utc>, reference: &str, lock: bool) {
+    fn earn_with_lock(
+        &mut self,
+        program: &MembershipProgram,
+        member: LeadId,
+        points: u64,
+        at: DateTime<Utc>,
+        reference: &str,
+        lock: bool,
+    ) {
         if points == 0 {
             return;
         }
@@ -406,7 +455,11 @@ impl PointsBook {
             lot,
             points,
             from: Account::Issued,
-            to: if lock { Account::Locked } else { Account::Available },
+            to: if lock {
+                Account::Locked
+            } else {
+                Account::Available
+            },
             at,
             reference: reference.into(),
         });
@@ -462,7 +515,8 @@ impl PointsBook {
     }
 
     fn member_of(&self, _lot: u64) -> LeadId {
-        self.member.unwrap_or_else(|| LeadId::from_uuid(marketingforce_core::id::Uuid::nil()))
+        self.member
+            .unwrap_or_else(|| LeadId::from_uuid(marketingforce_core::id::Uuid::nil()))
     }
 
     /// Redeem `points`, oldest-expiring lots first.
@@ -470,16 +524,28 @@ impl PointsBook {
     /// # Errors
     /// [`CrmError::InsufficientPoints`], or a validation error on `points` against the
     /// redemption rules.
-    pub fn redeem(&mut self, program: &MembershipProgram, member: LeadId, points: u64, at: DateTime<Utc>, reference: &str) -> Result<()> {
+    pub fn redeem(
+        &mut self,
+        program: &MembershipProgram,
+        member: LeadId,
+        points: u64,
+        at: DateTime<Utc>,
+        reference: &str,
+    ) -> Result<()> {
         let r = &program.redemption;
-        if points < r.min_points || points % r.multiple_of != 0 || r.max_points.is_some_and(|m| points > m) {
+        if points < r.min_points
+            || points.checked_rem(r.multiple_of) != Some(0)
+            || r.max_points.is_some_and(|m| points > m)
+        {
             return Err(CrmError::validation(
                 "points",
                 format!(
                     "{points} is not a valid redemption (at least {}, multiples of {}{})",
                     r.min_points,
                     r.multiple_of,
-                    r.max_points.map(|m| format!(", at most {m}")).unwrap_or_default()
+                    r.max_points
+                        .map(|m| format!(", at most {m}"))
+                        .unwrap_or_default()
                 ),
             ));
         }
@@ -491,7 +557,8 @@ impl PointsBook {
                 available,
             });
         }
-        let mut order: Vec<(Option<DateTime<Utc>>, DateTime<Utc>, u64, u64)> = self
+        type Candidate = (Option<DateTime<Utc>>, DateTime<Utc>, u64, u64);
+        let mut order: Vec<Candidate> = self
             .lots
             .iter()
             .filter(|l| !l.locked && l.remaining > 0)
@@ -522,7 +589,13 @@ impl PointsBook {
 
     /// Cancel the still-locked points of the purchase `reference` (the order was returned).
     /// Returns the points reversed.
-    pub fn reverse(&mut self, program: &MembershipProgram, member: LeadId, reference: &str, at: DateTime<Utc>) -> u64 {
+    pub fn reverse(
+        &mut self,
+        program: &MembershipProgram,
+        member: LeadId,
+        reference: &str,
+        at: DateTime<Utc>,
+    ) -> u64 {
         let lots: Vec<(u64, u64)> = self
             .lots
             .iter()
@@ -608,7 +681,11 @@ pub struct Membership {
 
 impl Membership {
     /// A service over `store`.
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, _ids: Arc<dyn IdGenerator>) -> Membership {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        _ids: Arc<dyn IdGenerator>,
+    ) -> Membership {
         Membership {
             store,
             clock,
@@ -635,7 +712,10 @@ impl Membership {
             .value)
     }
 
-    async fn books(&self, tenant: &TenantId) -> Result<tokio::sync::OwnedMutexGuard<Option<Books>>> {
+    async fn books(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<tokio::sync::OwnedMutexGuard<Option<Books>>> {
         let slot = self
             .tenants
             .lock()
@@ -661,7 +741,12 @@ impl Membership {
     ///
     /// # Errors
     /// [`marketingforce_core::Error::NotFound`] for an unknown program; storage errors.
-    pub async fn enroll(&self, tenant: &TenantId, program: &ProgramId, lead: &LeadId) -> Result<Member> {
+    pub async fn enroll(
+        &self,
+        tenant: &TenantId,
+        program: &ProgramId,
+        lead: &LeadId,
+    ) -> Result<Member> {
         let p = self.program(tenant, program).await?;
         let members = Collection::<Member>::new(self.store.clone());
         let key = format!("{program}:{lead}");
@@ -681,7 +766,15 @@ impl Membership {
         Ok(m)
     }
 
-    async fn run<R, F>(&self, tenant: &TenantId, program: &ProgramId, lead: &LeadId, key: &str, request: &impl Serialize, op: F) -> Result<R>
+    async fn run<R, F>(
+        &self,
+        tenant: &TenantId,
+        program: &ProgramId,
+        lead: &LeadId,
+        key: &str,
+        request: &impl Serialize,
+        op: F,
+    ) -> Result<R>
     where
         R: Serialize + serde::de::DeserializeOwned,
         F: FnOnce(&mut PointsBook, &MembershipProgram, DateTime<Utc>) -> Result<R>,
@@ -695,7 +788,9 @@ impl Membership {
         let member = members
             .get(tenant, &format!("{program}:{lead}"))
             .await?
-            .ok_or_else(|| CrmError::validation("member", format!("{lead} is not enrolled in {program}")))?;
+            .ok_or_else(|| {
+                CrmError::validation("member", format!("{lead} is not enrolled in {program}"))
+            })?;
         let mut guard = self.books(tenant).await?;
         let books = guard.get_or_insert_with(Books::new);
         let book = books.entry((*program, *lead)).or_default();
@@ -714,7 +809,11 @@ impl Membership {
         let level = p.level_for(book.window_points(&p, now));
         if level != m.level {
             m.level = level;
-            m.level_name = p.levels.get(level).map(|l| l.name.clone()).unwrap_or_default();
+            m.level_name = p
+                .levels
+                .get(level)
+                .map(|l| l.name.clone())
+                .unwrap_or_default();
             m.level_changed_at = now;
         }
         let postings = book.take_pending();
@@ -725,7 +824,11 @@ impl Membership {
         if m != member.value {
             batch.put_entity(tenant, &m, Expect::Version(member.version))?;
         }
-        batch.claim_idempotency(idem.key(), idem.fingerprint().as_str(), serde_json::to_vec(&result)?);
+        batch.claim_idempotency(
+            idem.key(),
+            idem.fingerprint().as_str(),
+            serde_json::to_vec(&result)?,
+        );
         match self.store.commit(tenant, batch).await {
             Ok(CommitOutcome::Committed(_)) => Ok(result),
             Ok(CommitOutcome::Replayed(stored)) => {
@@ -743,13 +846,28 @@ impl Membership {
     ///
     /// # Errors
     /// A validation error on `amount`; a member not enrolled; storage errors.
-    pub async fn earn_purchase(&self, tenant: &TenantId, program: &ProgramId, lead: &LeadId, amount: &Money, order: &str, idempotency_key: &str) -> Result<u64> {
+    pub async fn earn_purchase(
+        &self,
+        tenant: &TenantId,
+        program: &ProgramId,
+        lead: &LeadId,
+        amount: &Money,
+        order: &str,
+        idempotency_key: &str,
+    ) -> Result<u64> {
         let reference = format!("order:{order}");
-        self.run(tenant, program, lead, idempotency_key, &("purchase", program, lead, amount, order), |book, p, now| {
-            let points = p.purchase_points(amount)?;
-            book.earn(p, *lead, points, now, &reference);
-            Ok(points)
-        })
+        self.run(
+            tenant,
+            program,
+            lead,
+            idempotency_key,
+            &("purchase", program, lead, amount, order),
+            |book, p, now| {
+                let points = p.purchase_points(amount)?;
+                book.earn(p, *lead, points, now, &reference);
+                Ok(points)
+            },
+        )
         .await
     }
 
@@ -757,16 +875,31 @@ impl Membership {
     ///
     /// # Errors
     /// A validation error on `task` when the program has no such task; storage errors.
-    pub async fn earn_task(&self, tenant: &TenantId, program: &ProgramId, lead: &LeadId, task: &str, idempotency_key: &str) -> Result<u64> {
-        self.run(tenant, program, lead, idempotency_key, &("task", program, lead, task), |book, p, now| {
-            let points = *p
-                .earn
-                .tasks
-                .get(task)
-                .ok_or_else(|| CrmError::validation("task", format!("{task:?} earns no points in this program")))?;
-            book.earn_with_lock(p, *lead, points, now, &format!("task:{task}"), false);
-            Ok(points)
-        })
+    pub async fn earn_task(
+        &self,
+        tenant: &TenantId,
+        program: &ProgramId,
+        lead: &LeadId,
+        task: &str,
+        idempotency_key: &str,
+    ) -> Result<u64> {
+        self.run(
+            tenant,
+            program,
+            lead,
+            idempotency_key,
+            &("task", program, lead, task),
+            |book, p, now| {
+                let points = *p.earn.tasks.get(task).ok_or_else(|| {
+                    CrmError::validation(
+                        "task",
+                        format!("{task:?} earns no points in this program"),
+                    )
+                })?;
+                book.earn_with_lock(p, *lead, points, now, &format!("task:{task}"), false);
+                Ok(points)
+            },
+        )
         .await
     }
 
@@ -775,11 +908,26 @@ impl Membership {
     /// # Errors
     /// [`CrmError::InsufficientPoints`] or a validation error against the redemption rules
     /// (nothing is written); storage errors.
-    pub async fn redeem(&self, tenant: &TenantId, program: &ProgramId, lead: &LeadId, points: u64, reference: &str, idempotency_key: &str) -> Result<u64> {
-        self.run(tenant, program, lead, idempotency_key, &("redeem", program, lead, points, reference), |book, p, now| {
-            book.redeem(p, *lead, points, now, reference)?;
-            Ok(book.available())
-        })
+    pub async fn redeem(
+        &self,
+        tenant: &TenantId,
+        program: &ProgramId,
+        lead: &LeadId,
+        points: u64,
+        reference: &str,
+        idempotency_key: &str,
+    ) -> Result<u64> {
+        self.run(
+            tenant,
+            program,
+            lead,
+            idempotency_key,
+            &("redeem", program, lead, points, reference),
+            |book, p, now| {
+                book.redeem(p, *lead, points, now, reference)?;
+                Ok(book.available())
+            },
+        )
         .await
     }
 
@@ -787,11 +935,23 @@ impl Membership {
     ///
     /// # Errors
     /// Storage errors.
-    pub async fn return_order(&self, tenant: &TenantId, program: &ProgramId, lead: &LeadId, order: &str, idempotency_key: &str) -> Result<u64> {
+    pub async fn return_order(
+        &self,
+        tenant: &TenantId,
+        program: &ProgramId,
+        lead: &LeadId,
+        order: &str,
+        idempotency_key: &str,
+    ) -> Result<u64> {
         let reference = format!("order:{order}");
-        self.run(tenant, program, lead, idempotency_key, &("return", program, lead, order), |book, p, now| {
-            Ok(book.reverse(p, *lead, &reference, now))
-        })
+        self.run(
+            tenant,
+            program,
+            lead,
+            idempotency_key,
+            &("return", program, lead, order),
+            |book, p, now| Ok(book.reverse(p, *lead, &reference, now)),
+        )
         .await
     }
 
@@ -799,14 +959,27 @@ impl Membership {
     ///
     /// # Errors
     /// Storage errors.
-    pub async fn settle(&self, tenant: &TenantId, program: &ProgramId, lead: &LeadId, idempotency_key: &str) -> Result<Balance> {
-        self.run(tenant, program, lead, idempotency_key, &("settle", program, lead), |book, p, now| {
-            Ok(Balance {
-                available: book.available(),
-                locked: book.locked(),
-                level: p.level_for(book.window_points(p, now)),
-            })
-        })
+    pub async fn settle(
+        &self,
+        tenant: &TenantId,
+        program: &ProgramId,
+        lead: &LeadId,
+        idempotency_key: &str,
+    ) -> Result<Balance> {
+        self.run(
+            tenant,
+            program,
+            lead,
+            idempotency_key,
+            &("settle", program, lead),
+            |book, p, now| {
+                Ok(Balance {
+                    available: book.available(),
+                    locked: book.locked(),
+                    level: p.level_for(book.window_points(p, now)),
+                })
+            },
+        )
         .await
     }
 
@@ -814,7 +987,12 @@ impl Membership {
     ///
     /// # Errors
     /// Not found; storage errors.
-    pub async fn member(&self, tenant: &TenantId, program: &ProgramId, lead: &LeadId) -> Result<Member> {
+    pub async fn member(
+        &self,
+        tenant: &TenantId,
+        program: &ProgramId,
+        lead: &LeadId,
+    ) -> Result<Member> {
         Ok(Collection::<Member>::new(self.store.clone())
             .require(tenant, &format!("{program}:{lead}"))
             .await?
@@ -826,7 +1004,12 @@ impl Membership {
     ///
     /// # Errors
     /// Storage errors.
-    pub async fn balance(&self, tenant: &TenantId, program: &ProgramId, lead: &LeadId) -> Result<Balance> {
+    pub async fn balance(
+        &self,
+        tenant: &TenantId,
+        program: &ProgramId,
+        lead: &LeadId,
+    ) -> Result<Balance> {
         let m = self.member(tenant, program, lead).await?;
         let guard = self.books(tenant).await?;
         let book = guard.as_ref().and_then(|b| b.get(&(*program, *lead)));

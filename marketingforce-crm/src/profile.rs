@@ -115,12 +115,21 @@ impl ProfileConfig {
     /// A validation error on `half_life_days` or `weights.<kind>`.
     pub fn validate(&self) -> Result<()> {
         if !(self.half_life_days.is_finite() && self.half_life_days > 0.0) {
-            return Err(CrmError::validation("half_life_days", "must be a positive number"));
+            return Err(CrmError::validation(
+                "half_life_days",
+                "must be a positive number",
+            ));
         }
         for (k, w) in &self.weights {
             if !w.is_finite() || *w < 0.0 {
                 return Err(CrmError::validation(
-                    format!("weights.{}", serde_json::to_value(k).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()),
+                    format!(
+                        "weights.{}",
+                        serde_json::to_value(k)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_string))
+                            .unwrap_or_default()
+                    ),
                     "must be a non-negative number",
                 ));
             }
@@ -280,15 +289,39 @@ impl Default for ScoringConfig {
         let ev = |kind| ScoreTrigger::Event { kind, topic: None };
         ScoringConfig {
             rules: vec![
-                rule("has_mobile", ScoreTrigger::HasField { field: Field::Mobile }, 10, None),
-                rule("has_company", ScoreTrigger::HasField { field: Field::Company }, 5, None),
-                rule("captured", ScoreTrigger::Captured { source: None }, 5, Some(15)),
+                rule(
+                    "has_mobile",
+                    ScoreTrigger::HasField {
+                        field: Field::Mobile,
+                    },
+                    10,
+                    None,
+                ),
+                rule(
+                    "has_company",
+                    ScoreTrigger::HasField {
+                        field: Field::Company,
+                    },
+                    5,
+                    None,
+                ),
+                rule(
+                    "captured",
+                    ScoreTrigger::Captured { source: None },
+                    5,
+                    Some(15),
+                ),
                 rule("view", ev(BehaviourKind::View), 2, Some(20)),
                 rule("click", ev(BehaviourKind::Click), 3, Some(15)),
                 rule("search", ev(BehaviourKind::Search), 3, Some(15)),
                 rule("share", ev(BehaviourKind::Share), 5, Some(20)),
                 rule("form_submit", ev(BehaviourKind::FormSubmit), 20, Some(40)),
-                rule("message_reply", ev(BehaviourKind::MessageReply), 10, Some(30)),
+                rule(
+                    "message_reply",
+                    ev(BehaviourKind::MessageReply),
+                    10,
+                    Some(30),
+                ),
             ],
             half_life_days: Some(30.0),
             min_score: -100,
@@ -317,7 +350,10 @@ impl ScoringConfig {
     pub fn validate(&self) -> Result<()> {
         for (i, r) in self.rules.iter().enumerate() {
             if r.name.trim().is_empty() {
-                return Err(CrmError::validation(format!("rules[{i}].name"), "must not be blank"));
+                return Err(CrmError::validation(
+                    format!("rules[{i}].name"),
+                    "must not be blank",
+                ));
             }
             if self.rules[..i].iter().any(|o| o.name == r.name) {
                 return Err(CrmError::validation(
@@ -326,12 +362,18 @@ impl ScoringConfig {
                 ));
             }
             if r.cap.is_some_and(|c| c <= 0) {
-                return Err(CrmError::validation(format!("rules[{i}].cap"), "must be positive"));
+                return Err(CrmError::validation(
+                    format!("rules[{i}].cap"),
+                    "must be positive",
+                ));
             }
         }
         if let Some(h) = self.half_life_days {
             if !(h.is_finite() && h > 0.0) {
-                return Err(CrmError::validation("half_life_days", "must be a positive number"));
+                return Err(CrmError::validation(
+                    "half_life_days",
+                    "must be a positive number",
+                ));
             }
         }
         if self.min_score > self.max_score {
@@ -376,7 +418,9 @@ impl ScoreState {
     fn add(&mut self, rule: &ScoreRule, at: DateTime<Utc>, cfg: &ScoringConfig) {
         self.decay_to(at, cfg);
         let when = self.as_of.unwrap_or(at);
-        let f = cfg.half_life_days.map_or(1.0, |h| decay_factor(at, when, h));
+        let f = cfg
+            .half_life_days
+            .map_or(1.0, |h| decay_factor(at, when, h));
         let v = self.totals.entry(rule.name.clone()).or_default();
         *v += rule.points as f64 * f;
         if let Some(cap) = rule.cap {
@@ -386,7 +430,11 @@ impl ScoreState {
 
     /// Apply a behaviour event.
     pub fn on_event(&mut self, event: &BehaviourEvent, cfg: &ScoringConfig) {
-        for r in cfg.rules.iter().filter(|r| r.matches_event(event.kind, event.topic.as_deref())) {
+        for r in cfg
+            .rules
+            .iter()
+            .filter(|r| r.matches_event(event.kind, event.topic.as_deref()))
+        {
             self.add(r, event.at, cfg);
         }
     }
@@ -489,7 +537,10 @@ impl Condition {
 
     fn validate(&self, path: &str, depth: usize) -> Result<()> {
         if depth > 8 {
-            return Err(CrmError::validation(path, "conditions nest deeper than 8 levels"));
+            return Err(CrmError::validation(
+                path,
+                "conditions nest deeper than 8 levels",
+            ));
         }
         match self {
             Condition::All(cs) | Condition::Any(cs) => {
@@ -502,9 +553,9 @@ impl Condition {
                 Ok(())
             }
             Condition::Not(c) => c.validate(&format!("{path}.not"), depth + 1),
-            Condition::TopicWeight { at_least, .. } if !at_least.is_finite() => {
-                Err(CrmError::validation(format!("{path}.at_least"), "must be a number"))
-            }
+            Condition::TopicWeight { at_least, .. } if !at_least.is_finite() => Err(
+                CrmError::validation(format!("{path}.at_least"), "must be a number"),
+            ),
             _ => Ok(()),
         }
     }
@@ -541,7 +592,11 @@ pub fn validate_tag_rules(rules: &[TagRule]) -> Result<()> {
 }
 
 /// Apply tag rules and score thresholds to a lead; returns (added, removed) tags.
-pub fn apply_tags(lead: &mut Lead, rules: &[TagRule], scoring: &ScoringConfig) -> (Vec<String>, Vec<String>) {
+pub fn apply_tags(
+    lead: &mut Lead,
+    rules: &[TagRule],
+    scoring: &ScoringConfig,
+) -> (Vec<String>, Vec<String>) {
     let mut added = Vec::new();
     let mut removed = Vec::new();
     for r in rules {
@@ -642,12 +697,18 @@ mod tests {
     fn bad_configs_name_paths() {
         let mut cfg = ScoringConfig::default();
         cfg.thresholds.swap(0, 1);
-        assert_eq!(cfg.validate().unwrap_err().field(), Some("thresholds[1].at_least"));
+        assert_eq!(
+            cfg.validate().unwrap_err().field(),
+            Some("thresholds[1].at_least")
+        );
         let rules = vec![TagRule {
             tag: "x".into(),
             when: Condition::All(vec![Condition::Any(vec![])]),
             sticky: false,
         }];
-        assert_eq!(validate_tag_rules(&rules).unwrap_err().field(), Some("tag_rules[0].when[0]"));
+        assert_eq!(
+            validate_tag_rules(&rules).unwrap_err().field(),
+            Some("tag_rules[0].when[0]")
+        );
     }
 }

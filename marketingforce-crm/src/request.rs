@@ -193,7 +193,9 @@ impl CaptureRequest {
     /// [`CrmError::NoIdentity`] when nothing identifies the person.
     pub fn normalise(&self) -> Result<NormalisedCapture> {
         let mut identity = Identity {
-            name: present(&self.name).map(|s| clean_name(s, "name")).transpose()?,
+            name: present(&self.name)
+                .map(|s| clean_name(s, "name"))
+                .transpose()?,
             mobile: present(&self.mobile).map(MobileNumber::parse).transpose()?,
             phone: None,
             email: present(&self.email).map(Email::parse).transpose()?,
@@ -214,9 +216,7 @@ impl CaptureRequest {
             return Err(CrmError::NoIdentity);
         }
         let label = |v: &Option<String>, field: &str| -> Result<Option<String>> {
-            present(v)
-                .map(|s| short_label(s, field))
-                .transpose()
+            present(v).map(|s| short_label(s, field)).transpose()
         };
         let mut products = Vec::with_capacity(self.product_interest.len());
         for (i, p) in self.product_interest.iter().enumerate() {

@@ -132,13 +132,22 @@ impl SopTemplate {
         }
         for (i, s) in self.steps.iter().enumerate() {
             if s.title.trim().is_empty() {
-                return Err(CrmError::validation(format!("steps[{i}].title"), "must not be blank"));
+                return Err(CrmError::validation(
+                    format!("steps[{i}].title"),
+                    "must not be blank",
+                ));
             }
             if !(0..=24 * 366).contains(&s.offset_hours) {
-                return Err(CrmError::validation(format!("steps[{i}].offset_hours"), "must be 0 to one year"));
+                return Err(CrmError::validation(
+                    format!("steps[{i}].offset_hours"),
+                    "must be 0 to one year",
+                ));
             }
             if i > 0 && self.steps[i - 1].offset_hours > s.offset_hours {
-                return Err(CrmError::validation(format!("steps[{i}].offset_hours"), "steps must be in time order"));
+                return Err(CrmError::validation(
+                    format!("steps[{i}].offset_hours"),
+                    "steps must be in time order",
+                ));
             }
         }
         Ok(())
@@ -317,7 +326,9 @@ impl Sops {
     /// The validation error; storage errors.
     pub async fn save_template(&self, tenant: &TenantId, t: &SopTemplate) -> Result<()> {
         t.validate()?;
-        Collection::<SopTemplate>::new(self.store.clone()).upsert(tenant, t).await?;
+        Collection::<SopTemplate>::new(self.store.clone())
+            .upsert(tenant, t)
+            .await?;
         Ok(())
     }
 
@@ -325,7 +336,14 @@ impl Sops {
     ///
     /// # Errors
     /// An unknown template; storage errors.
-    pub async fn start(&self, tenant: &TenantId, template: &SopId, lead: &LeadId, assignee: &UserId, trigger_at: DateTime<Utc>) -> Result<Vec<SopTask>> {
+    pub async fn start(
+        &self,
+        tenant: &TenantId,
+        template: &SopId,
+        lead: &LeadId,
+        assignee: &UserId,
+        trigger_at: DateTime<Utc>,
+    ) -> Result<Vec<SopTask>> {
         let t = Collection::<SopTemplate>::new(self.store.clone())
             .require(tenant, &template.to_string())
             .await?
@@ -345,7 +363,9 @@ impl Sops {
                     title: s.title.clone(),
                     due_at: due,
                     remind_at: due - Duration::minutes(i64::from(s.remind_before_minutes)),
-                    escalate_at: s.escalate_after_hours.map(|h| due + Duration::hours(i64::from(h))),
+                    escalate_at: s
+                        .escalate_after_hours
+                        .map(|h| due + Duration::hours(i64::from(h))),
                     status: TaskStatus::Open,
                     escalated_to: None,
                 }
@@ -359,9 +379,18 @@ impl Sops {
     ///
     /// # Errors
     /// A validation error on the SOP; storage errors.
-    pub async fn start_community(&self, tenant: &TenantId, sop: &CommunitySop, groups: &[GroupChat], start: DateTime<Utc>) -> Result<Vec<SopTask>> {
+    pub async fn start_community(
+        &self,
+        tenant: &TenantId,
+        sop: &CommunitySop,
+        groups: &[GroupChat],
+        start: DateTime<Utc>,
+    ) -> Result<Vec<SopTask>> {
         if sop.messages.is_empty() {
-            return Err(CrmError::validation("messages", "needs at least one message"));
+            return Err(CrmError::validation(
+                "messages",
+                "needs at least one message",
+            ));
         }
         let mut tasks = Vec::new();
         for g in groups.iter().filter(|g| sop.filter.matches(g)) {
@@ -399,7 +428,12 @@ impl Sops {
     ///
     /// # Errors
     /// Storage errors.
-    pub async fn due_tasks(&self, tenant: &TenantId, assignee: &UserId, until: DateTime<Utc>) -> Result<Vec<SopTask>> {
+    pub async fn due_tasks(
+        &self,
+        tenant: &TenantId,
+        assignee: &UserId,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<SopTask>> {
         let mut v: Vec<SopTask> = self
             .tasks()
             .lookup_all(tenant, "assignee_status", &format!("{assignee}:open"))
@@ -449,7 +483,11 @@ impl Sops {
     ///
     /// # Errors
     /// Storage errors.
-    pub async fn escalate_overdue(&self, tenant: &TenantId, manager_of: impl Fn(&UserId) -> Option<UserId>) -> Result<Vec<SopTask>> {
+    pub async fn escalate_overdue(
+        &self,
+        tenant: &TenantId,
+        manager_of: impl Fn(&UserId) -> Option<UserId>,
+    ) -> Result<Vec<SopTask>> {
         let now = self.clock.now();
         let mut b = Batch::new();
         let mut out = Vec::new();

@@ -63,7 +63,14 @@ pub struct Staff {
 
 impl Staff {
     /// A new active member.
-    pub fn new(id: UserId, tenant: TenantId, name: impl Into<String>, role: Role, level: u8, at: DateTime<Utc>) -> Staff {
+    pub fn new(
+        id: UserId,
+        tenant: TenantId,
+        name: impl Into<String>,
+        role: Role,
+        level: u8,
+        at: DateTime<Utc>,
+    ) -> Staff {
         Staff {
             id,
             tenant,
@@ -108,7 +115,10 @@ impl Staff {
             return Err(CrmError::validation("name", "must be 1-100 characters"));
         }
         if !(1..=9).contains(&self.level) {
-            return Err(CrmError::validation("level", format!("{} is outside 1-9", self.level)));
+            return Err(CrmError::validation(
+                "level",
+                format!("{} is outside 1-9", self.level),
+            ));
         }
         Ok(())
     }

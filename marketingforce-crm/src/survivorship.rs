@@ -116,7 +116,10 @@ impl SurvivorshipConfig {
 
     /// The rule of `field`.
     pub fn rule(&self, field: Field) -> FieldRule {
-        self.fields.get(&field).copied().unwrap_or(self.default_rule)
+        self.fields
+            .get(&field)
+            .copied()
+            .unwrap_or(self.default_rule)
     }
 
     /// Rank of a source (0 = most trusted).
@@ -186,11 +189,16 @@ pub struct GoldenIdentity {
 
 impl GoldenIdentity {
     /// Apply survivorship to a lead's contributions.
-    pub fn from_contributions(contribs: &[Contribution], cfg: &SurvivorshipConfig) -> GoldenIdentity {
+    pub fn from_contributions(
+        contribs: &[Contribution],
+        cfg: &SurvivorshipConfig,
+    ) -> GoldenIdentity {
         let mut g = GoldenIdentity::default();
         let mut field = |f: Field, get: &dyn Fn(&Contribution) -> Option<&str>| {
             let (golden, others) = pick(
-                contribs.iter().filter_map(|c| get(c).map(|v| (v, c.source, c.at))),
+                contribs
+                    .iter()
+                    .filter_map(|c| get(c).map(|v| (v, c.source, c.at))),
                 cfg.rule(f),
                 cfg,
             );
@@ -201,10 +209,18 @@ impl GoldenIdentity {
             golden.map(str::to_string)
         };
         let name = field(Field::Name, &|c| c.identity.name.as_deref());
-        let mobile = field(Field::Mobile, &|c| c.identity.mobile.as_ref().map(MobileNumber::as_str));
-        let phone = field(Field::Phone, &|c| c.identity.phone.as_ref().map(Phone::as_str));
-        let email = field(Field::Email, &|c| c.identity.email.as_ref().map(Email::as_str));
-        let wecom = field(Field::WecomId, &|c| c.identity.wecom_id.as_ref().map(WeComId::as_str));
+        let mobile = field(Field::Mobile, &|c| {
+            c.identity.mobile.as_ref().map(MobileNumber::as_str)
+        });
+        let phone = field(Field::Phone, &|c| {
+            c.identity.phone.as_ref().map(Phone::as_str)
+        });
+        let email = field(Field::Email, &|c| {
+            c.identity.email.as_ref().map(Email::as_str)
+        });
+        let wecom = field(Field::WecomId, &|c| {
+            c.identity.wecom_id.as_ref().map(WeComId::as_str)
+        });
         let company = field(Field::Company, &|c| c.identity.company.as_deref());
         g.name = name;
         g.mobile = mobile;

@@ -62,9 +62,9 @@ const SURNAMES: &[&str] = &[
 ];
 const GIVEN: &[&str] = &[
     "伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟", "涛", "明",
-    "超", "秀英", "霞", "平", "刚", "桂英", "建华", "文", "华", "建国", "红", "志强", "玉兰", "海燕",
-    "俊", "鹏", "晨", "浩然", "子涵", "欣怡", "宇轩", "梓萱", "一诺", "思远", "雨桐", "佳琪", "博文",
-    "嘉怡", "天佑", "晓东", "立新", "春梅", "国庆", "小龙",
+    "超", "秀英", "霞", "平", "刚", "桂英", "建华", "文", "华", "建国", "红", "志强", "玉兰",
+    "海燕", "俊", "鹏", "晨", "浩然", "子涵", "欣怡", "宇轩", "梓萱", "一诺", "思远", "雨桐",
+    "佳琪", "博文", "嘉怡", "天佑", "晓东", "立新", "春梅", "国庆", "小龙",
 ];
 const CORE_A: &[&str] = &[
     "恒", "华", "东", "瑞", "盛", "博", "嘉", "宏", "鼎", "信", "联", "天", "金", "海", "中", "新",
@@ -76,8 +76,26 @@ const CORE_B: &[&str] = &[
     "腾", "展", "顺", "昌", "荣", "发", "诺", "凯", "乐", "森", "锦", "圣", "威", "巍",
 ];
 const INDUSTRY: &[&str] = &[
-    "机械", "重工", "电子", "科技", "信息技术", "建材", "化工", "医疗器械", "食品", "物流", "汽车配件",
-    "新能源", "环保设备", "精密制造", "教育咨询", "软件", "纺织", "包装材料", "光电", "智能装备",
+    "机械",
+    "重工",
+    "电子",
+    "科技",
+    "信息技术",
+    "建材",
+    "化工",
+    "医疗器械",
+    "食品",
+    "物流",
+    "汽车配件",
+    "新能源",
+    "环保设备",
+    "精密制造",
+    "教育咨询",
+    "软件",
+    "纺织",
+    "包装材料",
+    "光电",
+    "智能装备",
 ];
 const SUFFIXES: &[&str] = &["有限公司", "股份有限公司", "有限责任公司", "集团有限公司"];
 const REGIONS: &[&str] = &[
@@ -136,7 +154,8 @@ impl Synth {
         let company = i / 3;
         let a = (company % CORE_A.len() as u64) as usize;
         let b = ((company / CORE_A.len() as u64) % CORE_B.len() as u64) as usize;
-        let ind = ((company / (CORE_A.len() * CORE_B.len()) as u64) % INDUSTRY.len() as u64) as usize;
+        let ind =
+            ((company / (CORE_A.len() * CORE_B.len()) as u64) % INDUSTRY.len() as u64) as usize;
         let extra = company / (CORE_A.len() * CORE_B.len() * INDUSTRY.len()) as u64;
         let mut core = format!("{}{}", CORE_A[a], CORE_B[b]);
         if extra > 0 {
@@ -147,7 +166,8 @@ impl Synth {
         let name = format!("{}{}", self.pick(SURNAMES), self.pick(GIVEN));
         // Unique mobile per person: a bijection of the index onto 8 digits, per prefix.
         let mobile_body = (i.wrapping_mul(12_345_677).wrapping_add(self.cfg.seed)) % 100_000_000;
-        let prefix = PREFIXES[((i / 100_000_000) as usize + (self.cfg.seed as usize)) % PREFIXES.len()];
+        let prefix =
+            PREFIXES[((i / 100_000_000) as usize + (self.cfg.seed as usize)) % PREFIXES.len()];
         let has_mobile = self.chance(0.85);
         let has_email = self.chance(0.5);
         let has_wecom = self.chance(0.3);
@@ -196,7 +216,10 @@ impl Synth {
     }
 
     fn base_time(&mut self) -> DateTime<Utc> {
-        let start = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().unwrap_or_default();
+        let start = Utc
+            .with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+            .single()
+            .unwrap_or_default();
         start + Duration::minutes(self.below(60 * 24 * 180) as i64)
     }
 
@@ -250,7 +273,9 @@ impl Synth {
             kinds.push(DuplicateKind::Fuzzy);
             kinds.push(DuplicateKind::Fuzzy);
             let kind = self.pick(&kinds);
-            let mut r = CaptureRequest::new(source).region(p.region).at(self.base_time());
+            let mut r = CaptureRequest::new(source)
+                .region(p.region)
+                .at(self.base_time());
             r.product_interest.push(self.pick(PRODUCTS).to_string());
             match kind {
                 DuplicateKind::Mobile => {
@@ -270,7 +295,11 @@ impl Synth {
                 }
                 DuplicateKind::Fuzzy => {
                     let spaced = if self.chance(0.3) {
-                        p.name.chars().map(String::from).collect::<Vec<_>>().join(" ")
+                        p.name
+                            .chars()
+                            .map(String::from)
+                            .collect::<Vec<_>>()
+                            .join(" ")
                     } else {
                         p.name.clone()
                     };
@@ -305,7 +334,10 @@ pub struct DedupeQuality {
 
 /// Compare the cluster each record ended up in (`clusters[i]`, any hashable id) with the true
 /// person of each record.
-pub fn quality<C: std::hash::Hash + Eq + Copy>(records: &[SyntheticLead], clusters: &[C]) -> DedupeQuality {
+pub fn quality<C: std::hash::Hash + Eq + Copy>(
+    records: &[SyntheticLead],
+    clusters: &[C],
+) -> DedupeQuality {
     let pairs = |n: u64| n * n.saturating_sub(1) / 2;
     let mut by_cluster: HashMap<C, u64> = HashMap::new();
     let mut by_person: HashMap<u32, u64> = HashMap::new();

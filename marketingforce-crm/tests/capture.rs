@@ -19,27 +19,55 @@ fn same_phone_in_any_format_merges_and_keeps_alternates() {
         let env = Env::new(CrmConfig::default());
         let (crm, t) = (&env.crm, &env.tenant);
         let a = crm
-            .capture(t, req(Source::OwnSite).name("张伟").mobile("13812345678").email("zw@a.cn"), "k1")
+            .capture(
+                t,
+                req(Source::OwnSite)
+                    .name("张伟")
+                    .mobile("13812345678")
+                    .email("zw@a.cn"),
+                "k1",
+            )
             .await
             .unwrap();
         let b = crm
-            .capture(t, req(Source::WeCom).name("张 伟").mobile("+86 138-1234-5678").email("zhangwei@b.cn"), "k2")
+            .capture(
+                t,
+                req(Source::WeCom)
+                    .name("张 伟")
+                    .mobile("+86 138-1234-5678")
+                    .email("zhangwei@b.cn"),
+                "k2",
+            )
             .await
             .unwrap();
         assert_eq!(
             b,
-            CaptureOutcome::Merged { lead: a.lead(), matched_by: MatchRule::Mobile, absorbed: vec![] }
+            CaptureOutcome::Merged {
+                lead: a.lead(),
+                matched_by: MatchRule::Mobile,
+                absorbed: vec![]
+            }
         );
         let c = crm
-            .capture(t, req(Source::Dealer).mobile("１３８１２３４５６７８"), "k3")
+            .capture(
+                t,
+                req(Source::Dealer).mobile("１３８１２３４５６７８"),
+                "k3",
+            )
             .await
             .unwrap();
         assert_eq!(c.lead(), a.lead());
         let lead = crm.lead(t, &a.lead()).await.unwrap();
         assert_eq!(lead.touches.len(), 3);
         // Both emails are findable: nothing dropped.
-        assert_eq!(crm.find_by_email(t, "ZW@a.cn").await.unwrap(), vec![a.lead()]);
-        assert_eq!(crm.find_by_email(t, "zhangwei@b.cn").await.unwrap(), vec![a.lead()]);
+        assert_eq!(
+            crm.find_by_email(t, "ZW@a.cn").await.unwrap(),
+            vec![a.lead()]
+        );
+        assert_eq!(
+            crm.find_by_email(t, "zhangwei@b.cn").await.unwrap(),
+            vec![a.lead()]
+        );
         let history = crm.history(t, &a.lead()).await.unwrap();
         assert_eq!(history.len(), 3);
     });
@@ -50,37 +78,80 @@ fn bridging_capture_merges_two_leads_and_unmerge_restores_them() {
     run(async {
         let env = Env::new(CrmConfig::default());
         let (crm, t) = (&env.crm, &env.tenant);
-        let a = crm.capture(t, req(Source::OwnSite).mobile("13900000001"), "a").await.unwrap().lead();
-        let b = crm.capture(t, req(Source::Import).email("li@x.cn").name("李娜"), "b").await.unwrap().lead();
+        let a = crm
+            .capture(t, req(Source::OwnSite).mobile("13900000001"), "a")
+            .await
+            .unwrap()
+            .lead();
+        let b = crm
+            .capture(t, req(Source::Import).email("li@x.cn").name("李娜"), "b")
+            .await
+            .unwrap()
+            .lead();
         let c = crm
-            .capture(t, req(Source::WeCom).mobile("13900000001").email("li@x.cn"), "c")
+            .capture(
+                t,
+                req(Source::WeCom).mobile("13900000001").email("li@x.cn"),
+                "c",
+            )
             .await
             .unwrap();
-        assert_eq!(c, CaptureOutcome::Merged { lead: a, matched_by: MatchRule::Mobile, absorbed: vec![b] });
-        assert_eq!(crm.lead(t, &b).await.unwrap().status, LeadStatus::Merged { into: a });
+        assert_eq!(
+            c,
+            CaptureOutcome::Merged {
+                lead: a,
+                matched_by: MatchRule::Mobile,
+                absorbed: vec![b]
+            }
+        );
+        assert_eq!(
+            crm.lead(t, &b).await.unwrap().status,
+            LeadStatus::Merged { into: a }
+        );
         assert_eq!(crm.survivor(t, &b).await.unwrap(), a);
 
         // Un-merge: b is live again with its own captures, and stays apart.
-        assert_eq!(crm.unmerge(t, b, &marketingforce_crm::model::Actor::system("ops"), "u1").await.unwrap(), a);
+        assert_eq!(
+            crm.unmerge(t, b, &marketingforce_crm::model::Actor::system("ops"), "u1")
+                .await
+                .unwrap(),
+            a
+        );
         let lb = crm.lead(t, &b).await.unwrap();
         assert_eq!(lb.status, LeadStatus::Active);
         // The bridging capture belonged to `a` and carried the email too: both hold it now.
         assert!(crm.find_by_email(t, "li@x.cn").await.unwrap().contains(&b));
         let again = crm
-            .capture(t, req(Source::WeCom).mobile("13900000001").email("li@x.cn").name("x"), "d")
+            .capture(
+                t,
+                req(Source::WeCom)
+                    .mobile("13900000001")
+                    .email("li@x.cn")
+                    .name("x"),
+                "d",
+            )
             .await
             .unwrap();
         assert!(matches!(again, CaptureOutcome::Merged { absorbed, .. } if absorbed.is_empty()));
 
         // A restart rebuilds exactly the same dedupe state: an email both hold goes to the
         // older lead, before and after.
-        let before = crm.capture(t, req(Source::OwnSite).email("li@x.cn").name("甲"), "e").await.unwrap();
+        let before = crm
+            .capture(t, req(Source::OwnSite).email("li@x.cn").name("甲"), "e")
+            .await
+            .unwrap();
         assert_eq!(before.lead(), a);
         let crm2 = env.restart();
         assert_eq!(crm2.survivor(t, &b).await.unwrap(), b);
-        let e = crm2.capture(t, req(Source::OwnSite).email("li@x.cn").name("乙"), "f").await.unwrap();
+        let e = crm2
+            .capture(t, req(Source::OwnSite).email("li@x.cn").name("乙"), "f")
+            .await
+            .unwrap();
         assert_eq!(e.lead(), a);
-        let only_b = crm2.capture(t, req(Source::OwnSite).name("李娜").email("li@x.cn"), "g").await.unwrap();
+        let only_b = crm2
+            .capture(t, req(Source::OwnSite).name("李娜").email("li@x.cn"), "g")
+            .await
+            .unwrap();
         assert!(only_b.lead() == a || only_b.lead() == b);
     });
 }
@@ -91,28 +162,72 @@ fn fuzzy_person_and_company_match() {
         let env = Env::new(CrmConfig::default());
         let (crm, t) = (&env.crm, &env.tenant);
         let a = crm
-            .capture(t, req(Source::OfflineQr).name("王芳").company("上海华东重型机械制造有限公司").mobile("13700000000"), "a")
+            .capture(
+                t,
+                req(Source::OfflineQr)
+                    .name("王芳")
+                    .company("上海华东重型机械制造有限公司")
+                    .mobile("13700000000"),
+                "a",
+            )
             .await
             .unwrap();
         // Another 王芳 at the same company with a different mobile is another person.
         let c = crm
-            .capture(t, req(Source::OwnSite).name("王芳").company("华东重型机械制造有限公司").mobile("13700000009"), "c")
+            .capture(
+                t,
+                req(Source::OwnSite)
+                    .name("王芳")
+                    .company("华东重型机械制造有限公司")
+                    .mobile("13700000009"),
+                "c",
+            )
             .await
             .unwrap();
         assert!(matches!(c, CaptureOutcome::Created { .. }));
         // Written differently, without a mobile: joins by name and company. (It matches both
         // 王芳 pairwise, so it bridges them: fuzzy edges are pairwise, see `dedupe`.)
         let b = crm
-            .capture(t, req(Source::IndustryMedia).name("王 芳").company("华东重型机械制造股份有限公司"), "b")
+            .capture(
+                t,
+                req(Source::IndustryMedia)
+                    .name("王 芳")
+                    .company("华东重型机械制造股份有限公司"),
+                "b",
+            )
             .await
             .unwrap();
-        assert_eq!(b, CaptureOutcome::Merged { lead: a.lead(), matched_by: MatchRule::Fuzzy, absorbed: vec![c.lead()] });
+        assert_eq!(
+            b,
+            CaptureOutcome::Merged {
+                lead: a.lead(),
+                matched_by: MatchRule::Fuzzy,
+                absorbed: vec![c.lead()]
+            }
+        );
         // With fuzzy matching off, nothing matches by name.
         let mut cfg = CrmConfig::default();
         cfg.dedupe.fuzzy.enabled = false;
         let env2 = Env::new(cfg);
-        env2.crm.capture(&env2.tenant, req(Source::OwnSite).name("王芳").company("华东机械制造有限公司"), "a").await.unwrap();
-        let d = env2.crm.capture(&env2.tenant, req(Source::OwnSite).name("王芳").company("华东机械制造"), "b").await.unwrap();
+        env2.crm
+            .capture(
+                &env2.tenant,
+                req(Source::OwnSite)
+                    .name("王芳")
+                    .company("华东机械制造有限公司"),
+                "a",
+            )
+            .await
+            .unwrap();
+        let d = env2
+            .crm
+            .capture(
+                &env2.tenant,
+                req(Source::OwnSite).name("王芳").company("华东机械制造"),
+                "b",
+            )
+            .await
+            .unwrap();
         assert!(matches!(d, CaptureOutcome::Created { .. }));
     });
 }
@@ -128,8 +243,17 @@ fn idempotent_capture_replays_and_rejects_a_different_request() {
         assert_eq!(a, b);
         assert_eq!(crm.all_leads(t).await.unwrap().len(), 1);
         assert_eq!(crm.history(t, &a.lead()).await.unwrap().len(), 1);
-        let e = crm.capture(t, req(Source::OwnSite).mobile("13912345678"), "same").await.unwrap_err();
-        assert!(matches!(e, CrmError::Core(marketingforce_core::Error::IdempotencyMismatch { .. })), "{e}");
+        let e = crm
+            .capture(t, req(Source::OwnSite).mobile("13912345678"), "same")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                CrmError::Core(marketingforce_core::Error::IdempotencyMismatch { .. })
+            ),
+            "{e}"
+        );
     });
 }
 
@@ -145,12 +269,18 @@ fn bad_input_is_refused_with_the_field() {
             (req(Source::OwnSite).email("not an email"), "email"),
             (req(Source::OwnSite).phone("12"), "phone"),
             (req(Source::OwnSite).wecom_id("wm 1"), "wecom_id"),
-            (req(Source::OwnSite).mobile("13812345678").product(""), "product_interest[0]"),
+            (
+                req(Source::OwnSite).mobile("13812345678").product(""),
+                "product_interest[0]",
+            ),
         ] {
             let e = crm.capture(t, r, "x").await.unwrap_err();
             assert_eq!(e.field(), Some(field), "{e}");
         }
-        let e = crm.capture(t, req(Source::OwnSite).region("上海").name("张三"), "y").await.unwrap_err();
+        let e = crm
+            .capture(t, req(Source::OwnSite).region("上海").name("张三"), "y")
+            .await
+            .unwrap_err();
         assert!(matches!(e, CrmError::NoIdentity));
         assert!(crm.all_leads(t).await.unwrap().is_empty());
     });
@@ -169,8 +299,15 @@ fn import_reports_bad_rows_with_lines_and_reimport_creates_nothing() {
                    孙七,13700000000\n\
                    张伟,+86 138 1234 5678,,,,,\n\
                    ,,,,,,\n";
-        let report = crm.import_csv(t, "file-1", csv, Source::Import).await.unwrap();
-        assert_eq!((report.created, report.merged, report.rejected), (2, 1, 4), "{report:?}");
+        let report = crm
+            .import_csv(t, "file-1", csv, Source::Import)
+            .await
+            .unwrap();
+        assert_eq!(
+            (report.created, report.merged, report.rejected),
+            (2, 1, 4),
+            "{report:?}"
+        );
         let lines: Vec<usize> = report.errors.iter().map(|e| e.line).collect();
         assert_eq!(lines, vec![3, 5, 6, 8]);
         assert_eq!(report.errors[0].field.as_deref(), Some("mobile"));
@@ -178,11 +315,21 @@ fn import_reports_bad_rows_with_lines_and_reimport_creates_nothing() {
         assert_eq!(report.errors[2].field.as_deref(), Some("row"));
         let before = crm.all_leads(t).await.unwrap();
         // Same file under another key: nothing new.
-        let again = crm.import_csv(t, "file-1-copy", csv, Source::Import).await.unwrap();
-        assert_eq!((again.created, again.merged, again.unchanged), (0, 0, 3), "{again:?}");
+        let again = crm
+            .import_csv(t, "file-1-copy", csv, Source::Import)
+            .await
+            .unwrap();
+        assert_eq!(
+            (again.created, again.merged, again.unchanged),
+            (0, 0, 3),
+            "{again:?}"
+        );
         assert_eq!(crm.all_leads(t).await.unwrap(), before);
         // Unknown columns are refused up front.
-        let e = crm.import_csv(t, "f2", "nom,mobile\nx,13812345678\n", Source::Import).await.unwrap_err();
+        let e = crm
+            .import_csv(t, "f2", "nom,mobile\nx,13812345678\n", Source::Import)
+            .await
+            .unwrap_err();
         assert_eq!(e.field(), Some("header"));
     });
 }
@@ -192,7 +339,14 @@ fn t_cloud_inquiry_dedupes_on_hand_off() {
     run(async {
         let env = Env::new(CrmConfig::default());
         let (crm, t) = (&env.crm, &env.tenant);
-        let a = crm.capture(t, req(Source::WeCom).wecom_id("wmABC").mobile("13512345678"), "w").await.unwrap();
+        let a = crm
+            .capture(
+                t,
+                req(Source::WeCom).wecom_id("wmABC").mobile("13512345678"),
+                "w",
+            )
+            .await
+            .unwrap();
         let inquiry = Inquiry {
             campaign: "spring".into(),
             platform: Some("Douyin".into()),
@@ -217,12 +371,32 @@ fn leads_of_another_tenant_cannot_be_merged() {
         let env = Env::new(CrmConfig::default());
         let (crm, t) = (&env.crm, &env.tenant);
         let other = TenantId::new();
-        let a = crm.capture(t, req(Source::OwnSite).mobile("13812345678"), "a").await.unwrap().lead();
-        let b = crm.capture(&other, req(Source::OwnSite).mobile("13812345678"), "a").await.unwrap().lead();
+        let a = crm
+            .capture(t, req(Source::OwnSite).mobile("13812345678"), "a")
+            .await
+            .unwrap()
+            .lead();
+        let b = crm
+            .capture(&other, req(Source::OwnSite).mobile("13812345678"), "a")
+            .await
+            .unwrap()
+            .lead();
         assert_ne!(a, b, "the same phone in two tenants is two leads");
-        let e = crm.merge(t, a, b, &marketingforce_crm::model::Actor::system("ops"), "m").await.unwrap_err();
+        let e = crm
+            .merge(
+                t,
+                a,
+                b,
+                &marketingforce_crm::model::Actor::system("ops"),
+                "m",
+            )
+            .await
+            .unwrap_err();
         assert!(matches!(e, CrmError::LeadNotFound(id) if id == b), "{e}");
-        assert_eq!(crm.find_by_mobile(&other, "13812345678").await.unwrap(), vec![b]);
+        assert_eq!(
+            crm.find_by_mobile(&other, "13812345678").await.unwrap(),
+            vec![b]
+        );
     });
 }
 
@@ -231,14 +405,25 @@ fn key_rotation_reencrypts_and_lookups_keep_working() {
     run(async {
         let env = Env::new(CrmConfig::default());
         let (crm, t) = (&env.crm, &env.tenant);
-        let a = crm.capture(t, req(Source::OwnSite).mobile("13812345678").name("张三"), "a").await.unwrap().lead();
+        let a = crm
+            .capture(
+                t,
+                req(Source::OwnSite).mobile("13812345678").name("张三"),
+                "a",
+            )
+            .await
+            .unwrap()
+            .lead();
         env.keys.rotate("k2", [9; 32]).unwrap();
         assert_eq!(crm.find_by_mobile(t, "13812345678").await.unwrap(), vec![a]);
         assert_eq!(crm.rotate_keys(t).await.unwrap(), 1);
         env.keys.retire("k1").unwrap();
         assert_eq!(crm.find_by_mobile(t, "13812345678").await.unwrap(), vec![a]);
         let crm2 = env.restart();
-        let again = crm2.capture(t, req(Source::Dealer).mobile("13812345678"), "b").await.unwrap();
+        let again = crm2
+            .capture(t, req(Source::Dealer).mobile("13812345678"), "b")
+            .await
+            .unwrap();
         assert_eq!(again.lead(), a);
         assert_eq!(crm2.rotate_keys(t).await.unwrap(), 0);
     });

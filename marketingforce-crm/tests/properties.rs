@@ -8,10 +8,12 @@ use std::collections::{BTreeSet, HashMap};
 use chrono::{Duration, TimeZone, Utc};
 use common::{run, Env};
 use marketingforce_core::storage::{PageRequest, Store};
-use marketingforce_core::time::Clock;
 use marketingforce_core::tenant::TenantId;
+use marketingforce_core::time::Clock;
 use marketingforce_crm::access::{mask_email, mask_mobile, mask_name};
-use marketingforce_crm::allocation::{AllocationConfig, AllocationRule, Allocator, Decision, LeadFacts, Strategy as Pick};
+use marketingforce_crm::allocation::{
+    AllocationConfig, AllocationRule, Allocator, Decision, LeadFacts, Strategy as Pick,
+};
 use marketingforce_crm::crypto::{BlindKind, KeyRing};
 use marketingforce_crm::dedupe::{DedupeConfig, DedupeEngine, MatchKeys};
 use marketingforce_crm::ids::{LeadId, ProgramId, UserId};
@@ -23,7 +25,13 @@ use marketingforce_crm::CrmConfig;
 use proptest::prelude::*;
 
 const NAMES: &[&str] = &["张伟", "张玮", "李娜", "王芳", "欧阳娜娜"];
-const COMPANIES: &[&str] = &["华东重型机械制造", "华东重型机械制遭", "恒达科技", "恒达电子", "鼎信物流"];
+const COMPANIES: &[&str] = &[
+    "华东重型机械制造",
+    "华东重型机械制遭",
+    "恒达科技",
+    "恒达电子",
+    "鼎信物流",
+];
 
 #[derive(Debug, Clone)]
 struct Rec {
@@ -38,7 +46,11 @@ fn rec() -> impl Strategy<Value = Rec> {
         proptest::option::of(0u8..6),
         proptest::option::of((0u8..5, 0u8..5)),
     )
-        .prop_map(|(mobile, email, person)| Rec { mobile, email, person })
+        .prop_map(|(mobile, email, person)| Rec {
+            mobile,
+            email,
+            person,
+        })
 }
 
 fn keys(r: &Rec, indexer: &marketingforce_crm::crypto::TenantIndexer) -> MatchKeys {
@@ -46,7 +58,9 @@ fn keys(r: &Rec, indexer: &marketingforce_crm::crypto::TenantIndexer) -> MatchKe
         name: r.person.map(|(n, _)| NAMES[n as usize].to_string()),
         company: r.person.map(|(_, c)| COMPANIES[c as usize].to_string()),
         mobile: r.mobile.map(|m| format!("1380000000{m}").parse_mobile()),
-        email: r.email.map(|e| marketingforce_crm::identity::Email::parse(&format!("u{e}@x.cn")).unwrap()),
+        email: r
+            .email
+            .map(|e| marketingforce_crm::identity::Email::parse(&format!("u{e}@x.cn")).unwrap()),
         ..Identity::default()
     };
     MatchKeys::of(&identity, "own_site", indexer)
@@ -64,7 +78,10 @@ impl ParseMobile for String {
 fn indexer() -> marketingforce_crm::crypto::TenantIndexer {
     let ring = std::sync::Arc::new(KeyRing::new("k", [1; 32]));
     let tenant = TenantId::from_uuid(marketingforce_core::id::Uuid::from_u128(7));
-    marketingforce_crm::crypto::BlindIndexer::new(ring).unwrap().tenant(&tenant).unwrap()
+    marketingforce_crm::crypto::BlindIndexer::new(ring)
+        .unwrap()
+        .tenant(&tenant)
+        .unwrap()
 }
 
 /// Ingest in the given order; return the partition of record indices.

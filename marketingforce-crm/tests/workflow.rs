@@ -43,12 +43,25 @@ fn transitions_follow_the_configuration_and_are_journaled() {
         let (crm, t) = (&env.crm, &env.tenant);
         let l = lead(&env, "13800000001", "上海").await;
         let sys = Actor::system("test");
-        let e = crm.transition(t, &l, Stage::Converted, &sys, None, "t1").await.unwrap_err();
-        assert!(matches!(&e, CrmError::IllegalTransition { allowed, .. } if allowed == "assigned, invalid, pool"), "{e}");
-        let e = crm.transition(t, &l, Stage::Invalid, &sys, None, "t2").await.unwrap_err();
+        let e = crm
+            .transition(t, &l, Stage::Converted, &sys, None, "t1")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&e, CrmError::IllegalTransition { allowed, .. } if allowed == "assigned, invalid, pool"),
+            "{e}"
+        );
+        let e = crm
+            .transition(t, &l, Stage::Invalid, &sys, None, "t2")
+            .await
+            .unwrap_err();
         assert!(matches!(e, CrmError::ReasonRequired { .. }));
-        crm.transition(t, &l, Stage::Invalid, &sys, Some("空号"), "t3").await.unwrap();
-        crm.transition(t, &l, Stage::Invalid, &sys, Some("空号"), "t3").await.unwrap(); // replay
+        crm.transition(t, &l, Stage::Invalid, &sys, Some("空号"), "t3")
+            .await
+            .unwrap();
+        crm.transition(t, &l, Stage::Invalid, &sys, Some("空号"), "t3")
+            .await
+            .unwrap(); // replay
         let h = crm.history(t, &l).await.unwrap();
         assert!(matches!(
             &h.last().unwrap().event,
@@ -58,7 +71,10 @@ fn transitions_follow_the_configuration_and_are_journaled() {
         // A bad configuration names its path.
         let mut cfg = CrmConfig::default();
         cfg.lifecycle.transitions[3].to = cfg.lifecycle.transitions[3].from;
-        let e = Crm::builder(env.store.clone(), env.keys.clone()).config(cfg).build().unwrap_err();
+        let e = Crm::builder(env.store.clone(), env.keys.clone())
+            .config(cfg)
+            .build()
+            .unwrap_err();
         assert_eq!(e.field(), Some("lifecycle.transitions[3].to"));
     });
 }
@@ -69,9 +85,24 @@ fn scoring_thresholds_qualify_hot_prospects() {
         let env = Env::new(CrmConfig::default());
         let (crm, t) = (&env.crm, &env.tenant);
         let l = lead(&env, "13800000002", "上海").await;
-        let ev = |kind| BehaviourEvent { lead: l, kind, at: env.clock.now(), topic: Some("T-100".into()), content: None };
-        for (i, k) in [BehaviourKind::FormSubmit, BehaviourKind::FormSubmit, BehaviourKind::MessageReply].into_iter().enumerate() {
-            crm.record_behaviour(t, ev(k), &format!("ev{i}")).await.unwrap();
+        let ev = |kind| BehaviourEvent {
+            lead: l,
+            kind,
+            at: env.clock.now(),
+            topic: Some("T-100".into()),
+            content: None,
+        };
+        for (i, k) in [
+            BehaviourKind::FormSubmit,
+            BehaviourKind::FormSubmit,
+            BehaviourKind::MessageReply,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            crm.record_behaviour(t, ev(k), &format!("ev{i}"))
+                .await
+                .unwrap();
         }
         let x = crm.lead(t, &l).await.unwrap();
         // Not assigned yet: new -> qualified is not allowed, so the stage stays.
@@ -83,7 +114,9 @@ fn scoring_thresholds_qualify_hot_prospects() {
         let env2 = Env::on(env.store.clone(), cfg);
         let crm2 = &env2.crm;
         crm2.allocate(t, &[l], "alloc").await.unwrap();
-        crm2.record_behaviour(t, ev(BehaviourKind::Share), "ev9").await.unwrap();
+        crm2.record_behaviour(t, ev(BehaviourKind::Share), "ev9")
+            .await
+            .unwrap();
         assert_eq!(crm2.lead(t, &l).await.unwrap().stage, Stage::Qualified);
     });
 }
@@ -112,20 +145,32 @@ fn allocation_by_region_with_pool_fallback_and_round_robin_across_restarts() {
         let l1 = lead(&env, "13800000011", "上海").await;
         let l2 = lead(&env, "13800000012", "广州").await;
         let r = crm.allocate(t, &[l1, l2], "a1").await.unwrap();
-        assert!(matches!(&r[0], Allocation::Assigned { to, rule, .. } if *to == a && rule == "shanghai"));
-        assert!(matches!(&r[1], Allocation::Pooled { reason, .. } if reason.contains("no allocation rule")));
+        assert!(
+            matches!(&r[0], Allocation::Assigned { to, rule, .. } if *to == a && rule == "shanghai")
+        );
+        assert!(
+            matches!(&r[1], Allocation::Pooled { reason, .. } if reason.contains("no allocation rule"))
+        );
         assert_eq!(crm.lead(t, &l2).await.unwrap().stage, Stage::Pool);
         // A restart continues the round robin with b.
         let crm2 = env.restart();
         let l3 = lead(&env, "13800000013", "上海").await;
         let r = crm2.allocate(t, &[l3], "a2").await.unwrap();
-        assert!(matches!(&r[0], Allocation::Assigned { to, .. } if *to == b), "{r:?}");
+        assert!(
+            matches!(&r[0], Allocation::Assigned { to, .. } if *to == b),
+            "{r:?}"
+        );
         // Capacity 1 each: a third Shanghai lead has nowhere to go.
         let l4 = lead(&env, "13800000014", "上海").await;
         let r = crm2.allocate(t, &[l4], "a3").await.unwrap();
-        assert!(matches!(&r[0], Allocation::Pooled { reason, .. } if reason.contains("shanghai")), "{r:?}");
+        assert!(
+            matches!(&r[0], Allocation::Pooled { reason, .. } if reason.contains("shanghai")),
+            "{r:?}"
+        );
         let h = crm2.history(t, &l1).await.unwrap();
-        assert!(h.iter().any(|e| matches!(&e.event, LeadEventKind::Assigned { rule: Some(r), .. } if r == "shanghai")));
+        assert!(h.iter().any(
+            |e| matches!(&e.event, LeadEventKind::Assigned { rule: Some(r), .. } if r == "shanghai")
+        ));
     });
 }
 
@@ -134,12 +179,21 @@ fn sla_escalates_then_reassigns_and_departure_loses_nothing() {
     run(async {
         let team = TeamId::new();
         let (a, b) = (UserId::new(), UserId::new());
-        let mut cfg = alloc_config(vec![AllocationRule::new("all", Strategy::RoundRobin, vec![a, b])]);
+        let mut cfg = alloc_config(vec![AllocationRule::new(
+            "all",
+            Strategy::RoundRobin,
+            vec![a, b],
+        )]);
         cfg.allocation.sla.on_breach = Breach::Reassign;
         let env = Env::new(cfg);
         let (crm, t) = (&env.crm, &env.tenant);
         for id in [a, b] {
-            crm.upsert_staff(t, Staff::new(id, *t, "s", Role::Salesperson, 2, env.clock.now()).in_team(team)).await.unwrap();
+            crm.upsert_staff(
+                t,
+                Staff::new(id, *t, "s", Role::Salesperson, 2, env.clock.now()).in_team(team),
+            )
+            .await
+            .unwrap();
         }
         let manager = env.staff(Role::Manager, 6, Some(team)).await;
         let leads: Vec<LeadId> = futures_lite(&env).await;
@@ -148,10 +202,14 @@ fn sla_escalates_then_reassigns_and_departure_loses_nothing() {
         let rep = crm.sweep(t, "s1").await.unwrap();
         assert_eq!(rep.escalated.len(), 4);
         let h = crm.history(t, &leads[0]).await.unwrap();
-        assert!(h.iter().any(|e| matches!(e.event, LeadEventKind::Escalated { to: Some(m) } if m == manager)));
+        assert!(h
+            .iter()
+            .any(|e| matches!(e.event, LeadEventKind::Escalated { to: Some(m) } if m == manager)));
         // a follows up one lead in time; the rest are reassigned after the grace period.
         let owner0 = crm.lead(t, &leads[0]).await.unwrap().owner.unwrap();
-        crm.record_follow_up(t, &leads[0], &Actor::User(owner0), "f").await.unwrap();
+        crm.record_follow_up(t, &leads[0], &Actor::User(owner0), "f")
+            .await
+            .unwrap();
         env.clock.advance(Duration::hours(25));
         let rep = crm.sweep(t, "s2").await.unwrap();
         assert_eq!(rep.reassigned.len(), 3);
@@ -168,12 +226,19 @@ fn sla_escalates_then_reassigns_and_departure_loses_nothing() {
         let after: Vec<_> = crm.all_leads(t).await.unwrap();
         assert_eq!(before.len(), after.len());
         assert!(after.iter().all(|l| l.owner != Some(b)));
-        assert!(moved.iter().all(|m| matches!(m, Allocation::Assigned { to, .. } if *to == a)));
+        assert!(moved
+            .iter()
+            .all(|m| matches!(m, Allocation::Assigned { to, .. } if *to == a)));
         // Recycle: after 6 months without conversion, back to the pool.
         env.clock.advance(Duration::days(181));
         let rep = crm.sweep(t, "s3").await.unwrap();
         assert_eq!(rep.pooled.len(), 4);
-        assert!(crm.all_leads(t).await.unwrap().iter().all(|l| l.stage == Stage::Pool && l.owner.is_none()));
+        assert!(crm
+            .all_leads(t)
+            .await
+            .unwrap()
+            .iter()
+            .all(|l| l.stage == Stage::Pool && l.owner.is_none()));
     });
 }
 
@@ -190,9 +255,18 @@ fn visibility_masking_and_access_log() {
     run(async {
         let team = TeamId::new();
         let sp = UserId::new();
-        let env = Env::new(alloc_config(vec![AllocationRule::new("all", Strategy::RoundRobin, vec![sp])]));
+        let env = Env::new(alloc_config(vec![AllocationRule::new(
+            "all",
+            Strategy::RoundRobin,
+            vec![sp],
+        )]));
         let (crm, t) = (&env.crm, &env.tenant);
-        crm.upsert_staff(t, Staff::new(sp, *t, "销售甲", Role::Salesperson, 2, env.clock.now()).in_team(team)).await.unwrap();
+        crm.upsert_staff(
+            t,
+            Staff::new(sp, *t, "销售甲", Role::Salesperson, 2, env.clock.now()).in_team(team),
+        )
+        .await
+        .unwrap();
         let other = env.staff(Role::Salesperson, 2, Some(TeamId::new())).await;
         let manager = env.staff(Role::Manager, 6, Some(team)).await;
         let auditor = env.staff(Role::Auditor, 9, None).await;
@@ -218,12 +292,20 @@ fn visibility_masking_and_access_log() {
         let a = crm.view_lead(t, &auditor, &l, Some("audit")).await;
         assert!(a.is_err(), "auditors see no leads outside the pool rules");
         let log = crm.access_log(t).await.unwrap();
-        let outcomes: Vec<_> = log.iter().map(|e| (e.actor.clone(), e.outcome.clone())).collect();
+        let outcomes: Vec<_> = log
+            .iter()
+            .map(|e| (e.actor.clone(), e.outcome.clone()))
+            .collect();
         assert!(matches!(outcomes[0], (Actor::User(u), AccessOutcome::Denied { .. }) if u == sp));
-        assert!(matches!(&outcomes[1], (Actor::User(u), AccessOutcome::Unmasked { fields }) if *u == sp && !fields.is_empty()));
-        assert!(matches!(outcomes[2], (Actor::User(u), AccessOutcome::Denied { .. }) if u == other));
+        assert!(
+            matches!(&outcomes[1], (Actor::User(u), AccessOutcome::Unmasked { fields }) if *u == sp && !fields.is_empty())
+        );
+        assert!(
+            matches!(outcomes[2], (Actor::User(u), AccessOutcome::Denied { .. }) if u == other)
+        );
         assert_eq!(log[1].purpose.as_deref(), Some("回访"));
-        let text = serde_json::to_string(&log.iter().map(|e| format!("{e:?}")).collect::<Vec<_>>()).unwrap();
+        let text = serde_json::to_string(&log.iter().map(|e| format!("{e:?}")).collect::<Vec<_>>())
+            .unwrap();
         assert!(!text.contains("13812341234"));
     });
 }
@@ -237,10 +319,48 @@ fn seats_limit_staff_accounts() {
             .build()
             .unwrap();
         let t = &env.tenant;
-        crm.upsert_staff(t, Staff::new(UserId::new(), *t, "a", Role::Salesperson, 1, env.clock.now())).await.unwrap();
-        let e = crm.upsert_staff(t, Staff::new(UserId::new(), *t, "b", Role::Salesperson, 1, env.clock.now())).await.unwrap_err();
+        crm.upsert_staff(
+            t,
+            Staff::new(
+                UserId::new(),
+                *t,
+                "a",
+                Role::Salesperson,
+                1,
+                env.clock.now(),
+            ),
+        )
+        .await
+        .unwrap();
+        let e = crm
+            .upsert_staff(
+                t,
+                Staff::new(
+                    UserId::new(),
+                    *t,
+                    "b",
+                    Role::Salesperson,
+                    1,
+                    env.clock.now(),
+                ),
+            )
+            .await
+            .unwrap_err();
         assert!(matches!(e, CrmError::SeatLimit { .. }));
-        let e = crm.upsert_staff(t, Staff::new(UserId::new(), *t, "c", Role::Salesperson, 12, env.clock.now())).await.unwrap_err();
+        let e = crm
+            .upsert_staff(
+                t,
+                Staff::new(
+                    UserId::new(),
+                    *t,
+                    "c",
+                    Role::Salesperson,
+                    12,
+                    env.clock.now(),
+                ),
+            )
+            .await
+            .unwrap_err();
         assert_eq!(e.field(), Some("level"));
     });
 }
@@ -253,24 +373,64 @@ fn pipl_export_and_erasure() {
         let admin = env.staff(Role::Admin, 9, None).await;
         let sp = env.staff(Role::Salesperson, 2, None).await;
         let l = lead(&env, "13955556666", "上海").await;
-        crm.capture(t, CaptureRequest::new(Source::WeCom).mobile("13955556666").wecom_id("wmERASEME"), "x").await.unwrap();
-        let e = crm.export_contact(t, &l, &Actor::User(sp)).await.unwrap_err();
+        crm.capture(
+            t,
+            CaptureRequest::new(Source::WeCom)
+                .mobile("13955556666")
+                .wecom_id("wmERASEME"),
+            "x",
+        )
+        .await
+        .unwrap();
+        let e = crm
+            .export_contact(t, &l, &Actor::User(sp))
+            .await
+            .unwrap_err();
         assert_eq!(e.field(), Some("actor"));
-        let export = crm.export_contact(t, &l, &Actor::User(admin)).await.unwrap();
+        let export = crm
+            .export_contact(t, &l, &Actor::User(admin))
+            .await
+            .unwrap();
         assert_eq!(export.identity.mobile.as_deref(), Some("13955556666"));
         assert_eq!(export.captures.len(), 2);
-        let before = crm.funnel(t, Default::default(), &Default::default()).await.unwrap();
-        let erased = crm.erase_contact(t, &l, &Actor::User(admin), "erase-1").await.unwrap();
+        let before = crm
+            .funnel(t, Default::default(), &Default::default())
+            .await
+            .unwrap();
+        let erased = crm
+            .erase_contact(t, &l, &Actor::User(admin), "erase-1")
+            .await
+            .unwrap();
         assert_eq!(erased, l);
-        assert!(crm.find_by_mobile(t, "13955556666").await.unwrap().is_empty());
-        assert!(matches!(crm.view_lead(t, &admin, &l, Some("x")).await, Err(CrmError::LeadErased(_))));
-        let after = crm.funnel(t, Default::default(), &Default::default()).await.unwrap();
+        assert!(crm
+            .find_by_mobile(t, "13955556666")
+            .await
+            .unwrap()
+            .is_empty());
+        assert!(matches!(
+            crm.view_lead(t, &admin, &l, Some("x")).await,
+            Err(CrmError::LeadErased(_))
+        ));
+        let after = crm
+            .funnel(t, Default::default(), &Default::default())
+            .await
+            .unwrap();
         assert_eq!(before.total, after.total, "aggregates unchanged");
         // A new capture of the same mobile is a new lead: nothing remembered it.
-        let again = crm.capture(t, CaptureRequest::new(Source::OwnSite).mobile("13955556666"), "y").await.unwrap();
+        let again = crm
+            .capture(
+                t,
+                CaptureRequest::new(Source::OwnSite).mobile("13955556666"),
+                "y",
+            )
+            .await
+            .unwrap();
         assert_ne!(again.lead(), l);
         // And after a restart too.
         let crm2 = env.restart();
-        assert_eq!(crm2.find_by_mobile(t, "13955556666").await.unwrap(), vec![again.lead()]);
+        assert_eq!(
+            crm2.find_by_mobile(t, "13955556666").await.unwrap(),
+            vec![again.lead()]
+        );
     });
 }

@@ -135,14 +135,22 @@ impl Crm {
             Some(v) => self.open_vault(tenant, &v.value)?,
             None => Default::default(),
         };
-        Ok(GoldenIdentity::from_contributions(&pii.contributions, &self.config.survivorship))
+        Ok(GoldenIdentity::from_contributions(
+            &pii.contributions,
+            &self.config.survivorship,
+        ))
     }
 
     /// Whether `viewer` may see `lead`; refusals are written to the access log.
     ///
     /// # Errors
     /// [`CrmError::AccessDenied`], [`CrmError::UnknownStaff`], storage errors.
-    pub(crate) async fn authorize(&self, tenant: &TenantId, viewer: &UserId, lead: &Lead) -> Result<Staff> {
+    pub(crate) async fn authorize(
+        &self,
+        tenant: &TenantId,
+        viewer: &UserId,
+        lead: &Lead,
+    ) -> Result<Staff> {
         let (staff, owner) = {
             let guard = self.state(tenant).await?;
             let st = guard.as_ref().ok_or(CrmError::UnknownStaff(*viewer))?;
@@ -244,12 +252,14 @@ impl Crm {
     /// # Errors
     /// Storage errors.
     pub async fn access_log(&self, tenant: &TenantId) -> Result<Vec<AccessEntry>> {
-        Ok(Journal::<AccessEntry>::new(self.store.clone(), ACCESS_LOG_JOURNAL)
-            .read_all(tenant)
-            .await?
-            .into_iter()
-            .map(|(_, e)| e)
-            .collect())
+        Ok(
+            Journal::<AccessEntry>::new(self.store.clone(), ACCESS_LOG_JOURNAL)
+                .read_all(tenant)
+                .await?
+                .into_iter()
+                .map(|(_, e)| e)
+                .collect(),
+        )
     }
 
     async fn require_admin(&self, tenant: &TenantId, actor: &Actor) -> Result<()> {
@@ -271,14 +281,20 @@ impl Crm {
     ///
     /// # Errors
     /// A validation error on `actor` when it is not an administrator; storage errors.
-    pub async fn export_contact(&self, tenant: &TenantId, lead: &LeadId, actor: &Actor) -> Result<ContactExport> {
+    pub async fn export_contact(
+        &self,
+        tenant: &TenantId,
+        lead: &LeadId,
+        actor: &Actor,
+    ) -> Result<ContactExport> {
         self.require_admin(tenant, actor).await?;
         let l = self.read_active(tenant, lead).await?.value;
         let pii = match self.vaults().get(tenant, &lead.to_string()).await? {
             Some(v) => self.open_vault(tenant, &v.value)?,
             None => Default::default(),
         };
-        let identity = GoldenIdentity::from_contributions(&pii.contributions, &self.config.survivorship);
+        let identity =
+            GoldenIdentity::from_contributions(&pii.contributions, &self.config.survivorship);
         let captures = pii
             .contributions
             .iter()
@@ -290,7 +306,10 @@ impl Crm {
                     (Field::Mobile, id.mobile.as_ref().map(|m| m.to_string())),
                     (Field::Phone, id.phone.as_ref().map(|p| p.to_string())),
                     (Field::Email, id.email.as_ref().map(|e| e.to_string())),
-                    (Field::WecomId, id.wecom_id.as_ref().map(|w| w.as_str().to_string())),
+                    (
+                        Field::WecomId,
+                        id.wecom_id.as_ref().map(|w| w.as_str().to_string()),
+                    ),
                     (Field::Company, id.company.clone()),
                 ] {
                     if let Some(v) = v {
@@ -306,9 +325,7 @@ impl Crm {
             .collect();
         let mut lineage = vec![l.id];
         lineage.extend(l.merged_from.iter().copied());
-        let history = self
-            .history(tenant, lead)
-            .await?;
+        let history = self.history(tenant, lead).await?;
         let behaviour = Journal::<BehaviourEvent>::new(self.store.clone(), BEHAVIOUR_JOURNAL)
             .read_all(tenant)
             .await?
@@ -358,7 +375,10 @@ impl Crm {
         }
         let mut guard = self.state(tenant).await?;
         let st = guard.as_mut().ok_or(CrmError::LeadNotFound(*lead))?;
-        let root = st.engine.survivor(*lead).ok_or(CrmError::LeadNotFound(*lead))?;
+        let root = st
+            .engine
+            .survivor(*lead)
+            .ok_or(CrmError::LeadNotFound(*lead))?;
         let txn = Crm::begin(st);
         let mut work = Work::default();
         let at = self.clock.now();
@@ -400,7 +420,9 @@ impl Crm {
         }
         let response = serde_json::to_vec(&root)?;
         // The engine forgets only after the erasure is durable; it is not part of the undo log.
-        let replay = self.finish(tenant, st, txn, work, Some((&idem, response))).await?;
+        let replay = self
+            .finish(tenant, st, txn, work, Some((&idem, response)))
+            .await?;
         if replay.is_none() {
             st.engine.erase(root);
         }

@@ -117,7 +117,9 @@ impl Crm {
         let out = match decision {
             Decision::Assign { to, rule } => {
                 if matches!(stage, Stage::New | Stage::Pool) {
-                    self.config.lifecycle.check(*lead, stage, Stage::Assigned, None)?;
+                    self.config
+                        .lifecycle
+                        .check(*lead, stage, Stage::Assigned, None)?;
                     set_stage(work, lead, Stage::Assigned, &actor, None, at)?;
                 } else if !stage.is_open() {
                     return Err(CrmError::IllegalTransition {
@@ -146,18 +148,31 @@ impl Crm {
                         reason: reason.into(),
                     },
                 });
-                Allocation::Assigned { lead: *lead, to, rule }
+                Allocation::Assigned {
+                    lead: *lead,
+                    to,
+                    rule,
+                }
             }
             Decision::NoMatch { reason: why } => {
                 self.pool_in(work, lead, &format!("no_match: {why}"), at)?;
-                Allocation::Pooled { lead: *lead, reason: why }
+                Allocation::Pooled {
+                    lead: *lead,
+                    reason: why,
+                }
             }
         };
         work.settle(lead, &mut st.alloc);
         Ok(out)
     }
 
-    fn pool_in(&self, work: &mut Work, lead: &LeadId, reason: &str, at: chrono::DateTime<chrono::Utc>) -> Result<()> {
+    fn pool_in(
+        &self,
+        work: &mut Work,
+        lead: &LeadId,
+        reason: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<()> {
         let (from, stage) = {
             let l = work.lead_mut(lead)?;
             (l.owner, l.stage)
@@ -193,7 +208,12 @@ impl Crm {
     /// # Errors
     /// [`CrmError::LeadNotFound`]/[`CrmError::LeadMerged`], an illegal transition for a lead in
     /// a closed stage, storage errors (then nothing is assigned).
-    pub async fn allocate(&self, tenant: &TenantId, leads: &[LeadId], idempotency_key: &str) -> Result<Vec<Allocation>> {
+    pub async fn allocate(
+        &self,
+        tenant: &TenantId,
+        leads: &[LeadId],
+        idempotency_key: &str,
+    ) -> Result<Vec<Allocation>> {
         let idem = self.idempotent(tenant, idempotency_key, &("allocate", leads))?;
         if let Some(prev) = self.replayed::<Vec<Allocation>>(tenant, &idem).await? {
             return Ok(prev);
@@ -210,7 +230,9 @@ impl Crm {
                 let status = work.lead_mut(id)?.status;
                 match status {
                     LeadStatus::Active => {}
-                    LeadStatus::Merged { into } => return Err(CrmError::LeadMerged { lead: *id, into }),
+                    LeadStatus::Merged { into } => {
+                        return Err(CrmError::LeadMerged { lead: *id, into })
+                    }
                     LeadStatus::Erased { .. } => return Err(CrmError::LeadErased(*id)),
                 }
                 out.push(self.allocate_in(st, &mut work, id, None, "allocation", at)?);
@@ -224,7 +246,10 @@ impl Crm {
             return Err(e);
         }
         let response = serde_json::to_vec(&out)?;
-        match self.finish(tenant, st, txn, work, Some((&idem, response))).await? {
+        match self
+            .finish(tenant, st, txn, work, Some((&idem, response)))
+            .await?
+        {
             None => Ok(out),
             Some(stored) => Ok(serde_json::from_slice(&stored)?),
         }
@@ -234,7 +259,11 @@ impl Crm {
     ///
     /// # Errors
     /// As [`allocate`](Self::allocate).
-    pub async fn allocate_pending(&self, tenant: &TenantId, idempotency_key: &str) -> Result<Vec<Allocation>> {
+    pub async fn allocate_pending(
+        &self,
+        tenant: &TenantId,
+        idempotency_key: &str,
+    ) -> Result<Vec<Allocation>> {
         let pending: Vec<LeadId> = self
             .leads()
             .lookup_all(tenant, "stage", Stage::New.as_str())
@@ -251,17 +280,29 @@ impl Crm {
     /// # Errors
     /// [`CrmError::AccessDenied`], [`CrmError::IllegalTransition`] when the lead is not in the
     /// pool, storage errors.
-    pub async fn claim(&self, tenant: &TenantId, lead: &LeadId, user: &UserId, idempotency_key: &str) -> Result<()> {
+    pub async fn claim(
+        &self,
+        tenant: &TenantId,
+        lead: &LeadId,
+        user: &UserId,
+        idempotency_key: &str,
+    ) -> Result<()> {
         let idem = self.idempotent(tenant, idempotency_key, &("claim", lead, user))?;
         if self.replayed::<()>(tenant, &idem).await?.is_some() {
             return Ok(());
         }
         let current = self.read_active(tenant, lead).await?.value;
         self.authorize(tenant, user, &current).await?;
-        self.config.lifecycle.check(*lead, current.stage, Stage::Assigned, None)?;
+        self.config
+            .lifecycle
+            .check(*lead, current.stage, Stage::Assigned, None)?;
         let mut guard = self.state(tenant).await?;
         let st = guard.as_mut().ok_or(CrmError::UnknownStaff(*user))?;
-        let staff = st.staff.get(user).cloned().ok_or(CrmError::UnknownStaff(*user))?;
+        let staff = st
+            .staff
+            .get(user)
+            .cloned()
+            .ok_or(CrmError::UnknownStaff(*user))?;
         if !staff.active || !staff.role.takes_leads() {
             return Err(CrmError::UnknownStaff(*user));
         }
@@ -296,7 +337,12 @@ impl Crm {
     ///
     /// # Errors
     /// [`CrmError::UnknownStaff`], storage errors (then nothing changes).
-    pub async fn depart(&self, tenant: &TenantId, user: &UserId, idempotency_key: &str) -> Result<Vec<Allocation>> {
+    pub async fn depart(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        idempotency_key: &str,
+    ) -> Result<Vec<Allocation>> {
         let idem = self.idempotent(tenant, idempotency_key, &("depart", user))?;
         if let Some(prev) = self.replayed::<Vec<Allocation>>(tenant, &idem).await? {
             return Ok(prev);
@@ -311,7 +357,11 @@ impl Crm {
             .collect();
         let mut guard = self.state(tenant).await?;
         let st = guard.as_mut().ok_or(CrmError::UnknownStaff(*user))?;
-        let mut staff = st.staff.get(user).cloned().ok_or(CrmError::UnknownStaff(*user))?;
+        let mut staff = st
+            .staff
+            .get(user)
+            .cloned()
+            .ok_or(CrmError::UnknownStaff(*user))?;
         let txn = Crm::begin(st);
         st.alloc.set_staff(*user, false, staff.capacity, staff.team);
         staff.active = false;
@@ -333,7 +383,9 @@ impl Crm {
             return Err(e);
         }
         let response = serde_json::to_vec(&out)?;
-        let replay = self.finish(tenant, st, txn, work, Some((&idem, response))).await?;
+        let replay = self
+            .finish(tenant, st, txn, work, Some((&idem, response)))
+            .await?;
         if let Some(stored) = replay {
             return Ok(serde_json::from_slice(&stored)?);
         }
@@ -375,7 +427,9 @@ impl Crm {
         let res: Result<()> = async {
             for v in &open {
                 let l = &v.value;
-                let Some(assigned) = l.assigned_at else { continue };
+                let Some(assigned) = l.assigned_at else {
+                    continue;
+                };
                 let recycle = cfg
                     .recycle
                     .no_conversion_days
@@ -397,7 +451,9 @@ impl Crm {
                             let mut ms: Vec<&Staff> = st
                                 .staff
                                 .values()
-                                .filter(|s| s.active && s.role == Role::Manager && s.manages.contains(&t))
+                                .filter(|s| {
+                                    s.active && s.role == Role::Manager && s.manages.contains(&t)
+                                })
                                 .collect();
                             ms.sort_by_key(|s| s.id);
                             ms.first().map(|s| s.id)
@@ -435,7 +491,10 @@ impl Crm {
             return Err(e);
         }
         let response = serde_json::to_vec(&report)?;
-        match self.finish(tenant, st, txn, work, Some((&idem, response))).await? {
+        match self
+            .finish(tenant, st, txn, work, Some((&idem, response)))
+            .await?
+        {
             None => Ok(report),
             Some(stored) => Ok(serde_json::from_slice(&stored)?),
         }

@@ -139,7 +139,10 @@ impl Crm {
         let st = guard.as_mut().ok_or(CrmError::NoIdentity)?;
         let txn = Crm::begin(st);
         let mut work = Work::default();
-        let mut outcomes = match self.apply_captures(tenant, st, vec![(1, normalised)], &mut work).await {
+        let mut outcomes = match self
+            .apply_captures(tenant, st, vec![(1, normalised)], &mut work)
+            .await
+        {
             Ok(o) => o,
             Err(e) => {
                 st.engine.rollback();
@@ -151,7 +154,10 @@ impl Crm {
             .map(|(_, o)| o)
             .ok_or_else(|| CrmError::validation("request", "produced no outcome"))?;
         let response = serde_json::to_vec(&outcome)?;
-        match self.finish(tenant, st, txn, work, Some((&idem, response))).await? {
+        match self
+            .finish(tenant, st, txn, work, Some((&idem, response)))
+            .await?
+        {
             None => Ok(outcome),
             Some(stored) => Ok(serde_json::from_slice(&stored)?),
         }
@@ -197,7 +203,8 @@ impl Crm {
         rows: Vec<(usize, Result<CaptureRequest>)>,
         idempotency_key: &str,
     ) -> Result<Vec<RowResult>> {
-        let request: Vec<Option<&CaptureRequest>> = rows.iter().map(|(_, r)| r.as_ref().ok()).collect();
+        let request: Vec<Option<&CaptureRequest>> =
+            rows.iter().map(|(_, r)| r.as_ref().ok()).collect();
         let idem = self.idempotent(tenant, idempotency_key, &("batch", &request))?;
         if let Some(prev) = self.replayed::<Vec<RowResult>>(tenant, &idem).await? {
             return Ok(prev);
@@ -220,7 +227,12 @@ impl Crm {
         let mut work = Work::default();
         let positions: Vec<usize> = good.iter().map(|(i, _, _)| *i).collect();
         let applied = self
-            .apply_captures(tenant, st, good.into_iter().map(|(_, l, n)| (l, n)).collect(), &mut work)
+            .apply_captures(
+                tenant,
+                st,
+                good.into_iter().map(|(_, l, n)| (l, n)).collect(),
+                &mut work,
+            )
             .await;
         let outcomes = match applied {
             Ok(o) => o,
@@ -236,7 +248,10 @@ impl Crm {
         }
         let results: Vec<RowResult> = results.into_iter().flatten().collect();
         let response = serde_json::to_vec(&results)?;
-        match self.finish(tenant, st, txn, work, Some((&idem, response))).await? {
+        match self
+            .finish(tenant, st, txn, work, Some((&idem, response)))
+            .await?
+        {
             None => Ok(results),
             Some(stored) => Ok(serde_json::from_slice(&stored)?),
         }
@@ -314,7 +329,11 @@ impl Crm {
         Ok(report)
     }
 
-    fn csv_row(header: &[String], rec: &csv::StringRecord, default_source: Source) -> Result<CaptureRequest> {
+    fn csv_row(
+        header: &[String],
+        rec: &csv::StringRecord,
+        default_source: Source,
+    ) -> Result<CaptureRequest> {
         if rec.len() != header.len() {
             return Err(CrmError::validation(
                 "row",
@@ -394,16 +413,27 @@ impl Crm {
                     self.load_work(tenant, work, &lead).await?;
                     let mut absorbed = Vec::new();
                     for (m, how) in merged {
-                        self.absorb(tenant, work, lead, m, how.as_str(), &Actor::system("capture"), at)
-                            .await?;
+                        self.absorb(
+                            tenant,
+                            work,
+                            lead,
+                            m,
+                            how.as_str(),
+                            &Actor::system("capture"),
+                            at,
+                        )
+                        .await?;
                         absorbed.push(m);
                     }
-                    self.vault_work(tenant, work, &lead).await?.contributions.push(Contribution {
-                        origin: lead,
-                        source: n.source,
-                        at,
-                        identity: n.identity.clone(),
-                    });
+                    self.vault_work(tenant, work, &lead)
+                        .await?
+                        .contributions
+                        .push(Contribution {
+                            origin: lead,
+                            source: n.source,
+                            at,
+                            identity: n.identity.clone(),
+                        });
                     {
                         let l = work.lead_mut(&lead)?;
                         if l.stage.is_customer() {
@@ -430,7 +460,13 @@ impl Crm {
         Ok(out)
     }
 
-    fn new_lead(&self, tenant: &TenantId, id: LeadId, n: &NormalisedCapture, at: DateTime<Utc>) -> Lead {
+    fn new_lead(
+        &self,
+        tenant: &TenantId,
+        id: LeadId,
+        n: &NormalisedCapture,
+        at: DateTime<Utc>,
+    ) -> Lead {
         let mut reached = StageSet::default();
         reached.insert(Stage::New);
         Lead {
@@ -609,7 +645,10 @@ impl Crm {
             return Ok(());
         }
         if survivor == absorbed {
-            return Err(CrmError::validation("absorbed", "a lead cannot be merged into itself"));
+            return Err(CrmError::validation(
+                "absorbed",
+                "a lead cannot be merged into itself",
+            ));
         }
         self.read_active(tenant, &survivor).await?;
         self.read_active(tenant, &absorbed).await?;
@@ -674,11 +713,20 @@ impl Crm {
             self.load_work(tenant, &mut work, &root).await?;
             self.load_work(tenant, &mut work, &parent).await?;
             let pii = self.vault_work(tenant, &mut work, &root).await?;
-            let (back, keep): (Vec<Contribution>, Vec<Contribution>) = std::mem::take(&mut pii.contributions)
-                .into_iter()
-                .partition(|c| subtree.contains(&c.origin));
+            let (back, keep): (Vec<Contribution>, Vec<Contribution>) =
+                std::mem::take(&mut pii.contributions)
+                    .into_iter()
+                    .partition(|c| subtree.contains(&c.origin));
             pii.contributions = keep;
-            work.vaults.insert(absorbed, WorkVault::Put(ContactPii { contributions: back }, None));
+            work.vaults.insert(
+                absorbed,
+                WorkVault::Put(
+                    ContactPii {
+                        contributions: back,
+                    },
+                    None,
+                ),
+            );
             {
                 let r = work.lead_mut(&root)?;
                 r.touches.retain(|t| !subtree.contains(&t.origin));
@@ -713,7 +761,8 @@ impl Crm {
             }
         };
         let response = serde_json::to_vec(&parent)?;
-        self.finish(tenant, st, txn, work, Some((&idem, response))).await?;
+        self.finish(tenant, st, txn, work, Some((&idem, response)))
+            .await?;
         Ok(parent)
     }
 
@@ -735,11 +784,19 @@ impl Crm {
         self.find_by(tenant, BlindKind::Email, e.as_str()).await
     }
 
-    async fn find_by(&self, tenant: &TenantId, kind: BlindKind, value: &str) -> Result<Vec<LeadId>> {
+    async fn find_by(
+        &self,
+        tenant: &TenantId,
+        kind: BlindKind,
+        value: &str,
+    ) -> Result<Vec<LeadId>> {
         let mut out = Vec::new();
         for v in self.indexer.lookup_values(tenant, kind, value)? {
             let page: Vec<_> = self.vaults().lookup_all(tenant, "bidx", &v).await?;
-            out.extend(page.into_iter().map(|r: marketingforce_core::storage::Versioned<VaultRecord>| r.value.lead));
+            out.extend(
+                page.into_iter()
+                    .map(|r: marketingforce_core::storage::Versioned<VaultRecord>| r.value.lead),
+            );
         }
         out.sort();
         out.dedup();

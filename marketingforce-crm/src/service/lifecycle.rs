@@ -77,7 +77,9 @@ impl Crm {
         if let Actor::User(u) = actor {
             self.authorize(tenant, u, &current).await?;
         }
-        self.config.lifecycle.check(*lead, current.stage, to, reason)?;
+        self.config
+            .lifecycle
+            .check(*lead, current.stage, to, reason)?;
         let mut guard = self.state(tenant).await?;
         let st = guard.as_mut().ok_or(CrmError::LeadNotFound(*lead))?;
         let txn = Crm::begin(st);
@@ -98,7 +100,13 @@ impl Crm {
     ///
     /// # Errors
     /// [`CrmError::AccessDenied`] unless the actor owns the lead (or may see it), storage errors.
-    pub async fn record_follow_up(&self, tenant: &TenantId, lead: &LeadId, actor: &Actor, idempotency_key: &str) -> Result<()> {
+    pub async fn record_follow_up(
+        &self,
+        tenant: &TenantId,
+        lead: &LeadId,
+        actor: &Actor,
+        idempotency_key: &str,
+    ) -> Result<()> {
         let idem = self.idempotent(tenant, idempotency_key, &("follow_up", lead))?;
         if self.replayed::<()>(tenant, &idem).await?.is_some() {
             return Ok(());
@@ -140,15 +148,29 @@ impl Crm {
     ///
     /// # Errors
     /// [`CrmError::LeadNotFound`], [`CrmError::LeadMerged`], storage errors.
-    pub async fn record_behaviour(&self, tenant: &TenantId, event: BehaviourEvent, idempotency_key: &str) -> Result<i64> {
+    pub async fn record_behaviour(
+        &self,
+        tenant: &TenantId,
+        event: BehaviourEvent,
+        idempotency_key: &str,
+    ) -> Result<i64> {
         let idem = self.idempotent(tenant, idempotency_key, &("behaviour", &event))?;
         if let Some(prev) = self.replayed::<i64>(tenant, &idem).await? {
             return Ok(prev);
         }
-        if event.topic.as_ref().is_some_and(|t| t.chars().count() > 100)
-            || event.content.as_ref().is_some_and(|t| t.chars().count() > 200)
+        if event
+            .topic
+            .as_ref()
+            .is_some_and(|t| t.chars().count() > 100)
+            || event
+                .content
+                .as_ref()
+                .is_some_and(|t| t.chars().count() > 200)
         {
-            return Err(CrmError::validation("event.topic", "topic or content reference too long"));
+            return Err(CrmError::validation(
+                "event.topic",
+                "topic or content reference too long",
+            ));
         }
         self.read_active(tenant, &event.lead).await?;
         let mut guard = self.state(tenant).await?;
@@ -176,14 +198,24 @@ impl Crm {
         }
         if let Some(target) = threshold_stage(score, &cfg.scoring) {
             if target != stage && cfg.lifecycle.allows(stage, target) && stage.is_open() {
-                set_stage(&mut work, &event.lead, target, &Actor::system("scoring"), Some("score threshold"), event.at)?;
+                set_stage(
+                    &mut work,
+                    &event.lead,
+                    target,
+                    &Actor::system("scoring"),
+                    Some("score threshold"),
+                    event.at,
+                )?;
             }
         }
         let mut b = Batch::new();
         b.append_json(BEHAVIOUR_JOURNAL, &event)?;
         work.extra = b;
         let response = serde_json::to_vec(&score)?;
-        match self.finish(tenant, st, txn, work, Some((&idem, response))).await? {
+        match self
+            .finish(tenant, st, txn, work, Some((&idem, response)))
+            .await?
+        {
             None => Ok(score),
             Some(stored) => Ok(serde_json::from_slice(&stored)?),
         }
@@ -193,7 +225,13 @@ impl Crm {
     ///
     /// # Errors
     /// A validation error on `purpose` when no such consent is active; storage errors.
-    pub async fn withdraw_consent(&self, tenant: &TenantId, lead: &LeadId, purpose: &str, actor: &Actor) -> Result<()> {
+    pub async fn withdraw_consent(
+        &self,
+        tenant: &TenantId,
+        lead: &LeadId,
+        purpose: &str,
+        actor: &Actor,
+    ) -> Result<()> {
         self.read_active(tenant, lead).await?;
         let mut guard = self.state(tenant).await?;
         let st = guard.as_mut().ok_or(CrmError::LeadNotFound(*lead))?;
@@ -203,13 +241,20 @@ impl Crm {
         let at = self.clock.now();
         let l = work.lead_mut(lead)?;
         let mut found = false;
-        for c in l.consents.iter_mut().filter(|c| c.purpose == purpose && c.withdrawn_at.is_none()) {
+        for c in l
+            .consents
+            .iter_mut()
+            .filter(|c| c.purpose == purpose && c.withdrawn_at.is_none())
+        {
             c.withdrawn_at = Some(at);
             found = true;
         }
         if !found {
             st.engine.rollback();
-            return Err(CrmError::validation("purpose", format!("no active consent for {purpose:?}")));
+            return Err(CrmError::validation(
+                "purpose",
+                format!("no active consent for {purpose:?}"),
+            ));
         }
         work.events.push(LeadEvent {
             lead: *lead,

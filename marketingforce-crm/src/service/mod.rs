@@ -73,13 +73,19 @@ impl CrmConfig {
     /// # Errors
     /// The first validation error found.
     pub fn validate(&self) -> Result<()> {
-        self.lifecycle.validate().map_err(|e| e.in_field("lifecycle"))?;
+        self.lifecycle
+            .validate()
+            .map_err(|e| e.in_field("lifecycle"))?;
         self.dedupe.validate().map_err(|e| e.in_field("dedupe"))?;
-        self.survivorship.validate().map_err(|e| e.in_field("survivorship"))?;
+        self.survivorship
+            .validate()
+            .map_err(|e| e.in_field("survivorship"))?;
         self.profile.validate().map_err(|e| e.in_field("profile"))?;
         self.scoring.validate().map_err(|e| e.in_field("scoring"))?;
         validate_tag_rules(&self.tag_rules)?;
-        self.allocation.validate().map_err(|e| e.in_field("allocation"))?;
+        self.allocation
+            .validate()
+            .map_err(|e| e.in_field("allocation"))?;
         self.access.validate().map_err(|e| e.in_field("access"))?;
         Ok(())
     }
@@ -310,7 +316,10 @@ impl Crm {
     }
 
     /// Lock the tenant's state, rebuilding it from storage on first use.
-    pub(crate) async fn state(&self, tenant: &TenantId) -> Result<OwnedMutexGuard<Option<TenantState>>> {
+    pub(crate) async fn state(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<OwnedMutexGuard<Option<TenantState>>> {
         let slot = self
             .tenants
             .lock()
@@ -348,7 +357,10 @@ impl Crm {
         for s in sorted {
             alloc.set_staff(s.id, s.active && s.role.takes_leads(), s.capacity, s.team);
         }
-        for c in Collection::<RuleCursor>::new(self.store.clone()).list_all(tenant).await? {
+        for c in Collection::<RuleCursor>::new(self.store.clone())
+            .list_all(tenant)
+            .await?
+        {
             alloc.restore_cursor(c.value);
         }
         let leads = self.leads().list_all(tenant).await?;
@@ -373,10 +385,11 @@ impl Crm {
             let mut by_origin: BTreeMap<LeadId, Vec<MatchKeys>> = BTreeMap::new();
             by_origin.entry(v.value.lead).or_default();
             for c in &pii.contributions {
-                by_origin
-                    .entry(c.origin)
-                    .or_default()
-                    .push(MatchKeys::of(&c.identity, c.source.as_str(), &indexer));
+                by_origin.entry(c.origin).or_default().push(MatchKeys::of(
+                    &c.identity,
+                    c.source.as_str(),
+                    &indexer,
+                ));
             }
             for (lead, keys) in by_origin {
                 engine.load(lead, &keys);
@@ -400,17 +413,26 @@ impl Crm {
     }
 
     pub(crate) fn open_vault(&self, tenant: &TenantId, v: &VaultRecord) -> Result<ContactPii> {
-        let plain = self.cipher.open(tenant, v.lead.to_string().as_bytes(), &v.sealed)?;
+        let plain = self
+            .cipher
+            .open(tenant, v.lead.to_string().as_bytes(), &v.sealed)?;
         serde_json::from_slice(&plain).map_err(|e| CrmError::Crypto {
             what: format!("vault of {}", v.lead),
             reason: format!("undecodable plaintext: {e}"),
         })
     }
 
-    pub(crate) fn seal_vault(&self, tenant: &TenantId, lead: LeadId, pii: &ContactPii) -> Result<VaultRecord> {
+    pub(crate) fn seal_vault(
+        &self,
+        tenant: &TenantId,
+        lead: LeadId,
+        pii: &ContactPii,
+    ) -> Result<VaultRecord> {
         let indexer = self.indexer.tenant(tenant)?;
         let plain = serde_json::to_vec(pii)?;
-        let sealed = self.cipher.seal(tenant, lead.to_string().as_bytes(), &plain)?;
+        let sealed = self
+            .cipher
+            .seal(tenant, lead.to_string().as_bytes(), &plain)?;
         let mut blind = Vec::new();
         for c in &pii.contributions {
             let id = &c.identity;
@@ -426,11 +448,19 @@ impl Crm {
         }
         blind.sort();
         blind.dedup();
-        Ok(VaultRecord { lead, sealed, blind })
+        Ok(VaultRecord {
+            lead,
+            sealed,
+            blind,
+        })
     }
 
     /// Read a lead that must exist for this tenant.
-    pub(crate) async fn read_lead(&self, tenant: &TenantId, id: &LeadId) -> Result<Versioned<Lead>> {
+    pub(crate) async fn read_lead(
+        &self,
+        tenant: &TenantId,
+        id: &LeadId,
+    ) -> Result<Versioned<Lead>> {
         self.leads()
             .get(tenant, &id.to_string())
             .await?
@@ -438,7 +468,11 @@ impl Crm {
     }
 
     /// Read a lead that must be live.
-    pub(crate) async fn read_active(&self, tenant: &TenantId, id: &LeadId) -> Result<Versioned<Lead>> {
+    pub(crate) async fn read_active(
+        &self,
+        tenant: &TenantId,
+        id: &LeadId,
+    ) -> Result<Versioned<Lead>> {
         let v = self.read_lead(tenant, id).await?;
         match v.value.status {
             LeadStatus::Active => Ok(v),
@@ -448,7 +482,12 @@ impl Crm {
     }
 
     /// Load a lead into `work` (once).
-    pub(crate) async fn load_work(&self, tenant: &TenantId, work: &mut Work, id: &LeadId) -> Result<()> {
+    pub(crate) async fn load_work(
+        &self,
+        tenant: &TenantId,
+        work: &mut Work,
+        id: &LeadId,
+    ) -> Result<()> {
         if work.leads.contains_key(id) {
             return Ok(());
         }
@@ -518,7 +557,12 @@ impl Crm {
     }
 
     /// Take a lead's vault out of `work` for deletion, returning its plaintext.
-    pub(crate) async fn take_vault(&self, tenant: &TenantId, work: &mut Work, id: &LeadId) -> Result<ContactPii> {
+    pub(crate) async fn take_vault(
+        &self,
+        tenant: &TenantId,
+        work: &mut Work,
+        id: &LeadId,
+    ) -> Result<ContactPii> {
         let entry = match work.vaults.remove(id) {
             Some(e) => e,
             None => match self.vaults().get(tenant, &id.to_string()).await? {
@@ -560,7 +604,11 @@ impl Crm {
             match v {
                 WorkVault::Put(pii, version) => {
                     let rec = self.seal_vault(tenant, *id, pii)?;
-                    batch.put_entity(tenant, &rec, version.map_or(Expect::Absent, Expect::Version))?;
+                    batch.put_entity(
+                        tenant,
+                        &rec,
+                        version.map_or(Expect::Absent, Expect::Version),
+                    )?;
                 }
                 WorkVault::Delete(version) => {
                     batch.delete_entity::<VaultRecord>(id.to_string(), Expect::Version(*version));
@@ -584,7 +632,12 @@ impl Crm {
 
     /// An idempotent command whose fingerprint is a keyed digest of `request`, so the stored
     /// fingerprint never lets anyone test guesses of personal data in the request.
-    pub(crate) fn idempotent<T: Serialize>(&self, tenant: &TenantId, key: &str, request: &T) -> Result<Idempotent> {
+    pub(crate) fn idempotent<T: Serialize>(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+        request: &T,
+    ) -> Result<Idempotent> {
         let json = serde_json::to_string(request)?;
         let digest = self
             .tenant_indexer(tenant)?
@@ -629,7 +682,10 @@ impl Crm {
     /// # Errors
     /// Backend or decoding errors.
     pub async fn history(&self, tenant: &TenantId, id: &LeadId) -> Result<Vec<LeadEvent>> {
-        let journal = marketingforce_core::storage::Journal::<LeadEvent>::new(self.store.clone(), HISTORY_JOURNAL);
+        let journal = marketingforce_core::storage::Journal::<LeadEvent>::new(
+            self.store.clone(),
+            HISTORY_JOURNAL,
+        );
         Ok(journal
             .read_all(tenant)
             .await?

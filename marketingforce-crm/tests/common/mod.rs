@@ -66,7 +66,14 @@ impl Env {
 
     pub async fn staff(&self, role: Role, level: u8, team: Option<TeamId>) -> UserId {
         let id = UserId::generate(self.ids.as_ref());
-        let mut s = Staff::new(id, self.tenant, format!("staff-{level}"), role, level, self.clock.now());
+        let mut s = Staff::new(
+            id,
+            self.tenant,
+            format!("staff-{level}"),
+            role,
+            level,
+            self.clock.now(),
+        );
         s.team = team;
         if role == Role::Manager {
             if let Some(t) = team {
