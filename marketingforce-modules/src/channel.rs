@@ -410,9 +410,8 @@ impl ChannelService {
             .quote(&req.quote)
             .map_err(|e| e.in_field("quote"))?;
         let list_price = quote.total;
-        let commission = list_price
-            .mul_rate(p.commission)
-            .round(RoundingMode::HalfUp);
+        let commission =
+            crate::round_minor(list_price.mul_rate(p.commission), RoundingMode::HalfUp);
         let charged = list_price.checked_sub(&commission)?;
         if charged.amount() > p.balance.amount() {
             return Err(ModulesError::InsufficientPrepayment {
@@ -670,7 +669,7 @@ impl CommissionPlan {
                     CommissionLine {
                         new_value,
                         renewal_value,
-                        commission: raw.round(RoundingMode::HalfUp),
+                        commission: crate::round_minor(raw, RoundingMode::HalfUp),
                     },
                 )
             })

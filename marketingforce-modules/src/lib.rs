@@ -24,13 +24,35 @@
 //! ```
 //!
 //! ## Entry points
-//! - [`catalog`]: [`ModuleId`](catalog::ModuleId) (built-in ids as constants),
-//!   [`UsageUnit`](catalog::UsageUnit), [`Catalog`](catalog::Catalog).
-//! - [`entitlements`]: [`Entitlements`](entitlements::Entitlements) (per-tenant handle: module
-//!   and seat checks, seat assignment), [`Grant`](entitlements::Grant),
-//!   [`EntitlementRegistry`](entitlements::EntitlementRegistry) (durable, multi-tenant).
-//! - [`metering`]: [`UsageMeter`](metering::UsageMeter) (idempotent consume,
-//!   reserve/commit/release, balances, group commit).
+//! For other crates (CRM seats, content quotas):
+//! - [`catalog`]: [`ModuleId`](catalog::ModuleId) (built-in ids as constants such as
+//!   `ModuleId::LEADS_ALLOCATION`), [`UsageUnit`](catalog::UsageUnit) (`ArticlesPublished`,
+//!   `ImagesGenerated`, `VideosRendered`, `Publications`, `LeadsStored`, `StorageMb`, …).
+//! - [`entitlements`]: [`Entitlements`](entitlements::Entitlements) — the per-tenant handle:
+//!   `is_enabled`, `require`, `seat_available`, `has_seat`, `assign_seat` / `unassign_seat`;
+//!   build one in tests with [`Entitlements::from_grant`](entitlements::Entitlements::from_grant);
+//!   in services get them from an [`EntitlementRegistry`](entitlements::EntitlementRegistry).
+//! - [`metering`]: [`UsageMeter`](metering::UsageMeter) — `consume` (idempotent per event key),
+//!   `reserve` / `commit` / `release`, `credit` for levels, `remaining` / `balance`,
+//!   `consume_durable` and `flush` (group commit).
+//!
+//! The commerce side:
+//! - [`catalog`]: the [`Catalog`](catalog::Catalog) of functional modules (built-in:
+//!   `data/catalog.json`).
+//! - [`products`]: bundles (T Cloud versions, True Client Standard and Professional) and usage
+//!   packs (built-in: `data/products.json`).
+//! - [`pricing`]: the [`QuoteEngine`](pricing::QuoteEngine): bundles, accounts, add-ons, seats,
+//!   tiered / volume / package usage packs, proration by day, explained lines.
+//! - [`subscriptions`]: the [`Subscriptions`](subscriptions::Subscriptions) lifecycle (quoted →
+//!   signed → paid → active → renewed / expired), journaled, writing grants on activation.
+//! - [`revenue`]: ratable daily recognition, deferred revenue, RPO, the monthly waterfall.
+//! - [`metrics`]: the vendor's SaaS metrics with their exact definitions.
+//! - [`channel`]: channel partners with drawn-down prepayments, and direct sales commissions.
+//! - [`paas`]: third-party modules: manifests, the `FunctionalModule` trait, the `ModuleHost`.
+//! - [`error`]: [`ModulesError`].
+//!
+//! JSON Schemas of the configuration files (catalog, products, module manifests) are generated
+//! into `schemas/` (see [`schema_json`]).
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
@@ -50,3 +72,15 @@ pub mod subscriptions;
 
 pub use config::schema_json;
 pub use error::{ModulesError, PackOffer, Result};
+
+/// Round `m` with `mode` to its currency's minor unit and show it at that scale
+/// (`34800` → `34800.00`).
+pub(crate) fn round_minor(
+    m: marketingforce_core::money::Money,
+    mode: marketingforce_core::money::RoundingMode,
+) -> marketingforce_core::money::Money {
+    let r = m.round(mode);
+    let mut amount = r.amount();
+    amount.rescale(r.currency().minor_units());
+    marketingforce_core::money::Money::new(amount, r.currency())
+}

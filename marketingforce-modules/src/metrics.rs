@@ -81,7 +81,7 @@ pub struct SaasMetrics {
 }
 
 fn round(m: Money) -> Money {
-    m.round(RoundingMode::HalfUp)
+    crate::round_minor(m, RoundingMode::HalfUp)
 }
 
 fn median(mut xs: Vec<u32>) -> Option<Decimal> {

@@ -1,6 +1,8 @@
 //! [`Entitlements`]: the live, per-tenant handle other crates check against.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use foldhash::HashMap as FastMap;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use chrono::NaiveDate;
@@ -56,7 +58,7 @@ pub(crate) struct TenantState {
     pub shared: Arc<Shared>,
     pub grants: RwLock<Vec<Grant>>,
     pub set: RwLock<Arc<EntitlementSet>>,
-    pub seats: RwLock<HashMap<ModuleId, BTreeSet<AccountId>>>,
+    pub seats: RwLock<FastMap<ModuleId, BTreeSet<AccountId>>>,
     pub usage: Mutex<UsageBook>,
 }
 
@@ -65,7 +67,7 @@ impl TenantState {
         tenant: TenantId,
         shared: Arc<Shared>,
         grants: Vec<Grant>,
-        seats: HashMap<ModuleId, BTreeSet<AccountId>>,
+        seats: FastMap<ModuleId, BTreeSet<AccountId>>,
         usage: UsageBook,
     ) -> Result<TenantState> {
         let today = shared.today();
@@ -208,7 +210,13 @@ impl Entitlements {
             time_zone: TimeZone::default(),
             writer: UsageWriter::new(Arc::new(MemoryStore::new())),
         });
-        let state = TenantState::new(tenant, shared, grants, HashMap::new(), UsageBook::default())?;
+        let state = TenantState::new(
+            tenant,
+            shared,
+            grants,
+            FastMap::default(),
+            UsageBook::default(),
+        )?;
         Ok(Entitlements {
             state: Arc::new(state),
         })

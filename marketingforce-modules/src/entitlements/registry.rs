@@ -188,7 +188,8 @@ impl EntitlementRegistry {
             .into_iter()
             .map(|v| v.value)
             .collect();
-        let mut seats: HashMap<ModuleId, BTreeSet<AccountId>> = HashMap::new();
+        let mut seats: foldhash::HashMap<ModuleId, BTreeSet<AccountId>> =
+            foldhash::HashMap::default();
         for s in Collection::<SeatAssignment>::new(store)
             .list_all(tenant)
             .await?

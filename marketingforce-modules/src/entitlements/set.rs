@@ -1,6 +1,8 @@
 //! [`EntitlementSet`]: the grants of a tenant compiled for one date.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
+
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use chrono::NaiveDate;
 use marketingforce_core::money::Quantity;

@@ -2,10 +2,14 @@
 //! the event keys seen. Pure state, no I/O: the same grants and the same recorded events always
 //! give the same balances, which is what makes a restart rebuild exact.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use foldhash::HashMap;
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use marketingforce_core::money::Quantity;
+use marketingforce_core::time::TimeZone;
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{QuotaPeriod, UsageUnit};
@@ -40,7 +44,7 @@ pub struct Draw {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UsageEvent {
     /// The caller's idempotency key for the event.
-    pub key: String,
+    pub key: Arc<str>,
     /// The unit.
     pub unit: UsageUnit,
     /// Units.
@@ -64,7 +68,14 @@ pub(crate) struct Held {
     pub draws: Vec<Draw>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct BucketUse {
+    used: u64,
+    reserved: u64,
+}
+
+/// One quota of a grant for a unit, with the usage of each of its windows.
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct QuotaDef {
     grant: GrantId,
     source: QuotaSource,
@@ -72,6 +83,9 @@ struct QuotaDef {
     start: NaiveDate,
     end: NaiveDate,
     limit: u64,
+    /// Usage per window start, ascending (one window for a term quota, one per month for a
+    /// monthly one); the current window is nearly always the last.
+    windows: Vec<(NaiveDate, BucketUse)>,
 }
 
 impl QuotaDef {
@@ -100,20 +114,60 @@ impl QuotaDef {
         };
         (self.source, period_rank, self.end, self.grant)
     }
-}
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct BucketUse {
-    used: u64,
-    reserved: u64,
+    fn usage(&self, window: NaiveDate) -> BucketUse {
+        match self.windows.last() {
+            Some((w, u)) if *w == window => *u,
+            _ => self
+                .windows
+                .binary_search_by_key(&window, |(w, _)| *w)
+                .map_or_else(|_| BucketUse::default(), |i| self.windows[i].1),
+        }
+    }
+
+    fn usage_mut(&mut self, window: NaiveDate) -> &mut BucketUse {
+        let i = match self.windows.last() {
+            Some((w, _)) if *w == window => self.windows.len() - 1,
+            _ => match self.windows.binary_search_by_key(&window, |(w, _)| *w) {
+                Ok(i) => i,
+                Err(i) => {
+                    self.windows.insert(i, (window, BucketUse::default()));
+                    i
+                }
+            },
+        };
+        &mut self.windows[i].1
+    }
+
+    fn available(&self, date: NaiveDate) -> (u64, NaiveDate, NaiveDate) {
+        let (ws, we) = self.window(date);
+        let u = self.usage(ws);
+        (self.limit.saturating_sub(u.used + u.reserved), ws, we)
+    }
 }
 
 #[derive(Debug, Clone, Default)]
 struct UnitBook {
-    /// Quota definitions in draw order.
+    /// Quota definitions in draw order, each with its usage.
     defs: Vec<QuotaDef>,
-    /// Usage per bucket (grant, window start).
-    buckets: HashMap<(GrantId, QuotaSource, NaiveDate), BucketUse>,
+    /// Usage recorded against quotas no grant defines any more (kept so nothing is lost).
+    orphans: BTreeMap<(GrantId, QuotaSource, NaiveDate), BucketUse>,
+}
+
+impl UnitBook {
+    fn bucket(&mut self, d: &Draw) -> &mut BucketUse {
+        match self
+            .defs
+            .iter()
+            .position(|q| q.grant == d.grant && q.source == d.source)
+        {
+            Some(i) => self.defs[i].usage_mut(d.window),
+            None => self
+                .orphans
+                .entry((d.grant, d.source, d.window))
+                .or_default(),
+        }
+    }
 }
 
 /// The first recording of an event key.
@@ -177,15 +231,40 @@ pub(crate) enum Denial {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct UsageBook {
     units: HashMap<UsageUnit, UnitBook>,
-    seen: HashMap<String, Seen>,
-    held: HashMap<String, Held>,
+    seen: HashMap<Arc<str>, Seen>,
+    held: HashMap<Arc<str>, Held>,
+    /// The civil date of the last instant asked about, with the instants its day spans.
+    day: Option<(DateTime<Utc>, DateTime<Utc>, NaiveDate)>,
 }
 
 impl UsageBook {
+    /// The civil date of `now` in `zone`, cached for the day.
+    pub fn date_of(&mut self, now: DateTime<Utc>, zone: TimeZone) -> NaiveDate {
+        if let Some((from, to, date)) = self.day {
+            if from <= now && now < to {
+                return date;
+            }
+        }
+        let date = zone.date_of(now);
+        let from = zone.start_of_day(date);
+        let to = date.succ_opt().map_or(from, |d| zone.start_of_day(d));
+        self.day = Some((from, to, date));
+        date
+    }
+
     /// Replace the quota definitions with those of `grants`, keeping all usage.
     pub fn set_grants(&mut self, grants: &[Grant]) {
-        for ub in self.units.values_mut() {
-            ub.defs.clear();
+        let mut usage: BTreeMap<(UsageUnit, GrantId, QuotaSource, NaiveDate), BucketUse> =
+            BTreeMap::new();
+        for (unit, ub) in std::mem::take(&mut self.units) {
+            for def in ub.defs {
+                for (w, u) in def.windows {
+                    usage.insert((unit.clone(), def.grant, def.source, w), u);
+                }
+            }
+            for ((g, src, w), u) in ub.orphans {
+                usage.insert((unit.clone(), g, src, w), u);
+            }
         }
         for g in grants {
             for q in &g.quotas {
@@ -197,11 +276,21 @@ impl UsageBook {
                     start: g.start,
                     end: g.end,
                     limit: q.quantity.get(),
+                    windows: Vec::new(),
                 });
             }
         }
         for ub in self.units.values_mut() {
             ub.defs.sort_by_key(QuotaDef::draw_order);
+        }
+        for ((unit, g, src, w), u) in usage {
+            let d = Draw {
+                grant: g,
+                source: src,
+                window: w,
+                quantity: 0,
+            };
+            *self.units.entry(unit).or_default().bucket(&d) = u;
         }
     }
 
@@ -225,14 +314,17 @@ impl UsageBook {
         self.seen.len()
     }
 
-    /// Plan drawing `quantity` of `unit` on `date` without changing anything.
-    pub fn plan(
-        &self,
+    /// Draw `quantity` of `unit` on `date` from the buckets valid then, in draw order, as used
+    /// units (or, with `reserve`, as reserved units). All or nothing: a denial changes nothing.
+    /// Returns the draws and what is left afterwards.
+    pub fn draw(
+        &mut self,
         unit: &UsageUnit,
         quantity: u64,
         date: NaiveDate,
+        reserve: bool,
     ) -> Result<(Vec<Draw>, u64), Denial> {
-        let Some(ub) = self.units.get(unit) else {
+        let Some(ub) = self.units.get_mut(unit) else {
             return Err(Denial::NoQuota);
         };
         let mut available: u64 = 0;
@@ -241,13 +333,8 @@ impl UsageBook {
         let mut any = false;
         for def in ub.defs.iter().filter(|d| d.covers(date)) {
             any = true;
-            let (ws, we) = def.window(date);
-            let u = ub
-                .buckets
-                .get(&(def.grant, def.source, ws))
-                .copied()
-                .unwrap_or_default();
-            available = available.saturating_add(def.limit.saturating_sub(u.used + u.reserved));
+            let (a, _, we) = def.available(date);
+            available = available.saturating_add(a);
             limit = limit.saturating_add(def.limit);
             if window_end.is_none_or(|e| we < e) {
                 window_end = Some(we);
@@ -264,19 +351,20 @@ impl UsageBook {
             });
         }
         let mut left = quantity;
-        let mut draws = Vec::with_capacity(2);
-        for def in ub.defs.iter().filter(|d| d.covers(date)) {
+        let mut draws = Vec::with_capacity(1);
+        for def in ub.defs.iter_mut().filter(|d| d.covers(date)) {
             if left == 0 {
                 break;
             }
-            let (ws, _) = def.window(date);
-            let u = ub
-                .buckets
-                .get(&(def.grant, def.source, ws))
-                .copied()
-                .unwrap_or_default();
-            let take = def.limit.saturating_sub(u.used + u.reserved).min(left);
+            let (a, ws, _) = def.available(date);
+            let take = a.min(left);
             if take > 0 {
+                let b = def.usage_mut(ws);
+                if reserve {
+                    b.reserved += take;
+                } else {
+                    b.used += take;
+                }
                 draws.push(Draw {
                     grant: def.grant,
                     source: def.source,
@@ -286,7 +374,7 @@ impl UsageBook {
                 left -= take;
             }
         }
-        Ok((draws, available))
+        Ok((draws, available - quantity))
     }
 
     /// Plan crediting `quantity` back to the buckets valid on `date`, latest-drawn first.
@@ -296,20 +384,15 @@ impl UsageBook {
         quantity: u64,
         date: NaiveDate,
     ) -> Result<Vec<Draw>> {
-        let ub = self.units.get(unit);
         let mut left = quantity;
         let mut draws = Vec::new();
-        if let Some(ub) = ub {
+        if let Some(ub) = self.units.get(unit) {
             for def in ub.defs.iter().rev().filter(|d| d.covers(date)) {
                 if left == 0 {
                     break;
                 }
                 let (ws, _) = def.window(date);
-                let used = ub
-                    .buckets
-                    .get(&(def.grant, def.source, ws))
-                    .map_or(0, |u| u.used);
-                let take = used.min(left);
+                let take = def.usage(ws).used.min(left);
                 if take > 0 {
                     draws.push(Draw {
                         grant: def.grant,
@@ -333,28 +416,8 @@ impl UsageBook {
         Ok(draws)
     }
 
-    fn bucket(&mut self, unit: &UsageUnit, d: &Draw) -> &mut BucketUse {
-        // Cloning a built-in unit is free; custom units clone their name.
-        self.units
-            .entry(unit.clone())
-            .or_default()
-            .buckets
-            .entry((d.grant, d.source, d.window))
-            .or_default()
-    }
-
-    /// Apply a recorded event. Returns false (and changes nothing) when its key was seen.
-    pub fn apply(&mut self, e: &UsageEvent) -> bool {
-        if self.seen.contains_key(&e.key) {
-            return false;
-        }
-        for d in &e.draws {
-            let b = self.bucket(&e.unit, d);
-            match e.kind {
-                UsageKind::Consume => b.used = b.used.saturating_add(d.quantity),
-                UsageKind::Credit => b.used = b.used.saturating_sub(d.quantity),
-            }
-        }
+    /// Record that the event `e` was seen (its draws already applied by [`draw`](Self::draw)).
+    pub fn mark_seen(&mut self, e: &UsageEvent) {
         self.seen.insert(
             e.key.clone(),
             Seen {
@@ -364,23 +427,47 @@ impl UsageBook {
                 date: e.date,
             },
         );
+    }
+
+    /// Apply a recorded event (rebuild, credits, commits). Returns false (and changes nothing)
+    /// when its key was seen.
+    pub fn apply(&mut self, e: &UsageEvent) -> bool {
+        if self.seen.contains_key(&e.key) {
+            return false;
+        }
+        if let Some(ub) = self.units.get_mut(&e.unit) {
+            for d in &e.draws {
+                let b = ub.bucket(d);
+                match e.kind {
+                    UsageKind::Consume => b.used = b.used.saturating_add(d.quantity),
+                    UsageKind::Credit => b.used = b.used.saturating_sub(d.quantity),
+                }
+            }
+        } else {
+            let ub = self.units.entry(e.unit.clone()).or_default();
+            for d in &e.draws {
+                let b = ub.bucket(d);
+                match e.kind {
+                    UsageKind::Consume => b.used = b.used.saturating_add(d.quantity),
+                    UsageKind::Credit => b.used = b.used.saturating_sub(d.quantity),
+                }
+            }
+        }
+        self.mark_seen(e);
         true
     }
 
-    /// Hold capacity under `key`.
-    pub fn hold(&mut self, key: String, held: Held) {
-        for d in &held.draws {
-            let b = self.bucket(&held.unit, d);
-            b.reserved = b.reserved.saturating_add(d.quantity);
-        }
+    /// Record an open reservation (its draws already held by [`draw`](Self::draw)).
+    pub fn hold(&mut self, key: Arc<str>, held: Held) {
         self.held.insert(key, held);
     }
 
     /// Drop the reservation under `key`, giving its capacity back.
     pub fn unhold(&mut self, key: &str) -> Option<Held> {
         let held = self.held.remove(key)?;
+        let ub = self.units.entry(held.unit.clone()).or_default();
         for d in &held.draws {
-            let b = self.bucket(&held.unit, d);
+            let b = ub.bucket(d);
             b.reserved = b.reserved.saturating_sub(d.quantity);
         }
         Some(held)
@@ -403,11 +490,7 @@ impl UsageBook {
         let (mut limit, mut used, mut reserved, mut remaining) = (0u64, 0u64, 0u64, 0u64);
         for def in ub.defs.iter().filter(|d| d.covers(date)) {
             let (ws, we) = def.window(date);
-            let u = ub
-                .buckets
-                .get(&(def.grant, def.source, ws))
-                .copied()
-                .unwrap_or_default();
+            let u = def.usage(ws);
             limit = limit.saturating_add(def.limit);
             used = used.saturating_add(u.used);
             reserved = reserved.saturating_add(u.reserved);
@@ -433,7 +516,14 @@ impl UsageBook {
     pub fn usage_snapshot(&self) -> BTreeMap<(String, GrantId, QuotaSource, NaiveDate), u64> {
         let mut out = BTreeMap::new();
         for (unit, ub) in &self.units {
-            for ((g, s, w), u) in &ub.buckets {
+            for def in &ub.defs {
+                for (w, u) in &def.windows {
+                    if u.used > 0 {
+                        out.insert((unit.to_string(), def.grant, def.source, *w), u.used);
+                    }
+                }
+            }
+            for ((g, s, w), u) in &ub.orphans {
                 if u.used > 0 {
                     out.insert((unit.to_string(), *g, *s, *w), u.used);
                 }
@@ -456,7 +546,7 @@ impl UsageBook {
 
     /// Keys of all recorded events, sorted.
     pub fn event_keys(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.seen.keys().cloned().collect();
+        let mut v: Vec<String> = self.seen.keys().map(|k| k.to_string()).collect();
         v.sort();
         v
     }

@@ -73,7 +73,7 @@ use book::{Denial, Held, UsageBook};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Consumed {
     /// The event key.
-    pub key: String,
+    pub key: Arc<str>,
     /// The unit.
     pub unit: UsageUnit,
     /// Units consumed (or credited) by the event.
@@ -92,7 +92,7 @@ pub struct Consumed {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Reservation {
     /// The key (the event key its commit records).
-    pub key: String,
+    pub key: Arc<str>,
     /// The unit.
     pub unit: UsageUnit,
     /// Units held.
@@ -206,13 +206,13 @@ impl UsageMeter {
         check_key(key)?;
         quantity.ensure_positive("quantity")?;
         let now = self.state.shared.clock.now();
-        let date = self.state.shared.time_zone.date_of(now);
         let mut book = self.book();
+        let date = book.date_of(now, self.state.shared.time_zone);
         if let Some(seen) = book.seen(key) {
             Self::replay(seen, key, unit, quantity, UsageKind::Consume)?;
             let remaining = book.balance(unit, date).remaining;
             return Ok(Consumed {
-                key: key.to_string(),
+                key: Arc::from(key),
                 unit: unit.clone(),
                 quantity,
                 kind: UsageKind::Consume,
@@ -227,11 +227,12 @@ impl UsageMeter {
                 reason: "the key holds an open reservation; commit or release it".into(),
             });
         }
-        let (draws, available) = book
-            .plan(unit, quantity.get(), date)
+        let (draws, left) = book
+            .draw(unit, quantity.get(), date, false)
             .map_err(|d| self.denied(unit, quantity, d))?;
+        let key: Arc<str> = Arc::from(key);
         let event = UsageEvent {
-            key: key.to_string(),
+            key: key.clone(),
             unit: unit.clone(),
             quantity,
             kind: UsageKind::Consume,
@@ -239,15 +240,15 @@ impl UsageMeter {
             at: now,
             draws,
         };
-        book.apply(&event);
+        book.mark_seen(&event);
         let ticket = self.state.shared.writer.enqueue(self.state.tenant, event);
         drop(book);
         Ok(Consumed {
-            key: key.to_string(),
+            key,
             unit: unit.clone(),
             quantity,
             kind: UsageKind::Consume,
-            remaining: Quantity::new(available - quantity.get()),
+            remaining: Quantity::new(left),
             replayed: false,
             ticket,
         })
@@ -302,15 +303,15 @@ impl UsageMeter {
             ));
         }
         let now = self.state.shared.clock.now();
-        let date = self.state.shared.time_zone.date_of(now);
         let mut book = self.book();
+        let date = book.date_of(now, self.state.shared.time_zone);
         let replayed = if let Some(seen) = book.seen(key) {
             Self::replay(seen, key, unit, quantity, UsageKind::Credit)?;
             true
         } else {
             let draws = book.plan_credit(unit, quantity.get(), date)?;
             let event = UsageEvent {
-                key: key.to_string(),
+                key: Arc::from(key),
                 unit: unit.clone(),
                 quantity,
                 kind: UsageKind::Credit,
@@ -323,7 +324,7 @@ impl UsageMeter {
             false
         };
         Ok(Consumed {
-            key: key.to_string(),
+            key: Arc::from(key),
             unit: unit.clone(),
             quantity,
             kind: UsageKind::Credit,
@@ -349,8 +350,9 @@ impl UsageMeter {
         let quantity = quantity.into();
         check_key(key)?;
         quantity.ensure_positive("quantity")?;
-        let date = self.state.shared.today();
+        let now = self.state.shared.clock.now();
         let mut book = self.book();
+        let date = book.date_of(now, self.state.shared.time_zone);
         if book.seen(key).is_some() {
             return Err(ModulesError::ReservationNotOpen {
                 key: key.to_string(),
@@ -368,17 +370,18 @@ impl UsageMeter {
                 });
             }
             return Ok(Reservation {
-                key: key.to_string(),
+                key: Arc::from(key),
                 unit: unit.clone(),
                 quantity,
                 replayed: true,
             });
         }
         let (draws, _) = book
-            .plan(unit, quantity.get(), date)
+            .draw(unit, quantity.get(), date, true)
             .map_err(|d| self.denied(unit, quantity, d))?;
+        let key: Arc<str> = Arc::from(key);
         book.hold(
-            key.to_string(),
+            key.clone(),
             Held {
                 unit: unit.clone(),
                 quantity,
@@ -387,7 +390,7 @@ impl UsageMeter {
             },
         );
         Ok(Reservation {
-            key: key.to_string(),
+            key,
             unit: unit.clone(),
             quantity,
             replayed: false,
@@ -411,7 +414,7 @@ impl UsageMeter {
             let (unit, date) = (seen.unit.clone(), seen.date);
             Self::replay(seen, key, &unit, used, UsageKind::Consume)?;
             return Ok(Consumed {
-                key: key.to_string(),
+                key: Arc::from(key),
                 remaining: book.balance(&unit, date).remaining,
                 unit,
                 quantity: used,
@@ -454,8 +457,9 @@ impl UsageMeter {
                 ..d
             });
         }
+        let key: Arc<str> = Arc::from(key);
         let event = UsageEvent {
-            key: key.to_string(),
+            key: key.clone(),
             unit: held.unit.clone(),
             quantity: used,
             kind: UsageKind::Consume,
@@ -466,7 +470,7 @@ impl UsageMeter {
         book.apply(&event);
         let ticket = self.state.shared.writer.enqueue(self.state.tenant, event);
         Ok(Consumed {
-            key: key.to_string(),
+            key,
             remaining: book.balance(&held.unit, held.date).remaining,
             unit: held.unit,
             quantity: used,
@@ -493,20 +497,22 @@ impl UsageMeter {
 
     /// Units of `unit` that can still be consumed today.
     pub fn remaining(&self, unit: &UsageUnit) -> Quantity {
-        let date = self.state.shared.today();
-        self.book().balance(unit, date).remaining
+        self.balance(unit).remaining
     }
 
     /// The balance of `unit` today, bucket by bucket.
     pub fn balance(&self, unit: &UsageUnit) -> UnitBalance {
-        let date = self.state.shared.today();
-        self.book().balance(unit, date)
+        let now = self.state.shared.clock.now();
+        let mut book = self.book();
+        let date = book.date_of(now, self.state.shared.time_zone);
+        book.balance(unit, date)
     }
 
     /// The balance of every unit the tenant has quota for, today.
     pub fn balances(&self) -> Vec<UnitBalance> {
-        let date = self.state.shared.today();
-        let book = self.book();
+        let now = self.state.shared.clock.now();
+        let mut book = self.book();
+        let date = book.date_of(now, self.state.shared.time_zone);
         book.units().iter().map(|u| book.balance(u, date)).collect()
     }
 

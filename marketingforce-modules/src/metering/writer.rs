@@ -155,12 +155,16 @@ impl UsageWriter {
     }
 
     async fn write_tenant(&self, tenant: &TenantId, events: &[(u64, UsageEvent)]) -> Result<()> {
+        #[derive(Serialize)]
+        struct ChunkRef<'a> {
+            events: Vec<&'a UsageEvent>,
+        }
         let mut batch = Batch::new();
         for chunk in events.chunks(self.chunk_events) {
-            let entry = UsageChunk {
-                events: chunk.iter().map(|(_, e)| e.clone()).collect(),
+            let entry = ChunkRef {
+                events: chunk.iter().map(|(_, e)| e).collect(),
             };
-            self.journal.append_in(&mut batch, &entry)?;
+            batch.append_json(USAGE_JOURNAL, &entry)?;
         }
         self.store.commit(tenant, batch).await?;
         Ok(())

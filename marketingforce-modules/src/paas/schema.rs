@@ -89,7 +89,7 @@ fn check(schema: &Value, path: &str) -> Result<()> {
             },
             "items" => check(v, &p)?,
             "enum" => {
-                if !v.as_array().is_some_and(|a| !a.is_empty()) {
+                if v.as_array().is_none_or(|a| a.is_empty()) {
                     return Err(err(&p, "must be a non-empty array"));
                 }
             }

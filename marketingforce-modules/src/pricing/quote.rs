@@ -228,8 +228,8 @@ pub struct QuoteEngine {
 fn term_price(annual: &Money, months: u32) -> Result<Money> {
     Ok(annual
         .checked_mul(Decimal::from(months))?
-        .checked_div(Decimal::from(12))?
-        .round(RoundingMode::HalfUp))
+        .checked_div(Decimal::from(12))
+        .map(|m| crate::round_minor(m, RoundingMode::HalfUp))?)
 }
 
 /// `full × days_left / days`, rounded half-up: the prorated part of a full-term price.
@@ -253,8 +253,8 @@ pub fn prorate(full: &Money, days_left: i64, days: i64) -> Result<Money> {
     }
     Ok(full
         .checked_mul(Decimal::from(days_left))?
-        .checked_div(Decimal::from(days))?
-        .round(RoundingMode::HalfUp))
+        .checked_div(Decimal::from(days))
+        .map(|m| crate::round_minor(m, RoundingMode::HalfUp))?)
 }
 
 struct Basket<'a> {
