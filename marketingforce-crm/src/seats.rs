@@ -2,9 +2,10 @@
 //! limited to the number of accounts bought"). The CRM asks a [`SeatGate`] before activating a
 //! staff account and tells it when one is released.
 //!
-//! [`UnlimitedSeats`] is the default. An adapter onto the entitlements of
-//! `marketingforce-modules` plugs in here (see the crate report); any other policy (a fixed
-//! count, an external licence server) implements the trait.
+//! [`UnlimitedSeats`] is the default. [`EntitlementSeats`] is the adapter onto the
+//! entitlements of `marketingforce-modules`: each staff account holds a seat of a seat-limited
+//! module (the sales workbench by default), bought with the tenant's subscription. Any other
+//! policy (a fixed count, an external licence server) implements the trait.
 //!
 //! ```
 //! use marketingforce_crm::seats::{FixedSeats, SeatGate};
@@ -25,6 +26,12 @@ use std::sync::{Mutex, PoisonError};
 
 use async_trait::async_trait;
 use marketingforce_core::tenant::TenantId;
+
+use std::sync::Arc;
+
+use marketingforce_modules::catalog::ModuleId;
+use marketingforce_modules::entitlements::{AccountId, EntitlementRegistry};
+use marketingforce_modules::ModulesError;
 
 use crate::error::{CrmError, Result};
 use crate::ids::UserId;
@@ -100,5 +107,72 @@ impl SeatGate for FixedSeats {
             set.remove(user);
         }
         Ok(())
+    }
+}
+
+/// Seats from the tenant's entitlements (`marketingforce-modules`): activating a staff account
+/// assigns it a seat of `module` (default: the seat-limited sales workbench); departures free it.
+#[derive(Debug, Clone)]
+pub struct EntitlementSeats {
+    registry: Arc<EntitlementRegistry>,
+    module: ModuleId,
+}
+
+impl EntitlementSeats {
+    /// Seats of the sales workbench module.
+    pub fn new(registry: Arc<EntitlementRegistry>) -> EntitlementSeats {
+        EntitlementSeats::for_module(registry, ModuleId::SALES_WORKBENCH)
+    }
+
+    /// Seats of another seat-limited module.
+    pub fn for_module(registry: Arc<EntitlementRegistry>, module: ModuleId) -> EntitlementSeats {
+        EntitlementSeats { registry, module }
+    }
+}
+
+fn seat_error(user: &UserId, e: ModulesError) -> CrmError {
+    match e {
+        ModulesError::Core(core) => CrmError::Core(core),
+        other => CrmError::SeatLimit {
+            user: *user,
+            reason: other.to_string(),
+        },
+    }
+}
+
+#[async_trait]
+impl SeatGate for EntitlementSeats {
+    async fn assign(&self, tenant: &TenantId, user: &UserId) -> Result<()> {
+        let ents = self
+            .registry
+            .load(tenant)
+            .await
+            .map_err(|e| seat_error(user, e))?;
+        let account = AccountId::new(user.to_string()).map_err(|e| seat_error(user, e))?;
+        ents.assign_seat(&self.module, &account)
+            .await
+            .map(|_| ())
+            .map_err(|e| match e {
+                ModulesError::Core(marketingforce_core::Error::Validation { reason, .. }) => {
+                    CrmError::SeatLimit {
+                        user: *user,
+                        reason,
+                    }
+                }
+                other => seat_error(user, other),
+            })
+    }
+
+    async fn release(&self, tenant: &TenantId, user: &UserId) -> Result<()> {
+        let ents = self
+            .registry
+            .load(tenant)
+            .await
+            .map_err(|e| seat_error(user, e))?;
+        let account = AccountId::new(user.to_string()).map_err(|e| seat_error(user, e))?;
+        ents.unassign_seat(&self.module, &account)
+            .await
+            .map(|_| ())
+            .map_err(|e| seat_error(user, e))
     }
 }

@@ -434,3 +434,66 @@ fn pipl_export_and_erasure() {
         );
     });
 }
+
+#[test]
+fn seats_come_from_module_entitlements() {
+    use marketingforce_crm::seats::EntitlementSeats;
+    use marketingforce_modules::catalog::ModuleId;
+    use marketingforce_modules::entitlements::{EntitlementRegistry, Grant};
+    run(async {
+        let env = Env::new(CrmConfig::default());
+        let t = &env.tenant;
+        let clock: Arc<dyn Clock> = Arc::new(env.clock.clone());
+        let registry = Arc::new(
+            EntitlementRegistry::builder(env.store.clone())
+                .clock(clock.clone())
+                .build(),
+        );
+        let today = env.clock.now().date_naive();
+        registry
+            .grant(
+                Grant::new(*t, today - Duration::days(1), today + Duration::days(365))
+                    .seats(ModuleId::SALES_WORKBENCH, 2),
+            )
+            .await
+            .unwrap();
+        let crm = Crm::builder(env.store.clone(), env.keys.clone())
+            .clock(clock)
+            .seats(Arc::new(EntitlementSeats::new(registry.clone())))
+            .build()
+            .unwrap();
+        let staff: Vec<UserId> = (0..3).map(|_| UserId::new()).collect();
+        for s in &staff[..2] {
+            crm.upsert_staff(
+                t,
+                Staff::new(*s, *t, "s", Role::Salesperson, 1, env.clock.now()),
+            )
+            .await
+            .unwrap();
+        }
+        let e = crm
+            .upsert_staff(
+                t,
+                Staff::new(staff[2], *t, "s", Role::Salesperson, 1, env.clock.now()),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(e, CrmError::SeatLimit { .. }), "{e}");
+        // A departure frees the seat.
+        crm.depart(t, &staff[0], "leave").await.unwrap();
+        crm.upsert_staff(
+            t,
+            Staff::new(staff[2], *t, "s", Role::Salesperson, 1, env.clock.now()),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            registry
+                .load(t)
+                .await
+                .unwrap()
+                .seats_assigned(&ModuleId::SALES_WORKBENCH),
+            2
+        );
+    });
+}
