@@ -1,5 +1,5 @@
 //! Usage metering: idempotent consume in memory (goal ≥ 2M events/s on one core) and durable
-//! consume through SQLite with group commit (goal ≥ 100k events/s), each with a same-run
+//! consume through the core `SqliteStore` with group commit (goal ≥ 100k events/s), each with a same-run
 //! baseline.
 //!
 //! `cargo bench -p marketingforce-modules --bench metering`
@@ -12,7 +12,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use marketingforce_core::storage::Store;
+use marketingforce_core::storage::sqlite::Durability;
+use marketingforce_core::storage::{SqliteStore, Store, StoreLimits};
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::time::{Clock, ManualClock};
 use marketingforce_modules::catalog::{QuotaPeriod, UsageUnit};
@@ -91,15 +92,21 @@ fn in_memory(t: &mut support::Figures, keys: &[String]) {
 
 /// Durable: `consume_durable` from many concurrent tasks; each flush commits everything queued
 /// in one SQLite transaction. Returns ns per event.
-fn durable_group_commit(tasks: usize, per_task: usize) -> f64 {
+fn durable_group_commit(tasks: usize, per_task: usize, durability: Durability) -> f64 {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(
-        support::sqlite_store::BenchSqliteStore::open(&dir.path().join("usage.db")).unwrap(),
-    );
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
     rt.block_on(async {
+        let store: Arc<dyn Store> = Arc::new(
+            SqliteStore::open_with(
+                dir.path().join("usage.db"),
+                durability,
+                StoreLimits::default(),
+            )
+            .await
+            .unwrap(),
+        );
         let reg = Arc::new(
             EntitlementRegistry::builder(store)
                 .clock(clock() as Arc<dyn Clock>)
@@ -140,13 +147,15 @@ fn durable_group_commit(tasks: usize, per_task: usize) -> f64 {
 /// Durable, pipelined: consume in memory, flush every `every` events (one transaction each).
 fn durable_pipelined(n: u64, every: u64) -> f64 {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(
-        support::sqlite_store::BenchSqliteStore::open(&dir.path().join("usage.db")).unwrap(),
-    );
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
     rt.block_on(async {
+        let store: Arc<dyn Store> = Arc::new(
+            SqliteStore::open(dir.path().join("usage.db"))
+                .await
+                .unwrap(),
+        );
         let reg = EntitlementRegistry::builder(store)
             .clock(clock() as Arc<dyn Clock>)
             .build();
@@ -171,7 +180,7 @@ fn bench(c: &mut Criterion) {
     in_memory(&mut t, &keys);
     t.print();
 
-    let mut d = support::Figures::new("durable usage metering through SQLite (WAL, synchronous=NORMAL), group commit (ns per event; ratio to in-memory consume)");
+    let mut d = support::Figures::new("durable usage metering through the core SqliteStore (WAL), group commit (ns per event; ratio to in-memory consume)");
     let mem = support::ns_per_op(3, BATCH, || {
         let m = fresh_meter();
         for k in &keys {
@@ -180,11 +189,15 @@ fn bench(c: &mut Criterion) {
     });
     d.add("baseline: UsageMeter::consume in memory", mem);
     d.add(
-        "consume_durable, 512 concurrent tasks x 400 events (group commit)",
-        durable_group_commit(512, 400),
+        "consume_durable, 512 tasks x 400 events, synchronous=FULL (default)",
+        durable_group_commit(512, 400, Durability::Full),
     );
     d.add(
-        "consume + flush every 5,000 events (pipelined group commit)",
+        "consume_durable, 512 tasks x 400 events, synchronous=NORMAL",
+        durable_group_commit(512, 400, Durability::Normal),
+    );
+    d.add(
+        "consume + flush every 5,000 events, synchronous=FULL",
         durable_pipelined(200_000, 5_000),
     );
     d.print();

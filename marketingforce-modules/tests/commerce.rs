@@ -661,3 +661,28 @@ fn saas_metrics_follow_the_definitions() {
     assert_eq!(m.contract_value_by_duration.over_24, cny("36000"));
     assert!(m.monthly_arpu.is_positive());
 }
+
+#[test]
+fn dates_where_the_end_precedes_the_start_are_refused() {
+    use marketingforce_core::time::ManualClock;
+    use marketingforce_modules::entitlements::{Entitlements, Grant};
+    use marketingforce_modules::revenue::RatableSchedule;
+    let clock = Arc::new(ManualClock::at_rfc3339("2026-03-02T09:00:00+08:00").unwrap());
+    let g = Grant::new(TenantId::new(), d("2026-03-01"), d("2026-02-01")).module(ModuleId::T_TEXT);
+    let e = Entitlements::from_grant(g, clock).unwrap_err();
+    assert_eq!(e.field(), Some("grants[0].end"), "{e}");
+    let e = RatableSchedule::new(cny("100"), d("2026-03-01"), d("2026-03-01")).unwrap_err();
+    assert_eq!(e.field(), Some("end"));
+    assert_eq!(
+        RatableSchedule::new(cny("-1"), d("2026-03-01"), d("2026-04-01"))
+            .unwrap_err()
+            .field(),
+        Some("value")
+    );
+    assert_eq!(
+        RatableSchedule::new(cny("0.001"), d("2026-03-01"), d("2026-04-01"))
+            .unwrap_err()
+            .field(),
+        Some("value")
+    );
+}

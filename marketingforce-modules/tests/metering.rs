@@ -261,3 +261,55 @@ fn restart_rebuilds_the_same_state() {
         );
     });
 }
+
+#[test]
+fn restart_from_sqlite_rebuilds_the_same_balances() {
+    rt().block_on(async {
+        use marketingforce_core::storage::SqliteStore;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("modules.db");
+        let clock = clock();
+        let tenant = TenantId::new();
+        let live = {
+            let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.unwrap());
+            let reg = EntitlementRegistry::builder(store)
+                .clock(clock.clone() as Arc<dyn Clock>)
+                .build();
+            let g = Grant::new(tenant, d("2026-03-01"), d("2027-03-01"))
+                .seats(ModuleId::LEADS_ALLOCATION, 3)
+                .quota(UsageUnit::LeadsStored, 1000, QuotaPeriod::Term)
+                .quota(UsageUnit::ArticlesPublished, 10, QuotaPeriod::Month)
+                .purchased(UsageUnit::ArticlesPublished, 5);
+            let e = reg.grant(g).await.unwrap();
+            let m = e.meter();
+            for i in 0..12u64 {
+                m.consume(&UsageUnit::ArticlesPublished, 1u64, &format!("a{i}"))
+                    .unwrap();
+            }
+            m.consume_durable(&UsageUnit::LeadsStored, 400u64, "import")
+                .await
+                .unwrap();
+            m.credit(&UsageUnit::LeadsStored, 40u64, "cleanup").unwrap();
+            e.assign_seat(&ModuleId::LEADS_ALLOCATION, &AccountId::new("li").unwrap())
+                .await
+                .unwrap();
+            reg.flush().await.unwrap();
+            e.report()
+        };
+        // A new process: a new store handle on the same file, a new registry.
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.unwrap());
+        let reg = EntitlementRegistry::builder(store)
+            .clock(clock as Arc<dyn Clock>)
+            .build();
+        let e = reg.load(&tenant).await.unwrap();
+        assert_eq!(e.report(), live);
+        assert_eq!(e.meter().remaining(&UsageUnit::ArticlesPublished).get(), 3);
+        assert_eq!(e.meter().remaining(&UsageUnit::LeadsStored).get(), 640);
+        assert!(
+            e.meter()
+                .consume(&UsageUnit::ArticlesPublished, 1u64, "a3")
+                .unwrap()
+                .replayed
+        );
+    });
+}

@@ -2,8 +2,6 @@
 
 #![allow(dead_code)]
 
-pub mod sqlite_store;
-
 use std::time::{Duration, Instant};
 
 /// Nanoseconds per operation of `f`, which runs `ops` operations per call: the best of
