@@ -165,7 +165,7 @@ fn durable_pipelined(n: u64, every: u64) -> f64 {
         let start = Instant::now();
         for (i, k) in keys.iter().enumerate() {
             m.consume(&UsageUnit::Publications, 1u64, k).unwrap();
-            if (i as u64 + 1) % every == 0 {
+            if (i as u64 + 1).is_multiple_of(every) {
                 reg.flush().await.unwrap();
             }
         }

@@ -49,7 +49,7 @@
 //! - [`metrics`]: the vendor's SaaS metrics with their exact definitions.
 //! - [`channel`]: channel partners with drawn-down prepayments, and direct sales commissions.
 //! - [`paas`]: third-party modules: manifests, the `FunctionalModule` trait, the `ModuleHost`.
-//! - [`error`]: [`ModulesError`].
+//! - The error type [`ModulesError`] (module [`error`]).
 //!
 //! JSON Schemas of the configuration files (catalog, products, module manifests) are generated
 //! into `schemas/` (see [`schema_json`]).
