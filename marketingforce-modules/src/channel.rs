@@ -265,6 +265,38 @@ pub struct OrderRequest {
 }
 
 /// The channel business of the platform operator.
+///
+/// ```
+/// use std::sync::Arc;
+/// use chrono::NaiveDate;
+/// use marketingforce_core::id::RandomIds;
+/// use marketingforce_core::money::Money;
+/// use marketingforce_core::storage::MemoryStore;
+/// use marketingforce_core::tenant::TenantId;
+/// use marketingforce_modules::channel::{ChannelService, OrderRequest, PartnerTerms, Region};
+/// use marketingforce_modules::pricing::{QuoteEngine, QuoteRequest, Term};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let d = |s: &str| s.parse::<NaiveDate>().unwrap();
+/// let svc = ChannelService::new(Arc::new(MemoryStore::new()), TenantId::new(), QuoteEngine::builtin(), Arc::new(RandomIds));
+/// let partner = svc.register("join-1", &PartnerTerms {
+///     name: "浙江渠道".into(),
+///     areas: vec![Region::new("CN-33").unwrap()],
+///     commission: "60%".parse().unwrap(),
+///     prepayment: Money::cny("80000").unwrap(),
+///     on: d("2026-03-01"),
+/// }).await.unwrap();
+/// let order = svc.place_order(&partner.id, "order-1", &OrderRequest {
+///     end_user: TenantId::new(),
+///     end_user_region: Region::new("CN-33-01").unwrap(),
+///     quote: QuoteRequest::new("tcloud.basic", Term::new(d("2026-03-10"), 12)),
+///     on: d("2026-03-05"),
+/// }).await.unwrap();
+/// // List 19,800; the partner keeps 60% and is charged 40%.
+/// assert_eq!(order.charged.to_string(), "7920.00 CNY");
+/// assert_eq!(order.balance_after.to_string(), "72080.00 CNY");
+/// # });
+/// ```
 #[derive(Debug, Clone)]
 pub struct ChannelService {
     store: Arc<dyn Store>,

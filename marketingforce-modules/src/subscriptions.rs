@@ -255,6 +255,41 @@ pub struct Renewal {
 }
 
 /// The subscription service. Cheap to clone.
+///
+/// ```
+/// use std::sync::Arc;
+/// use chrono::NaiveDate;
+/// use marketingforce_core::money::Money;
+/// use marketingforce_core::storage::{MemoryStore, Store};
+/// use marketingforce_core::tenant::TenantId;
+/// use marketingforce_core::time::ManualClock;
+/// use marketingforce_modules::catalog::ModuleId;
+/// use marketingforce_modules::entitlements::EntitlementRegistry;
+/// use marketingforce_modules::pricing::{QuoteRequest, Term};
+/// use marketingforce_modules::subscriptions::{Payment, Signing, SubscriptionState, Subscriptions};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let d = |s: &str| s.parse::<NaiveDate>().unwrap();
+/// let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+/// let clock = Arc::new(ManualClock::at_rfc3339("2026-03-02T09:00:00+08:00").unwrap());
+/// let registry = Arc::new(EntitlementRegistry::builder(store.clone()).clock(clock.clone()).build());
+/// let subs = Subscriptions::new(store).with_clock(clock).with_registry(registry.clone());
+/// let tenant = TenantId::new();
+///
+/// let req = QuoteRequest::new("tcloud.basic", Term::new(d("2026-03-02"), 12));
+/// let s = subs.create_quote(&tenant, "quote-1", &req).await.unwrap();
+/// let signing = Signing { on: d("2026-03-02"), credit_months: 0, salesperson: None, partner: None };
+/// let s = subs.sign(&tenant, &s.id, "sign-1", &signing).await.unwrap();
+/// assert_eq!(s.payment_due, Some(d("2026-03-05"))); // 3 business days
+/// let pay = Payment { on: d("2026-03-02"), amount: Money::cny("19800").unwrap() };
+/// subs.record_payment(&tenant, &s.id, "pay-1", &pay).await.unwrap();
+/// // The term, the grants and revenue start on the activation day.
+/// let s = subs.activate(&tenant, &s.id, "act-1", d("2026-03-02")).await.unwrap();
+/// assert_eq!(s.state, SubscriptionState::Active);
+/// assert_eq!(s.term_end, Some(d("2027-03-02")));
+/// assert!(registry.load(&tenant).await.unwrap().is_enabled(&ModuleId::T_TEXT));
+/// # });
+/// ```
 #[derive(Debug, Clone)]
 pub struct Subscriptions {
     store: Arc<dyn Store>,
@@ -871,7 +906,8 @@ impl Subscriptions {
         .await
     }
 
-    /// Cancel a quoted or signed (unpaid) subscription.
+    /// Cancel a quoted or signed (unpaid) subscription. Cancelling a renewal returns the term
+    /// it renews to [`SubscriptionState::Active`].
     ///
     /// # Errors
     /// Any other state.
@@ -883,6 +919,13 @@ impl Subscriptions {
         on: NaiveDate,
     ) -> Result<Subscription> {
         let current = self.current(tenant, id).await?;
+        // Cancelling a renewal puts the term it was to renew back to active (it then expires
+        // normally), in the same batch.
+        let predecessor = match current.0.renewal_of {
+            Some(prev) => Some(self.current(tenant, &prev).await?),
+            None => None,
+        };
+        let now = self.clock.now();
         self.run(tenant, key, &("cancel", on), Some(current), |s| {
             let mut sub = s.ok_or_else(|| ModulesError::validation("id", "missing"))?;
             if !matches!(
@@ -896,7 +939,26 @@ impl Subscriptions {
                 ));
             }
             sub.state = SubscriptionState::Cancelled;
-            Ok((sub, Batch::new(), "cancelled".to_string(), on))
+            let mut batch = Batch::new();
+            if let Some((mut prev, version)) = predecessor {
+                if prev.state == SubscriptionState::Renewed && prev.renewed_by == Some(sub.id) {
+                    prev.state = SubscriptionState::Active;
+                    prev.renewed_by = None;
+                    batch.put_entity(tenant, &prev, Expect::Version(version))?;
+                    batch.append_json(
+                        SUBSCRIPTION_JOURNAL,
+                        &SubscriptionEvent {
+                            subscription: prev.id,
+                            from: Some(SubscriptionState::Renewed),
+                            to: SubscriptionState::Active,
+                            on,
+                            at: now,
+                            detail: format!("renewal {} cancelled", sub.id),
+                        },
+                    )?;
+                }
+            }
+            Ok((sub, batch, "cancelled".to_string(), on))
         })
         .await
     }

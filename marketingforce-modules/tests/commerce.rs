@@ -686,3 +686,88 @@ fn dates_where_the_end_precedes_the_start_are_refused() {
         Some("value")
     );
 }
+
+#[test]
+fn cancelling_a_renewal_reactivates_the_term_it_renewed() {
+    rt().block_on(async {
+        let w = world();
+        let t = TenantId::new();
+        let s = w
+            .subs
+            .create_quote(
+                &t,
+                "q",
+                &QuoteRequest::new("tcloud.basic", Term::new(d("2026-02-12"), 12)),
+            )
+            .await
+            .unwrap();
+        let on = d("2026-02-12");
+        w.subs
+            .sign(
+                &t,
+                &s.id,
+                "s",
+                &Signing {
+                    on,
+                    credit_months: 0,
+                    salesperson: None,
+                    partner: None,
+                },
+            )
+            .await
+            .unwrap();
+        w.subs
+            .record_payment(
+                &t,
+                &s.id,
+                "p",
+                &Payment {
+                    on,
+                    amount: cny("19800"),
+                },
+            )
+            .await
+            .unwrap();
+        w.subs.activate(&t, &s.id, "a", on).await.unwrap();
+        let next = w
+            .subs
+            .renew(
+                &t,
+                &s.id,
+                "r",
+                &Renewal {
+                    months: 24,
+                    accounts: None,
+                    add_ons: None,
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(next.quote.total, cny("39600"));
+        w.subs
+            .cancel(&t, &next.id, "c", d("2026-12-01"))
+            .await
+            .unwrap();
+        let back = w.subs.get(&t, &s.id).await.unwrap();
+        assert_eq!(
+            (back.state, back.renewed_by),
+            (SubscriptionState::Active, None)
+        );
+        assert_eq!(
+            w.subs.expire_due(&t, d("2027-02-12")).await.unwrap(),
+            vec![s.id]
+        );
+        let ents = w.registry.load(&t).await.unwrap();
+        assert!(ents.is_enabled(&ModuleId::T_TEXT));
+        w.clock.set(
+            chrono::DateTime::parse_from_rfc3339("2027-02-12T10:00:00+08:00")
+                .unwrap()
+                .into(),
+        );
+        assert_eq!(w.registry.tick().unwrap(), 1);
+        assert!(
+            !ents.is_enabled(&ModuleId::T_TEXT),
+            "the expired term grants nothing"
+        );
+    });
+}
