@@ -623,10 +623,10 @@ impl Subscriptions {
                         "activation needs payment in full or credit",
                     ));
                 }
-                if sub.signed_on.is_some_and(|d| on < d) {
+                if sub.signed_on.is_some_and(|d| on < d) || sub.paid_on.is_some_and(|d| on < d) {
                     return Err(ModulesError::validation(
                         "on",
-                        "activation cannot precede signing",
+                        "activation cannot precede signing or payment",
                     ));
                 }
                 let term = Term::new(on, sub.quote.term_months);
@@ -766,6 +766,25 @@ impl Subscriptions {
                     .collect()
             }
         };
+        // Extra seats carry over, including those bought mid-term.
+        let mut seats: BTreeMap<ModuleId, u32> = BTreeMap::new();
+        for l in &base.extra_seats {
+            *seats.entry(l.module.clone()).or_default() += l.seats;
+        }
+        for l in sub
+            .amendments
+            .iter()
+            .flat_map(|a| a.quote.lines.iter())
+            .filter(|l| l.kind == LineKind::Seats)
+        {
+            if let Ok(m) = ModuleId::new(l.item.clone()) {
+                *seats.entry(m).or_default() += u32::try_from(l.quantity).unwrap_or(0);
+            }
+        }
+        let extra_seats: Vec<crate::pricing::SeatLine> = seats
+            .into_iter()
+            .map(|(module, seats)| crate::pricing::SeatLine { module, seats })
+            .collect();
         let request = QuoteRequest {
             bundle: base.bundle.clone(),
             term: Term::new(end, renewal.months),
@@ -773,7 +792,7 @@ impl Subscriptions {
                 .accounts
                 .or(base.accounts.map(|a| a + bought_accounts)),
             add_ons,
-            extra_seats: base.extra_seats.clone(),
+            extra_seats,
             usage_packs: Vec::new(),
         };
         let quote = self
