@@ -74,11 +74,11 @@ fn bench(c: &mut Criterion) {
     );
     t.print();
     let rows = book.waterfall(from, to).unwrap();
-    let total: Money = Money::sum(Currency::CNY, rows.iter().map(|r| &r.recognized)).unwrap();
-    println!(
-        "check: recognised over the waterfall = {total}, booked = {}",
-        Money::sum(Currency::CNY, rows.iter().map(|r| &r.booked)).unwrap()
-    );
+    let recognised = Money::sum(Currency::CNY, rows.iter().map(|r| &r.recognized)).unwrap();
+    let booked = Money::sum(Currency::CNY, rows.iter().map(|r| &r.booked)).unwrap();
+    let rpo = rows.last().unwrap().remaining;
+    assert_eq!(recognised.checked_add(&rpo).unwrap(), booked);
+    println!("check: recognised {recognised} + RPO {rpo} = booked {booked}");
 
     let mut g = c.benchmark_group("revenue");
     g.sample_size(10)

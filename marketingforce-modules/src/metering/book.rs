@@ -98,10 +98,14 @@ impl QuotaDef {
         match self.period {
             QuotaPeriod::Term => (self.start, self.end),
             QuotaPeriod::Month => {
-                let first = date.with_day(1).unwrap_or(date);
-                let next = first
-                    .checked_add_months(chrono::Months::new(1))
-                    .unwrap_or(self.end);
+                let (y, m) = (date.year(), date.month());
+                let first = NaiveDate::from_ymd_opt(y, m, 1).unwrap_or(date);
+                let next = if m == 12 {
+                    NaiveDate::from_ymd_opt(y + 1, 1, 1)
+                } else {
+                    NaiveDate::from_ymd_opt(y, m + 1, 1)
+                }
+                .unwrap_or(self.end);
                 (first.max(self.start), next.min(self.end))
             }
         }
@@ -301,6 +305,9 @@ impl UsageBook {
 
     /// The open reservation under `key`, if any.
     pub fn held(&self, key: &str) -> Option<&Held> {
+        if self.held.is_empty() {
+            return None;
+        }
         self.held.get(key)
     }
 
@@ -327,20 +334,29 @@ impl UsageBook {
         let Some(ub) = self.units.get_mut(unit) else {
             return Err(Denial::NoQuota);
         };
+        // Pass 1: what each covering quota has left in its current window (kept for pass 2).
+        const INLINE: usize = 8;
+        let mut inline = [(0usize, date, 0u64); INLINE];
+        let mut spill: Vec<(usize, NaiveDate, u64)> = Vec::new();
+        let mut n = 0usize;
         let mut available: u64 = 0;
         let mut limit: u64 = 0;
         let mut window_end: Option<NaiveDate> = None;
-        let mut any = false;
-        for def in ub.defs.iter().filter(|d| d.covers(date)) {
-            any = true;
-            let (a, _, we) = def.available(date);
+        for (i, def) in ub.defs.iter().enumerate().filter(|(_, d)| d.covers(date)) {
+            let (a, ws, we) = def.available(date);
+            if n < INLINE {
+                inline[n] = (i, ws, a);
+            } else {
+                spill.push((i, ws, a));
+            }
+            n += 1;
             available = available.saturating_add(a);
             limit = limit.saturating_add(def.limit);
             if window_end.is_none_or(|e| we < e) {
                 window_end = Some(we);
             }
         }
-        if !any {
+        if n == 0 {
             return Err(Denial::NoQuota);
         }
         if available < quantity {
@@ -350,29 +366,31 @@ impl UsageBook {
                 window_end: window_end.unwrap_or(date),
             });
         }
+        // Pass 2: draw in order.
         let mut left = quantity;
         let mut draws = Vec::with_capacity(1);
-        for def in ub.defs.iter_mut().filter(|d| d.covers(date)) {
+        for &(i, ws, a) in inline[..n.min(INLINE)].iter().chain(spill.iter()) {
             if left == 0 {
                 break;
             }
-            let (a, ws, _) = def.available(date);
             let take = a.min(left);
-            if take > 0 {
-                let b = def.usage_mut(ws);
-                if reserve {
-                    b.reserved += take;
-                } else {
-                    b.used += take;
-                }
-                draws.push(Draw {
-                    grant: def.grant,
-                    source: def.source,
-                    window: ws,
-                    quantity: take,
-                });
-                left -= take;
+            if take == 0 {
+                continue;
             }
+            let def = &mut ub.defs[i];
+            let b = def.usage_mut(ws);
+            if reserve {
+                b.reserved += take;
+            } else {
+                b.used += take;
+            }
+            draws.push(Draw {
+                grant: def.grant,
+                source: def.source,
+                window: ws,
+                quantity: take,
+            });
+            left -= take;
         }
         Ok((draws, available - quantity))
     }
