@@ -200,7 +200,7 @@ fn tenant_and_industry_lists_extend_the_base() {
     assert_eq!(c.lexicon_names(), "advertising-law-cn@1+tenant-acme@1");
     let r = c.scan("第一坊新品秒杀全场");
     assert_eq!(r.findings.len(), 1, "{r:?}");
-    assert_eq!(r.findings[0].term, "秒杀全场");
+    assert_eq!(&*r.findings[0].term, "秒杀全场");
     assert_eq!(r.exempted[0].exemption.as_ref().unwrap().kind, ExemptionKind::Trademark);
     // Industry-only terms apply to that industry.
     assert!(c.scan("包治百病").findings.is_empty());

@@ -1,6 +1,7 @@
 //! The compiled checker: layered word lists → one Aho-Corasick automaton over normalised text.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use schemars::JsonSchema;
@@ -38,14 +39,14 @@ pub struct ExemptionApplied {
     /// The kind of exemption.
     pub kind: ExemptionKind,
     /// The exemption's note.
-    pub note: String,
+    pub note: Arc<str>,
 }
 
 /// One find: where it is, what it is, why it matters, what to write instead.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Finding {
     /// The listed term that matched.
-    pub term: String,
+    pub term: Arc<str>,
     /// The original text matched (may contain inserted spaces, symbols, full-width forms).
     pub matched: String,
     /// Byte offsets in the original text.
@@ -57,18 +58,18 @@ pub struct Finding {
     /// End character offset (exclusive).
     pub char_end: usize,
     /// Category id.
-    pub category: String,
+    pub category: Arc<str>,
     /// Category name.
-    pub category_name: String,
+    pub category_name: Arc<str>,
     /// Severity.
     pub severity: Severity,
     /// Legal basis.
-    pub law: String,
+    pub law: Arc<str>,
     /// Explanation for the user.
-    pub explanation: String,
+    pub explanation: Arc<str>,
     /// A compliant alternative, when there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub replacement: Option<String>,
+    pub replacement: Option<Arc<str>>,
     /// Set when a context exemption allowed the term.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exemption: Option<ExemptionApplied>,
@@ -87,11 +88,11 @@ pub struct ScanReport {
 
 #[derive(Debug, Clone)]
 struct Rule {
-    term: String,
+    term: Arc<str>,
     stem: Option<String>,
     category: usize,
-    replacement: Option<String>,
-    explanation: Option<String>,
+    replacement: Option<Arc<str>>,
+    explanation: Option<Arc<str>>,
     /// Whether the normalised term starts / ends with an ASCII letter or digit (then the match
     /// must start / end at a word boundary of the original text).
     ascii_start: bool,
@@ -101,7 +102,7 @@ struct Rule {
 #[derive(Debug, Clone)]
 struct CompiledExemption {
     kind: ExemptionKind,
-    note: String,
+    note: Arc<str>,
     phrases: Vec<Vec<u8>>,
     preceded_by: Vec<Vec<u8>>,
     followed_by: Vec<Vec<u8>>,
@@ -129,11 +130,20 @@ struct CompiledExemption {
 pub struct ComplianceChecker {
     ac: AhoCorasick,
     rules: Vec<Rule>,
-    categories: Vec<Category>,
+    categories: Vec<SharedCategory>,
     exemptions: Vec<CompiledExemption>,
     /// Exemption indexes per rule.
     rule_exemptions: Vec<Vec<usize>>,
     names: String,
+}
+
+#[derive(Debug, Clone)]
+struct SharedCategory {
+    id: Arc<str>,
+    name: Arc<str>,
+    severity: Severity,
+    law: Arc<str>,
+    explanation: Arc<str>,
 }
 
 fn applies(industries: &[String], industry: Option<&str>) -> bool {
@@ -192,11 +202,11 @@ impl ComplianceChecker {
                 let rule = Rule {
                     ascii_start: key.as_bytes().first().is_some_and(|b| is_word_byte(*b)),
                     ascii_end: key.as_bytes().last().is_some_and(|b| is_word_byte(*b)),
-                    term: t.term.clone(),
+                    term: t.term.as_str().into(),
                     stem: None,
                     category: cat,
-                    replacement: t.replacement.clone().filter(|r| !r.is_empty()),
-                    explanation: t.explanation.clone(),
+                    replacement: t.replacement.as_deref().filter(|r| !r.is_empty()).map(Into::into),
+                    explanation: t.explanation.as_deref().map(Into::into),
                 };
                 add(&mut by_key, key, rule, &mut rules);
             }
@@ -217,7 +227,7 @@ impl ComplianceChecker {
                         let rule = Rule {
                             ascii_start: key.as_bytes().first().is_some_and(|b| is_word_byte(*b)),
                             ascii_end: key.as_bytes().last().is_some_and(|b| is_word_byte(*b)),
-                            term,
+                            term: term.into(),
                             stem: Some(s.clone()),
                             category: cat,
                             replacement: None,
@@ -250,7 +260,7 @@ impl ComplianceChecker {
                     continue;
                 }
                 for (ti, t) in e.terms.iter().enumerate() {
-                    let known = rules.iter().any(|r| &r.term == t || r.stem.as_ref() == Some(t));
+                    let known = rules.iter().any(|r| &*r.term == t.as_str() || r.stem.as_ref() == Some(t));
                     if !known {
                         return Err(ContentError::validation(
                             format!("layers[{li}].exemptions[{ei}].terms[{ti}]"),
@@ -261,19 +271,23 @@ impl ComplianceChecker {
                 let idx = exemptions.len();
                 exemptions.push(CompiledExemption {
                     kind: e.kind,
-                    note: e.note.clone(),
+                    note: e.note.as_str().into(),
                     phrases: norm_list(&e.phrases),
                     preceded_by: norm_list(&e.preceded_by),
                     followed_by: norm_list(&e.followed_by),
                 });
                 for (ri, r) in rules.iter().enumerate() {
-                    let named = e.terms.is_empty() || e.terms.iter().any(|t| t == &r.term || r.stem.as_ref() == Some(t));
+                    let named = e.terms.is_empty() || e.terms.iter().any(|t| t.as_str() == &*r.term || r.stem.as_ref() == Some(t));
                     if named {
                         rule_exemptions[ri].push(idx);
                     }
                 }
             }
         }
+        let categories = categories
+            .into_iter()
+            .map(|c| SharedCategory { id: c.id.into(), name: c.name.into(), severity: c.severity, law: c.law.into(), explanation: c.explanation.into() })
+            .collect();
         let names = layers.iter().map(|l| format!("{}@{}", l.name, l.version)).collect::<Vec<_>>().join("+");
         Ok(ComplianceChecker { ac, rules, categories, exemptions, rule_exemptions, names })
     }
@@ -285,7 +299,7 @@ impl ComplianceChecker {
 
     /// The terms the automaton matches (explicit and family-generated), as listed.
     pub fn terms(&self) -> impl Iterator<Item = &str> + '_ {
-        self.rules.iter().map(|r| r.term.as_str())
+        self.rules.iter().map(|r| &*r.term)
     }
 
     /// Number of terms the automaton matches.
@@ -302,16 +316,16 @@ impl ComplianceChecker {
     /// Scan `text`, reusing a normalisation buffer (for bulk scanning).
     pub fn scan_with(&self, text: &str, norm: &mut Normalized) -> ScanReport {
         norm.fill(text);
-        let mut findings = Vec::new();
-        let mut exempted = Vec::new();
         let original = text.as_bytes();
-        // Running char count for offsets (matches come in text order).
-        let mut char_pos = 0usize;
-        let mut byte_pos = 0usize;
+        // Pass 1: compact hits (rule, original span, exemption), no allocation per hit.
+        let mut hits: Vec<(u32, usize, usize, Option<usize>)> = Vec::new();
+        let mut cursor = norm.cursor();
         for m in self.ac.find_iter(&norm.text) {
             let rule_ix = m.pattern().as_usize();
             let Some(rule) = self.rules.get(rule_ix) else { continue };
-            let (bs, be) = norm.original_range(text, m.start(), m.end());
+            let bs = cursor.map(m.start());
+            let last = cursor.map(m.end() - 1);
+            let be = last + text.get(last..).and_then(|t| t.chars().next()).map_or(1, char::len_utf8);
             // ASCII terms match whole words only.
             if rule.ascii_start && bs > 0 && original.get(bs - 1).is_some_and(|b| is_word_byte(*b)) {
                 continue;
@@ -320,16 +334,24 @@ impl ComplianceChecker {
                 continue;
             }
             let exemption = self.exemption_for(rule_ix, &norm.text, m.start(), m.end());
+            hits.push((rule_ix as u32, bs, be, exemption));
+        }
+        // Pass 2: character offsets in one forward walk, then the reported finds.
+        let mut findings = Vec::new();
+        let mut exempted = Vec::new();
+        let mut char_pos = 0usize;
+        let mut byte_pos = 0usize;
+        for (rule_ix, bs, be, exemption) in hits {
+            let (Some(rule), matched) = (self.rules.get(rule_ix as usize), text.get(bs..be).unwrap_or_default()) else { continue };
+            let Some(cat) = self.categories.get(rule.category) else { continue };
             char_pos += text.get(byte_pos..bs).map_or(0, |s| s.chars().count());
             let char_start = char_pos;
-            let matched = text.get(bs..be).unwrap_or_default().to_string();
             let char_end = char_start + matched.chars().count();
             char_pos = char_end;
             byte_pos = be;
-            let Some(cat) = self.categories.get(rule.category) else { continue };
             let f = Finding {
                 term: rule.term.clone(),
-                matched,
+                matched: matched.to_string(),
                 byte_start: bs,
                 byte_end: be,
                 char_start,
@@ -340,7 +362,7 @@ impl ComplianceChecker {
                 law: cat.law.clone(),
                 explanation: rule.explanation.clone().unwrap_or_else(|| cat.explanation.clone()),
                 replacement: rule.replacement.clone(),
-                exemption,
+                exemption: exemption.and_then(|e| self.exemptions.get(e)).map(|e| ExemptionApplied { kind: e.kind, note: e.note.clone() }),
             };
             if f.exemption.is_some() {
                 exempted.push(f);
@@ -357,7 +379,7 @@ impl ComplianceChecker {
         self.scan(text).findings.is_empty()
     }
 
-    fn exemption_for(&self, rule_ix: usize, norm: &[u8], start: usize, end: usize) -> Option<ExemptionApplied> {
+    fn exemption_for(&self, rule_ix: usize, norm: &[u8], start: usize, end: usize) -> Option<usize> {
         let term = norm.get(start..end)?;
         for &ei in self.rule_exemptions.get(rule_ix)? {
             let Some(e) = self.exemptions.get(ei) else { continue };
@@ -378,7 +400,7 @@ impl ComplianceChecker {
                 && (e.followed_by.is_empty() || after_ok)
                 && (before_ok || after_ok);
             if by_phrase || by_context {
-                return Some(ExemptionApplied { kind: e.kind, note: e.note.clone() });
+                return Some(ei);
             }
         }
         None
@@ -395,7 +417,7 @@ impl ComplianceChecker {
                 continue;
             }
             out.push_str(text.get(at..f.byte_start).unwrap_or_default());
-            out.push_str(r);
+            out.push_str(r.as_ref());
             at = f.byte_end;
         }
         out.push_str(text.get(at..).unwrap_or_default());

@@ -56,14 +56,14 @@ fn classify(c: char) -> Class {
     }
 }
 
-/// Normalised text and, for each of its bytes, the byte offset in the original text of the
-/// character it came from.
+/// Normalised text and the way back to the original: a list of runs, each the normalised
+/// offset and the original offset where the two advance in lockstep (a run ends wherever a
+/// character was dropped or changed its length).
 #[derive(Debug, Clone, Default)]
 pub struct Normalized {
     /// The normalised text (valid UTF-8).
     pub text: Vec<u8>,
-    /// `map[i]` = original byte offset of the character normalised byte `i` came from.
-    pub map: Vec<u32>,
+    runs: Vec<(u32, u32)>,
 }
 
 impl Normalized {
@@ -72,42 +72,65 @@ impl Normalized {
     /// Texts longer than 4 GiB are not supported (offsets are `u32`); callers chunk them.
     pub fn fill(&mut self, text: &str) {
         self.text.clear();
-        self.map.clear();
+        self.runs.clear();
         self.text.reserve(text.len());
-        self.map.reserve(text.len());
         let bytes = text.as_bytes();
         let mut i = 0usize;
+        // Whether the next kept byte starts a new run.
+        let mut broken = true;
         while i < bytes.len() {
+            // Fast path: a span of bytes kept at the same length (ASCII kept or lower-cased,
+            // common CJK ideographs, which are three bytes with lead bytes E4..E9).
+            let start = i;
+            while i < bytes.len() {
+                let b = bytes[i];
+                if b < 0x80 {
+                    if ASCII[b as usize] == 0 {
+                        break;
+                    }
+                    i += 1;
+                } else if (0xE4..=0xE9).contains(&b) && i + 3 <= bytes.len() {
+                    i += 3;
+                } else {
+                    break;
+                }
+            }
+            if i > start {
+                if broken {
+                    self.runs.push((self.text.len() as u32, start as u32));
+                    broken = false;
+                }
+                let from = self.text.len();
+                self.text.extend_from_slice(&bytes[start..i]);
+                self.text[from..].make_ascii_lowercase();
+            }
+            if i >= bytes.len() {
+                break;
+            }
+            // Slow path: one character that is dropped, folded or of another script.
             let b = bytes[i];
             if b < 0x80 {
-                let m = ASCII[b as usize];
-                if m != 0 {
-                    self.text.push(m);
-                    self.map.push(i as u32);
-                }
+                // Dropped ASCII (the fast path keeps all others).
+                broken = true;
                 i += 1;
-                continue;
-            }
-            let len = if b >= 0xF0 { 4 } else if b >= 0xE0 { 3 } else { 2 };
-            let end = (i + len).min(bytes.len());
-            // Common CJK ideographs (U+4E00..U+9FFF: lead bytes E4..E9) are always kept.
-            if (0xE4..=0xE9).contains(&b) {
-                self.text.extend_from_slice(&bytes[i..end]);
-                self.map.extend(std::iter::repeat_n(i as u32, end - i));
-                i = end;
                 continue;
             }
             let c = text[i..].chars().next().unwrap_or(char::REPLACEMENT_CHARACTER);
             let clen = c.len_utf8();
             match classify(c) {
-                Class::Drop => {}
+                Class::Drop => broken = true,
                 Class::Keep => {
+                    if broken {
+                        self.runs.push((self.text.len() as u32, i as u32));
+                        broken = false;
+                    }
                     self.text.extend_from_slice(&bytes[i..i + clen]);
-                    self.map.extend(std::iter::repeat_n(i as u32, clen));
                 }
                 Class::Ascii(a) => {
+                    // Shorter than the original: a run of its own.
+                    self.runs.push((self.text.len() as u32, i as u32));
                     self.text.push(a);
-                    self.map.push(i as u32);
+                    broken = true;
                 }
             }
             i += clen;
@@ -121,12 +144,47 @@ impl Normalized {
         n
     }
 
+    /// The original byte offset of the character normalised byte `p` came from.
+    pub fn original_offset(&self, p: usize) -> usize {
+        let p32 = p as u32;
+        let k = self.runs.partition_point(|r| r.0 <= p32);
+        match k.checked_sub(1).and_then(|k| self.runs.get(k)) {
+            Some(&(n, o)) => (o + (p32 - n)) as usize,
+            None => 0,
+        }
+    }
+
+    /// A cursor mapping increasing normalised offsets in amortised constant time.
+    pub(crate) fn cursor(&self) -> RunCursor<'_> {
+        RunCursor { runs: &self.runs, k: 0 }
+    }
+
     /// The original byte range of normalised bytes `start..end` (`end > start`).
     pub fn original_range(&self, original: &str, start: usize, end: usize) -> (usize, usize) {
-        let s = self.map.get(start).copied().unwrap_or(0) as usize;
-        let last = self.map.get(end.saturating_sub(1)).copied().unwrap_or(0) as usize;
-        let last_len = original[last..].chars().next().map_or(1, char::len_utf8);
+        let s = self.original_offset(start);
+        let last = self.original_offset(end.saturating_sub(1));
+        let last_len = original.get(last..).and_then(|t| t.chars().next()).map_or(1, char::len_utf8);
         (s, last + last_len)
+    }
+}
+
+/// Maps normalised offsets that never decrease to original offsets.
+pub(crate) struct RunCursor<'a> {
+    runs: &'a [(u32, u32)],
+    k: usize,
+}
+
+impl RunCursor<'_> {
+    /// The original offset of normalised byte `p` (callers pass non-decreasing `p`).
+    pub(crate) fn map(&mut self, p: usize) -> usize {
+        let p32 = p as u32;
+        while self.runs.get(self.k + 1).is_some_and(|r| r.0 <= p32) {
+            self.k += 1;
+        }
+        match self.runs.get(self.k) {
+            Some(&(n, o)) if n <= p32 => (o + (p32 - n)) as usize,
+            _ => 0,
+        }
     }
 }
 
