@@ -97,6 +97,11 @@ pub enum ContentError {
         remaining: u64,
     },
 
+    /// The platform's usage metering failed (other than an exhausted quota, which is
+    /// [`ContentError::QuotaExhausted`]).
+    #[error("usage metering: {0}")]
+    Metering(#[from] marketingforce_modules::ModulesError),
+
     /// A channel's publishing rate limit is reached; retry at `retry_at`.
     #[error("rate limit of channel {channel} reached; next slot at {retry_at}")]
     RateLimited {

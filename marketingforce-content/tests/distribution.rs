@@ -269,11 +269,70 @@ async fn quota_gate_is_idempotent_and_releases() {
     let q = InMemoryQuota::new();
     let t = TenantId::new();
     q.set_limit(&t, meters::PUBLICATIONS, 3);
-    q.consume(&t, meters::PUBLICATIONS, 3, "a").await.unwrap();
-    assert!(matches!(q.consume(&t, meters::PUBLICATIONS, 1, "b").await, Err(ContentError::QuotaExhausted { remaining: 0, .. })));
+    q.reserve(&t, meters::PUBLICATIONS, 3, "a").await.unwrap();
+    assert!(matches!(q.reserve(&t, meters::PUBLICATIONS, 1, "b").await, Err(ContentError::QuotaExhausted { remaining: 0, .. })));
     q.release(&t, meters::PUBLICATIONS, "a").await.unwrap();
     q.release(&t, meters::PUBLICATIONS, "a").await.unwrap();
     assert_eq!(q.used(&t, meters::PUBLICATIONS), 0);
     // A late replay of a released key does not consume again.
-    assert_eq!(q.consume(&t, meters::PUBLICATIONS, 3, "a").await.unwrap().consumed, 0);
+    assert_eq!(q.reserve(&t, meters::PUBLICATIONS, 3, "a").await.unwrap().consumed, 0);
+}
+
+mod with_modules_metering {
+    use super::*;
+    use marketingforce_content::distribution::ModulesQuota;
+    use marketingforce_modules::catalog::{QuotaPeriod, UsageUnit};
+    use marketingforce_modules::entitlements::{EntitlementRegistry, Grant};
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(32))]
+
+        /// The same property through the platform's metering (`marketingforce-modules`): racing
+        /// publications never take more release units than the tenant's grant, each key counts
+        /// once, and the usage rebuilt from storage equals the live usage.
+        #[test]
+        fn publishing_never_exceeds_the_granted_release_quota(
+            quota_units in 1u64..20,
+            requests in 1usize..25,
+            replays in 0usize..5,
+            channel in prop_oneof![Just("news-portal"), Just("machine-portal")],
+        ) {
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build().unwrap();
+            rt.block_on(async move {
+                let w = world(channel);
+                let cost = ChannelCatalogue::builtin().get(channel).unwrap().release_cost;
+                let clock: Arc<dyn Clock> = w.clock.clone();
+                let registry = Arc::new(EntitlementRegistry::builder(w.store.clone()).clock(clock).build());
+                let d = |s: &str| s.parse::<chrono::NaiveDate>().unwrap();
+                registry
+                    .grant(Grant::new(w.tenant, d("2026-03-01"), d("2027-03-01")).quota(UsageUnit::Publications, quota_units, QuotaPeriod::Term))
+                    .await
+                    .unwrap();
+                let p = Arc::new(publisher(&w, loose_catalogue()).with_quota(Arc::new(ModulesQuota::new(registry.clone()))));
+                let mut tasks = Vec::new();
+                for n in 0..requests + replays {
+                    let p = p.clone();
+                    let t = w.tenant;
+                    let n = n % requests;
+                    tasks.push(tokio::spawn(async move { p.publish(&t, cmd(channel, n as u32), &format!("key-{n}")).await }));
+                }
+                for t in tasks {
+                    match t.await.unwrap() {
+                        Ok(_) | Err(ContentError::QuotaExhausted { .. }) => {}
+                        Err(e) => panic!("unexpected {e}"),
+                    }
+                }
+                let meter = registry.load(&w.tenant).await.unwrap().meter();
+                let used = quota_units - meter.remaining(&UsageUnit::Publications).get();
+                let published = p.list(&w.tenant).await.unwrap().iter().filter(|x| x.external_id().is_some()).count() as u64;
+                assert!(used <= quota_units);
+                assert_eq!(used, published * cost);
+                assert_eq!(published, (quota_units / cost).min(requests as u64));
+                assert_eq!(meter.open_reservations(), 0);
+                registry.flush().await.unwrap();
+                let rebuilt = registry.rebuild(&w.tenant).await.unwrap().meter();
+                assert_eq!(rebuilt.remaining(&UsageUnit::Publications), meter.remaining(&UsageUnit::Publications));
+            });
+        }
+    }
 }

@@ -5,6 +5,7 @@
 mod catalogue;
 #[cfg(feature = "http-channel")]
 pub mod http;
+mod modules_quota;
 mod publisher;
 pub mod quota;
 mod ratelimit;
@@ -12,6 +13,7 @@ mod recommend;
 mod simulated;
 
 pub use catalogue::{BaseRates, ChannelCatalogue, ChannelInfo, RateLimit, BUILTIN_CHANNELS};
+pub use modules_quota::ModulesQuota;
 pub use publisher::{
     Publication, PublicationId, PublicationStatus, PublishCommand, Publisher, PUBLICATION_JOURNAL,
 };

@@ -342,9 +342,12 @@ impl Publisher {
             return Ok(p);
         }
         let quota_key = format!("publish:{}", p.channel_key);
-        if let Err(e) = self.quota.consume(tenant, meters::PUBLICATIONS, info.release_cost, &quota_key).await {
-            self.limiter.give_back(tenant, &code, now).await;
-            return Err(e);
+        let metered = info.release_cost > 0;
+        if metered {
+            if let Err(e) = self.quota.reserve(tenant, meters::PUBLICATIONS, info.release_cost, &quota_key).await {
+                self.limiter.give_back(tenant, &code, now).await;
+                return Err(e);
+            }
         }
         let request = PublishRequest {
             tenant: *tenant,
@@ -362,21 +365,28 @@ impl Publisher {
         p.updated_at = now;
         match self.channel(&code)?.publish(&request).await {
             Ok(PublishOutcome::Published(receipt)) => {
+                if metered {
+                    self.quota.commit(tenant, meters::PUBLICATIONS, info.release_cost, &quota_key).await?;
+                }
                 p.quota_units = info.release_cost;
                 p.status = PublicationStatus::Published(receipt);
             }
             Ok(PublishOutcome::Rejected { code: c, reason }) => {
-                self.quota.release(tenant, meters::PUBLICATIONS, &quota_key).await?;
+                if metered {
+                    self.quota.release(tenant, meters::PUBLICATIONS, &quota_key).await?;
+                }
                 self.limiter.give_back(tenant, &code, now).await;
                 p.status = PublicationStatus::Rejected { code: c, reason };
             }
             Err(e) => {
                 let retryable = e.is_retryable();
                 if !retryable {
-                    self.quota.release(tenant, meters::PUBLICATIONS, &quota_key).await?;
+                    if metered {
+                        self.quota.release(tenant, meters::PUBLICATIONS, &quota_key).await?;
+                    }
                     self.limiter.give_back(tenant, &code, now).await;
                 } else {
-                    // Outcome unknown: the quota stays consumed until a retry settles it.
+                    // Outcome unknown: the quota stays held until a retry settles it.
                     p.quota_units = info.release_cost;
                 }
                 p.status = PublicationStatus::Failed { reason: e.to_string(), retryable };

@@ -1,7 +1,8 @@
-//! The usage-metering seam: content generation and publishing consume quota through
-//! [`QuotaGate`]. [`Unlimited`] lets everything through; [`InMemoryQuota`] enforces limits
-//! atomically in memory (tests, simulations, single-process deployments). The platform's
-//! metering (`marketingforce-modules`) plugs in by implementing the trait.
+//! The usage-metering seam: content generation and publishing take quota through
+//! [`QuotaGate`] — reserve before the work, commit when it happened, release when it did not.
+//! [`Unlimited`] lets everything through; [`InMemoryQuota`] enforces limits atomically in memory
+//! (tests, simulations); [`ModulesQuota`](super::ModulesQuota) meters through the platform's
+//! entitlements (`marketingforce-modules`).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -34,22 +35,28 @@ pub struct QuotaGrant {
     pub remaining: Option<u64>,
 }
 
-/// Consumes usage quota. Implementations must be atomic (concurrent consumers never take more
-/// than the quota together) and idempotent per key (a replayed key consumes nothing more).
+/// Takes usage quota. Implementations must be atomic (concurrent callers never take more than
+/// the quota together) and idempotent per key (a replayed key takes nothing more).
 #[async_trait]
 pub trait QuotaGate: Send + Sync + fmt::Debug {
-    /// Consume `units` of `meter` for `tenant`.
+    /// Hold `units` of `meter` for `tenant` under `key` (they count against the quota at once).
     ///
     /// # Errors
-    /// [`ContentError::QuotaExhausted`] when fewer than `units` remain (nothing is consumed).
-    async fn consume(&self, tenant: &TenantId, meter: &str, units: u64, idempotency_key: &str) -> Result<QuotaGrant>;
+    /// [`ContentError::QuotaExhausted`] when fewer than `units` remain (nothing is held).
+    async fn reserve(&self, tenant: &TenantId, meter: &str, units: u64, key: &str) -> Result<QuotaGrant>;
 
-    /// Give back what `idempotency_key` consumed (the work did not happen). Idempotent; unknown
-    /// keys are ignored.
+    /// Record the held units as used (the work happened). Idempotent.
     ///
     /// # Errors
     /// Backend errors.
-    async fn release(&self, tenant: &TenantId, meter: &str, idempotency_key: &str) -> Result<()>;
+    async fn commit(&self, tenant: &TenantId, meter: &str, units: u64, key: &str) -> Result<()>;
+
+    /// Give back what `key` holds (the work did not happen). Idempotent; unknown keys are
+    /// ignored.
+    ///
+    /// # Errors
+    /// Backend errors.
+    async fn release(&self, tenant: &TenantId, meter: &str, key: &str) -> Result<()>;
 }
 
 /// No limits.
@@ -58,8 +65,12 @@ pub struct Unlimited;
 
 #[async_trait]
 impl QuotaGate for Unlimited {
-    async fn consume(&self, _: &TenantId, _: &str, units: u64, _: &str) -> Result<QuotaGrant> {
+    async fn reserve(&self, _: &TenantId, _: &str, units: u64, _: &str) -> Result<QuotaGrant> {
         Ok(QuotaGrant { consumed: units, remaining: None })
+    }
+
+    async fn commit(&self, _: &TenantId, _: &str, _: u64, _: &str) -> Result<()> {
+        Ok(())
     }
 
     async fn release(&self, _: &TenantId, _: &str, _: &str) -> Result<()> {
@@ -86,10 +97,10 @@ struct MeterState {
 /// let t = TenantId::new();
 /// let q = InMemoryQuota::new();
 /// q.set_limit(&t, meters::PUBLICATIONS, 2);
-/// q.consume(&t, meters::PUBLICATIONS, 1, "a").await.unwrap();
-/// q.consume(&t, meters::PUBLICATIONS, 1, "a").await.unwrap(); // replay: nothing more
-/// q.consume(&t, meters::PUBLICATIONS, 1, "b").await.unwrap();
-/// assert!(q.consume(&t, meters::PUBLICATIONS, 1, "c").await.is_err());
+/// q.reserve(&t, meters::PUBLICATIONS, 1, "a").await.unwrap();
+/// q.reserve(&t, meters::PUBLICATIONS, 1, "a").await.unwrap(); // replay: nothing more
+/// q.reserve(&t, meters::PUBLICATIONS, 1, "b").await.unwrap();
+/// assert!(q.reserve(&t, meters::PUBLICATIONS, 1, "c").await.is_err());
 /// assert_eq!(q.used(&t, meters::PUBLICATIONS), 2);
 /// # });
 /// ```
@@ -119,7 +130,7 @@ impl InMemoryQuota {
 
 #[async_trait]
 impl QuotaGate for InMemoryQuota {
-    async fn consume(&self, tenant: &TenantId, meter: &str, units: u64, key: &str) -> Result<QuotaGrant> {
+    async fn reserve(&self, tenant: &TenantId, meter: &str, units: u64, key: &str) -> Result<QuotaGrant> {
         let mut m = self.meters.lock().unwrap_or_else(PoisonError::into_inner);
         let s = m.entry((*tenant, meter.to_string())).or_default();
         let remaining = |s: &MeterState| s.limit.map(|l| l.saturating_sub(s.used));
@@ -134,6 +145,11 @@ impl QuotaGate for InMemoryQuota {
         s.used += units;
         s.keys.insert(key.to_string(), units);
         Ok(QuotaGrant { consumed: units, remaining: remaining(s) })
+    }
+
+    async fn commit(&self, _: &TenantId, _: &str, _: u64, _: &str) -> Result<()> {
+        // Reserved units already count as used.
+        Ok(())
     }
 
     async fn release(&self, tenant: &TenantId, meter: &str, key: &str) -> Result<()> {

@@ -1,0 +1,82 @@
+//! [`QuotaGate`] on the platform's entitlements and usage metering
+//! (`marketingforce_modules::metering::UsageMeter`).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use marketingforce_core::tenant::TenantId;
+use marketingforce_modules::catalog::UsageUnit;
+use marketingforce_modules::entitlements::EntitlementRegistry;
+use marketingforce_modules::ModulesError;
+
+use super::quota::{meters, QuotaGate, QuotaGrant};
+use crate::error::{ContentError, Result};
+
+/// Meters content usage through a tenant's entitlements: quota is held with
+/// `UsageMeter::reserve` before the work, committed durably (group commit) when it happened,
+/// released when it did not. Concurrent callers never exceed the quota (the meter's atomic
+/// check-and-hold), and every key counts once.
+///
+/// Meters map to units: `content.articles` → `ArticlesPublished`, `content.images` →
+/// `ImagesGenerated`, `content.videos` → `VideosRendered`, `content.publications` →
+/// `Publications`.
+#[derive(Debug, Clone)]
+pub struct ModulesQuota {
+    registry: Arc<EntitlementRegistry>,
+}
+
+impl ModulesQuota {
+    /// Meter through `registry`.
+    pub fn new(registry: Arc<EntitlementRegistry>) -> ModulesQuota {
+        ModulesQuota { registry }
+    }
+
+    /// The usage unit of a meter.
+    ///
+    /// # Errors
+    /// A validation error on `meter` for an unknown meter.
+    pub fn unit(meter: &str) -> Result<UsageUnit> {
+        Ok(match meter {
+            meters::ARTICLES => UsageUnit::ArticlesPublished,
+            meters::IMAGES => UsageUnit::ImagesGenerated,
+            meters::VIDEOS => UsageUnit::VideosRendered,
+            meters::PUBLICATIONS => UsageUnit::Publications,
+            other => return Err(ContentError::validation("meter", format!("unknown content meter {other:?}"))),
+        })
+    }
+}
+
+fn exhausted(meter: &str, units: u64, e: ModulesError) -> ContentError {
+    match e {
+        ModulesError::QuotaExceeded { remaining, .. } => ContentError::QuotaExhausted { meter: meter.into(), requested: units, remaining: remaining.get() },
+        ModulesError::NoQuota { .. } => ContentError::QuotaExhausted { meter: meter.into(), requested: units, remaining: 0 },
+        other => ContentError::Metering(other),
+    }
+}
+
+#[async_trait]
+impl QuotaGate for ModulesQuota {
+    async fn reserve(&self, tenant: &TenantId, meter: &str, units: u64, key: &str) -> Result<QuotaGrant> {
+        let unit = ModulesQuota::unit(meter)?;
+        let m = self.registry.load(tenant).await?.meter();
+        match m.reserve(&unit, units, key) {
+            Ok(r) => Ok(QuotaGrant { consumed: if r.replayed { 0 } else { units }, remaining: Some(m.remaining(&unit).get()) }),
+            // Already committed under this key: a replay takes nothing more.
+            Err(ModulesError::ReservationNotOpen { .. }) => Ok(QuotaGrant { consumed: 0, remaining: Some(m.remaining(&unit).get()) }),
+            Err(e) => Err(exhausted(meter, units, e)),
+        }
+    }
+
+    async fn commit(&self, tenant: &TenantId, meter: &str, units: u64, key: &str) -> Result<()> {
+        ModulesQuota::unit(meter)?;
+        let m = self.registry.load(tenant).await?.meter();
+        m.commit_durable(key, units).await?;
+        Ok(())
+    }
+
+    async fn release(&self, tenant: &TenantId, meter: &str, key: &str) -> Result<()> {
+        ModulesQuota::unit(meter)?;
+        self.registry.load(tenant).await?.meter().release(key);
+        Ok(())
+    }
+}
