@@ -51,45 +51,190 @@ fn corpus(bytes: usize) -> String {
 
 /// The built-in list plus a tenant list of generated terms, over 1,000 terms in all.
 fn big_lexicon() -> (Lexicon, Lexicon) {
-    let prefixes = ["全网最低", "史上最低", "秒杀", "绝对正品", "最划算的", "行业领先的", "独家供应", "无敌"];
-    let nouns = [
-        "机床", "涂料", "软件", "地坪", "阀门", "轴承", "电机", "泵", "管材", "板材", "钢材", "胶水", "包装", "标签", "模具", "刀具", "夹具", "传感器", "控制器", "变频器",
-        "伺服", "机器人", "叉车", "货架", "托盘", "空压机", "冷水机", "干燥机", "过滤器", "风机", "水泵", "锅炉", "换热器", "反应釜", "储罐", "离心机", "粉碎机", "搅拌机", "烘干机", "输送机",
-        "CRM", "ERP", "SaaS", "MES", "WMS", "OA", "BI", "CDP", "DMP", "SCRM", "培训课程", "门窗", "瓷砖", "石材", "吊顶", "卫浴", "橱柜", "家具", "灯具", "电缆",
-        "开关", "插座", "配电柜", "变压器", "发电机", "电池", "光伏板", "逆变器", "充电桩", "监控", "门禁", "对讲", "音响", "显示屏", "投影", "打印机", "扫描仪", "服务器", "交换机", "路由器",
-        "手套", "口罩", "工作服", "安全帽", "护目镜", "劳保鞋", "灭火器", "消防栓", "烟感", "喷淋", "保温杯", "茶叶", "咖啡", "零食", "饮料", "床垫", "枕头", "窗帘", "地毯", "玩具",
+    let prefixes = [
+        "全网最低",
+        "史上最低",
+        "秒杀",
+        "绝对正品",
+        "最划算的",
+        "行业领先的",
+        "独家供应",
+        "无敌",
     ];
-    let mut tenant = Lexicon { version: 1, name: "bench-tenant".into(), ..Lexicon::default() };
+    let nouns = [
+        "机床",
+        "涂料",
+        "软件",
+        "地坪",
+        "阀门",
+        "轴承",
+        "电机",
+        "泵",
+        "管材",
+        "板材",
+        "钢材",
+        "胶水",
+        "包装",
+        "标签",
+        "模具",
+        "刀具",
+        "夹具",
+        "传感器",
+        "控制器",
+        "变频器",
+        "伺服",
+        "机器人",
+        "叉车",
+        "货架",
+        "托盘",
+        "空压机",
+        "冷水机",
+        "干燥机",
+        "过滤器",
+        "风机",
+        "水泵",
+        "锅炉",
+        "换热器",
+        "反应釜",
+        "储罐",
+        "离心机",
+        "粉碎机",
+        "搅拌机",
+        "烘干机",
+        "输送机",
+        "CRM",
+        "ERP",
+        "SaaS",
+        "MES",
+        "WMS",
+        "OA",
+        "BI",
+        "CDP",
+        "DMP",
+        "SCRM",
+        "培训课程",
+        "门窗",
+        "瓷砖",
+        "石材",
+        "吊顶",
+        "卫浴",
+        "橱柜",
+        "家具",
+        "灯具",
+        "电缆",
+        "开关",
+        "插座",
+        "配电柜",
+        "变压器",
+        "发电机",
+        "电池",
+        "光伏板",
+        "逆变器",
+        "充电桩",
+        "监控",
+        "门禁",
+        "对讲",
+        "音响",
+        "显示屏",
+        "投影",
+        "打印机",
+        "扫描仪",
+        "服务器",
+        "交换机",
+        "路由器",
+        "手套",
+        "口罩",
+        "工作服",
+        "安全帽",
+        "护目镜",
+        "劳保鞋",
+        "灭火器",
+        "消防栓",
+        "烟感",
+        "喷淋",
+        "保温杯",
+        "茶叶",
+        "咖啡",
+        "零食",
+        "饮料",
+        "床垫",
+        "枕头",
+        "窗帘",
+        "地毯",
+        "玩具",
+    ];
+    let mut tenant = Lexicon {
+        version: 1,
+        name: "bench-tenant".into(),
+        ..Lexicon::default()
+    };
     for p in prefixes {
         for n in nouns {
-            tenant.terms.push(TermRule { term: format!("{p}{n}"), category: "absolute".into(), replacement: None, explanation: None, industries: vec![] });
+            tenant.terms.push(TermRule {
+                term: format!("{p}{n}"),
+                category: "absolute".into(),
+                replacement: None,
+                explanation: None,
+                industries: vec![],
+            });
         }
     }
     (Lexicon::builtin(), tenant)
 }
 
 fn article_request() -> TextRequest {
-    TextRequest::new("industrial-machinery", "数控机床选购指南").keywords(["数控机床", "加工精度"]).materials(Materials {
-        product_name: Some("XK-850 立式加工中心".into()),
-        product_specs: vec![ProductSpec { name: "主轴转速".into(), value: "12000 rpm".into() }, ProductSpec { name: "定位精度".into(), value: "±0.005 mm".into() }],
-        use_cases: vec!["汽车零部件加工".into(), "模具制造".into()],
-        regions: vec!["江苏".into(), "浙江".into(), "上海".into()],
-        highlights: vec!["整机铸件经过时效处理".into()],
-        contact: Some(ContactDetails { company: Some("苏州某精机有限公司".into()), phone: Some("0512-6000 0000".into()), ..ContactDetails::default() }),
-        links: vec![Link { text: "产品手册".into(), url: "https://example.cn/xk850".into() }],
-        notes: None,
-    })
+    TextRequest::new("industrial-machinery", "数控机床选购指南")
+        .keywords(["数控机床", "加工精度"])
+        .materials(Materials {
+            product_name: Some("XK-850 立式加工中心".into()),
+            product_specs: vec![
+                ProductSpec {
+                    name: "主轴转速".into(),
+                    value: "12000 rpm".into(),
+                },
+                ProductSpec {
+                    name: "定位精度".into(),
+                    value: "±0.005 mm".into(),
+                },
+            ],
+            use_cases: vec!["汽车零部件加工".into(), "模具制造".into()],
+            regions: vec!["江苏".into(), "浙江".into(), "上海".into()],
+            highlights: vec!["整机铸件经过时效处理".into()],
+            contact: Some(ContactDetails {
+                company: Some("苏州某精机有限公司".into()),
+                phone: Some("0512-6000 0000".into()),
+                ..ContactDetails::default()
+            }),
+            links: vec![Link {
+                text: "产品手册".into(),
+                url: "https://example.cn/xk850".into(),
+            }],
+            notes: None,
+        })
 }
 
 fn poster_request() -> ImageRequest {
     // A real (tiny) PNG: the bytes are embedded as base64.
-    const PNG: &[u8] = &[0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4, 0x89, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x44, 0x41, 0x54, 0x78, 0xda, 0x63, 0x64, 0x60, 0xf8, 0x5f, 0x0f, 0x00, 0x02, 0x87, 0x01, 0x80, 0xeb, 0x47, 0xba, 0x92, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82];
+    const PNG: &[u8] = &[
+        0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44,
+        0x52, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f,
+        0x15, 0xc4, 0x89, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x44, 0x41, 0x54, 0x78, 0xda, 0x63, 0x64,
+        0x60, 0xf8, 0x5f, 0x0f, 0x00, 0x02, 0x87, 0x01, 0x80, 0xeb, 0x47, 0xba, 0x92, 0x00, 0x00,
+        0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+    ];
     let mut r = ImageRequest::poster("industrial-machinery", "XK-850 立式加工中心 春季订货会");
     r.subheadline = Some("高刚性 · 高精度 · 高效率".into());
-    r.body = vec!["定位精度 ±0.005 mm".into(), "主轴转速 12000 rpm".into(), "长三角 48 小时上门服务".into()];
+    r.body = vec![
+        "定位精度 ±0.005 mm".into(),
+        "主轴转速 12000 rpm".into(),
+        "长三角 48 小时上门服务".into(),
+    ];
     r.call_to_action = Some("扫码预约现场演示".into());
     r.contact = Some("电话 0512-6000 0000".into());
-    r.images = vec![ImageAsset { name: "machine.png".into(), bytes: PNG.to_vec() }];
+    r.images = vec![ImageAsset {
+        name: "machine.png".into(),
+        bytes: PNG.to_vec(),
+    }];
     r.seed = Some(1);
     r
 }
@@ -120,13 +265,28 @@ fn main() {
     let checker = ComplianceChecker::new(&[&base, &tenant], None).unwrap();
     let terms = checker.term_count();
     let patterns: Vec<String> = checker.terms().map(normalize_term).collect();
-    let bare = AhoCorasick::builder().match_kind(MatchKind::LeftmostLongest).kind(Some(AhoCorasickKind::DFA)).build(&patterns).unwrap();
+    let bare = AhoCorasick::builder()
+        .match_kind(MatchKind::LeftmostLongest)
+        .kind(Some(AhoCorasickKind::DFA))
+        .build(&patterns)
+        .unwrap();
     let text = corpus(1 << 20);
     let mut norm = Normalized::default();
     let mut g = c.benchmark_group("compliance");
     g.throughput(Throughput::Bytes(text.len() as u64));
-    g.bench_function("scan (normalise + automaton + offsets)", |b| b.iter(|| black_box(checker.scan_with(black_box(&text), &mut norm).findings.len())));
-    g.bench_function("baseline: bare aho-corasick", |b| b.iter(|| black_box(bare.find_iter(black_box(text.as_bytes())).count())));
+    g.bench_function("scan (normalise + automaton + offsets)", |b| {
+        b.iter(|| {
+            black_box(
+                checker
+                    .scan_with(black_box(&text), &mut norm)
+                    .findings
+                    .len(),
+            )
+        })
+    });
+    g.bench_function("baseline: bare aho-corasick", |b| {
+        b.iter(|| black_box(bare.find_iter(black_box(text.as_bytes())).count()))
+    });
     g.finish();
 
     // --- articles -----------------------------------------------------------------------
@@ -144,7 +304,9 @@ fn main() {
             black_box(generator.generate_article(&r).unwrap().body_html.len())
         })
     });
-    g.bench_function("baseline: JSON-encode the article", |b| b.iter(|| black_box(serde_json::to_vec(black_box(&sample)).unwrap().len())));
+    g.bench_function("baseline: JSON-encode the article", |b| {
+        b.iter(|| black_box(serde_json::to_vec(black_box(&sample)).unwrap().len()))
+    });
     g.finish();
 
     // --- posters ------------------------------------------------------------------------
@@ -153,8 +315,20 @@ fn main() {
     let svg = images.generate_image(&poster).unwrap().bytes;
     let mut g = c.benchmark_group("posters");
     g.throughput(Throughput::Elements(1));
-    g.bench_function("poster SVG", |b| b.iter(|| black_box(images.generate_image(black_box(&poster)).unwrap().bytes.len())));
-    g.bench_function("baseline: copy the SVG", |b| b.iter(|| black_box(black_box(&svg).clone().len())));
+    g.bench_function("poster SVG", |b| {
+        b.iter(|| {
+            black_box(
+                images
+                    .generate_image(black_box(&poster))
+                    .unwrap()
+                    .bytes
+                    .len(),
+            )
+        })
+    });
+    g.bench_function("baseline: copy the SVG", |b| {
+        b.iter(|| black_box(black_box(&svg).clone().len()))
+    });
     g.finish();
 
     c.final_summary();
@@ -205,11 +379,18 @@ fn main() {
     let json = time_per_call(budget, || {
         black_box(serde_json::to_vec(&sample).unwrap());
     });
-    let nfa = AhoCorasick::builder().match_kind(MatchKind::LeftmostLongest).kind(Some(AhoCorasickKind::ContiguousNFA)).build(&patterns).unwrap();
+    let nfa = AhoCorasick::builder()
+        .match_kind(MatchKind::LeftmostLongest)
+        .kind(Some(AhoCorasickKind::ContiguousNFA))
+        .build(&patterns)
+        .unwrap();
     let raw_nfa = time_per_call(budget, || {
         black_box(nfa.find_iter(text.as_bytes()).count());
     });
-    println!("  (bare contiguous-NFA aho-corasick on the same text: {:.0} MB/s)", mb / raw_nfa);
+    println!(
+        "  (bare contiguous-NFA aho-corasick on the same text: {:.0} MB/s)",
+        mb / raw_nfa
+    );
     println!("offline articles: {:.0} articles/s ({} chars of HTML each); JSON-encoding one takes {:.2}x less time", 1.0 / art, sample.body_html.chars().count(), art / json);
     let post = time_per_call(budget, || {
         black_box(images.generate_image(&poster).unwrap());
@@ -217,5 +398,10 @@ fn main() {
     let copy = time_per_call(budget, || {
         black_box(svg.clone());
     });
-    println!("poster SVG: {:.0} posters/s ({} bytes each); copying the SVG is {:.0}x faster", 1.0 / post, svg.len(), post / copy);
+    println!(
+        "poster SVG: {:.0} posters/s ({} bytes each); copying the SVG is {:.0}x faster",
+        1.0 / post,
+        svg.len(),
+        post / copy
+    );
 }

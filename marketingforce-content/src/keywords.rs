@@ -74,7 +74,11 @@ impl KeywordExtractor {
 
     /// Segment `text` into words.
     pub fn segment<'t>(&self, text: &'t str) -> Vec<&'t str> {
-        self.jieba.cut(text, true).into_iter().map(|t| t.word).collect()
+        self.jieba
+            .cut(text, true)
+            .into_iter()
+            .map(|t| t.word)
+            .collect()
     }
 
     /// The `top_k` most characteristic nouns and terms of `text`.
@@ -90,7 +94,9 @@ impl KeywordExtractor {
         }
         found
             .into_iter()
-            .filter(|k| k.keyword.chars().count() >= 2 && !k.keyword.chars().all(|c| c.is_ascii_digit()))
+            .filter(|k| {
+                k.keyword.chars().count() >= 2 && !k.keyword.chars().all(|c| c.is_ascii_digit())
+            })
             .map(|k| KeywordSuggestion {
                 frequency: freq.get(k.keyword.as_str()).copied().unwrap_or(0),
                 weight: k.weight,
@@ -109,23 +115,42 @@ impl KeywordExtractor {
             text.push_str(&req.topic);
             text.push('\n');
         }
-        for s in [m.product_name.as_deref(), m.notes.as_deref()].into_iter().flatten() {
+        for s in [m.product_name.as_deref(), m.notes.as_deref()]
+            .into_iter()
+            .flatten()
+        {
             text.push_str(s);
             text.push('\n');
         }
-        for s in m.product_specs.iter().map(|s| &s.name).chain(&m.use_cases).chain(&m.highlights) {
+        for s in m
+            .product_specs
+            .iter()
+            .map(|s| &s.name)
+            .chain(&m.use_cases)
+            .chain(&m.highlights)
+        {
             text.push_str(s);
             text.push('\n');
         }
         self.extract(&text, top_k + req.keywords.len())
             .into_iter()
-            .filter(|k| !req.keywords.iter().any(|u| u.eq_ignore_ascii_case(&k.keyword)))
+            .filter(|k| {
+                !req.keywords
+                    .iter()
+                    .any(|u| u.eq_ignore_ascii_case(&k.keyword))
+            })
             .take(top_k)
             .collect()
     }
 
     /// Density of `keywords` in `title` + `text` (see [`crate::text::density`]).
-    pub fn density(&self, title: &str, text: &str, keywords: &[String], language: Language) -> Vec<KeywordPlacement> {
+    pub fn density(
+        &self,
+        title: &str,
+        text: &str,
+        keywords: &[String],
+        language: Language,
+    ) -> Vec<KeywordPlacement> {
         crate::text::density::measure(title, text, keywords, language)
     }
 }
@@ -147,7 +172,11 @@ mod tests {
         let s = KeywordExtractor::shared().suggest_for_request(&req, 3);
         assert!(!s.is_empty());
         assert!(s.iter().all(|k| k.keyword != "涂料"));
-        assert!(s.iter().any(|k| k.keyword.contains("环氧") || k.keyword.contains("地坪")), "{s:?}");
+        assert!(
+            s.iter()
+                .any(|k| k.keyword.contains("环氧") || k.keyword.contains("地坪")),
+            "{s:?}"
+        );
         assert!(KeywordExtractor::shared().extract("   ", 5).is_empty());
     }
 }

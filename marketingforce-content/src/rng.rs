@@ -90,7 +90,7 @@ impl SeededRng {
 
     /// A Gamma(`shape`, 1) variate (Marsaglia–Tsang), `shape > 0`.
     pub fn gamma(&mut self, shape: f64) -> f64 {
-        if !(shape > 0.0) {
+        if shape.is_nan() || shape <= 0.0 {
             return 0.0;
         }
         if shape < 1.0 {
@@ -107,7 +107,9 @@ impl SeededRng {
             }
             let v = v * v * v;
             let u = self.unit();
-            if u < 1.0 - 0.0331 * x * x * x * x || u.max(f64::MIN_POSITIVE).ln() < 0.5 * x * x + d * (1.0 - v + v.ln()) {
+            if u < 1.0 - 0.0331 * x * x * x * x
+                || u.max(f64::MIN_POSITIVE).ln() < 0.5 * x * x + d * (1.0 - v + v.ln())
+            {
                 return d * v;
             }
         }
@@ -126,7 +128,7 @@ impl SeededRng {
 
     /// A Poisson variate with mean `lambda` (Knuth for small means, normal approximation above 30).
     pub fn poisson(&mut self, lambda: f64) -> u64 {
-        if !(lambda > 0.0) {
+        if lambda.is_nan() || lambda <= 0.0 {
             return 0;
         }
         if lambda > 30.0 {
@@ -147,7 +149,7 @@ impl SeededRng {
 
     /// A binomial variate: successes in `n` trials of probability `p`.
     pub fn binomial(&mut self, n: u64, p: f64) -> u64 {
-        if n == 0 || !(p > 0.0) {
+        if n == 0 || p.is_nan() || p <= 0.0 {
             return 0;
         }
         let p = p.min(1.0);

@@ -1,10 +1,10 @@
 //! Compliance checker: planted terms are found under every evasion transform it claims to
 //! handle, and a clean corpus of ordinary marketing text raises nothing.
 
+use marketingforce_content::compliance::normalize::normalize_term;
 use marketingforce_content::compliance::{
     ComplianceChecker, Decision, ExemptionKind, Lexicon, Severity,
 };
-use marketingforce_content::compliance::normalize::normalize_term;
 use proptest::prelude::*;
 
 /// Ordinary marketing text, Chinese and English, with the ordinals, technical parameters and
@@ -59,7 +59,11 @@ fn clean_corpus_raises_nothing() {
     let c = checker();
     for (i, s) in CLEAN_CORPUS.iter().enumerate() {
         let r = c.scan(s);
-        assert!(r.findings.is_empty(), "sentence {i} {s:?}: {:?}", r.findings);
+        assert!(
+            r.findings.is_empty(),
+            "sentence {i} {s:?}: {:?}",
+            r.findings
+        );
         assert_eq!(r.decision, Decision::Approved);
     }
     let all = CLEAN_CORPUS.join("");
@@ -86,7 +90,9 @@ fn full_width(c: char) -> char {
 }
 
 const SPACES: &[&str] = &[" ", "\u{3000}", "\t", "\u{00A0}", "  "];
-const SYMBOLS: &[&str] = &["*", "·", "-", "_", "~", "|", "/", "★", "※", "•", "．", "＊", "♥", "◆"];
+const SYMBOLS: &[&str] = &[
+    "*", "·", "-", "_", "~", "|", "/", "★", "※", "•", "．", "＊", "♥", "◆",
+];
 const ZERO_WIDTH: &[&str] = &["\u{200B}", "\u{200C}", "\u{200D}", "\u{FEFF}", "\u{2060}"];
 
 fn apply(term: &str, t: Transform, picks: &[usize]) -> String {
@@ -99,17 +105,22 @@ fn apply(term: &str, t: Transform, picks: &[usize]) -> String {
             _ => c,
         };
         let c = match t {
-            Transform::MixedCase | Transform::All if p % 2 == 0 => c.to_ascii_uppercase(),
+            Transform::MixedCase | Transform::All if p & 1 == 0 => c.to_ascii_uppercase(),
             Transform::MixedCase | Transform::All => c.to_ascii_lowercase(),
             _ => c,
         };
         out.push(c);
-        if i + 1 < chars.len() && p % 3 != 0 {
+        let gap = p % 3;
+        if i + 1 < chars.len() && gap >= 1 {
             let ins = match t {
                 Transform::Spaces => SPACES[p % SPACES.len()],
                 Transform::Symbols => SYMBOLS[p % SYMBOLS.len()],
                 Transform::ZeroWidth => ZERO_WIDTH[p % ZERO_WIDTH.len()],
-                Transform::All => [SPACES[p % SPACES.len()], SYMBOLS[p % SYMBOLS.len()], ZERO_WIDTH[p % ZERO_WIDTH.len()]][p % 3],
+                Transform::All => [
+                    SPACES[p % SPACES.len()],
+                    SYMBOLS[p % SYMBOLS.len()],
+                    ZERO_WIDTH[p % ZERO_WIDTH.len()],
+                ][p % 3],
                 _ => "",
             };
             out.push_str(ins);
@@ -183,7 +194,10 @@ fn severities_lead_to_decisions_and_replacements_fix_the_text() {
     // Terms without an alternative are left for the author.
     let r = c.scan("全国第一的品牌");
     assert_eq!(r.findings[0].replacement, None);
-    assert_eq!(c.apply_replacements("全国第一的品牌", &r.findings), "全国第一的品牌");
+    assert_eq!(
+        c.apply_replacements("全国第一的品牌", &r.findings),
+        "全国第一的品牌"
+    );
 }
 
 #[test]
@@ -201,7 +215,10 @@ fn tenant_and_industry_lists_extend_the_base() {
     let r = c.scan("第一坊新品秒杀全场");
     assert_eq!(r.findings.len(), 1, "{r:?}");
     assert_eq!(&*r.findings[0].term, "秒杀全场");
-    assert_eq!(r.exempted[0].exemption.as_ref().unwrap().kind, ExemptionKind::Trademark);
+    assert_eq!(
+        r.exempted[0].exemption.as_ref().unwrap().kind,
+        ExemptionKind::Trademark
+    );
     // Industry-only terms apply to that industry.
     assert!(c.scan("包治百病").findings.is_empty());
     let health = ComplianceChecker::new(&[&base, &tenant], Some("health")).unwrap();
@@ -211,21 +228,101 @@ fn tenant_and_industry_lists_extend_the_base() {
 #[test]
 fn bad_lists_name_the_offending_path() {
     let base = Lexicon::builtin();
-    let bad = Lexicon::from_json(r#"{"version":1,"name":"t","terms":[{"term":"x1","category":"nope"}]}"#).unwrap();
-    let e = ComplianceChecker::new(&[&base, &bad], None).unwrap_err().to_string();
+    let bad =
+        Lexicon::from_json(r#"{"version":1,"name":"t","terms":[{"term":"x1","category":"nope"}]}"#)
+            .unwrap();
+    let e = ComplianceChecker::new(&[&base, &bad], None)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("layers[1].terms[0].category"), "{e}");
-    let e = Lexicon::from_json(r#"{"version":1,"name":"t","terms":[{"term":" * ","category":"absolute"}]}"#)
-        .unwrap_err()
-        .to_string();
+    let e = Lexicon::from_json(
+        r#"{"version":1,"name":"t","terms":[{"term":" * ","category":"absolute"}]}"#,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("terms[0].term"), "{e}");
-    let e = Lexicon::from_json(r#"{"version":1,"name":"t","exemptions":[{"kind":"trademark","note":""}]}"#)
-        .unwrap_err()
-        .to_string();
+    let e = Lexicon::from_json(
+        r#"{"version":1,"name":"t","exemptions":[{"kind":"trademark","note":""}]}"#,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("exemptions[0]"), "{e}");
     let bad = Lexicon::from_json(r#"{"version":1,"name":"t","exemptions":[{"kind":"trademark","terms":["不存在"],"phrases":["x"]}]}"#).unwrap();
-    let e = ComplianceChecker::new(&[&base, &bad], None).unwrap_err().to_string();
+    let e = ComplianceChecker::new(&[&base, &bad], None)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("layers[1].exemptions[0].terms[0]"), "{e}");
     assert!(Lexicon::from_json("{").is_err());
     let schema = serde_json::to_string(&Lexicon::json_schema()).unwrap();
     assert!(schema.contains("exemptions"));
+}
+
+#[tokio::test]
+async fn referrals_are_decided_by_a_person_and_recorded_per_version() {
+    use marketingforce_content::compliance::{
+        ContentVersion, HumanDecision, ReviewService, Reviewer,
+    };
+    use std::sync::Arc;
+    let clock = Arc::new(
+        marketingforce_core::time::ManualClock::at_rfc3339("2026-03-02T09:00:00+08:00").unwrap(),
+    );
+    let store = Arc::new(marketingforce_core::storage::MemoryStore::new());
+    let service = ReviewService::new(store, clock, Lexicon::builtin());
+    let t = marketingforce_core::tenant::TenantId::new();
+    let v = ContentVersion {
+        content_id: "c".into(),
+        version: 1,
+        industry: None,
+        title: "保健食品新品".into(),
+        body: "增强免疫力。".into(),
+    };
+    let r = service.review(&t, &v, "k1").await.unwrap();
+    assert_eq!(r.decision, Decision::NeedsHumanReview);
+    // Replay returns the first record; the key for another content is refused.
+    assert_eq!(service.review(&t, &v, "k1").await.unwrap(), r);
+    let other = ContentVersion {
+        content_id: "d".into(),
+        ..v.clone()
+    };
+    assert!(service.review(&t, &other, "k1").await.is_err());
+    let human = HumanDecision {
+        decision: Decision::Approved,
+        reviewer: "王审核".into(),
+        note: "已取得保健食品广告批准文号".into(),
+    };
+    let decided = service
+        .record_human_decision(&t, "c", 1, &human, "h1")
+        .await
+        .unwrap();
+    assert_eq!(decided.decision, Decision::Approved);
+    assert_eq!(decided.automatic_decision, Decision::NeedsHumanReview);
+    assert!(matches!(decided.reviewer, Reviewer::Human { .. }));
+    // An approved version cannot be decided again.
+    let again = HumanDecision {
+        decision: Decision::Rejected,
+        ..human
+    };
+    assert!(service
+        .record_human_decision(&t, "c", 1, &again, "h2")
+        .await
+        .is_err());
+    assert_eq!(
+        service
+            .decision(&t, "c", 1)
+            .await
+            .unwrap()
+            .unwrap()
+            .decision,
+        Decision::Approved
+    );
+    // A tenant list that does not compile is refused with its path.
+    let bad =
+        Lexicon::from_json(r#"{"version":1,"name":"t","terms":[{"term":"x1","category":"nope"}]}"#)
+            .unwrap();
+    assert!(service
+        .set_tenant_lexicon(&t, bad)
+        .await
+        .unwrap_err()
+        .to_string()
+        .contains("layers[1].terms[0].category"));
 }

@@ -28,7 +28,10 @@ struct World {
 }
 
 fn verified() -> AccountStatus {
-    AccountStatus { verification: Verification::Verified, suspended: None }
+    AccountStatus {
+        verification: Verification::Verified,
+        suspended: None,
+    }
 }
 
 fn world(code: &str) -> World {
@@ -37,14 +40,24 @@ fn world(code: &str) -> World {
     let channel = SimulatedChannel::new(info, 7, clock.clone());
     let tenant = TenantId::new();
     channel.add_account(&tenant, "acme", verified());
-    World { clock, store: Arc::new(MemoryStore::new()), channel, tenant }
+    World {
+        clock,
+        store: Arc::new(MemoryStore::new()),
+        channel,
+        tenant,
+    }
 }
 
 fn publisher(w: &World, catalogue: ChannelCatalogue) -> Publisher {
     let clock: Arc<dyn Clock> = w.clock.clone();
-    Publisher::new(w.store.clone(), clock.clone(), Arc::new(SeededIds::new(1, clock)), Arc::new(catalogue))
-        .with_channel(Arc::new(w.channel.clone()))
-        .unwrap()
+    Publisher::new(
+        w.store.clone(),
+        clock.clone(),
+        Arc::new(SeededIds::new(1, clock)),
+        Arc::new(catalogue),
+    )
+    .with_channel(Arc::new(w.channel.clone()))
+    .unwrap()
 }
 
 fn cmd(channel: &str, n: u32) -> PublishCommand {
@@ -68,13 +81,33 @@ async fn unverified_and_suspended_accounts_are_refused_before_anything_is_consum
     let quota = Arc::new(InMemoryQuota::new());
     quota.set_limit(&w.tenant, meters::PUBLICATIONS, 10);
     let p = publisher(&w, ChannelCatalogue::builtin()).with_quota(quota.clone());
-    w.channel.add_account(&w.tenant, "new", AccountStatus { verification: Verification::Unverified, suspended: None });
-    w.channel.add_account(&w.tenant, "bad", AccountStatus { verification: Verification::Verified, suspended: Some("违规发布".into()) });
-    for (acct, needle) in [("new", "not real-name verified"), ("bad", "suspended: 违规发布")] {
+    w.channel.add_account(
+        &w.tenant,
+        "new",
+        AccountStatus {
+            verification: Verification::Unverified,
+            suspended: None,
+        },
+    );
+    w.channel.add_account(
+        &w.tenant,
+        "bad",
+        AccountStatus {
+            verification: Verification::Verified,
+            suspended: Some("违规发布".into()),
+        },
+    );
+    for (acct, needle) in [
+        ("new", "not real-name verified"),
+        ("bad", "suspended: 违规发布"),
+    ] {
         let mut c = cmd("machine-portal", 1);
         c.account = acct.into();
         let e = p.publish(&w.tenant, c, acct).await.unwrap_err();
-        assert!(matches!(e, ContentError::AccountNotPublishable { .. }), "{e}");
+        assert!(
+            matches!(e, ContentError::AccountNotPublishable { .. }),
+            "{e}"
+        );
         assert!(e.to_string().contains(needle), "{e}");
     }
     assert_eq!(quota.used(&w.tenant, meters::PUBLICATIONS), 0);
@@ -88,9 +121,21 @@ async fn rejections_are_recorded_with_their_reason_and_quota_is_given_back() {
     let quota = Arc::new(InMemoryQuota::new());
     quota.set_limit(&w.tenant, meters::PUBLICATIONS, 5);
     let p = publisher(&w, ChannelCatalogue::builtin()).with_quota(quota.clone());
-    w.channel.inject(Fault::Reject { code: "duplicate".into(), reason: "与已发布内容重复".into() });
-    let r = p.publish(&w.tenant, cmd("machine-portal", 1), "k1").await.unwrap();
-    assert_eq!(r.status, PublicationStatus::Rejected { code: "duplicate".into(), reason: "与已发布内容重复".into() });
+    w.channel.inject(Fault::Reject {
+        code: "duplicate".into(),
+        reason: "与已发布内容重复".into(),
+    });
+    let r = p
+        .publish(&w.tenant, cmd("machine-portal", 1), "k1")
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status,
+        PublicationStatus::Rejected {
+            code: "duplicate".into(),
+            reason: "与已发布内容重复".into()
+        }
+    );
     assert_eq!(quota.used(&w.tenant, meters::PUBLICATIONS), 0);
     // The platform's own policy.
     let mut c = cmd("machine-portal", 2);
@@ -99,26 +144,60 @@ async fn rejections_are_recorded_with_their_reason_and_quota_is_given_back() {
     assert!(matches!(r.status, PublicationStatus::Rejected { ref code, .. } if code == "policy"));
     // A retryable failure keeps the quota until a retry settles it; the retry publishes once.
     w.channel.inject(Fault::Unavailable);
-    let r = p.publish(&w.tenant, cmd("machine-portal", 3), "k3").await.unwrap();
-    assert!(matches!(r.status, PublicationStatus::Failed { retryable: true, .. }), "{:?}", r.status);
+    let r = p
+        .publish(&w.tenant, cmd("machine-portal", 3), "k3")
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            r.status,
+            PublicationStatus::Failed {
+                retryable: true,
+                ..
+            }
+        ),
+        "{:?}",
+        r.status
+    );
     assert_eq!(quota.used(&w.tenant, meters::PUBLICATIONS), 1);
     let r = p.retry(&w.tenant, &r.id).await.unwrap();
     assert!(matches!(r.status, PublicationStatus::Published(_)));
     assert_eq!(quota.used(&w.tenant, meters::PUBLICATIONS), 1);
     // Replaying the key returns the first result; another command under the key is an error.
-    let again = p.publish(&w.tenant, cmd("machine-portal", 1), "k1").await.unwrap();
+    let again = p
+        .publish(&w.tenant, cmd("machine-portal", 1), "k1")
+        .await
+        .unwrap();
     assert!(matches!(again.status, PublicationStatus::Rejected { .. }));
-    assert!(p.publish(&w.tenant, cmd("machine-portal", 9), "k1").await.is_err());
+    assert!(p
+        .publish(&w.tenant, cmd("machine-portal", 9), "k1")
+        .await
+        .is_err());
     // A suspension mid-way is recorded, and later publishing is refused.
-    w.channel.inject(Fault::Suspend { reason: "多次违规".into() });
-    let r = p.publish(&w.tenant, cmd("machine-portal", 4), "k4").await.unwrap();
-    assert!(matches!(r.status, PublicationStatus::Rejected { ref code, .. } if code == "account_suspended"));
-    let e = p.publish(&w.tenant, cmd("machine-portal", 5), "k5").await.unwrap_err();
+    w.channel.inject(Fault::Suspend {
+        reason: "多次违规".into(),
+    });
+    let r = p
+        .publish(&w.tenant, cmd("machine-portal", 4), "k4")
+        .await
+        .unwrap();
+    assert!(
+        matches!(r.status, PublicationStatus::Rejected { ref code, .. } if code == "account_suspended")
+    );
+    let e = p
+        .publish(&w.tenant, cmd("machine-portal", 5), "k5")
+        .await
+        .unwrap_err();
     assert!(matches!(e, ContentError::AccountNotPublishable { .. }));
     // Formats the channel does not take are refused up front.
     let mut c = cmd("machine-portal", 6);
     c.format = ContentFormat::Video;
-    assert!(p.publish(&w.tenant, c, "k6").await.unwrap_err().to_string().contains("format"));
+    assert!(p
+        .publish(&w.tenant, c, "k6")
+        .await
+        .unwrap_err()
+        .to_string()
+        .contains("format"));
 }
 
 #[tokio::test]
@@ -126,17 +205,38 @@ async fn only_approved_versions_are_published() {
     let w = world("machine-portal");
     let reviews = ReviewService::new(w.store.clone(), w.clock.clone(), Lexicon::builtin());
     let p = publisher(&w, ChannelCatalogue::builtin()).require_review(reviews.clone());
-    let e = p.publish(&w.tenant, cmd("machine-portal", 1), "a").await.unwrap_err();
+    let e = p
+        .publish(&w.tenant, cmd("machine-portal", 1), "a")
+        .await
+        .unwrap_err();
     assert!(e.to_string().contains("not reviewed"), "{e}");
-    let v = ContentVersion { content_id: "art-1".into(), version: 1, industry: None, title: "行业第一".into(), body: String::new() };
+    let v = ContentVersion {
+        content_id: "art-1".into(),
+        version: 1,
+        industry: None,
+        title: "行业第一".into(),
+        body: String::new(),
+    };
     reviews.review(&w.tenant, &v, "r1").await.unwrap();
-    let e = p.publish(&w.tenant, cmd("machine-portal", 1), "b").await.unwrap_err();
+    let e = p
+        .publish(&w.tenant, cmd("machine-portal", 1), "b")
+        .await
+        .unwrap_err();
     assert!(matches!(e, ContentError::NotApproved { .. }), "{e}");
-    let v2 = ContentVersion { content_id: "art-1".into(), version: 2, industry: None, title: "高精度机床".into(), body: String::new() };
+    let v2 = ContentVersion {
+        content_id: "art-1".into(),
+        version: 2,
+        industry: None,
+        title: "高精度机床".into(),
+        body: String::new(),
+    };
     reviews.review(&w.tenant, &v2, "r2").await.unwrap();
     let mut c = cmd("machine-portal", 1);
     c.version = 2;
-    assert!(matches!(p.publish(&w.tenant, c, "c").await.unwrap().status, PublicationStatus::Published(_)));
+    assert!(matches!(
+        p.publish(&w.tenant, c, "c").await.unwrap().status,
+        PublicationStatus::Published(_)
+    ));
 }
 
 #[tokio::test]
@@ -147,17 +247,27 @@ async fn rate_limits_schedule_the_overflow_and_scheduled_items_publish_when_due(
     let p = publisher(&w, ChannelCatalogue::builtin()).with_quota(quota.clone());
     let mut statuses = Vec::new();
     for n in 0..3 {
-        statuses.push(p.publish(&w.tenant, cmd("news-portal", n), &format!("n{n}")).await.unwrap().status);
+        statuses.push(
+            p.publish(&w.tenant, cmd("news-portal", n), &format!("n{n}"))
+                .await
+                .unwrap()
+                .status,
+        );
     }
     assert!(matches!(statuses[0], PublicationStatus::Published(_)));
     assert!(matches!(statuses[1], PublicationStatus::Published(_)));
-    let PublicationStatus::Scheduled { at } = statuses[2] else { panic!("{:?}", statuses[2]) };
+    let PublicationStatus::Scheduled { at } = statuses[2] else {
+        panic!("{:?}", statuses[2])
+    };
     assert_eq!(at, w.clock.now() + Duration::hours(1));
     assert_eq!(quota.used(&w.tenant, meters::PUBLICATIONS), 6);
     // A requested future time.
     let mut c = cmd("news-portal", 10);
     c.publish_at = Some(w.clock.now() + Duration::hours(3));
-    assert!(matches!(p.publish(&w.tenant, c, "later").await.unwrap().status, PublicationStatus::Scheduled { .. }));
+    assert!(matches!(
+        p.publish(&w.tenant, c, "later").await.unwrap().status,
+        PublicationStatus::Scheduled { .. }
+    ));
     assert!(p.run_due(&w.tenant).await.unwrap().is_empty());
     w.clock.advance(Duration::minutes(61));
     let done = p.run_due(&w.tenant).await.unwrap();
@@ -169,16 +279,39 @@ async fn rate_limits_schedule_the_overflow_and_scheduled_items_publish_when_due(
     assert_eq!(quota.used(&w.tenant, meters::PUBLICATIONS), 12);
     // A new publisher over the same store (a restart) rebuilds the rate window from storage.
     let p2 = publisher(&w, ChannelCatalogue::builtin());
-    let r = p2.publish(&w.tenant, cmd("news-portal", 20), "after-restart").await.unwrap();
-    assert!(matches!(r.status, PublicationStatus::Published(_)), "{:?}", r.status);
-    let r = p2.publish(&w.tenant, cmd("news-portal", 21), "after-restart-2").await.unwrap();
-    assert!(matches!(r.status, PublicationStatus::Scheduled { .. }), "{:?}", r.status);
+    let r = p2
+        .publish(&w.tenant, cmd("news-portal", 20), "after-restart")
+        .await
+        .unwrap();
+    assert!(
+        matches!(r.status, PublicationStatus::Published(_)),
+        "{:?}",
+        r.status
+    );
+    let r = p2
+        .publish(&w.tenant, cmd("news-portal", 21), "after-restart-2")
+        .await
+        .unwrap();
+    assert!(
+        matches!(r.status, PublicationStatus::Scheduled { .. }),
+        "{:?}",
+        r.status
+    );
     // Stats grow with time.
-    let published = p.list(&w.tenant).await.unwrap().into_iter().find(|x| x.external_id().is_some()).unwrap();
+    let published = p
+        .list(&w.tenant)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|x| x.external_id().is_some())
+        .unwrap();
     let s1 = p.stats(&w.tenant, &published.id).await.unwrap();
     w.clock.advance(Duration::days(2));
     let s2 = p.stats(&w.tenant, &published.id).await.unwrap();
-    assert!(s2.exposures > s1.exposures && s2.views >= s1.views, "{s1:?} {s2:?}");
+    assert!(
+        s2.exposures > s1.exposures && s2.views >= s1.views,
+        "{s1:?} {s2:?}"
+    );
 }
 
 fn loose_catalogue() -> ChannelCatalogue {
@@ -253,15 +386,33 @@ fn recommendation_follows_audience_industry_region_and_results() {
     assert!(ranked.iter().all(|r| r.channel != "social-feed"));
     // Observed results move a channel up.
     let mut observed = BTreeMap::new();
-    observed.insert("supply-info".to_string(), ObservedPerformance { publications: 40, views: 9000, inquiries: 200 });
+    observed.insert(
+        "supply-info".to_string(),
+        ObservedPerformance {
+            publications: 40,
+            views: 9000,
+            inquiries: 200,
+        },
+    );
     let ranked2 = recommend(&c, &req, &observed, &w).unwrap();
-    let pos = |v: &[marketingforce_content::distribution::ChannelScore]| v.iter().position(|r| r.channel == "supply-info");
+    let pos = |v: &[marketingforce_content::distribution::ChannelScore]| {
+        v.iter().position(|r| r.channel == "supply-info")
+    };
     assert!(pos(&ranked2) < pos(&ranked).or(Some(usize::MAX)));
     // Regional channels outside the user's regions are left out.
     let mut far = req.clone();
     far.regions = vec!["广东".into()];
-    assert!(recommend(&c, &far, &BTreeMap::new(), &w).unwrap().iter().all(|r| r.channel != "east-china-news"));
-    assert!(recommend(&c, &RecommendationRequest { top_n: 0, ..req }, &BTreeMap::new(), &w).is_err());
+    assert!(recommend(&c, &far, &BTreeMap::new(), &w)
+        .unwrap()
+        .iter()
+        .all(|r| r.channel != "east-china-news"));
+    assert!(recommend(
+        &c,
+        &RecommendationRequest { top_n: 0, ..req },
+        &BTreeMap::new(),
+        &w
+    )
+    .is_err());
 }
 
 #[tokio::test]
@@ -270,12 +421,21 @@ async fn quota_gate_is_idempotent_and_releases() {
     let t = TenantId::new();
     q.set_limit(&t, meters::PUBLICATIONS, 3);
     q.reserve(&t, meters::PUBLICATIONS, 3, "a").await.unwrap();
-    assert!(matches!(q.reserve(&t, meters::PUBLICATIONS, 1, "b").await, Err(ContentError::QuotaExhausted { remaining: 0, .. })));
+    assert!(matches!(
+        q.reserve(&t, meters::PUBLICATIONS, 1, "b").await,
+        Err(ContentError::QuotaExhausted { remaining: 0, .. })
+    ));
     q.release(&t, meters::PUBLICATIONS, "a").await.unwrap();
     q.release(&t, meters::PUBLICATIONS, "a").await.unwrap();
     assert_eq!(q.used(&t, meters::PUBLICATIONS), 0);
     // A late replay of a released key does not consume again.
-    assert_eq!(q.reserve(&t, meters::PUBLICATIONS, 3, "a").await.unwrap().consumed, 0);
+    assert_eq!(
+        q.reserve(&t, meters::PUBLICATIONS, 3, "a")
+            .await
+            .unwrap()
+            .consumed,
+        0
+    );
 }
 
 mod with_modules_metering {

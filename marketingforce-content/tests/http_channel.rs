@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use marketingforce_content::distribution::http::{HttpChannel, HttpChannelConfig};
-use marketingforce_content::distribution::{ChannelCatalogue, PublicationStatus, PublishCommand, Publisher};
+use marketingforce_content::distribution::{
+    ChannelCatalogue, PublicationStatus, PublishCommand, Publisher,
+};
 use marketingforce_content::ContentError;
 use marketingforce_core::adapters::channel::{ContentChannel, ContentFormat};
 use marketingforce_core::id::SeededIds;
@@ -52,21 +54,44 @@ async fn publishes_rejects_and_reads_stats_over_http() {
     })
     .await;
     let channel = Arc::new(HttpChannel::new(config(&server.base)).unwrap());
-    let clock: Arc<dyn Clock> = Arc::new(ManualClock::at_rfc3339("2026-03-02T09:00:00+08:00").unwrap());
-    let publisher = Publisher::new(Arc::new(MemoryStore::new()), clock.clone(), Arc::new(SeededIds::new(1, clock)), Arc::new(ChannelCatalogue::builtin()))
-        .with_channel(channel.clone())
-        .unwrap();
+    let clock: Arc<dyn Clock> =
+        Arc::new(ManualClock::at_rfc3339("2026-03-02T09:00:00+08:00").unwrap());
+    let publisher = Publisher::new(
+        Arc::new(MemoryStore::new()),
+        clock.clone(),
+        Arc::new(SeededIds::new(1, clock)),
+        Arc::new(ChannelCatalogue::builtin()),
+    )
+    .with_channel(channel.clone())
+    .unwrap();
     let t = TenantId::new();
     // The first publish call gets a 503 and is retried with the same idempotency key.
     let p = publisher.publish(&t, cmd(1), "k1").await.unwrap();
-    assert!(matches!(&p.status, PublicationStatus::Published(r) if r.external_id == "ext-1"), "{:?}", p.status);
-    let posts: Vec<_> = server.requests().into_iter().filter(|r| r.method == "POST").collect();
+    assert!(
+        matches!(&p.status, PublicationStatus::Published(r) if r.external_id == "ext-1"),
+        "{:?}",
+        p.status
+    );
+    let posts: Vec<_> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST")
+        .collect();
     assert_eq!(posts.len(), 2);
-    assert_eq!(posts[0].header("idempotency-key"), posts[1].header("idempotency-key"));
+    assert_eq!(
+        posts[0].header("idempotency-key"),
+        posts[1].header("idempotency-key")
+    );
     assert_eq!(posts[0].header("authorization"), Some("Bearer tok"));
     assert_eq!(posts[0].header("x-tenant"), Some(t.to_string().as_str()));
     let r = publisher.publish(&t, cmd(2), "k2").await.unwrap();
-    assert_eq!(r.status, PublicationStatus::Rejected { code: "policy".into(), reason: "标题含联系方式".into() });
+    assert_eq!(
+        r.status,
+        PublicationStatus::Rejected {
+            code: "policy".into(),
+            reason: "标题含联系方式".into()
+        }
+    );
     let stats = publisher.stats(&t, &p.id).await.unwrap();
     assert_eq!((stats.views, stats.inquiries), (80, 2));
     let inq = channel.inquiries(&t, "acme corp/1", None).await.unwrap();
@@ -74,10 +99,16 @@ async fn publishes_rejects_and_reads_stats_over_http() {
     // Pending verification is refused.
     let mut c = cmd(3);
     c.account = "nobody".into();
-    assert!(matches!(publisher.publish(&t, c, "k3").await.unwrap_err(), ContentError::AccountNotPublishable { .. }));
+    assert!(matches!(
+        publisher.publish(&t, c, "k3").await.unwrap_err(),
+        ContentError::AccountNotPublishable { .. }
+    ));
     // Unknown items are not found.
     let e = channel.stats(&t, "acme corp/1", "zzz").await.unwrap_err();
-    assert!(matches!(e, marketingforce_core::Error::NotFound { .. }), "{e}");
+    assert!(
+        matches!(e, marketingforce_core::Error::NotFound { .. }),
+        "{e}"
+    );
 }
 
 #[tokio::test]
@@ -97,10 +128,25 @@ async fn refused_credentials_timeouts_and_garbage_are_distinct() {
     let ch = HttpChannel::new(c).unwrap();
     let t = TenantId::new();
     let e = ch.account_status(&t, "a").await.unwrap_err();
-    assert!(matches!(e, marketingforce_core::Error::Backend { retryable: false, .. }), "{e}");
+    assert!(
+        matches!(
+            e,
+            marketingforce_core::Error::Backend {
+                retryable: false,
+                ..
+            }
+        ),
+        "{e}"
+    );
     let e = ch.account_status(&t, "b").await.unwrap_err();
-    assert!(matches!(e, marketingforce_core::Error::Timeout { .. }), "{e}");
+    assert!(
+        matches!(e, marketingforce_core::Error::Timeout { .. }),
+        "{e}"
+    );
     let e = ch.account_status(&t, "c").await.unwrap_err();
-    assert!(matches!(e, marketingforce_core::Error::Serialization { .. }), "{e}");
+    assert!(
+        matches!(e, marketingforce_core::Error::Serialization { .. }),
+        "{e}"
+    );
     assert!(HttpChannel::new(HttpChannelConfig::new("x", "not a url", "t")).is_err());
 }

@@ -30,8 +30,14 @@ fn request() -> TextRequest {
         .keywords(["数控机床"])
         .materials(Materials {
             product_name: Some("XK-850".into()),
-            contact: Some(ContactDetails { phone: Some("0512-6000 0000".into()), ..ContactDetails::default() }),
-            links: vec![Link { text: "产品手册".into(), url: "https://example.cn/m".into() }],
+            contact: Some(ContactDetails {
+                phone: Some("0512-6000 0000".into()),
+                ..ContactDetails::default()
+            }),
+            links: vec![Link {
+                text: "产品手册".into(),
+                url: "https://example.cn/m".into(),
+            }],
             ..Materials::default()
         })
 }
@@ -48,10 +54,19 @@ async fn non_streaming_answer_becomes_an_article_with_usage_and_model() {
     let a = llm.generate_article(&request()).await.unwrap();
     assert_eq!(a.title, "数控机床选购的五个要点");
     assert_eq!(a.summary, "从精度、效率和服务三个方面看数控机床。");
-    assert!(a.body_html.contains("<h2>一、精度</h2>") && a.body_html.contains("<strong>定位精度</strong>"));
+    assert!(
+        a.body_html.contains("<h2>一、精度</h2>")
+            && a.body_html.contains("<strong>定位精度</strong>")
+    );
     // Links and contact the model left out are embedded.
-    assert!(a.body_html.contains("<a href=\"https://example.cn/m\">产品手册</a>"));
-    assert!(a.contact_block.as_deref().unwrap().contains("0512-6000 0000"));
+    assert!(a
+        .body_html
+        .contains("<a href=\"https://example.cn/m\">产品手册</a>"));
+    assert!(a
+        .contact_block
+        .as_deref()
+        .unwrap()
+        .contains("0512-6000 0000"));
     assert!(a.keywords[0].occurrences >= 3);
     assert_eq!(a.provenance.backend, "openai-compatible");
     assert_eq!(a.provenance.model.as_deref(), Some("qwen-test-0801"));
@@ -63,14 +78,24 @@ async fn non_streaming_answer_becomes_an_article_with_usage_and_model() {
     let json = req.json();
     assert_eq!(json["model"], "qwen-test");
     assert_eq!(json["stream"], false);
-    assert!(json["messages"][0]["content"].as_str().unwrap().contains("广告法"));
-    assert!(json["messages"][1]["content"].as_str().unwrap().contains("XK-850"));
+    assert!(json["messages"][0]["content"]
+        .as_str()
+        .unwrap()
+        .contains("广告法"));
+    assert!(json["messages"][1]["content"]
+        .as_str()
+        .unwrap()
+        .contains("XK-850"));
 }
 
 #[tokio::test]
 async fn streaming_with_reasoning_unknown_finish_reason_and_null_choices_usage_chunk() {
-    let chunk = |delta: &str| format!(r#"{{"id":"c","model":"m1","choices":[{{"index":0,"delta":{delta},"finish_reason":null}}]}}"#);
-    let events = vec![
+    let chunk = |delta: &str| {
+        format!(
+            r#"{{"id":"c","model":"m1","choices":[{{"index":0,"delta":{delta},"finish_reason":null}}]}}"#
+        )
+    };
+    let events = [
         chunk(r#"{"role":"assistant","content":""}"#),
         chunk(r#"{"reasoning_content":"思考"}"#),
         chunk(r#"{"content":"标题：机床\n摘要：精度"}"#),
@@ -99,15 +124,23 @@ async fn streaming_with_reasoning_unknown_finish_reason_and_null_choices_usage_c
         events.push(e.unwrap());
     }
     assert!(events.contains(&StreamEvent::Reasoning("思考".into())));
-    assert!(events.contains(&StreamEvent::Finish(FinishReason::Other("eos_token".into()))));
+    assert!(events.contains(&StreamEvent::Finish(FinishReason::Other(
+        "eos_token".into()
+    ))));
     assert!(matches!(events.last(), Some(StreamEvent::Usage(u)) if u.total_tokens == 15));
     let body = server.requests()[0].json();
     assert_eq!(body["stream"], true);
     assert_eq!(body["stream_options"]["include_usage"], true);
 
     let mut seen = String::new();
-    let c = llm.complete(&[ChatMessage::user("hi")], &mut |s| seen.push_str(s)).await.unwrap();
-    assert_eq!(c.content, "标题：机床\n摘要：精度\n正文：\n数控机床很重要。");
+    let c = llm
+        .complete(&[ChatMessage::user("hi")], &mut |s| seen.push_str(s))
+        .await
+        .unwrap();
+    assert_eq!(
+        c.content,
+        "标题：机床\n摘要：精度\n正文：\n数控机床很重要。"
+    );
     assert_eq!(seen, c.content);
     assert_eq!(c.reasoning, "思考");
     assert_eq!(c.model.as_deref(), Some("m1"));
@@ -127,10 +160,19 @@ async fn stream_without_usage_chunk_is_fine() {
 
 #[tokio::test]
 async fn unauthorized_is_not_retried() {
-    let server = TestServer::start(|_, _| Reply::json(401, r#"{"error":{"message":"Incorrect API key provided","type":"invalid_request_error"}}"#)).await;
+    let server = TestServer::start(|_, _| {
+        Reply::json(
+            401,
+            r#"{"error":{"message":"Incorrect API key provided","type":"invalid_request_error"}}"#,
+        )
+    })
+    .await;
     let llm = OpenAiCompatible::new(config(&server.base, false)).unwrap();
     let e = llm.chat(&[ChatMessage::user("hi")]).await.unwrap_err();
-    assert!(matches!(&e, LlmError::Unauthorized { status: 401, message, .. } if message == "Incorrect API key provided"), "{e}");
+    assert!(
+        matches!(&e, LlmError::Unauthorized { status: 401, message, .. } if message == "Incorrect API key provided"),
+        "{e}"
+    );
     assert!(!e.is_retryable());
     assert_eq!(server.hits.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
@@ -141,25 +183,52 @@ async fn rate_limits_and_server_errors_are_retried_with_backoff() {
         if n < 2 {
             Reply::json(429, r#"{"error":{"message":"slow down"}}"#).header("retry-after", "0")
         } else {
-            Reply::json(200, r#"{"choices":[{"message":{"content":"ok"},"finish_reason":"stop"}]}"#)
+            Reply::json(
+                200,
+                r#"{"choices":[{"message":{"content":"ok"},"finish_reason":"stop"}]}"#,
+            )
         }
     })
     .await;
     let llm = OpenAiCompatible::new(config(&server.base, false)).unwrap();
-    assert_eq!(llm.chat(&[ChatMessage::user("hi")]).await.unwrap().content, "ok");
+    assert_eq!(
+        llm.chat(&[ChatMessage::user("hi")]).await.unwrap().content,
+        "ok"
+    );
     assert_eq!(server.hits.load(std::sync::atomic::Ordering::SeqCst), 3);
 
     let server = TestServer::start(|_, _| Reply::json(429, "too many")).await;
-    let e = OpenAiCompatible::new(config(&server.base, false)).unwrap().chat(&[ChatMessage::user("x")]).await.unwrap_err();
-    assert!(matches!(e, LlmError::RateLimited { attempts: 4, .. }), "{e}");
+    let e = OpenAiCompatible::new(config(&server.base, false))
+        .unwrap()
+        .chat(&[ChatMessage::user("x")])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, LlmError::RateLimited { attempts: 4, .. }),
+        "{e}"
+    );
 
-    let server = TestServer::start(|_, _| Reply::json(500, r#"{"error":{"message":"internal"}}"#)).await;
-    let e = OpenAiCompatible::new(config(&server.base, true)).unwrap().chat_stream(&[ChatMessage::user("x")]).await.unwrap_err();
-    assert!(matches!(&e, LlmError::Server { status: 500, attempts: 4, message, .. } if message == "internal"), "{e}");
+    let server =
+        TestServer::start(|_, _| Reply::json(500, r#"{"error":{"message":"internal"}}"#)).await;
+    let e = OpenAiCompatible::new(config(&server.base, true))
+        .unwrap()
+        .chat_stream(&[ChatMessage::user("x")])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, LlmError::Server { status: 500, attempts: 4, message, .. } if message == "internal"),
+        "{e}"
+    );
     assert!(e.is_retryable());
 
-    let server = TestServer::start(|_, _| Reply::json(400, r#"{"error":{"message":"model not found"}}"#)).await;
-    let e = OpenAiCompatible::new(config(&server.base, false)).unwrap().chat(&[ChatMessage::user("x")]).await.unwrap_err();
+    let server =
+        TestServer::start(|_, _| Reply::json(400, r#"{"error":{"message":"model not found"}}"#))
+            .await;
+    let e = OpenAiCompatible::new(config(&server.base, false))
+        .unwrap()
+        .chat(&[ChatMessage::user("x")])
+        .await
+        .unwrap_err();
     assert!(matches!(e, LlmError::Rejected { status: 400, .. }), "{e}");
     assert_eq!(server.hits.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
@@ -167,13 +236,33 @@ async fn rate_limits_and_server_errors_are_retried_with_backoff() {
 #[tokio::test]
 async fn malformed_json_is_reported_with_an_excerpt() {
     let server = TestServer::start(|_, _| Reply::json(200, "{\"choices\": [ {\"message\": ")).await;
-    let e = OpenAiCompatible::new(config(&server.base, false)).unwrap().chat(&[ChatMessage::user("x")]).await.unwrap_err();
-    assert!(matches!(&e, LlmError::Malformed { excerpt, .. } if excerpt.starts_with("{\"choices\"")), "{e}");
+    let e = OpenAiCompatible::new(config(&server.base, false))
+        .unwrap()
+        .chat(&[ChatMessage::user("x")])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, LlmError::Malformed { excerpt, .. } if excerpt.starts_with("{\"choices\"")),
+        "{e}"
+    );
 
-    let server = TestServer::start(|_, _| Reply::sse(&[r#"{"choices":[{"delta":{"content":"a"}}]}"#, "{not json", "[DONE]"])).await;
+    let server = TestServer::start(|_, _| {
+        Reply::sse(&[
+            r#"{"choices":[{"delta":{"content":"a"}}]}"#,
+            "{not json",
+            "[DONE]",
+        ])
+    })
+    .await;
     let llm = OpenAiCompatible::new(config(&server.base, true)).unwrap();
-    let e = llm.complete(&[ChatMessage::user("x")], &mut |_| {}).await.unwrap_err();
-    assert!(matches!(&e, LlmError::Malformed { excerpt, .. } if excerpt == "{not json"), "{e}");
+    let e = llm
+        .complete(&[ChatMessage::user("x")], &mut |_| {})
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, LlmError::Malformed { excerpt, .. } if excerpt == "{not json"),
+        "{e}"
+    );
 }
 
 #[tokio::test]
@@ -186,8 +275,20 @@ async fn cut_streams_are_distinct_errors() {
     })
     .await;
     let llm = OpenAiCompatible::new(config(&server.base, true)).unwrap();
-    let e = llm.complete(&[ChatMessage::user("x")], &mut |_| {}).await.unwrap_err();
-    assert!(matches!(e, LlmError::StreamCut { received_chars: 4, .. }), "{e}");
+    let e = llm
+        .complete(&[ChatMessage::user("x")], &mut |_| {})
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            LlmError::StreamCut {
+                received_chars: 4,
+                ..
+            }
+        ),
+        "{e}"
+    );
     // A clean close without [DONE] or a finish reason.
     let server = TestServer::start(|_, _| {
         let mut r = Reply::sse(&[r#"{"choices":[{"delta":{"content":"半"}}]}"#]);
@@ -196,8 +297,21 @@ async fn cut_streams_are_distinct_errors() {
         r
     })
     .await;
-    let e = OpenAiCompatible::new(config(&server.base, true)).unwrap().complete(&[ChatMessage::user("x")], &mut |_| {}).await.unwrap_err();
-    assert!(matches!(e, LlmError::StreamCut { received_chars: 1, .. }), "{e}");
+    let e = OpenAiCompatible::new(config(&server.base, true))
+        .unwrap()
+        .complete(&[ChatMessage::user("x")], &mut |_| {})
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            LlmError::StreamCut {
+                received_chars: 1,
+                ..
+            }
+        ),
+        "{e}"
+    );
 }
 
 #[tokio::test]
@@ -211,9 +325,20 @@ async fn timeouts_before_the_answer_and_inside_the_stream() {
     let mut c = config(&server.base, false);
     c.timeout = Duration::from_millis(150);
     c.max_retries = 1;
-    let e = OpenAiCompatible::new(c).unwrap().chat(&[ChatMessage::user("x")]).await.unwrap_err();
-    assert!(matches!(&e, LlmError::Timeout { phase, .. } if phase == "request"), "{e}");
-    assert_eq!(server.hits.load(std::sync::atomic::Ordering::SeqCst), 2, "a timeout before any answer is retried");
+    let e = OpenAiCompatible::new(c)
+        .unwrap()
+        .chat(&[ChatMessage::user("x")])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, LlmError::Timeout { phase, .. } if phase == "request"),
+        "{e}"
+    );
+    assert_eq!(
+        server.hits.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "a timeout before any answer is retried"
+    );
 
     let server = TestServer::start(|_, _| {
         let mut r = Reply::sse(&[r#"{"choices":[{"delta":{"content":"a"}}]}"#, "[DONE]"]);
@@ -223,18 +348,43 @@ async fn timeouts_before_the_answer_and_inside_the_stream() {
     .await;
     let mut c = config(&server.base, true);
     c.stream_idle_timeout = Duration::from_millis(150);
-    let e = OpenAiCompatible::new(c).unwrap().complete(&[ChatMessage::user("x")], &mut |_| {}).await.unwrap_err();
-    assert!(matches!(&e, LlmError::Timeout { phase, .. } if phase == "stream"), "{e}");
+    let e = OpenAiCompatible::new(c)
+        .unwrap()
+        .complete(&[ChatMessage::user("x")], &mut |_| {})
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, LlmError::Timeout { phase, .. } if phase == "stream"),
+        "{e}"
+    );
 }
 
 #[tokio::test]
 async fn empty_answers_and_errors_through_the_trait_stay_typed() {
-    let server = TestServer::start(|_, _| Reply::json(200, r#"{"choices":[{"message":{"content":null},"finish_reason":"content_filter"}]}"#)).await;
-    let llm: Arc<dyn TextGenerator> = Arc::new(OpenAiCompatible::new(config(&server.base, false)).unwrap());
+    let server = TestServer::start(|_, _| {
+        Reply::json(
+            200,
+            r#"{"choices":[{"message":{"content":null},"finish_reason":"content_filter"}]}"#,
+        )
+    })
+    .await;
+    let llm: Arc<dyn TextGenerator> =
+        Arc::new(OpenAiCompatible::new(config(&server.base, false)).unwrap());
     let core = llm.generate(&request()).await.unwrap_err();
-    assert!(matches!(core, marketingforce_core::Error::Backend { retryable: false, .. }), "{core}");
+    assert!(
+        matches!(
+            core,
+            marketingforce_core::Error::Backend {
+                retryable: false,
+                ..
+            }
+        ),
+        "{core}"
+    );
     match ContentError::from_adapter(core) {
-        ContentError::Llm(LlmError::Empty { finish_reason, .. }) => assert_eq!(finish_reason.as_deref(), Some("content_filter")),
+        ContentError::Llm(LlmError::Empty { finish_reason, .. }) => {
+            assert_eq!(finish_reason.as_deref(), Some("content_filter"))
+        }
         other => panic!("{other:?}"),
     }
     // Bad configuration and bad requests are refused before any call.

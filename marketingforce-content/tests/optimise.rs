@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{Duration, NaiveDate, TimeZone, Utc};
-use marketingforce_content::distribution::{ChannelCatalogue, PublishCommand, Publisher, SimulatedChannel};
+use marketingforce_content::distribution::{
+    ChannelCatalogue, PublishCommand, Publisher, SimulatedChannel,
+};
 use marketingforce_content::optimise::{
     build_audiences, frequency, Arm, AudienceRule, ChannelBandit, Direction, EwmaConfig,
     EwmaDetector, InquiryForwarder, MemoryLeadSink, MetricMonitor, VisitorAction, VisitorEvent,
@@ -21,12 +23,19 @@ use proptest::prelude::*;
 fn arms() -> Vec<Arm> {
     ["portal", "directory", "social"]
         .iter()
-        .map(|c| Arm { channel: (*c).into(), prior_mean: 0.5, cost_units: 1, max_per_period: 50 })
+        .map(|c| Arm {
+            channel: (*c).into(),
+            prior_mean: 0.5,
+            cost_units: 1,
+            max_per_period: 50,
+        })
         .collect()
 }
 
 fn simulate(seed: u64) -> (BTreeMap<String, u32>, BTreeMap<String, f64>) {
-    let truth: BTreeMap<&str, f64> = [("portal", 0.2), ("directory", 1.2), ("social", 0.4)].into_iter().collect();
+    let truth: BTreeMap<&str, f64> = [("portal", 0.2), ("directory", 1.2), ("social", 0.4)]
+        .into_iter()
+        .collect();
     let mut bandit = ChannelBandit::new(arms(), 5.0, seed).unwrap();
     let mut world = SeededRng::new(seed ^ 99);
     let mut last = BTreeMap::new();
@@ -88,23 +97,47 @@ fn ewma_alerts_on_drops_and_spikes_after_warmup() {
     let mut m = MetricMonitor::new(EwmaConfig::default());
     let mut history = Vec::new();
     for i in 0..40 {
-        let views = if i == 30 { 300.0 } else if i == 35 { 2600.0 } else { 1000.0 + 40.0 * rng.normal() };
-        history.push((day0 + Duration::days(i), BTreeMap::from([("views".to_string(), views)])));
+        let views = if i == 30 {
+            300.0
+        } else if i == 35 {
+            2600.0
+        } else {
+            1000.0 + 40.0 * rng.normal()
+        };
+        history.push((
+            day0 + Duration::days(i),
+            BTreeMap::from([("views".to_string(), views)]),
+        ));
     }
     let alerts = m.replay(&history);
     assert_eq!(alerts.len(), 2, "{alerts:?}");
-    assert_eq!((alerts[0].date, alerts[0].direction), (day0 + Duration::days(30), Direction::Down));
-    assert_eq!((alerts[1].date, alerts[1].direction), (day0 + Duration::days(35), Direction::Up));
+    assert_eq!(
+        (alerts[0].date, alerts[0].direction),
+        (day0 + Duration::days(30), Direction::Down)
+    );
+    assert_eq!(
+        (alerts[1].date, alerts[1].direction),
+        (day0 + Duration::days(35), Direction::Up)
+    );
     assert!(alerts[0].band.0 > 300.0 && alerts[0].expected > 900.0);
     // No alert during the warm-up, however odd the first days are.
     let mut d = EwmaDetector::new(EwmaConfig::default());
-    assert!([10.0, 500.0, 20.0, 900.0].iter().enumerate().all(|(i, v)| d.update("x", day0 + Duration::days(i as i64), *v).is_none()));
+    assert!([10.0, 500.0, 20.0, 900.0]
+        .iter()
+        .enumerate()
+        .all(|(i, v)| d.update("x", day0 + Duration::days(i as i64), *v).is_none()));
 }
 
 #[test]
 fn remarketing_audiences_follow_the_rules() {
     let now = Utc.with_ymd_and_hms(2026, 3, 10, 0, 0, 0).unwrap();
-    let ev = |v: &str, days: i64, action| VisitorEvent { visitor_id: v.into(), channel: "social-feed".into(), content_id: "a".into(), action, at: now - Duration::days(days) };
+    let ev = |v: &str, days: i64, action| VisitorEvent {
+        visitor_id: v.into(),
+        channel: "social-feed".into(),
+        content_id: "a".into(),
+        action,
+        at: now - Duration::days(days),
+    };
     let events = vec![
         ev("reader", 2, VisitorAction::View { dwell_secs: 20 }),
         ev("reader", 1, VisitorAction::View { dwell_secs: 20 }),
@@ -118,8 +151,17 @@ fn remarketing_audiences_follow_the_rules() {
         ev("glance", 1, VisitorAction::View { dwell_secs: 3 }),
     ];
     let a = build_audiences(&events, &AudienceRule::defaults(), now);
-    assert_eq!(a["interested"].iter().map(String::as_str).collect::<Vec<_>>(), ["hot", "reader"]);
-    assert_eq!(a["hot"].iter().map(String::as_str).collect::<Vec<_>>(), ["hot"]);
+    assert_eq!(
+        a["interested"]
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        ["hot", "reader"]
+    );
+    assert_eq!(
+        a["hot"].iter().map(String::as_str).collect::<Vec<_>>(),
+        ["hot"]
+    );
 }
 
 #[tokio::test]
@@ -130,11 +172,23 @@ async fn inquiries_reach_the_crm_once_attributed_to_their_content() {
     let info = ChannelCatalogue::builtin().get("wecom").unwrap().clone();
     let channel = SimulatedChannel::new(info, 11, dyn_clock.clone());
     let t = TenantId::new();
-    channel.add_account(&t, "acme", AccountStatus { verification: Verification::Verified, suspended: None });
+    channel.add_account(
+        &t,
+        "acme",
+        AccountStatus {
+            verification: Verification::Verified,
+            suspended: None,
+        },
+    );
     let publisher = Arc::new(
-        Publisher::new(store.clone(), dyn_clock.clone(), Arc::new(SeededIds::new(2, dyn_clock.clone())), Arc::new(ChannelCatalogue::builtin()))
-            .with_channel(Arc::new(channel))
-            .unwrap(),
+        Publisher::new(
+            store.clone(),
+            dyn_clock.clone(),
+            Arc::new(SeededIds::new(2, dyn_clock.clone())),
+            Arc::new(ChannelCatalogue::builtin()),
+        )
+        .with_channel(Arc::new(channel))
+        .unwrap(),
     );
     for n in 0..5 {
         let cmd = PublishCommand {
@@ -156,7 +210,10 @@ async fn inquiries_reach_the_crm_once_attributed_to_their_content() {
     sink.fail_next(2);
     let fwd = InquiryForwarder::new(store.clone(), dyn_clock, publisher, sink.clone());
     let first = fwd.run(&t).await.unwrap();
-    assert!(first.new > 0, "the simulated private domain produces inquiries: {first:?}");
+    assert!(
+        first.new > 0,
+        "the simulated private domain produces inquiries: {first:?}"
+    );
     assert_eq!(first.pending, 2);
     assert_eq!(first.delivered, first.new - 2);
     let second = fwd.run(&t).await.unwrap();
@@ -165,5 +222,10 @@ async fn inquiries_reach_the_crm_once_attributed_to_their_content() {
     assert_eq!((third.new, third.delivered), (0, 0));
     let got = sink.received();
     assert_eq!(got.len(), first.new);
-    assert!(got.iter().all(|i| i.content_id.as_deref().is_some_and(|c| c.starts_with("art-")) && i.content_version == Some(2) && i.phone.is_some()));
+    assert!(got.iter().all(|i| i
+        .content_id
+        .as_deref()
+        .is_some_and(|c| c.starts_with("art-"))
+        && i.content_version == Some(2)
+        && i.phone.is_some()));
 }

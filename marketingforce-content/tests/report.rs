@@ -1,6 +1,8 @@
 //! The evaluation report: figures against peers, bad input, HTML with charts.
 
-use marketingforce_content::report::{evaluate, render_html, Aspect, EvaluationInput, PeerBenchmarks};
+use marketingforce_content::report::{
+    evaluate, render_html, Aspect, EvaluationInput, PeerBenchmarks,
+};
 use rust_decimal::Decimal;
 
 fn input() -> EvaluationInput {
@@ -25,7 +27,13 @@ fn figures_are_quantified_against_peers() {
     // A shorter period is scaled to 30 days for the comparison.
     let mut half = input();
     half.to = half.from + chrono::Duration::days(14);
-    assert_eq!(evaluate(&half, &PeerBenchmarks::builtin()).unwrap().exposure.value, 387_600);
+    assert_eq!(
+        evaluate(&half, &PeerBenchmarks::builtin())
+            .unwrap()
+            .exposure
+            .value,
+        387_600
+    );
 }
 
 #[test]
@@ -33,20 +41,32 @@ fn bad_input_is_named() {
     let peers = PeerBenchmarks::builtin();
     let mut i = input();
     i.industry = "space-travel".into();
-    assert!(matches!(evaluate(&i, &peers).unwrap_err(), marketingforce_content::ContentError::Core(marketingforce_core::Error::NotFound { .. })));
+    assert!(matches!(
+        evaluate(&i, &peers).unwrap_err(),
+        marketingforce_content::ContentError::Core(marketingforce_core::Error::NotFound { .. })
+    ));
     let mut i = input();
     i.to = i.from - chrono::Duration::days(1);
     assert!(evaluate(&i, &peers).unwrap_err().to_string().contains("to"));
     let mut i = input();
     i.promotion.inquiry_response_rate = 1.5;
-    assert!(evaluate(&i, &peers).unwrap_err().to_string().contains("promotion.inquiry_response_rate"));
+    assert!(evaluate(&i, &peers)
+        .unwrap_err()
+        .to_string()
+        .contains("promotion.inquiry_response_rate"));
     let mut i = input();
     i.spend = marketingforce_core::money::Money::parse("100 USD").unwrap();
-    assert!(evaluate(&i, &peers).unwrap_err().to_string().contains("spend"));
+    assert!(evaluate(&i, &peers)
+        .unwrap_err()
+        .to_string()
+        .contains("spend"));
     let mut i = input();
     i.leads = 0;
     let r = evaluate(&i, &peers).unwrap();
-    assert!(r.cost_per_lead.value.is_none() && r.recommendations.iter().any(|x| x.contains("没有获得线索")));
+    assert!(
+        r.cost_per_lead.value.is_none()
+            && r.recommendations.iter().any(|x| x.contains("没有获得线索"))
+    );
     assert!(PeerBenchmarks::from_json(r#"{"version":1,"source":"x","industries":[{"industry":"a","traffic":1,"exposure":1,"engagement_rate":"2","cost_per_lead":{"amount":"1","currency":"CNY"},"aspects":{"site":1,"exposure":1,"promotion_service":1,"reputation":1,"information":1}}]}"#).unwrap_err().to_string().contains("industries[0].engagement_rate"));
 }
 
@@ -59,7 +79,15 @@ fn html_has_cards_charts_and_escaped_text() {
     assert!(html.starts_with("<!DOCTYPE html>"));
     assert!(!html.contains("<script>") && html.contains("&lt;script&gt;"));
     assert_eq!(html.matches("<svg").count(), 4, "ring, radar, bars, trend");
-    for s in ["获客成本", "¥157.01", "同行中位数", "官网营销功能", "品牌口碑", "machine-portal", "建议"] {
+    for s in [
+        "获客成本",
+        "¥157.01",
+        "同行中位数",
+        "官网营销功能",
+        "品牌口碑",
+        "machine-portal",
+        "建议",
+    ] {
         assert!(html.contains(s), "{s}");
     }
     if std::env::var_os("MF_WRITE_SAMPLES").is_some() {

@@ -1,7 +1,9 @@
 //! T-video: storyboard, subtitles (properties of the Chinese line rules), dubbing script, and a
 //! real MP4 through ffmpeg when the feature is on.
 
-use marketingforce_content::video::storyboard::{plan, SceneKind, VideoTemplates, KNOWN_TRANSITIONS};
+use marketingforce_content::video::storyboard::{
+    plan, SceneKind, VideoTemplates, KNOWN_TRANSITIONS,
+};
 use marketingforce_content::video::subtitles::{cues, split_lines, to_srt, to_vtt};
 use marketingforce_content::video::TemplateVideoGenerator;
 use marketingforce_content::ContentError;
@@ -45,13 +47,22 @@ fn storyboard_is_contiguous_deterministic_and_validated() {
     }
     assert_eq!(sb.duration_ms, at);
     assert!(sb.music.is_some());
-    assert_eq!(plan(&t, &request(), None).unwrap(), plan(&t, &request(), None).unwrap());
+    assert_eq!(
+        plan(&t, &request(), None).unwrap(),
+        plan(&t, &request(), None).unwrap()
+    );
     let mut r = request();
     r.script = vec!["  ".into()];
-    assert!(plan(&t, &r, None).unwrap_err().to_string().contains("script"));
+    assert!(plan(&t, &r, None)
+        .unwrap_err()
+        .to_string()
+        .contains("script"));
     let mut r = request();
     r.music = Some("no-such-track".into());
-    assert!(plan(&t, &r, None).unwrap_err().to_string().contains("music"));
+    assert!(plan(&t, &r, None)
+        .unwrap_err()
+        .to_string()
+        .contains("music"));
     let mut r = request();
     r.size = Some((361, 640));
     assert!(plan(&t, &r, None).unwrap_err().to_string().contains("size"));
@@ -123,10 +134,21 @@ async fn plan_only_without_renderer_and_dubbing_needs_an_engine() {
     assert!(p.frames[4].contains("扫码预约参观"));
     let mut r = request();
     r.dubbing = true;
-    assert!(g.generate_video(&r).await.unwrap_err().to_string().contains("dubbing"));
+    assert!(g
+        .generate_video(&r)
+        .await
+        .unwrap_err()
+        .to_string()
+        .contains("dubbing"));
     let mut r = request();
-    r.images = vec![ImageAsset { name: "a.jpg".into(), bytes: b"not a picture".to_vec() }];
-    assert!(matches!(g.generate_video(&r).await.unwrap_err(), ContentError::BadImage { .. }));
+    r.images = vec![ImageAsset {
+        name: "a.jpg".into(),
+        bytes: b"not a picture".to_vec(),
+    }];
+    assert!(matches!(
+        g.generate_video(&r).await.unwrap_err(),
+        ContentError::BadImage { .. }
+    ));
 }
 
 #[cfg(feature = "tts")]
@@ -134,11 +156,18 @@ async fn plan_only_without_renderer_and_dubbing_needs_an_engine() {
 async fn espeak_speaks_or_is_named_missing() {
     use marketingforce_content::video::tts::{EspeakSynthesizer, SpeechSynthesizer};
     let missing = EspeakSynthesizer::new().program("/nonexistent/espeak-ng");
-    match missing.synthesize("你好", Language::ZhCn).await.unwrap_err() {
+    match missing
+        .synthesize("你好", Language::ZhCn)
+        .await
+        .unwrap_err()
+    {
         ContentError::ToolMissing { tool, .. } => assert_eq!(tool, "espeak-ng"),
         other => panic!("{other:?}"),
     }
-    let speech = EspeakSynthesizer::new().synthesize("欢迎参观我们的工厂", Language::ZhCn).await.expect("espeak-ng is installed (.ci/apt-packages)");
+    let speech = EspeakSynthesizer::new()
+        .synthesize("欢迎参观我们的工厂", Language::ZhCn)
+        .await
+        .expect("espeak-ng is installed (.ci/apt-packages)");
     assert!(speech.wav.starts_with(b"RIFF"));
     assert!(speech.duration_ms > 500, "{}", speech.duration_ms);
 }
@@ -146,12 +175,14 @@ async fn espeak_speaks_or_is_named_missing() {
 #[cfg(feature = "ffmpeg")]
 #[tokio::test]
 async fn ffmpeg_renders_a_real_mp4_or_is_named_missing() {
-    use std::sync::Arc;
     use marketingforce_content::image::raster::Rasterizer;
     use marketingforce_content::video::render::FfmpegRenderer;
+    use std::sync::Arc;
 
     let raster = Rasterizer::system().expect("a CJK font is installed");
-    let absent = TemplateVideoGenerator::new().with_renderer(Arc::new(FfmpegRenderer::new(raster.clone()).program("/nonexistent/ffmpeg")));
+    let absent = TemplateVideoGenerator::new().with_renderer(Arc::new(
+        FfmpegRenderer::new(raster.clone()).program("/nonexistent/ffmpeg"),
+    ));
     match absent.generate_video(&request()).await.unwrap_err() {
         ContentError::ToolMissing { tool, hint } => {
             assert_eq!(tool, "ffmpeg");
@@ -164,24 +195,45 @@ async fn ffmpeg_renders_a_real_mp4_or_is_named_missing() {
     let mut req = request();
     #[cfg(feature = "tts")]
     {
-        g = g.with_speech(Arc::new(marketingforce_content::video::tts::EspeakSynthesizer::new()));
+        g = g.with_speech(Arc::new(
+            marketingforce_content::video::tts::EspeakSynthesizer::new(),
+        ));
         req.dubbing = true;
     }
     g = g.end_caption("扫码预约参观");
-    let (video, plan) = g.generate_video(&req).await.expect("ffmpeg is installed (.ci/apt-packages)");
+    let (video, plan) = g
+        .generate_video(&req)
+        .await
+        .expect("ffmpeg is installed (.ci/apt-packages)");
     assert_eq!(video.media_type, "video/mp4");
     assert_eq!(&video.bytes[4..8], b"ftyp");
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("v.mp4");
     std::fs::write(&path, &video.bytes).unwrap();
     let probe = std::process::Command::new("ffprobe")
-        .args(["-v", "error", "-show_entries", "stream=codec_type,codec_name:format=duration", "-of", "default=nw=1"])
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_type,codec_name:format=duration",
+            "-of",
+            "default=nw=1",
+        ])
         .arg(&path)
         .output()
         .expect("ffprobe comes with ffmpeg");
     let out = String::from_utf8_lossy(&probe.stdout);
-    assert!(out.contains("codec_type=video") && out.contains("codec_type=audio") && out.contains("codec_type=subtitle"), "{out}");
-    let secs: f64 = out.lines().find_map(|l| l.strip_prefix("duration=")).and_then(|d| d.parse().ok()).unwrap();
+    assert!(
+        out.contains("codec_type=video")
+            && out.contains("codec_type=audio")
+            && out.contains("codec_type=subtitle"),
+        "{out}"
+    );
+    let secs: f64 = out
+        .lines()
+        .find_map(|l| l.strip_prefix("duration="))
+        .and_then(|d| d.parse().ok())
+        .unwrap();
     let planned = plan.storyboard.duration_ms as f64 / 1000.0;
     assert!((secs - planned).abs() < 0.5, "{secs} vs {planned}");
 }

@@ -180,7 +180,12 @@ impl ComplianceChecker {
         }
         let mut rules: Vec<Rule> = Vec::new();
         let mut by_key: HashMap<String, usize> = HashMap::new();
-        fn add(by_key: &mut HashMap<String, usize>, key: String, rule: Rule, rules: &mut Vec<Rule>) {
+        fn add(
+            by_key: &mut HashMap<String, usize>,
+            key: String,
+            rule: Rule,
+            rules: &mut Vec<Rule>,
+        ) {
             match by_key.get(&key) {
                 Some(&i) => rules[i] = rule,
                 None => {
@@ -193,7 +198,10 @@ impl ComplianceChecker {
         for (li, l) in layers.iter().enumerate() {
             for (ti, t) in l.terms.iter().enumerate() {
                 let cat = *cat_index.get(&t.category).ok_or_else(|| {
-                    ContentError::validation(format!("layers[{li}].terms[{ti}].category"), format!("unknown category {:?}", t.category))
+                    ContentError::validation(
+                        format!("layers[{li}].terms[{ti}].category"),
+                        format!("unknown category {:?}", t.category),
+                    )
                 })?;
                 if !applies(&t.industries, industry) {
                     continue;
@@ -205,14 +213,21 @@ impl ComplianceChecker {
                     term: t.term.as_str().into(),
                     stem: None,
                     category: cat,
-                    replacement: t.replacement.as_deref().filter(|r| !r.is_empty()).map(Into::into),
+                    replacement: t
+                        .replacement
+                        .as_deref()
+                        .filter(|r| !r.is_empty())
+                        .map(Into::into),
                     explanation: t.explanation.as_deref().map(Into::into),
                 };
                 add(&mut by_key, key, rule, &mut rules);
             }
             for (fi, f) in l.families.iter().enumerate() {
                 let cat = *cat_index.get(&f.category).ok_or_else(|| {
-                    ContentError::validation(format!("layers[{li}].families[{fi}].category"), format!("unknown category {:?}", f.category))
+                    ContentError::validation(
+                        format!("layers[{li}].families[{fi}].category"),
+                        format!("unknown category {:?}", f.category),
+                    )
                 })?;
                 if !applies(&f.industries, industry) {
                     continue;
@@ -248,19 +263,27 @@ impl ComplianceChecker {
             .match_kind(MatchKind::LeftmostLongest)
             .kind(Some(AhoCorasickKind::DFA))
             .build(&patterns)
-            .map_err(|e| ContentError::validation("layers", format!("cannot build matcher: {e}")))?;
+            .map_err(|e| {
+                ContentError::validation("layers", format!("cannot build matcher: {e}"))
+            })?;
 
         // Exemptions, and which rules each applies to.
         let mut exemptions = Vec::new();
         let mut rule_exemptions = vec![Vec::new(); rules.len()];
-        let norm_list = |v: &[String]| v.iter().map(|s| normalize_term(s).into_bytes()).collect::<Vec<_>>();
+        let norm_list = |v: &[String]| {
+            v.iter()
+                .map(|s| normalize_term(s).into_bytes())
+                .collect::<Vec<_>>()
+        };
         for (li, l) in layers.iter().enumerate() {
             for (ei, e) in l.exemptions.iter().enumerate() {
                 if !applies(&e.industries, industry) {
                     continue;
                 }
                 for (ti, t) in e.terms.iter().enumerate() {
-                    let known = rules.iter().any(|r| &*r.term == t.as_str() || r.stem.as_ref() == Some(t));
+                    let known = rules
+                        .iter()
+                        .any(|r| &*r.term == t.as_str() || r.stem.as_ref() == Some(t));
                     if !known {
                         return Err(ContentError::validation(
                             format!("layers[{li}].exemptions[{ei}].terms[{ti}]"),
@@ -277,7 +300,10 @@ impl ComplianceChecker {
                     followed_by: norm_list(&e.followed_by),
                 });
                 for (ri, r) in rules.iter().enumerate() {
-                    let named = e.terms.is_empty() || e.terms.iter().any(|t| t.as_str() == &*r.term || r.stem.as_ref() == Some(t));
+                    let named = e.terms.is_empty()
+                        || e.terms
+                            .iter()
+                            .any(|t| t.as_str() == &*r.term || r.stem.as_ref() == Some(t));
                     if named {
                         rule_exemptions[ri].push(idx);
                     }
@@ -286,10 +312,27 @@ impl ComplianceChecker {
         }
         let categories = categories
             .into_iter()
-            .map(|c| SharedCategory { id: c.id.into(), name: c.name.into(), severity: c.severity, law: c.law.into(), explanation: c.explanation.into() })
+            .map(|c| SharedCategory {
+                id: c.id.into(),
+                name: c.name.into(),
+                severity: c.severity,
+                law: c.law.into(),
+                explanation: c.explanation.into(),
+            })
             .collect();
-        let names = layers.iter().map(|l| format!("{}@{}", l.name, l.version)).collect::<Vec<_>>().join("+");
-        Ok(ComplianceChecker { ac, rules, categories, exemptions, rule_exemptions, names })
+        let names = layers
+            .iter()
+            .map(|l| format!("{}@{}", l.name, l.version))
+            .collect::<Vec<_>>()
+            .join("+");
+        Ok(ComplianceChecker {
+            ac,
+            rules,
+            categories,
+            exemptions,
+            rule_exemptions,
+            names,
+        })
     }
 
     /// The names and versions of the layers (`advertising-law-cn@1+tenant-acme@1`).
@@ -322,12 +365,19 @@ impl ComplianceChecker {
         let mut cursor = norm.cursor();
         for m in self.ac.find_iter(&norm.text) {
             let rule_ix = m.pattern().as_usize();
-            let Some(rule) = self.rules.get(rule_ix) else { continue };
+            let Some(rule) = self.rules.get(rule_ix) else {
+                continue;
+            };
             let bs = cursor.map(m.start());
             let last = cursor.map(m.end() - 1);
-            let be = last + text.get(last..).and_then(|t| t.chars().next()).map_or(1, char::len_utf8);
+            let be = last
+                + text
+                    .get(last..)
+                    .and_then(|t| t.chars().next())
+                    .map_or(1, char::len_utf8);
             // ASCII terms match whole words only.
-            if rule.ascii_start && bs > 0 && original.get(bs - 1).is_some_and(|b| is_word_byte(*b)) {
+            if rule.ascii_start && bs > 0 && original.get(bs - 1).is_some_and(|b| is_word_byte(*b))
+            {
                 continue;
             }
             if rule.ascii_end && original.get(be).is_some_and(|b| is_word_byte(*b)) {
@@ -342,8 +392,15 @@ impl ComplianceChecker {
         let mut char_pos = 0usize;
         let mut byte_pos = 0usize;
         for (rule_ix, bs, be, exemption) in hits {
-            let (Some(rule), matched) = (self.rules.get(rule_ix as usize), text.get(bs..be).unwrap_or_default()) else { continue };
-            let Some(cat) = self.categories.get(rule.category) else { continue };
+            let (Some(rule), matched) = (
+                self.rules.get(rule_ix as usize),
+                text.get(bs..be).unwrap_or_default(),
+            ) else {
+                continue;
+            };
+            let Some(cat) = self.categories.get(rule.category) else {
+                continue;
+            };
             char_pos += text.get(byte_pos..bs).map_or(0, |s| s.chars().count());
             let char_start = char_pos;
             let char_end = char_start + matched.chars().count();
@@ -360,9 +417,17 @@ impl ComplianceChecker {
                 category_name: cat.name.clone(),
                 severity: cat.severity,
                 law: cat.law.clone(),
-                explanation: rule.explanation.clone().unwrap_or_else(|| cat.explanation.clone()),
+                explanation: rule
+                    .explanation
+                    .clone()
+                    .unwrap_or_else(|| cat.explanation.clone()),
                 replacement: rule.replacement.clone(),
-                exemption: exemption.and_then(|e| self.exemptions.get(e)).map(|e| ExemptionApplied { kind: e.kind, note: e.note.clone() }),
+                exemption: exemption.and_then(|e| self.exemptions.get(e)).map(|e| {
+                    ExemptionApplied {
+                        kind: e.kind,
+                        note: e.note.clone(),
+                    }
+                }),
             };
             if f.exemption.is_some() {
                 exempted.push(f);
@@ -371,7 +436,11 @@ impl ComplianceChecker {
             }
         }
         let decision = decide(&findings);
-        ScanReport { decision, findings, exempted }
+        ScanReport {
+            decision,
+            findings,
+            exempted,
+        }
     }
 
     /// Whether `text` has no counted find (fast path: stops at the first).
@@ -379,10 +448,18 @@ impl ComplianceChecker {
         self.scan(text).findings.is_empty()
     }
 
-    fn exemption_for(&self, rule_ix: usize, norm: &[u8], start: usize, end: usize) -> Option<usize> {
+    fn exemption_for(
+        &self,
+        rule_ix: usize,
+        norm: &[u8],
+        start: usize,
+        end: usize,
+    ) -> Option<usize> {
         let term = norm.get(start..end)?;
         for &ei in self.rule_exemptions.get(rule_ix)? {
-            let Some(e) = self.exemptions.get(ei) else { continue };
+            let Some(e) = self.exemptions.get(ei) else {
+                continue;
+            };
             let by_phrase = e.phrases.iter().any(|p| {
                 // Every place the term occurs inside the phrase could be this occurrence.
                 let mut from = 0;
@@ -394,8 +471,10 @@ impl ComplianceChecker {
                 }
                 false
             });
-            let before_ok = !e.preceded_by.is_empty() && e.preceded_by.iter().any(|c| norm[..start].ends_with(c));
-            let after_ok = !e.followed_by.is_empty() && e.followed_by.iter().any(|c| norm[end..].starts_with(c));
+            let before_ok = !e.preceded_by.is_empty()
+                && e.preceded_by.iter().any(|c| norm[..start].ends_with(c));
+            let after_ok = !e.followed_by.is_empty()
+                && e.followed_by.iter().any(|c| norm[end..].starts_with(c));
             let by_context = (e.preceded_by.is_empty() || before_ok)
                 && (e.followed_by.is_empty() || after_ok)
                 && (before_ok || after_ok);

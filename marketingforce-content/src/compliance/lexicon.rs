@@ -75,7 +75,7 @@ pub struct TermFamily {
 }
 
 /// Why a context exempts a term.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ExemptionKind {
     /// A registered trademark or trade name that contains the term.
@@ -85,6 +85,7 @@ pub enum ExemptionKind {
     /// A term defined by an official standard or an official designation.
     OfficialStandard,
     /// Ordinary language that is not a claim (ordinals, technical terms).
+    #[default]
     OrdinaryUsage,
 }
 
@@ -117,12 +118,6 @@ pub struct Exemption {
     /// Industries (empty: all).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub industries: Vec<String>,
-}
-
-impl Default for ExemptionKind {
-    fn default() -> Self {
-        ExemptionKind::OrdinaryUsage
-    }
 }
 
 /// A word list: the JSON data format of compliance rules.
@@ -177,8 +172,9 @@ impl Lexicon {
     /// # Errors
     /// A validation error naming the offending path (`terms[3].term`).
     pub fn from_json(json: &str) -> Result<Lexicon> {
-        let l: Lexicon = serde_json::from_str(json)
-            .map_err(|e| ContentError::validation("lexicon", format!("not a valid lexicon: {e}")))?;
+        let l: Lexicon = serde_json::from_str(json).map_err(|e| {
+            ContentError::validation("lexicon", format!("not a valid lexicon: {e}"))
+        })?;
         l.validate()?;
         Ok(l)
     }
@@ -190,7 +186,10 @@ impl Lexicon {
     /// A validation error naming the offending path.
     pub fn validate(&self) -> Result<()> {
         if self.version != 1 {
-            return Err(ContentError::validation("version", format!("unsupported version {}", self.version)));
+            return Err(ContentError::validation(
+                "version",
+                format!("unsupported version {}", self.version),
+            ));
         }
         if self.name.trim().is_empty() {
             return Err(ContentError::validation("name", "must not be blank"));
@@ -198,31 +197,58 @@ impl Lexicon {
         let mut seen = std::collections::HashSet::new();
         for (i, c) in self.categories.iter().enumerate() {
             if c.id.trim().is_empty() || !seen.insert(c.id.as_str()) {
-                return Err(ContentError::validation(format!("categories[{i}].id"), format!("blank or duplicate id {:?}", c.id)));
+                return Err(ContentError::validation(
+                    format!("categories[{i}].id"),
+                    format!("blank or duplicate id {:?}", c.id),
+                ));
             }
         }
         let mut terms = std::collections::HashSet::new();
         for (i, t) in self.terms.iter().enumerate() {
             let key = super::normalize::normalize_term(&t.term);
             if key.is_empty() {
-                return Err(ContentError::validation(format!("terms[{i}].term"), format!("{:?} has nothing to match once spaces and symbols are removed", t.term)));
+                return Err(ContentError::validation(
+                    format!("terms[{i}].term"),
+                    format!(
+                        "{:?} has nothing to match once spaces and symbols are removed",
+                        t.term
+                    ),
+                ));
             }
             if !terms.insert(key) {
-                return Err(ContentError::validation(format!("terms[{i}].term"), format!("duplicate term {:?}", t.term)));
+                return Err(ContentError::validation(
+                    format!("terms[{i}].term"),
+                    format!("duplicate term {:?}", t.term),
+                ));
             }
         }
         for (i, f) in self.families.iter().enumerate() {
             if f.prefixes.is_empty() || f.stems.is_empty() {
-                return Err(ContentError::validation(format!("families[{i}]"), "needs prefixes and stems"));
+                return Err(ContentError::validation(
+                    format!("families[{i}]"),
+                    "needs prefixes and stems",
+                ));
             }
         }
         for (i, e) in self.exemptions.iter().enumerate() {
             if e.phrases.is_empty() && e.preceded_by.is_empty() && e.followed_by.is_empty() {
-                return Err(ContentError::validation(format!("exemptions[{i}]"), "needs phrases, preceded_by or followed_by"));
+                return Err(ContentError::validation(
+                    format!("exemptions[{i}]"),
+                    "needs phrases, preceded_by or followed_by",
+                ));
             }
-            for (j, p) in e.phrases.iter().chain(&e.preceded_by).chain(&e.followed_by).enumerate() {
+            for (j, p) in e
+                .phrases
+                .iter()
+                .chain(&e.preceded_by)
+                .chain(&e.followed_by)
+                .enumerate()
+            {
                 if super::normalize::normalize_term(p).is_empty() {
-                    return Err(ContentError::validation(format!("exemptions[{i}][{j}]"), "blank context"));
+                    return Err(ContentError::validation(
+                        format!("exemptions[{i}][{j}]"),
+                        "blank context",
+                    ));
                 }
             }
         }
@@ -231,7 +257,12 @@ impl Lexicon {
 
     /// Number of terms including those generated by families.
     pub fn term_count(&self) -> usize {
-        self.terms.len() + self.families.iter().map(|f| f.prefixes.len() * f.stems.len()).sum::<usize>()
+        self.terms.len()
+            + self
+                .families
+                .iter()
+                .map(|f| f.prefixes.len() * f.stems.len())
+                .sum::<usize>()
     }
 
     /// The JSON Schema of the format.

@@ -19,4 +19,6 @@ pub use checker::{decide, ComplianceChecker, Decision, ExemptionApplied, Finding
 pub use lexicon::{
     Category, Exemption, ExemptionKind, Lexicon, Severity, TermFamily, TermRule, BUILTIN_LEXICON,
 };
-pub use review::{ContentVersion, ReviewRecord, ReviewService, Reviewer, REVIEW_JOURNAL};
+pub use review::{
+    ContentVersion, HumanDecision, ReviewRecord, ReviewService, Reviewer, REVIEW_JOURNAL,
+};

@@ -25,7 +25,27 @@ const ASCII: [u8; 128] = {
         let b = i as u8;
         t[i] = if b.is_ascii_uppercase() {
             b + 32
-        } else if matches!(b, b' ' | b'\t' | 0x0B | 0x0C | b'*' | b'.' | b'_' | b'-' | b'~' | b'|' | b'/' | b'\\' | b'+' | b'#' | b'@' | b'^' | b'=' | b'\'' | b'`') {
+        } else if matches!(
+            b,
+            b' ' | b'\t'
+                | 0x0B
+                | 0x0C
+                | b'*'
+                | b'.'
+                | b'_'
+                | b'-'
+                | b'~'
+                | b'|'
+                | b'/'
+                | b'\\'
+                | b'+'
+                | b'#'
+                | b'@'
+                | b'^'
+                | b'='
+                | b'\''
+                | b'`'
+        ) {
             0
         } else {
             b
@@ -48,10 +68,18 @@ fn classify(c: char) -> Class {
             }
         }
         // Spaces, zero-width characters, soft hyphen, BOM.
-        0x00A0 | 0x00AD | 0x1680 | 0x2000..=0x200F | 0x2028..=0x202F | 0x205F..=0x2064 | 0x3000 | 0xFEFF => Class::Drop,
+        0x00A0
+        | 0x00AD
+        | 0x1680
+        | 0x2000..=0x200F
+        | 0x2028..=0x202F
+        | 0x205F..=0x2064
+        | 0x3000
+        | 0xFEFF => Class::Drop,
         // Decorative symbols.
-        0x00B7 | 0x2022 | 0x2027 | 0x203B | 0x2219 | 0x22C5 | 0x25A0 | 0x25A1 | 0x25B2 | 0x25B3 | 0x25C6 | 0x25C7 | 0x25CB | 0x25CF
-        | 0x2605 | 0x2606 | 0x2661 | 0x2665 | 0x30FB | 0xFF65 => Class::Drop,
+        0x00B7 | 0x2022 | 0x2027 | 0x203B | 0x2219 | 0x22C5 | 0x25A0 | 0x25A1 | 0x25B2 | 0x25B3
+        | 0x25C6 | 0x25C7 | 0x25CB | 0x25CF | 0x2605 | 0x2606 | 0x2661 | 0x2665 | 0x30FB
+        | 0xFF65 => Class::Drop,
         _ => Class::Keep,
     }
 }
@@ -115,7 +143,10 @@ impl Normalized {
                 i += 1;
                 continue;
             }
-            let c = text[i..].chars().next().unwrap_or(char::REPLACEMENT_CHARACTER);
+            let c = text[i..]
+                .chars()
+                .next()
+                .unwrap_or(char::REPLACEMENT_CHARACTER);
             let clen = c.len_utf8();
             match classify(c) {
                 Class::Drop => broken = true,
@@ -156,14 +187,20 @@ impl Normalized {
 
     /// A cursor mapping increasing normalised offsets in amortised constant time.
     pub(crate) fn cursor(&self) -> RunCursor<'_> {
-        RunCursor { runs: &self.runs, k: 0 }
+        RunCursor {
+            runs: &self.runs,
+            k: 0,
+        }
     }
 
     /// The original byte range of normalised bytes `start..end` (`end > start`).
     pub fn original_range(&self, original: &str, start: usize, end: usize) -> (usize, usize) {
         let s = self.original_offset(start);
         let last = self.original_offset(end.saturating_sub(1));
-        let last_len = original.get(last..).and_then(|t| t.chars().next()).map_or(1, char::len_utf8);
+        let last_len = original
+            .get(last..)
+            .and_then(|t| t.chars().next())
+            .map_or(1, char::len_utf8);
         (s, last + last_len)
     }
 }

@@ -4,7 +4,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Utc};
-use marketingforce_core::storage::{Batch, Collection, Entity, Expect, Idempotent, IndexEntry, Store};
+use marketingforce_core::storage::{
+    Batch, Collection, Entity, Expect, Idempotent, IndexEntry, Store,
+};
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::time::Clock;
 use schemars::JsonSchema;
@@ -110,6 +112,17 @@ impl Entity for TenantLexicon {
     }
 }
 
+/// A person's decision on a referred (or rejected) version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct HumanDecision {
+    /// Approved or rejected.
+    pub decision: Decision,
+    /// The reviewer's name or id.
+    pub reviewer: String,
+    /// Why.
+    pub note: String,
+}
+
 /// The journal of review decisions.
 pub const REVIEW_JOURNAL: &str = "content.review_log";
 
@@ -169,7 +182,13 @@ impl ReviewService {
     pub async fn set_tenant_lexicon(&self, tenant: &TenantId, lexicon: Lexicon) -> Result<()> {
         ComplianceChecker::new(&[&self.base, &lexicon], None)?;
         self.lexicons
-            .upsert(tenant, &TenantLexicon { tenant: *tenant, lexicon })
+            .upsert(
+                tenant,
+                &TenantLexicon {
+                    tenant: *tenant,
+                    lexicon,
+                },
+            )
             .await?;
         self.cache
             .lock()
@@ -183,11 +202,20 @@ impl ReviewService {
     ///
     /// # Errors
     /// Storage errors, or a stored list that no longer compiles.
-    pub async fn checker(&self, tenant: &TenantId, industry: Option<&str>) -> Result<Arc<ComplianceChecker>> {
+    pub async fn checker(
+        &self,
+        tenant: &TenantId,
+        industry: Option<&str>,
+    ) -> Result<Arc<ComplianceChecker>> {
         let stored = self.lexicons.get(tenant, "tenant").await?;
         let version = stored.as_ref().map_or(0, |v| v.version);
         let key = (*tenant, industry.map(str::to_string));
-        if let Some((v, c)) = self.cache.lock().unwrap_or_else(PoisonError::into_inner).get(&key) {
+        if let Some((v, c)) = self
+            .cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+        {
             if *v == version {
                 return Ok(c.clone());
             }
@@ -209,7 +237,12 @@ impl ReviewService {
     ///
     /// # Errors
     /// Validation errors (blank id, version 0), idempotency mismatch, storage errors.
-    pub async fn review(&self, tenant: &TenantId, content: &ContentVersion, idempotency_key: &str) -> Result<ReviewRecord> {
+    pub async fn review(
+        &self,
+        tenant: &TenantId,
+        content: &ContentVersion,
+        idempotency_key: &str,
+    ) -> Result<ReviewRecord> {
         if content.content_id.trim().is_empty() {
             return Err(ContentError::validation("content_id", "must not be blank"));
         }
@@ -217,7 +250,10 @@ impl ReviewService {
             return Err(ContentError::validation("version", "versions start at 1"));
         }
         let idem = Idempotent::new(idempotency_key, content)?;
-        if let Some(prev) = idem.check::<ReviewRecord>(self.store.as_ref(), tenant).await? {
+        if let Some(prev) = idem
+            .check::<ReviewRecord>(self.store.as_ref(), tenant)
+            .await?
+        {
             return Ok(prev);
         }
         let key = ReviewRecord::key_for(&content.content_id, content.version);
@@ -242,7 +278,9 @@ impl ReviewService {
         let mut batch = Batch::new();
         batch.put_entity(tenant, &record, Expect::Absent)?;
         batch.append_json(REVIEW_JOURNAL, &record)?;
-        Ok(idem.commit(self.store.as_ref(), tenant, batch, record).await?)
+        Ok(idem
+            .commit(self.store.as_ref(), tenant, batch, record)
+            .await?)
     }
 
     /// Record a person's decision on a version the checker sent to human review (or
@@ -257,16 +295,22 @@ impl ReviewService {
         tenant: &TenantId,
         content_id: &str,
         version: u32,
-        decision: Decision,
-        reviewer: &str,
-        note: &str,
+        human: &HumanDecision,
         idempotency_key: &str,
     ) -> Result<ReviewRecord> {
+        let (decision, reviewer, note) =
+            (human.decision, human.reviewer.as_str(), human.note.as_str());
         if reviewer.trim().is_empty() {
             return Err(ContentError::validation("reviewer", "must not be blank"));
         }
-        let idem = Idempotent::new(idempotency_key, &(content_id, version, decision, reviewer, note))?;
-        if let Some(prev) = idem.check::<ReviewRecord>(self.store.as_ref(), tenant).await? {
+        let idem = Idempotent::new(
+            idempotency_key,
+            &(content_id, version, decision, reviewer, note),
+        )?;
+        if let Some(prev) = idem
+            .check::<ReviewRecord>(self.store.as_ref(), tenant)
+            .await?
+        {
             return Ok(prev);
         }
         let key = ReviewRecord::key_for(content_id, version);
@@ -282,23 +326,36 @@ impl ReviewService {
             .into());
         }
         if decision == Decision::NeedsHumanReview {
-            return Err(ContentError::validation("decision", "a person decides approved or rejected"));
+            return Err(ContentError::validation(
+                "decision",
+                "a person decides approved or rejected",
+            ));
         }
         let mut next = rec.clone();
         next.decision = decision;
-        next.reviewer = Reviewer::Human { name: reviewer.into(), note: note.into() };
+        next.reviewer = Reviewer::Human {
+            name: reviewer.into(),
+            note: note.into(),
+        };
         next.decided_at = self.clock.now();
         let mut batch = Batch::new();
         batch.put_entity(tenant, &next, Expect::Version(current.version))?;
         batch.append_json(REVIEW_JOURNAL, &next)?;
-        Ok(idem.commit(self.store.as_ref(), tenant, batch, next).await?)
+        Ok(idem
+            .commit(self.store.as_ref(), tenant, batch, next)
+            .await?)
     }
 
     /// The review recorded for a version, if any.
     ///
     /// # Errors
     /// Storage errors.
-    pub async fn decision(&self, tenant: &TenantId, content_id: &str, version: u32) -> Result<Option<ReviewRecord>> {
+    pub async fn decision(
+        &self,
+        tenant: &TenantId,
+        content_id: &str,
+        version: u32,
+    ) -> Result<Option<ReviewRecord>> {
         Ok(self
             .reviews
             .get(tenant, &ReviewRecord::key_for(content_id, version))

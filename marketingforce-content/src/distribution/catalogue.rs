@@ -105,8 +105,9 @@ impl ChannelCatalogue {
     /// # Errors
     /// A validation error naming the path (`channels[3].base_rates.view_rate`).
     pub fn from_json(json: &str) -> Result<ChannelCatalogue> {
-        let c: ChannelCatalogue = serde_json::from_str(json)
-            .map_err(|e| ContentError::validation("channels", format!("not a valid catalogue: {e}")))?;
+        let c: ChannelCatalogue = serde_json::from_str(json).map_err(|e| {
+            ContentError::validation("channels", format!("not a valid catalogue: {e}"))
+        })?;
         ChannelCatalogue::new(c.channels)
     }
 
@@ -119,16 +120,25 @@ impl ChannelCatalogue {
         for (i, c) in channels.iter().enumerate() {
             let p = |f: &str| format!("channels[{i}].{f}");
             if c.code.trim().is_empty() || index.insert(c.code.clone(), i).is_some() {
-                return Err(ContentError::validation(p("code"), format!("blank or duplicate code {:?}", c.code)));
+                return Err(ContentError::validation(
+                    p("code"),
+                    format!("blank or duplicate code {:?}", c.code),
+                ));
             }
             if c.formats.is_empty() {
                 return Err(ContentError::validation(p("formats"), "must not be empty"));
             }
             if c.audiences.is_empty() {
-                return Err(ContentError::validation(p("audiences"), "must not be empty"));
+                return Err(ContentError::validation(
+                    p("audiences"),
+                    "must not be empty",
+                ));
             }
             if c.rate_limit.per_hour == 0 || c.rate_limit.per_day < c.rate_limit.per_hour {
-                return Err(ContentError::validation(p("rate_limit"), "need 0 < per_hour <= per_day"));
+                return Err(ContentError::validation(
+                    p("rate_limit"),
+                    "need 0 < per_hour <= per_day",
+                ));
             }
             let r = c.base_rates;
             for (name, v) in [
@@ -139,14 +149,24 @@ impl ChannelCatalogue {
                 ("decay", r.decay),
             ] {
                 if !(0.0..=1.0).contains(&v) {
-                    return Err(ContentError::validation(p(&format!("base_rates.{name}")), "must be within 0..1"));
+                    return Err(ContentError::validation(
+                        p(&format!("base_rates.{name}")),
+                        "must be within 0..1",
+                    ));
                 }
             }
             if !(r.exposures_per_day >= 0.0 && r.exposures_per_day.is_finite()) {
-                return Err(ContentError::validation(p("base_rates.exposures_per_day"), "must be a non-negative number"));
+                return Err(ContentError::validation(
+                    p("base_rates.exposures_per_day"),
+                    "must be a non-negative number",
+                ));
             }
         }
-        Ok(ChannelCatalogue { version: 1, channels, index })
+        Ok(ChannelCatalogue {
+            version: 1,
+            channels,
+            index,
+        })
     }
 
     /// The channel with `code`.

@@ -46,7 +46,11 @@ pub struct HttpChannelConfig {
 
 impl HttpChannelConfig {
     /// Settings with 10 s calls and 3 retries from 200 ms.
-    pub fn new(code: impl Into<String>, base_url: impl Into<String>, token: impl Into<String>) -> HttpChannelConfig {
+    pub fn new(
+        code: impl Into<String>,
+        base_url: impl Into<String>,
+        token: impl Into<String>,
+    ) -> HttpChannelConfig {
         HttpChannelConfig {
             code: code.into(),
             base_url: base_url.into(),
@@ -102,7 +106,9 @@ impl HttpChannel {
             .no_proxy()
             .timeout(config.timeout)
             .build()
-            .map_err(|e| ContentError::validation("base_url", format!("cannot build HTTP client: {e}")))?;
+            .map_err(|e| {
+                ContentError::validation("base_url", format!("cannot build HTTP client: {e}"))
+            })?;
         Ok(HttpChannel { config, client })
     }
 
@@ -115,19 +121,35 @@ impl HttpChannel {
     }
 
     /// Send with retries; returns status and body of the final answer.
-    async fn call(&self, what: &str, build: impl Fn() -> reqwest::RequestBuilder) -> marketingforce_core::Result<(u16, Vec<u8>)> {
+    async fn call(
+        &self,
+        what: &str,
+        build: impl Fn() -> reqwest::RequestBuilder,
+    ) -> marketingforce_core::Result<(u16, Vec<u8>)> {
         let mut attempt = 0;
         loop {
             attempt += 1;
             let result = build().bearer_auth(&self.config.token).send().await;
             let retryable_failure = match result {
-                Err(e) if e.is_timeout() => CoreError::Timeout { operation: format!("{what} on {}", self.config.code) },
+                Err(e) if e.is_timeout() => CoreError::Timeout {
+                    operation: format!("{what} on {}", self.config.code),
+                },
                 Err(e) => CoreError::backend(self.backend(), true, e),
                 Ok(resp) => {
                     let status = resp.status().as_u16();
                     let body = resp.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
                     if status == 429 || status >= 500 {
-                        CoreError::backend_message(self.backend(), true, format!("{what}: {status} {}", String::from_utf8_lossy(&body).chars().take(200).collect::<String>()))
+                        CoreError::backend_message(
+                            self.backend(),
+                            true,
+                            format!(
+                                "{what}: {status} {}",
+                                String::from_utf8_lossy(&body)
+                                    .chars()
+                                    .take(200)
+                                    .collect::<String>()
+                            ),
+                        )
                     } else {
                         return Ok((status, body));
                     }
@@ -136,16 +158,47 @@ impl HttpChannel {
             if attempt > self.config.max_retries {
                 return Err(retryable_failure);
             }
-            tokio::time::sleep(self.config.backoff.saturating_mul(1 << (attempt - 1).min(10))).await;
+            tokio::time::sleep(
+                self.config
+                    .backoff
+                    .saturating_mul(1 << (attempt - 1).min(10)),
+            )
+            .await;
         }
     }
 
-    fn decode<T: DeserializeOwned>(&self, what: &str, status: u16, body: &[u8], id: &str) -> marketingforce_core::Result<T> {
+    fn decode<T: DeserializeOwned>(
+        &self,
+        what: &str,
+        status: u16,
+        body: &[u8],
+        id: &str,
+    ) -> marketingforce_core::Result<T> {
         match status {
-            200..=299 => serde_json::from_slice(body).map_err(|e| CoreError::Serialization { what: format!("{} answer to {what}", self.config.code), reason: e.to_string() }),
-            404 => Err(CoreError::not_found(format!("{} {what}", self.config.code), id)),
-            401 | 403 => Err(CoreError::backend_message(self.backend(), false, format!("{what}: credentials refused ({status})"))),
-            _ => Err(CoreError::backend_message(self.backend(), false, format!("{what}: {status} {}", String::from_utf8_lossy(body).chars().take(200).collect::<String>()))),
+            200..=299 => serde_json::from_slice(body).map_err(|e| CoreError::Serialization {
+                what: format!("{} answer to {what}", self.config.code),
+                reason: e.to_string(),
+            }),
+            404 => Err(CoreError::not_found(
+                format!("{} {what}", self.config.code),
+                id,
+            )),
+            401 | 403 => Err(CoreError::backend_message(
+                self.backend(),
+                false,
+                format!("{what}: credentials refused ({status})"),
+            )),
+            _ => Err(CoreError::backend_message(
+                self.backend(),
+                false,
+                format!(
+                    "{what}: {status} {}",
+                    String::from_utf8_lossy(body)
+                        .chars()
+                        .take(200)
+                        .collect::<String>()
+                ),
+            )),
         }
     }
 }
@@ -156,9 +209,17 @@ impl ContentChannel for HttpChannel {
         &self.config.code
     }
 
-    async fn account_status(&self, tenant: &TenantId, account: &str) -> marketingforce_core::Result<AccountStatus> {
+    async fn account_status(
+        &self,
+        tenant: &TenantId,
+        account: &str,
+    ) -> marketingforce_core::Result<AccountStatus> {
         let url = self.url(&format!("/v1/accounts/{}", path_segment(account)));
-        let (status, body) = self.call("account status", || self.client.get(&url).header("x-tenant", tenant.to_string())).await?;
+        let (status, body) = self
+            .call("account status", || {
+                self.client.get(&url).header("x-tenant", tenant.to_string())
+            })
+            .await?;
         self.decode("account", status, &body, account)
     }
 
@@ -176,25 +237,54 @@ impl ContentChannel for HttpChannel {
             })
             .await?;
         if status == 422 {
-            let r: Rejection = serde_json::from_slice(&answer).unwrap_or(Rejection { code: "rejected".into(), reason: String::from_utf8_lossy(&answer).into_owned() });
-            return Ok(PublishOutcome::Rejected { code: r.code, reason: r.reason });
+            let r: Rejection = serde_json::from_slice(&answer).unwrap_or(Rejection {
+                code: "rejected".into(),
+                reason: String::from_utf8_lossy(&answer).into_owned(),
+            });
+            return Ok(PublishOutcome::Rejected {
+                code: r.code,
+                reason: r.reason,
+            });
         }
-        let receipt: PublishReceipt = self.decode("publication", status, &answer, &req.content_id)?;
+        let receipt: PublishReceipt =
+            self.decode("publication", status, &answer, &req.content_id)?;
         Ok(PublishOutcome::Published(receipt))
     }
 
-    async fn stats(&self, tenant: &TenantId, account: &str, external_id: &str) -> marketingforce_core::Result<ContentStats> {
-        let url = self.url(&format!("/v1/accounts/{}/publications/{}/stats", path_segment(account), path_segment(external_id)));
-        let (status, body) = self.call("stats", || self.client.get(&url).header("x-tenant", tenant.to_string())).await?;
+    async fn stats(
+        &self,
+        tenant: &TenantId,
+        account: &str,
+        external_id: &str,
+    ) -> marketingforce_core::Result<ContentStats> {
+        let url = self.url(&format!(
+            "/v1/accounts/{}/publications/{}/stats",
+            path_segment(account),
+            path_segment(external_id)
+        ));
+        let (status, body) = self
+            .call("stats", || {
+                self.client.get(&url).header("x-tenant", tenant.to_string())
+            })
+            .await?;
         self.decode("publication", status, &body, external_id)
     }
 
-    async fn inquiries(&self, tenant: &TenantId, account: &str, since: Option<DateTime<Utc>>) -> marketingforce_core::Result<Vec<ChannelInquiry>> {
+    async fn inquiries(
+        &self,
+        tenant: &TenantId,
+        account: &str,
+        since: Option<DateTime<Utc>>,
+    ) -> marketingforce_core::Result<Vec<ChannelInquiry>> {
         let mut url = self.url(&format!("/v1/accounts/{}/inquiries", path_segment(account)));
         if let Some(s) = since {
             url.push_str(&format!("?since={}", path_segment(&s.to_rfc3339())));
         }
-        let (status, body) = self.call("inquiries", || self.client.get(&url).header("x-tenant", tenant.to_string())).await?;
+        let (status, body) = self
+            .call("inquiries", || {
+                self.client.get(&url).header("x-tenant", tenant.to_string())
+            })
+            .await?;
         self.decode("inquiries", status, &body, account)
     }
 }

@@ -41,28 +41,53 @@ impl ModulesQuota {
             meters::IMAGES => UsageUnit::ImagesGenerated,
             meters::VIDEOS => UsageUnit::VideosRendered,
             meters::PUBLICATIONS => UsageUnit::Publications,
-            other => return Err(ContentError::validation("meter", format!("unknown content meter {other:?}"))),
+            other => {
+                return Err(ContentError::validation(
+                    "meter",
+                    format!("unknown content meter {other:?}"),
+                ))
+            }
         })
     }
 }
 
 fn exhausted(meter: &str, units: u64, e: ModulesError) -> ContentError {
     match e {
-        ModulesError::QuotaExceeded { remaining, .. } => ContentError::QuotaExhausted { meter: meter.into(), requested: units, remaining: remaining.get() },
-        ModulesError::NoQuota { .. } => ContentError::QuotaExhausted { meter: meter.into(), requested: units, remaining: 0 },
+        ModulesError::QuotaExceeded { remaining, .. } => ContentError::QuotaExhausted {
+            meter: meter.into(),
+            requested: units,
+            remaining: remaining.get(),
+        },
+        ModulesError::NoQuota { .. } => ContentError::QuotaExhausted {
+            meter: meter.into(),
+            requested: units,
+            remaining: 0,
+        },
         other => ContentError::Metering(other),
     }
 }
 
 #[async_trait]
 impl QuotaGate for ModulesQuota {
-    async fn reserve(&self, tenant: &TenantId, meter: &str, units: u64, key: &str) -> Result<QuotaGrant> {
+    async fn reserve(
+        &self,
+        tenant: &TenantId,
+        meter: &str,
+        units: u64,
+        key: &str,
+    ) -> Result<QuotaGrant> {
         let unit = ModulesQuota::unit(meter)?;
         let m = self.registry.load(tenant).await?.meter();
         match m.reserve(&unit, units, key) {
-            Ok(r) => Ok(QuotaGrant { consumed: if r.replayed { 0 } else { units }, remaining: Some(m.remaining(&unit).get()) }),
+            Ok(r) => Ok(QuotaGrant {
+                consumed: if r.replayed { 0 } else { units },
+                remaining: Some(m.remaining(&unit).get()),
+            }),
             // Already committed under this key: a replay takes nothing more.
-            Err(ModulesError::ReservationNotOpen { .. }) => Ok(QuotaGrant { consumed: 0, remaining: Some(m.remaining(&unit).get()) }),
+            Err(ModulesError::ReservationNotOpen { .. }) => Ok(QuotaGrant {
+                consumed: 0,
+                remaining: Some(m.remaining(&unit).get()),
+            }),
             Err(e) => Err(exhausted(meter, units, e)),
         }
     }

@@ -11,7 +11,9 @@ use marketingforce_core::adapters::channel::{
 };
 use marketingforce_core::entity_id;
 use marketingforce_core::id::IdGenerator;
-use marketingforce_core::storage::{Batch, Collection, Entity, Expect, Idempotent, IndexEntry, Store};
+use marketingforce_core::storage::{
+    Batch, Collection, Entity, Expect, Idempotent, IndexEntry, Store,
+};
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::time::Clock;
 use schemars::JsonSchema;
@@ -142,8 +144,14 @@ impl Entity for Publication {
             IndexEntry::new("channel", &self.command.channel),
         ];
         if let PublicationStatus::Published(r) = &self.status {
-            ix.push(IndexEntry::new("channel_day", format!("{}:{}", self.command.channel, r.published_at.date_naive())));
-            ix.push(IndexEntry::new("external", format!("{}:{}", self.command.channel, r.external_id)));
+            ix.push(IndexEntry::new(
+                "channel_day",
+                format!("{}:{}", self.command.channel, r.published_at.date_naive()),
+            ));
+            ix.push(IndexEntry::new(
+                "external",
+                format!("{}:{}", self.command.channel, r.external_id),
+            ));
         }
         ix
     }
@@ -170,7 +178,12 @@ pub struct Publisher {
 
 impl Publisher {
     /// A publisher with no channels, unlimited quota and no review requirement.
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, ids: Arc<dyn IdGenerator>, catalogue: Arc<ChannelCatalogue>) -> Publisher {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdGenerator>,
+        catalogue: Arc<ChannelCatalogue>,
+    ) -> Publisher {
         Publisher {
             publications: Collection::new(store.clone()),
             store,
@@ -230,14 +243,25 @@ impl Publisher {
             return Err(ContentError::validation("account", "must not be blank"));
         }
         if cmd.title.trim().is_empty() || cmd.title.chars().count() > 200 {
-            return Err(ContentError::validation("title", "must be 1-200 characters"));
+            return Err(ContentError::validation(
+                "title",
+                "must be 1-200 characters",
+            ));
         }
         if cmd.body_html.len() > 1024 * 1024 {
-            return Err(marketingforce_core::Error::limit_exceeded("body_html (bytes)", cmd.body_html.len(), 1024 * 1024).into());
+            return Err(marketingforce_core::Error::limit_exceeded(
+                "body_html (bytes)",
+                cmd.body_html.len(),
+                1024 * 1024,
+            )
+            .into());
         }
         let info = self.catalogue.require(&cmd.channel)?;
         if !info.formats.contains(&cmd.format) {
-            return Err(ContentError::validation("format", format!("channel {} does not accept {}", cmd.channel, cmd.format)));
+            return Err(ContentError::validation(
+                "format",
+                format!("channel {} does not accept {}", cmd.channel, cmd.format),
+            ));
         }
         self.channel(&cmd.channel)?;
         Ok(())
@@ -255,10 +279,18 @@ impl Publisher {
     ///
     /// # Errors
     /// As above, plus idempotency and storage errors.
-    pub async fn publish(&self, tenant: &TenantId, cmd: PublishCommand, idempotency_key: &str) -> Result<Publication> {
+    pub async fn publish(
+        &self,
+        tenant: &TenantId,
+        cmd: PublishCommand,
+        idempotency_key: &str,
+    ) -> Result<Publication> {
         self.validate(&cmd)?;
         let idem = Idempotent::new(idempotency_key, &cmd)?;
-        if let Some(prev) = idem.check::<Publication>(self.store.as_ref(), tenant).await? {
+        if let Some(prev) = idem
+            .check::<Publication>(self.store.as_ref(), tenant)
+            .await?
+        {
             return Ok(prev);
         }
         self.ensure_approved(tenant, &cmd).await?;
@@ -267,7 +299,9 @@ impl Publisher {
         let publication = Publication {
             id: PublicationId::generate(self.ids.as_ref()),
             tenant: *tenant,
-            status: PublicationStatus::Scheduled { at: cmd.publish_at.unwrap_or(now) },
+            status: PublicationStatus::Scheduled {
+                at: cmd.publish_at.unwrap_or(now),
+            },
             quota_units: 0,
             channel_key: format!("{}:{}", tenant, idempotency_key),
             attempts: 0,
@@ -283,15 +317,30 @@ impl Publisher {
         let mut batch = Batch::new();
         batch.put_entity(tenant, &done, Expect::Absent)?;
         batch.append_json(PUBLICATION_JOURNAL, &done)?;
-        Ok(idem.commit(self.store.as_ref(), tenant, batch, done).await?)
+        Ok(idem
+            .commit(self.store.as_ref(), tenant, batch, done)
+            .await?)
     }
 
     async fn ensure_approved(&self, tenant: &TenantId, cmd: &PublishCommand) -> Result<()> {
-        let Some(reviews) = &self.reviews else { return Ok(()) };
-        match reviews.decision(tenant, &cmd.content_id, cmd.version).await? {
+        let Some(reviews) = &self.reviews else {
+            return Ok(());
+        };
+        match reviews
+            .decision(tenant, &cmd.content_id, cmd.version)
+            .await?
+        {
             Some(r) if r.decision == Decision::Approved => Ok(()),
-            Some(r) => Err(ContentError::NotApproved { content_id: cmd.content_id.clone(), version: cmd.version, decision: r.decision.to_string() }),
-            None => Err(ContentError::NotApproved { content_id: cmd.content_id.clone(), version: cmd.version, decision: "not reviewed".into() }),
+            Some(r) => Err(ContentError::NotApproved {
+                content_id: cmd.content_id.clone(),
+                version: cmd.version,
+                decision: r.decision.to_string(),
+            }),
+            None => Err(ContentError::NotApproved {
+                content_id: cmd.content_id.clone(),
+                version: cmd.version,
+                decision: "not reviewed".into(),
+            }),
         }
     }
 
@@ -306,19 +355,34 @@ impl Publisher {
         }
         let reason = match (&status.suspended, status.verification) {
             (Some(why), _) => format!("suspended: {why}"),
-            (None, marketingforce_core::adapters::channel::Verification::Pending) => "real-name verification pending".into(),
+            (None, marketingforce_core::adapters::channel::Verification::Pending) => {
+                "real-name verification pending".into()
+            }
             _ => "not real-name verified".into(),
         };
-        Err(ContentError::AccountNotPublishable { channel: cmd.channel.clone(), account: cmd.account.clone(), reason })
+        Err(ContentError::AccountNotPublishable {
+            channel: cmd.channel.clone(),
+            account: cmd.account.clone(),
+            reason,
+        })
     }
 
-    async fn seed_limiter(&self, tenant: &TenantId, channel: &str, now: DateTime<Utc>) -> Result<()> {
+    async fn seed_limiter(
+        &self,
+        tenant: &TenantId,
+        channel: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
         if self.limiter.knows(tenant, channel).await {
             return Ok(());
         }
         let mut times = Vec::new();
         for day in [now.date_naive() - Duration::days(1), now.date_naive()] {
-            for p in self.publications.lookup_all(tenant, "channel_day", &format!("{channel}:{day}")).await? {
+            for p in self
+                .publications
+                .lookup_all(tenant, "channel_day", &format!("{channel}:{day}"))
+                .await?
+            {
                 if let PublicationStatus::Published(r) = &p.value.status {
                     if r.published_at > now - Duration::hours(24) {
                         times.push(r.published_at);
@@ -336,7 +400,11 @@ impl Publisher {
         let code = p.command.channel.clone();
         let info = self.catalogue.require(&code)?.clone();
         self.seed_limiter(tenant, &code, now).await?;
-        if let Err(at) = self.limiter.try_take(tenant, &code, info.rate_limit, now).await {
+        if let Err(at) = self
+            .limiter
+            .try_take(tenant, &code, info.rate_limit, now)
+            .await
+        {
             p.status = PublicationStatus::Scheduled { at };
             p.updated_at = now;
             return Ok(p);
@@ -344,7 +412,11 @@ impl Publisher {
         let quota_key = format!("publish:{}", p.channel_key);
         let metered = info.release_cost > 0;
         if metered {
-            if let Err(e) = self.quota.reserve(tenant, meters::PUBLICATIONS, info.release_cost, &quota_key).await {
+            if let Err(e) = self
+                .quota
+                .reserve(tenant, meters::PUBLICATIONS, info.release_cost, &quota_key)
+                .await
+            {
                 self.limiter.give_back(tenant, &code, now).await;
                 return Err(e);
             }
@@ -366,14 +438,18 @@ impl Publisher {
         match self.channel(&code)?.publish(&request).await {
             Ok(PublishOutcome::Published(receipt)) => {
                 if metered {
-                    self.quota.commit(tenant, meters::PUBLICATIONS, info.release_cost, &quota_key).await?;
+                    self.quota
+                        .commit(tenant, meters::PUBLICATIONS, info.release_cost, &quota_key)
+                        .await?;
                 }
                 p.quota_units = info.release_cost;
                 p.status = PublicationStatus::Published(receipt);
             }
             Ok(PublishOutcome::Rejected { code: c, reason }) => {
                 if metered {
-                    self.quota.release(tenant, meters::PUBLICATIONS, &quota_key).await?;
+                    self.quota
+                        .release(tenant, meters::PUBLICATIONS, &quota_key)
+                        .await?;
                 }
                 self.limiter.give_back(tenant, &code, now).await;
                 p.status = PublicationStatus::Rejected { code: c, reason };
@@ -382,14 +458,19 @@ impl Publisher {
                 let retryable = e.is_retryable();
                 if !retryable {
                     if metered {
-                        self.quota.release(tenant, meters::PUBLICATIONS, &quota_key).await?;
+                        self.quota
+                            .release(tenant, meters::PUBLICATIONS, &quota_key)
+                            .await?;
                     }
                     self.limiter.give_back(tenant, &code, now).await;
                 } else {
                     // Outcome unknown: the quota stays held until a retry settles it.
                     p.quota_units = info.release_cost;
                 }
-                p.status = PublicationStatus::Failed { reason: e.to_string(), retryable };
+                p.status = PublicationStatus::Failed {
+                    reason: e.to_string(),
+                    retryable,
+                };
             }
         }
         Ok(p)
@@ -439,8 +520,20 @@ impl Publisher {
     /// [`marketingforce_core::Error::InvalidState`] for a publication that is not retryable.
     pub async fn retry(&self, tenant: &TenantId, id: &PublicationId) -> Result<Publication> {
         let current = self.publications.require(tenant, &id.to_string()).await?;
-        if !matches!(current.value.status, PublicationStatus::Failed { retryable: true, .. }) {
-            return Err(marketingforce_core::Error::invalid_state("publication", current.value.status.name(), "retry", "only retryable failures can be retried").into());
+        if !matches!(
+            current.value.status,
+            PublicationStatus::Failed {
+                retryable: true,
+                ..
+            }
+        ) {
+            return Err(marketingforce_core::Error::invalid_state(
+                "publication",
+                current.value.status.name(),
+                "retry",
+                "only retryable failures can be retried",
+            )
+            .into());
         }
         self.advance(tenant, &id.to_string()).await
     }
@@ -450,7 +543,11 @@ impl Publisher {
     /// # Errors
     /// Not found, storage errors.
     pub async fn get(&self, tenant: &TenantId, id: &PublicationId) -> Result<Publication> {
-        Ok(self.publications.require(tenant, &id.to_string()).await?.value)
+        Ok(self
+            .publications
+            .require(tenant, &id.to_string())
+            .await?
+            .value)
     }
 
     /// Every publication of the tenant.
@@ -458,14 +555,25 @@ impl Publisher {
     /// # Errors
     /// Storage errors.
     pub async fn list(&self, tenant: &TenantId) -> Result<Vec<Publication>> {
-        Ok(self.publications.list_all(tenant).await?.into_iter().map(|v| v.value).collect())
+        Ok(self
+            .publications
+            .list_all(tenant)
+            .await?
+            .into_iter()
+            .map(|v| v.value)
+            .collect())
     }
 
     /// The publication of a channel item, by the platform's id.
     ///
     /// # Errors
     /// Storage errors.
-    pub async fn by_external_id(&self, tenant: &TenantId, channel: &str, external_id: &str) -> Result<Option<Publication>> {
+    pub async fn by_external_id(
+        &self,
+        tenant: &TenantId,
+        channel: &str,
+        external_id: &str,
+    ) -> Result<Option<Publication>> {
         Ok(self
             .publications
             .lookup_all(tenant, "external", &format!("{channel}:{external_id}"))
@@ -482,7 +590,13 @@ impl Publisher {
     pub async fn stats(&self, tenant: &TenantId, id: &PublicationId) -> Result<ContentStats> {
         let p = self.get(tenant, id).await?;
         let Some(ext) = p.external_id() else {
-            return Err(marketingforce_core::Error::invalid_state("publication", p.status.name(), "stats", "not published").into());
+            return Err(marketingforce_core::Error::invalid_state(
+                "publication",
+                p.status.name(),
+                "stats",
+                "not published",
+            )
+            .into());
         };
         self.channel(&p.command.channel)?
             .stats(tenant, &p.command.account, ext)

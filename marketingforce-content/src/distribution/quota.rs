@@ -43,7 +43,13 @@ pub trait QuotaGate: Send + Sync + fmt::Debug {
     ///
     /// # Errors
     /// [`ContentError::QuotaExhausted`] when fewer than `units` remain (nothing is held).
-    async fn reserve(&self, tenant: &TenantId, meter: &str, units: u64, key: &str) -> Result<QuotaGrant>;
+    async fn reserve(
+        &self,
+        tenant: &TenantId,
+        meter: &str,
+        units: u64,
+        key: &str,
+    ) -> Result<QuotaGrant>;
 
     /// Record the held units as used (the work happened). Idempotent.
     ///
@@ -66,7 +72,10 @@ pub struct Unlimited;
 #[async_trait]
 impl QuotaGate for Unlimited {
     async fn reserve(&self, _: &TenantId, _: &str, units: u64, _: &str) -> Result<QuotaGrant> {
-        Ok(QuotaGrant { consumed: units, remaining: None })
+        Ok(QuotaGrant {
+            consumed: units,
+            remaining: None,
+        })
     }
 
     async fn commit(&self, _: &TenantId, _: &str, _: u64, _: &str) -> Result<()> {
@@ -130,21 +139,37 @@ impl InMemoryQuota {
 
 #[async_trait]
 impl QuotaGate for InMemoryQuota {
-    async fn reserve(&self, tenant: &TenantId, meter: &str, units: u64, key: &str) -> Result<QuotaGrant> {
+    async fn reserve(
+        &self,
+        tenant: &TenantId,
+        meter: &str,
+        units: u64,
+        key: &str,
+    ) -> Result<QuotaGrant> {
         let mut m = self.meters.lock().unwrap_or_else(PoisonError::into_inner);
         let s = m.entry((*tenant, meter.to_string())).or_default();
         let remaining = |s: &MeterState| s.limit.map(|l| l.saturating_sub(s.used));
         if s.keys.contains_key(key) {
-            return Ok(QuotaGrant { consumed: 0, remaining: remaining(s) });
+            return Ok(QuotaGrant {
+                consumed: 0,
+                remaining: remaining(s),
+            });
         }
         if let Some(left) = remaining(s) {
             if left < units {
-                return Err(ContentError::QuotaExhausted { meter: meter.into(), requested: units, remaining: left });
+                return Err(ContentError::QuotaExhausted {
+                    meter: meter.into(),
+                    requested: units,
+                    remaining: left,
+                });
             }
         }
         s.used += units;
         s.keys.insert(key.to_string(), units);
-        Ok(QuotaGrant { consumed: units, remaining: remaining(s) })
+        Ok(QuotaGrant {
+            consumed: units,
+            remaining: remaining(s),
+        })
     }
 
     async fn commit(&self, _: &TenantId, _: &str, _: u64, _: &str) -> Result<()> {

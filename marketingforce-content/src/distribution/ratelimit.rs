@@ -8,11 +8,13 @@ use tokio::sync::Mutex;
 
 use super::catalogue::RateLimit;
 
+type Windows = HashMap<(TenantId, String), VecDeque<DateTime<Utc>>>;
+
 /// Rolling-window limiter: at most `per_hour` publications in any hour and `per_day` in any 24
 /// hours, per tenant and channel. Slots are taken atomically and can be given back.
 #[derive(Debug, Default)]
 pub struct RateLimiter {
-    windows: Mutex<HashMap<(TenantId, String), VecDeque<DateTime<Utc>>>>,
+    windows: Mutex<Windows>,
 }
 
 impl RateLimiter {
@@ -22,7 +24,12 @@ impl RateLimiter {
     }
 
     /// Seed a window with past publication times (after a restart).
-    pub async fn seed(&self, tenant: &TenantId, channel: &str, times: impl IntoIterator<Item = DateTime<Utc>>) {
+    pub async fn seed(
+        &self,
+        tenant: &TenantId,
+        channel: &str,
+        times: impl IntoIterator<Item = DateTime<Utc>>,
+    ) {
         let mut w = self.windows.lock().await;
         let q = w.entry((*tenant, channel.to_string())).or_default();
         let mut all: Vec<DateTime<Utc>> = q.drain(..).chain(times).collect();
@@ -32,11 +39,20 @@ impl RateLimiter {
 
     /// Whether the window was seeded or used already.
     pub async fn knows(&self, tenant: &TenantId, channel: &str) -> bool {
-        self.windows.lock().await.contains_key(&(*tenant, channel.to_string()))
+        self.windows
+            .lock()
+            .await
+            .contains_key(&(*tenant, channel.to_string()))
     }
 
     /// Take a slot at `now`, or say when the next one frees up.
-    pub async fn try_take(&self, tenant: &TenantId, channel: &str, limit: RateLimit, now: DateTime<Utc>) -> Result<(), DateTime<Utc>> {
+    pub async fn try_take(
+        &self,
+        tenant: &TenantId,
+        channel: &str,
+        limit: RateLimit,
+        now: DateTime<Utc>,
+    ) -> Result<(), DateTime<Utc>> {
         let mut w = self.windows.lock().await;
         let q = w.entry((*tenant, channel.to_string())).or_default();
         let day_ago = now - Duration::hours(24);

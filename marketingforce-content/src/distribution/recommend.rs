@@ -55,7 +55,13 @@ pub struct RecommendationWeights {
 
 impl Default for RecommendationWeights {
     fn default() -> Self {
-        RecommendationWeights { audience: 0.3, industry: 0.25, region: 0.15, performance: 0.3, prior_strength: 10.0 }
+        RecommendationWeights {
+            audience: 0.3,
+            industry: 0.25,
+            region: 0.15,
+            performance: 0.3,
+            prior_strength: 10.0,
+        }
     }
 }
 
@@ -76,13 +82,23 @@ pub struct ChannelScore {
 
 /// Expected inquiries per publication on `c`: the catalogue's prior blended with what the user
 /// observed (a Gamma–Poisson style update: (prior × strength + observed) / (strength + n)).
-pub fn expected_inquiries(c: &ChannelInfo, observed: Option<&ObservedPerformance>, strength: f64) -> f64 {
+pub fn expected_inquiries(
+    c: &ChannelInfo,
+    observed: Option<&ObservedPerformance>,
+    strength: f64,
+) -> f64 {
     let r = c.base_rates;
     // Exposures over the life of a publication: a geometric series of daily exposures.
-    let lifetime_exposures = if r.decay < 1.0 { r.exposures_per_day / (1.0 - r.decay) } else { r.exposures_per_day * 30.0 };
+    let lifetime_exposures = if r.decay < 1.0 {
+        r.exposures_per_day / (1.0 - r.decay)
+    } else {
+        r.exposures_per_day * 30.0
+    };
     let prior = lifetime_exposures * r.view_rate * r.inquiry_rate;
     match observed {
-        Some(o) if o.publications > 0 => (prior * strength + o.inquiries as f64) / (strength + o.publications as f64),
+        Some(o) if o.publications > 0 => {
+            (prior * strength + o.inquiries as f64) / (strength + o.publications as f64)
+        }
         _ => prior,
     }
 }
@@ -125,7 +141,12 @@ pub fn recommend(
         .iter()
         .filter(|c| c.formats.contains(&req.format) && c.audiences.contains(&req.audience))
         .filter(|c| c.regions.is_empty() || req.regions.iter().any(|r| c.regions.contains(r)))
-        .map(|c| (c, expected_inquiries(c, observed.get(&c.code), w.prior_strength)))
+        .map(|c| {
+            (
+                c,
+                expected_inquiries(c, observed.get(&c.code), w.prior_strength),
+            )
+        })
         .collect();
     let best = candidates.iter().map(|(_, e)| *e).fold(0.0f64, f64::max);
     let mut scored: Vec<ChannelScore> = candidates
@@ -155,18 +176,28 @@ pub fn recommend(
             };
             let performance = if best > 0.0 { expected / best } else { 0.0 };
             if let Some(o) = observed.get(&c.code).filter(|o| o.publications > 0) {
-                reasons.push(format!("已发布{}篇，获得{}条询盘", o.publications, o.inquiries));
+                reasons.push(format!(
+                    "已发布{}篇，获得{}条询盘",
+                    o.publications, o.inquiries
+                ));
             }
             ChannelScore {
                 channel: c.code.clone(),
                 kind: c.kind,
-                score: w.audience * audience + w.industry * industry + w.region * region + w.performance * performance,
+                score: w.audience * audience
+                    + w.industry * industry
+                    + w.region * region
+                    + w.performance * performance,
                 expected_inquiries: expected,
                 reasons,
             }
         })
         .collect();
-    scored.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.channel.cmp(&b.channel)));
+    scored.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then_with(|| a.channel.cmp(&b.channel))
+    });
     scored.truncate(req.top_n);
     Ok(scored)
 }

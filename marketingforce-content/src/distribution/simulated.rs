@@ -111,7 +111,9 @@ impl SimulatedChannel {
 
     /// Register (or update) a tenant's account.
     pub fn add_account(&self, tenant: &TenantId, account: &str, status: AccountStatus) {
-        self.state().accounts.insert((*tenant, account.to_string()), status);
+        self.state()
+            .accounts
+            .insert((*tenant, account.to_string()), status);
     }
 
     /// Make the next publish call fail with `fault` (faults queue up in order).
@@ -127,7 +129,10 @@ impl SimulatedChannel {
     fn simulate(&self, item: &Item, now: DateTime<Utc>) -> (ContentStats, u64) {
         let r: BaseRates = self.info.base_rates;
         let mut rng = SeededRng::derive(self.seed, &item.external_id);
-        let mut s = ContentStats { as_of: Some(now), ..ContentStats::default() };
+        let mut s = ContentStats {
+            as_of: Some(now),
+            ..ContentStats::default()
+        };
         let elapsed = now - item.published_at;
         if elapsed < Duration::zero() {
             return (s, 0);
@@ -155,7 +160,11 @@ impl ContentChannel for SimulatedChannel {
         &self.info.code
     }
 
-    async fn account_status(&self, tenant: &TenantId, account: &str) -> marketingforce_core::Result<AccountStatus> {
+    async fn account_status(
+        &self,
+        tenant: &TenantId,
+        account: &str,
+    ) -> marketingforce_core::Result<AccountStatus> {
         self.state()
             .accounts
             .get(&(*tenant, account.to_string()))
@@ -170,65 +179,109 @@ impl ContentChannel for SimulatedChannel {
             return Ok(prev.clone());
         }
         let key = (req.tenant, req.account.clone());
-        let status = st
-            .accounts
-            .get(&key)
-            .cloned()
-            .ok_or_else(|| CoreError::not_found(format!("{} account", self.info.code), &req.account))?;
+        let status = st.accounts.get(&key).cloned().ok_or_else(|| {
+            CoreError::not_found(format!("{} account", self.info.code), &req.account)
+        })?;
         let outcome = match st.faults.pop_front() {
             Some(Fault::Unavailable) => {
-                return Err(CoreError::backend_message(self.info.code.clone(), true, "503 service unavailable (injected)"))
+                return Err(CoreError::backend_message(
+                    self.info.code.clone(),
+                    true,
+                    "503 service unavailable (injected)",
+                ))
             }
-            Some(Fault::Timeout) => return Err(CoreError::Timeout { operation: format!("publish to {}", self.info.code) }),
+            Some(Fault::Timeout) => {
+                return Err(CoreError::Timeout {
+                    operation: format!("publish to {}", self.info.code),
+                })
+            }
             Some(Fault::Reject { code, reason }) => PublishOutcome::Rejected { code, reason },
             Some(Fault::Suspend { reason }) => {
                 if let Some(a) = st.accounts.get_mut(&key) {
                     a.suspended = Some(reason.clone());
                 }
-                PublishOutcome::Rejected { code: "account_suspended".into(), reason }
+                PublishOutcome::Rejected {
+                    code: "account_suspended".into(),
+                    reason,
+                }
             }
             None if !status.can_publish() => PublishOutcome::Rejected {
                 code: "account_not_allowed".into(),
-                reason: status.suspended.clone().unwrap_or_else(|| "account not real-name verified".into()),
+                reason: status
+                    .suspended
+                    .clone()
+                    .unwrap_or_else(|| "account not real-name verified".into()),
             },
             None if !req.format_accepted(&self.info) => PublishOutcome::Rejected {
                 code: "format".into(),
                 reason: format!("{} does not accept {}", self.info.code, req.format),
             },
-            None => match self.banned_phrases.iter().find(|p| req.title.contains(p.as_str()) || req.body_html.contains(p.as_str())) {
-                Some(p) => PublishOutcome::Rejected { code: "policy".into(), reason: format!("content contains {p:?}, which the platform does not allow") },
+            None => match self
+                .banned_phrases
+                .iter()
+                .find(|p| req.title.contains(p.as_str()) || req.body_html.contains(p.as_str()))
+            {
+                Some(p) => PublishOutcome::Rejected {
+                    code: "policy".into(),
+                    reason: format!("content contains {p:?}, which the platform does not allow"),
+                },
                 None => {
                     st.counter += 1;
                     let external_id = format!("{}-{:06}", self.info.code, st.counter);
                     let mut rng = SeededRng::derive(self.seed, &external_id);
                     // Lognormal quality around 1: some pieces do much better than others.
                     let quality = (0.5 * rng.normal()).exp();
-                    st.items.insert(external_id.clone(), Item { tenant: req.tenant, account: req.account.clone(), external_id: external_id.clone(), published_at: now, quality });
+                    st.items.insert(
+                        external_id.clone(),
+                        Item {
+                            tenant: req.tenant,
+                            account: req.account.clone(),
+                            external_id: external_id.clone(),
+                            published_at: now,
+                            quality,
+                        },
+                    );
                     PublishOutcome::Published(PublishReceipt {
-                        url: Some(format!("https://{}.example/p/{external_id}", self.info.code)),
+                        url: Some(format!(
+                            "https://{}.example/p/{external_id}",
+                            self.info.code
+                        )),
                         external_id,
                         published_at: now,
                     })
                 }
             },
         };
-        st.by_key.insert(req.idempotency_key.clone(), outcome.clone());
+        st.by_key
+            .insert(req.idempotency_key.clone(), outcome.clone());
         Ok(outcome)
     }
 
-    async fn stats(&self, tenant: &TenantId, account: &str, external_id: &str) -> marketingforce_core::Result<ContentStats> {
+    async fn stats(
+        &self,
+        tenant: &TenantId,
+        account: &str,
+        external_id: &str,
+    ) -> marketingforce_core::Result<ContentStats> {
         let item = {
             let st = self.state();
             st.items
                 .get(external_id)
                 .filter(|i| &i.tenant == tenant && i.account == account)
                 .cloned()
-                .ok_or_else(|| CoreError::not_found(format!("{} item", self.info.code), external_id))?
+                .ok_or_else(|| {
+                    CoreError::not_found(format!("{} item", self.info.code), external_id)
+                })?
         };
         Ok(self.simulate(&item, self.clock.now()).0)
     }
 
-    async fn inquiries(&self, tenant: &TenantId, account: &str, since: Option<DateTime<Utc>>) -> marketingforce_core::Result<Vec<ChannelInquiry>> {
+    async fn inquiries(
+        &self,
+        tenant: &TenantId,
+        account: &str,
+        since: Option<DateTime<Utc>>,
+    ) -> marketingforce_core::Result<Vec<ChannelInquiry>> {
         let now = self.clock.now();
         let items: Vec<Item> = self
             .state()
@@ -265,7 +318,11 @@ impl ContentChannel for SimulatedChannel {
                 });
             }
         }
-        out.sort_by(|a, b| a.received_at.cmp(&b.received_at).then_with(|| a.external_id.cmp(&b.external_id)));
+        out.sort_by(|a, b| {
+            a.received_at
+                .cmp(&b.received_at)
+                .then_with(|| a.external_id.cmp(&b.external_id))
+        });
         Ok(out)
     }
 }

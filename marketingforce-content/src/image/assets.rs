@@ -49,14 +49,21 @@ pub fn png_size(bytes: &[u8]) -> Option<(u32, u32)> {
 /// [`ContentError::BadImage`] naming the asset: empty, too large, not an image, or a PNG with a
 /// broken header.
 pub fn check(asset: &ImageAsset) -> Result<ImageFormat> {
-    let bad = |reason: String| ContentError::BadImage { name: asset.name.clone(), reason };
+    let bad = |reason: String| ContentError::BadImage {
+        name: asset.name.clone(),
+        reason,
+    };
     if asset.bytes.is_empty() {
         return Err(bad("the file is empty".into()));
     }
     if asset.bytes.len() > MAX_IMAGE_BYTES {
-        return Err(bad(format!("{} bytes, at most {MAX_IMAGE_BYTES} accepted", asset.bytes.len())));
+        return Err(bad(format!(
+            "{} bytes, at most {MAX_IMAGE_BYTES} accepted",
+            asset.bytes.len()
+        )));
     }
-    let format = sniff(&asset.bytes).ok_or_else(|| bad("not an image: PNG, JPEG, GIF, WebP or SVG expected".into()))?;
+    let format = sniff(&asset.bytes)
+        .ok_or_else(|| bad("not an image: PNG, JPEG, GIF, WebP or SVG expected".into()))?;
     if format == ImageFormat::Png {
         match png_size(&asset.bytes) {
             Some((w, h)) if w > 0 && h > 0 && w <= 20_000 && h <= 20_000 => {}

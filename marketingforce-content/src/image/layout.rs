@@ -61,7 +61,11 @@ fn units(text: &str) -> Vec<String> {
             word.push(c);
             out.push(std::mem::take(&mut word));
         } else {
-            if word.chars().last().is_some_and(|l| is_cjk(l) && !NO_LINE_END.contains(l)) {
+            if word
+                .chars()
+                .last()
+                .is_some_and(|l| is_cjk(l) && !NO_LINE_END.contains(l))
+            {
                 out.push(std::mem::take(&mut word));
             }
             word.push(c);
@@ -161,7 +165,11 @@ pub fn fit(field: &str, text: &str, b: &TextBox) -> Result<Fitted> {
         let lines = wrap(text, b.width / size);
         let needed = lines.len() as f64 * size * b.line_height;
         if needed <= b.height + 0.01 {
-            return Ok(Fitted { font_size: size, shrunk: size < b.max_font, lines });
+            return Ok(Fitted {
+                font_size: size,
+                shrunk: size < b.max_font,
+                lines,
+            });
         }
         if size - 2.0 < b.min_font {
             return Err(ContentError::TextDoesNotFit {
@@ -192,8 +200,14 @@ mod tests {
             let orig: String = text.split_whitespace().collect();
             assert_eq!(joined, orig, "width {w}");
             for l in &lines {
-                assert!(!l.starts_with(|c| NO_LINE_START.contains(c)), "{l:?} in {lines:?}");
-                assert!(!l.ends_with(|c| NO_LINE_END.contains(c)), "{l:?} in {lines:?}");
+                assert!(
+                    !l.starts_with(|c| NO_LINE_START.contains(c)),
+                    "{l:?} in {lines:?}"
+                );
+                assert!(
+                    !l.ends_with(|c| NO_LINE_END.contains(c)),
+                    "{l:?} in {lines:?}"
+                );
             }
         }
     }

@@ -30,7 +30,7 @@ pub const TEMPLATE_IMAGE_BACKEND: &str = "svg-template";
 /// Most pictures one request may carry.
 pub const MAX_IMAGES: usize = 6;
 
-/// Makes images from themes; SVG always, PNG with a [`raster::Rasterizer`].
+/// Makes images from themes; SVG always, PNG with a `raster::Rasterizer` (feature `raster`).
 ///
 /// ```
 /// use marketingforce_content::image::TemplateImageGenerator;
@@ -90,41 +90,96 @@ impl TemplateImageGenerator {
     /// [`ContentError::FontsMissing`] from the rasteriser.
     pub fn generate_image(&self, req: &ImageRequest) -> Result<GeneratedImage> {
         if req.images.len() > MAX_IMAGES {
-            return Err(marketingforce_core::Error::limit_exceeded("images", req.images.len(), MAX_IMAGES).into());
+            return Err(marketingforce_core::Error::limit_exceeded(
+                "images",
+                req.images.len(),
+                MAX_IMAGES,
+            )
+            .into());
         }
         let mut pics: Vec<(String, &[u8])> = Vec::with_capacity(req.images.len());
         for (i, a) in req.images.iter().enumerate() {
-            let named = marketingforce_core::adapters::generation::ImageAsset { name: format!("images[{i}] ({})", a.name), bytes: Vec::new() };
+            let named = marketingforce_core::adapters::generation::ImageAsset {
+                name: format!("images[{i}] ({})", a.name),
+                bytes: Vec::new(),
+            };
             assets::check(a).map_err(|e| match e {
-                ContentError::BadImage { reason, .. } => ContentError::BadImage { name: named.name.clone(), reason },
+                ContentError::BadImage { reason, .. } => ContentError::BadImage {
+                    name: named.name.clone(),
+                    reason,
+                },
                 other => other,
             })?;
             pics.push((a.name.clone(), a.bytes.as_slice()));
         }
-        let theme = self.themes.select(req.template.as_deref(), &req.industry, req.scenario.as_deref(), req.occasion.as_deref())?;
+        let theme = self.themes.select(
+            req.template.as_deref(),
+            &req.industry,
+            req.scenario.as_deref(),
+            req.occasion.as_deref(),
+        )?;
         let seed = req.seed.unwrap_or(0);
         let (svg, w, h, notes) = svg::render(req, theme, &pics, seed)?;
-        let provenance = Provenance { backend: TEMPLATE_IMAGE_BACKEND.into(), template: Some(theme.id.clone()), model: None, seed: req.seed, usage: None };
+        let provenance = Provenance {
+            backend: TEMPLATE_IMAGE_BACKEND.into(),
+            template: Some(theme.id.clone()),
+            model: None,
+            seed: req.seed,
+            usage: None,
+        };
         match req.format {
-            ImageFormat::Svg => Ok(GeneratedImage { format: ImageFormat::Svg, width: w, height: h, bytes: svg.into_bytes(), notes, provenance }),
+            ImageFormat::Svg => Ok(GeneratedImage {
+                format: ImageFormat::Svg,
+                width: w,
+                height: h,
+                bytes: svg.into_bytes(),
+                notes,
+                provenance,
+            }),
             ImageFormat::Png => self.rasterise(svg, notes, provenance),
-            other => Err(ContentError::validation("format", format!("{other:?} output is not supported: choose svg or png"))),
+            other => Err(ContentError::validation(
+                "format",
+                format!("{other:?} output is not supported: choose svg or png"),
+            )),
         }
     }
 
     #[cfg(feature = "raster")]
-    fn rasterise(&self, svg: String, notes: Vec<String>, provenance: Provenance) -> Result<GeneratedImage> {
+    fn rasterise(
+        &self,
+        svg: String,
+        notes: Vec<String>,
+        provenance: Provenance,
+    ) -> Result<GeneratedImage> {
         let r = match &self.rasterizer {
             Some(r) => r.clone(),
             None => Arc::new(raster::Rasterizer::system()?),
         };
         let (png, width, height) = r.render_png(&svg)?;
-        Ok(GeneratedImage { format: ImageFormat::Png, width, height, bytes: png, notes, provenance: Provenance { backend: format!("{}+resvg", provenance.backend), ..provenance } })
+        Ok(GeneratedImage {
+            format: ImageFormat::Png,
+            width,
+            height,
+            bytes: png,
+            notes,
+            provenance: Provenance {
+                backend: format!("{}+resvg", provenance.backend),
+                ..provenance
+            },
+        })
     }
 
     #[cfg(not(feature = "raster"))]
-    fn rasterise(&self, _svg: String, _notes: Vec<String>, _provenance: Provenance) -> Result<GeneratedImage> {
-        Err(ContentError::validation("format", "PNG output needs the `raster` feature of marketingforce-content"))
+    fn rasterise(
+        &self,
+        _svg: String,
+        _notes: Vec<String>,
+        _provenance: Provenance,
+    ) -> Result<GeneratedImage> {
+        Err(ContentError::validation(
+            "format",
+            "PNG output needs the `raster` feature of marketingforce-content",
+        ))
     }
 }
 
@@ -134,7 +189,10 @@ impl ImageGenerator for TemplateImageGenerator {
         TEMPLATE_IMAGE_BACKEND
     }
 
-    async fn generate(&self, request: &ImageRequest) -> marketingforce_core::Result<GeneratedImage> {
+    async fn generate(
+        &self,
+        request: &ImageRequest,
+    ) -> marketingforce_core::Result<GeneratedImage> {
         self.generate_image(request).map_err(Into::into)
     }
 }

@@ -56,17 +56,34 @@ impl Rasterizer {
                 let _ = db.load_font_file(p);
             }
         }
-        Rasterizer::from_db(db, paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))
+        Rasterizer::from_db(
+            db,
+            paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        )
     }
 
     fn from_db(db: fontdb::Database, searched: String) -> Result<Rasterizer> {
-        let families: Vec<String> = db.faces().flat_map(|f| f.families.iter().map(|(n, _)| n.clone())).collect();
+        let families: Vec<String> = db
+            .faces()
+            .flat_map(|f| f.families.iter().map(|(n, _)| n.clone()))
+            .collect();
         let family = CJK_FAMILIES
             .iter()
             .find(|want| families.iter().any(|f| f.eq_ignore_ascii_case(want)))
             .map(|s| (*s).to_string())
-            .ok_or_else(|| ContentError::FontsMissing { needed: format!("CJK text (one of {})", CJK_FAMILIES.join(", ")), searched: searched.clone() })?;
-        Ok(Rasterizer { fontdb: Arc::new(db), family, searched })
+            .ok_or_else(|| ContentError::FontsMissing {
+                needed: format!("CJK text (one of {})", CJK_FAMILIES.join(", ")),
+                searched: searched.clone(),
+            })?;
+        Ok(Rasterizer {
+            fontdb: Arc::new(db),
+            family,
+            searched,
+        })
     }
 
     /// The CJK family used for text.
@@ -80,16 +97,30 @@ impl Rasterizer {
     /// A validation error on `svg` when it does not parse, or a backend error when the image
     /// cannot be allocated or encoded.
     pub fn render_png(&self, svg: &str) -> Result<(Vec<u8>, u32, u32)> {
-        let opt = usvg::Options { fontdb: self.fontdb.clone(), font_family: self.family.clone(), ..usvg::Options::default() };
-        let tree = usvg::Tree::from_str(svg, &opt).map_err(|e| ContentError::validation("svg", format!("does not parse: {e}")))?;
+        let opt = usvg::Options {
+            fontdb: self.fontdb.clone(),
+            font_family: self.family.clone(),
+            ..usvg::Options::default()
+        };
+        let tree = usvg::Tree::from_str(svg, &opt)
+            .map_err(|e| ContentError::validation("svg", format!("does not parse: {e}")))?;
         let size = tree.size().to_int_size();
         let (w, h) = (size.width(), size.height());
-        let mut pixmap = tiny_skia::Pixmap::new(w, h)
-            .ok_or_else(|| marketingforce_core::Error::backend_message("resvg", false, format!("cannot allocate {w}x{h} pixels")))?;
+        let mut pixmap = tiny_skia::Pixmap::new(w, h).ok_or_else(|| {
+            marketingforce_core::Error::backend_message(
+                "resvg",
+                false,
+                format!("cannot allocate {w}x{h} pixels"),
+            )
+        })?;
         resvg::render(&tree, tiny_skia::Transform::default(), &mut pixmap.as_mut());
-        let png = pixmap
-            .encode_png()
-            .map_err(|e| marketingforce_core::Error::backend_message("resvg", false, format!("PNG encoding failed: {e}")))?;
+        let png = pixmap.encode_png().map_err(|e| {
+            marketingforce_core::Error::backend_message(
+                "resvg",
+                false,
+                format!("PNG encoding failed: {e}"),
+            )
+        })?;
         Ok((png, w, h))
     }
 

@@ -55,13 +55,26 @@ pub fn default_size(kind: ImageKind) -> (u32, u32) {
 fn layout(kind: ImageKind, has_image: bool) -> Layout {
     match kind {
         ImageKind::Poster => {
-            let (img, below) = if has_image { (Some(r(90.0, 400.0, 900.0, 680.0)), 1120.0) } else { (None, 440.0) };
+            let (img, below) = if has_image {
+                (Some(r(90.0, 400.0, 900.0, 680.0)), 1120.0)
+            } else {
+                (None, 440.0)
+            };
             Layout {
                 badge: r(60.0, 60.0, 320.0, 72.0),
                 headline: (r(90.0, 170.0, 900.0, 210.0), 96.0, 44.0),
                 image: img,
                 sub: Some((r(90.0, below, 900.0, 120.0), 52.0, 28.0)),
-                body: Some((r(120.0, below + 140.0, 840.0, if has_image { 360.0 } else { 900.0 }), 42.0, 24.0)),
+                body: Some((
+                    r(
+                        120.0,
+                        below + 140.0,
+                        840.0,
+                        if has_image { 360.0 } else { 900.0 },
+                    ),
+                    42.0,
+                    24.0,
+                )),
                 cta: Some((r(190.0, 1650.0, 700.0, 120.0), 50.0, 28.0)),
                 contact: Some((r(90.0, 1800.0, 900.0, 80.0), 34.0, 20.0)),
                 align: Align::Center,
@@ -69,12 +82,28 @@ fn layout(kind: ImageKind, has_image: bool) -> Layout {
         }
         ImageKind::Banner => Layout {
             badge: r(80.0, 24.0, 280.0, 52.0),
-            headline: (r(80.0, 90.0, if has_image { 1100.0 } else { 1760.0 }, 190.0), 88.0, 40.0),
+            headline: (
+                r(80.0, 90.0, if has_image { 1100.0 } else { 1760.0 }, 190.0),
+                88.0,
+                40.0,
+            ),
             image: has_image.then(|| r(1240.0, 60.0, 620.0, 480.0)),
-            sub: Some((r(80.0, 290.0, if has_image { 1100.0 } else { 1760.0 }, 80.0), 44.0, 24.0)),
-            body: Some((r(80.0, 375.0, if has_image { 1100.0 } else { 1760.0 }, 70.0), 32.0, 20.0)),
+            sub: Some((
+                r(80.0, 290.0, if has_image { 1100.0 } else { 1760.0 }, 80.0),
+                44.0,
+                24.0,
+            )),
+            body: Some((
+                r(80.0, 375.0, if has_image { 1100.0 } else { 1760.0 }, 70.0),
+                32.0,
+                20.0,
+            )),
             cta: Some((r(80.0, 455.0, 420.0, 80.0), 38.0, 22.0)),
-            contact: Some((r(540.0, 465.0, if has_image { 660.0 } else { 1300.0 }, 60.0), 28.0, 18.0)),
+            contact: Some((
+                r(540.0, 465.0, if has_image { 660.0 } else { 1300.0 }, 60.0),
+                28.0,
+                18.0,
+            )),
             align: Align::Left,
         },
         ImageKind::ProductImage => Layout {
@@ -95,30 +124,54 @@ fn layout(kind: ImageKind, has_image: bool) -> Layout {
 /// # Errors
 /// [`ContentError::TextDoesNotFit`] naming the field; validation errors for text the kind does
 /// not carry (body or contact on a product image) or a missing picture on a product image.
-pub fn render(req: &ImageRequest, theme: &Theme, images: &[(String, &[u8])], seed: u64) -> Result<(String, u32, u32, Vec<String>)> {
+pub fn render(
+    req: &ImageRequest,
+    theme: &Theme,
+    images: &[(String, &[u8])],
+    seed: u64,
+) -> Result<(String, u32, u32, Vec<String>)> {
     let (dw, dh) = default_size(req.kind);
     let (w, h) = req.size.unwrap_or((dw, dh));
     if w < 100 || h < 100 || w > 8000 || h > 8000 {
-        return Err(ContentError::validation("size", format!("{w}x{h} is outside 100..8000 px")));
+        return Err(ContentError::validation(
+            "size",
+            format!("{w}x{h} is outside 100..8000 px"),
+        ));
     }
     let (sx, sy) = (f64::from(w) / f64::from(dw), f64::from(h) / f64::from(dh));
     let scale = sx.min(sy);
     let lay = layout(req.kind, !images.is_empty());
     if req.kind == ImageKind::ProductImage {
         if images.is_empty() {
-            return Err(ContentError::BadImage { name: "images[0]".into(), reason: "missing: a product image needs the product picture".into() });
+            return Err(ContentError::BadImage {
+                name: "images[0]".into(),
+                reason: "missing: a product image needs the product picture".into(),
+            });
         }
         if !req.body.is_empty() {
-            return Err(ContentError::validation("body", "product images carry a headline, subheadline and call to action only"));
+            return Err(ContentError::validation(
+                "body",
+                "product images carry a headline, subheadline and call to action only",
+            ));
         }
         if req.contact.is_some() {
-            return Err(ContentError::validation("contact", "product images carry a headline, subheadline and call to action only"));
+            return Err(ContentError::validation(
+                "contact",
+                "product images carry a headline, subheadline and call to action only",
+            ));
         }
     }
-    let sc = |b: Rect| Rect { x: b.x * sx, y: b.y * sy, w: b.w * sx, h: b.h * sy };
+    let sc = |b: Rect| Rect {
+        x: b.x * sx,
+        y: b.y * sy,
+        w: b.w * sx,
+        h: b.h * sy,
+    };
     let mut rng = SeededRng::derive(seed, &theme.id);
     let mut notes = Vec::new();
-    let mut svg = String::with_capacity(8 * 1024 + images.iter().map(|(_, b)| b.len() * 4 / 3).sum::<usize>());
+    let mut svg = String::with_capacity(
+        8 * 1024 + images.iter().map(|(_, b)| b.len() * 4 / 3).sum::<usize>(),
+    );
     let _ = write!(
         svg,
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}"><defs><linearGradient id="bg" x1="0" y1="0" x2="{}" y2="1"><stop offset="0" stop-color="{}"/><stop offset="1" stop-color="{}"/></linearGradient><clipPath id="pic"><rect x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" rx="{:.1}"/></clipPath></defs><rect width="{w}" height="{h}" fill="url(#bg)"/>"#,
@@ -129,7 +182,11 @@ pub fn render(req: &ImageRequest, theme: &Theme, images: &[(String, &[u8])], see
         lay.image.map_or(0.0, |i| sc(i).y),
         lay.image.map_or(0.0, |i| sc(i).w),
         lay.image.map_or(0.0, |i| sc(i).h),
-        if req.kind == ImageKind::ProductImage { 0.0 } else { 24.0 * scale },
+        if req.kind == ImageKind::ProductImage {
+            0.0
+        } else {
+            24.0 * scale
+        },
     );
     pattern(&mut svg, theme, w, h, &mut rng);
     if let (Some(area), Some((name, bytes))) = (lay.image, images.first()) {
@@ -143,23 +200,76 @@ pub fn render(req: &ImageRequest, theme: &Theme, images: &[(String, &[u8])], see
         base64::engine::general_purpose::STANDARD.encode_string(bytes, &mut svg);
         svg.push_str("\"/>");
         if images.len() > 1 {
-            notes.push(format!("{} images supplied; this layout shows the first ({name})", images.len()));
+            notes.push(format!(
+                "{} images supplied; this layout shows the first ({name})",
+                images.len()
+            ));
         }
     }
     if let Some(b) = theme.badge_text(req.language) {
         let bx = sc(lay.badge);
-        let _ = write!(svg, r#"<rect x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" rx="{:.1}" fill="{}"/>"#, bx.x, bx.y, bx.w, bx.h, bx.h / 2.0, theme.accent);
-        let fitted = fit("badge", b, &TextBox { width: bx.w * 0.85, height: bx.h, max_font: bx.h * 0.6, min_font: bx.h * 0.3, line_height: 1.2 })?;
-        text_lines(&mut svg, &fitted, bx, Align::Center, &theme.background[0], true);
+        let _ = write!(
+            svg,
+            r#"<rect x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" rx="{:.1}" fill="{}"/>"#,
+            bx.x,
+            bx.y,
+            bx.w,
+            bx.h,
+            bx.h / 2.0,
+            theme.accent
+        );
+        let fitted = fit(
+            "badge",
+            b,
+            &TextBox {
+                width: bx.w * 0.85,
+                height: bx.h,
+                max_font: bx.h * 0.6,
+                min_font: bx.h * 0.3,
+                line_height: 1.2,
+            },
+        )?;
+        text_lines(
+            &mut svg,
+            &fitted,
+            bx,
+            Align::Center,
+            &theme.background[0],
+            true,
+        );
     }
-    let put = |field: &str, text: &str, spec: (Rect, f64, f64), colour: &str, bold: bool, notes: &mut Vec<String>, svg: &mut String| -> Result<()> {
+    let put = |field: &str,
+               text: &str,
+               spec: (Rect, f64, f64),
+               colour: &str,
+               bold: bool,
+               notes: &mut Vec<String>,
+               svg: &mut String|
+     -> Result<()> {
         let b = sc(spec.0);
-        let fitted = fit(field, text, &TextBox { width: b.w, height: b.h, max_font: spec.1 * scale, min_font: spec.2 * scale, line_height: 1.25 })?;
+        let fitted = fit(
+            field,
+            text,
+            &TextBox {
+                width: b.w,
+                height: b.h,
+                max_font: spec.1 * scale,
+                min_font: spec.2 * scale,
+                line_height: 1.25,
+            },
+        )?;
         if fitted.shrunk {
-            notes.push(format!("{field}: font reduced from {:.0}px to {:.0}px to fit", spec.1 * scale, fitted.font_size));
+            notes.push(format!(
+                "{field}: font reduced from {:.0}px to {:.0}px to fit",
+                spec.1 * scale,
+                fitted.font_size
+            ));
         }
         if fitted.lines.len() > 1 {
-            notes.push(format!("{field}: wrapped into {} lines", fitted.lines.len()));
+            notes.push(format!(
+                "{field}: wrapped into {} lines",
+                fitted.lines.len()
+            ));
         }
         text_lines(svg, &fitted, b, lay.align, colour, bold);
         Ok(())
@@ -167,31 +277,100 @@ pub fn render(req: &ImageRequest, theme: &Theme, images: &[(String, &[u8])], see
     if req.headline.trim().is_empty() {
         return Err(ContentError::validation("headline", "must not be blank"));
     }
-    put("headline", &req.headline, lay.headline, &theme.text, true, &mut notes, &mut svg)?;
+    put(
+        "headline",
+        &req.headline,
+        lay.headline,
+        &theme.text,
+        true,
+        &mut notes,
+        &mut svg,
+    )?;
     if let (Some(s), Some(spec)) = (&req.subheadline, lay.sub) {
-        put("subheadline", s, spec, &theme.subtext, false, &mut notes, &mut svg)?;
+        put(
+            "subheadline",
+            s,
+            spec,
+            &theme.subtext,
+            false,
+            &mut notes,
+            &mut svg,
+        )?;
     }
     if !req.body.is_empty() {
-        let spec = lay.body.ok_or_else(|| ContentError::validation("body", "this layout has no body"))?;
+        let spec = lay
+            .body
+            .ok_or_else(|| ContentError::validation("body", "this layout has no body"))?;
         let text = if req.kind == ImageKind::Banner {
             req.body.join(" · ")
         } else {
-            req.body.iter().map(|l| format!("• {l}")).collect::<Vec<_>>().join("\n")
+            req.body
+                .iter()
+                .map(|l| format!("• {l}"))
+                .collect::<Vec<_>>()
+                .join("\n")
         };
-        put("body", &text, spec, &theme.text, false, &mut notes, &mut svg)?;
+        put(
+            "body",
+            &text,
+            spec,
+            &theme.text,
+            false,
+            &mut notes,
+            &mut svg,
+        )?;
     }
     if let (Some(c), Some(spec)) = (&req.call_to_action, lay.cta) {
         let b = sc(spec.0);
-        let _ = write!(svg, r#"<rect x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" rx="{:.1}" fill="{}"/>"#, b.x, b.y, b.w, b.h, b.h / 2.0, theme.accent);
-        let fitted = fit("call_to_action", c, &TextBox { width: b.w * 0.86, height: b.h * 0.9, max_font: spec.1 * scale, min_font: spec.2 * scale, line_height: 1.2 })?;
+        let _ = write!(
+            svg,
+            r#"<rect x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" rx="{:.1}" fill="{}"/>"#,
+            b.x,
+            b.y,
+            b.w,
+            b.h,
+            b.h / 2.0,
+            theme.accent
+        );
+        let fitted = fit(
+            "call_to_action",
+            c,
+            &TextBox {
+                width: b.w * 0.86,
+                height: b.h * 0.9,
+                max_font: spec.1 * scale,
+                min_font: spec.2 * scale,
+                line_height: 1.2,
+            },
+        )?;
         if fitted.shrunk {
-            notes.push(format!("call_to_action: font reduced to {:.0}px to fit", fitted.font_size));
+            notes.push(format!(
+                "call_to_action: font reduced to {:.0}px to fit",
+                fitted.font_size
+            ));
         }
-        text_lines(&mut svg, &fitted, b, Align::Center, &theme.background[0], true);
+        text_lines(
+            &mut svg,
+            &fitted,
+            b,
+            Align::Center,
+            &theme.background[0],
+            true,
+        );
     }
     if let Some(c) = &req.contact {
-        let spec = lay.contact.ok_or_else(|| ContentError::validation("contact", "this layout has no contact line"))?;
-        put("contact", c, spec, &theme.subtext, false, &mut notes, &mut svg)?;
+        let spec = lay.contact.ok_or_else(|| {
+            ContentError::validation("contact", "this layout has no contact line")
+        })?;
+        put(
+            "contact",
+            c,
+            spec,
+            &theme.subtext,
+            false,
+            &mut notes,
+            &mut svg,
+        )?;
     }
     svg.push_str("</svg>");
     Ok((svg, w, h, notes))
@@ -223,7 +402,11 @@ fn pattern(svg: &mut String, t: &Theme, w: u32, h: u32, rng: &mut SeededRng) {
         Pattern::None => {}
         Pattern::Grid => {
             let step = 60.0 + rng.below(4) as f64 * 10.0;
-            let _ = write!(svg, r#"<g stroke="{}" stroke-opacity="0.08" stroke-width="1">"#, t.text);
+            let _ = write!(
+                svg,
+                r#"<g stroke="{}" stroke-opacity="0.08" stroke-width="1">"#,
+                t.text
+            );
             let mut x = step;
             while x < w {
                 let _ = write!(svg, r#"<line x1="{x:.0}" y1="0" x2="{x:.0}" y2="{h:.0}"/>"#);
@@ -239,7 +422,13 @@ fn pattern(svg: &mut String, t: &Theme, w: u32, h: u32, rng: &mut SeededRng) {
         Pattern::Dots => {
             let _ = write!(svg, r#"<g fill="{}" fill-opacity="0.12">"#, t.accent);
             for _ in 0..18 {
-                let _ = write!(svg, r#"<circle cx="{:.0}" cy="{:.0}" r="{:.0}"/>"#, rng.unit() * w, rng.unit() * h, 4.0 + rng.unit() * 28.0);
+                let _ = write!(
+                    svg,
+                    r#"<circle cx="{:.0}" cy="{:.0}" r="{:.0}"/>"#,
+                    rng.unit() * w,
+                    rng.unit() * h,
+                    4.0 + rng.unit() * 28.0
+                );
             }
             svg.push_str("</g>");
         }
@@ -248,7 +437,11 @@ fn pattern(svg: &mut String, t: &Theme, w: u32, h: u32, rng: &mut SeededRng) {
             let _ = write!(
                 svg,
                 r#"<path d="M0 {y0:.0} C {:.0} {:.0}, {:.0} {:.0}, {w:.0} {y0:.0} L {w:.0} {h:.0} L 0 {h:.0} Z" fill="{}" fill-opacity="0.15"/>"#,
-                w * 0.3, y0 - h * 0.08, w * 0.7, y0 + h * 0.08, t.accent
+                w * 0.3,
+                y0 - h * 0.08,
+                w * 0.7,
+                y0 + h * 0.08,
+                t.accent
             );
         }
         Pattern::Lanterns => {
@@ -256,11 +449,25 @@ fn pattern(svg: &mut String, t: &Theme, w: u32, h: u32, rng: &mut SeededRng) {
                 let cx = w * (0.72 + 0.1 * i as f64);
                 let cy = h * (0.06 + 0.03 * (i % 2) as f64);
                 let rr = w * 0.035;
-                let _ = write!(svg, r#"<line x1="{cx:.0}" y1="0" x2="{cx:.0}" y2="{:.0}" stroke="{}" stroke-width="3"/><ellipse cx="{cx:.0}" cy="{cy:.0}" rx="{rr:.0}" ry="{:.0}" fill="{}" fill-opacity="0.9"/>"#, cy - rr, t.accent, rr * 1.2, t.accent);
+                let _ = write!(
+                    svg,
+                    r#"<line x1="{cx:.0}" y1="0" x2="{cx:.0}" y2="{:.0}" stroke="{}" stroke-width="3"/><ellipse cx="{cx:.0}" cy="{cy:.0}" rx="{rr:.0}" ry="{:.0}" fill="{}" fill-opacity="0.9"/>"#,
+                    cy - rr,
+                    t.accent,
+                    rr * 1.2,
+                    t.accent
+                );
             }
         }
         Pattern::Moon => {
-            let _ = write!(svg, r#"<circle cx="{:.0}" cy="{:.0}" r="{:.0}" fill="{}" fill-opacity="0.85"/>"#, w * 0.8, h * 0.1, w * 0.1, t.accent);
+            let _ = write!(
+                svg,
+                r#"<circle cx="{:.0}" cy="{:.0}" r="{:.0}" fill="{}" fill-opacity="0.85"/>"#,
+                w * 0.8,
+                h * 0.1,
+                w * 0.1,
+                t.accent
+            );
         }
     }
 }

@@ -105,7 +105,9 @@ impl Themes {
     /// # Errors
     /// A validation error naming the path (`themes[2].accent`).
     pub fn from_json(json: &str) -> Result<Themes> {
-        let t: Themes = serde_json::from_str(json).map_err(|e| ContentError::validation("themes", format!("not valid theme JSON: {e}")))?;
+        let t: Themes = serde_json::from_str(json).map_err(|e| {
+            ContentError::validation("themes", format!("not valid theme JSON: {e}"))
+        })?;
         t.validate()?;
         Ok(t)
     }
@@ -118,16 +120,35 @@ impl Themes {
         let mut ids = std::collections::HashSet::new();
         for (i, t) in self.themes.iter().enumerate() {
             if !ids.insert(t.id.as_str()) {
-                return Err(ContentError::validation(format!("themes[{i}].id"), format!("duplicate id {:?}", t.id)));
+                return Err(ContentError::validation(
+                    format!("themes[{i}].id"),
+                    format!("duplicate id {:?}", t.id),
+                ));
             }
-            for (f, c) in [("background[0]", &t.background[0]), ("background[1]", &t.background[1]), ("accent", &t.accent), ("text", &t.text), ("subtext", &t.subtext)] {
+            for (f, c) in [
+                ("background[0]", &t.background[0]),
+                ("background[1]", &t.background[1]),
+                ("accent", &t.accent),
+                ("text", &t.text),
+                ("subtext", &t.subtext),
+            ] {
                 if !is_colour(c) {
-                    return Err(ContentError::validation(format!("themes[{i}].{f}"), format!("{c:?} is not a #rrggbb colour")));
+                    return Err(ContentError::validation(
+                        format!("themes[{i}].{f}"),
+                        format!("{c:?} is not a #rrggbb colour"),
+                    ));
                 }
             }
         }
-        if !self.themes.iter().any(|t| t.industries.is_empty() && t.scenarios.is_empty() && t.occasions.is_empty()) {
-            return Err(ContentError::validation("themes", "needs a fallback theme without industries, scenarios or occasions"));
+        if !self
+            .themes
+            .iter()
+            .any(|t| t.industries.is_empty() && t.scenarios.is_empty() && t.occasions.is_empty())
+        {
+            return Err(ContentError::validation(
+                "themes",
+                "needs a fallback theme without industries, scenarios or occasions",
+            ));
         }
         Ok(())
     }
@@ -137,18 +158,41 @@ impl Themes {
     ///
     /// # Errors
     /// [`marketingforce_core::Error::NotFound`] for an unknown explicit id.
-    pub fn select(&self, template: Option<&str>, industry: &str, scenario: Option<&str>, occasion: Option<&str>) -> Result<&Theme> {
+    pub fn select(
+        &self,
+        template: Option<&str>,
+        industry: &str,
+        scenario: Option<&str>,
+        occasion: Option<&str>,
+    ) -> Result<&Theme> {
         if let Some(id) = template {
-            return self.themes.iter().find(|t| t.id == id).ok_or_else(|| marketingforce_core::Error::not_found("image template", id).into());
+            return self
+                .themes
+                .iter()
+                .find(|t| t.id == id)
+                .ok_or_else(|| marketingforce_core::Error::not_found("image template", id).into());
         }
         let has = |v: &[String], x: Option<&str>| x.is_some_and(|x| v.iter().any(|s| s == x));
         let pick = self
             .themes
             .iter()
             .find(|t| has(&t.occasions, occasion))
-            .or_else(|| self.themes.iter().find(|t| has(&t.scenarios, scenario) && (t.industries.is_empty() || has(&t.industries, Some(industry)))))
-            .or_else(|| self.themes.iter().find(|t| has(&t.industries, Some(industry)) && t.occasions.is_empty()))
-            .or_else(|| self.themes.iter().rev().find(|t| t.industries.is_empty() && t.scenarios.is_empty() && t.occasions.is_empty()));
+            .or_else(|| {
+                self.themes.iter().find(|t| {
+                    has(&t.scenarios, scenario)
+                        && (t.industries.is_empty() || has(&t.industries, Some(industry)))
+                })
+            })
+            .or_else(|| {
+                self.themes
+                    .iter()
+                    .find(|t| has(&t.industries, Some(industry)) && t.occasions.is_empty())
+            })
+            .or_else(|| {
+                self.themes.iter().rev().find(|t| {
+                    t.industries.is_empty() && t.scenarios.is_empty() && t.occasions.is_empty()
+                })
+            });
         pick.ok_or_else(|| ContentError::validation("themes", "no fallback theme"))
     }
 }

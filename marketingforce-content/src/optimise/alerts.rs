@@ -39,7 +39,13 @@ pub struct EwmaConfig {
 
 impl Default for EwmaConfig {
     fn default() -> Self {
-        EwmaConfig { lambda: 0.3, k: 3.0, warmup: 7, min_abs_change: 5.0, min_rel_change: 0.25 }
+        EwmaConfig {
+            lambda: 0.3,
+            k: 3.0,
+            warmup: 7,
+            min_abs_change: 5.0,
+            min_rel_change: 0.25,
+        }
     }
 }
 
@@ -83,7 +89,13 @@ pub struct EwmaDetector {
 impl EwmaDetector {
     /// A fresh detector.
     pub fn new(config: EwmaConfig) -> EwmaDetector {
-        EwmaDetector { config, mean: 0.0, var: 0.0, days: 0, last: None }
+        EwmaDetector {
+            config,
+            mean: 0.0,
+            var: 0.0,
+            days: 0,
+            last: None,
+        }
     }
 
     /// Feed one day; returns an alert when it is unusual. Days must come in order; a repeated
@@ -113,7 +125,11 @@ impl EwmaDetector {
             value,
             expected: self.mean,
             band: (self.mean - c.k * sd, self.mean + c.k * sd),
-            direction: if dev > 0.0 { Direction::Up } else { Direction::Down },
+            direction: if dev > 0.0 {
+                Direction::Up
+            } else {
+                Direction::Down
+            },
         });
         self.mean += c.lambda * dev;
         self.var = (1.0 - c.lambda) * (self.var + c.lambda * dev * dev);
@@ -132,7 +148,10 @@ pub struct MetricMonitor {
 impl MetricMonitor {
     /// A monitor with `config` for every metric.
     pub fn new(config: EwmaConfig) -> MetricMonitor {
-        MetricMonitor { config, detectors: BTreeMap::new() }
+        MetricMonitor {
+            config,
+            detectors: BTreeMap::new(),
+        }
     }
 
     /// Feed a day of metrics (name → value); returns the alerts of that day.
@@ -140,12 +159,20 @@ impl MetricMonitor {
         let config = self.config;
         metrics
             .iter()
-            .filter_map(|(name, v)| self.detectors.entry(name.clone()).or_insert_with(|| EwmaDetector::new(config)).update(name, date, *v))
+            .filter_map(|(name, v)| {
+                self.detectors
+                    .entry(name.clone())
+                    .or_insert_with(|| EwmaDetector::new(config))
+                    .update(name, date, *v)
+            })
             .collect()
     }
 
     /// Rebuild from history (e.g. after a restart), returning every alert it raises.
     pub fn replay(&mut self, history: &[(NaiveDate, BTreeMap<String, f64>)]) -> Vec<Alert> {
-        history.iter().flat_map(|(d, m)| self.observe_day(*d, m)).collect()
+        history
+            .iter()
+            .flat_map(|(d, m)| self.observe_day(*d, m))
+            .collect()
     }
 }

@@ -62,22 +62,41 @@ impl ChannelBandit {
     /// A validation error for no arms, duplicate channels, or non-positive priors.
     pub fn new(arms: Vec<Arm>, prior_strength: f64, seed: u64) -> Result<ChannelBandit> {
         if arms.is_empty() {
-            return Err(ContentError::validation("arms", "need at least one channel"));
+            return Err(ContentError::validation(
+                "arms",
+                "need at least one channel",
+            ));
         }
-        if !(prior_strength > 0.0) {
-            return Err(ContentError::validation("prior_strength", "must be positive"));
+        if prior_strength.is_nan() || prior_strength <= 0.0 {
+            return Err(ContentError::validation(
+                "prior_strength",
+                "must be positive",
+            ));
         }
         let mut posteriors = Vec::with_capacity(arms.len());
         for (i, a) in arms.iter().enumerate() {
             if arms[..i].iter().any(|b| b.channel == a.channel) {
-                return Err(ContentError::validation(format!("arms[{i}].channel"), format!("duplicate {:?}", a.channel)));
+                return Err(ContentError::validation(
+                    format!("arms[{i}].channel"),
+                    format!("duplicate {:?}", a.channel),
+                ));
             }
             if !(a.prior_mean > 0.0 && a.prior_mean.is_finite()) {
-                return Err(ContentError::validation(format!("arms[{i}].prior_mean"), "must be positive"));
+                return Err(ContentError::validation(
+                    format!("arms[{i}].prior_mean"),
+                    "must be positive",
+                ));
             }
-            posteriors.push(Posterior { alpha: a.prior_mean * prior_strength, beta: prior_strength });
+            posteriors.push(Posterior {
+                alpha: a.prior_mean * prior_strength,
+                beta: prior_strength,
+            });
         }
-        Ok(ChannelBandit { arms, posteriors, rng: SeededRng::new(seed) })
+        Ok(ChannelBandit {
+            arms,
+            posteriors,
+            rng: SeededRng::new(seed),
+        })
     }
 
     /// Record results: `publications` made on `channel` produced `inquiries`.
@@ -99,13 +118,18 @@ impl ChannelBandit {
 
     /// Posterior mean inquiries per publication of each channel.
     pub fn means(&self) -> BTreeMap<String, f64> {
-        self.arms.iter().zip(&self.posteriors).map(|(a, p)| (a.channel.clone(), p.alpha / p.beta)).collect()
+        self.arms
+            .iter()
+            .zip(&self.posteriors)
+            .map(|(a, p)| (a.channel.clone(), p.alpha / p.beta))
+            .collect()
     }
 
     /// Allocate `budget` publications for the next period (respecting each channel's
     /// `max_per_period`; slots no channel can take are left unallocated).
     pub fn allocate(&mut self, budget: u32) -> BTreeMap<String, u32> {
-        let mut plan: BTreeMap<String, u32> = self.arms.iter().map(|a| (a.channel.clone(), 0)).collect();
+        let mut plan: BTreeMap<String, u32> =
+            self.arms.iter().map(|a| (a.channel.clone(), 0)).collect();
         for _ in 0..budget {
             let mut best: Option<(usize, f64)> = None;
             for (i, (a, p)) in self.arms.iter().zip(&self.posteriors).enumerate() {
@@ -167,5 +191,7 @@ impl VolumePolicy {
 /// Spread `count` publications over `days` days as evenly as possible (publishing frequency).
 pub fn frequency(count: u32, days: u32) -> Vec<u32> {
     let days = days.max(1);
-    (0..days).map(|d| count / days + u32::from(d < count % days)).collect()
+    (0..days)
+        .map(|d| count / days + u32::from(d < count % days))
+        .collect()
 }

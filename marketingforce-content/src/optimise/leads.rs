@@ -92,7 +92,10 @@ impl MemoryLeadSink {
 
     /// Everything received, once per inquiry id.
     pub fn received(&self) -> Vec<Inquiry> {
-        self.received.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+        self.received
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 }
 
@@ -102,13 +105,22 @@ impl LeadSink for MemoryLeadSink {
         use std::sync::atomic::Ordering;
         if self.fail_next.load(Ordering::SeqCst) > 0 {
             self.fail_next.fetch_sub(1, Ordering::SeqCst);
-            return Err(marketingforce_core::Error::backend_message("crm", true, "CRM unavailable (injected)"));
+            return Err(marketingforce_core::Error::backend_message(
+                "crm",
+                true,
+                "CRM unavailable (injected)",
+            ));
         }
-        let mut r = self.received.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut r = self
+            .received
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if !r.iter().any(|i| i.id == inquiry.id) {
             r.push(inquiry.clone());
         }
-        Ok(LeadReceipt { lead_id: format!("lead-{}", inquiry.id) })
+        Ok(LeadReceipt {
+            lead_id: format!("lead-{}", inquiry.id),
+        })
     }
 }
 
@@ -151,7 +163,10 @@ impl Entity for InquiryRecord {
             Delivery::Pending { .. } => "pending",
             Delivery::Delivered { .. } => "delivered",
         };
-        vec![IndexEntry::new("delivery", state), IndexEntry::new("channel", &self.inquiry.channel)]
+        vec![
+            IndexEntry::new("delivery", state),
+            IndexEntry::new("channel", &self.inquiry.channel),
+        ]
     }
     fn tenant(&self) -> Option<&TenantId> {
         Some(&self.inquiry.tenant)
@@ -181,8 +196,19 @@ pub struct InquiryForwarder {
 
 impl InquiryForwarder {
     /// A forwarder over the publisher's channels.
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, publisher: Arc<Publisher>, sink: Arc<dyn LeadSink>) -> InquiryForwarder {
-        InquiryForwarder { records: Collection::new(store.clone()), store, clock, publisher, sink }
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        publisher: Arc<Publisher>,
+        sink: Arc<dyn LeadSink>,
+    ) -> InquiryForwarder {
+        InquiryForwarder {
+            records: Collection::new(store.clone()),
+            store,
+            clock,
+            publisher,
+            sink,
+        }
     }
 
     /// Collect new inquiries from every account that published, record them, deliver
@@ -199,14 +225,22 @@ impl InquiryForwarder {
             .map(|p| (p.command.channel.clone(), p.command.account.clone()))
             .collect();
         for (code, account) in accounts {
-            let Some(channel) = self.publisher.channels().find(|c| c.code() == code) else { continue };
-            let found = channel.inquiries(tenant, &account, None).await.map_err(ContentError::from_adapter)?;
+            let Some(channel) = self.publisher.channels().find(|c| c.code() == code) else {
+                continue;
+            };
+            let found = channel
+                .inquiries(tenant, &account, None)
+                .await
+                .map_err(ContentError::from_adapter)?;
             for ci in found {
                 let id = format!("{code}:{}", ci.external_id);
                 if self.records.get(tenant, &id).await?.is_some() {
                     continue;
                 }
-                let publication = publications.iter().find(|p| p.command.channel == code && p.external_id() == Some(ci.item_external_id.as_str()));
+                let publication = publications.iter().find(|p| {
+                    p.command.channel == code
+                        && p.external_id() == Some(ci.item_external_id.as_str())
+                });
                 let record = InquiryRecord {
                     inquiry: Inquiry {
                         id,
@@ -225,7 +259,10 @@ impl InquiryForwarder {
                         visitor_id: ci.visitor_id,
                         received_at: ci.received_at,
                     },
-                    delivery: Delivery::Pending { attempts: 0, last_error: None },
+                    delivery: Delivery::Pending {
+                        attempts: 0,
+                        last_error: None,
+                    },
                 };
                 let mut batch = Batch::new();
                 batch.put_entity(tenant, &record, Expect::Absent)?;
@@ -237,7 +274,11 @@ impl InquiryForwarder {
                 }
             }
         }
-        for pending in self.records.lookup_all(tenant, "delivery", "pending").await? {
+        for pending in self
+            .records
+            .lookup_all(tenant, "delivery", "pending")
+            .await?
+        {
             let mut rec = pending.value;
             let attempts = match &rec.delivery {
                 Delivery::Pending { attempts, .. } => *attempts,
@@ -246,11 +287,17 @@ impl InquiryForwarder {
             rec.delivery = match self.sink.submit(&rec.inquiry).await {
                 Ok(r) => {
                     report.delivered += 1;
-                    Delivery::Delivered { lead_id: r.lead_id, at: self.clock.now() }
+                    Delivery::Delivered {
+                        lead_id: r.lead_id,
+                        at: self.clock.now(),
+                    }
                 }
                 Err(e) => {
                     report.pending += 1;
-                    Delivery::Pending { attempts: attempts + 1, last_error: Some(e.to_string()) }
+                    Delivery::Pending {
+                        attempts: attempts + 1,
+                        last_error: Some(e.to_string()),
+                    }
                 }
             };
             let mut batch = Batch::new();
@@ -268,6 +315,12 @@ impl InquiryForwarder {
     /// # Errors
     /// Storage errors.
     pub async fn recorded(&self, tenant: &TenantId) -> Result<Vec<InquiryRecord>> {
-        Ok(self.records.list_all(tenant).await?.into_iter().map(|v| v.value).collect())
+        Ok(self
+            .records
+            .list_all(tenant)
+            .await?
+            .into_iter()
+            .map(|v| v.value)
+            .collect())
     }
 }

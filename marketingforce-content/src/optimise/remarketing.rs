@@ -65,8 +65,22 @@ impl AudienceRule {
     /// `hot` (3+ views and a click, 7 days).
     pub fn defaults() -> Vec<AudienceRule> {
         vec![
-            AudienceRule { name: "interested".into(), within_days: 30, min_views: 2, min_dwell_secs: 60, require_click: false, exclude_inquired: true },
-            AudienceRule { name: "hot".into(), within_days: 7, min_views: 3, min_dwell_secs: 0, require_click: true, exclude_inquired: true },
+            AudienceRule {
+                name: "interested".into(),
+                within_days: 30,
+                min_views: 2,
+                min_dwell_secs: 60,
+                require_click: false,
+                exclude_inquired: true,
+            },
+            AudienceRule {
+                name: "hot".into(),
+                within_days: 7,
+                min_views: 3,
+                min_dwell_secs: 0,
+                require_click: true,
+                exclude_inquired: true,
+            },
         ]
     }
 }
@@ -90,7 +104,11 @@ struct Profile {
 /// let a = build_audiences(&events, &AudienceRule::defaults(), at);
 /// assert!(a["interested"].contains("v1") && !a["interested"].contains("v2"));
 /// ```
-pub fn build_audiences(events: &[VisitorEvent], rules: &[AudienceRule], now: DateTime<Utc>) -> BTreeMap<String, BTreeSet<String>> {
+pub fn build_audiences(
+    events: &[VisitorEvent],
+    rules: &[AudienceRule],
+    now: DateTime<Utc>,
+) -> BTreeMap<String, BTreeSet<String>> {
     let mut out = BTreeMap::new();
     for rule in rules {
         let since = now - Duration::days(i64::from(rule.within_days));
@@ -111,8 +129,11 @@ pub fn build_audiences(events: &[VisitorEvent], rules: &[AudienceRule], now: Dat
             .filter(|(_, p)| {
                 let by_views = rule.min_views > 0 && p.views >= rule.min_views;
                 let by_dwell = rule.min_dwell_secs > 0 && p.dwell >= u64::from(rule.min_dwell_secs);
-                let engaged = by_views || by_dwell || (rule.min_views == 0 && rule.min_dwell_secs == 0);
-                engaged && (!rule.require_click || p.clicked) && !(rule.exclude_inquired && p.inquired)
+                let engaged =
+                    by_views || by_dwell || (rule.min_views == 0 && rule.min_dwell_secs == 0);
+                engaged
+                    && (!rule.require_click || p.clicked)
+                    && !(rule.exclude_inquired && p.inquired)
             })
             .map(|(v, _)| v.to_string())
             .collect();

@@ -13,9 +13,17 @@ fn delta(ratio: Option<Decimal>, lower_is_better: bool) -> String {
         None => "<span class=\"muted\">无可比数据</span>".into(),
         Some(r) => {
             let pct = (r - Decimal::ONE) * Decimal::from(100);
-            let better = if lower_is_better { r <= Decimal::ONE } else { r >= Decimal::ONE };
+            let better = if lower_is_better {
+                r <= Decimal::ONE
+            } else {
+                r >= Decimal::ONE
+            };
             let arrow = if pct >= Decimal::ZERO { "▲" } else { "▼" };
-            format!("<span class=\"{}\">{arrow} {}% 对比同行</span>", if better { "good" } else { "bad" }, pct.abs().round_dp(0))
+            format!(
+                "<span class=\"{}\">{arrow} {}% 对比同行</span>",
+                if better { "good" } else { "bad" },
+                pct.abs().round_dp(0)
+            )
         }
     }
 }
@@ -50,12 +58,41 @@ pub fn render_html(r: &EvaluationReport) -> String {
         charts::score_ring(r.overall)
     );
     h.push_str("<section class=\"cards\">");
-    let cpl = |m: &Option<marketingforce_core::money::Money>| m.as_ref().map_or("—".to_string(), |m| format!("¥{}", m.amount()));
+    let cpl = |m: &Option<marketingforce_core::money::Money>| {
+        m.as_ref()
+            .map_or("—".to_string(), |m| format!("¥{}", m.amount()))
+    };
     for (title, value, peer, d) in [
-        ("流量（30天）", fmt_num(r.traffic.value as f64), fmt_num(r.traffic.peer as f64), delta(r.traffic.ratio, false)),
-        ("曝光（30天）", fmt_num(r.exposure.value as f64), fmt_num(r.exposure.peer as f64), delta(r.exposure.ratio, false)),
-        ("互动率", format!("{}%", (r.engagement_rate.value * Decimal::from(100)).round_dp(2)), format!("{}%", (r.engagement_rate.peer * Decimal::from(100)).round_dp(2)), delta(r.engagement_rate.ratio, false)),
-        ("获客成本（每条线索）", cpl(&r.cost_per_lead.value), cpl(&r.cost_per_lead.peer), delta(r.cost_per_lead.ratio, true)),
+        (
+            "流量（30天）",
+            fmt_num(r.traffic.value as f64),
+            fmt_num(r.traffic.peer as f64),
+            delta(r.traffic.ratio, false),
+        ),
+        (
+            "曝光（30天）",
+            fmt_num(r.exposure.value as f64),
+            fmt_num(r.exposure.peer as f64),
+            delta(r.exposure.ratio, false),
+        ),
+        (
+            "互动率",
+            format!(
+                "{}%",
+                (r.engagement_rate.value * Decimal::from(100)).round_dp(2)
+            ),
+            format!(
+                "{}%",
+                (r.engagement_rate.peer * Decimal::from(100)).round_dp(2)
+            ),
+            delta(r.engagement_rate.ratio, false),
+        ),
+        (
+            "获客成本（每条线索）",
+            cpl(&r.cost_per_lead.value),
+            cpl(&r.cost_per_lead.peer),
+            delta(r.cost_per_lead.ratio, true),
+        ),
     ] {
         let _ = write!(h, "<div class=\"card\"><div class=\"muted\">{title}</div><div class=\"big\">{}</div><div>同行中位数 {}</div><div>{d}</div></div>", escape_html(&value), escape_html(&peer));
     }
@@ -69,8 +106,16 @@ pub fn render_html(r: &EvaluationReport) -> String {
     h.push_str(&charts::bars(
         &names,
         &[
-            ("曝光", OURS, r.channels.iter().map(|c| c.exposures as f64).collect()),
-            ("询盘", SECOND, r.channels.iter().map(|c| c.inquiries as f64).collect()),
+            (
+                "曝光",
+                OURS,
+                r.channels.iter().map(|c| c.exposures as f64).collect(),
+            ),
+            (
+                "询盘",
+                SECOND,
+                r.channels.iter().map(|c| c.inquiries as f64).collect(),
+            ),
         ],
     ));
     h.push_str("</div></section>");
@@ -80,8 +125,16 @@ pub fn render_html(r: &EvaluationReport) -> String {
         h.push_str(&charts::lines(
             &dates,
             &[
-                ("浏览", OURS, r.daily.iter().map(|d| d.views as f64).collect()),
-                ("询盘", SECOND, r.daily.iter().map(|d| d.inquiries as f64).collect()),
+                (
+                    "浏览",
+                    OURS,
+                    r.daily.iter().map(|d| d.views as f64).collect(),
+                ),
+                (
+                    "询盘",
+                    SECOND,
+                    r.daily.iter().map(|d| d.inquiries as f64).collect(),
+                ),
             ],
         ));
         h.push_str("</section>");
@@ -102,7 +155,11 @@ pub fn render_html(r: &EvaluationReport) -> String {
     for rec in &r.recommendations {
         let _ = write!(h, "<li>{}</li>", escape_html(rec));
     }
-    let _ = write!(h, "</ol></section><footer class=\"muted\">同行数据来源：{}</footer></main></body></html>\n", escape_html(&r.benchmark_source));
+    let _ = writeln!(
+        h,
+        "</ol></section><footer class=\"muted\">同行数据来源：{}</footer></main></body></html>",
+        escape_html(&r.benchmark_source)
+    );
     h
 }
 

@@ -19,7 +19,9 @@ pub use html::render_html;
 pub const BUILTIN_PEER_BENCHMARKS: &str = include_str!("../../data/peer-benchmarks.json");
 
 /// The five aspects.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Aspect {
     /// Official site marketing features.
@@ -36,7 +38,13 @@ pub enum Aspect {
 
 impl Aspect {
     /// All five, in report order.
-    pub const ALL: [Aspect; 5] = [Aspect::Site, Aspect::Exposure, Aspect::PromotionService, Aspect::Reputation, Aspect::Information];
+    pub const ALL: [Aspect; 5] = [
+        Aspect::Site,
+        Aspect::Exposure,
+        Aspect::PromotionService,
+        Aspect::Reputation,
+        Aspect::Information,
+    ];
 
     /// Chinese display name.
     pub fn name(self) -> &'static str {
@@ -124,17 +132,28 @@ impl PeerBenchmarks {
     /// # Errors
     /// A validation error naming the path (`industries[2].cost_per_lead`).
     pub fn from_json(json: &str) -> Result<PeerBenchmarks> {
-        let b: PeerBenchmarks = serde_json::from_str(json).map_err(|e| ContentError::validation("peer_benchmarks", format!("not valid JSON: {e}")))?;
+        let b: PeerBenchmarks = serde_json::from_str(json).map_err(|e| {
+            ContentError::validation("peer_benchmarks", format!("not valid JSON: {e}"))
+        })?;
         for (i, p) in b.industries.iter().enumerate() {
             if p.cost_per_lead.is_negative() {
-                return Err(ContentError::validation(format!("industries[{i}].cost_per_lead"), "must not be negative"));
+                return Err(ContentError::validation(
+                    format!("industries[{i}].cost_per_lead"),
+                    "must not be negative",
+                ));
             }
             if p.engagement_rate < Decimal::ZERO || p.engagement_rate > Decimal::ONE {
-                return Err(ContentError::validation(format!("industries[{i}].engagement_rate"), "must be within 0..1"));
+                return Err(ContentError::validation(
+                    format!("industries[{i}].engagement_rate"),
+                    "must be within 0..1",
+                ));
             }
             for a in Aspect::ALL {
                 if !(0.0..=100.0).contains(&p.aspects.get(a)) {
-                    return Err(ContentError::validation(format!("industries[{i}].aspects"), "scores are 0..100"));
+                    return Err(ContentError::validation(
+                        format!("industries[{i}].aspects"),
+                        "scores are 0..100",
+                    ));
                 }
             }
         }
@@ -344,7 +363,10 @@ fn share(x: f64, field: &str) -> Result<f64> {
     if (0.0..=1.0).contains(&x) {
         Ok(x)
     } else {
-        Err(ContentError::validation(field, "must be a share within 0..1"))
+        Err(ContentError::validation(
+            field,
+            "must be a share within 0..1",
+        ))
     }
 }
 
@@ -355,18 +377,46 @@ fn share(x: f64, field: &str) -> Result<f64> {
 /// [`marketingforce_core::Error::NotFound`] when there is no benchmark for the industry.
 pub fn evaluate(input: &EvaluationInput, peers: &PeerBenchmarks) -> Result<EvaluationReport> {
     if input.to < input.from {
-        return Err(ContentError::validation("to", "the period ends before it starts"));
+        return Err(ContentError::validation(
+            "to",
+            "the period ends before it starts",
+        ));
     }
     input.spend.ensure_non_negative("spend")?;
-    share(input.promotion.inquiry_response_rate, "promotion.inquiry_response_rate")?;
-    share(input.information.pages_with_specs, "information.pages_with_specs")?;
-    share(input.information.updated_recently, "information.updated_recently")?;
-    if input.reputation.rating.is_some_and(|r| !(0.0..=5.0).contains(&r)) {
-        return Err(ContentError::validation("reputation.rating", "must be within 0..5"));
+    share(
+        input.promotion.inquiry_response_rate,
+        "promotion.inquiry_response_rate",
+    )?;
+    share(
+        input.information.pages_with_specs,
+        "information.pages_with_specs",
+    )?;
+    share(
+        input.information.updated_recently,
+        "information.updated_recently",
+    )?;
+    if input
+        .reputation
+        .rating
+        .is_some_and(|r| !(0.0..=5.0).contains(&r))
+    {
+        return Err(ContentError::validation(
+            "reputation.rating",
+            "must be within 0..5",
+        ));
     }
-    let peer = peers.get(&input.industry).ok_or_else(|| marketingforce_core::Error::not_found("peer benchmark", &input.industry))?;
+    let peer = peers
+        .get(&input.industry)
+        .ok_or_else(|| marketingforce_core::Error::not_found("peer benchmark", &input.industry))?;
     if peer.cost_per_lead.currency() != input.spend.currency() {
-        return Err(ContentError::validation("spend", format!("currency {} differs from the benchmark's {}", input.spend.currency().code(), peer.cost_per_lead.currency().code())));
+        return Err(ContentError::validation(
+            "spend",
+            format!(
+                "currency {} differs from the benchmark's {}",
+                input.spend.currency().code(),
+                peer.cost_per_lead.currency().code()
+            ),
+        ));
     }
     let days = (input.to - input.from).num_days() + 1;
     let per30 = |x: u64| -> u64 { (x as f64 * 30.0 / days as f64).round() as u64 };
@@ -397,13 +447,20 @@ pub fn evaluate(input: &EvaluationInput, peers: &PeerBenchmarks) -> Result<Evalu
         1501..=3000 => 8.0,
         _ => 0.0,
     };
-    site_f.push(format!("页面加载约{:.1}秒", f64::from(s.page_load_ms) / 1000.0));
+    site_f.push(format!(
+        "页面加载约{:.1}秒",
+        f64::from(s.page_load_ms) / 1000.0
+    ));
 
     // 2. Exposure: diminishing returns on exposure relative to peers, plus channel breadth.
     let r = per30(exposures) as f64 / peer.exposure.max(1) as f64;
     let active = input.channels.iter().filter(|c| c.publications > 0).count();
-    let exposure_score = 100.0 * (1.0 - (-0.7 * r).exp()) + 5.0 * (active.saturating_sub(1).min(3)) as f64;
-    let exposure_f = vec![format!("30天曝光约为同行中位数的{:.0}%", r * 100.0), format!("{active}个渠道有发布")];
+    let exposure_score =
+        100.0 * (1.0 - (-0.7 * r).exp()) + 5.0 * (active.saturating_sub(1).min(3)) as f64;
+    let exposure_f = vec![
+        format!("30天曝光约为同行中位数的{:.0}%", r * 100.0),
+        format!("{active}个渠道有发布"),
+    ];
 
     // 3. Promotion and service.
     let p = &input.promotion;
@@ -422,8 +479,15 @@ pub fn evaluate(input: &EvaluationInput, peers: &PeerBenchmarks) -> Result<Evalu
         }
         + 20.0 * p.inquiry_response_rate;
     let promo_f = vec![
-        format!("上架产品{}个，发布内容{}篇", p.products_listed, p.content_published),
-        format!("平均{}分钟首次响应，询盘响应率{:.0}%", p.avg_response_minutes, p.inquiry_response_rate * 100.0),
+        format!(
+            "上架产品{}个，发布内容{}篇",
+            p.products_listed, p.content_published
+        ),
+        format!(
+            "平均{}分钟首次响应，询盘响应率{:.0}%",
+            p.avg_response_minutes,
+            p.inquiry_response_rate * 100.0
+        ),
     ];
 
     // 4. Reputation.
@@ -438,12 +502,28 @@ pub fn evaluate(input: &EvaluationInput, peers: &PeerBenchmarks) -> Result<Evalu
     if negative_share > 0.2 {
         reputation -= 10.0;
     }
-    let rep_f = vec![format!("正面{}条、中性{}条、负面{}条（负面占{:.0}%）", rep.positive, rep.neutral, rep.negative, negative_share * 100.0)];
+    let rep_f = vec![format!(
+        "正面{}条、中性{}条、负面{}条（负面占{:.0}%）",
+        rep.positive,
+        rep.neutral,
+        rep.negative,
+        negative_share * 100.0
+    )];
 
     // 5. Information.
     let inf = &input.information;
-    let information = 30.0 * inf.pages_with_specs + 30.0 * inf.updated_recently + 20.0 * (f64::from(inf.faq_entries) / 20.0).min(1.0) + 20.0 * (f64::from(inf.case_studies) / 10.0).min(1.0);
-    let inf_f = vec![format!("{:.0}%的产品页参数完整，{:.0}%的页面近30天更新", inf.pages_with_specs * 100.0, inf.updated_recently * 100.0), format!("常见问题{}条，案例{}个", inf.faq_entries, inf.case_studies)];
+    let information = 30.0 * inf.pages_with_specs
+        + 30.0 * inf.updated_recently
+        + 20.0 * (f64::from(inf.faq_entries) / 20.0).min(1.0)
+        + 20.0 * (f64::from(inf.case_studies) / 10.0).min(1.0);
+    let inf_f = vec![
+        format!(
+            "{:.0}%的产品页参数完整，{:.0}%的页面近30天更新",
+            inf.pages_with_specs * 100.0,
+            inf.updated_recently * 100.0
+        ),
+        format!("常见问题{}条，案例{}个", inf.faq_entries, inf.case_studies),
+    ];
 
     let scores = [site, exposure_score, promo, reputation, information];
     let findings = [site_f, exposure_f, promo_f, rep_f, inf_f];
@@ -451,34 +531,59 @@ pub fn evaluate(input: &EvaluationInput, peers: &PeerBenchmarks) -> Result<Evalu
         .iter()
         .zip(scores)
         .zip(findings)
-        .map(|((a, s), f)| AspectResult { aspect: *a, score: clamp100(s), peer: peer.aspects.get(*a), findings: f })
+        .map(|((a, s), f)| AspectResult {
+            aspect: *a,
+            score: clamp100(s),
+            peer: peer.aspects.get(*a),
+            findings: f,
+        })
         .collect();
     let overall = clamp100(aspects.iter().map(|a| a.score).sum::<f64>() / 5.0);
 
     let traffic = per30(input.site_visits + views);
     let exposure = per30(exposures);
-    let engagement_rate = if views == 0 { Decimal::ZERO } else { (Decimal::from(engagements) / Decimal::from(views)).round_dp(4) };
+    let engagement_rate = if views == 0 {
+        Decimal::ZERO
+    } else {
+        (Decimal::from(engagements) / Decimal::from(views)).round_dp(4)
+    };
     let cpl = if input.leads == 0 {
         None
     } else {
-        Some(input.spend.checked_div(Decimal::from(input.leads))?.round(RoundingMode::HalfUp))
+        Some(
+            input
+                .spend
+                .checked_div(Decimal::from(input.leads))?
+                .round(RoundingMode::HalfUp),
+        )
     };
-    let cpl_ratio = cpl.as_ref().and_then(|c| ratio(c.amount(), peer.cost_per_lead.amount()));
+    let cpl_ratio = cpl
+        .as_ref()
+        .and_then(|c| ratio(c.amount(), peer.cost_per_lead.amount()));
 
     let mut recommendations = Vec::new();
     let mut weakest: Vec<&AspectResult> = aspects.iter().filter(|a| a.score < a.peer).collect();
     weakest.sort_by(|a, b| (a.score - a.peer).total_cmp(&(b.score - b.peer)));
     for a in weakest.iter().take(2) {
         recommendations.push(match a.aspect {
-            Aspect::Site => "补齐官网营销功能：手机站、询盘表单和在线客服直接影响线索转化。".to_string(),
-            Aspect::Exposure => "扩大渠道覆盖：按渠道推荐增加行业垂直站与长尾B2B站的发布量。".to_string(),
-            Aspect::PromotionService => "提升响应速度：询盘首次响应控制在5分钟内，延长客服在线时段。".to_string(),
+            Aspect::Site => {
+                "补齐官网营销功能：手机站、询盘表单和在线客服直接影响线索转化。".to_string()
+            }
+            Aspect::Exposure => {
+                "扩大渠道覆盖：按渠道推荐增加行业垂直站与长尾B2B站的发布量。".to_string()
+            }
+            Aspect::PromotionService => {
+                "提升响应速度：询盘首次响应控制在5分钟内，延长客服在线时段。".to_string()
+            }
             Aspect::Reputation => "经营口碑：及时回应负面评价，引导满意客户发布评价。".to_string(),
-            Aspect::Information => "完善信息：补全产品参数，定期更新页面，增加常见问题和客户案例。".to_string(),
+            Aspect::Information => {
+                "完善信息：补全产品参数，定期更新页面，增加常见问题和客户案例。".to_string()
+            }
         });
     }
     if cpl_ratio.is_some_and(|r| r > Decimal::ONE) {
-        recommendations.push("线索成本高于同行：把预算向询盘成本低的渠道倾斜（动态渠道组合）。".into());
+        recommendations
+            .push("线索成本高于同行：把预算向询盘成本低的渠道倾斜（动态渠道组合）。".into());
     }
     if input.leads == 0 {
         recommendations.push("本期没有获得线索：检查内容中的联系方式与询盘入口。".into());
@@ -494,10 +599,26 @@ pub fn evaluate(input: &EvaluationInput, peers: &PeerBenchmarks) -> Result<Evalu
         to: input.to,
         aspects,
         overall,
-        traffic: Versus { value: traffic, peer: peer.traffic, ratio: ratio(Decimal::from(traffic), Decimal::from(peer.traffic)) },
-        exposure: Versus { value: exposure, peer: peer.exposure, ratio: ratio(Decimal::from(exposure), Decimal::from(peer.exposure)) },
-        engagement_rate: Versus { value: engagement_rate, peer: peer.engagement_rate, ratio: ratio(engagement_rate, peer.engagement_rate) },
-        cost_per_lead: Versus { value: cpl, peer: Some(peer.cost_per_lead), ratio: cpl_ratio },
+        traffic: Versus {
+            value: traffic,
+            peer: peer.traffic,
+            ratio: ratio(Decimal::from(traffic), Decimal::from(peer.traffic)),
+        },
+        exposure: Versus {
+            value: exposure,
+            peer: peer.exposure,
+            ratio: ratio(Decimal::from(exposure), Decimal::from(peer.exposure)),
+        },
+        engagement_rate: Versus {
+            value: engagement_rate,
+            peer: peer.engagement_rate,
+            ratio: ratio(engagement_rate, peer.engagement_rate),
+        },
+        cost_per_lead: Versus {
+            value: cpl,
+            peer: Some(peer.cost_per_lead),
+            ratio: cpl_ratio,
+        },
         channels: input.channels.clone(),
         daily: input.daily.clone(),
         recommendations,

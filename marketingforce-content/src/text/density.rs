@@ -18,7 +18,10 @@ pub fn count_occurrences(text: &str, keyword: &str) -> usize {
     if keyword.is_empty() {
         return 0;
     }
-    if keyword.is_ascii() || text.bytes().any(|b| b.is_ascii_uppercase()) || keyword.bytes().any(|b| b.is_ascii_uppercase()) {
+    if keyword.is_ascii()
+        || text.bytes().any(|b| b.is_ascii_uppercase())
+        || keyword.bytes().any(|b| b.is_ascii_uppercase())
+    {
         let t = text.to_ascii_lowercase();
         let k = keyword.to_ascii_lowercase();
         t.matches(k.as_str()).count()
@@ -36,9 +39,14 @@ pub fn count_occurrences(text: &str, keyword: &str) -> usize {
 /// let m = measure("数控机床选购", "数控机床的精度很重要。", &["数控机床".to_string()], Language::ZhCn);
 /// assert_eq!(m[0].occurrences, 2);
 /// assert!(m[0].in_title);
-/// assert!((m[0].density - 8.0 / 16.0).abs() < 1e-9);
+/// assert!((m[0].density - 8.0 / 17.0).abs() < 1e-9); // 8 of 17 characters
 /// ```
-pub fn measure(title: &str, text: &str, keywords: &[String], language: Language) -> Vec<KeywordPlacement> {
+pub fn measure(
+    title: &str,
+    text: &str,
+    keywords: &[String],
+    language: Language,
+) -> Vec<KeywordPlacement> {
     let units = text_units(title, language) + text_units(text, language);
     keywords
         .iter()
@@ -48,7 +56,11 @@ pub fn measure(title: &str, text: &str, keywords: &[String], language: Language)
             KeywordPlacement {
                 keyword: k.clone(),
                 occurrences: u32::try_from(n).unwrap_or(u32::MAX),
-                density: if units == 0 { 0.0 } else { (n * ku) as f64 / units as f64 },
+                density: if units == 0 {
+                    0.0
+                } else {
+                    (n * ku) as f64 / units as f64
+                },
                 in_title: count_occurrences(title, k) > 0,
             }
         })

@@ -202,7 +202,10 @@ pub(crate) fn md_escape(s: &str, out: &mut String) {
         return;
     }
     for c in s.chars() {
-        if matches!(c, '\\' | '*' | '_' | '[' | ']' | '<' | '>' | '`' | '#' | '|') {
+        if matches!(
+            c,
+            '\\' | '*' | '_' | '[' | ']' | '<' | '>' | '`' | '#' | '|'
+        ) {
             out.push('\\');
         }
         out.push(c);
@@ -245,15 +248,24 @@ mod tests {
                 Block::Heading("A <b> & *c*".into()),
                 Block::Paragraph(vec![
                     Span::Text("see ".into()),
-                    Span::Link(Link { text: "x[1]".into(), url: "https://e.cn/a(b)?q=\"".into() }),
+                    Span::Link(Link {
+                        text: "x[1]".into(),
+                        url: "https://e.cn/a(b)?q=\"".into(),
+                    }),
                 ]),
             ],
         };
         let html = doc.to_html();
         assert!(html.contains("<h2>A &lt;b&gt; &amp; *c*</h2>"), "{html}");
-        assert!(html.contains("href=\"https://e.cn/a(b)?q=&quot;\""), "{html}");
+        assert!(
+            html.contains("href=\"https://e.cn/a(b)?q=&quot;\""),
+            "{html}"
+        );
         let md = doc.to_markdown();
         assert!(md.contains("## A \\<b\\> & \\*c\\*"), "{md}");
-        assert!(md.contains("[x\\[1\\]](https://e.cn/a%28b%29?q=\")"), "{md}");
+        assert!(
+            md.contains("[x\\[1\\]](https://e.cn/a%28b%29?q=\")"),
+            "{md}"
+        );
     }
 }

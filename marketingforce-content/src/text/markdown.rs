@@ -82,7 +82,11 @@ fn list_item(line: &str) -> Option<&str> {
     let digits = line.bytes().take_while(u8::is_ascii_digit).count();
     if digits > 0 && digits < 4 {
         let rest = &line[digits..];
-        if let Some(r) = rest.strip_prefix(". ").or_else(|| rest.strip_prefix("、")).or_else(|| rest.strip_prefix(") ")) {
+        if let Some(r) = rest
+            .strip_prefix(". ")
+            .or_else(|| rest.strip_prefix("、"))
+            .or_else(|| rest.strip_prefix(") "))
+        {
             return Some(r.trim());
         }
     }
@@ -120,7 +124,10 @@ pub(crate) fn inline(s: &str) -> Vec<Span> {
                     let url = tail[..end].trim();
                     if super::check_url("link", url).is_ok() && !label.contains('[') {
                         push_text(&mut text, &mut spans);
-                        spans.push(Span::Link(Link { text: label.to_string(), url: url.to_string() }));
+                        spans.push(Span::Link(Link {
+                            text: label.to_string(),
+                            url: url.to_string(),
+                        }));
                         rest = &tail[end + 1..];
                         continue;
                     }

@@ -62,10 +62,19 @@ fn check_text(field: &str, value: &str, max_chars: usize) -> Result<()> {
     }
     let n = value.chars().count();
     if n > max_chars {
-        return Err(ContentError::validation(field, format!("{n} characters, at most {max_chars} allowed")));
+        return Err(ContentError::validation(
+            field,
+            format!("{n} characters, at most {max_chars} allowed"),
+        ));
     }
-    if value.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
-        return Err(ContentError::validation(field, "contains control characters"));
+    if value
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(ContentError::validation(
+            field,
+            "contains control characters",
+        ));
     }
     Ok(())
 }
@@ -82,10 +91,23 @@ fn check_list(field: &str, items: &[String], limits: &TextLimits) -> Result<()> 
 
 /// Check a URL is an absolute http(s) address without spaces or quotes.
 pub(crate) fn check_url(field: &str, url: &str) -> Result<()> {
-    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
     match rest {
-        Some(r) if !r.is_empty() && !r.starts_with('/') && !url.chars().any(|c| c.is_whitespace() || c == '"' || c == '<' || c == '>' || c.is_control()) => Ok(()),
-        _ => Err(ContentError::validation(field, format!("{url:?} is not an absolute http(s) URL"))),
+        Some(r)
+            if !r.is_empty()
+                && !r.starts_with('/')
+                && !url.chars().any(|c| {
+                    c.is_whitespace() || c == '"' || c == '<' || c == '>' || c.is_control()
+                }) =>
+        {
+            Ok(())
+        }
+        _ => Err(ContentError::validation(
+            field,
+            format!("{url:?} is not an absolute http(s) URL"),
+        )),
     }
 }
 
@@ -103,26 +125,53 @@ pub fn validate_materials(m: &Materials, limits: &TextLimits) -> Result<()> {
     }
     let bytes = m.text_bytes();
     if bytes > limits.max_material_bytes {
-        return Err(CoreError::limit_exceeded("materials (bytes)", bytes, limits.max_material_bytes).into());
+        return Err(CoreError::limit_exceeded(
+            "materials (bytes)",
+            bytes,
+            limits.max_material_bytes,
+        )
+        .into());
     }
     if let Some(p) = &m.product_name {
         check_text("materials.product_name", p, limits.max_topic_chars)?;
     }
     if m.product_specs.len() > limits.max_list_items {
-        return Err(CoreError::limit_exceeded("materials.product_specs", m.product_specs.len(), limits.max_list_items).into());
+        return Err(CoreError::limit_exceeded(
+            "materials.product_specs",
+            m.product_specs.len(),
+            limits.max_list_items,
+        )
+        .into());
     }
     for (i, s) in m.product_specs.iter().enumerate() {
-        check_text(&format!("materials.product_specs[{i}].name"), &s.name, limits.max_item_chars)?;
-        check_text(&format!("materials.product_specs[{i}].value"), &s.value, limits.max_item_chars)?;
+        check_text(
+            &format!("materials.product_specs[{i}].name"),
+            &s.name,
+            limits.max_item_chars,
+        )?;
+        check_text(
+            &format!("materials.product_specs[{i}].value"),
+            &s.value,
+            limits.max_item_chars,
+        )?;
     }
     check_list("materials.use_cases", &m.use_cases, limits)?;
     check_list("materials.regions", &m.regions, limits)?;
     check_list("materials.highlights", &m.highlights, limits)?;
     if m.links.len() > limits.max_list_items {
-        return Err(CoreError::limit_exceeded("materials.links", m.links.len(), limits.max_list_items).into());
+        return Err(CoreError::limit_exceeded(
+            "materials.links",
+            m.links.len(),
+            limits.max_list_items,
+        )
+        .into());
     }
     for (i, l) in m.links.iter().enumerate() {
-        check_text(&format!("materials.links[{i}].text"), &l.text, limits.max_item_chars)?;
+        check_text(
+            &format!("materials.links[{i}].text"),
+            &l.text,
+            limits.max_item_chars,
+        )?;
         check_url(&format!("materials.links[{i}].url"), &l.url)?;
     }
     if let Some(c) = &m.contact {
@@ -136,17 +185,27 @@ pub fn validate_materials(m: &Materials, limits: &TextLimits) -> Result<()> {
             ("website", &c.website),
         ] {
             if let Some(v) = v {
-                check_text(&format!("materials.contact.{name}"), v, limits.max_item_chars)?;
+                check_text(
+                    &format!("materials.contact.{name}"),
+                    v,
+                    limits.max_item_chars,
+                )?;
             }
         }
         if let Some(e) = &c.email {
             if !e.contains('@') || e.contains(char::is_whitespace) {
-                return Err(ContentError::validation("materials.contact.email", format!("{e:?} is not an email address")));
+                return Err(ContentError::validation(
+                    "materials.contact.email",
+                    format!("{e:?} is not an email address"),
+                ));
             }
         }
         if let Some(p) = &c.phone {
             if !p.chars().any(|ch| ch.is_ascii_digit()) || p.chars().any(|ch| ch.is_alphabetic()) {
-                return Err(ContentError::validation("materials.contact.phone", format!("{p:?} is not a phone number")));
+                return Err(ContentError::validation(
+                    "materials.contact.phone",
+                    format!("{p:?} is not a phone number"),
+                ));
             }
         }
         if let Some(w) = &c.website {
@@ -155,7 +214,12 @@ pub fn validate_materials(m: &Materials, limits: &TextLimits) -> Result<()> {
     }
     if let Some(n) = &m.notes {
         if n.len() > limits.max_material_bytes {
-            return Err(CoreError::limit_exceeded("materials.notes (bytes)", n.len(), limits.max_material_bytes).into());
+            return Err(CoreError::limit_exceeded(
+                "materials.notes (bytes)",
+                n.len(),
+                limits.max_material_bytes,
+            )
+            .into());
         }
     }
     Ok(())
@@ -169,12 +233,20 @@ pub fn validate_request(req: &TextRequest, limits: &TextLimits) -> Result<()> {
     check_text("industry", &req.industry, limits.max_topic_chars)?;
     check_text("topic", &req.topic, limits.max_topic_chars)?;
     if req.keywords.len() > limits.max_keywords {
-        return Err(CoreError::limit_exceeded("keywords", req.keywords.len(), limits.max_keywords).into());
+        return Err(
+            CoreError::limit_exceeded("keywords", req.keywords.len(), limits.max_keywords).into(),
+        );
     }
     for (i, k) in req.keywords.iter().enumerate() {
         check_text(&format!("keywords[{i}]"), k, limits.max_keyword_chars)?;
-        if req.keywords[..i].iter().any(|p| p.trim().eq_ignore_ascii_case(k.trim())) {
-            return Err(ContentError::validation(format!("keywords[{i}]"), format!("duplicate keyword {k:?}")));
+        if req.keywords[..i]
+            .iter()
+            .any(|p| p.trim().eq_ignore_ascii_case(k.trim()))
+        {
+            return Err(ContentError::validation(
+                format!("keywords[{i}]"),
+                format!("duplicate keyword {k:?}"),
+            ));
         }
     }
     validate_materials(&req.materials, limits)
@@ -196,12 +268,15 @@ pub fn parse_request(json: &str, limits: &TextLimits) -> Result<TextRequest> {
     let mut value: serde_json::Value = serde_json::from_str(json)
         .map_err(|e| ContentError::validation("request", format!("not valid JSON: {e}")))?;
     if let Some(lang) = value.get("language") {
-        let tag = lang
-            .as_str()
-            .ok_or_else(|| ContentError::validation("language", "must be a string such as \"zh-CN\" or \"en\""))?;
+        let tag = lang.as_str().ok_or_else(|| {
+            ContentError::validation("language", "must be a string such as \"zh-CN\" or \"en\"")
+        })?;
         let parsed: Language = tag.parse()?;
         if let Some(obj) = value.as_object_mut() {
-            obj.insert("language".into(), serde_json::Value::String(parsed.tag().into()));
+            obj.insert(
+                "language".into(),
+                serde_json::Value::String(parsed.tag().into()),
+            );
         }
     }
     let req: TextRequest = serde_json::from_value(value)

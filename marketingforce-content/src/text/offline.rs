@@ -69,7 +69,8 @@ impl OfflineTextGenerator {
     /// A generator with the built-in templates and seed 0.
     pub fn new() -> OfflineTextGenerator {
         #[allow(clippy::expect_used)]
-        OfflineTextGenerator::with_templates(TextTemplates::builtin()).expect("built-in templates compile")
+        OfflineTextGenerator::with_templates(TextTemplates::builtin())
+            .expect("built-in templates compile")
     }
 
     /// A generator with custom templates.
@@ -112,9 +113,9 @@ impl OfflineTextGenerator {
     /// Validation errors naming the field of the request.
     pub fn generate_article(&self, req: &TextRequest) -> Result<Article> {
         validate_request(req, &self.limits)?;
-        let seed = req
-            .seed
-            .unwrap_or_else(|| splitmix64(self.seed ^ self.counter.fetch_add(1, Ordering::Relaxed)));
+        let seed = req.seed.unwrap_or_else(|| {
+            splitmix64(self.seed ^ self.counter.fetch_add(1, Ordering::Relaxed))
+        });
         let keywords: Vec<String> = if req.keywords.is_empty() {
             KeywordExtractor::shared()
                 .suggest_for_request(req, 3)
@@ -140,7 +141,10 @@ impl OfflineTextGenerator {
         };
         let mut rng = SeededRng::derive(seed, "template");
         rng.pick(&pool).copied().ok_or_else(|| {
-            ContentError::validation("language", format!("no template for language {}", req.language))
+            ContentError::validation(
+                "language",
+                format!("no template for language {}", req.language),
+            )
         })
     }
 }
@@ -179,7 +183,13 @@ struct Builder<'a> {
 }
 
 impl<'a> Builder<'a> {
-    fn new(gen: &'a OfflineTextGenerator, t: &'a CompiledTemplate, req: &'a TextRequest, keywords: Vec<String>, seed: u64) -> Builder<'a> {
+    fn new(
+        gen: &'a OfflineTextGenerator,
+        t: &'a CompiledTemplate,
+        req: &'a TextRequest,
+        keywords: Vec<String>,
+        seed: u64,
+    ) -> Builder<'a> {
         let m = &req.materials;
         let zh = req.language == Language::ZhCn;
         let sep = if zh { "、" } else { ", " };
@@ -188,10 +198,13 @@ impl<'a> Builder<'a> {
             .as_ref()
             .and_then(|c| c.company.clone())
             .unwrap_or_else(|| if zh { "我们".into() } else { "us".into() });
-        let product = m
-            .product_name
-            .clone()
-            .unwrap_or_else(|| if zh { "我们的产品".into() } else { "our product".into() });
+        let product = m.product_name.clone().unwrap_or_else(|| {
+            if zh {
+                "我们的产品".into()
+            } else {
+                "our product".into()
+            }
+        });
         Builder {
             gen,
             t,
@@ -211,7 +224,10 @@ impl<'a> Builder<'a> {
             topic: &self.req.topic,
             product: &self.product,
             company: &self.company,
-            industry: self.gen.config.industry_name(&self.req.industry, self.req.language),
+            industry: self
+                .gen
+                .config
+                .industry_name(&self.req.industry, self.req.language),
             reader: self.t.reader(self.req.audience),
             regions: &self.regions,
             ..SlotValues::default()
@@ -219,7 +235,10 @@ impl<'a> Builder<'a> {
     }
 
     fn primary(&self) -> String {
-        self.keywords.first().cloned().unwrap_or_else(|| self.req.topic.clone())
+        self.keywords
+            .first()
+            .cloned()
+            .unwrap_or_else(|| self.req.topic.clone())
     }
 
     /// Fill a pattern; `{keyword}` cycles through the keywords.
@@ -228,7 +247,10 @@ impl<'a> Builder<'a> {
         let topic = &self.req.topic;
         let next = &mut self.kw_next;
         let mut kw = || {
-            let k = keywords.get(*next % keywords.len().max(1)).unwrap_or(topic).clone();
+            let k = keywords
+                .get(*next % keywords.len().max(1))
+                .unwrap_or(topic)
+                .clone();
             *next += 1;
             k
         };
@@ -236,7 +258,10 @@ impl<'a> Builder<'a> {
             topic: &self.req.topic,
             product: &self.product,
             company: &self.company,
-            industry: self.gen.config.industry_name(&self.req.industry, self.req.language),
+            industry: self
+                .gen
+                .config
+                .industry_name(&self.req.industry, self.req.language),
             reader: self.t.reader(self.req.audience),
             regions: &self.regions,
             ..SlotValues::default()
@@ -249,7 +274,10 @@ impl<'a> Builder<'a> {
     }
 
     fn units(&self, spans: &[Span]) -> usize {
-        spans.iter().map(|s| text_units(s.text(), self.req.language)).sum()
+        spans
+            .iter()
+            .map(|s| text_units(s.text(), self.req.language))
+            .sum()
     }
 
     fn build(mut self) -> Article {
@@ -260,10 +288,15 @@ impl<'a> Builder<'a> {
         let title = {
             let p = self.rng.pick(&t.titles).cloned();
             let v = self.values();
-            p.map(|p| p.fill_plain(&v, &mut || primary.clone())).unwrap_or_default()
+            p.map(|p| p.fill_plain(&v, &mut || primary.clone()))
+                .unwrap_or_default()
         };
         let summary: String = match self.rng.pick(&t.abstracts).cloned() {
-            Some(p) => self.fill(&p, Extra::default()).iter().map(Span::text).collect(),
+            Some(p) => self
+                .fill(&p, Extra::default())
+                .iter()
+                .map(Span::text)
+                .collect(),
             None => String::new(),
         };
 
@@ -292,7 +325,11 @@ impl<'a> Builder<'a> {
                 continue;
             }
             if let Some(h) = self.rng.pick(&section.headings).cloned() {
-                let text: String = self.fill(&h, Extra::default()).iter().map(Span::text).collect();
+                let text: String = self
+                    .fill(&h, Extra::default())
+                    .iter()
+                    .map(Span::text)
+                    .collect();
                 units += text_units(&text, lang);
                 blocks.push(Block::Heading(text));
             }
@@ -324,22 +361,43 @@ impl<'a> Builder<'a> {
                         units += self.units(&spans);
                         blocks.push(Block::Paragraph(spans));
                     }
-                    let Some(item) = section.item.clone() else { continue };
+                    let Some(item) = section.item.clone() else {
+                        continue;
+                    };
                     let mut items = Vec::new();
                     match kind {
                         SectionKind::Specs => {
                             for s in &m.product_specs {
-                                items.push(self.fill(&item, Extra { spec_name: &s.name, spec_value: &s.value, ..Extra::default() }));
+                                items.push(self.fill(
+                                    &item,
+                                    Extra {
+                                        spec_name: &s.name,
+                                        spec_value: &s.value,
+                                        ..Extra::default()
+                                    },
+                                ));
                             }
                         }
                         SectionKind::UseCases => {
                             for u in &m.use_cases {
-                                items.push(self.fill(&item, Extra { use_case: u, ..Extra::default() }));
+                                items.push(self.fill(
+                                    &item,
+                                    Extra {
+                                        use_case: u,
+                                        ..Extra::default()
+                                    },
+                                ));
                             }
                         }
                         _ => {
                             for h in &m.highlights {
-                                items.push(self.fill(&item, Extra { highlight: h, ..Extra::default() }));
+                                items.push(self.fill(
+                                    &item,
+                                    Extra {
+                                        highlight: h,
+                                        ..Extra::default()
+                                    },
+                                ));
                             }
                         }
                     }
@@ -358,7 +416,9 @@ impl<'a> Builder<'a> {
             if units * 10 >= target_units * 9 || text_paras.is_empty() {
                 break;
             }
-            let Some(p) = t.fillers.get(fi).cloned() else { continue };
+            let Some(p) = t.fillers.get(fi).cloned() else {
+                continue;
+            };
             let spans = self.fill(&p, Extra::default());
             units += self.units(&spans);
             let at = text_paras[self.rng.below(text_paras.len())];
@@ -388,7 +448,11 @@ impl<'a> Builder<'a> {
             }
             blocks.push(Block::Paragraph(spans));
         }
-        let contact_lines = m.contact.as_ref().map(|c| contact_lines(c, lang)).unwrap_or_default();
+        let contact_lines = m
+            .contact
+            .as_ref()
+            .map(|c| contact_lines(c, lang))
+            .unwrap_or_default();
         let contact_block = if contact_lines.is_empty() {
             None
         } else {
@@ -429,7 +493,13 @@ impl<'a> Builder<'a> {
     /// Insert keyword sentences for keywords below their band and swap occurrences of keywords
     /// above it for neutral substitutes, until every keyword is inside its band (or no move is
     /// left).
-    fn tune_density(&mut self, title: &str, summary: &str, doc: &mut Document, text_paras: &[usize]) {
+    fn tune_density(
+        &mut self,
+        title: &str,
+        summary: &str,
+        doc: &mut Document,
+        text_paras: &[usize],
+    ) {
         let lang = self.req.language;
         let zh = lang == Language::ZhCn;
         if self.keywords.is_empty() || text_paras.is_empty() {
@@ -437,30 +507,48 @@ impl<'a> Builder<'a> {
         }
         let density = self.gen.config.density;
         let count_all = |doc: &Document, k: &str| {
-            count_occurrences(title, k) + count_occurrences(summary, k) + count_occurrences(&doc.plain_text(), k)
+            count_occurrences(title, k)
+                + count_occurrences(summary, k)
+                + count_occurrences(&doc.plain_text(), k)
         };
         for _round in 0..60 {
-            let units = text_units(title, lang) + text_units(summary, lang) + text_units(&doc.plain_text(), lang);
+            let units = text_units(title, lang)
+                + text_units(summary, lang)
+                + text_units(&doc.plain_text(), lang);
             let mut changed = false;
             for (i, k) in self.keywords.clone().iter().enumerate() {
-                let band: DensityBand = if i == 0 { density.primary } else { density.secondary };
+                let band: DensityBand = if i == 0 {
+                    density.primary
+                } else {
+                    density.secondary
+                };
                 let ku = text_units(k, lang).max(1) as f64;
                 let n = count_all(doc, k);
                 let min_n = ((band.min * units as f64) / ku).ceil().max(1.0) as usize;
                 let max_n = ((band.max * units as f64) / ku).floor().max(1.0) as usize;
                 if n < min_n {
-                    let Some(p) = self.rng.pick(&self.t.keyword_sentences).cloned() else { return };
+                    let Some(p) = self.rng.pick(&self.t.keyword_sentences).cloned() else {
+                        return;
+                    };
                     let v = self.values();
                     let sentence = p.fill_plain(&v, &mut || k.clone());
                     let at = text_paras[self.rng.below(text_paras.len())];
                     if let Some(Block::Paragraph(spans)) = doc.blocks.get_mut(at) {
-                        spans.push(Span::Text(if zh { sentence } else { format!(" {sentence}") }));
+                        spans.push(Span::Text(if zh {
+                            sentence
+                        } else {
+                            format!(" {sentence}")
+                        }));
                         changed = true;
                     }
                     break;
                 }
                 if n > max_n {
-                    let sub = self.rng.pick(&self.t.substitutes).cloned().unwrap_or_default();
+                    let sub = self
+                        .rng
+                        .pick(&self.t.substitutes)
+                        .cloned()
+                        .unwrap_or_default();
                     if replace_last(doc, k, &sub) {
                         changed = true;
                         break;
@@ -500,20 +588,40 @@ fn shuffle(rng: &mut SeededRng, v: &mut [usize]) {
 
 pub(crate) fn contact_lines(c: &ContactDetails, lang: Language) -> Vec<String> {
     let labels: [&str; 7] = match lang {
-        Language::ZhCn => ["公司：", "联系人：", "电话：", "邮箱：", "微信：", "地址：", "网址："],
-        Language::En => ["Company: ", "Contact: ", "Phone: ", "Email: ", "WeChat: ", "Address: ", "Website: "],
+        Language::ZhCn => [
+            "公司：",
+            "联系人：",
+            "电话：",
+            "邮箱：",
+            "微信：",
+            "地址：",
+            "网址：",
+        ],
+        Language::En => [
+            "Company: ",
+            "Contact: ",
+            "Phone: ",
+            "Email: ",
+            "WeChat: ",
+            "Address: ",
+            "Website: ",
+        ],
     };
-    [&c.company, &c.person, &c.phone, &c.email, &c.wechat, &c.address, &c.website]
-        .iter()
-        .zip(labels)
-        .filter_map(|(v, l)| v.as_ref().map(|v| format!("{l}{v}")))
-        .collect()
+    [
+        &c.company, &c.person, &c.phone, &c.email, &c.wechat, &c.address, &c.website,
+    ]
+    .iter()
+    .zip(labels)
+    .filter_map(|(v, l)| v.as_ref().map(|v| format!("{l}{v}")))
+    .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use marketingforce_core::adapters::generation::{Audience, Length, Link, Materials, ProductSpec};
+    use marketingforce_core::adapters::generation::{
+        Audience, Length, Link, Materials, ProductSpec,
+    };
 
     pub(crate) fn sample_request() -> TextRequest {
         TextRequest::new("industrial-machinery", "数控机床选购指南")
@@ -523,8 +631,14 @@ mod tests {
             .materials(Materials {
                 product_name: Some("XK-850 立式加工中心".into()),
                 product_specs: vec![
-                    ProductSpec { name: "主轴转速".into(), value: "12000 rpm".into() },
-                    ProductSpec { name: "定位精度".into(), value: "±0.005 mm".into() },
+                    ProductSpec {
+                        name: "主轴转速".into(),
+                        value: "12000 rpm".into(),
+                    },
+                    ProductSpec {
+                        name: "定位精度".into(),
+                        value: "±0.005 mm".into(),
+                    },
                 ],
                 use_cases: vec!["汽车零部件加工".into(), "模具制造".into()],
                 regions: vec!["江苏".into(), "浙江".into(), "上海".into()],
@@ -535,7 +649,10 @@ mod tests {
                     email: Some("sales@example.cn".into()),
                     ..ContactDetails::default()
                 }),
-                links: vec![Link { text: "产品手册".into(), url: "https://example.cn/xk850".into() }],
+                links: vec![Link {
+                    text: "产品手册".into(),
+                    url: "https://example.cn/xk850".into(),
+                }],
                 notes: None,
             })
     }
@@ -546,14 +663,26 @@ mod tests {
         for seed in 0..50 {
             let a = g.generate_article(&sample_request().seed(seed)).unwrap();
             assert!(!a.title.is_empty() && !a.summary.is_empty());
-            assert!(a.body_html.contains("<a href=\"https://example.cn/xk850\">产品手册</a>"));
-            assert!(a.body_markdown.contains("[产品手册](https://example.cn/xk850)"));
+            assert!(a
+                .body_html
+                .contains("<a href=\"https://example.cn/xk850\">产品手册</a>"));
+            assert!(a
+                .body_markdown
+                .contains("[产品手册](https://example.cn/xk850)"));
             assert!(a.body_html.contains("0512-6000 0000"));
-            assert!(a.contact_block.as_deref().unwrap().contains("sales@example.cn"));
+            assert!(a
+                .contact_block
+                .as_deref()
+                .unwrap()
+                .contains("sales@example.cn"));
             assert!(a.body_html.contains("汽车零部件加工"));
             let k = &a.keywords[0];
             assert!((0.02..=0.08).contains(&k.density), "seed {seed}: {k:?}");
-            assert!(a.keywords[1].occurrences >= 1, "seed {seed}: {:?}", a.keywords[1]);
+            assert!(
+                a.keywords[1].occurrences >= 1,
+                "seed {seed}: {:?}",
+                a.keywords[1]
+            );
             assert_eq!(a.provenance.seed, Some(seed));
         }
     }
@@ -567,9 +696,18 @@ mod tests {
         let b = g.generate_article(&req).unwrap();
         assert_ne!(a.body_markdown, b.body_markdown);
         // Regenerating from the recorded seed reproduces the article.
-        let again = g.generate_article(&req.clone().seed(a.provenance.seed.unwrap())).unwrap();
+        let again = g
+            .generate_article(&req.clone().seed(a.provenance.seed.unwrap()))
+            .unwrap();
         assert_eq!(again, a);
-        let en = g.generate_article(&sample_request().language(Language::En).keywords(["CNC machining"]).seed(3)).unwrap();
+        let en = g
+            .generate_article(
+                &sample_request()
+                    .language(Language::En)
+                    .keywords(["CNC machining"])
+                    .seed(3),
+            )
+            .unwrap();
         assert!(en.body_html.contains("Contact us"));
         assert!(en.keywords[0].occurrences >= 2, "{:?}", en.keywords);
     }
@@ -579,10 +717,18 @@ mod tests {
         let g = OfflineTextGenerator::new();
         let mut r = sample_request();
         r.materials = Materials::default();
-        assert!(g.generate_article(&r).unwrap_err().to_string().contains("materials"));
+        assert!(g
+            .generate_article(&r)
+            .unwrap_err()
+            .to_string()
+            .contains("materials"));
         let mut r = sample_request();
         r.materials.use_cases.push("x".repeat(600));
-        assert!(g.generate_article(&r).unwrap_err().to_string().contains("materials.use_cases[2]"));
+        assert!(g
+            .generate_article(&r)
+            .unwrap_err()
+            .to_string()
+            .contains("materials.use_cases[2]"));
         let mut r = sample_request();
         r.materials.notes = Some("字".repeat(30_000));
         assert!(matches!(
@@ -591,10 +737,22 @@ mod tests {
         ));
         let mut r = sample_request();
         r.materials.links[0].url = "javascript:alert(1)".into();
-        assert!(g.generate_article(&r).unwrap_err().to_string().contains("materials.links[0].url"));
+        assert!(g
+            .generate_article(&r)
+            .unwrap_err()
+            .to_string()
+            .contains("materials.links[0].url"));
         let r = sample_request().keywords(["a", "A"]);
-        assert!(g.generate_article(&r).unwrap_err().to_string().contains("keywords[1]"));
+        assert!(g
+            .generate_article(&r)
+            .unwrap_err()
+            .to_string()
+            .contains("keywords[1]"));
         let r = TextRequest::new(" ", "t").materials(sample_request().materials);
-        assert!(g.generate_article(&r).unwrap_err().to_string().contains("industry"));
+        assert!(g
+            .generate_article(&r)
+            .unwrap_err()
+            .to_string()
+            .contains("industry"));
     }
 }

@@ -101,11 +101,17 @@ pub struct ChatMessage {
 impl ChatMessage {
     /// A system message.
     pub fn system(content: impl Into<String>) -> ChatMessage {
-        ChatMessage { role: "system".into(), content: content.into() }
+        ChatMessage {
+            role: "system".into(),
+            content: content.into(),
+        }
     }
     /// A user message.
     pub fn user(content: impl Into<String>) -> ChatMessage {
-        ChatMessage { role: "user".into(), content: content.into() }
+        ChatMessage {
+            role: "user".into(),
+            content: content.into(),
+        }
     }
 }
 
@@ -210,7 +216,11 @@ impl From<WireUsage> for TokenUsage {
         TokenUsage {
             prompt_tokens: u.prompt_tokens,
             completion_tokens: u.completion_tokens,
-            total_tokens: if u.total_tokens == 0 { u.prompt_tokens + u.completion_tokens } else { u.total_tokens },
+            total_tokens: if u.total_tokens == 0 {
+                u.prompt_tokens + u.completion_tokens
+            } else {
+                u.total_tokens
+            },
         }
     }
 }
@@ -306,7 +316,11 @@ impl ChatStream {
             match tokio::time::timeout(self.idle, self.response.chunk()).await {
                 Err(_) => {
                     self.done = true;
-                    return Some(Err(LlmError::Timeout { endpoint: self.endpoint.clone(), after: self.idle, phase: "stream".into() }));
+                    return Some(Err(LlmError::Timeout {
+                        endpoint: self.endpoint.clone(),
+                        after: self.idle,
+                        phase: "stream".into(),
+                    }));
                 }
                 Ok(Ok(Some(bytes))) => self.buf.extend_from_slice(&bytes),
                 Ok(Ok(None)) => {
@@ -384,7 +398,8 @@ impl ChatStream {
             }
             if let Some(f) = choice.finish_reason {
                 self.finished = true;
-                self.pending.push_back(StreamEvent::Finish(FinishReason::parse(&f)));
+                self.pending
+                    .push_back(StreamEvent::Finish(FinishReason::parse(&f)));
             }
         }
         if let Some(u) = chunk.usage {
@@ -397,8 +412,17 @@ impl ChatStream {
     ///
     /// # Errors
     /// As [`next_event`](ChatStream::next_event).
-    pub async fn collect(mut self, on_content: &mut (dyn FnMut(&str) + Send)) -> std::result::Result<ChatCompletion, LlmError> {
-        let mut c = ChatCompletion { content: String::new(), reasoning: String::new(), finish_reason: None, usage: None, model: None };
+    pub async fn collect(
+        mut self,
+        on_content: &mut (dyn FnMut(&str) + Send),
+    ) -> std::result::Result<ChatCompletion, LlmError> {
+        let mut c = ChatCompletion {
+            content: String::new(),
+            reasoning: String::new(),
+            finish_reason: None,
+            usage: None,
+            model: None,
+        };
         while let Some(event) = self.next_event().await {
             match event? {
                 StreamEvent::Content(s) => {
@@ -467,25 +491,44 @@ impl OpenAiCompatible {
             .connect_timeout(config.connect_timeout)
             .no_proxy()
             .build()
-            .map_err(|e| ContentError::validation("base_url", format!("cannot build HTTP client: {e}")))?;
-        Ok(OpenAiCompatible { config, client, limits: TextLimits::default() })
+            .map_err(|e| {
+                ContentError::validation("base_url", format!("cannot build HTTP client: {e}"))
+            })?;
+        Ok(OpenAiCompatible {
+            config,
+            client,
+            limits: TextLimits::default(),
+        })
     }
 
     fn endpoint(&self) -> String {
-        format!("{}/chat/completions", self.config.base_url.trim_end_matches('/'))
+        format!(
+            "{}/chat/completions",
+            self.config.base_url.trim_end_matches('/')
+        )
     }
 
-    async fn send(&self, messages: &[ChatMessage], stream: bool) -> std::result::Result<reqwest::Response, LlmError> {
+    async fn send(
+        &self,
+        messages: &[ChatMessage],
+        stream: bool,
+    ) -> std::result::Result<reqwest::Response, LlmError> {
         let endpoint = self.endpoint();
         let body = WireRequest {
             model: &self.config.model,
             messages,
             stream,
-            stream_options: stream.then_some(StreamOptions { include_usage: true }),
+            stream_options: stream.then_some(StreamOptions {
+                include_usage: true,
+            }),
             temperature: self.config.temperature,
             max_tokens: self.config.max_tokens,
         };
-        let body = serde_json::to_vec(&body).map_err(|e| LlmError::Malformed { endpoint: endpoint.clone(), reason: e.to_string(), excerpt: String::new() })?;
+        let body = serde_json::to_vec(&body).map_err(|e| LlmError::Malformed {
+            endpoint: endpoint.clone(),
+            reason: e.to_string(),
+            excerpt: String::new(),
+        })?;
         let mut attempt = 0u32;
         loop {
             attempt += 1;
@@ -493,16 +536,43 @@ impl OpenAiCompatible {
                 .client
                 .post(&endpoint)
                 .header("content-type", "application/json")
-                .header("accept", if stream { "text/event-stream" } else { "application/json" })
+                .header(
+                    "accept",
+                    if stream {
+                        "text/event-stream"
+                    } else {
+                        "application/json"
+                    },
+                )
                 .body(body.clone());
             if let Some(k) = &self.config.api_key {
                 rb = rb.bearer_auth(k);
             }
             let outcome = tokio::time::timeout(self.config.timeout, rb.send()).await;
             let (err, retry_after) = match outcome {
-                Err(_) => (LlmError::Timeout { endpoint: endpoint.clone(), after: self.config.timeout, phase: "request".into() }, None),
-                Ok(Err(e)) if e.is_timeout() => (LlmError::Timeout { endpoint: endpoint.clone(), after: self.config.timeout, phase: "request".into() }, None),
-                Ok(Err(e)) => (LlmError::Connect { endpoint: endpoint.clone(), message: e.to_string() }, None),
+                Err(_) => (
+                    LlmError::Timeout {
+                        endpoint: endpoint.clone(),
+                        after: self.config.timeout,
+                        phase: "request".into(),
+                    },
+                    None,
+                ),
+                Ok(Err(e)) if e.is_timeout() => (
+                    LlmError::Timeout {
+                        endpoint: endpoint.clone(),
+                        after: self.config.timeout,
+                        phase: "request".into(),
+                    },
+                    None,
+                ),
+                Ok(Err(e)) => (
+                    LlmError::Connect {
+                        endpoint: endpoint.clone(),
+                        message: e.to_string(),
+                    },
+                    None,
+                ),
                 Ok(Ok(resp)) => {
                     let status = resp.status().as_u16();
                     if (200..300).contains(&status) {
@@ -514,13 +584,45 @@ impl OpenAiCompatible {
                         .and_then(|v| v.to_str().ok())
                         .and_then(|v| v.trim().parse::<u64>().ok())
                         .map(Duration::from_secs);
-                    let body = tokio::time::timeout(self.config.timeout, resp.bytes()).await.ok().and_then(|r| r.ok()).unwrap_or_default();
+                    let body = tokio::time::timeout(self.config.timeout, resp.bytes())
+                        .await
+                        .ok()
+                        .and_then(|r| r.ok())
+                        .unwrap_or_default();
                     let message = error_message(&body);
                     match status {
-                        401 | 403 => return Err(LlmError::Unauthorized { endpoint, status, message }),
-                        429 => (LlmError::RateLimited { endpoint: endpoint.clone(), attempts: attempt, retry_after, message }, retry_after),
-                        500..=599 => (LlmError::Server { endpoint: endpoint.clone(), status, attempts: attempt, message }, retry_after),
-                        _ => return Err(LlmError::Rejected { endpoint, status, message }),
+                        401 | 403 => {
+                            return Err(LlmError::Unauthorized {
+                                endpoint,
+                                status,
+                                message,
+                            })
+                        }
+                        429 => (
+                            LlmError::RateLimited {
+                                endpoint: endpoint.clone(),
+                                attempts: attempt,
+                                retry_after,
+                                message,
+                            },
+                            retry_after,
+                        ),
+                        500..=599 => (
+                            LlmError::Server {
+                                endpoint: endpoint.clone(),
+                                status,
+                                attempts: attempt,
+                                message,
+                            },
+                            retry_after,
+                        ),
+                        _ => {
+                            return Err(LlmError::Rejected {
+                                endpoint,
+                                status,
+                                message,
+                            })
+                        }
                     }
                 }
             };
@@ -541,19 +643,45 @@ impl OpenAiCompatible {
     ///
     /// # Errors
     /// See [`LlmError`].
-    pub async fn chat(&self, messages: &[ChatMessage]) -> std::result::Result<ChatCompletion, LlmError> {
+    pub async fn chat(
+        &self,
+        messages: &[ChatMessage],
+    ) -> std::result::Result<ChatCompletion, LlmError> {
         let endpoint = self.endpoint();
         let resp = self.send(messages, false).await?;
         let body = match tokio::time::timeout(self.config.timeout, resp.bytes()).await {
-            Err(_) => return Err(LlmError::Timeout { endpoint, after: self.config.timeout, phase: "request".into() }),
-            Ok(Err(e)) => return Err(LlmError::StreamCut { endpoint, received_chars: 0, reason: format!("the body broke off: {e}") }),
+            Err(_) => {
+                return Err(LlmError::Timeout {
+                    endpoint,
+                    after: self.config.timeout,
+                    phase: "request".into(),
+                })
+            }
+            Ok(Err(e)) => {
+                return Err(LlmError::StreamCut {
+                    endpoint,
+                    received_chars: 0,
+                    reason: format!("the body broke off: {e}"),
+                })
+            }
             Ok(Ok(b)) => b,
         };
-        let wire: WireResponse = serde_json::from_slice(&body).map_err(|e| LlmError::Malformed { endpoint: endpoint.clone(), reason: e.to_string(), excerpt: excerpt(&body) })?;
+        let wire: WireResponse =
+            serde_json::from_slice(&body).map_err(|e| LlmError::Malformed {
+                endpoint: endpoint.clone(),
+                reason: e.to_string(),
+                excerpt: excerpt(&body),
+            })?;
         let choice = wire.choices.and_then(|c| c.into_iter().next());
         let (message, finish) = match choice {
             Some(c) => (c.message.or(c.delta).unwrap_or_default(), c.finish_reason),
-            None => return Err(LlmError::Malformed { endpoint, reason: "no choices in the answer".into(), excerpt: excerpt(&body) }),
+            None => {
+                return Err(LlmError::Malformed {
+                    endpoint,
+                    reason: "no choices in the answer".into(),
+                    excerpt: excerpt(&body),
+                })
+            }
         };
         Ok(ChatCompletion {
             content: message.content.unwrap_or_default(),
@@ -568,7 +696,10 @@ impl OpenAiCompatible {
     ///
     /// # Errors
     /// See [`LlmError`] (errors before the stream starts).
-    pub async fn chat_stream(&self, messages: &[ChatMessage]) -> std::result::Result<ChatStream, LlmError> {
+    pub async fn chat_stream(
+        &self,
+        messages: &[ChatMessage],
+    ) -> std::result::Result<ChatStream, LlmError> {
         let response = self.send(messages, true).await?;
         Ok(ChatStream {
             response,
@@ -588,7 +719,11 @@ impl OpenAiCompatible {
     ///
     /// # Errors
     /// See [`LlmError`].
-    pub async fn complete(&self, messages: &[ChatMessage], on_content: &mut (dyn FnMut(&str) + Send)) -> std::result::Result<ChatCompletion, LlmError> {
+    pub async fn complete(
+        &self,
+        messages: &[ChatMessage],
+        on_content: &mut (dyn FnMut(&str) + Send),
+    ) -> std::result::Result<ChatCompletion, LlmError> {
         if self.config.stream {
             self.chat_stream(messages).await?.collect(on_content).await
         } else {
@@ -608,13 +743,21 @@ impl OpenAiCompatible {
         let messages = build_prompt(req);
         let completion = self.complete(&messages, &mut |_| {}).await?;
         if completion.content.trim().is_empty() {
-            return Err(LlmError::Empty { endpoint: self.endpoint(), finish_reason: completion.finish_reason.map(|f| f.as_str().to_string()) }.into());
+            return Err(LlmError::Empty {
+                endpoint: self.endpoint(),
+                finish_reason: completion.finish_reason.map(|f| f.as_str().to_string()),
+            }
+            .into());
         }
         let mut article = article_from_answer(req, &completion.content);
         article.provenance = Provenance {
             backend: OPENAI_BACKEND.into(),
             template: None,
-            model: Some(completion.model.unwrap_or_else(|| self.config.model.clone())),
+            model: Some(
+                completion
+                    .model
+                    .unwrap_or_else(|| self.config.model.clone()),
+            ),
             seed: None,
             usage: completion.usage,
         };
@@ -664,16 +807,31 @@ pub fn build_prompt(req: &TextRequest) -> Vec<ChatMessage> {
         )
     };
     let mut user = String::new();
-    let label = |zh_l: &str, en_l: &str| if zh { zh_l.to_string() } else { en_l.to_string() };
+    let label = |zh_l: &str, en_l: &str| {
+        if zh {
+            zh_l.to_string()
+        } else {
+            en_l.to_string()
+        }
+    };
     user.push_str(&format!("{}{}\n", label("主题：", "Topic: "), req.topic));
     if !req.keywords.is_empty() {
-        user.push_str(&format!("{}{}\n", label("关键词：", "Keywords: "), req.keywords.join(if zh { "、" } else { ", " })));
+        user.push_str(&format!(
+            "{}{}\n",
+            label("关键词：", "Keywords: "),
+            req.keywords.join(if zh { "、" } else { ", " })
+        ));
     }
     if let Some(p) = &m.product_name {
         user.push_str(&format!("{}{}\n", label("产品：", "Product: "), p));
     }
     for s in &m.product_specs {
-        user.push_str(&format!("{}{}: {}\n", label("参数 ", "Spec "), s.name, s.value));
+        user.push_str(&format!(
+            "{}{}: {}\n",
+            label("参数 ", "Spec "),
+            s.name,
+            s.value
+        ));
     }
     for u in &m.use_cases {
         user.push_str(&format!("{}{}\n", label("应用场景：", "Use case: "), u));
@@ -682,10 +840,19 @@ pub fn build_prompt(req: &TextRequest) -> Vec<ChatMessage> {
         user.push_str(&format!("{}{}\n", label("特点：", "Highlight: "), h));
     }
     if !m.regions.is_empty() {
-        user.push_str(&format!("{}{}\n", label("服务地区：", "Regions served: "), m.regions.join(if zh { "、" } else { ", " })));
+        user.push_str(&format!(
+            "{}{}\n",
+            label("服务地区：", "Regions served: "),
+            m.regions.join(if zh { "、" } else { ", " })
+        ));
     }
     for l in &m.links {
-        user.push_str(&format!("{}[{}]({})\n", label("链接：", "Link: "), l.text, l.url));
+        user.push_str(&format!(
+            "{}[{}]({})\n",
+            label("链接：", "Link: "),
+            l.text,
+            l.url
+        ));
     }
     if let Some(n) = &m.notes {
         user.push_str(&format!("{}{}\n", label("补充资料：", "Notes: "), n));
@@ -714,7 +881,12 @@ pub fn article_from_answer(req: &TextRequest, answer: &str) -> Article {
     let mut body_lines: Vec<&str> = Vec::new();
     let mut in_body = false;
     for line in answer.lines() {
-        let t = line.trim().trim_start_matches('#').trim().trim_matches('*').trim();
+        let t = line
+            .trim()
+            .trim_start_matches('#')
+            .trim()
+            .trim_matches('*')
+            .trim();
         if !in_body {
             if let Some(v) = strip_label(t, &["标题：", "标题:", "Title:"]) {
                 title = v.to_string();
@@ -767,9 +939,19 @@ pub fn article_from_answer(req: &TextRequest, answer: &str) -> Article {
             _ => None,
         })
         .collect();
-    let missing: Vec<_> = req.materials.links.iter().filter(|l| !present.contains(&l.url)).cloned().collect();
+    let missing: Vec<_> = req
+        .materials
+        .links
+        .iter()
+        .filter(|l| !present.contains(&l.url))
+        .cloned()
+        .collect();
     if !missing.is_empty() {
-        let mut spans = vec![Span::Text(if zh { "延伸阅读：".into() } else { "Further reading: ".into() })];
+        let mut spans = vec![Span::Text(if zh {
+            "延伸阅读：".into()
+        } else {
+            "Further reading: ".into()
+        })];
         for (i, l) in missing.into_iter().enumerate() {
             if i > 0 {
                 spans.push(Span::Text(if zh { "、".into() } else { ", ".into() }));
@@ -778,11 +960,23 @@ pub fn article_from_answer(req: &TextRequest, answer: &str) -> Article {
         }
         doc.blocks.push(Block::Paragraph(spans));
     }
-    let lines = req.materials.contact.as_ref().map(|c| super::offline::contact_lines(c, req.language)).unwrap_or_default();
+    let lines = req
+        .materials
+        .contact
+        .as_ref()
+        .map(|c| super::offline::contact_lines(c, req.language))
+        .unwrap_or_default();
     let contact_block = if lines.is_empty() {
         None
     } else {
-        doc.blocks.push(Block::Contact { heading: if zh { "联系我们".into() } else { "Contact us".into() }, lines: lines.clone() });
+        doc.blocks.push(Block::Contact {
+            heading: if zh {
+                "联系我们".into()
+            } else {
+                "Contact us".into()
+            },
+            lines: lines.clone(),
+        });
         Some(lines.join("\n"))
     };
     let plain = format!("{summary}\n{}", doc.plain_text());
@@ -821,7 +1015,11 @@ fn collect_links(doc: &Document) -> Vec<marketingforce_core::adapters::generatio
 
 fn strip_label<'a>(line: &'a str, labels: &[&str]) -> Option<&'a str> {
     labels.iter().find_map(|l| {
-        if line.len() >= l.len() && line.get(..l.len()).is_some_and(|p| p.eq_ignore_ascii_case(l)) {
+        if line.len() >= l.len()
+            && line
+                .get(..l.len())
+                .is_some_and(|p| p.eq_ignore_ascii_case(l))
+        {
             line.get(l.len()..).map(str::trim)
         } else {
             None

@@ -165,7 +165,10 @@ impl TextTemplates {
     /// # Errors
     /// A validation error naming the offending path.
     pub fn validate(&self) -> Result<()> {
-        for (name, band) in [("density.primary", self.density.primary), ("density.secondary", self.density.secondary)] {
+        for (name, band) in [
+            ("density.primary", self.density.primary),
+            ("density.secondary", self.density.secondary),
+        ] {
             if !(band.min >= 0.0 && band.min < band.max && band.max <= 0.5) {
                 return Err(ContentError::validation(name, "need 0 <= min < max <= 0.5"));
             }
@@ -177,7 +180,10 @@ impl TextTemplates {
         for (i, t) in self.templates.iter().enumerate() {
             let p = |f: &str| format!("templates[{i}].{f}");
             if ids.insert(t.id.clone(), i).is_some() {
-                return Err(ContentError::validation(p("id"), format!("duplicate id {:?}", t.id)));
+                return Err(ContentError::validation(
+                    p("id"),
+                    format!("duplicate id {:?}", t.id),
+                ));
             }
             for (field, list) in [
                 ("titles", &t.titles),
@@ -190,33 +196,56 @@ impl TextTemplates {
                 ("substitutes", &t.substitutes),
             ] {
                 if list.is_empty() {
-                    return Err(ContentError::validation(p(field), "must have at least one variant"));
+                    return Err(ContentError::validation(
+                        p(field),
+                        "must have at least one variant",
+                    ));
                 }
                 for (j, s) in list.iter().enumerate() {
-                    Pattern::compile(s).map_err(|r| ContentError::validation(p(&format!("{field}[{j}]")), r))?;
+                    Pattern::compile(s)
+                        .map_err(|r| ContentError::validation(p(&format!("{field}[{j}]")), r))?;
                 }
             }
             for (k, ks) in t.keyword_sentences.iter().enumerate() {
                 if !ks.contains("{keyword}") {
-                    return Err(ContentError::validation(p(&format!("keyword_sentences[{k}]")), "must contain {keyword}"));
+                    return Err(ContentError::validation(
+                        p(&format!("keyword_sentences[{k}]")),
+                        "must contain {keyword}",
+                    ));
                 }
             }
             for (j, s) in t.sections.iter().enumerate() {
                 let sp = |f: &str| p(&format!("sections[{j}].{f}"));
                 if s.headings.is_empty() {
-                    return Err(ContentError::validation(sp("headings"), "must have at least one variant"));
+                    return Err(ContentError::validation(
+                        sp("headings"),
+                        "must have at least one variant",
+                    ));
                 }
                 if s.paragraphs.is_empty() {
-                    return Err(ContentError::validation(sp("paragraphs"), "must have at least one variant"));
+                    return Err(ContentError::validation(
+                        sp("paragraphs"),
+                        "must have at least one variant",
+                    ));
                 }
                 for (k, h) in s.headings.iter().chain(&s.paragraphs).enumerate() {
-                    Pattern::compile(h).map_err(|r| ContentError::validation(sp(&format!("[{k}]")), r))?;
+                    Pattern::compile(h)
+                        .map_err(|r| ContentError::validation(sp(&format!("[{k}]")), r))?;
                 }
-                let needs_item = matches!(s.kind, SectionKind::Specs | SectionKind::UseCases | SectionKind::Highlights);
+                let needs_item = matches!(
+                    s.kind,
+                    SectionKind::Specs | SectionKind::UseCases | SectionKind::Highlights
+                );
                 match (&s.item, needs_item) {
-                    (None, true) => return Err(ContentError::validation(sp("item"), "list sections need an item pattern")),
+                    (None, true) => {
+                        return Err(ContentError::validation(
+                            sp("item"),
+                            "list sections need an item pattern",
+                        ))
+                    }
                     (Some(item), _) => {
-                        Pattern::compile(item).map_err(|r| ContentError::validation(sp("item"), r))?;
+                        Pattern::compile(item)
+                            .map_err(|r| ContentError::validation(sp("item"), r))?;
                     }
                     (None, false) => {}
                 }
@@ -311,9 +340,12 @@ impl Pattern {
                     pieces.push(Piece::Lit(rest[..open].into()));
                 }
                 let after = &rest[open + 1..];
-                let close = after.find('}').ok_or_else(|| format!("unclosed '{{' in {text:?}"))?;
+                let close = after
+                    .find('}')
+                    .ok_or_else(|| format!("unclosed '{{' in {text:?}"))?;
                 let name = &after[..close];
-                let slot = Slot::parse(name).ok_or_else(|| format!("unknown slot {{{name}}} in {text:?}"))?;
+                let slot = Slot::parse(name)
+                    .ok_or_else(|| format!("unknown slot {{{name}}} in {text:?}"))?;
                 pieces.push(Piece::Slot(slot));
                 rest = &after[close + 1..];
             }
@@ -334,7 +366,11 @@ impl Pattern {
     }
 
     /// Fill into spans; `keyword` is called for each `{keyword}` slot.
-    pub(crate) fn fill(&self, v: &SlotValues<'_>, keyword: &mut dyn FnMut() -> String) -> Vec<Span> {
+    pub(crate) fn fill(
+        &self,
+        v: &SlotValues<'_>,
+        keyword: &mut dyn FnMut() -> String,
+    ) -> Vec<Span> {
         let mut spans = Vec::with_capacity(self.runs.len());
         for (strong, pieces) in &self.runs {
             let mut s = String::with_capacity(64);
@@ -356,13 +392,21 @@ impl Pattern {
                     },
                 }
             }
-            spans.push(if *strong { Span::Strong(s) } else { Span::Text(s) });
+            spans.push(if *strong {
+                Span::Strong(s)
+            } else {
+                Span::Text(s)
+            });
         }
         spans
     }
 
     /// Fill into one plain string.
-    pub(crate) fn fill_plain(&self, v: &SlotValues<'_>, keyword: &mut dyn FnMut() -> String) -> String {
+    pub(crate) fn fill_plain(
+        &self,
+        v: &SlotValues<'_>,
+        keyword: &mut dyn FnMut() -> String,
+    ) -> String {
         let spans = self.fill(v, keyword);
         if spans.len() == 1 {
             if let Some(Span::Text(s) | Span::Strong(s)) = spans.into_iter().next() {
@@ -428,7 +472,10 @@ impl CompiledTemplate {
                         item: s
                             .item
                             .as_deref()
-                            .map(|i| Pattern::compile(i).map_err(|r| ContentError::validation("template", r)))
+                            .map(|i| {
+                                Pattern::compile(i)
+                                    .map_err(|r| ContentError::validation("template", r))
+                            })
                             .transpose()?,
                     })
                 })
@@ -463,13 +510,24 @@ mod tests {
         let mut bad = t.clone();
         bad.templates[1].titles[0] = "{nope} title".into();
         let e = bad.validate().unwrap_err().to_string();
-        assert!(e.contains("templates[1].titles[0]") && e.contains("nope"), "{e}");
+        assert!(
+            e.contains("templates[1].titles[0]") && e.contains("nope"),
+            "{e}"
+        );
         let mut bad = t.clone();
         bad.templates[0].keyword_sentences = vec![];
-        assert!(bad.validate().unwrap_err().to_string().contains("templates[0].keyword_sentences"));
+        assert!(bad
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("templates[0].keyword_sentences"));
         let mut bad = t;
         bad.density.primary.min = 0.9;
-        assert!(bad.validate().unwrap_err().to_string().contains("density.primary"));
+        assert!(bad
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("density.primary"));
         assert!(Pattern::compile("a **b").is_err());
         assert!(Pattern::compile("a {topic").is_err());
     }

@@ -48,7 +48,11 @@ pub fn script(sb: &Storyboard) -> String {
             "[{:02}:{:04.1}] {} {} ({:.1}s): {}",
             (secs / 60.0).floor() as u64,
             secs % 60.0,
-            if zh { "旁白 场景" } else { "Narrator, scene" },
+            if zh {
+                "旁白 场景"
+            } else {
+                "Narrator, scene"
+            },
             l.scene,
             l.window_ms as f64 / 1000.0,
             l.text

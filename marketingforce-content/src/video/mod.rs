@@ -78,7 +78,13 @@ impl Default for TemplateVideoGenerator {
 impl TemplateVideoGenerator {
     /// Built-in templates and themes; plans only (no renderer, no speech).
     pub fn new() -> TemplateVideoGenerator {
-        TemplateVideoGenerator { templates: Arc::new(VideoTemplates::builtin()), themes: Arc::new(Themes::builtin()), renderer: None, tts: None, end_caption: None }
+        TemplateVideoGenerator {
+            templates: Arc::new(VideoTemplates::builtin()),
+            themes: Arc::new(Themes::builtin()),
+            renderer: None,
+            tts: None,
+            end_caption: None,
+        }
     }
 
     /// Render with `renderer`.
@@ -115,15 +121,35 @@ impl TemplateVideoGenerator {
     fn finish_plan(&self, req: &VideoRequest, sb: Storyboard) -> Result<VideoPlan> {
         for (i, a) in req.images.iter().enumerate() {
             crate::image::assets::check(a).map_err(|e| match e {
-                ContentError::BadImage { reason, .. } => ContentError::BadImage { name: format!("images[{i}] ({})", a.name), reason },
+                ContentError::BadImage { reason, .. } => ContentError::BadImage {
+                    name: format!("images[{i}] ({})", a.name),
+                    reason,
+                },
                 other => other,
             })?;
         }
-        let theme = self.themes.select(Some(&sb.theme), &req.industry, None, None).or_else(|_| self.themes.select(None, &req.industry, Some(&req.scenario), None))?;
+        let theme = self
+            .themes
+            .select(Some(&sb.theme), &req.industry, None, None)
+            .or_else(|_| {
+                self.themes
+                    .select(None, &req.industry, Some(&req.scenario), None)
+            })?;
         let pics: Vec<&[u8]> = req.images.iter().map(|a| a.bytes.as_slice()).collect();
-        let frames = sb.scenes.iter().map(|s| frames::frame_svg(&sb, s, theme, &pics)).collect::<Result<Vec<_>>>()?;
+        let frames = sb
+            .scenes
+            .iter()
+            .map(|s| frames::frame_svg(&sb, s, theme, &pics))
+            .collect::<Result<Vec<_>>>()?;
         let cues = subtitles::cues(&sb);
-        Ok(VideoPlan { srt: subtitles::to_srt(&cues), vtt: subtitles::to_vtt(&cues), dubbing_script: dubbing::script(&sb), cues, frames, storyboard: sb })
+        Ok(VideoPlan {
+            srt: subtitles::to_srt(&cues),
+            vtt: subtitles::to_vtt(&cues),
+            dubbing_script: dubbing::script(&sb),
+            cues,
+            frames,
+            storyboard: sb,
+        })
     }
 
     /// Plan, speak (when asked) and render (when a renderer is configured).
@@ -135,7 +161,9 @@ impl TemplateVideoGenerator {
         let mut sb = plan(&self.templates, req, self.end_caption.as_deref())?;
         let mut narration: Vec<Option<Speech>> = vec![None; sb.scenes.len()];
         if req.dubbing {
-            let tts = self.tts.as_ref().ok_or_else(|| ContentError::validation("dubbing", "requested, but no speech engine is configured"))?;
+            let tts = self.tts.as_ref().ok_or_else(|| {
+                ContentError::validation("dubbing", "requested, but no speech engine is configured")
+            })?;
             for (i, s) in sb.scenes.iter().enumerate() {
                 if !s.narration.trim().is_empty() {
                     narration[i] = Some(tts.synthesize(&s.narration, req.language).await?);
@@ -153,21 +181,48 @@ impl TemplateVideoGenerator {
             sb.duration_ms = at;
         }
         let plan = self.finish_plan(req, sb)?;
-        let music = plan.storyboard.music.as_ref().and_then(|m| self.templates.music.iter().find(|t| &t.id == m));
+        let music = plan
+            .storyboard
+            .music
+            .as_ref()
+            .and_then(|m| self.templates.music.iter().find(|t| &t.id == m));
         let (media_type, bytes, backend) = match &self.renderer {
             Some(r) => {
-                let input = RenderInput { storyboard: &plan.storyboard, frames: plan.frames.clone(), narration, subtitles_srt: plan.srt.clone(), music };
+                let input = RenderInput {
+                    storyboard: &plan.storyboard,
+                    frames: plan.frames.clone(),
+                    narration,
+                    subtitles_srt: plan.srt.clone(),
+                    music,
+                };
                 let v = r.render(&input).await?;
-                (v.media_type, v.bytes, format!("{TEMPLATE_VIDEO_BACKEND}+{}", r.name()))
+                (
+                    v.media_type,
+                    v.bytes,
+                    format!("{TEMPLATE_VIDEO_BACKEND}+{}", r.name()),
+                )
             }
-            None => (String::new(), Vec::new(), TEMPLATE_VIDEO_BACKEND.to_string()),
+            None => (
+                String::new(),
+                Vec::new(),
+                TEMPLATE_VIDEO_BACKEND.to_string(),
+            ),
         };
         let video = GeneratedVideo {
             media_type,
             bytes,
             duration_ms: plan.storyboard.duration_ms,
             scenes: u32::try_from(plan.storyboard.scenes.len()).unwrap_or(u32::MAX),
-            subtitles: vec![SubtitleFile { format: "srt".into(), text: plan.srt.clone() }, SubtitleFile { format: "vtt".into(), text: plan.vtt.clone() }],
+            subtitles: vec![
+                SubtitleFile {
+                    format: "srt".into(),
+                    text: plan.srt.clone(),
+                },
+                SubtitleFile {
+                    format: "vtt".into(),
+                    text: plan.vtt.clone(),
+                },
+            ],
             dubbing_script: plan.dubbing_script.clone(),
             provenance: Provenance {
                 backend: match (&self.tts, req.dubbing) {
@@ -190,7 +245,13 @@ impl VideoGenerator for TemplateVideoGenerator {
         TEMPLATE_VIDEO_BACKEND
     }
 
-    async fn generate(&self, request: &VideoRequest) -> marketingforce_core::Result<GeneratedVideo> {
-        self.generate_video(request).await.map(|(v, _)| v).map_err(Into::into)
+    async fn generate(
+        &self,
+        request: &VideoRequest,
+    ) -> marketingforce_core::Result<GeneratedVideo> {
+        self.generate_video(request)
+            .await
+            .map(|(v, _)| v)
+            .map_err(Into::into)
     }
 }

@@ -35,7 +35,10 @@ pub struct RenderedVideo {
 
 impl fmt::Debug for RenderedVideo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RenderedVideo").field("media_type", &self.media_type).field("bytes", &format_args!("{} bytes", self.bytes.len())).finish()
+        f.debug_struct("RenderedVideo")
+            .field("media_type", &self.media_type)
+            .field("bytes", &format_args!("{} bytes", self.bytes.len()))
+            .finish()
     }
 }
 
@@ -89,7 +92,13 @@ mod ffmpeg {
     impl FfmpegRenderer {
         /// `ffmpeg` from PATH, frames rasterised with `rasterizer`.
         pub fn new(rasterizer: Rasterizer) -> FfmpegRenderer {
-            FfmpegRenderer { program: PathBuf::from("ffmpeg"), rasterizer, music_files: HashMap::new(), timeout: Duration::from_secs(600), fps: 25 }
+            FfmpegRenderer {
+                program: PathBuf::from("ffmpeg"),
+                rasterizer,
+                music_files: HashMap::new(),
+                timeout: Duration::from_secs(600),
+                fps: 25,
+            }
         }
 
         /// Use another program path.
@@ -101,7 +110,11 @@ mod ffmpeg {
 
         /// Register the audio file of a music track id.
         #[must_use]
-        pub fn music_file(mut self, track: impl Into<String>, path: impl Into<PathBuf>) -> FfmpegRenderer {
+        pub fn music_file(
+            mut self,
+            track: impl Into<String>,
+            path: impl Into<PathBuf>,
+        ) -> FfmpegRenderer {
             self.music_files.insert(track.into(), path.into());
             self
         }
@@ -110,20 +123,40 @@ mod ffmpeg {
             let mut cmd = tokio::process::Command::new(&self.program);
             cmd.args(args).current_dir(dir).kill_on_drop(true);
             match tokio::time::timeout(self.timeout, cmd.output()).await {
-                Err(_) => Err(marketingforce_core::Error::Timeout { operation: "ffmpeg".into() }.into()),
-                Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => Err(ContentError::ToolMissing {
+                Err(_) => Err(marketingforce_core::Error::Timeout {
+                    operation: "ffmpeg".into(),
+                }
+                .into()),
+                Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                    Err(ContentError::ToolMissing {
+                        tool: "ffmpeg".into(),
+                        hint: format!(
+                            "{} was not found; install the Debian package ffmpeg",
+                            self.program.display()
+                        ),
+                    })
+                }
+                Ok(Err(e)) => Err(ContentError::ToolFailed {
                     tool: "ffmpeg".into(),
-                    hint: format!("{} was not found; install the Debian package ffmpeg", self.program.display()),
+                    status: "not started".into(),
+                    stderr: e.to_string(),
                 }),
-                Ok(Err(e)) => Err(ContentError::ToolFailed { tool: "ffmpeg".into(), status: "not started".into(), stderr: e.to_string() }),
                 Ok(Ok(o)) => Ok(o),
             }
         }
 
         /// The encoder to use: libx264 when available, else mpeg4.
         async fn video_codec(&self, dir: &Path) -> Result<&'static str> {
-            let out = self.run(&["-hide_banner".into(), "-encoders".into()], dir).await?;
-            Ok(if String::from_utf8_lossy(&out.stdout).contains("libx264") { "libx264" } else { "mpeg4" })
+            let out = self
+                .run(&["-hide_banner".into(), "-encoders".into()], dir)
+                .await?;
+            Ok(
+                if String::from_utf8_lossy(&out.stdout).contains("libx264") {
+                    "libx264"
+                } else {
+                    "mpeg4"
+                },
+            )
         }
     }
 
@@ -149,23 +182,46 @@ mod ffmpeg {
             let sb = input.storyboard;
             let n = sb.scenes.len();
             if n == 0 || input.frames.len() != n {
-                return Err(ContentError::validation("frames", format!("{} frames for {n} scenes", input.frames.len())));
+                return Err(ContentError::validation(
+                    "frames",
+                    format!("{} frames for {n} scenes", input.frames.len()),
+                ));
             }
-            let dir = std::env::temp_dir().join(format!("mf-video-{}-{}", std::process::id(), RUNS.fetch_add(1, Ordering::Relaxed)));
+            let dir = std::env::temp_dir().join(format!(
+                "mf-video-{}-{}",
+                std::process::id(),
+                RUNS.fetch_add(1, Ordering::Relaxed)
+            ));
             std::fs::create_dir_all(&dir).map_err(|e| io_err("create", e))?;
             let guard = TempDir(dir.clone());
             let codec = self.video_codec(&dir).await?;
             for (i, svg) in input.frames.iter().enumerate() {
                 let (png, _, _) = self.rasterizer.render_png(svg)?;
-                std::fs::write(dir.join(format!("scene{i:03}.png")), png).map_err(|e| io_err("frame", e))?;
+                std::fs::write(dir.join(format!("scene{i:03}.png")), png)
+                    .map_err(|e| io_err("frame", e))?;
             }
-            std::fs::write(dir.join("subs.srt"), &input.subtitles_srt).map_err(|e| io_err("subtitles", e))?;
+            std::fs::write(dir.join("subs.srt"), &input.subtitles_srt)
+                .map_err(|e| io_err("subtitles", e))?;
             let t = sb.transition_ms as f64 / 1000.0;
             let total = sb.duration_ms as f64 / 1000.0;
-            let mut args: Vec<String> = vec!["-hide_banner".into(), "-loglevel".into(), "error".into(), "-y".into()];
+            let mut args: Vec<String> = vec![
+                "-hide_banner".into(),
+                "-loglevel".into(),
+                "error".into(),
+                "-y".into(),
+            ];
             for (i, s) in sb.scenes.iter().enumerate() {
                 let len = s.duration_ms as f64 / 1000.0 + if i + 1 < n { t } else { 0.0 };
-                args.extend(["-loop".into(), "1".into(), "-framerate".into(), self.fps.to_string(), "-t".into(), format!("{len:.3}"), "-i".into(), format!("scene{i:03}.png")]);
+                args.extend([
+                    "-loop".into(),
+                    "1".into(),
+                    "-framerate".into(),
+                    self.fps.to_string(),
+                    "-t".into(),
+                    format!("{len:.3}"),
+                    "-i".into(),
+                    format!("scene{i:03}.png"),
+                ]);
             }
             let mut next_input = n;
             let mut narration_inputs = Vec::new();
@@ -180,10 +236,20 @@ mod ffmpeg {
             }
             let music_input = next_input;
             match input.music.and_then(|m| self.music_files.get(&m.id)) {
-                Some(path) => args.extend(["-stream_loop".into(), "-1".into(), "-i".into(), path.display().to_string()]),
+                Some(path) => args.extend([
+                    "-stream_loop".into(),
+                    "-1".into(),
+                    "-i".into(),
+                    path.display().to_string(),
+                ]),
                 None => {
                     let hz = input.music.map_or(220.0, |m| m.tone_hz);
-                    args.extend(["-f".into(), "lavfi".into(), "-i".into(), format!("sine=frequency={hz:.2}:sample_rate=44100:duration={total:.3}")]);
+                    args.extend([
+                        "-f".into(),
+                        "lavfi".into(),
+                        "-i".into(),
+                        format!("sine=frequency={hz:.2}:sample_rate=44100:duration={total:.3}"),
+                    ]);
                 }
             }
             let subs_input = music_input + 1;
@@ -192,7 +258,11 @@ mod ffmpeg {
             let (w, h) = sb.size;
             let mut fg = String::new();
             for i in 0..n {
-                let _ = write!(fg, "[{i}:v]scale={w}:{h},setsar=1,fps={},format=yuv420p[s{i}];", self.fps);
+                let _ = write!(
+                    fg,
+                    "[{i}:v]scale={w}:{h},setsar=1,fps={},format=yuv420p[s{i}];",
+                    self.fps
+                );
             }
             let mut last = "s0".to_string();
             let mut offset = 0.0;
@@ -203,42 +273,83 @@ mod ffmpeg {
                 let _ = write!(fg, "[{last}][s{i}]xfade=transition={tr}:duration={t:.3}:offset={offset:.3}[{out}];");
                 last = out;
             }
-            let music_volume = if input.music.is_some_and(|m| self.music_files.contains_key(&m.id)) { 0.25 } else { 0.03 };
-            let _ = write!(fg, "[{music_input}:a]aresample=44100,volume={music_volume},atrim=0:{total:.3}[bed];");
+            let music_volume = if input
+                .music
+                .is_some_and(|m| self.music_files.contains_key(&m.id))
+            {
+                0.25
+            } else {
+                0.03
+            };
+            let _ = write!(
+                fg,
+                "[{music_input}:a]aresample=44100,volume={music_volume},atrim=0:{total:.3}[bed];"
+            );
             let mut mix = String::from("[bed]");
             for (k, (idx, at)) in narration_inputs.iter().enumerate() {
                 let _ = write!(fg, "[{idx}:a]aresample=44100,adelay={at}|{at}[n{k}];");
                 let _ = write!(mix, "[n{k}]");
             }
-            let _ = write!(fg, "{mix}amix=inputs={}:duration=first:normalize=0[aout]", narration_inputs.len() + 1);
+            let _ = write!(
+                fg,
+                "{mix}amix=inputs={}:duration=first:normalize=0[aout]",
+                narration_inputs.len() + 1
+            );
             args.extend([
-                "-filter_complex".into(), fg,
-                "-map".into(), format!("[{last}]"),
-                "-map".into(), "[aout]".into(),
-                "-map".into(), format!("{subs_input}:s"),
-                "-c:v".into(), codec.into(),
+                "-filter_complex".into(),
+                fg,
+                "-map".into(),
+                format!("[{last}]"),
+                "-map".into(),
+                "[aout]".into(),
+                "-map".into(),
+                format!("{subs_input}:s"),
+                "-c:v".into(),
+                codec.into(),
             ]);
             if codec == "libx264" {
                 args.extend(["-preset".into(), "ultrafast".into()]);
             }
             args.extend([
-                "-pix_fmt".into(), "yuv420p".into(),
-                "-r".into(), self.fps.to_string(),
-                "-c:a".into(), "aac".into(), "-b:a".into(), "96k".into(),
-                "-c:s".into(), "mov_text".into(),
-                "-t".into(), format!("{total:.3}"),
-                "-movflags".into(), "+faststart".into(),
+                "-pix_fmt".into(),
+                "yuv420p".into(),
+                "-r".into(),
+                self.fps.to_string(),
+                "-c:a".into(),
+                "aac".into(),
+                "-b:a".into(),
+                "96k".into(),
+                "-c:s".into(),
+                "mov_text".into(),
+                "-t".into(),
+                format!("{total:.3}"),
+                "-movflags".into(),
+                "+faststart".into(),
                 "out.mp4".into(),
             ]);
             let out = self.run(&args, &dir).await?;
             if !out.status.success() {
                 let err = String::from_utf8_lossy(&out.stderr);
-                let tail: String = err.chars().rev().take(800).collect::<Vec<_>>().into_iter().rev().collect();
-                return Err(ContentError::ToolFailed { tool: "ffmpeg".into(), status: out.status.to_string(), stderr: tail });
+                let tail: String = err
+                    .chars()
+                    .rev()
+                    .take(800)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect();
+                return Err(ContentError::ToolFailed {
+                    tool: "ffmpeg".into(),
+                    status: out.status.to_string(),
+                    stderr: tail,
+                });
             }
             let bytes = std::fs::read(dir.join("out.mp4")).map_err(|e| io_err("output", e))?;
             drop(guard);
-            Ok(RenderedVideo { media_type: "video/mp4".into(), bytes })
+            Ok(RenderedVideo {
+                media_type: "video/mp4".into(),
+                bytes,
+            })
         }
     }
 }

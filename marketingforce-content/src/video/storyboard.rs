@@ -68,7 +68,18 @@ pub struct VideoTemplates {
 }
 
 /// Transitions the ffmpeg renderer knows.
-pub const KNOWN_TRANSITIONS: &[&str] = &["fade", "dissolve", "wipeleft", "wiperight", "slideleft", "slideright", "smoothleft", "smoothright", "circleopen", "circleclose"];
+pub const KNOWN_TRANSITIONS: &[&str] = &[
+    "fade",
+    "dissolve",
+    "wipeleft",
+    "wiperight",
+    "slideleft",
+    "slideright",
+    "smoothleft",
+    "smoothright",
+    "circleopen",
+    "circleclose",
+];
 
 impl VideoTemplates {
     /// The built-in templates.
@@ -77,7 +88,8 @@ impl VideoTemplates {
     /// Never: checked by the test suite.
     pub fn builtin() -> VideoTemplates {
         #[allow(clippy::expect_used)]
-        VideoTemplates::from_json(BUILTIN_VIDEO_TEMPLATES).expect("built-in video templates are valid")
+        VideoTemplates::from_json(BUILTIN_VIDEO_TEMPLATES)
+            .expect("built-in video templates are valid")
     }
 
     /// Load and validate.
@@ -85,28 +97,48 @@ impl VideoTemplates {
     /// # Errors
     /// A validation error naming the path.
     pub fn from_json(json: &str) -> Result<VideoTemplates> {
-        let t: VideoTemplates = serde_json::from_str(json).map_err(|e| ContentError::validation("video_templates", format!("not valid JSON: {e}")))?;
+        let t: VideoTemplates = serde_json::from_str(json).map_err(|e| {
+            ContentError::validation("video_templates", format!("not valid JSON: {e}"))
+        })?;
         for (i, v) in t.templates.iter().enumerate() {
             let p = |f: &str| format!("templates[{i}].{f}");
             if v.transitions.is_empty() {
-                return Err(ContentError::validation(p("transitions"), "must not be empty"));
+                return Err(ContentError::validation(
+                    p("transitions"),
+                    "must not be empty",
+                ));
             }
             for (j, tr) in v.transitions.iter().enumerate() {
                 if !KNOWN_TRANSITIONS.contains(&tr.as_str()) {
-                    return Err(ContentError::validation(p(&format!("transitions[{j}]")), format!("unknown transition {tr:?}")));
+                    return Err(ContentError::validation(
+                        p(&format!("transitions[{j}]")),
+                        format!("unknown transition {tr:?}"),
+                    ));
                 }
             }
             for (j, m) in v.music.iter().enumerate() {
                 if !t.music.iter().any(|x| &x.id == m) {
-                    return Err(ContentError::validation(p(&format!("music[{j}]")), format!("unknown track {m:?}")));
+                    return Err(ContentError::validation(
+                        p(&format!("music[{j}]")),
+                        format!("unknown track {m:?}"),
+                    ));
                 }
             }
-            if v.min_scene_ms == 0 || v.min_scene_ms > v.max_scene_ms || v.transition_ms * 2 > v.min_scene_ms {
-                return Err(ContentError::validation(p("min_scene_ms"), "need 0 < 2 × transition_ms <= min_scene_ms <= max_scene_ms"));
+            if v.min_scene_ms == 0
+                || v.min_scene_ms > v.max_scene_ms
+                || v.transition_ms * 2 > v.min_scene_ms
+            {
+                return Err(ContentError::validation(
+                    p("min_scene_ms"),
+                    "need 0 < 2 × transition_ms <= min_scene_ms <= max_scene_ms",
+                ));
             }
         }
         if !t.templates.iter().any(|v| v.scenarios.is_empty()) {
-            return Err(ContentError::validation("templates", "needs a fallback template without scenarios"));
+            return Err(ContentError::validation(
+                "templates",
+                "needs a fallback template without scenarios",
+            ));
         }
         Ok(t)
     }
@@ -178,7 +210,12 @@ pub struct Storyboard {
 /// short breath.
 pub fn speaking_ms(text: &str, language: Language) -> u64 {
     let secs = match language {
-        Language::ZhCn => text.chars().filter(|c| !c.is_whitespace() && !c.is_ascii_punctuation()).count() as f64 / 4.2,
+        Language::ZhCn => {
+            text.chars()
+                .filter(|c| !c.is_whitespace() && !c.is_ascii_punctuation())
+                .count() as f64
+                / 4.2
+        }
         Language::En => text.split_whitespace().count() as f64 / 2.6,
     };
     (secs * 1000.0).round() as u64 + 600
@@ -204,20 +241,40 @@ pub const MAX_SCENES: usize = 30;
 ///
 /// # Errors
 /// Validation errors: blank title, empty or oversized script, unknown music track, bad size.
-pub fn plan(templates: &VideoTemplates, req: &VideoRequest, end_caption: Option<&str>) -> Result<Storyboard> {
+pub fn plan(
+    templates: &VideoTemplates,
+    req: &VideoRequest,
+    end_caption: Option<&str>,
+) -> Result<Storyboard> {
     if req.title.trim().is_empty() {
         return Err(ContentError::validation("title", "must not be blank"));
     }
-    let script: Vec<&str> = req.script.iter().map(|s| s.trim()).filter(|s| !s.is_empty()).collect();
+    let script: Vec<&str> = req
+        .script
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .collect();
     if script.is_empty() {
-        return Err(ContentError::validation("script", "needs at least one paragraph of narration"));
+        return Err(ContentError::validation(
+            "script",
+            "needs at least one paragraph of narration",
+        ));
     }
     if script.len() > MAX_SCENES {
-        return Err(marketingforce_core::Error::limit_exceeded("script (scenes)", script.len(), MAX_SCENES).into());
+        return Err(marketingforce_core::Error::limit_exceeded(
+            "script (scenes)",
+            script.len(),
+            MAX_SCENES,
+        )
+        .into());
     }
     for (i, s) in script.iter().enumerate() {
         if s.chars().count() > 300 {
-            return Err(ContentError::validation(format!("script[{i}]"), "longer than 300 characters: split it into scenes"));
+            return Err(ContentError::validation(
+                format!("script[{i}]"),
+                "longer than 300 characters: split it into scenes",
+            ));
         }
     }
     let t = templates
@@ -225,20 +282,40 @@ pub fn plan(templates: &VideoTemplates, req: &VideoRequest, end_caption: Option<
         .ok_or_else(|| ContentError::validation("scenario", "no template and no fallback"))?;
     let music = match &req.music {
         Some(m) if templates.music.iter().any(|x| &x.id == m) => Some(m.clone()),
-        Some(m) => return Err(ContentError::validation("music", format!("unknown track {m:?}"))),
+        Some(m) => {
+            return Err(ContentError::validation(
+                "music",
+                format!("unknown track {m:?}"),
+            ))
+        }
         None => {
             let mut rng = SeededRng::derive(req.seed.unwrap_or(0), "music");
             rng.pick(&t.music).cloned()
         }
     };
     let size = req.size.unwrap_or((1080, 1920));
-    if size.0 < 64 || size.1 < 64 || size.0 > 3840 || size.1 > 3840 || size.0 % 2 == 1 || size.1 % 2 == 1 {
-        return Err(ContentError::validation("size", format!("{}x{} must be even and within 64..3840", size.0, size.1)));
+    if size.0 < 64
+        || size.1 < 64
+        || size.0 > 3840
+        || size.1 > 3840
+        || size.0 % 2 == 1
+        || size.1 % 2 == 1
+    {
+        return Err(ContentError::validation(
+            "size",
+            format!("{}x{} must be even and within 64..3840", size.0, size.1),
+        ));
     }
     let mut rng = SeededRng::derive(req.seed.unwrap_or(0), "transitions");
     let mut scenes = Vec::with_capacity(script.len() + 2);
     let mut at = 0u64;
-    let mut push = |kind, caption: String, narration: String, image, duration: u64, scenes: &mut Vec<Scene>, rng: &mut SeededRng| {
+    let mut push = |kind,
+                    caption: String,
+                    narration: String,
+                    image,
+                    duration: u64,
+                    scenes: &mut Vec<Scene>,
+                    rng: &mut SeededRng| {
         let index = scenes.len();
         scenes.push(Scene {
             index,
@@ -248,24 +325,67 @@ pub fn plan(templates: &VideoTemplates, req: &VideoRequest, end_caption: Option<
             image,
             start_ms: at,
             duration_ms: duration,
-            transition_in: if index == 0 { None } else { rng.pick(&t.transitions).cloned() },
+            transition_in: if index == 0 {
+                None
+            } else {
+                rng.pick(&t.transitions).cloned()
+            },
         });
         at += duration;
     };
-    push(SceneKind::Title, req.title.clone(), String::new(), None, t.title_ms, &mut scenes, &mut rng);
+    push(
+        SceneKind::Title,
+        req.title.clone(),
+        String::new(),
+        None,
+        t.title_ms,
+        &mut scenes,
+        &mut rng,
+    );
     for (i, s) in script.iter().enumerate() {
-        let image = if req.images.is_empty() { None } else { Some(i % req.images.len()) };
+        let image = if req.images.is_empty() {
+            None
+        } else {
+            Some(i % req.images.len())
+        };
         // A scene lasts as long as its narration (never cut), at least the template's minimum.
         let d = speaking_ms(s, req.language).max(t.min_scene_ms);
-        push(SceneKind::Content, caption_of(s), (*s).to_string(), image, d, &mut scenes, &mut rng);
+        push(
+            SceneKind::Content,
+            caption_of(s),
+            (*s).to_string(),
+            image,
+            d,
+            &mut scenes,
+            &mut rng,
+        );
     }
     let end = end_caption.map_or_else(|| req.title.clone(), str::to_string);
-    push(SceneKind::End, end, String::new(), None, t.end_ms, &mut scenes, &mut rng);
-    Ok(Storyboard { template: t.id.clone(), theme: t.theme.clone(), size, duration_ms: at, scenes, transition_ms: t.transition_ms, music, language: req.language })
+    push(
+        SceneKind::End,
+        end,
+        String::new(),
+        None,
+        t.end_ms,
+        &mut scenes,
+        &mut rng,
+    );
+    Ok(Storyboard {
+        template: t.id.clone(),
+        theme: t.theme.clone(),
+        size,
+        duration_ms: at,
+        scenes,
+        transition_ms: t.transition_ms,
+        music,
+        language: req.language,
+    })
 }
 
 /// The on-screen caption of a narration: its first sentence.
 fn caption_of(s: &str) -> String {
-    let end = s.find(['。', '！', '？', '.', '!', '?']).map_or(s.len(), |i| i);
+    let end = s
+        .find(['。', '！', '？', '.', '!', '?'])
+        .map_or(s.len(), |i| i);
     s[..end].trim().to_string()
 }

@@ -59,7 +59,11 @@ pub fn split_lines(text: &str, language: Language) -> Vec<String> {
             }
             let mut lines = Vec::new();
             for clause in clauses {
-                let clause = clause.trim().trim_end_matches(ZH_DROP_AT_END).trim().to_string();
+                let clause = clause
+                    .trim()
+                    .trim_end_matches(ZH_DROP_AT_END)
+                    .trim()
+                    .to_string();
                 let chars: Vec<char> = clause.chars().collect();
                 if chars.is_empty() {
                     continue;
@@ -111,16 +115,27 @@ pub fn cues(sb: &Storyboard) -> Vec<Cue> {
             continue;
         }
         let lines = split_lines(&s.narration, sb.language);
-        let weights: Vec<u64> = lines.iter().map(|l| l.chars().count().max(1) as u64).collect();
+        let weights: Vec<u64> = lines
+            .iter()
+            .map(|l| l.chars().count().max(1) as u64)
+            .collect();
         let total: u64 = weights.iter().sum::<u64>().max(1);
-        let lead = if s.index == 0 { 0 } else { sb.transition_ms / 2 };
+        let lead = if s.index == 0 {
+            0
+        } else {
+            sb.transition_ms / 2
+        };
         let span = s.duration_ms.saturating_sub(lead + 100);
         let mut at = s.start_ms + lead;
         let mut acc = 0u64;
         for (line, w) in lines.into_iter().zip(weights) {
             acc += w;
             let end = s.start_ms + lead + span * acc / total;
-            out.push(Cue { start_ms: at, end_ms: end.max(at + 1), text: line });
+            out.push(Cue {
+                start_ms: at,
+                end_ms: end.max(at + 1),
+                text: line,
+            });
             at = end.max(at + 1);
         }
     }
@@ -128,14 +143,27 @@ pub fn cues(sb: &Storyboard) -> Vec<Cue> {
 }
 
 fn stamp(ms: u64, sep: char) -> String {
-    format!("{:02}:{:02}:{:02}{sep}{:03}", ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000)
+    format!(
+        "{:02}:{:02}:{:02}{sep}{:03}",
+        ms / 3_600_000,
+        ms / 60_000 % 60,
+        ms / 1000 % 60,
+        ms % 1000
+    )
 }
 
 /// SubRip text.
 pub fn to_srt(cues: &[Cue]) -> String {
     let mut s = String::new();
     for (i, c) in cues.iter().enumerate() {
-        let _ = write!(s, "{}\n{} --> {}\n{}\n\n", i + 1, stamp(c.start_ms, ','), stamp(c.end_ms, ','), c.text);
+        let _ = write!(
+            s,
+            "{}\n{} --> {}\n{}\n\n",
+            i + 1,
+            stamp(c.start_ms, ','),
+            stamp(c.end_ms, ','),
+            c.text
+        );
     }
     s
 }
@@ -144,7 +172,13 @@ pub fn to_srt(cues: &[Cue]) -> String {
 pub fn to_vtt(cues: &[Cue]) -> String {
     let mut s = String::from("WEBVTT\n\n");
     for c in cues {
-        let _ = write!(s, "{} --> {}\n{}\n\n", stamp(c.start_ms, '.'), stamp(c.end_ms, '.'), c.text.replace("-->", "→"));
+        let _ = write!(
+            s,
+            "{} --> {}\n{}\n\n",
+            stamp(c.start_ms, '.'),
+            stamp(c.end_ms, '.'),
+            c.text.replace("-->", "→")
+        );
     }
     s
 }

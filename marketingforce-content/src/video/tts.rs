@@ -19,7 +19,10 @@ pub struct Speech {
 
 impl fmt::Debug for Speech {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Speech").field("wav", &format_args!("{} bytes", self.wav.len())).field("duration_ms", &self.duration_ms).finish()
+        f.debug_struct("Speech")
+            .field("wav", &format_args!("{} bytes", self.wav.len()))
+            .field("duration_ms", &self.duration_ms)
+            .finish()
     }
 }
 
@@ -49,7 +52,9 @@ pub fn wav_duration_ms(wav: &[u8]) -> Option<u64> {
         let id = &wav[i..i + 4];
         let size = u32::from_le_bytes(wav[i + 4..i + 8].try_into().ok()?) as usize;
         if id == b"fmt " {
-            byte_rate = Some(u32::from_le_bytes(wav.get(i + 16..i + 20)?.try_into().ok()?));
+            byte_rate = Some(u32::from_le_bytes(
+                wav.get(i + 16..i + 20)?.try_into().ok()?,
+            ));
         }
         if id == b"data" {
             let rate = u64::from(byte_rate?.max(1));
@@ -87,7 +92,11 @@ mod espeak {
 
     impl Default for EspeakSynthesizer {
         fn default() -> Self {
-            EspeakSynthesizer { program: PathBuf::from("espeak-ng"), words_per_minute: 170, timeout: Duration::from_secs(60) }
+            EspeakSynthesizer {
+                program: PathBuf::from("espeak-ng"),
+                words_per_minute: 170,
+                timeout: Duration::from_secs(60),
+            }
         }
     }
 
@@ -120,21 +129,56 @@ mod espeak {
                 Language::En => "en",
             };
             let mut cmd = tokio::process::Command::new(&self.program);
-            cmd.arg("-v").arg(voice).arg("-s").arg(self.words_per_minute.to_string()).arg("--stdout").arg("--").arg(text);
+            cmd.arg("-v")
+                .arg(voice)
+                .arg("-s")
+                .arg(self.words_per_minute.to_string())
+                .arg("--stdout")
+                .arg("--")
+                .arg(text);
             cmd.kill_on_drop(true);
             let out = match tokio::time::timeout(self.timeout, cmd.output()).await {
-                Err(_) => return Err(marketingforce_core::Error::Timeout { operation: "espeak-ng".into() }.into()),
-                Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => {
-                    return Err(ContentError::ToolMissing { tool: "espeak-ng".into(), hint: "install the Debian package espeak-ng".into() })
+                Err(_) => {
+                    return Err(marketingforce_core::Error::Timeout {
+                        operation: "espeak-ng".into(),
+                    }
+                    .into())
                 }
-                Ok(Err(e)) => return Err(ContentError::ToolFailed { tool: "espeak-ng".into(), status: "not started".into(), stderr: e.to_string() }),
+                Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(ContentError::ToolMissing {
+                        tool: "espeak-ng".into(),
+                        hint: "install the Debian package espeak-ng".into(),
+                    })
+                }
+                Ok(Err(e)) => {
+                    return Err(ContentError::ToolFailed {
+                        tool: "espeak-ng".into(),
+                        status: "not started".into(),
+                        stderr: e.to_string(),
+                    })
+                }
                 Ok(Ok(o)) => o,
             };
             if !out.status.success() {
-                return Err(ContentError::ToolFailed { tool: "espeak-ng".into(), status: out.status.to_string(), stderr: String::from_utf8_lossy(&out.stderr).chars().take(500).collect() });
+                return Err(ContentError::ToolFailed {
+                    tool: "espeak-ng".into(),
+                    status: out.status.to_string(),
+                    stderr: String::from_utf8_lossy(&out.stderr)
+                        .chars()
+                        .take(500)
+                        .collect(),
+                });
             }
-            let duration_ms = wav_duration_ms(&out.stdout).ok_or_else(|| ContentError::ToolFailed { tool: "espeak-ng".into(), status: out.status.to_string(), stderr: "output is not a WAV file".into() })?;
-            Ok(Speech { wav: out.stdout, duration_ms })
+            let duration_ms =
+                wav_duration_ms(&out.stdout).ok_or_else(|| ContentError::ToolFailed {
+                    tool: "espeak-ng".into(),
+                    status: out.status.to_string(),
+                    stderr: "output is not a WAV file".into(),
+                })?;
+            Ok(Speech {
+                wav: out.stdout,
+                duration_ms,
+            })
         }
     }
 }

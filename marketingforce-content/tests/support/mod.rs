@@ -20,7 +20,10 @@ pub struct Request {
 
 impl Request {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
@@ -69,7 +72,10 @@ impl Reply {
         Reply {
             status: 200,
             headers: vec![("content-type".into(), "text/event-stream".into())],
-            parts: events.iter().map(|e| Part::Bytes(format!("data: {e}\n\n").into_bytes())).collect(),
+            parts: events
+                .iter()
+                .map(|e| Part::Bytes(format!("data: {e}\n\n").into_bytes()))
+                .collect(),
             chunked: true,
             close_delimited: false,
             cut: false,
@@ -94,7 +100,9 @@ pub struct TestServer {
 
 impl TestServer {
     /// Start on 127.0.0.1 with a handler given the request number (0-based) and the request.
-    pub async fn start(handler: impl Fn(usize, &Request) -> Reply + Send + Sync + 'static) -> TestServer {
+    pub async fn start(
+        handler: impl Fn(usize, &Request) -> Reply + Send + Sync + 'static,
+    ) -> TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let requests = Arc::new(Mutex::new(Vec::new()));
@@ -104,13 +112,17 @@ impl TestServer {
         tokio::spawn(async move {
             // Bounded: a test never needs more than a few hundred connections.
             for _ in 0..1000 {
-                let Ok((mut sock, _)) = listener.accept().await else { return };
+                let Ok((mut sock, _)) = listener.accept().await else {
+                    return;
+                };
                 let handler = handler.clone();
                 let reqs = reqs.clone();
                 let h = h.clone();
                 tokio::spawn(async move {
                     loop {
-                        let Some(req) = read_request(&mut sock).await else { return };
+                        let Some(req) = read_request(&mut sock).await else {
+                            return;
+                        };
                         let n = h.fetch_add(1, Ordering::SeqCst);
                         reqs.lock().unwrap().push(req.clone());
                         let reply = handler(n, &req);
@@ -121,7 +133,11 @@ impl TestServer {
                 });
             }
         });
-        TestServer { base: format!("http://{addr}"), requests, hits }
+        TestServer {
+            base: format!("http://{addr}"),
+            requests,
+            hits,
+        }
     }
 
     pub fn requests(&self) -> Vec<Request> {
@@ -149,7 +165,10 @@ async fn read_request(sock: &mut tokio::net::TcpStream) -> Option<Request> {
     let method = it.next()?.to_string();
     let path = it.next()?.to_string();
     let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_string(), v.trim().to_string())))
+        .filter_map(|l| {
+            l.split_once(':')
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        })
         .collect();
     let len: usize = headers
         .iter()
@@ -165,7 +184,12 @@ async fn read_request(sock: &mut tokio::net::TcpStream) -> Option<Request> {
         body.extend_from_slice(&tmp[..n]);
     }
     body.truncate(len);
-    Some(Request { method, path, headers, body })
+    Some(Request {
+        method,
+        path,
+        headers,
+        body,
+    })
 }
 
 /// Write a reply; returns whether the connection may be reused.
@@ -177,7 +201,11 @@ async fn write_reply(sock: &mut tokio::net::TcpStream, r: &Reply) -> bool {
     for (k, v) in &r.headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
-    let total: usize = r.parts.iter().map(|p| if let Part::Bytes(b) = p { b.len() } else { 0 }).sum();
+    let total: usize = r
+        .parts
+        .iter()
+        .map(|p| if let Part::Bytes(b) = p { b.len() } else { 0 })
+        .sum();
     if r.chunked {
         head.push_str("transfer-encoding: chunked\r\n");
     } else if r.close_delimited {
