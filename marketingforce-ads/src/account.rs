@@ -111,7 +111,10 @@ impl Entity for AdAccount {
         vec![
             IndexEntry::new("customer", self.customer.to_string()),
             IndexEntry::new("platform", self.platform.to_string()),
-            IndexEntry::new("external", AdAccount::external_key(&self.platform, &self.external_id)),
+            IndexEntry::new(
+                "external",
+                AdAccount::external_key(&self.platform, &self.external_id),
+            ),
         ]
     }
 }

@@ -124,8 +124,14 @@ impl Default for CreditPolicy {
 impl Config for CreditPolicy {
     fn validate(&self) -> Result<()> {
         for (field, days) in [
-            ("solution_exception_max_days", self.solution_exception_max_days),
-            ("distribution_exception_max_days", self.distribution_exception_max_days),
+            (
+                "solution_exception_max_days",
+                self.solution_exception_max_days,
+            ),
+            (
+                "distribution_exception_max_days",
+                self.distribution_exception_max_days,
+            ),
         ] {
             if days < self.normal_max_days {
                 return Err(AdsError::validation(
@@ -204,15 +210,13 @@ impl AgreementTerms {
         if self.credit_terms_days > policy.normal_max_days {
             match &self.credit_exception {
                 Some(e) if !e.approved_by.trim().is_empty() && !e.reason.trim().is_empty() => {}
-                _ => {
-                    return Err(AdsError::validation(
-                        "credit_terms_days",
-                        format!(
-                            "{} days exceed the normal {} days: record an approved credit exception",
-                            self.credit_terms_days, policy.normal_max_days
-                        ),
-                    ))
-                }
+                _ => return Err(AdsError::validation(
+                    "credit_terms_days",
+                    format!(
+                        "{} days exceed the normal {} days: record an approved credit exception",
+                        self.credit_terms_days, policy.normal_max_days
+                    ),
+                )),
             }
         }
         self.credit_limit.ensure_non_negative("credit_limit")?;
@@ -340,7 +344,10 @@ impl Config for PlatformAgreementTerms {
             return Err(AdsError::validation("end", "ends before it starts"));
         }
         if self.pricing_models.is_empty() {
-            return Err(AdsError::validation("pricing_models", "at least one pricing model"));
+            return Err(AdsError::validation(
+                "pricing_models",
+                "at least one pricing model",
+            ));
         }
         if let SettlementTerms::Monthly { pay_within_days } = self.settlement_terms {
             if !(1..=180).contains(&pay_within_days) {
@@ -358,7 +365,11 @@ impl Config for PlatformAgreementTerms {
         if self.settlement_terms == SettlementTerms::Prepay {
             for (i, payout) in netting.iter().enumerate() {
                 if *payout == Some(RebatePayout::NetPayables) {
-                    let field = if i == 0 { "standard.payout" } else { "progressive.payout" };
+                    let field = if i == 0 {
+                        "standard.payout"
+                    } else {
+                        "progressive.payout"
+                    };
                     return Err(AdsError::validation(
                         path("rebate_policy", field),
                         "netting off payables needs monthly settlement terms (prepaid platforms are owed nothing)",

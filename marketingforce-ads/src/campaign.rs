@@ -235,13 +235,22 @@ impl CampaignDraft {
         if self.pricing.amount().currency() != currency {
             return Err(AdsError::validation(
                 "pricing",
-                format!("priced in {}, the account is in {currency}", self.pricing.amount().currency()),
+                format!(
+                    "priced in {}, the account is in {currency}",
+                    self.pricing.amount().currency()
+                ),
             ));
         }
         if self.budget.daily.is_none() && self.budget.total.is_none() {
-            return Err(AdsError::validation("budget", "set a daily or a total budget"));
+            return Err(AdsError::validation(
+                "budget",
+                "set a daily or a total budget",
+            ));
         }
-        for (field, m) in [("budget.daily", self.budget.daily), ("budget.total", self.budget.total)] {
+        for (field, m) in [
+            ("budget.daily", self.budget.daily),
+            ("budget.total", self.budget.total),
+        ] {
             if let Some(m) = m {
                 m.ensure_price(field, currency)?;
                 if m.is_zero() {
@@ -251,14 +260,23 @@ impl CampaignDraft {
         }
         if let (Some(d), Some(t)) = (self.budget.daily, self.budget.total) {
             if d.amount() > t.amount() {
-                return Err(AdsError::validation("budget.daily", format!("{d} exceeds the total budget {t}")));
+                return Err(AdsError::validation(
+                    "budget.daily",
+                    format!("{d} exceeds the total budget {t}"),
+                ));
             }
         }
         if self.schedule.end.is_some_and(|e| e < self.schedule.start) {
-            return Err(AdsError::validation("schedule.end", "ends before it starts"));
+            return Err(AdsError::validation(
+                "schedule.end",
+                "ends before it starts",
+            ));
         }
         if let Some(i) = self.schedule.hours.iter().position(|h| *h > 23) {
-            return Err(AdsError::validation(format!("schedule.hours[{i}]"), "hours are 0-23"));
+            return Err(AdsError::validation(
+                format!("schedule.hours[{i}]"),
+                "hours are 0-23",
+            ));
         }
         if let (Some(lo), Some(hi)) = (self.audience.age_min, self.audience.age_max) {
             if lo > hi {
@@ -318,7 +336,10 @@ impl Entity for Campaign {
     fn indexes(&self) -> Vec<IndexEntry> {
         vec![
             IndexEntry::new("account", self.account.to_string()),
-            IndexEntry::new("external", Campaign::external_key(&self.account, &self.external_id)),
+            IndexEntry::new(
+                "external",
+                Campaign::external_key(&self.account, &self.external_id),
+            ),
         ]
     }
 }

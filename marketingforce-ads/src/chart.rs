@@ -276,7 +276,11 @@ impl Chart {
     pub fn global_accounts(&self) -> Vec<Account> {
         let mut out = vec![self.account(AccountKind::Cash, 0)];
         for s in ServiceType::ALL {
-            for k in [AccountKind::Revenue, AccountKind::CostOfServices, AccountKind::StaffCosts] {
+            for k in [
+                AccountKind::Revenue,
+                AccountKind::CostOfServices,
+                AccountKind::StaffCosts,
+            ] {
                 out.push(self.account(k, s.code()));
             }
         }
@@ -334,7 +338,9 @@ pub fn entry(
     amount: i128,
     currency: Currency,
 ) -> Option<TransferSpec> {
-    let magnitude = u64::try_from(amount.unsigned_abs()).ok().filter(|m| *m > 0)?;
+    let magnitude = u64::try_from(amount.unsigned_abs())
+        .ok()
+        .filter(|m| *m > 0)?;
     let (first, second) = if amount > 0 {
         (Side::Debit, Side::Credit)
     } else {
@@ -355,14 +361,12 @@ pub fn entry(
             currency,
         });
     }
-    Some(
-        TransferSpec::posted(id, legs).with_meta(
-            meta.code.code(),
-            meta.period,
-            meta.party,
-            meta.counterparty,
-        ),
-    )
+    Some(TransferSpec::posted(id, legs).with_meta(
+        meta.code.code(),
+        meta.period,
+        meta.party,
+        meta.counterparty,
+    ))
 }
 
 /// The signed amount of a transfer written by [`entry`]: its first leg's amount, negative when

@@ -22,7 +22,11 @@ pub trait Config: DeserializeOwned {
         let de = &mut serde_json::Deserializer::from_str(json);
         let value: Self = serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
-            let field = if path == "." { "document".to_string() } else { path };
+            let field = if path == "." {
+                "document".to_string()
+            } else {
+                path
+            };
             AdsError::Core(Error::validation(field, e.into_inner().to_string()))
         })?;
         value.validate()?;

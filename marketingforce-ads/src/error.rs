@@ -162,7 +162,9 @@ pub enum AdsError {
     },
 
     /// A report is in another currency than its account.
-    #[error("report {report_id} for ad account {account} is in {found}, the account is in {expected}")]
+    #[error(
+        "report {report_id} for ad account {account} is in {found}, the account is in {expected}"
+    )]
     ReportCurrency {
         /// The account.
         account: AdAccountId,

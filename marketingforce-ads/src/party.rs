@@ -298,7 +298,10 @@ impl Default for QualificationPolicy {
                 .collect(),
             min_credit_rating: CreditRating::BBB,
             max_debt_ratio: Rate::new(rust_decimal::Decimal::new(80, 2)).unwrap_or(Rate::ONE),
-            min_net_assets: Money::from_minor(100_000_000, marketingforce_core::money::Currency::CNY),
+            min_net_assets: Money::from_minor(
+                100_000_000,
+                marketingforce_core::money::Currency::CNY,
+            ),
             max_loss_making_years: 2,
             max_adverse_media: 3,
             max_litigation_cases: 5,
@@ -491,9 +494,21 @@ pub fn review(
         reasons.push(RejectionReason::Blacklisted);
     }
     for (what, count, max) in [
-        ("adverse media reports", rep.adverse_media, policy.max_adverse_media),
-        ("litigation cases", rep.litigation_cases, policy.max_litigation_cases),
-        ("regulatory penalties", rep.regulatory_penalties, policy.max_regulatory_penalties),
+        (
+            "adverse media reports",
+            rep.adverse_media,
+            policy.max_adverse_media,
+        ),
+        (
+            "litigation cases",
+            rep.litigation_cases,
+            policy.max_litigation_cases,
+        ),
+        (
+            "regulatory penalties",
+            rep.regulatory_penalties,
+            policy.max_regulatory_penalties,
+        ),
     ] {
         if count > max {
             reasons.push(RejectionReason::ReputationLimit {
@@ -545,7 +560,9 @@ pub fn review(
 }
 
 const USCC_CHARS: &str = "0123456789ABCDEFGHJKLMNPQRTUWXY";
-const USCC_WEIGHTS: [u32; 17] = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28];
+const USCC_WEIGHTS: [u32; 17] = [
+    1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28,
+];
 
 fn uscc_check_char(first17: &str) -> std::result::Result<char, String> {
     let mut sum = 0u32;
@@ -575,7 +592,9 @@ pub fn check_uscc(code: &str) -> std::result::Result<(), String> {
     let (body, check) = code.split_at(17);
     let expected = uscc_check_char(body)?;
     if !check.starts_with(expected) {
-        return Err(format!("check character is {check:?}, expected {expected:?}"));
+        return Err(format!(
+            "check character is {check:?}, expected {expected:?}"
+        ));
     }
     Ok(())
 }
@@ -586,7 +605,10 @@ pub fn check_uscc(code: &str) -> std::result::Result<(), String> {
 /// A body that is not 17 allowed characters.
 pub fn uscc_with_check_digit(first17: &str) -> Result<String> {
     if first17.chars().count() != 17 {
-        return Err(AdsError::validation("licence_number", "the body is 17 characters"));
+        return Err(AdsError::validation(
+            "licence_number",
+            "the body is 17 characters",
+        ));
     }
     let check = uscc_check_char(first17).map_err(|e| AdsError::validation("licence_number", e))?;
     Ok(format!("{first17}{check}"))
@@ -609,8 +631,14 @@ mod tests {
     #[test]
     fn policy_loads_from_json_and_names_bad_paths() {
         let json = serde_json::to_string(&QualificationPolicy::default()).unwrap();
-        assert_eq!(QualificationPolicy::from_json(&json).unwrap(), QualificationPolicy::default());
+        assert_eq!(
+            QualificationPolicy::from_json(&json).unwrap(),
+            QualificationPolicy::default()
+        );
         let bad = json.replace("\"0.8\"", "\"1.8\"");
-        assert_eq!(QualificationPolicy::from_json(&bad).unwrap_err().field(), Some("max_debt_ratio"));
+        assert_eq!(
+            QualificationPolicy::from_json(&bad).unwrap_err().field(),
+            Some("max_debt_ratio")
+        );
     }
 }

@@ -37,7 +37,10 @@ impl Month {
             return Err(Error::validation("month", format!("{month} is not 1-12")));
         }
         if !(1..=9999).contains(&year) {
-            return Err(Error::validation("month", format!("year {year} is out of range")));
+            return Err(Error::validation(
+                "month",
+                format!("year {year} is out of range"),
+            ));
         }
         Ok(Month { year, month })
     }
@@ -254,15 +257,30 @@ mod tests {
     #[test]
     fn quarters_and_years() {
         let m: Month = "2026-05".parse().unwrap();
-        assert_eq!(PeriodLength::Quarterly.start_month(m).to_string(), "2026-04");
+        assert_eq!(
+            PeriodLength::Quarterly.start_month(m).to_string(),
+            "2026-04"
+        );
         assert_eq!(PeriodLength::Quarterly.end_month(m).to_string(), "2026-06");
         assert_eq!(PeriodLength::Annual.end_month(m).to_string(), "2026-12");
         assert!(!m.closes(PeriodLength::Quarterly));
-        assert!("2026-06".parse::<Month>().unwrap().closes(PeriodLength::Quarterly));
-        assert!("2026-12".parse::<Month>().unwrap().closes(PeriodLength::Annual));
+        assert!("2026-06"
+            .parse::<Month>()
+            .unwrap()
+            .closes(PeriodLength::Quarterly));
+        assert!("2026-12"
+            .parse::<Month>()
+            .unwrap()
+            .closes(PeriodLength::Annual));
         assert_eq!(m.months_to_date(PeriodLength::Quarterly).len(), 2);
-        assert_eq!("2026-12".parse::<Month>().unwrap().next().to_string(), "2027-01");
-        assert_eq!("2026-01".parse::<Month>().unwrap().prev().to_string(), "2025-12");
+        assert_eq!(
+            "2026-12".parse::<Month>().unwrap().next().to_string(),
+            "2027-01"
+        );
+        assert_eq!(
+            "2026-01".parse::<Month>().unwrap().prev().to_string(),
+            "2025-12"
+        );
     }
 
     #[test]

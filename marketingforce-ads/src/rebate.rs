@@ -108,7 +108,10 @@ impl TierSchedule {
     pub fn validate_at(&self, field: &str) -> Result<()> {
         let at = |i: usize, f: &str| path(field, &format!("tiers[{i}].{f}"));
         let Some(first) = self.tiers.first() else {
-            return Err(AdsError::validation(path(field, "tiers"), "at least one tier is required"));
+            return Err(AdsError::validation(
+                path(field, "tiers"),
+                "at least one tier is required",
+            ));
         };
         let currency = first.from.currency();
         if !first.from.is_zero() {
@@ -142,7 +145,9 @@ impl TierSchedule {
                 (Some(to), true) => {
                     return Err(AdsError::validation(
                         at(i, "to"),
-                        format!("the last tier must be open-ended (amounts above {to} have no rate)"),
+                        format!(
+                            "the last tier must be open-ended (amounts above {to} have no rate)"
+                        ),
                     ))
                 }
                 (Some(to), false) if to.amount() <= t.from.amount() => {
@@ -159,7 +164,11 @@ impl TierSchedule {
                 if t.from.amount() > prev_to {
                     return Err(AdsError::validation(
                         at(i, "from"),
-                        format!("leaves a gap: tiers[{}] ends at {prev_to}, this tier starts at {}", i - 1, t.from.amount()),
+                        format!(
+                            "leaves a gap: tiers[{}] ends at {prev_to}, this tier starts at {}",
+                            i - 1,
+                            t.from.amount()
+                        ),
                     ));
                 }
                 if t.from.amount() < prev_to {
@@ -171,7 +180,10 @@ impl TierSchedule {
                 if t.rate < prev.rate {
                     return Err(AdsError::validation(
                         at(i, "rate"),
-                        format!("{} is below the previous tier's {}: progressive tiers never decrease", t.rate, prev.rate),
+                        format!(
+                            "{} is below the previous tier's {}: progressive tiers never decrease",
+                            t.rate, prev.rate
+                        ),
                     ));
                 }
             }
@@ -190,7 +202,8 @@ impl TierSchedule {
 
     /// The rate of the tier an amount falls in.
     pub fn rate_for(&self, amount: &Money) -> Rate {
-        self.tier_for(amount.amount()).map_or(Rate::ZERO, |t| t.rate)
+        self.tier_for(amount.amount())
+            .map_or(Rate::ZERO, |t| t.rate)
     }
 
     /// The rebate on `amount`, unrounded (round it with a named mode before posting). Amounts at
@@ -320,7 +333,8 @@ impl PlatformRebatePolicy {
                     "progressive rebates are settled quarterly or annually",
                 ));
             }
-            p.schedule.validate_at(&path(field, "progressive.schedule"))?;
+            p.schedule
+                .validate_at(&path(field, "progressive.schedule"))?;
         }
         Ok(())
     }
@@ -383,7 +397,10 @@ impl CustomerRebatePolicy {
             if estimated_gross_billing.currency() != schedule.currency() {
                 return Err(AdsError::validation(
                     f,
-                    format!("{estimated_gross_billing} is not in the tier currency {}", schedule.currency()),
+                    format!(
+                        "{estimated_gross_billing} is not in the tier currency {}",
+                        schedule.currency()
+                    ),
                 ));
             }
         }
@@ -409,9 +426,21 @@ mod tests {
         TierSchedule {
             basis,
             tiers: vec![
-                Tier { from: cny("0"), to: Some(cny("100")), rate: "1%".parse().unwrap() },
-                Tier { from: cny("100"), to: Some(cny("200")), rate: "2%".parse().unwrap() },
-                Tier { from: cny("200"), to: None, rate: "3%".parse().unwrap() },
+                Tier {
+                    from: cny("0"),
+                    to: Some(cny("100")),
+                    rate: "1%".parse().unwrap(),
+                },
+                Tier {
+                    from: cny("100"),
+                    to: Some(cny("200")),
+                    rate: "2%".parse().unwrap(),
+                },
+                Tier {
+                    from: cny("200"),
+                    to: None,
+                    rate: "3%".parse().unwrap(),
+                },
             ],
         }
     }
@@ -423,9 +452,15 @@ mod tests {
         m.validate_at("").unwrap();
         let x = cny("250");
         // 1% × 100 + 2% × 100 + 3% × 50
-        assert_eq!(m.rebate(&x).unwrap().amount().normalize().to_string(), "4.5");
+        assert_eq!(
+            m.rebate(&x).unwrap().amount().normalize().to_string(),
+            "4.5"
+        );
         // 3% × 250
-        assert_eq!(w.rebate(&x).unwrap().amount().normalize().to_string(), "7.5");
+        assert_eq!(
+            w.rebate(&x).unwrap().amount().normalize().to_string(),
+            "7.5"
+        );
         // A boundary belongs to the upper tier.
         assert_eq!(w.rate_for(&cny("100")).to_string(), "2%");
         assert!(m.rebate(&cny("-5")).unwrap().is_zero());
@@ -436,20 +471,34 @@ mod tests {
     fn bad_structures_name_the_tier() {
         let mut s = schedule(TierBasis::Marginal);
         s.tiers[1].from = cny("90");
-        assert_eq!(s.validate_at("p").unwrap_err().field(), Some("p.tiers[1].from"));
+        assert_eq!(
+            s.validate_at("p").unwrap_err().field(),
+            Some("p.tiers[1].from")
+        );
         let mut s = schedule(TierBasis::Marginal);
         s.tiers[2].rate = "1.5%".parse().unwrap();
-        assert_eq!(s.validate_at("").unwrap_err().field(), Some("tiers[2].rate"));
+        assert_eq!(
+            s.validate_at("").unwrap_err().field(),
+            Some("tiers[2].rate")
+        );
         let mut s = schedule(TierBasis::Marginal);
         s.tiers[2].to = Some(cny("900"));
         assert_eq!(s.validate_at("").unwrap_err().field(), Some("tiers[2].to"));
         let mut s = schedule(TierBasis::Marginal);
         s.tiers[0].from = cny("1");
-        assert_eq!(s.validate_at("").unwrap_err().field(), Some("tiers[0].from"));
+        assert_eq!(
+            s.validate_at("").unwrap_err().field(),
+            Some("tiers[0].from")
+        );
         let mut s = schedule(TierBasis::Marginal);
         s.tiers[1].to = Some(cny("100"));
         assert_eq!(s.validate_at("").unwrap_err().field(), Some("tiers[1].to"));
-        assert!(TierSchedule { basis: TierBasis::Marginal, tiers: vec![] }.validate_at("").is_err());
+        assert!(TierSchedule {
+            basis: TierBasis::Marginal,
+            tiers: vec![]
+        }
+        .validate_at("")
+        .is_err());
     }
 
     #[test]

@@ -231,7 +231,11 @@ pub fn overdue(invoices: &[Invoice], as_of: NaiveDate) -> Vec<OverdueInvoice> {
             open: i.open(),
         })
         .collect();
-    out.sort_by(|a, b| b.days_overdue.cmp(&a.days_overdue).then(a.customer.cmp(&b.customer)));
+    out.sort_by(|a, b| {
+        b.days_overdue
+            .cmp(&a.days_overdue)
+            .then(a.customer.cmp(&b.customer))
+    });
     out
 }
 
@@ -257,14 +261,25 @@ fn movements<'a>(
                 return None;
             }
             let amount = i128::from(l.amount);
-            Some((date?, code, if l.side == Side::Debit { amount } else { -amount }))
+            Some((
+                date?,
+                code,
+                if l.side == Side::Debit {
+                    amount
+                } else {
+                    -amount
+                },
+            ))
         })
     })
 }
 
 /// Net debit balance of all accounts of `kind` at the end of `date`, by value date.
 pub fn balance_on(engine: &LedgerEngine, kind: AccountKind, date: NaiveDate) -> i128 {
-    movements(engine, kind).filter(|(d, _, _)| *d <= date).map(|(_, _, a)| a).sum()
+    movements(engine, kind)
+        .filter(|(d, _, _)| *d <= date)
+        .map(|(_, _, a)| a)
+        .sum()
 }
 
 /// Receivable turnover over a period.
@@ -289,7 +304,12 @@ pub struct TurnoverDays {
 }
 
 /// Turnover days of trade and other receivables over `from..=to`.
-pub fn turnover(engine: &LedgerEngine, chart: &Chart, from: NaiveDate, to: NaiveDate) -> TurnoverDays {
+pub fn turnover(
+    engine: &LedgerEngine,
+    chart: &Chart,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> TurnoverDays {
     let currency = chart.currency();
     let m = |x: i128| minor_to_money(x, currency);
     let before = from.pred_opt().unwrap_or(from);
@@ -305,11 +325,19 @@ pub fn turnover(engine: &LedgerEngine, chart: &Chart, from: NaiveDate, to: Naive
     let or_avg = avg(AccountKind::OtherReceivables);
     let billings = flow(
         AccountKind::TradeReceivables,
-        &[PostingCode::Spend, PostingCode::CustomerRebateNetted, PostingCode::KpiCompensation],
+        &[
+            PostingCode::Spend,
+            PostingCode::CustomerRebateNetted,
+            PostingCode::KpiCompensation,
+        ],
     );
-    let advances = flow(AccountKind::OtherReceivables, &[PostingCode::TopUpConfirmed]);
+    let advances = flow(
+        AccountKind::OtherReceivables,
+        &[PostingCode::TopUpConfirmed],
+    );
     let ratio = |avg: i128, flow: i128| {
-        (flow > 0).then(|| RoundingMode::HalfUp.round(Decimal::from(avg) / Decimal::from(flow) * days, 1))
+        (flow > 0)
+            .then(|| RoundingMode::HalfUp.round(Decimal::from(avg) / Decimal::from(flow) * days, 1))
     };
     TurnoverDays {
         from,
@@ -343,7 +371,11 @@ pub struct CustomerExposure {
 /// The position of `customer` from the ledger.
 pub fn exposure(engine: &LedgerEngine, chart: &Chart, customer: &CustomerId) -> CustomerExposure {
     let currency = chart.currency();
-    let bal = |kind| engine.balance(chart.customer(kind, customer)).unwrap_or_default();
+    let bal = |kind| {
+        engine
+            .balance(chart.customer(kind, customer))
+            .unwrap_or_default()
+    };
     let tr = bal(AccountKind::TradeReceivables);
     let or = bal(AccountKind::OtherReceivables);
     let dep = bal(AccountKind::CustomerDeposits);
@@ -381,7 +413,12 @@ pub struct CashFlowDay {
 }
 
 /// Cash in and out by value date over `from..=to`: platform payments against customer receipts.
-pub fn cash_flow(engine: &LedgerEngine, chart: &Chart, from: NaiveDate, to: NaiveDate) -> Vec<CashFlowDay> {
+pub fn cash_flow(
+    engine: &LedgerEngine,
+    chart: &Chart,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Vec<CashFlowDay> {
     let currency = chart.currency();
     let m = |x: i128| minor_to_money(x, currency);
     let mut days: BTreeMap<NaiveDate, [i128; 4]> = BTreeMap::new();

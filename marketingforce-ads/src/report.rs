@@ -91,7 +91,11 @@ impl StoredReport {
     /// # Errors
     /// Mixed currencies (refused on ingestion, so not expected).
     pub fn spend(&self) -> Result<Money> {
-        let currency = self.lines.first().map(|l| l.spend.currency()).unwrap_or_default();
+        let currency = self
+            .lines
+            .first()
+            .map(|l| l.spend.currency())
+            .unwrap_or_default();
         Ok(Money::sum(currency, self.lines.iter().map(|l| &l.spend))?)
     }
 }
@@ -104,7 +108,10 @@ impl Entity for StoredReport {
     fn indexes(&self) -> Vec<IndexEntry> {
         vec![
             IndexEntry::new("month", Month::of(self.date).to_string()),
-            IndexEntry::new("account_month", format!("{}:{}", self.account, Month::of(self.date))),
+            IndexEntry::new(
+                "account_month",
+                format!("{}:{}", self.account, Month::of(self.date)),
+            ),
         ]
     }
 }
@@ -154,7 +161,10 @@ pub fn check_report(report: &DailyReport) -> Result<()> {
     let mut seen = HashSet::new();
     for (i, line) in report.lines.iter().enumerate() {
         if line.campaign_id.trim().is_empty() {
-            return Err(AdsError::validation(format!("lines[{i}].campaign_id"), "must not be blank"));
+            return Err(AdsError::validation(
+                format!("lines[{i}].campaign_id"),
+                "must not be blank",
+            ));
         }
         if !seen.insert(line.campaign_id.as_str()) {
             return Err(AdsError::validation(
@@ -165,13 +175,20 @@ pub fn check_report(report: &DailyReport) -> Result<()> {
         if line.spend.currency() != report.currency {
             return Err(AdsError::validation(
                 format!("lines[{i}].spend"),
-                format!("in {}, the report is in {}", line.spend.currency(), report.currency),
+                format!(
+                    "in {}, the report is in {}",
+                    line.spend.currency(),
+                    report.currency
+                ),
             ));
         }
         if line.clicks > line.impressions && line.impressions > 0 {
             return Err(AdsError::validation(
                 format!("lines[{i}].clicks"),
-                format!("{} clicks exceed {} impressions", line.clicks, line.impressions),
+                format!(
+                    "{} clicks exceed {} impressions",
+                    line.clicks, line.impressions
+                ),
             ));
         }
     }
@@ -208,6 +225,9 @@ impl Entity for AttributedOrder {
         format!("{}:{}", self.platform, self.order_id)
     }
     fn indexes(&self) -> Vec<IndexEntry> {
-        vec![IndexEntry::new("campaign_day", AttributedOrder::campaign_day(&self.campaign, self.date))]
+        vec![IndexEntry::new(
+            "campaign_day",
+            AttributedOrder::campaign_day(&self.campaign, self.date),
+        )]
     }
 }

@@ -162,7 +162,12 @@ pub struct ApprovalRecord {
 
 impl ApprovalRecord {
     /// An approval of `creative` as it is now.
-    pub fn approve(creative: &Creative, reviewer: &str, review_ref: &str, at: DateTime<Utc>) -> ApprovalRecord {
+    pub fn approve(
+        creative: &Creative,
+        reviewer: &str,
+        review_ref: &str,
+        at: DateTime<Utc>,
+    ) -> ApprovalRecord {
         ApprovalRecord {
             creative: creative.id,
             content_digest: creative.digest.clone(),
@@ -189,7 +194,11 @@ pub trait ReviewChecker: Send + Sync + std::fmt::Debug {
     ///
     /// # Errors
     /// Backend failures.
-    async fn approval(&self, tenant: &TenantId, creative: &Creative) -> Result<Option<ApprovalRecord>>;
+    async fn approval(
+        &self,
+        tenant: &TenantId,
+        creative: &Creative,
+    ) -> Result<Option<ApprovalRecord>>;
 }
 
 /// Approval records kept in the store (written with [`StoredApprovals::record`]).
@@ -218,7 +227,11 @@ impl StoredApprovals {
 
 #[async_trait]
 impl ReviewChecker for StoredApprovals {
-    async fn approval(&self, tenant: &TenantId, creative: &Creative) -> Result<Option<ApprovalRecord>> {
+    async fn approval(
+        &self,
+        tenant: &TenantId,
+        creative: &Creative,
+    ) -> Result<Option<ApprovalRecord>> {
         Ok(self
             .approvals
             .get(tenant, &creative.id.to_string())
@@ -241,7 +254,10 @@ pub fn gate(creative: &Creative, approval: Option<ApprovalRecord>) -> Result<App
         return Err(refuse("no approval record: it was never reviewed".into()));
     };
     if record.creative != creative.id {
-        return Err(refuse(format!("the approval is for creative {}", record.creative)));
+        return Err(refuse(format!(
+            "the approval is for creative {}",
+            record.creative
+        )));
     }
     if let ReviewDecision::Rejected { reasons } = &record.decision {
         return Err(refuse(format!(

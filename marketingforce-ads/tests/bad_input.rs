@@ -27,16 +27,39 @@ async fn transfers(w: &World) -> usize {
 fn top_ups_over_the_credit_limit_or_prepayment_are_refused_and_write_nothing() {
     runtime().block_on(async {
         let w = world().await;
-        let s1 = w.ops.open_ad_account("s1", &w.solution.id, &w.p1.id).await.unwrap();
-        w.ops.top_up("t1", TopUpRequest { account: s1.id, amount: cny("700000"), funding: Funding::Credit }).await.unwrap();
+        let s1 = w
+            .ops
+            .open_ad_account("s1", &w.solution.id, &w.p1.id)
+            .await
+            .unwrap();
+        w.ops
+            .top_up(
+                "t1",
+                TopUpRequest {
+                    account: s1.id,
+                    amount: cny("700000"),
+                    funding: Funding::Credit,
+                },
+            )
+            .await
+            .unwrap();
         let before = transfers(&w).await;
         let err = w
             .ops
-            .top_up("t2", TopUpRequest { account: s1.id, amount: cny("300000.01"), funding: Funding::Credit })
+            .top_up(
+                "t2",
+                TopUpRequest {
+                    account: s1.id,
+                    amount: cny("300000.01"),
+                    funding: Funding::Credit,
+                },
+            )
             .await
             .unwrap_err();
         match &err {
-            AdsError::CreditLimitExceeded { available, limit, .. } => {
+            AdsError::CreditLimitExceeded {
+                available, limit, ..
+            } => {
                 assert_eq!(*available, cny("300000.00"));
                 assert_eq!(*limit, cny("1000000"));
             }
@@ -45,43 +68,105 @@ fn top_ups_over_the_credit_limit_or_prepayment_are_refused_and_write_nothing() {
         assert!(err.to_string().contains("credit limit"), "{err}");
         let err = w
             .ops
-            .top_up("t3", TopUpRequest { account: s1.id, amount: cny("10"), funding: Funding::CustomerPrepayment })
+            .top_up(
+                "t3",
+                TopUpRequest {
+                    account: s1.id,
+                    amount: cny("10"),
+                    funding: Funding::CustomerPrepayment,
+                },
+            )
             .await
             .unwrap_err();
-        assert!(matches!(err, AdsError::PrepaymentInsufficient { .. }), "{err}");
+        assert!(
+            matches!(err, AdsError::PrepaymentInsufficient { .. }),
+            "{err}"
+        );
         assert_eq!(transfers(&w).await, before);
         assert!(w.ops.pending_top_ups().await.unwrap().is_empty());
         // Exactly the limit is fine.
-        w.ops.top_up("t4", TopUpRequest { account: s1.id, amount: cny("100000"), funding: Funding::Credit }).await.unwrap();
+        w.ops
+            .top_up(
+                "t4",
+                TopUpRequest {
+                    account: s1.id,
+                    amount: cny("100000"),
+                    funding: Funding::Credit,
+                },
+            )
+            .await
+            .unwrap();
         // Our prepaid funds at the platform (800k) are exhausted now.
-        let d1 = w.ops.open_ad_account("d1", &w.distribution.id, &w.p1.id).await.unwrap();
+        let d1 = w
+            .ops
+            .open_ad_account("d1", &w.distribution.id, &w.p1.id)
+            .await
+            .unwrap();
         let err = w
             .ops
-            .top_up("t5", TopUpRequest { account: d1.id, amount: cny("1"), funding: Funding::Credit })
+            .top_up(
+                "t5",
+                TopUpRequest {
+                    account: d1.id,
+                    amount: cny("1"),
+                    funding: Funding::Credit,
+                },
+            )
             .await
             .unwrap_err();
-        assert!(matches!(err, AdsError::PlatformFundsInsufficient { .. }), "{err}");
+        assert!(
+            matches!(err, AdsError::PlatformFundsInsufficient { .. }),
+            "{err}"
+        );
         // Bad amounts.
         for bad in ["0", "-5", "1.001"] {
             let err = w
                 .ops
-                .top_up("t6", TopUpRequest { account: d1.id, amount: cny(bad), funding: Funding::Credit })
+                .top_up(
+                    "t6",
+                    TopUpRequest {
+                        account: d1.id,
+                        amount: cny(bad),
+                        funding: Funding::Credit,
+                    },
+                )
                 .await
                 .unwrap_err();
             assert_eq!(err.field(), Some("amount"), "{bad}: {err}");
         }
         let usd = Money::parse("5 USD").unwrap();
         assert_eq!(
-            w.ops.top_up("t7", TopUpRequest { account: d1.id, amount: usd, funding: Funding::Credit }).await.unwrap_err().field(),
+            w.ops
+                .top_up(
+                    "t7",
+                    TopUpRequest {
+                        account: d1.id,
+                        amount: usd,
+                        funding: Funding::Credit
+                    }
+                )
+                .await
+                .unwrap_err()
+                .field(),
             Some("amount")
         );
         // Same key, different request.
         let err = w
             .ops
-            .top_up("t4", TopUpRequest { account: s1.id, amount: cny("2"), funding: Funding::Credit })
+            .top_up(
+                "t4",
+                TopUpRequest {
+                    account: s1.id,
+                    amount: cny("2"),
+                    funding: Funding::Credit,
+                },
+            )
             .await
             .unwrap_err();
-        assert!(matches!(err, AdsError::Core(Error::IdempotencyMismatch { .. })), "{err}");
+        assert!(
+            matches!(err, AdsError::Core(Error::IdempotencyMismatch { .. })),
+            "{err}"
+        );
     });
 }
 
@@ -91,31 +176,64 @@ fn suspended_accounts_take_no_top_ups_and_their_spend_is_flagged() {
         let w = world().await;
         let plan = accounts_and_campaigns(&w).await;
         w.sim1.run_day(day("2026-03-01"));
-        w.ops.suspend_account("sus", &plan.s1.id, "虚假宣传").await.unwrap();
+        w.ops
+            .suspend_account("sus", &plan.s1.id, "虚假宣传")
+            .await
+            .unwrap();
         let err = w
             .ops
-            .top_up("t", TopUpRequest { account: plan.s1.id, amount: cny("10"), funding: Funding::Credit })
+            .top_up(
+                "t",
+                TopUpRequest {
+                    account: plan.s1.id,
+                    amount: cny("10"),
+                    funding: Funding::Credit,
+                },
+            )
             .await
             .unwrap_err();
-        assert!(matches!(&err, AdsError::AccountSuspended { reason, .. } if reason == "虚假宣传"), "{err}");
+        assert!(
+            matches!(&err, AdsError::AccountSuspended { reason, .. } if reason == "虚假宣传"),
+            "{err}"
+        );
         // The platform still reports spend for the suspended day: ingested, counted, flagged.
-        let summary = w.ops.fetch_reports(&w.p1.id, day("2026-03-01")).await.unwrap();
-        let (_, outcome) = summary.ingested.iter().find(|(a, _)| *a == plan.s1.id).unwrap();
+        let summary = w
+            .ops
+            .fetch_reports(&w.p1.id, day("2026-03-01"))
+            .await
+            .unwrap();
+        let (_, outcome) = summary
+            .ingested
+            .iter()
+            .find(|(a, _)| *a == plan.s1.id)
+            .unwrap();
         match outcome {
             IngestOutcome::Stored { flags } => {
-                assert!(flags.iter().any(|f| matches!(f, ReportFlag::SpendWhileSuspended { .. })), "{flags:?}")
+                assert!(
+                    flags
+                        .iter()
+                        .any(|f| matches!(f, ReportFlag::SpendWhileSuspended { .. })),
+                    "{flags:?}"
+                )
             }
             other => panic!("unexpected {other:?}"),
         }
         let err = w
             .ops
-            .create_campaign("c", &plan.s1.id, draft("x", Pricing::Cpc { max_bid: cny("1") }, "100", vec![]))
+            .create_campaign(
+                "c",
+                &plan.s1.id,
+                draft("x", Pricing::Cpc { max_bid: cny("1") }, "100", vec![]),
+            )
             .await
             .unwrap_err();
         assert!(matches!(err, AdsError::AccountSuspended { .. }));
         w.ops.reinstate_account("re", &plan.s1.id).await.unwrap();
         assert!(matches!(
-            w.ops.reinstate_account("re2", &plan.s1.id).await.unwrap_err(),
+            w.ops
+                .reinstate_account("re2", &plan.s1.id)
+                .await
+                .unwrap_err(),
             AdsError::Core(Error::InvalidState { .. })
         ));
     });
@@ -133,21 +251,39 @@ fn unapproved_customers_get_no_accounts() {
                     name: "某博彩公司".into(),
                     kind: CustomerKind::DirectAdvertiser,
                     industry: "gambling".into(),
-                    licence_number: marketingforce_ads::party::uscc_with_check_digit("91440300MA5F00000").unwrap(),
+                    licence_number: marketingforce_ads::party::uscc_with_check_digit(
+                        "91440300MA5F00000",
+                    )
+                    .unwrap(),
                 },
             )
             .await
             .unwrap();
-        let err = w.ops.open_ad_account("a", &c.id, &w.p1.id).await.unwrap_err();
+        let err = w
+            .ops
+            .open_ad_account("a", &c.id, &w.p1.id)
+            .await
+            .unwrap_err();
         assert!(matches!(err, AdsError::CustomerNotApproved { .. }), "{err}");
-        let review = w.ops.review_customer("r", &c.id, &dossier(&c), "审核员").await.unwrap();
+        let review = w
+            .ops
+            .review_customer("r", &c.id, &dossier(&c), "审核员")
+            .await
+            .unwrap();
         assert_eq!(review.outcome, ReviewOutcome::Rejected);
         let err = w
             .ops
-            .sign_agreement("ag", &c.id, terms(ServiceType::Distribution, "3%", 30, "1000"))
+            .sign_agreement(
+                "ag",
+                &c.id,
+                terms(ServiceType::Distribution, "3%", 30, "1000"),
+            )
             .await
             .unwrap_err();
-        assert!(err.to_string().contains("industry gambling is not served"), "{err}");
+        assert!(
+            err.to_string().contains("industry gambling is not served"),
+            "{err}"
+        );
         // Same licence twice, blank names, agencies without advertisers.
         let dup = NewCustomer {
             name: "x".into(),
@@ -155,9 +291,29 @@ fn unapproved_customers_get_no_accounts() {
             industry: "retail".into(),
             licence_number: c.licence_number.clone(),
         };
-        assert_eq!(w.ops.register_customer("dup", dup.clone()).await.unwrap_err().field(), Some("licence_number"));
-        let agency = NewCustomer { kind: CustomerKind::Agency { advertisers: vec![] }, licence_number: "x".into(), ..dup };
-        assert_eq!(w.ops.register_customer("ag2", agency).await.unwrap_err().field(), Some("kind.advertisers"));
+        assert_eq!(
+            w.ops
+                .register_customer("dup", dup.clone())
+                .await
+                .unwrap_err()
+                .field(),
+            Some("licence_number")
+        );
+        let agency = NewCustomer {
+            kind: CustomerKind::Agency {
+                advertisers: vec![],
+            },
+            licence_number: "x".into(),
+            ..dup
+        };
+        assert_eq!(
+            w.ops
+                .register_customer("ag2", agency)
+                .await
+                .unwrap_err()
+                .field(),
+            Some("kind.advertisers")
+        );
     });
 }
 
@@ -169,16 +325,40 @@ fn agreements_refuse_terms_beyond_policy() {
         t.credit_exception = None;
         t.start = day("2027-01-01");
         t.end = day("2027-12-31");
-        assert_eq!(w.ops.sign_agreement("a1", &w.solution.id, t.clone()).await.unwrap_err().field(), Some("credit_terms_days"));
+        assert_eq!(
+            w.ops
+                .sign_agreement("a1", &w.solution.id, t.clone())
+                .await
+                .unwrap_err()
+                .field(),
+            Some("credit_terms_days")
+        );
         let mut t = terms(ServiceType::Solution, "2%", 210, "1000");
         t.start = day("2027-01-01");
         t.end = day("2027-12-31");
-        assert_eq!(w.ops.sign_agreement("a2", &w.solution.id, t).await.unwrap_err().field(), Some("credit_terms_days"));
+        assert_eq!(
+            w.ops
+                .sign_agreement("a2", &w.solution.id, t)
+                .await
+                .unwrap_err()
+                .field(),
+            Some("credit_terms_days")
+        );
         // Overlapping the current agreement.
         let t = terms(ServiceType::Solution, "2%", 30, "1000");
-        assert_eq!(w.ops.sign_agreement("a3", &w.solution.id, t).await.unwrap_err().field(), Some("start"));
+        assert_eq!(
+            w.ops
+                .sign_agreement("a3", &w.solution.id, t)
+                .await
+                .unwrap_err()
+                .field(),
+            Some("start")
+        );
         // Rates above 100%.
-        let e = marketingforce_ads::rebate::CustomerRebatePolicy::from_json(r#"{"fixed":{"rate":"101%"}}"#).unwrap_err();
+        let e = marketingforce_ads::rebate::CustomerRebatePolicy::from_json(
+            r#"{"fixed":{"rate":"101%"}}"#,
+        )
+        .unwrap_err();
         assert_eq!(e.field(), Some("fixed.rate"));
         // Netting off payables with a prepaid platform.
         let mut policy = PlatformRebatePolicy::standard("5%".parse().unwrap());
@@ -191,12 +371,23 @@ fn agreements_refuse_terms_beyond_policy() {
             settlement_terms: marketingforce_ads::agreement::SettlementTerms::Prepay,
             rebate_policy: policy,
         };
-        let e = w.ops.sign_platform_agreement("pa", &w.p1.id, terms).await.unwrap_err();
+        let e = w
+            .ops
+            .sign_platform_agreement("pa", &w.p1.id, terms)
+            .await
+            .unwrap_err();
         assert_eq!(e.field(), Some("rebate_policy.standard.payout"));
         // Renewal carries the terms into the next year.
-        let current = w.ops.agreement_on(&w.solution.id, day("2026-06-01")).await.unwrap();
+        let current = w
+            .ops
+            .agreement_on(&w.solution.id, day("2026-06-01"))
+            .await
+            .unwrap();
         let next = w.ops.renew_agreement("renew", &current.id).await.unwrap();
-        assert_eq!((next.terms.start, next.terms.end), (day("2027-01-01"), day("2027-12-31")));
+        assert_eq!(
+            (next.terms.start, next.terms.end),
+            (day("2027-01-01"), day("2027-12-31"))
+        );
         assert_eq!(next.renews, Some(current.id));
     });
 }
@@ -205,26 +396,56 @@ fn agreements_refuse_terms_beyond_policy() {
 fn campaigns_refuse_bad_drafts() {
     runtime().block_on(async {
         let w = world().await;
-        let d1 = w.ops.open_ad_account("d1", &w.distribution.id, &w.p1.id).await.unwrap();
+        let d1 = w
+            .ops
+            .open_ad_account("d1", &w.distribution.id, &w.p1.id)
+            .await
+            .unwrap();
         let kpi = vec![KpiTarget::MaxCpc { max: cny("1") }];
         let e = w
             .ops
-            .create_campaign("c1", &d1.id, draft("x", Pricing::Cpc { max_bid: cny("1") }, "100", kpi))
+            .create_campaign(
+                "c1",
+                &d1.id,
+                draft("x", Pricing::Cpc { max_bid: cny("1") }, "100", kpi),
+            )
             .await
             .unwrap_err();
-        assert_eq!(e.field(), Some("kpis"), "distribution carries no KPI guarantee: {e}");
+        assert_eq!(
+            e.field(),
+            Some("kpis"),
+            "distribution carries no KPI guarantee: {e}"
+        );
         let e = w
             .ops
-            .create_campaign("c2", &d1.id, draft("x", Pricing::Cpm { max_bid: cny("0") }, "100", vec![]))
+            .create_campaign(
+                "c2",
+                &d1.id,
+                draft("x", Pricing::Cpm { max_bid: cny("0") }, "100", vec![]),
+            )
             .await
             .unwrap_err();
         assert_eq!(e.field(), Some("pricing.max_bid"));
         let mut bad = draft("x", Pricing::Cpc { max_bid: cny("1") }, "100", vec![]);
         bad.budget.total = Some(cny("50"));
-        assert_eq!(w.ops.create_campaign("c3", &d1.id, bad).await.unwrap_err().field(), Some("budget.daily"));
+        assert_eq!(
+            w.ops
+                .create_campaign("c3", &d1.id, bad)
+                .await
+                .unwrap_err()
+                .field(),
+            Some("budget.daily")
+        );
         let mut bad = draft("x", Pricing::Cpc { max_bid: cny("1") }, "100", vec![]);
         bad.schedule.end = Some(day("2026-02-01"));
-        assert_eq!(w.ops.create_campaign("c4", &d1.id, bad).await.unwrap_err().field(), Some("schedule.end"));
+        assert_eq!(
+            w.ops
+                .create_campaign("c4", &d1.id, bad)
+                .await
+                .unwrap_err()
+                .field(),
+            Some("schedule.end")
+        );
     });
 }
 
@@ -241,35 +462,79 @@ fn reports_are_matched_counted_once_and_checked() {
             date: day("2026-03-03"),
             currency: Currency::CNY,
             complete: true,
-            lines: vec![PerformanceLine { campaign_id: camp.clone(), impressions: 1000, clicks: 25, conversions: 1, spend: cny(spend) }],
+            lines: vec![PerformanceLine {
+                campaign_id: camp.clone(),
+                impressions: 1000,
+                clicks: 25,
+                conversions: 1,
+                spend: cny(spend),
+            }],
         };
         let p = w.p1.id;
-        assert!(matches!(w.ops.ingest_report(&p, &report(1, "20.00")).await.unwrap(), IngestOutcome::Stored { .. }));
-        assert_eq!(w.ops.ingest_report(&p, &report(1, "20.00")).await.unwrap(), IngestOutcome::Duplicate);
-        assert!(matches!(w.ops.ingest_report(&p, &report(1, "21.00")).await.unwrap_err(), AdsError::ConflictingReport { .. }));
-        assert!(matches!(w.ops.ingest_report(&p, &report(2, "18.00")).await.unwrap(), IngestOutcome::Restated { previous_revision: 1, .. }));
-        assert_eq!(w.ops.ingest_report(&p, &report(1, "20.00")).await.unwrap(), IngestOutcome::Superseded { stored_revision: 2 });
+        assert!(matches!(
+            w.ops.ingest_report(&p, &report(1, "20.00")).await.unwrap(),
+            IngestOutcome::Stored { .. }
+        ));
+        assert_eq!(
+            w.ops.ingest_report(&p, &report(1, "20.00")).await.unwrap(),
+            IngestOutcome::Duplicate
+        );
+        assert!(matches!(
+            w.ops
+                .ingest_report(&p, &report(1, "21.00"))
+                .await
+                .unwrap_err(),
+            AdsError::ConflictingReport { .. }
+        ));
+        assert!(matches!(
+            w.ops.ingest_report(&p, &report(2, "18.00")).await.unwrap(),
+            IngestOutcome::Restated {
+                previous_revision: 1,
+                ..
+            }
+        ));
+        assert_eq!(
+            w.ops.ingest_report(&p, &report(1, "20.00")).await.unwrap(),
+            IngestOutcome::Superseded { stored_revision: 2 }
+        );
         // A negative line is a refund, explicitly flagged.
         match w.ops.ingest_report(&p, &report(3, "-5.00")).await.unwrap() {
-            IngestOutcome::Restated { flags, .. } => assert!(matches!(flags[0], ReportFlag::Refund { .. }), "{flags:?}"),
+            IngestOutcome::Restated { flags, .. } => {
+                assert!(matches!(flags[0], ReportFlag::Refund { .. }), "{flags:?}")
+            }
             other => panic!("{other:?}"),
         }
         let mut unknown = report(1, "1");
         unknown.account_id = "nope".into();
-        assert!(matches!(w.ops.ingest_report(&p, &unknown).await.unwrap_err(), AdsError::UnknownAccount { .. }));
+        assert!(matches!(
+            w.ops.ingest_report(&p, &unknown).await.unwrap_err(),
+            AdsError::UnknownAccount { .. }
+        ));
         let mut usd = report(9, "1");
         usd.currency = Currency::USD;
         usd.lines[0].spend = Money::parse("1 USD").unwrap();
-        assert!(matches!(w.ops.ingest_report(&p, &usd).await.unwrap_err(), AdsError::ReportCurrency { .. }));
+        assert!(matches!(
+            w.ops.ingest_report(&p, &usd).await.unwrap_err(),
+            AdsError::ReportCurrency { .. }
+        ));
         let mut mixed = report(9, "1");
         mixed.lines[0].spend = Money::parse("1 USD").unwrap();
-        assert_eq!(w.ops.ingest_report(&p, &mixed).await.unwrap_err().field(), Some("lines[0].spend"));
+        assert_eq!(
+            w.ops.ingest_report(&p, &mixed).await.unwrap_err().field(),
+            Some("lines[0].spend")
+        );
         let mut twice = report(9, "1");
         twice.lines.push(twice.lines[0].clone());
-        assert_eq!(w.ops.ingest_report(&p, &twice).await.unwrap_err().field(), Some("lines[1].campaign_id"));
+        assert_eq!(
+            w.ops.ingest_report(&p, &twice).await.unwrap_err().field(),
+            Some("lines[1].campaign_id")
+        );
         let mut ghost = report(9, "1");
         ghost.lines[0].campaign_id = "ghost".into();
-        assert!(matches!(w.ops.ingest_report(&p, &ghost).await.unwrap_err(), AdsError::UnknownCampaign { .. }));
+        assert!(matches!(
+            w.ops.ingest_report(&p, &ghost).await.unwrap_err(),
+            AdsError::UnknownCampaign { .. }
+        ));
     });
 }
 
@@ -283,31 +548,69 @@ fn missing_days_refuse_final_settlement_and_provisional_settlement_is_corrected_
         let late = dates.split_off(28); // 29, 30, 31 arrive late
         ingest(&w, dates).await;
         let month: Month = "2026-03".parse().unwrap();
-        assert!(matches!(w.ops.settle_month(month, SettlementMode::Final).await.unwrap_err(), AdsError::MonthNotOver { .. }));
+        assert!(matches!(
+            w.ops
+                .settle_month(month, SettlementMode::Final)
+                .await
+                .unwrap_err(),
+            AdsError::MonthNotOver { .. }
+        ));
         after_month(&w);
         let before = transfers(&w).await;
-        match w.ops.settle_month(month, SettlementMode::Final).await.unwrap_err() {
+        match w
+            .ops
+            .settle_month(month, SettlementMode::Final)
+            .await
+            .unwrap_err()
+        {
             AdsError::MissingReports { count, .. } => assert_eq!(count, 4 * 3),
             other => panic!("{other}"),
         }
-        assert_eq!(transfers(&w).await, before, "a refused settlement writes nothing");
-        let provisional = w.ops.settle_month(month, SettlementMode::Provisional).await.unwrap();
+        assert_eq!(
+            transfers(&w).await,
+            before,
+            "a refused settlement writes nothing"
+        );
+        let provisional = w
+            .ops
+            .settle_month(month, SettlementMode::Provisional)
+            .await
+            .unwrap();
         assert!(provisional.provisional);
         assert_eq!(provisional.missing.len(), 12);
-        assert!(w.ops.settlement_record(month).await.unwrap().unwrap().provisional);
+        assert!(
+            w.ops
+                .settlement_record(month)
+                .await
+                .unwrap()
+                .unwrap()
+                .provisional
+        );
         // The late reports arrive; the final settlement posts only the corrections.
         ingest(&w, late).await;
-        let final_ = w.ops.settle_month(month, SettlementMode::Final).await.unwrap();
+        let final_ = w
+            .ops
+            .settle_month(month, SettlementMode::Final)
+            .await
+            .unwrap();
         assert!(!final_.provisional);
-        assert!(final_.figures.overall().spend.amount() > provisional.figures.overall().spend.amount());
-        assert_eq!(w.ops.settlement_figures(month).await.unwrap(), final_.figures);
+        assert!(
+            final_.figures.overall().spend.amount() > provisional.figures.overall().spend.amount()
+        );
+        assert_eq!(
+            w.ops.settlement_figures(month).await.unwrap(),
+            final_.figures
+        );
         let record = w.ops.settlement_record(month).await.unwrap().unwrap();
         assert_eq!((record.provisional, record.revision), (false, 2));
         let invoice = w.ops.invoices_of(&w.distribution.id).await.unwrap();
         assert!(!invoice[0].provisional);
         // A later month cannot be settled before... it ends; April needs March settled (it is).
         assert!(matches!(
-            w.ops.settle_month("2026-04".parse().unwrap(), SettlementMode::Final).await.unwrap_err(),
+            w.ops
+                .settle_month("2026-04".parse().unwrap(), SettlementMode::Final)
+                .await
+                .unwrap_err(),
             AdsError::MonthNotOver { .. }
         ));
     });
@@ -322,24 +625,51 @@ fn a_refund_after_settlement_is_reported_then_corrected_by_new_transfers() {
         ingest(&w, march()).await;
         after_month(&w);
         let month: Month = "2026-03".parse().unwrap();
-        let first = w.ops.settle_month(month, SettlementMode::Final).await.unwrap();
+        let first = w
+            .ops
+            .settle_month(month, SettlementMode::Final)
+            .await
+            .unwrap();
         // The platform refunds invalid traffic of 10 March and restates the report.
-        w.sim1.refund(&plan.d1.external_id, day("2026-03-10"), &plan.campaigns[2].external_id, cny("300"));
+        w.sim1.refund(
+            &plan.d1.external_id,
+            day("2026-03-10"),
+            &plan.campaigns[2].external_id,
+            cny("300"),
+        );
         ingest(&w, [day("2026-03-10")]).await;
         let recon = w.ops.reconcile(month).await.unwrap();
         assert!(
-            recon.mismatches.iter().any(|m| matches!(m, marketingforce_ads::ops::Mismatch::SettledSpend { .. })),
+            recon
+                .mismatches
+                .iter()
+                .any(|m| matches!(m, marketingforce_ads::ops::Mismatch::SettledSpend { .. })),
             "{:?}",
             recon.mismatches
         );
         let count = transfers(&w).await;
-        let second = w.ops.settle_month(month, SettlementMode::Final).await.unwrap();
+        let second = w
+            .ops
+            .settle_month(month, SettlementMode::Final)
+            .await
+            .unwrap();
         assert!(transfers(&w).await > count, "corrections are new transfers");
         let d_line = |s: &marketingforce_ads::settlement::SettlementStatement| {
-            s.figures.lines.iter().find(|l| l.customer == w.distribution.id && l.platform == w.p1.id).unwrap().spend
+            s.figures
+                .lines
+                .iter()
+                .find(|l| l.customer == w.distribution.id && l.platform == w.p1.id)
+                .unwrap()
+                .spend
         };
-        assert_eq!(d_line(&first).checked_sub(&d_line(&second)).unwrap(), cny("300.00"));
-        assert_eq!(w.ops.settlement_figures(month).await.unwrap(), second.figures);
+        assert_eq!(
+            d_line(&first).checked_sub(&d_line(&second)).unwrap(),
+            cny("300.00")
+        );
+        assert_eq!(
+            w.ops.settlement_figures(month).await.unwrap(),
+            second.figures
+        );
         assert!(w.ops.reconcile(month).await.unwrap().mismatches.is_empty());
     });
 }
@@ -355,28 +685,67 @@ fn placement_requires_an_approval_of_exactly_the_content() {
             media: vec![],
             landing_url: "https://x.example.com".into(),
         };
-        let creative = w.ops.register_creative("cr", &w.solution.id, draft_).await.unwrap();
+        let creative = w
+            .ops
+            .register_creative("cr", &w.solution.id, draft_)
+            .await
+            .unwrap();
         let campaign = &plan.campaigns[0].id;
-        let e = w.ops.place_creative("p1", campaign, &creative.id).await.unwrap_err();
+        let e = w
+            .ops
+            .place_creative("p1", campaign, &creative.id)
+            .await
+            .unwrap_err();
         assert!(e.to_string().contains("never reviewed"), "{e}");
-        let mut rejected = ApprovalRecord::approve(&creative, "合规-李", "rev-9", chrono::Utc::now());
-        rejected.decision = ReviewDecision::Rejected { reasons: vec!["广告法第九条：使用国家级、最高级用语".into()] };
-        w.ops.approvals().record(&w.tenant, &rejected).await.unwrap();
-        let e = w.ops.place_creative("p2", campaign, &creative.id).await.unwrap_err();
+        let mut rejected =
+            ApprovalRecord::approve(&creative, "合规-李", "rev-9", chrono::Utc::now());
+        rejected.decision = ReviewDecision::Rejected {
+            reasons: vec!["广告法第九条：使用国家级、最高级用语".into()],
+        };
+        w.ops
+            .approvals()
+            .record(&w.tenant, &rejected)
+            .await
+            .unwrap();
+        let e = w
+            .ops
+            .place_creative("p2", campaign, &creative.id)
+            .await
+            .unwrap_err();
         assert!(e.to_string().contains("国家级"), "{e}");
         let mut stale = ApprovalRecord::approve(&creative, "合规-李", "rev-10", chrono::Utc::now());
         stale.content_digest = "0".repeat(64);
         w.ops.approvals().record(&w.tenant, &stale).await.unwrap();
-        let e = w.ops.place_creative("p3", campaign, &creative.id).await.unwrap_err();
+        let e = w
+            .ops
+            .place_creative("p3", campaign, &creative.id)
+            .await
+            .unwrap_err();
         assert!(e.to_string().contains("changed after"), "{e}");
         assert!(w.ops.placements_of(campaign).await.unwrap().is_empty());
         // Another customer's creative cannot go into this campaign.
         let other = w
             .ops
-            .register_creative("cr2", &w.distribution.id, CreativeDraft { title: "t".into(), body: "b".into(), media: vec![], landing_url: "u".into() })
+            .register_creative(
+                "cr2",
+                &w.distribution.id,
+                CreativeDraft {
+                    title: "t".into(),
+                    body: "b".into(),
+                    media: vec![],
+                    landing_url: "u".into(),
+                },
+            )
             .await
             .unwrap();
-        assert_eq!(w.ops.place_creative("p4", campaign, &other.id).await.unwrap_err().field(), Some("creative"));
+        assert_eq!(
+            w.ops
+                .place_creative("p4", campaign, &other.id)
+                .await
+                .unwrap_err()
+                .field(),
+            Some("creative")
+        );
     });
 }
 

@@ -15,7 +15,9 @@ use axum::{Json, Router};
 use common::*;
 use marketingforce_ads::account::{Funding, TopUpRequest as OurTopUp};
 use marketingforce_ads::agreement::{PlatformAgreementTerms, PlatformCategory, SettlementTerms};
-use marketingforce_ads::platform::http::{HttpAdPlatform, HttpPlatformConfig, MoneyUnit, ReportFields};
+use marketingforce_ads::platform::http::{
+    HttpAdPlatform, HttpPlatformConfig, MoneyUnit, ReportFields,
+};
 use marketingforce_ads::rebate::PlatformRebatePolicy;
 use marketingforce_ads::report::IngestOutcome;
 use marketingforce_core::adapters::ad_platform::*;
@@ -35,12 +37,19 @@ type S = State<Arc<Fake>>;
 type Reply = (StatusCode, Json<Value>);
 
 fn ok(data: Value) -> Reply {
-    (StatusCode::OK, Json(json!({"code": 0, "message": "OK", "data": data})))
+    (
+        StatusCode::OK,
+        Json(json!({"code": 0, "message": "OK", "data": data})),
+    )
 }
 
 fn authorised(h: &HeaderMap) -> Option<Reply> {
-    (h.get("authorization").and_then(|v| v.to_str().ok()) != Some("Bearer secret"))
-        .then(|| (StatusCode::UNAUTHORIZED, Json(json!({"code": 40100, "message": "bad token"}))))
+    (h.get("authorization").and_then(|v| v.to_str().ok()) != Some("Bearer secret")).then(|| {
+        (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"code": 40100, "message": "bad token"})),
+        )
+    })
 }
 
 fn query(uri: &Uri) -> HashMap<String, String> {
@@ -64,7 +73,10 @@ async fn open(State(s): S, h: HeaderMap, Json(body): Json<Value>) -> Reply {
 async fn account(State(s): S, Path(id): Path<String>) -> Reply {
     match s.balances.lock().unwrap().get(&id) {
         Some(b) => ok(json!({"account_id": id, "status": "active", "balance": b})),
-        None => (StatusCode::NOT_FOUND, Json(json!({"code": 40400, "message": "no such account"}))),
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(json!({"code": 40400, "message": "no such account"})),
+        ),
     }
 }
 
@@ -84,15 +96,25 @@ async fn top_up(State(s): S, Path(id): Path<String>, Json(body): Json<Value>) ->
 async fn top_up_status(State(s): S, Path((_id, rid)): Path<(String, String)>) -> Reply {
     match s.top_ups.lock().unwrap().get(&rid) {
         Some(v) => ok(v.clone()),
-        None => (StatusCode::NOT_FOUND, Json(json!({"code": 40400, "message": "unknown request"}))),
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(json!({"code": 40400, "message": "unknown request"})),
+        ),
     }
 }
 
 async fn campaign(Json(body): Json<Value>) -> Reply {
     if body["name"] == "refuse" {
-        return (StatusCode::OK, Json(json!({"code": 40001, "message": "bid below the floor price"})));
+        return (
+            StatusCode::OK,
+            Json(json!({"code": 40001, "message": "bid below the floor price"})),
+        );
     }
-    assert_eq!(body["bid"], json!(120_000), "a 1.20 bid in thousandths of a fen");
+    assert_eq!(
+        body["bid"],
+        json!(120_000),
+        "a 1.20 bid in thousandths of a fen"
+    );
     ok(json!({"campaign_id": "c-1", "status": "active"}))
 }
 
@@ -100,7 +122,10 @@ async fn report(State(s): S, uri: Uri) -> Reply {
     s.calls.fetch_add(1, Ordering::SeqCst);
     if s.throttle.load(Ordering::SeqCst) > 0 {
         s.throttle.fetch_sub(1, Ordering::SeqCst);
-        return (StatusCode::TOO_MANY_REQUESTS, Json(json!({"code": 42900, "message": "slow down"})));
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            Json(json!({"code": 42900, "message": "slow down"})),
+        );
     }
     let q = query(&uri);
     let date = q.get("date").cloned().unwrap_or_default();
@@ -108,9 +133,11 @@ async fn report(State(s): S, uri: Uri) -> Reply {
         tokio::time::sleep(Duration::from_millis(800)).await;
     }
     if date == "2026-03-30" {
-        return ok(json!({"report_id": "r", "revision": 1, "complete": true, "rows": [
-            {"cid": "c-1", "cost_milli": 12.5, "imp": 1, "clk": 0, "conv": 0}
-        ]}));
+        return ok(
+            json!({"report_id": "r", "revision": 1, "complete": true, "rows": [
+                {"cid": "c-1", "cost_milli": 12.5, "imp": 1, "clk": 0, "conv": 0}
+            ]}),
+        );
     }
     ok(json!({
         "report_id": format!("{}-{date}", q.get("account_id").cloned().unwrap_or_default()),
@@ -122,15 +149,19 @@ async fn report(State(s): S, uri: Uri) -> Reply {
 }
 
 async fn rebates() -> Reply {
-    ok(json!({"statement_id": "s-1", "gross_spend": 1_000_000_000, "lines": [
+    ok(
+        json!({"statement_id": "s-1", "gross_spend": 1_000_000_000, "lines": [
         {"kind": "standard", "basis": 1_000_000_000, "rate": "0.05", "amount": 50_000_000}
-    ], "total": 50_000_000}))
+    ], "total": 50_000_000}),
+    )
 }
 
 async fn conversions() -> Reply {
-    ok(json!({"list": [{"order_id": "o-1", "click_id": "k-1", "campaign_id": "c-1",
+    ok(
+        json!({"list": [{"order_id": "o-1", "click_id": "k-1", "campaign_id": "c-1",
         "click_time": "2026-03-02T10:00:00+08:00", "conversion_time": "2026-03-02T11:00:00+08:00",
-        "order_value": 19_900_000}]}))
+        "order_value": 19_900_000}]}),
+    )
 }
 
 async fn serve(fake: Arc<Fake>) -> String {
@@ -138,7 +169,10 @@ async fn serve(fake: Arc<Fake>) -> String {
         .route("/open_api/v1/accounts", post(open))
         .route("/open_api/v1/accounts/{id}", get(account))
         .route("/open_api/v1/accounts/{id}/topups", post(top_up))
-        .route("/open_api/v1/accounts/{id}/topups/{rid}", get(top_up_status))
+        .route(
+            "/open_api/v1/accounts/{id}/topups/{rid}",
+            get(top_up_status),
+        )
         .route("/open_api/v1/campaigns", post(campaign))
         .route("/open_api/v1/reports/daily", get(report))
         .route("/open_api/v1/rebates/statement", get(rebates))
@@ -174,7 +208,11 @@ fn config(base_url: String, token: &str) -> HttpPlatformConfig {
 }
 
 fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 #[test]
@@ -195,42 +233,77 @@ fn speaks_the_protocol_with_mapped_fields_and_units() {
             .await
             .unwrap();
         let receipt = http
-            .top_up(&TopUpRequest { request_id: "t-1".into(), account_id: acct.account_id.clone(), amount: cny("500.00") })
+            .top_up(&TopUpRequest {
+                request_id: "t-1".into(),
+                account_id: acct.account_id.clone(),
+                amount: cny("500.00"),
+            })
             .await
             .unwrap();
         assert_eq!(receipt.status, TopUpStatus::Succeeded);
-        assert_eq!(http.account(&acct.account_id).await.unwrap().balance, cny("500.00"));
-        assert_eq!(http.top_up_status(&acct.account_id, "t-1").await.unwrap().unwrap().amount, cny("500.00"));
-        assert_eq!(http.top_up_status(&acct.account_id, "never").await.unwrap(), None);
-        assert!(matches!(http.account("ghost").await.unwrap_err(), Error::NotFound { .. }));
+        assert_eq!(
+            http.account(&acct.account_id).await.unwrap().balance,
+            cny("500.00")
+        );
+        assert_eq!(
+            http.top_up_status(&acct.account_id, "t-1")
+                .await
+                .unwrap()
+                .unwrap()
+                .amount,
+            cny("500.00")
+        );
+        assert_eq!(
+            http.top_up_status(&acct.account_id, "never").await.unwrap(),
+            None
+        );
+        assert!(matches!(
+            http.account("ghost").await.unwrap_err(),
+            Error::NotFound { .. }
+        ));
 
         // Report rows through the field mapping; cost in thousandths of a fen, kept exact.
         fake.throttle.store(2, Ordering::SeqCst);
         let report = http
-            .daily_report(&ReportRequest { account_id: acct.account_id.clone(), date: day("2026-03-02") })
+            .daily_report(&ReportRequest {
+                account_id: acct.account_id.clone(),
+                date: day("2026-03-02"),
+            })
             .await
             .unwrap();
         assert_eq!(fake.calls.load(Ordering::SeqCst), 3, "two 429s retried");
         let line = &report.lines[0];
-        assert_eq!((line.impressions, line.clicks, line.conversions), (41_000, 1_025, 20));
+        assert_eq!(
+            (line.impressions, line.clicks, line.conversions),
+            (41_000, 1_025, 20)
+        );
         assert_eq!(line.spend.amount().to_string(), "1234.56789");
         // Too many 429s: a retryable error naming the status.
         fake.throttle.store(10, Ordering::SeqCst);
         let e = http
-            .daily_report(&ReportRequest { account_id: acct.account_id.clone(), date: day("2026-03-02") })
+            .daily_report(&ReportRequest {
+                account_id: acct.account_id.clone(),
+                date: day("2026-03-02"),
+            })
             .await
             .unwrap_err();
         assert!(e.is_retryable() && e.to_string().contains("429"), "{e}");
         fake.throttle.store(0, Ordering::SeqCst);
         // Floats are refused with the row's path, never rounded.
         let e = http
-            .daily_report(&ReportRequest { account_id: acct.account_id.clone(), date: day("2026-03-30") })
+            .daily_report(&ReportRequest {
+                account_id: acct.account_id.clone(),
+                date: day("2026-03-30"),
+            })
             .await
             .unwrap_err();
         assert!(e.to_string().contains("rows[0].cost_milli"), "{e}");
         // A slow answer is a timeout: outcome unknown.
         let e = http
-            .daily_report(&ReportRequest { account_id: acct.account_id.clone(), date: day("2026-03-31") })
+            .daily_report(&ReportRequest {
+                account_id: acct.account_id.clone(),
+                date: day("2026-03-31"),
+            })
             .await
             .unwrap_err();
         assert!(matches!(e, Error::Timeout { .. }), "{e}");
@@ -241,21 +314,44 @@ fn speaks_the_protocol_with_mapped_fields_and_units() {
             account_id: acct.account_id.clone(),
             name: name.into(),
             objective: "traffic".into(),
-            pricing: Pricing::Cpc { max_bid: cny("1.20") },
+            pricing: Pricing::Cpc {
+                max_bid: cny("1.20"),
+            },
             daily_budget: Some(cny("100")),
             total_budget: None,
             start: day("2026-03-01"),
             end: None,
             audience: Audience::default(),
         };
-        assert_eq!(http.create_campaign(&request("ok")).await.unwrap().campaign_id, "c-1");
+        assert_eq!(
+            http.create_campaign(&request("ok"))
+                .await
+                .unwrap()
+                .campaign_id,
+            "c-1"
+        );
         let e = http.create_campaign(&request("refuse")).await.unwrap_err();
-        assert!(!e.is_retryable() && e.to_string().contains("bid below the floor price"), "{e}");
+        assert!(
+            !e.is_retryable() && e.to_string().contains("bid below the floor price"),
+            "{e}"
+        );
 
-        let statement = http.rebate_statement(&RebateStatementRequest { from: day("2026-03-01"), to: day("2026-03-31") }).await.unwrap();
+        let statement = http
+            .rebate_statement(&RebateStatementRequest {
+                from: day("2026-03-01"),
+                to: day("2026-03-31"),
+            })
+            .await
+            .unwrap();
         assert_eq!(statement.total, cny("500.00"));
         assert_eq!(statement.lines[0].rate.to_string(), "5%");
-        let events = http.conversions(&ReportRequest { account_id: acct.account_id.clone(), date: day("2026-03-02") }).await.unwrap();
+        let events = http
+            .conversions(&ReportRequest {
+                account_id: acct.account_id.clone(),
+                date: day("2026-03-02"),
+            })
+            .await
+            .unwrap();
         assert_eq!(events[0].order_value, Some(cny("199.00")));
 
         // A wrong token is refused, not retried.
@@ -280,7 +376,16 @@ fn ad_ops_runs_over_the_http_adapter() {
         let fake = Arc::new(Fake::default());
         let base = serve(fake.clone()).await;
         let w = world().await;
-        let p = w.ops.register_platform("ph", "HTTP 平台", "ocean-http", PlatformCategory::ShortVideo).await.unwrap();
+        let p = w
+            .ops
+            .register_platform(
+                "ph",
+                "HTTP 平台",
+                "ocean-http",
+                PlatformCategory::ShortVideo,
+            )
+            .await
+            .unwrap();
         w.ops
             .sign_platform_agreement(
                 "pah",
@@ -290,21 +395,54 @@ fn ad_ops_runs_over_the_http_adapter() {
                     end: day("2026-12-31"),
                     currency: Currency::CNY,
                     pricing_models: vec![PricingModel::Cpc],
-                    settlement_terms: SettlementTerms::Monthly { pay_within_days: 28 },
+                    settlement_terms: SettlementTerms::Monthly {
+                        pay_within_days: 28,
+                    },
                     rebate_policy: PlatformRebatePolicy::standard("5%".parse().unwrap()),
                 },
             )
             .await
             .unwrap();
-        w.ops.attach_platform(p.id, Arc::new(HttpAdPlatform::new(config(base, "secret")).unwrap()));
-        let account = w.ops.open_ad_account("h1", &w.distribution.id, &p.id).await.unwrap();
-        let t = w.ops.top_up("ht", OurTopUp { account: account.id, amount: cny("2000"), funding: Funding::Credit }).await.unwrap();
-        assert!(matches!(t.state, marketingforce_ads::account::TopUpState::Confirmed { .. }));
-        let mut d = draft("HTTP 引流", Pricing::Cpc { max_bid: cny("1.20") }, "500", vec![]);
+        w.ops.attach_platform(
+            p.id,
+            Arc::new(HttpAdPlatform::new(config(base, "secret")).unwrap()),
+        );
+        let account = w
+            .ops
+            .open_ad_account("h1", &w.distribution.id, &p.id)
+            .await
+            .unwrap();
+        let t = w
+            .ops
+            .top_up(
+                "ht",
+                OurTopUp {
+                    account: account.id,
+                    amount: cny("2000"),
+                    funding: Funding::Credit,
+                },
+            )
+            .await
+            .unwrap();
+        assert!(matches!(
+            t.state,
+            marketingforce_ads::account::TopUpState::Confirmed { .. }
+        ));
+        let mut d = draft(
+            "HTTP 引流",
+            Pricing::Cpc {
+                max_bid: cny("1.20"),
+            },
+            "500",
+            vec![],
+        );
         d.name = "ok".into();
         w.ops.create_campaign("hc", &account.id, d).await.unwrap();
         let summary = w.ops.fetch_reports(&p.id, day("2026-03-02")).await.unwrap();
-        assert!(matches!(summary.ingested[0].1, IngestOutcome::Stored { .. }), "{summary:?}");
+        assert!(
+            matches!(summary.ingested[0].1, IngestOutcome::Stored { .. }),
+            "{summary:?}"
+        );
         let again = w.ops.fetch_reports(&p.id, day("2026-03-02")).await.unwrap();
         assert_eq!(again.ingested[0].1, IngestOutcome::Duplicate);
     });

@@ -69,11 +69,20 @@ fn replay_is_a_no_op_and_a_changed_replay_an_error() {
     let t = two_leg(1, 1, 2, 500);
     assert!(e.submit(std::slice::from_ref(&t), 10).unwrap()[0].is_created());
     let before = e.balance(AccountId::new(1)).unwrap();
-    assert_eq!(e.submit(std::slice::from_ref(&t), 20).unwrap()[0], Outcome::Exists { timestamp: 10 });
+    assert_eq!(
+        e.submit(std::slice::from_ref(&t), 20).unwrap()[0],
+        Outcome::Exists { timestamp: 10 }
+    );
     assert_eq!(e.balance(AccountId::new(1)).unwrap(), before);
     let changed = two_leg(1, 1, 2, 501);
     let (i, err) = e.submit(&[changed], 30).unwrap_err();
-    assert_eq!((i, err), (0, TransferError::ExistsWithDifferentContent(TransferId::new(1))));
+    assert_eq!(
+        (i, err),
+        (
+            0,
+            TransferError::ExistsWithDifferentContent(TransferId::new(1))
+        )
+    );
     let mut meta_changed = t;
     meta_changed.code = 9;
     assert!(e.submit(&[meta_changed], 30).is_err());
@@ -91,7 +100,17 @@ fn unbalanced_and_malformed_transfers_are_refused() {
         ],
     );
     let (_, err) = e.submit(&[unbalanced], 1).unwrap_err();
-    assert!(matches!(err, TransferError::Unbalanced { debits: 500, credits: 400, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            TransferError::Unbalanced {
+                debits: 500,
+                credits: 400,
+                ..
+            }
+        ),
+        "{err}"
+    );
 
     // Balanced in total but not per currency.
     let cross = TransferSpec::posted(
@@ -101,7 +120,10 @@ fn unbalanced_and_malformed_transfers_are_refused() {
             Leg::credit_minor(AccountId::new(5), 500, USD),
         ],
     );
-    assert!(matches!(e.submit(&[cross], 1).unwrap_err().1, TransferError::Unbalanced { .. }));
+    assert!(matches!(
+        e.submit(&[cross], 1).unwrap_err().1,
+        TransferError::Unbalanced { .. }
+    ));
 
     let wrong_currency = TransferSpec::posted(
         TransferId::new(3),
@@ -118,11 +140,26 @@ fn unbalanced_and_malformed_transfers_are_refused() {
         TransferId::new(4),
         vec![Leg::debit_minor(AccountId::new(1), 500, CNY)],
     );
-    assert!(matches!(e.submit(&[one_leg], 1).unwrap_err().1, TransferError::LegCount { count: 1, .. }));
-    assert!(matches!(e.submit(&[two_leg(5, 1, 1, 5)], 1).unwrap_err().1, TransferError::AccountOnBothSides(_)));
-    assert!(matches!(e.submit(&[two_leg(6, 1, 99, 5)], 1).unwrap_err().1, TransferError::AccountNotFound { leg: 1, .. }));
-    assert!(matches!(e.submit(&[two_leg(7, 1, 2, 0)], 1).unwrap_err().1, TransferError::ZeroAmount { leg: 0 }));
-    assert!(matches!(e.submit(&[two_leg(0, 1, 2, 1)], 1).unwrap_err().1, TransferError::IdMustNotBeZero));
+    assert!(matches!(
+        e.submit(&[one_leg], 1).unwrap_err().1,
+        TransferError::LegCount { count: 1, .. }
+    ));
+    assert!(matches!(
+        e.submit(&[two_leg(5, 1, 1, 5)], 1).unwrap_err().1,
+        TransferError::AccountOnBothSides(_)
+    ));
+    assert!(matches!(
+        e.submit(&[two_leg(6, 1, 99, 5)], 1).unwrap_err().1,
+        TransferError::AccountNotFound { leg: 1, .. }
+    ));
+    assert!(matches!(
+        e.submit(&[two_leg(7, 1, 2, 0)], 1).unwrap_err().1,
+        TransferError::ZeroAmount { leg: 0 }
+    ));
+    assert!(matches!(
+        e.submit(&[two_leg(0, 1, 2, 1)], 1).unwrap_err().1,
+        TransferError::IdMustNotBeZero
+    ));
     assert_eq!(e.transfer_count(), 0);
 }
 
@@ -141,7 +178,10 @@ fn multi_leg_transfers_balance_per_currency() {
     );
     e.submit(&[t], 1).unwrap();
     assert_eq!(e.balance(AccountId::new(3)).unwrap().credits_posted, 400);
-    assert!(e.trial_balance_at(u64::MAX).iter().all(|(_, p, q)| *p == 0 && *q == 0));
+    assert!(e
+        .trial_balance_at(u64::MAX)
+        .iter()
+        .all(|(_, p, q)| *p == 0 && *q == 0));
 }
 
 #[test]
@@ -161,7 +201,14 @@ fn constraints_are_enforced_at_write_time_including_holds() {
     let (_, err) = e.submit(&[two_leg(3, 4, 2, 300)], 3).unwrap_err();
     assert_eq!(err, TransferError::ExceedsCredits(AccountId::new(4)));
     // Voiding the hold frees it.
-    e.submit(&[TransferSpec::void_pending(TransferId::new(4), TransferId::new(2))], 4).unwrap();
+    e.submit(
+        &[TransferSpec::void_pending(
+            TransferId::new(4),
+            TransferId::new(2),
+        )],
+        4,
+    )
+    .unwrap();
     e.submit(&[two_leg(3, 4, 2, 300)], 5).unwrap();
     assert_eq!(e.balance(AccountId::new(4)).unwrap().debits_pending, 0);
 }
@@ -177,30 +224,66 @@ fn pending_transfers_post_or_void_once() {
         ],
     );
     e.submit(&[hold], 1).unwrap();
-    assert_eq!(e.pending_state(TransferId::new(1)), Some(PendingState::Open));
+    assert_eq!(
+        e.pending_state(TransferId::new(1)),
+        Some(PendingState::Open)
+    );
     assert_eq!(e.balance(AccountId::new(1)).unwrap().debits_pending, 250);
-    e.submit(&[TransferSpec::post_pending(TransferId::new(2), TransferId::new(1))], 2).unwrap();
+    e.submit(
+        &[TransferSpec::post_pending(
+            TransferId::new(2),
+            TransferId::new(1),
+        )],
+        2,
+    )
+    .unwrap();
     let b = e.balance(AccountId::new(1)).unwrap();
     assert_eq!((b.debits_pending, b.debits_posted), (0, 250));
     assert_eq!(
         e.pending_state(TransferId::new(1)),
-        Some(PendingState::Posted { by: TransferId::new(2) })
+        Some(PendingState::Posted {
+            by: TransferId::new(2)
+        })
     );
     let (_, err) = e
-        .submit(&[TransferSpec::void_pending(TransferId::new(3), TransferId::new(1))], 3)
+        .submit(
+            &[TransferSpec::void_pending(
+                TransferId::new(3),
+                TransferId::new(1),
+            )],
+            3,
+        )
         .unwrap_err();
     assert!(matches!(err, TransferError::AlreadyPosted { .. }));
     let (_, err) = e
-        .submit(&[TransferSpec::post_pending(TransferId::new(4), TransferId::new(99))], 3)
+        .submit(
+            &[TransferSpec::post_pending(
+                TransferId::new(4),
+                TransferId::new(99),
+            )],
+            3,
+        )
         .unwrap_err();
     assert_eq!(err, TransferError::PendingNotFound(TransferId::new(99)));
     let (_, err) = e
-        .submit(&[TransferSpec::post_pending(TransferId::new(5), TransferId::new(2))], 3)
+        .submit(
+            &[TransferSpec::post_pending(
+                TransferId::new(5),
+                TransferId::new(2),
+            )],
+            3,
+        )
         .unwrap_err();
     assert_eq!(err, TransferError::NotPending(TransferId::new(2)));
     // Replaying the post is a no-op.
     assert!(!e
-        .submit(&[TransferSpec::post_pending(TransferId::new(2), TransferId::new(1))], 9)
+        .submit(
+            &[TransferSpec::post_pending(
+                TransferId::new(2),
+                TransferId::new(1)
+            )],
+            9
+        )
         .unwrap()[0]
         .is_created());
 }
@@ -210,7 +293,11 @@ fn batches_are_atomic() {
     let mut e = engine();
     e.submit(&[two_leg(1, 1, 2, 100)], 1).unwrap();
     let before: Vec<_> = e.accounts().map(|(a, b)| (*a, *b)).collect();
-    let batch = [two_leg(2, 1, 2, 5), two_leg(3, 2, 3, 7), two_leg(4, 4, 1, 1_000_000)];
+    let batch = [
+        two_leg(2, 1, 2, 5),
+        two_leg(3, 2, 3, 7),
+        two_leg(4, 4, 1, 1_000_000),
+    ];
     let (i, err) = e.submit(&batch, 2).unwrap_err();
     assert_eq!(i, 2);
     assert_eq!(err, TransferError::ExceedsCredits(AccountId::new(4)));
@@ -227,8 +314,15 @@ fn balances_as_of_any_time() {
     e.submit(&[two_leg(1, 1, 2, 100)], 10).unwrap();
     e.submit(&[two_leg(2, 1, 2, 50)], 20).unwrap();
     e.submit(&[two_leg(3, 2, 1, 30)], 30).unwrap();
-    let at = |t| e.balance_at(AccountId::new(1), t).unwrap().net_debit_posted();
-    assert_eq!((at(5), at(10), at(15), at(20), at(30), at(99)), (0, 100, 100, 150, 120, 120));
+    let at = |t| {
+        e.balance_at(AccountId::new(1), t)
+            .unwrap()
+            .net_debit_posted()
+    };
+    assert_eq!(
+        (at(5), at(10), at(15), at(20), at(30), at(99)),
+        (0, 100, 100, 150, 120, 120)
+    );
     // Timestamps never go backwards even if the clock does.
     let o = e.submit(&[two_leg(4, 1, 2, 1)], 5).unwrap();
     assert_eq!(o[0], Outcome::Created { timestamp: 31 });
@@ -253,7 +347,10 @@ fn durable_ledger_survives_restart_and_rolls_back_failed_commits() {
         let tenant = TenantId::new();
         let ledger = Ledger::open(store.clone(), tenant, clock()).await.unwrap();
         ledger
-            .create_accounts(vec![account(1, CNY, history()), account(2, CNY, no_overdraft())])
+            .create_accounts(vec![
+                account(1, CNY, history()),
+                account(2, CNY, no_overdraft()),
+            ])
             .await
             .unwrap();
         ledger.post(vec![two_leg(1, 1, 2, 900)]).await.unwrap();
@@ -288,7 +385,10 @@ fn durable_ledger_survives_restart_and_rolls_back_failed_commits() {
         }
         let mut other = Batch::new();
         other.claim_idempotency("cmd-1", "another-fp", b"x".to_vec());
-        let err = ledger.commit(vec![], vec![two_leg(5, 1, 2, 10)], other).await.unwrap_err();
+        let err = ledger
+            .commit(vec![], vec![two_leg(5, 1, 2, 10)], other)
+            .await
+            .unwrap_err();
         assert!(matches!(
             err,
             AdsError::Core(marketingforce_core::Error::IdempotencyMismatch { .. })
@@ -343,8 +443,18 @@ fn group_commit_serves_concurrent_callers() {
         for t in tasks {
             t.await.unwrap();
         }
-        assert_eq!(ledger.balance(AccountId::new(1)).await.unwrap().debits_posted, 320);
-        let entries = store.read_journal(&tenant, "ads.ledger", 0, 10_000).await.unwrap();
+        assert_eq!(
+            ledger
+                .balance(AccountId::new(1))
+                .await
+                .unwrap()
+                .debits_posted,
+            320
+        );
+        let entries = store
+            .read_journal(&tenant, "ads.ledger", 0, 10_000)
+            .await
+            .unwrap();
         assert!(entries.len() <= 321, "{} journal entries", entries.len());
         let reopened = Ledger::open(store, tenant, clock()).await.unwrap();
         assert_eq!(reopened.read(|e| e.transfer_count()).await, 320);
@@ -355,11 +465,29 @@ fn group_commit_serves_concurrent_callers() {
 
 #[derive(Debug, Clone)]
 enum Op {
-    Posted { debit: usize, credit: usize, amount: u64, extra: Option<(usize, u64)> },
-    Pending { debit: usize, credit: usize, amount: u64 },
-    Resolve { which: usize, post: bool },
-    Replay { which: usize },
-    Unbalanced { debit: usize, credit: usize, amount: u64 },
+    Posted {
+        debit: usize,
+        credit: usize,
+        amount: u64,
+        extra: Option<(usize, u64)>,
+    },
+    Pending {
+        debit: usize,
+        credit: usize,
+        amount: u64,
+    },
+    Resolve {
+        which: usize,
+        post: bool,
+    },
+    Replay {
+        which: usize,
+    },
+    Unbalanced {
+        debit: usize,
+        credit: usize,
+        amount: u64,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -382,8 +510,16 @@ fn prop_engine() -> LedgerEngine {
     let mut e = LedgerEngine::new();
     for id in 1..=6u128 {
         let flags = match id {
-            2 => AccountFlags { debits_must_not_exceed_credits: true, history: true, ..AccountFlags::NONE },
-            3 => AccountFlags { credits_must_not_exceed_debits: true, history: true, ..AccountFlags::NONE },
+            2 => AccountFlags {
+                debits_must_not_exceed_credits: true,
+                history: true,
+                ..AccountFlags::NONE
+            },
+            3 => AccountFlags {
+                credits_must_not_exceed_debits: true,
+                history: true,
+                ..AccountFlags::NONE
+            },
             5 => AccountFlags::NONE,
             _ => history(),
         };
@@ -392,10 +528,20 @@ fn prop_engine() -> LedgerEngine {
     e
 }
 
-fn build(op: &Op, next_id: u128, accepted: &[TransferSpec], pendings: &[TransferId]) -> Option<TransferSpec> {
+fn build(
+    op: &Op,
+    next_id: u128,
+    accepted: &[TransferSpec],
+    pendings: &[TransferId],
+) -> Option<TransferSpec> {
     let a = |i: usize| AccountId::new(i as u128 + 1);
     Some(match op {
-        Op::Posted { debit, credit, amount, extra } => {
+        Op::Posted {
+            debit,
+            credit,
+            amount,
+            extra,
+        } => {
             let mut legs = vec![Leg::debit_minor(a(*debit), *amount, CNY)];
             match extra {
                 Some((third, x)) => {
@@ -408,9 +554,16 @@ fn build(op: &Op, next_id: u128, accepted: &[TransferSpec], pendings: &[Transfer
             }
             TransferSpec::posted(TransferId::new(next_id), legs).with_meta(7, 202603, 1, 2)
         }
-        Op::Pending { debit, credit, amount } => TransferSpec::pending(
+        Op::Pending {
+            debit,
+            credit,
+            amount,
+        } => TransferSpec::pending(
             TransferId::new(next_id),
-            vec![Leg::debit_minor(a(*debit), *amount, CNY), Leg::credit_minor(a(*credit), *amount, CNY)],
+            vec![
+                Leg::debit_minor(a(*debit), *amount, CNY),
+                Leg::credit_minor(a(*credit), *amount, CNY),
+            ],
         ),
         Op::Resolve { which, post } => {
             let p = *pendings.get(which % pendings.len().max(1))?;
@@ -421,16 +574,33 @@ fn build(op: &Op, next_id: u128, accepted: &[TransferSpec], pendings: &[Transfer
             }
         }
         Op::Replay { which } => accepted.get(which % accepted.len().max(1))?.clone(),
-        Op::Unbalanced { debit, credit, amount } => TransferSpec::posted(
+        Op::Unbalanced {
+            debit,
+            credit,
+            amount,
+        } => TransferSpec::posted(
             TransferId::new(next_id),
-            vec![Leg::debit_minor(a(*debit), *amount, CNY), Leg::credit_minor(a(*credit), amount + 1, CNY)],
+            vec![
+                Leg::debit_minor(a(*debit), *amount, CNY),
+                Leg::credit_minor(a(*credit), amount + 1, CNY),
+            ],
         ),
     })
 }
 
 fn legs_balance(spec: &TransferSpec) -> bool {
-    let debits: u128 = spec.legs.iter().filter(|l| l.side == Side::Debit).map(|l| u128::from(l.amount)).sum();
-    let credits: u128 = spec.legs.iter().filter(|l| l.side == Side::Credit).map(|l| u128::from(l.amount)).sum();
+    let debits: u128 = spec
+        .legs
+        .iter()
+        .filter(|l| l.side == Side::Debit)
+        .map(|l| u128::from(l.amount))
+        .sum();
+    let credits: u128 = spec
+        .legs
+        .iter()
+        .filter(|l| l.side == Side::Credit)
+        .map(|l| u128::from(l.amount))
+        .sum();
     debits == credits
 }
 

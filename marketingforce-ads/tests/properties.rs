@@ -82,13 +82,21 @@ fn case(seed: u64) -> Case {
     let mut platforms = HashMap::new();
     let mut accounts = HashMap::new();
     let mut kpis = HashMap::new();
-    let customer_ids: Vec<CustomerId> = (0..n_customers).map(|i| CustomerId::from_uuid(id_of(100 + i))).collect();
-    let platform_ids: Vec<PlatformId> = (0..n_platforms).map(|i| PlatformId::from_uuid(id_of(200 + i))).collect();
+    let customer_ids: Vec<CustomerId> = (0..n_customers)
+        .map(|i| CustomerId::from_uuid(id_of(100 + i)))
+        .collect();
+    let platform_ids: Vec<PlatformId> = (0..n_platforms)
+        .map(|i| PlatformId::from_uuid(id_of(200 + i)))
+        .collect();
     for c in &customer_ids {
         customers.insert(
             *c,
             CustomerTerms {
-                service_type: if g.chance(50) { ServiceType::Solution } else { ServiceType::Distribution },
+                service_type: if g.chance(50) {
+                    ServiceType::Solution
+                } else {
+                    ServiceType::Distribution
+                },
                 rebate_rate: g.rate(500),
                 credit_terms_days: 30 + g.below(60) as u32,
             },
@@ -105,12 +113,24 @@ fn case(seed: u64) -> Case {
             _ => RebatePayout::PrepaymentCredit,
         };
         let progressive = if g.chance(60) {
-            let period = if g.chance(70) { PeriodLength::Quarterly } else { PeriodLength::Annual };
-            let basis = if g.chance(50) { TierBasis::Marginal } else { TierBasis::WholeAmount };
+            let period = if g.chance(70) {
+                PeriodLength::Quarterly
+            } else {
+                PeriodLength::Annual
+            };
+            let basis = if g.chance(50) {
+                TierBasis::Marginal
+            } else {
+                TierBasis::WholeAmount
+            };
             Some(ProgressiveRebate {
                 period,
                 schedule: tiers(&mut g, basis),
-                payout: if payout == RebatePayout::NetPayables { RebatePayout::NetPayables } else { RebatePayout::PrepaymentCredit },
+                payout: if payout == RebatePayout::NetPayables {
+                    RebatePayout::NetPayables
+                } else {
+                    RebatePayout::PrepaymentCredit
+                },
             })
         } else {
             None
@@ -121,12 +141,22 @@ fn case(seed: u64) -> Case {
                 rebates: PlatformRebatePolicy {
                     standard: StandardRebate {
                         rate: g.rate(800),
-                        settlement: if g.chance(50) { PeriodLength::Monthly } else { PeriodLength::Quarterly },
+                        settlement: if g.chance(50) {
+                            PeriodLength::Monthly
+                        } else {
+                            PeriodLength::Quarterly
+                        },
                         payout,
                     },
                     progressive,
                 },
-                settlement_terms: if monthly { SettlementTerms::Monthly { pay_within_days: 28 } } else { SettlementTerms::Prepay },
+                settlement_terms: if monthly {
+                    SettlementTerms::Monthly {
+                        pay_within_days: 28,
+                    }
+                } else {
+                    SettlementTerms::Prepay
+                },
             },
         );
         for a in chart.platform_accounts(p) {
@@ -145,12 +175,24 @@ fn case(seed: u64) -> Case {
             let account = AdAccountId::from_uuid(id_of(1000 + n));
             accounts.insert(
                 account,
-                AccountInfo { customer: *c, platform: *p, opened_on: NaiveDate::from_ymd_opt(2026, 1, 15).unwrap(), closed_on: None },
+                AccountInfo {
+                    customer: *c,
+                    platform: *p,
+                    opened_on: NaiveDate::from_ymd_opt(2026, 1, 15).unwrap(),
+                    closed_on: None,
+                },
             );
-            let campaigns: Vec<CampaignId> = (0..1 + g.below(2)).map(|k| CampaignId::from_uuid(id_of(5000 + n * 10 + k))).collect();
+            let campaigns: Vec<CampaignId> = (0..1 + g.below(2))
+                .map(|k| CampaignId::from_uuid(id_of(5000 + n * 10 + k)))
+                .collect();
             for camp in &campaigns {
                 if customers[c].service_type == ServiceType::Solution && g.chance(40) {
-                    kpis.insert(*camp, vec![KpiTarget::MaxCpc { max: Money::cny("0.90").unwrap() }]);
+                    kpis.insert(
+                        *camp,
+                        vec![KpiTarget::MaxCpc {
+                            max: Money::cny("0.90").unwrap(),
+                        }],
+                    );
                 }
             }
             for (mi, month) in months.iter().enumerate() {
@@ -174,9 +216,17 @@ fn case(seed: u64) -> Case {
                             spend: Money::new(Decimal::new(milli, 5), Currency::CNY),
                         });
                     }
-                    let total: i128 = lines.iter().map(|l| l.spend.amount().abs().ceil().mantissa()).sum();
+                    let total: i128 = lines
+                        .iter()
+                        .map(|l| l.spend.amount().abs().ceil().mantissa())
+                        .sum();
                     *funding.entry((*c, *p)).or_default() += total * 100 + 100;
-                    reports[mi].push(ReportDay { account, date, complete: true, lines });
+                    reports[mi].push(ReportDay {
+                        account,
+                        date,
+                        complete: true,
+                        lines,
+                    });
                 }
             }
         }
@@ -186,19 +236,30 @@ fn case(seed: u64) -> Case {
     for ((c, p), amount) in &funding {
         let amount = u64::try_from(*amount).unwrap();
         let prepaid = matches!(platforms[p].settlement_terms, SettlementTerms::Prepay);
-        let fund = if prepaid { chart.platform(AccountKind::PlatformPrepayments, p) } else { chart.platform(AccountKind::PlatformCreditDrawn, p) };
+        let fund = if prepaid {
+            chart.platform(AccountKind::PlatformPrepayments, p)
+        } else {
+            chart.platform(AccountKind::PlatformCreditDrawn, p)
+        };
         let mut batch = Vec::new();
         k += 1;
         if prepaid {
             batch.push(TransferSpec::posted(
                 TransferId::new(k << 8 | 1),
-                vec![Leg::debit_minor(fund, amount, Currency::CNY), Leg::credit_minor(chart.cash(), amount, Currency::CNY)],
+                vec![
+                    Leg::debit_minor(fund, amount, Currency::CNY),
+                    Leg::credit_minor(chart.cash(), amount, Currency::CNY),
+                ],
             ));
         }
         batch.push(TransferSpec::posted(
             TransferId::new(k << 8 | 2),
             vec![
-                Leg::debit_minor(chart.customer(AccountKind::OtherReceivables, c), amount, Currency::CNY),
+                Leg::debit_minor(
+                    chart.customer(AccountKind::OtherReceivables, c),
+                    amount,
+                    Currency::CNY,
+                ),
                 Leg::credit_minor(fund, amount, Currency::CNY),
             ],
         ));
@@ -215,7 +276,12 @@ fn case(seed: u64) -> Case {
         reports,
     };
     let [feb, mar] = reports;
-    Case { months, input: [input(0, feb), input(1, mar)], chart, engine }
+    Case {
+        months,
+        input: [input(0, feb), input(1, mar)],
+        chart,
+        engine,
+    }
 }
 
 fn post(engine: &mut LedgerEngine, plan: &SettlementPlan) {
@@ -333,15 +399,31 @@ proptest! {
 
 #[derive(Debug, Clone)]
 enum Cmd {
-    TopUp { account: usize, amount: u32, prepaid: bool },
-    Receipt { amount: u32 },
-    PlatformPrepayment { amount: u32 },
-    StaffCosts { amount: u32 },
+    TopUp {
+        account: usize,
+        amount: u32,
+        prepaid: bool,
+    },
+    Receipt {
+        amount: u32,
+    },
+    PlatformPrepayment {
+        amount: u32,
+    },
+    StaffCosts {
+        amount: u32,
+    },
 }
 
 fn cmd() -> impl Strategy<Value = Cmd> {
     prop_oneof![
-        (0usize..2, 1u32..400_000, any::<bool>()).prop_map(|(account, amount, prepaid)| Cmd::TopUp { account, amount, prepaid }),
+        (0usize..2, 1u32..400_000, any::<bool>()).prop_map(|(account, amount, prepaid)| {
+            Cmd::TopUp {
+                account,
+                amount,
+                prepaid,
+            }
+        }),
         (1u32..200_000).prop_map(|amount| Cmd::Receipt { amount }),
         (1u32..500_000).prop_map(|amount| Cmd::PlatformPrepayment { amount }),
         (1u32..50_000).prop_map(|amount| Cmd::StaffCosts { amount }),

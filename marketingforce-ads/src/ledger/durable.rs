@@ -91,8 +91,7 @@ impl JournalTransfer {
             pd: t.spec.period,
             a: t.spec.party,
             b: t.spec.counterparty,
-            l: t
-                .spec
+            l: t.spec
                 .legs
                 .iter()
                 .map(|l| (l.account.get(), u8::from(l.side == Side::Credit), l.amount))
@@ -221,7 +220,11 @@ impl Ledger {
     ///
     /// # Errors
     /// Storage errors, or [`AdsError::CorruptJournal`].
-    pub async fn open(store: Arc<dyn Store>, tenant: TenantId, clock: Arc<dyn Clock>) -> Result<Ledger> {
+    pub async fn open(
+        store: Arc<dyn Store>,
+        tenant: TenantId,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Ledger> {
         Ledger::open_journal(store, tenant, clock, DEFAULT_JOURNAL).await
     }
 
@@ -364,7 +367,8 @@ impl Ledger {
 
     /// Serve every queued `post` in one storage commit.
     async fn serve_queue(&self, state: &mut State) {
-        let queued = std::mem::take(&mut *self.queue.lock().unwrap_or_else(PoisonError::into_inner));
+        let queued =
+            std::mem::take(&mut *self.queue.lock().unwrap_or_else(PoisonError::into_inner));
         if queued.is_empty() {
             return;
         }
@@ -396,7 +400,12 @@ impl Ledger {
 
     /// Journal everything applied since `cp` together with `batch` and commit; roll the memory
     /// state back on failure or replay.
-    async fn write(&self, state: &mut State, cp: Checkpoint, mut batch: Batch) -> Result<CommitOutcome> {
+    async fn write(
+        &self,
+        state: &mut State,
+        cp: Checkpoint,
+        mut batch: Batch,
+    ) -> Result<CommitOutcome> {
         let accounts = state.engine.accounts_since(&cp);
         let transfers = state.engine.transfers_since(&cp);
         let mut appended = 0u64;
@@ -468,7 +477,11 @@ fn create_in(engine: &mut LedgerEngine, accounts: &[Account], cp: Checkpoint) ->
     Ok(created)
 }
 
-fn transfer_error(transfers: &[TransferSpec], index: usize, source: super::TransferError) -> AdsError {
+fn transfer_error(
+    transfers: &[TransferSpec],
+    index: usize,
+    source: super::TransferError,
+) -> AdsError {
     AdsError::Transfer {
         index,
         id: transfers.get(index).map(|t| t.id).unwrap_or_default(),
@@ -476,7 +489,11 @@ fn transfer_error(transfers: &[TransferSpec], index: usize, source: super::Trans
     }
 }
 
-async fn replay(store: &dyn Store, tenant: &TenantId, journal: &str) -> Result<(LedgerEngine, u64)> {
+async fn replay(
+    store: &dyn Store,
+    tenant: &TenantId,
+    journal: &str,
+) -> Result<(LedgerEngine, u64)> {
     let mut engine = LedgerEngine::new();
     let mut seq = 0u64;
     loop {
@@ -495,13 +512,17 @@ async fn replay(store: &dyn Store, tenant: &TenantId, journal: &str) -> Result<(
             match record {
                 JournalRecord::Accounts(accounts) => {
                     for a in accounts {
-                        engine.create_account(a).map_err(|e| corrupt(e.to_string()))?;
+                        engine
+                            .create_account(a)
+                            .map_err(|e| corrupt(e.to_string()))?;
                     }
                 }
                 JournalRecord::Transfers(transfers) => {
                     for t in transfers {
                         let transfer = t.to_transfer(&engine).map_err(corrupt)?;
-                        engine.restore(&transfer).map_err(|e| corrupt(e.to_string()))?;
+                        engine
+                            .restore(&transfer)
+                            .map_err(|e| corrupt(e.to_string()))?;
                     }
                 }
             }

@@ -155,7 +155,10 @@ impl<'a> TransferView<'a> {
     /// The transfer's own legs (none for post/void).
     pub fn legs(&self) -> impl Iterator<Item = Leg> + 'a {
         let engine = self.engine;
-        engine.leg_recs(self.rec).iter().map(move |l| engine.leg_of(l))
+        engine
+            .leg_recs(self.rec)
+            .iter()
+            .map(move |l| engine.leg_of(l))
     }
 
     /// The first leg, if any.
@@ -277,7 +280,10 @@ impl LedgerEngine {
                 .unwrap_or_default();
             let posted = b.net_debit_posted();
             let pending = b.net_debit_with_pending() - posted;
-            match totals.iter_mut().find(|(c, _, _)| *c == state.account.currency) {
+            match totals
+                .iter_mut()
+                .find(|(c, _, _)| *c == state.account.currency)
+            {
                 Some(t) => {
                     t.1 += posted;
                     t.2 += pending;
@@ -495,11 +501,16 @@ impl LedgerEngine {
     /// # Errors
     /// Why it was refused; nothing was written.
     pub fn apply(&mut self, spec: &TransferSpec, now: u64) -> Result<Outcome, TransferError> {
-        if spec.id.get() == 0 {
+        let id = spec.id.get();
+        if id == 0 {
             return Err(TransferError::IdMustNotBeZero);
         }
-        if let Some(&i) = self.transfer_index.get(&spec.id.get()) {
-            let rec = self.transfers[i as usize];
+        let index = u32::try_from(self.transfers.len())
+            .map_err(|_| TransferError::Overflow(AccountId::new(0)))?;
+        // One hash probe on the common path: claim the id, give it back if it was taken.
+        if let Some(previous) = self.transfer_index.insert(id, index) {
+            self.transfer_index.insert(id, previous);
+            let rec = self.transfers[previous as usize];
             return if self.same_content(&rec, spec) {
                 Ok(Outcome::Exists {
                     timestamp: rec.timestamp,
@@ -509,7 +520,10 @@ impl LedgerEngine {
             };
         }
         let timestamp = now.max(self.last_timestamp.saturating_add(1));
-        self.write(spec, timestamp)?;
+        if let Err(e) = self.write(spec, timestamp) {
+            self.transfer_index.remove(&id);
+            return Err(e);
+        }
         Ok(Outcome::Created { timestamp })
     }
 
@@ -521,10 +535,17 @@ impl LedgerEngine {
         if transfer.timestamp <= self.last_timestamp {
             return Err(TransferError::TimestampRegressed(transfer.spec.id));
         }
+        if transfer.spec.id.get() == 0 {
+            return Err(TransferError::IdMustNotBeZero);
+        }
         if self.transfer_index.contains_key(&transfer.spec.id.get()) {
             return Err(TransferError::ExistsWithDifferentContent(transfer.spec.id));
         }
-        self.write(&transfer.spec, transfer.timestamp)
+        let index = u32::try_from(self.transfers.len())
+            .map_err(|_| TransferError::Overflow(AccountId::new(0)))?;
+        self.write(&transfer.spec, transfer.timestamp)?;
+        self.transfer_index.insert(transfer.spec.id.get(), index);
+        Ok(())
     }
 
     fn same_content(&self, rec: &TransferRec, spec: &TransferSpec) -> bool {
@@ -545,13 +566,15 @@ impl LedgerEngine {
     }
 
     fn write(&mut self, spec: &TransferSpec, timestamp: u64) -> Result<(), TransferError> {
-        let index = u32::try_from(self.transfers.len()).map_err(|_| TransferError::Overflow(AccountId::new(0)))?;
-        let legs_start = u32::try_from(self.legs.len()).map_err(|_| TransferError::Overflow(AccountId::new(0)))?;
+        let index = u32::try_from(self.transfers.len())
+            .map_err(|_| TransferError::Overflow(AccountId::new(0)))?;
+        let legs_start = u32::try_from(self.legs.len())
+            .map_err(|_| TransferError::Overflow(AccountId::new(0)))?;
         let (kind, legs_len) = match spec.kind {
             TransferKind::Posted | TransferKind::Pending => {
                 let pending = spec.kind == TransferKind::Pending;
                 let slots = self.check_legs(&spec.legs, pending)?;
-                for (leg, &slot) in spec.legs.iter().zip(slots.iter()) {
+                for (leg, &slot) in spec.legs.iter().zip(slots.as_slice()) {
                     let field = if pending {
                         Field::pending(leg.side)
                     } else {
@@ -608,7 +631,6 @@ impl LedgerEngine {
             party: spec.party,
             counterparty: spec.counterparty,
         });
-        self.transfer_index.insert(spec.id.get(), index);
         self.by_period.entry(spec.period).or_default().push(index);
         self.last_timestamp = timestamp;
         Ok(())
@@ -642,15 +664,15 @@ impl LedgerEngine {
     }
 
     /// Every check of a new posted or pending transfer, before anything is applied.
-    fn check_legs(&self, legs: &[Leg], pending: bool) -> Result<[u32; MAX_LEGS], TransferError> {
+    fn check_legs(&self, legs: &[Leg], pending: bool) -> Result<Slots, TransferError> {
         if legs.len() < 2 || legs.len() > MAX_LEGS {
             return Err(TransferError::LegCount {
                 count: legs.len(),
                 max: MAX_LEGS,
             });
         }
-        let mut slots = [0u32; MAX_LEGS];
-        let mut sums: [(Option<Currency>, u128, u128); 4] = [(None, 0, 0); 4];
+        let mut slots = Slots::with_len(legs.len());
+        let mut sums: [(Option<Currency>, u128, u128); 2] = [(None, 0, 0); 2];
         let mut extra_sums: Vec<(Currency, u128, u128)> = Vec::new();
         for (i, leg) in legs.iter().enumerate() {
             if leg.amount == 0 {
@@ -662,7 +684,7 @@ impl LedgerEngine {
                     account: leg.account,
                 });
             };
-            slots[i] = slot;
+            slots.set(i, slot);
             let account = &self.accounts[slot as usize].account;
             if account.currency != leg.currency {
                 return Err(TransferError::CurrencyMismatch {
@@ -718,7 +740,7 @@ impl LedgerEngine {
                 .filter(|o| o.account == leg.account)
                 .map(|o| u128::from(o.amount))
                 .sum();
-            let state = &self.accounts[slots[i] as usize];
+            let state = &self.accounts[slots.get(i) as usize];
             let b = &state.balance;
             let flags = state.account.flags;
             let overflow = || TransferError::Overflow(leg.account);
@@ -732,7 +754,11 @@ impl LedgerEngine {
                     if flags.debits_must_not_exceed_credits && debits > b.credits_posted {
                         return Err(TransferError::ExceedsCredits(leg.account));
                     }
-                    let field = if pending { b.debits_pending } else { b.debits_posted };
+                    let field = if pending {
+                        b.debits_pending
+                    } else {
+                        b.debits_posted
+                    };
                     field.checked_add(total).ok_or_else(overflow)?;
                 }
                 Side::Credit => {
@@ -744,7 +770,11 @@ impl LedgerEngine {
                     if flags.credits_must_not_exceed_debits && credits > b.debits_posted {
                         return Err(TransferError::ExceedsDebits(leg.account));
                     }
-                    let field = if pending { b.credits_pending } else { b.credits_posted };
+                    let field = if pending {
+                        b.credits_pending
+                    } else {
+                        b.credits_posted
+                    };
                     field.checked_add(total).ok_or_else(overflow)?;
                 }
             }
@@ -774,7 +804,9 @@ impl LedgerEngine {
         };
         let index = self.transfers.len() as u32;
         let mut changes: Vec<(u32, Field, u64)> = Vec::new();
-        self.effects(&rec, |slot, field, amount| changes.push((slot, field, amount)));
+        self.effects(&rec, |slot, field, amount| {
+            changes.push((slot, field, amount))
+        });
         for (slot, field, amount) in changes.into_iter().rev() {
             self.unchange(slot, field, amount);
         }
@@ -796,6 +828,40 @@ impl LedgerEngine {
             }
         }
         self.last_timestamp = self.transfers.last().map_or(0, |t| t.timestamp);
+    }
+}
+
+/// Account slots of a transfer's legs: inline for the usual few legs, on the heap beyond.
+enum Slots {
+    Inline([u32; 4], usize),
+    Heap(Vec<u32>),
+}
+
+impl Slots {
+    fn with_len(n: usize) -> Slots {
+        if n <= 4 {
+            Slots::Inline([0; 4], n)
+        } else {
+            Slots::Heap(vec![0; n])
+        }
+    }
+
+    fn set(&mut self, i: usize, slot: u32) {
+        match self {
+            Slots::Inline(a, _) => a[i] = slot,
+            Slots::Heap(v) => v[i] = slot,
+        }
+    }
+
+    fn get(&self, i: usize) -> u32 {
+        self.as_slice()[i]
+    }
+
+    fn as_slice(&self) -> &[u32] {
+        match self {
+            Slots::Inline(a, n) => &a[..*n],
+            Slots::Heap(v) => v,
+        }
     }
 }
 
@@ -821,8 +887,20 @@ impl Field {
 /// or underflow here; wrapping keeps it panic-free regardless.
 fn apply_field(b: &mut Balance, field: Field, amount: u64, forward: bool) {
     let a = u128::from(amount);
-    let add = |x: &mut u128| *x = if forward { x.wrapping_add(a) } else { x.wrapping_sub(a) };
-    let sub = |x: &mut u128| *x = if forward { x.wrapping_sub(a) } else { x.wrapping_add(a) };
+    let add = |x: &mut u128| {
+        *x = if forward {
+            x.wrapping_add(a)
+        } else {
+            x.wrapping_sub(a)
+        }
+    };
+    let sub = |x: &mut u128| {
+        *x = if forward {
+            x.wrapping_sub(a)
+        } else {
+            x.wrapping_add(a)
+        }
+    };
     match field {
         Field::Posted(Side::Debit) => add(&mut b.debits_posted),
         Field::Posted(Side::Credit) => add(&mut b.credits_posted),

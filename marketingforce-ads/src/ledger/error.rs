@@ -55,7 +55,9 @@ pub enum TransferError {
         account: AccountId,
     },
     /// A leg's currency is not its account's.
-    #[error("legs[{leg}]: amount in {leg_currency} but account {account} is in {account_currency}")]
+    #[error(
+        "legs[{leg}]: amount in {leg_currency} but account {account} is in {account_currency}"
+    )]
     CurrencyMismatch {
         /// Index of the leg.
         leg: usize,

@@ -8,9 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::ids::{AccountId, TransferId};
 
 /// Balance constraints and options of an account, enforced when a transfer is written.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, JsonSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct AccountFlags {
     /// Debits (pending + posted) may never exceed posted credits: a credit balance that can
@@ -49,7 +47,9 @@ pub struct Account {
 }
 
 /// Debit or credit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Side {
     /// Left side: increases assets and expenses.
@@ -358,7 +358,10 @@ mod tests {
         assert_eq!(leg.amount, 1234);
         assert_eq!(leg.money().to_string(), "12.34 CNY");
         for bad in ["0", "-1", "0.001"] {
-            assert!(Leg::of_money(a, Side::Credit, &Money::cny(bad).unwrap()).is_err(), "{bad}");
+            assert!(
+                Leg::of_money(a, Side::Credit, &Money::cny(bad).unwrap()).is_err(),
+                "{bad}"
+            );
         }
     }
 
@@ -370,6 +373,9 @@ mod tests {
             ..Balance::default()
         };
         assert_eq!(b.net_debit_posted(), -150);
-        assert_eq!(b.posted_money(Side::Credit, Currency::CNY).to_string(), "1.50 CNY");
+        assert_eq!(
+            b.posted_money(Side::Credit, Currency::CNY).to_string(),
+            "1.50 CNY"
+        );
     }
 }

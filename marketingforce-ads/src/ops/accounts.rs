@@ -37,8 +37,15 @@ impl AdOps {
     /// # Errors
     /// [`AdsError::CustomerNotApproved`], no agreement with the customer or the platform today,
     /// no adapter, a platform failure ([`AdsError::Platform`]), storage errors.
-    pub async fn open_ad_account(&self, key: &str, customer: &CustomerId, platform: &PlatformId) -> Result<AdAccount> {
-        let (idem, previous) = self.idempotent("open_ad_account", key, &(customer, platform)).await?;
+    pub async fn open_ad_account(
+        &self,
+        key: &str,
+        customer: &CustomerId,
+        platform: &PlatformId,
+    ) -> Result<AdAccount> {
+        let (idem, previous) = self
+            .idempotent("open_ad_account", key, &(customer, platform))
+            .await?;
         if let Some(a) = previous {
             return Ok(a);
         }
@@ -61,10 +68,18 @@ impl AdOps {
                 source,
             })?;
         let key_ext = AdAccount::external_key(platform, &opened.account_id);
-        if let Some(existing) = self.accounts().lookup_all(&self.tenant, "external", &key_ext).await?.first() {
+        if let Some(existing) = self
+            .accounts()
+            .lookup_all(&self.tenant, "external", &key_ext)
+            .await?
+            .first()
+        {
             return Err(AdsError::validation(
                 "account_id",
-                format!("platform account {} is already ad account {}", opened.account_id, existing.value.id),
+                format!(
+                    "platform account {} is already ad account {}",
+                    opened.account_id, existing.value.id
+                ),
             ));
         }
         let account = AdAccount {
@@ -87,7 +102,11 @@ impl AdOps {
     /// # Errors
     /// Not found, storage errors.
     pub async fn ad_account(&self, id: &AdAccountId) -> Result<AdAccount> {
-        Ok(self.accounts().require(&self.tenant, &id.to_string()).await?.value)
+        Ok(self
+            .accounts()
+            .require(&self.tenant, &id.to_string())
+            .await?
+            .value)
     }
 
     /// Every ad account.
@@ -95,7 +114,13 @@ impl AdOps {
     /// # Errors
     /// Storage errors.
     pub async fn ad_accounts(&self) -> Result<Vec<AdAccount>> {
-        Ok(self.accounts().list_all(&self.tenant).await?.into_iter().map(|v| v.value).collect())
+        Ok(self
+            .accounts()
+            .list_all(&self.tenant)
+            .await?
+            .into_iter()
+            .map(|v| v.value)
+            .collect())
     }
 
     /// Record a suspension of an account for a policy violation, from today: no top-ups and no
@@ -103,15 +128,28 @@ impl AdOps {
     ///
     /// # Errors
     /// An account already suspended or closed, storage errors.
-    pub async fn suspend_account(&self, key: &str, account: &AdAccountId, reason: &str) -> Result<AdAccount> {
-        let (idem, previous) = self.idempotent("suspend_account", key, &(account, reason)).await?;
+    pub async fn suspend_account(
+        &self,
+        key: &str,
+        account: &AdAccountId,
+        reason: &str,
+    ) -> Result<AdAccount> {
+        let (idem, previous) = self
+            .idempotent("suspend_account", key, &(account, reason))
+            .await?;
         if let Some(a) = previous {
             return Ok(a);
         }
         if reason.trim().is_empty() {
             return Err(AdsError::validation("reason", "must not be blank"));
         }
-        let Versioned { value: mut a, version } = self.accounts().require(&self.tenant, &account.to_string()).await?;
+        let Versioned {
+            value: mut a,
+            version,
+        } = self
+            .accounts()
+            .require(&self.tenant, &account.to_string())
+            .await?;
         let today = self.today();
         let status = a.status_on(today);
         if status != crate::account::AccountStatus::Active {
@@ -141,7 +179,13 @@ impl AdOps {
         if let Some(a) = previous {
             return Ok(a);
         }
-        let Versioned { value: mut a, version } = self.accounts().require(&self.tenant, &account.to_string()).await?;
+        let Versioned {
+            value: mut a,
+            version,
+        } = self
+            .accounts()
+            .require(&self.tenant, &account.to_string())
+            .await?;
         let today = self.today();
         let Some(s) = a.suspensions.iter_mut().find(|s| s.covers(today)) else {
             return Err(AdsError::Core(marketingforce_core::Error::invalid_state(
@@ -203,7 +247,11 @@ impl AdOps {
         let (idem, previous) = self.idempotent::<TopUp>("top_up", key, request).await?;
         if let Some(t) = previous {
             // The stored result is the hold; the record tells where it stands now.
-            return Ok(self.top_ups().require(&self.tenant, &t.id.to_string()).await?.value);
+            return Ok(self
+                .top_ups()
+                .require(&self.tenant, &t.id.to_string())
+                .await?
+                .value);
         }
         self.money_in_books(&request.amount, "amount")?;
         let account = self.ad_account(&request.account).await?;
@@ -216,7 +264,11 @@ impl AdOps {
                     reason,
                 })
             }
-            crate::account::AccountStatus::Closed => return Err(AdsError::AccountClosed { account: account.id }),
+            crate::account::AccountStatus::Closed => {
+                return Err(AdsError::AccountClosed {
+                    account: account.id,
+                })
+            }
         }
         self.approved_customer(&account.customer).await?;
         let agreement = self.agreement_on(&account.customer, today).await?;
@@ -229,7 +281,8 @@ impl AdOps {
                     .balance(chart.platform(AccountKind::PlatformPrepayments, &account.platform))
                     .unwrap_or_default();
                 let available = i128::try_from(funds.debits_posted).unwrap_or(i128::MAX)
-                    - i128::try_from(funds.credits_posted + funds.credits_pending).unwrap_or(i128::MAX);
+                    - i128::try_from(funds.credits_posted + funds.credits_pending)
+                        .unwrap_or(i128::MAX);
                 (exposure(e, &chart, &account.customer), available)
             })
             .await;
@@ -278,7 +331,9 @@ impl AdOps {
                 }
                 chart.platform(AccountKind::PlatformPrepayments, &account.platform)
             }
-            SettlementTerms::Monthly { .. } => chart.platform(AccountKind::PlatformCreditDrawn, &account.platform),
+            SettlementTerms::Monthly { .. } => {
+                chart.platform(AccountKind::PlatformCreditDrawn, &account.platform)
+            }
         };
         let id = TopUpId::generate(self.ids.as_ref());
         let hold = TransferId::derive(&format!("topup:{id}"));
@@ -297,7 +352,11 @@ impl AdOps {
         let transfer = TransferSpec::pending(
             hold,
             vec![
-                Leg::of_money(chart.customer(AccountKind::OtherReceivables, &account.customer), Side::Debit, &amount)?,
+                Leg::of_money(
+                    chart.customer(AccountKind::OtherReceivables, &account.customer),
+                    Side::Debit,
+                    &amount,
+                )?,
                 Leg::of_money(funding_account, Side::Credit, &amount)?,
             ],
         )
@@ -309,7 +368,8 @@ impl AdOps {
         );
         let mut batch = Batch::new();
         batch.put_entity(&self.tenant, &top_up, Expect::Absent)?;
-        self.commit(&idem, vec![], vec![transfer], batch, top_up).await
+        self.commit(&idem, vec![], vec![transfer], batch, top_up)
+            .await
     }
 
     /// A top-up.
@@ -317,7 +377,11 @@ impl AdOps {
     /// # Errors
     /// Not found, storage errors.
     pub async fn top_up_record(&self, id: &TopUpId) -> Result<TopUp> {
-        Ok(self.top_ups().require(&self.tenant, &id.to_string()).await?.value)
+        Ok(self
+            .top_ups()
+            .require(&self.tenant, &id.to_string())
+            .await?
+            .value)
     }
 
     /// Ask the platform what became of a pending top-up and post or void its hold: posted when
@@ -343,7 +407,13 @@ impl AdOps {
     }
 
     async fn resolve_top_up(&self, id: &TopUpId, receipt: Option<TopUpReceipt>) -> Result<TopUp> {
-        let Versioned { value: mut t, version } = self.top_ups().require(&self.tenant, &id.to_string()).await?;
+        let Versioned {
+            value: mut t,
+            version,
+        } = self
+            .top_ups()
+            .require(&self.tenant, &id.to_string())
+            .await?;
         if t.state != TopUpState::Pending {
             return Ok(t);
         }
@@ -413,7 +483,12 @@ impl AdOps {
             return Ok(id);
         }
         let id = TransferId::derive(idem.key());
-        let t = TransferSpec::posted(id, legs).with_meta(meta.code.code(), meta.period, meta.party, meta.counterparty);
+        let t = TransferSpec::posted(id, legs).with_meta(
+            meta.code.code(),
+            meta.period,
+            meta.party,
+            meta.counterparty,
+        );
         self.commit(&idem, vec![], vec![t], Batch::new(), id).await
     }
 
@@ -421,62 +496,148 @@ impl AdOps {
     ///
     /// # Errors
     /// A bad amount, an unknown platform, storage errors.
-    pub async fn record_platform_prepayment(&self, key: &str, platform: &PlatformId, amount: Money, on: NaiveDate) -> Result<TransferId> {
+    pub async fn record_platform_prepayment(
+        &self,
+        key: &str,
+        platform: &PlatformId,
+        amount: Money,
+        on: NaiveDate,
+    ) -> Result<TransferId> {
         self.money_in_books(&amount, "amount")?;
         self.platform(platform).await?;
         let legs = vec![
-            Leg::of_money(self.chart.platform(AccountKind::PlatformPrepayments, platform), Side::Debit, &amount)?,
+            Leg::of_money(
+                self.chart
+                    .platform(AccountKind::PlatformPrepayments, platform),
+                Side::Debit,
+                &amount,
+            )?,
             Leg::of_money(self.chart.cash(), Side::Credit, &amount)?,
         ];
         let pid = platform.as_uuid().as_u128();
-        self.cash_entry("platform_prepayment", key, &(platform, amount, on), legs, PostingMeta { code: PostingCode::PlatformPrepayment, period: date_key(on), party: 0, counterparty: pid })
-            .await
+        self.cash_entry(
+            "platform_prepayment",
+            key,
+            &(platform, amount, on),
+            legs,
+            PostingMeta {
+                code: PostingCode::PlatformPrepayment,
+                period: date_key(on),
+                party: 0,
+                counterparty: pid,
+            },
+        )
+        .await
     }
 
     /// Record a payment of a platform invoice (cash → trade payables).
     ///
     /// # Errors
     /// A bad amount, an unknown platform, storage errors.
-    pub async fn record_platform_payment(&self, key: &str, platform: &PlatformId, amount: Money, on: NaiveDate) -> Result<TransferId> {
+    pub async fn record_platform_payment(
+        &self,
+        key: &str,
+        platform: &PlatformId,
+        amount: Money,
+        on: NaiveDate,
+    ) -> Result<TransferId> {
         self.money_in_books(&amount, "amount")?;
         self.platform(platform).await?;
         let legs = vec![
-            Leg::of_money(self.chart.platform(AccountKind::TradePayables, platform), Side::Debit, &amount)?,
+            Leg::of_money(
+                self.chart.platform(AccountKind::TradePayables, platform),
+                Side::Debit,
+                &amount,
+            )?,
             Leg::of_money(self.chart.cash(), Side::Credit, &amount)?,
         ];
         let pid = platform.as_uuid().as_u128();
-        self.cash_entry("platform_payment", key, &(platform, amount, on), legs, PostingMeta { code: PostingCode::PlatformPayment, period: date_key(on), party: 0, counterparty: pid })
-            .await
+        self.cash_entry(
+            "platform_payment",
+            key,
+            &(platform, amount, on),
+            legs,
+            PostingMeta {
+                code: PostingCode::PlatformPayment,
+                period: date_key(on),
+                party: 0,
+                counterparty: pid,
+            },
+        )
+        .await
     }
 
     /// Record a rebate a platform paid in cash.
     ///
     /// # Errors
     /// A bad amount, an unknown platform, storage errors.
-    pub async fn record_platform_rebate_cash(&self, key: &str, platform: &PlatformId, amount: Money, on: NaiveDate) -> Result<TransferId> {
+    pub async fn record_platform_rebate_cash(
+        &self,
+        key: &str,
+        platform: &PlatformId,
+        amount: Money,
+        on: NaiveDate,
+    ) -> Result<TransferId> {
         self.money_in_books(&amount, "amount")?;
         self.platform(platform).await?;
         let legs = vec![
             Leg::of_money(self.chart.cash(), Side::Debit, &amount)?,
-            Leg::of_money(self.chart.platform(AccountKind::RebatesReceivable, platform), Side::Credit, &amount)?,
+            Leg::of_money(
+                self.chart
+                    .platform(AccountKind::RebatesReceivable, platform),
+                Side::Credit,
+                &amount,
+            )?,
         ];
         let pid = platform.as_uuid().as_u128();
-        self.cash_entry("platform_rebate_cash", key, &(platform, amount, on), legs, PostingMeta { code: PostingCode::PlatformRebateCash, period: date_key(on), party: 0, counterparty: pid })
-            .await
+        self.cash_entry(
+            "platform_rebate_cash",
+            key,
+            &(platform, amount, on),
+            legs,
+            PostingMeta {
+                code: PostingCode::PlatformRebateCash,
+                period: date_key(on),
+                party: 0,
+                counterparty: pid,
+            },
+        )
+        .await
     }
 
     /// Record staff costs of a service type for a month (part of cost on the gross basis).
     ///
     /// # Errors
     /// A bad amount, storage errors.
-    pub async fn record_staff_costs(&self, key: &str, month: Month, service: ServiceType, amount: Money) -> Result<TransferId> {
+    pub async fn record_staff_costs(
+        &self,
+        key: &str,
+        month: Month,
+        service: ServiceType,
+        amount: Money,
+    ) -> Result<TransferId> {
         self.money_in_books(&amount, "amount")?;
         let legs = vec![
-            Leg::of_money(self.chart.service(AccountKind::StaffCosts, service), Side::Debit, &amount)?,
+            Leg::of_money(
+                self.chart.service(AccountKind::StaffCosts, service),
+                Side::Debit,
+                &amount,
+            )?,
             Leg::of_money(self.chart.cash(), Side::Credit, &amount)?,
         ];
-        self.cash_entry("staff_costs", key, &(month, service, amount), legs, PostingMeta { code: PostingCode::StaffCosts, period: month.key(), party: service.code(), counterparty: 0 })
-            .await
+        self.cash_entry(
+            "staff_costs",
+            key,
+            &(month, service, amount),
+            legs,
+            PostingMeta {
+                code: PostingCode::StaffCosts,
+                period: month.key(),
+                party: service.code(),
+                counterparty: 0,
+            },
+        )
+        .await
     }
 
     /// Record a payment from a customer: applied to its open invoices, oldest due first; the
@@ -484,15 +645,26 @@ impl AdOps {
     ///
     /// # Errors
     /// A bad amount, an unknown customer, storage errors.
-    pub async fn record_receipt(&self, key: &str, customer: &CustomerId, amount: Money, on: NaiveDate) -> Result<Receipt> {
+    pub async fn record_receipt(
+        &self,
+        key: &str,
+        customer: &CustomerId,
+        amount: Money,
+        on: NaiveDate,
+    ) -> Result<Receipt> {
         let _money = self.money.lock().await;
-        let (idem, previous) = self.idempotent("receipt", key, &(customer, amount, on)).await?;
+        let (idem, previous) = self
+            .idempotent("receipt", key, &(customer, amount, on))
+            .await?;
         if let Some(r) = previous {
             return Ok(r);
         }
         self.money_in_books(&amount, "amount")?;
         self.customer(customer).await?;
-        let open: Vec<Versioned<Invoice>> = self.invoices().lookup_all(&self.tenant, "customer", &customer.to_string()).await?;
+        let open: Vec<Versioned<Invoice>> = self
+            .invoices()
+            .lookup_all(&self.tenant, "customer", &customer.to_string())
+            .await?;
         let refs: Vec<&Invoice> = open.iter().map(|v| &v.value).collect();
         let (applied, rest) = apply_fifo(amount, &refs)?;
         let mut batch = Batch::new();
@@ -515,10 +687,18 @@ impl AdOps {
         let to_invoices = amount.checked_sub(&rest)?;
         let mut legs = vec![Leg::of_money(self.chart.cash(), Side::Debit, &amount)?];
         if to_invoices.is_positive() {
-            legs.push(Leg::of_money(self.chart.customer(AccountKind::TradeReceivables, customer), Side::Credit, &to_invoices)?);
+            legs.push(Leg::of_money(
+                self.chart.customer(AccountKind::TradeReceivables, customer),
+                Side::Credit,
+                &to_invoices,
+            )?);
         }
         if rest.is_positive() {
-            legs.push(Leg::of_money(self.chart.customer(AccountKind::CustomerDeposits, customer), Side::Credit, &rest)?);
+            legs.push(Leg::of_money(
+                self.chart.customer(AccountKind::CustomerDeposits, customer),
+                Side::Credit,
+                &rest,
+            )?);
         }
         let t = TransferSpec::posted(TransferId::derive(idem.key()), legs).with_meta(
             PostingCode::CustomerReceipt.code(),
@@ -549,6 +729,13 @@ impl AdOps {
         let currency = self.config.currency;
         let b = self.ledger.balance(id).await.unwrap_or_default();
         let net = b.net_debit_posted();
-        minor_to_money(if kind.normal_side() == Side::Debit { net } else { -net }, currency)
+        minor_to_money(
+            if kind.normal_side() == Side::Debit {
+                net
+            } else {
+                -net
+            },
+            currency,
+        )
     }
 }

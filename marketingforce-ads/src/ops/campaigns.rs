@@ -83,8 +83,15 @@ impl AdOps {
     /// An invalid draft naming the field (a pricing model the platform does not sell, KPIs
     /// under distribution services, a daily budget above the total…), a suspended or closed
     /// account, a platform failure, storage errors.
-    pub async fn create_campaign(&self, key: &str, account: &AdAccountId, draft: CampaignDraft) -> Result<Campaign> {
-        let (idem, previous) = self.idempotent("create_campaign", key, &(account, &draft)).await?;
+    pub async fn create_campaign(
+        &self,
+        key: &str,
+        account: &AdAccountId,
+        draft: CampaignDraft,
+    ) -> Result<Campaign> {
+        let (idem, previous) = self
+            .idempotent("create_campaign", key, &(account, &draft))
+            .await?;
         if let Some(c) = previous {
             return Ok(c);
         }
@@ -93,11 +100,21 @@ impl AdOps {
         self.ensure_active(&a, today)?;
         let agreement = self.agreement_on(&a.customer, today).await?;
         let platform_terms = self.platform_agreement_on(&a.platform, today).await?;
-        draft.validate(a.currency, agreement.terms.service_type == ServiceType::Solution)?;
-        if !platform_terms.terms.pricing_models.contains(&draft.pricing.model()) {
+        draft.validate(
+            a.currency,
+            agreement.terms.service_type == ServiceType::Solution,
+        )?;
+        if !platform_terms
+            .terms
+            .pricing_models
+            .contains(&draft.pricing.model())
+        {
             return Err(AdsError::validation(
                 "pricing",
-                format!("the platform does not sell {} inventory", draft.pricing.model()),
+                format!(
+                    "the platform does not sell {} inventory",
+                    draft.pricing.model()
+                ),
             ));
         }
         let adapter = self.adapter(&a.platform)?;
@@ -137,7 +154,10 @@ impl AdOps {
     fn ensure_active(&self, a: &crate::account::AdAccount, date: NaiveDate) -> Result<()> {
         match a.status_on(date) {
             AccountStatus::Active => Ok(()),
-            AccountStatus::Suspended { reason } => Err(AdsError::AccountSuspended { account: a.id, reason }),
+            AccountStatus::Suspended { reason } => Err(AdsError::AccountSuspended {
+                account: a.id,
+                reason,
+            }),
             AccountStatus::Closed => Err(AdsError::AccountClosed { account: a.id }),
         }
     }
@@ -147,19 +167,36 @@ impl AdOps {
     /// # Errors
     /// Not found, storage errors.
     pub async fn campaign(&self, id: &CampaignId) -> Result<Campaign> {
-        Ok(self.campaigns().require(&self.tenant, &id.to_string()).await?.value)
+        Ok(self
+            .campaigns()
+            .require(&self.tenant, &id.to_string())
+            .await?
+            .value)
     }
 
     /// Pause, resume or end a campaign (on the platform too).
     ///
     /// # Errors
     /// A platform failure, storage errors.
-    pub async fn set_campaign_status(&self, key: &str, id: &CampaignId, status: CampaignStatus) -> Result<Campaign> {
-        let (idem, previous) = self.idempotent("set_campaign_status", key, &(id, status)).await?;
+    pub async fn set_campaign_status(
+        &self,
+        key: &str,
+        id: &CampaignId,
+        status: CampaignStatus,
+    ) -> Result<Campaign> {
+        let (idem, previous) = self
+            .idempotent("set_campaign_status", key, &(id, status))
+            .await?;
         if let Some(c) = previous {
             return Ok(c);
         }
-        let Versioned { value: mut c, version } = self.campaigns().require(&self.tenant, &id.to_string()).await?;
+        let Versioned {
+            value: mut c,
+            version,
+        } = self
+            .campaigns()
+            .require(&self.tenant, &id.to_string())
+            .await?;
         let a = self.ad_account(&c.account).await?;
         let adapter = self.adapter(&c.platform)?;
         adapter
@@ -179,13 +216,25 @@ impl AdOps {
     ///
     /// # Errors
     /// An invalid draft, an unknown customer, storage errors.
-    pub async fn register_creative(&self, key: &str, customer: &CustomerId, draft: CreativeDraft) -> Result<Creative> {
-        let (idem, previous) = self.idempotent("register_creative", key, &(customer, &draft)).await?;
+    pub async fn register_creative(
+        &self,
+        key: &str,
+        customer: &CustomerId,
+        draft: CreativeDraft,
+    ) -> Result<Creative> {
+        let (idem, previous) = self
+            .idempotent("register_creative", key, &(customer, &draft))
+            .await?;
         if let Some(c) = previous {
             return Ok(c);
         }
         self.customer(customer).await?;
-        let creative = Creative::new(CreativeId::generate(self.ids.as_ref()), *customer, draft, self.clock.now())?;
+        let creative = Creative::new(
+            CreativeId::generate(self.ids.as_ref()),
+            *customer,
+            draft,
+            self.clock.now(),
+        )?;
         let mut batch = Batch::new();
         batch.put_entity(&self.tenant, &creative, Expect::Absent)?;
         self.commit(&idem, vec![], vec![], batch, creative).await
@@ -196,7 +245,11 @@ impl AdOps {
     /// # Errors
     /// Not found, storage errors.
     pub async fn creative(&self, id: &CreativeId) -> Result<Creative> {
-        Ok(self.creatives().require(&self.tenant, &id.to_string()).await?.value)
+        Ok(self
+            .creatives()
+            .require(&self.tenant, &id.to_string())
+            .await?
+            .value)
     }
 
     /// Place a creative in a campaign. Refused unless the compliance review approved exactly
@@ -205,8 +258,15 @@ impl AdOps {
     /// # Errors
     /// [`AdsError::CreativeNotApproved`], a creative of another customer, a suspended account,
     /// a platform failure, storage errors.
-    pub async fn place_creative(&self, key: &str, campaign: &CampaignId, creative: &CreativeId) -> Result<Placement> {
-        let (idem, previous) = self.idempotent("place_creative", key, &(campaign, creative)).await?;
+    pub async fn place_creative(
+        &self,
+        key: &str,
+        campaign: &CampaignId,
+        creative: &CreativeId,
+    ) -> Result<Placement> {
+        let (idem, previous) = self
+            .idempotent("place_creative", key, &(campaign, creative))
+            .await?;
         if let Some(p) = previous {
             return Ok(p);
         }
@@ -215,7 +275,10 @@ impl AdOps {
         if cr.customer != c.customer {
             return Err(AdsError::validation(
                 "creative",
-                format!("creative {} belongs to customer {}, the campaign to {}", cr.id, cr.customer, c.customer),
+                format!(
+                    "creative {} belongs to customer {}, the campaign to {}",
+                    cr.id, cr.customer, c.customer
+                ),
             ));
         }
         let a = self.ad_account(&c.account).await?;
@@ -276,7 +339,11 @@ impl AdOps {
     /// [`AdsError::UnknownAccount`], [`AdsError::UnknownCampaign`], [`AdsError::ReportCurrency`],
     /// [`AdsError::ConflictingReport`] (same revision, other content), malformed lines naming
     /// the field, storage errors.
-    pub async fn ingest_report(&self, platform: &PlatformId, report: &DailyReport) -> Result<IngestOutcome> {
+    pub async fn ingest_report(
+        &self,
+        platform: &PlatformId,
+        report: &DailyReport,
+    ) -> Result<IngestOutcome> {
         check_report(report)?;
         let ext = crate::account::AdAccount::external_key(platform, &report.account_id);
         let account = self
@@ -383,7 +450,9 @@ impl AdOps {
             flags: flags.clone(),
             ..stored
         };
-        let expect = existing.as_ref().map_or(Expect::Absent, |v| Expect::Version(v.version));
+        let expect = existing
+            .as_ref()
+            .map_or(Expect::Absent, |v| Expect::Version(v.version));
         let mut batch = Batch::new();
         batch.put_entity(&self.tenant, &stored, expect)?;
         self.store.commit(&self.tenant, batch).await?;
@@ -401,15 +470,26 @@ impl AdOps {
     ///
     /// # Errors
     /// No adapter, storage errors.
-    pub async fn fetch_reports(&self, platform: &PlatformId, date: NaiveDate) -> Result<FetchSummary> {
+    pub async fn fetch_reports(
+        &self,
+        platform: &PlatformId,
+        date: NaiveDate,
+    ) -> Result<FetchSummary> {
         let adapter = self.adapter(platform)?;
-        let accounts = self.accounts().lookup_all(&self.tenant, "platform", &platform.to_string()).await?;
+        let accounts = self
+            .accounts()
+            .lookup_all(&self.tenant, "platform", &platform.to_string())
+            .await?;
         let mut summary = FetchSummary {
             date,
             ingested: Vec::new(),
             failed: Vec::new(),
         };
-        for a in accounts.into_iter().map(|v| v.value).filter(|a| a.is_open_on(date)) {
+        for a in accounts
+            .into_iter()
+            .map(|v| v.value)
+            .filter(|a| a.is_open_on(date))
+        {
             let fetched = adapter
                 .daily_report(&ReportRequest {
                     account_id: a.external_id.clone(),
@@ -439,12 +519,22 @@ impl AdOps {
     ///
     /// # Errors
     /// Storage errors.
-    pub async fn ingest_conversions(&self, account: &AdAccountId, events: &[ConversionEvent]) -> Result<AttributionSummary> {
+    pub async fn ingest_conversions(
+        &self,
+        account: &AdAccountId,
+        events: &[ConversionEvent],
+    ) -> Result<AttributionSummary> {
         let a = self.ad_account(account).await?;
         let mut summary = AttributionSummary::default();
         for e in events {
             let ckey = Campaign::external_key(&a.id, &e.campaign_id);
-            let Some(campaign) = self.campaigns().lookup_all(&self.tenant, "external", &ckey).await?.into_iter().next() else {
+            let Some(campaign) = self
+                .campaigns()
+                .lookup_all(&self.tenant, "external", &ckey)
+                .await?
+                .into_iter()
+                .next()
+            else {
                 summary.unknown_campaign += 1;
                 continue;
             };
@@ -471,18 +561,37 @@ impl AdOps {
     ///
     /// # Errors
     /// Storage errors.
-    pub async fn campaign_performance(&self, campaign: &CampaignId, from: NaiveDate, to: NaiveDate) -> Result<Vec<DailyPerformance>> {
+    pub async fn campaign_performance(
+        &self,
+        campaign: &CampaignId,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<DailyPerformance>> {
         let c = self.campaign(campaign).await?;
-        let mut days: BTreeMap<NaiveDate, (u64, u64, u64, marketingforce_core::money::Money)> = BTreeMap::new();
+        let mut days: BTreeMap<NaiveDate, (u64, u64, u64, marketingforce_core::money::Money)> =
+            BTreeMap::new();
         let mut month = Month::of(from);
         while month <= Month::of(to) {
             let reports = self
                 .reports()
-                .lookup_all(&self.tenant, "account_month", &format!("{}:{month}", c.account))
+                .lookup_all(
+                    &self.tenant,
+                    "account_month",
+                    &format!("{}:{month}", c.account),
+                )
                 .await?;
-            for r in reports.into_iter().map(|v| v.value).filter(|r| r.date >= from && r.date <= to) {
+            for r in reports
+                .into_iter()
+                .map(|v| v.value)
+                .filter(|r| r.date >= from && r.date <= to)
+            {
                 for l in r.lines.iter().filter(|l| l.campaign == c.id) {
-                    let e = days.entry(r.date).or_insert((0, 0, 0, marketingforce_core::money::Money::zero(l.spend.currency())));
+                    let e = days.entry(r.date).or_insert((
+                        0,
+                        0,
+                        0,
+                        marketingforce_core::money::Money::zero(l.spend.currency()),
+                    ));
                     e.0 += l.impressions;
                     e.1 += l.clicks;
                     e.2 += l.conversions;
@@ -495,7 +604,11 @@ impl AdOps {
         for (date, (imp, clk, conv, spend)) in days {
             let orders = self
                 .orders()
-                .lookup_all(&self.tenant, "campaign_day", &AttributedOrder::campaign_day(&c.id, date))
+                .lookup_all(
+                    &self.tenant,
+                    "campaign_day",
+                    &AttributedOrder::campaign_day(&c.id, date),
+                )
                 .await?
                 .len() as u64;
             out.push(DailyPerformance {

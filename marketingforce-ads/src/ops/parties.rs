@@ -78,7 +78,11 @@ impl AdOps {
     /// # Errors
     /// [`AdsError::Core`] not found, or storage errors.
     pub async fn customer(&self, id: &CustomerId) -> Result<Customer> {
-        Ok(self.customers().require(&self.tenant, &id.to_string()).await?.value)
+        Ok(self
+            .customers()
+            .require(&self.tenant, &id.to_string())
+            .await?
+            .value)
     }
 
     /// Review a customer's qualification dossier against the configured policy: approved, or
@@ -111,15 +115,28 @@ impl AdOps {
         if reviewer.trim().is_empty() {
             return Err(AdsError::validation("reviewer", "must not be blank"));
         }
-        let Versioned { value: mut c, version } =
-            self.customers().require(&self.tenant, &customer.to_string()).await?;
+        let Versioned {
+            value: mut c,
+            version,
+        } = self
+            .customers()
+            .require(&self.tenant, &customer.to_string())
+            .await?;
         if dossier.licence.number.trim() != c.licence_number {
             return Err(AdsError::validation(
                 "dossier.licence.number",
-                format!("{} is not the licence the customer registered with", dossier.licence.number),
+                format!(
+                    "{} is not the licence the customer registered with",
+                    dossier.licence.number
+                ),
             ));
         }
-        let result = review(&self.config.qualification_policy, dossier, self.today(), reviewer);
+        let result = review(
+            &self.config.qualification_policy,
+            dossier,
+            self.today(),
+            reviewer,
+        );
         c.qualification = match result.outcome {
             ReviewOutcome::Approved => QualificationStatus::Approved {
                 review: result.clone(),
@@ -171,15 +188,28 @@ impl AdOps {
     /// # Errors
     /// An unknown agreement, an overlap with an agreement already covering the next year,
     /// a customer no longer approved, storage errors.
-    pub async fn renew_agreement(&self, key: &str, agreement: &AgreementId) -> Result<FrameworkAgreement> {
+    pub async fn renew_agreement(
+        &self,
+        key: &str,
+        agreement: &AgreementId,
+    ) -> Result<FrameworkAgreement> {
         let (idem, previous) = self.idempotent("renew_agreement", key, agreement).await?;
         if let Some(a) = previous {
             return Ok(a);
         }
-        let current = self.agreements().require(&self.tenant, &agreement.to_string()).await?.value;
+        let current = self
+            .agreements()
+            .require(&self.tenant, &agreement.to_string())
+            .await?
+            .value;
         self.approved_customer(&current.customer).await?;
-        self.store_agreement(&idem, current.customer, current.renewal_terms(), Some(current.id))
-            .await
+        self.store_agreement(
+            &idem,
+            current.customer,
+            current.renewal_terms(),
+            Some(current.id),
+        )
+        .await
     }
 
     async fn store_agreement(
@@ -193,7 +223,10 @@ impl AdOps {
         if terms.credit_limit.currency() != self.config.currency {
             return Err(AdsError::validation(
                 "credit_limit",
-                format!("{} is not in the books' currency {}", terms.credit_limit, self.config.currency),
+                format!(
+                    "{} is not in the books' currency {}",
+                    terms.credit_limit, self.config.currency
+                ),
             ));
         }
         for a in self.agreements_of(&customer).await? {
@@ -236,7 +269,11 @@ impl AdOps {
     ///
     /// # Errors
     /// [`AdsError::NoAgreement`], storage errors.
-    pub async fn agreement_on(&self, customer: &CustomerId, date: NaiveDate) -> Result<FrameworkAgreement> {
+    pub async fn agreement_on(
+        &self,
+        customer: &CustomerId,
+        date: NaiveDate,
+    ) -> Result<FrameworkAgreement> {
         self.agreements_of(customer)
             .await?
             .into_iter()
@@ -270,8 +307,16 @@ impl AdOps {
         if code.trim().is_empty() {
             return Err(AdsError::validation("code", "must not be blank"));
         }
-        if !self.platforms().lookup_all(&self.tenant, "code", code).await?.is_empty() {
-            return Err(AdsError::validation("code", format!("platform {code:?} is already registered")));
+        if !self
+            .platforms()
+            .lookup_all(&self.tenant, "code", code)
+            .await?
+            .is_empty()
+        {
+            return Err(AdsError::validation(
+                "code",
+                format!("platform {code:?} is already registered"),
+            ));
         }
         let platform = MediaPlatform {
             id: PlatformId::generate(self.ids.as_ref()),
@@ -290,7 +335,11 @@ impl AdOps {
     /// # Errors
     /// Not found, storage errors.
     pub async fn platform(&self, id: &PlatformId) -> Result<MediaPlatform> {
-        Ok(self.platforms().require(&self.tenant, &id.to_string()).await?.value)
+        Ok(self
+            .platforms()
+            .require(&self.tenant, &id.to_string())
+            .await?
+            .value)
     }
 
     /// Record our agreement with a platform.
@@ -315,12 +364,18 @@ impl AdOps {
         if terms.currency != self.config.currency {
             return Err(AdsError::validation(
                 "currency",
-                format!("{} is not the books' currency {}", terms.currency, self.config.currency),
+                format!(
+                    "{} is not the books' currency {}",
+                    terms.currency, self.config.currency
+                ),
             ));
         }
         for a in self.platform_agreements_of(platform).await? {
             if a.terms.start <= terms.end && terms.start <= a.terms.end {
-                return Err(AdsError::validation("start", format!("overlaps platform agreement {}", a.id)));
+                return Err(AdsError::validation(
+                    "start",
+                    format!("overlaps platform agreement {}", a.id),
+                ));
             }
         }
         let agreement = PlatformAgreement {
@@ -337,7 +392,10 @@ impl AdOps {
     ///
     /// # Errors
     /// Storage errors.
-    pub async fn platform_agreements_of(&self, platform: &PlatformId) -> Result<Vec<PlatformAgreement>> {
+    pub async fn platform_agreements_of(
+        &self,
+        platform: &PlatformId,
+    ) -> Result<Vec<PlatformAgreement>> {
         Ok(self
             .platform_agreements()
             .lookup_all(&self.tenant, "platform", &platform.to_string())
@@ -351,7 +409,11 @@ impl AdOps {
     ///
     /// # Errors
     /// [`AdsError::NoPlatformAgreement`], storage errors.
-    pub async fn platform_agreement_on(&self, platform: &PlatformId, date: NaiveDate) -> Result<PlatformAgreement> {
+    pub async fn platform_agreement_on(
+        &self,
+        platform: &PlatformId,
+        date: NaiveDate,
+    ) -> Result<PlatformAgreement> {
         self.platform_agreements_of(platform)
             .await?
             .into_iter()

@@ -14,10 +14,12 @@ use crate::account::{AdAccount, TopUpState};
 use crate::error::{AdsError, Result};
 use crate::ids::{AdAccountId, CustomerId, PlatformId};
 use crate::period::Month;
-use crate::receivables::{self, AgeingReport, CashFlowDay, CustomerExposure, Invoice, OverdueInvoice, TurnoverDays};
+use crate::receivables::{
+    self, AgeingReport, CashFlowDay, CustomerExposure, Invoice, OverdueInvoice, TurnoverDays,
+};
 use crate::settlement::{
-    plan, AccountInfo, CustomerTerms, PlatformTerms, ReportDay, ReportLine, SettlementFigures, SettlementInput,
-    SettlementMode, SettlementStatement,
+    plan, AccountInfo, CustomerTerms, PlatformTerms, ReportDay, ReportLine, SettlementFigures,
+    SettlementInput, SettlementMode, SettlementStatement,
 };
 
 /// The record that a month was settled.
@@ -106,7 +108,11 @@ impl AdOps {
     /// # Errors
     /// Storage errors.
     pub async fn settlement_record(&self, month: Month) -> Result<Option<SettlementRecord>> {
-        Ok(self.settlements().get(&self.tenant, &month.to_string()).await?.map(|v| v.value))
+        Ok(self
+            .settlements()
+            .get(&self.tenant, &month.to_string())
+            .await?
+            .map(|v| v.value))
     }
 
     /// Gather a month's settlement input from the store.
@@ -118,18 +124,25 @@ impl AdOps {
             .ad_accounts()
             .await?
             .into_iter()
-            .filter(|a| a.opened_on <= month.last_day() && a.closed_on.is_none_or(|c| c > month.first_day()))
+            .filter(|a| {
+                a.opened_on <= month.last_day() && a.closed_on.is_none_or(|c| c > month.first_day())
+            })
             .collect();
         let mut customers = HashMap::new();
         let mut platforms = HashMap::new();
         let mut kpis = HashMap::new();
         let customer_ids: BTreeSet<CustomerId> = accounts.iter().map(|a| a.customer).collect();
         let platform_ids: BTreeSet<PlatformId> = accounts.iter().map(|a| a.platform).collect();
-        let covers = |start: NaiveDate, end: NaiveDate| start <= month.last_day() && month.first_day() <= end;
+        let covers = |start: NaiveDate, end: NaiveDate| {
+            start <= month.last_day() && month.first_day() <= end
+        };
         for c in customer_ids {
             let mut agreements = self.agreements_of(&c).await?;
             agreements.sort_by_key(|a| std::cmp::Reverse(a.terms.start));
-            if let Some(a) = agreements.into_iter().find(|a| covers(a.terms.start, a.terms.end)) {
+            if let Some(a) = agreements
+                .into_iter()
+                .find(|a| covers(a.terms.start, a.terms.end))
+            {
                 customers.insert(
                     c,
                     CustomerTerms {
@@ -143,7 +156,10 @@ impl AdOps {
         for p in platform_ids {
             let mut agreements = self.platform_agreements_of(&p).await?;
             agreements.sort_by_key(|a| std::cmp::Reverse(a.terms.start));
-            if let Some(a) = agreements.into_iter().find(|a| covers(a.terms.start, a.terms.end)) {
+            if let Some(a) = agreements
+                .into_iter()
+                .find(|a| covers(a.terms.start, a.terms.end))
+            {
                 platforms.insert(
                     p,
                     PlatformTerms {
@@ -154,7 +170,11 @@ impl AdOps {
             }
         }
         for a in &accounts {
-            for c in self.campaigns().lookup_all(&self.tenant, "account", &a.id.to_string()).await? {
+            for c in self
+                .campaigns()
+                .lookup_all(&self.tenant, "account", &a.id.to_string())
+                .await?
+            {
                 if !c.value.draft.kpis.is_empty() {
                     kpis.insert(c.value.id, c.value.draft.kpis.clone());
                 }
@@ -216,15 +236,26 @@ impl AdOps {
     /// [`AdsError::MonthNotOver`], [`AdsError::PreviousMonthUnsettled`],
     /// [`AdsError::MissingReports`] (in [`SettlementMode::Final`]), [`AdsError::NoAgreement`],
     /// [`AdsError::SpendExceedsFunds`], storage errors.
-    pub async fn settle_month(&self, month: Month, mode: SettlementMode) -> Result<SettlementStatement> {
+    pub async fn settle_month(
+        &self,
+        month: Month,
+        mode: SettlementMode,
+    ) -> Result<SettlementStatement> {
         if self.today() <= month.last_day() {
             return Err(AdsError::MonthNotOver { month });
         }
         let _money = self.money.lock().await;
         let prev = month.prev();
-        let had_accounts_before = self.ad_accounts().await?.iter().any(|a| a.opened_on <= prev.last_day());
+        let had_accounts_before = self
+            .ad_accounts()
+            .await?
+            .iter()
+            .any(|a| a.opened_on <= prev.last_day());
         if had_accounts_before && self.settlement_record(prev).await?.is_none() {
-            return Err(AdsError::PreviousMonthUnsettled { month, previous: prev });
+            return Err(AdsError::PreviousMonthUnsettled {
+                month,
+                previous: prev,
+            });
         }
         let input = self.settlement_input(month).await?;
         let chart = self.chart;
@@ -258,11 +289,15 @@ impl AdOps {
                 }
             }
         }
-        let record = self.settlements().get(&self.tenant, &month.to_string()).await?;
+        let record = self
+            .settlements()
+            .get(&self.tenant, &month.to_string())
+            .await?;
         let changed = !planned.transfers.is_empty() || !batch.is_empty();
-        let record_stale = record
-            .as_ref()
-            .is_none_or(|r| r.value.provisional != statement.provisional || r.value.missing_days != statement.missing.len());
+        let record_stale = record.as_ref().is_none_or(|r| {
+            r.value.provisional != statement.provisional
+                || r.value.missing_days != statement.missing.len()
+        });
         if changed || record_stale {
             let next = SettlementRecord {
                 month,
@@ -271,7 +306,9 @@ impl AdOps {
                 revision: record.as_ref().map_or(1, |r| r.value.revision + 1),
                 settled_at: self.clock.now(),
             };
-            let expect = record.as_ref().map_or(Expect::Absent, |r| Expect::Version(r.version));
+            let expect = record
+                .as_ref()
+                .map_or(Expect::Absent, |r| Expect::Version(r.version));
             batch.put_entity(&self.tenant, &next, expect)?;
             self.ledger.commit(vec![], planned.transfers, batch).await?;
         }
@@ -284,7 +321,9 @@ impl AdOps {
     /// None in practice; see [`SettlementFigures::from_ledger`].
     pub async fn settlement_figures(&self, month: Month) -> Result<SettlementFigures> {
         let chart = self.chart;
-        self.ledger.read(|e| SettlementFigures::from_ledger(e, &chart, month)).await
+        self.ledger
+            .read(|e| SettlementFigures::from_ledger(e, &chart, month))
+            .await
     }
 
     /// Reconcile a settled month with the platforms: their rebate statements against our
@@ -306,14 +345,19 @@ impl AdOps {
         let mut report_spend: BTreeMap<(CustomerId, PlatformId), Money> = BTreeMap::new();
         for r in &input.reports {
             if let Some(info) = input.accounts.get(&r.account) {
-                let e = report_spend.entry((info.customer, info.platform)).or_insert(Money::zero(cur));
+                let e = report_spend
+                    .entry((info.customer, info.platform))
+                    .or_insert(Money::zero(cur));
                 for l in &r.lines {
                     *e = e.checked_add(&l.spend)?;
                 }
             }
         }
-        let mut ledger_spend: BTreeMap<(CustomerId, PlatformId), Money> =
-            figures.lines.iter().map(|l| ((l.customer, l.platform), l.spend)).collect();
+        let mut ledger_spend: BTreeMap<(CustomerId, PlatformId), Money> = figures
+            .lines
+            .iter()
+            .map(|l| ((l.customer, l.platform), l.spend))
+            .collect();
         for (key, reports) in &report_spend {
             let reports = reports.round(self.config.rounding);
             let ledger = ledger_spend.remove(key).unwrap_or(Money::zero(cur));
@@ -331,7 +375,10 @@ impl AdOps {
             let adapter = match self.adapter(&p) {
                 Ok(a) => a,
                 Err(e) => {
-                    mismatches.push(Mismatch::PlatformUnavailable { platform: p, error: e.to_string() });
+                    mismatches.push(Mismatch::PlatformUnavailable {
+                        platform: p,
+                        error: e.to_string(),
+                    });
                     continue;
                 }
             };
@@ -348,7 +395,11 @@ impl AdOps {
                     let ours_std = Money::sum(cur, lines.iter().map(|l| &l.standard_rebate))?;
                     let theirs_std = Money::sum(
                         cur,
-                        statement.lines.iter().filter(|l| l.kind == RebateKind::Standard).map(|l| &l.amount),
+                        statement
+                            .lines
+                            .iter()
+                            .filter(|l| l.kind == RebateKind::Standard)
+                            .map(|l| &l.amount),
                     )?;
                     if ours_std != theirs_std.round(self.config.rounding) {
                         mismatches.push(Mismatch::RebateStatement {
@@ -375,7 +426,9 @@ impl AdOps {
                             for m in month.months_to_date(period) {
                                 let f = self.settlement_figures(m).await?;
                                 for l in f.lines.iter().filter(|l| l.platform == p) {
-                                    ours = ours.checked_add(&l.tier_rebate)?.checked_add(&l.tier_true_up)?;
+                                    ours = ours
+                                        .checked_add(&l.tier_rebate)?
+                                        .checked_add(&l.tier_true_up)?;
                                 }
                             }
                         }
@@ -389,10 +442,17 @@ impl AdOps {
                         }
                     }
                 }
-                Err(e) => mismatches.push(Mismatch::PlatformUnavailable { platform: p, error: e.to_string() }),
+                Err(e) => mismatches.push(Mismatch::PlatformUnavailable {
+                    platform: p,
+                    error: e.to_string(),
+                }),
             }
             // Account balances.
-            for a in self.accounts().lookup_all(&self.tenant, "platform", &p.to_string()).await? {
+            for a in self
+                .accounts()
+                .lookup_all(&self.tenant, "platform", &p.to_string())
+                .await?
+            {
                 let a = a.value;
                 let ours = self.expected_balance(&a).await?;
                 match adapter.account(&a.external_id).await {
@@ -405,7 +465,10 @@ impl AdOps {
                             });
                         }
                     }
-                    Err(e) => mismatches.push(Mismatch::PlatformUnavailable { platform: p, error: e.to_string() }),
+                    Err(e) => mismatches.push(Mismatch::PlatformUnavailable {
+                        platform: p,
+                        error: e.to_string(),
+                    }),
                 }
             }
         }
@@ -446,7 +509,13 @@ impl AdOps {
     }
 
     async fn all_invoices(&self) -> Result<Vec<Invoice>> {
-        Ok(self.invoices().list_all(&self.tenant).await?.into_iter().map(|v| v.value).collect())
+        Ok(self
+            .invoices()
+            .list_all(&self.tenant)
+            .await?
+            .into_iter()
+            .map(|v| v.value)
+            .collect())
     }
 
     /// Open receivables by age (days past due) as of a date.
@@ -454,7 +523,11 @@ impl AdOps {
     /// # Errors
     /// Storage errors.
     pub async fn ageing(&self, as_of: NaiveDate) -> Result<AgeingReport> {
-        Ok(receivables::age(&self.all_invoices().await?, as_of, self.config.currency))
+        Ok(receivables::age(
+            &self.all_invoices().await?,
+            as_of,
+            self.config.currency,
+        ))
     }
 
     /// Invoices past due as of a date, most overdue first.
@@ -468,13 +541,17 @@ impl AdOps {
     /// Turnover days of trade and other receivables over a period.
     pub async fn turnover_days(&self, from: NaiveDate, to: NaiveDate) -> TurnoverDays {
         let chart = self.chart;
-        self.ledger.read(|e| receivables::turnover(e, &chart, from, to)).await
+        self.ledger
+            .read(|e| receivables::turnover(e, &chart, from, to))
+            .await
     }
 
     /// Cash in and out by date.
     pub async fn cash_flow(&self, from: NaiveDate, to: NaiveDate) -> Vec<CashFlowDay> {
         let chart = self.chart;
-        self.ledger.read(|e| receivables::cash_flow(e, &chart, from, to)).await
+        self.ledger
+            .read(|e| receivables::cash_flow(e, &chart, from, to))
+            .await
     }
 
     /// Advances and exposure of every customer with an ad account.
@@ -482,11 +559,21 @@ impl AdOps {
     /// # Errors
     /// Storage errors.
     pub async fn exposures(&self) -> Result<Vec<CustomerExposure>> {
-        let customers: BTreeSet<CustomerId> = self.ad_accounts().await?.iter().map(|a| a.customer).collect();
+        let customers: BTreeSet<CustomerId> = self
+            .ad_accounts()
+            .await?
+            .iter()
+            .map(|a| a.customer)
+            .collect();
         let chart = self.chart;
         Ok(self
             .ledger
-            .read(|e| customers.iter().map(|c| receivables::exposure(e, &chart, c)).collect())
+            .read(|e| {
+                customers
+                    .iter()
+                    .map(|c| receivables::exposure(e, &chart, c))
+                    .collect()
+            })
             .await)
     }
 }

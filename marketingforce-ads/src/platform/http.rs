@@ -34,10 +34,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use marketingforce_core::adapters::ad_platform::{
-    AdPlatform, CampaignRequest, CampaignStatus, ConversionEvent, CptPeriod, DailyReport, OpenAccountRequest,
-    PerformanceLine, PlaceAdRequest, PlacedAd, PlatformAccount, PlatformAccountStatus, PlatformCampaign, Pricing,
-    RebateKind, RebateLine, RebateStatement, RebateStatementRequest, ReportRequest, TopUpReceipt, TopUpRequest,
-    TopUpStatus,
+    AdPlatform, CampaignRequest, CampaignStatus, ConversionEvent, CptPeriod, DailyReport,
+    OpenAccountRequest, PerformanceLine, PlaceAdRequest, PlacedAd, PlatformAccount,
+    PlatformAccountStatus, PlatformCampaign, Pricing, RebateKind, RebateLine, RebateStatement,
+    RebateStatementRequest, ReportRequest, TopUpReceipt, TopUpRequest, TopUpStatus,
 };
 use marketingforce_core::money::{parse_decimal, Currency, Decimal, Money, Rate};
 use marketingforce_core::{Error, Result};
@@ -91,10 +91,18 @@ impl MoneyUnit {
                 }
             },
             Value::String(s) => parse_decimal(s, field)?,
-            other => return Err(Error::validation(field, format!("expected an amount, got {other}"))),
+            other => {
+                return Err(Error::validation(
+                    field,
+                    format!("expected an amount, got {other}"),
+                ))
+            }
         };
         if self != MoneyUnit::Major && raw.fract() != Decimal::ZERO {
-            return Err(Error::validation(field, format!("{raw} is not a whole number of {self:?} units")));
+            return Err(Error::validation(
+                field,
+                format!("{raw} is not a whole number of {self:?} units"),
+            ));
         }
         let amount = raw
             .checked_div(self.per_unit(currency))
@@ -116,7 +124,10 @@ impl MoneyUnit {
         }
         let scaled = money.amount() * self.per_unit(money.currency());
         if scaled.fract() != Decimal::ZERO {
-            return Err(Error::validation(field, format!("{money} is finer than a {self:?} unit")));
+            return Err(Error::validation(
+                field,
+                format!("{money} is finer than a {self:?} unit"),
+            ));
         }
         let n = scaled
             .to_i64()
@@ -198,13 +209,19 @@ fn default_backoff() -> u64 {
 impl Config for HttpPlatformConfig {
     fn validate(&self) -> crate::Result<()> {
         if !(self.base_url.starts_with("http://") || self.base_url.starts_with("https://")) {
-            return Err(crate::AdsError::validation("base_url", "must be an http(s) URL"));
+            return Err(crate::AdsError::validation(
+                "base_url",
+                "must be an http(s) URL",
+            ));
         }
         if self.code.trim().is_empty() {
             return Err(crate::AdsError::validation("code", "must not be blank"));
         }
         if self.timeout_ms == 0 {
-            return Err(crate::AdsError::validation("timeout_ms", "must be positive"));
+            return Err(crate::AdsError::validation(
+                "timeout_ms",
+                "must be positive",
+            ));
         }
         Ok(())
     }
@@ -236,7 +253,9 @@ impl HttpAdPlatform {
     }
 
     fn money(&self, value: &Value, field: &str) -> Result<Money> {
-        self.config.money_unit.decode(value, self.config.currency, field)
+        self.config
+            .money_unit
+            .decode(value, self.config.currency, field)
     }
 
     fn wire(&self, money: &Money, field: &str) -> Result<Value> {
@@ -291,7 +310,13 @@ impl HttpAdPlatform {
                     attempt += 1;
                     continue;
                 }
-                return Err(self.backend(true, format!("HTTP {status} after {} retries: {text}", self.config.max_retries)));
+                return Err(self.backend(
+                    true,
+                    format!(
+                        "HTTP {status} after {} retries: {text}",
+                        self.config.max_retries
+                    ),
+                ));
             }
             if status == StatusCode::NOT_FOUND && allow_missing {
                 return Ok(None);
@@ -303,40 +328,63 @@ impl HttpAdPlatform {
             if !status.is_success() {
                 return Err(self.backend(false, format!("HTTP {status}: {text}")));
             }
-            let envelope: Value = serde_json::from_str(&text).map_err(|e| Error::Serialization {
-                what: format!("{} response to {method} {path}", self.config.code),
-                reason: e.to_string(),
-            })?;
+            let envelope: Value =
+                serde_json::from_str(&text).map_err(|e| Error::Serialization {
+                    what: format!("{} response to {method} {path}", self.config.code),
+                    reason: e.to_string(),
+                })?;
             let code = envelope.get("code").and_then(Value::as_i64).unwrap_or(-1);
             if code != 0 {
-                let message = envelope.get("message").and_then(Value::as_str).unwrap_or("no message");
-                return Err(self.backend(false, format!("platform refused {method} {path}: code {code}: {message}")));
+                let message = envelope
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("no message");
+                return Err(self.backend(
+                    false,
+                    format!("platform refused {method} {path}: code {code}: {message}"),
+                ));
             }
             return Ok(Some(envelope.get("data").cloned().unwrap_or(Value::Null)));
         }
     }
 
     async fn backoff(&self, attempt: u32) {
-        let ms = self.config.backoff_ms.saturating_mul(1u64 << attempt.min(10));
+        let ms = self
+            .config
+            .backoff_ms
+            .saturating_mul(1u64 << attempt.min(10));
         tokio::time::sleep(Duration::from_millis(ms)).await;
     }
 
     async fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Value> {
-        self.call(Method::GET, path, query, None, false).await.map(Option::unwrap_or_default)
+        self.call(Method::GET, path, query, None, false)
+            .await
+            .map(Option::unwrap_or_default)
     }
 
     async fn post(&self, path: &str, body: &Value) -> Result<Value> {
-        self.call(Method::POST, path, &[], Some(body), false).await.map(Option::unwrap_or_default)
+        self.call(Method::POST, path, &[], Some(body), false)
+            .await
+            .map(Option::unwrap_or_default)
     }
 
     fn account_of(&self, data: &Value) -> Result<PlatformAccount> {
         let status = match str_field(data, "status")?.as_str() {
             "active" => PlatformAccountStatus::Active,
             "suspended" => PlatformAccountStatus::Suspended {
-                reason: data.get("reason").and_then(Value::as_str).unwrap_or_default().to_string(),
+                reason: data
+                    .get("reason")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
             },
             "closed" => PlatformAccountStatus::Closed,
-            other => return Err(Error::validation("status", format!("unknown account status {other:?}"))),
+            other => {
+                return Err(Error::validation(
+                    "status",
+                    format!("unknown account status {other:?}"),
+                ))
+            }
         };
         Ok(PlatformAccount {
             account_id: str_field(data, "account_id")?,
@@ -350,9 +398,18 @@ impl HttpAdPlatform {
             "succeeded" => TopUpStatus::Succeeded,
             "processing" => TopUpStatus::Processing,
             "failed" => TopUpStatus::Failed {
-                reason: data.get("reason").and_then(Value::as_str).unwrap_or_default().to_string(),
+                reason: data
+                    .get("reason")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
             },
-            other => return Err(Error::validation("status", format!("unknown top-up status {other:?}"))),
+            other => {
+                return Err(Error::validation(
+                    "status",
+                    format!("unknown top-up status {other:?}"),
+                ))
+            }
         };
         let amount = match data.get("amount") {
             Some(v) => self.money(v, "amount")?,
@@ -360,23 +417,35 @@ impl HttpAdPlatform {
         };
         Ok(TopUpReceipt {
             request_id: str_field(data, "request_id")?,
-            account_id: data.get("account_id").and_then(Value::as_str).unwrap_or_default().to_string(),
+            account_id: data
+                .get("account_id")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
             amount,
             status,
-            platform_ref: data.get("platform_ref").and_then(Value::as_str).unwrap_or_default().to_string(),
+            platform_ref: data
+                .get("platform_ref")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
         })
     }
 }
 
 fn field<'a>(v: &'a Value, name: &str) -> Result<&'a Value> {
-    v.get(name).ok_or_else(|| Error::validation(name, "missing from the platform's response"))
+    v.get(name)
+        .ok_or_else(|| Error::validation(name, "missing from the platform's response"))
 }
 
 fn str_field(v: &Value, name: &str) -> Result<String> {
     match field(v, name)? {
         Value::String(s) => Ok(s.clone()),
         Value::Number(n) => Ok(n.to_string()),
-        other => Err(Error::validation(name, format!("expected a string, got {other}"))),
+        other => Err(Error::validation(
+            name,
+            format!("expected a string, got {other}"),
+        )),
     }
 }
 
@@ -386,8 +455,13 @@ fn count_field(v: &Value, name: &str, path: &str) -> Result<u64> {
         Some(Value::Number(n)) => n
             .as_u64()
             .ok_or_else(|| Error::validation(path, format!("{n} is not a non-negative integer"))),
-        Some(Value::String(s)) => s.parse().map_err(|_| Error::validation(path, format!("{s:?} is not a count"))),
-        Some(other) => Err(Error::validation(path, format!("expected a count, got {other}"))),
+        Some(Value::String(s)) => s
+            .parse()
+            .map_err(|_| Error::validation(path, format!("{s:?} is not a count"))),
+        Some(other) => Err(Error::validation(
+            path,
+            format!("expected a count, got {other}"),
+        )),
     }
 }
 
@@ -408,7 +482,10 @@ fn campaign_status(s: &str) -> Result<CampaignStatus> {
         "active" => Ok(CampaignStatus::Active),
         "paused" => Ok(CampaignStatus::Paused),
         "ended" => Ok(CampaignStatus::Ended),
-        other => Err(Error::validation("status", format!("unknown campaign status {other:?}"))),
+        other => Err(Error::validation(
+            "status",
+            format!("unknown campaign status {other:?}"),
+        )),
     }
 }
 
@@ -427,12 +504,23 @@ impl AdPlatform for HttpAdPlatform {
     }
 
     async fn open_account(&self, request: &OpenAccountRequest) -> Result<PlatformAccount> {
-        let data = self.post("/accounts", &serde_json::to_value(request)?).await?;
+        let data = self
+            .post("/accounts", &serde_json::to_value(request)?)
+            .await?;
         self.account_of(&data)
     }
 
     async fn account(&self, account_id: &str) -> Result<PlatformAccount> {
-        match self.call(Method::GET, &format!("/accounts/{account_id}"), &[], None, true).await? {
+        match self
+            .call(
+                Method::GET,
+                &format!("/accounts/{account_id}"),
+                &[],
+                None,
+                true,
+            )
+            .await?
+        {
             Some(data) => self.account_of(&data),
             None => Err(Error::not_found("ad account", account_id)),
         }
@@ -444,11 +532,17 @@ impl AdPlatform for HttpAdPlatform {
             "request_id": request.request_id,
             "amount": self.wire(&request.amount, "amount")?,
         });
-        let data = self.post(&format!("/accounts/{}/topups", request.account_id), &body).await?;
+        let data = self
+            .post(&format!("/accounts/{}/topups", request.account_id), &body)
+            .await?;
         self.receipt_of(&data, request.amount)
     }
 
-    async fn top_up_status(&self, account_id: &str, request_id: &str) -> Result<Option<TopUpReceipt>> {
+    async fn top_up_status(
+        &self,
+        account_id: &str,
+        request_id: &str,
+    ) -> Result<Option<TopUpReceipt>> {
         let path = format!("/accounts/{account_id}/topups/{request_id}");
         match self.call(Method::GET, &path, &[], None, true).await? {
             Some(data) => {
@@ -497,9 +591,16 @@ impl AdPlatform for HttpAdPlatform {
         })
     }
 
-    async fn set_campaign_status(&self, account_id: &str, campaign_id: &str, status: CampaignStatus) -> Result<PlatformCampaign> {
+    async fn set_campaign_status(
+        &self,
+        account_id: &str,
+        campaign_id: &str,
+        status: CampaignStatus,
+    ) -> Result<PlatformCampaign> {
         let body = json!({"account_id": account_id, "status": status_name(status)});
-        let data = self.post(&format!("/campaigns/{campaign_id}/status"), &body).await?;
+        let data = self
+            .post(&format!("/campaigns/{campaign_id}/status"), &body)
+            .await?;
         Ok(PlatformCampaign {
             campaign_id: campaign_id.to_string(),
             account_id: account_id.to_string(),
@@ -519,7 +620,10 @@ impl AdPlatform for HttpAdPlatform {
         let data = self
             .get(
                 "/reports/daily",
-                &[("account_id", request.account_id.clone()), ("date", request.date.to_string())],
+                &[
+                    ("account_id", request.account_id.clone()),
+                    ("date", request.date.to_string()),
+                ],
             )
             .await?;
         let f = &self.config.report_fields;
@@ -530,12 +634,18 @@ impl AdPlatform for HttpAdPlatform {
         let rows = match data.get(&f.list) {
             Some(Value::Array(rows)) => rows.as_slice(),
             Some(Value::Null) | None => &[],
-            Some(other) => return Err(Error::validation(f.list.clone(), format!("expected an array, got {other}"))),
+            Some(other) => {
+                return Err(Error::validation(
+                    f.list.clone(),
+                    format!("expected an array, got {other}"),
+                ))
+            }
         };
         let mut lines = Vec::with_capacity(rows.len());
         for (i, row) in rows.iter().enumerate() {
             let path = |name: &str| format!("{}[{i}].{name}", f.list);
-            let campaign_id = str_field(row, &f.campaign_id).map_err(|e| e.in_field(format!("{}[{i}]", f.list)))?;
+            let campaign_id = str_field(row, &f.campaign_id)
+                .map_err(|e| e.in_field(format!("{}[{i}]", f.list)))?;
             let cost = row
                 .get(&f.cost)
                 .ok_or_else(|| Error::validation(path(&f.cost), "missing"))?;
@@ -544,7 +654,10 @@ impl AdPlatform for HttpAdPlatform {
                 impressions: count_field(row, &f.impressions, &path(&f.impressions))?,
                 clicks: count_field(row, &f.clicks, &path(&f.clicks))?,
                 conversions: count_field(row, &f.conversions, &path(&f.conversions))?,
-                spend: self.config.money_unit.decode(cost, currency, &path(&f.cost))?,
+                spend: self
+                    .config
+                    .money_unit
+                    .decode(cost, currency, &path(&f.cost))?,
             });
         }
         Ok(DailyReport {
@@ -554,7 +667,10 @@ impl AdPlatform for HttpAdPlatform {
             account_id: request.account_id.clone(),
             date: request.date,
             currency,
-            complete: data.get("complete").and_then(Value::as_bool).unwrap_or(false),
+            complete: data
+                .get("complete")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
             lines,
         })
     }
@@ -563,10 +679,17 @@ impl AdPlatform for HttpAdPlatform {
         let data = self
             .get(
                 "/conversions",
-                &[("account_id", request.account_id.clone()), ("date", request.date.to_string())],
+                &[
+                    ("account_id", request.account_id.clone()),
+                    ("date", request.date.to_string()),
+                ],
             )
             .await?;
-        let rows = data.get("list").and_then(Value::as_array).cloned().unwrap_or_default();
+        let rows = data
+            .get("list")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         rows.iter()
             .enumerate()
             .map(|(i, row)| {
@@ -590,29 +713,50 @@ impl AdPlatform for HttpAdPlatform {
         let data = self
             .get(
                 "/rebates/statement",
-                &[("from", request.from.to_string()), ("to", request.to.to_string())],
+                &[
+                    ("from", request.from.to_string()),
+                    ("to", request.to.to_string()),
+                ],
             )
             .await?;
-        let rows = data.get("lines").and_then(Value::as_array).cloned().unwrap_or_default();
+        let rows = data
+            .get("lines")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         let mut lines = Vec::with_capacity(rows.len());
         for (i, row) in rows.iter().enumerate() {
             let at = |e: Error| e.in_field(format!("lines[{i}]"));
             let kind = match str_field(row, "kind").map_err(at)?.as_str() {
                 "standard" => RebateKind::Standard,
                 "progressive" => RebateKind::Progressive,
-                other => return Err(Error::validation(format!("lines[{i}].kind"), format!("unknown kind {other:?}"))),
+                other => {
+                    return Err(Error::validation(
+                        format!("lines[{i}].kind"),
+                        format!("unknown kind {other:?}"),
+                    ))
+                }
             };
             lines.push(RebateLine {
                 kind,
-                basis: self.money(field(row, "basis").map_err(at)?, "basis").map_err(at)?,
-                rate: Rate::parse_field(&str_field(row, "rate").map_err(at)?, "rate").map_err(at)?,
-                amount: self.money(field(row, "amount").map_err(at)?, "amount").map_err(at)?,
+                basis: self
+                    .money(field(row, "basis").map_err(at)?, "basis")
+                    .map_err(at)?,
+                rate: Rate::parse_field(&str_field(row, "rate").map_err(at)?, "rate")
+                    .map_err(at)?,
+                amount: self
+                    .money(field(row, "amount").map_err(at)?, "amount")
+                    .map_err(at)?,
             });
         }
         Ok(RebateStatement {
             statement_id: str_field(&data, "statement_id")?,
-            from: data.get("from").map_or(Ok(request.from), |_| date_field(&data, "from"))?,
-            to: data.get("to").map_or(Ok(request.to), |_| date_field(&data, "to"))?,
+            from: data
+                .get("from")
+                .map_or(Ok(request.from), |_| date_field(&data, "from"))?,
+            to: data
+                .get("to")
+                .map_or(Ok(request.to), |_| date_field(&data, "to"))?,
             gross_spend: self.money(field(&data, "gross_spend")?, "gross_spend")?,
             lines,
             total: self.money(field(&data, "total")?, "total")?,
@@ -627,18 +771,40 @@ mod tests {
     #[test]
     fn money_units_round_trip_exactly() {
         let cny = Currency::CNY;
-        let m = MoneyUnit::Minor.decode(&json!(123456), cny, "cost").unwrap();
+        let m = MoneyUnit::Minor
+            .decode(&json!(123456), cny, "cost")
+            .unwrap();
         assert_eq!(m.to_string(), "1234.56 CNY");
-        let m = MoneyUnit::MilliMinor.decode(&json!(1234567), cny, "cost").unwrap();
+        let m = MoneyUnit::MilliMinor
+            .decode(&json!(1234567), cny, "cost")
+            .unwrap();
         assert_eq!(m.amount().to_string(), "12.34567");
-        let m = MoneyUnit::Micros.decode(&json!(1_500_000), cny, "cost").unwrap();
+        let m = MoneyUnit::Micros
+            .decode(&json!(1_500_000), cny, "cost")
+            .unwrap();
         assert_eq!(m.amount().normalize().to_string(), "1.5");
-        let m = MoneyUnit::Major.decode(&json!("88.80"), cny, "cost").unwrap();
+        let m = MoneyUnit::Major
+            .decode(&json!("88.80"), cny, "cost")
+            .unwrap();
         assert_eq!(m.to_string(), "88.80 CNY");
-        assert_eq!(MoneyUnit::MilliMinor.encode(&Money::cny("1.23").unwrap(), "x").unwrap(), json!(123000));
-        assert_eq!(MoneyUnit::Minor.encode(&Money::cny("1.23").unwrap(), "x").unwrap(), json!(123));
-        assert!(MoneyUnit::Minor.encode(&Money::cny("1.234").unwrap(), "x").is_err());
-        let e = MoneyUnit::Minor.decode(&json!(12.5), cny, "list[3].stat_cost").unwrap_err();
+        assert_eq!(
+            MoneyUnit::MilliMinor
+                .encode(&Money::cny("1.23").unwrap(), "x")
+                .unwrap(),
+            json!(123000)
+        );
+        assert_eq!(
+            MoneyUnit::Minor
+                .encode(&Money::cny("1.23").unwrap(), "x")
+                .unwrap(),
+            json!(123)
+        );
+        assert!(MoneyUnit::Minor
+            .encode(&Money::cny("1.234").unwrap(), "x")
+            .is_err());
+        let e = MoneyUnit::Minor
+            .decode(&json!(12.5), cny, "list[3].stat_cost")
+            .unwrap_err();
         assert!(e.to_string().contains("list[3].stat_cost"), "{e}");
         assert!(MoneyUnit::Minor.decode(&json!("12.5"), cny, "c").is_err());
         assert!(MoneyUnit::Minor.decode(&json!(true), cny, "c").is_err());
@@ -657,7 +823,10 @@ mod tests {
             max_retries: 0,
             backoff_ms: 1,
         };
-        assert_eq!(HttpAdPlatform::new(c.clone()).unwrap_err().field(), Some("base_url"));
+        assert_eq!(
+            HttpAdPlatform::new(c.clone()).unwrap_err().field(),
+            Some("base_url")
+        );
         c.base_url = "http://127.0.0.1:1".into();
         assert!(HttpAdPlatform::new(c).is_ok());
     }

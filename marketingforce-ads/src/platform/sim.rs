@@ -46,16 +46,16 @@ use std::sync::{Mutex, PoisonError};
 use async_trait::async_trait;
 use chrono::{Duration, NaiveDate};
 use marketingforce_core::adapters::ad_platform::{
-    AdPlatform, CampaignRequest, CampaignStatus, ConversionEvent, CptPeriod, DailyReport, OpenAccountRequest,
-    PerformanceLine, PlaceAdRequest, PlacedAd, PlatformAccount, PlatformAccountStatus, PlatformCampaign, Pricing,
-    RebateKind, RebateLine, RebateStatement, RebateStatementRequest, ReportRequest, TopUpReceipt, TopUpRequest,
-    TopUpStatus,
+    AdPlatform, CampaignRequest, CampaignStatus, ConversionEvent, CptPeriod, DailyReport,
+    OpenAccountRequest, PerformanceLine, PlaceAdRequest, PlacedAd, PlatformAccount,
+    PlatformAccountStatus, PlatformCampaign, Pricing, RebateKind, RebateLine, RebateStatement,
+    RebateStatementRequest, ReportRequest, TopUpReceipt, TopUpRequest, TopUpStatus,
 };
 use marketingforce_core::id::splitmix64;
 use marketingforce_core::money::{Currency, Decimal, Money, Rate, RoundingMode};
-use rust_decimal::prelude::ToPrimitive;
 use marketingforce_core::time::TimeZone;
 use marketingforce_core::{Error, Result};
+use rust_decimal::prelude::ToPrimitive;
 
 use crate::period::Month;
 use crate::rebate::PlatformRebatePolicy;
@@ -84,7 +84,9 @@ impl SimConfig {
             code: code.to_string(),
             seed,
             currency: Currency::CNY,
-            rebates: PlatformRebatePolicy::standard(Rate::new(Decimal::new(5, 2)).unwrap_or(Rate::ZERO)),
+            rebates: PlatformRebatePolicy::standard(
+                Rate::new(Decimal::new(5, 2)).unwrap_or(Rate::ZERO),
+            ),
             default_daily_reach: 200_000,
             time_zone: TimeZone::default(),
         }
@@ -181,7 +183,9 @@ impl Draw {
 }
 
 fn hash_str(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x1000_0000_01b3))
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x1000_0000_01b3)
+    })
 }
 
 impl SimulatedPlatform {
@@ -207,7 +211,10 @@ impl SimulatedPlatform {
     }
 
     fn take_failure(&self, op: SimOp) -> Option<SimFailure> {
-        self.state().failures.get_mut(&op).and_then(VecDeque::pop_front)
+        self.state()
+            .failures
+            .get_mut(&op)
+            .and_then(VecDeque::pop_front)
     }
 
     fn fail(&self, op: SimOp, failure: SimFailure) -> Error {
@@ -215,12 +222,16 @@ impl SimulatedPlatform {
             SimFailure::Timeout | SimFailure::TimeoutAfterApplying => Error::Timeout {
                 operation: format!("{} {op:?}", self.config.code),
             },
-            SimFailure::RateLimited => {
-                Error::backend_message(self.config.code.clone(), true, "HTTP 429 Too Many Requests: rate limited")
-            }
-            SimFailure::ServerError | SimFailure::PartialReport => {
-                Error::backend_message(self.config.code.clone(), true, "HTTP 500 Internal Server Error")
-            }
+            SimFailure::RateLimited => Error::backend_message(
+                self.config.code.clone(),
+                true,
+                "HTTP 429 Too Many Requests: rate limited",
+            ),
+            SimFailure::ServerError | SimFailure::PartialReport => Error::backend_message(
+                self.config.code.clone(),
+                true,
+                "HTTP 500 Internal Server Error",
+            ),
         }
     }
 
@@ -271,7 +282,11 @@ impl SimulatedPlatform {
                 lines: Vec::new(),
             });
         report.revision += 1;
-        match report.lines.iter_mut().find(|l| l.campaign_id == campaign_id) {
+        match report
+            .lines
+            .iter_mut()
+            .find(|l| l.campaign_id == campaign_id)
+        {
             Some(l) => l.spend = l.spend.checked_sub(&amount).unwrap_or(l.spend),
             None => report.lines.push(PerformanceLine {
                 campaign_id: campaign_id.to_string(),
@@ -301,19 +316,30 @@ impl SimulatedPlatform {
             let runs = c.status == CampaignStatus::Active
                 && c.request.start <= date
                 && c.request.end.is_none_or(|e| date <= e);
-            let Some(account) = s.accounts.get(&c.account).cloned() else { continue };
+            let Some(account) = s.accounts.get(&c.account).cloned() else {
+                continue;
+            };
             if !runs || account.suspended.is_some() || account.balance <= Decimal::ZERO {
                 continue;
             }
-            let mut draw = Draw::new(&[self.config.seed, hash_str(&c.id), u64::from(crate::period::date_key(date))]);
-            let Some((line, events)) = self.deliver(&c, &account, date, &mut draw) else { continue };
+            let mut draw = Draw::new(&[
+                self.config.seed,
+                hash_str(&c.id),
+                u64::from(crate::period::date_key(date)),
+            ]);
+            let Some((line, events)) = self.deliver(&c, &account, date, &mut draw) else {
+                continue;
+            };
             if let Some(a) = s.accounts.get_mut(&c.account) {
                 a.balance -= line.spend.amount();
             }
             if let Some(sc) = s.campaigns.get_mut(&c.id) {
                 sc.spent += line.spend.amount();
             }
-            s.conversions.entry((c.account.clone(), date)).or_default().extend(events);
+            s.conversions
+                .entry((c.account.clone(), date))
+                .or_default()
+                .extend(events);
             per_account.entry(c.account.clone()).or_default().push(line);
         }
         for (account, lines) in per_account {
@@ -341,7 +367,10 @@ impl SimulatedPlatform {
         draw: &mut Draw,
     ) -> Option<(PerformanceLine, Vec<ConversionEvent>)> {
         let r = &c.request;
-        let reach = r.audience.estimated_daily_reach.unwrap_or(self.config.default_daily_reach);
+        let reach = r
+            .audience
+            .estimated_daily_reach
+            .unwrap_or(self.config.default_daily_reach);
         let mut cap = account.balance;
         if let Some(d) = r.daily_budget {
             cap = cap.min(d.amount());
@@ -358,7 +387,9 @@ impl SimulatedPlatform {
         let mut impressions = Decimal::from(reach) * draw.between(Decimal::new(6, 1), Decimal::ONE);
         let (clicks, spend) = match r.pricing {
             Pricing::Cpc { max_bid } => {
-                let cpc = fen(max_bid.amount() * draw.between(Decimal::new(55, 2), Decimal::new(95, 2))).max(Decimal::new(1, 2));
+                let cpc =
+                    fen(max_bid.amount() * draw.between(Decimal::new(55, 2), Decimal::new(95, 2)))
+                        .max(Decimal::new(1, 2));
                 let mut clicks = (impressions * ctr).floor();
                 if clicks * cpc > cap {
                     clicks = (cap / cpc).floor();
@@ -378,7 +409,11 @@ impl SimulatedPlatform {
             Pricing::Cpt { price, period } => {
                 let units = match period {
                     CptPeriod::Day => Decimal::ONE,
-                    CptPeriod::Hour => Decimal::from(if r.audience.regions.is_empty() { 24 } else { 12 }),
+                    CptPeriod::Hour => Decimal::from(if r.audience.regions.is_empty() {
+                        24
+                    } else {
+                        12
+                    }),
                 };
                 let spend = price.amount() * units;
                 if spend > cap {
@@ -400,11 +435,15 @@ impl SimulatedPlatform {
             .map(|n| {
                 let click_id = format!("clk-{}-{date}-{n}", c.id);
                 ConversionEvent {
-                    order_id: format!("ord-{:016x}", splitmix64(hash_str(&click_id) ^ self.config.seed)),
+                    order_id: format!(
+                        "ord-{:016x}",
+                        splitmix64(hash_str(&click_id) ^ self.config.seed)
+                    ),
                     click_id,
                     campaign_id: c.id.clone(),
                     clicked_at: noon,
-                    converted_at: noon + Duration::minutes(i64::try_from(draw.next() % 300).unwrap_or(0)),
+                    converted_at: noon
+                        + Duration::minutes(i64::try_from(draw.next() % 300).unwrap_or(0)),
                     order_value: Some(self.money(Decimal::from(50 + draw.next() % 500))),
                 }
             })
@@ -430,7 +469,9 @@ impl SimulatedPlatform {
         PlatformAccount {
             account_id: a.id.clone(),
             status: match &a.suspended {
-                Some(reason) => PlatformAccountStatus::Suspended { reason: reason.clone() },
+                Some(reason) => PlatformAccountStatus::Suspended {
+                    reason: reason.clone(),
+                },
                 None => PlatformAccountStatus::Active,
             },
             balance: self.money(a.balance),
@@ -478,7 +519,9 @@ impl AdPlatform for SimulatedPlatform {
         if let Some(f) = after {
             return Err(self.fail(SimOp::OpenAccount, f));
         }
-        view.ok_or_else(|| Error::backend_message(self.config.code.clone(), false, "account vanished"))
+        view.ok_or_else(|| {
+            Error::backend_message(self.config.code.clone(), false, "account vanished")
+        })
     }
 
     async fn account(&self, account_id: &str) -> Result<PlatformAccount> {
@@ -506,11 +549,16 @@ impl AdPlatform for SimulatedPlatform {
                         reason: format!("unknown account {}", request.account_id),
                     },
                     Some(a) if a.suspended.is_some() => TopUpStatus::Failed {
-                        reason: format!("account suspended: {}", a.suspended.clone().unwrap_or_default()),
+                        reason: format!(
+                            "account suspended: {}",
+                            a.suspended.clone().unwrap_or_default()
+                        ),
                     },
-                    Some(_) if request.amount.currency() != self.config.currency => TopUpStatus::Failed {
-                        reason: format!("currency {} not accepted", request.amount.currency()),
-                    },
+                    Some(_) if request.amount.currency() != self.config.currency => {
+                        TopUpStatus::Failed {
+                            reason: format!("currency {} not accepted", request.amount.currency()),
+                        }
+                    }
                     Some(a) => {
                         a.balance += request.amount.amount();
                         TopUpStatus::Succeeded
@@ -520,10 +568,15 @@ impl AdPlatform for SimulatedPlatform {
                     request_id: request.request_id.clone(),
                     account_id: request.account_id.clone(),
                     amount: request.amount,
-                    platform_ref: if status == TopUpStatus::Succeeded { reference } else { String::new() },
+                    platform_ref: if status == TopUpStatus::Succeeded {
+                        reference
+                    } else {
+                        String::new()
+                    },
                     status,
                 };
-                s.top_ups.insert(request.request_id.clone(), receipt.clone());
+                s.top_ups
+                    .insert(request.request_id.clone(), receipt.clone());
                 receipt
             }
         };
@@ -533,7 +586,11 @@ impl AdPlatform for SimulatedPlatform {
         Ok(receipt)
     }
 
-    async fn top_up_status(&self, _account_id: &str, request_id: &str) -> Result<Option<TopUpReceipt>> {
+    async fn top_up_status(
+        &self,
+        _account_id: &str,
+        request_id: &str,
+    ) -> Result<Option<TopUpReceipt>> {
         if let Some(f) = self.before(SimOp::TopUpStatus)? {
             return Err(self.fail(SimOp::TopUpStatus, f));
         }
@@ -578,7 +635,12 @@ impl AdPlatform for SimulatedPlatform {
         Ok(created)
     }
 
-    async fn set_campaign_status(&self, account_id: &str, campaign_id: &str, status: CampaignStatus) -> Result<PlatformCampaign> {
+    async fn set_campaign_status(
+        &self,
+        account_id: &str,
+        campaign_id: &str,
+        status: CampaignStatus,
+    ) -> Result<PlatformCampaign> {
         if let Some(f) = self.before(SimOp::SetCampaignStatus)? {
             return Err(self.fail(SimOp::SetCampaignStatus, f));
         }
@@ -601,7 +663,11 @@ impl AdPlatform for SimulatedPlatform {
             return Err(self.fail(SimOp::PlaceAd, f));
         }
         if request.approval_ref.trim().is_empty() {
-            return Err(Error::backend_message(self.config.code.clone(), false, "ads need a compliance approval reference"));
+            return Err(Error::backend_message(
+                self.config.code.clone(),
+                false,
+                "ads need a compliance approval reference",
+            ));
         }
         let mut s = self.state();
         if let Some(p) = s.placed.get(&request.request_id) {
@@ -624,7 +690,10 @@ impl AdPlatform for SimulatedPlatform {
         if !s.accounts.contains_key(&request.account_id) {
             return Err(Error::not_found("ad account", &request.account_id));
         }
-        let stored = s.reports.get(&(request.account_id.clone(), request.date)).cloned();
+        let stored = s
+            .reports
+            .get(&(request.account_id.clone(), request.date))
+            .cloned();
         let ready = s.last_day.is_some_and(|l| request.date <= l);
         drop(s);
         let mut report = stored.unwrap_or_else(|| DailyReport {
@@ -678,14 +747,14 @@ impl AdPlatform for SimulatedPlatform {
             if month.closes(p.period) && request.to == month.last_day() {
                 let start = p.period.start_month(month).first_day();
                 let basis = Self::spend_between(&s, start, request.to).max(Decimal::ZERO);
-                let amount = p
-                    .schedule
-                    .rebate(&self.money(basis))
-                    .map_err(|e| Error::backend_message(self.config.code.clone(), false, e.to_string()))?;
+                let amount = p.schedule.rebate(&self.money(basis)).map_err(|e| {
+                    Error::backend_message(self.config.code.clone(), false, e.to_string())
+                })?;
                 let rate = if basis.is_zero() {
                     Rate::ZERO
                 } else {
-                    Rate::new(RoundingMode::HalfEven.round(amount.amount() / basis, 6)).unwrap_or(Rate::ZERO)
+                    Rate::new(RoundingMode::HalfEven.round(amount.amount() / basis, 6))
+                        .unwrap_or(Rate::ZERO)
                 };
                 lines.push(RebateLine {
                     kind: RebateKind::Progressive,
@@ -697,7 +766,10 @@ impl AdPlatform for SimulatedPlatform {
         }
         let total = Money::sum(self.config.currency, lines.iter().map(|l| &l.amount))?;
         Ok(RebateStatement {
-            statement_id: format!("{}-rebates-{}-{}", self.config.code, request.from, request.to),
+            statement_id: format!(
+                "{}-rebates-{}-{}",
+                self.config.code, request.from, request.to
+            ),
             from: request.from,
             to: request.to,
             gross_spend: self.money(gross),

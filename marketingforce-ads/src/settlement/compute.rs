@@ -1,9 +1,9 @@
 //! Computing a month's settlement: pure over its inputs and the ledger, deterministic, and
 //! independent of the order reports arrived in.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use marketingforce_core::id::Uuid;
 use marketingforce_core::money::{Currency, Decimal, Money, Rate, RoundingMode};
 use schemars::JsonSchema;
@@ -15,7 +15,9 @@ use crate::campaign::{KpiTarget, Metrics};
 use crate::chart::{entry, signed_amount, AccountKind, Chart, PostingCode, PostingMeta};
 use crate::error::{AdsError, Result};
 use crate::ids::{AdAccountId, CampaignId, CustomerId, PlatformId};
-use crate::ledger::{minor_to_money, AccountId, LedgerEngine, TransferId, TransferSpec};
+use crate::ledger::{
+    minor_to_money, AccountId, IdBuildHasher, LedgerEngine, TransferId, TransferSpec,
+};
 use crate::period::{Month, PeriodLength};
 use crate::rebate::{PlatformRebatePolicy, RebatePayout};
 
@@ -241,8 +243,9 @@ impl Calc<'_> {
 
     fn round(&self, x: Decimal) -> Result<i128> {
         let m = Money::new(x, self.input.currency).round(self.input.rounding);
-        m.to_minor()
-            .ok_or_else(|| AdsError::validation("amount", format!("{m} cannot be held in minor units")))
+        m.to_minor().ok_or_else(|| {
+            AdsError::validation("amount", format!("{m} cannot be held in minor units"))
+        })
     }
 
     fn dec(&self, minor: i128) -> Decimal {
@@ -257,7 +260,13 @@ impl Calc<'_> {
         let total: i128 = weights.iter().sum();
         let mut w: Vec<Decimal> = weights
             .iter()
-            .map(|x| Decimal::from(if total >= 0 { (*x).max(0) } else { (-*x).max(0) }))
+            .map(|x| {
+                Decimal::from(if total >= 0 {
+                    (*x).max(0)
+                } else {
+                    (-*x).max(0)
+                })
+            })
             .collect();
         if w.iter().all(|x| x.is_zero()) {
             w = vec![Decimal::ONE; weights.len()];
@@ -265,7 +274,10 @@ impl Calc<'_> {
         self.m(amount)
             .allocate_by_weights(&w)?
             .iter()
-            .map(|p| p.to_minor().ok_or_else(|| AdsError::validation("amount", "allocation")))
+            .map(|p| {
+                p.to_minor()
+                    .ok_or_else(|| AdsError::validation("amount", "allocation"))
+            })
             .collect()
     }
 
@@ -275,7 +287,8 @@ impl Calc<'_> {
         for m in months {
             for t in self.engine.transfers_in_period(m.key()) {
                 if t.code() == code.code() {
-                    *out.entry((t.party(), t.counterparty())).or_insert(0) += signed_amount(t.first_leg());
+                    *out.entry((t.party(), t.counterparty())).or_insert(0) +=
+                        signed_amount(t.first_leg());
                 }
             }
         }
@@ -314,33 +327,53 @@ impl Calc<'_> {
 /// currency; spend by a customer without terms ([`AdsError::NoAgreement`]) or on a platform
 /// without terms ([`AdsError::NoPlatformAgreement`]); spend exceeding what was topped up
 /// ([`AdsError::SpendExceedsFunds`]).
-pub fn plan(input: &SettlementInput, engine: &LedgerEngine, chart: &Chart, mode: SettlementMode) -> Result<SettlementPlan> {
+pub fn plan(
+    input: &SettlementInput,
+    engine: &LedgerEngine,
+    chart: &Chart,
+    mode: SettlementMode,
+) -> Result<SettlementPlan> {
     let calc = Calc { input, engine };
     let month = input.month;
     let cur = input.currency;
 
-    // 1. Aggregate the reports; find missing days.
-    let mut present: HashSet<(AdAccountId, NaiveDate)> = HashSet::with_capacity(input.reports.len());
-    let mut seen: HashSet<(AdAccountId, NaiveDate)> = HashSet::with_capacity(input.reports.len());
-    let mut line_spend: BTreeMap<(CustomerId, PlatformId), Decimal> = BTreeMap::new();
-    let mut campaigns: HashMap<CampaignId, ((CustomerId, PlatformId), CampaignAcc)> = HashMap::new();
+    // 1. Aggregate the reports per account (days seen and final as bitmasks); find missing days.
+    #[derive(Default)]
+    struct AccountAcc {
+        seen: u32,
+        complete: u32,
+        spend: Decimal,
+    }
+    let mut per_account: HashMap<AdAccountId, AccountAcc, IdBuildHasher> =
+        HashMap::with_capacity_and_hasher(input.accounts.len(), IdBuildHasher::default());
+    let mut campaigns: HashMap<CampaignId, ((CustomerId, PlatformId), CampaignAcc)> =
+        HashMap::new();
     for (i, r) in input.reports.iter().enumerate() {
         let field = |f: &str| format!("reports[{i}].{f}");
         if Month::of(r.date) != month {
-            return Err(AdsError::validation(field("date"), format!("{} is not in {month}", r.date)));
+            return Err(AdsError::validation(
+                field("date"),
+                format!("{} is not in {month}", r.date),
+            ));
         }
-        let info = input
-            .accounts
-            .get(&r.account)
-            .ok_or_else(|| AdsError::validation(field("account"), format!("unknown ad account {}", r.account)))?;
-        if !seen.insert((r.account, r.date)) {
-            return Err(AdsError::validation(field("date"), format!("{} has two reports for {}", r.account, r.date)));
+        let info = input.accounts.get(&r.account).ok_or_else(|| {
+            AdsError::validation(
+                field("account"),
+                format!("unknown ad account {}", r.account),
+            )
+        })?;
+        let bit = 1u32 << (r.date.day0() & 31);
+        let acc = per_account.entry(r.account).or_default();
+        if acc.seen & bit != 0 {
+            return Err(AdsError::validation(
+                field("date"),
+                format!("{} has two reports for {}", r.account, r.date),
+            ));
         }
+        acc.seen |= bit;
         if r.complete {
-            present.insert((r.account, r.date));
+            acc.complete |= bit;
         }
-        let key = (info.customer, info.platform);
-        let acc = line_spend.entry(key).or_default();
         for (j, l) in r.lines.iter().enumerate() {
             if l.spend.currency() != cur {
                 return Err(AdsError::validation(
@@ -348,9 +381,13 @@ pub fn plan(input: &SettlementInput, engine: &LedgerEngine, chart: &Chart, mode:
                     format!("in {}, settlement is in {cur}", l.spend.currency()),
                 ));
             }
-            *acc += l.spend.amount();
+            acc.spend += l.spend.amount();
             if input.kpis.contains_key(&l.campaign) {
-                let c = &mut campaigns.entry(l.campaign).or_insert_with(|| (key, CampaignAcc::default())).1;
+                let key = (info.customer, info.platform);
+                let c = &mut campaigns
+                    .entry(l.campaign)
+                    .or_insert_with(|| (key, CampaignAcc::default()))
+                    .1;
                 c.impressions += l.impressions;
                 c.clicks += l.clicks;
                 c.conversions += l.conversions;
@@ -361,16 +398,28 @@ pub fn plan(input: &SettlementInput, engine: &LedgerEngine, chart: &Chart, mode:
     let mut account_ids: Vec<&AdAccountId> = input.accounts.keys().collect();
     account_ids.sort();
     let mut missing = Vec::new();
+    let mut line_spend: BTreeMap<(CustomerId, PlatformId), Decimal> = BTreeMap::new();
     for id in account_ids {
         let info = &input.accounts[id];
+        let acc = per_account.get(id);
+        let complete = acc.map_or(0, |a| a.complete);
         for date in month.dates() {
-            if info.open_on(date) && !present.contains(&(*id, date)) {
+            if info.open_on(date) && complete & (1u32 << (date.day0() & 31)) == 0 {
                 missing.push(MissingDay { account: *id, date });
             }
         }
+        if let Some(a) = acc {
+            *line_spend
+                .entry((info.customer, info.platform))
+                .or_default() += a.spend;
+        }
     }
     if !missing.is_empty() && mode == SettlementMode::Final {
-        let sample: Vec<String> = missing.iter().take(5).map(|d| format!("{}@{}", d.account, d.date)).collect();
+        let sample: Vec<String> = missing
+            .iter()
+            .take(5)
+            .map(|d| format!("{}@{}", d.account, d.date))
+            .collect();
         return Err(AdsError::MissingReports {
             month,
             count: missing.len(),
@@ -395,17 +444,30 @@ pub fn plan(input: &SettlementInput, engine: &LedgerEngine, chart: &Chart, mode:
     let closing_tier_periods: Vec<PlatformId> = input
         .platforms
         .iter()
-        .filter(|(_, t)| t.rebates.progressive.as_ref().is_some_and(|p| month.closes(p.period)))
+        .filter(|(_, t)| {
+            t.rebates
+                .progressive
+                .as_ref()
+                .is_some_and(|p| month.closes(p.period))
+        })
         .map(|(p, _)| *p)
         .collect();
-    let mut tier_prior_spend_by_line: HashMap<PlatformId, HashMap<(u128, u128), i128>> = HashMap::new();
+    let mut tier_prior_spend_by_line: HashMap<PlatformId, HashMap<(u128, u128), i128>> =
+        HashMap::new();
     for p in &closing_tier_periods {
         let terms = &input.platforms[p];
         if let Some(prog) = &terms.rebates.progressive {
-            let prior: Vec<Month> = month.months_to_date(prog.period).into_iter().filter(|m| *m != month).collect();
+            let prior: Vec<Month> = month
+                .months_to_date(prog.period)
+                .into_iter()
+                .filter(|m| *m != month)
+                .collect();
             let spend = calc.sums(&prior, PostingCode::Spend);
             let pid = p.raw();
-            let mine: HashMap<(u128, u128), i128> = spend.into_iter().filter(|((_, cp), _)| *cp == pid).collect();
+            let mine: HashMap<(u128, u128), i128> = spend
+                .into_iter()
+                .filter(|((_, cp), _)| *cp == pid)
+                .collect();
             if mine.values().any(|v| *v != 0) {
                 platforms.insert(*p);
                 for (party, _) in mine.keys() {
@@ -419,11 +481,15 @@ pub fn plan(input: &SettlementInput, engine: &LedgerEngine, chart: &Chart, mode:
     let mut payout_targets: Vec<(PostingCode, PlatformId, RebatePayout, i128)> = Vec::new();
     let mut platform_spend: BTreeMap<PlatformId, i128> = BTreeMap::new();
     for p in &platforms {
-        let terms = input.platforms.get(p).ok_or(AdsError::NoPlatformAgreement {
-            platform: *p,
-            date: month.last_day(),
-        })?;
-        let keys: Vec<(CustomerId, PlatformId)> = lines.keys().filter(|(_, q)| q == p).copied().collect();
+        let terms = input
+            .platforms
+            .get(p)
+            .ok_or(AdsError::NoPlatformAgreement {
+                platform: *p,
+                date: month.last_day(),
+            })?;
+        let keys: Vec<(CustomerId, PlatformId)> =
+            lines.keys().filter(|(_, q)| q == p).copied().collect();
         let spends: Vec<i128> = keys.iter().map(|k| lines[k].spend).collect();
         let total: i128 = spends.iter().sum();
         platform_spend.insert(*p, total);
@@ -441,7 +507,11 @@ pub fn plan(input: &SettlementInput, engine: &LedgerEngine, chart: &Chart, mode:
             let payout = match std.settlement {
                 PeriodLength::Monthly => std_total,
                 _ if month.closes(std.settlement) => {
-                    let prior: Vec<Month> = month.months_to_date(std.settlement).into_iter().filter(|m| *m != month).collect();
+                    let prior: Vec<Month> = month
+                        .months_to_date(std.settlement)
+                        .into_iter()
+                        .filter(|m| *m != month)
+                        .collect();
                     let accrued: i128 = calc
                         .sums(&prior, PostingCode::StandardRebate)
                         .iter()
@@ -457,14 +527,19 @@ pub fn plan(input: &SettlementInput, engine: &LedgerEngine, chart: &Chart, mode:
 
         // Progressive tiers on spend of the period to date; true-up when the period closes.
         if let Some(prog) = &terms.rebates.progressive {
-            let prior: Vec<Month> = month.months_to_date(prog.period).into_iter().filter(|m| *m != month).collect();
+            let prior: Vec<Month> = month
+                .months_to_date(prog.period)
+                .into_iter()
+                .filter(|m| *m != month)
+                .collect();
             let prior_spend: i128 = calc
                 .sums(&prior, PostingCode::Spend)
                 .iter()
                 .filter(|((_, cp), _)| *cp == pid)
                 .map(|(_, v)| *v)
                 .sum();
-            let accrual = calc.tier_rebate(&terms.rebates, prior_spend + total)? - calc.tier_rebate(&terms.rebates, prior_spend)?;
+            let accrual = calc.tier_rebate(&terms.rebates, prior_spend + total)?
+                - calc.tier_rebate(&terms.rebates, prior_spend)?;
             for (k, part) in keys.iter().zip(calc.allocate(accrual, &spends)?) {
                 if let Some(l) = lines.get_mut(k) {
                     l.tier = part;
@@ -483,7 +558,10 @@ pub fn plan(input: &SettlementInput, engine: &LedgerEngine, chart: &Chart, mode:
                 let period_weights: Vec<i128> = keys
                     .iter()
                     .map(|(c, _)| {
-                        let prior = prior_by_line.and_then(|m| m.get(&(c.raw(), pid))).copied().unwrap_or(0);
+                        let prior = prior_by_line
+                            .and_then(|m| m.get(&(c.raw(), pid)))
+                            .copied()
+                            .unwrap_or(0);
                         prior + lines[&(*c, *p)].spend
                     })
                     .collect();
@@ -493,7 +571,12 @@ pub fn plan(input: &SettlementInput, engine: &LedgerEngine, chart: &Chart, mode:
                     }
                 }
                 if prog.payout != RebatePayout::Cash {
-                    payout_targets.push((PostingCode::RebatePayoutTier, *p, prog.payout, prior_accrued + accrual + true_up));
+                    payout_targets.push((
+                        PostingCode::RebatePayoutTier,
+                        *p,
+                        prog.payout,
+                        prior_accrued + accrual + true_up,
+                    ));
                 }
             } else if prog.payout != RebatePayout::Cash {
                 payout_targets.push((PostingCode::RebatePayoutTier, *p, prog.payout, 0));
@@ -509,7 +592,11 @@ pub fn plan(input: &SettlementInput, engine: &LedgerEngine, chart: &Chart, mode:
             customer: *c,
             date: month.last_day(),
         })?;
-        let keys: Vec<(CustomerId, PlatformId)> = lines.range((*c, PlatformId::from_uuid(Uuid::nil()))..).take_while(|(k, _)| k.0 == *c).map(|(k, _)| *k).collect();
+        let keys: Vec<(CustomerId, PlatformId)> = lines
+            .range((*c, PlatformId::from_uuid(Uuid::nil()))..)
+            .take_while(|(k, _)| k.0 == *c)
+            .map(|(k, _)| *k)
+            .collect();
         let spends: Vec<i128> = keys.iter().map(|k| lines[k].spend).collect();
         let total: i128 = spends.iter().sum();
         let rebate = calc.round(calc.dec(total) * terms.rebate_rate.value())?;
@@ -526,7 +613,12 @@ pub fn plan(input: &SettlementInput, engine: &LedgerEngine, chart: &Chart, mode:
         if service != Some(ServiceType::Solution) {
             continue;
         }
-        let metrics = Metrics::compute(acc.impressions, acc.clicks, acc.conversions, Money::new(acc.spend, cur));
+        let metrics = Metrics::compute(
+            acc.impressions,
+            acc.clicks,
+            acc.conversions,
+            Money::new(acc.spend, cur),
+        );
         let mut worst = 0i128;
         for kpi in input.kpis.get(id).map(Vec::as_slice).unwrap_or_default() {
             let s = kpi.shortfall(&metrics)?;
@@ -541,7 +633,11 @@ pub fn plan(input: &SettlementInput, engine: &LedgerEngine, chart: &Chart, mode:
     let mut targets: BTreeMap<Key, (i128, Vec<(AccountId, AccountId)>)> = BTreeMap::new();
     let mut invoices: BTreeMap<CustomerId, Vec<(PlatformId, i128)>> = BTreeMap::new();
     for ((c, p), l) in &lines {
-        let service = input.customers.get(c).map(|t| t.service_type).unwrap_or(ServiceType::Distribution);
+        let service = input
+            .customers
+            .get(c)
+            .map(|t| t.service_type)
+            .unwrap_or(ServiceType::Distribution);
         let (party, cp) = (c.raw(), p.raw());
         let tr = chart.customer(AccountKind::TradeReceivables, c);
         let or = chart.customer(AccountKind::OtherReceivables, c);
@@ -557,40 +653,77 @@ pub fn plan(input: &SettlementInput, engine: &LedgerEngine, chart: &Chart, mode:
             ServiceType::Solution => cost,
             ServiceType::Distribution => revenue,
         };
-        targets.insert((PostingCode::Spend.code(), party, cp), (l.spend, spend_pairs));
+        targets.insert(
+            (PostingCode::Spend.code(), party, cp),
+            (l.spend, spend_pairs),
+        );
         for (code, amount) in [
             (PostingCode::StandardRebate, l.standard),
             (PostingCode::TierRebate, l.tier),
             (PostingCode::TierTrueUp, l.true_up),
         ] {
-            targets.insert((code.code(), party, cp), (amount, vec![(rr, rebate_credit)]));
+            targets.insert(
+                (code.code(), party, cp),
+                (amount, vec![(rr, rebate_credit)]),
+            );
         }
-        targets.insert((PostingCode::CustomerRebate.code(), party, cp), (l.customer_rebate, vec![(revenue, rp)]));
-        targets.insert((PostingCode::CustomerRebateNetted.code(), party, cp), (l.customer_rebate, vec![(rp, tr)]));
-        targets.insert((PostingCode::KpiCompensation.code(), party, cp), (l.kpi, vec![(revenue, tr)]));
-        invoices.entry(*c).or_default().push((*p, l.spend - l.customer_rebate - l.kpi));
+        targets.insert(
+            (PostingCode::CustomerRebate.code(), party, cp),
+            (l.customer_rebate, vec![(revenue, rp)]),
+        );
+        targets.insert(
+            (PostingCode::CustomerRebateNetted.code(), party, cp),
+            (l.customer_rebate, vec![(rp, tr)]),
+        );
+        targets.insert(
+            (PostingCode::KpiCompensation.code(), party, cp),
+            (l.kpi, vec![(revenue, tr)]),
+        );
+        invoices
+            .entry(*c)
+            .or_default()
+            .push((*p, l.spend - l.customer_rebate - l.kpi));
     }
     let posted = posted_in(engine, month);
     let mut deposits_applied: BTreeMap<CustomerId, i128> = BTreeMap::new();
     for (c, inv) in &invoices {
         let total: i128 = inv.iter().map(|(_, x)| x).sum();
         let party = c.raw();
-        let already = posted.get(&(PostingCode::DepositApplied.code(), party, 0)).map_or(0, |(v, _)| *v);
-        let available = calc.balance_net_credit(chart.customer(AccountKind::CustomerDeposits, c)) + already;
+        let already = posted
+            .get(&(PostingCode::DepositApplied.code(), party, 0))
+            .map_or(0, |(v, _)| *v);
+        let available =
+            calc.balance_net_credit(chart.customer(AccountKind::CustomerDeposits, c)) + already;
         let applied = total.min(available).max(0);
         deposits_applied.insert(*c, applied);
         targets.insert(
             (PostingCode::DepositApplied.code(), party, 0),
-            (applied, vec![(chart.customer(AccountKind::CustomerDeposits, c), chart.customer(AccountKind::TradeReceivables, c))]),
+            (
+                applied,
+                vec![(
+                    chart.customer(AccountKind::CustomerDeposits, c),
+                    chart.customer(AccountKind::TradeReceivables, c),
+                )],
+            ),
         );
     }
     let mut platform_invoiced: BTreeMap<PlatformId, i128> = BTreeMap::new();
     for (p, spend) in &platform_spend {
-        if let Some(PlatformTerms { settlement_terms: SettlementTerms::Monthly { .. }, .. }) = input.platforms.get(p) {
+        if let Some(PlatformTerms {
+            settlement_terms: SettlementTerms::Monthly { .. },
+            ..
+        }) = input.platforms.get(p)
+        {
             platform_invoiced.insert(*p, *spend);
             targets.insert(
                 (PostingCode::PlatformInvoice.code(), 0, p.raw()),
-                (*spend, vec![(chart.platform(AccountKind::PlatformCreditDrawn, p), chart.platform(AccountKind::TradePayables, p))]),
+                (
+                    *spend,
+                    vec![(
+                        chart.platform(AccountKind::PlatformCreditDrawn, p),
+                        chart.platform(AccountKind::TradePayables, p),
+                    )],
+                ),
             );
         }
     }
@@ -600,8 +733,16 @@ pub fn plan(input: &SettlementInput, engine: &LedgerEngine, chart: &Chart, mode:
             RebatePayout::NetPayables => chart.platform(AccountKind::TradePayables, p),
             _ => chart.platform(AccountKind::PlatformPrepayments, p),
         };
-        targets.insert((code.code(), 0, p.raw()), (*amount, vec![(debit, chart.platform(AccountKind::RebatesReceivable, p))]));
-        let e = payouts.entry((*p, *code == PostingCode::RebatePayoutTier)).or_default();
+        targets.insert(
+            (code.code(), 0, p.raw()),
+            (
+                *amount,
+                vec![(debit, chart.platform(AccountKind::RebatesReceivable, p))],
+            ),
+        );
+        let e = payouts
+            .entry((*p, *code == PostingCode::RebatePayoutTier))
+            .or_default();
         if *route == RebatePayout::NetPayables {
             e.1 += amount;
         } else {
@@ -610,23 +751,28 @@ pub fn plan(input: &SettlementInput, engine: &LedgerEngine, chart: &Chart, mode:
     }
 
     // 6. Funding checks: spend billed cannot exceed what was topped up.
-    for c in &customers {
-        let delta: i128 = lines
-            .iter()
-            .filter(|((x, _), _)| x == c)
-            .map(|((_, p), l)| l.spend - posted.get(&(PostingCode::Spend.code(), c.raw(), p.raw())).map_or(0, |(v, _)| *v))
-            .sum();
+    let mut spend_delta: BTreeMap<CustomerId, i128> = BTreeMap::new();
+    for ((c, p), l) in &lines {
+        let already = posted
+            .get(&(PostingCode::Spend.code(), c.raw(), p.raw()))
+            .map_or(0, |(v, _)| *v);
+        *spend_delta.entry(*c).or_default() += l.spend - already;
+    }
+    for (c, delta) in &spend_delta {
         let funded = calc.balance_net_debit(chart.customer(AccountKind::OtherReceivables, c));
-        if delta > funded {
+        if *delta > funded {
             return Err(AdsError::SpendExceedsFunds {
                 what: format!("customer {c}: spend billed against top-ups (other receivables)"),
-                spend: calc.m(delta),
+                spend: calc.m(*delta),
                 funded: calc.m(funded),
             });
         }
     }
     for (p, spend) in &platform_invoiced {
-        let delta = spend - posted.get(&(PostingCode::PlatformInvoice.code(), 0, p.raw())).map_or(0, |(v, _)| *v);
+        let delta = spend
+            - posted
+                .get(&(PostingCode::PlatformInvoice.code(), 0, p.raw()))
+                .map_or(0, |(v, _)| *v);
         let drawn = calc.balance_net_credit(chart.platform(AccountKind::PlatformCreditDrawn, p));
         if delta > drawn {
             return Err(AdsError::SpendExceedsFunds {
@@ -642,7 +788,9 @@ pub fn plan(input: &SettlementInput, engine: &LedgerEngine, chart: &Chart, mode:
     for (key, (target, pairs)) in &targets {
         let (already, count) = posted.get(key).copied().unwrap_or((0, 0));
         let delta = target - already;
-        let Some(code) = PostingCode::from_code(key.0) else { continue };
+        let Some(code) = PostingCode::from_code(key.0) else {
+            continue;
+        };
         let id = settlement_id(month, *key, count);
         let meta = PostingMeta {
             code,
@@ -655,17 +803,30 @@ pub fn plan(input: &SettlementInput, engine: &LedgerEngine, chart: &Chart, mode:
         }
     }
     // Anything posted earlier that has no target any more is reversed.
-    let mut stale: Vec<(&Key, &(i128, u32))> = posted.iter().filter(|(k, (v, _))| !targets.contains_key(k) && *v != 0).collect();
+    let mut stale: Vec<(&Key, &(i128, u32))> = posted
+        .iter()
+        .filter(|(k, (v, _))| !targets.contains_key(k) && *v != 0)
+        .collect();
     stale.sort_by_key(|(k, _)| **k);
     for (key, (already, count)) in stale {
-        let (Some(code), Some(pairs)) = (PostingCode::from_code(key.0), pairs_of(engine, month, *key)) else { continue };
+        let (Some(code), Some(pairs)) =
+            (PostingCode::from_code(key.0), pairs_of(engine, month, *key))
+        else {
+            continue;
+        };
         let meta = PostingMeta {
             code,
             period: month.key(),
             party: key.1,
             counterparty: key.2,
         };
-        if let Some(t) = entry(settlement_id(month, *key, *count), meta, &pairs, -already, cur) {
+        if let Some(t) = entry(
+            settlement_id(month, *key, *count),
+            meta,
+            &pairs,
+            -already,
+            cur,
+        ) {
             transfers.push(t);
         }
     }
@@ -678,7 +839,11 @@ pub fn plan(input: &SettlementInput, engine: &LedgerEngine, chart: &Chart, mode:
         lines: lines
             .iter()
             .map(|((c, p), l)| {
-                let service = input.customers.get(c).map(|t| t.service_type).unwrap_or(ServiceType::Distribution);
+                let service = input
+                    .customers
+                    .get(c)
+                    .map(|t| t.service_type)
+                    .unwrap_or(ServiceType::Distribution);
                 let mut f = LineFigures::zero(*c, *p, service, cur);
                 f.spend = calc.m(l.spend);
                 f.standard_rebate = calc.m(l.standard);
@@ -693,8 +858,14 @@ pub fn plan(input: &SettlementInput, engine: &LedgerEngine, chart: &Chart, mode:
             .iter()
             .filter_map(|((s, _), v)| ServiceType::from_code(*s).map(|s| (s, calc.m(*v))))
             .collect(),
-        deposits_applied: deposits_applied.iter().map(|(c, v)| (*c, calc.m(*v))).collect(),
-        platform_invoiced: platform_invoiced.iter().map(|(p, v)| (*p, calc.m(*v))).collect(),
+        deposits_applied: deposits_applied
+            .iter()
+            .map(|(c, v)| (*c, calc.m(*v)))
+            .collect(),
+        platform_invoiced: platform_invoiced
+            .iter()
+            .map(|(p, v)| (*p, calc.m(*v)))
+            .collect(),
         payouts: payouts
             .iter()
             .map(|((p, progressive), (credit, netted))| PayoutFigures {
@@ -725,7 +896,11 @@ pub fn plan(input: &SettlementInput, engine: &LedgerEngine, chart: &Chart, mode:
     let platform_invoices = platform_spend
         .iter()
         .map(|(p, spend)| {
-            let netted: i128 = payouts.iter().filter(|((q, _), _)| q == p).map(|(_, (_, n))| n).sum();
+            let netted: i128 = payouts
+                .iter()
+                .filter(|((q, _), _)| q == p)
+                .map(|(_, (_, n))| n)
+                .sum();
             let terms = input.platforms.get(p).map(|t| t.settlement_terms);
             let (payable, due_on, prepaid) = match terms {
                 Some(SettlementTerms::Monthly { pay_within_days }) => (
@@ -764,7 +939,9 @@ fn posted_in(engine: &LedgerEngine, month: Month) -> HashMap<Key, (i128, u32)> {
     let mut out: HashMap<Key, (i128, u32)> = HashMap::new();
     for t in engine.transfers_in_period(month.key()) {
         if PostingCode::from_code(t.code()).is_some_and(PostingCode::is_settlement) {
-            let e = out.entry((t.code(), t.party(), t.counterparty())).or_default();
+            let e = out
+                .entry((t.code(), t.party(), t.counterparty()))
+                .or_default();
             e.0 += signed_amount(t.first_leg());
             e.1 += 1;
         }
@@ -778,7 +955,11 @@ fn pairs_of(engine: &LedgerEngine, month: Month, key: Key) -> Option<Vec<(Accoun
         .transfers_in_period(month.key())
         .find(|t| (t.code(), t.party(), t.counterparty()) == key)?;
     let legs: Vec<_> = t.legs().collect();
-    Some(legs.chunks(2).filter_map(|c| Some((c.first()?.account, c.get(1)?.account))).collect())
+    Some(
+        legs.chunks(2)
+            .filter_map(|c| Some((c.first()?.account, c.get(1)?.account)))
+            .collect(),
+    )
 }
 
 /// The id of the `revision`-th settlement transfer of `key` in `month`.

@@ -38,7 +38,12 @@ pub struct LineFigures {
 }
 
 impl LineFigures {
-    pub(crate) fn zero(customer: CustomerId, platform: PlatformId, service_type: ServiceType, currency: Currency) -> Self {
+    pub(crate) fn zero(
+        customer: CustomerId,
+        platform: PlatformId,
+        service_type: ServiceType,
+        currency: Currency,
+    ) -> Self {
         let z = Money::zero(currency);
         LineFigures {
             customer,
@@ -67,7 +72,9 @@ impl LineFigures {
 
     /// Rebates from the platform (standard + tier + true-up).
     pub fn platform_rebates(&self) -> Money {
-        self.m(Self::minor(&self.standard_rebate) + Self::minor(&self.tier_rebate) + Self::minor(&self.tier_true_up))
+        self.m(Self::minor(&self.standard_rebate)
+            + Self::minor(&self.tier_rebate)
+            + Self::minor(&self.tier_true_up))
     }
 
     /// Gross billing: traffic spend less customer rebates.
@@ -77,7 +84,9 @@ impl LineFigures {
 
     /// The customer invoice: spend less customer rebates less KPI compensation.
     pub fn invoice(&self) -> Money {
-        self.m(Self::minor(&self.spend) - Self::minor(&self.customer_rebate) - Self::minor(&self.kpi_compensation))
+        self.m(Self::minor(&self.spend)
+            - Self::minor(&self.customer_rebate)
+            - Self::minor(&self.kpi_compensation))
     }
 
     /// Traffic cost: spend less platform rebates.
@@ -90,7 +99,9 @@ impl LineFigures {
     pub fn revenue(&self) -> Money {
         match self.service_type {
             ServiceType::Solution => self.invoice(),
-            ServiceType::Distribution => self.m(Self::minor(&self.platform_rebates()) - Self::minor(&self.customer_rebate)),
+            ServiceType::Distribution => {
+                self.m(Self::minor(&self.platform_rebates()) - Self::minor(&self.customer_rebate))
+            }
         }
     }
 
@@ -150,7 +161,11 @@ pub struct Summary {
 }
 
 impl Summary {
-    fn of<'a>(currency: Currency, lines: impl Iterator<Item = &'a LineFigures>, staff: i128) -> Summary {
+    fn of<'a>(
+        currency: Currency,
+        lines: impl Iterator<Item = &'a LineFigures>,
+        staff: i128,
+    ) -> Summary {
         let mut t = [0i128; 8];
         for l in lines {
             let v = [
@@ -170,7 +185,11 @@ impl Summary {
         }
         let m = |x: i128| minor_to_money(x, currency);
         let rate = |n: i128| {
-            (t[0] != 0).then(|| RoundingMode::HalfEven.round(Decimal::from(n) / Decimal::from(t[0]), 6).normalize())
+            (t[0] != 0).then(|| {
+                RoundingMode::HalfEven
+                    .round(Decimal::from(n) / Decimal::from(t[0]), 6)
+                    .normalize()
+            })
         };
         let cost = t[7] + staff;
         Summary {
@@ -283,7 +302,8 @@ impl SettlementFigures {
         self.deposits_applied.sort_by_key(|(c, _)| *c);
         self.platform_invoiced.retain(|(_, m)| !m.is_zero());
         self.platform_invoiced.sort_by_key(|(p, _)| *p);
-        self.payouts.retain(|p| !(p.as_credit.is_zero() && p.netted.is_zero()));
+        self.payouts
+            .retain(|p| !(p.as_credit.is_zero() && p.netted.is_zero()));
         self.payouts.sort_by_key(|p| (p.platform, p.progressive));
         self
     }
@@ -294,7 +314,11 @@ impl SettlementFigures {
     ///
     /// # Errors
     /// None today; reserved for ledgers holding transfers this crate did not write.
-    pub fn from_ledger(engine: &LedgerEngine, chart: &Chart, month: Month) -> Result<SettlementFigures> {
+    pub fn from_ledger(
+        engine: &LedgerEngine,
+        chart: &Chart,
+        month: Month,
+    ) -> Result<SettlementFigures> {
         #[derive(Default)]
         struct Acc {
             v: [i128; 6],
@@ -330,13 +354,18 @@ impl SettlementFigures {
                 *deposits.entry(t.party()).or_default() += amount;
             } else if code == PostingCode::PlatformInvoice.code() {
                 *invoiced.entry(t.counterparty()).or_default() += amount;
-            } else if code == PostingCode::RebatePayoutStandard.code() || code == PostingCode::RebatePayoutTier.code() {
+            } else if code == PostingCode::RebatePayoutStandard.code()
+                || code == PostingCode::RebatePayoutTier.code()
+            {
                 let to_payables = t
                     .first_leg()
                     .and_then(|l| engine.account(l.account))
                     .is_some_and(|a| a.code == AccountKind::TradePayables.code());
                 let e = payouts
-                    .entry((t.counterparty(), code == PostingCode::RebatePayoutTier.code()))
+                    .entry((
+                        t.counterparty(),
+                        code == PostingCode::RebatePayoutTier.code(),
+                    ))
                     .or_default();
                 if to_payables {
                     e.1 += amount;

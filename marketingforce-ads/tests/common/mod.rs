@@ -9,7 +9,9 @@ use std::sync::Arc;
 use chrono::{Duration, NaiveDate, TimeZone as _, Utc};
 use marketingforce_ads::account::{AdAccount, Funding, TopUpRequest};
 use marketingforce_ads::agreement::*;
-use marketingforce_ads::campaign::{Budget, Campaign, CampaignDraft, KpiTarget, Objective, Schedule};
+use marketingforce_ads::campaign::{
+    Budget, Campaign, CampaignDraft, KpiTarget, Objective, Schedule,
+};
 use marketingforce_ads::party::*;
 use marketingforce_ads::platform::sim::{SimConfig, SimulatedPlatform};
 use marketingforce_ads::rebate::*;
@@ -30,7 +32,10 @@ pub fn day(s: &str) -> NaiveDate {
 }
 
 pub fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 /// Set the clock to 10:00 Shanghai time on `date`.
@@ -51,9 +56,21 @@ pub fn tiered_policy() -> PlatformRebatePolicy {
             schedule: TierSchedule {
                 basis: TierBasis::Marginal,
                 tiers: vec![
-                    Tier { from: cny("0"), to: Some(cny("50000")), rate: "0%".parse().unwrap() },
-                    Tier { from: cny("50000"), to: Some(cny("200000")), rate: "1%".parse().unwrap() },
-                    Tier { from: cny("200000"), to: None, rate: "2%".parse().unwrap() },
+                    Tier {
+                        from: cny("0"),
+                        to: Some(cny("50000")),
+                        rate: "0%".parse().unwrap(),
+                    },
+                    Tier {
+                        from: cny("50000"),
+                        to: Some(cny("200000")),
+                        rate: "1%".parse().unwrap(),
+                    },
+                    Tier {
+                        from: cny("200000"),
+                        to: None,
+                        rate: "2%".parse().unwrap(),
+                    },
                 ],
             },
             payout: RebatePayout::PrepaymentCredit,
@@ -123,13 +140,33 @@ pub struct World {
     pub distribution: Customer,
 }
 
-pub async fn open_ops(store: Arc<dyn Store>, tenant: TenantId, clock: Arc<ManualClock>, seed: u64) -> AdOps {
-    AdOps::open(store, tenant, clock.clone(), Arc::new(SeededIds::new(seed, clock)), AdOpsConfig::default())
-        .await
-        .unwrap()
+pub async fn open_ops(
+    store: Arc<dyn Store>,
+    tenant: TenantId,
+    clock: Arc<ManualClock>,
+    seed: u64,
+) -> AdOps {
+    AdOps::open(
+        store,
+        tenant,
+        clock.clone(),
+        Arc::new(SeededIds::new(seed, clock)),
+        AdOpsConfig::default(),
+    )
+    .await
+    .unwrap()
 }
 
-pub async fn customer(ops: &AdOps, key: &str, name: &str, body: &str, service: ServiceType, rebate: &str, days: u32, limit: &str) -> Customer {
+pub async fn customer(
+    ops: &AdOps,
+    key: &str,
+    name: &str,
+    body: &str,
+    service: ServiceType,
+    rebate: &str,
+    days: u32,
+    limit: &str,
+) -> Customer {
     let c = ops
         .register_customer(
             key,
@@ -142,9 +179,18 @@ pub async fn customer(ops: &AdOps, key: &str, name: &str, body: &str, service: S
         )
         .await
         .unwrap();
-    let r = ops.review_customer(&format!("{key}-review"), &c.id, &dossier(&c), "审核员").await.unwrap();
+    let r = ops
+        .review_customer(&format!("{key}-review"), &c.id, &dossier(&c), "审核员")
+        .await
+        .unwrap();
     assert_eq!(r.outcome, ReviewOutcome::Approved, "{:?}", r.reasons);
-    ops.sign_agreement(&format!("{key}-agreement"), &c.id, terms(service, rebate, days, limit)).await.unwrap();
+    ops.sign_agreement(
+        &format!("{key}-agreement"),
+        &c.id,
+        terms(service, rebate, days, limit),
+    )
+    .await
+    .unwrap();
     ops.customer(&c.id).await.unwrap()
 }
 
@@ -152,8 +198,19 @@ pub async fn customer(ops: &AdOps, key: &str, name: &str, body: &str, service: S
 pub async fn world_with(store: Arc<dyn Store>, tenant: TenantId, seed: u64) -> World {
     let clock = Arc::new(ManualClock::at_rfc3339("2026-03-01T10:00:00+08:00").unwrap());
     let ops = open_ops(store.clone(), tenant, clock.clone(), seed).await;
-    let p1 = ops.register_platform("p1", "短视频(sim)", "sim-video", PlatformCategory::ShortVideo).await.unwrap();
-    let p2 = ops.register_platform("p2", "电商(sim)", "sim-shop", PlatformCategory::ECommerce).await.unwrap();
+    let p1 = ops
+        .register_platform(
+            "p1",
+            "短视频(sim)",
+            "sim-video",
+            PlatformCategory::ShortVideo,
+        )
+        .await
+        .unwrap();
+    let p2 = ops
+        .register_platform("p2", "电商(sim)", "sim-shop", PlatformCategory::ECommerce)
+        .await
+        .unwrap();
     let all = vec![PricingModel::Cpc, PricingModel::Cpm, PricingModel::Cpt];
     ops.sign_platform_agreement(
         "pa1",
@@ -177,7 +234,9 @@ pub async fn world_with(store: Arc<dyn Store>, tenant: TenantId, seed: u64) -> W
             end: day("2026-12-31"),
             currency: Currency::CNY,
             pricing_models: all,
-            settlement_terms: SettlementTerms::Monthly { pay_within_days: 28 },
+            settlement_terms: SettlementTerms::Monthly {
+                pay_within_days: 28,
+            },
             rebate_policy: netting_policy(),
         },
     )
@@ -191,10 +250,31 @@ pub async fn world_with(store: Arc<dyn Store>, tenant: TenantId, seed: u64) -> W
     let sim2 = Arc::new(SimulatedPlatform::new(c2));
     ops.attach_platform(p1.id, sim1.clone());
     ops.attach_platform(p2.id, sim2.clone());
-    let solution = customer(&ops, "cs", "上海方案客户有限公司", "91310000MA1FL8XQ3", ServiceType::Solution, "2%", 90, "1000000").await;
-    let distribution =
-        customer(&ops, "cd", "杭州代理客户有限公司", "91330100MA2B3C4D5", ServiceType::Distribution, "3%", 120, "1000000").await;
-    ops.record_platform_prepayment("prepay-p1", &p1.id, cny("800000"), day("2026-03-01")).await.unwrap();
+    let solution = customer(
+        &ops,
+        "cs",
+        "上海方案客户有限公司",
+        "91310000MA1FL8XQ3",
+        ServiceType::Solution,
+        "2%",
+        90,
+        "1000000",
+    )
+    .await;
+    let distribution = customer(
+        &ops,
+        "cd",
+        "杭州代理客户有限公司",
+        "91330100MA2B3C4D5",
+        ServiceType::Distribution,
+        "3%",
+        120,
+        "1000000",
+    )
+    .await;
+    ops.record_platform_prepayment("prepay-p1", &p1.id, cny("800000"), day("2026-03-01"))
+        .await
+        .unwrap();
     World {
         ops,
         store,
@@ -248,40 +328,129 @@ pub struct Plan {
 
 pub async fn accounts_and_campaigns(w: &World) -> Plan {
     let ops = &w.ops;
-    let s1 = ops.open_ad_account("s1", &w.solution.id, &w.p1.id).await.unwrap();
-    let s2 = ops.open_ad_account("s2", &w.solution.id, &w.p2.id).await.unwrap();
-    let d1 = ops.open_ad_account("d1", &w.distribution.id, &w.p1.id).await.unwrap();
-    let d2 = ops.open_ad_account("d2", &w.distribution.id, &w.p2.id).await.unwrap();
-    ops.top_up("t-s1", TopUpRequest { account: s1.id, amount: cny("200000"), funding: Funding::Credit }).await.unwrap();
-    ops.top_up("t-s2", TopUpRequest { account: s2.id, amount: cny("100000"), funding: Funding::Credit }).await.unwrap();
-    ops.record_receipt("r-d", &w.distribution.id, cny("150000"), day("2026-03-01")).await.unwrap();
-    ops.top_up("t-d1", TopUpRequest { account: d1.id, amount: cny("150000"), funding: Funding::CustomerPrepayment })
+    let s1 = ops
+        .open_ad_account("s1", &w.solution.id, &w.p1.id)
         .await
         .unwrap();
-    ops.top_up("t-d2", TopUpRequest { account: d2.id, amount: cny("100000"), funding: Funding::Credit }).await.unwrap();
+    let s2 = ops
+        .open_ad_account("s2", &w.solution.id, &w.p2.id)
+        .await
+        .unwrap();
+    let d1 = ops
+        .open_ad_account("d1", &w.distribution.id, &w.p1.id)
+        .await
+        .unwrap();
+    let d2 = ops
+        .open_ad_account("d2", &w.distribution.id, &w.p2.id)
+        .await
+        .unwrap();
+    ops.top_up(
+        "t-s1",
+        TopUpRequest {
+            account: s1.id,
+            amount: cny("200000"),
+            funding: Funding::Credit,
+        },
+    )
+    .await
+    .unwrap();
+    ops.top_up(
+        "t-s2",
+        TopUpRequest {
+            account: s2.id,
+            amount: cny("100000"),
+            funding: Funding::Credit,
+        },
+    )
+    .await
+    .unwrap();
+    ops.record_receipt("r-d", &w.distribution.id, cny("150000"), day("2026-03-01"))
+        .await
+        .unwrap();
+    ops.top_up(
+        "t-d1",
+        TopUpRequest {
+            account: d1.id,
+            amount: cny("150000"),
+            funding: Funding::CustomerPrepayment,
+        },
+    )
+    .await
+    .unwrap();
+    ops.top_up(
+        "t-d2",
+        TopUpRequest {
+            account: d2.id,
+            amount: cny("100000"),
+            funding: Funding::Credit,
+        },
+    )
+    .await
+    .unwrap();
     let campaigns = vec![
         ops.create_campaign(
             "cs1",
             &s1.id,
-            draft("S 搜索引流", Pricing::Cpc { max_bid: cny("1.20") }, "3000", vec![KpiTarget::MaxCpc { max: cny("0.80") }]),
+            draft(
+                "S 搜索引流",
+                Pricing::Cpc {
+                    max_bid: cny("1.20"),
+                },
+                "3000",
+                vec![KpiTarget::MaxCpc { max: cny("0.80") }],
+            ),
         )
         .await
         .unwrap(),
-        ops.create_campaign("cs2", &s2.id, draft("S 商品曝光", Pricing::Cpm { max_bid: cny("30") }, "2000", vec![]))
-            .await
-            .unwrap(),
-        ops.create_campaign("cd1", &d1.id, draft("D 直播引流", Pricing::Cpc { max_bid: cny("1.00") }, "4000", vec![]))
-            .await
-            .unwrap(),
+        ops.create_campaign(
+            "cs2",
+            &s2.id,
+            draft(
+                "S 商品曝光",
+                Pricing::Cpm { max_bid: cny("30") },
+                "2000",
+                vec![],
+            ),
+        )
+        .await
+        .unwrap(),
+        ops.create_campaign(
+            "cd1",
+            &d1.id,
+            draft(
+                "D 直播引流",
+                Pricing::Cpc {
+                    max_bid: cny("1.00"),
+                },
+                "4000",
+                vec![],
+            ),
+        )
+        .await
+        .unwrap(),
         ops.create_campaign(
             "cd2",
             &d2.id,
-            draft("D 首页焦点图", Pricing::Cpt { price: cny("500"), period: CptPeriod::Day }, "600", vec![]),
+            draft(
+                "D 首页焦点图",
+                Pricing::Cpt {
+                    price: cny("500"),
+                    period: CptPeriod::Day,
+                },
+                "600",
+                vec![],
+            ),
         )
         .await
         .unwrap(),
     ];
-    Plan { s1, s2, d1, d2, campaigns }
+    Plan {
+        s1,
+        s2,
+        d1,
+        d2,
+        campaigns,
+    }
 }
 
 /// Deliver and ingest every day of March on both platforms (in `order`).
