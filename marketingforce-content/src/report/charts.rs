@@ -122,7 +122,7 @@ pub fn bars(labels: &[String], series: &[(&str, &str, Vec<f64>)]) -> String {
 /// A line chart of daily series sharing an x axis (each series scaled to its own maximum,
 /// labelled at its peak).
 pub fn lines(dates: &[String], series: &[(&str, &str, Vec<f64>)]) -> String {
-    let (w, h, l, r, t, b) = (560.0, 240.0, 20.0, 20.0, 30.0, 30.0);
+    let (w, h, l, r, t, b) = (1000.0, 260.0, 20.0, 20.0, 30.0, 30.0);
     let n = dates.len().max(2);
     let x = |i: usize| l + (w - l - r) * i as f64 / (n - 1) as f64;
     let mut s = format!(
