@@ -1,10 +1,9 @@
 //! Ledger throughput: two-leg transfers in memory (one core), and durable through the storage
-//! contract with batching and group commit (memory store, SQLite; PostgreSQL when the SDK's
-//! backend is available), each against a bare `HashMap` insert measured in the same run.
+//! contract with batching and group commit (memory store, the core `SqliteStore`, and the core
+//! `PostgresStore` when `MARKETINGFORCE_TEST_POSTGRES_URL` is set), each against a bare
+//! `HashMap` insert measured in the same run.
 //!
 //! Run: `cargo bench -p marketingforce-ads --bench ledger`.
-
-mod support;
 
 use std::collections::HashMap;
 use std::hint::black_box;
@@ -18,7 +17,9 @@ use marketingforce_ads::ledger::{
 };
 use marketingforce_core::id::splitmix64;
 use marketingforce_core::money::Currency;
-use marketingforce_core::storage::{MemoryStore, Store};
+use marketingforce_core::storage::postgres::PostgresOptions;
+use marketingforce_core::storage::sqlite::Durability;
+use marketingforce_core::storage::{MemoryStore, PostgresStore, SqliteStore, Store, StoreLimits};
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::time::{Clock, ManualClock};
 
@@ -172,21 +173,40 @@ fn main() {
         dn,
         1_000,
     ));
-    let dir = std::env::temp_dir().join(format!("mf-ads-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let sqlite =
-        |name: &str| -> Arc<dyn Store> { Arc::new(support::SqliteJournal::open(&dir.join(name))) };
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = |name: &str, durability: Durability| -> Arc<dyn Store> {
+        let path = dir.path().join(name);
+        Arc::new(
+            rt.block_on(SqliteStore::open_with(
+                path,
+                durability,
+                StoreLimits::default(),
+            ))
+            .unwrap(),
+        )
+    };
     let tenant = TenantId::new();
-    let durable_sqlite = rt.block_on(durable_batched(sqlite("batched.db"), tenant, dn, 1_000));
+    let durable_sqlite = rt.block_on(durable_batched(
+        sqlite("batched.db", Durability::Full),
+        tenant,
+        dn,
+        1_000,
+    ));
     let durable_sqlite_big = rt.block_on(durable_batched(
-        sqlite("batched-big.db"),
+        sqlite("batched-big.db", Durability::Full),
         TenantId::new(),
         dn,
-        10_000,
+        8_190,
+    ));
+    let durable_sqlite_normal = rt.block_on(durable_batched(
+        sqlite("batched-normal.db", Durability::Normal),
+        TenantId::new(),
+        dn,
+        1_000,
     ));
     let group_n = (64u64, 100u64);
     let group_sqlite = rt.block_on(durable_group_commit(
-        sqlite("group.db"),
+        sqlite("group.db", Durability::Full),
         group_n.0,
         group_n.1,
     ));
@@ -197,15 +217,28 @@ fn main() {
     ));
     // Durability: a new ledger on the SQLite file replays the journal to the same state.
     let t0 = Instant::now();
+    let reopened = sqlite("batched.db", Durability::Full);
     let replayed = rt.block_on(async {
-        let ledger = Ledger::open(sqlite("batched.db"), tenant, clock())
-            .await
-            .unwrap();
+        let ledger = Ledger::open(reopened, tenant, clock()).await.unwrap();
         ledger.read(|e| e.transfer_count()).await
     });
     let replay = t0.elapsed();
     assert_eq!(replayed as u64, dn);
-    let _ = std::fs::remove_dir_all(&dir);
+    let postgres = match std::env::var("MARKETINGFORCE_TEST_POSTGRES_URL") {
+        Ok(url) => rt.block_on(async {
+            let options = PostgresOptions::new(url).schema("mf_ads_bench");
+            match PostgresStore::connect_with(options).await {
+                Ok(store) => {
+                    let store: Arc<dyn Store> = Arc::new(store);
+                    let batched = durable_batched(store.clone(), TenantId::new(), dn, 1_000).await;
+                    let group = durable_group_commit(store, group_n.0, group_n.1).await;
+                    Ok((batched, group))
+                }
+                Err(e) => Err(format!("cannot connect: {e}")),
+            }
+        }),
+        Err(_) => Err("MARKETINGFORCE_TEST_POSTGRES_URL is not set".to_string()),
+    };
 
     let b = rate(n, base);
     println!(
@@ -234,17 +267,22 @@ fn main() {
         durable_mem,
     );
     line(
-        "durable, SQLite (FULL sync), batches 1,000",
+        "durable, SqliteStore FULL, batches 1,000",
         dn,
         durable_sqlite,
     );
     line(
-        "durable, SQLite (FULL sync), batches 10,000",
+        "durable, SqliteStore FULL, batches 8,190",
         dn,
         durable_sqlite_big,
     );
     line(
-        "durable, SQLite, group commit 64 callers x1",
+        "durable, SqliteStore NORMAL, batches 1,000",
+        dn,
+        durable_sqlite_normal,
+    );
+    line(
+        "durable, SqliteStore FULL, group commit 64x1",
         group_n.0 * group_n.1,
         group_sqlite,
     );
@@ -254,7 +292,18 @@ fn main() {
         group_mem,
     );
     line("recovery: replay the SQLite journal", dn, replay);
-    println!("PostgreSQL: not measured here (the SDK's PostgresStore is not in the tree yet).\n");
+    match postgres {
+        Ok((batched, group)) => {
+            line("durable, PostgresStore, batches 1,000", dn, batched);
+            line(
+                "durable, PostgresStore, group commit 64x1",
+                group_n.0 * group_n.1,
+                group,
+            );
+        }
+        Err(reason) => println!("PostgreSQL skipped: {reason}"),
+    }
+    println!();
 
     // Criterion's own measurement of one 1,000-transfer batch, for the record.
     let mut c = Criterion::default()

@@ -210,13 +210,15 @@ impl AgreementTerms {
         if self.credit_terms_days > policy.normal_max_days {
             match &self.credit_exception {
                 Some(e) if !e.approved_by.trim().is_empty() && !e.reason.trim().is_empty() => {}
-                _ => return Err(AdsError::validation(
-                    "credit_terms_days",
-                    format!(
+                _ => {
+                    return Err(AdsError::validation(
+                        "credit_terms_days",
+                        format!(
                         "{} days exceed the normal {} days: record an approved credit exception",
                         self.credit_terms_days, policy.normal_max_days
                     ),
-                )),
+                    ))
+                }
             }
         }
         self.credit_limit.ensure_non_negative("credit_limit")?;

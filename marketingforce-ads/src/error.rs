@@ -247,7 +247,7 @@ pub enum AdsError {
         platform: String,
         /// What the adapter reported.
         #[source]
-        source: marketingforce_core::Error,
+        source: Box<marketingforce_core::Error>,
     },
 }
 
@@ -262,11 +262,20 @@ impl AdsError {
         AdsError::Core(marketingforce_core::Error::not_found(kind, id))
     }
 
+    /// A failure of the platform behind the adapter with code `platform`.
+    pub fn platform(platform: &str, source: marketingforce_core::Error) -> AdsError {
+        AdsError::Platform {
+            platform: platform.to_string(),
+            source: Box::new(source),
+        }
+    }
+
     /// Whether the same call may succeed when retried (timeouts, retryable backend and platform
     /// failures, optimistic-concurrency conflicts).
     pub fn is_retryable(&self) -> bool {
         match self {
-            AdsError::Core(e) | AdsError::Platform { source: e, .. } => e.is_retryable(),
+            AdsError::Core(e) => e.is_retryable(),
+            AdsError::Platform { source, .. } => source.is_retryable(),
             _ => false,
         }
     }

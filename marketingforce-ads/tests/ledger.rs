@@ -677,7 +677,7 @@ proptest! {
     fn replaying_commands_changes_nothing(amounts in proptest::collection::vec(1u64..10_000, 1..40), order in any::<u64>()) {
         let mut e = prop_engine();
         let specs: Vec<_> = amounts.iter().enumerate()
-            .map(|(i, a)| two_leg(i as u128 + 1, 1 + (i as u128 % 3 == 0) as u128 * 3, 6, *a))
+            .map(|(i, a)| two_leg(i as u128 + 1, 1 + u128::from((i as u128).is_multiple_of(3)) * 3, 6, *a))
             .collect();
         e.submit(&specs, 1).unwrap();
         let state: Vec<_> = e.accounts().map(|(_, b)| *b).collect();

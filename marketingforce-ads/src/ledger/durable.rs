@@ -1,18 +1,4 @@
-//! The durable ledger: the in-memory engine, journaled through the storage contract with group
-//! commit.
-//!
-//! Every accepted change is appended to a journal (`ads.ledger` by default) in the same atomic
-//! [`Batch`] as whatever domain records go with it; opening a [`Ledger`] replays the journal, so
-//! a new process on the same store rebuilds exactly the same state, timestamps included.
-//!
-//! **Group commit**: concurrent [`Ledger::post`] calls queue their transfers; whichever caller
-//! holds the commit lock takes the whole queue, applies each caller's transfers atomically in
-//! memory, writes them all in one storage commit, and answers every caller. One storage round
-//! trip serves many callers, and a failed commit rolls the memory state back for all of them.
-//!
-//! **Single writer**: like TigerBeetle's leader, one `Ledger` per tenant and journal writes at a
-//! time. If another writer appended in between (detected from the journal sequence numbers),
-//! the ledger reloads the journal before answering.
+//! The durable ledger: the in-memory engine journaled through the storage contract.
 
 use std::sync::{Arc, PoisonError};
 
@@ -165,12 +151,28 @@ pub enum LedgerCommit {
     Replayed(Vec<u8>),
 }
 
-/// The durable, tenant-scoped double-entry ledger (see the [module docs](self)).
+/// The durable, tenant-scoped double-entry ledger.
+///
+/// The durable ledger: the in-memory engine, journaled through the storage contract with group
+/// commit.
+///
+/// Every accepted change is appended to a journal (`ads.ledger` by default) in the same atomic
+/// [`Batch`] as whatever domain records go with it; opening a [`Ledger`] replays the journal, so
+/// a new process on the same store rebuilds exactly the same state, timestamps included.
+///
+/// **Group commit**: concurrent [`Ledger::post`] calls queue their transfers; whichever caller
+/// holds the commit lock takes the whole queue, applies each caller's transfers atomically in
+/// memory, writes them all in one storage commit, and answers every caller. One storage round
+/// trip serves many callers, and a failed commit rolls the memory state back for all of them.
+///
+/// **Single writer**: like TigerBeetle's leader, one `Ledger` per tenant and journal writes at a
+/// time. If another writer appended in between (detected from the journal sequence numbers),
+/// the ledger reloads the journal before answering.
 ///
 /// ```
 /// use std::sync::Arc;
 /// use marketingforce_ads::ledger::{Account, AccountFlags, AccountId, Ledger, Leg, TransferId,
-///     TransferSpec};
+///    TransferSpec};
 /// use marketingforce_core::money::Currency;
 /// use marketingforce_core::storage::{MemoryStore, Store};
 /// use marketingforce_core::tenant::TenantId;
@@ -183,12 +185,12 @@ pub enum LedgerCommit {
 /// let ledger = Ledger::open(store.clone(), tenant, clock.clone()).await.unwrap();
 /// let (a, b) = (AccountId::new(1), AccountId::new(2));
 /// ledger.create_accounts(vec![
-///     Account { id: a, currency: Currency::CNY, code: 1, owner: 0, flags: AccountFlags::NONE },
-///     Account { id: b, currency: Currency::CNY, code: 2, owner: 0, flags: AccountFlags::NONE },
+///    Account { id: a, currency: Currency::CNY, code: 1, owner: 0, flags: AccountFlags::NONE },
+///    Account { id: b, currency: Currency::CNY, code: 2, owner: 0, flags: AccountFlags::NONE },
 /// ]).await.unwrap();
 /// ledger.post(vec![TransferSpec::posted(TransferId::new(7), vec![
-///     Leg::debit_minor(a, 100, Currency::CNY),
-///     Leg::credit_minor(b, 100, Currency::CNY),
+///    Leg::debit_minor(a, 100, Currency::CNY),
+///    Leg::credit_minor(b, 100, Currency::CNY),
 /// ])]).await.unwrap();
 ///
 /// // A new process on the same store sees the same state.

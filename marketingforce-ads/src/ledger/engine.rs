@@ -1,12 +1,4 @@
 //! The in-memory ledger engine: pure, synchronous, no I/O.
-//!
-//! Accounts live in a dense array indexed through a hash map of their ids; transfers are
-//! appended to one array with their legs in a second, flat array (no allocation per transfer).
-//! Every write is checked completely before it is applied, and every applied transfer can be
-//! undone exactly, which is what makes batches atomic and lets the durable [`Ledger`] roll back
-//! the memory state when a storage commit fails.
-//!
-//! [`Ledger`]: super::Ledger
 
 use std::collections::HashMap;
 
@@ -65,11 +57,21 @@ pub struct Checkpoint {
     last_timestamp: u64,
 }
 
-/// The double-entry engine (see the [module docs](self)).
+/// The in-memory double-entry engine.
+///
+/// The in-memory ledger engine: pure, synchronous, no I/O.
+///
+/// Accounts live in a dense array indexed through a hash map of their ids; transfers are
+/// appended to one array with their legs in a second, flat array (no allocation per transfer).
+/// Every write is checked completely before it is applied, and every applied transfer can be
+/// undone exactly, which is what makes batches atomic and lets the durable [`Ledger`] roll back
+/// the memory state when a storage commit fails.
+///
+/// [`Ledger`]: crate::ledger::Ledger
 ///
 /// ```
 /// use marketingforce_ads::ledger::{Account, AccountFlags, AccountId, LedgerEngine, Leg,
-///     TransferId, TransferSpec};
+///    TransferId, TransferSpec};
 /// use marketingforce_core::money::Currency;
 ///
 /// let mut ledger = LedgerEngine::new();
@@ -78,20 +80,20 @@ pub struct Checkpoint {
 /// let flags = AccountFlags { debits_must_not_exceed_credits: true, ..AccountFlags::NONE };
 /// ledger.create_account(Account { id: deposit, currency: Currency::CNY, code: 1, owner: 0, flags }).unwrap();
 /// ledger.create_account(Account { id: cash, currency: Currency::CNY, code: 2, owner: 0,
-///     flags: AccountFlags::NONE }).unwrap();
+///    flags: AccountFlags::NONE }).unwrap();
 ///
 /// // The customer pays 100.00 in: cash up, deposit (a liability) up.
 /// let pay = TransferSpec::posted(TransferId::new(1), vec![
-///     Leg::debit_minor(cash, 10_000, Currency::CNY),
-///     Leg::credit_minor(deposit, 10_000, Currency::CNY),
+///    Leg::debit_minor(cash, 10_000, Currency::CNY),
+///    Leg::credit_minor(deposit, 10_000, Currency::CNY),
 /// ]);
 /// ledger.submit(&[pay.clone()], 1).unwrap();
 /// // Replaying the same transfer changes nothing.
 /// assert!(!ledger.submit(&[pay], 2).unwrap()[0].is_created());
 /// // Spending 150.00 of a 100.00 deposit is refused at write time.
 /// let overspend = TransferSpec::posted(TransferId::new(2), vec![
-///     Leg::debit_minor(deposit, 15_000, Currency::CNY),
-///     Leg::credit_minor(cash, 15_000, Currency::CNY),
+///    Leg::debit_minor(deposit, 15_000, Currency::CNY),
+///    Leg::credit_minor(cash, 15_000, Currency::CNY),
 /// ]);
 /// assert!(ledger.submit(&[overspend], 3).is_err());
 /// assert_eq!(ledger.balance(deposit).unwrap().credits_posted, 10_000);

@@ -63,10 +63,7 @@ impl AdOps {
                 currency: self.config.currency,
             })
             .await
-            .map_err(|source| AdsError::Platform {
-                platform: adapter.platform_code().to_string(),
-                source,
-            })?;
+            .map_err(|source| AdsError::platform(adapter.platform_code(), source))?;
         let key_ext = AdAccount::external_key(platform, &opened.account_id);
         if let Some(existing) = self
             .accounts()
@@ -236,10 +233,7 @@ impl AdOps {
             .await;
         match answer {
             Ok(receipt) => self.resolve_top_up(&held.id, Some(receipt)).await,
-            Err(source) => Err(AdsError::Platform {
-                platform: adapter.platform_code().to_string(),
-                source,
-            }),
+            Err(source) => Err(AdsError::platform(adapter.platform_code(), source)),
         }
     }
 
@@ -399,10 +393,7 @@ impl AdOps {
         let status = adapter
             .top_up_status(&account.external_id, &t.id.to_string())
             .await
-            .map_err(|source| AdsError::Platform {
-                platform: adapter.platform_code().to_string(),
-                source,
-            })?;
+            .map_err(|source| AdsError::platform(adapter.platform_code(), source))?;
         self.resolve_top_up(id, status).await
     }
 

@@ -132,10 +132,7 @@ impl AdOps {
                 audience: draft.audience.clone(),
             })
             .await
-            .map_err(|source| AdsError::Platform {
-                platform: adapter.platform_code().to_string(),
-                source,
-            })?;
+            .map_err(|source| AdsError::platform(adapter.platform_code(), source))?;
         let campaign = Campaign {
             id: CampaignId::generate(self.ids.as_ref()),
             account: a.id,
@@ -202,10 +199,7 @@ impl AdOps {
         adapter
             .set_campaign_status(&a.external_id, &c.external_id, status)
             .await
-            .map_err(|source| AdsError::Platform {
-                platform: adapter.platform_code().to_string(),
-                source,
-            })?;
+            .map_err(|source| AdsError::platform(adapter.platform_code(), source))?;
         c.status = status;
         let mut batch = Batch::new();
         batch.put_entity(&self.tenant, &c, Expect::Version(version))?;
@@ -298,10 +292,7 @@ impl AdOps {
                 approval_ref: approval.review_ref.clone(),
             })
             .await
-            .map_err(|source| AdsError::Platform {
-                platform: adapter.platform_code().to_string(),
-                source,
-            })?;
+            .map_err(|source| AdsError::platform(adapter.platform_code(), source))?;
         let placement = Placement {
             id: PlacementId::generate(self.ids.as_ref()),
             campaign: c.id,
@@ -498,10 +489,7 @@ impl AdOps {
                 .await;
             let result = match fetched {
                 Ok(report) => self.ingest_report(platform, &report).await,
-                Err(source) => Err(AdsError::Platform {
-                    platform: adapter.platform_code().to_string(),
-                    source,
-                }),
+                Err(source) => Err(AdsError::platform(adapter.platform_code(), source)),
             };
             match result {
                 Ok(outcome) => summary.ingested.push((a.id, outcome)),

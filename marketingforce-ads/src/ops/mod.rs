@@ -93,7 +93,7 @@ fn prefix(e: AdsError, parent: &str) -> AdsError {
     }
 }
 
-/// The ad operations service of one tenant (see the [module docs](self)).
+/// The ad operations service of one tenant (see the [module docs](crate::ops)).
 ///
 /// A single `AdOps` per tenant writes at a time (like the ledger it owns); reopening it on the
 /// same store rebuilds the same state.

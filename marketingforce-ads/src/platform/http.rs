@@ -227,7 +227,7 @@ impl Config for HttpPlatformConfig {
     }
 }
 
-/// The HTTP adapter (see the [module docs](self)).
+/// The HTTP adapter (see the [module docs](crate::platform::http)).
 #[derive(Debug, Clone)]
 pub struct HttpAdPlatform {
     config: HttpPlatformConfig,

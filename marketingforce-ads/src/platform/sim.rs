@@ -155,7 +155,7 @@ struct State {
     counter: u64,
 }
 
-/// The simulated platform (see the [module docs](self)).
+/// The simulated platform (see the [module docs](crate::platform::sim)).
 #[derive(Debug)]
 pub struct SimulatedPlatform {
     config: SimConfig,

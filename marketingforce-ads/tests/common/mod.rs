@@ -157,6 +157,7 @@ pub async fn open_ops(
     .unwrap()
 }
 
+#[allow(clippy::too_many_arguments)]
 pub async fn customer(
     ops: &AdOps,
     key: &str,
