@@ -44,3 +44,9 @@ pub(crate) fn path(parent: &str, child: &str) -> String {
         format!("{parent}.{child}")
     }
 }
+
+/// The JSON Schema of a configuration type, pretty-printed (the committed files under
+/// `marketingforce-ads/schemas/` are generated with this).
+pub fn json_schema<T: schemars::JsonSchema>() -> String {
+    serde_json::to_string_pretty(&schemars::schema_for!(T)).unwrap_or_default()
+}

@@ -318,6 +318,30 @@ fn unapproved_customers_get_no_accounts() {
 }
 
 #[test]
+fn another_tenant_sees_nothing() {
+    runtime().block_on(async {
+        let w = world().await;
+        let other = open_ops(
+            w.store.clone(),
+            marketingforce_core::tenant::TenantId::new(),
+            w.clock.clone(),
+            1,
+        )
+        .await;
+        assert!(matches!(
+            other.customer(&w.solution.id).await.unwrap_err(),
+            AdsError::Core(Error::NotFound { .. })
+        ));
+        assert!(other.ad_accounts().await.unwrap().is_empty());
+        assert_eq!(other.ledger().read(|e| e.transfer_count()).await, 0);
+        assert!(other
+            .open_ad_account("x", &w.solution.id, &w.p1.id)
+            .await
+            .is_err());
+    });
+}
+
+#[test]
 fn agreements_refuse_terms_beyond_policy() {
     runtime().block_on(async {
         let w = world().await;

@@ -171,6 +171,15 @@ fn a_month_of_business_settles_on_both_bases_and_is_derivable_from_the_ledger() 
             dist.revenue
         );
 
+        // Concentration: shares of spend per platform sum to one (within rounding).
+        let shares = figures.platform_shares();
+        let total: marketingforce_core::money::Decimal = shares.iter().map(|(_, s)| *s).sum();
+        assert!(
+            (total - marketingforce_core::money::Decimal::ONE).abs() <= "0.0002".parse().unwrap(),
+            "{total}"
+        );
+        assert!(shares[0].1 >= shares[1].1);
+
         // Standard rebate of platform 1 = 5% of its month's spend; tiers on the quarter's spend.
         let p1_lines: Vec<_> = figures
             .lines

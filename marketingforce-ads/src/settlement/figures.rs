@@ -281,6 +281,34 @@ impl SettlementFigures {
         Summary::of(self.currency, self.lines.iter(), self.staff(None))
     }
 
+    /// Each platform's share of the month's spend, largest first (concentration risk: one
+    /// platform is often 80%+ of spend). Shares are rounded to 4 decimal places, half-even.
+    pub fn platform_shares(&self) -> Vec<(PlatformId, Decimal)> {
+        let total: i128 = self
+            .lines
+            .iter()
+            .map(|l| LineFigures::minor(&l.spend))
+            .sum();
+        if total <= 0 {
+            return Vec::new();
+        }
+        let mut per: BTreeMap<PlatformId, i128> = BTreeMap::new();
+        for l in &self.lines {
+            *per.entry(l.platform).or_default() += LineFigures::minor(&l.spend);
+        }
+        let mut shares: Vec<(PlatformId, Decimal)> = per
+            .into_iter()
+            .map(|(p, s)| {
+                (
+                    p,
+                    RoundingMode::HalfEven.round(Decimal::from(s) / Decimal::from(total), 4),
+                )
+            })
+            .collect();
+        shares.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        shares
+    }
+
     /// The month's invoice total of a customer.
     pub fn customer_invoice(&self, customer: &CustomerId) -> Money {
         let total: i128 = self
