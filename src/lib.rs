@@ -20,11 +20,11 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
-pub use marketingforce_core as core;
 #[cfg(feature = "ads")]
 pub use marketingforce_ads as ads;
 #[cfg(feature = "content")]
 pub use marketingforce_content as content;
+pub use marketingforce_core as core;
 #[cfg(feature = "crm")]
 pub use marketingforce_crm as crm;
 #[cfg(feature = "modules")]

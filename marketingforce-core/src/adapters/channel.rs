@@ -94,9 +94,7 @@ impl fmt::Display for ContentFormat {
 }
 
 /// Real-name verification of a platform account.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, JsonSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Verification {
     /// Not verified: publishing is refused.
