@@ -22,8 +22,8 @@
 //!
 //! The trait is object-safe (`Arc<dyn AdPlatform>`). Implementations live with the ads domain
 //! crate: a deterministic simulated platform and an HTTP adapter speaking a documented JSON
-//! protocol. Failures use the core [`Error`](crate::Error): [`Error::Timeout`](crate::Error::Timeout)
-//! when the outcome is unknown, [`Error::Backend`](crate::Error::Backend) with `retryable: true`
+//! protocol. Failures use the core [`Error`]: [`Error::Timeout`]
+//! when the outcome is unknown, [`Error::Backend`] with `retryable: true`
 //! for rate limiting (HTTP 429) and server errors, and with `retryable: false` for refusals.
 //!
 //! Money on the wire is whatever unit the platform uses (fen, thousandths of a fen, micros);
@@ -478,14 +478,14 @@ pub trait AdPlatform: Send + Sync + fmt::Debug {
     /// Open an ad account for an advertiser.
     ///
     /// # Errors
-    /// [`Error::Backend`](crate::Error::Backend) when the platform refuses or fails,
-    /// [`Error::Timeout`](crate::Error::Timeout) when the outcome is unknown.
+    /// [`Error::Backend`] when the platform refuses or fails,
+    /// [`Error::Timeout`] when the outcome is unknown.
     async fn open_account(&self, request: &OpenAccountRequest) -> Result<PlatformAccount>;
 
     /// Read an account's status and balance.
     ///
     /// # Errors
-    /// [`Error::NotFound`](crate::Error::NotFound) for an unknown account, or a backend error.
+    /// [`Error::NotFound`] for an unknown account, or a backend error.
     async fn account(&self, account_id: &str) -> Result<PlatformAccount>;
 
     /// Move funds into an account (idempotent by `request_id`).

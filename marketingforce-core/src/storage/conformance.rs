@@ -1,6 +1,6 @@
 //! The storage conformance suite (feature `testing`): the behaviour every [`Store`] must have.
 //!
-//! Each check is a public async function taking a store; [`store_conformance_tests!`] expands to
+//! Each check is a public async function taking a store; [`store_conformance_tests!`](crate::store_conformance_tests) expands to
 //! one `#[test]` per check, so a backend — ours or a third party's — runs the whole suite with
 //! one line. Checks use fresh random tenants, so they can share one database.
 //!
@@ -27,7 +27,7 @@ use super::{Batch, CommitOutcome, Expect, IndexEntry, PageRequest, Store};
 use crate::error::{Error, VersionState};
 use crate::tenant::TenantId;
 
-/// Names of every check, in the order [`store_conformance_tests!`] declares them.
+/// Names of every check, in the order [`store_conformance_tests!`](crate::store_conformance_tests) declares them.
 pub const CHECKS: &[&str] = &[
     "crud",
     "version_conflicts",
