@@ -1,0 +1,99 @@
+//! An HTTP service embedding the Marketingforce SDK: tenants, leads, usage and settlement over
+//! one store, with idempotency keys and RFC 9457 problem details. The service itself is the
+//! `service` module (routes, error mapping, idempotency); this binary configures and serves it.
+//!
+//! ```text
+//! cargo run --example http_service --features http-example
+//! MF_STORE=sqlite:./mf.db MF_PII_KEY=<64 hex digits> cargo run --example http_service --features http-example
+//! ```
+//!
+//! Environment:
+//! - `MF_HTTP_ADDR`: address to listen on (default `127.0.0.1:8080`).
+//! - `MF_STORE`: `memory` (default), `sqlite:<path>` or `postgres://user:pass@host/db`.
+//! - `MF_PII_KEY`: the 32-byte master key sealing personal data, as 64 hex digits. Required
+//!   with a durable store (data sealed under a throwaway key could never be read again); with
+//!   the memory store a fixed development key is used and a warning printed.
+//! - `MF_BODY_LIMIT`: largest request body in bytes (default 65536).
+//!
+//! Then, for example:
+//! ```text
+//! curl -si localhost:8080/tenants -H 'Idempotency-Key: t-1' -H 'Content-Type: application/json' \
+//!      -d '{"name":"上海某机械有限公司","bundle":"tcloud.basic"}'
+//! curl -si localhost:8080/tenants/<id>/leads -H 'Idempotency-Key: l-1' -H 'Content-Type: application/json' \
+//!      -d '{"source":"own_site","name":"张伟","mobile":"138 1234 5678"}'
+//! curl -si localhost:8080/tenants/<id>/usage -H 'Idempotency-Key: u-1' -H 'Content-Type: application/json' \
+//!      -d '{"unit":"articles_published","quantity":3}'
+//! ```
+
+// The module is shared with `tests/http_service.rs`, which uses items this binary does not.
+#[allow(dead_code, unused_imports)]
+mod service;
+
+use std::error::Error;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use marketingforce::crm::crypto::KeyRing;
+use service::{AppState, ServiceConfig, StoreUrl};
+
+/// The development key used with the memory store when `MF_PII_KEY` is not set.
+const DEV_KEY: [u8; 32] = *b"marketingforce-dev-key-not-prod!";
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("http_service: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), Box<dyn Error>> {
+    let addr = std::env::var("MF_HTTP_ADDR").unwrap_or_else(|_| "127.0.0.1:8080".into());
+    let store_url: StoreUrl = std::env::var("MF_STORE").unwrap_or_default().parse()?;
+    let key = match std::env::var("MF_PII_KEY") {
+        Ok(hex) => parse_key(&hex)?,
+        Err(_) if !store_url.is_durable() => {
+            eprintln!(
+                "http_service: MF_PII_KEY not set; using the development key (memory store only)"
+            );
+            DEV_KEY
+        }
+        Err(_) => return Err(format!("MF_PII_KEY is required with the store {store_url}").into()),
+    };
+    let mut config = ServiceConfig::default();
+    if let Ok(limit) = std::env::var("MF_BODY_LIMIT") {
+        config.body_limit = limit
+            .parse()
+            .map_err(|e| format!("MF_BODY_LIMIT {limit:?}: {e}"))?;
+    }
+    let store = store_url.open().await?;
+    let state = AppState::builder(store, Arc::new(KeyRing::new("k1", key)))
+        .config(config)
+        .build()
+        .map_err(|p| format!("cannot start: {:?}", p.body()))?;
+    let listener = tokio::net::TcpListener::bind(&addr).await?;
+    println!(
+        "http_service: listening on http://{} (store: {store_url})",
+        listener.local_addr()?
+    );
+    axum::serve(listener, service::router(state)).await?;
+    Ok(())
+}
+
+/// 64 hex digits → 32 bytes.
+fn parse_key(hex: &str) -> Result<[u8; 32], String> {
+    let hex = hex.trim();
+    if hex.len() != 64 || !hex.is_ascii() {
+        return Err("MF_PII_KEY must be 64 hex digits (32 bytes)".into());
+    }
+    let mut key = [0u8; 32];
+    for (i, byte) in key.iter_mut().enumerate() {
+        let pair = hex.get(2 * i..2 * i + 2).unwrap_or_default();
+        *byte = u8::from_str_radix(pair, 16)
+            .map_err(|_| format!("MF_PII_KEY: {pair:?} is not a hex byte"))?;
+    }
+    Ok(key)
+}

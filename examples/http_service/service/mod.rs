@@ -1,0 +1,111 @@
+//! An HTTP service that embeds the Marketingforce SDK, written as a library-like module: build
+//! an [`AppState`] over any [`Store`](marketingforce::core::storage::Store), hand it to
+//! [`router`], serve the router with `axum::serve`. The example binary (`main.rs`) does that
+//! from environment variables; `tests/http_service.rs` does it on `127.0.0.1:0`.
+//!
+//! # Endpoints
+//!
+//! | method | path | what | success |
+//! |---|---|---|---|
+//! | `POST` | `/tenants` | create a tenant on a bundle (`{"name", "bundle", "accounts"?}`) | 201 + `Location` |
+//! | `GET` | `/tenants/{tenant}` | the tenant, its term, modules and seat limits | 200 |
+//! | `POST` | `/tenants/{tenant}/leads` | capture a lead (a CRM `CaptureRequest`); dedupe decides | 201 created / 200 merged or unchanged |
+//! | `GET` | `/tenants/{tenant}/leads?limit=&after=` | live leads, masked, keyset-paginated | 200 |
+//! | `GET` | `/tenants/{tenant}/leads/{lead}` | one lead, masked | 200 |
+//! | `POST` | `/tenants/{tenant}/usage` | consume `{"unit", "quantity"}` against the tenant's quota | 200 |
+//! | `GET` | `/tenants/{tenant}/usage` | balances of every unit with a quota today | 200 |
+//! | `GET` | `/tenants/{tenant}/usage/{unit}` | the balance of one unit | 200 |
+//! | `POST` | `/tenants/{tenant}/settlements/{month}` | settle a month of ad operations (`{"mode"}` optional, default `final`) | 200 |
+//! | `GET` | `/tenants/{tenant}/settlements/{month}` | the settled month: record, figures from the ledger, invoices | 200 |
+//!
+//! # Idempotency
+//!
+//! Every `POST` requires an `Idempotency-Key` header (1–255 visible ASCII characters; a quoted
+//! structured-field string is accepted too). Keys are scoped to the tenant (for `POST /tenants`,
+//! to the operator). The first *successful* response is recorded with a fingerprint of the
+//! operation and its decoded body; a replay with the same key and request returns the recorded
+//! status, `Location` and body, with `Idempotent-Replayed: true`, and changes nothing. A replay
+//! with a different request is refused with 422. A refused request (4xx/5xx) records nothing and
+//! changed nothing, so the same key can be retried after fixing the cause. Under the HTTP record
+//! the SDK's own idempotency keys (lead captures, usage events) are derived from the same header,
+//! so a crash between the domain commit and the HTTP record still runs the command once.
+//! Tenant creation writes a provisioning plan (ids, grant, dates) under the key first, so a
+//! retried creation resumes with the same tenant id instead of leaving an orphan.
+//!
+//! # Errors: `application/problem+json` (RFC 9457)
+//!
+//! Every error body has `type` (a `tag:` URI naming the problem), `title`, `status`, `detail`,
+//! and, for bad input, `field` (the path of the offending field, e.g. `product_interest[1]`).
+//!
+//! | status | `type` suffix | when |
+//! |---|---|---|
+//! | 400 | `missing-idempotency-key`, `invalid-idempotency-key` | a `POST` without a usable key |
+//! | 400 | `malformed-json` | the body is not JSON (syntax, truncation, trailing data) |
+//! | 404 | `not-found` | unknown route, tenant, lead, settlement; a resource of another tenant (isolation is indistinguishable from absence) |
+//! | 405 | `method-not-allowed` | e.g. `DELETE` on a route |
+//! | 409 | `conflict`, `invalid-state`, `request-in-progress`, `lead-merged`, `settlement-refused` | concurrent change; a state machine refused; the same key is still running; the lead lives on in a survivor; a month not over, a previous month unsettled, reports missing |
+//! | 410 | `lead-erased` | the lead's personal data was erased (PIPL) |
+//! | 413 | `payload-too-large` | the body exceeds [`ServiceConfig::body_limit`] |
+//! | 415 | `unsupported-media-type` | a body that is not `application/json` |
+//! | 422 | `validation` (+ `field`), `no-identity` | well-formed JSON with bad values or fields |
+//! | 422 | `idempotency-key-reused` | the key was first used for a different request (following the IETF Idempotency-Key draft: 422, not 409, because retrying cannot succeed) |
+//! | 403 | `not-entitled`, `no-quota`, `seat-limit` | the tenant did not buy the module / has no quota of the unit / every seat is taken: waiting will not help |
+//! | 429 | `quota-exceeded`, `limit-exceeded`, `rate-limited` | a finite quota is used up for its window (`remaining`, `limit`, `window_end` and `can_buy` pack offers are members), or a rate limit (`Retry-After`). 429 rather than 402 because the quota resets at `window_end` and no payment protocol is involved |
+//! | 502 | `platform-failed` | an ad platform behind an adapter failed |
+//! | 503 | `backend-unavailable`, `timeout` | the store failed or timed out (`Retry-After: 1` when retryable) |
+//! | 500 | `internal` | anything else; details go to the log, not to the client |
+
+mod config;
+mod directory;
+mod extract;
+mod idempotency;
+mod leads;
+mod problem;
+mod settlement;
+mod state;
+mod tenants;
+mod usage;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::Router;
+
+pub use config::{ServiceConfig, StoreUrl};
+pub use directory::{Provisioning, TenantRecord, OPERATOR_SCOPE};
+pub use idempotency::Reply;
+pub use problem::Problem;
+pub use state::{AppState, AppStateBuilder};
+
+/// The service's routes over `state`, with the body limit of its configuration.
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.config().body_limit;
+    Router::new()
+        .route("/tenants", post(tenants::create))
+        .route("/tenants/{tenant}", get(tenants::get))
+        .route(
+            "/tenants/{tenant}/leads",
+            post(leads::capture).get(leads::list),
+        )
+        .route("/tenants/{tenant}/leads/{lead}", get(leads::get))
+        .route(
+            "/tenants/{tenant}/usage",
+            post(usage::consume).get(usage::balances),
+        )
+        .route("/tenants/{tenant}/usage/{unit}", get(usage::balance))
+        .route(
+            "/tenants/{tenant}/settlements/{month}",
+            post(settlement::run).get(settlement::read),
+        )
+        .fallback(unknown_route)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state)
+}
+
+async fn unknown_route(uri: axum::http::Uri) -> Problem {
+    Problem::not_found(format!("no route {}", uri.path()))
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> Problem {
+    Problem::method_not_allowed(&method, uri.path())
+}

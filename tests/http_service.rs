@@ -1,0 +1,1134 @@
+//! The `http_service` example driven over loopback: the test starts the router on
+//! `127.0.0.1:0` and talks to it with a real HTTP client. Happy paths for tenants, leads, usage
+//! and settlement; every bad input the service promises to refuse; idempotent replays (same
+//! response, nothing changed) and replays with another body (refused); a backend failure; a
+//! restart on SQLite.
+
+// The service module of the example, compiled into this test; the test does not use every item.
+#[path = "../examples/http_service/service/mod.rs"]
+#[allow(dead_code, unused_imports)]
+mod service;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{Duration, NaiveDate};
+use marketingforce::ads::account::{Funding, TopUpRequest};
+use marketingforce::ads::agreement::*;
+use marketingforce::ads::campaign::{Budget, CampaignDraft, Objective, Schedule};
+use marketingforce::ads::party::*;
+use marketingforce::ads::platform::sim::{SimConfig, SimulatedPlatform};
+use marketingforce::ads::rebate::{CustomerRebatePolicy, PlatformRebatePolicy};
+use marketingforce::core::adapters::ad_platform::{Audience, Pricing, PricingModel};
+use marketingforce::core::id::SeededIds;
+use marketingforce::core::money::{Currency, Money};
+use marketingforce::core::storage::{
+    Batch, Collection, CommitOutcome, JournalEntry, MemoryStore, Page, PageRequest, Record,
+    SqliteStore, Store,
+};
+use marketingforce::core::tenant::TenantId;
+use marketingforce::core::time::ManualClock;
+use marketingforce::core::Error as CoreError;
+use marketingforce::crm::crypto::KeyRing;
+use reqwest::header::HeaderMap;
+use serde_json::{json, Value};
+use service::{AppState, ServiceConfig};
+use tokio::task::JoinHandle;
+
+const BODY_LIMIT: usize = 16 * 1024;
+
+/// A running service and a client for it.
+struct Server {
+    base: String,
+    client: reqwest::Client,
+    state: AppState,
+    clock: Arc<ManualClock>,
+    task: JoinHandle<()>,
+}
+
+/// One response, decoded.
+#[derive(Debug)]
+struct Resp {
+    status: u16,
+    headers: HeaderMap,
+    body: Value,
+}
+
+impl Resp {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Assert an RFC 9457 problem of `kind` with `status`; returns the body.
+    #[track_caller]
+    fn problem(&self, status: u16, kind: &str) -> &Value {
+        assert_eq!(self.status, status, "{:#}", self.body);
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json"),
+            "{:#}",
+            self.body
+        );
+        assert_eq!(self.body["status"], json!(status));
+        assert_eq!(
+            self.body["type"],
+            json!(format!("tag:marketingforce.example,2026:problems/{kind}")),
+            "{:#}",
+            self.body
+        );
+        assert!(self.body["title"].as_str().is_some_and(|t| !t.is_empty()));
+        assert!(self.body["detail"].as_str().is_some_and(|d| !d.is_empty()));
+        &self.body
+    }
+
+    /// Assert a 422 validation problem naming `field`.
+    #[track_caller]
+    fn invalid(&self, field: &str) -> &Value {
+        let body = self.problem(422, "validation");
+        assert_eq!(body["field"], json!(field), "{body:#}");
+        body
+    }
+}
+
+fn clock() -> Arc<ManualClock> {
+    Arc::new(ManualClock::at_rfc3339("2026-03-01T09:00:00+08:00").expect("clock"))
+}
+
+async fn start() -> Server {
+    start_on(Arc::new(MemoryStore::new()), clock()).await
+}
+
+async fn start_on(store: Arc<dyn Store>, clock: Arc<ManualClock>) -> Server {
+    let state = AppState::builder(store, Arc::new(KeyRing::new("k1", [9; 32])))
+        .clock(clock.clone())
+        .ids(Arc::new(SeededIds::new(5, clock.clone())))
+        .config(ServiceConfig {
+            body_limit: BODY_LIMIT,
+            ..ServiceConfig::default()
+        })
+        .build()
+        .expect("state");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let router = service::router(state.clone());
+    let task = tokio::spawn(async move {
+        axum::serve(listener, router).await.expect("serve");
+    });
+    Server {
+        base,
+        client: reqwest::Client::new(),
+        state,
+        clock,
+        task,
+    }
+}
+
+impl Server {
+    async fn send(&self, request: reqwest::RequestBuilder) -> Resp {
+        let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.expect("body");
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).expect("every response body is JSON")
+        };
+        Resp {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    async fn get(&self, path: &str) -> Resp {
+        self.send(self.client.get(format!("{}{path}", self.base)))
+            .await
+    }
+
+    async fn post(&self, path: &str, key: Option<&str>, body: Value) -> Resp {
+        let body = serde_json::to_vec(&body).expect("json");
+        self.post_raw(path, key, Some("application/json"), body)
+            .await
+    }
+
+    async fn post_raw(
+        &self,
+        path: &str,
+        key: Option<&str>,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> Resp {
+        let mut request = self.client.post(format!("{}{path}", self.base)).body(body);
+        if let Some(k) = key {
+            request = request.header("Idempotency-Key", k);
+        }
+        if let Some(t) = content_type {
+            request = request.header("Content-Type", t);
+        }
+        self.send(request).await
+    }
+
+    /// Create a tenant on `bundle`; returns its id.
+    async fn tenant(&self, key: &str, body: Value) -> String {
+        let r = self.post("/tenants", Some(key), body).await;
+        assert_eq!(r.status, 201, "{:#}", r.body);
+        r.body["id"].as_str().expect("id").to_string()
+    }
+
+    async fn stop(self) {
+        self.task.abort();
+        let _ = self.task.await;
+    }
+}
+
+fn basic(name: &str) -> Value {
+    json!({"name": name, "bundle": "tcloud.basic"})
+}
+
+#[tokio::test]
+async fn tenants_are_created_once_per_key_and_read_back() {
+    let s = start().await;
+    let body =
+        json!({"name": "上海恒泽机械有限公司", "bundle": "trueclient.standard", "accounts": 8});
+    let created = s.post("/tenants", Some("tenant-1"), body.clone()).await;
+    assert_eq!(created.status, 201, "{:#}", created.body);
+    assert_eq!(created.header("content-type"), Some("application/json"));
+    let id = created.body["id"].as_str().expect("id").to_string();
+    assert!(id.starts_with("tenant_"));
+    assert_eq!(
+        created.header("location"),
+        Some(format!("/tenants/{id}").as_str())
+    );
+    assert_eq!(created.body["name"], json!("上海恒泽机械有限公司"));
+    assert_eq!(created.body["time_zone"], json!("Asia/Shanghai"));
+    assert_eq!(created.body["currency"], json!("CNY"));
+    assert_eq!(created.body["bundle"], json!("trueclient.standard"));
+    assert_eq!(created.body["accounts"], json!(8));
+    assert_eq!(created.body["term_start"], json!("2026-03-01"));
+    assert_eq!(created.body["term_end"], json!("2027-03-01"));
+    assert_eq!(created.body["seat_limits"]["mf.sales_workbench"], json!(8));
+    assert!(created.header("idempotent-replayed").is_none());
+
+    // A retry returns the first response and creates nothing.
+    let replay = s.post("/tenants", Some("tenant-1"), body.clone()).await;
+    assert_eq!(replay.status, 201);
+    assert_eq!(replay.body, created.body);
+    assert_eq!(replay.header("location"), created.header("location"));
+    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+    // The same key for another tenant is refused; a quoted key is the same key.
+    let reused = s
+        .post(
+            "/tenants",
+            Some("\"tenant-1\""),
+            basic("杭州云帆贸易有限公司"),
+        )
+        .await;
+    assert_eq!(
+        reused.problem(422, "idempotency-key-reused")["field"],
+        json!("Idempotency-Key")
+    );
+
+    let read = s.get(&format!("/tenants/{id}")).await;
+    assert_eq!(read.status, 200);
+    assert_eq!(read.body, created.body);
+
+    // Another key is another tenant.
+    let other = s.tenant("tenant-2", basic("杭州云帆贸易有限公司")).await;
+    assert_ne!(other, id);
+    let read = s.get(&format!("/tenants/{other}")).await;
+    assert_eq!(read.body["bundle"], json!("tcloud.basic"));
+    assert!(read.body["modules"]
+        .as_array()
+        .expect("modules")
+        .contains(&json!("mf.t_text")));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn tenant_creation_refuses_bad_input_naming_the_field() {
+    let s = start().await;
+    let cases = [
+        (json!({"name": " ", "bundle": "tcloud.basic"}), "name"),
+        (
+            json!({"name": "某公司", "bundle": "tcloud.platinum"}),
+            "bundle",
+        ),
+        (
+            json!({"name": "某公司", "bundle": "trueclient.standard", "accounts": 3}),
+            "accounts",
+        ),
+        (
+            json!({"name": "某公司", "bundle": "trueclient.standard"}),
+            "accounts",
+        ),
+        (
+            json!({"name": "某公司", "bundle": "tcloud.basic", "accounts": 5}),
+            "accounts",
+        ),
+        (
+            json!({"name": "某公司", "bundle": "tcloud.basic", "time_zone": "UTC"}),
+            "time_zone",
+        ),
+        (json!({"bundle": "tcloud.basic"}), "name"),
+        (json!({"name": 42, "bundle": "tcloud.basic"}), "name"),
+        (
+            json!({"name": "某公司", "bundle": "tcloud.basic", "accounts": -1}),
+            "accounts",
+        ),
+        (json!(["tcloud.basic"]), "body"),
+    ];
+    for (i, (body, field)) in cases.into_iter().enumerate() {
+        let r = s.post("/tenants", Some(&format!("bad-{i}")), body).await;
+        r.invalid(field);
+    }
+    // A refused request recorded nothing: its key still works for a good request.
+    s.tenant("bad-0", basic("某公司")).await;
+
+    // Unknown and malformed tenant ids are the same 404.
+    let unknown = s.get(&format!("/tenants/{}", TenantId::new())).await;
+    unknown.problem(404, "not-found");
+    s.get("/tenants/not-a-tenant")
+        .await
+        .problem(404, "not-found");
+    s.get(&format!("/tenants/{}", service::OPERATOR_SCOPE))
+        .await
+        .problem(404, "not-found");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn leads_are_captured_deduped_masked_and_listed() {
+    let s = start().await;
+    let t = s.tenant("t", basic("上海恒泽机械有限公司")).await;
+    let leads = format!("/tenants/{t}/leads");
+
+    let first_body = json!({
+        "source": "own_site", "name": "张伟", "mobile": "138 1234 5678",
+        "email": "zhang.wei@hzjx.com.cn", "company": "上海恒泽机械有限公司",
+        "region": "上海", "product_interest": ["T Cloud"]
+    });
+    let first = s.post(&leads, Some("lead-1"), first_body.clone()).await;
+    assert_eq!(first.status, 201, "{:#}", first.body);
+    assert_eq!(first.body["outcome"], json!("created"));
+    let lead = first.body["lead"].as_str().expect("lead").to_string();
+    assert_eq!(
+        first.header("location"),
+        Some(format!("/tenants/{t}/leads/{lead}").as_str())
+    );
+
+    // Replay: same response, nothing new.
+    let replay = s.post(&leads, Some("lead-1"), first_body.clone()).await;
+    assert_eq!((replay.status, &replay.body), (201, &first.body));
+    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+    // Same key, different body: refused.
+    let mut changed = first_body.clone();
+    changed["region"] = json!("北京");
+    s.post(&leads, Some("lead-1"), changed)
+        .await
+        .problem(422, "idempotency-key-reused");
+
+    // The same person typed in full-width digits through T Cloud: merged, 200.
+    let again = s
+        .post(
+            &leads,
+            Some("lead-2"),
+            json!({"source": "t_cloud_inquiry", "mobile": "１３８１２３４５６７８", "campaign": "2026-expo"}),
+        )
+        .await;
+    assert_eq!(again.status, 200, "{:#}", again.body);
+    assert_eq!(again.body["outcome"], json!("merged"));
+    assert_eq!(again.body["lead"], json!(lead));
+
+    // A second person.
+    let other = s
+        .post(
+            &leads,
+            Some("lead-3"),
+            json!({"source": "we_com", "wecom_id": "wm_lina_01", "name": "李娜"}),
+        )
+        .await;
+    assert_eq!(other.status, 201);
+
+    // The masked view: no personal data in clear.
+    let view = s.get(&format!("{leads}/{lead}")).await;
+    assert_eq!(view.status, 200, "{:#}", view.body);
+    assert_eq!(view.body["mobile"], json!("138****5678"));
+    assert_eq!(view.body["stage"], json!("new"));
+    assert_eq!(view.body["unmasked"], json!([]));
+    let text = view.body.to_string();
+    for secret in ["13812345678", "zhang.wei@hzjx.com.cn", "张伟", "恒泽"] {
+        assert!(!text.contains(secret), "{secret} leaked in {text}");
+    }
+
+    // Listing, a page at a time.
+    let all = s.get(&leads).await;
+    assert_eq!(all.status, 200);
+    assert_eq!(all.body["items"].as_array().expect("items").len(), 2);
+    assert_eq!(all.body["next"], Value::Null);
+    let page = s.get(&format!("{leads}?limit=1")).await;
+    assert_eq!(page.body["items"].as_array().expect("items").len(), 1);
+    let next = page.body["next"].as_str().expect("next").to_string();
+    let rest = s.get(&format!("{leads}?limit=1&after={next}")).await;
+    assert_eq!(rest.body["items"].as_array().expect("items").len(), 1);
+    assert_ne!(rest.body["items"][0]["lead"], page.body["items"][0]["lead"]);
+    s.get(&format!("{leads}?limit=0")).await.invalid("limit");
+    s.get(&format!("{leads}?limit=101")).await.invalid("limit");
+    s.get(&format!("{leads}?limit=ten")).await.invalid("limit");
+    s.get(&format!("{leads}?after=lead_x"))
+        .await
+        .invalid("after");
+    s.get(&format!("{leads}?sort=name"))
+        .await
+        .problem(422, "validation");
+
+    // Bad captures, each naming the field.
+    let bad = [
+        (
+            json!({"source": "own_site", "mobile": "12812345678"}),
+            "mobile",
+        ),
+        (json!({"source": "own_site", "mobile": "138123"}), "mobile"),
+        (json!({"source": "own_site", "email": "zhang@"}), "email"),
+        (
+            json!({"source": "tiktok", "mobile": "13812345678"}),
+            "source",
+        ),
+        (json!({"mobile": "13812345678"}), "source"),
+        (
+            json!({"source": "own_site", "mobile": "13812345678", "product_interest": ["ok", ""]}),
+            "product_interest[1]",
+        ),
+        (
+            json!({"source": "own_site", "mobile": 13812345678u64}),
+            "mobile",
+        ),
+    ];
+    for (i, (body, field)) in bad.into_iter().enumerate() {
+        s.post(&leads, Some(&format!("bad-{i}")), body)
+            .await
+            .invalid(field);
+    }
+    s.post(
+        &leads,
+        Some("no-id"),
+        json!({"source": "own_site", "region": "北京"}),
+    )
+    .await
+    .problem(422, "no-identity");
+
+    // Unknown leads and ids that are not lead ids are 404.
+    s.get(&format!("{leads}/lead_0192f0c1e3d47a8b9c0d1e2f3a4b5c6d"))
+        .await
+        .problem(404, "not-found");
+    s.get(&format!("{leads}/13812345678"))
+        .await
+        .problem(404, "not-found");
+    // Nothing of the refused captures landed.
+    assert_eq!(
+        s.get(&leads).await.body["items"]
+            .as_array()
+            .expect("items")
+            .len(),
+        2
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn another_tenants_lead_is_indistinguishable_from_a_missing_one() {
+    let s = start().await;
+    let a = s.tenant("a", basic("甲公司")).await;
+    let b = s.tenant("b", basic("乙公司")).await;
+    let created = s
+        .post(
+            &format!("/tenants/{a}/leads"),
+            Some("k"),
+            json!({"source": "own_site", "mobile": "13900001234"}),
+        )
+        .await;
+    let lead = created.body["lead"].as_str().expect("lead");
+
+    let crossed = s.get(&format!("/tenants/{b}/leads/{lead}")).await;
+    let missing = s
+        .get(&format!(
+            "/tenants/{b}/leads/lead_0192f0c1e3d47a8b9c0d1e2f3a4b5c6d"
+        ))
+        .await;
+    crossed.problem(404, "not-found");
+    missing.problem(404, "not-found");
+    assert_eq!(crossed.body["title"], missing.body["title"]);
+    assert!(!crossed.body.to_string().contains(a.as_str()));
+    // B sees none of A's leads, and the same key in B is B's own.
+    assert_eq!(
+        s.get(&format!("/tenants/{b}/leads")).await.body["items"],
+        json!([])
+    );
+    let in_b = s
+        .post(
+            &format!("/tenants/{b}/leads"),
+            Some("k"),
+            json!({"source": "own_site", "mobile": "13900001234"}),
+        )
+        .await;
+    assert_eq!(in_b.status, 201);
+    assert_ne!(in_b.body["lead"], created.body["lead"]);
+    // Unknown tenants are 404 on every route, mutating or not.
+    let ghost = TenantId::new();
+    s.post(
+        &format!("/tenants/{ghost}/leads"),
+        Some("k"),
+        json!({"source": "own_site", "mobile": "13900001234"}),
+    )
+    .await
+    .problem(404, "not-found");
+    s.get(&format!("/tenants/{ghost}/usage"))
+        .await
+        .problem(404, "not-found");
+    s.post(
+        &format!("/tenants/{ghost}/usage"),
+        Some("k"),
+        json!({"unit": "articles_published", "quantity": 1}),
+    )
+    .await
+    .problem(404, "not-found");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn usage_is_metered_against_the_quota() {
+    let s = start().await;
+    let t = s.tenant("t", basic("上海恒泽机械有限公司")).await;
+    let usage = format!("/tenants/{t}/usage");
+    let articles = |n: u64| json!({"unit": "articles_published", "quantity": n});
+
+    // T Cloud Basic includes 100 articles a month.
+    let first = s.post(&usage, Some("u-1"), articles(60)).await;
+    assert_eq!(first.status, 200, "{:#}", first.body);
+    assert_eq!(first.body["remaining"], json!(40));
+    assert_eq!(first.body["replayed"], json!(false));
+
+    let replay = s.post(&usage, Some("u-1"), articles(60)).await;
+    assert_eq!((replay.status, &replay.body), (200, &first.body));
+    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+    s.post(&usage, Some("u-1"), articles(61))
+        .await
+        .problem(422, "idempotency-key-reused");
+
+    let over = s.post(&usage, Some("u-2"), articles(50)).await;
+    let body = over.problem(429, "quota-exceeded");
+    assert_eq!(body["remaining"], json!(40));
+    assert_eq!(body["limit"], json!(100));
+    assert_eq!(body["requested"], json!(50));
+    assert_eq!(body["window_end"], json!("2026-04-01"));
+    assert!(!body["can_buy"].as_array().expect("offers").is_empty());
+    // The refusal changed nothing and recorded nothing: the key works for what fits.
+    let fits = s.post(&usage, Some("u-2"), articles(40)).await;
+    assert_eq!(fits.body["remaining"], json!(0));
+
+    // No quota of videos in T Cloud Basic: forbidden, not throttled.
+    let videos = s
+        .post(
+            &usage,
+            Some("u-3"),
+            json!({"unit": "videos_rendered", "quantity": 1}),
+        )
+        .await;
+    assert_eq!(
+        videos.problem(403, "no-quota")["unit"],
+        json!("videos_rendered")
+    );
+
+    // Bad input.
+    s.post(&usage, Some("u-4"), json!({"unit": "pages", "quantity": 1}))
+        .await
+        .invalid("unit");
+    s.post(&usage, Some("u-5"), articles(0))
+        .await
+        .invalid("quantity");
+    s.post(
+        &usage,
+        Some("u-6"),
+        json!({"unit": "articles_published", "quantity": -1}),
+    )
+    .await
+    .invalid("quantity");
+    s.post(&usage, Some("u-7"), json!({"unit": "articles_published"}))
+        .await
+        .invalid("quantity");
+    s.post(
+        &usage,
+        Some("u-8"),
+        json!({"unit": "articles_published", "quantity": 1, "n": 1}),
+    )
+    .await
+    .invalid("n");
+
+    // Balances.
+    let all = s.get(&usage).await;
+    assert_eq!(all.status, 200);
+    assert_eq!(all.body["date"], json!("2026-03-01"));
+    let units = all.body["units"].as_array().expect("units");
+    let art = units
+        .iter()
+        .find(|u| u["unit"] == json!("articles_published"))
+        .expect("articles balance");
+    assert_eq!(
+        (art["used"].clone(), art["remaining"].clone()),
+        (json!(100), json!(0))
+    );
+    let one = s.get(&format!("{usage}/articles_published")).await;
+    assert_eq!(&one.body, art);
+    s.get(&format!("{usage}/pages"))
+        .await
+        .problem(404, "not-found");
+
+    // A new month resets the monthly quota.
+    s.clock.advance(Duration::days(31));
+    let april = s.post(&usage, Some("u-9"), articles(1)).await;
+    assert_eq!(april.body["remaining"], json!(99));
+    s.stop().await;
+}
+
+fn cny(s: &str) -> Money {
+    Money::cny(s).expect("money")
+}
+
+fn day(s: &str) -> NaiveDate {
+    s.parse().expect("date")
+}
+
+/// A month of ad operations for `tenant` through its `AdOps`: a simulated platform paying a 5%
+/// standard rebate, a distribution customer getting 3% back, a CPC campaign running March 2026.
+async fn run_march(s: &Server, tenant: &str) {
+    let record = s.state.tenant(tenant).await.expect("tenant");
+    let ops = s.state.ads(&record).await.expect("ads");
+    let platform = ops
+        .register_platform("p", "短视频平台", "sim", PlatformCategory::ShortVideo)
+        .await
+        .expect("platform");
+    ops.sign_platform_agreement(
+        "pa",
+        &platform.id,
+        PlatformAgreementTerms {
+            start: day("2026-01-01"),
+            end: day("2026-12-31"),
+            currency: Currency::CNY,
+            pricing_models: vec![PricingModel::Cpc, PricingModel::Cpm],
+            settlement_terms: SettlementTerms::Prepay,
+            rebate_policy: PlatformRebatePolicy::standard("5%".parse().expect("rate")),
+        },
+    )
+    .await
+    .expect("platform agreement");
+    let sim = Arc::new(SimulatedPlatform::new(SimConfig::new("sim", 7)));
+    ops.attach_platform(platform.id, sim.clone());
+    ops.record_platform_prepayment("prepay", &platform.id, cny("500000"), day("2026-03-01"))
+        .await
+        .expect("prepayment");
+    let customer = ops
+        .register_customer(
+            "c",
+            NewCustomer {
+                name: "上海某品牌有限公司".into(),
+                kind: CustomerKind::DirectAdvertiser,
+                industry: "retail".into(),
+                licence_number: uscc_with_check_digit("91310000MA1FL8XQ3").expect("uscc"),
+            },
+        )
+        .await
+        .expect("customer");
+    ops.review_customer(
+        "r",
+        &customer.id,
+        &QualificationDossier {
+            licence: BusinessLicence {
+                number: customer.licence_number.clone(),
+                registered_name: customer.name.clone(),
+                expires_on: None,
+            },
+            industry: "retail".into(),
+            permits: vec![],
+            reputation: Reputation::default(),
+            credit_rating: CreditRating::A,
+            financials: Financials {
+                net_assets: cny("5000000"),
+                debt_ratio: "40%".parse().expect("rate"),
+                loss_making_years: 0,
+            },
+        },
+        "审核员",
+    )
+    .await
+    .expect("review");
+    ops.sign_agreement(
+        "a",
+        &customer.id,
+        AgreementTerms {
+            service_type: ServiceType::Distribution,
+            start: day("2026-01-01"),
+            end: day("2026-12-31"),
+            auto_renew: true,
+            credit_terms_days: 60,
+            credit_exception: None,
+            credit_limit: cny("300000"),
+            customer_rebate: CustomerRebatePolicy::Fixed {
+                rate: "3%".parse().expect("rate"),
+            },
+        },
+    )
+    .await
+    .expect("agreement");
+    let account = ops
+        .open_ad_account("acct", &customer.id, &platform.id)
+        .await
+        .expect("account");
+    ops.top_up(
+        "t",
+        TopUpRequest {
+            account: account.id,
+            amount: cny("100000"),
+            funding: Funding::Credit,
+        },
+    )
+    .await
+    .expect("top-up");
+    ops.create_campaign(
+        "camp",
+        &account.id,
+        CampaignDraft {
+            name: "春季上新".into(),
+            objective: Objective::Traffic,
+            budget: Budget {
+                daily: Some(cny("2000")),
+                total: None,
+            },
+            schedule: Schedule {
+                start: day("2026-03-01"),
+                end: None,
+                hours: vec![],
+            },
+            audience: Audience::default(),
+            pricing: Pricing::Cpc {
+                max_bid: cny("1.20"),
+            },
+            kpis: vec![],
+        },
+    )
+    .await
+    .expect("campaign");
+    for d in day("2026-03-01").iter_days().take(31) {
+        sim.run_day(d);
+        let fetched = ops.fetch_reports(&platform.id, d).await.expect("reports");
+        assert!(fetched.failed.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn a_month_is_settled_once_and_read_back_from_the_ledger() {
+    let s = start().await;
+    let t = s.tenant("t", basic("上海某广告代理有限公司")).await;
+    run_march(&s, &t).await;
+    let march = format!("/tenants/{t}/settlements/2026-03");
+
+    // Before the month is over: refused.
+    s.post(&march, Some("settle-early"), json!({}))
+        .await
+        .problem(409, "settlement-refused");
+    s.get(&march).await.problem(404, "not-found");
+
+    s.clock.advance(Duration::days(31));
+    s.post_raw(&march, None, None, Vec::new())
+        .await
+        .problem(400, "missing-idempotency-key");
+    // An empty body means the default mode (final).
+    let settled = s.post_raw(&march, Some("settle-1"), None, Vec::new()).await;
+    assert_eq!(settled.status, 200, "{:#}", settled.body);
+    assert_eq!(settled.body["month"], json!("2026-03"));
+    assert_eq!(settled.body["provisional"], json!(false));
+    assert_eq!(
+        settled.body["customer_invoices"]
+            .as_array()
+            .expect("invoices")
+            .len(),
+        1
+    );
+
+    let replay = s.post_raw(&march, Some("settle-1"), None, Vec::new()).await;
+    assert_eq!((replay.status, &replay.body), (200, &settled.body));
+    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+    s.post(&march, Some("settle-1"), json!({"mode": "provisional"}))
+        .await
+        .problem(422, "idempotency-key-reused");
+
+    let read = s.get(&march).await;
+    assert_eq!(read.status, 200, "{:#}", read.body);
+    assert_eq!(read.body["figures"], settled.body["figures"]);
+    assert_eq!(read.body["record"]["revision"], json!(1));
+    assert_eq!(read.body["invoices"].as_array().expect("invoices").len(), 1);
+    let overall = &read.body["overall"];
+    let amount = |v: &Value| -> rust_decimal::Decimal {
+        v["amount"]
+            .as_str()
+            .expect("amount")
+            .parse()
+            .expect("decimal")
+    };
+    assert!(amount(&overall["spend"]) > rust_decimal::Decimal::ZERO);
+    // Net basis: revenue = platform rebates (5%) − customer rebates (3%).
+    assert_eq!(
+        amount(&overall["revenue"]),
+        amount(&overall["platform_rebates"]) - amount(&overall["customer_rebates"])
+    );
+    assert_eq!(overall["net_rebate_rate"], json!("0.02"));
+
+    // Settling again under a new key posts nothing new: the same figures.
+    let again = s
+        .post(&march, Some("settle-2"), json!({"mode": "final"}))
+        .await;
+    assert_eq!(again.status, 200);
+    assert_eq!(again.body["figures"], settled.body["figures"]);
+    assert_eq!(s.get(&march).await.body["record"]["revision"], json!(1));
+
+    // Bad input.
+    let months = format!("/tenants/{t}/settlements");
+    s.post(&format!("{months}/2026-13"), Some("m"), json!({}))
+        .await
+        .invalid("month");
+    s.get(&format!("{months}/march")).await.invalid("month");
+    s.post(&march, Some("m"), json!({"mode": "eventually"}))
+        .await
+        .invalid("mode");
+    s.get(&format!("{months}/2026-02"))
+        .await
+        .problem(404, "not-found");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn malformed_oversized_and_unkeyed_requests_are_problems() {
+    let s = start().await;
+    let t = s.tenant("t", basic("某公司")).await;
+    let leads = format!("/tenants/{t}/leads");
+    let capture = json!({"source": "own_site", "mobile": "13812345678"});
+
+    // Every mutating route needs a key.
+    for path in [
+        "/tenants".to_string(),
+        leads.clone(),
+        format!("/tenants/{t}/usage"),
+        format!("/tenants/{t}/settlements/2026-03"),
+    ] {
+        s.post(&path, None, capture.clone())
+            .await
+            .problem(400, "missing-idempotency-key");
+    }
+    for bad in ["", "   ", "\"\""] {
+        s.post(&leads, Some(bad), capture.clone())
+            .await
+            .problem(400, "invalid-idempotency-key");
+    }
+    let long = "k".repeat(256);
+    s.post(&leads, Some(&long), capture.clone())
+        .await
+        .problem(400, "invalid-idempotency-key");
+    let ok = "k".repeat(255);
+    assert_eq!(s.post(&leads, Some(&ok), capture.clone()).await.status, 201);
+
+    // Malformed JSON: syntax, truncation, trailing data, empty.
+    for raw in [
+        &b"{\"source\": \"own_site\", "[..],
+        b"{source: own_site}",
+        b"{\"source\": \"own_site\", \"mobile\": \"13812345678\"} {}",
+        b"",
+    ] {
+        s.post_raw(&leads, Some("m"), Some("application/json"), raw.to_vec())
+            .await
+            .problem(400, "malformed-json");
+    }
+    // Not JSON at all, by media type.
+    s.post_raw(
+        &leads,
+        Some("m"),
+        Some("text/plain"),
+        b"mobile=138".to_vec(),
+    )
+    .await
+    .problem(415, "unsupported-media-type");
+    s.post_raw(
+        &leads,
+        Some("m"),
+        None,
+        serde_json::to_vec(&capture).expect("json"),
+    )
+    .await
+    .problem(415, "unsupported-media-type");
+    // A +json media type with parameters is JSON.
+    let ld = s
+        .post_raw(
+            &leads,
+            Some("ld"),
+            Some("application/merge-patch+json; charset=utf-8"),
+            serde_json::to_vec(&json!({"source": "own_site", "mobile": "13900001111"}))
+                .expect("json"),
+        )
+        .await;
+    assert_eq!(ld.status, 201, "{:#}", ld.body);
+
+    // Oversized bodies.
+    let big =
+        json!({"source": "own_site", "mobile": "13812345678", "campaign": "x".repeat(BODY_LIMIT)});
+    let r = s.post(&leads, Some("big"), big).await;
+    assert_eq!(
+        r.problem(413, "payload-too-large")["limit"],
+        json!(BODY_LIMIT)
+    );
+
+    // Unknown routes and methods.
+    s.get("/nowhere").await.problem(404, "not-found");
+    s.post("/tenants/x/nowhere", Some("k"), json!({}))
+        .await
+        .problem(404, "not-found");
+    let deleted = s.send(s.client.delete(format!("{}{leads}", s.base))).await;
+    deleted.problem(405, "method-not-allowed");
+    s.stop().await;
+}
+
+/// A memory store whose commits fail on demand.
+#[derive(Debug, Default)]
+struct FlakyStore {
+    inner: MemoryStore,
+    /// Every commit fails.
+    failing: AtomicBool,
+    /// Commits recording an HTTP reply fail: the call's own writes land, its record does not
+    /// (a crash between the two).
+    failing_replies: AtomicBool,
+}
+
+#[async_trait]
+impl Store for FlakyStore {
+    fn backend(&self) -> &'static str {
+        "flaky"
+    }
+    async fn get(&self, t: &TenantId, c: &str, k: &str) -> Result<Option<Record>, CoreError> {
+        self.inner.get(t, c, k).await
+    }
+    async fn list(
+        &self,
+        t: &TenantId,
+        c: &str,
+        p: &PageRequest,
+    ) -> Result<Page<Record>, CoreError> {
+        self.inner.list(t, c, p).await
+    }
+    async fn lookup(
+        &self,
+        t: &TenantId,
+        c: &str,
+        i: &str,
+        v: &str,
+        p: &PageRequest,
+    ) -> Result<Page<Record>, CoreError> {
+        self.inner.lookup(t, c, i, v, p).await
+    }
+    async fn read_journal(
+        &self,
+        t: &TenantId,
+        j: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<JournalEntry>, CoreError> {
+        self.inner.read_journal(t, j, after, limit).await
+    }
+    async fn idempotency(
+        &self,
+        t: &TenantId,
+        k: &str,
+    ) -> Result<Option<(String, Vec<u8>)>, CoreError> {
+        self.inner.idempotency(t, k).await
+    }
+    async fn commit(&self, t: &TenantId, b: Batch) -> Result<CommitOutcome, CoreError> {
+        let reply = b.idempotency().is_some_and(|c| c.key.starts_with("http:"));
+        if self.failing.load(Ordering::SeqCst)
+            || (reply && self.failing_replies.load(Ordering::SeqCst))
+        {
+            return Err(CoreError::backend_message("flaky", true, "disk on fire"));
+        }
+        self.inner.commit(t, b).await
+    }
+}
+
+#[tokio::test]
+async fn a_backend_failure_is_503_and_changes_nothing() {
+    let store = Arc::new(FlakyStore::default());
+    let s = start_on(store.clone(), clock()).await;
+    let t = s.tenant("t", basic("某公司")).await;
+    let leads = format!("/tenants/{t}/leads");
+    let body = json!({"source": "own_site", "mobile": "13812345678"});
+
+    store.failing.store(true, Ordering::SeqCst);
+    let failed = s.post(&leads, Some("k"), body.clone()).await;
+    failed.problem(503, "backend-unavailable");
+    assert_eq!(failed.header("retry-after"), Some("1"));
+    assert!(!failed.body.to_string().contains("disk on fire"));
+    let usage = s
+        .post(
+            &format!("/tenants/{t}/usage"),
+            Some("u"),
+            json!({"unit": "articles_published", "quantity": 1}),
+        )
+        .await;
+    usage.problem(503, "backend-unavailable");
+
+    store.failing.store(false, Ordering::SeqCst);
+    let retried = s.post(&leads, Some("k"), body).await;
+    assert_eq!(retried.status, 201, "{:#}", retried.body);
+    assert_eq!(retried.body["outcome"], json!("created"));
+    assert_eq!(
+        s.get(&leads).await.body["items"]
+            .as_array()
+            .expect("items")
+            .len(),
+        1
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_crash_before_the_reply_is_recorded_still_runs_each_call_once() {
+    let store = Arc::new(FlakyStore::default());
+    let s = start_on(store.clone(), clock()).await;
+    let t = s.tenant("t", basic("某公司")).await;
+    store.failing_replies.store(true, Ordering::SeqCst);
+
+    // Tenant creation: the plan and the provisioning land, the directory entry does not.
+    let body = basic("乙公司");
+    s.post("/tenants", Some("t2"), body.clone())
+        .await
+        .problem(503, "backend-unavailable");
+    let plans = Collection::<service::Provisioning>::new(store.clone())
+        .list_all(&service::OPERATOR_SCOPE)
+        .await
+        .expect("plans");
+    assert_eq!(plans.len(), 1);
+    let planned = plans[0].value.record.tenant.id.to_string();
+    s.get(&format!("/tenants/{planned}"))
+        .await
+        .problem(404, "not-found");
+
+    // A lead capture and a usage event land in the CRM and the meter.
+    let leads = format!("/tenants/{t}/leads");
+    let lead = json!({"source": "own_site", "mobile": "13812345678"});
+    s.post(&leads, Some("l"), lead.clone())
+        .await
+        .problem(503, "backend-unavailable");
+    let usage = format!("/tenants/{t}/usage");
+    let ten = json!({"unit": "articles_published", "quantity": 10});
+    s.post(&usage, Some("u"), ten.clone())
+        .await
+        .problem(503, "backend-unavailable");
+
+    // Retries after recovery resume or replay; nothing happens twice.
+    store.failing_replies.store(false, Ordering::SeqCst);
+    let created = s.post("/tenants", Some("t2"), body).await;
+    assert_eq!(created.status, 201, "{:#}", created.body);
+    assert_eq!(created.body["id"], json!(planned));
+    assert!(Collection::<service::Provisioning>::new(store.clone())
+        .list_all(&service::OPERATOR_SCOPE)
+        .await
+        .expect("plans")
+        .is_empty());
+    let captured = s.post(&leads, Some("l"), lead).await;
+    assert_eq!(captured.status, 201);
+    assert_eq!(captured.body["outcome"], json!("created"));
+    assert_eq!(
+        s.get(&leads).await.body["items"]
+            .as_array()
+            .expect("items")
+            .len(),
+        1
+    );
+    let consumed = s.post(&usage, Some("u"), ten).await;
+    assert_eq!(consumed.status, 200);
+    assert_eq!(consumed.body["remaining"], json!(90));
+    assert_eq!(
+        s.get(&format!("{usage}/articles_published")).await.body["used"],
+        json!(10)
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn state_survives_a_restart_on_sqlite() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url: service::StoreUrl = format!("sqlite:{}", dir.path().join("mf.db").display())
+        .parse()
+        .expect("store url");
+    let clock = clock();
+    let s = start_on(url.open().await.expect("sqlite"), clock.clone()).await;
+    let t = s.tenant("t", basic("上海恒泽机械有限公司")).await;
+    let lead_body = json!({"source": "own_site", "name": "张伟", "mobile": "13812345678"});
+    let lead = s
+        .post(&format!("/tenants/{t}/leads"), Some("l"), lead_body.clone())
+        .await;
+    let used = s
+        .post(
+            &format!("/tenants/{t}/usage"),
+            Some("u"),
+            json!({"unit": "articles_published", "quantity": 7}),
+        )
+        .await;
+    assert_eq!(used.status, 200);
+    let paths = [
+        format!("/tenants/{t}"),
+        format!("/tenants/{t}/leads"),
+        format!("/tenants/{t}/usage"),
+    ];
+    let mut before = Vec::new();
+    for p in &paths {
+        before.push(s.get(p).await.body);
+    }
+    s.stop().await;
+
+    // A new process on the same file.
+    let store = Arc::new(
+        SqliteStore::open(dir.path().join("mf.db"))
+            .await
+            .expect("reopen"),
+    );
+    let s = start_on(store, clock).await;
+    for (p, b) in paths.iter().zip(&before) {
+        assert_eq!(&s.get(p).await.body, b, "{p}");
+    }
+    // The replay record survived too.
+    let replay = s
+        .post(&format!("/tenants/{t}/leads"), Some("l"), lead_body)
+        .await;
+    assert_eq!((replay.status, &replay.body), (201, &lead.body));
+    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+    s.stop().await;
+}
+
+#[test]
+fn store_urls_parse_and_redact() {
+    use service::StoreUrl;
+    assert_eq!("".parse::<StoreUrl>().expect("memory"), StoreUrl::Memory);
+    assert_eq!(
+        "memory".parse::<StoreUrl>().expect("memory"),
+        StoreUrl::Memory
+    );
+    assert_eq!(
+        "sqlite:./mf.db".parse::<StoreUrl>().expect("sqlite"),
+        StoreUrl::Sqlite("./mf.db".into())
+    );
+    let pg: StoreUrl = "postgres://mf:s3cret@db:5432/mf".parse().expect("pg");
+    assert_eq!(pg.to_string(), "postgres://mf:***@db:5432/mf");
+    assert!(pg.is_durable());
+    for bad in ["sqlite:", "mysql://x", "redis://y"] {
+        let e = bad.parse::<StoreUrl>().expect_err(bad);
+        assert!(e.to_string().starts_with("invalid store"), "{e}");
+    }
+}
