@@ -23,9 +23,10 @@ use marketingforce::ads::rebate::{CustomerRebatePolicy, PlatformRebatePolicy};
 use marketingforce::core::adapters::ad_platform::{Audience, Pricing, PricingModel};
 use marketingforce::core::id::SeededIds;
 use marketingforce::core::money::{Currency, Money};
+use marketingforce::core::storage::postgres::PostgresOptions;
 use marketingforce::core::storage::{
-    Batch, Collection, CommitOutcome, JournalEntry, MemoryStore, Page, PageRequest, Record,
-    SqliteStore, Store,
+    Batch, Collection, CommitOutcome, JournalEntry, MemoryStore, Page, PageRequest, PostgresStore,
+    Record, SqliteStore, Store,
 };
 use marketingforce::core::tenant::TenantId;
 use marketingforce::core::time::ManualClock;
@@ -894,6 +895,8 @@ async fn malformed_oversized_and_unkeyed_requests_are_problems() {
         .problem(404, "not-found");
     let deleted = s.send(s.client.delete(format!("{}{leads}", s.base))).await;
     deleted.problem(405, "method-not-allowed");
+    let allow = deleted.header("allow").unwrap_or_default();
+    assert!(allow.contains("GET") && allow.contains("POST"), "{allow:?}");
     s.stop().await;
 }
 
@@ -1061,19 +1064,25 @@ async fn a_crash_before_the_reply_is_recorded_still_runs_each_call_once() {
     s.stop().await;
 }
 
-#[tokio::test]
-async fn state_survives_a_restart_on_sqlite() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let url: service::StoreUrl = format!("sqlite:{}", dir.path().join("mf.db").display())
-        .parse()
-        .expect("store url");
+/// Create a tenant, a lead and some usage on `first`, stop, open the same database again with
+/// `reopen` (a new process), and read the same state back; the capture's reply replays.
+async fn survives_restart<F, Fut>(first: Arc<dyn Store>, reopen: F)
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Arc<dyn Store>>,
+{
     let clock = clock();
-    let s = start_on(url.open().await.expect("sqlite"), clock.clone()).await;
-    let t = s.tenant("t", basic("上海恒泽机械有限公司")).await;
+    let s = start_on(first, clock.clone()).await;
+    // Keys unique per run, so a shared database can be reused across runs.
+    let run = TenantId::new().to_string();
+    let t = s
+        .tenant(&format!("t-{run}"), basic("上海恒泽机械有限公司"))
+        .await;
     let lead_body = json!({"source": "own_site", "name": "张伟", "mobile": "13812345678"});
     let lead = s
         .post(&format!("/tenants/{t}/leads"), Some("l"), lead_body.clone())
         .await;
+    assert_eq!(lead.status, 201, "{:#}", lead.body);
     let used = s
         .post(
             &format!("/tenants/{t}/usage"),
@@ -1093,23 +1102,48 @@ async fn state_survives_a_restart_on_sqlite() {
     }
     s.stop().await;
 
-    // A new process on the same file.
-    let store = Arc::new(
-        SqliteStore::open(dir.path().join("mf.db"))
-            .await
-            .expect("reopen"),
-    );
-    let s = start_on(store, clock).await;
+    let s = start_on(reopen().await, clock).await;
     for (p, b) in paths.iter().zip(&before) {
         assert_eq!(&s.get(p).await.body, b, "{p}");
     }
-    // The replay record survived too.
     let replay = s
         .post(&format!("/tenants/{t}/leads"), Some("l"), lead_body)
         .await;
     assert_eq!((replay.status, &replay.body), (201, &lead.body));
     assert_eq!(replay.header("idempotent-replayed"), Some("true"));
     s.stop().await;
+}
+
+#[tokio::test]
+async fn state_survives_a_restart_on_sqlite() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("mf.db");
+    let url: service::StoreUrl = format!("sqlite:{}", path.display())
+        .parse()
+        .expect("store url");
+    let first = url.open().await.expect("sqlite");
+    survives_restart(first, || async move {
+        Arc::new(SqliteStore::open(path).await.expect("reopen")) as Arc<dyn Store>
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn state_survives_a_restart_on_postgres() {
+    let Ok(url) = std::env::var("MARKETINGFORCE_TEST_POSTGRES_URL") else {
+        eprintln!("skipped: MARKETINGFORCE_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let id = TenantId::new().to_string();
+    let schema = format!("mf_http_{}", &id[id.len() - 12..]);
+    let open = || async {
+        Arc::new(
+            PostgresStore::connect_with(PostgresOptions::new(url.clone()).schema(schema.clone()))
+                .await
+                .expect("connect to PostgreSQL"),
+        ) as Arc<dyn Store>
+    };
+    survives_restart(open().await, open).await;
 }
 
 #[test]
