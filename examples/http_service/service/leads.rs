@@ -108,6 +108,8 @@ pub async fn list(
         }
         None => None,
     };
+    // The CRM lists leads whole (`Crm::all_leads`); its lead records are a typed collection
+    // (`Lead: Entity`, no personal data), read here a page at a time.
     let page = Collection::<Lead>::new(state.store().clone())
         .list(&record.tenant.id, &PageRequest { limit, after })
         .await?;

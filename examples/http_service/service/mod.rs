@@ -41,6 +41,7 @@
 //! |---|---|---|
 //! | 400 | `missing-idempotency-key`, `invalid-idempotency-key` | a `POST` without a usable key |
 //! | 400 | `malformed-json` | the body is not JSON (syntax, truncation, trailing data) |
+//! | 403 | `not-entitled`, `no-quota`, `seat-limit` | the tenant did not buy the module / has no quota of the unit / every seat is taken: waiting will not help |
 //! | 404 | `not-found` | unknown route, tenant, lead, settlement; a resource of another tenant (isolation is indistinguishable from absence) |
 //! | 405 | `method-not-allowed` | e.g. `DELETE` on a route |
 //! | 409 | `conflict`, `invalid-state`, `request-in-progress`, `lead-merged`, `settlement-refused` | concurrent change; a state machine refused; the same key is still running; the lead lives on in a survivor; a month not over, a previous month unsettled, reports missing |
@@ -49,9 +50,8 @@
 //! | 415 | `unsupported-media-type` | a body that is not `application/json` |
 //! | 422 | `validation` (+ `field`), `no-identity` | well-formed JSON with bad values or fields |
 //! | 422 | `idempotency-key-reused` | the key was first used for a different request (following the IETF Idempotency-Key draft: 422, not 409, because retrying cannot succeed) |
-//! | 403 | `not-entitled`, `no-quota`, `seat-limit` | the tenant did not buy the module / has no quota of the unit / every seat is taken: waiting will not help |
 //! | 429 | `quota-exceeded`, `limit-exceeded`, `rate-limited` | a finite quota is used up for its window (`remaining`, `limit`, `window_end` and `can_buy` pack offers are members), or a rate limit (`Retry-After`). 429 rather than 402 because the quota resets at `window_end` and no payment protocol is involved |
-//! | 502 | `platform-failed` | an ad platform behind an adapter failed |
+//! | 502 | `platform-failed`, `module-failed` | an ad platform behind an adapter, or a hosted third-party module, failed |
 //! | 503 | `backend-unavailable`, `timeout` | the store failed or timed out (`Retry-After: 1` when retryable) |
 //! | 500 | `internal` | anything else; details go to the log, not to the client |
 

@@ -360,13 +360,15 @@ impl From<CrmError> for Problem {
 
 impl From<ModulesError> for Problem {
     fn from(e: ModulesError) -> Problem {
-        if let Some(field) = e.field().map(str::to_string) {
-            if !matches!(e, ModulesError::Core(_)) {
-                return Problem::validation(field, e.to_string());
-            }
-        }
         match e {
             ModulesError::Core(core) => core.into(),
+            e @ (ModulesError::UnknownModule { .. }
+            | ModulesError::UnknownBundle { .. }
+            | ModulesError::UnknownPack { .. }
+            | ModulesError::MissingRequirement { .. }) => {
+                let field = e.field().unwrap_or("body").to_string();
+                Problem::validation(field, e.to_string())
+            }
             e @ ModulesError::BelowMinimumSeats { .. } => {
                 Problem::validation("accounts", e.to_string())
             }
@@ -445,6 +447,16 @@ impl From<ModulesError> for Problem {
                 e.to_string(),
             ),
             e @ ModulesError::NamespaceClash { .. } => Problem::validation("id", e.to_string()),
+            ModulesError::ModuleFailed { module, message } => {
+                let mut p = Problem::new(
+                    StatusCode::BAD_GATEWAY,
+                    "module-failed",
+                    "Module failed",
+                    format!("module {module} failed"),
+                );
+                p.0.internal = Some(message);
+                p
+            }
             other => Problem::internal(other.to_string()),
         }
     }

@@ -104,7 +104,7 @@ async fn provision(
         .require_bundle(&request.bundle, "bundle")?
         .clone();
     check_accounts(&bundle, request.accounts)?;
-    Tenant::new(TenantId::new(), request.name.clone())?;
+    // The plan validates the name; a stored plan was validated when it was made.
     let record = state
         .directory()
         .plan(idem.key(), idem.fingerprint().as_str(), || {
