@@ -302,13 +302,27 @@ impl Fission {
         Collection::new(self.store.clone())
     }
 
-    /// Save a campaign after validating it.
+    /// Save a campaign after validating it. Saving an existing campaign again (to change its
+    /// dates, budget or goal) keeps what its rewards have already spent: `spent` is the
+    /// campaign's state, not configuration, so re-saving cannot reopen a used-up budget.
     ///
     /// # Errors
     /// The validation error; storage errors.
     pub async fn save_campaign(&self, tenant: &TenantId, campaign: &FissionCampaign) -> Result<()> {
         campaign.validate()?;
-        self.campaigns().upsert(tenant, campaign).await?;
+        let _g = self.lock.lock().await;
+        match self.campaigns().get(tenant, &campaign.id.to_string()).await? {
+            Some(stored) => {
+                let kept = FissionCampaign {
+                    spent: stored.value.spent,
+                    ..campaign.clone()
+                };
+                self.campaigns().update(tenant, &kept, stored.version).await?;
+            }
+            None => {
+                self.campaigns().insert(tenant, campaign).await?;
+            }
+        }
         Ok(())
     }
 

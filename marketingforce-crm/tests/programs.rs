@@ -204,6 +204,11 @@ fn fission_guards_budget_and_one_level_rewards() {
         );
         ml.allow_multi_level = true;
         f.save_campaign(t, &ml).await.unwrap();
+        // Saving the configuration again keeps what the rewards spent (no budget reopened).
+        assert_eq!(
+            f.campaign(t, &c.id).await.unwrap().spent,
+            Money::cny("60").unwrap()
+        );
     });
 }
 
