@@ -29,3 +29,11 @@ pub use marketingforce_core as core;
 pub use marketingforce_crm as crm;
 #[cfg(feature = "modules")]
 pub use marketingforce_modules as modules;
+
+#[cfg(all(
+    feature = "modules",
+    feature = "crm",
+    feature = "ads",
+    feature = "content"
+))]
+pub mod scenario;
