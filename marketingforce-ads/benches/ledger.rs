@@ -249,53 +249,105 @@ fn main() {
         "baseline  HashMap<u128,u64> insert          {:>12.0} ops/s",
         b
     );
-    let line = |name: &str, count: u64, d: Duration| {
+    // Printed, and collected for the machine-readable line the bench suite collects.
+    let mut figures = Vec::new();
+    let mut line = |id: &str, name: &str, count: u64, d: Duration| {
         let r = rate(count, d);
         println!(
             "{name:<44}{r:>12.0} transfers/s  ({:.2}x baseline time per op)",
             b / r
         );
+        figures.push(serde_json::json!({
+            "id": format!("ads.ledger.{id}"),
+            "label": name,
+            "value": r,
+            "unit": "transfers/s",
+            "baseline": "HashMap<u128, u64> insert",
+            "baseline_value": b,
+        }));
     };
-    line("memory engine, 1M in batches of 1,000", n, hot);
-    line("memory engine, 1M in batches of 8,190", n, hot_big);
-    line("memory engine, batches of 1,000, history on", n, hot_hist);
-    line("memory engine, 1M pre-built input from RAM", n, mem);
-    line("memory engine, pre-built, 1 transfer/submit", n, mem_single);
     line(
+        "memory_batch_1000",
+        "memory engine, 1M in batches of 1,000",
+        n,
+        hot,
+    );
+    line(
+        "memory_batch_8190",
+        "memory engine, 1M in batches of 8,190",
+        n,
+        hot_big,
+    );
+    line(
+        "memory_batch_1000_history",
+        "memory engine, batches of 1,000, history on",
+        n,
+        hot_hist,
+    );
+    line(
+        "memory_prebuilt_batch_1000",
+        "memory engine, 1M pre-built input from RAM",
+        n,
+        mem,
+    );
+    line(
+        "memory_prebuilt_single",
+        "memory engine, pre-built, 1 transfer/submit",
+        n,
+        mem_single,
+    );
+    line(
+        "durable_memory_batch_1000",
         "durable, MemoryStore, client batches 1,000",
         dn,
         durable_mem,
     );
     line(
+        "durable_sqlite_full_batch_1000",
         "durable, SqliteStore FULL, batches 1,000",
         dn,
         durable_sqlite,
     );
     line(
+        "durable_sqlite_full_batch_8190",
         "durable, SqliteStore FULL, batches 8,190",
         dn,
         durable_sqlite_big,
     );
     line(
+        "durable_sqlite_normal_batch_1000",
         "durable, SqliteStore NORMAL, batches 1,000",
         dn,
         durable_sqlite_normal,
     );
     line(
+        "durable_sqlite_full_group_commit_64",
         "durable, SqliteStore FULL, group commit 64x1",
         group_n.0 * group_n.1,
         group_sqlite,
     );
     line(
+        "durable_memory_group_commit_64",
         "durable, MemoryStore, group commit 64 x1",
         group_n.0 * group_n.1,
         group_mem,
     );
-    line("recovery: replay the SQLite journal", dn, replay);
+    line(
+        "recovery_sqlite_replay",
+        "recovery: replay the SQLite journal",
+        dn,
+        replay,
+    );
     match postgres {
         Ok((batched, group)) => {
-            line("durable, PostgresStore, batches 1,000", dn, batched);
             line(
+                "durable_postgres_batch_1000",
+                "durable, PostgresStore, batches 1,000",
+                dn,
+                batched,
+            );
+            line(
+                "durable_postgres_group_commit_64",
                 "durable, PostgresStore, group commit 64x1",
                 group_n.0 * group_n.1,
                 group,
@@ -303,6 +355,7 @@ fn main() {
         }
         Err(reason) => println!("PostgreSQL skipped: {reason}"),
     }
+    println!("JSON {}", serde_json::Value::Array(figures));
     println!();
 
     // Criterion's own measurement of one 1,000-transfer batch, for the record.

@@ -293,6 +293,9 @@ fn main() {
         "base ms",
         "x base"
     );
+    // Collected for the machine-readable line the bench suite (`scripts/bench.py`) collects.
+    let mut figures = Vec::new();
+    let mut base_1000 = None;
     for customers in [100u64, 1_000, 10_000, 100_000] {
         let w = world(customers);
         let runs = if customers >= 100_000 { 1 } else { 3 };
@@ -321,6 +324,19 @@ fn main() {
             ms(base),
             total.as_secs_f64() / base.as_secs_f64()
         );
+        if customers == 1_000 {
+            base_1000 = Some(base);
+        }
+        figures.push(serde_json::json!({
+            "id": format!("ads.settlement.customers_{customers}"),
+            "label": format!(
+                "settle a month: {customers} customers x 3 platforms x 31 days (plan + post)"
+            ),
+            "value": ms(total),
+            "unit": "ms",
+            "baseline": "bare HashMap aggregation of the same report lines",
+            "baseline_value": ms(base),
+        }));
     }
 
     // 1,000 customers end to end through the durable ledger (one commit, MemoryStore).
@@ -355,6 +371,15 @@ fn main() {
         "1,000 customers, plan + durable commit through the ledger (MemoryStore): {:.1} ms\n",
         ms(durable)
     );
+    figures.push(serde_json::json!({
+        "id": "ads.settlement.customers_1000_durable",
+        "label": "settle 1,000 customers: plan + durable commit through the ledger (MemoryStore)",
+        "value": ms(durable),
+        "unit": "ms",
+        "baseline": "bare HashMap aggregation of the same report lines",
+        "baseline_value": base_1000.map(ms),
+    }));
+    println!("JSON {}", serde_json::Value::Array(figures));
 
     let mut c = Criterion::default()
         .sample_size(10)

@@ -61,7 +61,10 @@ fn baseline() -> f64 {
 
 struct Row {
     backend: &'static str,
+    /// Stable key of the operation in the machine-readable summary.
+    key: &'static str,
     op: &'static str,
+    unit: &'static str,
     per_sec: f64,
 }
 
@@ -87,7 +90,9 @@ fn bench_backend(rt: &tokio::runtime::Runtime, store: Arc<dyn Store>, rows: &mut
     );
     rows.push(Row {
         backend,
+        key: "put_one",
         op: "single put (1 record/commit)",
+        unit: "writes/s",
         per_sec: put_one,
     });
     let get_one = measure(
@@ -99,7 +104,9 @@ fn bench_backend(rt: &tokio::runtime::Runtime, store: Arc<dyn Store>, rows: &mut
     );
     rows.push(Row {
         backend,
+        key: "get_one",
         op: "single get",
+        unit: "reads/s",
         per_sec: get_one,
     });
     let batched = measure(
@@ -117,7 +124,9 @@ fn bench_backend(rt: &tokio::runtime::Runtime, store: Arc<dyn Store>, rows: &mut
     );
     rows.push(Row {
         backend,
+        key: "batch_1000",
         op: "atomic batch of 1,000 writes (writes/s)",
+        unit: "writes/s",
         per_sec: batched,
     });
     let journal = measure(
@@ -135,7 +144,9 @@ fn bench_backend(rt: &tokio::runtime::Runtime, store: Arc<dyn Store>, rows: &mut
     );
     rows.push(Row {
         backend,
+        key: "journal_1000",
         op: "journal append, batches of 1,000 (entries/s)",
+        unit: "entries/s",
         per_sec: journal,
     });
 }
@@ -149,7 +160,9 @@ fn main() {
     let base = baseline();
     let mut rows = vec![Row {
         backend: "baseline",
+        key: "btreemap_insert",
         op: "BTreeMap insert (same keys/values)",
+        unit: "writes/s",
         per_sec: base,
     }];
     bench_backend(&rt, Arc::new(MemoryStore::new()), &mut rows);
@@ -193,17 +206,20 @@ fn main() {
             r.per_sec / base
         );
     }
-    let json: Vec<String> = rows
+    // The machine-readable line the bench suite (`scripts/bench.py`) collects.
+    let figures: Vec<serde_json::Value> = rows
         .iter()
+        .filter(|r| r.backend != "baseline")
         .map(|r| {
-            format!(
-                r#"{{"bench":"storage","backend":"{}","operation":"{}","per_sec":{:.0},"baseline_ratio":{:.4}}}"#,
-                r.backend,
-                r.op,
-                r.per_sec,
-                r.per_sec / base
-            )
+            serde_json::json!({
+                "id": format!("storage.{}.{}", r.backend, r.key),
+                "label": format!("{}: {}", r.backend, r.op),
+                "value": r.per_sec,
+                "unit": r.unit,
+                "baseline": "BTreeMap insert of the same keys and values",
+                "baseline_value": base,
+            })
         })
         .collect();
-    println!("JSON [{}]", json.join(","));
+    println!("JSON {}", serde_json::Value::Array(figures));
 }

@@ -102,10 +102,24 @@ fn main() {
         rate / base
     );
 
+    // The machine-readable line the bench suite (`scripts/bench.py`) collects.
+    println!(
+        "JSON {}",
+        serde_json::json!([{
+            "id": "crm.allocation.decide",
+            "label": format!("allocation of {n} leads, 12 rules, three strategies"),
+            "value": rate,
+            "unit": "leads/s",
+            "baseline": "bare HashMap region -> salesperson lookup",
+            "baseline_value": base,
+        }])
+    );
+
     let mut c = Criterion::default()
         .sample_size(10)
         .warm_up_time(Duration::from_millis(300))
-        .measurement_time(Duration::from_secs(2));
+        .measurement_time(Duration::from_secs(2))
+        .configure_from_args();
     c.bench_function("allocate_10k", |b| {
         b.iter(|| {
             for (r, p, s, score) in facts.iter().take(10_000) {

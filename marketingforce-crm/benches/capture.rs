@@ -151,11 +151,68 @@ fn main() {
         (m as f64 / full.as_secs_f64()) / rate
     );
 
+    // The machine-readable line the bench suite (`scripts/bench.py`) collects.
+    let per_sec = |d: Duration| n as f64 / d.as_secs_f64();
+    let baseline = "bare HashMap insert keyed by the raw mobile string";
+    let figure = |id: &str, label: &str, value: f64| {
+        serde_json::json!({
+            "id": id,
+            "label": label,
+            "value": value,
+            "unit": "leads/s",
+            "baseline": baseline,
+            "baseline_value": base_rate,
+        })
+    };
+    let quality = |id: &str, label: &str, value: f64| {
+        serde_json::json!({
+            "id": id,
+            "label": label,
+            "value": value,
+            "unit": "ratio",
+        })
+    };
+    let figures = vec![
+        figure(
+            "crm.capture.dedupe_engine",
+            &format!("capture+dedupe of {n} leads (normalise, blind indexes, match, merge)"),
+            rate,
+        ),
+        quality(
+            "crm.capture.precision",
+            "dedupe precision vs the planted duplicates (pairwise)",
+            q.precision,
+        ),
+        quality(
+            "crm.capture.recall",
+            "dedupe recall vs the planted duplicates (pairwise)",
+            q.recall,
+        ),
+        figure("crm.capture.normalise", "phase: normalise", per_sec(t_norm)),
+        figure(
+            "crm.capture.match_keys",
+            "phase: match keys (HMAC-SHA256 blind indexes + fuzzy keys)",
+            per_sec(t_keys),
+        ),
+        figure(
+            "crm.capture.match_merge",
+            "phase: match + merge",
+            per_sec(t_ingest),
+        ),
+        figure(
+            "crm.capture.crm_capture_batch",
+            &format!("Crm::capture_batch into the memory store ({m} leads, sealed)"),
+            m as f64 / full.as_secs_f64(),
+        ),
+    ];
+    println!("JSON {}", serde_json::Value::Array(figures));
+
     // Criterion: per-capture cost on a warm engine vs a HashMap insert.
     let mut c = Criterion::default()
         .sample_size(10)
         .warm_up_time(Duration::from_millis(300))
-        .measurement_time(Duration::from_secs(2));
+        .measurement_time(Duration::from_secs(2))
+        .configure_from_args();
     let sample: Vec<_> = data
         .iter()
         .take(10_000)

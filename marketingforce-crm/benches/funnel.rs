@@ -69,10 +69,24 @@ fn main() {
         report.stages.get(4).map(|s| s.reached).unwrap_or(0) as f64 / n as f64
     );
 
+    // The machine-readable line the bench suite (`scripts/bench.py`) collects.
+    println!(
+        "JSON {}",
+        serde_json::json!([{
+            "id": "crm.funnel.report_1m",
+            "label": format!("funnel report over {n} leads (daily trend, owners, percentiles)"),
+            "value": took.as_secs_f64() * 1e3,
+            "unit": "ms",
+            "baseline": "bare pass counting stages",
+            "baseline_value": base.as_secs_f64() * 1e3,
+        }])
+    );
+
     let mut c = Criterion::default()
         .sample_size(10)
         .warm_up_time(Duration::from_millis(300))
-        .measurement_time(Duration::from_secs(3));
+        .measurement_time(Duration::from_secs(3))
+        .configure_from_args();
     c.bench_function("funnel_1m", |b| b.iter(|| black_box(index.report(&q))));
     c.final_summary();
 }

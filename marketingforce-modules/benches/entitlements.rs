@@ -84,7 +84,8 @@ fn figures(f: &Fixture) {
             }
         }),
     );
-    t.add(
+    t.add_id(
+        "modules.entitlements.foldhash_lookup",
         "same lookup with the foldhash hasher the entitlements use",
         support::ns_per_op(5, OPS, || {
             for i in 0..OPS as usize {
@@ -92,7 +93,8 @@ fn figures(f: &Fixture) {
             }
         }),
     );
-    t.add(
+    t.add_id(
+        "modules.entitlements.is_enabled",
         "Entitlements::is_enabled(&ModuleId)",
         support::ns_per_op(5, OPS, || {
             for i in 0..OPS as usize {
@@ -100,7 +102,8 @@ fn figures(f: &Fixture) {
             }
         }),
     );
-    t.add(
+    t.add_id(
+        "modules.entitlements.seat_available",
         "Entitlements::seat_available(&ModuleId)",
         support::ns_per_op(5, OPS, || {
             for i in 0..OPS as usize {
@@ -108,7 +111,8 @@ fn figures(f: &Fixture) {
             }
         }),
     );
-    t.add(
+    t.add_id(
+        "modules.entitlements.has_seat",
         "Entitlements::has_seat(&ModuleId, &AccountId)",
         support::ns_per_op(5, OPS, || {
             for i in 0..OPS as usize {
@@ -117,6 +121,7 @@ fn figures(f: &Fixture) {
         }),
     );
     t.print();
+    support::print_json(t.json(support::Unit::PerSecond("checks/s")));
 }
 
 fn bench(c: &mut Criterion) {

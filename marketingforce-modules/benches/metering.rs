@@ -57,7 +57,8 @@ fn in_memory(t: &mut support::Figures, keys: &[String]) {
             black_box(m.len());
         }),
     );
-    t.add(
+    t.add_id(
+        "modules.metering.consume_memory",
         "UsageMeter::consume, new key each event (check, draw, record, queue)",
         support::ns_per_op(5, BATCH, || {
             let m = fresh_meter();
@@ -70,7 +71,8 @@ fn in_memory(t: &mut support::Figures, keys: &[String]) {
     for k in keys {
         m.consume(&UsageUnit::Publications, 1u64, k).unwrap();
     }
-    t.add(
+    t.add_id(
+        "modules.metering.consume_memory_replay",
         "UsageMeter::consume, replayed key (counted once)",
         support::ns_per_op(5, BATCH, || {
             for k in keys {
@@ -78,7 +80,8 @@ fn in_memory(t: &mut support::Figures, keys: &[String]) {
             }
         }),
     );
-    t.add(
+    t.add_id(
+        "modules.metering.reserve_commit_memory",
         "UsageMeter::reserve + commit, new key each event",
         support::ns_per_op(5, BATCH, || {
             let m = fresh_meter();
@@ -179,6 +182,7 @@ fn bench(c: &mut Criterion) {
     let mut t = support::Figures::new("usage metering in memory, one core (ns per event; ratio to the bare idempotency-map insert)");
     in_memory(&mut t, &keys);
     t.print();
+    let mut json = t.json(support::Unit::PerSecond("events/s"));
 
     let mut d = support::Figures::new("durable usage metering through the core SqliteStore (WAL), group commit (ns per event; ratio to in-memory consume)");
     let mem = support::ns_per_op(3, BATCH, || {
@@ -188,19 +192,24 @@ fn bench(c: &mut Criterion) {
         }
     });
     d.add("baseline: UsageMeter::consume in memory", mem);
-    d.add(
+    d.add_id(
+        "modules.metering.durable_sqlite_full_group_commit",
         "consume_durable, 512 tasks x 400 events, synchronous=FULL (default)",
         durable_group_commit(512, 400, Durability::Full),
     );
-    d.add(
+    d.add_id(
+        "modules.metering.durable_sqlite_normal_group_commit",
         "consume_durable, 512 tasks x 400 events, synchronous=NORMAL",
         durable_group_commit(512, 400, Durability::Normal),
     );
-    d.add(
+    d.add_id(
+        "modules.metering.durable_sqlite_full_flush_5000",
         "consume + flush every 5,000 events, synchronous=FULL",
         durable_pipelined(200_000, 5_000),
     );
     d.print();
+    json.extend(d.json(support::Unit::PerSecond("events/s")));
+    support::print_json(json);
 
     let mut g = c.benchmark_group("metering");
     g.sample_size(10)

@@ -50,20 +50,23 @@ fn bench(c: &mut Criterion) {
             }
         }),
     );
-    t.add(
+    let build = t.add_id(
+        "modules.revenue.build_25k",
         "build 25,000 contracts with ratable schedules",
         support::ns_per_op(3, CONTRACTS as u64, || {
             black_box(contracts().len());
         }),
     );
     let book = RevenueBook::new(Currency::CNY, list.clone());
-    t.add(
+    let waterfall = t.add_id(
+        "modules.revenue.waterfall_25k",
         "24-month waterfall (booked / recognised / RPO / deferred)",
         support::ns_per_op(3, CONTRACTS as u64, || {
             black_box(book.waterfall(from, to).unwrap().len());
         }),
     );
-    t.add(
+    t.add_id(
+        "modules.revenue.position_25k",
         "position (booked, recognised, RPO, deferred) as of one date",
         support::ns_per_op(5, CONTRACTS as u64, || {
             black_box(
@@ -72,7 +75,13 @@ fn bench(c: &mut Criterion) {
             );
         }),
     );
+    t.add_id(
+        "modules.revenue.schedules_and_waterfall_25k",
+        "build the schedules + the 24-month waterfall",
+        build + waterfall,
+    );
     t.print();
+    support::print_json(t.json(support::Unit::MillisFor(CONTRACTS as u64)));
     let rows = book.waterfall(from, to).unwrap();
     let recognised = Money::sum(Currency::CNY, rows.iter().map(|r| &r.recognized)).unwrap();
     let booked = Money::sum(Currency::CNY, rows.iter().map(|r| &r.booked)).unwrap();
