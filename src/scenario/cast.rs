@@ -171,7 +171,7 @@ impl PhaseIds {
     /// A generator for `run` reading time from `clock` (seeded for the first phase).
     pub fn new(run: u64, clock: Arc<dyn Clock>) -> PhaseIds {
         let inner = RwLock::new(SeededIds::new(
-            Self::seed(run, Phase::ALL[0]),
+            Self::seed(run, Phase::Catalog),
             clock.clone(),
         ));
         PhaseIds { clock, run, inner }
