@@ -53,6 +53,11 @@
 //!
 //! JSON Schemas of the configuration files (catalog, products, module manifests) are generated
 //! into `schemas/` (see [`schema_json`]).
+//!
+//! ## Feature flags
+//! This crate has none: it is pure logic over the storage contract of `marketingforce-core`.
+//! Choose a durable backend with `marketingforce-core`'s `sqlite` or `postgres` feature (or the
+//! same features of the `marketingforce` umbrella crate) and pass it as an `Arc<dyn Store>`.
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]

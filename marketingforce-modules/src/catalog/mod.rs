@@ -59,6 +59,7 @@ pub enum KeyArea {
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
 )]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ModuleKind {
     /// A platform / T Cloud module.
     Core,
@@ -85,6 +86,7 @@ pub enum QuotaPeriod {
 /// What a module meters.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[non_exhaustive]
 pub enum Metering {
     /// Nothing: unlimited use within the term.
     None,

@@ -20,6 +20,7 @@ entity_id! {
 /// Where a grant comes from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[non_exhaustive]
 pub enum GrantSource {
     /// The term of a subscription (its bundle's modules, seats and included usage).
     Subscription {
@@ -56,6 +57,7 @@ pub struct SeatGrant {
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
 )]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum QuotaSource {
     /// Included in the bundle or module.
     Included,

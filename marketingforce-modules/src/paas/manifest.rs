@@ -13,6 +13,7 @@ use crate::error::{ModulesError, Result};
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
 )]
+#[non_exhaustive]
 pub enum Scope {
     /// Read leads.
     #[serde(rename = "leads:read")]

@@ -143,6 +143,7 @@ pub struct AmendmentRequest {
 /// What a quote line is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum LineKind {
     /// The bundle at its flat price.
     Bundle,

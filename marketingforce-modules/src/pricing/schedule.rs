@@ -40,6 +40,7 @@ pub struct Tier {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[non_exhaustive]
 pub enum PriceSchedule {
     /// Whole packages of `size` units at `price` each; a quantity is rounded up to packages.
     Package {
