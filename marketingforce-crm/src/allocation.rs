@@ -40,6 +40,7 @@ use crate::model::Source;
 /// How a rule picks among its assignees.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Strategy {
     /// In turn; skips inactive or full assignees. Within one of fair for a stable pool.
     RoundRobin,

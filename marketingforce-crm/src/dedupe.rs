@@ -240,6 +240,7 @@ impl MatchKeys {
 /// How a capture was matched to an existing lead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum MatchRule {
     /// Same mobile.
     Mobile,

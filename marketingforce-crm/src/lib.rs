@@ -67,6 +67,11 @@
 //! only. Erasure deletes the vault record — ciphertext and blind indexes go together — and the
 //! in-memory dedupe state forgets the keys; the lead record stays (as `erased`) so aggregates
 //! are unchanged. Idempotency fingerprints are keyed digests, not plain hashes of requests.
+//!
+//! ## Feature flags
+//! This crate has none: it is pure logic over the storage contract of `marketingforce-core`.
+//! Choose a durable backend with `marketingforce-core`'s `sqlite` or `postgres` feature (or the
+//! same features of the `marketingforce` umbrella crate) and pass it as an `Arc<dyn Store>`.
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]

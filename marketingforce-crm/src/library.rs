@@ -25,6 +25,7 @@ use crate::service::Crm;
 /// Kind of item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ItemKind {
     /// A conversation phrase (话术).
     Phrase,

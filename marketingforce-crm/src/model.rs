@@ -20,6 +20,7 @@ use crate::profile::{Profile, ScoreState};
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
 )]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Source {
     /// The tenant's own marketing site (PC, mobile, mini program, H5).
     OwnSite,

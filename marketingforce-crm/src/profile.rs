@@ -37,6 +37,7 @@ pub const BEHAVIOUR_JOURNAL: &str = "crm.behaviour";
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
 )]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum BehaviourKind {
     /// Searched (a keyword is the topic).
     Search,
@@ -192,6 +193,7 @@ impl Profile {
 /// What earns (or costs) points.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ScoreTrigger {
     /// A behaviour event, optionally only on a topic.
     Event {
@@ -478,6 +480,7 @@ pub fn has_field(identity: &IdentityPresence, field: Field) -> bool {
 /// A condition over a lead's fields and behaviour.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Condition {
     /// All hold.
     All(Vec<Condition>),

@@ -47,6 +47,7 @@ pub enum SopKind {
 /// What starts an SOP.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Trigger {
     /// The lead was assigned.
     Assigned,
@@ -61,6 +62,7 @@ pub enum Trigger {
 /// What a step asks the salesperson to do.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum StepAction {
     /// Call.
     Call,

@@ -35,6 +35,7 @@ use crate::model::{Contribution, Source};
 /// How the golden value of a field is chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum FieldRule {
     /// The most recent non-empty value; ties by source priority.
     MostRecent,
