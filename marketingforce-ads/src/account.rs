@@ -37,6 +37,7 @@ impl Suspension {
 /// Status of an account on a date.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "status", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum AccountStatus {
     /// Can be topped up and deliver.
     Active,

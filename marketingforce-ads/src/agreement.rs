@@ -274,6 +274,7 @@ impl Entity for FrameworkAgreement {
 /// Kind of media platform.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum PlatformCategory {
     /// Short video.
     ShortVideo,
@@ -311,6 +312,7 @@ impl Entity for MediaPlatform {
 /// How we pay a platform for traffic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum SettlementTerms {
     /// We prepay; top-ups draw on the prepaid funds.
     Prepay,

@@ -30,6 +30,7 @@ use crate::ids::{AdAccountId, CampaignId, CustomerId, PlatformId};
 /// What a campaign is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Objective {
     /// Reach and impressions.
     Awareness,
@@ -91,6 +92,7 @@ impl Schedule {
 /// pays: the compensation is the spend above what the KPI allows for the units delivered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kpi", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum KpiTarget {
     /// At most `max` per click.
     MaxCpc {

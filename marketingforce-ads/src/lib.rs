@@ -106,6 +106,12 @@
 //! - [`report`]: ingested spend/performance reports; [`review`]: the content review gate.
 //! - [`platform`]: the simulated and HTTP ad platform adapters.
 //! - [`ops`]: [`AdOps`], the service that ties it together over the storage contract.
+//!
+//! ## Feature flags
+//! This crate has none. Choose a durable backend with `marketingforce-core`'s `sqlite` or
+//! `postgres` feature (or the same features of the `marketingforce` umbrella crate) and pass it
+//! as an `Arc<dyn Store>`. The HTTP platform adapter ([`platform::http`]) is always built, on
+//! `reqwest` without TLS; for `https://` endpoints enable `reqwest/rustls` in your own manifest.
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]

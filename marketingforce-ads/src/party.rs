@@ -345,6 +345,7 @@ pub enum ReviewOutcome {
 /// One failed check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "reason", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum RejectionReason {
     /// The licence number is not a valid unified social credit code.
     LicenceNumberInvalid {

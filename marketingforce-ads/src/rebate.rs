@@ -352,6 +352,7 @@ impl Config for PlatformRebatePolicy {
 /// Serialised externally tagged (`{"fixed": {"rate": "3%"}}`) so load errors name the full path.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
+#[non_exhaustive]
 pub enum CustomerRebatePolicy {
     /// One rate.
     Fixed {

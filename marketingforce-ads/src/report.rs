@@ -17,6 +17,7 @@ use crate::period::Month;
 /// Something about a report that needs a human look; never silently absorbed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "flag", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ReportFlag {
     /// Spend reported for a day the account was suspended.
     SpendWhileSuspended {

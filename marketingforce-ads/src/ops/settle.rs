@@ -47,6 +47,7 @@ impl Entity for SettlementRecord {
 /// A difference between our books and what a platform says; reported, never absorbed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "mismatch", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Mismatch {
     /// The platform's rebate statement differs from our accrual.
     RebateStatement {

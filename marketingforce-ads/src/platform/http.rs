@@ -52,6 +52,7 @@ use crate::config::Config;
 /// The unit of money amounts on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum MoneyUnit {
     /// Decimal strings in the currency unit (`"12.34"`).
     Major,
