@@ -77,6 +77,7 @@ pub struct TermFamily {
 /// Why a context exempts a term.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ExemptionKind {
     /// A registered trademark or trade name that contains the term.
     Trademark,

@@ -12,6 +12,7 @@ pub const BUILTIN_THEMES: &str = include_str!("../../data/image-themes.json");
 /// Background decoration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Pattern {
     /// None.
     None,

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 /// What a visitor did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum VisitorAction {
     /// Viewed a piece of content for `dwell_secs`.
     View {

@@ -117,6 +117,7 @@ impl ChatMessage {
 
 /// Why the model stopped.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum FinishReason {
     /// Natural end.
     Stop,

@@ -49,6 +49,7 @@ pub struct IndustryName {
 /// What a section is built from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum SectionKind {
     /// Paragraphs only.
     Text,

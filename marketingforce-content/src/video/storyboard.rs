@@ -155,6 +155,7 @@ impl VideoTemplates {
 /// What a scene shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum SceneKind {
     /// The title card.
     Title,
