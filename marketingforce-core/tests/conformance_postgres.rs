@@ -34,3 +34,21 @@ async fn postgres() -> Option<Arc<dyn Store>> {
 }
 
 marketingforce_core::store_conformance_tests!(postgres);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ping_answers_until_the_pool_is_closed() {
+    let Ok(url) = std::env::var("MARKETINGFORCE_TEST_POSTGRES_URL") else {
+        eprintln!("skipping PostgreSQL ping test: MARKETINGFORCE_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let store = PostgresStore::connect_with(PostgresOptions::new(url).schema(schema()))
+        .await
+        .expect("connect to PostgreSQL");
+    store.ping().await.expect("a live pool answers");
+    store.close().await;
+    let err = store.ping().await.expect_err("a closed pool does not");
+    assert!(
+        matches!(err, marketingforce_core::Error::Backend { .. }),
+        "{err:?}"
+    );
+}

@@ -199,9 +199,22 @@ impl PostgresStore {
         Ok(store)
     }
 
-    /// The connection pool (for health checks and shutdown).
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
+    /// Check that the database answers (one `SELECT 1` round trip), e.g. for a readiness probe.
+    ///
+    /// # Errors
+    /// [`Error::Backend`] when the database cannot be reached or the pool is closed.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    /// Close the connection pool for shutdown, waiting for connections in use to be returned.
+    /// Calls made afterwards fail with a backend error.
+    pub async fn close(&self) {
+        self.pool.close().await;
     }
 
     async fn migrate(&self, schema: &str) -> Result<()> {
