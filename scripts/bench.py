@@ -243,8 +243,8 @@ def fmt_target(t: dict) -> str:
     op = "≥" if t["op"] == ">=" else "≤"
     if t["on"] == "ratio":
         return f"{op} {t['value']:g}x baseline"
-    unit = " ms" if t["op"] == "<=" else ""  # every upper bound on a value is a duration
-    return f"{op} {t['value']:,}{unit}"
+    unit = (t.get("figure") or {}).get("unit", "")
+    return f"{op} {t['value']:,} {unit}".rstrip()
 
 
 def markdown(summary: dict) -> str:
@@ -262,7 +262,16 @@ def markdown(summary: dict) -> str:
         "Ratio = time per unit of work relative to the baseline measured in the same run "
         "(1.00x = as fast as the baseline).",
         "",
-        "| figure | value | target | status | baseline (same run) | ratio |",
+    ]
+    if m["load_average_start"][0] >= 1.0:
+        lines += [
+            f"**The machine was busy (1-minute load {m['load_average_start'][0]:.2f} at the "
+            "start): absolute figures are lower than on a quiet machine; the ratios to the "
+            "same-run baselines are steadier.**",
+            "",
+        ]
+    lines += [
+        "| goal | value | target | status | baseline (same run) | ratio |",
         "|---|---:|---|---|---|---:|",
     ]
     for row in summary["targets"]:
@@ -366,6 +375,7 @@ def main() -> int:
             targets.append(dict(id=fid, op="report", value=None, on="value", goal=goal,
                                 status="reported", figure=fig))
     summary = {
+        "command": " ".join(["scripts/bench.py"] + args),
         "started": started.isoformat(),
         "seconds": round(time.monotonic() - t_suite, 1),
         "machine": {**info, "load_average_end": [round(x, 2) for x in os.getloadavg()]},
