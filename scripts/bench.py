@@ -22,7 +22,8 @@ Usage: scripts/bench.py [--only NAME[,NAME...]] [--wait-quiet SECONDS] [--with-c
 
   --only            run these benches only (storage, entitlements, metering, revenue, capture,
                     allocation, funnel, ledger, settlement, content)
-  --wait-quiet S    wait up to S seconds for the 1-minute load average to drop below 1.0
+  --wait-quiet S    after building, wait up to S seconds for the 1-minute load average to
+                    drop below 1.0
   --with-criterion  also run each bench's criterion samples (slower; figures are the same)
   --no-build        use the bench binaries built by a previous run
 
@@ -306,8 +307,6 @@ def main() -> int:
         if unknown:
             raise SystemExit(f"bench: unknown bench {', '.join(sorted(unknown))}")
         selected = [b for b in BENCHES if b[0] in names]
-    if "--wait-quiet" in args:
-        wait_quiet(float(args[args.index("--wait-quiet") + 1]))
 
     meta = json.loads(run(["cargo", "metadata", "--format-version", "1", "--no-deps"],
                           cwd=ROOT).stdout)
@@ -325,6 +324,8 @@ def main() -> int:
                 exes[name] = str(found[-1])
     else:
         exes = build(selected)
+    if "--wait-quiet" in args:  # after the build: the build itself loads the machine
+        wait_quiet(float(args[args.index("--wait-quiet") + 1]))
 
     info = machine()
     started = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
