@@ -311,13 +311,19 @@ impl Fission {
     pub async fn save_campaign(&self, tenant: &TenantId, campaign: &FissionCampaign) -> Result<()> {
         campaign.validate()?;
         let _g = self.lock.lock().await;
-        match self.campaigns().get(tenant, &campaign.id.to_string()).await? {
+        match self
+            .campaigns()
+            .get(tenant, &campaign.id.to_string())
+            .await?
+        {
             Some(stored) => {
                 let kept = FissionCampaign {
                     spent: stored.value.spent,
                     ..campaign.clone()
                 };
-                self.campaigns().update(tenant, &kept, stored.version).await?;
+                self.campaigns()
+                    .update(tenant, &kept, stored.version)
+                    .await?;
             }
             None => {
                 self.campaigns().insert(tenant, campaign).await?;
