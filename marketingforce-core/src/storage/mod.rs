@@ -21,6 +21,8 @@
 //! durable) and `PostgresStore` (feature `postgres`, shared; the tenant leads every key so the
 //! schema distributes by tenant). The `conformance` module (feature `testing`) holds the behaviour
 //! suite every backend passes, and that third parties run against their own backends.
+//! The `faulty` module (feature `testing`) wraps any store in a seeded fault injector
+//! (`FaultyStore`) for deterministic simulation tests.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -62,6 +64,8 @@ mod typed;
 
 #[cfg(feature = "testing")]
 pub mod conformance;
+#[cfg(feature = "testing")]
+pub mod faulty;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 #[cfg(feature = "sqlite")]
@@ -73,6 +77,8 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 pub use batch::{check_key, check_name, Append, Batch, BatchParts, IdempotencyClaim, Write};
+#[cfg(feature = "testing")]
+pub use faulty::{DuplicateScope, Fault, FaultPlan, FaultyStore, InjectedFault, StoreCall};
 pub use idempotent::{Fingerprint, Idempotent};
 pub use memory::MemoryStore;
 pub use page::{Cursor, Page, PageRequest};
