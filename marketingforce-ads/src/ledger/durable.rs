@@ -132,6 +132,10 @@ impl JournalTransfer {
 struct State {
     engine: LedgerEngine,
     journal_seq: u64,
+    /// A commit failed or was answered as a replay: the journal may hold more than the engine
+    /// (the "unknown outcome" of a lost acknowledgement), so the engine is reloaded from the
+    /// journal before it is used again.
+    stale: bool,
 }
 
 type Reply = oneshot::Sender<Result<Vec<Outcome>>>;
@@ -250,6 +254,7 @@ impl Ledger {
             state: Mutex::new(State {
                 engine,
                 journal_seq,
+                stale: false,
             }),
             queue: std::sync::Mutex::new(Vec::new()),
         })
@@ -266,9 +271,25 @@ impl Ledger {
     }
 
     /// Run `f` on the engine (under the lock) for reads: balances, transfers, reports.
+    ///
+    /// After a commit whose outcome was unknown, the engine is first reloaded from the journal;
+    /// if that reload fails too, `f` sees the state before the failed commit (and the next
+    /// command retries the reload).
     pub async fn read<R>(&self, f: impl FnOnce(&LedgerEngine) -> R) -> R {
-        let state = self.state.lock().await;
+        let mut state = self.state.lock().await;
+        let _ = self.resync(&mut state).await;
         f(&state.engine)
+    }
+
+    /// Reload the engine from the journal if a failed or replayed commit left it stale.
+    async fn resync(&self, state: &mut State) -> Result<()> {
+        if state.stale {
+            let (engine, seq) = replay(self.store.as_ref(), &self.tenant, &self.journal).await?;
+            state.engine = engine;
+            state.journal_seq = seq;
+            state.stale = false;
+        }
+        Ok(())
     }
 
     /// The current balance of an account.
@@ -292,6 +313,7 @@ impl Ledger {
     /// [`AdsError::LedgerAccount`] or storage errors; nothing is written then.
     pub async fn create_accounts(&self, accounts: Vec<Account>) -> Result<Vec<bool>> {
         let mut state = self.state.lock().await;
+        self.resync(&mut state).await?;
         self.serve_queue(&mut state).await;
         let cp = state.engine.checkpoint();
         let created = create_in(&mut state.engine, &accounts, cp)?;
@@ -342,6 +364,7 @@ impl Ledger {
         batch: Batch,
     ) -> Result<LedgerCommit> {
         let mut state = self.state.lock().await;
+        self.resync(&mut state).await?;
         self.serve_queue(&mut state).await;
         let cp = state.engine.checkpoint();
         create_in(&mut state.engine, &accounts, cp)?;
@@ -374,6 +397,18 @@ impl Ledger {
         if queued.is_empty() {
             return;
         }
+        if let Err(e) = self.resync(state).await {
+            for q in queued {
+                let _ = q.reply.send(Err(AdsError::Core(
+                    marketingforce_core::Error::backend_message(
+                        self.store.backend(),
+                        e.is_retryable(),
+                        format!("ledger reload failed: {e}"),
+                    ),
+                )));
+            }
+            return;
+        }
         let cp = state.engine.checkpoint();
         let now = self.now();
         let mut results = Vec::with_capacity(queued.len());
@@ -401,7 +436,9 @@ impl Ledger {
     }
 
     /// Journal everything applied since `cp` together with `batch` and commit; roll the memory
-    /// state back on failure or replay.
+    /// state back on failure or replay, and reload it from the journal: a failed commit may
+    /// have been written (its acknowledgement lost), a replayed one was written by an earlier
+    /// delivery of the same batch or by another writer.
     async fn write(
         &self,
         state: &mut State,
@@ -444,21 +481,24 @@ impl Ledger {
                     if first == Some(state.journal_seq + 1) {
                         state.journal_seq = last.unwrap_or(state.journal_seq);
                     } else {
-                        // Another writer appended to the journal: rebuild from it.
-                        let (engine, seq) =
-                            replay(self.store.as_ref(), &self.tenant, &self.journal).await?;
-                        state.engine = engine;
-                        state.journal_seq = seq;
+                        // Another writer appended to the journal: rebuild from it (now, or
+                        // before the next use if the journal cannot be read right now).
+                        state.stale = true;
+                        let _ = self.resync(state).await;
                     }
                 }
                 Ok(CommitOutcome::Committed(receipt))
             }
             Ok(CommitOutcome::Replayed(response)) => {
                 state.engine.rollback(cp);
+                state.stale = true;
+                let _ = self.resync(state).await;
                 Ok(CommitOutcome::Replayed(response))
             }
             Err(e) => {
                 state.engine.rollback(cp);
+                state.stale = true;
+                let _ = self.resync(state).await;
                 Err(e.into())
             }
         }
