@@ -345,6 +345,8 @@ impl Crm {
     ) -> Result<Vec<Allocation>> {
         let idem = self.idempotent(tenant, idempotency_key, &("depart", user))?;
         if let Some(prev) = self.replayed::<Vec<Allocation>>(tenant, &idem).await? {
+            // The departure is stored; releasing the seat may be what failed the first time.
+            self.seats.release(tenant, user).await?;
             return Ok(prev);
         }
         let held: Vec<LeadId> = self
@@ -386,13 +388,16 @@ impl Crm {
         let replay = self
             .finish(tenant, st, txn, work, Some((&idem, response)))
             .await?;
-        if let Some(stored) = replay {
-            return Ok(serde_json::from_slice(&stored)?);
+        if replay.is_none() {
+            st.staff.insert(*user, staff);
         }
-        st.staff.insert(*user, staff);
         drop(guard);
+        // Also on a replay: the departure is stored either way, and the seat must follow it.
         self.seats.release(tenant, user).await?;
-        Ok(out)
+        match replay {
+            Some(stored) => Ok(serde_json::from_slice(&stored)?),
+            None => Ok(out),
+        }
     }
 
     /// Apply the follow-up SLA and recycling at the current time:

@@ -163,6 +163,10 @@ pub(crate) struct TenantState {
     pub engine: DedupeEngine,
     pub alloc: Allocator,
     pub staff: HashMap<UserId, Staff>,
+    /// A command's commit failed or was answered as a replay: the store may hold what the
+    /// memory state does not (a lost acknowledgement), so the state is rebuilt before its
+    /// next use.
+    pub stale: bool,
 }
 
 /// The CRM service (True Client): see the [crate docs](crate).
@@ -328,7 +332,7 @@ impl Crm {
             .or_default()
             .clone();
         let mut guard = slot.lock_owned().await;
-        if guard.is_none() {
+        if guard.as_ref().is_none_or(|st| st.stale) {
             *guard = Some(self.rebuild(tenant).await?);
         }
         Ok(guard)
@@ -405,6 +409,7 @@ impl Crm {
             engine,
             alloc,
             staff,
+            stale: false,
         })
     }
 
@@ -512,7 +517,9 @@ impl Crm {
     }
 
     /// Finish a command: settle loads, persist cursors, commit; on failure or replay undo the
-    /// in-memory changes. Returns the stored response on a replay.
+    /// in-memory changes and mark the state stale (the batch may have been stored although
+    /// the commit failed, and a replay means another delivery stored it), so the next command
+    /// rebuilds it from storage. Returns the stored response on a replay.
     pub(crate) async fn finish(
         &self,
         tenant: &TenantId,
@@ -531,6 +538,7 @@ impl Crm {
             other => {
                 st.engine.rollback();
                 st.alloc = txn.alloc;
+                st.stale = true;
                 other
             }
         }
