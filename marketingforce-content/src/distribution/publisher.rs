@@ -317,9 +317,34 @@ impl Publisher {
         let mut batch = Batch::new();
         batch.put_entity(tenant, &done, Expect::Absent)?;
         batch.append_json(PUBLICATION_JOURNAL, &done)?;
-        Ok(idem
-            .commit(self.store.as_ref(), tenant, batch, done)
-            .await?)
+        match idem
+            .commit(self.store.as_ref(), tenant, batch, done.clone())
+            .await
+        {
+            Ok(p) => Ok(p),
+            Err(e) => {
+                self.unrecorded(tenant, &done).await;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// A publication that took a rate slot could not be recorded: give the slot back, so the
+    /// retry under the same key (which the channel and the quota recognise) can take it again
+    /// instead of being scheduled for later while the item is already live.
+    async fn unrecorded(&self, tenant: &TenantId, p: &Publication) {
+        if matches!(
+            p.status,
+            PublicationStatus::Published(_)
+                | PublicationStatus::Failed {
+                    retryable: true,
+                    ..
+                }
+        ) {
+            self.limiter
+                .give_back(tenant, &p.command.channel, p.updated_at)
+                .await;
+        }
     }
 
     async fn ensure_approved(&self, tenant: &TenantId, cmd: &PublishCommand) -> Result<()> {
@@ -438,9 +463,16 @@ impl Publisher {
         match self.channel(&code)?.publish(&request).await {
             Ok(PublishOutcome::Published(receipt)) => {
                 if metered {
-                    self.quota
+                    if let Err(e) = self
+                        .quota
                         .commit(tenant, meters::PUBLICATIONS, info.release_cost, &quota_key)
-                        .await?;
+                        .await
+                    {
+                        // Published, but not metered yet: the retry under the same key finds
+                        // the channel's item and meters it; it needs the rate slot again.
+                        self.limiter.give_back(tenant, &code, now).await;
+                        return Err(e);
+                    }
                 }
                 p.quota_units = info.release_cost;
                 p.status = PublicationStatus::Published(receipt);
@@ -482,7 +514,10 @@ impl Publisher {
         let mut batch = Batch::new();
         batch.put_entity(tenant, &next, Expect::Version(current.version))?;
         batch.append_json(PUBLICATION_JOURNAL, &next)?;
-        self.store.commit(tenant, batch).await?;
+        if let Err(e) = self.store.commit(tenant, batch).await {
+            self.unrecorded(tenant, &next).await;
+            return Err(e.into());
+        }
         Ok(next)
     }
 
