@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Offline dependency policy check for the Marketingforce SDK workspace.
 
-Reads `cargo metadata` (from the lockfile; no network) and fails when:
+Reads `cargo metadata` (resolved from the lockfile, every target platform; cargo fetches the
+manifests it has not cached from the registry) and fails when:
 
   * a package in the resolved graph has a licence expression the allow-list cannot satisfy
     (or no licence at all);
@@ -130,7 +131,7 @@ def workspace_msrv(root: Path) -> str:
 def main() -> int:
     args = sys.argv[1:]
     verbose = "--verbose" in args
-    cmd = ["cargo", "metadata", "--format-version", "1", "--offline", "--all-features"]
+    cmd = ["cargo", "metadata", "--format-version", "1", "--all-features"]
     if "--locked" in args:
         cmd.append("--locked")
     try:
