@@ -52,3 +52,24 @@ async fn ping_answers_until_the_pool_is_closed() {
         "{err:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_server_fails_within_the_connect_timeout() {
+    // Port 1 on loopback: nothing listens there, so every attempt is refused and the pool
+    // keeps retrying until the timeout. Needs no server, so it runs everywhere.
+    let options = PostgresOptions::new("postgres://postgres@127.0.0.1:1/test")
+        .connect_timeout(std::time::Duration::from_millis(300));
+    let started = std::time::Instant::now();
+    let err = PostgresStore::connect_with(options)
+        .await
+        .expect_err("nothing listens on port 1");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+    match err {
+        marketingforce_core::Error::Backend { retryable, .. } => assert!(retryable),
+        other => panic!("expected a backend error, got {other:?}"),
+    }
+}

@@ -28,6 +28,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
@@ -52,17 +53,29 @@ pub struct PostgresOptions {
     pub max_connections: u32,
     /// Size limits.
     pub limits: StoreLimits,
+    /// How long to wait for a connection (when connecting, and for a free pooled connection)
+    /// before failing with a retryable backend error.
+    pub connect_timeout: Duration,
 }
 
 impl PostgresOptions {
-    /// Options for `url` with the defaults (default schema, 8 connections).
+    /// Options for `url` with the defaults (default schema, 8 connections, 5 s connect
+    /// timeout).
     pub fn new(url: impl Into<String>) -> PostgresOptions {
         PostgresOptions {
             url: url.into(),
             schema: None,
             max_connections: 8,
             limits: StoreLimits::default(),
+            connect_timeout: Duration::from_secs(5),
         }
+    }
+
+    /// Wait at most `timeout` for a connection.
+    #[must_use]
+    pub fn connect_timeout(mut self, timeout: Duration) -> PostgresOptions {
+        self.connect_timeout = timeout;
+        self
     }
 
     /// Use (and create) `schema`.
@@ -170,6 +183,7 @@ impl PostgresStore {
             // Create the schema on a plain connection first (identifier validated above).
             let bootstrap = PgPoolOptions::new()
                 .max_connections(1)
+                .acquire_timeout(options.connect_timeout)
                 .connect_with(connect.clone())
                 .await
                 .map_err(db_err)?;
@@ -186,6 +200,7 @@ impl PostgresStore {
         }
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
+            .acquire_timeout(options.connect_timeout)
             .connect_with(connect)
             .await
             .map_err(db_err)?;
