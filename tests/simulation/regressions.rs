@@ -65,6 +65,17 @@ fn grant(e: &Env) -> Grant {
     .quota(UsageUnit::Publications, 20, QuotaPeriod::Term)
 }
 
+/// An entitlement registry over the faulty store with the test grant in force.
+async fn granted_registry(e: &Env) -> Arc<EntitlementRegistry> {
+    let registry = Arc::new(
+        EntitlementRegistry::builder(e.faulty.clone())
+            .clock(e.clock.clone())
+            .build(),
+    );
+    registry.grant(grant(e)).await.expect("grant");
+    registry
+}
+
 async fn open_ads(e: &Env, store: Arc<dyn Store>) -> AdOps {
     AdOps::open(
         store,
@@ -159,12 +170,7 @@ fn a_capture_stored_despite_an_error_still_dedupes() {
 fn a_retried_departure_frees_the_seat() {
     run(async {
         let e = env();
-        let registry = Arc::new(
-            EntitlementRegistry::builder(e.faulty.clone())
-                .clock(e.clock.clone())
-                .build(),
-        );
-        registry.grant(grant(&e)).await.expect("grant");
+        let registry = granted_registry(&e).await;
         let ids = Arc::new(SeededIds::new(3, e.clock.clone()));
         let crm = Crm::builder(e.faulty.clone(), Arc::new(KeyRing::new("k", [3; 32])))
             .clock(e.clock.clone())
@@ -210,12 +216,7 @@ fn a_retried_departure_frees_the_seat() {
 fn a_retried_publication_is_recorded_as_published() {
     run(async {
         let e = env();
-        let registry = Arc::new(
-            EntitlementRegistry::builder(e.faulty.clone())
-                .clock(e.clock.clone())
-                .build(),
-        );
-        registry.grant(grant(&e)).await.expect("grant");
+        let registry = granted_registry(&e).await;
         let info = ChannelCatalogue::builtin()
             .get("news-portal")
             .expect("news-portal")
