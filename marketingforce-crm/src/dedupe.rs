@@ -11,9 +11,12 @@
 //! normalised person names and company names are similar enough (Jaro–Winkler at or above the
 //! thresholds) and they do not carry two different mobiles. Fuzzy candidates are only looked
 //! for in *blocks* (surname + two characters of the company, from each end), so the cost per
-//! capture stays constant. Every capture's keys are kept, and a capture joins *all* the leads it
-//! matches (merging them into the oldest), so the resulting partition is the set of connected
-//! components of the match graph: the same inputs in any order give the same merged sets.
+//! capture stays constant; inside a block, candidates with a conflicting mobile or a company
+//! that cannot reach the threshold (an upper bound of Jaro–Winkler from character sets and
+//! lengths) are skipped without reading their strings. Every capture's keys are kept, and a
+//! capture joins *all* the leads it matches (merging them into the oldest), so the resulting
+//! partition is the set of connected components of the match graph: the same inputs in any
+//! order give the same merged sets.
 //!
 //! ```
 //! use marketingforce_crm::dedupe::{DedupeConfig, DedupeEngine, MatchKeys, Decision};
@@ -355,6 +358,93 @@ struct Member {
     alive: bool,
 }
 
+/// A member as seen from a block: what the cheap pre-checks of [`DedupeEngine::probe`] need,
+/// stored inline so most candidates are rejected without touching the member or its strings.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    /// Low 64 bits of the member's mobile blind index (meaningful when `has_mobile`).
+    mobile: u64,
+    /// The member's company characters as a 64-bit set ([`char_bit`]).
+    company_chars: u64,
+    /// Index into `members`.
+    member: u32,
+    /// Characters in the member's company key (saturating).
+    company_len: u16,
+    /// Whether the member carries a mobile.
+    has_mobile: bool,
+    /// The member was erased: skip it.
+    dead: bool,
+}
+
+/// The bit of `c` in a 64-bit character set.
+fn char_bit(c: char) -> u64 {
+    1u64 << ((u32::from(c).wrapping_mul(0x9e37_79b1)) >> 26)
+}
+
+fn char_set(s: &str) -> (u64, usize) {
+    s.chars()
+        .fold((0u64, 0usize), |(set, n), c| (set | char_bit(c), n + 1))
+}
+
+impl Entry {
+    fn of(member: u32, key: &FuzzyKey) -> Entry {
+        let (company_chars, n) = char_set(&key.company);
+        Entry {
+            mobile: key.mobile.map_or(0, |m| m as u64),
+            company_chars,
+            member,
+            company_len: u16::try_from(n).unwrap_or(u16::MAX),
+            has_mobile: key.mobile.is_some(),
+            dead: false,
+        }
+    }
+}
+
+/// The company characters of a probing fuzzy key, for the Jaro–Winkler upper bound.
+struct CompanyProbe {
+    bits: [u64; 64],
+    len: usize,
+}
+
+impl CompanyProbe {
+    /// `None` when the company is empty or too long for the bound (the full check runs).
+    fn of(company: &str) -> Option<CompanyProbe> {
+        let mut bits = [0u64; 64];
+        let mut len = 0usize;
+        for c in company.chars() {
+            *bits.get_mut(len)? = char_bit(c);
+            len += 1;
+        }
+        (len > 0).then_some(CompanyProbe { bits, len })
+    }
+
+    /// An upper bound of the Jaro–Winkler similarity between this company and the entry's:
+    /// a character of ours whose bit is absent from the entry's set cannot be a match, and
+    /// with `m` matches Jaro is at most `(m/la + m/lb + 1) / 3` (no transpositions) and the
+    /// Winkler boost at most `0.4 (1 - jaro)`. `None` when no bound applies.
+    fn jaro_winkler_bound(&self, e: &Entry) -> Option<f64> {
+        let lb = usize::from(e.company_len);
+        if lb == 0 || lb > 64 {
+            return None;
+        }
+        let absent = self.bits[..self.len]
+            .iter()
+            .filter(|&&b| b & e.company_chars == 0)
+            .count();
+        let m = (self.len - absent).min(lb);
+        if m == 0 {
+            return Some(0.0);
+        }
+        let m = m as f64;
+        let jaro = (m / self.len as f64 + m / lb as f64 + 1.0) / 3.0;
+        Some(if jaro <= 0.7 {
+            jaro
+        } else {
+            jaro + 0.4 * (1.0 - jaro)
+        })
+    }
+}
+
 #[derive(Debug, Clone)]
 enum Undo {
     PushSlot,
@@ -375,7 +465,7 @@ pub struct DedupeEngine {
     by_lead: HashMap<LeadId, u32>,
     exact: [Fast<u128, u32>; 4],
     digests: Fast<u128, u32>,
-    blocks: Fast<u64, Vec<u32>>,
+    blocks: Fast<u64, Vec<Entry>>,
     members: Vec<Member>,
     separated: HashSet<(u32, u32)>,
     undo: Option<Vec<Undo>>,
@@ -513,7 +603,8 @@ impl DedupeEngine {
             m.reserve(leads);
         }
         e.digests.reserve(leads);
-        e.blocks.reserve(leads);
+        // Every fuzzy key sits in two blocks.
+        e.blocks.reserve(leads.saturating_mul(2));
         e.members.reserve(leads);
         e
     }
@@ -635,10 +726,31 @@ impl DedupeEngine {
         }
         if self.cfg.fuzzy.enabled {
             if let Some(fk) = &keys.fuzzy {
+                let f = &self.cfg.fuzzy;
+                let mobile = fk.mobile.filter(|_| f.reject_conflicting_mobile);
+                let company = CompanyProbe::of(&fk.company);
                 for b in blocks_of(fk) {
-                    if let Some(ms) = self.blocks.get(&b) {
-                        for &m in ms {
-                            let Some(member) = self.members.get(m as usize) else {
+                    if let Some(es) = self.blocks.get(&b) {
+                        for e in es {
+                            // Cheap rejections from the inline entry: a different mobile, or
+                            // a company that cannot reach the threshold. Both imply that
+                            // `fuzzy_match` below would say no.
+                            if e.dead {
+                                continue;
+                            }
+                            if let Some(x) = mobile {
+                                if e.has_mobile && e.mobile != x as u64 {
+                                    continue;
+                                }
+                            }
+                            if let Some(bound) =
+                                company.as_ref().and_then(|c| c.jaro_winkler_bound(e))
+                            {
+                                if bound + 1e-9 < f.company_threshold {
+                                    continue;
+                                }
+                            }
+                            let Some(member) = self.members.get(e.member as usize) else {
                                 continue;
                             };
                             if member.alive && self.fuzzy_match(fk, &member.key) {
@@ -767,15 +879,21 @@ impl DedupeEngine {
             let root = self.root(slot);
             let blocks = blocks_of(fk);
             // An identical key already in this lead adds nothing to future matching.
-            let known = self.blocks.get(&blocks[0]).is_some_and(|ms| {
-                ms.iter().any(|&m| {
-                    self.members
-                        .get(m as usize)
-                        .is_some_and(|x| x.alive && x.key == *fk && self.root(x.slot) == root)
+            let m = self.members.len() as u32;
+            let entry = Entry::of(m, fk);
+            let known = self.blocks.get(&blocks[0]).is_some_and(|es| {
+                es.iter().any(|e| {
+                    !e.dead
+                        && e.has_mobile == entry.has_mobile
+                        && e.mobile == entry.mobile
+                        && e.company_chars == entry.company_chars
+                        && self
+                            .members
+                            .get(e.member as usize)
+                            .is_some_and(|x| x.alive && x.key == *fk && self.root(x.slot) == root)
                 })
             });
             if !known {
-                let m = self.members.len() as u32;
                 self.members.push(Member {
                     slot,
                     key: fk.clone(),
@@ -783,7 +901,10 @@ impl DedupeEngine {
                 });
                 self.log(Undo::PushMember);
                 for b in blocks {
-                    self.blocks.entry(b).or_default().push(m);
+                    self.blocks
+                        .entry(b)
+                        .or_insert_with(|| Vec::with_capacity(1))
+                        .push(entry);
                     self.log(Undo::Block(b));
                 }
             }
@@ -872,12 +993,28 @@ impl DedupeEngine {
             m.retain(|_, v| !doomed.contains(v));
         }
         self.digests.retain(|_, v| !doomed.contains(v));
-        for m in &mut self.members {
+        let mut doomed_members = HashSet::new();
+        for (i, m) in self.members.iter_mut().enumerate() {
             if doomed.contains(&m.slot) {
                 m.alive = false;
                 m.key.name = "".into();
                 m.key.company = "".into();
                 m.key.mobile = None;
+                doomed_members.insert(i as u32);
+            }
+        }
+        if !doomed_members.is_empty() {
+            for es in self.blocks.values_mut() {
+                for e in es.iter_mut().filter(|e| doomed_members.contains(&e.member)) {
+                    *e = Entry {
+                        mobile: 0,
+                        company_chars: 0,
+                        member: e.member,
+                        company_len: 0,
+                        has_mobile: false,
+                        dead: true,
+                    };
+                }
             }
         }
         let mut out: Vec<LeadId> = doomed.iter().map(|&d| self.lead_of(d)).collect();
@@ -1054,6 +1191,74 @@ mod tests {
                 "{a} {b}"
             );
         }
+    }
+
+    #[test]
+    fn company_bound_never_undercuts_jaro_winkler() {
+        // Strings over a small alphabet (CJK, ASCII, a repeated character) so matches,
+        // transpositions and shared prefixes are common.
+        let alphabet: Vec<char> = "机械制造华东恒达aab业".chars().collect();
+        let mut x = 0x1234_5678_u64;
+        let word = |x: &mut u64| -> String {
+            *x = marketingforce_core::id::splitmix64(*x);
+            let len = 1 + (*x % 9) as usize;
+            (0..len)
+                .map(|i| alphabet[((*x >> (i * 5)) % alphabet.len() as u64) as usize])
+                .collect()
+        };
+        let mut rejected = 0;
+        for _ in 0..20_000 {
+            let (a, b) = (word(&mut x), word(&mut x));
+            let key = |c: &str| FuzzyKey {
+                name: "n".into(),
+                company: c.into(),
+                mobile: None,
+            };
+            let e = Entry::of(0, &key(&b));
+            let bound = CompanyProbe::of(&a)
+                .and_then(|p| p.jaro_winkler_bound(&e))
+                .unwrap_or(1.0);
+            let jw = jaro_winkler(&a, &b);
+            assert!(jw <= bound + 1e-12, "{a} {b}: {jw} > {bound}");
+            if bound + 1e-9 < 0.91 {
+                rejected += 1;
+            }
+        }
+        assert!(rejected > 1_000, "the bound rejects something: {rejected}");
+    }
+
+    #[test]
+    fn erased_and_rolled_back_fuzzy_members_no_longer_match() {
+        let mut e = DedupeEngine::new(DedupeConfig::default());
+        let fuzzy = || MatchKeys::new().with_fuzzy("张伟", "华东重型机械制造", None);
+        let a = e.ingest(&fuzzy(), LeadId::new).lead();
+        assert_eq!(e.ingest(&fuzzy(), LeadId::new).lead(), a);
+        assert_eq!(e.erase(a), vec![a]);
+        let b = e.ingest(&fuzzy(), LeadId::new);
+        assert!(matches!(b, Decision::New { .. }), "{b:?}");
+        e.begin();
+        let c = e.ingest(
+            &MatchKeys::new().with_fuzzy("李娜", "华东重型机械制造", None),
+            LeadId::new,
+        );
+        assert!(matches!(c, Decision::New { .. }));
+        e.rollback();
+        let d = e.ingest(
+            &MatchKeys::new().with_fuzzy("李娜", "华东重型机械制遭", Some(6)),
+            LeadId::new,
+        );
+        assert!(matches!(d, Decision::New { .. }), "{d:?}");
+        // A conflicting mobile is rejected, a matching one joins.
+        let f = e.ingest(
+            &MatchKeys::new().with_fuzzy("李娜", "华东重型机械制遭", Some(7)),
+            LeadId::new,
+        );
+        assert_ne!(f.lead(), d.lead());
+        let g = e.ingest(
+            &MatchKeys::new().with_fuzzy("李娜", "华东重型机械制造", Some(6)),
+            LeadId::new,
+        );
+        assert_eq!(g.lead(), d.lead());
     }
 
     #[test]
