@@ -17,6 +17,7 @@
 //! assert_eq!(Email::parse(" Zhang.San@Example.COM ").unwrap().as_str(), "zhang.san@example.com");
 //! ```
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -27,18 +28,31 @@ use crate::error::{CrmError, Result};
 /// NFKC-normalise (full-width → ASCII, compatibility forms folded), skipping the work for text
 /// that is already stable: ASCII and CJK Unified Ideographs.
 pub fn nfkc(input: &str) -> String {
-    let stable = input
-        .chars()
-        .all(|c| c.is_ascii() || ('\u{4e00}'..='\u{9fff}').contains(&c));
-    if stable {
-        input.to_string()
+    nfkc_cow(input).into_owned()
+}
+
+/// Whether `c` is a CJK Unified Ideograph (U+4E00–U+9FFF): NFKC-stable, alphanumeric and
+/// without case.
+fn is_cjk(c: char) -> bool {
+    ('\u{4e00}'..='\u{9fff}').contains(&c)
+}
+
+/// Whether NFKC leaves `input` unchanged because it is ASCII and CJK Unified Ideographs only.
+fn nfkc_stable(input: &str) -> bool {
+    input.is_ascii() || input.chars().all(|c| c.is_ascii() || is_cjk(c))
+}
+
+/// [`nfkc`] without copying text that is already stable.
+pub(crate) fn nfkc_cow(input: &str) -> Cow<'_, str> {
+    if nfkc_stable(input) {
+        Cow::Borrowed(input)
     } else {
-        input.nfkc().collect()
+        Cow::Owned(input.nfkc().collect())
     }
 }
 
 fn phone_digits(input: &str, field: &str) -> Result<(bool, String)> {
-    let s = nfkc(input.trim());
+    let s = nfkc_cow(input.trim());
     let mut plus = false;
     let mut digits = String::with_capacity(s.len());
     for (i, c) in s.chars().enumerate() {
@@ -80,21 +94,22 @@ impl MobileNumber {
     /// # Errors
     /// A validation error on `field`.
     pub fn parse_field(input: &str, field: &str) -> Result<MobileNumber> {
-        let (plus, digits) = phone_digits(input, field)?;
-        let national = if let Some(rest) = digits.strip_prefix("0086") {
-            rest
+        let (plus, mut digits) = phone_digits(input, field)?;
+        let prefix = if digits.starts_with("0086") {
+            4
         } else if digits.len() == 13 && digits.starts_with("86") {
-            &digits[2..]
+            2
         } else if plus {
             return Err(CrmError::validation(
                 field,
                 format!("{input:?} has a country code other than +86"),
             ));
         } else {
-            &digits
+            0
         };
-        Self::check_national(national, input, field)?;
-        Ok(MobileNumber(national.to_string()))
+        Self::check_national(&digits[prefix..], input, field)?;
+        digits.drain(..prefix);
+        Ok(MobileNumber(digits))
     }
 
     fn check_national(national: &str, input: &str, field: &str) -> Result<()> {
@@ -239,7 +254,12 @@ impl Email {
     /// # Errors
     /// A validation error on `field`.
     pub fn parse_field(input: &str, field: &str) -> Result<Email> {
-        let s = nfkc(input.trim()).to_lowercase();
+        let s = nfkc_cow(input.trim());
+        let s = if s.is_ascii() && !s.bytes().any(|b| b.is_ascii_uppercase()) {
+            s.into_owned()
+        } else {
+            s.to_lowercase()
+        };
         let bad = |why: &str| Err(CrmError::validation(field, format!("{input:?} {why}")));
         if s.len() > 254 {
             return bad("is longer than 254 characters");
@@ -259,9 +279,8 @@ impl Email {
         {
             return bad("has characters not allowed before '@'");
         }
-        let labels: Vec<&str> = domain.split('.').collect();
-        if labels.len() < 2
-            || labels.iter().any(|l| {
+        if !domain.contains('.')
+            || domain.split('.').any(|l| {
                 l.is_empty()
                     || l.len() > 63
                     || l.starts_with('-')
@@ -359,7 +378,7 @@ impl From<WeComId> for String {
 /// # Errors
 /// A validation error on `field`.
 pub fn clean_name(input: &str, field: &str) -> Result<String> {
-    let s = nfkc(input);
+    let s = nfkc_cow(input);
     let tidy = !s.starts_with(char::is_whitespace)
         && !s.ends_with(char::is_whitespace)
         && !s
@@ -368,7 +387,7 @@ pub fn clean_name(input: &str, field: &str) -> Result<String> {
             .any(|w| w[0].is_ascii_whitespace() && w[1].is_ascii_whitespace())
         && s.chars().all(|c| c == ' ' || !c.is_whitespace());
     let cleaned = if tidy {
-        s
+        s.into_owned()
     } else {
         s.split_whitespace().collect::<Vec<_>>().join(" ")
     };
@@ -388,19 +407,18 @@ pub fn clean_name(input: &str, field: &str) -> Result<String> {
 /// The matching key of a person's name: lower case, no whitespace or punctuation.
 pub fn person_key(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
-    let folded;
-    let src = if name.is_ascii()
-        || name
-            .chars()
-            .all(|c| ('\u{4e00}'..='\u{9fff}').contains(&c) || c.is_ascii())
-    {
-        name
-    } else {
-        folded = nfkc(name);
-        folded.as_str()
-    };
-    for c in src.chars().filter(|c| c.is_alphanumeric()) {
-        out.extend(c.to_lowercase());
+    let src = nfkc_cow(name);
+    for c in src.chars() {
+        // Fast paths with the same result as the general case below (see the tests).
+        if c.is_ascii() {
+            if c.is_ascii_alphanumeric() {
+                out.push(c.to_ascii_lowercase());
+            }
+        } else if is_cjk(c) {
+            out.push(c);
+        } else if c.is_alphanumeric() {
+            out.extend(c.to_lowercase());
+        }
     }
     out
 }
@@ -595,6 +613,28 @@ mod tests {
         assert_eq!(company_key("某某机械股份有限公司"), "某某机械");
         assert_eq!(company_key("ACME Co., Ltd."), "acme");
         assert_eq!(company_key("公司"), "公司");
+    }
+
+    #[test]
+    fn person_key_fast_paths_match_the_general_rule() {
+        let general = |c: char| -> String {
+            if c.is_alphanumeric() {
+                c.to_lowercase().collect()
+            } else {
+                String::new()
+            }
+        };
+        for c in ('\0'..='\u{7f}').chain('\u{4e00}'..='\u{9fff}') {
+            assert_eq!(person_key(&c.to_string()), general(c), "{c:?}");
+        }
+        assert_eq!(person_key("Ａｂｃ 张三-Ä"), "abc张三ä");
+    }
+
+    #[test]
+    fn email_lowercasing_paths() {
+        assert_eq!(Email::parse("a.b@c.cn").unwrap().as_str(), "a.b@c.cn");
+        assert_eq!(Email::parse("A.B@C.CN").unwrap().as_str(), "a.b@c.cn");
+        assert!(Email::parse("a@b..cn").is_err());
     }
 
     #[test]

@@ -27,7 +27,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{CrmError, Result};
-use crate::identity::{clean_name, nfkc, Email, MobileNumber, Phone, WeComId};
+use crate::identity::{clean_name, nfkc_cow, Email, MobileNumber, Phone, WeComId};
 use crate::model::{Domain, Identity, Source};
 
 /// A consent given at capture.
@@ -220,7 +220,8 @@ impl CaptureRequest {
         };
         let mut products = Vec::with_capacity(self.product_interest.len());
         for (i, p) in self.product_interest.iter().enumerate() {
-            let p = short_label(p, &format!("product_interest[{i}]"))?;
+            let p = label_value(p)
+                .map_err(|why| CrmError::validation(format!("product_interest[{i}]"), why))?;
             if !products.contains(&p) {
                 products.push(p);
             }
@@ -247,17 +248,19 @@ impl CaptureRequest {
 }
 
 fn short_label(s: &str, field: &str) -> Result<String> {
-    let v = nfkc(s.trim());
+    label_value(s).map_err(|why| CrmError::validation(field, why))
+}
+
+/// A normalised short label, or why it is refused.
+fn label_value(s: &str) -> std::result::Result<String, &'static str> {
+    let v = nfkc_cow(s.trim());
     if v.is_empty() {
-        return Err(CrmError::validation(field, "must not be blank"));
+        return Err("must not be blank");
     }
     if v.chars().count() > 100 || v.chars().any(char::is_control) {
-        return Err(CrmError::validation(
-            field,
-            "must be at most 100 characters without control characters",
-        ));
+        return Err("must be at most 100 characters without control characters");
     }
-    Ok(v)
+    Ok(v.into_owned())
 }
 
 /// A validated, normalised capture.
