@@ -97,6 +97,19 @@ pub enum ContentError {
         remaining: u64,
     },
 
+    /// Generated content failed the compliance check of a metered generator
+    /// ([`Metered::with_compliance`](crate::metered::Metered::with_compliance)); the output was
+    /// discarded and no quota was consumed.
+    #[error("generated {meter} content is {decision} by the compliance check: {terms}")]
+    NotCompliant {
+        /// The meter of what was generated (`content.articles`, …).
+        meter: String,
+        /// The decision (`rejected`).
+        decision: String,
+        /// The terms found, comma-separated.
+        terms: String,
+    },
+
     /// The platform's usage metering failed (other than an exhausted quota, which is
     /// [`ContentError::QuotaExhausted`]).
     #[error("usage metering: {0}")]
@@ -129,6 +142,10 @@ impl ContentError {
     /// Recover a typed error from a core error produced through an adapter trait: a
     /// [`marketingforce_core::Error::Backend`] whose source is an [`LlmError`] becomes
     /// [`ContentError::Llm`] again.
+    ///
+    /// Likewise a backend error whose source is a [`ContentError`] becomes that error, and a
+    /// [`marketingforce_core::Error::LimitExceeded`] on a content meter (as produced from
+    /// [`ContentError::QuotaExhausted`]) becomes [`ContentError::QuotaExhausted`] again.
     pub fn from_adapter(error: marketingforce_core::Error) -> ContentError {
         match error {
             marketingforce_core::Error::Backend {
@@ -138,11 +155,34 @@ impl ContentError {
                 retryable,
             } => match source.downcast::<LlmError>() {
                 Ok(llm) => ContentError::Llm(*llm),
-                Err(source) => ContentError::Core(marketingforce_core::Error::Backend {
-                    backend,
-                    message,
-                    retryable,
-                    source: Some(source),
+                Err(source) => match source.downcast::<ContentError>() {
+                    Ok(content) => *content,
+                    Err(source) => ContentError::Core(marketingforce_core::Error::Backend {
+                        backend,
+                        message,
+                        retryable,
+                        source: Some(source),
+                    }),
+                },
+            },
+            marketingforce_core::Error::LimitExceeded {
+                limit,
+                requested,
+                available,
+            } => match (
+                limit.starts_with("content."),
+                requested.parse::<u64>(),
+                available.parse::<u64>(),
+            ) {
+                (true, Ok(requested), Ok(remaining)) => ContentError::QuotaExhausted {
+                    meter: limit,
+                    requested,
+                    remaining,
+                },
+                _ => ContentError::Core(marketingforce_core::Error::LimitExceeded {
+                    limit,
+                    requested,
+                    available,
                 }),
             },
             other => ContentError::Core(other),
@@ -275,11 +315,22 @@ impl From<LlmError> for marketingforce_core::Error {
 
 impl From<ContentError> for marketingforce_core::Error {
     /// Convert for adapter traits (which speak core errors). Typed LLM errors stay reachable
-    /// as the `source` of [`marketingforce_core::Error::Backend`].
+    /// as the `source` of [`marketingforce_core::Error::Backend`]; an exhausted quota becomes
+    /// [`marketingforce_core::Error::LimitExceeded`] naming the meter.
     fn from(e: ContentError) -> Self {
         match e {
             ContentError::Core(c) => c,
             ContentError::Llm(l) => l.into(),
+            // The typed limit error of the adapter traits: the meter and what is left.
+            ContentError::QuotaExhausted {
+                meter,
+                requested,
+                remaining,
+            } => marketingforce_core::Error::LimitExceeded {
+                limit: meter,
+                requested: requested.to_string(),
+                available: remaining.to_string(),
+            },
             other => {
                 let retryable = other.is_retryable();
                 marketingforce_core::Error::backend("content", retryable, other)

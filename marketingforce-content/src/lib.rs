@@ -68,6 +68,9 @@
 //! - [`text`]: T-text — the offline template generator ([`text::OfflineTextGenerator`]) and the
 //!   OpenAI-compatible backend (`text::openai`, feature `openai`); request validation; keyword
 //!   density; a safe Markdown reader.
+//! - [`metered`]: [`metered::Metered`] wraps any text, image or video generator and meters each
+//!   generation against the tenant's quota (articles, images, rendered videos): reserved
+//!   before, committed on success, released on failure; a retry of the same request counts once.
 //! - [`keywords`]: jieba segmentation and TF-IDF keyword suggestions.
 //! - [`image`]: T-image — themed posters, banners and product images to SVG, PNG with
 //!   `image::raster` (feature `raster`).
@@ -100,6 +103,7 @@ pub mod distribution;
 pub mod error;
 pub mod image;
 pub mod keywords;
+pub mod metered;
 pub mod optimise;
 pub mod report;
 pub mod rng;

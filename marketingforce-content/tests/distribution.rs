@@ -428,7 +428,19 @@ async fn quota_gate_is_idempotent_and_releases() {
     q.release(&t, meters::PUBLICATIONS, "a").await.unwrap();
     q.release(&t, meters::PUBLICATIONS, "a").await.unwrap();
     assert_eq!(q.used(&t, meters::PUBLICATIONS), 0);
-    // A late replay of a released key does not consume again.
+    // A released key is forgotten: the retry of work that did not happen holds quota again
+    // (as the platform's meter does), and committing it makes it final.
+    assert_eq!(
+        q.reserve(&t, meters::PUBLICATIONS, 3, "a")
+            .await
+            .unwrap()
+            .consumed,
+        3
+    );
+    q.commit(&t, meters::PUBLICATIONS, 3, "a").await.unwrap();
+    q.release(&t, meters::PUBLICATIONS, "a").await.unwrap();
+    assert_eq!(q.used(&t, meters::PUBLICATIONS), 3);
+    // A replay of the committed key takes nothing more; committing an unknown key is an error.
     assert_eq!(
         q.reserve(&t, meters::PUBLICATIONS, 3, "a")
             .await
@@ -436,6 +448,12 @@ async fn quota_gate_is_idempotent_and_releases() {
             .consumed,
         0
     );
+    let e = q
+        .commit(&t, meters::PUBLICATIONS, 1, "never-reserved")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("key") && e.contains("never-reserved"), "{e}");
 }
 
 mod with_modules_metering {

@@ -37,6 +37,12 @@ pub struct QuotaGrant {
 
 /// Takes usage quota. Implementations must be atomic (concurrent callers never take more than
 /// the quota together) and idempotent per key (a replayed key takes nothing more).
+///
+/// The life of a key: [`reserve`](Self::reserve) holds units (reserving again while the key is
+/// held or after it was committed consumes nothing, `consumed: 0`); [`commit`](Self::commit)
+/// records them as used for good; [`release`](Self::release) gives an open hold back and
+/// forgets the key, so a retry of work that did not happen holds quota again. A committed key
+/// is never given back.
 #[async_trait]
 pub trait QuotaGate: Send + Sync + fmt::Debug {
     /// Hold `units` of `meter` for `tenant` under `key` (they count against the quota at once).
@@ -54,11 +60,12 @@ pub trait QuotaGate: Send + Sync + fmt::Debug {
     /// Record the held units as used (the work happened). Idempotent.
     ///
     /// # Errors
-    /// Backend errors.
+    /// Backend errors; an error when `key` holds no open reservation (never reserved, or
+    /// released meanwhile).
     async fn commit(&self, tenant: &TenantId, meter: &str, units: u64, key: &str) -> Result<()>;
 
-    /// Give back what `key` holds (the work did not happen). Idempotent; unknown keys are
-    /// ignored.
+    /// Give back what `key` holds (the work did not happen). Idempotent; unknown and committed
+    /// keys are ignored.
     ///
     /// # Errors
     /// Backend errors.
@@ -91,9 +98,18 @@ impl QuotaGate for Unlimited {
 struct MeterState {
     limit: Option<u64>,
     used: u64,
-    /// Units consumed per idempotency key (released keys are kept with 0 so a late replay of the
-    /// consumption does not take quota again).
-    keys: HashMap<String, u64>,
+    /// Open reservations and committed consumptions per idempotency key. A released key is
+    /// forgotten, so a retry of work that did not happen holds quota again (as the platform's
+    /// meter does); a committed key stays, so its replay takes nothing more.
+    keys: HashMap<String, Hold>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hold {
+    /// Reserved, work in progress.
+    Open(u64),
+    /// The work happened.
+    Committed,
 }
 
 /// Atomic in-memory quotas per tenant and meter. Meters without a limit are unlimited.
@@ -165,24 +181,40 @@ impl QuotaGate for InMemoryQuota {
             }
         }
         s.used += units;
-        s.keys.insert(key.to_string(), units);
+        s.keys.insert(key.to_string(), Hold::Open(units));
         Ok(QuotaGrant {
             consumed: units,
             remaining: remaining(s),
         })
     }
 
-    async fn commit(&self, _: &TenantId, _: &str, _: u64, _: &str) -> Result<()> {
-        // Reserved units already count as used.
-        Ok(())
+    async fn commit(&self, tenant: &TenantId, meter: &str, _: u64, key: &str) -> Result<()> {
+        // Reserved units already count as used; the key is marked so a release cannot give
+        // them back.
+        let mut m = self.meters.lock().unwrap_or_else(PoisonError::into_inner);
+        let hold = m
+            .get_mut(&(*tenant, meter.to_string()))
+            .and_then(|s| s.keys.get_mut(key));
+        match hold {
+            Some(h) => {
+                *h = Hold::Committed;
+                Ok(())
+            }
+            None => Err(ContentError::validation(
+                "key",
+                format!(
+                    "no open reservation of {meter} under {key:?} (never reserved, or released)"
+                ),
+            )),
+        }
     }
 
     async fn release(&self, tenant: &TenantId, meter: &str, key: &str) -> Result<()> {
         let mut m = self.meters.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(s) = m.get_mut(&(*tenant, meter.to_string())) {
-            if let Some(units) = s.keys.get_mut(key) {
-                s.used = s.used.saturating_sub(*units);
-                *units = 0;
+            if let Some(&Hold::Open(units)) = s.keys.get(key) {
+                s.used = s.used.saturating_sub(units);
+                s.keys.remove(key);
             }
         }
         Ok(())
