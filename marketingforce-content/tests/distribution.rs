@@ -415,6 +415,69 @@ fn recommendation_follows_audience_industry_region_and_results() {
     .is_err());
 }
 
+#[test]
+fn recommendation_reads_industries_as_the_templates_do_and_falls_back_to_general_channels() {
+    use marketingforce_content::distribution::industry_id;
+    use marketingforce_content::report::PeerBenchmarks;
+    use marketingforce_content::text::TextTemplates;
+
+    let c = ChannelCatalogue::builtin();
+    // One vocabulary: every industry a channel specialises in is an id of the text templates
+    // (with display names) and of the peer benchmarks, and reads back as itself.
+    let templates = TextTemplates::builtin();
+    let benchmarks = PeerBenchmarks::builtin();
+    for id in c.channels.iter().flat_map(|ch| &ch.industries) {
+        assert_eq!(&industry_id(id), id);
+        let names = templates.industries.iter().find(|i| &i.id == id);
+        let names = names.unwrap_or_else(|| panic!("{id} has no display names"));
+        assert_eq!(&industry_id(&names.zh), id);
+        assert_eq!(&industry_id(&names.en), id);
+        assert!(benchmarks.get(id).is_some(), "{id} has no peer benchmark");
+    }
+
+    let w = RecommendationWeights::default();
+    let rank = |industry: &str| {
+        let req = RecommendationRequest {
+            industry: industry.into(),
+            audience: Audience::B2b,
+            regions: vec!["上海".into()],
+            format: ContentFormat::Article,
+            top_n: 20,
+        };
+        recommend(&c, &req, &BTreeMap::new(), &w).unwrap()
+    };
+    let ranked = rank("industrial-machinery");
+    assert_eq!(ranked[0].channel, "machine-portal");
+    assert!(ranked[0].reasons.iter().any(|r| r == "行业垂直渠道"));
+    // Verticals of other industries are left out.
+    for r in &ranked {
+        let info = c.get(&r.channel).unwrap();
+        assert!(
+            info.industries.is_empty()
+                || info.industries.iter().any(|i| i == "industrial-machinery"),
+            "{} is a vertical of {:?}",
+            r.channel,
+            info.industries
+        );
+    }
+    assert!(ranked.iter().all(|r| r.channel != "chem-portal"));
+    // The same industry spelled otherwise, or by its display name, ranks the same.
+    for spelling in ["Industrial_Machinery", " industrial machinery ", "机械设备"] {
+        assert_eq!(rank(spelling), ranked, "{spelling}");
+    }
+    // An industry no channel specialises in: the general channels, no vertical, no error.
+    let general = rank("Restaurant");
+    assert!(!general.is_empty());
+    for r in &general {
+        assert!(
+            c.get(&r.channel).unwrap().industries.is_empty(),
+            "{}",
+            r.channel
+        );
+        assert!(r.reasons.iter().all(|x| x != "行业垂直渠道"));
+    }
+}
+
 #[tokio::test]
 async fn quota_gate_is_idempotent_and_releases() {
     let q = InMemoryQuota::new();

@@ -20,7 +20,7 @@ pub use publisher::{
 pub use quota::{meters, InMemoryQuota, QuotaGate, QuotaGrant, Unlimited};
 pub use ratelimit::RateLimiter;
 pub use recommend::{
-    expected_inquiries, recommend, ChannelScore, ObservedPerformance, RecommendationRequest,
-    RecommendationWeights,
+    expected_inquiries, industry_id, recommend, ChannelScore, ObservedPerformance,
+    RecommendationRequest, RecommendationWeights,
 };
 pub use simulated::{Fault, SimulatedChannel};

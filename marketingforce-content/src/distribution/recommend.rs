@@ -2,6 +2,7 @@
 //! format and observed performance.
 
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
 
 use marketingforce_core::adapters::channel::{ChannelKind, ContentFormat};
 use marketingforce_core::adapters::generation::Audience;
@@ -10,6 +11,44 @@ use serde::{Deserialize, Serialize};
 
 use super::catalogue::{ChannelCatalogue, ChannelInfo};
 use crate::error::{ContentError, Result};
+use crate::text::TextTemplates;
+
+/// The industry id for what a user typed: the ids of the built-in vocabulary
+/// (`industrial-machinery`, `chemicals`, …, as used by the channel catalogue, the text
+/// templates, the poster themes and the peer benchmarks) in any case, with `_` or spaces for
+/// `-`, or their Chinese or English display names (`机械设备`, `industrial machinery`). Anything
+/// else is returned trimmed, lower-cased and hyphenated (a free-text industry).
+///
+/// ```
+/// use marketingforce_content::distribution::industry_id;
+/// assert_eq!(industry_id(" Industrial_Machinery "), "industrial-machinery");
+/// assert_eq!(industry_id("机械设备"), "industrial-machinery");
+/// assert_eq!(industry_id("Business Software"), "software-saas");
+/// assert_eq!(industry_id("Restaurant"), "restaurant");
+/// ```
+pub fn industry_id(raw: &str) -> String {
+    static NAMES: OnceLock<BTreeMap<String, String>> = OnceLock::new();
+    let names = NAMES.get_or_init(|| {
+        let mut m = BTreeMap::new();
+        for i in TextTemplates::builtin().industries {
+            m.insert(hyphenate(&i.zh), i.id.clone());
+            m.insert(hyphenate(&i.en), i.id.clone());
+            m.insert(hyphenate(&i.id), i.id);
+        }
+        m
+    });
+    let key = hyphenate(raw);
+    names.get(&key).cloned().unwrap_or(key)
+}
+
+fn hyphenate(s: &str) -> String {
+    s.trim()
+        .to_lowercase()
+        .split(|c: char| c.is_whitespace() || c == '_' || c == '-')
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join("-")
+}
 
 /// Who is publishing what.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -104,7 +143,14 @@ pub fn expected_inquiries(
 }
 
 /// Rank channels for `req`. Channels that cannot take the format, or do not reach the audience
-/// at all, are left out; regional channels outside the user's regions are left out.
+/// at all, are left out; regional channels outside the user's regions are left out, and so are
+/// industry verticals of other industries (a machinery maker is not sent to the chemicals
+/// portal).
+///
+/// The request's industry is read with [`industry_id`], so `Industrial_Machinery` or the
+/// display name `机械设备` match the `industrial-machinery` verticals. An industry no channel of
+/// the catalogue specialises in (a free-text industry such as `restaurant`) is not an error:
+/// it is ranked on the general channels only, none of which carries the `行业垂直渠道` reason.
 ///
 /// ```
 /// use marketingforce_content::distribution::{recommend, ChannelCatalogue, RecommendationRequest, RecommendationWeights};
@@ -136,11 +182,15 @@ pub fn recommend(
     if req.top_n == 0 {
         return Err(ContentError::validation("top_n", "must be at least 1"));
     }
+    let industry = industry_id(&req.industry);
     let candidates: Vec<(&ChannelInfo, f64)> = catalogue
         .channels
         .iter()
         .filter(|c| c.formats.contains(&req.format) && c.audiences.contains(&req.audience))
         .filter(|c| c.regions.is_empty() || req.regions.iter().any(|r| c.regions.contains(r)))
+        .filter(|c| {
+            c.industries.is_empty() || c.industries.iter().any(|i| industry_id(i) == industry)
+        })
         .map(|c| {
             (
                 c,
@@ -160,13 +210,12 @@ pub fn recommend(
             } else {
                 0.4
             };
-            let industry = if c.industries.iter().any(|i| i == &req.industry) {
-                reasons.push("行业垂直渠道".to_string());
-                1.0
-            } else if c.industries.is_empty() {
+            // Verticals of other industries were left out above.
+            let industry = if c.industries.is_empty() {
                 0.5
             } else {
-                0.1
+                reasons.push("行业垂直渠道".to_string());
+                1.0
             };
             let region = if c.regions.is_empty() {
                 0.6
