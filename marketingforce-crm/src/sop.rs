@@ -24,7 +24,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use marketingforce_core::id::IdGenerator;
-use marketingforce_core::storage::{Batch, Collection, Entity, Expect, IndexEntry, Store};
+use marketingforce_core::storage::{
+    Batch, Collection, Entity, Expect, Idempotent, IndexEntry, Store,
+};
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::time::Clock;
 use schemars::JsonSchema;
@@ -336,9 +338,79 @@ impl Sops {
 
     /// Start a template for a lead whose trigger happened at `trigger_at`: one task per step.
     ///
+    /// A retry after an unclear failure starts the SOP again; use
+    /// [`start_idempotent`](Self::start_idempotent) to run it at most once.
+    ///
     /// # Errors
     /// An unknown template; storage errors.
     pub async fn start(
+        &self,
+        tenant: &TenantId,
+        template: &SopId,
+        lead: &LeadId,
+        assignee: &UserId,
+        trigger_at: DateTime<Utc>,
+    ) -> Result<Vec<SopTask>> {
+        let tasks = self
+            .plan(tenant, template, lead, assignee, trigger_at)
+            .await?;
+        self.save_all(tenant, &tasks).await?;
+        Ok(tasks)
+    }
+
+    /// [`start`](Self::start) under an idempotency key: retrying with the same key and the
+    /// same arguments returns the tasks of the first run and writes nothing.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use marketingforce_core::id::RandomIds;
+    /// # use marketingforce_core::storage::MemoryStore;
+    /// # use marketingforce_core::tenant::TenantId;
+    /// # use marketingforce_core::time::{Clock, SystemClock};
+    /// # use marketingforce_crm::ids::{LeadId, SopId, UserId};
+    /// # use marketingforce_crm::sop::{SopKind, SopStep, SopTemplate, Sops, StepAction, Trigger};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let sops = Sops::new(Arc::new(MemoryStore::new()), Arc::new(SystemClock), Arc::new(RandomIds));
+    /// let tenant = TenantId::new();
+    /// let step = SopStep { title: "首次电话".into(), offset_hours: 2, action: StepAction::Call, remind_before_minutes: 30, escalate_after_hours: None };
+    /// let t = SopTemplate { id: SopId::new(), name: "跟进".into(), kind: SopKind::Customer, trigger: Trigger::Assigned, steps: vec![step] };
+    /// sops.save_template(&tenant, &t).await.unwrap();
+    /// let (lead, user, at) = (LeadId::new(), UserId::new(), SystemClock.now());
+    /// let first = sops.start_idempotent(&tenant, &t.id, &lead, &user, at, "sop-1").await.unwrap();
+    /// let again = sops.start_idempotent(&tenant, &t.id, &lead, &user, at, "sop-1").await.unwrap();
+    /// assert_eq!(first, again);
+    /// // The same key for another lead is refused.
+    /// assert!(sops.start_idempotent(&tenant, &t.id, &LeadId::new(), &user, at, "sop-1").await.is_err());
+    /// # });
+    /// ```
+    ///
+    /// # Errors
+    /// A validation error on a blank `idempotency_key`; an idempotency mismatch
+    /// ([`marketingforce_core::Error::IdempotencyMismatch`]) when the key was used for another
+    /// request; an unknown template; storage errors.
+    pub async fn start_idempotent(
+        &self,
+        tenant: &TenantId,
+        template: &SopId,
+        lead: &LeadId,
+        assignee: &UserId,
+        trigger_at: DateTime<Utc>,
+        idempotency_key: &str,
+    ) -> Result<Vec<SopTask>> {
+        let idem = Idempotent::new(
+            idempotency_key,
+            &("sop_start", template, lead, assignee, trigger_at),
+        )?;
+        if let Some(prev) = idem.check(self.store.as_ref(), tenant).await? {
+            return Ok(prev);
+        }
+        let tasks = self
+            .plan(tenant, template, lead, assignee, trigger_at)
+            .await?;
+        self.save_all_once(tenant, &idem, tasks).await
+    }
+
+    async fn plan(
         &self,
         tenant: &TenantId,
         template: &SopId,
@@ -373,17 +445,58 @@ impl Sops {
                 }
             })
             .collect();
-        self.save_all(tenant, &tasks).await?;
         Ok(tasks)
     }
 
     /// Start a community SOP on every group it matches, starting at `start`.
+    ///
+    /// A retry after an unclear failure starts the SOP again; use
+    /// [`start_community_idempotent`](Self::start_community_idempotent) to run it at most
+    /// once.
     ///
     /// # Errors
     /// A validation error on the SOP; storage errors.
     pub async fn start_community(
         &self,
         tenant: &TenantId,
+        sop: &CommunitySop,
+        groups: &[GroupChat],
+        start: DateTime<Utc>,
+    ) -> Result<Vec<SopTask>> {
+        let tasks = self.plan_community(sop, groups, start)?;
+        self.save_all(tenant, &tasks).await?;
+        Ok(tasks)
+    }
+
+    /// [`start_community`](Self::start_community) under an idempotency key: retrying with the
+    /// same key and the same SOP, groups and start returns the tasks of the first run and
+    /// writes nothing.
+    ///
+    /// # Errors
+    /// A validation error on a blank `idempotency_key` or on the SOP; an idempotency mismatch
+    /// ([`marketingforce_core::Error::IdempotencyMismatch`]) when the key was used for another
+    /// request; storage errors.
+    pub async fn start_community_idempotent(
+        &self,
+        tenant: &TenantId,
+        sop: &CommunitySop,
+        groups: &[GroupChat],
+        start: DateTime<Utc>,
+        idempotency_key: &str,
+    ) -> Result<Vec<SopTask>> {
+        let idem = Idempotent::new(
+            idempotency_key,
+            &("sop_start_community", sop, groups, start),
+        )?;
+        if let Some(prev) = idem.check(self.store.as_ref(), tenant).await? {
+            return Ok(prev);
+        }
+        let tasks = self.plan_community(sop, groups, start)?;
+        self.save_all_once(tenant, &idem, tasks).await
+    }
+
+    fn plan_community(
+        &self,
         sop: &CommunitySop,
         groups: &[GroupChat],
         start: DateTime<Utc>,
@@ -413,17 +526,36 @@ impl Sops {
                 });
             }
         }
-        self.save_all(tenant, &tasks).await?;
         Ok(tasks)
     }
 
-    async fn save_all(&self, tenant: &TenantId, tasks: &[SopTask]) -> Result<()> {
+    fn batch_of(tenant: &TenantId, tasks: &[SopTask]) -> Result<Batch> {
         let mut b = Batch::new();
         for t in tasks {
             b.put_entity(tenant, t, Expect::Absent)?;
         }
-        self.store.commit(tenant, b).await?;
+        Ok(b)
+    }
+
+    async fn save_all(&self, tenant: &TenantId, tasks: &[SopTask]) -> Result<()> {
+        self.store
+            .commit(tenant, Self::batch_of(tenant, tasks)?)
+            .await?;
         Ok(())
+    }
+
+    /// Save `tasks` together with the idempotency key; a concurrent run that committed the key
+    /// first wins and its tasks are returned instead.
+    async fn save_all_once(
+        &self,
+        tenant: &TenantId,
+        idem: &Idempotent,
+        tasks: Vec<SopTask>,
+    ) -> Result<Vec<SopTask>> {
+        let batch = Self::batch_of(tenant, &tasks)?;
+        Ok(idem
+            .commit(self.store.as_ref(), tenant, batch, tasks)
+            .await?)
     }
 
     /// Open tasks of `assignee` due by `until`, soonest first.

@@ -320,6 +320,123 @@ fn sops_due_tasks_reminders_and_escalation() {
 }
 
 #[test]
+fn starting_sops_under_an_idempotency_key_runs_once() {
+    run(async {
+        let env = Env::new(CrmConfig::default());
+        let t = &env.tenant;
+        let sops = Sops::new(
+            env.store.clone(),
+            Arc::new(env.clock.clone()),
+            env.ids.clone(),
+        );
+        let sp = UserId::new();
+        let tpl = SopTemplate {
+            id: SopId::new(),
+            name: "新线索".into(),
+            kind: SopKind::Customer,
+            trigger: Trigger::Assigned,
+            steps: vec![SopStep {
+                title: "电话".into(),
+                offset_hours: 2,
+                action: StepAction::Call,
+                remind_before_minutes: 30,
+                escalate_after_hours: None,
+            }],
+        };
+        sops.save_template(t, &tpl).await.unwrap();
+        let (lead, now) = (LeadId::new(), env.clock.now());
+        let open = || sops.due_tasks(t, &sp, now + Duration::days(1));
+        let first = sops
+            .start_idempotent(t, &tpl.id, &lead, &sp, now, "sop-start-1")
+            .await
+            .unwrap();
+        assert_eq!(first.len(), 1);
+        // A replay returns the stored tasks and writes nothing.
+        let again = sops
+            .start_idempotent(t, &tpl.id, &lead, &sp, now, "sop-start-1")
+            .await
+            .unwrap();
+        assert_eq!(again, first);
+        assert_eq!(open().await.unwrap(), first);
+        // The same key for a different request is a typed idempotency error.
+        let err = sops
+            .start_idempotent(t, &tpl.id, &LeadId::new(), &sp, now, "sop-start-1")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                CrmError::Core(marketingforce_core::Error::IdempotencyMismatch { .. })
+            ),
+            "{err:?}"
+        );
+        assert_eq!(open().await.unwrap().len(), 1);
+        // A blank key is refused; a failed start (unknown template) claims nothing.
+        assert_eq!(
+            sops.start_idempotent(t, &tpl.id, &lead, &sp, now, " ")
+                .await
+                .unwrap_err()
+                .field(),
+            Some("idempotency_key")
+        );
+        assert!(sops
+            .start_idempotent(t, &SopId::new(), &lead, &sp, now, "sop-start-2")
+            .await
+            .is_err());
+        sops.start_idempotent(t, &tpl.id, &lead, &sp, now, "sop-start-2")
+            .await
+            .unwrap();
+        assert_eq!(open().await.unwrap().len(), 2);
+        // The old method still starts a run every time.
+        sops.start(t, &tpl.id, &lead, &sp, now).await.unwrap();
+        assert_eq!(open().await.unwrap().len(), 3);
+
+        // Community SOPs.
+        let group = GroupChat {
+            id: GroupId::new(),
+            name: "群".into(),
+            location: "上海".into(),
+            user_type: "dealer".into(),
+            purchase: PurchaseSegment::Repeat,
+            owner: sp,
+        };
+        let csop = CommunitySop {
+            id: SopId::new(),
+            name: "经销商群周报".into(),
+            filter: GroupFilter::default(),
+            messages: vec![ScheduledMessage {
+                offset_hours: 12,
+                text: "本周新品".into(),
+                remind_before_minutes: 30,
+            }],
+        };
+        let groups = vec![group];
+        let c1 = sops
+            .start_community_idempotent(t, &csop, &groups, now, "community-1")
+            .await
+            .unwrap();
+        let c2 = sops
+            .start_community_idempotent(t, &csop, &groups, now, "community-1")
+            .await
+            .unwrap();
+        assert_eq!(c1, c2);
+        assert_eq!(open().await.unwrap().len(), 4);
+        let err = sops
+            .start_community_idempotent(t, &csop, &groups, now + Duration::hours(1), "community-1")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                CrmError::Core(marketingforce_core::Error::IdempotencyMismatch { .. })
+            ),
+            "{err:?}"
+        );
+        assert_eq!(open().await.unwrap().len(), 4);
+    });
+}
+
+#[test]
 fn library_search_and_one_click_send() {
     run(async {
         let env = Env::new(CrmConfig::default());
