@@ -59,13 +59,61 @@ pub struct UsageEvent {
     pub draws: Vec<Draw>,
 }
 
+/// The draws of one event, kept inline when there is one (nearly always), so recording an event
+/// allocates nothing for them. Serialized as a plain list, like [`UsageEvent::draws`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Draws {
+    /// Exactly one draw.
+    One([Draw; 1]),
+    /// None, or more than one.
+    Many(Vec<Draw>),
+}
+
+impl Default for Draws {
+    fn default() -> Draws {
+        Draws::Many(Vec::new())
+    }
+}
+
+impl Draws {
+    pub fn as_slice(&self) -> &[Draw] {
+        match self {
+            Draws::One(d) => d,
+            Draws::Many(v) => v,
+        }
+    }
+
+    pub fn push(&mut self, d: Draw) {
+        match self {
+            Draws::Many(v) if v.is_empty() => *self = Draws::One([d]),
+            Draws::Many(v) => v.push(d),
+            Draws::One([first]) => {
+                *self = Draws::Many(vec![first.clone(), d]);
+            }
+        }
+    }
+
+    pub fn into_vec(self) -> Vec<Draw> {
+        match self {
+            Draws::One(d) => d.into(),
+            Draws::Many(v) => v,
+        }
+    }
+}
+
+impl Serialize for Draws {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self.as_slice().serialize(s)
+    }
+}
+
 /// An open reservation (capacity held, not yet used).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Held {
     pub unit: UsageUnit,
     pub quantity: Quantity,
     pub date: NaiveDate,
-    pub draws: Vec<Draw>,
+    pub draws: Draws,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -75,7 +123,7 @@ struct BucketUse {
 }
 
 /// One quota of a grant for a unit, with the usage of each of its windows.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 struct QuotaDef {
     grant: GrantId,
     source: QuotaSource,
@@ -86,6 +134,9 @@ struct QuotaDef {
     /// Usage per window start, ascending (one window for a term quota, one per month for a
     /// monthly one); the current window is nearly always the last.
     windows: Vec<(NaiveDate, BucketUse)>,
+    /// The last window computed, `[start, end)` (empty until the first): a draw on a date
+    /// inside it needs no calendar arithmetic.
+    last_window: (NaiveDate, NaiveDate),
 }
 
 impl QuotaDef {
@@ -95,6 +146,10 @@ impl QuotaDef {
 
     /// The bucket window containing `date` (which the def covers): `[start, end)`.
     fn window(&self, date: NaiveDate) -> (NaiveDate, NaiveDate) {
+        let (ws, we) = self.last_window;
+        if ws <= date && date < we {
+            return (ws, we);
+        }
         match self.period {
             QuotaPeriod::Term => (self.start, self.end),
             QuotaPeriod::Month => {
@@ -109,6 +164,13 @@ impl QuotaDef {
                 (first.max(self.start), next.min(self.end))
             }
         }
+    }
+
+    /// [`window`](Self::window), remembered for the next call.
+    fn window_mut(&mut self, date: NaiveDate) -> (NaiveDate, NaiveDate) {
+        let w = self.window(date);
+        self.last_window = w;
+        w
     }
 
     fn draw_order(&self) -> (QuotaSource, u8, NaiveDate, GrantId) {
@@ -142,16 +204,11 @@ impl QuotaDef {
         };
         &mut self.windows[i].1
     }
-
-    fn available(&self, date: NaiveDate) -> (u64, NaiveDate, NaiveDate) {
-        let (ws, we) = self.window(date);
-        let u = self.usage(ws);
-        (self.limit.saturating_sub(u.used + u.reserved), ws, we)
-    }
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 struct UnitBook {
+    unit: UsageUnit,
     /// Quota definitions in draw order, each with its usage.
     defs: Vec<QuotaDef>,
     /// Usage recorded against quotas no grant defines any more (kept so nothing is lost).
@@ -174,10 +231,48 @@ impl UnitBook {
     }
 }
 
-/// The first recording of an event key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Seen {
-    pub unit: UsageUnit,
+/// The first recording of an event key, packed small (the book keeps one per event): the unit
+/// as its index in the book, and the kind in the index's lowest bit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Seen {
+    quantity: Quantity,
+    date: NaiveDate,
+    unit_kind: u32,
+}
+
+impl Seen {
+    fn new(unit: usize, kind: UsageKind, quantity: Quantity, date: NaiveDate) -> Seen {
+        let kind_bit = match kind {
+            UsageKind::Consume => 0,
+            UsageKind::Credit => 1,
+        };
+        Seen {
+            quantity,
+            date,
+            // Unit indexes stay far below 2^31 (one per distinct unit the tenant uses).
+            unit_kind: ((unit as u32) << 1) | kind_bit,
+        }
+    }
+
+    fn unit(self) -> usize {
+        (self.unit_kind >> 1) as usize
+    }
+
+    fn kind(self) -> UsageKind {
+        if self.unit_kind & 1 == 0 {
+            UsageKind::Consume
+        } else {
+            UsageKind::Credit
+        }
+    }
+}
+
+/// The first recording of an event key, as the book reports it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SeenEvent<'a> {
+    /// The key as stored (share it instead of allocating another).
+    pub key: &'a Arc<str>,
+    pub unit: &'a UsageUnit,
     pub quantity: Quantity,
     pub kind: UsageKind,
     pub date: NaiveDate,
@@ -231,10 +326,23 @@ pub(crate) enum Denial {
     },
 }
 
+/// A successful draw.
+pub(crate) struct Drawn {
+    /// The unit's index in the book (for [`UsageBook::mark_seen`]).
+    pub unit: usize,
+    /// Where the units came from.
+    pub draws: Draws,
+    /// What is left of the unit afterwards.
+    pub left: u64,
+}
+
 /// Everything a tenant used, per bucket, plus the keys seen and open reservations.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct UsageBook {
-    units: HashMap<UsageUnit, UnitBook>,
+    /// Every unit the book has known, at a stable index (never removed: [`Seen`] refers to it).
+    units: Vec<UnitBook>,
+    /// The index of each unit in `units`.
+    unit_index: HashMap<UsageUnit, usize>,
     seen: HashMap<Arc<str>, Seen>,
     held: HashMap<Arc<str>, Held>,
     /// The civil date of the last instant asked about, with the instants its day spans.
@@ -256,24 +364,43 @@ impl UsageBook {
         date
     }
 
+    fn unit(&self, unit: &UsageUnit) -> Option<&UnitBook> {
+        self.unit_index.get(unit).map(|&i| &self.units[i])
+    }
+
+    /// The index of `unit`, added (with no quota) if the book never knew it.
+    fn unit_ix(&mut self, unit: &UsageUnit) -> usize {
+        if let Some(&i) = self.unit_index.get(unit) {
+            return i;
+        }
+        let i = self.units.len();
+        self.units.push(UnitBook {
+            unit: unit.clone(),
+            defs: Vec::new(),
+            orphans: BTreeMap::new(),
+        });
+        self.unit_index.insert(unit.clone(), i);
+        i
+    }
+
     /// Replace the quota definitions with those of `grants`, keeping all usage.
     pub fn set_grants(&mut self, grants: &[Grant]) {
-        let mut usage: BTreeMap<(UsageUnit, GrantId, QuotaSource, NaiveDate), BucketUse> =
+        let mut usage: BTreeMap<(usize, GrantId, QuotaSource, NaiveDate), BucketUse> =
             BTreeMap::new();
-        for (unit, ub) in std::mem::take(&mut self.units) {
-            for def in ub.defs {
+        for (i, ub) in self.units.iter_mut().enumerate() {
+            for def in std::mem::take(&mut ub.defs) {
                 for (w, u) in def.windows {
-                    usage.insert((unit.clone(), def.grant, def.source, w), u);
+                    usage.insert((i, def.grant, def.source, w), u);
                 }
             }
-            for ((g, src, w), u) in ub.orphans {
-                usage.insert((unit.clone(), g, src, w), u);
+            for ((g, src, w), u) in std::mem::take(&mut ub.orphans) {
+                usage.insert((i, g, src, w), u);
             }
         }
         for g in grants {
             for q in &g.quotas {
-                let ub = self.units.entry(q.unit.clone()).or_default();
-                ub.defs.push(QuotaDef {
+                let i = self.unit_ix(&q.unit);
+                self.units[i].defs.push(QuotaDef {
                     grant: g.id,
                     source: q.source,
                     period: q.period,
@@ -281,26 +408,34 @@ impl UsageBook {
                     end: g.end,
                     limit: q.quantity.get(),
                     windows: Vec::new(),
+                    last_window: (g.start, g.start),
                 });
             }
         }
-        for ub in self.units.values_mut() {
+        for ub in &mut self.units {
             ub.defs.sort_by_key(QuotaDef::draw_order);
         }
-        for ((unit, g, src, w), u) in usage {
+        for ((i, g, src, w), u) in usage {
             let d = Draw {
                 grant: g,
                 source: src,
                 window: w,
                 quantity: 0,
             };
-            *self.units.entry(unit).or_default().bucket(&d) = u;
+            *self.units[i].bucket(&d) = u;
         }
     }
 
     /// The first recording of `key`, if any.
-    pub fn seen(&self, key: &str) -> Option<&Seen> {
-        self.seen.get(key)
+    pub fn seen(&self, key: &str) -> Option<SeenEvent<'_>> {
+        let (key, seen) = self.seen.get_key_value(key)?;
+        Some(SeenEvent {
+            key,
+            unit: &self.units[seen.unit()].unit,
+            quantity: seen.quantity,
+            kind: seen.kind(),
+            date: seen.date,
+        })
     }
 
     /// The open reservation under `key`, if any.
@@ -323,17 +458,17 @@ impl UsageBook {
 
     /// Draw `quantity` of `unit` on `date` from the buckets valid then, in draw order, as used
     /// units (or, with `reserve`, as reserved units). All or nothing: a denial changes nothing.
-    /// Returns the draws and what is left afterwards.
     pub fn draw(
         &mut self,
         unit: &UsageUnit,
         quantity: u64,
         date: NaiveDate,
         reserve: bool,
-    ) -> Result<(Vec<Draw>, u64), Denial> {
-        let Some(ub) = self.units.get_mut(unit) else {
+    ) -> Result<Drawn, Denial> {
+        let Some(&unit_ix) = self.unit_index.get(unit) else {
             return Err(Denial::NoQuota);
         };
+        let ub = &mut self.units[unit_ix];
         // Pass 1: what each covering quota has left in its current window (kept for pass 2).
         const INLINE: usize = 8;
         let mut inline = [(0usize, date, 0u64); INLINE];
@@ -342,8 +477,13 @@ impl UsageBook {
         let mut available: u64 = 0;
         let mut limit: u64 = 0;
         let mut window_end: Option<NaiveDate> = None;
-        for (i, def) in ub.defs.iter().enumerate().filter(|(_, d)| d.covers(date)) {
-            let (a, ws, we) = def.available(date);
+        for (i, def) in ub.defs.iter_mut().enumerate() {
+            if !def.covers(date) {
+                continue;
+            }
+            let (ws, we) = def.window_mut(date);
+            let u = def.usage(ws);
+            let a = def.limit.saturating_sub(u.used + u.reserved);
             if n < INLINE {
                 inline[n] = (i, ws, a);
             } else {
@@ -368,7 +508,7 @@ impl UsageBook {
         }
         // Pass 2: draw in order.
         let mut left = quantity;
-        let mut draws = Vec::with_capacity(1);
+        let mut draws = Draws::default();
         for &(i, ws, a) in inline[..n.min(INLINE)].iter().chain(spill.iter()) {
             if left == 0 {
                 break;
@@ -392,19 +532,18 @@ impl UsageBook {
             });
             left -= take;
         }
-        Ok((draws, available - quantity))
+        Ok(Drawn {
+            unit: unit_ix,
+            draws,
+            left: available - quantity,
+        })
     }
 
     /// Plan crediting `quantity` back to the buckets valid on `date`, latest-drawn first.
-    pub fn plan_credit(
-        &self,
-        unit: &UsageUnit,
-        quantity: u64,
-        date: NaiveDate,
-    ) -> Result<Vec<Draw>> {
+    pub fn plan_credit(&self, unit: &UsageUnit, quantity: u64, date: NaiveDate) -> Result<Draws> {
         let mut left = quantity;
-        let mut draws = Vec::new();
-        if let Some(ub) = self.units.get(unit) {
+        let mut draws = Draws::default();
+        if let Some(ub) = self.unit(unit) {
             for def in ub.defs.iter().rev().filter(|d| d.covers(date)) {
                 if left == 0 {
                     break;
@@ -434,44 +573,49 @@ impl UsageBook {
         Ok(draws)
     }
 
-    /// Record that the event `e` was seen (its draws already applied by [`draw`](Self::draw)).
-    pub fn mark_seen(&mut self, e: &UsageEvent) {
-        self.seen.insert(
-            e.key.clone(),
-            Seen {
-                unit: e.unit.clone(),
-                quantity: e.quantity,
-                kind: e.kind,
-                date: e.date,
-            },
-        );
+    /// Record that the event `key` was seen (its draws already applied by [`draw`](Self::draw));
+    /// `unit` is the index [`draw`](Self::draw) returned.
+    pub fn mark_seen(
+        &mut self,
+        key: Arc<str>,
+        unit: usize,
+        kind: UsageKind,
+        quantity: Quantity,
+        date: NaiveDate,
+    ) {
+        self.seen.insert(key, Seen::new(unit, kind, quantity, date));
     }
 
-    /// Apply a recorded event (rebuild, credits, commits). Returns false (and changes nothing)
-    /// when its key was seen.
+    /// Apply a recorded event (rebuild). Returns false (and changes nothing) when its key was
+    /// seen.
     pub fn apply(&mut self, e: &UsageEvent) -> bool {
-        if self.seen.contains_key(&e.key) {
+        self.record(&e.key, &e.unit, e.quantity, e.kind, e.date, &e.draws)
+    }
+
+    /// Apply an event given by its parts (credits, commits, rebuild). Returns false (and
+    /// changes nothing) when its key was seen.
+    pub fn record(
+        &mut self,
+        key: &Arc<str>,
+        unit: &UsageUnit,
+        quantity: Quantity,
+        kind: UsageKind,
+        date: NaiveDate,
+        draws: &[Draw],
+    ) -> bool {
+        if self.seen.contains_key(key) {
             return false;
         }
-        if let Some(ub) = self.units.get_mut(&e.unit) {
-            for d in &e.draws {
-                let b = ub.bucket(d);
-                match e.kind {
-                    UsageKind::Consume => b.used = b.used.saturating_add(d.quantity),
-                    UsageKind::Credit => b.used = b.used.saturating_sub(d.quantity),
-                }
-            }
-        } else {
-            let ub = self.units.entry(e.unit.clone()).or_default();
-            for d in &e.draws {
-                let b = ub.bucket(d);
-                match e.kind {
-                    UsageKind::Consume => b.used = b.used.saturating_add(d.quantity),
-                    UsageKind::Credit => b.used = b.used.saturating_sub(d.quantity),
-                }
+        let i = self.unit_ix(unit);
+        let ub = &mut self.units[i];
+        for d in draws {
+            let b = ub.bucket(d);
+            match kind {
+                UsageKind::Consume => b.used = b.used.saturating_add(d.quantity),
+                UsageKind::Credit => b.used = b.used.saturating_sub(d.quantity),
             }
         }
-        self.mark_seen(e);
+        self.mark_seen(key.clone(), i, kind, quantity, date);
         true
     }
 
@@ -483,12 +627,28 @@ impl UsageBook {
     /// Drop the reservation under `key`, giving its capacity back.
     pub fn unhold(&mut self, key: &str) -> Option<Held> {
         let held = self.held.remove(key)?;
-        let ub = self.units.entry(held.unit.clone()).or_default();
-        for d in &held.draws {
+        let i = self.unit_ix(&held.unit);
+        let ub = &mut self.units[i];
+        for d in held.draws.as_slice() {
             let b = ub.bucket(d);
             b.reserved = b.reserved.saturating_sub(d.quantity);
         }
         Some(held)
+    }
+
+    /// What is left of `unit` on `date` (the `remaining` of [`balance`](Self::balance), without
+    /// building the bucket list).
+    pub fn remaining(&self, unit: &UsageUnit, date: NaiveDate) -> Quantity {
+        let Some(ub) = self.unit(unit) else {
+            return Quantity::ZERO;
+        };
+        let mut remaining = 0u64;
+        for def in ub.defs.iter().filter(|d| d.covers(date)) {
+            let (ws, _) = def.window(date);
+            let u = def.usage(ws);
+            remaining = remaining.saturating_add(def.limit.saturating_sub(u.used + u.reserved));
+        }
+        Quantity::new(remaining)
     }
 
     /// The balance of `unit` on `date`.
@@ -502,7 +662,7 @@ impl UsageBook {
             remaining: Quantity::ZERO,
             buckets: Vec::new(),
         };
-        let Some(ub) = self.units.get(unit) else {
+        let Some(ub) = self.unit(unit) else {
             return out;
         };
         let (mut limit, mut used, mut reserved, mut remaining) = (0u64, 0u64, 0u64, 0u64);
@@ -533,17 +693,17 @@ impl UsageBook {
     /// Every bucket with its used units (sorted), for comparing a live book with a rebuilt one.
     pub fn usage_snapshot(&self) -> BTreeMap<(String, GrantId, QuotaSource, NaiveDate), u64> {
         let mut out = BTreeMap::new();
-        for (unit, ub) in &self.units {
+        for ub in &self.units {
             for def in &ub.defs {
                 for (w, u) in &def.windows {
                     if u.used > 0 {
-                        out.insert((unit.to_string(), def.grant, def.source, *w), u.used);
+                        out.insert((ub.unit.to_string(), def.grant, def.source, *w), u.used);
                     }
                 }
             }
             for ((g, s, w), u) in &ub.orphans {
                 if u.used > 0 {
-                    out.insert((unit.to_string(), *g, *s, *w), u.used);
+                    out.insert((ub.unit.to_string(), *g, *s, *w), u.used);
                 }
             }
         }
@@ -555,8 +715,8 @@ impl UsageBook {
         let mut v: Vec<UsageUnit> = self
             .units
             .iter()
-            .filter(|(_, ub)| !ub.defs.is_empty())
-            .map(|(u, _)| u.clone())
+            .filter(|ub| !ub.defs.is_empty())
+            .map(|ub| ub.unit.clone())
             .collect();
         v.sort();
         v

@@ -67,7 +67,8 @@ pub use writer::{UsageChunk, USAGE_JOURNAL};
 use crate::catalog::UsageUnit;
 use crate::entitlements::handle::TenantState;
 use crate::error::{ModulesError, Result};
-use book::{Denial, Held, UsageBook};
+use book::{Denial, Drawn, Held, SeenEvent, UsageBook};
+use writer::QueuedEvent;
 
 /// The result of a consume, commit or credit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -168,13 +169,13 @@ impl UsageMeter {
     }
 
     fn replay(
-        seen: &book::Seen,
+        seen: &SeenEvent<'_>,
         key: &str,
         unit: &UsageUnit,
         quantity: Quantity,
         kind: UsageKind,
     ) -> Result<()> {
-        if seen.unit != *unit || seen.quantity != quantity || seen.kind != kind {
+        if *seen.unit != *unit || seen.quantity != quantity || seen.kind != kind {
             return Err(ModulesError::UsageEventMismatch {
                 key: key.to_string(),
                 first_unit: seen.unit.clone(),
@@ -209,10 +210,11 @@ impl UsageMeter {
         let mut book = self.book();
         let date = book.date_of(now, self.state.shared.time_zone);
         if let Some(seen) = book.seen(key) {
-            Self::replay(seen, key, unit, quantity, UsageKind::Consume)?;
-            let remaining = book.balance(unit, date).remaining;
+            Self::replay(&seen, key, unit, quantity, UsageKind::Consume)?;
+            let key = seen.key.clone();
+            let remaining = book.remaining(unit, date);
             return Ok(Consumed {
-                key: Arc::from(key),
+                key,
                 unit: unit.clone(),
                 quantity,
                 kind: UsageKind::Consume,
@@ -227,11 +229,16 @@ impl UsageMeter {
                 reason: "the key holds an open reservation; commit or release it".into(),
             });
         }
-        let (draws, left) = book
+        let Drawn {
+            unit: unit_ix,
+            draws,
+            left,
+        } = book
             .draw(unit, quantity.get(), date, false)
             .map_err(|d| self.denied(unit, quantity, d))?;
         let key: Arc<str> = Arc::from(key);
-        let event = UsageEvent {
+        book.mark_seen(key.clone(), unit_ix, UsageKind::Consume, quantity, date);
+        let event = QueuedEvent {
             key: key.clone(),
             unit: unit.clone(),
             quantity,
@@ -240,7 +247,6 @@ impl UsageMeter {
             at: now,
             draws,
         };
-        book.mark_seen(&event);
         let ticket = self.state.shared.writer.enqueue(self.state.tenant, event);
         drop(book);
         Ok(Consumed {
@@ -305,13 +311,22 @@ impl UsageMeter {
         let now = self.state.shared.clock.now();
         let mut book = self.book();
         let date = book.date_of(now, self.state.shared.time_zone);
-        let replayed = if let Some(seen) = book.seen(key) {
-            Self::replay(seen, key, unit, quantity, UsageKind::Credit)?;
-            true
+        let (key, replayed) = if let Some(seen) = book.seen(key) {
+            Self::replay(&seen, key, unit, quantity, UsageKind::Credit)?;
+            (seen.key.clone(), true)
         } else {
             let draws = book.plan_credit(unit, quantity.get(), date)?;
-            let event = UsageEvent {
-                key: Arc::from(key),
+            let key: Arc<str> = Arc::from(key);
+            book.record(
+                &key,
+                unit,
+                quantity,
+                UsageKind::Credit,
+                date,
+                draws.as_slice(),
+            );
+            let event = QueuedEvent {
+                key: key.clone(),
                 unit: unit.clone(),
                 quantity,
                 kind: UsageKind::Credit,
@@ -319,16 +334,15 @@ impl UsageMeter {
                 at: now,
                 draws,
             };
-            book.apply(&event);
             self.state.shared.writer.enqueue(self.state.tenant, event);
-            false
+            (key, false)
         };
         Ok(Consumed {
-            key: Arc::from(key),
+            key,
             unit: unit.clone(),
             quantity,
             kind: UsageKind::Credit,
-            remaining: book.balance(unit, date).remaining,
+            remaining: book.remaining(unit, date),
             replayed,
             ticket: 0,
         })
@@ -376,7 +390,7 @@ impl UsageMeter {
                 replayed: true,
             });
         }
-        let (draws, _) = book
+        let Drawn { draws, .. } = book
             .draw(unit, quantity.get(), date, true)
             .map_err(|d| self.denied(unit, quantity, d))?;
         let key: Arc<str> = Arc::from(key);
@@ -412,10 +426,10 @@ impl UsageMeter {
         let mut book = self.book();
         if let Some(seen) = book.seen(key) {
             let (unit, date) = (seen.unit.clone(), seen.date);
-            Self::replay(seen, key, &unit, used, UsageKind::Consume)?;
+            Self::replay(&seen, key, &unit, used, UsageKind::Consume)?;
             return Ok(Consumed {
-                key: Arc::from(key),
-                remaining: book.balance(&unit, date).remaining,
+                key: seen.key.clone(),
+                remaining: book.remaining(&unit, date),
                 unit,
                 quantity: used,
                 kind: UsageKind::Consume,
@@ -445,8 +459,8 @@ impl UsageMeter {
             });
         };
         let mut left = used.get();
-        let mut draws = Vec::with_capacity(held.draws.len());
-        for d in held.draws {
+        let mut draws = book::Draws::default();
+        for d in held.draws.as_slice() {
             if left == 0 {
                 break;
             }
@@ -454,11 +468,19 @@ impl UsageMeter {
             left -= take;
             draws.push(book::Draw {
                 quantity: take,
-                ..d
+                ..d.clone()
             });
         }
         let key: Arc<str> = Arc::from(key);
-        let event = UsageEvent {
+        book.record(
+            &key,
+            &held.unit,
+            used,
+            UsageKind::Consume,
+            held.date,
+            draws.as_slice(),
+        );
+        let event = QueuedEvent {
             key: key.clone(),
             unit: held.unit.clone(),
             quantity: used,
@@ -467,11 +489,10 @@ impl UsageMeter {
             at: now,
             draws,
         };
-        book.apply(&event);
         let ticket = self.state.shared.writer.enqueue(self.state.tenant, event);
         Ok(Consumed {
             key,
-            remaining: book.balance(&held.unit, held.date).remaining,
+            remaining: book.remaining(&held.unit, held.date),
             unit: held.unit,
             quantity: used,
             kind: UsageKind::Consume,
