@@ -2,20 +2,25 @@
 //! reviewed against the Advertising Law before it may be published; the marketer's own
 //! headline for the case study is rejected and rewritten. Approved content goes to the channels
 //! the recommendation ranks first for a Shanghai machinery maker, through its real-name
-//! verified accounts, each publication consuming release quota and each article and image its
-//! generation quota.
+//! verified accounts, each publication consuming release quota. T-text and T-image run through
+//! the metered generators: each article and the poster take the tenant's generation quota when
+//! they are generated (a failed generation takes nothing, a replayed one counts once).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use marketingforce_content::compliance::{ContentVersion, Decision};
 use marketingforce_content::distribution::{
-    meters, recommend, ChannelCatalogue, ModulesQuota, PublicationStatus, PublishCommand,
-    QuotaGate, RecommendationRequest, RecommendationWeights,
+    recommend, ChannelCatalogue, ModulesQuota, PublicationStatus, PublishCommand, QuotaGate,
+    RecommendationRequest, RecommendationWeights,
 };
 use marketingforce_content::image::TemplateImageGenerator;
+use marketingforce_content::metered::Metered;
 use marketingforce_content::text::OfflineTextGenerator;
 use marketingforce_core::adapters::channel::{ContentFormat, MediaAttachment};
 use marketingforce_core::adapters::generation::{Audience, ImageFormat};
+use marketingforce_core::tenant::TenantId;
+use marketingforce_modules::catalog::UsageUnit;
 
 use crate::scenario::cast::day;
 use crate::scenario::error::Result;
@@ -27,8 +32,9 @@ pub(crate) const POSTER_ID: &str = "poster-spring-fair";
 /// The channel the poster goes to.
 pub(crate) const POSTER_CHANNEL: &str = "machine-portal";
 
-/// The channels every article goes to: the best-ranked channels for the tenant that are not
-/// verticals of another industry and whose hourly limit lets all of today's pieces through.
+/// The channels every article goes to: the best-ranked channels for the tenant (the
+/// recommendation leaves verticals of other industries out) whose hourly limit lets all of
+/// today's pieces through.
 pub(crate) fn channels() -> Result<Vec<String>> {
     let catalogue = ChannelCatalogue::builtin();
     let req = RecommendationRequest {
@@ -48,11 +54,9 @@ pub(crate) fn channels() -> Result<Vec<String>> {
     Ok(ranked
         .into_iter()
         .filter(|c| {
-            catalogue.get(&c.channel).is_some_and(|i| {
-                i.rate_limit.per_hour >= pieces
-                    && (i.industries.is_empty()
-                        || i.industries.iter().any(|x| x == script::INDUSTRY))
-            })
+            catalogue
+                .get(&c.channel)
+                .is_some_and(|i| i.rate_limit.per_hour >= pieces)
         })
         .take(script::CHANNELS_PER_ARTICLE)
         .map(|c| c.channel)
@@ -69,10 +73,18 @@ async fn review(ctx: &Ctx<'_>, version: &ContentVersion) -> Result<Decision> {
     Ok(r.decision)
 }
 
+/// What is left of the tenant's quota of `unit` today.
+async fn remaining(ctx: &Ctx<'_>, tenant: &TenantId, unit: &UsageUnit) -> Result<u64> {
+    let ents = ctx.svc.registry.load(tenant).await?;
+    Ok(ents.meter().remaining(unit).get())
+}
+
 pub(super) async fn run(ctx: &mut Ctx<'_>) -> Result<()> {
     let a = ctx.cast.jinggong;
-    let quota = ModulesQuota::new(ctx.svc.registry.clone());
-    let generator = OfflineTextGenerator::new();
+    // Generation is metered against the tenant's entitlements: articles and images.
+    let quota: Arc<dyn QuotaGate> = Arc::new(ModulesQuota::new(ctx.svc.registry.clone()));
+    let text = Metered::new(Arc::new(OfflineTextGenerator::new()), quota.clone(), a);
+    let images = Metered::new(Arc::new(TemplateImageGenerator::new()), quota, a);
     let targets = channels()?;
     let mut live_total = 0;
     let mut first_title = String::new();
@@ -81,7 +93,9 @@ pub(super) async fn run(ctx: &mut Ctx<'_>) -> Result<()> {
         let Some(request) = script::article_request(n) else {
             continue;
         };
-        let article = generator.generate_article(&request)?;
+        let article = text
+            .generate_article_keyed(&request, &format!("article:{content_id}"))
+            .await?;
         let mut version = ContentVersion {
             content_id: (*content_id).into(),
             version: 1,
@@ -116,8 +130,6 @@ pub(super) async fn run(ctx: &mut Ctx<'_>) -> Result<()> {
         if review(ctx, &version).await? != Decision::Approved {
             return Err(ctx.unexpected(format!("{content_id} was not approved")));
         }
-        let article_key = format!("article:{content_id}");
-        quota.reserve(&a, meters::ARTICLES, 1, &article_key).await?;
         let mut live = 0;
         for channel in &targets {
             let p = ctx
@@ -144,29 +156,25 @@ pub(super) async fn run(ctx: &mut Ctx<'_>) -> Result<()> {
                 live += 1;
             }
         }
-        if live > 0 {
-            quota.commit(&a, meters::ARTICLES, 1, &article_key).await?;
-        } else {
-            quota.release(&a, meters::ARTICLES, &article_key).await?;
-        }
         live_total += live;
         if first_title.is_empty() {
             first_title.clone_from(&version.title);
         }
     }
 
+    let articles_left = remaining(ctx, &a, &UsageUnit::ArticlesPublished).await?;
     ctx.say(format!(
-        "T-text drafts {} articles (e.g. \"{first_title}\"); all approved; {live_total} publications on the recommended channels {}",
+        "T-text drafts {} articles (e.g. \"{first_title}\"), metered against the article quota ({articles_left} left this month); all approved; {live_total} publications on the recommended channels {}",
         ARTICLES.len(),
         targets.join(", ")
     ));
 
-    // T-image: the spring order-fair poster, reviewed and published as an image.
-    let poster = TemplateImageGenerator::new().generate_image(&script::poster_request())?;
-    let image_key = format!("image:{POSTER_ID}");
-    quota.reserve(&a, meters::IMAGES, 1, &image_key).await?;
-    quota.commit(&a, meters::IMAGES, 1, &image_key).await?;
+    // T-image: the spring order-fair poster, metered, reviewed and published as an image.
     let req = script::poster_request();
+    let poster = images
+        .generate_image_keyed(&req, &format!("image:{POSTER_ID}"))
+        .await?;
+    let images_left = remaining(ctx, &a, &UsageUnit::ImagesGenerated).await?;
     let version = ContentVersion {
         content_id: POSTER_ID.into(),
         version: 1,
@@ -202,7 +210,7 @@ pub(super) async fn run(ctx: &mut Ctx<'_>) -> Result<()> {
         )
         .await?;
     ctx.say(format!(
-        "T-image poster \"{}\" ({}×{}, theme {}) approved and {} on {POSTER_CHANNEL}",
+        "T-image poster \"{}\" ({}×{}, theme {}; {images_left} images left this month) approved and {} on {POSTER_CHANNEL}",
         req.headline,
         poster.width,
         poster.height,
