@@ -158,7 +158,7 @@ async fn host_checks_entitlement_meters_and_rate_limits() {
         .unwrap();
     assert_eq!(out.value["label"], "A");
     assert_eq!(ents.meter().remaining(&calls).get(), 3);
-    // A failing module gets its reservation back; a replayed key is refused.
+    // A failing module gets its reservation back.
     let e = s
         .host
         .invoke(&ents, &s.id, "k2", json!({"fail": true}))
@@ -177,10 +177,20 @@ async fn host_checks_entitlement_meters_and_rate_limits() {
         "{e}"
     );
     s.clock.advance(Duration::seconds(10));
-    assert!(matches!(
-        s.host.invoke(&ents, &s.id, "k1", json!({})).await,
-        Err(ModulesError::ReservationNotOpen { .. })
-    ));
+    // A used key with another request is refused (a replay of the same request is tested in
+    // `a_replayed_invocation_returns_the_stored_result`).
+    let e = s
+        .host
+        .invoke(&ents, &s.id, "k1", json!({}))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ModulesError::Core(marketingforce_core::Error::IdempotencyMismatch { .. })
+        ),
+        "{e}"
+    );
     // Undeclared units are refused and nothing is metered.
     let e = s
         .host
@@ -243,4 +253,310 @@ async fn concurrent_tenants_never_see_each_others_context() {
     for t in tasks {
         t.await.unwrap();
     }
+}
+
+const TALLY: &str = r#"{
+  "id": "acme.tally", "version": "1.0.0", "name": "Tally", "description": "Counts its runs.",
+  "area": "data_analytics",
+  "metered": [{"unit": "acme.calls", "per_call": 2}, {"unit": "acme.bytes"}],
+  "scopes": ["content:read"],
+  "config_schema": {"type": "object"},
+  "price": {"amount": "100", "currency": "CNY"},
+  "rate_limit": {"calls": 2, "per_seconds": 60}
+}"#;
+
+/// A module whose every run gives a different result (its run number), so a replay that ran
+/// it again would show.
+struct Tally {
+    manifest: ModuleManifest,
+    runs: std::sync::atomic::AtomicU64,
+}
+
+#[async_trait]
+impl FunctionalModule for Tally {
+    fn manifest(&self) -> &ModuleManifest {
+        &self.manifest
+    }
+    async fn invoke(
+        &self,
+        _ctx: InvocationContext,
+        input: Value,
+    ) -> Result<ModuleOutput, ModuleFailure> {
+        let run = self.runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        if let Some(ms) = input["sleep_ms"].as_u64() {
+            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+        }
+        Ok(ModuleOutput {
+            value: json!({ "run": run, "input": input }),
+            usage: vec![(
+                UsageUnit::parse("acme.bytes").map_err(|e| ModuleFailure::new(e.to_string()))?,
+                Quantity::new(input["bytes"].as_u64().unwrap_or(0)),
+            )],
+        })
+    }
+}
+
+fn tally_host(store: Arc<dyn Store>, clock: Arc<ManualClock>) -> (ModuleHost, Arc<Tally>) {
+    let host = ModuleHost::new(Catalog::builtin(), store, clock);
+    let tally = Arc::new(Tally {
+        manifest: manifest(TALLY).unwrap(),
+        runs: std::sync::atomic::AtomicU64::new(0),
+    });
+    host.register(tally.clone()).unwrap();
+    (host, tally)
+}
+
+fn tally_tenant(host: &ModuleHost, clock: Arc<ManualClock>) -> Entitlements {
+    let t = TenantId::new();
+    let g = Grant::new(
+        t,
+        "2026-03-01".parse().unwrap(),
+        "2027-03-01".parse().unwrap(),
+    )
+    .module(ModuleId::new("acme.tally").unwrap())
+    .quota(
+        UsageUnit::parse("acme.calls").unwrap(),
+        100,
+        QuotaPeriod::Term,
+    )
+    .quota(
+        UsageUnit::parse("acme.bytes").unwrap(),
+        100,
+        QuotaPeriod::Term,
+    );
+    Entitlements::in_memory(host.catalog(), t, vec![g], clock).unwrap()
+}
+
+#[tokio::test]
+async fn a_replayed_invocation_returns_the_stored_result() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let clock = Arc::new(ManualClock::at_rfc3339("2026-03-02T09:00:00+08:00").unwrap());
+    let (host, tally) = tally_host(store.clone(), clock.clone());
+    let ents = tally_tenant(&host, clock.clone());
+    let id = ModuleId::new("acme.tally").unwrap();
+    let (calls, bytes) = (
+        UsageUnit::parse("acme.calls").unwrap(),
+        UsageUnit::parse("acme.bytes").unwrap(),
+    );
+    let runs = || tally.runs.load(std::sync::atomic::Ordering::SeqCst);
+
+    let first = host
+        .invoke(&ents, &id, "job-1", json!({"bytes": 7, "label": "x"}))
+        .await
+        .unwrap();
+    assert!(!first.replayed);
+    assert_eq!(first.value["run"], 1);
+    assert_eq!(
+        first.metered,
+        vec![
+            (calls.clone(), Quantity::new(2)),
+            (bytes.clone(), Quantity::new(7))
+        ]
+    );
+    assert_eq!(ents.meter().remaining(&calls).get(), 98);
+    assert_eq!(ents.meter().remaining(&bytes).get(), 93);
+
+    // The same request again (keys in another order): the stored result, nothing ran, nothing
+    // metered, no rate-limit token taken (the limit is 2 calls a minute).
+    for _ in 0..3 {
+        let again = host
+            .invoke(&ents, &id, "job-1", json!({"label": "x", "bytes": 7}))
+            .await
+            .unwrap();
+        assert!(again.replayed);
+        assert_eq!(again.value, first.value);
+        assert_eq!(again.metered, first.metered);
+    }
+    assert_eq!(runs(), 1);
+    assert_eq!(ents.meter().remaining(&calls).get(), 98);
+    assert_eq!(ents.meter().remaining(&bytes).get(), 93);
+
+    // The same key with another request: a typed mismatch, nothing ran or was metered.
+    let e = host
+        .invoke(&ents, &id, "job-1", json!({"bytes": 8, "label": "x"}))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, ModulesError::Core(marketingforce_core::Error::IdempotencyMismatch { key }) if key.ends_with("job-1")),
+        "{e}"
+    );
+    assert_eq!(runs(), 1);
+    assert_eq!(ents.meter().remaining(&calls).get(), 98);
+
+    // The result is in the host's store: a restarted host over it replays it too.
+    let (restarted, tally2) = tally_host(store.clone(), clock.clone());
+    let again = restarted
+        .invoke(&ents, &id, "job-1", json!({"bytes": 7, "label": "x"}))
+        .await
+        .unwrap();
+    assert!(again.replayed);
+    assert_eq!(again.value, first.value);
+    assert_eq!(tally2.runs.load(std::sync::atomic::Ordering::SeqCst), 0);
+
+    // Keys are per tenant: another tenant's "job-1" is its own invocation.
+    let other = tally_tenant(&host, clock.clone());
+    let theirs = host
+        .invoke(&other, &id, "job-1", json!({"bytes": 7, "label": "x"}))
+        .await
+        .unwrap();
+    assert!(!theirs.replayed);
+    assert_eq!(theirs.value["run"], 2);
+
+    // A blank key is refused before anything runs.
+    let e = host.invoke(&ents, &id, " ", json!({})).await.unwrap_err();
+    assert_eq!(e.field(), Some("key"), "{e}");
+}
+
+#[tokio::test]
+async fn a_key_is_invoked_by_one_call_at_a_time() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let clock = Arc::new(ManualClock::at_rfc3339("2026-03-02T09:00:00+08:00").unwrap());
+    let (host, tally) = tally_host(store, clock.clone());
+    let ents = tally_tenant(&host, clock);
+    let id = ModuleId::new("acme.tally").unwrap();
+    let input = json!({"sleep_ms": 30});
+    let (a, b) = tokio::join!(
+        host.invoke(&ents, &id, "job-1", input.clone()),
+        host.invoke(&ents, &id, "job-1", input.clone())
+    );
+    let a = a.unwrap();
+    assert!(
+        matches!(b, Err(ModulesError::ReservationNotOpen { .. })),
+        "{b:?}"
+    );
+    // Once it is done, the same request replays.
+    let c = host.invoke(&ents, &id, "job-1", input).await.unwrap();
+    assert!(c.replayed);
+    assert_eq!(c.value, a.value);
+    assert_eq!(tally.runs.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(
+        ents.meter()
+            .remaining(&UsageUnit::parse("acme.calls").unwrap())
+            .get(),
+        98
+    );
+}
+
+/// A store whose next `fail` commits that store an idempotent result fail (retryable).
+#[derive(Debug)]
+struct LosesResults {
+    inner: MemoryStore,
+    fail: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait]
+impl Store for LosesResults {
+    fn backend(&self) -> &'static str {
+        "loses-results"
+    }
+    async fn get(
+        &self,
+        t: &TenantId,
+        c: &str,
+        k: &str,
+    ) -> marketingforce_core::Result<Option<marketingforce_core::storage::Record>> {
+        self.inner.get(t, c, k).await
+    }
+    async fn list(
+        &self,
+        t: &TenantId,
+        c: &str,
+        p: &marketingforce_core::storage::PageRequest,
+    ) -> marketingforce_core::Result<
+        marketingforce_core::storage::Page<marketingforce_core::storage::Record>,
+    > {
+        self.inner.list(t, c, p).await
+    }
+    async fn lookup(
+        &self,
+        t: &TenantId,
+        c: &str,
+        i: &str,
+        v: &str,
+        p: &marketingforce_core::storage::PageRequest,
+    ) -> marketingforce_core::Result<
+        marketingforce_core::storage::Page<marketingforce_core::storage::Record>,
+    > {
+        self.inner.lookup(t, c, i, v, p).await
+    }
+    async fn read_journal(
+        &self,
+        t: &TenantId,
+        j: &str,
+        after: u64,
+        limit: usize,
+    ) -> marketingforce_core::Result<Vec<marketingforce_core::storage::JournalEntry>> {
+        self.inner.read_journal(t, j, after, limit).await
+    }
+    async fn idempotency(
+        &self,
+        t: &TenantId,
+        k: &str,
+    ) -> marketingforce_core::Result<Option<(String, Vec<u8>)>> {
+        self.inner.idempotency(t, k).await
+    }
+    async fn commit(
+        &self,
+        t: &TenantId,
+        batch: marketingforce_core::storage::Batch,
+    ) -> marketingforce_core::Result<marketingforce_core::storage::CommitOutcome> {
+        use std::sync::atomic::Ordering;
+        if batch.idempotency().is_some() && self.fail.load(Ordering::SeqCst) > 0 {
+            self.fail.fetch_sub(1, Ordering::SeqCst);
+            return Err(marketingforce_core::Error::backend_message(
+                "loses-results",
+                true,
+                "disk full",
+            ));
+        }
+        self.inner.commit(t, batch).await
+    }
+}
+
+#[tokio::test]
+async fn a_result_that_could_not_be_stored_reruns_without_metering_twice() {
+    let store = Arc::new(LosesResults {
+        inner: MemoryStore::new(),
+        fail: std::sync::atomic::AtomicUsize::new(1),
+    });
+    let clock = Arc::new(ManualClock::at_rfc3339("2026-03-02T09:00:00+08:00").unwrap());
+    let (host, tally) = tally_host(store.clone() as Arc<dyn Store>, clock.clone());
+    let ents = tally_tenant(&host, clock.clone());
+    let id = ModuleId::new("acme.tally").unwrap();
+    let calls = UsageUnit::parse("acme.calls").unwrap();
+    let bytes = UsageUnit::parse("acme.bytes").unwrap();
+    let e = host
+        .invoke(&ents, &id, "job-9", json!({"bytes": 5}))
+        .await
+        .unwrap_err();
+    assert!(e.is_retryable(), "{e}");
+    // The module ran and its usage is metered (and stored) once.
+    assert_eq!(ents.meter().remaining(&calls).get(), 98);
+    assert_eq!(ents.meter().remaining(&bytes).get(), 95);
+    // The retry runs the module again (there is no result to replay) but meters nothing more.
+    clock.advance(Duration::seconds(60));
+    let retried = host
+        .invoke(&ents, &id, "job-9", json!({"bytes": 5}))
+        .await
+        .unwrap();
+    assert!(!retried.replayed);
+    assert_eq!(retried.value["run"], 2);
+    assert_eq!(
+        retried.metered,
+        vec![
+            (calls.clone(), Quantity::new(2)),
+            (bytes.clone(), Quantity::new(5))
+        ]
+    );
+    assert_eq!(ents.meter().remaining(&calls).get(), 98);
+    assert_eq!(ents.meter().remaining(&bytes).get(), 95);
+    assert_eq!(ents.meter().events_recorded(), 2);
+    // From now on it replays.
+    let again = host
+        .invoke(&ents, &id, "job-9", json!({"bytes": 5}))
+        .await
+        .unwrap();
+    assert!(again.replayed);
+    assert_eq!(again.value, retried.value);
+    assert_eq!(tally.runs.load(std::sync::atomic::Ordering::SeqCst), 2);
 }

@@ -277,7 +277,8 @@ impl UsageMeter {
         Ok(c)
     }
 
-    async fn wait(&self, c: &Consumed) -> Result<()> {
+    /// Wait until the event of `c` (a result of this meter) is stored.
+    pub(crate) async fn wait(&self, c: &Consumed) -> Result<()> {
         if c.ticket == 0 {
             // A replay: make sure everything queued so far (including the first recording)
             // is stored.
@@ -535,6 +536,13 @@ impl UsageMeter {
         let mut book = self.book();
         let date = book.date_of(now, self.state.shared.time_zone);
         book.units().iter().map(|u| book.balance(u, date)).collect()
+    }
+
+    /// The unit, quantity and kind an event `key` was first recorded with, if it was.
+    pub(crate) fn recorded(&self, key: &str) -> Option<(UsageUnit, Quantity, UsageKind)> {
+        self.book()
+            .seen(key)
+            .map(|s| (s.unit.clone(), s.quantity, s.kind))
     }
 
     /// Number of open reservations.

@@ -1,12 +1,12 @@
 //! [`ModuleHost`]: runs third-party modules for entitled tenants, metered and rate-limited.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use marketingforce_core::money::Quantity;
-use marketingforce_core::storage::{Collection, Entity, Store};
+use marketingforce_core::storage::{Batch, Collection, Entity, Idempotent, Store};
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::time::Clock;
 use serde::{Deserialize, Serialize};
@@ -16,6 +16,7 @@ use super::schema::validate_instance;
 use crate::catalog::{Catalog, ModuleId, UsageUnit};
 use crate::entitlements::Entitlements;
 use crate::error::{ModulesError, Result};
+use crate::metering::UsageKind;
 
 /// What a module receives for one invocation: only the calling tenant's data. Built afresh by
 /// the host for every call and owned by it, so nothing of one tenant can reach another's call.
@@ -82,6 +83,94 @@ pub struct Invocation {
     pub value: serde_json::Value,
     /// Every unit metered for the call.
     pub metered: Vec<(UsageUnit, Quantity)>,
+    /// True when the key had been invoked before with the same request: this is the stored
+    /// result of that first invocation, and nothing ran or was metered this time.
+    pub replayed: bool,
+}
+
+/// The prefix of the tenant idempotency keys under which invocation results are stored.
+const INVOCATION_KEYS: &str = "modules.paas.invoke/";
+
+/// What identifies an invocation request: a replay must match it.
+#[derive(Serialize)]
+struct InvocationRequest<'a> {
+    module: &'a ModuleId,
+    input: serde_json::Value,
+}
+
+/// The result kept for replays.
+#[derive(Serialize, Deserialize)]
+struct StoredInvocation {
+    value: serde_json::Value,
+    metered: Vec<(UsageUnit, Quantity)>,
+}
+
+impl StoredInvocation {
+    fn into_invocation(self, replayed: bool) -> Invocation {
+        Invocation {
+            value: self.value,
+            metered: self.metered,
+            replayed,
+        }
+    }
+}
+
+/// `value` with every object's keys in sorted order, so a request's fingerprint does not
+/// depend on the order its keys were written in.
+fn canonical(value: &serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            serde_json::Value::Object(
+                keys.into_iter()
+                    .map(|k| (k.clone(), canonical(&map[k])))
+                    .collect(),
+            )
+        }
+        serde_json::Value::Array(items) => {
+            serde_json::Value::Array(items.iter().map(canonical).collect())
+        }
+        other => other.clone(),
+    }
+}
+
+fn check_invocation_key(key: &str) -> Result<()> {
+    if key.trim().is_empty() {
+        return Err(ModulesError::validation(
+            "key",
+            "an invocation key must not be blank",
+        ));
+    }
+    if key.len() > 200 {
+        return Err(ModulesError::validation(
+            "key",
+            "an invocation key must be at most 200 bytes",
+        ));
+    }
+    if key.contains('\0') {
+        return Err(ModulesError::validation(
+            "key",
+            "an invocation key must not contain NUL",
+        ));
+    }
+    Ok(())
+}
+
+/// An invocation key claimed by a running invocation; released when dropped (also when the
+/// invocation's future is dropped half-way).
+struct InFlight<'a> {
+    set: &'a Mutex<HashSet<(TenantId, String)>>,
+    entry: (TenantId, String),
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.set
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.entry);
+    }
 }
 
 /// A tenant's stored configuration of a module.
@@ -114,10 +203,11 @@ struct Bucket {
 /// Registers third-party modules and invokes them for tenants.
 ///
 /// An invocation goes: module registered → tenant entitled
-/// ([`Entitlements::require`]) → per-tenant rate limit (token bucket from the manifest) →
-/// the tenant's configuration → reserve the declared per-call usage → call → commit the usage
-/// (or release it if the module failed) → meter any extra usage the module reported (declared
-/// units only).
+/// ([`Entitlements::require`]) → a replayed key returns the stored result → per-tenant rate
+/// limit (token bucket from the manifest) → the tenant's configuration → reserve the declared
+/// per-call usage → call → commit the usage (or release it if the module failed) → meter any
+/// extra usage the module reported (declared units only) → wait until the usage is stored →
+/// store the result for replays (see [`ModuleHost::invoke`]).
 ///
 /// See `examples/third_party_module.rs` for a complete module.
 pub struct ModuleHost {
@@ -125,6 +215,7 @@ pub struct ModuleHost {
     modules: RwLock<HashMap<ModuleId, Arc<dyn FunctionalModule>>>,
     configs: Collection<ModuleConfig>,
     limits: Mutex<HashMap<(TenantId, ModuleId), Bucket>>,
+    in_flight: Mutex<HashSet<(TenantId, String)>>,
     clock: Arc<dyn Clock>,
 }
 
@@ -152,6 +243,7 @@ impl ModuleHost {
             modules: RwLock::new(HashMap::new()),
             configs: Collection::new(store),
             limits: Mutex::new(HashMap::new()),
+            in_flight: Mutex::new(HashSet::new()),
             clock,
         }
     }
@@ -257,16 +349,55 @@ impl ModuleHost {
         }
     }
 
+    fn claim(&self, tenant: TenantId, key: &str) -> Result<InFlight<'_>> {
+        let entry = (tenant, key.to_string());
+        let mut set = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if !set.insert(entry.clone()) {
+            return Err(ModulesError::ReservationNotOpen {
+                key: key.to_string(),
+                reason: "an invocation under this key is still running; retry when it is done"
+                    .into(),
+            });
+        }
+        Ok(InFlight {
+            set: &self.in_flight,
+            entry,
+        })
+    }
+
     /// Invoke `module` for the tenant of `ents`, once per invocation `key`.
     ///
+    /// **Idempotent.** Invoking again with the same key and the same request (module and
+    /// input) returns the stored result of the first successful invocation with
+    /// [`Invocation::replayed`] set: the module does not run again and nothing is metered or
+    /// rate-limited. The same key with another request is an
+    /// [`Error::IdempotencyMismatch`](marketingforce_core::Error::IdempotencyMismatch). A failed
+    /// invocation stores nothing, so retrying it runs the module again.
+    ///
+    /// **Where the result lives.** In the host's store (the one given to [`ModuleHost::new`],
+    /// which also holds tenant configurations), as the tenant's idempotency record of the
+    /// invocation: durable when that store is. Usage is metered through the tenant's
+    /// [`UsageMeter`](crate::metering::UsageMeter) and made durable *before* the result is
+    /// stored; the two are separate writes (often separate stores), so if the process stops or
+    /// the result cannot be stored in between, the call returns an error and its retry runs
+    /// the module again without metering its per-call usage a second time (usage events are
+    /// keyed by the invocation key). Extra usage the module reports on that re-run is metered
+    /// under the same keys: the same figures count once, different ones are a
+    /// [`ModulesError::UsageEventMismatch`].
+    ///
     /// # Errors
+    /// A validation error for a blank key, one over 200 bytes or containing NUL,
     /// [`ModulesError::UnknownModule`], [`ModulesError::NotEntitled`],
-    /// [`ModulesError::RateLimited`], [`ModulesError::NoQuota`] /
-    /// [`ModulesError::QuotaExceeded`] for the declared usage (nothing runs then),
-    /// [`ModulesError::ReservationNotOpen`] for a key already used,
-    /// [`ModulesError::ModuleFailed`] when the module fails (its reserved usage is released)
-    /// or reports usage of an undeclared unit, a configuration error when the tenant's
-    /// configuration is missing required settings.
+    /// [`Error::IdempotencyMismatch`](marketingforce_core::Error::IdempotencyMismatch) for a key
+    /// first used with another request, [`ModulesError::ReservationNotOpen`] while another
+    /// invocation under the key is running, [`ModulesError::RateLimited`],
+    /// [`ModulesError::NoQuota`] / [`ModulesError::QuotaExceeded`] for the declared usage
+    /// (nothing runs then), [`ModulesError::ModuleFailed`] when the module fails (its reserved
+    /// usage is released) or reports usage of an undeclared unit, a configuration error when
+    /// the tenant's configuration is missing required settings, storage errors.
     pub async fn invoke(
         &self,
         ents: &Entitlements,
@@ -274,10 +405,26 @@ impl ModuleHost {
         key: &str,
         input: serde_json::Value,
     ) -> Result<Invocation> {
+        check_invocation_key(key)?;
         let m = self.module(module)?;
         let manifest = m.manifest().clone();
         ents.require(module)?;
         let tenant = ents.tenant();
+        let idem = Idempotent::new(
+            format!("{INVOCATION_KEYS}{key}"),
+            &InvocationRequest {
+                module,
+                input: canonical(&input),
+            },
+        )?;
+        let _claim = self.claim(tenant, key)?;
+        let store = self.configs.store().clone();
+        if let Some(first) = idem
+            .check::<StoredInvocation>(store.as_ref(), &tenant)
+            .await?
+        {
+            return Ok(first.into_invocation(true));
+        }
         self.admit(tenant, &manifest)?;
         let config = self
             .configs
@@ -293,12 +440,30 @@ impl ModuleHost {
             .filter(|u| !u.per_call.is_zero())
             .map(|u| (u.unit.clone(), u.per_call, format!("{key}:{}", u.unit)))
             .collect();
+        // Reserve the per-call usage, except what an earlier attempt under this key already
+        // committed (it ran, but its result was not stored): that is not metered again.
         let mut held: Vec<&str> = Vec::new();
+        let release = |held: &[&str]| {
+            for k in held {
+                meter.release(k);
+            }
+        };
         for (unit, q, k) in &per_call {
-            if let Err(e) = meter.reserve(unit, *q, k) {
-                for h in held {
-                    meter.release(h);
+            if let Some((first_unit, first_quantity, kind)) = meter.recorded(k) {
+                if first_unit != *unit || first_quantity != *q || kind != UsageKind::Consume {
+                    release(&held);
+                    return Err(ModulesError::UsageEventMismatch {
+                        key: k.clone(),
+                        first_unit,
+                        first_quantity,
+                        unit: unit.clone(),
+                        quantity: *q,
+                    });
                 }
+                continue;
+            }
+            if let Err(e) = meter.reserve(unit, *q, k) {
+                release(&held);
                 return Err(e);
             }
             held.push(k);
@@ -314,9 +479,7 @@ impl ModuleHost {
         let output = match m.invoke(ctx, input).await {
             Ok(o) => o,
             Err(f) => {
-                for (_, _, k) in &per_call {
-                    meter.release(k);
-                }
+                release(&held);
                 return Err(ModulesError::ModuleFailed {
                     module: module.clone(),
                     message: f.message,
@@ -328,29 +491,43 @@ impl ModuleHost {
             .iter()
             .find(|(u, _)| !manifest.metered.iter().any(|d| d.unit == *u))
         {
-            for (_, _, k) in &per_call {
-                meter.release(k);
-            }
+            release(&held);
             return Err(ModulesError::ModuleFailed {
                 module: module.clone(),
                 message: format!("reported usage of {u}, which its manifest does not declare"),
             });
         }
         let mut metered = Vec::new();
+        let mut recorded = Vec::new();
         for (unit, q, k) in &per_call {
-            meter.commit(k, *q)?;
+            if held.contains(&k.as_str()) {
+                recorded.push(meter.commit(k, *q)?);
+            }
             metered.push((unit.clone(), *q));
         }
         for (i, (unit, q)) in output.usage.iter().enumerate() {
             if q.is_zero() {
                 continue;
             }
-            meter.consume(unit, *q, &format!("{key}:{unit}:extra{i}"))?;
+            recorded.push(meter.consume(unit, *q, &format!("{key}:{unit}:extra{i}"))?);
             metered.push((unit.clone(), *q));
         }
-        Ok(Invocation {
-            value: output.value,
-            metered,
-        })
+        // The usage is durable before the result is: a result stored without its usage
+        // would let a replay skip metering that never reached storage.
+        for c in &recorded {
+            meter.wait(c).await?;
+        }
+        let first = idem
+            .commit(
+                store.as_ref(),
+                &tenant,
+                Batch::new(),
+                StoredInvocation {
+                    value: output.value,
+                    metered,
+                },
+            )
+            .await?;
+        Ok(first.into_invocation(false))
     }
 }
