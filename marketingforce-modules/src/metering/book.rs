@@ -2,7 +2,10 @@
 //! the event keys seen. Pure state, no I/O: the same grants and the same recorded events always
 //! give the same balances, which is what makes a restart rebuild exact.
 
+use std::borrow::Borrow;
+use std::collections::hash_map::Entry;
 use std::collections::BTreeMap;
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::Arc;
 
 use foldhash::HashMap;
@@ -267,11 +270,111 @@ impl Seen {
     }
 }
 
+/// An event key with its hash, computed once: the idempotency map never reads a key's text to
+/// hash it again (when it grows) and compares texts only when the full hashes agree.
+#[derive(Debug, Clone)]
+struct SeenKey {
+    hash: u64,
+    key: Arc<str>,
+}
+
+/// What the idempotency map is looked up by: a stored [`SeenKey`] or a borrowed probe.
+trait KeyView {
+    fn hash64(&self) -> u64;
+    fn text(&self) -> &str;
+}
+
+impl KeyView for SeenKey {
+    fn hash64(&self) -> u64 {
+        self.hash
+    }
+    fn text(&self) -> &str {
+        &self.key
+    }
+}
+
+/// A lookup by `&str` without allocating a key.
+struct Probe<'a> {
+    hash: u64,
+    text: &'a str,
+}
+
+impl KeyView for Probe<'_> {
+    fn hash64(&self) -> u64 {
+        self.hash
+    }
+    fn text(&self) -> &str {
+        self.text
+    }
+}
+
+impl<'a> Borrow<dyn KeyView + 'a> for SeenKey {
+    fn borrow(&self) -> &(dyn KeyView + 'a) {
+        self
+    }
+}
+
+impl Hash for dyn KeyView + '_ {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        h.write_u64(self.hash64());
+    }
+}
+
+impl PartialEq for dyn KeyView + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.hash64() == other.hash64() && self.text() == other.text()
+    }
+}
+
+impl Eq for dyn KeyView + '_ {}
+
+impl Hash for SeenKey {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        h.write_u64(self.hash);
+    }
+}
+
+impl PartialEq for SeenKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.hash == other.hash && self.key == other.key
+    }
+}
+
+impl Eq for SeenKey {}
+
+/// Hashes a [`SeenKey`] to the hash it carries.
+#[derive(Debug, Clone, Copy, Default)]
+struct CarriedHash;
+
+impl BuildHasher for CarriedHash {
+    type Hasher = CarriedHasher;
+    fn build_hasher(&self) -> CarriedHasher {
+        CarriedHasher(0)
+    }
+}
+
+/// See [`CarriedHash`]; anything but a `u64` is folded in byte by byte (never used by the map).
+struct CarriedHasher(u64);
+
+impl Hasher for CarriedHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
 /// The first recording of an event key, as the book reports it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct SeenEvent<'a> {
     /// The key as stored (share it instead of allocating another).
-    pub key: &'a Arc<str>,
+    pub key: Arc<str>,
     pub unit: &'a UsageUnit,
     pub quantity: Quantity,
     pub kind: UsageKind,
@@ -326,6 +429,18 @@ pub(crate) enum Denial {
     },
 }
 
+/// What [`UsageBook::consume`] did.
+pub(crate) enum Consumption<'a> {
+    /// The key was recorded before: nothing changed.
+    Replay(SeenEvent<'a>),
+    /// The key holds an open reservation: nothing changed.
+    Held,
+    /// Refused: nothing changed.
+    Denied(Denial),
+    /// Drawn and recorded under the key (returned, shared with the book).
+    Recorded(Drawn, Arc<str>),
+}
+
 /// A successful draw.
 pub(crate) struct Drawn {
     /// The unit's index in the book (for [`UsageBook::mark_seen`]).
@@ -343,7 +458,9 @@ pub(crate) struct UsageBook {
     units: Vec<UnitBook>,
     /// The index of each unit in `units`.
     unit_index: HashMap<UsageUnit, usize>,
-    seen: HashMap<Arc<str>, Seen>,
+    seen: std::collections::HashMap<SeenKey, Seen, CarriedHash>,
+    /// Hashes event keys for `seen`.
+    key_hasher: foldhash::fast::RandomState,
     held: HashMap<Arc<str>, Held>,
     /// The civil date of the last instant asked about, with the instants its day spans.
     day: Option<(DateTime<Utc>, DateTime<Utc>, NaiveDate)>,
@@ -426,16 +543,67 @@ impl UsageBook {
         }
     }
 
-    /// The first recording of `key`, if any.
-    pub fn seen(&self, key: &str) -> Option<SeenEvent<'_>> {
-        let (key, seen) = self.seen.get_key_value(key)?;
-        Some(SeenEvent {
+    fn probe<'k>(&self, key: &'k str) -> Probe<'k> {
+        Probe {
+            hash: self.key_hasher.hash_one(key),
+            text: key,
+        }
+    }
+
+    fn seen_event(&self, key: Arc<str>, seen: Seen) -> SeenEvent<'_> {
+        SeenEvent {
             key,
             unit: &self.units[seen.unit()].unit,
             quantity: seen.quantity,
             kind: seen.kind(),
             date: seen.date,
-        })
+        }
+    }
+
+    /// The first recording of `key`, if any.
+    pub fn seen(&self, key: &str) -> Option<SeenEvent<'_>> {
+        let probe = self.probe(key);
+        let (key, seen) = self.seen.get_key_value(&probe as &dyn KeyView)?;
+        Some(self.seen_event(key.key.clone(), *seen))
+    }
+
+    /// Consume `quantity` of `unit` on `date` under the new event `key` (see
+    /// [`draw`](Self::draw)), unless the key was recorded before or holds a reservation: one
+    /// lookup of the key either way.
+    pub fn consume(
+        &mut self,
+        key: Arc<str>,
+        unit: &UsageUnit,
+        quantity: Quantity,
+        date: NaiveDate,
+    ) -> Consumption<'_> {
+        let hash = self.key_hasher.hash_one(&*key);
+        match self.seen.entry(SeenKey { hash, key }) {
+            Entry::Occupied(o) => {
+                let (key, seen) = (o.key().key.clone(), *o.get());
+                Consumption::Replay(self.seen_event(key, seen))
+            }
+            Entry::Vacant(v) => {
+                if !self.held.is_empty() && self.held.contains_key(&*v.key().key) {
+                    return Consumption::Held;
+                }
+                match draw_in(
+                    &mut self.units,
+                    &self.unit_index,
+                    unit,
+                    quantity.get(),
+                    date,
+                    false,
+                ) {
+                    Err(d) => Consumption::Denied(d),
+                    Ok(drawn) => {
+                        let key = v.key().key.clone();
+                        v.insert(Seen::new(drawn.unit, UsageKind::Consume, quantity, date));
+                        Consumption::Recorded(drawn, key)
+                    }
+                }
+            }
+        }
     }
 
     /// The open reservation under `key`, if any.
@@ -465,78 +633,14 @@ impl UsageBook {
         date: NaiveDate,
         reserve: bool,
     ) -> Result<Drawn, Denial> {
-        let Some(&unit_ix) = self.unit_index.get(unit) else {
-            return Err(Denial::NoQuota);
-        };
-        let ub = &mut self.units[unit_ix];
-        // Pass 1: what each covering quota has left in its current window (kept for pass 2).
-        const INLINE: usize = 8;
-        let mut inline = [(0usize, date, 0u64); INLINE];
-        let mut spill: Vec<(usize, NaiveDate, u64)> = Vec::new();
-        let mut n = 0usize;
-        let mut available: u64 = 0;
-        let mut limit: u64 = 0;
-        let mut window_end: Option<NaiveDate> = None;
-        for (i, def) in ub.defs.iter_mut().enumerate() {
-            if !def.covers(date) {
-                continue;
-            }
-            let (ws, we) = def.window_mut(date);
-            let u = def.usage(ws);
-            let a = def.limit.saturating_sub(u.used + u.reserved);
-            if n < INLINE {
-                inline[n] = (i, ws, a);
-            } else {
-                spill.push((i, ws, a));
-            }
-            n += 1;
-            available = available.saturating_add(a);
-            limit = limit.saturating_add(def.limit);
-            if window_end.is_none_or(|e| we < e) {
-                window_end = Some(we);
-            }
-        }
-        if n == 0 {
-            return Err(Denial::NoQuota);
-        }
-        if available < quantity {
-            return Err(Denial::Exceeded {
-                remaining: available,
-                limit,
-                window_end: window_end.unwrap_or(date),
-            });
-        }
-        // Pass 2: draw in order.
-        let mut left = quantity;
-        let mut draws = Draws::default();
-        for &(i, ws, a) in inline[..n.min(INLINE)].iter().chain(spill.iter()) {
-            if left == 0 {
-                break;
-            }
-            let take = a.min(left);
-            if take == 0 {
-                continue;
-            }
-            let def = &mut ub.defs[i];
-            let b = def.usage_mut(ws);
-            if reserve {
-                b.reserved += take;
-            } else {
-                b.used += take;
-            }
-            draws.push(Draw {
-                grant: def.grant,
-                source: def.source,
-                window: ws,
-                quantity: take,
-            });
-            left -= take;
-        }
-        Ok(Drawn {
-            unit: unit_ix,
-            draws,
-            left: available - quantity,
-        })
+        draw_in(
+            &mut self.units,
+            &self.unit_index,
+            unit,
+            quantity,
+            date,
+            reserve,
+        )
     }
 
     /// Plan crediting `quantity` back to the buckets valid on `date`, latest-drawn first.
@@ -583,7 +687,9 @@ impl UsageBook {
         quantity: Quantity,
         date: NaiveDate,
     ) {
-        self.seen.insert(key, Seen::new(unit, kind, quantity, date));
+        let hash = self.key_hasher.hash_one(&*key);
+        self.seen
+            .insert(SeenKey { hash, key }, Seen::new(unit, kind, quantity, date));
     }
 
     /// Apply a recorded event (rebuild). Returns false (and changes nothing) when its key was
@@ -603,7 +709,7 @@ impl UsageBook {
         date: NaiveDate,
         draws: &[Draw],
     ) -> bool {
-        if self.seen.contains_key(key) {
+        if self.seen.contains_key(&self.probe(key) as &dyn KeyView) {
             return false;
         }
         let i = self.unit_ix(unit);
@@ -724,8 +830,185 @@ impl UsageBook {
 
     /// Keys of all recorded events, sorted.
     pub fn event_keys(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.seen.keys().map(|k| k.to_string()).collect();
+        let mut v: Vec<String> = self.seen.keys().map(|k| k.key.to_string()).collect();
         v.sort();
         v
+    }
+}
+
+/// [`UsageBook::draw`] over the book's units (split from the book so a caller can hold another
+/// of its fields).
+fn draw_in(
+    units: &mut [UnitBook],
+    unit_index: &HashMap<UsageUnit, usize>,
+    unit: &UsageUnit,
+    quantity: u64,
+    date: NaiveDate,
+    reserve: bool,
+) -> Result<Drawn, Denial> {
+    let Some(&unit_ix) = unit_index.get(unit) else {
+        return Err(Denial::NoQuota);
+    };
+    let ub = &mut units[unit_ix];
+    // Pass 1: what each covering quota has left in its current window (kept for pass 2).
+    const INLINE: usize = 8;
+    let mut inline = [(0usize, date, 0u64); INLINE];
+    let mut spill: Vec<(usize, NaiveDate, u64)> = Vec::new();
+    let mut n = 0usize;
+    let mut available: u64 = 0;
+    let mut limit: u64 = 0;
+    let mut window_end: Option<NaiveDate> = None;
+    for (i, def) in ub.defs.iter_mut().enumerate() {
+        if !def.covers(date) {
+            continue;
+        }
+        let (ws, we) = def.window_mut(date);
+        let u = def.usage(ws);
+        let a = def.limit.saturating_sub(u.used + u.reserved);
+        if n < INLINE {
+            inline[n] = (i, ws, a);
+        } else {
+            spill.push((i, ws, a));
+        }
+        n += 1;
+        available = available.saturating_add(a);
+        limit = limit.saturating_add(def.limit);
+        if window_end.is_none_or(|e| we < e) {
+            window_end = Some(we);
+        }
+    }
+    if n == 0 {
+        return Err(Denial::NoQuota);
+    }
+    if available < quantity {
+        return Err(Denial::Exceeded {
+            remaining: available,
+            limit,
+            window_end: window_end.unwrap_or(date),
+        });
+    }
+    // Pass 2: draw in order.
+    let mut left = quantity;
+    let mut draws = Draws::default();
+    for &(i, ws, a) in inline[..n.min(INLINE)].iter().chain(spill.iter()) {
+        if left == 0 {
+            break;
+        }
+        let take = a.min(left);
+        if take == 0 {
+            continue;
+        }
+        let def = &mut ub.defs[i];
+        let b = def.usage_mut(ws);
+        if reserve {
+            b.reserved += take;
+        } else {
+            b.used += take;
+        }
+        draws.push(Draw {
+            grant: def.grant,
+            source: def.source,
+            window: ws,
+            quantity: take,
+        });
+        left -= take;
+    }
+    Ok(Drawn {
+        unit: unit_ix,
+        draws,
+        left: available - quantity,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use marketingforce_core::tenant::TenantId;
+
+    fn d(s: &str) -> NaiveDate {
+        s.parse().unwrap_or_default()
+    }
+
+    #[test]
+    fn keys_with_the_same_hash_stay_apart() {
+        let mut m: std::collections::HashMap<SeenKey, u32, CarriedHash> = Default::default();
+        for (text, v) in [("a", 1), ("b", 2)] {
+            m.insert(
+                SeenKey {
+                    hash: 7,
+                    key: Arc::from(text),
+                },
+                v,
+            );
+        }
+        assert_eq!(m.len(), 2);
+        let get = |hash, text| m.get(&Probe { hash, text } as &dyn KeyView).copied();
+        assert_eq!(get(7, "a"), Some(1));
+        assert_eq!(get(7, "b"), Some(2));
+        assert_eq!(get(7, "c"), None);
+        assert_eq!(get(8, "a"), None);
+    }
+
+    #[test]
+    fn consume_records_once_and_a_refusal_records_nothing() {
+        let unit = UsageUnit::Publications;
+        let grant = Grant::new(TenantId::new(), d("2026-03-01"), d("2027-03-01"))
+            .quota(unit.clone(), 5, QuotaPeriod::Month)
+            .purchased(unit.clone(), 3);
+        let mut book = UsageBook::default();
+        book.set_grants(&[grant]);
+        let day = d("2026-03-02");
+        let q = Quantity::new;
+        assert!(matches!(
+            book.consume(Arc::from("e1"), &unit, q(4), day),
+            Consumption::Recorded(Drawn { left: 4, .. }, _)
+        ));
+        match book.consume(Arc::from("e1"), &unit, q(4), day) {
+            Consumption::Replay(seen) => {
+                assert_eq!(
+                    (&*seen.key, seen.unit, seen.quantity, seen.kind, seen.date),
+                    ("e1", &unit, q(4), UsageKind::Consume, day)
+                );
+            }
+            _ => panic!("not a replay"),
+        }
+        // Over the quota: refused, and the key stays unrecorded.
+        assert!(matches!(
+            book.consume(Arc::from("e2"), &unit, q(5), day),
+            Consumption::Denied(Denial::Exceeded { remaining: 4, .. })
+        ));
+        assert!(book.seen("e2").is_none());
+        // Across the included and the purchased quota.
+        match book.consume(Arc::from("e2"), &unit, q(3), day) {
+            Consumption::Recorded(drawn, key) => {
+                assert_eq!(&*key, "e2");
+                assert_eq!(drawn.left, 1);
+                let split: Vec<u64> = drawn.draws.as_slice().iter().map(|d| d.quantity).collect();
+                assert_eq!(split, vec![1, 2]);
+            }
+            _ => panic!("not recorded"),
+        }
+        // A key holding a reservation is not consumed.
+        let drawn = book
+            .draw(&unit, 1, day, true)
+            .unwrap_or_else(|_| panic!("draw"));
+        book.hold(
+            Arc::from("r1"),
+            Held {
+                unit: unit.clone(),
+                quantity: q(1),
+                date: day,
+                draws: drawn.draws,
+            },
+        );
+        assert!(matches!(
+            book.consume(Arc::from("r1"), &unit, q(1), day),
+            Consumption::Held
+        ));
+        assert_eq!(book.event_keys(), vec!["e1".to_string(), "e2".to_string()]);
+        assert_eq!(book.remaining(&unit, day), q(0));
+        // Recorded events replay through `record` as no-ops.
+        assert!(!book.record(&Arc::from("e1"), &unit, q(4), UsageKind::Consume, day, &[]));
+        assert_eq!(book.event_count(), 2);
     }
 }

@@ -67,7 +67,7 @@ pub use writer::{UsageChunk, USAGE_JOURNAL};
 use crate::catalog::UsageUnit;
 use crate::entitlements::handle::TenantState;
 use crate::error::{ModulesError, Result};
-use book::{Denial, Drawn, Held, SeenEvent, UsageBook};
+use book::{Consumption, Denial, Drawn, Held, SeenEvent, UsageBook};
 use writer::QueuedEvent;
 
 /// The result of a consume, commit or credit.
@@ -209,35 +209,31 @@ impl UsageMeter {
         let now = self.state.shared.clock.now();
         let mut book = self.book();
         let date = book.date_of(now, self.state.shared.time_zone);
-        if let Some(seen) = book.seen(key) {
-            Self::replay(&seen, key, unit, quantity, UsageKind::Consume)?;
-            let key = seen.key.clone();
-            let remaining = book.remaining(unit, date);
-            return Ok(Consumed {
-                key,
-                unit: unit.clone(),
-                quantity,
-                kind: UsageKind::Consume,
-                remaining,
-                replayed: true,
-                ticket: 0,
-            });
-        }
-        if book.held(key).is_some() {
-            return Err(ModulesError::ReservationNotOpen {
-                key: key.to_string(),
-                reason: "the key holds an open reservation; commit or release it".into(),
-            });
-        }
-        let Drawn {
-            unit: unit_ix,
-            draws,
-            left,
-        } = book
-            .draw(unit, quantity.get(), date, false)
-            .map_err(|d| self.denied(unit, quantity, d))?;
-        let key: Arc<str> = Arc::from(key);
-        book.mark_seen(key.clone(), unit_ix, UsageKind::Consume, quantity, date);
+        let (Drawn { draws, left, .. }, key) =
+            match book.consume(Arc::from(key), unit, quantity, date) {
+                Consumption::Recorded(drawn, key) => (drawn, key),
+                Consumption::Replay(seen) => {
+                    Self::replay(&seen, key, unit, quantity, UsageKind::Consume)?;
+                    let key = seen.key;
+                    let remaining = book.remaining(unit, date);
+                    return Ok(Consumed {
+                        key,
+                        unit: unit.clone(),
+                        quantity,
+                        kind: UsageKind::Consume,
+                        remaining,
+                        replayed: true,
+                        ticket: 0,
+                    });
+                }
+                Consumption::Held => {
+                    return Err(ModulesError::ReservationNotOpen {
+                        key: key.to_string(),
+                        reason: "the key holds an open reservation; commit or release it".into(),
+                    });
+                }
+                Consumption::Denied(d) => return Err(self.denied(unit, quantity, d)),
+            };
         let event = QueuedEvent {
             key: key.clone(),
             unit: unit.clone(),
@@ -314,7 +310,7 @@ impl UsageMeter {
         let date = book.date_of(now, self.state.shared.time_zone);
         let (key, replayed) = if let Some(seen) = book.seen(key) {
             Self::replay(&seen, key, unit, quantity, UsageKind::Credit)?;
-            (seen.key.clone(), true)
+            (seen.key, true)
         } else {
             let draws = book.plan_credit(unit, quantity.get(), date)?;
             let key: Arc<str> = Arc::from(key);
@@ -429,7 +425,7 @@ impl UsageMeter {
             let (unit, date) = (seen.unit.clone(), seen.date);
             Self::replay(&seen, key, &unit, used, UsageKind::Consume)?;
             return Ok(Consumed {
-                key: seen.key.clone(),
+                key: seen.key,
                 remaining: book.remaining(&unit, date),
                 unit,
                 quantity: used,
