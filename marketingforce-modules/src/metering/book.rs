@@ -3,7 +3,6 @@
 //! give the same balances, which is what makes a restart rebuild exact.
 
 use std::borrow::Borrow;
-use std::collections::hash_map::Entry;
 use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::Arc;
@@ -568,40 +567,42 @@ impl UsageBook {
     }
 
     /// Consume `quantity` of `unit` on `date` under the new event `key` (see
-    /// [`draw`](Self::draw)), unless the key was recorded before or holds a reservation: one
-    /// lookup of the key either way.
+    /// [`draw`](Self::draw)), unless the key was recorded before or holds a reservation. The
+    /// key's text is hashed once, and allocated only when it is recorded.
     pub fn consume(
         &mut self,
-        key: Arc<str>,
+        key: &str,
         unit: &UsageUnit,
         quantity: Quantity,
         date: NaiveDate,
     ) -> Consumption<'_> {
-        let hash = self.key_hasher.hash_one(&*key);
-        match self.seen.entry(SeenKey { hash, key }) {
-            Entry::Occupied(o) => {
-                let (key, seen) = (o.key().key.clone(), *o.get());
-                Consumption::Replay(self.seen_event(key, seen))
-            }
-            Entry::Vacant(v) => {
-                if !self.held.is_empty() && self.held.contains_key(&*v.key().key) {
-                    return Consumption::Held;
-                }
-                match draw_in(
-                    &mut self.units,
-                    &self.unit_index,
-                    unit,
-                    quantity.get(),
-                    date,
-                    false,
-                ) {
-                    Err(d) => Consumption::Denied(d),
-                    Ok(drawn) => {
-                        let key = v.key().key.clone();
-                        v.insert(Seen::new(drawn.unit, UsageKind::Consume, quantity, date));
-                        Consumption::Recorded(drawn, key)
-                    }
-                }
+        let probe = self.probe(key);
+        if let Some((k, seen)) = self.seen.get_key_value(&probe as &dyn KeyView) {
+            let (k, seen) = (k.key.clone(), *seen);
+            return Consumption::Replay(self.seen_event(k, seen));
+        }
+        if !self.held.is_empty() && self.held.contains_key(key) {
+            return Consumption::Held;
+        }
+        match draw_in(
+            &mut self.units,
+            &self.unit_index,
+            unit,
+            quantity.get(),
+            date,
+            false,
+        ) {
+            Err(d) => Consumption::Denied(d),
+            Ok(drawn) => {
+                let key: Arc<str> = Arc::from(key);
+                self.seen.insert(
+                    SeenKey {
+                        hash: probe.hash,
+                        key: key.clone(),
+                    },
+                    Seen::new(drawn.unit, UsageKind::Consume, quantity, date),
+                );
+                Consumption::Recorded(drawn, key)
             }
         }
     }
@@ -960,10 +961,10 @@ mod tests {
         let day = d("2026-03-02");
         let q = Quantity::new;
         assert!(matches!(
-            book.consume(Arc::from("e1"), &unit, q(4), day),
+            book.consume("e1", &unit, q(4), day),
             Consumption::Recorded(Drawn { left: 4, .. }, _)
         ));
-        match book.consume(Arc::from("e1"), &unit, q(4), day) {
+        match book.consume("e1", &unit, q(4), day) {
             Consumption::Replay(seen) => {
                 assert_eq!(
                     (&*seen.key, seen.unit, seen.quantity, seen.kind, seen.date),
@@ -974,12 +975,12 @@ mod tests {
         }
         // Over the quota: refused, and the key stays unrecorded.
         assert!(matches!(
-            book.consume(Arc::from("e2"), &unit, q(5), day),
+            book.consume("e2", &unit, q(5), day),
             Consumption::Denied(Denial::Exceeded { remaining: 4, .. })
         ));
         assert!(book.seen("e2").is_none());
         // Across the included and the purchased quota.
-        match book.consume(Arc::from("e2"), &unit, q(3), day) {
+        match book.consume("e2", &unit, q(3), day) {
             Consumption::Recorded(drawn, key) => {
                 assert_eq!(&*key, "e2");
                 assert_eq!(drawn.left, 1);
@@ -1002,7 +1003,7 @@ mod tests {
             },
         );
         assert!(matches!(
-            book.consume(Arc::from("r1"), &unit, q(1), day),
+            book.consume("r1", &unit, q(1), day),
             Consumption::Held
         ));
         assert_eq!(book.event_keys(), vec!["e1".to_string(), "e2".to_string()]);

@@ -209,31 +209,30 @@ impl UsageMeter {
         let now = self.state.shared.clock.now();
         let mut book = self.book();
         let date = book.date_of(now, self.state.shared.time_zone);
-        let (Drawn { draws, left, .. }, key) =
-            match book.consume(Arc::from(key), unit, quantity, date) {
-                Consumption::Recorded(drawn, key) => (drawn, key),
-                Consumption::Replay(seen) => {
-                    Self::replay(&seen, key, unit, quantity, UsageKind::Consume)?;
-                    let key = seen.key;
-                    let remaining = book.remaining(unit, date);
-                    return Ok(Consumed {
-                        key,
-                        unit: unit.clone(),
-                        quantity,
-                        kind: UsageKind::Consume,
-                        remaining,
-                        replayed: true,
-                        ticket: 0,
-                    });
-                }
-                Consumption::Held => {
-                    return Err(ModulesError::ReservationNotOpen {
-                        key: key.to_string(),
-                        reason: "the key holds an open reservation; commit or release it".into(),
-                    });
-                }
-                Consumption::Denied(d) => return Err(self.denied(unit, quantity, d)),
-            };
+        let (Drawn { draws, left, .. }, key) = match book.consume(key, unit, quantity, date) {
+            Consumption::Recorded(drawn, key) => (drawn, key),
+            Consumption::Replay(seen) => {
+                Self::replay(&seen, key, unit, quantity, UsageKind::Consume)?;
+                let key = seen.key;
+                let remaining = book.remaining(unit, date);
+                return Ok(Consumed {
+                    key,
+                    unit: unit.clone(),
+                    quantity,
+                    kind: UsageKind::Consume,
+                    remaining,
+                    replayed: true,
+                    ticket: 0,
+                });
+            }
+            Consumption::Held => {
+                return Err(ModulesError::ReservationNotOpen {
+                    key: key.to_string(),
+                    reason: "the key holds an open reservation; commit or release it".into(),
+                });
+            }
+            Consumption::Denied(d) => return Err(self.denied(unit, quantity, d)),
+        };
         let event = QueuedEvent {
             key: key.clone(),
             unit: unit.clone(),
