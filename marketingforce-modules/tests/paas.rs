@@ -405,6 +405,12 @@ async fn a_replayed_invocation_returns_the_stored_result() {
     // A blank key is refused before anything runs.
     let e = host.invoke(&ents, &id, " ", json!({})).await.unwrap_err();
     assert_eq!(e.field(), Some("key"), "{e}");
+    let e = host
+        .invoke(&ents, &id, &"k".repeat(129), json!({}))
+        .await
+        .unwrap_err();
+    assert_eq!(e.field(), Some("key"), "{e}");
+    assert_eq!(tally.runs.load(std::sync::atomic::Ordering::SeqCst), 2);
 }
 
 #[tokio::test]

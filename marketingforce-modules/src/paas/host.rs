@@ -142,10 +142,11 @@ fn check_invocation_key(key: &str) -> Result<()> {
             "an invocation key must not be blank",
         ));
     }
-    if key.len() > 200 {
+    // The usage events of the call are keyed `<key>:<unit>[:extra<i>]`, at most 256 bytes.
+    if key.len() > 128 {
         return Err(ModulesError::validation(
             "key",
-            "an invocation key must be at most 200 bytes",
+            "an invocation key must be at most 128 bytes",
         ));
     }
     if key.contains('\0') {
@@ -389,7 +390,7 @@ impl ModuleHost {
     /// [`ModulesError::UsageEventMismatch`].
     ///
     /// # Errors
-    /// A validation error for a blank key, one over 200 bytes or containing NUL,
+    /// A validation error for a blank key, one over 128 bytes or containing NUL,
     /// [`ModulesError::UnknownModule`], [`ModulesError::NotEntitled`],
     /// [`Error::IdempotencyMismatch`](marketingforce_core::Error::IdempotencyMismatch) for a key
     /// first used with another request, [`ModulesError::ReservationNotOpen`] while another
