@@ -6,7 +6,8 @@
 //! - [`FunctionalModule`]: what third-party code implements.
 //! - [`ModuleHost`]: registers modules and invokes them for a tenant only if the tenant is
 //!   entitled, meters their declared usage automatically, rate-limits per tenant, and builds a
-//!   fresh [`InvocationContext`] from the calling tenant's own data for every call.
+//!   fresh [`InvocationContext`] from the calling tenant's own data for every call. Invocations
+//!   are idempotent by key: a replay returns the stored first result.
 //!
 //! A complete example lives in `examples/third_party_module.rs` at the workspace root.
 
