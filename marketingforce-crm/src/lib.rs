@@ -68,6 +68,14 @@
 //! in-memory dedupe state forgets the keys; the lead record stays (as `erased`) so aggregates
 //! are unchanged. Idempotency fingerprints are keyed digests, not plain hashes of requests.
 //!
+//! ## Configuration per tenant
+//! The [`CrmConfig`] given to [`CrmBuilder::config`] is the service default. A tenant can have
+//! its own with [`Crm::configure`]: validated (errors name the field path), stored as a
+//! versioned [`TenantCrmConfig`] record in the tenant's store (so a restart loads it), and
+//! used by the tenant's commands from then on; [`Crm::config_for`] is the configuration in
+//! force for a tenant. A dedupe change applies to later captures (nothing is re-merged);
+//! allocation cursors carry over by rule name, as across a restart.
+//!
 //! ## Feature flags
 //! This crate has none: it is pure logic over the storage contract of `marketingforce-core`.
 //! Choose a durable backend with `marketingforce-core`'s `sqlite` or `postgres` feature (or the
@@ -102,6 +110,6 @@ mod service;
 pub use error::{CrmError, Result};
 pub use service::{
     AccessEntry, AccessOutcome, CaptureOutcome, ContactExport, Crm, CrmBuilder, CrmConfig,
-    ImportReport, LeadView, RowError, RowResult, ACCESS_LOG_JOURNAL,
+    ImportReport, LeadView, RowError, RowResult, TenantCrmConfig, ACCESS_LOG_JOURNAL,
 };
 pub use service::{Allocation, SweepReport};

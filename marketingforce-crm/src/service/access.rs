@@ -129,18 +129,6 @@ impl Crm {
         Ok(())
     }
 
-    /// The golden identity of a live lead (internal: callers log or mask).
-    pub(crate) async fn golden(&self, tenant: &TenantId, lead: &LeadId) -> Result<GoldenIdentity> {
-        let pii = match self.vaults().get(tenant, &lead.to_string()).await? {
-            Some(v) => self.open_vault(tenant, &v.value)?,
-            None => Default::default(),
-        };
-        Ok(GoldenIdentity::from_contributions(
-            &pii.contributions,
-            &self.config.survivorship,
-        ))
-    }
-
     /// Whether `viewer` may see `lead`; refusals are written to the access log.
     ///
     /// # Errors
@@ -151,14 +139,14 @@ impl Crm {
         viewer: &UserId,
         lead: &Lead,
     ) -> Result<Staff> {
-        let (staff, owner) = {
+        let (staff, owner, config) = {
             let guard = self.state(tenant).await?;
             let st = guard.as_ref().ok_or(CrmError::UnknownStaff(*viewer))?;
             let staff = staff_of(st, viewer)?.clone();
             let owner = lead.owner.and_then(|o| st.staff.get(&o).cloned());
-            (staff, owner)
+            (staff, owner, st.config.clone())
         };
-        if let Err(reason) = self.config.access.can_see(&staff, lead, owner.as_ref()) {
+        if let Err(reason) = config.access.can_see(&staff, lead, owner.as_ref()) {
             self.log_access(
                 tenant,
                 &AccessEntry {
@@ -200,11 +188,16 @@ impl Crm {
         }
         let l = self.read_active(tenant, lead).await?.value;
         let staff = self.authorize(tenant, viewer, &l).await?;
-        let g = self.golden(tenant, lead).await?;
+        let config = self.config_for(tenant).await?;
+        let pii = match self.vaults().get(tenant, &lead.to_string()).await? {
+            Some(v) => self.open_vault(tenant, &v.value)?,
+            None => Default::default(),
+        };
+        let g = GoldenIdentity::from_contributions(&pii.contributions, &config.survivorship);
         let mut unmasked = Vec::new();
         let mut show = |field: Field, v: &Option<String>| -> Option<String> {
             let v = v.as_ref()?;
-            if purpose.is_some() && self.config.access.unmasked(&staff, &l, field) {
+            if purpose.is_some() && config.access.unmasked(&staff, &l, field) {
                 unmasked.push(field);
                 Some(v.clone())
             } else {
@@ -293,8 +286,10 @@ impl Crm {
             Some(v) => self.open_vault(tenant, &v.value)?,
             None => Default::default(),
         };
-        let identity =
-            GoldenIdentity::from_contributions(&pii.contributions, &self.config.survivorship);
+        let identity = GoldenIdentity::from_contributions(
+            &pii.contributions,
+            &self.config_for(tenant).await?.survivorship,
+        );
         let captures = pii
             .contributions
             .iter()

@@ -11,7 +11,7 @@ use super::{Crm, TenantState, Work};
 use crate::allocation::{Breach, Decision, LeadFacts};
 use crate::error::{CrmError, Result};
 use crate::ids::{LeadId, UserId};
-use crate::lifecycle::{LeadEvent, LeadEventKind};
+use crate::lifecycle::{LeadEvent, LeadEventKind, LifecycleConfig};
 use crate::model::{Actor, LeadStatus, Source, Stage};
 use crate::staff::{Role, Staff};
 
@@ -117,7 +117,7 @@ impl Crm {
         let out = match decision {
             Decision::Assign { to, rule } => {
                 if matches!(stage, Stage::New | Stage::Pool) {
-                    self.config
+                    st.config
                         .lifecycle
                         .check(*lead, stage, Stage::Assigned, None)?;
                     set_stage(work, lead, Stage::Assigned, &actor, None, at)?;
@@ -155,7 +155,13 @@ impl Crm {
                 }
             }
             Decision::NoMatch { reason: why } => {
-                self.pool_in(work, lead, &format!("no_match: {why}"), at)?;
+                self.pool_in(
+                    &st.config.lifecycle,
+                    work,
+                    lead,
+                    &format!("no_match: {why}"),
+                    at,
+                )?;
                 Allocation::Pooled {
                     lead: *lead,
                     reason: why,
@@ -168,6 +174,7 @@ impl Crm {
 
     fn pool_in(
         &self,
+        lifecycle: &LifecycleConfig,
         work: &mut Work,
         lead: &LeadId,
         reason: &str,
@@ -179,7 +186,7 @@ impl Crm {
         };
         let actor = Actor::system("allocation");
         if stage != Stage::Pool {
-            if self.config.lifecycle.allows(stage, Stage::Pool) {
+            if lifecycle.allows(stage, Stage::Pool) {
                 set_stage(work, lead, Stage::Pool, &actor, Some(reason), at)?;
             } else {
                 let l = work.lead_mut(lead)?;
@@ -293,11 +300,11 @@ impl Crm {
         }
         let current = self.read_active(tenant, lead).await?.value;
         self.authorize(tenant, user, &current).await?;
-        self.config
-            .lifecycle
-            .check(*lead, current.stage, Stage::Assigned, None)?;
         let mut guard = self.state(tenant).await?;
         let st = guard.as_mut().ok_or(CrmError::UnknownStaff(*user))?;
+        st.config
+            .lifecycle
+            .check(*lead, current.stage, Stage::Assigned, None)?;
         let staff = st
             .staff
             .get(user)
@@ -414,7 +421,6 @@ impl Crm {
             return Ok(prev);
         }
         let now = self.clock.now();
-        let cfg = &self.config.allocation;
         let open: Vec<_> = self
             .leads()
             .lookup_all(tenant, "status", "active")
@@ -424,6 +430,8 @@ impl Crm {
             .collect();
         let mut guard = self.state(tenant).await?;
         let st = guard.as_mut().ok_or(CrmError::NoIdentity)?;
+        let config = st.config.clone();
+        let cfg = &config.allocation;
         let txn = Crm::begin(st);
         let mut work = Work::default();
         let mut report = SweepReport::default();
@@ -445,7 +453,13 @@ impl Crm {
                 }
                 self.load_work(tenant, &mut work, &l.id).await?;
                 if recycle {
-                    self.pool_in(&mut work, &l.id, "recycle: not converted in time", now)?;
+                    self.pool_in(
+                        &config.lifecycle,
+                        &mut work,
+                        &l.id,
+                        "recycle: not converted in time",
+                        now,
+                    )?;
                     work.settle(&l.id, &mut st.alloc);
                     report.pooled.push(l.id);
                     continue;
@@ -479,7 +493,13 @@ impl Crm {
                             report.reassigned.push(a);
                         }
                         Breach::ReturnToPool => {
-                            self.pool_in(&mut work, &l.id, "sla: not followed up", now)?;
+                            self.pool_in(
+                                &config.lifecycle,
+                                &mut work,
+                                &l.id,
+                                "sla: not followed up",
+                                now,
+                            )?;
                             work.settle(&l.id, &mut st.alloc);
                             report.pooled.push(l.id);
                         }

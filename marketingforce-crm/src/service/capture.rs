@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use marketingforce_core::tenant::TenantId;
 use serde::{Deserialize, Serialize};
 
-use super::{Crm, TenantState, Work, WorkVault};
+use super::{Crm, CrmConfig, TenantState, Work, WorkVault};
 use crate::crypto::BlindKind;
 use crate::dedupe::{Decision, MatchKeys, MatchRule};
 use crate::error::{CrmError, Result};
@@ -380,6 +380,7 @@ impl Crm {
         work: &mut Work,
     ) -> Result<Vec<(usize, CaptureOutcome)>> {
         let indexer = self.tenant_indexer(tenant)?;
+        let cfg = st.config.clone();
         let now = self.clock.now();
         let mut out = Vec::with_capacity(rows.len());
         for (line, n) in rows {
@@ -406,7 +407,7 @@ impl Crm {
                             None,
                         ),
                     );
-                    self.after_capture(work, lead, &n, at, true, None)?;
+                    self.after_capture(&cfg, work, lead, &n, at, true, None)?;
                     CaptureOutcome::Created { lead }
                 }
                 Decision::Joined { lead, rule, merged } => {
@@ -414,6 +415,7 @@ impl Crm {
                     let mut absorbed = Vec::new();
                     for (m, how) in merged {
                         self.absorb(
+                            &cfg,
                             tenant,
                             work,
                             lead,
@@ -447,7 +449,7 @@ impl Crm {
                             }
                         }
                     }
-                    self.after_capture(work, lead, &n, at, false, Some(rule))?;
+                    self.after_capture(&cfg, work, lead, &n, at, false, Some(rule))?;
                     CaptureOutcome::Merged {
                         lead,
                         matched_by: rule,
@@ -502,8 +504,10 @@ impl Crm {
     }
 
     /// Consent, region survivorship, scoring, tags and the history entry of a capture.
+    #[allow(clippy::too_many_arguments)]
     fn after_capture(
         &self,
+        cfg: &CrmConfig,
         work: &mut Work,
         lead: LeadId,
         n: &NormalisedCapture,
@@ -511,7 +515,6 @@ impl Crm {
         created: bool,
         rule: Option<MatchRule>,
     ) -> Result<()> {
-        let cfg = &self.config;
         let l = work.lead_mut(&lead)?;
         if let Some(c) = &n.consent {
             l.consents.push(Consent {
@@ -554,6 +557,7 @@ impl Crm {
     #[allow(clippy::too_many_arguments)]
     async fn absorb(
         &self,
+        cfg: &CrmConfig,
         tenant: &TenantId,
         work: &mut Work,
         survivor: LeadId,
@@ -601,7 +605,7 @@ impl Crm {
             s.repeat_inquiries += a.repeat_inquiries;
             s.merged_from.push(absorbed);
             s.updated_at = s.updated_at.max(at);
-            recompute_region(s, &self.config.survivorship);
+            recompute_region(s, &cfg.survivorship);
         }
         {
             let a = work.lead_mut(&absorbed)?;
@@ -654,14 +658,17 @@ impl Crm {
         self.read_active(tenant, &absorbed).await?;
         let mut guard = self.state(tenant).await?;
         let st = guard.as_mut().ok_or(CrmError::LeadNotFound(survivor))?;
+        let cfg = st.config.clone();
         let txn = Crm::begin(st);
         let mut work = Work::default();
         let at = self.clock.now();
         let res = async {
             st.engine.link(absorbed, survivor)?;
             self.load_work(tenant, &mut work, &survivor).await?;
-            self.absorb(tenant, &mut work, survivor, absorbed, "manual", actor, at)
-                .await
+            self.absorb(
+                &cfg, tenant, &mut work, survivor, absorbed, "manual", actor, at,
+            )
+            .await
         }
         .await;
         if let Err(e) = res {
@@ -732,7 +739,7 @@ impl Crm {
                 r.touches.retain(|t| !subtree.contains(&t.origin));
                 r.separated_from.push(absorbed);
                 r.updated_at = at;
-                recompute_region(r, &self.config.survivorship);
+                recompute_region(r, &st.config.survivorship);
             }
             {
                 let p = work.lead_mut(&parent)?;

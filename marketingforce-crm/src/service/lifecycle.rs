@@ -77,18 +77,20 @@ impl Crm {
         if let Actor::User(u) = actor {
             self.authorize(tenant, u, &current).await?;
         }
-        self.config
+        self.config_for(tenant)
+            .await?
             .lifecycle
             .check(*lead, current.stage, to, reason)?;
         let mut guard = self.state(tenant).await?;
         let st = guard.as_mut().ok_or(CrmError::LeadNotFound(*lead))?;
+        let cfg = st.config.clone();
         let txn = Crm::begin(st);
         let mut work = Work::default();
         self.load_work(tenant, &mut work, lead).await?;
         let at = self.clock.now();
         // Re-check against the state read under the lock.
         let stage = work.lead_mut(lead)?.stage;
-        self.config.lifecycle.check(*lead, stage, to, reason)?;
+        cfg.lifecycle.check(*lead, stage, to, reason)?;
         set_stage(&mut work, lead, to, actor, reason, at)?;
         self.finish(tenant, st, txn, work, Some((&idem, b"null".to_vec())))
             .await?;
@@ -134,7 +136,7 @@ impl Crm {
             actor: actor.clone(),
             event: LeadEventKind::FollowedUp,
         });
-        if stage == Stage::Assigned && self.config.lifecycle.allows(stage, Stage::Contacting) {
+        if stage == Stage::Assigned && st.config.lifecycle.allows(stage, Stage::Contacting) {
             set_stage(&mut work, lead, Stage::Contacting, actor, None, at)?;
         }
         self.finish(tenant, st, txn, work, Some((&idem, b"null".to_vec())))
@@ -178,7 +180,7 @@ impl Crm {
         let txn = Crm::begin(st);
         let mut work = Work::default();
         self.load_work(tenant, &mut work, &event.lead).await?;
-        let cfg = &self.config;
+        let cfg = st.config.clone();
         let (score, stage, added, removed) = {
             let l = work.lead_mut(&event.lead)?;
             l.profile.apply(&event, &cfg.profile);

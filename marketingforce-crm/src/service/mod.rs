@@ -1,5 +1,5 @@
 //! The `Crm` service: the lead lifecycle over a [`Store`], with in-memory hot state per tenant
-//! (dedupe engine, allocator, staff snapshot) rebuilt from storage on first use.
+//! (configuration, dedupe engine, allocator, staff snapshot) rebuilt from storage on first use.
 
 mod access;
 mod allocate;
@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use marketingforce_core::id::{IdGenerator, RandomIds};
 use marketingforce_core::storage::{
-    Batch, Collection, CommitOutcome, Expect, Idempotent, Store, Versioned,
+    Batch, Collection, CommitOutcome, Entity, Expect, Idempotent, Store, Versioned,
 };
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::time::{Clock, SystemClock};
@@ -101,6 +101,35 @@ impl CrmConfig {
     }
 }
 
+/// A tenant's own [`CrmConfig`], as stored in its store (collection `crm.config`, one record
+/// under the key [`TenantCrmConfig::KEY`]; the store's record version counts the changes).
+/// Written by [`Crm::configure`], read when the tenant's in-memory state is rebuilt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantCrmConfig {
+    /// The tenant it belongs to.
+    pub tenant: TenantId,
+    /// The configuration (validated before it was stored).
+    pub config: CrmConfig,
+    /// When it was stored.
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl TenantCrmConfig {
+    /// The key of the (single) record.
+    pub const KEY: &'static str = "current";
+}
+
+impl Entity for TenantCrmConfig {
+    const COLLECTION: &'static str = "crm.config";
+    fn key(&self) -> String {
+        Self::KEY.to_string()
+    }
+    fn tenant(&self) -> Option<&TenantId> {
+        Some(&self.tenant)
+    }
+}
+
 /// Builds a [`Crm`].
 #[derive(Debug)]
 pub struct CrmBuilder {
@@ -131,7 +160,8 @@ impl CrmBuilder {
         self.seats = seats;
         self
     }
-    /// Use `config` (default: [`CrmConfig::default`]).
+    /// Use `config` as the service default (default: [`CrmConfig::default`]): the configuration
+    /// of every tenant that has none of its own (see [`Crm::configure`]).
     #[must_use]
     pub fn config(mut self, config: CrmConfig) -> Self {
         self.config = config;
@@ -160,6 +190,8 @@ impl CrmBuilder {
 /// In-memory state of one tenant.
 #[derive(Debug)]
 pub(crate) struct TenantState {
+    /// The tenant's configuration (its own, or the service default), read by `rebuild`.
+    pub config: Arc<CrmConfig>,
     pub engine: DedupeEngine,
     pub alloc: Allocator,
     pub staff: HashMap<UserId, Staff>,
@@ -286,9 +318,78 @@ impl Crm {
         }
     }
 
-    /// The configuration.
+    /// The service default configuration (from [`CrmBuilder::config`]); a tenant configured
+    /// with [`configure`](Self::configure) uses its own instead (see
+    /// [`config_for`](Self::config_for)).
     pub fn config(&self) -> &CrmConfig {
         &self.config
+    }
+
+    /// The configuration in force for `tenant`: its own (set by
+    /// [`configure`](Self::configure)), or the service default when it has none.
+    ///
+    /// # Errors
+    /// Storage errors while loading the tenant's state.
+    pub async fn config_for(&self, tenant: &TenantId) -> Result<Arc<CrmConfig>> {
+        let guard = self.state(tenant).await?;
+        Ok(guard
+            .as_ref()
+            .map_or_else(|| self.config.clone(), |st| st.config.clone()))
+    }
+
+    /// Give `tenant` its own configuration: it is validated (errors name the path, as
+    /// [`CrmConfig::validate`] does, and nothing is written), stored in the tenant's store as a
+    /// versioned [`TenantCrmConfig`] record, and the tenant's in-memory state is rebuilt from
+    /// storage under it, so every later command of the tenant uses it. Other tenants are not
+    /// affected; a new `Crm` over the same store loads it. Returns the stored record's version.
+    ///
+    /// What a change means for existing data:
+    /// - **Dedupe**: the matching rules apply to captures from then on. Leads merged (or kept
+    ///   apart) under the old rules stay as they are — nothing is re-matched or re-merged; use
+    ///   [`merge`](Self::merge) / [`unmerge`](Self::unmerge) to correct individual cases.
+    /// - **Allocation**: the allocator is rebuilt exactly as after a restart: owner loads are
+    ///   recounted from the leads, and each rule's round-robin / weighted cursor is restored by
+    ///   rule name — a rule that keeps its name continues where it was (its weighted-round-robin
+    ///   weights restart from zero when its assignee count changed), a new rule starts at the
+    ///   beginning, and the stored cursor of a removed rule is ignored (it resumes if a rule of
+    ///   that name is added again).
+    /// - **Lifecycle, scoring, tags, survivorship, access**: apply to commands from then on;
+    ///   stored stages, scores, tags and regions are not recomputed until the lead next changes.
+    ///
+    /// Another `Crm` instance sharing the store that already holds this tenant's state keeps
+    /// its previous configuration until it rebuilds the state (restart or
+    /// [`forget_tenant`](Self::forget_tenant)).
+    ///
+    /// # Errors
+    /// The validation error (the previous configuration stays in force), a version conflict
+    /// when another writer changed the record concurrently, storage errors (after a failure
+    /// the tenant's state is rebuilt from storage on its next use, so it follows whatever
+    /// record the store holds).
+    pub async fn configure(&self, tenant: &TenantId, config: CrmConfig) -> Result<u64> {
+        config.validate()?;
+        let slot = self
+            .tenants
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(*tenant)
+            .or_default()
+            .clone();
+        let mut guard = slot.lock_owned().await;
+        let coll = Collection::<TenantCrmConfig>::new(self.store.clone());
+        let record = TenantCrmConfig {
+            tenant: *tenant,
+            config,
+            updated_at: self.clock.now(),
+        };
+        // Any failure from here on may leave the store ahead of the memory state: drop the
+        // state so the next use rebuilds it from storage.
+        *guard = None;
+        let version = match coll.get(tenant, TenantCrmConfig::KEY).await? {
+            Some(v) => coll.update(tenant, &record, v.version).await?,
+            None => coll.insert(tenant, &record).await?,
+        };
+        *guard = Some(self.rebuild(tenant).await?);
+        Ok(version)
     }
 
     /// The store.
@@ -348,8 +449,18 @@ impl Crm {
 
     async fn rebuild(&self, tenant: &TenantId) -> Result<TenantState> {
         let indexer = self.indexer.tenant(tenant)?;
-        let mut engine = DedupeEngine::new(self.config.dedupe.clone());
-        let mut alloc = Allocator::new(&self.config.allocation);
+        let config = match Collection::<TenantCrmConfig>::new(self.store.clone())
+            .get(tenant, TenantCrmConfig::KEY)
+            .await?
+        {
+            Some(v) => {
+                v.value.config.validate()?;
+                Arc::new(v.value.config)
+            }
+            None => self.config.clone(),
+        };
+        let mut engine = DedupeEngine::new(config.dedupe.clone());
+        let mut alloc = Allocator::new(&config.allocation);
         let staff: HashMap<UserId, Staff> = Collection::<Staff>::new(self.store.clone())
             .list_all(tenant)
             .await?
@@ -406,6 +517,7 @@ impl Crm {
             engine.separate(a, b)?;
         }
         Ok(TenantState {
+            config,
             engine,
             alloc,
             staff,
