@@ -367,14 +367,7 @@ impl Crm {
     /// record the store holds).
     pub async fn configure(&self, tenant: &TenantId, config: CrmConfig) -> Result<u64> {
         config.validate()?;
-        let slot = self
-            .tenants
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry(*tenant)
-            .or_default()
-            .clone();
-        let mut guard = slot.lock_owned().await;
+        let mut guard = self.slot(tenant).lock_owned().await;
         let coll = Collection::<TenantCrmConfig>::new(self.store.clone());
         let record = TenantCrmConfig {
             tenant: *tenant,
@@ -420,19 +413,22 @@ impl Crm {
         Collection::new(self.store.clone())
     }
 
+    /// The tenant's state slot (created empty on first use).
+    fn slot(&self, tenant: &TenantId) -> Arc<AsyncMutex<Option<TenantState>>> {
+        self.tenants
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(*tenant)
+            .or_default()
+            .clone()
+    }
+
     /// Lock the tenant's state, rebuilding it from storage on first use.
     pub(crate) async fn state(
         &self,
         tenant: &TenantId,
     ) -> Result<OwnedMutexGuard<Option<TenantState>>> {
-        let slot = self
-            .tenants
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry(*tenant)
-            .or_default()
-            .clone();
-        let mut guard = slot.lock_owned().await;
+        let mut guard = self.slot(tenant).lock_owned().await;
         if guard.as_ref().is_none_or(|st| st.stale) {
             *guard = Some(self.rebuild(tenant).await?);
         }
