@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use chrono::{Duration, NaiveDate};
-use marketingforce_core::storage::{MemoryStore, Store};
+use marketingforce_core::storage::{Fault, FaultPlan, FaultyStore, MemoryStore, Store};
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::time::{Clock, ManualClock};
 use marketingforce_modules::catalog::{ModuleId, QuotaPeriod, UsageUnit};
@@ -314,91 +314,13 @@ fn restart_from_sqlite_rebuilds_the_same_balances() {
     });
 }
 
-/// A store whose first `fail` commits that append usage fail (retryable), to prove a failed
-/// flush loses nothing and a later flush writes it all.
-#[derive(Debug)]
-struct FlakyStore {
-    inner: MemoryStore,
-    fail: std::sync::atomic::AtomicUsize,
-}
-
-#[async_trait::async_trait]
-impl Store for FlakyStore {
-    fn backend(&self) -> &'static str {
-        "flaky"
-    }
-    async fn get(
-        &self,
-        t: &TenantId,
-        c: &str,
-        k: &str,
-    ) -> marketingforce_core::Result<Option<marketingforce_core::storage::Record>> {
-        self.inner.get(t, c, k).await
-    }
-    async fn list(
-        &self,
-        t: &TenantId,
-        c: &str,
-        p: &marketingforce_core::storage::PageRequest,
-    ) -> marketingforce_core::Result<
-        marketingforce_core::storage::Page<marketingforce_core::storage::Record>,
-    > {
-        self.inner.list(t, c, p).await
-    }
-    async fn lookup(
-        &self,
-        t: &TenantId,
-        c: &str,
-        i: &str,
-        v: &str,
-        p: &marketingforce_core::storage::PageRequest,
-    ) -> marketingforce_core::Result<
-        marketingforce_core::storage::Page<marketingforce_core::storage::Record>,
-    > {
-        self.inner.lookup(t, c, i, v, p).await
-    }
-    async fn read_journal(
-        &self,
-        t: &TenantId,
-        j: &str,
-        after: u64,
-        limit: usize,
-    ) -> marketingforce_core::Result<Vec<marketingforce_core::storage::JournalEntry>> {
-        self.inner.read_journal(t, j, after, limit).await
-    }
-    async fn idempotency(
-        &self,
-        t: &TenantId,
-        k: &str,
-    ) -> marketingforce_core::Result<Option<(String, Vec<u8>)>> {
-        self.inner.idempotency(t, k).await
-    }
-    async fn commit(
-        &self,
-        t: &TenantId,
-        batch: marketingforce_core::storage::Batch,
-    ) -> marketingforce_core::Result<marketingforce_core::storage::CommitOutcome> {
-        use std::sync::atomic::Ordering;
-        let usage = batch.appends().iter().any(|a| a.journal == "modules.usage");
-        if usage && self.fail.load(Ordering::SeqCst) > 0 {
-            self.fail.fetch_sub(1, Ordering::SeqCst);
-            return Err(marketingforce_core::Error::backend_message(
-                "flaky",
-                true,
-                "disk full",
-            ));
-        }
-        self.inner.commit(t, batch).await
-    }
-}
-
 #[test]
 fn a_failed_flush_loses_nothing() {
     rt().block_on(async {
-        let store = Arc::new(FlakyStore {
-            inner: MemoryStore::new(),
-            fail: std::sync::atomic::AtomicUsize::new(0),
-        });
+        let store = Arc::new(FaultyStore::new(
+            Arc::new(MemoryStore::new()),
+            FaultPlan::new(1),
+        ));
         let clock = clock();
         let reg = EntitlementRegistry::builder(store.clone())
             .clock(clock.clone() as Arc<dyn Clock>)
@@ -410,7 +332,11 @@ fn a_failed_flush_loses_nothing() {
             QuotaPeriod::Term,
         );
         let e = reg.grant(g).await.unwrap();
-        store.fail.store(2, std::sync::atomic::Ordering::SeqCst);
+        // The next two commits that append usage fail (retryable), to prove a failed flush
+        // loses nothing and a later flush writes it all.
+        for _ in 0..2 {
+            store.script_matching(Fault::ErrorBeforeCommit, "journal modules.usage");
+        }
         let m = e.meter();
         m.consume(&UsageUnit::SmsSent, 10u64, "a").unwrap();
         let err = m

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use marketingforce_core::money::Quantity;
-use marketingforce_core::storage::{MemoryStore, Store};
+use marketingforce_core::storage::{Fault, FaultPlan, FaultyStore, MemoryStore, Store};
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::time::{Clock, ManualClock};
 use marketingforce_modules::catalog::{Catalog, ModuleId, QuotaPeriod, UsageUnit};
@@ -443,88 +443,14 @@ async fn a_key_is_invoked_by_one_call_at_a_time() {
     );
 }
 
-/// A store whose next `fail` commits that store an idempotent result fail (retryable).
-#[derive(Debug)]
-struct LosesResults {
-    inner: MemoryStore,
-    fail: std::sync::atomic::AtomicUsize,
-}
-
-#[async_trait]
-impl Store for LosesResults {
-    fn backend(&self) -> &'static str {
-        "loses-results"
-    }
-    async fn get(
-        &self,
-        t: &TenantId,
-        c: &str,
-        k: &str,
-    ) -> marketingforce_core::Result<Option<marketingforce_core::storage::Record>> {
-        self.inner.get(t, c, k).await
-    }
-    async fn list(
-        &self,
-        t: &TenantId,
-        c: &str,
-        p: &marketingforce_core::storage::PageRequest,
-    ) -> marketingforce_core::Result<
-        marketingforce_core::storage::Page<marketingforce_core::storage::Record>,
-    > {
-        self.inner.list(t, c, p).await
-    }
-    async fn lookup(
-        &self,
-        t: &TenantId,
-        c: &str,
-        i: &str,
-        v: &str,
-        p: &marketingforce_core::storage::PageRequest,
-    ) -> marketingforce_core::Result<
-        marketingforce_core::storage::Page<marketingforce_core::storage::Record>,
-    > {
-        self.inner.lookup(t, c, i, v, p).await
-    }
-    async fn read_journal(
-        &self,
-        t: &TenantId,
-        j: &str,
-        after: u64,
-        limit: usize,
-    ) -> marketingforce_core::Result<Vec<marketingforce_core::storage::JournalEntry>> {
-        self.inner.read_journal(t, j, after, limit).await
-    }
-    async fn idempotency(
-        &self,
-        t: &TenantId,
-        k: &str,
-    ) -> marketingforce_core::Result<Option<(String, Vec<u8>)>> {
-        self.inner.idempotency(t, k).await
-    }
-    async fn commit(
-        &self,
-        t: &TenantId,
-        batch: marketingforce_core::storage::Batch,
-    ) -> marketingforce_core::Result<marketingforce_core::storage::CommitOutcome> {
-        use std::sync::atomic::Ordering;
-        if batch.idempotency().is_some() && self.fail.load(Ordering::SeqCst) > 0 {
-            self.fail.fetch_sub(1, Ordering::SeqCst);
-            return Err(marketingforce_core::Error::backend_message(
-                "loses-results",
-                true,
-                "disk full",
-            ));
-        }
-        self.inner.commit(t, batch).await
-    }
-}
-
 #[tokio::test]
 async fn a_result_that_could_not_be_stored_reruns_without_metering_twice() {
-    let store = Arc::new(LosesResults {
-        inner: MemoryStore::new(),
-        fail: std::sync::atomic::AtomicUsize::new(1),
-    });
+    // The first commit that stores an idempotent result (the invocation's) fails, retryably.
+    let store = Arc::new(FaultyStore::new(
+        Arc::new(MemoryStore::new()),
+        FaultPlan::new(1),
+    ));
+    store.script_matching(Fault::ErrorBeforeCommit, "idempotency key");
     let clock = Arc::new(ManualClock::at_rfc3339("2026-03-02T09:00:00+08:00").unwrap());
     let (host, tally) = tally_host(store.clone() as Arc<dyn Store>, clock.clone());
     let ents = tally_tenant(&host, clock.clone());
