@@ -292,6 +292,13 @@ impl Ledger {
         Ok(())
     }
 
+    /// Mark the engine stale and reload it from the journal now; if the journal cannot be read
+    /// right now, the reload happens before the engine's next use.
+    async fn reload(&self, state: &mut State) {
+        state.stale = true;
+        let _ = self.resync(state).await;
+    }
+
     /// The current balance of an account.
     pub async fn balance(&self, id: AccountId) -> Option<Balance> {
         self.read(|e| e.balance(id)).await
@@ -483,22 +490,19 @@ impl Ledger {
                     } else {
                         // Another writer appended to the journal: rebuild from it (now, or
                         // before the next use if the journal cannot be read right now).
-                        state.stale = true;
-                        let _ = self.resync(state).await;
+                        self.reload(state).await;
                     }
                 }
                 Ok(CommitOutcome::Committed(receipt))
             }
             Ok(CommitOutcome::Replayed(response)) => {
                 state.engine.rollback(cp);
-                state.stale = true;
-                let _ = self.resync(state).await;
+                self.reload(state).await;
                 Ok(CommitOutcome::Replayed(response))
             }
             Err(e) => {
                 state.engine.rollback(cp);
-                state.stale = true;
-                let _ = self.resync(state).await;
+                self.reload(state).await;
                 Err(e.into())
             }
         }
