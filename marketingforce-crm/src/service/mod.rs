@@ -360,6 +360,35 @@ impl Crm {
     /// its previous configuration until it rebuilds the state (restart or
     /// [`forget_tenant`](Self::forget_tenant)).
     ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use marketingforce_core::storage::MemoryStore;
+    /// use marketingforce_core::tenant::TenantId;
+    /// use marketingforce_crm::allocation::{AllocationRule, Strategy};
+    /// use marketingforce_crm::crypto::KeyRing;
+    /// use marketingforce_crm::ids::UserId;
+    /// use marketingforce_crm::{Crm, CrmConfig};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let crm = Crm::builder(Arc::new(MemoryStore::new()), Arc::new(KeyRing::new("k1", [7; 32])))
+    ///     .build()
+    ///     .unwrap();
+    /// let (tenant, other) = (TenantId::new(), TenantId::new());
+    /// let mut own = CrmConfig::default();
+    /// own.allocation.rules = vec![AllocationRule::new("all", Strategy::RoundRobin, vec![UserId::new()])];
+    /// assert_eq!(crm.configure(&tenant, own.clone()).await.unwrap(), 1);
+    /// assert_eq!(*crm.config_for(&tenant).await.unwrap(), own);
+    /// // Other tenants keep the service default.
+    /// assert_eq!(*crm.config_for(&other).await.unwrap(), *crm.config());
+    ///
+    /// // An invalid configuration is refused with its path; the stored one stays in force.
+    /// let mut bad = own.clone();
+    /// bad.allocation.rules[0].assignees.clear();
+    /// assert!(crm.configure(&tenant, bad).await.is_err());
+    /// assert_eq!(*crm.config_for(&tenant).await.unwrap(), own);
+    /// # });
+    /// ```
+    ///
     /// # Errors
     /// The validation error (the previous configuration stays in force), a version conflict
     /// when another writer changed the record concurrently, storage errors (after a failure
