@@ -329,12 +329,28 @@ impl Crm {
     /// [`configure`](Self::configure)), or the service default when it has none.
     ///
     /// # Errors
-    /// Storage errors while loading the tenant's state.
+    /// Storage errors while reading the tenant's configuration record.
     pub async fn config_for(&self, tenant: &TenantId) -> Result<Arc<CrmConfig>> {
-        let guard = self.state(tenant).await?;
-        Ok(guard
-            .as_ref()
-            .map_or_else(|| self.config.clone(), |st| st.config.clone()))
+        let guard = self.slot(tenant).lock_owned().await;
+        match guard.as_ref() {
+            Some(st) if !st.stale => Ok(st.config.clone()),
+            // Not loaded (or due for a rebuild): read the record, without rebuilding the state.
+            _ => self.load_config(tenant).await,
+        }
+    }
+
+    /// The tenant's stored configuration (validated), or the service default.
+    async fn load_config(&self, tenant: &TenantId) -> Result<Arc<CrmConfig>> {
+        match Collection::<TenantCrmConfig>::new(self.store.clone())
+            .get(tenant, TenantCrmConfig::KEY)
+            .await?
+        {
+            Some(v) => {
+                v.value.config.validate()?;
+                Ok(Arc::new(v.value.config))
+            }
+            None => Ok(self.config.clone()),
+        }
     }
 
     /// Give `tenant` its own configuration: it is validated (errors name the path, as
@@ -474,16 +490,7 @@ impl Crm {
 
     async fn rebuild(&self, tenant: &TenantId) -> Result<TenantState> {
         let indexer = self.indexer.tenant(tenant)?;
-        let config = match Collection::<TenantCrmConfig>::new(self.store.clone())
-            .get(tenant, TenantCrmConfig::KEY)
-            .await?
-        {
-            Some(v) => {
-                v.value.config.validate()?;
-                Arc::new(v.value.config)
-            }
-            None => self.config.clone(),
-        };
+        let config = self.load_config(tenant).await?;
         let mut engine = DedupeEngine::new(config.dedupe.clone());
         let mut alloc = Allocator::new(&config.allocation);
         let staff: HashMap<UserId, Staff> = Collection::<Staff>::new(self.store.clone())
