@@ -946,6 +946,9 @@ impl Store for FlakyStore {
     ) -> Result<Vec<JournalEntry>, CoreError> {
         self.inner.read_journal(t, j, after, limit).await
     }
+    async fn journal_head(&self, t: &TenantId, j: &str) -> Result<u64, CoreError> {
+        self.inner.journal_head(t, j).await
+    }
     async fn idempotency(
         &self,
         t: &TenantId,

@@ -1,15 +1,51 @@
-//! The core error type shared by every crate of the SDK.
+//! The core error type shared by every crate of the SDK, and the one classification every
+//! crate's errors map to.
 //!
-//! Each variant says *what* went wrong and *on what*: a validation error names the field path
-//! and the reason, a conflict names the record and the versions involved, a backend error keeps
-//! its source. Domain crates wrap this type in their own `#[non_exhaustive]` enums.
+//! Each [`Error`] variant says *what* went wrong and *on what*: a validation error names the
+//! field path and the reason, a conflict names the record and the versions involved, a backend
+//! error keeps its source. Domain crates wrap this type in their own `#[non_exhaustive]` enums.
+//!
+//! Callers that only need to decide what to do — answer 422 or 409, retry, page someone — look
+//! at the [`ErrorKind`] instead, through the [`Classify`] trait that every error of the SDK
+//! implements:
+//!
+//! | [`ErrorKind`] | meaning | retry? |
+//! |---|---|---|
+//! | `InvalidInput` | the request is malformed; [`Classify::field`] names the field | no |
+//! | `NotFound` | what was asked for does not exist (for this tenant) | no |
+//! | `Conflict` | a concurrent change won (a record version, a stale view of a journal) | yes, after re-reading |
+//! | `IdempotencyMismatch` | the idempotency key was first used for another request | no |
+//! | `InvalidState` | a state machine refused the transition | no |
+//! | `LimitExceeded` | a quota, seat count, credit limit or size would be exceeded | no |
+//! | `RateLimited` | too many calls; wait and retry | yes, later |
+//! | `Unauthenticated` / `Forbidden` | no or insufficient credentials; another tenant's data | no |
+//! | `Unavailable` | a dependency failed and **nothing was written** | yes |
+//! | `OutcomeUnknown` | the call **may or may not have taken effect** | yes, with the same idempotency key |
+//! | `Rejected` | an outside party (an ad platform, a model server) refused the request | no |
+//! | `Internal` | a bug or a broken dependency | no |
+//!
+//! ```
+//! use marketingforce_core::error::{Classify, Error, ErrorKind};
+//!
+//! let e = Error::validation("lines[2].quantity", "must be at least 1");
+//! assert_eq!(e.kind(), ErrorKind::InvalidInput);
+//! assert_eq!(e.code(), "validation");
+//! assert_eq!(e.field(), Some("lines[2].quantity"));
+//! assert!(!e.is_retryable());
+//!
+//! // A lost acknowledgement is not "nothing happened": the client retries with the same key.
+//! let lost = Error::outcome_unknown("postgres commit", "connection reset while committing");
+//! assert_eq!(lost.kind(), ErrorKind::OutcomeUnknown);
+//! assert!(lost.is_retryable());
+//! ```
 
 use std::fmt;
+use std::time::Duration;
 
 /// Result alias used across the SDK.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// A boxed error source carried by [`Error::Backend`].
+/// A boxed error source carried by [`Error::Backend`] and [`Error::OutcomeUnknown`].
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Everything that can go wrong in the core: bad input, missing or conflicting records,
@@ -91,25 +127,67 @@ pub enum Error {
         reason: String,
     },
 
-    /// A backend (database, HTTP platform, model server, external process) failed.
+    /// A backend (database, HTTP platform, model server, external process) failed, and the call
+    /// **did not take effect**. When the outcome is not known (the connection dropped while a
+    /// commit was in flight), the error is [`Error::OutcomeUnknown`] instead.
     #[error("{backend} failed: {message}")]
     Backend {
         /// Which backend (`sqlite`, `postgres`, `http`, …).
         backend: String,
         /// What it said.
         message: String,
-        /// Whether retrying the same call may succeed.
+        /// Whether retrying the same call may succeed (the backend was busy, unreachable or
+        /// refused a serialization conflict). Retryable or not, **nothing was written**.
         retryable: bool,
         /// The underlying error, if any.
         #[source]
         source: Option<BoxError>,
     },
 
-    /// A call did not complete in time; whether it took effect is unknown.
-    #[error("{operation} timed out")]
+    /// A call did not complete in time; whether it took effect is unknown (classified as
+    /// [`ErrorKind::OutcomeUnknown`]): retry with the same idempotency key to learn which.
+    #[error("{operation} timed out; it may or may not have taken effect")]
     Timeout {
         /// The operation that timed out.
         operation: String,
+    },
+
+    /// A call may or may not have taken effect: a commit was sent but its acknowledgement was
+    /// lost. Retry with the same idempotency key to learn which — a replay returns the first
+    /// result, a first commit does the work once. Never read this as "nothing changed".
+    #[error("{operation} may or may not have taken effect ({message}); retry with the same idempotency key to learn which")]
+    OutcomeUnknown {
+        /// The operation whose outcome is unknown (`postgres commit`, `sqlite commit`, …).
+        operation: String,
+        /// What went wrong.
+        message: String,
+        /// The underlying error, if any.
+        #[source]
+        source: Option<BoxError>,
+    },
+
+    /// A commit was computed from an in-memory view of a journal that is behind the store:
+    /// another process (or task) appended to the journal since the view's position. Nothing was
+    /// written. Catch up by reading the journal after the view's position
+    /// ([`Store::read_journal`](crate::storage::Store::read_journal) with `after = expected`),
+    /// recompute and retry; see "Several processes, one store" in [`storage`](crate::storage).
+    #[error("the view of journal {journal} is behind: computed at head {expected}, the journal is at {actual}; catch up from the journal tail (entries after {expected}) and retry")]
+    StaleView {
+        /// The journal whose head moved.
+        journal: String,
+        /// The head the commit expected (the view's position).
+        expected: u64,
+        /// The journal's actual head.
+        actual: u64,
+    },
+
+    /// Too many calls: wait (at least `retry_after`, when known) and retry.
+    #[error("{what} is rate limited{}", retry_hint(.retry_after))]
+    RateLimited {
+        /// What is rate limited (`ads platform oceanengine`, `module host calls`, …).
+        what: String,
+        /// How long to wait before retrying, when known.
+        retry_after: Option<Duration>,
     },
 
     /// A value could not be encoded or decoded.
@@ -141,6 +219,258 @@ impl fmt::Display for VersionState {
             VersionState::Absent => f.write_str("no record"),
             VersionState::Version(v) => write!(f, "version {v}"),
         }
+    }
+}
+
+/// What kind of failure an error is, whichever crate raised it: the one classification an
+/// embedder maps to HTTP statuses, retries and alerts (see the [module docs](self)).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The request is malformed or out of range; [`Classify::field`] names the field.
+    InvalidInput,
+    /// What was asked for does not exist (for this tenant).
+    NotFound,
+    /// A concurrent change won: a record's version moved, or the journal a view was computed
+    /// from moved on. Retry after re-reading (services do this themselves a bounded number of
+    /// times before answering it).
+    Conflict,
+    /// The idempotency key was first used for a different request.
+    IdempotencyMismatch,
+    /// A state machine refused the transition (cancel a settled invoice, …).
+    InvalidState,
+    /// A quota, seat count, credit limit, budget or size would be exceeded.
+    LimitExceeded,
+    /// Too many calls; wait and retry.
+    RateLimited,
+    /// No valid credentials were presented.
+    Unauthenticated,
+    /// The caller may not do this (including reaching another tenant's data).
+    Forbidden,
+    /// A dependency (database, platform, model server) failed and **nothing was written**;
+    /// retrying may succeed.
+    Unavailable,
+    /// The call **may or may not have taken effect** (a lost acknowledgement, a timeout):
+    /// retry with the same idempotency key to learn which.
+    OutcomeUnknown,
+    /// An outside party (an ad platform, a content channel, a model server) refused the request
+    /// for a business reason; retrying the same request will not help.
+    Rejected,
+    /// A bug or a broken dependency: an invariant did not hold, stored data did not decode.
+    Internal,
+}
+
+impl ErrorKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [ErrorKind; 13] = [
+        ErrorKind::InvalidInput,
+        ErrorKind::NotFound,
+        ErrorKind::Conflict,
+        ErrorKind::IdempotencyMismatch,
+        ErrorKind::InvalidState,
+        ErrorKind::LimitExceeded,
+        ErrorKind::RateLimited,
+        ErrorKind::Unauthenticated,
+        ErrorKind::Forbidden,
+        ErrorKind::Unavailable,
+        ErrorKind::OutcomeUnknown,
+        ErrorKind::Rejected,
+        ErrorKind::Internal,
+    ];
+
+    /// Whether retrying may succeed: [`Conflict`](Self::Conflict) (after re-reading),
+    /// [`RateLimited`](Self::RateLimited) (after waiting), [`Unavailable`](Self::Unavailable)
+    /// and [`OutcomeUnknown`](Self::OutcomeUnknown) (with the same idempotency key).
+    pub const fn is_retryable(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::Conflict
+                | ErrorKind::RateLimited
+                | ErrorKind::Unavailable
+                | ErrorKind::OutcomeUnknown
+        )
+    }
+
+    /// The snake_case name (`invalid_input`, `outcome_unknown`, …), as serialised.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidInput => "invalid_input",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::Conflict => "conflict",
+            ErrorKind::IdempotencyMismatch => "idempotency_mismatch",
+            ErrorKind::InvalidState => "invalid_state",
+            ErrorKind::LimitExceeded => "limit_exceeded",
+            ErrorKind::RateLimited => "rate_limited",
+            ErrorKind::Unauthenticated => "unauthenticated",
+            ErrorKind::Forbidden => "forbidden",
+            ErrorKind::Unavailable => "unavailable",
+            ErrorKind::OutcomeUnknown => "outcome_unknown",
+            ErrorKind::Rejected => "rejected",
+            ErrorKind::Internal => "internal",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Classification of an error: implemented by every error type of the SDK, so embedders map
+/// one [`ErrorKind`] instead of every variant of every crate. Object-safe (`&dyn Classify`).
+///
+/// A domain crate's error usually wraps the core [`Error`] in one variant and has its own
+/// variants besides: delegate the wrapped one, classify the rest, e.g. through one
+/// [`Classification`] per variant:
+///
+/// ```
+/// use marketingforce_core::error::{Classification, Classify, Error, ErrorKind};
+///
+/// #[derive(Debug)]
+/// enum LedgerError {
+///     Core(Error),
+///     CreditLimit { account: String },
+/// }
+///
+/// impl LedgerError {
+///     fn classification(&self) -> Classification<'_> {
+///         match self {
+///             LedgerError::Core(e) => Classification::of(e),
+///             LedgerError::CreditLimit { .. } => {
+///                 Classification::new(ErrorKind::LimitExceeded, "credit_limit")
+///             }
+///         }
+///     }
+/// }
+///
+/// impl Classify for LedgerError {
+///     fn kind(&self) -> ErrorKind { self.classification().kind }
+///     fn code(&self) -> &'static str { self.classification().code }
+///     fn field(&self) -> Option<&str> { self.classification().field }
+/// }
+///
+/// let e = LedgerError::Core(Error::validation("amount", "must be positive"));
+/// assert_eq!((e.kind(), e.code(), e.field()), (ErrorKind::InvalidInput, "validation", Some("amount")));
+/// let e = LedgerError::CreditLimit { account: "a1".into() };
+/// assert_eq!((e.kind(), e.code(), e.field()), (ErrorKind::LimitExceeded, "credit_limit", None));
+/// ```
+pub trait Classify {
+    /// The kind of failure.
+    fn kind(&self) -> ErrorKind;
+
+    /// A stable snake_case code per variant (`validation`, `stale_view`, `quota_exceeded`, …),
+    /// finer than the kind; for logs, metrics and machine-readable error bodies.
+    fn code(&self) -> &'static str;
+
+    /// The path of the offending field (`lines[2].quantity`) when the input was invalid.
+    fn field(&self) -> Option<&str>;
+
+    /// Whether retrying may succeed ([`ErrorKind::is_retryable`] of the kind).
+    fn is_retryable(&self) -> bool {
+        self.kind().is_retryable()
+    }
+}
+
+/// The three answers of [`Classify`] as a value: what a variant of a domain error is, or what
+/// the error it wraps says ([`Classification::of`]). See [`Classify`] for the delegation
+/// pattern.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Classification<'a> {
+    /// The kind.
+    pub kind: ErrorKind,
+    /// The stable code.
+    pub code: &'static str,
+    /// The offending field, for invalid input.
+    pub field: Option<&'a str>,
+}
+
+impl<'a> Classification<'a> {
+    /// A classification without a field.
+    pub const fn new(kind: ErrorKind, code: &'static str) -> Classification<'a> {
+        Classification {
+            kind,
+            code,
+            field: None,
+        }
+    }
+
+    /// Invalid input on `field` with `code`.
+    pub const fn invalid(code: &'static str, field: &'a str) -> Classification<'a> {
+        Classification {
+            kind: ErrorKind::InvalidInput,
+            code,
+            field: Some(field),
+        }
+    }
+
+    /// What `error` says of itself (delegation to a wrapped error).
+    pub fn of<E: Classify + ?Sized>(error: &'a E) -> Classification<'a> {
+        Classification {
+            kind: error.kind(),
+            code: error.code(),
+            field: error.field(),
+        }
+    }
+}
+
+impl Classify for Classification<'_> {
+    fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+    fn code(&self) -> &'static str {
+        self.code
+    }
+    fn field(&self) -> Option<&str> {
+        self.field
+    }
+}
+
+impl<T: Classify + ?Sized> Classify for &T {
+    fn kind(&self) -> ErrorKind {
+        (**self).kind()
+    }
+    fn code(&self) -> &'static str {
+        (**self).code()
+    }
+    fn field(&self) -> Option<&str> {
+        (**self).field()
+    }
+    fn is_retryable(&self) -> bool {
+        (**self).is_retryable()
+    }
+}
+
+impl<T: Classify + ?Sized> Classify for Box<T> {
+    fn kind(&self) -> ErrorKind {
+        (**self).kind()
+    }
+    fn code(&self) -> &'static str {
+        (**self).code()
+    }
+    fn field(&self) -> Option<&str> {
+        (**self).field()
+    }
+    fn is_retryable(&self) -> bool {
+        (**self).is_retryable()
+    }
+}
+
+impl<T: Classify + ?Sized> Classify for std::sync::Arc<T> {
+    fn kind(&self) -> ErrorKind {
+        (**self).kind()
+    }
+    fn code(&self) -> &'static str {
+        (**self).code()
+    }
+    fn field(&self) -> Option<&str> {
+        (**self).field()
+    }
+    fn is_retryable(&self) -> bool {
+        (**self).is_retryable()
     }
 }
 
@@ -231,36 +561,122 @@ impl Error {
         }
     }
 
-    /// Whether a retry of the same call may succeed (timeouts, retryable backend failures,
-    /// optimistic-concurrency conflicts after a re-read).
-    pub fn is_retryable(&self) -> bool {
-        matches!(
-            self,
-            Error::Timeout { .. }
-                | Error::Backend {
-                    retryable: true,
-                    ..
-                }
-                | Error::Conflict { .. }
-        )
+    /// A [`Error::OutcomeUnknown`] for `operation` with a message.
+    pub fn outcome_unknown(operation: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::OutcomeUnknown {
+            operation: operation.into(),
+            message: message.into(),
+            source: None,
+        }
     }
 
-    /// A short, stable, machine-readable code for the variant (for logs and HTTP mapping).
+    /// A [`Error::OutcomeUnknown`] for `operation` caused by `source`.
+    pub fn outcome_unknown_from(
+        operation: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Error::OutcomeUnknown {
+            operation: operation.into(),
+            message: source.to_string(),
+            source: Some(Box::new(source)),
+        }
+    }
+
+    /// Whether a retry of the same call may succeed: conflicts and stale views after a re-read,
+    /// rate limits after a wait, retryable backend failures (nothing was written), and unknown
+    /// outcomes with the same idempotency key. The same as [`Classify::is_retryable`].
+    pub fn is_retryable(&self) -> bool {
+        Classify::is_retryable(self)
+    }
+
+    /// A short, stable, machine-readable code for the variant (for logs and HTTP mapping). The
+    /// same as [`Classify::code`].
     pub fn code(&self) -> &'static str {
+        Classify::code(self)
+    }
+
+    /// The kind of failure. The same as [`Classify::kind`].
+    pub fn kind(&self) -> ErrorKind {
+        Classify::kind(self)
+    }
+}
+
+impl Classify for Error {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Validation { .. } => ErrorKind::InvalidInput,
+            Error::NotFound { .. } => ErrorKind::NotFound,
+            Error::Conflict { .. } | Error::StaleView { .. } => ErrorKind::Conflict,
+            Error::TenantIsolation { .. } => ErrorKind::Forbidden,
+            Error::LimitExceeded { .. } => ErrorKind::LimitExceeded,
+            Error::IdempotencyMismatch { .. } => ErrorKind::IdempotencyMismatch,
+            Error::InvalidState { .. } => ErrorKind::InvalidState,
+            Error::Backend {
+                retryable: true, ..
+            } => ErrorKind::Unavailable,
+            Error::Backend {
+                retryable: false, ..
+            }
+            | Error::Serialization { .. } => ErrorKind::Internal,
+            Error::Timeout { .. } | Error::OutcomeUnknown { .. } => ErrorKind::OutcomeUnknown,
+            Error::RateLimited { .. } => ErrorKind::RateLimited,
+        }
+    }
+
+    fn code(&self) -> &'static str {
         match self {
             Error::Validation { .. } => "validation",
             Error::NotFound { .. } => "not_found",
             Error::Conflict { .. } => "conflict",
+            Error::StaleView { .. } => "stale_view",
             Error::TenantIsolation { .. } => "tenant_isolation",
             Error::LimitExceeded { .. } => "limit_exceeded",
             Error::IdempotencyMismatch { .. } => "idempotency_mismatch",
             Error::InvalidState { .. } => "invalid_state",
             Error::Backend { .. } => "backend",
             Error::Timeout { .. } => "timeout",
+            Error::OutcomeUnknown { .. } => "outcome_unknown",
             Error::Serialization { .. } => "serialization",
+            Error::RateLimited { .. } => "rate_limited",
+        }
+    }
+
+    fn field(&self) -> Option<&str> {
+        match self {
+            Error::Validation { field, .. } => Some(field),
+            _ => None,
         }
     }
 }
+
+fn retry_hint(after: &Option<Duration>) -> String {
+    match after {
+        Some(d) => format!("; retry after {} ms", d.as_millis()),
+        None => String::new(),
+    }
+}
+
+/// Quote outside input for an error message: at most [`QUOTE_LIMIT`] characters, Debug-escaped
+/// (control characters shown as escapes), with `…` when cut. A 50 MB input gives a short
+/// message.
+///
+/// ```
+/// use marketingforce_core::error::quote_input;
+///
+/// assert_eq!(quote_input("12.5x"), "\"12.5x\"");
+/// let long = "9".repeat(10_000);
+/// let q = quote_input(&long);
+/// assert!(q.chars().count() < 80 && q.ends_with('…'));
+/// ```
+pub fn quote_input(input: &str) -> String {
+    match input.char_indices().nth(QUOTE_LIMIT) {
+        None => format!("{input:?}"),
+        Some((cut, _)) => format!("{:?}…", &input[..cut]),
+    }
+}
+
+/// How many characters of outside input an error message quotes at most ([`quote_input`]).
+pub const QUOTE_LIMIT: usize = 64;
 
 fn join_path(parent: &str, child: &str) -> String {
     if parent.is_empty() {
@@ -313,5 +729,135 @@ mod tests {
             .to_string()
             .contains("expected version 3, found version 4"));
         assert!(c.is_retryable());
+    }
+
+    fn every_variant() -> Vec<Error> {
+        vec![
+            Error::validation("f", "r"),
+            Error::not_found("lead", "l1"),
+            Error::Conflict {
+                collection: "c".into(),
+                key: "k".into(),
+                expected: VersionState::Absent,
+                actual: VersionState::Version(1),
+            },
+            Error::StaleView {
+                journal: "usage".into(),
+                expected: 4,
+                actual: 6,
+            },
+            Error::TenantIsolation {
+                what: "w".into(),
+                owner: "a".into(),
+                caller: "b".into(),
+            },
+            Error::limit_exceeded("seats", 3, 2),
+            Error::IdempotencyMismatch { key: "k".into() },
+            Error::invalid_state("invoice", "settled", "draft", "settled is final"),
+            Error::backend_message("postgres", true, "connection refused"),
+            Error::backend_message("postgres", false, "schema is newer"),
+            Error::Timeout {
+                operation: "commit".into(),
+            },
+            Error::outcome_unknown("postgres commit", "connection reset"),
+            Error::Serialization {
+                what: "w".into(),
+                reason: "r".into(),
+            },
+            Error::RateLimited {
+                what: "platform".into(),
+                retry_after: Some(Duration::from_millis(1500)),
+            },
+        ]
+    }
+
+    #[test]
+    fn every_variant_is_classified_consistently() {
+        use ErrorKind::*;
+        let expected = [
+            (InvalidInput, "validation"),
+            (NotFound, "not_found"),
+            (Conflict, "conflict"),
+            (Conflict, "stale_view"),
+            (Forbidden, "tenant_isolation"),
+            (LimitExceeded, "limit_exceeded"),
+            (IdempotencyMismatch, "idempotency_mismatch"),
+            (InvalidState, "invalid_state"),
+            (Unavailable, "backend"),
+            (Internal, "backend"),
+            (OutcomeUnknown, "timeout"),
+            (OutcomeUnknown, "outcome_unknown"),
+            (Internal, "serialization"),
+            (RateLimited, "rate_limited"),
+        ];
+        let errors = every_variant();
+        assert_eq!(errors.len(), expected.len());
+        for (e, (kind, code)) in errors.iter().zip(expected) {
+            assert_eq!((e.kind(), e.code()), (kind, code), "{e}");
+            // The inherent methods and the trait agree, also through a trait object.
+            let dynamic: &dyn Classify = e;
+            assert_eq!(dynamic.kind(), kind);
+            assert_eq!(e.is_retryable(), kind.is_retryable(), "{e}");
+            assert_eq!(Classification::of(e).code, code);
+            assert_eq!(e.field().is_some(), kind == InvalidInput, "{e}");
+        }
+    }
+
+    #[test]
+    fn kinds_name_themselves_and_say_whether_to_retry() {
+        let retryable: Vec<_> = ErrorKind::ALL
+            .iter()
+            .filter(|k| k.is_retryable())
+            .map(|k| k.as_str())
+            .collect();
+        assert_eq!(
+            retryable,
+            ["conflict", "rate_limited", "unavailable", "outcome_unknown"]
+        );
+        for k in ErrorKind::ALL {
+            assert_eq!(k.to_string(), k.as_str());
+            let json = serde_json::to_string(&k).unwrap();
+            assert_eq!(json, format!("\"{}\"", k.as_str()));
+            assert_eq!(serde_json::from_str::<ErrorKind>(&json).unwrap(), k);
+        }
+    }
+
+    #[test]
+    fn new_variants_say_what_to_do() {
+        let stale = Error::StaleView {
+            journal: "usage".into(),
+            expected: 4,
+            actual: 6,
+        };
+        let m = stale.to_string();
+        assert!(
+            m.contains("behind") && m.contains("catch up") && m.contains("6"),
+            "{m}"
+        );
+        let unknown = Error::outcome_unknown("sqlite commit", "disk I/O error").to_string();
+        assert!(unknown.contains("may or may not") && unknown.contains("same idempotency key"));
+        let limited = Error::RateLimited {
+            what: "oceanengine".into(),
+            retry_after: Some(Duration::from_millis(1500)),
+        };
+        assert_eq!(
+            limited.to_string(),
+            "oceanengine is rate limited; retry after 1500 ms"
+        );
+        let timeout = Error::Timeout {
+            operation: "commit".into(),
+        };
+        assert!(timeout.to_string().contains("may or may not"));
+    }
+
+    #[test]
+    fn quotes_are_short() {
+        let huge = "1".repeat(1_000_000);
+        let q = quote_input(&huge);
+        assert_eq!(q.chars().count(), QUOTE_LIMIT + 3);
+        assert!(q.ends_with("\"…"));
+        assert_eq!(quote_input("a\u{1b}b"), "\"a\\u{1b}b\"");
+        let wide = "价".repeat(100);
+        assert!(quote_input(&wide).ends_with('…'));
     }
 }

@@ -31,7 +31,7 @@ use std::sync::Arc;
 
 pub use uuid::Uuid;
 
-use crate::error::{Error, Result};
+use crate::error::{quote_input, Error, Result};
 use crate::time::Clock;
 
 /// A source of fresh UUIDv7 values.
@@ -103,12 +103,22 @@ pub fn parse_prefixed(prefix: &str, s: &str) -> Result<Uuid> {
         .strip_prefix(prefix)
         .and_then(|r| r.strip_prefix('_'))
         .ok_or_else(|| {
-            Error::validation(field(), format!("{s:?} does not start with \"{prefix}_\""))
+            Error::validation(
+                field(),
+                format!("{} does not start with \"{prefix}_\"", quote_input(s)),
+            )
         })?;
-    let uuid = Uuid::try_parse(rest)
-        .map_err(|e| Error::validation(field(), format!("{s:?} is not a valid id: {e}")))?;
+    let uuid = Uuid::try_parse(rest).map_err(|e| {
+        Error::validation(
+            field(),
+            format!("{} is not a valid id: {e}", quote_input(s)),
+        )
+    })?;
     if uuid.get_version_num() != 7 {
-        return Err(Error::validation(field(), format!("{s:?} is not a UUIDv7")));
+        return Err(Error::validation(
+            field(),
+            format!("{} is not a UUIDv7", quote_input(s)),
+        ));
     }
     Ok(uuid)
 }

@@ -31,7 +31,11 @@
 //! - [`time`]: [`Clock`](time::Clock) (system and manual), tenant time zones (Asia/Shanghai
 //!   default) and [`BusinessCalendar`](time::BusinessCalendar) with the official mainland China
 //!   holiday schedule for 2024–2026.
-//! - [`error`]: the shared [`Error`] enum.
+//! - [`error`]: the shared [`Error`] enum, and the [`ErrorKind`] classification ([`Classify`])
+//!   every crate's errors map to.
+//! - [`idempotency`]: [`IdempotencyKey`], the validated key every mutating call takes, and the
+//!   one rule that scopes it (unique within tenant and operation).
+//! - [`text`]: checks for display text (no control or bidirectional-override characters).
 //! - [`storage`]: the tenant-scoped [`Store`](storage::Store) contract — versioned records,
 //!   secondary indexes, journals, atomic idempotent batches — with the memory, SQLite and
 //!   PostgreSQL backends and the conformance suite.
@@ -50,12 +54,15 @@
 pub mod adapters;
 pub mod error;
 pub mod id;
+pub mod idempotency;
 pub mod money;
 pub mod storage;
 pub mod tenant;
+pub mod text;
 pub mod time;
 
-pub use error::{Error, Result};
+pub use error::{Classify, Error, ErrorKind, Result};
+pub use idempotency::IdempotencyKey;
 
 #[doc(hidden)]
 pub mod __private {

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::entity_id;
 use crate::error::{Error, Result};
 use crate::money::Currency;
+use crate::text::check_display_text;
 use crate::time::TimeZone;
 
 entity_id! {
@@ -41,7 +42,8 @@ impl Tenant {
     /// A tenant with the defaults (Asia/Shanghai, CNY).
     ///
     /// # Errors
-    /// A validation error on `name` when it is blank or longer than 200 characters.
+    /// A validation error on `name` when it is blank, longer than 200 characters, or holds
+    /// control or bidirectional-override characters ([`check_display_text`]).
     pub fn new(id: TenantId, name: impl Into<String>) -> Result<Tenant> {
         let tenant = Tenant {
             id,
@@ -53,7 +55,8 @@ impl Tenant {
         Ok(tenant)
     }
 
-    /// Check the profile.
+    /// Check the profile: the name is 1–200 characters of display text (no NUL, ESC or other
+    /// control characters, no bidirectional overrides; see [`check_display_text`]).
     ///
     /// # Errors
     /// A validation error on `name`.
@@ -65,7 +68,7 @@ impl Tenant {
         if n > 200 {
             return Err(Error::validation("name", "longer than 200 characters"));
         }
-        Ok(())
+        check_display_text(&self.name, "name")
     }
 
     /// Refuse an item owned by another tenant.
@@ -82,5 +85,34 @@ impl Tenant {
                 caller: caller.to_string(),
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_refuse_control_and_bidi_characters() {
+        let id = TenantId::new();
+        assert!(Tenant::new(id, "上海某机械有限公司").is_ok());
+        for bad in [
+            "ACME\0Ltd",
+            "ACME\u{1b}[2J",
+            "ACME\u{202E}dtL",
+            "ACME\u{2066}Ltd\u{2069}",
+        ] {
+            let e = Tenant::new(id, bad).unwrap_err();
+            assert!(
+                matches!(&e, Error::Validation { field, .. } if field == "name"),
+                "{bad:?}: {e}"
+            );
+        }
+        // Deserialised profiles are checked the same way by validate().
+        let t: Tenant = serde_json::from_value(serde_json::json!({
+            "id": id.to_string(), "name": "x\u{202D}y"
+        }))
+        .unwrap();
+        assert!(t.validate().is_err());
     }
 }

@@ -35,6 +35,19 @@ async fn postgres() -> Option<Arc<dyn Store>> {
 
 marketingforce_core::store_conformance_tests!(postgres);
 
+/// Two pools opened separately on one schema (stand-ins for two processes) race on one journal
+/// head: the head-row lock makes the expectation hold across connections.
+#[test]
+fn racing_writers_across_two_pools_on_one_schema() {
+    marketingforce_core::storage::conformance::block_on(async {
+        let (Some(first), Some(second)) = (postgres().await, postgres().await) else {
+            return;
+        };
+        marketingforce_core::storage::conformance::racing_writers_across_instances(first, second)
+            .await;
+    });
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ping_answers_until_the_pool_is_closed() {
     let Ok(url) = std::env::var("MARKETINGFORCE_TEST_POSTGRES_URL") else {

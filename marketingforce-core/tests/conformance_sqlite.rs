@@ -39,3 +39,19 @@ mod in_memory {
 
     marketingforce_core::store_conformance_tests!(sqlite_memory);
 }
+
+/// Two stores opened separately on one file (stand-ins for two processes) race on one journal
+/// head: `BEGIN IMMEDIATE` makes the expectation hold across them.
+#[test]
+fn racing_writers_across_two_stores_on_one_file() {
+    marketingforce_core::storage::conformance::block_on(async {
+        let path = scratch_dir().join(format!("{}-shared.sqlite", uuid_like()));
+        let first = SqliteStore::open(&path).await.expect("open sqlite");
+        let second = SqliteStore::open(&path).await.expect("open sqlite again");
+        marketingforce_core::storage::conformance::racing_writers_across_instances(
+            Arc::new(first),
+            Arc::new(second),
+        )
+        .await;
+    });
+}

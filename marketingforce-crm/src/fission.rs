@@ -405,7 +405,8 @@ impl Fission {
         referral_code: Option<&str>,
         idempotency_key: &str,
     ) -> Result<FissionOutcome> {
-        let idem = Idempotent::new(idempotency_key, &("join", campaign, lead, referral_code))?;
+        #[allow(deprecated)] // moves to Idempotent::new(&IdempotencyKey, operation, ..)
+        let idem = Idempotent::legacy(idempotency_key, &("join", campaign, lead, referral_code))?;
         if let Some(prev) = idem.check(self.store.as_ref(), tenant).await? {
             return Ok(prev);
         }
@@ -592,7 +593,8 @@ impl Fission {
         lead: &LeadId,
         idempotency_key: &str,
     ) -> Result<FissionOutcome> {
-        let idem = Idempotent::new(idempotency_key, &("share", campaign, lead))?;
+        #[allow(deprecated)] // moves to Idempotent::new(&IdempotencyKey, operation, ..)
+        let idem = Idempotent::legacy(idempotency_key, &("share", campaign, lead))?;
         if let Some(prev) = idem.check(self.store.as_ref(), tenant).await? {
             return Ok(prev);
         }
@@ -652,7 +654,8 @@ impl Fission {
         if !amount.is_positive() {
             return Err(CrmError::validation("amount", "must be positive"));
         }
-        let idem = Idempotent::new(
+        #[allow(deprecated)] // moves to Idempotent::new(&IdempotencyKey, operation, ..)
+        let idem = Idempotent::legacy(
             idempotency_key,
             &("purchase", campaign, lead, order, amount),
         )?;

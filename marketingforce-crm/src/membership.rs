@@ -779,7 +779,8 @@ impl Membership {
         R: Serialize + serde::de::DeserializeOwned,
         F: FnOnce(&mut PointsBook, &MembershipProgram, DateTime<Utc>) -> Result<R>,
     {
-        let idem = Idempotent::new(key, request)?;
+        #[allow(deprecated)] // moves to Idempotent::new(&IdempotencyKey, operation, ..)
+        let idem = Idempotent::legacy(key, request)?;
         if let Some(prev) = idem.check::<R>(self.store.as_ref(), tenant).await? {
             return Ok(prev);
         }

@@ -397,7 +397,8 @@ impl Sops {
         trigger_at: DateTime<Utc>,
         idempotency_key: &str,
     ) -> Result<Vec<SopTask>> {
-        let idem = Idempotent::new(
+        #[allow(deprecated)] // moves to Idempotent::new(&IdempotencyKey, operation, ..)
+        let idem = Idempotent::legacy(
             idempotency_key,
             &("sop_start", template, lead, assignee, trigger_at),
         )?;
@@ -484,7 +485,8 @@ impl Sops {
         start: DateTime<Utc>,
         idempotency_key: &str,
     ) -> Result<Vec<SopTask>> {
-        let idem = Idempotent::new(
+        #[allow(deprecated)] // moves to Idempotent::new(&IdempotencyKey, operation, ..)
+        let idem = Idempotent::legacy(
             idempotency_key,
             &("sop_start_community", sop, groups, start),
         )?;

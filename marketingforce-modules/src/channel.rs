@@ -371,7 +371,8 @@ impl ChannelService {
                 format!("{} is outside RMB 50,000-150,000", terms.prepayment),
             ));
         }
-        let idem = Idempotent::new(format!("modules.partner:{key}"), terms)?;
+        #[allow(deprecated)] // moves to Idempotent::new(&IdempotencyKey, operation, ..)
+        let idem = Idempotent::legacy(format!("modules.partner:{key}"), terms)?;
         if let Some(p) = idem
             .check::<Partner>(self.store.as_ref(), &self.operator)
             .await?
@@ -416,7 +417,8 @@ impl ChannelService {
         key: &str,
         req: &OrderRequest,
     ) -> Result<ChannelOrder> {
-        let idem = Idempotent::new(format!("modules.corder:{key}"), &(partner, req))?;
+        #[allow(deprecated)] // moves to Idempotent::new(&IdempotencyKey, operation, ..)
+        let idem = Idempotent::legacy(format!("modules.corder:{key}"), &(partner, req))?;
         if let Some(o) = idem
             .check::<ChannelOrder>(self.store.as_ref(), &self.operator)
             .await?
@@ -566,7 +568,8 @@ impl ChannelService {
         key: &str,
         on: NaiveDate,
     ) -> Result<Partner> {
-        let idem = Idempotent::new(format!("modules.partner-end:{key}"), &(partner, on))?;
+        #[allow(deprecated)] // moves to Idempotent::new(&IdempotencyKey, operation, ..)
+        let idem = Idempotent::legacy(format!("modules.partner-end:{key}"), &(partner, on))?;
         if let Some(p) = idem
             .check::<Partner>(self.store.as_ref(), &self.operator)
             .await?

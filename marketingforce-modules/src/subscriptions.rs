@@ -407,7 +407,8 @@ impl Subscriptions {
         current: Option<(Subscription, u64)>,
         change: impl FnOnce(Option<Subscription>) -> Result<(Subscription, Batch, String, NaiveDate)>,
     ) -> Result<Subscription> {
-        let idem = Idempotent::new(format!("modules.sub:{key}"), request)?;
+        #[allow(deprecated)] // moves to Idempotent::new(&IdempotencyKey, operation, ..)
+        let idem = Idempotent::legacy(format!("modules.sub:{key}"), request)?;
         if let Some(prev) = idem
             .check::<Subscription>(self.store.as_ref(), tenant)
             .await?
@@ -724,7 +725,8 @@ impl Subscriptions {
         key: &str,
         renewal: &Renewal,
     ) -> Result<Subscription> {
-        let idem = Idempotent::new(format!("modules.sub:{key}"), renewal)?;
+        #[allow(deprecated)] // moves to Idempotent::new(&IdempotencyKey, operation, ..)
+        let idem = Idempotent::legacy(format!("modules.sub:{key}"), renewal)?;
         if let Some(old) = idem
             .check::<Subscription>(self.store.as_ref(), tenant)
             .await?

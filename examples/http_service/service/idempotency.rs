@@ -144,7 +144,8 @@ where
     Fut: Future<Output = Result<(Reply, Batch), Problem>>,
 {
     let _running = state.in_flight().enter(scope, key)?;
-    let idem = Idempotent::new(format!("{RECORD_PREFIX}{key}"), &(op, request))?;
+    #[allow(deprecated)] // moves to Idempotent::new(&IdempotencyKey, operation, ..)
+    let idem = Idempotent::legacy(format!("{RECORD_PREFIX}{key}"), &(op, request))?;
     let store = state.store().as_ref();
     match idem.check::<Reply>(store, &scope).await {
         Ok(Some(recorded)) => return Ok(recorded.into_response(true)),

@@ -228,7 +228,8 @@ impl AdOps {
         if key.trim().is_empty() {
             return Err(AdsError::validation("idempotency_key", "must not be blank"));
         }
-        let idem = Idempotent::new(format!("ads.{op}:{key}"), request)?;
+        #[allow(deprecated)] // moves to Idempotent::new(&IdempotencyKey, operation, ..)
+        let idem = Idempotent::legacy(format!("ads.{op}:{key}"), request)?;
         let previous = idem.check::<R>(self.store.as_ref(), &self.tenant).await?;
         Ok((idem, previous))
     }

@@ -249,7 +249,8 @@ impl ReviewService {
         if content.version == 0 {
             return Err(ContentError::validation("version", "versions start at 1"));
         }
-        let idem = Idempotent::new(idempotency_key, content)?;
+        #[allow(deprecated)] // moves to Idempotent::new(&IdempotencyKey, operation, ..)
+        let idem = Idempotent::legacy(idempotency_key, content)?;
         if let Some(prev) = idem
             .check::<ReviewRecord>(self.store.as_ref(), tenant)
             .await?
@@ -303,7 +304,8 @@ impl ReviewService {
         if reviewer.trim().is_empty() {
             return Err(ContentError::validation("reviewer", "must not be blank"));
         }
-        let idem = Idempotent::new(
+        #[allow(deprecated)] // moves to Idempotent::new(&IdempotencyKey, operation, ..)
+        let idem = Idempotent::legacy(
             idempotency_key,
             &(content_id, version, decision, reviewer, note),
         )?;

@@ -286,7 +286,8 @@ impl Publisher {
         idempotency_key: &str,
     ) -> Result<Publication> {
         self.validate(&cmd)?;
-        let idem = Idempotent::new(idempotency_key, &cmd)?;
+        #[allow(deprecated)] // moves to Idempotent::new(&IdempotencyKey, operation, ..)
+        let idem = Idempotent::legacy(idempotency_key, &cmd)?;
         if let Some(prev) = idem
             .check::<Publication>(self.store.as_ref(), tenant)
             .await?

@@ -6,6 +6,11 @@ use super::Money;
 use crate::error::{Error, Result};
 
 impl Money {
+    /// The most parts [`Money::allocate`] and [`Money::allocate_by_weights`] split into: a
+    /// million (a daily share of 2,700 years, a rebate over a million accounts). Larger requests
+    /// are refused with a validation error instead of exhausting memory.
+    pub const MAX_PARTS: usize = 1_000_000;
+
     /// Split into `parts` amounts in whole minor units that sum exactly to `self` and differ from
     /// each other by at most one minor unit; the earlier parts get the extra units.
     ///
@@ -18,11 +23,13 @@ impl Money {
     /// ```
     ///
     /// # Errors
-    /// `parts` is zero, or `self` has digits finer than its currency's minor unit.
+    /// `parts` is zero or above [`Money::MAX_PARTS`], or `self` has digits finer than its
+    /// currency's minor unit.
     pub fn allocate(&self, parts: usize) -> Result<Vec<Money>> {
         if parts == 0 {
             return Err(Error::validation("parts", "must be at least 1"));
         }
+        check_parts(parts, "parts")?;
         let total = self.whole_minor_units()?;
         let n = i128::try_from(parts).map_err(|_| Error::validation("parts", "too many parts"))?;
         let (sign, abs) = (total.signum(), total.abs());
@@ -48,8 +55,9 @@ impl Money {
     /// ```
     ///
     /// # Errors
-    /// Empty or negative weights, weights summing to zero, an amount finer than minor units,
-    /// or amounts and weights so large that exact integer arithmetic would overflow.
+    /// Empty or negative weights, more than [`Money::MAX_PARTS`] weights, weights summing to
+    /// zero, an amount finer than minor units, or amounts and weights so large that exact
+    /// integer arithmetic would overflow.
     pub fn allocate_by_weights(&self, weights: &[Decimal]) -> Result<Vec<Money>> {
         if weights.is_empty() {
             return Err(Error::validation(
@@ -57,6 +65,7 @@ impl Money {
                 "at least one weight is required",
             ));
         }
+        check_parts(weights.len(), "weights")?;
         if let Some(i) = weights
             .iter()
             .position(|w| w.is_sign_negative() && !w.is_zero())
@@ -122,6 +131,19 @@ impl Money {
     }
 }
 
+fn check_parts(parts: usize, field: &str) -> Result<()> {
+    if parts > Money::MAX_PARTS {
+        return Err(Error::validation(
+            field,
+            format!(
+                "{parts} parts requested; at most {} are allowed",
+                Money::MAX_PARTS
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn too_large() -> Error {
     Error::validation("weights", "amount and weights too large to split exactly")
 }
@@ -149,6 +171,28 @@ mod tests {
             .allocate_by_weights(&[Decimal::ONE, Decimal::NEGATIVE_ONE])
             .unwrap_err();
         assert!(e.to_string().contains("weights[1]"));
+    }
+
+    #[test]
+    fn part_counts_are_bounded_instead_of_panicking_or_aborting() {
+        let m = Money::cny("1.00").unwrap();
+        for parts in [usize::MAX, 1 << 40, Money::MAX_PARTS + 1] {
+            let e = m.allocate(parts).unwrap_err();
+            assert!(
+                matches!(&e, Error::Validation { field, .. } if field == "parts"),
+                "{e}"
+            );
+        }
+        assert_eq!(
+            m.allocate(Money::MAX_PARTS).unwrap().len(),
+            Money::MAX_PARTS
+        );
+        let weights = vec![Decimal::ONE; Money::MAX_PARTS + 1];
+        let e = m.allocate_by_weights(&weights).unwrap_err();
+        assert!(
+            matches!(&e, Error::Validation { field, .. } if field == "weights"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::{Currency, Quantity, Rate};
-use crate::error::{Error, Result};
+use crate::error::{quote_input, Error, Result};
 
 /// How to round an amount to a number of decimal places. Every rounding in the SDK names one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, JsonSchema)]
@@ -361,7 +361,23 @@ fn overflow() -> Error {
     Error::validation("amount", "arithmetic overflow")
 }
 
+/// The most digits a parsed decimal may have, in all and after the point: a [`Decimal`] holds
+/// 28 significant digits exactly, and input with more would be rounded silently.
+pub const MAX_DECIMAL_DIGITS: usize = 28;
+
 /// Parse a plain decimal string (no exponent, no float formats), naming `field` in the error.
+///
+/// The value is exact or refused: more than [`MAX_DECIMAL_DIGITS`] significant digits, or more
+/// than that many decimal places, is an error rather than a rounded number. Errors quote at most
+/// a short prefix of the input ([`quote_input`]).
+///
+/// ```
+/// use marketingforce_core::money::parse_decimal;
+///
+/// assert_eq!(parse_decimal("1180.00", "amount").unwrap().to_string(), "1180.00");
+/// // 29 significant digits would be rounded: refused instead.
+/// assert!(parse_decimal("1.0000000000000000000000000001", "amount").is_err());
+/// ```
 ///
 /// # Errors
 /// A validation error on `field`.
@@ -369,17 +385,43 @@ pub fn parse_decimal(s: &str, field: &str) -> Result<Decimal> {
     let t = s.trim();
     let unsigned = t.strip_prefix(['-', '+']).unwrap_or(t);
     let digits = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
-    let well_formed = match unsigned.split_once('.') {
-        Some((int, frac)) => digits(int) && digits(frac),
-        None => digits(unsigned),
+    let (int, frac) = match unsigned.split_once('.') {
+        Some((int, frac)) => (int, Some(frac)),
+        None => (unsigned, None),
     };
-    if !well_formed {
+    if !(digits(int) && frac.is_none_or(digits)) {
         return Err(Error::validation(
             field,
-            format!("{s:?} is not a decimal number"),
+            format!("{} is not a decimal number", quote_input(s)),
         ));
     }
-    Decimal::from_str(t).map_err(|e| Error::validation(field, format!("{s:?}: {e}")))
+    let frac = frac.unwrap_or("");
+    let significant = int.trim_start_matches('0').len()
+        + if int.trim_start_matches('0').is_empty() {
+            frac.trim_start_matches('0').len()
+        } else {
+            frac.len()
+        };
+    if frac.len() > MAX_DECIMAL_DIGITS {
+        return Err(Error::validation(
+            field,
+            format!(
+                "{} has {} decimal places; at most {MAX_DECIMAL_DIGITS} are held exactly",
+                quote_input(s),
+                frac.len()
+            ),
+        ));
+    }
+    if significant > MAX_DECIMAL_DIGITS {
+        return Err(Error::validation(
+            field,
+            format!(
+                "{} has {significant} significant digits; at most {MAX_DECIMAL_DIGITS} are held exactly",
+                quote_input(s)
+            ),
+        ));
+    }
+    Decimal::from_str(t).map_err(|e| Error::validation(field, format!("{}: {e}", quote_input(s))))
 }
 
 impl fmt::Display for Money {
@@ -454,6 +496,48 @@ mod tests {
         assert!(Money::parse("1.0 XYZ").is_err());
         assert!(Money::parse("1. CNY").is_err());
         assert!(Money::parse("--1 CNY").is_err());
+    }
+
+    #[test]
+    fn parsing_refuses_what_it_would_round() {
+        // 28 significant digits are exact.
+        let m = Money::parse("123456789012345678.9012345678 CNY").unwrap();
+        assert_eq!(m.amount().to_string(), "123456789012345678.9012345678");
+        assert_eq!(
+            Money::cny("0.0000000000000000000000000001")
+                .unwrap()
+                .amount()
+                .to_string(),
+            "0.0000000000000000000000000001"
+        );
+        // Leading zeros are not significant.
+        assert_eq!(
+            Money::cny("000000000000000000000000000000012.5")
+                .unwrap()
+                .amount()
+                .to_string(),
+            "12.5"
+        );
+        // One digit more would have been rounded silently before.
+        for bad in [
+            "123456789012345678.90123456789 CNY",
+            "0.00000000000000000000000000001",
+            "99999999999999999999999999999",
+            "1.0000000000000000000000000001",
+        ] {
+            let e = Money::parse(bad).unwrap_err();
+            assert!(e.to_string().contains("held exactly"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn parse_errors_quote_a_short_prefix() {
+        let huge = format!("{}x CNY", "9".repeat(5_000_000));
+        let e = Money::parse(&huge).unwrap_err().to_string();
+        assert!(e.len() < 200, "{} bytes", e.len());
+        assert!(e.contains('…'));
+        let e = Money::parse(&format!("1 {}", "Q".repeat(10_000))).unwrap_err();
+        assert!(e.to_string().len() < 300);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::str::FromStr;
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::error::{Error, Result};
+use crate::error::{quote_input, Error, Result};
 
 /// An ISO-4217 currency the SDK can hold money in.
 ///
@@ -81,7 +81,8 @@ impl Currency {
                 Error::validation(
                     field,
                     format!(
-                        "unknown or unsupported currency code {code:?} (supported: {})",
+                        "unknown or unsupported currency code {} (supported: {})",
+                        quote_input(code),
                         Currency::ALL.map(Currency::code).join(", ")
                     ),
                 )

@@ -1,11 +1,12 @@
 //! [`Quantity`]: a whole number of usage units (articles, videos, leads, megabytes, seats).
 
 use std::fmt;
+use std::str::FromStr;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{quote_input, Error, Result};
 
 /// A non-negative whole number of usage units.
 ///
@@ -82,6 +83,35 @@ impl Quantity {
         Quantity(self.0.saturating_sub(other.0))
     }
 
+    /// Parse a whole number of units (`"500"`), naming `field` in the error. Fractions,
+    /// signs, exponents and numbers above `u64::MAX` are refused, never rounded or wrapped.
+    ///
+    /// ```
+    /// use marketingforce_core::money::Quantity;
+    ///
+    /// assert_eq!(Quantity::parse_field(" 500 ", "quantity").unwrap(), Quantity::new(500));
+    /// assert!(Quantity::parse_field("1.5", "quantity").is_err());
+    /// assert!(Quantity::parse_field("18446744073709551616", "quantity").is_err());
+    /// ```
+    ///
+    /// # Errors
+    /// A validation error on `field`.
+    pub fn parse_field(s: &str, field: &str) -> Result<Quantity> {
+        let t = s.trim();
+        if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(Error::validation(
+                field,
+                format!("{} is not a whole number of units", quote_input(s)),
+            ));
+        }
+        t.parse::<u64>().map(Quantity).map_err(|_| {
+            Error::validation(
+                field,
+                format!("{} is larger than {}", quote_input(s), u64::MAX),
+            )
+        })
+    }
+
     /// Reject zero, naming `field`.
     ///
     /// # Errors
@@ -101,8 +131,46 @@ impl fmt::Display for Quantity {
     }
 }
 
+impl FromStr for Quantity {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Quantity::parse_field(s, "quantity")
+    }
+}
+
 impl From<u64> for Quantity {
     fn from(n: u64) -> Self {
         Quantity(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parsing_is_exact_or_refused() {
+        assert_eq!("0".parse::<Quantity>().unwrap(), Quantity::ZERO);
+        assert_eq!(
+            "18446744073709551615".parse::<Quantity>().unwrap().get(),
+            u64::MAX
+        );
+        for bad in [
+            "",
+            "-1",
+            "+1",
+            "1.0",
+            "1e3",
+            "1_000",
+            "18446744073709551616",
+        ] {
+            let e = bad.parse::<Quantity>().unwrap_err();
+            assert!(
+                matches!(&e, Error::Validation { field, .. } if field == "quantity"),
+                "{bad}"
+            );
+        }
+        let e = "7".repeat(1_000_000).parse::<Quantity>().unwrap_err();
+        assert!(e.to_string().len() < 200);
     }
 }

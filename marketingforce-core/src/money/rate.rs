@@ -66,19 +66,23 @@ impl Rate {
     /// A rate from a percentage: `from_percent(5.8)` is 0.058.
     ///
     /// # Errors
-    /// A validation error on `rate`.
+    /// A validation error on `rate`, also when the percentage has so many decimal places that
+    /// the fraction could not hold them exactly (more than 26).
     pub fn from_percent(percent: Decimal) -> Result<Rate> {
-        Rate::new(percent / Decimal::ONE_HUNDRED)
+        Rate::new_field(percent_to_fraction(percent, "rate")?, "rate")
     }
 
-    /// Parse `"5.8%"` or `"0.058"`, naming `field` in the error.
+    /// Parse `"5.8%"` or `"0.058"`, naming `field` in the error. The value is exact or refused:
+    /// `"99.99999999999999999999999999%"` never becomes 100%.
     ///
     /// # Errors
     /// A validation error on `field`.
     pub fn parse_field(s: &str, field: &str) -> Result<Rate> {
         let t = s.trim();
         match t.strip_suffix('%') {
-            Some(p) => Rate::new_field(parse_decimal(p, field)? / Decimal::ONE_HUNDRED, field),
+            Some(p) => {
+                Rate::new_field(percent_to_fraction(parse_decimal(p, field)?, field)?, field)
+            }
             None => Rate::new_field(parse_decimal(t, field)?, field),
         }
     }
@@ -97,6 +101,24 @@ impl Rate {
     pub fn complement(self) -> Rate {
         Rate(Decimal::ONE - self.0)
     }
+}
+
+/// `percent / 100`, exactly: the same digits two places further right, or an error when that
+/// needs more decimal places than a [`Decimal`] holds (division would round silently).
+fn percent_to_fraction(percent: Decimal, field: &str) -> Result<Decimal> {
+    let p = percent.normalize();
+    p.scale()
+        .checked_add(2)
+        .and_then(|scale| Decimal::try_from_i128_with_scale(p.mantissa(), scale).ok())
+        .ok_or_else(|| {
+            Error::validation(
+                field,
+                format!(
+                    "{percent}% has more than {} decimal places; the rate cannot hold it exactly",
+                    Decimal::MAX_SCALE - 2
+                ),
+            )
+        })
 }
 
 impl fmt::Display for Rate {
@@ -155,6 +177,35 @@ mod tests {
         assert!("%".parse::<Rate>().is_err());
         let e = Rate::parse_field("abc%", "rebate.rate").unwrap_err();
         assert!(e.to_string().contains("rebate.rate"));
+    }
+
+    #[test]
+    fn percentages_are_exact_or_refused() {
+        // 26 decimal places of a percentage are 28 of the fraction: exact.
+        let r: Rate = "99.99999999999999999999999999%".parse().unwrap();
+        assert!(r < Rate::ONE);
+        assert_eq!(r.value().to_string(), "0.9999999999999999999999999999");
+        // One more would have been rounded to 100% before.
+        for bad in [
+            "99.999999999999999999999999999%",
+            "9.999999999999999999999999999%",
+            "0.000000000000000000000000001%",
+        ] {
+            let e = bad.parse::<Rate>().unwrap_err();
+            assert!(matches!(e, Error::Validation { .. }), "{bad}: {e}");
+        }
+        assert!(Rate::from_percent(Decimal::new(9_999_999, 27)).is_err());
+        assert_eq!(
+            Rate::from_percent(Decimal::new(58, 1)).unwrap(),
+            "0.058".parse::<Rate>().unwrap()
+        );
+        // Trailing zeros do not count as digits lost.
+        assert_eq!(
+            "5.8000000000000000000000000%".parse::<Rate>().unwrap(),
+            "5.8%".parse::<Rate>().unwrap()
+        );
+        let e = "9".repeat(100_000).parse::<Rate>().unwrap_err().to_string();
+        assert!(e.len() < 200);
     }
 
     #[test]

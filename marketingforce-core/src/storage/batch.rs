@@ -1,5 +1,5 @@
-//! The atomic unit of writing: a [`Batch`] of record writes, journal appends and an optional
-//! idempotency claim, committed all-or-nothing.
+//! The atomic unit of writing: a [`Batch`] of record writes, journal appends, journal-head
+//! expectations and an optional idempotency claim, committed all-or-nothing.
 
 use serde::Serialize;
 
@@ -65,6 +65,16 @@ pub struct Append {
     pub payload: Vec<u8>,
 }
 
+/// A journal-head expectation: commit only if the journal's last sequence number (0 when it is
+/// empty) is `head`. See [`Batch::expect_head`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct HeadExpectation {
+    /// Journal name.
+    pub journal: String,
+    /// The sequence number the journal must end at.
+    pub head: u64,
+}
+
 /// An idempotency claim: commit only if `key` is new; if it was used before with the same
 /// `fingerprint`, return the stored `response` instead and write nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,8 +87,8 @@ pub struct IdempotencyClaim {
     pub response: Vec<u8>,
 }
 
-/// Writes, appends and an optional idempotency claim, committed together or not at all by
-/// [`Store::commit`](super::Store::commit).
+/// Writes, appends, journal-head expectations and an optional idempotency claim, committed
+/// together or not at all by [`Store::commit`](super::Store::commit).
 ///
 /// ```
 /// use marketingforce_core::storage::{Batch, Expect, IndexEntry};
@@ -90,10 +100,22 @@ pub struct IdempotencyClaim {
 /// batch.claim_idempotency("capture-42", "fp", b"lead-1".to_vec());
 /// assert_eq!(batch.writes().len(), 1);
 /// ```
+///
+/// A batch computed from an in-memory view of a journal names the view's position, so a stale
+/// process cannot commit it ([`expect_head`](Batch::expect_head)):
+///
+/// ```
+/// use marketingforce_core::storage::Batch;
+///
+/// let mut batch = Batch::new();
+/// batch.expect_head("usage", 41).append("usage", br#"{"units":1}"#.to_vec());
+/// assert_eq!(batch.heads()[0].head, 41);
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Batch {
     writes: Vec<Write>,
     appends: Vec<Append>,
+    heads: Vec<HeadExpectation>,
     idempotency: Option<IdempotencyClaim>,
     fail_after_writes: Option<usize>,
 }
@@ -160,6 +182,23 @@ impl Batch {
         Ok(self.append(journal, payload))
     }
 
+    /// Commit only if `journal` ends at sequence number `head` (0 when it is empty) at commit
+    /// time; otherwise the commit writes nothing and fails with
+    /// [`Error::StaleView`] naming the expected and the actual head.
+    ///
+    /// This is how a service proves that the in-memory view a write relies on is current: the
+    /// view was computed from the journal up to `head`, so if the journal moved on, another
+    /// process (or task) wrote something the view has not seen. Several journals may be
+    /// expected in one batch (each at most once); a batch of expectations alone is a pure fence
+    /// check. See "Several processes, one store" in the [storage docs](super).
+    pub fn expect_head(&mut self, journal: impl Into<String>, head: u64) -> &mut Batch {
+        self.heads.push(HeadExpectation {
+            journal: journal.into(),
+            head,
+        });
+        self
+    }
+
     /// Make the batch conditional on an idempotency key (see [`IdempotencyClaim`]).
     pub fn claim_idempotency(
         &mut self,
@@ -175,8 +214,10 @@ impl Batch {
         self
     }
 
-    /// Fault injection for conformance and simulation tests: the backend must apply this many
-    /// writes, then fail with a retryable [`Error::Backend`] and roll everything back.
+    /// Fault injection for conformance and simulation tests (feature `testing`): the backend
+    /// must apply this many writes, then fail with a retryable [`Error::Backend`] and roll
+    /// everything back.
+    #[cfg(feature = "testing")]
     pub fn fail_after_writes(&mut self, writes: usize) -> &mut Batch {
         self.fail_after_writes = Some(writes);
         self
@@ -192,12 +233,18 @@ impl Batch {
         &self.appends
     }
 
+    /// The journal-head expectations, in order.
+    pub fn heads(&self) -> &[HeadExpectation] {
+        &self.heads
+    }
+
     /// The idempotency claim, if any.
     pub fn idempotency(&self) -> Option<&IdempotencyClaim> {
         self.idempotency.as_ref()
     }
 
-    /// The injected failure point, if any.
+    /// The injected failure point, if any (set by `fail_after_writes`, feature `testing`;
+    /// backends honour it in every build).
     pub fn injected_failure(&self) -> Option<usize> {
         self.fail_after_writes
     }
@@ -207,21 +254,33 @@ impl Batch {
         BatchParts {
             writes: self.writes,
             appends: self.appends,
+            heads: self.heads,
             idempotency: self.idempotency,
             fail_after_writes: self.fail_after_writes,
         }
     }
 
-    /// Whether the batch writes nothing at all.
+    /// Whether the batch has nothing to commit: no writes, appends, head expectations or
+    /// idempotency claim. (A batch of head expectations alone is a fence check, not empty.)
     pub fn is_empty(&self) -> bool {
-        self.writes.is_empty() && self.appends.is_empty() && self.idempotency.is_none()
+        self.writes.is_empty()
+            && self.appends.is_empty()
+            && self.heads.is_empty()
+            && self.idempotency.is_none()
     }
 
     /// Move everything from `other` into this batch. An idempotency claim in `other` replaces
-    /// this batch's claim.
+    /// this batch's claim; a head expectation that this batch already has (same journal, same
+    /// head) is kept once, a different head for the same journal is left for
+    /// [`validate`](Batch::validate) to refuse.
     pub fn extend(&mut self, other: Batch) -> &mut Batch {
         self.writes.extend(other.writes);
         self.appends.extend(other.appends);
+        for head in other.heads {
+            if !self.heads.contains(&head) {
+                self.heads.push(head);
+            }
+        }
         if other.idempotency.is_some() {
             self.idempotency = other.idempotency;
         }
@@ -232,8 +291,9 @@ impl Batch {
     /// bad input is refused identically everywhere and before anything is written.
     ///
     /// # Errors
-    /// A validation error naming the offending write (`writes[3].key`), or
-    /// [`Error::LimitExceeded`] for a value or batch that is too large.
+    /// A validation error naming the offending write (`writes[3].key`) or expectation
+    /// (`heads[1].journal`, also for a journal expected twice), or [`Error::LimitExceeded`] for
+    /// a value or batch that is too large.
     pub fn validate(&self, limits: &StoreLimits) -> Result<()> {
         if self.writes.len() > limits.max_batch_writes {
             return Err(Error::limit_exceeded(
@@ -281,6 +341,16 @@ impl Batch {
                 ));
             }
         }
+        for (i, h) in self.heads.iter().enumerate() {
+            let field = format!("heads[{i}].journal");
+            check_name(&h.journal, &field)?;
+            if self.heads[..i].iter().any(|e| e.journal == h.journal) {
+                return Err(Error::validation(
+                    field,
+                    format!("journal {} is expected twice in one batch", h.journal),
+                ));
+            }
+        }
         if let Some(c) = &self.idempotency {
             check_key(&c.key, "idempotency.key", limits)?;
             if c.response.len() > limits.max_value_bytes {
@@ -302,6 +372,8 @@ pub struct BatchParts {
     pub writes: Vec<Write>,
     /// The journal appends, in order.
     pub appends: Vec<Append>,
+    /// The journal-head expectations, in order.
+    pub heads: Vec<HeadExpectation>,
     /// The idempotency claim, if any.
     pub idempotency: Option<IdempotencyClaim>,
     /// The injected failure point, if any.
@@ -388,5 +460,33 @@ mod tests {
         let mut b = Batch::new();
         b.put("c", "k\0", vec![], vec![], Expect::Any);
         assert!(b.validate(&limits).is_err());
+    }
+
+    #[test]
+    fn head_expectations_are_validated_and_merged() {
+        let limits = StoreLimits::default();
+        let mut b = Batch::new();
+        b.expect_head("usage", 3).expect_head("ledger", 0);
+        assert!(b.validate(&limits).is_ok());
+        assert!(!b.is_empty(), "a pure fence is something to commit");
+        b.expect_head("usage", 4);
+        let e = b.validate(&limits).unwrap_err();
+        assert!(
+            matches!(&e, Error::Validation { field, .. } if field == "heads[2].journal"),
+            "{e}"
+        );
+        let mut b = Batch::new();
+        b.expect_head("Bad Journal", 0);
+        let e = b.validate(&limits).unwrap_err();
+        assert!(e.to_string().contains("heads[0].journal"), "{e}");
+
+        // Merging keeps an identical expectation once.
+        let mut a = Batch::new();
+        a.expect_head("usage", 3);
+        let mut other = Batch::new();
+        other.expect_head("usage", 3).expect_head("seats", 1);
+        a.extend(other);
+        assert_eq!(a.heads().len(), 2);
+        assert_eq!(a.clone().into_parts().heads, a.heads());
     }
 }

@@ -18,10 +18,15 @@
 //!
 //! A factory returns `None` to skip (e.g. when a database URL is not configured); it should
 //! print why.
+//!
+//! A backend shared by several processes also runs [`racing_writers_across_instances`] with two
+//! separately opened handles over one database (stand-ins for two processes): the journal-head
+//! expectations must hold across them, not only within one handle.
 
 use std::collections::{BTreeSet, HashSet};
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use super::{Batch, CommitOutcome, Expect, IndexEntry, PageRequest, Store};
 use crate::error::{Error, VersionState};
@@ -44,6 +49,12 @@ pub const CHECKS: &[&str] = &[
     "large_values",
     "unicode_and_sql_metacharacters",
     "invalid_batches_write_nothing",
+    "journal_heads",
+    "stale_head_writes_nothing",
+    "replay_beats_stale_head",
+    "several_heads_in_one_batch",
+    "pure_fence",
+    "racing_writers_on_one_head",
 ];
 
 /// Run a check on a fresh multi-threaded tokio runtime (used by the macro's tests).
@@ -76,6 +87,12 @@ macro_rules! store_conformance_tests {
         $crate::__conformance_test!($factory, large_values);
         $crate::__conformance_test!($factory, unicode_and_sql_metacharacters);
         $crate::__conformance_test!($factory, invalid_batches_write_nothing);
+        $crate::__conformance_test!($factory, journal_heads);
+        $crate::__conformance_test!($factory, stale_head_writes_nothing);
+        $crate::__conformance_test!($factory, replay_beats_stale_head);
+        $crate::__conformance_test!($factory, several_heads_in_one_batch);
+        $crate::__conformance_test!($factory, pure_fence);
+        $crate::__conformance_test!($factory, racing_writers_on_one_head);
     };
 }
 
@@ -873,6 +890,18 @@ pub async fn invalid_batches_write_nothing(store: Arc<dyn Store>) {
             b.append("", b"x".to_vec());
             b
         }),
+        ("journal head expected twice", {
+            let mut b = Batch::new();
+            put(&mut b, "c", "ok", b"1", &[], Expect::Any);
+            b.expect_head("j", 0).expect_head("j", 1);
+            b
+        }),
+        ("bad expected journal name", {
+            let mut b = Batch::new();
+            put(&mut b, "c", "ok", b"1", &[], Expect::Any);
+            b.expect_head("J J", 0);
+            b
+        }),
     ];
     for (what, batch) in bad {
         match commit(s, &t, batch).await {
@@ -885,4 +914,313 @@ pub async fn invalid_batches_write_nothing(store: Arc<dyn Store>) {
             "{what}: partial write"
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Journal-head expectations: the fence of "several processes, one store".
+
+fn committed(outcome: crate::Result<CommitOutcome>, what: &str) -> super::Receipt {
+    match outcome {
+        Ok(CommitOutcome::Committed(r)) => r,
+        other => panic!("{what}: expected a commit, got {other:?}"),
+    }
+}
+
+fn expect_stale(outcome: crate::Result<CommitOutcome>, journal: &str, expected: u64, actual: u64) {
+    match outcome {
+        Err(Error::StaleView {
+            journal: j,
+            expected: e,
+            actual: a,
+        }) => assert_eq!(
+            (j.as_str(), e, a),
+            (journal, expected, actual),
+            "stale view figures"
+        ),
+        other => panic!("expected a stale view of {journal}, got {other:?}"),
+    }
+}
+
+/// A journal's head is 0 when it is empty and n after n appends; expecting the current head
+/// commits, and the receipt continues from it.
+pub async fn journal_heads(store: Arc<dyn Store>) {
+    let s = &*store;
+    let t = TenantId::new();
+    for n in 0..5u64 {
+        let head = s.journal_head(&t, "events").await.unwrap();
+        assert_eq!(head, 2 * n, "head after {} appends", 2 * n);
+        let mut b = Batch::new();
+        b.expect_head("events", head)
+            .append("events", vec![n as u8, 0])
+            .append("events", vec![n as u8, 1]);
+        let r = committed(commit(s, &t, b).await, "append at the head");
+        assert_eq!(r.sequences, [head + 1, head + 2]);
+        // Appends to another journal do not move this one.
+        let mut b = Batch::new();
+        b.append("other", vec![n as u8]);
+        committed(commit(s, &t, b).await, "other journal");
+    }
+    assert_eq!(s.journal_head(&t, "events").await.unwrap(), 10);
+    assert_eq!(journal_len(s, &t, "events").await, 10);
+    assert_eq!(s.journal_head(&t, "other").await.unwrap(), 5);
+    assert_eq!(s.journal_head(&t, "never_written").await.unwrap(), 0);
+    // Another tenant's journal of the same name is empty.
+    assert_eq!(s.journal_head(&TenantId::new(), "events").await.unwrap(), 0);
+}
+
+async fn append_n(s: &dyn Store, t: &TenantId, journal: &str, n: usize) {
+    let mut b = Batch::new();
+    for i in 0..n {
+        b.append(journal, vec![i as u8]);
+    }
+    commit(s, t, b).await.expect("append");
+}
+
+/// A batch expecting a head the journal has moved past fails with [`Error::StaleView`] naming
+/// the journal and both heads, before any version check, and writes nothing: no record, no
+/// index entry, no append, no idempotency claim.
+pub async fn stale_head_writes_nothing(store: Arc<dyn Store>) {
+    let s = &*store;
+    let t = TenantId::new();
+    seed_existing(s, &t).await;
+    append_n(s, &t, "usage", 3).await;
+    append_n(s, &t, "ledger", 2).await;
+
+    // Stale on the only expectation.
+    let mut b = mixed_batch();
+    b.expect_head("usage", 2).append("usage", b"late".to_vec());
+    expect_stale(commit(s, &t, b).await, "usage", 2, 3);
+    assert_untouched(s, &t).await;
+
+    // Current on one journal, stale on another, and a version conflict besides: the stale
+    // view is reported and nothing of the batch is written, including the current journal's
+    // append.
+    let mut b = mixed_batch();
+    put(&mut b, "acct", "missing", b"x", &[], Expect::Version(5));
+    let mut b2 = Batch::new();
+    b2.expect_head("ledger", 2)
+        .expect_head("usage", 1)
+        .append("ledger", b"late".to_vec())
+        .append("usage", b"late".to_vec());
+    b2.extend(b);
+    expect_stale(commit(s, &t, b2.clone()).await, "usage", 1, 3);
+    // The view being ahead of the store is stale too.
+    let mut ahead = Batch::new();
+    ahead.expect_head("usage", 9).append("usage", b"x".to_vec());
+    expect_stale(commit(s, &t, ahead).await, "usage", 9, 3);
+
+    assert_eq!(s.journal_head(&t, "usage").await.unwrap(), 3);
+    assert_eq!(s.journal_head(&t, "ledger").await.unwrap(), 2);
+    let r = s.get(&t, "acct", "existing").await.unwrap().unwrap();
+    assert_eq!((r.version, r.value.as_slice()), (1, &b"before"[..]));
+    assert_eq!(s.get(&t, "acct", "new").await.unwrap(), None);
+    assert_eq!(journal_len(s, &t, "postings").await, 0);
+    assert_eq!(s.idempotency(&t, "idem-1").await.unwrap(), None);
+
+    // Caught up, the same work commits.
+    let mut b = mixed_batch();
+    b.expect_head("usage", 3).expect_head("ledger", 2);
+    b.append("usage", b"now".to_vec());
+    let r = committed(commit(s, &t, b).await, "after catching up");
+    assert_eq!(r.sequences, [1, 4]);
+}
+
+/// A used idempotency key with the same fingerprint replays even when the heads it expected
+/// have moved since (the first commit is the answer); with another fingerprint it is a
+/// mismatch, not a stale view.
+pub async fn replay_beats_stale_head(store: Arc<dyn Store>) {
+    let s = &*store;
+    let t = TenantId::new();
+    let batch = |fp: &str| {
+        let mut b = Batch::new();
+        b.expect_head("usage", 0)
+            .append("usage", b"consume 1".to_vec())
+            .claim_idempotency("consume-1", fp, b"remaining 99".to_vec());
+        b
+    };
+    committed(commit(s, &t, batch("fp")).await, "first");
+    append_n(s, &t, "usage", 2).await;
+    for _ in 0..2 {
+        match commit(s, &t, batch("fp")).await {
+            Ok(CommitOutcome::Replayed(r)) => assert_eq!(r, b"remaining 99"),
+            other => panic!("expected a replay despite the stale head, got {other:?}"),
+        }
+    }
+    match commit(s, &t, batch("other-fp")).await {
+        Err(Error::IdempotencyMismatch { key }) => assert_eq!(key, "consume-1"),
+        other => panic!("expected an idempotency mismatch, got {other:?}"),
+    }
+    assert_eq!(s.journal_head(&t, "usage").await.unwrap(), 3);
+}
+
+/// Several journals expected in one batch: all must be current; journals appended to without
+/// an expectation are unconstrained.
+pub async fn several_heads_in_one_batch(store: Arc<dyn Store>) {
+    let s = &*store;
+    let t = TenantId::new();
+    append_n(s, &t, "seats", 2).await;
+    let mut b = Batch::new();
+    b.expect_head("seats", 2)
+        .expect_head("quota", 0)
+        .append("quota", b"q1".to_vec())
+        .append("seats", b"s3".to_vec())
+        .append("audit", b"a1".to_vec());
+    assert_eq!(
+        committed(commit(s, &t, b).await, "three journals").sequences,
+        [1, 3, 1]
+    );
+    append_n(s, &t, "audit", 1).await;
+    let mut b = Batch::new();
+    b.expect_head("quota", 1)
+        .expect_head("seats", 3)
+        .append("audit", b"a3".to_vec());
+    assert_eq!(
+        committed(commit(s, &t, b).await, "audit moved freely").sequences,
+        [3]
+    );
+    let mut b = Batch::new();
+    b.expect_head("seats", 3)
+        .expect_head("quota", 0)
+        .append("seats", b"late".to_vec());
+    expect_stale(commit(s, &t, b).await, "quota", 0, 1);
+    assert_eq!(s.journal_head(&t, "seats").await.unwrap(), 3);
+}
+
+/// A batch of head expectations alone is a fence: it commits (writing nothing) when the view is
+/// current and fails with a stale view otherwise; a fence on a journal never written expects 0.
+pub async fn pure_fence(store: Arc<dyn Store>) {
+    let s = &*store;
+    let t = TenantId::new();
+    let fence = |heads: &[(&str, u64)]| {
+        let mut b = Batch::new();
+        for (j, h) in heads {
+            b.expect_head(*j, *h);
+        }
+        b
+    };
+    let r = committed(commit(s, &t, fence(&[("usage", 0)])).await, "empty fence");
+    assert!(r.versions.is_empty() && r.sequences.is_empty());
+    append_n(s, &t, "usage", 2).await;
+    committed(
+        commit(s, &t, fence(&[("usage", 2), ("never", 0)])).await,
+        "current",
+    );
+    expect_stale(commit(s, &t, fence(&[("usage", 1)])).await, "usage", 1, 2);
+    expect_stale(commit(s, &t, fence(&[("never", 1)])).await, "never", 1, 0);
+    assert_eq!(s.journal_head(&t, "usage").await.unwrap(), 2);
+    assert_eq!(s.journal_head(&t, "never").await.unwrap(), 0);
+    assert!(s.read_journal(&t, "never", 0, 10).await.unwrap().is_empty());
+}
+
+/// What one racing writer saw commit: the head it expected and the sequence it got.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Won {
+    expected: u64,
+    seq: u64,
+    payload: Vec<u8>,
+}
+
+/// `writers` tasks, each over the store `stores[task % len]`, loop read-head → commit (expect
+/// the head, append, put a counter record at head + 1) until `target` commits succeeded in all.
+/// Then: the journal is gap-free and holds exactly the successful commits' entries at the
+/// sequences their receipts named, each commit's sequence is its expected head + 1, and the
+/// counter record holds the last one (no lost update).
+async fn race_on_one_head(stores: Vec<Arc<dyn Store>>, writers: usize, target: usize) {
+    let t = TenantId::new();
+    let successes = Arc::new(AtomicUsize::new(0));
+    let won = Arc::new(Mutex::new(Vec::<Won>::new()));
+    let mut handles = Vec::new();
+    for w in 0..writers {
+        let store = stores[w % stores.len()].clone();
+        let (successes, won) = (successes.clone(), won.clone());
+        handles.push(tokio::spawn(async move {
+            let mut attempt = 0u32;
+            while successes.load(Ordering::SeqCst) < target {
+                attempt += 1;
+                let head = match store.journal_head(&t, "race").await {
+                    Ok(h) => h,
+                    Err(e) if e.is_retryable() => continue,
+                    Err(e) => panic!("journal_head: {e}"),
+                };
+                let payload = format!("w{w}-a{attempt}").into_bytes();
+                let mut b = Batch::new();
+                b.expect_head("race", head)
+                    .append("race", payload.clone())
+                    .put(
+                        "race_state",
+                        "counter",
+                        (head + 1).to_string().into_bytes(),
+                        vec![],
+                        Expect::Any,
+                    );
+                match store.commit(&t, b).await {
+                    Ok(CommitOutcome::Committed(r)) => {
+                        successes.fetch_add(1, Ordering::SeqCst);
+                        won.lock().unwrap_or_else(|e| e.into_inner()).push(Won {
+                            expected: head,
+                            seq: r.sequences[0],
+                            payload,
+                        });
+                    }
+                    Ok(other) => panic!("unexpected {other:?}"),
+                    Err(Error::StaleView { .. }) => {}
+                    // A busy backend may refuse before writing anything; the writer retries.
+                    Err(Error::Backend {
+                        retryable: true, ..
+                    }) => {}
+                    Err(e) => panic!("writer {w}: unexpected error {e}"),
+                }
+            }
+        }));
+    }
+    for h in handles {
+        h.await.expect("writer task");
+    }
+    let mut won = won.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    won.sort();
+    assert!(won.len() >= target, "{} commits", won.len());
+    let store = &*stores[0];
+    let entries = store.read_journal(&t, "race", 0, 1_000_000).await.unwrap();
+    assert_eq!(
+        entries.len(),
+        won.len(),
+        "exactly the successful commits are in the journal"
+    );
+    for (i, (entry, w)) in entries.iter().zip(&won).enumerate() {
+        assert_eq!(entry.seq, i as u64 + 1, "gap in the journal");
+        assert_eq!(
+            w.seq,
+            w.expected + 1,
+            "a commit landed past the head it expected"
+        );
+        assert_eq!((w.seq, &w.payload), (entry.seq, &entry.payload));
+    }
+    assert_eq!(
+        store.journal_head(&t, "race").await.unwrap(),
+        won.len() as u64
+    );
+    let counter = store
+        .get(&t, "race_state", "counter")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        counter.value,
+        won.len().to_string().into_bytes(),
+        "lost update"
+    );
+    assert_eq!(counter.version, won.len() as u64);
+}
+
+/// 16 writers race on one journal head through one store handle until 200 commits succeed:
+/// every commit that expected a head either landed right after it or failed as a stale view.
+pub async fn racing_writers_on_one_head(store: Arc<dyn Store>) {
+    race_on_one_head(vec![store], 16, 200).await;
+}
+
+/// The same race through two separately opened handles over one database (two SQLite stores on
+/// one file, two PostgreSQL pools on one schema): stand-ins for two processes. Backends meant
+/// to be shared by several processes must pass it.
+pub async fn racing_writers_across_instances(first: Arc<dyn Store>, second: Arc<dyn Store>) {
+    race_on_one_head(vec![first, second], 16, 200).await;
 }

@@ -6,13 +6,19 @@
 //!
 //! | [`Fault`] | what the backend did | what the caller sees |
 //! |---|---|---|
-//! | [`ErrorBeforeCommit`](Fault::ErrorBeforeCommit) | nothing | a retryable [`Error::Backend`] |
-//! | [`PartialWriteRolledBack`](Fault::PartialWriteRolledBack) | applied some writes, then rolled back ([`Batch::fail_after_writes`]) | a retryable [`Error::Backend`] |
-//! | [`TimeoutBeforeCommit`](Fault::TimeoutBeforeCommit) | nothing | [`Error::Timeout`] |
-//! | [`ErrorAfterCommit`](Fault::ErrorAfterCommit) | committed the batch | a retryable [`Error::Backend`] ("unknown outcome") |
-//! | [`TimeoutAfterCommit`](Fault::TimeoutAfterCommit) | committed the batch | [`Error::Timeout`] ("unknown outcome") |
+//! | [`ErrorBeforeCommit`](Fault::ErrorBeforeCommit) | nothing | a retryable [`Error::Backend`] (nothing written) |
+//! | [`PartialWriteRolledBack`](Fault::PartialWriteRolledBack) | applied some writes, then rolled back ([`Batch::fail_after_writes`]) | a retryable [`Error::Backend`] (nothing written) |
+//! | [`TimeoutBeforeCommit`](Fault::TimeoutBeforeCommit) | nothing | [`Error::Timeout`] (outcome unknown to the caller) |
+//! | [`ErrorAfterCommit`](Fault::ErrorAfterCommit) | committed the batch | [`Error::OutcomeUnknown`] |
+//! | [`TimeoutAfterCommit`](Fault::TimeoutAfterCommit) | committed the batch | [`Error::Timeout`] (outcome unknown) |
 //! | [`DuplicateDelivery`](Fault::DuplicateDelivery) | received the batch twice | the answer to the second delivery |
+//! | [`HangBeforeCommit`](Fault::HangBeforeCommit) | nothing | the call never completes |
+//! | [`HangAfterCommit`](Fault::HangAfterCommit) | committed the batch | the call never completes |
 //! | [`ReadError`](Fault::ReadError) | nothing | a retryable [`Error::Backend`] on a read |
+//!
+//! Every error a caller sees is true: faults that committed surface as
+//! [`ErrorKind::OutcomeUnknown`](crate::ErrorKind::OutcomeUnknown) (an [`Error::OutcomeUnknown`]
+//! or an [`Error::Timeout`]), never as an error that reads as "nothing changed".
 //!
 //! Decisions depend only on the plan's seed and the number of calls made so far, so a
 //! single-threaded simulation that makes the same calls sees the same faults: a failing seed
@@ -21,13 +27,42 @@
 //! ([`FaultyStore::script`]) and switched off while a test sets up or checks
 //! ([`FaultyStore::pause`]).
 //!
+//! ## Cancellation
+//!
+//! A service call may be dropped at any `.await` (a client disconnects, a timeout fires). The
+//! hang faults model a store that never answers: the call only ends when the caller gives up.
+//! [`poll_then_drop`] (and the [`Cancel`] future behind it) gives up deterministically: it polls
+//! a future at most `n` times and drops it if it has not finished, so a simulation can cancel
+//! any service call at a chosen (or seeded random) await point and then check that nothing in
+//! memory ran ahead of the store:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use marketingforce_core::storage::{
+//!     poll_then_drop, Batch, Fault, FaultPlan, FaultyStore, MemoryStore, Store,
+//! };
+//! use marketingforce_core::tenant::TenantId;
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let memory: Arc<dyn Store> = Arc::new(MemoryStore::new());
+//! let store = FaultyStore::new(memory.clone(), FaultPlan::new(1));
+//! let tenant = TenantId::new();
+//! // The store commits, then never answers; the caller gives up after 3 polls.
+//! store.script(Fault::HangAfterCommit);
+//! let mut batch = Batch::new();
+//! batch.append("usage", b"1".to_vec());
+//! assert!(poll_then_drop(store.commit(&tenant, batch), 3).await.is_none());
+//! assert_eq!(memory.journal_head(&tenant, "usage").await.unwrap(), 1);
+//! # });
+//! ```
+//!
 //! ```
 //! use std::sync::Arc;
 //! use marketingforce_core::storage::{
 //!     Batch, CommitOutcome, Fault, FaultPlan, FaultyStore, MemoryStore, Store,
 //! };
 //! use marketingforce_core::tenant::TenantId;
-//! use marketingforce_core::Error;
+//! use marketingforce_core::{Error, ErrorKind};
 //!
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 //! let memory: Arc<dyn Store> = Arc::new(MemoryStore::new());
@@ -41,7 +76,8 @@
 //! batch.append("topups", b"500".to_vec());
 //! batch.claim_idempotency("topup-1", "fp", b"ok".to_vec());
 //! let err = store.commit(&tenant, batch.clone()).await.unwrap_err();
-//! assert!(matches!(err, Error::Backend { retryable: true, .. }));
+//! assert!(matches!(err, Error::OutcomeUnknown { .. }));
+//! assert_eq!(err.kind(), ErrorKind::OutcomeUnknown);
 //! // A client retrying with the same idempotency key learns it did happen, exactly once.
 //! store.pause();
 //! assert_eq!(store.commit(&tenant, batch).await.unwrap(), CommitOutcome::Replayed(b"ok".to_vec()));
@@ -62,6 +98,8 @@ use super::{
 };
 use crate::error::{Error, Result};
 use crate::id::splitmix64;
+
+pub use super::cancel::{poll_then_drop, Cancel};
 use crate::tenant::TenantId;
 
 /// A failure [`FaultyStore`] can inject (see the [module docs](self) for what each one means to
@@ -75,7 +113,8 @@ pub enum Fault {
     PartialWriteRolledBack,
     /// The commit times out before the backend sees it: nothing is written.
     TimeoutBeforeCommit,
-    /// The backend commits, then the connection drops: written, but the caller sees an error.
+    /// The backend commits, then the connection drops: written, but the caller sees an
+    /// [`Error::OutcomeUnknown`].
     ErrorAfterCommit,
     /// The backend commits, then the call times out: written, but the caller sees a timeout.
     TimeoutAfterCommit,
@@ -84,11 +123,17 @@ pub enum Fault {
     DuplicateDelivery,
     /// A read fails with a retryable backend error.
     ReadError,
+    /// The commit never reaches the backend and the call never completes: nothing is written;
+    /// the caller must give up (drop the future, see [`poll_then_drop`]).
+    HangBeforeCommit,
+    /// The backend commits, then the call never completes: written, and the caller never
+    /// learns it unless it retries with the same idempotency key.
+    HangAfterCommit,
 }
 
 impl Fault {
     /// Every fault, in declaration order.
-    pub const ALL: [Fault; 7] = [
+    pub const ALL: [Fault; 9] = [
         Fault::ErrorBeforeCommit,
         Fault::PartialWriteRolledBack,
         Fault::TimeoutBeforeCommit,
@@ -96,6 +141,8 @@ impl Fault {
         Fault::TimeoutAfterCommit,
         Fault::DuplicateDelivery,
         Fault::ReadError,
+        Fault::HangBeforeCommit,
+        Fault::HangAfterCommit,
     ];
 
     /// Whether the fault applies to commits (all but [`Fault::ReadError`]).
@@ -103,10 +150,19 @@ impl Fault {
         self != Fault::ReadError
     }
 
-    /// Whether the batch was stored although the caller saw an error: the "unknown outcome" a
-    /// client resolves by retrying with the same idempotency key.
+    /// Whether the batch was stored although the caller saw an error or no answer at all: the
+    /// "unknown outcome" a client resolves by retrying with the same idempotency key.
     pub fn outcome_unknown(self) -> bool {
-        matches!(self, Fault::ErrorAfterCommit | Fault::TimeoutAfterCommit)
+        matches!(
+            self,
+            Fault::ErrorAfterCommit | Fault::TimeoutAfterCommit | Fault::HangAfterCommit
+        )
+    }
+
+    /// Whether the call never completes ([`Fault::HangBeforeCommit`],
+    /// [`Fault::HangAfterCommit`]).
+    pub fn hangs(self) -> bool {
+        matches!(self, Fault::HangBeforeCommit | Fault::HangAfterCommit)
     }
 
     /// A short stable name (`error_after_commit`, …).
@@ -119,6 +175,8 @@ impl Fault {
             Fault::TimeoutAfterCommit => "timeout_after_commit",
             Fault::DuplicateDelivery => "duplicate_delivery",
             Fault::ReadError => "read_error",
+            Fault::HangBeforeCommit => "hang_before_commit",
+            Fault::HangAfterCommit => "hang_after_commit",
         }
     }
 
@@ -131,6 +189,8 @@ impl Fault {
             Fault::TimeoutAfterCommit => 4,
             Fault::DuplicateDelivery => 5,
             Fault::ReadError => 6,
+            Fault::HangBeforeCommit => 7,
+            Fault::HangAfterCommit => 8,
         }
     }
 }
@@ -177,6 +237,11 @@ const PPM: u64 = 1_000_000;
 /// Commit faults are drawn together (their probabilities must add up to at most 1); read faults
 /// are drawn for reads. With the same seed and the same sequence of calls, the same calls fail.
 ///
+/// The hang faults ([`Fault::HangBeforeCommit`], [`Fault::HangAfterCommit`]) are never part of
+/// [`chaos`](FaultPlan::chaos): a call that never completes needs a caller that gives up (a
+/// [`poll_then_drop`] or a timeout around every store call), so a simulation opts in with
+/// [`rate`](FaultPlan::rate) or [`FaultyStore::script`].
+///
 /// ```
 /// use marketingforce_core::storage::{DuplicateScope, Fault, FaultPlan};
 ///
@@ -191,7 +256,7 @@ const PPM: u64 = 1_000_000;
 pub struct FaultPlan {
     seed: u64,
     /// Parts per million, indexed by [`Fault::index`].
-    rates: [u64; 7],
+    rates: [u64; 9],
     duplicate_scope: DuplicateScope,
 }
 
@@ -200,7 +265,7 @@ impl FaultPlan {
     pub fn new(seed: u64) -> FaultPlan {
         FaultPlan {
             seed,
-            rates: [0; 7],
+            rates: [0; 9],
             duplicate_scope: DuplicateScope::default(),
         }
     }
@@ -305,6 +370,8 @@ pub enum StoreCall {
     Idempotency,
     /// [`Store::commit`].
     Commit,
+    /// [`Store::journal_head`].
+    JournalHead,
 }
 
 /// One fault that was injected.
@@ -542,6 +609,10 @@ fn injected_error(backend: &str, fault: Fault, what: &str) -> Error {
         Fault::TimeoutBeforeCommit | Fault::TimeoutAfterCommit => Error::Timeout {
             operation: format!("{backend} {what} (injected {fault})"),
         },
+        Fault::ErrorAfterCommit => Error::outcome_unknown(
+            format!("{backend} {what}"),
+            format!("injected {fault}: the connection dropped after the commit was sent"),
+        ),
         _ => Error::backend_message(backend, true, format!("injected {fault} on {what}")),
     }
 }
@@ -617,6 +688,11 @@ impl Store for FaultyStore {
         self.inner.read_journal(tenant, journal, after, limit).await
     }
 
+    async fn journal_head(&self, tenant: &TenantId, journal: &str) -> Result<u64> {
+        self.read_fault(tenant, StoreCall::JournalHead, journal)?;
+        self.inner.journal_head(tenant, journal).await
+    }
+
     async fn idempotency(&self, tenant: &TenantId, key: &str) -> Result<Option<(String, Vec<u8>)>> {
         self.read_fault(tenant, StoreCall::Idempotency, key)?;
         self.inner.idempotency(tenant, key).await
@@ -686,6 +762,16 @@ impl Store for FaultyStore {
                         Err(e)
                     }
                 }
+            }
+            Fault::HangBeforeCommit => {
+                self.record(injected);
+                return std::future::pending().await;
+            }
+            Fault::HangAfterCommit => {
+                let outcome = self.inner.commit(tenant, batch).await;
+                injected.backend = outcome_name(&outcome);
+                self.record(injected);
+                return std::future::pending().await;
             }
             Fault::ReadError => self.inner.commit(tenant, batch).await,
         };
@@ -762,6 +848,95 @@ mod tests {
             ));
             assert_eq!(journal_len(memory.as_ref(), &t).await, 1);
             assert_eq!(store.injected()[0].backend, "committed");
+        });
+    }
+
+    #[test]
+    fn faults_that_committed_never_read_as_nothing_changed() {
+        run(async {
+            let (memory, store) = wrap(FaultPlan::new(1));
+            let t = TenantId::new();
+            for (i, fault) in [Fault::ErrorAfterCommit, Fault::TimeoutAfterCommit]
+                .into_iter()
+                .enumerate()
+            {
+                store.script(fault);
+                let e = store
+                    .commit(&t, batch(Some(&format!("k{i}"))))
+                    .await
+                    .unwrap_err();
+                assert_eq!(e.kind(), crate::ErrorKind::OutcomeUnknown, "{fault}: {e}");
+                assert!(e.is_retryable());
+                assert!(fault.outcome_unknown());
+            }
+            store.script(Fault::ErrorAfterCommit);
+            let e = store.commit(&t, batch(Some("k9"))).await.unwrap_err();
+            assert!(matches!(e, Error::OutcomeUnknown { .. }), "{e}");
+            assert_eq!(journal_len(memory.as_ref(), &t).await, 3);
+            // Faults that wrote nothing never claim an unknown outcome they do not have.
+            store.script(Fault::ErrorBeforeCommit);
+            let e = store.commit(&t, batch(None)).await.unwrap_err();
+            assert_eq!(e.kind(), crate::ErrorKind::Unavailable);
+        });
+    }
+
+    #[test]
+    fn hung_calls_end_only_when_the_caller_gives_up() {
+        run(async {
+            let (memory, store) = wrap(FaultPlan::new(1));
+            let t = TenantId::new();
+            store.script(Fault::HangBeforeCommit);
+            assert!(poll_then_drop(store.commit(&t, batch(Some("a"))), 50)
+                .await
+                .is_none());
+            assert_eq!(journal_len(memory.as_ref(), &t).await, 0);
+            assert!(memory.idempotency(&t, "a").await.unwrap().is_none());
+
+            store.script(Fault::HangAfterCommit);
+            assert!(poll_then_drop(store.commit(&t, batch(Some("a"))), 50)
+                .await
+                .is_none());
+            assert_eq!(journal_len(memory.as_ref(), &t).await, 1);
+            // The retry with the same key learns it happened.
+            assert!(matches!(
+                store.commit(&t, batch(Some("a"))).await.unwrap(),
+                CommitOutcome::Replayed(_)
+            ));
+            let injected = store.injected();
+            assert_eq!(
+                injected.iter().map(|f| f.fault).collect::<Vec<_>>(),
+                [Fault::HangBeforeCommit, Fault::HangAfterCommit]
+            );
+            assert_eq!(injected[1].backend, "committed");
+            assert!(Fault::HangAfterCommit.outcome_unknown() && Fault::HangAfterCommit.hangs());
+            assert!(!Fault::HangBeforeCommit.outcome_unknown());
+            // Drawn hangs need an opt-in rate; chaos never hangs.
+            let chaos = FaultPlan::chaos(1, 1.0).unwrap();
+            assert_eq!(chaos.probability(Fault::HangAfterCommit), 0.0);
+            let plan = FaultPlan::new(1)
+                .rate(Fault::HangBeforeCommit, 1.0)
+                .unwrap();
+            let (_, hanging) = wrap(plan);
+            assert!(poll_then_drop(hanging.commit(&t, batch(None)), 5)
+                .await
+                .is_none());
+        });
+    }
+
+    #[test]
+    fn journal_heads_are_read_through_and_can_fail() {
+        run(async {
+            let (_, store) = wrap(FaultPlan::new(1));
+            let t = TenantId::new();
+            store.commit(&t, batch(None)).await.unwrap();
+            assert_eq!(store.journal_head(&t, "j").await.unwrap(), 1);
+            store.script_matching(Fault::ReadError, "j");
+            assert!(store
+                .journal_head(&t, "j")
+                .await
+                .unwrap_err()
+                .is_retryable());
+            assert_eq!(store.injected()[0].operation, StoreCall::JournalHead);
         });
     }
 

@@ -261,6 +261,14 @@ impl Store for MemoryStore {
             .unwrap_or_default())
     }
 
+    async fn journal_head(&self, tenant: &TenantId, journal: &str) -> Result<u64> {
+        Ok(self
+            .read(tenant, |t| {
+                t.journals.get(journal).map_or(0, |j| j.len() as u64)
+            })
+            .unwrap_or(0))
+    }
+
     async fn idempotency(&self, tenant: &TenantId, key: &str) -> Result<Option<(String, Vec<u8>)>> {
         Ok(self
             .read(tenant, |t| t.idempotency.get(key).cloned())
@@ -284,7 +292,17 @@ impl Store for MemoryStore {
             }
         }
 
-        // Check every expectation before touching anything.
+        // Check every expectation before touching anything: journal heads, then record versions.
+        for h in batch.heads() {
+            let actual = t.journals.get(&h.journal).map_or(0, |j| j.len() as u64);
+            if actual != h.head {
+                return Err(Error::StaleView {
+                    journal: h.journal.clone(),
+                    expected: h.head,
+                    actual,
+                });
+            }
+        }
         let mut versions = Vec::with_capacity(batch.writes().len());
         for w in batch.writes() {
             let current = t

@@ -7,12 +7,24 @@
 //! writes are sent as a handful of set-based statements over `UNNEST`ed arrays, so a batch of
 //! 1,000 writes costs a few round trips, not a thousand.
 //!
-//! Concurrency: rows a batch updates are locked in key order (`SELECT … FOR UPDATE`) before the
-//! version checks; creations use `INSERT … ON CONFLICT DO NOTHING` and report a concurrent
-//! creation as a [`Conflict`](crate::Error::Conflict); journal sequence numbers come from a
-//! per-journal head row updated in the same transaction, so they are gap-free; an idempotency
-//! key is claimed first, so a concurrent replay waits for the first commit and then returns its
-//! response.
+//! Concurrency (every transaction runs at READ COMMITTED, across any number of connections and
+//! processes): an idempotency key is claimed first, so a concurrent replay waits for the first
+//! commit and then returns its response; rows a batch updates are locked in key order
+//! (`SELECT … FOR UPDATE`) before the version checks; creations use
+//! `INSERT … ON CONFLICT DO NOTHING` and report a concurrent creation as a
+//! [`Conflict`](crate::Error::Conflict). Every journal a batch appends to or expects a head of
+//! has a head row in `mf_journal_heads`: one upsert (`INSERT … ON CONFLICT DO UPDATE …
+//! RETURNING`, rows in journal-name order) creates missing rows, locks them all and reserves the
+//! sequence numbers of the appends, so journals are gap-free and a head expectation is checked
+//! against the head as of the lock — two transactions expecting the same head serialise on the
+//! row, and the second sees the first's appends and fails with
+//! [`StaleView`](crate::Error::StaleView). Locks are always taken in the same order (idempotency
+//! key, records by key, heads by journal name), so batches do not deadlock one another.
+//!
+//! Outcomes: any failure before `COMMIT` is sent rolls the transaction back
+//! ([`Error::Backend`]: nothing written). A failure of `COMMIT` itself — the connection dropped
+//! while it was in flight, the server terminated the session — may leave the batch committed or
+//! not, and is reported as [`Error::OutcomeUnknown`].
 //!
 //! Driver: `sqlx` (async, pooled, pure Rust, compile-time-safe SQL strings). Migrations run on
 //! connect under an advisory lock and are recorded in `mf_schema_migrations`.
@@ -146,21 +158,6 @@ fn to_i64(n: u64, what: &str) -> Result<i64> {
     i64::try_from(n).map_err(|_| Error::validation(what, "too large for the database"))
 }
 
-fn valid_schema(name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 63
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-        && !name.as_bytes()[0].is_ascii_digit();
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::validation(
-            "schema",
-            format!("{name:?} must be 1-63 letters, digits or '_', not starting with a digit"),
-        ))
-    }
-}
-
 impl PostgresStore {
     /// Connect to `url` (default schema), running migrations.
     ///
@@ -179,7 +176,7 @@ impl PostgresStore {
             .map_err(|e| Error::validation("url", e.to_string()))?
             .application_name("marketingforce");
         if let Some(schema) = &options.schema {
-            valid_schema(schema)?;
+            super::open::check_schema_name(schema, "schema")?;
             // Create the schema on a plain connection first (identifier validated above).
             let bootstrap = PgPoolOptions::new()
                 .max_connections(1)
@@ -363,7 +360,8 @@ async fn apply(
         }
     }
 
-    // Lock the existing rows in key order, then check every expectation.
+    // Lock the existing rows in key order, then the journal heads in name order; check every
+    // head expectation, then every version expectation.
     let writes = batch.writes();
     let mut current: HashMap<(String, String), (i64, String)> = HashMap::new();
     if !writes.is_empty() {
@@ -396,6 +394,7 @@ async fn apply(
             );
         }
     }
+    let next_seq = lock_journal_heads(tx, tenant, batch).await?;
     let prior = |w: &Write| current.get(&(w.collection().to_string(), w.key().to_string()));
     for w in writes {
         let version = prior(w).map(|(v, _)| *v as u64);
@@ -561,26 +560,8 @@ async fn apply(
         return Err(injected_failure());
     }
 
-    // Journals: reserve a contiguous range per journal (heads locked in name order).
-    let mut per_journal: BTreeMap<&str, i64> = BTreeMap::new();
-    for a in batch.appends() {
-        *per_journal.entry(a.journal.as_str()).or_default() += 1;
-    }
-    let mut next_seq: HashMap<&str, i64> = HashMap::new();
-    for (journal, count) in &per_journal {
-        let last: i64 = sqlx::query_scalar(
-            "INSERT INTO mf_journal_heads (tenant, journal, last_seq) VALUES ($1, $2, $3)
-             ON CONFLICT (tenant, journal) DO UPDATE SET last_seq = mf_journal_heads.last_seq + EXCLUDED.last_seq
-             RETURNING last_seq",
-        )
-        .bind(tenant)
-        .bind(*journal)
-        .bind(*count)
-        .fetch_one(&mut **tx)
-        .await
-        .map_err(db_err)?;
-        next_seq.insert(journal, last - count + 1);
-    }
+    // Journals: write into the ranges reserved when the heads were locked.
+    let mut next_seq = next_seq;
     let mut sequences = Vec::with_capacity(batch.appends().len());
     let (mut j_names, mut j_seqs, mut j_payloads) = (Vec::new(), Vec::new(), Vec::new());
     for a in batch.appends() {
@@ -609,6 +590,72 @@ async fn apply(
         versions,
         sequences,
     }))
+}
+
+/// Lock the head row of every journal the batch appends to or expects a head of (creating
+/// missing rows at 0), in journal-name order, reserving a contiguous range of sequence numbers
+/// per appended journal; check the head expectations against the locked heads. Returns the
+/// first sequence number of each journal's range.
+async fn lock_journal_heads<'b>(
+    tx: &mut Transaction<'static, Postgres>,
+    tenant: &str,
+    batch: &'b Batch,
+) -> Result<HashMap<&'b str, i64>> {
+    let mut count: BTreeMap<&str, i64> = BTreeMap::new();
+    for h in batch.heads() {
+        count.entry(h.journal.as_str()).or_insert(0);
+    }
+    for a in batch.appends() {
+        *count.entry(a.journal.as_str()).or_default() += 1;
+    }
+    if count.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let journals: Vec<&str> = count.keys().copied().collect();
+    let counts: Vec<i64> = count.values().copied().collect();
+    // ON CONFLICT DO UPDATE locks the row and, at READ COMMITTED, sees its latest committed
+    // version: a concurrent committer's appends are counted before our check.
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "INSERT INTO mf_journal_heads (tenant, journal, last_seq)
+         SELECT $1, h.journal, h.count
+         FROM UNNEST($2::text[], $3::int8[]) WITH ORDINALITY AS h(journal, count, ord)
+         ORDER BY h.ord
+         ON CONFLICT (tenant, journal)
+           DO UPDATE SET last_seq = mf_journal_heads.last_seq + EXCLUDED.last_seq
+         RETURNING journal, last_seq",
+    )
+    .bind(tenant)
+    .bind(&journals)
+    .bind(&counts)
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    let last: HashMap<String, i64> = rows.into_iter().collect();
+    let head_of = |journal: &str| -> Result<i64> {
+        let reserved = count.get(journal).copied().unwrap_or(0);
+        last.get(journal).map(|l| l - reserved).ok_or_else(|| {
+            Error::backend_message(
+                "postgres",
+                false,
+                format!("the head row of journal {journal} was not returned"),
+            )
+        })
+    };
+    for h in batch.heads() {
+        let actual = head_of(&h.journal)?;
+        if actual as u64 != h.head {
+            return Err(Error::StaleView {
+                journal: h.journal.clone(),
+                expected: h.head,
+                actual: actual as u64,
+            });
+        }
+    }
+    let mut next = HashMap::with_capacity(count.len());
+    for journal in count.keys() {
+        next.insert(*journal, head_of(journal)? + 1);
+    }
+    Ok(next)
 }
 
 #[async_trait]
@@ -716,6 +763,18 @@ impl Store for PostgresStore {
             .collect()
     }
 
+    async fn journal_head(&self, tenant: &TenantId, journal: &str) -> Result<u64> {
+        let head: Option<i64> = sqlx::query_scalar(
+            "SELECT last_seq FROM mf_journal_heads WHERE tenant = $1 AND journal = $2",
+        )
+        .bind(tenant.to_string())
+        .bind(journal)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(head.map_or(0, |h| h as u64))
+    }
+
     async fn idempotency(&self, tenant: &TenantId, key: &str) -> Result<Option<(String, Vec<u8>)>> {
         sqlx::query_as(
             "SELECT fingerprint, response FROM mf_idempotency WHERE tenant = $1 AND key = $2",
@@ -732,13 +791,15 @@ impl Store for PostgresStore {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         let outcome = apply(&mut tx, &tenant.to_string(), &batch).await;
         match outcome {
-            Ok(CommitOutcome::Committed(receipt)) => {
-                tx.commit().await.map_err(db_err)?;
-                Ok(CommitOutcome::Committed(receipt))
-            }
+            Ok(CommitOutcome::Committed(receipt)) => match tx.commit().await {
+                Ok(()) => Ok(CommitOutcome::Committed(receipt)),
+                // COMMIT was sent: it may have been applied before the failure reached us.
+                Err(e) => Err(Error::outcome_unknown_from("postgres commit", e)),
+            },
             other => {
-                // Replays and failures write nothing.
-                tx.rollback().await.map_err(db_err)?;
+                // Replays and failures write nothing. If the rollback itself fails the
+                // connection is gone and the server rolls back; the answer stands.
+                let _ = tx.rollback().await;
                 other
             }
         }

@@ -5,6 +5,17 @@
 //! `BEGIN IMMEDIATE … COMMIT` transaction. Schema migrations run on open, tracked in
 //! `PRAGMA user_version`.
 //!
+//! Several processes (or several `SqliteStore`s) may open one file: `BEGIN IMMEDIATE` takes
+//! the database's write lock before a batch reads anything, so the idempotency claim, the
+//! journal-head and version checks and the writes of one batch see the latest committed state
+//! and no other writer can slip in between (a busy writer waits up to 10 s, then fails with a
+//! retryable error, nothing written).
+//!
+//! Outcomes: a failure before `COMMIT`, or `COMMIT` refused because the database is busy,
+//! rolls the batch back ([`Error::Backend`]: nothing written). Any other failure of `COMMIT`
+//! itself (a disk I/O error, a full disk while the WAL is written) may leave the batch
+//! committed or not, and is reported as [`Error::OutcomeUnknown`].
+//!
 //! Driver: `rusqlite` (bundled SQLite). The work is synchronous and runs on tokio's blocking
 //! pool, with one writer connection and a small pool of reader connections (WAL lets readers
 //! proceed while a batch commits). `rusqlite` was chosen over `sqlx`'s SQLite driver because the
@@ -118,6 +129,18 @@ fn db_err(e: rusqlite::Error) -> Error {
 
 fn join_err(e: tokio::task::JoinError) -> Error {
     Error::backend_message("sqlite", false, format!("blocking task failed: {e}"))
+}
+
+/// A failed `COMMIT`: busy or locked means SQLite kept the transaction open and dropping it
+/// rolls it back (nothing written); anything else (I/O errors, a full disk) may have happened
+/// after the commit record reached the log.
+fn commit_err(e: rusqlite::Error) -> Error {
+    match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+            Error::backend("sqlite", true, e)
+        }
+        _ => Error::outcome_unknown_from("sqlite commit", e),
+    }
 }
 
 impl SqliteStore {
@@ -335,6 +358,29 @@ fn apply(tx: &rusqlite::Transaction<'_>, tenant: &str, batch: &Batch) -> Result<
         }
     }
 
+    // Journal heads: the write lock is held (BEGIN IMMEDIATE), so these are the latest.
+    let mut heads: HashMap<&str, i64> = HashMap::new();
+    {
+        let mut head = tx
+            .prepare_cached(
+                "SELECT COALESCE(MAX(seq), 0) FROM mf_journal WHERE tenant = ?1 AND journal = ?2",
+            )
+            .map_err(db_err)?;
+        for h in batch.heads() {
+            let actual: i64 = head
+                .query_row(params![tenant, h.journal], |r| r.get(0))
+                .map_err(db_err)?;
+            if actual as u64 != h.head {
+                return Err(Error::StaleView {
+                    journal: h.journal.clone(),
+                    expected: h.head,
+                    actual: actual as u64,
+                });
+            }
+            heads.insert(&h.journal, actual);
+        }
+    }
+
     // Read current versions and index entries; check every expectation first.
     let mut current = Vec::with_capacity(batch.writes().len());
     {
@@ -440,7 +486,6 @@ fn apply(tx: &rusqlite::Transaction<'_>, tenant: &str, batch: &Batch) -> Result<
         return Err(injected_failure());
     }
 
-    let mut heads: HashMap<&str, i64> = HashMap::new();
     let mut sequences = Vec::with_capacity(batch.appends().len());
     let mut head = tx
         .prepare_cached(
@@ -609,6 +654,19 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn journal_head(&self, tenant: &TenantId, journal: &str) -> Result<u64> {
+        let (t, j) = (tenant.to_string(), journal.to_string());
+        self.read(move |conn| {
+            conn.prepare_cached(
+                "SELECT COALESCE(MAX(seq), 0) FROM mf_journal WHERE tenant = ?1 AND journal = ?2",
+            )
+            .and_then(|mut s| s.query_row(params![t, j], |r| r.get::<_, i64>(0)))
+            .map(|n| n as u64)
+            .map_err(db_err)
+        })
+        .await
+    }
+
     async fn idempotency(&self, tenant: &TenantId, key: &str) -> Result<Option<(String, Vec<u8>)>> {
         let (t, k) = (tenant.to_string(), key.to_string());
         self.read(move |conn| {
@@ -628,7 +686,7 @@ impl Store for SqliteStore {
         batch.validate(&self.inner.limits)?;
         let inner = self.inner.clone();
         let tenant = tenant.to_string();
-        run_blocking(move || {
+        let work = move || {
             let mut conn = inner.writer.lock().unwrap_or_else(PoisonError::into_inner);
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -638,11 +696,19 @@ impl Store for SqliteStore {
                 // A replay wrote nothing: let the transaction roll back.
                 CommitOutcome::Replayed(_) => Ok(outcome),
                 CommitOutcome::Committed(_) => {
-                    tx.commit().map_err(db_err)?;
+                    tx.commit().map_err(commit_err)?;
                     Ok(outcome)
                 }
             }
-        })
-        .await
+        };
+        match tokio::runtime::Handle::try_current() {
+            // The batch runs to the end on the blocking pool even if this future is dropped;
+            // if the task itself fails, whether it committed is unknown.
+            Ok(handle) => handle
+                .spawn_blocking(work)
+                .await
+                .map_err(|e| Error::outcome_unknown_from("sqlite commit", e))?,
+            Err(_) => work(),
+        }
     }
 }

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 
 use super::TimeZone;
-use crate::error::{Error, Result};
+use crate::error::{quote_input, Error, Result};
 
 /// A source of the current instant. Every timestamp the SDK records comes from one, so tests and
 /// simulations control time completely.
@@ -62,7 +62,9 @@ impl ManualClock {
     pub fn at_rfc3339(now: &str) -> Result<ManualClock> {
         DateTime::parse_from_rfc3339(now)
             .map(|t| ManualClock::new(t.with_timezone(&Utc)))
-            .map_err(|e| Error::validation("now", format!("{now:?} is not RFC 3339: {e}")))
+            .map_err(|e| {
+                Error::validation("now", format!("{} is not RFC 3339: {e}", quote_input(now)))
+            })
     }
 
     /// Set the time (it may go backwards; the caller decides).

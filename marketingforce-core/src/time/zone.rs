@@ -9,7 +9,7 @@ use chrono_tz::Tz;
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::error::{Error, Result};
+use crate::error::{quote_input, Error, Result};
 
 /// An IANA time zone in which a tenant's contracts and settlements are dated.
 ///
@@ -77,9 +77,12 @@ impl fmt::Display for TimeZone {
 impl FromStr for TimeZone {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
-        s.parse::<Tz>()
-            .map(TimeZone)
-            .map_err(|_| Error::validation("time_zone", format!("{s:?} is not an IANA time zone")))
+        s.parse::<Tz>().map(TimeZone).map_err(|_| {
+            Error::validation(
+                "time_zone",
+                format!("{} is not an IANA time zone", quote_input(s)),
+            )
+        })
     }
 }
 

@@ -795,7 +795,9 @@ impl Crm {
             .tenant_indexer(tenant)?
             .compute(BlindKind::Digest, &json)
             .mac;
-        Ok(Idempotent::new(key, &format!("{digest:032x}"))?)
+        #[allow(deprecated)] // moves to Idempotent::with_fingerprint(&IdempotencyKey, ..)
+        let idem = Idempotent::legacy(key, &format!("{digest:032x}"))?;
+        Ok(idem)
     }
 
     /// The replayed result of `idem`, if it was used before.

@@ -411,7 +411,8 @@ impl ModuleHost {
         let manifest = m.manifest().clone();
         ents.require(module)?;
         let tenant = ents.tenant();
-        let idem = Idempotent::new(
+        #[allow(deprecated)] // moves to Idempotent::new(&IdempotencyKey, operation, ..)
+        let idem = Idempotent::legacy(
             format!("{INVOCATION_KEYS}{key}"),
             &InvocationRequest {
                 module,
