@@ -52,7 +52,9 @@ async fn main() -> ExitCode {
 
 async fn run() -> Result<(), Box<dyn Error>> {
     let addr = std::env::var("MF_HTTP_ADDR").unwrap_or_else(|_| "127.0.0.1:8080".into());
-    let store_url: StoreUrl = std::env::var("MF_STORE").unwrap_or_default().parse()?;
+    let store_url: StoreUrl = std::env::var("MF_STORE")
+        .unwrap_or_else(|_| "memory".into())
+        .parse()?;
     let key = match std::env::var("MF_PII_KEY") {
         Ok(hex) => parse_key(&hex)?,
         Err(_) if !store_url.is_durable() => {

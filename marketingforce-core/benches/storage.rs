@@ -1,6 +1,8 @@
 //! Storage benchmarks: per backend, single-record put and get, an atomic batch of 1,000 writes,
-//! and journal appends in batches of 1,000. Each figure is printed with its ratio to a bare
-//! `BTreeMap` insert of the same keys and values measured in the same run.
+//! journal appends in batches of 1,000, and one append per commit without and with a
+//! journal-head expectation (the fence of "several processes, one store"). Each figure is
+//! printed with its ratio to a bare `BTreeMap` insert of the same keys and values measured in
+//! the same run; the fenced append also with its ratio to the unfenced one.
 //!
 //! Run: `cargo bench -p marketingforce-core --features sqlite,postgres --bench storage`
 //! (PostgreSQL is measured when `MARKETINGFORCE_TEST_POSTGRES_URL` is set.)
@@ -149,6 +151,48 @@ fn bench_backend(rt: &tokio::runtime::Runtime, store: Arc<dyn Store>, rows: &mut
         unit: "entries/s",
         per_sec: journal,
     });
+    let append_one = measure(
+        |i| {
+            let mut b = Batch::new();
+            b.append("single_appends", value(i));
+            b
+        },
+        |b| {
+            rt.block_on(store.commit(&t, b)).expect("append");
+            1
+        },
+    );
+    rows.push(Row {
+        backend,
+        key: "append_one",
+        op: "one append per commit",
+        unit: "commits/s",
+        per_sec: append_one,
+    });
+    // The same, fenced: round i expects the head the i commits before it left.
+    let fenced = measure(
+        |i| {
+            let mut b = Batch::new();
+            b.expect_head("fenced_appends", i)
+                .append("fenced_appends", value(i));
+            b
+        },
+        |b| {
+            rt.block_on(store.commit(&t, b)).expect("fenced append");
+            1
+        },
+    );
+    rows.push(Row {
+        backend,
+        key: "fenced_append_one",
+        op: "one append per commit, expect_head fenced",
+        unit: "commits/s",
+        per_sec: fenced,
+    });
+    println!(
+        "{backend}: expect_head costs {:.1}% of one-append commit throughput",
+        (1.0 - fenced / append_one) * 100.0
+    );
 }
 
 fn main() {

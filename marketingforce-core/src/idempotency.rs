@@ -5,7 +5,7 @@
 //! an [`OutcomeUnknown`](crate::ErrorKind::OutcomeUnknown) answer) sends the same call again
 //! with the same key: if the first call committed, the service answers with its result and
 //! changes nothing; if it did not, the call runs now. Reusing a key for a *different* request is
-//! refused ([`Error::IdempotencyMismatch`](crate::Error::IdempotencyMismatch)).
+//! refused ([`Error::IdempotencyMismatch`]).
 //!
 //! ## The scoping rule
 //!

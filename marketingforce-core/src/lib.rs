@@ -45,7 +45,10 @@
 //! ## Feature flags
 //! - `sqlite`: [`storage::SqliteStore`], the embedded durable backend (bundled SQLite).
 //! - `postgres`: [`storage::PostgresStore`], the shared backend.
-//! - `testing`: `storage::conformance`, the behaviour suite for any [`storage::Store`].
+//! - `testing`: `storage::conformance`, the behaviour suite for any [`storage::Store`];
+//!   `storage::FaultyStore` (seeded fault injection, including calls that never answer) and
+//!   `storage::poll_then_drop` (cancel a future at a chosen await point);
+//!   `Batch::fail_after_writes`.
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]

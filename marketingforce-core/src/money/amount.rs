@@ -518,10 +518,12 @@ mod tests {
                 .to_string(),
             "12.5"
         );
-        // One digit more would have been rounded silently before.
+        // Beyond 28 digits: refused. Before, the first two were rounded silently (to 100 and
+        // to 0).
         for bad in [
-            "123456789012345678.90123456789 CNY",
+            "99.999999999999999999999999999 CNY",
             "0.00000000000000000000000000001",
+            "123456789012345678.90123456789 CNY",
             "99999999999999999999999999999",
             "1.0000000000000000000000000001",
         ] {

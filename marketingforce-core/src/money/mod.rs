@@ -15,7 +15,7 @@ mod currency;
 mod quantity;
 mod rate;
 
-pub use amount::{parse_decimal, Money, RoundingMode};
+pub use amount::{parse_decimal, Money, RoundingMode, MAX_DECIMAL_DIGITS};
 pub use currency::Currency;
 pub use quantity::Quantity;
 pub use rate::Rate;

@@ -209,8 +209,8 @@ pub enum DuplicateScope {
     /// the storage contract makes exactly these safe to deliver twice.
     #[default]
     Claimed,
-    /// Batches with an idempotency claim or with any write expecting a version or absence (the
-    /// second delivery is a replay or a conflict).
+    /// Batches with an idempotency claim, a journal-head expectation or any write expecting a
+    /// version or absence (the second delivery is a replay, a stale view or a conflict).
     Conditional,
     /// Every batch, including unconditional ones whose journal appends the second delivery
     /// writes again. Use it to find out which writers rely on exactly-once delivery.
@@ -223,7 +223,9 @@ impl DuplicateScope {
         match self {
             DuplicateScope::Claimed => claimed,
             DuplicateScope::Conditional => {
-                claimed || batch.writes().iter().any(|w| w.expect() != Expect::Any)
+                claimed
+                    || !batch.heads().is_empty()
+                    || batch.writes().iter().any(|w| w.expect() != Expect::Any)
             }
             DuplicateScope::All => true,
         }
@@ -632,9 +634,12 @@ fn target_of(batch: &Batch) -> String {
     if let Some(w) = batch.writes().first() {
         return format!("{}/{}", w.collection(), w.key());
     }
-    batch.appends().first().map_or_else(
+    if let Some(a) = batch.appends().first() {
+        return format!("journal {}", a.journal);
+    }
+    batch.heads().first().map_or_else(
         || "empty batch".into(),
-        |a| format!("journal {}", a.journal),
+        |h| format!("fence on journal {}", h.journal),
     )
 }
 
@@ -980,6 +985,13 @@ mod tests {
             let e = store.commit(&t, b).await.unwrap_err();
             assert!(matches!(e, Error::Conflict { .. }), "{e}");
             assert!(memory.get(&t, "c", "new").await.unwrap().is_some());
+            // A fenced append delivered twice: the second delivery finds the head moved.
+            let mut b = Batch::new();
+            b.expect_head("fenced", 0).append("fenced", b"x".to_vec());
+            store.script(Fault::DuplicateDelivery);
+            let e = store.commit(&t, b).await.unwrap_err();
+            assert!(matches!(e, Error::StaleView { .. }), "{e}");
+            assert_eq!(memory.journal_head(&t, "fenced").await.unwrap(), 1);
         });
     }
 

@@ -805,3 +805,51 @@ impl Store for PostgresStore {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `COMMIT` the server fails (here: a deferred constraint trigger that refuses one
+    /// payload at commit time) is reported as an unknown outcome, never as "nothing written".
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_commit_is_an_unknown_outcome() {
+        let Ok(url) = std::env::var("MARKETINGFORCE_TEST_POSTGRES_URL") else {
+            eprintln!("skipped: MARKETINGFORCE_TEST_POSTGRES_URL is not set");
+            return;
+        };
+        let id = TenantId::new().to_string();
+        let schema = format!("mf_commit_fail_{}", &id[id.len() - 12..]);
+        let store = PostgresStore::connect_with(PostgresOptions::new(url).schema(schema.clone()))
+            .await
+            .expect("connect");
+        for ddl in [
+            "CREATE FUNCTION mf_refuse_at_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN
+               IF NEW.payload = convert_to('refuse at commit', 'UTF8') THEN
+                 RAISE EXCEPTION 'refused at commit';
+               END IF;
+               RETURN NULL;
+             END $$",
+            "CREATE CONSTRAINT TRIGGER mf_refuse_at_commit AFTER INSERT ON mf_journal
+             DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION mf_refuse_at_commit()",
+        ] {
+            sqlx::query(ddl).execute(&store.pool).await.expect("ddl");
+        }
+        let t = TenantId::new();
+        let mut batch = Batch::new();
+        batch.append("events", b"refuse at commit".to_vec());
+        let e = store.commit(&t, batch).await.unwrap_err();
+        assert!(matches!(e, Error::OutcomeUnknown { .. }), "{e:?}");
+        assert!(e.is_retryable());
+        // An ordinary batch still commits.
+        let mut batch = Batch::new();
+        batch.append("events", b"fine".to_vec());
+        store.commit(&t, batch).await.expect("commit");
+        let drop = format!("DROP SCHEMA \"{schema}\" CASCADE");
+        sqlx::query(AssertSqlSafe(drop))
+            .execute(&store.pool)
+            .await
+            .expect("drop schema");
+    }
+}

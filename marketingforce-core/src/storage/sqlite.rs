@@ -712,3 +712,34 @@ impl Store for SqliteStore {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorKind;
+
+    fn sqlite_error(code: std::os::raw::c_int) -> rusqlite::Error {
+        rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None)
+    }
+
+    #[test]
+    fn a_failed_commit_is_unavailable_only_when_sqlite_kept_the_transaction() {
+        // Busy or locked: the transaction is still open and is rolled back; nothing written.
+        for code in [rusqlite::ffi::SQLITE_BUSY, rusqlite::ffi::SQLITE_LOCKED] {
+            assert_eq!(
+                commit_err(sqlite_error(code)).kind(),
+                ErrorKind::Unavailable
+            );
+        }
+        // I/O errors, a full disk, corruption: the commit record may have reached the log.
+        for code in [
+            rusqlite::ffi::SQLITE_IOERR,
+            rusqlite::ffi::SQLITE_IOERR_FSYNC,
+            rusqlite::ffi::SQLITE_FULL,
+            rusqlite::ffi::SQLITE_CORRUPT,
+        ] {
+            let e = commit_err(sqlite_error(code));
+            assert!(matches!(e, Error::OutcomeUnknown { .. }), "{e}");
+        }
+    }
+}
