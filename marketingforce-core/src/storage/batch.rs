@@ -183,8 +183,8 @@ impl Batch {
     }
 
     /// Commit only if `journal` ends at sequence number `head` (0 when it is empty) at commit
-    /// time; otherwise the commit writes nothing and fails with
-    /// [`Error::StaleView`] naming the expected and the actual head.
+    /// time, before this batch's own appends; otherwise the commit writes nothing and fails
+    /// with [`Error::StaleView`] naming the expected and the actual head.
     ///
     /// This is how a service proves that the in-memory view a write relies on is current: the
     /// view was computed from the journal up to `head`, so if the journal moved on, another

@@ -19,7 +19,8 @@
 //! against the head as of the lock — two transactions expecting the same head serialise on the
 //! row, and the second sees the first's appends and fails with
 //! [`StaleView`](crate::Error::StaleView). Locks are always taken in the same order (idempotency
-//! key, records by key, heads by journal name), so batches do not deadlock one another.
+//! key, existing records by key, journal heads by name, new records by key), so batches do not
+//! deadlock one another.
 //!
 //! Outcomes: any failure before `COMMIT` is sent rolls the transaction back
 //! ([`Error::Backend`]: nothing written). A failure of `COMMIT` itself — the connection dropped
@@ -495,6 +496,7 @@ async fn apply(
              SELECT $1, u.collection, u.key, u.version, u.value, u.indexes
              FROM UNNEST($2::text[], $3::text[], $4::int8[], $5::bytea[], $6::text[])
                AS u(collection, key, version, value, indexes)
+             ORDER BY u.collection, u.key
              ON CONFLICT (tenant, collection, key) DO NOTHING
              RETURNING collection, key",
         )
