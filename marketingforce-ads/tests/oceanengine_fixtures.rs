@@ -45,14 +45,26 @@ async fn a_report_across_pages_is_exact_to_the_fen_and_keeps_ids_above_2_pow_53(
     assert_eq!(
         lines,
         vec![
-            ("7160000000000000001".into(), "1234.56".into(), 100_000, 2300, 41),
+            (
+                "7160000000000000001".into(),
+                "1234.56".into(),
+                100_000,
+                2300,
+                41
+            ),
             ("7160000000000000002".into(), "0.10".into(), 12, 1, 0),
             ("7160000000000000003".into(), "-12.30".into(), 0, 0, 0),
         ]
     );
-    assert_eq!(r.report_id, format!("oceanengine:{ADV}:2026-03-01:campaign"));
+    assert_eq!(
+        r.report_id,
+        format!("oceanengine:{ADV}:2026-03-01:campaign")
+    );
     assert_eq!(r.revision, 1);
-    assert!(r.complete, "2026-03-01 is past the finality delay on 03-03 at noon");
+    assert!(
+        r.complete,
+        "2026-03-01 is past the finality delay on 03-03 at noon"
+    );
 }
 
 #[tokio::test]
@@ -62,7 +74,10 @@ async fn a_float_artefact_in_money_is_refused_naming_the_row() {
     match &e {
         Error::Validation { field, reason } => {
             assert_eq!(field, "page 1.data.list[1].stat_cost");
-            assert!(reason.contains("0.30000000000000004") && reason.contains("refused"), "{reason}");
+            assert!(
+                reason.contains("0.30000000000000004") && reason.contains("refused"),
+                "{reason}"
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -114,13 +129,22 @@ async fn malformed_json_is_a_typed_error_without_the_body() {
         Some(OceanEngineError::Malformed { endpoint, reason }) => {
             assert_eq!(endpoint, "2/report/campaign/get/");
             assert!(reason.contains("at byte"), "{reason}");
-            assert!(!e.to_string().contains("7160000000000000001"), "no body in the error: {e}");
+            assert!(
+                !e.to_string().contains("7160000000000000001"),
+                "no body in the error: {e}"
+            );
         }
         other => panic!("{other:?}"),
     }
     assert!(!e.is_retryable());
     let e = platform.account(ADV).await.unwrap_err();
-    assert!(matches!(OceanEngineError::find(&e), Some(OceanEngineError::Malformed { .. })), "{e}");
+    assert!(
+        matches!(
+            OceanEngineError::find(&e),
+            Some(OceanEngineError::Malformed { .. })
+        ),
+        "{e}"
+    );
 }
 
 #[tokio::test]
@@ -128,7 +152,10 @@ async fn rate_limit_answers_are_retried_with_backoff() {
     let (platform, replay, _) = replaying("report_rate_limited.jsonl", |_| {}).await;
     let r = platform.daily_report(&report()).await.unwrap();
     assert_eq!(r.lines[0].spend.amount().to_string(), "500.00");
-    assert!(replay.unused().is_empty(), "both refusals and the answer were used");
+    assert!(
+        replay.unused().is_empty(),
+        "both refusals and the answer were used"
+    );
     // With fewer retries than refusals, a retryable typed error.
     let (platform, _, _) = replaying("report_rate_limited.jsonl", |c| c.max_retries = 1).await;
     let e = platform.daily_report(&report()).await.unwrap_err();
@@ -202,7 +229,11 @@ async fn the_v3_custom_report_reads_string_metrics_and_drops_idle_rows() {
     assert_eq!(r.rows[0].id, "7160000000000000011");
     assert_eq!(r.rows[0].spend.to_string(), "2048.00 CNY");
     assert_eq!(
-        (r.rows[0].impressions, r.rows[0].clicks, r.rows[0].conversions),
+        (
+            r.rows[0].impressions,
+            r.rows[0].clicks,
+            r.rows[0].conversions
+        ),
         (512_000, 6400, 128)
     );
 }
@@ -222,7 +253,10 @@ async fn gateway_errors_are_retried_then_reported_as_retryable() {
     let e = platform.fund(ADV).await.unwrap_err();
     assert!(e.is_retryable());
     assert!(
-        matches!(OceanEngineError::find(&e), Some(OceanEngineError::Http { status: 502, .. })),
+        matches!(
+            OceanEngineError::find(&e),
+            Some(OceanEngineError::Http { status: 502, .. })
+        ),
         "{e}"
     );
 }
@@ -234,7 +268,10 @@ async fn a_second_pull_of_the_same_figures_keeps_the_revision() {
         c.report_page_size = 200;
     })
     .await;
-    let first = platform.level_report(ADV, day(), ReportLevel::Campaign).await.unwrap();
+    let first = platform
+        .level_report(ADV, day(), ReportLevel::Campaign)
+        .await
+        .unwrap();
     // The fixture's entry is used; serve it again through a new replay on the same store.
     let again = platform
         .with_transport(std::sync::Arc::new(

@@ -29,6 +29,9 @@ pub fn config(base_url: &str) -> OceanEngineConfig {
     c.timeout_ms = 5_000;
     c.refresh_lease_secs = 30;
     c.report_page_size = 2;
+    // The buckets have their own tests; here they should not slow the suite down.
+    c.app_qps = 1000;
+    c.advertiser_qps = 1000;
     c
 }
 

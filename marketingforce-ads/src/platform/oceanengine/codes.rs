@@ -13,7 +13,7 @@
 //!
 //! The tables are configuration ([`ErrorCodes`]): when the platform introduces a code, add it
 //! without waiting for a release. Refusals reach callers as the core
-//! [`Error::Backend`](marketingforce_core::Error::Backend) with backend `ocean-engine`; the
+//! [`Error::Backend`] with backend `ocean-engine`; the
 //! typed error is its `source`, found with [`OceanEngineError::find`].
 
 use schemars::JsonSchema;

@@ -326,7 +326,8 @@ mod tests {
     fn defaults_validate_and_bad_values_name_the_field() {
         let ok = OceanEngineConfig::new("1690000000000001", Secret::new("s"));
         assert!(ok.validate().is_ok());
-        let cases: Vec<(&str, Box<dyn Fn(&mut OceanEngineConfig)>)> = vec![
+        type Change = Box<dyn Fn(&mut OceanEngineConfig)>;
+        let cases: Vec<(&str, Change)> = vec![
             ("secret", Box::new(|c| c.secret = Secret::new(" "))),
             ("base_url", Box::new(|c| c.base_url = "ftp://x/".into())),
             (

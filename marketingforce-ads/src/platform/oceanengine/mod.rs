@@ -106,7 +106,7 @@ pub mod transport;
 pub(crate) mod wire;
 
 pub use accounts::{AdvertiserInfo, AdvertiserStatus, Fund, Transfer, TransferState};
-pub use auth::{Grant, TokenRecord};
+pub use auth::{Grant, RefreshLease, TokenRecord};
 pub use client::Notice;
 pub use codes::{ErrorCodes, ObjectFailure, OceanEngineError};
 pub use config::{ApiModel, OceanEngineConfig, DEFAULT_AUTHORIZE_PAGE, DEFAULT_BASE_URL};

@@ -311,16 +311,18 @@ impl OceanEnginePlatform {
         }
         match total_pages {
             None => *total_pages = Some(info.total_page),
-            Some(first) if *first != info.total_page => return Err(OceanEngineError::Transient {
-                endpoint: endpoint.to_string(),
-                code: 0,
-                message: format!(
+            Some(first) if *first != info.total_page => {
+                return Err(OceanEngineError::Transient {
+                    endpoint: endpoint.to_string(),
+                    code: 0,
+                    message: format!(
                     "total_page went from {first} to {} while the report was read: pull it again",
                     info.total_page
                 ),
-                attempts: 1,
+                    attempts: 1,
+                }
+                .into_core())
             }
-            .into_core()),
             Some(_) => {}
         }
         Ok(())
