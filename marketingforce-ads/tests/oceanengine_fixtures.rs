@@ -289,3 +289,23 @@ async fn a_second_pull_of_the_same_figures_keeps_the_revision() {
     assert_eq!((first.revision, again.revision), (1, 1));
     assert_eq!(first, again);
 }
+
+#[tokio::test]
+async fn a_top_up_refused_as_a_duplicate_answers_with_the_first_transfer() {
+    let (platform, replay, _) = replaying("transfer_duplicate.jsonl", |_| {}).await;
+    let receipt = platform
+        .top_up(&marketingforce_core::adapters::ad_platform::TopUpRequest {
+            request_id: "topup-0001".into(),
+            account_id: ADV.into(),
+            amount: marketingforce_core::money::Money::cny("500.25").unwrap(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        receipt.status,
+        marketingforce_core::adapters::ad_platform::TopUpStatus::Succeeded
+    );
+    assert_eq!(receipt.platform_ref, "TS20260301000001");
+    assert_eq!(receipt.amount.to_string(), "500.25 CNY");
+    assert!(replay.unused().is_empty());
+}

@@ -419,7 +419,23 @@ impl OceanEnginePlatform {
         ]);
         let call = Call::post("v3.0/cg_transfer/create_transfer/", body)
             .for_advertiser(&request.account_id);
-        let data = self.client.call(&call).await?;
+        let data = match self.client.call(&call).await {
+            Ok(data) => data,
+            Err(e) => {
+                // A replay the platform refuses as a duplicate: the first attempt's transfer
+                // exists and is the answer.
+                if matches!(
+                    OceanEngineError::find(&e),
+                    Some(OceanEngineError::Refused { .. })
+                ) {
+                    if let Ok(Some(t)) = self.transfer(&request.request_id).await {
+                        let serial = t.serial.clone();
+                        return Ok(self.receipt(request, serial, Some(t)));
+                    }
+                }
+                return Err(e);
+            }
+        };
         let serial = wire::opt_text(&data, "transfer_serial", "data")?;
         // The creation only says "accepted"; the detail says whether it is done.
         let state = match self.transfer(&request.request_id).await {

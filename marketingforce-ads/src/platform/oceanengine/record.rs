@@ -26,7 +26,9 @@
 //! `Access-Token` header is never written, request members `secret`, `auth_code`,
 //! `refresh_token`, `access_token` and response members `access_token`, `refresh_token` become
 //! `"REDACTED"`, and so do personal contact fields (`email`, `phonenumber`, `contacter`,
-//! `telephone`, `mobile`, `address`). Review a recording before committing it all the same.
+//! `telephone`, `mobile`, `address`). Per-call trace ids in the query (`biz_request_no` of a
+//! transfer query) are left out of the matchers. Review a recording before committing it all
+//! the same.
 //!
 //! ```no_run
 //! # async fn record() -> Result<(), Box<dyn std::error::Error>> {
@@ -59,6 +61,9 @@ use super::transport::{HttpMethod, Transport, TransportError, WireRequest, WireR
 pub const REQUEST_SECRETS: &[&str] = &["secret", "auth_code", "refresh_token", "access_token"];
 /// Response members never written to a recording.
 pub const RESPONSE_SECRETS: &[&str] = &["access_token", "refresh_token"];
+/// Query parameters that differ on every call (a per-request trace id) and are left out of
+/// recorded matchers, so a replay matches a new run.
+pub const VOLATILE_QUERY: &[&str] = &["biz_request_no"];
 /// Personal contact fields never written to a recording.
 pub const PERSONAL_FIELDS: &[&str] = &[
     "email",
@@ -205,7 +210,12 @@ impl Fixture {
         let matcher = RequestMatcher {
             method: request.method,
             path: request.path.clone(),
-            query: request.query.iter().cloned().collect(),
+            query: request
+                .query
+                .iter()
+                .filter(|(k, _)| !VOLATILE_QUERY.contains(&k.as_str()))
+                .cloned()
+                .collect(),
             body,
         };
         let request_json = serde_json::to_string(&matcher).unwrap_or_else(|_| "{}".into());
@@ -460,6 +470,20 @@ mod tests {
         other.body = Some(r#"{"app_id":1690000000000001,"grant_type":"auth_code"}"#.into());
         assert!(!entry.request.matches(&other));
         // A non-JSON body is kept as text.
+        // A per-call trace id does not pin the matcher.
+        let mut query = get(
+            "v3.0/cg_transfer/query_transfer_detail/",
+            &[
+                ("biz_request_no", "trace-1"),
+                ("transfer_biz_request_no", "k"),
+            ],
+        );
+        let line = Fixture::line_for(&query, &response);
+        assert!(!line.contains("trace-1"), "{line}");
+        query.query[0].1 = "trace-2".into();
+        assert!(Fixture::parse(&line).unwrap().entries()[0]
+            .request
+            .matches(&query));
         let html = WireResponse {
             status: 502,
             body: "<html>Bad Gateway</html>".into(),
