@@ -28,8 +28,11 @@
 //! after it. A replay of a done creation answers the id; a replay of a pending one (the first
 //! attempt's outcome is unknown) first looks for an object of the same name in the account
 //! (names are unique per account) and adopts it, and only creates when there is none. Another
-//! process creating the same request right now holds the pending record's lease; the replay
-//! then answers a retryable timeout.
+//! process creating the same request right now holds the pending record's lease (as long as
+//! `refresh_lease_secs`); the replay then answers a retryable timeout. The creation call itself
+//! is never re-sent blindly: a lost answer is reported as a timeout (outcome unknown), and the
+//! replay recovers it as above. The one risk left: an object created *outside* the SDK with
+//! the same name in the account, found after an unknown outcome, would be adopted.
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
