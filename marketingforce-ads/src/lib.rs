@@ -104,11 +104,15 @@
 //! - [`settlement`]: monthly settlement on the gross and net bases, all as ledger transfers and
 //!   derivable from them; [`receivables`]: ageing, overdue, turnover days, advances, cash flow.
 //! - [`report`]: ingested spend/performance reports; [`review`]: the content review gate.
-//! - [`platform`]: the simulated and HTTP ad platform adapters.
+//! - [`platform`]: the simulated and HTTP ad platform adapters, and the Ocean Engine (巨量引擎)
+//!   Marketing API connector ([`platform::oceanengine`]).
 //! - [`ops`]: [`AdOps`], the service that ties it together over the storage contract.
 //!
 //! ## Feature flags
-//! This crate has none. Choose a durable backend with `marketingforce-core`'s `sqlite` or
+//! - `testing`: `platform::oceanengine::fake`, a loopback protocol fake of the Ocean Engine
+//!   Marketing API for integration tests (pulls in `axum`).
+//!
+//! Choose a durable backend with `marketingforce-core`'s `sqlite` or
 //! `postgres` feature (or the same features of the `marketingforce` umbrella crate) and pass it
 //! as an `Arc<dyn Store>`. The HTTP platform adapter ([`platform::http`]) is always built, on
 //! `reqwest` without TLS; for `https://` endpoints enable `reqwest/rustls` in your own manifest.

@@ -6,6 +6,7 @@ use marketingforce_ads::agreement::{AgreementTerms, CreditPolicy, PlatformAgreem
 use marketingforce_ads::config::{json_schema, Config};
 use marketingforce_ads::party::QualificationPolicy;
 use marketingforce_ads::platform::http::HttpPlatformConfig;
+use marketingforce_ads::platform::oceanengine::OceanEngineConfig;
 use marketingforce_ads::rebate::{CustomerRebatePolicy, PlatformRebatePolicy, TierSchedule};
 use marketingforce_ads::AdOpsConfig;
 
@@ -53,6 +54,10 @@ fn committed_schemas_are_up_to_date() {
     check(
         "http-platform-config.schema.json",
         json_schema::<HttpPlatformConfig>(),
+    );
+    check(
+        "ocean-engine-config.schema.json",
+        json_schema::<OceanEngineConfig>(),
     );
 }
 
