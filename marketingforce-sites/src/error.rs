@@ -21,6 +21,15 @@ pub struct BlockedText {
     pub content_id: String,
 }
 
+/// One field a form submission got wrong (never echoes the value).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldError {
+    /// The field name (`mobile`, `_consent`, …).
+    pub field: String,
+    /// Why, in words a visitor understands.
+    pub reason: String,
+}
+
 /// Why a beacon or a session start was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -103,6 +112,15 @@ pub enum SitesError {
         reason: String,
     },
 
+    /// A form submission failed server-side validation; nothing reached the CRM.
+    #[error("form {form} rejected: {}", fields(.errors))]
+    FormRejected {
+        /// The form.
+        form: String,
+        /// Every field in error.
+        errors: Vec<FieldError>,
+    },
+
     /// Too many form submissions from one client in the window.
     #[error("too many submissions of form {form}; retry after {retry_after_secs} s")]
     RateLimited {
@@ -127,6 +145,14 @@ pub enum SitesError {
     },
 }
 
+fn fields(errors: &[FieldError]) -> String {
+    errors
+        .iter()
+        .map(|e| format!("{}: {}", e.field, e.reason))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 fn summary(blocked: &[BlockedText]) -> String {
     blocked
         .iter()
@@ -146,6 +172,7 @@ impl SitesError {
         match self {
             SitesError::Core(marketingforce_core::Error::Validation { field, .. }) => Some(field),
             SitesError::Crm(e) => e.field(),
+            SitesError::FormRejected { errors, .. } => errors.first().map(|e| e.field.as_str()),
             _ => None,
         }
     }
@@ -166,5 +193,11 @@ impl From<minijinja::Error> for SitesError {
             template: e.name().unwrap_or("?").to_string(),
             reason: e.to_string(),
         }
+    }
+}
+
+impl From<serde_json::Error> for SitesError {
+    fn from(e: serde_json::Error) -> Self {
+        SitesError::Core(e.into())
     }
 }

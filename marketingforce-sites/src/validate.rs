@@ -18,9 +18,7 @@ use std::collections::BTreeSet;
 use rust_decimal::Decimal;
 
 use crate::error::{Result, SitesError};
-use crate::model::{
-    Asset, AssetKind, Block, FieldKind, FormSpec, Link, NavItem, Page, Site, Text,
-};
+use crate::model::{Asset, AssetKind, Block, FieldKind, FormSpec, Link, NavItem, Page, Site, Text};
 
 /// How deep sections may nest: a top-level block is at depth 1.
 pub const MAX_DEPTH: usize = 4;
@@ -43,21 +41,26 @@ pub fn is_slug(s: &str) -> bool {
         && s.len() <= 64
         && !s.starts_with('-')
         && !s.ends_with('-')
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 fn check_slug(s: &str, path: &str) -> Result<()> {
     if is_slug(s) {
         Ok(())
     } else {
-        Err(err(path, format!("{s:?} must be 1-64 characters of a-z, 0-9 and '-'")))
+        Err(err(
+            path,
+            format!("{s:?} must be 1-64 characters of a-z, 0-9 and '-'"),
+        ))
     }
 }
 
 fn url_chars_ok(s: &str) -> bool {
     s.len() <= MAX_URL_BYTES
         && !s.is_empty()
-        && s.chars().all(|c| !c.is_control() && !c.is_whitespace() && !"\"'<>\\`".contains(c))
+        && s.chars()
+            .all(|c| !c.is_control() && !c.is_whitespace() && !"\"'<>\\`".contains(c))
 }
 
 /// Check an `https://` / `http://` URL: scheme, a host of `[a-z0-9.-]` (with an optional
@@ -71,7 +74,10 @@ pub fn check_web_url(url: &str, path: &str) -> Result<()> {
         .or_else(|| url.strip_prefix("http://"))
         .ok_or_else(|| err(path, "must start with https:// or http://"))?;
     if !url_chars_ok(url) {
-        return Err(err(path, "contains spaces, quotes, angle brackets or control characters"));
+        return Err(err(
+            path,
+            "contains spaces, quotes, angle brackets or control characters",
+        ));
     }
     let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
     let name = host.rsplit_once(':').map_or(host, |(h, port)| {
@@ -88,7 +94,10 @@ pub fn check_web_url(url: &str, path: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(err(path, format!("{host:?} is not a valid lower-case host name")))
+        Err(err(
+            path,
+            format!("{host:?} is not a valid lower-case host name"),
+        ))
     }
 }
 
@@ -100,7 +109,10 @@ pub fn check_href(href: &str, path: &str, pages: &BTreeSet<&str>) -> Result<()> 
     if let Some(slug) = href.strip_prefix("page:") {
         let (slug, anchor) = slug.split_once('#').unwrap_or((slug, ""));
         if !pages.contains(slug) {
-            return Err(err(path, format!("links to page {slug:?}, which the site does not have")));
+            return Err(err(
+                path,
+                format!("links to page {slug:?}, which the site does not have"),
+            ));
         }
         if !anchor.is_empty() {
             check_slug(anchor, path)?;
@@ -127,7 +139,10 @@ pub fn check_href(href: &str, path: &str, pages: &BTreeSet<&str>) -> Result<()> 
         return if url_chars_ok(href) {
             Ok(())
         } else {
-            Err(err(path, "contains spaces, quotes, angle brackets or control characters"))
+            Err(err(
+                path,
+                "contains spaces, quotes, angle brackets or control characters",
+            ))
         };
     }
     Err(err(
@@ -143,11 +158,16 @@ pub fn check_href(href: &str, path: &str, pages: &BTreeSet<&str>) -> Result<()> 
 fn check_phone(num: &str, path: &str) -> Result<()> {
     let digits = num.bytes().filter(u8::is_ascii_digit).count();
     let ok = (5..=20).contains(&digits)
-        && num.bytes().all(|b| b.is_ascii_digit() || b"+- ()".contains(&b));
+        && num
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b"+- ()".contains(&b));
     if ok {
         Ok(())
     } else {
-        Err(err(path, "is not a phone number (digits, spaces, '+', '-', parentheses)"))
+        Err(err(
+            path,
+            "is not a phone number (digits, spaces, '+', '-', parentheses)",
+        ))
     }
 }
 
@@ -165,7 +185,10 @@ pub fn check_icp(icp: &str, path: &str) -> Result<()> {
     if shape {
         Ok(())
     } else {
-        Err(err(path, format!("{t:?} is not an ICP filing number like 沪ICP备2026012345号-1")))
+        Err(err(
+            path,
+            format!("{t:?} is not an ICP filing number like 沪ICP备2026012345号-1"),
+        ))
     }
 }
 
@@ -196,14 +219,19 @@ impl Ctx<'_> {
     }
 
     fn asset(&self, id: &str, path: &str, kinds: &[AssetKind]) -> Result<()> {
-        let asset = self
-            .site
-            .asset(id)
-            .ok_or_else(|| err(path, format!("refers to asset {id:?}, which the site does not have")))?;
+        let asset = self.site.asset(id).ok_or_else(|| {
+            err(
+                path,
+                format!("refers to asset {id:?}, which the site does not have"),
+            )
+        })?;
         if !kinds.contains(&asset.kind) {
             return Err(err(
                 path,
-                format!("asset {id:?} is a {:?}, expected one of {kinds:?}", asset.kind),
+                format!(
+                    "asset {id:?} is a {:?}, expected one of {kinds:?}",
+                    asset.kind
+                ),
             ));
         }
         Ok(())
@@ -223,7 +251,10 @@ impl Ctx<'_> {
             let p = format!("{path}[{i}]");
             *count += 1;
             if *count > MAX_BLOCKS_PER_PAGE {
-                return Err(err(p, format!("a page holds at most {MAX_BLOCKS_PER_PAGE} blocks")));
+                return Err(err(
+                    p,
+                    format!("a page holds at most {MAX_BLOCKS_PER_PAGE} blocks"),
+                ));
             }
             if depth > MAX_DEPTH {
                 return Err(err(
@@ -334,7 +365,10 @@ impl Ctx<'_> {
             self.link(&item.link, &format!("{p}.link"))?;
             if !item.children.is_empty() {
                 if level >= 2 {
-                    return Err(err(format!("{p}.children"), "navigation has at most two levels"));
+                    return Err(err(
+                        format!("{p}.children"),
+                        "navigation has at most two levels",
+                    ));
                 }
                 self.nav(&item.children, &format!("{p}.children"), level + 1)?;
             }
@@ -348,7 +382,11 @@ impl Ctx<'_> {
         }
         self.text(&page.title, &format!("{p}.title"), true)?;
         self.text(&page.seo.title, &format!("{p}.seo.title"), false)?;
-        self.text(&page.seo.description, &format!("{p}.seo.description"), false)?;
+        self.text(
+            &page.seo.description,
+            &format!("{p}.seo.description"),
+            false,
+        )?;
         for (locale, d) in page.seo.description.iter() {
             if d.chars().count() > 200 {
                 return Err(err(
@@ -359,7 +397,10 @@ impl Ctx<'_> {
         }
         for (k, kw) in page.seo.keywords.iter().enumerate() {
             if kw.trim().is_empty() || kw.chars().count() > 50 {
-                return Err(err(format!("{p}.seo.keywords[{k}]"), "must be 1-50 characters"));
+                return Err(err(
+                    format!("{p}.seo.keywords[{k}]"),
+                    "must be 1-50 characters",
+                ));
             }
         }
         self.opt_asset(
@@ -381,13 +422,20 @@ impl Ctx<'_> {
                 "must be assets/<file> (letters, digits, '.', '_', '-', '/') or an https:// URL",
             ));
         }
-        self.text(&a.alt, &format!("{p}.alt"), matches!(a.kind, AssetKind::Image | AssetKind::Poster))
+        self.text(
+            &a.alt,
+            &format!("{p}.alt"),
+            matches!(a.kind, AssetKind::Image | AssetKind::Poster),
+        )
     }
 
     fn form(&self, form: &FormSpec, p: &str) -> Result<()> {
         check_slug(&form.id, &format!("{p}.id"))?;
         if form.fields.is_empty() {
-            return Err(err(format!("{p}.fields"), "a form needs at least one field"));
+            return Err(err(
+                format!("{p}.fields"),
+                "a form needs at least one field",
+            ));
         }
         let mut names = BTreeSet::new();
         for (i, field) in form.fields.iter().enumerate() {
@@ -396,7 +444,8 @@ impl Ctx<'_> {
             let ok = !n.is_empty()
                 && n.len() <= 32
                 && n.as_bytes()[0].is_ascii_lowercase()
-                && n.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+                && n.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
             if !ok || n == crate::forms::HONEYPOT_FIELD {
                 return Err(err(
                     q("name"),
@@ -412,19 +461,29 @@ impl Ctx<'_> {
             }
             for (k, o) in field.options.iter().enumerate() {
                 if o.value.trim().is_empty() || o.value.chars().count() > 100 {
-                    return Err(err(q(&format!("options[{k}].value")), "must be 1-100 characters"));
+                    return Err(err(
+                        q(&format!("options[{k}].value")),
+                        "must be 1-100 characters",
+                    ));
                 }
                 self.text(&o.label, &q(&format!("options[{k}].label")), true)?;
             }
             if !field.options.is_empty()
-                && matches!(field.kind, FieldKind::Mobile | FieldKind::Email | FieldKind::Message)
+                && matches!(
+                    field.kind,
+                    FieldKind::Mobile | FieldKind::Email | FieldKind::Message
+                )
             {
-                return Err(err(q("options"), "mobile, email and message fields take no options"));
+                return Err(err(
+                    q("options"),
+                    "mobile, email and message fields take no options",
+                ));
             }
         }
-        let identifying = form.fields.iter().any(|f| {
-            f.required && matches!(f.kind, FieldKind::Mobile | FieldKind::Email)
-        });
+        let identifying = form
+            .fields
+            .iter()
+            .any(|f| f.required && matches!(f.kind, FieldKind::Mobile | FieldKind::Email));
         if !identifying {
             return Err(err(
                 format!("{p}.fields"),
@@ -433,16 +492,25 @@ impl Ctx<'_> {
         }
         self.text(&form.consent.text, &format!("{p}.consent.text"), true)?;
         if form.consent.purpose.trim().is_empty() || form.consent.version.trim().is_empty() {
-            return Err(err(format!("{p}.consent"), "purpose and version must not be blank"));
+            return Err(err(
+                format!("{p}.consent"),
+                "purpose and version must not be blank",
+            ));
         }
         self.text(&form.submit_label, &format!("{p}.submit_label"), true)?;
         self.text(&form.success, &format!("{p}.success"), true)?;
         let r = form.rate_limit;
         if !(1..=1000).contains(&r.per_client) {
-            return Err(err(format!("{p}.rate_limit.per_client"), "must be within 1..1000"));
+            return Err(err(
+                format!("{p}.rate_limit.per_client"),
+                "must be within 1..1000",
+            ));
         }
         if !(60..=86_400).contains(&r.window_secs) {
-            return Err(err(format!("{p}.rate_limit.window_secs"), "must be within 60..86400"));
+            return Err(err(
+                format!("{p}.rate_limit.window_secs"),
+                "must be within 60..86400",
+            ));
         }
         Ok(())
     }
@@ -461,7 +529,9 @@ pub fn is_local_asset_path(src: &str) -> bool {
     src.strip_prefix("assets/").is_some_and(|rest| {
         !rest.is_empty()
             && src.len() <= 200
-            && rest.split('/').all(|seg| !seg.is_empty() && seg != "." && seg != "..")
+            && rest
+                .split('/')
+                .all(|seg| !seg.is_empty() && seg != "." && seg != "..")
             && rest
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"._-/".contains(&b))
@@ -503,7 +573,10 @@ impl Site {
         let mut pages = BTreeSet::new();
         for (i, p) in self.pages.iter().enumerate() {
             if !pages.insert(p.slug.as_str()) {
-                return Err(err(format!("pages[{i}].slug"), format!("{:?} is used twice", p.slug)));
+                return Err(err(
+                    format!("pages[{i}].slug"),
+                    format!("{:?} is used twice", p.slug),
+                ));
             }
         }
         if !pages.contains("") {
@@ -512,7 +585,10 @@ impl Site {
         let mut forms = BTreeSet::new();
         for (i, f) in self.forms.iter().enumerate() {
             if !forms.insert(f.id.as_str()) {
-                return Err(err(format!("forms[{i}].id"), format!("{:?} is used twice", f.id)));
+                return Err(err(
+                    format!("forms[{i}].id"),
+                    format!("{:?} is used twice", f.id),
+                ));
             }
         }
         let ctx = Ctx {
@@ -528,7 +604,10 @@ impl Site {
         for (i, a) in self.assets.iter().enumerate() {
             ctx.asset_decl(a, &format!("assets[{i}]"))?;
             if !ids.insert(a.id.as_str()) {
-                return Err(err(format!("assets[{i}].id"), format!("{:?} is used twice", a.id)));
+                return Err(err(
+                    format!("assets[{i}].id"),
+                    format!("{:?} is used twice", a.id),
+                ));
             }
         }
         let t = &self.theme;
@@ -539,7 +618,10 @@ impl Site {
             (&t.background, "background"),
         ] {
             if !c.is_valid() {
-                return Err(err(format!("theme.{name}"), format!("{:?} is not #rrggbb", c.0)));
+                return Err(err(
+                    format!("theme.{name}"),
+                    format!("{:?} is not #rrggbb", c.0),
+                ));
             }
         }
         if t.radius_px > 24 {

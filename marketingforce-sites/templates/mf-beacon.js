@@ -78,7 +78,7 @@
     form.addEventListener("submit", function (ev) {
       ev.preventDefault();
       var fields = {}, data = new FormData(form);
-      data.forEach(function (v, k) { if (k !== "_consent" && k !== "website") { fields[k] = String(v); } });
+      data.forEach(function (v, k) { if (k.charAt(0) !== "_" && k !== "website") { fields[k] = String(v); } });
       var status = form.querySelector(".status");
       fetch(form.action, {
         method: "POST", headers: { "Content-Type": "application/json" },

@@ -11,7 +11,8 @@ fn industry_templates_render() {
         let out = Renderer::new().render(&site, &inputs).unwrap();
         assert!(out.pages().count() >= 3);
         if std::env::var_os("SITES_DUMP").is_some() {
-            out.write_to(&std::path::Path::new("/tmp/sites").join(&site.id)).unwrap();
+            out.write_to(&std::path::Path::new("/tmp/sites").join(&site.id))
+                .unwrap();
         }
     }
 }

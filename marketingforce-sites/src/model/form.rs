@@ -44,7 +44,9 @@ impl Default for FormRateLimit {
 }
 
 /// What a field holds: decides its input type, its server-side check and where the CRM puts it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum FieldKind {
     /// The person's name.

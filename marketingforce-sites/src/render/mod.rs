@@ -145,7 +145,9 @@ pub struct RenderedSite {
 impl RenderedSite {
     /// A file as text.
     pub fn text(&self, path: &str) -> Option<&str> {
-        self.files.get(path).and_then(|b| std::str::from_utf8(b).ok())
+        self.files
+            .get(path)
+            .and_then(|b| std::str::from_utf8(b).ok())
     }
 
     /// The HTML pages.
@@ -266,6 +268,7 @@ struct ArticleView {
 #[derive(Debug, Serialize)]
 struct PageCtx {
     lang: &'static str,
+    page_key: String,
     title: String,
     description: String,
     keywords: String,
@@ -362,7 +365,10 @@ impl Renderer {
                 ));
             }
             if art.title.trim().is_empty() {
-                return Err(SitesError::validation(format!("articles[{i}].title"), "must not be blank"));
+                return Err(SitesError::validation(
+                    format!("articles[{i}].title"),
+                    "must not be blank",
+                ));
             }
         }
         let mut articles_owned = inputs.articles.clone();
@@ -420,11 +426,14 @@ impl Renderer {
             FontStack::Sans => "-apple-system, BlinkMacSystemFont, \"PingFang SC\", \"Microsoft YaHei\", \"Noto Sans CJK SC\", \"WenQuanYi Micro Hei\", \"Helvetica Neue\", Arial, sans-serif",
             FontStack::Serif => "\"Songti SC\", SimSun, \"Noto Serif CJK SC\", Georgia, serif",
         };
-        Ok(self.env.get_template("site.css")?.render(minijinja::context! {
-            primary => t.primary.0, accent => t.accent.0, text => t.text.0,
-            background => t.background.0, radius => t.radius_px, width => t.max_width_px,
-            font => font,
-        })?)
+        Ok(self
+            .env
+            .get_template("site.css")?
+            .render(minijinja::context! {
+                primary => t.primary.0, accent => t.accent.0, text => t.text.0,
+                background => t.background.0, radius => t.radius_px, width => t.max_width_px,
+                font => font,
+            })?)
     }
 }
 
@@ -508,6 +517,7 @@ impl Prepared<'_> {
         };
         PageCtx {
             lang: locale.tag(),
+            page_key: page_key(slug).to_string(),
             title,
             description,
             keywords,
@@ -646,7 +656,11 @@ impl Prepared<'_> {
             html: marketingforce_content::text::markdown::parse(&art.body_markdown).to_html(),
             date: art.published_on.to_string(),
         });
-        Ok(self.renderer.env.get_template("article.html")?.render(&ctx)?)
+        Ok(self
+            .renderer
+            .env
+            .get_template("article.html")?
+            .render(&ctx)?)
     }
 
     fn sitemap(&self) -> Result<String> {
@@ -688,9 +702,13 @@ impl Prepared<'_> {
                 alternates: Vec::new(),
             });
         }
-        Ok(self.renderer.env.get_template("sitemap.xml")?.render(minijinja::context! {
-            urls => urls, lastmod => site.updated.to_string(),
-        })?)
+        Ok(self
+            .renderer
+            .env
+            .get_template("sitemap.xml")?
+            .render(minijinja::context! {
+                urls => urls, lastmod => site.updated.to_string(),
+            })?)
     }
 
     fn robots(&self) -> Result<String> {
@@ -703,10 +721,14 @@ impl Prepared<'_> {
         if self.site.endpoints.forms.starts_with('/') {
             disallow.push(self.site.endpoints.forms.clone());
         }
-        let mut s = self.renderer.env.get_template("robots.txt")?.render(minijinja::context! {
-            disallow => disallow,
-            sitemap => paths::public_url(self.site, "sitemap.xml"),
-        })?;
+        let mut s = self
+            .renderer
+            .env
+            .get_template("robots.txt")?
+            .render(minijinja::context! {
+                disallow => disallow,
+                sitemap => paths::public_url(self.site, "sitemap.xml"),
+            })?;
         let _ = writeln!(s);
         Ok(s)
     }

@@ -4,7 +4,19 @@
 use crate::model::{Locale, Site};
 
 /// The PC pages or the derived mobile (H5) pages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Variant {
     /// The PC site (responsive, served at `/`).
@@ -79,7 +91,13 @@ mod tests {
     #[test]
     fn relative_links_climb_out_of_directories() {
         assert_eq!(relative("index.html", "assets/site.css"), "assets/site.css");
-        assert_eq!(relative("m/en/index.html", "assets/site.css"), "../../assets/site.css");
-        assert_eq!(relative("en/products.html", "en/index.html"), "../en/index.html");
+        assert_eq!(
+            relative("m/en/index.html", "assets/site.css"),
+            "../../assets/site.css"
+        );
+        assert_eq!(
+            relative("en/products.html", "en/index.html"),
+            "../en/index.html"
+        );
     }
 }

@@ -152,7 +152,8 @@ pub(crate) struct Resolver<'a> {
 
 impl Resolver<'_> {
     pub fn text(&self, t: &Text) -> String {
-        t.resolve(self.locale, self.site.default_locale()).to_string()
+        t.resolve(self.locale, self.site.default_locale())
+            .to_string()
     }
 
     pub fn to_file(&self, file: &str) -> String {
@@ -160,7 +161,12 @@ impl Resolver<'_> {
     }
 
     pub fn page_href(&self, slug: &str) -> String {
-        self.to_file(&paths::page_file(self.site, self.variant, self.locale, slug))
+        self.to_file(&paths::page_file(
+            self.site,
+            self.variant,
+            self.locale,
+            slug,
+        ))
     }
 
     pub fn href(&self, href: &str) -> String {
@@ -216,7 +222,12 @@ impl Resolver<'_> {
     fn form(&mut self, spec: &FormSpec) -> FormView {
         self.forms_seen += 1;
         let prefix = format!("f{}-{}", self.forms_seen, spec.id);
-        let action = format!("{}/{}", self.site.endpoints.forms.trim_end_matches('/'), spec.id);
+        let action = format!(
+            "{}/{}/{}",
+            self.site.endpoints.forms.trim_end_matches('/'),
+            self.site.id,
+            spec.id
+        );
         FormView {
             id: spec.id.clone(),
             action,
