@@ -563,7 +563,12 @@ impl FormService {
             visitor: visitor.clone(),
             submitted_at: now,
         };
-        let lead_ref = self.sink.capture(tenant, &lead, &key).await?;
+        // The sink's keys are derived from ours, never equal to it: the CRM may keep its
+        // idempotency records in the same store.
+        let lead_ref = self
+            .sink
+            .capture(tenant, &lead, &format!("{key}:capture"))
+            .await?;
         self.sink
             .record_behaviour(
                 tenant,
