@@ -275,7 +275,7 @@ async fn an_accepted_submission_reaches_the_crm_with_its_attribution_and_consent
     let leads = crm.find_by_mobile(&w.tenant, "13900001234").await.unwrap();
     assert_eq!(
         leads.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        [lead.clone()]
+        std::slice::from_ref(&lead)
     );
     let l = crm.lead(&w.tenant, &leads[0]).await.unwrap();
     let touch = l.source().unwrap();

@@ -265,6 +265,15 @@ struct ArticleView {
     date: String,
 }
 
+/// The `<head>` fields of one page.
+struct Head {
+    title: String,
+    description: String,
+    keywords: String,
+    noindex: bool,
+    og_image: Option<String>,
+}
+
 #[derive(Debug, Serialize)]
 struct PageCtx {
     lang: &'static str,
@@ -463,16 +472,11 @@ impl Prepared<'_> {
             .collect()
     }
 
-    #[allow(clippy::too_many_lines)]
     fn context(
         &self,
         r: &mut Resolver<'_>,
         slug: &str,
-        title: String,
-        description: String,
-        keywords: String,
-        noindex: bool,
-        og_image: Option<String>,
+        head: Head,
         same_page_in: &dyn Fn(Variant, Locale) -> String,
     ) -> PageCtx {
         let site = self.site;
@@ -518,15 +522,15 @@ impl Prepared<'_> {
         PageCtx {
             lang: locale.tag(),
             page_key: page_key(slug).to_string(),
-            title,
-            description,
-            keywords,
-            noindex,
+            title: head.title,
+            description: head.description,
+            keywords: head.keywords,
+            noindex: head.noindex,
             canonical: url(Variant::Pc, locale),
             alternates,
             mobile_href,
             pc_href,
-            og_image,
+            og_image: head.og_image,
             root: paths::relative(r.file, ""),
             variant: variant.as_str(),
             ui: ui::ui(locale),
@@ -605,16 +609,18 @@ impl Prepared<'_> {
             });
         let slug = page.slug.clone();
         let same = |v: Variant, l: Locale| paths::page_file(site, v, l, &slug);
-        let mut ctx = self.context(
-            &mut r,
-            &page.slug,
+        let head = Head {
             title,
-            r_text(&page.seo.description, locale, site),
-            page.seo.keywords.join(","),
-            page.seo.noindex,
-            og,
-            &same,
-        );
+            description: page
+                .seo
+                .description
+                .resolve(locale, site.default_locale())
+                .to_string(),
+            keywords: page.seo.keywords.join(","),
+            noindex: page.seo.noindex,
+            og_image: og,
+        };
+        let mut ctx = self.context(&mut r, &page.slug, head, &same);
         ctx.heading = page_title;
         ctx.hide_title = matches!(page.blocks.first(), Some(Block::Hero(_)));
         ctx.blocks = r.blocks(&page.blocks);
@@ -636,16 +642,14 @@ impl Prepared<'_> {
         let id = art.id.clone();
         let same = |v: Variant, _l: Locale| paths::article_file(site, v, &id);
         let title = format!("{} - {}", art.title, r.text(&site.name));
-        let mut ctx = self.context(
-            &mut r,
-            &format!("articles/{}", art.id),
+        let head = Head {
             title,
-            art.summary.chars().take(200).collect(),
-            art.keywords.join(","),
-            false,
-            None,
-            &same,
-        );
+            description: art.summary.chars().take(200).collect(),
+            keywords: art.keywords.join(","),
+            noindex: false,
+            og_image: None,
+        };
+        let mut ctx = self.context(&mut r, &format!("articles/{}", art.id), head, &same);
         // Articles exist in one language: no hreflang alternates, no language switch.
         ctx.alternates.clear();
         ctx.languages.clear();
@@ -763,8 +767,4 @@ fn html_formatter(
         rest = &rest[i + 1..];
     }
     out.write_str(rest).map_err(write_err)
-}
-
-fn r_text(t: &crate::model::Text, locale: Locale, site: &Site) -> String {
-    t.resolve(locale, site.default_locale()).to_string()
 }
