@@ -312,3 +312,85 @@ async fn an_accepted_submission_reaches_the_crm_with_its_attribution_and_consent
         .unwrap();
     assert!(!fp.contains("1390000"));
 }
+
+#[tokio::test]
+async fn an_identified_visitor_feeds_behaviour_scoring() {
+    use marketingforce_core::time::TimeZone;
+    use marketingforce_sites::analytics::{Collector, SiteRegistry, VisitAnalytics, VisitLog};
+    use marketingforce_sites::forms::BehaviourKind;
+    let w = world();
+    let clock: Arc<dyn Clock> = w.clock.clone();
+    let registry = Arc::new(SiteRegistry::new());
+    registry.register(w.tenant, &w.site, &[]).unwrap();
+    let collector = Collector::new(
+        registry,
+        SiteKey::new([1; 32]),
+        clock.clone(),
+        Arc::new(SeededIds::new(9, clock.clone())),
+        Arc::new(VisitLog::new(w.store.clone(), 100)),
+    );
+    let browser = ClientInfo {
+        ip: Some("192.0.2.3".parse().unwrap()),
+        user_agent: Some("Mozilla/5.0 (Macintosh) Safari/605".into()),
+        origin: Some("https://www.example-machinery.cn".into()),
+    };
+    let start = |page: &str| {
+        serde_json::json!({"site": "machinery-demo", "page": page,
+        "url": "https://www.example-machinery.cn/", "visitor": "visitor-ident-1"})
+        .to_string()
+    };
+    let first = collector
+        .start(start("products").as_bytes(), &browser)
+        .await
+        .unwrap();
+    collector.flush().await.unwrap();
+    let analytics = Arc::new(VisitAnalytics::new(w.store.clone(), TimeZone::default()));
+    let sink = Arc::new(MemoryLeadSink::new());
+    let forms = service(&w, sink.clone()).with_analytics(analytics);
+    let mut s = good("sub-ident-01");
+    s.token = Some(first.token.clone());
+    forms
+        .submit(&w.tenant, &w.site, "inquiry", s, &browser)
+        .await
+        .unwrap();
+    let kinds: Vec<_> = sink
+        .behaviours()
+        .iter()
+        .map(|b| (b.kind, b.topic.clone()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (BehaviourKind::FormSubmit, Some("CK-6150".into())),
+            (BehaviourKind::View, Some("products".into()))
+        ]
+    );
+    // Later page views of the identified visitor reach the lead too, once each.
+    collector
+        .start(start("about").as_bytes(), &browser)
+        .await
+        .unwrap();
+    collector.flush().await.unwrap();
+    assert_eq!(
+        forms
+            .sync_behaviour(&w.tenant, "visitor-ident-1")
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        forms
+            .sync_behaviour(&w.tenant, "visitor-ident-1")
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(sink.behaviours().len(), 3);
+    assert_eq!(
+        forms
+            .sync_behaviour(&w.tenant, "visitor-unknown")
+            .await
+            .unwrap(),
+        0
+    );
+}

@@ -419,6 +419,41 @@ impl FormService {
         self
     }
 
+    /// Send the page views of a visitor identified by an earlier form to the CRM as `view`
+    /// behaviour of their lead (call it after analytics caught up, e.g. on a timer). Each page
+    /// view is sent under its own idempotency key, so repeated calls score it once. Returns the
+    /// page views sent (0 for a visitor no form identified, or without analytics).
+    ///
+    /// # Errors
+    /// The sink's errors; storage errors.
+    pub async fn sync_behaviour(&self, tenant: &TenantId, visitor: &str) -> Result<usize> {
+        let Some(analytics) = &self.analytics else {
+            return Ok(0);
+        };
+        let links =
+            marketingforce_core::storage::Collection::<VisitorLink>::new(self.store.clone());
+        let Some(link) = links.get(tenant, visitor).await? else {
+            return Ok(0);
+        };
+        let views = analytics.visitor_pageviews(tenant, visitor).await?;
+        for view in &views {
+            self.sink
+                .record_behaviour(
+                    tenant,
+                    &SiteBehaviour {
+                        lead: link.value.lead.clone(),
+                        kind: BehaviourKind::View,
+                        at: view.at,
+                        topic: Some(view.page.clone()),
+                        content: Some(format!("{}/{}", view.site, view.page)),
+                    },
+                    &format!("site-view:{}", view.pageview),
+                )
+                .await?;
+        }
+        Ok(views.len())
+    }
+
     /// Take a submission of `form_id` on `site` (a site of `tenant`).
     ///
     /// # Errors
