@@ -295,6 +295,17 @@ pub fn is_email(s: &str) -> bool {
             .any(|c| c.is_whitespace() || c.is_control() || "<>\"'(),;:\\[]".contains(c))
 }
 
+fn is_validation(e: &SitesError) -> bool {
+    matches!(
+        e,
+        SitesError::Core(marketingforce_core::Error::Validation { .. })
+            | SitesError::Crm(marketingforce_crm::CrmError::Core(
+                marketingforce_core::Error::Validation { .. }
+            ))
+            | SitesError::Crm(marketingforce_crm::CrmError::NoIdentity)
+    )
+}
+
 fn valid_id(s: &str) -> bool {
     (8..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
@@ -600,10 +611,25 @@ impl FormService {
         };
         // The sink's keys are derived from ours, never equal to it: the CRM may keep its
         // idempotency records in the same store.
-        let lead_ref = self
+        let lead_ref = match self
             .sink
             .capture(tenant, &lead, &format!("{key}:capture"))
-            .await?;
+            .await
+        {
+            Ok(r) => r,
+            // The CRM's own checks (e.g. a name it cannot accept) are the visitor's to fix:
+            // reported as a field error, never with the value.
+            Err(e) if is_validation(&e) => {
+                return Err(SitesError::FormRejected {
+                    form: form_id.into(),
+                    errors: vec![field_error(
+                        e.field().unwrap_or("fields"),
+                        "was not accepted; please check it",
+                    )],
+                })
+            }
+            Err(e) => return Err(e),
+        };
         self.sink
             .record_behaviour(
                 tenant,
