@@ -21,7 +21,7 @@ Usage: scripts/bench.py [--only NAME[,NAME...]] [--wait-quiet SECONDS] [--with-c
                         [--no-build]
 
   --only            run these benches only (storage, entitlements, metering, revenue, capture,
-                    allocation, funnel, ledger, settlement, content)
+                    allocation, funnel, ledger, settlement, content, sites)
   --wait-quiet S    after building, wait up to S seconds for the 1-minute load average to
                     drop below 1.0
   --with-criterion  also run each bench's criterion samples (slower; figures are the same)
@@ -57,6 +57,7 @@ BENCHES = [
     ("ledger", "marketingforce-ads"),
     ("settlement", "marketingforce-ads"),
     ("content", "marketingforce-content"),
+    ("sites", "marketingforce-sites"),
 ]
 
 # The targets the domain issues set. `on` is "value" (the figure in its unit) or "ratio" (the
@@ -105,6 +106,13 @@ TARGETS = [
          goal="offline article generation >= 10,000 articles/s"),
     dict(id="content.image.poster_svg", op=">=", value=1_000, on="value",
          goal="poster SVG generation >= 1,000/s"),
+    # issue 16: sites
+    dict(id="sites.render.page", op=">=", value=5_000, on="value",
+         goal="site pages rendered >= 5,000 pages/s per core"),
+    dict(id="sites.beacons.memory", op=">=", value=200_000, on="value",
+         goal="beacon events ingested in memory >= 200k/s"),
+    dict(id="sites.beacons.sqlite", op=">=", value=50_000, on="value",
+         goal="beacon events ingested durably on SQLite >= 50k/s"),
 ]
 
 # Figures that are reported without a target (the issues ask for them to be shown).
@@ -116,13 +124,15 @@ REPORTED = [
     "ads.settlement.customers_10000",
     "ads.settlement.customers_100000",
     "content.compliance.normalise",
+    "sites.render.page_mobile",
 ]
 
 
 def bench_of(figure_id: str) -> str:
-    """The bench that reports a figure: `storage.*`, `content.*`, else the id's second part."""
+    """The bench that reports a figure: `storage.*`, `content.*`, `sites.*`, else the id's second
+    part."""
     parts = figure_id.split(".")
-    return parts[0] if parts[0] in ("storage", "content") else parts[1]
+    return parts[0] if parts[0] in ("storage", "content", "sites") else parts[1]
 
 
 def run(cmd: list[str], **kw) -> subprocess.CompletedProcess:

@@ -9,6 +9,7 @@
 //! | `crm` | `marketingforce-crm`: the lead lifecycle | `crm` (default) |
 //! | `ads` | `marketingforce-ads`: ad operations and rebate accounting | `ads` (default) |
 //! | `content` | `marketingforce-content`: generation, compliance, distribution | `content` (default) |
+//! | `sites` | `marketingforce-sites`: official sites, forms, visitor analytics | `sites` (default) |
 //!
 //! ```
 //! use marketingforce::core::money::Money;
@@ -29,6 +30,8 @@ pub use marketingforce_core as core;
 pub use marketingforce_crm as crm;
 #[cfg(feature = "modules")]
 pub use marketingforce_modules as modules;
+#[cfg(feature = "sites")]
+pub use marketingforce_sites as sites;
 
 #[cfg(all(
     feature = "modules",

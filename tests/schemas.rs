@@ -11,7 +11,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use marketingforce::{ads, content, core, crm, modules};
+use marketingforce::{ads, content, core, crm, modules, sites};
 use schemars::JsonSchema;
 
 /// One committed schema: where it lives, the type it is generated from, what it configures.
@@ -231,6 +231,87 @@ fn entries() -> Vec<Entry> {
             "Peer benchmarks of the evaluation report (`PeerBenchmarks::from_json`; e.g. \
              `marketingforce-content/data/peer-benchmarks.json`)."
         ),
+        // marketingforce-sites
+        entry!(
+            "sites/site.schema.json",
+            sites::model::Site,
+            "A whole official site: locales, theme, navigation, pages of blocks, assets, forms, footer with the ICP filing, the derived mobile variant (`Site::from_json`; e.g. `marketingforce-sites/data/templates/machinery.json`)."
+        ),
+        entry!(
+            "sites/page.schema.json",
+            sites::model::Page,
+            "One page: slug, title, SEO fields, its tree of blocks."
+        ),
+        entry!(
+            "sites/block.schema.json",
+            sites::model::Block,
+            "Any block of a page, tagged by `type` (hero, rich_text, product_grid, case_studies, contact_form, map, video, article_list, poster, section)."
+        ),
+        entry!(
+            "sites/hero.schema.json",
+            sites::model::Hero,
+            "The `hero` block: heading, subheading, image, call to action."
+        ),
+        entry!(
+            "sites/rich-text.schema.json",
+            sites::model::RichText,
+            "The `rich_text` block: safe-subset Markdown per locale."
+        ),
+        entry!(
+            "sites/product-grid.schema.json",
+            sites::model::ProductGrid,
+            "The `product_grid` block: products with images and specifications."
+        ),
+        entry!(
+            "sites/case-studies.schema.json",
+            sites::model::CaseStudies,
+            "The `case_studies` block."
+        ),
+        entry!(
+            "sites/contact-form.schema.json",
+            sites::model::ContactForm,
+            "The `contact_form` block: a form of the site by id."
+        ),
+        entry!(
+            "sites/map.schema.json",
+            sites::model::MapBlock,
+            "The `map` block: address and coordinates."
+        ),
+        entry!(
+            "sites/video.schema.json",
+            sites::model::VideoBlock,
+            "The `video` block: video, poster frame, captions."
+        ),
+        entry!(
+            "sites/article-list.schema.json",
+            sites::model::ArticleList,
+            "The `article_list` block: the latest published T-text articles."
+        ),
+        entry!(
+            "sites/poster.schema.json",
+            sites::model::PosterBlock,
+            "The `poster` block: a T-image poster with a link."
+        ),
+        entry!(
+            "sites/section.schema.json",
+            sites::model::Section,
+            "The `section` block: children laid out in columns (the tree's inner node)."
+        ),
+        entry!(
+            "sites/theme.schema.json",
+            sites::model::Theme,
+            "A site theme: colours, font, radius, width, logo."
+        ),
+        entry!(
+            "sites/nav-item.schema.json",
+            sites::model::NavItem,
+            "A navigation entry with one level of children."
+        ),
+        entry!(
+            "sites/form.schema.json",
+            sites::model::FormSpec,
+            "An inquiry form: fields, PIPL consent, texts, rate limit."
+        ),
     ]
 }
 
@@ -406,6 +487,14 @@ fn shipped_data_files_have_the_shape_their_schema_describes() {
     parses::<content::report::PeerBenchmarks>(
         "peer-benchmarks.json",
         include_str!("../marketingforce-content/data/peer-benchmarks.json"),
+    );
+    parses::<sites::model::Site>(
+        "machinery.json",
+        include_str!("../marketingforce-sites/data/templates/machinery.json"),
+    );
+    parses::<sites::model::Site>(
+        "retail.json",
+        include_str!("../marketingforce-sites/data/templates/retail.json"),
     );
 }
 

@@ -1,0 +1,84 @@
+//! Form rate limits counted in the store, so they hold across processes.
+//!
+//! One record per (form, client digest, window) counts the submissions admitted in a fixed
+//! window; incrementing is a compare-and-set on the record's version, so two processes
+//! admitting at once cannot both take the last slot (the loser re-reads and is refused).
+
+use chrono::{DateTime, Utc};
+use marketingforce_core::storage::{Collection, Entity, Store};
+use marketingforce_core::tenant::TenantId;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+use crate::error::{Result, SitesError};
+use crate::model::FormRateLimit;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct RateCounter {
+    key: String,
+    count: u32,
+}
+
+impl Entity for RateCounter {
+    const COLLECTION: &'static str = "sites.form_rate";
+    fn key(&self) -> String {
+        self.key.clone()
+    }
+}
+
+/// Admit one submission of `form` from `client` (a keyed digest, never an IP) or refuse it.
+///
+/// # Errors
+/// [`SitesError::RateLimited`] with the seconds left in the window; storage errors.
+pub(crate) async fn admit(
+    store: &Arc<dyn Store>,
+    tenant: &TenantId,
+    form: &str,
+    client: &str,
+    limit: FormRateLimit,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let window = i64::from(limit.window_secs.max(1));
+    let start = now.timestamp().div_euclid(window) * window;
+    let key = format!("{form}:{client}:{start}");
+    let counters = Collection::<RateCounter>::new(store.clone());
+    for _ in 0..16 {
+        let result = match counters.get(tenant, &key).await? {
+            None => {
+                counters
+                    .insert(
+                        tenant,
+                        &RateCounter {
+                            key: key.clone(),
+                            count: 1,
+                        },
+                    )
+                    .await
+            }
+            Some(c) if c.value.count >= limit.per_client => {
+                return Err(SitesError::RateLimited {
+                    form: form.to_string(),
+                    retry_after_secs: u64::try_from(start + window - now.timestamp()).unwrap_or(1),
+                })
+            }
+            Some(c) => {
+                let next = RateCounter {
+                    key: key.clone(),
+                    count: c.value.count + 1,
+                };
+                counters.update(tenant, &next, c.version).await
+            }
+        };
+        match result {
+            Ok(_) => return Ok(()),
+            Err(marketingforce_core::Error::Conflict { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(marketingforce_core::Error::backend_message(
+        store.backend(),
+        true,
+        "the rate-limit counter kept changing; retry",
+    )
+    .into())
+}

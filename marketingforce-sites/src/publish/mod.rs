@@ -1,0 +1,226 @@
+//! Publishing a site: the tenant's entitlement first, then the Advertising Law review of every
+//! text block, then rendering. Nothing is rendered or recorded unless both pass.
+//!
+//! | the site has | module needed (catalog id) |
+//! |---|---|
+//! | any page | `mf.platform_builder` |
+//! | the derived mobile variant on | `mf.pc_to_mobile` |
+//! | more than one locale | `mf.multilingual_sites` |
+//!
+//! ```
+//! use std::sync::Arc;
+//! use chrono::NaiveDate;
+//! use marketingforce_content::compliance::{Lexicon, ReviewService};
+//! use marketingforce_core::storage::{MemoryStore, Store};
+//! use marketingforce_core::tenant::TenantId;
+//! use marketingforce_core::time::{Clock, ManualClock};
+//! use marketingforce_modules::catalog::ModuleId;
+//! use marketingforce_modules::entitlements::{Entitlements, Grant};
+//! use marketingforce_sites::industry::IndustryTemplate;
+//! use marketingforce_sites::publish::SitePublisher;
+//! use marketingforce_sites::render::RenderInputs;
+//! use marketingforce_sites::SitesError;
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let clock: Arc<dyn Clock> = Arc::new(ManualClock::at_rfc3339("2026-03-02T09:00:00+08:00").unwrap());
+//! let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+//! let publisher = SitePublisher::new(store.clone(), clock.clone(),
+//!     ReviewService::new(store, clock.clone(), Lexicon::builtin()));
+//! let tenant = TenantId::new();
+//! let d = |s: &str| s.parse::<NaiveDate>().unwrap();
+//! let mut site = IndustryTemplate::Machinery.site().unwrap();
+//! let inputs = RenderInputs::placeholder_assets(&site);
+//!
+//! // Without mf.pc_to_mobile and mf.multilingual_sites the bilingual mobile-enabled site is refused.
+//! let basic = Entitlements::from_grant(
+//!     Grant::new(tenant, d("2026-03-01"), d("2027-03-01")).module(ModuleId::PLATFORM_BUILDER),
+//!     clock.clone()).unwrap();
+//! assert!(matches!(publisher.publish(&tenant, &site, &inputs, &basic, "pub-1").await, Err(SitesError::Modules(_))));
+//!
+//! let full = Entitlements::from_grant(
+//!     Grant::new(tenant, d("2026-03-01"), d("2027-03-01")).module(ModuleId::PLATFORM_BUILDER)
+//!         .module(ModuleId::PC_TO_MOBILE).module(ModuleId::MULTILINGUAL_SITES),
+//!     clock).unwrap();
+//! let published = publisher.publish(&tenant, &site, &inputs, &full, "pub-2").await.unwrap();
+//! assert!(published.output.files.contains_key("m/index.html"));
+//!
+//! // A superlative in a hero heading blocks publishing and names the block.
+//! if let marketingforce_sites::model::Block::Hero(h) = &mut site.pages[0].blocks[0] {
+//!     h.heading = marketingforce_sites::model::Text::zh("全国第一的机床品牌");
+//! }
+//! match publisher.publish(&tenant, &site, &inputs, &full, "pub-3").await {
+//!     Err(SitesError::ComplianceBlocked { blocked }) => assert_eq!(blocked[0].path, "pages[0].blocks[0] (zh-CN)"),
+//!     other => panic!("{other:?}"),
+//! }
+//! # });
+//! ```
+
+mod compliance;
+mod texts;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use marketingforce_content::compliance::ReviewService;
+use marketingforce_core::storage::{Batch, Entity, Expect, Idempotent, Store};
+use marketingforce_core::tenant::TenantId;
+use marketingforce_core::time::Clock;
+use marketingforce_modules::catalog::ModuleId;
+use marketingforce_modules::entitlements::Entitlements;
+use serde::{Deserialize, Serialize};
+
+pub use texts::{text_units, TextUnit};
+
+use crate::error::{Result, SitesError};
+use crate::model::Site;
+use crate::render::{RenderInputs, RenderedSite, Renderer};
+
+/// The journal of publications.
+pub const PUBLISH_LOG: &str = "sites.publish_log";
+
+/// The modules a site needs, by the table above.
+pub fn required_modules(site: &Site) -> Vec<ModuleId> {
+    let mut m = vec![ModuleId::PLATFORM_BUILDER];
+    if site.mobile.enabled {
+        m.push(ModuleId::PC_TO_MOBILE);
+    }
+    if site.locales.len() > 1 {
+        m.push(ModuleId::MULTILINGUAL_SITES);
+    }
+    m
+}
+
+/// The record of one publication.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublicationRecord {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// The site.
+    pub site: String,
+    /// The digest of the rendered files ([`RenderedSite::digest`]).
+    pub digest: String,
+    /// HTML pages rendered.
+    pub pages: usize,
+    /// Files rendered.
+    pub files: usize,
+    /// Text units approved by the review.
+    pub texts_reviewed: usize,
+    /// When.
+    pub published_at: DateTime<Utc>,
+}
+
+impl Entity for PublicationRecord {
+    const COLLECTION: &'static str = "sites.publications";
+    fn key(&self) -> String {
+        self.site.clone()
+    }
+    fn tenant(&self) -> Option<&TenantId> {
+        Some(&self.tenant)
+    }
+}
+
+/// A published site: the record and the files to serve.
+#[derive(Debug, Clone)]
+pub struct Published {
+    /// The record (the site's latest publication).
+    pub record: PublicationRecord,
+    /// The rendered files.
+    pub output: RenderedSite,
+}
+
+/// Publishes sites after the entitlement and compliance gates.
+#[derive(Debug)]
+pub struct SitePublisher {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    reviews: ReviewService,
+    renderer: Renderer,
+}
+
+impl SitePublisher {
+    /// A publisher over `store`, reviewing with `reviews`.
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        reviews: ReviewService,
+    ) -> SitePublisher {
+        SitePublisher {
+            store,
+            clock,
+            reviews,
+            renderer: Renderer::new(),
+        }
+    }
+
+    /// The renderer.
+    pub fn renderer(&self) -> &Renderer {
+        &self.renderer
+    }
+
+    /// Validate, check the entitlements, review every text unit, render, and record the
+    /// publication (idempotent by `idempotency_key`: a retry records nothing new; the files
+    /// are rendered again, byte-identical).
+    ///
+    /// # Errors
+    /// Validation errors naming the path; [`SitesError::Modules`] naming the missing module
+    /// and the bundles that include it; [`SitesError::ComplianceBlocked`] listing every block
+    /// not approved; storage errors.
+    pub async fn publish(
+        &self,
+        tenant: &TenantId,
+        site: &Site,
+        inputs: &RenderInputs,
+        entitlements: &Entitlements,
+        idempotency_key: &str,
+    ) -> Result<Published> {
+        self.renderer.prepare(site, inputs)?;
+        if entitlements.tenant() != *tenant {
+            return Err(marketingforce_core::Error::TenantIsolation {
+                what: "entitlements".into(),
+                owner: entitlements.tenant().to_string(),
+                caller: tenant.to_string(),
+            }
+            .into());
+        }
+        for module in required_modules(site) {
+            entitlements.require(&module)?;
+        }
+        let units = text_units(site, &inputs.articles);
+        let blocked = compliance::review_units(
+            &self.reviews,
+            tenant,
+            &site.id,
+            site.industry.as_deref(),
+            &units,
+        )
+        .await?;
+        if !blocked.is_empty() {
+            return Err(SitesError::ComplianceBlocked { blocked });
+        }
+        let output = self.renderer.render(site, inputs)?;
+        let record = PublicationRecord {
+            tenant: *tenant,
+            site: site.id.clone(),
+            digest: output.digest(),
+            pages: output.pages().count(),
+            files: output.files.len(),
+            texts_reviewed: units.len(),
+            published_at: self.clock.now(),
+        };
+        let idem = Idempotent::new(idempotency_key, &(&site.id, &record.digest))?;
+        let record = match idem
+            .check::<PublicationRecord>(self.store.as_ref(), tenant)
+            .await?
+        {
+            Some(prev) => prev,
+            None => {
+                let mut batch = Batch::new();
+                batch.put_entity(tenant, &record, Expect::Any)?;
+                batch.append_json(PUBLISH_LOG, &record)?;
+                idem.commit(self.store.as_ref(), tenant, batch, record)
+                    .await?
+            }
+        };
+        Ok(Published { record, output })
+    }
+}
