@@ -27,7 +27,12 @@
 //!   rounding, exact splitting; [`Rate`](money::Rate); [`Quantity`](money::Quantity).
 //! - [`id`]: typed, prefixed, time-ordered (UUIDv7) ids via [`entity_id!`], with random and
 //!   seeded generators.
-//! - [`tenant`]: [`TenantId`](tenant::TenantId) and the tenant profile.
+//! - [`env`]: [`Env`], what every service runs on (store, clock, ids, calendar, keys, HTTP
+//!   settings); every service is built from one with `Service::new(&env)`.
+//! - [`keys`]: the [`KeyProvider`](keys::KeyProvider) contract for encryption, blind-index and
+//!   fingerprint keys, and [`KeyRing`](keys::KeyRing).
+//! - [`tenant`]: [`TenantId`](tenant::TenantId), the tenant profile and the
+//!   [`TenantDirectory`](tenant::TenantDirectory).
 //! - [`time`]: [`Clock`](time::Clock) (system and manual), tenant time zones (Asia/Shanghai
 //!   default) and [`BusinessCalendar`](time::BusinessCalendar) with the official mainland China
 //!   holiday schedule for 2024–2026.
@@ -55,15 +60,18 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod adapters;
+pub mod env;
 pub mod error;
 pub mod id;
 pub mod idempotency;
+pub mod keys;
 pub mod money;
 pub mod storage;
 pub mod tenant;
 pub mod text;
 pub mod time;
 
+pub use env::Env;
 pub use error::{Classify, Error, ErrorKind, Result};
 pub use idempotency::IdempotencyKey;
 

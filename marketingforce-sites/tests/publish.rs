@@ -8,6 +8,7 @@ use marketingforce_content::compliance::{Lexicon, ReviewService};
 use marketingforce_core::storage::{MemoryStore, Store};
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::time::{Clock, ManualClock};
+use marketingforce_core::IdempotencyKey;
 use marketingforce_modules::catalog::ModuleId;
 use marketingforce_modules::entitlements::{Entitlements, Grant};
 use marketingforce_modules::ModulesError;
@@ -42,7 +43,7 @@ async fn the_demo_site_passes_both_gates_and_publishing_is_idempotent() {
     let demo = marketingforce_sites::demo::jinggong().unwrap();
     let ents = grant(tenant, &required_modules(&demo.site), clock);
     let a = publisher
-        .publish(&tenant, &demo.site, &demo.inputs, &ents, "publish-1")
+        .publish(&tenant, &demo.site, &demo.inputs, &ents, &IdempotencyKey::new("publish-1").unwrap())
         .await
         .unwrap();
     assert_eq!(
@@ -51,7 +52,7 @@ async fn the_demo_site_passes_both_gates_and_publishing_is_idempotent() {
     );
     assert!(a.record.texts_reviewed > 40);
     let b = publisher
-        .publish(&tenant, &demo.site, &demo.inputs, &ents, "publish-1")
+        .publish(&tenant, &demo.site, &demo.inputs, &ents, &IdempotencyKey::new("publish-1").unwrap())
         .await
         .unwrap();
     assert_eq!(a.record, b.record);
@@ -68,7 +69,7 @@ async fn the_gates_name_what_blocks_publishing() {
         clock.clone(),
     );
     match publisher
-        .publish(&tenant, &demo.site, &demo.inputs, &no_mobile, "p-1")
+        .publish(&tenant, &demo.site, &demo.inputs, &no_mobile, &IdempotencyKey::new("p-1").unwrap())
         .await
     {
         Err(SitesError::Modules(ModulesError::NotEntitled { module, .. })) => {
@@ -83,7 +84,7 @@ async fn the_gates_name_what_blocks_publishing() {
     );
     assert!(matches!(
         publisher
-            .publish(&tenant, &demo.site, &demo.inputs, &other_tenant, "p-2")
+            .publish(&tenant, &demo.site, &demo.inputs, &other_tenant, &IdempotencyKey::new("p-2").unwrap())
             .await,
         Err(SitesError::Core(
             marketingforce_core::Error::TenantIsolation { .. }
@@ -105,7 +106,7 @@ async fn the_gates_name_what_blocks_publishing() {
         }
     }
     match publisher
-        .publish(&tenant, &site, &demo.inputs, &ents, "p-3")
+        .publish(&tenant, &site, &demo.inputs, &ents, &IdempotencyKey::new("p-3").unwrap())
         .await
     {
         Err(SitesError::ComplianceBlocked { blocked }) => {

@@ -30,7 +30,10 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use marketingforce_core::id::IdGenerator;
-use marketingforce_core::storage::{Batch, Entity, Expect, Idempotent, IndexEntry, Store};
+use marketingforce_core::storage::{
+    Batch, Entity, Expect, Fingerprint, Idempotent, IndexEntry, Store,
+};
+use marketingforce_core::IdempotencyKey;
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::time::Clock;
 use serde::{Deserialize, Serialize};
@@ -51,6 +54,9 @@ use crate::render::Variant;
 pub const HONEYPOT_FIELD: &str = "website";
 /// The journal of form outcomes (no personal data).
 pub const FORM_LOG: &str = "sites.form_log";
+/// The idempotency operation of a form submission (the key is the submission id, derived
+/// per site and form).
+pub const SUBMIT_OPERATION: &str = "sites.form_submit";
 /// Most fields a submission may carry.
 pub const MAX_FIELDS: usize = 40;
 
@@ -496,10 +502,12 @@ impl FormService {
             }
             None => format!("srv-{}", self.ids.next_uuid().simple()),
         };
-        let key = format!("form:{}:{}:{}", site.id, spec.id, submission);
+        let key = IdempotencyKey::new(submission.as_str())?
+            .derive(&format!("{}.{}", site.id, spec.id));
         let request_json = serde_json::to_vec(&(&site.id, form_id, &s))?;
         let digest = self.key.digest("mf.sites.form.fingerprint", &request_json);
-        let idem = Idempotent::new(key.clone(), &digest)?;
+        let idem =
+            Idempotent::with_fingerprint(&key, SUBMIT_OPERATION, Fingerprint::of(&digest)?)?;
         if let Some(prev) = idem
             .check::<SubmitOutcome>(self.store.as_ref(), tenant)
             .await?

@@ -16,6 +16,7 @@
 //! use marketingforce_core::time::{Clock, ManualClock};
 //! use marketingforce_modules::catalog::ModuleId;
 //! use marketingforce_modules::entitlements::{Entitlements, Grant};
+//! use marketingforce_core::IdempotencyKey;
 //! use marketingforce_sites::industry::IndustryTemplate;
 //! use marketingforce_sites::publish::SitePublisher;
 //! use marketingforce_sites::render::RenderInputs;
@@ -35,20 +36,20 @@
 //! let basic = Entitlements::from_grant(
 //!     Grant::new(tenant, d("2026-03-01"), d("2027-03-01")).module(ModuleId::PLATFORM_BUILDER),
 //!     clock.clone()).unwrap();
-//! assert!(matches!(publisher.publish(&tenant, &site, &inputs, &basic, "pub-1").await, Err(SitesError::Modules(_))));
+//! assert!(matches!(publisher.publish(&tenant, &site, &inputs, &basic, &IdempotencyKey::new("pub-1").unwrap()).await, Err(SitesError::Modules(_))));
 //!
 //! let full = Entitlements::from_grant(
 //!     Grant::new(tenant, d("2026-03-01"), d("2027-03-01")).module(ModuleId::PLATFORM_BUILDER)
 //!         .module(ModuleId::PC_TO_MOBILE).module(ModuleId::MULTILINGUAL_SITES),
 //!     clock).unwrap();
-//! let published = publisher.publish(&tenant, &site, &inputs, &full, "pub-2").await.unwrap();
+//! let published = publisher.publish(&tenant, &site, &inputs, &full, &IdempotencyKey::new("pub-2").unwrap()).await.unwrap();
 //! assert!(published.output.files.contains_key("m/index.html"));
 //!
 //! // A superlative in a hero heading blocks publishing and names the block.
 //! if let marketingforce_sites::model::Block::Hero(h) = &mut site.pages[0].blocks[0] {
 //!     h.heading = marketingforce_sites::model::Text::zh("全国第一的机床品牌");
 //! }
-//! match publisher.publish(&tenant, &site, &inputs, &full, "pub-3").await {
+//! match publisher.publish(&tenant, &site, &inputs, &full, &IdempotencyKey::new("pub-3").unwrap()).await {
 //!     Err(SitesError::ComplianceBlocked { blocked }) => assert_eq!(blocked[0].path, "pages[0].blocks[0] (zh-CN)"),
 //!     other => panic!("{other:?}"),
 //! }
@@ -63,6 +64,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use marketingforce_content::compliance::ReviewService;
 use marketingforce_core::storage::{Batch, Entity, Expect, Idempotent, Store};
+use marketingforce_core::IdempotencyKey;
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::time::Clock;
 use marketingforce_modules::catalog::ModuleId;
@@ -77,6 +79,8 @@ use crate::render::{RenderInputs, RenderedSite, Renderer};
 
 /// The journal of publications.
 pub const PUBLISH_LOG: &str = "sites.publish_log";
+/// The idempotency operation of [`SitePublisher::publish`].
+pub const PUBLISH_OPERATION: &str = "sites.publish";
 
 /// The modules a site needs, by the table above.
 pub fn required_modules(site: &Site) -> Vec<ModuleId> {
@@ -171,7 +175,7 @@ impl SitePublisher {
         site: &Site,
         inputs: &RenderInputs,
         entitlements: &Entitlements,
-        idempotency_key: &str,
+        idempotency_key: &IdempotencyKey,
     ) -> Result<Published> {
         self.renderer.prepare(site, inputs)?;
         if entitlements.tenant() != *tenant {
@@ -207,7 +211,7 @@ impl SitePublisher {
             texts_reviewed: units.len(),
             published_at: self.clock.now(),
         };
-        let idem = Idempotent::new(idempotency_key, &(&site.id, &record.digest))?;
+        let idem = Idempotent::new(idempotency_key, PUBLISH_OPERATION, &(&site.id, &record.digest))?;
         let record = match idem
             .check::<PublicationRecord>(self.store.as_ref(), tenant)
             .await?

@@ -1,5 +1,9 @@
 //! Tenants: the enterprise customers using the platform. Every read and write is scoped by one.
 
+mod directory;
+
+pub use directory::{TenantDirectory, REGISTER_OPERATION};
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
