@@ -102,6 +102,13 @@ TARGETS = [
     # issue 6: content
     dict(id="content.compliance.scan", op=">=", value=200, on="value",
          goal="compliance scan >= 200 MB/s per core, >= 1,000 terms"),
+    # issue 17: compliance by article
+    dict(id="content.compliance.scan_vs_normalised", op="<=", value=1.5, on="ratio",
+         goal="compliance scan <= 1.5x a bare Aho-Corasick DFA pass over the normalised text"),
+    dict(id="content.compliance.eval_precision", op=">=", value=0.95, on="value",
+         goal="compliance precision >= 0.95 on the labelled corpus"),
+    dict(id="content.compliance.eval_recall", op=">=", value=0.95, on="value",
+         goal="compliance recall >= 0.95 on the labelled corpus"),
     dict(id="content.text.offline_article", op=">=", value=10_000, on="value",
          goal="offline article generation >= 10,000 articles/s"),
     dict(id="content.image.poster_svg", op=">=", value=1_000, on="value",
@@ -125,6 +132,10 @@ REPORTED = [
     "ads.settlement.customers_100000",
     "content.compliance.normalise",
     "sites.render.page_mobile",
+    "content.compliance.eval_decisions",
+    "content.compliance.holdout_precision",
+    "content.compliance.holdout_recall",
+    "content.compliance.holdout_decisions",
 ]
 
 

@@ -183,8 +183,9 @@ fn entries() -> Vec<Entry> {
         entry!(
             "content/compliance-lexicon.schema.json",
             content::compliance::Lexicon,
-            "A compliance word list: banned terms, families, categories, exemptions \
-             (`Lexicon::from_json`; e.g. `marketingforce-content/data/compliance-lexicon.json`)."
+            "A compliance word list: categories with their legal basis, terms, families, \
+             exemptions, waivers (`Lexicon::from_json`; e.g. the files of \
+             `marketingforce-content/data/compliance/`)."
         ),
         entry!(
             "content/channel-catalogue.schema.json",
@@ -464,10 +465,9 @@ fn shipped_data_files_have_the_shape_their_schema_describes() {
         "platform-rebate-policy.example.json",
         include_str!("../marketingforce-ads/data/platform-rebate-policy.example.json"),
     );
-    parses::<content::compliance::Lexicon>(
-        "compliance-lexicon.json",
-        include_str!("../marketingforce-content/data/compliance-lexicon.json"),
-    );
+    for (file, json) in content::compliance::BUILTIN_LEXICONS {
+        parses::<content::compliance::Lexicon>(file, json);
+    }
     parses::<content::distribution::ChannelCatalogue>(
         "channels.json",
         include_str!("../marketingforce-content/data/channels.json"),

@@ -1,4 +1,9 @@
-//! Evasion-robust normalisation with an offset map back to the original text.
+//! Evasion-robust normalisation.
+//!
+//! The checker never builds normalised text: its automaton folds these transforms in as it
+//! reads the original bytes (see `automaton.rs`). [`Normalized`] materialises the same
+//! normalisation with an offset map back to the original, for callers that want to see it (and
+//! as the baseline the benchmark compares the folded scan with).
 //!
 //! Handled transforms: full-width ASCII forms (`ＮＯ．１` → `no1`), ASCII case, inserted
 //! whitespace of any kind (including the ideographic space), zero-width characters, and inserted
@@ -7,8 +12,8 @@
 //! are kept: they end words, so removing them would join unrelated words.
 
 /// What a character becomes.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Class {
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Class {
     /// Removed (noise inserted to evade).
     Drop,
     /// Kept as is.
@@ -18,7 +23,7 @@ enum Class {
 }
 
 /// Classification of ASCII bytes: 0 = drop, otherwise the byte to emit.
-const ASCII: [u8; 128] = {
+pub(crate) const ASCII: [u8; 128] = {
     let mut t = [0u8; 128];
     let mut i = 0;
     while i < 128 {
@@ -55,9 +60,23 @@ const ASCII: [u8; 128] = {
     t
 };
 
+/// Lead bytes of the only multi-byte characters that are dropped or folded (U+0080–U+00BF,
+/// U+1000–U+3FFF, U+F000–U+FFFF): every other character is kept byte for byte.
+pub(crate) fn is_special_lead(b: u8) -> bool {
+    matches!(b, 0xC2 | 0xE1 | 0xE2 | 0xE3 | 0xEF)
+}
+
+/// What `c` becomes in normalised text.
 #[inline]
-fn classify(c: char) -> Class {
+pub(crate) fn classify(c: char) -> Class {
     let cp = c as u32;
+    if cp < 0x80 {
+        return match ASCII[cp as usize] {
+            0 => Class::Drop,
+            b if b == cp as u8 => Class::Keep,
+            b => Class::Ascii(b),
+        };
+    }
     match cp {
         // Full-width ASCII forms.
         0xFF01..=0xFF5E => {
@@ -81,6 +100,49 @@ fn classify(c: char) -> Class {
         | 0x25C6 | 0x25C7 | 0x25CB | 0x25CF | 0x2605 | 0x2606 | 0x2661 | 0x2665 | 0x30FB
         | 0xFF65 => Class::Drop,
         _ => Class::Keep,
+    }
+}
+
+/// How many bytes `c` contributes to normalised text.
+#[inline]
+pub(crate) fn normalized_len(c: char) -> usize {
+    match classify(c) {
+        Class::Drop => 0,
+        Class::Ascii(_) => 1,
+        Class::Keep => c.len_utf8(),
+    }
+}
+
+/// Append the normalised form of `c` to `out`.
+#[inline]
+pub(crate) fn push_normalized(c: char, out: &mut Vec<u8>) {
+    match classify(c) {
+        Class::Drop => {}
+        Class::Ascii(a) => out.push(a),
+        Class::Keep => {
+            let mut buf = [0u8; 4];
+            out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+        }
+    }
+}
+
+/// Append the normalised form of the character `bytes` (one whole character) to `out`.
+#[inline]
+pub(crate) fn push_normalized_bytes(bytes: &[u8], out: &mut Vec<u8>) {
+    match bytes {
+        [b] if *b < 0x80 => match ASCII[*b as usize] {
+            0 => {}
+            a => out.push(a),
+        },
+        [lead, ..] if !is_special_lead(*lead) => out.extend_from_slice(bytes),
+        _ => {
+            if let Some(c) = std::str::from_utf8(bytes)
+                .ok()
+                .and_then(|s| s.chars().next())
+            {
+                push_normalized(c, out);
+            }
+        }
     }
 }
 
@@ -185,14 +247,6 @@ impl Normalized {
         }
     }
 
-    /// A cursor mapping increasing normalised offsets in amortised constant time.
-    pub(crate) fn cursor(&self) -> RunCursor<'_> {
-        RunCursor {
-            runs: &self.runs,
-            k: 0,
-        }
-    }
-
     /// The original byte range of normalised bytes `start..end` (`end > start`).
     pub fn original_range(&self, original: &str, start: usize, end: usize) -> (usize, usize) {
         let s = self.original_offset(start);
@@ -202,26 +256,6 @@ impl Normalized {
             .and_then(|t| t.chars().next())
             .map_or(1, char::len_utf8);
         (s, last + last_len)
-    }
-}
-
-/// Maps normalised offsets that never decrease to original offsets.
-pub(crate) struct RunCursor<'a> {
-    runs: &'a [(u32, u32)],
-    k: usize,
-}
-
-impl RunCursor<'_> {
-    /// The original offset of normalised byte `p` (callers pass non-decreasing `p`).
-    pub(crate) fn map(&mut self, p: usize) -> usize {
-        let p32 = p as u32;
-        while self.runs.get(self.k + 1).is_some_and(|r| r.0 <= p32) {
-            self.k += 1;
-        }
-        match self.runs.get(self.k) {
-            Some(&(n, o)) if n <= p32 => (o + (p32 - n)) as usize,
-            _ => 0,
-        }
     }
 }
 

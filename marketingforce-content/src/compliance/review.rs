@@ -12,7 +12,7 @@ use marketingforce_core::time::Clock;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::checker::{ComplianceChecker, Decision, Finding};
+use super::checker::{ComplianceChecker, Decision, Finding, WaiverRecord};
 use super::lexicon::Lexicon;
 use crate::error::{ContentError, Result};
 
@@ -66,6 +66,12 @@ pub struct ReviewRecord {
     pub exempted: Vec<Finding>,
     /// The word lists used (`advertising-law-cn@1+tenant@1`).
     pub lexicons: String,
+    /// The industry the rules were selected for (resolved id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub industry: Option<String>,
+    /// Rules the tenant's list switched off, each with its recorded reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub waivers: Vec<WaiverRecord>,
     /// Who made the decision in force.
     pub reviewer: Reviewer,
     /// When the decision in force was made.
@@ -76,6 +82,36 @@ impl ReviewRecord {
     /// The store key of a content version's review.
     pub fn key_for(content_id: &str, version: u32) -> String {
         format!("{content_id}#v{version}")
+    }
+
+    /// The decision in plain words: who decided, every counted find with its article and
+    /// alternative, every exemption applied and every waiver in force with its reason.
+    pub fn explain(&self) -> String {
+        let mut s = match &self.reviewer {
+            Reviewer::Automatic => String::new(),
+            Reviewer::Human { name, note } => format!(
+                "{} by {name} ({note}); automatic decision was ",
+                self.decision
+            ),
+        };
+        s.push_str(&super::checker::explain(
+            self.automatic_decision,
+            &self.findings,
+            &self.exempted,
+        ));
+        for w in &self.waivers {
+            s.push_str(&format!(
+                "\n- waiver by {} of {} rule {}: {}",
+                w.list,
+                w.severity,
+                w.term
+                    .as_deref()
+                    .or(w.category.as_deref())
+                    .unwrap_or_default(),
+                w.reason
+            ));
+        }
+        s
     }
 }
 
@@ -175,11 +211,15 @@ impl ReviewService {
     }
 
     /// Store a tenant's own word list (replacing the previous one). It is checked against the
-    /// base list first.
+    /// base list first: it may add terms, categories and exemptions, but switches a Reject rule
+    /// of the base list off only by a waiver with its reason (kept on every review record).
     ///
     /// # Errors
-    /// A validation error naming the path in the tenant list; storage errors.
+    /// A validation error naming the path in the tenant list (`layers[1].terms[0].category`
+    /// for a term that would lower a Reject rule without a waiver); storage errors.
     pub async fn set_tenant_lexicon(&self, tenant: &TenantId, lexicon: Lexicon) -> Result<()> {
+        // Every check that can fail (references, ambiguity, lowered Reject rules) is made
+        // whatever the industry, so compiling once is enough.
         ComplianceChecker::new(&[&self.base, &lexicon], None)?;
         self.lexicons
             .upsert(
@@ -209,7 +249,7 @@ impl ReviewService {
     ) -> Result<Arc<ComplianceChecker>> {
         let stored = self.lexicons.get(tenant, "tenant").await?;
         let version = stored.as_ref().map_or(0, |v| v.version);
-        let key = (*tenant, industry.map(str::to_string));
+        let key = (*tenant, industry.map(super::industry::resolve_industry));
         if let Some((v, c)) = self
             .cache
             .lock()
@@ -273,6 +313,8 @@ impl ReviewService {
             findings: report.findings,
             exempted: report.exempted,
             lexicons: checker.lexicon_names().to_string(),
+            industry: checker.industry().map(str::to_string),
+            waivers: checker.waivers().to_vec(),
             reviewer: Reviewer::Automatic,
             decided_at: self.clock.now(),
         };
