@@ -32,6 +32,7 @@ pub const PERSONAL_FIELDS: &[&str] = &[
     "remark_mobiles",
     "remark_corp_name",
     "unionid",
+    "corp_name",
     "corp_full_name",
     "group_nickname",
     "position",

@@ -110,6 +110,10 @@ pub(crate) struct ContactLink {
     /// Staff userids who have the contact now.
     #[serde(default)]
     pub follow_users: BTreeSet<String>,
+    /// Keyed digests of the capture requests already made (a re-sync of unchanged values
+    /// makes no call to the CRM).
+    #[serde(default)]
+    pub captures: BTreeSet<String>,
     pub updated_at: DateTime<Utc>,
 }
 

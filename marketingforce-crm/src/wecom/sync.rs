@@ -171,6 +171,12 @@ pub(crate) fn safe_reason(e: &CrmError) -> String {
     }
 }
 
+/// A change to a contact's link.
+enum LinkChange<'a> {
+    Followed { user: &'a str, capture: &'a str },
+    Unfollowed { user: &'a str },
+}
+
 fn unix(ts: i64) -> Option<DateTime<Utc>> {
     (ts > 0)
         .then(|| Utc.timestamp_opt(ts, 0).single())
@@ -280,14 +286,14 @@ impl CrmSeam {
         Ok(Some((id, v.value.follow_users.into_iter().collect())))
     }
 
-    /// Record (or update) the link of `ext` to `lead`, adding or removing a follow user.
+    /// Record (or update) the link of `ext` to `lead`: a follow user added or removed, a
+    /// capture digest added.
     async fn link(
         &self,
         tenant: &TenantId,
         ext: &str,
         lead: LeadId,
-        follow: Option<&str>,
-        removed: Option<&str>,
+        change: LinkChange<'_>,
     ) -> Result<()> {
         for _ in 0..3 {
             let now = self.crm.clock().now();
@@ -308,6 +314,7 @@ impl CrmSeam {
                             lead,
                             sealed_id,
                             follow_users: Default::default(),
+                            captures: Default::default(),
                             updated_at: now,
                         },
                         Expect::Absent,
@@ -316,11 +323,14 @@ impl CrmSeam {
             };
             let before = link.clone();
             link.lead = lead;
-            if let Some(f) = follow {
-                link.follow_users.insert(f.to_string());
-            }
-            if let Some(r) = removed {
-                link.follow_users.remove(r);
+            match change {
+                LinkChange::Followed { user, capture } => {
+                    link.follow_users.insert(user.to_string());
+                    link.captures.insert(capture.to_string());
+                }
+                LinkChange::Unfollowed { user } => {
+                    link.follow_users.remove(user);
+                }
             }
             if link == before && expect != Expect::Absent {
                 return Ok(());
@@ -420,15 +430,31 @@ impl CrmSeam {
         for follow in follows {
             let (req, dropped) = self.request(tenant, record, &ext, follow).await?;
             let fingerprint = serde_json::to_string(&req)?;
-            let key = format!(
-                "wecom:capture:{}",
-                self.digest(tenant, &[&ext, &follow.userid, &fingerprint])?
-            );
-            let outcome = self.crm.capture(tenant, req, &key).await?;
+            let digest = self.digest(tenant, &[&ext, &follow.userid, &fingerprint])?;
+            let known = self.link_of(tenant, &ext).await?;
+            let outcome = match known.filter(|v| v.value.captures.contains(&digest)) {
+                // Captured before with these very values: nothing to tell the CRM.
+                Some(v) => CaptureOutcome::Unchanged {
+                    lead: self.crm.survivor(tenant, &v.value.lead).await?,
+                },
+                None => {
+                    self.crm
+                        .capture(tenant, req, &format!("wecom:capture:{digest}"))
+                        .await?
+                }
+            };
             let lead = outcome.lead();
             let owner = self.claim(tenant, &lead, &follow.userid).await?;
-            self.link(tenant, &ext, lead, Some(&follow.userid), None)
-                .await?;
+            self.link(
+                tenant,
+                &ext,
+                lead,
+                LinkChange::Followed {
+                    user: &follow.userid,
+                    capture: &digest,
+                },
+            )
+            .await?;
             out.push(Captured {
                 follow_user: follow.userid.clone(),
                 outcome,
@@ -488,8 +514,13 @@ impl CrmSeam {
             return Ok(None);
         };
         let lead = self.crm.survivor(tenant, &v.value.lead).await?;
-        self.link(tenant, ext, v.value.lead, None, Some(wecom_userid))
-            .await?;
+        self.link(
+            tenant,
+            ext,
+            v.value.lead,
+            LinkChange::Unfollowed { user: wecom_userid },
+        )
+        .await?;
         Ok(Some(lead))
     }
 
