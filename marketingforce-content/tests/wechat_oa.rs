@@ -538,3 +538,30 @@ async fn a_recorded_session_replays_and_holds_no_secret() {
     assert!(matches!(out, PublishOutcome::Published(ref p) if p.external_id == "ARTICLE_1"));
     replay.assert_played();
 }
+
+#[tokio::test]
+async fn transport_failures_do_not_leak_the_secret() {
+    // A loopback port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let clock = Arc::new(ManualClock::at_rfc3339("2026-03-02T10:00:00+08:00").unwrap());
+    let channel = WeChatOaChannel::new(
+        config(&format!("http://127.0.0.1:{port}")),
+        Arc::new(MemoryStore::new()),
+        clock,
+    )
+    .unwrap();
+    let tenant = TenantId::new();
+    channel.add_account(&tenant, "acme-oa", account()).unwrap();
+    let e = channel
+        .account_status(&tenant, "acme-oa")
+        .await
+        .unwrap_err();
+    assert!(e.is_retryable(), "{e}");
+    let shown = format!("{e} {e:?} {channel:?}");
+    assert!(!shown.contains(SECRET), "{shown}");
+    assert!(shown.contains("cgi-bin/token"), "{shown}");
+}

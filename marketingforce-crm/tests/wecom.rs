@@ -664,3 +664,29 @@ async fn refusals_are_typed_and_recordings_hold_no_secret_or_personal_data() {
         "ids stay so the recording replays"
     );
 }
+
+#[tokio::test]
+async fn transport_failures_do_not_leak_the_secret() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let clock: Arc<dyn Clock> =
+        Arc::new(ManualClock::at_rfc3339("2026-03-02T11:00:00+08:00").unwrap());
+    let client = WeComClient::new(
+        TenantId::new(),
+        app(),
+        config(&format!("http://127.0.0.1:{port}")),
+        Arc::new(MemoryStore::new()),
+        clock,
+    )
+    .unwrap();
+    let e = client.check_credentials().await.unwrap_err();
+    let shown = format!("{e} {e:?} {client:?}");
+    assert!(
+        !shown.contains(SECRET) && !shown.contains(AES_KEY) && !shown.contains(TOKEN),
+        "{shown}"
+    );
+    assert!(shown.contains("cgi-bin/gettoken"), "{shown}");
+}

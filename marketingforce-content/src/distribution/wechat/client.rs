@@ -261,7 +261,8 @@ impl OaClient {
                     }
                     .into())
                 }
-                Err(e) => format!("{api}: {e}"),
+                // Without the URL: its query holds the access token (and the secret on token calls).
+                Err(e) => format!("{api}: {}", e.without_url()),
             };
             if retry >= self.config.max_retries {
                 return Err(marketingforce_core::Error::backend_message(
