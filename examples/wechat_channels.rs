@@ -56,8 +56,8 @@ enum OaSetup {
     Simulated,
     Real {
         #[serde(default)]
-        config: WeChatOaConfig,
-        account: OaAccount,
+        config: Box<WeChatOaConfig>,
+        account: Box<OaAccount>,
     },
 }
 
@@ -68,8 +68,8 @@ enum WeComSetup {
     Simulated,
     Real {
         #[serde(default)]
-        config: WeComConfig,
-        app: WeComApp,
+        config: Box<WeComConfig>,
+        app: Box<WeComApp>,
         /// WeCom userid → a name for the sales staff member it is.
         #[serde(default)]
         staff: BTreeMap<String, String>,
@@ -137,8 +137,8 @@ fn oa_channel(
             Arc::new(c)
         }
         OaSetup::Real { config, account } => {
-            let c = WeChatOaChannel::new(config, store, clock)?;
-            c.add_account(tenant, "acme-oa", account)?;
+            let c = WeChatOaChannel::new(*config, store, clock)?;
+            c.add_account(tenant, "acme-oa", *account)?;
             Arc::new(c)
         }
     })
@@ -181,7 +181,7 @@ async fn sender(
                 first.get_or_insert(id);
             }
             let rep = first.ok_or("the wecom staff map is empty: name at least one salesperson")?;
-            let client = WeComClient::new(tenant, app, config, store, clock)?;
+            let client = WeComClient::new(tenant, *app, *config, store, clock)?;
             let wecom = WeCom::new(client, crm.clone(), keys, Arc::new(directory))?;
             // Bring the salespeople's contacts in, then message the first one synced.
             let report = wecom

@@ -1,18 +1,6 @@
 //! The callback endpoint: URL verification, signature check and decryption (WXBizMsgCrypt, in
-//! core), the events of customer contact and customer groups, and their effect on the CRM.
-//!
-//! | event | `ChangeType` | effect |
-//! |---|---|---|
-//! | `change_external_contact` | `add_external_contact`, `add_half_external_contact` | the contact is fetched and captured (source and campaign from its `State`), the follow user made owner, a `contact_added` behaviour event recorded |
-//! | | `edit_external_contact` | the contact is fetched and captured again (new values join the lead) |
-//! | | `del_follow_user` (the customer removed the staff member), `del_external_contact` (the staff member removed the customer) | a `contact_removed` behaviour event; the follow user leaves the link |
-//! | `change_external_chat` | `create`, `update` (`UpdateDetail` `add_member` / `del_member`), `dismiss` | the group link is recorded; each member with a known lead gets `group_joined` / `group_left` |
-//! | anything else | | acknowledged and reported as ignored |
-//!
-//! Every effect is idempotent under a key derived from the callback's identity (ExternalUserID
-//! or ChatId, ChangeType, UserID, CreateTime) — as a keyed digest, since it holds an external
-//! user id — and a handled callback is remembered, so a duplicated delivery is a no-op
-//! reported as [`CallbackOutcome::Duplicate`].
+//! core), the events of customer contact and customer groups, and their effect on the CRM (the
+//! table is on [`WeCom::handle_callback`]).
 
 use std::collections::BTreeMap;
 
@@ -184,8 +172,21 @@ impl WeCom {
     }
 
     /// Handle a callback (`POST` with the query WeCom added and the XML body): verify, decrypt,
-    /// and apply the event to the CRM (see the [module docs](self)). Respond `success` once it
-    /// returns `Ok`; on `Err` respond with an error status and WeCom delivers again.
+    /// and apply the event to the CRM. Respond `success` once it returns `Ok`; on `Err` respond
+    /// with an error status and WeCom delivers again.
+    ///
+    /// | event | `ChangeType` | effect |
+    /// |---|---|---|
+    /// | `change_external_contact` | `add_external_contact`, `add_half_external_contact` | the contact is fetched and captured (source and campaign from its `State`), the follow user made owner, a `contact_added` behaviour event recorded |
+    /// | | `edit_external_contact` | the contact is fetched and captured again (new values join the lead) |
+    /// | | `del_follow_user` (the customer removed the staff member), `del_external_contact` (the staff member removed the customer) | a `contact_removed` behaviour event; the follow user leaves the link |
+    /// | `change_external_chat` | `create`, `update` (`UpdateDetail` `add_member` / `del_member`), `dismiss` | the group link is recorded; each member with a known lead gets `group_joined` / `group_left` |
+    /// | anything else | | acknowledged and reported as ignored |
+    ///
+    /// Every effect is idempotent under a key derived from the callback's identity (ExternalUserID
+    /// or ChatId, ChangeType, UserID, CreateTime) — as a keyed digest, since it holds an external
+    /// user id — and a handled callback is remembered, so a duplicated delivery is a no-op
+    /// reported as [`CallbackOutcome::Duplicate`].
     ///
     /// # Errors
     /// Validation errors on a bad signature (`msg_signature`), an undecryptable or malformed

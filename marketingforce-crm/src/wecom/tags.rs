@@ -1,12 +1,6 @@
 //! Tag sync: the corp's tag library (`get_corp_tag_list`) and the CRM's lead tags pushed onto
-//! the contact in WeCom (`mark_tag`), so salespeople see the CRM's classification (hot
-//! prospect, dealer, …) in their WeCom client.
-//!
-//! Tags are matched by name to the corp tags (not deleted); a CRM tag without a corp tag of the
-//! same name is reported, not created (the tag library is the corp administrator's). The set
-//! pushed last is remembered per lead, so a tag the CRM removed is removed in WeCom too, and
-//! tags added in WeCom by hand are left alone. The CRM's own tags come from its rules
-//! (scoring, tag rules); the CRM has no API to set tags by hand, so WeCom tags do not flow back.
+//! the contact in WeCom (`mark_tag`), so salespeople see the CRM's classification in their
+//! WeCom client (the rules are on [`WeCom::sync_lead_tags`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -80,7 +74,14 @@ impl WeCom {
         Ok(())
     }
 
-    /// Push a lead's CRM tags onto its WeCom contact (see the [module docs](self)).
+    /// Push a lead's CRM tags onto its WeCom contact, as its first follow user.
+    ///
+    /// Tags are matched by name to the corp tags (not deleted); a CRM tag without a corp tag of
+    /// the same name is reported in [`TagSyncReport::no_corp_tag`], not created (the tag library
+    /// is the corp administrator's). The set pushed last is remembered per lead, so a tag the
+    /// CRM removed is removed in WeCom too, and tags added in WeCom by hand are left alone. The
+    /// CRM's tags come from its rules (scoring, tag rules) and it has no API to set tags by
+    /// hand, so WeCom tags do not flow back.
     ///
     /// # Errors
     /// Platform, transport and storage errors.
