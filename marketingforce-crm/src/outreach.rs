@@ -379,3 +379,76 @@ pub async fn send_library_item(
         .await?;
     Ok((receipt, score))
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+
+    use super::*;
+    use crate::ids::{SopId, TaskId};
+    use crate::sop::{SopKind, SopStep, TaskStatus, Trigger};
+
+    fn task(subject: Subject, step: usize, title: &str) -> SopTask {
+        let now = Utc::now();
+        SopTask {
+            id: TaskId::new(),
+            sop: SopId::new(),
+            step,
+            subject,
+            assignee: UserId::new(),
+            title: title.into(),
+            due_at: now,
+            remind_at: now,
+            escalate_at: None,
+            status: TaskStatus::Open,
+            escalated_to: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn sop_tasks_send_their_step_message_from_the_assignee() {
+        let step = |action| SopStep {
+            title: "跟进".into(),
+            offset_hours: 0,
+            action,
+            remind_before_minutes: 0,
+            escalate_after_hours: None,
+        };
+        let template = SopTemplate {
+            id: SopId::new(),
+            name: "新线索".into(),
+            kind: SopKind::Customer,
+            trigger: Trigger::Assigned,
+            steps: vec![
+                step(StepAction::Call),
+                step(StepAction::Message {
+                    text: "您好，资料已发送".into(),
+                }),
+            ],
+        };
+        let lead = LeadId::new();
+        let call = task(Subject::Lead(lead), 0, "首次电话");
+        assert_eq!(sop_message(Some(&template), &call, None), None);
+        let message_task = task(Subject::Lead(lead), 1, "发资料");
+        let msg = sop_message(Some(&template), &message_task, None).unwrap();
+        assert_eq!(msg.text.as_deref(), Some("您好，资料已发送"));
+        let sender = SimulatedSender::new();
+        let tenant = TenantId::new();
+        send_sop_task(&sender, &tenant, &message_task, &msg, "task-1")
+            .await
+            .unwrap();
+        let sent = sender.sent(&tenant);
+        assert_eq!(sent[0].from, message_task.assignee);
+        assert_eq!(sent[0].to, Recipients::Leads(vec![lead]));
+        // A community task's title is its message, sent to the group.
+        let group = GroupId::new();
+        let community = task(Subject::Group(group), 0, "今晚八点直播");
+        let m = sop_message(None, &community, None).unwrap();
+        send_sop_task(&sender, &tenant, &community, &m, "task-2")
+            .await
+            .unwrap();
+        assert_eq!(sender.sent(&tenant)[1].to, Recipients::Groups(vec![group]));
+        // Nothing to send is refused.
+        assert!(OutgoingMessage::default().validate().is_err());
+    }
+}

@@ -130,6 +130,23 @@ impl TokenIssuer for Issuer<'_> {
             .client
             .exchange(self.app, "GET", "cgi-bin/token", &query, &Body::None)
             .await
+            .map_err(|e| match e {
+                // At the token endpoint 40001 means the AppSecret is wrong, not the token.
+                ContentError::ChannelApi {
+                    channel,
+                    code: 40001,
+                    message,
+                    ..
+                } => ContentError::ChannelConfiguration {
+                    channel,
+                    setting: "app_secret".into(),
+                    reason: format!(
+                        "the platform refused the AppSecret of app {} (40001: {message})",
+                        self.app.app_id
+                    ),
+                },
+                other => other,
+            })
             .map_err(marketingforce_core::Error::from)?;
         Ok(IssuedToken {
             token: Secret::new(answer.access_token),
