@@ -536,6 +536,54 @@ mod tests {
         );
     }
 
+    #[derive(Debug, Default)]
+    struct Slow {
+        calls: AtomicU32,
+    }
+
+    #[async_trait]
+    impl TokenIssuer for Slow {
+        fn cache_key(&self) -> String {
+            "test:slow".into()
+        }
+        async fn issue(&self) -> Result<IssuedToken> {
+            let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+            // Let every other contender run while this refresh is in flight.
+            for _ in 0..20 {
+                tokio::task::yield_now().await;
+            }
+            Ok(IssuedToken {
+                token: Secret::new(format!("S{n}")),
+                expires_in_seconds: 7200,
+            })
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_processes_refresh_once() {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let clock = Arc::new(ManualClock::at_rfc3339("2026-03-02T09:00:00Z").unwrap());
+        let tenant = TenantId::new();
+        let issuer = Arc::new(Slow::default());
+        let mut tasks = Vec::new();
+        for _ in 0..8 {
+            let cache = SharedTokenCache::new(store.clone(), clock.clone());
+            let issuer = issuer.clone();
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    match cache.lookup(&tenant, issuer.as_ref(), None).await.unwrap() {
+                        TokenLookup::Ready(t) => return t.secret().to_string(),
+                        TokenLookup::Busy { .. } => tokio::task::yield_now().await,
+                    }
+                }
+            }));
+        }
+        for t in tasks {
+            assert_eq!(t.await.unwrap(), "S1");
+        }
+        assert_eq!(issuer.calls.load(Ordering::SeqCst), 1);
+    }
+
     #[tokio::test]
     async fn a_refused_refresh_gives_the_lease_back() {
         let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
