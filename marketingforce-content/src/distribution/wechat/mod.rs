@@ -94,12 +94,14 @@ mod config;
 mod errors;
 pub mod html;
 mod jobs;
+mod stats;
 mod wire;
 
 pub use callback::OaCallback;
-pub use channel::{ArticleDay, WeChatOaChannel, MAX_TITLE_CHARS};
+pub use channel::{WeChatOaChannel, MAX_TITLE_CHARS};
 pub use config::{CoverMaterial, OaAccount, WeChatOaConfig, DEFAULT_CODE, WECHAT_API};
 pub use jobs::PublishStatus;
+pub use stats::ArticleDay;
 
 use marketingforce_core::adapters::channel::{ChannelKind, ContentFormat};
 use marketingforce_core::adapters::generation::Audience;
