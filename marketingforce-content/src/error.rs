@@ -115,6 +115,33 @@ pub enum ContentError {
     #[error("usage metering: {0}")]
     Metering(#[from] marketingforce_modules::ModulesError),
 
+    /// A channel connector is misconfigured: credentials, the platform's IP whitelist, API
+    /// permissions. `reason` says what to change where.
+    #[error("channel {channel} is misconfigured ({setting}): {reason}")]
+    ChannelConfiguration {
+        /// The channel code.
+        channel: String,
+        /// The setting to fix (`app_secret`, `ip_whitelist`, …).
+        setting: String,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+
+    /// A channel's platform refused a call with its own error code and message.
+    #[error("channel {channel}: {api} failed with platform code {code}: {message}")]
+    ChannelApi {
+        /// The channel code.
+        channel: String,
+        /// The platform API called (`cgi-bin/draft/add`).
+        api: String,
+        /// The platform's code (`errcode`).
+        code: i64,
+        /// The platform's message (`errmsg`).
+        message: String,
+        /// Whether the platform documents the code as transient (system busy).
+        retryable: bool,
+    },
+
     /// A channel's publishing rate limit is reached; retry at `retry_at`.
     #[error("rate limit of channel {channel} reached; next slot at {retry_at}")]
     RateLimited {
@@ -135,6 +162,7 @@ impl ContentError {
             ContentError::Core(e) => e.is_retryable(),
             ContentError::Llm(e) => e.is_retryable(),
             ContentError::RateLimited { .. } => true,
+            ContentError::ChannelApi { retryable, .. } => *retryable,
             _ => false,
         }
     }

@@ -80,7 +80,8 @@
 //!   recorded per content version.
 //! - [`distribution`]: channel catalogue, recommendation, publishing with quotas
 //!   ([`distribution::QuotaGate`], [`distribution::ModulesQuota`] on the platform's metering),
-//!   rate limits and scheduling; simulated and HTTP (feature `http-channel`) channels.
+//!   rate limits and scheduling; simulated and HTTP (feature `http-channel`) channels, and the
+//!   WeChat Official Account channel (`distribution::wechat`, feature `wechat-oa`).
 //! - [`optimise`]: Thompson-sampling channel mix, volume policy, EWMA alerts, remarketing
 //!   audiences, inquiries handed to the CRM through [`optimise::LeadSink`].
 //! - [`report`]: the five-aspect evaluation against peer benchmarks, as HTML with SVG charts.
@@ -91,6 +92,8 @@
 //! - `openai`: the OpenAI-compatible chat-completions backend on `reqwest` (plain HTTP; enable
 //!   `reqwest/rustls` in your own manifest for HTTPS endpoints).
 //! - `http-channel`: the HTTP content-channel adapter.
+//! - `wechat-oa`: the WeChat Official Account channel (drafts, free publishing, statistics,
+//!   the publish-result callback) on the platform's real API.
 //! - `ffmpeg`: MP4 rendering with the `ffmpeg` program (implies `raster`).
 //! - `tts`: speech with the `espeak-ng` program.
 

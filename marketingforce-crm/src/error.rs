@@ -128,6 +128,47 @@ pub enum CrmError {
         remaining: String,
     },
 
+    /// A connector to a platform (WeCom) is misconfigured: credentials, the trusted IP list,
+    /// API permissions, the callback settings. `reason` says what to change where.
+    #[error("{platform} is misconfigured ({setting}): {reason}")]
+    PlatformConfiguration {
+        /// The platform (`wecom`).
+        platform: String,
+        /// The setting to fix (`corp_secret`, `trusted_ip`, …).
+        setting: String,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+
+    /// A platform refused a call with its own error code and message.
+    #[error("{platform}: {api} failed with platform code {code}: {message}")]
+    PlatformApi {
+        /// The platform (`wecom`).
+        platform: String,
+        /// The API called (`cgi-bin/externalcontact/get`).
+        api: String,
+        /// The platform's code (`errcode`).
+        code: i64,
+        /// The platform's message (`errmsg`).
+        message: String,
+        /// Whether the code is documented as transient (system busy).
+        retryable: bool,
+    },
+
+    /// A platform's rate limit was hit and is still hit after the retries; try again at
+    /// `retry_at`.
+    #[error("{platform} rate-limited {api} ({code}); retry at {retry_at}")]
+    RateLimited {
+        /// The platform (`wecom`).
+        platform: String,
+        /// The API called.
+        api: String,
+        /// The platform's code.
+        code: i64,
+        /// When to try again.
+        retry_at: chrono::DateTime<chrono::Utc>,
+    },
+
     /// Encryption, decryption or key lookup failed.
     #[error("crypto failure on {what}: {reason}")]
     Crypto {

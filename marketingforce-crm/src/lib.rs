@@ -57,6 +57,10 @@
 //! - [`access`], [`staff`], [`seats`]: visibility, masking, staff and the seat seam.
 //! - [`sop`], [`library`], [`membership`], [`fission`], [`funnel`]: SOPs, the conversation
 //!   library, membership points, social fission and funnel analytics.
+//! - [`outreach`]: the [`MessageSender`](outreach::MessageSender) seam SOP steps and the
+//!   library send through, with a simulated sender.
+//! - `wecom` (feature `wecom`): the WeCom private domain — contact sync into capture, channel
+//!   QR codes, customer groups, mass messages, tag sync, the encrypted callback endpoint.
 //! - [`synth`]: the synthetic lead generator behind the benchmarks.
 //! - [`Crm`]: the service tying them to a [`Store`](marketingforce_core::storage::Store).
 //!
@@ -77,7 +81,9 @@
 //! allocation cursors carry over by rule name, as across a restart.
 //!
 //! ## Feature flags
-//! This crate has none: it is pure logic over the storage contract of `marketingforce-core`.
+//! - `wecom`: the WeCom connector (`wecom`), on `reqwest` and core's `wechat-crypto`.
+//!
+//! Without it the crate is pure logic over the storage contract of `marketingforce-core`.
 //! Choose a durable backend with `marketingforce-core`'s `sqlite` or `postgres` feature (or the
 //! same features of the `marketingforce` umbrella crate) and pass it as an `Arc<dyn Store>`.
 
@@ -97,6 +103,7 @@ pub mod library;
 pub mod lifecycle;
 pub mod membership;
 pub mod model;
+pub mod outreach;
 pub mod profile;
 pub mod request;
 pub mod seats;
@@ -104,6 +111,8 @@ pub mod sop;
 pub mod staff;
 pub mod survivorship;
 pub mod synth;
+#[cfg(feature = "wecom")]
+pub mod wecom;
 
 mod service;
 

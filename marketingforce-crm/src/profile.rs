@@ -53,6 +53,14 @@ pub enum BehaviourKind {
     MessageReply,
     /// Was sent a phrase or material by a salesperson.
     MaterialReceived,
+    /// Added a salesperson as a WeCom contact (the private domain).
+    ContactAdded,
+    /// Removed the salesperson from their WeCom contacts (or was removed by them).
+    ContactRemoved,
+    /// Joined a customer group chat.
+    GroupJoined,
+    /// Left a customer group chat.
+    GroupLeft,
 }
 
 /// One behaviour event of a lead.

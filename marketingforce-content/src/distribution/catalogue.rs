@@ -169,6 +169,29 @@ impl ChannelCatalogue {
         })
     }
 
+    /// This catalogue with one more channel (e.g. a real connector's entry such as
+    /// `wechat::catalogue_entry()`), validated like the rest.
+    ///
+    /// ```
+    /// use marketingforce_content::distribution::ChannelCatalogue;
+    ///
+    /// let mut extra = ChannelCatalogue::builtin().get("social-feed").unwrap().clone();
+    /// extra.code = "my-feed".into();
+    /// let c = ChannelCatalogue::builtin().with_channel(extra).unwrap();
+    /// assert!(c.get("my-feed").is_some());
+    /// // The same code twice is refused.
+    /// let dup = c.get("my-feed").unwrap().clone();
+    /// assert!(c.with_channel(dup).is_err());
+    /// ```
+    ///
+    /// # Errors
+    /// A validation error naming the path, e.g. for a code already in the catalogue.
+    pub fn with_channel(self, channel: ChannelInfo) -> Result<ChannelCatalogue> {
+        let mut channels = self.channels;
+        channels.push(channel);
+        ChannelCatalogue::new(channels)
+    }
+
     /// The channel with `code`.
     pub fn get(&self, code: &str) -> Option<&ChannelInfo> {
         self.index.get(code).and_then(|&i| self.channels.get(i))

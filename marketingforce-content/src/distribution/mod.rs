@@ -1,6 +1,7 @@
 //! Distribution: the channel catalogue, channel recommendation, publishing through the
 //! [`ContentChannel`](marketingforce_core::adapters::channel::ContentChannel) adapters with
-//! release quotas, rate limits and scheduling, a simulated channel and an HTTP channel.
+//! release quotas, rate limits and scheduling, a simulated channel, an HTTP channel and the
+//! WeChat Official Account channel ([`wechat`], feature `wechat-oa`).
 
 mod catalogue;
 #[cfg(feature = "http-channel")]
@@ -11,6 +12,8 @@ pub mod quota;
 mod ratelimit;
 mod recommend;
 mod simulated;
+#[cfg(feature = "wechat-oa")]
+pub mod wechat;
 
 pub use catalogue::{BaseRates, ChannelCatalogue, ChannelInfo, RateLimit, BUILTIN_CHANNELS};
 pub use modules_quota::ModulesQuota;
