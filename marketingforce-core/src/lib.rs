@@ -38,6 +38,9 @@
 //!   holiday schedule for 2024–2026.
 //! - [`error`]: the shared [`Error`] enum, and the [`ErrorKind`] classification ([`Classify`])
 //!   every crate's errors map to.
+//! - [`events`]: typed, versioned [`DomainEvent`](events::DomainEvent)s in an
+//!   [`EventEnvelope`](events::EventEnvelope), appended to the tenant's outbox journal in the
+//!   same atomic batch as the change they describe, and the event catalogue.
 //! - [`idempotency`]: [`IdempotencyKey`], the validated key every mutating call takes, and the
 //!   one rule that scopes it (unique within tenant and operation).
 //! - [`text`]: checks for display text (no control or bidirectional-override characters).
@@ -62,6 +65,7 @@
 pub mod adapters;
 pub mod env;
 pub mod error;
+pub mod events;
 pub mod id;
 pub mod idempotency;
 pub mod keys;
