@@ -10,6 +10,7 @@
 //! | `ads` | `marketingforce-ads`: ad operations and rebate accounting | `ads` (default) |
 //! | `content` | `marketingforce-content`: generation, compliance, distribution | `content` (default) |
 //! | `sites` | `marketingforce-sites`: official sites, forms, visitor analytics | `sites` (default) |
+//! | `events` | `marketingforce-events`: domain events out — the outbox relay, NATS JetStream and webhook sinks, webhook verification and inbox dedupe | `events` (default; sinks: `events-nats`, `events-webhooks`) |
 //!
 //! ```
 //! use marketingforce::core::money::Money;
@@ -28,6 +29,8 @@ pub use marketingforce_content as content;
 pub use marketingforce_core as core;
 #[cfg(feature = "crm")]
 pub use marketingforce_crm as crm;
+#[cfg(feature = "events")]
+pub use marketingforce_events as events;
 #[cfg(feature = "modules")]
 pub use marketingforce_modules as modules;
 #[cfg(feature = "sites")]

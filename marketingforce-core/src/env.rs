@@ -78,7 +78,9 @@ impl HttpSettings {
     /// The backoff before retry `attempt` (1 = the first retry), without jitter: `backoff`
     /// doubled per attempt, capped at `max_backoff`.
     pub fn backoff_for(&self, attempt: u32) -> Duration {
-        let factor = 1u32.checked_shl(attempt.saturating_sub(1)).unwrap_or(u32::MAX);
+        let factor = 1u32
+            .checked_shl(attempt.saturating_sub(1))
+            .unwrap_or(u32::MAX);
         self.backoff
             .checked_mul(factor)
             .map_or(self.max_backoff, |d| d.min(self.max_backoff))
@@ -262,10 +264,23 @@ mod tests {
             .keys(Arc::new(KeyRing::new("k1", [3; 32])))
             .build();
         let (a, b) = (TenantId::new(), TenantId::new());
-        let fa = env.fingerprint(&a, "13812345678").unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(fa, env.fingerprint(&a, "13812345678").unwrap_or_else(|e| panic!("{e}")));
-        assert_ne!(fa, env.fingerprint(&b, "13812345678").unwrap_or_else(|e| panic!("{e}")));
-        assert_ne!(fa, Fingerprint::of("13812345678").unwrap_or_else(|e| panic!("{e}")));
+        let fa = env
+            .fingerprint(&a, "13812345678")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            fa,
+            env.fingerprint(&a, "13812345678")
+                .unwrap_or_else(|e| panic!("{e}"))
+        );
+        assert_ne!(
+            fa,
+            env.fingerprint(&b, "13812345678")
+                .unwrap_or_else(|e| panic!("{e}"))
+        );
+        assert_ne!(
+            fa,
+            Fingerprint::of("13812345678").unwrap_or_else(|e| panic!("{e}"))
+        );
     }
 
     #[test]

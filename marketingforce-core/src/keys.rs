@@ -120,7 +120,10 @@ pub trait KeyProvider: Send + Sync + fmt::Debug {
     /// # Errors
     /// As [`active_index_key`](KeyProvider::active_index_key).
     fn fingerprint_key(&self, tenant: &TenantId) -> Result<KeyMaterial> {
-        Ok(self.active_index_key(tenant)?.1.derive("request-fingerprint"))
+        Ok(self
+            .active_index_key(tenant)?
+            .1
+            .derive("request-fingerprint"))
     }
 }
 
@@ -307,7 +310,10 @@ mod tests {
         assert!(ring.rotate("k2", [3; 32]).is_err());
         assert!(ring.rotate("a:b", [3; 32]).is_err());
         assert_eq!(ring.data_key(&t, "k1").ok(), Some(k1));
-        assert!(ring.retire("k2").is_err(), "the active key cannot be retired");
+        assert!(
+            ring.retire("k2").is_err(),
+            "the active key cannot be retired"
+        );
         ring.retire("k1").unwrap_or_else(|e| panic!("{e}"));
         assert!(matches!(
             ring.data_key(&t, "k1"),
@@ -321,8 +327,16 @@ mod tests {
         let ring = KeyRing::new("k1", [5; 32]);
         let (a, b) = (TenantId::new(), TenantId::new());
         let fa = ring.fingerprint_key(&a).unwrap_or_else(|e| panic!("{e}"));
-        assert_ne!(fa, ring.fingerprint_key(&b).unwrap_or_else(|e| panic!("{e}")));
-        assert_ne!(fa, ring.active_index_key(&a).unwrap_or_else(|e| panic!("{e}")).1);
+        assert_ne!(
+            fa,
+            ring.fingerprint_key(&b).unwrap_or_else(|e| panic!("{e}"))
+        );
+        assert_ne!(
+            fa,
+            ring.active_index_key(&a)
+                .unwrap_or_else(|e| panic!("{e}"))
+                .1
+        );
     }
 
     #[test]
@@ -330,7 +344,10 @@ mod tests {
         let hex = "ab".repeat(32);
         assert!(KeyRing::from_hex("k1", &hex).is_ok());
         let bad = "zz".repeat(32);
-        let e = KeyRing::from_hex("k1", &bad).err().map(|e| e.to_string()).unwrap_or_default();
+        let e = KeyRing::from_hex("k1", &bad)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(e.contains("master") && !e.contains("zz"), "{e}");
         assert!(KeyRing::from_hex("k1", "abcd").is_err());
     }

@@ -43,7 +43,13 @@ async fn the_demo_site_passes_both_gates_and_publishing_is_idempotent() {
     let demo = marketingforce_sites::demo::jinggong().unwrap();
     let ents = grant(tenant, &required_modules(&demo.site), clock);
     let a = publisher
-        .publish(&tenant, &demo.site, &demo.inputs, &ents, &IdempotencyKey::new("publish-1").unwrap())
+        .publish(
+            &tenant,
+            &demo.site,
+            &demo.inputs,
+            &ents,
+            &IdempotencyKey::new("publish-1").unwrap(),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -52,7 +58,13 @@ async fn the_demo_site_passes_both_gates_and_publishing_is_idempotent() {
     );
     assert!(a.record.texts_reviewed > 40);
     let b = publisher
-        .publish(&tenant, &demo.site, &demo.inputs, &ents, &IdempotencyKey::new("publish-1").unwrap())
+        .publish(
+            &tenant,
+            &demo.site,
+            &demo.inputs,
+            &ents,
+            &IdempotencyKey::new("publish-1").unwrap(),
+        )
         .await
         .unwrap();
     assert_eq!(a.record, b.record);
@@ -69,7 +81,13 @@ async fn the_gates_name_what_blocks_publishing() {
         clock.clone(),
     );
     match publisher
-        .publish(&tenant, &demo.site, &demo.inputs, &no_mobile, &IdempotencyKey::new("p-1").unwrap())
+        .publish(
+            &tenant,
+            &demo.site,
+            &demo.inputs,
+            &no_mobile,
+            &IdempotencyKey::new("p-1").unwrap(),
+        )
         .await
     {
         Err(SitesError::Modules(ModulesError::NotEntitled { module, .. })) => {
@@ -84,7 +102,13 @@ async fn the_gates_name_what_blocks_publishing() {
     );
     assert!(matches!(
         publisher
-            .publish(&tenant, &demo.site, &demo.inputs, &other_tenant, &IdempotencyKey::new("p-2").unwrap())
+            .publish(
+                &tenant,
+                &demo.site,
+                &demo.inputs,
+                &other_tenant,
+                &IdempotencyKey::new("p-2").unwrap()
+            )
             .await,
         Err(SitesError::Core(
             marketingforce_core::Error::TenantIsolation { .. }
@@ -106,7 +130,13 @@ async fn the_gates_name_what_blocks_publishing() {
         }
     }
     match publisher
-        .publish(&tenant, &site, &demo.inputs, &ents, &IdempotencyKey::new("p-3").unwrap())
+        .publish(
+            &tenant,
+            &site,
+            &demo.inputs,
+            &ents,
+            &IdempotencyKey::new("p-3").unwrap(),
+        )
         .await
     {
         Err(SitesError::ComplianceBlocked { blocked }) => {

@@ -511,7 +511,13 @@ mod tests {
         for ok in ["crm.lead.captured", "modules.quota.threshold_80", "a.b.c.d"] {
             assert!(check_event_name(ok, "n").is_ok(), "{ok}");
         }
-        for bad in ["crm.lead", "crm..captured", "Crm.lead.x", "crm.lead.1x", "crm.lead.ca-p"] {
+        for bad in [
+            "crm.lead",
+            "crm..captured",
+            "Crm.lead.x",
+            "crm.lead.1x",
+            "crm.lead.ca-p",
+        ] {
             assert!(check_event_name(bad, "n").is_err(), "{bad}");
         }
         let e = EventEnvelope::new(

@@ -50,7 +50,11 @@ impl Batch {
         tenant: &TenantId,
         envelope: &EventEnvelope,
     ) -> Result<&mut Batch> {
-        Tenant::ensure_same(tenant, envelope.tenant(), &format!("event {}", envelope.id()))?;
+        Tenant::ensure_same(
+            tenant,
+            envelope.tenant(),
+            &format!("event {}", envelope.id()),
+        )?;
         let payload = envelope.to_json()?;
         Ok(self.append(OUTBOX_JOURNAL, payload))
     }
@@ -221,12 +225,11 @@ impl Outbox {
             .await?
             .into_iter()
             .map(|entry| {
-                let text = std::str::from_utf8(&entry.payload).map_err(|e| {
-                    Error::Serialization {
+                let text =
+                    std::str::from_utf8(&entry.payload).map_err(|e| Error::Serialization {
                         what: format!("outbox registry entry #{}", entry.seq),
                         reason: e.to_string(),
-                    }
-                })?;
+                    })?;
                 let tenant = text.parse::<TenantId>().map_err(|e| Error::Serialization {
                     what: format!("outbox registry entry #{}", entry.seq),
                     reason: e.to_string(),

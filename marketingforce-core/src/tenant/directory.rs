@@ -75,11 +75,8 @@ impl TenantDirectory {
     /// profile; storage errors ([`Error::OutcomeUnknown`]: retry with the same key).
     pub async fn register(&self, profile: &Tenant, key: &IdempotencyKey) -> Result<Tenant> {
         profile.validate()?;
-        let idem = Idempotent::with_fingerprint(
-            key,
-            REGISTER_OPERATION,
-            Fingerprint::of(profile)?,
-        )?;
+        let idem =
+            Idempotent::with_fingerprint(key, REGISTER_OPERATION, Fingerprint::of(profile)?)?;
         let store = self.profiles.store().as_ref();
         if let Some(first) = idem.check::<Tenant>(store, &profile.id).await? {
             return Ok(first);
@@ -89,7 +86,8 @@ impl TenantDirectory {
         };
         let mut batch = Batch::new();
         batch.put_entity(&profile.id, &stored, Expect::Absent)?;
-        idem.commit(store, &profile.id, batch, profile.clone()).await
+        idem.commit(store, &profile.id, batch, profile.clone())
+            .await
     }
 
     /// The profile of `tenant`.

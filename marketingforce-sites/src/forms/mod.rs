@@ -33,9 +33,9 @@ use marketingforce_core::id::IdGenerator;
 use marketingforce_core::storage::{
     Batch, Entity, Expect, Fingerprint, Idempotent, IndexEntry, Store,
 };
-use marketingforce_core::IdempotencyKey;
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::time::Clock;
+use marketingforce_core::IdempotencyKey;
 use serde::{Deserialize, Serialize};
 
 pub use crm::CrmLeadSink;
@@ -502,12 +502,11 @@ impl FormService {
             }
             None => format!("srv-{}", self.ids.next_uuid().simple()),
         };
-        let key = IdempotencyKey::new(submission.as_str())?
-            .derive(&format!("{}.{}", site.id, spec.id));
+        let key =
+            IdempotencyKey::new(submission.as_str())?.derive(&format!("{}.{}", site.id, spec.id));
         let request_json = serde_json::to_vec(&(&site.id, form_id, &s))?;
         let digest = self.key.digest("mf.sites.form.fingerprint", &request_json);
-        let idem =
-            Idempotent::with_fingerprint(&key, SUBMIT_OPERATION, Fingerprint::of(&digest)?)?;
+        let idem = Idempotent::with_fingerprint(&key, SUBMIT_OPERATION, Fingerprint::of(&digest)?)?;
         if let Some(prev) = idem
             .check::<SubmitOutcome>(self.store.as_ref(), tenant)
             .await?

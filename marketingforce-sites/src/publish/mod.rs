@@ -64,9 +64,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use marketingforce_content::compliance::ReviewService;
 use marketingforce_core::storage::{Batch, Entity, Expect, Idempotent, Store};
-use marketingforce_core::IdempotencyKey;
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::time::Clock;
+use marketingforce_core::IdempotencyKey;
 use marketingforce_modules::catalog::ModuleId;
 use marketingforce_modules::entitlements::Entitlements;
 use serde::{Deserialize, Serialize};
@@ -211,7 +211,11 @@ impl SitePublisher {
             texts_reviewed: units.len(),
             published_at: self.clock.now(),
         };
-        let idem = Idempotent::new(idempotency_key, PUBLISH_OPERATION, &(&site.id, &record.digest))?;
+        let idem = Idempotent::new(
+            idempotency_key,
+            PUBLISH_OPERATION,
+            &(&site.id, &record.digest),
+        )?;
         let record = match idem
             .check::<PublicationRecord>(self.store.as_ref(), tenant)
             .await?
