@@ -378,7 +378,8 @@ fn committed_schemas_are_up_to_date() {
     // No schema is committed that the list above does not generate (e.g. after a rename).
     let known: BTreeSet<PathBuf> = entries.iter().map(|e| dir.join(e.file)).collect();
     for sub in std::fs::read_dir(&dir).expect("schemas/ exists").flatten() {
-        if !sub.path().is_dir() {
+        // schemas/events/ is the event catalogue's, checked by tests/event_schemas.rs.
+        if !sub.path().is_dir() || sub.file_name() == "events" {
             continue;
         }
         for file in std::fs::read_dir(sub.path()).expect("readable").flatten() {
