@@ -21,7 +21,7 @@ Usage: scripts/bench.py [--only NAME[,NAME...]] [--wait-quiet SECONDS] [--with-c
                         [--no-build]
 
   --only            run these benches only (storage, entitlements, metering, revenue, capture,
-                    allocation, funnel, ledger, settlement, content, sites)
+                    allocation, funnel, ledger, settlement, content, sites, events)
   --wait-quiet S    after building, wait up to S seconds for the 1-minute load average to
                     drop below 1.0
   --with-criterion  also run each bench's criterion samples (slower; figures are the same)
@@ -58,7 +58,10 @@ BENCHES = [
     ("settlement", "marketingforce-ads"),
     ("content", "marketingforce-content"),
     ("sites", "marketingforce-sites"),
+    ("events", "marketingforce-events"),
 ]
+# Package features a bench needs, added to the build when the bench is selected.
+BENCH_FEATURES = {"events": "marketingforce-events/nats,marketingforce-events/webhooks"}
 
 # The targets the domain issues set. `on` is "value" (the figure in its unit) or "ratio" (the
 # time ratio to the same-run baseline). `op` is ">=" or "<=".
@@ -120,6 +123,13 @@ TARGETS = [
          goal="beacon events ingested in memory >= 200k/s"),
     dict(id="sites.beacons.sqlite", op=">=", value=50_000, on="value",
          goal="beacon events ingested durably on SQLite >= 50k/s"),
+    # issue 14: domain events out
+    dict(id="events.nats.relay", op=">=", value=50_000, on="value",
+         goal="relay to NATS JetStream >= 50k events/s"),
+    dict(id="events.outbox.sqlite_batch_100", op="<=", value=1.3, on="ratio",
+         goal="the outbox adds <= 1.3x to a SQLite batch commit"),
+    dict(id="events.outbox.postgres_batch_100", op="<=", value=1.3, on="ratio",
+         goal="the outbox adds <= 1.3x to a PostgreSQL batch commit"),
 ]
 
 # Figures that are reported without a target (the issues ask for them to be shown).
@@ -136,6 +146,10 @@ REPORTED = [
     "content.compliance.holdout_precision",
     "content.compliance.holdout_recall",
     "content.compliance.holdout_decisions",
+    "events.outbox.sqlite_commit_1",
+    "events.outbox.postgres_commit_1",
+    "events.nats.commit_to_ack",
+    "events.webhook.relay",
 ]
 
 
@@ -143,7 +157,7 @@ def bench_of(figure_id: str) -> str:
     """The bench that reports a figure: `storage.*`, `content.*`, `sites.*`, else the id's second
     part."""
     parts = figure_id.split(".")
-    return parts[0] if parts[0] in ("storage", "content", "sites") else parts[1]
+    return parts[0] if parts[0] in ("storage", "content", "sites", "events") else parts[1]
 
 
 def run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
@@ -196,8 +210,10 @@ def wait_quiet(limit: float) -> None:
 def build(selected: list[tuple[str, str]]) -> dict[str, str]:
     """Build the bench binaries; returns bench name -> executable."""
     packages = sorted({pkg for _, pkg in selected})
+    features = ",".join([FEATURES] + [BENCH_FEATURES[name] for name, _ in selected
+                                      if name in BENCH_FEATURES])
     cmd = ["cargo", "bench", "--no-run", "--message-format=json-render-diagnostics",
-           "--features", FEATURES]
+           "--features", features]
     for pkg in packages:
         cmd += ["-p", pkg]
     for name, _ in selected:
@@ -387,7 +403,7 @@ def main() -> int:
             continue
         fig = by_id.get(t["id"])
         status = check(t, fig)
-        if status == "not run" and t["id"].startswith("storage.postgres") and not info["postgres"]:
+        if status == "not run" and ".postgres" in t["id"] and not info["postgres"]:
             status = "skipped (no PostgreSQL URL)"
         targets.append({**t, "status": status, "figure": fig})
     for fid in REPORTED:

@@ -117,7 +117,10 @@ async fn stream_messages(js: &jetstream::Context, stream: &str) -> u64 {
 }
 
 /// Every message of the stream, as (tenant, outbox sequence, event id, envelope).
-async fn read_back(js: &jetstream::Context, stream: &str) -> Vec<(TenantId, u64, String, EventEnvelope)> {
+async fn read_back(
+    js: &jetstream::Context,
+    stream: &str,
+) -> Vec<(TenantId, u64, String, EventEnvelope)> {
     let stream = js.get_stream(stream).await.unwrap();
     let last = stream.get_info().await.unwrap().state.last_sequence;
     let mut out = Vec::new();
@@ -131,7 +134,12 @@ async fn read_back(js: &jetstream::Context, stream: &str) -> Vec<(TenantId, u64,
             .as_str()
             .parse()
             .unwrap();
-        out.push((*envelope.tenant(), outbox_seq, envelope.id().to_string(), envelope));
+        out.push((
+            *envelope.tenant(),
+            outbox_seq,
+            envelope.id().to_string(),
+            envelope,
+        ));
     }
     out
 }
@@ -215,7 +223,10 @@ async fn a_relay_killed_mid_stream_and_restarted_delivers_everything_in_order() 
     producer.await.unwrap();
     relays.spawn(&path, &url, &stream, &prefix);
     let published = wait_for(&js, &stream, total, Duration::from_secs(120)).await;
-    assert_eq!(published, total, "every event reaches the stream once (Nats-Msg-Id)");
+    assert_eq!(
+        published, total,
+        "every event reaches the stream once (Nats-Msg-Id)"
+    );
     drop(relays);
 
     let expected: HashMap<TenantId, u64> = tenants.iter().map(|t| (*t, per_tenant)).collect();

@@ -52,7 +52,10 @@ async fn atomicity(store: Arc<dyn Store>) {
         .unwrap();
     store.commit(&tenant, batch).await.unwrap();
     assert!(exists("a").await);
-    let stored = store.read_journal(&tenant, OUTBOX_JOURNAL, 0, 10).await.unwrap();
+    let stored = store
+        .read_journal(&tenant, OUTBOX_JOURNAL, 0, 10)
+        .await
+        .unwrap();
     assert_eq!(EventEnvelope::from_json(&stored[0].payload).unwrap(), first);
 
     // A version conflict: neither.
@@ -63,7 +66,10 @@ async fn atomicity(store: Arc<dyn Store>) {
         .append(&tenant, &mut batch, &event(2), &EventContext::new())
         .await
         .unwrap();
-    assert!(matches!(store.commit(&tenant, batch).await, Err(Error::Conflict { .. })));
+    assert!(matches!(
+        store.commit(&tenant, batch).await,
+        Err(Error::Conflict { .. })
+    ));
     assert!(!exists("b").await);
     assert_eq!(head().await, 1);
 
@@ -75,7 +81,10 @@ async fn atomicity(store: Arc<dyn Store>) {
         .append(&tenant, &mut batch, &event(3), &EventContext::new())
         .await
         .unwrap();
-    assert!(matches!(store.commit(&tenant, batch).await, Err(Error::StaleView { .. })));
+    assert!(matches!(
+        store.commit(&tenant, batch).await,
+        Err(Error::StaleView { .. })
+    ));
     assert!(!exists("c").await);
     assert_eq!(head().await, 1);
 
@@ -162,7 +171,10 @@ fn the_example_catalogue_generates_its_schema_files() {
         std::fs::write(dir.path().join(&f.path), &f.contents).unwrap();
     }
     for f in schema_files(&[catalog.clone()]).unwrap() {
-        assert_eq!(std::fs::read_to_string(dir.path().join(&f.path)).unwrap(), f.contents);
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(&f.path)).unwrap(),
+            f.contents
+        );
     }
     // The same event in two catalogues is refused.
     assert!(schema_files(&[catalog.clone(), catalog]).is_err());

@@ -51,7 +51,10 @@ async fn delivers_in_order_and_a_second_relay_takes_over_after_a_crash() {
         .build()
         .unwrap();
     let step = a.pump(&tenant).await.unwrap();
-    assert_eq!((step.delivered, step.position, step.next), (500, 500, NextStep::More));
+    assert_eq!(
+        (step.delivered, step.position, step.next),
+        (500, 500, NextStep::More)
+    );
     // Relay A "crashes" (is dropped) holding the lease; B must wait for it to expire.
     drop(a);
     let second = MemorySink::new("memory");
@@ -182,7 +185,9 @@ async fn failures_back_off_then_dead_letter_and_can_be_redelivered() {
     sink.fail_next(2, FailureKind::Refused)
         .fail_next(0, FailureKind::TimedOut)
         .fail_next(0, FailureKind::Unavailable);
-    let relay = Relay::builder(&env, Arc::new(sink.clone())).build().unwrap();
+    let relay = Relay::builder(&env, Arc::new(sink.clone()))
+        .build()
+        .unwrap();
 
     let step = relay.pump(&tenant).await.unwrap();
     assert_eq!(step.delivered, 2);
@@ -191,10 +196,17 @@ async fn failures_back_off_then_dead_letter_and_can_be_redelivered() {
     };
     // Not before the backoff (between 0.5 s and 1 s after the failure).
     assert!(at > clock.now() + chrono::Duration::milliseconds(499));
-    assert!(matches!(relay.pump(&tenant).await.unwrap().next, NextStep::RetryAt(_)));
+    assert!(matches!(
+        relay.pump(&tenant).await.unwrap().next,
+        NextStep::RetryAt(_)
+    ));
     let lag = relay.lag();
     assert_eq!((lag.pending(), lag.tenants[0].attempts), (4, 1));
-    assert!(lag.tenants[0].last_failure.as_deref().unwrap().contains("refused"));
+    assert!(lag.tenants[0]
+        .last_failure
+        .as_deref()
+        .unwrap()
+        .contains("refused"));
     assert_eq!(
         lag.oldest_age().unwrap(),
         Duration::ZERO,
@@ -202,10 +214,16 @@ async fn failures_back_off_then_dead_letter_and_can_be_redelivered() {
     );
 
     clock.advance(chrono::Duration::seconds(2));
-    assert!(matches!(relay.pump(&tenant).await.unwrap().next, NextStep::RetryAt(_)));
+    assert!(matches!(
+        relay.pump(&tenant).await.unwrap().next,
+        NextStep::RetryAt(_)
+    ));
     clock.advance(chrono::Duration::seconds(5));
     let step = relay.pump(&tenant).await.unwrap();
-    assert_eq!((step.delivered, step.dead_lettered, step.position), (0, 1, 3));
+    assert_eq!(
+        (step.delivered, step.dead_lettered, step.position),
+        (0, 1, 3)
+    );
     let step = relay.pump(&tenant).await.unwrap();
     assert_eq!((step.delivered, step.position), (3, 6));
     assert_eq!(seqs(&sink.delivered()), [1, 2, 4, 5, 6]);
@@ -256,7 +274,9 @@ async fn an_undecodable_entry_is_dead_lettered_and_does_not_block_the_rest() {
     store.commit(&tenant, batch).await.unwrap();
 
     let sink = MemorySink::new("memory");
-    let relay = Relay::builder(&env, Arc::new(sink.clone())).build().unwrap();
+    let relay = Relay::builder(&env, Arc::new(sink.clone()))
+        .build()
+        .unwrap();
     let mut steps = 0;
     while relay.pump(&tenant).await.unwrap().next != NextStep::CaughtUp {
         steps += 1;
@@ -303,7 +323,10 @@ async fn a_step_dropped_at_any_await_never_skips_an_event() {
             .unwrap()
             .position;
         let accepted: Vec<u64> = seqs(&sink.delivered());
-        assert!((1..=cursor).all(|s| accepted.contains(&s)), "cursor {cursor}");
+        assert!(
+            (1..=cursor).all(|s| accepted.contains(&s)),
+            "cursor {cursor}"
+        );
     }
     let dup = check_first_seen_order(
         &sink
@@ -313,7 +336,10 @@ async fn a_step_dropped_at_any_await_never_skips_an_event() {
             .collect::<Vec<_>>(),
         &HashMap::from([(tenant, 40)]),
     );
-    assert_eq!(dup, 0, "a step dropped before delivery delivers nothing twice here");
+    assert_eq!(
+        dup, 0,
+        "a step dropped before delivery delivers nothing twice here"
+    );
 }
 
 /// Two relays, each over its own handle of one SQLite file, run concurrently while producers

@@ -113,12 +113,16 @@ async fn handle(r: &Receiver, headers: &HeaderMap, body: &Bytes) -> StatusCode {
 async fn receiver(secret: Secret) -> (Receiver, String) {
     let env = env(&(Arc::new(MemoryStore::new()) as Arc<dyn Store>));
     let r = Receiver {
-        inner: Arc::new(WebhookReceiver::new(&env, "receiver", WebhookVerifier::new(secret)).unwrap()),
+        inner: Arc::new(
+            WebhookReceiver::new(&env, "receiver", WebhookVerifier::new(secret)).unwrap(),
+        ),
         faults: Arc::default(),
         fail_n: Arc::default(),
         seen: Arc::default(),
     };
-    let app = Router::new().route("/hooks", post(hook)).with_state(r.clone());
+    let app = Router::new()
+        .route("/hooks", post(hook))
+        .with_state(r.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -228,12 +232,33 @@ async fn an_event_refused_n_times_is_dead_lettered_and_redelivered_later() {
     assert_eq!(dead.len(), 1);
     assert_eq!((dead[0].seq, dead[0].attempts), (3, 3));
     assert_eq!(dead[0].reason, "refused after 0 accepted: HTTP 500");
-    let got: Vec<u64> = r.seen.lock().unwrap().processed.iter().map(|p| p.1).collect();
+    let got: Vec<u64> = r
+        .seen
+        .lock()
+        .unwrap()
+        .processed
+        .iter()
+        .map(|p| p.1)
+        .collect();
     assert_eq!(got, [1, 2, 4, 5, 6]);
 
     *r.fail_n.lock().unwrap() = None;
-    assert_eq!(relay.redeliver_dead_letters(&tenant).await.unwrap().delivered, 1);
-    let got: Vec<u64> = r.seen.lock().unwrap().processed.iter().map(|p| p.1).collect();
+    assert_eq!(
+        relay
+            .redeliver_dead_letters(&tenant)
+            .await
+            .unwrap()
+            .delivered,
+        1
+    );
+    let got: Vec<u64> = r
+        .seen
+        .lock()
+        .unwrap()
+        .processed
+        .iter()
+        .map(|p| p.1)
+        .collect();
     assert_eq!(got, [1, 2, 4, 5, 6, 3]);
     // A replayed range reaches the receiver, which drops it as already processed.
     relay.replay(&tenant, 1..=6).await.unwrap();
@@ -340,7 +365,10 @@ async fn an_unreachable_endpoint_is_lag_and_its_secrets_stay_out_of_reports() {
     .unwrap();
     let sink = WebhookSink::new(&env, endpoint).unwrap();
     let shown = format!("{sink:?}");
-    assert!(!shown.contains("do_not_print") && !shown.contains("s3cr3t"), "{shown}");
+    assert!(
+        !shown.contains("do_not_print") && !shown.contains("s3cr3t"),
+        "{shown}"
+    );
     let relay = Relay::builder(&env, Arc::new(sink)).build().unwrap();
     produce(&store, &outbox, &tenant, 1, 3).await; // business writes are unaffected
     let step = relay.pump(&tenant).await.unwrap();
@@ -349,7 +377,10 @@ async fn an_unreachable_endpoint_is_lag_and_its_secrets_stay_out_of_reports() {
     assert_eq!(lag.pending(), 3);
     let failure = lag.tenants[0].last_failure.clone().unwrap();
     assert!(failure.starts_with("unavailable"), "{failure}");
-    assert!(!failure.contains("s3cr3t") && !failure.contains("do_not_print"), "{failure}");
+    assert!(
+        !failure.contains("s3cr3t") && !failure.contains("do_not_print"),
+        "{failure}"
+    );
     assert!(WebhookEndpoint::new("x", "ftp://example.com", generate_secret()).is_err());
     assert!(WebhookEndpoint::new("x", "http://127.0.0.1/", Secret::new("short")).is_err());
 }
