@@ -151,7 +151,7 @@ fn the_example_catalogue_generates_its_schema_files() {
         .with::<LeadCaptured>()
         .with::<QuotaThresholdReached>()
         .with::<SettlementClosed>();
-    let files = schema_files(&[catalog.clone()]).unwrap();
+    let files = schema_files(std::slice::from_ref(&catalog)).unwrap();
     let names: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
     assert_eq!(
         names,
@@ -170,7 +170,7 @@ fn the_example_catalogue_generates_its_schema_files() {
     for f in &files {
         std::fs::write(dir.path().join(&f.path), &f.contents).unwrap();
     }
-    for f in schema_files(&[catalog.clone()]).unwrap() {
+    for f in schema_files(std::slice::from_ref(&catalog)).unwrap() {
         assert_eq!(
             std::fs::read_to_string(dir.path().join(&f.path)).unwrap(),
             f.contents

@@ -324,8 +324,8 @@ async fn forged_stale_and_malformed_requests_are_refused_saying_why() {
         }
     };
     let forged = signature_header(&[generate_secret()], now, &body);
-    let stale = signature_header(&[secret.clone()], now - 3600, &body);
-    let good = signature_header(&[secret.clone()], now, &body);
+    let stale = signature_header(std::slice::from_ref(&secret), now - 3600, &body);
+    let good = signature_header(std::slice::from_ref(&secret), now, &body);
     assert_eq!(send(Some(forged)).await, 401);
     assert_eq!(send(Some(stale)).await, 401);
     assert_eq!(send(Some("t=abc,v1=00".into())).await, 400);
