@@ -39,7 +39,7 @@
 //! reports the [lag](Relay::lag). Business writes never wait for any of this.
 //!
 //! **Finding tenants.** The store has no cross-tenant listing. Tenants that emit events are
-//! registered once in a reserved scope by [`Outbox`](marketingforce_core::events::Outbox)
+//! registered once in a reserved scope by [`marketingforce_core::events::Outbox`]
 //! (one write per tenant, ever; one read per tenant per process start), and
 //! [`run`](Relay::run) follows that registry's journal from a position. An embedder can also
 //! hand tenants to a relay directly ([`watch`](Relay::watch)) and turn discovery off.
