@@ -36,9 +36,9 @@
 //! let env = Env::new(Arc::new(MemoryStore::new()));
 //! let sink = NatsSink::connect("nats://127.0.0.1:4222", NatsSettings::default()).await?;
 //! let relay = Relay::builder(&env, Arc::new(sink)).build()?;
-//! relay.run(tokio::signal::ctrl_c().map(|_| ())).await?;
+//! // Runs until the future passed completes (a shutdown signal in a real service).
+//! relay.run(std::future::pending::<()>()).await?;
 //! # Ok(()) }
-//! # use futures::FutureExt;
 //! ```
 
 use std::fmt;
