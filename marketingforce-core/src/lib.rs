@@ -27,7 +27,7 @@
 //!   rounding, exact splitting; [`Rate`](money::Rate); [`Quantity`](money::Quantity).
 //! - [`id`]: typed, prefixed, time-ordered (UUIDv7) ids via [`entity_id!`], with random and
 //!   seeded generators.
-//! - [`env`]: [`Env`], what every service runs on (store, clock, ids, calendar, keys, HTTP
+//! - [`env`](mod@env): [`Env`], what every service runs on (store, clock, ids, calendar, keys, HTTP
 //!   settings); every service is built from one with `Service::new(&env)`.
 //! - [`keys`]: the [`KeyProvider`](keys::KeyProvider) contract for encryption, blind-index and
 //!   fingerprint keys, and [`KeyRing`](keys::KeyRing).
