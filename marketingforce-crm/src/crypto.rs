@@ -383,8 +383,12 @@ mod tests {
         assert!(c.open(&TenantId::new(), b"a", &s).is_err());
         s.ciphertext.replace_range(0..2, "00");
         assert!(c.open(&t, b"a", &s).is_err());
-        s.key_id = "nope".into();
         assert!(matches!(c.open(&t, b"a", &s), Err(CrmError::Crypto { .. })));
+        s.key_id = "nope".into();
+        assert!(matches!(
+            c.open(&t, b"a", &s),
+            Err(CrmError::Core(marketingforce_core::Error::NotFound { .. }))
+        ));
         assert!(ring.retire("k1").is_err());
         ring.rotate("k2", [2; 32]).unwrap();
         assert!(ring.rotate("k2", [3; 32]).is_err());
