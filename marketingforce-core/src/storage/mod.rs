@@ -226,7 +226,7 @@ pub use memory::MemoryStore;
 pub use open::{open, StoreUrl};
 pub use page::{Cursor, Page, PageRequest};
 #[cfg(feature = "postgres")]
-pub use postgres::PostgresStore;
+pub use postgres::{PostgresOptions, PostgresStore};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 pub use typed::{Collection, Entity, Journal, Versioned};

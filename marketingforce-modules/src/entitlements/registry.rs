@@ -216,6 +216,7 @@ impl EntitlementRegistry {
                 }
             }
         }
+        book.position = after;
         let state = TenantState::new(*tenant, self.shared.clone(), grants, seats, book)?;
         Ok(Entitlements {
             state: Arc::new(state),

@@ -463,6 +463,10 @@ pub(crate) struct UsageBook {
     held: HashMap<Arc<str>, Held>,
     /// The civil date of the last instant asked about, with the instants its day spans.
     day: Option<(DateTime<Utc>, DateTime<Utc>, NaiveDate)>,
+    /// The usage journal's sequence number up to which stored events are applied: the
+    /// position the next write is conditional on (events applied in memory and still queued
+    /// come on top of it).
+    pub position: u64,
 }
 
 impl UsageBook {
@@ -723,6 +727,32 @@ impl UsageBook {
             }
         }
         self.mark_seen(key.clone(), i, kind, quantity, date);
+        true
+    }
+
+    /// Take back an event applied by [`record`](Self::record) or [`consume`](Self::consume)
+    /// and not yet stored (a reconciliation with other processes' events re-applies it on top
+    /// of theirs). Returns false (and changes nothing) when the key was not recorded.
+    pub fn unrecord(
+        &mut self,
+        key: &str,
+        unit: &UsageUnit,
+        kind: UsageKind,
+        draws: &[Draw],
+    ) -> bool {
+        let probe = self.probe(key);
+        if self.seen.remove(&probe as &dyn KeyView).is_none() {
+            return false;
+        }
+        let i = self.unit_ix(unit);
+        let ub = &mut self.units[i];
+        for d in draws {
+            let b = ub.bucket(d);
+            match kind {
+                UsageKind::Consume => b.used = b.used.saturating_sub(d.quantity),
+                UsageKind::Credit => b.used = b.used.saturating_add(d.quantity),
+            }
+        }
         true
     }
 

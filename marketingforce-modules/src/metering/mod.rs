@@ -20,6 +20,14 @@
 //!   (or [`EntitlementRegistry::flush`](crate::entitlements::EntitlementRegistry::flush)) writes
 //!   everything queued in one batch per tenant, and [`UsageMeter::consume_durable`] returns once
 //!   its event is stored, sharing the write with every concurrent caller.
+//! - Several processes: the book is a view of the tenant's usage journal. Every write is
+//!   conditional on the journal head the book was computed from; a process whose book is
+//!   behind is refused as stale, catches up from the journal tail, checks its queued events
+//!   again on top of the other processes' (refusing those that no longer fit) and retries.
+//!   With several processes, the answer of [`UsageMeter::consume_durable`] is the one to
+//!   trust: [`UsageMeter::consume`] answers from this process's view before the write, and an
+//!   event it accepted can still be refused at the flush (it is then dropped, not stored).
+//!   Quotas hold under any routing; with tenant-affine routing the head check never fails.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -138,7 +146,12 @@ impl UsageMeter {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn denied(&self, unit: &UsageUnit, requested: Quantity, denial: Denial) -> ModulesError {
+    pub(crate) fn denied(
+        &self,
+        unit: &UsageUnit,
+        requested: Quantity,
+        denial: Denial,
+    ) -> ModulesError {
         let can_buy = self
             .state
             .shared
@@ -242,7 +255,7 @@ impl UsageMeter {
             at: now,
             draws,
         };
-        let ticket = self.state.shared.writer.enqueue(self.state.tenant, event);
+        let ticket = self.state.shared.writer.enqueue(&self.state, event);
         drop(book);
         Ok(Consumed {
             key,
@@ -258,28 +271,56 @@ impl UsageMeter {
     /// [`consume`](Self::consume), then wait until the event is stored. Concurrent callers share
     /// one write (group commit).
     ///
+    /// This is the answer to trust when several processes meter the same tenant: the write is
+    /// conditional on the usage journal's head, so an event that another process's usage left
+    /// no room for is refused here (with the figures on the store), and a refusal from this
+    /// process's view is checked against the journal before it is given.
+    ///
     /// # Errors
     /// As [`consume`](Self::consume); storage errors (the event stays applied and queued, and
-    /// the next flush retries it; retrying the call with the same key waits for that).
+    /// the next flush retries it; retrying the call with the same key waits for that);
+    /// [`Error::OutcomeUnknown`](marketingforce_core::Error::OutcomeUnknown) when other
+    /// processes kept the journal moving through every attempt (the event stays queued).
     pub async fn consume_durable(
         &self,
         unit: &UsageUnit,
         quantity: impl Into<Quantity>,
         key: &str,
     ) -> Result<Consumed> {
-        let c = self.consume(unit, quantity, key)?;
-        self.wait(&c).await?;
-        Ok(c)
+        let quantity = quantity.into();
+        let c = match self.consume(unit, quantity, key) {
+            Err(ModulesError::QuotaExceeded { .. } | ModulesError::NoQuota { .. }) => {
+                // Another process may have written since this view was current (a credit, or
+                // this very key): decide again once the view has caught up with the journal
+                // (or with a flush that ran meanwhile).
+                self.state.shared.writer.catch_up(&self.state).await?;
+                self.consume(unit, quantity, key)?
+            }
+            other => other?,
+        };
+        self.wait(c).await
     }
 
-    /// Wait until the event of `c` (a result of this meter) is stored.
-    pub(crate) async fn wait(&self, c: &Consumed) -> Result<()> {
+    /// Wait until the event of `c` (a result of this meter) is stored, and return what became
+    /// of it: as it was, a replay of another process's recording, or a refusal.
+    pub(crate) async fn wait(&self, c: Consumed) -> Result<Consumed> {
+        let writer = &self.state.shared.writer;
         if c.ticket == 0 {
             // A replay: make sure everything queued so far (including the first recording)
             // is stored.
-            self.state.shared.writer.flush().await
-        } else {
-            self.state.shared.writer.wait_durable(c.ticket).await
+            writer.flush().await?;
+            return Ok(c);
+        }
+        writer.wait_durable(c.ticket).await?;
+        match writer.take_fate(c.ticket) {
+            None => Ok(c),
+            Some(writer::Fate::Replayed) => Ok(Consumed {
+                replayed: true,
+                remaining: self.remaining(&c.unit),
+                ticket: 0,
+                ..c
+            }),
+            Some(writer::Fate::Refused(e)) => Err(e),
         }
     }
 
@@ -330,7 +371,7 @@ impl UsageMeter {
                 at: now,
                 draws,
             };
-            self.state.shared.writer.enqueue(self.state.tenant, event);
+            self.state.shared.writer.enqueue(&self.state, event);
             (key, false)
         };
         Ok(Consumed {
@@ -485,7 +526,7 @@ impl UsageMeter {
             at: now,
             draws,
         };
-        let ticket = self.state.shared.writer.enqueue(self.state.tenant, event);
+        let ticket = self.state.shared.writer.enqueue(&self.state, event);
         Ok(Consumed {
             key,
             remaining: book.remaining(&held.unit, held.date),
@@ -503,8 +544,7 @@ impl UsageMeter {
     /// As [`commit`](Self::commit) and [`consume_durable`](Self::consume_durable).
     pub async fn commit_durable(&self, key: &str, used: impl Into<Quantity>) -> Result<Consumed> {
         let c = self.commit(key, used)?;
-        self.wait(&c).await?;
-        Ok(c)
+        self.wait(c).await
     }
 
     /// Release the reservation `key`. Returns false when no reservation was open under it.

@@ -516,7 +516,8 @@ impl ModuleHost {
         }
         // The usage is durable before the result is: a result stored without its usage
         // would let a replay skip metering that never reached storage.
-        for c in &recorded {
+        // Another process may have used the quota meanwhile: a refused event fails the call.
+        for c in recorded {
             meter.wait(c).await?;
         }
         let first = idem

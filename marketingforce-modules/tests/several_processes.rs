@@ -1,0 +1,237 @@
+//! Metering with several processes over one store: each "process" is its own
+//! [`EntitlementRegistry`] (its own books, its own group-commit writer) over its own store handle
+//! — memory (shared map), a SQLite file opened once per process, and PostgreSQL (one pool per
+//! process; skipped with a message when `MARKETINGFORCE_TEST_POSTGRES_URL` is unset). Quotas hold
+//! under any routing, keys replay across processes, and a flush dropped mid-commit stores its
+//! events exactly once.
+
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use marketingforce_core::storage::{
+    poll_then_drop, Fault, FaultPlan, FaultyStore, MemoryStore, PostgresOptions, PostgresStore,
+    SqliteStore, Store,
+};
+use marketingforce_core::tenant::TenantId;
+use marketingforce_core::time::{Clock, ManualClock};
+use marketingforce_modules::catalog::{QuotaPeriod, UsageUnit};
+use marketingforce_modules::entitlements::{EntitlementRegistry, Grant};
+use marketingforce_modules::ModulesError;
+
+const QUOTA: u64 = 100;
+const REQUESTS: u64 = 300;
+
+fn d(s: &str) -> NaiveDate {
+    s.parse().unwrap()
+}
+
+fn clock() -> Arc<dyn Clock> {
+    Arc::new(ManualClock::at_rfc3339("2026-03-02T09:00:00+08:00").unwrap())
+}
+
+fn registry(store: Arc<dyn Store>) -> EntitlementRegistry {
+    EntitlementRegistry::builder(store).clock(clock()).build()
+}
+
+fn grant(tenant: TenantId) -> Grant {
+    Grant::new(tenant, d("2026-03-01"), d("2027-03-01")).quota(
+        UsageUnit::ArticlesPublished,
+        QUOTA,
+        QuotaPeriod::Month,
+    )
+}
+
+/// 300 concurrent 1-unit consumes routed round-robin over the processes (every tenth also
+/// replayed on the next process): exactly the quota is accepted, every refusal is a quota
+/// denial, replays are counted once, and a fresh process reads used = quota.
+async fn quota_holds(stores: Vec<Arc<dyn Store>>) {
+    let tenant = TenantId::new();
+    let processes: Vec<Arc<EntitlementRegistry>> = stores
+        .iter()
+        .map(|s| Arc::new(registry(s.clone())))
+        .collect();
+    processes[0].grant(grant(tenant)).await.unwrap();
+    let n = processes.len();
+    let mut tasks = Vec::new();
+    for i in 0..REQUESTS {
+        let p = processes[i as usize % n].clone();
+        let replay_on = processes[(i as usize + 1) % n].clone();
+        tasks.push(tokio::spawn(async move {
+            let key = format!("article-{i}");
+            let meter = p.load(&tenant).await.unwrap().meter();
+            // A client retries an unknown outcome with the same key until it learns it.
+            let mut first = meter
+                .consume_durable(&UsageUnit::ArticlesPublished, 1u64, &key)
+                .await;
+            let mut retried = false;
+            while matches!(&first, Err(e) if e.is_retryable()) {
+                retried = true;
+                first = meter
+                    .consume_durable(&UsageUnit::ArticlesPublished, 1u64, &key)
+                    .await;
+            }
+            if i % 10 == 0 {
+                if let Ok(c) = &first {
+                    assert!(!c.replayed || retried, "{key} first answer");
+                    let again = replay_on.load(&tenant).await.unwrap().meter();
+                    let r = again
+                        .consume_durable(&UsageUnit::ArticlesPublished, 1u64, &key)
+                        .await
+                        .unwrap();
+                    assert!(r.replayed, "{key} replayed on another process");
+                }
+            }
+            // The retry of an event this process queued answers as a replay of it.
+            first.map(|c| (c.replayed && !retried, c))
+        }));
+    }
+    let mut accepted = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok((false, _)) => accepted += 1,
+            Ok((true, c)) => panic!("a first consume answered as a replay: {c:?}"),
+            Err(ModulesError::QuotaExceeded { .. }) => {}
+            Err(e) => panic!("unexpected answer: {e}"),
+        }
+    }
+    assert_eq!(accepted, QUOTA, "accepted of {REQUESTS} over {n} processes");
+    for p in &processes {
+        p.flush().await.unwrap();
+    }
+    // A restarted process reads the store alone.
+    let fresh = registry(stores[0].clone());
+    let balance = fresh
+        .load(&tenant)
+        .await
+        .unwrap()
+        .meter()
+        .balance(&UsageUnit::ArticlesPublished);
+    assert_eq!(
+        (balance.used.get(), balance.limit.get()),
+        (QUOTA, QUOTA),
+        "used of limit after a restart"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quota_holds_across_processes_in_memory() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    quota_holds(vec![store.clone(), store.clone(), store]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quota_holds_across_processes_on_one_sqlite_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("meter.db");
+    let mut stores: Vec<Arc<dyn Store>> = Vec::new();
+    for _ in 0..3 {
+        stores.push(Arc::new(SqliteStore::open(&path).await.unwrap()));
+    }
+    quota_holds(stores).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quota_holds_across_processes_on_postgres() {
+    let Ok(url) = std::env::var("MARKETINGFORCE_TEST_POSTGRES_URL") else {
+        eprintln!("skipped: MARKETINGFORCE_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let schema = std::env::var("MARKETINGFORCE_TEST_POSTGRES_SCHEMA")
+        .unwrap_or_else(|_| "mf_modules_processes".into());
+    let mut stores: Vec<Arc<dyn Store>> = Vec::new();
+    for _ in 0..3 {
+        let options = PostgresOptions::new(url.clone()).schema(schema.clone());
+        stores.push(Arc::new(
+            PostgresStore::connect_with(options).await.unwrap(),
+        ));
+    }
+    quota_holds(stores).await;
+}
+
+/// A process whose view is stale refuses nothing the store would allow: after another process
+/// credited units back, a consume that looked refused is decided again on the journal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_is_checked_against_the_journal() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let (a, b) = (registry(store.clone()), registry(store.clone()));
+    let tenant = TenantId::new();
+    a.grant(Grant::new(tenant, d("2026-03-01"), d("2027-03-01")).quota(
+        UsageUnit::LeadsStored,
+        10,
+        QuotaPeriod::Term,
+    ))
+    .await
+    .unwrap();
+    let (ma, mb) = (
+        a.load(&tenant).await.unwrap().meter(),
+        b.load(&tenant).await.unwrap().meter(),
+    );
+    ma.consume_durable(&UsageUnit::LeadsStored, 10u64, "import")
+        .await
+        .unwrap();
+    // b catches up when its write is refused as stale, and sees the quota used up.
+    let refused = mb
+        .consume_durable(&UsageUnit::LeadsStored, 1u64, "one-more")
+        .await;
+    assert!(
+        matches!(refused, Err(ModulesError::QuotaExceeded { .. })),
+        "{refused:?}"
+    );
+    // a gives 4 back; b's view still says 0 left, but its answer is checked on the journal.
+    ma.credit(&UsageUnit::LeadsStored, 4u64, "cleanup").unwrap();
+    a.flush().await.unwrap();
+    let c = mb
+        .consume_durable(&UsageUnit::LeadsStored, 3u64, "after-cleanup")
+        .await
+        .unwrap();
+    assert_eq!(c.remaining.get(), 1);
+    assert_eq!(mb.remaining(&UsageUnit::LeadsStored).get(), 1);
+}
+
+/// A flush dropped while its commit hangs after reaching the store puts its events back; the
+/// next flush finds them in the journal and stores nothing twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_flush_stores_each_event_once() {
+    let faulty = Arc::new(FaultyStore::new(
+        Arc::new(MemoryStore::new()),
+        FaultPlan::new(7),
+    ));
+    let store: Arc<dyn Store> = faulty.clone();
+    let reg = registry(store.clone());
+    let tenant = TenantId::new();
+    reg.grant(grant(tenant)).await.unwrap();
+    let meter = reg.load(&tenant).await.unwrap().meter();
+    for i in 0..5 {
+        meter
+            .consume(&UsageUnit::ArticlesPublished, 1u64, &format!("e{i}"))
+            .unwrap();
+    }
+    faulty.script(Fault::HangAfterCommit);
+    assert!(poll_then_drop(reg.flush(), 50).await.is_none(), "hung");
+    assert_eq!(reg.pending_events(), 5, "the events went back to the queue");
+    reg.flush().await.unwrap();
+    assert_eq!(reg.pending_events(), 0);
+    let fresh = registry(store);
+    let m = fresh.load(&tenant).await.unwrap().meter();
+    assert_eq!(m.events_recorded(), 5);
+    assert_eq!(
+        m.balance(&UsageUnit::ArticlesPublished).used.get(),
+        5,
+        "stored once"
+    );
+    let chunks = faulty
+        .inner()
+        .read_journal(
+            &tenant,
+            marketingforce_modules::metering::USAGE_JOURNAL,
+            0,
+            100,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        chunks.len(),
+        1,
+        "one chunk: the hung commit's; the retry wrote nothing"
+    );
+}
