@@ -305,7 +305,10 @@ async fn an_accepted_submission_reaches_the_crm_with_its_attribution_and_consent
         .store
         .idempotency(
             &w.tenant,
-            &format!("form:machinery-demo:inquiry:{submission}"),
+            &marketingforce_core::IdempotencyKey::new(submission.as_str())
+                .unwrap()
+                .derive("machinery-demo.inquiry")
+                .scoped(marketingforce_sites::forms::SUBMIT_OPERATION),
         )
         .await
         .unwrap()

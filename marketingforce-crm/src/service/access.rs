@@ -410,7 +410,7 @@ impl Crm {
         }
         .await;
         if let Err(e) = res {
-            st.engine.rollback();
+            Crm::abort(st, txn);
             return Err(e);
         }
         let response = serde_json::to_vec(&root)?;

@@ -2,12 +2,12 @@
 //! departures and recycling. Every owner change is journaled with the rule or reason.
 
 use chrono::Duration;
-use marketingforce_core::storage::{Collection, Expect};
+use marketingforce_core::storage::{Batch, Expect};
 use marketingforce_core::tenant::TenantId;
 use serde::{Deserialize, Serialize};
 
 use super::lifecycle::set_stage;
-use super::{Crm, TenantState, Work};
+use super::{Crm, TenantState, Work, Written};
 use crate::allocation::{Breach, Decision, LeadFacts};
 use crate::error::{CrmError, Result};
 use crate::ids::{LeadId, UserId};
@@ -67,19 +67,28 @@ impl Crm {
         if staff.active {
             self.seats.assign(tenant, &staff.id).await?;
         }
-        let mut guard = self.state(tenant).await?;
-        let st = guard.as_mut().ok_or(CrmError::UnknownStaff(staff.id))?;
-        Collection::<Staff>::new(self.store.clone())
-            .upsert(tenant, &staff)
-            .await?;
-        st.alloc.set_staff(
-            staff.id,
-            staff.active && staff.role.takes_leads(),
-            staff.capacity,
-            staff.team,
-        );
-        st.staff.insert(staff.id, staff);
-        Ok(())
+        self.retry_stale(|| async {
+            let mut guard = self.state(tenant).await?;
+            let st = guard.as_mut().ok_or(CrmError::UnknownStaff(staff.id))?;
+            let mut batch = Batch::new();
+            batch.put_entity(tenant, &staff, Expect::Any)?;
+            st.stale = true;
+            if let Written::Committed(position) =
+                self.commit_fenced(tenant, st.position, batch, &[]).await?
+            {
+                st.position = position;
+                st.stale = false;
+            }
+            st.alloc.set_staff(
+                staff.id,
+                staff.active && staff.role.takes_leads(),
+                staff.capacity,
+                staff.team,
+            );
+            st.staff.insert(staff.id, staff.clone());
+            Ok(())
+        })
+        .await
     }
 
     /// A staff member.
@@ -248,8 +257,7 @@ impl Crm {
         }
         .await;
         if let Err(e) = res {
-            st.engine.rollback();
-            st.alloc = txn.alloc;
+            Crm::abort(st, txn);
             return Err(e);
         }
         let response = serde_json::to_vec(&out)?;
@@ -387,8 +395,7 @@ impl Crm {
         }
         .await;
         if let Err(e) = res {
-            st.engine.rollback();
-            st.alloc = txn.alloc;
+            Crm::abort(st, txn);
             return Err(e);
         }
         let response = serde_json::to_vec(&out)?;
@@ -511,8 +518,7 @@ impl Crm {
         }
         .await;
         if let Err(e) = res {
-            st.engine.rollback();
-            st.alloc = txn.alloc;
+            Crm::abort(st, txn);
             return Err(e);
         }
         let response = serde_json::to_vec(&report)?;

@@ -130,6 +130,18 @@ impl Crm {
         request: CaptureRequest,
         idempotency_key: &str,
     ) -> Result<CaptureOutcome> {
+        // Another process capturing the same tenant meanwhile makes the commit stale: the
+        // capture is decided again on the rebuilt state (merging into that process's lead).
+        self.retry_stale(|| self.capture_once(tenant, &request, idempotency_key))
+            .await
+    }
+
+    async fn capture_once(
+        &self,
+        tenant: &TenantId,
+        request: &CaptureRequest,
+        idempotency_key: &str,
+    ) -> Result<CaptureOutcome> {
         let normalised = request.normalise()?;
         let idem = self.idempotent(tenant, idempotency_key, &("capture", &request))?;
         if let Some(prev) = self.replayed::<CaptureOutcome>(tenant, &idem).await? {
@@ -145,7 +157,7 @@ impl Crm {
         {
             Ok(o) => o,
             Err(e) => {
-                st.engine.rollback();
+                Crm::abort(st, txn);
                 return Err(e);
             }
         };
@@ -203,6 +215,16 @@ impl Crm {
         rows: Vec<(usize, Result<CaptureRequest>)>,
         idempotency_key: &str,
     ) -> Result<Vec<RowResult>> {
+        self.retry_stale(|| self.capture_rows_once(tenant, &rows, idempotency_key))
+            .await
+    }
+
+    async fn capture_rows_once(
+        &self,
+        tenant: &TenantId,
+        rows: &[(usize, Result<CaptureRequest>)],
+        idempotency_key: &str,
+    ) -> Result<Vec<RowResult>> {
         let request: Vec<Option<&CaptureRequest>> =
             rows.iter().map(|(_, r)| r.as_ref().ok()).collect();
         let idem = self.idempotent(tenant, idempotency_key, &("batch", &request))?;
@@ -211,8 +233,18 @@ impl Crm {
         }
         let mut results: Vec<Option<RowResult>> = vec![None; rows.len()];
         let mut good = Vec::with_capacity(rows.len());
-        for (i, (line, r)) in rows.into_iter().enumerate() {
-            match r.and_then(|r| r.normalise()) {
+        for (i, (line, r)) in rows.iter().enumerate() {
+            let line = *line;
+            let normalised = match r {
+                Ok(r) => r.normalise(),
+                Err(e) => {
+                    if let Some(slot) = results.get_mut(i) {
+                        *slot = Some(Err(RowError::of(line, e)));
+                    }
+                    continue;
+                }
+            };
+            match normalised {
                 Ok(n) => good.push((i, line, n)),
                 Err(e) => {
                     if let Some(slot) = results.get_mut(i) {
@@ -237,7 +269,7 @@ impl Crm {
         let outcomes = match applied {
             Ok(o) => o,
             Err(e) => {
-                st.engine.rollback();
+                Crm::abort(st, txn);
                 return Err(e);
             }
         };
@@ -672,7 +704,7 @@ impl Crm {
         }
         .await;
         if let Err(e) = res {
-            st.engine.rollback();
+            Crm::abort(st, txn);
             return Err(e);
         }
         self.finish(tenant, st, txn, work, Some((&idem, b"null".to_vec())))
@@ -763,7 +795,7 @@ impl Crm {
         let parent = match res {
             Ok(p) => p,
             Err(e) => {
-                st.engine.rollback();
+                Crm::abort(st, txn);
                 return Err(e);
             }
         };

@@ -252,7 +252,7 @@ impl Crm {
             found = true;
         }
         if !found {
-            st.engine.rollback();
+            Crm::abort(st, txn);
             return Err(CrmError::validation(
                 "purpose",
                 format!("no active consent for {purpose:?}"),

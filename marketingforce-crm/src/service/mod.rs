@@ -195,10 +195,33 @@ pub(crate) struct TenantState {
     pub engine: DedupeEngine,
     pub alloc: Allocator,
     pub staff: HashMap<UserId, Staff>,
-    /// A command's commit failed or was answered as a replay: the store may hold what the
-    /// memory state does not (a lost acknowledgement), so the state is rebuilt before its
-    /// next use.
+    /// The state may differ from the store (a command is in progress or was dropped at an
+    /// await, its commit failed, or it was answered as a replay): the state is rebuilt before
+    /// its next use. Set by [`Crm::begin`], cleared only once the store confirmed the commit,
+    /// so a cancelled command can never leave memory ahead of the store.
     pub stale: bool,
+    /// The head of the tenant's [`WRITES_JOURNAL`] this state was built at (plus this
+    /// process's own commits since). Every command's commit is conditional on it: a write
+    /// from another process moves the head, and this state is then rebuilt before it is used.
+    pub position: u64,
+}
+
+/// The journal every CRM write appends one entry to (the lead ids it touched, no personal
+/// data), so that each process can tell, with one head query, whether its in-memory state of a
+/// tenant (dedupe keys, allocation loads and cursors, staff) is still current.
+pub const WRITES_JOURNAL: &str = "crm.writes";
+
+/// How many times a command refused because another process wrote the tenant meanwhile is
+/// run again on the rebuilt state before the refusal ([`Error::StaleView`], retryable) is
+/// returned.
+pub(crate) const STALE_ATTEMPTS: usize = 8;
+
+/// Whether `e` is a commit refused because the state was stale.
+pub(crate) fn is_stale(e: &CrmError) -> bool {
+    matches!(
+        e,
+        CrmError::Core(marketingforce_core::Error::StaleView { .. })
+    )
 }
 
 /// The CRM service (True Client): see the [crate docs](crate).
@@ -297,6 +320,21 @@ impl Work {
             self.settle(&id, alloc);
         }
     }
+}
+
+/// The entry a CRM write appends to [`WRITES_JOURNAL`].
+#[derive(Debug, Serialize)]
+struct WriteEntry<'a> {
+    leads: &'a [LeadId],
+}
+
+/// What a fenced commit did.
+#[derive(Debug)]
+pub(crate) enum Written {
+    /// Stored; the journal's new head.
+    Committed(u64),
+    /// The idempotency key was used before: the stored response.
+    Replayed(Vec<u8>),
 }
 
 /// A snapshot taken at the start of a command, restored if it fails.
@@ -422,9 +460,17 @@ impl Crm {
         // Any failure from here on may leave the store ahead of the memory state: drop the
         // state so the next use rebuilds it from storage.
         *guard = None;
-        let version = match coll.get(tenant, TenantCrmConfig::KEY).await? {
-            Some(v) => coll.update(tenant, &record, v.version).await?,
-            None => coll.insert(tenant, &record).await?,
+        let expect = match coll.get(tenant, TenantCrmConfig::KEY).await? {
+            Some(v) => Expect::Version(v.version),
+            None => Expect::Absent,
+        };
+        let mut batch = Batch::new();
+        batch.put_entity(tenant, &record, expect)?;
+        // Other processes see the entry and rebuild with the new configuration.
+        batch.append_json(WRITES_JOURNAL, &WriteEntry { leads: &[] })?;
+        let version = match self.store.commit(tenant, batch).await? {
+            CommitOutcome::Committed(receipt) => receipt.versions.first().copied().unwrap_or(0),
+            CommitOutcome::Replayed(_) => 0,
         };
         *guard = Some(self.rebuild(tenant).await?);
         Ok(version)
@@ -468,13 +514,23 @@ impl Crm {
             .clone()
     }
 
-    /// Lock the tenant's state, rebuilding it from storage on first use.
+    /// Lock the tenant's state, rebuilding it from storage on first use, after a failed or
+    /// dropped command, and when another process wrote the tenant since it was built (one
+    /// head query of [`WRITES_JOURNAL`]).
     pub(crate) async fn state(
         &self,
         tenant: &TenantId,
     ) -> Result<OwnedMutexGuard<Option<TenantState>>> {
         let mut guard = self.slot(tenant).lock_owned().await;
-        if guard.as_ref().is_none_or(|st| st.stale) {
+        let current = match guard.as_ref() {
+            Some(st) if !st.stale => {
+                self.store.journal_head(tenant, WRITES_JOURNAL).await? == st.position
+            }
+            _ => false,
+        };
+        if !current {
+            // Dropped here (mid-rebuild), the slot stays empty and the next call rebuilds.
+            *guard = None;
             *guard = Some(self.rebuild(tenant).await?);
         }
         Ok(guard)
@@ -489,6 +545,10 @@ impl Crm {
     }
 
     async fn rebuild(&self, tenant: &TenantId) -> Result<TenantState> {
+        // The head first: data read after it is at least as new, so a commit made from this
+        // state is refused if anything was written after the head (and never lets a write
+        // through that this state has not seen).
+        let position = self.store.journal_head(tenant, WRITES_JOURNAL).await?;
         let indexer = self.indexer.tenant(tenant)?;
         let config = self.load_config(tenant).await?;
         let mut engine = DedupeEngine::new(config.dedupe.clone());
@@ -554,6 +614,7 @@ impl Crm {
             alloc,
             staff,
             stale: false,
+            position,
         })
     }
 
@@ -652,12 +713,22 @@ impl Crm {
         Ok(())
     }
 
-    /// Start a command on the tenant's state.
+    /// Start a command on the tenant's state. The state counts as stale until
+    /// [`finish`](Self::finish) has the store's confirmation (or [`abort`](Self::abort) undid
+    /// the command): a command dropped at any await in between leaves it to be rebuilt.
     pub(crate) fn begin(st: &mut TenantState) -> Txn {
         st.engine.begin();
+        st.stale = true;
         Txn {
             alloc: st.alloc.clone(),
         }
+    }
+
+    /// Undo a command that wrote nothing (refused before its commit).
+    pub(crate) fn abort(st: &mut TenantState, txn: Txn) {
+        st.engine.rollback();
+        st.alloc = txn.alloc;
+        st.stale = false;
     }
 
     /// Finish a command: settle loads, persist cursors, commit; on failure or replay undo the
@@ -674,16 +745,22 @@ impl Crm {
     ) -> Result<Option<Vec<u8>>> {
         work.settle_all(&mut st.alloc);
         work.cursors = st.alloc.take_touched();
-        match self.commit_work(tenant, work, idem).await {
-            Ok(None) => {
+        match self.commit_work(tenant, st.position, work, idem).await {
+            Ok(Written::Committed(position)) => {
                 st.engine.commit();
+                st.position = position;
+                st.stale = false;
                 Ok(None)
             }
-            other => {
+            Ok(Written::Replayed(stored)) => {
                 st.engine.rollback();
                 st.alloc = txn.alloc;
-                st.stale = true;
-                other
+                Ok(Some(stored))
+            }
+            Err(e) => {
+                st.engine.rollback();
+                st.alloc = txn.alloc;
+                Err(e)
             }
         }
     }
@@ -732,14 +809,15 @@ impl Crm {
         Ok(pii)
     }
 
-    /// Commit `work` in one batch, optionally under an idempotency key with `response`.
-    /// Returns the stored response on a replay.
+    /// Commit `work` in one batch, conditional on the state's `position` (the head of
+    /// [`WRITES_JOURNAL`]), optionally under an idempotency key with `response`.
     pub(crate) async fn commit_work(
         &self,
         tenant: &TenantId,
+        position: u64,
         work: Work,
         idem: Option<(&Idempotent, Vec<u8>)>,
-    ) -> Result<Option<Vec<u8>>> {
+    ) -> Result<Written> {
         let Work {
             leads,
             vaults,
@@ -776,9 +854,42 @@ impl Crm {
         if let Some((i, response)) = idem {
             batch.claim_idempotency(i.key(), i.fingerprint().as_str(), response);
         }
+        let touched: Vec<LeadId> = leads.keys().copied().collect();
+        self.commit_fenced(tenant, position, batch, &touched).await
+    }
+
+    /// Commit `batch` conditional on [`WRITES_JOURNAL`] being at `position`, appending one
+    /// entry (the ids of the leads touched) to it.
+    pub(crate) async fn commit_fenced(
+        &self,
+        tenant: &TenantId,
+        position: u64,
+        mut batch: Batch,
+        touched: &[LeadId],
+    ) -> Result<Written> {
+        batch.expect_head(WRITES_JOURNAL, position);
+        batch.append_json(WRITES_JOURNAL, &WriteEntry { leads: touched })?;
         match self.store.commit(tenant, batch).await? {
-            CommitOutcome::Committed(_) => Ok(None),
-            CommitOutcome::Replayed(r) => Ok(Some(r)),
+            CommitOutcome::Committed(receipt) => Ok(Written::Committed(
+                receipt.sequences.last().copied().unwrap_or(position),
+            )),
+            CommitOutcome::Replayed(r) => Ok(Written::Replayed(r)),
+        }
+    }
+
+    /// Run a command again (on a rebuilt state) while its commit is refused because another
+    /// process wrote the tenant since the state was built; [`STALE_ATTEMPTS`] at most.
+    pub(crate) async fn retry_stale<T, F, Fut>(&self, mut command: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        let mut attempt = 1;
+        loop {
+            match command().await {
+                Err(e) if is_stale(&e) && attempt < STALE_ATTEMPTS => attempt += 1,
+                other => return other,
+            }
         }
     }
 
@@ -875,7 +986,11 @@ impl Crm {
     /// Crypto or backend errors; records already rewritten stay rewritten (each batch is
     /// atomic, the operation can be re-run).
     pub async fn rotate_keys(&self, tenant: &TenantId) -> Result<usize> {
-        let _guard = self.state(tenant).await?;
+        let mut guard = self.state(tenant).await?;
+        // Other processes rebuild when they see the entries appended below; this one does too.
+        if let Some(st) = guard.as_mut() {
+            st.stale = true;
+        }
         let active = self.cipher.keys().active_data_key(tenant)?.0;
         let index_key = self.indexer.active_key_id(tenant)?;
         let prefix = format!("{index_key}:");
@@ -895,6 +1010,8 @@ impl Crm {
                 n += 1;
             }
             if n > 0 {
+                let leads: Vec<LeadId> = chunk.iter().map(|v| v.value.lead).collect();
+                batch.append_json(WRITES_JOURNAL, &WriteEntry { leads: &leads })?;
                 self.store.commit(tenant, batch).await?;
                 rewritten += n;
             }
