@@ -14,8 +14,8 @@ use marketingforce_core::storage::{
 };
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::time::{Clock, ManualClock};
-use marketingforce_modules::catalog::{QuotaPeriod, UsageUnit};
-use marketingforce_modules::entitlements::{EntitlementRegistry, Grant};
+use marketingforce_modules::catalog::{ModuleId, QuotaPeriod, UsageUnit};
+use marketingforce_modules::entitlements::{AccountId, EntitlementRegistry, Grant, SeatChange};
 use marketingforce_modules::ModulesError;
 
 const QUOTA: u64 = 100;
@@ -234,4 +234,90 @@ async fn a_dropped_flush_stores_each_event_once() {
         1,
         "one chunk: the hung commit's; the retry wrote nothing"
     );
+}
+
+/// 30 accounts asking for 5 seats at once, routed over three processes: exactly 5 get one;
+/// freeing one on a process that has not seen it assigned frees it.
+async fn seat_limits_hold(stores: Vec<Arc<dyn Store>>) {
+    const SEATS: u32 = 5;
+    let tenant = TenantId::new();
+    let processes: Vec<Arc<EntitlementRegistry>> = stores
+        .iter()
+        .map(|s| Arc::new(registry(s.clone())))
+        .collect();
+    let module = ModuleId::LEADS_ALLOCATION;
+    processes[0]
+        .grant(Grant::new(tenant, d("2026-03-01"), d("2027-03-01")).seats(module.clone(), SEATS))
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..30 {
+        let p = processes[i % processes.len()].clone();
+        let module = module.clone();
+        tasks.push(tokio::spawn(async move {
+            let account = AccountId::new(format!("sales-{i}")).unwrap();
+            let e = p.load(&tenant).await.unwrap();
+            e.assign_seat(&module, &account).await.map(|c| (account, c))
+        }));
+    }
+    let mut holders = Vec::new();
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok((account, SeatChange::Assigned)) => holders.push(account),
+            Ok(other) => panic!("unexpected change {other:?}"),
+            Err(ModulesError::SeatLimitReached { .. }) => {}
+            Err(e) => panic!("unexpected answer: {e}"),
+        }
+    }
+    assert_eq!(
+        holders.len(),
+        SEATS as usize,
+        "seats assigned over the processes"
+    );
+    // Free one through every process in turn: exactly one frees it.
+    let mut freed = 0;
+    for p in &processes {
+        let e = p.load(&tenant).await.unwrap();
+        if e.unassign_seat(&module, &holders[0]).await.unwrap() == SeatChange::Unassigned {
+            freed += 1;
+        }
+    }
+    assert_eq!(freed, 1);
+    let fresh = registry(stores[0].clone()).load(&tenant).await.unwrap();
+    assert_eq!(fresh.seat_holders(&module).len(), SEATS as usize - 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seat_limits_hold_across_processes_in_memory() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    seat_limits_hold(vec![store.clone(), store.clone(), store]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seat_limits_hold_across_processes_on_one_sqlite_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("seats.db");
+    let mut stores: Vec<Arc<dyn Store>> = Vec::new();
+    for _ in 0..3 {
+        stores.push(Arc::new(SqliteStore::open(&path).await.unwrap()));
+    }
+    seat_limits_hold(stores).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seat_limits_hold_across_processes_on_postgres() {
+    let Ok(url) = std::env::var("MARKETINGFORCE_TEST_POSTGRES_URL") else {
+        eprintln!("skipped: MARKETINGFORCE_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let schema = std::env::var("MARKETINGFORCE_TEST_POSTGRES_SCHEMA")
+        .unwrap_or_else(|_| "mf_modules_processes".into());
+    let mut stores: Vec<Arc<dyn Store>> = Vec::new();
+    for _ in 0..3 {
+        let options = PostgresOptions::new(url.clone()).schema(schema.clone());
+        stores.push(Arc::new(
+            PostgresStore::connect_with(options).await.unwrap(),
+        ));
+    }
+    seat_limits_hold(stores).await;
 }

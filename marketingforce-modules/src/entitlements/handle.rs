@@ -6,7 +6,7 @@ use foldhash::HashMap as FastMap;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use chrono::NaiveDate;
-use marketingforce_core::storage::{Batch, Expect, MemoryStore, Store};
+use marketingforce_core::storage::{Batch, Collection, CommitOutcome, Expect, MemoryStore, Store};
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::time::{Clock, TimeZone};
 use serde::Serialize;
@@ -59,6 +59,10 @@ pub(crate) struct TenantState {
     pub grants: RwLock<Vec<Grant>>,
     pub set: RwLock<Arc<EntitlementSet>>,
     pub seats: RwLock<FastMap<ModuleId, BTreeSet<AccountId>>>,
+    /// Serialises this process's seat commands of the tenant and holds the head of
+    /// [`SEAT_JOURNAL`] that `seats` reflects: a seat command whose head is behind the store's
+    /// reloads the assignments first, and its commit is conditional on the head.
+    pub seat_sync: tokio::sync::Mutex<u64>,
     pub usage: Mutex<UsageBook>,
 }
 
@@ -80,6 +84,8 @@ impl TenantState {
             grants: RwLock::new(grants),
             set: RwLock::new(Arc::new(set)),
             seats: RwLock::new(seats),
+            // 0: the first seat command checks the journal head (and reloads if it moved).
+            seat_sync: tokio::sync::Mutex::new(0),
             usage: Mutex::new(usage),
         })
     }
@@ -349,10 +355,16 @@ impl Entitlements {
     /// Give `account` a seat of the seat-limited `module`, durably. Idempotent: assigning an
     /// account that holds a seat returns [`SeatChange::AlreadyAssigned`].
     ///
+    /// Correct with several processes: the decision is made on the assignments as of the seat
+    /// journal's head (reloaded when another process moved it) and the write is conditional on
+    /// that head, so a seat limit is never exceeded. Memory changes only after the store
+    /// confirmed the write; a call dropped at any await changes nothing in memory.
+    ///
     /// # Errors
     /// [`ModulesError::NotEntitled`] when the tenant has no seats of the module,
     /// [`ModulesError::SeatLimitReached`] when every seat is taken, storage errors (nothing is
-    /// assigned then).
+    /// assigned then), [`Error::StaleView`](marketingforce_core::Error::StaleView) (retryable)
+    /// when other processes kept changing the tenant's seats through every attempt.
     pub async fn assign_seat(&self, module: &ModuleId, account: &AccountId) -> Result<SeatChange> {
         let limit = self.seat_limit(module);
         let Some(limit) = limit else {
@@ -368,15 +380,9 @@ impl Entitlements {
                 format!("{module} has no seats"),
             ));
         };
-        {
-            let mut seats = self
-                .state
-                .seats
-                .write()
-                .unwrap_or_else(PoisonError::into_inner);
-            let holders = seats.entry(module.clone()).or_default();
+        self.seat_command(module, account, SeatChange::Assigned, |holders| {
             if holders.contains(account) {
-                return Ok(SeatChange::AlreadyAssigned);
+                return Ok(Some(SeatChange::AlreadyAssigned));
             }
             let assigned = u32::try_from(holders.len()).unwrap_or(u32::MAX);
             if assigned >= limit {
@@ -386,52 +392,14 @@ impl Entitlements {
                     assigned,
                 });
             }
-            // Hold the seat while the write is in flight so concurrent callers see it taken.
-            holders.insert(account.clone());
-        }
-        let at = self.state.shared.clock.now();
-        let record = SeatAssignment {
-            tenant: self.state.tenant,
-            module: module.clone(),
-            account: account.clone(),
-            assigned_at: at,
-        };
-        let result = async {
-            let mut batch = Batch::new();
-            batch.put_entity(&self.state.tenant, &record, Expect::Any)?;
-            batch.append_json(
-                SEAT_JOURNAL,
-                &SeatEvent {
-                    module: module.clone(),
-                    account: account.clone(),
-                    change: SeatChange::Assigned,
-                    at,
-                },
-            )?;
-            self.state
-                .shared
-                .store()
-                .commit(&self.state.tenant, batch)
-                .await?;
-            Ok::<_, ModulesError>(())
-        }
-        .await;
-        if let Err(e) = result {
-            let mut seats = self
-                .state
-                .seats
-                .write()
-                .unwrap_or_else(PoisonError::into_inner);
-            if let Some(h) = seats.get_mut(module) {
-                h.remove(account);
-            }
-            return Err(e);
-        }
-        Ok(SeatChange::Assigned)
+            Ok(None)
+        })
+        .await
     }
 
     /// Free `account`'s seat of `module`, durably. Idempotent: an account without a seat returns
-    /// [`SeatChange::NotAssigned`].
+    /// [`SeatChange::NotAssigned`]. Correct with several processes, as
+    /// [`assign_seat`](Self::assign_seat).
     ///
     /// # Errors
     /// Storage errors (the seat stays assigned then).
@@ -440,51 +408,118 @@ impl Entitlements {
         module: &ModuleId,
         account: &AccountId,
     ) -> Result<SeatChange> {
-        {
-            let mut seats = self
+        self.seat_command(module, account, SeatChange::Unassigned, |holders| {
+            Ok((!holders.contains(account)).then_some(SeatChange::NotAssigned))
+        })
+        .await
+    }
+
+    /// Run a seat change: under the tenant's seat lock, on assignments as of the journal head
+    /// (reloaded when it moved), `decide` answers without writing (`Some`) or lets the change
+    /// be written conditional on the head; stale writes reload and decide again.
+    async fn seat_command(
+        &self,
+        module: &ModuleId,
+        account: &AccountId,
+        change: SeatChange,
+        decide: impl Fn(&BTreeSet<AccountId>) -> Result<Option<SeatChange>>,
+    ) -> Result<SeatChange> {
+        const ATTEMPTS: usize = 8;
+        let tenant = self.state.tenant;
+        let store = self.state.shared.store().clone();
+        let mut position = self.state.seat_sync.lock().await;
+        let mut last = None;
+        for _ in 0..ATTEMPTS {
+            let head = store.journal_head(&tenant, SEAT_JOURNAL).await?;
+            if head != *position {
+                self.reload_seats(&store).await?;
+                *position = head;
+            }
+            let holders = self
                 .state
                 .seats
-                .write()
-                .unwrap_or_else(PoisonError::into_inner);
-            let removed = seats.get_mut(module).is_some_and(|h| h.remove(account));
-            if !removed {
-                return Ok(SeatChange::NotAssigned);
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get(module)
+                .cloned()
+                .unwrap_or_default();
+            if let Some(answer) = decide(&holders)? {
+                return Ok(answer);
             }
-        }
-        let at = self.state.shared.clock.now();
-        let result = async {
+            let at = self.state.shared.clock.now();
             let mut batch = Batch::new();
-            batch.delete_entity::<SeatAssignment>(format!("{module}/{account}"), Expect::Any);
+            batch.expect_head(SEAT_JOURNAL, *position);
+            match change {
+                SeatChange::Assigned => {
+                    let record = SeatAssignment {
+                        tenant,
+                        module: module.clone(),
+                        account: account.clone(),
+                        assigned_at: at,
+                    };
+                    batch.put_entity(&tenant, &record, Expect::Any)?;
+                }
+                _ => {
+                    batch.delete_entity::<SeatAssignment>(
+                        format!("{module}/{account}"),
+                        Expect::Any,
+                    );
+                }
+            }
             batch.append_json(
                 SEAT_JOURNAL,
                 &SeatEvent {
                     module: module.clone(),
                     account: account.clone(),
-                    change: SeatChange::Unassigned,
+                    change,
                     at,
                 },
             )?;
-            self.state
-                .shared
-                .store()
-                .commit(&self.state.tenant, batch)
-                .await?;
-            Ok::<_, ModulesError>(())
+            match store.commit(&tenant, batch).await {
+                Ok(CommitOutcome::Committed(receipt)) => {
+                    // Confirmed: now memory moves.
+                    let mut seats = self
+                        .state
+                        .seats
+                        .write()
+                        .unwrap_or_else(PoisonError::into_inner);
+                    let holders = seats.entry(module.clone()).or_default();
+                    if change == SeatChange::Assigned {
+                        holders.insert(account.clone());
+                    } else {
+                        holders.remove(account);
+                    }
+                    *position = receipt.sequences.last().copied().unwrap_or(*position);
+                    return Ok(change);
+                }
+                Ok(CommitOutcome::Replayed(_)) => return Ok(change),
+                Err(e @ marketingforce_core::Error::StaleView { .. }) => last = Some(e),
+                Err(e) => return Err(e.into()),
+            }
         }
-        .await;
-        if let Err(e) = result {
-            let mut seats = self
-                .state
-                .seats
-                .write()
-                .unwrap_or_else(PoisonError::into_inner);
+        Err(last
+            .unwrap_or_else(|| marketingforce_core::Error::validation("attempts", "none made"))
+            .into())
+    }
+
+    /// Replace the in-memory seat assignments by the stored ones.
+    async fn reload_seats(&self, store: &Arc<dyn Store>) -> Result<()> {
+        let mut seats: FastMap<ModuleId, BTreeSet<AccountId>> = FastMap::default();
+        for s in Collection::<SeatAssignment>::new(store.clone())
+            .list_all(&self.state.tenant)
+            .await?
+        {
             seats
-                .entry(module.clone())
+                .entry(s.value.module)
                 .or_default()
-                .insert(account.clone());
-            return Err(e);
+                .insert(s.value.account);
         }
-        Ok(SeatChange::Unassigned)
+        *self
+            .state
+            .seats
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = seats;
+        Ok(())
     }
 
     /// The tenant's usage meter (shares this handle's state).
