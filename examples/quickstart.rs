@@ -14,7 +14,8 @@
 //!
 //! It writes to the output folder: `report.html` (the figures with SVG charts: lead funnel,
 //! revenue waterfall, rebate breakdown), `poster.png` and `poster.svg` (the T-image poster;
-//! PNG needs a CJK font such as Debian's `fonts-wqy-microhei`), and `figures.json`.
+//! PNG needs a CJK font such as Debian's `fonts-wqy-microhei` — without one the PNG is skipped
+//! with a note and the report shows the SVG), and `figures.json`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -132,11 +133,12 @@ fn args() -> Result<Args, String> {
     })
 }
 
-/// The poster as PNG, or why it cannot be made.
+/// The poster as PNG, or why it cannot be made (an optional artefact: the run goes on without
+/// it).
 fn poster_png() -> Result<Vec<u8>, String> {
     let rasterizer = Rasterizer::system().map_err(|e| {
         format!(
-            "cannot rasterise the T-image poster: {e}\n  install a CJK font, e.g. `sudo apt-get install fonts-wqy-microhei` (Debian/Ubuntu) or `brew install --cask font-wqy-microhei`, then run again"
+            "poster.png skipped: {e}; install a CJK font (e.g. `sudo apt-get install fonts-wqy-microhei` on Debian/Ubuntu) to get it — poster.svg has the same poster"
         )
     })?;
     let mut req = poster_request();
@@ -150,8 +152,11 @@ fn poster_png() -> Result<Vec<u8>, String> {
 
 async fn run(args: Args) -> Result<(), String> {
     let started = Instant::now();
-    // Fail early, before anything is written, if the poster cannot be rasterised.
-    let png = poster_png()?;
+    // The PNG needs a CJK font; without one the day runs all the same (the SVG has the poster).
+    let png = poster_png();
+    if let Err(why) = &png {
+        eprintln!("note: {why}");
+    }
     let svg = TemplateImageGenerator::new()
         .generate_image(&poster_request())
         .map_err(|e| format!("cannot draw the poster: {e}"))?
@@ -193,18 +198,29 @@ async fn run(args: Args) -> Result<(), String> {
         let path = args.out.join(name);
         std::fs::write(&path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))
     };
-    write("poster.png", &png)?;
+    let poster = match &png {
+        Ok(png) => {
+            write("poster.png", png)?;
+            "poster.png"
+        }
+        Err(_) => "poster.svg",
+    };
     write("poster.svg", &svg)?;
     write(
         "report.html",
-        report::html(&figures, &phases, &described, Some("poster.png")).as_bytes(),
+        report::html(&figures, &phases, &described, Some(poster)).as_bytes(),
     )?;
     let json = serde_json::to_vec_pretty(&figures).map_err(|e| e.to_string())?;
     write("figures.json", &json)?;
     println!(
-        "wrote {0}/report.html, {0}/poster.png, {0}/poster.svg, {0}/figures.json in {1:.1} s",
+        "wrote {0}/report.html, {0}/{2}poster.svg, {0}/figures.json in {1:.1} s",
         args.out.display(),
-        started.elapsed().as_secs_f64()
+        started.elapsed().as_secs_f64(),
+        if png.is_ok() {
+            format!("{}/poster.png, ", args.out.display())
+        } else {
+            String::new()
+        }
     );
     Ok(())
 }

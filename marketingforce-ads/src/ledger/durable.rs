@@ -19,6 +19,26 @@ pub const DEFAULT_JOURNAL: &str = "ads.ledger";
 /// Transfers per journal entry (keeps entries well under the store's value limit).
 const TRANSFERS_PER_ENTRY: usize = 2_000;
 
+/// How many times a command refused because another process appended to the journal is
+/// applied again on the caught-up engine before the refusal (a retryable
+/// [`StaleView`](marketingforce_core::Error::StaleView)) is returned.
+const STALE_ATTEMPTS: usize = 16;
+
+/// Let the writers a stale attempt lost to finish first (more turns the more often it lost),
+/// so that contention does not starve one of them.
+async fn yield_turns(attempt: usize) {
+    for _ in 0..attempt {
+        tokio::task::yield_now().await;
+    }
+}
+
+fn is_stale(e: &AdsError) -> bool {
+    matches!(
+        e,
+        AdsError::Core(marketingforce_core::Error::StaleView { .. })
+    )
+}
+
 /// One journal entry.
 #[derive(Debug, Serialize, Deserialize)]
 enum JournalRecord {
@@ -169,9 +189,17 @@ pub enum LedgerCommit {
 /// memory, writes them all in one storage commit, and answers every caller. One storage round
 /// trip serves many callers, and a failed commit rolls the memory state back for all of them.
 ///
-/// **Single writer**: like TigerBeetle's leader, one `Ledger` per tenant and journal writes at a
-/// time. If another writer appended in between (detected from the journal sequence numbers),
-/// the ledger reloads the journal before answering.
+/// **Several processes**: every write is conditional on the journal head the engine was built
+/// at. A `Ledger` in another process that appended since makes the write stale: the engine
+/// catches up from the journal tail (the other process's accounts and transfers) and the
+/// command is applied again on top — a transfer that would now overdraw an account or exceed
+/// its limit is refused — and written again, [`STALE_ATTEMPTS`] times at most. So balances,
+/// credit limits and prepayments hold with any number of processes; with one process per
+/// tenant the head check never fails.
+///
+/// **Cancellation**: a call dropped while its commit is in flight leaves the engine marked
+/// stale; it is reloaded from the journal before its next use, so memory never runs ahead of
+/// the store.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -275,10 +303,33 @@ impl Ledger {
     /// After a commit whose outcome was unknown, the engine is first reloaded from the journal;
     /// if that reload fails too, `f` sees the state before the failed commit (and the next
     /// command retries the reload).
+    ///
+    /// The engine is first brought up to the journal's head (one head query; the tail is
+    /// applied when another process appended), so reads are current across processes; if the
+    /// store cannot be read, `f` sees the engine as it is.
     pub async fn read<R>(&self, f: impl FnOnce(&LedgerEngine) -> R) -> R {
         let mut state = self.state.lock().await;
         let _ = self.resync(&mut state).await;
+        if let Ok(head) = self.store.journal_head(&self.tenant, &self.journal).await {
+            if head > state.journal_seq && self.catch_up(&mut state).await.is_err() {
+                // Partly applied: reload before the next use.
+                state.stale = true;
+            }
+        }
         f(&state.engine)
+    }
+
+    /// Apply what other processes appended to the journal since the engine's position.
+    async fn catch_up(&self, state: &mut State) -> Result<()> {
+        state.journal_seq = apply_tail(
+            self.store.as_ref(),
+            &self.tenant,
+            &self.journal,
+            &mut state.engine,
+            state.journal_seq,
+        )
+        .await?;
+        Ok(())
     }
 
     /// Reload the engine from the journal if a failed or replayed commit left it stale.
@@ -322,11 +373,19 @@ impl Ledger {
         let mut state = self.state.lock().await;
         self.resync(&mut state).await?;
         self.serve_queue(&mut state).await;
-        let cp = state.engine.checkpoint();
-        let created = create_in(&mut state.engine, &accounts, cp)?;
-        match self.write(&mut state, cp, Batch::new()).await? {
-            CommitOutcome::Committed(_) => Ok(created),
-            CommitOutcome::Replayed(_) => Ok(vec![false; accounts.len()]),
+        let mut attempt = 1;
+        loop {
+            let cp = state.engine.checkpoint();
+            let created = create_in(&mut state.engine, &accounts, cp)?;
+            match self.write(&mut state, cp, Batch::new()).await {
+                Ok(CommitOutcome::Committed(_)) => return Ok(created),
+                Ok(CommitOutcome::Replayed(_)) => return Ok(vec![false; accounts.len()]),
+                Err(e) if is_stale(&e) && attempt < STALE_ATTEMPTS => {
+                    attempt += 1;
+                    yield_turns(attempt).await;
+                }
+                Err(e) => return Err(e),
+            }
         }
     }
 
@@ -350,10 +409,11 @@ impl Ledger {
             self.serve_queue(&mut state).await;
         }
         answer.await.unwrap_or_else(|_| {
-            Err(AdsError::Core(marketingforce_core::Error::backend_message(
-                "ledger",
-                true,
-                "group commit leader stopped before answering",
+            // The leader was dropped, possibly while its commit was in flight.
+            Err(AdsError::Core(marketingforce_core::Error::outcome_unknown(
+                "ledger group commit",
+                "the group commit leader was cancelled before answering; the transfers may or \
+                 may not have been written — read them back by id, or retry with the same ids",
             )))
         })
     }
@@ -370,22 +430,51 @@ impl Ledger {
         transfers: Vec<TransferSpec>,
         batch: Batch,
     ) -> Result<LedgerCommit> {
+        self.commit_checked(accounts, transfers, batch, |_| Ok(()))
+            .await
+    }
+
+    /// [`commit`](Self::commit), after `check` accepted the engine's current state (a credit
+    /// limit, a prepayment, platform funds): the check runs again, on the caught-up engine,
+    /// whenever another process's appends made the first decision stale, so a limit that
+    /// lives outside the ledger's account flags holds across processes too.
+    ///
+    /// # Errors
+    /// As [`commit`](Self::commit), and the first error `check` returns (nothing written).
+    pub async fn commit_checked(
+        &self,
+        accounts: Vec<Account>,
+        transfers: Vec<TransferSpec>,
+        batch: Batch,
+        check: impl Fn(&LedgerEngine) -> Result<()> + Send,
+    ) -> Result<LedgerCommit> {
         let mut state = self.state.lock().await;
         self.resync(&mut state).await?;
         self.serve_queue(&mut state).await;
-        let cp = state.engine.checkpoint();
-        create_in(&mut state.engine, &accounts, cp)?;
-        let now = self.now();
-        let outcomes = state
-            .engine
-            .submit(&transfers, now)
-            .map_err(|(index, source)| {
-                state.engine.rollback(cp);
-                transfer_error(&transfers, index, source)
-            })?;
-        match self.write(&mut state, cp, batch).await? {
-            CommitOutcome::Committed(_) => Ok(LedgerCommit::Committed(outcomes)),
-            CommitOutcome::Replayed(response) => Ok(LedgerCommit::Replayed(response)),
+        let mut attempt = 1;
+        loop {
+            check(&state.engine)?;
+            let cp = state.engine.checkpoint();
+            create_in(&mut state.engine, &accounts, cp)?;
+            let now = self.now();
+            let outcomes = state
+                .engine
+                .submit(&transfers, now)
+                .map_err(|(index, source)| {
+                    state.engine.rollback(cp);
+                    transfer_error(&transfers, index, source)
+                })?;
+            match self.write(&mut state, cp, batch.clone()).await {
+                Ok(CommitOutcome::Committed(_)) => return Ok(LedgerCommit::Committed(outcomes)),
+                Ok(CommitOutcome::Replayed(response)) => {
+                    return Ok(LedgerCommit::Replayed(response))
+                }
+                Err(e) if is_stale(&e) && attempt < STALE_ATTEMPTS => {
+                    attempt += 1;
+                    yield_turns(attempt).await;
+                }
+                Err(e) => return Err(e),
+            }
         }
     }
 
@@ -416,18 +505,28 @@ impl Ledger {
             }
             return;
         }
-        let cp = state.engine.checkpoint();
-        let now = self.now();
-        let mut results = Vec::with_capacity(queued.len());
-        for q in &queued {
-            results.push(
-                state
-                    .engine
-                    .submit(&q.transfers, now)
-                    .map_err(|(index, source)| transfer_error(&q.transfers, index, source)),
-            );
-        }
-        let written = self.write(state, cp, Batch::new()).await;
+        let mut attempt = 1;
+        let (results, written) = loop {
+            let cp = state.engine.checkpoint();
+            let now = self.now();
+            let mut results = Vec::with_capacity(queued.len());
+            for q in &queued {
+                results.push(
+                    state
+                        .engine
+                        .submit(&q.transfers, now)
+                        .map_err(|(index, source)| transfer_error(&q.transfers, index, source)),
+                );
+            }
+            match self.write(state, cp, Batch::new()).await {
+                // Caught up with another process's appends: decide every transfer again.
+                Err(e) if is_stale(&e) && attempt < STALE_ATTEMPTS => {
+                    attempt += 1;
+                    yield_turns(attempt).await;
+                }
+                written => break (results, written),
+            }
+        };
         for (q, result) in queued.into_iter().zip(results) {
             let answer = match &written {
                 Ok(_) => result,
@@ -478,22 +577,32 @@ impl Ledger {
         if batch.is_empty() {
             return Ok(CommitOutcome::Committed(Default::default()));
         }
-        match self.store.commit(&self.tenant, batch).await {
+        // Written only if nobody appended since the engine's position.
+        batch.expect_head(self.journal.clone(), state.journal_seq);
+        // Dropped at the await below, the engine holds changes the store may not have: it
+        // is reloaded before its next use.
+        state.stale = true;
+        let result = self.store.commit(&self.tenant, batch).await;
+        state.stale = false;
+        match result {
             Ok(CommitOutcome::Committed(receipt)) => {
                 if appended > 0 {
-                    // Our appends are the batch's last ones.
-                    let ours = receipt.sequences.len().saturating_sub(appended as usize);
-                    let first = receipt.sequences.get(ours).copied();
-                    let last = receipt.sequences.last().copied();
-                    if first == Some(state.journal_seq + 1) {
-                        state.journal_seq = last.unwrap_or(state.journal_seq);
-                    } else {
-                        // Another writer appended to the journal: rebuild from it (now, or
-                        // before the next use if the journal cannot be read right now).
-                        self.reload(state).await;
-                    }
+                    // Our appends are the batch's last ones, right after the expected head.
+                    state.journal_seq = receipt
+                        .sequences
+                        .last()
+                        .copied()
+                        .unwrap_or(state.journal_seq);
                 }
                 Ok(CommitOutcome::Committed(receipt))
+            }
+            Err(e @ marketingforce_core::Error::StaleView { .. }) => {
+                // Another process appended: nothing was written. Take ours back and catch up.
+                state.engine.rollback(cp);
+                if self.catch_up(state).await.is_err() {
+                    state.stale = true;
+                }
+                Err(e.into())
             }
             Ok(CommitOutcome::Replayed(response)) => {
                 state.engine.rollback(cp);
@@ -541,11 +650,23 @@ async fn replay(
     journal: &str,
 ) -> Result<(LedgerEngine, u64)> {
     let mut engine = LedgerEngine::new();
-    let mut seq = 0u64;
+    let seq = apply_tail(store, tenant, journal, &mut engine, 0).await?;
+    Ok((engine, seq))
+}
+
+/// Apply every journal entry after `after` to `engine`; returns the last sequence applied.
+async fn apply_tail(
+    store: &dyn Store,
+    tenant: &TenantId,
+    journal: &str,
+    engine: &mut LedgerEngine,
+    after: u64,
+) -> Result<u64> {
+    let mut seq = after;
     loop {
         let entries = store.read_journal(tenant, journal, seq, 256).await?;
         if entries.is_empty() {
-            return Ok((engine, seq));
+            return Ok(seq);
         }
         for entry in entries {
             let corrupt = |reason: String| AdsError::CorruptJournal {

@@ -268,66 +268,71 @@ impl AdOps {
         let agreement = self.agreement_on(&account.customer, today).await?;
         let platform_terms = self.platform_agreement_on(&account.platform, today).await?;
         let chart = self.chart;
-        let (position, platform_funds) = self
-            .ledger
-            .read(|e| {
+        let amount = request.amount;
+        let funding = request.funding;
+        let limit = agreement.terms.credit_limit;
+        let prepay = matches!(
+            platform_terms.terms.settlement_terms,
+            SettlementTerms::Prepay
+        );
+        let funding_account = if prepay {
+            chart.platform(AccountKind::PlatformPrepayments, &account.platform)
+        } else {
+            chart.platform(AccountKind::PlatformCreditDrawn, &account.platform)
+        };
+        // The balance checks run on the ledger as it is when the hold is written: again, on the
+        // caught-up ledger, if another process's writes made the first decision stale.
+        let (customer, platform) = (account.customer, account.platform);
+        let check = move |e: &crate::ledger::LedgerEngine| -> Result<()> {
+            let position = exposure(e, &chart, &customer);
+            match funding {
+                Funding::Credit => {
+                    let after = position.exposure.checked_add(&amount)?;
+                    if after.amount() > limit.amount() {
+                        let available = limit.checked_sub(&position.exposure)?;
+                        return Err(AdsError::CreditLimitExceeded {
+                            customer,
+                            requested: amount,
+                            exposure: position.exposure,
+                            available: if available.is_negative() {
+                                Money::zero(amount.currency())
+                            } else {
+                                available
+                            },
+                            limit,
+                        });
+                    }
+                }
+                Funding::CustomerPrepayment => {
+                    let available = position.exposure.negate();
+                    if amount.amount() > available.amount() {
+                        return Err(AdsError::PrepaymentInsufficient {
+                            customer,
+                            requested: amount,
+                            available: if available.is_negative() {
+                                Money::zero(amount.currency())
+                            } else {
+                                available
+                            },
+                        });
+                    }
+                }
+            }
+            if prepay {
                 let funds = e
-                    .balance(chart.platform(AccountKind::PlatformPrepayments, &account.platform))
+                    .balance(chart.platform(AccountKind::PlatformPrepayments, &platform))
                     .unwrap_or_default();
                 let available = i128::try_from(funds.debits_posted).unwrap_or(i128::MAX)
                     - i128::try_from(funds.credits_posted + funds.credits_pending)
                         .unwrap_or(i128::MAX);
-                (exposure(e, &chart, &account.customer), available)
-            })
-            .await;
-        let amount = request.amount;
-        match request.funding {
-            Funding::Credit => {
-                let limit = agreement.terms.credit_limit;
-                let after = position.exposure.checked_add(&amount)?;
-                if after.amount() > limit.amount() {
-                    let available = limit.checked_sub(&position.exposure)?;
-                    return Err(AdsError::CreditLimitExceeded {
-                        customer: account.customer,
-                        requested: amount,
-                        exposure: position.exposure,
-                        available: if available.is_negative() {
-                            Money::zero(amount.currency())
-                        } else {
-                            available
-                        },
-                        limit,
-                    });
-                }
-            }
-            Funding::CustomerPrepayment => {
-                let available = position.exposure.negate();
-                if amount.amount() > available.amount() {
-                    return Err(AdsError::PrepaymentInsufficient {
-                        customer: account.customer,
-                        requested: amount,
-                        available: if available.is_negative() {
-                            Money::zero(amount.currency())
-                        } else {
-                            available
-                        },
-                    });
-                }
-            }
-        }
-        let funding_account = match platform_terms.terms.settlement_terms {
-            SettlementTerms::Prepay => {
-                if amount.to_minor().unwrap_or(0) > platform_funds {
+                if amount.to_minor().unwrap_or(0) > available {
                     return Err(AdsError::PlatformFundsInsufficient {
-                        platform: account.platform,
+                        platform,
                         requested: amount,
                     });
                 }
-                chart.platform(AccountKind::PlatformPrepayments, &account.platform)
             }
-            SettlementTerms::Monthly { .. } => {
-                chart.platform(AccountKind::PlatformCreditDrawn, &account.platform)
-            }
+            Ok(())
         };
         let id = TopUpId::generate(self.ids.as_ref());
         let hold = TransferId::derive(&format!("topup:{id}"));
@@ -362,7 +367,7 @@ impl AdOps {
         );
         let mut batch = Batch::new();
         batch.put_entity(&self.tenant, &top_up, Expect::Absent)?;
-        self.commit(&idem, vec![], vec![transfer], batch, top_up)
+        self.commit_checked(&idem, vec![], vec![transfer], batch, top_up, check)
             .await
     }
 

@@ -241,12 +241,31 @@ impl AdOps {
         idem: &Idempotent,
         accounts: Vec<Account>,
         transfers: Vec<TransferSpec>,
+        batch: Batch,
+        result: R,
+    ) -> Result<R> {
+        self.commit_checked(idem, accounts, transfers, batch, result, |_| Ok(()))
+            .await
+    }
+
+    /// [`commit`](Self::commit) with a check of the ledger's state that is made again whenever
+    /// another process's writes made it stale (see [`Ledger::commit_checked`]).
+    async fn commit_checked<R: Serialize + DeserializeOwned>(
+        &self,
+        idem: &Idempotent,
+        accounts: Vec<Account>,
+        transfers: Vec<TransferSpec>,
         mut batch: Batch,
         result: R,
+        check: impl Fn(&crate::ledger::LedgerEngine) -> Result<()> + Send,
     ) -> Result<R> {
         let response = serde_json::to_vec(&result).map_err(marketingforce_core::Error::from)?;
         batch.claim_idempotency(idem.key(), idem.fingerprint().as_str(), response);
-        match self.ledger.commit(accounts, transfers, batch).await? {
+        match self
+            .ledger
+            .commit_checked(accounts, transfers, batch, check)
+            .await?
+        {
             LedgerCommit::Committed(_) => Ok(result),
             LedgerCommit::Replayed(stored) => serde_json::from_slice(&stored)
                 .map_err(|e| AdsError::Core(marketingforce_core::Error::from(e))),
