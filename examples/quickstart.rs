@@ -136,11 +136,8 @@ fn args() -> Result<Args, String> {
 /// The poster as PNG, or why it cannot be made (an optional artefact: the run goes on without
 /// it).
 fn poster_png() -> Result<Vec<u8>, String> {
-    let rasterizer = Rasterizer::system().map_err(|e| {
-        format!(
-            "poster.png skipped: {e}; install a CJK font (e.g. `sudo apt-get install fonts-wqy-microhei` on Debian/Ubuntu) to get it — poster.svg has the same poster"
-        )
-    })?;
+    let rasterizer = Rasterizer::system()
+        .map_err(|e| format!("poster.png skipped: {e} — poster.svg has the same poster"))?;
     let mut req = poster_request();
     req.format = ImageFormat::Png;
     TemplateImageGenerator::new()

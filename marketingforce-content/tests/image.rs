@@ -185,8 +185,10 @@ fn png_needs_the_raster_feature() {
 #[test]
 fn png_is_rasterised_with_a_cjk_font_and_missing_fonts_are_reported() {
     use marketingforce_content::image::raster::Rasterizer;
-    let raster = Rasterizer::system()
-        .expect("a CJK font is installed (fonts-wqy-microhei in .ci/apt-packages)");
+    let raster = match Rasterizer::system() {
+        Ok(r) => r,
+        Err(e) => return skip_without("a CJK font (fonts-wqy-microhei)", e),
+    };
     let g = TemplateImageGenerator::new().with_rasterizer(raster);
     let mut r = poster();
     r.format = ImageFormat::Png;
@@ -204,4 +206,16 @@ fn png_is_rasterised_with_a_cjk_font_and_missing_fonts_are_reported() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+/// A system tool a test needs is missing: under CI (`MARKETINGFORCE_CI`, set by `.ci/run`, which
+/// installs it from `.ci/apt-packages`) that is a failure; anywhere else the test is skipped
+/// with a message, so the README's test command passes on a bare machine.
+#[allow(dead_code)]
+fn skip_without(what: &str, why: impl std::fmt::Display) {
+    assert!(
+        std::env::var_os("MARKETINGFORCE_CI").is_none() && std::env::var_os("CI").is_none(),
+        "{what} is missing under CI: {why}"
+    );
+    eprintln!("skipped: {what} is not installed ({why}); `.ci/run` installs it");
 }

@@ -164,10 +164,14 @@ async fn espeak_speaks_or_is_named_missing() {
         ContentError::ToolMissing { tool, .. } => assert_eq!(tool, "espeak-ng"),
         other => panic!("{other:?}"),
     }
-    let speech = EspeakSynthesizer::new()
+    let speech = match EspeakSynthesizer::new()
         .synthesize("欢迎参观我们的工厂", Language::ZhCn)
         .await
-        .expect("espeak-ng is installed (.ci/apt-packages)");
+    {
+        Ok(s) => s,
+        Err(e @ ContentError::ToolMissing { .. }) => return skip_without("espeak-ng", e),
+        Err(e) => panic!("{e}"),
+    };
     assert!(speech.wav.starts_with(b"RIFF"));
     assert!(speech.duration_ms > 500, "{}", speech.duration_ms);
 }
@@ -179,7 +183,10 @@ async fn ffmpeg_renders_a_real_mp4_or_is_named_missing() {
     use marketingforce_content::video::render::FfmpegRenderer;
     use std::sync::Arc;
 
-    let raster = Rasterizer::system().expect("a CJK font is installed");
+    let raster = match Rasterizer::system() {
+        Ok(r) => r,
+        Err(e) => return skip_without("a CJK font (fonts-wqy-microhei)", e),
+    };
     let absent = TemplateVideoGenerator::new().with_renderer(Arc::new(
         FfmpegRenderer::new(raster.clone()).program("/nonexistent/ffmpeg"),
     ));
@@ -201,10 +208,11 @@ async fn ffmpeg_renders_a_real_mp4_or_is_named_missing() {
         req.dubbing = true;
     }
     g = g.end_caption("扫码预约参观");
-    let (video, plan) = g
-        .generate_video(&req)
-        .await
-        .expect("ffmpeg is installed (.ci/apt-packages)");
+    let (video, plan) = match g.generate_video(&req).await {
+        Ok(v) => v,
+        Err(e @ ContentError::ToolMissing { .. }) => return skip_without("ffmpeg / espeak-ng", e),
+        Err(e) => panic!("{e}"),
+    };
     assert_eq!(video.media_type, "video/mp4");
     assert_eq!(&video.bytes[4..8], b"ftyp");
     let dir = tempfile::tempdir().unwrap();
@@ -236,4 +244,16 @@ async fn ffmpeg_renders_a_real_mp4_or_is_named_missing() {
         .unwrap();
     let planned = plan.storyboard.duration_ms as f64 / 1000.0;
     assert!((secs - planned).abs() < 0.5, "{secs} vs {planned}");
+}
+
+/// A system tool a test needs is missing: under CI (`MARKETINGFORCE_CI`, set by `.ci/run`, which
+/// installs it from `.ci/apt-packages`) that is a failure; anywhere else the test is skipped
+/// with a message, so the README's test command passes on a bare machine.
+#[allow(dead_code)]
+fn skip_without(what: &str, why: impl std::fmt::Display) {
+    assert!(
+        std::env::var_os("MARKETINGFORCE_CI").is_none() && std::env::var_os("CI").is_none(),
+        "{what} is missing under CI: {why}"
+    );
+    eprintln!("skipped: {what} is not installed ({why}); `.ci/run` installs it");
 }

@@ -175,7 +175,10 @@ async fn generated_site_in_headless_chromium() {
     let driver = find_program(&["chromedriver", "/usr/lib/chromium/chromedriver"]);
     let (Some(chromium), Some(driver)) = (chromium, driver) else {
         let msg = "browser test skipped: chromium and chromedriver are not installed (apt-get install chromium chromium-driver)";
-        assert!(std::env::var_os("CI").is_none(), "{msg}; CI must run it");
+        assert!(
+            std::env::var_os("MARKETINGFORCE_CI").is_none() && std::env::var_os("CI").is_none(),
+            "{msg}; CI must run it"
+        );
         eprintln!("{msg}");
         return;
     };
