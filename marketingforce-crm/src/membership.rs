@@ -669,14 +669,31 @@ pub struct Balance {
 
 type Books = HashMap<(ProgramId, LeadId), PointsBook>;
 
+/// A tenant's points books and the head of [`POINTS_JOURNAL`] they reflect.
+#[derive(Debug, Default)]
+struct TenantBooks {
+    books: Books,
+    position: u64,
+}
+
+/// How many times a points command is decided again after another process posted points of
+/// the tenant meanwhile.
+const STALE_ATTEMPTS: usize = 8;
+
 /// The membership service over a [`Store`]: points books are kept in memory, rebuilt from the
 /// ledger journal, and every change is written (postings, member record, idempotency key) in
 /// one batch.
+///
+/// Several processes: the books are a view of the points journal. Before a command they are
+/// brought up to the journal's head (one head query; the tail is applied), and the write is
+/// conditional on that head, so points are never redeemed twice across processes. A command
+/// works on a copy of the member's book, which replaces the book only once the store
+/// confirmed the write: a call dropped at any await changes nothing in memory.
 #[derive(Debug)]
 pub struct Membership {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
-    tenants: std::sync::Mutex<HashMap<TenantId, Arc<AsyncMutex<Option<Books>>>>>,
+    tenants: std::sync::Mutex<HashMap<TenantId, Arc<AsyncMutex<TenantBooks>>>>,
 }
 
 impl Membership {
@@ -712,10 +729,8 @@ impl Membership {
             .value)
     }
 
-    async fn books(
-        &self,
-        tenant: &TenantId,
-    ) -> Result<tokio::sync::OwnedMutexGuard<Option<Books>>> {
+    /// Lock the tenant's books, brought up to the points journal's head.
+    async fn books(&self, tenant: &TenantId) -> Result<tokio::sync::OwnedMutexGuard<TenantBooks>> {
         let slot = self
             .tenants
             .lock()
@@ -724,17 +739,29 @@ impl Membership {
             .or_default()
             .clone();
         let mut guard = slot.lock_owned().await;
-        if guard.is_none() {
-            let mut books = Books::new();
-            for (_, p) in Journal::<Posting>::new(self.store.clone(), POINTS_JOURNAL)
-                .read_all(tenant)
-                .await?
-            {
-                books.entry((p.program, p.member)).or_default().apply(&p);
-            }
-            *guard = Some(books);
-        }
+        self.catch_up(tenant, &mut guard).await?;
         Ok(guard)
+    }
+
+    /// Apply the postings after the books' position (all of them on first use).
+    async fn catch_up(&self, tenant: &TenantId, tb: &mut TenantBooks) -> Result<()> {
+        if self.store.journal_head(tenant, POINTS_JOURNAL).await? == tb.position {
+            return Ok(());
+        }
+        let journal = Journal::<Posting>::new(self.store.clone(), POINTS_JOURNAL);
+        // Applied to a copy: a read failing half-way leaves the books as they were.
+        let mut books = tb.books.clone();
+        let mut position = tb.position;
+        loop {
+            let page = journal.read(tenant, position, 1000).await?;
+            let Some(&(last, _)) = page.last() else { break };
+            for (_, p) in &page {
+                books.entry((p.program, p.member)).or_default().apply(p);
+            }
+            position = last;
+        }
+        *tb = TenantBooks { books, position };
+        Ok(())
     }
 
     /// Enroll a lead in a program (at the first level).
@@ -777,7 +804,7 @@ impl Membership {
     ) -> Result<R>
     where
         R: Serialize + serde::de::DeserializeOwned,
-        F: FnOnce(&mut PointsBook, &MembershipProgram, DateTime<Utc>) -> Result<R>,
+        F: Fn(&mut PointsBook, &MembershipProgram, DateTime<Utc>) -> Result<R>,
     {
         #[allow(deprecated)] // moves to Idempotent::new(&IdempotencyKey, operation, ..)
         let idem = Idempotent::legacy(key, request)?;
@@ -786,59 +813,68 @@ impl Membership {
         }
         let p = self.program(tenant, program).await?;
         let members = Collection::<Member>::new(self.store.clone());
-        let member = members
+        let mut member = members
             .get(tenant, &format!("{program}:{lead}"))
             .await?
             .ok_or_else(|| {
                 CrmError::validation("member", format!("{lead} is not enrolled in {program}"))
             })?;
         let mut guard = self.books(tenant).await?;
-        let books = guard.get_or_insert_with(Books::new);
-        let book = books.entry((*program, *lead)).or_default();
-        let snapshot = book.clone();
-        let now = self.clock.now();
-        book.settle(&p, now);
-        let result = match op(book, &p, now) {
-            Ok(r) => r,
-            Err(e) => {
-                *book = snapshot;
-                return Err(e);
-            }
-        };
-        book.settle(&p, now);
-        let mut m = member.value.clone();
-        let level = p.level_for(book.window_points(&p, now));
-        if level != m.level {
-            m.level = level;
-            m.level_name = p
-                .levels
-                .get(level)
-                .map(|l| l.name.clone())
+        let mut attempt = 1;
+        loop {
+            // Work on a copy of the member's book: memory changes only once the store confirmed.
+            let mut book = guard
+                .books
+                .get(&(*program, *lead))
+                .cloned()
                 .unwrap_or_default();
-            m.level_changed_at = now;
-        }
-        let postings = book.take_pending();
-        let mut batch = Batch::new();
-        for posting in &postings {
-            batch.append_json(POINTS_JOURNAL, posting)?;
-        }
-        if m != member.value {
-            batch.put_entity(tenant, &m, Expect::Version(member.version))?;
-        }
-        batch.claim_idempotency(
-            idem.key(),
-            idem.fingerprint().as_str(),
-            serde_json::to_vec(&result)?,
-        );
-        match self.store.commit(tenant, batch).await {
-            Ok(CommitOutcome::Committed(_)) => Ok(result),
-            Ok(CommitOutcome::Replayed(stored)) => {
-                *book = snapshot;
-                Ok(serde_json::from_slice(&stored)?)
+            let now = self.clock.now();
+            book.settle(&p, now);
+            let result = op(&mut book, &p, now)?;
+            book.settle(&p, now);
+            let mut m = member.value.clone();
+            let level = p.level_for(book.window_points(&p, now));
+            if level != m.level {
+                m.level = level;
+                m.level_name = p
+                    .levels
+                    .get(level)
+                    .map(|l| l.name.clone())
+                    .unwrap_or_default();
+                m.level_changed_at = now;
             }
-            Err(e) => {
-                *book = snapshot;
-                Err(e.into())
+            let postings = book.take_pending();
+            let mut batch = Batch::new();
+            batch.expect_head(POINTS_JOURNAL, guard.position);
+            for posting in &postings {
+                batch.append_json(POINTS_JOURNAL, posting)?;
+            }
+            if m != member.value {
+                batch.put_entity(tenant, &m, Expect::Version(member.version))?;
+            }
+            batch.claim_idempotency(
+                idem.key(),
+                idem.fingerprint().as_str(),
+                serde_json::to_vec(&result)?,
+            );
+            match self.store.commit(tenant, batch).await {
+                Ok(CommitOutcome::Committed(receipt)) => {
+                    if let Some(&last) = receipt.sequences.last() {
+                        guard.position = last;
+                    }
+                    guard.books.insert((*program, *lead), book);
+                    return Ok(result);
+                }
+                Ok(CommitOutcome::Replayed(stored)) => return Ok(serde_json::from_slice(&stored)?),
+                Err(marketingforce_core::Error::StaleView { .. }) if attempt < STALE_ATTEMPTS => {
+                    // Another process posted points of the tenant: catch up and decide again.
+                    attempt += 1;
+                    self.catch_up(tenant, &mut guard).await?;
+                    member = members
+                        .require(tenant, &format!("{program}:{lead}"))
+                        .await?;
+                }
+                Err(e) => return Err(e.into()),
             }
         }
     }
@@ -1013,7 +1049,7 @@ impl Membership {
     ) -> Result<Balance> {
         let m = self.member(tenant, program, lead).await?;
         let guard = self.books(tenant).await?;
-        let book = guard.as_ref().and_then(|b| b.get(&(*program, *lead)));
+        let book = guard.books.get(&(*program, *lead));
         Ok(Balance {
             available: book.map_or(0, PointsBook::available),
             locked: book.map_or(0, PointsBook::locked),

@@ -182,3 +182,68 @@ async fn a_dropped_capture_leaves_no_ghost_lead() {
         assert_eq!(live_leads(&crm, &tenant).await, 2, "{fault:?}");
     }
 }
+
+/// Points redeemed through two processes at once: never more than the member has.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn points_are_never_redeemed_twice_across_processes() {
+    use marketingforce_core::id::RandomIds;
+    use marketingforce_core::time::{Clock, ManualClock};
+    use marketingforce_crm::ids::{LeadId, ProgramId};
+    use marketingforce_crm::membership::{Membership, MembershipProgram};
+    use marketingforce_crm::CrmError;
+
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let clock: Arc<dyn Clock> =
+        Arc::new(ManualClock::at_rfc3339("2026-03-02T09:00:00+08:00").unwrap());
+    let process = || {
+        Arc::new(Membership::new(
+            store.clone(),
+            clock.clone(),
+            Arc::new(RandomIds),
+        ))
+    };
+    let (a, b) = (process(), process());
+    let tenant = TenantId::new();
+    let program = MembershipProgram::example(ProgramId::new());
+    a.save_program(&tenant, &program).await.unwrap();
+    let lead = LeadId::new();
+    a.enroll(&tenant, &program.id, &lead).await.unwrap();
+    // 200 points available on a; b has not seen them yet.
+    a.earn_task(&tenant, &program.id, &lead, "attend_event", "earn")
+        .await
+        .unwrap();
+    assert_eq!(
+        b.balance(&tenant, &program.id, &lead)
+            .await
+            .unwrap()
+            .available,
+        200
+    );
+    let mut tasks = Vec::new();
+    for i in 0..6 {
+        let m = if i % 2 == 0 { a.clone() } else { b.clone() };
+        let program = program.id;
+        tasks.push(tokio::spawn(async move {
+            m.redeem(&tenant, &program, &lead, 100, "gift", &format!("r{i}"))
+                .await
+        }));
+    }
+    let mut redeemed = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => redeemed += 1,
+            Err(CrmError::InsufficientPoints { .. }) => {}
+            Err(e) => panic!("unexpected answer: {e}"),
+        }
+    }
+    assert_eq!(redeemed, 2, "200 points, 100 per redemption");
+    for m in [&a, &b] {
+        assert_eq!(
+            m.balance(&tenant, &program.id, &lead)
+                .await
+                .unwrap()
+                .available,
+            0
+        );
+    }
+}
