@@ -321,3 +321,25 @@ async fn seat_limits_hold_across_processes_on_postgres() {
     }
     seat_limits_hold(stores).await;
 }
+
+/// A pack bought through one process is usable through another that loaded the tenant before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grants_made_elsewhere_are_seen() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let (a, b) = (registry(store.clone()), registry(store.clone()));
+    let tenant = TenantId::new();
+    a.grant(grant(tenant)).await.unwrap();
+    let mb = b.load(&tenant).await.unwrap().meter();
+    assert_eq!(mb.remaining(&UsageUnit::ArticlesPublished).get(), QUOTA);
+    a.grant(
+        Grant::new(tenant, d("2026-03-01"), d("2027-03-01"))
+            .purchased(UsageUnit::ArticlesPublished, 50),
+    )
+    .await
+    .unwrap();
+    let mb = b.load(&tenant).await.unwrap().meter();
+    assert_eq!(
+        mb.remaining(&UsageUnit::ArticlesPublished).get(),
+        QUOTA + 50
+    );
+}

@@ -63,6 +63,8 @@ pub(crate) struct TenantState {
     /// [`SEAT_JOURNAL`] that `seats` reflects: a seat command whose head is behind the store's
     /// reloads the assignments first, and its commit is conditional on the head.
     pub seat_sync: tokio::sync::Mutex<u64>,
+    /// The head of [`GRANTS_JOURNAL`](super::GRANTS_JOURNAL) the grants reflect.
+    pub grants_position: std::sync::atomic::AtomicU64,
     pub usage: Mutex<UsageBook>,
 }
 
@@ -86,6 +88,7 @@ impl TenantState {
             seats: RwLock::new(seats),
             // 0: the first seat command checks the journal head (and reloads if it moved).
             seat_sync: tokio::sync::Mutex::new(0),
+            grants_position: std::sync::atomic::AtomicU64::new(0),
             usage: Mutex::new(usage),
         })
     }

@@ -33,6 +33,6 @@ mod set;
 
 pub use grant::{Grant, GrantId, GrantSource, QuotaGrant, QuotaSource, SeatGrant};
 pub use handle::{Entitlements, EntitlementsReport, SalesHints};
-pub use registry::{EntitlementRegistry, RegistryBuilder};
+pub use registry::{EntitlementRegistry, RegistryBuilder, GRANTS_JOURNAL};
 pub use seats::{AccountId, SeatAssignment, SeatChange, SeatEvent, SEAT_JOURNAL};
 pub use set::{EntitlementSet, QuotaLine};

@@ -1,9 +1,10 @@
 //! [`EntitlementRegistry`]: the durable, multi-tenant home of [`Entitlements`].
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError, RwLock};
 
-use marketingforce_core::storage::{Collection, Store};
+use marketingforce_core::storage::{Batch, Collection, Expect, Store};
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::time::{Clock, SystemClock, TimeZone};
 use marketingforce_core::Error;
@@ -15,6 +16,10 @@ use crate::catalog::{Catalog, ModuleId};
 use crate::error::{ModulesError, Result};
 use crate::metering::book::UsageBook;
 use crate::metering::writer::UsageWriter;
+
+/// The journal every grant appends its id to, so that every process can tell with one head
+/// query whether its grants of a tenant are current.
+pub const GRANTS_JOURNAL: &str = "modules.grants";
 
 /// Builds an [`EntitlementRegistry`].
 #[derive(Debug)]
@@ -154,12 +159,17 @@ impl EntitlementRegistry {
             .cloned()
     }
 
-    /// A tenant's entitlements, rebuilt from storage on first use.
+    /// A tenant's entitlements, rebuilt from storage on first use, with the grants brought up
+    /// to date when another process granted since (one head query of [`GRANTS_JOURNAL`]).
     ///
     /// # Errors
     /// Storage or decoding errors.
     pub async fn load(&self, tenant: &TenantId) -> Result<Entitlements> {
         if let Some(e) = self.cached(tenant) {
+            let head = self.store().journal_head(tenant, GRANTS_JOURNAL).await?;
+            if head != e.state.grants_position.load(Ordering::Acquire) {
+                self.reload_grants(tenant, &e).await?;
+            }
             return Ok(e);
         }
         let _guard = self.load_lock.lock().await;
@@ -182,6 +192,8 @@ impl EntitlementRegistry {
     /// Storage or decoding errors.
     pub async fn rebuild(&self, tenant: &TenantId) -> Result<Entitlements> {
         let store = self.shared.store().clone();
+        // The head first: grants read after it are at least as new.
+        let grants_head = store.journal_head(tenant, GRANTS_JOURNAL).await?;
         let grants: Vec<Grant> = Collection::<Grant>::new(store.clone())
             .list_all(tenant)
             .await?
@@ -218,6 +230,7 @@ impl EntitlementRegistry {
         }
         book.position = after;
         let state = TenantState::new(*tenant, self.shared.clone(), grants, seats, book)?;
+        state.grants_position.store(grants_head, Ordering::Release);
         Ok(Entitlements {
             state: Arc::new(state),
         })
@@ -233,7 +246,11 @@ impl EntitlementRegistry {
         grant.validate(&self.shared.catalog)?;
         let tenant = grant.tenant;
         let grants = Collection::<Grant>::new(self.shared.store().clone());
-        match grants.insert(&tenant, &grant).await {
+        let mut batch = Batch::new();
+        batch.put_entity(&tenant, &grant, Expect::Absent)?;
+        // Other processes see the entry and reload the tenant's grants.
+        batch.append_json(GRANTS_JOURNAL, &grant.id)?;
+        match self.shared.store().commit(&tenant, batch).await {
             Ok(_) => {}
             Err(Error::Conflict { .. }) => {
                 let stored = grants.require(&tenant, &grant.id.to_string()).await?;
@@ -257,6 +274,13 @@ impl EntitlementRegistry {
         let Some(ents) = self.cached(tenant) else {
             return self.load(tenant).await;
         };
+        self.reload_grants(tenant, &ents).await?;
+        Ok(ents)
+    }
+
+    /// Re-read the tenant's grants (as of the grants journal's head) and recompile.
+    async fn reload_grants(&self, tenant: &TenantId, ents: &Entitlements) -> Result<()> {
+        let head = self.store().journal_head(tenant, GRANTS_JOURNAL).await?;
         let grants: Vec<Grant> = Collection::<Grant>::new(self.shared.store().clone())
             .list_all(tenant)
             .await?
@@ -264,7 +288,8 @@ impl EntitlementRegistry {
             .map(|v| v.value)
             .collect();
         ents.state.install_grants(grants)?;
-        Ok(ents)
+        ents.state.grants_position.fetch_max(head, Ordering::AcqRel);
+        Ok(())
     }
 
     /// Recompile every loaded tenant whose grants started or ended by today. Returns how many
