@@ -428,3 +428,180 @@ fn key_rotation_reencrypts_and_lookups_keep_working() {
         assert_eq!(crm2.rotate_keys(t).await.unwrap(), 0);
     });
 }
+
+/// The import's chunk records (`import:{file_key}:0` under the CRM's idempotency scope).
+async fn stored_import_records(env: &common::Env, file_key: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for key in [
+        format!("import:{file_key}:0"),
+        format!("crm/import:{file_key}:0"),
+    ] {
+        if let Some((fingerprint, response)) =
+            env.store.idempotency(&env.tenant, &key).await.unwrap()
+        {
+            out.push(fingerprint);
+            out.push(String::from_utf8(response).unwrap());
+        }
+    }
+    out
+}
+
+#[test]
+fn import_errors_and_their_idempotency_record_quote_no_personal_data() {
+    run(async {
+        let env = Env::new(CrmConfig::default());
+        let (crm, t) = (&env.crm, &env.tenant);
+        let csv = "name,mobile,phone,email,wecom_id,source\n\
+                   张伟,1391234567,,,,\n\
+                   李娜,12812345678,,,,\n\
+                   王芳,+1 415 555 0100,,,,\n\
+                   赵六,139x1234567,,,,\n\
+                   孙七,,+1 415 555 0100 ext 9,,,\n\
+                   周八,,12345,,,\n\
+                   吴九,,,wu.jiu@@example.com,,\n\
+                   郑十,,,zheng.shi@nodot,,\n\
+                   钱一,,,,wm#secret99,\n\
+                   冯二,13812345678,,,,13912345678\n";
+        let report = crm
+            .import_csv(t, "pii-file", csv, Source::Import)
+            .await
+            .unwrap();
+        assert_eq!(report.rejected, 10, "{report:?}");
+        let fields: Vec<Option<&str>> = report.errors.iter().map(|e| e.field.as_deref()).collect();
+        assert_eq!(
+            fields,
+            [
+                Some("mobile"),
+                Some("mobile"),
+                Some("mobile"),
+                Some("mobile"),
+                Some("phone"),
+                Some("phone"),
+                Some("email"),
+                Some("email"),
+                Some("wecom_id"),
+                Some("source"),
+            ]
+        );
+        let records = stored_import_records(&env, "pii-file").await;
+        assert!(
+            !records.is_empty(),
+            "the import's idempotency record is stored"
+        );
+        let report_text = format!("{report:?}");
+        let secrets = [
+            "1391234567",
+            "12812345678",
+            "+1 415 555 0100",
+            "139x1234567",
+            "wu.jiu",
+            "example.com",
+            "zheng.shi",
+            "nodot",
+            "wm#secret99",
+            "secret99",
+            "13912345678",
+            "张伟",
+            "李娜",
+        ];
+        for s in secrets {
+            assert!(!report_text.contains(s), "{s:?} leaks into {report_text}");
+            for r in &records {
+                assert!(
+                    !r.contains(s),
+                    "{s:?} leaks into the idempotency record {r}"
+                );
+            }
+        }
+        // Every reason still names the rule.
+        assert!(
+            report.errors[0].reason.contains("has 10 digits"),
+            "{report:?}"
+        );
+        assert!(report.errors[1].reason.contains("13-19"), "{report:?}");
+        // A header row that is really a lead is refused without quoting it.
+        let e = crm
+            .import_csv(t, "no-header", "张伟,13812345678\n", Source::Import)
+            .await
+            .unwrap_err();
+        assert_eq!(e.field(), Some("header"));
+        let text = e.to_string();
+        assert!(
+            !text.contains("13812345678") && !text.contains("张伟"),
+            "{text}"
+        );
+        assert!(text.contains("column 1"), "{text}");
+    });
+}
+
+#[test]
+fn crlf_files_report_the_lines_a_text_editor_shows() {
+    run(async {
+        let env = Env::new(CrmConfig::default());
+        let (crm, t) = (&env.crm, &env.tenant);
+        // Excel's default export: CRLF line ends, a quoted company name over two lines,
+        // a blank line.
+        let csv = "name,mobile,company\r\n\
+                   张伟,13812345678,\"某某\r\n机械\"\r\n\
+                   李娜,1381234,\r\n\
+                   \r\n\
+                   王芳,13712345678,x\r\n\
+                   赵六,12812345678,\r\n";
+        let report = crm
+            .import_csv(t, "crlf", csv, Source::Import)
+            .await
+            .unwrap();
+        let lines: Vec<usize> = report.errors.iter().map(|e| e.line).collect();
+        assert_eq!(lines, [4, 7], "{report:?}");
+        assert_eq!(report.created, 2, "{report:?}");
+        // The same file with LF line ends reports the same lines, and so does one with CR.
+        for (key, text) in [
+            ("lf", csv.replace("\r\n", "\n")),
+            ("cr", csv.replace("\r\n", "\r")),
+        ] {
+            let again = crm.import_csv(t, key, &text, Source::Import).await.unwrap();
+            let got: Vec<usize> = again.errors.iter().map(|e| e.line).collect();
+            assert_eq!(got, [4, 7], "{key}: {again:?}");
+        }
+    });
+}
+
+#[test]
+fn formula_cells_from_csv_are_stored_as_text() {
+    run(async {
+        let env = Env::new(CrmConfig::default());
+        let (crm, t) = (&env.crm, &env.tenant);
+        let csv = "name,mobile,company,region,campaign,product,email\n\
+                   =HYPERLINK(\"http://x\"),13812345678,+cmd|' /C calc'!A0,-上海,@SUM(1),=1+1;T-100,\n\
+                   李娜,13912345678,\"\t=2+3\",北京,spring,,\n\
+                   王芳,13712345678,,,,,=cmd|'/Ccalc'!A0@x.cn\n";
+        let report = crm
+            .import_csv(t, "formulas", csv, Source::Import)
+            .await
+            .unwrap();
+        assert_eq!((report.created, report.rejected), (2, 1), "{report:?}");
+        assert_eq!(report.errors[0].field.as_deref(), Some("email"));
+        let leads = crm.find_by_mobile(t, "13812345678").await.unwrap();
+        let lead = crm.lead(t, &leads[0]).await.unwrap();
+        assert_eq!(lead.region.as_deref(), Some("'-上海"));
+        assert_eq!(lead.touches[0].campaign.as_deref(), Some("'@SUM(1)"));
+        assert_eq!(lead.product_interest, ["'=1+1", "T-100"]);
+        let admin = env
+            .staff(marketingforce_crm::staff::Role::Admin, 1, None)
+            .await;
+        let export = crm
+            .export_contact(t, &lead.id, &marketingforce_crm::model::Actor::User(admin))
+            .await
+            .unwrap();
+        let text = serde_json::to_string(&export).unwrap();
+        assert!(text.contains("'=HYPERLINK"), "{text}");
+        assert!(text.contains("'+cmd|"), "{text}");
+        let other = crm.find_by_mobile(t, "13912345678").await.unwrap();
+        let export = crm
+            .export_contact(t, &other[0], &marketingforce_crm::model::Actor::User(admin))
+            .await
+            .unwrap();
+        let text = serde_json::to_string(&export).unwrap();
+        assert!(text.contains("'=2+3"), "{text}");
+    });
+}
