@@ -605,3 +605,186 @@ fn formula_cells_from_csv_are_stored_as_text() {
         assert!(text.contains("'=2+3"), "{text}");
     });
 }
+
+#[test]
+fn client_times_far_ahead_of_the_clock_or_before_2000_are_refused() {
+    use chrono::{Duration, TimeZone, Utc};
+    use marketingforce_core::time::Clock;
+    use marketingforce_crm::profile::{BehaviourEvent, BehaviourKind};
+    run(async {
+        let env = Env::new(CrmConfig::default());
+        let (crm, t) = (&env.crm, &env.tenant);
+        let now = env.clock.now();
+        let a = crm
+            .capture(
+                t,
+                req(Source::OwnSite).mobile("13812345678").region("上海"),
+                "c1",
+            )
+            .await
+            .unwrap();
+        // A capture dated 9999-12-31 would win "most recent" region survivorship forever.
+        let far = Utc.with_ymd_and_hms(9999, 12, 31, 0, 0, 0).unwrap();
+        let e = crm
+            .capture(
+                t,
+                req(Source::Dealer)
+                    .mobile("13812345678")
+                    .region("北京")
+                    .at(far),
+                "c2",
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(e.field(), Some("captured_at"), "{e}");
+        let old = Utc.with_ymd_and_hms(1970, 1, 1, 0, 0, 0).unwrap();
+        let e = crm
+            .capture(t, req(Source::Dealer).mobile("13812345678").at(old), "c3")
+            .await
+            .unwrap_err();
+        assert_eq!(e.field(), Some("captured_at"), "{e}");
+        // A T Cloud inquiry's received_at is the capture time.
+        let inquiry = Inquiry {
+            campaign: "expo".into(),
+            mobile: Some("13812345678".into()),
+            received_at: Some(now + Duration::minutes(6)),
+            ..Inquiry::default()
+        };
+        let e = crm.capture_inquiry(t, inquiry, "c4").await.unwrap_err();
+        assert_eq!(e.field(), Some("captured_at"), "{e}");
+        // Within the skew (5 minutes) is fine.
+        let ok = crm
+            .capture(
+                t,
+                req(Source::Dealer)
+                    .mobile("13812345678")
+                    .at(now + Duration::minutes(4)),
+                "c5",
+            )
+            .await
+            .unwrap();
+        assert_eq!(ok.lead(), a.lead());
+        // In a batch the row is reported on captured_at and the others go in.
+        let rows = crm
+            .capture_batch(
+                t,
+                &[
+                    req(Source::Dealer).mobile("13912345678").at(far),
+                    req(Source::Dealer).mobile("13712345678"),
+                ],
+                "b1",
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            rows[0].as_ref().unwrap_err().field.as_deref(),
+            Some("captured_at")
+        );
+        assert!(rows[1].is_ok());
+        let lead = crm.lead(t, &a.lead()).await.unwrap();
+        assert_eq!(lead.region.as_deref(), Some("上海"));
+        assert!(lead
+            .touches
+            .iter()
+            .all(|x| x.at <= now + Duration::minutes(5)));
+        // Behaviour events: `at` drives recency scores and stage times.
+        let e = crm
+            .record_behaviour(
+                t,
+                BehaviourEvent {
+                    lead: a.lead(),
+                    kind: BehaviourKind::FormSubmit,
+                    at: far,
+                    topic: None,
+                    content: None,
+                },
+                "e1",
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(e.field(), Some("event.at"), "{e}");
+        // The skew is configurable.
+        let strict = marketingforce_crm::Crm::builder(env.store.clone(), env.keys.clone())
+            .clock(std::sync::Arc::new(env.clock.clone()))
+            .max_clock_skew(Duration::seconds(10))
+            .build()
+            .unwrap();
+        let e = strict
+            .capture(
+                t,
+                req(Source::Dealer)
+                    .mobile("13812345678")
+                    .at(now + Duration::minutes(1)),
+                "s1",
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(e.field(), Some("captured_at"), "{e}");
+    });
+}
+
+#[test]
+fn sop_triggers_in_the_future_are_refused_and_schedules_are_bounded() {
+    use chrono::{Duration, TimeZone, Utc};
+    use marketingforce_core::time::Clock;
+    use marketingforce_crm::ids::{SopId, UserId};
+    use marketingforce_crm::sop::{
+        CommunitySop, SopKind, SopStep, SopTemplate, Sops, StepAction, Trigger,
+    };
+    run(async {
+        let env = Env::new(CrmConfig::default());
+        let t = &env.tenant;
+        let sops = Sops::new(
+            env.store.clone(),
+            std::sync::Arc::new(env.clock.clone()),
+            env.ids.clone(),
+        );
+        let tpl = SopTemplate {
+            id: SopId::new(),
+            name: "跟进".into(),
+            kind: SopKind::Customer,
+            trigger: Trigger::Assigned,
+            steps: vec![SopStep {
+                title: "电话".into(),
+                offset_hours: 2,
+                action: StepAction::Call,
+                remind_before_minutes: 30,
+                escalate_after_hours: None,
+            }],
+        };
+        sops.save_template(t, &tpl).await.unwrap();
+        let now = env.clock.now();
+        let lead = marketingforce_crm::ids::LeadId::new();
+        let user = UserId::new();
+        let far = Utc.with_ymd_and_hms(9999, 12, 31, 0, 0, 0).unwrap();
+        let e = sops.start(t, &tpl.id, &lead, &user, far).await.unwrap_err();
+        assert_eq!(e.field(), Some("trigger_at"), "{e}");
+        let e = sops
+            .start_idempotent(t, &tpl.id, &lead, &user, now + Duration::hours(1), "k")
+            .await
+            .unwrap_err();
+        assert_eq!(e.field(), Some("trigger_at"), "{e}");
+        let old = Utc.with_ymd_and_hms(1999, 1, 1, 0, 0, 0).unwrap();
+        assert!(sops.start(t, &tpl.id, &lead, &user, old).await.is_err());
+        assert_eq!(
+            sops.start(t, &tpl.id, &lead, &user, now)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        // A community SOP may be scheduled ahead, but not into the year 9999.
+        let community: CommunitySop = serde_json::from_value(serde_json::json!({
+            "id": SopId::new(),
+            "name": "社群",
+            "filter": {},
+            "messages": [],
+        }))
+        .unwrap_or_else(|_| panic!("community SOP shape"));
+        let e = sops
+            .start_community(t, &community, &[], far)
+            .await
+            .unwrap_err();
+        assert_eq!(e.field(), Some("start"), "{e}");
+    });
+}

@@ -120,6 +120,11 @@ const CSV_COLUMNS: &[&str] = &[
 impl Crm {
     /// Capture one lead; dedupe decides whether it creates a lead or joins one.
     ///
+    /// A `captured_at` more than the service's maximum clock skew (5 minutes by default, see
+    /// [`CrmBuilder::max_clock_skew`](crate::CrmBuilder::max_clock_skew)) ahead of its clock,
+    /// or before 2000-01-01, is refused on `captured_at`: it would otherwise win the
+    /// most-recent survivorship rule forever.
+    ///
     /// Retrying with the same `idempotency_key` returns the first outcome and writes nothing.
     ///
     /// # Errors
@@ -143,6 +148,7 @@ impl Crm {
         idempotency_key: &str,
     ) -> Result<CaptureOutcome> {
         let normalised = request.normalise()?;
+        self.check_client_time("captured_at", normalised.captured_at)?;
         let idem = self.idempotent(tenant, idempotency_key, &("capture", &request))?;
         if let Some(prev) = self.replayed::<CaptureOutcome>(tenant, &idem).await? {
             return Ok(prev);
@@ -236,7 +242,10 @@ impl Crm {
         for (i, (line, r)) in rows.iter().enumerate() {
             let line = *line;
             let normalised = match r {
-                Ok(r) => r.normalise(),
+                Ok(r) => r.normalise().and_then(|n| {
+                    self.check_client_time("captured_at", n.captured_at)?;
+                    Ok(n)
+                }),
                 Err(e) => {
                     if let Some(slot) = results.get_mut(i) {
                         *slot = Some(Err(RowError::of(line, e)));
