@@ -47,7 +47,7 @@ const REJECTED: &[(usize, Option<&str>, &str)] = &[
     (10, Some("mobile"), "has 10 digits"),
     (13, Some("mobile"), "country code other than +86"),
     (14, Some("row"), "6 fields, the header has 11"),
-    (15, Some("source"), "unknown source \"tiktok\""),
+    (15, Some("source"), "is not a known source"),
     (19, Some("email"), "does not have a valid domain"),
     (21, None, "no identity"),
 ];
@@ -191,9 +191,7 @@ async fn the_printed_report_names_each_bad_line() {
     assert!(text.starts_with(
         "leads.csv: 22 rows — 8 created, 4 merged into existing leads, 1 unchanged, 9 rejected\n"
     ));
-    assert!(text.contains(
-        "  line   5 [mobile] invalid mobile: \"12812345678\" does not start with 13-19\n"
-    ));
+    assert!(text.contains("  line   5 [mobile] invalid mobile: does not start with 13-19\n"));
     assert!(text.contains("  line   7 lead has no identity"));
     assert_eq!(text.lines().count(), 1 + REJECTED.len());
 }
@@ -207,7 +205,7 @@ async fn an_unusable_header_is_refused_naming_the_header() {
         Err(e @ CrmError::Core(_)) => {
             assert_eq!(e.field(), Some("header"));
             assert!(
-                e.to_string().contains("unknown column \"phone_number\""),
+                e.to_string().contains("column 2 is not a known column"),
                 "{e}"
             );
         }

@@ -5,6 +5,9 @@
 //! spaces and dashes — and returns one canonical form, so that the same number typed two ways
 //! produces the same blind index.
 //!
+//! Errors name the field and the rule that was broken, never the value: what people type here
+//! is personal data, and error reasons end up in import reports, idempotency records and logs.
+//!
 //! ```
 //! use marketingforce_crm::identity::{Email, MobileNumber, Phone};
 //!
@@ -60,10 +63,16 @@ fn phone_digits(input: &str, field: &str) -> Result<(bool, String)> {
             '0'..='9' => digits.push(c),
             '+' if i == 0 => plus = true,
             ' ' | '-' | '(' | ')' | '.' | '\u{3000}' => {}
+            // The value (and the character, which may be part of an email or a name typed in
+            // the wrong column) is personal data: only its position is named.
             _ => {
                 return Err(CrmError::validation(
                     field,
-                    format!("{input:?} contains {c:?}, which is not part of a phone number"),
+                    format!(
+                        "character {} is not part of a phone number (allowed: digits, a leading \
+                         '+', spaces, '-', '.', '(' and ')')",
+                        i + 1
+                    ),
                 ))
             }
         }
@@ -102,29 +111,26 @@ impl MobileNumber {
         } else if plus {
             return Err(CrmError::validation(
                 field,
-                format!("{input:?} has a country code other than +86"),
+                "has a country code other than +86",
             ));
         } else {
             0
         };
-        Self::check_national(&digits[prefix..], input, field)?;
+        Self::check_national(&digits[prefix..], field)?;
         digits.drain(..prefix);
         Ok(MobileNumber(digits))
     }
 
-    fn check_national(national: &str, input: &str, field: &str) -> Result<()> {
+    fn check_national(national: &str, field: &str) -> Result<()> {
         let b = national.as_bytes();
         if b.len() != 11 {
             return Err(CrmError::validation(
                 field,
-                format!("{input:?} has {} digits, a mainland mobile has 11", b.len()),
+                format!("has {} digits, a mainland mobile has 11", b.len()),
             ));
         }
         if b[0] != b'1' || !(b'3'..=b'9').contains(&b[1]) {
-            return Err(CrmError::validation(
-                field,
-                format!("{input:?} does not start with 13-19"),
-            ));
+            return Err(CrmError::validation(field, "does not start with 13-19"));
         }
         Ok(())
     }
@@ -191,13 +197,13 @@ impl Phone {
         } else {
             return Err(CrmError::validation(
                 field,
-                format!("{input:?} has neither a country code nor a trunk prefix 0"),
+                "has neither a country code nor a trunk prefix 0",
             ));
         };
         if !(8..=15).contains(&international.len()) || international.starts_with('0') {
             return Err(CrmError::validation(
                 field,
-                format!("{input:?} is not a valid E.164 number (8-15 digits after +)"),
+                "is not a valid E.164 number (8-15 digits after +)",
             ));
         }
         Ok(Phone(format!("+{international}")))
@@ -211,7 +217,7 @@ impl Phone {
     /// The mainland mobile inside, when this E.164 number is one.
     pub fn as_mobile(&self) -> Option<MobileNumber> {
         let national = self.0.strip_prefix("+86")?;
-        MobileNumber::check_national(national, national, "phone").ok()?;
+        MobileNumber::check_national(national, "phone").ok()?;
         Some(MobileNumber(national.to_string()))
     }
 }
@@ -260,7 +266,7 @@ impl Email {
         } else {
             s.to_lowercase()
         };
-        let bad = |why: &str| Err(CrmError::validation(field, format!("{input:?} {why}")));
+        let bad = |why: &str| Err(CrmError::validation(field, why));
         if s.len() > 254 {
             return bad("is longer than 254 characters");
         }
@@ -347,7 +353,7 @@ impl WeComId {
         {
             return Err(CrmError::validation(
                 field,
-                format!("{input:?} has characters other than A-Z, a-z, 0-9, '_' and '-'"),
+                "has characters other than A-Z, a-z, 0-9, '_' and '-'",
             ));
         }
         Ok(WeComId(s.to_string()))

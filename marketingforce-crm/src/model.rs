@@ -79,7 +79,17 @@ impl Source {
         Source::ALL
             .into_iter()
             .find(|x| x.as_str() == s.trim())
-            .ok_or_else(|| crate::CrmError::validation("source", format!("unknown source {s:?}")))
+            // The value is not quoted: a CSV row with shifted columns puts a mobile or a name
+            // here.
+            .ok_or_else(|| {
+                crate::CrmError::validation(
+                    "source",
+                    format!(
+                        "is not a known source (known: {})",
+                        Source::ALL.map(Source::as_str).join(", ")
+                    ),
+                )
+            })
     }
 
     /// The traffic domain a capture from this source belongs to unless told otherwise: WeCom

@@ -263,6 +263,65 @@ fn label_value(s: &str) -> std::result::Result<String, &'static str> {
     Ok(v.into_owned())
 }
 
+/// How far ahead of the service clock a client-supplied time may be by default (clocks of
+/// browsers, phones and partner servers drift): 5 minutes.
+pub const DEFAULT_MAX_CLOCK_SKEW: chrono::Duration = chrono::Duration::minutes(5);
+
+/// The earliest client-supplied time accepted: 2000-01-01T00:00:00Z. Anything older is a
+/// zeroed or mistyped field, not a real event.
+pub fn earliest_client_time() -> DateTime<Utc> {
+    DateTime::<Utc>::from_timestamp(946_684_800, 0).unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+/// Check a time supplied by a client (`captured_at`, a behaviour event's `at`, an SOP's
+/// `trigger_at`) against the service clock `now`: it may be at most `max_skew` ahead of it and
+/// not before 2000-01-01 ([`earliest_client_time`]).
+///
+/// Such times drive state — "most recent" survivorship, recency scores, due dates — so a
+/// capture dated 9999-12-31 would otherwise win the most-recent rule forever.
+///
+/// ```
+/// use chrono::{Duration, TimeZone, Utc};
+/// use marketingforce_crm::request::{check_client_time, DEFAULT_MAX_CLOCK_SKEW};
+///
+/// let now = Utc.with_ymd_and_hms(2026, 3, 2, 1, 0, 0).unwrap();
+/// let skew = DEFAULT_MAX_CLOCK_SKEW;
+/// assert!(check_client_time("captured_at", now + Duration::minutes(4), now, skew).is_ok());
+/// let e = check_client_time("captured_at", now + Duration::minutes(6), now, skew).unwrap_err();
+/// assert_eq!(e.field(), Some("captured_at"));
+/// let old = Utc.with_ymd_and_hms(1999, 12, 31, 23, 59, 59).unwrap();
+/// assert!(check_client_time("captured_at", old, now, skew).is_err());
+/// ```
+///
+/// # Errors
+/// A validation error on `field` saying which bound was crossed.
+pub fn check_client_time(
+    field: &str,
+    at: DateTime<Utc>,
+    now: DateTime<Utc>,
+    max_skew: chrono::Duration,
+) -> Result<()> {
+    let latest = now
+        .checked_add_signed(max_skew.abs())
+        .unwrap_or(DateTime::<Utc>::MAX_UTC);
+    if at > latest {
+        return Err(CrmError::validation(
+            field,
+            format!(
+                "is more than {} seconds ahead of the service clock",
+                max_skew.abs().num_seconds()
+            ),
+        ));
+    }
+    if at < earliest_client_time() {
+        return Err(CrmError::validation(
+            field,
+            "is before 2000-01-01T00:00:00Z",
+        ));
+    }
+    Ok(())
+}
+
 /// A validated, normalised capture.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NormalisedCapture {

@@ -312,12 +312,51 @@ pub struct Sops {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGenerator>,
+    max_clock_skew: Duration,
 }
+
+/// How far ahead a community SOP may be scheduled: 366 days.
+pub const MAX_COMMUNITY_SCHEDULE_DAYS: i64 = 366;
 
 impl Sops {
     /// A service over `store`.
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, ids: Arc<dyn IdGenerator>) -> Sops {
-        Sops { store, clock, ids }
+        Sops {
+            store,
+            clock,
+            ids,
+            max_clock_skew: crate::request::DEFAULT_MAX_CLOCK_SKEW,
+        }
+    }
+
+    /// How far ahead of this service's clock a lead SOP's `trigger_at` may be (default
+    /// [`DEFAULT_MAX_CLOCK_SKEW`](crate::request::DEFAULT_MAX_CLOCK_SKEW), 5 minutes).
+    #[must_use]
+    pub fn with_max_clock_skew(mut self, skew: Duration) -> Sops {
+        self.max_clock_skew = skew.abs();
+        self
+    }
+
+    /// The trigger of a lead SOP happened (assignment, stage change): it is not in the future
+    /// beyond the clock skew, nor before 2000.
+    fn check_trigger(&self, trigger_at: DateTime<Utc>) -> Result<()> {
+        crate::request::check_client_time(
+            "trigger_at",
+            trigger_at,
+            self.clock.now(),
+            self.max_clock_skew,
+        )
+    }
+
+    /// A community SOP is a schedule: it may start in the future, up to
+    /// [`MAX_COMMUNITY_SCHEDULE_DAYS`] ahead, and not before 2000.
+    fn check_schedule(&self, start: DateTime<Utc>) -> Result<()> {
+        crate::request::check_client_time(
+            "start",
+            start,
+            self.clock.now(),
+            Duration::days(MAX_COMMUNITY_SCHEDULE_DAYS),
+        )
     }
 
     fn tasks(&self) -> Collection<SopTask> {
@@ -342,7 +381,8 @@ impl Sops {
     /// [`start_idempotent`](Self::start_idempotent) to run it at most once.
     ///
     /// # Errors
-    /// An unknown template; storage errors.
+    /// A validation error on `trigger_at` more than the clock skew ahead of the service clock
+    /// or before 2000; an unknown template; storage errors.
     pub async fn start(
         &self,
         tenant: &TenantId,
@@ -351,6 +391,7 @@ impl Sops {
         assignee: &UserId,
         trigger_at: DateTime<Utc>,
     ) -> Result<Vec<SopTask>> {
+        self.check_trigger(trigger_at)?;
         let tasks = self
             .plan(tenant, template, lead, assignee, trigger_at)
             .await?;
@@ -387,7 +428,8 @@ impl Sops {
     /// # Errors
     /// A validation error on a blank `idempotency_key`; an idempotency mismatch
     /// ([`marketingforce_core::Error::IdempotencyMismatch`]) when the key was used for another
-    /// request; an unknown template; storage errors.
+    /// request; a validation error on `trigger_at` (as [`start`](Self::start)); an unknown
+    /// template; storage errors.
     pub async fn start_idempotent(
         &self,
         tenant: &TenantId,
@@ -397,6 +439,7 @@ impl Sops {
         trigger_at: DateTime<Utc>,
         idempotency_key: &str,
     ) -> Result<Vec<SopTask>> {
+        self.check_trigger(trigger_at)?;
         #[allow(deprecated)] // moves to Idempotent::new(&IdempotencyKey, operation, ..)
         let idem = Idempotent::legacy(
             idempotency_key,
@@ -456,7 +499,8 @@ impl Sops {
     /// once.
     ///
     /// # Errors
-    /// A validation error on the SOP; storage errors.
+    /// A validation error on the SOP, or on a `start` more than
+    /// [`MAX_COMMUNITY_SCHEDULE_DAYS`] ahead or before 2000; storage errors.
     pub async fn start_community(
         &self,
         tenant: &TenantId,
@@ -464,6 +508,7 @@ impl Sops {
         groups: &[GroupChat],
         start: DateTime<Utc>,
     ) -> Result<Vec<SopTask>> {
+        self.check_schedule(start)?;
         let tasks = self.plan_community(sop, groups, start)?;
         self.save_all(tenant, &tasks).await?;
         Ok(tasks)
@@ -474,7 +519,8 @@ impl Sops {
     /// writes nothing.
     ///
     /// # Errors
-    /// A validation error on a blank `idempotency_key` or on the SOP; an idempotency mismatch
+    /// A validation error on a blank `idempotency_key`, on the SOP or on `start` (as
+    /// [`start_community`](Self::start_community)); an idempotency mismatch
     /// ([`marketingforce_core::Error::IdempotencyMismatch`]) when the key was used for another
     /// request; storage errors.
     pub async fn start_community_idempotent(
@@ -485,6 +531,7 @@ impl Sops {
         start: DateTime<Utc>,
         idempotency_key: &str,
     ) -> Result<Vec<SopTask>> {
+        self.check_schedule(start)?;
         #[allow(deprecated)] // moves to Idempotent::new(&IdempotencyKey, operation, ..)
         let idem = Idempotent::legacy(
             idempotency_key,

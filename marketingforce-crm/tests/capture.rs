@@ -428,3 +428,363 @@ fn key_rotation_reencrypts_and_lookups_keep_working() {
         assert_eq!(crm2.rotate_keys(t).await.unwrap(), 0);
     });
 }
+
+/// The import's chunk records (`import:{file_key}:0` under the CRM's idempotency scope).
+async fn stored_import_records(env: &common::Env, file_key: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for key in [
+        format!("import:{file_key}:0"),
+        format!("crm/import:{file_key}:0"),
+    ] {
+        if let Some((fingerprint, response)) =
+            env.store.idempotency(&env.tenant, &key).await.unwrap()
+        {
+            out.push(fingerprint);
+            out.push(String::from_utf8(response).unwrap());
+        }
+    }
+    out
+}
+
+#[test]
+fn import_errors_and_their_idempotency_record_quote_no_personal_data() {
+    run(async {
+        let env = Env::new(CrmConfig::default());
+        let (crm, t) = (&env.crm, &env.tenant);
+        let csv = "name,mobile,phone,email,wecom_id,source\n\
+                   张伟,1391234567,,,,\n\
+                   李娜,12812345678,,,,\n\
+                   王芳,+1 415 555 0100,,,,\n\
+                   赵六,139x1234567,,,,\n\
+                   孙七,,+1 415 555 0100 ext 9,,,\n\
+                   周八,,12345,,,\n\
+                   吴九,,,wu.jiu@@example.com,,\n\
+                   郑十,,,zheng.shi@nodot,,\n\
+                   钱一,,,,wm#secret99,\n\
+                   冯二,13812345678,,,,13912345678\n";
+        let report = crm
+            .import_csv(t, "pii-file", csv, Source::Import)
+            .await
+            .unwrap();
+        assert_eq!(report.rejected, 10, "{report:?}");
+        let fields: Vec<Option<&str>> = report.errors.iter().map(|e| e.field.as_deref()).collect();
+        assert_eq!(
+            fields,
+            [
+                Some("mobile"),
+                Some("mobile"),
+                Some("mobile"),
+                Some("mobile"),
+                Some("phone"),
+                Some("phone"),
+                Some("email"),
+                Some("email"),
+                Some("wecom_id"),
+                Some("source"),
+            ]
+        );
+        let records = stored_import_records(&env, "pii-file").await;
+        assert!(
+            !records.is_empty(),
+            "the import's idempotency record is stored"
+        );
+        let report_text = format!("{report:?}");
+        let secrets = [
+            "1391234567",
+            "12812345678",
+            "+1 415 555 0100",
+            "139x1234567",
+            "wu.jiu",
+            "example.com",
+            "zheng.shi",
+            "nodot",
+            "wm#secret99",
+            "secret99",
+            "13912345678",
+            "张伟",
+            "李娜",
+        ];
+        for s in secrets {
+            assert!(!report_text.contains(s), "{s:?} leaks into {report_text}");
+            for r in &records {
+                assert!(
+                    !r.contains(s),
+                    "{s:?} leaks into the idempotency record {r}"
+                );
+            }
+        }
+        // Every reason still names the rule.
+        assert!(
+            report.errors[0].reason.contains("has 10 digits"),
+            "{report:?}"
+        );
+        assert!(report.errors[1].reason.contains("13-19"), "{report:?}");
+        // A header row that is really a lead is refused without quoting it.
+        let e = crm
+            .import_csv(t, "no-header", "张伟,13812345678\n", Source::Import)
+            .await
+            .unwrap_err();
+        assert_eq!(e.field(), Some("header"));
+        let text = e.to_string();
+        assert!(
+            !text.contains("13812345678") && !text.contains("张伟"),
+            "{text}"
+        );
+        assert!(text.contains("column 1"), "{text}");
+    });
+}
+
+#[test]
+fn crlf_files_report_the_lines_a_text_editor_shows() {
+    run(async {
+        let env = Env::new(CrmConfig::default());
+        let (crm, t) = (&env.crm, &env.tenant);
+        // Excel's default export: CRLF line ends, a quoted company name over two lines,
+        // a blank line.
+        let csv = "name,mobile,company\r\n\
+                   张伟,13812345678,\"某某\r\n机械\"\r\n\
+                   李娜,1381234,\r\n\
+                   \r\n\
+                   王芳,13712345678,x\r\n\
+                   赵六,12812345678,\r\n";
+        let report = crm
+            .import_csv(t, "crlf", csv, Source::Import)
+            .await
+            .unwrap();
+        let lines: Vec<usize> = report.errors.iter().map(|e| e.line).collect();
+        assert_eq!(lines, [4, 7], "{report:?}");
+        assert_eq!(report.created, 2, "{report:?}");
+        // The same file with LF line ends reports the same lines, and so does one with CR.
+        for (key, text) in [
+            ("lf", csv.replace("\r\n", "\n")),
+            ("cr", csv.replace("\r\n", "\r")),
+        ] {
+            let again = crm.import_csv(t, key, &text, Source::Import).await.unwrap();
+            let got: Vec<usize> = again.errors.iter().map(|e| e.line).collect();
+            assert_eq!(got, [4, 7], "{key}: {again:?}");
+        }
+    });
+}
+
+#[test]
+fn formula_cells_from_csv_are_stored_as_text() {
+    run(async {
+        let env = Env::new(CrmConfig::default());
+        let (crm, t) = (&env.crm, &env.tenant);
+        let csv = "name,mobile,company,region,campaign,product,email\n\
+                   =HYPERLINK(\"http://x\"),13812345678,+cmd|' /C calc'!A0,-上海,@SUM(1),=1+1;T-100,\n\
+                   李娜,13912345678,\"\t=2+3\",北京,spring,,\n\
+                   王芳,13712345678,,,,,=cmd|'/Ccalc'!A0@x.cn\n";
+        let report = crm
+            .import_csv(t, "formulas", csv, Source::Import)
+            .await
+            .unwrap();
+        assert_eq!((report.created, report.rejected), (2, 1), "{report:?}");
+        assert_eq!(report.errors[0].field.as_deref(), Some("email"));
+        let leads = crm.find_by_mobile(t, "13812345678").await.unwrap();
+        let lead = crm.lead(t, &leads[0]).await.unwrap();
+        assert_eq!(lead.region.as_deref(), Some("'-上海"));
+        assert_eq!(lead.touches[0].campaign.as_deref(), Some("'@SUM(1)"));
+        assert_eq!(lead.product_interest, ["'=1+1", "T-100"]);
+        let admin = env
+            .staff(marketingforce_crm::staff::Role::Admin, 1, None)
+            .await;
+        let export = crm
+            .export_contact(t, &lead.id, &marketingforce_crm::model::Actor::User(admin))
+            .await
+            .unwrap();
+        let text = serde_json::to_string(&export).unwrap();
+        assert!(text.contains("'=HYPERLINK"), "{text}");
+        assert!(text.contains("'+cmd|"), "{text}");
+        let other = crm.find_by_mobile(t, "13912345678").await.unwrap();
+        let export = crm
+            .export_contact(t, &other[0], &marketingforce_crm::model::Actor::User(admin))
+            .await
+            .unwrap();
+        let text = serde_json::to_string(&export).unwrap();
+        assert!(text.contains("'=2+3"), "{text}");
+    });
+}
+
+#[test]
+fn client_times_far_ahead_of_the_clock_or_before_2000_are_refused() {
+    use chrono::{Duration, TimeZone, Utc};
+    use marketingforce_core::time::Clock;
+    use marketingforce_crm::profile::{BehaviourEvent, BehaviourKind};
+    run(async {
+        let env = Env::new(CrmConfig::default());
+        let (crm, t) = (&env.crm, &env.tenant);
+        let now = env.clock.now();
+        let a = crm
+            .capture(
+                t,
+                req(Source::OwnSite).mobile("13812345678").region("上海"),
+                "c1",
+            )
+            .await
+            .unwrap();
+        // A capture dated 9999-12-31 would win "most recent" region survivorship forever.
+        let far = Utc.with_ymd_and_hms(9999, 12, 31, 0, 0, 0).unwrap();
+        let e = crm
+            .capture(
+                t,
+                req(Source::Dealer)
+                    .mobile("13812345678")
+                    .region("北京")
+                    .at(far),
+                "c2",
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(e.field(), Some("captured_at"), "{e}");
+        let old = Utc.with_ymd_and_hms(1970, 1, 1, 0, 0, 0).unwrap();
+        let e = crm
+            .capture(t, req(Source::Dealer).mobile("13812345678").at(old), "c3")
+            .await
+            .unwrap_err();
+        assert_eq!(e.field(), Some("captured_at"), "{e}");
+        // A T Cloud inquiry's received_at is the capture time.
+        let inquiry = Inquiry {
+            campaign: "expo".into(),
+            mobile: Some("13812345678".into()),
+            received_at: Some(now + Duration::minutes(6)),
+            ..Inquiry::default()
+        };
+        let e = crm.capture_inquiry(t, inquiry, "c4").await.unwrap_err();
+        assert_eq!(e.field(), Some("captured_at"), "{e}");
+        // Within the skew (5 minutes) is fine.
+        let ok = crm
+            .capture(
+                t,
+                req(Source::Dealer)
+                    .mobile("13812345678")
+                    .at(now + Duration::minutes(4)),
+                "c5",
+            )
+            .await
+            .unwrap();
+        assert_eq!(ok.lead(), a.lead());
+        // In a batch the row is reported on captured_at and the others go in.
+        let rows = crm
+            .capture_batch(
+                t,
+                &[
+                    req(Source::Dealer).mobile("13912345678").at(far),
+                    req(Source::Dealer).mobile("13712345678"),
+                ],
+                "b1",
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            rows[0].as_ref().unwrap_err().field.as_deref(),
+            Some("captured_at")
+        );
+        assert!(rows[1].is_ok());
+        let lead = crm.lead(t, &a.lead()).await.unwrap();
+        assert_eq!(lead.region.as_deref(), Some("上海"));
+        assert!(lead
+            .touches
+            .iter()
+            .all(|x| x.at <= now + Duration::minutes(5)));
+        // Behaviour events: `at` drives recency scores and stage times.
+        let e = crm
+            .record_behaviour(
+                t,
+                BehaviourEvent {
+                    lead: a.lead(),
+                    kind: BehaviourKind::FormSubmit,
+                    at: far,
+                    topic: None,
+                    content: None,
+                },
+                "e1",
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(e.field(), Some("event.at"), "{e}");
+        // The skew is configurable.
+        let strict = marketingforce_crm::Crm::builder(env.store.clone(), env.keys.clone())
+            .clock(std::sync::Arc::new(env.clock.clone()))
+            .max_clock_skew(Duration::seconds(10))
+            .build()
+            .unwrap();
+        let e = strict
+            .capture(
+                t,
+                req(Source::Dealer)
+                    .mobile("13812345678")
+                    .at(now + Duration::minutes(1)),
+                "s1",
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(e.field(), Some("captured_at"), "{e}");
+    });
+}
+
+#[test]
+fn sop_triggers_in_the_future_are_refused_and_schedules_are_bounded() {
+    use chrono::{Duration, TimeZone, Utc};
+    use marketingforce_core::time::Clock;
+    use marketingforce_crm::ids::{SopId, UserId};
+    use marketingforce_crm::sop::{
+        CommunitySop, SopKind, SopStep, SopTemplate, Sops, StepAction, Trigger,
+    };
+    run(async {
+        let env = Env::new(CrmConfig::default());
+        let t = &env.tenant;
+        let sops = Sops::new(
+            env.store.clone(),
+            std::sync::Arc::new(env.clock.clone()),
+            env.ids.clone(),
+        );
+        let tpl = SopTemplate {
+            id: SopId::new(),
+            name: "跟进".into(),
+            kind: SopKind::Customer,
+            trigger: Trigger::Assigned,
+            steps: vec![SopStep {
+                title: "电话".into(),
+                offset_hours: 2,
+                action: StepAction::Call,
+                remind_before_minutes: 30,
+                escalate_after_hours: None,
+            }],
+        };
+        sops.save_template(t, &tpl).await.unwrap();
+        let now = env.clock.now();
+        let lead = marketingforce_crm::ids::LeadId::new();
+        let user = UserId::new();
+        let far = Utc.with_ymd_and_hms(9999, 12, 31, 0, 0, 0).unwrap();
+        let e = sops.start(t, &tpl.id, &lead, &user, far).await.unwrap_err();
+        assert_eq!(e.field(), Some("trigger_at"), "{e}");
+        let e = sops
+            .start_idempotent(t, &tpl.id, &lead, &user, now + Duration::hours(1), "k")
+            .await
+            .unwrap_err();
+        assert_eq!(e.field(), Some("trigger_at"), "{e}");
+        let old = Utc.with_ymd_and_hms(1999, 1, 1, 0, 0, 0).unwrap();
+        assert!(sops.start(t, &tpl.id, &lead, &user, old).await.is_err());
+        assert_eq!(
+            sops.start(t, &tpl.id, &lead, &user, now)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        // A community SOP may be scheduled ahead, but not into the year 9999.
+        let community: CommunitySop = serde_json::from_value(serde_json::json!({
+            "id": SopId::new(),
+            "name": "社群",
+            "filter": {},
+            "messages": [],
+        }))
+        .unwrap_or_else(|_| panic!("community SOP shape"));
+        let e = sops
+            .start_community(t, &community, &[], far)
+            .await
+            .unwrap_err();
+        assert_eq!(e.field(), Some("start"), "{e}");
+    });
+}

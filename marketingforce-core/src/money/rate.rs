@@ -187,12 +187,18 @@ mod tests {
         assert_eq!(r.value().to_string(), "0.9999999999999999999999999999");
         // One more would have been rounded to 100% before.
         for bad in [
+            "99.9999999999999999999999999999%",
             "99.999999999999999999999999999%",
             "9.999999999999999999999999999%",
             "0.000000000000000000000000001%",
         ] {
             let e = bad.parse::<Rate>().unwrap_err();
             assert!(matches!(e, Error::Validation { .. }), "{bad}: {e}");
+            let e = Rate::parse_field(bad, "rebate.rate").unwrap_err();
+            assert!(
+                matches!(&e, Error::Validation { field, .. } if field == "rebate.rate"),
+                "{bad}: {e}"
+            );
         }
         assert!(Rate::from_percent(Decimal::new(9_999_999, 27)).is_err());
         assert_eq!(

@@ -21,6 +21,10 @@ use crate::error::{quote_input, Error, Result};
 /// `@` or `:`), and so are the values of query parameters other than well-known harmless ones
 /// (`?password=…` included).
 ///
+/// A PostgreSQL query parameter the driver does not read (`sslpassword`, `connect_timeout`,
+/// a misspelt `pasword`, …) is refused: the driver would ignore it and log its value at warn
+/// level, which is how a secret put there would leak.
+///
 /// ```
 /// use marketingforce_core::storage::StoreUrl;
 ///
@@ -225,7 +229,29 @@ fn parse_postgres(s: &str) -> Result<StoreUrl> {
                 check_schema_name(value, &format!("{FIELD}.schema"))?;
                 schema = Some(value.to_string());
             }
-            _ => kept.push(param),
+            Some((key, _)) if driver_reads(key) => kept.push(param),
+            _ => {
+                // A parameter without '=' may be a stray secret: only a key is ever quoted.
+                let key = param.split_once('=').map_or("", |(key, _)| key);
+                let shown = if !key.is_empty()
+                    && key.len() <= 40
+                    && key
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                {
+                    format!("parameter {key:?}")
+                } else {
+                    "a parameter".to_string()
+                };
+                return Err(Error::validation(
+                    format!("{FIELD}.query"),
+                    format!(
+                        "{shown} is not one the PostgreSQL driver reads (it would ignore it and \
+                         log its value); known: {}",
+                        DRIVER_PARAMS.join(", ")
+                    ),
+                ));
+            }
         }
     }
     let mut url = format!("{}://{}{}", parts.scheme, parts.authority, parts.path);
@@ -234,6 +260,34 @@ fn parse_postgres(s: &str) -> Result<StoreUrl> {
         url.push_str(&kept.join("&"));
     }
     Ok(StoreUrl::Postgres { url, schema })
+}
+
+/// The query parameters the PostgreSQL driver (sqlx) reads; it logs the value of any other.
+const DRIVER_PARAMS: &[&str] = &[
+    "sslmode",
+    "ssl-mode",
+    "sslrootcert",
+    "ssl-root-cert",
+    "ssl-ca",
+    "sslcert",
+    "ssl-cert",
+    "sslkey",
+    "ssl-key",
+    "statement-cache-capacity",
+    "host",
+    "hostaddr",
+    "port",
+    "dbname",
+    "user",
+    "password",
+    "application_name",
+    "options",
+];
+
+/// Whether the driver reads the parameter `key` (as written in the URL: a percent-encoded key
+/// is not recognised here and so refused).
+fn driver_reads(key: &str) -> bool {
+    DRIVER_PARAMS.contains(&key) || (key.starts_with("options[") && key.ends_with(']'))
 }
 
 /// A URL cut the way URL parsers (and so the PostgreSQL driver) cut it: the authority ends at
@@ -475,10 +529,6 @@ mod tests {
                 "postgres://h/db?user=u&password=***",
             ),
             (
-                "postgres://h/db?sslmode=require&sslpassword=x",
-                "postgres://h/db?sslmode=require&sslpassword=***",
-            ),
-            (
                 "postgres://u:pw@h1:5432,h2:5433/db",
                 "postgres://u:***@h1:5432,h2:5433/db",
             ),
@@ -492,8 +542,6 @@ mod tests {
             ),
             // A raw '/' or '?' in a password does not cut cleanly: show nothing of it.
             ("postgres://u:pa/ss@h/db", "postgres://***"),
-            ("postgres://u:pa?ss@h/db", "postgres://***"),
-            ("postgres://u:12?ss@h/db", "postgres://***"),
             ("postgres://u:12/ss@h/db", "postgres://***"),
         ];
         for (input, expected) in cases {
@@ -504,6 +552,62 @@ mod tests {
                     assert!(!debug.contains(secret), "{input}: {debug}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn issue_12_passwords_in_the_query_or_with_at_signs_never_show() {
+        for (input, expected) in [
+            (
+                "postgres://h:5432/db?password=hunter2",
+                "postgres://h:5432/db?password=***",
+            ),
+            (
+                "postgres://u@h/db?sslmode=require&password=hunter2",
+                "postgres://u@h/db?sslmode=require&password=***",
+            ),
+            ("postgres://u:pass@word@host/db", "postgres://u:***@host/db"),
+            ("postgres://u:p@ss@w@rd@host/db", "postgres://u:***@host/db"),
+            (
+                "postgres://u:pass@word@host/db?password=hunter2&schema=s",
+                "postgres://u:***@host/db?password=***&schema=s",
+            ),
+        ] {
+            let url: StoreUrl = input.parse().unwrap();
+            for text in [url.to_string(), format!("{url:?}")] {
+                assert!(text.contains(expected), "{input}: {text}");
+                for secret in ["hunter2", "@word", "pass@", "ss@w", "rd@"] {
+                    assert!(!text.contains(secret), "{input}: {text}");
+                }
+                assert!(!text.contains("***@word"), "{input}: {text}");
+            }
+        }
+    }
+
+    #[test]
+    fn parameters_the_driver_would_log_are_refused_without_their_value() {
+        for input in [
+            "postgres://h/db?sslmode=require&sslpassword=hunter2",
+            "postgres://h/db?pasword=hunter2",
+            "postgres://h/db?connect_timeout=5",
+            "postgres://h/db?pass%77ord=hunter2",
+            "postgres://h/db?hunter2",
+            // A raw '?' in a password leaves the rest of it as a query parameter.
+            "postgres://u:pa?hunter2@h/db",
+            "postgres://u:12?hunter2@h/db",
+        ] {
+            let e = StoreUrl::parse(input).unwrap_err();
+            assert!(
+                matches!(&e, Error::Validation { field, .. } if field == "store_url.query"),
+                "{input}: {e}"
+            );
+            assert!(!e.to_string().contains("hunter2"), "{input}: {e}");
+        }
+        for ok in [
+            "postgres://h/db?ssl-mode=require&statement-cache-capacity=10",
+            "postgres://h/db?options[search_path]=x&application_name=a",
+        ] {
+            assert!(StoreUrl::parse(ok).is_ok(), "{ok}");
         }
     }
 

@@ -120,6 +120,11 @@ const CSV_COLUMNS: &[&str] = &[
 impl Crm {
     /// Capture one lead; dedupe decides whether it creates a lead or joins one.
     ///
+    /// A `captured_at` more than the service's maximum clock skew (5 minutes by default, see
+    /// [`CrmBuilder::max_clock_skew`](crate::CrmBuilder::max_clock_skew)) ahead of its clock,
+    /// or before 2000-01-01, is refused on `captured_at`: it would otherwise win the
+    /// most-recent survivorship rule forever.
+    ///
     /// Retrying with the same `idempotency_key` returns the first outcome and writes nothing.
     ///
     /// # Errors
@@ -143,6 +148,7 @@ impl Crm {
         idempotency_key: &str,
     ) -> Result<CaptureOutcome> {
         let normalised = request.normalise()?;
+        self.check_client_time("captured_at", normalised.captured_at)?;
         let idem = self.idempotent(tenant, idempotency_key, &("capture", &request))?;
         if let Some(prev) = self.replayed::<CaptureOutcome>(tenant, &idem).await? {
             return Ok(prev);
@@ -236,7 +242,10 @@ impl Crm {
         for (i, (line, r)) in rows.iter().enumerate() {
             let line = *line;
             let normalised = match r {
-                Ok(r) => r.normalise(),
+                Ok(r) => r.normalise().and_then(|n| {
+                    self.check_client_time("captured_at", n.captured_at)?;
+                    Ok(n)
+                }),
                 Err(e) => {
                     if let Some(slot) = results.get_mut(i) {
                         *slot = Some(Err(RowError::of(line, e)));
@@ -294,6 +303,12 @@ impl Crm {
     /// Rows are committed in chunks; each chunk is idempotent under `file_key`, and a re-import
     /// of the same rows under any key creates nothing new (identical captures are recognised).
     ///
+    /// Each rejected row is reported with the file line its record starts on (LF, CRLF or CR
+    /// line ends; a quoted cell spanning lines counts them all) and a reason that names the
+    /// field and the rule, never the value: reports are stored as the chunk's idempotency
+    /// response and end up in logs. Free-text cells that start like a spreadsheet formula are
+    /// stored with a `'` in front (see `csv_row`).
+    ///
     /// # Errors
     /// A validation error on `header` when the header is unreadable or has no identity column;
     /// storage errors.
@@ -310,14 +325,23 @@ impl Crm {
             .from_reader(csv_text.as_bytes());
         let header: Vec<String> = reader
             .headers()
-            .map_err(|e| CrmError::validation("header", e.to_string()))?
+            .map_err(|e| CrmError::validation("header", csv_error_reason(&e)))?
             .iter()
             .map(|h| h.trim_start_matches('\u{feff}').trim().to_lowercase())
             .collect();
-        if let Some(bad) = header.iter().find(|h| !CSV_COLUMNS.contains(&h.as_str())) {
+        // The column is named by position, not quoted: a file without a header row puts its
+        // first lead's name and mobile here.
+        if let Some(bad) = header
+            .iter()
+            .position(|h| !CSV_COLUMNS.contains(&h.as_str()))
+        {
             return Err(CrmError::validation(
                 "header",
-                format!("unknown column {bad:?}; known: {}", CSV_COLUMNS.join(", ")),
+                format!(
+                    "column {} is not a known column (known: {})",
+                    bad + 1,
+                    CSV_COLUMNS.join(", ")
+                ),
             ));
         }
         if !header
@@ -327,15 +351,16 @@ impl Crm {
             return Err(CrmError::validation("header", "no identity column"));
         }
         let mut rows = Vec::new();
+        let mut lines = LineCounter::new(csv_text);
         for rec in reader.records() {
             let (line, parsed) = match rec {
                 Ok(r) => {
-                    let line = r.position().map_or(0, |p| p.line() as usize);
+                    let line = r.position().map_or(0, |p| lines.line_at(p.byte()));
                     (line, Self::csv_row(&header, &r, default_source))
                 }
                 Err(e) => {
-                    let line = e.position().map_or(0, |p| p.line() as usize);
-                    (line, Err(CrmError::validation("row", e.to_string())))
+                    let line = e.position().map_or(0, |p| lines.line_at(p.byte()));
+                    (line, Err(CrmError::validation("row", csv_error_reason(&e))))
                 }
             };
             rows.push((line, parsed));
@@ -361,6 +386,17 @@ impl Crm {
         Ok(report)
     }
 
+    /// One CSV record as a capture request.
+    ///
+    /// The CRM offers no CSV export, so formula injection (OWASP "CSV Injection") is stopped on
+    /// the way in: a free-text cell stored from a file — `name`, `company`, `region`,
+    /// `campaign`, `platform` and each `product` — that starts with `=`, `+`, `-`, `@`, a tab
+    /// or a carriage return is stored with a single quote in front (see [`neutralise_formula`]),
+    /// so a spreadsheet that later opens any export of it shows text instead of running a
+    /// formula. Structured fields cannot carry one once validated (mobiles and phones are
+    /// digits, WeCom ids are `[A-Za-z0-9_-]`, the source is a name from a list), except email,
+    /// whose local part may contain `=`, `|` and `!`: an email starting with a formula character
+    /// is refused on `email`.
     fn csv_row(
         header: &[String],
         rec: &csv::StringRecord,
@@ -377,26 +413,34 @@ impl Crm {
             if v.is_empty() {
                 continue;
             }
-            let v = v.to_string();
+            let text = || Some(neutralise_formula(v));
             match h.as_str() {
-                "name" => r.name = Some(v),
-                "mobile" => r.mobile = Some(v),
-                "phone" => r.phone = Some(v),
-                "email" => r.email = Some(v),
-                "wecom_id" => r.wecom_id = Some(v),
-                "company" => r.company = Some(v),
-                "region" => r.region = Some(v),
+                "name" => r.name = text(),
+                "mobile" => r.mobile = Some(v.to_string()),
+                "phone" => r.phone = Some(v.to_string()),
+                "email" => {
+                    if starts_like_formula(v) {
+                        return Err(CrmError::validation(
+                            "email",
+                            "starts with a formula character (=, +, -, @)",
+                        ));
+                    }
+                    r.email = Some(v.to_string());
+                }
+                "wecom_id" => r.wecom_id = Some(v.to_string()),
+                "company" => r.company = text(),
+                "region" => r.region = text(),
                 "product" => {
                     r.product_interest = v
                         .split(';')
                         .map(str::trim)
                         .filter(|s| !s.is_empty())
-                        .map(str::to_string)
+                        .map(neutralise_formula)
                         .collect();
                 }
-                "campaign" => r.campaign = Some(v),
-                "source" => r.source = Source::parse(&v)?,
-                "platform" => r.platform = Some(v),
+                "campaign" => r.campaign = text(),
+                "source" => r.source = Source::parse(v)?,
+                "platform" => r.platform = text(),
                 _ => {}
             }
         }
@@ -840,6 +884,82 @@ impl Crm {
         out.sort();
         out.dedup();
         Ok(out)
+    }
+}
+
+/// Whether a spreadsheet would read `cell` as a formula: it starts with `=`, `+`, `-`, `@`, a
+/// tab or a carriage return (the OWASP CSV injection list).
+pub(crate) fn starts_like_formula(cell: &str) -> bool {
+    cell.starts_with(['=', '+', '-', '@', '\t', '\r'])
+}
+
+/// `cell` made inert for spreadsheets: a cell that [starts like a formula](starts_like_formula)
+/// gets a single quote in front (`=1+2` → `'=1+2`); anything else is returned as it is.
+pub(crate) fn neutralise_formula(cell: &str) -> String {
+    if starts_like_formula(cell) {
+        format!("'{cell}")
+    } else {
+        cell.to_string()
+    }
+}
+
+/// Why the CSV reader refused a record, without quoting any of it.
+fn csv_error_reason(e: &csv::Error) -> String {
+    match e.kind() {
+        csv::ErrorKind::Utf8 { err, .. } => {
+            format!("field {} is not valid UTF-8", err.field() + 1)
+        }
+        csv::ErrorKind::UnequalLengths {
+            len, expected_len, ..
+        } => {
+            format!("{len} fields, the header has {expected_len}")
+        }
+        _ => "could not be read as CSV".to_string(),
+    }
+}
+
+/// File line numbers (1-based) of byte offsets in a CSV text, counting `\r\n`, `\n` and a lone
+/// `\r` each as one line break.
+///
+/// The CSV reader's own line count is wrong for CRLF files (Excel's default export): it ends
+/// a record at the `\r` and consumes the `\n` only when it reads the next record, so the
+/// position it gives for a record is on the previous line. Here a record's line is that of
+/// its first byte after any line breaks (and blank lines) at its reported start. Offsets must
+/// be given in increasing order (the counter only moves forward, so a whole file costs one
+/// pass).
+struct LineCounter<'a> {
+    text: &'a [u8],
+    /// Bytes before `at` are counted.
+    at: usize,
+    /// The line of byte `at`.
+    line: usize,
+}
+
+impl<'a> LineCounter<'a> {
+    fn new(text: &'a str) -> Self {
+        LineCounter {
+            text: text.as_bytes(),
+            at: 0,
+            line: 1,
+        }
+    }
+
+    fn line_at(&mut self, byte: u64) -> usize {
+        let mut start = usize::try_from(byte)
+            .unwrap_or(usize::MAX)
+            .min(self.text.len());
+        while matches!(self.text.get(start), Some(b'\r' | b'\n')) {
+            start += 1;
+        }
+        while self.at < start {
+            match self.text.get(self.at) {
+                Some(b'\n') => self.line += 1,
+                Some(b'\r') if self.text.get(self.at + 1) != Some(&b'\n') => self.line += 1,
+                _ => {}
+            }
+            self.at += 1;
+        }
+        self.line
     }
 }
 

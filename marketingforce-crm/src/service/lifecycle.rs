@@ -149,6 +149,9 @@ impl Crm {
     /// it from the current stage.
     ///
     /// # Errors
+    /// A validation error on `event.at` when it is more than the maximum clock skew ahead of
+    /// the service clock or before 2000 (see
+    /// [`check_client_time`](crate::request::check_client_time));
     /// [`CrmError::LeadNotFound`], [`CrmError::LeadMerged`], storage errors.
     pub async fn record_behaviour(
         &self,
@@ -156,6 +159,7 @@ impl Crm {
         event: BehaviourEvent,
         idempotency_key: &str,
     ) -> Result<i64> {
+        self.check_client_time("event.at", Some(event.at))?;
         let idem = self.idempotent(tenant, idempotency_key, &("behaviour", &event))?;
         if let Some(prev) = self.replayed::<i64>(tenant, &idem).await? {
             return Ok(prev);

@@ -139,9 +139,19 @@ pub struct CrmBuilder {
     ids: Arc<dyn IdGenerator>,
     seats: Arc<dyn SeatGate>,
     config: CrmConfig,
+    max_clock_skew: chrono::Duration,
 }
 
 impl CrmBuilder {
+    /// How far ahead of this service's clock a client-supplied time (`captured_at`, a
+    /// behaviour event's `at`) may be (default
+    /// [`DEFAULT_MAX_CLOCK_SKEW`](crate::request::DEFAULT_MAX_CLOCK_SKEW), 5 minutes); see
+    /// [`check_client_time`](crate::request::check_client_time).
+    #[must_use]
+    pub fn max_clock_skew(mut self, skew: chrono::Duration) -> Self {
+        self.max_clock_skew = skew.abs();
+        self
+    }
     /// Use `clock` (default: the system clock).
     #[must_use]
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
@@ -183,6 +193,7 @@ impl CrmBuilder {
             seats: self.seats,
             config: Arc::new(self.config),
             tenants: Mutex::default(),
+            max_clock_skew: self.max_clock_skew,
         })
     }
 }
@@ -234,6 +245,7 @@ pub struct Crm {
     seats: Arc<dyn SeatGate>,
     config: Arc<CrmConfig>,
     tenants: Mutex<HashMap<TenantId, Arc<AsyncMutex<Option<TenantState>>>>>,
+    max_clock_skew: chrono::Duration,
 }
 
 impl fmt::Debug for Crm {
@@ -353,6 +365,22 @@ impl Crm {
             ids: Arc::new(RandomIds),
             seats: Arc::new(UnlimitedSeats),
             config: CrmConfig::default(),
+            max_clock_skew: crate::request::DEFAULT_MAX_CLOCK_SKEW,
+        }
+    }
+
+    /// Refuse a client-supplied time too far ahead of this service's clock or before 2000
+    /// (see [`check_client_time`](crate::request::check_client_time)).
+    pub(crate) fn check_client_time(
+        &self,
+        field: &str,
+        at: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<()> {
+        match at {
+            Some(at) => {
+                crate::request::check_client_time(field, at, self.clock.now(), self.max_clock_skew)
+            }
+            None => Ok(()),
         }
     }
 
