@@ -6,7 +6,9 @@
 //! after every step. A failure prints the seed, the step and the command that replays it.
 //!
 //! Environment: `MF_SIM_SEEDS` (e.g. `1,2,3` or `1..20`) and `MF_SIM_STEPS` override the seeds
-//! and steps of `short_runs_hold_every_invariant`; `MF_SIM_BACKEND=sqlite` runs on SQLite.
+//! and steps of `short_runs_hold_every_invariant`; `MF_SIM_BACKEND=sqlite` runs on SQLite;
+//! `MF_SIM_CANCEL` (per mille of attempts cancelled, default 40; memory backend only) and
+//! `MF_SIM_SECOND_PROCESS` (per mille of commands routed to the second process, default 250).
 
 #[path = "simulation/mod.rs"]
 mod simulation;
@@ -79,6 +81,14 @@ fn faults_actually_happen() {
         );
     }
     assert!(report.processes > 1, "no crash in 400 steps: {report}");
+    assert!(
+        report.cancelled > 0,
+        "no cancellation in 400 steps: {report}"
+    );
+    assert!(
+        report.on_second > 0,
+        "nothing ran on the second process in 400 steps: {report}"
+    );
 }
 
 #[test]

@@ -81,6 +81,15 @@ impl World {
         let Some(ents) = self.svc.registry.cached(&t) else {
             return Ok(());
         };
+        // The second process may have written since: read a current view.
+        // An observer: no faults injected into its reads.
+        let paused = self.faulty.is_paused();
+        self.faulty.pause();
+        let synced = ents.sync().await;
+        if !paused {
+            self.faulty.resume();
+        }
+        synced.map_err(|e| self.fail(format!("t{i} entitlements do not sync: {e}")))?;
         let m = &self.models[i];
         let today = self.today();
         let meter = ents.meter();
@@ -312,6 +321,14 @@ impl World {
             .map_err(|e| self.fail(format!("t{i} entitlements do not rebuild: {e}")))?
             .report();
         if let Some(live) = self.svc.registry.cached(&t) {
+            // An observer: no faults injected into its reads.
+            let paused = self.faulty.is_paused();
+            self.faulty.pause();
+            let synced = live.sync().await;
+            if !paused {
+                self.faulty.resume();
+            }
+            synced.map_err(|e| self.fail(format!("t{i} entitlements do not sync: {e}")))?;
             let live = live.report();
             if live != rebuilt {
                 return Err(self.fail(format!(

@@ -26,6 +26,10 @@ pub struct Report {
     pub faults: BTreeMap<Fault, u64>,
     /// Processes started (1 + crashes).
     pub processes: u64,
+    /// Attempts cancelled mid-call (futures dropped at an await).
+    pub cancelled: u64,
+    /// Attempts run on the second process over the same store.
+    pub on_second: u64,
     /// Operations run, by name.
     pub ops: BTreeMap<&'static str, u64>,
     /// Live leads, publications and ledger transfers per tenant at the end.
@@ -41,6 +45,11 @@ impl std::fmt::Display for Report {
             self.seed, self.steps, self.trace_hash, self.trace_lines, self.processes
         )?;
         writeln!(f, "  faults: {:?}", self.faults)?;
+        writeln!(
+            f,
+            "  attempts cancelled: {}; attempts on the second process: {}",
+            self.cancelled, self.on_second
+        )?;
         writeln!(f, "  operations: {:?}", self.ops)?;
         write!(
             f,
@@ -181,6 +190,8 @@ pub async fn run(settings: Settings) -> Result<Report, Failure> {
         trace_lines: w.trace.len(),
         faults: w.faulty.counts(),
         processes: w.process,
+        cancelled: w.cancelled,
+        on_second: w.on_second,
         ops,
         totals,
     })

@@ -194,6 +194,14 @@ impl World {
         let ents = r
             .result
             .map_err(|e| self.fail(format!("loading entitlements: {e}")))?;
+        // An observer: no faults injected into its reads.
+        let paused = self.faulty.is_paused();
+        self.faulty.pause();
+        let synced = ents.sync().await;
+        if !paused {
+            self.faulty.resume();
+        }
+        synced.map_err(|e| self.fail(format!("syncing entitlements: {e}")))?;
         let b = ents.meter().balance(&UsageUnit::Publications);
         Ok((b.used.get(), b.reserved.get(), b.limit.get()))
     }

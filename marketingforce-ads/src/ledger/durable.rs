@@ -319,6 +319,11 @@ impl Ledger {
         f(&state.engine)
     }
 
+    /// Whether another process appended to the journal since the engine's position.
+    async fn behind(&self, state: &State) -> Result<bool> {
+        Ok(self.store.journal_head(&self.tenant, &self.journal).await? > state.journal_seq)
+    }
+
     /// Apply what other processes appended to the journal since the engine's position.
     async fn catch_up(&self, state: &mut State) -> Result<()> {
         state.journal_seq = apply_tail(
@@ -452,18 +457,32 @@ impl Ledger {
         self.resync(&mut state).await?;
         self.serve_queue(&mut state).await;
         let mut attempt = 1;
+        let mut caught_up = false;
         loop {
-            check(&state.engine)?;
             let cp = state.engine.checkpoint();
-            create_in(&mut state.engine, &accounts, cp)?;
-            let now = self.now();
-            let outcomes = state
-                .engine
-                .submit(&transfers, now)
-                .map_err(|(index, source)| {
-                    state.engine.rollback(cp);
-                    transfer_error(&transfers, index, source)
-                })?;
+            let decided = check(&state.engine)
+                .and_then(|()| create_in(&mut state.engine, &accounts, cp))
+                .and_then(|_| {
+                    let now = self.now();
+                    state
+                        .engine
+                        .submit(&transfers, now)
+                        .map_err(|(index, source)| {
+                            state.engine.rollback(cp);
+                            transfer_error(&transfers, index, source)
+                        })
+                });
+            let outcomes = match decided {
+                Ok(outcomes) => outcomes,
+                // A refusal from an engine another process has moved past (a pending transfer
+                // it holds, funds it added) may be false: decide again on the journal's head.
+                Err(_) if !caught_up && self.behind(&state).await? => {
+                    caught_up = true;
+                    self.catch_up(&mut state).await?;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             match self.write(&mut state, cp, batch.clone()).await {
                 Ok(CommitOutcome::Committed(_)) => return Ok(LedgerCommit::Committed(outcomes)),
                 Ok(CommitOutcome::Replayed(response)) => {
@@ -506,6 +525,7 @@ impl Ledger {
             return;
         }
         let mut attempt = 1;
+        let mut caught_up = false;
         let (results, written) = loop {
             let cp = state.engine.checkpoint();
             let now = self.now();
@@ -517,6 +537,20 @@ impl Ledger {
                         .submit(&q.transfers, now)
                         .map_err(|(index, source)| transfer_error(&q.transfers, index, source)),
                 );
+            }
+            // A refusal from an engine another process has moved past may be false: decide
+            // every transfer again on the journal's head.
+            if !caught_up
+                && results.iter().any(Result::is_err)
+                && self.behind(state).await.unwrap_or(false)
+            {
+                caught_up = true;
+                state.engine.rollback(cp);
+                if self.catch_up(state).await.is_err() {
+                    state.stale = true;
+                    let _ = self.resync(state).await;
+                }
+                continue;
             }
             match self.write(state, cp, Batch::new()).await {
                 // Caught up with another process's appends: decide every transfer again.
@@ -530,6 +564,13 @@ impl Ledger {
         for (q, result) in queued.into_iter().zip(results) {
             let answer = match &written {
                 Ok(_) => result,
+                Err(AdsError::Core(
+                    e @ (marketingforce_core::Error::OutcomeUnknown { .. }
+                    | marketingforce_core::Error::Timeout { .. }),
+                )) => Err(AdsError::Core(marketingforce_core::Error::outcome_unknown(
+                    "ledger group commit",
+                    e.to_string(),
+                ))),
                 Err(e) => Err(AdsError::Core(marketingforce_core::Error::backend_message(
                     self.store.backend(),
                     e.is_retryable(),
@@ -686,7 +727,7 @@ async fn apply_tail(
                 }
                 JournalRecord::Transfers(transfers) => {
                     for t in transfers {
-                        let transfer = t.to_transfer(&engine).map_err(corrupt)?;
+                        let transfer = t.to_transfer(engine).map_err(corrupt)?;
                         engine
                             .restore(&transfer)
                             .map_err(|e| corrupt(e.to_string()))?;

@@ -446,6 +446,7 @@ pub struct FaultyStore {
     plan: FaultPlan,
     calls: AtomicU64,
     paused: AtomicBool,
+    yielding: AtomicBool,
     log: Mutex<Log>,
 }
 
@@ -468,7 +469,25 @@ impl FaultyStore {
             plan,
             calls: AtomicU64::new(0),
             paused: AtomicBool::new(false),
+            yielding: AtomicBool::new(false),
             log: Mutex::new(Log::default()),
+        }
+    }
+
+    /// Make every call suspend once before it reaches the wrapped store — and a commit once
+    /// more after it, before its answer is returned — the way calls over a network do. An
+    /// in-memory store never suspends, so without this a call cancelled by
+    /// [`poll_then_drop`](super::poll_then_drop) after `n` polls is dropped only where the
+    /// service itself suspends; with it, the `n`-th poll reaches the `n`-th store call, and a
+    /// drop right after a commit leaves it written with the answer lost. Deterministic on a
+    /// current-thread runtime.
+    pub fn suspend_at_every_call(&self, on: bool) {
+        self.yielding.store(on, Ordering::Relaxed);
+    }
+
+    async fn suspend(&self) {
+        if self.yielding.load(Ordering::Relaxed) {
+            tokio::task::yield_now().await;
         }
     }
 
@@ -654,6 +673,7 @@ impl Store for FaultyStore {
     }
 
     async fn get(&self, tenant: &TenantId, collection: &str, key: &str) -> Result<Option<Record>> {
+        self.suspend().await;
         self.read_fault(tenant, StoreCall::Get, collection)?;
         self.inner.get(tenant, collection, key).await
     }
@@ -664,6 +684,7 @@ impl Store for FaultyStore {
         collection: &str,
         page: &PageRequest,
     ) -> Result<Page<Record>> {
+        self.suspend().await;
         self.read_fault(tenant, StoreCall::List, collection)?;
         self.inner.list(tenant, collection, page).await
     }
@@ -676,6 +697,7 @@ impl Store for FaultyStore {
         value: &str,
         page: &PageRequest,
     ) -> Result<Page<Record>> {
+        self.suspend().await;
         self.read_fault(tenant, StoreCall::Lookup, collection)?;
         self.inner
             .lookup(tenant, collection, index, value, page)
@@ -689,25 +711,31 @@ impl Store for FaultyStore {
         after: u64,
         limit: usize,
     ) -> Result<Vec<JournalEntry>> {
+        self.suspend().await;
         self.read_fault(tenant, StoreCall::ReadJournal, journal)?;
         self.inner.read_journal(tenant, journal, after, limit).await
     }
 
     async fn journal_head(&self, tenant: &TenantId, journal: &str) -> Result<u64> {
+        self.suspend().await;
         self.read_fault(tenant, StoreCall::JournalHead, journal)?;
         self.inner.journal_head(tenant, journal).await
     }
 
     async fn idempotency(&self, tenant: &TenantId, key: &str) -> Result<Option<(String, Vec<u8>)>> {
+        self.suspend().await;
         self.read_fault(tenant, StoreCall::Idempotency, key)?;
         self.inner.idempotency(tenant, key).await
     }
 
     async fn commit(&self, tenant: &TenantId, batch: Batch) -> Result<CommitOutcome> {
+        self.suspend().await;
         let target = target_of(&batch);
         let (call, fault) = self.decide(true, Some(&batch), &target);
         let Some(fault) = fault else {
-            return self.inner.commit(tenant, batch).await;
+            let outcome = self.inner.commit(tenant, batch).await;
+            self.suspend().await;
+            return outcome;
         };
         let mut injected = InjectedFault {
             call,

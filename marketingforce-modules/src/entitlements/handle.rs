@@ -505,6 +505,48 @@ impl Entitlements {
             .into())
     }
 
+    /// Bring this process's view of the tenant — grants, seat assignments and usage — up to the
+    /// store's journals, when another process changed them since (one head query each). Checks
+    /// and reads answer from memory; call this first when a read must be current across
+    /// processes. Writes never need it: they are conditional on the heads and catch up by
+    /// themselves.
+    ///
+    /// # Errors
+    /// Storage or decoding errors (the view is left as it was, or partly caught up and still
+    /// consistent with a prefix of the journals).
+    pub async fn sync(&self) -> Result<()> {
+        let store = self.state.shared.store().clone();
+        let tenant = self.state.tenant;
+        let head = store.journal_head(&tenant, super::GRANTS_JOURNAL).await?;
+        if head
+            != self
+                .state
+                .grants_position
+                .load(std::sync::atomic::Ordering::Acquire)
+        {
+            let grants: Vec<Grant> = Collection::<Grant>::new(store.clone())
+                .list_all(&tenant)
+                .await?
+                .into_iter()
+                .map(|v| v.value)
+                .collect();
+            self.state.install_grants(grants)?;
+            self.state
+                .grants_position
+                .fetch_max(head, std::sync::atomic::Ordering::AcqRel);
+        }
+        {
+            let mut position = self.state.seat_sync.lock().await;
+            let head = store.journal_head(&tenant, SEAT_JOURNAL).await?;
+            if head != *position {
+                self.reload_seats(&store).await?;
+                *position = head;
+            }
+        }
+        self.state.shared.writer.catch_up(&self.state).await?;
+        Ok(())
+    }
+
     /// Replace the in-memory seat assignments by the stored ones.
     async fn reload_seats(&self, store: &Arc<dyn Store>) -> Result<()> {
         let mut seats: FastMap<ModuleId, BTreeSet<AccountId>> = FastMap::default();

@@ -321,6 +321,7 @@ impl UsageMeter {
                 ..c
             }),
             Some(writer::Fate::Refused(e)) => Err(e),
+            Some(writer::Fate::Reapplied(remaining)) => Ok(Consumed { remaining, ..c }),
         }
     }
 

@@ -90,6 +90,9 @@ pub(crate) enum Fate {
     /// Refused on the current data (quota used up by other processes, or the key recorded
     /// elsewhere with other figures): nothing was written.
     Refused(ModulesError),
+    /// Applied again on top of other processes' events (and written): what was left of its
+    /// unit right after it, in the new order.
+    Reapplied(Quantity),
 }
 
 /// Events of one tenant with consecutive tickets from `first`: the queue stores runs, so an
@@ -449,9 +452,16 @@ impl UsageWriter {
                 if run.dropped.contains(&ticket) {
                     continue;
                 }
-                if let Some(fate) = reapply(&meter, &mut book, &mut run.events[i]) {
-                    run.dropped.push(ticket);
-                    self.set_fate(ticket, fate);
+                match reapply(&meter, &mut book, &mut run.events[i]) {
+                    Some(fate) => {
+                        run.dropped.push(ticket);
+                        self.set_fate(ticket, fate);
+                    }
+                    None => {
+                        let e = &run.events[i];
+                        let left = book.remaining(&e.unit, e.date);
+                        self.set_fate(ticket, Fate::Reapplied(left));
+                    }
                 }
             }
         }
