@@ -832,11 +832,11 @@ async fn malformed_oversized_and_unkeyed_requests_are_problems() {
             .await
             .problem(400, "invalid-idempotency-key");
     }
-    let long = "k".repeat(256);
+    let long = "k".repeat(129);
     s.post(&leads, Some(&long), capture.clone())
         .await
         .problem(400, "invalid-idempotency-key");
-    let ok = "k".repeat(255);
+    let ok = "k".repeat(128);
     assert_eq!(s.post(&leads, Some(&ok), capture.clone()).await.status, 201);
 
     // Malformed JSON: syntax, truncation, trailing data, empty.
@@ -957,7 +957,7 @@ impl Store for FlakyStore {
         self.inner.idempotency(t, k).await
     }
     async fn commit(&self, t: &TenantId, b: Batch) -> Result<CommitOutcome, CoreError> {
-        let reply = b.idempotency().is_some_and(|c| c.key.starts_with("http:"));
+        let reply = b.idempotency().is_some_and(|c| c.key.starts_with("http."));
         if self.failing.load(Ordering::SeqCst)
             || (reply && self.failing_replies.load(Ordering::SeqCst))
         {
@@ -1170,4 +1170,62 @@ fn store_urls_parse_and_redact() {
         let e = bad.parse::<StoreUrl>().expect_err(bad);
         assert!(e.to_string().starts_with("invalid store_url"), "{e}");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Keyed fingerprints.
+
+#[tokio::test]
+async fn a_captures_stored_fingerprint_is_keyed_and_does_not_confirm_a_guessed_mobile() {
+    use marketingforce::core::storage::Fingerprint;
+    use marketingforce::crm::request::CaptureRequest;
+
+    let s = start().await;
+    let t = s.tenant("t", basic("某公司")).await;
+    let tenant: TenantId = t.parse().expect("tenant id");
+    let leads = format!("/tenants/{t}/leads");
+    let capture = |mobile: &str| json!({"source": "own_site", "name": "张伟", "mobile": mobile});
+    let body = capture("13812345678");
+    let first = s.post(&leads, Some("l-1"), body.clone()).await;
+    assert_eq!(first.status, 201, "{:#}", first.body);
+
+    // The reply's record, under the scoped key (or the old unscoped one).
+    let store = s.state.store();
+    let mut stored = None;
+    for claim in ["http.capture_lead/l-1", "http:l-1"] {
+        if let Some((fp, _)) = store.idempotency(&tenant, claim).await.expect("read") {
+            stored = Some(fp);
+        }
+    }
+    let stored = stored.expect("the reply is recorded");
+
+    // Not a plain SHA-256 of the request in any obvious encoding …
+    let request: CaptureRequest = serde_json::from_value(body.clone()).expect("request");
+    for plain in [
+        Fingerprint::of(&("capture_lead", &request)).expect("fp"),
+        Fingerprint::of(&request).expect("fp"),
+        Fingerprint::of(&body).expect("fp"),
+        Fingerprint::of(&("capture_lead", &body)).expect("fp"),
+    ] {
+        assert_ne!(plain.as_str(), stored);
+    }
+    // … so hashing candidate mobiles confirms none of them, not even the right one.
+    for guess in ["13812345676", "13812345677", "13812345678", "13812345679"] {
+        let guessed: CaptureRequest = serde_json::from_value(capture(guess)).expect("request");
+        let candidate = Fingerprint::of(&("capture_lead", &guessed)).expect("fp");
+        assert_ne!(candidate.as_str(), stored, "{guess}");
+    }
+    // It is the HMAC under the tenant's fingerprint key, which is not stored with it.
+    let secret = s.state.keys().fingerprint_key(&tenant).expect("key");
+    let keyed = Fingerprint::keyed(secret.bytes(), &("capture_lead", &request)).expect("fp");
+    assert_eq!(keyed.as_str(), stored);
+
+    // Replays and reuse still behave.
+    let replay = s.post(&leads, Some("l-1"), body).await;
+    assert_eq!((replay.status, &replay.body), (201, &first.body));
+    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+    s.post(&leads, Some("l-1"), capture("13812345679"))
+        .await
+        .problem(422, "idempotency-key-reused");
+    s.stop().await;
 }

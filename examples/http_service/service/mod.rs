@@ -20,13 +20,17 @@
 //!
 //! # Idempotency
 //!
-//! Every `POST` requires an `Idempotency-Key` header (1–255 visible ASCII characters; a quoted
+//! Every `POST` requires an `Idempotency-Key` header (1–128 visible ASCII characters; a quoted
 //! structured-field string is accepted too). Keys are scoped to the tenant (for `POST /tenants`,
 //! to the operator). The first *successful* response is recorded with a fingerprint of the
 //! operation and its decoded body; a replay with the same key and request returns the recorded
 //! status, `Location` and body, with `Idempotent-Replayed: true`, and changes nothing. A replay
-//! with a different request is refused with 422. A refused request (4xx/5xx) records nothing and
-//! changed nothing, so the same key can be retried after fixing the cause. Under the HTTP record
+//! with a different request is refused with 422. A refused request (4xx) records nothing and
+//! changed nothing, so the same key can be retried after fixing the cause. A 5xx records no
+//! reply but does **not** promise that nothing changed (a commit may have landed before its
+//! acknowledgement was lost): retry it with the same key, which replays or finishes the
+//! request exactly once. The recorded fingerprint is an HMAC under the tenant's fingerprint
+//! key (requests carry mobile numbers), never a plain hash of the request. Under the HTTP record
 //! the SDK's own idempotency keys (lead captures, usage events) are derived from the same header,
 //! so a crash between the domain commit and the HTTP record still runs the command once.
 //! Tenant creation writes a provisioning plan (ids, grant, dates) under the key first, so a

@@ -57,7 +57,7 @@ impl AppStateBuilder {
     /// # Errors
     /// The CRM refuses its (default) configuration or the keys.
     pub fn build(self) -> Result<AppState, Problem> {
-        let crm = Crm::builder(self.store.clone(), self.keys)
+        let crm = Crm::builder(self.store.clone(), self.keys.clone())
             .clock(self.clock.clone())
             .ids(self.ids.clone())
             .build()?;
@@ -69,6 +69,7 @@ impl AppStateBuilder {
                 directory: Directory::new(self.store.clone()),
                 products: Products::builtin(),
                 store: self.store,
+                keys: self.keys,
                 clock: self.clock,
                 ids: self.ids,
                 config: self.config,
@@ -83,6 +84,7 @@ impl AppStateBuilder {
 
 struct Inner {
     store: Arc<dyn Store>,
+    keys: Arc<dyn KeyProvider>,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGenerator>,
     config: ServiceConfig,
@@ -121,6 +123,11 @@ impl AppState {
             ids: Arc::new(RandomIds),
             config: ServiceConfig::default(),
         }
+    }
+
+    /// The keys: personal data is sealed and request fingerprints are keyed with them.
+    pub fn keys(&self) -> &Arc<dyn KeyProvider> {
+        &self.inner.keys
     }
 
     /// The store.
