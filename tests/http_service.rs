@@ -1229,3 +1229,105 @@ async fn a_captures_stored_fingerprint_is_keyed_and_does_not_confirm_a_guessed_m
         .problem(422, "idempotency-key-reused");
     s.stop().await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Honest answers when a commit's outcome is unknown.
+
+#[tokio::test]
+async fn a_lost_usage_acknowledgement_is_an_unknown_outcome_and_the_same_key_settles_it_once() {
+    use marketingforce_core::storage::{Fault, FaultPlan, FaultyStore};
+
+    let faulty = Arc::new(FaultyStore::new(
+        Arc::new(MemoryStore::new()),
+        FaultPlan::new(7),
+    ));
+    let s = start_on(faulty.clone(), clock()).await;
+    let t = s.tenant("t", basic("某公司")).await;
+    let usage = format!("/tenants/{t}/usage");
+    let five = json!({"unit": "articles_published", "quantity": 5});
+    for (i, fault) in [Fault::ErrorAfterCommit, Fault::TimeoutAfterCommit]
+        .into_iter()
+        .enumerate()
+    {
+        faulty.script_matching(fault, "modules.usage");
+        let key = format!("u-{i}");
+        let lost = s.post(&usage, Some(&key), five.clone()).await;
+        assert!(
+            lost.status == 503 || lost.status == 504,
+            "{fault:?}: {} {:#}",
+            lost.status,
+            lost.body
+        );
+        let body = lost.problem(lost.status, "outcome-unknown");
+        let detail = body["detail"].as_str().expect("detail");
+        assert!(!detail.contains("nothing"), "{fault:?}: {detail}");
+        assert!(detail.contains("may or may not"), "{detail}");
+        assert!(detail.contains("same Idempotency-Key"), "{detail}");
+        assert_eq!(body["retryable"], json!(true));
+        assert_eq!(lost.header("retry-after"), Some("1"));
+
+        // The write did land: the retry with the same key finishes it exactly once.
+        let retried = s.post(&usage, Some(&key), five.clone()).await;
+        assert_eq!(retried.status, 200, "{fault:?}: {:#}", retried.body);
+        let used = s.get(&format!("{usage}/articles_published")).await.body["used"].clone();
+        assert_eq!(used, json!(5 * (i + 1)), "{fault:?}");
+    }
+    s.stop().await;
+}
+
+#[test]
+fn core_errors_are_answered_by_kind() {
+    use axum::response::IntoResponse;
+    let cases = [
+        (
+            CoreError::outcome_unknown("commit", "reset"),
+            503,
+            "outcome-unknown",
+            true,
+        ),
+        (
+            CoreError::Timeout {
+                operation: "commit".into(),
+            },
+            503,
+            "outcome-unknown",
+            true,
+        ),
+        (
+            CoreError::backend_message("pg", true, "busy"),
+            503,
+            "backend-unavailable",
+            true,
+        ),
+        (
+            CoreError::backend_message("pg", false, "corrupt"),
+            500,
+            "internal",
+            false,
+        ),
+        (
+            CoreError::StaleView {
+                journal: "modules.usage".into(),
+                expected: 1,
+                actual: 2,
+            },
+            409,
+            "conflict",
+            true,
+        ),
+    ];
+    for (e, status, kind, retry) in cases {
+        let p = service::Problem::from(e);
+        assert_eq!(p.status().as_u16(), status);
+        assert!(p.type_uri().ends_with(kind), "{}", p.type_uri());
+        let body = p.body();
+        let detail = body["detail"].as_str().expect("detail").to_string();
+        assert!(!detail.contains("nothing"), "{kind}: {detail}");
+        let response = p.into_response();
+        assert_eq!(
+            response.headers().contains_key("retry-after"),
+            retry,
+            "{kind}"
+        );
+    }
+}

@@ -48,7 +48,7 @@
 //! | 403 | `not-entitled`, `no-quota`, `seat-limit` | the tenant did not buy the module / has no quota of the unit / every seat is taken: waiting will not help |
 //! | 404 | `not-found` | unknown route, tenant, lead, settlement; a resource of another tenant (isolation is indistinguishable from absence) |
 //! | 405 | `method-not-allowed` | e.g. `DELETE` on a route |
-//! | 409 | `conflict`, `invalid-state`, `request-in-progress`, `lead-merged`, `settlement-refused` | concurrent change; a state machine refused; the same key is still running; the lead lives on in a survivor; a month not over, a previous month unsettled, reports missing |
+//! | 409 | `conflict`, `invalid-state`, `request-in-progress`, `lead-merged`, `settlement-refused` | a concurrent change won, also by another instance over the store (`Retry-After`; the conflicting write did not land, retry with the same key); a state machine refused; the same key is still running; the lead lives on in a survivor; a month not over, a previous month unsettled, reports missing |
 //! | 410 | `lead-erased` | the lead's personal data was erased (PIPL) |
 //! | 413 | `payload-too-large` | the body exceeds [`ServiceConfig::body_limit`] |
 //! | 415 | `unsupported-media-type` | a body that is not `application/json` |
@@ -56,8 +56,13 @@
 //! | 422 | `idempotency-key-reused` | the key was first used for a different request (following the IETF Idempotency-Key draft: 422, not 409, because retrying cannot succeed) |
 //! | 429 | `quota-exceeded`, `limit-exceeded`, `rate-limited` | a finite quota is used up for its window (`remaining`, `limit`, `window_end` and `can_buy` pack offers are members), or a rate limit (`Retry-After`). 429 rather than 402 because the quota resets at `window_end` and no payment protocol is involved |
 //! | 502 | `platform-failed`, `module-failed` | an ad platform behind an adapter, or a hosted third-party module, failed |
-//! | 503 | `backend-unavailable`, `timeout` | the store failed or timed out (`Retry-After: 1` when retryable) |
+//! | 503 | `backend-unavailable` | the store is unavailable (`Retry-After: 1`); retry with the same key |
+//! | 503 | `outcome-unknown` | a commit's acknowledgement was lost or timed out (`code` says which): the request **may have taken effect**; retry with the same `Idempotency-Key` to learn which (`Retry-After: 1`) |
 //! | 500 | `internal` | anything else; details go to the log, not to the client |
+//!
+//! Errors of the SDK's core are mapped by their [`ErrorKind`](marketingforce::core::error::ErrorKind)
+//! (one table in `problem.rs`); every problem of a core error carries `code` (the stable
+//! variant code) and `retryable`.
 
 mod config;
 mod directory;
