@@ -101,15 +101,29 @@ async fn start() -> Server {
 }
 
 async fn start_on(store: Arc<dyn Store>, clock: Arc<ManualClock>) -> Server {
-    let state = AppState::builder(store, Arc::new(KeyRing::new("k1", [9; 32])))
+    start_with(store, clock, 5, config()).await
+}
+
+fn config() -> ServiceConfig {
+    ServiceConfig {
+        body_limit: BODY_LIMIT,
+        ..ServiceConfig::default()
+    }
+}
+
+/// A server over `store`; `seed` seeds its ids (two instances over one store need different
+/// seeds, as two processes draw different random ids).
+async fn start_with(
+    store: Arc<dyn Store>,
+    clock: Arc<ManualClock>,
+    seed: u64,
+    config: ServiceConfig,
+) -> Server {
+    let builder = AppState::builder(store, Arc::new(KeyRing::new("k1", [9; 32])))
         .clock(clock.clone())
-        .ids(Arc::new(SeededIds::new(5, clock.clone())))
-        .config(ServiceConfig {
-            body_limit: BODY_LIMIT,
-            ..ServiceConfig::default()
-        })
-        .build()
-        .expect("state");
+        .ids(Arc::new(SeededIds::new(seed, clock.clone())))
+        .config(config);
+    let state = builder.build().expect("state");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind 127.0.0.1:0");
@@ -1170,6 +1184,182 @@ fn store_urls_parse_and_redact() {
         let e = bad.parse::<StoreUrl>().expect_err(bad);
         assert!(e.to_string().starts_with("invalid store_url"), "{e}");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Two instances over one store.
+
+/// One call with `client` to `base`, retried (same key) while the answer is a retryable
+/// 409/503, as a client following `Retry-After` would.
+async fn post_retrying(
+    client: &reqwest::Client,
+    base: &str,
+    path: &str,
+    key: &str,
+    body: &Value,
+) -> (u16, Value, Option<String>) {
+    for attempt in 0.. {
+        let r = client
+            .post(format!("{base}{path}"))
+            .header("Idempotency-Key", key)
+            .json(body)
+            .send()
+            .await
+            .expect("request");
+        let status = r.status().as_u16();
+        let replayed = r
+            .headers()
+            .get("idempotent-replayed")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body: Value = r.json().await.expect("json");
+        if (status == 409 || status == 503) && attempt < 20 {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            continue;
+        }
+        return (status, body, replayed);
+    }
+    unreachable!()
+}
+
+/// Two instances (each its own `AppState`: own caches, own CRM and meter, as two processes)
+/// over one database, requests routed alternately.
+async fn two_instances(first: Arc<dyn Store>, second: Arc<dyn Store>) {
+    let clock = clock();
+    let a = start_with(first, clock.clone(), 5, config()).await;
+    let b = start_with(second, clock.clone(), 6, config()).await;
+    let run = TenantId::new().to_string();
+    let t = a
+        .tenant(&format!("t-{run}"), basic("上海恒泽机械有限公司"))
+        .await;
+    let balance_path = format!("/tenants/{t}/usage/articles_published");
+    let balance = b.get(&balance_path).await;
+    assert_eq!(balance.status, 200, "{:#}", balance.body);
+    let quota = balance.body["limit"].as_u64().expect("limit");
+    assert!(quota > 0);
+
+    // 3 × quota consumes of one unit, alternating instances, 16 at a time.
+    let usage = format!("/tenants/{t}/usage");
+    let one = json!({"unit": "articles_published", "quantity": 1});
+    let targets = [
+        (a.client.clone(), a.base.clone()),
+        (b.client.clone(), b.base.clone()),
+    ];
+    let mut results = Vec::new();
+    let total = (quota * 3) as usize;
+    for chunk in (0..total).collect::<Vec<_>>().chunks(16) {
+        let mut set = tokio::task::JoinSet::new();
+        for &i in chunk {
+            let (client, base) = targets[i % 2].clone();
+            let (usage, one, key) = (usage.clone(), one.clone(), format!("u-{run}-{i}"));
+            set.spawn(async move {
+                let (status, body, _) = post_retrying(&client, &base, &usage, &key, &one).await;
+                (i, status, body)
+            });
+        }
+        while let Some(r) = set.join_next().await {
+            results.push(r.expect("task"));
+        }
+    }
+    let accepted: Vec<_> = results.iter().filter(|r| r.1 == 200).collect();
+    assert_eq!(
+        accepted.len() as u64,
+        quota,
+        "exactly the quota is accepted"
+    );
+    for (_, status, body) in &results {
+        assert!(
+            *status == 200
+                || (*status == 429
+                    && body["type"]
+                        .as_str()
+                        .unwrap_or("")
+                        .ends_with("/quota-exceeded")),
+            "{status} {body:#}"
+        );
+    }
+    for s in [&a, &b] {
+        let read = s.get(&balance_path).await;
+        assert_eq!(read.body["used"], json!(quota), "{:#}", read.body);
+        assert_eq!(read.body["used"], read.body["limit"]);
+    }
+
+    // A consume's key replayed on the other instance returns the first result.
+    let (i, _, first_body) = accepted[0];
+    let (client, base) = targets[(i + 1) % 2].clone();
+    let (status, body, replayed) =
+        post_retrying(&client, &base, &usage, &format!("u-{run}-{i}"), &one).await;
+    assert_eq!((status, &body), (200, first_body));
+    assert_eq!(replayed.as_deref(), Some("true"));
+
+    // The same mobile captured on A, then on B: one lead.
+    let leads = format!("/tenants/{t}/leads");
+    let first = a
+        .post(
+            &leads,
+            Some("l-a"),
+            json!({"source": "own_site", "name": "张伟", "mobile": "13812345678"}),
+        )
+        .await;
+    assert_eq!(first.status, 201, "{:#}", first.body);
+    let second = b
+        .post(
+            &leads,
+            Some("l-b"),
+            json!({"source": "own_site", "email": "zw@example.com", "mobile": "138 1234 5678"}),
+        )
+        .await;
+    assert_eq!(second.status, 200, "{:#}", second.body);
+    assert_ne!(second.body["outcome"], json!("created"));
+    assert_eq!(second.body["lead"], first.body["lead"]);
+    for s in [&a, &b] {
+        let items = s.get(&leads).await.body["items"].clone();
+        assert_eq!(items.as_array().expect("items").len(), 1, "{items:#}");
+    }
+
+    // A capture's key replayed on the other instance returns the first result.
+    let body = json!({"source": "own_site", "mobile": "13900000001"});
+    let on_a = a.post(&leads, Some("l-c"), body.clone()).await;
+    assert_eq!(on_a.status, 201, "{:#}", on_a.body);
+    let on_b = b.post(&leads, Some("l-c"), body).await;
+    assert_eq!((on_b.status, &on_b.body), (201, &on_a.body));
+    assert_eq!(on_b.header("idempotent-replayed"), Some("true"));
+    assert_eq!(
+        a.get(&leads).await.body["items"]
+            .as_array()
+            .expect("items")
+            .len(),
+        2
+    );
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_over_one_sqlite_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("mf.db");
+    let first = Arc::new(SqliteStore::open(path.clone()).await.expect("sqlite"));
+    let second = Arc::new(SqliteStore::open(path).await.expect("sqlite again"));
+    two_instances(first, second).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_over_one_postgres_schema() {
+    let Ok(url) = std::env::var("MARKETINGFORCE_TEST_POSTGRES_URL") else {
+        eprintln!("skipped: MARKETINGFORCE_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let id = TenantId::new().to_string();
+    let schema = format!("mf_http2_{}", &id[id.len() - 12..]);
+    let open = || async {
+        Arc::new(
+            PostgresStore::connect_with(PostgresOptions::new(url.clone()).schema(schema.clone()))
+                .await
+                .expect("connect to PostgreSQL"),
+        ) as Arc<dyn Store>
+    };
+    two_instances(open().await, open().await).await;
 }
 
 // ---------------------------------------------------------------------------------------------
