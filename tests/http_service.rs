@@ -128,9 +128,11 @@ async fn start_with(
         .await
         .expect("bind 127.0.0.1:0");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let router = service::router(state.clone());
-    let task = tokio::spawn(async move {
-        axum::serve(listener, router).await.expect("serve");
+    let task = tokio::spawn({
+        let state = state.clone();
+        async move {
+            service::serve(listener, state).await.expect("serve");
+        }
     });
     Server {
         base,
@@ -1520,4 +1522,160 @@ fn core_errors_are_answered_by_kind() {
             "{kind}"
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connection limits: slowloris, idle keep-alive, the connection cap.
+
+fn limited(header_ms: u64, idle_ms: u64, max_connections: usize) -> ServiceConfig {
+    ServiceConfig {
+        header_read_timeout: std::time::Duration::from_millis(header_ms),
+        idle_timeout: std::time::Duration::from_millis(idle_ms),
+        max_connections,
+        ..config()
+    }
+}
+
+/// Read from `conn` until it is closed (EOF or reset); panics after `within`.
+async fn closed_within(conn: &mut tokio::net::TcpStream, within: std::time::Duration) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    tokio::time::timeout(within, async {
+        loop {
+            match conn.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| {
+        panic!(
+            "the service closes the connection in time; got {:?}",
+            String::from_utf8_lossy(&got)
+        )
+    });
+    got
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_half_sent_header_is_cut_off_after_the_header_read_timeout() {
+    use tokio::io::AsyncWriteExt;
+    let s = start_with(
+        Arc::new(MemoryStore::new()),
+        clock(),
+        5,
+        limited(400, 5_000, 64),
+    )
+    .await;
+    let addr = s.base.trim_start_matches("http://").to_string();
+
+    // Half a header, then silence.
+    let started = std::time::Instant::now();
+    let mut conn = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    conn.write_all(b"POST /tenants HTTP/1.1\r\nHost: x\r\nContent-Ty")
+        .await
+        .expect("write");
+    let answer = closed_within(&mut conn, std::time::Duration::from_secs(3)).await;
+    assert!(answer.is_empty(), "{}", String::from_utf8_lossy(&answer));
+    assert!(started.elapsed() >= std::time::Duration::from_millis(350));
+
+    // Trickling a byte every 100 ms does not keep the connection: the header has a deadline.
+    let started = std::time::Instant::now();
+    let conn = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    let (mut read, mut write) = conn.into_split();
+    let trickle = tokio::spawn(async move {
+        let _ = write.write_all(b"GET /tenants/x HTTP/1.1\r\n").await;
+        for _ in 0..50 {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            if write.write_all(b"X").await.is_err() {
+                break;
+            }
+        }
+    });
+    tokio::time::timeout(std::time::Duration::from_secs(3), async {
+        use tokio::io::AsyncReadExt;
+        let mut buf = [0u8; 256];
+        while let Ok(n) = read.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+        }
+    })
+    .await
+    .expect("a trickling header is cut off");
+    assert!(started.elapsed() < std::time::Duration::from_millis(2_500));
+    trickle.abort();
+
+    // A whole request is served, and a keep-alive connection idling afterwards is closed
+    // after the idle timeout... of this server, 5 s; a second server shows it quickly.
+    let mut conn = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    conn.write_all(b"GET /tenants/x HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("write");
+    let mut buf = [0u8; 12];
+    use tokio::io::AsyncReadExt;
+    conn.read_exact(&mut buf).await.expect("response");
+    assert_eq!(&buf, b"HTTP/1.1 404");
+    s.stop().await;
+
+    let quick = start_with(
+        Arc::new(MemoryStore::new()),
+        clock(),
+        5,
+        limited(5_000, 300, 64),
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let mut conn = tokio::net::TcpStream::connect(quick.base.trim_start_matches("http://"))
+        .await
+        .expect("connect");
+    conn.write_all(b"GET /tenants/x HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("write");
+    let answer = closed_within(&mut conn, std::time::Duration::from_secs(3)).await;
+    assert!(answer.starts_with(b"HTTP/1.1 404"));
+    assert!(started.elapsed() >= std::time::Duration::from_millis(250));
+    quick.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_limit_wait_for_a_free_slot() {
+    let s = start_with(
+        Arc::new(MemoryStore::new()),
+        clock(),
+        5,
+        limited(1_000, 1_000, 1),
+    )
+    .await;
+    let addr = s.base.trim_start_matches("http://").to_string();
+    // One silent connection takes the only slot …
+    let hog = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let client = reqwest::Client::new();
+    let waiting = client
+        .get(format!("{}/tenants/x", s.base))
+        .timeout(std::time::Duration::from_millis(300))
+        .send()
+        .await;
+    assert!(waiting.is_err(), "served beyond the limit: {waiting:?}");
+    // … until it goes (here: its header timeout closes it).
+    drop(hog);
+    let served = client
+        .get(format!("{}/tenants/x", s.base))
+        .timeout(std::time::Duration::from_secs(5))
+        .send()
+        .await
+        .expect("served once a slot is free");
+    assert_eq!(served.status().as_u16(), 404);
+    s.stop().await;
 }

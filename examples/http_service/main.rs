@@ -14,6 +14,10 @@
 //!   with a durable store (data sealed under a throwaway key could never be read again); with
 //!   the memory store a fixed development key is used and a warning printed.
 //! - `MF_BODY_LIMIT`: largest request body in bytes (default 65536).
+//! - `MF_HEADER_READ_TIMEOUT`: seconds a client may take to send a request header (default 10;
+//!   slower connections, e.g. slowloris clients, are closed).
+//! - `MF_IDLE_TIMEOUT`: seconds a keep-alive connection may idle between requests (default 60).
+//! - `MF_MAX_CONNECTIONS`: connections served at once (default 1024); more wait in the backlog.
 //!
 //! Then, for example:
 //! ```text
@@ -32,6 +36,7 @@ mod service;
 use std::error::Error;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use marketingforce::crm::crypto::KeyRing;
 use service::{AppState, ServiceConfig, StoreUrl};
@@ -66,14 +71,21 @@ async fn run() -> Result<(), Box<dyn Error>> {
         Err(_) => return Err(format!("MF_PII_KEY is required with the store {store_url}").into()),
     };
     let mut config = ServiceConfig::default();
-    if let Ok(limit) = std::env::var("MF_BODY_LIMIT") {
-        config.body_limit = limit
-            .parse()
-            .map_err(|e| format!("MF_BODY_LIMIT {limit:?}: {e}"))?;
+    if let Some(limit) = env_number("MF_BODY_LIMIT")? {
+        config.body_limit = limit;
+    }
+    if let Some(secs) = env_number("MF_HEADER_READ_TIMEOUT")? {
+        config.header_read_timeout = Duration::from_secs(secs as u64);
+    }
+    if let Some(secs) = env_number("MF_IDLE_TIMEOUT")? {
+        config.idle_timeout = Duration::from_secs(secs as u64);
+    }
+    if let Some(n) = env_number("MF_MAX_CONNECTIONS")? {
+        config.max_connections = n;
     }
     let store = store_url.open().await?;
-    let state = AppState::builder(store, Arc::new(KeyRing::new("k1", key)))
-        .config(config)
+    let builder = AppState::builder(store, Arc::new(KeyRing::new("k1", key))).config(config);
+    let state = builder
         .build()
         .map_err(|p| format!("cannot start: {:?}", p.body()))?;
     let listener = tokio::net::TcpListener::bind(&addr).await?;
@@ -81,8 +93,20 @@ async fn run() -> Result<(), Box<dyn Error>> {
         "http_service: listening on http://{} (store: {store_url})",
         listener.local_addr()?
     );
-    axum::serve(listener, service::router(state)).await?;
+    service::serve(listener, state).await?;
     Ok(())
+}
+
+/// A positive number from the environment variable `name`, if set.
+fn env_number(name: &str) -> Result<Option<usize>, String> {
+    match std::env::var(name) {
+        Ok(raw) => match raw.trim().parse::<usize>() {
+            Ok(n) if n > 0 => Ok(Some(n)),
+            Ok(_) => Err(format!("{name} must be positive")),
+            Err(e) => Err(format!("{name} {raw:?}: {e}")),
+        },
+        Err(_) => Ok(None),
+    }
 }
 
 /// 64 hex digits → 32 bytes.

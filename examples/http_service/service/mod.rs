@@ -1,7 +1,10 @@
 //! An HTTP service that embeds the Marketingforce SDK, written as a library-like module: build
 //! an [`AppState`] over any [`Store`](marketingforce::core::storage::Store), hand it to
-//! [`router`], serve the router with `axum::serve`. The example binary (`main.rs`) does that
-//! from environment variables; `tests/http_service.rs` does it on `127.0.0.1:0`.
+//! [`serve`] (the [`router`] behind connection limits: header-read and idle timeouts, a cap on
+//! connections, see [`ServiceConfig`]). The example binary (`main.rs`) does that from
+//! environment variables; `tests/http_service.rs` does it on `127.0.0.1:0`, also with two
+//! instances over one store (several processes may share a SQLite file or a PostgreSQL
+//! database: quotas, lead dedupe and idempotency keys hold across them).
 //!
 //! # Endpoints
 //!
@@ -70,6 +73,7 @@ mod extract;
 mod idempotency;
 mod leads;
 mod problem;
+mod serve;
 mod settlement;
 mod state;
 mod tenants;
@@ -83,6 +87,7 @@ pub use config::{ServiceConfig, StoreUrl};
 pub use directory::{Provisioning, TenantRecord, OPERATOR_SCOPE};
 pub use idempotency::Reply;
 pub use problem::Problem;
+pub use serve::{serve, GuardedListener};
 pub use state::{AppState, AppStateBuilder};
 
 /// The service's routes over `state`, with the body limit of its configuration.
