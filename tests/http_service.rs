@@ -1,8 +1,9 @@
 //! The `http_service` example driven over loopback: the test starts the router on
 //! `127.0.0.1:0` and talks to it with a real HTTP client. Happy paths for tenants, leads, usage
 //! and settlement; every bad input the service promises to refuse; idempotent replays (same
-//! response, nothing changed) and replays with another body (refused); a backend failure; a
-//! restart on SQLite.
+//! response, nothing changed) and replays with another body (refused); a backend failure; lost
+//! commit acknowledgements (unknown outcomes); a restart on SQLite; two instances over one
+//! store; keyed fingerprints; connection limits (slowloris); bearer-token authentication.
 
 // The service module of the example, compiled into this test; the test does not use every item.
 #[path = "../examples/http_service/service/mod.rs"]
@@ -101,7 +102,7 @@ async fn start() -> Server {
 }
 
 async fn start_on(store: Arc<dyn Store>, clock: Arc<ManualClock>) -> Server {
-    start_with(store, clock, 5, config()).await
+    start_with(store, clock, 5, config(), None).await
 }
 
 fn config() -> ServiceConfig {
@@ -118,11 +119,15 @@ async fn start_with(
     clock: Arc<ManualClock>,
     seed: u64,
     config: ServiceConfig,
+    auth: Option<Arc<dyn service::Authenticator>>,
 ) -> Server {
-    let builder = AppState::builder(store, Arc::new(KeyRing::new("k1", [9; 32])))
+    let mut builder = AppState::builder(store, Arc::new(KeyRing::new("k1", [9; 32])))
         .clock(clock.clone())
         .ids(Arc::new(SeededIds::new(seed, clock.clone())))
         .config(config);
+    if let Some(auth) = auth {
+        builder = builder.authenticator(auth);
+    }
     let state = builder.build().expect("state");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -1228,8 +1233,8 @@ async fn post_retrying(
 /// over one database, requests routed alternately.
 async fn two_instances(first: Arc<dyn Store>, second: Arc<dyn Store>) {
     let clock = clock();
-    let a = start_with(first, clock.clone(), 5, config()).await;
-    let b = start_with(second, clock.clone(), 6, config()).await;
+    let a = start_with(first, clock.clone(), 5, config(), None).await;
+    let b = start_with(second, clock.clone(), 6, config(), None).await;
     let run = TenantId::new().to_string();
     let t = a
         .tenant(&format!("t-{run}"), basic("上海恒泽机械有限公司"))
@@ -1567,6 +1572,7 @@ async fn a_half_sent_header_is_cut_off_after_the_header_read_timeout() {
         clock(),
         5,
         limited(400, 5_000, 64),
+        None,
     )
     .await;
     let addr = s.base.trim_start_matches("http://").to_string();
@@ -1631,6 +1637,7 @@ async fn a_half_sent_header_is_cut_off_after_the_header_read_timeout() {
         clock(),
         5,
         limited(5_000, 300, 64),
+        None,
     )
     .await;
     let started = std::time::Instant::now();
@@ -1653,6 +1660,7 @@ async fn connections_beyond_the_limit_wait_for_a_free_slot() {
         clock(),
         5,
         limited(1_000, 1_000, 1),
+        None,
     )
     .await;
     let addr = s.base.trim_start_matches("http://").to_string();
@@ -1678,4 +1686,195 @@ async fn connections_beyond_the_limit_wait_for_a_free_slot() {
         .expect("served once a slot is free");
     assert_eq!(served.status().as_u16(), 404);
     s.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Authentication.
+
+const OPERATOR_TOKEN: &str = "op-0123456789abcdef";
+const WRITER_A: &str = "wa-0123456789abcdef";
+const READER_A: &str = "ra-0123456789abcdef";
+const WRITER_B: &str = "wb-0123456789abcdef";
+
+impl Server {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        authorization: Option<&str>,
+        key: Option<&str>,
+        body: Option<Value>,
+    ) -> Resp {
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(a) = authorization {
+            request = request.header("Authorization", a);
+        }
+        if let Some(k) = key {
+            request = request.header("Idempotency-Key", k);
+        }
+        if let Some(b) = body {
+            request = request.json(&b);
+        }
+        self.send(request).await
+    }
+}
+
+#[tokio::test]
+async fn bearer_tokens_name_the_tenant_and_the_role() {
+    use reqwest::Method;
+    // Tenants are created first (open mode), then the service restarts with tokens for them.
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let open = start_on(store.clone(), clock()).await;
+    let a = open.tenant("ta", basic("甲公司")).await;
+    let b = open.tenant("tb", basic("乙公司")).await;
+    open.stop().await;
+    let tokens = service::TokenTable::parse(&format!(
+        "{OPERATOR_TOKEN}=*:operator, {WRITER_A}={a}:writer, {READER_A}={a}:reader, {WRITER_B}={b}:writer"
+    ))
+    .expect("tokens");
+    let s = start_with(store, clock(), 6, config(), Some(Arc::new(tokens))).await;
+    let bearer = |t: &str| format!("Bearer {t}");
+    let lead = json!({"source": "own_site", "mobile": "13812345678"});
+
+    // No, a malformed or an unknown token: 401 with a challenge, whatever the route.
+    for auth in [
+        None,
+        Some("Basic d2E6MDEyMzQ1Njc4OWFiY2RlZg==".to_string()),
+        Some("Bearer".to_string()),
+        Some(bearer("wa-0123456789abcdeX")),
+        Some(bearer("wa-0123456789abcde")),
+        Some(bearer(&format!("{WRITER_A}0"))),
+    ] {
+        for path in [format!("/tenants/{a}"), "/nowhere".to_string()] {
+            let r = s
+                .call(Method::GET, &path, auth.as_deref(), None, None)
+                .await;
+            r.problem(401, "unauthenticated");
+            assert!(
+                r.header("www-authenticate")
+                    .is_some_and(|c| c.starts_with("Bearer")),
+                "{auth:?}"
+            );
+        }
+    }
+
+    // A tenant's writer: its own tenant only.
+    let wa = bearer(WRITER_A);
+    let own = s
+        .call(Method::GET, &format!("/tenants/{a}"), Some(&wa), None, None)
+        .await;
+    assert_eq!(own.status, 200, "{:#}", own.body);
+    s.call(Method::GET, &format!("/tenants/{b}"), Some(&wa), None, None)
+        .await
+        .problem(403, "forbidden");
+    s.call(
+        Method::POST,
+        &format!("/tenants/{b}/leads"),
+        Some(&wa),
+        Some("l"),
+        Some(lead.clone()),
+    )
+    .await
+    .problem(403, "forbidden");
+    s.call(
+        Method::POST,
+        "/tenants",
+        Some(&wa),
+        Some("t"),
+        Some(basic("丙公司")),
+    )
+    .await
+    .problem(403, "forbidden");
+    let captured = s
+        .call(
+            Method::POST,
+            &format!("/tenants/{a}/leads"),
+            Some(&wa),
+            Some("l"),
+            Some(lead.clone()),
+        )
+        .await;
+    assert_eq!(captured.status, 201, "{:#}", captured.body);
+
+    // A reader reads and may not write.
+    let ra = bearer(READER_A);
+    assert_eq!(
+        s.call(
+            Method::GET,
+            &format!("/tenants/{a}/leads"),
+            Some(&ra),
+            None,
+            None
+        )
+        .await
+        .status,
+        200
+    );
+    s.call(
+        Method::POST,
+        &format!("/tenants/{a}/usage"),
+        Some(&ra),
+        Some("u"),
+        Some(json!({"unit": "articles_published", "quantity": 1})),
+    )
+    .await
+    .problem(403, "forbidden");
+
+    // B's writer cannot see A's lead; the operator sees every tenant and creates tenants.
+    s.call(
+        Method::GET,
+        &format!("/tenants/{a}/leads"),
+        Some(&bearer(WRITER_B)),
+        None,
+        None,
+    )
+    .await
+    .problem(403, "forbidden");
+    let op = bearer(OPERATOR_TOKEN);
+    assert_eq!(
+        s.call(Method::GET, &format!("/tenants/{b}"), Some(&op), None, None)
+            .await
+            .status,
+        200
+    );
+    let created = s
+        .call(
+            Method::POST,
+            "/tenants",
+            Some(&op),
+            Some("t"),
+            Some(basic("丙公司")),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{:#}", created.body);
+    s.stop().await;
+}
+
+#[test]
+fn token_tables_refuse_bad_entries_without_quoting_tokens() {
+    use service::{Authenticator, Principal, Role, TokenTable};
+    let id = TenantId::new();
+    for bad in [
+        "",
+        "short=*:operator",
+        "op-0123456789abcdef=*:writer",
+        &format!("op-0123456789abcdef={id}:operator"),
+        "op-0123456789abcdef=not-a-tenant:writer",
+        "op-0123456789abcdef=*:root",
+        "op-0123456789abcdef",
+    ] {
+        let e = TokenTable::parse(bad).expect_err(bad);
+        assert!(!e.contains("0123456789abcdef"), "{e}");
+    }
+    let table = TokenTable::parse(&format!("wa-0123456789abcdef={id}:writer")).expect("table");
+    assert_eq!(
+        table.authenticate("wa-0123456789abcdef"),
+        Some(Principal {
+            tenant: Some(id),
+            role: Role::Writer
+        })
+    );
+    assert_eq!(table.authenticate("wa-0123456789abcde"), None);
+    assert_eq!(table.authenticate(""), None);
+    assert!(!format!("{table:?}").contains("0123456789abcdef"));
 }

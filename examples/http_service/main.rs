@@ -18,9 +18,15 @@
 //!   slower connections, e.g. slowloris clients, are closed).
 //! - `MF_IDLE_TIMEOUT`: seconds a keep-alive connection may idle between requests (default 60).
 //! - `MF_MAX_CONNECTIONS`: connections served at once (default 1024); more wait in the backlog.
+//! - `MF_TOKENS`: bearer tokens, comma-separated `token=tenant:role` (`tenant` a tenant id, or
+//!   `*` with role `operator`; roles `operator`, `writer`, `reader`; tokens of 16+ characters),
+//!   e.g. `MF_TOKENS='op-5f2c9a7e1b3d4c6a=*:operator'`. When set, every request needs
+//!   `Authorization: Bearer <token>`. When not set the service runs **open** (every caller is
+//!   the operator) and says so on start: for local development only.
 //!
 //! Then, for example:
 //! ```text
+//! # with MF_TOKENS set, add -H 'Authorization: Bearer <token>' to every call
 //! curl -si localhost:8080/tenants -H 'Idempotency-Key: t-1' -H 'Content-Type: application/json' \
 //!      -d '{"name":"上海某机械有限公司","bundle":"tcloud.basic"}'
 //! curl -si localhost:8080/tenants/<id>/leads -H 'Idempotency-Key: l-1' -H 'Content-Type: application/json' \
@@ -39,7 +45,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use marketingforce::crm::crypto::KeyRing;
-use service::{AppState, ServiceConfig, StoreUrl};
+use service::{AppState, ServiceConfig, StoreUrl, TokenTable};
 
 /// The development key used with the memory store when `MF_PII_KEY` is not set.
 const DEV_KEY: [u8; 32] = *b"marketingforce-dev-key-not-prod!";
@@ -84,7 +90,14 @@ async fn run() -> Result<(), Box<dyn Error>> {
         config.max_connections = n;
     }
     let store = store_url.open().await?;
-    let builder = AppState::builder(store, Arc::new(KeyRing::new("k1", key))).config(config);
+    let mut builder = AppState::builder(store, Arc::new(KeyRing::new("k1", key))).config(config);
+    match std::env::var("MF_TOKENS") {
+        Ok(spec) => builder = builder.authenticator(Arc::new(TokenTable::parse(&spec)?)),
+        Err(_) => eprintln!(
+            "http_service: MF_TOKENS not set; running OPEN (no authentication, every caller is \
+             the operator): for local development only"
+        ),
+    }
     let state = builder
         .build()
         .map_err(|p| format!("cannot start: {:?}", p.body()))?;

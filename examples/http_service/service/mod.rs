@@ -6,6 +6,16 @@
 //! instances over one store (several processes may share a SQLite file or a PostgreSQL
 //! database: quotas, lead dedupe and idempotency keys hold across them).
 //!
+//! # Authentication
+//!
+//! With an [`Authenticator`] (the binary: `MF_TOKENS`), every request needs
+//! `Authorization: Bearer <token>`; the token names a tenant (or the operator) and a [`Role`].
+//! The tenant comes from the credential: a path naming another tenant is 403 `forbidden`, as
+//! is `POST /tenants` by anyone but the operator and a write by a `reader`. A missing or
+//! unknown token is 401 `unauthenticated` with `WWW-Authenticate: Bearer`. Without an
+//! authenticator the service is **open** (every caller is the operator): for development and
+//! the loopback tests only.
+//!
 //! # Endpoints
 //!
 //! | method | path | what | success |
@@ -48,6 +58,8 @@
 //! |---|---|---|
 //! | 400 | `missing-idempotency-key`, `invalid-idempotency-key` | a `POST` without a usable key |
 //! | 400 | `malformed-json` | the body is not JSON (syntax, truncation, trailing data) |
+//! | 401 | `unauthenticated` | no or an unknown bearer token (`WWW-Authenticate: Bearer`) |
+//! | 403 | `forbidden` | the token's tenant is not the path's, or its role may not do this |
 //! | 403 | `not-entitled`, `no-quota`, `seat-limit` | the tenant did not buy the module / has no quota of the unit / every seat is taken: waiting will not help |
 //! | 404 | `not-found` | unknown route, tenant, lead, settlement; a resource of another tenant (isolation is indistinguishable from absence) |
 //! | 405 | `method-not-allowed` | e.g. `DELETE` on a route |
@@ -67,6 +79,7 @@
 //! (one table in `problem.rs`); every problem of a core error carries `code` (the stable
 //! variant code) and `retryable`.
 
+mod auth;
 mod config;
 mod directory;
 mod extract;
@@ -83,6 +96,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
 
+pub use auth::{Authenticator, Principal, Role, TokenTable};
 pub use config::{ServiceConfig, StoreUrl};
 pub use directory::{Provisioning, TenantRecord, OPERATOR_SCOPE};
 pub use idempotency::Reply;
@@ -113,6 +127,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require,
+        ))
         .with_state(state)
 }
 

@@ -14,6 +14,7 @@ use marketingforce::crm::Crm;
 use marketingforce::modules::entitlements::EntitlementRegistry;
 use marketingforce::modules::products::Products;
 
+use super::auth::Authenticator;
 use super::config::ServiceConfig;
 use super::directory::{Directory, TenantRecord};
 use super::idempotency::InFlight;
@@ -27,9 +28,18 @@ pub struct AppStateBuilder {
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGenerator>,
     config: ServiceConfig,
+    authenticator: Option<Arc<dyn Authenticator>>,
 }
 
 impl AppStateBuilder {
+    /// Require a bearer token checked by `authenticator` on every request (default: none, the
+    /// open mode of the [`auth`](super::auth) module, for development and tests).
+    #[must_use]
+    pub fn authenticator(mut self, authenticator: Arc<dyn Authenticator>) -> Self {
+        self.authenticator = Some(authenticator);
+        self
+    }
+
     /// Use `clock` (default: the system clock).
     #[must_use]
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
@@ -70,6 +80,7 @@ impl AppStateBuilder {
                 products: Products::builtin(),
                 store: self.store,
                 keys: self.keys,
+                authenticator: self.authenticator,
                 clock: self.clock,
                 ids: self.ids,
                 config: self.config,
@@ -85,6 +96,7 @@ impl AppStateBuilder {
 struct Inner {
     store: Arc<dyn Store>,
     keys: Arc<dyn KeyProvider>,
+    authenticator: Option<Arc<dyn Authenticator>>,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGenerator>,
     config: ServiceConfig,
@@ -122,12 +134,18 @@ impl AppState {
             clock: Arc::new(SystemClock),
             ids: Arc::new(RandomIds),
             config: ServiceConfig::default(),
+            authenticator: None,
         }
     }
 
     /// The keys: personal data is sealed and request fingerprints are keyed with them.
     pub fn keys(&self) -> &Arc<dyn KeyProvider> {
         &self.inner.keys
+    }
+
+    /// The authenticator; `None` in open mode.
+    pub fn authenticator(&self) -> Option<&Arc<dyn Authenticator>> {
+        self.inner.authenticator.as_ref()
     }
 
     /// The store.
