@@ -1,8 +1,9 @@
 //! The `http_service` example driven over loopback: the test starts the router on
 //! `127.0.0.1:0` and talks to it with a real HTTP client. Happy paths for tenants, leads, usage
 //! and settlement; every bad input the service promises to refuse; idempotent replays (same
-//! response, nothing changed) and replays with another body (refused); a backend failure; a
-//! restart on SQLite.
+//! response, nothing changed) and replays with another body (refused); a backend failure; lost
+//! commit acknowledgements (unknown outcomes); a restart on SQLite; two instances over one
+//! store; keyed fingerprints; connection limits (slowloris); bearer-token authentication.
 
 // The service module of the example, compiled into this test; the test does not use every item.
 #[path = "../examples/http_service/service/mod.rs"]
@@ -101,22 +102,42 @@ async fn start() -> Server {
 }
 
 async fn start_on(store: Arc<dyn Store>, clock: Arc<ManualClock>) -> Server {
-    let state = AppState::builder(store, Arc::new(KeyRing::new("k1", [9; 32])))
+    start_with(store, clock, 5, config(), None).await
+}
+
+fn config() -> ServiceConfig {
+    ServiceConfig {
+        body_limit: BODY_LIMIT,
+        ..ServiceConfig::default()
+    }
+}
+
+/// A server over `store`; `seed` seeds its ids (two instances over one store need different
+/// seeds, as two processes draw different random ids).
+async fn start_with(
+    store: Arc<dyn Store>,
+    clock: Arc<ManualClock>,
+    seed: u64,
+    config: ServiceConfig,
+    auth: Option<Arc<dyn service::Authenticator>>,
+) -> Server {
+    let mut builder = AppState::builder(store, Arc::new(KeyRing::new("k1", [9; 32])))
         .clock(clock.clone())
-        .ids(Arc::new(SeededIds::new(5, clock.clone())))
-        .config(ServiceConfig {
-            body_limit: BODY_LIMIT,
-            ..ServiceConfig::default()
-        })
-        .build()
-        .expect("state");
+        .ids(Arc::new(SeededIds::new(seed, clock.clone())))
+        .config(config);
+    if let Some(auth) = auth {
+        builder = builder.authenticator(auth);
+    }
+    let state = builder.build().expect("state");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind 127.0.0.1:0");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let router = service::router(state.clone());
-    let task = tokio::spawn(async move {
-        axum::serve(listener, router).await.expect("serve");
+    let task = tokio::spawn({
+        let state = state.clone();
+        async move {
+            service::serve(listener, state).await.expect("serve");
+        }
     });
     Server {
         base,
@@ -832,11 +853,11 @@ async fn malformed_oversized_and_unkeyed_requests_are_problems() {
             .await
             .problem(400, "invalid-idempotency-key");
     }
-    let long = "k".repeat(256);
+    let long = "k".repeat(129);
     s.post(&leads, Some(&long), capture.clone())
         .await
         .problem(400, "invalid-idempotency-key");
-    let ok = "k".repeat(255);
+    let ok = "k".repeat(128);
     assert_eq!(s.post(&leads, Some(&ok), capture.clone()).await.status, 201);
 
     // Malformed JSON: syntax, truncation, trailing data, empty.
@@ -957,7 +978,7 @@ impl Store for FlakyStore {
         self.inner.idempotency(t, k).await
     }
     async fn commit(&self, t: &TenantId, b: Batch) -> Result<CommitOutcome, CoreError> {
-        let reply = b.idempotency().is_some_and(|c| c.key.starts_with("http:"));
+        let reply = b.idempotency().is_some_and(|c| c.key.starts_with("http."));
         if self.failing.load(Ordering::SeqCst)
             || (reply && self.failing_replies.load(Ordering::SeqCst))
         {
@@ -1170,4 +1191,690 @@ fn store_urls_parse_and_redact() {
         let e = bad.parse::<StoreUrl>().expect_err(bad);
         assert!(e.to_string().starts_with("invalid store_url"), "{e}");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Two instances over one store.
+
+/// One call with `client` to `base`, retried (same key) while the answer is a retryable
+/// 409/503, as a client following `Retry-After` would.
+async fn post_retrying(
+    client: &reqwest::Client,
+    base: &str,
+    path: &str,
+    key: &str,
+    body: &Value,
+) -> (u16, Value, Option<String>) {
+    for attempt in 0.. {
+        let r = client
+            .post(format!("{base}{path}"))
+            .header("Idempotency-Key", key)
+            .json(body)
+            .send()
+            .await
+            .expect("request");
+        let status = r.status().as_u16();
+        let replayed = r
+            .headers()
+            .get("idempotent-replayed")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body: Value = r.json().await.expect("json");
+        if (status == 409 || status == 503) && attempt < 20 {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            continue;
+        }
+        return (status, body, replayed);
+    }
+    unreachable!()
+}
+
+/// Two instances (each its own `AppState`: own caches, own CRM and meter, as two processes)
+/// over one database, requests routed alternately.
+async fn two_instances(first: Arc<dyn Store>, second: Arc<dyn Store>) {
+    let clock = clock();
+    let a = start_with(first, clock.clone(), 5, config(), None).await;
+    let b = start_with(second, clock.clone(), 6, config(), None).await;
+    let run = TenantId::new().to_string();
+    let t = a
+        .tenant(&format!("t-{run}"), basic("上海恒泽机械有限公司"))
+        .await;
+    let balance_path = format!("/tenants/{t}/usage/articles_published");
+    let balance = b.get(&balance_path).await;
+    assert_eq!(balance.status, 200, "{:#}", balance.body);
+    let quota = balance.body["limit"].as_u64().expect("limit");
+    assert!(quota > 0);
+
+    // 3 × quota consumes of one unit, alternating instances, 16 at a time.
+    let usage = format!("/tenants/{t}/usage");
+    let one = json!({"unit": "articles_published", "quantity": 1});
+    let targets = [
+        (a.client.clone(), a.base.clone()),
+        (b.client.clone(), b.base.clone()),
+    ];
+    let mut results = Vec::new();
+    let total = (quota * 3) as usize;
+    for chunk in (0..total).collect::<Vec<_>>().chunks(16) {
+        let mut set = tokio::task::JoinSet::new();
+        for &i in chunk {
+            let (client, base) = targets[i % 2].clone();
+            let (usage, one, key) = (usage.clone(), one.clone(), format!("u-{run}-{i}"));
+            set.spawn(async move {
+                let (status, body, _) = post_retrying(&client, &base, &usage, &key, &one).await;
+                (i, status, body)
+            });
+        }
+        while let Some(r) = set.join_next().await {
+            results.push(r.expect("task"));
+        }
+    }
+    let accepted: Vec<_> = results.iter().filter(|r| r.1 == 200).collect();
+    assert_eq!(
+        accepted.len() as u64,
+        quota,
+        "exactly the quota is accepted"
+    );
+    for (_, status, body) in &results {
+        assert!(
+            *status == 200
+                || (*status == 429
+                    && body["type"]
+                        .as_str()
+                        .unwrap_or("")
+                        .ends_with("/quota-exceeded")),
+            "{status} {body:#}"
+        );
+    }
+    for s in [&a, &b] {
+        let read = s.get(&balance_path).await;
+        assert_eq!(read.body["used"], json!(quota), "{:#}", read.body);
+        assert_eq!(read.body["used"], read.body["limit"]);
+    }
+
+    // A consume's key replayed on the other instance returns the first result.
+    let (i, _, first_body) = accepted[0];
+    let (client, base) = targets[(i + 1) % 2].clone();
+    let (status, body, replayed) =
+        post_retrying(&client, &base, &usage, &format!("u-{run}-{i}"), &one).await;
+    assert_eq!((status, &body), (200, first_body));
+    assert_eq!(replayed.as_deref(), Some("true"));
+
+    // The same mobile captured on A, then on B: one lead.
+    let leads = format!("/tenants/{t}/leads");
+    let first = a
+        .post(
+            &leads,
+            Some("l-a"),
+            json!({"source": "own_site", "name": "张伟", "mobile": "13812345678"}),
+        )
+        .await;
+    assert_eq!(first.status, 201, "{:#}", first.body);
+    let second = b
+        .post(
+            &leads,
+            Some("l-b"),
+            json!({"source": "own_site", "email": "zw@example.com", "mobile": "138 1234 5678"}),
+        )
+        .await;
+    assert_eq!(second.status, 200, "{:#}", second.body);
+    assert_ne!(second.body["outcome"], json!("created"));
+    assert_eq!(second.body["lead"], first.body["lead"]);
+    for s in [&a, &b] {
+        let items = s.get(&leads).await.body["items"].clone();
+        assert_eq!(items.as_array().expect("items").len(), 1, "{items:#}");
+    }
+
+    // A capture's key replayed on the other instance returns the first result.
+    let body = json!({"source": "own_site", "mobile": "13900000001"});
+    let on_a = a.post(&leads, Some("l-c"), body.clone()).await;
+    assert_eq!(on_a.status, 201, "{:#}", on_a.body);
+    let on_b = b.post(&leads, Some("l-c"), body).await;
+    assert_eq!((on_b.status, &on_b.body), (201, &on_a.body));
+    assert_eq!(on_b.header("idempotent-replayed"), Some("true"));
+    assert_eq!(
+        a.get(&leads).await.body["items"]
+            .as_array()
+            .expect("items")
+            .len(),
+        2
+    );
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_over_one_sqlite_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("mf.db");
+    let first = Arc::new(SqliteStore::open(path.clone()).await.expect("sqlite"));
+    let second = Arc::new(SqliteStore::open(path).await.expect("sqlite again"));
+    two_instances(first, second).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_over_one_postgres_schema() {
+    let Ok(url) = std::env::var("MARKETINGFORCE_TEST_POSTGRES_URL") else {
+        eprintln!("skipped: MARKETINGFORCE_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let id = TenantId::new().to_string();
+    let schema = format!("mf_http2_{}", &id[id.len() - 12..]);
+    let open = || async {
+        Arc::new(
+            PostgresStore::connect_with(PostgresOptions::new(url.clone()).schema(schema.clone()))
+                .await
+                .expect("connect to PostgreSQL"),
+        ) as Arc<dyn Store>
+    };
+    two_instances(open().await, open().await).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Keyed fingerprints.
+
+#[tokio::test]
+async fn a_captures_stored_fingerprint_is_keyed_and_does_not_confirm_a_guessed_mobile() {
+    use marketingforce::core::storage::Fingerprint;
+    use marketingforce::crm::request::CaptureRequest;
+
+    let s = start().await;
+    let t = s.tenant("t", basic("某公司")).await;
+    let tenant: TenantId = t.parse().expect("tenant id");
+    let leads = format!("/tenants/{t}/leads");
+    let capture = |mobile: &str| json!({"source": "own_site", "name": "张伟", "mobile": mobile});
+    let body = capture("13812345678");
+    let first = s.post(&leads, Some("l-1"), body.clone()).await;
+    assert_eq!(first.status, 201, "{:#}", first.body);
+
+    // The reply's record, under the scoped key (or the old unscoped one).
+    let store = s.state.store();
+    let mut stored = None;
+    for claim in ["http.capture_lead/l-1", "http:l-1"] {
+        if let Some((fp, _)) = store.idempotency(&tenant, claim).await.expect("read") {
+            stored = Some(fp);
+        }
+    }
+    let stored = stored.expect("the reply is recorded");
+
+    // Not a plain SHA-256 of the request in any obvious encoding …
+    let request: CaptureRequest = serde_json::from_value(body.clone()).expect("request");
+    for plain in [
+        Fingerprint::of(&("capture_lead", &request)).expect("fp"),
+        Fingerprint::of(&request).expect("fp"),
+        Fingerprint::of(&body).expect("fp"),
+        Fingerprint::of(&("capture_lead", &body)).expect("fp"),
+    ] {
+        assert_ne!(plain.as_str(), stored);
+    }
+    // … so hashing candidate mobiles confirms none of them, not even the right one.
+    for guess in ["13812345676", "13812345677", "13812345678", "13812345679"] {
+        let guessed: CaptureRequest = serde_json::from_value(capture(guess)).expect("request");
+        let candidate = Fingerprint::of(&("capture_lead", &guessed)).expect("fp");
+        assert_ne!(candidate.as_str(), stored, "{guess}");
+    }
+    // It is the HMAC under the tenant's fingerprint key, which is not stored with it.
+    let secret = s.state.keys().fingerprint_key(&tenant).expect("key");
+    let keyed = Fingerprint::keyed(secret.bytes(), &("capture_lead", &request)).expect("fp");
+    assert_eq!(keyed.as_str(), stored);
+
+    // Replays and reuse still behave.
+    let replay = s.post(&leads, Some("l-1"), body).await;
+    assert_eq!((replay.status, &replay.body), (201, &first.body));
+    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+    s.post(&leads, Some("l-1"), capture("13812345679"))
+        .await
+        .problem(422, "idempotency-key-reused");
+    s.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Honest answers when a commit's outcome is unknown.
+
+#[tokio::test]
+async fn a_lost_usage_acknowledgement_is_an_unknown_outcome_and_the_same_key_settles_it_once() {
+    use marketingforce_core::storage::{Fault, FaultPlan, FaultyStore};
+
+    let faulty = Arc::new(FaultyStore::new(
+        Arc::new(MemoryStore::new()),
+        FaultPlan::new(7),
+    ));
+    let s = start_on(faulty.clone(), clock()).await;
+    let t = s.tenant("t", basic("某公司")).await;
+    let usage = format!("/tenants/{t}/usage");
+    let five = json!({"unit": "articles_published", "quantity": 5});
+    for (i, fault) in [Fault::ErrorAfterCommit, Fault::TimeoutAfterCommit]
+        .into_iter()
+        .enumerate()
+    {
+        faulty.script_matching(fault, "modules.usage");
+        let key = format!("u-{i}");
+        let lost = s.post(&usage, Some(&key), five.clone()).await;
+        assert!(
+            lost.status == 503 || lost.status == 504,
+            "{fault:?}: {} {:#}",
+            lost.status,
+            lost.body
+        );
+        let body = lost.problem(lost.status, "outcome-unknown");
+        let detail = body["detail"].as_str().expect("detail");
+        assert!(!detail.contains("nothing"), "{fault:?}: {detail}");
+        assert!(detail.contains("may or may not"), "{detail}");
+        assert!(detail.contains("same Idempotency-Key"), "{detail}");
+        assert_eq!(body["retryable"], json!(true));
+        assert_eq!(lost.header("retry-after"), Some("1"));
+
+        // The write did land: the retry with the same key finishes it exactly once.
+        let retried = s.post(&usage, Some(&key), five.clone()).await;
+        assert_eq!(retried.status, 200, "{fault:?}: {:#}", retried.body);
+        let used = s.get(&format!("{usage}/articles_published")).await.body["used"].clone();
+        assert_eq!(used, json!(5 * (i + 1)), "{fault:?}");
+    }
+    s.stop().await;
+}
+
+#[test]
+fn core_errors_are_answered_by_kind() {
+    use axum::response::IntoResponse;
+    let cases = [
+        (
+            CoreError::outcome_unknown("commit", "reset"),
+            503,
+            "outcome-unknown",
+            true,
+        ),
+        (
+            CoreError::Timeout {
+                operation: "commit".into(),
+            },
+            503,
+            "outcome-unknown",
+            true,
+        ),
+        (
+            CoreError::backend_message("pg", true, "busy"),
+            503,
+            "backend-unavailable",
+            true,
+        ),
+        (
+            CoreError::backend_message("pg", false, "corrupt"),
+            500,
+            "internal",
+            false,
+        ),
+        (
+            CoreError::StaleView {
+                journal: "modules.usage".into(),
+                expected: 1,
+                actual: 2,
+            },
+            409,
+            "conflict",
+            true,
+        ),
+    ];
+    for (e, status, kind, retry) in cases {
+        let p = service::Problem::from(e);
+        assert_eq!(p.status().as_u16(), status);
+        assert!(p.type_uri().ends_with(kind), "{}", p.type_uri());
+        let body = p.body();
+        let detail = body["detail"].as_str().expect("detail").to_string();
+        assert!(!detail.contains("nothing"), "{kind}: {detail}");
+        let response = p.into_response();
+        assert_eq!(
+            response.headers().contains_key("retry-after"),
+            retry,
+            "{kind}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connection limits: slowloris, idle keep-alive, the connection cap.
+
+fn limited(header_ms: u64, idle_ms: u64, max_connections: usize) -> ServiceConfig {
+    ServiceConfig {
+        header_read_timeout: std::time::Duration::from_millis(header_ms),
+        idle_timeout: std::time::Duration::from_millis(idle_ms),
+        max_connections,
+        ..config()
+    }
+}
+
+/// Read from `conn` until it is closed (EOF or reset); panics after `within`.
+async fn closed_within(conn: &mut tokio::net::TcpStream, within: std::time::Duration) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    tokio::time::timeout(within, async {
+        loop {
+            match conn.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| {
+        panic!(
+            "the service closes the connection in time; got {:?}",
+            String::from_utf8_lossy(&got)
+        )
+    });
+    got
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_half_sent_header_is_cut_off_after_the_header_read_timeout() {
+    use tokio::io::AsyncWriteExt;
+    let s = start_with(
+        Arc::new(MemoryStore::new()),
+        clock(),
+        5,
+        limited(400, 5_000, 64),
+        None,
+    )
+    .await;
+    let addr = s.base.trim_start_matches("http://").to_string();
+
+    // Half a header, then silence.
+    let started = std::time::Instant::now();
+    let mut conn = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    conn.write_all(b"POST /tenants HTTP/1.1\r\nHost: x\r\nContent-Ty")
+        .await
+        .expect("write");
+    let answer = closed_within(&mut conn, std::time::Duration::from_secs(3)).await;
+    assert!(answer.is_empty(), "{}", String::from_utf8_lossy(&answer));
+    assert!(started.elapsed() >= std::time::Duration::from_millis(350));
+
+    // Trickling a byte every 100 ms does not keep the connection: the header has a deadline.
+    let started = std::time::Instant::now();
+    let conn = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    let (mut read, mut write) = conn.into_split();
+    let trickle = tokio::spawn(async move {
+        let _ = write.write_all(b"GET /tenants/x HTTP/1.1\r\n").await;
+        for _ in 0..50 {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            if write.write_all(b"X").await.is_err() {
+                break;
+            }
+        }
+    });
+    tokio::time::timeout(std::time::Duration::from_secs(3), async {
+        use tokio::io::AsyncReadExt;
+        let mut buf = [0u8; 256];
+        while let Ok(n) = read.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+        }
+    })
+    .await
+    .expect("a trickling header is cut off");
+    assert!(started.elapsed() < std::time::Duration::from_millis(2_500));
+    trickle.abort();
+
+    // A whole request is served, and a keep-alive connection idling afterwards is closed
+    // after the idle timeout... of this server, 5 s; a second server shows it quickly.
+    let mut conn = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    conn.write_all(b"GET /tenants/x HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("write");
+    let mut buf = [0u8; 12];
+    use tokio::io::AsyncReadExt;
+    conn.read_exact(&mut buf).await.expect("response");
+    assert_eq!(&buf, b"HTTP/1.1 404");
+    s.stop().await;
+
+    let quick = start_with(
+        Arc::new(MemoryStore::new()),
+        clock(),
+        5,
+        limited(5_000, 300, 64),
+        None,
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let mut conn = tokio::net::TcpStream::connect(quick.base.trim_start_matches("http://"))
+        .await
+        .expect("connect");
+    conn.write_all(b"GET /tenants/x HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("write");
+    let answer = closed_within(&mut conn, std::time::Duration::from_secs(3)).await;
+    assert!(answer.starts_with(b"HTTP/1.1 404"));
+    assert!(started.elapsed() >= std::time::Duration::from_millis(250));
+    quick.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_limit_wait_for_a_free_slot() {
+    let s = start_with(
+        Arc::new(MemoryStore::new()),
+        clock(),
+        5,
+        limited(1_000, 1_000, 1),
+        None,
+    )
+    .await;
+    let addr = s.base.trim_start_matches("http://").to_string();
+    // One silent connection takes the only slot …
+    let hog = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let client = reqwest::Client::new();
+    let waiting = client
+        .get(format!("{}/tenants/x", s.base))
+        .timeout(std::time::Duration::from_millis(300))
+        .send()
+        .await;
+    assert!(waiting.is_err(), "served beyond the limit: {waiting:?}");
+    // … until it goes (here: its header timeout closes it).
+    drop(hog);
+    let served = client
+        .get(format!("{}/tenants/x", s.base))
+        .timeout(std::time::Duration::from_secs(5))
+        .send()
+        .await
+        .expect("served once a slot is free");
+    assert_eq!(served.status().as_u16(), 404);
+    s.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Authentication.
+
+const OPERATOR_TOKEN: &str = "op-0123456789abcdef";
+const WRITER_A: &str = "wa-0123456789abcdef";
+const READER_A: &str = "ra-0123456789abcdef";
+const WRITER_B: &str = "wb-0123456789abcdef";
+
+impl Server {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        authorization: Option<&str>,
+        key: Option<&str>,
+        body: Option<Value>,
+    ) -> Resp {
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(a) = authorization {
+            request = request.header("Authorization", a);
+        }
+        if let Some(k) = key {
+            request = request.header("Idempotency-Key", k);
+        }
+        if let Some(b) = body {
+            request = request.json(&b);
+        }
+        self.send(request).await
+    }
+}
+
+#[tokio::test]
+async fn bearer_tokens_name_the_tenant_and_the_role() {
+    use reqwest::Method;
+    // Tenants are created first (open mode), then the service restarts with tokens for them.
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let open = start_on(store.clone(), clock()).await;
+    let a = open.tenant("ta", basic("甲公司")).await;
+    let b = open.tenant("tb", basic("乙公司")).await;
+    open.stop().await;
+    let tokens = service::TokenTable::parse(&format!(
+        "{OPERATOR_TOKEN}=*:operator, {WRITER_A}={a}:writer, {READER_A}={a}:reader, {WRITER_B}={b}:writer"
+    ))
+    .expect("tokens");
+    let s = start_with(store, clock(), 6, config(), Some(Arc::new(tokens))).await;
+    let bearer = |t: &str| format!("Bearer {t}");
+    let lead = json!({"source": "own_site", "mobile": "13812345678"});
+
+    // No, a malformed or an unknown token: 401 with a challenge, whatever the route.
+    for auth in [
+        None,
+        Some("Basic d2E6MDEyMzQ1Njc4OWFiY2RlZg==".to_string()),
+        Some("Bearer".to_string()),
+        Some(bearer("wa-0123456789abcdeX")),
+        Some(bearer("wa-0123456789abcde")),
+        Some(bearer(&format!("{WRITER_A}0"))),
+    ] {
+        for path in [format!("/tenants/{a}"), "/nowhere".to_string()] {
+            let r = s
+                .call(Method::GET, &path, auth.as_deref(), None, None)
+                .await;
+            r.problem(401, "unauthenticated");
+            assert!(
+                r.header("www-authenticate")
+                    .is_some_and(|c| c.starts_with("Bearer")),
+                "{auth:?}"
+            );
+        }
+    }
+
+    // A tenant's writer: its own tenant only.
+    let wa = bearer(WRITER_A);
+    let own = s
+        .call(Method::GET, &format!("/tenants/{a}"), Some(&wa), None, None)
+        .await;
+    assert_eq!(own.status, 200, "{:#}", own.body);
+    s.call(Method::GET, &format!("/tenants/{b}"), Some(&wa), None, None)
+        .await
+        .problem(403, "forbidden");
+    s.call(
+        Method::POST,
+        &format!("/tenants/{b}/leads"),
+        Some(&wa),
+        Some("l"),
+        Some(lead.clone()),
+    )
+    .await
+    .problem(403, "forbidden");
+    s.call(
+        Method::POST,
+        "/tenants",
+        Some(&wa),
+        Some("t"),
+        Some(basic("丙公司")),
+    )
+    .await
+    .problem(403, "forbidden");
+    let captured = s
+        .call(
+            Method::POST,
+            &format!("/tenants/{a}/leads"),
+            Some(&wa),
+            Some("l"),
+            Some(lead.clone()),
+        )
+        .await;
+    assert_eq!(captured.status, 201, "{:#}", captured.body);
+
+    // A reader reads and may not write.
+    let ra = bearer(READER_A);
+    assert_eq!(
+        s.call(
+            Method::GET,
+            &format!("/tenants/{a}/leads"),
+            Some(&ra),
+            None,
+            None
+        )
+        .await
+        .status,
+        200
+    );
+    s.call(
+        Method::POST,
+        &format!("/tenants/{a}/usage"),
+        Some(&ra),
+        Some("u"),
+        Some(json!({"unit": "articles_published", "quantity": 1})),
+    )
+    .await
+    .problem(403, "forbidden");
+
+    // B's writer cannot see A's lead; the operator sees every tenant and creates tenants.
+    s.call(
+        Method::GET,
+        &format!("/tenants/{a}/leads"),
+        Some(&bearer(WRITER_B)),
+        None,
+        None,
+    )
+    .await
+    .problem(403, "forbidden");
+    let op = bearer(OPERATOR_TOKEN);
+    assert_eq!(
+        s.call(Method::GET, &format!("/tenants/{b}"), Some(&op), None, None)
+            .await
+            .status,
+        200
+    );
+    let created = s
+        .call(
+            Method::POST,
+            "/tenants",
+            Some(&op),
+            Some("t"),
+            Some(basic("丙公司")),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{:#}", created.body);
+    s.stop().await;
+}
+
+#[test]
+fn token_tables_refuse_bad_entries_without_quoting_tokens() {
+    use service::{Authenticator, Principal, Role, TokenTable};
+    let id = TenantId::new();
+    for bad in [
+        "",
+        "short=*:operator",
+        "op-0123456789abcdef=*:writer",
+        &format!("op-0123456789abcdef={id}:operator"),
+        "op-0123456789abcdef=not-a-tenant:writer",
+        "op-0123456789abcdef=*:root",
+        "op-0123456789abcdef",
+    ] {
+        let e = TokenTable::parse(bad).expect_err(bad);
+        assert!(!e.contains("0123456789abcdef"), "{e}");
+    }
+    let table = TokenTable::parse(&format!("wa-0123456789abcdef={id}:writer")).expect("table");
+    assert_eq!(
+        table.authenticate("wa-0123456789abcdef"),
+        Some(Principal {
+            tenant: Some(id),
+            role: Role::Writer
+        })
+    );
+    assert_eq!(table.authenticate("wa-0123456789abcde"), None);
+    assert_eq!(table.authenticate(""), None);
+    assert!(!format!("{table:?}").contains("0123456789abcdef"));
 }

@@ -14,9 +14,19 @@
 //!   with a durable store (data sealed under a throwaway key could never be read again); with
 //!   the memory store a fixed development key is used and a warning printed.
 //! - `MF_BODY_LIMIT`: largest request body in bytes (default 65536).
+//! - `MF_HEADER_READ_TIMEOUT`: seconds a client may take to send a request header (default 10;
+//!   slower connections, e.g. slowloris clients, are closed).
+//! - `MF_IDLE_TIMEOUT`: seconds a keep-alive connection may idle between requests (default 60).
+//! - `MF_MAX_CONNECTIONS`: connections served at once (default 1024); more wait in the backlog.
+//! - `MF_TOKENS`: bearer tokens, comma-separated `token=tenant:role` (`tenant` a tenant id, or
+//!   `*` with role `operator`; roles `operator`, `writer`, `reader`; tokens of 16+ characters),
+//!   e.g. `MF_TOKENS='op-5f2c9a7e1b3d4c6a=*:operator'`. When set, every request needs
+//!   `Authorization: Bearer <token>`. When not set the service runs **open** (every caller is
+//!   the operator) and says so on start: for local development only.
 //!
 //! Then, for example:
 //! ```text
+//! # with MF_TOKENS set, add -H 'Authorization: Bearer <token>' to every call
 //! curl -si localhost:8080/tenants -H 'Idempotency-Key: t-1' -H 'Content-Type: application/json' \
 //!      -d '{"name":"上海某机械有限公司","bundle":"tcloud.basic"}'
 //! curl -si localhost:8080/tenants/<id>/leads -H 'Idempotency-Key: l-1' -H 'Content-Type: application/json' \
@@ -32,9 +42,10 @@ mod service;
 use std::error::Error;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use marketingforce::crm::crypto::KeyRing;
-use service::{AppState, ServiceConfig, StoreUrl};
+use service::{AppState, ServiceConfig, StoreUrl, TokenTable};
 
 /// The development key used with the memory store when `MF_PII_KEY` is not set.
 const DEV_KEY: [u8; 32] = *b"marketingforce-dev-key-not-prod!";
@@ -66,14 +77,28 @@ async fn run() -> Result<(), Box<dyn Error>> {
         Err(_) => return Err(format!("MF_PII_KEY is required with the store {store_url}").into()),
     };
     let mut config = ServiceConfig::default();
-    if let Ok(limit) = std::env::var("MF_BODY_LIMIT") {
-        config.body_limit = limit
-            .parse()
-            .map_err(|e| format!("MF_BODY_LIMIT {limit:?}: {e}"))?;
+    if let Some(limit) = env_number("MF_BODY_LIMIT")? {
+        config.body_limit = limit;
+    }
+    if let Some(secs) = env_number("MF_HEADER_READ_TIMEOUT")? {
+        config.header_read_timeout = Duration::from_secs(secs as u64);
+    }
+    if let Some(secs) = env_number("MF_IDLE_TIMEOUT")? {
+        config.idle_timeout = Duration::from_secs(secs as u64);
+    }
+    if let Some(n) = env_number("MF_MAX_CONNECTIONS")? {
+        config.max_connections = n;
     }
     let store = store_url.open().await?;
-    let state = AppState::builder(store, Arc::new(KeyRing::new("k1", key)))
-        .config(config)
+    let mut builder = AppState::builder(store, Arc::new(KeyRing::new("k1", key))).config(config);
+    match std::env::var("MF_TOKENS") {
+        Ok(spec) => builder = builder.authenticator(Arc::new(TokenTable::parse(&spec)?)),
+        Err(_) => eprintln!(
+            "http_service: MF_TOKENS not set; running OPEN (no authentication, every caller is \
+             the operator): for local development only"
+        ),
+    }
+    let state = builder
         .build()
         .map_err(|p| format!("cannot start: {:?}", p.body()))?;
     let listener = tokio::net::TcpListener::bind(&addr).await?;
@@ -81,8 +106,20 @@ async fn run() -> Result<(), Box<dyn Error>> {
         "http_service: listening on http://{} (store: {store_url})",
         listener.local_addr()?
     );
-    axum::serve(listener, service::router(state)).await?;
+    service::serve(listener, state).await?;
     Ok(())
+}
+
+/// A positive number from the environment variable `name`, if set.
+fn env_number(name: &str) -> Result<Option<usize>, String> {
+    match std::env::var(name) {
+        Ok(raw) => match raw.trim().parse::<usize>() {
+            Ok(n) if n > 0 => Ok(Some(n)),
+            Ok(_) => Err(format!("{name} must be positive")),
+            Err(e) => Err(format!("{name} {raw:?}: {e}")),
+        },
+        Err(_) => Ok(None),
+    }
 }
 
 /// 64 hex digits → 32 bytes.

@@ -1,6 +1,8 @@
 //! Configuration: where the state lives ([`StoreUrl`]) and the service's limits
 //! ([`ServiceConfig`]).
 
+use std::time::Duration;
+
 /// Where the service keeps its state: core's [`StoreUrl`] — `memory`, `sqlite:<path>` or
 /// `postgres://…` (with an optional `schema=`); its `Display` is safe to log.
 pub use marketingforce::core::storage::StoreUrl;
@@ -12,6 +14,16 @@ pub struct ServiceConfig {
     pub body_limit: usize,
     /// Largest page of a listing (default 100).
     pub max_page: usize,
+    /// Longest a client may take to send a request's header, from its first byte (or from the
+    /// connection's opening) to the blank line (default 10 s); a slower connection is closed.
+    /// Defends against slowloris clients that hold connections open with partial headers.
+    pub header_read_timeout: Duration,
+    /// Longest a connection may sit without traffic between requests (keep-alive) or while a
+    /// response is written (default 60 s); then it is closed.
+    pub idle_timeout: Duration,
+    /// Most connections served at once (default 1024); further clients wait in the listen
+    /// backlog until one closes.
+    pub max_connections: usize,
 }
 
 impl Default for ServiceConfig {
@@ -19,6 +31,9 @@ impl Default for ServiceConfig {
         ServiceConfig {
             body_limit: 64 * 1024,
             max_page: 100,
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 1024,
         }
     }
 }

@@ -145,10 +145,7 @@ impl Directory {
             }
         };
         if standing.fingerprint != fingerprint {
-            return Err(Problem::key_reused(
-                key.strip_prefix(super::idempotency::RECORD_PREFIX)
-                    .unwrap_or(key),
-            ));
+            return Err(Problem::key_reused(super::idempotency::client_key(key)));
         }
         Ok(standing.record)
     }

@@ -18,9 +18,11 @@ use super::state::AppState;
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
 /// The longest key accepted.
-pub const MAX_KEY_LEN: usize = 255;
+/// The SDK's own limit ([`IdempotencyKey::MAX_LEN`](marketingforce::core::IdempotencyKey::MAX_LEN)):
+/// the reply is recorded under the key itself.
+pub const MAX_KEY_LEN: usize = marketingforce::core::IdempotencyKey::MAX_LEN;
 
-/// The `Idempotency-Key` of a mutating request: 1–255 visible ASCII characters, given bare or
+/// The `Idempotency-Key` of a mutating request: 1–128 visible ASCII characters, given bare or
 /// as a structured-field string (`"…"`). Missing or unusable keys are 400.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct IdempotencyKey(String);

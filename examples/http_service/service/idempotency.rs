@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use axum::http::header::{CONTENT_TYPE, LOCATION};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use marketingforce::core::storage::{Batch, Idempotent};
+use marketingforce::core::storage::{Batch, Fingerprint, Idempotent};
 use marketingforce::core::tenant::TenantId;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -18,8 +18,10 @@ use super::extract::IdempotencyKey;
 use super::problem::Problem;
 use super::state::AppState;
 
-/// Prefix of the store's idempotency records of HTTP replies.
-pub const RECORD_PREFIX: &str = "http:";
+/// Prefix of the operations under which HTTP replies are recorded: the reply of key `k` to
+/// `op` is the store's idempotency claim `http.{op}/{k}` (see
+/// [`IdempotencyKey::scoped`](marketingforce::core::IdempotencyKey::scoped)).
+pub const RECORD_PREFIX: &str = "http.";
 
 /// Prefix of the keys handed to the SDK's own idempotent commands (lead captures, usage
 /// events), derived from the same header.
@@ -144,8 +146,7 @@ where
     Fut: Future<Output = Result<(Reply, Batch), Problem>>,
 {
     let _running = state.in_flight().enter(scope, key)?;
-    #[allow(deprecated)] // moves to Idempotent::new(&IdempotencyKey, operation, ..)
-    let idem = Idempotent::legacy(format!("{RECORD_PREFIX}{key}"), &(op, request))?;
+    let idem = idempotent(state, scope, key, op, request)?;
     let store = state.store().as_ref();
     match idem.check::<Reply>(store, &scope).await {
         Ok(Some(recorded)) => return Ok(recorded.into_response(true)),
@@ -167,6 +168,39 @@ where
         })?;
     let replayed = standing != reply;
     Ok(standing.into_response(replayed))
+}
+
+/// The idempotent command `http.{op}` for `key` in `scope`, fingerprinted with the scope's
+/// fingerprint key ([`KeyProvider::fingerprint_key`]): requests carry personal data (a
+/// capture's mobile number and name), and a plain SHA-256 stored next to the key could be
+/// reversed by hashing every candidate mobile number. The HMAC reveals nothing without the
+/// tenant's key, which is never stored with the record.
+///
+/// [`KeyProvider::fingerprint_key`]: marketingforce::crm::crypto::KeyProvider::fingerprint_key
+///
+/// # Errors
+/// 400 for a key the SDK refuses; key-provider and encoding problems.
+pub fn idempotent<R: Serialize + ?Sized>(
+    state: &AppState,
+    scope: TenantId,
+    key: &IdempotencyKey,
+    op: &str,
+    request: &R,
+) -> Result<Idempotent, Problem> {
+    let sdk_key = marketingforce::core::IdempotencyKey::new(key.as_str())
+        .map_err(|e| Problem::invalid_idempotency_key(e.to_string()))?;
+    let secret = state.keys().fingerprint_key(&scope)?;
+    let fingerprint = Fingerprint::keyed(secret.bytes(), &(op, request))?;
+    Ok(Idempotent::with_fingerprint(
+        &sdk_key,
+        &format!("{RECORD_PREFIX}{op}"),
+        fingerprint,
+    )?)
+}
+
+/// The client's key of a stored claim key `http.{op}/{key}` (for messages).
+pub fn client_key(claim: &str) -> &str {
+    claim.split_once('/').map_or(claim, |(_, key)| key)
 }
 
 /// The key handed to the SDK's own idempotent command for `key`.

@@ -1,7 +1,20 @@
 //! An HTTP service that embeds the Marketingforce SDK, written as a library-like module: build
 //! an [`AppState`] over any [`Store`](marketingforce::core::storage::Store), hand it to
-//! [`router`], serve the router with `axum::serve`. The example binary (`main.rs`) does that
-//! from environment variables; `tests/http_service.rs` does it on `127.0.0.1:0`.
+//! [`serve`] (the [`router`] behind connection limits: header-read and idle timeouts, a cap on
+//! connections, see [`ServiceConfig`]). The example binary (`main.rs`) does that from
+//! environment variables; `tests/http_service.rs` does it on `127.0.0.1:0`, also with two
+//! instances over one store (several processes may share a SQLite file or a PostgreSQL
+//! database: quotas, lead dedupe and idempotency keys hold across them).
+//!
+//! # Authentication
+//!
+//! With an [`Authenticator`] (the binary: `MF_TOKENS`), every request needs
+//! `Authorization: Bearer <token>`; the token names a tenant (or the operator) and a [`Role`].
+//! The tenant comes from the credential: a path naming another tenant is 403 `forbidden`, as
+//! is `POST /tenants` by anyone but the operator and a write by a `reader`. A missing or
+//! unknown token is 401 `unauthenticated` with `WWW-Authenticate: Bearer`. Without an
+//! authenticator the service is **open** (every caller is the operator): for development and
+//! the loopback tests only.
 //!
 //! # Endpoints
 //!
@@ -20,13 +33,17 @@
 //!
 //! # Idempotency
 //!
-//! Every `POST` requires an `Idempotency-Key` header (1–255 visible ASCII characters; a quoted
+//! Every `POST` requires an `Idempotency-Key` header (1–128 visible ASCII characters; a quoted
 //! structured-field string is accepted too). Keys are scoped to the tenant (for `POST /tenants`,
 //! to the operator). The first *successful* response is recorded with a fingerprint of the
 //! operation and its decoded body; a replay with the same key and request returns the recorded
 //! status, `Location` and body, with `Idempotent-Replayed: true`, and changes nothing. A replay
-//! with a different request is refused with 422. A refused request (4xx/5xx) records nothing and
-//! changed nothing, so the same key can be retried after fixing the cause. Under the HTTP record
+//! with a different request is refused with 422. A refused request (4xx) records nothing and
+//! changed nothing, so the same key can be retried after fixing the cause. A 5xx records no
+//! reply but does **not** promise that nothing changed (a commit may have landed before its
+//! acknowledgement was lost): retry it with the same key, which replays or finishes the
+//! request exactly once. The recorded fingerprint is an HMAC under the tenant's fingerprint
+//! key (requests carry mobile numbers), never a plain hash of the request. Under the HTTP record
 //! the SDK's own idempotency keys (lead captures, usage events) are derived from the same header,
 //! so a crash between the domain commit and the HTTP record still runs the command once.
 //! Tenant creation writes a provisioning plan (ids, grant, dates) under the key first, so a
@@ -41,10 +58,12 @@
 //! |---|---|---|
 //! | 400 | `missing-idempotency-key`, `invalid-idempotency-key` | a `POST` without a usable key |
 //! | 400 | `malformed-json` | the body is not JSON (syntax, truncation, trailing data) |
+//! | 401 | `unauthenticated` | no or an unknown bearer token (`WWW-Authenticate: Bearer`) |
+//! | 403 | `forbidden` | the token's tenant is not the path's, or its role may not do this |
 //! | 403 | `not-entitled`, `no-quota`, `seat-limit` | the tenant did not buy the module / has no quota of the unit / every seat is taken: waiting will not help |
 //! | 404 | `not-found` | unknown route, tenant, lead, settlement; a resource of another tenant (isolation is indistinguishable from absence) |
 //! | 405 | `method-not-allowed` | e.g. `DELETE` on a route |
-//! | 409 | `conflict`, `invalid-state`, `request-in-progress`, `lead-merged`, `settlement-refused` | concurrent change; a state machine refused; the same key is still running; the lead lives on in a survivor; a month not over, a previous month unsettled, reports missing |
+//! | 409 | `conflict`, `invalid-state`, `request-in-progress`, `lead-merged`, `settlement-refused` | a concurrent change won, also by another instance over the store (`Retry-After`; the conflicting write did not land, retry with the same key); a state machine refused; the same key is still running; the lead lives on in a survivor; a month not over, a previous month unsettled, reports missing |
 //! | 410 | `lead-erased` | the lead's personal data was erased (PIPL) |
 //! | 413 | `payload-too-large` | the body exceeds [`ServiceConfig::body_limit`] |
 //! | 415 | `unsupported-media-type` | a body that is not `application/json` |
@@ -52,15 +71,22 @@
 //! | 422 | `idempotency-key-reused` | the key was first used for a different request (following the IETF Idempotency-Key draft: 422, not 409, because retrying cannot succeed) |
 //! | 429 | `quota-exceeded`, `limit-exceeded`, `rate-limited` | a finite quota is used up for its window (`remaining`, `limit`, `window_end` and `can_buy` pack offers are members), or a rate limit (`Retry-After`). 429 rather than 402 because the quota resets at `window_end` and no payment protocol is involved |
 //! | 502 | `platform-failed`, `module-failed` | an ad platform behind an adapter, or a hosted third-party module, failed |
-//! | 503 | `backend-unavailable`, `timeout` | the store failed or timed out (`Retry-After: 1` when retryable) |
+//! | 503 | `backend-unavailable` | the store is unavailable (`Retry-After: 1`); retry with the same key |
+//! | 503 | `outcome-unknown` | a commit's acknowledgement was lost or timed out (`code` says which): the request **may have taken effect**; retry with the same `Idempotency-Key` to learn which (`Retry-After: 1`) |
 //! | 500 | `internal` | anything else; details go to the log, not to the client |
+//!
+//! Errors of the SDK's core are mapped by their [`ErrorKind`](marketingforce::core::error::ErrorKind)
+//! (one table in `problem.rs`); every problem of a core error carries `code` (the stable
+//! variant code) and `retryable`.
 
+mod auth;
 mod config;
 mod directory;
 mod extract;
 mod idempotency;
 mod leads;
 mod problem;
+mod serve;
 mod settlement;
 mod state;
 mod tenants;
@@ -70,10 +96,12 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
 
+pub use auth::{Authenticator, Principal, Role, TokenTable};
 pub use config::{ServiceConfig, StoreUrl};
 pub use directory::{Provisioning, TenantRecord, OPERATOR_SCOPE};
 pub use idempotency::Reply;
 pub use problem::Problem;
+pub use serve::{serve, GuardedListener};
 pub use state::{AppState, AppStateBuilder};
 
 /// The service's routes over `state`, with the body limit of its configuration.
@@ -99,6 +127,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require,
+        ))
         .with_state(state)
 }
 

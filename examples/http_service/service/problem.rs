@@ -6,7 +6,7 @@ use axum::http::header::{CONTENT_TYPE, RETRY_AFTER};
 use axum::http::{HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use marketingforce::ads::AdsError;
-use marketingforce::core::Error as CoreError;
+use marketingforce::core::{Error as CoreError, ErrorKind};
 use marketingforce::crm::CrmError;
 use marketingforce::modules::ModulesError;
 use serde_json::{json, Map, Value};
@@ -239,68 +239,171 @@ impl IntoResponse for Problem {
     }
 }
 
+/// How each [`ErrorKind`] is answered: status, `type` suffix, title, the detail (unless the
+/// variant's own fields make a better one) and whether `Retry-After: 1` is sent. Only kinds
+/// that guarantee nothing was written say so; `OutcomeUnknown` (lost acknowledgements and
+/// timeouts) says the request may have taken effect and that retrying with the same key is
+/// safe.
+struct KindAnswer {
+    status: StatusCode,
+    kind: &'static str,
+    title: &'static str,
+    detail: &'static str,
+    retry_after: bool,
+}
+
+const fn answer(kind: ErrorKind) -> KindAnswer {
+    const fn a(
+        status: StatusCode,
+        kind: &'static str,
+        title: &'static str,
+        detail: &'static str,
+        retry_after: bool,
+    ) -> KindAnswer {
+        KindAnswer {
+            status,
+            kind,
+            title,
+            detail,
+            retry_after,
+        }
+    }
+    use StatusCode as S;
+    match kind {
+        ErrorKind::InvalidInput => a(
+            S::UNPROCESSABLE_ENTITY,
+            "validation",
+            "Invalid request",
+            "",
+            false,
+        ),
+        // Isolation (`Forbidden` from the core) is reported exactly like absence: the caller
+        // learns nothing about the other tenant.
+        ErrorKind::NotFound | ErrorKind::Forbidden => {
+            a(S::NOT_FOUND, "not-found", "Not found", "not found", false)
+        }
+        ErrorKind::Conflict => a(
+            S::CONFLICT,
+            "conflict",
+            "Concurrent change",
+            "the resource changed while the request ran (a concurrent request, possibly on \
+             another instance, wrote first) and the conflicting write did not take effect: retry \
+             with the same Idempotency-Key",
+            true,
+        ),
+        ErrorKind::IdempotencyMismatch => a(
+            S::UNPROCESSABLE_ENTITY,
+            "idempotency-key-reused",
+            "Idempotency-Key reused",
+            "the Idempotency-Key was first used for a different request",
+            false,
+        ),
+        ErrorKind::InvalidState => a(S::CONFLICT, "invalid-state", "Invalid state", "", false),
+        ErrorKind::LimitExceeded => a(
+            S::TOO_MANY_REQUESTS,
+            "limit-exceeded",
+            "Limit exceeded",
+            "",
+            false,
+        ),
+        ErrorKind::RateLimited => a(
+            S::TOO_MANY_REQUESTS,
+            "rate-limited",
+            "Rate limited",
+            "",
+            true,
+        ),
+        ErrorKind::Unauthenticated => a(
+            S::UNAUTHORIZED,
+            "unauthenticated",
+            "Unauthenticated",
+            "no valid credentials",
+            false,
+        ),
+        ErrorKind::Unavailable => a(
+            S::SERVICE_UNAVAILABLE,
+            "backend-unavailable",
+            "Backend unavailable",
+            "the storage backend is unavailable; retry with the same Idempotency-Key, which \
+             is safe whether or not an earlier step of this request took effect",
+            true,
+        ),
+        ErrorKind::OutcomeUnknown => a(
+            S::SERVICE_UNAVAILABLE,
+            "outcome-unknown",
+            "Outcome unknown",
+            "the request may or may not have taken effect (a write's acknowledgement was lost \
+             or timed out); retry with the same Idempotency-Key to learn which: it returns the \
+             first result or completes the request, exactly once",
+            true,
+        ),
+        ErrorKind::Rejected => a(S::UNPROCESSABLE_ENTITY, "rejected", "Rejected", "", false),
+        // `Internal`, and kinds added later.
+        _ => a(
+            S::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal error",
+            "the service failed; the incident was logged",
+            false,
+        ),
+    }
+}
+
 impl From<CoreError> for Problem {
     fn from(e: CoreError) -> Problem {
-        match e {
+        let kind = e.kind();
+        let code = e.code();
+        let retryable = e.is_retryable();
+        let a = answer(kind);
+        let mut p = match &e {
+            // Variants whose fields make a better answer than the kind alone.
             CoreError::Validation { field, reason } => {
                 Problem::validation(field.clone(), format!("invalid {field}: {reason}"))
             }
             CoreError::NotFound { kind, id } => {
                 Problem::not_found(format!("{kind} {id} not found"))
             }
-            // Isolation is reported exactly like absence: the caller learns nothing about
-            // the other tenant.
-            CoreError::TenantIsolation { .. } => Problem::not_found("not found"),
-            CoreError::Conflict { .. } => Problem::new(
-                StatusCode::CONFLICT,
-                "conflict",
-                "Concurrent change",
-                "the resource changed while the request ran; retry it",
-            )
-            .retry_after(1),
+            CoreError::IdempotencyMismatch { key } => {
+                Problem::key_reused(super::idempotency::client_key(key))
+            }
             CoreError::LimitExceeded {
                 limit,
                 requested,
                 available,
             } => Problem::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "limit-exceeded",
-                "Limit exceeded",
+                a.status,
+                a.kind,
+                a.title,
                 format!("{limit}: requested {requested}, available {available}"),
             )
             .with("limit", limit)
             .with("requested", requested)
             .with("available", available),
-            CoreError::IdempotencyMismatch { key } => Problem::key_reused(&key),
-            e @ CoreError::InvalidState { .. } => Problem::new(
-                StatusCode::CONFLICT,
-                "invalid-state",
-                "Invalid state",
-                e.to_string(),
-            ),
-            e @ CoreError::Backend { .. } => {
-                let retryable = e.is_retryable();
-                let mut p = Problem::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "backend-unavailable",
-                    "Backend unavailable",
-                    "the storage backend failed; nothing was changed by this request",
-                );
-                p.0.internal = Some(e.to_string());
-                if retryable {
-                    p = p.retry_after(1);
+            CoreError::RateLimited {
+                retry_after: Some(wait),
+                ..
+            } => Problem::new(a.status, a.kind, a.title, e.to_string())
+                .retry_after(wait.as_secs().max(1)),
+            _ => {
+                let detail = if a.detail.is_empty() {
+                    e.to_string()
+                } else {
+                    a.detail.to_string()
+                };
+                let mut p = Problem::new(a.status, a.kind, a.title, detail);
+                if a.status.is_server_error() {
+                    p.0.internal = Some(e.to_string());
                 }
                 p
             }
-            CoreError::Timeout { operation } => Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "timeout",
-                "Timeout",
-                format!("{operation} timed out; retry with the same Idempotency-Key"),
-            )
-            .retry_after(1),
-            other => Problem::internal(other.to_string()),
+        };
+        if a.retry_after && p.0.retry_after.is_none() {
+            p = p.retry_after(1);
         }
+        if !matches!(kind, ErrorKind::NotFound | ErrorKind::Forbidden) {
+            p = p.with("code", code).with("retryable", retryable);
+        }
+        p
     }
 }
 
@@ -424,9 +527,10 @@ impl From<ModulesError> for Problem {
             .with("limit", limit.get())
             .with("window_end", window_end)
             .with("can_buy", can_buy),
-            ModulesError::UsageEventMismatch { key, .. } => {
-                Problem::key_reused(key.strip_prefix("api:").unwrap_or(&key))
-            }
+            ModulesError::UsageEventMismatch { key, .. } => Problem::key_reused(
+                key.strip_prefix(super::idempotency::DOMAIN_PREFIX)
+                    .unwrap_or(&key),
+            ),
             ModulesError::RateLimited {
                 tenant,
                 module,

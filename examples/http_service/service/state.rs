@@ -14,6 +14,7 @@ use marketingforce::crm::Crm;
 use marketingforce::modules::entitlements::EntitlementRegistry;
 use marketingforce::modules::products::Products;
 
+use super::auth::Authenticator;
 use super::config::ServiceConfig;
 use super::directory::{Directory, TenantRecord};
 use super::idempotency::InFlight;
@@ -27,9 +28,18 @@ pub struct AppStateBuilder {
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGenerator>,
     config: ServiceConfig,
+    authenticator: Option<Arc<dyn Authenticator>>,
 }
 
 impl AppStateBuilder {
+    /// Require a bearer token checked by `authenticator` on every request (default: none, the
+    /// open mode of the [`auth`](super::auth) module, for development and tests).
+    #[must_use]
+    pub fn authenticator(mut self, authenticator: Arc<dyn Authenticator>) -> Self {
+        self.authenticator = Some(authenticator);
+        self
+    }
+
     /// Use `clock` (default: the system clock).
     #[must_use]
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
@@ -57,7 +67,7 @@ impl AppStateBuilder {
     /// # Errors
     /// The CRM refuses its (default) configuration or the keys.
     pub fn build(self) -> Result<AppState, Problem> {
-        let crm = Crm::builder(self.store.clone(), self.keys)
+        let crm = Crm::builder(self.store.clone(), self.keys.clone())
             .clock(self.clock.clone())
             .ids(self.ids.clone())
             .build()?;
@@ -69,6 +79,8 @@ impl AppStateBuilder {
                 directory: Directory::new(self.store.clone()),
                 products: Products::builtin(),
                 store: self.store,
+                keys: self.keys,
+                authenticator: self.authenticator,
                 clock: self.clock,
                 ids: self.ids,
                 config: self.config,
@@ -83,6 +95,8 @@ impl AppStateBuilder {
 
 struct Inner {
     store: Arc<dyn Store>,
+    keys: Arc<dyn KeyProvider>,
+    authenticator: Option<Arc<dyn Authenticator>>,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGenerator>,
     config: ServiceConfig,
@@ -120,7 +134,18 @@ impl AppState {
             clock: Arc::new(SystemClock),
             ids: Arc::new(RandomIds),
             config: ServiceConfig::default(),
+            authenticator: None,
         }
+    }
+
+    /// The keys: personal data is sealed and request fingerprints are keyed with them.
+    pub fn keys(&self) -> &Arc<dyn KeyProvider> {
+        &self.inner.keys
+    }
+
+    /// The authenticator; `None` in open mode.
+    pub fn authenticator(&self) -> Option<&Arc<dyn Authenticator>> {
+        self.inner.authenticator.as_ref()
     }
 
     /// The store.
