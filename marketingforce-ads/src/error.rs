@@ -288,3 +288,86 @@ impl AdsError {
         }
     }
 }
+
+impl marketingforce_core::Classify for AdsError {
+    fn kind(&self) -> marketingforce_core::ErrorKind {
+        use marketingforce_core::ErrorKind as K;
+        match self {
+            AdsError::Core(e) => e.kind(),
+            AdsError::Platform { source, .. } => source.kind(),
+            AdsError::LedgerAccount { .. } | AdsError::ReportCurrency { .. } => K::InvalidInput,
+            AdsError::UnknownAccount { .. } | AdsError::UnknownCampaign { .. } => K::NotFound,
+            AdsError::CreditLimitExceeded { .. }
+            | AdsError::PrepaymentInsufficient { .. }
+            | AdsError::PlatformFundsInsufficient { .. }
+            | AdsError::SpendExceedsFunds { .. } => K::LimitExceeded,
+            AdsError::CustomerNotApproved { .. }
+            | AdsError::NoAgreement { .. }
+            | AdsError::NoPlatformAgreement { .. }
+            | AdsError::AccountSuspended { .. }
+            | AdsError::AccountClosed { .. }
+            | AdsError::MissingReports { .. }
+            | AdsError::PreviousMonthUnsettled { .. }
+            | AdsError::MonthNotOver { .. }
+            | AdsError::CreativeNotApproved { .. } => K::InvalidState,
+            AdsError::Transfer { .. } | AdsError::ConflictingReport { .. } => K::Rejected,
+            AdsError::CorruptJournal { .. } => K::Internal,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            AdsError::Core(e) => e.code(),
+            AdsError::Transfer { .. } => "transfer_refused",
+            AdsError::LedgerAccount { .. } => "ledger_account",
+            AdsError::CorruptJournal { .. } => "corrupt_journal",
+            AdsError::CustomerNotApproved { .. } => "customer_not_approved",
+            AdsError::NoAgreement { .. } => "no_agreement",
+            AdsError::NoPlatformAgreement { .. } => "no_platform_agreement",
+            AdsError::CreditLimitExceeded { .. } => "credit_limit_exceeded",
+            AdsError::PrepaymentInsufficient { .. } => "prepayment_insufficient",
+            AdsError::PlatformFundsInsufficient { .. } => "platform_funds_insufficient",
+            AdsError::AccountSuspended { .. } => "account_suspended",
+            AdsError::AccountClosed { .. } => "account_closed",
+            AdsError::UnknownAccount { .. } => "unknown_account",
+            AdsError::UnknownCampaign { .. } => "unknown_campaign",
+            AdsError::ReportCurrency { .. } => "report_currency",
+            AdsError::ConflictingReport { .. } => "conflicting_report",
+            AdsError::MissingReports { .. } => "missing_reports",
+            AdsError::SpendExceedsFunds { .. } => "spend_exceeds_funds",
+            AdsError::PreviousMonthUnsettled { .. } => "previous_month_unsettled",
+            AdsError::MonthNotOver { .. } => "month_not_over",
+            AdsError::CreativeNotApproved { .. } => "creative_not_approved",
+            AdsError::Platform { .. } => "platform",
+        }
+    }
+
+    fn field(&self) -> Option<&str> {
+        AdsError::field(self)
+    }
+
+    fn is_retryable(&self) -> bool {
+        AdsError::is_retryable(self)
+    }
+}
+
+#[cfg(test)]
+mod classify_tests {
+    use super::*;
+    use marketingforce_core::{Classify, ErrorKind};
+
+    #[test]
+    fn kinds_follow_the_core_classification() {
+        let busy = AdsError::platform(
+            "ocean_engine",
+            marketingforce_core::Error::backend_message("ocean_engine", true, "busy"),
+        );
+        assert!(Classify::is_retryable(&busy));
+        assert_eq!(Classify::code(&busy), "platform");
+        let closed = AdsError::MonthNotOver {
+            month: crate::period::Month::new(2026, 3).unwrap_or_else(|e| panic!("{e}")),
+        };
+        assert_eq!(Classify::kind(&closed), ErrorKind::InvalidState);
+        assert!(!Classify::is_retryable(&closed));
+    }
+}

@@ -208,3 +208,89 @@ impl From<serde_json::Error> for CrmError {
         CrmError::Core(CoreError::from(e))
     }
 }
+
+impl marketingforce_core::Classify for CrmError {
+    fn kind(&self) -> marketingforce_core::ErrorKind {
+        use marketingforce_core::ErrorKind as K;
+        match self {
+            CrmError::Core(e) => e.kind(),
+            CrmError::NoIdentity
+            | CrmError::ReasonRequired { .. }
+            | CrmError::ReferralCodeOtherCampaign { .. } => K::InvalidInput,
+            CrmError::LeadNotFound(_) | CrmError::LeadErased(_) | CrmError::UnknownStaff(_) => {
+                K::NotFound
+            }
+            CrmError::LeadMerged { .. } | CrmError::IllegalTransition { .. } => K::InvalidState,
+            CrmError::AccessDenied { .. } => K::Forbidden,
+            CrmError::SeatLimit { .. }
+            | CrmError::InsufficientPoints { .. }
+            | CrmError::BudgetExhausted { .. } => K::LimitExceeded,
+            CrmError::ReferralRefused { .. } => K::Rejected,
+            CrmError::PlatformApi { retryable, .. } => {
+                if *retryable {
+                    K::Unavailable
+                } else {
+                    K::Rejected
+                }
+            }
+            CrmError::RateLimited { .. } => K::RateLimited,
+            CrmError::PlatformConfiguration { .. } | CrmError::Crypto { .. } => K::Internal,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            CrmError::Core(e) => e.code(),
+            CrmError::NoIdentity => "no_identity",
+            CrmError::LeadNotFound(_) => "lead_not_found",
+            CrmError::LeadMerged { .. } => "lead_merged",
+            CrmError::LeadErased(_) => "lead_erased",
+            CrmError::IllegalTransition { .. } => "illegal_transition",
+            CrmError::ReasonRequired { .. } => "reason_required",
+            CrmError::AccessDenied { .. } => "access_denied",
+            CrmError::UnknownStaff(_) => "unknown_staff",
+            CrmError::SeatLimit { .. } => "seat_limit",
+            CrmError::InsufficientPoints { .. } => "insufficient_points",
+            CrmError::ReferralCodeOtherCampaign { .. } => "referral_code_other_campaign",
+            CrmError::ReferralRefused { .. } => "referral_refused",
+            CrmError::BudgetExhausted { .. } => "budget_exhausted",
+            CrmError::PlatformConfiguration { .. } => "platform_configuration",
+            CrmError::PlatformApi { .. } => "platform_api",
+            CrmError::RateLimited { .. } => "rate_limited",
+            CrmError::Crypto { .. } => "crypto",
+        }
+    }
+
+    fn field(&self) -> Option<&str> {
+        CrmError::field(self)
+    }
+}
+
+impl CrmError {
+    /// Whether retrying the same call may succeed (conflicts and stale views after a re-read,
+    /// rate limits after a wait, transient platform and backend failures, unknown outcomes with
+    /// the same key). See [`Classify`](marketingforce_core::Classify).
+    pub fn is_retryable(&self) -> bool {
+        marketingforce_core::Classify::is_retryable(self)
+    }
+}
+
+#[cfg(test)]
+mod classify_tests {
+    use super::*;
+    use marketingforce_core::{Classify, ErrorKind};
+
+    #[test]
+    fn kinds_follow_the_core_classification() {
+        let lost = CrmError::Core(CoreError::outcome_unknown("sqlite commit", "lost"));
+        assert_eq!(Classify::kind(&lost), ErrorKind::OutcomeUnknown);
+        assert!(lost.is_retryable());
+        let none = CrmError::LeadNotFound(LeadId::new());
+        assert_eq!(
+            (none.kind(), none.code()),
+            (ErrorKind::NotFound, "lead_not_found")
+        );
+        assert!(!none.is_retryable());
+        assert_eq!(CrmError::NoIdentity.kind(), ErrorKind::InvalidInput);
+    }
+}

@@ -321,3 +321,71 @@ impl ModulesError {
         }
     }
 }
+
+impl marketingforce_core::Classify for ModulesError {
+    fn kind(&self) -> marketingforce_core::ErrorKind {
+        use marketingforce_core::ErrorKind as K;
+        match self {
+            ModulesError::Core(e) => e.kind(),
+            ModulesError::UnknownModule { .. }
+            | ModulesError::UnknownBundle { .. }
+            | ModulesError::UnknownPack { .. }
+            | ModulesError::BelowMinimumSeats { .. }
+            | ModulesError::MissingRequirement { .. }
+            | ModulesError::NamespaceClash { .. } => K::InvalidInput,
+            ModulesError::NotEntitled { .. } => K::Forbidden,
+            ModulesError::SeatLimitReached { .. }
+            | ModulesError::NoQuota { .. }
+            | ModulesError::QuotaExceeded { .. }
+            | ModulesError::InsufficientPrepayment { .. } => K::LimitExceeded,
+            ModulesError::UsageEventMismatch { .. } => K::IdempotencyMismatch,
+            ModulesError::ReservationNotOpen { .. } | ModulesError::RefundNotAllowed { .. } => {
+                K::InvalidState
+            }
+            ModulesError::RateLimited { .. } => K::RateLimited,
+            ModulesError::ModuleFailed { .. } => K::Rejected,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        ModulesError::code(self)
+    }
+
+    fn field(&self) -> Option<&str> {
+        ModulesError::field(self)
+    }
+
+    fn is_retryable(&self) -> bool {
+        ModulesError::is_retryable(self)
+    }
+}
+
+#[cfg(test)]
+mod classify_tests {
+    use super::*;
+    use marketingforce_core::{Classify, ErrorKind};
+
+    #[test]
+    fn kinds_follow_the_core_classification() {
+        let stale = ModulesError::Core(Error::StaleView {
+            journal: "modules.usage".into(),
+            expected: 1,
+            actual: 2,
+        });
+        assert_eq!(Classify::kind(&stale), ErrorKind::Conflict);
+        assert!(Classify::is_retryable(&stale));
+        let bad = ModulesError::validation("quantity", "must be positive");
+        assert_eq!(
+            (Classify::kind(&bad), Classify::field(&bad)),
+            (ErrorKind::InvalidInput, Some("quantity"))
+        );
+        let limit = ModulesError::SeatLimitReached {
+            module: crate::catalog::ModuleId::LEADS_ALLOCATION,
+            limit: 1,
+            assigned: 1,
+        };
+        assert_eq!(Classify::kind(&limit), ErrorKind::LimitExceeded);
+        assert_eq!(Classify::code(&limit), "seat_limit_reached");
+        assert!(!Classify::is_retryable(&limit));
+    }
+}
