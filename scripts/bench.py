@@ -59,6 +59,7 @@ BENCHES = [
     ("content", "marketingforce-content"),
     ("sites", "marketingforce-sites"),
     ("events", "marketingforce-events"),
+    ("instances", "marketingforce"),
 ]
 # Package features a bench needs, added to the build when the bench is selected.
 BENCH_FEATURES = {"events": "marketingforce-events/nats,marketingforce-events/webhooks"}
