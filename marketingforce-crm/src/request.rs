@@ -39,8 +39,10 @@ pub struct ConsentInput {
     pub channel: String,
 }
 
-/// One lead as captured from a source, before normalisation.
+/// One lead as captured from a source, before normalisation. Unknown fields are refused when
+/// deserialising (a misspelt `"mobil"` is an error naming it, not a lead without a mobile).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CaptureRequest {
     /// Where it came from.
     pub source: Source,
@@ -404,5 +406,21 @@ impl From<Inquiry> for CaptureRequest {
             consent: i.consent,
             captured_at: i.received_at,
         }
+    }
+}
+
+#[cfg(test)]
+mod unknown_field_tests {
+    use super::*;
+
+    #[test]
+    fn a_misspelt_field_is_refused_by_name() {
+        let e = serde_json::from_str::<CaptureRequest>(
+            r#"{"source": "own_site", "mobil": "13812345678"}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("mobil"), "{e}");
+        assert!(!e.contains("13812345678"), "{e}");
     }
 }
