@@ -1,5 +1,10 @@
 //! T-image: themes, text fitting (wrap, shrink, refuse), picture checks, SVG and PNG output.
 
+#[allow(dead_code)]
+mod tools;
+#[allow(unused_imports)]
+use tools::skip_without;
+
 use marketingforce_content::image::{TemplateImageGenerator, Themes};
 use marketingforce_content::ContentError;
 use marketingforce_core::adapters::generation::{ImageAsset, ImageFormat, ImageKind, ImageRequest};
@@ -206,16 +211,4 @@ fn png_is_rasterised_with_a_cjk_font_and_missing_fonts_are_reported() {
         }
         other => panic!("{other:?}"),
     }
-}
-
-/// A system tool a test needs is missing: under CI (`MARKETINGFORCE_CI`, set by `.ci/run`, which
-/// installs it from `.ci/apt-packages`) that is a failure; anywhere else the test is skipped
-/// with a message, so the README's test command passes on a bare machine.
-#[allow(dead_code)]
-fn skip_without(what: &str, why: impl std::fmt::Display) {
-    assert!(
-        std::env::var_os("MARKETINGFORCE_CI").is_none() && std::env::var_os("CI").is_none(),
-        "{what} is missing under CI: {why}"
-    );
-    eprintln!("skipped: {what} is not installed ({why}); `.ci/run` installs it");
 }

@@ -1,6 +1,11 @@
 //! T-video: storyboard, subtitles (properties of the Chinese line rules), dubbing script, and a
 //! real MP4 through ffmpeg when the feature is on.
 
+#[allow(dead_code)]
+mod tools;
+#[allow(unused_imports)]
+use tools::skip_without;
+
 use marketingforce_content::video::storyboard::{
     plan, SceneKind, VideoTemplates, KNOWN_TRANSITIONS,
 };
@@ -244,16 +249,4 @@ async fn ffmpeg_renders_a_real_mp4_or_is_named_missing() {
         .unwrap();
     let planned = plan.storyboard.duration_ms as f64 / 1000.0;
     assert!((secs - planned).abs() < 0.5, "{secs} vs {planned}");
-}
-
-/// A system tool a test needs is missing: under CI (`MARKETINGFORCE_CI`, set by `.ci/run`, which
-/// installs it from `.ci/apt-packages`) that is a failure; anywhere else the test is skipped
-/// with a message, so the README's test command passes on a bare machine.
-#[allow(dead_code)]
-fn skip_without(what: &str, why: impl std::fmt::Display) {
-    assert!(
-        std::env::var_os("MARKETINGFORCE_CI").is_none() && std::env::var_os("CI").is_none(),
-        "{what} is missing under CI: {why}"
-    );
-    eprintln!("skipped: {what} is not installed ({why}); `.ci/run` installs it");
 }

@@ -33,6 +33,36 @@ fn registry(store: Arc<dyn Store>) -> EntitlementRegistry {
     EntitlementRegistry::builder(store).clock(clock()).build()
 }
 
+/// Three store handles over one SQLite file in `dir`, as three processes open it.
+async fn sqlite_stores(dir: &std::path::Path) -> Vec<Arc<dyn Store>> {
+    let mut stores: Vec<Arc<dyn Store>> = Vec::new();
+    for _ in 0..3 {
+        stores.push(Arc::new(
+            SqliteStore::open(dir.join("shared.db")).await.unwrap(),
+        ));
+    }
+    stores
+}
+
+/// Three PostgreSQL pools over one schema, or `None` (with a message) when no server is
+/// configured.
+async fn postgres_stores() -> Option<Vec<Arc<dyn Store>>> {
+    let Ok(url) = std::env::var("MARKETINGFORCE_TEST_POSTGRES_URL") else {
+        eprintln!("skipped: MARKETINGFORCE_TEST_POSTGRES_URL is not set");
+        return None;
+    };
+    let schema = std::env::var("MARKETINGFORCE_TEST_POSTGRES_SCHEMA")
+        .unwrap_or_else(|_| "mf_modules_processes".into());
+    let mut stores: Vec<Arc<dyn Store>> = Vec::new();
+    for _ in 0..3 {
+        let options = PostgresOptions::new(url.clone()).schema(schema.clone());
+        stores.push(Arc::new(
+            PostgresStore::connect_with(options).await.unwrap(),
+        ));
+    }
+    Some(stores)
+}
+
 fn grant(tenant: TenantId) -> Grant {
     Grant::new(tenant, d("2026-03-01"), d("2027-03-01")).quota(
         UsageUnit::ArticlesPublished,
@@ -122,30 +152,14 @@ async fn quota_holds_across_processes_in_memory() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quota_holds_across_processes_on_one_sqlite_file() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("meter.db");
-    let mut stores: Vec<Arc<dyn Store>> = Vec::new();
-    for _ in 0..3 {
-        stores.push(Arc::new(SqliteStore::open(&path).await.unwrap()));
-    }
-    quota_holds(stores).await;
+    quota_holds(sqlite_stores(dir.path()).await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quota_holds_across_processes_on_postgres() {
-    let Ok(url) = std::env::var("MARKETINGFORCE_TEST_POSTGRES_URL") else {
-        eprintln!("skipped: MARKETINGFORCE_TEST_POSTGRES_URL is not set");
-        return;
-    };
-    let schema = std::env::var("MARKETINGFORCE_TEST_POSTGRES_SCHEMA")
-        .unwrap_or_else(|_| "mf_modules_processes".into());
-    let mut stores: Vec<Arc<dyn Store>> = Vec::new();
-    for _ in 0..3 {
-        let options = PostgresOptions::new(url.clone()).schema(schema.clone());
-        stores.push(Arc::new(
-            PostgresStore::connect_with(options).await.unwrap(),
-        ));
+    if let Some(stores) = postgres_stores().await {
+        quota_holds(stores).await;
     }
-    quota_holds(stores).await;
 }
 
 /// A process whose view is stale refuses nothing the store would allow: after another process
@@ -296,30 +310,14 @@ async fn seat_limits_hold_across_processes_in_memory() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seat_limits_hold_across_processes_on_one_sqlite_file() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("seats.db");
-    let mut stores: Vec<Arc<dyn Store>> = Vec::new();
-    for _ in 0..3 {
-        stores.push(Arc::new(SqliteStore::open(&path).await.unwrap()));
-    }
-    seat_limits_hold(stores).await;
+    seat_limits_hold(sqlite_stores(dir.path()).await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seat_limits_hold_across_processes_on_postgres() {
-    let Ok(url) = std::env::var("MARKETINGFORCE_TEST_POSTGRES_URL") else {
-        eprintln!("skipped: MARKETINGFORCE_TEST_POSTGRES_URL is not set");
-        return;
-    };
-    let schema = std::env::var("MARKETINGFORCE_TEST_POSTGRES_SCHEMA")
-        .unwrap_or_else(|_| "mf_modules_processes".into());
-    let mut stores: Vec<Arc<dyn Store>> = Vec::new();
-    for _ in 0..3 {
-        let options = PostgresOptions::new(url.clone()).schema(schema.clone());
-        stores.push(Arc::new(
-            PostgresStore::connect_with(options).await.unwrap(),
-        ));
+    if let Some(stores) = postgres_stores().await {
+        seat_limits_hold(stores).await;
     }
-    seat_limits_hold(stores).await;
 }
 
 /// A pack bought through one process is usable through another that loaded the tenant before.

@@ -717,17 +717,32 @@ impl UsageBook {
         if self.seen.contains_key(&self.probe(key) as &dyn KeyView) {
             return false;
         }
-        let i = self.unit_ix(unit);
-        let ub = &mut self.units[i];
-        for d in draws {
-            let b = ub.bucket(d);
-            match kind {
-                UsageKind::Consume => b.used = b.used.saturating_add(d.quantity),
-                UsageKind::Credit => b.used = b.used.saturating_sub(d.quantity),
-            }
-        }
+        let i = self.move_usage(unit, kind, draws, true);
         self.mark_seen(key.clone(), i, kind, quantity, date);
         true
+    }
+
+    /// Apply (`forward`) or take back the usage an event's draws moved; returns the unit's
+    /// index.
+    fn move_usage(
+        &mut self,
+        unit: &UsageUnit,
+        kind: UsageKind,
+        draws: &[Draw],
+        forward: bool,
+    ) -> usize {
+        let i = self.unit_ix(unit);
+        let ub = &mut self.units[i];
+        let adds = forward == (kind == UsageKind::Consume);
+        for d in draws {
+            let b = ub.bucket(d);
+            b.used = if adds {
+                b.used.saturating_add(d.quantity)
+            } else {
+                b.used.saturating_sub(d.quantity)
+            };
+        }
+        i
     }
 
     /// Take back an event applied by [`record`](Self::record) or [`consume`](Self::consume)
@@ -744,15 +759,7 @@ impl UsageBook {
         if self.seen.remove(&probe as &dyn KeyView).is_none() {
             return false;
         }
-        let i = self.unit_ix(unit);
-        let ub = &mut self.units[i];
-        for d in draws {
-            let b = ub.bucket(d);
-            match kind {
-                UsageKind::Consume => b.used = b.used.saturating_sub(d.quantity),
-                UsageKind::Credit => b.used = b.used.saturating_add(d.quantity),
-            }
-        }
+        self.move_usage(unit, kind, draws, false);
         true
     }
 
