@@ -193,7 +193,7 @@ pub enum LedgerCommit {
 /// at. A `Ledger` in another process that appended since makes the write stale: the engine
 /// catches up from the journal tail (the other process's accounts and transfers) and the
 /// command is applied again on top — a transfer that would now overdraw an account or exceed
-/// its limit is refused — and written again, [`STALE_ATTEMPTS`] times at most. So balances,
+/// its limit is refused — and written again, 16 times at most. So balances,
 /// credit limits and prepayments hold with any number of processes; with one process per
 /// tenant the head check never fails.
 ///

@@ -477,7 +477,7 @@ impl FaultyStore {
     /// Make every call suspend once before it reaches the wrapped store — and a commit once
     /// more after it, before its answer is returned — the way calls over a network do. An
     /// in-memory store never suspends, so without this a call cancelled by
-    /// [`poll_then_drop`](super::poll_then_drop) after `n` polls is dropped only where the
+    /// [`poll_then_drop`] after `n` polls is dropped only where the
     /// service itself suspends; with it, the `n`-th poll reaches the `n`-th store call, and a
     /// drop right after a commit leaves it written with the answer lost. Deterministic on a
     /// current-thread runtime.
