@@ -374,7 +374,12 @@ impl CrmSeam {
             req = req.campaign(c);
         }
         if let Some(at) = unix(follow.createtime) {
-            req = req.at(at);
+            // WeCom's time, but never ahead of this service's clock (a skewed platform clock
+            // must not win the "most recent" survivorship rule), and only when plausible.
+            let at = at.min(self.crm.clock().now());
+            if chrono::Datelike::year(&at) >= 2000 {
+                req = req.at(at);
+            }
         }
         let mut dropped = Vec::new();
         if let Some(n) = record
@@ -538,6 +543,14 @@ impl CrmSeam {
         event.lead = self.crm.survivor(tenant, &event.lead).await?;
         event.topic = event.topic.map(|t| t.chars().take(100).collect());
         event.content = event.content.map(|c| c.chars().take(200).collect());
+        // WeCom's time, but never ahead of this service's clock (a skewed platform clock must
+        // not be refused as a client time, nor win recency), and now when implausible.
+        let now = self.crm.clock().now();
+        event.at = if chrono::Datelike::year(&event.at) >= 2000 {
+            event.at.min(now)
+        } else {
+            now
+        };
         self.crm.record_behaviour(tenant, event, key).await
     }
 
