@@ -9,8 +9,10 @@
 //! lexicon, text templates and the event envelope.
 //!
 //! `FUZZ_CASES` sets the cases per target (default 512, CI); a long run:
-//! `FUZZ_CASES=200000 cargo test --release --all-features --test fuzz`. Inputs that ever failed
-//! are kept by proptest in `tests/fuzz.proptest-regressions` and replayed first.
+//! `FUZZ_CASES=200000 cargo test --release --all-features --test fuzz`. The regression corpus
+//! in `tests/fuzz-corpus/` (one input per line: numbers, store URLs, identities, JSON) is
+//! replayed through the same checks on every run; inputs proptest ever finds failing are kept
+//! in `tests/fuzz.proptest-regressions` and replayed first.
 
 use std::sync::Arc;
 
@@ -71,19 +73,7 @@ proptest! {
 
     #[test]
     fn money_parsing(s in numberish()) {
-        match Money::parse(&s) {
-            Ok(m) => prop_assert_eq!(Money::parse(&m.to_string()).ok(), Some(m)),
-            Err(e) => short_echo(&s, &e.to_string())?,
-        }
-        if let Err(e) = s.parse::<Rate>() {
-            short_echo(&s, &e.to_string())?;
-        }
-        if let Err(e) = s.parse::<Quantity>() {
-            short_echo(&s, &e.to_string())?;
-        }
-        if let Err(e) = s.parse::<Currency>() {
-            short_echo(&s, &e.to_string())?;
-        }
+        check_numbers(&s)?;
     }
 
     #[test]
@@ -91,7 +81,44 @@ proptest! {
         any::<String>(),
         "(memory|sqlite:[a-z/._]{0,20}|postgres(ql)?://[a-z:@%./?=&_0-9]{0,40})",
     ]) {
-        if let Ok(url) = StoreUrl::parse(&s) {
+        check_store_url(&s)?;
+    }
+
+    #[test]
+    fn identities(s in prop_oneof![
+        any::<String>(),
+        "\\+?[0-9０-９ ()-]{0,20}",
+        "[a-zA-Z0-9._%+=-]{0,20}@[a-z0-9.-]{0,20}",
+    ]) {
+        check_identities(&s)?;
+    }
+
+    #[test]
+    fn json_loaders(s in json_ish()) {
+        check_json(&s);
+    }
+}
+
+fn check_numbers(s: &str) -> Result<(), TestCaseError> {
+    match Money::parse(s) {
+        Ok(m) => prop_assert_eq!(Money::parse(&m.to_string()).ok(), Some(m)),
+        Err(e) => short_echo(s, &e.to_string())?,
+    }
+    if let Err(e) = s.parse::<Rate>() {
+        short_echo(s, &e.to_string())?;
+    }
+    if let Err(e) = s.parse::<Quantity>() {
+        short_echo(s, &e.to_string())?;
+    }
+    if let Err(e) = s.parse::<Currency>() {
+        short_echo(s, &e.to_string())?;
+    }
+    Ok(())
+}
+
+fn check_store_url(s: &str) -> Result<(), TestCaseError> {
+    {
+        if let Ok(url) = StoreUrl::parse(s) {
             // The loggable form never shows a password.
             let shown = url.to_string();
             if let Some((_, rest)) = s.split_once("://") {
@@ -105,41 +132,63 @@ proptest! {
             }
         }
     }
+    Ok(())
+}
 
-    #[test]
-    fn identities(s in prop_oneof![
-        any::<String>(),
-        "\\+?[0-9０-９ ()-]{0,20}",
-        "[a-zA-Z0-9._%+=-]{0,20}@[a-z0-9.-]{0,20}",
-    ]) {
-        for message in [
-            MobileNumber::parse(&s).err().map(|e| e.to_string()),
-            Phone::parse(&s).err().map(|e| e.to_string()),
-            Email::parse(&s).err().map(|e| e.to_string()),
-            WeComId::parse(&s).err().map(|e| e.to_string()),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            // Identity errors name the rule, never the value.
-            if s.trim().chars().count() >= 6 {
-                prop_assert!(!message.contains(s.trim()), "{message}");
-            }
+fn check_identities(s: &str) -> Result<(), TestCaseError> {
+    for message in [
+        MobileNumber::parse(s).err().map(|e| e.to_string()),
+        Phone::parse(s).err().map(|e| e.to_string()),
+        Email::parse(s).err().map(|e| e.to_string()),
+        WeComId::parse(s).err().map(|e| e.to_string()),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        // Identity errors name the rule, never the value.
+        if s.trim().chars().count() >= 6 {
+            prop_assert!(!message.contains(s.trim()), "{message}");
         }
     }
+    Ok(())
+}
 
-    #[test]
-    fn json_loaders(s in json_ish()) {
-        use marketingforce::modules::catalog::Catalog;
-        let _ = Catalog::from_json(&s).map_err(|e| short_echo(&s, &e.to_string()));
-        let _ = marketingforce::modules::products::Products::from_json(&s, &Catalog::builtin());
-        let _ = marketingforce::modules::paas::ModuleManifest::from_json(&s, &Catalog::builtin());
-        let _ = marketingforce::core::time::HolidayCalendar::from_json(&s)
-            .map_err(|e| short_echo(&s, &e.to_string()));
-        let _ = marketingforce::content::compliance::Lexicon::from_json(&s);
-        let _ = marketingforce::content::text::template::TextTemplates::from_json(&s);
-        let _ = marketingforce::core::events::EventEnvelope::from_json(s.as_bytes());
+fn check_json(s: &str) {
+    use marketingforce::modules::catalog::Catalog;
+    let _ = Catalog::from_json(s);
+    let _ = marketingforce::modules::products::Products::from_json(s, &Catalog::builtin());
+    let _ = marketingforce::modules::paas::ModuleManifest::from_json(s, &Catalog::builtin());
+    let _ = marketingforce::core::time::HolidayCalendar::from_json(s);
+    let _ = marketingforce::content::compliance::Lexicon::from_json(s);
+    let _ = marketingforce::content::text::template::TextTemplates::from_json(s);
+    let _ = marketingforce::core::events::EventEnvelope::from_json(s.as_bytes());
+}
+
+/// The regression corpus: every input of `tests/fuzz-corpus/` through the same checks.
+#[test]
+fn the_corpus_replays() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz-corpus");
+    let read = |name: &str| {
+        std::fs::read_to_string(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+    };
+    let mut n = 0;
+    for line in read("numbers.txt").lines() {
+        check_numbers(line).unwrap_or_else(|e| panic!("numbers {line:?}: {e}"));
+        n += 1;
     }
+    for line in read("store_urls.txt").lines() {
+        check_store_url(line).unwrap_or_else(|e| panic!("store url {line:?}: {e}"));
+        n += 1;
+    }
+    for line in read("identities.txt").lines() {
+        check_identities(line).unwrap_or_else(|e| panic!("identity {line:?}: {e}"));
+        n += 1;
+    }
+    for line in read("json.txt").lines() {
+        check_json(line);
+        n += 1;
+    }
+    assert!(n > 60, "the corpus is read ({n} inputs)");
 }
 
 fn csv_cell() -> impl Strategy<Value = String> {
