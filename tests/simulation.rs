@@ -8,7 +8,12 @@
 //! Environment: `MF_SIM_SEEDS` (e.g. `1,2,3` or `1..20`) and `MF_SIM_STEPS` override the seeds
 //! and steps of `short_runs_hold_every_invariant`; `MF_SIM_BACKEND=sqlite` runs on SQLite;
 //! `MF_SIM_CANCEL` (per mille of attempts cancelled, default 40; memory backend only) and
-//! `MF_SIM_SECOND_PROCESS` (per mille of commands routed to the second process, default 250).
+//! `MF_SIM_SECOND_PROCESS` (per mille of commands routed to the second process, default 250);
+//! `MF_SIM_ADS_ON_B=1` also routes report ingestion and settlement to the second process (not
+//! yet verified). `MF_SIM_ADS_ON_B=1 MF_SIM_SEEDS=9 MF_SIM_STEPS=704` ends with a salesperson
+//! one lead over capacity: at step 704 a capture merges into a lead and absorbs one the
+//! salesperson owned, and the survivor counts against them. That points at merge
+//! survivorship, which checks no capacity, rather than at a commit race. It is an open defect.
 
 #[path = "simulation/mod.rs"]
 mod simulation;

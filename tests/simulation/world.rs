@@ -591,8 +591,8 @@ impl World {
                 || what.starts_with("reserve")
                 // Not yet verified across processes: report ingestion and settlement (a seed
                 // found a month whose ledger spend and statement disagreed by one revision).
-                || what.starts_with("ingest")
-                || what.starts_with("settle");
+                || (std::env::var_os("MF_SIM_ADS_ON_B").is_none()
+                    && (what.starts_with("ingest") || what.starts_with("settle")));
             let svc = if self.step > 0
                 && !per_process
                 && self.rng.chance(self.settings.second_process_per_mille)
