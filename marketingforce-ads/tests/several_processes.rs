@@ -147,15 +147,20 @@ async fn two_ledgers_post_to_one_journal() {
     for i in 0..80u128 {
         let ledger = if i % 2 == 0 { a.clone() } else { b.clone() };
         tasks.push(tokio::spawn(async move {
-            ledger
-                .post(vec![TransferSpec::posted(
-                    TransferId::new(100 + i),
-                    vec![
-                        Leg::debit_minor(funds, 10, Currency::CNY),
-                        Leg::credit_minor(sink, 10, Currency::CNY),
-                    ],
-                )])
-                .await
+            let spec = TransferSpec::posted(
+                TransferId::new(100 + i),
+                vec![
+                    Leg::debit_minor(funds, 10, Currency::CNY),
+                    Leg::credit_minor(sink, 10, Currency::CNY),
+                ],
+            );
+            // A retryable answer (out of attempts under contention) is sent again.
+            loop {
+                match ledger.post(vec![spec.clone()]).await {
+                    Err(e) if e.is_retryable() => continue,
+                    other => return other,
+                }
+            }
         }));
     }
     let mut accepted = 0;

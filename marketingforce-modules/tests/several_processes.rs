@@ -271,7 +271,13 @@ async fn seat_limits_hold(stores: Vec<Arc<dyn Store>>) {
         tasks.push(tokio::spawn(async move {
             let account = AccountId::new(format!("sales-{i}")).unwrap();
             let e = p.load(&tenant).await.unwrap();
-            e.assign_seat(&module, &account).await.map(|c| (account, c))
+            // A retryable answer (out of attempts under contention) is sent again.
+            loop {
+                match e.assign_seat(&module, &account).await {
+                    Err(err) if err.is_retryable() => continue,
+                    other => return other.map(|c| (account, c)),
+                }
+            }
         }));
     }
     let mut holders = Vec::new();
