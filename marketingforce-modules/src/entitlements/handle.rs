@@ -93,6 +93,28 @@ impl TenantState {
         })
     }
 
+    /// Re-read the stored grants (as of the grants journal's head) and recompile — always
+    /// when `force`, otherwise only when another process granted since.
+    pub async fn reload_grants(&self, force: bool) -> Result<()> {
+        use std::sync::atomic::Ordering;
+        let store = self.shared.store().clone();
+        let head = store
+            .journal_head(&self.tenant, super::GRANTS_JOURNAL)
+            .await?;
+        if !force && head == self.grants_position.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let grants: Vec<Grant> = Collection::<Grant>::new(store)
+            .list_all(&self.tenant)
+            .await?
+            .into_iter()
+            .map(|v| v.value)
+            .collect();
+        self.install_grants(grants)?;
+        self.grants_position.fetch_max(head, Ordering::AcqRel);
+        Ok(())
+    }
+
     /// Replace the grants and recompile for today.
     pub fn install_grants(&self, grants: Vec<Grant>) -> Result<()> {
         let today = self.shared.today();
@@ -517,24 +539,7 @@ impl Entitlements {
     pub async fn sync(&self) -> Result<()> {
         let store = self.state.shared.store().clone();
         let tenant = self.state.tenant;
-        let head = store.journal_head(&tenant, super::GRANTS_JOURNAL).await?;
-        if head
-            != self
-                .state
-                .grants_position
-                .load(std::sync::atomic::Ordering::Acquire)
-        {
-            let grants: Vec<Grant> = Collection::<Grant>::new(store.clone())
-                .list_all(&tenant)
-                .await?
-                .into_iter()
-                .map(|v| v.value)
-                .collect();
-            self.state.install_grants(grants)?;
-            self.state
-                .grants_position
-                .fetch_max(head, std::sync::atomic::Ordering::AcqRel);
-        }
+        self.state.reload_grants(false).await?;
         {
             let mut position = self.state.seat_sync.lock().await;
             let head = store.journal_head(&tenant, SEAT_JOURNAL).await?;

@@ -166,10 +166,7 @@ impl EntitlementRegistry {
     /// Storage or decoding errors.
     pub async fn load(&self, tenant: &TenantId) -> Result<Entitlements> {
         if let Some(e) = self.cached(tenant) {
-            let head = self.store().journal_head(tenant, GRANTS_JOURNAL).await?;
-            if head != e.state.grants_position.load(Ordering::Acquire) {
-                self.reload_grants(tenant, &e).await?;
-            }
+            e.state.reload_grants(false).await?;
             return Ok(e);
         }
         let _guard = self.load_lock.lock().await;
@@ -274,22 +271,8 @@ impl EntitlementRegistry {
         let Some(ents) = self.cached(tenant) else {
             return self.load(tenant).await;
         };
-        self.reload_grants(tenant, &ents).await?;
+        ents.state.reload_grants(true).await?;
         Ok(ents)
-    }
-
-    /// Re-read the tenant's grants (as of the grants journal's head) and recompile.
-    async fn reload_grants(&self, tenant: &TenantId, ents: &Entitlements) -> Result<()> {
-        let head = self.store().journal_head(tenant, GRANTS_JOURNAL).await?;
-        let grants: Vec<Grant> = Collection::<Grant>::new(self.shared.store().clone())
-            .list_all(tenant)
-            .await?
-            .into_iter()
-            .map(|v| v.value)
-            .collect();
-        ents.state.install_grants(grants)?;
-        ents.state.grants_position.fetch_max(head, Ordering::AcqRel);
-        Ok(())
     }
 
     /// Recompile every loaded tenant whose grants started or ended by today. Returns how many

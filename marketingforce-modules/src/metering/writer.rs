@@ -164,7 +164,8 @@ pub(crate) struct UsageWriter {
     pending: Mutex<Pending>,
     /// Every ticket at or below this is durable (or has a [`Fate`]).
     durable: AtomicU64,
-    fates: Mutex<HashMap<u64, Fate>>,
+    /// By ticket; the oldest are forgotten first when full.
+    fates: Mutex<std::collections::BTreeMap<u64, Fate>>,
     flush_lock: tokio::sync::Mutex<()>,
     chunk_events: usize,
 }
@@ -196,7 +197,7 @@ impl UsageWriter {
                 len: 0,
             }),
             durable: AtomicU64::new(0),
-            fates: Mutex::new(HashMap::new()),
+            fates: Mutex::new(std::collections::BTreeMap::new()),
             flush_lock: tokio::sync::Mutex::new(()),
             chunk_events: 2000,
         }
@@ -259,9 +260,7 @@ impl UsageWriter {
     fn set_fate(&self, ticket: u64, fate: Fate) {
         let mut fates = self.fates.lock().unwrap_or_else(PoisonError::into_inner);
         if fates.len() >= MAX_FATES {
-            if let Some(&oldest) = fates.keys().min() {
-                fates.remove(&oldest);
-            }
+            fates.pop_first();
         }
         fates.insert(ticket, fate);
     }
