@@ -13,7 +13,9 @@
 //! only, without the story). Every backend prints the same figures.
 //!
 //! It writes to the output folder: `report.html` (the figures with SVG charts: lead funnel,
-//! revenue waterfall, rebate breakdown), `poster.png` and `poster.svg` (the T-image poster;
+//! revenue waterfall, rebate breakdown, the official site's visitor figures), `site/` (上海精工's
+//! official site as published: PC pages, the mobile variant under `site/m/`, sitemap.xml,
+//! robots.txt — open `site/index.html`), `poster.png` and `poster.svg` (the T-image poster;
 //! PNG needs a CJK font such as Debian's `fonts-wqy-microhei` — without one the PNG is skipped
 //! with a note and the report shows the SVG), and `figures.json`.
 
@@ -209,8 +211,14 @@ async fn run(args: Args) -> Result<(), String> {
     )?;
     let json = serde_json::to_vec_pretty(&figures).map_err(|e| e.to_string())?;
     write("figures.json", &json)?;
+    // The official site the story published, byte for byte (the renderer is deterministic).
+    let site = marketingforce::sites::demo::write_jinggong_site(&args.out.join("site"))
+        .map_err(|e| format!("cannot write the site: {e}"))?;
+    if site.digest() != figures.site.digest {
+        return Err("the site written differs from the one published".into());
+    }
     println!(
-        "wrote {0}/report.html, {0}/{2}poster.svg, {0}/figures.json in {1:.1} s",
+        "wrote {0}/report.html, {0}/site/ (open site/index.html), {0}/{2}poster.svg, {0}/figures.json in {1:.1} s",
         args.out.display(),
         started.elapsed().as_secs_f64(),
         if png.is_ok() {

@@ -40,6 +40,12 @@ pub use marketingforce_sites as sites;
     feature = "modules",
     feature = "crm",
     feature = "ads",
-    feature = "content"
+    feature = "content",
+    feature = "sites"
 ))]
 pub mod scenario;
+
+#[cfg(all(feature = "modules", feature = "crm", feature = "ads"))]
+pub mod platform;
+#[cfg(all(feature = "modules", feature = "crm", feature = "ads"))]
+pub use platform::{Platform, PlatformBuilder, TenantHandle};

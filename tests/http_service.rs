@@ -1878,3 +1878,242 @@ fn token_tables_refuse_bad_entries_without_quoting_tokens() {
     assert_eq!(table.authenticate(""), None);
     assert!(!format!("{table:?}").contains("0123456789abcdef"));
 }
+
+/// The demo site of `marketingforce-sites`, as JSON for `PUT …/sites/{site}`.
+fn demo_site() -> (Value, String) {
+    let demo = marketingforce::sites::demo::jinggong().expect("demo site");
+    let origin = demo.site.base_url.trim_end_matches('/').to_string();
+    (serde_json::to_value(&demo.site).expect("site json"), origin)
+}
+
+impl Server {
+    async fn put(&self, path: &str, body: Value) -> Resp {
+        self.send(self.client.put(format!("{}{path}", self.base)).json(&body))
+            .await
+    }
+
+    /// A browser's request to a public route, from `origin`.
+    async fn beacon(&self, path: &str, origin: &str, agent: &str, body: Value) -> Resp {
+        self.send(
+            self.client
+                .post(format!("{}{path}", self.base))
+                .header("Origin", origin)
+                .header("User-Agent", agent)
+                .json(&body),
+        )
+        .await
+    }
+}
+
+const BROWSER: &str =
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0";
+
+/// A page view on `server`: start, then dwell and scroll; returns the token.
+async fn page_view(server: &Server, origin: &str, page: &str, visitor: &str, dwell: u64) -> String {
+    let start = server
+        .beacon(
+            "/mf/collect/start",
+            origin,
+            BROWSER,
+            json!({"site": "jinggong", "page": page, "locale": "zh-CN", "variant": "pc",
+                   "url": format!("{origin}/{page}.html?utm_source=baidu&utm_medium=cpc"),
+                   "visitor": visitor}),
+        )
+        .await;
+    assert_eq!(start.status, 200, "{:#}", start.body);
+    let token = start.body["token"].as_str().expect("token").to_string();
+    server.clock.advance(Duration::seconds(30));
+    let events = server
+        .beacon(
+            "/mf/collect/events",
+            origin,
+            BROWSER,
+            json!({"token": token, "events": [{"type": "dwell", "visible_ms": dwell},
+                                               {"type": "scroll", "depth_pct": 80}]}),
+        )
+        .await;
+    assert_eq!(events.status, 204, "{:#}", events.body);
+    token
+}
+
+#[tokio::test]
+async fn a_sites_beacons_and_forms_reach_analytics_and_the_crm() {
+    let s = start().await;
+    let t = s
+        .tenant(
+            "t-site",
+            json!({"name": "上海精工机械有限公司", "bundle": "tcloud.standard"}),
+        )
+        .await;
+    let (site, origin) = demo_site();
+    let put = s
+        .put(&format!("/tenants/{t}/sites/jinggong"), site.clone())
+        .await;
+    assert_eq!(put.status, 201, "{:#}", put.body);
+    // Registering again replaces; the id must match the path; the model is validated.
+    assert_eq!(
+        s.put(&format!("/tenants/{t}/sites/jinggong"), site.clone())
+            .await
+            .status,
+        200
+    );
+    s.put(&format!("/tenants/{t}/sites/other"), site.clone())
+        .await
+        .invalid("id");
+    let mut broken = site.clone();
+    broken["base_url"] = json!("ftp://nowhere");
+    s.put(&format!("/tenants/{t}/sites/jinggong"), broken)
+        .await
+        .invalid("base_url");
+    // Another tenant cannot take the id.
+    let other = s.tenant("t-other", basic("苏州另一家公司")).await;
+    s.put(&format!("/tenants/{other}/sites/jinggong"), site)
+        .await
+        .problem(409, "invalid-state");
+
+    // Two visitors; the second sends the inquiry form.
+    page_view(&s, &origin, "home", "visitor-0001", 12_000).await;
+    let token = page_view(&s, &origin, "contact", "visitor-0002", 40_000).await;
+    let form = json!({"fields": {"name": "钱立新", "mobile": "13770001234",
+                                 "company": "无锡恒达精密部件有限公司", "product": "XK-850"},
+                      "consent": true, "consent_version": "2026-03", "page": "contact",
+                      "visitor": "visitor-0002", "token": token,
+                      "url": format!("{origin}/contact.html?utm_source=baidu"),
+                      "submission": "form-0000-0001"});
+    let sent = s
+        .beacon("/mf/forms/jinggong/inquiry", &origin, BROWSER, form.clone())
+        .await;
+    assert_eq!(sent.status, 200, "{:#}", sent.body);
+    assert_eq!(sent.body["accepted"], json!(true));
+    // The same submission again captures once.
+    let again = s
+        .beacon("/mf/forms/jinggong/inquiry", &origin, BROWSER, form.clone())
+        .await;
+    assert_eq!(again.body, sent.body);
+    let leads = s.get(&format!("/tenants/{t}/leads")).await;
+    assert_eq!(leads.status, 200, "{:#}", leads.body);
+    assert_eq!(
+        leads.body["items"].as_array().map(Vec::len),
+        Some(1),
+        "{:#}",
+        leads.body
+    );
+    assert!(!leads.body.to_string().contains("13770001234"), "masked");
+
+    // A form with errors names every field, never the values.
+    let mut bad = form.clone();
+    bad["fields"]["mobile"] = json!("12345");
+    bad["submission"] = json!("form-0000-0002");
+    let refused = s
+        .beacon("/mf/forms/jinggong/inquiry", &origin, BROWSER, bad)
+        .await;
+    let body = refused.invalid("mobile");
+    assert!(!body.to_string().contains("12345"), "{body:#}");
+
+    // Refusals: a bot (204, nothing recorded), a foreign origin (403), an unknown site.
+    let bot = s
+        .beacon(
+            "/mf/collect/start",
+            &origin,
+            "Mozilla/5.0 (compatible; Baiduspider/2.0)",
+            json!({"site": "jinggong", "page": "home", "url": format!("{origin}/index.html"),
+                   "visitor": "crawler"}),
+        )
+        .await;
+    assert_eq!(bot.status, 204);
+    let foreign = s
+        .beacon(
+            "/mf/collect/start",
+            "https://evil.example",
+            BROWSER,
+            json!({"site": "jinggong", "page": "home", "url": format!("{origin}/index.html"),
+                   "visitor": "visitor-0003"}),
+        )
+        .await;
+    assert_eq!(foreign.status, 403, "{:#}", foreign.body);
+    let unknown = s
+        .beacon(
+            "/mf/collect/start",
+            &origin,
+            BROWSER,
+            json!({"site": "nosuchsite", "page": "home", "url": format!("{origin}/index.html"),
+                   "visitor": "visitor-0004"}),
+        )
+        .await;
+    assert_eq!(unknown.status, 400, "{:#}", unknown.body);
+
+    // The analytics: two page views, one form, the dwell as sent; only the owner reads them.
+    let today = "2026-03-01";
+    let by_page = s
+        .get(&format!(
+            "/tenants/{t}/sites/jinggong/analytics?from={today}&to={today}&by=page"
+        ))
+        .await;
+    assert_eq!(by_page.status, 200, "{:#}", by_page.body);
+    let rows = by_page.body.as_array().expect("rows");
+    let row = |page: &str| rows.iter().find(|r| r["key"] == json!(page)).expect(page);
+    assert_eq!(row("home")["pageviews"], json!(1));
+    assert_eq!(row("home")["avg_dwell_ms"], json!(12_000));
+    assert_eq!(row("contact")["avg_dwell_ms"], json!(40_000));
+    s.get(&format!(
+        "/tenants/{other}/sites/jinggong/analytics?from={today}&to={today}"
+    ))
+    .await
+    .problem(404, "not-found");
+    s.get(&format!(
+        "/tenants/{t}/sites/jinggong/analytics?from={today}&to=2026-02-01"
+    ))
+    .await
+    .invalid("to");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_site_registered_on_one_instance_is_served_by_another() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("sites.sqlite");
+    let first: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.expect("sqlite"));
+    let second: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.expect("sqlite"));
+    let clock = clock();
+    let a = start_with(first, clock.clone(), 5, config(), None).await;
+    let b = start_with(second, clock.clone(), 6, config(), None).await;
+    let t = a
+        .tenant(
+            "t-site",
+            json!({"name": "上海精工机械有限公司", "bundle": "tcloud.standard"}),
+        )
+        .await;
+    let (site, origin) = demo_site();
+    assert_eq!(
+        a.put(&format!("/tenants/{t}/sites/jinggong"), site)
+            .await
+            .status,
+        201
+    );
+    // B never saw the registration: its first beacon catches up from the store. A token
+    // issued by B is verified by A (the site key is derived from the shared keys).
+    let token = page_view(&b, &origin, "home", "visitor-0001", 9_000).await;
+    let events = a
+        .beacon(
+            "/mf/collect/events",
+            &origin,
+            BROWSER,
+            json!({"token": token, "events": [{"type": "dwell", "visible_ms": 15_000}]}),
+        )
+        .await;
+    assert_eq!(events.status, 204, "{:#}", events.body);
+    let rows = a
+        .get(&format!(
+            "/tenants/{t}/sites/jinggong/analytics?from=2026-03-01&to=2026-03-01&by=page"
+        ))
+        .await;
+    assert_eq!(rows.body[0]["pageviews"], json!(1), "{:#}", rows.body);
+    assert_eq!(
+        rows.body[0]["avg_dwell_ms"],
+        json!(15_000),
+        "{:#}",
+        rows.body
+    );
+    a.stop().await;
+    b.stop().await;
+}

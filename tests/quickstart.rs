@@ -151,10 +151,38 @@ fn figures_follow_the_price_list_and_the_business_rules() {
     assert_eq!(c.channels.len(), 3);
     assert!(c.inquiries > 0);
 
-    // Leads of A: every inquiry handed over, plus 4 expo scans and 4 referrals; the expo scans
-    // and one referral are people already known and merge. (An inquiry repeated word for word
-    // on the same channel is recognised and writes nothing.)
-    assert!(leads_a.captured >= 8 && leads_a.captured <= c.inquiries + 8);
+    // The official site: published under A's entitlements after the review of every text
+    // block; 24 visits from five kinds of source and five regions, each by its own visitor
+    // (counted once across sources); three inquiry forms.
+    let w = &f.site;
+    assert_eq!(w.customer, JINGGONG);
+    assert!(
+        w.pages >= 8 && w.files > w.pages && w.texts_reviewed > 0,
+        "{w:?}"
+    );
+    let rendered = marketingforce::sites::demo::jinggong()
+        .and_then(|d| marketingforce::sites::render::Renderer::new().render(&d.site, &d.inputs))
+        .expect("the demo site renders");
+    assert_eq!(
+        w.digest,
+        rendered.digest(),
+        "the published files are the demo's"
+    );
+    let v = &w.visits;
+    assert_eq!((v.visits, v.visitors, v.inquiries), (24, 24, 3));
+    assert!(v.pageviews > v.visits && v.avg_dwell_ms > 0 && v.median_load_ms.is_some());
+    assert!(v.features.mobile_site && v.features.multilingual && v.features.contact_forms);
+    let sources: Vec<&str> = w.sources.iter().map(|(k, _)| k.as_str()).collect();
+    for s in ["search", "social", "ad", "referral", "direct"] {
+        assert!(sources.contains(&s), "{sources:?}");
+    }
+    assert_eq!(w.sources.iter().map(|(_, n)| n).sum::<u64>(), 24);
+    assert_eq!(w.regions.len(), 5, "{:?}", w.regions);
+
+    // Leads of A: every inquiry handed over, plus 4 expo scans, 4 referrals and the site's 3
+    // forms; the expo scans and one referral are people already known and merge. (An inquiry
+    // repeated word for word on the same channel is recognised and writes nothing.)
+    assert!(leads_a.captured >= 8 && leads_a.captured <= c.inquiries + 8 + v.inquiries as usize);
     assert_eq!(leads_a.merged, 5);
     assert_eq!(leads_a.created, leads_a.captured - 5);
     assert_eq!(

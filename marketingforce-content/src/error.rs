@@ -366,3 +366,52 @@ impl From<ContentError> for marketingforce_core::Error {
         }
     }
 }
+
+impl ContentError {
+    fn classification(&self) -> marketingforce_core::error::Classification<'_> {
+        use marketingforce_core::error::{Classification as C, ErrorKind as K};
+        match self {
+            ContentError::Core(e) => C::of(e),
+            ContentError::Metering(e) => C::of(e),
+            ContentError::Llm(e) if e.is_retryable() => C::new(K::Unavailable, "llm_unavailable"),
+            ContentError::Llm(_) => C::new(K::Rejected, "llm_refused"),
+            ContentError::BadImage { .. } => C::invalid("bad_image", "image"),
+            ContentError::TextDoesNotFit { field, .. } => C::invalid("text_does_not_fit", field),
+            ContentError::FontsMissing { .. } => C::new(K::Internal, "fonts_missing"),
+            ContentError::ToolMissing { .. } => C::new(K::Internal, "tool_missing"),
+            ContentError::ToolFailed { .. } => C::new(K::Internal, "tool_failed"),
+            ContentError::AccountNotPublishable { .. } => {
+                C::new(K::InvalidState, "account_not_publishable")
+            }
+            ContentError::NotApproved { .. } => C::new(K::InvalidState, "not_approved"),
+            ContentError::QuotaExhausted { .. } => C::new(K::LimitExceeded, "quota_exceeded"),
+            ContentError::NotCompliant { .. } => C::new(K::Rejected, "not_compliant"),
+            ContentError::ChannelConfiguration { .. } => {
+                C::new(K::Internal, "channel_misconfigured")
+            }
+            ContentError::ChannelApi {
+                retryable: true, ..
+            } => C::new(K::Unavailable, "channel_unavailable"),
+            ContentError::ChannelApi { .. } => C::new(K::Rejected, "channel_refused"),
+            ContentError::RateLimited { .. } => C::new(K::RateLimited, "rate_limited"),
+        }
+    }
+}
+
+/// The kinds of content errors: invalid input names its field (`headline`, `image`), an
+/// exhausted quota is [`LimitExceeded`](marketingforce_core::ErrorKind::LimitExceeded) with code
+/// `quota_exceeded` (as in `marketingforce-modules`), a channel's or model's transient failure is
+/// [`Unavailable`](marketingforce_core::ErrorKind::Unavailable), its business refusal
+/// [`Rejected`](marketingforce_core::ErrorKind::Rejected), a missing font or program is
+/// [`Internal`](marketingforce_core::ErrorKind::Internal) (the deployment lacks it).
+impl marketingforce_core::Classify for ContentError {
+    fn kind(&self) -> marketingforce_core::ErrorKind {
+        self.classification().kind
+    }
+    fn code(&self) -> &'static str {
+        self.classification().code
+    }
+    fn field(&self) -> Option<&str> {
+        self.classification().field
+    }
+}

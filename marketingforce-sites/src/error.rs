@@ -201,3 +201,50 @@ impl From<serde_json::Error> for SitesError {
         SitesError::Core(e.into())
     }
 }
+
+impl SitesError {
+    fn classification(&self) -> marketingforce_core::error::Classification<'_> {
+        use marketingforce_core::error::{Classification as C, ErrorKind as K};
+        match self {
+            SitesError::Core(e) => C::of(e),
+            SitesError::Modules(e) => C::of(e),
+            SitesError::Content(e) => C::of(e),
+            SitesError::Crm(e) => C::of(e),
+            SitesError::ComplianceBlocked { .. } => C::new(K::Rejected, "compliance_blocked"),
+            SitesError::Template { .. } => C::invalid("template", "template"),
+            SitesError::FormRejected { errors, .. } => C::invalid(
+                "form_rejected",
+                errors.first().map_or("fields", |e| e.field.as_str()),
+            ),
+            SitesError::RateLimited { .. } => C::new(K::RateLimited, "rate_limited"),
+            SitesError::BeaconRefused(r) => match r {
+                Refusal::Oversized | Refusal::Malformed | Refusal::Expired => {
+                    C::invalid(r.as_str(), "beacon")
+                }
+                Refusal::BadSignature | Refusal::WrongScope | Refusal::ForeignOrigin => {
+                    C::new(K::Forbidden, r.as_str())
+                }
+                Refusal::Bot => C::new(K::Forbidden, "bot"),
+                Refusal::UnknownSite => C::new(K::NotFound, "unknown_site"),
+            },
+            SitesError::Io { .. } => C::new(K::Internal, "io"),
+        }
+    }
+}
+
+/// The kinds of site errors: the wrapped crates' errors keep theirs; a rejected form is
+/// invalid input naming its first field in error; a refused beacon is invalid input
+/// (oversized, malformed, expired), forbidden (bad signature, wrong scope, foreign origin, bot)
+/// or not found (unknown site); a compliance block is
+/// [`Rejected`](marketingforce_core::ErrorKind::Rejected).
+impl marketingforce_core::Classify for SitesError {
+    fn kind(&self) -> marketingforce_core::ErrorKind {
+        self.classification().kind
+    }
+    fn code(&self) -> &'static str {
+        self.classification().code
+    }
+    fn field(&self) -> Option<&str> {
+        self.classification().field
+    }
+}

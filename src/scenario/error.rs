@@ -30,6 +30,10 @@ pub enum ScenarioError {
     #[error(transparent)]
     Content(#[from] marketingforce_content::ContentError),
 
+    /// From `marketingforce-sites` (official site, forms, visitor analytics).
+    #[error(transparent)]
+    Sites(#[from] marketingforce_sites::SitesError),
+
     /// The store already holds this run (every command is idempotent, but a finished story
     /// cannot be told twice): use a fresh store, another run number, or
     /// [`Scenario::resume`](super::Scenario::resume).

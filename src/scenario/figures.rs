@@ -30,6 +30,8 @@ use marketingforce_modules::metrics::SaasMetrics;
 use marketingforce_modules::products::{BundlePricing, Product};
 use marketingforce_modules::revenue::{Contract, RevenueBook};
 use marketingforce_modules::subscriptions::Subscription;
+use marketingforce_sites::analytics::{site_figures, Dimension, SiteFigures};
+use marketingforce_sites::publish::PublicationRecord;
 use serde::{Deserialize, Serialize};
 
 use super::cast::{day, Cast, PARTNER};
@@ -37,6 +39,32 @@ use super::error::Result;
 use super::phases::month_end_month;
 use super::script;
 use super::services::Services;
+
+/// Tenant A's official site and its visitors (5–31 March).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebsiteFigures {
+    /// The customer whose site it is.
+    pub customer: String,
+    /// Where it is served.
+    pub base_url: String,
+    /// HTML pages published (both languages, PC and mobile).
+    pub pages: usize,
+    /// Files published (pages, CSS, sitemap, robots.txt, assets).
+    pub files: usize,
+    /// Text blocks approved by the Advertising Law review before publishing.
+    pub texts_reviewed: usize,
+    /// The digest of the published files (the same on every run and backend).
+    pub digest: String,
+    /// What the evaluation report reads: visits, page views, visitors, dwell, inquiries, load
+    /// time and the site's features.
+    pub visits: SiteFigures,
+    /// Sessions by source class (`search`, `social`, `ad`, `referral`, `direct`, …).
+    pub sources: Vec<(String, u64)>,
+    /// Sessions by region (`province/city`).
+    pub regions: Vec<(String, u64)>,
+    /// Page views by page.
+    pub pages_viewed: Vec<(String, u64)>,
+}
 
 /// The catalog the vendor sells from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -357,6 +385,8 @@ pub struct Figures {
     pub seats: Vec<SeatFigures>,
     /// Content.
     pub content: ContentFigures,
+    /// Tenant A's official site and its visitors.
+    pub site: WebsiteFigures,
     /// Leads per tenant.
     pub leads: Vec<LeadFigures>,
     /// Social fission.
@@ -401,6 +431,7 @@ impl Figures {
             usage: usage(cast, svc).await?,
             seats: seats(cast, svc).await?,
             content: content(cast, svc).await?,
+            site: website(cast, svc).await?,
             leads: vec![
                 leads(cast, svc, &cast.jinggong).await?,
                 leads(cast, svc, &cast.yunfan).await?,
@@ -665,9 +696,13 @@ async fn seats(cast: &Cast, svc: &Services) -> Result<Vec<SeatFigures>> {
 
 async fn content(cast: &Cast, svc: &Services) -> Result<ContentFigures> {
     let a = cast.jinggong;
-    let reviews = Collection::<ReviewRecord>::new(svc.store.clone())
+    // The site's text blocks are reviewed too (`site:` content ids): counted with the site.
+    let reviews: Vec<_> = Collection::<ReviewRecord>::new(svc.store.clone())
         .list_all(&a)
-        .await?;
+        .await?
+        .into_iter()
+        .filter(|r| !r.value.content_id.starts_with("site:"))
+        .collect();
     let publications = svc.publisher.list(&a).await?;
     let live: Vec<_> = publications
         .iter()
@@ -898,5 +933,45 @@ fn saas(book: &RevenueBook, expenses: BTreeMap<u32, Money>) -> Result<SaasFigure
         selling_expenses: selling,
         cac: m.cac,
         monthly_cac: m.monthly_cac,
+    })
+}
+
+async fn website(cast: &Cast, svc: &Services) -> Result<WebsiteFigures> {
+    let a = &cast.jinggong;
+    let site = marketingforce_sites::demo::jinggong()?.site;
+    let record = Collection::<PublicationRecord>::new(svc.store.clone())
+        .get(a, &site.id)
+        .await?
+        .map(|v| v.value);
+    let analytics = &svc.sites.analytics;
+    let (from, to) = (day(3, 5), day(3, 31));
+    let visits = site_figures(analytics, a, &site, from, to).await?;
+    let site_id: &str = &site.id;
+    let by = |dim| async move {
+        let rows = analytics.report(a, Some(site_id), from, to, dim).await?;
+        Ok::<_, super::error::ScenarioError>(
+            rows.into_iter()
+                .map(|r| {
+                    let n = if dim == Dimension::Page {
+                        r.pageviews
+                    } else {
+                        r.sessions
+                    };
+                    (r.key, n)
+                })
+                .collect::<Vec<_>>(),
+        )
+    };
+    Ok(WebsiteFigures {
+        customer: cast.name_of(a).to_string(),
+        base_url: site.base_url.clone(),
+        pages: record.as_ref().map_or(0, |r| r.pages),
+        files: record.as_ref().map_or(0, |r| r.files),
+        texts_reviewed: record.as_ref().map_or(0, |r| r.texts_reviewed),
+        digest: record.map(|r| r.digest).unwrap_or_default(),
+        sources: by(Dimension::Source).await?,
+        regions: by(Dimension::Region).await?,
+        pages_viewed: by(Dimension::Page).await?,
+        visits,
     })
 }

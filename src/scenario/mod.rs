@@ -12,6 +12,7 @@
 //! | [`Entitlements`](Phase::Entitlements) | 3 Mar | modules, seats and quotas in force: T-video refused, the ninth sales account refused | modules, crm |
 //! | [`AdsSetup`](Phase::AdsSetup) | 3 Mar | the agency signs the ad platform (4% + quarterly tiers), reviews two advertisers (solution / distribution), tops up, starts campaigns; the creative passes the content compliance review | ads, content |
 //! | [`Content`](Phase::Content) | 4 Mar | T-text drafts 6 articles, T-image a poster; an unlawful headline is rejected; approved content is published to the recommended channels within quota | content, modules |
+//! | [`Site`](Phase::Site) | 5–8 Mar | 上海精工's official site is built from the machinery template (bilingual, PC and mobile, poster and articles), reviewed and published under its entitlements; 24 visits from search, WeChat, an Ocean Engine ad, a portal and direct are measured by the beacon (a crawler is filtered out); three inquiry forms become CRM leads with consent and attribution | sites, content, crm, modules |
 //! | [`Leads`](Phase::Leads) | 9–11 Mar | inquiries from the content are handed to the CRM through the `LeadSink` seam; both tenants' leads are deduped, allocated, followed up, scored, put on SOPs; the SLA escalates and reassigns | content, crm, modules |
 //! | [`Conversion`](Phase::Conversion) | 16 Mar | hot prospects sign, join the membership programme; one member runs a fission campaign | crm |
 //! | [`AdsMonth`](Phase::AdsMonth) | 17–31 Mar | the campaigns deliver every day; points unlock after the return window | ads, crm |

@@ -26,6 +26,9 @@ pub enum Phase {
     /// 4 March: T-text drafts six articles, T-image a poster; compliance review catches an
     /// unlawful headline; everything approved is published within quota.
     Content,
+    /// 5–8 March: tenant A's official site is published from the machinery template; visitors
+    /// arrive from search, WeChat, an ad and a portal; three inquiry forms become leads.
+    Site,
     /// 9 March: inquiries from the content become tenant A's leads; tenant B captures its own;
     /// duplicates merge; leads are allocated, scored, followed up and put on SOPs.
     Leads,
@@ -41,12 +44,13 @@ pub enum Phase {
 
 impl Phase {
     /// Every phase, in order.
-    pub const ALL: [Phase; 9] = [
+    pub const ALL: [Phase; 10] = [
         Phase::Catalog,
         Phase::Subscriptions,
         Phase::Entitlements,
         Phase::AdsSetup,
         Phase::Content,
+        Phase::Site,
         Phase::Leads,
         Phase::Conversion,
         Phase::AdsMonth,
@@ -71,6 +75,7 @@ impl Phase {
             Phase::Entitlements => "entitlements",
             Phase::AdsSetup => "ads_setup",
             Phase::Content => "content",
+            Phase::Site => "site",
             Phase::Leads => "leads",
             Phase::Conversion => "conversion",
             Phase::AdsMonth => "ads_month",
@@ -86,6 +91,7 @@ impl Phase {
             Phase::Entitlements => "Entitlements, seats and quotas in force",
             Phase::AdsSetup => "The ad agency sets up two advertisers",
             Phase::Content => "T-text and T-image content, reviewed and published",
+            Phase::Site => "The official site: published, visited, inquiries captured",
             Phase::Leads => "Inquiries become leads: dedupe, allocation, scoring, SOP",
             Phase::Conversion => "Conversion, membership and social fission",
             Phase::AdsMonth => "The campaigns run out the month",
@@ -102,6 +108,7 @@ impl Phase {
             Phase::Entitlements => shanghai(day(3, 3), 11, 0),
             Phase::AdsSetup => shanghai(day(3, 3), 14, 0),
             Phase::Content => shanghai(day(3, 4), 9, 0),
+            Phase::Site => shanghai(day(3, 5), 9, 0),
             Phase::Leads => shanghai(day(3, 9), 9, 0),
             Phase::Conversion => shanghai(day(3, 16), 10, 0),
             Phase::AdsMonth => shanghai(day(3, 17), 9, 0),

@@ -41,6 +41,11 @@ pub fn percent(rate: Option<Decimal>) -> String {
     )
 }
 
+/// Milliseconds as seconds with one decimal.
+fn secs(ms: u64) -> String {
+    format!("{}.{}", ms / 1000, ms % 1000 / 100)
+}
+
 fn f64_of(m: &Money) -> f64 {
     m.amount().to_string().parse().unwrap_or(0.0)
 }
@@ -163,6 +168,31 @@ pub fn text(f: &Figures, store: &str) -> String {
         k.release_units,
         k.inquiries
     );
+    let w = &f.site;
+    let v = &w.visits;
+    let _ = writeln!(
+        s,
+        "Site        {} ({}): {} pages, {} files, {} texts reviewed · {} visits, {} page views, {} visitors, {} s mean dwell, {} inquiries, median load {} ms",
+        short(&w.customer),
+        w.base_url,
+        w.pages,
+        w.files,
+        w.texts_reviewed,
+        v.visits,
+        v.pageviews,
+        v.visitors,
+        secs(v.avg_dwell_ms),
+        v.inquiries,
+        v.median_load_ms.map_or("-".to_string(), |m| m.to_string())
+    );
+    let pairs = |rows: &[(String, u64)]| {
+        rows.iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect::<Vec<_>>()
+            .join(" · ")
+    };
+    let _ = writeln!(s, "            sources: {}", pairs(&w.sources));
+    let _ = writeln!(s, "            regions: {}", pairs(&w.regions));
     for l in &f.leads {
         let _ = writeln!(s, "Leads       {}", lead_line(l));
     }
@@ -704,6 +734,32 @@ ol.story li{{margin-bottom:10px}} ol.story ul{{margin:4px 0;padding-left:18px;fo
         esc(&k.channels.join(", ")),
         k.inquiries
     );
+
+    let w = &f.site;
+    let v = &w.visits;
+    let _ = write!(
+        s,
+        r#"<section><h2>Official site — <a href="site/index.html">{}</a></h2><p style="font-size:13px">{}: {} pages in Chinese and English, PC and mobile ({} files, {} text blocks reviewed). Open <a href="site/index.html">site/index.html</a> (PC) or <a href="site/m/index.html">site/m/index.html</a> (mobile).</p><div class="cards"><div class="card"><div class="label">visits</div><div class="value">{}</div><div class="note">{} page views · {} visitors</div></div><div class="card"><div class="label">mean dwell</div><div class="value">{} s</div><div class="note">per page view</div></div><div class="card"><div class="label">inquiries</div><div class="value">{}</div><div class="note">forms → CRM leads</div></div><div class="card"><div class="label">median load</div><div class="value">{}</div><div class="note">ms, real visits</div></div></div><div class="grid"><table><tr><th>source</th><th>visits</th></tr>"#,
+        esc(&w.base_url),
+        esc(short(&w.customer)),
+        w.pages,
+        w.files,
+        w.texts_reviewed,
+        v.visits,
+        v.pageviews,
+        v.visitors,
+        secs(v.avg_dwell_ms),
+        v.inquiries,
+        v.median_load_ms.map_or("-".to_string(), |m| m.to_string())
+    );
+    for (k, n) in &w.sources {
+        let _ = write!(s, r#"<tr><td>{}</td><td class="num">{n}</td></tr>"#, esc(k));
+    }
+    s.push_str(r#"</table><table><tr><th>region</th><th>visits</th></tr>"#);
+    for (k, n) in &w.regions {
+        let _ = write!(s, r#"<tr><td>{}</td><td class="num">{n}</td></tr>"#, esc(k));
+    }
+    s.push_str("</table></div></section>");
 
     s.push_str(r#"<section><h2>Leads</h2><table><tr><th>tenant</th><th>captures</th><th>merged</th><th>allocated</th><th>followed up</th><th>qualified</th><th>converted</th><th>members</th><th>SOP tasks</th></tr>"#);
     for l in &f.leads {

@@ -27,6 +27,14 @@ use marketingforce_modules::entitlements::EntitlementRegistry;
 use marketingforce_modules::pricing::QuoteEngine;
 use marketingforce_modules::subscriptions::Subscriptions;
 
+use marketingforce_core::time::TimeZone;
+use marketingforce_sites::analytics::{
+    Collector, CsvRangeTable, SiteRegistry, VisitAnalytics, VisitLog,
+};
+use marketingforce_sites::forms::FormService;
+use marketingforce_sites::keys::SiteKey;
+use marketingforce_sites::publish::SitePublisher;
+
 use super::cast::{Cast, PhaseIds};
 use super::error::Result;
 use super::outside::OutsideWorld;
@@ -36,6 +44,60 @@ use super::sink::CrmLeadSink;
 /// The demo master secret of the CRM's personal-data encryption and blind indexes. A real
 /// deployment takes its keys from a KMS through its own `KeyProvider`.
 const DEMO_MASTER_KEY: [u8; 32] = *b"marketingforce-quickstart-demo!!";
+
+/// The demo key of the site's beacon tokens and form digests.
+const DEMO_SITE_KEY: [u8; 32] = *b"marketingforce-quickstart-sites!";
+
+/// Tenant A's official site: publishing, the beacon collector, the inquiry form and the
+/// visitor analytics over the store.
+#[derive(Debug)]
+pub(crate) struct SiteServices {
+    pub publisher: SitePublisher,
+    pub collector: Collector,
+    pub forms: FormService,
+    pub analytics: Arc<VisitAnalytics>,
+}
+
+impl SiteServices {
+    fn open(
+        store: &Arc<dyn Store>,
+        clock: &Arc<dyn Clock>,
+        ids: &Arc<PhaseIds>,
+        cast: &Cast,
+        reviews: &ReviewService,
+        crm_a: &Arc<Crm>,
+    ) -> Result<SiteServices> {
+        // Which tenant owns which site is configuration: registered at every start.
+        let registry = Arc::new(SiteRegistry::new());
+        let site = marketingforce_sites::demo::jinggong()?;
+        registry.register(cast.jinggong, &site.site, &[])?;
+        let locator = Arc::new(CsvRangeTable::test_table());
+        let analytics = Arc::new(VisitAnalytics::new(store.clone(), TimeZone::default()));
+        let collector = Collector::new(
+            registry,
+            SiteKey::new(DEMO_SITE_KEY),
+            clock.clone(),
+            ids.clone(),
+            Arc::new(VisitLog::new(store.clone(), 1_000)),
+        )
+        .with_locator(locator.clone());
+        let forms = FormService::new(
+            store.clone(),
+            clock.clone(),
+            ids.clone(),
+            Arc::new(marketingforce_sites::forms::CrmLeadSink::new(crm_a.clone())),
+            SiteKey::new(DEMO_SITE_KEY),
+        )
+        .with_locator(locator)
+        .with_analytics(analytics.clone());
+        Ok(SiteServices {
+            publisher: SitePublisher::new(store.clone(), clock.clone(), reviews.clone()),
+            collector,
+            forms,
+            analytics,
+        })
+    }
+}
 
 /// Every service of the story, over one store.
 #[derive(Debug)]
@@ -54,6 +116,7 @@ pub(crate) struct Services {
     pub publisher: Arc<Publisher>,
     pub forwarder: InquiryForwarder,
     pub ads: AdOps,
+    pub sites: SiteServices,
 }
 
 /// Tenant A's allocation: East China leads in turn to the two specialists, the rest to the
@@ -126,6 +189,7 @@ impl Services {
         )?;
         let crm_b = crm(config_b(cast), EntitlementSeats::new(registry.clone()))?;
         let reviews = ReviewService::new(store.clone(), clock.clone(), Lexicon::builtin());
+        let sites = SiteServices::open(&store, &clock, &ids, cast, &reviews, &crm_a)?;
         let mut publisher = Publisher::new(
             store.clone(),
             clock.clone(),
@@ -176,6 +240,7 @@ impl Services {
             publisher,
             forwarder,
             ads,
+            sites,
         })
     }
 
@@ -191,6 +256,7 @@ impl Services {
     /// Write everything queued in memory (usage events) so the store is complete.
     pub async fn flush(&self) -> Result<()> {
         self.registry.flush().await?;
+        self.sites.collector.flush().await?;
         Ok(())
     }
 }

@@ -30,6 +30,10 @@
 //! | `GET` | `/tenants/{tenant}/usage/{unit}` | the balance of one unit | 200 |
 //! | `POST` | `/tenants/{tenant}/settlements/{month}` | settle a month of ad operations (`{"mode"}` optional, default `final`) | 200 |
 //! | `GET` | `/tenants/{tenant}/settlements/{month}` | the settled month: record, figures from the ledger, invoices | 200 |
+//! | `PUT` | `/tenants/{tenant}/sites/{site}` | register or replace an official site's model (`marketingforce::sites::model::Site`, validated) | 201 / 200 |
+//! | `GET` | `/tenants/{tenant}/sites/{site}/analytics?from=&to=&by=` | engagement per page, source, region, day, … | 200 |
+//! | `POST` | `/mf/collect/start`, `/mf/collect/events` | **public**: the sites' beacon (page view, dwell, scroll, load, form start/submit) | 200 token / 204 |
+//! | `POST` | `/mf/forms/{site}/{form}` | **public**: a site's contact form → CRM lead with consent and attribution | 200 |
 //!
 //! # Idempotency
 //!
@@ -88,12 +92,13 @@ mod leads;
 mod problem;
 mod serve;
 mod settlement;
+mod sites;
 mod state;
 mod tenants;
 mod usage;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::Router;
 
 pub use auth::{Authenticator, Principal, Role, TokenTable};
@@ -102,12 +107,13 @@ pub use directory::{Provisioning, TenantRecord, OPERATOR_SCOPE};
 pub use idempotency::Reply;
 pub use problem::Problem;
 pub use serve::{serve, GuardedListener};
+pub use sites::SiteRecord;
 pub use state::{AppState, AppStateBuilder};
 
 /// The service's routes over `state`, with the body limit of its configuration.
 pub fn router(state: AppState) -> Router {
     let body_limit = state.config().body_limit;
-    Router::new()
+    let api = Router::new()
         .route("/tenants", post(tenants::create))
         .route("/tenants/{tenant}", get(tenants::get))
         .route(
@@ -124,15 +130,37 @@ pub fn router(state: AppState) -> Router {
             "/tenants/{tenant}/settlements/{month}",
             post(settlement::run).get(settlement::read),
         )
+        .route("/tenants/{tenant}/sites/{site}", put(sites::put))
+        .route(
+            "/tenants/{tenant}/sites/{site}/analytics",
+            get(sites::analytics),
+        )
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require,
-        ))
+        ));
+    // What the published pages call from visitors' browsers: no bearer token (the collector
+    // checks origins and signed page-view tokens; forms are validated and rate limited).
+    let public = Router::new()
+        .route(PUBLIC_COLLECT_START, post(sites::collect_start))
+        .route(PUBLIC_COLLECT_EVENTS, post(sites::collect_events))
+        .route(PUBLIC_FORMS, post(sites::submit_form))
+        .layer(DefaultBodyLimit::max(PUBLIC_BODY_LIMIT.min(body_limit)));
+    api.merge(public)
+        .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
 }
+
+/// Largest body of a beacon or a form (what a page sends is small).
+const PUBLIC_BODY_LIMIT: usize = 16 * 1024;
+/// The beacon's page-view start (the sites' default `collect` endpoint).
+const PUBLIC_COLLECT_START: &str = "/mf/collect/start";
+/// The beacon's events.
+const PUBLIC_COLLECT_EVENTS: &str = "/mf/collect/events";
+/// Contact forms of the sites.
+const PUBLIC_FORMS: &str = "/mf/forms/{site}/{form}";
 
 async fn unknown_route(uri: axum::http::Uri) -> Problem {
     Problem::not_found(format!("no route {}", uri.path()))

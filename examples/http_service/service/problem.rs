@@ -6,7 +6,7 @@ use axum::http::header::{CONTENT_TYPE, RETRY_AFTER};
 use axum::http::{HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use marketingforce::ads::AdsError;
-use marketingforce::core::{Error as CoreError, ErrorKind};
+use marketingforce::core::{Classify, Error as CoreError, ErrorKind};
 use marketingforce::crm::CrmError;
 use marketingforce::modules::ModulesError;
 use serde_json::{json, Map, Value};
@@ -53,6 +53,31 @@ impl Problem {
             retry_after: None,
             internal: None,
         }))
+    }
+
+    /// The answer to any classified error (a domain crate's error without a mapping of its
+    /// own): the status, type and title of its [`ErrorKind`], `detail`, its field for bad
+    /// input, and the `code` and `retryable` members. 5xx details are logged, not sent.
+    pub fn classified(e: &dyn Classify, detail: impl Into<String>) -> Problem {
+        let a = answer(e.kind());
+        let detail = detail.into();
+        let mut p = if a.status.is_server_error() {
+            let mut p = Problem::new(a.status, a.kind, a.title, a.detail);
+            p.0.internal = Some(detail);
+            p
+        } else {
+            Problem::new(a.status, a.kind, a.title, detail)
+        };
+        if let Some(field) = e.field() {
+            p = p.with_field(field);
+        }
+        if a.retry_after {
+            p = p.retry_after(1);
+        }
+        if !matches!(e.kind(), ErrorKind::NotFound | ErrorKind::Forbidden) {
+            p = p.with("code", e.code()).with("retryable", e.is_retryable());
+        }
+        p
     }
 
     /// Bad input: 422 naming the offending field path.

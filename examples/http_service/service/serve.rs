@@ -30,7 +30,24 @@ use super::state::AppState;
 /// The listener fails.
 pub async fn serve(listener: TcpListener, state: AppState) -> io::Result<()> {
     let listener = GuardedListener::new(listener, state.config());
-    axum::serve(listener, super::router(state)).await
+    // The peer address feeds the sites' visitor regions and form rate limits.
+    axum::serve(
+        listener,
+        super::router(state).into_make_service_with_connect_info::<PeerAddr>(),
+    )
+    .await
+}
+
+/// The client's address, as handlers see it (`ConnectInfo<PeerAddr>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerAddr(pub SocketAddr);
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, GuardedListener>>
+    for PeerAddr
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, GuardedListener>) -> PeerAddr {
+        PeerAddr(*stream.remote_addr())
+    }
 }
 
 /// A TCP listener enforcing [`ServiceConfig`]'s connection limits.

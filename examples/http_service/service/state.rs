@@ -14,11 +14,19 @@ use marketingforce::crm::Crm;
 use marketingforce::modules::entitlements::EntitlementRegistry;
 use marketingforce::modules::products::Products;
 
+use marketingforce::sites::analytics::{
+    Collector, IpLocator, SiteRegistry, VisitAnalytics, VisitLog,
+};
+use marketingforce::sites::forms::{CrmLeadSink as SitesCrmSink, FormService};
+use marketingforce::sites::keys::SiteKey;
+use sha2::{Digest, Sha256};
+
 use super::auth::Authenticator;
 use super::config::ServiceConfig;
 use super::directory::{Directory, TenantRecord};
 use super::idempotency::InFlight;
 use super::problem::Problem;
+use super::sites::{SiteCache, SiteServices};
 
 /// Builds an [`AppState`].
 #[derive(Debug)]
@@ -29,9 +37,28 @@ pub struct AppStateBuilder {
     ids: Arc<dyn IdGenerator>,
     config: ServiceConfig,
     authenticator: Option<Arc<dyn Authenticator>>,
+    site_key: Option<SiteKey>,
+    locator: Option<Arc<dyn IpLocator>>,
 }
 
 impl AppStateBuilder {
+    /// The key that signs the sites' page-view tokens and keys form digests: the same on every
+    /// instance (a token issued by one is verified by another). Default: derived from the
+    /// tenant-independent PII master key material through SHA-256 under a label of its own,
+    /// so nothing else needs configuring.
+    #[must_use]
+    pub fn site_key(mut self, key: SiteKey) -> Self {
+        self.site_key = Some(key);
+        self
+    }
+
+    /// Locate visitors' regions with `locator` (default: none; regions show as `unknown`).
+    #[must_use]
+    pub fn ip_locator(mut self, locator: Arc<dyn IpLocator>) -> Self {
+        self.locator = Some(locator);
+        self
+    }
+
     /// Require a bearer token checked by `authenticator` on every request (default: none, the
     /// open mode of the [`auth`](super::auth) module, for development and tests).
     #[must_use]
@@ -67,10 +94,40 @@ impl AppStateBuilder {
     /// # Errors
     /// The CRM refuses its (default) configuration or the keys.
     pub fn build(self) -> Result<AppState, Problem> {
-        let crm = Crm::builder(self.store.clone(), self.keys.clone())
-            .clock(self.clock.clone())
-            .ids(self.ids.clone())
-            .build()?;
+        let crm = Arc::new(
+            Crm::builder(self.store.clone(), self.keys.clone())
+                .clock(self.clock.clone())
+                .ids(self.ids.clone())
+                .build()?,
+        );
+        let site_key = match self.site_key {
+            Some(k) => k,
+            None => derived_site_key(self.keys.as_ref())?,
+        };
+        let mut collector = Collector::new(
+            Arc::new(SiteRegistry::new()),
+            site_key.clone(),
+            self.clock.clone(),
+            self.ids.clone(),
+            Arc::new(VisitLog::new(self.store.clone(), 1_000)),
+        )
+        .durable(true);
+        let mut forms = FormService::new(
+            self.store.clone(),
+            self.clock.clone(),
+            self.ids.clone(),
+            Arc::new(SitesCrmSink::new(crm.clone())),
+            site_key,
+        );
+        if let Some(locator) = &self.locator {
+            collector = collector.with_locator(locator.clone());
+            forms = forms.with_locator(locator.clone());
+        }
+        let analytics = Arc::new(VisitAnalytics::new(
+            self.store.clone(),
+            marketingforce::core::time::TimeZone::default(),
+        ));
+        let forms = forms.with_analytics(analytics.clone());
         let registry = EntitlementRegistry::builder(self.store.clone())
             .clock(self.clock.clone())
             .build();
@@ -86,6 +143,12 @@ impl AppStateBuilder {
                 config: self.config,
                 crm,
                 registry,
+                sites: SiteServices {
+                    collector,
+                    forms,
+                    analytics,
+                    cache: SiteCache::new(),
+                },
                 ads: tokio::sync::Mutex::default(),
                 in_flight: InFlight::default(),
             }),
@@ -102,8 +165,9 @@ struct Inner {
     config: ServiceConfig,
     directory: Directory,
     products: Arc<Products>,
-    crm: Crm,
+    crm: Arc<Crm>,
     registry: EntitlementRegistry,
+    sites: SiteServices,
     ads: tokio::sync::Mutex<HashMap<TenantId, Arc<AdOps>>>,
     in_flight: InFlight,
 }
@@ -135,6 +199,8 @@ impl AppState {
             ids: Arc::new(RandomIds),
             config: ServiceConfig::default(),
             authenticator: None,
+            site_key: None,
+            locator: None,
         }
     }
 
@@ -176,6 +242,26 @@ impl AppState {
     /// The CRM.
     pub fn crm(&self) -> &Crm {
         &self.inner.crm
+    }
+
+    /// The beacon collector of the tenants' sites (durable: every beacon is committed before
+    /// it is answered).
+    pub fn collector(&self) -> &Collector {
+        &self.inner.sites.collector
+    }
+
+    /// The sites' contact forms, handing leads to the CRM.
+    pub fn forms(&self) -> &FormService {
+        &self.inner.sites.forms
+    }
+
+    /// The sites' visitor analytics.
+    pub fn analytics(&self) -> &VisitAnalytics {
+        &self.inner.sites.analytics
+    }
+
+    pub(super) fn sites(&self) -> &SiteCache {
+        &self.inner.sites.cache
     }
 
     /// The entitlement registry (quotas, seats, usage metering).
@@ -227,4 +313,15 @@ impl AppState {
         open.insert(tenant.tenant.id, ops.clone());
         Ok(ops)
     }
+}
+
+/// The default site key: SHA-256 over a label and the PII keys' fingerprint key of the
+/// operator scope, so every instance with the same keys derives the same site key and the
+/// PII keys themselves never sign anything public.
+fn derived_site_key(keys: &dyn KeyProvider) -> Result<SiteKey, Problem> {
+    let material = keys.fingerprint_key(&super::directory::OPERATOR_SCOPE)?;
+    let mut h = Sha256::new();
+    h.update(b"marketingforce http_service site key v1");
+    h.update(material.bytes());
+    Ok(SiteKey::new(h.finalize().into()))
 }

@@ -5,10 +5,12 @@ mod access;
 mod allocate;
 mod capture;
 mod lifecycle;
+mod query;
 
 pub use access::{AccessEntry, AccessOutcome, ContactExport, LeadView, ACCESS_LOG_JOURNAL};
 pub use allocate::{Allocation, SweepReport};
 pub use capture::{CaptureOutcome, ImportReport, RowError, RowResult};
+pub use query::{LeadQuery, StatusFilter};
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;

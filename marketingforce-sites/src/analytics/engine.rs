@@ -30,6 +30,8 @@ pub enum Dimension {
     Day,
     /// PC or mobile.
     Variant,
+    /// Everything in one row (`total`): distinct sessions and visitors over the period.
+    Total,
 }
 
 /// Engagement of one group.
@@ -201,6 +203,7 @@ impl Engine {
                 Dimension::Region => m.region.clone().unwrap_or_else(|| "unknown".into()),
                 Dimension::Day => zone.date_of(m.at).to_string(),
                 Dimension::Variant => m.variant.as_str().to_string(),
+                Dimension::Total => "total".to_string(),
             };
             let acc = groups.entry(key).or_default();
             acc.pvs += 1;

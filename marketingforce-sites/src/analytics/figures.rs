@@ -71,12 +71,10 @@ pub async fn site_figures(
     let pageviews: u64 = all.iter().map(|r| r.pageviews).sum();
     let dwell_total: u64 = all.iter().map(|r| r.avg_dwell_ms * r.pageviews).sum();
     let visitors = analytics
-        .report(tenant, Some(&site.id), from, to, Dimension::Source)
+        .report(tenant, Some(&site.id), from, to, Dimension::Total)
         .await?
-        .iter()
-        .map(|r| r.visitors)
-        .max()
-        .unwrap_or(0);
+        .first()
+        .map_or(0, |r| r.visitors);
     let median_load_ms = (!loads.is_empty()).then(|| loads[loads.len() / 2]);
     Ok(SiteFigures {
         from,

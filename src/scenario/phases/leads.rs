@@ -284,7 +284,7 @@ async fn send_brochures(ctx: &mut Ctx<'_>) -> Result<usize> {
 
 pub(super) async fn run(ctx: &mut Ctx<'_>) -> Result<()> {
     let (a, b) = (ctx.cast.jinggong, ctx.cast.yunfan);
-    ctx.close_days(day(3, 5), day(3, 8)).await?;
+    // 5–8 March were closed day by day by the site phase.
 
     ctx.at(day(3, 9), 9, 0);
     forward_a(ctx).await?;

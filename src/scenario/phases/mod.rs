@@ -9,6 +9,7 @@ mod conversion;
 mod entitlements;
 mod leads;
 mod month_end;
+mod site;
 mod subscriptions;
 
 use super::error::Result;
@@ -23,6 +24,7 @@ pub(crate) async fn run(ctx: &mut Ctx<'_>) -> Result<()> {
         Phase::Entitlements => entitlements::run(ctx).await,
         Phase::AdsSetup => ads_setup::run(ctx).await,
         Phase::Content => content::run(ctx).await,
+        Phase::Site => site::run(ctx).await,
         Phase::Leads => leads::run(ctx).await,
         Phase::Conversion => conversion::run(ctx).await,
         Phase::AdsMonth => ads_month::run(ctx).await,
