@@ -883,9 +883,15 @@ impl Membership {
                 idem.fingerprint().as_str(),
                 serde_json::to_vec(&result)?,
             );
+            // The points journal's new head: the sequence of its last append (the batch also
+            // appends to the outbox).
+            let last_posting = batch
+                .appends()
+                .iter()
+                .rposition(|a| a.journal == POINTS_JOURNAL);
             match self.store.commit(tenant, batch).await {
                 Ok(CommitOutcome::Committed(receipt)) => {
-                    if let Some(&last) = receipt.sequences.last() {
+                    if let Some(&last) = last_posting.and_then(|i| receipt.sequences.get(i)) {
                         guard.position = last;
                     }
                     guard.books.insert((*program, *lead), book);

@@ -921,6 +921,7 @@ impl Crm {
         touched: &[LeadId],
     ) -> Result<Written> {
         batch.expect_head(WRITES_JOURNAL, position);
+        // Last, so that the receipt's last sequence is this journal's new head.
         batch.append_json(WRITES_JOURNAL, &WriteEntry { leads: touched })?;
         match self.store.commit(tenant, batch).await? {
             CommitOutcome::Committed(receipt) => Ok(Written::Committed(
