@@ -82,6 +82,9 @@
 //!   ([`distribution::QuotaGate`], [`distribution::ModulesQuota`] on the platform's metering),
 //!   rate limits and scheduling; simulated and HTTP (feature `http-channel`) channels, and the
 //!   WeChat Official Account channel (`distribution::wechat`, feature `wechat-oa`).
+//! - [`events`]: the domain events written to the tenant's outbox with the records they
+//!   describe (review approved, referred or rejected — by rule ids, never the text;
+//!   publication published or rejected by its channel); [`event_catalog`] lists them.
 //! - [`optimise`]: Thompson-sampling channel mix, volume policy, EWMA alerts, remarketing
 //!   audiences, inquiries handed to the CRM through [`optimise::LeadSink`].
 //! - [`report`]: the five-aspect evaluation against peer benchmarks, as HTML with SVG charts.
@@ -104,6 +107,7 @@
 pub mod compliance;
 pub mod distribution;
 pub mod error;
+pub mod events;
 pub mod image;
 pub mod keywords;
 pub mod metered;
@@ -114,3 +118,4 @@ pub mod text;
 pub mod video;
 
 pub use error::{ContentError, LlmError, Result};
+pub use events::event_catalog;

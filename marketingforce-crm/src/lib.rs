@@ -61,6 +61,9 @@
 //!   library send through, with a simulated sender.
 //! - `wecom` (feature `wecom`): the WeCom private domain — contact sync into capture, channel
 //!   QR codes, customer groups, mass messages, tag sync, the encrypted callback endpoint.
+//! - [`events`]: the domain events every command writes to the tenant's outbox in the batch
+//!   that commits its change (lead captured, merged, assigned, stage changed, SLA breached,
+//!   erased, …), with no personal data; [`event_catalog`] lists them.
 //! - [`synth`]: the synthetic lead generator behind the benchmarks.
 //! - [`Crm`]: the service tying them to a [`Store`](marketingforce_core::storage::Store).
 //!
@@ -95,6 +98,7 @@ pub mod allocation;
 pub mod crypto;
 pub mod dedupe;
 pub mod error;
+pub mod events;
 pub mod fission;
 pub mod funnel;
 pub mod identity;
@@ -117,6 +121,7 @@ pub mod wecom;
 mod service;
 
 pub use error::{CrmError, Result};
+pub use events::event_catalog;
 pub use service::{
     AccessEntry, AccessOutcome, CaptureOutcome, ContactExport, Crm, CrmBuilder, CrmConfig,
     ImportReport, LeadView, RowError, RowResult, TenantCrmConfig, ACCESS_LOG_JOURNAL,

@@ -36,6 +36,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
+use marketingforce_core::env::Env;
+use marketingforce_core::events::Outbox;
 use marketingforce_core::id::IdGenerator;
 use marketingforce_core::money::{Money, RoundingMode};
 use marketingforce_core::storage::{
@@ -50,6 +52,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex as AsyncMutex;
 
 use crate::error::{CrmError, Result};
+use crate::events::{command_context, MemberLevelChanged};
 use crate::ids::{LeadId, ProgramId};
 
 /// The points ledger journal.
@@ -693,6 +696,8 @@ const STALE_ATTEMPTS: usize = 8;
 pub struct Membership {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
+    /// Where level changes are staged as [`MemberLevelChanged`](crate::events::MemberLevelChanged).
+    outbox: Outbox,
     tenants: std::sync::Mutex<HashMap<TenantId, Arc<AsyncMutex<TenantBooks>>>>,
 }
 
@@ -701,9 +706,14 @@ impl Membership {
     pub fn new(
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
-        _ids: Arc<dyn IdGenerator>,
+        ids: Arc<dyn IdGenerator>,
     ) -> Membership {
+        let env = Env::builder(store.clone())
+            .clock(clock.clone())
+            .ids(ids)
+            .build();
         Membership {
+            outbox: Outbox::new(&env),
             store,
             clock,
             tenants: std::sync::Mutex::default(),
@@ -834,6 +844,17 @@ impl Membership {
             book.settle(&p, now);
             let mut m = member.value.clone();
             let level = p.level_for(book.window_points(&p, now));
+            let changed = (level != m.level).then(|| MemberLevelChanged {
+                program: *program,
+                lead: *lead,
+                from: m.level,
+                to: level,
+                level_name: p
+                    .levels
+                    .get(level)
+                    .map(|l| l.name.clone())
+                    .unwrap_or_default(),
+            });
             if level != m.level {
                 m.level = level;
                 m.level_name = p
@@ -852,14 +873,25 @@ impl Membership {
             if m != member.value {
                 batch.put_entity(tenant, &m, Expect::Version(member.version))?;
             }
+            if let Some(event) = &changed {
+                self.outbox
+                    .append(tenant, &mut batch, event, &command_context(Some(key)))
+                    .await?;
+            }
             batch.claim_idempotency(
                 idem.key(),
                 idem.fingerprint().as_str(),
                 serde_json::to_vec(&result)?,
             );
+            // The points journal's new head: the sequence of its last append (the batch also
+            // appends to the outbox).
+            let last_posting = batch
+                .appends()
+                .iter()
+                .rposition(|a| a.journal == POINTS_JOURNAL);
             match self.store.commit(tenant, batch).await {
                 Ok(CommitOutcome::Committed(receipt)) => {
-                    if let Some(&last) = receipt.sequences.last() {
+                    if let Some(&last) = last_posting.and_then(|i| receipt.sequences.get(i)) {
                         guard.position = last;
                     }
                     guard.books.insert((*program, *lead), book);

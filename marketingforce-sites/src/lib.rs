@@ -32,6 +32,8 @@
 //!   CRM through [`LeadSink`](forms::LeadSink).
 //! - [`analytics`]: the beacon's ingestion, sessions, sources, regions, engagement, and the
 //!   evaluation report's site figures; [`attribution`]: UTM, click ids, source classes.
+//! - [`events`]: the domain events written to the tenant's outbox with the records they
+//!   describe (form submitted, site published); [`event_catalog`] lists them.
 //! - [`demo`]: 上海精工's site for the quickstart.
 //! - `http` (feature `axum`): an axum `Router` for beacons and forms.
 //!
@@ -52,6 +54,7 @@ pub mod analytics;
 pub mod attribution;
 pub mod demo;
 pub mod error;
+pub mod events;
 pub mod forms;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
@@ -65,3 +68,4 @@ pub mod schemas;
 pub mod validate;
 
 pub use error::{Result, SitesError};
+pub use events::event_catalog;

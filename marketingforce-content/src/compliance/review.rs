@@ -4,6 +4,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Utc};
+use marketingforce_core::env::Env;
+use marketingforce_core::events::Outbox;
 use marketingforce_core::storage::{
     Batch, Collection, Entity, Expect, Idempotent, IndexEntry, Store,
 };
@@ -15,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::checker::{ComplianceChecker, Decision, Finding, WaiverRecord};
 use super::lexicon::Lexicon;
 use crate::error::{ContentError, Result};
+use crate::events::ReviewEvent;
 
 /// One version of a piece of content submitted for review.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -195,12 +198,16 @@ pub struct ReviewService {
     reviews: Collection<ReviewRecord>,
     lexicons: Collection<TenantLexicon>,
     cache: Arc<Mutex<CheckerCache>>,
+    /// Where the decision events are staged ([`crate::events`]).
+    outbox: Outbox,
 }
 
 impl ReviewService {
     /// A service over `store` with `base` as the common word list.
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, base: Lexicon) -> ReviewService {
+        let env = Env::builder(store.clone()).clock(clock.clone()).build();
         ReviewService {
+            outbox: Outbox::new(&env),
             reviews: Collection::new(store.clone()),
             lexicons: Collection::new(store.clone()),
             store,
@@ -321,6 +328,14 @@ impl ReviewService {
         let mut batch = Batch::new();
         batch.put_entity(tenant, &record, Expect::Absent)?;
         batch.append_json(REVIEW_JOURNAL, &record)?;
+        ReviewEvent::of(&record)
+            .stage(
+                &self.outbox,
+                tenant,
+                &mut batch,
+                &crate::events::context(Some(idempotency_key), None),
+            )
+            .await?;
         Ok(idem
             .commit(self.store.as_ref(), tenant, batch, record)
             .await?)
@@ -385,6 +400,14 @@ impl ReviewService {
         let mut batch = Batch::new();
         batch.put_entity(tenant, &next, Expect::Version(current.version))?;
         batch.append_json(REVIEW_JOURNAL, &next)?;
+        ReviewEvent::of(&next)
+            .stage(
+                &self.outbox,
+                tenant,
+                &mut batch,
+                &crate::events::context(Some(idempotency_key), None),
+            )
+            .await?;
         Ok(idem
             .commit(self.store.as_ref(), tenant, batch, next)
             .await?)

@@ -10,6 +10,8 @@ use marketingforce_core::adapters::channel::{
     PublishRequest,
 };
 use marketingforce_core::entity_id;
+use marketingforce_core::env::Env;
+use marketingforce_core::events::Outbox;
 use marketingforce_core::id::IdGenerator;
 use marketingforce_core::storage::{
     Batch, Collection, Entity, Expect, Idempotent, IndexEntry, Store,
@@ -24,6 +26,7 @@ use super::quota::{meters, QuotaGate, Unlimited};
 use super::ratelimit::RateLimiter;
 use crate::compliance::{Decision, ReviewService};
 use crate::error::{ContentError, Result};
+use crate::events::PublicationEvent;
 
 entity_id! {
     /// Identifies a publication (one content version on one channel account).
@@ -174,6 +177,8 @@ pub struct Publisher {
     reviews: Option<ReviewService>,
     limiter: RateLimiter,
     publications: Collection<Publication>,
+    /// Where the publication events are staged ([`crate::events`]).
+    outbox: Outbox,
 }
 
 impl Publisher {
@@ -184,7 +189,12 @@ impl Publisher {
         ids: Arc<dyn IdGenerator>,
         catalogue: Arc<ChannelCatalogue>,
     ) -> Publisher {
+        let env = Env::builder(store.clone())
+            .clock(clock.clone())
+            .ids(ids.clone())
+            .build();
         Publisher {
+            outbox: Outbox::new(&env),
             publications: Collection::new(store.clone()),
             store,
             clock,
@@ -318,6 +328,11 @@ impl Publisher {
         let mut batch = Batch::new();
         batch.put_entity(tenant, &done, Expect::Absent)?;
         batch.append_json(PUBLICATION_JOURNAL, &done)?;
+        let ctx = crate::events::context(Some(idempotency_key), Some(&done.channel_key));
+        if let Err(e) = self.stage_event(tenant, &mut batch, &done, &ctx).await {
+            self.unrecorded(tenant, &done).await;
+            return Err(e);
+        }
         match idem
             .commit(self.store.as_ref(), tenant, batch, done.clone())
             .await
@@ -328,6 +343,20 @@ impl Publisher {
                 Err(e.into())
             }
         }
+    }
+
+    /// Stage the event of `p` reaching a channel's answer (published, rejected), if it did.
+    async fn stage_event(
+        &self,
+        tenant: &TenantId,
+        batch: &mut Batch,
+        p: &Publication,
+        ctx: &marketingforce_core::events::EventContext,
+    ) -> Result<()> {
+        if let Some(event) = PublicationEvent::of(p) {
+            event.stage(&self.outbox, tenant, batch, ctx).await?;
+        }
+        Ok(())
     }
 
     /// A publication that took a rate slot could not be recorded: give the slot back, so the
@@ -515,6 +544,11 @@ impl Publisher {
         let mut batch = Batch::new();
         batch.put_entity(tenant, &next, Expect::Version(current.version))?;
         batch.append_json(PUBLICATION_JOURNAL, &next)?;
+        let ctx = crate::events::context(None, Some(&next.channel_key));
+        if let Err(e) = self.stage_event(tenant, &mut batch, &next, &ctx).await {
+            self.unrecorded(tenant, &next).await;
+            return Err(e);
+        }
         if let Err(e) = self.store.commit(tenant, batch).await {
             self.unrecorded(tenant, &next).await;
             return Err(e.into());

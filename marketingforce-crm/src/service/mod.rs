@@ -16,6 +16,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use marketingforce_core::env::Env;
+use marketingforce_core::events::Outbox;
 use marketingforce_core::id::{IdGenerator, RandomIds};
 use marketingforce_core::storage::{
     Batch, Collection, CommitOutcome, Entity, Expect, Idempotent, Store, Versioned,
@@ -186,7 +188,12 @@ impl CrmBuilder {
     /// The configuration's validation error.
     pub fn build(self) -> Result<Crm> {
         self.config.validate()?;
+        let env = Env::builder(self.store.clone())
+            .clock(self.clock.clone())
+            .ids(self.ids.clone())
+            .build();
         Ok(Crm {
+            outbox: Outbox::new(&env),
             indexer: BlindIndexer::new(self.keys.clone())?,
             cipher: PiiCipher::new(self.keys),
             store: self.store,
@@ -245,6 +252,8 @@ pub struct Crm {
     cipher: PiiCipher,
     indexer: BlindIndexer,
     seats: Arc<dyn SeatGate>,
+    /// Where the domain events of every command are staged ([`crate::events`]).
+    outbox: Outbox,
     config: Arc<CrmConfig>,
     tenants: Mutex<HashMap<TenantId, Arc<AsyncMutex<Option<TenantState>>>>>,
     max_clock_skew: chrono::Duration,
@@ -881,6 +890,22 @@ impl Crm {
         for e in &events {
             batch.append_json(HISTORY_JOURNAL, e)?;
         }
+        // The domain events of the history entries, in the same batch: they exist exactly
+        // when the change does.
+        let ctx = crate::events::command_context(idem.as_ref().map(|(i, _)| i.key()));
+        let envelopes = crate::events::envelopes(
+            &self.outbox,
+            tenant,
+            &events,
+            |id| leads.get(id).map(|w| &w.lead),
+            &ctx,
+        )?;
+        if !envelopes.is_empty() {
+            self.outbox.register(tenant).await?;
+            for e in &envelopes {
+                batch.append_event(tenant, e)?;
+            }
+        }
         if let Some((i, response)) = idem {
             batch.claim_idempotency(i.key(), i.fingerprint().as_str(), response);
         }
@@ -898,6 +923,7 @@ impl Crm {
         touched: &[LeadId],
     ) -> Result<Written> {
         batch.expect_head(WRITES_JOURNAL, position);
+        // Last, so that the receipt's last sequence is this journal's new head.
         batch.append_json(WRITES_JOURNAL, &WriteEntry { leads: touched })?;
         match self.store.commit(tenant, batch).await? {
             CommitOutcome::Committed(receipt) => Ok(Written::Committed(

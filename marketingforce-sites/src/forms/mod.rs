@@ -29,6 +29,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use marketingforce_core::env::Env;
+use marketingforce_core::events::Outbox;
 use marketingforce_core::id::IdGenerator;
 use marketingforce_core::storage::{
     Batch, Entity, Expect, Fingerprint, Idempotent, IndexEntry, Store,
@@ -46,6 +48,7 @@ pub use sink::{
 use crate::analytics::{token, IpLocator, VisitAnalytics};
 use crate::attribution::{classify, ClickId, ClientInfo, Landing, TrafficSource, Utm};
 use crate::error::{FieldError, Result, SitesError};
+use crate::events::FormSubmitted;
 use crate::keys::SiteKey;
 use crate::model::{FieldKind, FormSpec, Locale, Site};
 use crate::render::Variant;
@@ -259,6 +262,8 @@ pub struct FormService {
     key: SiteKey,
     locator: Option<Arc<dyn IpLocator>>,
     analytics: Option<Arc<VisitAnalytics>>,
+    /// Where [`FormSubmitted`](crate::events::FormSubmitted) events are staged.
+    outbox: Outbox,
 }
 
 fn field_error(field: &str, reason: &str) -> FieldError {
@@ -410,7 +415,12 @@ impl FormService {
         sink: Arc<dyn LeadSink>,
         key: SiteKey,
     ) -> FormService {
+        let env = Env::builder(store.clone())
+            .clock(clock.clone())
+            .ids(ids.clone())
+            .build();
         FormService {
+            outbox: Outbox::new(&env),
             store,
             clock,
             ids,
@@ -710,6 +720,30 @@ impl FormService {
                 submission: Some(submission.clone()),
             },
         )?;
+        // The event is committed with the record, or not at all.
+        let event = FormSubmitted {
+            site: record.site.clone(),
+            form: record.form.clone(),
+            submission: record.id.clone(),
+            lead: record.lead.clone(),
+            page: record.page.clone(),
+            locale: record.locale,
+            variant: record.variant,
+            fields: record.fields.clone(),
+            consent_purpose: record.consent.purpose.clone(),
+            consent_version: record.consent.version.clone(),
+            source: record.source.clone(),
+            utm: record.utm.clone(),
+            submitted_at: record.submitted_at,
+        };
+        self.outbox
+            .append(
+                tenant,
+                &mut batch,
+                &event,
+                &crate::events::command_context(key.as_str()),
+            )
+            .await?;
         let outcome = SubmitOutcome::Accepted {
             submission,
             lead: lead_ref.lead,

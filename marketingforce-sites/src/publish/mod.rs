@@ -63,6 +63,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use marketingforce_content::compliance::ReviewService;
+use marketingforce_core::env::Env;
+use marketingforce_core::events::Outbox;
 use marketingforce_core::storage::{Batch, Entity, Expect, Idempotent, Store};
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::time::Clock;
@@ -74,6 +76,7 @@ use serde::{Deserialize, Serialize};
 pub use texts::{text_units, TextUnit};
 
 use crate::error::{Result, SitesError};
+use crate::events::SitePublished;
 use crate::model::Site;
 use crate::render::{RenderInputs, RenderedSite, Renderer};
 
@@ -139,6 +142,8 @@ pub struct SitePublisher {
     clock: Arc<dyn Clock>,
     reviews: ReviewService,
     renderer: Renderer,
+    /// Where [`SitePublished`] events are staged.
+    outbox: Outbox,
 }
 
 impl SitePublisher {
@@ -148,7 +153,9 @@ impl SitePublisher {
         clock: Arc<dyn Clock>,
         reviews: ReviewService,
     ) -> SitePublisher {
+        let env = Env::builder(store.clone()).clock(clock.clone()).build();
         SitePublisher {
+            outbox: Outbox::new(&env),
             store,
             clock,
             reviews,
@@ -225,6 +232,22 @@ impl SitePublisher {
                 let mut batch = Batch::new();
                 batch.put_entity(tenant, &record, Expect::Any)?;
                 batch.append_json(PUBLISH_LOG, &record)?;
+                let event = SitePublished {
+                    site: record.site.clone(),
+                    digest: record.digest.clone(),
+                    pages: record.pages,
+                    files: record.files,
+                    texts_reviewed: record.texts_reviewed,
+                    published_at: record.published_at,
+                };
+                self.outbox
+                    .append(
+                        tenant,
+                        &mut batch,
+                        &event,
+                        &crate::events::command_context(idempotency_key.as_str()),
+                    )
+                    .await?;
                 idem.commit(self.store.as_ref(), tenant, batch, record)
                     .await?
             }
