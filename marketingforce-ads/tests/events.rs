@@ -137,7 +137,9 @@ fn spend_settlement_rebates_and_invoices_are_events_once() {
         // One per account-day report stored: 4 accounts x 31 days.
         assert_eq!(spend.len(), 4 * 31);
         assert_eq!(events.len(), before + spend.len());
-        assert!(spend.iter().all(|s| s.revision >= 1 && s.previous_revision.is_none()));
+        assert!(spend
+            .iter()
+            .all(|s| s.revision >= 1 && s.previous_revision.is_none()));
         // The same reports again are duplicates: nothing new.
         ingest(&w, march()).await;
         assert_eq!(outbox(&*w.store, &w.tenant).await.len(), events.len());
@@ -220,7 +222,15 @@ fn a_failed_commit_leaves_neither_the_settlement_nor_its_events() {
             .unwrap();
         let events = outbox(&*w.store, &w.tenant).await;
         assert_eq!(of::<SettlementClosed>(&events).len(), 1);
-        assert_eq!(w.ops.settlement_record(month).await.unwrap().unwrap().revision, 1);
+        assert_eq!(
+            w.ops
+                .settlement_record(month)
+                .await
+                .unwrap()
+                .unwrap()
+                .revision,
+            1
+        );
     });
 }
 

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 use marketingforce_core::events::{DomainEvent, EventEnvelope, OUTBOX_JOURNAL};
 use marketingforce_core::money::Money;
-use marketingforce_core::storage::{Fault, FaultPlan, FaultyStore, MemoryStore, SqliteStore, Store};
+use marketingforce_core::storage::{
+    Fault, FaultPlan, FaultyStore, MemoryStore, SqliteStore, Store,
+};
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::time::{Clock, ManualClock};
 use marketingforce_modules::catalog::{ModuleId, QuotaPeriod, UsageUnit};
@@ -221,7 +223,11 @@ fn a_refund_is_an_event_and_a_refused_refund_is_not() {
         let req = QuoteRequest::new("tcloud.basic", Term::new(d("2026-03-02"), 12));
         let s = w.subs.create_quote(&t, "q", &req).await.unwrap();
         // Refusing to refund an unpaid subscription writes nothing.
-        assert!(w.subs.refund(&t, &s.id, "r0", d("2026-03-03")).await.is_err());
+        assert!(w
+            .subs
+            .refund(&t, &s.id, "r0", d("2026-03-03"))
+            .await
+            .is_err());
         w.subs.sign(&t, &s.id, "s", &signing()).await.unwrap();
         let pay = Payment {
             on: d("2026-03-02"),
@@ -229,7 +235,10 @@ fn a_refund_is_an_event_and_a_refused_refund_is_not() {
         };
         w.subs.record_payment(&t, &s.id, "p", &pay).await.unwrap();
         assert!(outbox(&*w.store, &t).await.is_empty());
-        w.subs.refund(&t, &s.id, "r", d("2026-03-03")).await.unwrap();
+        w.subs
+            .refund(&t, &s.id, "r", d("2026-03-03"))
+            .await
+            .unwrap();
         let events = outbox(&*w.store, &t).await;
         let refunded = of::<SubscriptionRefunded>(&events);
         assert_eq!(refunded.len(), 1);
@@ -262,7 +271,10 @@ fn a_failed_commit_leaves_neither_the_activation_nor_its_events() {
                 .activate(&t, &s.id, "act", d("2026-03-02"))
                 .await
                 .is_err());
-            assert_eq!(w.subs.get(&t, &s.id).await.unwrap().state, SubscriptionState::Paid);
+            assert_eq!(
+                w.subs.get(&t, &s.id).await.unwrap().state,
+                SubscriptionState::Paid
+            );
             assert!(outbox(&*w.store, &t).await.is_empty());
         }
         // The change committed with a lost answer: retrying with the key adds nothing more.
@@ -298,7 +310,10 @@ fn grants_and_seats_emit_once_per_change() {
         assert_eq!(granted[0].origin, GrantOrigin::Manual);
         assert_eq!(granted[0].seats[0].seats, 2);
 
-        let (a, b) = (AccountId::new("user_a").unwrap(), AccountId::new("user_b").unwrap());
+        let (a, b) = (
+            AccountId::new("user_a").unwrap(),
+            AccountId::new("user_b").unwrap(),
+        );
         assert_eq!(e.assign_seat(&m, &a).await.unwrap(), SeatChange::Assigned);
         assert_eq!(
             e.assign_seat(&m, &a).await.unwrap(),
@@ -319,11 +334,17 @@ fn grants_and_seats_emit_once_per_change() {
         let assigned = of::<SeatAssigned>(&events);
         let released = of::<SeatReleased>(&events);
         assert_eq!(
-            assigned.iter().map(|s| (s.account.as_str(), s.assigned)).collect::<Vec<_>>(),
+            assigned
+                .iter()
+                .map(|s| (s.account.as_str(), s.assigned))
+                .collect::<Vec<_>>(),
             [("user_a", 1), ("user_b", 2)]
         );
         assert_eq!(released.len(), 1);
-        assert_eq!((released[0].account.as_str(), released[0].assigned), ("user_a", 1));
+        assert_eq!(
+            (released[0].account.as_str(), released[0].assigned),
+            ("user_a", 1)
+        );
         // Another process's view is stale: its seat write is refused, reloaded and rebuilt —
         // and carries exactly one event.
         let other = EntitlementRegistry::builder(store.clone())
@@ -447,13 +468,7 @@ fn a_failed_usage_write_leaves_no_threshold_event() {
         assert!(meter.consume_durable(&unit, 9u64, "big").await.is_err());
         let events = outbox(&*w.store, &t).await;
         assert!(of::<QuotaThresholdReached>(&events).is_empty());
-        assert_eq!(
-            w.store
-                .journal_head(&t, "modules.usage")
-                .await
-                .unwrap(),
-            0
-        );
+        assert_eq!(w.store.journal_head(&t, "modules.usage").await.unwrap(), 0);
         // The next flush writes the usage and its event, once.
         w.registry.flush().await.unwrap();
         w.registry.flush().await.unwrap();
@@ -464,7 +479,12 @@ fn a_failed_usage_write_leaves_no_threshold_event() {
         let _ = meter.consume_durable(&unit, 1u64, "last").await;
         w.registry.flush().await.unwrap();
         assert_eq!(
-            meter.consume_durable(&unit, 1u64, "last").await.unwrap().remaining.get(),
+            meter
+                .consume_durable(&unit, 1u64, "last")
+                .await
+                .unwrap()
+                .remaining
+                .get(),
             0
         );
         let events = outbox(&*w.store, &t).await;
@@ -540,7 +560,10 @@ async fn concurrent_consumers(store: Arc<dyn Store>) {
     assert_eq!(exhausted[0].used, 200);
     // Every event's tenant and envelope decode; each crossing sits in the batch that recorded
     // the consume named by it.
-    let usage = store.read_journal(&t, "modules.usage", 0, 100_000).await.unwrap();
+    let usage = store
+        .read_journal(&t, "modules.usage", 0, 100_000)
+        .await
+        .unwrap();
     let recorded: String = usage
         .iter()
         .map(|e| String::from_utf8_lossy(&e.payload).into_owned())

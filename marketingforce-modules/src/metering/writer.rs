@@ -405,9 +405,8 @@ impl UsageWriter {
             match self.store.commit(&state.tenant, batch).await {
                 Ok(CommitOutcome::Committed(receipt)) => {
                     let mut book = lock_book(state);
-                    if let Some(&last) = chunks
-                        .checked_sub(1)
-                        .and_then(|i| receipt.sequences.get(i))
+                    if let Some(&last) =
+                        chunks.checked_sub(1).and_then(|i| receipt.sequences.get(i))
                     {
                         book.position = book.position.max(last);
                     }
@@ -462,7 +461,13 @@ impl UsageWriter {
         let mut out = Vec::new();
         for (unit, date) in groups {
             let (used_now, limit) = book.used_and_limit(unit, date);
-            if limit == 0 {
+            let threshold_units = crate::events::threshold_units(limit);
+            // Without credits usage only grows: below the threshold now, it never crossed it.
+            let grows_only = !written
+                .iter()
+                .chain(&later)
+                .any(|e| e.unit == *unit && e.kind == UsageKind::Credit);
+            if limit == 0 || (grows_only && used_now < threshold_units) {
                 continue;
             }
             // Signed units an event moved on this unit's buckets of `date`.
@@ -479,10 +484,7 @@ impl UsageWriter {
             };
             let after_batch = i128::from(used_now) - later.iter().map(|e| moved(e)).sum::<i128>();
             let mut used = after_batch - written.iter().map(|e| moved(e)).sum::<i128>();
-            let (threshold, full) = (
-                i128::from(crate::events::threshold_units(limit)),
-                i128::from(limit),
-            );
+            let (threshold, full) = (i128::from(threshold_units), i128::from(limit));
             for e in &written {
                 let before = used;
                 used += moved(e);
