@@ -15,7 +15,10 @@ use marketingforce::core::events::{schema_files, EventCatalog};
 /// Every crate's event catalogue. A crate that defines events adds its
 /// `event_catalog()` here (e.g. `marketingforce::crm::event_catalog()`).
 fn catalogs() -> Vec<EventCatalog> {
-    vec![]
+    vec![
+        marketingforce::modules::event_catalog(),
+        marketingforce::ads::event_catalog(),
+    ]
 }
 
 #[test]

@@ -126,6 +126,7 @@ pub mod campaign;
 pub mod chart;
 pub mod config;
 pub mod error;
+pub mod events;
 pub mod ids;
 pub mod ledger;
 pub mod ops;
@@ -139,4 +140,5 @@ pub mod review;
 pub mod settlement;
 
 pub use error::{AdsError, Result};
+pub use events::event_catalog;
 pub use ops::{AdOps, AdOpsConfig};

@@ -12,6 +12,11 @@
 //! (NATS from `MARKETINGFORCE_TEST_NATS_URL`, default `nats://127.0.0.1:4222`; PostgreSQL
 //! when `MARKETINGFORCE_TEST_POSTGRES_URL` is set). Prints a table and the `JSON [...]` line
 //! `scripts/bench.py` collects.
+//!
+//! Filters: words after `--` select the sections whose name contains one of them —
+//! `outbox.sqlite`, `outbox.postgres`, `nats`, `webhook` — e.g.
+//! `cargo bench -p marketingforce-events --features nats,webhooks --bench events -- outbox`
+//! runs only the outbox cost figures. No filter runs everything.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -399,14 +404,23 @@ fn main() {
         .build()
         .expect("runtime");
     let mut figures = Vec::new();
+    // `cargo bench` passes `--bench`; everything else not starting with `-` is a filter.
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let run = |section: &str| filters.is_empty() || filters.iter().any(|f| section.contains(f));
     rt.block_on(async {
         let dir = tempfile::tempdir().expect("tempdir");
-        let sqlite =
-            marketingforce_core::storage::SqliteStore::open(dir.path().join("cost.sqlite"))
-                .await
-                .expect("sqlite");
-        outbox_cost(Arc::new(sqlite), &mut figures).await;
+        if run("outbox.sqlite") {
+            let sqlite =
+                marketingforce_core::storage::SqliteStore::open(dir.path().join("cost.sqlite"))
+                    .await
+                    .expect("sqlite");
+            outbox_cost(Arc::new(sqlite), &mut figures).await;
+        }
         match std::env::var("MARKETINGFORCE_TEST_POSTGRES_URL") {
+            _ if !run("outbox.postgres") => {}
             Ok(url) => {
                 use marketingforce_core::storage::postgres::{PostgresOptions, PostgresStore};
                 let store = PostgresStore::connect_with(
@@ -420,8 +434,12 @@ fn main() {
         }
         let url = std::env::var("MARKETINGFORCE_TEST_NATS_URL")
             .unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
-        nats_figures(&url, &mut figures).await;
-        webhook_figures(&mut figures).await;
+        if run("nats") {
+            nats_figures(&url, &mut figures).await;
+        }
+        if run("webhook") {
+            webhook_figures(&mut figures).await;
+        }
     });
 
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());

@@ -67,6 +67,7 @@ pub mod channel;
 mod config;
 pub mod entitlements;
 pub mod error;
+pub mod events;
 pub mod metering;
 pub mod metrics;
 pub mod paas;
@@ -77,6 +78,7 @@ pub mod subscriptions;
 
 pub use config::schema_json;
 pub use error::{ModulesError, PackOffer, Result};
+pub use events::event_catalog;
 
 /// Round `m` with `mode` to its currency's minor unit and show it at that scale
 /// (`34800` → `34800.00`).

@@ -20,7 +20,9 @@
 //!
 //! Every command takes an idempotency key: a replay returns the first result and writes nothing.
 //! Every state change appends a [`SubscriptionEvent`] to the `modules.subscription_events`
-//! journal in the same batch as the record.
+//! journal in the same batch as the record; activation, renewal, cancellation, expiry and
+//! refund also write their domain event ([`crate::events`]) to the tenant's outbox in that
+//! batch, and every grant written its `modules.entitlement.granted`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -28,6 +30,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Months, NaiveDate, Utc};
 use marketingforce_core::entity_id;
+use marketingforce_core::env::Env;
+use marketingforce_core::events::{DomainEvent, EventContext, Outbox};
 use marketingforce_core::id::{IdGenerator, RandomIds};
 use marketingforce_core::money::Money;
 use marketingforce_core::storage::{
@@ -42,6 +46,10 @@ use serde::{Deserialize, Serialize};
 use crate::catalog::{Metering, ModuleId};
 use crate::entitlements::{EntitlementRegistry, Grant, GrantId, GrantSource, QuotaSource};
 use crate::error::{ModulesError, Result};
+use crate::events::{
+    EntitlementGranted, SubscriptionActivated, SubscriptionCancelled, SubscriptionExpired,
+    SubscriptionRefunded, SubscriptionRenewed,
+};
 use crate::pricing::{AmendmentRequest, LineKind, Quote, QuoteEngine, QuoteRequest, Term};
 use crate::products::BundlePricing;
 
@@ -298,17 +306,21 @@ pub struct Subscriptions {
     ids: Arc<dyn IdGenerator>,
     calendar: Arc<dyn BusinessCalendar>,
     registry: Option<Arc<EntitlementRegistry>>,
+    outbox: Outbox,
 }
 
 impl Subscriptions {
     /// A service over `store` with the built-in catalogs, the system clock, random ids and the
     /// mainland China calendar.
     pub fn new(store: Arc<dyn Store>) -> Subscriptions {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let ids: Arc<dyn IdGenerator> = Arc::new(RandomIds);
         Subscriptions {
+            outbox: outbox_of(&store, &clock),
             store,
             engine: QuoteEngine::builtin(),
-            clock: Arc::new(SystemClock),
-            ids: Arc::new(RandomIds),
+            clock,
+            ids,
             calendar: Arc::new(HolidayCalendar::china_mainland()),
             registry: None,
         }
@@ -325,6 +337,7 @@ impl Subscriptions {
     #[must_use]
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
+        self.outbox = outbox_of(&self.store, &self.clock);
         self
     }
 
@@ -419,7 +432,11 @@ impl Subscriptions {
         let expect = current
             .as_ref()
             .map_or(Expect::Absent, |(_, v)| Expect::Version(*v));
+        // The outbox must know the tenant before its events are staged (one read per tenant
+        // and process, then free).
+        self.outbox.register(tenant).await?;
         let (next, mut batch, detail, on) = change(current.map(|(s, _)| s))?;
+        self.stage_transition_event(tenant, &mut batch, from, &next, on)?;
         batch.put_entity(tenant, &next, expect)?;
         batch.append_json(
             SUBSCRIPTION_JOURNAL,
@@ -436,6 +453,76 @@ impl Subscriptions {
             .commit(self.store.as_ref(), tenant, batch, next)
             .await?;
         Ok(stored)
+    }
+
+    /// Stage the domain event of the transition `from` → `next.state`, if it is one.
+    fn stage_transition_event(
+        &self,
+        tenant: &TenantId,
+        batch: &mut Batch,
+        from: Option<SubscriptionState>,
+        next: &Subscription,
+        on: NaiveDate,
+    ) -> Result<()> {
+        if from == Some(next.state) {
+            return Ok(()); // an add-on: its grants carry their own events
+        }
+        match next.state {
+            SubscriptionState::Active if from != Some(SubscriptionState::Renewed) => {
+                let (Some(term_start), Some(term_end)) = (next.term_start, next.term_end) else {
+                    return Ok(());
+                };
+                self.stage(
+                    tenant,
+                    batch,
+                    &SubscriptionActivated {
+                        subscription: next.id,
+                        bundle: next.quote.bundle.clone(),
+                        term_start,
+                        term_end,
+                        months: next.quote.term_months,
+                        contract_value: next.quote.total,
+                        on_credit: next.paid_on.is_none(),
+                        grants: next.grants.clone(),
+                    },
+                )
+            }
+            // Staged by `renew`, which knows the renewal's quote.
+            SubscriptionState::Cancelled => self.stage(
+                tenant,
+                batch,
+                &SubscriptionCancelled {
+                    subscription: next.id,
+                    from: from.unwrap_or(SubscriptionState::Quoted),
+                    on,
+                    renewal_of: next.renewal_of,
+                },
+            ),
+            SubscriptionState::Expired => self.stage(
+                tenant,
+                batch,
+                &SubscriptionExpired {
+                    subscription: next.id,
+                    term_end: next.term_end,
+                    on,
+                },
+            ),
+            SubscriptionState::Refunded => self.stage(
+                tenant,
+                batch,
+                &SubscriptionRefunded {
+                    subscription: next.id,
+                    amount: next.quote.total,
+                    on,
+                },
+            ),
+            _ => Ok(()),
+        }
+    }
+
+    /// Stage `event` in `batch` (the tenant is registered with the outbox by [`run`]).
+    fn stage<E: DomainEvent>(&self, tenant: &TenantId, batch: &mut Batch, event: &E) -> Result<()> {
+        stage_event(&self.outbox, tenant, batch, event)
     }
 
     async fn current(&self, tenant: &TenantId, id: &SubscriptionId) -> Result<(Subscription, u64)> {
@@ -612,6 +699,7 @@ impl Subscriptions {
         let catalog = self.engine.catalog().clone();
         let products = self.engine.products().clone();
         let ids = self.ids.clone();
+        let outbox = &self.outbox;
         let sub = self
             .run(tenant, key, &("activate", on), Some(current), |s| {
                 let mut sub = s.ok_or_else(|| ModulesError::validation("id", "missing"))?;
@@ -636,6 +724,7 @@ impl Subscriptions {
                 let mut batch = Batch::new();
                 for g in &grants {
                     batch.put_entity(tenant, g, Expect::Absent)?;
+                    stage_event(outbox, tenant, &mut batch, &EntitlementGranted::of(g))?;
                 }
                 sub.grants = grants.iter().map(|g| g.id).collect();
                 sub.state = SubscriptionState::Active;
@@ -672,6 +761,7 @@ impl Subscriptions {
         let current = self.current(tenant, id).await?;
         let engine = self.engine.clone();
         let ids = self.ids.clone();
+        let outbox = &self.outbox;
         let sub = self
             .run(tenant, key, order, Some(current), |s| {
                 let mut sub = s.ok_or_else(|| ModulesError::validation("id", "missing"))?;
@@ -696,6 +786,7 @@ impl Subscriptions {
                 let mut batch = Batch::new();
                 for g in &grants {
                     batch.put_entity(tenant, g, Expect::Absent)?;
+                    stage_event(outbox, tenant, &mut batch, &EntitlementGranted::of(g))?;
                 }
                 let detail = format!(
                     "amendment {amendment_id}: {} from {}",
@@ -827,12 +918,25 @@ impl Subscriptions {
         let today = self
             .clock
             .today(marketingforce_core::time::TimeZone::default());
+        let outbox = &self.outbox;
         self.run(tenant, key, renewal, Some((sub, version)), move |s| {
             let mut old = s.ok_or_else(|| ModulesError::validation("id", "missing"))?;
             old.state = SubscriptionState::Renewed;
             old.renewed_by = Some(next_for_batch.id);
             let mut batch = Batch::new();
             batch.put_entity(tenant, &next_for_batch, Expect::Absent)?;
+            stage_event(
+                outbox,
+                tenant,
+                &mut batch,
+                &SubscriptionRenewed {
+                    subscription: old.id,
+                    renewal: next_for_batch.id,
+                    next_term_start: end,
+                    months: renewal.months,
+                    renewal_value: next_for_batch.quote.total,
+                },
+            )?;
             batch.append_json(
                 SUBSCRIPTION_JOURNAL,
                 &SubscriptionEvent {
@@ -983,6 +1087,25 @@ impl Subscriptions {
         })
         .await
     }
+}
+
+/// The outbox over the service's store and clock. Event ids come from their own (random
+/// UUIDv7) generator, so emitting events leaves the service's id sequence — seeded in
+/// simulations — exactly as it was.
+fn outbox_of(store: &Arc<dyn Store>, clock: &Arc<dyn Clock>) -> Outbox {
+    Outbox::new(&Env::builder(store.clone()).clock(clock.clone()).build())
+}
+
+/// Stage `event` for `tenant` in `batch` (the tenant must be registered with `outbox`).
+fn stage_event<E: DomainEvent>(
+    outbox: &Outbox,
+    tenant: &TenantId,
+    batch: &mut Batch,
+    event: &E,
+) -> Result<()> {
+    let envelope = outbox.event(tenant, event, &EventContext::new())?;
+    batch.append_event(tenant, &envelope)?;
+    Ok(())
 }
 
 fn grant(

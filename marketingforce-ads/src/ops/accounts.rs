@@ -14,6 +14,7 @@ use crate::account::{AdAccount, Funding, Suspension, TopUp, TopUpRequest, TopUpS
 use crate::agreement::{ServiceType, SettlementTerms};
 use crate::chart::{AccountKind, PostingCode, PostingMeta};
 use crate::error::{AdsError, Result};
+use crate::events::{TopUpCredited, TopUpFailed};
 use crate::ids::{AdAccountId, CustomerId, PlatformId, ReceiptId, TopUpId};
 use crate::ledger::{minor_to_money, Leg, Side, TransferId, TransferSpec};
 use crate::period::{date_key, Month};
@@ -413,6 +414,7 @@ impl AdOps {
         if t.state != TopUpState::Pending {
             return Ok(t);
         }
+        let unknown_to_platform = receipt.is_none();
         let (state, transfer) = match receipt.map(|r| (r.status, r.platform_ref)) {
             Some((TopUpStatus::Processing, _)) => return Ok(t),
             Some((TopUpStatus::Succeeded, platform_ref)) => (
@@ -448,6 +450,34 @@ impl AdOps {
         t.state = state;
         let mut batch = Batch::new();
         batch.put_entity(&self.tenant, &t, Expect::Version(version))?;
+        match &t.state {
+            TopUpState::Confirmed { platform_ref } => {
+                let event = TopUpCredited {
+                    top_up: t.id,
+                    account: t.account,
+                    customer: t.customer,
+                    platform: t.platform,
+                    amount: t.amount,
+                    funding: t.funding,
+                    platform_ref: platform_ref.clone(),
+                    requested_on: t.requested_on,
+                };
+                self.stage(&mut batch, &event).await?;
+            }
+            TopUpState::Failed { .. } => {
+                let event = TopUpFailed {
+                    top_up: t.id,
+                    account: t.account,
+                    customer: t.customer,
+                    platform: t.platform,
+                    amount: t.amount,
+                    funding: t.funding,
+                    unknown_to_platform,
+                };
+                self.stage(&mut batch, &event).await?;
+            }
+            TopUpState::Pending => {}
+        }
         self.ledger.commit(vec![], vec![transfer], batch).await?;
         Ok(t)
     }

@@ -16,6 +16,7 @@ use crate::account::AccountStatus;
 use crate::agreement::ServiceType;
 use crate::campaign::{Campaign, CampaignDraft, DailyPerformance, Metrics};
 use crate::error::{AdsError, Result};
+use crate::events::SpendRecorded;
 use crate::ids::{AdAccountId, CampaignId, CreativeId, CustomerId, PlacementId, PlatformId};
 use crate::period::Month;
 use crate::report::{
@@ -54,6 +55,17 @@ pub struct AttributionSummary {
     pub duplicates: usize,
     /// Orders whose click belongs to no campaign we know.
     pub unknown_campaign: usize,
+}
+
+/// A report flag's kind, without its free text (for events).
+fn flag_name(flag: &ReportFlag) -> String {
+    match flag {
+        ReportFlag::SpendWhileSuspended { .. } => "spend_while_suspended",
+        ReportFlag::Refund { .. } => "refund",
+        ReportFlag::Partial => "partial",
+        ReportFlag::AccountNotOpen => "account_not_open",
+    }
+    .to_string()
 }
 
 impl AdOps {
@@ -446,6 +458,18 @@ impl AdOps {
             .map_or(Expect::Absent, |v| Expect::Version(v.version));
         let mut batch = Batch::new();
         batch.put_entity(&self.tenant, &stored, expect)?;
+        let event = SpendRecorded {
+            account: stored.account,
+            customer: stored.customer,
+            platform: stored.platform,
+            date: stored.date,
+            revision: stored.revision,
+            spend,
+            previous_revision: existing.as_ref().map(|v| v.value.revision),
+            complete: stored.complete,
+            flags: flags.iter().map(flag_name).collect(),
+        };
+        self.stage(&mut batch, &event).await?;
         self.store.commit(&self.tenant, batch).await?;
         Ok(match existing {
             Some(v) => IngestOutcome::Restated {

@@ -17,6 +17,8 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use chrono::NaiveDate;
 use marketingforce_core::adapters::ad_platform::AdPlatform;
+use marketingforce_core::env::Env;
+use marketingforce_core::events::{DomainEvent, EventContext, Outbox};
 use marketingforce_core::id::IdGenerator;
 use marketingforce_core::money::{Currency, Money, RoundingMode};
 use marketingforce_core::storage::{Batch, Idempotent, Store};
@@ -110,6 +112,8 @@ pub struct AdOps {
     approvals: StoredApprovals,
     /// Serialises the commands that move money or credit (top-ups, receipts, settlement).
     money: tokio::sync::Mutex<()>,
+    /// Where the tenant's domain events are staged ([`crate::events`]).
+    outbox: Outbox,
 }
 
 impl std::fmt::Debug for AdOps {
@@ -140,6 +144,9 @@ impl AdOps {
         let chart = Chart::new(config.currency);
         ledger.create_accounts(chart.global_accounts()).await?;
         let approvals = StoredApprovals::new(store.clone());
+        // Event ids come from their own (random UUIDv7) generator, so emitting events leaves
+        // the service's id sequence — seeded in simulations — exactly as it was.
+        let outbox = Outbox::new(&Env::builder(store.clone()).clock(clock.clone()).build());
         Ok(AdOps {
             tenant,
             store,
@@ -152,6 +159,7 @@ impl AdOps {
             reviews: Arc::new(approvals.clone()),
             approvals,
             money: tokio::sync::Mutex::new(()),
+            outbox,
         })
     }
 
@@ -232,6 +240,15 @@ impl AdOps {
         let idem = Idempotent::legacy(format!("ads.{op}:{key}"), request)?;
         let previous = idem.check::<R>(self.store.as_ref(), &self.tenant).await?;
         Ok((idem, previous))
+    }
+
+    /// Stage `event` in `batch`: it is committed exactly when the batch is (see
+    /// [`crate::events`]).
+    async fn stage<E: DomainEvent>(&self, batch: &mut Batch, event: &E) -> Result<()> {
+        self.outbox
+            .append(&self.tenant, batch, event, &EventContext::new())
+            .await?;
+        Ok(())
     }
 
     /// Commit `batch` with ledger accounts and transfers under the idempotency guard; returns

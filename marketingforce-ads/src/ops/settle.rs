@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::AdOps;
 use crate::account::{AdAccount, TopUpState};
 use crate::error::{AdsError, Result};
+use crate::events::{InvoiceIssued, RebateAccrued, SettlementClosed};
 use crate::ids::{AdAccountId, CustomerId, PlatformId};
 use crate::period::Month;
 use crate::receivables::{
@@ -264,6 +265,7 @@ impl AdOps {
         let statement = planned.statement;
 
         let mut batch = Batch::new();
+        let mut invoices = Vec::new();
         for inv in &statement.customer_invoices {
             let key = Invoice::key_of(&inv.customer, month);
             let existing = self.invoices().get(&self.tenant, &key).await?;
@@ -284,9 +286,11 @@ impl AdOps {
                 Some(v) if v.value == next => {}
                 Some(v) => {
                     batch.put_entity(&self.tenant, &next, Expect::Version(v.version))?;
+                    invoices.push((next, true));
                 }
                 None => {
                     batch.put_entity(&self.tenant, &next, Expect::Absent)?;
+                    invoices.push((next, false));
                 }
             }
         }
@@ -311,9 +315,65 @@ impl AdOps {
                 .as_ref()
                 .map_or(Expect::Absent, |r| Expect::Version(r.version));
             batch.put_entity(&self.tenant, &next, expect)?;
+            self.stage_settlement_events(&mut batch, &statement, &next, &invoices)
+                .await?;
             self.ledger.commit(vec![], planned.transfers, batch).await?;
         }
         Ok(statement)
+    }
+
+    /// Stage the events of a settlement (revision `record`): each invoice written, each
+    /// platform's rebates, and the settlement itself, in the batch that commits them.
+    async fn stage_settlement_events(
+        &self,
+        batch: &mut Batch,
+        statement: &SettlementStatement,
+        record: &SettlementRecord,
+        invoices: &[(Invoice, bool)],
+    ) -> Result<()> {
+        for (inv, revised) in invoices {
+            let event = InvoiceIssued {
+                customer: inv.customer,
+                month: inv.month,
+                issued_on: inv.issued_on,
+                due_on: inv.due_on,
+                amount: inv.amount,
+                deposit_applied: inv.deposit_applied,
+                provisional: inv.provisional,
+                revised: *revised,
+            };
+            self.stage(batch, &event).await?;
+        }
+        for (platform, s) in statement.figures.by_platform() {
+            if s.platform_rebates.is_zero() && s.customer_rebates.is_zero() {
+                continue;
+            }
+            let event = RebateAccrued {
+                month: record.month,
+                revision: record.revision,
+                platform,
+                spend: s.spend,
+                platform_rebates: s.platform_rebates,
+                customer_rebates: s.customer_rebates,
+                kpi_compensation: s.kpi_compensation,
+            };
+            self.stage(batch, &event).await?;
+        }
+        let total = statement.figures.overall();
+        let event = SettlementClosed {
+            month: record.month,
+            revision: record.revision,
+            provisional: record.provisional,
+            missing_days: record.missing_days,
+            spend: total.spend,
+            platform_rebates: total.platform_rebates,
+            customer_rebates: total.customer_rebates,
+            kpi_compensation: total.kpi_compensation,
+            revenue: total.revenue,
+            gross_profit: total.gross_profit,
+            invoices_issued: invoices.len(),
+        };
+        self.stage(batch, &event).await
     }
 
     /// A month's settlement figures, read back from the ledger alone.

@@ -85,12 +85,13 @@ mod outbox;
 use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, Utc};
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::value::RawValue;
 
 pub use catalog::{schema_files, EventCatalog, EventType, SchemaFile};
 pub use outbox::{Outbox, OUTBOX_JOURNAL, REGISTRY_COLLECTION, REGISTRY_JOURNAL, REGISTRY_SCOPE};
@@ -126,13 +127,12 @@ pub trait DomainEvent: Serialize + DeserializeOwned + JsonSchema + Send + Sync +
 /// # Errors
 /// A validation error on `field` saying what is wrong.
 pub fn check_event_name(name: &str, field: &str) -> Result<()> {
-    let segments: Vec<&str> = name.split('.').collect();
-    let segment_ok = |s: &&str| {
+    let segment_ok = |s: &str| {
         s.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
             && s.bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
     };
-    if name.len() > 64 || segments.len() < 3 || !segments.iter().all(segment_ok) {
+    if name.len() > 64 || name.split('.').count() < 3 || !name.split('.').all(segment_ok) {
         return Err(Error::validation(
             field,
             format!(
@@ -307,7 +307,12 @@ impl EventContext {
 /// Built with [`EventEnvelope::new`] (or [`Outbox::event`]), which checks the name, the
 /// version and the payload size; read back with [`EventEnvelope::from_json`] and
 /// [`decode`](EventEnvelope::decode).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+///
+/// The payload is kept as the JSON text it was encoded to: staging an event in the outbox
+/// encodes the payload once (no intermediate JSON value), and [`payload`](Self::payload) parses
+/// it on first use only. Two envelopes are equal when their fields and their payloads' JSON
+/// values are.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct EventEnvelope {
     /// The event's id (UUIDv7): deduplicate by it.
     id: EventId,
@@ -327,7 +332,24 @@ pub struct EventEnvelope {
     correlation_id: Option<ContextId>,
     /// The payload: the [`DomainEvent`] as JSON, at most [`MAX_PAYLOAD_BYTES`]. No raw
     /// personal data.
-    payload: serde_json::Value,
+    #[schemars(with = "serde_json::Value")]
+    payload: Box<RawValue>,
+    /// The payload as a JSON value, parsed on first use of [`payload`](Self::payload).
+    #[serde(skip)]
+    value: OnceLock<serde_json::Value>,
+}
+
+impl PartialEq for EventEnvelope {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.name == other.name
+            && self.version == other.version
+            && self.tenant == other.tenant
+            && self.occurred_at == other.occurred_at
+            && self.causation_id == other.causation_id
+            && self.correlation_id == other.correlation_id
+            && (self.payload.get() == other.payload.get() || self.payload() == other.payload())
+    }
 }
 
 impl EventEnvelope {
@@ -351,15 +373,15 @@ impl EventEnvelope {
                 format!("{} has version 0; versions start at 1", E::NAME),
             ));
         }
-        let bytes = serde_json::to_vec(event)?;
-        if bytes.len() > MAX_PAYLOAD_BYTES {
+        let text = serde_json::to_string(event)?;
+        if text.len() > MAX_PAYLOAD_BYTES {
             return Err(Error::limit_exceeded(
                 format!("event payload bytes ({})", E::NAME),
-                bytes.len(),
+                text.len(),
                 MAX_PAYLOAD_BYTES,
             ));
         }
-        let payload = serde_json::from_slice(&bytes)?;
+        let payload = RawValue::from_string(text)?;
         Ok(EventEnvelope {
             id,
             name: E::NAME.to_string(),
@@ -369,6 +391,7 @@ impl EventEnvelope {
             causation_id: context.causation_id.clone(),
             correlation_id: context.correlation_id.clone(),
             payload,
+            value: OnceLock::new(),
         })
     }
 
@@ -426,9 +449,17 @@ impl EventEnvelope {
         self.correlation_id.as_ref()
     }
 
-    /// The payload as JSON.
+    /// The payload as JSON (parsed on first use).
     pub fn payload(&self) -> &serde_json::Value {
-        &self.payload
+        self.value.get_or_init(|| {
+            // The text is JSON: it was encoded by serde_json or validated when read.
+            serde_json::from_str(self.payload.get()).unwrap_or(serde_json::Value::Null)
+        })
+    }
+
+    /// The payload's JSON text, as encoded when the event was built (what deliveries carry).
+    pub fn payload_json(&self) -> &str {
+        self.payload.get()
     }
 
     /// Whether this is an `E` (same name and version).
@@ -454,7 +485,7 @@ impl EventEnvelope {
                 ),
             ));
         }
-        E::deserialize(&self.payload).map_err(|e| Error::Serialization {
+        serde_json::from_str::<E>(self.payload.get()).map_err(|e| Error::Serialization {
             what: format!("event {} v{}", self.name, self.version),
             reason: e.to_string(),
         })

@@ -562,31 +562,13 @@ async fn apply(
         return Err(injected_failure());
     }
 
-    // Journals: write into the ranges reserved when the heads were locked.
+    // Journals: the entries went into the ranges reserved when the heads were locked.
     let mut next_seq = next_seq;
     let mut sequences = Vec::with_capacity(batch.appends().len());
-    let (mut j_names, mut j_seqs, mut j_payloads) = (Vec::new(), Vec::new(), Vec::new());
     for a in batch.appends() {
         let slot = next_seq.entry(a.journal.as_str()).or_insert(1);
-        j_names.push(a.journal.clone());
-        j_seqs.push(*slot);
-        j_payloads.push(a.payload.clone());
         sequences.push(*slot as u64);
         *slot += 1;
-    }
-    if !j_names.is_empty() {
-        sqlx::query(
-            "INSERT INTO mf_journal (tenant, journal, seq, payload)
-             SELECT $1, e.journal, e.seq, e.payload
-             FROM UNNEST($2::text[], $3::int8[], $4::bytea[]) AS e(journal, seq, payload)",
-        )
-        .bind(tenant)
-        .bind(&j_names)
-        .bind(&j_seqs)
-        .bind(&j_payloads)
-        .execute(&mut **tx)
-        .await
-        .map_err(db_err)?;
     }
     Ok(CommitOutcome::Committed(Receipt {
         versions,
@@ -596,8 +578,10 @@ async fn apply(
 
 /// Lock the head row of every journal the batch appends to or expects a head of (creating
 /// missing rows at 0), in journal-name order, reserving a contiguous range of sequence numbers
-/// per appended journal; check the head expectations against the locked heads. Returns the
-/// first sequence number of each journal's range.
+/// per appended journal, and insert the batch's journal entries into those ranges — one
+/// statement, so an append costs no round trip of its own; check the head expectations
+/// against the locked heads (a failed check returns an error and the transaction, entries
+/// included, is rolled back). Returns the first sequence number of each journal's range.
 async fn lock_journal_heads<'b>(
     tx: &mut Transaction<'static, Postgres>,
     tenant: &str,
@@ -615,20 +599,43 @@ async fn lock_journal_heads<'b>(
     }
     let journals: Vec<&str> = count.keys().copied().collect();
     let counts: Vec<i64> = count.values().copied().collect();
+    // Each entry's distance back from its journal's new head: the last entry of a journal
+    // is 0, so its sequence number is the head returned by the upsert.
+    let mut left: BTreeMap<&str, i64> = count.clone();
+    let (mut e_journals, mut e_back, mut e_payloads) = (Vec::new(), Vec::new(), Vec::new());
+    for a in batch.appends() {
+        let n = left.entry(a.journal.as_str()).or_default();
+        *n -= 1;
+        e_journals.push(a.journal.as_str());
+        e_back.push(*n);
+        e_payloads.push(a.payload.as_slice());
+    }
     // ON CONFLICT DO UPDATE locks the row and, at READ COMMITTED, sees its latest committed
-    // version: a concurrent committer's appends are counted before our check.
+    // version: a concurrent committer's appends are counted before our check. The entries
+    // are inserted by the data-modifying CTE, which runs to completion with the statement.
     let rows: Vec<(String, i64)> = sqlx::query_as(
-        "INSERT INTO mf_journal_heads (tenant, journal, last_seq)
-         SELECT $1, h.journal, h.count
-         FROM UNNEST($2::text[], $3::int8[]) WITH ORDINALITY AS h(journal, count, ord)
-         ORDER BY h.ord
-         ON CONFLICT (tenant, journal)
-           DO UPDATE SET last_seq = mf_journal_heads.last_seq + EXCLUDED.last_seq
-         RETURNING journal, last_seq",
+        "WITH h AS (
+           INSERT INTO mf_journal_heads (tenant, journal, last_seq)
+           SELECT $1, h.journal, h.count
+           FROM UNNEST($2::text[], $3::int8[]) WITH ORDINALITY AS h(journal, count, ord)
+           ORDER BY h.ord
+           ON CONFLICT (tenant, journal)
+             DO UPDATE SET last_seq = mf_journal_heads.last_seq + EXCLUDED.last_seq
+           RETURNING journal, last_seq
+         ), e AS (
+           INSERT INTO mf_journal (tenant, journal, seq, payload)
+           SELECT $1, e.journal, h.last_seq - e.back, e.payload
+           FROM UNNEST($4::text[], $5::int8[], $6::bytea[]) AS e(journal, back, payload)
+           JOIN h ON h.journal = e.journal
+         )
+         SELECT journal, last_seq FROM h",
     )
     .bind(tenant)
     .bind(&journals)
     .bind(&counts)
+    .bind(&e_journals)
+    .bind(&e_back)
+    .bind(&e_payloads)
     .fetch_all(&mut **tx)
     .await
     .map_err(db_err)?;

@@ -281,6 +281,8 @@ fn configure(conn: &Connection, durability: Durability) -> Result<()> {
     };
     conn.busy_timeout(std::time::Duration::from_secs(10))
         .map_err(db_err)?;
+    // The commit path caches about ten statements plus the multi-row journal INSERTs.
+    conn.set_prepared_statement_cache_capacity(32);
     let mode: String = conn
         .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
         .map_err(db_err)?;
@@ -486,36 +488,34 @@ fn apply(tx: &rusqlite::Transaction<'_>, tenant: &str, batch: &Batch) -> Result<
         return Err(injected_failure());
     }
 
-    let mut sequences = Vec::with_capacity(batch.appends().len());
-    let mut head = tx
-        .prepare_cached(
-            "SELECT COALESCE(MAX(seq), 0) FROM mf_journal WHERE tenant = ?1 AND journal = ?2",
-        )
-        .map_err(db_err)?;
-    let mut append = tx
-        .prepare_cached(
-            "INSERT INTO mf_journal (tenant, journal, seq, payload) VALUES (?1, ?2, ?3, ?4)",
-        )
-        .map_err(db_err)?;
-    for a in batch.appends() {
-        let seq = match heads.get_mut(a.journal.as_str()) {
-            Some(s) => {
-                *s += 1;
-                *s
-            }
-            None => {
-                let last: i64 = head
-                    .query_row(params![tenant, a.journal], |r| r.get(0))
-                    .map_err(db_err)?;
-                heads.insert(&a.journal, last + 1);
-                last + 1
-            }
-        };
-        append
-            .execute(params![tenant, a.journal, seq, a.payload])
+    // Journals: the sequence numbers first (each journal's head read once), then the entries
+    // in multi-row INSERTs.
+    let mut seqs: Vec<i64> = Vec::with_capacity(batch.appends().len());
+    {
+        let mut head = tx
+            .prepare_cached(
+                "SELECT COALESCE(MAX(seq), 0) FROM mf_journal WHERE tenant = ?1 AND journal = ?2",
+            )
             .map_err(db_err)?;
-        sequences.push(seq as u64);
+        for a in batch.appends() {
+            let seq = match heads.get_mut(a.journal.as_str()) {
+                Some(s) => {
+                    *s += 1;
+                    *s
+                }
+                None => {
+                    let last: i64 = head
+                        .query_row(params![tenant, a.journal], |r| r.get(0))
+                        .map_err(db_err)?;
+                    heads.insert(&a.journal, last + 1);
+                    last + 1
+                }
+            };
+            seqs.push(seq);
+        }
     }
+    insert_journal_entries(tx, tenant, batch.appends(), &seqs)?;
+    let sequences = seqs.iter().map(|s| *s as u64).collect();
 
     if let Some(claim) = batch.idempotency() {
         tx.prepare_cached("INSERT INTO mf_idempotency (tenant, key, fingerprint, response) VALUES (?1, ?2, ?3, ?4)")
@@ -526,6 +526,72 @@ fn apply(tx: &rusqlite::Transaction<'_>, tenant: &str, batch: &Batch) -> Result<
         versions,
         sequences,
     }))
+}
+
+/// Rows per multi-row journal INSERT, largest first: a batch's entries go in as few statements
+/// as possible, each one of these sizes (so a handful of statements covers every batch and stays
+/// in the connection's statement cache).
+const JOURNAL_INSERT_ROWS: [usize; 7] = [64, 32, 16, 8, 4, 2, 1];
+
+/// The INSERT of `rows` journal entries: the tenant bound once (`?1`), then journal, sequence
+/// number and payload per row.
+fn journal_insert_sql(rows: usize) -> &'static str {
+    static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let all = SQL.get_or_init(|| {
+        JOURNAL_INSERT_ROWS
+            .iter()
+            .map(|&n| {
+                let values: Vec<String> = (0..n)
+                    .map(|i| format!("(?1, ?{}, ?{}, ?{})", 3 * i + 2, 3 * i + 3, 3 * i + 4))
+                    .collect();
+                format!(
+                    "INSERT INTO mf_journal (tenant, journal, seq, payload) VALUES {}",
+                    values.join(", ")
+                )
+            })
+            .collect()
+    });
+    let i = JOURNAL_INSERT_ROWS
+        .iter()
+        .position(|&n| n == rows)
+        .unwrap_or(JOURNAL_INSERT_ROWS.len() - 1);
+    &all[i]
+}
+
+/// Insert `appends` with their sequence numbers `seqs`, in multi-row statements.
+fn insert_journal_entries(
+    tx: &rusqlite::Transaction<'_>,
+    tenant: &str,
+    appends: &[super::Append],
+    seqs: &[i64],
+) -> Result<()> {
+    let mut done = 0;
+    while done < appends.len() {
+        let left = appends.len() - done;
+        let rows = JOURNAL_INSERT_ROWS
+            .iter()
+            .copied()
+            .find(|&n| n <= left)
+            .unwrap_or(1);
+        let mut stmt = tx
+            .prepare_cached(journal_insert_sql(rows))
+            .map_err(db_err)?;
+        stmt.raw_bind_parameter(1, tenant).map_err(db_err)?;
+        for (i, (a, seq)) in appends[done..done + rows]
+            .iter()
+            .zip(&seqs[done..done + rows])
+            .enumerate()
+        {
+            stmt.raw_bind_parameter(3 * i + 2, a.journal.as_str())
+                .map_err(db_err)?;
+            stmt.raw_bind_parameter(3 * i + 3, seq).map_err(db_err)?;
+            stmt.raw_bind_parameter(3 * i + 4, a.payload.as_slice())
+                .map_err(db_err)?;
+        }
+        stmt.raw_execute().map_err(db_err)?;
+        done += rows;
+    }
+    Ok(())
 }
 
 fn injected_failure() -> Error {

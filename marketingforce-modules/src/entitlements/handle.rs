@@ -6,6 +6,8 @@ use foldhash::HashMap as FastMap;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use chrono::NaiveDate;
+use marketingforce_core::env::Env;
+use marketingforce_core::events::{EventContext, Outbox};
 use marketingforce_core::storage::{Batch, Collection, CommitOutcome, Expect, MemoryStore, Store};
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::time::{Clock, TimeZone};
@@ -16,6 +18,7 @@ use super::seats::{AccountId, SeatAssignment, SeatChange, SeatEvent, SEAT_JOURNA
 use super::set::EntitlementSet;
 use crate::catalog::{Catalog, ModuleId, UsageUnit};
 use crate::error::{ModulesError, PackOffer, Result};
+use crate::events::{SeatAssigned, SeatReleased};
 use crate::metering::book::UsageBook;
 use crate::metering::writer::UsageWriter;
 use crate::metering::UsageMeter;
@@ -39,9 +42,17 @@ pub(crate) struct Shared {
     pub clock: Arc<dyn Clock>,
     pub time_zone: TimeZone,
     pub writer: UsageWriter,
+    /// Where grant, seat and quota events are staged (see [`crate::events`]).
+    pub outbox: Outbox,
 }
 
 impl Shared {
+    /// The outbox over `store` and `clock`. Event ids come from their own (random UUIDv7)
+    /// generator.
+    pub fn outbox_of(store: &Arc<dyn Store>, clock: &Arc<dyn Clock>) -> Outbox {
+        Outbox::new(&Env::builder(store.clone()).clock(clock.clone()).build())
+    }
+
     pub fn store(&self) -> &Arc<dyn Store> {
         self.writer.store()
     }
@@ -234,12 +245,14 @@ impl Entitlements {
             g.validate(&catalog)
                 .map_err(|e| e.in_field(format!("grants[{i}]")))?;
         }
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
         let shared = Arc::new(Shared {
             catalog,
             hints: crate::products::Products::builtin().sales_hints(),
+            outbox: Shared::outbox_of(&store, &clock),
             clock,
             time_zone: TimeZone::default(),
-            writer: UsageWriter::new(Arc::new(MemoryStore::new())),
+            writer: UsageWriter::new(store),
         });
         let state = TenantState::new(
             tenant,
@@ -474,6 +487,33 @@ impl Entitlements {
             let at = self.state.shared.clock.now();
             let mut batch = Batch::new();
             batch.expect_head(SEAT_JOURNAL, *position);
+            // The seat's event, staged first: the seat journal's entry stays the batch's last
+            // append, whose sequence number is the new position below.
+            let held = u32::try_from(holders.len()).unwrap_or(u32::MAX);
+            let outbox = &self.state.shared.outbox;
+            outbox.register(&tenant).await?;
+            let envelope = if change == SeatChange::Assigned {
+                outbox.event(
+                    &tenant,
+                    &SeatAssigned {
+                        module: module.clone(),
+                        account: account.clone(),
+                        assigned: held.saturating_add(1),
+                    },
+                    &EventContext::new(),
+                )?
+            } else {
+                outbox.event(
+                    &tenant,
+                    &SeatReleased {
+                        module: module.clone(),
+                        account: account.clone(),
+                        assigned: held.saturating_sub(1),
+                    },
+                    &EventContext::new(),
+                )?
+            };
+            batch.append_event(&tenant, &envelope)?;
             match change {
                 SeatChange::Assigned => {
                     let record = SeatAssignment {

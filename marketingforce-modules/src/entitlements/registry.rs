@@ -4,6 +4,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError, RwLock};
 
+use marketingforce_core::events::EventContext;
 use marketingforce_core::storage::{Batch, Collection, Expect, Store};
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::time::{Clock, SystemClock, TimeZone};
@@ -14,6 +15,7 @@ use super::handle::{Entitlements, SalesHints, Shared, TenantState};
 use super::seats::{AccountId, SeatAssignment};
 use crate::catalog::{Catalog, ModuleId};
 use crate::error::{ModulesError, Result};
+use crate::events::EntitlementGranted;
 use crate::metering::book::UsageBook;
 use crate::metering::writer::UsageWriter;
 
@@ -62,13 +64,15 @@ impl RegistryBuilder {
 
     /// Build the registry.
     pub fn build(self) -> EntitlementRegistry {
+        let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
         EntitlementRegistry {
             shared: Arc::new(Shared {
                 catalog: self.catalog.unwrap_or_else(Catalog::builtin),
                 hints: self
                     .hints
                     .unwrap_or_else(|| crate::products::Products::builtin().sales_hints()),
-                clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+                outbox: Shared::outbox_of(&self.store, &clock),
+                clock,
                 time_zone: self.time_zone,
                 writer: UsageWriter::new(self.store),
             }),
@@ -247,6 +251,17 @@ impl EntitlementRegistry {
         batch.put_entity(&tenant, &grant, Expect::Absent)?;
         // Other processes see the entry and reload the tenant's grants.
         batch.append_json(GRANTS_JOURNAL, &grant.id)?;
+        // Its event, committed exactly when the grant is (a grant stored before is a conflict:
+        // nothing written, no event).
+        self.shared
+            .outbox
+            .append(
+                &tenant,
+                &mut batch,
+                &EntitlementGranted::of(&grant),
+                &EventContext::new(),
+            )
+            .await?;
         match self.shared.store().commit(&tenant, batch).await {
             Ok(_) => {}
             Err(Error::Conflict { .. }) => {

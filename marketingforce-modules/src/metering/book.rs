@@ -780,6 +780,40 @@ impl UsageBook {
         Some(held)
     }
 
+    /// Units used of `unit` on `date` and its limit there: the sums over the quota buckets valid
+    /// that day (the `used` and `limit` of [`balance`](Self::balance), without the bucket list).
+    pub fn used_and_limit(&self, unit: &UsageUnit, date: NaiveDate) -> (u64, u64) {
+        let Some(ub) = self.unit(unit) else {
+            return (0, 0);
+        };
+        let (mut used, mut limit) = (0u64, 0u64);
+        for def in ub.defs.iter().filter(|d| d.covers(date)) {
+            let (ws, _) = def.window(date);
+            used = used.saturating_add(def.usage(ws).used);
+            limit = limit.saturating_add(def.limit);
+        }
+        (used, limit)
+    }
+
+    /// How many units of `draws` (an event of `unit`) count towards the usage of `unit` on
+    /// `date`: those drawn from the buckets valid that day.
+    pub fn counted_on(&self, unit: &UsageUnit, date: NaiveDate, draws: &[Draw]) -> u64 {
+        let Some(ub) = self.unit(unit) else {
+            return 0;
+        };
+        draws
+            .iter()
+            .filter(|d| {
+                ub.defs.iter().any(|q| {
+                    q.grant == d.grant
+                        && q.source == d.source
+                        && q.covers(date)
+                        && q.window(date).0 == d.window
+                })
+            })
+            .fold(0u64, |n, d| n.saturating_add(d.quantity))
+    }
+
     /// What is left of `unit` on `date` (the `remaining` of [`balance`](Self::balance), without
     /// building the bucket list).
     pub fn remaining(&self, unit: &UsageUnit, date: NaiveDate) -> Quantity {

@@ -12,6 +12,13 @@
 //! (its waiter gets the denial), one whose key another process recorded becomes a replay. Then
 //! the write is retried. Nothing is written from a stale book, so quotas hold across processes.
 //!
+//! # Quota events
+//! A write whose events carry a unit's usage across 80% of its limit, or to the whole limit,
+//! stages `modules.quota.threshold_reached` / `modules.quota.exhausted`
+//! ([`crate::events`]) in the same batch. The crossing is computed from the book as of the
+//! head the write is conditional on, so a write that loses to another process is refused,
+//! reconciled, and computed again: each crossing is reported once, by the write that made it.
+//!
 //! # Cancellation
 //! A flush whose future is dropped puts the events it had taken back in the queue. If its
 //! commit did reach the store, the next flush finds the journal ahead of the book, reconciles,
@@ -21,6 +28,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use marketingforce_core::events::{EventContext, EventEnvelope, Outbox};
 use marketingforce_core::storage::{Batch, CommitOutcome, Journal, Store};
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::Error;
@@ -34,6 +42,7 @@ use super::UsageMeter;
 use crate::catalog::UsageUnit;
 use crate::entitlements::handle::TenantState;
 use crate::error::{ModulesError, Result};
+use crate::events::{QuotaExhausted, QuotaThresholdReached, QUOTA_THRESHOLD_PERCENT};
 
 /// The journal usage events are written to.
 pub const USAGE_JOURNAL: &str = "modules.usage";
@@ -365,6 +374,10 @@ impl UsageWriter {
             let total: usize = runs.iter().map(|r| r.events.len()).sum();
             let mut batch = Batch::new();
             batch.expect_head(USAGE_JOURNAL, position);
+            let crossings = self.crossings(state, runs);
+            if !crossings.is_empty() {
+                state.shared.outbox.register(&state.tenant).await?;
+            }
             let mut chunk: Vec<&QueuedEvent> = Vec::with_capacity(total.min(self.chunk_events));
             let mut any = false;
             for (_, e) in runs.iter().flat_map(Run::live) {
@@ -382,10 +395,19 @@ impl UsageWriter {
                 return Ok(());
             }
             drop(chunk);
+            // The quota events after the usage chunks (so the chunks' last sequence number is
+            // known by position: the book's new position).
+            let chunks = batch.appends().len();
+            for c in &crossings {
+                let envelope = c.envelope(&state.shared.outbox, &state.tenant)?;
+                batch.append_event(&state.tenant, &envelope)?;
+            }
             match self.store.commit(&state.tenant, batch).await {
                 Ok(CommitOutcome::Committed(receipt)) => {
                     let mut book = lock_book(state);
-                    if let Some(&last) = receipt.sequences.last() {
+                    if let Some(&last) =
+                        chunks.checked_sub(1).and_then(|i| receipt.sequences.get(i))
+                    {
                         book.position = book.position.max(last);
                     }
                     return Ok(());
@@ -410,6 +432,80 @@ impl UsageWriter {
             ),
         )
         .into())
+    }
+
+    /// The quota thresholds the live events of `runs` cross, in order, computed on the book:
+    /// the book holds the stored events up to its position, then `runs`, then the tenant's
+    /// events queued since (taken back out here), all under the book's lock.
+    fn crossings(&self, state: &Arc<TenantState>, runs: &[Run]) -> Vec<Crossing> {
+        let book = lock_book(state);
+        let written: Vec<&QueuedEvent> = runs.iter().flat_map(Run::live).map(|(_, e)| e).collect();
+        let mut groups: Vec<(&UsageUnit, NaiveDate)> = written
+            .iter()
+            .filter(|e| e.kind == UsageKind::Consume)
+            .map(|e| (&e.unit, e.date))
+            .collect();
+        groups.sort();
+        groups.dedup();
+        if groups.is_empty() {
+            return Vec::new();
+        }
+        let pending = self.lock_pending();
+        let later: Vec<&QueuedEvent> = pending
+            .queue
+            .iter()
+            .filter(|r| r.tenant() == state.tenant)
+            .flat_map(Run::live)
+            .map(|(_, e)| e)
+            .collect();
+        let mut out = Vec::new();
+        for (unit, date) in groups {
+            let (used_now, limit) = book.used_and_limit(unit, date);
+            let threshold_units = crate::events::threshold_units(limit);
+            // Without credits usage only grows: below the threshold now, it never crossed it.
+            let grows_only = !written
+                .iter()
+                .chain(&later)
+                .any(|e| e.unit == *unit && e.kind == UsageKind::Credit);
+            if limit == 0 || (grows_only && used_now < threshold_units) {
+                continue;
+            }
+            // Signed units an event moved on this unit's buckets of `date`.
+            let moved = |e: &QueuedEvent| -> i128 {
+                if e.unit != *unit {
+                    return 0;
+                }
+                let n = i128::from(book.counted_on(unit, date, e.draws.as_slice()));
+                if e.kind == UsageKind::Consume {
+                    n
+                } else {
+                    -n
+                }
+            };
+            let after_batch = i128::from(used_now) - later.iter().map(|e| moved(e)).sum::<i128>();
+            let mut used = after_batch - written.iter().map(|e| moved(e)).sum::<i128>();
+            let (threshold, full) = (i128::from(threshold_units), i128::from(limit));
+            for e in &written {
+                let before = used;
+                used += moved(e);
+                if e.unit != *unit || e.date != date || e.kind != UsageKind::Consume {
+                    continue;
+                }
+                for (level, exhausted) in [(threshold, false), (full, true)] {
+                    if before < level && level <= used {
+                        out.push(Crossing {
+                            unit: unit.clone(),
+                            date,
+                            used: u64::try_from(used.max(0)).unwrap_or(u64::MAX),
+                            limit,
+                            key: e.key.to_string(),
+                            exhausted,
+                        });
+                    }
+                }
+            }
+        }
+        out
     }
 
     /// Take the tenant's queued events (in `runs`, and any queued since) back out of its book,
@@ -465,6 +561,49 @@ impl UsageWriter {
             }
         }
         Ok(())
+    }
+}
+
+/// A quota threshold crossed by a usage event about to be written.
+#[derive(Debug)]
+struct Crossing {
+    unit: UsageUnit,
+    date: NaiveDate,
+    used: u64,
+    limit: u64,
+    key: String,
+    exhausted: bool,
+}
+
+impl Crossing {
+    fn envelope(&self, outbox: &Outbox, tenant: &TenantId) -> Result<EventEnvelope> {
+        let ctx = EventContext::new();
+        Ok(if self.exhausted {
+            outbox.event(
+                tenant,
+                &QuotaExhausted {
+                    unit: self.unit.clone(),
+                    date: self.date,
+                    used: self.used,
+                    limit: self.limit,
+                    usage_key: self.key.clone(),
+                },
+                &ctx,
+            )?
+        } else {
+            outbox.event(
+                tenant,
+                &QuotaThresholdReached {
+                    unit: self.unit.clone(),
+                    date: self.date,
+                    percent: QUOTA_THRESHOLD_PERCENT,
+                    used: self.used,
+                    limit: self.limit,
+                    usage_key: self.key.clone(),
+                },
+                &ctx,
+            )?
+        })
     }
 }
 
