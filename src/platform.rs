@@ -14,6 +14,8 @@
 //! use marketingforce::crm::model::Source;
 //! use marketingforce::crm::request::CaptureRequest;
 //! use marketingforce::crm::LeadQuery;
+//! use marketingforce::modules::catalog::ModuleId;
+//! use marketingforce::modules::pricing::{QuoteRequest, Term};
 //! use marketingforce::Platform;
 //!
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -25,6 +27,13 @@
 //!
 //! let profile = Tenant::new(TenantId::new(), "上海精工机械有限公司")?;
 //! let tenant = platform.register_tenant(&profile, &key("signup-1")).await?;
+//!
+//! // Capture is a paid function: T Cloud Standard with lead management, paid in full.
+//! let today = platform.env().clock().today(profile.time_zone);
+//! let mut order = QuoteRequest::new("tcloud.standard", Term::new(today, 12));
+//! order.add_ons = vec![ModuleId::LEAD_MANAGEMENT];
+//! tenant.subscriptions().subscribe(&order, today, &key("order-1")).await?;
+//!
 //! let lead = tenant
 //!     .crm()
 //!     .capture(CaptureRequest::new(Source::OwnSite).name("王芳").mobile("13912345678"), &key("form-1"))
@@ -58,6 +67,7 @@ use marketingforce_core::storage::{Page, Store};
 use marketingforce_core::tenant::{Tenant, TenantDirectory, TenantId};
 use marketingforce_core::time::{BusinessCalendar, Clock};
 use marketingforce_core::Error;
+use marketingforce_crm::gate::{CaptureGate, EntitlementCaptureGate};
 use marketingforce_crm::ids::LeadId;
 use marketingforce_crm::lifecycle::LeadEvent;
 use marketingforce_crm::model::Lead;
@@ -81,6 +91,7 @@ pub struct PlatformBuilder {
     http: Option<HttpSettings>,
     crm: CrmConfig,
     quotes: Option<QuoteEngine>,
+    gate: Option<Arc<dyn CaptureGate>>,
 }
 
 impl fmt::Debug for PlatformBuilder {
@@ -143,6 +154,16 @@ impl PlatformBuilder {
         self
     }
 
+    /// Gate lead capture with `gate` instead of the default
+    /// [`EntitlementCaptureGate`] (module `mf.lead_management` required, live leads within the
+    /// tenant's `leads_stored` quota, metered). [`OpenCapture`](marketingforce_crm::gate::OpenCapture)
+    /// turns the gate off, for embedders that sell nothing by module.
+    #[must_use]
+    pub fn capture_gate(mut self, gate: Arc<dyn CaptureGate>) -> Self {
+        self.gate = Some(gate);
+        self
+    }
+
     /// Build the services. Nothing is read from the store yet: each tenant's state is
     /// rebuilt from it on first use.
     ///
@@ -181,10 +202,14 @@ impl PlatformBuilder {
             .with_ids(env.ids().clone())
             .with_calendar(env.calendar().clone())
             .with_registry(registry.clone());
+        let gate = self
+            .gate
+            .unwrap_or_else(|| Arc::new(EntitlementCaptureGate::new(registry.clone())));
         let crm = Crm::builder(env.store().clone(), keys)
             .clock(env.clock().clone())
             .ids(env.ids().clone())
             .config(self.crm)
+            .capture_gate(gate)
             .build()?;
         Ok(Platform {
             inner: Arc::new(Inner {
@@ -234,6 +259,7 @@ impl Platform {
             http: None,
             crm: CrmConfig::default(),
             quotes: None,
+            gate: None,
         }
     }
 

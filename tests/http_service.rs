@@ -207,8 +207,9 @@ impl Server {
     }
 }
 
+/// T Cloud Basic with lead management (capture needs it).
 fn basic(name: &str) -> Value {
-    json!({"name": name, "bundle": "tcloud.basic"})
+    json!({"name": name, "bundle": "tcloud.basic", "add_ons": ["mf.lead_management"]})
 }
 
 #[tokio::test]
@@ -1942,7 +1943,7 @@ async fn a_sites_beacons_and_forms_reach_analytics_and_the_crm() {
     let t = s
         .tenant(
             "t-site",
-            json!({"name": "上海精工机械有限公司", "bundle": "tcloud.standard"}),
+            json!({"name": "上海精工机械有限公司", "bundle": "tcloud.standard", "add_ons": ["mf.lead_management"]}),
         )
         .await;
     let (site, origin) = demo_site();
@@ -2080,7 +2081,7 @@ async fn a_site_registered_on_one_instance_is_served_by_another() {
     let t = a
         .tenant(
             "t-site",
-            json!({"name": "上海精工机械有限公司", "bundle": "tcloud.standard"}),
+            json!({"name": "上海精工机械有限公司", "bundle": "tcloud.standard", "add_ons": ["mf.lead_management"]}),
         )
         .await;
     let (site, origin) = demo_site();
@@ -2116,4 +2117,43 @@ async fn a_site_registered_on_one_instance_is_served_by_another() {
     );
     a.stop().await;
     b.stop().await;
+}
+
+#[tokio::test]
+async fn capture_needs_lead_management_and_add_ons_are_checked() {
+    let s = start().await;
+    let t = s
+        .tenant("t", json!({"name": "某公司", "bundle": "tcloud.basic"}))
+        .await;
+    let lead = json!({"source": "own_site", "name": "张伟", "mobile": "138 1234 5678"});
+    let refused = s
+        .post(&format!("/tenants/{t}/leads"), Some("l1"), lead.clone())
+        .await;
+    let body = refused.problem(403, "not-entitled");
+    assert!(!body.to_string().contains("1234"), "{body:#}");
+    let listed = s.get(&format!("/tenants/{t}/leads")).await;
+    assert_eq!(listed.body["items"], json!([]), "nothing was written");
+    s.post(
+        "/tenants",
+        Some("t2"),
+        json!({"name": "乙公司", "bundle": "tcloud.basic", "add_ons": ["mf.no_such_module"]}),
+    )
+    .await
+    .invalid("add_ons[0]");
+    s.post(
+        "/tenants",
+        Some("t3"),
+        json!({"name": "丙公司", "bundle": "trueclient.pro.growth", "add_ons": ["mf.lead_management"]}),
+    )
+    .await
+    .invalid("add_ons[0]");
+    // With the add-on the same capture goes in, and the level is metered.
+    let t = s.tenant("t4", basic("丁公司")).await;
+    let r = s
+        .post(&format!("/tenants/{t}/leads"), Some("l1"), lead)
+        .await;
+    assert_eq!(r.status, 201, "{:#}", r.body);
+    let usage = s.get(&format!("/tenants/{t}/usage/leads_stored")).await;
+    assert_eq!(usage.body["used"], json!(1), "{:#}", usage.body);
+    s.stop().await;
 }

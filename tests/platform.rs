@@ -88,6 +88,24 @@ async fn a_tenant_subscribes_captures_and_trades_in_its_own_currency_and_zone() 
     let entitlements = tenant.entitlements().await.unwrap();
     assert!(entitlements.is_enabled(&ModuleId::LEAD_MANAGEMENT));
 
+    // A tenant without lead management may not capture (the default gate).
+    let other = platform
+        .register_tenant(
+            &Tenant::new(TenantId::new(), "某公司").unwrap(),
+            &key("signup-2"),
+        )
+        .await
+        .unwrap();
+    let refused = other
+        .crm()
+        .capture(
+            CaptureRequest::new(Source::OwnSite).mobile("13900001111"),
+            &key("f"),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::Forbidden);
+
     // The CRM through the handle: capture, then query.
     let outcome = tenant
         .crm()
@@ -124,7 +142,14 @@ async fn two_platforms_over_one_sqlite_file_share_tenants_and_leads() {
     };
     let (a, b) = (open().await, open().await);
     let profile = Tenant::new(TenantId::new(), "苏州云帆贸易有限公司").unwrap();
-    a.register_tenant(&profile, &key("signup")).await.unwrap();
+    let handle = a.register_tenant(&profile, &key("signup")).await.unwrap();
+    let today = a.env().clock().today(profile.time_zone);
+    let order = QuoteRequest::new("trueclient.pro.growth", Term::new(today, 12));
+    handle
+        .subscriptions()
+        .subscribe(&order, today, &key("order"))
+        .await
+        .unwrap();
     let on_b = b.tenant(&profile.id).await.unwrap();
     assert_eq!(on_b.profile(), &profile);
     let on_a = a.tenant(&profile.id).await.unwrap();

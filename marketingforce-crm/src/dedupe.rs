@@ -1032,6 +1032,14 @@ impl DedupeEngine {
             .map(|x| x.lead)
     }
 
+    /// Number of live leads (neither merged into another nor erased). O(leads known).
+    pub fn live_count(&self) -> usize {
+        self.slots
+            .iter()
+            .filter(|s| s.alive && s.parent.is_none())
+            .count()
+    }
+
     /// Number of leads known (live, merged or erased).
     pub fn len(&self) -> usize {
         self.slots.len()

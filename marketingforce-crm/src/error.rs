@@ -19,6 +19,11 @@ pub enum CrmError {
     #[error(transparent)]
     Core(#[from] CoreError),
 
+    /// From the entitlements of `marketingforce-modules`: the tenant did not buy the module a
+    /// command needs, or its quota is used up (see [`CaptureGate`](crate::gate::CaptureGate)).
+    #[error(transparent)]
+    Entitlements(#[from] marketingforce_modules::ModulesError),
+
     /// A capture carried no usable identity at all.
     #[error("lead has no identity: give a mobile, phone, email, WeCom id, or name and company")]
     NoIdentity,
@@ -214,6 +219,7 @@ impl marketingforce_core::Classify for CrmError {
         use marketingforce_core::ErrorKind as K;
         match self {
             CrmError::Core(e) => e.kind(),
+            CrmError::Entitlements(e) => e.kind(),
             CrmError::NoIdentity
             | CrmError::ReasonRequired { .. }
             | CrmError::ReferralCodeOtherCampaign { .. } => K::InvalidInput,
@@ -241,6 +247,7 @@ impl marketingforce_core::Classify for CrmError {
     fn code(&self) -> &'static str {
         match self {
             CrmError::Core(e) => e.code(),
+            CrmError::Entitlements(e) => e.code(),
             CrmError::NoIdentity => "no_identity",
             CrmError::LeadNotFound(_) => "lead_not_found",
             CrmError::LeadMerged { .. } => "lead_merged",

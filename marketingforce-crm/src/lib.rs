@@ -101,6 +101,7 @@ pub mod error;
 pub mod events;
 pub mod fission;
 pub mod funnel;
+pub mod gate;
 pub mod identity;
 pub mod ids;
 pub mod library;

@@ -481,6 +481,8 @@ impl From<CrmError> for Problem {
             e @ CrmError::ReferralCodeOtherCampaign { .. } => {
                 Problem::validation("code", e.to_string())
             }
+            // The capture gate: not entitled (403), quota used up (429).
+            CrmError::Entitlements(m) => m.into(),
             other => Problem::internal(other.to_string()),
         }
     }

@@ -10,6 +10,7 @@ use marketingforce::core::storage::Store;
 use marketingforce::core::tenant::TenantId;
 use marketingforce::core::time::{Clock, SystemClock};
 use marketingforce::crm::crypto::KeyProvider;
+use marketingforce::crm::gate::EntitlementCaptureGate;
 use marketingforce::crm::Crm;
 use marketingforce::modules::entitlements::EntitlementRegistry;
 use marketingforce::modules::products::Products;
@@ -94,10 +95,18 @@ impl AppStateBuilder {
     /// # Errors
     /// The CRM refuses its (default) configuration or the keys.
     pub fn build(self) -> Result<AppState, Problem> {
+        let registry = Arc::new(
+            EntitlementRegistry::builder(self.store.clone())
+                .clock(self.clock.clone())
+                .build(),
+        );
+        // Capture is a paid function: lead management required, live leads within the
+        // tenant's `leads_stored` quota (and metered).
         let crm = Arc::new(
             Crm::builder(self.store.clone(), self.keys.clone())
                 .clock(self.clock.clone())
                 .ids(self.ids.clone())
+                .capture_gate(Arc::new(EntitlementCaptureGate::new(registry.clone())))
                 .build()?,
         );
         let site_key = match self.site_key {
@@ -128,9 +137,6 @@ impl AppStateBuilder {
             marketingforce::core::time::TimeZone::default(),
         ));
         let forms = forms.with_analytics(analytics.clone());
-        let registry = EntitlementRegistry::builder(self.store.clone())
-            .clock(self.clock.clone())
-            .build();
         Ok(AppState {
             inner: Arc::new(Inner {
                 directory: Directory::new(self.store.clone()),
@@ -166,7 +172,7 @@ struct Inner {
     directory: Directory,
     products: Arc<Products>,
     crm: Arc<Crm>,
-    registry: EntitlementRegistry,
+    registry: Arc<EntitlementRegistry>,
     sites: SiteServices,
     ads: tokio::sync::Mutex<HashMap<TenantId, Arc<AdOps>>>,
     in_flight: InFlight,

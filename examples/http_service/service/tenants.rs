@@ -17,7 +17,7 @@ use marketingforce::core::storage::{Batch, Expect, Idempotent};
 use marketingforce::core::tenant::{Tenant, TenantId};
 use marketingforce::crm::ids::UserId;
 use marketingforce::crm::staff::{Role, Staff};
-use marketingforce::modules::catalog::ModuleId;
+use marketingforce::modules::catalog::{Metering, ModuleId};
 use marketingforce::modules::entitlements::{
     Grant, GrantId, GrantSource, QuotaGrant, QuotaSource, SeatGrant,
 };
@@ -42,6 +42,10 @@ pub struct NewTenant {
     /// Accounts, for bundles sold per account (at least the bundle's minimum); absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accounts: Option<u32>,
+    /// Modules bought on top of the bundle (e.g. `mf.lead_management`, which lead capture
+    /// needs), each with the usage its catalog entry includes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub add_ons: Vec<ModuleId>,
 }
 
 /// A tenant as the API shows it.
@@ -182,6 +186,45 @@ fn plan(state: &AppState, bundle: &Bundle, request: &NewTenant) -> Result<Tenant
             })
             .collect(),
     };
+    let mut modules = bundle.modules.clone();
+    let mut quotas: Vec<QuotaGrant> = bundle
+        .included_usage
+        .iter()
+        .map(|u| QuotaGrant {
+            unit: u.unit.clone(),
+            quantity: u.quantity,
+            period: u.period,
+            source: QuotaSource::Included,
+        })
+        .collect();
+    for (i, id) in request.add_ons.iter().enumerate() {
+        let field = format!("add_ons[{i}]");
+        let module = state
+            .registry()
+            .catalog()
+            .get(id)
+            .ok_or_else(|| Problem::validation(field.clone(), format!("no module {id}")))?;
+        if modules.contains(id) {
+            return Err(Problem::validation(
+                field,
+                format!("{id} is already in {} (or listed twice)", bundle.id),
+            ));
+        }
+        modules.push(id.clone());
+        if let Metering::Usage {
+            unit,
+            included,
+            period,
+        } = &module.metering
+        {
+            quotas.push(QuotaGrant {
+                unit: unit.clone(),
+                quantity: *included,
+                period: *period,
+                source: QuotaSource::Included,
+            });
+        }
+    }
     let grant = Grant {
         id: GrantId::generate(ids),
         tenant: tenant.id,
@@ -190,18 +233,9 @@ fn plan(state: &AppState, bundle: &Bundle, request: &NewTenant) -> Result<Tenant
         },
         start,
         end,
-        modules: bundle.modules.clone(),
+        modules,
         seats,
-        quotas: bundle
-            .included_usage
-            .iter()
-            .map(|u| QuotaGrant {
-                unit: u.unit.clone(),
-                quantity: u.quantity,
-                period: u.period,
-                source: QuotaSource::Included,
-            })
-            .collect(),
+        quotas,
     };
     grant.validate(state.registry().catalog())?;
     Ok(TenantRecord {

@@ -9,6 +9,7 @@ use super::{Crm, CrmConfig, TenantState, Work, WorkVault};
 use crate::crypto::BlindKind;
 use crate::dedupe::{Decision, MatchKeys, MatchRule};
 use crate::error::{CrmError, Result};
+use crate::gate::CaptureAllowance;
 use crate::identity::{Email, MobileNumber};
 use crate::ids::LeadId;
 use crate::lifecycle::{LeadEvent, LeadEventKind};
@@ -153,6 +154,7 @@ impl Crm {
         if let Some(prev) = self.replayed::<CaptureOutcome>(tenant, &idem).await? {
             return Ok(prev);
         }
+        let allowance = self.gate.admit(tenant).await?;
         let mut guard = self.state(tenant).await?;
         let st = guard.as_mut().ok_or(CrmError::NoIdentity)?;
         let txn = Crm::begin(st);
@@ -160,6 +162,7 @@ impl Crm {
         let mut outcomes = match self
             .apply_captures(tenant, st, vec![(1, normalised)], &mut work)
             .await
+            .and_then(|o| within_allowance(st, &allowance, o))
         {
             Ok(o) => o,
             Err(e) => {
@@ -167,16 +170,21 @@ impl Crm {
                 return Err(e);
             }
         };
+        let live = created_live(st, &outcomes);
         let outcome = outcomes
             .pop()
             .map(|(_, o)| o)
             .ok_or_else(|| CrmError::validation("request", "produced no outcome"))?;
         let response = serde_json::to_vec(&outcome)?;
-        match self
+        let finished = self
             .finish(tenant, st, txn, work, Some((&idem, response)))
-            .await?
-        {
-            None => Ok(outcome),
+            .await?;
+        drop(guard);
+        match finished {
+            None => {
+                self.report_stored(tenant, live).await;
+                Ok(outcome)
+            }
             Some(stored) => Ok(serde_json::from_slice(&stored)?),
         }
     }
@@ -262,6 +270,7 @@ impl Crm {
                 }
             }
         }
+        let allowance = self.gate.admit(tenant).await?;
         let mut guard = self.state(tenant).await?;
         let st = guard.as_mut().ok_or(CrmError::NoIdentity)?;
         let txn = Crm::begin(st);
@@ -274,7 +283,8 @@ impl Crm {
                 good.into_iter().map(|(_, l, n)| (l, n)).collect(),
                 &mut work,
             )
-            .await;
+            .await
+            .and_then(|o| within_allowance(st, &allowance, o));
         let outcomes = match applied {
             Ok(o) => o,
             Err(e) => {
@@ -288,13 +298,30 @@ impl Crm {
             }
         }
         let results: Vec<RowResult> = results.into_iter().flatten().collect();
+        let live = results
+            .iter()
+            .any(|r| matches!(r, Ok(CaptureOutcome::Created { .. })))
+            .then(|| st.engine.live_count() as u64);
         let response = serde_json::to_vec(&results)?;
-        match self
+        let finished = self
             .finish(tenant, st, txn, work, Some((&idem, response)))
-            .await?
-        {
-            None => Ok(results),
+            .await?;
+        drop(guard);
+        match finished {
+            None => {
+                self.report_stored(tenant, live).await;
+                Ok(results)
+            }
             Some(stored) => Ok(serde_json::from_slice(&stored)?),
+        }
+    }
+
+    /// Tell the gate how many live leads the tenant keeps after a capture that created some.
+    /// The capture happened: a failure here is not its failure (the next capture reports the
+    /// level again).
+    async fn report_stored(&self, tenant: &TenantId, live: Option<u64>) {
+        if let Some(live) = live {
+            let _ = self.gate.stored(tenant, live).await;
         }
     }
 
@@ -889,6 +916,43 @@ impl Crm {
 
 /// Whether a spreadsheet would read `cell` as a formula: it starts with `=`, `+`, `-`, `@`, a
 /// tab or a carriage return (the OWASP CSV injection list).
+/// Refuse captures that would keep more live leads than the gate allows (nothing is written:
+/// the caller aborts the command).
+fn within_allowance<T>(
+    st: &TenantState,
+    allowance: &CaptureAllowance,
+    outcomes: Vec<(T, CaptureOutcome)>,
+) -> Result<Vec<(T, CaptureOutcome)>> {
+    let Some(max) = allowance.max_live_leads else {
+        return Ok(outcomes);
+    };
+    let created = outcomes
+        .iter()
+        .filter(|(_, o)| matches!(o, CaptureOutcome::Created { .. }))
+        .count() as u64;
+    if created == 0 {
+        return Ok(outcomes);
+    }
+    let live = st.engine.live_count() as u64;
+    if live > max {
+        let before = live.saturating_sub(created);
+        return Err(CrmError::Core(marketingforce_core::Error::limit_exceeded(
+            "leads_stored",
+            created,
+            max.saturating_sub(before),
+        )));
+    }
+    Ok(outcomes)
+}
+
+/// The live leads after a capture that created one (None when it created none).
+fn created_live(st: &TenantState, outcomes: &[(usize, CaptureOutcome)]) -> Option<u64> {
+    outcomes
+        .iter()
+        .any(|(_, o)| matches!(o, CaptureOutcome::Created { .. }))
+        .then(|| st.engine.live_count() as u64)
+}
+
 pub(crate) fn starts_like_formula(cell: &str) -> bool {
     cell.starts_with(['=', '+', '-', '@', '\t', '\r'])
 }

@@ -33,6 +33,7 @@ use crate::allocation::{AllocationConfig, Allocator, RuleCursor};
 use crate::crypto::{BlindIndexer, BlindKind, KeyProvider, PiiCipher, TenantIndexer};
 use crate::dedupe::{DedupeConfig, DedupeEngine, MatchKeys};
 use crate::error::{CrmError, Result};
+use crate::gate::{CaptureGate, OpenCapture};
 use crate::ids::{LeadId, UserId};
 use crate::lifecycle::{LeadEvent, LifecycleConfig, HISTORY_JOURNAL};
 use crate::model::{ContactPii, Lead, LeadStatus, VaultRecord};
@@ -142,11 +143,21 @@ pub struct CrmBuilder {
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGenerator>,
     seats: Arc<dyn SeatGate>,
+    gate: Arc<dyn CaptureGate>,
     config: CrmConfig,
     max_clock_skew: chrono::Duration,
 }
 
 impl CrmBuilder {
+    /// Gate captures (default: [`OpenCapture`], no gate): e.g.
+    /// [`EntitlementCaptureGate`](crate::gate::EntitlementCaptureGate) requires the lead
+    /// management module and keeps live leads within the `leads_stored` quota.
+    #[must_use]
+    pub fn capture_gate(mut self, gate: Arc<dyn CaptureGate>) -> Self {
+        self.gate = gate;
+        self
+    }
+
     /// How far ahead of this service's clock a client-supplied time (`captured_at`, a
     /// behaviour event's `at`) may be (default
     /// [`DEFAULT_MAX_CLOCK_SKEW`](crate::request::DEFAULT_MAX_CLOCK_SKEW), 5 minutes); see
@@ -200,6 +211,7 @@ impl CrmBuilder {
             clock: self.clock,
             ids: self.ids,
             seats: self.seats,
+            gate: self.gate,
             config: Arc::new(self.config),
             tenants: Mutex::default(),
             max_clock_skew: self.max_clock_skew,
@@ -252,6 +264,7 @@ pub struct Crm {
     cipher: PiiCipher,
     indexer: BlindIndexer,
     seats: Arc<dyn SeatGate>,
+    gate: Arc<dyn CaptureGate>,
     /// Where the domain events of every command are staged ([`crate::events`]).
     outbox: Outbox,
     config: Arc<CrmConfig>,
@@ -375,6 +388,7 @@ impl Crm {
             clock: Arc::new(SystemClock),
             ids: Arc::new(RandomIds),
             seats: Arc::new(UnlimitedSeats),
+            gate: Arc::new(OpenCapture),
             config: CrmConfig::default(),
             max_clock_skew: crate::request::DEFAULT_MAX_CLOCK_SKEW,
         }
