@@ -36,10 +36,3 @@ pub use marketingforce_modules as modules;
 #[cfg(feature = "sites")]
 pub use marketingforce_sites as sites;
 
-#[cfg(all(
-    feature = "modules",
-    feature = "crm",
-    feature = "ads",
-    feature = "content"
-))]
-pub mod scenario;

@@ -61,7 +61,7 @@
 //!   library send through, with a simulated sender.
 //! - `wecom` (feature `wecom`): the WeCom private domain — contact sync into capture, channel
 //!   QR codes, customer groups, mass messages, tag sync, the encrypted callback endpoint.
-//! - [`synth`]: the synthetic lead generator behind the benchmarks.
+//! - `synth` (feature `testing`): the synthetic lead generator behind the benchmarks.
 //! - [`Crm`]: the service tying them to a [`Store`](marketingforce_core::storage::Store).
 //!
 //! ## Personal data and erasure
@@ -110,6 +110,7 @@ pub mod seats;
 pub mod sop;
 pub mod staff;
 pub mod survivorship;
+#[cfg(feature = "testing")]
 pub mod synth;
 #[cfg(feature = "wecom")]
 pub mod wecom;

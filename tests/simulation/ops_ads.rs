@@ -441,7 +441,7 @@ impl World {
                 statement.figures
             )));
         }
-        let transfers = ops.ledger().read(|e| e.transfer_count()).await;
+        let transfers = ops.ledger().read(|e| e.transfer_count()).await.unwrap();
         let r = self
             .call("settle_month again", async |s| {
                 s.ads[i].settle_month(month, SettlementMode::Final).await
@@ -450,7 +450,7 @@ impl World {
         let again = r
             .result
             .map_err(|e| self.fail(format!("settle {month} again: {e}")))?;
-        let after = self.svc.ads[i].ledger().read(|e| e.transfer_count()).await;
+        let after = self.svc.ads[i].ledger().read(|e| e.transfer_count()).await.unwrap();
         if again != statement || after != transfers {
             return Err(self.fail(format!(
                 "settle {month} again: statement changed ({}) or transfers {transfers} → {after}",

@@ -8,6 +8,7 @@
 //! ledger transfers of one command are committed in one atomic batch.
 
 mod accounts;
+mod balances;
 mod campaigns;
 mod parties;
 mod settle;
@@ -35,6 +36,7 @@ use crate::ledger::{Account, Ledger, LedgerCommit, TransferSpec};
 use crate::party::QualificationPolicy;
 use crate::review::{ReviewChecker, StoredApprovals};
 
+pub use balances::{BalanceOwner, StatementEntry, StatementPage, StatementQuery};
 pub use campaigns::{AttributionSummary, FetchFailure, FetchSummary};
 pub use settle::{Mismatch, ReconciliationReport, SettlementRecord};
 

@@ -17,6 +17,8 @@
 //! PNG needs a CJK font such as Debian's `fonts-wqy-microhei` — without one the PNG is skipped
 //! with a note and the report shows the SVG), and `figures.json`.
 
+mod scenario;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -27,7 +29,7 @@ use marketingforce::content::image::TemplateImageGenerator;
 use marketingforce::core::adapters::generation::ImageFormat;
 use marketingforce::core::storage::postgres::PostgresOptions;
 use marketingforce::core::storage::{MemoryStore, PostgresStore, SqliteStore, Store};
-use marketingforce::scenario::{poster_request, report, Scenario};
+use scenario::{poster_request, report, Scenario};
 
 /// Where the figures live.
 enum StoreArg {
