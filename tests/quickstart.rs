@@ -14,7 +14,7 @@ use marketingforce::core::storage::sqlite::Durability;
 use marketingforce::core::storage::{MemoryStore, PostgresStore, SqliteStore, Store, StoreLimits};
 // The scenario is the quickstart example's demo code, not part of the library.
 #[path = "../examples/quickstart/scenario/mod.rs"]
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)]
 mod scenario;
 
 use scenario::{report, Figures, Phase, Scenario, ScenarioError, JINGGONG, YUNFAN};

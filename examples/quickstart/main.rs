@@ -17,6 +17,8 @@
 //! PNG needs a CJK font such as Debian's `fonts-wqy-microhei` — without one the PNG is skipped
 //! with a note and the report shows the SVG), and `figures.json`.
 
+// The story's demo code; tests/quickstart.rs includes it too and uses more of it.
+#[allow(dead_code, unused_imports)]
 mod scenario;
 
 use std::path::PathBuf;

@@ -197,7 +197,10 @@ impl World {
     async fn check_ads(&mut self, i: usize) -> Result<(), Failure> {
         let ops = self.svc.ads[i].clone();
         for (c, (customer, limit)) in self.models[i].ads.customers.iter().enumerate() {
-            let e = ops.exposure(customer).await;
+            let e = ops
+                .exposure(customer)
+                .await
+                .map_err(|e| self.fail(format!("t{i} customer {c} exposure unreadable: {e}")))?;
             if e.exposure.amount() > limit.amount() {
                 return Err(self.fail(format!(
                     "t{i} customer {c} exposure {} over its credit limit {limit}: {e:?}",

@@ -10,6 +10,7 @@
 mod accounts;
 mod balances;
 mod campaigns;
+mod import;
 mod parties;
 mod settle;
 
@@ -37,6 +38,7 @@ use crate::party::QualificationPolicy;
 use crate::review::{ReviewChecker, StoredApprovals};
 
 pub use balances::{BalanceOwner, StatementEntry, StatementPage, StatementQuery};
+pub use import::{ImportFailure, ImportSummary, ImportedDay};
 pub use campaigns::{AttributionSummary, FetchFailure, FetchSummary};
 pub use settle::{Mismatch, ReconciliationReport, SettlementRecord};
 
