@@ -35,4 +35,3 @@ pub use marketingforce_events as events;
 pub use marketingforce_modules as modules;
 #[cfg(feature = "sites")]
 pub use marketingforce_sites as sites;
-

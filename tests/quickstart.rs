@@ -48,9 +48,7 @@ fn memory() -> &'static Figures {
     FIGURES.get_or_init(|| {
         rt().block_on(async {
             let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-            scenario::run(store)
-                .await
-                .expect("memory run")
+            scenario::run(store).await.expect("memory run")
         })
     })
 }

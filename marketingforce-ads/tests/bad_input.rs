@@ -333,7 +333,10 @@ fn another_tenant_sees_nothing() {
             AdsError::Core(Error::NotFound { .. })
         ));
         assert!(other.ad_accounts().await.unwrap().is_empty());
-        assert_eq!(other.ledger().read(|e| e.transfer_count()).await.unwrap(), 0);
+        assert_eq!(
+            other.ledger().read(|e| e.transfer_count()).await.unwrap(),
+            0
+        );
         assert!(other
             .open_ad_account("x", &w.solution.id, &w.p1.id)
             .await

@@ -247,7 +247,10 @@ fn a_month_of_business_settles_on_both_bases_and_is_derivable_from_the_ledger() 
                 .unwrap(),
             statement
         );
-        assert_eq!(w.ops.ledger().read(|e| e.transfer_count()).await.unwrap(), count);
+        assert_eq!(
+            w.ops.ledger().read(|e| e.transfer_count()).await.unwrap(),
+            count
+        );
         assert_eq!(
             w.ops
                 .settlement_record(month)
@@ -259,7 +262,13 @@ fn a_month_of_business_settles_on_both_bases_and_is_derivable_from_the_ledger() 
         );
 
         // The books balance.
-        for (_, posted, pending) in w.ops.ledger().read(|e| e.trial_balance_at(u64::MAX)).await.unwrap() {
+        for (_, posted, pending) in w
+            .ops
+            .ledger()
+            .read(|e| e.trial_balance_at(u64::MAX))
+            .await
+            .unwrap()
+        {
             assert_eq!((posted, pending), (0, 0));
         }
 
@@ -398,7 +407,8 @@ fn settlement_does_not_depend_on_report_arrival_order() {
                             .map(|t| t.to_transfer().spec)
                             .collect::<Vec<_>>()
                     })
-                    .await.unwrap(),
+                    .await
+                    .unwrap(),
             );
         }
         assert_eq!(statements[0], statements[1]);

@@ -410,7 +410,10 @@ fn durable_ledger_survives_restart_and_rolls_back_failed_commits() {
             ledger.balance(AccountId::new(2)).await.unwrap()
         );
         assert_eq!(
-            reopened.read(|e| e.pending_state(TransferId::new(2))).await.unwrap(),
+            reopened
+                .read(|e| e.pending_state(TransferId::new(2)))
+                .await
+                .unwrap(),
             Some(PendingState::Open)
         );
         // Another tenant's ledger on the same store is empty.

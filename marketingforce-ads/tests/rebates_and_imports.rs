@@ -240,9 +240,16 @@ fn settlement_applies_tiers_to_the_months_spend_and_caps_fixed_amounts() {
     let line = &marginal.statement.figures.lines[0];
     assert_eq!(line.spend, s("31000.00"));
     assert_eq!(line.customer_rebate, s("520.00"));
-    assert_eq!(line.revenue(), s("1030.00"), "net basis: 5% of spend − rebate");
+    assert_eq!(
+        line.revenue(),
+        s("1030.00"),
+        "net basis: 5% of spend − rebate"
+    );
     let whole = settle_with(bands("whole_amount"), "1000.00");
-    assert_eq!(whole.statement.figures.lines[0].customer_rebate, s("620.00"));
+    assert_eq!(
+        whole.statement.figures.lines[0].customer_rebate,
+        s("620.00")
+    );
 
     let fixed = |amount: &str| {
         CustomerRebatePolicy::from_json(&format!(

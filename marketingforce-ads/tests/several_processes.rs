@@ -176,7 +176,10 @@ async fn two_ledgers_post_to_one_journal() {
     for ledger in [&*a, &*b, &reopened] {
         let f = ledger.balance(funds).await.unwrap().unwrap();
         assert_eq!((f.credits_posted, f.debits_posted), (500, 500));
-        assert_eq!(ledger.balance(sink).await.unwrap().unwrap().credits_posted, 500);
+        assert_eq!(
+            ledger.balance(sink).await.unwrap().unwrap().credits_posted,
+            500
+        );
         assert_eq!(ledger.read(|e| e.transfer_count()).await.unwrap(), 51);
     }
 }

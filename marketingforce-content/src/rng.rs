@@ -108,7 +108,8 @@ impl SeededRng {
         }
     }
 
-    /// A Beta(`a`, `b`) variate.
+    /// A Beta(`a`, `b`) variate (for tests: Thompson sampling draws from gamma variates).
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
     pub fn beta(&mut self, a: f64, b: f64) -> f64 {
         let x = self.gamma(a);
         let y = self.gamma(b);

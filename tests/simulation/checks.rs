@@ -215,7 +215,8 @@ impl World {
                     .filter(|t| t.code() == PostingCode::TopUp.code())
                     .count()
             })
-            .await.unwrap();
+            .await
+            .unwrap();
         let top_ups = &self.models[i].ads.top_ups;
         if holds != top_ups.len() {
             return Err(self.fail(format!(

@@ -458,7 +458,11 @@ impl World {
         let again = r
             .result
             .map_err(|e| self.fail(format!("settle {month} again: {e}")))?;
-        let after = self.svc.ads[i].ledger().read(|e| e.transfer_count()).await.unwrap();
+        let after = self.svc.ads[i]
+            .ledger()
+            .read(|e| e.transfer_count())
+            .await
+            .unwrap();
         if again != statement || after != transfers {
             return Err(self.fail(format!(
                 "settle {month} again: statement changed ({}) or transfers {transfers} → {after}",

@@ -79,6 +79,8 @@ pub use sink::CrmLeadSink;
 ///
 /// # Errors
 /// As [`Scenario::start`] and [`Scenario::run_to_end`].
-pub async fn run(store: std::sync::Arc<dyn marketingforce::core::storage::Store>) -> Result<Figures> {
+pub async fn run(
+    store: std::sync::Arc<dyn marketingforce::core::storage::Store>,
+) -> Result<Figures> {
     Scenario::start(store, 0).await?.run_to_end().await
 }

@@ -38,8 +38,8 @@ use crate::party::QualificationPolicy;
 use crate::review::{ReviewChecker, StoredApprovals};
 
 pub use balances::{BalanceOwner, StatementEntry, StatementPage, StatementQuery};
-pub use import::{ImportFailure, ImportSummary, ImportedDay};
 pub use campaigns::{AttributionSummary, FetchFailure, FetchSummary};
+pub use import::{ImportFailure, ImportSummary, ImportedDay};
 pub use settle::{Mismatch, ReconciliationReport, SettlementRecord};
 
 /// Configuration of [`AdOps`].

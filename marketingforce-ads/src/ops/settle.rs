@@ -260,7 +260,10 @@ impl AdOps {
         }
         let input = self.settlement_input(month).await?;
         let chart = self.chart;
-        let planned = self.ledger.read(|e| plan(&input, e, &chart, mode)).await??;
+        let planned = self
+            .ledger
+            .read(|e| plan(&input, e, &chart, mode))
+            .await??;
         let statement = planned.statement;
 
         let mut batch = Batch::new();
