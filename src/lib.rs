@@ -36,15 +36,6 @@ pub use marketingforce_modules as modules;
 #[cfg(feature = "sites")]
 pub use marketingforce_sites as sites;
 
-#[cfg(all(
-    feature = "modules",
-    feature = "crm",
-    feature = "ads",
-    feature = "content",
-    feature = "sites"
-))]
-pub mod scenario;
-
 #[cfg(all(feature = "modules", feature = "crm", feature = "ads"))]
 pub mod platform;
 #[cfg(all(feature = "modules", feature = "crm", feature = "ads"))]

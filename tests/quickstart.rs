@@ -12,7 +12,12 @@ use marketingforce::core::money::{Decimal, Money};
 use marketingforce::core::storage::postgres::PostgresOptions;
 use marketingforce::core::storage::sqlite::Durability;
 use marketingforce::core::storage::{MemoryStore, PostgresStore, SqliteStore, Store, StoreLimits};
-use marketingforce::scenario::{report, Figures, Phase, Scenario, ScenarioError, JINGGONG, YUNFAN};
+// The scenario is the quickstart example's demo code, not part of the library.
+#[path = "../examples/quickstart/scenario/mod.rs"]
+#[allow(dead_code, unused_imports)]
+mod scenario;
+
+use scenario::{report, Figures, Phase, Scenario, ScenarioError, JINGGONG, YUNFAN};
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -43,9 +48,7 @@ fn memory() -> &'static Figures {
     FIGURES.get_or_init(|| {
         rt().block_on(async {
             let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-            marketingforce::scenario::run(store)
-                .await
-                .expect("memory run")
+            scenario::run(store).await.expect("memory run")
         })
     })
 }

@@ -538,6 +538,7 @@ async fn check(
         .ledger
         .balance(LedgerAccount::new(FUNDS_ACCOUNT))
         .await
+        .expect("ledger read")
         .expect("funds");
     assert!(
         funds.debits_posted <= funds.credits_posted,
@@ -552,6 +553,7 @@ async fn check(
         .ledger
         .balance(LedgerAccount::new(SINK_ACCOUNT))
         .await
+        .expect("ledger read")
         .expect("sink");
     assert_eq!(
         sink.credits_posted, funds.debits_posted,
@@ -562,6 +564,7 @@ async fn check(
             s.ledger
                 .transfer(TransferId::new(1000 + u128::from(id)))
                 .await
+                .expect("ledger read")
                 .is_some(),
             "{replay}: acknowledged transfer {id} is stored"
         );

@@ -220,7 +220,7 @@ fn main() {
     let reopened = sqlite("batched.db", Durability::Full);
     let replayed = rt.block_on(async {
         let ledger = Ledger::open(reopened, tenant, clock()).await.unwrap();
-        ledger.read(|e| e.transfer_count()).await
+        ledger.read(|e| e.transfer_count()).await.unwrap()
     });
     let replay = t0.elapsed();
     assert_eq!(replayed as u64, dn);

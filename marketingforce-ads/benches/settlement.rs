@@ -144,7 +144,9 @@ fn world(customers: u64) -> World {
                 } else {
                     ServiceType::Distribution
                 },
-                rebate_rate: Rate::new(Decimal::new(2 + (c % 3) as i64, 2)).unwrap(),
+                rebate: CustomerRebatePolicy::Fixed {
+                    rate: Rate::new(Decimal::new(2 + (c % 3) as i64, 2)).unwrap(),
+                },
                 credit_terms_days: 90,
             },
         );
@@ -360,6 +362,7 @@ fn main() {
         let planned = ledger
             .read(|e| plan(&w.input, e, &w.chart, SettlementMode::Final))
             .await
+            .unwrap()
             .unwrap();
         ledger
             .commit(vec![], planned.transfers, Batch::new())

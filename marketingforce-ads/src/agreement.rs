@@ -183,7 +183,7 @@ impl AgreementTerms {
     /// A validation error naming the field: a term that ends before it starts or runs longer
     /// than a year and a day, credit terms beyond the normal maximum without an exception or
     /// beyond the service type's exception maximum, a negative or fractional credit limit, a
-    /// bad rebate policy.
+    /// bad rebate policy or one in another currency than the credit limit.
     pub fn validate(&self, policy: &CreditPolicy) -> Result<()> {
         if self.end < self.start {
             return Err(AdsError::validation("end", "ends before it starts"));
@@ -223,7 +223,17 @@ impl AgreementTerms {
         }
         self.credit_limit.ensure_non_negative("credit_limit")?;
         self.credit_limit.ensure_minor_units("credit_limit")?;
-        self.customer_rebate.validate_at("customer_rebate")
+        self.customer_rebate.validate_at("customer_rebate")?;
+        match self.customer_rebate.currency() {
+            Some(c) if c != self.credit_limit.currency() => Err(AdsError::validation(
+                "customer_rebate",
+                format!(
+                    "the rebate policy is in {c}, the agreement (credit limit) in {}",
+                    self.credit_limit.currency()
+                ),
+            )),
+            _ => Ok(()),
+        }
     }
 }
 

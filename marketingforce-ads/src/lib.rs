@@ -103,7 +103,8 @@
 //!   the postings of each business event.
 //! - [`settlement`]: monthly settlement on the gross and net bases, all as ledger transfers and
 //!   derivable from them; [`receivables`]: ageing, overdue, turnover days, advances, cash flow.
-//! - [`report`]: ingested spend/performance reports; [`review`]: the content review gate.
+//! - [`report`]: ingested spend/performance reports; [`import`]: spend from a platform's CSV or
+//!   JSON report export, without an adapter; [`review`]: the content review gate.
 //! - [`platform`]: the simulated and HTTP ad platform adapters, and the Ocean Engine (巨量引擎)
 //!   Marketing API connector ([`platform::oceanengine`]).
 //! - [`ops`]: [`AdOps`], the service that ties it together over the storage contract.
@@ -128,6 +129,7 @@ pub mod config;
 pub mod error;
 pub mod events;
 pub mod ids;
+pub mod import;
 pub mod ledger;
 pub mod ops;
 pub mod party;

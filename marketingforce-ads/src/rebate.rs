@@ -5,8 +5,9 @@
 //!   in cash — plus optional [`ProgressiveRebate`] tiers on the agency's gross spend of a quarter
 //!   or a year, computed on the *actual* spend of the period (accrued month by month on spend to
 //!   date, trued up when the period closes).
-//! - **To customers** ([`CustomerRebatePolicy`]): a predetermined rate, optionally chosen from
-//!   tiers by the customer's *estimated* gross billing, settled monthly by netting off
+//! - **To customers** ([`CustomerRebatePolicy`]): a predetermined rate (optionally chosen from
+//!   tiers by the customer's *estimated* gross billing), tiers on the month's *actual* spend
+//!   (marginal or whole-amount), or a fixed amount per month — settled monthly by netting off
 //!   receivables.
 //!
 //! Tier structures are data ([`TierSchedule`]) with both conventions, named:
@@ -38,7 +39,7 @@
 //! assert_eq!(gap.field(), Some("tiers[1].from"));
 //! ```
 
-use marketingforce_core::money::{Currency, Decimal, Money, Rate};
+use marketingforce_core::money::{Currency, Decimal, Money, Rate, RoundingMode};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -346,15 +347,49 @@ impl Config for PlatformRebatePolicy {
     }
 }
 
-/// What the agency gives a customer: a predetermined rate on traffic spend, settled monthly by
-/// netting off receivables.
+/// What the agency gives a customer, settled monthly by netting off receivables: a flat rate,
+/// a rate chosen once from tiers by an estimate, tiers on the month's actual spend, or a fixed
+/// amount.
 ///
 /// Serialised externally tagged (`{"fixed": {"rate": "3%"}}`) so load errors name the full path.
+/// A flat rate is the one-band case of [`Tiered`](Self::Tiered): `{"fixed": {"rate": "3%"}}`
+/// rebates exactly what `{"tiered": {"schedule": <one open band from 0 at 3%>}}` does on any
+/// positive spend, and data written before tiers existed still loads unchanged.
+///
+/// ```
+/// use marketingforce_ads::config::Config;
+/// use marketingforce_ads::rebate::CustomerRebatePolicy;
+/// use marketingforce_core::money::{Money, RoundingMode};
+///
+/// let cny = |s: &str| Money::cny(s).unwrap();
+/// // 1% of the first 100,000 of the month's spend, 2% of the next 400,000, 3% above.
+/// let marginal = CustomerRebatePolicy::from_json(r#"{"tiered": {"schedule": {
+///     "basis": "marginal",
+///     "tiers": [
+///         {"from": {"amount": "0", "currency": "CNY"}, "to": {"amount": "100000", "currency": "CNY"}, "rate": "1%"},
+///         {"from": {"amount": "100000", "currency": "CNY"}, "to": {"amount": "500000", "currency": "CNY"}, "rate": "2%"},
+///         {"from": {"amount": "500000", "currency": "CNY"}, "rate": "3%"}
+///     ]}}}"#).unwrap();
+/// let spend = cny("600000");
+/// // 1,000 + 8,000 + 3,000
+/// assert_eq!(marginal.rebate_on(&spend, RoundingMode::HalfUp).unwrap(), cny("12000.00"));
+///
+/// // A fixed 5,000 a month, never more than the month's spend.
+/// let fixed = CustomerRebatePolicy::from_json(
+///     r#"{"fixed_amount": {"per_month": {"amount": "5000", "currency": "CNY"}}}"#).unwrap();
+/// assert_eq!(fixed.rebate_on(&spend, RoundingMode::HalfUp).unwrap(), cny("5000.00"));
+/// assert_eq!(fixed.rebate_on(&cny("1200"), RoundingMode::HalfUp).unwrap(), cny("1200.00"));
+///
+/// // Rates above 100% are refused, naming the path.
+/// let e = CustomerRebatePolicy::from_json(r#"{"tiered": {"schedule": {"basis": "whole_amount",
+///     "tiers": [{"from": {"amount": "0", "currency": "CNY"}, "rate": "101%"}]}}}"#).unwrap_err();
+/// assert_eq!(e.field(), Some("tiered.schedule.tiers[0].rate"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 #[non_exhaustive]
 pub enum CustomerRebatePolicy {
-    /// One rate.
+    /// One rate on the month's spend (the one-band case of [`Tiered`](Self::Tiered)).
     Fixed {
         /// The rate.
         rate: Rate,
@@ -367,45 +402,124 @@ pub enum CustomerRebatePolicy {
         /// The estimate the rate is chosen by.
         estimated_gross_billing: Money,
     },
+    /// Tiers on the customer's actual traffic spend of the month, on the schedule's basis:
+    /// [`TierBasis::Marginal`] (each band at its own rate) or [`TierBasis::WholeAmount`] (the
+    /// reached band's rate on the whole spend). A month with no positive spend earns nothing.
+    Tiered {
+        /// Contiguous bands from zero, rates never decreasing (so the rebate never falls as
+        /// spend grows).
+        schedule: TierSchedule,
+    },
+    /// A fixed amount for every month with spend, capped at the month's spend.
+    FixedAmount {
+        /// The amount per month (non-negative, in minor units of its currency).
+        per_month: Money,
+    },
 }
 
 impl CustomerRebatePolicy {
-    /// The rate that applies.
-    pub fn rate(&self) -> Rate {
+    /// The single rate that applies whatever the spend: the flat rate, or the rate the estimate
+    /// chose. `None` for tiers on actual spend and for fixed amounts, whose effective rate
+    /// depends on the month (see [`rebate_on`](Self::rebate_on)).
+    pub fn rate(&self) -> Option<Rate> {
         match self {
-            CustomerRebatePolicy::Fixed { rate } => *rate,
+            CustomerRebatePolicy::Fixed { rate } => Some(*rate),
             CustomerRebatePolicy::TieredByEstimate {
                 schedule,
                 estimated_gross_billing,
-            } => schedule.rate_for(estimated_gross_billing),
+            } => Some(schedule.rate_for(estimated_gross_billing)),
+            CustomerRebatePolicy::Tiered { .. } | CustomerRebatePolicy::FixedAmount { .. } => None,
         }
+    }
+
+    /// The currency the policy's amounts are in (`None` for a rate alone).
+    pub fn currency(&self) -> Option<Currency> {
+        match self {
+            CustomerRebatePolicy::Fixed { .. } => None,
+            CustomerRebatePolicy::TieredByEstimate { schedule, .. }
+            | CustomerRebatePolicy::Tiered { schedule } => Some(schedule.currency()),
+            CustomerRebatePolicy::FixedAmount { per_month } => Some(per_month.currency()),
+        }
+    }
+
+    /// The rebate on a customer's traffic spend of one month, rounded once to the currency's
+    /// minor units with `rounding`.
+    ///
+    /// A single rate (flat or chosen by estimate) applies to the spend as it is, so a month
+    /// whose refunds exceed its spend reverses part of an earlier rebate; tiers on actual spend
+    /// and fixed amounts give nothing on a month without positive spend. Rates lie in 0–100%,
+    /// so the rebate never exceeds a positive spend.
+    ///
+    /// # Errors
+    /// A spend in another currency than the policy's amounts (field `customer_rebate`), or
+    /// overflow.
+    pub fn rebate_on(&self, spend: &Money, rounding: RoundingMode) -> Result<Money> {
+        if let Some(currency) = self.currency() {
+            if spend.currency() != currency {
+                return Err(AdsError::validation(
+                    "customer_rebate",
+                    format!(
+                        "the policy is in {currency}, the spend in {}",
+                        spend.currency()
+                    ),
+                ));
+            }
+        }
+        let raw = match self {
+            CustomerRebatePolicy::Fixed { .. } | CustomerRebatePolicy::TieredByEstimate { .. } => {
+                let rate = self.rate().unwrap_or(Rate::ZERO);
+                spend.checked_mul(rate.value())?
+            }
+            CustomerRebatePolicy::Tiered { schedule } => schedule.rebate(spend)?,
+            CustomerRebatePolicy::FixedAmount { per_month } => {
+                if spend.is_positive() {
+                    per_month.checked_min(spend)?
+                } else {
+                    Money::zero(spend.currency())
+                }
+            }
+        };
+        Ok(raw.round(rounding))
     }
 
     /// Check the policy under `field`.
     ///
     /// # Errors
-    /// A bad schedule or a negative estimate in another currency than the tiers.
+    /// A bad schedule (bands not ascending from zero, gaps, overlaps, decreasing rates), a
+    /// negative estimate or one in another currency than the tiers, a negative or fractional
+    /// fixed amount.
     pub fn validate_at(&self, field: &str) -> Result<()> {
-        if let CustomerRebatePolicy::TieredByEstimate {
-            schedule,
-            estimated_gross_billing,
-        } = self
-        {
-            let field = path(field, "tiered_by_estimate");
-            schedule.validate_at(&path(&field, "schedule"))?;
-            let f = path(&field, "estimated_gross_billing");
-            estimated_gross_billing.ensure_non_negative(&f)?;
-            if estimated_gross_billing.currency() != schedule.currency() {
-                return Err(AdsError::validation(
-                    f,
-                    format!(
-                        "{estimated_gross_billing} is not in the tier currency {}",
-                        schedule.currency()
-                    ),
-                ));
+        match self {
+            CustomerRebatePolicy::Fixed { .. } => Ok(()),
+            CustomerRebatePolicy::TieredByEstimate {
+                schedule,
+                estimated_gross_billing,
+            } => {
+                let field = path(field, "tiered_by_estimate");
+                schedule.validate_at(&path(&field, "schedule"))?;
+                let f = path(&field, "estimated_gross_billing");
+                estimated_gross_billing.ensure_non_negative(&f)?;
+                if estimated_gross_billing.currency() != schedule.currency() {
+                    return Err(AdsError::validation(
+                        f,
+                        format!(
+                            "{estimated_gross_billing} is not in the tier currency {}",
+                            schedule.currency()
+                        ),
+                    ));
+                }
+                Ok(())
+            }
+            CustomerRebatePolicy::Tiered { schedule } => {
+                schedule.validate_at(&path(field, "tiered.schedule"))
+            }
+            CustomerRebatePolicy::FixedAmount { per_month } => {
+                let f = path(field, "fixed_amount.per_month");
+                per_month.ensure_non_negative(&f)?;
+                per_month.ensure_minor_units(&f)?;
+                Ok(())
             }
         }
-        Ok(())
     }
 }
 
@@ -528,6 +642,6 @@ mod tests {
             estimated_gross_billing: cny("150"),
         };
         p.validate_at("").unwrap();
-        assert_eq!(p.rate().to_string(), "2%");
+        assert_eq!(p.rate().map(|r| r.to_string()).as_deref(), Some("2%"));
     }
 }

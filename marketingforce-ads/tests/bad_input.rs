@@ -20,7 +20,7 @@ use marketingforce_core::money::{Currency, Money};
 use marketingforce_core::Error;
 
 async fn transfers(w: &World) -> usize {
-    w.ops.ledger().read(|e| e.transfer_count()).await
+    w.ops.ledger().read(|e| e.transfer_count()).await.unwrap()
 }
 
 #[test]
@@ -333,7 +333,10 @@ fn another_tenant_sees_nothing() {
             AdsError::Core(Error::NotFound { .. })
         ));
         assert!(other.ad_accounts().await.unwrap().is_empty());
-        assert_eq!(other.ledger().read(|e| e.transfer_count()).await, 0);
+        assert_eq!(
+            other.ledger().read(|e| e.transfer_count()).await.unwrap(),
+            0
+        );
         assert!(other
             .open_ad_account("x", &w.solution.id, &w.p1.id)
             .await
@@ -785,7 +788,7 @@ fn platform_failures_are_typed_and_top_ups_resume() {
         assert!(e.is_retryable(), "{e}");
         let pending = w.ops.pending_top_ups().await.unwrap();
         assert_eq!(pending.len(), 1);
-        assert_eq!(w.ops.exposure(&w.solution.id).await.pending_top_ups, cny("5000.00"));
+        assert_eq!(w.ops.exposure(&w.solution.id).await.unwrap().pending_top_ups, cny("5000.00"));
         // Retrying the same call resumes it; the platform applies the request id once.
         let done = w.ops.top_up("t", req).await.unwrap();
         assert!(matches!(done.state, TopUpState::Confirmed { .. }));
@@ -802,7 +805,7 @@ fn platform_failures_are_typed_and_top_ups_resume() {
         let id = w.ops.pending_top_ups().await.unwrap()[0].id;
         let resolved = w.ops.confirm_top_up(&id).await.unwrap();
         assert!(matches!(resolved.state, TopUpState::Failed { .. }));
-        assert_eq!(w.ops.exposure(&w.solution.id).await.pending_top_ups, cny("0.00"));
+        assert_eq!(w.ops.exposure(&w.solution.id).await.unwrap().pending_top_ups, cny("0.00"));
         // 429s and partial reports while fetching: listed, retryable, never dropped.
         let d1 = w.ops.open_ad_account("d1", &w.distribution.id, &w.p1.id).await.unwrap();
         let _ = d1;

@@ -10,6 +10,7 @@ use common::*;
 use marketingforce_ads::agreement::ServiceType;
 use marketingforce_ads::chart::AccountKind;
 use marketingforce_ads::ledger::Side;
+use marketingforce_ads::ops::BalanceOwner;
 use marketingforce_ads::period::Month;
 use marketingforce_ads::rebate::TierSchedule;
 use marketingforce_ads::review::{ApprovalRecord, CreativeDraft};
@@ -238,7 +239,7 @@ fn a_month_of_business_settles_on_both_bases_and_is_derivable_from_the_ledger() 
         assert_eq!(p2_invoice.due_on, Some(day("2026-04-28")));
 
         // Settling again changes nothing.
-        let count = w.ops.ledger().read(|e| e.transfer_count()).await;
+        let count = w.ops.ledger().read(|e| e.transfer_count()).await.unwrap();
         assert_eq!(
             w.ops
                 .settle_month(month, SettlementMode::Final)
@@ -246,7 +247,10 @@ fn a_month_of_business_settles_on_both_bases_and_is_derivable_from_the_ledger() 
                 .unwrap(),
             statement
         );
-        assert_eq!(w.ops.ledger().read(|e| e.transfer_count()).await, count);
+        assert_eq!(
+            w.ops.ledger().read(|e| e.transfer_count()).await.unwrap(),
+            count
+        );
         assert_eq!(
             w.ops
                 .settlement_record(month)
@@ -258,7 +262,13 @@ fn a_month_of_business_settles_on_both_bases_and_is_derivable_from_the_ledger() 
         );
 
         // The books balance.
-        for (_, posted, pending) in w.ops.ledger().read(|e| e.trial_balance_at(u64::MAX)).await {
+        for (_, posted, pending) in w
+            .ops
+            .ledger()
+            .read(|e| e.trial_balance_at(u64::MAX))
+            .await
+            .unwrap()
+        {
             assert_eq!((posted, pending), (0, 0));
         }
 
@@ -277,11 +287,12 @@ fn a_month_of_business_settles_on_both_bases_and_is_derivable_from_the_ledger() 
                 .map(|i| i.open())
                 .collect::<Vec<_>>()
                 .iter());
-            let owner = c.id.as_uuid().as_u128();
+            let owner = BalanceOwner::Customer(c.id);
             assert_eq!(
                 w.ops
                     .account_balance(AccountKind::TradeReceivables, owner)
-                    .await,
+                    .await
+                    .unwrap(),
                 open
             );
         }
@@ -305,16 +316,17 @@ fn a_month_of_business_settles_on_both_bases_and_is_derivable_from_the_ledger() 
             .await
             .unwrap();
         assert_eq!(receipt.applied, vec![(month, cny("50000"))]);
-        let s_owner = w.solution.id.as_uuid().as_u128();
+        let s_owner = BalanceOwner::Customer(w.solution.id);
         assert_eq!(
             w.ops
                 .account_balance(AccountKind::TradeReceivables, s_owner)
-                .await,
+                .await
+                .unwrap(),
             s_invoice.amount.checked_sub(&cny("50000")).unwrap()
         );
 
         // Working capital: advances outstanding are top-ups not yet billed.
-        let exposure = w.ops.exposure(&w.solution.id).await;
+        let exposure = w.ops.exposure(&w.solution.id).await.unwrap();
         let s_spend = sum(figures
             .lines
             .iter()
@@ -324,14 +336,19 @@ fn a_month_of_business_settles_on_both_bases_and_is_derivable_from_the_ledger() 
             exposure.advances,
             cny("300000").checked_sub(&s_spend).unwrap()
         );
-        let flow = w.ops.cash_flow(day("2026-03-01"), day("2026-04-30")).await;
+        let flow = w
+            .ops
+            .cash_flow(day("2026-03-01"), day("2026-04-30"))
+            .await
+            .unwrap();
         assert_eq!(flow[0].date, day("2026-03-01"));
         assert_eq!(flow[0].customer_receipts, cny("150000.00"));
         assert_eq!(flow[0].platform_payments, cny("800000.00"));
         let turnover = w
             .ops
             .turnover_days(day("2026-03-01"), day("2026-04-30"))
-            .await;
+            .await
+            .unwrap();
         assert!(
             turnover.trade_receivable_days.is_some() && turnover.other_receivable_days.is_some(),
             "{turnover:?}"
@@ -348,8 +365,8 @@ fn a_month_of_business_settles_on_both_bases_and_is_derivable_from_the_ledger() 
             e.accounts().map(|(a, b)| (*a, *b)).collect::<Vec<_>>()
         };
         assert_eq!(
-            reopened.ledger().read(balances).await,
-            w.ops.ledger().read(balances).await
+            reopened.ledger().read(balances).await.unwrap(),
+            w.ops.ledger().read(balances).await.unwrap()
         );
         let _ = Side::Debit;
     });
@@ -390,7 +407,8 @@ fn settlement_does_not_depend_on_report_arrival_order() {
                             .map(|t| t.to_transfer().spec)
                             .collect::<Vec<_>>()
                     })
-                    .await,
+                    .await
+                    .unwrap(),
             );
         }
         assert_eq!(statements[0], statements[1]);

@@ -50,7 +50,7 @@ fn a_month_on_sqlite_survives_a_restart() {
             .settle_month(month, SettlementMode::Final)
             .await
             .unwrap();
-        let before = w.ops.ledger().read(books).await;
+        let before = w.ops.ledger().read(books).await.unwrap();
         let invoices = w.ops.invoices_of(&w.distribution.id).await.unwrap();
         drop(w.ops);
 
@@ -58,7 +58,7 @@ fn a_month_on_sqlite_survives_a_restart() {
         let store: Arc<dyn Store> = Arc::new(open().await.unwrap());
         let clock = Arc::new(ManualClock::new(w.clock.now()));
         let ops = open_ops(store, tenant, clock, 5).await;
-        assert_eq!(ops.ledger().read(books).await, before);
+        assert_eq!(ops.ledger().read(books).await.unwrap(), before);
         assert_eq!(
             ops.settlement_figures(month).await.unwrap(),
             statement.figures
@@ -73,7 +73,7 @@ fn a_month_on_sqlite_survives_a_restart() {
             statement
         );
         assert_eq!(
-            ops.ledger().read(books).await,
+            ops.ledger().read(books).await.unwrap(),
             before,
             "settling again after a restart changes nothing"
         );
@@ -142,11 +142,11 @@ fn the_ledger_on_postgres_survives_a_restart() {
             ],
         );
         ledger.post(vec![hold]).await.unwrap();
-        let before = ledger.read(books).await;
+        let before = ledger.read(books).await.unwrap();
         let reopened = Ledger::open(Arc::new(connect().await.unwrap()), tenant, clock)
             .await
             .unwrap();
-        assert_eq!(reopened.read(books).await, before);
+        assert_eq!(reopened.read(books).await.unwrap(), before);
         // Replays after the restart are recognised.
         assert!(!reopened.post(vec![transfer(7, 7)]).await.unwrap()[0].is_created());
     });

@@ -372,7 +372,7 @@ fn durable_ledger_survives_restart_and_rolls_back_failed_commits() {
             .await
             .unwrap_err();
         assert!(err.is_retryable(), "{err}");
-        assert!(ledger.transfer(TransferId::new(3)).await.is_none());
+        assert!(ledger.transfer(TransferId::new(3)).await.unwrap().is_none());
 
         // An idempotent domain command: the second run is replayed and writes nothing.
         for _ in 0..2 {
@@ -393,27 +393,32 @@ fn durable_ledger_survives_restart_and_rolls_back_failed_commits() {
             err,
             AdsError::Core(marketingforce_core::Error::IdempotencyMismatch { .. })
         ));
-        assert!(ledger.transfer(TransferId::new(5)).await.is_none());
+        assert!(ledger.transfer(TransferId::new(5)).await.unwrap().is_none());
 
         let before = ledger
             .read(|e| e.transfers().map(|t| t.to_transfer()).collect::<Vec<_>>())
-            .await;
+            .await
+            .unwrap();
         let reopened = Ledger::open(store.clone(), tenant, clock()).await.unwrap();
         let after = reopened
             .read(|e| e.transfers().map(|t| t.to_transfer()).collect::<Vec<_>>())
-            .await;
+            .await
+            .unwrap();
         assert_eq!(before, after);
         assert_eq!(
-            reopened.balance(AccountId::new(2)).await,
-            ledger.balance(AccountId::new(2)).await
+            reopened.balance(AccountId::new(2)).await.unwrap(),
+            ledger.balance(AccountId::new(2)).await.unwrap()
         );
         assert_eq!(
-            reopened.read(|e| e.pending_state(TransferId::new(2))).await,
+            reopened
+                .read(|e| e.pending_state(TransferId::new(2)))
+                .await
+                .unwrap(),
             Some(PendingState::Open)
         );
         // Another tenant's ledger on the same store is empty.
         let stranger = Ledger::open(store, TenantId::new(), clock()).await.unwrap();
-        assert_eq!(stranger.read(|e| e.transfer_count()).await, 0);
+        assert_eq!(stranger.read(|e| e.transfer_count()).await.unwrap(), 0);
     });
 }
 
@@ -448,6 +453,7 @@ fn group_commit_serves_concurrent_callers() {
                 .balance(AccountId::new(1))
                 .await
                 .unwrap()
+                .unwrap()
                 .debits_posted,
             320
         );
@@ -457,7 +463,7 @@ fn group_commit_serves_concurrent_callers() {
             .unwrap();
         assert!(entries.len() <= 321, "{} journal entries", entries.len());
         let reopened = Ledger::open(store, tenant, clock()).await.unwrap();
-        assert_eq!(reopened.read(|e| e.transfer_count()).await, 320);
+        assert_eq!(reopened.read(|e| e.transfer_count()).await.unwrap(), 320);
     });
 }
 

@@ -97,7 +97,7 @@ fn case(seed: u64) -> Case {
                 } else {
                     ServiceType::Distribution
                 },
-                rebate_rate: g.rate(500),
+                rebate: CustomerRebatePolicy::Fixed { rate: g.rate(500) },
                 credit_terms_days: 30 + g.below(60) as u32,
             },
         );
@@ -476,7 +476,7 @@ proptest! {
                 first.push(run(i, c.clone()).await);
             }
             let snapshot = |e: &LedgerEngine| (e.transfer_count(), e.accounts().map(|(a, b)| (*a, *b)).collect::<Vec<_>>());
-            let before = w.ops.ledger().read(snapshot).await;
+            let before = w.ops.ledger().read(snapshot).await.unwrap();
             let mut idx: Vec<usize> = (0..cmds.len()).collect();
             let mut g = Gen(order);
             for i in (1..idx.len()).rev() {
@@ -488,7 +488,7 @@ proptest! {
                 let again = run(i, cmds[i].clone()).await;
                 prop_assert_eq!(&again, &first[i]);
             }
-            prop_assert_eq!(w.ops.ledger().read(snapshot).await, before);
+            prop_assert_eq!(w.ops.ledger().read(snapshot).await.unwrap(), before);
             Ok(())
         })?;
     }

@@ -62,7 +62,7 @@ async fn funds_hold(store: Arc<dyn Store>) {
         "top-ups accepted against 800 000 of platform funds"
     );
     for ops in [&a, &other] {
-        let exposure = ops.exposure(&w.solution.id).await;
+        let exposure = ops.exposure(&w.solution.id).await.unwrap();
         assert_eq!(
             exposure.exposure,
             cny("800000"),
@@ -174,9 +174,12 @@ async fn two_ledgers_post_to_one_journal() {
     assert_eq!(accepted, 50);
     let reopened = Ledger::open(store, tenant, clock).await.unwrap();
     for ledger in [&*a, &*b, &reopened] {
-        let f = ledger.balance(funds).await.unwrap();
+        let f = ledger.balance(funds).await.unwrap().unwrap();
         assert_eq!((f.credits_posted, f.debits_posted), (500, 500));
-        assert_eq!(ledger.balance(sink).await.unwrap().credits_posted, 500);
-        assert_eq!(ledger.read(|e| e.transfer_count()).await, 51);
+        assert_eq!(
+            ledger.balance(sink).await.unwrap().unwrap().credits_posted,
+            500
+        );
+        assert_eq!(ledger.read(|e| e.transfer_count()).await.unwrap(), 51);
     }
 }

@@ -113,7 +113,10 @@ pub mod keywords;
 pub mod metered;
 pub mod optimise;
 pub mod report;
+#[cfg(feature = "testing")]
 pub mod rng;
+#[cfg(not(feature = "testing"))]
+mod rng;
 pub mod text;
 pub mod video;
 

@@ -4,15 +4,8 @@
 
 use marketingforce_core::id::splitmix64;
 
-/// A deterministic pseudo-random generator (xoshiro256**, seeded through SplitMix64).
-///
-/// ```
-/// use marketingforce_content::rng::SeededRng;
-/// let mut a = SeededRng::new(42);
-/// let mut b = SeededRng::new(42);
-/// assert_eq!(a.next_u64(), b.next_u64());
-/// assert!(a.below(10) < 10);
-/// ```
+/// A deterministic pseudo-random generator (xoshiro256**, seeded through SplitMix64); public
+/// with the `testing` feature only.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SeededRng {
     s: [u64; 4],
@@ -115,7 +108,8 @@ impl SeededRng {
         }
     }
 
-    /// A Beta(`a`, `b`) variate.
+    /// A Beta(`a`, `b`) variate (for tests: Thompson sampling draws from gamma variates).
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
     pub fn beta(&mut self, a: f64, b: f64) -> f64 {
         let x = self.gamma(a);
         let y = self.gamma(b);
@@ -180,5 +174,19 @@ mod tests {
         let bin = r.binomial(10_000, 0.03);
         assert!((200..400).contains(&bin), "{bin}");
         assert!((0..1000).all(|_| r.below(3) < 3));
+    }
+}
+
+#[cfg(test)]
+mod seeded_tests {
+    use super::SeededRng;
+
+    #[test]
+    fn a_seed_gives_one_sequence() {
+        let mut a = SeededRng::new(42);
+        let mut b = SeededRng::new(42);
+        assert_eq!(a.next_u64(), b.next_u64());
+        assert!(a.below(10) < 10);
+        assert_ne!(SeededRng::new(42), SeededRng::new(43));
     }
 }

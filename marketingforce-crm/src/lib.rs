@@ -64,7 +64,7 @@
 //! - [`events`]: the domain events every command writes to the tenant's outbox in the batch
 //!   that commits its change (lead captured, merged, assigned, stage changed, SLA breached,
 //!   erased, …), with no personal data; [`event_catalog`] lists them.
-//! - [`synth`]: the synthetic lead generator behind the benchmarks.
+//! - `synth` (feature `testing`): the synthetic lead generator behind the benchmarks.
 //! - [`Crm`]: the service tying them to a [`Store`](marketingforce_core::storage::Store).
 //!
 //! ## Personal data and erasure
@@ -115,6 +115,7 @@ pub mod seats;
 pub mod sop;
 pub mod staff;
 pub mod survivorship;
+#[cfg(feature = "testing")]
 pub mod synth;
 #[cfg(feature = "wecom")]
 pub mod wecom;

@@ -56,6 +56,41 @@ pub struct DurationBuckets {
     pub over_24: Money,
 }
 
+impl DurationBuckets {
+    /// The contract value of all terms together (the three buckets summed exactly).
+    ///
+    /// ```
+    /// use marketingforce_core::money::Money;
+    /// use marketingforce_modules::metrics::DurationBuckets;
+    ///
+    /// let cny = |s: &str| Money::cny(s).unwrap();
+    /// let b = DurationBuckets { up_to_12: cny("19800"), over_12_to_24: cny("128000"), over_24: cny("0") };
+    /// assert_eq!(b.total().unwrap(), cny("147800"));
+    /// ```
+    ///
+    /// # Errors
+    /// Buckets in different currencies (field `over_12_to_24` or `over_24`), or overflow.
+    pub fn total(&self) -> Result<Money> {
+        let currency = self.up_to_12.currency();
+        for (field, m) in [
+            ("over_12_to_24", &self.over_12_to_24),
+            ("over_24", &self.over_24),
+        ] {
+            if m.currency() != currency {
+                return Err(marketingforce_core::Error::validation(
+                    field,
+                    format!("{} is not in {currency} like up_to_12", m.currency()),
+                )
+                .into());
+            }
+        }
+        Ok(Money::sum(
+            currency,
+            [&self.up_to_12, &self.over_12_to_24, &self.over_24],
+        )?)
+    }
+}
+
 /// The metrics of one year.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SaasMetrics {

@@ -193,6 +193,7 @@ async fn the_rate_limit_is_counted_in_the_store_across_processes() {
     assert_eq!(sink.leads().len(), 4);
 }
 
+#[cfg(feature = "testing")]
 #[tokio::test]
 async fn a_failed_hand_off_is_retried_safely() {
     let w = world();

@@ -197,7 +197,10 @@ impl World {
     async fn check_ads(&mut self, i: usize) -> Result<(), Failure> {
         let ops = self.svc.ads[i].clone();
         for (c, (customer, limit)) in self.models[i].ads.customers.iter().enumerate() {
-            let e = ops.exposure(customer).await;
+            let e = ops
+                .exposure(customer)
+                .await
+                .map_err(|e| self.fail(format!("t{i} customer {c} exposure unreadable: {e}")))?;
             if e.exposure.amount() > limit.amount() {
                 return Err(self.fail(format!(
                     "t{i} customer {c} exposure {} over its credit limit {limit}: {e:?}",
@@ -212,7 +215,8 @@ impl World {
                     .filter(|t| t.code() == PostingCode::TopUp.code())
                     .count()
             })
-            .await;
+            .await
+            .unwrap();
         let top_ups = &self.models[i].ads.top_ups;
         if holds != top_ups.len() {
             return Err(self.fail(format!(
@@ -233,7 +237,7 @@ impl World {
                 }
             }
         }
-        let tb = ops.ledger().read(trial_balance).await;
+        let tb = ops.ledger().read(trial_balance).await.unwrap();
         if !tb.is_empty() {
             return Err(self.fail(format!("t{i} trial balance is not zero: {tb:?}")));
         }
@@ -461,8 +465,8 @@ impl World {
                 "t{i} the ads books do not reopen from the store: {e}"
             ))
         })?;
-        let rebuilt = fresh.ledger().read(ledger_state).await;
-        let live = self.svc.ads[i].ledger().read(ledger_state).await;
+        let rebuilt = fresh.ledger().read(ledger_state).await.unwrap();
+        let live = self.svc.ads[i].ledger().read(ledger_state).await.unwrap();
         if rebuilt != live {
             let differ: Vec<String> = rebuilt
                 .1
@@ -476,7 +480,7 @@ impl World {
                 live.0, rebuilt.0
             )));
         }
-        let tb = fresh.ledger().read(trial_balance).await;
+        let tb = fresh.ledger().read(trial_balance).await.unwrap();
         if !tb.is_empty() {
             return Err(self.fail(format!("t{i} stored trial balance is not zero: {tb:?}")));
         }

@@ -180,7 +180,11 @@ pub async fn run(settings: Settings) -> Result<Report, Failure> {
         let leads = w.stored_leads(i).await?;
         let live = World::live(&leads).count();
         let publications = w.stored_publications(i).await?.len();
-        let transfers = w.svc.ads[i].ledger().read(|e| e.transfer_count()).await;
+        let transfers = w.svc.ads[i]
+            .ledger()
+            .read(|e| e.transfer_count())
+            .await
+            .unwrap();
         totals.push((live, publications, transfers));
     }
     Ok(Report {

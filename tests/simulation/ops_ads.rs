@@ -40,6 +40,16 @@ impl World {
             amount,
             funding,
         };
+        let (customer, limit) = self.models[i].ads.customers[account.customer];
+        let before = match self.svc.ads[i].exposure(&customer).await {
+            Ok(e) => e,
+            Err(e) => {
+                // The ledger could not be brought up to date (an injected store fault): the
+                // read says so instead of answering stale; no top-up this turn.
+                self.note(format!("t{i} top-up skipped, exposure unreadable: {e}"));
+                return Ok(());
+            }
+        };
         let injected = self.rng.chance(150);
         if injected {
             let failure = *self
@@ -56,8 +66,6 @@ impl World {
             ));
             self.ext.platforms[i][account.platform].inject(SimOp::TopUp, failure, 1);
         }
-        let (customer, limit) = self.models[i].ads.customers[account.customer];
-        let before = self.svc.ads[i].exposure(&customer).await;
         let key = self.models[i].key("top-up");
         let r = self
             .call("top_up", async |s| {
@@ -441,7 +449,7 @@ impl World {
                 statement.figures
             )));
         }
-        let transfers = ops.ledger().read(|e| e.transfer_count()).await;
+        let transfers = ops.ledger().read(|e| e.transfer_count()).await.unwrap();
         let r = self
             .call("settle_month again", async |s| {
                 s.ads[i].settle_month(month, SettlementMode::Final).await
@@ -450,7 +458,11 @@ impl World {
         let again = r
             .result
             .map_err(|e| self.fail(format!("settle {month} again: {e}")))?;
-        let after = self.svc.ads[i].ledger().read(|e| e.transfer_count()).await;
+        let after = self.svc.ads[i]
+            .ledger()
+            .read(|e| e.transfer_count())
+            .await
+            .unwrap();
         if again != statement || after != transfers {
             return Err(self.fail(format!(
                 "settle {month} again: statement changed ({}) or transfers {transfers} → {after}",

@@ -112,7 +112,7 @@ fn the_ledger_reloads_after_a_replayed_or_unknown_commit() {
         let stored = open_ads(&e, e.memory.clone()).await;
         let count = |o: &AdOps| {
             let l = o.ledger().clone();
-            async move { l.read(|x| x.transfer_count()).await }
+            async move { l.read(|x| x.transfer_count()).await.unwrap() }
         };
         assert_eq!(count(&stored).await, 2);
         assert_eq!(

@@ -227,7 +227,7 @@ pub enum LedgerCommit {
 ///
 /// // A new process on the same store sees the same state.
 /// let reopened = Ledger::open(store, tenant, clock).await.unwrap();
-/// assert_eq!(reopened.balance(a).await.unwrap().debits_posted, 100);
+/// assert_eq!(reopened.balance(a).await.unwrap().unwrap().debits_posted, 100);
 /// # });
 /// ```
 pub struct Ledger {
@@ -300,23 +300,25 @@ impl Ledger {
 
     /// Run `f` on the engine (under the lock) for reads: balances, transfers, reports.
     ///
-    /// After a commit whose outcome was unknown, the engine is first reloaded from the journal;
-    /// if that reload fails too, `f` sees the state before the failed commit (and the next
-    /// command retries the reload).
+    /// The engine is first made current: reloaded from the journal if a commit whose outcome
+    /// was unknown left it stale, then brought up to the journal's head (one head query; the
+    /// tail is applied when another process appended). `f` only ever sees a current engine.
     ///
-    /// The engine is first brought up to the journal's head (one head query; the tail is
-    /// applied when another process appended), so reads are current across processes; if the
-    /// store cannot be read, `f` sees the engine as it is.
-    pub async fn read<R>(&self, f: impl FnOnce(&LedgerEngine) -> R) -> R {
+    /// # Errors
+    /// The store cannot be read (the reload, the head query or the tail), or the journal
+    /// cannot be replayed: the error is returned instead of answering from a possibly stale
+    /// engine (the next use retries the reload).
+    pub async fn read<R>(&self, f: impl FnOnce(&LedgerEngine) -> R) -> Result<R> {
         let mut state = self.state.lock().await;
-        let _ = self.resync(&mut state).await;
-        if let Ok(head) = self.store.journal_head(&self.tenant, &self.journal).await {
-            if head > state.journal_seq && self.catch_up(&mut state).await.is_err() {
+        self.resync(&mut state).await?;
+        if self.behind(&state).await? {
+            if let Err(e) = self.catch_up(&mut state).await {
                 // Partly applied: reload before the next use.
                 state.stale = true;
+                return Err(e);
             }
         }
-        f(&state.engine)
+        Ok(f(&state.engine))
     }
 
     /// Whether another process appended to the journal since the engine's position.
@@ -355,18 +357,27 @@ impl Ledger {
         let _ = self.resync(state).await;
     }
 
-    /// The current balance of an account.
-    pub async fn balance(&self, id: AccountId) -> Option<Balance> {
+    /// The current balance of an account (`None`: no such account).
+    ///
+    /// # Errors
+    /// As [`read`](Self::read).
+    pub async fn balance(&self, id: AccountId) -> Result<Option<Balance>> {
         self.read(|e| e.balance(id)).await
     }
 
-    /// The balance of an account as of a commit timestamp.
-    pub async fn balance_at(&self, id: AccountId, timestamp: u64) -> Option<Balance> {
+    /// The balance of an account as of a commit timestamp (`None`: no such account).
+    ///
+    /// # Errors
+    /// As [`read`](Self::read).
+    pub async fn balance_at(&self, id: AccountId, timestamp: u64) -> Result<Option<Balance>> {
         self.read(|e| e.balance_at(id, timestamp)).await
     }
 
-    /// A stored transfer.
-    pub async fn transfer(&self, id: TransferId) -> Option<Transfer> {
+    /// A stored transfer (`None`: no such transfer).
+    ///
+    /// # Errors
+    /// As [`read`](Self::read).
+    pub async fn transfer(&self, id: TransferId) -> Result<Option<Transfer>> {
         self.read(|e| e.transfer(id).map(|t| t.to_transfer())).await
     }
 

@@ -272,6 +272,22 @@ impl LedgerEngine {
         Some(balance)
     }
 
+    /// The history of an account that keeps one: `(commit timestamp, balance after)` for every
+    /// transfer that changed it, in commit order (`None`: no such account; empty without
+    /// history).
+    pub fn history(&self, id: AccountId) -> Option<&[(u64, Balance)]> {
+        self.slot(id).map(|s| self.accounts[s].history.as_slice())
+    }
+
+    /// The transfer committed at `timestamp` (timestamps are unique and increasing).
+    pub fn transfer_at(&self, timestamp: u64) -> Option<TransferView<'_>> {
+        let i = self.transfers.partition_point(|t| t.timestamp < timestamp);
+        self.transfers
+            .get(i)
+            .filter(|t| t.timestamp == timestamp)
+            .map(|rec| TransferView { engine: self, rec })
+    }
+
     /// Sum of (debits − credits) over all accounts per currency as of `timestamp`, posted and
     /// pending separately. Double entry makes every entry zero at every instant.
     pub fn trial_balance_at(&self, timestamp: u64) -> Vec<(Currency, i128, i128)> {

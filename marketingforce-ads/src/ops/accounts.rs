@@ -16,7 +16,7 @@ use crate::chart::{AccountKind, PostingCode, PostingMeta};
 use crate::error::{AdsError, Result};
 use crate::events::{TopUpCredited, TopUpFailed};
 use crate::ids::{AdAccountId, CustomerId, PlatformId, ReceiptId, TopUpId};
-use crate::ledger::{minor_to_money, Leg, Side, TransferId, TransferSpec};
+use crate::ledger::{Leg, Side, TransferId, TransferSpec};
 use crate::period::{date_key, Month};
 use crate::receivables::{apply_fifo, exposure, CustomerExposure, Invoice, Receipt};
 
@@ -200,7 +200,10 @@ impl AdOps {
     }
 
     /// A customer's working-capital position from the ledger.
-    pub async fn exposure(&self, customer: &CustomerId) -> CustomerExposure {
+    ///
+    /// # Errors
+    /// The ledger cannot be brought up to date from the store (never a stale position).
+    pub async fn exposure(&self, customer: &CustomerId) -> Result<CustomerExposure> {
         let chart = self.chart;
         self.ledger.read(|e| exposure(e, &chart, customer)).await
     }
@@ -747,21 +750,5 @@ impl AdOps {
             .into_iter()
             .map(|v| v.value)
             .collect())
-    }
-
-    /// The balance of a chart account (in its normal direction).
-    pub async fn account_balance(&self, kind: AccountKind, owner: u128) -> Money {
-        let id = self.chart.id(kind, owner);
-        let currency = self.config.currency;
-        let b = self.ledger.balance(id).await.unwrap_or_default();
-        let net = b.net_debit_posted();
-        minor_to_money(
-            if kind.normal_side() == Side::Debit {
-                net
-            } else {
-                -net
-            },
-            currency,
-        )
     }
 }

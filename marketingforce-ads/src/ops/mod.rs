@@ -8,7 +8,9 @@
 //! ledger transfers of one command are committed in one atomic batch.
 
 mod accounts;
+mod balances;
 mod campaigns;
+mod import;
 mod parties;
 mod settle;
 
@@ -37,7 +39,9 @@ use crate::ledger::{Account, Ledger, LedgerCommit, TransferSpec};
 use crate::party::QualificationPolicy;
 use crate::review::{ReviewChecker, StoredApprovals};
 
+pub use balances::{BalanceOwner, StatementEntry, StatementPage, StatementQuery};
 pub use campaigns::{AttributionSummary, FetchFailure, FetchSummary};
+pub use import::{ImportFailure, ImportSummary, ImportedDay};
 pub use settle::{Mismatch, ReconciliationReport, SettlementRecord};
 
 /// Configuration of [`AdOps`].

@@ -149,7 +149,7 @@ impl AdOps {
                     c,
                     CustomerTerms {
                         service_type: a.terms.service_type,
-                        rebate_rate: a.terms.customer_rebate.rate(),
+                        rebate: a.terms.customer_rebate.clone(),
                         credit_terms_days: a.terms.credit_terms_days,
                     },
                 );
@@ -261,7 +261,10 @@ impl AdOps {
         }
         let input = self.settlement_input(month).await?;
         let chart = self.chart;
-        let planned = self.ledger.read(|e| plan(&input, e, &chart, mode)).await?;
+        let planned = self
+            .ledger
+            .read(|e| plan(&input, e, &chart, mode))
+            .await??;
         let statement = planned.statement;
 
         let mut batch = Batch::new();
@@ -379,12 +382,12 @@ impl AdOps {
     /// A month's settlement figures, read back from the ledger alone.
     ///
     /// # Errors
-    /// None in practice; see [`SettlementFigures::from_ledger`].
+    /// The ledger cannot be brought up to date from the store.
     pub async fn settlement_figures(&self, month: Month) -> Result<SettlementFigures> {
         let chart = self.chart;
         self.ledger
             .read(|e| SettlementFigures::from_ledger(e, &chart, month))
-            .await
+            .await?
     }
 
     /// Reconcile a settled month with the platforms: their rebate statements against our
@@ -600,7 +603,10 @@ impl AdOps {
     }
 
     /// Turnover days of trade and other receivables over a period.
-    pub async fn turnover_days(&self, from: NaiveDate, to: NaiveDate) -> TurnoverDays {
+    ///
+    /// # Errors
+    /// The ledger cannot be brought up to date from the store.
+    pub async fn turnover_days(&self, from: NaiveDate, to: NaiveDate) -> Result<TurnoverDays> {
         let chart = self.chart;
         self.ledger
             .read(|e| receivables::turnover(e, &chart, from, to))
@@ -608,7 +614,10 @@ impl AdOps {
     }
 
     /// Cash in and out by date.
-    pub async fn cash_flow(&self, from: NaiveDate, to: NaiveDate) -> Vec<CashFlowDay> {
+    ///
+    /// # Errors
+    /// The ledger cannot be brought up to date from the store.
+    pub async fn cash_flow(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<CashFlowDay>> {
         let chart = self.chart;
         self.ledger
             .read(|e| receivables::cash_flow(e, &chart, from, to))
@@ -627,14 +636,13 @@ impl AdOps {
             .map(|a| a.customer)
             .collect();
         let chart = self.chart;
-        Ok(self
-            .ledger
+        self.ledger
             .read(|e| {
                 customers
                     .iter()
                     .map(|c| receivables::exposure(e, &chart, c))
                     .collect()
             })
-            .await)
+            .await
     }
 }

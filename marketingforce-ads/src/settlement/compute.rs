@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{Datelike, NaiveDate};
 use marketingforce_core::id::Uuid;
-use marketingforce_core::money::{Currency, Decimal, Money, Rate, RoundingMode};
+use marketingforce_core::money::{Currency, Decimal, Money, RoundingMode};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -19,15 +19,16 @@ use crate::ledger::{
     minor_to_money, AccountId, IdBuildHasher, LedgerEngine, TransferId, TransferSpec,
 };
 use crate::period::{Month, PeriodLength};
-use crate::rebate::{PlatformRebatePolicy, RebatePayout};
+use crate::rebate::{CustomerRebatePolicy, PlatformRebatePolicy, RebatePayout};
 
 /// A customer's terms for the month.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CustomerTerms {
     /// Solution or distribution.
     pub service_type: ServiceType,
-    /// The customer rebate rate.
-    pub rebate_rate: Rate,
+    /// The customer rebate policy of the agreement covering the month (a flat rate, tiers on
+    /// the month's spend, a fixed amount…).
+    pub rebate: CustomerRebatePolicy,
     /// Days from invoice to due date.
     pub credit_terms_days: u32,
 }
@@ -584,7 +585,7 @@ pub fn plan(
         }
     }
 
-    // 4. Customer rebates (rate × the customer's month spend, split over its platforms) and
+    // 4. Customer rebates (the policy on the customer's month spend, split over its platforms) and
     //    KPI compensation (solution services, per campaign).
     let customers: BTreeSet<CustomerId> = lines.keys().map(|(c, _)| *c).collect();
     for c in &customers {
@@ -599,7 +600,17 @@ pub fn plan(
             .collect();
         let spends: Vec<i128> = keys.iter().map(|k| lines[k].spend).collect();
         let total: i128 = spends.iter().sum();
-        let rebate = calc.round(calc.dec(total) * terms.rebate_rate.value())?;
+        if let Some(other) = terms.rebate.currency().filter(|x| *x != cur) {
+            return Err(AdsError::validation(
+                format!("customers[{c}].rebate"),
+                format!("the customer rebate policy is in {other}, the settlement in {cur}"),
+            ));
+        }
+        let rebate = terms
+            .rebate
+            .rebate_on(&calc.m(total), input.rounding)?
+            .to_minor()
+            .ok_or_else(|| AdsError::validation("amount", "customer rebate out of range"))?;
         for (k, part) in keys.iter().zip(calc.allocate(rebate, &spends)?) {
             if let Some(l) = lines.get_mut(k) {
                 l.customer_rebate = part;

@@ -152,7 +152,8 @@ pub struct Summary {
     pub cost: Money,
     /// Revenue − cost.
     pub gross_profit: Money,
-    /// Rebate rate received = platform rebates ÷ spend (6 dp, half-even).
+    /// Rebate rate received = platform rebates ÷ spend (6 dp, half-even; other precisions with
+    /// [`Summary::rate_rounded`]).
     pub rate_received: Option<Decimal>,
     /// Rate offered = customer rebates ÷ spend.
     pub rate_offered: Option<Decimal>,
@@ -161,7 +162,7 @@ pub struct Summary {
 }
 
 impl Summary {
-    fn of<'a>(
+    pub(crate) fn of<'a>(
         currency: Currency,
         lines: impl Iterator<Item = &'a LineFigures>,
         staff: i128,

@@ -10,8 +10,10 @@
 //!   (accrual = tiers(spend to date) − tiers(spend before this month)), **trued up** when the
 //!   period closes (tiers on the period's actual spend − everything accrued), split over the
 //!   period's lines by spend;
-//! - **customer rebates**: the agreement's rate on the customer's spend of the month, split over
-//!   its platforms, settled by netting off receivables;
+//! - **customer rebates**: the agreement's [`CustomerRebatePolicy`](crate::rebate::CustomerRebatePolicy)
+//!   (a flat rate, tiers on the month's spend — marginal or whole-amount — or a fixed amount)
+//!   on the customer's spend of the month, rounded once, split over its platforms, settled by
+//!   netting off receivables;
 //! - **KPI compensation** under solution services: per campaign, the spend above what its
 //!   unit-cost KPIs allow for the units delivered (the largest shortfall);
 //! - the **customer invoice** = spend − customer rebates − KPI compensation, less prepayments
@@ -31,6 +33,10 @@
 //! order reports arrived in. Missing report days refuse a final settlement, or mark it
 //! provisional ([`SettlementMode`]) — never silently zero.
 //!
+//! Months add up: [`SettlementRollup`] totals any run of months (a quarter, a year) overall, per
+//! service type and per platform, and [`Summary::rate_rounded`] gives a rebate rate at the
+//! precision a report asks for.
+//!
 //! [`plan`] is a pure function of its [`SettlementInput`] and the ledger; [`AdOps::settle_month`]
 //! gathers the input from the store and commits the plan with the invoices.
 //!
@@ -40,7 +46,7 @@
 //! use marketingforce_ads::chart::{AccountKind, Chart};
 //! use marketingforce_ads::ids::{AdAccountId, CampaignId, CustomerId, PlatformId};
 //! use marketingforce_ads::ledger::{LedgerEngine, Leg, TransferId, TransferSpec};
-//! use marketingforce_ads::rebate::PlatformRebatePolicy;
+//! use marketingforce_ads::rebate::{CustomerRebatePolicy, PlatformRebatePolicy};
 //! use marketingforce_ads::settlement::*;
 //! use marketingforce_core::money::{Currency, Money, RoundingMode};
 //!
@@ -62,7 +68,8 @@
 //! let input = SettlementInput {
 //!     month, currency: Currency::CNY, rounding: RoundingMode::HalfUp,
 //!     customers: HashMap::from([(customer, CustomerTerms {
-//!         service_type: ServiceType::Distribution, rebate_rate: "3%".parse().unwrap(),
+//!         service_type: ServiceType::Distribution,
+//!         rebate: CustomerRebatePolicy::Fixed { rate: "3%".parse().unwrap() },
 //!         credit_terms_days: 60 })]),
 //!     platforms: HashMap::from([(platform, PlatformTerms {
 //!         rebates: PlatformRebatePolicy::standard("5%".parse().unwrap()),
@@ -90,9 +97,11 @@
 
 mod compute;
 mod figures;
+mod rollup;
 
 pub use compute::{
     plan, AccountInfo, CustomerInvoice, CustomerTerms, MissingDay, PlatformInvoice, PlatformTerms,
     ReportDay, ReportLine, SettlementInput, SettlementMode, SettlementPlan, SettlementStatement,
 };
 pub use figures::{LineFigures, PayoutFigures, SettlementFigures, Summary};
+pub use rollup::{RebateRate, SettlementRollup};

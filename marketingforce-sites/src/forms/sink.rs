@@ -163,7 +163,8 @@ impl MemoryLeadSink {
         MemoryLeadSink::default()
     }
 
-    /// Fail the next `n` calls with a retryable error.
+    /// Fail the next `n` calls with a retryable error (fault injection; feature `testing`).
+    #[cfg(feature = "testing")]
     pub fn fail_next(&self, n: usize) {
         self.fail_next.store(n, Ordering::SeqCst);
     }

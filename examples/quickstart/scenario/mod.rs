@@ -1,7 +1,10 @@
 //! # A day in the life of the platform
 //!
+//! Demo code of the `quickstart` example (and its test, which includes this module by path):
+//! not part of the library, so the SDK an embedder ships carries no fixed cast.
+//!
 //! A deterministic, end-to-end story across every crate of the SDK, run over any
-//! [`Store`](crate::core::storage::Store): memory, SQLite or PostgreSQL. The `quickstart` example
+//! [`Store`](marketingforce::core::storage::Store): memory, SQLite or PostgreSQL. The `quickstart` example
 //! prints it; the integration tests assert its [`Figures`] on all three backends, and across a
 //! restart in the middle.
 //!
@@ -18,7 +21,7 @@
 //! | [`AdsMonth`](Phase::AdsMonth) | 17–31 Mar | the campaigns deliver every day; points unlock after the return window | ads, crm |
 //! | [`MonthEnd`](Phase::MonthEnd) | 1 Apr | March is settled with rebates on the gross and net bases and reconciled; revenue recognition and SaaS metrics | ads, modules |
 //!
-//! Time comes from a [`ManualClock`](crate::core::time::ManualClock), ids from seeded
+//! Time comes from a [`ManualClock`](marketingforce::core::time::ManualClock), ids from seeded
 //! generators ([`PhaseIds`]), media platforms are seeded simulators ([`OutsideWorld`]): the same
 //! run gives the same figures on every backend, every time.
 //!
@@ -26,14 +29,10 @@
 //! [`Scenario::stop`] drops every service — entitlement caches, dedupe engines, allocators,
 //! ledgers, everything in memory — and hands back the outside world; [`Scenario::resume`]
 //! reopens the services on the store, which rebuild themselves from it, and continues with the
-//! next phase. The final figures are the same as an uninterrupted run's.
+//! next phase. The final figures are the same as an uninterrupted run's (`tests/quickstart.rs`
+//! checks it on every backend):
 //!
-//! ```
-//! use std::sync::Arc;
-//! use marketingforce::core::storage::{MemoryStore, Store};
-//! use marketingforce::scenario::{Phase, Scenario};
-//!
-//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! ```text
 //! let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
 //! let mut run = Scenario::start(store.clone(), 0).await.unwrap();
 //! run.run_through(Phase::Leads).await.unwrap();
@@ -47,7 +46,6 @@
 //! let r = &figures.revenue;
 //! assert_eq!(r.recognised.checked_add(&r.rpo).unwrap(), r.booked);
 //! assert!(figures.ads.ledger_balanced);
-//! # });
 //! ```
 
 mod cast;
@@ -82,6 +80,8 @@ pub use sink::CrmLeadSink;
 ///
 /// # Errors
 /// As [`Scenario::start`] and [`Scenario::run_to_end`].
-pub async fn run(store: std::sync::Arc<dyn crate::core::storage::Store>) -> Result<Figures> {
+pub async fn run(
+    store: std::sync::Arc<dyn marketingforce::core::storage::Store>,
+) -> Result<Figures> {
     Scenario::start(store, 0).await?.run_to_end().await
 }

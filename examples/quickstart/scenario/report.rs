@@ -1,10 +1,7 @@
 //! Reports of a run: a concise [`text`] report for the console and an [`html`] page with
 //! hand-written SVG charts — the lead funnel, the revenue waterfall, the rebate breakdown.
 //!
-//! ```
-//! use marketingforce::scenario::report::money;
-//! use marketingforce::core::money::Money;
-//!
+//! ```text
 //! assert_eq!(money(&Money::cny("1234567.8").unwrap()), "1,234,567.80");
 //! ```
 

@@ -19,6 +19,10 @@
 //! PNG needs a CJK font such as Debian's `fonts-wqy-microhei` — without one the PNG is skipped
 //! with a note and the report shows the SVG), and `figures.json`.
 
+// The story's demo code; tests/quickstart.rs includes it too and uses more of it.
+#[allow(dead_code, unused_imports)]
+mod scenario;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -29,7 +33,7 @@ use marketingforce::content::image::TemplateImageGenerator;
 use marketingforce::core::adapters::generation::ImageFormat;
 use marketingforce::core::storage::postgres::PostgresOptions;
 use marketingforce::core::storage::{MemoryStore, PostgresStore, SqliteStore, Store};
-use marketingforce::scenario::{poster_request, report, Scenario};
+use scenario::{poster_request, report, Scenario};
 
 /// Where the figures live.
 enum StoreArg {

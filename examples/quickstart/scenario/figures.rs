@@ -869,7 +869,7 @@ async fn ads(cast: &Cast, svc: &Services) -> Result<AdsFigures> {
     let balanced = ops
         .ledger()
         .read(|e| e.trial_balance_at(u64::MAX))
-        .await
+        .await?
         .iter()
         .all(|(_, posted, pending)| *posted == 0 && *pending == 0);
     let (mut impressions, mut clicks) = (0, 0);

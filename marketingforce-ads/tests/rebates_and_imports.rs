@@ -1,0 +1,429 @@
+//! Customer rebate policies (tiers on actual spend, fixed amounts) as properties and through
+//! settlement; spend imported from report exports; the books read as errors, not stale zeros.
+
+mod common;
+
+use std::collections::HashMap;
+
+use common::*;
+use marketingforce_ads::agreement::{ServiceType, SettlementTerms};
+use marketingforce_ads::chart::{AccountKind, Chart};
+use marketingforce_ads::config::Config;
+use marketingforce_ads::ids::{AdAccountId, CampaignId, CustomerId, PlatformId};
+use marketingforce_ads::import::ImportFormat;
+use marketingforce_ads::ledger::{LedgerEngine, Leg, TransferId, TransferSpec};
+use marketingforce_ads::ops::{BalanceOwner, StatementQuery};
+use marketingforce_ads::period::Month;
+use marketingforce_ads::rebate::{CustomerRebatePolicy, Tier, TierBasis, TierSchedule};
+use marketingforce_ads::report::IngestOutcome;
+use marketingforce_ads::settlement::*;
+use marketingforce_core::money::{Currency, Decimal, Money, Rate, RoundingMode};
+use marketingforce_core::ErrorKind;
+use proptest::prelude::*;
+
+/// Contiguous bands from zero with non-decreasing rates (what validation accepts).
+fn schedule(basis: TierBasis, widths: &[u32], rates_bp: &[u32]) -> TierSchedule {
+    let mut from = 0u64;
+    let mut rate = 0u32;
+    let n = widths.len().min(rates_bp.len());
+    let tiers = (0..n)
+        .map(|i| {
+            rate = (rate + rates_bp[i]).min(10_000);
+            let to = (i + 1 < n).then(|| from + u64::from(widths[i]) * 100);
+            let t = Tier {
+                from: Money::new(Decimal::from(from), Currency::CNY),
+                to: to.map(|x| Money::new(Decimal::from(x), Currency::CNY)),
+                rate: Rate::new(Decimal::new(i64::from(rate), 4)).unwrap(),
+            };
+            from = to.unwrap_or(from);
+            t
+        })
+        .collect();
+    TierSchedule { basis, tiers }
+}
+
+fn fen(x: i64) -> Money {
+    Money::new(Decimal::new(x, 2), Currency::CNY)
+}
+
+fn tiered(s: TierSchedule) -> CustomerRebatePolicy {
+    let p: CustomerRebatePolicy =
+        serde_json::from_value(serde_json::json!({"tiered": {"schedule": s}})).unwrap();
+    p.validate().unwrap();
+    p
+}
+
+proptest! {
+    #[test]
+    fn tiered_rebates_are_monotone_bounded_and_marginal_never_above_whole(
+        widths in prop::collection::vec(1u32..5_000, 1..5),
+        rates in prop::collection::vec(0u32..3_000, 1..5),
+        a in 0i64..200_000_000,
+        b in 0i64..200_000_000,
+    ) {
+        let (lo, hi) = (fen(a.min(b)), fen(a.max(b)));
+        let marginal = tiered(schedule(TierBasis::Marginal, &widths, &rates));
+        let whole = tiered(schedule(TierBasis::WholeAmount, &widths, &rates));
+        for p in [&marginal, &whole] {
+            let r_lo = p.rebate_on(&lo, RoundingMode::HalfUp).unwrap();
+            let r_hi = p.rebate_on(&hi, RoundingMode::HalfUp).unwrap();
+            prop_assert!(r_lo.amount() <= r_hi.amount(), "monotone in spend");
+            prop_assert!(r_hi.amount() <= hi.amount(), "never above the spend");
+            prop_assert!(!r_lo.is_negative());
+        }
+        let m = marginal.rebate_on(&hi, RoundingMode::HalfUp).unwrap();
+        let w = whole.rebate_on(&hi, RoundingMode::HalfUp).unwrap();
+        prop_assert!(m.amount() <= w.amount(), "marginal {m} above whole-amount {w}");
+    }
+
+    #[test]
+    fn a_flat_rate_is_the_one_band_schedule(bp in 0u32..10_000, spend in 0i64..1_000_000_000) {
+        let rate = Rate::new(Decimal::new(i64::from(bp), 4)).unwrap();
+        let flat = CustomerRebatePolicy::Fixed { rate };
+        let band = tiered(TierSchedule::flat(rate, Currency::CNY));
+        let s = fen(spend);
+        prop_assert_eq!(
+            flat.rebate_on(&s, RoundingMode::HalfEven).unwrap(),
+            band.rebate_on(&s, RoundingMode::HalfEven).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_fixed_amount_never_exceeds_the_spend(amount in 0i64..10_000_000, spend in -1_000_000i64..10_000_000) {
+        let p = CustomerRebatePolicy::from_json(&format!(
+            r#"{{"fixed_amount": {{"per_month": {{"amount": "{}", "currency": "CNY"}}}}}}"#,
+            fen(amount).amount()
+        )).unwrap();
+        let r = p.rebate_on(&fen(spend), RoundingMode::HalfUp).unwrap();
+        prop_assert!(!r.is_negative());
+        prop_assert!(r.amount() <= fen(spend).amount().max(Decimal::ZERO));
+        prop_assert!(r.amount() <= fen(amount).amount());
+    }
+}
+
+#[test]
+fn bad_policies_name_their_path() {
+    let bands = |a: &str, b: &str| {
+        format!(
+            r#"{{"tiered": {{"schedule": {{"basis": "marginal", "tiers": [
+            {{"from": {{"amount": "0", "currency": "CNY"}}, "to": {{"amount": "{a}", "currency": "CNY"}}, "rate": "1%"}},
+            {{"from": {{"amount": "{b}", "currency": "CNY"}}, "rate": "2%"}}]}}}}}}"#
+        )
+    };
+    let gap = CustomerRebatePolicy::from_json(&bands("100", "200")).unwrap_err();
+    assert_eq!(gap.field(), Some("tiered.schedule.tiers[1].from"));
+    let overlap = CustomerRebatePolicy::from_json(&bands("300", "200")).unwrap_err();
+    assert_eq!(overlap.field(), Some("tiered.schedule.tiers[1].from"));
+    let negative = CustomerRebatePolicy::from_json(
+        r#"{"fixed_amount": {"per_month": {"amount": "-1", "currency": "CNY"}}}"#,
+    )
+    .unwrap_err();
+    assert_eq!(negative.field(), Some("fixed_amount.per_month"));
+    let fraction = CustomerRebatePolicy::from_json(
+        r#"{"fixed_amount": {"per_month": {"amount": "1.001", "currency": "CNY"}}}"#,
+    )
+    .unwrap_err();
+    assert_eq!(fraction.field(), Some("fixed_amount.per_month"));
+    // Data written before tiers existed loads unchanged.
+    let old = CustomerRebatePolicy::from_json(r#"{"fixed": {"rate": "3%"}}"#).unwrap();
+    assert_eq!(old.rate().map(|r| r.to_string()).as_deref(), Some("3%"));
+}
+
+/// One customer, one platform, one account; `daily` spent every day of March 2026.
+fn settle_with(policy: CustomerRebatePolicy, daily: &str) -> SettlementPlan {
+    let chart = Chart::new(Currency::CNY);
+    let (customer, platform, account) = (CustomerId::new(), PlatformId::new(), AdAccountId::new());
+    let mut ledger = LedgerEngine::new();
+    for a in chart
+        .global_accounts()
+        .into_iter()
+        .chain(chart.customer_accounts(&customer))
+        .chain(chart.platform_accounts(&platform))
+    {
+        ledger.create_account(a).unwrap();
+    }
+    ledger
+        .submit(
+            &[TransferSpec::posted(
+                TransferId::new(1),
+                vec![
+                    Leg::debit_minor(
+                        chart.customer(AccountKind::OtherReceivables, &customer),
+                        1_000_000_000,
+                        Currency::CNY,
+                    ),
+                    Leg::credit_minor(
+                        chart.platform(AccountKind::PlatformCreditDrawn, &platform),
+                        1_000_000_000,
+                        Currency::CNY,
+                    ),
+                ],
+            )],
+            1,
+        )
+        .unwrap();
+    let month: Month = "2026-03".parse().unwrap();
+    let campaign = CampaignId::new();
+    let input = SettlementInput {
+        month,
+        currency: Currency::CNY,
+        rounding: RoundingMode::HalfUp,
+        customers: HashMap::from([(
+            customer,
+            CustomerTerms {
+                service_type: ServiceType::Distribution,
+                rebate: policy,
+                credit_terms_days: 60,
+            },
+        )]),
+        platforms: HashMap::from([(
+            platform,
+            PlatformTerms {
+                rebates: marketingforce_ads::rebate::PlatformRebatePolicy::standard(
+                    "5%".parse().unwrap(),
+                ),
+                settlement_terms: SettlementTerms::Monthly {
+                    pay_within_days: 28,
+                },
+            },
+        )]),
+        accounts: HashMap::from([(
+            account,
+            AccountInfo {
+                customer,
+                platform,
+                opened_on: "2026-01-01".parse().unwrap(),
+                closed_on: None,
+            },
+        )]),
+        kpis: HashMap::new(),
+        reports: month
+            .dates()
+            .map(|date| ReportDay {
+                account,
+                date,
+                complete: true,
+                lines: vec![ReportLine {
+                    campaign,
+                    impressions: 40_000,
+                    clicks: 1_000,
+                    conversions: 0,
+                    spend: cny(daily),
+                }],
+            })
+            .collect(),
+    };
+    let planned = plan(&input, &ledger, &chart, SettlementMode::Final).unwrap();
+    ledger.submit(&planned.transfers, 2).unwrap();
+    assert_eq!(
+        SettlementFigures::from_ledger(&ledger, &chart, month).unwrap(),
+        planned.statement.figures,
+        "the customer rebate is read back from the ledger"
+    );
+    planned
+}
+
+#[test]
+fn settlement_applies_tiers_to_the_months_spend_and_caps_fixed_amounts() {
+    let s = |a: &str| Money::new(a.parse().unwrap(), Currency::CNY);
+    let bands = |basis: &str| {
+        CustomerRebatePolicy::from_json(&format!(
+            r#"{{"tiered": {{"schedule": {{"basis": "{basis}", "tiers": [
+            {{"from": {{"amount": "0", "currency": "CNY"}}, "to": {{"amount": "10000", "currency": "CNY"}}, "rate": "1%"}},
+            {{"from": {{"amount": "10000", "currency": "CNY"}}, "to": {{"amount": "50000", "currency": "CNY"}}, "rate": "2%"}},
+            {{"from": {{"amount": "50000", "currency": "CNY"}}, "rate": "3%"}}]}}}}}}"#
+        ))
+        .unwrap()
+    };
+    // 31 × 1,000.00 = 31,000.00: 1% of 10,000 + 2% of 21,000 = 520.00 marginal, 2% = 620.00 whole.
+    let marginal = settle_with(bands("marginal"), "1000.00");
+    let line = &marginal.statement.figures.lines[0];
+    assert_eq!(line.spend, s("31000.00"));
+    assert_eq!(line.customer_rebate, s("520.00"));
+    assert_eq!(
+        line.revenue(),
+        s("1030.00"),
+        "net basis: 5% of spend − rebate"
+    );
+    let whole = settle_with(bands("whole_amount"), "1000.00");
+    assert_eq!(
+        whole.statement.figures.lines[0].customer_rebate,
+        s("620.00")
+    );
+
+    let fixed = |amount: &str| {
+        CustomerRebatePolicy::from_json(&format!(
+            r#"{{"fixed_amount": {{"per_month": {{"amount": "{amount}", "currency": "CNY"}}}}}}"#
+        ))
+        .unwrap()
+    };
+    let f = settle_with(fixed("800"), "1000.00");
+    assert_eq!(f.statement.figures.lines[0].customer_rebate, s("800.00"));
+    let capped = settle_with(fixed("800"), "10.00");
+    assert_eq!(
+        capped.statement.figures.lines[0].customer_rebate,
+        s("310.00"),
+        "never more than the month's spend"
+    );
+}
+
+#[test]
+fn months_roll_up_and_rates_round_on_request() {
+    let s = |a: &str| Money::new(a.parse().unwrap(), Currency::CNY);
+    let flat = CustomerRebatePolicy::Fixed {
+        rate: "3%".parse().unwrap(),
+    };
+    let a = settle_with(flat.clone(), "1000.00").statement.figures;
+    let mut b = settle_with(flat, "333.33").statement.figures;
+    b.month = "2026-04".parse().unwrap();
+    let rollup = SettlementRollup::of(&[b.clone(), a.clone()]).unwrap();
+    assert_eq!(rollup.months, vec![a.month, b.month]);
+    assert_eq!(
+        rollup.overall.spend,
+        a.overall().spend.checked_add(&b.overall().spend).unwrap()
+    );
+    assert_eq!(rollup.overall.spend, s("41333.23"));
+    let distribution = rollup.service_type(ServiceType::Distribution).unwrap();
+    assert_eq!(distribution.revenue, rollup.overall.revenue);
+    assert!(rollup
+        .service_type(ServiceType::Solution)
+        .unwrap()
+        .spend
+        .is_zero());
+    assert_eq!(rollup.by_platform.len(), 2, "two platforms, one per month");
+    assert_eq!(
+        rollup.overall.rate_rounded(RebateRate::Net, 2),
+        Some(Decimal::new(2, 2))
+    );
+    assert_eq!(
+        rollup.overall.rate_rounded(RebateRate::Received, 4),
+        Some(Decimal::new(5, 2))
+    );
+    let twice = SettlementRollup::of(&[a.clone(), a]).unwrap_err();
+    assert_eq!(twice.field(), Some("months[1]"));
+    assert!(SettlementRollup::of(&[]).is_err());
+}
+
+#[test]
+fn a_report_export_records_spend_once_and_settles_without_fetching() {
+    runtime().block_on(async {
+        let w = world().await;
+        let plan = accounts_and_campaigns(&w).await;
+        let accounts = [&plan.s1, &plan.s2, &plan.d1, &plan.d2];
+        let mut csv = String::from("date,account_id,campaign_id,spend,impressions,clicks,ctr\n");
+        let mut json = Vec::new();
+        for d in march() {
+            for (a, c) in accounts.iter().zip(&plan.campaigns) {
+                csv.push_str(&format!(
+                    "{d},{},{},100.00,5000,100,2%\n",
+                    a.external_id, c.external_id
+                ));
+                json.push(serde_json::json!({"date": d.to_string(), "account_id": a.external_id,
+                    "campaign_id": c.external_id, "spend": "100.00", "impressions": 5000, "clicks": 100}));
+            }
+        }
+        let imported = w
+            .ops
+            .import_reports(&w.p1.id, ImportFormat::Csv, csv.as_bytes())
+            .await
+            .unwrap();
+        // Accounts on the second platform are not found under the first.
+        assert_eq!(imported.ingested.len(), 62);
+        assert_eq!(imported.failed.len(), 62);
+        assert!(imported.failed.iter().all(|f| f.code == "unknown_account"));
+        let second = w
+            .ops
+            .import_reports(
+                &w.p2.id,
+                ImportFormat::Json,
+                serde_json::to_vec(&json).unwrap().as_slice(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(second.ingested.len(), 62);
+        // The same export again changes nothing.
+        let again = w
+            .ops
+            .import_reports(&w.p1.id, ImportFormat::Csv, csv.as_bytes())
+            .await
+            .unwrap();
+        assert!(again
+            .ingested
+            .iter()
+            .all(|d| d.outcome == IngestOutcome::Duplicate));
+        // A bad row refuses the whole import, naming row and field, not the value.
+        let bad = csv.replacen("100.00", "1OO.00", 1);
+        let e = w
+            .ops
+            .import_reports(&w.p1.id, ImportFormat::Csv, bad.as_bytes())
+            .await
+            .unwrap_err();
+        assert_eq!(e.field(), Some("rows[0].spend"));
+        assert!(!e.to_string().contains("1OO"));
+
+        after_month(&w);
+        let month: Month = "2026-03".parse().unwrap();
+        let statement = w.ops.settle_month(month, SettlementMode::Final).await.unwrap();
+        for line in &statement.figures.lines {
+            assert_eq!(line.spend, cny("3100.00"));
+        }
+        let rollup = w.ops.settlement_rollup(month, month.next()).await.unwrap();
+        assert_eq!(rollup.overall.spend, cny("12400.00"));
+        assert_eq!(rollup.monthly.len(), 2);
+
+        // Balances: typed owners, unknown accounts are NotFound, statements page.
+        let owner = BalanceOwner::Customer(w.solution.id);
+        let receivable = w
+            .ops
+            .account_balance(AccountKind::TradeReceivables, owner)
+            .await
+            .unwrap();
+        assert_eq!(receivable, statement.figures.customer_invoice(&w.solution.id));
+        let stranger = BalanceOwner::Customer(CustomerId::new());
+        let e = w
+            .ops
+            .account_balance(AccountKind::TradeReceivables, stranger)
+            .await
+            .unwrap_err();
+        assert_eq!(marketingforce_core::Classify::kind(&e), ErrorKind::NotFound);
+        let e = w
+            .ops
+            .account_balance(AccountKind::Revenue, owner)
+            .await
+            .unwrap_err();
+        assert_eq!(e.field(), Some("owner"));
+        let mut after = None;
+        let mut entries = Vec::new();
+        loop {
+            let page = w
+                .ops
+                .account_statement(
+                    AccountKind::OtherReceivables,
+                    owner,
+                    StatementQuery { after, limit: 2 },
+                )
+                .await
+                .unwrap();
+            assert!(page.entries.len() <= 2);
+            entries.extend(page.entries);
+            match page.next {
+                Some(n) => after = Some(n),
+                None => break,
+            }
+        }
+        let last = entries.last().unwrap();
+        let other = w
+            .ops
+            .account_balance(AccountKind::OtherReceivables, owner)
+            .await
+            .unwrap();
+        assert_eq!(last.balance_after, other);
+        let total = Money::sum(Currency::CNY, entries.iter().map(|e| &e.posted_change)).unwrap();
+        assert_eq!(total, other, "the changes add up to the balance");
+        assert!(w
+            .ops
+            .account_statement(AccountKind::Cash, BalanceOwner::Agency, StatementQuery::first(0))
+            .await
+            .is_err());
+    });
+}
