@@ -15,7 +15,11 @@ use marketingforce::core::events::{schema_files, EventCatalog};
 /// Every crate's event catalogue. A crate that defines events adds its
 /// `event_catalog()` here (e.g. `marketingforce::crm::event_catalog()`).
 fn catalogs() -> Vec<EventCatalog> {
-    vec![]
+    vec![
+        marketingforce::crm::event_catalog(),
+        marketingforce::sites::event_catalog(),
+        marketingforce::content::event_catalog(),
+    ]
 }
 
 #[test]
