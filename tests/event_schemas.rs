@@ -18,6 +18,9 @@ fn catalogs() -> Vec<EventCatalog> {
     vec![
         marketingforce::modules::event_catalog(),
         marketingforce::ads::event_catalog(),
+        marketingforce::crm::event_catalog(),
+        marketingforce::sites::event_catalog(),
+        marketingforce::content::event_catalog(),
     ]
 }
 

@@ -60,9 +60,10 @@ pub struct RuleHit {
     pub article: Option<u16>,
 }
 
-/// A person approved a content version the checker had referred to human review (or had
-/// rejected). The checker's own approvals — the routine path, including every text block of a
-/// site being published — are not events; the publication that follows is.
+/// A person approved a content version the checker had referred or rejected.
+///
+/// The checker's own approvals — the routine path, including every text block of a site being
+/// published — are not events; the publication that follows is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ContentApproved {
     /// The content id.
@@ -80,8 +81,10 @@ impl DomainEvent for ContentApproved {
     const VERSION: u32 = 1;
 }
 
-/// The checker sent a content version to human review (restricted products, claims that need
-/// evidence); a person's decision follows as [`ContentApproved`] or [`ContentRejected`].
+/// The checker sent a content version to human review.
+///
+/// Restricted products, claims that need evidence: a person's decision follows as
+/// [`ContentApproved`] or [`ContentRejected`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ContentReferred {
     /// The content id.

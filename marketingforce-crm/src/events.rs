@@ -114,8 +114,10 @@ impl DomainEvent for LeadCaptureMatched {
     const VERSION: u32 = 1;
 }
 
-/// A duplicate lead was merged into a surviving lead (by a capture that matched both, or by
-/// hand); the absorbed lead is kept for lineage and can be restored ([`LeadUnmerged`]).
+/// A duplicate lead was merged into a surviving lead.
+///
+/// By a capture that matched both, or by hand; the absorbed lead is kept for lineage and can be
+/// restored ([`LeadUnmerged`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct LeadMerged {
     /// The lead that lives on.
@@ -149,8 +151,10 @@ impl DomainEvent for LeadUnmerged {
     const VERSION: u32 = 1;
 }
 
-/// A lead's owner changed: allocated by a rule, reassigned (SLA, departure), claimed from the
-/// pool, or returned to the public pool (no `to`).
+/// A lead's owner changed, or the lead went back to the public pool.
+///
+/// Allocated by a rule, reassigned (SLA, departure), claimed from the pool, or returned to the
+/// public pool (no `to`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct LeadAssigned {
     /// The lead.
@@ -210,9 +214,10 @@ impl DomainEvent for LeadFollowedUp {
     const VERSION: u32 = 1;
 }
 
-/// The owner did not follow the lead up within the SLA: it was escalated to a manager (when
-/// one manages the owner's team). A later sweep reassigns it or returns it to the pool
-/// ([`LeadAssigned`] with reason `sla`).
+/// The owner did not follow the lead up within the SLA.
+///
+/// The lead was escalated to a manager (when one manages the owner's team). A later sweep
+/// reassigns it or returns it to the pool ([`LeadAssigned`] with reason `sla`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct LeadSlaBreached {
     /// The lead.
@@ -262,8 +267,10 @@ impl DomainEvent for LeadConsentWithdrawn {
     const VERSION: u32 = 1;
 }
 
-/// A lead's personal data was erased on request (PIPL): the vault is gone, the lead record
-/// stays as `erased` for aggregates. Receivers holding data of the lead should erase theirs.
+/// A lead's personal data was erased on request (PIPL).
+///
+/// The vault is gone; the lead record stays as `erased` for aggregates. Receivers holding data
+/// of the lead should erase theirs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct LeadErased {
     /// The lead.
@@ -277,8 +284,10 @@ impl DomainEvent for LeadErased {
     const VERSION: u32 = 1;
 }
 
-/// A member's level changed: points accumulated in the program's window moved them up, or
-/// their lapse moved them down (see [`membership`](crate::membership)).
+/// A member's level in a membership program changed.
+///
+/// Points accumulated in the program's window moved them up, or their lapse moved them down
+/// (see [`membership`](crate::membership)).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct MemberLevelChanged {
     /// The membership program.

@@ -61,7 +61,9 @@ impl DomainEvent for FormSubmitted {
     const VERSION: u32 = 1;
 }
 
-/// A site passed the entitlement and compliance gates, was rendered and its publication was
+/// A site was published.
+///
+/// It passed the entitlement and compliance gates, was rendered and its publication was
 /// recorded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct SitePublished {
