@@ -115,6 +115,7 @@ pub mod synth;
 pub mod wecom;
 
 mod service;
+mod telemetry;
 
 pub use error::{CrmError, Result};
 pub use service::{

@@ -36,6 +36,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
+use marketingforce_core::telemetry::operation;
 use marketingforce_core::id::IdGenerator;
 use marketingforce_core::money::{Money, RoundingMode};
 use marketingforce_core::storage::{
@@ -714,6 +715,7 @@ impl Membership {
     ///
     /// # Errors
     /// The validation error naming the path; storage errors.
+    #[operation("crm.membership.save_program", tenant = tenant)]
     pub async fn save_program(&self, tenant: &TenantId, program: &MembershipProgram) -> Result<()> {
         program.validate()?;
         Collection::<MembershipProgram>::new(self.store.clone())
@@ -768,6 +770,7 @@ impl Membership {
     ///
     /// # Errors
     /// [`marketingforce_core::Error::NotFound`] for an unknown program; storage errors.
+    #[operation("crm.membership.enroll", tenant = tenant)]
     pub async fn enroll(
         &self,
         tenant: &TenantId,
@@ -883,6 +886,7 @@ impl Membership {
     ///
     /// # Errors
     /// A validation error on `amount`; a member not enrolled; storage errors.
+    #[operation("crm.membership.earn_purchase", tenant = tenant, key = idempotency_key)]
     pub async fn earn_purchase(
         &self,
         tenant: &TenantId,
@@ -912,6 +916,7 @@ impl Membership {
     ///
     /// # Errors
     /// A validation error on `task` when the program has no such task; storage errors.
+    #[operation("crm.membership.earn_task", tenant = tenant, key = idempotency_key)]
     pub async fn earn_task(
         &self,
         tenant: &TenantId,
@@ -945,6 +950,7 @@ impl Membership {
     /// # Errors
     /// [`CrmError::InsufficientPoints`] or a validation error against the redemption rules
     /// (nothing is written); storage errors.
+    #[operation("crm.membership.redeem", tenant = tenant, key = idempotency_key)]
     pub async fn redeem(
         &self,
         tenant: &TenantId,
@@ -972,6 +978,7 @@ impl Membership {
     ///
     /// # Errors
     /// Storage errors.
+    #[operation("crm.membership.return_order", tenant = tenant, key = idempotency_key)]
     pub async fn return_order(
         &self,
         tenant: &TenantId,
@@ -996,6 +1003,7 @@ impl Membership {
     ///
     /// # Errors
     /// Storage errors.
+    #[operation("crm.membership.settle", tenant = tenant, key = idempotency_key)]
     pub async fn settle(
         &self,
         tenant: &TenantId,
@@ -1024,6 +1032,7 @@ impl Membership {
     ///
     /// # Errors
     /// Not found; storage errors.
+    #[operation("crm.membership.member", tenant = tenant)]
     pub async fn member(
         &self,
         tenant: &TenantId,
@@ -1041,6 +1050,7 @@ impl Membership {
     ///
     /// # Errors
     /// Storage errors.
+    #[operation("crm.membership.balance", tenant = tenant)]
     pub async fn balance(
         &self,
         tenant: &TenantId,
@@ -1061,6 +1071,7 @@ impl Membership {
     ///
     /// # Errors
     /// Storage errors.
+    #[operation("crm.membership.ledger", tenant = tenant)]
     pub async fn ledger(&self, tenant: &TenantId) -> Result<Vec<Posting>> {
         Ok(Journal::<Posting>::new(self.store.clone(), POINTS_JOURNAL)
             .read_all(tenant)
