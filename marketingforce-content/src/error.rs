@@ -366,3 +366,62 @@ impl From<ContentError> for marketingforce_core::Error {
         }
     }
 }
+
+impl ContentError {
+    fn classification(&self) -> marketingforce_core::error::Classification<'_> {
+        use marketingforce_core::error::Classification as C;
+        use marketingforce_core::ErrorKind as K;
+        match self {
+            ContentError::Core(e) => C::of(e),
+            ContentError::Metering(e) => C::of(e),
+            ContentError::Llm(e) => C::new(
+                match e {
+                    LlmError::RateLimited { .. } => K::RateLimited,
+                    LlmError::Timeout { .. } => K::OutcomeUnknown,
+                    LlmError::Unauthorized { .. } | LlmError::Malformed { .. } => K::Internal,
+                    LlmError::Rejected { .. } => K::Rejected,
+                    _ if e.is_retryable() => K::Unavailable,
+                    _ => K::Rejected,
+                },
+                "llm",
+            ),
+            ContentError::BadImage { .. } => C::new(K::InvalidInput, "bad_image"),
+            ContentError::TextDoesNotFit { .. } => C::new(K::InvalidInput, "text_does_not_fit"),
+            ContentError::FontsMissing { .. } => C::new(K::Internal, "fonts_missing"),
+            ContentError::ToolMissing { .. } => C::new(K::Internal, "tool_missing"),
+            ContentError::ToolFailed { .. } => C::new(K::Internal, "tool_failed"),
+            ContentError::AccountNotPublishable { .. } => {
+                C::new(K::InvalidState, "account_not_publishable")
+            }
+            ContentError::NotApproved { .. } => C::new(K::InvalidState, "not_approved"),
+            ContentError::QuotaExhausted { .. } => C::new(K::LimitExceeded, "quota_exhausted"),
+            ContentError::NotCompliant { .. } => C::new(K::Rejected, "not_compliant"),
+            ContentError::ChannelConfiguration { .. } => {
+                C::new(K::InvalidInput, "channel_configuration")
+            }
+            ContentError::ChannelApi { retryable, .. } => C::new(
+                if *retryable { K::Unavailable } else { K::Rejected },
+                "channel_api",
+            ),
+            ContentError::RateLimited { .. } => C::new(K::RateLimited, "rate_limited"),
+        }
+    }
+}
+
+/// The SDK-wide classification of a content error (for telemetry, HTTP status mapping and
+/// retry decisions): core and metering errors keep theirs; a timed-out model call is an
+/// unknown outcome; a missing font or tool is internal; a refused channel call is rejected
+/// unless the channel said it may be retried.
+impl marketingforce_core::Classify for ContentError {
+    fn kind(&self) -> marketingforce_core::ErrorKind {
+        self.classification().kind
+    }
+
+    fn code(&self) -> &'static str {
+        self.classification().code
+    }
+
+    fn field(&self) -> Option<&str> {
+        self.classification().field
+    }
+}

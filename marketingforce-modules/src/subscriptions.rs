@@ -27,6 +27,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use chrono::{DateTime, Months, NaiveDate, Utc};
+use marketingforce_core::telemetry::operation;
 use marketingforce_core::entity_id;
 use marketingforce_core::id::{IdGenerator, RandomIds};
 use marketingforce_core::money::Money;
@@ -362,6 +363,7 @@ impl Subscriptions {
     ///
     /// # Errors
     /// [`Error::NotFound`], storage errors.
+    #[operation("modules.subscriptions.get", tenant = tenant)]
     pub async fn get(&self, tenant: &TenantId, id: &SubscriptionId) -> Result<Subscription> {
         Ok(self
             .collection()
@@ -374,6 +376,7 @@ impl Subscriptions {
     ///
     /// # Errors
     /// Storage errors.
+    #[operation("modules.subscriptions.list", tenant = tenant)]
     pub async fn list(&self, tenant: &TenantId) -> Result<Vec<Subscription>> {
         Ok(self
             .collection()
@@ -388,6 +391,7 @@ impl Subscriptions {
     ///
     /// # Errors
     /// Storage errors.
+    #[operation("modules.subscriptions.history", tenant = tenant)]
     pub async fn history(&self, tenant: &TenantId) -> Result<Vec<SubscriptionEvent>> {
         let j: Journal<SubscriptionEvent> = Journal::new(self.store.clone(), SUBSCRIPTION_JOURNAL);
         Ok(j.read_all(tenant)
@@ -447,6 +451,7 @@ impl Subscriptions {
     ///
     /// # Errors
     /// Any pricing error (see [`QuoteEngine::quote`]); storage errors.
+    #[operation("modules.subscriptions.create_quote", tenant = tenant, key = key)]
     pub async fn create_quote(
         &self,
         tenant: &TenantId,
@@ -493,6 +498,7 @@ impl Subscriptions {
     ///
     /// # Errors
     /// Not quoted; credit above what the bundle allows (`credit_months`); a calendar error.
+    #[operation("modules.subscriptions.sign", tenant = tenant, key = key)]
     pub async fn sign(
         &self,
         tenant: &TenantId,
@@ -549,6 +555,7 @@ impl Subscriptions {
     /// # Errors
     /// Not signed (or activated on credit); an amount other than the contract value
     /// (`amount`); a payment dated before signing (`on`).
+    #[operation("modules.subscriptions.record_payment", tenant = tenant, key = key)]
     pub async fn record_payment(
         &self,
         tenant: &TenantId,
@@ -601,6 +608,7 @@ impl Subscriptions {
     ///
     /// # Errors
     /// Not paid (and no credit granted); `on` before signing; storage errors.
+    #[operation("modules.subscriptions.activate", tenant = tenant, key = key)]
     pub async fn activate(
         &self,
         tenant: &TenantId,
@@ -662,6 +670,7 @@ impl Subscriptions {
     /// # Errors
     /// Not active; `on` outside the term; any pricing error (unknown module, missing
     /// requirement, zero quantities, …).
+    #[operation("modules.subscriptions.buy_add_on", tenant = tenant, key = key)]
     pub async fn buy_add_on(
         &self,
         tenant: &TenantId,
@@ -718,6 +727,7 @@ impl Subscriptions {
     ///
     /// # Errors
     /// Not active; pricing errors; storage errors.
+    #[operation("modules.subscriptions.renew", tenant = tenant, key = key)]
     pub async fn renew(
         &self,
         tenant: &TenantId,
@@ -862,6 +872,7 @@ impl Subscriptions {
     ///
     /// # Errors
     /// Storage errors.
+    #[operation("modules.subscriptions.expire_due", tenant = tenant)]
     pub async fn expire_due(
         &self,
         tenant: &TenantId,
@@ -897,6 +908,7 @@ impl Subscriptions {
     /// # Errors
     /// [`ModulesError::RefundNotAllowed`] once activated; an invalid state when nothing was
     /// paid.
+    #[operation("modules.subscriptions.refund", tenant = tenant, key = key)]
     pub async fn refund(
         &self,
         tenant: &TenantId,
@@ -932,6 +944,7 @@ impl Subscriptions {
     ///
     /// # Errors
     /// Any other state.
+    #[operation("modules.subscriptions.cancel", tenant = tenant, key = key)]
     pub async fn cancel(
         &self,
         tenant: &TenantId,

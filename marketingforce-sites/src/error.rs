@@ -201,3 +201,43 @@ impl From<serde_json::Error> for SitesError {
         SitesError::Core(e.into())
     }
 }
+
+impl SitesError {
+    fn classification(&self) -> marketingforce_core::error::Classification<'_> {
+        use marketingforce_core::error::Classification as C;
+        use marketingforce_core::ErrorKind as K;
+        match self {
+            SitesError::Core(e) => C::of(e),
+            SitesError::Modules(e) => C::of(e),
+            SitesError::Content(e) => C::of(e),
+            SitesError::Crm(e) => C::of(e),
+            SitesError::ComplianceBlocked { .. } => C::new(K::Rejected, "compliance_blocked"),
+            SitesError::Template { .. } => C::new(K::InvalidInput, "template"),
+            SitesError::FormRejected { .. } => C {
+                kind: K::InvalidInput,
+                code: "form_rejected",
+                field: self.field(),
+            },
+            SitesError::RateLimited { .. } => C::new(K::RateLimited, "rate_limited"),
+            SitesError::BeaconRefused(_) => C::new(K::Forbidden, "beacon_refused"),
+            SitesError::Io { .. } => C::new(K::Internal, "io"),
+        }
+    }
+}
+
+/// The SDK-wide classification of a sites error (for telemetry, HTTP status mapping and retry
+/// decisions): wrapped errors keep theirs; blocked text is rejected, a refused beacon
+/// forbidden, a failed file write internal (part of the site may be written).
+impl marketingforce_core::Classify for SitesError {
+    fn kind(&self) -> marketingforce_core::ErrorKind {
+        self.classification().kind
+    }
+
+    fn code(&self) -> &'static str {
+        self.classification().code
+    }
+
+    fn field(&self) -> Option<&str> {
+        self.classification().field
+    }
+}

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
+use marketingforce_core::telemetry::operation;
 use marketingforce_core::adapters::ad_platform::{
     CampaignRequest, CampaignStatus, ConversionEvent, DailyReport, PlaceAdRequest, ReportRequest,
 };
@@ -83,6 +84,7 @@ impl AdOps {
     /// An invalid draft naming the field (a pricing model the platform does not sell, KPIs
     /// under distribution services, a daily budget above the total…), a suspended or closed
     /// account, a platform failure, storage errors.
+    #[operation("ads.create_campaign", tenant = self.tenant, key = key)]
     pub async fn create_campaign(
         &self,
         key: &str,
@@ -163,6 +165,7 @@ impl AdOps {
     ///
     /// # Errors
     /// Not found, storage errors.
+    #[operation("ads.campaign", tenant = self.tenant)]
     pub async fn campaign(&self, id: &CampaignId) -> Result<Campaign> {
         Ok(self
             .campaigns()
@@ -175,6 +178,7 @@ impl AdOps {
     ///
     /// # Errors
     /// A platform failure, storage errors.
+    #[operation("ads.set_campaign_status", tenant = self.tenant, key = key)]
     pub async fn set_campaign_status(
         &self,
         key: &str,
@@ -210,6 +214,7 @@ impl AdOps {
     ///
     /// # Errors
     /// An invalid draft, an unknown customer, storage errors.
+    #[operation("ads.register_creative", tenant = self.tenant, key = key)]
     pub async fn register_creative(
         &self,
         key: &str,
@@ -238,6 +243,7 @@ impl AdOps {
     ///
     /// # Errors
     /// Not found, storage errors.
+    #[operation("ads.creative", tenant = self.tenant)]
     pub async fn creative(&self, id: &CreativeId) -> Result<Creative> {
         Ok(self
             .creatives()
@@ -252,6 +258,7 @@ impl AdOps {
     /// # Errors
     /// [`AdsError::CreativeNotApproved`], a creative of another customer, a suspended account,
     /// a platform failure, storage errors.
+    #[operation("ads.place_creative", tenant = self.tenant, key = key)]
     pub async fn place_creative(
         &self,
         key: &str,
@@ -312,6 +319,7 @@ impl AdOps {
     ///
     /// # Errors
     /// Storage errors.
+    #[operation("ads.placements_of", tenant = self.tenant)]
     pub async fn placements_of(&self, campaign: &CampaignId) -> Result<Vec<Placement>> {
         Ok(self
             .placements()
@@ -330,6 +338,7 @@ impl AdOps {
     /// [`AdsError::UnknownAccount`], [`AdsError::UnknownCampaign`], [`AdsError::ReportCurrency`],
     /// [`AdsError::ConflictingReport`] (same revision, other content), malformed lines naming
     /// the field, storage errors.
+    #[operation("ads.ingest_report", tenant = self.tenant)]
     pub async fn ingest_report(
         &self,
         platform: &PlatformId,
@@ -461,6 +470,7 @@ impl AdOps {
     ///
     /// # Errors
     /// No adapter, storage errors.
+    #[operation("ads.fetch_reports", tenant = self.tenant)]
     pub async fn fetch_reports(
         &self,
         platform: &PlatformId,
@@ -507,6 +517,7 @@ impl AdOps {
     ///
     /// # Errors
     /// Storage errors.
+    #[operation("ads.ingest_conversions", tenant = self.tenant)]
     pub async fn ingest_conversions(
         &self,
         account: &AdAccountId,
@@ -549,6 +560,7 @@ impl AdOps {
     ///
     /// # Errors
     /// Storage errors.
+    #[operation("ads.campaign_performance", tenant = self.tenant)]
     pub async fn campaign_performance(
         &self,
         campaign: &CampaignId,

@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, NaiveDate, Utc};
+use marketingforce_core::telemetry::operation;
 use marketingforce_core::adapters::ad_platform::{RebateKind, RebateStatementRequest};
 use marketingforce_core::money::Money;
 use marketingforce_core::storage::{Batch, Collection, Entity, Expect};
@@ -108,6 +109,7 @@ impl AdOps {
     ///
     /// # Errors
     /// Storage errors.
+    #[operation("ads.settlement_record", tenant = self.tenant)]
     pub async fn settlement_record(&self, month: Month) -> Result<Option<SettlementRecord>> {
         Ok(self
             .settlements()
@@ -120,6 +122,7 @@ impl AdOps {
     ///
     /// # Errors
     /// Storage errors.
+    #[operation("ads.settlement_input", tenant = self.tenant)]
     pub async fn settlement_input(&self, month: Month) -> Result<SettlementInput> {
         let accounts: Vec<AdAccount> = self
             .ad_accounts()
@@ -237,6 +240,7 @@ impl AdOps {
     /// [`AdsError::MonthNotOver`], [`AdsError::PreviousMonthUnsettled`],
     /// [`AdsError::MissingReports`] (in [`SettlementMode::Final`]), [`AdsError::NoAgreement`],
     /// [`AdsError::SpendExceedsFunds`], storage errors.
+    #[operation("ads.settle_month", tenant = self.tenant)]
     pub async fn settle_month(
         &self,
         month: Month,
@@ -320,6 +324,7 @@ impl AdOps {
     ///
     /// # Errors
     /// None in practice; see [`SettlementFigures::from_ledger`].
+    #[operation("ads.settlement_figures", tenant = self.tenant)]
     pub async fn settlement_figures(&self, month: Month) -> Result<SettlementFigures> {
         let chart = self.chart;
         self.ledger
@@ -333,6 +338,7 @@ impl AdOps {
     ///
     /// # Errors
     /// Storage errors (platform failures are reported as mismatches).
+    #[operation("ads.reconcile", tenant = self.tenant)]
     pub async fn reconcile(&self, month: Month) -> Result<ReconciliationReport> {
         let figures = self.settlement_figures(month).await?;
         let mut mismatches = Vec::new();
@@ -523,6 +529,7 @@ impl AdOps {
     ///
     /// # Errors
     /// Storage errors.
+    #[operation("ads.ageing", tenant = self.tenant)]
     pub async fn ageing(&self, as_of: NaiveDate) -> Result<AgeingReport> {
         Ok(receivables::age(
             &self.all_invoices().await?,
@@ -535,6 +542,7 @@ impl AdOps {
     ///
     /// # Errors
     /// Storage errors.
+    #[operation("ads.overdue", tenant = self.tenant)]
     pub async fn overdue(&self, as_of: NaiveDate) -> Result<Vec<OverdueInvoice>> {
         Ok(receivables::overdue(&self.all_invoices().await?, as_of))
     }
@@ -559,6 +567,7 @@ impl AdOps {
     ///
     /// # Errors
     /// Storage errors.
+    #[operation("ads.exposures", tenant = self.tenant)]
     pub async fn exposures(&self) -> Result<Vec<CustomerExposure>> {
         let customers: BTreeSet<CustomerId> = self
             .ad_accounts()

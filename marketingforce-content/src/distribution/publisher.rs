@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
+use marketingforce_core::telemetry::operation;
 use marketingforce_core::adapters::channel::{
     ContentChannel, ContentFormat, ContentStats, MediaAttachment, PublishOutcome, PublishReceipt,
     PublishRequest,
@@ -279,6 +280,7 @@ impl Publisher {
     ///
     /// # Errors
     /// As above, plus idempotency and storage errors.
+    #[operation("content.publisher.publish", tenant = tenant, key = idempotency_key)]
     pub async fn publish(
         &self,
         tenant: &TenantId,
@@ -528,6 +530,7 @@ impl Publisher {
     /// # Errors
     /// Storage errors; a publication whose quota is exhausted stops the run with
     /// [`ContentError::QuotaExhausted`] (it stays scheduled).
+    #[operation("content.publisher.run_due", tenant = tenant)]
     pub async fn run_due(&self, tenant: &TenantId) -> Result<Vec<Publication>> {
         let now = self.clock.now();
         let mut due: Vec<Publication> = self
@@ -554,6 +557,7 @@ impl Publisher {
     ///
     /// # Errors
     /// [`marketingforce_core::Error::InvalidState`] for a publication that is not retryable.
+    #[operation("content.publisher.retry", tenant = tenant)]
     pub async fn retry(&self, tenant: &TenantId, id: &PublicationId) -> Result<Publication> {
         let current = self.publications.require(tenant, &id.to_string()).await?;
         if !matches!(
@@ -578,6 +582,7 @@ impl Publisher {
     ///
     /// # Errors
     /// Not found, storage errors.
+    #[operation("content.publisher.get", tenant = tenant)]
     pub async fn get(&self, tenant: &TenantId, id: &PublicationId) -> Result<Publication> {
         Ok(self
             .publications
@@ -590,6 +595,7 @@ impl Publisher {
     ///
     /// # Errors
     /// Storage errors.
+    #[operation("content.publisher.list", tenant = tenant)]
     pub async fn list(&self, tenant: &TenantId) -> Result<Vec<Publication>> {
         Ok(self
             .publications
@@ -604,6 +610,7 @@ impl Publisher {
     ///
     /// # Errors
     /// Storage errors.
+    #[operation("content.publisher.by_external_id", tenant = tenant)]
     pub async fn by_external_id(
         &self,
         tenant: &TenantId,
@@ -623,6 +630,7 @@ impl Publisher {
     ///
     /// # Errors
     /// [`marketingforce_core::Error::InvalidState`] when it is not published; channel errors.
+    #[operation("content.publisher.stats", tenant = tenant)]
     pub async fn stats(&self, tenant: &TenantId, id: &PublicationId) -> Result<ContentStats> {
         let p = self.get(tenant, id).await?;
         let Some(ext) = p.external_id() else {

@@ -29,6 +29,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use marketingforce_core::telemetry::operation;
 use marketingforce_core::id::IdGenerator;
 use marketingforce_core::storage::{
     Batch, Entity, Expect, Fingerprint, Idempotent, IndexEntry, Store,
@@ -443,6 +444,7 @@ impl FormService {
     ///
     /// # Errors
     /// The sink's errors; storage errors.
+    #[operation("sites.forms.sync_behaviour", tenant = tenant)]
     pub async fn sync_behaviour(&self, tenant: &TenantId, visitor: &str) -> Result<usize> {
         let Some(analytics) = &self.analytics else {
             return Ok(0);
@@ -477,6 +479,7 @@ impl FormService {
     /// [`SitesError::FormRejected`] listing every field in error;
     /// [`SitesError::RateLimited`]; not found for an unknown form; the sink's errors (the
     /// submission can be retried with the same id); storage errors.
+    #[operation("sites.forms.submit", tenant = tenant)]
     pub async fn submit(
         &self,
         tenant: &TenantId,

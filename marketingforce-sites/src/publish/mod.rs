@@ -63,6 +63,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use marketingforce_content::compliance::ReviewService;
+use marketingforce_core::telemetry::operation;
 use marketingforce_core::storage::{Batch, Entity, Expect, Idempotent, Store};
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::time::Clock;
@@ -169,6 +170,7 @@ impl SitePublisher {
     /// Validation errors naming the path; [`SitesError::Modules`] naming the missing module
     /// and the bundles that include it; [`SitesError::ComplianceBlocked`] listing every block
     /// not approved; storage errors.
+    #[operation("sites.publish.publish", tenant = tenant, key = idempotency_key)]
     pub async fn publish(
         &self,
         tenant: &TenantId,
