@@ -137,6 +137,7 @@ pub mod receivables;
 pub mod report;
 pub mod review;
 pub mod settlement;
+mod telemetry;
 
 pub use error::{AdsError, Result};
 pub use ops::{AdOps, AdOpsConfig};

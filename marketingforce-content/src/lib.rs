@@ -111,6 +111,7 @@ pub mod optimise;
 pub mod report;
 pub mod rng;
 pub mod text;
+mod telemetry;
 pub mod video;
 
 pub use error::{ContentError, LlmError, Result};

@@ -402,7 +402,7 @@ impl Ledger {
     /// # Errors
     /// [`AdsError::Transfer`] naming the refused transfer, or storage errors; nothing of the
     /// call is written then.
-    #[operation("ads.ledger.post", tenant = self.tenant)]
+    #[operation("ads.ledger.post", tenant = self.tenant, observe = crate::telemetry::posted)]
     pub async fn post(&self, transfers: Vec<TransferSpec>) -> Result<Vec<Outcome>> {
         let (reply, mut answer) = oneshot::channel();
         self.queue
@@ -433,7 +433,7 @@ impl Ledger {
     /// # Errors
     /// Ledger refusals or storage errors (including an idempotency mismatch); the memory state
     /// is rolled back then.
-    #[operation("ads.ledger.commit", tenant = self.tenant)]
+    #[operation("ads.ledger.commit", tenant = self.tenant, observe = crate::telemetry::committed)]
     pub async fn commit(
         &self,
         accounts: Vec<Account>,
@@ -451,7 +451,7 @@ impl Ledger {
     ///
     /// # Errors
     /// As [`commit`](Self::commit), and the first error `check` returns (nothing written).
-    #[operation("ads.ledger.commit_checked", tenant = self.tenant)]
+    #[operation("ads.ledger.commit_checked", tenant = self.tenant, observe = crate::telemetry::committed)]
     pub async fn commit_checked(
         &self,
         accounts: Vec<Account>,

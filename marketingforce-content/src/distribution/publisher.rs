@@ -280,7 +280,7 @@ impl Publisher {
     ///
     /// # Errors
     /// As above, plus idempotency and storage errors.
-    #[operation("content.publisher.publish", tenant = tenant, key = idempotency_key)]
+    #[operation("content.publisher.publish", tenant = tenant, key = idempotency_key, observe = crate::telemetry::published)]
     pub async fn publish(
         &self,
         tenant: &TenantId,
@@ -530,7 +530,7 @@ impl Publisher {
     /// # Errors
     /// Storage errors; a publication whose quota is exhausted stops the run with
     /// [`ContentError::QuotaExhausted`] (it stays scheduled).
-    #[operation("content.publisher.run_due", tenant = tenant)]
+    #[operation("content.publisher.run_due", tenant = tenant, observe = crate::telemetry::published_due)]
     pub async fn run_due(&self, tenant: &TenantId) -> Result<Vec<Publication>> {
         let now = self.clock.now();
         let mut due: Vec<Publication> = self
@@ -557,7 +557,7 @@ impl Publisher {
     ///
     /// # Errors
     /// [`marketingforce_core::Error::InvalidState`] for a publication that is not retryable.
-    #[operation("content.publisher.retry", tenant = tenant)]
+    #[operation("content.publisher.retry", tenant = tenant, observe = crate::telemetry::published)]
     pub async fn retry(&self, tenant: &TenantId, id: &PublicationId) -> Result<Publication> {
         let current = self.publications.require(tenant, &id.to_string()).await?;
         if !matches!(

@@ -180,15 +180,16 @@ pub fn leads(tenant: Option<&str>, result: &str, count: u64) {
     count_by(names::LEADS, tenant, &[("result", result)], count);
 }
 
-/// A ledger transfer posted (`kind`: `transfer`, `top_up`, `settlement`, …).
+/// `count` ledger transfers of `kind` (`post`, `commit`, …) written (`replayed == false`) or
+/// found already written under their ids (`replayed == true`).
 #[inline]
-pub fn ledger_transfer(tenant: Option<&str>, kind: &str, replayed: bool) {
+pub fn ledger_transfers(tenant: Option<&str>, kind: &str, replayed: bool, count: u64) {
     let outcome = if replayed { "replayed" } else { "posted" };
     count_by(
         names::LEDGER_TRANSFERS,
         tenant,
         &[("kind", kind), ("outcome", outcome)],
-        1,
+        count,
     );
 }
 
@@ -206,7 +207,16 @@ pub fn publication(tenant: Option<&str>, channel: &str, outcome: &str) {
 /// `count` domain events delivered to a sink by the relay.
 #[inline]
 pub fn events_relayed(sink: &str, count: u64) {
+    tracing::trace!(sink, count, "events relayed");
     self::count(names::EVENTS_RELAYED, &[("sink", sink)], count);
+}
+
+/// The age of the oldest event in a page the relay just delivered to `sink`
+/// ([`RELAY_LAG`](names::RELAY_LAG)): how far behind the outbox delivery runs.
+#[inline]
+pub fn relay_lag(sink: &str, seconds: f64) {
+    tracing::trace!(sink, lag_seconds = seconds, "relay lag");
+    observe_seconds(names::RELAY_LAG, &[("sink", sink)], seconds);
 }
 
 /// A fenced write refused as stale and retried on caught-up state (`journal`: the fenced

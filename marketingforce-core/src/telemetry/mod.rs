@@ -53,8 +53,8 @@ use crate::error::Classify;
 use crate::idempotency::IdempotencyKey;
 
 pub use emit::{
-    count, count_by, events_relayed, leads, ledger_transfer, observe_seconds, publication, quota,
-    stale_retry, tenant_label,
+    count, count_by, events_relayed, leads, ledger_transfers, observe_seconds, publication, quota,
+    relay_lag, stale_retry, tenant_label,
 };
 
 /// Gives a service method a span named after its operation, records its outcome from the

@@ -16,7 +16,7 @@
 //! | `marketingforce_ledger_transfers_total` † | counter | `kind`, `outcome` (`posted`/`replayed`) | ledger transfers |
 //! | `marketingforce_publications_total` † | counter | `channel`, `outcome` | content publications |
 //! | `marketingforce_events_relayed_total` | counter | `sink` | domain events delivered by the relay |
-//! | `marketingforce_relay_lag_seconds` | histogram | `sink` | age of an event when the relay delivered it |
+//! | `marketingforce_relay_lag_seconds` | histogram | `sink` | age of the oldest event of each page the relay delivered |
 //! | `marketingforce_platform_requests_total` | counter | `platform`, `method`, `status` (`2xx`…`5xx`, `transport`) | requests to ad platforms, model servers, channels, webhooks |
 //! | `marketingforce_platform_request_duration_seconds` | histogram | `platform`, `method` | their latency |
 
