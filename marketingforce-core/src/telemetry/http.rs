@@ -48,7 +48,7 @@ pub fn host(url: &str) -> &str {
 /// reading the status of the answer with `status` (`None`: no HTTP answer). Never changes the
 /// answer.
 pub async fn request<O>(
-    platform: &'static str,
+    platform: &str,
     method: &str,
     url: &str,
     attempt: u32,
@@ -100,7 +100,7 @@ pub async fn request<O>(
 
 /// A retry of a request to `platform` after attempt `attempt` answered `status` (`None`: a
 /// transport failure or a timeout), waiting `backoff`: an `info` event.
-pub fn retrying(platform: &'static str, attempt: u32, status: Option<u16>, backoff: Duration) {
+pub fn retrying(platform: &str, attempt: u32, status: Option<u16>, backoff: Duration) {
     tracing::info!(
         platform,
         attempt,
