@@ -400,7 +400,11 @@ impl ContentError {
                 C::new(K::InvalidInput, "channel_configuration")
             }
             ContentError::ChannelApi { retryable, .. } => C::new(
-                if *retryable { K::Unavailable } else { K::Rejected },
+                if *retryable {
+                    K::Unavailable
+                } else {
+                    K::Rejected
+                },
                 "channel_api",
             ),
             ContentError::RateLimited { .. } => C::new(K::RateLimited, "rate_limited"),

@@ -110,8 +110,8 @@ pub mod metered;
 pub mod optimise;
 pub mod report;
 pub mod rng;
-pub mod text;
 mod telemetry;
+pub mod text;
 pub mod video;
 
 pub use error::{ContentError, LlmError, Result};

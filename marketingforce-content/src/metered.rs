@@ -82,12 +82,12 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use marketingforce_core::telemetry::operation;
 use marketingforce_core::adapters::generation::{
     Article, GeneratedImage, GeneratedVideo, ImageGenerator, ImageRequest, TextGenerator,
     TextRequest, VideoGenerator, VideoRequest,
 };
 use marketingforce_core::storage::Fingerprint;
+use marketingforce_core::telemetry::operation;
 use marketingforce_core::tenant::TenantId;
 use serde::Serialize;
 

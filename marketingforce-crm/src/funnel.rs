@@ -17,8 +17,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{Datelike, Duration, NaiveDate};
-use marketingforce_core::telemetry::operation;
 use marketingforce_core::money::{Rate, RoundingMode};
+use marketingforce_core::telemetry::operation;
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::time::TimeZone;
 use rust_decimal::Decimal;

@@ -12,8 +12,8 @@
 
 use std::sync::Arc;
 
-use marketingforce_core::telemetry::operation;
 use marketingforce_core::storage::{Collection, Entity, IndexEntry, Store};
+use marketingforce_core::telemetry::operation;
 use marketingforce_core::tenant::TenantId;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

@@ -36,12 +36,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use marketingforce_core::telemetry::operation;
 use marketingforce_core::id::IdGenerator;
 use marketingforce_core::money::{Money, RoundingMode};
 use marketingforce_core::storage::{
     Batch, Collection, CommitOutcome, Entity, Expect, Idempotent, Journal, Store,
 };
+use marketingforce_core::telemetry::operation;
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::time::Clock;
 use rust_decimal::prelude::ToPrimitive;

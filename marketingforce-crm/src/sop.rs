@@ -23,11 +23,11 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use marketingforce_core::telemetry::operation;
 use marketingforce_core::id::IdGenerator;
 use marketingforce_core::storage::{
     Batch, Collection, Entity, Expect, Idempotent, IndexEntry, Store,
 };
+use marketingforce_core::telemetry::operation;
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::time::Clock;
 use schemars::JsonSchema;

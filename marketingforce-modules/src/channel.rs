@@ -18,13 +18,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{Datelike, NaiveDate};
-use marketingforce_core::telemetry::operation;
 use marketingforce_core::entity_id;
 use marketingforce_core::id::IdGenerator;
 use marketingforce_core::money::{Currency, Money, Rate, RoundingMode};
 use marketingforce_core::storage::{
     Batch, Collection, Entity, Expect, Idempotent, IndexEntry, Journal, Store,
 };
+use marketingforce_core::telemetry::operation;
 use marketingforce_core::tenant::TenantId;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

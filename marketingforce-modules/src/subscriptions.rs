@@ -27,13 +27,13 @@ use std::fmt;
 use std::sync::Arc;
 
 use chrono::{DateTime, Months, NaiveDate, Utc};
-use marketingforce_core::telemetry::operation;
 use marketingforce_core::entity_id;
 use marketingforce_core::id::{IdGenerator, RandomIds};
 use marketingforce_core::money::Money;
 use marketingforce_core::storage::{
     Batch, Collection, Entity, Expect, Idempotent, IndexEntry, Journal, Store,
 };
+use marketingforce_core::telemetry::operation;
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::time::{BusinessCalendar, Clock, HolidayCalendar, SystemClock};
 use marketingforce_core::Error;

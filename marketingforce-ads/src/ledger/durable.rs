@@ -2,8 +2,8 @@
 
 use std::sync::{Arc, PoisonError};
 
-use marketingforce_core::telemetry::operation;
 use marketingforce_core::storage::{Batch, CommitOutcome, Store};
+use marketingforce_core::telemetry::operation;
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::time::Clock;
 use serde::{Deserialize, Serialize};

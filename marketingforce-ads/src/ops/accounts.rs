@@ -2,12 +2,12 @@
 //! receipts, platform prepayments and payments, rebates received in cash, staff costs).
 
 use chrono::NaiveDate;
-use marketingforce_core::telemetry::operation;
 use marketingforce_core::adapters::ad_platform::{
     OpenAccountRequest, TopUpReceipt, TopUpRequest as PlatformTopUp, TopUpStatus,
 };
 use marketingforce_core::money::Money;
 use marketingforce_core::storage::{Batch, Collection, Expect, Versioned};
+use marketingforce_core::telemetry::operation;
 use serde::Serialize;
 
 use super::AdOps;

@@ -4,11 +4,11 @@
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
-use marketingforce_core::telemetry::operation;
 use marketingforce_core::adapters::ad_platform::{
     CampaignRequest, CampaignStatus, ConversionEvent, DailyReport, PlaceAdRequest, ReportRequest,
 };
 use marketingforce_core::storage::{Batch, Collection, Expect, Versioned};
+use marketingforce_core::telemetry::operation;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 

@@ -2,8 +2,8 @@
 //! agreements.
 
 use chrono::NaiveDate;
-use marketingforce_core::telemetry::operation;
 use marketingforce_core::storage::{Batch, Collection, Expect, Versioned};
+use marketingforce_core::telemetry::operation;
 use serde::Serialize;
 
 use super::AdOps;

@@ -3,10 +3,10 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, NaiveDate, Utc};
-use marketingforce_core::telemetry::operation;
 use marketingforce_core::adapters::ad_platform::{RebateKind, RebateStatementRequest};
 use marketingforce_core::money::Money;
 use marketingforce_core::storage::{Batch, Collection, Entity, Expect};
+use marketingforce_core::telemetry::operation;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 

@@ -33,7 +33,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
-use marketingforce_core::telemetry;
 use marketingforce_core::adapters::ad_platform::{
     AdPlatform, CampaignRequest, CampaignStatus, ConversionEvent, CptPeriod, DailyReport,
     OpenAccountRequest, PerformanceLine, PlaceAdRequest, PlacedAd, PlatformAccount,
@@ -41,6 +40,7 @@ use marketingforce_core::adapters::ad_platform::{
     RebateStatementRequest, ReportRequest, TopUpReceipt, TopUpRequest, TopUpStatus,
 };
 use marketingforce_core::money::{parse_decimal, Currency, Decimal, Money, Rate};
+use marketingforce_core::telemetry;
 use marketingforce_core::{Error, Result};
 use reqwest::{Method, StatusCode};
 use rust_decimal::prelude::ToPrimitive;

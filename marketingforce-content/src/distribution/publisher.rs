@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use marketingforce_core::telemetry::operation;
 use marketingforce_core::adapters::channel::{
     ContentChannel, ContentFormat, ContentStats, MediaAttachment, PublishOutcome, PublishReceipt,
     PublishRequest,
@@ -15,6 +14,7 @@ use marketingforce_core::id::IdGenerator;
 use marketingforce_core::storage::{
     Batch, Collection, Entity, Expect, Idempotent, IndexEntry, Store,
 };
+use marketingforce_core::telemetry::operation;
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::time::Clock;
 use schemars::JsonSchema;

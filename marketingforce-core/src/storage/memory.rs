@@ -166,7 +166,12 @@ impl Store for MemoryStore {
     }
 
     async fn get(&self, tenant: &TenantId, collection: &str, key: &str) -> Result<Option<Record>> {
-        observe_read("store.get", "memory", self.get_impl(tenant, collection, key)).await
+        observe_read(
+            "store.get",
+            "memory",
+            self.get_impl(tenant, collection, key),
+        )
+        .await
     }
 
     async fn list(
@@ -175,7 +180,12 @@ impl Store for MemoryStore {
         collection: &str,
         page: &PageRequest,
     ) -> Result<Page<Record>> {
-        observe_read("store.list", "memory", self.list_impl(tenant, collection, page)).await
+        observe_read(
+            "store.list",
+            "memory",
+            self.list_impl(tenant, collection, page),
+        )
+        .await
     }
 
     async fn lookup(
@@ -186,7 +196,12 @@ impl Store for MemoryStore {
         value: &str,
         page: &PageRequest,
     ) -> Result<Page<Record>> {
-        observe_read("store.lookup", "memory", self.lookup_impl(tenant, collection, index, value, page)).await
+        observe_read(
+            "store.lookup",
+            "memory",
+            self.lookup_impl(tenant, collection, index, value, page),
+        )
+        .await
     }
 
     async fn read_journal(
@@ -196,15 +211,30 @@ impl Store for MemoryStore {
         after: u64,
         limit: usize,
     ) -> Result<Vec<JournalEntry>> {
-        observe_read("store.read_journal", "memory", self.read_journal_impl(tenant, journal, after, limit)).await
+        observe_read(
+            "store.read_journal",
+            "memory",
+            self.read_journal_impl(tenant, journal, after, limit),
+        )
+        .await
     }
 
     async fn journal_head(&self, tenant: &TenantId, journal: &str) -> Result<u64> {
-        observe_read("store.journal_head", "memory", self.journal_head_impl(tenant, journal)).await
+        observe_read(
+            "store.journal_head",
+            "memory",
+            self.journal_head_impl(tenant, journal),
+        )
+        .await
     }
 
     async fn idempotency(&self, tenant: &TenantId, key: &str) -> Result<Option<(String, Vec<u8>)>> {
-        observe_read("store.idempotency", "memory", self.idempotency_impl(tenant, key)).await
+        observe_read(
+            "store.idempotency",
+            "memory",
+            self.idempotency_impl(tenant, key),
+        )
+        .await
     }
 
     async fn commit(&self, tenant: &TenantId, batch: Batch) -> Result<CommitOutcome> {
@@ -215,7 +245,12 @@ impl Store for MemoryStore {
 
 /// The backend's own reads and commit; the [`Store`] impl above wraps them in telemetry.
 impl MemoryStore {
-    async fn get_impl(&self, tenant: &TenantId, collection: &str, key: &str) -> Result<Option<Record>> {
+    async fn get_impl(
+        &self,
+        tenant: &TenantId,
+        collection: &str,
+        key: &str,
+    ) -> Result<Option<Record>> {
         Ok(self
             .read(tenant, |t| {
                 t.collections
@@ -320,7 +355,11 @@ impl MemoryStore {
             .unwrap_or(0))
     }
 
-    async fn idempotency_impl(&self, tenant: &TenantId, key: &str) -> Result<Option<(String, Vec<u8>)>> {
+    async fn idempotency_impl(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+    ) -> Result<Option<(String, Vec<u8>)>> {
         Ok(self
             .read(tenant, |t| t.idempotency.get(key).cloned())
             .flatten())

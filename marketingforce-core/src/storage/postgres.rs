@@ -672,7 +672,12 @@ impl Store for PostgresStore {
     }
 
     async fn get(&self, tenant: &TenantId, collection: &str, key: &str) -> Result<Option<Record>> {
-        observe_read("store.get", "postgres", self.get_impl(tenant, collection, key)).await
+        observe_read(
+            "store.get",
+            "postgres",
+            self.get_impl(tenant, collection, key),
+        )
+        .await
     }
 
     async fn list(
@@ -681,7 +686,12 @@ impl Store for PostgresStore {
         collection: &str,
         page: &PageRequest,
     ) -> Result<Page<Record>> {
-        observe_read("store.list", "postgres", self.list_impl(tenant, collection, page)).await
+        observe_read(
+            "store.list",
+            "postgres",
+            self.list_impl(tenant, collection, page),
+        )
+        .await
     }
 
     async fn lookup(
@@ -692,7 +702,12 @@ impl Store for PostgresStore {
         value: &str,
         page: &PageRequest,
     ) -> Result<Page<Record>> {
-        observe_read("store.lookup", "postgres", self.lookup_impl(tenant, collection, index, value, page)).await
+        observe_read(
+            "store.lookup",
+            "postgres",
+            self.lookup_impl(tenant, collection, index, value, page),
+        )
+        .await
     }
 
     async fn read_journal(
@@ -702,15 +717,30 @@ impl Store for PostgresStore {
         after: u64,
         limit: usize,
     ) -> Result<Vec<JournalEntry>> {
-        observe_read("store.read_journal", "postgres", self.read_journal_impl(tenant, journal, after, limit)).await
+        observe_read(
+            "store.read_journal",
+            "postgres",
+            self.read_journal_impl(tenant, journal, after, limit),
+        )
+        .await
     }
 
     async fn journal_head(&self, tenant: &TenantId, journal: &str) -> Result<u64> {
-        observe_read("store.journal_head", "postgres", self.journal_head_impl(tenant, journal)).await
+        observe_read(
+            "store.journal_head",
+            "postgres",
+            self.journal_head_impl(tenant, journal),
+        )
+        .await
     }
 
     async fn idempotency(&self, tenant: &TenantId, key: &str) -> Result<Option<(String, Vec<u8>)>> {
-        observe_read("store.idempotency", "postgres", self.idempotency_impl(tenant, key)).await
+        observe_read(
+            "store.idempotency",
+            "postgres",
+            self.idempotency_impl(tenant, key),
+        )
+        .await
     }
 
     async fn commit(&self, tenant: &TenantId, batch: Batch) -> Result<CommitOutcome> {
@@ -721,7 +751,12 @@ impl Store for PostgresStore {
 
 /// The backend's own reads and commit; the [`Store`] impl above wraps them in telemetry.
 impl PostgresStore {
-    async fn get_impl(&self, tenant: &TenantId, collection: &str, key: &str) -> Result<Option<Record>> {
+    async fn get_impl(
+        &self,
+        tenant: &TenantId,
+        collection: &str,
+        key: &str,
+    ) -> Result<Option<Record>> {
         sqlx::query(
             "SELECT key, version, value FROM mf_records WHERE tenant = $1 AND collection = $2 AND key = $3",
         )
@@ -828,7 +863,11 @@ impl PostgresStore {
         Ok(head.map_or(0, |h| h as u64))
     }
 
-    async fn idempotency_impl(&self, tenant: &TenantId, key: &str) -> Result<Option<(String, Vec<u8>)>> {
+    async fn idempotency_impl(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+    ) -> Result<Option<(String, Vec<u8>)>> {
         sqlx::query_as(
             "SELECT fingerprint, response FROM mf_idempotency WHERE tenant = $1 AND key = $2",
         )

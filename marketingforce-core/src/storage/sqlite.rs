@@ -544,7 +544,12 @@ impl Store for SqliteStore {
     }
 
     async fn get(&self, tenant: &TenantId, collection: &str, key: &str) -> Result<Option<Record>> {
-        observe_read("store.get", "sqlite", self.get_impl(tenant, collection, key)).await
+        observe_read(
+            "store.get",
+            "sqlite",
+            self.get_impl(tenant, collection, key),
+        )
+        .await
     }
 
     async fn list(
@@ -553,7 +558,12 @@ impl Store for SqliteStore {
         collection: &str,
         page: &PageRequest,
     ) -> Result<Page<Record>> {
-        observe_read("store.list", "sqlite", self.list_impl(tenant, collection, page)).await
+        observe_read(
+            "store.list",
+            "sqlite",
+            self.list_impl(tenant, collection, page),
+        )
+        .await
     }
 
     async fn lookup(
@@ -564,7 +574,12 @@ impl Store for SqliteStore {
         value: &str,
         page: &PageRequest,
     ) -> Result<Page<Record>> {
-        observe_read("store.lookup", "sqlite", self.lookup_impl(tenant, collection, index, value, page)).await
+        observe_read(
+            "store.lookup",
+            "sqlite",
+            self.lookup_impl(tenant, collection, index, value, page),
+        )
+        .await
     }
 
     async fn read_journal(
@@ -574,15 +589,30 @@ impl Store for SqliteStore {
         after: u64,
         limit: usize,
     ) -> Result<Vec<JournalEntry>> {
-        observe_read("store.read_journal", "sqlite", self.read_journal_impl(tenant, journal, after, limit)).await
+        observe_read(
+            "store.read_journal",
+            "sqlite",
+            self.read_journal_impl(tenant, journal, after, limit),
+        )
+        .await
     }
 
     async fn journal_head(&self, tenant: &TenantId, journal: &str) -> Result<u64> {
-        observe_read("store.journal_head", "sqlite", self.journal_head_impl(tenant, journal)).await
+        observe_read(
+            "store.journal_head",
+            "sqlite",
+            self.journal_head_impl(tenant, journal),
+        )
+        .await
     }
 
     async fn idempotency(&self, tenant: &TenantId, key: &str) -> Result<Option<(String, Vec<u8>)>> {
-        observe_read("store.idempotency", "sqlite", self.idempotency_impl(tenant, key)).await
+        observe_read(
+            "store.idempotency",
+            "sqlite",
+            self.idempotency_impl(tenant, key),
+        )
+        .await
     }
 
     async fn commit(&self, tenant: &TenantId, batch: Batch) -> Result<CommitOutcome> {
@@ -593,7 +623,12 @@ impl Store for SqliteStore {
 
 /// The backend's own reads and commit; the [`Store`] impl above wraps them in telemetry.
 impl SqliteStore {
-    async fn get_impl(&self, tenant: &TenantId, collection: &str, key: &str) -> Result<Option<Record>> {
+    async fn get_impl(
+        &self,
+        tenant: &TenantId,
+        collection: &str,
+        key: &str,
+    ) -> Result<Option<Record>> {
         let (t, c, k) = (tenant.to_string(), collection.to_string(), key.to_string());
         self.read(move |conn| {
             conn.prepare_cached(
@@ -718,7 +753,11 @@ impl SqliteStore {
         .await
     }
 
-    async fn idempotency_impl(&self, tenant: &TenantId, key: &str) -> Result<Option<(String, Vec<u8>)>> {
+    async fn idempotency_impl(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+    ) -> Result<Option<(String, Vec<u8>)>> {
         let (t, k) = (tenant.to_string(), key.to_string());
         self.read(move |conn| {
             conn.prepare_cached(

@@ -86,7 +86,11 @@ pub async fn request<O>(
         };
         super::count(
             names::PLATFORM_REQUESTS,
-            &[("platform", platform), ("method", method), ("status", class)],
+            &[
+                ("platform", platform),
+                ("method", method),
+                ("status", class),
+            ],
             1,
         );
         super::observe_seconds(

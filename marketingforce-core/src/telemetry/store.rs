@@ -162,4 +162,3 @@ pub fn replayed(claim_key: &str) {
     tracing::debug!(operation, "idempotent replay");
     super::count(names::IDEMPOTENT_REPLAYS, &[("operation", operation)], 1);
 }
-

@@ -1,8 +1,8 @@
 //! Masked views, unmasked reads with an access log, PIPL erasure and export.
 
 use chrono::{DateTime, Utc};
-use marketingforce_core::telemetry::operation;
 use marketingforce_core::storage::{Batch, Journal};
+use marketingforce_core::telemetry::operation;
 use marketingforce_core::tenant::TenantId;
 use serde::{Deserialize, Serialize};
 

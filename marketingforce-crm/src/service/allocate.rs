@@ -2,8 +2,8 @@
 //! departures and recycling. Every owner change is journaled with the rule or reason.
 
 use chrono::Duration;
-use marketingforce_core::telemetry::operation;
 use marketingforce_core::storage::{Batch, Expect};
+use marketingforce_core::telemetry::operation;
 use marketingforce_core::tenant::TenantId;
 use serde::{Deserialize, Serialize};
 

@@ -2,8 +2,8 @@
 //! changes) and consent withdrawal.
 
 use chrono::{DateTime, Utc};
-use marketingforce_core::telemetry::operation;
 use marketingforce_core::storage::Batch;
+use marketingforce_core::telemetry::operation;
 use marketingforce_core::tenant::TenantId;
 
 use super::{Crm, Work};

@@ -14,11 +14,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use marketingforce_core::telemetry::operation;
 use marketingforce_core::id::{IdGenerator, RandomIds};
 use marketingforce_core::storage::{
     Batch, Collection, CommitOutcome, Entity, Expect, Idempotent, Store, Versioned,
 };
+use marketingforce_core::telemetry::operation;
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::time::{Clock, SystemClock};
 use schemars::JsonSchema;

@@ -569,7 +569,11 @@ impl Relay {
                 record: taken,
                 version,
             };
-            tracing::debug!(sink = inner.sink_id(), epoch = cursor.record.epoch, "relay lease taken");
+            tracing::debug!(
+                sink = inner.sink_id(),
+                epoch = cursor.record.epoch,
+                "relay lease taken"
+            );
             inner.remember(tenant, Some(cursor.clone()), None);
             if page.is_empty() {
                 return Ok(self.wait_report(tenant, cursor, NextStep::CaughtUp));
@@ -682,7 +686,7 @@ impl Relay {
                     tenant: *tenant,
                     sink: inner.sink_id().to_string(),
                     epoch: cursor.record.epoch,
-                })
+                });
             }
             Err(e) => return Err(e.into()),
         };

@@ -6,8 +6,8 @@ use foldhash::HashMap as FastMap;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use chrono::NaiveDate;
-use marketingforce_core::telemetry::operation;
 use marketingforce_core::storage::{Batch, Collection, CommitOutcome, Expect, MemoryStore, Store};
+use marketingforce_core::telemetry::operation;
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::time::{Clock, TimeZone};
 use serde::Serialize;

@@ -4,8 +4,8 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError, RwLock};
 
-use marketingforce_core::telemetry::operation;
 use marketingforce_core::storage::{Batch, Collection, Expect, Store};
+use marketingforce_core::telemetry::operation;
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::time::{Clock, SystemClock, TimeZone};
 use marketingforce_core::Error;

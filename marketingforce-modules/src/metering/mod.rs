@@ -65,8 +65,8 @@ pub(crate) mod writer;
 
 use std::sync::{Arc, MutexGuard, PoisonError};
 
-use marketingforce_core::telemetry::operation;
 use marketingforce_core::money::Quantity;
+use marketingforce_core::telemetry::operation;
 use marketingforce_core::tenant::TenantId;
 use serde::Serialize;
 

@@ -5,9 +5,9 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use marketingforce_core::telemetry::operation;
 use marketingforce_core::money::Quantity;
 use marketingforce_core::storage::{Batch, Collection, Entity, Idempotent, Store};
+use marketingforce_core::telemetry::operation;
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::time::Clock;
 use serde::{Deserialize, Serialize};

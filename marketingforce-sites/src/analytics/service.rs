@@ -4,8 +4,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use marketingforce_core::telemetry::operation;
 use marketingforce_core::storage::{Journal, Store};
+use marketingforce_core::telemetry::operation;
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::time::TimeZone;
 use serde::{Deserialize, Serialize};

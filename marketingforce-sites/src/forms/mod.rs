@@ -29,11 +29,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use marketingforce_core::telemetry::operation;
 use marketingforce_core::id::IdGenerator;
 use marketingforce_core::storage::{
     Batch, Entity, Expect, Fingerprint, Idempotent, IndexEntry, Store,
 };
+use marketingforce_core::telemetry::operation;
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::time::Clock;
 use marketingforce_core::IdempotencyKey;

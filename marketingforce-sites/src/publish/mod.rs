@@ -63,8 +63,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use marketingforce_content::compliance::ReviewService;
-use marketingforce_core::telemetry::operation;
 use marketingforce_core::storage::{Batch, Entity, Expect, Idempotent, Store};
+use marketingforce_core::telemetry::operation;
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::time::Clock;
 use marketingforce_core::IdempotencyKey;
