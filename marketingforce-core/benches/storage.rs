@@ -317,6 +317,7 @@ fn telemetry_overhead(rt: &tokio::runtime::Runtime) {
             },
         )
     };
+    run(); // warm-up: the records exist and the allocator has settled before the baseline
     let none = run();
     let info = tracing::subscriber::with_default(
         tracing_subscriber::registry()
