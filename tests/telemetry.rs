@@ -153,9 +153,12 @@ mod metrics_recorded {
 
     use marketingforce::core::telemetry::{self, names};
 
-    /// Sums of counters and counts of histogram records, by name and sorted labels.
+    /// A series: its name and sorted labels.
+    type SeriesKey = (String, Vec<(String, String)>);
+
+    /// Sums of counters and counts of histogram records, by series.
     #[derive(Clone, Default)]
-    struct Recorded(Arc<Mutex<BTreeMap<(String, Vec<(String, String)>), u64>>>);
+    struct Recorded(Arc<Mutex<BTreeMap<SeriesKey, u64>>>);
 
     struct Series(Recorded, Key);
 
