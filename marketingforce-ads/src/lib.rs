@@ -140,6 +140,7 @@ pub mod receivables;
 pub mod report;
 pub mod review;
 pub mod settlement;
+mod telemetry;
 
 pub use error::{AdsError, Result};
 pub use events::event_catalog;

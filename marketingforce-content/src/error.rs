@@ -373,8 +373,16 @@ impl ContentError {
         match self {
             ContentError::Core(e) => C::of(e),
             ContentError::Metering(e) => C::of(e),
-            ContentError::Llm(e) if e.is_retryable() => C::new(K::Unavailable, "llm_unavailable"),
-            ContentError::Llm(_) => C::new(K::Rejected, "llm_refused"),
+            ContentError::Llm(e) => match e {
+                LlmError::RateLimited { .. } => C::new(K::RateLimited, "llm_rate_limited"),
+                // The model may have answered (and billed) before the time ran out.
+                LlmError::Timeout { .. } => C::new(K::OutcomeUnknown, "llm_timeout"),
+                LlmError::Unauthorized { .. } | LlmError::Malformed { .. } => {
+                    C::new(K::Internal, "llm_misconfigured")
+                }
+                _ if e.is_retryable() => C::new(K::Unavailable, "llm_unavailable"),
+                _ => C::new(K::Rejected, "llm_refused"),
+            },
             ContentError::BadImage { .. } => C::invalid("bad_image", "image"),
             ContentError::TextDoesNotFit { field, .. } => C::invalid("text_does_not_fit", field),
             ContentError::FontsMissing { .. } => C::new(K::Internal, "fonts_missing"),

@@ -117,6 +117,7 @@ pub mod report;
 pub mod rng;
 #[cfg(not(feature = "testing"))]
 mod rng;
+mod telemetry;
 pub mod text;
 pub mod video;
 

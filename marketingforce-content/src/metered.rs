@@ -87,6 +87,7 @@ use marketingforce_core::adapters::generation::{
     TextRequest, VideoGenerator, VideoRequest,
 };
 use marketingforce_core::storage::Fingerprint;
+use marketingforce_core::telemetry::operation;
 use marketingforce_core::tenant::TenantId;
 use serde::Serialize;
 
@@ -308,6 +309,7 @@ impl<G: TextGenerator + ?Sized> Metered<G> {
     /// generated); a validation error on `key`; the backend's error
     /// ([`ContentError::from_adapter`]) and [`ContentError::NotCompliant`], both consuming
     /// nothing; the gate's errors.
+    #[operation("content.metered.generate_article_keyed", tenant = self.tenant, key = key)]
     pub async fn generate_article_keyed(
         &self,
         request: &TextRequest,
@@ -336,6 +338,7 @@ impl<G: ImageGenerator + ?Sized> Metered<G> {
     ///
     /// # Errors
     /// As [`generate_article_keyed`](Self::generate_article_keyed), on the image quota.
+    #[operation("content.metered.generate_image_keyed", tenant = self.tenant, key = key)]
     pub async fn generate_image_keyed(
         &self,
         request: &ImageRequest,
@@ -371,6 +374,7 @@ impl<G: VideoGenerator + ?Sized> Metered<G> {
     ///
     /// # Errors
     /// As [`generate_article_keyed`](Self::generate_article_keyed), on the video quota.
+    #[operation("content.metered.generate_video_keyed", tenant = self.tenant, key = key)]
     pub async fn generate_video_keyed(
         &self,
         request: &VideoRequest,

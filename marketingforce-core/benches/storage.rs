@@ -4,6 +4,12 @@
 //! printed with its ratio to a bare `BTreeMap` insert of the same keys and values measured in
 //! the same run; the fenced append also with its ratio to the unfenced one.
 //!
+//! The telemetry section measures one small service-like operation (an `#[operation]`
+//! function doing a memory-store read and a one-record commit, so three spans) with no
+//! subscriber installed (the baseline), with a subscriber that keeps `info` and above (the
+//! usual production filter: every span and field of the SDK is skipped) and with a subscriber
+//! that takes every span at every level.
+//!
 //! Run: `cargo bench -p marketingforce-core --features sqlite,postgres --bench storage`
 //! (PostgreSQL is measured when `MARKETINGFORCE_TEST_POSTGRES_URL` is set.)
 
@@ -235,6 +241,8 @@ fn main() {
         Err(_) => eprintln!("PostgreSQL skipped: MARKETINGFORCE_TEST_POSTGRES_URL is not set"),
     }
 
+    telemetry_overhead(&rt);
+
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("\nstorage benchmarks ({cores} cores available; one client task)");
     println!(
@@ -266,4 +274,68 @@ fn main() {
         })
         .collect();
     println!("JSON {}", serde_json::Value::Array(figures));
+}
+
+#[marketingforce_core::telemetry::operation("bench.touch", tenant = tenant, key = key)]
+async fn touch(
+    store: &dyn Store,
+    tenant: &TenantId,
+    record: &str,
+    key: &marketingforce_core::IdempotencyKey,
+) -> marketingforce_core::Result<bool> {
+    let found = store.get(tenant, "bench", record).await?.is_some();
+    let mut batch = Batch::new();
+    batch.put("bench", record, b"{}".to_vec(), Vec::new(), Expect::Any);
+    store.commit(tenant, batch).await?;
+    Ok(found)
+}
+
+/// A layer that wants everything and keeps nothing: the cost of the SDK's spans and fields
+/// reaching a subscriber, without the cost of any particular output.
+struct Everything;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Everything {}
+
+fn telemetry_overhead(rt: &tokio::runtime::Runtime) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::Layer;
+
+    let store = MemoryStore::new();
+    let tenant = TenantId::new();
+    let key = marketingforce_core::IdempotencyKey::new("bench-key-0001").expect("key");
+    let run = || {
+        measure(
+            |_| (),
+            |()| {
+                rt.block_on(async {
+                    for i in 0..1000u64 {
+                        let record = if i % 2 == 0 { "even" } else { "odd" };
+                        black_box(touch(&store, &tenant, record, &key).await.expect("touch"));
+                    }
+                });
+                1000
+            },
+        )
+    };
+    run(); // warm-up: the records exist and the allocator has settled before the baseline
+    let none = run();
+    let info = tracing::subscriber::with_default(
+        tracing_subscriber::registry()
+            .with(Everything.with_filter(tracing_subscriber::filter::LevelFilter::INFO)),
+        run,
+    );
+    let all =
+        tracing::subscriber::with_default(tracing_subscriber::registry().with(Everything), run);
+    println!("\ntelemetry overhead (one #[operation] with a memory get and a one-record commit)");
+    println!(
+        "{:<52} {:>14} {:>10}",
+        "subscriber", "ops/s", "time vs none"
+    );
+    for (label, rate) in [
+        ("none installed (baseline)", none),
+        ("registry, info and above (SDK spans filtered out)", info),
+        ("registry, every level (all SDK spans and fields)", all),
+    ] {
+        println!("{label:<52} {rate:>14.0} {:>11.2}x", none / rate);
+    }
 }

@@ -47,6 +47,8 @@
 //! - [`storage`]: the tenant-scoped [`Store`](storage::Store) contract — versioned records,
 //!   secondary indexes, journals, atomic idempotent batches — with the memory, SQLite and
 //!   PostgreSQL backends and the conformance suite.
+//! - [`telemetry`]: `tracing` spans and events on every operation, commit and outside request,
+//!   and metrics through the `metrics` facade (feature `metrics`), with no personal data.
 //! - [`adapters`]: traits for the outside world (content channels, ad platforms, text / image /
 //!   video generators).
 //!
@@ -57,10 +59,15 @@
 //!   `storage::FaultyStore` (seeded fault injection, including calls that never answer) and
 //!   `storage::poll_then_drop` (cancel a future at a chosen await point);
 //!   `Batch::fail_after_writes`.
+//! - `metrics`: counters and histograms through the `metrics` facade
+//!   ([`telemetry::names`] lists them).
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
+
+// The `#[operation]` attribute names `::marketingforce_core`, also inside this crate.
+extern crate self as marketingforce_core;
 
 pub mod adapters;
 pub mod env;
@@ -71,6 +78,7 @@ pub mod idempotency;
 pub mod keys;
 pub mod money;
 pub mod storage;
+pub mod telemetry;
 pub mod tenant;
 pub mod text;
 pub mod time;

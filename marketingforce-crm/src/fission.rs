@@ -31,6 +31,7 @@ use marketingforce_core::money::Money;
 use marketingforce_core::storage::{
     Batch, Collection, CommitOutcome, Entity, Expect, Idempotent, IndexEntry, Journal, Store,
 };
+use marketingforce_core::telemetry::operation;
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::time::Clock;
 use schemars::JsonSchema;
@@ -308,6 +309,7 @@ impl Fission {
     ///
     /// # Errors
     /// The validation error; storage errors.
+    #[operation("crm.fission.save_campaign", tenant = tenant)]
     pub async fn save_campaign(&self, tenant: &TenantId, campaign: &FissionCampaign) -> Result<()> {
         campaign.validate()?;
         let _g = self.lock.lock().await;
@@ -336,6 +338,7 @@ impl Fission {
     ///
     /// # Errors
     /// Not found; storage errors.
+    #[operation("crm.fission.campaign", tenant = tenant)]
     pub async fn campaign(&self, tenant: &TenantId, id: &CampaignId) -> Result<FissionCampaign> {
         Ok(self
             .campaigns()
@@ -348,6 +351,7 @@ impl Fission {
     ///
     /// # Errors
     /// Not found; storage errors.
+    #[operation("crm.fission.participant", tenant = tenant)]
     pub async fn participant(
         &self,
         tenant: &TenantId,
@@ -397,6 +401,7 @@ impl Fission {
     ///
     /// # Errors
     /// [`CrmError::ReferralCodeOtherCampaign`], [`CrmError::ReferralRefused`], storage errors.
+    #[operation("crm.fission.join", tenant = tenant, key = idempotency_key)]
     pub async fn join(
         &self,
         tenant: &TenantId,
@@ -586,6 +591,7 @@ impl Fission {
     ///
     /// # Errors
     /// Not a participant; the campaign is not running; storage errors.
+    #[operation("crm.fission.share", tenant = tenant, key = idempotency_key)]
     pub async fn share(
         &self,
         tenant: &TenantId,
@@ -642,6 +648,7 @@ impl Fission {
     ///
     /// # Errors
     /// Not a participant; a validation error on a non-positive amount; storage errors.
+    #[operation("crm.fission.record_purchase", tenant = tenant, key = idempotency_key)]
     pub async fn record_purchase(
         &self,
         tenant: &TenantId,
@@ -691,6 +698,7 @@ impl Fission {
     ///
     /// # Errors
     /// Storage errors.
+    #[operation("crm.fission.tree", tenant = tenant)]
     pub async fn tree(
         &self,
         tenant: &TenantId,
@@ -710,6 +718,7 @@ impl Fission {
     ///
     /// # Errors
     /// Storage errors.
+    #[operation("crm.fission.events", tenant = tenant)]
     pub async fn events(&self, tenant: &TenantId) -> Result<Vec<FissionEvent>> {
         Ok(
             Journal::<FissionEvent>::new(self.store.clone(), FISSION_JOURNAL)

@@ -18,6 +18,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{Datelike, Duration, NaiveDate};
 use marketingforce_core::money::{Rate, RoundingMode};
+use marketingforce_core::telemetry::operation;
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::time::TimeZone;
 use rust_decimal::Decimal;
@@ -395,6 +396,7 @@ impl Crm {
     ///
     /// # Errors
     /// Storage errors.
+    #[operation("crm.funnel", tenant = tenant)]
     pub async fn funnel(
         &self,
         tenant: &TenantId,

@@ -121,6 +121,7 @@ pub mod synth;
 pub mod wecom;
 
 mod service;
+mod telemetry;
 
 pub use error::{CrmError, Result};
 pub use events::event_catalog;

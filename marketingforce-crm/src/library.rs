@@ -13,6 +13,7 @@
 use std::sync::Arc;
 
 use marketingforce_core::storage::{Collection, Entity, IndexEntry, Store};
+use marketingforce_core::telemetry::operation;
 use marketingforce_core::tenant::TenantId;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -154,6 +155,7 @@ impl Library {
     ///
     /// # Errors
     /// A validation error; storage errors.
+    #[operation("crm.library.save", tenant = tenant)]
     pub async fn save(&self, tenant: &TenantId, item: &LibraryItem) -> Result<()> {
         item.validate()?;
         self.items().upsert(tenant, item).await?;
@@ -164,6 +166,7 @@ impl Library {
     ///
     /// # Errors
     /// Storage errors.
+    #[operation("crm.library.search", tenant = tenant)]
     pub async fn search(
         &self,
         tenant: &TenantId,
@@ -189,6 +192,7 @@ impl Library {
     ///
     /// # Errors
     /// Not found; [`CrmError::AccessDenied`]; storage errors.
+    #[operation("crm.library.send", tenant = tenant, key = idempotency_key)]
     pub async fn send(
         &self,
         crm: &Crm,

@@ -43,6 +43,7 @@ use marketingforce_core::money::{Money, RoundingMode};
 use marketingforce_core::storage::{
     Batch, Collection, CommitOutcome, Entity, Expect, Idempotent, Journal, Store,
 };
+use marketingforce_core::telemetry::operation;
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::time::Clock;
 use rust_decimal::prelude::ToPrimitive;
@@ -724,6 +725,7 @@ impl Membership {
     ///
     /// # Errors
     /// The validation error naming the path; storage errors.
+    #[operation("crm.membership.save_program", tenant = tenant)]
     pub async fn save_program(&self, tenant: &TenantId, program: &MembershipProgram) -> Result<()> {
         program.validate()?;
         Collection::<MembershipProgram>::new(self.store.clone())
@@ -778,6 +780,7 @@ impl Membership {
     ///
     /// # Errors
     /// [`marketingforce_core::Error::NotFound`] for an unknown program; storage errors.
+    #[operation("crm.membership.enroll", tenant = tenant)]
     pub async fn enroll(
         &self,
         tenant: &TenantId,
@@ -915,6 +918,7 @@ impl Membership {
     ///
     /// # Errors
     /// A validation error on `amount`; a member not enrolled; storage errors.
+    #[operation("crm.membership.earn_purchase", tenant = tenant, key = idempotency_key)]
     pub async fn earn_purchase(
         &self,
         tenant: &TenantId,
@@ -944,6 +948,7 @@ impl Membership {
     ///
     /// # Errors
     /// A validation error on `task` when the program has no such task; storage errors.
+    #[operation("crm.membership.earn_task", tenant = tenant, key = idempotency_key)]
     pub async fn earn_task(
         &self,
         tenant: &TenantId,
@@ -977,6 +982,7 @@ impl Membership {
     /// # Errors
     /// [`CrmError::InsufficientPoints`] or a validation error against the redemption rules
     /// (nothing is written); storage errors.
+    #[operation("crm.membership.redeem", tenant = tenant, key = idempotency_key)]
     pub async fn redeem(
         &self,
         tenant: &TenantId,
@@ -1004,6 +1010,7 @@ impl Membership {
     ///
     /// # Errors
     /// Storage errors.
+    #[operation("crm.membership.return_order", tenant = tenant, key = idempotency_key)]
     pub async fn return_order(
         &self,
         tenant: &TenantId,
@@ -1028,6 +1035,7 @@ impl Membership {
     ///
     /// # Errors
     /// Storage errors.
+    #[operation("crm.membership.settle", tenant = tenant, key = idempotency_key)]
     pub async fn settle(
         &self,
         tenant: &TenantId,
@@ -1056,6 +1064,7 @@ impl Membership {
     ///
     /// # Errors
     /// Not found; storage errors.
+    #[operation("crm.membership.member", tenant = tenant)]
     pub async fn member(
         &self,
         tenant: &TenantId,
@@ -1073,6 +1082,7 @@ impl Membership {
     ///
     /// # Errors
     /// Storage errors.
+    #[operation("crm.membership.balance", tenant = tenant)]
     pub async fn balance(
         &self,
         tenant: &TenantId,
@@ -1093,6 +1103,7 @@ impl Membership {
     ///
     /// # Errors
     /// Storage errors.
+    #[operation("crm.membership.ledger", tenant = tenant)]
     pub async fn ledger(&self, tenant: &TenantId) -> Result<Vec<Posting>> {
         Ok(Journal::<Posting>::new(self.store.clone(), POINTS_JOURNAL)
             .read_all(tenant)

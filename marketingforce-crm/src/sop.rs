@@ -27,6 +27,7 @@ use marketingforce_core::id::IdGenerator;
 use marketingforce_core::storage::{
     Batch, Collection, Entity, Expect, Idempotent, IndexEntry, Store,
 };
+use marketingforce_core::telemetry::operation;
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::time::Clock;
 use schemars::JsonSchema;
@@ -367,6 +368,7 @@ impl Sops {
     ///
     /// # Errors
     /// The validation error; storage errors.
+    #[operation("crm.sop.save_template", tenant = tenant)]
     pub async fn save_template(&self, tenant: &TenantId, t: &SopTemplate) -> Result<()> {
         t.validate()?;
         Collection::<SopTemplate>::new(self.store.clone())
@@ -383,6 +385,7 @@ impl Sops {
     /// # Errors
     /// A validation error on `trigger_at` more than the clock skew ahead of the service clock
     /// or before 2000; an unknown template; storage errors.
+    #[operation("crm.sop.start", tenant = tenant)]
     pub async fn start(
         &self,
         tenant: &TenantId,
@@ -430,6 +433,7 @@ impl Sops {
     /// ([`marketingforce_core::Error::IdempotencyMismatch`]) when the key was used for another
     /// request; a validation error on `trigger_at` (as [`start`](Self::start)); an unknown
     /// template; storage errors.
+    #[operation("crm.sop.start_idempotent", tenant = tenant, key = idempotency_key)]
     pub async fn start_idempotent(
         &self,
         tenant: &TenantId,
@@ -501,6 +505,7 @@ impl Sops {
     /// # Errors
     /// A validation error on the SOP, or on a `start` more than
     /// [`MAX_COMMUNITY_SCHEDULE_DAYS`] ahead or before 2000; storage errors.
+    #[operation("crm.sop.start_community", tenant = tenant)]
     pub async fn start_community(
         &self,
         tenant: &TenantId,
@@ -523,6 +528,7 @@ impl Sops {
     /// [`start_community`](Self::start_community)); an idempotency mismatch
     /// ([`marketingforce_core::Error::IdempotencyMismatch`]) when the key was used for another
     /// request; storage errors.
+    #[operation("crm.sop.start_community_idempotent", tenant = tenant, key = idempotency_key)]
     pub async fn start_community_idempotent(
         &self,
         tenant: &TenantId,
@@ -611,6 +617,7 @@ impl Sops {
     ///
     /// # Errors
     /// Storage errors.
+    #[operation("crm.sop.due_tasks", tenant = tenant)]
     pub async fn due_tasks(
         &self,
         tenant: &TenantId,
@@ -633,6 +640,7 @@ impl Sops {
     ///
     /// # Errors
     /// Storage errors.
+    #[operation("crm.sop.reminders", tenant = tenant)]
     pub async fn reminders(&self, tenant: &TenantId) -> Result<Vec<SopTask>> {
         let now = self.clock.now();
         let mut v: Vec<SopTask> = self
@@ -651,6 +659,7 @@ impl Sops {
     ///
     /// # Errors
     /// Not found; storage errors.
+    #[operation("crm.sop.complete", tenant = tenant)]
     pub async fn complete(&self, tenant: &TenantId, task: &TaskId) -> Result<()> {
         let mut t = self.tasks().require(tenant, &task.to_string()).await?;
         if t.value.status == TaskStatus::Done {

@@ -258,7 +258,16 @@ impl WebhookSink {
             .header(EVENT_NAME_HEADER, header(event.name().to_string())?)
             .header(SEQUENCE_HEADER, header(event.seq().to_string())?)
             .body(event.body().clone());
-        match request.send().await {
+        // One attempt here: the relay schedules retries (its cursor counts the attempts).
+        let sent = marketingforce_core::telemetry::http::request(
+            "webhook",
+            "POST",
+            self.endpoint.url.as_str(),
+            1,
+            request.send(),
+            |r| r.as_ref().ok().map(|r| r.status().as_u16()),
+        );
+        match sent.await {
             Ok(response) if response.status().is_success() => Ok(()),
             Ok(response) => {
                 let status = response.status();

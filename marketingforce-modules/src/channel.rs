@@ -24,6 +24,7 @@ use marketingforce_core::money::{Currency, Money, Rate, RoundingMode};
 use marketingforce_core::storage::{
     Batch, Collection, Entity, Expect, Idempotent, IndexEntry, Journal, Store,
 };
+use marketingforce_core::telemetry::operation;
 use marketingforce_core::tenant::TenantId;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -333,6 +334,7 @@ impl ChannelService {
     ///
     /// # Errors
     /// [`marketingforce_core::Error::NotFound`], storage errors.
+    #[operation("modules.channel.partner")]
     pub async fn partner(&self, id: &PartnerId) -> Result<Partner> {
         Ok(self
             .partners()
@@ -346,6 +348,7 @@ impl ChannelService {
     /// # Errors
     /// A validation error naming the field: blank name, no areas (`areas`), a commission
     /// outside 60–70% (`commission`), a prepayment outside RMB 50,000–150,000 (`prepayment`).
+    #[operation("modules.channel.register", key = key)]
     pub async fn register(&self, key: &str, terms: &PartnerTerms) -> Result<Partner> {
         if terms.name.trim().is_empty() {
             return Err(ModulesError::validation("name", "must not be blank"));
@@ -411,6 +414,7 @@ impl ChannelService {
     /// # Errors
     /// [`ModulesError::InsufficientPrepayment`] when the balance is short (nothing changes);
     /// a terminated partner; any pricing error of the quote (`quote.…`).
+    #[operation("modules.channel.place_order", key = key)]
     pub async fn place_order(
         &self,
         partner: &PartnerId,
@@ -492,6 +496,7 @@ impl ChannelService {
     ///
     /// # Errors
     /// Unknown order; already activated by someone else; blank `by`.
+    #[operation("modules.channel.record_activation")]
     pub async fn record_activation(
         &self,
         order: &ChannelOrderId,
@@ -534,6 +539,7 @@ impl ChannelService {
     ///
     /// # Errors
     /// Storage errors.
+    #[operation("modules.channel.flagged_orders")]
     pub async fn flagged_orders(&self) -> Result<Vec<ChannelOrder>> {
         Ok(self
             .orders()
@@ -548,6 +554,7 @@ impl ChannelService {
     ///
     /// # Errors
     /// Storage errors.
+    #[operation("modules.channel.orders_of")]
     pub async fn orders_of(&self, partner: &PartnerId) -> Result<Vec<ChannelOrder>> {
         Ok(self
             .orders()
@@ -562,6 +569,7 @@ impl ChannelService {
     ///
     /// # Errors
     /// Unknown partner, storage errors.
+    #[operation("modules.channel.terminate", key = key)]
     pub async fn terminate(
         &self,
         partner: &PartnerId,
@@ -607,6 +615,7 @@ impl ChannelService {
     ///
     /// # Errors
     /// Storage errors.
+    #[operation("modules.channel.prepayment_journal")]
     pub async fn prepayment_journal(&self) -> Result<Vec<PrepaymentEntry>> {
         let j: Journal<PrepaymentEntry> = Journal::new(self.store.clone(), PREPAYMENT_JOURNAL);
         Ok(j.read_all(&self.operator)

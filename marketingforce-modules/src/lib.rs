@@ -75,6 +75,7 @@ pub mod pricing;
 pub mod products;
 pub mod revenue;
 pub mod subscriptions;
+mod telemetry;
 
 pub use config::schema_json;
 pub use error::{ModulesError, PackOffer, Result};

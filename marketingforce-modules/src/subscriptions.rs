@@ -37,6 +37,7 @@ use marketingforce_core::money::Money;
 use marketingforce_core::storage::{
     Batch, Collection, Entity, Expect, Idempotent, IndexEntry, Journal, Store,
 };
+use marketingforce_core::telemetry::operation;
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::time::{BusinessCalendar, Clock, HolidayCalendar, SystemClock};
 use marketingforce_core::Error;
@@ -375,6 +376,7 @@ impl Subscriptions {
     ///
     /// # Errors
     /// [`Error::NotFound`], storage errors.
+    #[operation("modules.subscriptions.get", tenant = tenant)]
     pub async fn get(&self, tenant: &TenantId, id: &SubscriptionId) -> Result<Subscription> {
         Ok(self
             .collection()
@@ -387,6 +389,7 @@ impl Subscriptions {
     ///
     /// # Errors
     /// Storage errors.
+    #[operation("modules.subscriptions.list", tenant = tenant)]
     pub async fn list(&self, tenant: &TenantId) -> Result<Vec<Subscription>> {
         Ok(self
             .collection()
@@ -401,6 +404,7 @@ impl Subscriptions {
     ///
     /// # Errors
     /// Storage errors.
+    #[operation("modules.subscriptions.history", tenant = tenant)]
     pub async fn history(&self, tenant: &TenantId) -> Result<Vec<SubscriptionEvent>> {
         let j: Journal<SubscriptionEvent> = Journal::new(self.store.clone(), SUBSCRIPTION_JOURNAL);
         Ok(j.read_all(tenant)
@@ -534,6 +538,7 @@ impl Subscriptions {
     ///
     /// # Errors
     /// Any pricing error (see [`QuoteEngine::quote`]); storage errors.
+    #[operation("modules.subscriptions.create_quote", tenant = tenant, key = key)]
     pub async fn create_quote(
         &self,
         tenant: &TenantId,
@@ -580,6 +585,7 @@ impl Subscriptions {
     ///
     /// # Errors
     /// Not quoted; credit above what the bundle allows (`credit_months`); a calendar error.
+    #[operation("modules.subscriptions.sign", tenant = tenant, key = key)]
     pub async fn sign(
         &self,
         tenant: &TenantId,
@@ -636,6 +642,7 @@ impl Subscriptions {
     /// # Errors
     /// Not signed (or activated on credit); an amount other than the contract value
     /// (`amount`); a payment dated before signing (`on`).
+    #[operation("modules.subscriptions.record_payment", tenant = tenant, key = key)]
     pub async fn record_payment(
         &self,
         tenant: &TenantId,
@@ -688,6 +695,7 @@ impl Subscriptions {
     ///
     /// # Errors
     /// Not paid (and no credit granted); `on` before signing; storage errors.
+    #[operation("modules.subscriptions.activate", tenant = tenant, key = key)]
     pub async fn activate(
         &self,
         tenant: &TenantId,
@@ -751,6 +759,7 @@ impl Subscriptions {
     /// # Errors
     /// Not active; `on` outside the term; any pricing error (unknown module, missing
     /// requirement, zero quantities, …).
+    #[operation("modules.subscriptions.buy_add_on", tenant = tenant, key = key)]
     pub async fn buy_add_on(
         &self,
         tenant: &TenantId,
@@ -809,6 +818,7 @@ impl Subscriptions {
     ///
     /// # Errors
     /// Not active; pricing errors; storage errors.
+    #[operation("modules.subscriptions.renew", tenant = tenant, key = key)]
     pub async fn renew(
         &self,
         tenant: &TenantId,
@@ -966,6 +976,7 @@ impl Subscriptions {
     ///
     /// # Errors
     /// Storage errors.
+    #[operation("modules.subscriptions.expire_due", tenant = tenant)]
     pub async fn expire_due(
         &self,
         tenant: &TenantId,
@@ -1001,6 +1012,7 @@ impl Subscriptions {
     /// # Errors
     /// [`ModulesError::RefundNotAllowed`] once activated; an invalid state when nothing was
     /// paid.
+    #[operation("modules.subscriptions.refund", tenant = tenant, key = key)]
     pub async fn refund(
         &self,
         tenant: &TenantId,
@@ -1036,6 +1048,7 @@ impl Subscriptions {
     ///
     /// # Errors
     /// Any other state.
+    #[operation("modules.subscriptions.cancel", tenant = tenant, key = key)]
     pub async fn cancel(
         &self,
         tenant: &TenantId,

@@ -73,7 +73,7 @@ pub use figures::{
 pub use outside::OutsideWorld;
 pub use phase::Phase;
 pub use runner::{PhaseReport, Scenario};
-pub use script::poster_request;
+pub use script::{personal_data, poster_request};
 pub use sink::CrmLeadSink;
 
 /// Run the whole story on `store` (run number 0) and return its figures.

@@ -491,3 +491,35 @@ pub fn import_csv() -> String {
 
 /// Rows of [`import_csv`] that must be rejected.
 pub const IMPORT_BAD_ROWS: usize = 2;
+
+/// Every piece of personal data the story feeds in by script — the staff's names, and the
+/// names, mobiles and WeCom ids of the leads captured through the site form, WeCom, the CSV
+/// import and referrals — for tests that check it never leaks into derived data (telemetry,
+/// errors, events). Inquiries from the simulated content channels carry generated contacts of
+/// their own and are not listed.
+pub fn personal_data() -> Vec<String> {
+    let cast = crate::scenario::Cast::new(0);
+    let mut out: Vec<String> = cast
+        .a_staff
+        .iter()
+        .chain(&cast.b_staff)
+        .map(|p| p.name.to_string())
+        .collect();
+    let mut lead = |l: &OwnLead| {
+        out.push(l.name.clone());
+        out.push(l.mobile.clone());
+        out.extend(l.wecom_id.clone());
+    };
+    site_leads().iter().for_each(&mut lead);
+    wecom_contacts().iter().for_each(&mut lead);
+    (0..7)
+        .map(|n| own_lead(n + 20, format!("1865432{:04}", 3000 + n * 53)))
+        .for_each(|l| lead(&l));
+    for n in 0..3 {
+        out.push(format!("推荐客户{}", n + 1));
+        out.push(format!("1358800{:04}", 4000 + n * 61));
+    }
+    out.sort();
+    out.dedup();
+    out
+}

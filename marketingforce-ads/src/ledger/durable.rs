@@ -3,6 +3,7 @@
 use std::sync::{Arc, PoisonError};
 
 use marketingforce_core::storage::{Batch, CommitOutcome, Store};
+use marketingforce_core::telemetry::operation;
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::time::Clock;
 use serde::{Deserialize, Serialize};
@@ -27,6 +28,7 @@ const STALE_ATTEMPTS: usize = 16;
 /// Let the writers a stale attempt lost to finish first (more turns the more often it lost),
 /// so that contention does not starve one of them.
 async fn yield_turns(attempt: usize) {
+    marketingforce_core::telemetry::stale_retry("ads.ledger", attempt as u64 - 1);
     for _ in 0..attempt {
         tokio::task::yield_now().await;
     }
@@ -385,6 +387,7 @@ impl Ledger {
     ///
     /// # Errors
     /// [`AdsError::LedgerAccount`] or storage errors; nothing is written then.
+    #[operation("ads.ledger.create_accounts", tenant = self.tenant)]
     pub async fn create_accounts(&self, accounts: Vec<Account>) -> Result<Vec<bool>> {
         let mut state = self.state.lock().await;
         self.resync(&mut state).await?;
@@ -410,6 +413,7 @@ impl Ledger {
     /// # Errors
     /// [`AdsError::Transfer`] naming the refused transfer, or storage errors; nothing of the
     /// call is written then.
+    #[operation("ads.ledger.post", tenant = self.tenant, observe = crate::telemetry::posted)]
     pub async fn post(&self, transfers: Vec<TransferSpec>) -> Result<Vec<Outcome>> {
         let (reply, mut answer) = oneshot::channel();
         self.queue
@@ -440,6 +444,7 @@ impl Ledger {
     /// # Errors
     /// Ledger refusals or storage errors (including an idempotency mismatch); the memory state
     /// is rolled back then.
+    #[operation("ads.ledger.commit", tenant = self.tenant, observe = crate::telemetry::committed)]
     pub async fn commit(
         &self,
         accounts: Vec<Account>,
@@ -457,6 +462,7 @@ impl Ledger {
     ///
     /// # Errors
     /// As [`commit`](Self::commit), and the first error `check` returns (nothing written).
+    #[operation("ads.ledger.commit_checked", tenant = self.tenant, observe = crate::telemetry::committed)]
     pub async fn commit_checked(
         &self,
         accounts: Vec<Account>,

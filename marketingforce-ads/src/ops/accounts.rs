@@ -7,6 +7,7 @@ use marketingforce_core::adapters::ad_platform::{
 };
 use marketingforce_core::money::Money;
 use marketingforce_core::storage::{Batch, Collection, Expect, Versioned};
+use marketingforce_core::telemetry::operation;
 use serde::Serialize;
 
 use super::AdOps;
@@ -38,6 +39,7 @@ impl AdOps {
     /// # Errors
     /// [`AdsError::CustomerNotApproved`], no agreement with the customer or the platform today,
     /// no adapter, a platform failure ([`AdsError::Platform`]), storage errors.
+    #[operation("ads.open_ad_account", tenant = self.tenant, key = key)]
     pub async fn open_ad_account(
         &self,
         key: &str,
@@ -99,6 +101,7 @@ impl AdOps {
     ///
     /// # Errors
     /// Not found, storage errors.
+    #[operation("ads.ad_account", tenant = self.tenant)]
     pub async fn ad_account(&self, id: &AdAccountId) -> Result<AdAccount> {
         Ok(self
             .accounts()
@@ -111,6 +114,7 @@ impl AdOps {
     ///
     /// # Errors
     /// Storage errors.
+    #[operation("ads.ad_accounts", tenant = self.tenant)]
     pub async fn ad_accounts(&self) -> Result<Vec<AdAccount>> {
         Ok(self
             .accounts()
@@ -126,6 +130,7 @@ impl AdOps {
     ///
     /// # Errors
     /// An account already suspended or closed, storage errors.
+    #[operation("ads.suspend_account", tenant = self.tenant, key = key)]
     pub async fn suspend_account(
         &self,
         key: &str,
@@ -172,6 +177,7 @@ impl AdOps {
     ///
     /// # Errors
     /// An account not suspended, storage errors.
+    #[operation("ads.reinstate_account", tenant = self.tenant, key = key)]
     pub async fn reinstate_account(&self, key: &str, account: &AdAccountId) -> Result<AdAccount> {
         let (idem, previous) = self.idempotent("reinstate_account", key, account).await?;
         if let Some(a) = previous {
@@ -218,6 +224,7 @@ impl AdOps {
     /// [`AdsError::PrepaymentInsufficient`], [`AdsError::PlatformFundsInsufficient`], an amount
     /// that is not positive whole fen in the books' currency, a platform failure (the top-up
     /// then stays pending; retry or [`AdOps::confirm_top_up`]), storage errors.
+    #[operation("ads.top_up", tenant = self.tenant, key = key)]
     pub async fn top_up(&self, key: &str, request: TopUpRequest) -> Result<TopUp> {
         let held = {
             let _money = self.money.lock().await;
@@ -379,6 +386,7 @@ impl AdOps {
     ///
     /// # Errors
     /// Not found, storage errors.
+    #[operation("ads.top_up_record", tenant = self.tenant)]
     pub async fn top_up_record(&self, id: &TopUpId) -> Result<TopUp> {
         Ok(self
             .top_ups()
@@ -392,6 +400,7 @@ impl AdOps {
     ///
     /// # Errors
     /// Platform failures (the top-up stays pending), storage errors.
+    #[operation("ads.confirm_top_up", tenant = self.tenant)]
     pub async fn confirm_top_up(&self, id: &TopUpId) -> Result<TopUp> {
         let t = self.top_up_record(id).await?;
         if t.state != TopUpState::Pending {
@@ -489,6 +498,7 @@ impl AdOps {
     ///
     /// # Errors
     /// Storage errors.
+    #[operation("ads.pending_top_ups", tenant = self.tenant)]
     pub async fn pending_top_ups(&self) -> Result<Vec<TopUp>> {
         Ok(self
             .top_ups()
@@ -525,6 +535,7 @@ impl AdOps {
     ///
     /// # Errors
     /// A bad amount, an unknown platform, storage errors.
+    #[operation("ads.record_platform_prepayment", tenant = self.tenant, key = key)]
     pub async fn record_platform_prepayment(
         &self,
         key: &str,
@@ -563,6 +574,7 @@ impl AdOps {
     ///
     /// # Errors
     /// A bad amount, an unknown platform, storage errors.
+    #[operation("ads.record_platform_payment", tenant = self.tenant, key = key)]
     pub async fn record_platform_payment(
         &self,
         key: &str,
@@ -600,6 +612,7 @@ impl AdOps {
     ///
     /// # Errors
     /// A bad amount, an unknown platform, storage errors.
+    #[operation("ads.record_platform_rebate_cash", tenant = self.tenant, key = key)]
     pub async fn record_platform_rebate_cash(
         &self,
         key: &str,
@@ -638,6 +651,7 @@ impl AdOps {
     ///
     /// # Errors
     /// A bad amount, storage errors.
+    #[operation("ads.record_staff_costs", tenant = self.tenant, key = key)]
     pub async fn record_staff_costs(
         &self,
         key: &str,
@@ -674,6 +688,7 @@ impl AdOps {
     ///
     /// # Errors
     /// A bad amount, an unknown customer, storage errors.
+    #[operation("ads.record_receipt", tenant = self.tenant, key = key)]
     pub async fn record_receipt(
         &self,
         key: &str,
@@ -742,6 +757,7 @@ impl AdOps {
     ///
     /// # Errors
     /// Storage errors.
+    #[operation("ads.invoices_of", tenant = self.tenant)]
     pub async fn invoices_of(&self, customer: &CustomerId) -> Result<Vec<Invoice>> {
         Ok(self
             .invoices()

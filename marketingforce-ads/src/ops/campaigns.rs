@@ -8,6 +8,7 @@ use marketingforce_core::adapters::ad_platform::{
     CampaignRequest, CampaignStatus, ConversionEvent, DailyReport, PlaceAdRequest, ReportRequest,
 };
 use marketingforce_core::storage::{Batch, Collection, Expect, Versioned};
+use marketingforce_core::telemetry::operation;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -95,6 +96,7 @@ impl AdOps {
     /// An invalid draft naming the field (a pricing model the platform does not sell, KPIs
     /// under distribution services, a daily budget above the total…), a suspended or closed
     /// account, a platform failure, storage errors.
+    #[operation("ads.create_campaign", tenant = self.tenant, key = key)]
     pub async fn create_campaign(
         &self,
         key: &str,
@@ -175,6 +177,7 @@ impl AdOps {
     ///
     /// # Errors
     /// Not found, storage errors.
+    #[operation("ads.campaign", tenant = self.tenant)]
     pub async fn campaign(&self, id: &CampaignId) -> Result<Campaign> {
         Ok(self
             .campaigns()
@@ -187,6 +190,7 @@ impl AdOps {
     ///
     /// # Errors
     /// A platform failure, storage errors.
+    #[operation("ads.set_campaign_status", tenant = self.tenant, key = key)]
     pub async fn set_campaign_status(
         &self,
         key: &str,
@@ -222,6 +226,7 @@ impl AdOps {
     ///
     /// # Errors
     /// An invalid draft, an unknown customer, storage errors.
+    #[operation("ads.register_creative", tenant = self.tenant, key = key)]
     pub async fn register_creative(
         &self,
         key: &str,
@@ -250,6 +255,7 @@ impl AdOps {
     ///
     /// # Errors
     /// Not found, storage errors.
+    #[operation("ads.creative", tenant = self.tenant)]
     pub async fn creative(&self, id: &CreativeId) -> Result<Creative> {
         Ok(self
             .creatives()
@@ -264,6 +270,7 @@ impl AdOps {
     /// # Errors
     /// [`AdsError::CreativeNotApproved`], a creative of another customer, a suspended account,
     /// a platform failure, storage errors.
+    #[operation("ads.place_creative", tenant = self.tenant, key = key)]
     pub async fn place_creative(
         &self,
         key: &str,
@@ -324,6 +331,7 @@ impl AdOps {
     ///
     /// # Errors
     /// Storage errors.
+    #[operation("ads.placements_of", tenant = self.tenant)]
     pub async fn placements_of(&self, campaign: &CampaignId) -> Result<Vec<Placement>> {
         Ok(self
             .placements()
@@ -342,6 +350,7 @@ impl AdOps {
     /// [`AdsError::UnknownAccount`], [`AdsError::UnknownCampaign`], [`AdsError::ReportCurrency`],
     /// [`AdsError::ConflictingReport`] (same revision, other content), malformed lines naming
     /// the field, storage errors.
+    #[operation("ads.ingest_report", tenant = self.tenant)]
     pub async fn ingest_report(
         &self,
         platform: &PlatformId,
@@ -485,6 +494,7 @@ impl AdOps {
     ///
     /// # Errors
     /// No adapter, storage errors.
+    #[operation("ads.fetch_reports", tenant = self.tenant)]
     pub async fn fetch_reports(
         &self,
         platform: &PlatformId,
@@ -531,6 +541,7 @@ impl AdOps {
     ///
     /// # Errors
     /// Storage errors.
+    #[operation("ads.ingest_conversions", tenant = self.tenant)]
     pub async fn ingest_conversions(
         &self,
         account: &AdAccountId,
@@ -573,6 +584,7 @@ impl AdOps {
     ///
     /// # Errors
     /// Storage errors.
+    #[operation("ads.campaign_performance", tenant = self.tenant)]
     pub async fn campaign_performance(
         &self,
         campaign: &CampaignId,

@@ -3,6 +3,7 @@
 
 use chrono::NaiveDate;
 use marketingforce_core::storage::{Batch, Collection, Expect, Versioned};
+use marketingforce_core::telemetry::operation;
 use serde::Serialize;
 
 use super::AdOps;
@@ -40,6 +41,7 @@ impl AdOps {
     /// # Errors
     /// Invalid input naming the field, a licence number already registered, storage errors,
     /// an idempotency mismatch.
+    #[operation("ads.register_customer", tenant = self.tenant, key = key)]
     pub async fn register_customer(&self, key: &str, new: NewCustomer) -> Result<Customer> {
         let (idem, previous) = self.idempotent("register_customer", key, &new).await?;
         if let Some(c) = previous {
@@ -77,6 +79,7 @@ impl AdOps {
     ///
     /// # Errors
     /// [`AdsError::Core`] not found, or storage errors.
+    #[operation("ads.customer", tenant = self.tenant)]
     pub async fn customer(&self, id: &CustomerId) -> Result<Customer> {
         Ok(self
             .customers()
@@ -90,6 +93,7 @@ impl AdOps {
     ///
     /// # Errors
     /// An unknown customer, a dossier for another licence, storage errors.
+    #[operation("ads.review_customer", tenant = self.tenant, key = key)]
     pub async fn review_customer(
         &self,
         key: &str,
@@ -167,6 +171,7 @@ impl AdOps {
     /// [`AdsError::CustomerNotApproved`], invalid terms naming the field (credit terms beyond
     /// the policy, a term longer than a year…), a term overlapping another agreement, storage
     /// errors.
+    #[operation("ads.sign_agreement", tenant = self.tenant, key = key)]
     pub async fn sign_agreement(
         &self,
         key: &str,
@@ -188,6 +193,7 @@ impl AdOps {
     /// # Errors
     /// An unknown agreement, an overlap with an agreement already covering the next year,
     /// a customer no longer approved, storage errors.
+    #[operation("ads.renew_agreement", tenant = self.tenant, key = key)]
     pub async fn renew_agreement(
         &self,
         key: &str,
@@ -255,6 +261,7 @@ impl AdOps {
     ///
     /// # Errors
     /// Storage errors.
+    #[operation("ads.agreements_of", tenant = self.tenant)]
     pub async fn agreements_of(&self, customer: &CustomerId) -> Result<Vec<FrameworkAgreement>> {
         Ok(self
             .agreements()
@@ -269,6 +276,7 @@ impl AdOps {
     ///
     /// # Errors
     /// [`AdsError::NoAgreement`], storage errors.
+    #[operation("ads.agreement_on", tenant = self.tenant)]
     pub async fn agreement_on(
         &self,
         customer: &CustomerId,
@@ -288,6 +296,7 @@ impl AdOps {
     ///
     /// # Errors
     /// A blank name or code, a code already registered, storage errors.
+    #[operation("ads.register_platform", tenant = self.tenant, key = key)]
     pub async fn register_platform(
         &self,
         key: &str,
@@ -334,6 +343,7 @@ impl AdOps {
     ///
     /// # Errors
     /// Not found, storage errors.
+    #[operation("ads.platform", tenant = self.tenant)]
     pub async fn platform(&self, id: &PlatformId) -> Result<MediaPlatform> {
         Ok(self
             .platforms()
@@ -347,6 +357,7 @@ impl AdOps {
     /// # Errors
     /// Invalid terms naming the field, a currency other than the books', an overlap with another
     /// agreement, storage errors.
+    #[operation("ads.sign_platform_agreement", tenant = self.tenant, key = key)]
     pub async fn sign_platform_agreement(
         &self,
         key: &str,
@@ -392,6 +403,7 @@ impl AdOps {
     ///
     /// # Errors
     /// Storage errors.
+    #[operation("ads.platform_agreements_of", tenant = self.tenant)]
     pub async fn platform_agreements_of(
         &self,
         platform: &PlatformId,
@@ -409,6 +421,7 @@ impl AdOps {
     ///
     /// # Errors
     /// [`AdsError::NoPlatformAgreement`], storage errors.
+    #[operation("ads.platform_agreement_on", tenant = self.tenant)]
     pub async fn platform_agreement_on(
         &self,
         platform: &PlatformId,

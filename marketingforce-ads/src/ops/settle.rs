@@ -6,6 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use marketingforce_core::adapters::ad_platform::{RebateKind, RebateStatementRequest};
 use marketingforce_core::money::Money;
 use marketingforce_core::storage::{Batch, Collection, Entity, Expect};
+use marketingforce_core::telemetry::operation;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -109,6 +110,7 @@ impl AdOps {
     ///
     /// # Errors
     /// Storage errors.
+    #[operation("ads.settlement_record", tenant = self.tenant)]
     pub async fn settlement_record(&self, month: Month) -> Result<Option<SettlementRecord>> {
         Ok(self
             .settlements()
@@ -121,6 +123,7 @@ impl AdOps {
     ///
     /// # Errors
     /// Storage errors.
+    #[operation("ads.settlement_input", tenant = self.tenant)]
     pub async fn settlement_input(&self, month: Month) -> Result<SettlementInput> {
         let accounts: Vec<AdAccount> = self
             .ad_accounts()
@@ -238,6 +241,7 @@ impl AdOps {
     /// [`AdsError::MonthNotOver`], [`AdsError::PreviousMonthUnsettled`],
     /// [`AdsError::MissingReports`] (in [`SettlementMode::Final`]), [`AdsError::NoAgreement`],
     /// [`AdsError::SpendExceedsFunds`], storage errors.
+    #[operation("ads.settle_month", tenant = self.tenant)]
     pub async fn settle_month(
         &self,
         month: Month,
@@ -383,6 +387,7 @@ impl AdOps {
     ///
     /// # Errors
     /// The ledger cannot be brought up to date from the store.
+    #[operation("ads.settlement_figures", tenant = self.tenant)]
     pub async fn settlement_figures(&self, month: Month) -> Result<SettlementFigures> {
         let chart = self.chart;
         self.ledger
@@ -396,6 +401,7 @@ impl AdOps {
     ///
     /// # Errors
     /// Storage errors (platform failures are reported as mismatches).
+    #[operation("ads.reconcile", tenant = self.tenant)]
     pub async fn reconcile(&self, month: Month) -> Result<ReconciliationReport> {
         let figures = self.settlement_figures(month).await?;
         let mut mismatches = Vec::new();
@@ -586,6 +592,7 @@ impl AdOps {
     ///
     /// # Errors
     /// Storage errors.
+    #[operation("ads.ageing", tenant = self.tenant)]
     pub async fn ageing(&self, as_of: NaiveDate) -> Result<AgeingReport> {
         Ok(receivables::age(
             &self.all_invoices().await?,
@@ -598,6 +605,7 @@ impl AdOps {
     ///
     /// # Errors
     /// Storage errors.
+    #[operation("ads.overdue", tenant = self.tenant)]
     pub async fn overdue(&self, as_of: NaiveDate) -> Result<Vec<OverdueInvoice>> {
         Ok(receivables::overdue(&self.all_invoices().await?, as_of))
     }
@@ -628,6 +636,7 @@ impl AdOps {
     ///
     /// # Errors
     /// Storage errors.
+    #[operation("ads.exposures", tenant = self.tenant)]
     pub async fn exposures(&self) -> Result<Vec<CustomerExposure>> {
         let customers: BTreeSet<CustomerId> = self
             .ad_accounts()

@@ -40,6 +40,7 @@ use marketingforce_core::adapters::ad_platform::{
     RebateStatementRequest, ReportRequest, TopUpReceipt, TopUpRequest, TopUpStatus,
 };
 use marketingforce_core::money::{parse_decimal, Currency, Decimal, Money, Rate};
+use marketingforce_core::telemetry;
 use marketingforce_core::{Error, Result};
 use reqwest::{Method, StatusCode};
 use rust_decimal::prelude::ToPrimitive;
@@ -278,15 +279,24 @@ impl HttpAdPlatform {
     ) -> Result<Option<Value>> {
         let mut attempt = 0u32;
         loop {
+            let url = self.url(path);
             let mut req = self
                 .client
-                .request(method.clone(), self.url(path))
+                .request(method.clone(), url.as_str())
                 .bearer_auth(&self.config.token)
                 .query(query);
             if let Some(b) = body {
                 req = req.json(b);
             }
-            let result = req.send().await;
+            let result = telemetry::http::request(
+                &self.config.code,
+                method.as_str(),
+                url.as_str(),
+                attempt + 1,
+                req.send(),
+                |r| r.as_ref().ok().map(|r| r.status().as_u16()),
+            )
+            .await;
             let response = match result {
                 Ok(r) => r,
                 Err(e) if e.is_timeout() => {
@@ -296,7 +306,7 @@ impl HttpAdPlatform {
                 }
                 Err(e) => {
                     if attempt < self.config.max_retries && e.is_connect() {
-                        self.backoff(attempt).await;
+                        self.backoff(attempt, None).await;
                         attempt += 1;
                         continue;
                     }
@@ -307,7 +317,7 @@ impl HttpAdPlatform {
             if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
                 let text = response.text().await.unwrap_or_default();
                 if attempt < self.config.max_retries {
-                    self.backoff(attempt).await;
+                    self.backoff(attempt, Some(status.as_u16())).await;
                     attempt += 1;
                     continue;
                 }
@@ -349,12 +359,14 @@ impl HttpAdPlatform {
         }
     }
 
-    async fn backoff(&self, attempt: u32) {
+    async fn backoff(&self, attempt: u32, status: Option<u16>) {
         let ms = self
             .config
             .backoff_ms
             .saturating_mul(1u64 << attempt.min(10));
-        tokio::time::sleep(Duration::from_millis(ms)).await;
+        let wait = Duration::from_millis(ms);
+        telemetry::http::retrying(&self.config.code, attempt + 1, status, wait);
+        tokio::time::sleep(wait).await;
     }
 
     async fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Value> {

@@ -9,6 +9,7 @@ use marketingforce_core::events::Outbox;
 use marketingforce_core::storage::{
     Batch, Collection, Entity, Expect, Idempotent, IndexEntry, Store,
 };
+use marketingforce_core::telemetry::operation;
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::time::Clock;
 use schemars::JsonSchema;
@@ -224,6 +225,7 @@ impl ReviewService {
     /// # Errors
     /// A validation error naming the path in the tenant list (`layers[1].terms[0].category`
     /// for a term that would lower a Reject rule without a waiver); storage errors.
+    #[operation("content.review.set_tenant_lexicon", tenant = tenant)]
     pub async fn set_tenant_lexicon(&self, tenant: &TenantId, lexicon: Lexicon) -> Result<()> {
         // Every check that can fail (references, ambiguity, lowered Reject rules) is made
         // whatever the industry, so compiling once is enough.
@@ -249,6 +251,7 @@ impl ReviewService {
     ///
     /// # Errors
     /// Storage errors, or a stored list that no longer compiles.
+    #[operation("content.review.checker", tenant = tenant)]
     pub async fn checker(
         &self,
         tenant: &TenantId,
@@ -284,6 +287,7 @@ impl ReviewService {
     ///
     /// # Errors
     /// Validation errors (blank id, version 0), idempotency mismatch, storage errors.
+    #[operation("content.review.review", tenant = tenant, key = idempotency_key)]
     pub async fn review(
         &self,
         tenant: &TenantId,
@@ -348,6 +352,7 @@ impl ReviewService {
     /// [`marketingforce_core::Error::NotFound`] without an automatic review;
     /// [`marketingforce_core::Error::InvalidState`] when the version is already decided by a
     /// person or approved; idempotency and storage errors.
+    #[operation("content.review.record_human_decision", tenant = tenant, key = idempotency_key)]
     pub async fn record_human_decision(
         &self,
         tenant: &TenantId,
@@ -417,6 +422,7 @@ impl ReviewService {
     ///
     /// # Errors
     /// Storage errors.
+    #[operation("content.review.decision", tenant = tenant)]
     pub async fn decision(
         &self,
         tenant: &TenantId,

@@ -129,7 +129,21 @@ impl HttpChannel {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let result = build().bearer_auth(&self.config.token).send().await;
+            let request = build().bearer_auth(&self.config.token);
+            let (method, url) = request
+                .try_clone()
+                .and_then(|r| r.build().ok())
+                .map(|r| (r.method().to_string(), r.url().to_string()))
+                .unwrap_or_default();
+            let result = marketingforce_core::telemetry::http::request(
+                &self.config.code,
+                &method,
+                &url,
+                attempt,
+                request.send(),
+                |r| r.as_ref().ok().map(|r| r.status().as_u16()),
+            )
+            .await;
             let retryable_failure = match result {
                 Err(e) if e.is_timeout() => CoreError::Timeout {
                     operation: format!("{what} on {}", self.config.code),
@@ -158,12 +172,12 @@ impl HttpChannel {
             if attempt > self.config.max_retries {
                 return Err(retryable_failure);
             }
-            tokio::time::sleep(
-                self.config
-                    .backoff
-                    .saturating_mul(1 << (attempt - 1).min(10)),
-            )
-            .await;
+            let wait = self
+                .config
+                .backoff
+                .saturating_mul(1 << (attempt - 1).min(10));
+            marketingforce_core::telemetry::http::retrying(&self.config.code, attempt, None, wait);
+            tokio::time::sleep(wait).await;
         }
     }
 

@@ -16,6 +16,7 @@ use marketingforce_core::id::IdGenerator;
 use marketingforce_core::storage::{
     Batch, Collection, Entity, Expect, Idempotent, IndexEntry, Store,
 };
+use marketingforce_core::telemetry::operation;
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::time::Clock;
 use schemars::JsonSchema;
@@ -289,6 +290,7 @@ impl Publisher {
     ///
     /// # Errors
     /// As above, plus idempotency and storage errors.
+    #[operation("content.publisher.publish", tenant = tenant, key = idempotency_key, observe = crate::telemetry::published)]
     pub async fn publish(
         &self,
         tenant: &TenantId,
@@ -562,6 +564,7 @@ impl Publisher {
     /// # Errors
     /// Storage errors; a publication whose quota is exhausted stops the run with
     /// [`ContentError::QuotaExhausted`] (it stays scheduled).
+    #[operation("content.publisher.run_due", tenant = tenant, observe = crate::telemetry::published_due)]
     pub async fn run_due(&self, tenant: &TenantId) -> Result<Vec<Publication>> {
         let now = self.clock.now();
         let mut due: Vec<Publication> = self
@@ -588,6 +591,7 @@ impl Publisher {
     ///
     /// # Errors
     /// [`marketingforce_core::Error::InvalidState`] for a publication that is not retryable.
+    #[operation("content.publisher.retry", tenant = tenant, observe = crate::telemetry::published)]
     pub async fn retry(&self, tenant: &TenantId, id: &PublicationId) -> Result<Publication> {
         let current = self.publications.require(tenant, &id.to_string()).await?;
         if !matches!(
@@ -612,6 +616,7 @@ impl Publisher {
     ///
     /// # Errors
     /// Not found, storage errors.
+    #[operation("content.publisher.get", tenant = tenant)]
     pub async fn get(&self, tenant: &TenantId, id: &PublicationId) -> Result<Publication> {
         Ok(self
             .publications
@@ -624,6 +629,7 @@ impl Publisher {
     ///
     /// # Errors
     /// Storage errors.
+    #[operation("content.publisher.list", tenant = tenant)]
     pub async fn list(&self, tenant: &TenantId) -> Result<Vec<Publication>> {
         Ok(self
             .publications
@@ -638,6 +644,7 @@ impl Publisher {
     ///
     /// # Errors
     /// Storage errors.
+    #[operation("content.publisher.by_external_id", tenant = tenant)]
     pub async fn by_external_id(
         &self,
         tenant: &TenantId,
@@ -657,6 +664,7 @@ impl Publisher {
     ///
     /// # Errors
     /// [`marketingforce_core::Error::InvalidState`] when it is not published; channel errors.
+    #[operation("content.publisher.stats", tenant = tenant)]
     pub async fn stats(&self, tenant: &TenantId, id: &PublicationId) -> Result<ContentStats> {
         let p = self.get(tenant, id).await?;
         let Some(ext) = p.external_id() else {

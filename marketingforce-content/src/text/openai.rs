@@ -549,7 +549,18 @@ impl OpenAiCompatible {
             if let Some(k) = &self.config.api_key {
                 rb = rb.bearer_auth(k);
             }
-            let outcome = tokio::time::timeout(self.config.timeout, rb.send()).await;
+            let outcome = marketingforce_core::telemetry::http::request(
+                "openai-compatible",
+                "POST",
+                &endpoint,
+                attempt,
+                tokio::time::timeout(self.config.timeout, rb.send()),
+                |r| match r {
+                    Ok(Ok(resp)) => Some(resp.status().as_u16()),
+                    _ => None,
+                },
+            )
+            .await;
             let (err, retry_after) = match outcome {
                 Err(_) => (
                     LlmError::Timeout {
@@ -636,6 +647,17 @@ impl OpenAiCompatible {
                 .saturating_mul(1u32 << (attempt - 1).min(16))
                 .max(retry_after.unwrap_or_default())
                 .min(self.config.max_backoff);
+            let status = match &err {
+                LlmError::RateLimited { .. } => Some(429),
+                LlmError::Server { status, .. } => Some(*status),
+                _ => None,
+            };
+            marketingforce_core::telemetry::http::retrying(
+                "openai-compatible",
+                attempt,
+                status,
+                backoff,
+            );
             tokio::time::sleep(backoff).await;
         }
     }

@@ -236,7 +236,11 @@ impl Idempotent {
         tenant: &TenantId,
     ) -> Result<Option<R>> {
         match store.idempotency(tenant, &self.key).await? {
-            Some((fp, response)) => self.decode(&fp, &response).map(Some),
+            Some((fp, response)) => {
+                let first = self.decode(&fp, &response)?;
+                crate::telemetry::store::replayed(&self.key);
+                Ok(Some(first))
+            }
             None => Ok(None),
         }
     }

@@ -11,6 +11,7 @@ use super::{
     StoreLimits, Write,
 };
 use crate::error::{Error, Result, VersionState};
+use crate::telemetry::store::{observe_read, CommitProbe};
 use crate::tenant::TenantId;
 
 /// An in-memory [`Store`]: tenant-partitioned maps behind per-tenant locks.
@@ -165,6 +166,91 @@ impl Store for MemoryStore {
     }
 
     async fn get(&self, tenant: &TenantId, collection: &str, key: &str) -> Result<Option<Record>> {
+        observe_read(
+            "store.get",
+            "memory",
+            self.get_impl(tenant, collection, key),
+        )
+        .await
+    }
+
+    async fn list(
+        &self,
+        tenant: &TenantId,
+        collection: &str,
+        page: &PageRequest,
+    ) -> Result<Page<Record>> {
+        observe_read(
+            "store.list",
+            "memory",
+            self.list_impl(tenant, collection, page),
+        )
+        .await
+    }
+
+    async fn lookup(
+        &self,
+        tenant: &TenantId,
+        collection: &str,
+        index: &str,
+        value: &str,
+        page: &PageRequest,
+    ) -> Result<Page<Record>> {
+        observe_read(
+            "store.lookup",
+            "memory",
+            self.lookup_impl(tenant, collection, index, value, page),
+        )
+        .await
+    }
+
+    async fn read_journal(
+        &self,
+        tenant: &TenantId,
+        journal: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<JournalEntry>> {
+        observe_read(
+            "store.read_journal",
+            "memory",
+            self.read_journal_impl(tenant, journal, after, limit),
+        )
+        .await
+    }
+
+    async fn journal_head(&self, tenant: &TenantId, journal: &str) -> Result<u64> {
+        observe_read(
+            "store.journal_head",
+            "memory",
+            self.journal_head_impl(tenant, journal),
+        )
+        .await
+    }
+
+    async fn idempotency(&self, tenant: &TenantId, key: &str) -> Result<Option<(String, Vec<u8>)>> {
+        observe_read(
+            "store.idempotency",
+            "memory",
+            self.idempotency_impl(tenant, key),
+        )
+        .await
+    }
+
+    async fn commit(&self, tenant: &TenantId, batch: Batch) -> Result<CommitOutcome> {
+        let probe = CommitProbe::new("memory", tenant, &batch);
+        probe.observe(self.commit_impl(tenant, batch)).await
+    }
+}
+
+/// The backend's own reads and commit; the [`Store`] impl above wraps them in telemetry.
+impl MemoryStore {
+    async fn get_impl(
+        &self,
+        tenant: &TenantId,
+        collection: &str,
+        key: &str,
+    ) -> Result<Option<Record>> {
         Ok(self
             .read(tenant, |t| {
                 t.collections
@@ -175,7 +261,7 @@ impl Store for MemoryStore {
             .flatten())
     }
 
-    async fn list(
+    async fn list_impl(
         &self,
         tenant: &TenantId,
         collection: &str,
@@ -200,7 +286,7 @@ impl Store for MemoryStore {
         Ok(Page::from_overfetch(items, page.limit, |r| &r.key))
     }
 
-    async fn lookup(
+    async fn lookup_impl(
         &self,
         tenant: &TenantId,
         collection: &str,
@@ -232,7 +318,7 @@ impl Store for MemoryStore {
         Ok(Page::from_overfetch(items, page.limit, |r| &r.key))
     }
 
-    async fn read_journal(
+    async fn read_journal_impl(
         &self,
         tenant: &TenantId,
         journal: &str,
@@ -261,7 +347,7 @@ impl Store for MemoryStore {
             .unwrap_or_default())
     }
 
-    async fn journal_head(&self, tenant: &TenantId, journal: &str) -> Result<u64> {
+    async fn journal_head_impl(&self, tenant: &TenantId, journal: &str) -> Result<u64> {
         Ok(self
             .read(tenant, |t| {
                 t.journals.get(journal).map_or(0, |j| j.len() as u64)
@@ -269,13 +355,17 @@ impl Store for MemoryStore {
             .unwrap_or(0))
     }
 
-    async fn idempotency(&self, tenant: &TenantId, key: &str) -> Result<Option<(String, Vec<u8>)>> {
+    async fn idempotency_impl(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+    ) -> Result<Option<(String, Vec<u8>)>> {
         Ok(self
             .read(tenant, |t| t.idempotency.get(key).cloned())
             .flatten())
     }
 
-    async fn commit(&self, tenant: &TenantId, batch: Batch) -> Result<CommitOutcome> {
+    async fn commit_impl(&self, tenant: &TenantId, batch: Batch) -> Result<CommitOutcome> {
         batch.validate(&self.limits)?;
         let data = self.tenant_or_create(tenant);
         let mut t = data.write().unwrap_or_else(PoisonError::into_inner);

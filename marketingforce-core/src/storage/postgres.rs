@@ -52,6 +52,7 @@ use super::{
     StoreLimits, Write,
 };
 use crate::error::{Error, Result, VersionState};
+use crate::telemetry::store::{observe_read, CommitProbe};
 use crate::tenant::TenantId;
 
 /// Connection settings for [`PostgresStore::connect_with`].
@@ -678,6 +679,91 @@ impl Store for PostgresStore {
     }
 
     async fn get(&self, tenant: &TenantId, collection: &str, key: &str) -> Result<Option<Record>> {
+        observe_read(
+            "store.get",
+            "postgres",
+            self.get_impl(tenant, collection, key),
+        )
+        .await
+    }
+
+    async fn list(
+        &self,
+        tenant: &TenantId,
+        collection: &str,
+        page: &PageRequest,
+    ) -> Result<Page<Record>> {
+        observe_read(
+            "store.list",
+            "postgres",
+            self.list_impl(tenant, collection, page),
+        )
+        .await
+    }
+
+    async fn lookup(
+        &self,
+        tenant: &TenantId,
+        collection: &str,
+        index: &str,
+        value: &str,
+        page: &PageRequest,
+    ) -> Result<Page<Record>> {
+        observe_read(
+            "store.lookup",
+            "postgres",
+            self.lookup_impl(tenant, collection, index, value, page),
+        )
+        .await
+    }
+
+    async fn read_journal(
+        &self,
+        tenant: &TenantId,
+        journal: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<JournalEntry>> {
+        observe_read(
+            "store.read_journal",
+            "postgres",
+            self.read_journal_impl(tenant, journal, after, limit),
+        )
+        .await
+    }
+
+    async fn journal_head(&self, tenant: &TenantId, journal: &str) -> Result<u64> {
+        observe_read(
+            "store.journal_head",
+            "postgres",
+            self.journal_head_impl(tenant, journal),
+        )
+        .await
+    }
+
+    async fn idempotency(&self, tenant: &TenantId, key: &str) -> Result<Option<(String, Vec<u8>)>> {
+        observe_read(
+            "store.idempotency",
+            "postgres",
+            self.idempotency_impl(tenant, key),
+        )
+        .await
+    }
+
+    async fn commit(&self, tenant: &TenantId, batch: Batch) -> Result<CommitOutcome> {
+        let probe = CommitProbe::new("postgres", tenant, &batch);
+        probe.observe(self.commit_impl(tenant, batch)).await
+    }
+}
+
+/// The backend's own reads and commit; the [`Store`] impl above wraps them in telemetry.
+impl PostgresStore {
+    async fn get_impl(
+        &self,
+        tenant: &TenantId,
+        collection: &str,
+        key: &str,
+    ) -> Result<Option<Record>> {
         sqlx::query(
             "SELECT key, version, value FROM mf_records WHERE tenant = $1 AND collection = $2 AND key = $3",
         )
@@ -692,7 +778,7 @@ impl Store for PostgresStore {
         .transpose()
     }
 
-    async fn list(
+    async fn list_impl(
         &self,
         tenant: &TenantId,
         collection: &str,
@@ -715,7 +801,7 @@ impl Store for PostgresStore {
         Ok(Page::from_overfetch(items, page.limit, |r| &r.key))
     }
 
-    async fn lookup(
+    async fn lookup_impl(
         &self,
         tenant: &TenantId,
         collection: &str,
@@ -744,7 +830,7 @@ impl Store for PostgresStore {
         Ok(Page::from_overfetch(items, page.limit, |r| &r.key))
     }
 
-    async fn read_journal(
+    async fn read_journal_impl(
         &self,
         tenant: &TenantId,
         journal: &str,
@@ -772,7 +858,7 @@ impl Store for PostgresStore {
             .collect()
     }
 
-    async fn journal_head(&self, tenant: &TenantId, journal: &str) -> Result<u64> {
+    async fn journal_head_impl(&self, tenant: &TenantId, journal: &str) -> Result<u64> {
         let head: Option<i64> = sqlx::query_scalar(
             "SELECT last_seq FROM mf_journal_heads WHERE tenant = $1 AND journal = $2",
         )
@@ -784,7 +870,11 @@ impl Store for PostgresStore {
         Ok(head.map_or(0, |h| h as u64))
     }
 
-    async fn idempotency(&self, tenant: &TenantId, key: &str) -> Result<Option<(String, Vec<u8>)>> {
+    async fn idempotency_impl(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+    ) -> Result<Option<(String, Vec<u8>)>> {
         sqlx::query_as(
             "SELECT fingerprint, response FROM mf_idempotency WHERE tenant = $1 AND key = $2",
         )
@@ -795,7 +885,7 @@ impl Store for PostgresStore {
         .map_err(db_err)
     }
 
-    async fn commit(&self, tenant: &TenantId, batch: Batch) -> Result<CommitOutcome> {
+    async fn commit_impl(&self, tenant: &TenantId, batch: Batch) -> Result<CommitOutcome> {
         batch.validate(&self.limits)?;
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         let outcome = apply(&mut tx, &tenant.to_string(), &batch).await;

@@ -54,6 +54,7 @@ use super::{
     StoreLimits, Write,
 };
 use crate::error::{Error, Result, VersionState};
+use crate::telemetry::store::{observe_read, CommitProbe};
 use crate::tenant::TenantId;
 
 /// How hard a commit waits for the disk.
@@ -609,6 +610,91 @@ impl Store for SqliteStore {
     }
 
     async fn get(&self, tenant: &TenantId, collection: &str, key: &str) -> Result<Option<Record>> {
+        observe_read(
+            "store.get",
+            "sqlite",
+            self.get_impl(tenant, collection, key),
+        )
+        .await
+    }
+
+    async fn list(
+        &self,
+        tenant: &TenantId,
+        collection: &str,
+        page: &PageRequest,
+    ) -> Result<Page<Record>> {
+        observe_read(
+            "store.list",
+            "sqlite",
+            self.list_impl(tenant, collection, page),
+        )
+        .await
+    }
+
+    async fn lookup(
+        &self,
+        tenant: &TenantId,
+        collection: &str,
+        index: &str,
+        value: &str,
+        page: &PageRequest,
+    ) -> Result<Page<Record>> {
+        observe_read(
+            "store.lookup",
+            "sqlite",
+            self.lookup_impl(tenant, collection, index, value, page),
+        )
+        .await
+    }
+
+    async fn read_journal(
+        &self,
+        tenant: &TenantId,
+        journal: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<JournalEntry>> {
+        observe_read(
+            "store.read_journal",
+            "sqlite",
+            self.read_journal_impl(tenant, journal, after, limit),
+        )
+        .await
+    }
+
+    async fn journal_head(&self, tenant: &TenantId, journal: &str) -> Result<u64> {
+        observe_read(
+            "store.journal_head",
+            "sqlite",
+            self.journal_head_impl(tenant, journal),
+        )
+        .await
+    }
+
+    async fn idempotency(&self, tenant: &TenantId, key: &str) -> Result<Option<(String, Vec<u8>)>> {
+        observe_read(
+            "store.idempotency",
+            "sqlite",
+            self.idempotency_impl(tenant, key),
+        )
+        .await
+    }
+
+    async fn commit(&self, tenant: &TenantId, batch: Batch) -> Result<CommitOutcome> {
+        let probe = CommitProbe::new("sqlite", tenant, &batch);
+        probe.observe(self.commit_impl(tenant, batch)).await
+    }
+}
+
+/// The backend's own reads and commit; the [`Store`] impl above wraps them in telemetry.
+impl SqliteStore {
+    async fn get_impl(
+        &self,
+        tenant: &TenantId,
+        collection: &str,
+        key: &str,
+    ) -> Result<Option<Record>> {
         let (t, c, k) = (tenant.to_string(), collection.to_string(), key.to_string());
         self.read(move |conn| {
             conn.prepare_cached(
@@ -620,7 +706,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn list(
+    async fn list_impl(
         &self,
         tenant: &TenantId,
         collection: &str,
@@ -657,7 +743,7 @@ impl Store for SqliteStore {
         Ok(Page::from_overfetch(items, limit, |r| &r.key))
     }
 
-    async fn lookup(
+    async fn lookup_impl(
         &self,
         tenant: &TenantId,
         collection: &str,
@@ -692,7 +778,7 @@ impl Store for SqliteStore {
         Ok(Page::from_overfetch(items, limit, |r| &r.key))
     }
 
-    async fn read_journal(
+    async fn read_journal_impl(
         &self,
         tenant: &TenantId,
         journal: &str,
@@ -720,7 +806,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn journal_head(&self, tenant: &TenantId, journal: &str) -> Result<u64> {
+    async fn journal_head_impl(&self, tenant: &TenantId, journal: &str) -> Result<u64> {
         let (t, j) = (tenant.to_string(), journal.to_string());
         self.read(move |conn| {
             conn.prepare_cached(
@@ -733,7 +819,11 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn idempotency(&self, tenant: &TenantId, key: &str) -> Result<Option<(String, Vec<u8>)>> {
+    async fn idempotency_impl(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+    ) -> Result<Option<(String, Vec<u8>)>> {
         let (t, k) = (tenant.to_string(), key.to_string());
         self.read(move |conn| {
             conn.prepare_cached(
@@ -748,7 +838,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn commit(&self, tenant: &TenantId, batch: Batch) -> Result<CommitOutcome> {
+    async fn commit_impl(&self, tenant: &TenantId, batch: Batch) -> Result<CommitOutcome> {
         batch.validate(&self.inner.limits)?;
         let inner = self.inner.clone();
         let tenant = tenant.to_string();

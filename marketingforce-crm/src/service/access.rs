@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use marketingforce_core::storage::{Batch, Journal};
+use marketingforce_core::telemetry::operation;
 use marketingforce_core::tenant::TenantId;
 use serde::{Deserialize, Serialize};
 
@@ -176,6 +177,7 @@ impl Crm {
     /// # Errors
     /// [`CrmError::AccessDenied`] (logged) when the viewer may not see the lead; a validation
     /// error on a blank purpose; storage errors.
+    #[operation("crm.view_lead", tenant = tenant)]
     pub async fn view_lead(
         &self,
         tenant: &TenantId,
@@ -244,6 +246,7 @@ impl Crm {
     ///
     /// # Errors
     /// Storage errors.
+    #[operation("crm.access_log", tenant = tenant)]
     pub async fn access_log(&self, tenant: &TenantId) -> Result<Vec<AccessEntry>> {
         Ok(
             Journal::<AccessEntry>::new(self.store.clone(), ACCESS_LOG_JOURNAL)
@@ -274,6 +277,7 @@ impl Crm {
     ///
     /// # Errors
     /// A validation error on `actor` when it is not an administrator; storage errors.
+    #[operation("crm.export_contact", tenant = tenant)]
     pub async fn export_contact(
         &self,
         tenant: &TenantId,
@@ -356,6 +360,7 @@ impl Crm {
     ///
     /// # Errors
     /// A validation error on `actor` when it is not an administrator; storage errors.
+    #[operation("crm.erase_contact", tenant = tenant, key = idempotency_key)]
     pub async fn erase_contact(
         &self,
         tenant: &TenantId,

@@ -3,6 +3,7 @@
 
 use chrono::Duration;
 use marketingforce_core::storage::{Batch, Expect};
+use marketingforce_core::telemetry::operation;
 use marketingforce_core::tenant::TenantId;
 use serde::{Deserialize, Serialize};
 
@@ -54,6 +55,7 @@ impl Crm {
     ///
     /// # Errors
     /// A validation error on the record, [`CrmError::SeatLimit`], storage errors.
+    #[operation("crm.upsert_staff", tenant = tenant)]
     pub async fn upsert_staff(&self, tenant: &TenantId, staff: Staff) -> Result<()> {
         staff.validate()?;
         if staff.tenant != *tenant {
@@ -95,6 +97,7 @@ impl Crm {
     ///
     /// # Errors
     /// [`CrmError::UnknownStaff`].
+    #[operation("crm.staff", tenant = tenant)]
     pub async fn staff(&self, tenant: &TenantId, id: &UserId) -> Result<Staff> {
         let guard = self.state(tenant).await?;
         guard
@@ -224,6 +227,7 @@ impl Crm {
     /// # Errors
     /// [`CrmError::LeadNotFound`]/[`CrmError::LeadMerged`], an illegal transition for a lead in
     /// a closed stage, storage errors (then nothing is assigned).
+    #[operation("crm.allocate", tenant = tenant, key = idempotency_key)]
     pub async fn allocate(
         &self,
         tenant: &TenantId,
@@ -274,6 +278,7 @@ impl Crm {
     ///
     /// # Errors
     /// As [`allocate`](Self::allocate).
+    #[operation("crm.allocate_pending", tenant = tenant, key = idempotency_key)]
     pub async fn allocate_pending(
         &self,
         tenant: &TenantId,
@@ -295,6 +300,7 @@ impl Crm {
     /// # Errors
     /// [`CrmError::AccessDenied`], [`CrmError::IllegalTransition`] when the lead is not in the
     /// pool, storage errors.
+    #[operation("crm.claim", tenant = tenant, key = idempotency_key)]
     pub async fn claim(
         &self,
         tenant: &TenantId,
@@ -352,6 +358,7 @@ impl Crm {
     ///
     /// # Errors
     /// [`CrmError::UnknownStaff`], storage errors (then nothing changes).
+    #[operation("crm.depart", tenant = tenant, key = idempotency_key)]
     pub async fn depart(
         &self,
         tenant: &TenantId,
@@ -422,6 +429,7 @@ impl Crm {
     ///
     /// # Errors
     /// Storage errors (then nothing changes).
+    #[operation("crm.sweep", tenant = tenant, key = idempotency_key)]
     pub async fn sweep(&self, tenant: &TenantId, idempotency_key: &str) -> Result<SweepReport> {
         let idem = self.idempotent(tenant, idempotency_key, &("sweep",))?;
         if let Some(prev) = self.replayed::<SweepReport>(tenant, &idem).await? {

@@ -2,6 +2,7 @@
 //! un-merge.
 
 use chrono::{DateTime, Utc};
+use marketingforce_core::telemetry::operation;
 use marketingforce_core::tenant::TenantId;
 use serde::{Deserialize, Serialize};
 
@@ -130,6 +131,7 @@ impl Crm {
     ///
     /// # Errors
     /// A validation error naming the field, [`CrmError::NoIdentity`], or storage errors.
+    #[operation("crm.capture", tenant = tenant, key = idempotency_key, observe = crate::telemetry::captured)]
     pub async fn capture(
         &self,
         tenant: &TenantId,
@@ -194,6 +196,7 @@ impl Crm {
     ///
     /// # Errors
     /// As [`capture`](Self::capture).
+    #[operation("crm.capture_inquiry", tenant = tenant, key = idempotency_key)]
     pub async fn capture_inquiry(
         &self,
         tenant: &TenantId,
@@ -209,6 +212,7 @@ impl Crm {
     ///
     /// # Errors
     /// Storage errors (then nothing of the batch is written).
+    #[operation("crm.capture_batch", tenant = tenant, key = idempotency_key, observe = crate::telemetry::captured_rows)]
     pub async fn capture_batch(
         &self,
         tenant: &TenantId,
@@ -339,6 +343,7 @@ impl Crm {
     /// # Errors
     /// A validation error on `header` when the header is unreadable or has no identity column;
     /// storage errors.
+    #[operation("crm.import_csv", tenant = tenant)]
     pub async fn import_csv(
         &self,
         tenant: &TenantId,
@@ -739,6 +744,7 @@ impl Crm {
     /// # Errors
     /// [`CrmError::LeadNotFound`], [`CrmError::LeadMerged`], a validation error when both ids
     /// are the same lead, storage errors.
+    #[operation("crm.merge", tenant = tenant, key = idempotency_key)]
     pub async fn merge(
         &self,
         tenant: &TenantId,
@@ -789,6 +795,7 @@ impl Crm {
     ///
     /// # Errors
     /// A validation error when the lead is not merged; storage errors.
+    #[operation("crm.unmerge", tenant = tenant, key = idempotency_key)]
     pub async fn unmerge(
         &self,
         tenant: &TenantId,
@@ -880,6 +887,7 @@ impl Crm {
     ///
     /// # Errors
     /// A validation error on `mobile`; storage errors.
+    #[operation("crm.find_by_mobile", tenant = tenant)]
     pub async fn find_by_mobile(&self, tenant: &TenantId, mobile: &str) -> Result<Vec<LeadId>> {
         let m = MobileNumber::parse(mobile)?;
         self.find_by(tenant, BlindKind::Mobile, m.as_str()).await
@@ -889,6 +897,7 @@ impl Crm {
     ///
     /// # Errors
     /// A validation error on `email`; storage errors.
+    #[operation("crm.find_by_email", tenant = tenant)]
     pub async fn find_by_email(&self, tenant: &TenantId, email: &str) -> Result<Vec<LeadId>> {
         let e = Email::parse(email)?;
         self.find_by(tenant, BlindKind::Email, e.as_str()).await

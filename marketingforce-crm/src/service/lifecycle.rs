@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use marketingforce_core::storage::Batch;
+use marketingforce_core::telemetry::operation;
 use marketingforce_core::tenant::TenantId;
 
 use super::{Crm, Work};
@@ -57,6 +58,7 @@ impl Crm {
     /// # Errors
     /// [`CrmError::IllegalTransition`] (naming the allowed next stages),
     /// [`CrmError::ReasonRequired`], [`CrmError::AccessDenied`], storage errors.
+    #[operation("crm.transition", tenant = tenant, key = idempotency_key)]
     pub async fn transition(
         &self,
         tenant: &TenantId,
@@ -102,6 +104,7 @@ impl Crm {
     ///
     /// # Errors
     /// [`CrmError::AccessDenied`] unless the actor owns the lead (or may see it), storage errors.
+    #[operation("crm.record_follow_up", tenant = tenant, key = idempotency_key)]
     pub async fn record_follow_up(
         &self,
         tenant: &TenantId,
@@ -153,6 +156,7 @@ impl Crm {
     /// the service clock or before 2000 (see
     /// [`check_client_time`](crate::request::check_client_time));
     /// [`CrmError::LeadNotFound`], [`CrmError::LeadMerged`], storage errors.
+    #[operation("crm.record_behaviour", tenant = tenant, key = idempotency_key)]
     pub async fn record_behaviour(
         &self,
         tenant: &TenantId,
@@ -231,6 +235,7 @@ impl Crm {
     ///
     /// # Errors
     /// A validation error on `purpose` when no such consent is active; storage errors.
+    #[operation("crm.withdraw_consent", tenant = tenant)]
     pub async fn withdraw_consent(
         &self,
         tenant: &TenantId,

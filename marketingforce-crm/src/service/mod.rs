@@ -22,6 +22,7 @@ use marketingforce_core::id::{IdGenerator, RandomIds};
 use marketingforce_core::storage::{
     Batch, Collection, CommitOutcome, Entity, Expect, Idempotent, Store, Versioned,
 };
+use marketingforce_core::telemetry::operation;
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::time::{Clock, SystemClock};
 use schemars::JsonSchema;
@@ -421,6 +422,7 @@ impl Crm {
     ///
     /// # Errors
     /// Storage errors while reading the tenant's configuration record.
+    #[operation("crm.config_for", tenant = tenant)]
     pub async fn config_for(&self, tenant: &TenantId) -> Result<Arc<CrmConfig>> {
         let guard = self.slot(tenant).lock_owned().await;
         match guard.as_ref() {
@@ -501,6 +503,7 @@ impl Crm {
     /// when another writer changed the record concurrently, storage errors (after a failure
     /// the tenant's state is rebuilt from storage on its next use, so it follows whatever
     /// record the store holds).
+    #[operation("crm.configure", tenant = tenant)]
     pub async fn configure(&self, tenant: &TenantId, config: CrmConfig) -> Result<u64> {
         config.validate()?;
         let mut guard = self.slot(tenant).lock_owned().await;
@@ -957,7 +960,10 @@ impl Crm {
         let mut attempt = 1;
         loop {
             match command().await {
-                Err(e) if is_stale(&e) && attempt < STALE_ATTEMPTS => attempt += 1,
+                Err(e) if is_stale(&e) && attempt < STALE_ATTEMPTS => {
+                    marketingforce_core::telemetry::stale_retry("crm.writes", attempt as u64);
+                    attempt += 1;
+                }
                 other => return other,
             }
         }
@@ -994,6 +1000,7 @@ impl Crm {
     ///
     /// # Errors
     /// Backend or decoding errors.
+    #[operation("crm.all_leads", tenant = tenant)]
     pub async fn all_leads(&self, tenant: &TenantId) -> Result<Vec<Lead>> {
         Ok(self
             .leads()
@@ -1008,6 +1015,7 @@ impl Crm {
     ///
     /// # Errors
     /// [`CrmError::LeadNotFound`].
+    #[operation("crm.lead", tenant = tenant)]
     pub async fn lead(&self, tenant: &TenantId, id: &LeadId) -> Result<Lead> {
         Ok(self.read_lead(tenant, id).await?.value)
     }
@@ -1016,6 +1024,7 @@ impl Crm {
     ///
     /// # Errors
     /// Backend or decoding errors.
+    #[operation("crm.history", tenant = tenant)]
     pub async fn history(&self, tenant: &TenantId, id: &LeadId) -> Result<Vec<LeadEvent>> {
         let journal = marketingforce_core::storage::Journal::<LeadEvent>::new(
             self.store.clone(),
@@ -1034,6 +1043,7 @@ impl Crm {
     ///
     /// # Errors
     /// [`CrmError::LeadErased`] or [`CrmError::LeadNotFound`].
+    #[operation("crm.survivor", tenant = tenant)]
     pub async fn survivor(&self, tenant: &TenantId, lead: &LeadId) -> Result<LeadId> {
         let guard = self.state(tenant).await?;
         let st = guard.as_ref().ok_or(CrmError::LeadNotFound(*lead))?;
@@ -1055,6 +1065,7 @@ impl Crm {
     /// # Errors
     /// Crypto or backend errors; records already rewritten stay rewritten (each batch is
     /// atomic, the operation can be re-run).
+    #[operation("crm.rotate_keys", tenant = tenant)]
     pub async fn rotate_keys(&self, tenant: &TenantId) -> Result<usize> {
         let mut guard = self.state(tenant).await?;
         // Other processes rebuild when they see the entries appended below; this one does too.

@@ -315,7 +315,15 @@ impl WeComClient {
     ) -> Result<T> {
         let mut retry = 0;
         loop {
-            let failure = match self.send(method, api, query, body).await {
+            let sent = marketingforce_core::telemetry::http::request(
+                PLATFORM,
+                method,
+                &self.config.base_url,
+                retry + 1,
+                self.send(method, api, query, body),
+                |r| r.as_ref().ok().map(|(status, _)| *status),
+            );
+            let failure = match sent.await {
                 Ok((status, bytes)) if status < 500 && status != 429 => {
                     match self.check(api, status, &bytes, token_call) {
                         Err(e) if retry < self.config.max_retries && is_transient(&e) => {
@@ -348,7 +356,9 @@ impl WeComClient {
                     marketingforce_core::Error::backend_message(PLATFORM, true, failure).into(),
                 );
             }
-            tokio::time::sleep(self.config.backoff(retry)).await;
+            let wait = self.config.backoff(retry);
+            marketingforce_core::telemetry::http::retrying(PLATFORM, retry + 1, None, wait);
+            tokio::time::sleep(wait).await;
             retry += 1;
         }
     }

@@ -471,6 +471,7 @@ impl Relay {
     /// # Errors
     /// [`EventsError::LeaseLost`] when another relay took the lease during the step (the
     /// events may have been delivered twice; the cursor is the new holder's); storage errors.
+    #[marketingforce_core::telemetry::operation("events.relay.pump", tenant = tenant, level = "trace")]
     pub async fn pump(&self, tenant: &TenantId) -> Result<PumpReport, EventsError> {
         let inner = &*self.inner;
         {
@@ -568,6 +569,11 @@ impl Relay {
                 record: taken,
                 version,
             };
+            tracing::debug!(
+                sink = inner.sink_id(),
+                epoch = cursor.record.epoch,
+                "relay lease taken"
+            );
             inner.remember(tenant, Some(cursor.clone()), None);
             if page.is_empty() {
                 return Ok(self.wait_report(tenant, cursor, NextStep::CaughtUp));
@@ -611,6 +617,7 @@ impl Relay {
             ),
             Err(f) => (f.delivered().min(events.len()), Some(f)),
         };
+        observe_delivery(inner.sink_id(), inner.clock.now(), &events[..delivered]);
 
         // Move the cursor past what was accepted (and dead-letter what is given up on), fenced
         // on the cursor's version, renewing the lease.
@@ -628,6 +635,13 @@ impl Relay {
             next.attempts += 1;
             if f.is_permanent() || s.retry.exhausted(next.attempts) {
                 let victim = events.get(delivered);
+                tracing::warn!(
+                    sink = inner.sink_id(),
+                    seq = next.position + 1,
+                    event = victim.map(OutboxEvent::name),
+                    attempts = next.attempts,
+                    "event dead-lettered"
+                );
                 dead = Some(DeadLetter {
                     sink: inner.sink_id().to_string(),
                     seq: next.position + 1,
@@ -667,11 +681,12 @@ impl Relay {
                 .into())
             }
             Err(Error::Conflict { .. }) => {
+                tracing::info!(sink = inner.sink_id(), "relay lease lost");
                 return Err(EventsError::LeaseLost {
                     tenant: *tenant,
                     sink: inner.sink_id().to_string(),
                     epoch: cursor.record.epoch,
-                })
+                });
             }
             Err(e) => return Err(e.into()),
         };
@@ -1016,4 +1031,14 @@ impl Relay {
             }
         }
     }
+}
+
+/// Telemetry of a delivered page: how many events went out, and how old the oldest was.
+fn observe_delivery(sink: &str, now: chrono::DateTime<chrono::Utc>, delivered: &[OutboxEvent]) {
+    let Some(oldest) = delivered.iter().map(OutboxEvent::occurred_at).min() else {
+        return;
+    };
+    marketingforce_core::telemetry::events_relayed(sink, delivered.len() as u64);
+    let age = (now - oldest).to_std().unwrap_or_default();
+    marketingforce_core::telemetry::relay_lag(sink, age.as_secs_f64());
 }

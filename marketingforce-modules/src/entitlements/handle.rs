@@ -9,6 +9,7 @@ use chrono::NaiveDate;
 use marketingforce_core::env::Env;
 use marketingforce_core::events::{EventContext, Outbox};
 use marketingforce_core::storage::{Batch, Collection, CommitOutcome, Expect, MemoryStore, Store};
+use marketingforce_core::telemetry::operation;
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::time::{Clock, TimeZone};
 use serde::Serialize;
@@ -106,6 +107,7 @@ impl TenantState {
 
     /// Re-read the stored grants (as of the grants journal's head) and recompile — always
     /// when `force`, otherwise only when another process granted since.
+    #[operation("modules.entitlements.reload_grants", tenant = self.tenant)]
     pub async fn reload_grants(&self, force: bool) -> Result<()> {
         use std::sync::atomic::Ordering;
         let store = self.shared.store().clone();
@@ -403,6 +405,7 @@ impl Entitlements {
     /// [`ModulesError::SeatLimitReached`] when every seat is taken, storage errors (nothing is
     /// assigned then), [`Error::StaleView`](marketingforce_core::Error::StaleView) (retryable)
     /// when other processes kept changing the tenant's seats through every attempt.
+    #[operation("modules.entitlements.assign_seat", tenant = self.tenant())]
     pub async fn assign_seat(&self, module: &ModuleId, account: &AccountId) -> Result<SeatChange> {
         let limit = self.seat_limit(module);
         let Some(limit) = limit else {
@@ -441,6 +444,7 @@ impl Entitlements {
     ///
     /// # Errors
     /// Storage errors (the seat stays assigned then).
+    #[operation("modules.entitlements.unassign_seat", tenant = self.tenant())]
     pub async fn unassign_seat(
         &self,
         module: &ModuleId,
@@ -576,6 +580,7 @@ impl Entitlements {
     /// # Errors
     /// Storage or decoding errors (the view is left as it was, or partly caught up and still
     /// consistent with a prefix of the journals).
+    #[operation("modules.entitlements.sync", tenant = self.tenant())]
     pub async fn sync(&self) -> Result<()> {
         let store = self.state.shared.store().clone();
         let tenant = self.state.tenant;

@@ -6,6 +6,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use marketingforce_core::events::EventContext;
 use marketingforce_core::storage::{Batch, Collection, Expect, Store};
+use marketingforce_core::telemetry::operation;
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::time::{Clock, SystemClock, TimeZone};
 use marketingforce_core::Error;
@@ -168,6 +169,7 @@ impl EntitlementRegistry {
     ///
     /// # Errors
     /// Storage or decoding errors.
+    #[operation("modules.entitlements.load", tenant = tenant)]
     pub async fn load(&self, tenant: &TenantId) -> Result<Entitlements> {
         if let Some(e) = self.cached(tenant) {
             e.state.reload_grants(false).await?;
@@ -191,6 +193,7 @@ impl EntitlementRegistry {
     ///
     /// # Errors
     /// Storage or decoding errors.
+    #[operation("modules.entitlements.rebuild", tenant = tenant)]
     pub async fn rebuild(&self, tenant: &TenantId) -> Result<Entitlements> {
         let store = self.shared.store().clone();
         // The head first: grants read after it are at least as new.
@@ -243,6 +246,7 @@ impl EntitlementRegistry {
     /// # Errors
     /// The grant does not validate (field paths), [`Error::IdempotencyMismatch`] for a
     /// different grant under the same id, storage errors.
+    #[operation("modules.entitlements.grant")]
     pub async fn grant(&self, grant: Grant) -> Result<Entitlements> {
         grant.validate(&self.shared.catalog)?;
         let tenant = grant.tenant;
@@ -282,6 +286,7 @@ impl EntitlementRegistry {
     ///
     /// # Errors
     /// Storage or decoding errors.
+    #[operation("modules.entitlements.refresh", tenant = tenant)]
     pub async fn refresh(&self, tenant: &TenantId) -> Result<Entitlements> {
         let Some(ents) = self.cached(tenant) else {
             return self.load(tenant).await;
@@ -316,6 +321,7 @@ impl EntitlementRegistry {
     ///
     /// # Errors
     /// Storage errors; failed events stay queued for the next flush.
+    #[operation("modules.entitlements.flush")]
     pub async fn flush(&self) -> Result<()> {
         self.shared.writer.flush().await
     }

@@ -66,6 +66,7 @@ pub(crate) mod writer;
 use std::sync::{Arc, MutexGuard, PoisonError};
 
 use marketingforce_core::money::Quantity;
+use marketingforce_core::telemetry::operation;
 use marketingforce_core::tenant::TenantId;
 use serde::Serialize;
 
@@ -281,6 +282,7 @@ impl UsageMeter {
     /// the next flush retries it; retrying the call with the same key waits for that);
     /// [`Error::OutcomeUnknown`](marketingforce_core::Error::OutcomeUnknown) when other
     /// processes kept the journal moving through every attempt (the event stays queued).
+    #[operation("modules.metering.consume_durable", tenant = self.tenant(), key = key, observe = crate::telemetry::consumed)]
     pub async fn consume_durable(
         &self,
         unit: &UsageUnit,
@@ -543,6 +545,7 @@ impl UsageMeter {
     ///
     /// # Errors
     /// As [`commit`](Self::commit) and [`consume_durable`](Self::consume_durable).
+    #[operation("modules.metering.commit_durable", tenant = self.tenant(), key = key, observe = crate::telemetry::consumed)]
     pub async fn commit_durable(&self, key: &str, used: impl Into<Quantity>) -> Result<Consumed> {
         let c = self.commit(key, used)?;
         self.wait(c).await
@@ -595,6 +598,7 @@ impl UsageMeter {
     ///
     /// # Errors
     /// Storage errors; failed events stay queued for the next flush.
+    #[operation("modules.metering.flush", tenant = self.tenant())]
     pub async fn flush(&self) -> Result<()> {
         self.state.shared.writer.flush().await
     }

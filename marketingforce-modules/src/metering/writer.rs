@@ -414,6 +414,10 @@ impl UsageWriter {
                 }
                 Ok(CommitOutcome::Replayed(_)) => return Ok(()),
                 Err(Error::StaleView { .. }) => {
+                    marketingforce_core::telemetry::stale_retry(
+                        "modules.usage",
+                        attempt as u64 + 1,
+                    );
                     self.reconcile(state, runs).await?;
                     // Let the writers this one lost to finish before it tries again (more turns
                     // the more often it lost), so that contention does not starve one of them.

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use marketingforce_core::money::Quantity;
 use marketingforce_core::storage::{Batch, Collection, Entity, Idempotent, Store};
+use marketingforce_core::telemetry::operation;
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::time::Clock;
 use serde::{Deserialize, Serialize};
@@ -295,6 +296,7 @@ impl ModuleHost {
     /// # Errors
     /// Unknown module, the tenant not entitled, a configuration that does not match the schema
     /// (the error names the path inside it, under `config`), storage errors.
+    #[operation("modules.paas.configure")]
     pub async fn configure(
         &self,
         ents: &Entitlements,
@@ -399,6 +401,7 @@ impl ModuleHost {
     /// (nothing runs then), [`ModulesError::ModuleFailed`] when the module fails (its reserved
     /// usage is released) or reports usage of an undeclared unit, a configuration error when
     /// the tenant's configuration is missing required settings, storage errors.
+    #[operation("modules.paas.invoke", key = key)]
     pub async fn invoke(
         &self,
         ents: &Entitlements,

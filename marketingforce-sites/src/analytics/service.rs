@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use marketingforce_core::storage::{Journal, Store};
+use marketingforce_core::telemetry::operation;
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::time::TimeZone;
 use serde::{Deserialize, Serialize};
@@ -80,6 +81,7 @@ impl VisitAnalytics {
     ///
     /// # Errors
     /// Storage or decoding errors.
+    #[operation("sites.analytics.catch_up", tenant = tenant)]
     pub async fn catch_up(&self, tenant: &TenantId) -> Result<u64> {
         self.with(tenant, Engine::records).await
     }
@@ -88,6 +90,7 @@ impl VisitAnalytics {
     ///
     /// # Errors
     /// Storage or decoding errors.
+    #[operation("sites.analytics.rebuild", tenant = tenant)]
     pub async fn rebuild(&self, tenant: &TenantId) -> Result<u64> {
         self.tenants.lock().await.remove(tenant);
         self.catch_up(tenant).await
@@ -97,6 +100,7 @@ impl VisitAnalytics {
     ///
     /// # Errors
     /// Storage or decoding errors.
+    #[operation("sites.analytics.report", tenant = tenant)]
     pub async fn report(
         &self,
         tenant: &TenantId,
@@ -113,6 +117,7 @@ impl VisitAnalytics {
     ///
     /// # Errors
     /// Storage or decoding errors.
+    #[operation("sites.analytics.visitor_pageviews", tenant = tenant)]
     pub async fn visitor_pageviews(
         &self,
         tenant: &TenantId,

@@ -35,6 +35,7 @@ use marketingforce_core::id::IdGenerator;
 use marketingforce_core::storage::{
     Batch, Entity, Expect, Fingerprint, Idempotent, IndexEntry, Store,
 };
+use marketingforce_core::telemetry::operation;
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::time::Clock;
 use marketingforce_core::IdempotencyKey;
@@ -453,6 +454,7 @@ impl FormService {
     ///
     /// # Errors
     /// The sink's errors; storage errors.
+    #[operation("sites.forms.sync_behaviour", tenant = tenant)]
     pub async fn sync_behaviour(&self, tenant: &TenantId, visitor: &str) -> Result<usize> {
         let Some(analytics) = &self.analytics else {
             return Ok(0);
@@ -487,6 +489,7 @@ impl FormService {
     /// [`SitesError::FormRejected`] listing every field in error;
     /// [`SitesError::RateLimited`]; not found for an unknown form; the sink's errors (the
     /// submission can be retried with the same id); storage errors.
+    #[operation("sites.forms.submit", tenant = tenant)]
     pub async fn submit(
         &self,
         tenant: &TenantId,

@@ -66,6 +66,7 @@ use marketingforce_content::compliance::ReviewService;
 use marketingforce_core::env::Env;
 use marketingforce_core::events::Outbox;
 use marketingforce_core::storage::{Batch, Entity, Expect, Idempotent, Store};
+use marketingforce_core::telemetry::operation;
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::time::Clock;
 use marketingforce_core::IdempotencyKey;
@@ -176,6 +177,7 @@ impl SitePublisher {
     /// Validation errors naming the path; [`SitesError::Modules`] naming the missing module
     /// and the bundles that include it; [`SitesError::ComplianceBlocked`] listing every block
     /// not approved; storage errors.
+    #[operation("sites.publish.publish", tenant = tenant, key = idempotency_key)]
     pub async fn publish(
         &self,
         tenant: &TenantId,

@@ -192,7 +192,7 @@ impl Client {
         loop {
             let (token, generation) = self.tokens.access(self).await?;
             self.limiter.acquire(call.advertiser.as_deref()).await;
-            match self.exchange(&call.wire(Some(token))).await {
+            match self.exchange(&call.wire(Some(token)), attempt + 1).await {
                 Step::Done(data) => return Ok(data),
                 Step::TokenRejected(error) => {
                     if token_retried {
@@ -223,7 +223,7 @@ impl Client {
         let mut attempt = 0u32;
         loop {
             self.limiter.acquire(None).await;
-            match self.exchange(&call.wire(None)).await {
+            match self.exchange(&call.wire(None), attempt + 1).await {
                 Step::Done(data) => return Ok(data),
                 Step::TokenRejected(error) => return Err(error.into_core()),
                 Step::Retry {
@@ -301,10 +301,19 @@ impl Client {
         .into_core()
     }
 
-    async fn exchange(&self, request: &WireRequest) -> Step {
+    async fn exchange(&self, request: &WireRequest, attempt: u32) -> Step {
         let endpoint = request.path.clone();
         let post = request.method == HttpMethod::Post;
-        let response = match self.transport.send(request).await {
+        let method = if post { "POST" } else { "GET" };
+        let sent = marketingforce_core::telemetry::http::request(
+            BACKEND,
+            method,
+            &self.config.base_url,
+            attempt,
+            self.transport.send(request),
+            |r| r.as_ref().ok().map(|r| r.status),
+        );
+        let response = match sent.await {
             Ok(r) => r,
             Err(TransportError::Timeout) => {
                 return Step::Fail(Error::Timeout {
@@ -428,6 +437,8 @@ impl Client {
         } else {
             0
         };
-        tokio::time::sleep(Duration::from_millis(half + jitter)).await;
+        let wait = Duration::from_millis(half + jitter);
+        marketingforce_core::telemetry::http::retrying(BACKEND, attempt + 1, None, wait);
+        tokio::time::sleep(wait).await;
     }
 }

@@ -251,7 +251,15 @@ impl OaClient {
     ) -> Result<T> {
         let mut retry = 0;
         loop {
-            let failure = match self.send(method, api, query, body).await {
+            let sent = marketingforce_core::telemetry::http::request(
+                "wechat-oa",
+                method,
+                &self.config.base_url,
+                retry + 1,
+                self.send(method, api, query, body),
+                |r| r.as_ref().ok().map(|(status, _)| *status),
+            );
+            let failure = match sent.await {
                 Ok((status, bytes)) if status < 500 && status != 429 => {
                     match self.check(app, api, status, &bytes) {
                         Err(ContentError::ChannelApi { code, .. })
@@ -289,7 +297,9 @@ impl OaClient {
                 )
                 .into());
             }
-            tokio::time::sleep(self.config.backoff(retry)).await;
+            let wait = self.config.backoff(retry);
+            marketingforce_core::telemetry::http::retrying("wechat-oa", retry + 1, None, wait);
+            tokio::time::sleep(wait).await;
             retry += 1;
         }
     }
