@@ -21,19 +21,35 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let today = platform.env().clock().today(profile.time_zone);
     let mut order = QuoteRequest::new("tcloud.standard", Term::new(today, 12));
     order.add_ons = vec![ModuleId::LEAD_MANAGEMENT];
-    let sub = tenant.subscriptions().subscribe(&order, today, &key("order")?).await?;
-    println!("{} is {:?}, paid {}", profile.name, sub.state, sub.quote.total);
+    let sub = tenant
+        .subscriptions()
+        .subscribe(&order, today, &key("order")?)
+        .await?;
+    println!(
+        "{} is {:?}, paid {}",
+        profile.name, sub.state, sub.quote.total
+    );
 
     let entitlements = tenant.entitlements().await?;
     assert!(entitlements.is_enabled(&ModuleId::LEAD_MANAGEMENT));
 
-    let inquiry = CaptureRequest::new(Source::OwnSite).name("王芳").mobile("13912345678");
+    let inquiry = CaptureRequest::new(Source::OwnSite)
+        .name("王芳")
+        .mobile("13912345678");
     let captured = tenant.crm().capture(inquiry, &key("form-1")?).await?;
     let again = CaptureRequest::new(Source::WeCom).mobile("139 1234 5678");
     let merged = tenant.crm().capture(again, &key("wecom-1")?).await?;
-    assert_eq!(captured.lead(), merged.lead(), "the same person is one lead");
+    assert_eq!(
+        captured.lead(),
+        merged.lead(),
+        "the same person is one lead"
+    );
 
     let page = tenant.crm().find(&LeadQuery::new().limit(20)).await?;
-    println!("{} lead(s); the first came from {:?}", page.items.len(), page.items[0].touches[0].source);
+    println!(
+        "{} lead(s); the first came from {:?}",
+        page.items.len(),
+        page.items[0].touches[0].source
+    );
     Ok(())
 }

@@ -438,10 +438,14 @@ impl World {
         let statement = r
             .result
             .map_err(|e| self.fail(format!("settle {month}: unexpected error: {e}")))?;
-        let ops = self.svc.ads[i].clone();
-        let figures = ops
-            .settlement_figures(month)
-            .await
+        // A read that cannot bring the ledger up to date says so (an injected fault): read
+        // again, as a caller would.
+        let figures = self
+            .call("settlement_figures", async |s| {
+                s.ads[i].settlement_figures(month).await
+            })
+            .await?
+            .result
             .map_err(|e| self.fail(format!("figures of {month}: {e}")))?;
         if figures != statement.figures {
             return Err(self.fail(format!(
@@ -449,7 +453,13 @@ impl World {
                 statement.figures
             )));
         }
-        let transfers = ops.ledger().read(|e| e.transfer_count()).await.unwrap();
+        let transfers = self
+            .call("ledger transfers", async |s| {
+                s.ads[i].ledger().read(|e| e.transfer_count()).await
+            })
+            .await?
+            .result
+            .map_err(|e| self.fail(format!("ledger of {month}: {e}")))?;
         let r = self
             .call("settle_month again", async |s| {
                 s.ads[i].settle_month(month, SettlementMode::Final).await
@@ -458,11 +468,13 @@ impl World {
         let again = r
             .result
             .map_err(|e| self.fail(format!("settle {month} again: {e}")))?;
-        let after = self.svc.ads[i]
-            .ledger()
-            .read(|e| e.transfer_count())
-            .await
-            .unwrap();
+        let after = self
+            .call("ledger transfers", async |s| {
+                s.ads[i].ledger().read(|e| e.transfer_count()).await
+            })
+            .await?
+            .result
+            .map_err(|e| self.fail(format!("ledger of {month}: {e}")))?;
         if again != statement || after != transfers {
             return Err(self.fail(format!(
                 "settle {month} again: statement changed ({}) or transfers {transfers} → {after}",

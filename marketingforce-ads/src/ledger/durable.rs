@@ -329,7 +329,12 @@ impl Ledger {
     }
 
     /// Apply what other processes appended to the journal since the engine's position.
+    ///
+    /// Failed or dropped half-way (a read error on a later page), the engine holds entries its
+    /// position does not count: it is marked stale, and reloaded from the journal before its
+    /// next use instead of applying those entries twice.
     async fn catch_up(&self, state: &mut State) -> Result<()> {
+        state.stale = true;
         state.journal_seq = apply_tail(
             self.store.as_ref(),
             &self.tenant,
@@ -338,6 +343,7 @@ impl Ledger {
             state.journal_seq,
         )
         .await?;
+        state.stale = false;
         Ok(())
     }
 
@@ -476,6 +482,8 @@ impl Ledger {
         let mut attempt = 1;
         let mut caught_up = false;
         loop {
+            // A catch-up that failed after a stale attempt left the engine to be reloaded.
+            self.resync(&mut state).await?;
             let cp = state.engine.checkpoint();
             let decided = check(&state.engine)
                 .and_then(|()| create_in(&mut state.engine, &accounts, cp))
@@ -544,6 +552,17 @@ impl Ledger {
         let mut attempt = 1;
         let mut caught_up = false;
         let (results, written) = loop {
+            // A catch-up that failed after a stale attempt left the engine to be reloaded.
+            if state.stale {
+                if let Err(e) = self.resync(state).await {
+                    // Nothing decided: every caller gets the reload's failure.
+                    let undecided = queued
+                        .iter()
+                        .map(|_| Err(AdsError::validation("ledger", "not decided")))
+                        .collect();
+                    break (undecided, Err(e));
+                }
+            }
             let cp = state.engine.checkpoint();
             let now = self.now();
             let mut results = Vec::with_capacity(queued.len());
