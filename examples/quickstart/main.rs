@@ -139,6 +139,40 @@ fn args() -> Result<Args, String> {
     })
 }
 
+/// What the day emitted: the domain events in the outboxes of the tenants and the operator,
+/// counted per event type (they would go to NATS JetStream or webhooks through
+/// `marketingforce::events`' relay).
+async fn emitted(scenario: &Scenario) -> Result<String, String> {
+    use marketingforce::core::events::{EventEnvelope, OUTBOX_JOURNAL};
+    let cast = scenario.cast();
+    let mut counts = std::collections::BTreeMap::<String, usize>::new();
+    for tenant in [cast.operator, cast.jinggong, cast.yunfan] {
+        let mut after = 0;
+        loop {
+            let entries = scenario
+                .store()
+                .read_journal(&tenant, OUTBOX_JOURNAL, after, 1_000)
+                .await
+                .map_err(|e| format!("cannot read the outbox: {e}"))?;
+            let Some(last) = entries.last().map(|e| e.seq) else {
+                break;
+            };
+            for entry in &entries {
+                let event = EventEnvelope::from_json(&entry.payload)
+                    .map_err(|e| format!("an outbox entry does not decode: {e}"))?;
+                *counts.entry(event.name().to_string()).or_default() += 1;
+            }
+            after = last;
+        }
+    }
+    let total: usize = counts.values().sum();
+    let listed: Vec<String> = counts.iter().map(|(n, c)| format!("{n} {c}")).collect();
+    Ok(format!(
+        "Events      {total} domain events in the outboxes: {}",
+        listed.join(" · ")
+    ))
+}
+
 /// The poster as PNG, or why it cannot be made (an optional artefact: the run goes on without
 /// it).
 fn poster_png() -> Result<Vec<u8>, String> {
@@ -194,6 +228,7 @@ async fn run(args: Args) -> Result<(), String> {
     }
     let figures = scenario.figures().await.map_err(|e| e.to_string())?;
     println!("\n{}", report::text(&figures, &described));
+    println!("{}", emitted(&scenario).await?);
 
     std::fs::create_dir_all(&args.out)
         .map_err(|e| format!("cannot create {}: {e}", args.out.display()))?;

@@ -285,8 +285,8 @@ fn a_top_up_resolved_after_a_stale_view_carries_one_event() {
         // A third process replaying the store sees A's void and B's credit.
         let c = open_ops(store.clone(), tenant, w.clock.clone(), 5).await;
         assert_eq!(
-            c.ledger().read(|e| e.transfer_count()).await,
-            w.ops.ledger().read(|e| e.transfer_count()).await
+            c.ledger().read(|e| e.transfer_count()).await.unwrap(),
+            w.ops.ledger().read(|e| e.transfer_count()).await.unwrap()
         );
     });
 }
