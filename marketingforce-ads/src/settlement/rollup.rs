@@ -53,7 +53,8 @@ impl Summary {
     }
 }
 
-/// The figures of several months added up (see the [module docs](self)).
+/// The figures of several months added up: overall, per service type, per platform and per
+/// month, from [`SettlementRollup::of`].
 ///
 /// ```
 /// # use marketingforce_ads::settlement::{SettlementFigures, SettlementRollup};
