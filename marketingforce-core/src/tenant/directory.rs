@@ -95,9 +95,21 @@ impl TenantDirectory {
     /// # Errors
     /// [`Error::NotFound`] (kind `tenant`) when it was never registered; storage errors.
     pub async fn get(&self, tenant: &TenantId) -> Result<Tenant> {
-        match self.profiles.get(tenant, PROFILE_KEY).await? {
-            Some(v) => Ok(v.value.profile),
-            None => Err(Error::not_found("tenant", tenant)),
-        }
+        self.find(tenant)
+            .await?
+            .ok_or_else(|| Error::not_found("tenant", tenant))
+    }
+
+    /// The profile of `tenant`, or `None` when it was never registered (services that also
+    /// serve tenants registered elsewhere fall back to their own defaults).
+    ///
+    /// # Errors
+    /// Storage or decoding errors.
+    pub async fn find(&self, tenant: &TenantId) -> Result<Option<Tenant>> {
+        Ok(self
+            .profiles
+            .get(tenant, PROFILE_KEY)
+            .await?
+            .map(|v| v.value.profile))
     }
 }

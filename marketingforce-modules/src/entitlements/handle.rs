@@ -41,7 +41,8 @@ pub(crate) struct Shared {
     pub catalog: Arc<Catalog>,
     pub hints: Arc<SalesHints>,
     pub clock: Arc<dyn Clock>,
-    pub time_zone: TimeZone,
+    /// The zone of tenants without a registered profile.
+    pub default_zone: TimeZone,
     pub writer: UsageWriter,
     /// Where grant, seat and quota events are staged (see [`crate::events`]).
     pub outbox: Outbox,
@@ -57,16 +58,15 @@ impl Shared {
     pub fn store(&self) -> &Arc<dyn Store> {
         self.writer.store()
     }
-
-    pub fn today(&self) -> NaiveDate {
-        self.clock.today(self.time_zone)
-    }
 }
 
 /// The state of one tenant.
 #[derive(Debug)]
 pub(crate) struct TenantState {
     pub tenant: TenantId,
+    /// The tenant's zone (its profile's, fixed at registration): quota windows and grant
+    /// start and end dates are read in it.
+    pub time_zone: TimeZone,
     pub shared: Arc<Shared>,
     pub grants: RwLock<Vec<Grant>>,
     pub set: RwLock<Arc<EntitlementSet>>,
@@ -83,17 +83,19 @@ pub(crate) struct TenantState {
 impl TenantState {
     pub fn new(
         tenant: TenantId,
+        time_zone: TimeZone,
         shared: Arc<Shared>,
         grants: Vec<Grant>,
         seats: FastMap<ModuleId, BTreeSet<AccountId>>,
         usage: UsageBook,
     ) -> Result<TenantState> {
-        let today = shared.today();
+        let today = shared.clock.today(time_zone);
         let set = EntitlementSet::compile(&shared.catalog, tenant, &grants, today)?;
         let mut usage = usage;
         usage.set_grants(&grants);
         Ok(TenantState {
             tenant,
+            time_zone,
             shared,
             grants: RwLock::new(grants),
             set: RwLock::new(Arc::new(set)),
@@ -128,9 +130,14 @@ impl TenantState {
         Ok(())
     }
 
+    /// Today in the tenant's zone.
+    pub fn today(&self) -> NaiveDate {
+        self.shared.clock.today(self.time_zone)
+    }
+
     /// Replace the grants and recompile for today.
     pub fn install_grants(&self, grants: Vec<Grant>) -> Result<()> {
-        let today = self.shared.today();
+        let today = self.today();
         let set = EntitlementSet::compile(&self.shared.catalog, self.tenant, &grants, today)?;
         self.usage
             .lock()
@@ -253,11 +260,12 @@ impl Entitlements {
             hints: crate::products::Products::builtin().sales_hints(),
             outbox: Shared::outbox_of(&store, &clock),
             clock,
-            time_zone: TimeZone::default(),
+            default_zone: TimeZone::default(),
             writer: UsageWriter::new(store),
         });
         let state = TenantState::new(
             tenant,
+            TimeZone::default(),
             shared,
             grants,
             FastMap::default(),
@@ -271,6 +279,18 @@ impl Entitlements {
     /// The tenant.
     pub fn tenant(&self) -> TenantId {
         self.state.tenant
+    }
+
+    /// The zone quota windows and grant dates are read in: the tenant's registered profile's
+    /// (see [`TenantDirectory`](marketingforce_core::tenant::TenantDirectory)), else the
+    /// registry's default.
+    pub fn time_zone(&self) -> TimeZone {
+        self.state.time_zone
+    }
+
+    /// Today in [`time_zone`](Self::time_zone).
+    pub fn today(&self) -> NaiveDate {
+        self.state.today()
     }
 
     /// The compiled entitlement set now in force.
@@ -631,7 +651,7 @@ impl Entitlements {
     /// # Errors
     /// A grant naming a module the catalog no longer has.
     pub fn refresh(&self) -> Result<bool> {
-        let today = self.state.shared.today();
+        let today = self.state.today();
         let stale = {
             let set = self
                 .state

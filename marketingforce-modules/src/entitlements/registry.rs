@@ -4,10 +4,11 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError, RwLock};
 
+use marketingforce_core::env::Env;
 use marketingforce_core::events::EventContext;
 use marketingforce_core::storage::{Batch, Collection, Expect, Store};
 use marketingforce_core::telemetry::operation;
-use marketingforce_core::tenant::TenantId;
+use marketingforce_core::tenant::{TenantDirectory, TenantId};
 use marketingforce_core::time::{Clock, SystemClock, TimeZone};
 use marketingforce_core::Error;
 
@@ -56,7 +57,10 @@ impl RegistryBuilder {
         self
     }
 
-    /// Date usage and grants in `zone` (default Asia/Shanghai).
+    /// Date usage and grants of tenants without a registered profile in `zone` (default
+    /// Asia/Shanghai). A tenant registered in the
+    /// [`TenantDirectory`](marketingforce_core::tenant::TenantDirectory) is dated in its own
+    /// profile's zone.
     #[must_use]
     pub fn time_zone(mut self, zone: TimeZone) -> Self {
         self.time_zone = zone;
@@ -74,7 +78,7 @@ impl RegistryBuilder {
                     .unwrap_or_else(|| crate::products::Products::builtin().sales_hints()),
                 outbox: Shared::outbox_of(&self.store, &clock),
                 clock,
-                time_zone: self.time_zone,
+                default_zone: self.time_zone,
                 writer: UsageWriter::new(self.store),
             }),
             tenants: RwLock::new(HashMap::new()),
@@ -233,10 +237,22 @@ impl EntitlementRegistry {
             }
         }
         book.position = after;
-        let state = TenantState::new(*tenant, self.shared.clone(), grants, seats, book)?;
+        let time_zone = self.zone_of(tenant).await?;
+        let state = TenantState::new(*tenant, time_zone, self.shared.clone(), grants, seats, book)?;
         state.grants_position.store(grants_head, Ordering::Release);
         Ok(Entitlements {
             state: Arc::new(state),
+        })
+    }
+
+    /// The zone a tenant's quota windows and grants are dated in: its registered profile's
+    /// (fixed at registration, so a cached value never goes stale across processes), else the
+    /// registry's default.
+    async fn zone_of(&self, tenant: &TenantId) -> Result<TimeZone> {
+        let directory = TenantDirectory::new(&Env::new(self.shared.store().clone()));
+        Ok(match directory.find(tenant).await? {
+            Some(profile) => profile.time_zone,
+            None => self.shared.default_zone,
         })
     }
 

@@ -222,7 +222,7 @@ impl UsageMeter {
         quantity.ensure_positive("quantity")?;
         let now = self.state.shared.clock.now();
         let mut book = self.book();
-        let date = book.date_of(now, self.state.shared.time_zone);
+        let date = book.date_of(now, self.state.time_zone);
         let (Drawn { draws, left, .. }, key) = match book.consume(key, unit, quantity, date) {
             Consumption::Recorded(drawn, key) => (drawn, key),
             Consumption::Replay(seen) => {
@@ -350,7 +350,7 @@ impl UsageMeter {
         }
         let now = self.state.shared.clock.now();
         let mut book = self.book();
-        let date = book.date_of(now, self.state.shared.time_zone);
+        let date = book.date_of(now, self.state.time_zone);
         let (key, replayed) = if let Some(seen) = book.seen(key) {
             Self::replay(&seen, key, unit, quantity, UsageKind::Credit)?;
             (seen.key, true)
@@ -406,7 +406,7 @@ impl UsageMeter {
         quantity.ensure_positive("quantity")?;
         let now = self.state.shared.clock.now();
         let mut book = self.book();
-        let date = book.date_of(now, self.state.shared.time_zone);
+        let date = book.date_of(now, self.state.time_zone);
         if book.seen(key).is_some() {
             return Err(ModulesError::ReservationNotOpen {
                 key: key.to_string(),
@@ -565,7 +565,7 @@ impl UsageMeter {
     pub fn balance(&self, unit: &UsageUnit) -> UnitBalance {
         let now = self.state.shared.clock.now();
         let mut book = self.book();
-        let date = book.date_of(now, self.state.shared.time_zone);
+        let date = book.date_of(now, self.state.time_zone);
         book.balance(unit, date)
     }
 
@@ -573,7 +573,7 @@ impl UsageMeter {
     pub fn balances(&self) -> Vec<UnitBalance> {
         let now = self.state.shared.clock.now();
         let mut book = self.book();
-        let date = book.date_of(now, self.state.shared.time_zone);
+        let date = book.date_of(now, self.state.time_zone);
         book.units().iter().map(|u| book.balance(u, date)).collect()
     }
 
