@@ -36,6 +36,11 @@ pub use marketingforce_modules as modules;
 #[cfg(feature = "sites")]
 pub use marketingforce_sites as sites;
 
+#[cfg(any(
+    all(feature = "ads", feature = "content"),
+    all(feature = "content", feature = "crm")
+))]
+pub mod bridges;
 #[cfg(all(feature = "modules", feature = "crm", feature = "ads"))]
 pub mod platform;
 #[cfg(all(feature = "modules", feature = "crm", feature = "ads"))]

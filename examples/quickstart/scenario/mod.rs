@@ -58,7 +58,6 @@ pub mod report;
 mod runner;
 mod script;
 mod services;
-mod sink;
 
 pub use cast::{
     Cast, Person, PhaseIds, DISTRIBUTION_ADVERTISER, JINGGONG, OPERATOR, PARTNER, SALESPERSON,
@@ -74,7 +73,6 @@ pub use outside::OutsideWorld;
 pub use phase::Phase;
 pub use runner::{PhaseReport, Scenario};
 pub use script::{personal_data, poster_request};
-pub use sink::CrmLeadSink;
 
 /// Run the whole story on `store` (run number 0) and return its figures.
 ///

@@ -39,7 +39,7 @@ use super::cast::{Cast, PhaseIds};
 use super::error::Result;
 use super::outside::OutsideWorld;
 use super::script;
-use super::sink::CrmLeadSink;
+use marketingforce::bridges::{ComplianceReview, CrmInquirySink};
 
 /// The demo master secret of the CRM's personal-data encryption and blind indexes. A real
 /// deployment takes its keys from a KMS through its own `KeyProvider`.
@@ -207,7 +207,7 @@ impl Services {
             store.clone(),
             clock.clone(),
             publisher.clone(),
-            Arc::new(CrmLeadSink::new(crm_a.clone(), script::CONTENT_CAMPAIGN)),
+            Arc::new(CrmInquirySink::new(crm_a.clone(), script::CONTENT_CAMPAIGN)),
         );
         let ads = AdOps::open(
             store.clone(),
@@ -216,7 +216,12 @@ impl Services {
             ids.clone(),
             AdOpsConfig::default(),
         )
-        .await?;
+        .await?
+        // Creatives are placed only after T Cloud's compliance review passed their content.
+        .with_review_checker(Arc::new(ComplianceReview::new(
+            reviews.clone(),
+            store.clone(),
+        )));
         // Re-attach the ad platform if it was registered before a restart.
         for p in Collection::<MediaPlatform>::new(store.clone())
             .lookup_all(&cast.operator, "code", script::AD_PLATFORM_CODE)

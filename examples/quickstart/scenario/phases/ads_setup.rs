@@ -9,8 +9,7 @@ use std::sync::Arc;
 use marketingforce_ads::account::{Funding, TopUpRequest};
 use marketingforce_ads::agreement::{PlatformCategory, ServiceType};
 use marketingforce_ads::party::{uscc_with_check_digit, CustomerKind, NewCustomer, ReviewOutcome};
-use marketingforce_ads::review::{ApprovalRecord, CreativeDraft};
-use marketingforce_content::compliance::{ContentVersion, Decision, ReviewRecord};
+use marketingforce_ads::review::CreativeDraft;
 use marketingforce_core::adapters::ad_platform::AdPlatform;
 
 use crate::scenario::cast::day;
@@ -131,7 +130,8 @@ pub(super) async fn run(ctx: &mut Ctx<'_>) -> Result<()> {
             campaign.draft.name
         ));
         if a.service == ServiceType::Solution {
-            // The creative is reviewed by T Cloud's compliance checker before placement.
+            // The creative is placed only once T Cloud's compliance review (the
+            // `ComplianceReview` bridge AdOps was built with) passed its exact content.
             let creative = ops
                 .register_creative(
                     &format!("{}-creative-1", a.key),
@@ -144,36 +144,6 @@ pub(super) async fn run(ctx: &mut Ctx<'_>) -> Result<()> {
                         landing_url: "https://www.jinggong.example.cn/xk850".into(),
                     },
                 )
-                .await?;
-            let version = ContentVersion {
-                content_id: format!("creative:{}", creative.id),
-                version: 1,
-                industry: Some(a.industry.into()),
-                title: creative.draft.title.clone(),
-                body: creative.draft.body.clone(),
-            };
-            let reviewed = ctx
-                .svc
-                .reviews
-                .review(
-                    &ctx.cast.operator,
-                    &version,
-                    &format!("{}-creative-1-review", a.key),
-                )
-                .await?;
-            if reviewed.decision != Decision::Approved {
-                return Err(
-                    ctx.unexpected(format!("creative not approved: {:?}", reviewed.findings))
-                );
-            }
-            let approval = ApprovalRecord::approve(
-                &creative,
-                "T Cloud 合规审核(自动)",
-                &ReviewRecord::key_for(&version.content_id, 1),
-                ctx.now(),
-            );
-            ops.approvals()
-                .record(&ctx.cast.operator, &approval)
                 .await?;
             ops.place_creative(
                 &format!("{}-placement-1", a.key),
