@@ -176,7 +176,51 @@ pub struct AgreementTerms {
     pub customer_rebate: CustomerRebatePolicy,
 }
 
+/// The last day of a one-year term starting on `start` (the day before its anniversary).
+fn one_year_from(start: NaiveDate) -> NaiveDate {
+    start
+        .checked_add_months(chrono::Months::new(12))
+        .and_then(|d| d.pred_opt())
+        .unwrap_or(NaiveDate::MAX)
+}
+
 impl AgreementTerms {
+    /// One year of `service_type` from `start` with the usual terms: no auto-renewal, 60 days'
+    /// credit (within the normal maximum, so no exception is needed), `credit_limit`, and
+    /// `customer_rebate`. Adjust fields afterwards for anything else.
+    ///
+    /// ```
+    /// use marketingforce_ads::agreement::{AgreementTerms, ServiceType};
+    /// use marketingforce_ads::rebate::CustomerRebatePolicy;
+    /// use marketingforce_core::money::Money;
+    ///
+    /// let terms = AgreementTerms::one_year(
+    ///     ServiceType::Distribution,
+    ///     "2026-03-01".parse().unwrap(),
+    ///     Money::cny("300000").unwrap(),
+    ///     CustomerRebatePolicy::Fixed { rate: "3%".parse().unwrap() },
+    /// );
+    /// assert_eq!(terms.end.to_string(), "2027-02-28");
+    /// assert!(terms.validate(&Default::default()).is_ok());
+    /// ```
+    pub fn one_year(
+        service_type: ServiceType,
+        start: NaiveDate,
+        credit_limit: Money,
+        customer_rebate: CustomerRebatePolicy,
+    ) -> AgreementTerms {
+        AgreementTerms {
+            service_type,
+            start,
+            end: one_year_from(start),
+            auto_renew: false,
+            credit_terms_days: 60,
+            credit_exception: None,
+            credit_limit,
+            customer_rebate,
+        }
+    }
+
     /// Check the terms against `policy`.
     ///
     /// # Errors
@@ -350,6 +394,41 @@ pub struct PlatformAgreementTerms {
     pub settlement_terms: SettlementTerms,
     /// What it pays us.
     pub rebate_policy: PlatformRebatePolicy,
+}
+
+impl PlatformAgreementTerms {
+    /// One year from `start` with a platform we prepay, selling every pricing model (CPC, CPM,
+    /// CPT) in `currency` and paying `rebate_policy`. Adjust fields afterwards for anything
+    /// else.
+    ///
+    /// ```
+    /// use marketingforce_ads::agreement::PlatformAgreementTerms;
+    /// use marketingforce_ads::rebate::PlatformRebatePolicy;
+    /// use marketingforce_core::money::Currency;
+    /// use marketingforce_ads::config::Config;
+    ///
+    /// let terms = PlatformAgreementTerms::prepaid_one_year(
+    ///     "2026-01-01".parse().unwrap(),
+    ///     Currency::CNY,
+    ///     PlatformRebatePolicy::standard("5%".parse().unwrap()),
+    /// );
+    /// assert_eq!(terms.end.to_string(), "2026-12-31");
+    /// assert!(terms.validate().is_ok());
+    /// ```
+    pub fn prepaid_one_year(
+        start: NaiveDate,
+        currency: Currency,
+        rebate_policy: PlatformRebatePolicy,
+    ) -> PlatformAgreementTerms {
+        PlatformAgreementTerms {
+            start,
+            end: one_year_from(start),
+            currency,
+            pricing_models: vec![PricingModel::Cpc, PricingModel::Cpm, PricingModel::Cpt],
+            settlement_terms: SettlementTerms::Prepay,
+            rebate_policy,
+        }
+    }
 }
 
 impl Config for PlatformAgreementTerms {

@@ -183,6 +183,18 @@ pub struct BusinessLicence {
     pub expires_on: Option<NaiveDate>,
 }
 
+impl BusinessLicence {
+    /// The licence a customer registered with (its number and registered name), without a
+    /// fixed term.
+    pub fn of(customer: &Customer) -> BusinessLicence {
+        BusinessLicence {
+            number: customer.licence_number.clone(),
+            registered_name: customer.name.clone(),
+            expires_on: None,
+        }
+    }
+}
+
 /// Public reputation findings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 pub struct Reputation {
@@ -231,6 +243,17 @@ pub struct Financials {
     pub loss_making_years: u32,
 }
 
+impl Financials {
+    /// A position with `net_assets` and `debt_ratio` and no loss-making years.
+    pub fn new(net_assets: Money, debt_ratio: Rate) -> Financials {
+        Financials {
+            net_assets,
+            debt_ratio,
+            loss_making_years: 0,
+        }
+    }
+}
+
 /// Everything the qualification review looks at.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct QualificationDossier {
@@ -248,6 +271,26 @@ pub struct QualificationDossier {
     pub credit_rating: CreditRating,
     /// Financial position.
     pub financials: Financials,
+}
+
+impl QualificationDossier {
+    /// The dossier of `customer`: its registered licence and industry, a clean reputation, no
+    /// advertising permits, `credit_rating` and `financials`. Add permits (regulated
+    /// industries) and reputation findings to the fields afterwards.
+    pub fn of(
+        customer: &Customer,
+        credit_rating: CreditRating,
+        financials: Financials,
+    ) -> QualificationDossier {
+        QualificationDossier {
+            licence: BusinessLicence::of(customer),
+            industry: customer.industry.clone(),
+            permits: Vec::new(),
+            reputation: Reputation::default(),
+            credit_rating,
+            financials,
+        }
+    }
 }
 
 /// The rules a dossier is reviewed against (configuration data).

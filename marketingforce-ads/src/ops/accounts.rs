@@ -248,7 +248,7 @@ impl AdOps {
         }
     }
 
-    async fn hold_top_up(&self, key: &str, request: &TopUpRequest) -> Result<TopUp> {
+    pub(super) async fn hold_top_up(&self, key: &str, request: &TopUpRequest) -> Result<TopUp> {
         let (idem, previous) = self.idempotent::<TopUp>("top_up", key, request).await?;
         if let Some(t) = previous {
             // The stored result is the hold; the record tells where it stands now.
@@ -415,7 +415,11 @@ impl AdOps {
         self.resolve_top_up(id, status).await
     }
 
-    async fn resolve_top_up(&self, id: &TopUpId, receipt: Option<TopUpReceipt>) -> Result<TopUp> {
+    pub(super) async fn resolve_top_up(
+        &self,
+        id: &TopUpId,
+        receipt: Option<TopUpReceipt>,
+    ) -> Result<TopUp> {
         let Versioned {
             value: mut t,
             version,

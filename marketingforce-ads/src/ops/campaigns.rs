@@ -162,7 +162,11 @@ impl AdOps {
         self.commit(&idem, vec![], vec![], batch, campaign).await
     }
 
-    fn ensure_active(&self, a: &crate::account::AdAccount, date: NaiveDate) -> Result<()> {
+    pub(super) fn ensure_active(
+        &self,
+        a: &crate::account::AdAccount,
+        date: NaiveDate,
+    ) -> Result<()> {
         match a.status_on(date) {
             AccountStatus::Active => Ok(()),
             AccountStatus::Suspended { reason } => Err(AdsError::AccountSuspended {

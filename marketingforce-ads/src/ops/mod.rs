@@ -11,6 +11,7 @@ mod accounts;
 mod balances;
 mod campaigns;
 mod import;
+mod link;
 mod parties;
 mod settle;
 
