@@ -80,6 +80,11 @@ use marketingforce_modules::subscriptions::{
 };
 use marketingforce_modules::ModulesError;
 
+#[cfg(feature = "content")]
+mod content;
+#[cfg(feature = "content")]
+pub use content::TenantContent;
+
 /// Builds a [`Platform`]: every setting has a default except the keys, which the CRM needs to
 /// seal personal data.
 pub struct PlatformBuilder {
@@ -92,6 +97,8 @@ pub struct PlatformBuilder {
     crm: CrmConfig,
     quotes: Option<QuoteEngine>,
     gate: Option<Arc<dyn CaptureGate>>,
+    #[cfg(feature = "content")]
+    content: content::ContentSettings,
 }
 
 impl fmt::Debug for PlatformBuilder {
@@ -164,6 +171,39 @@ impl PlatformBuilder {
         self
     }
 
+    /// Review content against `lexicon` as the base word list (default: the built-in
+    /// Advertising Law list); tenants add their own with
+    /// [`TenantContent::set_lexicon`].
+    #[cfg(feature = "content")]
+    #[must_use]
+    pub fn lexicon(mut self, lexicon: marketingforce_content::compliance::Lexicon) -> Self {
+        self.content.lexicon = Some(lexicon);
+        self
+    }
+
+    /// Generate text with `generator` (default: the offline template generator; an
+    /// OpenAI-compatible backend with the content crate's `openai` feature).
+    #[cfg(feature = "content")]
+    #[must_use]
+    pub fn text_generator(
+        mut self,
+        generator: Arc<dyn marketingforce_core::adapters::generation::TextGenerator>,
+    ) -> Self {
+        self.content.text = Some(generator);
+        self
+    }
+
+    /// Generate images with `generator` (default: the SVG template generator).
+    #[cfg(feature = "content")]
+    #[must_use]
+    pub fn image_generator(
+        mut self,
+        generator: Arc<dyn marketingforce_core::adapters::generation::ImageGenerator>,
+    ) -> Self {
+        self.content.images = Some(generator);
+        self
+    }
+
     /// Build the services. Nothing is read from the store yet: each tenant's state is
     /// rebuilt from it on first use.
     ///
@@ -211,8 +251,12 @@ impl PlatformBuilder {
             .config(self.crm)
             .capture_gate(gate)
             .build()?;
+        #[cfg(feature = "content")]
+        let content = content::ContentServices::build(&env, &registry, self.content);
         Ok(Platform {
             inner: Arc::new(Inner {
+                #[cfg(feature = "content")]
+                content,
                 directory: TenantDirectory::new(&env),
                 env,
                 registry,
@@ -230,6 +274,8 @@ struct Inner {
     registry: Arc<EntitlementRegistry>,
     subscriptions: Subscriptions,
     crm: Arc<Crm>,
+    #[cfg(feature = "content")]
+    content: content::ContentServices,
     handles: Mutex<HashMap<TenantId, TenantHandle>>,
 }
 
@@ -260,6 +306,8 @@ impl Platform {
             crm: CrmConfig::default(),
             quotes: None,
             gate: None,
+            #[cfg(feature = "content")]
+            content: content::ContentSettings::default(),
         }
     }
 
@@ -287,6 +335,13 @@ impl Platform {
     /// The shared CRM service (per-tenant calls are easier through [`TenantHandle::crm`]).
     pub fn crm(&self) -> &Arc<Crm> {
         &self.inner.crm
+    }
+
+    /// The shared content review service (per-tenant calls are easier through
+    /// [`TenantHandle::content`]).
+    #[cfg(feature = "content")]
+    pub fn reviews(&self) -> &marketingforce_content::compliance::ReviewService {
+        self.inner.content.reviews()
     }
 
     /// The shared subscription service.
