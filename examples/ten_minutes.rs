@@ -1,6 +1,7 @@
 //! Ten minutes with the SDK: open SQLite, subscribe a tenant, check an entitlement, capture a
 //! lead, record a day of ad spend from a platform's report export and settle the month.
 //! `cargo run --example ten_minutes`
+use marketingforce::modules::products::BundleId;
 use std::sync::Arc;
 
 use marketingforce::ads::{account::*, period::Month, rebate::*, settlement::*};
@@ -24,7 +25,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Subscribe: T Cloud Standard with lead management, paid in full, active today.
     let today = platform.env().clock().today(profile.time_zone);
-    let mut order = QuoteRequest::new("tcloud.standard", Term::new(today, 12));
+    let mut order = QuoteRequest::new(BundleId::TCLOUD_STANDARD, Term::new(today, 12));
     order.add_ons = vec![ModuleId::LEAD_MANAGEMENT];
     let sub = tenant
         .subscriptions()

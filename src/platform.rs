@@ -30,7 +30,7 @@
 //!
 //! // Capture is a paid function: T Cloud Standard with lead management, paid in full.
 //! let today = platform.env().clock().today(profile.time_zone);
-//! let mut order = QuoteRequest::new("tcloud.standard", Term::new(today, 12));
+//! let mut order = QuoteRequest::new(marketingforce::modules::products::BundleId::TCLOUD_STANDARD, Term::new(today, 12));
 //! order.add_ons = vec![ModuleId::LEAD_MANAGEMENT];
 //! tenant.subscriptions().subscribe(&order, today, &key("order-1")).await?;
 //!

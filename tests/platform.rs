@@ -1,6 +1,7 @@
 //! The front door: one `Platform` over a store, tenant handles that honour the tenant's
 //! profile, idempotency keys last, and several platforms (processes) over one store.
 
+use marketingforce::modules::products::BundleId;
 use std::sync::Arc;
 
 use chrono::NaiveDate;
@@ -71,7 +72,7 @@ async fn a_tenant_subscribes_captures_and_trades_in_its_own_currency_and_zone() 
     assert_eq!(err.kind(), ErrorKind::NotFound);
 
     // A direct sale in one call; a retry with the same key sells nothing twice.
-    let mut order = QuoteRequest::new("tcloud.standard", Term::new(day("2026-03-03"), 12));
+    let mut order = QuoteRequest::new(BundleId::TCLOUD_STANDARD, Term::new(day("2026-03-03"), 12));
     order.add_ons = vec![ModuleId::LEAD_MANAGEMENT];
     let subs = tenant.subscriptions();
     let sold = subs
@@ -144,7 +145,7 @@ async fn two_platforms_over_one_sqlite_file_share_tenants_and_leads() {
     let profile = Tenant::new(TenantId::new(), "苏州云帆贸易有限公司").unwrap();
     let handle = a.register_tenant(&profile, &key("signup")).await.unwrap();
     let today = a.env().clock().today(profile.time_zone);
-    let order = QuoteRequest::new("trueclient.pro.growth", Term::new(today, 12));
+    let order = QuoteRequest::new(BundleId::TRUECLIENT_PRO_GROWTH, Term::new(today, 12));
     handle
         .subscriptions()
         .subscribe(&order, today, &key("order"))

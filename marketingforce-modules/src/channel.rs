@@ -31,6 +31,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{ModulesError, Result};
 use crate::pricing::{QuoteEngine, QuoteRequest};
+use crate::products::BundleId;
 use crate::revenue::Contract;
 
 entity_id! {
@@ -180,7 +181,7 @@ pub struct ChannelOrder {
     /// The end user's region (identity or contact data).
     pub end_user_region: Region,
     /// The bundle.
-    pub bundle: String,
+    pub bundle: BundleId,
     /// List price (what the end user pays the partner).
     pub list_price: Money,
     /// The partner's commission.
@@ -290,7 +291,7 @@ pub struct OrderRequest {
 /// let order = svc.place_order(&partner.id, "order-1", &OrderRequest {
 ///     end_user: TenantId::new(),
 ///     end_user_region: Region::new("CN-33-01").unwrap(),
-///     quote: QuoteRequest::new("tcloud.basic", Term::new(d("2026-03-10"), 12)),
+///     quote: QuoteRequest::new(marketingforce_modules::products::BundleId::TCLOUD_BASIC, Term::new(d("2026-03-10"), 12)),
 ///     on: d("2026-03-05"),
 /// }).await.unwrap();
 /// // List 19,800; the partner keeps 60% and is charged 40%.

@@ -68,7 +68,7 @@ pub struct SubscriptionActivated {
     /// The subscription.
     pub subscription: SubscriptionId,
     /// The bundle subscribed to (`tcloud.basic`, …).
-    pub bundle: String,
+    pub bundle: crate::products::BundleId,
     /// First day of the term (the activation day).
     pub term_start: NaiveDate,
     /// Day after the term's last day.

@@ -30,9 +30,12 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{Catalog, ModuleId, ModuleKind, QuotaPeriod, UsageUnit};
+
+mod bundle_id;
 use crate::entitlements::SalesHints;
 use crate::error::{ModulesError, PackOffer, Result};
 use crate::pricing::PriceSchedule;
+pub use bundle_id::BundleId;
 
 /// The product lines.
 #[derive(
@@ -96,7 +99,7 @@ pub struct IncludedUsage {
 #[serde(deny_unknown_fields)]
 pub struct Bundle {
     /// Id, e.g. `tcloud.standard`.
-    pub id: String,
+    pub id: BundleId,
     /// Display name.
     pub name: String,
     /// Product line.
@@ -251,7 +254,7 @@ impl Products {
         for (i, b) in data.bundles.iter().enumerate() {
             validate_bundle(b, catalog, data.currency, &packs)
                 .map_err(|e| e.in_field(format!("bundles[{i}]")))?;
-            if bundles.insert(b.id.clone(), i).is_some() {
+            if bundles.insert(b.id.to_string(), i).is_some() {
                 return Err(ModulesError::validation(
                     format!("bundles[{i}].id"),
                     format!("duplicate bundle id {}", b.id),
@@ -345,7 +348,7 @@ impl Products {
                     .bundles
                     .entry(m.clone())
                     .or_default()
-                    .push(b.id.clone());
+                    .push(b.id.to_string());
             }
         }
         Arc::new(hints)

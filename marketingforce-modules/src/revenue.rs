@@ -192,7 +192,7 @@ pub struct Contract {
     /// The salesperson credited, if any.
     pub salesperson: Option<String>,
     /// The channel partner that sold it, if any.
-    pub partner: Option<String>,
+    pub partner: Option<crate::channel::PartnerId>,
     /// The obligations (the contract, then amendments).
     pub obligations: Vec<Obligation>,
     /// Payments received.

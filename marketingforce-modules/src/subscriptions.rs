@@ -45,6 +45,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{Metering, ModuleId};
+use crate::channel::PartnerId;
 use crate::entitlements::{EntitlementRegistry, Grant, GrantId, GrantSource, QuotaSource};
 use crate::error::{ModulesError, Result};
 use crate::events::{
@@ -145,7 +146,7 @@ pub struct Subscription {
     /// The salesperson credited (direct sales).
     pub salesperson: Option<String>,
     /// The channel partner that sold it.
-    pub partner: Option<String>,
+    pub partner: Option<PartnerId>,
 }
 
 impl Entity for Subscription {
@@ -236,7 +237,7 @@ pub struct Signing {
     pub salesperson: Option<String>,
     /// The channel partner that sold it.
     #[serde(default)]
-    pub partner: Option<String>,
+    pub partner: Option<PartnerId>,
 }
 
 /// A payment.
@@ -285,7 +286,7 @@ pub struct Renewal {
 /// let subs = Subscriptions::new(store).with_clock(clock).with_registry(registry.clone());
 /// let tenant = TenantId::new();
 ///
-/// let req = QuoteRequest::new("tcloud.basic", Term::new(d("2026-03-02"), 12));
+/// let req = QuoteRequest::new(marketingforce_modules::products::BundleId::TCLOUD_BASIC, Term::new(d("2026-03-02"), 12));
 /// let s = subs.create_quote(&tenant, "quote-1", &req).await.unwrap();
 /// let signing = Signing { on: d("2026-03-02"), credit_months: 0, salesperson: None, partner: None };
 /// let s = subs.sign(&tenant, &s.id, "sign-1", &signing).await.unwrap();

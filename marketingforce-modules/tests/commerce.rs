@@ -1,5 +1,6 @@
 //! Quotes, the subscription lifecycle, revenue, channel partners, commissions and metrics.
 
+use marketingforce_modules::products::BundleId;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -43,7 +44,7 @@ fn rt() -> tokio::runtime::Runtime {
 #[test]
 fn quotes_price_and_explain_every_line() {
     let engine = QuoteEngine::builtin();
-    let mut req = QuoteRequest::new("tcloud.standard", Term::new(d("2026-03-01"), 24));
+    let mut req = QuoteRequest::new(BundleId::TCLOUD_STANDARD, Term::new(d("2026-03-01"), 24));
     req.add_ons = vec![ModuleId::T_VIDEO];
     req.extra_seats = vec![SeatLine {
         module: ModuleId::MARKETING_TEAM_MANAGEMENT,
@@ -81,10 +82,10 @@ fn quotes_price_and_explain_every_line() {
 #[test]
 fn bad_quotes_name_the_field() {
     let engine = QuoteEngine::builtin();
-    let base = QuoteRequest::new("tcloud.basic", Term::new(d("2026-03-01"), 12));
+    let base = QuoteRequest::new(BundleId::TCLOUD_BASIC, Term::new(d("2026-03-01"), 12));
     let e = engine
         .quote(&QuoteRequest {
-            bundle: "tcloud.gold".into(),
+            bundle: BundleId::new("tcloud.gold").unwrap(),
             ..base.clone()
         })
         .unwrap_err();
@@ -132,7 +133,10 @@ fn bad_quotes_name_the_field() {
     assert_eq!(engine.quote(&r).unwrap_err().field(), Some("term.months"));
     r.term.months = 6;
     assert_eq!(engine.quote(&r).unwrap_err().field(), Some("term.months"));
-    let mut r = QuoteRequest::new("trueclient.standard", Term::new(d("2026-03-01"), 12));
+    let mut r = QuoteRequest::new(
+        BundleId::TRUECLIENT_STANDARD,
+        Term::new(d("2026-03-01"), 12),
+    );
     r.accounts = Some(4);
     assert!(matches!(
         engine.quote(&r),
@@ -232,7 +236,10 @@ fn subscription_lifecycle_is_journaled_and_idempotent() {
     rt().block_on(async {
         let w = world();
         let t = TenantId::new();
-        let mut req = QuoteRequest::new("trueclient.standard", Term::new(d("2026-02-20"), 12));
+        let mut req = QuoteRequest::new(
+            BundleId::TRUECLIENT_STANDARD,
+            Term::new(d("2026-02-20"), 12),
+        );
         req.accounts = Some(8);
         let s = w.subs.create_quote(&t, "q1", &req).await.unwrap();
         assert_eq!(s.state, SubscriptionState::Quoted);
@@ -399,7 +406,10 @@ fn professional_credit_activation_refund_and_expiry() {
     rt().block_on(async {
         let w = world();
         let t = TenantId::new();
-        let req = QuoteRequest::new("trueclient.pro.growth", Term::new(d("2026-03-01"), 12));
+        let req = QuoteRequest::new(
+            BundleId::TRUECLIENT_PRO_GROWTH,
+            Term::new(d("2026-03-01"), 12),
+        );
         let s = w.subs.create_quote(&t, "q", &req).await.unwrap();
         let s = w
             .subs
@@ -451,7 +461,7 @@ fn professional_credit_activation_refund_and_expiry() {
             .create_quote(
                 &t,
                 "q2",
-                &QuoteRequest::new("tcloud.basic", Term::new(d("2026-03-01"), 12)),
+                &QuoteRequest::new(BundleId::TCLOUD_BASIC, Term::new(d("2026-03-01"), 12)),
             )
             .await
             .unwrap();
@@ -551,7 +561,7 @@ fn channel_partner_prepayment_orders_and_refund() {
         let order = OrderRequest {
             end_user: TenantId::new(),
             end_user_region: Region::new("CN-44-03").unwrap(),
-            quote: QuoteRequest::new("tcloud.standard", Term::new(d("2026-03-10"), 12)),
+            quote: QuoteRequest::new(BundleId::TCLOUD_STANDARD, Term::new(d("2026-03-10"), 12)),
             on: d("2026-03-05"),
         };
         let o = svc.place_order(&p.id, "o1", &order).await.unwrap();
@@ -567,7 +577,7 @@ fn channel_partner_prepayment_orders_and_refund() {
         );
         let far = OrderRequest {
             end_user_region: Region::new("CN-31").unwrap(),
-            quote: QuoteRequest::new("tcloud.basic", Term::new(d("2026-03-10"), 12)),
+            quote: QuoteRequest::new(BundleId::TCLOUD_BASIC, Term::new(d("2026-03-10"), 12)),
             ..order.clone()
         };
         let o2 = svc.place_order(&p.id, "o2", &far).await.unwrap();
@@ -575,7 +585,7 @@ fn channel_partner_prepayment_orders_and_refund() {
         assert_eq!(svc.flagged_orders().await.unwrap(), vec![o2.clone()]);
         // 128,000 × 35% = 44,800 > 25,640 left: refused, nothing changes.
         let big = OrderRequest {
-            quote: QuoteRequest::new("tcloud.flagship", Term::new(d("2026-03-10"), 12)),
+            quote: QuoteRequest::new(BundleId::TCLOUD_FLAGSHIP, Term::new(d("2026-03-10"), 12)),
             ..order.clone()
         };
         match svc.place_order(&p.id, "o3", &big).await {
@@ -632,7 +642,7 @@ fn direct_commissions_per_salesperson_and_month() {
     let mut c =
         Contract::simple("c", t, cny("1000"), d("2026-03-20"), d("2026-03-20"), 12).unwrap();
     c.salesperson = Some("zhang".into());
-    c.partner = Some("partner_x".into());
+    c.partner = Some(marketingforce_modules::channel::PartnerId::new());
     let lines = plan.commissions(&[a, b, c]).unwrap();
     let l = lines[&("zhang".to_string(), 2026, 3)];
     assert_eq!(l.commission, cny("7944")); // 19,800 × 20% + 49,800 × 8%
@@ -697,7 +707,7 @@ fn cancelling_a_renewal_reactivates_the_term_it_renewed() {
             .create_quote(
                 &t,
                 "q",
-                &QuoteRequest::new("tcloud.basic", Term::new(d("2026-02-12"), 12)),
+                &QuoteRequest::new(BundleId::TCLOUD_BASIC, Term::new(d("2026-02-12"), 12)),
             )
             .await
             .unwrap();

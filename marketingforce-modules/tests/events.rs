@@ -3,6 +3,7 @@
 //! change nor the event; quota thresholds are reported once per crossing, even with several
 //! processes consuming at once.
 
+use marketingforce_modules::products::BundleId;
 use std::sync::Arc;
 
 use chrono::NaiveDate;
@@ -104,7 +105,7 @@ fn a_subscription_lifecycle_emits_its_events_once() {
     rt().block_on(async {
         let w = world(Arc::new(MemoryStore::new()));
         let t = w.tenant;
-        let req = QuoteRequest::new("tcloud.basic", Term::new(d("2026-03-02"), 12));
+        let req = QuoteRequest::new(BundleId::TCLOUD_BASIC, Term::new(d("2026-03-02"), 12));
         let s = w.subs.create_quote(&t, "quote-1", &req).await.unwrap();
         let s = w.subs.sign(&t, &s.id, "sign-1", &signing()).await.unwrap();
         let pay = Payment {
@@ -220,7 +221,7 @@ fn a_refund_is_an_event_and_a_refused_refund_is_not() {
     rt().block_on(async {
         let w = world(Arc::new(MemoryStore::new()));
         let t = w.tenant;
-        let req = QuoteRequest::new("tcloud.basic", Term::new(d("2026-03-02"), 12));
+        let req = QuoteRequest::new(BundleId::TCLOUD_BASIC, Term::new(d("2026-03-02"), 12));
         let s = w.subs.create_quote(&t, "q", &req).await.unwrap();
         // Refusing to refund an unpaid subscription writes nothing.
         assert!(w
@@ -256,7 +257,7 @@ fn a_failed_commit_leaves_neither_the_activation_nor_its_events() {
         ));
         let w = world(faulty.clone());
         let t = w.tenant;
-        let req = QuoteRequest::new("tcloud.basic", Term::new(d("2026-03-02"), 12));
+        let req = QuoteRequest::new(BundleId::TCLOUD_BASIC, Term::new(d("2026-03-02"), 12));
         let s = w.subs.create_quote(&t, "q", &req).await.unwrap();
         w.subs.sign(&t, &s.id, "s", &signing()).await.unwrap();
         let pay = Payment {

@@ -139,7 +139,7 @@ fn check_accounts(bundle: &Bundle, accounts: Option<u32>) -> Result<(), Problem>
     match (&bundle.pricing, accounts) {
         (BundlePricing::PerAccount { min_accounts, .. }, Some(n)) if n < *min_accounts => {
             Err(ModulesError::BelowMinimumSeats {
-                bundle: bundle.id.clone(),
+                bundle: bundle.id.to_string(),
                 minimum: *min_accounts,
                 requested: n,
             }
@@ -240,7 +240,7 @@ fn plan(state: &AppState, bundle: &Bundle, request: &NewTenant) -> Result<Tenant
     grant.validate(state.registry().catalog())?;
     Ok(TenantRecord {
         tenant,
-        bundle: bundle.id.clone(),
+        bundle: bundle.id.to_string(),
         accounts: request.accounts,
         grant,
         api_user: UserId::generate(ids),

@@ -524,8 +524,7 @@ async fn contracts(
         };
         let value = s.contract_value()?;
         let (sold_by, commission, vendor_receives) = match &s.partner {
-            Some(p) => {
-                let id = p.parse()?;
+            Some(id) => {
                 let order = svc
                     .channel
                     .orders_of(&id)
@@ -557,7 +556,7 @@ async fn contracts(
             .collect();
         out.push(ContractFigures {
             customer: cast.name_of(t).to_string(),
-            bundle: s.quote.bundle.clone(),
+            bundle: s.quote.bundle.to_string(),
             add_ons,
             accounts: s.quote.request.as_ref().and_then(|r| r.accounts),
             sold_by,
@@ -584,7 +583,6 @@ async fn partner(svc: &Services, subs: &[(TenantId, Subscription)]) -> Result<Pa
             out_of_area: 0,
         });
     };
-    let id = id.parse()?;
     let p = svc.channel.partner(&id).await?;
     let orders = svc.channel.orders_of(&id).await?;
     let drawn = orders

@@ -7,6 +7,7 @@
 //! typically earns.
 
 use chrono::{DateTime, Utc};
+use marketingforce::modules::products::BundleId;
 use marketingforce_ads::agreement::{
     AgreementTerms, PlatformAgreementTerms, ServiceType, SettlementTerms,
 };
@@ -51,7 +52,7 @@ pub fn start_of_story() -> DateTime<Utc> {
 /// Tenant A's order: T Cloud Standard with lead management, membership and social fission
 /// (RMB 49,800 + 5,800 + 9,800 + 7,800 = 73,200), 12 months from 3 March.
 pub fn jinggong_quote() -> QuoteRequest {
-    let mut q = QuoteRequest::new("tcloud.standard", Term::new(day(3, 3), 12));
+    let mut q = QuoteRequest::new(BundleId::TCLOUD_STANDARD, Term::new(day(3, 3), 12));
     q.add_ons = vec![
         ModuleId::LEAD_MANAGEMENT,
         ModuleId::MEMBERSHIP,
@@ -62,7 +63,7 @@ pub fn jinggong_quote() -> QuoteRequest {
 
 /// Tenant B's order: True Client Standard, 8 accounts × RMB 1,180 = 9,440, 12 months.
 pub fn yunfan_quote() -> QuoteRequest {
-    let mut q = QuoteRequest::new("trueclient.standard", Term::new(day(3, 3), 12));
+    let mut q = QuoteRequest::new(BundleId::TRUECLIENT_STANDARD, Term::new(day(3, 3), 12));
     q.accounts = Some(8);
     q
 }

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::{Catalog, Metering, ModuleId};
 use crate::error::{ModulesError, Result};
-use crate::products::{Bundle, BundlePricing, Products};
+use crate::products::{Bundle, BundleId, BundlePricing, Products};
 
 /// A contract term: `months` months from `start` (the end is exclusive).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
@@ -89,7 +89,7 @@ pub struct PackLine {
 #[serde(deny_unknown_fields)]
 pub struct QuoteRequest {
     /// The bundle (product version).
-    pub bundle: String,
+    pub bundle: BundleId,
     /// The term.
     pub term: Term,
     /// Accounts, for bundles priced per account (required there, refused elsewhere).
@@ -108,9 +108,9 @@ pub struct QuoteRequest {
 
 impl QuoteRequest {
     /// A request for `bundle` over `term` with nothing else.
-    pub fn new(bundle: impl Into<String>, term: Term) -> QuoteRequest {
+    pub fn new(bundle: BundleId, term: Term) -> QuoteRequest {
         QuoteRequest {
-            bundle: bundle.into(),
+            bundle,
             term,
             accounts: None,
             add_ons: Vec::new(),
@@ -179,7 +179,7 @@ pub struct QuoteLine {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Quote {
     /// The bundle.
-    pub bundle: String,
+    pub bundle: BundleId,
     /// The priced period: the term, or (for an amendment) from `on` to the term's end.
     pub start: NaiveDate,
     /// Day after the priced period.
@@ -210,7 +210,7 @@ pub struct Quote {
 ///
 /// let engine = QuoteEngine::builtin();
 /// let start: NaiveDate = "2026-03-01".parse().unwrap();
-/// let mut req = QuoteRequest::new("trueclient.standard", Term::new(start, 12));
+/// let mut req = QuoteRequest::new(marketingforce_modules::products::BundleId::TRUECLIENT_STANDARD, Term::new(start, 12));
 /// req.accounts = Some(8);
 /// let quote = engine.quote(&req).unwrap();
 /// assert_eq!(quote.total.to_string(), "9440.00 CNY");
@@ -315,7 +315,7 @@ impl QuoteEngine {
                 let full = term_price(annual, months)?;
                 lines.push(QuoteLine {
                     kind: LineKind::Bundle,
-                    item: bundle.id.clone(),
+                    item: bundle.id.to_string(),
                     quantity: 1,
                     full_price: full,
                     amount: full,
@@ -347,7 +347,7 @@ impl QuoteEngine {
                 let n = accounts.unwrap_or(0);
                 if n < *min_accounts {
                     return Err(ModulesError::BelowMinimumSeats {
-                        bundle: bundle.id.clone(),
+                        bundle: bundle.id.to_string(),
                         minimum: *min_accounts,
                         requested: n,
                     });
@@ -356,7 +356,7 @@ impl QuoteEngine {
                 let full = term_price(&annual, months)?;
                 lines.push(QuoteLine {
                     kind: LineKind::Accounts,
-                    item: bundle.id.clone(),
+                    item: bundle.id.to_string(),
                     quantity: u64::from(n),
                     full_price: full,
                     amount: full,
@@ -529,7 +529,7 @@ impl QuoteEngine {
             let full = term_price(&annual, months)?;
             lines.push(Self::line(
                 LineKind::Accounts,
-                bundle.id.clone(),
+                bundle.id.to_string(),
                 u64::from(basket.accounts),
                 full,
                 format!(

@@ -97,7 +97,7 @@ pub(super) async fn run(ctx: &mut Ctx<'_>) -> Result<()> {
                 on: signed_on,
                 credit_months: 0,
                 salesperson: None,
-                partner: Some(partner.id.to_string()),
+                partner: Some(partner.id),
             },
         )
         .await?;
