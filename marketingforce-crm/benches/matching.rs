@@ -244,6 +244,37 @@ fn main() {
         first.get_or_insert((q, total, t_link));
         black_box(clusters);
     }
+    if std::env::var("CRM_MATCH_DEBUG").is_ok() {
+        // The commonest comparison vectors of false links at p >= 0.99, and of missed pairs.
+        let mut fp: HashMap<String, usize> = HashMap::new();
+        let mut fnn: HashMap<String, usize> = HashMap::new();
+        let show = |l: &Levels| {
+            marketingforce_crm::matching::FIELDS
+                .iter()
+                .zip(l)
+                .filter(|(_, &x)| x != 0)
+                .map(|(f, &x)| format!("{}={}", f.as_str(), f.levels()[x as usize]))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        for (p, l) in cands.pairs.iter().zip(&levels) {
+            let same = labels[p.0 as usize] == labels[p.1 as usize];
+            let linked = weights.weigh(l) >= weight_of(0.99);
+            if linked && !same {
+                *fp.entry(show(l)).or_default() += 1;
+            } else if !linked && same {
+                *fnn.entry(show(l)).or_default() += 1;
+            }
+        }
+        for (name, m) in [("false links", fp), ("missed", fnn)] {
+            let mut v: Vec<_> = m.into_iter().collect();
+            v.sort_by_key(|x| std::cmp::Reverse(x.1));
+            println!("{name}: {}", v.iter().map(|x| x.1).sum::<usize>());
+            for (k, c) in v.iter().take(12) {
+                println!("  {c:>5} {k}");
+            }
+        }
+    }
     println!(
         "FS phases: records + blocking + comparison {t_block:.2?} ({} candidate pairs, {} capped blocks), estimation {t_train:.2?}",
         cands.pairs.len(),

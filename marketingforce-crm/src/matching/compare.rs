@@ -8,10 +8,10 @@
 //!
 //! | field | levels after null |
 //! |---|---|
-//! | `name` | `exact`, `swapped` (given ↔ family), `edit1` (one insertion, deletion, substitution or adjacent transposition; 3+ characters), `jw_0.92`, `family_exact`, `jw_0.80`, `else` |
+//! | `name` | `exact`, `swapped` (given ↔ family, each part exact or one edit away), `edit1` (one insertion, deletion, substitution or adjacent transposition; 3+ characters), `jw_0.92`, `family_exact`, `jw_0.80`, `else` |
 //! | `dob` | `exact`, `edit1` (one digit of YYYYMMDD, or day and month swapped), `within_1y`, `else` |
 //! | `postcode` | `exact`, `prefix3`, `else` |
-//! | `address` | `exact` (same tokens), `overlap_0.6`, `overlap_0.3` (Jaccard of tokens), `else` |
+//! | `address` | `exact` (same tokens), `overlap_0.6` (Jaccard of tokens, and the numbers agree), `overlap_0.3`, `else` |
 //! | `region`, `mobile`, `email`, `id_document`, `wechat`, `company_code` | `exact`, `else` |
 //! | `company` | `exact`, `jw_0.92`, `jw_0.80`, `else` |
 //!
@@ -222,7 +222,7 @@ fn name(a: &Record, b: &Record) -> u8 {
         if ga == gb && fa == fb {
             return 1;
         }
-        if ga == fb && fa == gb {
+        if cross_match(ga, fb) && cross_match(fa, gb) {
             return 2;
         }
     }
@@ -261,6 +261,16 @@ fn name(a: &Record, b: &Record) -> u8 {
     } else {
         7
     }
+}
+
+/// Whether two name parts agree for the `swapped` level: equal, or one edit apart when both
+/// have three characters or more.
+fn cross_match(a: &str, b: &str) -> bool {
+    if a == b {
+        return true;
+    }
+    let (ca, cb): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    ca.len().min(cb.len()) >= 3 && within_one_edit(&ca, &cb)
 }
 
 /// Whether `other` is `r`'s parts joined in the opposite order to its [`Record::name_key`].
@@ -355,11 +365,21 @@ pub fn jaccard(x: &[Box<str>], y: &[Box<str>]) -> f64 {
     }
 }
 
+/// Whether the numbers of two token lists agree: those of the shorter list all appear in the
+/// other (a house or room number is what tells neighbours apart).
+fn numbers_agree(x: &[Box<str>], y: &[Box<str>]) -> bool {
+    let (short, long) = if x.len() <= y.len() { (x, y) } else { (y, x) };
+    short
+        .iter()
+        .filter(|t| t.chars().any(|c| c.is_ascii_digit()))
+        .all(|t| long.binary_search(t).is_ok())
+}
+
 fn address(x: &[Box<str>], y: &[Box<str>]) -> u8 {
     let j = jaccard(x, y);
     if j >= 1.0 {
         1
-    } else if j >= 0.6 {
+    } else if j >= 0.6 && numbers_agree(x, y) {
         2
     } else if j >= 0.3 {
         3
@@ -421,6 +441,8 @@ mod tests {
         assert_eq!(level(Field::Name, &lr, &typo), "edit1");
         let swap = Record::new().given("Reid").family("Lachlan");
         assert_eq!(level(Field::Name, &lr, &swap), "swapped");
+        let swap_typo = Record::new().given("Reid").family("Lachlnn");
+        assert_eq!(level(Field::Name, &lr, &swap_typo), "swapped");
         let whole_swapped = Record::new().full_name("Reid Lachlan");
         assert_eq!(level(Field::Name, &lr, &whole_swapped), "swapped");
         let whole = Record::new().full_name("Lachlan Reid");
@@ -464,6 +486,12 @@ mod tests {
         assert_eq!(level(Field::Mobile, &a, &b), "null");
         let c = Record::new().dob_ymd(1984, 9, 30).postcode("3000");
         assert_eq!(level(Field::Dob, &a, &c), "within_1y");
+        // Neighbours: same street, another number.
+        let n1 = Record::new().address("上海中山路12号101室");
+        let n2 = Record::new().address("上海中山路14号101室");
+        assert_eq!(level(Field::Address, &n1, &n2), "overlap_0.3");
+        let n3 = Record::new().address("中山路12号101室");
+        assert_eq!(level(Field::Address, &n1, &n3), "overlap_0.6");
         assert_eq!(level(Field::Postcode, &a, &c), "else");
         let d = Record::new().dob_ymd(1990, 1, 1);
         assert_eq!(level(Field::Dob, &a, &d), "else");

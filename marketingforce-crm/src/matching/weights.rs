@@ -165,16 +165,16 @@ impl Weights {
     /// Compile a model (missing or short entries count as the defaults).
     pub fn new(model: &Model) -> Weights {
         let mut table = [[0.0; MAX_LEVELS]; N_FIELDS];
-        for (i, f) in FIELDS.iter().enumerate() {
-            let fm = model.field(*f);
-            for l in 1..f.levels().len() {
+        for (row, f) in table.iter_mut().zip(FIELDS) {
+            let fm = model.field(f);
+            for (l, cell) in row.iter_mut().enumerate().take(f.levels().len()).skip(1) {
                 let m = fm
                     .and_then(|x| x.m.get(l).copied())
                     .unwrap_or(f.default_m()[l]);
                 let u = fm
                     .and_then(|x| x.u.get(l).copied())
                     .unwrap_or(f.default_u()[l]);
-                table[i][l] = ln2ratio(m, u);
+                *cell = ln2ratio(m, u);
             }
         }
         let p = model.prior.clamp(1e-12, 1.0 - 1e-12);
@@ -286,8 +286,10 @@ mod tests {
         m.fields[2].m[1] = 0.0;
         let e = m.validate().unwrap_err().to_string();
         assert!(e.contains("fields[2].m[1]"), "{e}");
-        let mut m = Model::default();
-        m.prior = 1.0;
+        let m = Model {
+            prior: 1.0,
+            ..Model::default()
+        };
         assert!(m.validate().unwrap_err().to_string().contains("prior"));
         let mut m = Model::default();
         m.fields[0].u.pop();
