@@ -133,7 +133,7 @@ def main() -> None:
         ],
         retain_intermediate_calculation_columns=False,
     )
-    linker = Linker(df, settings)
+    linker = Linker(df, settings, log_level=logging.ERROR)
     linker.training.estimate_probability_two_random_records_match(
         [block_on("given_name", "family_name", "dob")], recall=0.6
     )

@@ -236,8 +236,13 @@ fn name(a: &Record, b: &Record) -> u8 {
     if swapped_whole(a, &kb) || swapped_whole(b, &ka) {
         return 2;
     }
-    let (ca, cb): (Vec<char>, Vec<char>) = (ka.chars().collect(), kb.chars().collect());
-    if ca.len().min(cb.len()) >= 3 && within_one_edit(&ca, &cb) {
+    let one_edit = if ka.is_ascii() && kb.is_ascii() {
+        ka.len().min(kb.len()) >= 3 && within_one_edit(ka.as_bytes(), kb.as_bytes())
+    } else {
+        let (ca, cb): (Vec<char>, Vec<char>) = (ka.chars().collect(), kb.chars().collect());
+        ca.len().min(cb.len()) >= 3 && within_one_edit(&ca, &cb)
+    };
+    if one_edit {
         return 3;
     }
     let jw = jaro_winkler(&ka, &kb);
@@ -249,9 +254,8 @@ fn name(a: &Record, b: &Record) -> u8 {
         // Whole Chinese names: the first character is the family name (two-character family
         // names agree on it too).
         _ => {
-            ca.first().is_some_and(|c| is_cjk(*c))
-                && cb.first().is_some_and(|c| is_cjk(*c))
-                && ca.first() == cb.first()
+            let (fa, fb) = (ka.chars().next(), kb.chars().next());
+            fa.is_some_and(is_cjk) && fa == fb
         }
     };
     if family_exact {
@@ -268,6 +272,9 @@ fn name(a: &Record, b: &Record) -> u8 {
 fn cross_match(a: &str, b: &str) -> bool {
     if a == b {
         return true;
+    }
+    if a.is_ascii() && b.is_ascii() {
+        return a.len().min(b.len()) >= 3 && within_one_edit(a.as_bytes(), b.as_bytes());
     }
     let (ca, cb): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
     ca.len().min(cb.len()) >= 3 && within_one_edit(&ca, &cb)
@@ -314,11 +321,14 @@ fn dob(x: chrono::NaiveDate, y: chrono::NaiveDate) -> u8 {
     if x == y {
         return 1;
     }
+    // YYYYMMDD as eight digits (years outside 0-9999 wrap, which only affects `edit1`).
     let digits = |d: chrono::NaiveDate| {
-        let s = format!("{:04}{:02}{:02}", d.year(), d.month(), d.day());
+        let v = d.year().rem_euclid(10_000) as u32 * 10_000 + d.month() * 100 + d.day();
         let mut out = [0u8; 8];
-        for (o, c) in out.iter_mut().zip(s.bytes()) {
-            *o = c;
+        let mut v = v;
+        for o in out.iter_mut().rev() {
+            *o = (v % 10) as u8;
+            v /= 10;
         }
         out
     };
@@ -344,7 +354,7 @@ fn postcode(x: &str, y: &str) -> u8 {
 }
 
 /// Jaccard similarity of two sorted, unique token lists.
-pub fn jaccard(x: &[Box<str>], y: &[Box<str>]) -> f64 {
+pub fn jaccard<T: Ord>(x: &[T], y: &[T]) -> f64 {
     let (mut i, mut j, mut both) = (0, 0, 0usize);
     while i < x.len() && j < y.len() {
         match x[i].cmp(&y[j]) {
@@ -367,15 +377,15 @@ pub fn jaccard(x: &[Box<str>], y: &[Box<str>]) -> f64 {
 
 /// Whether the numbers of two token lists agree: those of the shorter list all appear in the
 /// other (a house or room number is what tells neighbours apart).
-fn numbers_agree(x: &[Box<str>], y: &[Box<str>]) -> bool {
+fn numbers_agree(x: &[u64], y: &[u64]) -> bool {
     let (short, long) = if x.len() <= y.len() { (x, y) } else { (y, x) };
     short
         .iter()
-        .filter(|t| t.chars().any(|c| c.is_ascii_digit()))
+        .filter(|t| **t >> 63 == 1)
         .all(|t| long.binary_search(t).is_ok())
 }
 
-fn address(x: &[Box<str>], y: &[Box<str>]) -> u8 {
+fn address(x: &[u64], y: &[u64]) -> u8 {
     let j = jaccard(x, y);
     if j >= 1.0 {
         1

@@ -73,8 +73,10 @@ pub struct Record {
     pub dob: Option<NaiveDate>,
     /// Postcode, letters and digits only, upper case.
     pub postcode: Option<Box<str>>,
-    /// Address tokens: lower-cased words, and character bigrams of CJK runs; sorted, unique.
-    pub address: Option<Box<[Box<str>]>>,
+    /// Address tokens ([`address_tokens`]): 64-bit hashes of the lower-cased words and of
+    /// the character bigrams of CJK runs, the top bit set for tokens with a digit; sorted,
+    /// unique. The address text itself is not kept.
+    pub address: Option<Box<[u64]>>,
     /// [`person_key`] of the region.
     pub region: Option<Box<str>>,
     /// [`company_key`] of the company.
@@ -202,9 +204,32 @@ impl Record {
 }
 
 /// Address tokens: NFKC, lower case; runs of letters and digits are words, runs of CJK
-/// characters become their character bigrams (a single character stays a token); sorted and
-/// unique, so token overlap is a merge of two sorted lists.
-pub fn address_tokens(s: &str) -> Vec<Box<str>> {
+/// characters become their character bigrams (a single character stays a token). Each token
+/// is kept as a 64-bit hash whose top bit says whether it has a digit (a house or room
+/// number); sorted and unique, so token overlap is a merge of two sorted lists.
+pub fn address_tokens(s: &str) -> Vec<u64> {
+    let mut out: Vec<u64> = address_words(s)
+        .iter()
+        .map(|t| {
+            let mut h = 0xcbf2_9ce4_8422_2325u64;
+            for b in t.bytes() {
+                h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+            }
+            let h = marketingforce_core::id::splitmix64(h) >> 1;
+            if t.chars().any(|c| c.is_ascii_digit()) {
+                h | (1 << 63)
+            } else {
+                h
+            }
+        })
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// The address tokens as text (see [`address_tokens`]).
+fn address_words(s: &str) -> Vec<Box<str>> {
     let s = crate::identity::nfkc(s).to_lowercase();
     let mut out: Vec<Box<str>> = Vec::new();
     let mut word = String::new();
@@ -251,12 +276,22 @@ mod tests {
 
     #[test]
     fn address_tokens_split_words_and_cjk_bigrams() {
+        let t = address_tokens("12 Smith St, Canberra");
+        assert_eq!(t.len(), 4);
+        assert_eq!(t.iter().filter(|x| **x >> 63 == 1).count(), 1, "one number");
+        assert_eq!(address_tokens("canberra  12 SMITH st"), t);
+        assert_eq!(address_tokens("浦东新区88号").len(), 5);
+        assert!(address_tokens(" ,, ").is_empty());
+        let mut w = address_words("12 Smith St, Canberra");
+        w.sort();
         assert_eq!(
-            address_tokens("12 Smith St, Canberra"),
+            w,
             vec!["12".into(), "canberra".into(), "smith".into(), "st".into()] as Vec<Box<str>>
         );
+        let mut w = address_words("浦东新区88号");
+        w.sort();
         assert_eq!(
-            address_tokens("浦东新区88号"),
+            w,
             vec![
                 "88".into(),
                 "东新".into(),
@@ -265,7 +300,6 @@ mod tests {
                 "浦东".into()
             ] as Vec<Box<str>>
         );
-        assert!(address_tokens(" ,, ").is_empty());
     }
 
     #[test]
