@@ -5,7 +5,10 @@
 //! `scripts/splink_compare.py` runs Splink on.
 //!
 //! Run: `cargo bench -p marketingforce-crm --bench matching` (records: `CRM_MATCH_RECORDS`,
-//! default 20,000; the CSV goes to `$CARGO_TARGET_DIR/dedupe-eval/`, or `target/`).
+//! default 20,000; the CSV goes to `$CARGO_TARGET_DIR/dedupe-eval/`, or `target/`). With
+//! `CRM_MATCH_SYNTH=<n>` it also runs both matchers on `n` leads of the capture benchmark's
+//! generator (`synth`: same-name colleagues and same-name people in other cities, where region
+//! tells them apart).
 
 #[path = "support/harder.rs"]
 mod harder;
@@ -132,6 +135,108 @@ fn row(name: &str, q: &PairwiseQuality, rate: f64, cand: f64) {
         "| {name:<44} | {:>9.4} | {:>9.4} | {:>9.4} | {:>12.0} | {:>10.4} |",
         q.precision, q.recall, q.f1, rate, cand
     );
+}
+
+/// Both matchers on the capture benchmark's generator: name, company, region, mobile, email,
+/// WeCom id.
+fn synth_run(n: usize, ix: &TenantIndexer) {
+    use marketingforce_crm::synth::{Synth, SynthConfig};
+    let data = Synth::new(SynthConfig {
+        leads: n,
+        duplicate_rate: 0.2,
+        seed: 2026,
+    })
+    .generate();
+    let labels: Vec<u32> = data.iter().map(|d| d.person).collect();
+    let norm: Vec<_> = data
+        .iter()
+        .map(|d| d.request.normalise().expect("synthetic data is valid"))
+        .collect();
+    let t0 = Instant::now();
+    let mut engine = DedupeEngine::with_capacity(DedupeConfig::default(), n);
+    let mut counter = 0u128;
+    let leads: Vec<LeadId> = norm
+        .iter()
+        .map(|nc| {
+            let keys = MatchKeys::of(&nc.identity, nc.source.as_str(), ix);
+            engine
+                .ingest(&keys, || {
+                    counter += 1;
+                    LeadId::from_uuid(marketingforce_core::id::Uuid::from_u128(counter))
+                })
+                .lead()
+        })
+        .collect();
+    let took = t0.elapsed();
+    let clusters: Vec<LeadId> = leads
+        .iter()
+        .map(|l| engine.survivor(*l).unwrap_or(*l))
+        .collect();
+    println!("today's generator (synth), {n} leads:");
+    row(
+        "(a) DedupeEngine",
+        &pairwise_quality(&labels, &clusters),
+        n as f64 / took.as_secs_f64(),
+        f64::NAN,
+    );
+    let t0 = Instant::now();
+    let records: Vec<Record> = norm
+        .iter()
+        .map(|nc| {
+            let id = &nc.identity;
+            let mut r = Record::new();
+            if let Some(x) = &id.name {
+                r = r.full_name(x);
+            }
+            if let Some(x) = &id.company {
+                r = r.company(x);
+            }
+            if let Some(x) = &nc.region {
+                r = r.region(x);
+            }
+            r.mobile = id
+                .mobile
+                .as_ref()
+                .map(|m| ix.compute(BlindKind::Mobile, m.as_str()).mac);
+            r.email = id
+                .email
+                .as_ref()
+                .map(|m| ix.compute(BlindKind::Email, m.as_str()).mac);
+            r.wechat = id
+                .wecom_id
+                .as_ref()
+                .map(|m| ix.compute(BlindKind::WeCom, m.as_str()).mac);
+            r
+        })
+        .collect();
+    let blocking = Blocking::default();
+    let cands = blocking.candidates(&records);
+    let levels: Vec<Levels> = cands
+        .pairs
+        .iter()
+        .map(|&(a, b)| compare(&records[a as usize], &records[b as usize]))
+        .collect();
+    let (model, _) = train_on(
+        &records,
+        &blocking,
+        &cands,
+        &levels,
+        &TrainingConfig::default(),
+    );
+    let weights = Weights::new(&model);
+    let base = t0.elapsed();
+    let cand = pair_recall(&cands.pairs, &labels).recall;
+    for p in THRESHOLDS {
+        let t1 = Instant::now();
+        let clusters = link(n, &cands.pairs, &levels, &weights, weight_of(p));
+        let total = base + t1.elapsed();
+        row(
+            &format!("(b) Fellegi-Sunter, p >= {p}"),
+            &pairwise_quality(&labels, &clusters),
+            n as f64 / total.as_secs_f64(),
+            cand,
+        );
+    }
 }
 
 fn main() {
@@ -318,6 +423,13 @@ fn main() {
             .map(|l| format!("{}={:+.1}", lv[l], weights.level_weight(fm.field, l as u8)))
             .collect();
         println!("  weight {:<12} {}", fm.field.as_str(), w.join(" "));
+    }
+
+    if let Some(m) = std::env::var("CRM_MATCH_SYNTH")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        synth_run(m, &ix);
     }
 
     // The machine-readable line the bench suite (`scripts/bench.py`) collects.
