@@ -3,7 +3,7 @@
 the same figures: pairwise precision, recall, F1 and records/s (training included) at match
 probabilities 0.5, 0.9 and 0.99.
 
-    cargo bench -p marketingforce-crm --bench matching      # writes the CSV
+    cargo bench -p marketingforce-crm --features testing --bench matching      # writes the CSV
     python3 scripts/splink_compare.py [path/to/harder-20000.csv]
 
 The script makes its own virtual environment under `$CARGO_TARGET_DIR` (or `target/`) and
@@ -75,7 +75,10 @@ def main() -> None:
     else:
         found = sorted((target_dir() / "dedupe-eval").glob("harder-*.csv"))
         if not found:
-            sys.exit("no CSV: run `cargo bench -p marketingforce-crm --bench matching` first")
+            sys.exit(
+                "no CSV: run `cargo bench -p marketingforce-crm --features testing "
+                "--bench matching` first"
+            )
         csv = found[-1]
 
     con = duckdb.connect()

@@ -4,8 +4,8 @@
 //! recall, F1, records/s and candidate-pair recall. Writes the labelled CSV that
 //! `scripts/splink_compare.py` runs Splink on.
 //!
-//! Run: `cargo bench -p marketingforce-crm --bench matching` (records: `CRM_MATCH_RECORDS`,
-//! default 20,000; the CSV goes to `$CARGO_TARGET_DIR/dedupe-eval/`, or `target/`). With
+//! Run: `cargo bench -p marketingforce-crm --features testing --bench matching` (records:
+//! `CRM_MATCH_RECORDS`, default 20,000; the CSV goes to `$CARGO_TARGET_DIR/dedupe-eval/`, or `target/`). With
 //! `CRM_MATCH_SYNTH=<n>` it also runs both matchers on `n` leads of the capture benchmark's
 //! generator (`synth`: same-name colleagues and same-name people in other cities, where region
 //! tells them apart).
