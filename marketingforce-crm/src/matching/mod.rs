@@ -42,7 +42,7 @@
 //! assert!(!serde_json::to_string(&why).unwrap().contains("lachl"));
 //! ```
 //!
-//! **Chinese names.** Names are compared on their [`person_key`](crate::identity::person_key)
+//! **Chinese names.** Names are compared on their [`person_key`]
 //! characters: a Chinese name one character away is the `edit1` level, like a Latin typo.
 //! Pinyin and initials comparison would need a character-to-pinyin table (a sizeable
 //! dependency) and is not done; the phonetic blocking key of a CJK name is its characters.
