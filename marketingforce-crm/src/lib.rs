@@ -52,6 +52,8 @@
 //! - [`request`], [`dedupe`], [`survivorship`]: capture requests and T Cloud inquiries, the
 //!   in-memory dedupe engine (blind-index and fuzzy matching with blocking, merge lineage,
 //!   un-merge), and survivorship rules.
+//! - [`matching`]: Fellegi–Sunter probabilistic matching — comparison levels, m/u estimation
+//!   (random sampling and EM), typo-tolerant blocking, explained match weights, clustering.
 //! - [`profile`]: behaviour events, profiles with decay, tag rules and scoring.
 //! - [`allocation`]: allocation rules and strategies, SLA and recycle settings.
 //! - [`access`], [`staff`], [`seats`]: visibility, masking, staff and the seat seam.
@@ -106,6 +108,7 @@ pub mod identity;
 pub mod ids;
 pub mod library;
 pub mod lifecycle;
+pub mod matching;
 pub mod membership;
 pub mod model;
 pub mod outreach;
