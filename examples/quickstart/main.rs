@@ -257,16 +257,6 @@ async fn run(args: Args) -> Result<(), String> {
     let figures = scenario.figures().await.map_err(|e| e.to_string())?;
     println!("\n{}", report::text(&figures, &described));
     println!("{}", emitted(&scenario).await?);
-    if let Some(url) = &args.broker {
-        let acked = broker::relay_to_nats(
-            scenario.store().clone(),
-            &tenants(&scenario),
-            url,
-            marketingforce::events::nats::NatsSettings::default(),
-        )
-        .await?;
-        println!("{}", broker::summary(url, &acked));
-    }
 
     std::fs::create_dir_all(&args.out)
         .map_err(|e| format!("cannot create {}: {e}", args.out.display()))?;
@@ -304,6 +294,18 @@ async fn run(args: Args) -> Result<(), String> {
             String::new()
         }
     );
+    // The day's events to the broker, after the files are written (a broker that cannot be
+    // reached fails the run, with the report already on disk).
+    if let Some(url) = &args.broker {
+        let acked = broker::relay_to_nats(
+            scenario.store().clone(),
+            &tenants(&scenario),
+            url,
+            marketingforce::events::nats::NatsSettings::default(),
+        )
+        .await?;
+        println!("{}", broker::summary(url, &acked));
+    }
     Ok(())
 }
 
