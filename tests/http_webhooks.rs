@@ -15,7 +15,7 @@ use axum::body::Bytes;
 use axum::http::HeaderMap;
 use marketingforce::core::adapters::secret::Secret;
 use marketingforce::core::id::SeededIds;
-use marketingforce::core::storage::MemoryStore;
+use marketingforce::core::storage::{MemoryStore, Store};
 use marketingforce::core::time::{Clock, ManualClock};
 use marketingforce::crm::crypto::KeyRing;
 use marketingforce::events::signature::{WebhookVerifier, EVENT_NAME_HEADER, SIGNATURE_HEADER};
@@ -90,18 +90,16 @@ async fn send(request: reqwest::RequestBuilder) -> Resp {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tenants_register_webhooks_and_receive_signed_lead_events() {
     let clock = Arc::new(ManualClock::at_rfc3339("2026-03-01T09:00:00+08:00").expect("clock"));
-    let state = AppState::builder(
-        Arc::new(MemoryStore::new()),
-        Arc::new(KeyRing::new("k1", [9; 32])),
-    )
-    .clock(clock.clone())
-    .ids(Arc::new(SeededIds::new(3, clock.clone())))
-    .config(ServiceConfig {
-        webhook_sync: Duration::from_millis(100),
-        ..ServiceConfig::default()
-    })
-    .build()
-    .expect("state");
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let state = AppState::builder(store.clone(), Arc::new(KeyRing::new("k1", [9; 32])))
+        .clock(clock.clone())
+        .ids(Arc::new(SeededIds::new(3, clock.clone())))
+        .config(ServiceConfig {
+            webhook_sync: Duration::from_millis(100),
+            ..ServiceConfig::default()
+        })
+        .build()
+        .expect("state");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -160,13 +158,28 @@ async fn tenants_register_webhooks_and_receive_signed_lead_events() {
     let reused = send(post(hooks.clone(), "w-1", json!({"url": url}))).await;
     assert_eq!(reused.status, 422, "{:#}", reused.body);
 
-    // Listed without the secret.
-    let listed = send(client.get(format!("{base}{hooks}"))).await;
-    assert_eq!(listed.status, 200);
-    assert_eq!(listed.body["items"].as_array().map(Vec::len), Some(1));
-    assert_eq!(listed.body["items"][0]["id"], json!(id));
-    assert!(listed.body["items"][0].get("secret").is_none());
-    assert!(!listed.body.to_string().contains(&secret));
+    // Listed without the secret, by this instance and by another one over the same store
+    // (the endpoints are in the store, not in a process).
+    let other = AppState::builder(store.clone(), Arc::new(KeyRing::new("k1", [9; 32])))
+        .clock(clock.clone())
+        .ids(Arc::new(SeededIds::new(4, clock.clone())))
+        .build()
+        .expect("second state");
+    let other_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let other_base = format!("http://{}", other_listener.local_addr().expect("addr"));
+    let other_server =
+        tokio::spawn(async move { service::serve(other_listener, other).await.expect("serve") });
+    for at in [&base, &other_base] {
+        let listed = send(client.get(format!("{at}{hooks}"))).await;
+        assert_eq!(listed.status, 200);
+        assert_eq!(listed.body["items"].as_array().map(Vec::len), Some(1));
+        assert_eq!(listed.body["items"][0]["id"], json!(id));
+        assert!(listed.body["items"][0].get("secret").is_none());
+        assert!(!listed.body.to_string().contains(&secret));
+    }
+    other_server.abort();
 
     // A lead captured: the receiver gets `crm.lead.captured`, signed with the secret.
     let lead = send(post(
