@@ -6,11 +6,17 @@
 //! cargo run --example quickstart -- --store sqlite:target/quickstart/mf.sqlite
 //! cargo run --example quickstart -- --store postgres://postgres@127.0.0.1:5432/test
 //! MARKETINGFORCE_STORE=sqlite:/tmp/mf.sqlite cargo run --example quickstart
+//! cargo run --example quickstart -- --trace                       # the span tree on stderr
+//! cargo run --example quickstart -- --broker nats://127.0.0.1:4222 # events to JetStream
 //! ```
 //!
 //! Options: `--store memory | sqlite:<path> | postgres:<url>` (or the environment variable
 //! `MARKETINGFORCE_STORE`), `--out <dir>` (default `target/quickstart`), `--quiet` (figures
-//! only, without the story). Every backend prints the same figures.
+//! only, without the story), `--trace` (the span tree of the day on stderr: each phase, the
+//! SDK operations under it with tenant ids, outcomes and durations, no personal data),
+//! `--broker nats://host:port` (relay the day's domain events from every outbox to NATS
+//! JetStream, stream `MARKETINGFORCE`, subjects `mf.<tenant>.<event>`, and print the events
+//! acknowledged per type). Every backend prints the same figures.
 //!
 //! It writes to the output folder: `report.html` (the figures with SVG charts: lead funnel,
 //! revenue waterfall, rebate breakdown, the official site's visitor figures), `site/` (上海精工's
@@ -22,6 +28,10 @@
 // The story's demo code; tests/quickstart.rs includes it too and uses more of it.
 #[allow(dead_code, unused_imports)]
 mod scenario;
+// `--broker`: the outboxes to NATS JetStream (shared with tests/quickstart_extras.rs).
+mod broker;
+// `--trace`: the span tree of the day (shared with tests/quickstart_extras.rs).
+mod trace_tree;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -33,7 +43,9 @@ use marketingforce::content::image::TemplateImageGenerator;
 use marketingforce::core::adapters::generation::ImageFormat;
 use marketingforce::core::storage::postgres::PostgresOptions;
 use marketingforce::core::storage::{MemoryStore, PostgresStore, SqliteStore, Store};
+use marketingforce::core::tenant::TenantId;
 use scenario::{poster_request, report, Scenario};
+use tracing::Instrument;
 
 /// Where the figures live.
 enum StoreArg {
@@ -111,66 +123,77 @@ struct Args {
     store: StoreArg,
     out: PathBuf,
     quiet: bool,
+    /// `--trace`: print the span tree of the day to stderr.
+    trace: bool,
+    /// `--broker nats://host:port`: relay the outboxes to NATS JetStream.
+    broker: Option<String>,
 }
 
 fn args() -> Result<Args, String> {
     let mut store = std::env::var("MARKETINGFORCE_STORE").ok();
     let mut out = PathBuf::from("target/quickstart");
     let mut quiet = false;
+    let mut trace = false;
+    let mut broker = None;
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
             "--store" => store = Some(it.next().ok_or("--store needs a value")?),
             "--out" => out = PathBuf::from(it.next().ok_or("--out needs a directory")?),
             "--quiet" | "-q" => quiet = true,
+            "--trace" => trace = true,
+            "--broker" => broker = Some(broker_url(it.next())?),
             "--help" | "-h" => {
-                return Err("usage: quickstart [--store memory|sqlite:<path>|postgres:<url>] [--out <dir>] [--quiet]\n       (or set MARKETINGFORCE_STORE)".into())
+                return Err("usage: quickstart [--store memory|sqlite:<path>|postgres:<url>] [--out <dir>] [--quiet]\n                  [--trace] [--broker nats://host:port]\n       (or set MARKETINGFORCE_STORE)".into())
             }
-            other => match other.strip_prefix("--store=") {
-                Some(v) => store = Some(v.to_string()),
-                None => return Err(format!("unknown argument {other:?} (try --help)")),
-            },
+            other => {
+                if let Some(v) = other.strip_prefix("--store=") {
+                    store = Some(v.to_string());
+                } else if let Some(v) = other.strip_prefix("--broker=") {
+                    broker = Some(broker_url(Some(v.to_string()))?);
+                } else {
+                    return Err(format!("unknown argument {other:?} (try --help)"));
+                }
+            }
         }
     }
     Ok(Args {
         store: StoreArg::parse(store.as_deref().unwrap_or("memory"))?,
         out,
         quiet,
+        trace,
+        broker,
     })
 }
 
-/// What the day emitted: the domain events in the outboxes of the tenants and the operator,
-/// counted per event type (they would go to NATS JetStream or webhooks through
-/// `marketingforce::events`' relay).
-async fn emitted(scenario: &Scenario) -> Result<String, String> {
-    use marketingforce::core::events::{EventEnvelope, OUTBOX_JOURNAL};
-    let cast = scenario.cast();
-    let mut counts = std::collections::BTreeMap::<String, usize>::new();
-    for tenant in [cast.operator, cast.jinggong, cast.yunfan] {
-        let mut after = 0;
-        loop {
-            let entries = scenario
-                .store()
-                .read_journal(&tenant, OUTBOX_JOURNAL, after, 1_000)
-                .await
-                .map_err(|e| format!("cannot read the outbox: {e}"))?;
-            let Some(last) = entries.last().map(|e| e.seq) else {
-                break;
-            };
-            for entry in &entries {
-                let event = EventEnvelope::from_json(&entry.payload)
-                    .map_err(|e| format!("an outbox entry does not decode: {e}"))?;
-                *counts.entry(event.name().to_string()).or_default() += 1;
-            }
-            after = last;
-        }
+/// The value of `--broker`: a `nats://` (or `tls://`) URL.
+fn broker_url(value: Option<String>) -> Result<String, String> {
+    let url = value.ok_or("--broker needs a URL, e.g. nats://127.0.0.1:4222")?;
+    if url.starts_with("nats://") || url.starts_with("tls://") {
+        Ok(url)
+    } else {
+        Err(format!(
+            "--broker {url:?}: expected nats://host:port (NATS JetStream)"
+        ))
     }
+}
+
+/// What the day emitted: the domain events in the outboxes of the tenants and the operator,
+/// counted per event type (`--broker` relays them to NATS JetStream).
+async fn emitted(scenario: &Scenario) -> Result<String, String> {
+    let counts = broker::outbox_counts(scenario.store(), &tenants(scenario)).await?;
     let total: usize = counts.values().sum();
     let listed: Vec<String> = counts.iter().map(|(n, c)| format!("{n} {c}")).collect();
     Ok(format!(
         "Events      {total} domain events in the outboxes: {}",
         listed.join(" · ")
     ))
+}
+
+/// The scopes whose outboxes hold the day's events: the operator and both tenants.
+fn tenants(scenario: &Scenario) -> [TenantId; 3] {
+    let cast = scenario.cast();
+    [cast.operator, cast.jinggong, cast.yunfan]
 }
 
 /// The poster as PNG, or why it cannot be made (an optional artefact: the run goes on without
@@ -209,11 +232,16 @@ async fn run(args: Args) -> Result<(), String> {
         println!("(the store already holds {run} earlier run(s); this is run {run})\n");
     }
     let mut scenario = Scenario::start(store, run)
+        .instrument(trace_tree::start_span())
         .await
         .map_err(|e| e.to_string())?;
     let mut phases = Vec::new();
-    while scenario.next_phase().is_some() {
-        let p = scenario.run_next().await.map_err(|e| e.to_string())?;
+    while let Some(phase) = scenario.next_phase() {
+        let p = scenario
+            .run_next()
+            .instrument(trace_tree::phase_span(phase))
+            .await
+            .map_err(|e| e.to_string())?;
         if !args.quiet {
             println!(
                 "▸ {} — {}",
@@ -266,6 +294,18 @@ async fn run(args: Args) -> Result<(), String> {
             String::new()
         }
     );
+    // The day's events to the broker, after the files are written (a broker that cannot be
+    // reached fails the run, with the report already on disk).
+    if let Some(url) = &args.broker {
+        let acked = broker::relay_to_nats(
+            scenario.store().clone(),
+            &tenants(&scenario),
+            url,
+            marketingforce::events::nats::NatsSettings::default(),
+        )
+        .await?;
+        println!("{}", broker::summary(url, &acked));
+    }
     Ok(())
 }
 
@@ -277,6 +317,20 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if args.trace {
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::Layer;
+        // The phases and the SDK's operations (debug); the store's commits (trace) would drown
+        // the tree.
+        let subscriber = tracing_subscriber::registry().with(
+            trace_tree::TreeLayer::stderr()
+                .with_filter(tracing_subscriber::filter::LevelFilter::DEBUG),
+        );
+        if let Err(e) = tracing::subscriber::set_global_default(subscriber) {
+            eprintln!("cannot install the --trace subscriber: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -24,6 +24,10 @@ pub struct ServiceConfig {
     /// Most connections served at once (default 1024); further clients wait in the listen
     /// backlog until one closes.
     pub max_connections: usize,
+    /// How often the webhook dispatcher ([`dispatch`](super::webhooks::dispatch)) reads the
+    /// endpoints from the store (default 2 s): a new or removed endpoint takes effect on every
+    /// instance within this time.
+    pub webhook_sync: Duration,
 }
 
 impl Default for ServiceConfig {
@@ -34,6 +38,7 @@ impl Default for ServiceConfig {
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             max_connections: 1024,
+            webhook_sync: Duration::from_secs(2),
         }
     }
 }

@@ -34,6 +34,14 @@
 //! | `GET` | `/tenants/{tenant}/sites/{site}/analytics?from=&to=&by=` | engagement per page, source, region, day, … | 200 |
 //! | `POST` | `/mf/collect/start`, `/mf/collect/events` | **public**: the sites' beacon (page view, dwell, scroll, load, form start/submit) | 200 token / 204 |
 //! | `POST` | `/mf/forms/{site}/{form}` | **public**: a site's contact form → CRM lead with consent and attribution | 200 |
+//! | `POST` | `/tenants/{tenant}/webhooks` | register a webhook endpoint (`{"url", "events"?}`); the answer holds its signing `secret` | 201 + `Location` |
+//! | `GET` | `/tenants/{tenant}/webhooks` | the tenant's endpoints, without secrets | 200 |
+//! | `DELETE` | `/tenants/{tenant}/webhooks/{webhook}` | remove an endpoint | 204 |
+//! | `GET` | `/metrics` | Prometheus text format of the SDK's metrics (feature `metrics`; operator only) | 200 |
+//!
+//! Domain events (a lead captured, a quota at 80%, …) reach the tenants' webhook endpoints
+//! through [`dispatch`], a background task next to the server (see [`webhooks`]). Telemetry:
+//! [`telemetry`].
 //!
 //! # Idempotency
 //!
@@ -94,11 +102,13 @@ mod serve;
 mod settlement;
 mod sites;
 mod state;
+pub mod telemetry;
 mod tenants;
 mod usage;
+pub mod webhooks;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 
 pub use auth::{Authenticator, Principal, Role, TokenTable};
@@ -109,6 +119,7 @@ pub use problem::Problem;
 pub use serve::{serve, GuardedListener};
 pub use sites::SiteRecord;
 pub use state::{AppState, AppStateBuilder};
+pub use webhooks::{dispatch, WebhookRecord};
 
 /// The service's routes over `state`, with the body limit of its configuration.
 pub fn router(state: AppState) -> Router {
@@ -135,6 +146,17 @@ pub fn router(state: AppState) -> Router {
             "/tenants/{tenant}/sites/{site}/analytics",
             get(sites::analytics),
         )
+        .route(
+            "/tenants/{tenant}/webhooks",
+            post(webhooks::create).get(webhooks::list),
+        )
+        .route(
+            "/tenants/{tenant}/webhooks/{webhook}",
+            delete(webhooks::delete),
+        );
+    #[cfg(feature = "metrics")]
+    let api = api.route("/metrics", get(telemetry::metrics));
+    let api = api
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
@@ -150,6 +172,7 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(PUBLIC_BODY_LIMIT.min(body_limit)));
     api.merge(public)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn(telemetry::trace_request))
         .with_state(state)
 }
 

@@ -40,9 +40,21 @@ pub struct AppStateBuilder {
     authenticator: Option<Arc<dyn Authenticator>>,
     site_key: Option<SiteKey>,
     locator: Option<Arc<dyn IpLocator>>,
+    #[cfg(feature = "metrics")]
+    prometheus: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
 
 impl AppStateBuilder {
+    /// Serve `GET /metrics` from `handle` (the installed Prometheus recorder's; see
+    /// [`install_prometheus`](super::telemetry::install_prometheus)). Default: none, and
+    /// `GET /metrics` is 404.
+    #[cfg(feature = "metrics")]
+    #[must_use]
+    pub fn prometheus(mut self, handle: metrics_exporter_prometheus::PrometheusHandle) -> Self {
+        self.prometheus = Some(handle);
+        self
+    }
+
     /// The key that signs the sites' page-view tokens and keys form digests: the same on every
     /// instance (a token issued by one is verified by another). Default: derived from the
     /// tenant-independent PII master key material through SHA-256 under a label of its own,
@@ -157,6 +169,8 @@ impl AppStateBuilder {
                 },
                 ads: tokio::sync::Mutex::default(),
                 in_flight: InFlight::default(),
+                #[cfg(feature = "metrics")]
+                prometheus: self.prometheus,
             }),
         })
     }
@@ -176,6 +190,8 @@ struct Inner {
     sites: SiteServices,
     ads: tokio::sync::Mutex<HashMap<TenantId, Arc<AdOps>>>,
     in_flight: InFlight,
+    #[cfg(feature = "metrics")]
+    prometheus: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
 
 /// Everything the handlers share: the store, the clock and id generator, the tenant
@@ -207,7 +223,15 @@ impl AppState {
             authenticator: None,
             site_key: None,
             locator: None,
+            #[cfg(feature = "metrics")]
+            prometheus: None,
         }
+    }
+
+    /// The Prometheus recorder's handle `GET /metrics` renders, if one was given.
+    #[cfg(feature = "metrics")]
+    pub fn prometheus(&self) -> Option<&metrics_exporter_prometheus::PrometheusHandle> {
+        self.inner.prometheus.as_ref()
     }
 
     /// The keys: personal data is sealed and request fingerprints are keyed with them.
