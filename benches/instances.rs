@@ -155,7 +155,14 @@ async fn run(url: &str, op: Op, n: usize, affine: bool, ops: usize, round: u64) 
                             (round * 1_000_000 + k as u64) % 100_000_000
                         ));
                         let key = format!("r{round}-k{k}");
-                        retry(|| inst.crm.capture(&tenant, request.clone(), &key)).await;
+                        retry(|| {
+                            inst.crm.capture(
+                                &tenant,
+                                request.clone(),
+                                &IdempotencyKey::new(key).unwrap(),
+                            )
+                        })
+                        .await;
                     }
                     Op::Transfer => {
                         let spec = TransferSpec::posted(

@@ -47,8 +47,13 @@ pub fn file_key(csv: &str) -> String {
 /// A validation error on `header` when the header is unusable; storage errors. Bad rows are
 /// not errors: they are in the report.
 pub async fn import(crm: &Crm, tenant: &TenantId, csv: &str) -> Result<ImportReport, CrmError> {
-    crm.import_csv(tenant, &file_key(csv), csv, Source::Import)
-        .await
+    crm.import_csv(
+        tenant,
+        csv,
+        Source::Import,
+        &IdempotencyKey::new(&file_key(csv)).unwrap(),
+    )
+    .await
 }
 
 /// The report as printed: the counts, then one line per rejected row.

@@ -163,7 +163,7 @@ async fn sender(
                     CaptureRequest::new(Source::WeCom)
                         .wecom_id("wmDEMO0001")
                         .name("张伟"),
-                    "demo-lead",
+                    &IdempotencyKey::from_static("demo-lead"),
                 )
                 .await?
                 .lead();
@@ -278,7 +278,7 @@ async fn main() -> Result<(), Error> {
                     &rep,
                     &Recipients::Leads(vec![lead]),
                     &OutgoingMessage::text("您好，XK-850 的选型指南已发布，欢迎查阅。"),
-                    "xk850-guide-announce",
+                    &IdempotencyKey::from_static("xk850-guide-announce"),
                 )
                 .await?;
             println!(

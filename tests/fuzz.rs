@@ -225,7 +225,7 @@ proptest! {
             let crm = Crm::builder(Arc::new(MemoryStore::new()), Arc::new(KeyRing::new("k1", [3; 32])))
                 .build()
                 .unwrap();
-            crm.import_csv(&TenantId::new(), "fuzz", &text, Source::Import).await
+            crm.import_csv(&TenantId::new(), &text, Source::Import, &IdempotencyKey::from_static("fuzz")).await
         });
         match report {
             Ok(report) => {

@@ -172,9 +172,9 @@ async fn a_reimport_replays_the_report_and_writes_nothing() {
     let other = crm
         .import_csv(
             &tenant,
-            "another-key",
             &sample(),
             marketingforce::crm::model::Source::Import,
+            &IdempotencyKey::from_static("another-key"),
         )
         .await
         .expect("import");

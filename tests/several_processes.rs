@@ -129,7 +129,11 @@ impl Services {
                 let request = CaptureRequest::new(Source::OwnSite).mobile(mobile(m));
                 match self
                     .crm
-                    .capture(&tenant, request, &format!("capture-{command}"))
+                    .capture(
+                        &tenant,
+                        request,
+                        &IdempotencyKey::new(format!("capture-{command}")).unwrap(),
+                    )
                     .await
                 {
                     Ok(_) => "ok".into(),

@@ -152,7 +152,9 @@ impl World {
         let key = self.models[i].key("capture");
         let r = self
             .call("capture", async |s| {
-                s.crm.capture(&t, request.clone(), &key).await
+                s.crm
+                    .capture(&t, request.clone(), &IdempotencyKey::new(key).unwrap())
+                    .await
             })
             .await?;
         let outcome = r
@@ -192,7 +194,9 @@ impl World {
         let key = self.models[i].key("batch");
         let r = self
             .call("capture_batch", async |s| {
-                s.crm.capture_batch(&t, &requests, &key).await
+                s.crm
+                    .capture_batch(&t, &requests, &IdempotencyKey::new(key).unwrap())
+                    .await
             })
             .await?;
         let results = r
@@ -265,7 +269,11 @@ impl World {
             .collect();
         let key = self.models[i].key("allocate");
         let r = self
-            .call("allocate", async |s| s.crm.allocate(&t, &leads, &key).await)
+            .call("allocate", async |s| {
+                s.crm
+                    .allocate(&t, &leads, &IdempotencyKey::new(key).unwrap())
+                    .await
+            })
             .await?;
         let result = r
             .result
@@ -327,7 +335,14 @@ impl World {
         let r = self
             .call("transition", async |s| {
                 s.crm
-                    .transition(&t, &lead, to, &Actor::system("sim"), reason, &key)
+                    .transition(
+                        &t,
+                        &lead,
+                        to,
+                        &Actor::system("sim"),
+                        reason,
+                        &IdempotencyKey::new(key).unwrap(),
+                    )
                     .await
             })
             .await?;
@@ -399,7 +414,11 @@ impl World {
         };
         let key = self.models[i].key("depart");
         let r = self
-            .call("depart", async |s| s.crm.depart(&t, &user, &key).await)
+            .call("depart", async |s| {
+                s.crm
+                    .depart(&t, &user, &IdempotencyKey::new(key).unwrap())
+                    .await
+            })
             .await?;
         let moved = r
             .result

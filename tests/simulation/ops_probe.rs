@@ -67,7 +67,9 @@ impl World {
                 };
                 let r = self
                     .call("capture again", async |s| {
-                        s.crm.capture(&t, request.clone(), &key).await
+                        s.crm
+                            .capture(&t, request.clone(), &IdempotencyKey::new(key).unwrap())
+                            .await
                     })
                     .await?;
                 let ok = if other {
@@ -88,7 +90,9 @@ impl World {
                 let asked = if other { Vec::new() } else { leads };
                 let r = self
                     .call("allocate again", async |s| {
-                        s.crm.allocate(&t, &asked, &key).await
+                        s.crm
+                            .allocate(&t, &asked, &IdempotencyKey::new(key).unwrap())
+                            .await
                     })
                     .await?;
                 let ok = if other {
@@ -115,7 +119,9 @@ impl World {
                 }
                 let r = self
                     .call("top up again", async |s| {
-                        s.ads[i].top_up(&key, request.clone()).await
+                        s.ads[i]
+                            .top_up(request.clone(), &IdempotencyKey::new(key).unwrap())
+                            .await
                     })
                     .await?;
                 let ok = if other {
@@ -179,7 +185,9 @@ impl World {
             let key = self.models[b].key("allocate");
             let r = self
                 .call("allocate another tenant's lead", async |s| {
-                    s.crm.allocate(&tb, &[lead], &key).await
+                    s.crm
+                        .allocate(&tb, &[lead], &IdempotencyKey::new(key).unwrap())
+                        .await
                 })
                 .await?;
             if !matches!(r.result, Err(CrmError::LeadNotFound(_))) {

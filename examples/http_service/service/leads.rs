@@ -56,7 +56,11 @@ pub async fn capture(
     once(&state, id, &key, "capture_lead", &request, |_| async {
         let outcome = state
             .crm()
-            .capture(&id, request.clone(), &domain_key(&key))
+            .capture(
+                &id,
+                request.clone(),
+                &IdempotencyKey::new(&domain_key(&key)).unwrap(),
+            )
             .await?;
         let status = match outcome {
             CaptureOutcome::Created { .. } => StatusCode::CREATED,

@@ -63,7 +63,11 @@ impl LeadSink for CrmLeadSink {
     async fn submit(&self, inquiry: &ContentInquiry) -> marketingforce_core::Result<LeadReceipt> {
         let outcome = self
             .crm
-            .capture_inquiry(&inquiry.tenant, self.to_crm(inquiry), &inquiry.id)
+            .capture_inquiry(
+                &inquiry.tenant,
+                self.to_crm(inquiry),
+                &IdempotencyKey::new(inquiry.id).unwrap(),
+            )
             .await
             .map_err(to_core)?;
         Ok(LeadReceipt {

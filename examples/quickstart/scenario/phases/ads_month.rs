@@ -21,7 +21,12 @@ pub(super) async fn run(ctx: &mut Ctx<'_>) -> Result<()> {
         let m = &m.value;
         ctx.svc
             .membership
-            .settle(&a, &m.program, &m.lead, &format!("settle-0324-{}", m.lead))
+            .settle(
+                &a,
+                &m.program,
+                &m.lead,
+                &IdempotencyKey::new(format!("settle-0324-{}", m.lead)).unwrap(),
+            )
             .await?;
         levels.push(
             ctx.svc

@@ -45,7 +45,10 @@ pub(super) async fn run(ctx: &mut Ctx<'_>) -> Result<()> {
     let partner = ctx
         .svc
         .channel
-        .register("partner-east-china", &script::partner_terms()?)
+        .register(
+            &script::partner_terms()?,
+            &IdempotencyKey::from_static("partner-east-china"),
+        )
         .await?;
     ctx.say(format!(
         "channel partner {} signs up: areas {}, {} commission, prepaid RMB {}",

@@ -23,7 +23,8 @@ pub(super) async fn run(ctx: &mut Ctx<'_>) -> Result<()> {
             ServiceType::Solution => "staff-costs-2026-03-solution",
             ServiceType::Distribution => "staff-costs-2026-03-distribution",
         };
-        ops.record_staff_costs(key, month, service, amount).await?;
+        ops.record_staff_costs(month, service, amount, &IdempotencyKey::new(key).unwrap())
+            .await?;
     }
     let statement = ops.settle_month(month, SettlementMode::Final).await?;
     let overall = statement.figures.overall();

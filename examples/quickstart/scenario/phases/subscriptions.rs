@@ -57,7 +57,10 @@ pub(super) async fn run(ctx: &mut Ctx<'_>) -> Result<()> {
     let partner = ctx
         .svc
         .channel
-        .register(PARTNER_KEY, &script::partner_terms()?)
+        .register(
+            &script::partner_terms()?,
+            &IdempotencyKey::from_static(PARTNER_KEY),
+        )
         .await?;
     let order = ctx
         .svc
