@@ -20,6 +20,7 @@
 //! The import is idempotent: its key is a digest of the file, so importing the same file again
 //! replays the first report and writes nothing.
 
+use marketingforce_core::IdempotencyKey;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

@@ -26,6 +26,7 @@
 //! and only moves money when the document sets `top_up` (an amount in yuan), and only creates
 //! a campaign when `create_campaign` is `true`.
 
+use marketingforce_core::IdempotencyKey;
 use std::process::ExitCode;
 use std::sync::Arc;
 

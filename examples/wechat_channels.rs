@@ -21,6 +21,7 @@
 //! `marketingforce::content::distribution::wechat` and `marketingforce::crm::wecom` for the
 //! credentials, IP whitelist and callback URL each platform needs.
 
+use marketingforce_core::IdempotencyKey;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -250,7 +251,11 @@ async fn main() -> Result<(), Error> {
         publish_at: None,
     };
     let publication = publisher
-        .publish(&tenant, article, "xk850-guide-v1")
+        .publish(
+            &tenant,
+            article,
+            &IdempotencyKey::from_static("xk850-guide-v1"),
+        )
         .await?;
     match &publication.status {
         PublicationStatus::Published(r) => println!(

@@ -14,6 +14,7 @@
 //! replayed through the same checks on every run; inputs proptest ever finds failing are kept
 //! in `tests/fuzz.proptest-regressions` and replayed first.
 
+use marketingforce_core::IdempotencyKey;
 use std::sync::Arc;
 
 use marketingforce::core::money::{Currency, Money, Quantity, Rate};

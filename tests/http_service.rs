@@ -10,6 +10,7 @@
 #[allow(dead_code, unused_imports)]
 mod service;
 
+use marketingforce_core::IdempotencyKey;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 

@@ -6,6 +6,7 @@
 #[allow(dead_code)]
 mod import_leads;
 
+use marketingforce_core::IdempotencyKey;
 use std::sync::Arc;
 
 use marketingforce::core::id::SeededIds;

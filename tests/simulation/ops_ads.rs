@@ -13,6 +13,7 @@ use marketingforce_core::adapters::ad_platform::{
     AdPlatform, DailyReport, ReportRequest, TopUpRequest as PlatformTopUp,
 };
 use marketingforce_core::time::Clock;
+use marketingforce_core::IdempotencyKey;
 
 use super::model::Replay;
 use super::setup::{cny, start_day};
@@ -70,7 +71,7 @@ impl World {
         let r = self
             .call("top_up", async |s| {
                 s.ads[i]
-                    .top_up(request.clone(), &IdempotencyKey::new(key).unwrap())
+                    .top_up(request.clone(), &IdempotencyKey::new(key.clone()).unwrap())
                     .await
             })
             .await?;
@@ -155,7 +156,12 @@ impl World {
         let r = self
             .call("record_receipt", async |s| {
                 s.ads[i]
-                    .record_receipt(&customer, amount, day, &IdempotencyKey::new(key).unwrap())
+                    .record_receipt(
+                        &customer,
+                        amount,
+                        day,
+                        &IdempotencyKey::new(key.clone()).unwrap(),
+                    )
                     .await
             })
             .await?;
@@ -177,7 +183,7 @@ impl World {
                         &platform,
                         cny(200_000),
                         day,
-                        &IdempotencyKey::new(key).unwrap(),
+                        &IdempotencyKey::new(key.clone()).unwrap(),
                     )
                     .await
             })
@@ -247,7 +253,7 @@ impl World {
             let r = self
                 .call("renew_agreement", async |s| {
                     s.ads[i]
-                        .renew_agreement(&current, &IdempotencyKey::new(key).unwrap())
+                        .renew_agreement(&current, &IdempotencyKey::new(key.clone()).unwrap())
                         .await
                 })
                 .await?;

@@ -2,6 +2,7 @@
 //! through other keys, in batches, in several tenants), allocation, stage changes, staff
 //! joining (seat-limited) and departing.
 
+use marketingforce_core::IdempotencyKey;
 use std::collections::BTreeSet;
 
 use marketingforce_core::storage::Collection;
@@ -153,7 +154,11 @@ impl World {
         let r = self
             .call("capture", async |s| {
                 s.crm
-                    .capture(&t, request.clone(), &IdempotencyKey::new(key).unwrap())
+                    .capture(
+                        &t,
+                        request.clone(),
+                        &IdempotencyKey::new(key.clone()).unwrap(),
+                    )
                     .await
             })
             .await?;
@@ -195,7 +200,7 @@ impl World {
         let r = self
             .call("capture_batch", async |s| {
                 s.crm
-                    .capture_batch(&t, &requests, &IdempotencyKey::new(key).unwrap())
+                    .capture_batch(&t, &requests, &IdempotencyKey::new(key.clone()).unwrap())
                     .await
             })
             .await?;
@@ -271,7 +276,7 @@ impl World {
         let r = self
             .call("allocate", async |s| {
                 s.crm
-                    .allocate(&t, &leads, &IdempotencyKey::new(key).unwrap())
+                    .allocate(&t, &leads, &IdempotencyKey::new(key.clone()).unwrap())
                     .await
             })
             .await?;
@@ -341,7 +346,7 @@ impl World {
                         to,
                         &Actor::system("sim"),
                         reason,
-                        &IdempotencyKey::new(key).unwrap(),
+                        &IdempotencyKey::new(key.clone()).unwrap(),
                     )
                     .await
             })
@@ -416,7 +421,7 @@ impl World {
         let r = self
             .call("depart", async |s| {
                 s.crm
-                    .depart(&t, &user, &IdempotencyKey::new(key).unwrap())
+                    .depart(&t, &user, &IdempotencyKey::new(key.clone()).unwrap())
                     .await
             })
             .await?;

@@ -5,6 +5,7 @@
 use marketingforce_ads::AdsError;
 use marketingforce_content::ContentError;
 use marketingforce_core::Error as CoreError;
+use marketingforce_core::IdempotencyKey;
 use marketingforce_crm::CrmError;
 use marketingforce_modules::catalog::UsageUnit;
 use marketingforce_modules::ModulesError;
@@ -37,7 +38,11 @@ impl World {
                             .load(&t)
                             .await?
                             .meter()
-                            .consume_durable(&UsageUnit::ArticlesPublished, q, &key)
+                            .consume_durable(
+                                &UsageUnit::ArticlesPublished,
+                                q,
+                                &IdempotencyKey::new(key.clone()).unwrap(),
+                            )
                             .await
                     })
                     .await?;
@@ -68,7 +73,11 @@ impl World {
                 let r = self
                     .call("capture again", async |s| {
                         s.crm
-                            .capture(&t, request.clone(), &IdempotencyKey::new(key).unwrap())
+                            .capture(
+                                &t,
+                                request.clone(),
+                                &IdempotencyKey::new(key.clone()).unwrap(),
+                            )
                             .await
                     })
                     .await?;
@@ -91,7 +100,7 @@ impl World {
                 let r = self
                     .call("allocate again", async |s| {
                         s.crm
-                            .allocate(&t, &asked, &IdempotencyKey::new(key).unwrap())
+                            .allocate(&t, &asked, &IdempotencyKey::new(key.clone()).unwrap())
                             .await
                     })
                     .await?;
@@ -120,7 +129,7 @@ impl World {
                 let r = self
                     .call("top up again", async |s| {
                         s.ads[i]
-                            .top_up(request.clone(), &IdempotencyKey::new(key).unwrap())
+                            .top_up(request.clone(), &IdempotencyKey::new(key.clone()).unwrap())
                             .await
                     })
                     .await?;
@@ -145,7 +154,13 @@ impl World {
                 }
                 let r = self
                     .call("publish again", async |s| {
-                        s.publisher.publish(&t, command.clone(), &key).await
+                        s.publisher
+                            .publish(
+                                &t,
+                                command.clone(),
+                                &IdempotencyKey::new(key.clone()).unwrap(),
+                            )
+                            .await
                     })
                     .await?;
                 let ok = if other {
@@ -186,7 +201,7 @@ impl World {
             let r = self
                 .call("allocate another tenant's lead", async |s| {
                     s.crm
-                        .allocate(&tb, &[lead], &IdempotencyKey::new(key).unwrap())
+                        .allocate(&tb, &[lead], &IdempotencyKey::new(key.clone()).unwrap())
                         .await
                 })
                 .await?;

@@ -1,6 +1,7 @@
 //! The bugs the simulation found, pinned down with scripted faults (each test failed before
 //! its fix; the seeds that found them are in the comments).
 
+use marketingforce_core::IdempotencyKey;
 use std::sync::Arc;
 
 use chrono::NaiveDate;
@@ -281,17 +282,17 @@ fn a_retried_publication_is_recorded_as_published() {
             publish_at: None,
         };
         publisher
-            .publish(&e.tenant, command(1), "p1")
+            .publish(&e.tenant, command(1), &IdempotencyKey::from_static("p1"))
             .await
             .expect("first");
         e.faulty
             .script_matching(Fault::TimeoutAfterCommit, "modules.usage");
         assert!(publisher
-            .publish(&e.tenant, command(2), "p2")
+            .publish(&e.tenant, command(2), &IdempotencyKey::from_static("p2"))
             .await
             .is_err());
         let second = publisher
-            .publish(&e.tenant, command(2), "p2")
+            .publish(&e.tenant, command(2), &IdempotencyKey::from_static("p2"))
             .await
             .expect("retry");
         assert!(

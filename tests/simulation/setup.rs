@@ -2,6 +2,7 @@
 //! business (two platforms, two customers, four accounts with a campaign each) and reviewed
 //! content. It runs through the same faulty store and retries as the operations.
 
+use marketingforce_core::IdempotencyKey;
 use std::sync::Arc;
 
 use chrono::NaiveDate;
@@ -167,7 +168,9 @@ impl World {
             let key = format!("review-article-{k}");
             let r = self
                 .call("review", async |s| {
-                    s.reviews.review(&t, &version, &key).await
+                    s.reviews
+                        .review(&t, &version, &IdempotencyKey::new(key.clone()).unwrap())
+                        .await
                 })
                 .await?;
             let record = self.must("review", r)?;
@@ -240,7 +243,7 @@ impl World {
                         .sign_platform_agreement(
                             &platform.id,
                             agreement.clone(),
-                            &IdempotencyKey::new(akey).unwrap(),
+                            &IdempotencyKey::new(akey.clone()).unwrap(),
                         )
                         .await
                 })
@@ -323,7 +326,7 @@ impl World {
                             &customer.id,
                             &dossier,
                             "审核员",
-                            &IdempotencyKey::new(rkey).unwrap(),
+                            &IdempotencyKey::new(rkey.clone()).unwrap(),
                         )
                         .await
                 })
@@ -349,7 +352,7 @@ impl World {
                         .sign_agreement(
                             &customer.id,
                             terms.clone(),
-                            &IdempotencyKey::new(gkey).unwrap(),
+                            &IdempotencyKey::new(gkey.clone()).unwrap(),
                         )
                         .await
                 })
@@ -388,7 +391,7 @@ impl World {
                             .open_ad_account(
                                 &customer,
                                 &platform,
-                                &IdempotencyKey::new(key).unwrap(),
+                                &IdempotencyKey::new(key.clone()).unwrap(),
                             )
                             .await
                     })
@@ -424,7 +427,7 @@ impl World {
                             .create_campaign(
                                 &account.id,
                                 draft.clone(),
-                                &IdempotencyKey::new(ckey).unwrap(),
+                                &IdempotencyKey::new(ckey.clone()).unwrap(),
                             )
                             .await
                     })

@@ -5,6 +5,7 @@
 //! inquiry's stable id (`{channel}:{platform inquiry id}`), which it uses as the CRM's
 //! idempotency key, so a forwarding run retried after a failure captures nothing twice.
 
+use marketingforce_core::IdempotencyKey;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -66,7 +67,7 @@ impl LeadSink for CrmLeadSink {
             .capture_inquiry(
                 &inquiry.tenant,
                 self.to_crm(inquiry),
-                &IdempotencyKey::new(inquiry.id).unwrap(),
+                &IdempotencyKey::new(inquiry.id.as_str())?,
             )
             .await
             .map_err(to_core)?;

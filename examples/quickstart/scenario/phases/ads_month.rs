@@ -3,6 +3,7 @@
 //! follow.
 
 use marketingforce_core::storage::Collection;
+use marketingforce_core::IdempotencyKey;
 use marketingforce_crm::membership::Member;
 
 use crate::scenario::cast::day;

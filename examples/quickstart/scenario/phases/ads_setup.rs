@@ -4,6 +4,7 @@
 //! opened and topped up; the solution creative goes through the content compliance review; the
 //! campaigns start on 4 March.
 
+use marketingforce_core::IdempotencyKey;
 use std::sync::Arc;
 
 use marketingforce_ads::account::{Funding, TopUpRequest};
@@ -172,7 +173,7 @@ pub(super) async fn run(ctx: &mut Ctx<'_>) -> Result<()> {
                 .review(
                     &ctx.cast.operator,
                     &version,
-                    &format!("{}-creative-1-review", a.key),
+                    &IdempotencyKey::new(format!("{}-creative-1-review", a.key)).unwrap(),
                 )
                 .await?;
             if reviewed.decision != Decision::Approved {

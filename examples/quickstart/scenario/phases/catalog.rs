@@ -1,5 +1,6 @@
 //! Mon 2 March, 09:00: the vendor's catalog and bundles; a channel partner signs up.
 
+use marketingforce_core::IdempotencyKey;
 use marketingforce_modules::products::{BundlePricing, Product};
 
 use crate::scenario::error::Result;

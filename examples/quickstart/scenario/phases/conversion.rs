@@ -5,6 +5,7 @@
 use chrono::Duration;
 use marketingforce_content::optimise::Delivery;
 use marketingforce_core::tenant::TenantId;
+use marketingforce_core::IdempotencyKey;
 use marketingforce_crm::fission::{FissionCampaign, Goal};
 use marketingforce_crm::ids::LeadId;
 use marketingforce_crm::membership::MembershipProgram;

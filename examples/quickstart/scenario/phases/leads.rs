@@ -5,6 +5,7 @@
 //! called.
 
 use marketingforce_core::tenant::TenantId;
+use marketingforce_core::IdempotencyKey;
 use marketingforce_crm::model::{Actor, LeadStatus, Source};
 use marketingforce_crm::profile::{BehaviourEvent, BehaviourKind};
 use marketingforce_crm::request::CaptureRequest;
@@ -46,7 +47,11 @@ pub(crate) async fn sync_leads_stored(ctx: &Ctx<'_>, tenant: &TenantId, key: &st
     let meter = ctx.svc.registry.load(tenant).await?.meter();
     let used = meter.balance(&UsageUnit::LeadsStored).used.get();
     if live > used {
-        meter.consume(&UsageUnit::LeadsStored, live - used, key)?;
+        meter.consume(
+            &UsageUnit::LeadsStored,
+            live - used,
+            &IdempotencyKey::new(key).unwrap(),
+        )?;
     }
     Ok(live)
 }
@@ -185,7 +190,14 @@ async fn start_sops(ctx: &Ctx<'_>, done: &[Allocation]) -> Result<usize> {
             tasks += ctx
                 .svc
                 .sops
-                .start(&b, &ctx.cast.b_sop, lead, to, ctx.now())
+                .start(
+                    &b,
+                    &ctx.cast.b_sop,
+                    lead,
+                    to,
+                    ctx.now(),
+                    &IdempotencyKey::new(format!("sop-start:{lead}"))?,
+                )
                 .await?
                 .len();
         }

@@ -4,6 +4,7 @@
 use marketingforce_ads::agreement::ServiceType;
 use marketingforce_ads::period::Month;
 use marketingforce_ads::settlement::SettlementMode;
+use marketingforce_core::IdempotencyKey;
 
 use crate::scenario::error::Result;
 use crate::scenario::report::money;
