@@ -52,7 +52,7 @@ pub async fn import(crm: &Crm, tenant: &TenantId, csv: &str) -> Result<ImportRep
         tenant,
         csv,
         Source::Import,
-        &IdempotencyKey::new(&file_key(csv)).unwrap(),
+        &IdempotencyKey::new(file_key(csv)).unwrap(),
     )
     .await
 }
