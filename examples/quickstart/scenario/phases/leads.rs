@@ -196,7 +196,10 @@ async fn start_sops(ctx: &Ctx<'_>, done: &[Allocation]) -> Result<usize> {
                     lead,
                     to,
                     ctx.now(),
-                    &IdempotencyKey::new(format!("sop-start:{lead}"))?,
+                    &IdempotencyKey::new(format!(
+                        "sop-start:{lead}:{to}:{}",
+                        ctx.now().timestamp()
+                    ))?,
                 )
                 .await?
                 .len();
