@@ -12,6 +12,7 @@
 //!     cargo bench -p marketingforce --bench instances
 //! ```
 
+use marketingforce_core::IdempotencyKey;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -145,7 +146,7 @@ async fn run(url: &str, op: Op, n: usize, affine: bool, ops: usize, round: u64) 
                 match op {
                     Op::Consume => {
                         let meter = inst.registry.load(&tenant).await.expect("load").meter();
-                        let key = format!("r{round}-k{k}");
+                        let key = IdempotencyKey::new(format!("r{round}-k{k}")).expect("key");
                         retry(|| meter.consume_durable(&UsageUnit::ArticlesPublished, 1u64, &key))
                             .await;
                     }
@@ -154,7 +155,7 @@ async fn run(url: &str, op: Op, n: usize, affine: bool, ops: usize, round: u64) 
                             "139{:08}",
                             (round * 1_000_000 + k as u64) % 100_000_000
                         ));
-                        let key = format!("r{round}-k{k}");
+                        let key = IdempotencyKey::new(format!("r{round}-k{k}")).expect("key");
                         retry(|| inst.crm.capture(&tenant, request.clone(), &key)).await;
                     }
                     Op::Transfer => {

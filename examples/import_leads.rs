@@ -20,6 +20,7 @@
 //! The import is idempotent: its key is a digest of the file, so importing the same file again
 //! replays the first report and writes nothing.
 
+use marketingforce_core::IdempotencyKey;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -47,8 +48,13 @@ pub fn file_key(csv: &str) -> String {
 /// A validation error on `header` when the header is unusable; storage errors. Bad rows are
 /// not errors: they are in the report.
 pub async fn import(crm: &Crm, tenant: &TenantId, csv: &str) -> Result<ImportReport, CrmError> {
-    crm.import_csv(tenant, &file_key(csv), csv, Source::Import)
-        .await
+    crm.import_csv(
+        tenant,
+        csv,
+        Source::Import,
+        &IdempotencyKey::new(file_key(csv)).unwrap(),
+    )
+    .await
 }
 
 /// The report as printed: the counts, then one line per rejected row.

@@ -26,6 +26,7 @@
 //! and only moves money when the document sets `top_up` (an amount in yuan), and only creates
 //! a campaign when `create_campaign` is `true`.
 
+use marketingforce_core::IdempotencyKey;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -184,15 +185,14 @@ pub async fn run(
     let code = adapter.platform_code().to_string();
     let platform = ops
         .register_platform(
-            "platform",
             "短视频平台",
             &code,
             PlatformCategory::ShortVideo,
+            &IdempotencyKey::from_static("platform"),
         )
         .await
         .map_err(step("register the platform"))?;
     ops.sign_platform_agreement(
-        "platform-agreement",
         &platform.id,
         PlatformAgreementTerms {
             start: day - Duration::days(60),
@@ -202,31 +202,36 @@ pub async fn run(
             settlement_terms: SettlementTerms::Prepay,
             rebate_policy: PlatformRebatePolicy::standard("5%".parse().map_err(|_| "rate")?),
         },
+        &IdempotencyKey::from_static("platform-agreement"),
     )
     .await
     .map_err(step("sign the platform agreement"))?;
     ops.attach_platform(platform.id, adapter.clone());
-    ops.record_platform_prepayment("prepay", &platform.id, cny("500000")?, day)
-        .await
-        .map_err(step("record the prepayment"))?;
+    ops.record_platform_prepayment(
+        &platform.id,
+        cny("500000")?,
+        day,
+        &IdempotencyKey::from_static("prepay"),
+    )
+    .await
+    .map_err(step("record the prepayment"))?;
     let licence = match &choice.licence_number {
         Some(l) => l.clone(),
         None => uscc_with_check_digit("91310000MA1FL8XQ3").map_err(|e| e.to_string())?,
     };
     let customer = ops
         .register_customer(
-            "customer",
             NewCustomer {
                 name: "上海某品牌有限公司".into(),
                 kind: CustomerKind::DirectAdvertiser,
                 industry: "retail".into(),
                 licence_number: licence.clone(),
             },
+            &IdempotencyKey::from_static("customer"),
         )
         .await
         .map_err(step("register the customer"))?;
     ops.review_customer(
-        "review",
         &customer.id,
         &QualificationDossier {
             licence: BusinessLicence {
@@ -245,11 +250,11 @@ pub async fn run(
             },
         },
         "审核员",
+        &IdempotencyKey::from_static("review"),
     )
     .await
     .map_err(step("review the customer"))?;
     ops.sign_agreement(
-        "agreement",
         &customer.id,
         AgreementTerms {
             service_type: ServiceType::Distribution,
@@ -263,6 +268,7 @@ pub async fn run(
                 rate: "3%".parse().map_err(|_| "rate")?,
             },
         },
+        &IdempotencyKey::from_static("agreement"),
     )
     .await
     .map_err(step("sign the customer agreement"))?;
@@ -271,7 +277,11 @@ pub async fn run(
         fake.add_advertiser(FakeAdvertiser::new("1760000000000001", &licence));
     }
     let account = ops
-        .open_ad_account("account", &customer.id, &platform.id)
+        .open_ad_account(
+            &customer.id,
+            &platform.id,
+            &IdempotencyKey::from_static("account"),
+        )
         .await
         .map_err(step("open (link) the ad account"))?;
     let real = matches!(outside, Outside::Real);
@@ -282,12 +292,12 @@ pub async fn run(
     };
     if let Some(amount) = top_up {
         ops.top_up(
-            "top-up",
             TopUpRequest {
                 account: account.id,
                 amount,
                 funding: Funding::Credit,
             },
+            &IdempotencyKey::from_static("top-up"),
         )
         .await
         .map_err(step("top up"))?;
@@ -296,7 +306,6 @@ pub async fn run(
     if !real || choice.create_campaign {
         let c = ops
             .create_campaign(
-                "campaign",
                 &account.id,
                 CampaignDraft {
                     name: "春季上新".into(),
@@ -320,6 +329,7 @@ pub async fn run(
                     },
                     kpis: vec![],
                 },
+                &IdempotencyKey::from_static("campaign"),
             )
             .await
             .map_err(step("create the campaign"))?;

@@ -63,20 +63,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (from, cny) = (month.first_day(), |s: &str| Money::cny(s));
     let media = ads
         .register_platform(
-            key("media")?.as_str(),
             "巨量引擎",
             "oceanengine",
             PlatformCategory::ShortVideo,
+            &key("media")?,
         )
         .await?;
     let rebate = PlatformRebatePolicy::standard("5%".parse()?);
     ads.sign_platform_agreement(
-        key("media-terms")?.as_str(),
         &media.id,
         PlatformAgreementTerms::prepaid_one_year(from, profile.currency, rebate),
+        &key("media-terms")?,
     )
     .await?;
-    ads.record_platform_prepayment(key("prepay")?.as_str(), &media.id, cny("50000")?, from)
+    ads.record_platform_prepayment(&media.id, cny("50000")?, from, &key("prepay")?)
         .await?;
     let licence = uscc_with_check_digit("91310000MA1FL8XQ3")?;
     let new = NewCustomer {
@@ -85,15 +85,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         industry: "retail".into(),
         licence_number: licence,
     };
-    let customer = ads
-        .register_customer(key("customer")?.as_str(), new)
-        .await?;
+    let customer = ads.register_customer(new, &key("customer")?).await?;
     let dossier = QualificationDossier::of(
         &customer,
         CreditRating::A,
         Financials::new(cny("5000000")?, "40%".parse()?),
     );
-    ads.review_customer(key("review")?.as_str(), &customer.id, &dossier, "审核员")
+    ads.review_customer(&customer.id, &dossier, "审核员", &key("review")?)
         .await?;
     let terms = AgreementTerms::one_year(
         ServiceType::Distribution,
@@ -103,7 +101,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             rate: "3%".parse()?,
         },
     );
-    ads.sign_agreement(key("terms")?.as_str(), &customer.id, terms)
+    ads.sign_agreement(&customer.id, terms, &key("terms")?)
         .await?;
     // The account and campaign already run in the platform's console: link them, import spend.
     let account = ads

@@ -9,6 +9,7 @@
 //!
 //! Run with `cargo run --example third_party_module`.
 
+use marketingforce_core::IdempotencyKey;
 use std::sync::Arc;
 
 use marketingforce::core::storage::{MemoryStore, Store};
@@ -137,7 +138,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for i in 1..=4 {
         let input = json!({ "keywords": ["速达机械报价"] });
         match host
-            .invoke(&ents, &module, &format!("run-{i}"), input)
+            .invoke(
+                &ents,
+                &module,
+                input,
+                &IdempotencyKey::new(format!("run-{i}")).unwrap(),
+            )
             .await
         {
             Ok(out) => println!("run {i}: {} (metered {:?})", out.value["gaps"], out.metered),
@@ -151,7 +157,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // 5. A tenant that did not buy the module is refused before the module runs.
     let stranger = Entitlements::in_memory(host.catalog(), TenantId::new(), vec![], clock)?;
     match host
-        .invoke(&stranger, &module, "x-1", json!({ "keywords": [] }))
+        .invoke(
+            &stranger,
+            &module,
+            json!({ "keywords": [] }),
+            &IdempotencyKey::from_static("x-1"),
+        )
         .await
     {
         Err(e @ ModulesError::NotEntitled { .. }) => println!("other tenant: {e}"),

@@ -21,6 +21,7 @@
 //! `marketingforce::content::distribution::wechat` and `marketingforce::crm::wecom` for the
 //! credentials, IP whitelist and callback URL each platform needs.
 
+use marketingforce_core::IdempotencyKey;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -163,7 +164,7 @@ async fn sender(
                     CaptureRequest::new(Source::WeCom)
                         .wecom_id("wmDEMO0001")
                         .name("张伟"),
-                    "demo-lead",
+                    &IdempotencyKey::from_static("demo-lead"),
                 )
                 .await?
                 .lead();
@@ -250,7 +251,11 @@ async fn main() -> Result<(), Error> {
         publish_at: None,
     };
     let publication = publisher
-        .publish(&tenant, article, "xk850-guide-v1")
+        .publish(
+            &tenant,
+            article,
+            &IdempotencyKey::from_static("xk850-guide-v1"),
+        )
         .await?;
     match &publication.status {
         PublicationStatus::Published(r) => println!(
@@ -278,7 +283,7 @@ async fn main() -> Result<(), Error> {
                     &rep,
                     &Recipients::Leads(vec![lead]),
                     &OutgoingMessage::text("您好，XK-850 的选型指南已发布，欢迎查阅。"),
-                    "xk850-guide-announce",
+                    &IdempotencyKey::from_static("xk850-guide-announce"),
                 )
                 .await?;
             println!(

@@ -487,6 +487,14 @@ impl TenantHandle {
     }
 }
 
+/// The key the subscription service stores for `key` in `operation`: the
+/// [scoped](IdempotencyKey::scoped) form `"{operation}/{key}"` (as this handle always sent it),
+/// or, when that would be longer than [`IdempotencyKey::MAX_LEN`], a key
+/// [derived](IdempotencyKey::derive) from `key` and `operation`.
+fn scoped(key: &IdempotencyKey, operation: &str) -> IdempotencyKey {
+    IdempotencyKey::new(key.scoped(operation)).unwrap_or_else(|_| key.derive(operation))
+}
+
 /// A tenant's subscriptions ([`TenantHandle::subscriptions`]).
 #[derive(Debug, Clone, Copy)]
 pub struct TenantSubscriptions<'a> {
@@ -512,7 +520,7 @@ impl TenantSubscriptions<'_> {
         key: &IdempotencyKey,
     ) -> Result<Subscription, ModulesError> {
         self.service()
-            .create_quote(&self.tenant(), &key.scoped("modules.quote"), request)
+            .create_quote(&self.tenant(), request, &scoped(key, "modules.quote"))
             .await
     }
 
@@ -527,7 +535,7 @@ impl TenantSubscriptions<'_> {
         key: &IdempotencyKey,
     ) -> Result<Subscription, ModulesError> {
         self.service()
-            .sign(&self.tenant(), id, &key.scoped("modules.sign"), signing)
+            .sign(&self.tenant(), id, signing, &scoped(key, "modules.sign"))
             .await
     }
 
@@ -542,7 +550,7 @@ impl TenantSubscriptions<'_> {
         key: &IdempotencyKey,
     ) -> Result<Subscription, ModulesError> {
         self.service()
-            .record_payment(&self.tenant(), id, &key.scoped("modules.pay"), payment)
+            .record_payment(&self.tenant(), id, payment, &scoped(key, "modules.pay"))
             .await
     }
 
@@ -557,7 +565,7 @@ impl TenantSubscriptions<'_> {
         key: &IdempotencyKey,
     ) -> Result<Subscription, ModulesError> {
         self.service()
-            .activate(&self.tenant(), id, &key.scoped("modules.activate"), on)
+            .activate(&self.tenant(), id, on, &scoped(key, "modules.activate"))
             .await
     }
 
@@ -635,9 +643,7 @@ impl TenantCrm<'_> {
         request: CaptureRequest,
         key: &IdempotencyKey,
     ) -> Result<CaptureOutcome, CrmError> {
-        self.service()
-            .capture(&self.tenant(), request, key.as_str())
-            .await
+        self.service().capture(&self.tenant(), request, key).await
     }
 
     /// One lead record (no personal data in it).

@@ -21,7 +21,7 @@ use marketingforce::core::money::{Currency, Money};
 use marketingforce::core::storage::{MemoryStore, Store};
 use marketingforce::core::tenant::TenantId;
 use marketingforce::core::time::ManualClock;
-use marketingforce::core::ErrorKind;
+use marketingforce::core::{ErrorKind, IdempotencyKey};
 use marketingforce::crm::{Crm, LeadQuery};
 
 fn cny(s: &str) -> Money {
@@ -55,11 +55,15 @@ async fn agency(
     .unwrap()
     .with_review_checker(Arc::new(ComplianceReview::new(reviews.clone(), store)));
     let platform = ops
-        .register_platform("p", "短视频平台", "sim", PlatformCategory::ShortVideo)
+        .register_platform(
+            "短视频平台",
+            "sim",
+            PlatformCategory::ShortVideo,
+            &IdempotencyKey::from_static("p"),
+        )
         .await
         .unwrap();
     ops.sign_platform_agreement(
-        "pa",
         &platform.id,
         PlatformAgreementTerms {
             start: day("2026-01-01"),
@@ -69,6 +73,7 @@ async fn agency(
             settlement_terms: SettlementTerms::Prepay,
             rebate_policy: PlatformRebatePolicy::standard("5%".parse().unwrap()),
         },
+        &IdempotencyKey::from_static("pa"),
     )
     .await
     .unwrap();
@@ -76,18 +81,17 @@ async fn agency(
     ops.attach_platform(platform.id, sim);
     let customer = ops
         .register_customer(
-            "c",
             NewCustomer {
                 name: "上海某医疗器械有限公司".into(),
                 kind: CustomerKind::DirectAdvertiser,
                 industry: "retail".into(),
                 licence_number: uscc_with_check_digit("91310000MA1FL8XQ3").unwrap(),
             },
+            &IdempotencyKey::from_static("c"),
         )
         .await
         .unwrap();
     ops.review_customer(
-        "r",
         &customer.id,
         &QualificationDossier {
             licence: BusinessLicence {
@@ -106,11 +110,11 @@ async fn agency(
             },
         },
         "审核员",
+        &IdempotencyKey::from_static("r"),
     )
     .await
     .unwrap();
     ops.sign_agreement(
-        "a",
         &customer.id,
         AgreementTerms {
             service_type: ServiceType::Distribution,
@@ -124,16 +128,20 @@ async fn agency(
                 rate: "3%".parse().unwrap(),
             },
         },
+        &IdempotencyKey::from_static("a"),
     )
     .await
     .unwrap();
     let account = ops
-        .open_ad_account("acct", &customer.id, &platform.id)
+        .open_ad_account(
+            &customer.id,
+            &platform.id,
+            &IdempotencyKey::from_static("acct"),
+        )
         .await
         .unwrap();
     let campaign = ops
         .create_campaign(
-            "camp",
             &account.id,
             CampaignDraft {
                 name: "春季上新".into(),
@@ -153,6 +161,7 @@ async fn agency(
                 },
                 kpis: vec![],
             },
+            &IdempotencyKey::from_static("camp"),
         )
         .await
         .unwrap();
@@ -177,11 +186,15 @@ async fn compliance_review_gates_creatives_on_their_exact_content() {
 
     // A superlative claim (Advertising Law art. 9): refused, with the article and the reason.
     let bad = ops
-        .register_creative("cr-1", &customer, draft("全国最好的立式加工中心"))
+        .register_creative(
+            &customer,
+            draft("全国最好的立式加工中心"),
+            &IdempotencyKey::from_static("cr-1"),
+        )
         .await
         .unwrap();
     let refused = ops
-        .place_creative("pl-1", &campaign, &bad.id)
+        .place_creative(&campaign, &bad.id, &IdempotencyKey::from_static("pl-1"))
         .await
         .unwrap_err();
     match &refused {
@@ -199,7 +212,7 @@ async fn compliance_review_gates_creatives_on_their_exact_content() {
         .unwrap()
         .expect("recorded");
     assert!(ops
-        .place_creative("pl-1b", &campaign, &bad.id)
+        .place_creative(&campaign, &bad.id, &IdempotencyKey::from_static("pl-1b"))
         .await
         .is_err());
     let again = reviews
@@ -216,11 +229,15 @@ async fn compliance_review_gates_creatives_on_their_exact_content() {
 
     // Compliant copy: placed, and the approval names the review record.
     let good = ops
-        .register_creative("cr-2", &customer, draft("XK-850 立式加工中心 春季订货会"))
+        .register_creative(
+            &customer,
+            draft("XK-850 立式加工中心 春季订货会"),
+            &IdempotencyKey::from_static("cr-2"),
+        )
         .await
         .unwrap();
     let placed = ops
-        .place_creative("pl-2", &campaign, &good.id)
+        .place_creative(&campaign, &good.id, &IdempotencyKey::from_static("pl-2"))
         .await
         .unwrap();
     assert_eq!(placed.creative, good.id);

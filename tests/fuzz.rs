@@ -14,6 +14,7 @@
 //! replayed through the same checks on every run; inputs proptest ever finds failing are kept
 //! in `tests/fuzz.proptest-regressions` and replayed first.
 
+use marketingforce_core::IdempotencyKey;
 use std::sync::Arc;
 
 use marketingforce::core::money::{Currency, Money, Quantity, Rate};
@@ -225,7 +226,7 @@ proptest! {
             let crm = Crm::builder(Arc::new(MemoryStore::new()), Arc::new(KeyRing::new("k1", [3; 32])))
                 .build()
                 .unwrap();
-            crm.import_csv(&TenantId::new(), "fuzz", &text, Source::Import).await
+            crm.import_csv(&TenantId::new(), &text, Source::Import, &IdempotencyKey::from_static("fuzz")).await
         });
         match report {
             Ok(report) => {

@@ -10,6 +10,7 @@
 #[allow(dead_code, unused_imports)]
 mod service;
 
+use marketingforce_core::IdempotencyKey;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -630,11 +631,15 @@ async fn run_march(s: &Server, tenant: &str) {
     let record = s.state.tenant(tenant).await.expect("tenant");
     let ops = s.state.ads(&record).await.expect("ads");
     let platform = ops
-        .register_platform("p", "短视频平台", "sim", PlatformCategory::ShortVideo)
+        .register_platform(
+            "短视频平台",
+            "sim",
+            PlatformCategory::ShortVideo,
+            &IdempotencyKey::from_static("p"),
+        )
         .await
         .expect("platform");
     ops.sign_platform_agreement(
-        "pa",
         &platform.id,
         PlatformAgreementTerms {
             start: day("2026-01-01"),
@@ -644,28 +649,33 @@ async fn run_march(s: &Server, tenant: &str) {
             settlement_terms: SettlementTerms::Prepay,
             rebate_policy: PlatformRebatePolicy::standard("5%".parse().expect("rate")),
         },
+        &IdempotencyKey::from_static("pa"),
     )
     .await
     .expect("platform agreement");
     let sim = Arc::new(SimulatedPlatform::new(SimConfig::new("sim", 7)));
     ops.attach_platform(platform.id, sim.clone());
-    ops.record_platform_prepayment("prepay", &platform.id, cny("500000"), day("2026-03-01"))
-        .await
-        .expect("prepayment");
+    ops.record_platform_prepayment(
+        &platform.id,
+        cny("500000"),
+        day("2026-03-01"),
+        &IdempotencyKey::from_static("prepay"),
+    )
+    .await
+    .expect("prepayment");
     let customer = ops
         .register_customer(
-            "c",
             NewCustomer {
                 name: "上海某品牌有限公司".into(),
                 kind: CustomerKind::DirectAdvertiser,
                 industry: "retail".into(),
                 licence_number: uscc_with_check_digit("91310000MA1FL8XQ3").expect("uscc"),
             },
+            &IdempotencyKey::from_static("c"),
         )
         .await
         .expect("customer");
     ops.review_customer(
-        "r",
         &customer.id,
         &QualificationDossier {
             licence: BusinessLicence {
@@ -684,11 +694,11 @@ async fn run_march(s: &Server, tenant: &str) {
             },
         },
         "审核员",
+        &IdempotencyKey::from_static("r"),
     )
     .await
     .expect("review");
     ops.sign_agreement(
-        "a",
         &customer.id,
         AgreementTerms {
             service_type: ServiceType::Distribution,
@@ -702,25 +712,29 @@ async fn run_march(s: &Server, tenant: &str) {
                 rate: "3%".parse().expect("rate"),
             },
         },
+        &IdempotencyKey::from_static("a"),
     )
     .await
     .expect("agreement");
     let account = ops
-        .open_ad_account("acct", &customer.id, &platform.id)
+        .open_ad_account(
+            &customer.id,
+            &platform.id,
+            &IdempotencyKey::from_static("acct"),
+        )
         .await
         .expect("account");
     ops.top_up(
-        "t",
         TopUpRequest {
             account: account.id,
             amount: cny("100000"),
             funding: Funding::Credit,
         },
+        &IdempotencyKey::from_static("t"),
     )
     .await
     .expect("top-up");
     ops.create_campaign(
-        "camp",
         &account.id,
         CampaignDraft {
             name: "春季上新".into(),
@@ -740,6 +754,7 @@ async fn run_march(s: &Server, tenant: &str) {
             },
             kpis: vec![],
         },
+        &IdempotencyKey::from_static("camp"),
     )
     .await
     .expect("campaign");

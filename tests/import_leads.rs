@@ -6,6 +6,7 @@
 #[allow(dead_code)]
 mod import_leads;
 
+use marketingforce_core::IdempotencyKey;
 use std::sync::Arc;
 
 use marketingforce::core::id::SeededIds;
@@ -172,9 +173,9 @@ async fn a_reimport_replays_the_report_and_writes_nothing() {
     let other = crm
         .import_csv(
             &tenant,
-            "another-key",
             &sample(),
             marketingforce::crm::model::Source::Import,
+            &IdempotencyKey::from_static("another-key"),
         )
         .await
         .expect("import");

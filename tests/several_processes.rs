@@ -15,6 +15,7 @@
 //! Runs over one SQLite file, and over PostgreSQL when `MARKETINGFORCE_TEST_POSTGRES_URL` is
 //! set (a fresh schema per run).
 
+use marketingforce_core::IdempotencyKey;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -101,7 +102,11 @@ impl Services {
                     Err(e) => return modules_answer(&e),
                 };
                 match meter
-                    .consume_durable(&UsageUnit::ArticlesPublished, 1u64, &format!("c{arg}"))
+                    .consume_durable(
+                        &UsageUnit::ArticlesPublished,
+                        1u64,
+                        &IdempotencyKey::new(format!("c{arg}")).unwrap(),
+                    )
                     .await
                 {
                     Ok(c) if c.replayed => "replayed".into(),
@@ -129,7 +134,11 @@ impl Services {
                 let request = CaptureRequest::new(Source::OwnSite).mobile(mobile(m));
                 match self
                     .crm
-                    .capture(&tenant, request, &format!("capture-{command}"))
+                    .capture(
+                        &tenant,
+                        request,
+                        &IdempotencyKey::new(format!("capture-{command}")).unwrap(),
+                    )
                     .await
                 {
                     Ok(_) => "ok".into(),
@@ -490,7 +499,11 @@ async fn check(
     );
     for key in answered("consume", "ok") {
         let again = meter
-            .consume(&UsageUnit::ArticlesPublished, 1u64, &format!("c{key}"))
+            .consume(
+                &UsageUnit::ArticlesPublished,
+                1u64,
+                &IdempotencyKey::new(format!("c{key}")).unwrap(),
+            )
             .expect("replay");
         assert!(
             again.replayed,

@@ -5,6 +5,7 @@
 //! markup) and earns its margin from rebates.
 //!
 //! ```
+//! use marketingforce_core::IdempotencyKey;
 //! use std::sync::Arc;
 //! use chrono::{Duration, NaiveDate};
 //! use marketingforce_ads::account::{Funding, TopUpRequest};
@@ -30,48 +31,48 @@
 //!     Arc::new(SeededIds::new(1, clock.clone())), AdOpsConfig::default()).await.unwrap();
 //!
 //! // A platform paying a 5% standard rebate, prepaid, simulated.
-//! let platform = ops.register_platform("p", "短视频平台", "sim", PlatformCategory::ShortVideo).await.unwrap();
-//! ops.sign_platform_agreement("pa", &platform.id, PlatformAgreementTerms {
+//! let platform = ops.register_platform("短视频平台", "sim", PlatformCategory::ShortVideo, &IdempotencyKey::from_static("p")).await.unwrap();
+//! ops.sign_platform_agreement(&platform.id, PlatformAgreementTerms {
 //!     start: day("2026-01-01"), end: day("2026-12-31"), currency: Currency::CNY,
 //!     pricing_models: vec![PricingModel::Cpc, PricingModel::Cpm],
 //!     settlement_terms: SettlementTerms::Prepay,
 //!     rebate_policy: PlatformRebatePolicy::standard("5%".parse().unwrap()),
-//! }).await.unwrap();
+//! }, &IdempotencyKey::from_static("pa")).await.unwrap();
 //! let sim = Arc::new(SimulatedPlatform::new(SimConfig::new("sim", 7)));
 //! ops.attach_platform(platform.id, sim.clone());
-//! ops.record_platform_prepayment("prepay", &platform.id, cny("500000"), day("2026-03-01")).await.unwrap();
+//! ops.record_platform_prepayment(&platform.id, cny("500000"), day("2026-03-01"), &IdempotencyKey::from_static("prepay")).await.unwrap();
 //!
 //! // A customer: qualification review, then a distribution (agent, net basis) agreement.
-//! let customer = ops.register_customer("c", NewCustomer {
+//! let customer = ops.register_customer(NewCustomer {
 //!     name: "上海某品牌有限公司".into(), kind: CustomerKind::DirectAdvertiser,
 //!     industry: "retail".into(), licence_number: uscc_with_check_digit("91310000MA1FL8XQ3").unwrap(),
-//! }).await.unwrap();
-//! let review = ops.review_customer("r", &customer.id, &QualificationDossier {
+//! }, &IdempotencyKey::from_static("c")).await.unwrap();
+//! let review = ops.review_customer(&customer.id, &QualificationDossier {
 //!     licence: BusinessLicence { number: customer.licence_number.clone(),
 //!         registered_name: customer.name.clone(), expires_on: None },
 //!     industry: "retail".into(), permits: vec![], reputation: Reputation::default(),
 //!     credit_rating: CreditRating::A,
 //!     financials: Financials { net_assets: cny("5000000"), debt_ratio: "40%".parse().unwrap(),
 //!         loss_making_years: 0 },
-//! }, "审核员").await.unwrap();
+//! }, "审核员", &IdempotencyKey::from_static("r")).await.unwrap();
 //! assert_eq!(review.outcome, ReviewOutcome::Approved);
-//! ops.sign_agreement("a", &customer.id, AgreementTerms {
+//! ops.sign_agreement(&customer.id, AgreementTerms {
 //!     service_type: ServiceType::Distribution, start: day("2026-01-01"), end: day("2026-12-31"),
 //!     auto_renew: true, credit_terms_days: 60, credit_exception: None,
 //!     credit_limit: cny("300000"),
 //!     customer_rebate: CustomerRebatePolicy::Fixed { rate: "3%".parse().unwrap() },
-//! }).await.unwrap();
+//! }, &IdempotencyKey::from_static("a")).await.unwrap();
 //!
 //! // An ad account, a top-up advanced on credit, a CPC campaign.
-//! let account = ops.open_ad_account("acct", &customer.id, &platform.id).await.unwrap();
-//! ops.top_up("t", TopUpRequest { account: account.id, amount: cny("100000"),
-//!     funding: Funding::Credit }).await.unwrap();
-//! ops.create_campaign("camp", &account.id, CampaignDraft {
+//! let account = ops.open_ad_account(&customer.id, &platform.id, &IdempotencyKey::from_static("acct")).await.unwrap();
+//! ops.top_up(TopUpRequest { account: account.id, amount: cny("100000"),
+//!     funding: Funding::Credit }, &IdempotencyKey::from_static("t")).await.unwrap();
+//! ops.create_campaign(&account.id, CampaignDraft {
 //!     name: "春季上新".into(), objective: Objective::Traffic,
 //!     budget: Budget { daily: Some(cny("2000")), total: None },
 //!     schedule: Schedule { start: day("2026-03-01"), end: None, hours: vec![] },
 //!     audience: Audience::default(), pricing: Pricing::Cpc { max_bid: cny("1.20") }, kpis: vec![],
-//! }).await.unwrap();
+//! }, &IdempotencyKey::from_static("camp")).await.unwrap();
 //!
 //! // A month of delivery and daily reports, then settlement.
 //! for d in day("2026-03-01").iter_days().take(31) {

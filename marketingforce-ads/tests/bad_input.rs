@@ -18,6 +18,7 @@ use marketingforce_ads::AdsError;
 use marketingforce_core::adapters::ad_platform::{DailyReport, PerformanceLine, Pricing};
 use marketingforce_core::money::{Currency, Money};
 use marketingforce_core::Error;
+use marketingforce_core::IdempotencyKey;
 
 async fn transfers(w: &World) -> usize {
     w.ops.ledger().read(|e| e.transfer_count()).await.unwrap()
@@ -29,17 +30,17 @@ fn top_ups_over_the_credit_limit_or_prepayment_are_refused_and_write_nothing() {
         let w = world().await;
         let s1 = w
             .ops
-            .open_ad_account("s1", &w.solution.id, &w.p1.id)
+            .open_ad_account(&w.solution.id, &w.p1.id, &IdempotencyKey::from_static("s1"))
             .await
             .unwrap();
         w.ops
             .top_up(
-                "t1",
                 TopUpRequest {
                     account: s1.id,
                     amount: cny("700000"),
                     funding: Funding::Credit,
                 },
+                &IdempotencyKey::from_static("t1"),
             )
             .await
             .unwrap();
@@ -47,12 +48,12 @@ fn top_ups_over_the_credit_limit_or_prepayment_are_refused_and_write_nothing() {
         let err = w
             .ops
             .top_up(
-                "t2",
                 TopUpRequest {
                     account: s1.id,
                     amount: cny("300000.01"),
                     funding: Funding::Credit,
                 },
+                &IdempotencyKey::from_static("t2"),
             )
             .await
             .unwrap_err();
@@ -69,12 +70,12 @@ fn top_ups_over_the_credit_limit_or_prepayment_are_refused_and_write_nothing() {
         let err = w
             .ops
             .top_up(
-                "t3",
                 TopUpRequest {
                     account: s1.id,
                     amount: cny("10"),
                     funding: Funding::CustomerPrepayment,
                 },
+                &IdempotencyKey::from_static("t3"),
             )
             .await
             .unwrap_err();
@@ -87,30 +88,34 @@ fn top_ups_over_the_credit_limit_or_prepayment_are_refused_and_write_nothing() {
         // Exactly the limit is fine.
         w.ops
             .top_up(
-                "t4",
                 TopUpRequest {
                     account: s1.id,
                     amount: cny("100000"),
                     funding: Funding::Credit,
                 },
+                &IdempotencyKey::from_static("t4"),
             )
             .await
             .unwrap();
         // Our prepaid funds at the platform (800k) are exhausted now.
         let d1 = w
             .ops
-            .open_ad_account("d1", &w.distribution.id, &w.p1.id)
+            .open_ad_account(
+                &w.distribution.id,
+                &w.p1.id,
+                &IdempotencyKey::from_static("d1"),
+            )
             .await
             .unwrap();
         let err = w
             .ops
             .top_up(
-                "t5",
                 TopUpRequest {
                     account: d1.id,
                     amount: cny("1"),
                     funding: Funding::Credit,
                 },
+                &IdempotencyKey::from_static("t5"),
             )
             .await
             .unwrap_err();
@@ -123,12 +128,12 @@ fn top_ups_over_the_credit_limit_or_prepayment_are_refused_and_write_nothing() {
             let err = w
                 .ops
                 .top_up(
-                    "t6",
                     TopUpRequest {
                         account: d1.id,
                         amount: cny(bad),
                         funding: Funding::Credit,
                     },
+                    &IdempotencyKey::from_static("t6"),
                 )
                 .await
                 .unwrap_err();
@@ -138,12 +143,12 @@ fn top_ups_over_the_credit_limit_or_prepayment_are_refused_and_write_nothing() {
         assert_eq!(
             w.ops
                 .top_up(
-                    "t7",
                     TopUpRequest {
                         account: d1.id,
                         amount: usd,
                         funding: Funding::Credit
-                    }
+                    },
+                    &IdempotencyKey::from_static("t7")
                 )
                 .await
                 .unwrap_err()
@@ -154,12 +159,12 @@ fn top_ups_over_the_credit_limit_or_prepayment_are_refused_and_write_nothing() {
         let err = w
             .ops
             .top_up(
-                "t4",
                 TopUpRequest {
                     account: s1.id,
                     amount: cny("2"),
                     funding: Funding::Credit,
                 },
+                &IdempotencyKey::from_static("t4"),
             )
             .await
             .unwrap_err();
@@ -177,18 +182,18 @@ fn suspended_accounts_take_no_top_ups_and_their_spend_is_flagged() {
         let plan = accounts_and_campaigns(&w).await;
         w.sim1.run_day(day("2026-03-01"));
         w.ops
-            .suspend_account("sus", &plan.s1.id, "虚假宣传")
+            .suspend_account(&plan.s1.id, "虚假宣传", &IdempotencyKey::from_static("sus"))
             .await
             .unwrap();
         let err = w
             .ops
             .top_up(
-                "t",
                 TopUpRequest {
                     account: plan.s1.id,
                     amount: cny("10"),
                     funding: Funding::Credit,
                 },
+                &IdempotencyKey::from_static("t"),
             )
             .await
             .unwrap_err();
@@ -221,17 +226,20 @@ fn suspended_accounts_take_no_top_ups_and_their_spend_is_flagged() {
         let err = w
             .ops
             .create_campaign(
-                "c",
                 &plan.s1.id,
                 draft("x", Pricing::Cpc { max_bid: cny("1") }, "100", vec![]),
+                &IdempotencyKey::from_static("c"),
             )
             .await
             .unwrap_err();
         assert!(matches!(err, AdsError::AccountSuspended { .. }));
-        w.ops.reinstate_account("re", &plan.s1.id).await.unwrap();
+        w.ops
+            .reinstate_account(&plan.s1.id, &IdempotencyKey::from_static("re"))
+            .await
+            .unwrap();
         assert!(matches!(
             w.ops
-                .reinstate_account("re2", &plan.s1.id)
+                .reinstate_account(&plan.s1.id, &IdempotencyKey::from_static("re2"))
                 .await
                 .unwrap_err(),
             AdsError::Core(Error::InvalidState { .. })
@@ -246,7 +254,6 @@ fn unapproved_customers_get_no_accounts() {
         let c = w
             .ops
             .register_customer(
-                "bad",
                 NewCustomer {
                     name: "某博彩公司".into(),
                     kind: CustomerKind::DirectAdvertiser,
@@ -256,27 +263,33 @@ fn unapproved_customers_get_no_accounts() {
                     )
                     .unwrap(),
                 },
+                &IdempotencyKey::from_static("bad"),
             )
             .await
             .unwrap();
         let err = w
             .ops
-            .open_ad_account("a", &c.id, &w.p1.id)
+            .open_ad_account(&c.id, &w.p1.id, &IdempotencyKey::from_static("a"))
             .await
             .unwrap_err();
         assert!(matches!(err, AdsError::CustomerNotApproved { .. }), "{err}");
         let review = w
             .ops
-            .review_customer("r", &c.id, &dossier(&c), "审核员")
+            .review_customer(
+                &c.id,
+                &dossier(&c),
+                "审核员",
+                &IdempotencyKey::from_static("r"),
+            )
             .await
             .unwrap();
         assert_eq!(review.outcome, ReviewOutcome::Rejected);
         let err = w
             .ops
             .sign_agreement(
-                "ag",
                 &c.id,
                 terms(ServiceType::Distribution, "3%", 30, "1000"),
+                &IdempotencyKey::from_static("ag"),
             )
             .await
             .unwrap_err();
@@ -293,7 +306,7 @@ fn unapproved_customers_get_no_accounts() {
         };
         assert_eq!(
             w.ops
-                .register_customer("dup", dup.clone())
+                .register_customer(dup.clone(), &IdempotencyKey::from_static("dup"))
                 .await
                 .unwrap_err()
                 .field(),
@@ -308,7 +321,7 @@ fn unapproved_customers_get_no_accounts() {
         };
         assert_eq!(
             w.ops
-                .register_customer("ag2", agency)
+                .register_customer(agency, &IdempotencyKey::from_static("ag2"))
                 .await
                 .unwrap_err()
                 .field(),
@@ -338,7 +351,7 @@ fn another_tenant_sees_nothing() {
             0
         );
         assert!(other
-            .open_ad_account("x", &w.solution.id, &w.p1.id)
+            .open_ad_account(&w.solution.id, &w.p1.id, &IdempotencyKey::from_static("x"))
             .await
             .is_err());
     });
@@ -354,7 +367,11 @@ fn agreements_refuse_terms_beyond_policy() {
         t.end = day("2027-12-31");
         assert_eq!(
             w.ops
-                .sign_agreement("a1", &w.solution.id, t.clone())
+                .sign_agreement(
+                    &w.solution.id,
+                    t.clone(),
+                    &IdempotencyKey::from_static("a1")
+                )
                 .await
                 .unwrap_err()
                 .field(),
@@ -365,7 +382,7 @@ fn agreements_refuse_terms_beyond_policy() {
         t.end = day("2027-12-31");
         assert_eq!(
             w.ops
-                .sign_agreement("a2", &w.solution.id, t)
+                .sign_agreement(&w.solution.id, t, &IdempotencyKey::from_static("a2"))
                 .await
                 .unwrap_err()
                 .field(),
@@ -375,7 +392,7 @@ fn agreements_refuse_terms_beyond_policy() {
         let t = terms(ServiceType::Solution, "2%", 30, "1000");
         assert_eq!(
             w.ops
-                .sign_agreement("a3", &w.solution.id, t)
+                .sign_agreement(&w.solution.id, t, &IdempotencyKey::from_static("a3"))
                 .await
                 .unwrap_err()
                 .field(),
@@ -400,7 +417,7 @@ fn agreements_refuse_terms_beyond_policy() {
         };
         let e = w
             .ops
-            .sign_platform_agreement("pa", &w.p1.id, terms)
+            .sign_platform_agreement(&w.p1.id, terms, &IdempotencyKey::from_static("pa"))
             .await
             .unwrap_err();
         assert_eq!(e.field(), Some("rebate_policy.standard.payout"));
@@ -410,7 +427,11 @@ fn agreements_refuse_terms_beyond_policy() {
             .agreement_on(&w.solution.id, day("2026-06-01"))
             .await
             .unwrap();
-        let next = w.ops.renew_agreement("renew", &current.id).await.unwrap();
+        let next = w
+            .ops
+            .renew_agreement(&current.id, &IdempotencyKey::from_static("renew"))
+            .await
+            .unwrap();
         assert_eq!(
             (next.terms.start, next.terms.end),
             (day("2027-01-01"), day("2027-12-31"))
@@ -425,16 +446,20 @@ fn campaigns_refuse_bad_drafts() {
         let w = world().await;
         let d1 = w
             .ops
-            .open_ad_account("d1", &w.distribution.id, &w.p1.id)
+            .open_ad_account(
+                &w.distribution.id,
+                &w.p1.id,
+                &IdempotencyKey::from_static("d1"),
+            )
             .await
             .unwrap();
         let kpi = vec![KpiTarget::MaxCpc { max: cny("1") }];
         let e = w
             .ops
             .create_campaign(
-                "c1",
                 &d1.id,
                 draft("x", Pricing::Cpc { max_bid: cny("1") }, "100", kpi),
+                &IdempotencyKey::from_static("c1"),
             )
             .await
             .unwrap_err();
@@ -446,9 +471,9 @@ fn campaigns_refuse_bad_drafts() {
         let e = w
             .ops
             .create_campaign(
-                "c2",
                 &d1.id,
                 draft("x", Pricing::Cpm { max_bid: cny("0") }, "100", vec![]),
+                &IdempotencyKey::from_static("c2"),
             )
             .await
             .unwrap_err();
@@ -457,7 +482,7 @@ fn campaigns_refuse_bad_drafts() {
         bad.budget.total = Some(cny("50"));
         assert_eq!(
             w.ops
-                .create_campaign("c3", &d1.id, bad)
+                .create_campaign(&d1.id, bad, &IdempotencyKey::from_static("c3"))
                 .await
                 .unwrap_err()
                 .field(),
@@ -467,7 +492,7 @@ fn campaigns_refuse_bad_drafts() {
         bad.schedule.end = Some(day("2026-02-01"));
         assert_eq!(
             w.ops
-                .create_campaign("c4", &d1.id, bad)
+                .create_campaign(&d1.id, bad, &IdempotencyKey::from_static("c4"))
                 .await
                 .unwrap_err()
                 .field(),
@@ -714,13 +739,13 @@ fn placement_requires_an_approval_of_exactly_the_content() {
         };
         let creative = w
             .ops
-            .register_creative("cr", &w.solution.id, draft_)
+            .register_creative(&w.solution.id, draft_, &IdempotencyKey::from_static("cr"))
             .await
             .unwrap();
         let campaign = &plan.campaigns[0].id;
         let e = w
             .ops
-            .place_creative("p1", campaign, &creative.id)
+            .place_creative(campaign, &creative.id, &IdempotencyKey::from_static("p1"))
             .await
             .unwrap_err();
         assert!(e.to_string().contains("never reviewed"), "{e}");
@@ -736,7 +761,7 @@ fn placement_requires_an_approval_of_exactly_the_content() {
             .unwrap();
         let e = w
             .ops
-            .place_creative("p2", campaign, &creative.id)
+            .place_creative(campaign, &creative.id, &IdempotencyKey::from_static("p2"))
             .await
             .unwrap_err();
         assert!(e.to_string().contains("国家级"), "{e}");
@@ -745,7 +770,7 @@ fn placement_requires_an_approval_of_exactly_the_content() {
         w.ops.approvals().record(&w.tenant, &stale).await.unwrap();
         let e = w
             .ops
-            .place_creative("p3", campaign, &creative.id)
+            .place_creative(campaign, &creative.id, &IdempotencyKey::from_static("p3"))
             .await
             .unwrap_err();
         assert!(e.to_string().contains("changed after"), "{e}");
@@ -754,7 +779,6 @@ fn placement_requires_an_approval_of_exactly_the_content() {
         let other = w
             .ops
             .register_creative(
-                "cr2",
                 &w.distribution.id,
                 CreativeDraft {
                     title: "t".into(),
@@ -762,12 +786,13 @@ fn placement_requires_an_approval_of_exactly_the_content() {
                     media: vec![],
                     landing_url: "u".into(),
                 },
+                &IdempotencyKey::from_static("cr2"),
             )
             .await
             .unwrap();
         assert_eq!(
             w.ops
-                .place_creative("p4", campaign, &other.id)
+                .place_creative(campaign, &other.id, &IdempotencyKey::from_static("p4"))
                 .await
                 .unwrap_err()
                 .field(),
@@ -780,17 +805,17 @@ fn placement_requires_an_approval_of_exactly_the_content() {
 fn platform_failures_are_typed_and_top_ups_resume() {
     runtime().block_on(async {
         let w = world().await;
-        let s1 = w.ops.open_ad_account("s1", &w.solution.id, &w.p1.id).await.unwrap();
+        let s1 = w.ops.open_ad_account(&w.solution.id, &w.p1.id, &IdempotencyKey::from_static("s1")).await.unwrap();
         // Applied at the platform, then timed out: the hold stays pending.
         w.sim1.inject(SimOp::TopUp, SimFailure::TimeoutAfterApplying, 1);
         let req = TopUpRequest { account: s1.id, amount: cny("5000"), funding: Funding::Credit };
-        let e = w.ops.top_up("t", req.clone()).await.unwrap_err();
+        let e = w.ops.top_up(req.clone(), &IdempotencyKey::from_static("t")).await.unwrap_err();
         assert!(e.is_retryable(), "{e}");
         let pending = w.ops.pending_top_ups().await.unwrap();
         assert_eq!(pending.len(), 1);
         assert_eq!(w.ops.exposure(&w.solution.id).await.unwrap().pending_top_ups, cny("5000.00"));
         // Retrying the same call resumes it; the platform applies the request id once.
-        let done = w.ops.top_up("t", req).await.unwrap();
+        let done = w.ops.top_up(req, &IdempotencyKey::from_static("t")).await.unwrap();
         assert!(matches!(done.state, TopUpState::Confirmed { .. }));
         assert!(w.ops.pending_top_ups().await.unwrap().is_empty());
         let balance = marketingforce_core::adapters::ad_platform::AdPlatform::account(w.sim1.as_ref(), &s1.external_id)
@@ -801,13 +826,13 @@ fn platform_failures_are_typed_and_top_ups_resume() {
         // A timeout before the platform saw it: confirm_top_up voids the hold.
         w.sim1.inject(SimOp::TopUp, SimFailure::Timeout, 1);
         let req = TopUpRequest { account: s1.id, amount: cny("7000"), funding: Funding::Credit };
-        assert!(w.ops.top_up("t2", req).await.is_err());
+        assert!(w.ops.top_up(req, &IdempotencyKey::from_static("t2")).await.is_err());
         let id = w.ops.pending_top_ups().await.unwrap()[0].id;
         let resolved = w.ops.confirm_top_up(&id).await.unwrap();
         assert!(matches!(resolved.state, TopUpState::Failed { .. }));
         assert_eq!(w.ops.exposure(&w.solution.id).await.unwrap().pending_top_ups, cny("0.00"));
         // 429s and partial reports while fetching: listed, retryable, never dropped.
-        let d1 = w.ops.open_ad_account("d1", &w.distribution.id, &w.p1.id).await.unwrap();
+        let d1 = w.ops.open_ad_account(&w.distribution.id, &w.p1.id, &IdempotencyKey::from_static("d1")).await.unwrap();
         let _ = d1;
         w.sim1.run_day(day("2026-03-01"));
         w.sim1.inject(SimOp::DailyReport, SimFailure::RateLimited, 1);

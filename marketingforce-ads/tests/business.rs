@@ -4,6 +4,7 @@
 
 mod common;
 
+use marketingforce_core::IdempotencyKey;
 use std::sync::Arc;
 
 use common::*;
@@ -33,7 +34,6 @@ fn a_month_of_business_settles_on_both_bases_and_is_derivable_from_the_ledger() 
         let creative = w
             .ops
             .register_creative(
-                "cr1",
                 &w.solution.id,
                 CreativeDraft {
                     title: "新品首发".into(),
@@ -41,6 +41,7 @@ fn a_month_of_business_settles_on_both_bases_and_is_derivable_from_the_ledger() 
                     media: vec!["https://cdn.example.com/a.mp4".into()],
                     landing_url: "https://shop.example.com/new".into(),
                 },
+                &IdempotencyKey::from_static("cr1"),
             )
             .await
             .unwrap();
@@ -52,7 +53,11 @@ fn a_month_of_business_settles_on_both_bases_and_is_derivable_from_the_ledger() 
             .unwrap();
         let placement = w
             .ops
-            .place_creative("pl1", &plan.campaigns[0].id, &creative.id)
+            .place_creative(
+                &plan.campaigns[0].id,
+                &creative.id,
+                &IdempotencyKey::from_static("pl1"),
+            )
             .await
             .unwrap();
         assert_eq!(placement.approval.review_ref, "rev-001");
@@ -312,7 +317,12 @@ fn a_month_of_business_settles_on_both_bases_and_is_derivable_from_the_ledger() 
         assert_eq!(overdue[0].days_overdue, 47);
         let receipt = w
             .ops
-            .record_receipt("pay-s", &w.solution.id, cny("50000"), day("2026-04-20"))
+            .record_receipt(
+                &w.solution.id,
+                cny("50000"),
+                day("2026-04-20"),
+                &IdempotencyKey::from_static("pay-s"),
+            )
             .await
             .unwrap();
         assert_eq!(receipt.applied, vec![(month, cny("50000"))]);

@@ -5,6 +5,7 @@
 
 mod common;
 
+use marketingforce_core::IdempotencyKey;
 use std::sync::Arc;
 
 use common::*;
@@ -64,12 +65,12 @@ fn top_ups_credited_and_failed_are_events_and_refusals_are_not() {
         let again = w
             .ops
             .top_up(
-                "t-s1",
                 TopUpRequest {
                     account: plan.s1.id,
                     amount: cny("200000"),
                     funding: Funding::Credit,
                 },
+                &IdempotencyKey::from_static("t-s1"),
             )
             .await
             .unwrap();
@@ -80,12 +81,12 @@ fn top_ups_credited_and_failed_are_events_and_refusals_are_not() {
         let refused = w
             .ops
             .top_up(
-                "t-big",
                 TopUpRequest {
                     account: plan.s1.id,
                     amount: cny("90000000"),
                     funding: Funding::Credit,
                 },
+                &IdempotencyKey::from_static("t-big"),
             )
             .await
             .unwrap_err();
@@ -100,12 +101,12 @@ fn top_ups_credited_and_failed_are_events_and_refusals_are_not() {
         let failed = w
             .ops
             .top_up(
-                "t-s1-b",
                 TopUpRequest {
                     account: plan.s1.id,
                     amount: cny("1000"),
                     funding: Funding::Credit,
                 },
+                &IdempotencyKey::from_static("t-s1-b"),
             )
             .await
             .unwrap();
@@ -246,12 +247,12 @@ fn a_top_up_resolved_after_a_stale_view_carries_one_event() {
         let err = w
             .ops
             .top_up(
-                "t-pending",
                 TopUpRequest {
                     account: plan.s1.id,
                     amount: cny("500"),
                     funding: Funding::Credit,
                 },
+                &IdempotencyKey::from_static("t-pending"),
             )
             .await
             .unwrap_err();
@@ -263,12 +264,12 @@ fn a_top_up_resolved_after_a_stale_view_carries_one_event() {
         let b = open_ops(store.clone(), tenant, w.clock.clone(), 99).await;
         b.attach_platform(w.p2.id, w.sim2.clone());
         b.top_up(
-            "t-b",
             TopUpRequest {
                 account: plan.s2.id,
                 amount: cny("700"),
                 funding: Funding::Credit,
             },
+            &IdempotencyKey::from_static("t-b"),
         )
         .await
         .unwrap();

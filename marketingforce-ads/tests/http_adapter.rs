@@ -3,6 +3,7 @@
 
 mod common;
 
+use marketingforce_core::IdempotencyKey;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -379,16 +380,15 @@ fn ad_ops_runs_over_the_http_adapter() {
         let p = w
             .ops
             .register_platform(
-                "ph",
                 "HTTP 平台",
                 "ocean-http",
                 PlatformCategory::ShortVideo,
+                &IdempotencyKey::from_static("ph"),
             )
             .await
             .unwrap();
         w.ops
             .sign_platform_agreement(
-                "pah",
                 &p.id,
                 PlatformAgreementTerms {
                     start: day("2026-01-01"),
@@ -400,6 +400,7 @@ fn ad_ops_runs_over_the_http_adapter() {
                     },
                     rebate_policy: PlatformRebatePolicy::standard("5%".parse().unwrap()),
                 },
+                &IdempotencyKey::from_static("pah"),
             )
             .await
             .unwrap();
@@ -409,18 +410,22 @@ fn ad_ops_runs_over_the_http_adapter() {
         );
         let account = w
             .ops
-            .open_ad_account("h1", &w.distribution.id, &p.id)
+            .open_ad_account(
+                &w.distribution.id,
+                &p.id,
+                &IdempotencyKey::from_static("h1"),
+            )
             .await
             .unwrap();
         let t = w
             .ops
             .top_up(
-                "ht",
                 OurTopUp {
                     account: account.id,
                     amount: cny("2000"),
                     funding: Funding::Credit,
                 },
+                &IdempotencyKey::from_static("ht"),
             )
             .await
             .unwrap();
@@ -437,7 +442,10 @@ fn ad_ops_runs_over_the_http_adapter() {
             vec![],
         );
         d.name = "ok".into();
-        w.ops.create_campaign("hc", &account.id, d).await.unwrap();
+        w.ops
+            .create_campaign(&account.id, d, &IdempotencyKey::from_static("hc"))
+            .await
+            .unwrap();
         let summary = w.ops.fetch_reports(&p.id, day("2026-03-02")).await.unwrap();
         assert!(
             matches!(summary.ingested[0].1, IngestOutcome::Stored { .. }),

@@ -61,7 +61,12 @@ async fn open(
 /// 1 March, built with the one-year shortcuts.
 async fn parties(ops: &AdOps) -> (PlatformId, CustomerId) {
     let platform = ops
-        .register_platform("p", "巨量引擎", "oceanengine", PlatformCategory::ShortVideo)
+        .register_platform(
+            "巨量引擎",
+            "oceanengine",
+            PlatformCategory::ShortVideo,
+            &IdempotencyKey::from_static("p"),
+        )
         .await
         .unwrap();
     let terms = PlatformAgreementTerms::prepaid_one_year(
@@ -69,21 +74,26 @@ async fn parties(ops: &AdOps) -> (PlatformId, CustomerId) {
         Currency::CNY,
         PlatformRebatePolicy::standard("5%".parse().unwrap()),
     );
-    ops.sign_platform_agreement("pa", &platform.id, terms)
+    ops.sign_platform_agreement(&platform.id, terms, &IdempotencyKey::from_static("pa"))
         .await
         .unwrap();
-    ops.record_platform_prepayment("prepay", &platform.id, cny("50000"), day("2026-03-01"))
-        .await
-        .unwrap();
+    ops.record_platform_prepayment(
+        &platform.id,
+        cny("50000"),
+        day("2026-03-01"),
+        &IdempotencyKey::from_static("prepay"),
+    )
+    .await
+    .unwrap();
     let customer = ops
         .register_customer(
-            "c",
             NewCustomer {
                 name: "苏州某品牌有限公司".into(),
                 kind: CustomerKind::DirectAdvertiser,
                 industry: "retail".into(),
                 licence_number: uscc_with_check_digit("91310000MA1FL8XQ3").unwrap(),
             },
+            &IdempotencyKey::from_static("c"),
         )
         .await
         .unwrap();
@@ -92,9 +102,14 @@ async fn parties(ops: &AdOps) -> (PlatformId, CustomerId) {
         CreditRating::A,
         Financials::new(cny("5000000"), "40%".parse().unwrap()),
     );
-    ops.review_customer("r", &customer.id, &dossier, "审核员")
-        .await
-        .unwrap();
+    ops.review_customer(
+        &customer.id,
+        &dossier,
+        "审核员",
+        &IdempotencyKey::from_static("r"),
+    )
+    .await
+    .unwrap();
     let terms = AgreementTerms::one_year(
         ServiceType::Distribution,
         day("2026-03-01"),
@@ -103,7 +118,9 @@ async fn parties(ops: &AdOps) -> (PlatformId, CustomerId) {
             rate: "3%".parse().unwrap(),
         },
     );
-    ops.sign_agreement("a", &customer.id, terms).await.unwrap();
+    ops.sign_agreement(&customer.id, terms, &IdempotencyKey::from_static("a"))
+        .await
+        .unwrap();
     (platform.id, customer.id)
 }
 

@@ -6,6 +6,7 @@
 mod common;
 mod oceanengine_support;
 
+use marketingforce_core::IdempotencyKey;
 use std::sync::Arc;
 
 use chrono::Duration;
@@ -664,15 +665,14 @@ async fn ad_ops_on_ocean_engine_never_records_a_retried_pull_twice() {
     let ops = open_ops(r.store.clone(), r.tenant, r.clock.clone(), 7).await;
     let platform = ops
         .register_platform(
-            "oe",
             "巨量引擎",
             "ocean-engine",
             PlatformCategory::ShortVideo,
+            &IdempotencyKey::from_static("oe"),
         )
         .await
         .unwrap();
     ops.sign_platform_agreement(
-        "oe-agreement",
         &platform.id,
         PlatformAgreementTerms {
             start: day("2026-01-01"),
@@ -682,14 +682,20 @@ async fn ad_ops_on_ocean_engine_never_records_a_retried_pull_twice() {
             settlement_terms: SettlementTerms::Prepay,
             rebate_policy: PlatformRebatePolicy::standard("5%".parse().unwrap()),
         },
+        &IdempotencyKey::from_static("oe-agreement"),
     )
     .await
     .unwrap();
     let oe = Arc::new(r.authorised(ApiModel::ProjectPromotion).await);
     ops.attach_platform(platform.id, oe.clone());
-    ops.record_platform_prepayment("prepay", &platform.id, cny("500000"), day("2026-03-01"))
-        .await
-        .unwrap();
+    ops.record_platform_prepayment(
+        &platform.id,
+        cny("500000"),
+        day("2026-03-01"),
+        &IdempotencyKey::from_static("prepay"),
+    )
+    .await
+    .unwrap();
     let c = customer(
         &ops,
         "c",
@@ -705,24 +711,23 @@ async fn ad_ops_on_ocean_engine_never_records_a_retried_pull_twice() {
     r.fake
         .add_advertiser(FakeAdvertiser::new("1760000000000005", &c.licence_number));
     let account = ops
-        .open_ad_account("acct", &c.id, &platform.id)
+        .open_ad_account(&c.id, &platform.id, &IdempotencyKey::from_static("acct"))
         .await
         .unwrap();
     assert_eq!(account.external_id, "1760000000000005");
     ops.top_up(
-        "t",
         OurTopUp {
             account: account.id,
             amount: cny("20000"),
             funding: Funding::Credit,
         },
+        &IdempotencyKey::from_static("t"),
     )
     .await
     .unwrap();
     assert_eq!(r.fake.balance_fen("1760000000000005"), Some(2_000_000));
     let campaign = ops
         .create_campaign(
-            "camp",
             &account.id,
             CampaignDraft {
                 name: "春季上新".into(),
@@ -742,6 +747,7 @@ async fn ad_ops_on_ocean_engine_never_records_a_retried_pull_twice() {
                 },
                 kpis: vec![],
             },
+            &IdempotencyKey::from_static("camp"),
         )
         .await
         .unwrap();

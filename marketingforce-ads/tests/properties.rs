@@ -2,6 +2,7 @@
 
 mod common;
 
+use marketingforce_core::IdempotencyKey;
 use std::collections::HashMap;
 
 use chrono::NaiveDate;
@@ -440,8 +441,8 @@ proptest! {
         let rt = common::runtime();
         rt.block_on(async {
             let w = common::world().await;
-            let d1 = w.ops.open_ad_account("d1", &w.distribution.id, &w.p1.id).await.unwrap();
-            let d2 = w.ops.open_ad_account("d2", &w.distribution.id, &w.p2.id).await.unwrap();
+            let d1 = w.ops.open_ad_account(&w.distribution.id, &w.p1.id, &IdempotencyKey::from_static("d1")).await.unwrap();
+            let d2 = w.ops.open_ad_account(&w.distribution.id, &w.p2.id, &IdempotencyKey::from_static("d2")).await.unwrap();
             let accounts = [d1.id, d2.id];
             let run = |i: usize, c: Cmd| {
                 let ops = &w.ops;
@@ -453,17 +454,17 @@ proptest! {
                     let today: NaiveDate = "2026-03-01".parse().unwrap();
                     let r: Result<String, String> = match c {
                         Cmd::TopUp { account, amount, prepaid } => ops
-                            .top_up(&key, TopUpRequest {
+                            .top_up(TopUpRequest {
                                 account: accounts[account],
                                 amount: cents(amount),
                                 funding: if prepaid { Funding::CustomerPrepayment } else { Funding::Credit },
-                            })
+                            }, &IdempotencyKey::new(key).unwrap())
                             .await
                             .map(|t| format!("{t:?}")),
-                        Cmd::Receipt { amount } => ops.record_receipt(&key, &customer, cents(amount), today).await.map(|r| format!("{r:?}")),
-                        Cmd::PlatformPrepayment { amount } => ops.record_platform_prepayment(&key, &p1, cents(amount), today).await.map(|r| format!("{r:?}")),
+                        Cmd::Receipt { amount } => ops.record_receipt(&customer, cents(amount), today, &IdempotencyKey::new(key).unwrap()).await.map(|r| format!("{r:?}")),
+                        Cmd::PlatformPrepayment { amount } => ops.record_platform_prepayment(&p1, cents(amount), today, &IdempotencyKey::new(key).unwrap()).await.map(|r| format!("{r:?}")),
                         Cmd::StaffCosts { amount } => ops
-                            .record_staff_costs(&key, "2026-03".parse().unwrap(), ServiceType::Distribution, cents(amount))
+                            .record_staff_costs("2026-03".parse().unwrap(), ServiceType::Distribution, cents(amount), &IdempotencyKey::new(key).unwrap())
                             .await
                             .map(|r| format!("{r:?}")),
                     }

@@ -5,6 +5,7 @@
 
 mod common;
 
+use marketingforce_core::IdempotencyKey;
 use std::sync::Arc;
 
 use common::*;
@@ -27,7 +28,7 @@ async fn funds_hold(store: Arc<dyn Store>) {
     other.attach_platform(w.p2.id, w.sim2.clone());
     let a = Arc::new(w.ops);
     let account = a
-        .open_ad_account("s1", &w.solution.id, &w.p1.id)
+        .open_ad_account(&w.solution.id, &w.p1.id, &IdempotencyKey::from_static("s1"))
         .await
         .unwrap();
     let mut tasks = Vec::new();
@@ -42,7 +43,13 @@ async fn funds_hold(store: Arc<dyn Store>) {
             };
             // A client retries a retryable answer (a conflict under contention) with its key.
             loop {
-                match ops.top_up(&format!("t{i}"), request.clone()).await {
+                match ops
+                    .top_up(
+                        request.clone(),
+                        &IdempotencyKey::new(format!("t{i}")).unwrap(),
+                    )
+                    .await
+                {
                     Err(e) if e.is_retryable() => continue,
                     other => return other,
                 }

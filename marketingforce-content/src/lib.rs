@@ -6,6 +6,7 @@
 //! report against peers.
 //!
 //! ```
+//! use marketingforce_core::IdempotencyKey;
 //! use std::sync::Arc;
 //! use marketingforce_content::compliance::{ContentVersion, Decision, Lexicon, ReviewService};
 //! use marketingforce_content::distribution::{
@@ -41,7 +42,7 @@
 //! let reviews = ReviewService::new(store.clone(), clock.clone(), Lexicon::builtin());
 //! let version = ContentVersion { content_id: "art-1".into(), version: 1, industry: None,
 //!     title: article.title.clone(), body: article.body_markdown.clone() };
-//! assert_eq!(reviews.review(&tenant, &version, "review-art-1-v1").await.unwrap().decision, Decision::Approved);
+//! assert_eq!(reviews.review(&tenant, &version, &IdempotencyKey::from_static("review-art-1-v1")).await.unwrap().decision, Decision::Approved);
 //!
 //! // 3. Publish through a verified account, consuming release quota.
 //! let info = ChannelCatalogue::builtin().get("machine-portal").unwrap().clone();
@@ -58,7 +59,7 @@
 //!     content_id: "art-1".into(), version: 1, channel: "machine-portal".into(), account: "acme".into(),
 //!     format: ContentFormat::Article, title: article.title, body_html: article.body_html,
 //!     media: vec![], tags: vec!["加工中心".into()], publish_at: None,
-//! }, "publish-art-1-machine-portal").await.unwrap();
+//! }, &IdempotencyKey::from_static("publish-art-1-machine-portal")).await.unwrap();
 //! assert!(matches!(publication.status, PublicationStatus::Published(_)));
 //! assert_eq!(quota.used(&tenant, meters::PUBLICATIONS), 1);
 //! # });

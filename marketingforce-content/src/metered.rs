@@ -18,8 +18,8 @@
 //!   same request yields different content, so a repeat could not be told from a new
 //!   generation — such a request is refused with a validation error on `seed`. To generate a
 //!   second, different piece from the same brief, change the seed.
-//! - Through [`generate_article_keyed`](Metered::generate_article_keyed) and its image and video
-//!   counterparts the caller names the generation (a content id and version, an upstream
+//! - Through [`generate_article`](Metered::generate_article) and its image and video
+//!   counterparts the caller names the generation with an [`IdempotencyKey`] (a content id and version, an upstream
 //!   request id); the key is the meter, that name and the request's fingerprint, so a name
 //!   reused for another request is metered anew, never for free. Unseeded requests are accepted
 //!   there: the name identifies the generation.
@@ -35,6 +35,7 @@
 //! which is what the keyed methods return directly.
 //!
 //! ```
+//! use marketingforce_core::IdempotencyKey;
 //! use std::sync::Arc;
 //! use marketingforce_content::distribution::{meters, InMemoryQuota};
 //! use marketingforce_content::metered::Metered;
@@ -71,13 +72,14 @@
 //! quota.set_limit(&tenant, meters::ARTICLES, 5);
 //! let text = Metered::new(Arc::new(OfflineTextGenerator::new()), quota.clone(), tenant);
 //! let brief = TextRequest::new("industrial-machinery", "五轴加工中心").materials(materials);
-//! text.generate_article_keyed(&brief, "article-1:v1").await.unwrap();
-//! text.generate_article_keyed(&brief, "article-2:v1").await.unwrap();
-//! text.generate_article_keyed(&brief, "article-1:v1").await.unwrap(); // a retry
+//! text.generate_article(&brief, &IdempotencyKey::from_static("article-1:v1")).await.unwrap();
+//! text.generate_article(&brief, &IdempotencyKey::from_static("article-2:v1")).await.unwrap();
+//! text.generate_article(&brief, &IdempotencyKey::from_static("article-1:v1")).await.unwrap(); // a retry
 //! assert_eq!(quota.used(&tenant, meters::ARTICLES), 2);
 //! # });
 //! ```
 
+use marketingforce_core::IdempotencyKey;
 use std::fmt;
 use std::sync::Arc;
 
@@ -306,16 +308,16 @@ impl<G: TextGenerator + ?Sized> Metered<G> {
     ///
     /// # Errors
     /// [`ContentError::QuotaExhausted`] when the tenant's article quota is used up (nothing
-    /// generated); a validation error on `key`; the backend's error
+    /// generated); the backend's error
     /// ([`ContentError::from_adapter`]) and [`ContentError::NotCompliant`], both consuming
     /// nothing; the gate's errors.
-    #[operation("content.metered.generate_article_keyed", tenant = self.tenant, key = key)]
-    pub async fn generate_article_keyed(
+    #[operation("content.metered.generate_article", tenant = self.tenant, key = key)]
+    pub async fn generate_article(
         &self,
         request: &TextRequest,
-        key: &str,
+        key: &IdempotencyKey,
     ) -> Result<Article> {
-        let key = generation_key(meters::ARTICLES, request, request.seed, Some(key))?;
+        let key = generation_key(meters::ARTICLES, request, request.seed, Some(key.as_str()))?;
         self.article(request, &key).await
     }
 
@@ -337,14 +339,14 @@ impl<G: ImageGenerator + ?Sized> Metered<G> {
     /// Generate an image named `key`, metering [`meters::IMAGES`].
     ///
     /// # Errors
-    /// As [`generate_article_keyed`](Self::generate_article_keyed), on the image quota.
-    #[operation("content.metered.generate_image_keyed", tenant = self.tenant, key = key)]
-    pub async fn generate_image_keyed(
+    /// As [`generate_article`](Self::generate_article), on the image quota.
+    #[operation("content.metered.generate_image", tenant = self.tenant, key = key)]
+    pub async fn generate_image(
         &self,
         request: &ImageRequest,
-        key: &str,
+        key: &IdempotencyKey,
     ) -> Result<GeneratedImage> {
-        let key = generation_key(meters::IMAGES, request, request.seed, Some(key))?;
+        let key = generation_key(meters::IMAGES, request, request.seed, Some(key.as_str()))?;
         self.image(request, &key).await
     }
 
@@ -373,14 +375,14 @@ impl<G: VideoGenerator + ?Sized> Metered<G> {
     /// backend that only plans — empty `bytes` — consumes nothing).
     ///
     /// # Errors
-    /// As [`generate_article_keyed`](Self::generate_article_keyed), on the video quota.
-    #[operation("content.metered.generate_video_keyed", tenant = self.tenant, key = key)]
-    pub async fn generate_video_keyed(
+    /// As [`generate_article`](Self::generate_article), on the video quota.
+    #[operation("content.metered.generate_video", tenant = self.tenant, key = key)]
+    pub async fn generate_video(
         &self,
         request: &VideoRequest,
-        key: &str,
+        key: &IdempotencyKey,
     ) -> Result<GeneratedVideo> {
-        let key = generation_key(meters::VIDEOS, request, request.seed, Some(key))?;
+        let key = generation_key(meters::VIDEOS, request, request.seed, Some(key.as_str()))?;
         self.video(request, &key).await
     }
 

@@ -5,6 +5,7 @@
 //! refused with its JSON path, huge texts are scanned in bounded memory, and the labelled
 //! evaluation corpus meets its precision and recall floors.
 
+use marketingforce_core::IdempotencyKey;
 use std::collections::BTreeSet;
 use std::io::Read;
 
@@ -298,22 +299,34 @@ async fn referrals_are_decided_by_a_person_and_recorded_per_version() {
         title: "保健食品新品".into(),
         body: "增强免疫力。".into(),
     };
-    let r = service.review(&t, &v, "k1").await.unwrap();
+    let r = service
+        .review(&t, &v, &IdempotencyKey::from_static("k1"))
+        .await
+        .unwrap();
     assert_eq!(r.decision, Decision::NeedsHumanReview);
     // Replay returns the first record; the key for another content is refused.
-    assert_eq!(service.review(&t, &v, "k1").await.unwrap(), r);
+    assert_eq!(
+        service
+            .review(&t, &v, &IdempotencyKey::from_static("k1"))
+            .await
+            .unwrap(),
+        r
+    );
     let other = ContentVersion {
         content_id: "d".into(),
         ..v.clone()
     };
-    assert!(service.review(&t, &other, "k1").await.is_err());
+    assert!(service
+        .review(&t, &other, &IdempotencyKey::from_static("k1"))
+        .await
+        .is_err());
     let human = HumanDecision {
         decision: Decision::Approved,
         reviewer: "王审核".into(),
         note: "已取得保健食品广告批准文号".into(),
     };
     let decided = service
-        .record_human_decision(&t, "c", 1, &human, "h1")
+        .record_human_decision(&t, "c", 1, &human, &IdempotencyKey::from_static("h1"))
         .await
         .unwrap();
     assert_eq!(decided.decision, Decision::Approved);
@@ -325,7 +338,7 @@ async fn referrals_are_decided_by_a_person_and_recorded_per_version() {
         ..human
     };
     assert!(service
-        .record_human_decision(&t, "c", 1, &again, "h2")
+        .record_human_decision(&t, "c", 1, &again, &IdempotencyKey::from_static("h2"))
         .await
         .is_err());
     assert_eq!(
@@ -615,7 +628,10 @@ async fn waivers_are_kept_on_the_review_record() {
         title: "顶级服务".into(),
         body: "注册即送邮箱。".into(),
     };
-    let r = service.review(&t, &v, "k").await.unwrap();
+    let r = service
+        .review(&t, &v, &IdempotencyKey::from_static("k"))
+        .await
+        .unwrap();
     assert_eq!(r.decision, Decision::Approved);
     assert_eq!(r.industry.as_deref(), Some("software-saas"));
     assert_eq!(r.waivers.len(), 1);

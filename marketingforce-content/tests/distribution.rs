@@ -1,6 +1,7 @@
 //! Publishing: verified accounts only, reviewed content only, release quotas under concurrency,
 //! rate limits and scheduling, channel rejections recorded, recommendation.
 
+use marketingforce_core::IdempotencyKey;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -103,7 +104,10 @@ async fn unverified_and_suspended_accounts_are_refused_before_anything_is_consum
     ] {
         let mut c = cmd("machine-portal", 1);
         c.account = acct.into();
-        let e = p.publish(&w.tenant, c, acct).await.unwrap_err();
+        let e = p
+            .publish(&w.tenant, c, &IdempotencyKey::new(acct).unwrap())
+            .await
+            .unwrap_err();
         assert!(
             matches!(e, ContentError::AccountNotPublishable { .. }),
             "{e}"
@@ -126,7 +130,11 @@ async fn rejections_are_recorded_with_their_reason_and_quota_is_given_back() {
         reason: "与已发布内容重复".into(),
     });
     let r = p
-        .publish(&w.tenant, cmd("machine-portal", 1), "k1")
+        .publish(
+            &w.tenant,
+            cmd("machine-portal", 1),
+            &IdempotencyKey::from_static("k1"),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -140,12 +148,19 @@ async fn rejections_are_recorded_with_their_reason_and_quota_is_given_back() {
     // The platform's own policy.
     let mut c = cmd("machine-portal", 2);
     c.body_html = "<p>详情请加微信</p>".into();
-    let r = p.publish(&w.tenant, c, "k2").await.unwrap();
+    let r = p
+        .publish(&w.tenant, c, &IdempotencyKey::from_static("k2"))
+        .await
+        .unwrap();
     assert!(matches!(r.status, PublicationStatus::Rejected { ref code, .. } if code == "policy"));
     // A retryable failure keeps the quota until a retry settles it; the retry publishes once.
     w.channel.inject(Fault::Unavailable);
     let r = p
-        .publish(&w.tenant, cmd("machine-portal", 3), "k3")
+        .publish(
+            &w.tenant,
+            cmd("machine-portal", 3),
+            &IdempotencyKey::from_static("k3"),
+        )
         .await
         .unwrap();
     assert!(
@@ -165,12 +180,20 @@ async fn rejections_are_recorded_with_their_reason_and_quota_is_given_back() {
     assert_eq!(quota.used(&w.tenant, meters::PUBLICATIONS), 1);
     // Replaying the key returns the first result; another command under the key is an error.
     let again = p
-        .publish(&w.tenant, cmd("machine-portal", 1), "k1")
+        .publish(
+            &w.tenant,
+            cmd("machine-portal", 1),
+            &IdempotencyKey::from_static("k1"),
+        )
         .await
         .unwrap();
     assert!(matches!(again.status, PublicationStatus::Rejected { .. }));
     assert!(p
-        .publish(&w.tenant, cmd("machine-portal", 9), "k1")
+        .publish(
+            &w.tenant,
+            cmd("machine-portal", 9),
+            &IdempotencyKey::from_static("k1")
+        )
         .await
         .is_err());
     // A suspension mid-way is recorded, and later publishing is refused.
@@ -178,14 +201,22 @@ async fn rejections_are_recorded_with_their_reason_and_quota_is_given_back() {
         reason: "多次违规".into(),
     });
     let r = p
-        .publish(&w.tenant, cmd("machine-portal", 4), "k4")
+        .publish(
+            &w.tenant,
+            cmd("machine-portal", 4),
+            &IdempotencyKey::from_static("k4"),
+        )
         .await
         .unwrap();
     assert!(
         matches!(r.status, PublicationStatus::Rejected { ref code, .. } if code == "account_suspended")
     );
     let e = p
-        .publish(&w.tenant, cmd("machine-portal", 5), "k5")
+        .publish(
+            &w.tenant,
+            cmd("machine-portal", 5),
+            &IdempotencyKey::from_static("k5"),
+        )
         .await
         .unwrap_err();
     assert!(matches!(e, ContentError::AccountNotPublishable { .. }));
@@ -193,7 +224,7 @@ async fn rejections_are_recorded_with_their_reason_and_quota_is_given_back() {
     let mut c = cmd("machine-portal", 6);
     c.format = ContentFormat::Video;
     assert!(p
-        .publish(&w.tenant, c, "k6")
+        .publish(&w.tenant, c, &IdempotencyKey::from_static("k6"))
         .await
         .unwrap_err()
         .to_string()
@@ -206,7 +237,11 @@ async fn only_approved_versions_are_published() {
     let reviews = ReviewService::new(w.store.clone(), w.clock.clone(), Lexicon::builtin());
     let p = publisher(&w, ChannelCatalogue::builtin()).require_review(reviews.clone());
     let e = p
-        .publish(&w.tenant, cmd("machine-portal", 1), "a")
+        .publish(
+            &w.tenant,
+            cmd("machine-portal", 1),
+            &IdempotencyKey::from_static("a"),
+        )
         .await
         .unwrap_err();
     assert!(e.to_string().contains("not reviewed"), "{e}");
@@ -217,9 +252,16 @@ async fn only_approved_versions_are_published() {
         title: "行业第一".into(),
         body: String::new(),
     };
-    reviews.review(&w.tenant, &v, "r1").await.unwrap();
+    reviews
+        .review(&w.tenant, &v, &IdempotencyKey::from_static("r1"))
+        .await
+        .unwrap();
     let e = p
-        .publish(&w.tenant, cmd("machine-portal", 1), "b")
+        .publish(
+            &w.tenant,
+            cmd("machine-portal", 1),
+            &IdempotencyKey::from_static("b"),
+        )
         .await
         .unwrap_err();
     assert!(matches!(e, ContentError::NotApproved { .. }), "{e}");
@@ -230,11 +272,17 @@ async fn only_approved_versions_are_published() {
         title: "高精度机床".into(),
         body: String::new(),
     };
-    reviews.review(&w.tenant, &v2, "r2").await.unwrap();
+    reviews
+        .review(&w.tenant, &v2, &IdempotencyKey::from_static("r2"))
+        .await
+        .unwrap();
     let mut c = cmd("machine-portal", 1);
     c.version = 2;
     assert!(matches!(
-        p.publish(&w.tenant, c, "c").await.unwrap().status,
+        p.publish(&w.tenant, c, &IdempotencyKey::from_static("c"))
+            .await
+            .unwrap()
+            .status,
         PublicationStatus::Published(_)
     ));
 }
@@ -248,10 +296,14 @@ async fn rate_limits_schedule_the_overflow_and_scheduled_items_publish_when_due(
     let mut statuses = Vec::new();
     for n in 0..3 {
         statuses.push(
-            p.publish(&w.tenant, cmd("news-portal", n), &format!("n{n}"))
-                .await
-                .unwrap()
-                .status,
+            p.publish(
+                &w.tenant,
+                cmd("news-portal", n),
+                &IdempotencyKey::new(format!("n{n}")).unwrap(),
+            )
+            .await
+            .unwrap()
+            .status,
         );
     }
     assert!(matches!(statuses[0], PublicationStatus::Published(_)));
@@ -265,7 +317,10 @@ async fn rate_limits_schedule_the_overflow_and_scheduled_items_publish_when_due(
     let mut c = cmd("news-portal", 10);
     c.publish_at = Some(w.clock.now() + Duration::hours(3));
     assert!(matches!(
-        p.publish(&w.tenant, c, "later").await.unwrap().status,
+        p.publish(&w.tenant, c, &IdempotencyKey::from_static("later"))
+            .await
+            .unwrap()
+            .status,
         PublicationStatus::Scheduled { .. }
     ));
     assert!(p.run_due(&w.tenant).await.unwrap().is_empty());
@@ -280,7 +335,11 @@ async fn rate_limits_schedule_the_overflow_and_scheduled_items_publish_when_due(
     // A new publisher over the same store (a restart) rebuilds the rate window from storage.
     let p2 = publisher(&w, ChannelCatalogue::builtin());
     let r = p2
-        .publish(&w.tenant, cmd("news-portal", 20), "after-restart")
+        .publish(
+            &w.tenant,
+            cmd("news-portal", 20),
+            &IdempotencyKey::from_static("after-restart"),
+        )
         .await
         .unwrap();
     assert!(
@@ -289,7 +348,11 @@ async fn rate_limits_schedule_the_overflow_and_scheduled_items_publish_when_due(
         r.status
     );
     let r = p2
-        .publish(&w.tenant, cmd("news-portal", 21), "after-restart-2")
+        .publish(
+            &w.tenant,
+            cmd("news-portal", 21),
+            &IdempotencyKey::from_static("after-restart-2"),
+        )
         .await
         .unwrap();
     assert!(
@@ -348,7 +411,7 @@ proptest! {
                 let p = p.clone();
                 let t = w.tenant;
                 let n = n % requests; // the extra tasks replay earlier keys
-                tasks.push(tokio::spawn(async move { p.publish(&t, cmd(channel, n as u32), &format!("key-{n}")).await }));
+                tasks.push(tokio::spawn(async move { p.publish(&t, cmd(channel, n as u32), &IdempotencyKey::new(format!("key-{n}")).unwrap()).await }));
             }
             let mut exhausted = 0;
             for t in tasks {
@@ -555,7 +618,7 @@ mod with_modules_metering {
                     let p = p.clone();
                     let t = w.tenant;
                     let n = n % requests;
-                    tasks.push(tokio::spawn(async move { p.publish(&t, cmd(channel, n as u32), &format!("key-{n}")).await }));
+                    tasks.push(tokio::spawn(async move { p.publish(&t, cmd(channel, n as u32), &IdempotencyKey::new(format!("key-{n}")).unwrap()).await }));
                 }
                 for t in tasks {
                     match t.await.unwrap() {

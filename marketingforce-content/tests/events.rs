@@ -1,6 +1,7 @@
 //! Domain events: review decisions and channel answers are written to the tenant's outbox in the
 //! batch that records them — once, never without the record, never with the content's text.
 
+use marketingforce_core::IdempotencyKey;
 use std::sync::Arc;
 
 use chrono::Duration;
@@ -55,21 +56,30 @@ async fn review_decisions_name_rules_never_the_text() {
     let t = TenantId::new();
 
     let bad = version("art-1", 1, "行业第一的数控机床", "国家级产品，精度最高。");
-    let rejected = reviews.review(&t, &bad, "review-1").await.unwrap();
+    let rejected = reviews
+        .review(&t, &bad, &IdempotencyKey::from_static("review-1"))
+        .await
+        .unwrap();
     assert_eq!(rejected.decision, Decision::Rejected);
     // The checker's approvals are the routine path: no event.
     let good = version("art-1", 2, "高精度数控机床", "加工精度与稳定性。");
     assert_eq!(
         reviews
-            .review(&t, &good, "review-2")
+            .review(&t, &good, &IdempotencyKey::from_static("review-2"))
             .await
             .unwrap()
             .decision,
         Decision::Approved
     );
     // Replays and re-reviews of a recorded version add nothing.
-    reviews.review(&t, &bad, "review-1").await.unwrap();
-    reviews.review(&t, &bad, "review-1b").await.unwrap();
+    reviews
+        .review(&t, &bad, &IdempotencyKey::from_static("review-1"))
+        .await
+        .unwrap();
+    reviews
+        .review(&t, &bad, &IdempotencyKey::from_static("review-1b"))
+        .await
+        .unwrap();
 
     let events = outbox(&store, &t).await;
     assert_eq!(names(&events), ["content.review.rejected"]);
@@ -107,7 +117,7 @@ async fn review_decisions_name_rules_never_the_text() {
                 reviewer: "李审核".into(),
                 note: "有国家级认证文件".into(),
             },
-            "human-1",
+            &IdempotencyKey::from_static("human-1"),
         )
         .await
         .unwrap();
@@ -186,19 +196,33 @@ async fn channel_answers_are_events_once_each() {
     let p = publisher(&w);
     let t = &w.tenant;
 
-    let published = p.publish(t, cmd(1), "pub-1").await.unwrap();
+    let published = p
+        .publish(t, cmd(1), &IdempotencyKey::from_static("pub-1"))
+        .await
+        .unwrap();
     // A replay answers the first publication and emits nothing.
-    assert_eq!(p.publish(t, cmd(1), "pub-1").await.unwrap(), published);
+    assert_eq!(
+        p.publish(t, cmd(1), &IdempotencyKey::from_static("pub-1"))
+            .await
+            .unwrap(),
+        published
+    );
     w.channel.inject(Fault::Reject {
         code: "policy".into(),
         reason: "标题含有违规内容：数控机床选购指南".into(),
     });
-    let refused = p.publish(t, cmd(2), "pub-2").await.unwrap();
+    let refused = p
+        .publish(t, cmd(2), &IdempotencyKey::from_static("pub-2"))
+        .await
+        .unwrap();
     assert!(matches!(refused.status, PublicationStatus::Rejected { .. }));
     // Scheduled: no event until the channel answers.
     let mut later = cmd(3);
     later.publish_at = Some(w.clock.now() + Duration::hours(2));
-    let scheduled = p.publish(t, later, "pub-3").await.unwrap();
+    let scheduled = p
+        .publish(t, later, &IdempotencyKey::from_static("pub-3"))
+        .await
+        .unwrap();
     assert_eq!(
         names(&outbox(&w.store, t).await),
         [
@@ -249,16 +273,24 @@ async fn an_unrecorded_publication_emits_nothing_and_its_retry_emits_once() {
     let w = world(faulty.clone());
     let p = publisher(&w);
     let t = &w.tenant;
-    p.publish(t, cmd(1), "pub-1").await.unwrap();
+    p.publish(t, cmd(1), &IdempotencyKey::from_static("pub-1"))
+        .await
+        .unwrap();
 
     faulty.script_matching(storage::Fault::ErrorBeforeCommit, "pub-2");
-    assert!(p.publish(t, cmd(2), "pub-2").await.is_err());
+    assert!(p
+        .publish(t, cmd(2), &IdempotencyKey::from_static("pub-2"))
+        .await
+        .is_err());
     assert_eq!(p.list(t).await.unwrap().len(), 1);
     assert_eq!(outbox(&memory, t).await.len(), 1);
 
     // The client retries with the same key: the channel recognises it, and now it is recorded
     // with its one event.
-    let second = p.publish(t, cmd(2), "pub-2").await.unwrap();
+    let second = p
+        .publish(t, cmd(2), &IdempotencyKey::from_static("pub-2"))
+        .await
+        .unwrap();
     let events = outbox(&memory, t).await;
     assert_eq!(events.len(), 2);
     assert_eq!(
@@ -273,10 +305,16 @@ async fn an_unrecorded_publication_emits_nothing_and_its_retry_emits_once() {
     let reviews = ReviewService::new(faulty.clone(), w.clock.clone(), Lexicon::builtin());
     faulty.script_matching(storage::Fault::ErrorBeforeCommit, "review-9");
     let bad = version("art-9", 1, "全国第一", "最好的机床。");
-    assert!(reviews.review(t, &bad, "review-9").await.is_err());
+    assert!(reviews
+        .review(t, &bad, &IdempotencyKey::from_static("review-9"))
+        .await
+        .is_err());
     assert!(reviews.decision(t, "art-9", 1).await.unwrap().is_none());
     assert_eq!(outbox(&memory, t).await.len(), 2);
-    reviews.review(t, &bad, "review-9").await.unwrap();
+    reviews
+        .review(t, &bad, &IdempotencyKey::from_static("review-9"))
+        .await
+        .unwrap();
     assert_eq!(
         names(&outbox(&memory, t).await)[2..],
         ["content.review.rejected"]

@@ -3,6 +3,7 @@
 
 mod support;
 
+use marketingforce_core::IdempotencyKey;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -66,7 +67,10 @@ async fn publishes_rejects_and_reads_stats_over_http() {
     .unwrap();
     let t = TenantId::new();
     // The first publish call gets a 503 and is retried with the same idempotency key.
-    let p = publisher.publish(&t, cmd(1), "k1").await.unwrap();
+    let p = publisher
+        .publish(&t, cmd(1), &IdempotencyKey::from_static("k1"))
+        .await
+        .unwrap();
     assert!(
         matches!(&p.status, PublicationStatus::Published(r) if r.external_id == "ext-1"),
         "{:?}",
@@ -84,7 +88,10 @@ async fn publishes_rejects_and_reads_stats_over_http() {
     );
     assert_eq!(posts[0].header("authorization"), Some("Bearer tok"));
     assert_eq!(posts[0].header("x-tenant"), Some(t.to_string().as_str()));
-    let r = publisher.publish(&t, cmd(2), "k2").await.unwrap();
+    let r = publisher
+        .publish(&t, cmd(2), &IdempotencyKey::from_static("k2"))
+        .await
+        .unwrap();
     assert_eq!(
         r.status,
         PublicationStatus::Rejected {
@@ -100,7 +107,10 @@ async fn publishes_rejects_and_reads_stats_over_http() {
     let mut c = cmd(3);
     c.account = "nobody".into();
     assert!(matches!(
-        publisher.publish(&t, c, "k3").await.unwrap_err(),
+        publisher
+            .publish(&t, c, &IdempotencyKey::from_static("k3"))
+            .await
+            .unwrap_err(),
         ContentError::AccountNotPublishable { .. }
     ));
     // Unknown items are not found.

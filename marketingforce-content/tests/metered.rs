@@ -3,6 +3,7 @@
 //! or a compliance rejection consumes nothing, a retry counts once, and concurrent requests
 //! never generate beyond the quota.
 
+use marketingforce_core::IdempotencyKey;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
@@ -118,7 +119,7 @@ async fn exhausted_quota_is_the_typed_limit_error_naming_the_meter_and_what_is_l
     }
     // Through the keyed method (and `from_adapter`): the content quota error.
     let e = text
-        .generate_article_keyed(&brief(3), "article-3")
+        .generate_article(&brief(3), &IdempotencyKey::from_static("article-3"))
         .await
         .unwrap_err();
     assert!(
@@ -176,7 +177,7 @@ async fn a_failing_backend_or_a_rejected_output_consumes_nothing_and_its_retry_c
     });
     let text = Metered::new(unlawful, q.clone(), t).with_compliance(checker.clone());
     let e = text
-        .generate_article_keyed(&brief(8), "article-8:v1")
+        .generate_article(&brief(8), &IdempotencyKey::from_static("article-8:v1"))
         .await
         .unwrap_err();
     match &e {
@@ -194,7 +195,7 @@ async fn a_failing_backend_or_a_rejected_output_consumes_nothing_and_its_retry_c
     assert_eq!(q.used(&t, meters::ARTICLES), 0);
     // The lawful backend under the same checker is metered as usual.
     let text = Metered::new(offline(), q.clone(), t).with_compliance(checker);
-    text.generate_article_keyed(&brief(8), "article-8:v2")
+    text.generate_article(&brief(8), &IdempotencyKey::from_static("article-8:v2"))
         .await
         .unwrap();
     assert_eq!(q.used(&t, meters::ARTICLES), 1);
@@ -208,14 +209,14 @@ async fn a_failing_backend_or_a_rejected_output_consumes_nothing_and_its_retry_c
         bytes: b"not an image".to_vec(),
     }];
     let e = images
-        .generate_image_keyed(&poster, "poster-1")
+        .generate_image(&poster, &IdempotencyKey::from_static("poster-1"))
         .await
         .unwrap_err();
     assert!(e.to_string().contains("logo.png"), "{e}");
     assert_eq!(q.used(&t, meters::IMAGES), 0);
     poster.images.clear();
     images
-        .generate_image_keyed(&poster, "poster-1")
+        .generate_image(&poster, &IdempotencyKey::from_static("poster-1"))
         .await
         .unwrap();
     assert_eq!(q.used(&t, meters::IMAGES), 1);
@@ -247,28 +248,25 @@ async fn replays_count_once_and_keys_identify_generations() {
     // Named: the name and the request. The same brief under two names counts twice, a retry
     // under one name once, and a name reused for another request is metered anew.
     let unseeded = unseeded("五轴加工中心");
-    text.generate_article_keyed(&unseeded, "article-1")
+    text.generate_article(&unseeded, &IdempotencyKey::from_static("article-1"))
         .await
         .unwrap();
-    text.generate_article_keyed(&unseeded, "article-1")
+    text.generate_article(&unseeded, &IdempotencyKey::from_static("article-1"))
         .await
         .unwrap();
-    text.generate_article_keyed(&unseeded, "article-2")
+    text.generate_article(&unseeded, &IdempotencyKey::from_static("article-2"))
         .await
         .unwrap();
     assert_eq!(q.used(&t, meters::ARTICLES), 4);
-    text.generate_article_keyed(&brief(9), "article-1")
+    text.generate_article(&brief(9), &IdempotencyKey::from_static("article-1"))
         .await
         .unwrap();
     assert_eq!(q.used(&t, meters::ARTICLES), 5);
 
+    // Blank and overlong names cannot be made into keys: nothing is generated or metered.
     for bad in ["", "  ", &"k".repeat(161)] {
-        let e = text
-            .generate_article_keyed(&brief(1), bad)
-            .await
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("key"), "{e}");
+        let e = IdempotencyKey::new(bad).unwrap_err().to_string();
+        assert!(e.contains("idempotency_key"), "{e}");
     }
     assert_eq!(q.used(&t, meters::ARTICLES), 5);
 }
@@ -362,9 +360,12 @@ async fn race(
         let text = text.clone();
         let seed = (n % requests) as u64;
         tasks.push(tokio::spawn(async move {
-            text.generate_article_keyed(&brief(seed), &format!("article-{seed}"))
-                .await
-                .map(|_| seed)
+            text.generate_article(
+                &brief(seed),
+                &IdempotencyKey::new(format!("article-{seed}")).unwrap(),
+            )
+            .await
+            .map(|_| seed)
         }));
     }
     let mut ok = std::collections::BTreeSet::new();

@@ -1,6 +1,7 @@
 //! Optimisation and monitoring: the bandit learns the better channel (seeded, deterministic),
 //! EWMA alerts fire on real changes only, remarketing audiences, inquiries to the CRM once.
 
+use marketingforce_core::IdempotencyKey;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -203,7 +204,10 @@ async fn inquiries_reach_the_crm_once_attributed_to_their_content() {
             tags: vec![],
             publish_at: None,
         };
-        publisher.publish(&t, cmd, &format!("p{n}")).await.unwrap();
+        publisher
+            .publish(&t, cmd, &IdempotencyKey::new(format!("p{n}")).unwrap())
+            .await
+            .unwrap();
     }
     clock.advance(Duration::days(5));
     let sink = Arc::new(MemoryLeadSink::new());

@@ -4,6 +4,7 @@
 
 mod fake;
 
+use marketingforce_core::IdempotencyKey;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -143,7 +144,11 @@ async fn publishes_through_the_publisher_with_images_rehosted() {
     let r = rig(&["wechat/publish.jsonl"]).await;
     let p = r
         .publisher
-        .publish(&r.tenant, article(1, &body_with_image()), "pub-1")
+        .publish(
+            &r.tenant,
+            article(1, &body_with_image()),
+            &IdempotencyKey::from_static("pub-1"),
+        )
         .await
         .unwrap();
     let PublicationStatus::Published(receipt) = &p.status else {
@@ -184,7 +189,11 @@ async fn publishes_through_the_publisher_with_images_rehosted() {
     assert!(again.is_err(), "a new key must call the platform");
     let replay = r
         .publisher
-        .publish(&r.tenant, article(1, &body_with_image()), "pub-1")
+        .publish(
+            &r.tenant,
+            article(1, &body_with_image()),
+            &IdempotencyKey::from_static("pub-1"),
+        )
         .await
         .unwrap();
     assert_eq!(replay, p);
@@ -282,7 +291,11 @@ async fn an_unlisted_ip_is_a_configuration_error_naming_it() {
     // Through the publisher the account is refused before anything is consumed.
     let refused = r
         .publisher
-        .publish(&r.tenant, article(9, "<p>x</p>"), "k-9")
+        .publish(
+            &r.tenant,
+            article(9, "<p>x</p>"),
+            &IdempotencyKey::from_static("k-9"),
+        )
         .await
         .unwrap_err();
     assert!(refused.to_string().contains("203.0.113.7"), "{refused}");
@@ -294,7 +307,11 @@ async fn review_refusals_are_rejections_and_unknown_statuses_are_reported() {
     let r = rig(&["wechat/review_rejected.jsonl"]).await;
     let p = r
         .publisher
-        .publish(&r.tenant, article(3, "<p>一</p>"), "k-3")
+        .publish(
+            &r.tenant,
+            article(3, "<p>一</p>"),
+            &IdempotencyKey::from_static("k-3"),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -306,7 +323,11 @@ async fn review_refusals_are_rejections_and_unknown_statuses_are_reported() {
     );
     let q = r
         .publisher
-        .publish(&r.tenant, article(4, "<p>二</p>"), "k-4")
+        .publish(
+            &r.tenant,
+            article(4, "<p>二</p>"),
+            &IdempotencyKey::from_static("k-4"),
+        )
         .await
         .unwrap();
     match &q.status {
@@ -324,7 +345,11 @@ async fn a_retry_resumes_and_an_unanswered_submit_is_never_repeated() {
     let r = rig(&["wechat/resume.jsonl"]).await;
     let first = r
         .publisher
-        .publish(&r.tenant, article(5, "<p>正文</p>"), "k-5")
+        .publish(
+            &r.tenant,
+            article(5, "<p>正文</p>"),
+            &IdempotencyKey::from_static("k-5"),
+        )
         .await
         .unwrap();
     assert!(
@@ -359,7 +384,11 @@ async fn statistics_come_from_datacube_the_day_after() {
     let r = rig(&["wechat/publish.jsonl", "wechat/stats.jsonl"]).await;
     let p = r
         .publisher
-        .publish(&r.tenant, article(6, &body_with_image()), "k-6")
+        .publish(
+            &r.tenant,
+            article(6, &body_with_image()),
+            &IdempotencyKey::from_static("k-6"),
+        )
         .await
         .unwrap();
     // Same day: no figures yet, and no call.
@@ -392,7 +421,11 @@ async fn the_publish_result_callback_settles_a_pending_publication_once() {
     let r = rig(&["wechat/callback.jsonl"]).await;
     let first = r
         .publisher
-        .publish(&r.tenant, article(7, "<p>正文</p>"), "k-7")
+        .publish(
+            &r.tenant,
+            article(7, "<p>正文</p>"),
+            &IdempotencyKey::from_static("k-7"),
+        )
         .await
         .unwrap();
     assert!(

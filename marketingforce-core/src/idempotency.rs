@@ -73,6 +73,28 @@ impl IdempotencyKey {
         Ok(IdempotencyKey(Arc::from(key)))
     }
 
+    /// A key from a string literal, for tests, examples and fixed keys written in code —
+    /// like `http`'s `HeaderValue::from_static`.
+    ///
+    /// ```
+    /// use marketingforce_core::IdempotencyKey;
+    ///
+    /// let key = IdempotencyKey::from_static("order-2026-11-0042");
+    /// assert_eq!(key.as_str(), "order-2026-11-0042");
+    /// ```
+    ///
+    /// # Panics
+    /// When `key` is not a valid key (empty, longer than [`MAX_LEN`](Self::MAX_LEN), or not
+    /// visible ASCII). Never call it on input: use [`IdempotencyKey::new`], which returns the
+    /// validation error instead.
+    #[track_caller]
+    pub fn from_static(key: &'static str) -> IdempotencyKey {
+        match check(key) {
+            Ok(()) => IdempotencyKey(Arc::from(key)),
+            Err(e) => panic!("IdempotencyKey::from_static({key:?}): {e}"),
+        }
+    }
+
     /// The key as sent by the client.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -296,6 +318,20 @@ mod tests {
         assert!(serde_json::from_str::<IdempotencyKey>("\"\"").is_err());
         let schema = serde_json::to_value(schemars::schema_for!(IdempotencyKey)).unwrap();
         assert_eq!(schema["maxLength"], 128);
+    }
+
+    #[test]
+    fn from_static_accepts_valid_literals() {
+        assert_eq!(
+            IdempotencyKey::from_static("k-1"),
+            IdempotencyKey::new("k-1").unwrap()
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "idempotency_key")]
+    fn from_static_panics_on_an_invalid_literal() {
+        let _ = IdempotencyKey::from_static("has a space");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! plus the full storage pipeline (sealing, blind indexes, one batch per 2,000 rows) on a
 //! smaller set. Run: `cargo bench -p marketingforce-crm --bench capture`.
 
+use marketingforce_core::IdempotencyKey;
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::sync::Arc;
@@ -138,9 +139,13 @@ fn main() {
         for (i, chunk) in data[..m].chunks(2_000).enumerate() {
             let reqs: Vec<_> = chunk.iter().map(|d| d.request.clone()).collect();
             black_box(
-                crm.capture_batch(&tenant, &reqs, &format!("b{i}"))
-                    .await
-                    .expect("batch"),
+                crm.capture_batch(
+                    &tenant,
+                    &reqs,
+                    &IdempotencyKey::new(format!("b{i}")).unwrap(),
+                )
+                .await
+                .expect("batch"),
             );
         }
     });

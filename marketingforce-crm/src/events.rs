@@ -30,6 +30,7 @@
 //! | `crm.member.level_changed` | 1 | points moved a member to another level ([`Membership`](crate::membership::Membership)) | `program`, `lead`, `from`, `to`, `level_name` |
 //!
 //! ```
+//! use marketingforce_core::IdempotencyKey;
 //! use std::sync::Arc;
 //! use marketingforce_core::events::{EventEnvelope, OUTBOX_JOURNAL};
 //! use marketingforce_core::storage::{MemoryStore, Store};
@@ -45,7 +46,7 @@
 //! let crm = Crm::builder(store.clone(), Arc::new(KeyRing::new("k1", [7; 32]))).build().unwrap();
 //! let tenant = TenantId::new();
 //! let outcome = crm
-//!     .capture(&tenant, CaptureRequest::new(Source::OwnSite).mobile("13812345678"), "web-1")
+//!     .capture(&tenant, CaptureRequest::new(Source::OwnSite).mobile("13812345678"), &IdempotencyKey::from_static("web-1"))
 //!     .await
 //!     .unwrap();
 //!

@@ -22,6 +22,7 @@
 //! assert!(c.validate().is_err()); // multi-level needs an explicit opt-in
 //! ```
 
+use marketingforce_core::IdempotencyKey;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -408,8 +409,9 @@ impl Fission {
         campaign: &CampaignId,
         lead: &LeadId,
         referral_code: Option<&str>,
-        idempotency_key: &str,
+        idempotency_key: &IdempotencyKey,
     ) -> Result<FissionOutcome> {
+        let idempotency_key = idempotency_key.as_str();
         #[allow(deprecated)] // moves to Idempotent::new(&IdempotencyKey, operation, ..)
         let idem = Idempotent::legacy(idempotency_key, &("join", campaign, lead, referral_code))?;
         if let Some(prev) = idem.check(self.store.as_ref(), tenant).await? {
@@ -597,8 +599,9 @@ impl Fission {
         tenant: &TenantId,
         campaign: &CampaignId,
         lead: &LeadId,
-        idempotency_key: &str,
+        idempotency_key: &IdempotencyKey,
     ) -> Result<FissionOutcome> {
+        let idempotency_key = idempotency_key.as_str();
         #[allow(deprecated)] // moves to Idempotent::new(&IdempotencyKey, operation, ..)
         let idem = Idempotent::legacy(idempotency_key, &("share", campaign, lead))?;
         if let Some(prev) = idem.check(self.store.as_ref(), tenant).await? {
@@ -656,8 +659,9 @@ impl Fission {
         lead: &LeadId,
         order: &str,
         amount: Money,
-        idempotency_key: &str,
+        idempotency_key: &IdempotencyKey,
     ) -> Result<()> {
+        let idempotency_key = idempotency_key.as_str();
         if !amount.is_positive() {
             return Err(CrmError::validation("amount", "must be positive"));
         }

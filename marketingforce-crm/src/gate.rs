@@ -22,6 +22,7 @@
 //! whichever process records it); a failure to record it does not fail the capture, which did
 //! happen, and the next capture records the level again.
 
+use marketingforce_core::IdempotencyKey;
 use std::fmt;
 use std::sync::Arc;
 
@@ -116,7 +117,7 @@ impl CaptureGate for EntitlementCaptureGate {
             meter.consume(
                 &UsageUnit::LeadsStored,
                 live - used,
-                &format!("crm.leads_stored.level.{live}"),
+                &IdempotencyKey::new(format!("crm.leads_stored.level.{live}"))?,
             )?;
         }
         Ok(())

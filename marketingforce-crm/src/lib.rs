@@ -4,6 +4,7 @@
 //! promoter.
 //!
 //! ```
+//! use marketingforce_core::IdempotencyKey;
 //! use std::sync::Arc;
 //! use marketingforce_core::storage::MemoryStore;
 //! use marketingforce_core::tenant::TenantId;
@@ -20,7 +21,7 @@
 //!
 //! // A visitor leaves a mobile on the tenant's site...
 //! let first = crm
-//!     .capture(&tenant, CaptureRequest::new(Source::OwnSite).name("张伟").mobile("138 1234 5678"), "web-1")
+//!     .capture(&tenant, CaptureRequest::new(Source::OwnSite).name("张伟").mobile("138 1234 5678"), &IdempotencyKey::from_static("web-1"))
 //!     .await
 //!     .unwrap();
 //! // ...and later asks again through T Cloud content: same person, merged automatically.
@@ -30,7 +31,7 @@
 //!     company: Some("上海某某机械有限公司".into()),
 //!     ..Inquiry::default()
 //! };
-//! let second = crm.capture_inquiry(&tenant, inquiry, "tcloud-9").await.unwrap();
+//! let second = crm.capture_inquiry(&tenant, inquiry, &IdempotencyKey::from_static("tcloud-9")).await.unwrap();
 //! assert!(matches!(second, CaptureOutcome::Merged { lead, .. } if lead == first.lead()));
 //!
 //! // No plaintext anywhere in the lead record; lookups go through blind indexes.

@@ -10,6 +10,7 @@
 //! assert_eq!(score(&item, "售后"), 0);
 //! ```
 
+use marketingforce_core::IdempotencyKey;
 use std::sync::Arc;
 
 use marketingforce_core::storage::{Collection, Entity, IndexEntry, Store};
@@ -200,7 +201,7 @@ impl Library {
         item: &MaterialId,
         lead: &LeadId,
         salesperson: &UserId,
-        idempotency_key: &str,
+        idempotency_key: &IdempotencyKey,
     ) -> Result<i64> {
         let item = self.items().require(tenant, &item.to_string()).await?.value;
         let l = crm.lead(tenant, lead).await?;

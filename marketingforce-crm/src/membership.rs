@@ -32,6 +32,7 @@
 //! assert!(book.redeem(&program, LeadId::new(), 5_000, now, "gift").is_err());
 //! ```
 
+use marketingforce_core::IdempotencyKey;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -926,8 +927,9 @@ impl Membership {
         lead: &LeadId,
         amount: &Money,
         order: &str,
-        idempotency_key: &str,
+        idempotency_key: &IdempotencyKey,
     ) -> Result<u64> {
+        let idempotency_key = idempotency_key.as_str();
         let reference = format!("order:{order}");
         self.run(
             tenant,
@@ -955,8 +957,9 @@ impl Membership {
         program: &ProgramId,
         lead: &LeadId,
         task: &str,
-        idempotency_key: &str,
+        idempotency_key: &IdempotencyKey,
     ) -> Result<u64> {
+        let idempotency_key = idempotency_key.as_str();
         self.run(
             tenant,
             program,
@@ -990,8 +993,9 @@ impl Membership {
         lead: &LeadId,
         points: u64,
         reference: &str,
-        idempotency_key: &str,
+        idempotency_key: &IdempotencyKey,
     ) -> Result<u64> {
+        let idempotency_key = idempotency_key.as_str();
         self.run(
             tenant,
             program,
@@ -1017,8 +1021,9 @@ impl Membership {
         program: &ProgramId,
         lead: &LeadId,
         order: &str,
-        idempotency_key: &str,
+        idempotency_key: &IdempotencyKey,
     ) -> Result<u64> {
+        let idempotency_key = idempotency_key.as_str();
         let reference = format!("order:{order}");
         self.run(
             tenant,
@@ -1041,8 +1046,9 @@ impl Membership {
         tenant: &TenantId,
         program: &ProgramId,
         lead: &LeadId,
-        idempotency_key: &str,
+        idempotency_key: &IdempotencyKey,
     ) -> Result<Balance> {
+        let idempotency_key = idempotency_key.as_str();
         self.run(
             tenant,
             program,

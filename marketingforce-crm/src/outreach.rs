@@ -7,6 +7,7 @@
 //! sender a service uses is a matter of configuration; the code that sends is the same.
 //!
 //! ```
+//! use marketingforce_core::IdempotencyKey;
 //! use marketingforce_core::tenant::TenantId;
 //! use marketingforce_crm::ids::{LeadId, UserId};
 //! use marketingforce_crm::outreach::{MessageSender, OutgoingMessage, Recipients, SimulatedSender};
@@ -15,14 +16,15 @@
 //! let sender = SimulatedSender::new();
 //! let (tenant, lead, rep) = (TenantId::new(), LeadId::new(), UserId::new());
 //! let msg = OutgoingMessage::text("您好，这是 XK-850 的选型资料");
-//! let r = sender.send(&tenant, &rep, &Recipients::Leads(vec![lead]), &msg, "sop-task-1").await.unwrap();
+//! let r = sender.send(&tenant, &rep, &Recipients::Leads(vec![lead]), &msg, &IdempotencyKey::from_static("sop-task-1")).await.unwrap();
 //! assert_eq!(r.accepted, 1);
 //! // Same key: the first receipt, nothing sent twice.
-//! assert_eq!(sender.send(&tenant, &rep, &Recipients::Leads(vec![lead]), &msg, "sop-task-1").await.unwrap(), r);
+//! assert_eq!(sender.send(&tenant, &rep, &Recipients::Leads(vec![lead]), &msg, &IdempotencyKey::from_static("sop-task-1")).await.unwrap(), r);
 //! assert_eq!(sender.sent(&tenant).len(), 1);
 //! # });
 //! ```
 
+use marketingforce_core::IdempotencyKey;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Mutex, PoisonError};
@@ -186,7 +188,7 @@ pub trait MessageSender: Send + Sync + fmt::Debug {
         from: &UserId,
         to: &Recipients,
         message: &OutgoingMessage,
-        idempotency_key: &str,
+        idempotency_key: &IdempotencyKey,
     ) -> Result<SendReceipt>;
 }
 
@@ -238,8 +240,9 @@ impl MessageSender for SimulatedSender {
         from: &UserId,
         to: &Recipients,
         message: &OutgoingMessage,
-        idempotency_key: &str,
+        idempotency_key: &IdempotencyKey,
     ) -> Result<SendReceipt> {
+        let idempotency_key = idempotency_key.as_str();
         message.validate()?;
         let fingerprint = Fingerprint::of(&(from, to, message))?.as_str().to_string();
         let mut receipts = self.receipts.lock().unwrap_or_else(PoisonError::into_inner);
@@ -305,7 +308,7 @@ pub async fn send_sop_task(
     tenant: &TenantId,
     task: &SopTask,
     message: &OutgoingMessage,
-    idempotency_key: &str,
+    idempotency_key: &IdempotencyKey,
 ) -> Result<SendReceipt> {
     let to = match task.subject {
         Subject::Lead(l) => Recipients::Leads(vec![l]),
@@ -350,8 +353,14 @@ pub async fn send_library_item(
     item: &MaterialId,
     lead: &LeadId,
     salesperson: &UserId,
-    idempotency_key: &str,
+    idempotency_key: &IdempotencyKey,
 ) -> Result<(SendReceipt, i64)> {
+    // The two steps' keys: `{key}:send` and `{key}:record` (the pre-0.2 form, kept so
+    // stored claims answer their retries), so the key may have at most 121 bytes here.
+    let (send_key, record_key) = (
+        IdempotencyKey::new(format!("{idempotency_key}:send"))?,
+        IdempotencyKey::new(format!("{idempotency_key}:record"))?,
+    );
     let l = crm.lead(tenant, lead).await?;
     crm.authorize(tenant, salesperson, &l).await?;
     let it = Collection::<LibraryItem>::new(crm.store().clone())
@@ -364,18 +373,11 @@ pub async fn send_library_item(
             salesperson,
             &Recipients::Leads(vec![*lead]),
             &library_message(&it),
-            &format!("{idempotency_key}:send"),
+            &send_key,
         )
         .await?;
     let score = library
-        .send(
-            crm,
-            tenant,
-            item,
-            lead,
-            salesperson,
-            &format!("{idempotency_key}:record"),
-        )
+        .send(crm, tenant, item, lead, salesperson, &record_key)
         .await?;
     Ok((receipt, score))
 }
@@ -434,9 +436,15 @@ mod tests {
         assert_eq!(msg.text.as_deref(), Some("您好，资料已发送"));
         let sender = SimulatedSender::new();
         let tenant = TenantId::new();
-        send_sop_task(&sender, &tenant, &message_task, &msg, "task-1")
-            .await
-            .unwrap();
+        send_sop_task(
+            &sender,
+            &tenant,
+            &message_task,
+            &msg,
+            &IdempotencyKey::from_static("task-1"),
+        )
+        .await
+        .unwrap();
         let sent = sender.sent(&tenant);
         assert_eq!(sent[0].from, message_task.assignee);
         assert_eq!(sent[0].to, Recipients::Leads(vec![lead]));
@@ -444,9 +452,15 @@ mod tests {
         let group = GroupId::new();
         let community = task(Subject::Group(group), 0, "今晚八点直播");
         let m = sop_message(None, &community, None).unwrap();
-        send_sop_task(&sender, &tenant, &community, &m, "task-2")
-            .await
-            .unwrap();
+        send_sop_task(
+            &sender,
+            &tenant,
+            &community,
+            &m,
+            &IdempotencyKey::from_static("task-2"),
+        )
+        .await
+        .unwrap();
         assert_eq!(sender.sent(&tenant)[1].to, Recipients::Groups(vec![group]));
         // Nothing to send is refused.
         assert!(OutgoingMessage::default().validate().is_err());

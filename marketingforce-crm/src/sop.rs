@@ -20,6 +20,7 @@
 //! t.validate().unwrap();
 //! ```
 
+use marketingforce_core::IdempotencyKey;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
@@ -377,36 +378,13 @@ impl Sops {
         Ok(())
     }
 
-    /// Start a template for a lead whose trigger happened at `trigger_at`: one task per step.
-    ///
-    /// A retry after an unclear failure starts the SOP again; use
-    /// [`start_idempotent`](Self::start_idempotent) to run it at most once.
-    ///
-    /// # Errors
-    /// A validation error on `trigger_at` more than the clock skew ahead of the service clock
-    /// or before 2000; an unknown template; storage errors.
-    #[operation("crm.sop.start", tenant = tenant)]
-    pub async fn start(
-        &self,
-        tenant: &TenantId,
-        template: &SopId,
-        lead: &LeadId,
-        assignee: &UserId,
-        trigger_at: DateTime<Utc>,
-    ) -> Result<Vec<SopTask>> {
-        self.check_trigger(trigger_at)?;
-        let tasks = self
-            .plan(tenant, template, lead, assignee, trigger_at)
-            .await?;
-        self.save_all(tenant, &tasks).await?;
-        Ok(tasks)
-    }
-
-    /// [`start`](Self::start) under an idempotency key: retrying with the same key and the
-    /// same arguments returns the tasks of the first run and writes nothing.
+    /// Start a template for a lead whose trigger happened at `trigger_at`: one task per step,
+    /// at most once per `key` — retrying with the same key and the same arguments returns the
+    /// tasks of the first run and writes nothing.
     ///
     /// ```
     /// # use std::sync::Arc;
+    /// # use marketingforce_core::IdempotencyKey;
     /// # use marketingforce_core::id::RandomIds;
     /// # use marketingforce_core::storage::MemoryStore;
     /// # use marketingforce_core::tenant::TenantId;
@@ -420,33 +398,36 @@ impl Sops {
     /// let t = SopTemplate { id: SopId::new(), name: "跟进".into(), kind: SopKind::Customer, trigger: Trigger::Assigned, steps: vec![step] };
     /// sops.save_template(&tenant, &t).await.unwrap();
     /// let (lead, user, at) = (LeadId::new(), UserId::new(), SystemClock.now());
-    /// let first = sops.start_idempotent(&tenant, &t.id, &lead, &user, at, "sop-1").await.unwrap();
-    /// let again = sops.start_idempotent(&tenant, &t.id, &lead, &user, at, "sop-1").await.unwrap();
+    /// let key = IdempotencyKey::from_static("sop-1");
+    /// let first = sops.start(&tenant, &t.id, &lead, &user, at, &key).await.unwrap();
+    /// let again = sops.start(&tenant, &t.id, &lead, &user, at, &key).await.unwrap();
     /// assert_eq!(first, again);
     /// // The same key for another lead is refused.
-    /// assert!(sops.start_idempotent(&tenant, &t.id, &LeadId::new(), &user, at, "sop-1").await.is_err());
+    /// assert!(sops.start(&tenant, &t.id, &LeadId::new(), &user, at, &key).await.is_err());
     /// # });
     /// ```
     ///
     /// # Errors
-    /// A validation error on a blank `idempotency_key`; an idempotency mismatch
-    /// ([`marketingforce_core::Error::IdempotencyMismatch`]) when the key was used for another
-    /// request; a validation error on `trigger_at` (as [`start`](Self::start)); an unknown
-    /// template; storage errors.
-    #[operation("crm.sop.start_idempotent", tenant = tenant, key = idempotency_key)]
-    pub async fn start_idempotent(
+    /// An idempotency mismatch ([`marketingforce_core::Error::IdempotencyMismatch`]) when the
+    /// key was used for another request; a validation error on `trigger_at` more than the
+    /// clock skew ahead of the service clock or before 2000; an unknown template; storage
+    /// errors.
+    #[operation("crm.sop.start", tenant = tenant, key = key)]
+    pub async fn start(
         &self,
         tenant: &TenantId,
         template: &SopId,
         lead: &LeadId,
         assignee: &UserId,
         trigger_at: DateTime<Utc>,
-        idempotency_key: &str,
+        key: &IdempotencyKey,
     ) -> Result<Vec<SopTask>> {
         self.check_trigger(trigger_at)?;
+        // The claim is stored under the key as given (the pre-0.2 form), not scoped by
+        // operation: keys of SOP starts already stored keep answering their retries.
         #[allow(deprecated)] // moves to Idempotent::new(&IdempotencyKey, operation, ..)
         let idem = Idempotent::legacy(
-            idempotency_key,
+            key.as_str(),
             &("sop_start", template, lead, assignee, trigger_at),
         )?;
         if let Some(prev) = idem.check(self.store.as_ref(), tenant).await? {
@@ -496,53 +477,28 @@ impl Sops {
         Ok(tasks)
     }
 
-    /// Start a community SOP on every group it matches, starting at `start`.
-    ///
-    /// A retry after an unclear failure starts the SOP again; use
-    /// [`start_community_idempotent`](Self::start_community_idempotent) to run it at most
-    /// once.
+    /// Start a community SOP on every group it matches, starting at `start`, at most once per
+    /// `key`: retrying with the same key and the same SOP, groups and start returns the tasks
+    /// of the first run and writes nothing.
     ///
     /// # Errors
     /// A validation error on the SOP, or on a `start` more than
-    /// [`MAX_COMMUNITY_SCHEDULE_DAYS`] ahead or before 2000; storage errors.
-    #[operation("crm.sop.start_community", tenant = tenant)]
+    /// [`MAX_COMMUNITY_SCHEDULE_DAYS`] ahead or before 2000; an idempotency mismatch
+    /// ([`marketingforce_core::Error::IdempotencyMismatch`]) when the key was used for another
+    /// request; storage errors.
+    #[operation("crm.sop.start_community", tenant = tenant, key = key)]
     pub async fn start_community(
         &self,
         tenant: &TenantId,
         sop: &CommunitySop,
         groups: &[GroupChat],
         start: DateTime<Utc>,
+        key: &IdempotencyKey,
     ) -> Result<Vec<SopTask>> {
         self.check_schedule(start)?;
-        let tasks = self.plan_community(sop, groups, start)?;
-        self.save_all(tenant, &tasks).await?;
-        Ok(tasks)
-    }
-
-    /// [`start_community`](Self::start_community) under an idempotency key: retrying with the
-    /// same key and the same SOP, groups and start returns the tasks of the first run and
-    /// writes nothing.
-    ///
-    /// # Errors
-    /// A validation error on a blank `idempotency_key`, on the SOP or on `start` (as
-    /// [`start_community`](Self::start_community)); an idempotency mismatch
-    /// ([`marketingforce_core::Error::IdempotencyMismatch`]) when the key was used for another
-    /// request; storage errors.
-    #[operation("crm.sop.start_community_idempotent", tenant = tenant, key = idempotency_key)]
-    pub async fn start_community_idempotent(
-        &self,
-        tenant: &TenantId,
-        sop: &CommunitySop,
-        groups: &[GroupChat],
-        start: DateTime<Utc>,
-        idempotency_key: &str,
-    ) -> Result<Vec<SopTask>> {
-        self.check_schedule(start)?;
+        // Claim stored under the key as given (the pre-0.2 form); see `start`.
         #[allow(deprecated)] // moves to Idempotent::new(&IdempotencyKey, operation, ..)
-        let idem = Idempotent::legacy(
-            idempotency_key,
-            &("sop_start_community", sop, groups, start),
-        )?;
+        let idem = Idempotent::legacy(key.as_str(), &("sop_start_community", sop, groups, start))?;
         if let Some(prev) = idem.check(self.store.as_ref(), tenant).await? {
             return Ok(prev);
         }
@@ -590,13 +546,6 @@ impl Sops {
             b.put_entity(tenant, t, Expect::Absent)?;
         }
         Ok(b)
-    }
-
-    async fn save_all(&self, tenant: &TenantId, tasks: &[SopTask]) -> Result<()> {
-        self.store
-            .commit(tenant, Self::batch_of(tenant, tasks)?)
-            .await?;
-        Ok(())
     }
 
     /// Save `tasks` together with the idempotency key; a concurrent run that committed the key

@@ -4,6 +4,7 @@ mod common;
 
 use common::{run, Env};
 use marketingforce_core::tenant::TenantId;
+use marketingforce_core::IdempotencyKey;
 use marketingforce_crm::dedupe::MatchRule;
 use marketingforce_crm::model::{LeadStatus, Source};
 use marketingforce_crm::request::{CaptureRequest, Inquiry};
@@ -25,7 +26,7 @@ fn same_phone_in_any_format_merges_and_keeps_alternates() {
                     .name("张伟")
                     .mobile("13812345678")
                     .email("zw@a.cn"),
-                "k1",
+                &IdempotencyKey::from_static("k1"),
             )
             .await
             .unwrap();
@@ -36,7 +37,7 @@ fn same_phone_in_any_format_merges_and_keeps_alternates() {
                     .name("张 伟")
                     .mobile("+86 138-1234-5678")
                     .email("zhangwei@b.cn"),
-                "k2",
+                &IdempotencyKey::from_static("k2"),
             )
             .await
             .unwrap();
@@ -52,7 +53,7 @@ fn same_phone_in_any_format_merges_and_keeps_alternates() {
             .capture(
                 t,
                 req(Source::Dealer).mobile("１３８１２３４５６７８"),
-                "k3",
+                &IdempotencyKey::from_static("k3"),
             )
             .await
             .unwrap();
@@ -79,12 +80,20 @@ fn bridging_capture_merges_two_leads_and_unmerge_restores_them() {
         let env = Env::new(CrmConfig::default());
         let (crm, t) = (&env.crm, &env.tenant);
         let a = crm
-            .capture(t, req(Source::OwnSite).mobile("13900000001"), "a")
+            .capture(
+                t,
+                req(Source::OwnSite).mobile("13900000001"),
+                &IdempotencyKey::from_static("a"),
+            )
             .await
             .unwrap()
             .lead();
         let b = crm
-            .capture(t, req(Source::Import).email("li@x.cn").name("李娜"), "b")
+            .capture(
+                t,
+                req(Source::Import).email("li@x.cn").name("李娜"),
+                &IdempotencyKey::from_static("b"),
+            )
             .await
             .unwrap()
             .lead();
@@ -92,7 +101,7 @@ fn bridging_capture_merges_two_leads_and_unmerge_restores_them() {
             .capture(
                 t,
                 req(Source::WeCom).mobile("13900000001").email("li@x.cn"),
-                "c",
+                &IdempotencyKey::from_static("c"),
             )
             .await
             .unwrap();
@@ -112,9 +121,14 @@ fn bridging_capture_merges_two_leads_and_unmerge_restores_them() {
 
         // Un-merge: b is live again with its own captures, and stays apart.
         assert_eq!(
-            crm.unmerge(t, b, &marketingforce_crm::model::Actor::system("ops"), "u1")
-                .await
-                .unwrap(),
+            crm.unmerge(
+                t,
+                b,
+                &marketingforce_crm::model::Actor::system("ops"),
+                &IdempotencyKey::from_static("u1")
+            )
+            .await
+            .unwrap(),
             a
         );
         let lb = crm.lead(t, &b).await.unwrap();
@@ -128,7 +142,7 @@ fn bridging_capture_merges_two_leads_and_unmerge_restores_them() {
                     .mobile("13900000001")
                     .email("li@x.cn")
                     .name("x"),
-                "d",
+                &IdempotencyKey::from_static("d"),
             )
             .await
             .unwrap();
@@ -137,19 +151,31 @@ fn bridging_capture_merges_two_leads_and_unmerge_restores_them() {
         // A restart rebuilds exactly the same dedupe state: an email both hold goes to the
         // older lead, before and after.
         let before = crm
-            .capture(t, req(Source::OwnSite).email("li@x.cn").name("甲"), "e")
+            .capture(
+                t,
+                req(Source::OwnSite).email("li@x.cn").name("甲"),
+                &IdempotencyKey::from_static("e"),
+            )
             .await
             .unwrap();
         assert_eq!(before.lead(), a);
         let crm2 = env.restart();
         assert_eq!(crm2.survivor(t, &b).await.unwrap(), b);
         let e = crm2
-            .capture(t, req(Source::OwnSite).email("li@x.cn").name("乙"), "f")
+            .capture(
+                t,
+                req(Source::OwnSite).email("li@x.cn").name("乙"),
+                &IdempotencyKey::from_static("f"),
+            )
             .await
             .unwrap();
         assert_eq!(e.lead(), a);
         let only_b = crm2
-            .capture(t, req(Source::OwnSite).name("李娜").email("li@x.cn"), "g")
+            .capture(
+                t,
+                req(Source::OwnSite).name("李娜").email("li@x.cn"),
+                &IdempotencyKey::from_static("g"),
+            )
             .await
             .unwrap();
         assert!(only_b.lead() == a || only_b.lead() == b);
@@ -168,7 +194,7 @@ fn fuzzy_person_and_company_match() {
                     .name("王芳")
                     .company("上海华东重型机械制造有限公司")
                     .mobile("13700000000"),
-                "a",
+                &IdempotencyKey::from_static("a"),
             )
             .await
             .unwrap();
@@ -180,7 +206,7 @@ fn fuzzy_person_and_company_match() {
                     .name("王芳")
                     .company("华东重型机械制造有限公司")
                     .mobile("13700000009"),
-                "c",
+                &IdempotencyKey::from_static("c"),
             )
             .await
             .unwrap();
@@ -193,7 +219,7 @@ fn fuzzy_person_and_company_match() {
                 req(Source::IndustryMedia)
                     .name("王 芳")
                     .company("华东重型机械制造股份有限公司"),
-                "b",
+                &IdempotencyKey::from_static("b"),
             )
             .await
             .unwrap();
@@ -215,7 +241,7 @@ fn fuzzy_person_and_company_match() {
                 req(Source::OwnSite)
                     .name("王芳")
                     .company("华东机械制造有限公司"),
-                "a",
+                &IdempotencyKey::from_static("a"),
             )
             .await
             .unwrap();
@@ -224,7 +250,7 @@ fn fuzzy_person_and_company_match() {
             .capture(
                 &env2.tenant,
                 req(Source::OwnSite).name("王芳").company("华东机械制造"),
-                "b",
+                &IdempotencyKey::from_static("b"),
             )
             .await
             .unwrap();
@@ -238,13 +264,23 @@ fn idempotent_capture_replays_and_rejects_a_different_request() {
         let env = Env::new(CrmConfig::default());
         let (crm, t) = (&env.crm, &env.tenant);
         let r = req(Source::OwnSite).mobile("13812345678");
-        let a = crm.capture(t, r.clone(), "same").await.unwrap();
-        let b = crm.capture(t, r, "same").await.unwrap();
+        let a = crm
+            .capture(t, r.clone(), &IdempotencyKey::from_static("same"))
+            .await
+            .unwrap();
+        let b = crm
+            .capture(t, r, &IdempotencyKey::from_static("same"))
+            .await
+            .unwrap();
         assert_eq!(a, b);
         assert_eq!(crm.all_leads(t).await.unwrap().len(), 1);
         assert_eq!(crm.history(t, &a.lead()).await.unwrap().len(), 1);
         let e = crm
-            .capture(t, req(Source::OwnSite).mobile("13912345678"), "same")
+            .capture(
+                t,
+                req(Source::OwnSite).mobile("13912345678"),
+                &IdempotencyKey::from_static("same"),
+            )
             .await
             .unwrap_err();
         assert!(
@@ -274,11 +310,18 @@ fn bad_input_is_refused_with_the_field() {
                 "product_interest[0]",
             ),
         ] {
-            let e = crm.capture(t, r, "x").await.unwrap_err();
+            let e = crm
+                .capture(t, r, &IdempotencyKey::from_static("x"))
+                .await
+                .unwrap_err();
             assert_eq!(e.field(), Some(field), "{e}");
         }
         let e = crm
-            .capture(t, req(Source::OwnSite).region("上海").name("张三"), "y")
+            .capture(
+                t,
+                req(Source::OwnSite).region("上海").name("张三"),
+                &IdempotencyKey::from_static("y"),
+            )
             .await
             .unwrap_err();
         assert!(matches!(e, CrmError::NoIdentity));
@@ -300,7 +343,12 @@ fn import_reports_bad_rows_with_lines_and_reimport_creates_nothing() {
                    张伟,+86 138 1234 5678,,,,,\n\
                    ,,,,,,\n";
         let report = crm
-            .import_csv(t, "file-1", csv, Source::Import)
+            .import_csv(
+                t,
+                csv,
+                Source::Import,
+                &IdempotencyKey::from_static("file-1"),
+            )
             .await
             .unwrap();
         assert_eq!(
@@ -316,7 +364,12 @@ fn import_reports_bad_rows_with_lines_and_reimport_creates_nothing() {
         let before = crm.all_leads(t).await.unwrap();
         // Same file under another key: nothing new.
         let again = crm
-            .import_csv(t, "file-1-copy", csv, Source::Import)
+            .import_csv(
+                t,
+                csv,
+                Source::Import,
+                &IdempotencyKey::from_static("file-1-copy"),
+            )
             .await
             .unwrap();
         assert_eq!(
@@ -327,7 +380,12 @@ fn import_reports_bad_rows_with_lines_and_reimport_creates_nothing() {
         assert_eq!(crm.all_leads(t).await.unwrap(), before);
         // Unknown columns are refused up front.
         let e = crm
-            .import_csv(t, "f2", "nom,mobile\nx,13812345678\n", Source::Import)
+            .import_csv(
+                t,
+                "nom,mobile\nx,13812345678\n",
+                Source::Import,
+                &IdempotencyKey::from_static("f2"),
+            )
             .await
             .unwrap_err();
         assert_eq!(e.field(), Some("header"));
@@ -343,7 +401,7 @@ fn t_cloud_inquiry_dedupes_on_hand_off() {
             .capture(
                 t,
                 req(Source::WeCom).wecom_id("wmABC").mobile("13512345678"),
-                "w",
+                &IdempotencyKey::from_static("w"),
             )
             .await
             .unwrap();
@@ -355,7 +413,10 @@ fn t_cloud_inquiry_dedupes_on_hand_off() {
             region: Some("杭州".into()),
             ..Inquiry::default()
         };
-        let b = crm.capture_inquiry(t, inquiry, "tc-1").await.unwrap();
+        let b = crm
+            .capture_inquiry(t, inquiry, &IdempotencyKey::from_static("tc-1"))
+            .await
+            .unwrap();
         assert_eq!(b.lead(), a.lead());
         let l = crm.lead(t, &a.lead()).await.unwrap();
         assert_eq!(l.touches[1].source, Source::TCloudInquiry);
@@ -372,12 +433,20 @@ fn leads_of_another_tenant_cannot_be_merged() {
         let (crm, t) = (&env.crm, &env.tenant);
         let other = TenantId::new();
         let a = crm
-            .capture(t, req(Source::OwnSite).mobile("13812345678"), "a")
+            .capture(
+                t,
+                req(Source::OwnSite).mobile("13812345678"),
+                &IdempotencyKey::from_static("a"),
+            )
             .await
             .unwrap()
             .lead();
         let b = crm
-            .capture(&other, req(Source::OwnSite).mobile("13812345678"), "a")
+            .capture(
+                &other,
+                req(Source::OwnSite).mobile("13812345678"),
+                &IdempotencyKey::from_static("a"),
+            )
             .await
             .unwrap()
             .lead();
@@ -388,7 +457,7 @@ fn leads_of_another_tenant_cannot_be_merged() {
                 a,
                 b,
                 &marketingforce_crm::model::Actor::system("ops"),
-                "m",
+                &IdempotencyKey::from_static("m"),
             )
             .await
             .unwrap_err();
@@ -409,7 +478,7 @@ fn key_rotation_reencrypts_and_lookups_keep_working() {
             .capture(
                 t,
                 req(Source::OwnSite).mobile("13812345678").name("张三"),
-                "a",
+                &IdempotencyKey::from_static("a"),
             )
             .await
             .unwrap()
@@ -421,7 +490,11 @@ fn key_rotation_reencrypts_and_lookups_keep_working() {
         assert_eq!(crm.find_by_mobile(t, "13812345678").await.unwrap(), vec![a]);
         let crm2 = env.restart();
         let again = crm2
-            .capture(t, req(Source::Dealer).mobile("13812345678"), "b")
+            .capture(
+                t,
+                req(Source::Dealer).mobile("13812345678"),
+                &IdempotencyKey::from_static("b"),
+            )
             .await
             .unwrap();
         assert_eq!(again.lead(), a);
@@ -463,7 +536,12 @@ fn import_errors_and_their_idempotency_record_quote_no_personal_data() {
                    钱一,,,,wm#secret99,\n\
                    冯二,13812345678,,,,13912345678\n";
         let report = crm
-            .import_csv(t, "pii-file", csv, Source::Import)
+            .import_csv(
+                t,
+                csv,
+                Source::Import,
+                &IdempotencyKey::from_static("pii-file"),
+            )
             .await
             .unwrap();
         assert_eq!(report.rejected, 10, "{report:?}");
@@ -521,7 +599,12 @@ fn import_errors_and_their_idempotency_record_quote_no_personal_data() {
         assert!(report.errors[1].reason.contains("13-19"), "{report:?}");
         // A header row that is really a lead is refused without quoting it.
         let e = crm
-            .import_csv(t, "no-header", "张伟,13812345678\n", Source::Import)
+            .import_csv(
+                t,
+                "张伟,13812345678\n",
+                Source::Import,
+                &IdempotencyKey::from_static("no-header"),
+            )
             .await
             .unwrap_err();
         assert_eq!(e.field(), Some("header"));
@@ -548,7 +631,7 @@ fn crlf_files_report_the_lines_a_text_editor_shows() {
                    王芳,13712345678,x\r\n\
                    赵六,12812345678,\r\n";
         let report = crm
-            .import_csv(t, "crlf", csv, Source::Import)
+            .import_csv(t, csv, Source::Import, &IdempotencyKey::from_static("crlf"))
             .await
             .unwrap();
         let lines: Vec<usize> = report.errors.iter().map(|e| e.line).collect();
@@ -559,7 +642,10 @@ fn crlf_files_report_the_lines_a_text_editor_shows() {
             ("lf", csv.replace("\r\n", "\n")),
             ("cr", csv.replace("\r\n", "\r")),
         ] {
-            let again = crm.import_csv(t, key, &text, Source::Import).await.unwrap();
+            let again = crm
+                .import_csv(t, &text, Source::Import, &IdempotencyKey::new(key).unwrap())
+                .await
+                .unwrap();
             let got: Vec<usize> = again.errors.iter().map(|e| e.line).collect();
             assert_eq!(got, [4, 7], "{key}: {again:?}");
         }
@@ -576,7 +662,12 @@ fn formula_cells_from_csv_are_stored_as_text() {
                    李娜,13912345678,\"\t=2+3\",北京,spring,,\n\
                    王芳,13712345678,,,,,=cmd|'/Ccalc'!A0@x.cn\n";
         let report = crm
-            .import_csv(t, "formulas", csv, Source::Import)
+            .import_csv(
+                t,
+                csv,
+                Source::Import,
+                &IdempotencyKey::from_static("formulas"),
+            )
             .await
             .unwrap();
         assert_eq!((report.created, report.rejected), (2, 1), "{report:?}");
@@ -619,7 +710,7 @@ fn client_times_far_ahead_of_the_clock_or_before_2000_are_refused() {
             .capture(
                 t,
                 req(Source::OwnSite).mobile("13812345678").region("上海"),
-                "c1",
+                &IdempotencyKey::from_static("c1"),
             )
             .await
             .unwrap();
@@ -632,14 +723,18 @@ fn client_times_far_ahead_of_the_clock_or_before_2000_are_refused() {
                     .mobile("13812345678")
                     .region("北京")
                     .at(far),
-                "c2",
+                &IdempotencyKey::from_static("c2"),
             )
             .await
             .unwrap_err();
         assert_eq!(e.field(), Some("captured_at"), "{e}");
         let old = Utc.with_ymd_and_hms(1970, 1, 1, 0, 0, 0).unwrap();
         let e = crm
-            .capture(t, req(Source::Dealer).mobile("13812345678").at(old), "c3")
+            .capture(
+                t,
+                req(Source::Dealer).mobile("13812345678").at(old),
+                &IdempotencyKey::from_static("c3"),
+            )
             .await
             .unwrap_err();
         assert_eq!(e.field(), Some("captured_at"), "{e}");
@@ -650,7 +745,10 @@ fn client_times_far_ahead_of_the_clock_or_before_2000_are_refused() {
             received_at: Some(now + Duration::minutes(6)),
             ..Inquiry::default()
         };
-        let e = crm.capture_inquiry(t, inquiry, "c4").await.unwrap_err();
+        let e = crm
+            .capture_inquiry(t, inquiry, &IdempotencyKey::from_static("c4"))
+            .await
+            .unwrap_err();
         assert_eq!(e.field(), Some("captured_at"), "{e}");
         // Within the skew (5 minutes) is fine.
         let ok = crm
@@ -659,7 +757,7 @@ fn client_times_far_ahead_of_the_clock_or_before_2000_are_refused() {
                 req(Source::Dealer)
                     .mobile("13812345678")
                     .at(now + Duration::minutes(4)),
-                "c5",
+                &IdempotencyKey::from_static("c5"),
             )
             .await
             .unwrap();
@@ -672,7 +770,7 @@ fn client_times_far_ahead_of_the_clock_or_before_2000_are_refused() {
                     req(Source::Dealer).mobile("13912345678").at(far),
                     req(Source::Dealer).mobile("13712345678"),
                 ],
-                "b1",
+                &IdempotencyKey::from_static("b1"),
             )
             .await
             .unwrap();
@@ -698,7 +796,7 @@ fn client_times_far_ahead_of_the_clock_or_before_2000_are_refused() {
                     topic: None,
                     content: None,
                 },
-                "e1",
+                &IdempotencyKey::from_static("e1"),
             )
             .await
             .unwrap_err();
@@ -715,7 +813,7 @@ fn client_times_far_ahead_of_the_clock_or_before_2000_are_refused() {
                 req(Source::Dealer)
                     .mobile("13812345678")
                     .at(now + Duration::minutes(1)),
-                "s1",
+                &IdempotencyKey::from_static("s1"),
             )
             .await
             .unwrap_err();
@@ -757,20 +855,54 @@ fn sop_triggers_in_the_future_are_refused_and_schedules_are_bounded() {
         let lead = marketingforce_crm::ids::LeadId::new();
         let user = UserId::new();
         let far = Utc.with_ymd_and_hms(9999, 12, 31, 0, 0, 0).unwrap();
-        let e = sops.start(t, &tpl.id, &lead, &user, far).await.unwrap_err();
+        let e = sops
+            .start(
+                t,
+                &tpl.id,
+                &lead,
+                &user,
+                far,
+                &IdempotencyKey::from_static("far"),
+            )
+            .await
+            .unwrap_err();
         assert_eq!(e.field(), Some("trigger_at"), "{e}");
         let e = sops
-            .start_idempotent(t, &tpl.id, &lead, &user, now + Duration::hours(1), "k")
+            .start(
+                t,
+                &tpl.id,
+                &lead,
+                &user,
+                now + Duration::hours(1),
+                &IdempotencyKey::from_static("k"),
+            )
             .await
             .unwrap_err();
         assert_eq!(e.field(), Some("trigger_at"), "{e}");
         let old = Utc.with_ymd_and_hms(1999, 1, 1, 0, 0, 0).unwrap();
-        assert!(sops.start(t, &tpl.id, &lead, &user, old).await.is_err());
+        assert!(sops
+            .start(
+                t,
+                &tpl.id,
+                &lead,
+                &user,
+                old,
+                &IdempotencyKey::from_static("old")
+            )
+            .await
+            .is_err());
         assert_eq!(
-            sops.start(t, &tpl.id, &lead, &user, now)
-                .await
-                .unwrap()
-                .len(),
+            sops.start(
+                t,
+                &tpl.id,
+                &lead,
+                &user,
+                now,
+                &IdempotencyKey::from_static("now")
+            )
+            .await
+            .unwrap()
+            .len(),
             1
         );
         // A community SOP may be scheduled ahead, but not into the year 9999.
@@ -782,7 +914,7 @@ fn sop_triggers_in_the_future_are_refused_and_schedules_are_bounded() {
         }))
         .unwrap_or_else(|_| panic!("community SOP shape"));
         let e = sops
-            .start_community(t, &community, &[], far)
+            .start_community(t, &community, &[], far, &IdempotencyKey::from_static("far"))
             .await
             .unwrap_err();
         assert_eq!(e.field(), Some("start"), "{e}");

@@ -3,6 +3,7 @@
 
 mod common;
 
+use marketingforce_core::IdempotencyKey;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -79,7 +80,11 @@ fn a_leads_life_emits_one_event_per_fact_in_order() {
         assert!(outbox(store, t).await.is_empty());
 
         let a = crm
-            .capture(t, person("13811112222"), "cap-a")
+            .capture(
+                t,
+                person("13811112222"),
+                &IdempotencyKey::from_static("cap-a"),
+            )
             .await
             .unwrap()
             .lead();
@@ -87,7 +92,7 @@ fn a_leads_life_emits_one_event_per_fact_in_order() {
             .capture(
                 t,
                 CaptureRequest::new(Source::IndustryMedia).mobile("13933334444"),
-                "cap-b",
+                &IdempotencyKey::from_static("cap-b"),
             )
             .await
             .unwrap()
@@ -97,30 +102,45 @@ fn a_leads_life_emits_one_event_per_fact_in_order() {
             .capture(
                 t,
                 CaptureRequest::new(Source::OfflineQr).mobile("+86 138 1111 2222"),
-                "cap-a2",
+                &IdempotencyKey::from_static("cap-a2"),
             )
             .await
             .unwrap();
         assert!(matches!(again, CaptureOutcome::Merged { lead, .. } if lead == a));
-        crm.merge(t, a, b, &Actor::User(admin), "merge-ab")
+        crm.merge(
+            t,
+            a,
+            b,
+            &Actor::User(admin),
+            &IdempotencyKey::from_static("merge-ab"),
+        )
+        .await
+        .unwrap();
+        crm.allocate(t, &[a], &IdempotencyKey::from_static("alloc-a"))
             .await
             .unwrap();
-        crm.allocate(t, &[a], "alloc-a").await.unwrap();
         env.clock.advance(Duration::hours(25));
-        crm.sweep(t, "sweep-1").await.unwrap();
+        crm.sweep(t, &IdempotencyKey::from_static("sweep-1"))
+            .await
+            .unwrap();
         crm.transition(
             t,
             &a,
             Stage::Contacting,
             &Actor::User(sales),
             Some("王小明 asked to be called at 13811112222"),
-            "stage-a",
+            &IdempotencyKey::from_static("stage-a"),
         )
         .await
         .unwrap();
-        crm.erase_contact(t, &a, &Actor::User(admin), "erase-a")
-            .await
-            .unwrap();
+        crm.erase_contact(
+            t,
+            &a,
+            &Actor::User(admin),
+            &IdempotencyKey::from_static("erase-a"),
+        )
+        .await
+        .unwrap();
 
         let events = outbox(store, t).await;
         assert_eq!(
@@ -216,33 +236,61 @@ fn replays_emit_nothing_again() {
         let env = Env::new(CrmConfig::default());
         let (crm, t, store) = (&env.crm, &env.tenant, &env.store);
         let a = crm
-            .capture(t, person("13811112222"), "cap-a")
+            .capture(
+                t,
+                person("13811112222"),
+                &IdempotencyKey::from_static("cap-a"),
+            )
             .await
             .unwrap();
         let b = crm
-            .capture(t, person("13933334444"), "cap-b")
+            .capture(
+                t,
+                person("13933334444"),
+                &IdempotencyKey::from_static("cap-b"),
+            )
             .await
             .unwrap();
-        crm.merge(t, a.lead(), b.lead(), &Actor::system("test"), "m")
-            .await
-            .unwrap();
+        crm.merge(
+            t,
+            a.lead(),
+            b.lead(),
+            &Actor::system("test"),
+            &IdempotencyKey::from_static("m"),
+        )
+        .await
+        .unwrap();
         let before = outbox(store, t).await;
         assert_eq!(before.len(), 3);
         // The same commands again, as a client retrying after a lost answer.
         assert_eq!(
-            crm.capture(t, person("13811112222"), "cap-a")
-                .await
-                .unwrap(),
+            crm.capture(
+                t,
+                person("13811112222"),
+                &IdempotencyKey::from_static("cap-a")
+            )
+            .await
+            .unwrap(),
             a
         );
-        crm.merge(t, a.lead(), b.lead(), &Actor::system("test"), "m")
-            .await
-            .unwrap();
+        crm.merge(
+            t,
+            a.lead(),
+            b.lead(),
+            &Actor::system("test"),
+            &IdempotencyKey::from_static("m"),
+        )
+        .await
+        .unwrap();
         // A restarted process answers replays from the store, too.
         let other = env.restart();
         assert_eq!(
             other
-                .capture(t, person("13933334444"), "cap-b")
+                .capture(
+                    t,
+                    person("13933334444"),
+                    &IdempotencyKey::from_static("cap-b")
+                )
                 .await
                 .unwrap(),
             b
@@ -250,7 +298,11 @@ fn replays_emit_nothing_again() {
         assert_eq!(outbox(store, t).await, before);
         // A capture that changes nothing writes no event either.
         let unchanged = crm
-            .capture(t, person("13811112222"), "cap-a-again")
+            .capture(
+                t,
+                person("13811112222"),
+                &IdempotencyKey::from_static("cap-a-again"),
+            )
             .await
             .unwrap();
         assert!(matches!(unchanged, CaptureOutcome::Unchanged { .. }));
@@ -265,15 +317,23 @@ fn a_failed_commit_leaves_neither_the_change_nor_its_event() {
         let faulty = Arc::new(FaultyStore::new(memory.clone(), FaultPlan::new(1)));
         let env = Env::on(faulty.clone(), CrmConfig::default());
         let (crm, t) = (&env.crm, &env.tenant);
-        crm.capture(t, person("13811112222"), "cap-1")
-            .await
-            .unwrap();
+        crm.capture(
+            t,
+            person("13811112222"),
+            &IdempotencyKey::from_static("cap-1"),
+        )
+        .await
+        .unwrap();
         assert_eq!(outbox(&memory, t).await.len(), 1);
 
         for fault in [Fault::ErrorBeforeCommit, Fault::PartialWriteRolledBack] {
             faulty.script_matching(fault, "cap-2");
             assert!(crm
-                .capture(t, person("13933334444"), "cap-2")
+                .capture(
+                    t,
+                    person("13933334444"),
+                    &IdempotencyKey::from_static("cap-2")
+                )
                 .await
                 .is_err());
             assert_eq!(crm.all_leads(t).await.unwrap().len(), 1);
@@ -284,14 +344,22 @@ fn a_failed_commit_leaves_neither_the_change_nor_its_event() {
         // once; the client's retry under the same key is a replay and adds nothing.
         faulty.script_matching(Fault::ErrorAfterCommit, "cap-2");
         assert!(crm
-            .capture(t, person("13933334444"), "cap-2")
+            .capture(
+                t,
+                person("13933334444"),
+                &IdempotencyKey::from_static("cap-2")
+            )
             .await
             .is_err());
         assert_eq!(crm.all_leads(t).await.unwrap().len(), 2);
         let events = outbox(&memory, t).await;
         assert_eq!(names(&events), ["crm.lead.captured", "crm.lead.captured"]);
         let lead = crm
-            .capture(t, person("13933334444"), "cap-2")
+            .capture(
+                t,
+                person("13933334444"),
+                &IdempotencyKey::from_static("cap-2"),
+            )
             .await
             .unwrap()
             .lead();
@@ -373,7 +441,11 @@ fn a_command_retried_after_another_process_wrote_emits_once() {
         let env = Env::on(store.clone(), CrmConfig::default());
         let (crm, t) = (&env.crm, &env.tenant);
         let a = crm
-            .capture(t, person("13800000001"), "cap-1")
+            .capture(
+                t,
+                person("13800000001"),
+                &IdempotencyKey::from_static("cap-1"),
+            )
             .await
             .unwrap();
         // Another process writes the tenant between this command's decision and its commit,
@@ -383,7 +455,7 @@ fn a_command_retried_after_another_process_wrote_emits_once() {
             .capture(
                 t,
                 CaptureRequest::new(Source::WeCom).mobile("13800000001"),
-                "cap-2",
+                &IdempotencyKey::from_static("cap-2"),
             )
             .await
             .unwrap();
@@ -412,7 +484,12 @@ fn imports_emit_one_event_per_created_or_matched_row_and_none_per_unchanged_row(
                    张三,13800000011,a@example.com\n\
                    李四,13800000012,b@example.com\n";
         let report = crm
-            .import_csv(t, "imp-1", csv, Source::Import)
+            .import_csv(
+                t,
+                csv,
+                Source::Import,
+                &IdempotencyKey::from_static("imp-1"),
+            )
             .await
             .unwrap();
         assert_eq!(report.created, 2);
@@ -455,14 +532,14 @@ proptest! {
                 .name(name.clone())
                 .mobile(mobile.clone())
                 .email(email.clone());
-            let lead = crm.capture(t, request.clone(), "k1").await.unwrap().lead();
+            let lead = crm.capture(t, request.clone(), &IdempotencyKey::from_static("k1")).await.unwrap().lead();
             if twice {
                 let mut again = request.clone();
                 again.source = Source::WeCom;
-                crm.capture(t, again, "k2").await.unwrap();
+                crm.capture(t, again, &IdempotencyKey::from_static("k2")).await.unwrap();
             }
             let admin = env.staff(Role::Admin, 9, None).await;
-            crm.erase_contact(t, &lead, &Actor::User(admin), "erase").await.unwrap();
+            crm.erase_contact(t, &lead, &Actor::User(admin), &IdempotencyKey::from_static("erase")).await.unwrap();
             let raw: Vec<u8> = store
                 .read_journal(t, OUTBOX_JOURNAL, 0, 100)
                 .await
@@ -489,17 +566,32 @@ fn member_levels_moving_are_events_committed_with_the_points() {
         m.save_program(t, &p).await.unwrap();
         let lead = LeadId::new();
         m.enroll(t, &p.id, &lead).await.unwrap();
-        m.earn_purchase(t, &p.id, &lead, &Money::cny("1180").unwrap(), "o1", "e1")
-            .await
-            .unwrap();
+        m.earn_purchase(
+            t,
+            &p.id,
+            &lead,
+            &Money::cny("1180").unwrap(),
+            "o1",
+            &IdempotencyKey::from_static("e1"),
+        )
+        .await
+        .unwrap();
         // Locked points do not count: no level change yet.
         assert!(outbox(store, t).await.is_empty());
         env.clock.advance(Duration::days(8));
-        m.settle(t, &p.id, &lead, "s1").await.unwrap();
-        m.settle(t, &p.id, &lead, "s1").await.unwrap();
-        m.settle(t, &p.id, &lead, "s1b").await.unwrap();
+        m.settle(t, &p.id, &lead, &IdempotencyKey::from_static("s1"))
+            .await
+            .unwrap();
+        m.settle(t, &p.id, &lead, &IdempotencyKey::from_static("s1"))
+            .await
+            .unwrap();
+        m.settle(t, &p.id, &lead, &IdempotencyKey::from_static("s1b"))
+            .await
+            .unwrap();
         env.clock.advance(Duration::days(366));
-        m.settle(t, &p.id, &lead, "s2").await.unwrap();
+        m.settle(t, &p.id, &lead, &IdempotencyKey::from_static("s2"))
+            .await
+            .unwrap();
         let events = outbox(store, t).await;
         assert_eq!(
             names(&events),

@@ -4,6 +4,7 @@
 
 mod common;
 
+use marketingforce_core::IdempotencyKey;
 use std::sync::Arc;
 
 use chrono::Duration;
@@ -64,7 +65,10 @@ fn a_tenant_without_lead_management_captures_nothing() {
         let registry = registry(&env);
         grant(&env, &registry, false, 100).await;
         let crm = gated(&env, env.store.clone(), registry);
-        let e = crm.capture(&env.tenant, person(0), "c0").await.unwrap_err();
+        let e = crm
+            .capture(&env.tenant, person(0), &IdempotencyKey::from_static("c0"))
+            .await
+            .unwrap_err();
         assert_eq!(
             (e.kind(), e.code()),
             (ErrorKind::Forbidden, "not_entitled"),
@@ -78,7 +82,11 @@ fn a_tenant_without_lead_management_captures_nothing() {
             .is_empty());
         // A tenant nobody granted anything is refused the same way.
         let e = crm
-            .capture(&TenantId::new(), person(1), "c1")
+            .capture(
+                &TenantId::new(),
+                person(1),
+                &IdempotencyKey::from_static("c1"),
+            )
             .await
             .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Forbidden, "{e}");
@@ -94,19 +102,30 @@ fn live_leads_stay_within_the_quota_and_are_metered() {
         let crm = gated(&env, env.store.clone(), registry.clone());
         let t = &env.tenant;
         for i in 0..3 {
-            crm.capture(t, person(i), &format!("c{i}")).await.unwrap();
+            crm.capture(t, person(i), &IdempotencyKey::new(format!("c{i}")).unwrap())
+                .await
+                .unwrap();
         }
-        let e = crm.capture(t, person(3), "c3").await.unwrap_err();
+        let e = crm
+            .capture(t, person(3), &IdempotencyKey::from_static("c3"))
+            .await
+            .unwrap_err();
         assert_eq!(
             (e.kind(), e.code()),
             (ErrorKind::LimitExceeded, "limit_exceeded"),
             "{e}"
         );
         // The same person again merges: no new lead, always allowed.
-        crm.capture(t, person(1), "c1-again").await.unwrap();
+        crm.capture(t, person(1), &IdempotencyKey::from_static("c1-again"))
+            .await
+            .unwrap();
         // A batch that would exceed it is refused whole; nothing of it is written.
         let e = crm
-            .capture_batch(t, &[person(1), person(4)], "batch")
+            .capture_batch(
+                t,
+                &[person(1), person(4)],
+                &IdempotencyKey::from_static("batch"),
+            )
             .await
             .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::LimitExceeded, "{e}");
@@ -129,7 +148,9 @@ fn live_leads_stay_within_the_quota_and_are_metered() {
         assert_eq!(used, 3, "the level of live leads is metered");
         // The refused key is not burnt: after more quota is bought, the same key captures.
         grant(&env, &registry, true, 2).await;
-        crm.capture(t, person(3), "c3").await.unwrap();
+        crm.capture(t, person(3), &IdempotencyKey::from_static("c3"))
+            .await
+            .unwrap();
     });
 }
 
@@ -146,7 +167,11 @@ fn two_processes_cannot_both_take_the_last_lead() {
         for i in 0..12 {
             let (crm, name) = if i % 2 == 0 { (&a, "a") } else { (&b, "b") };
             if crm
-                .capture(t, person(i), &format!("{name}{i}"))
+                .capture(
+                    t,
+                    person(i),
+                    &IdempotencyKey::new(format!("{name}{i}")).unwrap(),
+                )
                 .await
                 .is_ok()
             {

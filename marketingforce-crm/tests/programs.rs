@@ -2,6 +2,7 @@
 
 mod common;
 
+use marketingforce_core::IdempotencyKey;
 use std::sync::Arc;
 
 use chrono::Duration;
@@ -43,26 +44,53 @@ fn membership_points_lock_expire_redeem_and_levels() {
         let lead = LeadId::new();
         m.enroll(t, &p.id, &lead).await.unwrap();
         assert_eq!(
-            m.earn_purchase(t, &p.id, &lead, &Money::cny("1180.50").unwrap(), "o1", "e1")
-                .await
-                .unwrap(),
+            m.earn_purchase(
+                t,
+                &p.id,
+                &lead,
+                &Money::cny("1180.50").unwrap(),
+                "o1",
+                &IdempotencyKey::from_static("e1")
+            )
+            .await
+            .unwrap(),
             1180
         );
         assert_eq!(
-            m.earn_purchase(t, &p.id, &lead, &Money::cny("1180.50").unwrap(), "o1", "e1")
-                .await
-                .unwrap(),
+            m.earn_purchase(
+                t,
+                &p.id,
+                &lead,
+                &Money::cny("1180.50").unwrap(),
+                "o1",
+                &IdempotencyKey::from_static("e1")
+            )
+            .await
+            .unwrap(),
             1180
         );
-        m.earn_task(t, &p.id, &lead, "attend_event", "e2")
-            .await
-            .unwrap();
+        m.earn_task(
+            t,
+            &p.id,
+            &lead,
+            "attend_event",
+            &IdempotencyKey::from_static("e2"),
+        )
+        .await
+        .unwrap();
         let b = m.balance(t, &p.id, &lead).await.unwrap();
         assert_eq!((b.available, b.locked, b.level), (200, 1180, 0));
         // More than available: refused, nothing written.
         let before = m.ledger(t).await.unwrap().len();
         let e = m
-            .redeem(t, &p.id, &lead, 300, "gift", "r1")
+            .redeem(
+                t,
+                &p.id,
+                &lead,
+                300,
+                "gift",
+                &IdempotencyKey::from_static("r1"),
+            )
             .await
             .unwrap_err();
         assert!(matches!(
@@ -75,32 +103,63 @@ fn membership_points_lock_expire_redeem_and_levels() {
         ));
         assert_eq!(m.ledger(t).await.unwrap().len(), before);
         assert_eq!(
-            m.redeem(t, &p.id, &lead, 150, "gift", "r2")
-                .await
-                .unwrap_err()
-                .field(),
+            m.redeem(
+                t,
+                &p.id,
+                &lead,
+                150,
+                "gift",
+                &IdempotencyKey::from_static("r2")
+            )
+            .await
+            .unwrap_err()
+            .field(),
             Some("points")
         );
         // The return window passes: unlocked, and the level goes up (1,380 ≥ 1,000).
         env.clock.advance(Duration::days(8));
-        let b = m.settle(t, &p.id, &lead, "s1").await.unwrap();
+        let b = m
+            .settle(t, &p.id, &lead, &IdempotencyKey::from_static("s1"))
+            .await
+            .unwrap();
         assert_eq!((b.available, b.locked, b.level), (1380, 0, 1));
         assert_eq!(m.member(t, &p.id, &lead).await.unwrap().level_name, "银卡");
         assert_eq!(
-            m.redeem(t, &p.id, &lead, 300, "gift", "r3").await.unwrap(),
+            m.redeem(
+                t,
+                &p.id,
+                &lead,
+                300,
+                "gift",
+                &IdempotencyKey::from_static("r3")
+            )
+            .await
+            .unwrap(),
             1080
         );
         // A second purchase is returned inside its window: its points are reversed.
-        m.earn_purchase(t, &p.id, &lead, &Money::cny("500").unwrap(), "o2", "e3")
-            .await
-            .unwrap();
+        m.earn_purchase(
+            t,
+            &p.id,
+            &lead,
+            &Money::cny("500").unwrap(),
+            "o2",
+            &IdempotencyKey::from_static("e3"),
+        )
+        .await
+        .unwrap();
         assert_eq!(
-            m.return_order(t, &p.id, &lead, "o2", "ret").await.unwrap(),
+            m.return_order(t, &p.id, &lead, "o2", &IdempotencyKey::from_static("ret"))
+                .await
+                .unwrap(),
             500
         );
         // A year later: points expire, the level drops back.
         env.clock.advance(Duration::days(366));
-        let b = m.settle(t, &p.id, &lead, "s2").await.unwrap();
+        let b = m
+            .settle(t, &p.id, &lead, &IdempotencyKey::from_static("s2"))
+            .await
+            .unwrap();
         assert_eq!((b.available, b.level), (0, 0));
         // The ledger balances: every posting moves points between accounts.
         let ledger = m.ledger(t).await.unwrap();
@@ -151,20 +210,43 @@ fn fission_guards_budget_and_one_level_rewards() {
         };
         f.save_campaign(t, &other).await.unwrap();
         let (a, b, d, e) = (LeadId::new(), LeadId::new(), LeadId::new(), LeadId::new());
-        let ja = f.join(t, &c.id, &a, None, "ja").await.unwrap();
+        let ja = f
+            .join(t, &c.id, &a, None, &IdempotencyKey::from_static("ja"))
+            .await
+            .unwrap();
         assert_eq!(ja.code.len(), 8);
-        let jo = f.join(t, &other.id, &e, None, "jo").await.unwrap();
+        let jo = f
+            .join(t, &other.id, &e, None, &IdempotencyKey::from_static("jo"))
+            .await
+            .unwrap();
         // A code of another campaign.
         let err = f
-            .join(t, &c.id, &b, Some(&jo.code), "jb0")
+            .join(
+                t,
+                &c.id,
+                &b,
+                Some(&jo.code),
+                &IdempotencyKey::from_static("jb0"),
+            )
             .await
             .unwrap_err();
         assert!(
             matches!(err, CrmError::ReferralCodeOtherCampaign { .. }),
             "{err}"
         );
-        f.share(t, &c.id, &a, "sa").await.unwrap();
-        let jb = f.join(t, &c.id, &b, Some(&ja.code), "jb").await.unwrap();
+        f.share(t, &c.id, &a, &IdempotencyKey::from_static("sa"))
+            .await
+            .unwrap();
+        let jb = f
+            .join(
+                t,
+                &c.id,
+                &b,
+                Some(&ja.code),
+                &IdempotencyKey::from_static("jb"),
+            )
+            .await
+            .unwrap();
         assert_eq!(
             jb.rewarded,
             vec![a],
@@ -172,23 +254,49 @@ fn fission_guards_budget_and_one_level_rewards() {
         );
         // Duplicate participant, self-referral and cycle.
         assert!(matches!(
-            f.join(t, &c.id, &b, Some(&ja.code), "jb2").await,
+            f.join(
+                t,
+                &c.id,
+                &b,
+                Some(&ja.code),
+                &IdempotencyKey::from_static("jb2")
+            )
+            .await,
             Err(CrmError::ReferralRefused { .. })
         ));
-        let jd = f.join(t, &c.id, &d, Some(&jb.code), "jd").await.unwrap();
+        let jd = f
+            .join(
+                t,
+                &c.id,
+                &d,
+                Some(&jb.code),
+                &IdempotencyKey::from_static("jd"),
+            )
+            .await
+            .unwrap();
         assert!(jd.rewarded.is_empty(), "b has not shared yet");
         // One level only: d's referral did not count for a.
         assert_eq!(f.participant(t, &c.id, &a).await.unwrap().referrals, 1);
         // b shares: goal met, but 60 + 60 > 100: refused by the budget.
-        let sb = f.share(t, &c.id, &b, "sb").await.unwrap();
+        let sb = f
+            .share(t, &c.id, &b, &IdempotencyKey::from_static("sb"))
+            .await
+            .unwrap();
         assert_eq!(sb.refused, vec![b]);
         assert_eq!(
             f.campaign(t, &c.id).await.unwrap().spent,
             Money::cny("60").unwrap()
         );
-        f.record_purchase(t, &c.id, &d, "order-9", Money::cny("1180").unwrap(), "p")
-            .await
-            .unwrap();
+        f.record_purchase(
+            t,
+            &c.id,
+            &d,
+            "order-9",
+            Money::cny("1180").unwrap(),
+            &IdempotencyKey::from_static("p"),
+        )
+        .await
+        .unwrap();
         assert_eq!(
             f.participant(t, &c.id, &d).await.unwrap().purchases,
             vec!["order-9".to_string()]
@@ -255,7 +363,14 @@ fn sops_due_tasks_reminders_and_escalation() {
         sops.save_template(t, &tpl).await.unwrap();
         let now = env.clock.now();
         let tasks = sops
-            .start(t, &tpl.id, &LeadId::new(), &sp, now)
+            .start(
+                t,
+                &tpl.id,
+                &LeadId::new(),
+                &sp,
+                now,
+                &IdempotencyKey::from_static("sop-run"),
+            )
             .await
             .unwrap();
         assert_eq!(tasks.len(), 2);
@@ -312,7 +427,13 @@ fn sops_due_tasks_reminders_and_escalation() {
             }],
         };
         let ct = sops
-            .start_community(t, &csop, &groups, env.clock.now())
+            .start_community(
+                t,
+                &csop,
+                &groups,
+                env.clock.now(),
+                &IdempotencyKey::from_static("community-run"),
+            )
             .await
             .unwrap();
         assert_eq!(ct.len(), 1);
@@ -347,20 +468,41 @@ fn starting_sops_under_an_idempotency_key_runs_once() {
         let (lead, now) = (LeadId::new(), env.clock.now());
         let open = || sops.due_tasks(t, &sp, now + Duration::days(1));
         let first = sops
-            .start_idempotent(t, &tpl.id, &lead, &sp, now, "sop-start-1")
+            .start(
+                t,
+                &tpl.id,
+                &lead,
+                &sp,
+                now,
+                &IdempotencyKey::from_static("sop-start-1"),
+            )
             .await
             .unwrap();
         assert_eq!(first.len(), 1);
         // A replay returns the stored tasks and writes nothing.
         let again = sops
-            .start_idempotent(t, &tpl.id, &lead, &sp, now, "sop-start-1")
+            .start(
+                t,
+                &tpl.id,
+                &lead,
+                &sp,
+                now,
+                &IdempotencyKey::from_static("sop-start-1"),
+            )
             .await
             .unwrap();
         assert_eq!(again, first);
         assert_eq!(open().await.unwrap(), first);
         // The same key for a different request is a typed idempotency error.
         let err = sops
-            .start_idempotent(t, &tpl.id, &LeadId::new(), &sp, now, "sop-start-1")
+            .start(
+                t,
+                &tpl.id,
+                &LeadId::new(),
+                &sp,
+                now,
+                &IdempotencyKey::from_static("sop-start-1"),
+            )
             .await
             .unwrap_err();
         assert!(
@@ -371,24 +513,41 @@ fn starting_sops_under_an_idempotency_key_runs_once() {
             "{err:?}"
         );
         assert_eq!(open().await.unwrap().len(), 1);
-        // A blank key is refused; a failed start (unknown template) claims nothing.
-        assert_eq!(
-            sops.start_idempotent(t, &tpl.id, &lead, &sp, now, " ")
-                .await
-                .unwrap_err()
-                .field(),
-            Some("idempotency_key")
-        );
+        // A blank key cannot be made; a failed start (unknown template) claims nothing.
+        assert!(IdempotencyKey::new(" ").is_err());
         assert!(sops
-            .start_idempotent(t, &SopId::new(), &lead, &sp, now, "sop-start-2")
+            .start(
+                t,
+                &SopId::new(),
+                &lead,
+                &sp,
+                now,
+                &IdempotencyKey::from_static("sop-start-2")
+            )
             .await
             .is_err());
-        sops.start_idempotent(t, &tpl.id, &lead, &sp, now, "sop-start-2")
-            .await
-            .unwrap();
+        sops.start(
+            t,
+            &tpl.id,
+            &lead,
+            &sp,
+            now,
+            &IdempotencyKey::from_static("sop-start-2"),
+        )
+        .await
+        .unwrap();
         assert_eq!(open().await.unwrap().len(), 2);
-        // The old method still starts a run every time.
-        sops.start(t, &tpl.id, &lead, &sp, now).await.unwrap();
+        // Another key starts another run.
+        sops.start(
+            t,
+            &tpl.id,
+            &lead,
+            &sp,
+            now,
+            &IdempotencyKey::from_static("sop-start-3"),
+        )
+        .await
+        .unwrap();
         assert_eq!(open().await.unwrap().len(), 3);
 
         // Community SOPs.
@@ -412,17 +571,35 @@ fn starting_sops_under_an_idempotency_key_runs_once() {
         };
         let groups = vec![group];
         let c1 = sops
-            .start_community_idempotent(t, &csop, &groups, now, "community-1")
+            .start_community(
+                t,
+                &csop,
+                &groups,
+                now,
+                &IdempotencyKey::from_static("community-1"),
+            )
             .await
             .unwrap();
         let c2 = sops
-            .start_community_idempotent(t, &csop, &groups, now, "community-1")
+            .start_community(
+                t,
+                &csop,
+                &groups,
+                now,
+                &IdempotencyKey::from_static("community-1"),
+            )
             .await
             .unwrap();
         assert_eq!(c1, c2);
         assert_eq!(open().await.unwrap().len(), 4);
         let err = sops
-            .start_community_idempotent(t, &csop, &groups, now + Duration::hours(1), "community-1")
+            .start_community(
+                t,
+                &csop,
+                &groups,
+                now + Duration::hours(1),
+                &IdempotencyKey::from_static("community-1"),
+            )
             .await
             .unwrap_err();
         assert!(
@@ -482,24 +659,52 @@ fn library_search_and_one_click_send() {
             .capture(
                 t,
                 CaptureRequest::new(Source::OwnSite).mobile("13812345678"),
-                "c",
+                &IdempotencyKey::from_static("c"),
             )
             .await
             .unwrap()
             .lead();
-        crm.claim(t, &l, &sp, "claim").await.unwrap_err(); // not in the pool, and unassigned leads are hidden
+        crm.claim(t, &l, &sp, &IdempotencyKey::from_static("claim"))
+            .await
+            .unwrap_err(); // not in the pool, and unassigned leads are hidden
         let admin = env.staff(Role::Admin, 9, None).await;
-        crm.transition(t, &l, Stage::Pool, &Actor::User(admin), None, "pool")
+        crm.transition(
+            t,
+            &l,
+            Stage::Pool,
+            &Actor::User(admin),
+            None,
+            &IdempotencyKey::from_static("pool"),
+        )
+        .await
+        .unwrap();
+        let mgr = env.staff(Role::Manager, 6, None).await;
+        crm.claim(t, &l, &mgr, &IdempotencyKey::from_static("claim2"))
             .await
             .unwrap();
-        let mgr = env.staff(Role::Manager, 6, None).await;
-        crm.claim(t, &l, &mgr, "claim2").await.unwrap();
         assert!(matches!(
-            lib.send(crm, t, &price.id, &l, &other, "s0").await,
+            lib.send(
+                crm,
+                t,
+                &price.id,
+                &l,
+                &other,
+                &IdempotencyKey::from_static("s0")
+            )
+            .await,
             Err(CrmError::AccessDenied { .. })
         ));
         let before = crm.lead(t, &l).await.unwrap().score;
-        lib.send(crm, t, &price.id, &l, &mgr, "s1").await.unwrap();
+        lib.send(
+            crm,
+            t,
+            &price.id,
+            &l,
+            &mgr,
+            &IdempotencyKey::from_static("s1"),
+        )
+        .await
+        .unwrap();
         let after = crm.lead(t, &l).await.unwrap();
         assert_eq!(after.profile.counts.values().sum::<u32>(), 1);
         assert!(after.score >= before);
@@ -527,28 +732,54 @@ fn funnel_counts_rates_sources_and_response_times() {
             let r = CaptureRequest::new(src)
                 .mobile(format!("1380000000{i}"))
                 .platform("baidu");
-            leads.push(crm.capture(t, r, &format!("c{i}")).await.unwrap().lead());
+            leads.push(
+                crm.capture(t, r, &IdempotencyKey::new(format!("c{i}")).unwrap())
+                    .await
+                    .unwrap()
+                    .lead(),
+            );
         }
         for (i, l) in leads.iter().take(2).enumerate() {
-            crm.transition(t, l, Stage::Assigned, &who, None, &format!("as{i}"))
-                .await
-                .unwrap();
+            crm.transition(
+                t,
+                l,
+                Stage::Assigned,
+                &who,
+                None,
+                &IdempotencyKey::new(format!("as{i}")).unwrap(),
+            )
+            .await
+            .unwrap();
         }
         env.clock.advance(Duration::minutes(30));
-        crm.record_follow_up(t, &leads[0], &who, "f0")
+        crm.record_follow_up(t, &leads[0], &who, &IdempotencyKey::from_static("f0"))
             .await
             .unwrap();
-        crm.transition(t, &leads[0], Stage::Qualified, &who, None, "q")
-            .await
-            .unwrap();
-        crm.transition(t, &leads[0], Stage::Converted, &who, None, "cv")
-            .await
-            .unwrap();
+        crm.transition(
+            t,
+            &leads[0],
+            Stage::Qualified,
+            &who,
+            None,
+            &IdempotencyKey::from_static("q"),
+        )
+        .await
+        .unwrap();
+        crm.transition(
+            t,
+            &leads[0],
+            Stage::Converted,
+            &who,
+            None,
+            &IdempotencyKey::from_static("cv"),
+        )
+        .await
+        .unwrap();
         // The customer inquires again: a renewal lead.
         crm.capture(
             t,
             CaptureRequest::new(Source::TCloudInquiry).mobile("13800000000"),
-            "again",
+            &IdempotencyKey::from_static("again"),
         )
         .await
         .unwrap();

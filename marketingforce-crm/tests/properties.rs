@@ -3,6 +3,7 @@
 
 mod common;
 
+use marketingforce_core::IdempotencyKey;
 use std::collections::{BTreeSet, HashMap};
 
 use chrono::{Duration, TimeZone, Utc};
@@ -268,19 +269,19 @@ proptest! {
                 let mobile = format!("1390000{:04}", p);
                 let mut r = CaptureRequest::new(Source::OwnSite).mobile(&mobile).name(format!("客户{p}")).region(["上海", "北京", "广州"][*region as usize]);
                 if *with_email { r = r.email(format!("c{p}@corp.cn")); }
-                crm.capture(t, r, &format!("c{i}")).await.unwrap();
+                crm.capture(t, r, &IdempotencyKey::new(format!("c{i}")).unwrap()).await.unwrap();
                 mobiles.push(mobile);
             }
             let created = crm.all_leads(t).await.unwrap();
             let ids: BTreeSet<LeadId> = created.iter().map(|l| l.id).collect();
             let all: Vec<LeadId> = ids.iter().copied().collect();
-            crm.allocate(t, &all, "alloc").await.unwrap();
+            crm.allocate(t, &all, &IdempotencyKey::from_static("alloc")).await.unwrap();
             if all.len() >= 2 {
-                crm.merge(t, all[0], all[1], &Actor::system("ops"), "merge").await.unwrap();
+                crm.merge(t, all[0], all[1], &Actor::system("ops"), &IdempotencyKey::from_static("merge")).await.unwrap();
             }
-            crm.depart(t, &a, "depart").await.unwrap();
+            crm.depart(t, &a, &IdempotencyKey::from_static("depart")).await.unwrap();
             env.clock.advance(Duration::days(200));
-            crm.sweep(t, "sweep").await.unwrap();
+            crm.sweep(t, &IdempotencyKey::from_static("sweep")).await.unwrap();
             let after = crm.all_leads(t).await.unwrap();
             // Conservation: every lead is still there, live or merged into a live one.
             assert_eq!(after.iter().map(|l| l.id).collect::<BTreeSet<_>>(), ids);
@@ -312,7 +313,7 @@ proptest! {
             assert!(!blind.is_empty());
             let before = dump(env.store.as_ref(), t).await;
             assert!(blind.iter().any(|b| before.contains(b.as_str())), "the scan sees blind indexes");
-            crm.erase_contact(t, &survivor, &Actor::User(admin), "erase").await.unwrap();
+            crm.erase_contact(t, &survivor, &Actor::User(admin), &IdempotencyKey::from_static("erase")).await.unwrap();
             let text = dump(env.store.as_ref(), t).await;
             for s in &secrets {
                 assert!(!text.contains(s.as_str()), "plaintext {s} survived erasure");

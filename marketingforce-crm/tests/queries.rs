@@ -3,6 +3,7 @@
 
 mod common;
 
+use marketingforce_core::IdempotencyKey;
 use std::collections::BTreeSet;
 
 use chrono::Duration;
@@ -33,7 +34,7 @@ fn queries_filter_and_page_through_every_match_once() {
                 .name(format!("客户{i}"))
                 .mobile(mobile(i));
             let lead = crm
-                .capture(&t, req, &format!("cap-{i}"))
+                .capture(&t, req, &IdempotencyKey::new(format!("cap-{i}")).unwrap())
                 .await
                 .unwrap()
                 .lead();
@@ -45,7 +46,7 @@ fn queries_filter_and_page_through_every_match_once() {
         crm.capture(
             &t,
             CaptureRequest::new(Source::Referral).mobile(mobile(0)),
-            "dup",
+            &IdempotencyKey::from_static("dup"),
         )
         .await
         .unwrap();
@@ -63,7 +64,7 @@ fn queries_filter_and_page_through_every_match_once() {
             Stage::Assigned,
             &Actor::system("test"),
             None,
-            "t1",
+            &IdempotencyKey::from_static("t1"),
         )
         .await
         .unwrap();
@@ -167,7 +168,9 @@ fn a_selective_query_answers_a_short_page_with_a_cursor() {
             let req = CaptureRequest::new(source)
                 .name(format!("客户{i}"))
                 .mobile(mobile(i));
-            crm.capture(&t, req, &format!("cap-{i}")).await.unwrap();
+            crm.capture(&t, req, &IdempotencyKey::new(format!("cap-{i}")).unwrap())
+                .await
+                .unwrap();
         }
         let mut query = LeadQuery::new().source(Source::OwnSite).limit(2);
         let mut found = 0;

@@ -4,6 +4,7 @@
 //! message when `MARKETINGFORCE_TEST_POSTGRES_URL` is unset). One lead per identity under any
 //! routing, keys replay across processes, and a capture dropped mid-commit leaves no ghost.
 
+use marketingforce_core::IdempotencyKey;
 use std::sync::Arc;
 
 use marketingforce_core::storage::{
@@ -50,7 +51,7 @@ async fn one_lead_per_identity(stores: Vec<Arc<dyn Store>>) {
         .capture(
             &tenant,
             CaptureRequest::new(Source::OwnSite).mobile("13812345678"),
-            "first",
+            &IdempotencyKey::from_static("first"),
         )
         .await
         .unwrap();
@@ -60,7 +61,7 @@ async fn one_lead_per_identity(stores: Vec<Arc<dyn Store>>) {
             CaptureRequest::new(Source::WeCom)
                 .mobile("13812345678")
                 .name("王伟"),
-            "second",
+            &IdempotencyKey::from_static("second"),
         )
         .await
         .unwrap();
@@ -75,7 +76,7 @@ async fn one_lead_per_identity(stores: Vec<Arc<dyn Store>>) {
         .capture(
             &tenant,
             CaptureRequest::new(Source::OwnSite).mobile("13812345678"),
-            "first",
+            &IdempotencyKey::from_static("first"),
         )
         .await
         .unwrap();
@@ -88,7 +89,7 @@ async fn one_lead_per_identity(stores: Vec<Arc<dyn Store>>) {
             let crm = crm.clone();
             tasks.push(tokio::spawn(async move {
                 let request = CaptureRequest::new(Source::OwnSite).mobile(mobile(i));
-                let key = format!("id-{i}-via-{p}");
+                let key = IdempotencyKey::new(format!("id-{i}-via-{p}")).unwrap();
                 // Under this much contention a capture may run out of attempts and answer a
                 // retryable stale view: a client sends it again with the same key.
                 loop {
@@ -164,24 +165,31 @@ async fn a_dropped_capture_leaves_no_ghost_lead() {
         crm.capture(
             &tenant,
             CaptureRequest::new(Source::Import).email("warm@example.org"),
-            "warm",
+            &IdempotencyKey::from_static("warm"),
         )
         .await
         .unwrap();
         faulty.script(fault);
-        let dropped = poll_then_drop(crm.capture(&tenant, request(), "dropped"), 200).await;
+        let dropped = poll_then_drop(
+            crm.capture(&tenant, request(), &IdempotencyKey::from_static("dropped")),
+            200,
+        )
+        .await;
         assert!(
             dropped.is_none(),
             "{fault:?}: the capture hung and was dropped"
         );
         let later = crm
-            .capture(&tenant, request(), "later")
+            .capture(&tenant, request(), &IdempotencyKey::from_static("later"))
             .await
             .unwrap_or_else(|e| panic!("{fault:?}: {e}"));
         crm.lead(&tenant, &later.lead())
             .await
             .unwrap_or_else(|e| panic!("{fault:?}: the lead it names exists: {e}"));
-        let retried = crm.capture(&tenant, request(), "dropped").await.unwrap();
+        let retried = crm
+            .capture(&tenant, request(), &IdempotencyKey::from_static("dropped"))
+            .await
+            .unwrap();
         crm.lead(&tenant, &retried.lead())
             .await
             .unwrap_or_else(|e| panic!("{fault:?}: the retried key names a lead that exists: {e}"));
@@ -216,9 +224,15 @@ async fn points_are_never_redeemed_twice_across_processes() {
     let lead = LeadId::new();
     a.enroll(&tenant, &program.id, &lead).await.unwrap();
     // 200 points available on a; b has not seen them yet.
-    a.earn_task(&tenant, &program.id, &lead, "attend_event", "earn")
-        .await
-        .unwrap();
+    a.earn_task(
+        &tenant,
+        &program.id,
+        &lead,
+        "attend_event",
+        &IdempotencyKey::from_static("earn"),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         b.balance(&tenant, &program.id, &lead)
             .await
@@ -233,7 +247,14 @@ async fn points_are_never_redeemed_twice_across_processes() {
         tasks.push(tokio::spawn(async move {
             loop {
                 match m
-                    .redeem(&tenant, &program, &lead, 100, "gift", &format!("r{i}"))
+                    .redeem(
+                        &tenant,
+                        &program,
+                        &lead,
+                        100,
+                        "gift",
+                        &IdempotencyKey::new(format!("r{i}")).unwrap(),
+                    )
                     .await
                 {
                     Err(e) if e.is_retryable() => continue,

@@ -5,6 +5,7 @@
 
 mod common;
 
+use marketingforce_core::IdempotencyKey;
 use std::sync::Arc;
 
 use common::{run, Env};
@@ -27,7 +28,7 @@ async fn lead(crm: &Crm, tenant: &TenantId, mobile: &str) -> LeadId {
             .name("张三")
             .mobile(mobile)
             .region("上海"),
-        &format!("cap-{mobile}"),
+        &IdempotencyKey::new(format!("cap-{mobile}")).unwrap(),
     )
     .await
     .unwrap()
@@ -75,7 +76,10 @@ fn two_tenants_on_one_service_follow_their_own_rules() {
         salesperson(&env, crm, &t2, c).await;
         // t1's state exists before it is configured: the change applies to it at once.
         let before = lead(crm, &t1, "13800000001").await;
-        let r = crm.allocate(&t1, &[before], "a0").await.unwrap();
+        let r = crm
+            .allocate(&t1, &[before], &IdempotencyKey::from_static("a0"))
+            .await
+            .unwrap();
         assert!(matches!(r[0], Allocation::Pooled { .. }), "{r:?}");
 
         crm.configure(&t1, own_config(vec![a, b])).await.unwrap();
@@ -90,13 +94,19 @@ fn two_tenants_on_one_service_follow_their_own_rules() {
         // Allocation: t1's rule assigns round robin; t2 has no rule, its lead is pooled.
         let l1 = lead(crm, &t1, "13800000011").await;
         let l2 = lead(crm, &t1, "13800000012").await;
-        let r = crm.allocate(&t1, &[l1, l2], "a1").await.unwrap();
+        let r = crm
+            .allocate(&t1, &[l1, l2], &IdempotencyKey::from_static("a1"))
+            .await
+            .unwrap();
         assert_eq!(
             r.iter().map(assigned_to).collect::<Vec<_>>(),
             vec![Some(a), Some(b)]
         );
         let m = lead(crm, &t2, "13800000011").await;
-        let r = crm.allocate(&t2, &[m], "a1").await.unwrap();
+        let r = crm
+            .allocate(&t2, &[m], &IdempotencyKey::from_static("a1"))
+            .await
+            .unwrap();
         assert!(
             matches!(&r[0], Allocation::Pooled { reason, .. } if reason.contains("no allocation rule")),
             "{r:?}"
@@ -105,13 +115,27 @@ fn two_tenants_on_one_service_follow_their_own_rules() {
         // Lifecycle: t1 allows new -> converted; t2 (the default) does not.
         let sys = Actor::system("test");
         let n1 = lead(crm, &t1, "13800000021").await;
-        crm.transition(&t1, &n1, Stage::Converted, &sys, None, "c1")
-            .await
-            .unwrap();
+        crm.transition(
+            &t1,
+            &n1,
+            Stage::Converted,
+            &sys,
+            None,
+            &IdempotencyKey::from_static("c1"),
+        )
+        .await
+        .unwrap();
         assert_eq!(crm.lead(&t1, &n1).await.unwrap().stage, Stage::Converted);
         let n2 = lead(crm, &t2, "13800000021").await;
         let e = crm
-            .transition(&t2, &n2, Stage::Converted, &sys, None, "c1")
+            .transition(
+                &t2,
+                &n2,
+                Stage::Converted,
+                &sys,
+                None,
+                &IdempotencyKey::from_static("c1"),
+            )
             .await
             .unwrap_err();
         assert!(matches!(e, CrmError::IllegalTransition { .. }), "{e}");
@@ -149,7 +173,10 @@ fn configure_persists_across_a_restart_on_a_shared_memory_store() {
         salesperson(&env, crm, t, b).await;
         let v1 = crm.configure(t, own_config(vec![a, b])).await.unwrap();
         let l1 = lead(crm, t, "13800000031").await;
-        let r = crm.allocate(t, &[l1], "a1").await.unwrap();
+        let r = crm
+            .allocate(t, &[l1], &IdempotencyKey::from_static("a1"))
+            .await
+            .unwrap();
         assert_eq!(assigned_to(&r[0]), Some(a));
 
         // Reconfiguring with the rule under the same name keeps its round-robin cursor.
@@ -158,7 +185,10 @@ fn configure_persists_across_a_restart_on_a_shared_memory_store() {
         let v2 = crm.configure(t, cfg.clone()).await.unwrap();
         assert!(v2 > v1, "{v1} {v2}");
         let l2 = lead(crm, t, "13800000032").await;
-        let r = crm.allocate(t, &[l2], "a2").await.unwrap();
+        let r = crm
+            .allocate(t, &[l2], &IdempotencyKey::from_static("a2"))
+            .await
+            .unwrap();
         assert_eq!(assigned_to(&r[0]), Some(b));
 
         // A new process over the same store (built with the default config) loads it.
@@ -166,7 +196,10 @@ fn configure_persists_across_a_restart_on_a_shared_memory_store() {
         assert_eq!(*crm2.config(), CrmConfig::default());
         assert_eq!(*crm2.config_for(t).await.unwrap(), cfg);
         let l3 = lead(&crm2, t, "13800000033").await;
-        let r = crm2.allocate(t, &[l3], "a3").await.unwrap();
+        let r = crm2
+            .allocate(t, &[l3], &IdempotencyKey::from_static("a3"))
+            .await
+            .unwrap();
         assert_eq!(assigned_to(&r[0]), Some(a), "the round robin continues");
     });
 }
@@ -210,7 +243,10 @@ fn an_invalid_configuration_is_refused_with_its_path_and_changes_nothing() {
         assert_eq!((stored.version, stored.value.config), (v, good.clone()));
         assert_eq!(*env.restart().config_for(t).await.unwrap(), good);
         let l = lead(crm, t, "13800000041").await;
-        let r = crm.allocate(t, &[l], "a1").await.unwrap();
+        let r = crm
+            .allocate(t, &[l], &IdempotencyKey::from_static("a1"))
+            .await
+            .unwrap();
         assert_eq!(assigned_to(&r[0]), Some(a));
     });
 }
@@ -237,7 +273,11 @@ fn configure_persists_across_a_restart_on_sqlite() {
             CrmConfig::default()
         );
         let l = lead(&env.crm, &tenant, "13800000051").await;
-        let r = env.crm.allocate(&tenant, &[l], "a1").await.unwrap();
+        let r = env
+            .crm
+            .allocate(&tenant, &[l], &IdempotencyKey::from_static("a1"))
+            .await
+            .unwrap();
         assert_eq!(assigned_to(&r[0]), Some(a));
         drop(env);
         for suffix in ["", "-wal", "-shm"] {
@@ -283,7 +323,7 @@ fn a_dedupe_change_applies_to_later_captures_and_re_merges_nothing() {
                 CaptureRequest::new(Source::OwnSite)
                     .name(name)
                     .mobile("13800000061"),
-                key,
+                &IdempotencyKey::new(key).unwrap(),
             )
             .await
             .unwrap()

@@ -4,6 +4,7 @@
 
 mod fake;
 
+use marketingforce_core::IdempotencyKey;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -455,7 +456,7 @@ async fn sends_go_through_the_same_seam_as_the_simulated_sender() {
         .capture(
             &r.tenant,
             CaptureRequest::new(Source::OwnSite).mobile("13900001111"),
-            "site-1",
+            &IdempotencyKey::from_static("site-1"),
         )
         .await
         .unwrap()
@@ -465,7 +466,13 @@ async fn sends_go_through_the_same_seam_as_the_simulated_sender() {
     let senders: Vec<&dyn MessageSender> = vec![&r.wecom];
     for sender in senders {
         let receipt = sender
-            .send(&r.tenant, &r.zhangsan, &to, &msg, "sop-task-1")
+            .send(
+                &r.tenant,
+                &r.zhangsan,
+                &to,
+                &msg,
+                &IdempotencyKey::from_static("sop-task-1"),
+            )
             .await
             .unwrap();
         assert_eq!(
@@ -480,7 +487,13 @@ async fn sends_go_through_the_same_seam_as_the_simulated_sender() {
         // Same key: the first receipt, no second task.
         assert_eq!(
             sender
-                .send(&r.tenant, &r.zhangsan, &to, &msg, "sop-task-1")
+                .send(
+                    &r.tenant,
+                    &r.zhangsan,
+                    &to,
+                    &msg,
+                    &IdempotencyKey::from_static("sop-task-1")
+                )
                 .await
                 .unwrap(),
             receipt
@@ -489,10 +502,16 @@ async fn sends_go_through_the_same_seam_as_the_simulated_sender() {
     // The simulated sender answers the same call the same way, sending nothing.
     let sim = SimulatedSender::new();
     assert_eq!(
-        sim.send(&r.tenant, &r.zhangsan, &to, &msg, "k")
-            .await
-            .unwrap()
-            .accepted,
+        sim.send(
+            &r.tenant,
+            &r.zhangsan,
+            &to,
+            &msg,
+            &IdempotencyKey::from_static("k")
+        )
+        .await
+        .unwrap()
+        .accepted,
         3
     );
     // A group message from its owner.
@@ -504,7 +523,7 @@ async fn sends_go_through_the_same_seam_as_the_simulated_sender() {
             &r.zhangsan,
             &Recipients::Groups(vec![g]),
             &OutgoingMessage::text("新品发布会直播预告"),
-            "community-1",
+            &IdempotencyKey::from_static("community-1"),
         )
         .await
         .unwrap();
@@ -519,7 +538,7 @@ async fn sends_go_through_the_same_seam_as_the_simulated_sender() {
                 &r.zhangsan,
                 &Recipients::Leads(vec![c1]),
                 &invite,
-                "invite-1",
+                &IdempotencyKey::from_static("invite-1"),
             )
             .await
             .unwrap_err();
@@ -539,7 +558,7 @@ async fn sends_go_through_the_same_seam_as_the_simulated_sender() {
             &UserId::new(),
             &Recipients::Leads(vec![c1]),
             &msg,
-            "x",
+            &IdempotencyKey::from_static("x"),
         )
         .await
         .unwrap_err();
@@ -570,7 +589,7 @@ async fn the_library_sends_through_a_sender_and_records_the_behaviour() {
         &item.id,
         &c1,
         &r.zhangsan,
-        "lib-1",
+        &IdempotencyKey::from_static("lib-1"),
     )
     .await
     .unwrap();
@@ -587,7 +606,14 @@ async fn the_library_sends_through_a_sender_and_records_the_behaviour() {
     );
     // lisi may not see zhangsan's lead: refused before anything is sent.
     let e = send_library_item(
-        &library, &r.crm, &sim, &r.tenant, &item.id, &c1, &r.lisi, "lib-2",
+        &library,
+        &r.crm,
+        &sim,
+        &r.tenant,
+        &item.id,
+        &c1,
+        &r.lisi,
+        &IdempotencyKey::from_static("lib-2"),
     )
     .await
     .unwrap_err();

@@ -3,6 +3,7 @@
 
 mod common;
 
+use marketingforce_core::IdempotencyKey;
 use std::sync::Arc;
 
 use chrono::Duration;
@@ -29,7 +30,7 @@ async fn lead(env: &Env, mobile: &str, region: &str) -> LeadId {
                 .company("某某机械有限公司")
                 .region(region)
                 .product("T-100"),
-            &format!("cap-{mobile}"),
+            &IdempotencyKey::new(format!("cap-{mobile}")).unwrap(),
         )
         .await
         .unwrap()
@@ -44,7 +45,14 @@ fn transitions_follow_the_configuration_and_are_journaled() {
         let l = lead(&env, "13800000001", "上海").await;
         let sys = Actor::system("test");
         let e = crm
-            .transition(t, &l, Stage::Converted, &sys, None, "t1")
+            .transition(
+                t,
+                &l,
+                Stage::Converted,
+                &sys,
+                None,
+                &IdempotencyKey::from_static("t1"),
+            )
             .await
             .unwrap_err();
         assert!(
@@ -52,16 +60,37 @@ fn transitions_follow_the_configuration_and_are_journaled() {
             "{e}"
         );
         let e = crm
-            .transition(t, &l, Stage::Invalid, &sys, None, "t2")
+            .transition(
+                t,
+                &l,
+                Stage::Invalid,
+                &sys,
+                None,
+                &IdempotencyKey::from_static("t2"),
+            )
             .await
             .unwrap_err();
         assert!(matches!(e, CrmError::ReasonRequired { .. }));
-        crm.transition(t, &l, Stage::Invalid, &sys, Some("空号"), "t3")
-            .await
-            .unwrap();
-        crm.transition(t, &l, Stage::Invalid, &sys, Some("空号"), "t3")
-            .await
-            .unwrap(); // replay
+        crm.transition(
+            t,
+            &l,
+            Stage::Invalid,
+            &sys,
+            Some("空号"),
+            &IdempotencyKey::from_static("t3"),
+        )
+        .await
+        .unwrap();
+        crm.transition(
+            t,
+            &l,
+            Stage::Invalid,
+            &sys,
+            Some("空号"),
+            &IdempotencyKey::from_static("t3"),
+        )
+        .await
+        .unwrap(); // replay
         let h = crm.history(t, &l).await.unwrap();
         assert!(matches!(
             &h.last().unwrap().event,
@@ -100,7 +129,7 @@ fn scoring_thresholds_qualify_hot_prospects() {
         .into_iter()
         .enumerate()
         {
-            crm.record_behaviour(t, ev(k), &format!("ev{i}"))
+            crm.record_behaviour(t, ev(k), &IdempotencyKey::new(format!("ev{i}")).unwrap())
                 .await
                 .unwrap();
         }
@@ -113,10 +142,16 @@ fn scoring_thresholds_qualify_hot_prospects() {
         cfg.allocation.rules = vec![AllocationRule::new("all", Strategy::RoundRobin, vec![sp])];
         let env2 = Env::on(env.store.clone(), cfg);
         let crm2 = &env2.crm;
-        crm2.allocate(t, &[l], "alloc").await.unwrap();
-        crm2.record_behaviour(t, ev(BehaviourKind::Share), "ev9")
+        crm2.allocate(t, &[l], &IdempotencyKey::from_static("alloc"))
             .await
             .unwrap();
+        crm2.record_behaviour(
+            t,
+            ev(BehaviourKind::Share),
+            &IdempotencyKey::from_static("ev9"),
+        )
+        .await
+        .unwrap();
         assert_eq!(crm2.lead(t, &l).await.unwrap().stage, Stage::Qualified);
     });
 }
@@ -144,7 +179,10 @@ fn allocation_by_region_with_pool_fallback_and_round_robin_across_restarts() {
         }
         let l1 = lead(&env, "13800000011", "上海").await;
         let l2 = lead(&env, "13800000012", "广州").await;
-        let r = crm.allocate(t, &[l1, l2], "a1").await.unwrap();
+        let r = crm
+            .allocate(t, &[l1, l2], &IdempotencyKey::from_static("a1"))
+            .await
+            .unwrap();
         assert!(
             matches!(&r[0], Allocation::Assigned { to, rule, .. } if *to == a && rule == "shanghai")
         );
@@ -155,14 +193,20 @@ fn allocation_by_region_with_pool_fallback_and_round_robin_across_restarts() {
         // A restart continues the round robin with b.
         let crm2 = env.restart();
         let l3 = lead(&env, "13800000013", "上海").await;
-        let r = crm2.allocate(t, &[l3], "a2").await.unwrap();
+        let r = crm2
+            .allocate(t, &[l3], &IdempotencyKey::from_static("a2"))
+            .await
+            .unwrap();
         assert!(
             matches!(&r[0], Allocation::Assigned { to, .. } if *to == b),
             "{r:?}"
         );
         // Capacity 1 each: a third Shanghai lead has nowhere to go.
         let l4 = lead(&env, "13800000014", "上海").await;
-        let r = crm2.allocate(t, &[l4], "a3").await.unwrap();
+        let r = crm2
+            .allocate(t, &[l4], &IdempotencyKey::from_static("a3"))
+            .await
+            .unwrap();
         assert!(
             matches!(&r[0], Allocation::Pooled { reason, .. } if reason.contains("shanghai")),
             "{r:?}"
@@ -197,9 +241,14 @@ fn sla_escalates_then_reassigns_and_departure_loses_nothing() {
         }
         let manager = env.staff(Role::Manager, 6, Some(team)).await;
         let leads: Vec<LeadId> = futures_lite(&env).await;
-        crm.allocate(t, &leads, "al").await.unwrap();
+        crm.allocate(t, &leads, &IdempotencyKey::from_static("al"))
+            .await
+            .unwrap();
         env.clock.advance(Duration::hours(25));
-        let rep = crm.sweep(t, "s1").await.unwrap();
+        let rep = crm
+            .sweep(t, &IdempotencyKey::from_static("s1"))
+            .await
+            .unwrap();
         assert_eq!(rep.escalated.len(), 4);
         let h = crm.history(t, &leads[0]).await.unwrap();
         assert!(h
@@ -207,11 +256,19 @@ fn sla_escalates_then_reassigns_and_departure_loses_nothing() {
             .any(|e| matches!(e.event, LeadEventKind::Escalated { to: Some(m) } if m == manager)));
         // a follows up one lead in time; the rest are reassigned after the grace period.
         let owner0 = crm.lead(t, &leads[0]).await.unwrap().owner.unwrap();
-        crm.record_follow_up(t, &leads[0], &Actor::User(owner0), "f")
+        crm.record_follow_up(
+            t,
+            &leads[0],
+            &Actor::User(owner0),
+            &IdempotencyKey::from_static("f"),
+        )
+        .await
+        .unwrap();
+        env.clock.advance(Duration::hours(25));
+        let rep = crm
+            .sweep(t, &IdempotencyKey::from_static("s2"))
             .await
             .unwrap();
-        env.clock.advance(Duration::hours(25));
-        let rep = crm.sweep(t, "s2").await.unwrap();
         assert_eq!(rep.reassigned.len(), 3);
         for r in &rep.reassigned {
             if let Allocation::Assigned { lead, to, .. } = r {
@@ -222,7 +279,10 @@ fn sla_escalates_then_reassigns_and_departure_loses_nothing() {
         }
         // b leaves: every open lead of b goes to a, none is lost.
         let before: Vec<_> = crm.all_leads(t).await.unwrap();
-        let moved = crm.depart(t, &b, "bye").await.unwrap();
+        let moved = crm
+            .depart(t, &b, &IdempotencyKey::from_static("bye"))
+            .await
+            .unwrap();
         let after: Vec<_> = crm.all_leads(t).await.unwrap();
         assert_eq!(before.len(), after.len());
         assert!(after.iter().all(|l| l.owner != Some(b)));
@@ -231,7 +291,10 @@ fn sla_escalates_then_reassigns_and_departure_loses_nothing() {
             .all(|m| matches!(m, Allocation::Assigned { to, .. } if *to == a)));
         // Recycle: after 6 months without conversion, back to the pool.
         env.clock.advance(Duration::days(181));
-        let rep = crm.sweep(t, "s3").await.unwrap();
+        let rep = crm
+            .sweep(t, &IdempotencyKey::from_static("s3"))
+            .await
+            .unwrap();
         assert_eq!(rep.pooled.len(), 4);
         assert!(crm
             .all_leads(t)
@@ -274,7 +337,9 @@ fn visibility_masking_and_access_log() {
         // Unassigned: salespeople cannot see it at all.
         let e = crm.view_lead(t, &sp, &l, None).await.unwrap_err();
         assert!(matches!(e, CrmError::AccessDenied { .. }));
-        crm.allocate(t, &[l], "a").await.unwrap();
+        crm.allocate(t, &[l], &IdempotencyKey::from_static("a"))
+            .await
+            .unwrap();
         let masked = crm.view_lead(t, &sp, &l, None).await.unwrap();
         assert_eq!(masked.mobile.as_deref(), Some("138****1234"));
         assert_eq!(masked.email.as_deref(), Some("u***@example.com"));
@@ -378,7 +443,7 @@ fn pipl_export_and_erasure() {
             CaptureRequest::new(Source::WeCom)
                 .mobile("13955556666")
                 .wecom_id("wmERASEME"),
-            "x",
+            &IdempotencyKey::from_static("x"),
         )
         .await
         .unwrap();
@@ -398,7 +463,12 @@ fn pipl_export_and_erasure() {
             .await
             .unwrap();
         let erased = crm
-            .erase_contact(t, &l, &Actor::User(admin), "erase-1")
+            .erase_contact(
+                t,
+                &l,
+                &Actor::User(admin),
+                &IdempotencyKey::from_static("erase-1"),
+            )
             .await
             .unwrap();
         assert_eq!(erased, l);
@@ -421,7 +491,7 @@ fn pipl_export_and_erasure() {
             .capture(
                 t,
                 CaptureRequest::new(Source::OwnSite).mobile("13955556666"),
-                "y",
+                &IdempotencyKey::from_static("y"),
             )
             .await
             .unwrap();
@@ -480,7 +550,9 @@ fn seats_come_from_module_entitlements() {
             .unwrap_err();
         assert!(matches!(e, CrmError::SeatLimit { .. }), "{e}");
         // A departure frees the seat.
-        crm.depart(t, &staff[0], "leave").await.unwrap();
+        crm.depart(t, &staff[0], &IdempotencyKey::from_static("leave"))
+            .await
+            .unwrap();
         crm.upsert_staff(
             t,
             Staff::new(staff[2], *t, "s", Role::Salesperson, 1, env.clock.now()),

@@ -6,6 +6,7 @@
 
 mod support;
 
+use marketingforce_core::IdempotencyKey;
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::sync::Arc;
@@ -63,20 +64,39 @@ fn in_memory(t: &mut support::Figures, keys: &[String]) {
         support::ns_per_op(5, BATCH, || {
             let m = fresh_meter();
             for k in keys {
-                black_box(m.consume(&UsageUnit::Publications, 1u64, k).unwrap());
+                black_box(
+                    m.consume(
+                        &UsageUnit::Publications,
+                        1u64,
+                        &IdempotencyKey::new(k).unwrap(),
+                    )
+                    .unwrap(),
+                );
             }
         }),
     );
     let m = fresh_meter();
     for k in keys {
-        m.consume(&UsageUnit::Publications, 1u64, k).unwrap();
+        m.consume(
+            &UsageUnit::Publications,
+            1u64,
+            &IdempotencyKey::new(k).unwrap(),
+        )
+        .unwrap();
     }
     t.add_id(
         "modules.metering.consume_memory_replay",
         "UsageMeter::consume, replayed key (counted once)",
         support::ns_per_op(5, BATCH, || {
             for k in keys {
-                black_box(m.consume(&UsageUnit::Publications, 1u64, k).unwrap());
+                black_box(
+                    m.consume(
+                        &UsageUnit::Publications,
+                        1u64,
+                        &IdempotencyKey::new(k).unwrap(),
+                    )
+                    .unwrap(),
+                );
             }
         }),
     );
@@ -86,8 +106,13 @@ fn in_memory(t: &mut support::Figures, keys: &[String]) {
         support::ns_per_op(5, BATCH, || {
             let m = fresh_meter();
             for k in keys {
-                m.reserve(&UsageUnit::Publications, 2u64, k).unwrap();
-                black_box(m.commit(k, 1u64).unwrap());
+                m.reserve(
+                    &UsageUnit::Publications,
+                    2u64,
+                    &IdempotencyKey::new(k).unwrap(),
+                )
+                .unwrap();
+                black_box(m.commit(1u64, &IdempotencyKey::new(k).unwrap()).unwrap());
             }
         }),
     );
@@ -124,9 +149,13 @@ fn durable_group_commit(tasks: usize, per_task: usize, durability: Durability) -
             let m = ents.meter();
             handles.push(local.spawn_local(async move {
                 for i in 0..per_task {
-                    m.consume_durable(&UsageUnit::Publications, 1u64, &format!("t{t}-e{i}"))
-                        .await
-                        .unwrap();
+                    m.consume_durable(
+                        &UsageUnit::Publications,
+                        1u64,
+                        &IdempotencyKey::new(format!("t{t}-e{i}")).unwrap(),
+                    )
+                    .await
+                    .unwrap();
                 }
             }));
         }
@@ -167,7 +196,12 @@ fn durable_pipelined(n: u64, every: u64) -> f64 {
         let keys = keys(n);
         let start = Instant::now();
         for (i, k) in keys.iter().enumerate() {
-            m.consume(&UsageUnit::Publications, 1u64, k).unwrap();
+            m.consume(
+                &UsageUnit::Publications,
+                1u64,
+                &IdempotencyKey::new(k).unwrap(),
+            )
+            .unwrap();
             if (i as u64 + 1).is_multiple_of(every) {
                 reg.flush().await.unwrap();
             }
@@ -188,7 +222,14 @@ fn bench(c: &mut Criterion) {
     let mem = support::ns_per_op(3, BATCH, || {
         let m = fresh_meter();
         for k in &keys {
-            black_box(m.consume(&UsageUnit::Publications, 1u64, k).unwrap());
+            black_box(
+                m.consume(
+                    &UsageUnit::Publications,
+                    1u64,
+                    &IdempotencyKey::new(k).unwrap(),
+                )
+                .unwrap(),
+            );
         }
     });
     d.add("baseline: UsageMeter::consume in memory", mem);
@@ -220,7 +261,14 @@ fn bench(c: &mut Criterion) {
             fresh_meter,
             |m| {
                 for k in &keys[..10_000] {
-                    black_box(m.consume(&UsageUnit::Publications, 1u64, k).unwrap());
+                    black_box(
+                        m.consume(
+                            &UsageUnit::Publications,
+                            1u64,
+                            &IdempotencyKey::new(k).unwrap(),
+                        )
+                        .unwrap(),
+                    );
                 }
             },
             BatchSize::PerIteration,

@@ -14,6 +14,7 @@
 //! Direct sales commissions ([`CommissionPlan`]): a rate of newly signed contract value
 //! (10–30%) and a reduced rate for renewals, per salesperson per month.
 
+use marketingforce_core::IdempotencyKey;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -269,6 +270,7 @@ pub struct OrderRequest {
 /// The channel business of the platform operator.
 ///
 /// ```
+/// use marketingforce_core::IdempotencyKey;
 /// use std::sync::Arc;
 /// use chrono::NaiveDate;
 /// use marketingforce_core::id::RandomIds;
@@ -281,19 +283,19 @@ pub struct OrderRequest {
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let d = |s: &str| s.parse::<NaiveDate>().unwrap();
 /// let svc = ChannelService::new(Arc::new(MemoryStore::new()), TenantId::new(), QuoteEngine::builtin(), Arc::new(RandomIds));
-/// let partner = svc.register("join-1", &PartnerTerms {
+/// let partner = svc.register(&PartnerTerms {
 ///     name: "浙江渠道".into(),
 ///     areas: vec![Region::new("CN-33").unwrap()],
 ///     commission: "60%".parse().unwrap(),
 ///     prepayment: Money::cny("80000").unwrap(),
 ///     on: d("2026-03-01"),
-/// }).await.unwrap();
-/// let order = svc.place_order(&partner.id, "order-1", &OrderRequest {
+/// }, &IdempotencyKey::from_static("join-1")).await.unwrap();
+/// let order = svc.place_order(&partner.id, &OrderRequest {
 ///     end_user: TenantId::new(),
 ///     end_user_region: Region::new("CN-33-01").unwrap(),
 ///     quote: QuoteRequest::new(marketingforce_modules::products::BundleId::TCLOUD_BASIC, Term::new(d("2026-03-10"), 12)),
 ///     on: d("2026-03-05"),
-/// }).await.unwrap();
+/// }, &IdempotencyKey::from_static("order-1")).await.unwrap();
 /// // List 19,800; the partner keeps 60% and is charged 40%.
 /// assert_eq!(order.charged.to_string(), "7920.00 CNY");
 /// assert_eq!(order.balance_after.to_string(), "72080.00 CNY");
@@ -350,7 +352,8 @@ impl ChannelService {
     /// A validation error naming the field: blank name, no areas (`areas`), a commission
     /// outside 60–70% (`commission`), a prepayment outside RMB 50,000–150,000 (`prepayment`).
     #[operation("modules.channel.register", key = key)]
-    pub async fn register(&self, key: &str, terms: &PartnerTerms) -> Result<Partner> {
+    pub async fn register(&self, terms: &PartnerTerms, key: &IdempotencyKey) -> Result<Partner> {
+        let key = key.as_str();
         if terms.name.trim().is_empty() {
             return Err(ModulesError::validation("name", "must not be blank"));
         }
@@ -419,9 +422,10 @@ impl ChannelService {
     pub async fn place_order(
         &self,
         partner: &PartnerId,
-        key: &str,
         req: &OrderRequest,
+        key: &IdempotencyKey,
     ) -> Result<ChannelOrder> {
+        let key = key.as_str();
         #[allow(deprecated)] // moves to Idempotent::new(&IdempotencyKey, operation, ..)
         let idem = Idempotent::legacy(format!("modules.corder:{key}"), &(partner, req))?;
         if let Some(o) = idem
@@ -574,9 +578,10 @@ impl ChannelService {
     pub async fn terminate(
         &self,
         partner: &PartnerId,
-        key: &str,
         on: NaiveDate,
+        key: &IdempotencyKey,
     ) -> Result<Partner> {
+        let key = key.as_str();
         #[allow(deprecated)] // moves to Idempotent::new(&IdempotencyKey, operation, ..)
         let idem = Idempotent::legacy(format!("modules.partner-end:{key}"), &(partner, on))?;
         if let Some(p) = idem

@@ -5,6 +5,7 @@
 //! SaaS metrics, channel partners and third-party (PaaS) modules.
 //!
 //! ```
+//! use marketingforce_core::IdempotencyKey;
 //! use std::sync::Arc;
 //! use chrono::NaiveDate;
 //! use marketingforce_core::tenant::TenantId;
@@ -19,7 +20,7 @@
 //!     .quota(UsageUnit::ArticlesPublished, 500, QuotaPeriod::Month);
 //! let ents = Entitlements::from_grant(grant, clock).unwrap();
 //! assert!(ents.is_enabled(&ModuleId::T_TEXT));
-//! let used = ents.meter().consume(&UsageUnit::ArticlesPublished, 1u64, "article-42").unwrap();
+//! let used = ents.meter().consume(&UsageUnit::ArticlesPublished, 1u64, &IdempotencyKey::from_static("article-42")).unwrap();
 //! assert_eq!(used.remaining.get(), 499);
 //! ```
 //!

@@ -24,6 +24,7 @@
 //! refund also write their domain event ([`crate::events`]) to the tenant's outbox in that
 //! batch, and every grant written its `modules.entitlement.granted`.
 
+use marketingforce_core::IdempotencyKey;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
@@ -267,6 +268,7 @@ pub struct Renewal {
 /// The subscription service. Cheap to clone.
 ///
 /// ```
+/// use marketingforce_core::IdempotencyKey;
 /// use std::sync::Arc;
 /// use chrono::NaiveDate;
 /// use marketingforce_core::money::Money;
@@ -287,14 +289,14 @@ pub struct Renewal {
 /// let tenant = TenantId::new();
 ///
 /// let req = QuoteRequest::new(marketingforce_modules::products::BundleId::TCLOUD_BASIC, Term::new(d("2026-03-02"), 12));
-/// let s = subs.create_quote(&tenant, "quote-1", &req).await.unwrap();
+/// let s = subs.create_quote(&tenant, &req, &IdempotencyKey::from_static("quote-1")).await.unwrap();
 /// let signing = Signing { on: d("2026-03-02"), credit_months: 0, salesperson: None, partner: None };
-/// let s = subs.sign(&tenant, &s.id, "sign-1", &signing).await.unwrap();
+/// let s = subs.sign(&tenant, &s.id, &signing, &IdempotencyKey::from_static("sign-1")).await.unwrap();
 /// assert_eq!(s.payment_due, Some(d("2026-03-05"))); // 3 business days
 /// let pay = Payment { on: d("2026-03-02"), amount: Money::cny("19800").unwrap() };
-/// subs.record_payment(&tenant, &s.id, "pay-1", &pay).await.unwrap();
+/// subs.record_payment(&tenant, &s.id, &pay, &IdempotencyKey::from_static("pay-1")).await.unwrap();
 /// // The term, the grants and revenue start on the activation day.
-/// let s = subs.activate(&tenant, &s.id, "act-1", d("2026-03-02")).await.unwrap();
+/// let s = subs.activate(&tenant, &s.id, d("2026-03-02"), &IdempotencyKey::from_static("act-1")).await.unwrap();
 /// assert_eq!(s.state, SubscriptionState::Active);
 /// assert_eq!(s.term_end, Some(d("2027-03-02")));
 /// assert!(registry.load(&tenant).await.unwrap().is_enabled(&ModuleId::T_TEXT));
@@ -543,9 +545,10 @@ impl Subscriptions {
     pub async fn create_quote(
         &self,
         tenant: &TenantId,
-        key: &str,
         request: &QuoteRequest,
+        key: &IdempotencyKey,
     ) -> Result<Subscription> {
+        let key = key.as_str();
         let quote = self.engine.quote(request)?;
         let id = SubscriptionId::generate(self.ids.as_ref());
         let now = self.clock.now();
@@ -591,9 +594,10 @@ impl Subscriptions {
         &self,
         tenant: &TenantId,
         id: &SubscriptionId,
-        key: &str,
         signing: &Signing,
+        key: &IdempotencyKey,
     ) -> Result<Subscription> {
+        let key = key.as_str();
         let current = self.current(tenant, id).await?;
         let max_credit = self
             .engine
@@ -648,9 +652,10 @@ impl Subscriptions {
         &self,
         tenant: &TenantId,
         id: &SubscriptionId,
-        key: &str,
         payment: &Payment,
+        key: &IdempotencyKey,
     ) -> Result<Subscription> {
+        let key = key.as_str();
         let current = self.current(tenant, id).await?;
         self.run(tenant, key, payment, Some(current), |s| {
             let mut sub = s.ok_or_else(|| ModulesError::validation("id", "missing"))?;
@@ -701,9 +706,10 @@ impl Subscriptions {
         &self,
         tenant: &TenantId,
         id: &SubscriptionId,
-        key: &str,
         on: NaiveDate,
+        key: &IdempotencyKey,
     ) -> Result<Subscription> {
+        let key = key.as_str();
         let current = self.current(tenant, id).await?;
         let catalog = self.engine.catalog().clone();
         let products = self.engine.products().clone();
@@ -765,9 +771,10 @@ impl Subscriptions {
         &self,
         tenant: &TenantId,
         id: &SubscriptionId,
-        key: &str,
         order: &AmendmentRequest,
+        key: &IdempotencyKey,
     ) -> Result<Subscription> {
+        let key = key.as_str();
         let current = self.current(tenant, id).await?;
         let engine = self.engine.clone();
         let ids = self.ids.clone();
@@ -824,9 +831,10 @@ impl Subscriptions {
         &self,
         tenant: &TenantId,
         id: &SubscriptionId,
-        key: &str,
         renewal: &Renewal,
+        key: &IdempotencyKey,
     ) -> Result<Subscription> {
+        let key = key.as_str();
         #[allow(deprecated)] // moves to Idempotent::new(&IdempotencyKey, operation, ..)
         let idem = Idempotent::legacy(format!("modules.sub:{key}"), renewal)?;
         if let Some(old) = idem
@@ -1018,9 +1026,10 @@ impl Subscriptions {
         &self,
         tenant: &TenantId,
         id: &SubscriptionId,
-        key: &str,
         on: NaiveDate,
+        key: &IdempotencyKey,
     ) -> Result<Subscription> {
+        let key = key.as_str();
         let current = self.current(tenant, id).await?;
         if let Some(activated_on) = current.0.activated_on {
             return Err(ModulesError::RefundNotAllowed {
@@ -1054,9 +1063,10 @@ impl Subscriptions {
         &self,
         tenant: &TenantId,
         id: &SubscriptionId,
-        key: &str,
         on: NaiveDate,
+        key: &IdempotencyKey,
     ) -> Result<Subscription> {
+        let key = key.as_str();
         let current = self.current(tenant, id).await?;
         // Cancelling a renewal puts the term it was to renew back to active (it then expires
         // normally), in the same batch.

@@ -1,5 +1,6 @@
 //! Quotes, the subscription lifecycle, revenue, channel partners, commissions and metrics.
 
+use marketingforce_core::IdempotencyKey;
 use marketingforce_modules::products::BundleId;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -241,10 +242,18 @@ fn subscription_lifecycle_is_journaled_and_idempotent() {
             Term::new(d("2026-02-20"), 12),
         );
         req.accounts = Some(8);
-        let s = w.subs.create_quote(&t, "q1", &req).await.unwrap();
+        let s = w
+            .subs
+            .create_quote(&t, &req, &IdempotencyKey::from_static("q1"))
+            .await
+            .unwrap();
         assert_eq!(s.state, SubscriptionState::Quoted);
         assert_eq!(
-            w.subs.create_quote(&t, "q1", &req).await.unwrap().id,
+            w.subs
+                .create_quote(&t, &req, &IdempotencyKey::from_static("q1"))
+                .await
+                .unwrap()
+                .id,
             s.id,
             "replay"
         );
@@ -254,16 +263,31 @@ fn subscription_lifecycle_is_journaled_and_idempotent() {
             salesperson: Some("zhang".into()),
             partner: None,
         };
-        let s = w.subs.sign(&t, &s.id, "s1", &signing).await.unwrap();
+        let s = w
+            .subs
+            .sign(&t, &s.id, &signing, &IdempotencyKey::from_static("s1"))
+            .await
+            .unwrap();
         // Spring Festival: 3 business days after Thursday 12 Feb 2026 is Tuesday 24 Feb.
         assert_eq!(s.payment_due, Some(d("2026-02-24")));
         let credit = Signing {
             credit_months: 1,
             ..signing.clone()
         };
-        assert!(w.subs.sign(&t, &s.id, "s2", &credit).await.is_err());
+        assert!(w
+            .subs
+            .sign(&t, &s.id, &credit, &IdempotencyKey::from_static("s2"))
+            .await
+            .is_err());
         assert!(matches!(
-            w.subs.activate(&t, &s.id, "a0", d("2026-02-20")).await,
+            w.subs
+                .activate(
+                    &t,
+                    &s.id,
+                    d("2026-02-20"),
+                    &IdempotencyKey::from_static("a0")
+                )
+                .await,
             Err(ModulesError::Core(Error::InvalidState { .. }))
         ));
         let short = Payment {
@@ -272,7 +296,7 @@ fn subscription_lifecycle_is_journaled_and_idempotent() {
         };
         assert_eq!(
             w.subs
-                .record_payment(&t, &s.id, "p0", &short)
+                .record_payment(&t, &s.id, &short, &IdempotencyKey::from_static("p0"))
                 .await
                 .unwrap_err()
                 .field(),
@@ -282,7 +306,11 @@ fn subscription_lifecycle_is_journaled_and_idempotent() {
             on: d("2026-02-13"),
             amount: cny("9440"),
         };
-        let s = w.subs.record_payment(&t, &s.id, "p1", &pay).await.unwrap();
+        let s = w
+            .subs
+            .record_payment(&t, &s.id, &pay, &IdempotencyKey::from_static("p1"))
+            .await
+            .unwrap();
         assert_eq!(s.state, SubscriptionState::Paid);
         w.clock.set(
             chrono::DateTime::parse_from_rfc3339("2026-02-20T10:00:00+08:00")
@@ -291,7 +319,12 @@ fn subscription_lifecycle_is_journaled_and_idempotent() {
         );
         let s = w
             .subs
-            .activate(&t, &s.id, "a1", d("2026-02-20"))
+            .activate(
+                &t,
+                &s.id,
+                d("2026-02-20"),
+                &IdempotencyKey::from_static("a1"),
+            )
             .await
             .unwrap();
         assert_eq!(
@@ -307,7 +340,14 @@ fn subscription_lifecycle_is_journaled_and_idempotent() {
         );
         // No refunds once in use.
         assert!(matches!(
-            w.subs.refund(&t, &s.id, "r1", d("2026-03-01")).await,
+            w.subs
+                .refund(
+                    &t,
+                    &s.id,
+                    d("2026-03-01"),
+                    &IdempotencyKey::from_static("r1")
+                )
+                .await,
             Err(ModulesError::RefundNotAllowed { .. })
         ));
         // Mid-term: 2 more accounts and a pack, effective at once.
@@ -321,10 +361,14 @@ fn subscription_lifecycle_is_journaled_and_idempotent() {
                 quantity: Quantity::new(10_000),
             }],
         };
-        let s = w.subs.buy_add_on(&t, &s.id, "o1", &order).await.unwrap();
+        let s = w
+            .subs
+            .buy_add_on(&t, &s.id, &order, &IdempotencyKey::from_static("o1"))
+            .await
+            .unwrap();
         assert_eq!(
             w.subs
-                .buy_add_on(&t, &s.id, "o1", &order)
+                .buy_add_on(&t, &s.id, &order, &IdempotencyKey::from_static("o1"))
                 .await
                 .unwrap()
                 .amendments
@@ -351,12 +395,12 @@ fn subscription_lifecycle_is_journaled_and_idempotent() {
             .renew(
                 &t,
                 &s.id,
-                "n1",
                 &Renewal {
                     months: 12,
                     accounts: None,
                     add_ons: None,
                 },
+                &IdempotencyKey::from_static("n1"),
             )
             .await
             .unwrap();
@@ -367,12 +411,12 @@ fn subscription_lifecycle_is_journaled_and_idempotent() {
                 .renew(
                     &t,
                     &s.id,
-                    "n1",
                     &Renewal {
                         months: 12,
                         accounts: None,
                         add_ons: None
-                    }
+                    },
+                    &IdempotencyKey::from_static("n1")
                 )
                 .await
                 .unwrap()
@@ -410,26 +454,35 @@ fn professional_credit_activation_refund_and_expiry() {
             BundleId::TRUECLIENT_PRO_GROWTH,
             Term::new(d("2026-03-01"), 12),
         );
-        let s = w.subs.create_quote(&t, "q", &req).await.unwrap();
+        let s = w
+            .subs
+            .create_quote(&t, &req, &IdempotencyKey::from_static("q"))
+            .await
+            .unwrap();
         let s = w
             .subs
             .sign(
                 &t,
                 &s.id,
-                "s",
                 &Signing {
                     on: d("2026-03-01"),
                     credit_months: 3,
                     salesperson: None,
                     partner: None,
                 },
+                &IdempotencyKey::from_static("s"),
             )
             .await
             .unwrap();
         assert_eq!(s.payment_due, Some(d("2026-06-01")));
         let s = w
             .subs
-            .activate(&t, &s.id, "a", d("2026-03-02"))
+            .activate(
+                &t,
+                &s.id,
+                d("2026-03-02"),
+                &IdempotencyKey::from_static("a"),
+            )
             .await
             .unwrap();
         assert_eq!(s.state, SubscriptionState::Active);
@@ -438,11 +491,11 @@ fn professional_credit_activation_refund_and_expiry() {
             .record_payment(
                 &t,
                 &s.id,
-                "p",
                 &Payment {
                     on: d("2026-05-30"),
                     amount: cny("128000"),
                 },
+                &IdempotencyKey::from_static("p"),
             )
             .await
             .unwrap();
@@ -460,8 +513,8 @@ fn professional_credit_activation_refund_and_expiry() {
             .subs
             .create_quote(
                 &t,
-                "q2",
                 &QuoteRequest::new(BundleId::TCLOUD_BASIC, Term::new(d("2026-03-01"), 12)),
+                &IdempotencyKey::from_static("q2"),
             )
             .await
             .unwrap();
@@ -469,13 +522,13 @@ fn professional_credit_activation_refund_and_expiry() {
             .sign(
                 &t,
                 &s2.id,
-                "s2",
                 &Signing {
                     on: d("2026-03-01"),
                     credit_months: 0,
                     salesperson: None,
                     partner: None,
                 },
+                &IdempotencyKey::from_static("s2"),
             )
             .await
             .unwrap();
@@ -483,17 +536,22 @@ fn professional_credit_activation_refund_and_expiry() {
             .record_payment(
                 &t,
                 &s2.id,
-                "p2",
                 &Payment {
                     on: d("2026-03-02"),
                     amount: cny("19800"),
                 },
+                &IdempotencyKey::from_static("p2"),
             )
             .await
             .unwrap();
         let r = w
             .subs
-            .refund(&t, &s2.id, "r2", d("2026-03-03"))
+            .refund(
+                &t,
+                &s2.id,
+                d("2026-03-03"),
+                &IdempotencyKey::from_static("r2"),
+            )
             .await
             .unwrap();
         assert_eq!(r.state, SubscriptionState::Refunded);
@@ -546,7 +604,10 @@ fn channel_partner_prepayment_orders_and_refund() {
             ..terms.clone()
         };
         assert_eq!(
-            svc.register("p0", &bad).await.unwrap_err().field(),
+            svc.register(&bad, &IdempotencyKey::from_static("p0"))
+                .await
+                .unwrap_err()
+                .field(),
             Some("commission")
         );
         let bad = PartnerTerms {
@@ -554,24 +615,35 @@ fn channel_partner_prepayment_orders_and_refund() {
             ..terms.clone()
         };
         assert_eq!(
-            svc.register("p0", &bad).await.unwrap_err().field(),
+            svc.register(&bad, &IdempotencyKey::from_static("p0"))
+                .await
+                .unwrap_err()
+                .field(),
             Some("prepayment")
         );
-        let p = svc.register("p1", &terms).await.unwrap();
+        let p = svc
+            .register(&terms, &IdempotencyKey::from_static("p1"))
+            .await
+            .unwrap();
         let order = OrderRequest {
             end_user: TenantId::new(),
             end_user_region: Region::new("CN-44-03").unwrap(),
             quote: QuoteRequest::new(BundleId::TCLOUD_STANDARD, Term::new(d("2026-03-10"), 12)),
             on: d("2026-03-05"),
         };
-        let o = svc.place_order(&p.id, "o1", &order).await.unwrap();
+        let o = svc
+            .place_order(&p.id, &order, &IdempotencyKey::from_static("o1"))
+            .await
+            .unwrap();
         assert_eq!(
             (o.commission, o.charged, o.balance_after),
             (cny("32370"), cny("17430"), cny("32570"))
         );
         assert!(!o.out_of_area);
         assert_eq!(
-            svc.place_order(&p.id, "o1", &order).await.unwrap(),
+            svc.place_order(&p.id, &order, &IdempotencyKey::from_static("o1"))
+                .await
+                .unwrap(),
             o,
             "replay"
         );
@@ -580,7 +652,10 @@ fn channel_partner_prepayment_orders_and_refund() {
             quote: QuoteRequest::new(BundleId::TCLOUD_BASIC, Term::new(d("2026-03-10"), 12)),
             ..order.clone()
         };
-        let o2 = svc.place_order(&p.id, "o2", &far).await.unwrap();
+        let o2 = svc
+            .place_order(&p.id, &far, &IdempotencyKey::from_static("o2"))
+            .await
+            .unwrap();
         assert!(o2.out_of_area);
         assert_eq!(svc.flagged_orders().await.unwrap(), vec![o2.clone()]);
         // 128,000 × 35% = 44,800 > 25,640 left: refused, nothing changes.
@@ -588,7 +663,10 @@ fn channel_partner_prepayment_orders_and_refund() {
             quote: QuoteRequest::new(BundleId::TCLOUD_FLAGSHIP, Term::new(d("2026-03-10"), 12)),
             ..order.clone()
         };
-        match svc.place_order(&p.id, "o3", &big).await {
+        match svc
+            .place_order(&p.id, &big, &IdempotencyKey::from_static("o3"))
+            .await
+        {
             Err(ModulesError::InsufficientPrepayment {
                 balance, required, ..
             }) => {
@@ -606,9 +684,15 @@ fn channel_partner_prepayment_orders_and_refund() {
             .record_activation(&o.id, "ops.li", d("2026-03-11"))
             .await
             .is_err());
-        let ended = svc.terminate(&p.id, "end", d("2026-12-31")).await.unwrap();
+        let ended = svc
+            .terminate(&p.id, d("2026-12-31"), &IdempotencyKey::from_static("end"))
+            .await
+            .unwrap();
         assert_eq!(ended.refunded, Some(cny("25640")));
-        assert!(svc.place_order(&p.id, "o4", &order).await.is_err());
+        assert!(svc
+            .place_order(&p.id, &order, &IdempotencyKey::from_static("o4"))
+            .await
+            .is_err());
         assert_eq!(svc.prepayment_journal().await.unwrap().len(), 4);
     });
 }
@@ -706,8 +790,8 @@ fn cancelling_a_renewal_reactivates_the_term_it_renewed() {
             .subs
             .create_quote(
                 &t,
-                "q",
                 &QuoteRequest::new(BundleId::TCLOUD_BASIC, Term::new(d("2026-02-12"), 12)),
+                &IdempotencyKey::from_static("q"),
             )
             .await
             .unwrap();
@@ -716,13 +800,13 @@ fn cancelling_a_renewal_reactivates_the_term_it_renewed() {
             .sign(
                 &t,
                 &s.id,
-                "s",
                 &Signing {
                     on,
                     credit_months: 0,
                     salesperson: None,
                     partner: None,
                 },
+                &IdempotencyKey::from_static("s"),
             )
             .await
             .unwrap();
@@ -730,32 +814,40 @@ fn cancelling_a_renewal_reactivates_the_term_it_renewed() {
             .record_payment(
                 &t,
                 &s.id,
-                "p",
                 &Payment {
                     on,
                     amount: cny("19800"),
                 },
+                &IdempotencyKey::from_static("p"),
             )
             .await
             .unwrap();
-        w.subs.activate(&t, &s.id, "a", on).await.unwrap();
+        w.subs
+            .activate(&t, &s.id, on, &IdempotencyKey::from_static("a"))
+            .await
+            .unwrap();
         let next = w
             .subs
             .renew(
                 &t,
                 &s.id,
-                "r",
                 &Renewal {
                     months: 24,
                     accounts: None,
                     add_ons: None,
                 },
+                &IdempotencyKey::from_static("r"),
             )
             .await
             .unwrap();
         assert_eq!(next.quote.total, cny("39600"));
         w.subs
-            .cancel(&t, &next.id, "c", d("2026-12-01"))
+            .cancel(
+                &t,
+                &next.id,
+                d("2026-12-01"),
+                &IdempotencyKey::from_static("c"),
+            )
             .await
             .unwrap();
         let back = w.subs.get(&t, &s.id).await.unwrap();

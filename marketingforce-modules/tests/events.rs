@@ -3,6 +3,7 @@
 //! change nor the event; quota thresholds are reported once per crossing, even with several
 //! processes consuming at once.
 
+use marketingforce_core::IdempotencyKey;
 use marketingforce_modules::products::BundleId;
 use std::sync::Arc;
 
@@ -106,14 +107,14 @@ fn a_subscription_lifecycle_emits_its_events_once() {
         let w = world(Arc::new(MemoryStore::new()));
         let t = w.tenant;
         let req = QuoteRequest::new(BundleId::TCLOUD_BASIC, Term::new(d("2026-03-02"), 12));
-        let s = w.subs.create_quote(&t, "quote-1", &req).await.unwrap();
-        let s = w.subs.sign(&t, &s.id, "sign-1", &signing()).await.unwrap();
+        let s = w.subs.create_quote(&t, &req, &IdempotencyKey::from_static("quote-1")).await.unwrap();
+        let s = w.subs.sign(&t, &s.id, &signing(), &IdempotencyKey::from_static("sign-1")).await.unwrap();
         let pay = Payment {
             on: d("2026-03-02"),
             amount: s.quote.total,
         };
         w.subs
-            .record_payment(&t, &s.id, "pay-1", &pay)
+            .record_payment(&t, &s.id, &pay, &IdempotencyKey::from_static("pay-1"))
             .await
             .unwrap();
         // Quoting, signing and paying are not events.
@@ -121,7 +122,7 @@ fn a_subscription_lifecycle_emits_its_events_once() {
 
         let active = w
             .subs
-            .activate(&t, &s.id, "act-1", d("2026-03-02"))
+            .activate(&t, &s.id, d("2026-03-02"), &IdempotencyKey::from_static("act-1"))
             .await
             .unwrap();
         let events = outbox(&*w.store, &t).await;
@@ -148,7 +149,7 @@ fn a_subscription_lifecycle_emits_its_events_once() {
 
         // Replaying the activation changes nothing and emits nothing.
         w.subs
-            .activate(&t, &s.id, "act-1", d("2026-03-02"))
+            .activate(&t, &s.id, d("2026-03-02"), &IdempotencyKey::from_static("act-1"))
             .await
             .unwrap();
         assert_eq!(outbox(&*w.store, &t).await.len(), events.len());
@@ -159,8 +160,8 @@ fn a_subscription_lifecycle_emits_its_events_once() {
             accounts: None,
             add_ons: None,
         };
-        let next = w.subs.renew(&t, &s.id, "renew-1", &renewal).await.unwrap();
-        w.subs.renew(&t, &s.id, "renew-1", &renewal).await.unwrap();
+        let next = w.subs.renew(&t, &s.id, &renewal, &IdempotencyKey::from_static("renew-1")).await.unwrap();
+        w.subs.renew(&t, &s.id, &renewal, &IdempotencyKey::from_static("renew-1")).await.unwrap();
         let events = outbox(&*w.store, &t).await;
         let renewed = of::<SubscriptionRenewed>(&events);
         assert_eq!(renewed.len(), 1);
@@ -171,11 +172,11 @@ fn a_subscription_lifecycle_emits_its_events_once() {
 
         // Cancelling the renewal: one cancellation, naming the term it renewed.
         w.subs
-            .cancel(&t, &next.id, "cancel-1", d("2026-04-01"))
+            .cancel(&t, &next.id, d("2026-04-01"), &IdempotencyKey::from_static("cancel-1"))
             .await
             .unwrap();
         w.subs
-            .cancel(&t, &next.id, "cancel-1", d("2026-04-01"))
+            .cancel(&t, &next.id, d("2026-04-01"), &IdempotencyKey::from_static("cancel-1"))
             .await
             .unwrap();
         let events = outbox(&*w.store, &t).await;
@@ -222,22 +223,42 @@ fn a_refund_is_an_event_and_a_refused_refund_is_not() {
         let w = world(Arc::new(MemoryStore::new()));
         let t = w.tenant;
         let req = QuoteRequest::new(BundleId::TCLOUD_BASIC, Term::new(d("2026-03-02"), 12));
-        let s = w.subs.create_quote(&t, "q", &req).await.unwrap();
+        let s = w
+            .subs
+            .create_quote(&t, &req, &IdempotencyKey::from_static("q"))
+            .await
+            .unwrap();
         // Refusing to refund an unpaid subscription writes nothing.
         assert!(w
             .subs
-            .refund(&t, &s.id, "r0", d("2026-03-03"))
+            .refund(
+                &t,
+                &s.id,
+                d("2026-03-03"),
+                &IdempotencyKey::from_static("r0")
+            )
             .await
             .is_err());
-        w.subs.sign(&t, &s.id, "s", &signing()).await.unwrap();
+        w.subs
+            .sign(&t, &s.id, &signing(), &IdempotencyKey::from_static("s"))
+            .await
+            .unwrap();
         let pay = Payment {
             on: d("2026-03-02"),
             amount: s.quote.total,
         };
-        w.subs.record_payment(&t, &s.id, "p", &pay).await.unwrap();
+        w.subs
+            .record_payment(&t, &s.id, &pay, &IdempotencyKey::from_static("p"))
+            .await
+            .unwrap();
         assert!(outbox(&*w.store, &t).await.is_empty());
         w.subs
-            .refund(&t, &s.id, "r", d("2026-03-03"))
+            .refund(
+                &t,
+                &s.id,
+                d("2026-03-03"),
+                &IdempotencyKey::from_static("r"),
+            )
             .await
             .unwrap();
         let events = outbox(&*w.store, &t).await;
@@ -258,18 +279,33 @@ fn a_failed_commit_leaves_neither_the_activation_nor_its_events() {
         let w = world(faulty.clone());
         let t = w.tenant;
         let req = QuoteRequest::new(BundleId::TCLOUD_BASIC, Term::new(d("2026-03-02"), 12));
-        let s = w.subs.create_quote(&t, "q", &req).await.unwrap();
-        w.subs.sign(&t, &s.id, "s", &signing()).await.unwrap();
+        let s = w
+            .subs
+            .create_quote(&t, &req, &IdempotencyKey::from_static("q"))
+            .await
+            .unwrap();
+        w.subs
+            .sign(&t, &s.id, &signing(), &IdempotencyKey::from_static("s"))
+            .await
+            .unwrap();
         let pay = Payment {
             on: d("2026-03-02"),
             amount: Money::cny("19800").unwrap(),
         };
-        w.subs.record_payment(&t, &s.id, "p", &pay).await.unwrap();
+        w.subs
+            .record_payment(&t, &s.id, &pay, &IdempotencyKey::from_static("p"))
+            .await
+            .unwrap();
         for fault in [Fault::ErrorBeforeCommit, Fault::PartialWriteRolledBack] {
             faulty.script_matching(fault, "modules.sub:act");
             assert!(w
                 .subs
-                .activate(&t, &s.id, "act", d("2026-03-02"))
+                .activate(
+                    &t,
+                    &s.id,
+                    d("2026-03-02"),
+                    &IdempotencyKey::from_static("act")
+                )
                 .await
                 .is_err());
             assert_eq!(
@@ -282,11 +318,21 @@ fn a_failed_commit_leaves_neither_the_activation_nor_its_events() {
         faulty.script_matching(Fault::ErrorAfterCommit, "modules.sub:act");
         assert!(w
             .subs
-            .activate(&t, &s.id, "act", d("2026-03-02"))
+            .activate(
+                &t,
+                &s.id,
+                d("2026-03-02"),
+                &IdempotencyKey::from_static("act")
+            )
             .await
             .is_err());
         w.subs
-            .activate(&t, &s.id, "act", d("2026-03-02"))
+            .activate(
+                &t,
+                &s.id,
+                d("2026-03-02"),
+                &IdempotencyKey::from_static("act"),
+            )
             .await
             .unwrap();
         let events = outbox(&*w.store, &t).await;
@@ -386,14 +432,20 @@ fn quota_thresholds_are_reported_once_per_crossing() {
         };
         for (i, q) in [5u64, 2].iter().enumerate() {
             meter
-                .consume_durable(&unit, *q, &format!("u{i}"))
+                .consume_durable(&unit, *q, &IdempotencyKey::new(format!("u{i}")).unwrap())
                 .await
                 .unwrap();
         }
         assert!(threshold().await.0.is_empty(), "7 of 10 is below 80%");
         // 7 → 8 crosses 80%, in the batch that records it.
-        meter.consume_durable(&unit, 1u64, "u8").await.unwrap();
-        meter.consume_durable(&unit, 1u64, "u8").await.unwrap(); // a replay
+        meter
+            .consume_durable(&unit, 1u64, &IdempotencyKey::from_static("u8"))
+            .await
+            .unwrap();
+        meter
+            .consume_durable(&unit, 1u64, &IdempotencyKey::from_static("u8"))
+            .await
+            .unwrap(); // a replay
         let (reached, exhausted) = threshold().await;
         assert_eq!(reached.len(), 1);
         assert_eq!(
@@ -402,10 +454,19 @@ fn quota_thresholds_are_reported_once_per_crossing() {
         );
         assert_eq!(reached[0].usage_key, "u8");
         assert!(exhausted.is_empty());
-        meter.consume_durable(&unit, 1u64, "u9").await.unwrap();
+        meter
+            .consume_durable(&unit, 1u64, &IdempotencyKey::from_static("u9"))
+            .await
+            .unwrap();
         assert_eq!(threshold().await.0.len(), 1, "above 80%: no new crossing");
-        meter.consume_durable(&unit, 1u64, "u10").await.unwrap();
-        assert!(meter.consume_durable(&unit, 1u64, "u11").await.is_err());
+        meter
+            .consume_durable(&unit, 1u64, &IdempotencyKey::from_static("u10"))
+            .await
+            .unwrap();
+        assert!(meter
+            .consume_durable(&unit, 1u64, &IdempotencyKey::from_static("u11"))
+            .await
+            .is_err());
         let (reached, exhausted) = threshold().await;
         assert_eq!(reached.len(), 1);
         assert_eq!(exhausted.len(), 1);
@@ -434,7 +495,9 @@ fn one_batch_crossing_both_thresholds_reports_both() {
         // Queued in memory, written by one flush (group commit): the crossing is found by the
         // event that made it, inside the batch.
         for i in 0..10 {
-            meter.consume(&unit, 10u64, &format!("k{i}")).unwrap();
+            meter
+                .consume(&unit, 10u64, &IdempotencyKey::new(format!("k{i}")).unwrap())
+                .unwrap();
         }
         w.registry.flush().await.unwrap();
         let events = outbox(&*store, &t).await;
@@ -466,7 +529,10 @@ fn a_failed_usage_write_leaves_no_threshold_event() {
         let e = w.registry.grant(g).await.unwrap();
         let meter = e.meter();
         faulty.script_matching(Fault::PartialWriteRolledBack, "journal modules.usage");
-        assert!(meter.consume_durable(&unit, 9u64, "big").await.is_err());
+        assert!(meter
+            .consume_durable(&unit, 9u64, &IdempotencyKey::from_static("big"))
+            .await
+            .is_err());
         let events = outbox(&*w.store, &t).await;
         assert!(of::<QuotaThresholdReached>(&events).is_empty());
         assert_eq!(w.store.journal_head(&t, "modules.usage").await.unwrap(), 0);
@@ -477,11 +543,13 @@ fn a_failed_usage_write_leaves_no_threshold_event() {
         assert_eq!(of::<QuotaThresholdReached>(&events).len(), 1);
         // A commit whose answer was lost is reconciled as a replay of itself: no second event.
         faulty.script_matching(Fault::ErrorAfterCommit, "journal modules.usage");
-        let _ = meter.consume_durable(&unit, 1u64, "last").await;
+        let _ = meter
+            .consume_durable(&unit, 1u64, &IdempotencyKey::from_static("last"))
+            .await;
         w.registry.flush().await.unwrap();
         assert_eq!(
             meter
-                .consume_durable(&unit, 1u64, "last")
+                .consume_durable(&unit, 1u64, &IdempotencyKey::from_static("last"))
                 .await
                 .unwrap()
                 .remaining
@@ -523,7 +591,7 @@ async fn concurrent_consumers(store: Arc<dyn Store>) {
                 let e = reg.load(&t).await.unwrap();
                 let mut accepted = 0u64;
                 for i in 0..40 {
-                    let key = format!("p{p}-w{worker}-{i}");
+                    let key = IdempotencyKey::new(format!("p{p}-w{worker}-{i}")).unwrap();
                     // The same keys are sent twice, as a retrying client does.
                     for _ in 0..2 {
                         match e.meter().consume_durable(&unit, 2u64, &key).await {

@@ -1,6 +1,7 @@
 //! Entitlements and metering: seats, quotas, idempotent events, reservations, concurrency,
 //! durability and rebuild from storage.
 
+use marketingforce_core::IdempotencyKey;
 use std::sync::Arc;
 
 use chrono::{Duration, NaiveDate};
@@ -85,10 +86,18 @@ fn consume_denials_explain_quota_left_and_packs() {
     );
     let meter = Entitlements::from_grant(g, clock()).unwrap().meter();
     meter
-        .consume(&UsageUnit::VideosRendered, 9u64, "a")
+        .consume(
+            &UsageUnit::VideosRendered,
+            9u64,
+            &IdempotencyKey::from_static("a"),
+        )
         .unwrap();
     let e = meter
-        .consume(&UsageUnit::VideosRendered, 2u64, "b")
+        .consume(
+            &UsageUnit::VideosRendered,
+            2u64,
+            &IdempotencyKey::from_static("b"),
+        )
         .unwrap_err();
     match &e {
         ModulesError::QuotaExceeded {
@@ -104,25 +113,40 @@ fn consume_denials_explain_quota_left_and_packs() {
     }
     assert!(e.to_string().contains("1 left of 10"), "{e}");
     let e = meter
-        .consume(&UsageUnit::ArticlesPublished, 1u64, "c")
+        .consume(
+            &UsageUnit::ArticlesPublished,
+            1u64,
+            &IdempotencyKey::from_static("c"),
+        )
         .unwrap_err();
     assert!(matches!(e, ModulesError::NoQuota { .. }), "{e}");
     // Replays count once; a replay with another quantity is an error.
     let r = meter
-        .consume(&UsageUnit::VideosRendered, 9u64, "a")
+        .consume(
+            &UsageUnit::VideosRendered,
+            9u64,
+            &IdempotencyKey::from_static("a"),
+        )
         .unwrap();
     assert!(r.replayed);
     let e = meter
-        .consume(&UsageUnit::VideosRendered, 8u64, "a")
+        .consume(
+            &UsageUnit::VideosRendered,
+            8u64,
+            &IdempotencyKey::from_static("a"),
+        )
         .unwrap_err();
     assert!(matches!(e, ModulesError::UsageEventMismatch { .. }), "{e}");
     assert_eq!(meter.remaining(&UsageUnit::VideosRendered).get(), 1);
     assert!(meter
-        .consume(&UsageUnit::VideosRendered, 0u64, "z")
+        .consume(
+            &UsageUnit::VideosRendered,
+            0u64,
+            &IdempotencyKey::from_static("z")
+        )
         .is_err());
-    assert!(meter
-        .consume(&UsageUnit::VideosRendered, 1u64, " ")
-        .is_err());
+    // A blank key is refused when the key is made, before the meter sees it.
+    assert!(IdempotencyKey::new(" ").is_err());
 }
 
 #[test]
@@ -133,7 +157,11 @@ fn monthly_quota_resets_and_purchased_pack_is_drawn_after_included() {
         .purchased(UsageUnit::ArticlesPublished, 5);
     let meter = Entitlements::from_grant(g, clock.clone()).unwrap().meter();
     meter
-        .consume(&UsageUnit::ArticlesPublished, 12u64, "m1")
+        .consume(
+            &UsageUnit::ArticlesPublished,
+            12u64,
+            &IdempotencyKey::from_static("m1"),
+        )
         .unwrap();
     let b = meter.balance(&UsageUnit::ArticlesPublished);
     assert_eq!(b.buckets[0].used.get(), 10, "included first");
@@ -151,29 +179,65 @@ fn reserve_commit_release_and_credit() {
         .quota(UsageUnit::LeadsStored, 100, QuotaPeriod::Term);
     let meter = Entitlements::from_grant(g, clock()).unwrap().meter();
     let v = UsageUnit::VideosRendered;
-    meter.reserve(&v, 6u64, "job").unwrap();
-    assert!(meter.reserve(&v, 6u64, "job").unwrap().replayed);
-    assert!(meter.reserve(&v, 5u64, "job2").is_err(), "only 4 left");
-    assert!(meter.commit("job", 7u64).is_err(), "more than held");
-    meter.commit("job", 4u64).unwrap();
-    assert!(meter.commit("job", 4u64).unwrap().replayed);
-    assert!(meter.commit("job", 3u64).is_err());
+    meter
+        .reserve(&v, 6u64, &IdempotencyKey::from_static("job"))
+        .unwrap();
+    assert!(
+        meter
+            .reserve(&v, 6u64, &IdempotencyKey::from_static("job"))
+            .unwrap()
+            .replayed
+    );
+    assert!(
+        meter
+            .reserve(&v, 5u64, &IdempotencyKey::from_static("job2"))
+            .is_err(),
+        "only 4 left"
+    );
+    assert!(
+        meter
+            .commit(7u64, &IdempotencyKey::from_static("job"))
+            .is_err(),
+        "more than held"
+    );
+    meter
+        .commit(4u64, &IdempotencyKey::from_static("job"))
+        .unwrap();
+    assert!(
+        meter
+            .commit(4u64, &IdempotencyKey::from_static("job"))
+            .unwrap()
+            .replayed
+    );
+    assert!(meter
+        .commit(3u64, &IdempotencyKey::from_static("job"))
+        .is_err());
     assert_eq!(meter.remaining(&v).get(), 6);
-    meter.reserve(&v, 6u64, "job3").unwrap();
-    assert!(meter.release("job3"));
-    assert!(!meter.release("job3"));
+    meter
+        .reserve(&v, 6u64, &IdempotencyKey::from_static("job3"))
+        .unwrap();
+    assert!(meter.release(&IdempotencyKey::from_static("job3")));
+    assert!(!meter.release(&IdempotencyKey::from_static("job3")));
     assert!(matches!(
-        meter.commit("job3", 1u64),
+        meter.commit(1u64, &IdempotencyKey::from_static("job3")),
         Err(ModulesError::ReservationNotOpen { .. })
     ));
     assert_eq!(meter.remaining(&v).get(), 6);
     // Levels can be credited back, events cannot.
     let l = UsageUnit::LeadsStored;
-    meter.consume(&l, 40u64, "import-1").unwrap();
-    meter.credit(&l, 15u64, "delete-1").unwrap();
+    meter
+        .consume(&l, 40u64, &IdempotencyKey::from_static("import-1"))
+        .unwrap();
+    meter
+        .credit(&l, 15u64, &IdempotencyKey::from_static("delete-1"))
+        .unwrap();
     assert_eq!(meter.remaining(&l).get(), 75);
-    assert!(meter.credit(&l, 100u64, "delete-2").is_err());
-    assert!(meter.credit(&v, 1u64, "nope").is_err());
+    assert!(meter
+        .credit(&l, 100u64, &IdempotencyKey::from_static("delete-2"))
+        .is_err());
+    assert!(meter
+        .credit(&v, 1u64, &IdempotencyKey::from_static("nope"))
+        .is_err());
 }
 
 #[test]
@@ -196,7 +260,11 @@ fn concurrent_consumers_never_exceed_the_quota() {
                     } else {
                         format!("t{t}-{i}")
                     };
-                    if let Ok(c) = m.consume(&UsageUnit::Publications, 1u64, &key) {
+                    if let Ok(c) = m.consume(
+                        &UsageUnit::Publications,
+                        1u64,
+                        &IdempotencyKey::new(key).unwrap(),
+                    ) {
                         if !c.replayed {
                             ok += 1;
                         }
@@ -232,19 +300,36 @@ fn restart_rebuilds_the_same_state() {
         assert!(reg.grant(g.clone().module(ModuleId::T_TEXT)).await.is_err());
         let m = e.meter();
         for i in 0..30 {
-            m.consume(&UsageUnit::VideosRendered, 2u64, &format!("e{i}"))
-                .unwrap();
-        }
-        m.consume_durable(&UsageUnit::VideosRendered, 1u64, "e0b")
-            .await
+            m.consume(
+                &UsageUnit::VideosRendered,
+                2u64,
+                &IdempotencyKey::new(format!("e{i}")).unwrap(),
+            )
             .unwrap();
+        }
+        m.consume_durable(
+            &UsageUnit::VideosRendered,
+            1u64,
+            &IdempotencyKey::from_static("e0b"),
+        )
+        .await
+        .unwrap();
         e.assign_seat(&ModuleId::CUSTOMER_SOP, &AccountId::new("x").unwrap())
             .await
             .unwrap();
-        m.reserve(&UsageUnit::VideosRendered, 3u64, "held").unwrap();
+        m.reserve(
+            &UsageUnit::VideosRendered,
+            3u64,
+            &IdempotencyKey::from_static("held"),
+        )
+        .unwrap();
         clock.advance(Duration::days(31));
-        m.consume(&UsageUnit::VideosRendered, 5u64, "april")
-            .unwrap();
+        m.consume(
+            &UsageUnit::VideosRendered,
+            5u64,
+            &IdempotencyKey::from_static("april"),
+        )
+        .unwrap();
         reg.flush().await.unwrap();
         assert_eq!(reg.pending_events(), 0);
 
@@ -252,7 +337,7 @@ fn restart_rebuilds_the_same_state() {
             .clock(clock as Arc<dyn Clock>)
             .build();
         let rebuilt = again.load(&tenant).await.unwrap();
-        m.release("held"); // holds are not durable
+        m.release(&IdempotencyKey::from_static("held")); // holds are not durable
         assert_eq!(reg.tick().unwrap(), 0, "no grant started or ended");
         assert_eq!(rebuilt.report(), e.report());
         assert_eq!(
@@ -283,13 +368,26 @@ fn restart_from_sqlite_rebuilds_the_same_balances() {
             let e = reg.grant(g).await.unwrap();
             let m = e.meter();
             for i in 0..12u64 {
-                m.consume(&UsageUnit::ArticlesPublished, 1u64, &format!("a{i}"))
-                    .unwrap();
-            }
-            m.consume_durable(&UsageUnit::LeadsStored, 400u64, "import")
-                .await
+                m.consume(
+                    &UsageUnit::ArticlesPublished,
+                    1u64,
+                    &IdempotencyKey::new(format!("a{i}")).unwrap(),
+                )
                 .unwrap();
-            m.credit(&UsageUnit::LeadsStored, 40u64, "cleanup").unwrap();
+            }
+            m.consume_durable(
+                &UsageUnit::LeadsStored,
+                400u64,
+                &IdempotencyKey::from_static("import"),
+            )
+            .await
+            .unwrap();
+            m.credit(
+                &UsageUnit::LeadsStored,
+                40u64,
+                &IdempotencyKey::from_static("cleanup"),
+            )
+            .unwrap();
             e.assign_seat(&ModuleId::LEADS_ALLOCATION, &AccountId::new("li").unwrap())
                 .await
                 .unwrap();
@@ -307,7 +405,11 @@ fn restart_from_sqlite_rebuilds_the_same_balances() {
         assert_eq!(e.meter().remaining(&UsageUnit::LeadsStored).get(), 640);
         assert!(
             e.meter()
-                .consume(&UsageUnit::ArticlesPublished, 1u64, "a3")
+                .consume(
+                    &UsageUnit::ArticlesPublished,
+                    1u64,
+                    &IdempotencyKey::from_static("a3")
+                )
                 .unwrap()
                 .replayed
         );
@@ -338,9 +440,14 @@ fn a_failed_flush_loses_nothing() {
             store.script_matching(Fault::ErrorBeforeCommit, "journal modules.usage");
         }
         let m = e.meter();
-        m.consume(&UsageUnit::SmsSent, 10u64, "a").unwrap();
+        m.consume(
+            &UsageUnit::SmsSent,
+            10u64,
+            &IdempotencyKey::from_static("a"),
+        )
+        .unwrap();
         let err = m
-            .consume_durable(&UsageUnit::SmsSent, 5u64, "b")
+            .consume_durable(&UsageUnit::SmsSent, 5u64, &IdempotencyKey::from_static("b"))
             .await
             .unwrap_err();
         assert!(err.is_retryable(), "{err}");
@@ -348,7 +455,7 @@ fn a_failed_flush_loses_nothing() {
         // The client retries with the same key: still counted once, and waits for the write.
         assert!(reg.flush().await.is_err());
         let again = m
-            .consume_durable(&UsageUnit::SmsSent, 5u64, "b")
+            .consume_durable(&UsageUnit::SmsSent, 5u64, &IdempotencyKey::from_static("b"))
             .await
             .unwrap();
         assert!(again.replayed);

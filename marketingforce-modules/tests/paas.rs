@@ -1,5 +1,6 @@
 //! Third-party modules: manifests, entitlement checks, metering, rate limits, tenant isolation.
 
+use marketingforce_core::IdempotencyKey;
 use std::sync::Arc;
 
 use chrono::Duration;
@@ -143,7 +144,7 @@ async fn host_checks_entitlement_meters_and_rate_limits() {
     // Configuration is required by the schema.
     let e = s
         .host
-        .invoke(&ents, &s.id, "k0", json!({}))
+        .invoke(&ents, &s.id, json!({}), &IdempotencyKey::from_static("k0"))
         .await
         .unwrap_err();
     assert_eq!(e.field(), Some("config.label"), "{e}");
@@ -153,7 +154,12 @@ async fn host_checks_entitlement_meters_and_rate_limits() {
         .unwrap();
     let out = s
         .host
-        .invoke(&ents, &s.id, "k1", json!({"bytes": 10}))
+        .invoke(
+            &ents,
+            &s.id,
+            json!({"bytes": 10}),
+            &IdempotencyKey::from_static("k1"),
+        )
         .await
         .unwrap();
     assert_eq!(out.value["label"], "A");
@@ -161,7 +167,12 @@ async fn host_checks_entitlement_meters_and_rate_limits() {
     // A failing module gets its reservation back.
     let e = s
         .host
-        .invoke(&ents, &s.id, "k2", json!({"fail": true}))
+        .invoke(
+            &ents,
+            &s.id,
+            json!({"fail": true}),
+            &IdempotencyKey::from_static("k2"),
+        )
         .await
         .unwrap_err();
     assert!(matches!(e, ModulesError::ModuleFailed { .. }));
@@ -169,7 +180,7 @@ async fn host_checks_entitlement_meters_and_rate_limits() {
     // Rate limit: 3 calls per 10 s, and three were admitted.
     let e = s
         .host
-        .invoke(&ents, &s.id, "k3", json!({}))
+        .invoke(&ents, &s.id, json!({}), &IdempotencyKey::from_static("k3"))
         .await
         .unwrap_err();
     assert!(
@@ -181,7 +192,7 @@ async fn host_checks_entitlement_meters_and_rate_limits() {
     // `a_replayed_invocation_returns_the_stored_result`).
     let e = s
         .host
-        .invoke(&ents, &s.id, "k1", json!({}))
+        .invoke(&ents, &s.id, json!({}), &IdempotencyKey::from_static("k1"))
         .await
         .unwrap_err();
     assert!(
@@ -197,19 +208,22 @@ async fn host_checks_entitlement_meters_and_rate_limits() {
         .invoke(
             &ents,
             &s.id,
-            "k4",
             json!({"bytes": 1, "unit": "acme.other"}),
+            &IdempotencyKey::from_static("k4"),
         )
         .await
         .unwrap_err();
     assert!(e.to_string().contains("does not declare"), "{e}");
     assert_eq!(ents.meter().remaining(&calls).get(), 3);
     s.clock.advance(Duration::seconds(10));
-    s.host.invoke(&ents, &s.id, "k5", json!({})).await.unwrap();
+    s.host
+        .invoke(&ents, &s.id, json!({}), &IdempotencyKey::from_static("k5"))
+        .await
+        .unwrap();
     // Quota: 1 call unit left, 2 needed per call.
     let e = s
         .host
-        .invoke(&ents, &s.id, "k6", json!({}))
+        .invoke(&ents, &s.id, json!({}), &IdempotencyKey::from_static("k6"))
         .await
         .unwrap_err();
     assert!(matches!(e, ModulesError::QuotaExceeded { .. }), "{e}");
@@ -218,7 +232,14 @@ async fn host_checks_entitlement_meters_and_rate_limits() {
         Entitlements::in_memory(s.host.catalog(), TenantId::new(), vec![], s.clock.clone())
             .unwrap();
     assert!(matches!(
-        s.host.invoke(&stranger, &s.id, "z", json!({})).await,
+        s.host
+            .invoke(
+                &stranger,
+                &s.id,
+                json!({}),
+                &IdempotencyKey::from_static("z")
+            )
+            .await,
         Err(ModulesError::NotEntitled { .. })
     ));
 }
@@ -242,7 +263,12 @@ async fn concurrent_tenants_never_see_each_others_context() {
             tasks.push(tokio::spawn(async move {
                 let out = s
                     .host
-                    .invoke(&e, &s.id, &format!("r{round}"), json!({}))
+                    .invoke(
+                        &e,
+                        &s.id,
+                        json!({}),
+                        &IdempotencyKey::new(format!("r{round}")).unwrap(),
+                    )
                     .await
                     .unwrap();
                 assert_eq!(out.value["label"], label.as_str());
@@ -341,7 +367,12 @@ async fn a_replayed_invocation_returns_the_stored_result() {
     let runs = || tally.runs.load(std::sync::atomic::Ordering::SeqCst);
 
     let first = host
-        .invoke(&ents, &id, "job-1", json!({"bytes": 7, "label": "x"}))
+        .invoke(
+            &ents,
+            &id,
+            json!({"bytes": 7, "label": "x"}),
+            &IdempotencyKey::from_static("job-1"),
+        )
         .await
         .unwrap();
     assert!(!first.replayed);
@@ -360,7 +391,12 @@ async fn a_replayed_invocation_returns_the_stored_result() {
     // metered, no rate-limit token taken (the limit is 2 calls a minute).
     for _ in 0..3 {
         let again = host
-            .invoke(&ents, &id, "job-1", json!({"label": "x", "bytes": 7}))
+            .invoke(
+                &ents,
+                &id,
+                json!({"label": "x", "bytes": 7}),
+                &IdempotencyKey::from_static("job-1"),
+            )
             .await
             .unwrap();
         assert!(again.replayed);
@@ -373,7 +409,12 @@ async fn a_replayed_invocation_returns_the_stored_result() {
 
     // The same key with another request: a typed mismatch, nothing ran or was metered.
     let e = host
-        .invoke(&ents, &id, "job-1", json!({"bytes": 8, "label": "x"}))
+        .invoke(
+            &ents,
+            &id,
+            json!({"bytes": 8, "label": "x"}),
+            &IdempotencyKey::from_static("job-1"),
+        )
         .await
         .unwrap_err();
     assert!(
@@ -386,7 +427,12 @@ async fn a_replayed_invocation_returns_the_stored_result() {
     // The result is in the host's store: a restarted host over it replays it too.
     let (restarted, tally2) = tally_host(store.clone(), clock.clone());
     let again = restarted
-        .invoke(&ents, &id, "job-1", json!({"bytes": 7, "label": "x"}))
+        .invoke(
+            &ents,
+            &id,
+            json!({"bytes": 7, "label": "x"}),
+            &IdempotencyKey::from_static("job-1"),
+        )
         .await
         .unwrap();
     assert!(again.replayed);
@@ -396,20 +442,25 @@ async fn a_replayed_invocation_returns_the_stored_result() {
     // Keys are per tenant: another tenant's "job-1" is its own invocation.
     let other = tally_tenant(&host, clock.clone());
     let theirs = host
-        .invoke(&other, &id, "job-1", json!({"bytes": 7, "label": "x"}))
+        .invoke(
+            &other,
+            &id,
+            json!({"bytes": 7, "label": "x"}),
+            &IdempotencyKey::from_static("job-1"),
+        )
         .await
         .unwrap();
     assert!(!theirs.replayed);
     assert_eq!(theirs.value["run"], 2);
 
-    // A blank key is refused before anything runs.
-    let e = host.invoke(&ents, &id, " ", json!({})).await.unwrap_err();
-    assert_eq!(e.field(), Some("key"), "{e}");
-    let e = host
-        .invoke(&ents, &id, &"k".repeat(129), json!({}))
-        .await
-        .unwrap_err();
-    assert_eq!(e.field(), Some("key"), "{e}");
+    // A blank or overlong key cannot be made, so nothing runs under it.
+    for bad in [" ".to_string(), "k".repeat(129)] {
+        let e = IdempotencyKey::new(bad).unwrap_err();
+        assert!(
+            matches!(&e, marketingforce_core::Error::Validation { field, .. } if field == "idempotency_key"),
+            "{e}"
+        );
+    }
     assert_eq!(tally.runs.load(std::sync::atomic::Ordering::SeqCst), 2);
 }
 
@@ -421,9 +472,10 @@ async fn a_key_is_invoked_by_one_call_at_a_time() {
     let ents = tally_tenant(&host, clock);
     let id = ModuleId::new("acme.tally").unwrap();
     let input = json!({"sleep_ms": 30});
+    let key = IdempotencyKey::from_static("job-1");
     let (a, b) = tokio::join!(
-        host.invoke(&ents, &id, "job-1", input.clone()),
-        host.invoke(&ents, &id, "job-1", input.clone())
+        host.invoke(&ents, &id, input.clone(), &key),
+        host.invoke(&ents, &id, input.clone(), &key)
     );
     let a = a.unwrap();
     assert!(
@@ -431,7 +483,10 @@ async fn a_key_is_invoked_by_one_call_at_a_time() {
         "{b:?}"
     );
     // Once it is done, the same request replays.
-    let c = host.invoke(&ents, &id, "job-1", input).await.unwrap();
+    let c = host
+        .invoke(&ents, &id, input, &IdempotencyKey::from_static("job-1"))
+        .await
+        .unwrap();
     assert!(c.replayed);
     assert_eq!(c.value, a.value);
     assert_eq!(tally.runs.load(std::sync::atomic::Ordering::SeqCst), 1);
@@ -458,7 +513,12 @@ async fn a_result_that_could_not_be_stored_reruns_without_metering_twice() {
     let calls = UsageUnit::parse("acme.calls").unwrap();
     let bytes = UsageUnit::parse("acme.bytes").unwrap();
     let e = host
-        .invoke(&ents, &id, "job-9", json!({"bytes": 5}))
+        .invoke(
+            &ents,
+            &id,
+            json!({"bytes": 5}),
+            &IdempotencyKey::from_static("job-9"),
+        )
         .await
         .unwrap_err();
     assert!(e.is_retryable(), "{e}");
@@ -468,7 +528,12 @@ async fn a_result_that_could_not_be_stored_reruns_without_metering_twice() {
     // The retry runs the module again (there is no result to replay) but meters nothing more.
     clock.advance(Duration::seconds(60));
     let retried = host
-        .invoke(&ents, &id, "job-9", json!({"bytes": 5}))
+        .invoke(
+            &ents,
+            &id,
+            json!({"bytes": 5}),
+            &IdempotencyKey::from_static("job-9"),
+        )
         .await
         .unwrap();
     assert!(!retried.replayed);
@@ -485,7 +550,12 @@ async fn a_result_that_could_not_be_stored_reruns_without_metering_twice() {
     assert_eq!(ents.meter().events_recorded(), 2);
     // From now on it replays.
     let again = host
-        .invoke(&ents, &id, "job-9", json!({"bytes": 5}))
+        .invoke(
+            &ents,
+            &id,
+            json!({"bytes": 5}),
+            &IdempotencyKey::from_static("job-9"),
+        )
         .await
         .unwrap();
     assert!(again.replayed);

@@ -1,5 +1,6 @@
 //! Properties: ratable schedules, proration, concurrent metering, rebuild from storage, RPO.
 
+use marketingforce_core::IdempotencyKey;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
@@ -130,7 +131,7 @@ proptest! {
                 let mut won = Vec::new();
                 for i in 0..ev.len() {
                     let (k, q) = ev[(i + t * 7) % ev.len()];
-                    if let Ok(c) = m.consume(&UsageUnit::ImagesGenerated, q, &format!("img-{k}")) {
+                    if let Ok(c) = m.consume(&UsageUnit::ImagesGenerated, q, &IdempotencyKey::new(format!("img-{k}")).unwrap()) {
                         if !c.replayed { won.push((k, q)); }
                     }
                 }
@@ -201,11 +202,11 @@ proptest! {
             let module = ModuleId::CONVERSATION_LIBRARY;
             for o in ops {
                 match o {
-                    Op::Consume(k, q) => { let _ = m.consume(&unit, q, &format!("c{k}")); }
-                    Op::Credit(k, q) => { let _ = m.credit(&unit, q, &format!("d{k}")); }
-                    Op::Reserve(k, q) => { let _ = m.reserve(&unit, q, &format!("r{k}")); }
-                    Op::Commit(k, q) => { let _ = m.commit(&format!("r{k}"), q); }
-                    Op::Release(k) => { m.release(&format!("r{k}")); }
+                    Op::Consume(k, q) => { let _ = m.consume(&unit, q, &IdempotencyKey::new(format!("c{k}")).unwrap()); }
+                    Op::Credit(k, q) => { let _ = m.credit(&unit, q, &IdempotencyKey::new(format!("d{k}")).unwrap()); }
+                    Op::Reserve(k, q) => { let _ = m.reserve(&unit, q, &IdempotencyKey::new(format!("r{k}")).unwrap()); }
+                    Op::Commit(k, q) => { let _ = m.commit(q, &IdempotencyKey::new(format!("r{k}")).unwrap()); }
+                    Op::Release(k) => { m.release(&IdempotencyKey::new(format!("r{k}")).unwrap()); }
                     Op::Assign(a) => { let _ = ents.assign_seat(&module, &AccountId::new(format!("acct{a}")).unwrap()).await; }
                     Op::Unassign(a) => { let _ = ents.unassign_seat(&module, &AccountId::new(format!("acct{a}")).unwrap()).await; }
                     Op::Advance(days) => { clock.advance(Duration::days(i64::from(days))); reg.tick().unwrap(); }
@@ -213,7 +214,7 @@ proptest! {
                 }
             }
             reg.flush().await.unwrap();
-            for k in 0..20u8 { m.release(&format!("r{k}")); } // holds are not durable
+            for k in 0..20u8 { m.release(&IdempotencyKey::new(format!("r{k}")).unwrap()); } // holds are not durable
             let rebuilt = reg.rebuild(&tenant).await.unwrap();
             assert_eq!(rebuilt.report(), ents.report());
             let (a, b) = (rebuilt.snapshot(), ents.snapshot());

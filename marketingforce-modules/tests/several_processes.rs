@@ -5,6 +5,7 @@
 //! under any routing, keys replay across processes, and a flush dropped mid-commit stores its
 //! events exactly once.
 
+use marketingforce_core::IdempotencyKey;
 use std::sync::Arc;
 
 use chrono::NaiveDate;
@@ -87,7 +88,7 @@ async fn quota_holds(stores: Vec<Arc<dyn Store>>) {
         let p = processes[i as usize % n].clone();
         let replay_on = processes[(i as usize + 1) % n].clone();
         tasks.push(tokio::spawn(async move {
-            let key = format!("article-{i}");
+            let key = IdempotencyKey::new(format!("article-{i}")).unwrap();
             let meter = p.load(&tenant).await.unwrap().meter();
             // A client retries an unknown outcome with the same key until it learns it.
             let mut first = meter
@@ -180,22 +181,39 @@ async fn a_refusal_is_checked_against_the_journal() {
         a.load(&tenant).await.unwrap().meter(),
         b.load(&tenant).await.unwrap().meter(),
     );
-    ma.consume_durable(&UsageUnit::LeadsStored, 10u64, "import")
-        .await
-        .unwrap();
+    ma.consume_durable(
+        &UsageUnit::LeadsStored,
+        10u64,
+        &IdempotencyKey::from_static("import"),
+    )
+    .await
+    .unwrap();
     // b catches up when its write is refused as stale, and sees the quota used up.
     let refused = mb
-        .consume_durable(&UsageUnit::LeadsStored, 1u64, "one-more")
+        .consume_durable(
+            &UsageUnit::LeadsStored,
+            1u64,
+            &IdempotencyKey::from_static("one-more"),
+        )
         .await;
     assert!(
         matches!(refused, Err(ModulesError::QuotaExceeded { .. })),
         "{refused:?}"
     );
     // a gives 4 back; b's view still says 0 left, but its answer is checked on the journal.
-    ma.credit(&UsageUnit::LeadsStored, 4u64, "cleanup").unwrap();
+    ma.credit(
+        &UsageUnit::LeadsStored,
+        4u64,
+        &IdempotencyKey::from_static("cleanup"),
+    )
+    .unwrap();
     a.flush().await.unwrap();
     let c = mb
-        .consume_durable(&UsageUnit::LeadsStored, 3u64, "after-cleanup")
+        .consume_durable(
+            &UsageUnit::LeadsStored,
+            3u64,
+            &IdempotencyKey::from_static("after-cleanup"),
+        )
         .await
         .unwrap();
     assert_eq!(c.remaining.get(), 1);
@@ -217,7 +235,11 @@ async fn a_dropped_flush_stores_each_event_once() {
     let meter = reg.load(&tenant).await.unwrap().meter();
     for i in 0..5 {
         meter
-            .consume(&UsageUnit::ArticlesPublished, 1u64, &format!("e{i}"))
+            .consume(
+                &UsageUnit::ArticlesPublished,
+                1u64,
+                &IdempotencyKey::new(format!("e{i}")).unwrap(),
+            )
             .unwrap();
     }
     faulty.script(Fault::HangAfterCommit);

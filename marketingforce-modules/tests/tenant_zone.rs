@@ -53,7 +53,7 @@ async fn monthly_quotas_reset_at_midnight_in_each_tenants_own_zone() {
         );
         let ents = registry.grant(grant).await.unwrap();
         ents.meter()
-            .consume_durable(&UNIT, 10u64, "march-posts")
+            .consume_durable(&UNIT, 10u64, &IdempotencyKey::from_static("march-posts"))
             .await
             .unwrap();
         meters.push(ents);
@@ -76,7 +76,10 @@ async fn monthly_quotas_reset_at_midnight_in_each_tenants_own_zone() {
         0,
         "still March in New York"
     );
-    assert!(ny.meter().consume(&UNIT, 1u64, "one-more").is_err());
+    assert!(ny
+        .meter()
+        .consume(&UNIT, 1u64, &IdempotencyKey::from_static("one-more"))
+        .is_err());
 
     // A second process rebuilding from the store reads the same zone from the profile.
     let other = EntitlementRegistry::builder(store.clone())

@@ -80,7 +80,7 @@ impl LeadSink for CrmInquirySink {
         let key = Self::key_of(inquiry)?;
         let outcome = self
             .crm
-            .capture_inquiry(&inquiry.tenant, self.to_crm(inquiry), key.as_str())
+            .capture_inquiry(&inquiry.tenant, self.to_crm(inquiry), &key)
             .await
             .map_err(|e| match e {
                 marketingforce_crm::CrmError::Core(core) => core,

@@ -146,7 +146,7 @@ impl ReviewChecker for ComplianceReview {
             Ok(None) => {
                 let key = IdempotencyKey::new("ads-creative-review")?.derive(&version.content_id);
                 self.reviews
-                    .review(tenant, &version, key.as_str())
+                    .review(tenant, &version, &key)
                     .await
                     .map_err(from_content)?
             }

@@ -100,7 +100,7 @@ impl TenantContent<'_> {
     ) -> Result<ReviewRecord, ContentError> {
         self.services()
             .reviews
-            .review(&self.tenant(), content, key.as_str())
+            .review(&self.tenant(), content, key)
             .await
     }
 
@@ -133,7 +133,7 @@ impl TenantContent<'_> {
     ) -> Result<ReviewRecord, ContentError> {
         self.services()
             .reviews
-            .record_human_decision(&self.tenant(), content_id, version, human, key.as_str())
+            .record_human_decision(&self.tenant(), content_id, version, human, key)
             .await
     }
 

@@ -13,6 +13,7 @@ use marketingforce_core::adapters::ad_platform::{
     AdPlatform, DailyReport, ReportRequest, TopUpRequest as PlatformTopUp,
 };
 use marketingforce_core::time::Clock;
+use marketingforce_core::IdempotencyKey;
 
 use super::model::Replay;
 use super::setup::{cny, start_day};
@@ -69,7 +70,9 @@ impl World {
         let key = self.models[i].key("top-up");
         let r = self
             .call("top_up", async |s| {
-                s.ads[i].top_up(&key, request.clone()).await
+                s.ads[i]
+                    .top_up(request.clone(), &IdempotencyKey::new(key.clone()).unwrap())
+                    .await
             })
             .await?;
         if injected && !matches!(r.result, Ok(_) | Err(AdsError::Platform { .. })) {
@@ -152,7 +155,14 @@ impl World {
         let key = self.models[i].key("receipt");
         let r = self
             .call("record_receipt", async |s| {
-                s.ads[i].record_receipt(&key, &customer, amount, day).await
+                s.ads[i]
+                    .record_receipt(
+                        &customer,
+                        amount,
+                        day,
+                        &IdempotencyKey::new(key.clone()).unwrap(),
+                    )
+                    .await
             })
             .await?;
         r.result
@@ -169,7 +179,12 @@ impl World {
         let r = self
             .call("record_platform_prepayment", async |s| {
                 s.ads[i]
-                    .record_platform_prepayment(&key, &platform, cny(200_000), day)
+                    .record_platform_prepayment(
+                        &platform,
+                        cny(200_000),
+                        day,
+                        &IdempotencyKey::new(key.clone()).unwrap(),
+                    )
                     .await
             })
             .await?;
@@ -237,7 +252,9 @@ impl World {
             let key = format!("renew-{c}-{end}");
             let r = self
                 .call("renew_agreement", async |s| {
-                    s.ads[i].renew_agreement(&key, &current).await
+                    s.ads[i]
+                        .renew_agreement(&current, &IdempotencyKey::new(key.clone()).unwrap())
+                        .await
                 })
                 .await?;
             let renewed = r

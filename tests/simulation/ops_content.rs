@@ -8,6 +8,7 @@ use marketingforce_content::distribution::{
 use marketingforce_content::ContentError;
 use marketingforce_core::adapters::channel::ContentFormat;
 use marketingforce_core::storage::Collection;
+use marketingforce_core::IdempotencyKey;
 use marketingforce_modules::catalog::UsageUnit;
 
 use super::model::Replay;
@@ -74,7 +75,13 @@ impl World {
         let key = self.models[i].key("publish");
         let r = self
             .call("publish", async |s| {
-                s.publisher.publish(&t, command.clone(), &key).await
+                s.publisher
+                    .publish(
+                        &t,
+                        command.clone(),
+                        &IdempotencyKey::new(key.clone()).unwrap(),
+                    )
+                    .await
             })
             .await?;
         match r.result {

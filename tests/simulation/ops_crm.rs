@@ -2,6 +2,7 @@
 //! through other keys, in batches, in several tenants), allocation, stage changes, staff
 //! joining (seat-limited) and departing.
 
+use marketingforce_core::IdempotencyKey;
 use std::collections::BTreeSet;
 
 use marketingforce_core::storage::Collection;
@@ -152,7 +153,13 @@ impl World {
         let key = self.models[i].key("capture");
         let r = self
             .call("capture", async |s| {
-                s.crm.capture(&t, request.clone(), &key).await
+                s.crm
+                    .capture(
+                        &t,
+                        request.clone(),
+                        &IdempotencyKey::new(key.clone()).unwrap(),
+                    )
+                    .await
             })
             .await?;
         let outcome = r
@@ -192,7 +199,9 @@ impl World {
         let key = self.models[i].key("batch");
         let r = self
             .call("capture_batch", async |s| {
-                s.crm.capture_batch(&t, &requests, &key).await
+                s.crm
+                    .capture_batch(&t, &requests, &IdempotencyKey::new(key.clone()).unwrap())
+                    .await
             })
             .await?;
         let results = r
@@ -265,7 +274,11 @@ impl World {
             .collect();
         let key = self.models[i].key("allocate");
         let r = self
-            .call("allocate", async |s| s.crm.allocate(&t, &leads, &key).await)
+            .call("allocate", async |s| {
+                s.crm
+                    .allocate(&t, &leads, &IdempotencyKey::new(key.clone()).unwrap())
+                    .await
+            })
             .await?;
         let result = r
             .result
@@ -327,7 +340,14 @@ impl World {
         let r = self
             .call("transition", async |s| {
                 s.crm
-                    .transition(&t, &lead, to, &Actor::system("sim"), reason, &key)
+                    .transition(
+                        &t,
+                        &lead,
+                        to,
+                        &Actor::system("sim"),
+                        reason,
+                        &IdempotencyKey::new(key.clone()).unwrap(),
+                    )
                     .await
             })
             .await?;
@@ -399,7 +419,11 @@ impl World {
         };
         let key = self.models[i].key("depart");
         let r = self
-            .call("depart", async |s| s.crm.depart(&t, &user, &key).await)
+            .call("depart", async |s| {
+                s.crm
+                    .depart(&t, &user, &IdempotencyKey::new(key.clone()).unwrap())
+                    .await
+            })
             .await?;
         let moved = r
             .result

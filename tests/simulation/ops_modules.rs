@@ -3,6 +3,7 @@
 
 use chrono::NaiveDate;
 use marketingforce_core::time::{Clock, TimeZone};
+use marketingforce_core::IdempotencyKey;
 use marketingforce_modules::catalog::{ModuleId, UsageUnit};
 use marketingforce_modules::entitlements::{AccountId, Grant, GrantId, SeatChange};
 use marketingforce_modules::ModulesError;
@@ -27,7 +28,11 @@ impl World {
             .call("consume", async |s| {
                 let ents = s.registry.load(&t).await?;
                 ents.meter()
-                    .consume_durable(&UsageUnit::ArticlesPublished, quantity, &key)
+                    .consume_durable(
+                        &UsageUnit::ArticlesPublished,
+                        quantity,
+                        &IdempotencyKey::new(key.clone()).unwrap(),
+                    )
                     .await
             })
             .await?;
@@ -85,17 +90,20 @@ impl World {
         let r = self
             .call("reserve", async |s| {
                 let meter = s.registry.load(&t).await?.meter();
-                match meter.reserve(&unit, held, &key) {
+                match meter.reserve(&unit, held, &IdempotencyKey::new(key.clone()).unwrap()) {
                     Ok(_) => {}
                     // An earlier attempt committed it (and its write is what failed).
                     Err(ModulesError::ReservationNotOpen { .. }) if !release => {}
                     Err(e) => return Err(e),
                 }
                 if release {
-                    meter.release(&key);
+                    meter.release(&IdempotencyKey::new(key.clone()).unwrap());
                     Ok(None)
                 } else {
-                    meter.commit_durable(&key, used).await.map(Some)
+                    meter
+                        .commit_durable(used, &IdempotencyKey::new(key.clone()).unwrap())
+                        .await
+                        .map(Some)
                 }
             })
             .await?;

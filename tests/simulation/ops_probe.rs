@@ -5,6 +5,7 @@
 use marketingforce_ads::AdsError;
 use marketingforce_content::ContentError;
 use marketingforce_core::Error as CoreError;
+use marketingforce_core::IdempotencyKey;
 use marketingforce_crm::CrmError;
 use marketingforce_modules::catalog::UsageUnit;
 use marketingforce_modules::ModulesError;
@@ -37,7 +38,11 @@ impl World {
                             .load(&t)
                             .await?
                             .meter()
-                            .consume_durable(&UsageUnit::ArticlesPublished, q, &key)
+                            .consume_durable(
+                                &UsageUnit::ArticlesPublished,
+                                q,
+                                &IdempotencyKey::new(key.clone()).unwrap(),
+                            )
                             .await
                     })
                     .await?;
@@ -67,7 +72,13 @@ impl World {
                 };
                 let r = self
                     .call("capture again", async |s| {
-                        s.crm.capture(&t, request.clone(), &key).await
+                        s.crm
+                            .capture(
+                                &t,
+                                request.clone(),
+                                &IdempotencyKey::new(key.clone()).unwrap(),
+                            )
+                            .await
                     })
                     .await?;
                 let ok = if other {
@@ -88,7 +99,9 @@ impl World {
                 let asked = if other { Vec::new() } else { leads };
                 let r = self
                     .call("allocate again", async |s| {
-                        s.crm.allocate(&t, &asked, &key).await
+                        s.crm
+                            .allocate(&t, &asked, &IdempotencyKey::new(key.clone()).unwrap())
+                            .await
                     })
                     .await?;
                 let ok = if other {
@@ -115,7 +128,9 @@ impl World {
                 }
                 let r = self
                     .call("top up again", async |s| {
-                        s.ads[i].top_up(&key, request.clone()).await
+                        s.ads[i]
+                            .top_up(request.clone(), &IdempotencyKey::new(key.clone()).unwrap())
+                            .await
                     })
                     .await?;
                 let ok = if other {
@@ -139,7 +154,13 @@ impl World {
                 }
                 let r = self
                     .call("publish again", async |s| {
-                        s.publisher.publish(&t, command.clone(), &key).await
+                        s.publisher
+                            .publish(
+                                &t,
+                                command.clone(),
+                                &IdempotencyKey::new(key.clone()).unwrap(),
+                            )
+                            .await
                     })
                     .await?;
                 let ok = if other {
@@ -179,7 +200,9 @@ impl World {
             let key = self.models[b].key("allocate");
             let r = self
                 .call("allocate another tenant's lead", async |s| {
-                    s.crm.allocate(&tb, &[lead], &key).await
+                    s.crm
+                        .allocate(&tb, &[lead], &IdempotencyKey::new(key.clone()).unwrap())
+                        .await
                 })
                 .await?;
             if !matches!(r.result, Err(CrmError::LeadNotFound(_))) {

@@ -1,6 +1,7 @@
 //! The bugs the simulation found, pinned down with scripted faults (each test failed before
 //! its fix; the seeds that found them are in the comments).
 
+use marketingforce_core::IdempotencyKey;
 use std::sync::Arc;
 
 use chrono::NaiveDate;
@@ -96,17 +97,32 @@ fn the_ledger_reloads_after_a_replayed_or_unknown_commit() {
         let e = env();
         let ops = open_ads(&e, e.faulty.clone()).await;
         let p = ops
-            .register_platform("p", "短视频", "sim", PlatformCategory::ShortVideo)
+            .register_platform(
+                "短视频",
+                "sim",
+                PlatformCategory::ShortVideo,
+                &IdempotencyKey::from_static("p"),
+            )
             .await
             .expect("platform");
         let cny = |y: i64| Money::new(rust_decimal::Decimal::new(y, 0), Currency::CNY);
         e.faulty.script(Fault::DuplicateDelivery);
-        ops.record_platform_prepayment("prepay-1", &p.id, cny(1000), day())
-            .await
-            .expect("prepayment");
+        ops.record_platform_prepayment(
+            &p.id,
+            cny(1000),
+            day(),
+            &IdempotencyKey::from_static("prepay-1"),
+        )
+        .await
+        .expect("prepayment");
         e.faulty.script(Fault::ErrorAfterCommit);
         assert!(ops
-            .record_platform_prepayment("prepay-2", &p.id, cny(500), day())
+            .record_platform_prepayment(
+                &p.id,
+                cny(500),
+                day(),
+                &IdempotencyKey::from_static("prepay-2")
+            )
             .await
             .is_err());
         let stored = open_ads(&e, e.memory.clone()).await;
@@ -121,9 +137,14 @@ fn the_ledger_reloads_after_a_replayed_or_unknown_commit() {
             "the live ledger missed stored transfers"
         );
         // The next posting is journaled after them, so the journal replays cleanly.
-        ops.record_platform_prepayment("prepay-3", &p.id, cny(1), day())
-            .await
-            .expect("prepayment");
+        ops.record_platform_prepayment(
+            &p.id,
+            cny(1),
+            day(),
+            &IdempotencyKey::from_static("prepay-3"),
+        )
+        .await
+        .expect("prepayment");
         assert_eq!(count(&open_ads(&e, e.memory.clone()).await).await, 3);
     });
 }
@@ -141,14 +162,20 @@ fn a_capture_stored_despite_an_error_still_dedupes() {
             .expect("crm");
         let first = CaptureRequest::new(Source::OwnSite).mobile("13900001111");
         e.faulty.script(Fault::ErrorAfterCommit);
-        assert!(crm.capture(&e.tenant, first.clone(), "k1").await.is_err());
-        let created = crm.capture(&e.tenant, first, "k1").await.expect("retry");
+        assert!(crm
+            .capture(&e.tenant, first.clone(), &IdempotencyKey::from_static("k1"))
+            .await
+            .is_err());
+        let created = crm
+            .capture(&e.tenant, first, &IdempotencyKey::from_static("k1"))
+            .await
+            .expect("retry");
         assert!(matches!(created, CaptureOutcome::Created { .. }));
         let again = crm
             .capture(
                 &e.tenant,
                 CaptureRequest::new(Source::OfflineQr).mobile("+86 139 0000 1111"),
-                "k2",
+                &IdempotencyKey::from_static("k2"),
             )
             .await
             .expect("capture");
@@ -198,8 +225,11 @@ fn a_retried_departure_frees_the_seat() {
         }
         e.faulty
             .script_matching(Fault::TimeoutAfterCommit, "modules.seats");
-        assert!(crm.depart(&e.tenant, &staff[0], "bye").await.is_err());
-        crm.depart(&e.tenant, &staff[0], "bye")
+        assert!(crm
+            .depart(&e.tenant, &staff[0], &IdempotencyKey::from_static("bye"))
+            .await
+            .is_err());
+        crm.depart(&e.tenant, &staff[0], &IdempotencyKey::from_static("bye"))
             .await
             .expect("retry");
         let ents = registry.load(&e.tenant).await.expect("entitlements");
@@ -252,17 +282,17 @@ fn a_retried_publication_is_recorded_as_published() {
             publish_at: None,
         };
         publisher
-            .publish(&e.tenant, command(1), "p1")
+            .publish(&e.tenant, command(1), &IdempotencyKey::from_static("p1"))
             .await
             .expect("first");
         e.faulty
             .script_matching(Fault::TimeoutAfterCommit, "modules.usage");
         assert!(publisher
-            .publish(&e.tenant, command(2), "p2")
+            .publish(&e.tenant, command(2), &IdempotencyKey::from_static("p2"))
             .await
             .is_err());
         let second = publisher
-            .publish(&e.tenant, command(2), "p2")
+            .publish(&e.tenant, command(2), &IdempotencyKey::from_static("p2"))
             .await
             .expect("retry");
         assert!(

@@ -2,6 +2,7 @@
 //! business (two platforms, two customers, four accounts with a campaign each) and reviewed
 //! content. It runs through the same faulty store and retries as the operations.
 
+use marketingforce_core::IdempotencyKey;
 use std::sync::Arc;
 
 use chrono::NaiveDate;
@@ -167,7 +168,9 @@ impl World {
             let key = format!("review-article-{k}");
             let r = self
                 .call("review", async |s| {
-                    s.reviews.review(&t, &version, &key).await
+                    s.reviews
+                        .review(&t, &version, &IdempotencyKey::new(key.clone()).unwrap())
+                        .await
                 })
                 .await?;
             let record = self.must("review", r)?;
@@ -216,7 +219,9 @@ impl World {
         {
             let r = self
                 .call("register_platform", async |s| {
-                    s.ads[i].register_platform(key, name, code, category).await
+                    s.ads[i]
+                        .register_platform(name, code, category, &IdempotencyKey::new(key).unwrap())
+                        .await
                 })
                 .await?;
             let platform = self.must("register_platform", r)?;
@@ -235,7 +240,11 @@ impl World {
             let r = self
                 .call("sign_platform_agreement", async |s| {
                     s.ads[i]
-                        .sign_platform_agreement(&akey, &platform.id, agreement.clone())
+                        .sign_platform_agreement(
+                            &platform.id,
+                            agreement.clone(),
+                            &IdempotencyKey::new(akey.clone()).unwrap(),
+                        )
                         .await
                 })
                 .await?;
@@ -247,7 +256,12 @@ impl World {
         let r = self
             .call("record_platform_prepayment", async |s| {
                 s.ads[i]
-                    .record_platform_prepayment("prepay-0", &prepaid, cny(600_000), day)
+                    .record_platform_prepayment(
+                        &prepaid,
+                        cny(600_000),
+                        day,
+                        &IdempotencyKey::from_static("prepay-0"),
+                    )
                     .await
             })
             .await?;
@@ -282,7 +296,9 @@ impl World {
             };
             let r = self
                 .call("register_customer", async |s| {
-                    s.ads[i].register_customer(key, new.clone()).await
+                    s.ads[i]
+                        .register_customer(new.clone(), &IdempotencyKey::new(key).unwrap())
+                        .await
                 })
                 .await?;
             let customer = self.must("register_customer", r)?;
@@ -306,7 +322,12 @@ impl World {
             let r = self
                 .call("review_customer", async |s| {
                     s.ads[i]
-                        .review_customer(&rkey, &customer.id, &dossier, "审核员")
+                        .review_customer(
+                            &customer.id,
+                            &dossier,
+                            "审核员",
+                            &IdempotencyKey::new(rkey.clone()).unwrap(),
+                        )
                         .await
                 })
                 .await?;
@@ -328,7 +349,11 @@ impl World {
             let r = self
                 .call("sign_agreement", async |s| {
                     s.ads[i]
-                        .sign_agreement(&gkey, &customer.id, terms.clone())
+                        .sign_agreement(
+                            &customer.id,
+                            terms.clone(),
+                            &IdempotencyKey::new(gkey.clone()).unwrap(),
+                        )
                         .await
                 })
                 .await?;
@@ -345,7 +370,12 @@ impl World {
         let r = self
             .call("record_receipt", async |s| {
                 s.ads[i]
-                    .record_receipt("receipt-0", &distribution, cny(60_000), day)
+                    .record_receipt(
+                        &distribution,
+                        cny(60_000),
+                        day,
+                        &IdempotencyKey::from_static("receipt-0"),
+                    )
                     .await
             })
             .await?;
@@ -357,7 +387,13 @@ impl World {
                 let key = format!("account-{c}-{p}");
                 let r = self
                     .call("open_ad_account", async |s| {
-                        s.ads[i].open_ad_account(&key, &customer, &platform).await
+                        s.ads[i]
+                            .open_ad_account(
+                                &customer,
+                                &platform,
+                                &IdempotencyKey::new(key.clone()).unwrap(),
+                            )
+                            .await
                     })
                     .await?;
                 let account = self.must("open_ad_account", r)?;
@@ -388,7 +424,11 @@ impl World {
                 let r = self
                     .call("create_campaign", async |s| {
                         s.ads[i]
-                            .create_campaign(&ckey, &account.id, draft.clone())
+                            .create_campaign(
+                                &account.id,
+                                draft.clone(),
+                                &IdempotencyKey::new(ckey.clone()).unwrap(),
+                            )
                             .await
                     })
                     .await?;

@@ -203,7 +203,16 @@ pub fn client_key(claim: &str) -> &str {
     claim.split_once('/').map_or(claim, |(_, key)| key)
 }
 
-/// The key handed to the SDK's own idempotent command for `key`.
-pub fn domain_key(key: &IdempotencyKey) -> String {
-    format!("{DOMAIN_PREFIX}{key}")
+/// The key handed to the SDK's own idempotent command for `key`: `api:{key}`, or a key
+/// [derived](marketingforce::core::IdempotencyKey::derive) from the client's when that would
+/// be longer than 128 bytes.
+///
+/// # Errors
+/// 400 `invalid-idempotency-key` with the SDK's reason when the key is not a valid
+/// [`IdempotencyKey`](marketingforce::core::IdempotencyKey) (field `idempotency_key`).
+pub fn domain_key(key: &IdempotencyKey) -> Result<marketingforce::core::IdempotencyKey, Problem> {
+    use marketingforce::core::IdempotencyKey as Key;
+    let typed =
+        Key::new(key.as_str()).map_err(|e| Problem::invalid_idempotency_key(e.to_string()))?;
+    Ok(Key::new(format!("{DOMAIN_PREFIX}{key}")).unwrap_or_else(|_| typed.derive("api")))
 }

@@ -56,7 +56,7 @@ pub async fn capture(
     once(&state, id, &key, "capture_lead", &request, |_| async {
         let outcome = state
             .crm()
-            .capture(&id, request.clone(), &domain_key(&key))
+            .capture(&id, request.clone(), &domain_key(&key)?)
             .await?;
         let status = match outcome {
             CaptureOutcome::Created { .. } => StatusCode::CREATED,

@@ -50,7 +50,7 @@ pub async fn consume(
     once(&state, id, &key, "consume_usage", &request, |_| async {
         let meter = state.registry().load(&id).await?.meter();
         let consumed = meter
-            .consume_durable(&request.unit, request.quantity, &domain_key(&key))
+            .consume_durable(&request.unit, request.quantity, &domain_key(&key)?)
             .await?;
         Ok((Reply::new(StatusCode::OK, &consumed)?, Default::default()))
     })

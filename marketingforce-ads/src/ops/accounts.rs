@@ -8,6 +8,7 @@ use marketingforce_core::adapters::ad_platform::{
 use marketingforce_core::money::Money;
 use marketingforce_core::storage::{Batch, Collection, Expect, Versioned};
 use marketingforce_core::telemetry::operation;
+use marketingforce_core::IdempotencyKey;
 use serde::Serialize;
 
 use super::AdOps;
@@ -42,10 +43,11 @@ impl AdOps {
     #[operation("ads.open_ad_account", tenant = self.tenant, key = key)]
     pub async fn open_ad_account(
         &self,
-        key: &str,
         customer: &CustomerId,
         platform: &PlatformId,
+        key: &IdempotencyKey,
     ) -> Result<AdAccount> {
+        let key = key.as_str();
         let (idem, previous) = self
             .idempotent("open_ad_account", key, &(customer, platform))
             .await?;
@@ -133,10 +135,11 @@ impl AdOps {
     #[operation("ads.suspend_account", tenant = self.tenant, key = key)]
     pub async fn suspend_account(
         &self,
-        key: &str,
         account: &AdAccountId,
         reason: &str,
+        key: &IdempotencyKey,
     ) -> Result<AdAccount> {
+        let key = key.as_str();
         let (idem, previous) = self
             .idempotent("suspend_account", key, &(account, reason))
             .await?;
@@ -178,7 +181,12 @@ impl AdOps {
     /// # Errors
     /// An account not suspended, storage errors.
     #[operation("ads.reinstate_account", tenant = self.tenant, key = key)]
-    pub async fn reinstate_account(&self, key: &str, account: &AdAccountId) -> Result<AdAccount> {
+    pub async fn reinstate_account(
+        &self,
+        account: &AdAccountId,
+        key: &IdempotencyKey,
+    ) -> Result<AdAccount> {
+        let key = key.as_str();
         let (idem, previous) = self.idempotent("reinstate_account", key, account).await?;
         if let Some(a) = previous {
             return Ok(a);
@@ -225,7 +233,8 @@ impl AdOps {
     /// that is not positive whole fen in the books' currency, a platform failure (the top-up
     /// then stays pending; retry or [`AdOps::confirm_top_up`]), storage errors.
     #[operation("ads.top_up", tenant = self.tenant, key = key)]
-    pub async fn top_up(&self, key: &str, request: TopUpRequest) -> Result<TopUp> {
+    pub async fn top_up(&self, request: TopUpRequest, key: &IdempotencyKey) -> Result<TopUp> {
+        let key = key.as_str();
         let held = {
             let _money = self.money.lock().await;
             self.hold_top_up(key, &request).await?
@@ -542,11 +551,12 @@ impl AdOps {
     #[operation("ads.record_platform_prepayment", tenant = self.tenant, key = key)]
     pub async fn record_platform_prepayment(
         &self,
-        key: &str,
         platform: &PlatformId,
         amount: Money,
         on: NaiveDate,
+        key: &IdempotencyKey,
     ) -> Result<TransferId> {
+        let key = key.as_str();
         self.money_in_books(&amount, "amount")?;
         self.platform(platform).await?;
         let legs = vec![
@@ -581,11 +591,12 @@ impl AdOps {
     #[operation("ads.record_platform_payment", tenant = self.tenant, key = key)]
     pub async fn record_platform_payment(
         &self,
-        key: &str,
         platform: &PlatformId,
         amount: Money,
         on: NaiveDate,
+        key: &IdempotencyKey,
     ) -> Result<TransferId> {
+        let key = key.as_str();
         self.money_in_books(&amount, "amount")?;
         self.platform(platform).await?;
         let legs = vec![
@@ -619,11 +630,12 @@ impl AdOps {
     #[operation("ads.record_platform_rebate_cash", tenant = self.tenant, key = key)]
     pub async fn record_platform_rebate_cash(
         &self,
-        key: &str,
         platform: &PlatformId,
         amount: Money,
         on: NaiveDate,
+        key: &IdempotencyKey,
     ) -> Result<TransferId> {
+        let key = key.as_str();
         self.money_in_books(&amount, "amount")?;
         self.platform(platform).await?;
         let legs = vec![
@@ -658,11 +670,12 @@ impl AdOps {
     #[operation("ads.record_staff_costs", tenant = self.tenant, key = key)]
     pub async fn record_staff_costs(
         &self,
-        key: &str,
         month: Month,
         service: ServiceType,
         amount: Money,
+        key: &IdempotencyKey,
     ) -> Result<TransferId> {
+        let key = key.as_str();
         self.money_in_books(&amount, "amount")?;
         let legs = vec![
             Leg::of_money(
@@ -695,11 +708,12 @@ impl AdOps {
     #[operation("ads.record_receipt", tenant = self.tenant, key = key)]
     pub async fn record_receipt(
         &self,
-        key: &str,
         customer: &CustomerId,
         amount: Money,
         on: NaiveDate,
+        key: &IdempotencyKey,
     ) -> Result<Receipt> {
+        let key = key.as_str();
         let _money = self.money.lock().await;
         let (idem, previous) = self
             .idempotent("receipt", key, &(customer, amount, on))

@@ -1,6 +1,7 @@
 //! Campaigns, creatives and placements (through the content review gate), and the ingestion of
 //! spend, performance and conversion reports.
 
+use marketingforce_core::IdempotencyKey;
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
@@ -99,10 +100,11 @@ impl AdOps {
     #[operation("ads.create_campaign", tenant = self.tenant, key = key)]
     pub async fn create_campaign(
         &self,
-        key: &str,
         account: &AdAccountId,
         draft: CampaignDraft,
+        key: &IdempotencyKey,
     ) -> Result<Campaign> {
+        let key = key.as_str();
         let (idem, previous) = self
             .idempotent("create_campaign", key, &(account, &draft))
             .await?;
@@ -197,10 +199,11 @@ impl AdOps {
     #[operation("ads.set_campaign_status", tenant = self.tenant, key = key)]
     pub async fn set_campaign_status(
         &self,
-        key: &str,
         id: &CampaignId,
         status: CampaignStatus,
+        key: &IdempotencyKey,
     ) -> Result<Campaign> {
+        let key = key.as_str();
         let (idem, previous) = self
             .idempotent("set_campaign_status", key, &(id, status))
             .await?;
@@ -233,10 +236,11 @@ impl AdOps {
     #[operation("ads.register_creative", tenant = self.tenant, key = key)]
     pub async fn register_creative(
         &self,
-        key: &str,
         customer: &CustomerId,
         draft: CreativeDraft,
+        key: &IdempotencyKey,
     ) -> Result<Creative> {
+        let key = key.as_str();
         let (idem, previous) = self
             .idempotent("register_creative", key, &(customer, &draft))
             .await?;
@@ -277,10 +281,11 @@ impl AdOps {
     #[operation("ads.place_creative", tenant = self.tenant, key = key)]
     pub async fn place_creative(
         &self,
-        key: &str,
         campaign: &CampaignId,
         creative: &CreativeId,
+        key: &IdempotencyKey,
     ) -> Result<Placement> {
+        let key = key.as_str();
         let (idem, previous) = self
             .idempotent("place_creative", key, &(campaign, creative))
             .await?;

@@ -4,6 +4,7 @@
 use chrono::NaiveDate;
 use marketingforce_core::storage::{Batch, Collection, Expect, Versioned};
 use marketingforce_core::telemetry::operation;
+use marketingforce_core::IdempotencyKey;
 use serde::Serialize;
 
 use super::AdOps;
@@ -42,7 +43,12 @@ impl AdOps {
     /// Invalid input naming the field, a licence number already registered, storage errors,
     /// an idempotency mismatch.
     #[operation("ads.register_customer", tenant = self.tenant, key = key)]
-    pub async fn register_customer(&self, key: &str, new: NewCustomer) -> Result<Customer> {
+    pub async fn register_customer(
+        &self,
+        new: NewCustomer,
+        key: &IdempotencyKey,
+    ) -> Result<Customer> {
+        let key = key.as_str();
         let (idem, previous) = self.idempotent("register_customer", key, &new).await?;
         if let Some(c) = previous {
             return Ok(c);
@@ -96,11 +102,12 @@ impl AdOps {
     #[operation("ads.review_customer", tenant = self.tenant, key = key)]
     pub async fn review_customer(
         &self,
-        key: &str,
         customer: &CustomerId,
         dossier: &QualificationDossier,
         reviewer: &str,
+        key: &IdempotencyKey,
     ) -> Result<QualificationReview> {
+        let key = key.as_str();
         #[derive(Serialize)]
         struct Req<'a> {
             customer: &'a CustomerId,
@@ -174,10 +181,11 @@ impl AdOps {
     #[operation("ads.sign_agreement", tenant = self.tenant, key = key)]
     pub async fn sign_agreement(
         &self,
-        key: &str,
         customer: &CustomerId,
         terms: AgreementTerms,
+        key: &IdempotencyKey,
     ) -> Result<FrameworkAgreement> {
+        let key = key.as_str();
         let (idem, previous) = self
             .idempotent("sign_agreement", key, &(customer, &terms))
             .await?;
@@ -196,9 +204,10 @@ impl AdOps {
     #[operation("ads.renew_agreement", tenant = self.tenant, key = key)]
     pub async fn renew_agreement(
         &self,
-        key: &str,
         agreement: &AgreementId,
+        key: &IdempotencyKey,
     ) -> Result<FrameworkAgreement> {
+        let key = key.as_str();
         let (idem, previous) = self.idempotent("renew_agreement", key, agreement).await?;
         if let Some(a) = previous {
             return Ok(a);
@@ -299,11 +308,12 @@ impl AdOps {
     #[operation("ads.register_platform", tenant = self.tenant, key = key)]
     pub async fn register_platform(
         &self,
-        key: &str,
         name: &str,
         code: &str,
         category: PlatformCategory,
+        key: &IdempotencyKey,
     ) -> Result<MediaPlatform> {
+        let key = key.as_str();
         let (idem, previous) = self
             .idempotent("register_platform", key, &(name, code, category))
             .await?;
@@ -360,10 +370,11 @@ impl AdOps {
     #[operation("ads.sign_platform_agreement", tenant = self.tenant, key = key)]
     pub async fn sign_platform_agreement(
         &self,
-        key: &str,
         platform: &PlatformId,
         terms: PlatformAgreementTerms,
+        key: &IdempotencyKey,
     ) -> Result<PlatformAgreement> {
+        let key = key.as_str();
         let (idem, previous) = self
             .idempotent("sign_platform_agreement", key, &(platform, &terms))
             .await?;

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+use marketingforce_core::IdempotencyKey;
 use std::sync::Arc;
 
 use chrono::{Duration, NaiveDate, TimeZone as _, Utc};
@@ -170,25 +171,30 @@ pub async fn customer(
 ) -> Customer {
     let c = ops
         .register_customer(
-            key,
             NewCustomer {
                 name: name.into(),
                 kind: CustomerKind::DirectAdvertiser,
                 industry: "retail".into(),
                 licence_number: uscc_with_check_digit(body).unwrap(),
             },
+            &IdempotencyKey::new(key).unwrap(),
         )
         .await
         .unwrap();
     let r = ops
-        .review_customer(&format!("{key}-review"), &c.id, &dossier(&c), "审核员")
+        .review_customer(
+            &c.id,
+            &dossier(&c),
+            "审核员",
+            &IdempotencyKey::new(format!("{key}-review")).unwrap(),
+        )
         .await
         .unwrap();
     assert_eq!(r.outcome, ReviewOutcome::Approved, "{:?}", r.reasons);
     ops.sign_agreement(
-        &format!("{key}-agreement"),
         &c.id,
         terms(service, rebate, days, limit),
+        &IdempotencyKey::new(format!("{key}-agreement")).unwrap(),
     )
     .await
     .unwrap();
@@ -201,20 +207,24 @@ pub async fn world_with(store: Arc<dyn Store>, tenant: TenantId, seed: u64) -> W
     let ops = open_ops(store.clone(), tenant, clock.clone(), seed).await;
     let p1 = ops
         .register_platform(
-            "p1",
             "短视频(sim)",
             "sim-video",
             PlatformCategory::ShortVideo,
+            &IdempotencyKey::from_static("p1"),
         )
         .await
         .unwrap();
     let p2 = ops
-        .register_platform("p2", "电商(sim)", "sim-shop", PlatformCategory::ECommerce)
+        .register_platform(
+            "电商(sim)",
+            "sim-shop",
+            PlatformCategory::ECommerce,
+            &IdempotencyKey::from_static("p2"),
+        )
         .await
         .unwrap();
     let all = vec![PricingModel::Cpc, PricingModel::Cpm, PricingModel::Cpt];
     ops.sign_platform_agreement(
-        "pa1",
         &p1.id,
         PlatformAgreementTerms {
             start: day("2026-01-01"),
@@ -224,11 +234,11 @@ pub async fn world_with(store: Arc<dyn Store>, tenant: TenantId, seed: u64) -> W
             settlement_terms: SettlementTerms::Prepay,
             rebate_policy: tiered_policy(),
         },
+        &IdempotencyKey::from_static("pa1"),
     )
     .await
     .unwrap();
     ops.sign_platform_agreement(
-        "pa2",
         &p2.id,
         PlatformAgreementTerms {
             start: day("2026-01-01"),
@@ -240,6 +250,7 @@ pub async fn world_with(store: Arc<dyn Store>, tenant: TenantId, seed: u64) -> W
             },
             rebate_policy: netting_policy(),
         },
+        &IdempotencyKey::from_static("pa2"),
     )
     .await
     .unwrap();
@@ -273,9 +284,14 @@ pub async fn world_with(store: Arc<dyn Store>, tenant: TenantId, seed: u64) -> W
         "1000000",
     )
     .await;
-    ops.record_platform_prepayment("prepay-p1", &p1.id, cny("800000"), day("2026-03-01"))
-        .await
-        .unwrap();
+    ops.record_platform_prepayment(
+        &p1.id,
+        cny("800000"),
+        day("2026-03-01"),
+        &IdempotencyKey::from_static("prepay-p1"),
+    )
+    .await
+    .unwrap();
     World {
         ops,
         store,
@@ -330,67 +346,79 @@ pub struct Plan {
 pub async fn accounts_and_campaigns(w: &World) -> Plan {
     let ops = &w.ops;
     let s1 = ops
-        .open_ad_account("s1", &w.solution.id, &w.p1.id)
+        .open_ad_account(&w.solution.id, &w.p1.id, &IdempotencyKey::from_static("s1"))
         .await
         .unwrap();
     let s2 = ops
-        .open_ad_account("s2", &w.solution.id, &w.p2.id)
+        .open_ad_account(&w.solution.id, &w.p2.id, &IdempotencyKey::from_static("s2"))
         .await
         .unwrap();
     let d1 = ops
-        .open_ad_account("d1", &w.distribution.id, &w.p1.id)
+        .open_ad_account(
+            &w.distribution.id,
+            &w.p1.id,
+            &IdempotencyKey::from_static("d1"),
+        )
         .await
         .unwrap();
     let d2 = ops
-        .open_ad_account("d2", &w.distribution.id, &w.p2.id)
+        .open_ad_account(
+            &w.distribution.id,
+            &w.p2.id,
+            &IdempotencyKey::from_static("d2"),
+        )
         .await
         .unwrap();
     ops.top_up(
-        "t-s1",
         TopUpRequest {
             account: s1.id,
             amount: cny("200000"),
             funding: Funding::Credit,
         },
+        &IdempotencyKey::from_static("t-s1"),
     )
     .await
     .unwrap();
     ops.top_up(
-        "t-s2",
         TopUpRequest {
             account: s2.id,
             amount: cny("100000"),
             funding: Funding::Credit,
         },
+        &IdempotencyKey::from_static("t-s2"),
     )
     .await
     .unwrap();
-    ops.record_receipt("r-d", &w.distribution.id, cny("150000"), day("2026-03-01"))
-        .await
-        .unwrap();
+    ops.record_receipt(
+        &w.distribution.id,
+        cny("150000"),
+        day("2026-03-01"),
+        &IdempotencyKey::from_static("r-d"),
+    )
+    .await
+    .unwrap();
     ops.top_up(
-        "t-d1",
         TopUpRequest {
             account: d1.id,
             amount: cny("150000"),
             funding: Funding::CustomerPrepayment,
         },
+        &IdempotencyKey::from_static("t-d1"),
     )
     .await
     .unwrap();
     ops.top_up(
-        "t-d2",
         TopUpRequest {
             account: d2.id,
             amount: cny("100000"),
             funding: Funding::Credit,
         },
+        &IdempotencyKey::from_static("t-d2"),
     )
     .await
     .unwrap();
     let campaigns = vec![
         ops.create_campaign(
-            "cs1",
             &s1.id,
             draft(
                 "S 搜索引流",
@@ -400,11 +428,11 @@ pub async fn accounts_and_campaigns(w: &World) -> Plan {
                 "3000",
                 vec![KpiTarget::MaxCpc { max: cny("0.80") }],
             ),
+            &IdempotencyKey::from_static("cs1"),
         )
         .await
         .unwrap(),
         ops.create_campaign(
-            "cs2",
             &s2.id,
             draft(
                 "S 商品曝光",
@@ -412,11 +440,11 @@ pub async fn accounts_and_campaigns(w: &World) -> Plan {
                 "2000",
                 vec![],
             ),
+            &IdempotencyKey::from_static("cs2"),
         )
         .await
         .unwrap(),
         ops.create_campaign(
-            "cd1",
             &d1.id,
             draft(
                 "D 直播引流",
@@ -426,11 +454,11 @@ pub async fn accounts_and_campaigns(w: &World) -> Plan {
                 "4000",
                 vec![],
             ),
+            &IdempotencyKey::from_static("cd1"),
         )
         .await
         .unwrap(),
         ops.create_campaign(
-            "cd2",
             &d2.id,
             draft(
                 "D 首页焦点图",
@@ -441,6 +469,7 @@ pub async fn accounts_and_campaigns(w: &World) -> Plan {
                 "600",
                 vec![],
             ),
+            &IdempotencyKey::from_static("cd2"),
         )
         .await
         .unwrap(),

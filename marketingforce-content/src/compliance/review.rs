@@ -1,5 +1,6 @@
 //! Reviews recorded per content version, with tenant word lists kept in the store.
 
+use marketingforce_core::IdempotencyKey;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -171,6 +172,7 @@ type CheckerCache = HashMap<(TenantId, Option<String>), (u64, Arc<ComplianceChec
 /// Reviews content versions and records a decision per version.
 ///
 /// ```
+/// use marketingforce_core::IdempotencyKey;
 /// use std::sync::Arc;
 /// use marketingforce_content::compliance::{ContentVersion, Decision, Lexicon, ReviewService};
 /// use marketingforce_core::storage::MemoryStore;
@@ -183,10 +185,10 @@ type CheckerCache = HashMap<(TenantId, Option<String>), (u64, Arc<ComplianceChec
 /// let tenant = TenantId::new();
 /// let v1 = ContentVersion { content_id: "art-1".into(), version: 1, industry: None,
 ///                           title: "行业第一的机床".into(), body: "精度高。".into() };
-/// let r = service.review(&tenant, &v1, "review-art-1-v1").await.unwrap();
+/// let r = service.review(&tenant, &v1, &IdempotencyKey::from_static("review-art-1-v1")).await.unwrap();
 /// assert_eq!(r.decision, Decision::Rejected);
 /// let v2 = ContentVersion { version: 2, title: "高精度机床".into(), ..v1 };
-/// let r = service.review(&tenant, &v2, "review-art-1-v2").await.unwrap();
+/// let r = service.review(&tenant, &v2, &IdempotencyKey::from_static("review-art-1-v2")).await.unwrap();
 /// assert_eq!(r.decision, Decision::Approved);
 /// assert_eq!(service.decision(&tenant, "art-1", 1).await.unwrap().unwrap().decision, Decision::Rejected);
 /// # });
@@ -292,8 +294,9 @@ impl ReviewService {
         &self,
         tenant: &TenantId,
         content: &ContentVersion,
-        idempotency_key: &str,
+        idempotency_key: &IdempotencyKey,
     ) -> Result<ReviewRecord> {
+        let idempotency_key = idempotency_key.as_str();
         if content.content_id.trim().is_empty() {
             return Err(ContentError::validation("content_id", "must not be blank"));
         }
@@ -359,8 +362,9 @@ impl ReviewService {
         content_id: &str,
         version: u32,
         human: &HumanDecision,
-        idempotency_key: &str,
+        idempotency_key: &IdempotencyKey,
     ) -> Result<ReviewRecord> {
+        let idempotency_key = idempotency_key.as_str();
         let (decision, reviewer, note) =
             (human.decision, human.reviewer.as_str(), human.note.as_str());
         if reviewer.trim().is_empty() {

@@ -1,6 +1,7 @@
 //! [`QuotaGate`] on the platform's entitlements and usage metering
 //! (`marketingforce_modules::metering::UsageMeter`).
 
+use marketingforce_core::IdempotencyKey;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -67,6 +68,16 @@ fn exhausted(meter: &str, units: u64, e: ModulesError) -> ContentError {
     }
 }
 
+/// The usage-event key of a gate `key`: the key itself when it is a valid [`IdempotencyKey`]
+/// (every generation key of a name up to about 100 bytes: the stored form of earlier
+/// versions), otherwise a key [derived](IdempotencyKey::derive) from the meter and hashed.
+fn event_key(meter: &str, key: &str) -> Result<IdempotencyKey> {
+    match IdempotencyKey::new(key) {
+        Ok(k) => Ok(k),
+        Err(_) => Ok(IdempotencyKey::new(meter)?.derive(key)),
+    }
+}
+
 #[async_trait]
 impl QuotaGate for ModulesQuota {
     async fn reserve(
@@ -78,7 +89,7 @@ impl QuotaGate for ModulesQuota {
     ) -> Result<QuotaGrant> {
         let unit = ModulesQuota::unit(meter)?;
         let m = self.registry.load(tenant).await?.meter();
-        match m.reserve(&unit, units, key) {
+        match m.reserve(&unit, units, &event_key(meter, key)?) {
             Ok(r) => Ok(QuotaGrant {
                 consumed: if r.replayed { 0 } else { units },
                 remaining: Some(m.remaining(&unit).get()),
@@ -95,13 +106,17 @@ impl QuotaGate for ModulesQuota {
     async fn commit(&self, tenant: &TenantId, meter: &str, units: u64, key: &str) -> Result<()> {
         ModulesQuota::unit(meter)?;
         let m = self.registry.load(tenant).await?.meter();
-        m.commit_durable(key, units).await?;
+        m.commit_durable(units, &event_key(meter, key)?).await?;
         Ok(())
     }
 
     async fn release(&self, tenant: &TenantId, meter: &str, key: &str) -> Result<()> {
         ModulesQuota::unit(meter)?;
-        self.registry.load(tenant).await?.meter().release(key);
+        self.registry
+            .load(tenant)
+            .await?
+            .meter()
+            .release(&event_key(meter, key)?);
         Ok(())
     }
 }

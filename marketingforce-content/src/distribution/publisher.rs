@@ -1,6 +1,7 @@
 //! Publishing through the content-channel adapters: real-name-verified accounts only, reviewed
 //! content only, release quota consumed through metering, per-channel rate limits and scheduling.
 
+use marketingforce_core::IdempotencyKey;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -295,8 +296,9 @@ impl Publisher {
         &self,
         tenant: &TenantId,
         cmd: PublishCommand,
-        idempotency_key: &str,
+        idempotency_key: &IdempotencyKey,
     ) -> Result<Publication> {
+        let idempotency_key = idempotency_key.as_str();
         self.validate(&cmd)?;
         #[allow(deprecated)] // moves to Idempotent::new(&IdempotencyKey, operation, ..)
         let idem = Idempotent::legacy(idempotency_key, &cmd)?;

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use marketingforce_core::storage::{Batch, Journal};
 use marketingforce_core::telemetry::operation;
 use marketingforce_core::tenant::TenantId;
+use marketingforce_core::IdempotencyKey;
 use serde::{Deserialize, Serialize};
 
 use super::{Crm, TenantState, Work, WorkVault};
@@ -366,8 +367,9 @@ impl Crm {
         tenant: &TenantId,
         lead: &LeadId,
         actor: &Actor,
-        idempotency_key: &str,
+        idempotency_key: &IdempotencyKey,
     ) -> Result<LeadId> {
+        let idempotency_key = idempotency_key.as_str();
         self.require_admin(tenant, actor).await?;
         let idem = self.idempotent(tenant, idempotency_key, &("erase", lead))?;
         if let Some(prev) = self.replayed::<LeadId>(tenant, &idem).await? {

@@ -5,6 +5,7 @@ use chrono::Duration;
 use marketingforce_core::storage::{Batch, Expect};
 use marketingforce_core::telemetry::operation;
 use marketingforce_core::tenant::TenantId;
+use marketingforce_core::IdempotencyKey;
 use serde::{Deserialize, Serialize};
 
 use super::lifecycle::set_stage;
@@ -232,8 +233,9 @@ impl Crm {
         &self,
         tenant: &TenantId,
         leads: &[LeadId],
-        idempotency_key: &str,
+        idempotency_key: &IdempotencyKey,
     ) -> Result<Vec<Allocation>> {
+        let idempotency_key = idempotency_key.as_str();
         let idem = self.idempotent(tenant, idempotency_key, &("allocate", leads))?;
         if let Some(prev) = self.replayed::<Vec<Allocation>>(tenant, &idem).await? {
             return Ok(prev);
@@ -282,7 +284,7 @@ impl Crm {
     pub async fn allocate_pending(
         &self,
         tenant: &TenantId,
-        idempotency_key: &str,
+        idempotency_key: &IdempotencyKey,
     ) -> Result<Vec<Allocation>> {
         let pending: Vec<LeadId> = self
             .leads()
@@ -306,8 +308,9 @@ impl Crm {
         tenant: &TenantId,
         lead: &LeadId,
         user: &UserId,
-        idempotency_key: &str,
+        idempotency_key: &IdempotencyKey,
     ) -> Result<()> {
+        let idempotency_key = idempotency_key.as_str();
         let idem = self.idempotent(tenant, idempotency_key, &("claim", lead, user))?;
         if self.replayed::<()>(tenant, &idem).await?.is_some() {
             return Ok(());
@@ -363,8 +366,9 @@ impl Crm {
         &self,
         tenant: &TenantId,
         user: &UserId,
-        idempotency_key: &str,
+        idempotency_key: &IdempotencyKey,
     ) -> Result<Vec<Allocation>> {
+        let idempotency_key = idempotency_key.as_str();
         let idem = self.idempotent(tenant, idempotency_key, &("depart", user))?;
         if let Some(prev) = self.replayed::<Vec<Allocation>>(tenant, &idem).await? {
             // The departure is stored; releasing the seat may be what failed the first time.
@@ -430,7 +434,12 @@ impl Crm {
     /// # Errors
     /// Storage errors (then nothing changes).
     #[operation("crm.sweep", tenant = tenant, key = idempotency_key)]
-    pub async fn sweep(&self, tenant: &TenantId, idempotency_key: &str) -> Result<SweepReport> {
+    pub async fn sweep(
+        &self,
+        tenant: &TenantId,
+        idempotency_key: &IdempotencyKey,
+    ) -> Result<SweepReport> {
+        let idempotency_key = idempotency_key.as_str();
         let idem = self.idempotent(tenant, idempotency_key, &("sweep",))?;
         if let Some(prev) = self.replayed::<SweepReport>(tenant, &idem).await? {
             return Ok(prev);

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use marketingforce_core::telemetry::operation;
 use marketingforce_core::tenant::TenantId;
+use marketingforce_core::IdempotencyKey;
 use serde::{Deserialize, Serialize};
 
 use super::{Crm, CrmConfig, TenantState, Work, WorkVault};
@@ -136,8 +137,9 @@ impl Crm {
         &self,
         tenant: &TenantId,
         request: CaptureRequest,
-        idempotency_key: &str,
+        idempotency_key: &IdempotencyKey,
     ) -> Result<CaptureOutcome> {
+        let idempotency_key = idempotency_key.as_str();
         // Another process capturing the same tenant meanwhile makes the commit stale: the
         // capture is decided again on the rebuilt state (merging into that process's lead).
         self.retry_stale(|| self.capture_once(tenant, &request, idempotency_key))
@@ -201,7 +203,7 @@ impl Crm {
         &self,
         tenant: &TenantId,
         inquiry: Inquiry,
-        idempotency_key: &str,
+        idempotency_key: &IdempotencyKey,
     ) -> Result<CaptureOutcome> {
         self.capture(tenant, CaptureRequest::from(inquiry), idempotency_key)
             .await
@@ -217,8 +219,9 @@ impl Crm {
         &self,
         tenant: &TenantId,
         requests: &[CaptureRequest],
-        idempotency_key: &str,
+        idempotency_key: &IdempotencyKey,
     ) -> Result<Vec<RowResult>> {
+        let idempotency_key = idempotency_key.as_str();
         let rows: Vec<(usize, Result<CaptureRequest>)> = requests
             .iter()
             .enumerate()
@@ -347,10 +350,11 @@ impl Crm {
     pub async fn import_csv(
         &self,
         tenant: &TenantId,
-        file_key: &str,
         csv_text: &str,
         default_source: Source,
+        file_key: &IdempotencyKey,
     ) -> Result<ImportReport> {
+        let file_key = file_key.as_str();
         let mut reader = csv::ReaderBuilder::new()
             .flexible(true)
             .trim(csv::Trim::All)
@@ -751,8 +755,9 @@ impl Crm {
         survivor: LeadId,
         absorbed: LeadId,
         actor: &Actor,
-        idempotency_key: &str,
+        idempotency_key: &IdempotencyKey,
     ) -> Result<()> {
+        let idempotency_key = idempotency_key.as_str();
         let idem = self.idempotent(tenant, idempotency_key, &("merge", survivor, absorbed))?;
         if self.replayed::<()>(tenant, &idem).await?.is_some() {
             return Ok(());
@@ -801,8 +806,9 @@ impl Crm {
         tenant: &TenantId,
         absorbed: LeadId,
         actor: &Actor,
-        idempotency_key: &str,
+        idempotency_key: &IdempotencyKey,
     ) -> Result<LeadId> {
+        let idempotency_key = idempotency_key.as_str();
         let idem = self.idempotent(tenant, idempotency_key, &("unmerge", absorbed))?;
         if let Some(prev) = self.replayed::<LeadId>(tenant, &idem).await? {
             return Ok(prev);

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use marketingforce_core::storage::Batch;
 use marketingforce_core::telemetry::operation;
 use marketingforce_core::tenant::TenantId;
+use marketingforce_core::IdempotencyKey;
 
 use super::{Crm, Work};
 use crate::error::{CrmError, Result};
@@ -66,8 +67,9 @@ impl Crm {
         to: Stage,
         actor: &Actor,
         reason: Option<&str>,
-        idempotency_key: &str,
+        idempotency_key: &IdempotencyKey,
     ) -> Result<()> {
+        let idempotency_key = idempotency_key.as_str();
         let idem = self.idempotent(tenant, idempotency_key, &("transition", lead, to, reason))?;
         if self.replayed::<()>(tenant, &idem).await?.is_some() {
             return Ok(());
@@ -110,8 +112,9 @@ impl Crm {
         tenant: &TenantId,
         lead: &LeadId,
         actor: &Actor,
-        idempotency_key: &str,
+        idempotency_key: &IdempotencyKey,
     ) -> Result<()> {
+        let idempotency_key = idempotency_key.as_str();
         let idem = self.idempotent(tenant, idempotency_key, &("follow_up", lead))?;
         if self.replayed::<()>(tenant, &idem).await?.is_some() {
             return Ok(());
@@ -161,8 +164,9 @@ impl Crm {
         &self,
         tenant: &TenantId,
         event: BehaviourEvent,
-        idempotency_key: &str,
+        idempotency_key: &IdempotencyKey,
     ) -> Result<i64> {
+        let idempotency_key = idempotency_key.as_str();
         self.check_client_time("event.at", Some(event.at))?;
         let idem = self.idempotent(tenant, idempotency_key, &("behaviour", &event))?;
         if let Some(prev) = self.replayed::<i64>(tenant, &idem).await? {

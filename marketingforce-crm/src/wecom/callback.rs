@@ -2,6 +2,7 @@
 //! core), the events of customer contact and customer groups, and their effect on the CRM (the
 //! table is on [`WeCom::handle_callback`]).
 
+use marketingforce_core::IdempotencyKey;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -275,7 +276,7 @@ impl WeCom {
                                 "wecom",
                                 format!("follow:{userid}"),
                             ),
-                            &format!("wecom:added:{idem}"),
+                            &IdempotencyKey::new(format!("wecom:added:{idem}"))?,
                         )
                         .await?;
                 }
@@ -299,7 +300,7 @@ impl WeCom {
                                 "wecom",
                                 format!("{by}:{userid}"),
                             ),
-                            &format!("wecom:removed:{idem}"),
+                            &IdempotencyKey::new(format!("wecom:removed:{idem}"))?,
                         )
                         .await?;
                 }
@@ -433,7 +434,7 @@ impl WeCom {
                             "wecom_group",
                             format!("chat:{chat_id}"),
                         ),
-                        &format!("wecom:chat:{idem}:{i}"),
+                        &IdempotencyKey::new(format!("wecom:chat:{idem}:{i}"))?,
                     )
                     .await?;
                 leads.push(lead);

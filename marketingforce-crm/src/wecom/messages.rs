@@ -3,6 +3,7 @@
 //! simulated sender. The platform places the message in the sender's WeCom client, where they
 //! confirm it.
 
+use marketingforce_core::IdempotencyKey;
 use std::collections::HashMap;
 
 use async_trait::async_trait;
@@ -154,8 +155,9 @@ impl MessageSender for WeCom {
         from: &UserId,
         to: &Recipients,
         message: &OutgoingMessage,
-        idempotency_key: &str,
+        idempotency_key: &IdempotencyKey,
     ) -> Result<SendReceipt> {
+        let idempotency_key = idempotency_key.as_str();
         Tenant::ensure_same(tenant, self.tenant(), "the WeCom connector")?;
         message.validate()?;
         let sender = self

@@ -10,6 +10,7 @@
 //! control characters, a mistyped mobile) are dropped from the capture and counted, so the
 //! refusal — which quotes the value — never reaches a report or a log.
 
+use marketingforce_core::IdempotencyKey;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
@@ -444,7 +445,11 @@ impl CrmSeam {
                 },
                 None => {
                     self.crm
-                        .capture(tenant, req, &format!("wecom:capture:{digest}"))
+                        .capture(
+                            tenant,
+                            req,
+                            &IdempotencyKey::new(format!("wecom:capture:{digest}"))?,
+                        )
                         .await?
                 }
             };
@@ -492,7 +497,7 @@ impl CrmSeam {
                 reason: format!("the lead is {} without an owner", current.stage),
             });
         }
-        let key = format!("wecom:owner:{lead}:{user}");
+        let key = IdempotencyKey::new(format!("wecom:owner:{lead}:{user}"))?;
         match self.crm.claim(tenant, lead, &user, &key).await {
             Ok(()) => Ok(OwnerResult::Set { user }),
             Err(
@@ -538,7 +543,7 @@ impl CrmSeam {
         &self,
         tenant: &TenantId,
         mut event: BehaviourEvent,
-        key: &str,
+        key: &IdempotencyKey,
     ) -> Result<i64> {
         event.lead = self.crm.survivor(tenant, &event.lead).await?;
         event.topic = event.topic.map(|t| t.chars().take(100).collect());

@@ -161,6 +161,7 @@ impl TenantState {
 /// storage), or in tests straight from a [`Grant`]:
 ///
 /// ```
+/// use marketingforce_core::IdempotencyKey;
 /// use std::sync::Arc;
 /// use chrono::NaiveDate;
 /// use marketingforce_core::tenant::TenantId;
@@ -185,8 +186,8 @@ impl TenantState {
 /// assert!(ents.assign_seat(&ModuleId::LEADS_ALLOCATION, &AccountId::new("wang").unwrap()).await.is_err());
 ///
 /// let meter = ents.meter();
-/// meter.consume(&UsageUnit::VideosRendered, 3u64, "render-1").unwrap();
-/// meter.consume(&UsageUnit::VideosRendered, 3u64, "render-1").unwrap(); // replay: counted once
+/// meter.consume(&UsageUnit::VideosRendered, 3u64, &IdempotencyKey::from_static("render-1")).unwrap();
+/// meter.consume(&UsageUnit::VideosRendered, 3u64, &IdempotencyKey::from_static("render-1")).unwrap(); // replay: counted once
 /// assert_eq!(meter.remaining(&UsageUnit::VideosRendered).get(), 7);
 /// # });
 /// ```

@@ -99,6 +99,7 @@ impl RegistryBuilder {
 ///   whenever the clock crosses midnight in the tenants' zone).
 ///
 /// ```
+/// use marketingforce_core::IdempotencyKey;
 /// use std::sync::Arc;
 /// use chrono::NaiveDate;
 /// use marketingforce_core::storage::{MemoryStore, Store};
@@ -116,7 +117,7 @@ impl RegistryBuilder {
 /// let grant = Grant::new(tenant, d("2026-05-01"), d("2027-05-01"))
 ///     .quota(UsageUnit::ArticlesPublished, 100, QuotaPeriod::Term);
 /// let ents = registry.grant(grant).await.unwrap();
-/// ents.meter().consume_durable(&UsageUnit::ArticlesPublished, 40u64, "post-1").await.unwrap();
+/// ents.meter().consume_durable(&UsageUnit::ArticlesPublished, 40u64, &IdempotencyKey::from_static("post-1")).await.unwrap();
 ///
 /// // A new process on the same store rebuilds the same balance.
 /// let again = EntitlementRegistry::builder(store).clock(clock).build();

@@ -30,6 +30,7 @@
 //!   Quotas hold under any routing; with tenant-affine routing the head check never fails.
 //!
 //! ```
+//! use marketingforce_core::IdempotencyKey;
 //! use std::sync::Arc;
 //! use chrono::NaiveDate;
 //! use marketingforce_core::tenant::TenantId;
@@ -45,13 +46,13 @@
 //! let meter = Entitlements::from_grant(grant, clock).unwrap().meter();
 //!
 //! // Hold 4 before rendering, then commit the 3 actually rendered.
-//! meter.reserve(&UsageUnit::VideosRendered, 4u64, "job-7").unwrap();
+//! meter.reserve(&UsageUnit::VideosRendered, 4u64, &IdempotencyKey::from_static("job-7")).unwrap();
 //! assert_eq!(meter.remaining(&UsageUnit::VideosRendered).get(), 6);
-//! meter.commit("job-7", 3u64).unwrap();
+//! meter.commit(3u64, &IdempotencyKey::from_static("job-7")).unwrap();
 //! assert_eq!(meter.remaining(&UsageUnit::VideosRendered).get(), 7);
 //!
 //! // Asking for more than is left is refused with the figures.
-//! match meter.consume(&UsageUnit::VideosRendered, 8u64, "job-8") {
+//! match meter.consume(&UsageUnit::VideosRendered, 8u64, &IdempotencyKey::from_static("job-8")) {
 //!     Err(ModulesError::QuotaExceeded { remaining, window_end, .. }) => {
 //!         assert_eq!(remaining.get(), 7);
 //!         assert_eq!(window_end, d("2026-04-01")); // the monthly quota resets then
@@ -63,6 +64,7 @@
 pub(crate) mod book;
 pub(crate) mod writer;
 
+use marketingforce_core::IdempotencyKey;
 use std::sync::{Arc, MutexGuard, PoisonError};
 
 use marketingforce_core::money::Quantity;
@@ -210,14 +212,24 @@ impl UsageMeter {
     /// [`ModulesError::NoQuota`] when no quota of the unit is valid today,
     /// [`ModulesError::QuotaExceeded`] when the quotas valid today cannot cover it (nothing is
     /// used then), [`ModulesError::UsageEventMismatch`] when `key` was recorded with another
-    /// unit or quantity, a validation error for a zero quantity or a blank key.
+    /// unit or quantity, a validation error for a zero quantity.
     pub fn consume(
         &self,
         unit: &UsageUnit,
         quantity: impl Into<Quantity>,
+        key: &IdempotencyKey,
+    ) -> Result<Consumed> {
+        self.consume_under(unit, quantity.into(), key.as_str())
+    }
+
+    /// [`consume`](Self::consume) under a raw event key: the SDK's own derived keys
+    /// (`"{key}:{unit}"` of a module call), whose stored form predates [`IdempotencyKey`].
+    pub(crate) fn consume_under(
+        &self,
+        unit: &UsageUnit,
+        quantity: Quantity,
         key: &str,
     ) -> Result<Consumed> {
-        let quantity = quantity.into();
         check_key(key)?;
         quantity.ensure_positive("quantity")?;
         let now = self.state.shared.clock.now();
@@ -287,7 +299,7 @@ impl UsageMeter {
         &self,
         unit: &UsageUnit,
         quantity: impl Into<Quantity>,
-        key: &str,
+        key: &IdempotencyKey,
     ) -> Result<Consumed> {
         let quantity = quantity.into();
         let c = match self.consume(unit, quantity, key) {
@@ -337,9 +349,10 @@ impl UsageMeter {
         &self,
         unit: &UsageUnit,
         quantity: impl Into<Quantity>,
-        key: &str,
+        key: &IdempotencyKey,
     ) -> Result<Consumed> {
         let quantity = quantity.into();
+        let key = key.as_str();
         check_key(key)?;
         quantity.ensure_positive("quantity")?;
         if !unit.is_level() {
@@ -399,9 +412,19 @@ impl UsageMeter {
         &self,
         unit: &UsageUnit,
         quantity: impl Into<Quantity>,
+        key: &IdempotencyKey,
+    ) -> Result<Reservation> {
+        self.reserve_under(unit, quantity.into(), key.as_str())
+    }
+
+    /// [`reserve`](Self::reserve) under a raw event key (see
+    /// [`consume_under`](Self::consume_under)).
+    pub(crate) fn reserve_under(
+        &self,
+        unit: &UsageUnit,
+        quantity: Quantity,
         key: &str,
     ) -> Result<Reservation> {
-        let quantity = quantity.into();
         check_key(key)?;
         quantity.ensure_positive("quantity")?;
         let now = self.state.shared.clock.now();
@@ -458,8 +481,13 @@ impl UsageMeter {
     /// [`ModulesError::ReservationNotOpen`] for a key never reserved or released,
     /// a validation error when `used` is zero or more than was held,
     /// [`ModulesError::UsageEventMismatch`] when the key was committed with another quantity.
-    pub fn commit(&self, key: &str, used: impl Into<Quantity>) -> Result<Consumed> {
-        let used = used.into();
+    pub fn commit(&self, used: impl Into<Quantity>, key: &IdempotencyKey) -> Result<Consumed> {
+        self.commit_under(used.into(), key.as_str())
+    }
+
+    /// [`commit`](Self::commit) under a raw event key (see
+    /// [`consume_under`](Self::consume_under)).
+    pub(crate) fn commit_under(&self, used: Quantity, key: &str) -> Result<Consumed> {
         check_key(key)?;
         used.ensure_positive("quantity")?;
         let now = self.state.shared.clock.now();
@@ -546,13 +574,23 @@ impl UsageMeter {
     /// # Errors
     /// As [`commit`](Self::commit) and [`consume_durable`](Self::consume_durable).
     #[operation("modules.metering.commit_durable", tenant = self.tenant(), key = key, observe = crate::telemetry::consumed)]
-    pub async fn commit_durable(&self, key: &str, used: impl Into<Quantity>) -> Result<Consumed> {
-        let c = self.commit(key, used)?;
+    pub async fn commit_durable(
+        &self,
+        used: impl Into<Quantity>,
+        key: &IdempotencyKey,
+    ) -> Result<Consumed> {
+        let c = self.commit(used, key)?;
         self.wait(c).await
     }
 
     /// Release the reservation `key`. Returns false when no reservation was open under it.
-    pub fn release(&self, key: &str) -> bool {
+    pub fn release(&self, key: &IdempotencyKey) -> bool {
+        self.release_under(key.as_str())
+    }
+
+    /// [`release`](Self::release) under a raw event key (see
+    /// [`consume_under`](Self::consume_under)).
+    pub(crate) fn release_under(&self, key: &str) -> bool {
         self.book().unhold(key).is_some()
     }
 

@@ -1,5 +1,6 @@
 //! [`ModuleHost`]: runs third-party modules for entitled tenants, metered and rate-limited.
 
+use marketingforce_core::IdempotencyKey;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
@@ -134,29 +135,6 @@ fn canonical(value: &serde_json::Value) -> serde_json::Value {
         }
         other => other.clone(),
     }
-}
-
-fn check_invocation_key(key: &str) -> Result<()> {
-    if key.trim().is_empty() {
-        return Err(ModulesError::validation(
-            "key",
-            "an invocation key must not be blank",
-        ));
-    }
-    // The usage events of the call are keyed `<key>:<unit>[:extra<i>]`, at most 256 bytes.
-    if key.len() > 128 {
-        return Err(ModulesError::validation(
-            "key",
-            "an invocation key must be at most 128 bytes",
-        ));
-    }
-    if key.contains('\0') {
-        return Err(ModulesError::validation(
-            "key",
-            "an invocation key must not contain NUL",
-        ));
-    }
-    Ok(())
 }
 
 /// An invocation key claimed by a running invocation; released when dropped (also when the
@@ -392,7 +370,6 @@ impl ModuleHost {
     /// [`ModulesError::UsageEventMismatch`].
     ///
     /// # Errors
-    /// A validation error for a blank key, one over 128 bytes or containing NUL,
     /// [`ModulesError::UnknownModule`], [`ModulesError::NotEntitled`],
     /// [`Error::IdempotencyMismatch`](marketingforce_core::Error::IdempotencyMismatch) for a key
     /// first used with another request, [`ModulesError::ReservationNotOpen`] while another
@@ -406,10 +383,10 @@ impl ModuleHost {
         &self,
         ents: &Entitlements,
         module: &ModuleId,
-        key: &str,
         input: serde_json::Value,
+        key: &IdempotencyKey,
     ) -> Result<Invocation> {
-        check_invocation_key(key)?;
+        let key = key.as_str();
         let m = self.module(module)?;
         let manifest = m.manifest().clone();
         ents.require(module)?;
@@ -450,7 +427,7 @@ impl ModuleHost {
         let mut held: Vec<&str> = Vec::new();
         let release = |held: &[&str]| {
             for k in held {
-                meter.release(k);
+                meter.release_under(k);
             }
         };
         for (unit, q, k) in &per_call {
@@ -467,7 +444,7 @@ impl ModuleHost {
                 }
                 continue;
             }
-            if let Err(e) = meter.reserve(unit, *q, k) {
+            if let Err(e) = meter.reserve_under(unit, *q, k) {
                 release(&held);
                 return Err(e);
             }
@@ -506,7 +483,7 @@ impl ModuleHost {
         let mut recorded = Vec::new();
         for (unit, q, k) in &per_call {
             if held.contains(&k.as_str()) {
-                recorded.push(meter.commit(k, *q)?);
+                recorded.push(meter.commit_under(*q, k)?);
             }
             metered.push((unit.clone(), *q));
         }
@@ -514,7 +491,7 @@ impl ModuleHost {
             if q.is_zero() {
                 continue;
             }
-            recorded.push(meter.consume(unit, *q, &format!("{key}:{unit}:extra{i}"))?);
+            recorded.push(meter.consume_under(unit, *q, &format!("{key}:{unit}:extra{i}"))?);
             metered.push((unit.clone(), *q));
         }
         // The usage is durable before the result is: a result stored without its usage

@@ -8,6 +8,7 @@
 //! `web_form`. The page, full UTM set and click id stay in the site's submission record
 //! (linked by lead id); the page is also sent as the content of the `form_submit` behaviour.
 
+use marketingforce_core::IdempotencyKey;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -50,10 +51,23 @@ fn request(lead: &SiteLead) -> CaptureRequest {
     r.consent(lead.consent.purpose.clone(), "web_form")
 }
 
+/// The CRM's key for a sink `key`: the key itself when it is a valid [`IdempotencyKey`] (the
+/// form's derived keys, `{key}:capture`, as stored by earlier versions), otherwise a key
+/// [derived](IdempotencyKey::derive) from it and hashed (a sink key over 128 bytes).
+fn crm_key(key: &str) -> Result<IdempotencyKey> {
+    match IdempotencyKey::new(key) {
+        Ok(k) => Ok(k),
+        Err(_) => Ok(IdempotencyKey::new("sites.lead")?.derive(key)),
+    }
+}
+
 #[async_trait]
 impl LeadSink for CrmLeadSink {
     async fn capture(&self, tenant: &TenantId, lead: &SiteLead, key: &str) -> Result<LeadRef> {
-        let outcome = self.crm.capture(tenant, request(lead), key).await?;
+        let outcome = self
+            .crm
+            .capture(tenant, request(lead), &crm_key(key)?)
+            .await?;
         Ok(LeadRef {
             lead: outcome.lead().to_string(),
         })
@@ -79,7 +93,9 @@ impl LeadSink for CrmLeadSink {
             topic: b.topic.clone(),
             content: b.content.clone(),
         };
-        self.crm.record_behaviour(tenant, event, key).await?;
+        self.crm
+            .record_behaviour(tenant, event, &crm_key(key)?)
+            .await?;
         Ok(())
     }
 }

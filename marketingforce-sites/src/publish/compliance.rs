@@ -9,6 +9,7 @@
 
 use marketingforce_content::compliance::{ContentVersion, Decision, ReviewService};
 use marketingforce_core::tenant::TenantId;
+use marketingforce_core::IdempotencyKey;
 use sha2::{Digest, Sha256};
 
 use super::texts::TextUnit;
@@ -34,7 +35,11 @@ pub(crate) async fn review_units(
             body: unit.text.clone(),
         };
         let record = reviews
-            .review(tenant, &version, &format!("review:{content_id}"))
+            .review(
+                tenant,
+                &version,
+                &IdempotencyKey::new(format!("review:{content_id}"))?,
+            )
             .await?;
         if record.decision != Decision::Approved {
             let mut terms: Vec<String> =

@@ -3,6 +3,7 @@
 //! follow.
 
 use marketingforce_core::storage::Collection;
+use marketingforce_core::IdempotencyKey;
 use marketingforce_crm::membership::Member;
 
 use crate::scenario::cast::day;
@@ -21,7 +22,12 @@ pub(super) async fn run(ctx: &mut Ctx<'_>) -> Result<()> {
         let m = &m.value;
         ctx.svc
             .membership
-            .settle(&a, &m.program, &m.lead, &format!("settle-0324-{}", m.lead))
+            .settle(
+                &a,
+                &m.program,
+                &m.lead,
+                &IdempotencyKey::new(format!("settle-0324-{}", m.lead)).unwrap(),
+            )
             .await?;
         levels.push(
             ctx.svc

@@ -4,6 +4,7 @@
 //! opened and topped up; the solution creative goes through the content compliance review; the
 //! campaigns start on 4 March.
 
+use marketingforce_core::IdempotencyKey;
 use std::sync::Arc;
 
 use marketingforce_ads::account::{Funding, TopUpRequest};
@@ -27,13 +28,13 @@ pub(crate) async fn advertiser(
     let licence = uscc_with_check_digit(a.licence17)?;
     let c = ops
         .register_customer(
-            a.key,
             NewCustomer {
                 name: a.name.into(),
                 kind: CustomerKind::DirectAdvertiser,
                 industry: a.industry.into(),
                 licence_number: licence,
             },
+            &IdempotencyKey::new(a.key).unwrap(),
         )
         .await?;
     Ok(c)
@@ -43,23 +44,28 @@ pub(super) async fn run(ctx: &mut Ctx<'_>) -> Result<()> {
     let ops = &ctx.svc.ads;
     let platform = ops
         .register_platform(
-            "platform-sim-video",
             script::AD_PLATFORM_NAME,
             script::AD_PLATFORM_CODE,
             PlatformCategory::ShortVideo,
+            &IdempotencyKey::from_static("platform-sim-video"),
         )
         .await?;
     let adapter: Arc<dyn AdPlatform> = ctx.outside.ad_platform.clone();
     ops.attach_platform(platform.id, adapter);
     ops.sign_platform_agreement(
-        "platform-agreement-2026",
         &platform.id,
         script::platform_agreement(),
+        &IdempotencyKey::from_static("platform-agreement-2026"),
     )
     .await?;
     let prepaid = script::platform_prepayment()?;
-    ops.record_platform_prepayment("platform-prepay-1", &platform.id, prepaid, day(3, 3))
-        .await?;
+    ops.record_platform_prepayment(
+        &platform.id,
+        prepaid,
+        day(3, 3),
+        &IdempotencyKey::from_static("platform-prepay-1"),
+    )
+    .await?;
     ctx.say(format!(
         "{}: 2026 agreement, 4% standard rebate + quarterly tiers (1% above 50k, 2% above 200k); prepaid RMB {}",
         platform.name,
@@ -70,27 +76,36 @@ pub(super) async fn run(ctx: &mut Ctx<'_>) -> Result<()> {
         let c = advertiser(ctx, a).await?;
         let review = ops
             .review_customer(
-                &format!("{}-review", a.key),
                 &c.id,
                 &script::dossier(a.name, &c.licence_number, a.industry)?,
                 "资质审核-孙",
+                &IdempotencyKey::new(format!("{}-review", a.key)).unwrap(),
             )
             .await?;
         if review.outcome != ReviewOutcome::Approved {
             return Err(ctx.unexpected(format!("{} not approved: {:?}", a.name, review.reasons)));
         }
         ops.sign_agreement(
-            &format!("{}-agreement", a.key),
             &c.id,
             script::agreement(a)?,
+            &IdempotencyKey::new(format!("{}-agreement", a.key)).unwrap(),
         )
         .await?;
         if let Some(prepay) = a.prepays {
-            ops.record_receipt(&format!("{}-prepay", a.key), &c.id, cny(prepay)?, day(3, 3))
-                .await?;
+            ops.record_receipt(
+                &c.id,
+                cny(prepay)?,
+                day(3, 3),
+                &IdempotencyKey::new(format!("{}-prepay", a.key)).unwrap(),
+            )
+            .await?;
         }
         let account = ops
-            .open_ad_account(&format!("{}-account", a.key), &c.id, &platform.id)
+            .open_ad_account(
+                &c.id,
+                &platform.id,
+                &IdempotencyKey::new(format!("{}-account", a.key)).unwrap(),
+            )
             .await?;
         let funding = if a.prepays.is_some() {
             Funding::CustomerPrepayment
@@ -98,19 +113,19 @@ pub(super) async fn run(ctx: &mut Ctx<'_>) -> Result<()> {
             Funding::Credit
         };
         ops.top_up(
-            &format!("{}-topup-1", a.key),
             TopUpRequest {
                 account: account.id,
                 amount: cny(a.top_up)?,
                 funding,
             },
+            &IdempotencyKey::new(format!("{}-topup-1", a.key)).unwrap(),
         )
         .await?;
         let campaign = ops
             .create_campaign(
-                &format!("{}-campaign", a.key),
                 &account.id,
                 script::campaign(a)?,
+                &IdempotencyKey::new(format!("{}-campaign", a.key)).unwrap(),
             )
             .await?;
         let basis = match a.service {
@@ -134,7 +149,6 @@ pub(super) async fn run(ctx: &mut Ctx<'_>) -> Result<()> {
             // `ComplianceReview` bridge AdOps was built with) passed its exact content.
             let creative = ops
                 .register_creative(
-                    &format!("{}-creative-1", a.key),
                     &c.id,
                     CreativeDraft {
                         title: "XK-850 立式加工中心 春季订货会".into(),
@@ -143,12 +157,13 @@ pub(super) async fn run(ctx: &mut Ctx<'_>) -> Result<()> {
                         media: vec!["https://cdn.jinggong.example.cn/xk850.mp4".into()],
                         landing_url: "https://www.jinggong.example.cn/xk850".into(),
                     },
+                    &IdempotencyKey::new(format!("{}-creative-1", a.key)).unwrap(),
                 )
                 .await?;
             ops.place_creative(
-                &format!("{}-placement-1", a.key),
                 &campaign.id,
                 &creative.id,
+                &IdempotencyKey::new(format!("{}-placement-1", a.key)).unwrap(),
             )
             .await?;
             ctx.say("its creative passes T Cloud's compliance review and is placed");

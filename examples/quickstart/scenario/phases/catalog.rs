@@ -1,5 +1,6 @@
 //! Mon 2 March, 09:00: the vendor's catalog and bundles; a channel partner signs up.
 
+use marketingforce_core::IdempotencyKey;
 use marketingforce_modules::products::{BundlePricing, Product};
 
 use crate::scenario::error::Result;
@@ -45,7 +46,10 @@ pub(super) async fn run(ctx: &mut Ctx<'_>) -> Result<()> {
     let partner = ctx
         .svc
         .channel
-        .register("partner-east-china", &script::partner_terms()?)
+        .register(
+            &script::partner_terms()?,
+            &IdempotencyKey::from_static("partner-east-china"),
+        )
         .await?;
     ctx.say(format!(
         "channel partner {} signs up: areas {}, {} commission, prepaid RMB {}",

@@ -6,6 +6,7 @@
 //! the metered generators: each article and the poster take the tenant's generation quota when
 //! they are generated (a failed generation takes nothing, a replayed one counts once).
 
+use marketingforce_core::IdempotencyKey;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -68,7 +69,11 @@ async fn review(ctx: &Ctx<'_>, version: &ContentVersion) -> Result<Decision> {
     let r = ctx
         .svc
         .reviews
-        .review(&ctx.cast.jinggong, version, &key)
+        .review(
+            &ctx.cast.jinggong,
+            version,
+            &IdempotencyKey::new(key).unwrap(),
+        )
         .await?;
     Ok(r.decision)
 }
@@ -94,7 +99,10 @@ pub(super) async fn run(ctx: &mut Ctx<'_>) -> Result<()> {
             continue;
         };
         let article = text
-            .generate_article_keyed(&request, &format!("article:{content_id}"))
+            .generate_article(
+                &request,
+                &IdempotencyKey::new(format!("article:{content_id}")).unwrap(),
+            )
             .await?;
         let mut version = ContentVersion {
             content_id: (*content_id).into(),
@@ -112,7 +120,11 @@ pub(super) async fn run(ctx: &mut Ctx<'_>) -> Result<()> {
             let rejected = ctx
                 .svc
                 .reviews
-                .review(&a, &draft, &format!("review:{content_id}:v1"))
+                .review(
+                    &a,
+                    &draft,
+                    &IdempotencyKey::new(format!("review:{content_id}:v1")).unwrap(),
+                )
                 .await?;
             if rejected.decision != Decision::Rejected {
                 return Err(
@@ -149,7 +161,7 @@ pub(super) async fn run(ctx: &mut Ctx<'_>) -> Result<()> {
                         tags: keywords.iter().map(|k| (*k).to_string()).collect(),
                         publish_at: None,
                     },
-                    &format!("publish:{content_id}:{channel}"),
+                    &IdempotencyKey::new(format!("publish:{content_id}:{channel}")).unwrap(),
                 )
                 .await?;
             if matches!(p.status, PublicationStatus::Published(_)) {
@@ -172,7 +184,10 @@ pub(super) async fn run(ctx: &mut Ctx<'_>) -> Result<()> {
     // T-image: the spring order-fair poster, metered, reviewed and published as an image.
     let req = script::poster_request();
     let poster = images
-        .generate_image_keyed(&req, &format!("image:{POSTER_ID}"))
+        .generate_image(
+            &req,
+            &IdempotencyKey::new(format!("image:{POSTER_ID}")).unwrap(),
+        )
         .await?;
     let images_left = remaining(ctx, &a, &UsageUnit::ImagesGenerated).await?;
     let version = ContentVersion {
@@ -206,7 +221,7 @@ pub(super) async fn run(ctx: &mut Ctx<'_>) -> Result<()> {
                 tags: vec!["订货会".into()],
                 publish_at: None,
             },
-            &format!("publish:{POSTER_ID}:{POSTER_CHANNEL}"),
+            &IdempotencyKey::new(format!("publish:{POSTER_ID}:{POSTER_CHANNEL}")).unwrap(),
         )
         .await?;
     ctx.say(format!(

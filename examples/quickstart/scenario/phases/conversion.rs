@@ -5,6 +5,7 @@
 use chrono::Duration;
 use marketingforce_content::optimise::Delivery;
 use marketingforce_core::tenant::TenantId;
+use marketingforce_core::IdempotencyKey;
 use marketingforce_crm::fission::{FissionCampaign, Goal};
 use marketingforce_crm::ids::LeadId;
 use marketingforce_crm::membership::MembershipProgram;
@@ -39,7 +40,7 @@ async fn convert(ctx: &mut Ctx<'_>, tenant: TenantId) -> Result<Vec<LeadId>> {
             Stage::Converted,
             &Actor::User(owner),
             Some("签约"),
-            &format!("convert-{}", l.id),
+            &IdempotencyKey::new(format!("convert-{}", l.id)).unwrap(),
         )
         .await?;
         won.push(l.id);
@@ -76,7 +77,7 @@ async fn members(ctx: &mut Ctx<'_>, won: &[LeadId]) -> Result<()> {
                 lead,
                 &amount,
                 &format!("order-{n}"),
-                &format!("earn-{lead}"),
+                &IdempotencyKey::new(format!("earn-{lead}")).unwrap(),
             )
             .await?;
         ctx.svc
@@ -87,7 +88,7 @@ async fn members(ctx: &mut Ctx<'_>, won: &[LeadId]) -> Result<()> {
                 Stage::Member,
                 &Actor::system("membership"),
                 None,
-                &format!("member-{lead}"),
+                &IdempotencyKey::new(format!("member-{lead}")).unwrap(),
             )
             .await?;
     }
@@ -152,9 +153,21 @@ async fn fission(ctx: &mut Ctx<'_>, won: &[LeadId]) -> Result<()> {
         return Err(ctx.unexpected("no member to run the fission campaign"));
     };
     let joined = f
-        .join(&a, &id, &runner, None, "fission-join-runner")
+        .join(
+            &a,
+            &id,
+            &runner,
+            None,
+            &IdempotencyKey::from_static("fission-join-runner"),
+        )
         .await?;
-    f.share(&a, &id, &runner, "fission-share-runner").await?;
+    f.share(
+        &a,
+        &id,
+        &runner,
+        &IdempotencyKey::from_static("fission-share-runner"),
+    )
+    .await?;
     // Someone who already inquired about the XK-850 and is still being worked.
     let known = known_inquirer(ctx).await?;
     let mut rewarded = 0;
@@ -163,7 +176,11 @@ async fn fission(ctx: &mut Ctx<'_>, won: &[LeadId]) -> Result<()> {
         let outcome = ctx
             .svc
             .crm_a
-            .capture(&a, referral(n, existing), &format!("referral-{n}"))
+            .capture(
+                &a,
+                referral(n, existing),
+                &IdempotencyKey::new(format!("referral-{n}")).unwrap(),
+            )
             .await?;
         let r = f
             .join(
@@ -171,23 +188,45 @@ async fn fission(ctx: &mut Ctx<'_>, won: &[LeadId]) -> Result<()> {
                 &id,
                 &outcome.lead(),
                 Some(&joined.code),
-                &format!("fission-join-{n}"),
+                &IdempotencyKey::new(format!("fission-join-{n}")).unwrap(),
             )
             .await?;
         rewarded += r.rewarded.len();
     }
     if let Some(second) = second {
         let j = f
-            .join(&a, &id, &second, None, "fission-join-second")
+            .join(
+                &a,
+                &id,
+                &second,
+                None,
+                &IdempotencyKey::from_static("fission-join-second"),
+            )
             .await?;
-        f.share(&a, &id, &second, "fission-share-second").await?;
+        f.share(
+            &a,
+            &id,
+            &second,
+            &IdempotencyKey::from_static("fission-share-second"),
+        )
+        .await?;
         let outcome = ctx
             .svc
             .crm_a
-            .capture(&a, referral(3, None), "referral-3")
+            .capture(
+                &a,
+                referral(3, None),
+                &IdempotencyKey::from_static("referral-3"),
+            )
             .await?;
-        f.join(&a, &id, &outcome.lead(), Some(&j.code), "fission-join-3")
-            .await?;
+        f.join(
+            &a,
+            &id,
+            &outcome.lead(),
+            Some(&j.code),
+            &IdempotencyKey::from_static("fission-join-3"),
+        )
+        .await?;
     }
     ctx.svc
         .crm_a
@@ -197,7 +236,7 @@ async fn fission(ctx: &mut Ctx<'_>, won: &[LeadId]) -> Result<()> {
             Stage::Promoter,
             &Actor::system("fission"),
             None,
-            "promoter-runner",
+            &IdempotencyKey::from_static("promoter-runner"),
         )
         .await?;
     let c = f.campaign(&a, &id).await?;
@@ -211,7 +250,7 @@ async fn fission(ctx: &mut Ctx<'_>, won: &[LeadId]) -> Result<()> {
     let done = ctx
         .svc
         .crm_a
-        .allocate_pending(&a, "a-allocate-0316")
+        .allocate_pending(&a, &IdempotencyKey::from_static("a-allocate-0316"))
         .await?;
     ctx.say(format!(
         "{}: {} referred leads allocated; the member who ran the campaign becomes a promoter",

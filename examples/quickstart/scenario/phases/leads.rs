@@ -5,6 +5,7 @@
 //! called.
 
 use marketingforce_core::tenant::TenantId;
+use marketingforce_core::IdempotencyKey;
 use marketingforce_crm::model::{Actor, LeadStatus, Source};
 use marketingforce_crm::profile::{BehaviourEvent, BehaviourKind};
 use marketingforce_crm::request::CaptureRequest;
@@ -46,7 +47,11 @@ pub(crate) async fn sync_leads_stored(ctx: &Ctx<'_>, tenant: &TenantId, key: &st
     let meter = ctx.svc.registry.load(tenant).await?.meter();
     let used = meter.balance(&UsageUnit::LeadsStored).used.get();
     if live > used {
-        meter.consume(&UsageUnit::LeadsStored, live - used, key)?;
+        meter.consume(
+            &UsageUnit::LeadsStored,
+            live - used,
+            &IdempotencyKey::new(key).unwrap(),
+        )?;
     }
     Ok(live)
 }
@@ -61,7 +66,14 @@ async fn capture_b(ctx: &mut Ctx<'_>) -> Result<()> {
             .company(l.company)
             .region(l.region)
             .product("工业轴承");
-        match crm.capture(&b, req, &format!("b-site-{n}")).await? {
+        match crm
+            .capture(
+                &b,
+                req,
+                &IdempotencyKey::new(format!("b-site-{n}")).unwrap(),
+            )
+            .await?
+        {
             CaptureOutcome::Created { .. } => created += 1,
             _ => merged += 1,
         }
@@ -72,7 +84,14 @@ async fn capture_b(ctx: &mut Ctx<'_>) -> Result<()> {
             .mobile(l.mobile.clone())
             .region(l.region);
         req.wecom_id.clone_from(&l.wecom_id);
-        match crm.capture(&b, req, &format!("b-wecom-{n}")).await? {
+        match crm
+            .capture(
+                &b,
+                req,
+                &IdempotencyKey::new(format!("b-wecom-{n}")).unwrap(),
+            )
+            .await?
+        {
             CaptureOutcome::Created { .. } => created += 1,
             _ => merged += 1,
         }
@@ -80,9 +99,9 @@ async fn capture_b(ctx: &mut Ctx<'_>) -> Result<()> {
     let report = crm
         .import_csv(
             &b,
-            "b-import-2026-03-09",
             &script::import_csv(),
             Source::Import,
+            &IdempotencyKey::from_static("b-import-2026-03-09"),
         )
         .await?;
     if report.rejected != script::IMPORT_BAD_ROWS {
@@ -124,7 +143,11 @@ async fn forward_a(ctx: &mut Ctx<'_>) -> Result<()> {
         if let CaptureOutcome::Merged { .. } = ctx
             .svc
             .crm_a
-            .capture(&a, req, &format!("a-expo-{n}"))
+            .capture(
+                &a,
+                req,
+                &IdempotencyKey::new(format!("a-expo-{n}")).unwrap(),
+            )
             .await?
         {
             merged += 1;
@@ -141,7 +164,9 @@ async fn forward_a(ctx: &mut Ctx<'_>) -> Result<()> {
 
 async fn allocate(ctx: &mut Ctx<'_>, tenant: TenantId, key: &str) -> Result<Vec<Allocation>> {
     let crm = ctx.svc.crm(ctx.cast, &tenant).clone();
-    let done = crm.allocate_pending(&tenant, key).await?;
+    let done = crm
+        .allocate_pending(&tenant, &IdempotencyKey::new(key).unwrap())
+        .await?;
     let assigned = done
         .iter()
         .filter(|a| matches!(a, Allocation::Assigned { .. }))
@@ -165,7 +190,17 @@ async fn start_sops(ctx: &Ctx<'_>, done: &[Allocation]) -> Result<usize> {
             tasks += ctx
                 .svc
                 .sops
-                .start(&b, &ctx.cast.b_sop, lead, to, ctx.now())
+                .start(
+                    &b,
+                    &ctx.cast.b_sop,
+                    lead,
+                    to,
+                    ctx.now(),
+                    &IdempotencyKey::new(format!(
+                        "sop-start:{lead}:{to}:{}",
+                        ctx.now().timestamp()
+                    ))?,
+                )
                 .await?
                 .len();
         }
@@ -195,7 +230,7 @@ async fn follow_up(
             &tenant,
             &l.id,
             &Actor::User(owner),
-            &format!("{key}-{}", l.id),
+            &IdempotencyKey::new(format!("{key}-{}", l.id)).unwrap(),
         )
         .await?;
         n += 1;
@@ -236,7 +271,11 @@ async fn score(ctx: &mut Ctx<'_>, tenant: TenantId) -> Result<usize> {
                 content: None,
             };
             score = crm
-                .record_behaviour(&tenant, event, &format!("behaviour:{}:{k}", l.id))
+                .record_behaviour(
+                    &tenant,
+                    event,
+                    &IdempotencyKey::new(format!("behaviour:{}:{k}", l.id)).unwrap(),
+                )
                 .await?;
         }
         if score >= 60 {
@@ -263,7 +302,7 @@ async fn send_brochures(ctx: &mut Ctx<'_>) -> Result<usize> {
                 &ctx.cast.b_brochure,
                 &l.id,
                 &owner,
-                &format!("brochure-{}", l.id),
+                &IdempotencyKey::new(format!("brochure-{}", l.id)).unwrap(),
             )
             .await?;
         for t in ctx
@@ -319,10 +358,18 @@ pub(super) async fn run(ctx: &mut Ctx<'_>) -> Result<()> {
 
     // The SLA: 24 hours without a call escalates to the manager, 24 more reassigns.
     ctx.at(day(3, 10), 12, 0);
-    let first = ctx.svc.crm_b.sweep(&b, "b-sla-0310").await?;
+    let first = ctx
+        .svc
+        .crm_b
+        .sweep(&b, &IdempotencyKey::from_static("b-sla-0310"))
+        .await?;
     ctx.close_days(day(3, 10), day(3, 10)).await?;
     ctx.at(day(3, 11), 13, 0);
-    let second = ctx.svc.crm_b.sweep(&b, "b-sla-0311").await?;
+    let second = ctx
+        .svc
+        .crm_b
+        .sweep(&b, &IdempotencyKey::from_static("b-sla-0311"))
+        .await?;
     let reassigned: Vec<Allocation> = second.reassigned.clone();
     let tasks = start_sops(ctx, &reassigned).await?;
     ctx.at(day(3, 11), 14, 0);

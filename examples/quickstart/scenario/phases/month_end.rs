@@ -4,6 +4,7 @@
 use marketingforce_ads::agreement::ServiceType;
 use marketingforce_ads::period::Month;
 use marketingforce_ads::settlement::SettlementMode;
+use marketingforce_core::IdempotencyKey;
 
 use crate::scenario::error::Result;
 use crate::scenario::report::money;
@@ -23,7 +24,8 @@ pub(super) async fn run(ctx: &mut Ctx<'_>) -> Result<()> {
             ServiceType::Solution => "staff-costs-2026-03-solution",
             ServiceType::Distribution => "staff-costs-2026-03-distribution",
         };
-        ops.record_staff_costs(key, month, service, amount).await?;
+        ops.record_staff_costs(month, service, amount, &IdempotencyKey::new(key).unwrap())
+            .await?;
     }
     let statement = ops.settle_month(month, SettlementMode::Final).await?;
     let overall = statement.figures.overall();

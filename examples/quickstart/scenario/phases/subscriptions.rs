@@ -1,6 +1,7 @@
 //! 2–3 March: tenant A signs directly, the partner sells tenant B; both pay, both are
 //! activated (the vendor activates the partner's end user itself).
 
+use marketingforce_core::IdempotencyKey;
 use marketingforce_modules::channel::OrderRequest;
 use marketingforce_modules::subscriptions::{Payment, Signing, Subscription, SubscriptionState};
 
@@ -29,19 +30,23 @@ pub(super) async fn run(ctx: &mut Ctx<'_>) -> Result<()> {
 
     // Tenant A: T Cloud Standard with three add-ons, sold by a direct salesperson.
     let quote = subs
-        .create_quote(&a, "a-quote", &script::jinggong_quote())
+        .create_quote(
+            &a,
+            &script::jinggong_quote(),
+            &IdempotencyKey::from_static("a-quote"),
+        )
         .await?;
     let sa = subs
         .sign(
             &a,
             &quote.id,
-            "a-sign",
             &Signing {
                 on: signed_on,
                 credit_months: 0,
                 salesperson: Some(SALESPERSON.into()),
                 partner: None,
             },
+            &IdempotencyKey::from_static("a-sign"),
         )
         .await?;
     let due = sa.payment_due.map(|d| d.to_string()).unwrap_or_default();
@@ -57,20 +62,23 @@ pub(super) async fn run(ctx: &mut Ctx<'_>) -> Result<()> {
     let partner = ctx
         .svc
         .channel
-        .register(PARTNER_KEY, &script::partner_terms()?)
+        .register(
+            &script::partner_terms()?,
+            &IdempotencyKey::from_static(PARTNER_KEY),
+        )
         .await?;
     let order = ctx
         .svc
         .channel
         .place_order(
             &partner.id,
-            "b-order",
             &OrderRequest {
                 end_user: b,
                 end_user_region: script::yunfan_region()?,
                 quote: script::yunfan_quote(),
                 on: signed_on,
             },
+            &IdempotencyKey::from_static("b-order"),
         )
         .await?;
     if order.out_of_area {
@@ -86,19 +94,23 @@ pub(super) async fn run(ctx: &mut Ctx<'_>) -> Result<()> {
         money(&order.balance_after)
     ));
     let quote = subs
-        .create_quote(&b, "b-quote", &script::yunfan_quote())
+        .create_quote(
+            &b,
+            &script::yunfan_quote(),
+            &IdempotencyKey::from_static("b-quote"),
+        )
         .await?;
     let sb = subs
         .sign(
             &b,
             &quote.id,
-            "b-sign",
             &Signing {
                 on: signed_on,
                 credit_months: 0,
                 salesperson: None,
                 partner: Some(partner.id),
             },
+            &IdempotencyKey::from_static("b-sign"),
         )
         .await?;
 
@@ -109,15 +121,20 @@ pub(super) async fn run(ctx: &mut Ctx<'_>) -> Result<()> {
         subs.record_payment(
             &tenant,
             &s.id,
-            &format!("{key}-pay"),
             &Payment {
                 on: paid_on,
                 amount: s.quote.total,
             },
+            &IdempotencyKey::new(format!("{key}-pay")).unwrap(),
         )
         .await?;
         let active = subs
-            .activate(&tenant, &s.id, &format!("{key}-activate"), paid_on)
+            .activate(
+                &tenant,
+                &s.id,
+                paid_on,
+                &IdempotencyKey::new(format!("{key}-activate")).unwrap(),
+            )
             .await?;
         if active.state != SubscriptionState::Active {
             return Err(ctx.unexpected(format!("{} not active", s.id)));
