@@ -88,7 +88,7 @@ pub enum ContentError {
 
     /// The tenant's quota for a usage meter is used up.
     #[error("quota {meter} exhausted: requested {requested}, remaining {remaining}")]
-    QuotaExhausted {
+    QuotaExceeded {
         /// The meter (`content.publications`, …).
         meter: String,
         /// Units requested.
@@ -111,7 +111,7 @@ pub enum ContentError {
     },
 
     /// The platform's usage metering failed (other than an exhausted quota, which is
-    /// [`ContentError::QuotaExhausted`]).
+    /// [`ContentError::QuotaExceeded`]).
     #[error("usage metering: {0}")]
     Metering(#[from] marketingforce_modules::ModulesError),
 
@@ -173,7 +173,7 @@ impl ContentError {
     ///
     /// Likewise a backend error whose source is a [`ContentError`] becomes that error, and a
     /// [`marketingforce_core::Error::LimitExceeded`] on a content meter (as produced from
-    /// [`ContentError::QuotaExhausted`]) becomes [`ContentError::QuotaExhausted`] again.
+    /// [`ContentError::QuotaExceeded`]) becomes [`ContentError::QuotaExceeded`] again.
     pub fn from_adapter(error: marketingforce_core::Error) -> ContentError {
         match error {
             marketingforce_core::Error::Backend {
@@ -202,7 +202,7 @@ impl ContentError {
                 requested.parse::<u64>(),
                 available.parse::<u64>(),
             ) {
-                (true, Ok(requested), Ok(remaining)) => ContentError::QuotaExhausted {
+                (true, Ok(requested), Ok(remaining)) => ContentError::QuotaExceeded {
                     meter: limit,
                     requested,
                     remaining,
@@ -350,7 +350,7 @@ impl From<ContentError> for marketingforce_core::Error {
             ContentError::Core(c) => c,
             ContentError::Llm(l) => l.into(),
             // The typed limit error of the adapter traits: the meter and what is left.
-            ContentError::QuotaExhausted {
+            ContentError::QuotaExceeded {
                 meter,
                 requested,
                 remaining,
@@ -392,7 +392,7 @@ impl ContentError {
                 C::new(K::InvalidState, "account_not_publishable")
             }
             ContentError::NotApproved { .. } => C::new(K::InvalidState, "not_approved"),
-            ContentError::QuotaExhausted { .. } => C::new(K::LimitExceeded, "quota_exceeded"),
+            ContentError::QuotaExceeded { .. } => C::new(K::LimitExceeded, "quota_exceeded"),
             ContentError::NotCompliant { .. } => C::new(K::Rejected, "not_compliant"),
             ContentError::ChannelConfiguration { .. } => {
                 C::new(K::Internal, "channel_misconfigured")

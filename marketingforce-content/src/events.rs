@@ -22,7 +22,7 @@
 //! | `content.publication.published` | 1 | a channel published a content version | `publication`, `content_id`, `version`, `channel`, `account`, `external_id`, `url`?, `quota_units`, `attempts`, `published_at` |
 //! | `content.publication.rejected` | 1 | a channel refused a content version | `publication`, `content_id`, `version`, `channel`, `account`, `code` |
 //!
-//! A generation refused for quota ([`ContentError::QuotaExhausted`](crate::ContentError)) is
+//! A generation refused for quota ([`ContentError::QuotaExceeded`](crate::ContentError)) is
 //! not an event of this crate: nothing is recorded when it happens (the quota's own usage
 //! events belong to the modules crate's metering).
 

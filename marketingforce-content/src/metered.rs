@@ -31,7 +31,7 @@
 //! # Errors
 //! Through the generator traits an exhausted quota is
 //! [`marketingforce_core::Error::LimitExceeded`] whose `limit` is the meter and `available` what
-//! is left; [`ContentError::from_adapter`] turns it back into [`ContentError::QuotaExhausted`],
+//! is left; [`ContentError::from_adapter`] turns it back into [`ContentError::QuotaExceeded`],
 //! which is what the keyed methods return directly.
 //!
 //! ```
@@ -64,7 +64,7 @@
 //! let err = text.generate(&request.clone().seed(3)).await.unwrap_err();
 //! assert!(matches!(
 //!     ContentError::from_adapter(err),
-//!     ContentError::QuotaExhausted { ref meter, remaining: 0, .. } if meter == meters::ARTICLES
+//!     ContentError::QuotaExceeded { ref meter, remaining: 0, .. } if meter == meters::ARTICLES
 //! ));
 //!
 //! // Naming the generation instead: the same brief for two content ids counts twice.
@@ -307,7 +307,7 @@ impl<G: TextGenerator + ?Sized> Metered<G> {
     /// Generate an article named `key` (e.g. `article-7:v2`), metering [`meters::ARTICLES`].
     ///
     /// # Errors
-    /// [`ContentError::QuotaExhausted`] when the tenant's article quota is used up (nothing
+    /// [`ContentError::QuotaExceeded`] when the tenant's article quota is used up (nothing
     /// generated); the backend's error
     /// ([`ContentError::from_adapter`]) and [`ContentError::NotCompliant`], both consuming
     /// nothing; the gate's errors.

@@ -417,7 +417,7 @@ proptest! {
             for t in tasks {
                 match t.await.unwrap() {
                     Ok(_) => {}
-                    Err(ContentError::QuotaExhausted { .. }) => exhausted += 1,
+                    Err(ContentError::QuotaExceeded { .. }) => exhausted += 1,
                     Err(e) => panic!("unexpected {e}"),
                 }
             }
@@ -549,7 +549,7 @@ async fn quota_gate_is_idempotent_and_releases() {
     q.reserve(&t, meters::PUBLICATIONS, 3, "a").await.unwrap();
     assert!(matches!(
         q.reserve(&t, meters::PUBLICATIONS, 1, "b").await,
-        Err(ContentError::QuotaExhausted { remaining: 0, .. })
+        Err(ContentError::QuotaExceeded { remaining: 0, .. })
     ));
     q.release(&t, meters::PUBLICATIONS, "a").await.unwrap();
     q.release(&t, meters::PUBLICATIONS, "a").await.unwrap();
@@ -622,7 +622,7 @@ mod with_modules_metering {
                 }
                 for t in tasks {
                     match t.await.unwrap() {
-                        Ok(_) | Err(ContentError::QuotaExhausted { .. }) => {}
+                        Ok(_) | Err(ContentError::QuotaExceeded { .. }) => {}
                         Err(e) => panic!("unexpected {e}"),
                     }
                 }

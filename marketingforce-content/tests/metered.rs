@@ -123,7 +123,7 @@ async fn exhausted_quota_is_the_typed_limit_error_naming_the_meter_and_what_is_l
         .await
         .unwrap_err();
     assert!(
-        matches!(&e, ContentError::QuotaExhausted { meter, requested: 1, remaining: 0 } if meter == meters::ARTICLES),
+        matches!(&e, ContentError::QuotaExceeded { meter, requested: 1, remaining: 0 } if meter == meters::ARTICLES),
         "{e}"
     );
     assert!(e.to_string().contains("content.articles"), "{e}");
@@ -143,7 +143,7 @@ async fn exhausted_quota_is_the_typed_limit_error_naming_the_meter_and_what_is_l
             .unwrap_err(),
     );
     assert!(
-        matches!(&e, ContentError::QuotaExhausted { meter, remaining: 0, .. } if meter == meters::IMAGES),
+        matches!(&e, ContentError::QuotaExceeded { meter, remaining: 0, .. } if meter == meters::IMAGES),
         "{e}"
     );
     let other = TenantId::new();
@@ -333,7 +333,7 @@ async fn videos_are_metered_per_rendered_video_not_per_plan() {
             .unwrap_err(),
     );
     assert!(
-        matches!(&e, ContentError::QuotaExhausted { meter, .. } if meter == meters::VIDEOS),
+        matches!(&e, ContentError::QuotaExceeded { meter, .. } if meter == meters::VIDEOS),
         "{e}"
     );
     // `dyn` generators are wrapped the same way.
@@ -375,7 +375,7 @@ async fn race(
             Ok(seed) => {
                 ok.insert(seed);
             }
-            Err(ContentError::QuotaExhausted { .. }) => exhausted += 1,
+            Err(ContentError::QuotaExceeded { .. }) => exhausted += 1,
             Err(e) if e.is_retryable() => failed += 1,
             Err(e) => panic!("unexpected {e}"),
         }

@@ -84,7 +84,7 @@ pub enum CrmError {
 
     /// A seat-limited function was used by someone without a seat.
     #[error("no seat for {user}: {reason}")]
-    SeatLimit {
+    SeatLimitReached {
         /// The staff member.
         user: UserId,
         /// What the seat policy said.
@@ -228,7 +228,7 @@ impl marketingforce_core::Classify for CrmError {
             }
             CrmError::LeadMerged { .. } | CrmError::IllegalTransition { .. } => K::InvalidState,
             CrmError::AccessDenied { .. } => K::Forbidden,
-            CrmError::SeatLimit { .. }
+            CrmError::SeatLimitReached { .. }
             | CrmError::InsufficientPoints { .. }
             | CrmError::BudgetExhausted { .. } => K::LimitExceeded,
             CrmError::ReferralRefused { .. } => K::Rejected,
@@ -256,7 +256,7 @@ impl marketingforce_core::Classify for CrmError {
             CrmError::ReasonRequired { .. } => "reason_required",
             CrmError::AccessDenied { .. } => "access_denied",
             CrmError::UnknownStaff(_) => "unknown_staff",
-            CrmError::SeatLimit { .. } => "seat_limit",
+            CrmError::SeatLimitReached { .. } => "seat_limit_reached",
             CrmError::InsufficientPoints { .. } => "insufficient_points",
             CrmError::ReferralCodeOtherCampaign { .. } => "referral_code_other_campaign",
             CrmError::ReferralRefused { .. } => "referral_refused",

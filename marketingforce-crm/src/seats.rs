@@ -42,7 +42,7 @@ pub trait SeatGate: Send + Sync + fmt::Debug {
     /// Give `user` a seat (idempotent for a user who has one).
     ///
     /// # Errors
-    /// [`CrmError::SeatLimit`] when no seat is free.
+    /// [`CrmError::SeatLimitReached`] when no seat is free.
     async fn assign(&self, tenant: &TenantId, user: &UserId) -> Result<()>;
 
     /// Release `user`'s seat (no-op when none is held).
@@ -92,7 +92,7 @@ impl SeatGate for FixedSeats {
             return Ok(());
         }
         if set.len() >= self.seats {
-            return Err(CrmError::SeatLimit {
+            return Err(CrmError::SeatLimitReached {
                 user: *user,
                 reason: format!("all {} seats are taken", self.seats),
             });
@@ -133,7 +133,7 @@ impl EntitlementSeats {
 fn seat_error(user: &UserId, e: ModulesError) -> CrmError {
     match e {
         ModulesError::Core(core) => CrmError::Core(core),
-        other => CrmError::SeatLimit {
+        other => CrmError::SeatLimitReached {
             user: *user,
             reason: other.to_string(),
         },
@@ -154,7 +154,7 @@ impl SeatGate for EntitlementSeats {
             .map(|_| ())
             .map_err(|e| match e {
                 ModulesError::Core(marketingforce_core::Error::Validation { reason, .. }) => {
-                    CrmError::SeatLimit {
+                    CrmError::SeatLimitReached {
                         user: *user,
                         reason,
                     }

@@ -411,7 +411,7 @@ fn seats_limit_staff_accounts() {
             )
             .await
             .unwrap_err();
-        assert!(matches!(e, CrmError::SeatLimit { .. }));
+        assert!(matches!(e, CrmError::SeatLimitReached { .. }));
         let e = crm
             .upsert_staff(
                 t,
@@ -548,7 +548,7 @@ fn seats_come_from_module_entitlements() {
             )
             .await
             .unwrap_err();
-        assert!(matches!(e, CrmError::SeatLimit { .. }), "{e}");
+        assert!(matches!(e, CrmError::SeatLimitReached { .. }), "{e}");
         // A departure frees the seat.
         crm.depart(t, &staff[0], &IdempotencyKey::from_static("leave"))
             .await

@@ -103,7 +103,7 @@ impl World {
                     id: p.id,
                 });
             }
-            Err(ContentError::QuotaExhausted {
+            Err(ContentError::QuotaExceeded {
                 remaining,
                 requested,
                 ..
@@ -139,7 +139,7 @@ impl World {
                     done.len()
                 ));
             }
-            Err(ContentError::QuotaExhausted { .. }) => {
+            Err(ContentError::QuotaExceeded { .. }) => {
                 self.note(format!("t{i} run_due: release quota exhausted"));
             }
             Err(e) => return Err(self.fail(format!("run_due: unexpected error: {e}"))),
@@ -184,7 +184,7 @@ impl World {
                     p.id
                 ));
             }
-            Err(ContentError::QuotaExhausted { .. }) => {
+            Err(ContentError::QuotaExceeded { .. }) => {
                 self.note(format!("t{i} retry {}: release quota exhausted", p.id));
             }
             Err(e) => return Err(self.fail(format!("retry {}: unexpected error: {e}", p.id))),

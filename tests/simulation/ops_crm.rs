@@ -394,7 +394,7 @@ impl World {
                 self.models[i].crm.staff.insert(id, true);
                 self.note(format!("t{i} staff {id} joins"));
             }
-            Err(CrmError::SeatLimit { .. }) if full => {
+            Err(CrmError::SeatLimitReached { .. }) if full => {
                 self.note(format!("t{i} staff {id} refused: no seat"));
             }
             other => {

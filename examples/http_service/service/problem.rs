@@ -472,7 +472,7 @@ impl From<CrmError> for Problem {
                 "Access denied",
                 e.to_string(),
             ),
-            e @ CrmError::SeatLimit { .. } => Problem::new(
+            e @ CrmError::SeatLimitReached { .. } => Problem::new(
                 StatusCode::FORBIDDEN,
                 "seat-limit",
                 "No seat",

@@ -54,12 +54,12 @@ impl ModulesQuota {
 
 fn exhausted(meter: &str, units: u64, e: ModulesError) -> ContentError {
     match e {
-        ModulesError::QuotaExceeded { remaining, .. } => ContentError::QuotaExhausted {
+        ModulesError::QuotaExceeded { remaining, .. } => ContentError::QuotaExceeded {
             meter: meter.into(),
             requested: units,
             remaining: remaining.get(),
         },
-        ModulesError::NoQuota { .. } => ContentError::QuotaExhausted {
+        ModulesError::NoQuota { .. } => ContentError::QuotaExceeded {
             meter: meter.into(),
             requested: units,
             remaining: 0,

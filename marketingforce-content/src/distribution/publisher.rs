@@ -285,7 +285,7 @@ impl Publisher {
     /// Refused before anything is consumed or recorded: invalid commands, unreviewed or
     /// unapproved versions ([`ContentError::NotApproved`]), accounts that are not real-name
     /// verified or are suspended ([`ContentError::AccountNotPublishable`]), exhausted release
-    /// quota ([`ContentError::QuotaExhausted`]). A channel's refusal is recorded as
+    /// quota ([`ContentError::QuotaExceeded`]). A channel's refusal is recorded as
     /// [`PublicationStatus::Rejected`] with its reason and the quota is given back. When the
     /// channel's rate limit is reached the publication is scheduled for the next free slot.
     ///
@@ -565,7 +565,7 @@ impl Publisher {
     ///
     /// # Errors
     /// Storage errors; a publication whose quota is exhausted stops the run with
-    /// [`ContentError::QuotaExhausted`] (it stays scheduled).
+    /// [`ContentError::QuotaExceeded`] (it stays scheduled).
     #[operation("content.publisher.run_due", tenant = tenant, observe = crate::telemetry::published_due)]
     pub async fn run_due(&self, tenant: &TenantId) -> Result<Vec<Publication>> {
         let now = self.clock.now();

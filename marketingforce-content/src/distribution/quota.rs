@@ -48,7 +48,7 @@ pub trait QuotaGate: Send + Sync + fmt::Debug {
     /// Hold `units` of `meter` for `tenant` under `key` (they count against the quota at once).
     ///
     /// # Errors
-    /// [`ContentError::QuotaExhausted`] when fewer than `units` remain (nothing is held).
+    /// [`ContentError::QuotaExceeded`] when fewer than `units` remain (nothing is held).
     async fn reserve(
         &self,
         tenant: &TenantId,
@@ -173,7 +173,7 @@ impl QuotaGate for InMemoryQuota {
         }
         if let Some(left) = remaining(s) {
             if left < units {
-                return Err(ContentError::QuotaExhausted {
+                return Err(ContentError::QuotaExceeded {
                     meter: meter.into(),
                     requested: units,
                     remaining: left,

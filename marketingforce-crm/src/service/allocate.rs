@@ -55,7 +55,7 @@ impl Crm {
     /// [`SeatGate`](crate::seats::SeatGate).
     ///
     /// # Errors
-    /// A validation error on the record, [`CrmError::SeatLimit`], storage errors.
+    /// A validation error on the record, [`CrmError::SeatLimitReached`], storage errors.
     #[operation("crm.upsert_staff", tenant = tenant)]
     pub async fn upsert_staff(&self, tenant: &TenantId, staff: Staff) -> Result<()> {
         staff.validate()?;

@@ -122,7 +122,7 @@ pub(super) async fn run(ctx: &mut Ctx<'_>) -> Result<()> {
     }
     let s = staff(ctx, last, ctx.cast.b_team, b);
     match ctx.svc.crm_b.upsert_staff(&b, s).await {
-        Err(CrmError::SeatLimit { reason, .. }) => ctx.say(format!(
+        Err(CrmError::SeatLimitReached { reason, .. }) => ctx.say(format!(
             "{}: {} staff take the {} True Client accounts bought; a ninth, {}, is refused — {reason}",
             ctx.cast.name_of(&b),
             hired.len(),
