@@ -252,7 +252,7 @@ impl Contract {
             term_months: sub.quote.term_months,
             renewal: sub.renewal_of.is_some(),
             salesperson: sub.salesperson.clone(),
-            partner: sub.partner.clone(),
+            partner: sub.partner,
             obligations,
             payments,
         }))

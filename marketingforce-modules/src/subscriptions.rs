@@ -931,7 +931,7 @@ impl Subscriptions {
             renewal_of: Some(sub.id),
             renewed_by: None,
             salesperson: sub.salesperson.clone(),
-            partner: sub.partner.clone(),
+            partner: sub.partner,
         };
         let next_for_batch = next.clone();
         let today = self

@@ -527,7 +527,7 @@ async fn contracts(
             Some(id) => {
                 let order = svc
                     .channel
-                    .orders_of(&id)
+                    .orders_of(id)
                     .await?
                     .into_iter()
                     .find(|o| o.end_user == *t);
@@ -571,7 +571,7 @@ async fn contracts(
 }
 
 async fn partner(svc: &Services, subs: &[(TenantId, Subscription)]) -> Result<PartnerFigures> {
-    let id = subs.iter().find_map(|(_, s)| s.partner.clone());
+    let id = subs.iter().find_map(|(_, s)| s.partner);
     let Some(id) = id else {
         return Ok(PartnerFigures {
             name: PARTNER.into(),
