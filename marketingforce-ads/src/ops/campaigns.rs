@@ -112,27 +112,7 @@ impl AdOps {
             return Ok(c);
         }
         let a = self.ad_account(account).await?;
-        let today = self.today();
-        self.ensure_active(&a, today)?;
-        let agreement = self.agreement_on(&a.customer, today).await?;
-        let platform_terms = self.platform_agreement_on(&a.platform, today).await?;
-        draft.validate(
-            a.currency,
-            agreement.terms.service_type == ServiceType::Solution,
-        )?;
-        if !platform_terms
-            .terms
-            .pricing_models
-            .contains(&draft.pricing.model())
-        {
-            return Err(AdsError::validation(
-                "pricing",
-                format!(
-                    "the platform does not sell {} inventory",
-                    draft.pricing.model()
-                ),
-            ));
-        }
+        self.check_plan(&a, &draft).await?;
         let adapter = self.adapter(&a.platform)?;
         let created = adapter
             .create_campaign(&CampaignRequest {
@@ -162,6 +142,38 @@ impl AdOps {
         let mut batch = Batch::new();
         batch.put_entity(&self.tenant, &campaign, Expect::Absent)?;
         self.commit(&idem, vec![], vec![], batch, campaign).await
+    }
+
+    /// Check a campaign plan for `a` today: the account is active, the customer's and the
+    /// platform's agreements are in force, the plan validates for the service type (KPIs only
+    /// for solution services), and the platform sells its pricing model.
+    pub(super) async fn check_plan(
+        &self,
+        a: &crate::account::AdAccount,
+        draft: &CampaignDraft,
+    ) -> Result<()> {
+        let today = self.today();
+        self.ensure_active(a, today)?;
+        let agreement = self.agreement_on(&a.customer, today).await?;
+        let platform_terms = self.platform_agreement_on(&a.platform, today).await?;
+        draft.validate(
+            a.currency,
+            agreement.terms.service_type == ServiceType::Solution,
+        )?;
+        if !platform_terms
+            .terms
+            .pricing_models
+            .contains(&draft.pricing.model())
+        {
+            return Err(AdsError::validation(
+                "pricing",
+                format!(
+                    "the platform does not sell {} inventory",
+                    draft.pricing.model()
+                ),
+            ));
+        }
+        Ok(())
     }
 
     pub(super) fn ensure_active(

@@ -18,7 +18,6 @@ use super::AdOps;
 use marketingforce_core::adapters::ad_platform::{TopUpReceipt, TopUpStatus};
 
 use crate::account::{AdAccount, TopUp, TopUpRequest, TopUpState};
-use crate::agreement::ServiceType;
 use crate::campaign::{Campaign, CampaignDraft};
 use crate::error::{AdsError, Result};
 use crate::ids::{AdAccountId, CampaignId, CustomerId, PlatformId};
@@ -162,27 +161,7 @@ impl AdOps {
             return Ok(c);
         }
         let a = self.ad_account(account).await?;
-        let today = self.today();
-        self.ensure_active(&a, today)?;
-        let agreement = self.agreement_on(&a.customer, today).await?;
-        let platform_terms = self.platform_agreement_on(&a.platform, today).await?;
-        draft.validate(
-            a.currency,
-            agreement.terms.service_type == ServiceType::Solution,
-        )?;
-        if !platform_terms
-            .terms
-            .pricing_models
-            .contains(&draft.pricing.model())
-        {
-            return Err(AdsError::validation(
-                "pricing",
-                format!(
-                    "the platform does not sell {} inventory",
-                    draft.pricing.model()
-                ),
-            ));
-        }
+        self.check_plan(&a, &draft).await?;
         let external = Campaign::external_key(&a.id, external_id);
         if let Some(existing) = self
             .campaigns()
