@@ -2,9 +2,12 @@
 //! console top-ups recorded, their spend imported from report exports, and the month settled —
 //! with the same checks as opened ones, idempotent, and fenced across processes.
 
+mod common;
+
 use std::sync::Arc;
 
 use chrono::NaiveDate;
+use common::{cny, day, open_ops};
 use marketingforce_ads::account::{Funding, TopUpRequest, TopUpState};
 use marketingforce_ads::agreement::{
     AgreementTerms, PlatformAgreementTerms, PlatformCategory, ServiceType,
@@ -19,42 +22,16 @@ use marketingforce_ads::party::{
 use marketingforce_ads::period::Month;
 use marketingforce_ads::rebate::{CustomerRebatePolicy, PlatformRebatePolicy};
 use marketingforce_ads::settlement::SettlementMode;
-use marketingforce_ads::{AdOps, AdOpsConfig, AdsError};
+use marketingforce_ads::{AdOps, AdsError};
 use marketingforce_core::adapters::ad_platform::{Audience, Pricing};
-use marketingforce_core::id::SeededIds;
-use marketingforce_core::money::{Currency, Money};
+use marketingforce_core::money::Currency;
 use marketingforce_core::storage::{MemoryStore, Store};
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::time::ManualClock;
 use marketingforce_core::{Classify, ErrorKind, IdempotencyKey};
 
-fn cny(s: &str) -> Money {
-    Money::cny(s).unwrap()
-}
-
-fn day(s: &str) -> NaiveDate {
-    s.parse().unwrap()
-}
-
 fn key(k: &str) -> IdempotencyKey {
     IdempotencyKey::new(k).unwrap()
-}
-
-async fn open(
-    store: Arc<dyn Store>,
-    tenant: TenantId,
-    clock: Arc<ManualClock>,
-    seed: u64,
-) -> AdOps {
-    AdOps::open(
-        store,
-        tenant,
-        clock.clone(),
-        Arc::new(SeededIds::new(seed, clock)),
-        AdOpsConfig::default(),
-    )
-    .await
-    .unwrap()
 }
 
 /// A platform (5% back, prepaid) and a qualified customer (3% back) under agreements from
@@ -148,7 +125,7 @@ fn plan(start: NaiveDate) -> CampaignDraft {
 #[tokio::test]
 async fn a_console_run_account_is_linked_imported_and_settled_without_an_adapter() {
     let clock = Arc::new(ManualClock::at_rfc3339("2026-04-02T09:00:00+08:00").unwrap());
-    let ops = open(Arc::new(MemoryStore::new()), TenantId::new(), clock, 1).await;
+    let ops = open_ops(Arc::new(MemoryStore::new()), TenantId::new(), clock, 1).await;
     let (platform, customer) = parties(&ops).await;
     let march = Month::of(day("2026-03-01"));
 
@@ -258,9 +235,9 @@ async fn two_processes_linking_one_platform_account_cannot_both_succeed() {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let clock = Arc::new(ManualClock::at_rfc3339("2026-04-02T09:00:00+08:00").unwrap());
     let tenant = TenantId::new();
-    let a = open(store.clone(), tenant, clock.clone(), 1).await;
+    let a = open_ops(store.clone(), tenant, clock.clone(), 1).await;
     let (platform, customer) = parties(&a).await;
-    let b = open(store, tenant, clock, 2).await;
+    let b = open_ops(store, tenant, clock, 2).await;
     let since = day("2026-03-01");
     let (ka, kb) = (key("link-a"), key("link-b"));
     let (ra, rb) = tokio::join!(

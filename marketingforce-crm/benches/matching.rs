@@ -130,10 +130,11 @@ fn engine_candidate_recall(keys: &[MatchKeys], labels: &[usize]) -> f64 {
     pair_recall(&pairs, labels).recall
 }
 
-fn row(name: &str, q: &PairwiseQuality, rate: f64, cand: f64) {
+/// One table row: quality, throughput in records per second, candidate-pair recall.
+fn row(name: &str, q: &PairwiseQuality, records_per_s: f64, candidate_recall: f64) {
     println!(
         "| {name:<44} | {:>9.4} | {:>9.4} | {:>9.4} | {:>12.0} | {:>10.4} |",
-        q.precision, q.recall, q.f1, rate, cand
+        q.precision, q.recall, q.f1, records_per_s, candidate_recall
     );
 }
 

@@ -61,6 +61,13 @@ fn check_external_id(id: &str, field: &str) -> Result<()> {
 }
 
 impl AdOps {
+    /// Stage the claim of a platform id in `batch`: the commit fails with a conflict when
+    /// another process linked the same platform id first.
+    fn claim_external(&self, batch: &mut Batch, key: String) -> Result<()> {
+        batch.put_entity(&self.tenant, &ExternalLink { key }, Expect::Absent)?;
+        Ok(())
+    }
+
     /// Link the platform's existing ad account `external_id` to `customer` from `since` (the
     /// first day whose spend is ours to settle; today or earlier), so its spend can be
     /// imported. Requires, as opening does, an approved customer, and agreements with the
@@ -124,13 +131,7 @@ impl AdOps {
         };
         let mut batch = Batch::new();
         batch.put_entity(&self.tenant, &account, Expect::Absent)?;
-        batch.put_entity(
-            &self.tenant,
-            &ExternalLink {
-                key: format!("account:{external}"),
-            },
-            Expect::Absent,
-        )?;
+        self.claim_external(&mut batch, format!("account:{external}"))?;
         self.commit(&idem, vec![], vec![], batch, account).await
     }
 
@@ -189,13 +190,7 @@ impl AdOps {
         };
         let mut batch = Batch::new();
         batch.put_entity(&self.tenant, &campaign, Expect::Absent)?;
-        batch.put_entity(
-            &self.tenant,
-            &ExternalLink {
-                key: format!("campaign:{external}"),
-            },
-            Expect::Absent,
-        )?;
+        self.claim_external(&mut batch, format!("campaign:{external}"))?;
         self.commit(&idem, vec![], vec![], batch, campaign).await
     }
 
