@@ -19,11 +19,19 @@
 //!
 //! ## Delivery
 //!
-//! A page of events is published without waiting in between (up to
-//! [`NatsSettings::max_in_flight`] unacknowledged), then every publish acknowledgement is
-//! awaited in order; the events up to the first one not acknowledged count as delivered. A
-//! broker that is down or slow makes the relay back off and report lag; it never blocks a
-//! business write.
+//! A page of events is published without waiting in between, then every publish
+//! acknowledgement is awaited in order; the events up to the first one not acknowledged count
+//! as delivered. A broker that is down or slow makes the relay back off and report lag; it
+//! never blocks a business write.
+//!
+//! [`NatsSettings::max_in_flight`] bounds the publishes awaiting their acknowledgement across
+//! **all** deliveries of the sink (the relay delivers several tenants at once). A delivery
+//! takes the permits of a whole chunk of at most `max_in_flight` events *at once*, publishes
+//! the chunk, awaits its acknowledgements and only then takes the next chunk's: no delivery
+//! ever holds some permits while waiting for more, so concurrent deliveries cannot starve each
+//! other. (Taking permits one publish at a time, as a bare JetStream context does, lets eight
+//! tenants' pages of 1,000 each hold part of a 4,096 budget and wait forever for the rest,
+//! none of them awaiting an acknowledgement — until the relay's delivery timeout cancels them.)
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -42,6 +50,7 @@
 //! ```
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::context::{ContextBuilder, PublishErrorKind};
@@ -51,6 +60,7 @@ use async_nats::jetstream::Context;
 use async_trait::async_trait;
 use marketingforce_core::error::Error;
 use marketingforce_core::tenant::TenantId;
+use tokio::sync::Semaphore;
 
 use crate::error::EventsError;
 use crate::event::OutboxEvent;
@@ -72,7 +82,8 @@ pub struct NatsSettings {
     pub duplicate_window: Duration,
     /// Keep the stream in memory instead of files when the sink creates it (default no).
     pub memory_storage: bool,
-    /// Most publishes awaiting their acknowledgement at once (default 4,096).
+    /// Most publishes awaiting their acknowledgement at once, across all of the sink's
+    /// concurrent deliveries (default 4,096; at most 1,000,000).
     pub max_in_flight: usize,
     /// How long to wait for a publish acknowledgement (default 10 s).
     pub ack_timeout: Duration,
@@ -125,20 +136,25 @@ impl NatsSettings {
                 "must be dot-separated tokens of letters, digits, '_' or '-'",
             ));
         }
-        if self.max_in_flight == 0 {
+        if !(1..=MAX_IN_FLIGHT).contains(&self.max_in_flight) {
             return Err(Error::validation(
                 "nats.max_in_flight",
-                "must be at least 1",
+                "must be between 1 and 1,000,000",
             ));
         }
         Ok(())
     }
 }
 
+/// The largest [`NatsSettings::max_in_flight`].
+const MAX_IN_FLIGHT: usize = 1_000_000;
+
 /// Publishes events to a JetStream stream (see the [module docs](self)).
 pub struct NatsSink {
     settings: NatsSettings,
     js: Context,
+    /// The publishes awaiting acknowledgement, across deliveries: taken a chunk at a time.
+    in_flight: Arc<Semaphore>,
 }
 
 impl fmt::Debug for NatsSink {
@@ -181,9 +197,11 @@ impl NatsSink {
         settings: NatsSettings,
     ) -> Result<NatsSink, EventsError> {
         settings.validate()?;
+        // The sink's own semaphore bounds what is in flight; the context's is twice as large so
+        // that it only waits when a cancelled delivery left acknowledgements to its acker.
         let js = ContextBuilder::new()
             .timeout(settings.ack_timeout)
-            .max_ack_inflight(settings.max_in_flight)
+            .max_ack_inflight(settings.max_in_flight.saturating_mul(2))
             .build(client);
         let subjects = format!("{}.>", settings.subject_prefix);
         let what = format!("jetstream stream {}", settings.stream);
@@ -211,7 +229,12 @@ impl NatsSink {
                 ),
             ));
         }
-        Ok(NatsSink { settings, js })
+        let in_flight = Arc::new(Semaphore::new(settings.max_in_flight));
+        Ok(NatsSink {
+            settings,
+            js,
+            in_flight,
+        })
     }
 
     /// The subject of `tenant`'s event `name`: `<prefix>.<tenant>.<name>`.
@@ -251,9 +274,32 @@ impl EventSink for NatsSink {
     }
 
     async fn deliver(&self, tenant: &TenantId, events: &[OutboxEvent]) -> Result<(), SinkFailure> {
-        let mut acks = Vec::with_capacity(events.len());
+        let mut delivered = 0;
+        for chunk in events.chunks(self.settings.max_in_flight) {
+            // The chunk's permits at once (see the module docs): never hold some and wait.
+            let permits = u32::try_from(chunk.len()).unwrap_or(u32::MAX);
+            let _permits = self.in_flight.acquire_many(permits).await.map_err(|_| {
+                SinkFailure::new(delivered, FailureKind::Unavailable, "the sink is closed")
+            })?;
+            delivered += self.publish(tenant, chunk, delivered).await?;
+        }
+        Ok(())
+    }
+}
+
+impl NatsSink {
+    /// Publish `chunk` without waiting in between, then await every acknowledgement in order.
+    /// Returns how many were acknowledged (all of them), or the failure counting the events
+    /// acknowledged before it (`before` of them in earlier chunks).
+    async fn publish(
+        &self,
+        tenant: &TenantId,
+        chunk: &[OutboxEvent],
+        before: usize,
+    ) -> Result<usize, SinkFailure> {
+        let mut acks = Vec::with_capacity(chunk.len());
         let mut refused = None;
-        for event in events {
+        for event in chunk {
             let message = PublishMessage::build()
                 .payload(event.body().clone())
                 .message_id(event.id().to_string())
@@ -275,12 +321,12 @@ impl EventSink for NatsSink {
         for ack in acks {
             match ack.await {
                 Ok(_) => accepted += 1,
-                Err(e) => return Err(failure(accepted, e.kind(), &e)),
+                Err(e) => return Err(failure(before + accepted, e.kind(), &e)),
             }
         }
         match refused {
-            None => Ok(()),
-            Some(e) => Err(failure(accepted, e.kind(), &e)),
+            None => Ok(accepted),
+            Some(e) => Err(failure(before + accepted, e.kind(), &e)),
         }
     }
 }

@@ -311,3 +311,40 @@ async fn a_missing_stream_never_fails_a_business_write_and_the_relay_reports_lag
     assert_eq!(stream_messages(&js, &stream).await, 25);
     js.delete_stream(&stream).await.unwrap();
 }
+
+/// Pages larger than the in-flight budget, several tenants at once: each delivery takes a
+/// whole chunk's permits at a time, so no delivery holds part of the budget while waiting for
+/// the rest (one publish at a time, a single page larger than the budget waits forever for
+/// permits that only its own unawaited acknowledgements would free).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_larger_than_the_in_flight_budget_are_delivered_without_starving() {
+    let Some(url) = nats_url() else { return };
+    let (stream, prefix) = names();
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let env = env(&store);
+    let outbox = Outbox::new(&env);
+    let tenants: Vec<TenantId> = (0..4).map(|_| TenantId::new()).collect();
+    for t in &tenants {
+        produce(&store, &outbox, t, 1, 300).await;
+    }
+    let mut settings = NatsSettings::named(&stream, &prefix);
+    settings.max_in_flight = 64;
+    let client = async_nats::connect(&url).await.unwrap();
+    let sink = NatsSink::with_client(client, settings).await.unwrap();
+    let js = sink.jetstream().clone();
+    let relay = Relay::builder(&env, Arc::new(sink))
+        .page_size(300)
+        .delivery_timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let steps = futures::future::join_all(tenants.iter().map(|t| relay.pump(t))).await;
+    for step in steps {
+        let step = step.unwrap();
+        assert_eq!(step.delivered, 300, "{step:?}");
+        assert_eq!(step.position, 300, "{step:?}");
+    }
+    assert_eq!(stream_messages(&js, &stream).await, 1200);
+    let expected: HashMap<TenantId, u64> = tenants.iter().map(|t| (*t, 300)).collect();
+    check_stream(&js, &stream, &expected).await;
+    js.delete_stream(&stream).await.unwrap();
+}

@@ -303,10 +303,11 @@ impl Batch {
             ));
         }
         let mut seen = std::collections::HashSet::with_capacity(self.writes.len());
+        // Field paths are formatted only for the write that fails (this runs on every commit).
         for (i, w) in self.writes.iter().enumerate() {
             let path = |f: &str| format!("writes[{i}].{f}");
-            check_name(w.collection(), &path("collection"))?;
-            check_key(w.key(), &path("key"), limits)?;
+            check_name_lazily(w.collection(), || path("collection"))?;
+            check_key_lazily(w.key(), || path("key"), limits)?;
             if !seen.insert((w.collection(), w.key())) {
                 return Err(Error::validation(
                     path("key"),
@@ -326,13 +327,13 @@ impl Batch {
                     ));
                 }
                 for (j, ix) in indexes.iter().enumerate() {
-                    check_name(&ix.name, &path(&format!("indexes[{j}].name")))?;
-                    check_key(&ix.value, &path(&format!("indexes[{j}].value")), limits)?;
+                    check_name_lazily(&ix.name, || path(&format!("indexes[{j}].name")))?;
+                    check_key_lazily(&ix.value, || path(&format!("indexes[{j}].value")), limits)?;
                 }
             }
         }
         for (i, a) in self.appends.iter().enumerate() {
-            check_name(&a.journal, &format!("appends[{i}].journal"))?;
+            check_name_lazily(&a.journal, || format!("appends[{i}].journal"))?;
             if a.payload.len() > limits.max_value_bytes {
                 return Err(Error::limit_exceeded(
                     format!("max_value_bytes (journal {})", a.journal),
@@ -385,18 +386,39 @@ pub struct BatchParts {
 /// # Errors
 /// A validation error on `field`.
 pub fn check_name(name: &str, field: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.:-".contains(&b));
-    if ok {
+    if name_is_valid(name) {
         Ok(())
     } else {
         Err(Error::validation(
             field,
             format!("{name:?} must be 1-64 characters of a-z, 0-9, '_', '.', ':' or '-'"),
         ))
+    }
+}
+
+fn name_is_valid(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.:-".contains(&b))
+}
+
+/// [`check_name`], naming the field only when the name is refused.
+fn check_name_lazily(name: &str, field: impl FnOnce() -> String) -> Result<()> {
+    if name_is_valid(name) {
+        Ok(())
+    } else {
+        check_name(name, &field())
+    }
+}
+
+/// [`check_key`], naming the field only when the key is refused.
+fn check_key_lazily(key: &str, field: impl FnOnce() -> String, limits: &StoreLimits) -> Result<()> {
+    if !key.is_empty() && key.len() <= limits.max_key_bytes && !key.contains('\0') {
+        Ok(())
+    } else {
+        check_key(key, &field(), limits)
     }
 }
 
