@@ -56,7 +56,7 @@ pub use filter::EventFilter;
 pub use inbox::{Inbox, Processed, WebhookReceiver, INBOX_OPERATION};
 pub use relay::{
     DeadLetter, LagReport, LeaseHolder, NextStep, PumpReport, Relay, RelayBuilder, ReplayReport,
-    TenantLag,
+    StartFrom, TenantLag,
 };
 pub use retry::RetryPolicy;
 pub use sink::{EventSink, FailureKind, MemorySink, SinkFailure};

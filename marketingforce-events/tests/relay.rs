@@ -16,7 +16,7 @@ use marketingforce_core::tenant::TenantId;
 use marketingforce_core::time::{Clock, ManualClock};
 use marketingforce_events::{
     EventSink, EventsError, FailureKind, LeaseHolder, MemorySink, NextStep, OutboxEvent, Relay,
-    RetryPolicy, SinkFailure, TenantLag,
+    RetryPolicy, SinkFailure, StartFrom, TenantLag,
 };
 
 fn memory() -> Arc<dyn Store> {
@@ -408,4 +408,64 @@ async fn two_relays_over_one_sqlite_file_keep_order_per_tenant() {
         .map(|e| (*e.tenant(), e.seq(), e.id().to_string()))
         .collect();
     check_first_seen_order(&arrivals, &expected);
+}
+
+/// A sink added to a running system starts where it was created, not at the tenant's first
+/// event; the start is stored once, so another relay (process) and later events agree on it.
+#[tokio::test]
+async fn a_sink_started_from_a_time_skips_earlier_history_and_stores_its_start() {
+    let store = memory();
+    let clock = clock();
+    let env = manual_env(&store, &clock);
+    let outbox = Outbox::new(&env);
+    let (tenant, quiet) = (TenantId::new(), TenantId::new());
+    produce(&store, &outbox, &tenant, 1, 37).await;
+    clock.advance(chrono::Duration::minutes(5));
+    let created = clock.now();
+    produce(&store, &outbox, &tenant, 38, 5).await;
+
+    let sink = MemorySink::new("hook");
+    let relay = Relay::builder(&env, Arc::new(sink.clone()))
+        .start_from(StartFrom::OccurredSince(created))
+        .build()
+        .unwrap();
+    let step = relay.pump(&tenant).await.unwrap();
+    assert_eq!((step.delivered, step.position), (5, 42), "{step:?}");
+    assert_eq!(seqs(&sink.delivered()), (38..=42).collect::<Vec<_>>());
+
+    // Another relay of the same sink continues from the stored cursor, whatever its setting.
+    produce(&store, &outbox, &tenant, 43, 2).await;
+    let other = MemorySink::new("hook");
+    let relay2 = Relay::builder(&env, Arc::new(other.clone()))
+        .lease_ttl(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    clock.advance(chrono::Duration::seconds(30));
+    let step = relay2.pump(&tenant).await.unwrap();
+    assert_eq!((step.delivered, step.position), (2, 44), "{step:?}");
+
+    // A tenant whose events all came later gets every one; the default sink gets all history.
+    produce(&store, &outbox, &quiet, 1, 3).await;
+    assert_eq!(relay.pump(&quiet).await.unwrap().delivered, 3);
+    let everything = MemorySink::new("archive");
+    let archive = Relay::builder(&env, Arc::new(everything.clone()))
+        .page_size(1000)
+        .build()
+        .unwrap();
+    assert_eq!(archive.pump(&tenant).await.unwrap().delivered, 44);
+
+    // Every event earlier than the start: the cursor is stored at the head, nothing is sent.
+    let late = MemorySink::new("late");
+    let relay3 = Relay::builder(&env, Arc::new(late.clone()))
+        .start_from(StartFrom::OccurredSince(
+            clock.now() + chrono::Duration::hours(1),
+        ))
+        .build()
+        .unwrap();
+    let step = relay3.pump(&tenant).await.unwrap();
+    assert_eq!(
+        (step.delivered, step.position, step.next),
+        (0, 44, NextStep::CaughtUp)
+    );
+    assert!(late.delivered().is_empty());
 }

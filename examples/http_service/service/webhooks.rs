@@ -34,7 +34,7 @@ use marketingforce::core::tenant::TenantId;
 use marketingforce::crm::crypto::{PiiCipher, Sealed};
 use marketingforce::events::signature::generate_secret;
 use marketingforce::events::webhook::{WebhookEndpoint, WebhookSink};
-use marketingforce::events::{EventFilter, Relay};
+use marketingforce::events::{EventFilter, Relay, StartFrom};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
@@ -336,7 +336,9 @@ fn start(
 ) -> Result<(oneshot::Sender<()>, JoinHandle<()>), Problem> {
     let endpoint = record.endpoint(record.secret(state)?)?;
     let sink = WebhookSink::new(env, endpoint).map_err(|e| Problem::internal(e.to_string()))?;
+    // A new endpoint receives what happens from its creation on, not the tenant's history.
     let relay = Relay::builder(env, Arc::new(sink))
+        .start_from(StartFrom::OccurredSince(record.created_at))
         .discover_tenants(false)
         .build()
         .map_err(|e| Problem::internal(e.to_string()))?;

@@ -96,6 +96,7 @@
 mod cursor;
 mod dead_letter;
 mod lag;
+mod start;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};
@@ -120,6 +121,7 @@ use tokio::time::Instant;
 
 pub use dead_letter::DeadLetter;
 pub use lag::{LagReport, LeaseHolder, TenantLag};
+pub use start::StartFrom;
 
 use crate::error::EventsError;
 use crate::event::OutboxEvent;
@@ -181,6 +183,7 @@ struct Settings {
     delivery_timeout: Duration,
     discover: bool,
     retry: RetryPolicy,
+    start_from: StartFrom,
 }
 
 /// Builds a [`Relay`] for one sink.
@@ -257,6 +260,14 @@ impl RelayBuilder {
     /// Use `retry` instead of the sink's own policy.
     pub fn retry(mut self, retry: RetryPolicy) -> Self {
         self.settings.retry = retry;
+        self
+    }
+
+    /// Where the sink starts in a tenant's outbox the first time it meets the tenant (default:
+    /// the beginning). A webhook endpoint added later usually starts at its creation:
+    /// `StartFrom::OccurredSince(created_at)`. See [`StartFrom`].
+    pub fn start_from(mut self, start: StartFrom) -> Self {
+        self.settings.start_from = start;
         self
     }
 
@@ -422,6 +433,7 @@ impl Relay {
                 delivery_timeout: Duration::from_secs(15),
                 discover: true,
                 retry,
+                start_from: StartFrom::Beginning,
             },
             delivery_timeout: None,
         }
@@ -508,7 +520,7 @@ impl Relay {
         let now = inner.clock.now();
         let mut cursor = match inner.cached(tenant) {
             Some(c) => c,
-            None => Cursor::load(store, tenant, inner.sink_id()).await?,
+            None => self.load_cursor(tenant).await?,
         };
         if let Some(until) = cursor.record.held_by_other(&inner.holder, now) {
             return Ok(self.wait_report(tenant, cursor, NextStep::HeldElsewhere { until }));
@@ -526,7 +538,7 @@ impl Relay {
         // Work to do: hold the lease (a fenced write), re-reading the cursor first.
         let margin = to_chrono(s.lease_ttl / 3);
         if !cursor.record.held_by(&inner.holder, now, margin) {
-            let fresh = Cursor::load(store, tenant, inner.sink_id()).await?;
+            let fresh = self.load_cursor(tenant).await?;
             if let Some(until) = fresh.record.held_by_other(&inner.holder, now) {
                 return Ok(self.wait_report(tenant, fresh, NextStep::HeldElsewhere { until }));
             }
@@ -723,6 +735,45 @@ impl Relay {
     }
 
     /// Remember `cursor` and report a step that delivered nothing.
+    /// The stored cursor of `tenant` for this relay's sink. A missing one starts at the
+    /// beginning, or — with [`StartFrom::OccurredSince`] — is created at its start right away
+    /// (a conditional create: when another relay created it first, theirs is read back).
+    async fn load_cursor(&self, tenant: &TenantId) -> Result<Cursor, EventsError> {
+        let inner = &*self.inner;
+        let store = &*inner.store;
+        let cursor = Cursor::load(store, tenant, inner.sink_id()).await?;
+        let StartFrom::OccurredSince(since) = inner.settings.start_from else {
+            return Ok(cursor);
+        };
+        if cursor.version != 0 {
+            return Ok(cursor);
+        }
+        let position = start::position_before(store, tenant, since).await?;
+        if position == 0 {
+            // Nothing to skip: the first lease write stores the cursor, as by default.
+            return Ok(cursor);
+        }
+        let expect = cursor.expect();
+        let mut record = cursor.record;
+        record.position = position;
+        let mut batch = Batch::new();
+        batch.put_entity(tenant, &record, expect)?;
+        match store.commit(tenant, batch).await {
+            Ok(CommitOutcome::Committed(r)) => Ok(Cursor {
+                record,
+                version: r.versions.first().copied().unwrap_or(1),
+            }),
+            Ok(CommitOutcome::Replayed(_)) => Err(Error::backend_message(
+                store.backend(),
+                false,
+                "a cursor write without an idempotency key was reported as replayed",
+            )
+            .into()),
+            Err(Error::Conflict { .. }) => Ok(Cursor::load(store, tenant, inner.sink_id()).await?),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     fn wait_report(&self, tenant: &TenantId, cursor: Cursor, next: NextStep) -> PumpReport {
         let inner = &*self.inner;
         let head = if next == NextStep::CaughtUp {
