@@ -44,6 +44,11 @@
 //! [`run`](Relay::run) follows that registry's journal from a position. An embedder can also
 //! hand tenants to a relay directly ([`watch`](Relay::watch)) and turn discovery off.
 //!
+//! **Where a new sink starts.** By default at the tenant's first event, so a new sink receives
+//! the whole history; [`start_from`](RelayBuilder::start_from) with
+//! [`StartFrom::OccurredSince`] starts it where it was created instead (the usual choice for a
+//! webhook endpoint added to a running system).
+//!
 //! **Cost.** An idle tenant costs one journal read per poll ([`poll_interval`], doubling while
 //! it stays idle, up to [`max_poll_interval`]); a busy one costs one read, one sink call and
 //! one cursor write per page. Leases are measured on the [`Env`]'s clock: processes on several
