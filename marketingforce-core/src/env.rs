@@ -164,14 +164,21 @@ impl EnvBuilder {
                 store: self.store,
                 clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
                 ids: self.ids.unwrap_or_else(|| Arc::new(RandomIds)),
-                calendar: self
-                    .calendar
-                    .unwrap_or_else(|| Arc::new(HolidayCalendar::china_mainland())),
+                calendar: self.calendar.unwrap_or_else(default_calendar),
                 keys: self.keys,
                 http: self.http,
             }),
         }
     }
+}
+
+/// The default calendar, parsed once per process (environments are built often: every
+/// service that takes a store builds one).
+fn default_calendar() -> Arc<dyn BusinessCalendar> {
+    static CALENDAR: std::sync::OnceLock<Arc<HolidayCalendar>> = std::sync::OnceLock::new();
+    CALENDAR
+        .get_or_init(|| Arc::new(HolidayCalendar::china_mainland()))
+        .clone()
 }
 
 impl Env {
