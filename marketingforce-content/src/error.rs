@@ -89,8 +89,8 @@ pub enum ContentError {
     /// The tenant's quota for a usage meter is used up.
     #[error("quota {meter} exhausted: requested {requested}, remaining {remaining}")]
     QuotaExceeded {
-        /// The meter (`content.publications`, …).
-        meter: String,
+        /// The meter.
+        meter: crate::distribution::Meter,
         /// Units requested.
         requested: u64,
         /// Units remaining.
@@ -102,8 +102,8 @@ pub enum ContentError {
     /// discarded and no quota was consumed.
     #[error("generated {meter} content is {decision} by the compliance check: {terms}")]
     NotCompliant {
-        /// The meter of what was generated (`content.articles`, …).
-        meter: String,
+        /// The meter of what was generated.
+        meter: crate::distribution::Meter,
         /// The decision (`rejected`).
         decision: String,
         /// The terms found, comma-separated.
@@ -198,12 +198,14 @@ impl ContentError {
                 requested,
                 available,
             } => match (
-                limit.starts_with("content."),
+                crate::distribution::Meter::ALL
+                    .into_iter()
+                    .find(|m| m.as_str() == limit),
                 requested.parse::<u64>(),
                 available.parse::<u64>(),
             ) {
-                (true, Ok(requested), Ok(remaining)) => ContentError::QuotaExceeded {
-                    meter: limit,
+                (Some(meter), Ok(requested), Ok(remaining)) => ContentError::QuotaExceeded {
+                    meter,
                     requested,
                     remaining,
                 },
@@ -355,7 +357,7 @@ impl From<ContentError> for marketingforce_core::Error {
                 requested,
                 remaining,
             } => marketingforce_core::Error::LimitExceeded {
-                limit: meter,
+                limit: meter.to_string(),
                 requested: requested.to_string(),
                 available: remaining.to_string(),
             },

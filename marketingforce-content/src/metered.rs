@@ -64,7 +64,7 @@
 //! let err = text.generate(&request.clone().seed(3)).await.unwrap_err();
 //! assert!(matches!(
 //!     ContentError::from_adapter(err),
-//!     ContentError::QuotaExceeded { ref meter, remaining: 0, .. } if meter == meters::ARTICLES
+//!     ContentError::QuotaExceeded { ref meter, remaining: 0, .. } if *meter == meters::ARTICLES
 //! ));
 //!
 //! // Naming the generation instead: the same brief for two content ids counts twice.
@@ -94,7 +94,7 @@ use marketingforce_core::tenant::TenantId;
 use serde::Serialize;
 
 use crate::compliance::{ComplianceChecker, Decision};
-use crate::distribution::{meters, QuotaGate};
+use crate::distribution::{meters, Meter, QuotaGate};
 use crate::error::{ContentError, Result};
 
 /// The longest caller-chosen generation name accepted by the keyed methods, in bytes (the key
@@ -149,7 +149,7 @@ impl<G: ?Sized + fmt::Debug> fmt::Debug for Metered<G> {
 /// `seed` for an unnamed request without a seed; a serialization error for a request that
 /// cannot be encoded.
 pub fn generation_key<R: Serialize + ?Sized>(
-    meter: &str,
+    meter: Meter,
     request: &R,
     seed: Option<u64>,
     name: Option<&str>,
@@ -228,7 +228,7 @@ impl<G: ?Sized> Metered<G> {
     /// not). This call's hold is released on failure only when this call took it: a
     /// concurrent duplicate that found the key already held leaves the hold to its owner, and
     /// on success commits it (holding it anew if the owner failed and released it meanwhile).
-    async fn metered<T, F>(&self, meter: &str, key: &str, work: F) -> Result<T>
+    async fn metered<T, F>(&self, meter: Meter, key: &str, work: F) -> Result<T>
     where
         F: std::future::Future<Output = Result<(T, bool)>> + Send,
         T: Send,
@@ -286,7 +286,7 @@ impl<G: ?Sized> Metered<G> {
         }
     }
 
-    fn check(&self, meter: &str, texts: &[&str]) -> Result<()> {
+    fn check(&self, meter: Meter, texts: &[&str]) -> Result<()> {
         let Some(checker) = &self.compliance else {
             return Ok(());
         };
@@ -294,7 +294,7 @@ impl<G: ?Sized> Metered<G> {
         if report.decision == Decision::Rejected {
             let terms: Vec<&str> = report.findings.iter().map(|f| &*f.term).collect();
             return Err(ContentError::NotCompliant {
-                meter: meter.into(),
+                meter,
                 decision: report.decision.to_string(),
                 terms: terms.join(", "),
             });

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use marketingforce_content::compliance::{ComplianceChecker, Lexicon};
-use marketingforce_content::distribution::{meters, InMemoryQuota, ModulesQuota, QuotaGate};
+use marketingforce_content::distribution::{meters, InMemoryQuota, Meter, ModulesQuota, QuotaGate};
 use marketingforce_content::image::TemplateImageGenerator;
 use marketingforce_content::metered::Metered;
 use marketingforce_content::text::OfflineTextGenerator;
@@ -43,7 +43,7 @@ fn offline() -> Arc<OfflineTextGenerator> {
     Arc::new(OfflineTextGenerator::new())
 }
 
-fn quota(tenant: &TenantId, meter: &str, limit: u64) -> Arc<InMemoryQuota> {
+fn quota(tenant: &TenantId, meter: Meter, limit: u64) -> Arc<InMemoryQuota> {
     let q = Arc::new(InMemoryQuota::new());
     q.set_limit(tenant, meter, limit);
     q
@@ -112,7 +112,7 @@ async fn exhausted_quota_is_the_typed_limit_error_naming_the_meter_and_what_is_l
             requested,
             available,
         } => {
-            assert_eq!(limit, meters::ARTICLES);
+            assert_eq!(limit, meters::ARTICLES.as_str());
             assert_eq!((requested.as_str(), available.as_str()), ("1", "0"));
         }
         other => panic!("expected LimitExceeded, got {other}"),
@@ -123,7 +123,7 @@ async fn exhausted_quota_is_the_typed_limit_error_naming_the_meter_and_what_is_l
         .await
         .unwrap_err();
     assert!(
-        matches!(&e, ContentError::QuotaExceeded { meter, requested: 1, remaining: 0 } if meter == meters::ARTICLES),
+        matches!(&e, ContentError::QuotaExceeded { meter, requested: 1, remaining: 0 } if *meter == meters::ARTICLES),
         "{e}"
     );
     assert!(e.to_string().contains("content.articles"), "{e}");
@@ -143,7 +143,7 @@ async fn exhausted_quota_is_the_typed_limit_error_naming_the_meter_and_what_is_l
             .unwrap_err(),
     );
     assert!(
-        matches!(&e, ContentError::QuotaExceeded { meter, remaining: 0, .. } if meter == meters::IMAGES),
+        matches!(&e, ContentError::QuotaExceeded { meter, remaining: 0, .. } if *meter == meters::IMAGES),
         "{e}"
     );
     let other = TenantId::new();
@@ -186,7 +186,7 @@ async fn a_failing_backend_or_a_rejected_output_consumes_nothing_and_its_retry_c
             decision,
             terms,
         } => {
-            assert_eq!(meter, meters::ARTICLES);
+            assert_eq!(*meter, meters::ARTICLES);
             assert_eq!(decision, "rejected");
             assert!(terms.contains("最好"), "{terms}");
         }
@@ -333,7 +333,7 @@ async fn videos_are_metered_per_rendered_video_not_per_plan() {
             .unwrap_err(),
     );
     assert!(
-        matches!(&e, ContentError::QuotaExceeded { meter, .. } if meter == meters::VIDEOS),
+        matches!(&e, ContentError::QuotaExceeded { meter, .. } if *meter == meters::VIDEOS),
         "{e}"
     );
     // `dyn` generators are wrapped the same way.

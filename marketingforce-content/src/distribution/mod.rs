@@ -20,7 +20,7 @@ pub use modules_quota::ModulesQuota;
 pub use publisher::{
     Publication, PublicationId, PublicationStatus, PublishCommand, Publisher, PUBLICATION_JOURNAL,
 };
-pub use quota::{meters, InMemoryQuota, QuotaGate, QuotaGrant, Unlimited};
+pub use quota::{meters, InMemoryQuota, Meter, QuotaGate, QuotaGrant, Unlimited};
 pub use ratelimit::RateLimiter;
 pub use recommend::{
     expected_inquiries, industry_id, recommend, ChannelScore, ObservedPerformance,

@@ -10,7 +10,7 @@ use marketingforce_modules::catalog::UsageUnit;
 use marketingforce_modules::entitlements::EntitlementRegistry;
 use marketingforce_modules::ModulesError;
 
-use super::quota::{meters, QuotaGate, QuotaGrant};
+use super::quota::{Meter, QuotaGate, QuotaGrant};
 use crate::error::{ContentError, Result};
 
 /// Meters content usage through a tenant's entitlements: quota is held with
@@ -33,34 +33,25 @@ impl ModulesQuota {
     }
 
     /// The usage unit of a meter.
-    ///
-    /// # Errors
-    /// A validation error on `meter` for an unknown meter.
-    pub fn unit(meter: &str) -> Result<UsageUnit> {
-        Ok(match meter {
-            meters::ARTICLES => UsageUnit::ArticlesPublished,
-            meters::IMAGES => UsageUnit::ImagesGenerated,
-            meters::VIDEOS => UsageUnit::VideosRendered,
-            meters::PUBLICATIONS => UsageUnit::Publications,
-            other => {
-                return Err(ContentError::validation(
-                    "meter",
-                    format!("unknown content meter {other:?}"),
-                ))
-            }
-        })
+    pub fn unit(meter: Meter) -> UsageUnit {
+        match meter {
+            Meter::Articles => UsageUnit::ArticlesPublished,
+            Meter::Images => UsageUnit::ImagesGenerated,
+            Meter::Videos => UsageUnit::VideosRendered,
+            Meter::Publications => UsageUnit::Publications,
+        }
     }
 }
 
-fn exhausted(meter: &str, units: u64, e: ModulesError) -> ContentError {
+fn exhausted(meter: Meter, units: u64, e: ModulesError) -> ContentError {
     match e {
         ModulesError::QuotaExceeded { remaining, .. } => ContentError::QuotaExceeded {
-            meter: meter.into(),
+            meter,
             requested: units,
             remaining: remaining.get(),
         },
         ModulesError::NoQuota { .. } => ContentError::QuotaExceeded {
-            meter: meter.into(),
+            meter,
             requested: units,
             remaining: 0,
         },
@@ -71,10 +62,10 @@ fn exhausted(meter: &str, units: u64, e: ModulesError) -> ContentError {
 /// The usage-event key of a gate `key`: the key itself when it is a valid [`IdempotencyKey`]
 /// (every generation key of a name up to about 100 bytes: the stored form of earlier
 /// versions), otherwise a key [derived](IdempotencyKey::derive) from the meter and hashed.
-fn event_key(meter: &str, key: &str) -> Result<IdempotencyKey> {
+fn event_key(meter: Meter, key: &str) -> Result<IdempotencyKey> {
     match IdempotencyKey::new(key) {
         Ok(k) => Ok(k),
-        Err(_) => Ok(IdempotencyKey::new(meter)?.derive(key)),
+        Err(_) => Ok(IdempotencyKey::new(meter.as_str())?.derive(key)),
     }
 }
 
@@ -83,11 +74,11 @@ impl QuotaGate for ModulesQuota {
     async fn reserve(
         &self,
         tenant: &TenantId,
-        meter: &str,
+        meter: Meter,
         units: u64,
         key: &str,
     ) -> Result<QuotaGrant> {
-        let unit = ModulesQuota::unit(meter)?;
+        let unit = ModulesQuota::unit(meter);
         let m = self.registry.load(tenant).await?.meter();
         match m.reserve(&unit, units, &event_key(meter, key)?) {
             Ok(r) => Ok(QuotaGrant {
@@ -103,15 +94,13 @@ impl QuotaGate for ModulesQuota {
         }
     }
 
-    async fn commit(&self, tenant: &TenantId, meter: &str, units: u64, key: &str) -> Result<()> {
-        ModulesQuota::unit(meter)?;
+    async fn commit(&self, tenant: &TenantId, meter: Meter, units: u64, key: &str) -> Result<()> {
         let m = self.registry.load(tenant).await?.meter();
         m.commit_durable(units, &event_key(meter, key)?).await?;
         Ok(())
     }
 
-    async fn release(&self, tenant: &TenantId, meter: &str, key: &str) -> Result<()> {
-        ModulesQuota::unit(meter)?;
+    async fn release(&self, tenant: &TenantId, meter: Meter, key: &str) -> Result<()> {
         self.registry
             .load(tenant)
             .await?

@@ -14,16 +14,60 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{ContentError, Result};
 
-/// Usage meters of the content product.
+/// A usage meter of the content product: what a [`QuotaGate`] takes quota of. Typed, so a
+/// gate can never be asked for a meter that does not exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Meter {
+    /// Articles generated (`content.articles`).
+    Articles,
+    /// Images generated (`content.images`).
+    Images,
+    /// Videos generated (`content.videos`).
+    Videos,
+    /// Release-quota units consumed by publications (`content.publications`).
+    Publications,
+}
+
+impl Meter {
+    /// Every meter.
+    pub const ALL: [Meter; 4] = [
+        Meter::Articles,
+        Meter::Images,
+        Meter::Videos,
+        Meter::Publications,
+    ];
+
+    /// The meter's stable name (`content.articles`, …): in idempotency keys, errors, metrics.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Meter::Articles => "content.articles",
+            Meter::Images => "content.images",
+            Meter::Videos => "content.videos",
+            Meter::Publications => "content.publications",
+        }
+    }
+}
+
+impl fmt::Display for Meter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The meters by name, as constants (`meters::ARTICLES` is [`Meter::Articles`]).
 pub mod meters {
+    use super::Meter;
+
     /// Articles generated.
-    pub const ARTICLES: &str = "content.articles";
+    pub const ARTICLES: Meter = Meter::Articles;
     /// Images generated.
-    pub const IMAGES: &str = "content.images";
+    pub const IMAGES: Meter = Meter::Images;
     /// Videos generated.
-    pub const VIDEOS: &str = "content.videos";
+    pub const VIDEOS: Meter = Meter::Videos;
     /// Release-quota units consumed by publications.
-    pub const PUBLICATIONS: &str = "content.publications";
+    pub const PUBLICATIONS: Meter = Meter::Publications;
 }
 
 /// What a consumption left.
@@ -52,7 +96,7 @@ pub trait QuotaGate: Send + Sync + fmt::Debug {
     async fn reserve(
         &self,
         tenant: &TenantId,
-        meter: &str,
+        meter: Meter,
         units: u64,
         key: &str,
     ) -> Result<QuotaGrant>;
@@ -62,14 +106,14 @@ pub trait QuotaGate: Send + Sync + fmt::Debug {
     /// # Errors
     /// Backend errors; an error when `key` holds no open reservation (never reserved, or
     /// released meanwhile).
-    async fn commit(&self, tenant: &TenantId, meter: &str, units: u64, key: &str) -> Result<()>;
+    async fn commit(&self, tenant: &TenantId, meter: Meter, units: u64, key: &str) -> Result<()>;
 
     /// Give back what `key` holds (the work did not happen). Idempotent; unknown and committed
     /// keys are ignored.
     ///
     /// # Errors
     /// Backend errors.
-    async fn release(&self, tenant: &TenantId, meter: &str, key: &str) -> Result<()>;
+    async fn release(&self, tenant: &TenantId, meter: Meter, key: &str) -> Result<()>;
 }
 
 /// No limits.
@@ -78,18 +122,18 @@ pub struct Unlimited;
 
 #[async_trait]
 impl QuotaGate for Unlimited {
-    async fn reserve(&self, _: &TenantId, _: &str, units: u64, _: &str) -> Result<QuotaGrant> {
+    async fn reserve(&self, _: &TenantId, _: Meter, units: u64, _: &str) -> Result<QuotaGrant> {
         Ok(QuotaGrant {
             consumed: units,
             remaining: None,
         })
     }
 
-    async fn commit(&self, _: &TenantId, _: &str, _: u64, _: &str) -> Result<()> {
+    async fn commit(&self, _: &TenantId, _: Meter, _: u64, _: &str) -> Result<()> {
         Ok(())
     }
 
-    async fn release(&self, _: &TenantId, _: &str, _: &str) -> Result<()> {
+    async fn release(&self, _: &TenantId, _: Meter, _: &str) -> Result<()> {
         Ok(())
     }
 }
@@ -131,7 +175,7 @@ enum Hold {
 /// ```
 #[derive(Debug, Default)]
 pub struct InMemoryQuota {
-    meters: Mutex<HashMap<(TenantId, String), MeterState>>,
+    meters: Mutex<HashMap<(TenantId, Meter), MeterState>>,
 }
 
 impl InMemoryQuota {
@@ -141,15 +185,15 @@ impl InMemoryQuota {
     }
 
     /// Set the quota of a meter (e.g. release units bought in bulk).
-    pub fn set_limit(&self, tenant: &TenantId, meter: &str, limit: u64) {
+    pub fn set_limit(&self, tenant: &TenantId, meter: Meter, limit: u64) {
         let mut m = self.meters.lock().unwrap_or_else(PoisonError::into_inner);
-        m.entry((*tenant, meter.to_string())).or_default().limit = Some(limit);
+        m.entry((*tenant, meter)).or_default().limit = Some(limit);
     }
 
     /// Units used.
-    pub fn used(&self, tenant: &TenantId, meter: &str) -> u64 {
+    pub fn used(&self, tenant: &TenantId, meter: Meter) -> u64 {
         let m = self.meters.lock().unwrap_or_else(PoisonError::into_inner);
-        m.get(&(*tenant, meter.to_string())).map_or(0, |s| s.used)
+        m.get(&(*tenant, meter)).map_or(0, |s| s.used)
     }
 }
 
@@ -158,12 +202,12 @@ impl QuotaGate for InMemoryQuota {
     async fn reserve(
         &self,
         tenant: &TenantId,
-        meter: &str,
+        meter: Meter,
         units: u64,
         key: &str,
     ) -> Result<QuotaGrant> {
         let mut m = self.meters.lock().unwrap_or_else(PoisonError::into_inner);
-        let s = m.entry((*tenant, meter.to_string())).or_default();
+        let s = m.entry((*tenant, meter)).or_default();
         let remaining = |s: &MeterState| s.limit.map(|l| l.saturating_sub(s.used));
         if s.keys.contains_key(key) {
             return Ok(QuotaGrant {
@@ -174,7 +218,7 @@ impl QuotaGate for InMemoryQuota {
         if let Some(left) = remaining(s) {
             if left < units {
                 return Err(ContentError::QuotaExceeded {
-                    meter: meter.into(),
+                    meter,
                     requested: units,
                     remaining: left,
                 });
@@ -188,12 +232,12 @@ impl QuotaGate for InMemoryQuota {
         })
     }
 
-    async fn commit(&self, tenant: &TenantId, meter: &str, _: u64, key: &str) -> Result<()> {
+    async fn commit(&self, tenant: &TenantId, meter: Meter, _: u64, key: &str) -> Result<()> {
         // Reserved units already count as used; the key is marked so a release cannot give
         // them back.
         let mut m = self.meters.lock().unwrap_or_else(PoisonError::into_inner);
         let hold = m
-            .get_mut(&(*tenant, meter.to_string()))
+            .get_mut(&(*tenant, meter))
             .and_then(|s| s.keys.get_mut(key));
         match hold {
             Some(h) => {
@@ -209,9 +253,9 @@ impl QuotaGate for InMemoryQuota {
         }
     }
 
-    async fn release(&self, tenant: &TenantId, meter: &str, key: &str) -> Result<()> {
+    async fn release(&self, tenant: &TenantId, meter: Meter, key: &str) -> Result<()> {
         let mut m = self.meters.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(s) = m.get_mut(&(*tenant, meter.to_string())) {
+        if let Some(s) = m.get_mut(&(*tenant, meter)) {
             if let Some(&Hold::Open(units)) = s.keys.get(key) {
                 s.used = s.used.saturating_sub(units);
                 s.keys.remove(key);
