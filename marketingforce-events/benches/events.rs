@@ -70,6 +70,17 @@ fn value(i: u64) -> Vec<u8> {
     .into_bytes()
 }
 
+/// The business change of the outbox figures: lead `i`'s record.
+fn put_lead(batch: &mut Batch, i: u64) {
+    batch.put(
+        "bench.leads",
+        format!("lead_{i:012}"),
+        value(i),
+        vec![],
+        Expect::Any,
+    );
+}
+
 struct Figure {
     id: String,
     label: String,
@@ -93,13 +104,7 @@ async fn commit_once(
     let mut batch = Batch::new();
     for _ in 0..changes {
         let i = *next;
-        batch.put(
-            "bench.leads",
-            format!("lead_{i:012}"),
-            value(i),
-            vec![],
-            Expect::Any,
-        );
+        put_lead(&mut batch, i);
         if events {
             outbox
                 .append(tenant, &mut batch, &event(i), &EventContext::new())
@@ -322,13 +327,7 @@ async fn nats_figures(url: &str, figures: &mut Vec<Figure>) {
             for chunk in 0..per_producer / 100 {
                 let mut batch = Batch::new();
                 for i in chunk * 100..(chunk + 1) * 100 {
-                    batch.put(
-                        "bench.leads",
-                        format!("lead_{i:012}"),
-                        value(i),
-                        vec![],
-                        Expect::Any,
-                    );
+                    put_lead(&mut batch, i);
                     outbox
                         .append(&t, &mut batch, &event(i), &EventContext::new())
                         .await
