@@ -80,6 +80,7 @@
 //!   ([`schema_files`]).
 
 mod catalog;
+mod encode;
 mod outbox;
 
 use std::borrow::Cow;
@@ -373,15 +374,16 @@ impl EventEnvelope {
                 format!("{} has version 0; versions start at 1", E::NAME),
             ));
         }
-        let text = serde_json::to_string(event)?;
-        if text.len() > MAX_PAYLOAD_BYTES {
+        // Encoded once, straight into the raw value (serde_json's own output needs no
+        // re-validation).
+        let payload = serde_json::value::to_raw_value(event)?;
+        if payload.get().len() > MAX_PAYLOAD_BYTES {
             return Err(Error::limit_exceeded(
                 format!("event payload bytes ({})", E::NAME),
-                text.len(),
+                payload.get().len(),
                 MAX_PAYLOAD_BYTES,
             ));
         }
-        let payload = RawValue::from_string(text)?;
         Ok(EventEnvelope {
             id,
             name: E::NAME.to_string(),
@@ -411,7 +413,7 @@ impl EventEnvelope {
     /// # Errors
     /// A serialization error.
     pub fn to_json(&self) -> Result<Vec<u8>> {
-        Ok(serde_json::to_vec(self)?)
+        encode::envelope_json(self)
     }
 
     /// The event's id.
