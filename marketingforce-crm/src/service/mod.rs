@@ -6,6 +6,7 @@ mod allocate;
 mod capture;
 mod lifecycle;
 mod query;
+mod review;
 
 pub use access::{AccessEntry, AccessOutcome, ContactExport, LeadView, ACCESS_LOG_JOURNAL};
 pub use allocate::{Allocation, SweepReport};
@@ -37,7 +38,7 @@ use crate::error::{CrmError, Result};
 use crate::gate::{CaptureGate, OpenCapture};
 use crate::ids::{LeadId, UserId};
 use crate::lifecycle::{LeadEvent, LifecycleConfig, HISTORY_JOURNAL};
-use crate::model::{ContactPii, Lead, LeadStatus, VaultRecord};
+use crate::model::{ContactPii, Lead, LeadStatus, PossibleDuplicate, VaultRecord};
 use crate::profile::{validate_tag_rules, ProfileConfig, ScoringConfig, TagRule};
 use crate::seats::{SeatGate, UnlimitedSeats};
 use crate::staff::Staff;
@@ -664,6 +665,14 @@ impl Crm {
         for (a, b) in separated {
             engine.separate(a, b)?;
         }
+        // The review queue: every pair in it, whatever its status, is never proposed again
+        // (a rejection also keeps the two leads apart through their `separated_from`).
+        for v in Collection::<PossibleDuplicate>::new(self.store.clone())
+            .list_all(tenant)
+            .await?
+        {
+            engine.mark_proposed(v.value.a, v.value.b);
+        }
         Ok(TenantState {
             config,
             engine,
@@ -707,6 +716,15 @@ impl Crm {
                 id.phone.as_ref().map(|p| (BlindKind::Phone, p.as_str())),
                 id.email.as_ref().map(|e| (BlindKind::Email, e.as_str())),
                 id.wecom_id.as_ref().map(|w| (BlindKind::WeCom, w.as_str())),
+                id.id_document
+                    .as_ref()
+                    .map(|d| (BlindKind::IdDocument, d.as_str())),
+                id.wechat_unionid
+                    .as_ref()
+                    .map(|w| (BlindKind::WeChatUnion, w.as_str())),
+                id.wechat_openid
+                    .as_ref()
+                    .map(|w| (BlindKind::WeChatOpen, w.as_str())),
             ];
             for (kind, v) in values.into_iter().flatten() {
                 blind.push(indexer.compute(kind, v).index_value(indexer.key_id()));
