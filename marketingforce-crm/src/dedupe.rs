@@ -608,6 +608,7 @@ pub fn pair_of(a: LeadId, b: LeadId) -> (LeadId, LeadId) {
 fn reversed(k: &str) -> Box<str> {
     k.chars().rev().collect::<String>().into_boxed_str()
 }
+
 fn fnv(tag: u64, chars: impl Iterator<Item = char>) -> u64 {
     let mut h = 0xcbf2_9ce4_8422_2325u64 ^ tag;
     for c in chars {
@@ -684,9 +685,6 @@ pub fn jaro_winkler(a: &str, b: &str) -> f64 {
     let prefix = a.iter().zip(b).take(4).take_while(|(x, y)| x == y).count();
     jaro + 0.1 * prefix as f64 * (1.0 - jaro)
 }
-
-/// The blocking keys of a fuzzy key: the person key with the first two, and with the last
-/// two, characters of the company key. (Names must be near-identical to match anyway; a typo
 
 impl DedupeEngine {
     /// An empty engine.
@@ -1214,7 +1212,7 @@ impl DedupeEngine {
         for (i, m) in self.members.iter_mut().enumerate() {
             if doomed.contains(&m.slot) {
                 m.alive = false;
-                m.record = Box::default();
+                *m.record = Record::default();
                 doomed_members.insert(i as u32);
             }
         }

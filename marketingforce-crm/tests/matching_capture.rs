@@ -9,11 +9,12 @@ use std::sync::Arc;
 
 use common::{run, Env};
 use marketingforce_core::storage::{MemoryStore, SqliteStore, Store};
+use marketingforce_core::tenant::TenantId;
 use marketingforce_core::IdempotencyKey;
 use marketingforce_crm::dedupe::MatchRule;
 use marketingforce_crm::model::{Actor, LeadStatus, ReviewStatus, Source};
 use marketingforce_crm::request::CaptureRequest;
-use marketingforce_crm::{CaptureOutcome, CrmConfig, CrmError};
+use marketingforce_crm::{CaptureOutcome, Crm, CrmConfig, CrmError};
 
 fn req(source: Source) -> CaptureRequest {
     CaptureRequest::new(source)
@@ -296,93 +297,114 @@ fn three_bands_with_the_explanation_in_the_lineage() {
     });
 }
 
+/// Two processes over one store: a pair proposed by one is listed and decided by the other,
+/// and a decision applies once.
+async fn review_queue_across(one: &Crm, two: &Crm, t: &TenantId) {
+    let a = one.capture(t, li_na(), &key("a")).await.unwrap();
+    let b = two.capture(t, li_na_elsewhere(), &key("b")).await.unwrap();
+    assert_ne!(a.lead(), b.lead());
+    // Proposed by the second process, seen by the first.
+    let queue = one.possible_duplicates(t).await.unwrap();
+    assert_eq!(queue.len(), 1);
+    // The first process captures the same again: joins b (identical values), proposes
+    // nothing new.
+    let b2 = one.capture(t, li_na_elsewhere(), &key("b2")).await.unwrap();
+    assert_eq!(b2.lead(), b.lead());
+    assert_eq!(one.possible_duplicates(t).await.unwrap().len(), 1);
+    let reviewer = Actor::system("reviewer");
+    let survivor = one
+        .accept_duplicate(t, b.lead(), a.lead(), &reviewer, &key("accept"))
+        .await
+        .unwrap();
+    assert_eq!(survivor, a.lead().min(b.lead()));
+    // Decided once: another key on the other process is refused, the same key replays.
+    let e = two
+        .accept_duplicate(t, a.lead(), b.lead(), &reviewer, &key("accept-again"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, CrmError::DuplicateAlreadyDecided { ref decision, .. } if decision == "accepted"),
+        "{e:?}"
+    );
+    let e = two
+        .reject_duplicate(t, a.lead(), b.lead(), &reviewer, &key("reject"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, CrmError::DuplicateAlreadyDecided { .. }),
+        "{e:?}"
+    );
+    assert_eq!(
+        two.accept_duplicate(t, b.lead(), a.lead(), &reviewer, &key("accept"))
+            .await
+            .unwrap(),
+        survivor
+    );
+    assert!(two.possible_duplicates(t).await.unwrap().is_empty());
+    let absorbed = if survivor == a.lead() {
+        b.lead()
+    } else {
+        a.lead()
+    };
+    let s = two.lead(t, &survivor).await.unwrap();
+    assert!(s.merged_from.contains(&absorbed));
+    let ev = s
+        .match_evidence
+        .iter()
+        .find(|e| e.rule == "review")
+        .expect("review evidence");
+    assert_eq!(ev.absorbed, Some(absorbed));
+    assert_eq!(ev.explanation.contributions[0].field.as_str(), "name");
+    assert!(matches!(
+        two.lead(t, &absorbed).await.unwrap().status,
+        LeadStatus::Merged { into } if into == survivor
+    ));
+    let rec = one
+        .possible_duplicate(t, a.lead(), b.lead())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rec.status, ReviewStatus::Accepted { survivor });
+    // Un-merge still works, and removes the evidence with the lead.
+    one.unmerge(t, absorbed, &reviewer, &key("unmerge"))
+        .await
+        .unwrap();
+    let s = two.lead(t, &survivor).await.unwrap();
+    assert!(s
+        .match_evidence
+        .iter()
+        .all(|e| e.absorbed != Some(absorbed)));
+    // A pair never proposed is not found.
+    let e = one
+        .reject_duplicate(t, a.lead(), a.lead(), &reviewer, &key("x"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, CrmError::DuplicateNotProposed { .. }), "{e:?}");
+}
+
 #[test]
-fn the_review_queue_is_shared_by_processes_and_decided_once() {
+fn the_review_queue_is_shared_by_processes_in_memory() {
     run(async {
-        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-        let env = Env::on(store, CrmConfig::default());
-        let (one, t) = (&env.crm, &env.tenant);
+        let env = Env::on(Arc::new(MemoryStore::new()), CrmConfig::default());
         let two = env.restart();
-        let a = one.capture(t, li_na(), &key("a")).await.unwrap();
-        let b = two.capture(t, li_na_elsewhere(), &key("b")).await.unwrap();
-        assert_ne!(a.lead(), b.lead());
-        // Proposed by the second process, seen by the first.
-        let queue = one.possible_duplicates(t).await.unwrap();
-        assert_eq!(queue.len(), 1);
-        // The first process captures the same again: joins b (identical values), proposes
-        // nothing new.
-        let b2 = one.capture(t, li_na_elsewhere(), &key("b2")).await.unwrap();
-        assert_eq!(b2.lead(), b.lead());
-        assert_eq!(one.possible_duplicates(t).await.unwrap().len(), 1);
-        let reviewer = Actor::system("reviewer");
-        let survivor = one
-            .accept_duplicate(t, b.lead(), a.lead(), &reviewer, &key("accept"))
-            .await
+        review_queue_across(&env.crm, &two, &env.tenant).await;
+    });
+}
+
+#[test]
+fn the_review_queue_is_shared_by_processes_on_one_sqlite_file() {
+    run(async {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("crm.db");
+        let first: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.unwrap());
+        let env = Env::on(first, CrmConfig::default());
+        let second: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.unwrap());
+        let two = Crm::builder(second, env.keys.clone())
+            .clock(Arc::new(env.clock.clone()))
+            .ids(env.ids.clone())
+            .build()
             .unwrap();
-        assert_eq!(survivor, a.lead().min(b.lead()));
-        // Decided once: another key on the other process is refused, the same key replays.
-        let e = two
-            .accept_duplicate(t, a.lead(), b.lead(), &reviewer, &key("accept-again"))
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(e, CrmError::DuplicateAlreadyDecided { ref decision, .. } if decision == "accepted"),
-            "{e:?}"
-        );
-        let e = two
-            .reject_duplicate(t, a.lead(), b.lead(), &reviewer, &key("reject"))
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(e, CrmError::DuplicateAlreadyDecided { .. }),
-            "{e:?}"
-        );
-        assert_eq!(
-            two.accept_duplicate(t, b.lead(), a.lead(), &reviewer, &key("accept"))
-                .await
-                .unwrap(),
-            survivor
-        );
-        assert!(two.possible_duplicates(t).await.unwrap().is_empty());
-        let absorbed = if survivor == a.lead() {
-            b.lead()
-        } else {
-            a.lead()
-        };
-        let s = two.lead(t, &survivor).await.unwrap();
-        assert!(s.merged_from.contains(&absorbed));
-        let ev = s
-            .match_evidence
-            .iter()
-            .find(|e| e.rule == "review")
-            .expect("review evidence");
-        assert_eq!(ev.absorbed, Some(absorbed));
-        assert_eq!(ev.explanation.contributions[0].field.as_str(), "name");
-        assert!(matches!(
-            two.lead(t, &absorbed).await.unwrap().status,
-            LeadStatus::Merged { into } if into == survivor
-        ));
-        let rec = one
-            .possible_duplicate(t, a.lead(), b.lead())
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(rec.status, ReviewStatus::Accepted { survivor });
-        // Un-merge still works, and removes the evidence with the lead.
-        one.unmerge(t, absorbed, &reviewer, &key("unmerge"))
-            .await
-            .unwrap();
-        let s = two.lead(t, &survivor).await.unwrap();
-        assert!(s
-            .match_evidence
-            .iter()
-            .all(|e| e.absorbed != Some(absorbed)));
-        // A pair never proposed is not found.
-        let e = one
-            .reject_duplicate(t, a.lead(), a.lead(), &reviewer, &key("x"))
-            .await
-            .unwrap_err();
-        assert!(matches!(e, CrmError::DuplicateNotProposed { .. }), "{e:?}");
+        review_queue_across(&env.crm, &two, &env.tenant).await;
     });
 }
 
