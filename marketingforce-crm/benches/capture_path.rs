@@ -98,6 +98,48 @@ fn main() {
         .map(|l| engine.survivor(*l).unwrap_or(*l))
         .collect();
     let q_engine = quality(&data, &clusters);
+    // Planted duplicates the engine left apart from their original, by kind, and for the
+    // probabilistic ones the match weight of the pair (below the auto-merge weight: the
+    // review band, or below it: missed by the model; at or above: missed by blocking).
+    {
+        let mut first: std::collections::HashMap<u32, usize> = Default::default();
+        let mut missed: std::collections::BTreeMap<String, usize> = Default::default();
+        for (i, d) in data.iter().enumerate() {
+            let Some(kind) = d.duplicate else {
+                first.entry(d.person).or_insert(i);
+                continue;
+            };
+            let Some(&o) = first.get(&d.person) else { continue };
+            if clusters[i] == clusters[o] {
+                continue;
+            }
+            let band = match kind {
+                marketingforce_crm::synth::DuplicateKind::Fuzzy => {
+                    let rec = |j: usize| {
+                        let nc = reqs[j].normalise().expect("valid");
+                        MatchKeys::of(&nc.identity, nc.source.as_str(), &ix).record
+                    };
+                    match (rec(i), rec(o)) {
+                        (Some(a), Some(b)) => {
+                            let w = engine.weights().score(&a, &b);
+                            let f = &engine.config().fuzzy;
+                            if w >= f.auto_merge_weight {
+                                "not blocked"
+                            } else if w >= f.review_weight {
+                                "review band"
+                            } else {
+                                "below review"
+                            }
+                        }
+                        _ => "no record",
+                    }
+                }
+                _ => "exact",
+            };
+            *missed.entry(format!("{kind:?} / {band}")).or_default() += 1;
+        }
+        println!("planted duplicates not merged with their original: {missed:?}");
+    }
 
     // Phases of the path.
     let t0 = Instant::now();

@@ -25,7 +25,10 @@
 //! | ≥ [`FuzzyConfig::review_weight`] | a [`Proposal`]: "possible duplicate" for a human |
 //! | below | distinct |
 //!
-//! Incremental blocking: each rule's blocks keep their members in capture order; a block over
+//! Incremental blocking: the engine also keys every record with a name and a company on the
+//! name with the first two and with the last two characters of the company (a typo inside a
+//! company name leaves one end intact, and these blocks stay small where a common Chinese
+//! name's phonetic block is large). Each block keeps its members in capture order; a block over
 //! [`FuzzyConfig::max_block`] members is compared against its most recent `max_block` members
 //! only (a common name or a shared company switchboard cannot make a capture cost its square);
 //! the `sorted_name` rule compares with the [`WINDOW`] nearest name keys on either side, in
@@ -605,6 +608,19 @@ pub fn pair_of(a: LeadId, b: LeadId) -> (LeadId, LeadId) {
     }
 }
 
+/// The name + company-ends keys: the whole name key with the first two, and with the last
+/// two, characters of the company key (a typo inside a company name leaves one end intact;
+/// these blocks stay small where a common name's block is large).
+fn company_end_keys(r: &Record, out: &mut Vec<u64>) {
+    if let (Some(n), Some(c)) = (r.name_key(), &r.company) {
+        let len = c.chars().count();
+        let head = c.chars().take(2);
+        let tail = c.chars().skip(len.saturating_sub(2));
+        out.push(fnv(21, n.chars().chain(['\u{1f}']).chain(head)));
+        out.push(fnv(22, n.chars().chain(['\u{1f}']).chain(tail)));
+    }
+}
+
 fn reversed(k: &str) -> Box<str> {
     k.chars().rev().collect::<String>().into_boxed_str()
 }
@@ -825,12 +841,12 @@ impl DedupeEngine {
         let cap = self.cfg.fuzzy.max_block.max(1);
         let mut ks = Vec::with_capacity(4);
         for rule in KEYED_RULES {
-            ks.clear();
             block_keys(rule, r, &mut ks);
-            for k in &ks {
-                if let Some(es) = self.blocks.get(k) {
-                    out.extend(es.iter().rev().take(cap));
-                }
+        }
+        company_end_keys(r, &mut ks);
+        for k in &ks {
+            if let Some(es) = self.blocks.get(k) {
+                out.extend(es.iter().rev().take(cap));
             }
         }
         if let Some(k) = r.name_key() {
@@ -838,22 +854,28 @@ impl DedupeEngine {
                 (&self.forward, Box::<str>::from(&*k)),
                 (&self.reversed, reversed(&k)),
             ] {
-                let lo = (key.clone(), 0u32);
-                out.extend(set.range(..lo.clone()).rev().take(WINDOW).map(|(_, m)| *m));
-                out.extend(set.range(lo..).take(WINDOW).map(|(_, m)| *m));
+                let at = (key, 0u32);
+                out.extend(set.range(..&at).rev().take(WINDOW).map(|(_, m)| *m));
+                out.extend(set.range(&at..).take(WINDOW).map(|(_, m)| *m));
             }
         }
         out.sort_unstable();
         out.dedup();
     }
 
-    /// Score `r` against its candidates: the best (weight, levels) per live root lead.
+    /// Score `r` against its candidates: the best (weight, levels) per live root lead, for the
+    /// roots that reach the review weight (the others decide nothing).
     fn score(&self, r: &Record) -> Vec<(u32, f64, Levels)> {
         let mut ids = Vec::new();
         self.candidates(r, &mut ids);
         let mobile = r
             .mobile
             .filter(|_| self.cfg.fuzzy.reject_conflicting_mobile);
+        let floor = self
+            .cfg
+            .fuzzy
+            .review_weight
+            .min(self.cfg.fuzzy.auto_merge_weight);
         let mut best: Vec<(u32, f64, Levels)> = Vec::new();
         for m in ids {
             let Some(member) = self.members.get(m as usize).filter(|x| x.alive) else {
@@ -869,6 +891,9 @@ impl DedupeEngine {
             };
             let levels = compare(r, &member.record);
             let w = self.weights.weigh(&levels);
+            if w < floor {
+                continue;
+            }
             match best.iter_mut().find(|(x, _, _)| *x == root) {
                 Some(b) if b.1 < w => *b = (root, w, levels),
                 Some(_) => {}
@@ -1073,6 +1098,7 @@ impl DedupeEngine {
             for rule in KEYED_RULES {
                 block_keys(rule, rec, &mut ks);
             }
+            company_end_keys(rec, &mut ks);
             // An identical record already in this lead adds nothing to future matching.
             let root = self.root(slot);
             let known = ks

@@ -570,3 +570,49 @@ fn import_reads_the_new_columns_and_reimport_creates_nothing() {
         assert_eq!(live, 2);
     });
 }
+
+#[test]
+fn a_model_trained_on_the_tenant_is_stored_in_its_configuration() {
+    run(async {
+        let env = Env::new(CrmConfig::default());
+        let (crm, t) = (&env.crm, &env.tenant);
+        for (i, (name, company)) in [
+            ("李娜", "华东机械"),
+            ("赵敏", "南方重工"),
+            ("王芳", "北方电器"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            crm.capture(
+                t,
+                req(Source::OwnSite)
+                    .name(name)
+                    .company(company)
+                    .region("上海"),
+                &key(&format!("c{i}")),
+            )
+            .await
+            .unwrap();
+        }
+        let (model, report) = crm.train_match_model(t).await.unwrap();
+        model.validate().unwrap();
+        // Three records: far too few, every default kept.
+        assert!(report.default_prior);
+        assert_eq!(
+            model,
+            marketingforce_crm::matching::weights::Model::default()
+        );
+        let mut cfg = CrmConfig::default();
+        cfg.dedupe.fuzzy.model = Some(model);
+        crm.configure(t, cfg.clone()).await.unwrap();
+        assert_eq!(*env.restart().config_for(t).await.unwrap(), cfg);
+        // An invalid model is refused by its path.
+        let mut bad = cfg;
+        if let Some(m) = bad.dedupe.fuzzy.model.as_mut() {
+            m.prior = 2.0;
+        }
+        let e = crm.configure(t, bad).await.unwrap_err();
+        assert_eq!(e.field(), Some("dedupe.fuzzy.model.prior"));
+    });
+}

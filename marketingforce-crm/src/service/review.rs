@@ -66,6 +66,44 @@ impl Crm {
             .map(|v| v.value))
     }
 
+    /// Estimate a matching model from the tenant's own captures (every contribution in its
+    /// vault, as the records the capture path compares): `u` by random pairs, `m` by EM over
+    /// the blocked pairs ([`estimate::train`](crate::matching::estimate::train)); fields and
+    /// the prior with too little data keep the documented defaults, as the report says.
+    /// Nothing is stored: to use it, put it in the tenant's configuration
+    /// (`dedupe.fuzzy.model`) with [`configure`](Self::configure) — per tenant, loaded by
+    /// every process on its rebuild — after checking the report, and re-check the bands'
+    /// thresholds against it (a trained prior shifts every weight).
+    ///
+    /// # Errors
+    /// Crypto or storage errors.
+    #[operation("crm.train_match_model", tenant = tenant)]
+    pub async fn train_match_model(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<(
+        crate::matching::weights::Model,
+        crate::matching::estimate::TrainingReport,
+    )> {
+        let ix = self.tenant_indexer(tenant)?;
+        let mut records = Vec::new();
+        for v in self.vaults().list_all(tenant).await? {
+            let pii = self.open_vault(tenant, &v.value)?;
+            for c in &pii.contributions {
+                if let Some(r) =
+                    crate::dedupe::MatchKeys::of(&c.identity, c.source.as_str(), &ix).record
+                {
+                    records.push(*r);
+                }
+            }
+        }
+        Ok(crate::matching::estimate::train(
+            &records,
+            &crate::matching::blocking::Blocking::default(),
+            &crate::matching::estimate::TrainingConfig::default(),
+        ))
+    }
+
     /// Accept a possible duplicate: the two leads (or the leads they now belong to) are merged
     /// into the older one, the match explanation kept in its lineage
     /// ([`Lead::match_evidence`](crate::model::Lead::match_evidence), rule `review`). Returns
