@@ -109,7 +109,9 @@ fn main() {
                 first.entry(d.person).or_insert(i);
                 continue;
             };
-            let Some(&o) = first.get(&d.person) else { continue };
+            let Some(&o) = first.get(&d.person) else {
+                continue;
+            };
             if clusters[i] == clusters[o] {
                 continue;
             }

@@ -109,7 +109,9 @@ impl Source {
     /// tenant's own touchpoints (site, WeCom, industry media, offline QR codes, referrals)
     /// with some identity value but too little to match is kept and marked
     /// [unmatched](Lead::unmatched) instead of being refused. A capture without any identity
-    /// value is refused from every source.
+    /// value is refused from every source, and so is every row of a file import
+    /// ([`Crm::import_csv`](crate::Crm::import_csv)) with too little, whatever its `source`
+    /// column says.
     pub fn requires_identity(self) -> bool {
         matches!(
             self,

@@ -261,16 +261,20 @@ impl Crm {
             .enumerate()
             .map(|(i, r)| (i + 1, Ok(r.clone())))
             .collect();
-        self.capture_rows(tenant, rows, idempotency_key).await
+        self.capture_rows(tenant, rows, false, idempotency_key)
+            .await
     }
 
+    /// `strict`: a row with too little identity to match is refused whatever its source
+    /// (file imports), instead of captured unmatched.
     async fn capture_rows(
         &self,
         tenant: &TenantId,
         rows: Vec<(usize, Result<CaptureRequest>)>,
+        strict: bool,
         idempotency_key: &str,
     ) -> Result<Vec<RowResult>> {
-        self.retry_stale(|| self.capture_rows_once(tenant, &rows, idempotency_key))
+        self.retry_stale(|| self.capture_rows_once(tenant, &rows, strict, idempotency_key))
             .await
     }
 
@@ -278,6 +282,7 @@ impl Crm {
         &self,
         tenant: &TenantId,
         rows: &[(usize, Result<CaptureRequest>)],
+        strict: bool,
         idempotency_key: &str,
     ) -> Result<Vec<RowResult>> {
         let request: Vec<Option<&CaptureRequest>> =
@@ -292,6 +297,9 @@ impl Crm {
             let line = *line;
             let normalised = match r {
                 Ok(r) => r.normalise().and_then(|n| {
+                    if strict && n.unmatched {
+                        return Err(CrmError::NoIdentity);
+                    }
                     self.check_client_time("captured_at", n.captured_at)?;
                     self.check_birth_date(&n)?;
                     Ok(n)
@@ -382,9 +390,10 @@ impl Crm {
     /// given_name, family_name, date_of_birth` (`YYYY-MM-DD`), `id_document, postcode,
     /// address, wechat_unionid, wechat_openid, company_code` — the same fields as
     /// [`CaptureRequest`], validated the same way. A row's source is `default_source` unless
-    /// its `source` column says otherwise; a row from a source that
-    /// [requires an identity](Source::requires_identity) (such as `import`) without enough of
-    /// one is rejected, from other sources it is kept [unmatched](Lead::unmatched).
+    /// its `source` column says otherwise. Imports always require an identity (a mobile,
+    /// phone, email, WeCom, WeChat or ID document, or a name with a company, date of birth,
+    /// postcode or address — see [`Source::requires_identity`]): a row with less is rejected
+    /// with `no identity`, whatever its source column, rather than kept unmatched.
     /// Rows are committed in chunks; each chunk is idempotent under `file_key`, and a re-import
     /// of the same rows under any key creates nothing new (identical captures are recognised).
     ///
@@ -459,7 +468,12 @@ impl Crm {
             let chunk = std::mem::replace(&mut rows, rest);
             let lines: Vec<usize> = chunk.iter().map(|(l, _)| *l).collect();
             let results = self
-                .capture_rows(tenant, chunk, &format!("import:{file_key}:{chunk_no}"))
+                .capture_rows(
+                    tenant,
+                    chunk,
+                    true,
+                    &format!("import:{file_key}:{chunk_no}"),
+                )
                 .await?;
             for (r, line) in results.into_iter().zip(lines) {
                 let r = r.map_err(|mut e| {
