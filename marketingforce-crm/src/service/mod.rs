@@ -703,7 +703,18 @@ impl Crm {
         lead: LeadId,
         pii: &ContactPii,
     ) -> Result<VaultRecord> {
-        let indexer = self.indexer.tenant(tenant)?;
+        self.seal_vault_with(&self.indexer.tenant(tenant)?, tenant, lead, pii)
+    }
+
+    /// [`seal_vault`](Self::seal_vault) with the tenant's indexer already at hand (a commit
+    /// seals many vaults: the active key is looked up once).
+    pub(crate) fn seal_vault_with(
+        &self,
+        indexer: &TenantIndexer,
+        tenant: &TenantId,
+        lead: LeadId,
+        pii: &ContactPii,
+    ) -> Result<VaultRecord> {
         let plain = serde_json::to_vec(pii)?;
         let sealed = self
             .cipher
@@ -904,10 +915,18 @@ impl Crm {
             let expect = w.version.map_or(Expect::Absent, Expect::Version);
             batch.put_entity(tenant, &w.lead, expect)?;
         }
+        let indexer = if vaults.is_empty() {
+            None
+        } else {
+            Some(self.indexer.tenant(tenant)?)
+        };
         for (id, v) in &vaults {
             match v {
                 WorkVault::Put(pii, version) => {
-                    let rec = self.seal_vault(tenant, *id, pii)?;
+                    let rec = match &indexer {
+                        Some(ix) => self.seal_vault_with(ix, tenant, *id, pii)?,
+                        None => self.seal_vault(tenant, *id, pii)?,
+                    };
                     batch.put_entity(
                         tenant,
                         &rec,
