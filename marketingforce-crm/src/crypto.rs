@@ -141,6 +141,12 @@ pub enum BlindKind {
     Email,
     /// A WeCom external user id.
     WeCom,
+    /// An ID document number.
+    IdDocument,
+    /// A WeChat unionid.
+    WeChatUnion,
+    /// A WeChat openid.
+    WeChatOpen,
     /// A whole-request digest (idempotency fingerprints, contribution identity).
     Digest,
 }
@@ -152,6 +158,9 @@ impl BlindKind {
             BlindKind::Phone => b"phone",
             BlindKind::Email => b"email",
             BlindKind::WeCom => b"wecom",
+            BlindKind::IdDocument => b"id_document",
+            BlindKind::WeChatUnion => b"wechat_unionid",
+            BlindKind::WeChatOpen => b"wechat_openid",
             BlindKind::Digest => b"digest",
         }
     }
@@ -163,6 +172,9 @@ impl BlindKind {
             BlindKind::Phone => 'p',
             BlindKind::Email => 'e',
             BlindKind::WeCom => 'w',
+            BlindKind::IdDocument => 'i',
+            BlindKind::WeChatUnion => 'u',
+            BlindKind::WeChatOpen => 'o',
             BlindKind::Digest => 'd',
         }
     }

@@ -1,22 +1,42 @@
-//! The in-memory dedupe engine: exact matching on blind indexes, fuzzy matching on person and
-//! company names inside blocks, merge lineage with un-merge, and an undo log so a batch that
-//! fails to commit leaves no trace.
+//! The in-memory dedupe engine: exact matching on blind indexes, probabilistic (Fellegi–Sunter)
+//! matching in three bands, merge lineage with un-merge, and an undo log so a batch that fails
+//! to commit leaves no trace.
 //!
 //! The engine decides *which lead* a capture belongs to; it never sees ciphertexts and never
-//! writes to storage. Its state is rebuilt from the vault on start-up (`Crm` does it), and is
-//! only changed after the storage batch that records a decision has committed.
+//! writes to storage. Its state is rebuilt from the vault and the review queue on start-up
+//! (`Crm` does it), and is only changed after the storage batch that records a decision has
+//! committed.
 //!
-//! **Matching.** Two captures are the same person when they share a blind index (mobile, other
-//! phone, email, WeCom id — each can be switched off), or when fuzzy matching is on and their
-//! normalised person names and company names are similar enough (Jaro–Winkler at or above the
-//! thresholds) and they do not carry two different mobiles. Fuzzy candidates are only looked
-//! for in *blocks* (surname + two characters of the company, from each end), so the cost per
-//! capture stays constant; inside a block, candidates with a conflicting mobile or a company
-//! that cannot reach the threshold (an upper bound of Jaro–Winkler from character sets and
-//! lengths) are skipped without reading their strings. Every capture's keys are kept, and a
-//! capture joins *all* the leads it matches (merging them into the oldest), so the resulting
-//! partition is the set of connected components of the match graph: the same inputs in any
-//! order give the same merged sets.
+//! **Exact band.** Two captures are the same person when they share a blind index (mobile,
+//! other phone, email, WeCom id, ID document number, WeChat unionid or openid — each kind can
+//! be switched off).
+//!
+//! **Probabilistic bands.** When fuzzy matching is on, a capture's [`Record`] (normalised
+//! names, date of birth, postcode, address tokens, region, company, and the blind indexes of
+//! its identifiers) is compared with the records of earlier captures found by the typo-tolerant
+//! blocking rules of [`crate::matching::blocking`] (every rule but `identifier`, whose pairs
+//! the exact band already joins), and each pair gets a match weight from the tenant's
+//! [`Weights`] (its trained model, [`FuzzyConfig::model`], or the documented defaults). The
+//! best weight per lead decides:
+//!
+//! | weight | decision |
+//! |---|---|
+//! | ≥ [`FuzzyConfig::auto_merge_weight`] | joined (merged), [`MatchRule::Fuzzy`], explanation kept |
+//! | ≥ [`FuzzyConfig::review_weight`] | a [`Proposal`]: "possible duplicate" for a human |
+//! | below | distinct |
+//!
+//! Incremental blocking: the engine also keys every record with a name and a company on the
+//! name with the first two and with the last two characters of the company (a typo inside a
+//! company name leaves one end intact, and these blocks stay small where a common Chinese
+//! name's phonetic block is large). Each block keeps its members in capture order; a block over
+//! [`FuzzyConfig::max_block`] members is compared against its most recent `max_block` members
+//! only (a common name or a shared company switchboard cannot make a capture cost its square);
+//! the `sorted_name` rule compares with the [`WINDOW`] nearest name keys on either side, in
+//! forward and reversed order.
+//!
+//! A capture joins *all* the leads it matches (merging them into the oldest), so the resulting
+//! partition is the set of connected components of the match graph. Leads kept apart (an
+//! un-merge, a rejected review) are never merged by a bridging capture.
 //!
 //! ```
 //! use marketingforce_crm::dedupe::{DedupeConfig, DedupeEngine, MatchKeys, Decision};
@@ -28,13 +48,13 @@
 //! let a = MatchKeys::new().with_exact(phone).with_fuzzy("张伟", "某某机械", Some(42));
 //! let first = engine.ingest(&a, LeadId::new);
 //! assert!(matches!(first, Decision::New { .. }));
-//! // Same person, no phone this time, company written with its legal suffix stripped already.
+//! // Same person, no phone this time: name and company agree, above the auto-merge weight.
 //! let b = MatchKeys::new().with_fuzzy("张伟", "某某机械", None);
 //! let second = engine.ingest(&b, LeadId::new);
 //! assert_eq!(second.lead(), first.lead());
 //! ```
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 
 use schemars::JsonSchema;
@@ -42,25 +62,83 @@ use serde::{Deserialize, Serialize};
 
 use crate::crypto::{BlindIndex, BlindKind, TenantIndexer};
 use crate::error::{CrmError, Result};
-use crate::identity::{company_key, person_key};
 use crate::ids::LeadId;
+use crate::matching::blocking::{block_keys, Rule};
+use crate::matching::compare::{compare, Levels};
+use crate::matching::weights::{Model, Weights};
+use crate::matching::Record;
 use crate::model::Identity;
 
-/// Fuzzy matching settings.
+/// Neighbours on each side compared by the `sorted_name` rule.
+pub const WINDOW: usize = 4;
+
+/// Probabilistic matching settings and the thresholds of the three bands (match weights,
+/// log2 Bayes factors: see [`crate::matching`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FuzzyConfig {
-    /// Whether fuzzy matching runs at all.
+    /// Whether probabilistic matching runs at all (exact identifiers still match).
     pub enabled: bool,
-    /// Minimum Jaro–Winkler similarity of normalised person names (0–1).
-    pub name_threshold: f64,
-    /// Minimum Jaro–Winkler similarity of normalised company names (0–1).
-    pub company_threshold: f64,
-    /// Never fuzzy-match two captures carrying different mobiles.
+    /// At or above this match weight a capture joins the lead (default 3.0, a match
+    /// probability of ~0.89 under the default model: a whole name and a company that agree
+    /// exactly, with nothing disagreeing).
+    #[serde(default = "default_auto_merge")]
+    pub auto_merge_weight: f64,
+    /// At or above this weight (and below `auto_merge_weight`) the pair goes to the
+    /// possible-duplicates review queue (default -1.0: e.g. the same name at a company
+    /// written one character differently, or the same name and company in another region).
+    #[serde(default = "default_review")]
+    pub review_weight: f64,
+    /// Never match two captures carrying different mobiles probabilistically (default on).
     pub reject_conflicting_mobile: bool,
+    /// The tenant's trained model (see [`crate::matching::estimate::train`]); `None` uses the
+    /// documented defaults ([`Model::default`]), which is also what a tenant with too little
+    /// data to estimate from should use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<Model>,
+    /// Members of a blocking block compared at most (the most recent ones; default 64).
+    #[serde(default = "default_max_block")]
+    pub max_block: usize,
+    /// Deprecated and ignored (the Jaro–Winkler threshold of the former name+company rule):
+    /// accepted so stored configurations still load. Use `auto_merge_weight`.
+    #[serde(default, skip_serializing)]
+    #[schemars(skip)]
+    pub name_threshold: Option<f64>,
+    /// Deprecated and ignored, like `name_threshold`.
+    #[serde(default, skip_serializing)]
+    #[schemars(skip)]
+    pub company_threshold: Option<f64>,
 }
 
-/// Dedupe settings: which exact keys match, and fuzzy matching.
+fn default_auto_merge() -> f64 {
+    3.0
+}
+fn default_review() -> f64 {
+    -1.0
+}
+fn default_max_block() -> usize {
+    64
+}
+fn yes() -> bool {
+    true
+}
+
+impl Default for FuzzyConfig {
+    fn default() -> Self {
+        FuzzyConfig {
+            enabled: true,
+            auto_merge_weight: default_auto_merge(),
+            review_weight: default_review(),
+            reject_conflicting_mobile: true,
+            model: None,
+            max_block: default_max_block(),
+            name_threshold: None,
+            company_threshold: None,
+        }
+    }
+}
+
+/// Dedupe settings: which exact keys match, and probabilistic matching.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DedupeConfig {
@@ -72,7 +150,13 @@ pub struct DedupeConfig {
     pub match_email: bool,
     /// Match on the WeCom external user id.
     pub match_wecom: bool,
-    /// Fuzzy matching on person + company.
+    /// Match on the ID document number (default on).
+    #[serde(default = "yes")]
+    pub match_id_document: bool,
+    /// Match on the WeChat unionid and openid (default on).
+    #[serde(default = "yes")]
+    pub match_wechat: bool,
+    /// Probabilistic matching and its bands.
     pub fuzzy: FuzzyConfig,
 }
 
@@ -83,12 +167,9 @@ impl Default for DedupeConfig {
             match_phone: true,
             match_email: true,
             match_wecom: true,
-            fuzzy: FuzzyConfig {
-                enabled: true,
-                name_threshold: 0.92,
-                company_threshold: 0.91,
-                reject_conflicting_mobile: true,
-            },
+            match_id_document: true,
+            match_wechat: true,
+            fuzzy: FuzzyConfig::default(),
         }
     }
 }
@@ -97,15 +178,32 @@ impl DedupeConfig {
     /// Check the settings.
     ///
     /// # Errors
-    /// A validation error on `fuzzy.name_threshold` or `fuzzy.company_threshold` outside 0–1.
+    /// A validation error on `fuzzy.auto_merge_weight`, `fuzzy.review_weight` (not finite,
+    /// or review above auto-merge), `fuzzy.max_block` (0) or `fuzzy.model.…`.
     pub fn validate(&self) -> Result<()> {
+        let f = &self.fuzzy;
         for (name, v) in [
-            ("fuzzy.name_threshold", self.fuzzy.name_threshold),
-            ("fuzzy.company_threshold", self.fuzzy.company_threshold),
+            ("fuzzy.auto_merge_weight", f.auto_merge_weight),
+            ("fuzzy.review_weight", f.review_weight),
         ] {
-            if !(0.0..=1.0).contains(&v) {
-                return Err(CrmError::validation(name, format!("{v} is outside 0-1")));
+            if !v.is_finite() {
+                return Err(CrmError::validation(name, "must be a finite number"));
             }
+        }
+        if f.review_weight > f.auto_merge_weight {
+            return Err(CrmError::validation(
+                "fuzzy.review_weight",
+                "must not be above fuzzy.auto_merge_weight",
+            ));
+        }
+        if f.max_block == 0 {
+            return Err(CrmError::validation(
+                "fuzzy.max_block",
+                "must be at least 1",
+            ));
+        }
+        if let Some(m) = &f.model {
+            m.validate().map_err(|e| e.in_field("fuzzy.model"))?;
         }
         Ok(())
     }
@@ -116,29 +214,21 @@ impl DedupeConfig {
             BlindKind::Phone => self.match_phone,
             BlindKind::Email => self.match_email,
             BlindKind::WeCom => self.match_wecom,
+            BlindKind::IdDocument => self.match_id_document,
+            BlindKind::WeChatUnion | BlindKind::WeChatOpen => self.match_wechat,
             BlindKind::Digest => false,
         }
     }
 }
 
-/// The fuzzy key of a capture: normalised name and company, and its mobile's blind index.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct FuzzyKey {
-    /// [`person_key`] of the name.
-    pub name: Box<str>,
-    /// [`company_key`] of the company.
-    pub company: Box<str>,
-    /// The mobile's blind index, if any.
-    pub mobile: Option<u128>,
-}
-
 /// What a capture is matched by.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct MatchKeys {
-    /// Exact keys (blind indexes of mobile, phone, email, WeCom id).
+    /// Exact keys (blind indexes of mobile, phone, email, WeCom id, ID document, WeChat ids).
     pub exact: Vec<BlindIndex>,
-    /// Fuzzy key, when both name and company are present.
-    pub fuzzy: Option<FuzzyKey>,
+    /// The record compared probabilistically (`None` when the capture has too little identity
+    /// to match, or nothing a blocking rule keys on).
+    pub record: Option<Box<Record>>,
     /// Keyed digest of the whole contribution (identical re-captures are recognised).
     pub digest: Option<u128>,
 }
@@ -156,48 +246,105 @@ impl MatchKeys {
         self
     }
 
-    /// Set the fuzzy key from already-normalised name and company keys.
+    /// Set the record from a whole name, a company and a mobile's blind index.
     #[must_use]
     pub fn with_fuzzy(mut self, name: &str, company: &str, mobile: Option<u128>) -> MatchKeys {
-        self.fuzzy = Some(FuzzyKey {
-            name: name.into(),
-            company: company.into(),
-            mobile,
-        });
+        let mut r = Record::new().full_name(name).company(company);
+        r.mobile = mobile;
+        self.record = Some(Box::new(r));
+        self
+    }
+
+    /// Set the record.
+    #[must_use]
+    pub fn with_record(mut self, record: Record) -> MatchKeys {
+        self.record = Some(Box::new(record));
         self
     }
 
     /// The keys of an identity captured from `source_tag`, with blind indexes from `indexer`.
     pub fn of(identity: &Identity, source_tag: &str, indexer: &TenantIndexer) -> MatchKeys {
         let mut exact = Vec::with_capacity(4);
-        let mobile = identity
-            .mobile
-            .as_ref()
-            .map(|m| indexer.compute(BlindKind::Mobile, m.as_str()));
-        exact.extend(mobile);
-        if let Some(p) = &identity.phone {
-            exact.push(indexer.compute(BlindKind::Phone, p.as_str()));
-        }
-        if let Some(e) = &identity.email {
-            exact.push(indexer.compute(BlindKind::Email, e.as_str()));
-        }
-        if let Some(w) = &identity.wecom_id {
-            exact.push(indexer.compute(BlindKind::WeCom, w.as_str()));
-        }
-        let fuzzy = match (&identity.name, &identity.company) {
-            (Some(n), Some(c)) => {
-                let name = person_key(n);
-                let company = company_key(c);
-                (!name.is_empty() && !company.is_empty()).then(|| FuzzyKey {
-                    name: name.into(),
-                    company: company.into(),
-                    mobile: mobile.map(|m| m.mac),
-                })
-            }
-            _ => None,
+        let mut add = |kind: BlindKind, v: Option<&str>| -> Option<u128> {
+            let k = indexer.compute(kind, v?);
+            exact.push(k);
+            Some(k.mac)
         };
+        let mobile = add(
+            BlindKind::Mobile,
+            identity.mobile.as_ref().map(|m| m.as_str()),
+        );
+        let phone = add(
+            BlindKind::Phone,
+            identity.phone.as_ref().map(|p| p.as_str()),
+        );
+        let email = add(
+            BlindKind::Email,
+            identity.email.as_ref().map(|e| e.as_str()),
+        );
+        let wecom = add(
+            BlindKind::WeCom,
+            identity.wecom_id.as_ref().map(|w| w.as_str()),
+        );
+        let id_document = add(
+            BlindKind::IdDocument,
+            identity.id_document.as_ref().map(|d| d.as_str()),
+        );
+        let union = add(
+            BlindKind::WeChatUnion,
+            identity.wechat_unionid.as_ref().map(|w| w.as_str()),
+        );
+        let open = add(
+            BlindKind::WeChatOpen,
+            identity.wechat_openid.as_ref().map(|w| w.as_str()),
+        );
+        let record = identity.is_identifying().then(|| {
+            let mut r = Record::new();
+            match (&identity.given_name, &identity.family_name) {
+                (None, None) => {
+                    if let Some(n) = &identity.name {
+                        r = r.full_name(n);
+                    }
+                }
+                (g, f) => {
+                    if let Some(g) = g {
+                        r = r.given(g);
+                    }
+                    if let Some(f) = f {
+                        r = r.family(f);
+                    }
+                }
+            }
+            r.dob = identity.date_of_birth;
+            if let Some(p) = &identity.postcode {
+                r = r.postcode(p);
+            }
+            if let Some(a) = &identity.address {
+                r = r.address(a);
+            }
+            if let Some(x) = &identity.region {
+                r = r.region(x);
+            }
+            if let Some(c) = &identity.company {
+                r = r.company(c);
+            }
+            r.mobile = mobile;
+            r.email = email;
+            r.id_document = id_document;
+            r.wechat = union.or(wecom);
+            r.company_code = identity.company_code.as_ref().map(|c| {
+                indexer
+                    .compute(BlindKind::Digest, &format!("company_code:{}", c.as_str()))
+                    .mac
+            });
+            r
+        });
+        // Only records a blocking rule can key on are worth indexing.
+        let record = record
+            .filter(|r| r.name_key().is_some() || r.dob.is_some() || r.company.is_some())
+            .map(Box::new);
         // The digest only lives in memory (never stored): a 128-bit mix of the keyed MACs and
-        // the normalised names is enough to recognise an identical re-capture.
+        // the normalised values is enough to recognise an identical re-capture.
         let digest = {
             let mut hi = fnv(0x5eed, source_tag.chars());
             let mut lo = hi ^ 0x9e37_79b9_7f4a_7c15;
@@ -205,36 +352,29 @@ impl MatchKeys {
                 hi = marketingforce_core::id::splitmix64(hi ^ (v as u64));
                 lo = marketingforce_core::id::splitmix64(lo ^ ((v >> 64) as u64) ^ hi);
             };
-            for (i, slot) in [
-                BlindKind::Mobile,
-                BlindKind::Phone,
-                BlindKind::Email,
-                BlindKind::WeCom,
-            ]
-            .into_iter()
-            .enumerate()
+            for (i, mac) in [mobile, phone, email, wecom, id_document, union, open]
+                .into_iter()
+                .enumerate()
             {
-                let mac = exact
-                    .iter()
-                    .find(|k| k.kind == slot)
-                    .map_or(i as u128, |k| k.mac);
-                mix(mac);
+                mix(mac.unwrap_or(i as u128));
             }
-            let key = indexer.compute_digest_seed();
-            mix(key);
-            mix(u128::from(fnv(
-                3,
-                identity.name.as_deref().unwrap_or("").chars(),
-            )));
-            mix(u128::from(fnv(
-                4,
-                identity.company.as_deref().unwrap_or("").chars(),
-            )));
+            mix(indexer.compute_digest_seed());
+            let text = |tag: u64, v: Option<&str>| u128::from(fnv(tag, v.unwrap_or("").chars()));
+            mix(text(3, identity.name.as_deref()));
+            mix(text(4, identity.company.as_deref()));
+            mix(text(5, identity.given_name.as_deref()));
+            mix(text(6, identity.family_name.as_deref()));
+            mix(text(7, identity.postcode.as_deref()));
+            mix(text(8, identity.address.as_deref()));
+            mix(text(9, identity.company_code.as_ref().map(|c| c.as_str())));
+            mix(identity.date_of_birth.map_or(10, |d| {
+                u128::from(chrono::Datelike::num_days_from_ce(&d).unsigned_abs()) + 11
+            }));
             (u128::from(hi) << 64) | u128::from(lo)
         };
         MatchKeys {
             exact,
-            fuzzy,
+            record,
             digest: Some(digest),
         }
     }
@@ -253,7 +393,11 @@ pub enum MatchRule {
     Email,
     /// Same WeCom id.
     WecomId,
-    /// Similar name and company.
+    /// Same ID document number.
+    IdDocument,
+    /// Same WeChat unionid or openid.
+    Wechat,
+    /// A match weight at or above the auto-merge threshold.
     Fuzzy,
     /// Identical values captured before from the same source.
     Identical,
@@ -266,6 +410,8 @@ impl MatchRule {
             BlindKind::Phone => MatchRule::Phone,
             BlindKind::Email => MatchRule::Email,
             BlindKind::WeCom => MatchRule::WecomId,
+            BlindKind::IdDocument => MatchRule::IdDocument,
+            BlindKind::WeChatUnion | BlindKind::WeChatOpen => MatchRule::Wechat,
             BlindKind::Digest => MatchRule::Identical,
         }
     }
@@ -277,6 +423,8 @@ impl MatchRule {
             MatchRule::Phone => "phone",
             MatchRule::Email => "email",
             MatchRule::WecomId => "wecom_id",
+            MatchRule::IdDocument => "id_document",
+            MatchRule::Wechat => "wechat",
             MatchRule::Fuzzy => "fuzzy",
             MatchRule::Identical => "identical",
         }
@@ -318,6 +466,31 @@ impl Decision {
     }
 }
 
+/// A pair for the possible-duplicates review queue: the capture's lead and `lead` scored
+/// between the review and auto-merge weights.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Proposal {
+    /// The existing lead the capture's lead may duplicate.
+    pub lead: LeadId,
+    /// The comparison vector of the best-scoring pair of records.
+    pub levels: Levels,
+    /// Its match weight.
+    pub weight: f64,
+}
+
+/// A decision with what the probabilistic bands saw: the comparison vectors behind fuzzy
+/// joins (for the lineage's explanation) and the review proposals.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scored {
+    /// The decision.
+    pub decision: Decision,
+    /// For each lead matched by [`MatchRule::Fuzzy`] (the joined one or a merged one), the
+    /// comparison vector of its best pair.
+    pub fuzzy: Vec<(LeadId, Levels)>,
+    /// Pairs for the review queue (the capture's lead with each), never proposed before.
+    pub proposals: Vec<Proposal>,
+}
+
 /// A hasher for keys that are already uniformly distributed (MACs, mixed hashes).
 #[derive(Default, Clone, Copy)]
 pub struct PrehashedHasher(u64);
@@ -354,95 +527,8 @@ struct Slot {
 #[derive(Debug, Clone)]
 struct Member {
     slot: u32,
-    key: FuzzyKey,
+    record: Box<Record>,
     alive: bool,
-}
-
-/// A member as seen from a block: what the cheap pre-checks of [`DedupeEngine::probe`] need,
-/// stored inline so most candidates are rejected without touching the member or its strings.
-#[derive(Debug, Clone, Copy)]
-struct Entry {
-    /// Low 64 bits of the member's mobile blind index (meaningful when `has_mobile`).
-    mobile: u64,
-    /// The member's company characters as a 64-bit set ([`char_bit`]).
-    company_chars: u64,
-    /// Index into `members`.
-    member: u32,
-    /// Characters in the member's company key (saturating).
-    company_len: u16,
-    /// Whether the member carries a mobile.
-    has_mobile: bool,
-    /// The member was erased: skip it.
-    dead: bool,
-}
-
-/// The bit of `c` in a 64-bit character set.
-fn char_bit(c: char) -> u64 {
-    1u64 << ((u32::from(c).wrapping_mul(0x9e37_79b1)) >> 26)
-}
-
-fn char_set(s: &str) -> (u64, usize) {
-    s.chars()
-        .fold((0u64, 0usize), |(set, n), c| (set | char_bit(c), n + 1))
-}
-
-impl Entry {
-    fn of(member: u32, key: &FuzzyKey) -> Entry {
-        let (company_chars, n) = char_set(&key.company);
-        Entry {
-            mobile: key.mobile.map_or(0, |m| m as u64),
-            company_chars,
-            member,
-            company_len: u16::try_from(n).unwrap_or(u16::MAX),
-            has_mobile: key.mobile.is_some(),
-            dead: false,
-        }
-    }
-}
-
-/// The company characters of a probing fuzzy key, for the Jaro–Winkler upper bound.
-struct CompanyProbe {
-    bits: [u64; 64],
-    len: usize,
-}
-
-impl CompanyProbe {
-    /// `None` when the company is empty or too long for the bound (the full check runs).
-    fn of(company: &str) -> Option<CompanyProbe> {
-        let mut bits = [0u64; 64];
-        let mut len = 0usize;
-        for c in company.chars() {
-            *bits.get_mut(len)? = char_bit(c);
-            len += 1;
-        }
-        (len > 0).then_some(CompanyProbe { bits, len })
-    }
-
-    /// An upper bound of the Jaro–Winkler similarity between this company and the entry's:
-    /// a character of ours whose bit is absent from the entry's set cannot be a match, and
-    /// with `m` matches Jaro is at most `(m/la + m/lb + 1) / 3` (no transpositions) and the
-    /// Winkler boost at most `0.4 (1 - jaro)`. `None` when no bound applies.
-    fn jaro_winkler_bound(&self, e: &Entry) -> Option<f64> {
-        let lb = usize::from(e.company_len);
-        if lb == 0 || lb > 64 {
-            return None;
-        }
-        let absent = self.bits[..self.len]
-            .iter()
-            .filter(|&&b| b & e.company_chars == 0)
-            .count();
-        let m = (self.len - absent).min(lb);
-        if m == 0 {
-            return Some(0.0);
-        }
-        let m = m as f64;
-        let jaro = (m / self.len as f64 + m / lb as f64 + 1.0) / 3.0;
-        Some(if jaro <= 0.7 {
-            jaro
-        } else {
-            jaro + 0.4 * (1.0 - jaro)
-        })
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -454,22 +540,41 @@ enum Undo {
     DigestWas(u128, u32),
     PushMember,
     Block(u64),
+    Sorted(Box<str>, Box<str>, u32),
     Parent(u32, Option<u32>),
+    Proposed(LeadId, LeadId),
 }
+
+/// The blocking rules the engine keys on (`identifier` is the exact band's job; the sorted
+/// neighbourhood is kept in ordered sets).
+const KEYED_RULES: [Rule; 5] = [
+    Rule::NameSound,
+    Rule::FamilyYear,
+    Rule::GivenPostcode,
+    Rule::Dob,
+    Rule::CompanyInitial,
+];
 
 /// The dedupe engine of one tenant (see the [module docs](self)).
 #[derive(Debug, Clone)]
 pub struct DedupeEngine {
     cfg: DedupeConfig,
+    weights: Weights,
     slots: Vec<Slot>,
     by_lead: HashMap<LeadId, u32>,
-    exact: [Fast<u128, u32>; 4],
+    exact: [Fast<u128, u32>; N_EXACT],
     digests: Fast<u128, u32>,
-    blocks: Fast<u64, Vec<Entry>>,
+    blocks: Fast<u64, Vec<u32>>,
+    forward: BTreeSet<(Box<str>, u32)>,
+    reversed: BTreeSet<(Box<str>, u32)>,
     members: Vec<Member>,
     separated: HashSet<(u32, u32)>,
+    /// Lead pairs (smaller id first) already in the review queue, whatever their status.
+    proposed: HashSet<(LeadId, LeadId)>,
     undo: Option<Vec<Undo>>,
 }
+
+const N_EXACT: usize = 7;
 
 fn kind_slot(kind: BlindKind) -> Option<usize> {
     match kind {
@@ -477,16 +582,48 @@ fn kind_slot(kind: BlindKind) -> Option<usize> {
         BlindKind::Phone => Some(1),
         BlindKind::Email => Some(2),
         BlindKind::WeCom => Some(3),
+        BlindKind::IdDocument => Some(4),
+        BlindKind::WeChatUnion => Some(5),
+        BlindKind::WeChatOpen => Some(6),
         BlindKind::Digest => None,
     }
 }
 
-const KIND_OF_SLOT: [BlindKind; 4] = [
+const KIND_OF_SLOT: [BlindKind; N_EXACT] = [
     BlindKind::Mobile,
     BlindKind::Phone,
     BlindKind::Email,
     BlindKind::WeCom,
+    BlindKind::IdDocument,
+    BlindKind::WeChatUnion,
+    BlindKind::WeChatOpen,
 ];
+
+/// The pair of two leads, smaller id first.
+pub fn pair_of(a: LeadId, b: LeadId) -> (LeadId, LeadId) {
+    if a <= b {
+        (a, b)
+    } else {
+        (b, a)
+    }
+}
+
+/// The name + company-ends keys: the whole name key with the first two, and with the last
+/// two, characters of the company key (a typo inside a company name leaves one end intact;
+/// these blocks stay small where a common name's block is large).
+fn company_end_keys(r: &Record, out: &mut Vec<u64>) {
+    if let (Some(n), Some(c)) = (r.name_key(), &r.company) {
+        let len = c.chars().count();
+        let head = c.chars().take(2);
+        let tail = c.chars().skip(len.saturating_sub(2));
+        out.push(fnv(21, n.chars().chain(['\u{1f}']).chain(head)));
+        out.push(fnv(22, n.chars().chain(['\u{1f}']).chain(tail)));
+    }
+}
+
+fn reversed(k: &str) -> Box<str> {
+    k.chars().rev().collect::<String>().into_boxed_str()
+}
 
 fn fnv(tag: u64, chars: impl Iterator<Item = char>) -> u64 {
     let mut h = 0xcbf2_9ce4_8422_2325u64 ^ tag;
@@ -565,31 +702,23 @@ pub fn jaro_winkler(a: &str, b: &str) -> f64 {
     jaro + 0.1 * prefix as f64 * (1.0 - jaro)
 }
 
-/// The blocking keys of a fuzzy key: the person key with the first two, and with the last
-/// two, characters of the company key. (Names must be near-identical to match anyway; a typo
-/// in a company name leaves at least one end intact.)
-fn blocks_of(key: &FuzzyKey) -> [u64; 2] {
-    let n = key.company.chars().count();
-    let head = key.company.chars().take(2);
-    let tail = key.company.chars().skip(n.saturating_sub(2));
-    [
-        fnv(1, key.name.chars().chain(['\u{1f}']).chain(head)),
-        fnv(2, key.name.chars().chain(['\u{1f}']).chain(tail)),
-    ]
-}
-
 impl DedupeEngine {
     /// An empty engine.
     pub fn new(cfg: DedupeConfig) -> DedupeEngine {
+        let weights = Weights::new(cfg.fuzzy.model.as_ref().unwrap_or(&Model::default()));
         DedupeEngine {
             cfg,
+            weights,
             slots: Vec::new(),
             by_lead: HashMap::new(),
             exact: Default::default(),
             digests: Fast::default(),
             blocks: Fast::default(),
+            forward: BTreeSet::new(),
+            reversed: BTreeSet::new(),
             members: Vec::new(),
             separated: HashSet::new(),
+            proposed: HashSet::new(),
             undo: None,
         }
     }
@@ -599,11 +728,8 @@ impl DedupeEngine {
         let mut e = DedupeEngine::new(cfg);
         e.slots.reserve(leads);
         e.by_lead.reserve(leads);
-        for m in &mut e.exact {
-            m.reserve(leads);
-        }
+        e.exact[0].reserve(leads);
         e.digests.reserve(leads);
-        // Every fuzzy key sits in two blocks.
         e.blocks.reserve(leads.saturating_mul(2));
         e.members.reserve(leads);
         e
@@ -612,6 +738,11 @@ impl DedupeEngine {
     /// The settings.
     pub fn config(&self) -> &DedupeConfig {
         &self.cfg
+    }
+
+    /// The compiled model the probabilistic bands score with.
+    pub fn weights(&self) -> &Weights {
+        &self.weights
     }
 
     fn log(&mut self, u: Undo) {
@@ -664,10 +795,17 @@ impl DedupeEngine {
                         v.pop();
                     }
                 }
+                Undo::Sorted(f, r, m) => {
+                    self.forward.remove(&(f, m));
+                    self.reversed.remove(&(r, m));
+                }
                 Undo::Parent(s, old) => {
                     if let Some(slot) = self.slots.get_mut(s as usize) {
                         slot.parent = old;
                     }
+                }
+                Undo::Proposed(a, b) => {
+                    self.proposed.remove(&(a, b));
                 }
             }
         }
@@ -682,6 +820,14 @@ impl DedupeEngine {
         s
     }
 
+    fn live_root(&self, s: u32) -> Option<u32> {
+        let r = self.root(s);
+        self.slots
+            .get(r as usize)
+            .is_some_and(|x| x.alive)
+            .then_some(r)
+    }
+
     fn lead_of(&self, s: u32) -> LeadId {
         self.slots
             .get(s as usize)
@@ -689,22 +835,88 @@ impl DedupeEngine {
             .unwrap_or_else(|| LeadId::from_uuid(marketingforce_core::id::Uuid::nil()))
     }
 
-    fn fuzzy_match(&self, a: &FuzzyKey, b: &FuzzyKey) -> bool {
-        let f = &self.cfg.fuzzy;
-        if f.reject_conflicting_mobile {
-            if let (Some(x), Some(y)) = (a.mobile, b.mobile) {
-                if x != y {
-                    return false;
-                }
+    /// The members a record is compared with: every keyed rule's blocks (the most recent
+    /// `max_block` members of each) and the sorted-name neighbours, each member once.
+    fn candidates(&self, r: &Record, out: &mut Vec<u32>) {
+        let cap = self.cfg.fuzzy.max_block.max(1);
+        let mut ks = Vec::with_capacity(4);
+        for rule in KEYED_RULES {
+            block_keys(rule, r, &mut ks);
+        }
+        company_end_keys(r, &mut ks);
+        for k in &ks {
+            if let Some(es) = self.blocks.get(k) {
+                out.extend(es.iter().rev().take(cap));
             }
         }
-        (a.name == b.name || jaro_winkler(&a.name, &b.name) >= f.name_threshold)
-            && (a.company == b.company
-                || jaro_winkler(&a.company, &b.company) >= f.company_threshold)
+        if let Some(k) = r.name_key() {
+            for (set, key) in [
+                (&self.forward, Box::<str>::from(&*k)),
+                (&self.reversed, reversed(&k)),
+            ] {
+                let at = (key, 0u32);
+                out.extend(set.range(..&at).rev().take(WINDOW).map(|(_, m)| *m));
+                out.extend(set.range(&at..).take(WINDOW).map(|(_, m)| *m));
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
     }
 
-    /// The live lead a capture with `keys` would join, and how, without changing anything.
+    /// Score `r` against its candidates: the best (weight, levels) per live root lead, for the
+    /// roots that reach the review weight (the others decide nothing).
+    fn score(&self, r: &Record) -> Vec<(u32, f64, Levels)> {
+        let mut ids = Vec::new();
+        self.candidates(r, &mut ids);
+        let mobile = r
+            .mobile
+            .filter(|_| self.cfg.fuzzy.reject_conflicting_mobile);
+        let floor = self
+            .cfg
+            .fuzzy
+            .review_weight
+            .min(self.cfg.fuzzy.auto_merge_weight);
+        let mut best: Vec<(u32, f64, Levels)> = Vec::new();
+        for m in ids {
+            let Some(member) = self.members.get(m as usize).filter(|x| x.alive) else {
+                continue;
+            };
+            if let (Some(x), Some(y)) = (mobile, member.record.mobile) {
+                if x != y {
+                    continue;
+                }
+            }
+            let Some(root) = self.live_root(member.slot) else {
+                continue;
+            };
+            let levels = compare(r, &member.record);
+            let w = self.weights.weigh(&levels);
+            if w < floor {
+                continue;
+            }
+            match best.iter_mut().find(|(x, _, _)| *x == root) {
+                Some(b) if b.1 < w => *b = (root, w, levels),
+                Some(_) => {}
+                None => best.push((root, w, levels)),
+            }
+        }
+        best
+    }
+
+    /// The live leads a capture with `keys` would join, and how, without changing anything.
     pub fn probe(&self, keys: &MatchKeys) -> Vec<(u32, MatchRule)> {
+        self.probe_scored(keys).0
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn probe_scored(
+        &self,
+        keys: &MatchKeys,
+    ) -> (
+        Vec<(u32, MatchRule)>,
+        Vec<(u32, Levels)>,
+        Vec<(u32, f64, Levels)>,
+    ) {
         let mut found: Vec<(u32, MatchRule)> = Vec::new();
         let push = |root: u32, rule: MatchRule, found: &mut Vec<(u32, MatchRule)>| {
             if !found.iter().any(|(r, _)| *r == root) {
@@ -717,70 +929,53 @@ impl DedupeEngine {
             }
             if let Some(i) = kind_slot(k.kind) {
                 if let Some(&s) = self.exact[i].get(&k.mac) {
-                    let r = self.root(s);
-                    if self.slots.get(r as usize).is_some_and(|x| x.alive) {
+                    if let Some(r) = self.live_root(s) {
                         push(r, MatchRule::of(k.kind), &mut found);
                     }
                 }
             }
         }
+        let mut fuzzy = Vec::new();
+        let mut review = Vec::new();
         if self.cfg.fuzzy.enabled {
-            if let Some(fk) = &keys.fuzzy {
+            if let Some(r) = &keys.record {
                 let f = &self.cfg.fuzzy;
-                let mobile = fk.mobile.filter(|_| f.reject_conflicting_mobile);
-                let company = CompanyProbe::of(&fk.company);
-                for b in blocks_of(fk) {
-                    if let Some(es) = self.blocks.get(&b) {
-                        for e in es {
-                            // Cheap rejections from the inline entry: a different mobile, or
-                            // a company that cannot reach the threshold. Both imply that
-                            // `fuzzy_match` below would say no.
-                            if e.dead {
-                                continue;
-                            }
-                            if let Some(x) = mobile {
-                                if e.has_mobile && e.mobile != x as u64 {
-                                    continue;
-                                }
-                            }
-                            if let Some(bound) =
-                                company.as_ref().and_then(|c| c.jaro_winkler_bound(e))
-                            {
-                                if bound + 1e-9 < f.company_threshold {
-                                    continue;
-                                }
-                            }
-                            let Some(member) = self.members.get(e.member as usize) else {
-                                continue;
-                            };
-                            if member.alive && self.fuzzy_match(fk, &member.key) {
-                                let r = self.root(member.slot);
-                                if self.slots.get(r as usize).is_some_and(|x| x.alive) {
-                                    push(r, MatchRule::Fuzzy, &mut found);
-                                }
-                            }
-                        }
+                for (root, w, levels) in self.score(r) {
+                    if w >= f.auto_merge_weight {
+                        push(root, MatchRule::Fuzzy, &mut found);
+                        fuzzy.push((root, levels));
+                    } else if w >= f.review_weight {
+                        review.push((root, w, levels));
                     }
                 }
             }
         }
-        found
+        (found, fuzzy, review)
     }
 
     /// Decide where a capture goes and record its keys. `new_lead` is called only when the
     /// capture creates a lead.
     pub fn ingest(&mut self, keys: &MatchKeys, new_lead: impl FnOnce() -> LeadId) -> Decision {
+        self.ingest_scored(keys, new_lead).decision
+    }
+
+    /// [`ingest`](Self::ingest), also returning the comparison vectors of fuzzy joins and the
+    /// review proposals (each pair is proposed once: it is remembered until a rollback).
+    pub fn ingest_scored(&mut self, keys: &MatchKeys, new_lead: impl FnOnce() -> LeadId) -> Scored {
         if let Some(d) = keys.digest {
             if let Some(&s) = self.digests.get(&d) {
-                let r = self.root(s);
-                if self.slots.get(r as usize).is_some_and(|x| x.alive) {
-                    return Decision::Unchanged {
-                        lead: self.lead_of(r),
+                if let Some(r) = self.live_root(s) {
+                    return Scored {
+                        decision: Decision::Unchanged {
+                            lead: self.lead_of(r),
+                        },
+                        fuzzy: Vec::new(),
+                        proposals: Vec::new(),
                     };
                 }
             }
         }
-        let found = self.probe(keys);
+        let (found, fuzzy_roots, review) = self.probe_scored(keys);
         let (target, decision) = if found.is_empty() {
             let lead = new_lead();
             let s = self.push_slot(lead);
@@ -799,10 +994,6 @@ impl DedupeEngine {
                 self.set_parent(other, Some(target));
                 merged.push((self.lead_of(other), how));
             }
-            let rule = found
-                .iter()
-                .find(|(s, _)| *s == target)
-                .map_or(rule, |(_, r)| *r);
             (
                 target,
                 Decision::Joined {
@@ -812,8 +1003,35 @@ impl DedupeEngine {
                 },
             )
         };
+        let fuzzy = fuzzy_roots
+            .into_iter()
+            .filter(|(r, _)| self.root(*r) == target)
+            .map(|(r, l)| (self.lead_of(r), l))
+            .collect();
+        let mut proposals = Vec::new();
+        let lead = self.lead_of(target);
+        for (root, weight, levels) in review {
+            let r = self.root(root);
+            if r == target || self.is_separated(target, r) {
+                continue;
+            }
+            let other = self.lead_of(r);
+            let pair = pair_of(lead, other);
+            if self.proposed.insert(pair) {
+                self.log(Undo::Proposed(pair.0, pair.1));
+                proposals.push(Proposal {
+                    lead: other,
+                    levels,
+                    weight,
+                });
+            }
+        }
         self.register(target, keys);
-        decision
+        Scored {
+            decision,
+            fuzzy,
+            proposals,
+        }
     }
 
     fn push_slot(&mut self, lead: LeadId) -> u32 {
@@ -875,38 +1093,48 @@ impl DedupeEngine {
                 Some(_) => {}
             }
         }
-        if let Some(fk) = &keys.fuzzy {
+        if let Some(rec) = &keys.record {
+            let mut ks = Vec::with_capacity(4);
+            for rule in KEYED_RULES {
+                block_keys(rule, rec, &mut ks);
+            }
+            company_end_keys(rec, &mut ks);
+            // An identical record already in this lead adds nothing to future matching.
             let root = self.root(slot);
-            let blocks = blocks_of(fk);
-            // An identical key already in this lead adds nothing to future matching.
-            let m = self.members.len() as u32;
-            let entry = Entry::of(m, fk);
-            let known = self.blocks.get(&blocks[0]).is_some_and(|es| {
-                es.iter().any(|e| {
-                    !e.dead
-                        && e.has_mobile == entry.has_mobile
-                        && e.mobile == entry.mobile
-                        && e.company_chars == entry.company_chars
-                        && self
-                            .members
-                            .get(e.member as usize)
-                            .is_some_and(|x| x.alive && x.key == *fk && self.root(x.slot) == root)
-                })
-            });
-            if !known {
-                self.members.push(Member {
-                    slot,
-                    key: fk.clone(),
-                    alive: true,
+            let known = ks
+                .first()
+                .and_then(|k| self.blocks.get(k))
+                .is_some_and(|es| {
+                    es.iter().rev().take(16).any(|&m| {
+                        self.members.get(m as usize).is_some_and(|x| {
+                            x.alive && x.record == *rec && self.root(x.slot) == root
+                        })
+                    })
                 });
-                self.log(Undo::PushMember);
-                for b in blocks {
-                    self.blocks
-                        .entry(b)
-                        .or_insert_with(|| Vec::with_capacity(1))
-                        .push(entry);
-                    self.log(Undo::Block(b));
-                }
+            if known {
+                return;
+            }
+            let m = self.members.len() as u32;
+            self.members.push(Member {
+                slot,
+                record: rec.clone(),
+                alive: true,
+            });
+            self.log(Undo::PushMember);
+            ks.sort_unstable();
+            ks.dedup();
+            for k in ks {
+                self.blocks
+                    .entry(k)
+                    .or_insert_with(|| Vec::with_capacity(1))
+                    .push(m);
+                self.log(Undo::Block(k));
+            }
+            if let Some(k) = rec.name_key() {
+                let (f, r): (Box<str>, Box<str>) = (Box::from(&*k), reversed(&k));
+                self.forward.insert((f.clone(), m));
+                self.reversed.insert((r.clone(), m));
+                self.log(Undo::Sorted(f, r, m));
             }
         }
     }
@@ -958,7 +1186,7 @@ impl DedupeEngine {
         Ok(self.lead_of(parent))
     }
 
-    /// Keep two leads apart (rebuild of an earlier un-merge).
+    /// Keep two leads apart (rebuild of an earlier un-merge, or a rejected review).
     ///
     /// # Errors
     /// A validation error when either lead is unknown.
@@ -968,13 +1196,26 @@ impl DedupeEngine {
         Ok(())
     }
 
+    /// Remember that the pair is in the review queue (rebuild), so it is not proposed again.
+    pub fn mark_proposed(&mut self, a: LeadId, b: LeadId) {
+        let pair = pair_of(a, b);
+        if self.proposed.insert(pair) {
+            self.log(Undo::Proposed(pair.0, pair.1));
+        }
+    }
+
+    /// Whether the pair was proposed for review before.
+    pub fn was_proposed(&self, a: LeadId, b: LeadId) -> bool {
+        self.proposed.contains(&pair_of(a, b))
+    }
+
     fn slot(&self, lead: LeadId) -> Result<u32> {
         self.by_lead.get(&lead).copied().ok_or_else(|| {
             CrmError::validation("lead", format!("{lead} is not in the dedupe engine"))
         })
     }
 
-    /// Forget a lead entirely (erasure): its keys, digests and fuzzy keys, and those of leads
+    /// Forget a lead entirely (erasure): its keys, digests and records, and those of leads
     /// merged into it. Returns the erased leads.
     pub fn erase(&mut self, lead: LeadId) -> Vec<LeadId> {
         let Some(&s) = self.by_lead.get(&lead) else {
@@ -997,25 +1238,14 @@ impl DedupeEngine {
         for (i, m) in self.members.iter_mut().enumerate() {
             if doomed.contains(&m.slot) {
                 m.alive = false;
-                m.key.name = "".into();
-                m.key.company = "".into();
-                m.key.mobile = None;
+                *m.record = Record::default();
                 doomed_members.insert(i as u32);
             }
         }
         if !doomed_members.is_empty() {
-            for es in self.blocks.values_mut() {
-                for e in es.iter_mut().filter(|e| doomed_members.contains(&e.member)) {
-                    *e = Entry {
-                        mobile: 0,
-                        company_chars: 0,
-                        member: e.member,
-                        company_len: 0,
-                        has_mobile: false,
-                        dead: true,
-                    };
-                }
-            }
+            // The sorted sets hold name keys: drop the erased ones.
+            self.forward.retain(|(_, m)| !doomed_members.contains(m));
+            self.reversed.retain(|(_, m)| !doomed_members.contains(m));
         }
         let mut out: Vec<LeadId> = doomed.iter().map(|&d| self.lead_of(d)).collect();
         out.sort();
@@ -1025,11 +1255,7 @@ impl DedupeEngine {
     /// The live root lead `lead` belongs to (itself unless merged).
     pub fn survivor(&self, lead: LeadId) -> Option<LeadId> {
         let s = *self.by_lead.get(&lead)?;
-        let r = self.root(s);
-        self.slots
-            .get(r as usize)
-            .filter(|x| x.alive)
-            .map(|x| x.lead)
+        self.live_root(s).map(|r| self.lead_of(r))
     }
 
     /// Number of live leads (neither merged into another nor erased). O(leads known).
@@ -1126,7 +1352,75 @@ mod tests {
     }
 
     #[test]
-    fn fuzzy_respects_conflicting_mobiles_and_unmerge_separates() {
+    fn three_bands_and_proposals_once() {
+        let mut e = DedupeEngine::new(DedupeConfig::default());
+        let rec = |name: &str, company: &str, region: &str| {
+            MatchKeys::new().with_record(
+                Record::new()
+                    .full_name(name)
+                    .company(company)
+                    .region(region),
+            )
+        };
+        let a = e.ingest(&rec("李娜", "华东重型机械制造", "上海"), LeadId::new);
+        // Same name, company, region: above the auto-merge weight.
+        let same = e.ingest_scored(&rec("李娜", "华东重型机械制造", "上海"), LeadId::new);
+        assert_eq!(same.decision.lead(), a.lead());
+        assert!(matches!(
+            same.decision,
+            Decision::Joined {
+                rule: MatchRule::Fuzzy,
+                ..
+            }
+        ));
+        assert_eq!(same.fuzzy.len(), 1);
+        assert_eq!(same.fuzzy[0].0, a.lead());
+        // The company one character off: between the bands.
+        let near = e.ingest_scored(&rec("李娜", "华东重型机械制遭", "上海"), LeadId::new);
+        assert!(matches!(near.decision, Decision::New { .. }));
+        assert_eq!(near.proposals.len(), 1);
+        assert_eq!(near.proposals[0].lead, a.lead());
+        let w = near.proposals[0].weight;
+        assert!(w < e.config().fuzzy.auto_merge_weight && w >= e.config().fuzzy.review_weight);
+        assert!(e.was_proposed(a.lead(), near.decision.lead()));
+        // Another name entirely: distinct, nothing proposed.
+        let other = e.ingest_scored(&rec("赵敏", "南方重工", "广州"), LeadId::new);
+        assert!(matches!(other.decision, Decision::New { .. }));
+        assert!(other.proposals.is_empty());
+        // A capture joining the proposed lead does not propose the same pair again.
+        let again = e.ingest_scored(&rec("李娜", "华东重型机械制遭", "上海"), LeadId::new);
+        assert_eq!(again.decision.lead(), near.decision.lead());
+        assert!(again.proposals.is_empty(), "{:?}", again.proposals);
+        // Rolled back, a proposal is forgotten (it was never stored).
+        let mut f = DedupeEngine::new(DedupeConfig::default());
+        let x = f.ingest(&rec("李娜", "华东重型机械制造", "上海"), LeadId::new);
+        f.begin();
+        let y = f.ingest_scored(&rec("李娜", "华东重型机械制遭", "上海"), LeadId::new);
+        assert!(f.was_proposed(x.lead(), y.decision.lead()));
+        f.rollback();
+        assert!(!f.was_proposed(x.lead(), y.decision.lead()));
+    }
+
+    #[test]
+    fn typo_tolerant_blocking_reaches_swapped_and_misspelt_names() {
+        let mut e = DedupeEngine::new(DedupeConfig::default());
+        let p = |g: &str, f: &str| {
+            MatchKeys::new().with_record(
+                Record::new()
+                    .given(g)
+                    .family(f)
+                    .dob_ymd(1984, 3, 12)
+                    .postcode("2600"),
+            )
+        };
+        let a = e.ingest(&p("Lachlan", "Reid"), LeadId::new).lead();
+        assert_eq!(e.ingest(&p("Lachlnn", "Reid"), LeadId::new).lead(), a);
+        assert_eq!(e.ingest(&p("Reid", "Lachlan"), LeadId::new).lead(), a);
+        assert_ne!(e.ingest(&p("Sophie", "Mitchell"), LeadId::new).lead(), a);
+    }
+
+    #[test]
+    fn conflicting_mobiles_and_unmerge_separate() {
         let mut e = DedupeEngine::new(DedupeConfig::default());
         let a = e
             .ingest(
@@ -1146,16 +1440,6 @@ mod tests {
             )
             .lead();
         assert_ne!(a, b);
-        // Typo in a long company name still matches.
-        let c = e.ingest(
-            &MatchKeys::new().with_fuzzy("李娜", "华东重型机械制造", None),
-            LeadId::new,
-        );
-        let d = e.ingest(
-            &MatchKeys::new().with_fuzzy("李娜", "华东重型机械制遭", None),
-            LeadId::new,
-        );
-        assert_eq!(c.lead(), d.lead());
         // Un-merge keeps leads apart afterwards.
         let x = e
             .ingest(&MatchKeys::new().with_exact(email(9)), LeadId::new)
@@ -1202,46 +1486,13 @@ mod tests {
     }
 
     #[test]
-    fn company_bound_never_undercuts_jaro_winkler() {
-        // Strings over a small alphabet (CJK, ASCII, a repeated character) so matches,
-        // transpositions and shared prefixes are common.
-        let alphabet: Vec<char> = "机械制造华东恒达aab业".chars().collect();
-        let mut x = 0x1234_5678_u64;
-        let word = |x: &mut u64| -> String {
-            *x = marketingforce_core::id::splitmix64(*x);
-            let len = 1 + (*x % 9) as usize;
-            (0..len)
-                .map(|i| alphabet[((*x >> (i * 5)) % alphabet.len() as u64) as usize])
-                .collect()
-        };
-        let mut rejected = 0;
-        for _ in 0..20_000 {
-            let (a, b) = (word(&mut x), word(&mut x));
-            let key = |c: &str| FuzzyKey {
-                name: "n".into(),
-                company: c.into(),
-                mobile: None,
-            };
-            let e = Entry::of(0, &key(&b));
-            let bound = CompanyProbe::of(&a)
-                .and_then(|p| p.jaro_winkler_bound(&e))
-                .unwrap_or(1.0);
-            let jw = jaro_winkler(&a, &b);
-            assert!(jw <= bound + 1e-12, "{a} {b}: {jw} > {bound}");
-            if bound + 1e-9 < 0.91 {
-                rejected += 1;
-            }
-        }
-        assert!(rejected > 1_000, "the bound rejects something: {rejected}");
-    }
-
-    #[test]
-    fn erased_and_rolled_back_fuzzy_members_no_longer_match() {
+    fn erased_and_rolled_back_records_no_longer_match() {
         let mut e = DedupeEngine::new(DedupeConfig::default());
         let fuzzy = || MatchKeys::new().with_fuzzy("张伟", "华东重型机械制造", None);
         let a = e.ingest(&fuzzy(), LeadId::new).lead();
         assert_eq!(e.ingest(&fuzzy(), LeadId::new).lead(), a);
         assert_eq!(e.erase(a), vec![a]);
+        assert!(e.forward.is_empty() && e.reversed.is_empty());
         let b = e.ingest(&fuzzy(), LeadId::new);
         assert!(matches!(b, Decision::New { .. }), "{b:?}");
         e.begin();
@@ -1252,13 +1503,13 @@ mod tests {
         assert!(matches!(c, Decision::New { .. }));
         e.rollback();
         let d = e.ingest(
-            &MatchKeys::new().with_fuzzy("李娜", "华东重型机械制遭", Some(6)),
+            &MatchKeys::new().with_fuzzy("李娜", "华东重型机械制造", Some(6)),
             LeadId::new,
         );
         assert!(matches!(d, Decision::New { .. }), "{d:?}");
         // A conflicting mobile is rejected, a matching one joins.
         let f = e.ingest(
-            &MatchKeys::new().with_fuzzy("李娜", "华东重型机械制遭", Some(7)),
+            &MatchKeys::new().with_fuzzy("李娜", "华东重型机械制造", Some(7)),
             LeadId::new,
         );
         assert_ne!(f.lead(), d.lead());
@@ -1279,5 +1530,26 @@ mod tests {
         assert_eq!(e.exact_keys().count(), 0);
         let again = e.ingest(&MatchKeys::new().with_exact(mob(1)), LeadId::new);
         assert!(matches!(again, Decision::New { .. }));
+    }
+
+    #[test]
+    fn config_validation_names_the_threshold() {
+        let mut c = DedupeConfig::default();
+        c.validate().unwrap();
+        c.fuzzy.review_weight = 5.0;
+        assert_eq!(
+            c.validate().unwrap_err().field(),
+            Some("fuzzy.review_weight")
+        );
+        c.fuzzy.review_weight = f64::NAN;
+        assert!(c.validate().is_err());
+        // Stored configurations with the former thresholds still load.
+        let old: DedupeConfig = serde_json::from_str(
+            r#"{"match_mobile":true,"match_phone":true,"match_email":true,"match_wecom":true,
+            "fuzzy":{"enabled":true,"name_threshold":0.92,"company_threshold":0.91,"reject_conflicting_mobile":true}}"#,
+        )
+        .unwrap();
+        assert_eq!(old.fuzzy.auto_merge_weight, 3.0);
+        assert!(old.match_id_document);
     }
 }

@@ -174,6 +174,27 @@ pub enum CrmError {
         retry_at: chrono::DateTime<chrono::Utc>,
     },
 
+    /// The pair is not in the possible-duplicates review queue (never proposed, or of
+    /// another tenant).
+    #[error("leads {a} and {b} are not a proposed possible duplicate")]
+    DuplicateNotProposed {
+        /// One lead.
+        a: LeadId,
+        /// The other.
+        b: LeadId,
+    },
+
+    /// The pair was already decided (`accepted` or `rejected`): a decision applies once.
+    #[error("the possible duplicate {a} / {b} was already {decision}")]
+    DuplicateAlreadyDecided {
+        /// One lead.
+        a: LeadId,
+        /// The other.
+        b: LeadId,
+        /// `accepted` or `rejected`.
+        decision: String,
+    },
+
     /// Encryption, decryption or key lookup failed.
     #[error("crypto failure on {what}: {reason}")]
     Crypto {
@@ -223,10 +244,13 @@ impl marketingforce_core::Classify for CrmError {
             CrmError::NoIdentity
             | CrmError::ReasonRequired { .. }
             | CrmError::ReferralCodeOtherCampaign { .. } => K::InvalidInput,
-            CrmError::LeadNotFound(_) | CrmError::LeadErased(_) | CrmError::UnknownStaff(_) => {
-                K::NotFound
-            }
-            CrmError::LeadMerged { .. } | CrmError::IllegalTransition { .. } => K::InvalidState,
+            CrmError::LeadNotFound(_)
+            | CrmError::LeadErased(_)
+            | CrmError::UnknownStaff(_)
+            | CrmError::DuplicateNotProposed { .. } => K::NotFound,
+            CrmError::LeadMerged { .. }
+            | CrmError::IllegalTransition { .. }
+            | CrmError::DuplicateAlreadyDecided { .. } => K::InvalidState,
             CrmError::AccessDenied { .. } => K::Forbidden,
             CrmError::SeatLimitReached { .. }
             | CrmError::InsufficientPoints { .. }
@@ -265,6 +289,8 @@ impl marketingforce_core::Classify for CrmError {
             CrmError::PlatformApi { .. } => "platform_api",
             CrmError::RateLimited { .. } => "rate_limited",
             CrmError::Crypto { .. } => "crypto",
+            CrmError::DuplicateNotProposed { .. } => "duplicate_not_proposed",
+            CrmError::DuplicateAlreadyDecided { .. } => "duplicate_already_decided",
         }
     }
 

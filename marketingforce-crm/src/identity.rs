@@ -378,6 +378,248 @@ impl From<WeComId> for String {
     }
 }
 
+/// An ID document number (mainland resident ID, passport, Hong Kong / Macau / Taiwan permit):
+/// NFKC-normalised, spaces and dashes removed, upper-cased, 6–32 characters of `A-Z0-9`. An
+/// 18-character number of 17 digits and a digit or `X` is a mainland resident ID and must
+/// pass its ISO 7064 MOD 11-2 check digit. Personal data: only ever stored sealed, matched
+/// through its blind index.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct IdDocument(String);
+
+impl fmt::Debug for IdDocument {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never the number itself (a Debug of a request must not leak it into logs).
+        write!(f, "IdDocument(<{} characters>)", self.0.len())
+    }
+}
+
+/// `s` NFKC-normalised, without spaces, dashes and dots, upper-cased.
+fn compact_code(input: &str) -> String {
+    nfkc_cow(input.trim())
+        .chars()
+        .filter(|c| !c.is_whitespace() && !matches!(c, '-' | '.' | '/'))
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
+}
+
+impl IdDocument {
+    /// Parse an ID document number.
+    ///
+    /// ```
+    /// use marketingforce_crm::identity::IdDocument;
+    /// assert_eq!(IdDocument::parse("11010519491231002x").unwrap().as_str(), "11010519491231002X");
+    /// // A wrong check digit is refused without quoting the number.
+    /// let e = IdDocument::parse("110105194912310021").unwrap_err().to_string();
+    /// assert!(e.contains("id_document") && !e.contains("1101051949"));
+    /// assert!(IdDocument::parse("E1234 5678").is_ok()); // a passport
+    /// ```
+    ///
+    /// # Errors
+    /// A validation error on `id_document`.
+    pub fn parse(input: &str) -> Result<IdDocument> {
+        Self::parse_field(input, "id_document")
+    }
+
+    /// Like [`IdDocument::parse`], naming `field` in the error.
+    ///
+    /// # Errors
+    /// A validation error on `field`.
+    pub fn parse_field(input: &str, field: &str) -> Result<IdDocument> {
+        let s = compact_code(input);
+        if s.len() < 6 || s.len() > 32 {
+            return Err(CrmError::validation(
+                field,
+                "must be 6-32 letters and digits",
+            ));
+        }
+        if !s
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        {
+            return Err(CrmError::validation(
+                field,
+                "has characters other than letters and digits",
+            ));
+        }
+        let b = s.as_bytes();
+        if b.len() == 18 && b[..17].iter().all(u8::is_ascii_digit) {
+            const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+            let sum: u32 = b[..17]
+                .iter()
+                .zip(WEIGHTS)
+                .map(|(d, w)| u32::from(d - b'0') * w)
+                .sum();
+            let check = b"10X98765432"[(sum % 11) as usize];
+            if b[17] != check {
+                return Err(CrmError::validation(
+                    field,
+                    "fails the check digit of a mainland resident ID",
+                ));
+            }
+        }
+        Ok(IdDocument(s))
+    }
+
+    /// The normalised number.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for IdDocument {
+    type Error = CrmError;
+    fn try_from(s: String) -> Result<Self> {
+        IdDocument::parse(&s)
+    }
+}
+
+impl From<IdDocument> for String {
+    fn from(d: IdDocument) -> String {
+        d.0
+    }
+}
+
+/// A WeChat unionid or openid: 10–64 characters of `[A-Za-z0-9_-]`, case-sensitive.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct WeChatId(String);
+
+impl WeChatId {
+    /// Parse a unionid or openid, naming `field` (`wechat_unionid`, `wechat_openid`) in the
+    /// error.
+    ///
+    /// # Errors
+    /// A validation error on `field`.
+    pub fn parse_field(input: &str, field: &str) -> Result<WeChatId> {
+        let s = input.trim();
+        if s.len() < 10 || s.len() > 64 {
+            return Err(CrmError::validation(field, "must be 10-64 characters"));
+        }
+        if !s
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            return Err(CrmError::validation(
+                field,
+                "has characters other than A-Z, a-z, 0-9, '_' and '-'",
+            ));
+        }
+        Ok(WeChatId(s.to_string()))
+    }
+
+    /// The id.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A company registration code (unified social credit code 统一社会信用代码, business
+/// registration number): NFKC-normalised, spaces and dashes removed, upper-cased, 8–30
+/// letters and digits.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CompanyCode(String);
+
+impl CompanyCode {
+    /// Parse a registration code.
+    ///
+    /// # Errors
+    /// A validation error on `company_code`.
+    pub fn parse(input: &str) -> Result<CompanyCode> {
+        let s = compact_code(input);
+        if s.len() < 8 || s.len() > 30 || !s.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(CrmError::validation(
+                "company_code",
+                "must be 8-30 letters and digits",
+            ));
+        }
+        Ok(CompanyCode(s))
+    }
+
+    /// The normalised code.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A postcode: letters and digits (spaces and dashes dropped), upper-cased, 3–10 characters.
+///
+/// # Errors
+/// A validation error on `postcode`.
+pub fn parse_postcode(input: &str) -> Result<String> {
+    let s = compact_code(input);
+    if s.len() < 3 || s.len() > 10 || !s.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(CrmError::validation(
+            "postcode",
+            "must be 3-10 letters and digits",
+        ));
+    }
+    Ok(s)
+}
+
+/// A date of birth as `YYYY-MM-DD` (also `YYYY/MM/DD`, `YYYY.MM.DD` and `YYYYMMDD`), on or
+/// after 1900-01-01. (Whether it lies in the future is checked against the service clock at
+/// capture.)
+///
+/// # Errors
+/// A validation error on `date_of_birth`.
+pub fn parse_dob(input: &str) -> Result<chrono::NaiveDate> {
+    let s = nfkc_cow(input.trim());
+    let digits: String = s.chars().filter(char::is_ascii_digit).collect();
+    let well_formed = match s.len() {
+        8 => digits.len() == 8,
+        10 => {
+            let b = s.as_bytes();
+            digits.len() == 8 && b[4] == b[7] && matches!(b[4], b'-' | b'/' | b'.')
+        }
+        _ => false,
+    };
+    let bad = || {
+        CrmError::validation(
+            "date_of_birth",
+            "is not a date written YYYY-MM-DD (or YYYYMMDD)",
+        )
+    };
+    if !well_formed {
+        return Err(bad());
+    }
+    let d = chrono::NaiveDate::parse_from_str(&digits, "%Y%m%d").map_err(|_| bad())?;
+    if d < chrono::NaiveDate::from_ymd_opt(1900, 1, 1).unwrap_or(chrono::NaiveDate::MIN) {
+        return Err(CrmError::validation(
+            "date_of_birth",
+            "is before 1900-01-01",
+        ));
+    }
+    Ok(d)
+}
+
+/// A postal address: like [`clean_name`] but up to 200 characters.
+///
+/// # Errors
+/// A validation error on `address`.
+pub fn clean_address(input: &str) -> Result<String> {
+    let s = nfkc_cow(input.trim());
+    let cleaned = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let n = cleaned.chars().count();
+    if n == 0 {
+        return Err(CrmError::validation("address", "must not be blank"));
+    }
+    if n > 200 {
+        return Err(CrmError::validation(
+            "address",
+            "longer than 200 characters",
+        ));
+    }
+    if cleaned.chars().any(char::is_control) {
+        return Err(CrmError::validation(
+            "address",
+            "contains control characters",
+        ));
+    }
+    Ok(cleaned)
+}
+
 /// A display name (person or company): trimmed, NFKC-normalised, inner whitespace collapsed,
 /// 1–100 characters.
 ///

@@ -51,8 +51,9 @@
 //!   vault record — the only place personal data is stored.
 //! - [`lifecycle`]: the configurable state machine and the history journal.
 //! - [`request`], [`dedupe`], [`survivorship`]: capture requests and T Cloud inquiries, the
-//!   in-memory dedupe engine (blind-index and fuzzy matching with blocking, merge lineage,
-//!   un-merge), and survivorship rules.
+//!   in-memory dedupe engine (exact blind-index matching, and probabilistic matching in three
+//!   bands — auto-merge, the possible-duplicates review queue, distinct — with typo-tolerant
+//!   blocking; merge lineage with the match explanation, un-merge), and survivorship rules.
 //! - [`matching`]: Fellegi–Sunter probabilistic matching — comparison levels, m/u estimation
 //!   (random sampling and EM), typo-tolerant blocking, explained match weights, clustering.
 //! - [`profile`]: behaviour events, profiles with decay, tag rules and scoring.
@@ -71,12 +72,28 @@
 //! - [`Crm`]: the service tying them to a [`Store`](marketingforce_core::storage::Store).
 //!
 //! ## Personal data and erasure
-//! Personal data (names, phones, emails, WeCom ids, companies) is stored only in one sealed
+//! Personal data (names, phones, emails, WeCom and WeChat ids, companies, dates of birth, ID
+//! document numbers, postcodes and addresses) is stored only in one sealed
 //! vault record per live lead, whose secondary-index entries are the blind indexes. Lead
 //! records, history, behaviour, access-log, points and referral journals refer to leads by id
 //! only. Erasure deletes the vault record — ciphertext and blind indexes go together — and the
 //! in-memory dedupe state forgets the keys; the lead record stays (as `erased`) so aggregates
 //! are unchanged. Idempotency fingerprints are keyed digests, not plain hashes of requests.
+//!
+//! ## Matching: three bands and the review queue
+//! A capture joins a lead that shares an exact identifier (mobile, other phone, email, WeCom
+//! id, ID document number, WeChat unionid or openid). Otherwise its record (names in parts or
+//! whole, date of birth, postcode, address, region, company, identifiers) is compared with the
+//! records found by typo-tolerant blocking and scored with the tenant's Fellegi–Sunter
+//! weights ([`matching`]; a trained model in `dedupe.fuzzy.model`, or the documented
+//! defaults): at or above `dedupe.fuzzy.auto_merge_weight` it joins the lead (the
+//! explanation is kept in [`Lead::match_evidence`](model::Lead::match_evidence)); at or
+//! above `dedupe.fuzzy.review_weight` the pair goes to the possible-duplicates queue
+//! ([`Crm::possible_duplicates`], [`Crm::accept_duplicate`], [`Crm::reject_duplicate`]; a
+//! rejected pair is never proposed nor merged again); below, it is another person. A capture
+//! with too little identity to match is kept [unmatched](model::Lead::unmatched) from the
+//! tenant's own touchpoints and refused from sources that
+//! [require an identity](model::Source::requires_identity).
 //!
 //! ## Configuration per tenant
 //! The [`CrmConfig`] given to [`CrmBuilder::config`] is the service default. A tenant can have

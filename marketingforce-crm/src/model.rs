@@ -11,7 +11,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::Sealed;
-use crate::identity::{Email, MobileNumber, Phone, WeComId};
+use crate::identity::{CompanyCode, Email, IdDocument, MobileNumber, Phone, WeChatId, WeComId};
 use crate::ids::{LeadId, TeamId, UserId};
 use crate::profile::{Profile, ScoreState};
 
@@ -99,6 +99,24 @@ impl Source {
             Source::WeCom | Source::Referral => Domain::Private,
             _ => Domain::Public,
         }
+    }
+
+    /// Whether a capture from this source must identify the person (a mobile, phone, email,
+    /// WeCom id, ID document number or WeChat id, or a name with a company, date of birth,
+    /// postcode or address — see [`Identity::is_identifying`]). Leads handed over by
+    /// someone else — T Cloud inquiries, headquarters, dealers and file imports — must: they
+    /// are attributed and deduplicated against the tenant's leads. A capture from the
+    /// tenant's own touchpoints (site, WeCom, industry media, offline QR codes, referrals)
+    /// with some identity value but too little to match is kept and marked
+    /// [unmatched](Lead::unmatched) instead of being refused. A capture without any identity
+    /// value is refused from every source, and so is every row of a file import
+    /// ([`Crm::import_csv`](crate::Crm::import_csv)) with too little, whatever its `source`
+    /// column says.
+    pub fn requires_identity(self) -> bool {
+        matches!(
+            self,
+            Source::TCloudInquiry | Source::Headquarters | Source::Dealer | Source::Import
+        )
     }
 
     /// Index of the source in [`Source::ALL`].
@@ -318,6 +336,24 @@ pub struct IdentityPresence {
     pub wecom_id: bool,
     /// A company.
     pub company: bool,
+    /// A date of birth.
+    #[serde(default)]
+    pub date_of_birth: bool,
+    /// An ID document number.
+    #[serde(default)]
+    pub id_document: bool,
+    /// A postcode.
+    #[serde(default)]
+    pub postcode: bool,
+    /// An address.
+    #[serde(default)]
+    pub address: bool,
+    /// A WeChat unionid or openid.
+    #[serde(default)]
+    pub wechat: bool,
+    /// A company registration code.
+    #[serde(default)]
+    pub company_code: bool,
 }
 
 /// Whether a lead is live, absorbed into another, or erased.
@@ -416,6 +452,31 @@ pub struct Lead {
     /// Who referred this lead (social fission).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub referred_by: Option<LeadId>,
+    /// Captured with too little identity to be matched (see [`Source::requires_identity`]):
+    /// dedupe never joins it to, or proposes it as a duplicate of, another lead. An operator
+    /// can still [merge](crate::Crm::merge) it by hand.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unmatched: bool,
+    /// Why captures and leads were matched into this one by the probabilistic matcher or an
+    /// accepted review (per-field contributions, never values): part of the merge lineage.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub match_evidence: Vec<MatchEvidence>,
+}
+
+/// Why something was matched into a lead: the rule and, for a probabilistic match, the
+/// explanation of its match weight (fields, levels, `m`, `u`, weights — never values).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct MatchEvidence {
+    /// The lead absorbed, or `None` for a capture that joined the lead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub absorbed: Option<LeadId>,
+    /// `fuzzy` (auto-merged above the tenant's high threshold) or `review` (accepted from the
+    /// possible-duplicates queue).
+    pub rule: String,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The match weight's explanation.
+    pub explanation: crate::matching::weights::Explanation,
 }
 
 impl Lead {
@@ -482,29 +543,89 @@ pub struct Identity {
     /// Company.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub company: Option<String>,
+    /// Given name, when given apart from the family name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub given_name: Option<String>,
+    /// Family name, when given apart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family_name: Option<String>,
+    /// Date of birth.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date_of_birth: Option<chrono::NaiveDate>,
+    /// ID document number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_document: Option<IdDocument>,
+    /// Postcode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postcode: Option<String>,
+    /// Postal address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// Region given with this capture (kept here too so matching can use it after a restart).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// WeChat unionid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wechat_unionid: Option<WeChatId>,
+    /// WeChat openid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wechat_openid: Option<WeChatId>,
+    /// Company registration code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub company_code: Option<CompanyCode>,
 }
 
 impl Identity {
     /// Which fields are present.
     pub fn presence(&self) -> IdentityPresence {
         IdentityPresence {
-            name: self.name.is_some(),
+            name: self.has_name(),
             mobile: self.mobile.is_some(),
             phone: self.phone.is_some(),
             email: self.email.is_some(),
             wecom_id: self.wecom_id.is_some(),
             company: self.company.is_some(),
+            date_of_birth: self.date_of_birth.is_some(),
+            id_document: self.id_document.is_some(),
+            postcode: self.postcode.is_some(),
+            address: self.address.is_some(),
+            wechat: self.wechat_unionid.is_some() || self.wechat_openid.is_some(),
+            company_code: self.company_code.is_some(),
         }
     }
 
-    /// Whether it identifies anyone: a mobile, phone, email or WeCom id, or a name together
-    /// with a company.
+    /// Whether a person name is known (whole, or a given or family name).
+    pub fn has_name(&self) -> bool {
+        self.name.is_some() || self.given_name.is_some() || self.family_name.is_some()
+    }
+
+    /// Whether it identifies anyone well enough to match: a mobile, phone, email, WeCom id,
+    /// ID document number or WeChat id, or a name together with a company, date of birth,
+    /// postcode or address.
     pub fn is_identifying(&self) -> bool {
         self.mobile.is_some()
             || self.phone.is_some()
             || self.email.is_some()
             || self.wecom_id.is_some()
-            || (self.name.is_some() && self.company.is_some())
+            || self.id_document.is_some()
+            || self.wechat_unionid.is_some()
+            || self.wechat_openid.is_some()
+            || (self.has_name()
+                && (self.company.is_some()
+                    || self.date_of_birth.is_some()
+                    || self.postcode.is_some()
+                    || self.address.is_some()))
+    }
+
+    /// Whether it holds any identity value at all (region aside).
+    pub fn is_empty(&self) -> bool {
+        !self.is_identifying()
+            && !self.has_name()
+            && self.company.is_none()
+            && self.date_of_birth.is_none()
+            && self.postcode.is_none()
+            && self.address.is_none()
+            && self.company_code.is_none()
     }
 }
 
@@ -518,6 +639,12 @@ impl IdentityPresence {
             email: self.email || o.email,
             wecom_id: self.wecom_id || o.wecom_id,
             company: self.company || o.company,
+            date_of_birth: self.date_of_birth || o.date_of_birth,
+            id_document: self.id_document || o.id_document,
+            postcode: self.postcode || o.postcode,
+            address: self.address || o.address,
+            wechat: self.wechat || o.wechat,
+            company_code: self.company_code || o.company_code,
         }
     }
 }
@@ -576,5 +703,83 @@ impl Entity for VaultRecord {
             .iter()
             .map(|b| IndexEntry::new("bidx", b.clone()))
             .collect()
+    }
+}
+
+/// Where a possible duplicate stands in the review queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", tag = "status")]
+pub enum ReviewStatus {
+    /// Waiting for a human.
+    Pending,
+    /// Judged the same person: merged into `survivor`.
+    Accepted {
+        /// The lead the two ended up in.
+        survivor: LeadId,
+    },
+    /// Judged two people: never proposed nor auto-merged again.
+    Rejected,
+}
+
+impl ReviewStatus {
+    /// `pending`, `accepted` or `rejected`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReviewStatus::Pending => "pending",
+            ReviewStatus::Accepted { .. } => "accepted",
+            ReviewStatus::Rejected => "rejected",
+        }
+    }
+}
+
+/// A pair of leads whose match weight fell between the tenant's review and auto-merge
+/// thresholds: one record per pair (key `<a>:<b>`, `a` the smaller id), in the tenant's store
+/// (collection `crm.possible_duplicates`), whatever its status — so a decided pair is never
+/// proposed again. Holds no personal data: the explanation names fields and levels only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PossibleDuplicate {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// One lead (the smaller id).
+    pub a: LeadId,
+    /// The other lead.
+    pub b: LeadId,
+    /// The match weight of the best-scoring pair of their records when proposed.
+    pub match_weight: f64,
+    /// Its explanation (per-field contributions).
+    pub explanation: crate::matching::weights::Explanation,
+    /// Pending, accepted or rejected.
+    pub status: ReviewStatus,
+    /// When it was proposed.
+    pub proposed_at: DateTime<Utc>,
+    /// When it was decided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_at: Option<DateTime<Utc>>,
+    /// Who decided it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<Actor>,
+}
+
+impl PossibleDuplicate {
+    /// The storage key of the pair `(a, b)`, in either order.
+    pub fn key_of(a: LeadId, b: LeadId) -> String {
+        let (x, y) = crate::dedupe::pair_of(a, b);
+        format!("{x}:{y}")
+    }
+}
+
+impl Entity for PossibleDuplicate {
+    const COLLECTION: &'static str = "crm.possible_duplicates";
+
+    fn key(&self) -> String {
+        PossibleDuplicate::key_of(self.a, self.b)
+    }
+
+    fn indexes(&self) -> Vec<IndexEntry> {
+        vec![IndexEntry::new("status", self.status.as_str())]
+    }
+
+    fn tenant(&self) -> Option<&TenantId> {
+        Some(&self.tenant)
     }
 }

@@ -20,6 +20,14 @@
 //!
 //! // No identity at all is refused.
 //! assert!(CaptureRequest::new(Source::OwnSite).region("北京").normalise().is_err());
+//! // A name alone is too little to match: kept unmatched from the own site, refused from a
+//! // dealer (see `Source::requires_identity`).
+//! assert!(CaptureRequest::new(Source::OwnSite).name("王芳").normalise().unwrap().unmatched);
+//! assert!(CaptureRequest::new(Source::Dealer).name("王芳").normalise().is_err());
+//! // New identity fields are validated by name, never quoting the value.
+//! let e = CaptureRequest::new(Source::OwnSite).mobile("13900001234")
+//!     .id_document("110105194912310021").normalise().unwrap_err();
+//! assert_eq!(e.field(), Some("id_document"));
 //! ```
 
 use chrono::{DateTime, Utc};
@@ -27,7 +35,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{CrmError, Result};
-use crate::identity::{clean_name, nfkc_cow, Email, MobileNumber, Phone, WeComId};
+use crate::identity::{
+    clean_address, clean_name, nfkc_cow, parse_dob, parse_postcode, CompanyCode, Email, IdDocument,
+    MobileNumber, Phone, WeChatId, WeComId,
+};
 use crate::model::{Domain, Identity, Source};
 
 /// A consent given at capture.
@@ -76,6 +87,35 @@ pub struct CaptureRequest {
     /// Region (province or city).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
+    /// Given name, when the name comes in parts (`芳`, `Lachlan`); either order of the two
+    /// parts is recognised by matching.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub given_name: Option<String>,
+    /// Family name (`王`, `Reid`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family_name: Option<String>,
+    /// Date of birth, `YYYY-MM-DD` (also `YYYY/MM/DD`, `YYYY.MM.DD`, `YYYYMMDD`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date_of_birth: Option<String>,
+    /// ID document number (resident ID, passport, permit): sealed and blind-indexed, never
+    /// stored or logged in clear.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_document: Option<String>,
+    /// Postcode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postcode: Option<String>,
+    /// Postal address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// WeChat unionid (the same person across the tenant's WeChat apps).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wechat_unionid: Option<String>,
+    /// WeChat openid (one app's id of the person).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wechat_openid: Option<String>,
+    /// Company registration code (统一社会信用代码).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub company_code: Option<String>,
     /// Products asked about.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub product_interest: Vec<String>,
@@ -106,6 +146,15 @@ impl CaptureRequest {
             wecom_id: None,
             company: None,
             region: None,
+            given_name: None,
+            family_name: None,
+            date_of_birth: None,
+            id_document: None,
+            postcode: None,
+            address: None,
+            wechat_unionid: None,
+            wechat_openid: None,
+            company_code: None,
             product_interest: Vec::new(),
             consent: None,
             captured_at: None,
@@ -154,6 +203,60 @@ impl CaptureRequest {
         self.region = Some(v.into());
         self
     }
+    /// Set the given name.
+    #[must_use]
+    pub fn given_name(mut self, v: impl Into<String>) -> Self {
+        self.given_name = Some(v.into());
+        self
+    }
+    /// Set the family name.
+    #[must_use]
+    pub fn family_name(mut self, v: impl Into<String>) -> Self {
+        self.family_name = Some(v.into());
+        self
+    }
+    /// Set the date of birth (`YYYY-MM-DD`).
+    #[must_use]
+    pub fn date_of_birth(mut self, v: impl Into<String>) -> Self {
+        self.date_of_birth = Some(v.into());
+        self
+    }
+    /// Set the ID document number.
+    #[must_use]
+    pub fn id_document(mut self, v: impl Into<String>) -> Self {
+        self.id_document = Some(v.into());
+        self
+    }
+    /// Set the postcode.
+    #[must_use]
+    pub fn postcode(mut self, v: impl Into<String>) -> Self {
+        self.postcode = Some(v.into());
+        self
+    }
+    /// Set the address.
+    #[must_use]
+    pub fn address(mut self, v: impl Into<String>) -> Self {
+        self.address = Some(v.into());
+        self
+    }
+    /// Set the WeChat unionid.
+    #[must_use]
+    pub fn wechat_unionid(mut self, v: impl Into<String>) -> Self {
+        self.wechat_unionid = Some(v.into());
+        self
+    }
+    /// Set the WeChat openid.
+    #[must_use]
+    pub fn wechat_openid(mut self, v: impl Into<String>) -> Self {
+        self.wechat_openid = Some(v.into());
+        self
+    }
+    /// Set the company registration code.
+    #[must_use]
+    pub fn company_code(mut self, v: impl Into<String>) -> Self {
+        self.company_code = Some(v.into());
+        self
+    }
     /// Add a product of interest.
     #[must_use]
     pub fn product(mut self, v: impl Into<String>) -> Self {
@@ -191,8 +294,11 @@ impl CaptureRequest {
     /// Validate and normalise.
     ///
     /// # Errors
-    /// A validation error naming the field (`mobile`, `email`, `product_interest[1]`, …), or
-    /// [`CrmError::NoIdentity`] when nothing identifies the person.
+    /// A validation error naming the field (`mobile`, `email`, `id_document`,
+    /// `product_interest[1]`, …; the reason, never the value), or [`CrmError::NoIdentity`]
+    /// when there is no identity value at all, or too little to match from a source that
+    /// [requires an identity](Source::requires_identity). From other sources such a capture
+    /// is [`unmatched`](NormalisedCapture::unmatched).
     pub fn normalise(&self) -> Result<NormalisedCapture> {
         let mut identity = Identity {
             name: present(&self.name)
@@ -205,6 +311,28 @@ impl CaptureRequest {
             company: present(&self.company)
                 .map(|s| clean_name(s, "company"))
                 .transpose()?,
+            given_name: present(&self.given_name)
+                .map(|s| clean_name(s, "given_name"))
+                .transpose()?,
+            family_name: present(&self.family_name)
+                .map(|s| clean_name(s, "family_name"))
+                .transpose()?,
+            date_of_birth: present(&self.date_of_birth).map(parse_dob).transpose()?,
+            id_document: present(&self.id_document)
+                .map(IdDocument::parse)
+                .transpose()?,
+            postcode: present(&self.postcode).map(parse_postcode).transpose()?,
+            address: present(&self.address).map(clean_address).transpose()?,
+            region: None,
+            wechat_unionid: present(&self.wechat_unionid)
+                .map(|s| WeChatId::parse_field(s, "wechat_unionid"))
+                .transpose()?,
+            wechat_openid: present(&self.wechat_openid)
+                .map(|s| WeChatId::parse_field(s, "wechat_openid"))
+                .transpose()?,
+            company_code: present(&self.company_code)
+                .map(CompanyCode::parse)
+                .transpose()?,
         };
         if let Some(p) = present(&self.phone) {
             let phone = Phone::parse(p)?;
@@ -214,7 +342,8 @@ impl CaptureRequest {
                 _ => identity.phone = Some(phone),
             }
         }
-        if !identity.is_identifying() {
+        let unmatched = !identity.is_identifying();
+        if identity.is_empty() || (unmatched && self.source.requires_identity()) {
             return Err(CrmError::NoIdentity);
         }
         let label = |v: &Option<String>, field: &str| -> Result<Option<String>> {
@@ -235,13 +364,16 @@ impl CaptureRequest {
             }),
             None => None,
         };
+        let region = label(&self.region, "region")?;
+        identity.region.clone_from(&region);
         Ok(NormalisedCapture {
             source: self.source,
             campaign: label(&self.campaign, "campaign")?,
             platform: label(&self.platform, "platform")?.map(|p| p.to_lowercase()),
             domain: self.domain.unwrap_or(self.source.default_domain()),
             identity,
-            region: label(&self.region, "region")?,
+            unmatched,
+            region,
             product_interest: products,
             consent,
             captured_at: self.captured_at,
@@ -337,6 +469,9 @@ pub struct NormalisedCapture {
     pub domain: Domain,
     /// Identity values.
     pub identity: Identity,
+    /// Too little identity to match (see [`Source::requires_identity`]): captured as a lead
+    /// of its own, marked [`Lead::unmatched`](crate::model::Lead::unmatched).
+    pub unmatched: bool,
     /// Region.
     pub region: Option<String>,
     /// Products (distinct).
@@ -402,6 +537,15 @@ impl From<Inquiry> for CaptureRequest {
             wecom_id: i.wecom_id,
             company: i.company,
             region: i.region,
+            given_name: None,
+            family_name: None,
+            date_of_birth: None,
+            id_document: None,
+            postcode: None,
+            address: None,
+            wechat_unionid: None,
+            wechat_openid: None,
+            company_code: None,
             product_interest: i.product_interest,
             consent: i.consent,
             captured_at: i.received_at,

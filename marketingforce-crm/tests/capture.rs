@@ -319,7 +319,7 @@ fn bad_input_is_refused_with_the_field() {
         let e = crm
             .capture(
                 t,
-                req(Source::OwnSite).region("上海").name("张三"),
+                req(Source::Dealer).region("上海").name("张三"),
                 &IdempotencyKey::from_static("y"),
             )
             .await

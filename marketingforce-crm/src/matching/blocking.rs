@@ -196,6 +196,12 @@ fn parts(r: &Record) -> (Option<&str>, Option<&str>) {
     }
 }
 
+/// The blocking keys `rule` gives `r`, appended to `out` (none for [`Rule::SortedName`],
+/// which is not keyed). Keys of different rules never collide.
+pub fn block_keys(rule: Rule, r: &Record, out: &mut Vec<u64>) {
+    keys(rule, r, out);
+}
+
 fn keys(rule: Rule, r: &Record, out: &mut Vec<u64>) {
     let tag = rule as u64 + 1;
     let mix = |a: u64, b: u64| marketingforce_core::id::splitmix64(a ^ b.rotate_left(17) ^ tag);

@@ -2,6 +2,7 @@
 //! un-merge.
 
 use chrono::{DateTime, Utc};
+use marketingforce_core::storage::Expect;
 use marketingforce_core::telemetry::operation;
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::IdempotencyKey;
@@ -9,15 +10,15 @@ use serde::{Deserialize, Serialize};
 
 use super::{Crm, CrmConfig, TenantState, Work, WorkVault};
 use crate::crypto::BlindKind;
-use crate::dedupe::{Decision, MatchKeys, MatchRule};
+use crate::dedupe::{pair_of, Decision, MatchKeys, MatchRule};
 use crate::error::{CrmError, Result};
 use crate::gate::CaptureAllowance;
-use crate::identity::{Email, MobileNumber};
+use crate::identity::{Email, IdDocument, MobileNumber};
 use crate::ids::LeadId;
 use crate::lifecycle::{LeadEvent, LeadEventKind};
 use crate::model::{
-    Actor, Consent, ContactPii, Contribution, Lead, LeadStatus, Source, Stage, StageSet, Touch,
-    VaultRecord,
+    Actor, Consent, ContactPii, Contribution, Lead, LeadStatus, MatchEvidence, PossibleDuplicate,
+    ReviewStatus, Source, Stage, StageSet, Touch, VaultRecord,
 };
 use crate::profile::apply_tags;
 use crate::request::{CaptureRequest, Inquiry, NormalisedCapture};
@@ -116,8 +117,40 @@ impl ImportReport {
 const IMPORT_CHUNK: usize = 2_000;
 
 const CSV_COLUMNS: &[&str] = &[
-    "name", "mobile", "phone", "email", "wecom_id", "company", "region", "product", "campaign",
-    "source", "platform",
+    "name",
+    "mobile",
+    "phone",
+    "email",
+    "wecom_id",
+    "company",
+    "region",
+    "product",
+    "campaign",
+    "source",
+    "platform",
+    "given_name",
+    "family_name",
+    "date_of_birth",
+    "id_document",
+    "postcode",
+    "address",
+    "wechat_unionid",
+    "wechat_openid",
+    "company_code",
+];
+
+/// The columns that can identify a person on their own or with a name.
+const CSV_IDENTITY_COLUMNS: &[&str] = &[
+    "mobile",
+    "phone",
+    "email",
+    "wecom_id",
+    "name",
+    "given_name",
+    "family_name",
+    "id_document",
+    "wechat_unionid",
+    "wechat_openid",
 ];
 
 impl Crm {
@@ -154,6 +187,7 @@ impl Crm {
     ) -> Result<CaptureOutcome> {
         let normalised = request.normalise()?;
         self.check_client_time("captured_at", normalised.captured_at)?;
+        self.check_birth_date(&normalised)?;
         let idem = self.idempotent(tenant, idempotency_key, &("capture", &request))?;
         if let Some(prev) = self.replayed::<CaptureOutcome>(tenant, &idem).await? {
             return Ok(prev);
@@ -227,16 +261,20 @@ impl Crm {
             .enumerate()
             .map(|(i, r)| (i + 1, Ok(r.clone())))
             .collect();
-        self.capture_rows(tenant, rows, idempotency_key).await
+        self.capture_rows(tenant, rows, false, idempotency_key)
+            .await
     }
 
+    /// `strict`: a row with too little identity to match is refused whatever its source
+    /// (file imports), instead of captured unmatched.
     async fn capture_rows(
         &self,
         tenant: &TenantId,
         rows: Vec<(usize, Result<CaptureRequest>)>,
+        strict: bool,
         idempotency_key: &str,
     ) -> Result<Vec<RowResult>> {
-        self.retry_stale(|| self.capture_rows_once(tenant, &rows, idempotency_key))
+        self.retry_stale(|| self.capture_rows_once(tenant, &rows, strict, idempotency_key))
             .await
     }
 
@@ -244,6 +282,7 @@ impl Crm {
         &self,
         tenant: &TenantId,
         rows: &[(usize, Result<CaptureRequest>)],
+        strict: bool,
         idempotency_key: &str,
     ) -> Result<Vec<RowResult>> {
         let request: Vec<Option<&CaptureRequest>> =
@@ -258,7 +297,11 @@ impl Crm {
             let line = *line;
             let normalised = match r {
                 Ok(r) => r.normalise().and_then(|n| {
+                    if strict && n.unmatched {
+                        return Err(CrmError::NoIdentity);
+                    }
                     self.check_client_time("captured_at", n.captured_at)?;
+                    self.check_birth_date(&n)?;
                     Ok(n)
                 }),
                 Err(e) => {
@@ -323,6 +366,16 @@ impl Crm {
         }
     }
 
+    /// Refuse a date of birth after today (service clock).
+    fn check_birth_date(&self, n: &NormalisedCapture) -> Result<()> {
+        match n.identity.date_of_birth {
+            Some(d) if d > self.clock.now().date_naive() => {
+                Err(CrmError::validation("date_of_birth", "is in the future"))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Tell the gate how many live leads the tenant keeps after a capture that created some.
     /// The capture happened: a failure here is not its failure (the next capture reports the
     /// level again).
@@ -333,7 +386,14 @@ impl Crm {
     }
 
     /// Import a CSV file (UTF-8, header row). Known columns: `name, mobile, phone, email,
-    /// wecom_id, company, region, product` (`;`-separated), `campaign, source, platform`.
+    /// wecom_id, company, region, product` (`;`-separated), `campaign, source, platform,
+    /// given_name, family_name, date_of_birth` (`YYYY-MM-DD`), `id_document, postcode,
+    /// address, wechat_unionid, wechat_openid, company_code` — the same fields as
+    /// [`CaptureRequest`], validated the same way. A row's source is `default_source` unless
+    /// its `source` column says otherwise. Imports always require an identity (a mobile,
+    /// phone, email, WeCom, WeChat or ID document, or a name with a company, date of birth,
+    /// postcode or address — see [`Source::requires_identity`]): a row with less is rejected
+    /// with `no identity`, whatever its source column, rather than kept unmatched.
     /// Rows are committed in chunks; each chunk is idempotent under `file_key`, and a re-import
     /// of the same rows under any key creates nothing new (identical captures are recognised).
     ///
@@ -382,7 +442,7 @@ impl Crm {
         }
         if !header
             .iter()
-            .any(|h| ["mobile", "phone", "email", "wecom_id", "name"].contains(&h.as_str()))
+            .any(|h| CSV_IDENTITY_COLUMNS.contains(&h.as_str()))
         {
             return Err(CrmError::validation("header", "no identity column"));
         }
@@ -408,7 +468,12 @@ impl Crm {
             let chunk = std::mem::replace(&mut rows, rest);
             let lines: Vec<usize> = chunk.iter().map(|(l, _)| *l).collect();
             let results = self
-                .capture_rows(tenant, chunk, &format!("import:{file_key}:{chunk_no}"))
+                .capture_rows(
+                    tenant,
+                    chunk,
+                    true,
+                    &format!("import:{file_key}:{chunk_no}"),
+                )
                 .await?;
             for (r, line) in results.into_iter().zip(lines) {
                 let r = r.map_err(|mut e| {
@@ -477,6 +542,15 @@ impl Crm {
                 "campaign" => r.campaign = text(),
                 "source" => r.source = Source::parse(v)?,
                 "platform" => r.platform = text(),
+                "given_name" => r.given_name = text(),
+                "family_name" => r.family_name = text(),
+                "address" => r.address = text(),
+                "date_of_birth" => r.date_of_birth = Some(v.to_string()),
+                "id_document" => r.id_document = Some(v.to_string()),
+                "postcode" => r.postcode = Some(v.to_string()),
+                "wechat_unionid" => r.wechat_unionid = Some(v.to_string()),
+                "wechat_openid" => r.wechat_openid = Some(v.to_string()),
+                "company_code" => r.company_code = Some(v.to_string()),
                 _ => {}
             }
         }
@@ -499,11 +573,49 @@ impl Crm {
             let at = n.captured_at.unwrap_or(now);
             let keys = MatchKeys::of(&n.identity, n.source.as_str(), &indexer);
             let ids = self.ids.clone();
-            let decision = st.engine.ingest(&keys, || LeadId::generate(ids.as_ref()));
-            let outcome = match decision {
+            let scored = st
+                .engine
+                .ingest_scored(&keys, || LeadId::generate(ids.as_ref()));
+            let lead_of_capture = scored.decision.lead();
+            for p in &scored.proposals {
+                let (a, b) = pair_of(lead_of_capture, p.lead);
+                let explanation = st.engine.weights().explain_levels(&p.levels);
+                work.extra.put_entity(
+                    tenant,
+                    &PossibleDuplicate {
+                        tenant: *tenant,
+                        a,
+                        b,
+                        match_weight: p.weight,
+                        explanation,
+                        status: ReviewStatus::Pending,
+                        proposed_at: at,
+                        decided_at: None,
+                        decided_by: None,
+                    },
+                    Expect::Absent,
+                )?;
+            }
+            let evidence: Vec<(LeadId, MatchEvidence)> = scored
+                .fuzzy
+                .iter()
+                .map(|(l, levels)| {
+                    (
+                        *l,
+                        MatchEvidence {
+                            absorbed: (*l != lead_of_capture).then_some(*l),
+                            rule: MatchRule::Fuzzy.as_str().to_string(),
+                            at,
+                            explanation: st.engine.weights().explain_levels(levels),
+                        },
+                    )
+                })
+                .collect();
+            let outcome = match scored.decision {
                 Decision::Unchanged { lead } => CaptureOutcome::Unchanged { lead },
                 Decision::New { lead } => {
-                    let l = self.new_lead(tenant, lead, &n, at);
+                    let mut l = self.new_lead(tenant, lead, &n, at);
+                    l.unmatched = n.unmatched;
                     work.insert_new(l);
                     work.vaults.insert(
                         lead,
@@ -561,6 +673,9 @@ impl Crm {
                             }
                         }
                     }
+                    work.lead_mut(&lead)?
+                        .match_evidence
+                        .extend(evidence.into_iter().map(|(_, e)| e));
                     self.after_capture(&cfg, work, lead, &n, at, false, Some(rule))?;
                     CaptureOutcome::Merged {
                         lead,
@@ -612,6 +727,8 @@ impl Crm {
             separated_from: Vec::new(),
             repeat_inquiries: 0,
             referred_by: None,
+            unmatched: false,
+            match_evidence: Vec::new(),
         }
     }
 
@@ -667,7 +784,7 @@ impl Crm {
     /// vault (nothing is dropped: survivorship keeps the others as alternates), touches, tags,
     /// consents and lineage are combined.
     #[allow(clippy::too_many_arguments)]
-    async fn absorb(
+    pub(crate) async fn absorb(
         &self,
         cfg: &CrmConfig,
         tenant: &TenantId,
@@ -716,6 +833,7 @@ impl Crm {
             };
             s.repeat_inquiries += a.repeat_inquiries;
             s.merged_from.push(absorbed);
+            s.match_evidence.extend(a.match_evidence.iter().cloned());
             s.updated_at = s.updated_at.max(at);
             recompute_region(s, &cfg.survivorship);
         }
@@ -853,6 +971,8 @@ impl Crm {
             {
                 let r = work.lead_mut(&root)?;
                 r.touches.retain(|t| !subtree.contains(&t.origin));
+                r.match_evidence
+                    .retain(|e| !e.absorbed.is_some_and(|a| subtree.contains(&a)));
                 r.separated_from.push(absorbed);
                 r.updated_at = at;
                 recompute_region(r, &st.config.survivorship);
@@ -907,6 +1027,22 @@ impl Crm {
     pub async fn find_by_email(&self, tenant: &TenantId, email: &str) -> Result<Vec<LeadId>> {
         let e = Email::parse(email)?;
         self.find_by(tenant, BlindKind::Email, e.as_str()).await
+    }
+
+    /// Live leads with this ID document number (found through its blind index; the number is
+    /// normalised as at capture: case, spaces and dashes do not matter).
+    ///
+    /// # Errors
+    /// A validation error on `id_document`; storage errors.
+    #[operation("crm.find_by_id_document", tenant = tenant)]
+    pub async fn find_by_id_document(
+        &self,
+        tenant: &TenantId,
+        id_document: &str,
+    ) -> Result<Vec<LeadId>> {
+        let d = IdDocument::parse(id_document)?;
+        self.find_by(tenant, BlindKind::IdDocument, d.as_str())
+            .await
     }
 
     async fn find_by(

@@ -6,6 +6,7 @@ mod allocate;
 mod capture;
 mod lifecycle;
 mod query;
+mod review;
 
 pub use access::{AccessEntry, AccessOutcome, ContactExport, LeadView, ACCESS_LOG_JOURNAL};
 pub use allocate::{Allocation, SweepReport};
@@ -37,7 +38,7 @@ use crate::error::{CrmError, Result};
 use crate::gate::{CaptureGate, OpenCapture};
 use crate::ids::{LeadId, UserId};
 use crate::lifecycle::{LeadEvent, LifecycleConfig, HISTORY_JOURNAL};
-use crate::model::{ContactPii, Lead, LeadStatus, VaultRecord};
+use crate::model::{ContactPii, Lead, LeadStatus, PossibleDuplicate, VaultRecord};
 use crate::profile::{validate_tag_rules, ProfileConfig, ScoringConfig, TagRule};
 use crate::seats::{SeatGate, UnlimitedSeats};
 use crate::staff::Staff;
@@ -664,6 +665,14 @@ impl Crm {
         for (a, b) in separated {
             engine.separate(a, b)?;
         }
+        // The review queue: every pair in it, whatever its status, is never proposed again
+        // (a rejection also keeps the two leads apart through their `separated_from`).
+        for v in Collection::<PossibleDuplicate>::new(self.store.clone())
+            .list_all(tenant)
+            .await?
+        {
+            engine.mark_proposed(v.value.a, v.value.b);
+        }
         Ok(TenantState {
             config,
             engine,
@@ -694,7 +703,18 @@ impl Crm {
         lead: LeadId,
         pii: &ContactPii,
     ) -> Result<VaultRecord> {
-        let indexer = self.indexer.tenant(tenant)?;
+        self.seal_vault_with(&self.indexer.tenant(tenant)?, tenant, lead, pii)
+    }
+
+    /// [`seal_vault`](Self::seal_vault) with the tenant's indexer already at hand (a commit
+    /// seals many vaults: the active key is looked up once).
+    pub(crate) fn seal_vault_with(
+        &self,
+        indexer: &TenantIndexer,
+        tenant: &TenantId,
+        lead: LeadId,
+        pii: &ContactPii,
+    ) -> Result<VaultRecord> {
         let plain = serde_json::to_vec(pii)?;
         let sealed = self
             .cipher
@@ -707,6 +727,15 @@ impl Crm {
                 id.phone.as_ref().map(|p| (BlindKind::Phone, p.as_str())),
                 id.email.as_ref().map(|e| (BlindKind::Email, e.as_str())),
                 id.wecom_id.as_ref().map(|w| (BlindKind::WeCom, w.as_str())),
+                id.id_document
+                    .as_ref()
+                    .map(|d| (BlindKind::IdDocument, d.as_str())),
+                id.wechat_unionid
+                    .as_ref()
+                    .map(|w| (BlindKind::WeChatUnion, w.as_str())),
+                id.wechat_openid
+                    .as_ref()
+                    .map(|w| (BlindKind::WeChatOpen, w.as_str())),
             ];
             for (kind, v) in values.into_iter().flatten() {
                 blind.push(indexer.compute(kind, v).index_value(indexer.key_id()));
@@ -886,10 +915,18 @@ impl Crm {
             let expect = w.version.map_or(Expect::Absent, Expect::Version);
             batch.put_entity(tenant, &w.lead, expect)?;
         }
+        let indexer = if vaults.is_empty() {
+            None
+        } else {
+            Some(self.indexer.tenant(tenant)?)
+        };
         for (id, v) in &vaults {
             match v {
                 WorkVault::Put(pii, version) => {
-                    let rec = self.seal_vault(tenant, *id, pii)?;
+                    let rec = match &indexer {
+                        Some(ix) => self.seal_vault_with(ix, tenant, *id, pii)?,
+                        None => self.seal_vault(tenant, *id, pii)?,
+                    };
                     batch.put_entity(
                         tenant,
                         &rec,

@@ -1,0 +1,235 @@
+//! The public capture path against the engine alone, same run, same synthetic leads (the
+//! capture benchmark's generator: ~20% planted duplicates): `Crm::capture_batch` into the
+//! memory store and into a SQLite file, in batches of 2,000 (an import's chunk), against
+//! normalise + match keys + `DedupeEngine::ingest` on one core. Also the phase costs of the
+//! path (normalise, blind indexes, engine, sealing) to show where the time goes.
+//!
+//! Run: `cargo bench -p marketingforce-crm --features testing --bench capture_path` (leads:
+//! `CRM_PATH_LEADS`, default 100,000; `CRM_PATH_SQLITE=0` skips SQLite).
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use marketingforce_core::storage::{MemoryStore, SqliteStore, Store};
+use marketingforce_core::tenant::TenantId;
+use marketingforce_core::IdempotencyKey;
+use marketingforce_crm::crypto::{BlindIndexer, KeyRing, PiiCipher};
+use marketingforce_crm::dedupe::{DedupeConfig, DedupeEngine, MatchKeys};
+use marketingforce_crm::ids::LeadId;
+use marketingforce_crm::model::{ContactPii, Contribution};
+use marketingforce_crm::request::CaptureRequest;
+use marketingforce_crm::synth::{quality, Synth, SynthConfig};
+use marketingforce_crm::Crm;
+
+const BATCH: usize = 2_000;
+
+fn rate(n: usize, d: Duration) -> f64 {
+    n as f64 / d.as_secs_f64()
+}
+
+async fn through_crm(store: Arc<dyn Store>, reqs: &[CaptureRequest]) -> (Duration, Vec<LeadId>) {
+    let crm = Crm::builder(store, Arc::new(KeyRing::new("k1", [7; 32])))
+        .build()
+        .expect("crm");
+    let tenant = TenantId::new();
+    let mut leads = Vec::with_capacity(reqs.len());
+    let t0 = Instant::now();
+    for (i, chunk) in reqs.chunks(BATCH).enumerate() {
+        let rows = crm
+            .capture_batch(
+                &tenant,
+                chunk,
+                &IdempotencyKey::new(format!("b{i}")).expect("key"),
+            )
+            .await
+            .expect("batch");
+        leads.extend(rows.into_iter().map(|r| r.expect("valid row").lead()));
+    }
+    let took = t0.elapsed();
+    // Where each capture ended up now (after later merges).
+    let mut out = Vec::with_capacity(leads.len());
+    for l in leads {
+        out.push(crm.survivor(&tenant, &l).await.unwrap_or(l));
+    }
+    (took, out)
+}
+
+fn main() {
+    let n: usize = std::env::var("CRM_PATH_LEADS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(100_000);
+    let sqlite = std::env::var("CRM_PATH_SQLITE").map_or(true, |v| v != "0");
+    let data = Synth::new(SynthConfig {
+        leads: n,
+        duplicate_rate: 0.2,
+        seed: 2026,
+    })
+    .generate();
+    let reqs: Vec<CaptureRequest> = data.iter().map(|d| d.request.clone()).collect();
+    let tenant = TenantId::new();
+    let ring = Arc::new(KeyRing::new("k1", [7; 32]));
+    let ix = BlindIndexer::new(ring.clone())
+        .expect("indexer")
+        .tenant(&tenant)
+        .expect("key");
+
+    // Baseline: the engine alone (normalise, blind indexes, match, merge), one core.
+    let t0 = Instant::now();
+    let mut engine = DedupeEngine::with_capacity(DedupeConfig::default(), n);
+    let mut counter = 0u128;
+    let leads: Vec<LeadId> = reqs
+        .iter()
+        .map(|r| {
+            let nc = r.normalise().expect("valid");
+            let keys = MatchKeys::of(&nc.identity, nc.source.as_str(), &ix);
+            engine
+                .ingest(&keys, || {
+                    counter += 1;
+                    LeadId::from_uuid(marketingforce_core::id::Uuid::from_u128(counter))
+                })
+                .lead()
+        })
+        .collect();
+    let t_engine = t0.elapsed();
+    let clusters: Vec<LeadId> = leads
+        .iter()
+        .map(|l| engine.survivor(*l).unwrap_or(*l))
+        .collect();
+    let q_engine = quality(&data, &clusters);
+    // Planted duplicates the engine left apart from their original, by kind, and for the
+    // probabilistic ones the match weight of the pair (below the auto-merge weight: the
+    // review band, or below it: missed by the model; at or above: missed by blocking).
+    {
+        let mut first: std::collections::HashMap<u32, usize> = Default::default();
+        let mut missed: std::collections::BTreeMap<String, usize> = Default::default();
+        for (i, d) in data.iter().enumerate() {
+            let Some(kind) = d.duplicate else {
+                first.entry(d.person).or_insert(i);
+                continue;
+            };
+            let Some(&o) = first.get(&d.person) else {
+                continue;
+            };
+            if clusters[i] == clusters[o] {
+                continue;
+            }
+            let band = match kind {
+                marketingforce_crm::synth::DuplicateKind::Fuzzy => {
+                    let rec = |j: usize| {
+                        let nc = reqs[j].normalise().expect("valid");
+                        MatchKeys::of(&nc.identity, nc.source.as_str(), &ix).record
+                    };
+                    match (rec(i), rec(o)) {
+                        (Some(a), Some(b)) => {
+                            let w = engine.weights().score(&a, &b);
+                            let f = &engine.config().fuzzy;
+                            if w >= f.auto_merge_weight {
+                                "not blocked"
+                            } else if w >= f.review_weight {
+                                "review band"
+                            } else {
+                                "below review"
+                            }
+                        }
+                        _ => "no record",
+                    }
+                }
+                _ => "exact",
+            };
+            *missed.entry(format!("{kind:?} / {band}")).or_default() += 1;
+        }
+        println!("planted duplicates not merged with their original: {missed:?}");
+    }
+
+    // Phases of the path.
+    let t0 = Instant::now();
+    let norm: Vec<_> = reqs.iter().map(|r| r.normalise().expect("valid")).collect();
+    let t_norm = t0.elapsed();
+    let t0 = Instant::now();
+    let keys: Vec<MatchKeys> = norm
+        .iter()
+        .map(|nc| MatchKeys::of(&nc.identity, nc.source.as_str(), &ix))
+        .collect();
+    let t_keys = t0.elapsed();
+    let mut e2 = DedupeEngine::with_capacity(DedupeConfig::default(), n);
+    let t0 = Instant::now();
+    for k in &keys {
+        black_box(e2.ingest(k, LeadId::new));
+    }
+    let t_ingest = t0.elapsed();
+    let cipher = PiiCipher::new(ring.clone());
+    let t0 = Instant::now();
+    for nc in &norm {
+        let lead = LeadId::new();
+        let pii = ContactPii {
+            contributions: vec![Contribution {
+                origin: lead,
+                source: nc.source,
+                at: chrono::Utc::now(),
+                identity: nc.identity.clone(),
+            }],
+        };
+        let plain = serde_json::to_vec(&pii).expect("json");
+        black_box(
+            cipher
+                .seal(&tenant, lead.to_string().as_bytes(), &plain)
+                .expect("seal"),
+        );
+    }
+    let t_seal = t0.elapsed();
+    drop((norm, keys, e2));
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt");
+    let (t_mem, c_mem) = rt.block_on(through_crm(Arc::new(MemoryStore::new()), &reqs));
+    let q_mem = quality(&data, &c_mem);
+    let sql = sqlite.then(|| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("crm.db");
+        rt.block_on(async {
+            let store = Arc::new(SqliteStore::open(&path).await.expect("sqlite"));
+            through_crm(store, &reqs).await
+        })
+    });
+
+    let engine_rate = rate(n, t_engine);
+    println!("{n} synthetic leads, batches of {BATCH}");
+    println!(
+        "engine alone (baseline): {:.0} leads/s, precision {:.4} recall {:.4}",
+        engine_rate, q_engine.precision, q_engine.recall
+    );
+    println!(
+        "phases: normalise {:.0}/s, match keys {:.0}/s, match+merge {:.0}/s, seal one vault {:.0}/s",
+        rate(n, t_norm),
+        rate(n, t_keys),
+        rate(n, t_ingest),
+        rate(n, t_seal)
+    );
+    println!(
+        "Crm::capture_batch, memory: {:.0} leads/s ({:.2}x the engine), precision {:.4} recall {:.4}",
+        rate(n, t_mem),
+        rate(n, t_mem) / engine_rate,
+        q_mem.precision,
+        q_mem.recall
+    );
+    let mut figures = vec![
+        serde_json::json!({"id": "crm.path.engine", "label": format!("engine alone, {n} leads"), "value": engine_rate, "unit": "leads/s"}),
+        serde_json::json!({"id": "crm.path.capture_batch_memory", "label": format!("Crm::capture_batch into memory, {n} leads"), "value": rate(n, t_mem), "unit": "leads/s", "baseline": "engine alone, same run", "baseline_value": engine_rate}),
+    ];
+    if let Some((t_sql, c_sql)) = sql {
+        let q = quality(&data, &c_sql);
+        println!(
+            "Crm::capture_batch, SQLite: {:.0} leads/s ({:.2}x the engine), precision {:.4} recall {:.4}",
+            rate(n, t_sql),
+            rate(n, t_sql) / engine_rate,
+            q.precision,
+            q.recall
+        );
+        figures.push(serde_json::json!({"id": "crm.path.capture_batch_sqlite", "label": format!("Crm::capture_batch into SQLite, {n} leads"), "value": rate(n, t_sql), "unit": "leads/s", "baseline": "engine alone, same run", "baseline_value": engine_rate}));
+    }
+    println!("JSON {}", serde_json::Value::Array(figures));
+}
