@@ -236,12 +236,10 @@ impl PlatformBuilder {
                 .clock(env.clock().clone())
                 .build(),
         );
-        let subscriptions = Subscriptions::new(env.store().clone())
-            .with_engine(quotes)
-            .with_clock(env.clock().clone())
-            .with_ids(env.ids().clone())
-            .with_calendar(env.calendar().clone())
-            .with_registry(registry.clone());
+        let subscriptions = Subscriptions::builder(&env)
+            .engine(quotes)
+            .registry(registry.clone())
+            .build();
         let gate = self
             .gate
             .unwrap_or_else(|| Arc::new(EntitlementCaptureGate::new(registry.clone())));
@@ -471,14 +469,10 @@ impl TenantHandle {
             ..AdOpsConfig::default()
         };
         let opened = Arc::new(
-            AdOps::open(
-                env.store().clone(),
-                self.profile.id,
-                env.clock().clone(),
-                env.ids().clone(),
-                config,
-            )
-            .await?,
+            AdOps::builder(env, self.profile.id)
+                .config(config)
+                .open()
+                .await?,
         );
         // Two first calls may both open; the first to finish is kept, the other dropped
         // (opening only reads).

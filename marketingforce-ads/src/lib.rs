@@ -145,4 +145,4 @@ mod telemetry;
 
 pub use error::{AdsError, Result};
 pub use events::event_catalog;
-pub use ops::{AdOps, AdOpsConfig};
+pub use ops::{AdOps, AdOpsBuilder, AdOpsConfig};
