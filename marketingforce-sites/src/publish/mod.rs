@@ -10,7 +10,7 @@
 //! ```
 //! use std::sync::Arc;
 //! use chrono::NaiveDate;
-//! use marketingforce_content::compliance::{Lexicon, ReviewService};
+//! use marketingforce_core::env::Env;
 //! use marketingforce_core::storage::{MemoryStore, Store};
 //! use marketingforce_core::tenant::TenantId;
 //! use marketingforce_core::time::{Clock, ManualClock};
