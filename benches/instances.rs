@@ -12,6 +12,7 @@
 //!     cargo bench -p marketingforce --bench instances
 //! ```
 
+use marketingforce_core::env::Env;
 use marketingforce_core::IdempotencyKey;
 use std::sync::Arc;
 use std::time::Instant;
@@ -68,7 +69,7 @@ async fn instance(url: &str, tenants: &[TenantId]) -> Instance {
     let mut ledgers = Vec::new();
     for t in tenants {
         ledgers.push(
-            Ledger::open(store.clone(), *t, clock())
+            Ledger::open(&Env::builder(store.clone()).clock(clock()).build(), *t)
                 .await
                 .expect("ledger"),
         );
@@ -99,7 +100,7 @@ async fn prepare(store: Arc<dyn Store>, tenants: &[TenantId]) {
             ))
             .await
             .expect("grant");
-        let ledger = Ledger::open(store.clone(), *t, clock())
+        let ledger = Ledger::open(&Env::builder(store.clone()).clock(clock()).build(), *t)
             .await
             .expect("ledger");
         let account = |id: u128| Account {

@@ -26,6 +26,7 @@
 //! and only moves money when the document sets `top_up` (an amount in yuan), and only creates
 //! a campaign when `create_campaign` is `true`.
 
+use marketingforce::core::env::Env;
 use marketingforce_core::IdempotencyKey;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -47,7 +48,7 @@ use marketingforce::ads::platform::oceanengine::{
 use marketingforce::ads::platform::sim::{SimConfig, SimulatedPlatform};
 use marketingforce::ads::rebate::{CustomerRebatePolicy, PlatformRebatePolicy};
 use marketingforce::ads::report::IngestOutcome;
-use marketingforce::ads::{AdOps, AdOpsConfig};
+use marketingforce::ads::AdOps;
 use marketingforce::core::adapters::ad_platform::{AdPlatform, Audience, Pricing, PricingModel};
 use marketingforce::core::id::SeededIds;
 use marketingforce::core::money::{Currency, Money};
@@ -493,13 +494,14 @@ async fn main_async() -> Result<Summary, String> {
         code.as_deref(),
     )
     .await?;
-    let ops = AdOps::open(
-        store,
+    let ops = AdOps::builder(
+        &Env::builder(store)
+            .clock(clock.clone())
+            .ids(Arc::new(SeededIds::new(7, clock.clone())))
+            .build(),
         tenant,
-        clock.clone(),
-        Arc::new(SeededIds::new(7, clock.clone())),
-        AdOpsConfig::default(),
     )
+    .open()
     .await
     .map_err(|e| e.to_string())?;
     run(&choice, &ops, adapter, &outside, day).await

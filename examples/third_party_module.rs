@@ -12,9 +12,10 @@
 use marketingforce_core::IdempotencyKey;
 use std::sync::Arc;
 
+use marketingforce::core::env::Env;
 use marketingforce::core::storage::{MemoryStore, Store};
 use marketingforce::core::tenant::TenantId;
-use marketingforce::core::time::{Clock, ManualClock};
+use marketingforce::core::time::ManualClock;
 use marketingforce::modules::catalog::{ModuleId, QuotaPeriod, UsageUnit};
 use marketingforce::modules::entitlements::{Entitlements, Grant};
 use marketingforce::modules::paas::{
@@ -97,11 +98,7 @@ impl FunctionalModule for KeywordGap {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let clock = Arc::new(ManualClock::at_rfc3339("2026-03-02T09:00:00+08:00")?);
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    let host = ModuleHost::new(
-        marketingforce::modules::catalog::Catalog::builtin(),
-        store,
-        clock.clone() as Arc<dyn Clock>,
-    );
+    let host = ModuleHost::new(&Env::builder(store).clock(clock.clone()).build());
 
     // 1. The vendor's manifest is validated against the platform catalog, then registered.
     let manifest = ModuleManifest::from_json(MANIFEST, &host.catalog())?;

@@ -21,6 +21,7 @@
 //! `marketingforce::content::distribution::wechat` and `marketingforce::crm::wecom` for the
 //! credentials, IP whitelist and callback URL each platform needs.
 
+use marketingforce::core::env::Env;
 use marketingforce_core::IdempotencyKey;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -36,7 +37,6 @@ use marketingforce::content::distribution::{
 use marketingforce::core::adapters::channel::{
     AccountStatus, ContentChannel, ContentFormat, MediaAttachment, Verification,
 };
-use marketingforce::core::id::RandomIds;
 use marketingforce::core::storage::{MemoryStore, Store};
 use marketingforce::core::tenant::TenantId;
 use marketingforce::core::time::{Clock, SystemClock};
@@ -223,13 +223,12 @@ async fn main() -> Result<(), Error> {
     // 1. Publish an article through the Official Account channel, simulated or real.
     let channel = oa_channel(settings.wechat_oa, store.clone(), clock.clone(), &tenant)?;
     let catalogue = ChannelCatalogue::builtin().with_channel(catalogue_entry())?;
-    let publisher = Publisher::new(
-        store.clone(),
-        clock.clone(),
-        Arc::new(RandomIds),
+    let publisher = Publisher::builder(
+        &Env::builder(store.clone()).clock(clock.clone()).build(),
         Arc::new(catalogue),
     )
-    .with_channel(channel)?;
+    .channel(channel)?
+    .build();
     let cover = base64::engine::general_purpose::STANDARD.decode(COVER_JPEG)?;
     let article = PublishCommand {
         content_id: "xk850-guide".into(),

@@ -45,3 +45,5 @@ pub mod bridges;
 pub mod platform;
 #[cfg(all(feature = "modules", feature = "crm", feature = "ads"))]
 pub use platform::{Platform, PlatformBuilder, TenantHandle};
+#[cfg(all(feature = "modules", feature = "crm", feature = "ads"))]
+pub mod prelude;

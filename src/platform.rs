@@ -63,7 +63,7 @@ use marketingforce_core::env::{Env, HttpSettings};
 use marketingforce_core::id::IdGenerator;
 use marketingforce_core::idempotency::IdempotencyKey;
 use marketingforce_core::keys::KeyProvider;
-use marketingforce_core::storage::{Page, Store};
+use marketingforce_core::storage::{Page, Store, StoreUrl};
 use marketingforce_core::tenant::{Tenant, TenantDirectory, TenantId};
 use marketingforce_core::time::{BusinessCalendar, Clock};
 use marketingforce_core::Error;
@@ -236,12 +236,10 @@ impl PlatformBuilder {
                 .clock(env.clock().clone())
                 .build(),
         );
-        let subscriptions = Subscriptions::new(env.store().clone())
-            .with_engine(quotes)
-            .with_clock(env.clock().clone())
-            .with_ids(env.ids().clone())
-            .with_calendar(env.calendar().clone())
-            .with_registry(registry.clone());
+        let subscriptions = Subscriptions::builder(&env)
+            .engine(quotes)
+            .registry(registry.clone())
+            .build();
         let gate = self
             .gate
             .unwrap_or_else(|| Arc::new(EntitlementCaptureGate::new(registry.clone())));
@@ -312,11 +310,18 @@ impl Platform {
     }
 
     /// Start building a platform over the store at `url`: `memory`, `sqlite:<path>` or
-    /// `postgres://…` ([`storage::open`](crate::core::storage::open)).
+    /// `postgres://…` ([`storage::open`](crate::core::storage::open)). A SQLite file's
+    /// directory is created when missing.
     ///
     /// # Errors
-    /// The URL is not one of those (a validation error on `store`); the store cannot be opened.
+    /// The URL is not one of those (a validation error on `store`); the SQLite file's
+    /// directory cannot be created; the store cannot be opened.
     pub async fn open(url: &str) -> Result<PlatformBuilder, Error> {
+        if let StoreUrl::Sqlite { path } = StoreUrl::parse(url)? {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| Error::backend("sqlite", false, e))?;
+            }
+        }
         Ok(Platform::builder(
             marketingforce_core::storage::open(url).await?,
         ))
@@ -471,14 +476,10 @@ impl TenantHandle {
             ..AdOpsConfig::default()
         };
         let opened = Arc::new(
-            AdOps::open(
-                env.store().clone(),
-                self.profile.id,
-                env.clock().clone(),
-                env.ids().clone(),
-                config,
-            )
-            .await?,
+            AdOps::builder(env, self.profile.id)
+                .config(config)
+                .open()
+                .await?,
         );
         // Two first calls may both open; the first to finish is kept, the other dropped
         // (opening only reads).

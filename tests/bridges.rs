@@ -10,11 +10,12 @@ use marketingforce::ads::party::*;
 use marketingforce::ads::platform::sim::{SimConfig, SimulatedPlatform};
 use marketingforce::ads::rebate::{CustomerRebatePolicy, PlatformRebatePolicy};
 use marketingforce::ads::review::{CreativeDraft, ReviewDecision};
-use marketingforce::ads::{AdOps, AdOpsConfig, AdsError};
+use marketingforce::ads::{AdOps, AdsError};
 use marketingforce::bridges::{ComplianceReview, CrmInquirySink};
-use marketingforce::content::compliance::{Lexicon, ReviewService};
+use marketingforce::content::compliance::ReviewService;
 use marketingforce::content::optimise::{Inquiry, LeadSink};
 use marketingforce::core::adapters::ad_platform::{Audience, Pricing, PricingModel};
+use marketingforce::core::env::Env;
 use marketingforce::core::id::SeededIds;
 use marketingforce::core::keys::KeyRing;
 use marketingforce::core::money::{Currency, Money};
@@ -43,17 +44,16 @@ async fn agency(
     marketingforce::ads::ids::CustomerId,
     marketingforce::ads::ids::CampaignId,
 ) {
-    let reviews = ReviewService::new(store.clone(), clock.clone(), Lexicon::builtin());
-    let ops = AdOps::open(
-        store.clone(),
-        TenantId::new(),
-        clock.clone(),
-        Arc::new(SeededIds::new(1, clock.clone())),
-        AdOpsConfig::default(),
-    )
-    .await
-    .unwrap()
-    .with_review_checker(Arc::new(ComplianceReview::new(reviews.clone(), store)));
+    let reviews = ReviewService::new(&Env::builder(store.clone()).clock(clock.clone()).build());
+    let env = Env::builder(store.clone())
+        .clock(clock.clone())
+        .ids(Arc::new(SeededIds::new(1, clock.clone())))
+        .build();
+    let ops = AdOps::builder(&env, TenantId::new())
+        .review_checker(Arc::new(ComplianceReview::new(reviews.clone(), store)))
+        .open()
+        .await
+        .unwrap();
     let platform = ops
         .register_platform(
             "短视频平台",

@@ -11,7 +11,8 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 use example::{fake_choice, platform_from, run, Choice, PlatformKind};
 use marketingforce::ads::platform::oceanengine::fake::{FakeOceanEngine, FakeSetup};
-use marketingforce::ads::{AdOps, AdOpsConfig};
+use marketingforce::ads::AdOps;
+use marketingforce::core::env::Env;
 use marketingforce::core::id::SeededIds;
 use marketingforce::core::storage::{MemoryStore, Store};
 use marketingforce::core::tenant::TenantId;
@@ -30,13 +31,14 @@ async fn day_on(choice: Choice, fake: Option<FakeOceanEngine>) -> example::Summa
         platform_from(&choice, store.clone(), tenant, clock.clone(), fake, code)
             .await
             .unwrap();
-    let ops = AdOps::open(
-        store,
+    let ops = AdOps::builder(
+        &Env::builder(store)
+            .clock(clock.clone())
+            .ids(Arc::new(SeededIds::new(7, clock)))
+            .build(),
         tenant,
-        clock.clone(),
-        Arc::new(SeededIds::new(7, clock)),
-        AdOpsConfig::default(),
     )
+    .open()
     .await
     .unwrap();
     run(

@@ -15,6 +15,7 @@
 //! Runs over one SQLite file, and over PostgreSQL when `MARKETINGFORCE_TEST_POSTGRES_URL` is
 //! set (a fresh schema per run).
 
+use marketingforce_core::env::Env;
 use marketingforce_core::IdempotencyKey;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{BufRead, BufReader, Write};
@@ -88,7 +89,9 @@ impl Services {
                 .clock(clock())
                 .build()
                 .expect("crm"),
-            ledger: Ledger::open(store, tenant, clock()).await.expect("ledger"),
+            ledger: Ledger::open(&Env::builder(store).clock(clock()).build(), tenant)
+                .await
+                .expect("ledger"),
         }
     }
 

@@ -15,6 +15,7 @@ use marketingforce_ads::ledger::{
     Account, AccountFlags, AccountId, IdBuildHasher, Ledger, LedgerEngine, Leg, TransferId,
     TransferSpec,
 };
+use marketingforce_core::env::Env;
 use marketingforce_core::id::splitmix64;
 use marketingforce_core::money::Currency;
 use marketingforce_core::storage::postgres::PostgresOptions;
@@ -120,7 +121,9 @@ fn clock() -> Arc<dyn Clock> {
 
 /// Durable: `n` transfers posted in client batches of `batch`, one call after the other.
 async fn durable_batched(store: Arc<dyn Store>, tenant: TenantId, n: u64, batch: u64) -> Duration {
-    let ledger = Ledger::open(store, tenant, clock()).await.unwrap();
+    let ledger = Ledger::open(&Env::builder(store).clock(clock()).build(), tenant)
+        .await
+        .unwrap();
     ledger.create_accounts(accounts(false)).await.unwrap();
     let specs = transfers(n, 1);
     let t0 = Instant::now();
@@ -132,7 +135,11 @@ async fn durable_batched(store: Arc<dyn Store>, tenant: TenantId, n: u64, batch:
 
 /// Durable: `callers` concurrent tasks each posting single transfers; group commit batches them.
 async fn durable_group_commit(store: Arc<dyn Store>, callers: u64, per_caller: u64) -> Duration {
-    let ledger = Arc::new(Ledger::open(store, TenantId::new(), clock()).await.unwrap());
+    let ledger = Arc::new(
+        Ledger::open(&Env::builder(store).clock(clock()).build(), TenantId::new())
+            .await
+            .unwrap(),
+    );
     ledger.create_accounts(accounts(false)).await.unwrap();
     let t0 = Instant::now();
     let mut tasks = Vec::new();
@@ -219,7 +226,9 @@ fn main() {
     let t0 = Instant::now();
     let reopened = sqlite("batched.db", Durability::Full);
     let replayed = rt.block_on(async {
-        let ledger = Ledger::open(reopened, tenant, clock()).await.unwrap();
+        let ledger = Ledger::open(&Env::builder(reopened).clock(clock()).build(), tenant)
+            .await
+            .unwrap();
         ledger.read(|e| e.transfer_count()).await.unwrap()
     });
     let replay = t0.elapsed();

@@ -19,6 +19,7 @@ use marketingforce_ads::ledger::{Ledger, LedgerEngine, Leg, TransferId, Transfer
 use marketingforce_ads::period::{Month, PeriodLength};
 use marketingforce_ads::rebate::*;
 use marketingforce_ads::settlement::*;
+use marketingforce_core::env::Env;
 use marketingforce_core::id::{splitmix64, Uuid};
 use marketingforce_core::money::{Currency, Decimal, Money, Rate, RoundingMode};
 use marketingforce_core::storage::{Batch, MemoryStore, Store};
@@ -351,7 +352,9 @@ fn main() {
         let clock: Arc<dyn Clock> =
             Arc::new(ManualClock::at_rfc3339("2026-04-02T02:00:00Z").unwrap());
         let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-        let ledger = Ledger::open(store, TenantId::new(), clock).await.unwrap();
+        let ledger = Ledger::open(&Env::builder(store).clock(clock).build(), TenantId::new())
+            .await
+            .unwrap();
         let accounts: Vec<_> = w.engine.accounts().map(|(a, _)| *a).collect();
         let funding: Vec<_> = w.engine.transfers().map(|t| t.to_transfer().spec).collect();
         ledger.create_accounts(accounts).await.unwrap();

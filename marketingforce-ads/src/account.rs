@@ -159,6 +159,17 @@ pub struct TopUpRequest {
     pub funding: Funding,
 }
 
+impl TopUpRequest {
+    /// Top `account` up by `amount`, funded by `funding`.
+    pub fn new(account: AdAccountId, amount: Money, funding: Funding) -> TopUpRequest {
+        TopUpRequest {
+            account,
+            amount,
+            funding,
+        }
+    }
+}
+
 /// A top-up of an ad account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct TopUp {

@@ -224,6 +224,76 @@ pub struct CampaignDraft {
 }
 
 impl CampaignDraft {
+    /// A campaign `name` with `objective`, priced by `pricing`, running all day from `start`
+    /// with no end, the whole audience and no KPIs; set the rest with the builder methods. A
+    /// campaign needs a budget: [`daily_budget`](Self::daily_budget) or
+    /// [`total_budget`](Self::total_budget) (validation names `budget` otherwise).
+    ///
+    /// ```
+    /// use marketingforce_ads::campaign::{CampaignDraft, Objective};
+    /// use marketingforce_core::adapters::ad_platform::Pricing;
+    /// use marketingforce_core::money::{Currency, Money};
+    ///
+    /// let cny = |s: &str| Money::cny(s).unwrap();
+    /// let start = "2026-03-01".parse().unwrap();
+    /// let plan = CampaignDraft::new("春季上新", Objective::Traffic, Pricing::Cpc { max_bid: cny("1.20") }, start)
+    ///     .daily_budget(cny("2000"))
+    ///     .ends(start + chrono::Days::new(30));
+    /// assert_eq!(plan.budget.daily, Some(cny("2000")));
+    /// assert!(plan.validate(Currency::CNY, false).is_ok());
+    /// ```
+    pub fn new(
+        name: impl Into<String>,
+        objective: Objective,
+        pricing: Pricing,
+        start: NaiveDate,
+    ) -> CampaignDraft {
+        CampaignDraft {
+            name: name.into(),
+            objective,
+            budget: Budget {
+                daily: None,
+                total: None,
+            },
+            schedule: Schedule {
+                start,
+                end: None,
+                hours: Vec::new(),
+            },
+            audience: Audience::default(),
+            pricing,
+            kpis: Vec::new(),
+        }
+    }
+
+    /// Cap the spend per day at `amount`.
+    #[must_use]
+    pub fn daily_budget(mut self, amount: Money) -> CampaignDraft {
+        self.budget.daily = Some(amount);
+        self
+    }
+
+    /// Cap the spend over the whole campaign at `amount`.
+    #[must_use]
+    pub fn total_budget(mut self, amount: Money) -> CampaignDraft {
+        self.budget.total = Some(amount);
+        self
+    }
+
+    /// End the campaign after `last_day` (inclusive).
+    #[must_use]
+    pub fn ends(mut self, last_day: NaiveDate) -> CampaignDraft {
+        self.schedule.end = Some(last_day);
+        self
+    }
+
+    /// Target `audience` (default: everyone).
+    #[must_use]
+    pub fn audience(mut self, audience: Audience) -> CampaignDraft {
+        self.audience = audience;
+        self
+    }
+
     /// Check the draft for an account in `currency`; `kpis_allowed` is false under
     /// distribution services (no KPI guarantee).
     ///

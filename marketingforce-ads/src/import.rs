@@ -134,6 +134,67 @@ impl From<ImportErrors> for AdsError {
     }
 }
 
+/// How [`AdOps::import_reports_with`](crate::AdOps::import_reports_with) reads an export.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ImportOptions {
+    /// The days the export covers completely, first and last inclusive (see
+    /// [`ImportOptions::covering`]).
+    pub covers: Option<(NaiveDate, NaiveDate)>,
+}
+
+impl ImportOptions {
+    /// The longest run of days an import may cover (a year and a day).
+    pub const MAX_COVERED_DAYS: i64 = 366;
+
+    /// Read the export as it is: only the account-days it lists are recorded.
+    pub fn new() -> ImportOptions {
+        ImportOptions::default()
+    }
+
+    /// The export lists every account-day with delivery from `first` to `last` (inclusive), as
+    /// platforms' exports do: they omit the rows of days nothing was spent. Each of the
+    /// platform's ad accounts open on a day of that range without a row that day is recorded
+    /// as a final day without spend (revision 0, so a later export listing that day replaces
+    /// it). Without this, a month settled in [`SettlementMode::Final`] is refused for the days
+    /// the export left out.
+    ///
+    /// [`SettlementMode::Final`]: crate::settlement::SettlementMode::Final
+    #[must_use]
+    pub fn covering(mut self, first: NaiveDate, last: NaiveDate) -> ImportOptions {
+        self.covers = Some((first, last));
+        self
+    }
+
+    /// [`covering`](Self::covering) every day of `month`.
+    #[must_use]
+    pub fn covering_month(self, month: crate::period::Month) -> ImportOptions {
+        self.covering(month.first_day(), month.last_day())
+    }
+
+    /// The covered days, checked.
+    ///
+    /// # Errors
+    /// A validation error on `covers` for a range that ends before it starts or is longer than
+    /// [`MAX_COVERED_DAYS`](Self::MAX_COVERED_DAYS).
+    pub fn covered_days(&self) -> crate::Result<Vec<NaiveDate>> {
+        let Some((first, last)) = self.covers else {
+            return Ok(Vec::new());
+        };
+        let days = (last - first).num_days() + 1;
+        if days < 1 {
+            return Err(AdsError::validation("covers", "ends before it starts"));
+        }
+        if days > Self::MAX_COVERED_DAYS {
+            return Err(AdsError::validation(
+                "covers",
+                format!("longer than {} days", Self::MAX_COVERED_DAYS),
+            ));
+        }
+        Ok(first.iter_days().take(days as usize).collect())
+    }
+}
+
 /// The largest import accepted at once (bytes).
 pub const MAX_IMPORT_BYTES: usize = 64 * 1024 * 1024;
 

@@ -15,8 +15,9 @@
 //! use marketingforce_ads::platform::sim::{SimConfig, SimulatedPlatform};
 //! use marketingforce_ads::rebate::{CustomerRebatePolicy, PlatformRebatePolicy};
 //! use marketingforce_ads::settlement::SettlementMode;
-//! use marketingforce_ads::{AdOps, AdOpsConfig};
+//! use marketingforce_ads::AdOps;
 //! use marketingforce_core::adapters::ad_platform::{Audience, Pricing, PricingModel};
+//! use marketingforce_core::env::Env;
 //! use marketingforce_core::id::SeededIds;
 //! use marketingforce_core::money::{Currency, Money};
 //! use marketingforce_core::storage::MemoryStore;
@@ -27,8 +28,9 @@
 //! let cny = |s: &str| Money::cny(s).unwrap();
 //! let day = |s: &str| s.parse::<NaiveDate>().unwrap();
 //! let clock = Arc::new(ManualClock::at_rfc3339("2026-03-01T09:00:00+08:00").unwrap());
-//! let ops = AdOps::open(Arc::new(MemoryStore::new()), TenantId::new(), clock.clone(),
-//!     Arc::new(SeededIds::new(1, clock.clone())), AdOpsConfig::default()).await.unwrap();
+//! let env = Env::builder(Arc::new(MemoryStore::new())).clock(clock.clone())
+//!     .ids(Arc::new(SeededIds::new(1, clock.clone()))).build();
+//! let ops = AdOps::builder(&env, TenantId::new()).open().await.unwrap();
 //!
 //! // A platform paying a 5% standard rebate, prepaid, simulated.
 //! let platform = ops.register_platform("短视频平台", "sim", PlatformCategory::ShortVideo, &IdempotencyKey::from_static("p")).await.unwrap();
@@ -145,4 +147,4 @@ mod telemetry;
 
 pub use error::{AdsError, Result};
 pub use events::event_catalog;
-pub use ops::{AdOps, AdOpsConfig};
+pub use ops::{AdOps, AdOpsBuilder, AdOpsConfig};

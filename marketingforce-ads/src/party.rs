@@ -144,6 +144,30 @@ pub struct NewCustomer {
 }
 
 impl NewCustomer {
+    /// A customer of `kind` registered as `name` in the industry `industry` (code, e.g.
+    /// `retail`) under the unified social credit code `licence_number`.
+    ///
+    /// ```
+    /// use marketingforce_ads::party::{uscc_with_check_digit, CustomerKind, NewCustomer};
+    ///
+    /// let licence = uscc_with_check_digit("91310000MA1FL8XQ3").unwrap();
+    /// let c = NewCustomer::new("苏州某品牌有限公司", CustomerKind::DirectAdvertiser, "retail", licence);
+    /// assert!(c.validate().is_ok());
+    /// ```
+    pub fn new(
+        name: impl Into<String>,
+        kind: CustomerKind,
+        industry: impl Into<String>,
+        licence_number: impl Into<String>,
+    ) -> NewCustomer {
+        NewCustomer {
+            name: name.into(),
+            kind,
+            industry: industry.into(),
+            licence_number: licence_number.into(),
+        }
+    }
+
     /// Check the input.
     ///
     /// # Errors

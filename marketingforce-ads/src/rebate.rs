@@ -418,6 +418,18 @@ pub enum CustomerRebatePolicy {
 }
 
 impl CustomerRebatePolicy {
+    /// One rate on the month's spend ([`Fixed`](Self::Fixed)).
+    ///
+    /// ```
+    /// use marketingforce_ads::rebate::CustomerRebatePolicy;
+    ///
+    /// let policy = CustomerRebatePolicy::flat("3%".parse().unwrap());
+    /// assert_eq!(policy.rate().unwrap().to_string(), "3%");
+    /// ```
+    pub fn flat(rate: Rate) -> CustomerRebatePolicy {
+        CustomerRebatePolicy::Fixed { rate }
+    }
+
     /// The single rate that applies whatever the spend: the flat rate, or the rate the estimate
     /// chose. `None` for tiers on actual spend and for fixed amounts, whose effective rate
     /// depends on the month (see [`rebate_on`](Self::rebate_on)).

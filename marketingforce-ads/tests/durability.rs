@@ -11,6 +11,7 @@ use marketingforce_ads::ledger::{
 };
 use marketingforce_ads::period::Month;
 use marketingforce_ads::settlement::SettlementMode;
+use marketingforce_core::env::Env;
 use marketingforce_core::money::Currency;
 use marketingforce_core::storage::postgres::PostgresOptions;
 use marketingforce_core::storage::sqlite::Durability;
@@ -96,7 +97,9 @@ fn the_ledger_on_postgres_survives_a_restart() {
         let clock: Arc<dyn Clock> =
             Arc::new(ManualClock::at_rfc3339("2026-03-01T00:00:00Z").unwrap());
         let tenant = TenantId::new();
-        let ledger = Ledger::open(store, tenant, clock.clone()).await.unwrap();
+        let ledger = Ledger::open(&Env::builder(store).clock(clock.clone()).build(), tenant)
+            .await
+            .unwrap();
         let flags = AccountFlags {
             debits_must_not_exceed_credits: true,
             history: true,
@@ -143,9 +146,14 @@ fn the_ledger_on_postgres_survives_a_restart() {
         );
         ledger.post(vec![hold]).await.unwrap();
         let before = ledger.read(books).await.unwrap();
-        let reopened = Ledger::open(Arc::new(connect().await.unwrap()), tenant, clock)
-            .await
-            .unwrap();
+        let reopened = Ledger::open(
+            &Env::builder(Arc::new(connect().await.unwrap()))
+                .clock(clock)
+                .build(),
+            tenant,
+        )
+        .await
+        .unwrap();
         assert_eq!(reopened.read(books).await.unwrap(), before);
         // Replays after the restart are recognised.
         assert!(!reopened.post(vec![transfer(7, 7)]).await.unwrap()[0].is_created());

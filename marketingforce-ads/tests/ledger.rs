@@ -8,6 +8,7 @@ use marketingforce_ads::ledger::{
     TransferError, TransferId, TransferKind, TransferSpec,
 };
 use marketingforce_ads::AdsError;
+use marketingforce_core::env::Env;
 use marketingforce_core::money::Currency;
 use marketingforce_core::storage::{Batch, MemoryStore, Store};
 use marketingforce_core::tenant::TenantId;
@@ -345,7 +346,9 @@ fn durable_ledger_survives_restart_and_rolls_back_failed_commits() {
     runtime().block_on(async {
         let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
         let tenant = TenantId::new();
-        let ledger = Ledger::open(store.clone(), tenant, clock()).await.unwrap();
+        let ledger = Ledger::open(&Env::builder(store.clone()).clock(clock()).build(), tenant)
+            .await
+            .unwrap();
         ledger
             .create_accounts(vec![
                 account(1, CNY, history()),
@@ -399,7 +402,9 @@ fn durable_ledger_survives_restart_and_rolls_back_failed_commits() {
             .read(|e| e.transfers().map(|t| t.to_transfer()).collect::<Vec<_>>())
             .await
             .unwrap();
-        let reopened = Ledger::open(store.clone(), tenant, clock()).await.unwrap();
+        let reopened = Ledger::open(&Env::builder(store.clone()).clock(clock()).build(), tenant)
+            .await
+            .unwrap();
         let after = reopened
             .read(|e| e.transfers().map(|t| t.to_transfer()).collect::<Vec<_>>())
             .await
@@ -417,7 +422,9 @@ fn durable_ledger_survives_restart_and_rolls_back_failed_commits() {
             Some(PendingState::Open)
         );
         // Another tenant's ledger on the same store is empty.
-        let stranger = Ledger::open(store, TenantId::new(), clock()).await.unwrap();
+        let stranger = Ledger::open(&Env::builder(store).clock(clock()).build(), TenantId::new())
+            .await
+            .unwrap();
         assert_eq!(stranger.read(|e| e.transfer_count()).await.unwrap(), 0);
     });
 }
@@ -427,7 +434,11 @@ fn group_commit_serves_concurrent_callers() {
     runtime().block_on(async {
         let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
         let tenant = TenantId::new();
-        let ledger = Arc::new(Ledger::open(store.clone(), tenant, clock()).await.unwrap());
+        let ledger = Arc::new(
+            Ledger::open(&Env::builder(store.clone()).clock(clock()).build(), tenant)
+                .await
+                .unwrap(),
+        );
         ledger
             .create_accounts(vec![account(1, CNY, history()), account(2, CNY, history())])
             .await
@@ -462,7 +473,9 @@ fn group_commit_serves_concurrent_callers() {
             .await
             .unwrap();
         assert!(entries.len() <= 321, "{} journal entries", entries.len());
-        let reopened = Ledger::open(store, tenant, clock()).await.unwrap();
+        let reopened = Ledger::open(&Env::builder(store).clock(clock()).build(), tenant)
+            .await
+            .unwrap();
         assert_eq!(reopened.read(|e| e.transfer_count()).await.unwrap(), 320);
     });
 }

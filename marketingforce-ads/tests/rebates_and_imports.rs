@@ -10,7 +10,7 @@ use marketingforce_ads::agreement::{ServiceType, SettlementTerms};
 use marketingforce_ads::chart::{AccountKind, Chart};
 use marketingforce_ads::config::Config;
 use marketingforce_ads::ids::{AdAccountId, CampaignId, CustomerId, PlatformId};
-use marketingforce_ads::import::ImportFormat;
+use marketingforce_ads::import::{ImportFormat, ImportOptions};
 use marketingforce_ads::ledger::{LedgerEngine, Leg, TransferId, TransferSpec};
 use marketingforce_ads::ops::{BalanceOwner, StatementQuery};
 use marketingforce_ads::period::Month;
@@ -425,5 +425,92 @@ fn a_report_export_records_spend_once_and_settles_without_fetching() {
             .account_statement(AccountKind::Cash, BalanceOwner::Agency, StatementQuery::first(0))
             .await
             .is_err());
+    });
+}
+
+#[test]
+fn an_export_covering_the_month_records_the_days_it_leaves_out_as_days_without_spend() {
+    runtime().block_on(async {
+        let w = world().await;
+        let plan = accounts_and_campaigns(&w).await;
+        let month: Month = "2026-03".parse().unwrap();
+        // The platform lists one account-day with delivery, as real exports do.
+        let (s1, c1) = (&plan.s1, &plan.campaigns[0]);
+        let csv = format!(
+            "date,account_id,campaign_id,spend,impressions,clicks\n2026-03-02,{},{},100.00,5000,100\n",
+            s1.external_id, c1.external_id
+        );
+        let first = w
+            .ops
+            .import_reports(&w.p1.id, ImportFormat::Csv, csv.as_bytes())
+            .await
+            .unwrap();
+        assert_eq!(first.ingested.len(), 1);
+        after_month(&w);
+        // Read as it is, the other days are missing: a final settlement is refused.
+        let e = w
+            .ops
+            .settle_month(month, SettlementMode::Final)
+            .await
+            .unwrap_err();
+        assert_eq!(marketingforce_core::Classify::code(&e), "missing_reports");
+
+        let bad = ImportOptions::new().covering(day("2026-03-31"), day("2026-03-01"));
+        let e = w
+            .ops
+            .import_reports_with(&w.p1.id, ImportFormat::Csv, csv.as_bytes(), &bad)
+            .await
+            .unwrap_err();
+        assert_eq!(e.field(), Some("covers"));
+
+        let covering = ImportOptions::new().covering_month(month);
+        let filled = w
+            .ops
+            .import_reports_with(&w.p1.id, ImportFormat::Csv, csv.as_bytes(), &covering)
+            .await
+            .unwrap();
+        // Two accounts on the first platform: 62 account-days, the listed one a duplicate.
+        assert_eq!(filled.ingested.len(), 62, "{filled:?}");
+        assert!(filled.failed.is_empty());
+        let duplicates = filled
+            .ingested
+            .iter()
+            .filter(|d| d.outcome == IngestOutcome::Duplicate)
+            .count();
+        assert_eq!(duplicates, 1);
+        // Covering again changes nothing.
+        let again = w
+            .ops
+            .import_reports_with(&w.p1.id, ImportFormat::Csv, csv.as_bytes(), &covering)
+            .await
+            .unwrap();
+        assert!(again
+            .ingested
+            .iter()
+            .all(|d| d.outcome == IngestOutcome::Duplicate));
+        // A later export listing a day recorded as empty replaces it (revision 1 over 0).
+        let late = format!(
+            "date,account_id,campaign_id,spend,impressions,clicks\n2026-03-03,{},{},50.00,2000,40\n",
+            s1.external_id, c1.external_id
+        );
+        let replaced = w
+            .ops
+            .import_reports(&w.p1.id, ImportFormat::Csv, late.as_bytes())
+            .await
+            .unwrap();
+        assert_ne!(replaced.ingested[0].outcome, IngestOutcome::Duplicate);
+        // The second platform's accounts still lack reports; settle what the first one has.
+        let statement = w
+            .ops
+            .settle_month(month, SettlementMode::Provisional)
+            .await
+            .unwrap();
+        let spend_p1: Money = statement
+            .figures
+            .lines
+            .iter()
+            .filter(|l| l.platform == w.p1.id)
+            .fold(cny("0"), |a, l| a.checked_add(&l.spend).unwrap());
+        assert_eq!(spend_p1, cny("150.00"));
     });
 }

@@ -5,6 +5,7 @@
 
 mod common;
 
+use marketingforce_core::env::Env;
 use marketingforce_core::IdempotencyKey;
 use std::sync::Arc;
 
@@ -102,9 +103,12 @@ async fn two_ledgers_post_to_one_journal() {
     );
     let tenant = TenantId::new();
     let a = Arc::new(
-        Ledger::open(store.clone(), tenant, clock.clone())
-            .await
-            .unwrap(),
+        Ledger::open(
+            &Env::builder(store.clone()).clock(clock.clone()).build(),
+            tenant,
+        )
+        .await
+        .unwrap(),
     );
     let (funds, sink) = (AccountId::new(1), AccountId::new(2));
     let mut guarded = AccountFlags::NONE;
@@ -145,9 +149,12 @@ async fn two_ledgers_post_to_one_journal() {
     .await
     .unwrap();
     let b = Arc::new(
-        Ledger::open(store.clone(), tenant, clock.clone())
-            .await
-            .unwrap(),
+        Ledger::open(
+            &Env::builder(store.clone()).clock(clock.clone()).build(),
+            tenant,
+        )
+        .await
+        .unwrap(),
     );
     // 80 debits of 10 from it, alternating: exactly 50 fit.
     let mut tasks = Vec::new();
@@ -179,7 +186,9 @@ async fn two_ledgers_post_to_one_journal() {
         }
     }
     assert_eq!(accepted, 50);
-    let reopened = Ledger::open(store, tenant, clock).await.unwrap();
+    let reopened = Ledger::open(&Env::builder(store).clock(clock).build(), tenant)
+        .await
+        .unwrap();
     for ledger in [&*a, &*b, &reopened] {
         let f = ledger.balance(funds).await.unwrap().unwrap();
         assert_eq!((f.credits_posted, f.debits_posted), (500, 500));

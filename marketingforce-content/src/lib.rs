@@ -8,7 +8,7 @@
 //! ```
 //! use marketingforce_core::IdempotencyKey;
 //! use std::sync::Arc;
-//! use marketingforce_content::compliance::{ContentVersion, Decision, Lexicon, ReviewService};
+//! use marketingforce_content::compliance::{ContentVersion, Decision, ReviewService};
 //! use marketingforce_content::distribution::{
 //!     meters, ChannelCatalogue, InMemoryQuota, PublicationStatus, PublishCommand, Publisher,
 //!     SimulatedChannel,
@@ -16,6 +16,7 @@
 //! use marketingforce_content::text::OfflineTextGenerator;
 //! use marketingforce_core::adapters::channel::{AccountStatus, ContentFormat, Verification};
 //! use marketingforce_core::adapters::generation::{ContactDetails, Materials, TextRequest};
+//! use marketingforce_core::env::Env;
 //! use marketingforce_core::id::SeededIds;
 //! use marketingforce_core::storage::{MemoryStore, Store};
 //! use marketingforce_core::tenant::TenantId;
@@ -24,6 +25,7 @@
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 //! let clock: Arc<dyn Clock> = Arc::new(ManualClock::at_rfc3339("2026-03-02T09:00:00+08:00").unwrap());
 //! let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+//! let env = Env::builder(store).clock(clock.clone()).ids(Arc::new(SeededIds::new(1, clock.clone()))).build();
 //! let tenant = TenantId::new();
 //!
 //! // 1. T-text drafts an article from the user's materials (offline, deterministic for a seed).
@@ -39,7 +41,7 @@
 //! let article = OfflineTextGenerator::new().generate_article(&request).unwrap();
 //!
 //! // 2. Compliance review, recorded for this content version.
-//! let reviews = ReviewService::new(store.clone(), clock.clone(), Lexicon::builtin());
+//! let reviews = ReviewService::new(&env);
 //! let version = ContentVersion { content_id: "art-1".into(), version: 1, industry: None,
 //!     title: article.title.clone(), body: article.body_markdown.clone() };
 //! assert_eq!(reviews.review(&tenant, &version, &IdempotencyKey::from_static("review-art-1-v1")).await.unwrap().decision, Decision::Approved);
@@ -50,11 +52,11 @@
 //! channel.add_account(&tenant, "acme", AccountStatus { verification: Verification::Verified, suspended: None });
 //! let quota = Arc::new(InMemoryQuota::new());
 //! quota.set_limit(&tenant, meters::PUBLICATIONS, 100);
-//! let publisher = Publisher::new(store.clone(), clock.clone(), Arc::new(SeededIds::new(1, clock.clone())),
-//!         Arc::new(ChannelCatalogue::builtin()))
-//!     .with_channel(Arc::new(channel)).unwrap()
-//!     .with_quota(quota.clone())
-//!     .require_review(reviews);
+//! let publisher = Publisher::builder(&env, Arc::new(ChannelCatalogue::builtin()))
+//!     .channel(Arc::new(channel)).unwrap()
+//!     .quota(quota.clone())
+//!     .require_review(reviews)
+//!     .build();
 //! let publication = publisher.publish(&tenant, PublishCommand {
 //!     content_id: "art-1".into(), version: 1, channel: "machine-portal".into(), account: "acme".into(),
 //!     format: ContentFormat::Article, title: article.title, body_html: article.body_html,

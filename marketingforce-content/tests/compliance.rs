@@ -5,6 +5,7 @@
 //! refused with its JSON path, huge texts are scanned in bounded memory, and the labelled
 //! evaluation corpus meets its precision and recall floors.
 
+use marketingforce_core::env::Env;
 use marketingforce_core::IdempotencyKey;
 use std::collections::BTreeSet;
 use std::io::Read;
@@ -290,7 +291,7 @@ async fn referrals_are_decided_by_a_person_and_recorded_per_version() {
         marketingforce_core::time::ManualClock::at_rfc3339("2026-03-02T09:00:00+08:00").unwrap(),
     );
     let store = Arc::new(marketingforce_core::storage::MemoryStore::new());
-    let service = ReviewService::new(store, clock, Lexicon::builtin());
+    let service = ReviewService::new(&Env::builder(store).clock(clock).build());
     let t = marketingforce_core::tenant::TenantId::new();
     let v = ContentVersion {
         content_id: "c".into(),
@@ -608,7 +609,7 @@ async fn waivers_are_kept_on_the_review_record() {
         marketingforce_core::time::ManualClock::at_rfc3339("2026-03-02T09:00:00+08:00").unwrap(),
     );
     let store = Arc::new(marketingforce_core::storage::MemoryStore::new());
-    let service = ReviewService::new(store, clock, Lexicon::builtin());
+    let service = ReviewService::new(&Env::builder(store).clock(clock).build());
     let t = marketingforce_core::tenant::TenantId::new();
     let bad = Lexicon::from_json(
         r#"{"version":1,"name":"acme","categories":[{"id":"ok","name":"ok","severity":"warn","law":"x","explanation":"x"}],"terms":[{"term":"顶级","category":"ok"}]}"#,

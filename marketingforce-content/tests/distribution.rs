@@ -6,15 +6,16 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::Duration;
-use marketingforce_content::compliance::{ContentVersion, Lexicon, ReviewService};
+use marketingforce_content::compliance::{ContentVersion, ReviewService};
 use marketingforce_content::distribution::{
     meters, recommend, ChannelCatalogue, Fault, InMemoryQuota, ObservedPerformance,
-    PublicationStatus, PublishCommand, Publisher, QuotaGate, RecommendationRequest,
-    RecommendationWeights, SimulatedChannel,
+    PublicationStatus, PublishCommand, Publisher, PublisherBuilder, QuotaGate,
+    RecommendationRequest, RecommendationWeights, SimulatedChannel,
 };
 use marketingforce_content::ContentError;
 use marketingforce_core::adapters::channel::{AccountStatus, ContentFormat, Verification};
 use marketingforce_core::adapters::generation::Audience;
+use marketingforce_core::env::Env;
 use marketingforce_core::id::SeededIds;
 use marketingforce_core::storage::{MemoryStore, Store};
 use marketingforce_core::tenant::TenantId;
@@ -49,16 +50,15 @@ fn world(code: &str) -> World {
     }
 }
 
-fn publisher(w: &World, catalogue: ChannelCatalogue) -> Publisher {
+fn publisher(w: &World, catalogue: ChannelCatalogue) -> PublisherBuilder {
     let clock: Arc<dyn Clock> = w.clock.clone();
-    Publisher::new(
-        w.store.clone(),
-        clock.clone(),
-        Arc::new(SeededIds::new(1, clock)),
-        Arc::new(catalogue),
-    )
-    .with_channel(Arc::new(w.channel.clone()))
-    .unwrap()
+    let env = Env::builder(w.store.clone())
+        .clock(clock.clone())
+        .ids(Arc::new(SeededIds::new(1, clock)))
+        .build();
+    Publisher::builder(&env, Arc::new(catalogue))
+        .channel(Arc::new(w.channel.clone()))
+        .unwrap()
 }
 
 fn cmd(channel: &str, n: u32) -> PublishCommand {
@@ -81,7 +81,9 @@ async fn unverified_and_suspended_accounts_are_refused_before_anything_is_consum
     let w = world("machine-portal");
     let quota = Arc::new(InMemoryQuota::new());
     quota.set_limit(&w.tenant, meters::PUBLICATIONS, 10);
-    let p = publisher(&w, ChannelCatalogue::builtin()).with_quota(quota.clone());
+    let p = publisher(&w, ChannelCatalogue::builtin())
+        .quota(quota.clone())
+        .build();
     w.channel.add_account(
         &w.tenant,
         "new",
@@ -124,7 +126,9 @@ async fn rejections_are_recorded_with_their_reason_and_quota_is_given_back() {
     let w = world("machine-portal");
     let quota = Arc::new(InMemoryQuota::new());
     quota.set_limit(&w.tenant, meters::PUBLICATIONS, 5);
-    let p = publisher(&w, ChannelCatalogue::builtin()).with_quota(quota.clone());
+    let p = publisher(&w, ChannelCatalogue::builtin())
+        .quota(quota.clone())
+        .build();
     w.channel.inject(Fault::Reject {
         code: "duplicate".into(),
         reason: "与已发布内容重复".into(),
@@ -234,8 +238,10 @@ async fn rejections_are_recorded_with_their_reason_and_quota_is_given_back() {
 #[tokio::test]
 async fn only_approved_versions_are_published() {
     let w = world("machine-portal");
-    let reviews = ReviewService::new(w.store.clone(), w.clock.clone(), Lexicon::builtin());
-    let p = publisher(&w, ChannelCatalogue::builtin()).require_review(reviews.clone());
+    let reviews = ReviewService::new(&Env::builder(w.store.clone()).clock(w.clock.clone()).build());
+    let p = publisher(&w, ChannelCatalogue::builtin())
+        .require_review(reviews.clone())
+        .build();
     let e = p
         .publish(
             &w.tenant,
@@ -292,7 +298,9 @@ async fn rate_limits_schedule_the_overflow_and_scheduled_items_publish_when_due(
     let w = world("news-portal"); // 2 per hour, 10 per day, 3 release units each
     let quota = Arc::new(InMemoryQuota::new());
     quota.set_limit(&w.tenant, meters::PUBLICATIONS, 30);
-    let p = publisher(&w, ChannelCatalogue::builtin()).with_quota(quota.clone());
+    let p = publisher(&w, ChannelCatalogue::builtin())
+        .quota(quota.clone())
+        .build();
     let mut statuses = Vec::new();
     for n in 0..3 {
         statuses.push(
@@ -333,7 +341,7 @@ async fn rate_limits_schedule_the_overflow_and_scheduled_items_publish_when_due(
     assert_eq!(done.len(), 1);
     assert_eq!(quota.used(&w.tenant, meters::PUBLICATIONS), 12);
     // A new publisher over the same store (a restart) rebuilds the rate window from storage.
-    let p2 = publisher(&w, ChannelCatalogue::builtin());
+    let p2 = publisher(&w, ChannelCatalogue::builtin()).build();
     let r = p2
         .publish(
             &w.tenant,
@@ -405,7 +413,7 @@ proptest! {
             let cost = ChannelCatalogue::builtin().get(channel).unwrap().release_cost;
             let quota = Arc::new(InMemoryQuota::new());
             quota.set_limit(&w.tenant, meters::PUBLICATIONS, quota_units);
-            let p = Arc::new(publisher(&w, loose_catalogue()).with_quota(quota.clone()));
+            let p = Arc::new(publisher(&w, loose_catalogue()).quota(quota.clone()).build());
             let mut tasks = Vec::new();
             for n in 0..requests + replays {
                 let p = p.clone();
@@ -612,7 +620,7 @@ mod with_modules_metering {
                     .grant(Grant::new(w.tenant, d("2026-03-01"), d("2027-03-01")).quota(UsageUnit::Publications, quota_units, QuotaPeriod::Term))
                     .await
                     .unwrap();
-                let p = Arc::new(publisher(&w, loose_catalogue()).with_quota(Arc::new(ModulesQuota::new(registry.clone()))));
+                let p = Arc::new(publisher(&w, loose_catalogue()).quota(Arc::new(ModulesQuota::new(registry.clone()))).build());
                 let mut tasks = Vec::new();
                 for n in 0..requests + replays {
                     let p = p.clone();

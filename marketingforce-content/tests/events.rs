@@ -1,13 +1,12 @@
 //! Domain events: review decisions and channel answers are written to the tenant's outbox in the
 //! batch that records them — once, never without the record, never with the content's text.
 
+use marketingforce_core::env::Env;
 use marketingforce_core::IdempotencyKey;
 use std::sync::Arc;
 
 use chrono::Duration;
-use marketingforce_content::compliance::{
-    ContentVersion, Decision, HumanDecision, Lexicon, ReviewService,
-};
+use marketingforce_content::compliance::{ContentVersion, Decision, HumanDecision, ReviewService};
 use marketingforce_content::distribution::{
     ChannelCatalogue, Fault, PublicationStatus, PublishCommand, Publisher, SimulatedChannel,
 };
@@ -52,7 +51,7 @@ fn version(id: &str, v: u32, title: &str, body: &str) -> ContentVersion {
 #[tokio::test]
 async fn review_decisions_name_rules_never_the_text() {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    let reviews = ReviewService::new(store.clone(), clock(), Lexicon::builtin());
+    let reviews = ReviewService::new(&Env::builder(store.clone()).clock(clock()).build());
     let t = TenantId::new();
 
     let bad = version("art-1", 1, "行业第一的数控机床", "国家级产品，精度最高。");
@@ -165,14 +164,16 @@ fn world(store: Arc<dyn Store>) -> World {
 
 fn publisher(w: &World) -> Publisher {
     let clock: Arc<dyn Clock> = w.clock.clone();
-    Publisher::new(
-        w.store.clone(),
-        clock.clone(),
-        Arc::new(SeededIds::new(1, clock)),
+    Publisher::builder(
+        &Env::builder(w.store.clone())
+            .clock(clock.clone())
+            .ids(Arc::new(SeededIds::new(1, clock)))
+            .build(),
         Arc::new(ChannelCatalogue::builtin()),
     )
-    .with_channel(Arc::new(w.channel.clone()))
+    .channel(Arc::new(w.channel.clone()))
     .unwrap()
+    .build()
 }
 
 fn cmd(n: u32) -> PublishCommand {
@@ -302,7 +303,7 @@ async fn an_unrecorded_publication_emits_nothing_and_its_retry_emits_once() {
     );
 
     // A review that is not recorded emits nothing either.
-    let reviews = ReviewService::new(faulty.clone(), w.clock.clone(), Lexicon::builtin());
+    let reviews = ReviewService::new(&Env::builder(faulty.clone()).clock(w.clock.clone()).build());
     faulty.script_matching(storage::Fault::ErrorBeforeCommit, "review-9");
     let bad = version("art-9", 1, "全国第一", "最好的机床。");
     assert!(reviews

@@ -3,6 +3,7 @@
 
 mod support;
 
+use marketingforce_core::env::Env;
 use marketingforce_core::IdempotencyKey;
 use std::sync::Arc;
 use std::time::Duration;
@@ -57,14 +58,16 @@ async fn publishes_rejects_and_reads_stats_over_http() {
     let channel = Arc::new(HttpChannel::new(config(&server.base)).unwrap());
     let clock: Arc<dyn Clock> =
         Arc::new(ManualClock::at_rfc3339("2026-03-02T09:00:00+08:00").unwrap());
-    let publisher = Publisher::new(
-        Arc::new(MemoryStore::new()),
-        clock.clone(),
-        Arc::new(SeededIds::new(1, clock)),
+    let publisher = Publisher::builder(
+        &Env::builder(Arc::new(MemoryStore::new()))
+            .clock(clock.clone())
+            .ids(Arc::new(SeededIds::new(1, clock)))
+            .build(),
         Arc::new(ChannelCatalogue::builtin()),
     )
-    .with_channel(channel.clone())
-    .unwrap();
+    .channel(channel.clone())
+    .unwrap()
+    .build();
     let t = TenantId::new();
     // The first publish call gets a 503 and is retried with the same idempotency key.
     let p = publisher

@@ -1,6 +1,7 @@
 //! Optimisation and monitoring: the bandit learns the better channel (seeded, deterministic),
 //! EWMA alerts fire on real changes only, remarketing audiences, inquiries to the CRM once.
 
+use marketingforce_core::env::Env;
 use marketingforce_core::IdempotencyKey;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -182,14 +183,16 @@ async fn inquiries_reach_the_crm_once_attributed_to_their_content() {
         },
     );
     let publisher = Arc::new(
-        Publisher::new(
-            store.clone(),
-            dyn_clock.clone(),
-            Arc::new(SeededIds::new(2, dyn_clock.clone())),
+        Publisher::builder(
+            &Env::builder(store.clone())
+                .clock(dyn_clock.clone())
+                .ids(Arc::new(SeededIds::new(2, dyn_clock.clone())))
+                .build(),
             Arc::new(ChannelCatalogue::builtin()),
         )
-        .with_channel(Arc::new(channel))
-        .unwrap(),
+        .channel(Arc::new(channel))
+        .unwrap()
+        .build(),
     );
     for n in 0..5 {
         let cmd = PublishCommand {
@@ -212,7 +215,11 @@ async fn inquiries_reach_the_crm_once_attributed_to_their_content() {
     clock.advance(Duration::days(5));
     let sink = Arc::new(MemoryLeadSink::new());
     sink.fail_next(2);
-    let fwd = InquiryForwarder::new(store.clone(), dyn_clock, publisher, sink.clone());
+    let fwd = InquiryForwarder::new(
+        &Env::builder(store.clone()).clock(dyn_clock).build(),
+        publisher,
+        sink.clone(),
+    );
     let first = fwd.run(&t).await.unwrap();
     assert!(
         first.new > 0,

@@ -4,6 +4,7 @@
 
 mod fake;
 
+use marketingforce_core::env::Env;
 use marketingforce_core::IdempotencyKey;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -74,14 +75,16 @@ async fn rig(cassettes: &[&str]) -> Rig {
         .with_channel(catalogue_entry())
         .unwrap();
     let dyn_clock: Arc<dyn Clock> = clock.clone();
-    let publisher = Publisher::new(
-        store.clone(),
-        dyn_clock.clone(),
-        Arc::new(SeededIds::new(7, dyn_clock)),
+    let publisher = Publisher::builder(
+        &Env::builder(store.clone())
+            .clock(dyn_clock.clone())
+            .ids(Arc::new(SeededIds::new(7, dyn_clock)))
+            .build(),
         Arc::new(catalogue),
     )
-    .with_channel(channel.clone())
-    .unwrap();
+    .channel(channel.clone())
+    .unwrap()
+    .build();
     Rig {
         fake,
         clock,

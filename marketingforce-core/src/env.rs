@@ -1,11 +1,13 @@
 //! [`Env`]: what every service of the SDK runs on — the store, the clock, the id source, the
 //! business calendar, the keys and the HTTP settings — built once and handed to each service.
 //!
-//! Every service of every crate is constructed the same way: `Service::new(&env)`, or
-//! `Service::builder(&env)…build()` when it takes a configuration. A service is shared by all
-//! tenants; `service.tenant(&profile)` gives the handle bound to one tenant, whose mutating calls
-//! take an [`IdempotencyKey`](crate::IdempotencyKey) as their last argument. The umbrella crate's
-//! `Platform` builds an `Env` and every service from it.
+//! Every service of every crate is constructed the same way, from the environment and then its
+//! required parts: `Service::new(&env, …)` when it has no options, or
+//! `Service::builder(&env, …)…build()` when it has (`…open().await` for the services that
+//! replay a tenant's journal as they open, such as the ads crate's `AdOps::builder(&env,
+//! tenant)`). Every mutating call takes an [`IdempotencyKey`](crate::IdempotencyKey) as its last
+//! argument. The umbrella crate's `Platform` builds an `Env` and every service from it, and
+//! hands out one handle per tenant.
 //!
 //! ```
 //! use std::sync::Arc;

@@ -27,6 +27,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use marketingforce_core::env::Env;
 use marketingforce_core::id::{splitmix64, IdGenerator};
 use marketingforce_core::money::Money;
 use marketingforce_core::storage::{
@@ -286,12 +287,12 @@ pub struct Fission {
 }
 
 impl Fission {
-    /// A service over `store`.
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, ids: Arc<dyn IdGenerator>) -> Fission {
+    /// A service on `env` (its store, clock and ids).
+    pub fn new(env: &Env) -> Fission {
         Fission {
-            store,
-            clock,
-            ids,
+            store: env.store().clone(),
+            clock: env.clock().clone(),
+            ids: env.ids().clone(),
             lock: tokio::sync::Mutex::new(()),
         }
     }

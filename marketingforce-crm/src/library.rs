@@ -13,6 +13,7 @@
 use marketingforce_core::IdempotencyKey;
 use std::sync::Arc;
 
+use marketingforce_core::env::Env;
 use marketingforce_core::storage::{Collection, Entity, IndexEntry, Store};
 use marketingforce_core::telemetry::operation;
 use marketingforce_core::tenant::TenantId;
@@ -143,9 +144,11 @@ pub struct Library {
 }
 
 impl Library {
-    /// A library over `store`.
-    pub fn new(store: Arc<dyn Store>) -> Library {
-        Library { store }
+    /// A library on `env` (its store).
+    pub fn new(env: &Env) -> Library {
+        Library {
+            store: env.store().clone(),
+        }
     }
 
     fn items(&self) -> Collection<LibraryItem> {

@@ -39,7 +39,6 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use marketingforce_core::env::Env;
 use marketingforce_core::events::Outbox;
-use marketingforce_core::id::IdGenerator;
 use marketingforce_core::money::{Money, RoundingMode};
 use marketingforce_core::storage::{
     Batch, Collection, CommitOutcome, Entity, Expect, Idempotent, Journal, Store,
@@ -704,20 +703,12 @@ pub struct Membership {
 }
 
 impl Membership {
-    /// A service over `store`.
-    pub fn new(
-        store: Arc<dyn Store>,
-        clock: Arc<dyn Clock>,
-        ids: Arc<dyn IdGenerator>,
-    ) -> Membership {
-        let env = Env::builder(store.clone())
-            .clock(clock.clone())
-            .ids(ids)
-            .build();
+    /// A service on `env` (its store, clock, and ids for its events).
+    pub fn new(env: &Env) -> Membership {
         Membership {
-            outbox: Outbox::new(&env),
-            store,
-            clock,
+            outbox: Outbox::new(env),
+            store: env.store().clone(),
+            clock: env.clock().clone(),
             tenants: std::sync::Mutex::default(),
         }
     }

@@ -24,6 +24,7 @@ use marketingforce_core::IdempotencyKey;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
+use marketingforce_core::env::Env;
 use marketingforce_core::id::IdGenerator;
 use marketingforce_core::storage::{
     Batch, Collection, Entity, Expect, Idempotent, IndexEntry, Store,
@@ -317,26 +318,48 @@ pub struct Sops {
     max_clock_skew: Duration,
 }
 
+/// Builds [`Sops`] ([`Sops::builder`]).
+#[derive(Debug)]
+#[must_use]
+pub struct SopsBuilder {
+    env: Env,
+    max_clock_skew: Duration,
+}
+
+impl SopsBuilder {
+    /// How far ahead of the service's clock a lead SOP's `trigger_at` may be (default
+    /// [`DEFAULT_MAX_CLOCK_SKEW`](crate::request::DEFAULT_MAX_CLOCK_SKEW), 5 minutes).
+    pub fn max_clock_skew(mut self, skew: Duration) -> Self {
+        self.max_clock_skew = skew.abs();
+        self
+    }
+
+    /// The service.
+    pub fn build(self) -> Sops {
+        Sops {
+            store: self.env.store().clone(),
+            clock: self.env.clock().clone(),
+            ids: self.env.ids().clone(),
+            max_clock_skew: self.max_clock_skew,
+        }
+    }
+}
+
 /// How far ahead a community SOP may be scheduled: 366 days.
 pub const MAX_COMMUNITY_SCHEDULE_DAYS: i64 = 366;
 
 impl Sops {
-    /// A service over `store`.
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, ids: Arc<dyn IdGenerator>) -> Sops {
-        Sops {
-            store,
-            clock,
-            ids,
-            max_clock_skew: crate::request::DEFAULT_MAX_CLOCK_SKEW,
-        }
+    /// A service on `env` (its store, clock and ids) with the default clock skew.
+    pub fn new(env: &Env) -> Sops {
+        Sops::builder(env).build()
     }
 
-    /// How far ahead of this service's clock a lead SOP's `trigger_at` may be (default
-    /// [`DEFAULT_MAX_CLOCK_SKEW`](crate::request::DEFAULT_MAX_CLOCK_SKEW), 5 minutes).
-    #[must_use]
-    pub fn with_max_clock_skew(mut self, skew: Duration) -> Sops {
-        self.max_clock_skew = skew.abs();
-        self
+    /// Start building a service on `env` (see [`SopsBuilder`]).
+    pub fn builder(env: &Env) -> SopsBuilder {
+        SopsBuilder {
+            env: env.clone(),
+            max_clock_skew: crate::request::DEFAULT_MAX_CLOCK_SKEW,
+        }
     }
 
     /// The trigger of a lead SOP happened (assignment, stage change): it is not in the future
@@ -385,14 +408,14 @@ impl Sops {
     /// ```
     /// # use std::sync::Arc;
     /// # use marketingforce_core::IdempotencyKey;
-    /// # use marketingforce_core::id::RandomIds;
+    /// # use marketingforce_core::env::Env;
     /// # use marketingforce_core::storage::MemoryStore;
     /// # use marketingforce_core::tenant::TenantId;
     /// # use marketingforce_core::time::{Clock, SystemClock};
     /// # use marketingforce_crm::ids::{LeadId, SopId, UserId};
     /// # use marketingforce_crm::sop::{SopKind, SopStep, SopTemplate, Sops, StepAction, Trigger};
     /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-    /// let sops = Sops::new(Arc::new(MemoryStore::new()), Arc::new(SystemClock), Arc::new(RandomIds));
+    /// let sops = Sops::new(&Env::new(Arc::new(MemoryStore::new())));
     /// let tenant = TenantId::new();
     /// let step = SopStep { title: "首次电话".into(), offset_hours: 2, action: StepAction::Call, remind_before_minutes: 30, escalate_after_hours: None };
     /// let t = SopTemplate { id: SopId::new(), name: "跟进".into(), kind: SopKind::Customer, trigger: Trigger::Assigned, steps: vec![step] };

@@ -832,11 +832,7 @@ fn sop_triggers_in_the_future_are_refused_and_schedules_are_bounded() {
     run(async {
         let env = Env::new(CrmConfig::default());
         let t = &env.tenant;
-        let sops = Sops::new(
-            env.store.clone(),
-            std::sync::Arc::new(env.clock.clone()),
-            env.ids.clone(),
-        );
+        let sops = Sops::new(&env.core());
         let tpl = SopTemplate {
             id: SopId::new(),
             name: "跟进".into(),

@@ -561,7 +561,7 @@ fn member_levels_moving_are_events_committed_with_the_points() {
     run(async {
         let env = Env::new(CrmConfig::default());
         let (t, store) = (&env.tenant, &env.store);
-        let m = Membership::new(store.clone(), Arc::new(env.clock.clone()), env.ids.clone());
+        let m = Membership::new(&env.core());
         let p = MembershipProgram::example(ProgramId::new());
         m.save_program(t, &p).await.unwrap();
         let lead = LeadId::new();

@@ -3,7 +3,6 @@
 mod common;
 
 use marketingforce_core::IdempotencyKey;
-use std::sync::Arc;
 
 use chrono::Duration;
 use common::{run, Env};
@@ -28,11 +27,7 @@ fn membership_points_lock_expire_redeem_and_levels() {
     run(async {
         let env = Env::new(CrmConfig::default());
         let t = &env.tenant;
-        let m = Membership::new(
-            env.store.clone(),
-            Arc::new(env.clock.clone()),
-            env.ids.clone(),
-        );
+        let m = Membership::new(&env.core());
         let p = MembershipProgram::example(ProgramId::new());
         m.save_program(t, &p).await.unwrap();
         let mut bad = p.clone();
@@ -171,11 +166,7 @@ fn membership_points_lock_expire_redeem_and_levels() {
         assert_eq!(sums.values().sum::<i128>(), 0);
         assert_eq!(sums.get(&Account::Available).copied().unwrap_or(0), 0);
         // A restart rebuilds the same balances from the ledger.
-        let m2 = Membership::new(
-            env.store.clone(),
-            Arc::new(env.clock.clone()),
-            env.ids.clone(),
-        );
+        let m2 = Membership::new(&env.core());
         assert_eq!(m2.balance(t, &p.id, &lead).await.unwrap().available, 0);
     });
 }
@@ -185,11 +176,7 @@ fn fission_guards_budget_and_one_level_rewards() {
     run(async {
         let env = Env::new(CrmConfig::default());
         let t = &env.tenant;
-        let f = Fission::new(
-            env.store.clone(),
-            Arc::new(env.clock.clone()),
-            env.ids.clone(),
-        );
+        let f = Fission::new(&env.core());
         let now = env.clock.now();
         let c = FissionCampaign::new(
             CampaignId::new(),
@@ -325,11 +312,7 @@ fn sops_due_tasks_reminders_and_escalation() {
     run(async {
         let env = Env::new(CrmConfig::default());
         let t = &env.tenant;
-        let sops = Sops::new(
-            env.store.clone(),
-            Arc::new(env.clock.clone()),
-            env.ids.clone(),
-        );
+        let sops = Sops::new(&env.core());
         let sp = UserId::new();
         let manager = UserId::new();
         let tpl = SopTemplate {
@@ -445,11 +428,7 @@ fn starting_sops_under_an_idempotency_key_runs_once() {
     run(async {
         let env = Env::new(CrmConfig::default());
         let t = &env.tenant;
-        let sops = Sops::new(
-            env.store.clone(),
-            Arc::new(env.clock.clone()),
-            env.ids.clone(),
-        );
+        let sops = Sops::new(&env.core());
         let sp = UserId::new();
         let tpl = SopTemplate {
             id: SopId::new(),
@@ -618,7 +597,7 @@ fn library_search_and_one_click_send() {
     run(async {
         let env = Env::new(CrmConfig::default());
         let (crm, t) = (&env.crm, &env.tenant);
-        let lib = Library::new(env.store.clone());
+        let lib = Library::new(&env.core());
         let price = LibraryItem::new(
             MaterialId::new(),
             "报价",

@@ -201,7 +201,6 @@ async fn a_dropped_capture_leaves_no_ghost_lead() {
 /// Points redeemed through two processes at once: never more than the member has.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn points_are_never_redeemed_twice_across_processes() {
-    use marketingforce_core::id::RandomIds;
     use marketingforce_core::time::{Clock, ManualClock};
     use marketingforce_crm::ids::{LeadId, ProgramId};
     use marketingforce_crm::membership::{Membership, MembershipProgram};
@@ -212,9 +211,9 @@ async fn points_are_never_redeemed_twice_across_processes() {
         Arc::new(ManualClock::at_rfc3339("2026-03-02T09:00:00+08:00").unwrap());
     let process = || {
         Arc::new(Membership::new(
-            store.clone(),
-            clock.clone(),
-            Arc::new(RandomIds),
+            &marketingforce_core::env::Env::builder(store.clone())
+                .clock(clock.clone())
+                .build(),
         ))
     };
     let (a, b) = (process(), process());

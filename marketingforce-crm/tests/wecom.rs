@@ -571,7 +571,7 @@ async fn the_library_sends_through_a_sender_and_records_the_behaviour() {
     let r = rig(&["wecom/sync.jsonl"]).await;
     r.wecom.sync_contacts(users()).await.unwrap();
     let c1 = r.wecom.lead_of("wmC1AAAA").await.unwrap().unwrap();
-    let library = Library::new(r.store.clone());
+    let library = Library::new(&marketingforce_core::env::Env::new(r.store.clone()));
     let item = LibraryItem::new(
         marketingforce_crm::ids::MaterialId::new(),
         "报价",

@@ -20,6 +20,7 @@ use std::sync::Arc;
 
 use chrono::{Datelike, NaiveDate};
 use marketingforce_core::entity_id;
+use marketingforce_core::env::Env;
 use marketingforce_core::id::IdGenerator;
 use marketingforce_core::money::{Currency, Money, Rate, RoundingMode};
 use marketingforce_core::storage::{
@@ -273,7 +274,7 @@ pub struct OrderRequest {
 /// use marketingforce_core::IdempotencyKey;
 /// use std::sync::Arc;
 /// use chrono::NaiveDate;
-/// use marketingforce_core::id::RandomIds;
+/// use marketingforce_core::env::Env;
 /// use marketingforce_core::money::Money;
 /// use marketingforce_core::storage::MemoryStore;
 /// use marketingforce_core::tenant::TenantId;
@@ -282,7 +283,8 @@ pub struct OrderRequest {
 ///
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let d = |s: &str| s.parse::<NaiveDate>().unwrap();
-/// let svc = ChannelService::new(Arc::new(MemoryStore::new()), TenantId::new(), QuoteEngine::builtin(), Arc::new(RandomIds));
+/// let env = Env::new(Arc::new(MemoryStore::new()));
+/// let svc = ChannelService::builder(&env, TenantId::new()).engine(QuoteEngine::builtin()).build();
 /// let partner = svc.register(&PartnerTerms {
 ///     name: "浙江渠道".into(),
 ///     areas: vec![Region::new("CN-33").unwrap()],
@@ -309,19 +311,41 @@ pub struct ChannelService {
     ids: Arc<dyn IdGenerator>,
 }
 
-impl ChannelService {
-    /// The channel business stored under the operator's tenant.
-    pub fn new(
-        store: Arc<dyn Store>,
-        operator: TenantId,
-        engine: QuoteEngine,
-        ids: Arc<dyn IdGenerator>,
-    ) -> ChannelService {
+/// Builds a [`ChannelService`] ([`ChannelService::builder`]).
+#[derive(Debug)]
+#[must_use]
+pub struct ChannelServiceBuilder {
+    env: Env,
+    operator: TenantId,
+    engine: Option<QuoteEngine>,
+}
+
+impl ChannelServiceBuilder {
+    /// Price partners' orders with `engine` (default: [`QuoteEngine::builtin`]).
+    pub fn engine(mut self, engine: QuoteEngine) -> Self {
+        self.engine = Some(engine);
+        self
+    }
+
+    /// The service.
+    pub fn build(self) -> ChannelService {
         ChannelService {
-            store,
+            store: self.env.store().clone(),
+            operator: self.operator,
+            engine: self.engine.unwrap_or_else(QuoteEngine::builtin),
+            ids: self.env.ids().clone(),
+        }
+    }
+}
+
+impl ChannelService {
+    /// Start building the channel business stored under the `operator`'s tenant, on `env`
+    /// (its store and ids).
+    pub fn builder(env: &Env, operator: TenantId) -> ChannelServiceBuilder {
+        ChannelServiceBuilder {
+            env: env.clone(),
             operator,
-            engine,
-            ids,
+            engine: None,
         }
     }
 

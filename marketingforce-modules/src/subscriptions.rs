@@ -33,14 +33,14 @@ use chrono::{DateTime, Months, NaiveDate, Utc};
 use marketingforce_core::entity_id;
 use marketingforce_core::env::Env;
 use marketingforce_core::events::{DomainEvent, EventContext, Outbox};
-use marketingforce_core::id::{IdGenerator, RandomIds};
+use marketingforce_core::id::IdGenerator;
 use marketingforce_core::money::Money;
 use marketingforce_core::storage::{
     Batch, Collection, Entity, Expect, Idempotent, IndexEntry, Journal, Store,
 };
 use marketingforce_core::telemetry::operation;
 use marketingforce_core::tenant::TenantId;
-use marketingforce_core::time::{BusinessCalendar, Clock, HolidayCalendar, SystemClock};
+use marketingforce_core::time::{BusinessCalendar, Clock};
 use marketingforce_core::Error;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -272,6 +272,7 @@ pub struct Renewal {
 /// use std::sync::Arc;
 /// use chrono::NaiveDate;
 /// use marketingforce_core::money::Money;
+/// use marketingforce_core::env::Env;
 /// use marketingforce_core::storage::{MemoryStore, Store};
 /// use marketingforce_core::tenant::TenantId;
 /// use marketingforce_core::time::ManualClock;
@@ -285,7 +286,7 @@ pub struct Renewal {
 /// let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
 /// let clock = Arc::new(ManualClock::at_rfc3339("2026-03-02T09:00:00+08:00").unwrap());
 /// let registry = Arc::new(EntitlementRegistry::builder(store.clone()).clock(clock.clone()).build());
-/// let subs = Subscriptions::new(store).with_clock(clock).with_registry(registry.clone());
+/// let subs = Subscriptions::builder(&Env::builder(store).clock(clock).build()).registry(registry.clone()).build();
 /// let tenant = TenantId::new();
 ///
 /// let req = QuoteRequest::new(marketingforce_modules::products::BundleId::TCLOUD_BASIC, Term::new(d("2026-03-02"), 12));
@@ -313,57 +314,58 @@ pub struct Subscriptions {
     outbox: Outbox,
 }
 
-impl Subscriptions {
-    /// A service over `store` with the built-in catalogs, the system clock, random ids and the
-    /// mainland China calendar.
-    pub fn new(store: Arc<dyn Store>) -> Subscriptions {
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let ids: Arc<dyn IdGenerator> = Arc::new(RandomIds);
-        Subscriptions {
-            outbox: outbox_of(&store, &clock),
-            store,
-            engine: QuoteEngine::builtin(),
-            clock,
-            ids,
-            calendar: Arc::new(HolidayCalendar::china_mainland()),
-            registry: None,
-        }
-    }
+/// Builds [`Subscriptions`] ([`Subscriptions::builder`]): the quote engine and the entitlement
+/// registry are optional.
+#[derive(Debug)]
+#[must_use]
+pub struct SubscriptionsBuilder {
+    env: Env,
+    engine: Option<QuoteEngine>,
+    registry: Option<Arc<EntitlementRegistry>>,
+}
 
-    /// Use `engine`'s catalogs.
-    #[must_use]
-    pub fn with_engine(mut self, engine: QuoteEngine) -> Self {
-        self.engine = engine;
+impl SubscriptionsBuilder {
+    /// Price with `engine`'s catalogs (default: [`QuoteEngine::builtin`]).
+    pub fn engine(mut self, engine: QuoteEngine) -> Self {
+        self.engine = Some(engine);
         self
     }
 
-    /// Use `clock`.
-    #[must_use]
-    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
-        self.outbox = outbox_of(&self.store, &self.clock);
-        self
-    }
-
-    /// Use `ids`.
-    #[must_use]
-    pub fn with_ids(mut self, ids: Arc<dyn IdGenerator>) -> Self {
-        self.ids = ids;
-        self
-    }
-
-    /// Use `calendar` for payment due dates.
-    #[must_use]
-    pub fn with_calendar(mut self, calendar: Arc<dyn BusinessCalendar>) -> Self {
-        self.calendar = calendar;
-        self
-    }
-
-    /// Refresh `registry` after every change of grants.
-    #[must_use]
-    pub fn with_registry(mut self, registry: Arc<EntitlementRegistry>) -> Self {
+    /// Refresh `registry` after every change of grants (default: none).
+    pub fn registry(mut self, registry: Arc<EntitlementRegistry>) -> Self {
         self.registry = Some(registry);
         self
+    }
+
+    /// The service.
+    pub fn build(self) -> Subscriptions {
+        let env = self.env;
+        Subscriptions {
+            outbox: outbox_of(env.store(), env.clock()),
+            store: env.store().clone(),
+            engine: self.engine.unwrap_or_else(QuoteEngine::builtin),
+            clock: env.clock().clone(),
+            ids: env.ids().clone(),
+            calendar: env.calendar().clone(),
+            registry: self.registry,
+        }
+    }
+}
+
+impl Subscriptions {
+    /// A service on `env` (its store, clock, ids and business calendar) with the built-in
+    /// catalogs and no entitlement registry to refresh.
+    pub fn new(env: &Env) -> Subscriptions {
+        Subscriptions::builder(env).build()
+    }
+
+    /// Start building a service on `env` (see [`SubscriptionsBuilder`]).
+    pub fn builder(env: &Env) -> SubscriptionsBuilder {
+        SubscriptionsBuilder {
+            env: env.clone(),
+            engine: None,
+            registry: None,
+        }
     }
 
     /// The quote engine.

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use chrono::NaiveDate;
+use marketingforce_core::env::Env;
 use marketingforce_core::id::SeededIds;
 use marketingforce_core::money::{Currency, Money, Quantity};
 use marketingforce_core::storage::{MemoryStore, Store};
@@ -220,10 +221,13 @@ fn world() -> World {
             .clock(clock.clone())
             .build(),
     );
-    let subs = Subscriptions::new(store.clone())
-        .with_clock(clock.clone())
-        .with_ids(Arc::new(SeededIds::new(7, clock.clone())))
-        .with_registry(registry.clone());
+    let env = Env::builder(store.clone())
+        .clock(clock.clone())
+        .ids(Arc::new(SeededIds::new(7, clock.clone())))
+        .build();
+    let subs = Subscriptions::builder(&env)
+        .registry(registry.clone())
+        .build();
     World {
         store,
         clock,
@@ -586,12 +590,12 @@ fn channel_partner_prepayment_orders_and_refund() {
         let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
         let clock: Arc<dyn Clock> =
             Arc::new(ManualClock::at_rfc3339("2026-03-01T00:00:00Z").unwrap());
-        let svc = ChannelService::new(
-            store,
-            TenantId::new(),
-            QuoteEngine::builtin(),
-            Arc::new(SeededIds::new(1, clock)),
-        );
+        let env = Env::builder(store)
+            .ids(Arc::new(SeededIds::new(1, clock)))
+            .build();
+        let svc = ChannelService::builder(&env, TenantId::new())
+            .engine(QuoteEngine::builtin())
+            .build();
         let terms = PartnerTerms {
             name: "华南渠道".into(),
             areas: vec![Region::new("CN-44").unwrap()],

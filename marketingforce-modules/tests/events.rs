@@ -8,6 +8,7 @@ use marketingforce_modules::products::BundleId;
 use std::sync::Arc;
 
 use chrono::NaiveDate;
+use marketingforce_core::env::Env;
 use marketingforce_core::events::{DomainEvent, EventEnvelope, OUTBOX_JOURNAL};
 use marketingforce_core::money::Money;
 use marketingforce_core::storage::{
@@ -90,9 +91,9 @@ fn world(store: Arc<dyn Store>) -> World {
             .clock(clock.clone())
             .build(),
     );
-    let subs = Subscriptions::new(store.clone())
-        .with_clock(clock)
-        .with_registry(registry.clone());
+    let subs = Subscriptions::builder(&Env::builder(store.clone()).clock(clock).build())
+        .registry(registry.clone())
+        .build();
     World {
         store,
         subs,

@@ -4,6 +4,7 @@ use marketingforce_core::IdempotencyKey;
 use std::sync::Arc;
 
 use chrono::Duration;
+use marketingforce_core::env::Env;
 use marketingforce_core::money::Quantity;
 use marketingforce_core::storage::{Fault, FaultPlan, FaultyStore, MemoryStore, Store};
 use marketingforce_core::tenant::TenantId;
@@ -87,7 +88,7 @@ fn bad_manifests_name_the_path() {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let clock: Arc<dyn Clock> =
         Arc::new(ManualClock::at_rfc3339("2026-03-02T09:00:00+08:00").unwrap());
-    let host = ModuleHost::new(Catalog::builtin(), store, clock);
+    let host = ModuleHost::new(&Env::builder(store).clock(clock).build());
     host.register(Arc::new(Echo(manifest(MANIFEST).unwrap())))
         .unwrap();
     assert!(matches!(
@@ -105,7 +106,7 @@ struct Setup {
 fn setup() -> Setup {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let clock = Arc::new(ManualClock::at_rfc3339("2026-03-02T09:00:00+08:00").unwrap());
-    let host = ModuleHost::new(Catalog::builtin(), store, clock.clone());
+    let host = ModuleHost::new(&Env::builder(store).clock(clock.clone()).build());
     host.register(Arc::new(Echo(manifest(MANIFEST).unwrap())))
         .unwrap();
     Setup {
@@ -323,7 +324,7 @@ impl FunctionalModule for Tally {
 }
 
 fn tally_host(store: Arc<dyn Store>, clock: Arc<ManualClock>) -> (ModuleHost, Arc<Tally>) {
-    let host = ModuleHost::new(Catalog::builtin(), store, clock);
+    let host = ModuleHost::new(&Env::builder(store).clock(clock).build());
     let tally = Arc::new(Tally {
         manifest: manifest(TALLY).unwrap(),
         runs: std::sync::atomic::AtomicU64::new(0),

@@ -7,11 +7,12 @@ use chrono::Duration;
 use marketingforce_content::report::{
     EvaluationInput, InformationProvision, PromotionService, Reputation,
 };
+use marketingforce_core::env::Env;
 use marketingforce_core::id::SeededIds;
 use marketingforce_core::money::Money;
 use marketingforce_core::storage::{MemoryStore, SqliteStore, Store};
 use marketingforce_core::tenant::TenantId;
-use marketingforce_core::time::{Clock, ManualClock, TimeZone};
+use marketingforce_core::time::{Clock, ManualClock};
 use marketingforce_sites::analytics::{
     site_figures, Collector, CsvRangeTable, Dimension, SiteRegistry, VisitAnalytics, VisitLog,
 };
@@ -239,7 +240,7 @@ async fn bad_beacons_are_refused() {
     // Nothing refused was written: one page view, and the foreign collector's.
     c.flush().await.unwrap();
     other_key.flush().await.unwrap();
-    let analytics = VisitAnalytics::new(w.store.clone(), TimeZone::default());
+    let analytics = VisitAnalytics::new(&Env::new(w.store.clone()));
     assert_eq!(analytics.catch_up(&w.tenant).await.unwrap(), 2);
 }
 
@@ -318,7 +319,7 @@ async fn sessions_sources_and_regions() {
         .unwrap();
     c.flush().await.unwrap();
 
-    let an = VisitAnalytics::new(w.store.clone(), TimeZone::default());
+    let an = VisitAnalytics::new(&Env::new(w.store.clone()));
     let day = "2026-03-02".parse().unwrap();
     let pages = an
         .report(&w.tenant, Some("machinery-demo"), day, day, Dimension::Page)
@@ -377,7 +378,7 @@ async fn several_writers(store: Arc<dyn Store>) {
     let w = world(store);
     let p1 = collector(&w, 1);
     let p2 = collector(&w, 2);
-    let follower = VisitAnalytics::new(w.store.clone(), TimeZone::default());
+    let follower = VisitAnalytics::new(&Env::new(w.store.clone()));
     let ua = browser("192.0.2.50");
     let mut tokens = Vec::new();
     for i in 0..40 {
@@ -422,7 +423,7 @@ async fn several_writers(store: Arc<dyn Store>) {
         .report(&w.tenant, None, day, day, Dimension::Page)
         .await
         .unwrap();
-    let fresh = VisitAnalytics::new(w.store.clone(), TimeZone::default());
+    let fresh = VisitAnalytics::new(&Env::new(w.store.clone()));
     let b = fresh
         .report(&w.tenant, None, day, day, Dimension::Page)
         .await
@@ -474,7 +475,7 @@ async fn the_evaluation_report_reads_the_site_figures() {
         c.events(body.as_bytes(), &ua).await.unwrap();
     }
     c.flush().await.unwrap();
-    let an = VisitAnalytics::new(w.store.clone(), TimeZone::default());
+    let an = VisitAnalytics::new(&Env::new(w.store.clone()));
     let (from, to) = ("2026-03-01".parse().unwrap(), "2026-03-31".parse().unwrap());
     let figures = site_figures(&an, &w.tenant, &w.site, from, to)
         .await

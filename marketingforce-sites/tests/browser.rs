@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use axum::response::IntoResponse;
 use fantoccini::{Client, ClientBuilder, Locator};
+use marketingforce_core::env::Env;
 use marketingforce_core::id::RandomIds;
 use marketingforce_core::storage::{MemoryStore, Store};
 use marketingforce_core::tenant::TenantId;
@@ -222,17 +223,16 @@ async fn generated_site_in_headless_chromium() {
         .with_locator(locator.clone())
         .durable(true),
     );
-    let analytics = Arc::new(VisitAnalytics::new(store.clone(), TimeZone::default()));
+    let analytics = Arc::new(VisitAnalytics::new(&Env::new(store.clone())));
     let forms = Arc::new(
-        FormService::new(
-            store.clone(),
-            clock.clone(),
-            Arc::new(RandomIds),
+        FormService::builder(
+            &Env::builder(store.clone()).clock(clock.clone()).build(),
             Arc::new(CrmLeadSink::new(crm.clone())),
             key,
         )
-        .with_locator(locator)
-        .with_analytics(analytics.clone()),
+        .locator(locator)
+        .analytics(analytics.clone())
+        .build(),
     );
     let state = SitesHttp::new(collector.clone(), forms)
         .site(tenant, demo.site.clone())

@@ -5,7 +5,8 @@
 use std::sync::Arc;
 
 use chrono::NaiveDate;
-use marketingforce_content::compliance::{Lexicon, ReviewService};
+use marketingforce_content::compliance::ReviewService;
+use marketingforce_core::env::Env;
 use marketingforce_core::events::{EventEnvelope, OUTBOX_JOURNAL};
 use marketingforce_core::id::SeededIds;
 use marketingforce_core::storage::{Collection, Fault, FaultPlan, FaultyStore, MemoryStore, Store};
@@ -50,13 +51,11 @@ fn clock() -> Arc<dyn Clock> {
 }
 
 fn forms(store: Arc<dyn Store>, clock: Arc<dyn Clock>, sink: Arc<dyn LeadSink>) -> FormService {
-    FormService::new(
-        store,
-        clock.clone(),
-        Arc::new(SeededIds::new(3, clock)),
-        sink,
-        SiteKey::new([1; 32]),
-    )
+    let env = Env::builder(store)
+        .clock(clock.clone())
+        .ids(Arc::new(SeededIds::new(3, clock)))
+        .build();
+    FormService::builder(&env, sink, SiteKey::new([1; 32])).build()
 }
 
 fn submission(id: &str) -> FormSubmission {
@@ -216,8 +215,11 @@ fn entitlements(tenant: TenantId, site: &Site, clock: Arc<dyn Clock>) -> Entitle
 async fn a_recorded_publication_is_one_event_and_a_blocked_one_none() {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let clock = clock();
-    let reviews = ReviewService::new(store.clone(), clock.clone(), Lexicon::builtin());
-    let publisher = SitePublisher::new(store.clone(), clock.clone(), reviews);
+    let reviews = ReviewService::new(&Env::builder(store.clone()).clock(clock.clone()).build());
+    let publisher =
+        SitePublisher::builder(&Env::builder(store.clone()).clock(clock.clone()).build())
+            .reviews(reviews)
+            .build();
     let t = TenantId::new();
     let demo = marketingforce_sites::demo::jinggong().unwrap();
     let ents = entitlements(t, &demo.site, clock.clone());

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use marketingforce_core::env::Env;
 use marketingforce_core::id::SeededIds;
 use marketingforce_core::storage::{Collection, MemoryStore, Store};
 use marketingforce_core::tenant::TenantId;
@@ -11,8 +12,8 @@ use marketingforce_crm::model::Source;
 use marketingforce_crm::Crm;
 use marketingforce_sites::attribution::ClientInfo;
 use marketingforce_sites::forms::{
-    CrmLeadSink, FormService, FormSubmission, LeadSink, MemoryLeadSink, SubmissionRecord,
-    SubmitOutcome,
+    CrmLeadSink, FormService, FormServiceBuilder, FormSubmission, LeadSink, MemoryLeadSink,
+    SubmissionRecord, SubmitOutcome,
 };
 use marketingforce_sites::industry::IndustryTemplate;
 use marketingforce_sites::keys::SiteKey;
@@ -35,15 +36,17 @@ fn world() -> World {
     }
 }
 
-fn service(w: &World, sink: Arc<dyn LeadSink>) -> FormService {
+fn builder(w: &World, sink: Arc<dyn LeadSink>) -> FormServiceBuilder {
     let clock: Arc<dyn Clock> = w.clock.clone();
-    FormService::new(
-        w.store.clone(),
-        clock.clone(),
-        Arc::new(SeededIds::new(3, clock)),
-        sink,
-        SiteKey::new([1; 32]),
-    )
+    let env = Env::builder(w.store.clone())
+        .clock(clock.clone())
+        .ids(Arc::new(SeededIds::new(3, clock)))
+        .build();
+    FormService::builder(&env, sink, SiteKey::new([1; 32]))
+}
+
+fn service(w: &World, sink: Arc<dyn LeadSink>) -> FormService {
+    builder(w, sink).build()
 }
 
 fn good(id: &str) -> FormSubmission {
@@ -319,7 +322,6 @@ async fn an_accepted_submission_reaches_the_crm_with_its_attribution_and_consent
 
 #[tokio::test]
 async fn an_identified_visitor_feeds_behaviour_scoring() {
-    use marketingforce_core::time::TimeZone;
     use marketingforce_sites::analytics::{Collector, SiteRegistry, VisitAnalytics, VisitLog};
     use marketingforce_sites::forms::BehaviourKind;
     let w = world();
@@ -348,9 +350,9 @@ async fn an_identified_visitor_feeds_behaviour_scoring() {
         .await
         .unwrap();
     collector.flush().await.unwrap();
-    let analytics = Arc::new(VisitAnalytics::new(w.store.clone(), TimeZone::default()));
+    let analytics = Arc::new(VisitAnalytics::new(&Env::new(w.store.clone())));
     let sink = Arc::new(MemoryLeadSink::new());
-    let forms = service(&w, sink.clone()).with_analytics(analytics);
+    let forms = builder(&w, sink.clone()).analytics(analytics).build();
     let mut s = good("sub-ident-01");
     s.token = Some(first.token.clone());
     forms

@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use chrono::NaiveDate;
-use marketingforce_content::compliance::{Lexicon, ReviewService};
+use marketingforce_content::compliance::ReviewService;
+use marketingforce_core::env::Env;
 use marketingforce_core::storage::{MemoryStore, Store};
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::time::{Clock, ManualClock};
@@ -20,10 +21,12 @@ fn setup() -> (Arc<dyn Clock>, SitePublisher, TenantId) {
     let clock: Arc<dyn Clock> =
         Arc::new(ManualClock::at_rfc3339("2026-03-02T09:00:00+08:00").unwrap());
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    let reviews = ReviewService::new(store.clone(), clock.clone(), Lexicon::builtin());
+    let reviews = ReviewService::new(&Env::builder(store.clone()).clock(clock.clone()).build());
     (
         clock.clone(),
-        SitePublisher::new(store, clock, reviews),
+        SitePublisher::builder(&Env::builder(store).clock(clock).build())
+            .reviews(reviews)
+            .build(),
         TenantId::new(),
     )
 }

@@ -35,14 +35,14 @@ const DIGEST_PREFIX: usize = 16;
 /// ```
 /// use std::sync::Arc;
 /// use marketingforce::bridges::ComplianceReview;
-/// use marketingforce::content::compliance::{Lexicon, ReviewService};
+/// use marketingforce::content::compliance::ReviewService;
+/// use marketingforce::core::env::Env;
 /// use marketingforce::core::storage::MemoryStore;
-/// use marketingforce::core::time::SystemClock;
 ///
 /// let store = Arc::new(MemoryStore::new());
-/// let reviews = ReviewService::new(store.clone(), Arc::new(SystemClock), Lexicon::builtin());
+/// let reviews = ReviewService::new(&Env::new(store.clone()));
 /// let checker = Arc::new(ComplianceReview::new(reviews, store));
-/// // ads.with_review_checker(checker) — see the ads crate's `AdOps`.
+/// // AdOps::builder(&env, tenant).review_checker(checker).open() — see the ads crate's `AdOps`.
 /// # let _ = checker;
 /// ```
 #[derive(Debug, Clone)]

@@ -43,11 +43,10 @@ impl ContentServices {
         settings: ContentSettings,
     ) -> ContentServices {
         ContentServices {
-            reviews: ReviewService::new(
-                env.store().clone(),
-                env.clock().clone(),
-                settings.lexicon.unwrap_or_else(Lexicon::builtin),
-            ),
+            reviews: match settings.lexicon {
+                Some(base) => ReviewService::builder(env).lexicon(base).build(),
+                None => ReviewService::new(env),
+            },
             text: settings
                 .text
                 .unwrap_or_else(|| Arc::new(OfflineTextGenerator::new())),

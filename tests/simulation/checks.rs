@@ -10,6 +10,7 @@ use marketingforce_ads::chart::PostingCode;
 use marketingforce_ads::ledger::{Balance, LedgerEngine};
 use marketingforce_ads::{AdOps, AdOpsConfig};
 use marketingforce_content::distribution::PublicationStatus;
+use marketingforce_core::env::Env;
 use marketingforce_core::id::SeededIds;
 use marketingforce_core::storage::Collection;
 use marketingforce_core::time::Clock;
@@ -452,13 +453,14 @@ impl World {
     async fn deep_ads(&mut self, i: usize) -> Result<(), Failure> {
         let t = self.tenants[i];
         let clock: Arc<dyn Clock> = Arc::new(self.clock.clone());
-        let fresh = AdOps::open(
-            self.inner.clone(),
+        let fresh = AdOps::builder(
+            &Env::builder(self.inner.clone())
+                .clock(clock.clone())
+                .ids(Arc::new(SeededIds::new(0, clock)))
+                .build(),
             t,
-            clock.clone(),
-            Arc::new(SeededIds::new(0, clock)),
-            AdOpsConfig::default(),
         )
+        .open()
         .await
         .map_err(|e| {
             self.fail(format!(

@@ -6,11 +6,12 @@ use std::sync::Arc;
 
 use chrono::NaiveDate;
 use marketingforce_ads::agreement::PlatformCategory;
-use marketingforce_ads::{AdOps, AdOpsConfig};
+use marketingforce_ads::AdOps;
 use marketingforce_content::distribution::{
     ChannelCatalogue, ModulesQuota, PublicationStatus, PublishCommand, Publisher, SimulatedChannel,
 };
 use marketingforce_core::adapters::channel::{AccountStatus, ContentFormat, Verification};
+use marketingforce_core::env::Env as CoreEnv;
 use marketingforce_core::id::SeededIds;
 use marketingforce_core::money::{Currency, Money};
 use marketingforce_core::storage::{Fault, FaultPlan, FaultyStore, MemoryStore, Store};
@@ -78,13 +79,14 @@ async fn granted_registry(e: &Env) -> Arc<EntitlementRegistry> {
 }
 
 async fn open_ads(e: &Env, store: Arc<dyn Store>) -> AdOps {
-    AdOps::open(
-        store,
+    AdOps::builder(
+        &CoreEnv::builder(store)
+            .clock(e.clock.clone())
+            .ids(Arc::new(SeededIds::new(1, e.clock.clone())))
+            .build(),
         e.tenant,
-        e.clock.clone(),
-        Arc::new(SeededIds::new(1, e.clock.clone())),
-        AdOpsConfig::default(),
     )
+    .open()
     .await
     .expect("ads open")
 }
@@ -260,15 +262,15 @@ fn a_retried_publication_is_recorded_as_published() {
                 suspended: None,
             },
         );
-        let publisher = Publisher::new(
-            e.faulty.clone(),
-            e.clock.clone(),
-            Arc::new(SeededIds::new(4, e.clock.clone())),
-            Arc::new(ChannelCatalogue::builtin()),
-        )
-        .with_channel(channel.clone())
-        .expect("channel")
-        .with_quota(Arc::new(ModulesQuota::new(registry.clone())));
+        let env = CoreEnv::builder(e.faulty.clone())
+            .clock(e.clock.clone())
+            .ids(Arc::new(SeededIds::new(4, e.clock.clone())))
+            .build();
+        let publisher = Publisher::builder(&env, Arc::new(ChannelCatalogue::builtin()))
+            .channel(channel.clone())
+            .expect("channel")
+            .quota(Arc::new(ModulesQuota::new(registry.clone())))
+            .build();
         let command = |n: u32| PublishCommand {
             content_id: format!("article-{n}"),
             version: 1,

@@ -13,6 +13,7 @@ use marketingforce_content::distribution::{
 };
 use marketingforce_content::ContentError;
 use marketingforce_core::adapters::channel::{AccountStatus, Verification};
+use marketingforce_core::env::Env;
 use marketingforce_core::id::{splitmix64, SeededIds};
 use marketingforce_core::storage::{DuplicateScope, FaultPlan, FaultyStore, MemoryStore, Store};
 use marketingforce_core::tenant::TenantId;
@@ -488,13 +489,14 @@ impl World {
             .map_err(|e| format!("crm: {e}"))?;
         let mut ads = Vec::new();
         for (i, t) in self.tenants.iter().enumerate() {
-            let ops = AdOps::open(
-                store.clone(),
+            let ops = AdOps::builder(
+                &Env::builder(store.clone())
+                    .clock(clock.clone())
+                    .ids(ids.clone())
+                    .build(),
                 *t,
-                clock.clone(),
-                ids.clone(),
-                AdOpsConfig::default(),
             )
+            .open()
             .await
             .map_err(|e| format!("ads of tenant {i}: {e}"))?;
             let model = &self.models[i].ads;
@@ -503,21 +505,21 @@ impl World {
             }
             ads.push(Arc::new(ops));
         }
-        let reviews = ReviewService::new(store.clone(), clock.clone(), Lexicon::builtin());
-        let mut publisher = Publisher::new(
-            store.clone(),
-            clock.clone(),
-            ids,
-            Arc::new(ChannelCatalogue::builtin()),
-        );
+        let reviews = ReviewService::new(&Env::builder(store.clone()).clock(clock.clone()).build());
+        let env = Env::builder(store.clone())
+            .clock(clock.clone())
+            .ids(ids)
+            .build();
+        let mut publisher = Publisher::builder(&env, Arc::new(ChannelCatalogue::builtin()));
         for c in &self.ext.channels {
             publisher = publisher
-                .with_channel(c.clone())
+                .channel(c.clone())
                 .map_err(|e| format!("publisher: {e}"))?;
         }
         let publisher = publisher
-            .with_quota(Arc::new(ModulesQuota::new(registry.clone())))
-            .require_review(reviews.clone());
+            .quota(Arc::new(ModulesQuota::new(registry.clone())))
+            .require_review(reviews.clone())
+            .build();
         Ok(Services {
             registry,
             crm: Arc::new(crm),
@@ -664,13 +666,12 @@ impl Services {
         let crm = Crm::builder(store.clone(), Arc::new(KeyRing::new("none", [0; 32])))
             .build()
             .unwrap_or_else(|_| unreachable!("the default CRM configuration is valid"));
-        let reviews = ReviewService::new(store.clone(), clock.clone(), Lexicon::builtin());
-        let publisher = Publisher::new(
-            store,
-            clock.clone(),
-            Arc::new(SeededIds::new(0, clock)),
-            Arc::new(ChannelCatalogue::builtin()),
-        );
+        let reviews = ReviewService::new(&Env::builder(store.clone()).clock(clock.clone()).build());
+        let env = Env::builder(store)
+            .clock(clock.clone())
+            .ids(Arc::new(SeededIds::new(0, clock)))
+            .build();
+        let publisher = Publisher::builder(&env, Arc::new(ChannelCatalogue::builtin())).build();
         Services {
             registry,
             crm: Arc::new(crm),

@@ -5,6 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use marketingforce::ads::{AdOps, AdOpsConfig};
+use marketingforce::core::env::Env;
 use marketingforce::core::id::{IdGenerator, RandomIds};
 use marketingforce::core::storage::Store;
 use marketingforce::core::tenant::TenantId;
@@ -133,22 +134,18 @@ impl AppStateBuilder {
             Arc::new(VisitLog::new(self.store.clone(), 1_000)),
         )
         .durable(true);
-        let mut forms = FormService::new(
-            self.store.clone(),
-            self.clock.clone(),
-            self.ids.clone(),
-            Arc::new(SitesCrmSink::new(crm.clone())),
-            site_key,
-        );
+        let env = Env::builder(self.store.clone())
+            .clock(self.clock.clone())
+            .ids(self.ids.clone())
+            .build();
+        let mut forms =
+            FormService::builder(&env, Arc::new(SitesCrmSink::new(crm.clone())), site_key);
         if let Some(locator) = &self.locator {
             collector = collector.with_locator(locator.clone());
-            forms = forms.with_locator(locator.clone());
+            forms = forms.locator(locator.clone());
         }
-        let analytics = Arc::new(VisitAnalytics::new(
-            self.store.clone(),
-            marketingforce::core::time::TimeZone::default(),
-        ));
-        let forms = forms.with_analytics(analytics.clone());
+        let analytics = Arc::new(VisitAnalytics::new(&env));
+        let forms = forms.analytics(analytics.clone()).build();
         Ok(AppState {
             inner: Arc::new(Inner {
                 directory: Directory::new(self.store.clone()),
@@ -330,15 +327,15 @@ impl AppState {
             time_zone: tenant.tenant.time_zone,
             ..AdOpsConfig::default()
         };
+        let env = Env::builder(self.inner.store.clone())
+            .clock(self.inner.clock.clone())
+            .ids(self.inner.ids.clone())
+            .build();
         let ops = Arc::new(
-            AdOps::open(
-                self.inner.store.clone(),
-                tenant.tenant.id,
-                self.inner.clock.clone(),
-                self.inner.ids.clone(),
-                config,
-            )
-            .await?,
+            AdOps::builder(&env, tenant.tenant.id)
+                .config(config)
+                .open()
+                .await?,
         );
         open.insert(tenant.tenant.id, ops.clone());
         Ok(ops)

@@ -5,12 +5,13 @@
 use std::sync::Arc;
 
 use marketingforce_ads::agreement::MediaPlatform;
-use marketingforce_ads::{AdOps, AdOpsConfig};
-use marketingforce_content::compliance::{Lexicon, ReviewService};
+use marketingforce_ads::AdOps;
+use marketingforce_content::compliance::ReviewService;
 use marketingforce_content::distribution::{ChannelCatalogue, ModulesQuota, Publisher};
 use marketingforce_content::optimise::InquiryForwarder;
 use marketingforce_core::adapters::ad_platform::AdPlatform;
 use marketingforce_core::adapters::channel::ContentChannel;
+use marketingforce_core::env::Env;
 use marketingforce_core::storage::{Collection, Store};
 use marketingforce_core::time::Clock;
 use marketingforce_crm::allocation::{AllocationRule, Strategy};
@@ -27,7 +28,6 @@ use marketingforce_modules::entitlements::EntitlementRegistry;
 use marketingforce_modules::pricing::QuoteEngine;
 use marketingforce_modules::subscriptions::Subscriptions;
 
-use marketingforce_core::time::TimeZone;
 use marketingforce_sites::analytics::{
     Collector, CsvRangeTable, SiteRegistry, VisitAnalytics, VisitLog,
 };
@@ -67,12 +67,16 @@ impl SiteServices {
         reviews: &ReviewService,
         crm_a: &Arc<Crm>,
     ) -> Result<SiteServices> {
+        let env = Env::builder(store.clone())
+            .clock(clock.clone())
+            .ids(ids.clone())
+            .build();
         // Which tenant owns which site is configuration: registered at every start.
         let registry = Arc::new(SiteRegistry::new());
         let site = marketingforce_sites::demo::jinggong()?;
         registry.register(cast.jinggong, &site.site, &[])?;
         let locator = Arc::new(CsvRangeTable::test_table());
-        let analytics = Arc::new(VisitAnalytics::new(store.clone(), TimeZone::default()));
+        let analytics = Arc::new(VisitAnalytics::new(&env));
         let collector = Collector::new(
             registry,
             SiteKey::new(DEMO_SITE_KEY),
@@ -81,17 +85,18 @@ impl SiteServices {
             Arc::new(VisitLog::new(store.clone(), 1_000)),
         )
         .with_locator(locator.clone());
-        let forms = FormService::new(
-            store.clone(),
-            clock.clone(),
-            ids.clone(),
+        let forms = FormService::builder(
+            &env,
             Arc::new(marketingforce_sites::forms::CrmLeadSink::new(crm_a.clone())),
             SiteKey::new(DEMO_SITE_KEY),
         )
-        .with_locator(locator)
-        .with_analytics(analytics.clone());
+        .locator(locator)
+        .analytics(analytics.clone())
+        .build();
         Ok(SiteServices {
-            publisher: SitePublisher::new(store.clone(), clock.clone(), reviews.clone()),
+            publisher: SitePublisher::builder(&env)
+                .reviews(reviews.clone())
+                .build(),
             collector,
             forms,
             analytics,
@@ -165,12 +170,17 @@ impl Services {
                 .clock(clock.clone())
                 .build(),
         );
-        let subscriptions = Subscriptions::new(store.clone())
-            .with_engine(engine.clone())
-            .with_clock(clock.clone())
-            .with_ids(ids.clone())
-            .with_registry(registry.clone());
-        let channel = ChannelService::new(store.clone(), cast.operator, engine, ids.clone());
+        let env = Env::builder(store.clone())
+            .clock(clock.clone())
+            .ids(ids.clone())
+            .build();
+        let subscriptions = Subscriptions::builder(&env)
+            .engine(engine.clone())
+            .registry(registry.clone())
+            .build();
+        let channel = ChannelService::builder(&env, cast.operator)
+            .engine(engine)
+            .build();
         let keys = Arc::new(KeyRing::new("demo-1", DEMO_MASTER_KEY));
         let crm = |config: CrmConfig, seats: EntitlementSeats| {
             Crm::builder(store.clone(), keys.clone())
@@ -188,40 +198,29 @@ impl Services {
             EntitlementSeats::for_module(registry.clone(), ModuleId::MARKETING_TEAM_MANAGEMENT),
         )?;
         let crm_b = crm(config_b(cast), EntitlementSeats::new(registry.clone()))?;
-        let reviews = ReviewService::new(store.clone(), clock.clone(), Lexicon::builtin());
+        let reviews = ReviewService::new(&env);
         let sites = SiteServices::open(&store, &clock, &ids, cast, &reviews, &crm_a)?;
-        let mut publisher = Publisher::new(
-            store.clone(),
-            clock.clone(),
-            ids.clone(),
-            Arc::new(ChannelCatalogue::builtin()),
-        )
-        .with_quota(Arc::new(ModulesQuota::new(registry.clone())))
-        .require_review(reviews.clone());
+        let mut publisher = Publisher::builder(&env, Arc::new(ChannelCatalogue::builtin()))
+            .quota(Arc::new(ModulesQuota::new(registry.clone())))
+            .require_review(reviews.clone());
         for c in &outside.channels {
             let channel: Arc<dyn ContentChannel> = c.clone();
-            publisher = publisher.with_channel(channel)?;
+            publisher = publisher.channel(channel)?;
         }
-        let publisher = Arc::new(publisher);
+        let publisher = Arc::new(publisher.build());
         let forwarder = InquiryForwarder::new(
-            store.clone(),
-            clock.clone(),
+            &env,
             publisher.clone(),
             Arc::new(CrmInquirySink::new(crm_a.clone(), script::CONTENT_CAMPAIGN)),
         );
-        let ads = AdOps::open(
-            store.clone(),
-            cast.operator,
-            clock.clone(),
-            ids.clone(),
-            AdOpsConfig::default(),
-        )
-        .await?
-        // Creatives are placed only after T Cloud's compliance review passed their content.
-        .with_review_checker(Arc::new(ComplianceReview::new(
-            reviews.clone(),
-            store.clone(),
-        )));
+        let ads = AdOps::builder(&env, cast.operator)
+            // Creatives are placed only after T Cloud's compliance review passed their content.
+            .review_checker(Arc::new(ComplianceReview::new(
+                reviews.clone(),
+                store.clone(),
+            )))
+            .open()
+            .await?;
         // Re-attach the ad platform if it was registered before a restart.
         for p in Collection::<MediaPlatform>::new(store.clone())
             .lookup_all(&cast.operator, "code", script::AD_PLATFORM_CODE)
@@ -231,10 +230,10 @@ impl Services {
             ads.attach_platform(p.value.id, adapter);
         }
         Ok(Services {
-            membership: Membership::new(store.clone(), clock.clone(), ids.clone()),
-            fission: Fission::new(store.clone(), clock.clone(), ids.clone()),
-            sops: Sops::new(store.clone(), clock.clone(), ids.clone()),
-            library: Library::new(store.clone()),
+            membership: Membership::new(&env),
+            fission: Fission::new(&env),
+            sops: Sops::new(&env),
+            library: Library::new(&env),
             store,
             registry,
             subscriptions,

@@ -2,6 +2,7 @@
 
 use std::sync::{Arc, PoisonError};
 
+use marketingforce_core::env::Env;
 use marketingforce_core::storage::{Batch, CommitOutcome, Store};
 use marketingforce_core::telemetry::operation;
 use marketingforce_core::tenant::TenantId;
@@ -207,6 +208,7 @@ pub enum LedgerCommit {
 /// use std::sync::Arc;
 /// use marketingforce_ads::ledger::{Account, AccountFlags, AccountId, Ledger, Leg, TransferId,
 ///    TransferSpec};
+/// use marketingforce_core::env::Env;
 /// use marketingforce_core::money::Currency;
 /// use marketingforce_core::storage::{MemoryStore, Store};
 /// use marketingforce_core::tenant::TenantId;
@@ -216,7 +218,7 @@ pub enum LedgerCommit {
 /// let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
 /// let clock: Arc<dyn Clock> = Arc::new(ManualClock::at_rfc3339("2026-03-01T00:00:00Z").unwrap());
 /// let tenant = TenantId::new();
-/// let ledger = Ledger::open(store.clone(), tenant, clock.clone()).await.unwrap();
+/// let ledger = Ledger::open(&Env::builder(store.clone()).clock(clock.clone()).build(), tenant).await.unwrap();
 /// let (a, b) = (AccountId::new(1), AccountId::new(2));
 /// ledger.create_accounts(vec![
 ///    Account { id: a, currency: Currency::CNY, code: 1, owner: 0, flags: AccountFlags::NONE },
@@ -228,7 +230,7 @@ pub enum LedgerCommit {
 /// ])]).await.unwrap();
 ///
 /// // A new process on the same store sees the same state.
-/// let reopened = Ledger::open(store, tenant, clock).await.unwrap();
+/// let reopened = Ledger::open(&Env::builder(store).clock(clock).build(), tenant).await.unwrap();
 /// assert_eq!(reopened.balance(a).await.unwrap().unwrap().debits_posted, 100);
 /// # });
 /// ```
@@ -252,29 +254,22 @@ impl std::fmt::Debug for Ledger {
 }
 
 impl Ledger {
-    /// Open the tenant's ledger in the default journal, replaying it.
+    /// Open `tenant`'s ledger on `env` (its store and clock) in the default journal,
+    /// replaying it.
     ///
     /// # Errors
     /// Storage errors, or [`AdsError::CorruptJournal`].
-    pub async fn open(
-        store: Arc<dyn Store>,
-        tenant: TenantId,
-        clock: Arc<dyn Clock>,
-    ) -> Result<Ledger> {
-        Ledger::open_journal(store, tenant, clock, DEFAULT_JOURNAL).await
+    pub async fn open(env: &Env, tenant: TenantId) -> Result<Ledger> {
+        Ledger::open_journal(env, tenant, DEFAULT_JOURNAL).await
     }
 
-    /// Open the tenant's ledger kept in `journal`.
+    /// Open `tenant`'s ledger on `env` kept in `journal`.
     ///
     /// # Errors
     /// A bad journal name, storage errors, or [`AdsError::CorruptJournal`].
-    pub async fn open_journal(
-        store: Arc<dyn Store>,
-        tenant: TenantId,
-        clock: Arc<dyn Clock>,
-        journal: &str,
-    ) -> Result<Ledger> {
+    pub async fn open_journal(env: &Env, tenant: TenantId, journal: &str) -> Result<Ledger> {
         marketingforce_core::storage::check_name(journal, "journal")?;
+        let (store, clock) = (env.store().clone(), env.clock().clone());
         let (engine, journal_seq) = replay(store.as_ref(), &tenant, journal).await?;
         Ok(Ledger {
             store,

@@ -1,6 +1,9 @@
 //! Importing spend from a platform's report export (see [`crate::import`]).
 
+use std::collections::BTreeSet;
+
 use chrono::NaiveDate;
+use marketingforce_core::adapters::ad_platform::DailyReport;
 use marketingforce_core::Classify;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -8,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::AdOps;
 use crate::error::Result;
 use crate::ids::PlatformId;
-use crate::import::{parse_reports, ImportFormat};
+use crate::import::{parse_reports, ImportFormat, ImportOptions};
 use crate::report::IngestOutcome;
 
 /// What importing an export did, per account-day.
@@ -66,8 +69,56 @@ impl AdOps {
         format: ImportFormat,
         data: &[u8],
     ) -> Result<ImportSummary> {
-        let reports = parse_reports(format, data, self.config.currency)?;
+        self.import_reports_with(platform, format, data, &ImportOptions::new())
+            .await
+    }
+
+    /// [`import_reports`](Self::import_reports) with `options`: with
+    /// [`ImportOptions::covering`], the days the export leaves out for the platform's accounts
+    /// are recorded as final days without spend (each appears in
+    /// [`ImportSummary::ingested`] like a listed day).
+    ///
+    /// # Errors
+    /// As [`import_reports`](Self::import_reports); a validation error on `covers` for a
+    /// range that ends before it starts or is longer than a year and a day.
+    pub async fn import_reports_with(
+        &self,
+        platform: &PlatformId,
+        format: ImportFormat,
+        data: &[u8],
+        options: &ImportOptions,
+    ) -> Result<ImportSummary> {
+        let covered = options.covered_days()?;
+        let mut reports = parse_reports(format, data, self.config.currency)?;
         self.platform(platform).await?;
+        if !covered.is_empty() {
+            let listed: BTreeSet<(String, NaiveDate)> = reports
+                .iter()
+                .map(|r| (r.account_id.clone(), r.date))
+                .collect();
+            let accounts = self
+                .accounts()
+                .lookup_all(&self.tenant, "platform", &platform.to_string())
+                .await?;
+            for account in accounts.into_iter().map(|v| v.value) {
+                for &date in &covered {
+                    if account.is_open_on(date)
+                        && !listed.contains(&(account.external_id.clone(), date))
+                    {
+                        reports.push(DailyReport {
+                            report_id: format!("import:{}:{date}:none", account.external_id),
+                            revision: 0,
+                            account_id: account.external_id.clone(),
+                            date,
+                            currency: account.currency,
+                            complete: true,
+                            lines: Vec::new(),
+                        });
+                    }
+                }
+            }
+            reports.sort_by(|a, b| (&a.account_id, a.date).cmp(&(&b.account_id, b.date)));
+        }
         let mut summary = ImportSummary {
             ingested: Vec::new(),
             failed: Vec::new(),

@@ -131,21 +131,53 @@ impl std::fmt::Debug for AdOps {
     }
 }
 
-impl AdOps {
-    /// Open the service for `tenant` on `store`: replays the ledger and creates the global
-    /// accounts of the chart (idempotently).
+/// Opens an [`AdOps`] ([`AdOps::builder`]).
+#[must_use]
+pub struct AdOpsBuilder {
+    env: Env,
+    tenant: TenantId,
+    config: AdOpsConfig,
+    reviews: Option<Arc<dyn ReviewChecker>>,
+}
+
+impl std::fmt::Debug for AdOpsBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdOpsBuilder")
+            .field("tenant", &self.tenant)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AdOpsBuilder {
+    /// Use `config` (default: [`AdOpsConfig::default`], CNY books in Asia/Shanghai).
+    pub fn config(mut self, config: AdOpsConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Check creatives with `checker` (e.g. the umbrella crate's content compliance bridge)
+    /// instead of the stored approvals.
+    pub fn review_checker(mut self, checker: Arc<dyn ReviewChecker>) -> Self {
+        self.reviews = Some(checker);
+        self
+    }
+
+    /// Open the service: replays the tenant's ledger and creates the global accounts of the
+    /// chart (idempotently).
     ///
     /// # Errors
     /// An invalid configuration (naming the path), storage errors, a corrupt ledger journal.
-    pub async fn open(
-        store: Arc<dyn Store>,
-        tenant: TenantId,
-        clock: Arc<dyn Clock>,
-        ids: Arc<dyn IdGenerator>,
-        config: AdOpsConfig,
-    ) -> Result<AdOps> {
+    pub async fn open(self) -> Result<AdOps> {
+        let AdOpsBuilder {
+            env,
+            tenant,
+            config,
+            reviews,
+        } = self;
         config.validate()?;
-        let ledger = Arc::new(Ledger::open(store.clone(), tenant, clock.clone()).await?);
+        let (store, clock) = (env.store().clone(), env.clock().clone());
+        let ledger = Arc::new(Ledger::open(&env, tenant).await?);
         let chart = Chart::new(config.currency);
         ledger.create_accounts(chart.global_accounts()).await?;
         let approvals = StoredApprovals::new(store.clone());
@@ -157,22 +189,29 @@ impl AdOps {
             store,
             ledger,
             clock,
-            ids,
+            ids: env.ids().clone(),
             chart,
             config,
             adapters: RwLock::new(HashMap::new()),
-            reviews: Arc::new(approvals.clone()),
+            reviews: reviews.unwrap_or_else(|| Arc::new(approvals.clone())),
             approvals,
             money: tokio::sync::Mutex::new(()),
             outbox,
         })
     }
+}
 
-    /// Use another compliance checker (e.g. the content crate's) instead of the stored approvals.
-    #[must_use]
-    pub fn with_review_checker(mut self, checker: Arc<dyn ReviewChecker>) -> AdOps {
-        self.reviews = checker;
-        self
+impl AdOps {
+    /// Start opening the service of `tenant` on `env` (its store, clock and ids) with the
+    /// default configuration and the stored approvals as the compliance checker; see
+    /// [`AdOpsBuilder::open`].
+    pub fn builder(env: &Env, tenant: TenantId) -> AdOpsBuilder {
+        AdOpsBuilder {
+            env: env.clone(),
+            tenant,
+            config: AdOpsConfig::default(),
+            reviews: None,
+        }
     }
 
     /// Attach the adapter that speaks to `platform`.

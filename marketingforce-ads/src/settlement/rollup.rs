@@ -53,6 +53,39 @@ impl Summary {
     }
 }
 
+/// One line for a report or a log: spend, the rebates both ways, revenue, gross profit and the
+/// net rebate rate as a percentage with two decimals (`-` without spend).
+///
+/// ```
+/// # use marketingforce_ads::settlement::Summary;
+/// # fn show(overall: &Summary) {
+/// println!("March: {overall}");
+/// // March: spend 1000.00 CNY · platform rebates 50.00 CNY · customer rebates 30.00 CNY ·
+/// //        revenue 20.00 CNY · gross profit 20.00 CNY · net rebate rate 2.00%
+/// # }
+/// ```
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "spend {} · platform rebates {} · customer rebates {} · revenue {} · gross profit {} \
+             · net rebate rate ",
+            self.spend,
+            self.platform_rebates,
+            self.customer_rebates,
+            self.revenue,
+            self.gross_profit
+        )?;
+        match self
+            .rate_rounded(RebateRate::Net, 4)
+            .and_then(|r| r.checked_mul(Decimal::ONE_HUNDRED))
+        {
+            Some(pct) => write!(f, "{:.2}%", pct),
+            None => f.write_str("-"),
+        }
+    }
+}
+
 /// The figures of several months added up: overall, per service type, per platform and per
 /// month, from [`SettlementRollup::of`].
 ///

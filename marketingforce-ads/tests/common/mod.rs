@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+use marketingforce_core::env::Env;
 use marketingforce_core::IdempotencyKey;
 use std::sync::Arc;
 
@@ -16,7 +17,7 @@ use marketingforce_ads::campaign::{
 use marketingforce_ads::party::*;
 use marketingforce_ads::platform::sim::{SimConfig, SimulatedPlatform};
 use marketingforce_ads::rebate::*;
-use marketingforce_ads::{AdOps, AdOpsConfig};
+use marketingforce_ads::AdOps;
 use marketingforce_core::adapters::ad_platform::{Audience, CptPeriod, Pricing, PricingModel};
 use marketingforce_core::id::SeededIds;
 use marketingforce_core::money::{Currency, Money};
@@ -147,13 +148,14 @@ pub async fn open_ops(
     clock: Arc<ManualClock>,
     seed: u64,
 ) -> AdOps {
-    AdOps::open(
-        store,
+    AdOps::builder(
+        &Env::builder(store)
+            .clock(clock.clone())
+            .ids(Arc::new(SeededIds::new(seed, clock)))
+            .build(),
         tenant,
-        clock.clone(),
-        Arc::new(SeededIds::new(seed, clock)),
-        AdOpsConfig::default(),
     )
+    .open()
     .await
     .unwrap()
 }

@@ -59,6 +59,7 @@ pub use lexicon::{
     BUILTIN_LEXICONS, BUILTIN_NAME, MAX_WINDOW,
 };
 pub use review::{
-    ContentVersion, HumanDecision, ReviewRecord, ReviewService, Reviewer, REVIEW_JOURNAL,
+    ContentVersion, HumanDecision, ReviewRecord, ReviewService, ReviewServiceBuilder, Reviewer,
+    REVIEW_JOURNAL,
 };
 pub use stream::{StreamSummary, DEFAULT_CHUNK_BYTES, STREAM_OVERLAP_BYTES};

@@ -174,14 +174,15 @@ type CheckerCache = HashMap<(TenantId, Option<String>), (u64, Arc<ComplianceChec
 /// ```
 /// use marketingforce_core::IdempotencyKey;
 /// use std::sync::Arc;
-/// use marketingforce_content::compliance::{ContentVersion, Decision, Lexicon, ReviewService};
+/// use marketingforce_content::compliance::{ContentVersion, Decision, ReviewService};
+/// use marketingforce_core::env::Env;
 /// use marketingforce_core::storage::MemoryStore;
 /// use marketingforce_core::tenant::TenantId;
 /// use marketingforce_core::time::ManualClock;
 ///
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let clock = Arc::new(ManualClock::at_rfc3339("2026-03-01T09:00:00+08:00").unwrap());
-/// let service = ReviewService::new(Arc::new(MemoryStore::new()), clock, Lexicon::builtin());
+/// let service = ReviewService::new(&Env::builder(Arc::new(MemoryStore::new())).clock(clock).build());
 /// let tenant = TenantId::new();
 /// let v1 = ContentVersion { content_id: "art-1".into(), version: 1, industry: None,
 ///                           title: "行业第一的机床".into(), body: "精度高。".into() };
@@ -205,18 +206,52 @@ pub struct ReviewService {
     outbox: Outbox,
 }
 
-impl ReviewService {
-    /// A service over `store` with `base` as the common word list.
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, base: Lexicon) -> ReviewService {
-        let env = Env::builder(store.clone()).clock(clock.clone()).build();
+/// Builds a [`ReviewService`] ([`ReviewService::builder`]).
+#[derive(Debug)]
+#[must_use]
+pub struct ReviewServiceBuilder {
+    env: Env,
+    base: Option<Lexicon>,
+}
+
+impl ReviewServiceBuilder {
+    /// Use `base` as the common word list (default: [`Lexicon::builtin`]).
+    pub fn lexicon(mut self, base: Lexicon) -> Self {
+        self.base = Some(base);
+        self
+    }
+
+    /// The service.
+    pub fn build(self) -> ReviewService {
+        let store = self.env.store().clone();
+        let clock = self.env.clock().clone();
+        // Event ids come from their own (random UUIDv7) generator, so staging decisions leaves
+        // the environment's id sequence (seeded in simulations) as it was.
+        let events = Env::builder(store.clone()).clock(clock.clone()).build();
         ReviewService {
-            outbox: Outbox::new(&env),
+            outbox: Outbox::new(&events),
             reviews: Collection::new(store.clone()),
             lexicons: Collection::new(store.clone()),
             store,
             clock,
-            base: Arc::new(base),
+            base: Arc::new(self.base.unwrap_or_else(Lexicon::builtin)),
             cache: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+}
+
+impl ReviewService {
+    /// A service on `env` (its store and clock) with the built-in Advertising Law list
+    /// ([`Lexicon::builtin`]) as the common word list.
+    pub fn new(env: &Env) -> ReviewService {
+        ReviewService::builder(env).build()
+    }
+
+    /// Start building a service on `env` (see [`ReviewServiceBuilder`]).
+    pub fn builder(env: &Env) -> ReviewServiceBuilder {
+        ReviewServiceBuilder {
+            env: env.clone(),
+            base: None,
         }
     }
 

@@ -18,7 +18,8 @@ pub mod wechat;
 pub use catalogue::{BaseRates, ChannelCatalogue, ChannelInfo, RateLimit, BUILTIN_CHANNELS};
 pub use modules_quota::ModulesQuota;
 pub use publisher::{
-    Publication, PublicationId, PublicationStatus, PublishCommand, Publisher, PUBLICATION_JOURNAL,
+    Publication, PublicationId, PublicationStatus, PublishCommand, Publisher, PublisherBuilder,
+    PUBLICATION_JOURNAL,
 };
 pub use quota::{meters, InMemoryQuota, Meter, QuotaGate, QuotaGrant, Unlimited};
 pub use ratelimit::RateLimiter;

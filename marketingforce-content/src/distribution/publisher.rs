@@ -183,54 +183,70 @@ pub struct Publisher {
     outbox: Outbox,
 }
 
-impl Publisher {
-    /// A publisher with no channels, unlimited quota and no review requirement.
-    pub fn new(
-        store: Arc<dyn Store>,
-        clock: Arc<dyn Clock>,
-        ids: Arc<dyn IdGenerator>,
-        catalogue: Arc<ChannelCatalogue>,
-    ) -> Publisher {
-        let env = Env::builder(store.clone())
-            .clock(clock.clone())
-            .ids(ids.clone())
-            .build();
-        Publisher {
-            outbox: Outbox::new(&env),
-            publications: Collection::new(store.clone()),
-            store,
-            clock,
-            ids,
-            catalogue,
-            channels: HashMap::new(),
-            quota: Arc::new(Unlimited),
-            reviews: None,
-            limiter: RateLimiter::new(),
-        }
-    }
+/// Builds a [`Publisher`] ([`Publisher::builder`]).
+#[derive(Debug)]
+#[must_use]
+pub struct PublisherBuilder {
+    env: Env,
+    catalogue: Arc<ChannelCatalogue>,
+    channels: HashMap<String, Arc<dyn ContentChannel>>,
+    quota: Arc<dyn QuotaGate>,
+    reviews: Option<ReviewService>,
+}
 
+impl PublisherBuilder {
     /// Register a channel adapter (its code must be in the catalogue).
     ///
     /// # Errors
     /// [`marketingforce_core::Error::NotFound`] for a code missing from the catalogue.
-    pub fn with_channel(mut self, channel: Arc<dyn ContentChannel>) -> Result<Publisher> {
+    pub fn channel(mut self, channel: Arc<dyn ContentChannel>) -> Result<Self> {
         self.catalogue.require(channel.code())?;
         self.channels.insert(channel.code().to_string(), channel);
         Ok(self)
     }
 
-    /// Consume release quota through `quota`.
-    #[must_use]
-    pub fn with_quota(mut self, quota: Arc<dyn QuotaGate>) -> Publisher {
+    /// Consume release quota through `quota` (default: unlimited).
+    pub fn quota(mut self, quota: Arc<dyn QuotaGate>) -> Self {
         self.quota = quota;
         self
     }
 
-    /// Publish only versions approved by `reviews`.
-    #[must_use]
-    pub fn require_review(mut self, reviews: ReviewService) -> Publisher {
+    /// Publish only versions approved by `reviews` (default: no review required).
+    pub fn require_review(mut self, reviews: ReviewService) -> Self {
         self.reviews = Some(reviews);
         self
+    }
+
+    /// The publisher.
+    pub fn build(self) -> Publisher {
+        let store = self.env.store().clone();
+        Publisher {
+            outbox: Outbox::new(&self.env),
+            publications: Collection::new(store.clone()),
+            store,
+            clock: self.env.clock().clone(),
+            ids: self.env.ids().clone(),
+            catalogue: self.catalogue,
+            channels: self.channels,
+            quota: self.quota,
+            reviews: self.reviews,
+            limiter: RateLimiter::new(),
+        }
+    }
+}
+
+impl Publisher {
+    /// Start building a publisher on `env` (its store, clock, and ids for publications and
+    /// their events) for the channels of `catalogue`: no channel adapters, unlimited quota and
+    /// no review requirement until the builder says otherwise.
+    pub fn builder(env: &Env, catalogue: Arc<ChannelCatalogue>) -> PublisherBuilder {
+        PublisherBuilder {
+            env: env.clone(),
+            catalogue,
+            channels: HashMap::new(),
+            quota: Arc::new(Unlimited),
+            reviews: None,
+        }
     }
 
     /// The catalogue.

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use marketingforce_core::env::Env;
 use marketingforce_core::storage::{Batch, Collection, Entity, Expect, IndexEntry, Store};
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::time::Clock;
@@ -195,17 +196,13 @@ pub struct InquiryForwarder {
 }
 
 impl InquiryForwarder {
-    /// A forwarder over the publisher's channels.
-    pub fn new(
-        store: Arc<dyn Store>,
-        clock: Arc<dyn Clock>,
-        publisher: Arc<Publisher>,
-        sink: Arc<dyn LeadSink>,
-    ) -> InquiryForwarder {
+    /// A forwarder on `env` (its store and clock) collecting inquiries from the channels of
+    /// `publisher` and delivering them to `sink`.
+    pub fn new(env: &Env, publisher: Arc<Publisher>, sink: Arc<dyn LeadSink>) -> InquiryForwarder {
         InquiryForwarder {
-            records: Collection::new(store.clone()),
-            store,
-            clock,
+            records: Collection::new(env.store().clone()),
+            store: env.store().clone(),
+            clock: env.clock().clone(),
             publisher,
             sink,
         }

@@ -54,6 +54,15 @@ impl Env {
         }
     }
 
+    /// The SDK environment of this test world (its store, clock and ids), for the services
+    /// built from one (`Sops::new(&env.core())`).
+    pub fn core(&self) -> marketingforce_core::env::Env {
+        marketingforce_core::env::Env::builder(self.store.clone())
+            .clock(Arc::new(self.clock.clone()))
+            .ids(self.ids.clone())
+            .build()
+    }
+
     /// A new process over the same store and keys.
     pub fn restart(&self) -> Crm {
         Crm::builder(self.store.clone(), self.keys.clone())

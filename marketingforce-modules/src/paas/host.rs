@@ -6,8 +6,9 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use marketingforce_core::env::Env;
 use marketingforce_core::money::Quantity;
-use marketingforce_core::storage::{Batch, Collection, Entity, Idempotent, Store};
+use marketingforce_core::storage::{Batch, Collection, Entity, Idempotent};
 use marketingforce_core::telemetry::operation;
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::time::Clock;
@@ -214,17 +215,46 @@ impl std::fmt::Debug for ModuleHost {
     }
 }
 
-impl ModuleHost {
-    /// A host over `catalog` (usually [`Catalog::builtin`]), storing tenant configurations in
-    /// `store`.
-    pub fn new(catalog: Arc<Catalog>, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> ModuleHost {
+/// Builds a [`ModuleHost`] ([`ModuleHost::builder`]).
+#[derive(Debug)]
+#[must_use]
+pub struct ModuleHostBuilder {
+    env: Env,
+    catalog: Option<Arc<Catalog>>,
+}
+
+impl ModuleHostBuilder {
+    /// Host modules over `catalog` (default: [`Catalog::builtin`]).
+    pub fn catalog(mut self, catalog: Arc<Catalog>) -> Self {
+        self.catalog = Some(catalog);
+        self
+    }
+
+    /// The host.
+    pub fn build(self) -> ModuleHost {
         ModuleHost {
-            catalog: RwLock::new(catalog),
+            catalog: RwLock::new(self.catalog.unwrap_or_else(Catalog::builtin)),
             modules: RwLock::new(HashMap::new()),
-            configs: Collection::new(store),
+            configs: Collection::new(self.env.store().clone()),
             limits: Mutex::new(HashMap::new()),
             in_flight: Mutex::new(HashSet::new()),
-            clock,
+            clock: self.env.clock().clone(),
+        }
+    }
+}
+
+impl ModuleHost {
+    /// A host over the built-in catalog ([`Catalog::builtin`]) on `env` (tenant
+    /// configurations in its store, rate limits on its clock).
+    pub fn new(env: &Env) -> ModuleHost {
+        ModuleHost::builder(env).build()
+    }
+
+    /// Start building a host on `env` (see [`ModuleHostBuilder`]).
+    pub fn builder(env: &Env) -> ModuleHostBuilder {
+        ModuleHostBuilder {
+            env: env.clone(),
+            catalog: None,
         }
     }
 
@@ -358,7 +388,7 @@ impl ModuleHost {
     /// [`Error::IdempotencyMismatch`](marketingforce_core::Error::IdempotencyMismatch). A failed
     /// invocation stores nothing, so retrying it runs the module again.
     ///
-    /// **Where the result lives.** In the host's store (the one given to [`ModuleHost::new`],
+    /// **Where the result lives.** In the host's store (the one of the [`Env`] given to [`ModuleHost::new`],
     /// which also holds tenant configurations), as the tenant's idempotency record of the
     /// invocation: durable when that store is. Usage is metered through the tenant's
     /// [`UsageMeter`](crate::metering::UsageMeter) and made durable *before* the result is

@@ -19,7 +19,7 @@ mod schema;
 pub use async_trait::async_trait;
 pub use host::{
     FunctionalModule, Invocation, InvocationContext, ModuleConfig, ModuleFailure, ModuleHost,
-    ModuleOutput,
+    ModuleHostBuilder, ModuleOutput,
 };
 pub use manifest::{MeteredUnit, ModuleManifest, RateLimit, Scope};
 pub use schema::{validate_instance, validate_schema};

@@ -118,6 +118,27 @@ impl QuoteRequest {
             usage_packs: Vec::new(),
         }
     }
+
+    /// The same request with the add-on module `module` (once, however often it is added).
+    ///
+    /// ```
+    /// use marketingforce_modules::catalog::ModuleId;
+    /// use marketingforce_modules::pricing::{QuoteRequest, Term};
+    /// use marketingforce_modules::products::BundleId;
+    ///
+    /// let start = "2026-03-02".parse().unwrap();
+    /// let order = QuoteRequest::new(BundleId::TCLOUD_STANDARD, Term::new(start, 12))
+    ///     .add_on(ModuleId::LEAD_MANAGEMENT)
+    ///     .add_on(ModuleId::LEAD_MANAGEMENT);
+    /// assert_eq!(order.add_ons, vec![ModuleId::LEAD_MANAGEMENT]);
+    /// ```
+    #[must_use]
+    pub fn add_on(mut self, module: ModuleId) -> QuoteRequest {
+        if !self.add_ons.contains(&module) {
+            self.add_ons.push(module);
+        }
+        self
+    }
 }
 
 /// What to price mid-term: items bought on `on`, co-terminated with the current term.

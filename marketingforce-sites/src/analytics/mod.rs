@@ -27,10 +27,11 @@
 //!
 //! ```
 //! use std::sync::Arc;
+//! use marketingforce_core::env::Env;
 //! use marketingforce_core::id::SeededIds;
 //! use marketingforce_core::storage::{MemoryStore, Store};
 //! use marketingforce_core::tenant::TenantId;
-//! use marketingforce_core::time::{Clock, ManualClock, TimeZone};
+//! use marketingforce_core::time::{Clock, ManualClock};
 //! use marketingforce_sites::analytics::*;
 //! use marketingforce_sites::attribution::ClientInfo;
 //! use marketingforce_sites::industry::IndustryTemplate;
@@ -62,7 +63,7 @@
 //! assert!(collector.events(forged.as_bytes(), &client).await.is_err());
 //! collector.flush().await.unwrap();
 //!
-//! let analytics = VisitAnalytics::new(store, TimeZone::default());
+//! let analytics = VisitAnalytics::new(&Env::new(store));
 //! let day = "2026-03-02".parse().unwrap();
 //! let by_source = analytics.report(&tenant, None, day, day, Dimension::SourceDetail).await.unwrap();
 //! assert_eq!(by_source[0].key, "search:baidu");
@@ -94,4 +95,4 @@ pub use figures::{site_figures, SiteFigures};
 pub use geo::{CsvRangeTable, IpLocator, Region, TEST_TABLE};
 pub use log::VisitLog;
 pub use records::{ActivityRecord, PageViewRecord, VisitRecord, VISIT_JOURNAL};
-pub use service::{PageViewSummary, VisitAnalytics};
+pub use service::{PageViewSummary, VisitAnalytics, VisitAnalyticsBuilder};

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use marketingforce_core::env::Env;
 use marketingforce_core::storage::{Journal, Store};
 use marketingforce_core::telemetry::operation;
 use marketingforce_core::tenant::TenantId;
@@ -47,13 +48,42 @@ pub struct VisitAnalytics {
     tenants: tokio::sync::Mutex<HashMap<TenantId, Folded>>,
 }
 
-impl VisitAnalytics {
-    /// Analytics over `store`, with days in `zone`.
-    pub fn new(store: Arc<dyn Store>, zone: TimeZone) -> VisitAnalytics {
+/// Builds [`VisitAnalytics`] ([`VisitAnalytics::builder`]).
+#[derive(Debug)]
+#[must_use]
+pub struct VisitAnalyticsBuilder {
+    store: Arc<dyn Store>,
+    zone: TimeZone,
+}
+
+impl VisitAnalyticsBuilder {
+    /// Count report days in `zone` (default: Asia/Shanghai).
+    pub fn time_zone(mut self, zone: TimeZone) -> Self {
+        self.zone = zone;
+        self
+    }
+
+    /// The analytics.
+    pub fn build(self) -> VisitAnalytics {
         VisitAnalytics {
-            journal: Journal::new(store, VISIT_JOURNAL),
-            zone,
+            journal: Journal::new(self.store, VISIT_JOURNAL),
+            zone: self.zone,
             tenants: tokio::sync::Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl VisitAnalytics {
+    /// Analytics over `env`'s store, with days in Asia/Shanghai.
+    pub fn new(env: &Env) -> VisitAnalytics {
+        VisitAnalytics::builder(env).build()
+    }
+
+    /// Start building analytics over `env`'s store (see [`VisitAnalyticsBuilder`]).
+    pub fn builder(env: &Env) -> VisitAnalyticsBuilder {
+        VisitAnalyticsBuilder {
+            store: env.store().clone(),
+            zone: TimeZone::default(),
         }
     }
 

@@ -222,6 +222,7 @@ struct FormLogEntry {
 /// use std::sync::Arc;
 /// use marketingforce_core::id::SeededIds;
 /// use marketingforce_core::storage::MemoryStore;
+/// use marketingforce_core::env::Env;
 /// use marketingforce_core::tenant::TenantId;
 /// use marketingforce_core::time::{Clock, ManualClock};
 /// use marketingforce_sites::forms::{FormService, FormSubmission, MemoryLeadSink, SubmitOutcome};
@@ -232,8 +233,9 @@ struct FormLogEntry {
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let clock: Arc<dyn Clock> = Arc::new(ManualClock::at_rfc3339("2026-03-02T09:00:00+08:00").unwrap());
 /// let sink = Arc::new(MemoryLeadSink::new());
-/// let forms = FormService::new(Arc::new(MemoryStore::new()), clock.clone(),
-///     Arc::new(SeededIds::new(1, clock)), sink.clone(), SiteKey::new([9; 32]));
+/// let env = Env::builder(Arc::new(MemoryStore::new())).clock(clock.clone())
+///     .ids(Arc::new(SeededIds::new(1, clock))).build();
+/// let forms = FormService::builder(&env, sink.clone(), SiteKey::new([9; 32])).build();
 /// let site = IndustryTemplate::Machinery.site().unwrap();
 /// let tenant = TenantId::new();
 /// let mut s = FormSubmission { consent: true, consent_version: Some("2026-03".into()),
@@ -406,45 +408,67 @@ fn validate(spec: &FormSpec, s: &FormSubmission) -> std::result::Result<Cleaned,
     }
 }
 
-impl FormService {
-    /// A service over `store` handing leads to `sink`; `key` keys the stored digests and
-    /// verifies page-view tokens (use the same key as the analytics collector).
-    pub fn new(
-        store: Arc<dyn Store>,
-        clock: Arc<dyn Clock>,
-        ids: Arc<dyn IdGenerator>,
-        sink: Arc<dyn LeadSink>,
-        key: SiteKey,
-    ) -> FormService {
-        let env = Env::builder(store.clone())
-            .clock(clock.clone())
-            .ids(ids.clone())
-            .build();
-        FormService {
-            outbox: Outbox::new(&env),
-            store,
-            clock,
-            ids,
-            sink,
-            key,
-            locator: None,
-            analytics: None,
-        }
-    }
+/// Builds a [`FormService`] ([`FormService::builder`]).
+#[must_use]
+pub struct FormServiceBuilder {
+    env: Env,
+    sink: Arc<dyn LeadSink>,
+    key: SiteKey,
+    locator: Option<Arc<dyn IpLocator>>,
+    analytics: Option<Arc<VisitAnalytics>>,
+}
 
-    /// Locate regions of clients without a region field.
-    #[must_use]
-    pub fn with_locator(mut self, locator: Arc<dyn IpLocator>) -> FormService {
+impl std::fmt::Debug for FormServiceBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FormServiceBuilder")
+            .field("locator", &self.locator.is_some())
+            .field("analytics", &self.analytics.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl FormServiceBuilder {
+    /// Locate regions of clients without a region field (default: none).
+    pub fn locator(mut self, locator: Arc<dyn IpLocator>) -> Self {
         self.locator = Some(locator);
         self
     }
 
     /// Send the visitor's earlier page views to the CRM as behaviour when a form identifies
-    /// them.
-    #[must_use]
-    pub fn with_analytics(mut self, analytics: Arc<VisitAnalytics>) -> FormService {
+    /// them (default: not sent).
+    pub fn analytics(mut self, analytics: Arc<VisitAnalytics>) -> Self {
         self.analytics = Some(analytics);
         self
+    }
+
+    /// The service.
+    pub fn build(self) -> FormService {
+        let env = self.env;
+        FormService {
+            outbox: Outbox::new(&env),
+            store: env.store().clone(),
+            clock: env.clock().clone(),
+            ids: env.ids().clone(),
+            sink: self.sink,
+            key: self.key,
+            locator: self.locator,
+            analytics: self.analytics,
+        }
+    }
+}
+
+impl FormService {
+    /// Start building a service on `env` (its store, clock and ids) handing leads to `sink`;
+    /// `key` keys the stored digests and verifies page-view tokens (use the same key as the
+    /// analytics collector).
+    pub fn builder(env: &Env, sink: Arc<dyn LeadSink>, key: SiteKey) -> FormServiceBuilder {
+        FormServiceBuilder {
+            env: env.clone(),
+            sink,
+            key,
+            locator: None,
+            analytics: None,
+        }
     }
 
     /// Send the page views of a visitor identified by an earlier form to the CRM as `view`

@@ -10,7 +10,7 @@
 //! ```
 //! use std::sync::Arc;
 //! use chrono::NaiveDate;
-//! use marketingforce_content::compliance::{Lexicon, ReviewService};
+//! use marketingforce_core::env::Env;
 //! use marketingforce_core::storage::{MemoryStore, Store};
 //! use marketingforce_core::tenant::TenantId;
 //! use marketingforce_core::time::{Clock, ManualClock};
@@ -25,8 +25,7 @@
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 //! let clock: Arc<dyn Clock> = Arc::new(ManualClock::at_rfc3339("2026-03-02T09:00:00+08:00").unwrap());
 //! let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-//! let publisher = SitePublisher::new(store.clone(), clock.clone(),
-//!     ReviewService::new(store, clock.clone(), Lexicon::builtin()));
+//! let publisher = SitePublisher::new(&Env::builder(store).clock(clock.clone()).build());
 //! let tenant = TenantId::new();
 //! let d = |s: &str| s.parse::<NaiveDate>().unwrap();
 //! let mut site = IndustryTemplate::Machinery.site().unwrap();
@@ -147,20 +146,51 @@ pub struct SitePublisher {
     outbox: Outbox,
 }
 
-impl SitePublisher {
-    /// A publisher over `store`, reviewing with `reviews`.
-    pub fn new(
-        store: Arc<dyn Store>,
-        clock: Arc<dyn Clock>,
-        reviews: ReviewService,
-    ) -> SitePublisher {
-        let env = Env::builder(store.clone()).clock(clock.clone()).build();
+/// Builds a [`SitePublisher`] ([`SitePublisher::builder`]).
+#[derive(Debug)]
+#[must_use]
+pub struct SitePublisherBuilder {
+    env: Env,
+    reviews: Option<ReviewService>,
+}
+
+impl SitePublisherBuilder {
+    /// Review site texts with `reviews` (default: a [`ReviewService::new`] on the same
+    /// environment; pass the one your content pipeline uses to share its word lists' cache).
+    pub fn reviews(mut self, reviews: ReviewService) -> Self {
+        self.reviews = Some(reviews);
+        self
+    }
+
+    /// The publisher.
+    pub fn build(self) -> SitePublisher {
+        let store = self.env.store().clone();
+        let clock = self.env.clock().clone();
+        // Event ids come from their own (random UUIDv7) generator, as they always did.
+        let events = Env::builder(store.clone()).clock(clock.clone()).build();
         SitePublisher {
-            outbox: Outbox::new(&env),
+            outbox: Outbox::new(&events),
+            reviews: self
+                .reviews
+                .unwrap_or_else(|| ReviewService::new(&self.env)),
             store,
             clock,
-            reviews,
             renderer: Renderer::new(),
+        }
+    }
+}
+
+impl SitePublisher {
+    /// A publisher on `env` (its store and clock) reviewing with a new [`ReviewService`].
+    pub fn new(env: &Env) -> SitePublisher {
+        SitePublisher::builder(env).build()
+    }
+
+    /// Start building a publisher on `env` (see [`SitePublisherBuilder`]).
+    pub fn builder(env: &Env) -> SitePublisherBuilder {
+        SitePublisherBuilder {
+            env: env.clone(),
+            reviews: None,
         }
     }
 
