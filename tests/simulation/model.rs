@@ -255,8 +255,8 @@ pub enum Replay {
     Capture {
         /// Key.
         key: String,
-        /// The request.
-        request: CaptureRequest,
+        /// The request (boxed: it is much larger than the other variants).
+        request: Box<CaptureRequest>,
         /// The first answer.
         outcome: CaptureOutcome,
     },

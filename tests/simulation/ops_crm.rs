@@ -171,7 +171,7 @@ impl World {
         ));
         self.models[i].remember(Replay::Capture {
             key,
-            request,
+            request: Box::new(request),
             outcome,
         });
         Ok(())

@@ -68,7 +68,7 @@ impl World {
                 let request = if other {
                     request.name("另一个人")
                 } else {
-                    request
+                    *request
                 };
                 let r = self
                     .call("capture again", async |s| {
