@@ -21,7 +21,8 @@ Usage: scripts/bench.py [--only NAME[,NAME...]] [--wait-quiet SECONDS] [--with-c
                         [--no-build]
 
   --only            run these benches only (storage, entitlements, metering, revenue, capture,
-                    allocation, funnel, ledger, settlement, content, sites, events)
+                    capture_path, allocation, funnel, ledger, settlement, content, sites,
+                    events)
   --wait-quiet S    after building, wait up to S seconds for the 1-minute load average to
                     drop below 1.0
   --with-criterion  also run each bench's criterion samples (slower; figures are the same)
@@ -52,6 +53,7 @@ BENCHES = [
     ("metering", "marketingforce-modules"),
     ("revenue", "marketingforce-modules"),
     ("capture", "marketingforce-crm"),
+    ("capture_path", "marketingforce-crm"),
     ("allocation", "marketingforce-crm"),
     ("funnel", "marketingforce-crm"),
     ("ledger", "marketingforce-ads"),
@@ -62,7 +64,18 @@ BENCHES = [
     ("instances", "marketingforce"),
 ]
 # Package features a bench needs, added to the build when the bench is selected.
-BENCH_FEATURES = {"events": "marketingforce-events/nats,marketingforce-events/webhooks"}
+BENCH_FEATURES = {
+    "events": "marketingforce-events/nats,marketingforce-events/webhooks",
+    # Benches built on the test and demo helpers (synthetic data, fixtures).
+    "storage": "marketingforce-core/testing",
+    "capture": "marketingforce-crm/testing",
+    "capture_path": "marketingforce-crm/testing",
+    "allocation": "marketingforce-crm/testing",
+    "funnel": "marketingforce-crm/testing",
+    "ledger": "marketingforce-ads/testing",
+    "settlement": "marketingforce-ads/testing",
+    "content": "marketingforce-content/testing",
+}
 
 # The targets the domain issues set. `on` is "value" (the figure in its unit) or "ratio" (the
 # time ratio to the same-run baseline). `op` is ">=" or "<=".
@@ -125,6 +138,11 @@ TARGETS = [
     dict(id="sites.beacons.sqlite", op=">=", value=50_000, on="value",
          goal="beacon events ingested durably on SQLite >= 50k/s"),
     # issue 14: domain events out
+    # issue 13: the public capture path
+    dict(id="crm.capture_path.capture_batch_memory", op=">=", value=100_000, on="value",
+         goal="Crm::capture_batch in memory >= 100k leads/s"),
+    dict(id="crm.capture_path.capture_batch_sqlite", op=">=", value=50_000, on="value",
+         goal="Crm::capture_batch durable on SQLite >= 50k leads/s"),
     dict(id="events.nats.relay", op=">=", value=50_000, on="value",
          goal="relay to NATS JetStream >= 50k events/s"),
     dict(id="events.outbox.sqlite_batch_100", op="<=", value=1.3, on="ratio",

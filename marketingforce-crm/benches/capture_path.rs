@@ -217,8 +217,8 @@ fn main() {
         q_mem.recall
     );
     let mut figures = vec![
-        serde_json::json!({"id": "crm.path.engine", "label": format!("engine alone, {n} leads"), "value": engine_rate, "unit": "leads/s"}),
-        serde_json::json!({"id": "crm.path.capture_batch_memory", "label": format!("Crm::capture_batch into memory, {n} leads"), "value": rate(n, t_mem), "unit": "leads/s", "baseline": "engine alone, same run", "baseline_value": engine_rate}),
+        serde_json::json!({"id": "crm.capture_path.engine", "label": format!("engine alone, {n} leads"), "value": engine_rate, "unit": "leads/s"}),
+        serde_json::json!({"id": "crm.capture_path.capture_batch_memory", "label": format!("Crm::capture_batch into memory, {n} leads"), "value": rate(n, t_mem), "unit": "leads/s", "baseline": "engine alone, same run", "baseline_value": engine_rate}),
     ];
     if let Some((t_sql, c_sql)) = sql {
         let q = quality(&data, &c_sql);
@@ -229,7 +229,7 @@ fn main() {
             q.precision,
             q.recall
         );
-        figures.push(serde_json::json!({"id": "crm.path.capture_batch_sqlite", "label": format!("Crm::capture_batch into SQLite, {n} leads"), "value": rate(n, t_sql), "unit": "leads/s", "baseline": "engine alone, same run", "baseline_value": engine_rate}));
+        figures.push(serde_json::json!({"id": "crm.capture_path.capture_batch_sqlite", "label": format!("Crm::capture_batch into SQLite, {n} leads"), "value": rate(n, t_sql), "unit": "leads/s", "baseline": "engine alone, same run", "baseline_value": engine_rate}));
     }
     println!("JSON {}", serde_json::Value::Array(figures));
 }
