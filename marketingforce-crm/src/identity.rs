@@ -324,6 +324,28 @@ impl From<Email> for String {
     }
 }
 
+/// An external account id (WeCom userid, WeChat unionid / openid), trimmed: `min`–64
+/// characters of `[A-Za-z0-9_-]`.
+fn id_token<'a>(input: &'a str, field: &str, min: usize) -> Result<&'a str> {
+    let s = input.trim();
+    if s.len() < min || s.len() > 64 {
+        return Err(CrmError::validation(
+            field,
+            format!("must be {min}-64 characters"),
+        ));
+    }
+    if !s
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        return Err(CrmError::validation(
+            field,
+            "has characters other than A-Z, a-z, 0-9, '_' and '-'",
+        ));
+    }
+    Ok(s)
+}
+
 /// A WeCom (企业微信) external user id: 1–64 characters of `[A-Za-z0-9_-]`, case-sensitive.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -343,20 +365,7 @@ impl WeComId {
     /// # Errors
     /// A validation error on `field`.
     pub fn parse_field(input: &str, field: &str) -> Result<WeComId> {
-        let s = input.trim();
-        if s.is_empty() || s.len() > 64 {
-            return Err(CrmError::validation(field, "must be 1-64 characters"));
-        }
-        if !s
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        {
-            return Err(CrmError::validation(
-                field,
-                "has characters other than A-Z, a-z, 0-9, '_' and '-'",
-            ));
-        }
-        Ok(WeComId(s.to_string()))
+        Ok(WeComId(id_token(input, field, 1)?.to_string()))
     }
 
     /// The id.
@@ -492,20 +501,7 @@ impl WeChatId {
     /// # Errors
     /// A validation error on `field`.
     pub fn parse_field(input: &str, field: &str) -> Result<WeChatId> {
-        let s = input.trim();
-        if s.len() < 10 || s.len() > 64 {
-            return Err(CrmError::validation(field, "must be 10-64 characters"));
-        }
-        if !s
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        {
-            return Err(CrmError::validation(
-                field,
-                "has characters other than A-Z, a-z, 0-9, '_' and '-'",
-            ));
-        }
-        Ok(WeChatId(s.to_string()))
+        Ok(WeChatId(id_token(input, field, 10)?.to_string()))
     }
 
     /// The id.

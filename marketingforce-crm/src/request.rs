@@ -537,18 +537,11 @@ impl From<Inquiry> for CaptureRequest {
             wecom_id: i.wecom_id,
             company: i.company,
             region: i.region,
-            given_name: None,
-            family_name: None,
-            date_of_birth: None,
-            id_document: None,
-            postcode: None,
-            address: None,
-            wechat_unionid: None,
-            wechat_openid: None,
-            company_code: None,
             product_interest: i.product_interest,
             consent: i.consent,
             captured_at: i.received_at,
+            // An inquiry carries no other identity fields.
+            ..CaptureRequest::new(Source::TCloudInquiry)
         }
     }
 }
