@@ -616,3 +616,64 @@ fn a_model_trained_on_the_tenant_is_stored_in_its_configuration() {
         assert_eq!(e.field(), Some("dedupe.fuzzy.model.prior"));
     });
 }
+
+/// A PIPL access request exports every identity field a capture stored, opened from the
+/// vault — the new ones too — while storage itself holds none of them in clear.
+#[test]
+fn the_contact_export_holds_every_stored_identity_field() {
+    run(async {
+        let env = Env::new(CrmConfig::default());
+        let (crm, t) = (&env.crm, &env.tenant);
+        let lead = crm
+            .capture(
+                t,
+                req(Source::OwnSite)
+                    .name("王芳")
+                    .mobile("13912345678")
+                    .region("上海")
+                    .id_document("11010519491231002X")
+                    .address("上海市浦东新区世纪大道88号")
+                    .date_of_birth("1949-12-31")
+                    .postcode("200120")
+                    .wechat_openid("oLVPpjqs9BhvzwPj5A-vTYAX3GLc"),
+                &key("export-a"),
+            )
+            .await
+            .unwrap()
+            .lead();
+        let admin = env
+            .staff(marketingforce_crm::staff::Role::Admin, 1, None)
+            .await;
+        let export = crm
+            .export_contact(t, &lead, &Actor::User(admin))
+            .await
+            .unwrap();
+        let text = serde_json::to_string(&export).unwrap();
+        for value in [
+            "11010519491231002X",
+            "1949-12-31",
+            "世纪大道88号",
+            "200120",
+            "oLVPpjqs9BhvzwPj5A-vTYAX3GLc",
+            "上海",
+        ] {
+            assert!(text.contains(value), "{value} is missing from the export");
+        }
+        let capture = &export.captures[0];
+        assert_eq!(
+            capture
+                .identity
+                .date_of_birth
+                .map(|d| d.to_string())
+                .as_deref(),
+            Some("1949-12-31")
+        );
+        assert_eq!(
+            capture
+                .values
+                .get(&marketingforce_crm::survivorship::Field::Region)
+                .map(String::as_str),
+            Some("上海")
+        );
+    });
+}

@@ -12,7 +12,7 @@ use crate::access::mask;
 use crate::error::{CrmError, Result};
 use crate::ids::{LeadId, UserId};
 use crate::lifecycle::{LeadEvent, LeadEventKind};
-use crate::model::{Actor, Lead, LeadStatus, Source, Stage};
+use crate::model::{Actor, Identity, Lead, LeadStatus, Source, Stage};
 use crate::profile::{BehaviourEvent, BEHAVIOUR_JOURNAL};
 use crate::staff::{Role, Staff};
 use crate::survivorship::{Field, GoldenIdentity};
@@ -115,8 +115,12 @@ pub struct ExportedCapture {
     pub source: Source,
     /// When.
     pub at: DateTime<Utc>,
-    /// Values as captured (normalised).
+    /// Values as captured (normalised), of the fields subject to survivorship.
     pub values: std::collections::BTreeMap<Field, String>,
+    /// Everything this capture stored about the person, opened from the vault: the values
+    /// above and the other identity fields (name parts, date of birth, ID document, postcode,
+    /// address, WeChat ids, company registration code).
+    pub identity: Identity,
 }
 
 fn staff_of<'a>(st: &'a TenantState, id: &UserId) -> Result<&'a Staff> {
@@ -311,6 +315,7 @@ impl Crm {
                         id.wecom_id.as_ref().map(|w| w.as_str().to_string()),
                     ),
                     (Field::Company, id.company.clone()),
+                    (Field::Region, id.region.clone()),
                 ] {
                     if let Some(v) = v {
                         values.insert(f, v);
@@ -320,6 +325,7 @@ impl Crm {
                     source: c.source,
                     at: c.at,
                     values,
+                    identity: c.identity.clone(),
                 }
             })
             .collect();
