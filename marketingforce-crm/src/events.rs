@@ -27,6 +27,8 @@
 //! | `crm.lead.tagged` | 1 | tag rules added or removed tags | `lead`, `added`, `removed` |
 //! | `crm.lead.consent_withdrawn` | 1 | a consent was withdrawn | `lead`, `purpose`, `by` |
 //! | `crm.lead.erased` | 1 | personal data was erased on request (PIPL) | `lead`, `by` |
+//! | `crm.duplicate.proposed` | 1 | a capture put a pair of leads in the possible-duplicates review queue (match weight between the tenant's thresholds) | `a`, `b`, `match_weight` |
+//! | `crm.duplicate.rejected` | 1 | a person decided a proposed pair are different people (an accepted pair is `crm.lead.merged`, rule `review`) | `a`, `b`, `by` |
 //! | `crm.member.level_changed` | 1 | points moved a member to another level ([`Membership`](crate::membership::Membership)) | `program`, `lead`, `from`, `to`, `level_name` |
 //!
 //! ```
@@ -285,6 +287,69 @@ impl DomainEvent for LeadErased {
     const VERSION: u32 = 1;
 }
 
+/// A capture put a pair of leads in the possible-duplicates review queue: their match
+/// weight fell between the tenant's review and auto-merge thresholds, so a person decides
+/// ([`Crm::possible_duplicates`](crate::Crm::possible_duplicates)). The explanation stays in
+/// the queue; the event carries ids and the weight only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct DuplicateProposed {
+    /// One lead of the pair (the smaller id).
+    pub a: LeadId,
+    /// The other lead.
+    pub b: LeadId,
+    /// The pair's match weight (log2 Bayes factor).
+    pub match_weight: f64,
+}
+
+impl DomainEvent for DuplicateProposed {
+    const NAME: &'static str = "crm.duplicate.proposed";
+    const VERSION: u32 = 1;
+}
+
+/// A person decided that a proposed pair are different people: the pair is never proposed
+/// again and no capture merges them. (An accepted pair is a [`LeadMerged`] with rule
+/// `review`.)
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct DuplicateRejected {
+    /// One lead of the pair (the smaller id).
+    pub a: LeadId,
+    /// The other lead.
+    pub b: LeadId,
+    /// Who decided.
+    pub by: Actor,
+}
+
+impl DomainEvent for DuplicateRejected {
+    const NAME: &'static str = "crm.duplicate.rejected";
+    const VERSION: u32 = 1;
+}
+
+/// A fact of the review queue, staged by the command that made it (see [`review_envelopes`]).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum ReviewFact {
+    /// A pair was proposed.
+    Proposed(DuplicateProposed),
+    /// A pair was rejected.
+    Rejected(DuplicateRejected),
+}
+
+/// The domain events of a command's review-queue facts, in order.
+pub(crate) fn review_envelopes(
+    outbox: &Outbox,
+    tenant: &TenantId,
+    facts: &[ReviewFact],
+    ctx: &EventContext,
+) -> Result<Vec<EventEnvelope>> {
+    facts
+        .iter()
+        .map(|f| match f {
+            ReviewFact::Proposed(e) => outbox.event(tenant, e, ctx),
+            ReviewFact::Rejected(e) => outbox.event(tenant, e, ctx),
+        })
+        .collect::<marketingforce_core::error::Result<Vec<_>>>()
+        .map_err(Into::into)
+}
+
 /// A member's level in a membership program changed.
 ///
 /// Points accumulated in the program's window moved them up, or their lapse moved them down
@@ -322,6 +387,8 @@ pub fn event_catalog() -> EventCatalog {
         .with::<LeadTagged>()
         .with::<LeadConsentWithdrawn>()
         .with::<LeadErased>()
+        .with::<DuplicateProposed>()
+        .with::<DuplicateRejected>()
         .with::<MemberLevelChanged>()
 }
 

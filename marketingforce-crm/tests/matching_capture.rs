@@ -677,3 +677,56 @@ fn the_contact_export_holds_every_stored_identity_field() {
         );
     });
 }
+
+/// The review queue's facts leave the process with the commit that made them: a proposal and
+/// a rejection are events (ids and the weight, no personal data); a replayed decision emits
+/// nothing more.
+#[test]
+fn proposals_and_rejections_are_domain_events() {
+    run(async {
+        let env = Env::new(CrmConfig::default());
+        let (crm, t) = (&env.crm, &env.tenant);
+        let names = || async {
+            env.store
+                .read_journal(t, marketingforce_core::events::OUTBOX_JOURNAL, 0, 1000)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|e| marketingforce_core::events::EventEnvelope::from_json(&e.payload).unwrap())
+                .collect::<Vec<_>>()
+        };
+        let a = crm.capture(t, li_na(), &key("a")).await.unwrap();
+        let b = crm.capture(t, li_na_elsewhere(), &key("b")).await.unwrap();
+        let events = names().await;
+        let proposed: Vec<_> = events
+            .iter()
+            .filter(|e| e.name() == "crm.duplicate.proposed")
+            .collect();
+        assert_eq!(proposed.len(), 1, "{events:?}");
+        let p: marketingforce_crm::events::DuplicateProposed = proposed[0].decode().unwrap();
+        let (x, y) = if a.lead() < b.lead() {
+            (a.lead(), b.lead())
+        } else {
+            (b.lead(), a.lead())
+        };
+        assert_eq!((p.a, p.b), (x, y));
+        assert!(p.match_weight > -1.0 && p.match_weight < 3.0, "{p:?}");
+        let text = serde_json::to_string(&proposed[0]).unwrap();
+        assert!(!text.contains("李娜") && !text.contains("华东"), "{text}");
+
+        let reviewer = Actor::system("reviewer");
+        for _ in 0..2 {
+            crm.reject_duplicate(t, a.lead(), b.lead(), &reviewer, &key("no"))
+                .await
+                .unwrap();
+        }
+        let rejected: Vec<_> = names()
+            .await
+            .into_iter()
+            .filter(|e| e.name() == "crm.duplicate.rejected")
+            .collect();
+        assert_eq!(rejected.len(), 1);
+        let r: marketingforce_crm::events::DuplicateRejected = rejected[0].decode().unwrap();
+        assert_eq!((r.a, r.b, r.by), (x, y, reviewer));
+    });
+}

@@ -12,6 +12,7 @@ use super::{Crm, CrmConfig, TenantState, Work, WorkVault};
 use crate::crypto::BlindKind;
 use crate::dedupe::{pair_of, Decision, MatchKeys, MatchRule};
 use crate::error::{CrmError, Result};
+use crate::events::{DuplicateProposed, ReviewFact};
 use crate::gate::CaptureAllowance;
 use crate::identity::{Email, IdDocument, MobileNumber};
 use crate::ids::LeadId;
@@ -595,6 +596,11 @@ impl Crm {
                     },
                     Expect::Absent,
                 )?;
+                work.reviews.push(ReviewFact::Proposed(DuplicateProposed {
+                    a,
+                    b,
+                    match_weight: p.weight,
+                }));
             }
             let evidence: Vec<(LeadId, MatchEvidence)> = scored
                 .fuzzy

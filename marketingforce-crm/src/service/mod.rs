@@ -313,6 +313,8 @@ pub(crate) struct Work {
     pub vaults: BTreeMap<LeadId, WorkVault>,
     pub events: Vec<LeadEvent>,
     pub cursors: Vec<RuleCursor>,
+    /// Review-queue facts (proposals, rejections), emitted as events with the batch.
+    pub reviews: Vec<crate::events::ReviewFact>,
     pub extra: Batch,
 }
 
@@ -908,6 +910,7 @@ impl Crm {
             vaults,
             events,
             cursors,
+            reviews,
             extra,
         } = work;
         let mut batch = extra;
@@ -947,13 +950,19 @@ impl Crm {
         // The domain events of the history entries, in the same batch: they exist exactly
         // when the change does.
         let ctx = crate::events::command_context(idem.as_ref().map(|(i, _)| i.key()));
-        let envelopes = crate::events::envelopes(
+        let mut envelopes = crate::events::envelopes(
             &self.outbox,
             tenant,
             &events,
             |id| leads.get(id).map(|w| &w.lead),
             &ctx,
         )?;
+        envelopes.extend(crate::events::review_envelopes(
+            &self.outbox,
+            tenant,
+            &reviews,
+            &ctx,
+        )?);
         if !envelopes.is_empty() {
             self.outbox.register(tenant).await?;
             for e in &envelopes {

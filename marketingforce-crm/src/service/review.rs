@@ -18,6 +18,7 @@ use marketingforce_core::IdempotencyKey;
 
 use super::{Crm, Work};
 use crate::error::{CrmError, Result};
+use crate::events::{DuplicateRejected, ReviewFact};
 use crate::ids::LeadId;
 use crate::model::{Actor, LeadStatus, MatchEvidence, PossibleDuplicate, ReviewStatus};
 
@@ -233,6 +234,11 @@ impl Crm {
                     }
                 }
                 decided.status = ReviewStatus::Rejected;
+                work.reviews.push(ReviewFact::Rejected(DuplicateRejected {
+                    a,
+                    b,
+                    by: actor.clone(),
+                }));
                 sa.min(sb)
             };
             Ok((survivor, decided))
