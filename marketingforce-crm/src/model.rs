@@ -719,15 +719,18 @@ pub enum ReviewStatus {
     },
     /// Judged two people: never proposed nor auto-merged again.
     Rejected,
+    /// Closed without a decision: one of the leads was erased on request (PIPL).
+    Withdrawn,
 }
 
 impl ReviewStatus {
-    /// `pending`, `accepted` or `rejected`.
+    /// `pending`, `accepted`, `rejected` or `withdrawn`.
     pub fn as_str(self) -> &'static str {
         match self {
             ReviewStatus::Pending => "pending",
             ReviewStatus::Accepted { .. } => "accepted",
             ReviewStatus::Rejected => "rejected",
+            ReviewStatus::Withdrawn => "withdrawn",
         }
     }
 }
@@ -748,7 +751,7 @@ pub struct PossibleDuplicate {
     pub match_weight: f64,
     /// Its explanation (per-field contributions).
     pub explanation: crate::matching::weights::Explanation,
-    /// Pending, accepted or rejected.
+    /// Pending, accepted, rejected or withdrawn.
     pub status: ReviewStatus,
     /// When it was proposed.
     pub proposed_at: DateTime<Utc>,

@@ -730,3 +730,39 @@ fn proposals_and_rejections_are_domain_events() {
         assert_eq!((r.a, r.b, r.by), (x, y, reviewer));
     });
 }
+
+/// Erasing a lead (PIPL) closes its pending possible duplicates: they leave the queue as
+/// `withdrawn`, in the erasure's commit, and cannot be decided afterwards.
+#[test]
+fn erasing_a_lead_withdraws_its_pending_duplicates() {
+    run(async {
+        let env = Env::new(CrmConfig::default());
+        let (crm, t) = (&env.crm, &env.tenant);
+        let a = crm.capture(t, li_na(), &key("a")).await.unwrap();
+        let b = crm.capture(t, li_na_elsewhere(), &key("b")).await.unwrap();
+        assert_eq!(crm.possible_duplicates(t).await.unwrap().len(), 1);
+        let admin = env
+            .staff(marketingforce_crm::staff::Role::Admin, 1, None)
+            .await;
+        crm.erase_contact(t, &b.lead(), &Actor::User(admin), &key("erase"))
+            .await
+            .unwrap();
+        // Another process sees the queue as the store holds it.
+        let other = env.restart();
+        assert!(other.possible_duplicates(t).await.unwrap().is_empty());
+        let rec = other
+            .possible_duplicate(t, a.lead(), b.lead())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(rec.status, ReviewStatus::Withdrawn);
+        let e = other
+            .accept_duplicate(t, a.lead(), b.lead(), &Actor::system("r"), &key("late"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, CrmError::DuplicateAlreadyDecided { .. }),
+            "{e:?}"
+        );
+    });
+}

@@ -1,7 +1,7 @@
 //! Masked views, unmasked reads with an access log, PIPL erasure and export.
 
 use chrono::{DateTime, Utc};
-use marketingforce_core::storage::{Batch, Journal};
+use marketingforce_core::storage::{Batch, Collection, Expect, Journal};
 use marketingforce_core::telemetry::operation;
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::IdempotencyKey;
@@ -12,7 +12,9 @@ use crate::access::mask;
 use crate::error::{CrmError, Result};
 use crate::ids::{LeadId, UserId};
 use crate::lifecycle::{LeadEvent, LeadEventKind};
-use crate::model::{Actor, Identity, Lead, LeadStatus, Source, Stage};
+use crate::model::{
+    Actor, Identity, Lead, LeadStatus, PossibleDuplicate, ReviewStatus, Source, Stage,
+};
 use crate::profile::{BehaviourEvent, BEHAVIOUR_JOURNAL};
 use crate::staff::{Role, Staff};
 use crate::survivorship::{Field, GoldenIdentity};
@@ -418,6 +420,22 @@ impl Crm {
                     outcome: AccessOutcome::Erased,
                 },
             )?;
+            // Pending possible duplicates of the erased lead (or of a lead merged into it)
+            // are closed: nobody can decide about a person who is gone.
+            let mut lineage = vec![root];
+            lineage.extend(work.lead_mut(&root)?.merged_from.iter().copied());
+            let pending = Collection::<PossibleDuplicate>::new(self.store.clone())
+                .lookup_all(tenant, "status", ReviewStatus::Pending.as_str())
+                .await?;
+            for p in pending {
+                if lineage.contains(&p.value.a) || lineage.contains(&p.value.b) {
+                    let mut closed = p.value;
+                    closed.status = ReviewStatus::Withdrawn;
+                    closed.decided_at = Some(at);
+                    closed.decided_by = Some(actor.clone());
+                    b.put_entity(tenant, &closed, Expect::Version(p.version))?;
+                }
+            }
             work.extra = b;
             Ok(())
         }
