@@ -78,10 +78,14 @@ async fn instance(url: &str, tenants: &[TenantId]) -> Instance {
         registry: EntitlementRegistry::builder(store.clone())
             .clock(clock())
             .build(),
-        crm: Crm::builder(store, Arc::new(KeyRing::new("k1", [7; 32])))
-            .clock(clock())
-            .build()
-            .expect("crm"),
+        crm: Crm::builder(
+            &marketingforce_core::env::Env::builder(store)
+                .keys(Arc::new(KeyRing::new("k1", [7; 32])))
+                .clock(clock())
+                .build(),
+        )
+        .build()
+        .expect("crm"),
         ledgers,
     }
 }

@@ -89,7 +89,13 @@ async fn main() -> std::process::ExitCode {
     // key from your key management to import for real.
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let keys = Arc::new(KeyRing::new("dev", *b"marketingforce-dev-key-not-prod!"));
-    let crm = match Crm::builder(store, keys).build() {
+    let crm = match Crm::builder(
+        &marketingforce_core::env::Env::builder(store)
+            .keys(keys)
+            .build(),
+    )
+    .build()
+    {
         Ok(crm) => crm,
         Err(e) => {
             eprintln!("import_leads: {e}");

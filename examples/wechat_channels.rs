@@ -269,9 +269,13 @@ async fn main() -> Result<(), Error> {
     // 2. Message a contact through WeCom (a mass-message task), simulated or real.
     let keys = Arc::new(KeyRing::new("k1", [7; 32]));
     let crm = Arc::new(
-        Crm::builder(store.clone(), keys.clone())
-            .clock(clock.clone())
-            .build()?,
+        Crm::builder(
+            &marketingforce_core::env::Env::builder(store.clone())
+                .keys(keys.clone())
+                .clock(clock.clone())
+                .build(),
+        )
+        .build()?,
     );
     let (sender, rep, lead) = sender(settings.wecom, crm, keys, store, clock, tenant).await?;
     match lead {

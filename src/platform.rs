@@ -243,9 +243,7 @@ impl PlatformBuilder {
         let gate = self
             .gate
             .unwrap_or_else(|| Arc::new(EntitlementCaptureGate::new(registry.clone())));
-        let crm = Crm::builder(env.store().clone(), keys)
-            .clock(env.clock().clone())
-            .ids(env.ids().clone())
+        let crm = Crm::builder(&env)
             .config(self.crm)
             .capture_gate(gate)
             .build()?;

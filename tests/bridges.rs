@@ -254,9 +254,13 @@ async fn compliance_review_gates_creatives_on_their_exact_content() {
 async fn inquiries_are_captured_once_as_crm_leads() {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let crm = Arc::new(
-        Crm::builder(store, Arc::new(KeyRing::new("k1", [7; 32])))
-            .build()
-            .unwrap(),
+        Crm::builder(
+            &marketingforce::core::env::Env::builder(store)
+                .keys(Arc::new(KeyRing::new("k1", [7; 32])))
+                .build(),
+        )
+        .build()
+        .unwrap(),
     );
     let sink = CrmInquirySink::new(crm.clone(), "spring-fair");
     let tenant = TenantId::new();

@@ -223,7 +223,7 @@ proptest! {
         }
         let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
         let report = rt.block_on(async {
-            let crm = Crm::builder(Arc::new(MemoryStore::new()), Arc::new(KeyRing::new("k1", [3; 32])))
+            let crm = Crm::builder(&marketingforce_core::env::Env::builder(Arc::new(MemoryStore::new())).keys(Arc::new(KeyRing::new("k1", [3; 32]))).build())
                 .build()
                 .unwrap();
             crm.import_csv(&TenantId::new(), &text, Source::Import, &IdempotencyKey::from_static("fuzz")).await

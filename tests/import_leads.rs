@@ -24,11 +24,15 @@ fn sample() -> String {
 fn crm() -> Crm {
     let clock = Arc::new(ManualClock::at_rfc3339("2026-03-02T09:00:00+08:00").expect("clock"));
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    Crm::builder(store, Arc::new(KeyRing::new("k1", [7; 32])))
-        .clock(clock.clone())
-        .ids(Arc::new(SeededIds::new(11, clock)))
-        .build()
-        .expect("crm")
+    Crm::builder(
+        &marketingforce_core::env::Env::builder(store)
+            .keys(Arc::new(KeyRing::new("k1", [7; 32])))
+            .clock(clock.clone())
+            .ids(Arc::new(SeededIds::new(11, clock)))
+            .build(),
+    )
+    .build()
+    .expect("crm")
 }
 
 async fn imported() -> (Crm, TenantId, ImportReport) {

@@ -85,10 +85,14 @@ impl Services {
             registry: EntitlementRegistry::builder(store.clone())
                 .clock(clock())
                 .build(),
-            crm: Crm::builder(store.clone(), keys())
-                .clock(clock())
-                .build()
-                .expect("crm"),
+            crm: Crm::builder(
+                &marketingforce_core::env::Env::builder(store.clone())
+                    .keys(keys())
+                    .clock(clock())
+                    .build(),
+            )
+            .build()
+            .expect("crm"),
             ledger: Ledger::open(&Env::builder(store).clock(clock()).build(), tenant)
                 .await
                 .expect("ledger"),

@@ -128,9 +128,13 @@ fn main() {
 
     // Full pipeline through the Crm service into the memory store (sealing + storage).
     let m = (n / 50).clamp(1_000, 20_000);
-    let crm = Crm::builder(Arc::new(MemoryStore::new()), ring)
-        .build()
-        .expect("crm");
+    let crm = Crm::builder(
+        &marketingforce_core::env::Env::builder(Arc::new(MemoryStore::new()))
+            .keys(ring)
+            .build(),
+    )
+    .build()
+    .expect("crm");
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("rt");

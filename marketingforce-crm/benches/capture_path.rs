@@ -29,9 +29,13 @@ fn rate(n: usize, d: Duration) -> f64 {
 }
 
 async fn through_crm(store: Arc<dyn Store>, reqs: &[CaptureRequest]) -> (Duration, Vec<LeadId>) {
-    let crm = Crm::builder(store, Arc::new(KeyRing::new("k1", [7; 32])))
-        .build()
-        .expect("crm");
+    let crm = Crm::builder(
+        &marketingforce_core::env::Env::builder(store)
+            .keys(Arc::new(KeyRing::new("k1", [7; 32])))
+            .build(),
+    )
+    .build()
+    .expect("crm");
     let tenant = TenantId::new();
     let mut leads = Vec::with_capacity(reqs.len());
     let t0 = Instant::now();

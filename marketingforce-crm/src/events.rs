@@ -37,6 +37,7 @@
 //! use marketingforce_core::events::{EventEnvelope, OUTBOX_JOURNAL};
 //! use marketingforce_core::storage::{MemoryStore, Store};
 //! use marketingforce_core::tenant::TenantId;
+//! use marketingforce_core::env::Env;
 //! use marketingforce_crm::crypto::KeyRing;
 //! use marketingforce_crm::events::LeadCaptured;
 //! use marketingforce_crm::model::Source;
@@ -45,7 +46,8 @@
 //!
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 //! let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-//! let crm = Crm::builder(store.clone(), Arc::new(KeyRing::new("k1", [7; 32]))).build().unwrap();
+//! let env = Env::builder(store.clone()).keys(Arc::new(KeyRing::new("k1", [7; 32]))).build();
+//! let crm = Crm::builder(&env).build().unwrap();
 //! let tenant = TenantId::new();
 //! let outcome = crm
 //!     .capture(&tenant, CaptureRequest::new(Source::OwnSite).mobile("13812345678"), &IdempotencyKey::from_static("web-1"))

@@ -6,6 +6,7 @@
 //! ```
 //! use marketingforce_core::IdempotencyKey;
 //! use std::sync::Arc;
+//! use marketingforce_core::env::Env;
 //! use marketingforce_core::storage::MemoryStore;
 //! use marketingforce_core::tenant::TenantId;
 //! use marketingforce_crm::crypto::KeyRing;
@@ -14,9 +15,11 @@
 //! use marketingforce_crm::{CaptureOutcome, Crm};
 //!
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-//! let crm = Crm::builder(Arc::new(MemoryStore::new()), Arc::new(KeyRing::new("k1", [7; 32])))
-//!     .build()
-//!     .unwrap();
+//! // The environment: a store, and the keys that seal personal data (a KMS in production).
+//! let env = Env::builder(Arc::new(MemoryStore::new()))
+//!     .keys(Arc::new(KeyRing::new("k1", [7; 32])))
+//!     .build();
+//! let crm = Crm::builder(&env).build().unwrap();
 //! let tenant = TenantId::new();
 //!
 //! // A visitor leaves a mobile on the tenant's site...

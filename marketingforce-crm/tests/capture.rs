@@ -802,11 +802,15 @@ fn client_times_far_ahead_of_the_clock_or_before_2000_are_refused() {
             .unwrap_err();
         assert_eq!(e.field(), Some("event.at"), "{e}");
         // The skew is configurable.
-        let strict = marketingforce_crm::Crm::builder(env.store.clone(), env.keys.clone())
-            .clock(std::sync::Arc::new(env.clock.clone()))
-            .max_clock_skew(Duration::seconds(10))
-            .build()
-            .unwrap();
+        let strict = marketingforce_crm::Crm::builder(
+            &marketingforce_core::env::Env::builder(env.store.clone())
+                .keys(env.keys.clone())
+                .clock(std::sync::Arc::new(env.clock.clone()))
+                .build(),
+        )
+        .max_clock_skew(Duration::seconds(10))
+        .build()
+        .unwrap();
         let e = strict
             .capture(
                 t,

@@ -30,11 +30,15 @@ fn registry(env: &Env) -> Arc<EntitlementRegistry> {
 }
 
 fn gated(env: &Env, store: Arc<dyn Store>, registry: Arc<EntitlementRegistry>) -> Crm {
-    Crm::builder(store, env.keys.clone())
-        .clock(Arc::new(env.clock.clone()))
-        .capture_gate(Arc::new(EntitlementCaptureGate::new(registry)))
-        .build()
-        .expect("crm")
+    Crm::builder(
+        &marketingforce_core::env::Env::builder(store)
+            .keys(env.keys.clone())
+            .clock(Arc::new(env.clock.clone()))
+            .build(),
+    )
+    .capture_gate(Arc::new(EntitlementCaptureGate::new(registry)))
+    .build()
+    .expect("crm")
 }
 
 async fn grant(env: &Env, registry: &EntitlementRegistry, lead_management: bool, quota: u64) {

@@ -21,9 +21,13 @@ const IDENTITIES: usize = 60;
 
 fn crm(store: Arc<dyn Store>) -> Crm {
     // Every process holds the same key material (from the operator's key store).
-    Crm::builder(store, Arc::new(KeyRing::new("k1", [7; 32])))
-        .build()
-        .unwrap()
+    Crm::builder(
+        &marketingforce_core::env::Env::builder(store)
+            .keys(Arc::new(KeyRing::new("k1", [7; 32])))
+            .build(),
+    )
+    .build()
+    .unwrap()
 }
 
 fn mobile(i: usize) -> String {

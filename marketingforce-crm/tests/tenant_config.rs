@@ -292,9 +292,13 @@ fn configure_persists_across_a_restart_on_sqlite() {
 fn a_tenant_cannot_write_another_tenants_configuration_record() {
     run(async {
         let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-        let crm = Crm::builder(store.clone(), Arc::new(KeyRing::new("k1", [7; 32])))
-            .build()
-            .unwrap();
+        let crm = Crm::builder(
+            &marketingforce_core::env::Env::builder(store.clone())
+                .keys(Arc::new(KeyRing::new("k1", [7; 32])))
+                .build(),
+        )
+        .build()
+        .unwrap();
         let (t1, t2) = (TenantId::new(), TenantId::new());
         let rec = TenantCrmConfig {
             tenant: t1,

@@ -76,12 +76,16 @@ async fn rig(cassettes: &[&str]) -> Rig {
     });
     let dyn_clock: Arc<dyn Clock> = clock.clone();
     let crm = Arc::new(
-        Crm::builder(store.clone(), keys.clone())
-            .clock(dyn_clock.clone())
-            .ids(Arc::new(SeededIds::new(3, dyn_clock.clone())))
-            .config(cfg)
-            .build()
-            .unwrap(),
+        Crm::builder(
+            &marketingforce_core::env::Env::builder(store.clone())
+                .keys(keys.clone())
+                .clock(dyn_clock.clone())
+                .ids(Arc::new(SeededIds::new(3, dyn_clock.clone())))
+                .build(),
+        )
+        .config(cfg)
+        .build()
+        .unwrap(),
     );
     let tenant = TenantId::new();
     // zhangsan may take unassigned leads (level 5); lisi may not (level 2).

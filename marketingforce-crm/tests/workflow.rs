@@ -100,10 +100,14 @@ fn transitions_follow_the_configuration_and_are_journaled() {
         // A bad configuration names its path.
         let mut cfg = CrmConfig::default();
         cfg.lifecycle.transitions[3].to = cfg.lifecycle.transitions[3].from;
-        let e = Crm::builder(env.store.clone(), env.keys.clone())
-            .config(cfg)
-            .build()
-            .unwrap_err();
+        let e = Crm::builder(
+            &marketingforce_core::env::Env::builder(env.store.clone())
+                .keys(env.keys.clone())
+                .build(),
+        )
+        .config(cfg)
+        .build()
+        .unwrap_err();
         assert_eq!(e.field(), Some("lifecycle.transitions[3].to"));
     });
 }
@@ -379,10 +383,14 @@ fn visibility_masking_and_access_log() {
 fn seats_limit_staff_accounts() {
     run(async {
         let env = Env::new(CrmConfig::default());
-        let crm = Crm::builder(env.store.clone(), env.keys.clone())
-            .seats(Arc::new(FixedSeats::new(1)))
-            .build()
-            .unwrap();
+        let crm = Crm::builder(
+            &marketingforce_core::env::Env::builder(env.store.clone())
+                .keys(env.keys.clone())
+                .build(),
+        )
+        .seats(Arc::new(FixedSeats::new(1)))
+        .build()
+        .unwrap();
         let t = &env.tenant;
         crm.upsert_staff(
             t,
@@ -527,11 +535,15 @@ fn seats_come_from_module_entitlements() {
             )
             .await
             .unwrap();
-        let crm = Crm::builder(env.store.clone(), env.keys.clone())
-            .clock(clock)
-            .seats(Arc::new(EntitlementSeats::new(registry.clone())))
-            .build()
-            .unwrap();
+        let crm = Crm::builder(
+            &marketingforce_core::env::Env::builder(env.store.clone())
+                .keys(env.keys.clone())
+                .clock(clock)
+                .build(),
+        )
+        .seats(Arc::new(EntitlementSeats::new(registry.clone())))
+        .build()
+        .unwrap();
         let staff: Vec<UserId> = (0..3).map(|_| UserId::new()).collect();
         for s in &staff[..2] {
             crm.upsert_staff(

@@ -189,10 +189,14 @@ async fn generated_site_in_headless_chromium() {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let tenant = TenantId::new();
     let crm = Arc::new(
-        Crm::builder(store.clone(), Arc::new(KeyRing::new("k1", [7; 32])))
-            .clock(clock.clone())
-            .build()
-            .unwrap(),
+        Crm::builder(
+            &marketingforce_core::env::Env::builder(store.clone())
+                .keys(Arc::new(KeyRing::new("k1", [7; 32])))
+                .clock(clock.clone())
+                .build(),
+        )
+        .build()
+        .unwrap(),
     );
     let key = SiteKey::new([5; 32]);
     let demo = demo::jinggong().unwrap();

@@ -94,10 +94,14 @@ async fn an_accepted_submission_is_one_event_referring_to_its_lead() {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let clock = clock();
     let crm = Arc::new(
-        Crm::builder(store.clone(), Arc::new(KeyRing::new("k1", [2; 32])))
-            .clock(clock.clone())
-            .build()
-            .unwrap(),
+        Crm::builder(
+            &marketingforce_core::env::Env::builder(store.clone())
+                .keys(Arc::new(KeyRing::new("k1", [2; 32])))
+                .clock(clock.clone())
+                .build(),
+        )
+        .build()
+        .unwrap(),
     );
     let forms = forms(store.clone(), clock, Arc::new(CrmLeadSink::new(crm)));
     let (t, site) = (TenantId::new(), site());

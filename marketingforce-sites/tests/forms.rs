@@ -257,10 +257,14 @@ async fn an_accepted_submission_reaches_the_crm_with_its_attribution_and_consent
     let w = world();
     let clock: Arc<dyn Clock> = w.clock.clone();
     let crm = Arc::new(
-        Crm::builder(w.store.clone(), Arc::new(KeyRing::new("k1", [2; 32])))
-            .clock(clock)
-            .build()
-            .unwrap(),
+        Crm::builder(
+            &marketingforce_core::env::Env::builder(w.store.clone())
+                .keys(Arc::new(KeyRing::new("k1", [2; 32])))
+                .clock(clock)
+                .build(),
+        )
+        .build()
+        .unwrap(),
     );
     let forms = service(&w, Arc::new(CrmLeadSink::new(crm.clone())));
     let out = forms

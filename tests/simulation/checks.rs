@@ -374,12 +374,16 @@ impl World {
     async fn deep_crm(&mut self, i: usize) -> Result<(), Failure> {
         let t = self.tenants[i];
         let clock: Arc<dyn Clock> = Arc::new(self.clock.clone());
-        let fresh = Crm::builder(self.inner.clone(), self.keys.clone())
-            .clock(clock.clone())
-            .ids(Arc::new(SeededIds::new(0, clock)))
-            .config(self.crm_config.clone())
-            .build()
-            .map_err(|e| self.fail(e.to_string()))?;
+        let fresh = Crm::builder(
+            &marketingforce_core::env::Env::builder(self.inner.clone())
+                .keys(self.keys.clone())
+                .clock(clock.clone())
+                .ids(Arc::new(SeededIds::new(0, clock)))
+                .build(),
+        )
+        .config(self.crm_config.clone())
+        .build()
+        .map_err(|e| self.fail(e.to_string()))?;
         let persons: Vec<(usize, super::model::PersonState)> = self.models[i]
             .crm
             .persons

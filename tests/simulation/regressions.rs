@@ -157,11 +157,15 @@ fn the_ledger_reloads_after_a_replayed_or_unknown_commit() {
 fn a_capture_stored_despite_an_error_still_dedupes() {
     run(async {
         let e = env();
-        let crm = Crm::builder(e.faulty.clone(), Arc::new(KeyRing::new("k", [3; 32])))
-            .clock(e.clock.clone())
-            .ids(Arc::new(SeededIds::new(2, e.clock.clone())))
-            .build()
-            .expect("crm");
+        let crm = Crm::builder(
+            &marketingforce_core::env::Env::builder(e.faulty.clone())
+                .keys(Arc::new(KeyRing::new("k", [3; 32])))
+                .clock(e.clock.clone())
+                .ids(Arc::new(SeededIds::new(2, e.clock.clone())))
+                .build(),
+        )
+        .build()
+        .expect("crm");
         let first = CaptureRequest::new(Source::OwnSite).mobile("13900001111");
         e.faulty.script(Fault::ErrorAfterCommit);
         assert!(crm
@@ -201,12 +205,16 @@ fn a_retried_departure_frees_the_seat() {
         let e = env();
         let registry = granted_registry(&e).await;
         let ids = Arc::new(SeededIds::new(3, e.clock.clone()));
-        let crm = Crm::builder(e.faulty.clone(), Arc::new(KeyRing::new("k", [3; 32])))
-            .clock(e.clock.clone())
-            .ids(ids.clone())
-            .seats(Arc::new(EntitlementSeats::new(registry.clone())))
-            .build()
-            .expect("crm");
+        let crm = Crm::builder(
+            &marketingforce_core::env::Env::builder(e.faulty.clone())
+                .keys(Arc::new(KeyRing::new("k", [3; 32])))
+                .clock(e.clock.clone())
+                .ids(ids.clone())
+                .build(),
+        )
+        .seats(Arc::new(EntitlementSeats::new(registry.clone())))
+        .build()
+        .expect("crm");
         let mut staff = Vec::new();
         for n in 0..2 {
             let id = UserId::generate(ids.as_ref());

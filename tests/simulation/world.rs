@@ -480,13 +480,17 @@ impl World {
                 .clock(clock.clone())
                 .build(),
         );
-        let crm = Crm::builder(store.clone(), self.keys.clone())
-            .clock(clock.clone())
-            .ids(ids.clone())
-            .seats(Arc::new(EntitlementSeats::new(registry.clone())))
-            .config(self.crm_config.clone())
-            .build()
-            .map_err(|e| format!("crm: {e}"))?;
+        let crm = Crm::builder(
+            &marketingforce_core::env::Env::builder(store.clone())
+                .keys(self.keys.clone())
+                .clock(clock.clone())
+                .ids(ids.clone())
+                .build(),
+        )
+        .seats(Arc::new(EntitlementSeats::new(registry.clone())))
+        .config(self.crm_config.clone())
+        .build()
+        .map_err(|e| format!("crm: {e}"))?;
         let mut ads = Vec::new();
         for (i, t) in self.tenants.iter().enumerate() {
             let ops = AdOps::builder(
@@ -663,9 +667,13 @@ impl Services {
             ManualClock::at_rfc3339("2026-01-01T00:00:00Z").unwrap_or_else(|_| unreachable!()),
         );
         let registry = Arc::new(EntitlementRegistry::builder(store.clone()).build());
-        let crm = Crm::builder(store.clone(), Arc::new(KeyRing::new("none", [0; 32])))
-            .build()
-            .unwrap_or_else(|_| unreachable!("the default CRM configuration is valid"));
+        let crm = Crm::builder(
+            &marketingforce_core::env::Env::builder(store.clone())
+                .keys(Arc::new(KeyRing::new("none", [0; 32])))
+                .build(),
+        )
+        .build()
+        .unwrap_or_else(|_| unreachable!("the default CRM configuration is valid"));
         let reviews = ReviewService::new(&Env::builder(store.clone()).clock(clock.clone()).build());
         let env = Env::builder(store)
             .clock(clock.clone())

@@ -116,11 +116,15 @@ impl AppStateBuilder {
         // Capture is a paid function: lead management required, live leads within the
         // tenant's `leads_stored` quota (and metered).
         let crm = Arc::new(
-            Crm::builder(self.store.clone(), self.keys.clone())
-                .clock(self.clock.clone())
-                .ids(self.ids.clone())
-                .capture_gate(Arc::new(EntitlementCaptureGate::new(registry.clone())))
-                .build()?,
+            Crm::builder(
+                &marketingforce::core::env::Env::builder(self.store.clone())
+                    .keys(self.keys.clone())
+                    .clock(self.clock.clone())
+                    .ids(self.ids.clone())
+                    .build(),
+            )
+            .capture_gate(Arc::new(EntitlementCaptureGate::new(registry.clone())))
+            .build()?,
         );
         let site_key = match self.site_key {
             Some(k) => k,

@@ -183,13 +183,17 @@ impl Services {
             .build();
         let keys = Arc::new(KeyRing::new("demo-1", DEMO_MASTER_KEY));
         let crm = |config: CrmConfig, seats: EntitlementSeats| {
-            Crm::builder(store.clone(), keys.clone())
-                .clock(clock.clone())
-                .ids(ids.clone())
-                .seats(Arc::new(seats))
-                .config(config)
-                .build()
-                .map(Arc::new)
+            Crm::builder(
+                &marketingforce_core::env::Env::builder(store.clone())
+                    .keys(keys.clone())
+                    .clock(clock.clone())
+                    .ids(ids.clone())
+                    .build(),
+            )
+            .seats(Arc::new(seats))
+            .config(config)
+            .build()
+            .map(Arc::new)
         };
         // Tenant A's marketing staff hold seats of marketing team management (T Cloud); tenant
         // B's salespeople hold the True Client accounts it bought (sales workbench seats).

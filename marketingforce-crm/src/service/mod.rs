@@ -19,20 +19,20 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use marketingforce_core::env::Env;
 use marketingforce_core::events::Outbox;
-use marketingforce_core::id::{IdGenerator, RandomIds};
+use marketingforce_core::id::IdGenerator;
 use marketingforce_core::storage::{
     Batch, Collection, CommitOutcome, Entity, Expect, Idempotent, Store, Versioned,
 };
 use marketingforce_core::telemetry::operation;
 use marketingforce_core::tenant::TenantId;
-use marketingforce_core::time::{Clock, SystemClock};
+use marketingforce_core::time::Clock;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
 
 use crate::access::AccessConfig;
 use crate::allocation::{AllocationConfig, Allocator, RuleCursor};
-use crate::crypto::{BlindIndexer, BlindKind, KeyProvider, PiiCipher, TenantIndexer};
+use crate::crypto::{BlindIndexer, BlindKind, PiiCipher, TenantIndexer};
 use crate::dedupe::{DedupeConfig, DedupeEngine, MatchKeys};
 use crate::error::{CrmError, Result};
 use crate::gate::{CaptureGate, OpenCapture};
@@ -140,10 +140,7 @@ impl Entity for TenantCrmConfig {
 /// Builds a [`Crm`].
 #[derive(Debug)]
 pub struct CrmBuilder {
-    store: Arc<dyn Store>,
-    keys: Arc<dyn KeyProvider>,
-    clock: Arc<dyn Clock>,
-    ids: Arc<dyn IdGenerator>,
+    env: Env,
     seats: Arc<dyn SeatGate>,
     gate: Arc<dyn CaptureGate>,
     config: CrmConfig,
@@ -169,18 +166,6 @@ impl CrmBuilder {
         self.max_clock_skew = skew.abs();
         self
     }
-    /// Use `clock` (default: the system clock).
-    #[must_use]
-    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
-        self
-    }
-    /// Use `ids` (default: random UUIDv7s).
-    #[must_use]
-    pub fn ids(mut self, ids: Arc<dyn IdGenerator>) -> Self {
-        self.ids = ids;
-        self
-    }
     /// Use a seat policy (default: unlimited).
     #[must_use]
     pub fn seats(mut self, seats: Arc<dyn SeatGate>) -> Self {
@@ -201,17 +186,15 @@ impl CrmBuilder {
     /// The configuration's validation error.
     pub fn build(self) -> Result<Crm> {
         self.config.validate()?;
-        let env = Env::builder(self.store.clone())
-            .clock(self.clock.clone())
-            .ids(self.ids.clone())
-            .build();
+        let env = self.env;
+        let keys = env.keys()?.clone();
         Ok(Crm {
             outbox: Outbox::new(&env),
-            indexer: BlindIndexer::new(self.keys.clone())?,
-            cipher: PiiCipher::new(self.keys),
-            store: self.store,
-            clock: self.clock,
-            ids: self.ids,
+            indexer: BlindIndexer::new(keys.clone())?,
+            cipher: PiiCipher::new(keys),
+            store: env.store().clone(),
+            clock: env.clock().clone(),
+            ids: env.ids().clone(),
             seats: self.seats,
             gate: self.gate,
             config: Arc::new(self.config),
@@ -384,13 +367,12 @@ pub(crate) struct Txn {
 }
 
 impl Crm {
-    /// Start building a CRM over `store` with PII keys from `keys`.
-    pub fn builder(store: Arc<dyn Store>, keys: Arc<dyn KeyProvider>) -> CrmBuilder {
+    /// Start building a CRM over `env`: its store, clock and ids, and its keys, which seal
+    /// personal data and key the blind indexes (an `env` without keys fails at
+    /// [`build`](CrmBuilder::build)).
+    pub fn builder(env: &Env) -> CrmBuilder {
         CrmBuilder {
-            store,
-            keys,
-            clock: Arc::new(SystemClock),
-            ids: Arc::new(RandomIds),
+            env: env.clone(),
             seats: Arc::new(UnlimitedSeats),
             gate: Arc::new(OpenCapture),
             config: CrmConfig::default(),
@@ -474,6 +456,7 @@ impl Crm {
     ///
     /// ```
     /// use std::sync::Arc;
+    /// use marketingforce_core::env::Env;
     /// use marketingforce_core::storage::MemoryStore;
     /// use marketingforce_core::tenant::TenantId;
     /// use marketingforce_crm::allocation::{AllocationRule, Strategy};
@@ -482,9 +465,10 @@ impl Crm {
     /// use marketingforce_crm::{Crm, CrmConfig};
     ///
     /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-    /// let crm = Crm::builder(Arc::new(MemoryStore::new()), Arc::new(KeyRing::new("k1", [7; 32])))
-    ///     .build()
-    ///     .unwrap();
+    /// let env = Env::builder(Arc::new(MemoryStore::new()))
+    ///     .keys(Arc::new(KeyRing::new("k1", [7; 32])))
+    ///     .build();
+    /// let crm = Crm::builder(&env).build().unwrap();
     /// let (tenant, other) = (TenantId::new(), TenantId::new());
     /// let mut own = CrmConfig::default();
     /// own.allocation.rules = vec![AllocationRule::new("all", Strategy::RoundRobin, vec![UserId::new()])];

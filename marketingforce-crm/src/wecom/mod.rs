@@ -70,6 +70,7 @@
 //! use marketingforce_core::storage::MemoryStore;
 //! use marketingforce_core::tenant::TenantId;
 //! use marketingforce_core::time::SystemClock;
+//! use marketingforce_core::env::Env;
 //! use marketingforce_crm::crypto::KeyRing;
 //! use marketingforce_crm::Crm;
 //! use marketingforce_crm::ids::UserId;
@@ -77,7 +78,8 @@
 //!
 //! let store = Arc::new(MemoryStore::new());
 //! let keys = Arc::new(KeyRing::new("k1", [7; 32]));
-//! let crm = Arc::new(Crm::builder(store.clone(), keys.clone()).build().unwrap());
+//! let env = Env::builder(store.clone()).keys(keys.clone()).build();
+//! let crm = Arc::new(Crm::builder(&env).build().unwrap());
 //! let tenant = TenantId::new();
 //! let app: WeComApp = serde_json::from_str(r#"{"corp_id": "ww0123456789abcdef", "secret": "from-your-secret-store"}"#).unwrap();
 //! let client = WeComClient::new(tenant, app, WeComConfig::default(), store, Arc::new(SystemClock)).unwrap();

@@ -38,12 +38,16 @@ impl Env {
         let clock = ManualClock::at_rfc3339("2026-03-02T09:00:00+08:00").expect("clock");
         let ids = Arc::new(SeededIds::new(42, Arc::new(clock.clone())));
         let keys = Arc::new(KeyRing::new("k1", [7; 32]));
-        let crm = Crm::builder(store.clone(), keys.clone())
-            .clock(Arc::new(clock.clone()))
-            .ids(ids.clone())
-            .config(config)
-            .build()
-            .expect("crm");
+        let crm = Crm::builder(
+            &marketingforce_core::env::Env::builder(store.clone())
+                .keys(keys.clone())
+                .clock(Arc::new(clock.clone()))
+                .ids(ids.clone())
+                .build(),
+        )
+        .config(config)
+        .build()
+        .expect("crm");
         Env {
             store,
             keys,
@@ -65,12 +69,16 @@ impl Env {
 
     /// A new process over the same store and keys.
     pub fn restart(&self) -> Crm {
-        Crm::builder(self.store.clone(), self.keys.clone())
-            .clock(Arc::new(self.clock.clone()))
-            .ids(self.ids.clone())
-            .config(self.crm.config().clone())
-            .build()
-            .expect("crm")
+        Crm::builder(
+            &marketingforce_core::env::Env::builder(self.store.clone())
+                .keys(self.keys.clone())
+                .clock(Arc::new(self.clock.clone()))
+                .ids(self.ids.clone())
+                .build(),
+        )
+        .config(self.crm.config().clone())
+        .build()
+        .expect("crm")
     }
 
     pub async fn staff(&self, role: Role, level: u8, team: Option<TeamId>) -> UserId {
