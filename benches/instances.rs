@@ -75,9 +75,12 @@ async fn instance(url: &str, tenants: &[TenantId]) -> Instance {
         );
     }
     Instance {
-        registry: EntitlementRegistry::builder(store.clone())
-            .clock(clock())
-            .build(),
+        registry: EntitlementRegistry::builder(
+            &marketingforce_core::env::Env::builder(store.clone())
+                .clock(clock())
+                .build(),
+        )
+        .build(),
         crm: Crm::builder(
             &marketingforce_core::env::Env::builder(store)
                 .keys(Arc::new(KeyRing::new("k1", [7; 32])))
@@ -91,9 +94,12 @@ async fn instance(url: &str, tenants: &[TenantId]) -> Instance {
 }
 
 async fn prepare(store: Arc<dyn Store>, tenants: &[TenantId]) {
-    let registry = EntitlementRegistry::builder(store.clone())
-        .clock(clock())
-        .build();
+    let registry = EntitlementRegistry::builder(
+        &marketingforce_core::env::Env::builder(store.clone())
+            .clock(clock())
+            .build(),
+    )
+    .build();
     let d = |s: &str| s.parse::<NaiveDate>().expect("date");
     for (i, t) in tenants.iter().enumerate() {
         registry

@@ -232,9 +232,12 @@ impl PlatformBuilder {
         let env = env.keys(keys.clone()).build();
         let quotes = self.quotes.unwrap_or_else(QuoteEngine::builtin);
         let registry = Arc::new(
-            EntitlementRegistry::builder(env.store().clone())
-                .clock(env.clock().clone())
-                .build(),
+            EntitlementRegistry::builder(
+                &marketingforce_core::env::Env::builder(env.store().clone())
+                    .clock(env.clock().clone())
+                    .build(),
+            )
+            .build(),
         );
         let subscriptions = Subscriptions::builder(&env)
             .engine(quotes)

@@ -82,9 +82,12 @@ struct Services {
 impl Services {
     async fn open(store: Arc<dyn Store>, tenant: TenantId) -> Services {
         Services {
-            registry: EntitlementRegistry::builder(store.clone())
-                .clock(clock())
-                .build(),
+            registry: EntitlementRegistry::builder(
+                &marketingforce_core::env::Env::builder(store.clone())
+                    .clock(clock())
+                    .build(),
+            )
+            .build(),
             crm: Crm::builder(
                 &marketingforce_core::env::Env::builder(store.clone())
                     .keys(keys())

@@ -614,7 +614,7 @@ mod with_modules_metering {
                 let w = world(channel);
                 let cost = ChannelCatalogue::builtin().get(channel).unwrap().release_cost;
                 let clock: Arc<dyn Clock> = w.clock.clone();
-                let registry = Arc::new(EntitlementRegistry::builder(w.store.clone()).clock(clock).build());
+                let registry = Arc::new(EntitlementRegistry::builder(&marketingforce_core::env::Env::builder(w.store.clone()).clock(clock).build()).build());
                 let d = |s: &str| s.parse::<chrono::NaiveDate>().unwrap();
                 registry
                     .grant(Grant::new(w.tenant, d("2026-03-01"), d("2027-03-01")).quota(UsageUnit::Publications, quota_units, QuotaPeriod::Term))

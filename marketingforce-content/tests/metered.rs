@@ -414,7 +414,7 @@ proptest! {
         rt.block_on(async move {
             let clock: Arc<dyn Clock> = Arc::new(ManualClock::at_rfc3339("2026-03-02T09:00:00+08:00").unwrap());
             let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-            let registry = Arc::new(EntitlementRegistry::builder(store).clock(clock).build());
+            let registry = Arc::new(EntitlementRegistry::builder(&marketingforce_core::env::Env::builder(store).clock(clock).build()).build());
             let t = TenantId::new();
             let d = |s: &str| s.parse::<chrono::NaiveDate>().unwrap();
             registry

@@ -23,9 +23,12 @@ use marketingforce_modules::entitlements::{EntitlementRegistry, Grant};
 fn registry(env: &Env) -> Arc<EntitlementRegistry> {
     let clock: Arc<dyn Clock> = Arc::new(env.clock.clone());
     Arc::new(
-        EntitlementRegistry::builder(env.store.clone())
-            .clock(clock)
-            .build(),
+        EntitlementRegistry::builder(
+            &marketingforce_core::env::Env::builder(env.store.clone())
+                .clock(clock)
+                .build(),
+        )
+        .build(),
     )
 }
 

@@ -523,9 +523,12 @@ fn seats_come_from_module_entitlements() {
         let t = &env.tenant;
         let clock: Arc<dyn Clock> = Arc::new(env.clock.clone());
         let registry = Arc::new(
-            EntitlementRegistry::builder(env.store.clone())
-                .clock(clock.clone())
-                .build(),
+            EntitlementRegistry::builder(
+                &marketingforce_core::env::Env::builder(env.store.clone())
+                    .clock(clock.clone())
+                    .build(),
+            )
+            .build(),
         );
         let today = env.clock.now().date_naive();
         registry

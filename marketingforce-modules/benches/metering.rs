@@ -136,9 +136,12 @@ fn durable_group_commit(tasks: usize, per_task: usize, durability: Durability) -
             .unwrap(),
         );
         let reg = Arc::new(
-            EntitlementRegistry::builder(store)
-                .clock(clock() as Arc<dyn Clock>)
-                .build(),
+            EntitlementRegistry::builder(
+                &marketingforce_core::env::Env::builder(store)
+                    .clock(clock() as Arc<dyn Clock>)
+                    .build(),
+            )
+            .build(),
         );
         let tenant = TenantId::new();
         let ents = reg.grant(grant(tenant)).await.unwrap();
@@ -188,9 +191,12 @@ fn durable_pipelined(n: u64, every: u64) -> f64 {
                 .await
                 .unwrap(),
         );
-        let reg = EntitlementRegistry::builder(store)
-            .clock(clock() as Arc<dyn Clock>)
-            .build();
+        let reg = EntitlementRegistry::builder(
+            &marketingforce_core::env::Env::builder(store)
+                .clock(clock() as Arc<dyn Clock>)
+                .build(),
+        )
+        .build();
         let ents = reg.grant(grant(TenantId::new())).await.unwrap();
         let m = ents.meter();
         let keys = keys(n);

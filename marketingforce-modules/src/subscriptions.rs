@@ -285,8 +285,9 @@ pub struct Renewal {
 /// let d = |s: &str| s.parse::<NaiveDate>().unwrap();
 /// let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
 /// let clock = Arc::new(ManualClock::at_rfc3339("2026-03-02T09:00:00+08:00").unwrap());
-/// let registry = Arc::new(EntitlementRegistry::builder(store.clone()).clock(clock.clone()).build());
-/// let subs = Subscriptions::builder(&Env::builder(store).clock(clock).build()).registry(registry.clone()).build();
+/// let env = Env::builder(store).clock(clock).build();
+/// let registry = Arc::new(EntitlementRegistry::builder(&env).build());
+/// let subs = Subscriptions::builder(&env).registry(registry.clone()).build();
 /// let tenant = TenantId::new();
 ///
 /// let req = QuoteRequest::new(marketingforce_modules::products::BundleId::TCLOUD_BASIC, Term::new(d("2026-03-02"), 12));

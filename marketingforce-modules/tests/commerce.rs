@@ -217,9 +217,12 @@ fn world() -> World {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let clock = Arc::new(ManualClock::at_rfc3339("2026-02-12T10:00:00+08:00").unwrap());
     let registry = Arc::new(
-        EntitlementRegistry::builder(store.clone())
-            .clock(clock.clone())
-            .build(),
+        EntitlementRegistry::builder(
+            &marketingforce_core::env::Env::builder(store.clone())
+                .clock(clock.clone())
+                .build(),
+        )
+        .build(),
     );
     let env = Env::builder(store.clone())
         .clock(clock.clone())

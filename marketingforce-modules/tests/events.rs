@@ -87,9 +87,12 @@ struct World {
 fn world(store: Arc<dyn Store>) -> World {
     let clock = clock();
     let registry = Arc::new(
-        EntitlementRegistry::builder(store.clone())
-            .clock(clock.clone())
-            .build(),
+        EntitlementRegistry::builder(
+            &marketingforce_core::env::Env::builder(store.clone())
+                .clock(clock.clone())
+                .build(),
+        )
+        .build(),
     );
     let subs = Subscriptions::builder(&Env::builder(store.clone()).clock(clock).build())
         .registry(registry.clone())
@@ -395,9 +398,12 @@ fn grants_and_seats_emit_once_per_change() {
         );
         // Another process's view is stale: its seat write is refused, reloaded and rebuilt —
         // and carries exactly one event.
-        let other = EntitlementRegistry::builder(store.clone())
-            .clock(clock() as Arc<dyn Clock>)
-            .build();
+        let other = EntitlementRegistry::builder(
+            &marketingforce_core::env::Env::builder(store.clone())
+                .clock(clock() as Arc<dyn Clock>)
+                .build(),
+        )
+        .build();
         let e2 = other.load(&t).await.unwrap();
         e.assign_seat(&m, &a).await.unwrap();
         assert_eq!(
@@ -577,9 +583,12 @@ async fn concurrent_consumers(store: Arc<dyn Store>) {
     let processes: Vec<Arc<EntitlementRegistry>> = (0..3)
         .map(|_| {
             Arc::new(
-                EntitlementRegistry::builder(store.clone())
-                    .clock(clock() as Arc<dyn Clock>)
-                    .build(),
+                EntitlementRegistry::builder(
+                    &marketingforce_core::env::Env::builder(store.clone())
+                        .clock(clock() as Arc<dyn Clock>)
+                        .build(),
+                )
+                .build(),
             )
         })
         .collect();

@@ -285,9 +285,12 @@ fn restart_rebuilds_the_same_state() {
     rt().block_on(async {
         let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
         let clock = clock();
-        let reg = EntitlementRegistry::builder(store.clone())
-            .clock(clock.clone() as Arc<dyn Clock>)
-            .build();
+        let reg = EntitlementRegistry::builder(
+            &marketingforce_core::env::Env::builder(store.clone())
+                .clock(clock.clone() as Arc<dyn Clock>)
+                .build(),
+        )
+        .build();
         let tenant = TenantId::new();
         let g = Grant::new(tenant, d("2026-03-01"), d("2027-03-01"))
             .module(ModuleId::T_VIDEO)
@@ -333,9 +336,12 @@ fn restart_rebuilds_the_same_state() {
         reg.flush().await.unwrap();
         assert_eq!(reg.pending_events(), 0);
 
-        let again = EntitlementRegistry::builder(store)
-            .clock(clock as Arc<dyn Clock>)
-            .build();
+        let again = EntitlementRegistry::builder(
+            &marketingforce_core::env::Env::builder(store)
+                .clock(clock as Arc<dyn Clock>)
+                .build(),
+        )
+        .build();
         let rebuilt = again.load(&tenant).await.unwrap();
         m.release(&IdempotencyKey::from_static("held")); // holds are not durable
         assert_eq!(reg.tick().unwrap(), 0, "no grant started or ended");
@@ -357,9 +363,12 @@ fn restart_from_sqlite_rebuilds_the_same_balances() {
         let tenant = TenantId::new();
         let live = {
             let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.unwrap());
-            let reg = EntitlementRegistry::builder(store)
-                .clock(clock.clone() as Arc<dyn Clock>)
-                .build();
+            let reg = EntitlementRegistry::builder(
+                &marketingforce_core::env::Env::builder(store)
+                    .clock(clock.clone() as Arc<dyn Clock>)
+                    .build(),
+            )
+            .build();
             let g = Grant::new(tenant, d("2026-03-01"), d("2027-03-01"))
                 .seats(ModuleId::LEADS_ALLOCATION, 3)
                 .quota(UsageUnit::LeadsStored, 1000, QuotaPeriod::Term)
@@ -396,9 +405,12 @@ fn restart_from_sqlite_rebuilds_the_same_balances() {
         };
         // A new process: a new store handle on the same file, a new registry.
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.unwrap());
-        let reg = EntitlementRegistry::builder(store)
-            .clock(clock as Arc<dyn Clock>)
-            .build();
+        let reg = EntitlementRegistry::builder(
+            &marketingforce_core::env::Env::builder(store)
+                .clock(clock as Arc<dyn Clock>)
+                .build(),
+        )
+        .build();
         let e = reg.load(&tenant).await.unwrap();
         assert_eq!(e.report(), live);
         assert_eq!(e.meter().remaining(&UsageUnit::ArticlesPublished).get(), 3);
@@ -424,9 +436,12 @@ fn a_failed_flush_loses_nothing() {
             FaultPlan::new(1),
         ));
         let clock = clock();
-        let reg = EntitlementRegistry::builder(store.clone())
-            .clock(clock.clone() as Arc<dyn Clock>)
-            .build();
+        let reg = EntitlementRegistry::builder(
+            &marketingforce_core::env::Env::builder(store.clone())
+                .clock(clock.clone() as Arc<dyn Clock>)
+                .build(),
+        )
+        .build();
         let tenant = TenantId::new();
         let g = Grant::new(tenant, d("2026-03-01"), d("2027-03-01")).quota(
             UsageUnit::SmsSent,

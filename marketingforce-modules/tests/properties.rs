@@ -187,7 +187,7 @@ proptest! {
         rt.block_on(async {
             let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
             let clock = clock();
-            let reg = EntitlementRegistry::builder(store.clone()).clock(clock.clone() as Arc<dyn Clock>).build();
+            let reg = EntitlementRegistry::builder(&marketingforce_core::env::Env::builder(store.clone()).clock(clock.clone() as Arc<dyn Clock>).build()).build();
             let tenant = TenantId::new();
             let g = Grant::new(tenant, "2026-03-01".parse().unwrap(), "2027-03-01".parse().unwrap())
                 .seats(ModuleId::CONVERSATION_LIBRARY, 4)

@@ -31,7 +31,12 @@ fn clock() -> Arc<dyn Clock> {
 }
 
 fn registry(store: Arc<dyn Store>) -> EntitlementRegistry {
-    EntitlementRegistry::builder(store).clock(clock()).build()
+    EntitlementRegistry::builder(
+        &marketingforce_core::env::Env::builder(store)
+            .clock(clock())
+            .build(),
+    )
+    .build()
 }
 
 /// Three store handles over one SQLite file in `dir`, as three processes open it.

@@ -37,9 +37,12 @@ async fn monthly_quotas_reset_at_midnight_in_each_tenants_own_zone() {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     // 23:00 on 31 March in Shanghai; 11:00 the same day in New York (EDT, UTC−4).
     let clock = Arc::new(ManualClock::at_rfc3339("2026-03-31T15:00:00Z").unwrap());
-    let registry = EntitlementRegistry::builder(store.clone())
-        .clock(clock.clone())
-        .build();
+    let registry = EntitlementRegistry::builder(
+        &marketingforce_core::env::Env::builder(store.clone())
+            .clock(clock.clone())
+            .build(),
+    )
+    .build();
     let new_york = register(&store, "America/New_York").await;
     let shanghai = register(&store, "Asia/Shanghai").await;
     let unregistered = TenantId::new();
@@ -82,9 +85,12 @@ async fn monthly_quotas_reset_at_midnight_in_each_tenants_own_zone() {
         .is_err());
 
     // A second process rebuilding from the store reads the same zone from the profile.
-    let other = EntitlementRegistry::builder(store.clone())
-        .clock(clock.clone())
-        .build();
+    let other = EntitlementRegistry::builder(
+        &marketingforce_core::env::Env::builder(store.clone())
+            .clock(clock.clone())
+            .build(),
+    )
+    .build();
     let ny_again = other.load(&new_york).await.unwrap();
     assert_eq!(ny_again.time_zone(), ny.time_zone());
     assert_eq!(ny_again.meter().remaining(&UNIT).get(), 0);

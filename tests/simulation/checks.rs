@@ -317,9 +317,12 @@ impl World {
 
     async fn deep_modules(&mut self, i: usize) -> Result<(), Failure> {
         let t = self.tenants[i];
-        let fresh = EntitlementRegistry::builder(self.inner.clone())
-            .clock(Arc::new(self.clock.clone()))
-            .build();
+        let fresh = EntitlementRegistry::builder(
+            &marketingforce_core::env::Env::builder(self.inner.clone())
+                .clock(Arc::new(self.clock.clone()))
+                .build(),
+        )
+        .build();
         let rebuilt = fresh
             .rebuild(&t)
             .await

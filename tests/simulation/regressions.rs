@@ -70,9 +70,12 @@ fn grant(e: &Env) -> Grant {
 /// An entitlement registry over the faulty store with the test grant in force.
 async fn granted_registry(e: &Env) -> Arc<EntitlementRegistry> {
     let registry = Arc::new(
-        EntitlementRegistry::builder(e.faulty.clone())
-            .clock(e.clock.clone())
-            .build(),
+        EntitlementRegistry::builder(
+            &marketingforce_core::env::Env::builder(e.faulty.clone())
+                .clock(e.clock.clone())
+                .build(),
+        )
+        .build(),
     );
     registry.grant(grant(e)).await.expect("grant");
     registry

@@ -476,9 +476,12 @@ impl World {
             clock.clone(),
         ));
         let registry = Arc::new(
-            EntitlementRegistry::builder(store.clone())
-                .clock(clock.clone())
-                .build(),
+            EntitlementRegistry::builder(
+                &marketingforce_core::env::Env::builder(store.clone())
+                    .clock(clock.clone())
+                    .build(),
+            )
+            .build(),
         );
         let crm = Crm::builder(
             &marketingforce_core::env::Env::builder(store.clone())
@@ -666,7 +669,12 @@ impl Services {
         let clock: Arc<dyn Clock> = Arc::new(
             ManualClock::at_rfc3339("2026-01-01T00:00:00Z").unwrap_or_else(|_| unreachable!()),
         );
-        let registry = Arc::new(EntitlementRegistry::builder(store.clone()).build());
+        let registry = Arc::new(
+            EntitlementRegistry::builder(
+                &marketingforce_core::env::Env::builder(store.clone()).build(),
+            )
+            .build(),
+        );
         let crm = Crm::builder(
             &marketingforce_core::env::Env::builder(store.clone())
                 .keys(Arc::new(KeyRing::new("none", [0; 32])))

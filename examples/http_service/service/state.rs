@@ -109,9 +109,12 @@ impl AppStateBuilder {
     /// The CRM refuses its (default) configuration or the keys.
     pub fn build(self) -> Result<AppState, Problem> {
         let registry = Arc::new(
-            EntitlementRegistry::builder(self.store.clone())
-                .clock(self.clock.clone())
-                .build(),
+            EntitlementRegistry::builder(
+                &marketingforce::core::env::Env::builder(self.store.clone())
+                    .clock(self.clock.clone())
+                    .build(),
+            )
+            .build(),
         );
         // Capture is a paid function: lead management required, live leads within the
         // tenant's `leads_stored` quota (and metered).

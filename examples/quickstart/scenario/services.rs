@@ -166,9 +166,12 @@ impl Services {
         let clock: Arc<dyn Clock> = Arc::new(outside.clock.clone());
         let engine = QuoteEngine::builtin();
         let registry = Arc::new(
-            EntitlementRegistry::builder(store.clone())
-                .clock(clock.clone())
-                .build(),
+            EntitlementRegistry::builder(
+                &marketingforce_core::env::Env::builder(store.clone())
+                    .clock(clock.clone())
+                    .build(),
+            )
+            .build(),
         );
         let env = Env::builder(store.clone())
             .clock(clock.clone())

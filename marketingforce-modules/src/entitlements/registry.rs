@@ -9,7 +9,7 @@ use marketingforce_core::events::EventContext;
 use marketingforce_core::storage::{Batch, Collection, Expect, Store};
 use marketingforce_core::telemetry::operation;
 use marketingforce_core::tenant::{TenantDirectory, TenantId};
-use marketingforce_core::time::{Clock, SystemClock, TimeZone};
+use marketingforce_core::time::{Clock, TimeZone};
 use marketingforce_core::Error;
 
 use super::grant::Grant;
@@ -29,9 +29,9 @@ pub const GRANTS_JOURNAL: &str = "modules.grants";
 #[derive(Debug)]
 pub struct RegistryBuilder {
     store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
     catalog: Option<Arc<Catalog>>,
     hints: Option<Arc<SalesHints>>,
-    clock: Option<Arc<dyn Clock>>,
     time_zone: TimeZone,
 }
 
@@ -50,13 +50,6 @@ impl RegistryBuilder {
         self
     }
 
-    /// Use `clock` (default: [`SystemClock`]).
-    #[must_use]
-    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = Some(clock);
-        self
-    }
-
     /// Date usage and grants of tenants without a registered profile in `zone` (default
     /// Asia/Shanghai). A tenant registered in the
     /// [`TenantDirectory`](marketingforce_core::tenant::TenantDirectory) is dated in its own
@@ -69,7 +62,7 @@ impl RegistryBuilder {
 
     /// Build the registry.
     pub fn build(self) -> EntitlementRegistry {
-        let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let clock = self.clock;
         EntitlementRegistry {
             shared: Arc::new(Shared {
                 catalog: self.catalog.unwrap_or_else(Catalog::builtin),
@@ -102,6 +95,7 @@ impl RegistryBuilder {
 /// use marketingforce_core::IdempotencyKey;
 /// use std::sync::Arc;
 /// use chrono::NaiveDate;
+/// use marketingforce_core::env::Env;
 /// use marketingforce_core::storage::{MemoryStore, Store};
 /// use marketingforce_core::tenant::TenantId;
 /// use marketingforce_core::time::ManualClock;
@@ -111,7 +105,8 @@ impl RegistryBuilder {
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
 /// let clock = Arc::new(ManualClock::at_rfc3339("2026-05-01T10:00:00+08:00").unwrap());
-/// let registry = EntitlementRegistry::builder(store.clone()).clock(clock.clone()).build();
+/// let env = Env::builder(store).clock(clock).build();
+/// let registry = EntitlementRegistry::builder(&env).build();
 /// let tenant = TenantId::new();
 /// let d = |s: &str| s.parse::<NaiveDate>().unwrap();
 /// let grant = Grant::new(tenant, d("2026-05-01"), d("2027-05-01"))
@@ -120,7 +115,7 @@ impl RegistryBuilder {
 /// ents.meter().consume_durable(&UsageUnit::ArticlesPublished, 40u64, &IdempotencyKey::from_static("post-1")).await.unwrap();
 ///
 /// // A new process on the same store rebuilds the same balance.
-/// let again = EntitlementRegistry::builder(store).clock(clock).build();
+/// let again = EntitlementRegistry::builder(&env).build();
 /// let rebuilt = again.load(&tenant).await.unwrap();
 /// assert_eq!(rebuilt.meter().remaining(&UsageUnit::ArticlesPublished).get(), 60);
 /// assert_eq!(rebuilt.report(), ents.report());
@@ -134,13 +129,14 @@ pub struct EntitlementRegistry {
 }
 
 impl EntitlementRegistry {
-    /// A builder over `store`.
-    pub fn builder(store: Arc<dyn Store>) -> RegistryBuilder {
+    /// A builder over `env`'s store and clock. (Event ids come from their own random
+    /// generator, not `env`'s ids, so seeded id sequences elsewhere are not disturbed.)
+    pub fn builder(env: &Env) -> RegistryBuilder {
         RegistryBuilder {
-            store,
+            store: env.store().clone(),
+            clock: env.clock().clone(),
             catalog: None,
             hints: None,
-            clock: None,
             time_zone: TimeZone::default(),
         }
     }
