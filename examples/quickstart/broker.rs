@@ -166,9 +166,11 @@ pub async fn outbox_counts(store: &Arc<dyn Store>, tenants: &[TenantId]) -> Resu
                 break;
             };
             for entry in &entries {
-                let event = EventEnvelope::from_json(&entry.payload)
+                let events = EventEnvelope::all_from_entry(&entry.payload)
                     .map_err(|e| format!("an outbox entry does not decode: {e}"))?;
-                *counts.entry(event.name().to_string()).or_default() += 1;
+                for event in events {
+                    *counts.entry(event.name().to_string()).or_default() += 1;
+                }
             }
             after = last;
         }

@@ -55,8 +55,9 @@
 //!     .unwrap();
 //!
 //! let entry = &store.read_journal(&tenant, OUTBOX_JOURNAL, 0, 10).await.unwrap()[0];
-//! let envelope = EventEnvelope::from_json(&entry.payload).unwrap();
-//! let captured: LeadCaptured = envelope.decode().unwrap();
+//! // An outbox entry holds the events of one commit: here, the capture's one event.
+//! let envelopes = EventEnvelope::all_from_entry(&entry.payload).unwrap();
+//! let captured: LeadCaptured = envelopes[0].decode().unwrap();
 //! assert_eq!(captured.lead, outcome.lead());
 //! assert!(captured.identity.mobile);
 //! assert!(!String::from_utf8_lossy(&entry.payload).contains("13812345678"));

@@ -183,6 +183,33 @@ async fn filled(tenants: usize, per_tenant: u64) -> (Arc<dyn Store>, Vec<TenantI
     (store, ids)
 }
 
+/// Every event body of `tenant`'s outbox, in order (an entry holds one commit's events, one
+/// per line): what the baselines send.
+async fn event_bodies(store: &Arc<dyn Store>, tenant: &TenantId) -> Vec<bytes::Bytes> {
+    let mut bodies = Vec::new();
+    let mut after = 0;
+    loop {
+        let entries = store
+            .read_journal(
+                tenant,
+                marketingforce_core::events::OUTBOX_JOURNAL,
+                after,
+                1000,
+            )
+            .await
+            .expect("read");
+        let Some(last) = entries.last().map(|e| e.seq) else {
+            return bodies;
+        };
+        for entry in entries {
+            for line in marketingforce_core::events::outbox_lines(&entry.payload) {
+                bodies.push(bytes::Bytes::copy_from_slice(line));
+            }
+        }
+        after = last;
+    }
+}
+
 /// Deliveries a tenant may retry in one figure before the run is declared failed.
 const MAX_RETRIES: u32 = 5;
 
@@ -247,15 +274,8 @@ async fn nats_figures(url: &str, figures: &mut Vec<Figure>) {
     let bodies: Vec<(String, bytes::Bytes)> = {
         let mut out = Vec::new();
         for t in &ids {
-            for e in store
-                .read_journal(t, marketingforce_core::events::OUTBOX_JOURNAL, 0, 2000)
-                .await
-                .expect("read")
-            {
-                out.push((
-                    sink.subject(t, LeadCaptured::NAME),
-                    bytes::Bytes::from(e.payload),
-                ));
+            for body in event_bodies(&store, t).await {
+                out.push((sink.subject(t, LeadCaptured::NAME), body));
             }
         }
         out
@@ -395,17 +415,8 @@ async fn webhook_figures(figures: &mut Vec<Figure>) {
     let posts = ids.iter().map(|t| {
         let (client, url, store) = (client.clone(), url.clone(), store.clone());
         async move {
-            let entries = store
-                .read_journal(t, marketingforce_core::events::OUTBOX_JOURNAL, 0, 2000)
-                .await
-                .expect("read");
-            for e in entries {
-                client
-                    .post(&url)
-                    .body(e.payload)
-                    .send()
-                    .await
-                    .expect("post");
+            for body in event_bodies(&store, t).await {
+                client.post(&url).body(body).send().await.expect("post");
             }
         }
     });

@@ -6,17 +6,19 @@ use std::fmt;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use marketingforce_core::error::{Error, Result};
-use marketingforce_core::events::{EventEnvelope, EventId};
+use marketingforce_core::events::{outbox_lines, EventEnvelope, EventId};
 use marketingforce_core::storage::JournalEntry;
 use marketingforce_core::tenant::TenantId;
 use serde::Deserialize;
 
-/// One event of a tenant's outbox, as a sink receives it: the outbox sequence number, the
+/// One event of a tenant's outbox, as a sink receives it: its place in the outbox (the entry's
+/// sequence number and its line in the entry: an entry holds the events of one commit), the
 /// envelope's header fields, and the envelope's stored JSON — the exact bytes every delivery
 /// carries (sinks never re-encode it, so every redelivery of an event is byte-identical).
 #[derive(Clone)]
 pub struct OutboxEvent {
     seq: u64,
+    line: u32,
     id: EventId,
     name: String,
     version: u32,
@@ -30,6 +32,7 @@ impl fmt::Debug for OutboxEvent {
         // The body is left out: payloads carry no raw personal data, but logs need not hold them.
         f.debug_struct("OutboxEvent")
             .field("seq", &self.seq)
+            .field("line", &self.line)
             .field("id", &self.id)
             .field("name", &self.name)
             .field("version", &self.version)
@@ -52,22 +55,50 @@ struct Head<'a> {
 }
 
 impl OutboxEvent {
-    /// The event stored as `entry` of `tenant`'s outbox.
+    /// The events stored in `entry` of `tenant`'s outbox, one result per line, in order
+    /// (see [`OUTBOX_JOURNAL`](marketingforce_core::events::OUTBOX_JOURNAL)). The bodies
+    /// share the entry's bytes.
     ///
-    /// # Errors
-    /// [`Error::Serialization`] when the entry is not an envelope, or
+    /// Each line is [`Error::Serialization`] when it is not an envelope, or
     /// [`Error::TenantIsolation`] when it names another tenant.
-    pub fn from_entry(tenant: &TenantId, entry: JournalEntry) -> Result<OutboxEvent> {
-        let head: Head<'_> =
-            serde_json::from_slice(&entry.payload).map_err(|e| Error::Serialization {
-                what: format!("outbox entry #{}", entry.seq),
-                reason: e.to_string(),
-            })?;
-        marketingforce_core::tenant::Tenant::ensure_same(
-            tenant,
-            &head.tenant,
-            &format!("outbox entry #{}", entry.seq),
-        )?;
+    pub fn decode_entry(tenant: &TenantId, entry: JournalEntry) -> Vec<Result<OutboxEvent>> {
+        let seq = entry.seq;
+        let payload = Bytes::from(entry.payload);
+        let mut start = 0;
+        let mut events = Vec::new();
+        for (line, bytes) in outbox_lines(&payload).enumerate() {
+            let end = start + bytes.len();
+            let line = u32::try_from(line).unwrap_or(u32::MAX);
+            events.push(OutboxEvent::from_line(
+                tenant,
+                seq,
+                line,
+                payload.slice(start..end),
+            ));
+            start = end + 1;
+        }
+        events
+    }
+
+    /// The event on line `line` of entry `seq` of `tenant`'s outbox, if the entry has that
+    /// line.
+    pub(crate) fn in_entry(
+        tenant: &TenantId,
+        entry: JournalEntry,
+        line: u32,
+    ) -> Option<Result<OutboxEvent>> {
+        OutboxEvent::decode_entry(tenant, entry)
+            .into_iter()
+            .nth(usize::try_from(line).ok()?)
+    }
+
+    fn from_line(tenant: &TenantId, seq: u64, line: u32, body: Bytes) -> Result<OutboxEvent> {
+        let what = || format!("outbox entry #{seq}, line {line}");
+        let head: Head<'_> = serde_json::from_slice(&body).map_err(|e| Error::Serialization {
+            what: what(),
+            reason: e.to_string(),
+        })?;
+        marketingforce_core::tenant::Tenant::ensure_same(tenant, &head.tenant, &what())?;
         let (id, name, version, occurred_at) = (
             head.id,
             head.name.into_owned(),
@@ -75,19 +106,27 @@ impl OutboxEvent {
             head.occurred_at,
         );
         Ok(OutboxEvent {
-            seq: entry.seq,
+            seq,
+            line,
             id,
             name,
             version,
             tenant: *tenant,
             occurred_at,
-            body: Bytes::from(entry.payload),
+            body,
         })
     }
 
-    /// The event's sequence number in its tenant's outbox (1, 2, 3, … in commit order).
+    /// The sequence number of the event's entry in its tenant's outbox (1, 2, 3, … in commit
+    /// order; the events of one commit share it).
     pub fn seq(&self) -> u64 {
         self.seq
+    }
+
+    /// The event's line in its entry (0, 1, …): with [`seq`](Self::seq), its place in the
+    /// tenant's outbox — events are in order of (seq, line).
+    pub fn line(&self) -> u32 {
+        self.line
     }
 
     /// The event's id.

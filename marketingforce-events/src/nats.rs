@@ -7,7 +7,8 @@
 //! | stream | `MARKETINGFORCE` | created if absent, over `<prefix>.>`, file storage |
 //! | subject | `mf.<tenant>.<event name>` | e.g. `mf.tenant_0192f0c1….crm.lead.captured` |
 //! | `Nats-Msg-Id` | the event id (`evt_…`) | the stream's duplicate window drops redeliveries |
-//! | `Marketingforce-Sequence` | the event's outbox sequence number within its tenant | |
+//! | `Marketingforce-Sequence` | the sequence number of the event's outbox entry within its tenant (one commit's events share it) | |
+//! | `Marketingforce-Sequence-Line` | the event's line in that entry: events are in order of (sequence, line) | |
 //! | `Marketingforce-Event-Name` | the event's name | |
 //! | payload | the event envelope's JSON | byte-identical on every redelivery |
 //!
@@ -65,7 +66,7 @@ use tokio::sync::Semaphore;
 use crate::error::EventsError;
 use crate::event::OutboxEvent;
 use crate::retry::RetryPolicy;
-use crate::signature::{EVENT_NAME_HEADER, SEQUENCE_HEADER};
+use crate::signature::{EVENT_NAME_HEADER, LINE_HEADER, SEQUENCE_HEADER};
 use crate::sink::{EventSink, FailureKind, SinkFailure};
 
 /// How the NATS sink names and publishes (see the [module docs](self)).
@@ -304,6 +305,7 @@ impl NatsSink {
                 .payload(event.body().clone())
                 .message_id(event.id().to_string())
                 .header(SEQUENCE_HEADER, event.seq().to_string())
+                .header(LINE_HEADER, event.line().to_string())
                 .header(EVENT_NAME_HEADER, event.name());
             match self
                 .js

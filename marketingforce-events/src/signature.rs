@@ -48,9 +48,12 @@ pub const SIGNATURE_HEADER: &str = "Marketingforce-Signature";
 pub const EVENT_ID_HEADER: &str = "Marketingforce-Event-Id";
 /// The request header carrying the event's name.
 pub const EVENT_NAME_HEADER: &str = "Marketingforce-Event-Name";
-/// The request header (and NATS message header) carrying the event's outbox sequence number
-/// within its tenant.
+/// The request header (and NATS message header) carrying the sequence number of the event's
+/// outbox entry within its tenant (the events of one commit share it; see [`LINE_HEADER`]).
 pub const SEQUENCE_HEADER: &str = "Marketingforce-Sequence";
+/// The request header (and NATS message header) carrying the event's line in its outbox entry
+/// (0, 1, …): a tenant's events are in order of ([`SEQUENCE_HEADER`], line).
+pub const LINE_HEADER: &str = "Marketingforce-Sequence-Line";
 /// How old a signature may be by default (5 minutes, as Stripe).
 pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
 /// The shortest secret accepted, in bytes.

@@ -7,7 +7,8 @@
 //! | `Marketingforce-Signature` | `t=<unix seconds>,v1=<HMAC-SHA256 hex of "t.body">` (a `v1` per active secret) |
 //! | `Marketingforce-Event-Id` | the event id: deduplicate by it |
 //! | `Marketingforce-Event-Name` | `crm.lead.captured` |
-//! | `Marketingforce-Sequence` | the event's outbox sequence number within its tenant |
+//! | `Marketingforce-Sequence` | the sequence number of the event's outbox entry within its tenant (one commit's events share it) |
+//! | `Marketingforce-Sequence-Line` | the event's line in that entry: events are in order of (sequence, line) |
 //!
 //! A 2xx answer accepts the event; anything else (a 3xx too: redirects are not followed), a
 //! timeout or a refused connection is a failure, retried with exponential backoff and jitter
@@ -58,8 +59,8 @@ use crate::event::OutboxEvent;
 use crate::filter::EventFilter;
 use crate::retry::RetryPolicy;
 use crate::signature::{
-    signature_header, EVENT_ID_HEADER, EVENT_NAME_HEADER, MIN_SECRET_BYTES, SEQUENCE_HEADER,
-    SIGNATURE_HEADER,
+    signature_header, EVENT_ID_HEADER, EVENT_NAME_HEADER, LINE_HEADER, MIN_SECRET_BYTES,
+    SEQUENCE_HEADER, SIGNATURE_HEADER,
 };
 use crate::sink::{EventSink, FailureKind, SinkFailure};
 
@@ -257,6 +258,7 @@ impl WebhookSink {
             .header(EVENT_ID_HEADER, header(event.id().to_string())?)
             .header(EVENT_NAME_HEADER, header(event.name().to_string())?)
             .header(SEQUENCE_HEADER, header(event.seq().to_string())?)
+            .header(LINE_HEADER, header(event.line().to_string())?)
             .body(event.body().clone());
         // One attempt here: the relay schedules retries (its cursor counts the attempts).
         let sent = marketingforce_core::telemetry::http::request(

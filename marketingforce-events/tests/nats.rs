@@ -13,12 +13,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
-use common::{check_first_seen_order, env, produce};
+use common::{check_first_seen_order, env, produce, produce_commits, LeadCaptured};
 use marketingforce_core::events::{EventEnvelope, Outbox};
 use marketingforce_core::storage::{MemoryStore, SqliteStore, Store};
 use marketingforce_core::tenant::TenantId;
 use marketingforce_events::nats::{NatsSettings, NatsSink};
-use marketingforce_events::signature::SEQUENCE_HEADER;
+use marketingforce_events::signature::{LINE_HEADER, SEQUENCE_HEADER};
 use marketingforce_events::{Inbox, NextStep, Processed, Relay};
 
 const CHILD: &str = "MF_EVENTS_RELAY_CHILD";
@@ -116,27 +116,26 @@ async fn stream_messages(js: &jetstream::Context, stream: &str) -> u64 {
         .messages
 }
 
-/// Every message of the stream, as (tenant, outbox sequence, event id, envelope).
+/// Every message of the stream, as (tenant, outbox place (entry sequence, line), event id,
+/// envelope).
 async fn read_back(
     js: &jetstream::Context,
     stream: &str,
-) -> Vec<(TenantId, u64, String, EventEnvelope)> {
+) -> Vec<(TenantId, (u64, u32), String, EventEnvelope)> {
     let stream = js.get_stream(stream).await.unwrap();
     let last = stream.get_info().await.unwrap().state.last_sequence;
     let mut out = Vec::new();
     for seq in 1..=last {
         let message = stream.get_raw_message(seq).await.unwrap();
         let envelope = EventEnvelope::from_json(&message.payload).unwrap();
-        let outbox_seq: u64 = message
-            .headers
-            .get(SEQUENCE_HEADER)
-            .unwrap()
-            .as_str()
-            .parse()
-            .unwrap();
+        let header = |name: &str| message.headers.get(name).unwrap().as_str().to_string();
+        let place = (
+            header(SEQUENCE_HEADER).parse().unwrap(),
+            header(LINE_HEADER).parse().unwrap(),
+        );
         out.push((
             *envelope.tenant(),
-            outbox_seq,
+            place,
             envelope.id().to_string(),
             envelope,
         ));
@@ -144,14 +143,24 @@ async fn read_back(
     out
 }
 
-/// Check the stream as a deduplicating consumer sees it: each event processed once.
+/// Check the stream as a deduplicating consumer sees it: each event processed once, first
+/// arrivals in the producer's order (its running numbers) and in outbox order (the place
+/// headers).
 async fn check_stream(js: &jetstream::Context, stream: &str, expected: &HashMap<TenantId, u64>) {
     let messages = read_back(js, stream).await;
     let arrivals: Vec<_> = messages
         .iter()
-        .map(|(t, s, id, _)| (*t, *s, id.clone()))
+        .map(|(t, _, id, e)| (*t, e.decode::<LeadCaptured>().unwrap().n, id.clone()))
         .collect();
     check_first_seen_order(&arrivals, expected);
+    let mut seen = std::collections::HashSet::new();
+    let mut last: HashMap<TenantId, (u64, u32)> = HashMap::new();
+    for (tenant, place, id, _) in &messages {
+        if seen.insert(id.clone()) {
+            let before = last.insert(*tenant, *place);
+            assert!(before < Some(*place), "{tenant}: {before:?} then {place:?}");
+        }
+    }
     let inbox = Inbox::new(Arc::new(MemoryStore::new()), "consumer").unwrap();
     let mut first = 0u64;
     for (_, _, _, envelope) in &messages {
@@ -188,8 +197,10 @@ async fn a_relay_killed_mid_stream_and_restarted_delivers_everything_in_order() 
     let outbox = Outbox::new(&env(&store));
     let tenants: Vec<TenantId> = (0..3).map(|_| TenantId::new()).collect();
     let per_tenant = 1000u64;
+    // Commits of several events each: one outbox entry per commit, so pages end inside
+    // entries and the kill may land in the middle of one.
     for t in &tenants {
-        produce(&store, &outbox, t, 1, 200).await;
+        produce_commits(&store, &outbox, t, 1, &[1, 49, 100, 50]).await;
     }
     let client = async_nats::connect(&url).await.unwrap();
     let js = jetstream::new(client);
@@ -208,7 +219,7 @@ async fn a_relay_killed_mid_stream_and_restarted_delivers_everything_in_order() 
         tokio::spawn(async move {
             for round in 0..8u64 {
                 for t in &tenants {
-                    produce(&store, &outbox, t, 201 + round * 100, 100).await;
+                    produce_commits(&store, &outbox, t, 201 + round * 100, &[1, 9, 30, 60]).await;
                 }
             }
         })

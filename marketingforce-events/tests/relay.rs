@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use common::{check_first_seen_order, env, produce};
+use common::{check_first_seen_order, env, numbers, produce, produce_commits};
 use marketingforce_core::env::Env;
 use marketingforce_core::events::{Outbox, OUTBOX_JOURNAL};
 use marketingforce_core::storage::{poll_then_drop, Batch, MemoryStore, PageRequest, Store};
@@ -88,6 +88,112 @@ async fn delivers_in_order_and_a_second_relay_takes_over_after_a_crash() {
         .unwrap();
     assert_eq!((lag.position, lag.head, lag.pending()), (1200, 1200, 0));
     assert!(matches!(lag.lease, LeaseHolder::ThisRelay { .. }));
+}
+
+#[tokio::test]
+async fn a_commits_events_share_an_entry_and_pages_may_end_inside_it() {
+    let store = memory();
+    let clock = clock();
+    let env = manual_env(&store, &clock);
+    let outbox = Outbox::new(&env);
+    let tenant = TenantId::new();
+    // Four commits of 3, 5, 1 and 4 events: four outbox entries, thirteen events.
+    let sent = produce_commits(&store, &outbox, &tenant, 1, &[3, 5, 1, 4]).await;
+    assert_eq!(
+        store.journal_head(&tenant, OUTBOX_JOURNAL).await.unwrap(),
+        4
+    );
+
+    let first = MemorySink::new("memory");
+    let a = Relay::builder(&env, Arc::new(first.clone()))
+        .page_size(4)
+        .lease_ttl(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let step = a.pump(&tenant).await.unwrap();
+    // Three of the first entry, the first of the second: the cursor stops inside entry 2.
+    assert_eq!(
+        (step.delivered, step.position, step.line, step.next),
+        (4, 1, 1, NextStep::More)
+    );
+    let places: Vec<(u64, u32)> = first
+        .delivered()
+        .iter()
+        .map(|e| (e.seq(), e.line()))
+        .collect();
+    assert_eq!(places, [(1, 0), (1, 1), (1, 2), (2, 0)]);
+    let lag = TenantLag::read(&*store, &tenant, "memory", None, clock.now())
+        .await
+        .unwrap();
+    assert_eq!((lag.position, lag.line, lag.pending()), (1, 1, 3));
+    assert_eq!(lag.oldest_pending_at, Some(sent[4].occurred_at()));
+
+    // Relay A "crashes"; B continues from the middle of entry 2 once the lease expires.
+    drop(a);
+    clock.advance(chrono::Duration::seconds(11));
+    let second = MemorySink::new("memory");
+    let b = Relay::builder(&env, Arc::new(second.clone()))
+        .page_size(4)
+        .build()
+        .unwrap();
+    while b.pump(&tenant).await.unwrap().next != NextStep::CaughtUp {}
+    let mut all = numbers(&first.delivered());
+    all.extend(numbers(&second.delivered()));
+    assert_eq!(
+        all,
+        (1..=13).collect::<Vec<_>>(),
+        "each event once, in order"
+    );
+    let report = b.pump(&tenant).await.unwrap();
+    assert_eq!((report.position, report.line), (4, 0));
+
+    // Replay of an entry range delivers every line of those entries.
+    let replayed = b.replay(&tenant, 2..=3).await.unwrap();
+    assert_eq!(replayed.delivered, 6);
+    assert_eq!(numbers(&second.delivered()[9..]), [4, 5, 6, 7, 8, 9]);
+}
+
+#[tokio::test]
+async fn an_event_inside_an_entry_is_dead_lettered_by_its_line_and_redelivered() {
+    let store = memory();
+    let env = env(&store);
+    let outbox = Outbox::new(&env);
+    let tenant = TenantId::new();
+    let sent = produce_commits(&store, &outbox, &tenant, 1, &[2, 4]).await;
+    // The sink refuses the fourth event for good (line 1 of entry 2).
+    let sink = MemorySink::new("memory").with_retry(RetryPolicy::limited(
+        1,
+        Duration::from_millis(1),
+        Duration::from_millis(1),
+    ));
+    sink.fail_next(3, FailureKind::Refused);
+    let relay = Relay::builder(&env, Arc::new(sink.clone()))
+        .build()
+        .unwrap();
+    let step = relay.pump(&tenant).await.unwrap();
+    assert_eq!(
+        (step.delivered, step.dead_lettered, step.position, step.line),
+        (3, 1, 1, 2)
+    );
+    while relay.pump(&tenant).await.unwrap().next != NextStep::CaughtUp {}
+    assert_eq!(numbers(&sink.delivered()), [1, 2, 3, 5, 6]);
+    let dead = relay
+        .dead_letters(&tenant, &PageRequest::first(10))
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(dead.len(), 1);
+    assert_eq!((dead[0].seq, dead[0].line), (2, 1));
+    assert_eq!(dead[0].event_id, Some(sent[3].id()));
+    let redone = relay.redeliver_dead_letters(&tenant).await.unwrap();
+    assert_eq!((redone.delivered, redone.skipped), (1, 0));
+    assert_eq!(numbers(&sink.delivered()), [1, 2, 3, 5, 6, 4]);
+    assert!(relay
+        .dead_letters(&tenant, &PageRequest::first(10))
+        .await
+        .unwrap()
+        .items
+        .is_empty());
 }
 
 /// A sink that blocks inside `deliver` until released, so a takeover can happen mid-delivery.

@@ -12,34 +12,41 @@ use crate::error::Result;
 
 /// The envelope's JSON, as `serde_json::to_vec` of the derived `Serialize` would write it.
 pub(super) fn envelope_json(e: &EventEnvelope) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    write_envelope_json(&mut out, e)?;
+    Ok(out)
+}
+
+/// [`envelope_json`], appended to `out` (which may already hold other bytes).
+pub(super) fn write_envelope_json(out: &mut Vec<u8>, e: &EventEnvelope) -> Result<()> {
     let payload = e.payload.get().as_bytes();
-    let mut out = Vec::with_capacity(192 + payload.len());
+    out.reserve(192 + payload.len());
     out.extend_from_slice(b"{\"id\":\"");
-    push_id(&mut out, super::EventId::PREFIX, e.id.as_uuid());
+    push_id(&mut *out, super::EventId::PREFIX, e.id.as_uuid());
     out.extend_from_slice(b"\",\"name\":");
-    serde_json::to_writer(&mut out, &e.name)?;
+    serde_json::to_writer(&mut *out, &e.name)?;
     out.extend_from_slice(b",\"version\":");
-    out.extend_from_slice(e.version.to_string().as_bytes());
+    serde_json::to_writer(&mut *out, &e.version)?;
     out.extend_from_slice(b",\"tenant\":\"");
     push_id(
-        &mut out,
+        &mut *out,
         crate::tenant::TenantId::PREFIX,
         e.tenant.as_uuid(),
     );
     out.extend_from_slice(b"\",\"occurred_at\":");
-    push_timestamp(&mut out, &e.occurred_at)?;
+    push_timestamp(&mut *out, &e.occurred_at)?;
     if let Some(c) = &e.causation_id {
         out.extend_from_slice(b",\"causation_id\":");
-        serde_json::to_writer(&mut out, c)?;
+        serde_json::to_writer(&mut *out, c)?;
     }
     if let Some(c) = &e.correlation_id {
         out.extend_from_slice(b",\"correlation_id\":");
-        serde_json::to_writer(&mut out, c)?;
+        serde_json::to_writer(&mut *out, c)?;
     }
     out.extend_from_slice(b",\"payload\":");
     out.extend_from_slice(payload);
     out.push(b'}');
-    Ok(out)
+    Ok(())
 }
 
 /// `<prefix>_<uuid as 32 lowercase hex digits>`, as the ids' `Display` writes it (no escaping

@@ -12,8 +12,10 @@
 //! A service appends the envelope to the tenant's outbox journal ([`OUTBOX_JOURNAL`]) **in the
 //! batch that commits the change** ([`Batch::append_event`](crate::storage::Batch::append_event),
 //! or [`Outbox::append`]). The store commits the batch all or nothing, on every backend, so an
-//! event exists exactly when its change does; its journal sequence number orders it among the
-//! tenant's events. Nothing leaves the process at commit time: a relay (crate
+//! event exists exactly when its change does. A batch's events are stored together, as one
+//! journal entry of newline-separated envelopes (up to [`OUTBOX_ENTRY_BYTES`]), so a commit of
+//! a hundred changes and their hundred events writes one outbox row: the entry's sequence
+//! number and the event's line in it order the event among the tenant's events. Nothing leaves the process at commit time: a relay (crate
 //! `marketingforce-events`) reads the outbox from a durable cursor and delivers it to NATS
 //! JetStream or to webhooks, at least once, in order per tenant. A broker that is down never
 //! fails or slows a business write.
@@ -48,11 +50,12 @@
 //! let envelope = outbox.append(&tenant, &mut batch, &event, &EventContext::new()).await?;
 //! store.commit(&tenant, batch).await?;
 //!
+//! // One entry per commit: the batch's events, one envelope per line.
 //! let entry = &store.read_journal(&tenant, OUTBOX_JOURNAL, 0, 10).await?[0];
-//! let stored = marketingforce_core::events::EventEnvelope::from_json(&entry.payload)?;
-//! assert_eq!(stored, envelope);
-//! assert_eq!(stored.name(), "modules.quota.threshold_reached");
-//! assert_eq!(stored.decode::<QuotaThresholdReached>()?, event);
+//! let stored = marketingforce_core::events::EventEnvelope::all_from_entry(&entry.payload)?;
+//! assert_eq!(stored, [envelope]);
+//! assert_eq!(stored[0].name(), "modules.quota.threshold_reached");
+//! assert_eq!(stored[0].decode::<QuotaThresholdReached>()?, event);
 //! # Ok::<(), marketingforce_core::Error>(()) }).unwrap();
 //! ```
 //!
@@ -95,7 +98,10 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
 
 pub use catalog::{schema_files, EventCatalog, EventType, SchemaFile};
-pub use outbox::{Outbox, OUTBOX_JOURNAL, REGISTRY_COLLECTION, REGISTRY_JOURNAL, REGISTRY_SCOPE};
+pub use outbox::{
+    outbox_lines, Outbox, OUTBOX_ENTRY_BYTES, OUTBOX_JOURNAL, REGISTRY_COLLECTION,
+    REGISTRY_JOURNAL, REGISTRY_SCOPE,
+};
 
 use crate::entity_id;
 use crate::error::{quote_input, Error, Result};
@@ -408,12 +414,34 @@ impl EventEnvelope {
         })
     }
 
+    /// Every envelope of one outbox entry (a journal entry's payload of [`OUTBOX_JOURNAL`]),
+    /// in order: the events its batch committed.
+    ///
+    /// # Errors
+    /// [`Error::Serialization`] naming the first line that is not an envelope.
+    pub fn all_from_entry(payload: &[u8]) -> Result<Vec<EventEnvelope>> {
+        outbox_lines(payload)
+            .enumerate()
+            .map(|(line, bytes)| {
+                serde_json::from_slice(bytes).map_err(|e| Error::Serialization {
+                    what: format!("event envelope (line {line} of the outbox entry)"),
+                    reason: e.to_string(),
+                })
+            })
+            .collect()
+    }
+
     /// The JSON encoding (what the outbox stores and deliveries carry).
     ///
     /// # Errors
     /// A serialization error.
     pub fn to_json(&self) -> Result<Vec<u8>> {
         encode::envelope_json(self)
+    }
+
+    /// [`to_json`](Self::to_json), appended to `out`.
+    pub(crate) fn write_json(&self, out: &mut Vec<u8>) -> Result<()> {
+        encode::write_envelope_json(out, self)
     }
 
     /// The event's id.
@@ -591,5 +619,77 @@ mod tests {
         assert!(batch.appends().is_empty());
         batch.append_event(&e.tenant().clone(), &e).unwrap();
         assert_eq!(batch.appends()[0].journal, OUTBOX_JOURNAL);
+    }
+
+    #[test]
+    fn a_batchs_events_share_one_entry_in_order_up_to_the_entry_size() {
+        let tenant = TenantId::new();
+        let noted = |note: String| {
+            let event = Noted {
+                lead: "lead_1".into(),
+                note,
+            };
+            EventEnvelope::new(
+                tenant,
+                EventId::new(),
+                Utc::now(),
+                &event,
+                &EventContext::new(),
+            )
+            .unwrap()
+        };
+        let mut batch = Batch::new();
+        batch.append("other.journal", b"x".to_vec());
+        let small: Vec<EventEnvelope> = (0..3).map(|i| noted(format!("n{i}"))).collect();
+        for e in &small {
+            batch.append_event(&tenant, e).unwrap();
+        }
+        let outbox: Vec<_> = batch
+            .appends()
+            .iter()
+            .filter(|a| a.journal == OUTBOX_JOURNAL)
+            .collect();
+        assert_eq!(outbox.len(), 1, "three small events, one entry");
+        assert_eq!(outbox_lines(&outbox[0].payload).count(), 3);
+        assert_eq!(
+            EventEnvelope::all_from_entry(&outbox[0].payload).unwrap(),
+            small
+        );
+
+        // An event that would take the entry past its size starts the next entry; the entry
+        // after a large one takes small events again.
+        // Sized so that it fits an entry alone, but not with a small event.
+        let small_bytes = noted("after".into()).to_json().unwrap().len();
+        let bare = noted(String::new()).to_json().unwrap().len();
+        let large = noted("x".repeat(OUTBOX_ENTRY_BYTES - bare - small_bytes / 2));
+        batch.append_event(&tenant, &large).unwrap();
+        let last = noted("after".into());
+        batch.append_event(&tenant, &last).unwrap();
+        let entries: Vec<Vec<EventEnvelope>> = batch
+            .appends()
+            .iter()
+            .filter(|a| a.journal == OUTBOX_JOURNAL)
+            .map(|a| {
+                assert!(a.payload.len() <= OUTBOX_ENTRY_BYTES);
+                EventEnvelope::all_from_entry(&a.payload).unwrap()
+            })
+            .collect();
+        assert_eq!(entries, vec![small, vec![large], vec![last]]);
+        assert_eq!(batch.appends()[0].payload, b"x");
+    }
+
+    #[test]
+    fn an_envelope_decoded_from_pretty_json_is_stored_on_one_line() {
+        let e = envelope("pretty".into()).unwrap();
+        let json = String::from_utf8(e.to_json().unwrap()).unwrap();
+        let pretty = json.replace(r#""payload":{"lead""#, "\"payload\":{\n  \"lead\"");
+        assert_ne!(pretty, json);
+        let back = EventEnvelope::from_json(pretty.as_bytes()).unwrap();
+        let mut batch = Batch::new();
+        batch.append_event(&e.tenant().clone(), &back).unwrap();
+        let payload = &batch.appends()[0].payload;
+        assert!(!payload.contains(&b'\n'));
+        assert_eq!(EventEnvelope::all_from_entry(payload).unwrap(), vec![e]);
+        assert!(EventEnvelope::all_from_entry(b"{}\n").is_err());
     }
 }

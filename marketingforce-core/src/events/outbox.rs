@@ -15,9 +15,30 @@ use crate::storage::{Batch, Store};
 use crate::tenant::{Tenant, TenantId};
 use crate::time::Clock;
 
-/// The journal, in each tenant's scope, that holds the tenant's events in commit order (one
-/// JSON [`EventEnvelope`] per entry; the entry's sequence number orders it).
+/// The journal, in each tenant's scope, that holds the tenant's events in commit order.
+///
+/// **An entry holds the events of one batch**: their JSON [`EventEnvelope`]s in the order they
+/// were appended, one per line (separated by `\n`; an envelope's JSON never holds a raw
+/// newline). A batch's events share one entry while it stays within [`OUTBOX_ENTRY_BYTES`];
+/// the next event then starts a new entry of the same batch. So an event's place in the outbox
+/// is the pair (entry sequence number, line in the entry), and a commit with a hundred events
+/// costs the store one journal row, not a hundred. Read entries with [`outbox_lines`] or
+/// [`EventEnvelope::all_from_entry`]; an entry written as one bare envelope is simply an
+/// entry of one line.
 pub const OUTBOX_JOURNAL: &str = "core.outbox";
+
+/// The size up to which a batch's events are joined into one outbox entry (64 KiB). An event
+/// that would take the entry past it starts a new entry; an event larger than this (up to
+/// [`MAX_PAYLOAD_BYTES`](super::MAX_PAYLOAD_BYTES) of payload) is an entry of its own. It
+/// bounds what a relay holds per entry read.
+pub const OUTBOX_ENTRY_BYTES: usize = 64 * 1024;
+
+/// The events of one outbox entry, in order: its lines, each one envelope's JSON (see
+/// [`OUTBOX_JOURNAL`]). A line that is not an envelope is still a line (it keeps its index),
+/// so a reader can report it and go on.
+pub fn outbox_lines(payload: &[u8]) -> impl Iterator<Item = &[u8]> {
+    payload.split(|b| *b == b'\n')
+}
 
 /// The reserved scope of the outbox registry: not a tenant (its UUIDv7 timestamp is 0, which
 /// no generated id has). The store has no cross-tenant listing, so the tenants that emit events
@@ -37,7 +58,9 @@ pub const REGISTRY_JOURNAL: &str = "core.outbox.tenants";
 impl Batch {
     /// Append `envelope` to `tenant`'s outbox ([`OUTBOX_JOURNAL`]) in this batch, so the event
     /// is committed exactly when the batch's other writes are (see the
-    /// [events docs](crate::events)). The batch must be committed under `tenant`.
+    /// [events docs](crate::events)). The batch must be committed under `tenant`. The batch's
+    /// events share one outbox entry, in the order they were appended, up to
+    /// [`OUTBOX_ENTRY_BYTES`].
     ///
     /// Relays find a tenant's events only once the tenant is registered: use
     /// [`Outbox::append`], or call [`Outbox::register`] once for the tenant beforehand.
@@ -50,13 +73,24 @@ impl Batch {
         tenant: &TenantId,
         envelope: &EventEnvelope,
     ) -> Result<&mut Batch> {
-        Tenant::ensure_same(
-            tenant,
-            envelope.tenant(),
-            &format!("event {}", envelope.id()),
-        )?;
-        let payload = envelope.to_json()?;
-        Ok(self.append(OUTBOX_JOURNAL, payload))
+        if tenant != envelope.tenant() {
+            Tenant::ensure_same(
+                tenant,
+                envelope.tenant(),
+                &format!("event {}", envelope.id()),
+            )?;
+        }
+        self.append_joined_with(OUTBOX_JOURNAL, b'\n', OUTBOX_ENTRY_BYTES, |entry| {
+            let from = entry.len();
+            envelope.write_json(entry)?;
+            // A raw newline in JSON can only be whitespace between tokens (strings escape
+            // it), as in a payload decoded from pretty-printed JSON: a space means the same
+            // and keeps the envelope on its line.
+            for b in entry[from..].iter_mut().filter(|b| **b == b'\n') {
+                *b = b' ';
+            }
+            Ok(())
+        })
     }
 }
 

@@ -169,6 +169,40 @@ impl Batch {
         self
     }
 
+    /// Join an entry written by `write` to this batch's last entry for `journal`, after a
+    /// `separator` byte, when the joined entry stays within `max_bytes`; otherwise (or when
+    /// the journal has no entry in this batch yet) append it as a new entry. `write` appends
+    /// its bytes to the buffer it is given and nothing else. How the outbox stores a batch's
+    /// events as one entry.
+    ///
+    /// # Errors
+    /// `write`'s error; the batch is unchanged then.
+    pub(crate) fn append_joined_with(
+        &mut self,
+        journal: &str,
+        separator: u8,
+        max_bytes: usize,
+        write: impl FnOnce(&mut Vec<u8>) -> Result<()>,
+    ) -> Result<&mut Batch> {
+        let Some(last) = self.appends.iter_mut().rev().find(|a| a.journal == journal) else {
+            let mut payload = Vec::new();
+            write(&mut payload)?;
+            return Ok(self.append(journal, payload));
+        };
+        let joined_at = last.payload.len();
+        last.payload.push(separator);
+        if let Err(e) = write(&mut last.payload) {
+            last.payload.truncate(joined_at);
+            return Err(e);
+        }
+        if last.payload.len() > max_bytes {
+            let own = last.payload.split_off(joined_at + 1);
+            last.payload.truncate(joined_at);
+            return Ok(self.append(journal, own));
+        }
+        Ok(self)
+    }
+
     /// Append a journal entry encoded as JSON.
     ///
     /// # Errors

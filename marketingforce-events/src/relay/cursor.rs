@@ -14,17 +14,22 @@ pub(crate) const CURSOR_COLLECTION: &str = "events.relay_cursors";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct CursorRecord {
     pub sink: String,
-    /// The last outbox sequence number delivered (or dead-lettered).
+    /// The last outbox entry wholly delivered (or dead-lettered): its sequence number.
     pub position: u64,
+    /// Lines of the entry after `position` already delivered (or dead-lettered): a page may
+    /// end inside an entry, which holds the events of one commit. Absent in records written
+    /// before entries held several events.
+    #[serde(default)]
+    pub line: u32,
     /// Incremented each time another relay takes the lease.
     pub epoch: u64,
     /// The relay holding the lease, if any.
     pub holder: Option<String>,
     /// Until when the holder's lease runs, unless renewed.
     pub lease_until: DateTime<Utc>,
-    /// Failed tries of the event after `position`.
+    /// Failed tries of the next event (line `line` of entry `position + 1`).
     pub attempts: u32,
-    /// Not before this time is the event after `position` tried again.
+    /// Not before this time is the next event tried again.
     pub retry_at: Option<DateTime<Utc>>,
     /// What the last failure was (a status, an error class; never a payload or a secret).
     pub last_failure: Option<String>,
@@ -42,10 +47,11 @@ impl Entity for CursorRecord {
 }
 
 impl CursorRecord {
-    fn fresh(sink: &str) -> CursorRecord {
+    pub(crate) fn fresh(sink: &str) -> CursorRecord {
         CursorRecord {
             sink: sink.to_string(),
             position: 0,
+            line: 0,
             epoch: 0,
             holder: None,
             lease_until: DateTime::<Utc>::UNIX_EPOCH,
@@ -116,5 +122,24 @@ impl Cursor {
         } else {
             marketingforce_core::storage::Expect::Version(self.version)
         }
+    }
+}
+
+impl CursorRecord {
+    /// Move the cursor past the event at (`seq`, `line`), an entry of `lines` lines: to the
+    /// entry's end when it was the entry's last line.
+    pub fn pass(&mut self, seq: u64, line: u32, lines: u32) {
+        if line + 1 >= lines {
+            self.position = seq;
+            self.line = 0;
+        } else {
+            self.position = seq - 1;
+            self.line = line + 1;
+        }
+    }
+
+    /// Whether the event at (`seq`, `line`) is still ahead of the cursor.
+    pub fn is_ahead(&self, seq: u64, line: u32) -> bool {
+        (seq, line) >= (self.position + 1, self.line)
     }
 }

@@ -37,8 +37,11 @@ pub struct TenantLag {
     pub tenant: TenantId,
     /// The sink.
     pub sink: String,
-    /// The cursor: last sequence number delivered or dead-lettered.
+    /// The cursor: the last outbox entry wholly delivered or dead-lettered.
     pub position: u64,
+    /// Lines of the entry after `position` delivered or dead-lettered (an entry holds the
+    /// events of one commit).
+    pub line: u32,
     /// The outbox's head (last sequence number), as last seen.
     pub head: u64,
     /// When the oldest undelivered event occurred, if known.
@@ -56,7 +59,8 @@ pub struct TenantLag {
 }
 
 impl TenantLag {
-    /// Events in the outbox not yet delivered (head − cursor).
+    /// Outbox entries not yet wholly delivered (head − cursor): each holds the events of one
+    /// commit, so this counts commits with events, not events.
     pub fn pending(&self) -> u64 {
         self.head.saturating_sub(self.position)
     }
@@ -90,7 +94,8 @@ impl TenantLag {
                 .await?
                 .into_iter()
                 .next()
-                .and_then(|entry| OutboxEvent::from_entry(tenant, entry).ok())
+                .and_then(|entry| OutboxEvent::in_entry(tenant, entry, r.line))
+                .and_then(Result::ok)
                 .map(|e| e.occurred_at())
         } else {
             None
@@ -99,6 +104,7 @@ impl TenantLag {
             tenant: *tenant,
             sink: sink.to_string(),
             position: r.position,
+            line: r.line,
             head,
             oldest_pending_at,
             attempts: r.attempts,
@@ -143,7 +149,7 @@ pub struct LagReport {
 }
 
 impl LagReport {
-    /// Undelivered events across tenants.
+    /// Outbox entries not yet wholly delivered across tenants ([`TenantLag::pending`]).
     pub fn pending(&self) -> u64 {
         self.tenants.iter().map(TenantLag::pending).sum()
     }

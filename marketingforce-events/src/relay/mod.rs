@@ -8,7 +8,10 @@
 //! events, until when, under which epoch. One step ([`Relay::pump`]) for a tenant:
 //!
 //! 1. reads up to [`page_size`](RelayBuilder::page_size) events after the cursor (nothing
-//!    pending: done, no write);
+//!    pending: done, no write). An outbox entry holds the events of one commit (see
+//!    [`OUTBOX_JOURNAL`]); the cursor is an entry's sequence number and a line in the next
+//!    entry, so a page may end inside an entry, and the relay sizes its reads by the events
+//!    per entry it last saw;
 //! 2. takes or renews the lease if it does not hold it with a third of its time left — a
 //!    conditional write of the cursor record at the version it read. A lease another relay
 //!    holds and that has not expired is left alone; an expired one is taken over (epoch + 1);
@@ -101,6 +104,7 @@
 mod cursor;
 mod dead_letter;
 mod lag;
+mod page;
 mod start;
 
 use std::cmp::Reverse;
@@ -134,6 +138,7 @@ use crate::retry::RetryPolicy;
 use crate::sink::{EventSink, FailureKind, SinkFailure};
 use cursor::{Cursor, CursorRecord};
 use dead_letter::{dead_letter_key, StoredDeadLetter, BY_SINK, DEAD_LETTER_COLLECTION};
+use page::{Expanded, Place};
 
 /// What a relay does next for a tenant after a [`pump`](Relay::pump).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -161,8 +166,11 @@ pub struct PumpReport {
     pub delivered: usize,
     /// Events dead-lettered.
     pub dead_lettered: usize,
-    /// The cursor after the step.
+    /// The cursor after the step: the last outbox entry wholly delivered.
     pub position: u64,
+    /// The cursor's line: lines of the entry after `position` delivered (an entry holds the
+    /// events of one commit, and a page may end inside one).
+    pub line: u32,
     /// What to do next.
     pub next: NextStep,
 }
@@ -210,8 +218,9 @@ impl fmt::Debug for RelayBuilder {
 }
 
 impl RelayBuilder {
-    /// Events read and handed to the sink per step (default 500; 1–10,000). Memory per tenant
-    /// in flight is one page.
+    /// Events handed to the sink per step, at most (default 500; 1–10,000). Memory per tenant
+    /// in flight is one page: the entries read for it, each at most
+    /// [`OUTBOX_ENTRY_BYTES`](marketingforce_core::events::OUTBOX_ENTRY_BYTES) or one event.
     pub fn page_size(mut self, events: usize) -> Self {
         self.settings.page_size = events;
         self
@@ -326,6 +335,9 @@ impl RelayBuilder {
 struct TenantState {
     cursor: Option<Cursor>,
     lag: Option<TenantLag>,
+    /// Events per outbox entry in the last page read (an entry holds one commit's events):
+    /// how many entries the next read asks for, so a page is about `page_size` events.
+    lines_per_entry: usize,
 }
 
 #[derive(Debug, Default)]
@@ -370,12 +382,30 @@ impl Inner {
         }
     }
 
+    /// How many outbox entries to read for a page of about `page_size` events.
+    fn entries_to_read(&self, tenant: &TenantId) -> usize {
+        let per_entry = self
+            .lock()
+            .tenants
+            .get(tenant)
+            .map_or(1, |t| t.lines_per_entry.max(1));
+        (self.settings.page_size / per_entry).max(1)
+    }
+
+    fn note_lines_per_entry(&self, tenant: &TenantId, entries: usize, lines: usize) {
+        if entries > 0 {
+            let mut state = self.lock();
+            state.tenants.entry(*tenant).or_default().lines_per_entry = lines.div_ceil(entries);
+        }
+    }
+
     fn lag_of(&self, tenant: &TenantId, record: &CursorRecord, head: u64) -> TenantLag {
         let now = self.clock.now();
         TenantLag {
             tenant: *tenant,
             sink: self.sink_id().to_string(),
             position: record.position,
+            line: record.line,
             head: head.max(record.position),
             oldest_pending_at: None,
             attempts: record.attempts,
@@ -502,6 +532,11 @@ impl Relay {
                         .get(tenant)
                         .and_then(|t| t.cursor.as_ref())
                         .map_or(0, |c| c.record.position),
+                    line: state
+                        .tenants
+                        .get(tenant)
+                        .and_then(|t| t.cursor.as_ref())
+                        .map_or(0, |c| c.record.line),
                     next: NextStep::Busy,
                 });
             }
@@ -533,8 +568,9 @@ impl Relay {
         if let Some(at) = cursor.record.retry_at.filter(|at| *at > now) {
             return Ok(self.wait_report(tenant, cursor, NextStep::RetryAt(at)));
         }
+        let want = inner.entries_to_read(tenant);
         let mut page = store
-            .read_journal(tenant, OUTBOX_JOURNAL, cursor.record.position, s.page_size)
+            .read_journal(tenant, OUTBOX_JOURNAL, cursor.record.position, want)
             .await?;
         if page.is_empty() {
             return Ok(self.wait_report(tenant, cursor, NextStep::CaughtUp));
@@ -572,6 +608,7 @@ impl Relay {
                         delivered: 0,
                         dead_lettered: 0,
                         position: fresh.record.position,
+                        line: fresh.record.line,
                         next: NextStep::HeldElsewhere { until: now },
                     });
                 }
@@ -579,7 +616,7 @@ impl Relay {
             };
             if taken.position != cursor.record.position {
                 page = store
-                    .read_journal(tenant, OUTBOX_JOURNAL, taken.position, s.page_size)
+                    .read_journal(tenant, OUTBOX_JOURNAL, taken.position, want)
                     .await?;
             }
             cursor = Cursor {
@@ -597,20 +634,17 @@ impl Relay {
             }
         }
 
-        let full_page = page.len() == s.page_size;
+        let entries_read = page.len();
         let last_read = page.last().map_or(cursor.record.position, |e| e.seq);
-        let mut events = Vec::with_capacity(page.len());
-        let mut undecodable = None;
-        for entry in page {
-            let seq = entry.seq;
-            match OutboxEvent::from_entry(tenant, entry) {
-                Ok(event) => events.push(event),
-                Err(e) => {
-                    undecodable = Some(format!("outbox entry #{seq} is not an event: {e}"));
-                    break;
-                }
-            }
-        }
+        let page = Expanded::of(tenant, page, &cursor.record, s.page_size);
+        inner.note_lines_per_entry(tenant, page.entries_seen, page.lines_seen);
+        let full_page = entries_read == want || page.truncated;
+        let Expanded {
+            events,
+            places,
+            undecodable,
+            ..
+        } = page;
 
         // Deliver: the sink's pace is ours.
         let outcome = if events.is_empty() {
@@ -640,7 +674,9 @@ impl Relay {
         // on the cursor's version, renewing the lease.
         let now = inner.clock.now();
         let mut next = cursor.record.clone();
-        next.position += delivered as u64;
+        if let Some(place) = delivered.checked_sub(1).and_then(|i| places.get(i)) {
+            next.pass(place.seq, place.line, place.lines);
+        }
         next.delivered_total += delivered as u64;
         if delivered > 0 {
             next.attempts = 0;
@@ -652,23 +688,32 @@ impl Relay {
             next.attempts += 1;
             if f.is_permanent() || s.retry.exhausted(next.attempts) {
                 let victim = events.get(delivered);
+                // The place of the event given up on: the next one, or the line that did
+                // not decode.
+                let place = places.get(delivered).copied().unwrap_or(Place {
+                    seq: next.position + 1,
+                    line: next.line,
+                    lines: next.line + 1,
+                });
                 tracing::warn!(
                     sink = inner.sink_id(),
-                    seq = next.position + 1,
+                    seq = place.seq,
+                    line = place.line,
                     event = victim.map(OutboxEvent::name),
                     attempts = next.attempts,
                     "event dead-lettered"
                 );
                 dead = Some(DeadLetter {
                     sink: inner.sink_id().to_string(),
-                    seq: next.position + 1,
+                    seq: place.seq,
+                    line: place.line,
                     event_id: victim.map(OutboxEvent::id),
                     name: victim.map(|e| e.name().to_string()),
                     attempts: next.attempts,
                     reason: f.to_string(),
                     dead_at: now,
                 });
-                next.position += 1;
+                next.pass(place.seq, place.line, place.lines);
                 next.attempts = 0;
                 next.retry_at = None;
                 next.dead_lettered_total += 1;
@@ -716,12 +761,13 @@ impl Relay {
         let mut lag = inner.lag_of(tenant, &next, head);
         lag.oldest_pending_at = events
             .iter()
-            .find(|e| e.seq() > next.position)
+            .find(|e| next.is_ahead(e.seq(), e.line()))
             .map(OutboxEvent::occurred_at);
         let report = PumpReport {
             delivered,
             dead_lettered: usize::from(dead.is_some()),
             position: next.position,
+            line: next.line,
             next: match next.retry_at {
                 Some(at) => NextStep::RetryAt(at),
                 None if head > next.position => NextStep::More,
@@ -801,12 +847,13 @@ impl Relay {
                 .and_then(|t| t.lag.as_ref())
                 .and_then(|l| l.oldest_pending_at);
         }
-        let position = cursor.record.position;
+        let (position, line) = (cursor.record.position, cursor.record.line);
         inner.remember(tenant, Some(cursor), Some(lag));
         PumpReport {
             delivered: 0,
             dead_lettered: 0,
             position,
+            line,
             next,
         }
     }
@@ -946,10 +993,12 @@ impl Relay {
         }
     }
 
-    /// Deliver `tenant`'s events with sequence numbers in `seqs` to the sink again, in order,
-    /// in pages — to recover a consumer that lost data. The cursor does not move and no lease
-    /// is taken: replayed events may interleave with live ones, and receivers deduplicate by
-    /// event id. Entries that do not decode are skipped (and counted).
+    /// Deliver the events of `tenant`'s outbox entries with sequence numbers in `seqs` (every
+    /// line of each: the events of one commit) to the sink again, in order, in pages of at
+    /// most [`page_size`](RelayBuilder::page_size) events — to recover a consumer that lost
+    /// data. The cursor does not move and no lease is taken: replayed events may interleave
+    /// with live ones, and receivers deduplicate by event id. Lines that do not decode are
+    /// skipped (and counted).
     ///
     /// # Errors
     /// [`EventsError::Delivery`] at the first failure (the events before it were delivered);
@@ -974,15 +1023,19 @@ impl Relay {
             let Some(last) = page.last().map(|e| e.seq) else {
                 break;
             };
-            let mut events = Vec::with_capacity(page.len());
+            let mut events = Vec::new();
             for entry in page.into_iter().filter(|e| e.seq <= end) {
-                match OutboxEvent::from_entry(tenant, entry) {
-                    Ok(e) => events.push(e),
-                    Err(_) => report.skipped += 1,
+                for event in OutboxEvent::decode_entry(tenant, entry) {
+                    match event {
+                        Ok(e) => events.push(e),
+                        Err(_) => report.skipped += 1,
+                    }
                 }
             }
-            self.deliver_now(tenant, &events).await?;
-            report.delivered += events.len();
+            for chunk in events.chunks(inner.settings.page_size) {
+                self.deliver_now(tenant, chunk).await?;
+                report.delivered += chunk.len();
+            }
             after = last;
         }
         Ok(report)
@@ -1064,7 +1117,7 @@ impl Relay {
                     .await?
                     .into_iter()
                     .find(|e| e.seq == letter.seq);
-                match entry.map(|e| OutboxEvent::from_entry(tenant, e)) {
+                match entry.and_then(|e| OutboxEvent::in_entry(tenant, e, letter.line)) {
                     Some(Ok(event)) => {
                         self.deliver_now(tenant, std::slice::from_ref(&event))
                             .await?;
@@ -1076,7 +1129,7 @@ impl Relay {
                 let mut batch = Batch::new();
                 batch.delete(
                     DEAD_LETTER_COLLECTION,
-                    dead_letter_key(&letter.sink, letter.seq),
+                    dead_letter_key(&letter.sink, letter.seq, letter.line),
                     Expect::Any,
                 );
                 inner.store.commit(tenant, batch).await?;

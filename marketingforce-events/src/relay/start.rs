@@ -34,8 +34,9 @@ pub enum StartFrom {
     OccurredSince(DateTime<Utc>),
 }
 
-/// The outbox position just before the first event of `tenant` that occurred at or after
-/// `since` (0: start at the beginning; the head: every event so far occurred earlier).
+/// The outbox position just before the first entry of `tenant` whose first event occurred at
+/// or after `since` (0: start at the beginning; the head: every event so far occurred
+/// earlier). The events of one commit stay together.
 ///
 /// An entry that does not decode counts as "not earlier", so the start never skips past it:
 /// the relay's normal path reports and dead-letters it.
@@ -71,7 +72,9 @@ async fn occurred_before(
         .await?
         .into_iter()
         .next();
+    // An entry holds the events of one commit: its first event stands for it.
     Ok(entry
-        .and_then(|e| OutboxEvent::from_entry(tenant, e).ok())
+        .and_then(|e| OutboxEvent::in_entry(tenant, e, 0))
+        .and_then(Result::ok)
         .is_some_and(|e| e.occurred_at() < since))
 }

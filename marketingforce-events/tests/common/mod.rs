@@ -55,6 +55,55 @@ impl DomainEvent for SettlementClosed {
     const VERSION: u32 = 1;
 }
 
+/// Commit one batch per size in `sizes` for `tenant`: that many record writes, each with its
+/// event (numbered from `first`), so each commit's events share one outbox entry; returns the
+/// envelopes in order.
+pub async fn produce_commits(
+    store: &Arc<dyn Store>,
+    outbox: &Outbox,
+    tenant: &TenantId,
+    first: u64,
+    sizes: &[u64],
+) -> Vec<EventEnvelope> {
+    let mut out = Vec::new();
+    let mut n = first;
+    for size in sizes {
+        let mut batch = Batch::new();
+        for _ in 0..*size {
+            let lead = format!("lead_{n:06}");
+            batch.put(
+                "example.leads",
+                lead.clone(),
+                b"{}".to_vec(),
+                vec![],
+                Expect::Any,
+            );
+            let event = LeadCaptured {
+                lead,
+                source: "import".into(),
+                n,
+            };
+            out.push(
+                outbox
+                    .append(tenant, &mut batch, &event, &EventContext::new())
+                    .await
+                    .expect("append"),
+            );
+            n += 1;
+        }
+        store.commit(tenant, batch).await.expect("commit");
+    }
+    out
+}
+
+/// The running numbers of delivered events, in delivery order.
+pub fn numbers(events: &[marketingforce_events::OutboxEvent]) -> Vec<u64> {
+    events
+        .iter()
+        .map(|e| e.envelope().unwrap().decode::<LeadCaptured>().unwrap().n)
+        .collect()
+}
+
 /// Commit `count` business changes for `tenant`, each a record write plus its event, numbered
 /// from `first`; returns the envelopes.
 pub async fn produce(
