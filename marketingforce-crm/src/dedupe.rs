@@ -54,7 +54,7 @@
 //! assert_eq!(second.lead(), first.lead());
 //! ```
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 
 use schemars::JsonSchema;
@@ -64,7 +64,7 @@ use crate::crypto::{BlindIndex, BlindKind, TenantIndexer};
 use crate::error::{CrmError, Result};
 use crate::ids::LeadId;
 use crate::matching::blocking::{block_keys, Rule};
-use crate::matching::compare::{compare, Levels};
+use crate::matching::compare::{compare_prepared, Field, Levels, Prepared, FIELDS, N_FIELDS};
 use crate::matching::weights::{Model, Weights};
 use crate::matching::Record;
 use crate::model::Identity;
@@ -524,11 +524,182 @@ struct Slot {
     alive: bool,
 }
 
+/// Half a cache line: the candidate filter reads nothing else (the member's record is in
+/// `DedupeEngine::records`, same index).
 #[derive(Debug, Clone)]
+#[repr(align(32))]
 struct Member {
     slot: u32,
-    record: Box<Record>,
     alive: bool,
+    sig: Sig,
+}
+
+const MOBILE_BIT: u16 = 1 << Field::Mobile as u16;
+
+/// What the engine keeps inline of a member's record: an 8-bit hash of every field (equal
+/// values have equal hashes), which fields are present, a 32-bit fold of the mobile's blind
+/// index (different folds: different mobiles) and a hash of the whole record. From two of
+/// them [`DedupeEngine::bound`] gives an upper bound of the pair's match weight.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Sig {
+    mobile: u32,
+    whole: u32,
+    h: [u8; N_FIELDS],
+    /// Bit `f` set when field `f` is present (for the name: a whole-name key exists).
+    present: u16,
+    /// Given and family name both known (the `swapped` name level needs one such side).
+    parts: bool,
+}
+
+fn hash_bytes(tag: u64, bytes: &[u8]) -> u8 {
+    let mut h = 0xcbf2_9ce4_8422_2325u64 ^ tag;
+    for b in bytes {
+        h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    (marketingforce_core::id::splitmix64(h) >> 56) as u8
+}
+
+fn fold_mac(v: u128) -> u32 {
+    let x = (v as u64) ^ ((v >> 64) as u64);
+    (x as u32) ^ ((x >> 32) as u32)
+}
+
+fn hash_mac(v: u128) -> u8 {
+    (marketingforce_core::id::splitmix64(u64::from(fold_mac(v))) >> 56) as u8
+}
+
+impl Sig {
+    fn of(p: &Prepared) -> Sig {
+        let r = p.record();
+        let mut sig = Sig {
+            parts: r.given.is_some() && r.family.is_some(),
+            ..Sig::default()
+        };
+        let mut put = |f: Field, h: Option<u8>| {
+            if let Some(h) = h {
+                sig.h[f.index()] = h;
+                sig.present |= 1 << f.index();
+            }
+        };
+        put(
+            Field::Name,
+            p.name_key().map(|k| hash_bytes(1, k.as_bytes())),
+        );
+        put(
+            Field::Dob,
+            r.dob.map(|d| {
+                marketingforce_core::id::splitmix64(u64::from(
+                    chrono::Datelike::num_days_from_ce(&d) as u32,
+                )) as u8
+            }),
+        );
+        put(
+            Field::Postcode,
+            r.postcode.as_deref().map(|x| hash_bytes(2, x.as_bytes())),
+        );
+        put(
+            Field::Address,
+            r.address.as_deref().map(|t| {
+                let mut h = 0x5151u64;
+                for x in t {
+                    h = marketingforce_core::id::splitmix64(h ^ x);
+                }
+                (h >> 56) as u8
+            }),
+        );
+        put(
+            Field::Region,
+            r.region.as_deref().map(|x| hash_bytes(3, x.as_bytes())),
+        );
+        put(
+            Field::Company,
+            r.company.as_deref().map(|x| hash_bytes(4, x.as_bytes())),
+        );
+        put(Field::Mobile, r.mobile.map(hash_mac));
+        put(Field::Email, r.email.map(hash_mac));
+        put(Field::IdDocument, r.id_document.map(hash_mac));
+        put(Field::Wechat, r.wechat.map(hash_mac));
+        put(Field::CompanyCode, r.company_code.map(hash_mac));
+        sig.mobile = r.mobile.map_or(0, fold_mac);
+        let mut w = u64::from(sig.present) ^ (u64::from(sig.parts) << 20);
+        for part in [&r.given, &r.family, &r.full_name] {
+            w = marketingforce_core::id::splitmix64(
+                w ^ u64::from(part.as_deref().map_or(0, |x| hash_bytes(5, x.as_bytes()))),
+            );
+        }
+        for h in sig.h {
+            w = marketingforce_core::id::splitmix64(w ^ u64::from(h));
+        }
+        sig.whole = (w >> 32) as u32;
+        sig
+    }
+}
+
+/// A name key in the sorted-neighbourhood sets, ordered exactly as its string: the first 16
+/// bytes big-endian (zero-padded), the length up to 17, then the remaining bytes — so most
+/// comparisons are of two integers and never read the heap.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
+struct SortKey {
+    head: u128,
+    len: u8,
+    tail: Option<Box<[u8]>>,
+}
+
+impl SortKey {
+    /// The key of `k` read backwards (by characters).
+    fn reversed(k: &str) -> SortKey {
+        let mut buf = [0u8; 64];
+        if k.len() > buf.len() {
+            return SortKey::new(reversed(k).as_bytes());
+        }
+        let mut n = 0;
+        for c in k.chars().rev() {
+            n += c.encode_utf8(&mut buf[n..]).len();
+        }
+        SortKey::new(&buf[..n])
+    }
+
+    fn new(b: &[u8]) -> SortKey {
+        let mut h = [0u8; 16];
+        let n = b.len().min(16);
+        h[..n].copy_from_slice(&b[..n]);
+        SortKey {
+            head: u128::from_be_bytes(h),
+            len: b.len().min(17) as u8,
+            tail: (b.len() > 16).then(|| b[16..].into()),
+        }
+    }
+}
+
+/// What the engine derives once from a capture's record: the prepared record, its inline
+/// signature, its blocking keys (keyed rules then company ends, unsorted) and its sorted-name
+/// keys.
+struct Probe {
+    prep: Prepared,
+    sig: Sig,
+    keys: Vec<u64>,
+    sorted: Option<(SortKey, SortKey)>,
+}
+
+impl Probe {
+    fn new(r: &Record) -> Probe {
+        let prep = Prepared::new(r.clone());
+        let sig = Sig::of(&prep);
+        let mut keys = Vec::with_capacity(8);
+        for rule in KEYED_RULES {
+            block_keys(rule, r, &mut keys);
+        }
+        company_end_keys(prep.name_key(), r.company.as_deref(), &mut keys);
+        let sorted = prep
+            .name_key()
+            .map(|k| (SortKey::new(k.as_bytes()), SortKey::reversed(k)));
+        Probe {
+            prep,
+            sig,
+            keys,
+            sorted,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -540,7 +711,7 @@ enum Undo {
     DigestWas(u128, u32),
     PushMember,
     Block(u64),
-    Sorted(Box<str>, Box<str>, u32),
+    Sorted(SortKey, SortKey, u32),
     Parent(u32, Option<u32>),
     Proposed(LeadId, LeadId),
 }
@@ -565,9 +736,21 @@ pub struct DedupeEngine {
     exact: [Fast<u128, u32>; N_EXACT],
     digests: Fast<u128, u32>,
     blocks: Fast<u64, Vec<u32>>,
-    forward: BTreeSet<(Box<str>, u32)>,
-    reversed: BTreeSet<(Box<str>, u32)>,
+    /// The sorted neighbourhood: members by name key (forwards and reversed), each key's
+    /// members in ascending order — the order of `(key, member)` pairs.
+    forward: BTreeMap<SortKey, Vec<u32>>,
+    reversed: BTreeMap<SortKey, Vec<u32>>,
+    /// Candidate buffer reused across captures.
+    scratch: Vec<u32>,
+    /// Per field, the largest level weight, and the largest but `exact`'s (see
+    /// [`bound`](Self::bound)).
+    max_any: [f64; N_FIELDS],
+    max_inexact: [f64; N_FIELDS],
+    /// The largest name level weight below `swapped`.
+    max_name_unswapped: f64,
     members: Vec<Member>,
+    /// The members' records, by member.
+    records: Vec<Prepared>,
     separated: HashSet<(u32, u32)>,
     /// Lead pairs (smaller id first) already in the review queue, whatever their status.
     proposed: HashSet<(LeadId, LeadId)>,
@@ -611,13 +794,27 @@ pub fn pair_of(a: LeadId, b: LeadId) -> (LeadId, LeadId) {
 /// The name + company-ends keys: the whole name key with the first two, and with the last
 /// two, characters of the company key (a typo inside a company name leaves one end intact;
 /// these blocks stay small where a common name's block is large).
-fn company_end_keys(r: &Record, out: &mut Vec<u64>) {
-    if let (Some(n), Some(c)) = (r.name_key(), &r.company) {
+fn company_end_keys(name: Option<&str>, company: Option<&str>, out: &mut Vec<u64>) {
+    if let (Some(n), Some(c)) = (name, company) {
         let len = c.chars().count();
         let head = c.chars().take(2);
         let tail = c.chars().skip(len.saturating_sub(2));
         out.push(fnv(21, n.chars().chain(['\u{1f}']).chain(head)));
         out.push(fnv(22, n.chars().chain(['\u{1f}']).chain(tail)));
+    }
+}
+
+/// Take member `m` out of `key`'s list (the last one when undoing).
+fn sorted_remove(map: &mut BTreeMap<SortKey, Vec<u32>>, key: &SortKey, m: u32) {
+    if let Some(ms) = map.get_mut(key) {
+        if ms.last() == Some(&m) {
+            ms.pop();
+        } else {
+            ms.retain(|x| *x != m);
+        }
+        if ms.is_empty() {
+            map.remove(key);
+        }
     }
 }
 
@@ -653,7 +850,14 @@ pub fn jaro_winkler(a: &str, b: &str) -> f64 {
         bb[lb] = c;
         lb += 1;
     }
-    let (a, b) = (&ab[..la], &bb[..lb]);
+    jaro_winkler_chars(&ab[..la], &bb[..lb])
+}
+
+/// [`jaro_winkler`] of two strings given as their characters, at most 64 each (longer
+/// slices: use [`jaro_winkler`] on the strings).
+pub fn jaro_winkler_chars(a: &[char], b: &[char]) -> f64 {
+    let (la, lb) = (a.len().min(64), b.len().min(64));
+    let (a, b) = (&a[..la], &b[..lb]);
     if a.is_empty() || b.is_empty() {
         return if a.is_empty() && b.is_empty() {
             1.0
@@ -706,7 +910,18 @@ impl DedupeEngine {
     /// An empty engine.
     pub fn new(cfg: DedupeConfig) -> DedupeEngine {
         let weights = Weights::new(cfg.fuzzy.model.as_ref().unwrap_or(&Model::default()));
+        let max_of = |f: Field, from: usize| {
+            (from..f.levels().len())
+                .map(|l| weights.level_weight(f, l as u8))
+                .fold(f64::NEG_INFINITY, f64::max)
+        };
+        let max_any = FIELDS.map(|f| max_of(f, 1));
+        let max_inexact = FIELDS.map(|f| max_of(f, 2));
+        let max_name_unswapped = max_of(Field::Name, 3);
         DedupeEngine {
+            max_any,
+            max_inexact,
+            max_name_unswapped,
             cfg,
             weights,
             slots: Vec::new(),
@@ -714,9 +929,11 @@ impl DedupeEngine {
             exact: Default::default(),
             digests: Fast::default(),
             blocks: Fast::default(),
-            forward: BTreeSet::new(),
-            reversed: BTreeSet::new(),
+            forward: BTreeMap::new(),
+            reversed: BTreeMap::new(),
+            scratch: Vec::new(),
             members: Vec::new(),
+            records: Vec::new(),
             separated: HashSet::new(),
             proposed: HashSet::new(),
             undo: None,
@@ -732,6 +949,7 @@ impl DedupeEngine {
         e.digests.reserve(leads);
         e.blocks.reserve(leads.saturating_mul(2));
         e.members.reserve(leads);
+        e.records.reserve(leads);
         e
     }
 
@@ -789,6 +1007,7 @@ impl DedupeEngine {
                 }
                 Undo::PushMember => {
                     self.members.pop();
+                    self.records.pop();
                 }
                 Undo::Block(b) => {
                     if let Some(v) = self.blocks.get_mut(&b) {
@@ -796,8 +1015,8 @@ impl DedupeEngine {
                     }
                 }
                 Undo::Sorted(f, r, m) => {
-                    self.forward.remove(&(f, m));
-                    self.reversed.remove(&(r, m));
+                    sorted_remove(&mut self.forward, &f, m);
+                    sorted_remove(&mut self.reversed, &r, m);
                 }
                 Undo::Parent(s, old) => {
                     if let Some(slot) = self.slots.get_mut(s as usize) {
@@ -837,51 +1056,93 @@ impl DedupeEngine {
 
     /// The members a record is compared with: every keyed rule's blocks (the most recent
     /// `max_block` members of each) and the sorted-name neighbours, each member once.
-    fn candidates(&self, r: &Record, out: &mut Vec<u32>) {
+    fn candidates(&self, p: &Probe, out: &mut Vec<u32>) {
         let cap = self.cfg.fuzzy.max_block.max(1);
-        let mut ks = Vec::with_capacity(4);
-        for rule in KEYED_RULES {
-            block_keys(rule, r, &mut ks);
-        }
-        company_end_keys(r, &mut ks);
-        for k in &ks {
+        for k in &p.keys {
             if let Some(es) = self.blocks.get(k) {
                 out.extend(es.iter().rev().take(cap));
             }
         }
-        if let Some(k) = r.name_key() {
-            for (set, key) in [
-                (&self.forward, Box::<str>::from(&*k)),
-                (&self.reversed, reversed(&k)),
-            ] {
-                let at = (key, 0u32);
-                out.extend(set.range(..&at).rev().take(WINDOW).map(|(_, m)| *m));
-                out.extend(set.range(&at..).take(WINDOW).map(|(_, m)| *m));
+        if let Some((fwd, rev)) = &p.sorted {
+            for (map, key) in [(&self.forward, fwd), (&self.reversed, rev)] {
+                // The WINDOW pairs before `(key, 0)` and the WINDOW from it on.
+                out.extend(
+                    map.range(..key)
+                        .rev()
+                        .flat_map(|(_, ms)| ms.iter().rev())
+                        .take(WINDOW),
+                );
+                out.extend(map.range(key..).flat_map(|(_, ms)| ms.iter()).take(WINDOW));
             }
         }
-        out.sort_unstable();
-        out.dedup();
+    }
+
+    /// An upper bound of the match weight of two records from their signatures: a field
+    /// present on both sides counts its best level, or its best level but `exact` when the
+    /// hashes differ (then the values differ; `exact`-or-`else` fields are then exactly
+    /// `else`), and `swapped` only when one side has name parts. Summed in the order
+    /// [`Weights::weigh`] sums, from terms no smaller, so it is never below the pair's weight
+    /// (rounding is monotone).
+    fn bound(&self, a: &Sig, b: &Sig) -> f64 {
+        let both = a.present & b.present;
+        let mut w = self.weights.prior_weight();
+        for i in 0..N_FIELDS {
+            if both >> i & 1 == 0 {
+                continue;
+            }
+            w += if a.h[i] == b.h[i] {
+                self.max_any[i]
+            } else if i == Field::Name.index() && !(a.parts || b.parts) {
+                self.max_name_unswapped
+            } else {
+                self.max_inexact[i]
+            };
+        }
+        w
     }
 
     /// Score `r` against its candidates: the best (weight, levels) per live root lead, for the
-    /// roots that reach the review weight (the others decide nothing).
-    fn score(&self, r: &Record) -> Vec<(u32, f64, Levels)> {
-        let mut ids = Vec::new();
-        self.candidates(r, &mut ids);
-        let mobile = r
+    /// roots that reach the review weight (the others decide nothing). A candidate whose
+    /// [`bound`](Self::bound) is below the review weight is not compared.
+    fn score(&self, p: &Probe, ids: &mut Vec<u32>) -> Vec<(u32, f64, Levels)> {
+        ids.clear();
+        self.candidates(p, ids);
+        let mobile = p
+            .prep
+            .record()
             .mobile
             .filter(|_| self.cfg.fuzzy.reject_conflicting_mobile);
+        let mobile_fold = mobile.map(fold_mac);
         let floor = self
             .cfg
             .fuzzy
             .review_weight
             .min(self.cfg.fuzzy.auto_merge_weight);
-        let mut best: Vec<(u32, f64, Levels)> = Vec::new();
-        for m in ids {
+        // Rule out what the signatures can (a member listed twice gets the same answer), then
+        // compare the rest once each in member order.
+        ids.retain(|&m| {
             let Some(member) = self.members.get(m as usize).filter(|x| x.alive) else {
+                return false;
+            };
+            if let Some(x) = mobile_fold {
+                if member.sig.present & MOBILE_BIT != 0 && member.sig.mobile != x {
+                    return false;
+                }
+            }
+            self.bound(&p.sig, &member.sig) >= floor
+        });
+        ids.sort_unstable();
+        ids.dedup();
+        let mut best: Vec<(u32, f64, Levels)> = Vec::new();
+        for &m in ids.iter() {
+            let Some(member) = self.members.get(m as usize) else {
                 continue;
             };
-            if let (Some(x), Some(y)) = (mobile, member.record.mobile) {
+            // Equal folds are not yet equal mobiles.
+            let Some(record) = self.records.get(m as usize) else {
+                continue;
+            };
+            if let (Some(x), Some(y)) = (mobile, record.record().mobile) {
                 if x != y {
                     continue;
                 }
@@ -889,7 +1150,7 @@ impl DedupeEngine {
             let Some(root) = self.live_root(member.slot) else {
                 continue;
             };
-            let levels = compare(r, &member.record);
+            let levels = compare_prepared(&p.prep, record);
             let w = self.weights.weigh(&levels);
             if w < floor {
                 continue;
@@ -905,13 +1166,16 @@ impl DedupeEngine {
 
     /// The live leads a capture with `keys` would join, and how, without changing anything.
     pub fn probe(&self, keys: &MatchKeys) -> Vec<(u32, MatchRule)> {
-        self.probe_scored(keys).0
+        let probe = keys.record.as_deref().map(Probe::new);
+        self.probe_scored(keys, probe.as_ref(), &mut Vec::new()).0
     }
 
     #[allow(clippy::type_complexity)]
     fn probe_scored(
         &self,
         keys: &MatchKeys,
+        probe: Option<&Probe>,
+        ids: &mut Vec<u32>,
     ) -> (
         Vec<(u32, MatchRule)>,
         Vec<(u32, Levels)>,
@@ -938,9 +1202,9 @@ impl DedupeEngine {
         let mut fuzzy = Vec::new();
         let mut review = Vec::new();
         if self.cfg.fuzzy.enabled {
-            if let Some(r) = &keys.record {
+            if let Some(p) = probe {
                 let f = &self.cfg.fuzzy;
-                for (root, w, levels) in self.score(r) {
+                for (root, w, levels) in self.score(p, ids) {
                     if w >= f.auto_merge_weight {
                         push(root, MatchRule::Fuzzy, &mut found);
                         fuzzy.push((root, levels));
@@ -975,7 +1239,10 @@ impl DedupeEngine {
                 }
             }
         }
-        let (found, fuzzy_roots, review) = self.probe_scored(keys);
+        let probe = keys.record.as_deref().map(Probe::new);
+        let mut ids = std::mem::take(&mut self.scratch);
+        let (found, fuzzy_roots, review) = self.probe_scored(keys, probe.as_ref(), &mut ids);
+        self.scratch = ids;
         let (target, decision) = if found.is_empty() {
             let lead = new_lead();
             let s = self.push_slot(lead);
@@ -1026,7 +1293,8 @@ impl DedupeEngine {
                 });
             }
         }
-        self.register(target, keys);
+        let fresh = matches!(decision, Decision::New { .. });
+        self.register(target, keys, probe, fresh);
         Scored {
             decision,
             fuzzy,
@@ -1063,7 +1331,9 @@ impl DedupeEngine {
     ///
     /// A key held by several leads (kept apart by an un-merge) points at the oldest of them,
     /// whatever the order they were registered in, so a rebuild reproduces the live state.
-    fn register(&mut self, slot: u32, keys: &MatchKeys) {
+    ///
+    /// `fresh`: the lead was just created, so none of its records is known yet.
+    fn register(&mut self, slot: u32, keys: &MatchKeys, probe: Option<Probe>, fresh: bool) {
         let lead = self.lead_of(slot);
         for k in &keys.exact {
             if let Some(i) = kind_slot(k.kind) {
@@ -1093,49 +1363,59 @@ impl DedupeEngine {
                 Some(_) => {}
             }
         }
-        if let Some(rec) = &keys.record {
-            let mut ks = Vec::with_capacity(4);
-            for rule in KEYED_RULES {
-                block_keys(rule, rec, &mut ks);
-            }
-            company_end_keys(rec, &mut ks);
-            // An identical record already in this lead adds nothing to future matching.
-            let root = self.root(slot);
-            let known = ks
+        let Some(Probe {
+            prep,
+            sig,
+            keys: mut ks,
+            sorted,
+        }) = probe.or_else(|| keys.record.as_deref().map(Probe::new))
+        else {
+            return;
+        };
+        // An identical record already in this lead adds nothing to future matching.
+        let root = self.root(slot);
+        let known = !fresh
+            && ks
                 .first()
                 .and_then(|k| self.blocks.get(k))
                 .is_some_and(|es| {
                     es.iter().rev().take(16).any(|&m| {
                         self.members.get(m as usize).is_some_and(|x| {
-                            x.alive && x.record == *rec && self.root(x.slot) == root
+                            x.alive
+                                && x.sig.whole == sig.whole
+                                && self
+                                    .records
+                                    .get(m as usize)
+                                    .is_some_and(|r| r.record() == prep.record())
+                                && self.root(x.slot) == root
                         })
                     })
                 });
-            if known {
-                return;
-            }
-            let m = self.members.len() as u32;
-            self.members.push(Member {
-                slot,
-                record: rec.clone(),
-                alive: true,
-            });
-            self.log(Undo::PushMember);
-            ks.sort_unstable();
-            ks.dedup();
-            for k in ks {
-                self.blocks
-                    .entry(k)
-                    .or_insert_with(|| Vec::with_capacity(1))
-                    .push(m);
-                self.log(Undo::Block(k));
-            }
-            if let Some(k) = rec.name_key() {
-                let (f, r): (Box<str>, Box<str>) = (Box::from(&*k), reversed(&k));
-                self.forward.insert((f.clone(), m));
-                self.reversed.insert((r.clone(), m));
-                self.log(Undo::Sorted(f, r, m));
-            }
+        if known {
+            return;
+        }
+        let m = self.members.len() as u32;
+        self.members.push(Member {
+            slot,
+            alive: true,
+            sig,
+        });
+        self.records.push(prep);
+        self.log(Undo::PushMember);
+        ks.sort_unstable();
+        ks.dedup();
+        for k in ks {
+            self.blocks
+                .entry(k)
+                .or_insert_with(|| Vec::with_capacity(1))
+                .push(m);
+            self.log(Undo::Block(k));
+        }
+        if let Some((f, r)) = sorted {
+            // Members are numbered in order: pushing keeps each key's list ascending.
+            self.forward.entry(f.clone()).or_default().push(m);
+            self.reversed.entry(r.clone()).or_default().push(m);
+            self.log(Undo::Sorted(f, r, m));
         }
     }
 
@@ -1147,7 +1427,7 @@ impl DedupeEngine {
             None => self.push_slot(lead),
         };
         for k in keys {
-            self.register(s, k);
+            self.register(s, k, None, false);
         }
     }
 
@@ -1235,17 +1515,22 @@ impl DedupeEngine {
         }
         self.digests.retain(|_, v| !doomed.contains(v));
         let mut doomed_members = HashSet::new();
-        for (i, m) in self.members.iter_mut().enumerate() {
+        for (i, (m, r)) in self.members.iter_mut().zip(&mut self.records).enumerate() {
             if doomed.contains(&m.slot) {
                 m.alive = false;
-                *m.record = Record::default();
+                *r = Prepared::default();
+                m.sig = Sig::default();
                 doomed_members.insert(i as u32);
             }
         }
         if !doomed_members.is_empty() {
             // The sorted sets hold name keys: drop the erased ones.
-            self.forward.retain(|(_, m)| !doomed_members.contains(m));
-            self.reversed.retain(|(_, m)| !doomed_members.contains(m));
+            for map in [&mut self.forward, &mut self.reversed] {
+                map.retain(|_, ms| {
+                    ms.retain(|m| !doomed_members.contains(m));
+                    !ms.is_empty()
+                });
+            }
         }
         let mut out: Vec<LeadId> = doomed.iter().map(|&d| self.lead_of(d)).collect();
         out.sort();
@@ -1308,6 +1593,7 @@ impl DedupeEngine {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::matching::compare::compare;
 
     fn mob(mac: u128) -> BlindIndex {
         BlindIndex {
@@ -1417,6 +1703,84 @@ mod tests {
         assert_eq!(e.ingest(&p("Lachlnn", "Reid"), LeadId::new).lead(), a);
         assert_eq!(e.ingest(&p("Reid", "Lachlan"), LeadId::new).lead(), a);
         assert_ne!(e.ingest(&p("Sophie", "Mitchell"), LeadId::new).lead(), a);
+    }
+
+    fn assorted_records() -> Vec<Record> {
+        let mut out = Vec::new();
+        let names: [(&str, &str); 6] = [
+            ("Lachlan", "Reid"),
+            ("Lachlnn", "Reid"),
+            ("Reid", "Lachlan"),
+            ("伟", "张"),
+            ("Sophie", "Mitchell"),
+            ("Ann", "Lee"),
+        ];
+        for (i, (g, f)) in names.iter().enumerate() {
+            let mut r = Record::new().given(g).family(f);
+            if i % 2 == 0 {
+                r = r.dob_ymd(1984, 3, 12).postcode("2600");
+            } else {
+                r = r.dob_ymd(1984, 12, 3).postcode("2601");
+            }
+            r.mobile = (i % 3 != 0).then_some(i as u128 % 2);
+            out.push(r.clone().address("12 Smith St, Canberra").region("ACT"));
+            out.push(r.company("Acme Pty Ltd"));
+        }
+        for (n, c, reg) in [
+            ("张伟", "华东重型机械制造", "上海"),
+            ("张 伟", "华东重型机械制遭", "上海"),
+            ("张伟", "南方重工", "广州"),
+            ("欧阳建华", "鑫峰机械", "苏州"),
+            ("欧阳建化", "南京鑫峰华达机械有限公司", "南京"),
+            ("李娜", "华东重型机械制造", "上海"),
+            ("lachlanreid", "acme", "act"),
+        ] {
+            let mut r = Record::new().full_name(n).company(c).region(reg);
+            out.push(r.clone());
+            r.email = Some(7);
+            r.mobile = Some(1);
+            out.push(r.address("上海中山路12号101室"));
+        }
+        out.push(Record::new());
+        out
+    }
+
+    #[test]
+    fn prepared_comparison_and_the_bound_agree_with_the_plain_scoring() {
+        let e = DedupeEngine::new(DedupeConfig::default());
+        let rs = assorted_records();
+        let probes: Vec<Probe> = rs.iter().map(Probe::new).collect();
+        let mut pruned = 0;
+        for (a, pa) in rs.iter().zip(&probes) {
+            for (b, pb) in rs.iter().zip(&probes) {
+                let plain = compare(a, b);
+                assert_eq!(compare_prepared(&pa.prep, &pb.prep), plain, "{a:?} {b:?}");
+                let w = e.weights().weigh(&plain);
+                let bound = e.bound(&pa.sig, &pb.sig);
+                assert!(bound >= w, "bound {bound} < weight {w}: {a:?} {b:?}");
+                if bound < e.config().fuzzy.review_weight {
+                    pruned += 1;
+                }
+            }
+        }
+        assert!(pruned > 0, "the bound rules some pairs out");
+        // Sorted-name keys order as their strings.
+        let mut keys: Vec<&str> = vec![
+            "a",
+            "ab",
+            "abc",
+            "张伟",
+            "张",
+            "",
+            "abcdefghijklmnopq",
+            "abcdefghijklmnop",
+            "abcdefghijklmnopqr",
+        ];
+        let mut by_key = keys.clone();
+        keys.sort();
+        by_key.sort_by_key(|k| SortKey::new(k.as_bytes()));
+        assert_eq!(keys, by_key);
+        assert_eq!(SortKey::reversed("张伟a"), SortKey::new("a伟张".as_bytes()));
     }
 
     #[test]

@@ -23,7 +23,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{is_cjk, Record};
-use crate::dedupe::jaro_winkler;
+use crate::dedupe::jaro_winkler_chars;
 
 /// A compared field.
 #[derive(
@@ -169,8 +169,138 @@ impl Field {
 
 /// Compare two records field by field.
 pub fn compare(a: &Record, b: &Record) -> Levels {
+    let (ka, kb) = (a.name_key(), b.name_key());
+    let (na, nb) = (Chars::of(ka.as_deref()), Chars::of(kb.as_deref()));
+    let (ca, cb) = (
+        Chars::of(a.company.as_deref()),
+        Chars::of(b.company.as_deref()),
+    );
+    compare_views(
+        &View {
+            r: a,
+            key: ka.as_deref(),
+            name: na.as_slice(),
+            company: ca.as_slice(),
+        },
+        &View {
+            r: b,
+            key: kb.as_deref(),
+            name: nb.as_slice(),
+            company: cb.as_slice(),
+        },
+    )
+}
+
+/// A record with the features its comparisons need computed once: the whole-name key
+/// ([`Record::name_key`]) and the characters of the name and company keys. [`compare_prepared`]
+/// of two prepared records gives exactly what [`compare`] gives of the records, without
+/// allocating or normalising again — for a record compared many times (the dedupe engine's).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Prepared {
+    record: Record,
+    key: Option<Box<str>>,
+    /// The name key's characters, then the company key's.
+    chars: Box<[char]>,
+    name_len: usize,
+}
+
+impl Prepared {
+    /// Prepare a record.
+    pub fn new(record: Record) -> Prepared {
+        let key: Option<Box<str>> = record.name_key().map(|k| Box::from(&*k));
+        let mut chars: Vec<char> = key.as_deref().unwrap_or("").chars().collect();
+        let name_len = chars.len();
+        chars.extend(record.company.as_deref().unwrap_or("").chars());
+        Prepared {
+            record,
+            key,
+            chars: chars.into_boxed_slice(),
+            name_len,
+        }
+    }
+
+    /// The record.
+    pub fn record(&self) -> &Record {
+        &self.record
+    }
+
+    /// Its whole-name key ([`Record::name_key`]).
+    pub fn name_key(&self) -> Option<&str> {
+        self.key.as_deref()
+    }
+
+    fn view(&self) -> View<'_> {
+        let (name, company) = self.chars.split_at(self.name_len.min(self.chars.len()));
+        View {
+            r: &self.record,
+            key: self.key.as_deref(),
+            name,
+            company,
+        }
+    }
+}
+
+/// [`compare`] of two prepared records (the same levels).
+pub fn compare_prepared(a: &Prepared, b: &Prepared) -> Levels {
+    compare_views(&a.view(), &b.view())
+}
+
+/// The characters of a string, on the stack up to 64.
+struct Chars {
+    buf: [char; 64],
+    len: usize,
+    heap: Vec<char>,
+}
+
+impl Chars {
+    fn of(s: Option<&str>) -> Chars {
+        let mut c = Chars {
+            buf: ['\0'; 64],
+            len: 0,
+            heap: Vec::new(),
+        };
+        for ch in s.unwrap_or("").chars() {
+            if c.len == 64 {
+                c.heap = s.unwrap_or("").chars().collect();
+                break;
+            }
+            c.buf[c.len] = ch;
+            c.len += 1;
+        }
+        c
+    }
+
+    fn as_slice(&self) -> &[char] {
+        if self.heap.is_empty() {
+            &self.buf[..self.len]
+        } else {
+            &self.heap
+        }
+    }
+}
+
+/// What a comparison reads of one record: the record, its name key and the characters of the
+/// name and company keys.
+struct View<'a> {
+    r: &'a Record,
+    key: Option<&'a str>,
+    name: &'a [char],
+    company: &'a [char],
+}
+
+/// Jaro–Winkler of two keys given as characters (the strings for the long-key fallback).
+fn jw(a: &[char], b: &[char], sa: &str, sb: &str) -> f64 {
+    if a.len() > 64 || b.len() > 64 {
+        strsim::jaro_winkler(sa, sb)
+    } else {
+        jaro_winkler_chars(a, b)
+    }
+}
+
+fn compare_views(va: &View<'_>, vb: &View<'_>) -> Levels {
+    let (a, b) = (va.r, vb.r);
     let mut l = [0u8; N_FIELDS];
-    l[Field::Name.index()] = name(a, b);
+    l[Field::Name.index()] = name(va, vb);
     l[Field::Dob.index()] = match (a.dob, b.dob) {
         (Some(x), Some(y)) => dob(x, y),
         _ => 0,
@@ -189,7 +319,7 @@ pub fn compare(a: &Record, b: &Record) -> Levels {
             if x == y {
                 1
             } else {
-                let jw = jaro_winkler(x, y);
+                let jw = jw(va.company, vb.company, x, y);
                 if jw >= 0.92 {
                     2
                 } else if jw >= 0.80 {
@@ -217,7 +347,8 @@ fn exact<T: PartialEq>(a: Option<T>, b: Option<T>) -> u8 {
     }
 }
 
-fn name(a: &Record, b: &Record) -> u8 {
+fn name(va: &View<'_>, vb: &View<'_>) -> u8 {
+    let (a, b) = (va.r, vb.r);
     if let (Some(ga), Some(fa), Some(gb), Some(fb)) = (&a.given, &a.family, &b.given, &b.family) {
         if ga == gb && fa == fb {
             return 1;
@@ -226,26 +357,22 @@ fn name(a: &Record, b: &Record) -> u8 {
             return 2;
         }
     }
-    let (Some(ka), Some(kb)) = (a.name_key(), b.name_key()) else {
+    let (Some(ka), Some(kb)) = (va.key, vb.key) else {
         return 0;
     };
     if ka == kb {
         return 1;
     }
     // One side in parts, the other whole (or in parts the other way round).
-    if swapped_whole(a, &kb) || swapped_whole(b, &ka) {
+    if swapped_whole(a, kb) || swapped_whole(b, ka) {
         return 2;
     }
-    let one_edit = if ka.is_ascii() && kb.is_ascii() {
-        ka.len().min(kb.len()) >= 3 && within_one_edit(ka.as_bytes(), kb.as_bytes())
-    } else {
-        let (ca, cb): (Vec<char>, Vec<char>) = (ka.chars().collect(), kb.chars().collect());
-        ca.len().min(cb.len()) >= 3 && within_one_edit(&ca, &cb)
-    };
-    if one_edit {
+    // Characters: for ASCII keys the same as bytes.
+    let (ca, cb) = (va.name, vb.name);
+    if ca.len().min(cb.len()) >= 3 && within_one_edit(ca, cb) {
         return 3;
     }
-    let jw = jaro_winkler(&ka, &kb);
+    let jw = jw(ca, cb, ka, kb);
     if jw >= 0.92 {
         return 4;
     }
@@ -254,8 +381,8 @@ fn name(a: &Record, b: &Record) -> u8 {
         // Whole Chinese names: the first character is the family name (two-character family
         // names agree on it too).
         _ => {
-            let (fa, fb) = (ka.chars().next(), kb.chars().next());
-            fa.is_some_and(is_cjk) && fa == fb
+            let (fa, fb) = (ca.first(), cb.first());
+            fa.is_some_and(|c| is_cjk(*c)) && fa == fb
         }
     };
     if family_exact {

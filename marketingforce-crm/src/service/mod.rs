@@ -32,7 +32,7 @@ use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
 
 use crate::access::AccessConfig;
 use crate::allocation::{AllocationConfig, Allocator, RuleCursor};
-use crate::crypto::{BlindIndexer, BlindKind, PiiCipher, TenantIndexer};
+use crate::crypto::{BlindIndexer, BlindKind, PiiCipher, Sealer, TenantIndexer};
 use crate::dedupe::{DedupeConfig, DedupeEngine, MatchKeys};
 use crate::error::{CrmError, Result};
 use crate::gate::{CaptureGate, OpenCapture};
@@ -689,22 +689,25 @@ impl Crm {
         lead: LeadId,
         pii: &ContactPii,
     ) -> Result<VaultRecord> {
-        self.seal_vault_with(&self.indexer.tenant(tenant)?, tenant, lead, pii)
+        self.seal_vault_with(
+            &self.indexer.tenant(tenant)?,
+            &mut self.cipher.sealer(tenant)?,
+            lead,
+            pii,
+        )
     }
 
-    /// [`seal_vault`](Self::seal_vault) with the tenant's indexer already at hand (a commit
-    /// seals many vaults: the active key is looked up once).
+    /// [`seal_vault`](Self::seal_vault) with the tenant's indexer and a sealer already at hand
+    /// (a commit seals many vaults: the active keys are looked up once).
     pub(crate) fn seal_vault_with(
         &self,
         indexer: &TenantIndexer,
-        tenant: &TenantId,
+        sealer: &mut Sealer,
         lead: LeadId,
         pii: &ContactPii,
     ) -> Result<VaultRecord> {
         let plain = serde_json::to_vec(pii)?;
-        let sealed = self
-            .cipher
-            .seal(tenant, lead.to_string().as_bytes(), &plain)?;
+        let sealed = sealer.seal(lead.to_string().as_bytes(), &plain)?;
         let mut blind = Vec::new();
         for c in &pii.contributions {
             let id = &c.identity;
@@ -902,18 +905,18 @@ impl Crm {
             let expect = w.version.map_or(Expect::Absent, Expect::Version);
             batch.put_entity(tenant, &w.lead, expect)?;
         }
-        let indexer = if vaults.is_empty() {
-            None
-        } else {
-            Some(self.indexer.tenant(tenant)?)
-        };
+        // The tenant's active keys, fetched once for every vault of the commit.
+        let mut keys = None;
         for (id, v) in &vaults {
             match v {
                 WorkVault::Put(pii, version) => {
-                    let rec = match &indexer {
-                        Some(ix) => self.seal_vault_with(ix, tenant, *id, pii)?,
-                        None => self.seal_vault(tenant, *id, pii)?,
+                    let (ix, sealer) = match &mut keys {
+                        Some(k) => k,
+                        None => {
+                            keys.insert((self.indexer.tenant(tenant)?, self.cipher.sealer(tenant)?))
+                        }
                     };
+                    let rec = self.seal_vault_with(ix, sealer, *id, pii)?;
                     batch.put_entity(
                         tenant,
                         &rec,
