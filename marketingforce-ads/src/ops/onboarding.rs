@@ -502,7 +502,9 @@ impl AdOps {
     ///
     /// A rejected review is recorded (the customer stays registered, rejected, with every
     /// reason) and answered with [`AdsError::Incomplete`] around
-    /// [`AdsError::CustomerNotApproved`].
+    /// [`AdsError::CustomerNotApproved`]; a retry with the same key answers the same. To review
+    /// a corrected dossier, call [`review_customer`](AdOps::review_customer) and then
+    /// [`sign_agreement`](AdOps::sign_agreement) for the registered customer.
     ///
     /// # Errors
     /// Before anything is written: a validation error naming the field (`customer.*` as
