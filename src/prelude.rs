@@ -35,6 +35,7 @@ pub use marketingforce_ads::agreement::{
 };
 pub use marketingforce_ads::campaign::{CampaignDraft, Objective};
 pub use marketingforce_ads::import::{ImportFormat, ImportOptions};
+pub use marketingforce_ads::ops::{AccountOnboarding, CustomerOnboarding, PlatformOnboarding};
 pub use marketingforce_ads::party::{
     uscc_with_check_digit, CreditRating, CustomerKind, Financials, NewCustomer,
     QualificationDossier,

@@ -240,6 +240,21 @@ pub enum AdsError {
         reason: String,
     },
 
+    /// A command of several steps (an onboarding) stopped partway: the steps in `done` are
+    /// committed and stay so; `source` is why the next one failed. Retrying the command with
+    /// the same idempotency key replays the steps done and resumes at the one that failed.
+    /// Its kind, code, field and retryability are those of `source`.
+    #[error("{command} stopped after it {}: {source}", done.join(", "))]
+    Incomplete {
+        /// The command (`ads.onboard_platform`).
+        command: &'static str,
+        /// What was committed, in order (`registered platform pf_…`).
+        done: Vec<String>,
+        /// Why the next step failed.
+        #[source]
+        source: Box<AdsError>,
+    },
+
     /// The ad platform failed or refused.
     #[error("platform {platform} failed: {source}")]
     Platform {
@@ -276,6 +291,7 @@ impl AdsError {
         match self {
             AdsError::Core(e) => e.is_retryable(),
             AdsError::Platform { source, .. } => source.is_retryable(),
+            AdsError::Incomplete { source, .. } => source.is_retryable(),
             _ => false,
         }
     }
@@ -284,6 +300,7 @@ impl AdsError {
     pub fn field(&self) -> Option<&str> {
         match self {
             AdsError::Core(marketingforce_core::Error::Validation { field, .. }) => Some(field),
+            AdsError::Incomplete { source, .. } => source.field(),
             _ => None,
         }
     }
@@ -295,6 +312,7 @@ impl marketingforce_core::Classify for AdsError {
         match self {
             AdsError::Core(e) => e.kind(),
             AdsError::Platform { source, .. } => source.kind(),
+            AdsError::Incomplete { source, .. } => source.kind(),
             AdsError::LedgerAccount { .. } | AdsError::ReportCurrency { .. } => K::InvalidInput,
             AdsError::UnknownAccount { .. } | AdsError::UnknownCampaign { .. } => K::NotFound,
             AdsError::CreditLimitExceeded { .. }
@@ -339,6 +357,7 @@ impl marketingforce_core::Classify for AdsError {
             AdsError::MonthNotOver { .. } => "month_not_over",
             AdsError::CreativeNotApproved { .. } => "creative_not_approved",
             AdsError::Platform { .. } => "platform",
+            AdsError::Incomplete { source, .. } => source.code(),
         }
     }
 

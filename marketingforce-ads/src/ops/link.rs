@@ -41,7 +41,7 @@ impl Entity for ExternalLink {
     }
 }
 
-fn check_external_id(id: &str, field: &str) -> Result<()> {
+pub(super) fn check_external_id(id: &str, field: &str) -> Result<()> {
     if id.trim().is_empty() {
         return Err(AdsError::validation(field, "must not be blank"));
     }

@@ -12,6 +12,7 @@ mod balances;
 mod campaigns;
 mod import;
 mod link;
+pub mod onboarding;
 mod parties;
 mod settle;
 
@@ -43,6 +44,10 @@ use crate::review::{ReviewChecker, StoredApprovals};
 pub use balances::{BalanceOwner, StatementEntry, StatementPage, StatementQuery};
 pub use campaigns::{AttributionSummary, FetchFailure, FetchSummary};
 pub use import::{ImportFailure, ImportSummary, ImportedDay};
+pub use onboarding::{
+    AccountOnboarded, AccountOnboarding, CampaignLink, ConsoleTopUp, CustomerOnboarded,
+    CustomerOnboarding, PlatformOnboarded, PlatformOnboarding, Prepayment,
+};
 pub use settle::{Mismatch, ReconciliationReport, SettlementRecord};
 
 /// Configuration of [`AdOps`].
