@@ -208,6 +208,8 @@ pub mod faulty;
 pub mod postgres;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+#[cfg(feature = "sqlite")]
+mod sqlite_codec;
 
 use std::fmt;
 

@@ -3,8 +3,9 @@
 //!
 //! ## How it works
 //!
-//! For each (tenant, sink) the store holds one **cursor record** in the tenant's scope: the
-//! last outbox sequence number delivered, and a **lease** — which relay delivers this tenant's
+//! For each (tenant, sink) the store holds one **cursor record** in the tenant's scope: where
+//! delivery stands (the last outbox entry wholly delivered, and the lines of the next one
+//! already delivered), and a **lease** — which relay delivers this tenant's
 //! events, until when, under which epoch. One step ([`Relay::pump`]) for a tenant:
 //!
 //! 1. reads up to [`page_size`](RelayBuilder::page_size) events after the cursor (nothing
@@ -31,8 +32,8 @@
 //! holder and its successor overlap, each sends the same contiguous run of events in order, so
 //! the *first* arrival of each event id is still in outbox order: a receiver that drops
 //! redeliveries by id (the JetStream duplicate window, an [`Inbox`](crate::Inbox)) sees every
-//! tenant's events exactly once and in order. Every delivery also carries the outbox sequence
-//! number.
+//! tenant's events exactly once and in order. Every delivery also carries the event's place in
+//! the outbox: its entry's sequence number and its line in the entry.
 //!
 //! **Failures.** A failed delivery is retried from the first event the sink did not accept,
 //! after the sink's [`RetryPolicy`] backoff (kept in the cursor record, so every relay honours
