@@ -92,23 +92,8 @@ impl PiiCipher {
     /// # Errors
     /// [`CrmError::Crypto`] when no key or no randomness is available.
     pub fn seal(&self, tenant: &TenantId, aad: &[u8], plaintext: &[u8]) -> Result<Sealed> {
-        let (key_id, key) = self.keys.active_data_key(tenant)?;
-        let cipher = Aes256Gcm::new_from_slice(key.bytes()).map_err(|e| crypto_err("seal", e))?;
-        let nonce = Nonce::try_generate().map_err(|e| crypto_err("nonce", e))?;
-        let ciphertext = cipher
-            .encrypt(
-                &nonce,
-                Payload {
-                    msg: plaintext,
-                    aad,
-                },
-            )
-            .map_err(|e| crypto_err("seal", e))?;
-        Ok(Sealed {
-            key_id,
-            nonce: hex::encode(nonce.as_slice()),
-            ciphertext: hex::encode(ciphertext),
-        })
+        // A sealer of one value: a fresh random nonce under the active key.
+        self.sealer(tenant)?.seal(aad, plaintext)
     }
 
     /// A sealer for many values of one tenant (a commit's vaults): the active key is fetched

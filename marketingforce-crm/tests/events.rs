@@ -37,7 +37,7 @@ async fn outbox(store: &Arc<dyn Store>, tenant: &TenantId) -> Vec<EventEnvelope>
         .await
         .unwrap()
         .iter()
-        .map(|e| EventEnvelope::from_json(&e.payload).unwrap())
+        .flat_map(|e| EventEnvelope::all_from_entry(&e.payload).unwrap())
         .collect()
 }
 

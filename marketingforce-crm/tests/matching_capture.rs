@@ -696,7 +696,9 @@ fn proposals_and_rejections_are_domain_events() {
                 .await
                 .unwrap()
                 .into_iter()
-                .map(|e| marketingforce_core::events::EventEnvelope::from_json(&e.payload).unwrap())
+                .flat_map(|e| {
+                    marketingforce_core::events::EventEnvelope::all_from_entry(&e.payload).unwrap()
+                })
                 .collect::<Vec<_>>()
         };
         let a = crm.capture(t, li_na(), &key("a")).await.unwrap();
