@@ -525,19 +525,16 @@ impl Relay {
         {
             let mut state = inner.lock();
             if !state.busy.insert(*tenant) {
+                let (position, line) = state
+                    .tenants
+                    .get(tenant)
+                    .and_then(|t| t.cursor.as_ref())
+                    .map_or((0, 0), |c| (c.record.position, c.record.line));
                 return Ok(PumpReport {
                     delivered: 0,
                     dead_lettered: 0,
-                    position: state
-                        .tenants
-                        .get(tenant)
-                        .and_then(|t| t.cursor.as_ref())
-                        .map_or(0, |c| c.record.position),
-                    line: state
-                        .tenants
-                        .get(tenant)
-                        .and_then(|t| t.cursor.as_ref())
-                        .map_or(0, |c| c.record.line),
+                    position,
+                    line,
                     next: NextStep::Busy,
                 });
             }
