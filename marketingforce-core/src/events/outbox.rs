@@ -80,14 +80,18 @@ impl Batch {
                 &format!("event {}", envelope.id()),
             )?;
         }
+        // A raw newline in JSON can only be whitespace between tokens (strings escape it), and
+        // only a payload decoded from pretty-printed JSON has one (the envelope's own fields
+        // and serde's compact output never do): a space means the same and keeps the envelope
+        // on its line.
+        let pretty = envelope.payload_json().as_bytes().contains(&b'\n');
         self.append_joined_with(OUTBOX_JOURNAL, b'\n', OUTBOX_ENTRY_BYTES, |entry| {
             let from = entry.len();
             envelope.write_json(entry)?;
-            // A raw newline in JSON can only be whitespace between tokens (strings escape
-            // it), as in a payload decoded from pretty-printed JSON: a space means the same
-            // and keeps the envelope on its line.
-            for b in entry[from..].iter_mut().filter(|b| **b == b'\n') {
-                *b = b' ';
+            if pretty {
+                for b in entry[from..].iter_mut().filter(|b| **b == b'\n') {
+                    *b = b' ';
+                }
             }
             Ok(())
         })

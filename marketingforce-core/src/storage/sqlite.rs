@@ -195,6 +195,7 @@ impl SqliteStore {
     pub async fn open_in_memory() -> Result<SqliteStore> {
         let writer = run_blocking(|| {
             let conn = Connection::open_in_memory().map_err(db_err)?;
+            stable_plans(&conn)?;
             migrate(&conn)?;
             Ok(conn)
         })
@@ -260,6 +261,7 @@ impl SqliteStore {
                     .map_err(db_err)?;
                     c.busy_timeout(std::time::Duration::from_secs(10))
                         .map_err(db_err)?;
+                    stable_plans(&c)?;
                     c
                 }
             };
@@ -307,6 +309,20 @@ fn configure(conn: &Connection, durability: Durability) -> Result<()> {
         .map_err(db_err)?;
     conn.pragma_update(None, "foreign_keys", "ON")
         .map_err(db_err)?;
+    stable_plans(conn)
+}
+
+/// Keep each cached statement's query plan (SQLite's query planner stability guarantee).
+/// Without it, the bundled SQLite (built with STAT4) parses and plans the journal-head query
+/// again at the first step of every transaction, on every commit that appends to a journal.
+/// None of our statements has a plan that could improve with its parameter values (no LIKE
+/// or GLOB, no ANALYZE statistics), so nothing is lost.
+fn stable_plans(conn: &Connection) -> Result<()> {
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )
+    .map_err(db_err)?;
     Ok(())
 }
 
@@ -958,6 +974,39 @@ mod tests {
                 assert!(stored[1].2 < 2_000, "{stored:?}");
                 assert_eq!(stored[2], (3, sqlite_codec::PLAIN, 5));
             });
+    }
+
+    #[test]
+    fn cached_statements_keep_their_plan_across_transactions() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = Connection::open(dir.path().join("plans.sqlite")).unwrap();
+        configure(&conn, Durability::Normal).unwrap();
+        migrate(&conn).unwrap();
+        for seq in 1..=5 {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .unwrap();
+            {
+                let mut head = tx
+                    .prepare_cached(
+                        "SELECT COALESCE(MAX(seq), 0) FROM mf_journal WHERE tenant = ?1 AND journal = ?2",
+                    )
+                    .unwrap();
+                let last: i64 = head.query_row(params!["t", "j"], |r| r.get(0)).unwrap();
+                assert_eq!(last, seq - 1);
+                assert_eq!(
+                    head.get_status(rusqlite::StatementStatus::RePrepare),
+                    0,
+                    "transaction {seq} prepared the head query again"
+                );
+                tx.execute(
+                    "INSERT INTO mf_journal (tenant, journal, seq, payload) VALUES ('t', 'j', ?1, x'00')",
+                    params![seq],
+                )
+                .unwrap();
+            }
+            tx.commit().unwrap();
+        }
     }
 
     #[test]
