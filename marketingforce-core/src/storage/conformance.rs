@@ -55,6 +55,7 @@ pub const CHECKS: &[&str] = &[
     "several_heads_in_one_batch",
     "pure_fence",
     "racing_writers_on_one_head",
+    "large_batches",
 ];
 
 /// Run a check on a fresh multi-threaded tokio runtime (used by the macro's tests).
@@ -93,6 +94,7 @@ macro_rules! store_conformance_tests {
         $crate::__conformance_test!($factory, several_heads_in_one_batch);
         $crate::__conformance_test!($factory, pure_fence);
         $crate::__conformance_test!($factory, racing_writers_on_one_head);
+        $crate::__conformance_test!($factory, large_batches);
     };
 }
 
@@ -1223,4 +1225,125 @@ pub async fn racing_writers_on_one_head(store: Arc<dyn Store>) {
 /// to be shared by several processes must pass it.
 pub async fn racing_writers_across_instances(first: Arc<dyn Store>, second: Arc<dyn Store>) {
     race_on_one_head(vec![first, second], 16, 200).await;
+}
+
+/// The live records of [`large_batches`]' model: (collection, key) → (version, index entries).
+type Model = std::collections::BTreeMap<(String, String), (u64, Vec<(String, String)>)>;
+
+/// The records of `model` and every index look-up of [`large_batches`] match the store.
+async fn assert_matches_model(s: &dyn Store, t: &TenantId, model: &Model, step: &str) {
+    for collection in ["a", "b"] {
+        let page = s
+            .list(t, collection, &PageRequest::first(1000))
+            .await
+            .expect("list");
+        let listed: Vec<(String, u64)> = page
+            .items
+            .iter()
+            .map(|r| (r.key.clone(), r.version))
+            .collect();
+        let expected: Vec<(String, u64)> = model
+            .iter()
+            .filter(|((c, _), _)| c == collection)
+            .map(|((_, k), (v, _))| (k.clone(), *v))
+            .collect();
+        assert_eq!(listed, expected, "{step}: records of {collection}");
+        for (name, value) in [("tier", "0"), ("tier", "1"), ("tier", "2"), ("all", "x")] {
+            let expected: Vec<String> = model
+                .iter()
+                .filter(|((c, _), (_, ix))| {
+                    c == collection && ix.iter().any(|(n, v)| n == name && v == value)
+                })
+                .map(|((_, k), _)| k.clone())
+                .collect();
+            assert_eq!(
+                keys_of_lookup(s, t, collection, name, value).await,
+                expected,
+                "{step}: look-up {collection} {name}={value}"
+            );
+        }
+    }
+}
+
+/// Batches of 150–180 writes over two collections — more than one multi-row statement holds —
+/// create records, update them (moving their index entries), delete some, and a batch whose
+/// 140th write conflicts writes nothing; versions and every look-up follow a model throughout.
+pub async fn large_batches(store: Arc<dyn Store>) {
+    let s = &*store;
+    let t = TenantId::new();
+    let collection = |i: usize| if i.is_multiple_of(2) { "a" } else { "b" };
+    let key = |i: usize| format!("r{i:03}");
+    let mut model = Model::new();
+    let stage = |b: &mut Batch, model: &mut Model, i: usize, round: u64, e: Expect| {
+        let mut ix = vec![("tier".to_string(), ((i + round as usize) % 3).to_string())];
+        if (i + round as usize).is_multiple_of(5) {
+            ix.push(("all".to_string(), "x".to_string()));
+        }
+        let borrowed: Vec<(&str, &str)> =
+            ix.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        put(
+            b,
+            collection(i),
+            &key(i),
+            format!("{round}-{i}").as_bytes(),
+            &borrowed,
+            e,
+        );
+        model.insert((collection(i).to_string(), key(i)), (round, ix));
+    };
+
+    // 150 new records.
+    let mut b = Batch::new();
+    for i in 0..150 {
+        stage(&mut b, &mut model, i, 1, Expect::Absent);
+    }
+    let CommitOutcome::Committed(r) = commit(s, &t, b).await.expect("create") else {
+        panic!("replay without an idempotency key");
+    };
+    assert_eq!(r.versions, vec![1; 150]);
+    assert_matches_model(s, &t, &model, "after creating").await;
+
+    // Update 0..100 (new values and index entries), delete 100..120, create 150..180.
+    let mut b = Batch::new();
+    for i in 0..100 {
+        stage(&mut b, &mut model, i, 2, Expect::Version(1));
+    }
+    for i in 100..120 {
+        b.delete(collection(i), key(i), Expect::Version(1));
+        model.remove(&(collection(i).to_string(), key(i)));
+    }
+    for i in 150..180 {
+        stage(&mut b, &mut model, i, 1, Expect::Absent);
+    }
+    let CommitOutcome::Committed(r) = commit(s, &t, b).await.expect("update") else {
+        panic!("replay without an idempotency key");
+    };
+    let mut expected = vec![2; 100];
+    expected.extend([0; 20]);
+    expected.extend([1; 30]);
+    assert_eq!(r.versions, expected);
+    assert_matches_model(s, &t, &model, "after updating").await;
+    for i in [0, 63, 64, 99, 150, 179] {
+        let record = s
+            .get(&t, collection(i), &key(i))
+            .await
+            .expect("get")
+            .expect("live");
+        let round = model[&(collection(i).to_string(), key(i))].0;
+        assert_eq!(record.value, format!("{round}-{i}").into_bytes());
+    }
+
+    // 150 updates of which the 140th expects a version its record does not have: nothing.
+    let mut b = Batch::new();
+    let mut unchanged = model.clone();
+    for (n, i) in (0..100).chain(120..170).enumerate() {
+        let current = model[&(collection(i).to_string(), key(i))].0;
+        let expect = if n == 139 { current + 1 } else { current };
+        stage(&mut b, &mut unchanged, i, 3, Expect::Version(expect));
+    }
+    let err = commit(s, &t, b)
+        .await
+        .expect_err("the 140th write conflicts");
+    assert!(matches!(err, Error::Conflict { .. }), "{err}");
+    assert_matches_model(s, &t, &model, "after the refused batch").await;
 }
