@@ -34,6 +34,12 @@
 //! the `sorted_name` rule compares with the [`WINDOW`] nearest name keys on either side, in
 //! forward and reversed order.
 //!
+//! Pruning, without changing any decision: each block entry carries an 8-bit hash of eight of
+//! the member's fields, from which an upper bound of the pair's match weight rules most
+//! members out without reading them; the survivors' inline signatures give a tighter bound
+//! (with an upper bound of the companies' Jaro–Winkler similarity from a Bloom filter of the
+//! company's characters); only members whose bound reaches the review weight are compared.
+//!
 //! A capture joins *all* the leads it matches (merging them into the oldest), so the resulting
 //! partition is the set of connected components of the match graph. Leads kept apart (an
 //! un-merge, a rejected review) are never merged by a bridging capture.
@@ -538,17 +544,56 @@ const MOBILE_BIT: u16 = 1 << Field::Mobile as u16;
 
 /// What the engine keeps inline of a member's record: an 8-bit hash of every field (equal
 /// values have equal hashes), which fields are present, a 32-bit fold of the mobile's blind
-/// index (different folds: different mobiles) and a hash of the whole record. From two of
-/// them [`DedupeEngine::bound`] gives an upper bound of the pair's match weight.
+/// index (different folds: different mobiles), the set of the company key's characters and a
+/// hash of the whole record. From a probe and one of them [`DedupeEngine::bound`] gives an
+/// upper bound of the pair's match weight.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 struct Sig {
     mobile: u32,
     whole: u32,
+    /// The company key's characters as a 64-bit Bloom filter ([`char_bit`]).
+    company_chars: u64,
     h: [u8; N_FIELDS],
+    /// Characters of the company key, up to 255.
+    company_len: u8,
     /// Bit `f` set when field `f` is present (for the name: a whole-name key exists).
     present: u16,
     /// Given and family name both known (the `swapped` name level needs one such side).
     parts: bool,
+}
+
+/// A character's bit in [`Sig::company_chars`].
+fn char_bit(c: char) -> u8 {
+    (marketingforce_core::id::splitmix64(u64::from(u32::from(c))) & 63) as u8
+}
+
+/// The longest keys [`jaro_winkler_bound`] bounds (the comparison's own limit for keys
+/// compared without allocating: longer ones are compared by `strsim`).
+const JW_BOUND_MAX: usize = 64;
+
+/// An upper bound of the Jaro–Winkler similarity of `a` (given as its characters' bits,
+/// [`char_bit`]) and a key of `len_b` characters whose characters' bits are `bloom_b`:
+/// no more characters can match than those of `a` whose bit `bloom_b` has, so the Jaro
+/// similarity is at most `(m / |a| + m / |b| + 1) / 3`, and the Winkler boost at most
+/// `0.4 · (1 − jaro)` — applied only above 0.7, as [`jaro_winkler_chars`] does. `None` for
+/// empty or over-long keys (no bound is claimed).
+fn jaro_winkler_bound(a: &[u8], bloom_b: u64, len_b: usize) -> Option<f64> {
+    if a.is_empty() || len_b == 0 || a.len() > JW_BOUND_MAX || len_b > JW_BOUND_MAX {
+        return None;
+    }
+    let hits = a.iter().filter(|&&bit| bloom_b >> bit & 1 == 1).count();
+    let m = hits.min(len_b) as f64;
+    if m == 0.0 {
+        return Some(0.0);
+    }
+    let jaro = (m / a.len() as f64 + m / len_b as f64 + 1.0) / 3.0;
+    let jw = if jaro <= 0.7 {
+        jaro
+    } else {
+        jaro + 0.4 * (1.0 - jaro)
+    };
+    // A margin for the rounding of the comparison's own arithmetic.
+    Some(jw + 1e-9)
 }
 
 fn hash_bytes(tag: u64, bytes: &[u8]) -> u8 {
@@ -621,6 +666,9 @@ impl Sig {
         put(Field::Wechat, r.wechat.map(hash_mac));
         put(Field::CompanyCode, r.company_code.map(hash_mac));
         sig.mobile = r.mobile.map_or(0, fold_mac);
+        let company = p.company_chars();
+        sig.company_len = company.len().min(255) as u8;
+        sig.company_chars = company.iter().fold(0u64, |b, &c| b | 1 << char_bit(c));
         let mut w = u64::from(sig.present) ^ (u64::from(sig.parts) << 20);
         for part in [&r.given, &r.family, &r.full_name] {
             w = marketingforce_core::id::splitmix64(
@@ -632,6 +680,78 @@ impl Sig {
         }
         sig.whole = (w >> 32) as u32;
         sig
+    }
+}
+
+/// Fields of a [`Tag`]: the first eight of [`FIELDS`] (name, date of birth, postcode,
+/// address, region, company, mobile, email).
+const TAGGED: usize = 8;
+
+/// The part of a member's [`Sig`] its block entries carry: the 8-bit hash of each of the
+/// first [`TAGGED`] fields, 0 when the field is absent (a present field's hash is at least 1:
+/// different tag bytes are different values, equal ones may not be).
+type Tag = [u8; TAGGED];
+
+impl Sig {
+    fn tag(&self) -> Tag {
+        std::array::from_fn(|i| {
+            if self.present >> i & 1 == 1 {
+                self.h[i].max(1)
+            } else {
+                0
+            }
+        })
+    }
+}
+
+/// One member of a block or of a sorted-name key: its number and its [`Tag`], so the
+/// candidate filter rules most members out without reading them (see [`TagBound`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Entry {
+    m: u32,
+    tag: Tag,
+}
+
+/// A probe's bound on the match weight with a member known by its [`Tag`] only: per tagged
+/// field, the term of [`DedupeEngine::bound`] when the member lacks the field, has the same
+/// hash, or another one; the untagged fields count their best level whenever the probe has
+/// them. Every term is no smaller than the full bound's, summed in the same order, so this
+/// bound is never below it: a member it rules out the full bound rules out too.
+#[derive(Debug, Clone)]
+struct TagBound {
+    tag: Tag,
+    /// `[absent, same hash, other hash]` per tagged field.
+    terms: [[f64; 3]; TAGGED],
+    /// The prior and the untagged fields' terms.
+    prior: f64,
+    rest: [f64; N_FIELDS - TAGGED],
+    floor: f64,
+    /// Reject a member whose mobile differs from the probe's (when both have one).
+    reject_mobile: bool,
+}
+
+impl TagBound {
+    fn admits(&self, t: &Tag) -> bool {
+        let mobile = Field::Mobile.index();
+        let (x, y) = (self.tag[mobile], t[mobile]);
+        if self.reject_mobile && x != 0 && y != 0 && x != y {
+            return false;
+        }
+        let mut w = self.prior;
+        for ((&x, &mine), terms) in t.iter().zip(&self.tag).zip(&self.terms) {
+            let state = if x == 0 {
+                0
+            } else if x == mine {
+                1
+            } else {
+                2
+            };
+            w += terms[state];
+        }
+        for r in self.rest {
+            w += r;
+        }
+        w >= self.floor
     }
 }
 
@@ -677,6 +797,10 @@ impl SortKey {
 struct Probe {
     prep: Prepared,
     sig: Sig,
+    /// The company key's characters' bits ([`char_bit`]), for [`jaro_winkler_bound`]: the
+    /// first `company_len` (none when the key is longer than [`JW_BOUND_MAX`]).
+    company_bits: [u8; JW_BOUND_MAX],
+    company_len: usize,
     keys: Vec<u64>,
     sorted: Option<(SortKey, SortKey)>,
 }
@@ -693,9 +817,21 @@ impl Probe {
         let sorted = prep
             .name_key()
             .map(|k| (SortKey::new(k.as_bytes()), SortKey::reversed(k)));
+        let mut company_bits = [0u8; JW_BOUND_MAX];
+        let chars = prep.company_chars();
+        let company_len = if chars.len() <= JW_BOUND_MAX {
+            for (b, &c) in company_bits.iter_mut().zip(chars) {
+                *b = char_bit(c);
+            }
+            chars.len()
+        } else {
+            0
+        };
         Probe {
             prep,
             sig,
+            company_bits,
+            company_len,
             keys,
             sorted,
         }
@@ -735,11 +871,11 @@ pub struct DedupeEngine {
     by_lead: HashMap<LeadId, u32>,
     exact: [Fast<u128, u32>; N_EXACT],
     digests: Fast<u128, u32>,
-    blocks: Fast<u64, Vec<u32>>,
+    blocks: Fast<u64, Vec<Entry>>,
     /// The sorted neighbourhood: members by name key (forwards and reversed), each key's
     /// members in ascending order — the order of `(key, member)` pairs.
-    forward: BTreeMap<SortKey, Vec<u32>>,
-    reversed: BTreeMap<SortKey, Vec<u32>>,
+    forward: BTreeMap<SortKey, Vec<Entry>>,
+    reversed: BTreeMap<SortKey, Vec<Entry>>,
     /// Candidate buffer reused across captures.
     scratch: Vec<u32>,
     /// Per field, the largest level weight, and the largest but `exact`'s (see
@@ -748,6 +884,8 @@ pub struct DedupeEngine {
     max_inexact: [f64; N_FIELDS],
     /// The largest name level weight below `swapped`.
     max_name_unswapped: f64,
+    /// The company's `jw_0.92`, `jw_0.80` and `else` level weights.
+    company_levels: [f64; 3],
     members: Vec<Member>,
     /// The members' records, by member.
     records: Vec<Prepared>,
@@ -805,12 +943,12 @@ fn company_end_keys(name: Option<&str>, company: Option<&str>, out: &mut Vec<u64
 }
 
 /// Take member `m` out of `key`'s list (the last one when undoing).
-fn sorted_remove(map: &mut BTreeMap<SortKey, Vec<u32>>, key: &SortKey, m: u32) {
+fn sorted_remove(map: &mut BTreeMap<SortKey, Vec<Entry>>, key: &SortKey, m: u32) {
     if let Some(ms) = map.get_mut(key) {
-        if ms.last() == Some(&m) {
+        if ms.last().map(|e| e.m) == Some(m) {
             ms.pop();
         } else {
-            ms.retain(|x| *x != m);
+            ms.retain(|x| x.m != m);
         }
         if ms.is_empty() {
             map.remove(key);
@@ -918,7 +1056,9 @@ impl DedupeEngine {
         let max_any = FIELDS.map(|f| max_of(f, 1));
         let max_inexact = FIELDS.map(|f| max_of(f, 2));
         let max_name_unswapped = max_of(Field::Name, 3);
+        let company_levels = [2, 3, 4].map(|l| weights.level_weight(Field::Company, l));
         DedupeEngine {
+            company_levels,
             max_any,
             max_inexact,
             max_name_unswapped,
@@ -1055,12 +1195,14 @@ impl DedupeEngine {
     }
 
     /// The members a record is compared with: every keyed rule's blocks (the most recent
-    /// `max_block` members of each) and the sorted-name neighbours, each member once.
-    fn candidates(&self, p: &Probe, out: &mut Vec<u32>) {
+    /// `max_block` members of each) and the sorted-name neighbours, less those whose tag
+    /// alone rules them out (`tb`); a member may be listed more than once.
+    fn candidates(&self, p: &Probe, tb: &TagBound, out: &mut Vec<u32>) {
         let cap = self.cfg.fuzzy.max_block.max(1);
+        let admitted = |e: &&Entry| tb.admits(&e.tag);
         for k in &p.keys {
             if let Some(es) = self.blocks.get(k) {
-                out.extend(es.iter().rev().take(cap));
+                out.extend(es.iter().rev().take(cap).filter(admitted).map(|e| e.m));
             }
         }
         if let Some((fwd, rev)) = &p.sorted {
@@ -1070,20 +1212,58 @@ impl DedupeEngine {
                     map.range(..key)
                         .rev()
                         .flat_map(|(_, ms)| ms.iter().rev())
-                        .take(WINDOW),
+                        .take(WINDOW)
+                        .filter(admitted)
+                        .map(|e| e.m),
                 );
-                out.extend(map.range(key..).flat_map(|(_, ms)| ms.iter()).take(WINDOW));
+                out.extend(
+                    map.range(key..)
+                        .flat_map(|(_, ms)| ms.iter())
+                        .take(WINDOW)
+                        .filter(admitted)
+                        .map(|e| e.m),
+                );
             }
         }
     }
 
-    /// An upper bound of the match weight of two records from their signatures: a field
-    /// present on both sides counts its best level, or its best level but `exact` when the
-    /// hashes differ (then the values differ; `exact`-or-`else` fields are then exactly
-    /// `else`), and `swapped` only when one side has name parts. Summed in the order
+    /// The [`TagBound`] of a probe's signature against the review `floor`.
+    fn tag_bound(&self, sig: &Sig, floor: f64, reject_mobile: bool) -> TagBound {
+        let mut terms = [[0.0; 3]; TAGGED];
+        for (i, t) in terms.iter_mut().enumerate() {
+            if sig.present >> i & 1 == 1 {
+                // The Name term for other hashes is `max_inexact`, which is at least
+                // `max_name_unswapped`: whether the member has parts is not in its tag.
+                *t = [0.0, self.max_any[i], self.max_inexact[i]];
+            }
+        }
+        let rest = std::array::from_fn(|j| {
+            let i = TAGGED + j;
+            if sig.present >> i & 1 == 1 {
+                self.max_any[i].max(0.0)
+            } else {
+                0.0
+            }
+        });
+        TagBound {
+            tag: sig.tag(),
+            terms,
+            prior: self.weights.prior_weight(),
+            rest,
+            floor,
+            reject_mobile,
+        }
+    }
+
+    /// An upper bound of the match weight of a probe and a member from the member's
+    /// signature: a field present on both sides counts its best level, or its best level but
+    /// `exact` when the hashes differ (then the values differ; `exact`-or-`else` fields are
+    /// then exactly `else`), `swapped` only when one side has name parts, and the company's
+    /// `jw_*` levels only when [`jaro_winkler_bound`] allows them. Summed in the order
     /// [`Weights::weigh`] sums, from terms no smaller, so it is never below the pair's weight
     /// (rounding is monotone).
-    fn bound(&self, a: &Sig, b: &Sig) -> f64 {
+    fn bound(&self, p: &Probe, b: &Sig) -> f64 {
+        let a = &p.sig;
         let both = a.present & b.present;
         let mut w = self.weights.prior_weight();
         for i in 0..N_FIELDS {
@@ -1094,6 +1274,8 @@ impl DedupeEngine {
                 self.max_any[i]
             } else if i == Field::Name.index() && !(a.parts || b.parts) {
                 self.max_name_unswapped
+            } else if i == Field::Company.index() {
+                self.company_term(p, b)
             } else {
                 self.max_inexact[i]
             };
@@ -1101,12 +1283,22 @@ impl DedupeEngine {
         w
     }
 
+    /// The best company level weight two different company keys can have, given the
+    /// [`jaro_winkler_bound`] of the probe's key and the member's.
+    fn company_term(&self, p: &Probe, b: &Sig) -> f64 {
+        let [jw92, jw80, other] = self.company_levels;
+        let bits = p.company_bits.get(..p.company_len).unwrap_or(&[]);
+        match jaro_winkler_bound(bits, b.company_chars, usize::from(b.company_len)) {
+            Some(jw) if jw < 0.80 => other,
+            Some(jw) if jw < 0.92 => jw80.max(other),
+            _ => jw92.max(jw80).max(other),
+        }
+    }
+
     /// Score `r` against its candidates: the best (weight, levels) per live root lead, for the
     /// roots that reach the review weight (the others decide nothing). A candidate whose
     /// [`bound`](Self::bound) is below the review weight is not compared.
     fn score(&self, p: &Probe, ids: &mut Vec<u32>) -> Vec<(u32, f64, Levels)> {
-        ids.clear();
-        self.candidates(p, ids);
         let mobile = p
             .prep
             .record()
@@ -1118,6 +1310,9 @@ impl DedupeEngine {
             .fuzzy
             .review_weight
             .min(self.cfg.fuzzy.auto_merge_weight);
+        ids.clear();
+        let tb = self.tag_bound(&p.sig, floor, mobile.is_some());
+        self.candidates(p, &tb, ids);
         // Rule out what the signatures can (a member listed twice gets the same answer), then
         // compare the rest once each in member order.
         ids.retain(|&m| {
@@ -1129,7 +1324,7 @@ impl DedupeEngine {
                     return false;
                 }
             }
-            self.bound(&p.sig, &member.sig) >= floor
+            self.bound(p, &member.sig) >= floor
         });
         ids.sort_unstable();
         ids.dedup();
@@ -1368,6 +1563,7 @@ impl DedupeEngine {
             sig,
             keys: mut ks,
             sorted,
+            ..
         }) = probe.or_else(|| keys.record.as_deref().map(Probe::new))
         else {
             return;
@@ -1379,7 +1575,7 @@ impl DedupeEngine {
                 .first()
                 .and_then(|k| self.blocks.get(k))
                 .is_some_and(|es| {
-                    es.iter().rev().take(16).any(|&m| {
+                    es.iter().rev().take(16).any(|&Entry { m, .. }| {
                         self.members.get(m as usize).is_some_and(|x| {
                             x.alive
                                 && x.sig.whole == sig.whole
@@ -1404,17 +1600,18 @@ impl DedupeEngine {
         self.log(Undo::PushMember);
         ks.sort_unstable();
         ks.dedup();
+        let entry = Entry { m, tag: sig.tag() };
         for k in ks {
             self.blocks
                 .entry(k)
                 .or_insert_with(|| Vec::with_capacity(1))
-                .push(m);
+                .push(entry);
             self.log(Undo::Block(k));
         }
         if let Some((f, r)) = sorted {
             // Members are numbered in order: pushing keeps each key's list ascending.
-            self.forward.entry(f.clone()).or_default().push(m);
-            self.reversed.entry(r.clone()).or_default().push(m);
+            self.forward.entry(f.clone()).or_default().push(entry);
+            self.reversed.entry(r.clone()).or_default().push(entry);
             self.log(Undo::Sorted(f, r, m));
         }
     }
@@ -1527,7 +1724,7 @@ impl DedupeEngine {
             // The sorted sets hold name keys: drop the erased ones.
             for map in [&mut self.forward, &mut self.reversed] {
                 map.retain(|_, ms| {
-                    ms.retain(|m| !doomed_members.contains(m));
+                    ms.retain(|e| !doomed_members.contains(&e.m));
                     !ms.is_empty()
                 });
             }
@@ -1746,24 +1943,72 @@ mod tests {
     }
 
     #[test]
+    fn the_jaro_winkler_bound_is_never_below_the_similarity() {
+        // Short keys over small alphabets (many repeated and shared characters), CJK and Latin.
+        let alphabets: [&[char]; 3] = [
+            &['a', 'b', 'c'],
+            &['机', '械', '华', '东', '业'],
+            &['a', 'e', 'i', 'o', 'n', 'r', 's', 't', 'l', 'c'],
+        ];
+        let mut x = 0x1234_5678u64;
+        let mut next = || {
+            x = marketingforce_core::id::splitmix64(x);
+            x
+        };
+        let mut pruned = 0;
+        for round in 0..20_000 {
+            let abc = alphabets[round % alphabets.len()];
+            let (la, lb) = (1 + next() as usize % 9, 1 + next() as usize % 9);
+            let a: Vec<char> = (0..la).map(|_| abc[next() as usize % abc.len()]).collect();
+            let b: Vec<char> = (0..lb).map(|_| abc[next() as usize % abc.len()]).collect();
+            let bits: Vec<u8> = a.iter().map(|&c| char_bit(c)).collect();
+            let bloom = b.iter().fold(0u64, |m, &c| m | 1 << char_bit(c));
+            let ub = jaro_winkler_bound(&bits, bloom, b.len()).unwrap();
+            let jw = jaro_winkler_chars(&a, &b);
+            assert!(ub >= jw, "{a:?} {b:?}: bound {ub} < {jw}");
+            pruned += usize::from(ub < 0.80);
+        }
+        assert!(
+            pruned > 1_000,
+            "the bound tells most different keys apart: {pruned}"
+        );
+        assert_eq!(jaro_winkler_bound(&[], 1, 1), None);
+        assert_eq!(jaro_winkler_bound(&[1; 65], 1, 1), None);
+    }
+
+    #[test]
     fn prepared_comparison_and_the_bound_agree_with_the_plain_scoring() {
         let e = DedupeEngine::new(DedupeConfig::default());
         let rs = assorted_records();
         let probes: Vec<Probe> = rs.iter().map(Probe::new).collect();
-        let mut pruned = 0;
+        let (mut pruned, mut tag_pruned) = (0, 0);
         for (a, pa) in rs.iter().zip(&probes) {
             for (b, pb) in rs.iter().zip(&probes) {
                 let plain = compare(a, b);
                 assert_eq!(compare_prepared(&pa.prep, &pb.prep), plain, "{a:?} {b:?}");
                 let w = e.weights().weigh(&plain);
-                let bound = e.bound(&pa.sig, &pb.sig);
+                let bound = e.bound(pa, &pb.sig);
                 assert!(bound >= w, "bound {bound} < weight {w}: {a:?} {b:?}");
                 if bound < e.config().fuzzy.review_weight {
                     pruned += 1;
                 }
+                // The tag's bound admits every pair the full bound admits.
+                for floor in [-1.0, bound, w] {
+                    let tb = e.tag_bound(&pa.sig, floor, false);
+                    if bound >= floor {
+                        assert!(tb.admits(&pb.sig.tag()), "{floor}: {a:?} {b:?}");
+                    }
+                }
+                let rejecting = e.tag_bound(&pa.sig, f64::NEG_INFINITY, true);
+                let conflict = matches!((a.mobile, b.mobile), (Some(x), Some(y)) if x != y);
+                if !conflict {
+                    assert!(rejecting.admits(&pb.sig.tag()), "{a:?} {b:?}");
+                }
+                tag_pruned += usize::from(!e.tag_bound(&pa.sig, -1.0, true).admits(&pb.sig.tag()));
             }
         }
         assert!(pruned > 0, "the bound rules some pairs out");
+        assert!(tag_pruned > 0, "so does the tag's");
         // Sorted-name keys order as their strings.
         let mut keys: Vec<&str> = vec![
             "a",

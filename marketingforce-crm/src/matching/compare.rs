@@ -229,6 +229,11 @@ impl Prepared {
         self.key.as_deref()
     }
 
+    /// The characters of its company key (empty without one).
+    pub fn company_chars(&self) -> &[char] {
+        self.chars.get(self.name_len..).unwrap_or(&[])
+    }
+
     fn view(&self) -> View<'_> {
         let (name, company) = self.chars.split_at(self.name_len.min(self.chars.len()));
         View {
