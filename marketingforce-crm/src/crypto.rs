@@ -219,7 +219,10 @@ fn from_hex(text: &str) -> std::result::Result<Vec<u8>, String> {
     }
     let mut out = Vec::with_capacity(bytes.len() / 2);
     for (i, pair) in bytes.chunks_exact(2).enumerate() {
-        match (pair.first().copied().and_then(digit), pair.get(1).copied().and_then(digit)) {
+        match (
+            pair.first().copied().and_then(digit),
+            pair.get(1).copied().and_then(digit),
+        ) {
             (Some(hi), Some(lo)) => out.push((hi << 4) | lo),
             (None, _) => return Err(format!("not a hex digit at position {}", 2 * i)),
             (_, None) => return Err(format!("not a hex digit at position {}", 2 * i + 1)),
@@ -551,10 +554,7 @@ mod tests {
         );
         assert_eq!(from_hex("").unwrap(), Vec::<u8>::new());
         assert!(from_hex("abc").unwrap_err().contains("odd"));
-        assert_eq!(
-            from_hex("0g").unwrap_err(),
-            "not a hex digit at position 1"
-        );
+        assert_eq!(from_hex("0g").unwrap_err(), "not a hex digit at position 1");
         assert_eq!(
             from_hex("00x0").unwrap_err(),
             "not a hex digit at position 2"
@@ -565,7 +565,10 @@ mod tests {
         };
         assert_eq!(
             ix.index_value("k1"),
-            format!("k1:e{:032x}", 0x0123_4567_89ab_cdef_0000_0000_0000_00f0_u128)
+            format!(
+                "k1:e{:032x}",
+                0x0123_4567_89ab_cdef_0000_0000_0000_00f0_u128
+            )
         );
         assert_eq!(
             BlindIndex {

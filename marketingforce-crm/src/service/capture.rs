@@ -290,8 +290,7 @@ impl Crm {
         strict: bool,
         idempotency_key: &str,
     ) -> Result<Vec<RowResult>> {
-        let request: Vec<Option<&CaptureRequest>> =
-            rows.iter().map(|(_, r)| r.ok()).collect();
+        let request: Vec<Option<&CaptureRequest>> = rows.iter().map(|(_, r)| r.ok()).collect();
         let idem = self.idempotent(tenant, idempotency_key, &("batch", &request))?;
         if let Some(prev) = self.replayed::<Vec<RowResult>>(tenant, &idem).await? {
             return Ok(prev);
