@@ -448,6 +448,20 @@ impl BlindIndexer {
     }
 }
 
+/// Feeds what is written to a MAC.
+struct MacWriter<'a>(&'a mut HmacSha256);
+
+impl std::io::Write for MacWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Blind indexes of one tenant under its active key (see [`BlindIndexer::tenant`]).
 #[derive(Debug, Clone)]
 pub struct TenantIndexer {
@@ -471,6 +485,31 @@ impl TenantIndexer {
             Some(k) => BlindIndexer::mac(k, kind, value.as_bytes()),
             None => BlindIndex { kind, mac: 0 },
         }
+    }
+
+    /// The [`BlindKind::Digest`] index of `value`'s JSON, as
+    /// `compute(BlindKind::Digest, &serde_json::to_string(value)?)` gives it, with the JSON fed
+    /// to the MAC as it is written instead of built as one string first (an idempotency
+    /// fingerprint digests a whole batch's requests).
+    ///
+    /// # Errors
+    /// A serialization error.
+    pub fn digest_json<T: Serialize + ?Sized>(&self, value: &T) -> Result<BlindIndex> {
+        let kind = BlindKind::Digest;
+        let Some(key) = self.active() else {
+            return Ok(BlindIndex { kind, mac: 0 });
+        };
+        let mut mac = key.mac.clone();
+        mac.update(kind.tag());
+        mac.update(&[0]);
+        serde_json::to_writer(MacWriter(&mut mac), value)?;
+        let out = mac.finalize().into_bytes();
+        let mut b = [0u8; 16];
+        b.copy_from_slice(&out[..16]);
+        Ok(BlindIndex {
+            kind,
+            mac: u128::from_be_bytes(b),
+        })
     }
 
     /// A per-tenant secret seed for in-memory digests (derived once from the active key).
@@ -577,6 +616,23 @@ mod tests {
             }
             .index_value("k2"),
             "k2:m00000000000000000000000000000007"
+        );
+    }
+
+    #[test]
+    fn a_streamed_json_digest_is_the_digest_of_the_json_string() {
+        let ring = Arc::new(KeyRing::new("k1", [1; 32]));
+        let t = TenantId::new();
+        let ix = BlindIndexer::new(ring).unwrap().tenant(&t).unwrap();
+        let value = ("batch", vec![Some("王芳 \"x\""), None], 12.5);
+        let json = serde_json::to_string(&value).unwrap();
+        assert_eq!(
+            ix.digest_json(&value).unwrap(),
+            ix.compute(BlindKind::Digest, &json)
+        );
+        assert_ne!(
+            ix.digest_json(&("batch", 1)).unwrap(),
+            ix.digest_json(&("batch", 2)).unwrap()
         );
     }
 
