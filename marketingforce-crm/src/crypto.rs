@@ -214,7 +214,7 @@ fn from_hex(text: &str) -> std::result::Result<Vec<u8>, String> {
         }
     }
     let bytes = text.as_bytes();
-    if bytes.len() % 2 != 0 {
+    if !bytes.len().is_multiple_of(2) {
         return Err("odd number of hex digits".to_string());
     }
     let mut out = Vec::with_capacity(bytes.len() / 2);
