@@ -5,7 +5,9 @@
 //! path (normalise, blind indexes, engine, sealing) to show where the time goes.
 //!
 //! Run: `cargo bench -p marketingforce-crm --features testing --bench capture_path` (leads:
-//! `CRM_PATH_LEADS`, default 100,000; `CRM_PATH_SQLITE=0` skips SQLite).
+//! `CRM_PATH_LEADS`, default 100,000; `CRM_PATH_SQLITE=0` skips SQLite). On Linux it also
+//! prints the memory store's rate per CPU-second of the capturing thread: on a machine shared
+//! with other work, wall-clock rates vary from run to run far more than that figure does.
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -28,7 +30,20 @@ fn rate(n: usize, d: Duration) -> f64 {
     n as f64 / d.as_secs_f64()
 }
 
-async fn through_crm(store: Arc<dyn Store>, reqs: &[CaptureRequest]) -> (Duration, Vec<LeadId>) {
+/// CPU time of the calling thread so far (Linux: `/proc/thread-self/schedstat`, nanoseconds
+/// on a CPU), or `None` where it cannot be read. The memory store's capture runs on this
+/// thread alone (a current-thread runtime), so its CPU time is the path's cost without the
+/// time other processes on a shared machine take from it.
+fn thread_cpu() -> Option<Duration> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns: u64 = text.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(ns))
+}
+
+async fn through_crm(
+    store: Arc<dyn Store>,
+    reqs: &[CaptureRequest],
+) -> (Duration, Option<Duration>, Vec<LeadId>) {
     let crm = Crm::builder(
         &marketingforce_core::env::Env::builder(store)
             .keys(Arc::new(KeyRing::new("k1", [7; 32])))
@@ -39,6 +54,7 @@ async fn through_crm(store: Arc<dyn Store>, reqs: &[CaptureRequest]) -> (Duratio
     let tenant = TenantId::new();
     let mut leads = Vec::with_capacity(reqs.len());
     let t0 = Instant::now();
+    let cpu0 = thread_cpu();
     for (i, chunk) in reqs.chunks(BATCH).enumerate() {
         let rows = crm
             .capture_batch(
@@ -51,12 +67,13 @@ async fn through_crm(store: Arc<dyn Store>, reqs: &[CaptureRequest]) -> (Duratio
         leads.extend(rows.into_iter().map(|r| r.expect("valid row").lead()));
     }
     let took = t0.elapsed();
+    let cpu = thread_cpu().zip(cpu0).map(|(b, a)| b.saturating_sub(a));
     // Where each capture ended up now (after later merges).
     let mut out = Vec::with_capacity(leads.len());
     for l in leads {
         out.push(crm.survivor(&tenant, &l).await.unwrap_or(l));
     }
-    (took, out)
+    (took, cpu, out)
 }
 
 fn main() {
@@ -189,7 +206,7 @@ fn main() {
         .enable_all()
         .build()
         .expect("rt");
-    let (t_mem, c_mem) = rt.block_on(through_crm(Arc::new(MemoryStore::new()), &reqs));
+    let (t_mem, cpu_mem, c_mem) = rt.block_on(through_crm(Arc::new(MemoryStore::new()), &reqs));
     let q_mem = quality(&data, &c_mem);
     let sql = sqlite.then(|| {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -220,11 +237,17 @@ fn main() {
         q_mem.precision,
         q_mem.recall
     );
+    if let Some(cpu) = cpu_mem {
+        println!(
+            "Crm::capture_batch, memory, per CPU-second of its thread: {:.0} leads/s",
+            rate(n, cpu)
+        );
+    }
     let mut figures = vec![
         serde_json::json!({"id": "crm.capture_path.engine", "label": format!("engine alone, {n} leads"), "value": engine_rate, "unit": "leads/s"}),
         serde_json::json!({"id": "crm.capture_path.capture_batch_memory", "label": format!("Crm::capture_batch into memory, {n} leads"), "value": rate(n, t_mem), "unit": "leads/s", "baseline": "engine alone, same run", "baseline_value": engine_rate}),
     ];
-    if let Some((t_sql, c_sql)) = sql {
+    if let Some((t_sql, _, c_sql)) = sql {
         let q = quality(&data, &c_sql);
         println!(
             "Crm::capture_batch, SQLite: {:.0} leads/s ({:.2}x the engine), precision {:.4} recall {:.4}",

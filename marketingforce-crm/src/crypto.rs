@@ -125,10 +125,10 @@ impl PiiCipher {
     pub fn open(&self, tenant: &TenantId, aad: &[u8], sealed: &Sealed) -> Result<Vec<u8>> {
         let key = self.keys.data_key(tenant, &sealed.key_id)?;
         let cipher = Aes256Gcm::new_from_slice(key.bytes()).map_err(|e| crypto_err("open", e))?;
-        let nonce_bytes = hex::decode(&sealed.nonce).map_err(|e| crypto_err("nonce", e))?;
+        let nonce_bytes = from_hex(&sealed.nonce).map_err(|e| crypto_err("nonce", e))?;
         let nonce = Nonce::try_from(nonce_bytes.as_slice())
             .map_err(|_| crypto_err("nonce", "not 96 bits"))?;
-        let ct = hex::decode(&sealed.ciphertext).map_err(|e| crypto_err("ciphertext", e))?;
+        let ct = from_hex(&sealed.ciphertext).map_err(|e| crypto_err("ciphertext", e))?;
         cipher
             .decrypt(&nonce, Payload { msg: &ct, aad })
             .map_err(|_| crypto_err("open", "authentication failed"))
@@ -178,10 +178,57 @@ impl Sealer {
             .map_err(|e| crypto_err("seal", e))?;
         Ok(Sealed {
             key_id: self.key_id.clone(),
-            nonce: hex::encode(&bytes[4..]),
-            ciphertext: hex::encode(ciphertext),
+            nonce: lower_hex(&bytes[4..]),
+            ciphertext: lower_hex(&ciphertext),
         })
     }
+}
+
+/// `bytes` in lower-case hex, as `hex::encode` writes it (a table look-up per nibble: sealing
+/// encodes every vault's ciphertext, and the iterator behind `hex::encode` pushes one `char`
+/// at a time through a generic collect).
+fn lower_hex(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 2);
+    push_lower_hex(&mut out, bytes);
+    out
+}
+
+fn push_lower_hex(out: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+}
+
+/// The bytes of a hex string (either case), as `hex::decode` reads it (table-free arithmetic
+/// per digit: opening a vault decodes its whole ciphertext). The error names the position of
+/// the first bad digit, never the digit.
+fn from_hex(text: &str) -> std::result::Result<Vec<u8>, String> {
+    fn digit(c: u8) -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            b'A'..=b'F' => Some(c - b'A' + 10),
+            _ => None,
+        }
+    }
+    let bytes = text.as_bytes();
+    if !bytes.len().is_multiple_of(2) {
+        return Err("odd number of hex digits".to_string());
+    }
+    let mut out = Vec::with_capacity(bytes.len() / 2);
+    for (i, pair) in bytes.chunks_exact(2).enumerate() {
+        match (
+            pair.first().copied().and_then(digit),
+            pair.get(1).copied().and_then(digit),
+        ) {
+            (Some(hi), Some(lo)) => out.push((hi << 4) | lo),
+            (None, _) => return Err(format!("not a hex digit at position {}", 2 * i)),
+            (_, None) => return Err(format!("not a hex digit at position {}", 2 * i + 1)),
+        }
+    }
+    Ok(out)
 }
 
 /// What a blind index is of: values of different kinds never collide.
@@ -247,7 +294,12 @@ pub struct BlindIndex {
 impl BlindIndex {
     /// The value stored in a secondary index: `<key id>:<letter><32 hex>`.
     pub fn index_value(&self, key_id: &str) -> String {
-        format!("{key_id}:{}{:032x}", self.kind.letter(), self.mac)
+        let mut out = String::with_capacity(key_id.len() + 34);
+        out.push_str(key_id);
+        out.push(':');
+        out.push(self.kind.letter());
+        push_lower_hex(&mut out, &self.mac.to_be_bytes());
+        out
     }
 }
 
@@ -396,6 +448,20 @@ impl BlindIndexer {
     }
 }
 
+/// Feeds what is written to a MAC.
+struct MacWriter<'a>(&'a mut HmacSha256);
+
+impl std::io::Write for MacWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Blind indexes of one tenant under its active key (see [`BlindIndexer::tenant`]).
 #[derive(Debug, Clone)]
 pub struct TenantIndexer {
@@ -419,6 +485,31 @@ impl TenantIndexer {
             Some(k) => BlindIndexer::mac(k, kind, value.as_bytes()),
             None => BlindIndex { kind, mac: 0 },
         }
+    }
+
+    /// The [`BlindKind::Digest`] index of `value`'s JSON, as
+    /// `compute(BlindKind::Digest, &serde_json::to_string(value)?)` gives it, with the JSON fed
+    /// to the MAC as it is written instead of built as one string first (an idempotency
+    /// fingerprint digests a whole batch's requests).
+    ///
+    /// # Errors
+    /// A serialization error.
+    pub fn digest_json<T: Serialize + ?Sized>(&self, value: &T) -> Result<BlindIndex> {
+        let kind = BlindKind::Digest;
+        let Some(key) = self.active() else {
+            return Ok(BlindIndex { kind, mac: 0 });
+        };
+        let mut mac = key.mac.clone();
+        mac.update(kind.tag());
+        mac.update(&[0]);
+        serde_json::to_writer(MacWriter(&mut mac), value)?;
+        let out = mac.finalize().into_bytes();
+        let mut b = [0u8; 16];
+        b.copy_from_slice(&out[..16]);
+        Ok(BlindIndex {
+            kind,
+            mac: u128::from_be_bytes(b),
+        })
     }
 
     /// A per-tenant secret seed for in-memory digests (derived once from the active key).
@@ -448,7 +539,10 @@ mod tests {
         assert!(!s.ciphertext.contains(&hex::encode(b"secret")));
         // Another tenant's key does not open it.
         assert!(c.open(&TenantId::new(), b"a", &s).is_err());
-        s.ciphertext.replace_range(0..2, "00");
+        // Flip the first byte (replacing it with a fixed value would leave it unchanged one
+        // time in 256).
+        let first = u8::from_str_radix(&s.ciphertext[0..2], 16).unwrap();
+        s.ciphertext.replace_range(0..2, &lower_hex(&[!first]));
         assert!(c.open(&t, b"a", &s).is_err());
         assert!(matches!(c.open(&t, b"a", &s), Err(CrmError::Crypto { .. })));
         s.key_id = "nope".into();
@@ -488,6 +582,61 @@ mod tests {
         let x = s2.seal(b"lead_a", b"two").unwrap();
         assert_eq!(x.key_id, "k2");
         assert_eq!(c.open(&t, b"lead_a", &x).unwrap(), b"two");
+    }
+
+    #[test]
+    fn hex_and_index_values_are_written_as_before() {
+        let bytes: Vec<u8> = (0..=255).collect();
+        assert_eq!(lower_hex(&bytes), hex::encode(&bytes));
+        assert_eq!(from_hex(&lower_hex(&bytes)).unwrap(), bytes);
+        assert_eq!(
+            from_hex(&hex::encode_upper(&bytes)).unwrap(),
+            bytes,
+            "either case"
+        );
+        assert_eq!(from_hex("").unwrap(), Vec::<u8>::new());
+        assert!(from_hex("abc").unwrap_err().contains("odd"));
+        assert_eq!(from_hex("0g").unwrap_err(), "not a hex digit at position 1");
+        assert_eq!(
+            from_hex("00x0").unwrap_err(),
+            "not a hex digit at position 2"
+        );
+        let ix = BlindIndex {
+            kind: BlindKind::Email,
+            mac: 0x0123_4567_89ab_cdef_0000_0000_0000_00f0,
+        };
+        assert_eq!(
+            ix.index_value("k1"),
+            format!(
+                "k1:e{:032x}",
+                0x0123_4567_89ab_cdef_0000_0000_0000_00f0_u128
+            )
+        );
+        assert_eq!(
+            BlindIndex {
+                kind: BlindKind::Mobile,
+                mac: 7
+            }
+            .index_value("k2"),
+            "k2:m00000000000000000000000000000007"
+        );
+    }
+
+    #[test]
+    fn a_streamed_json_digest_is_the_digest_of_the_json_string() {
+        let ring = Arc::new(KeyRing::new("k1", [1; 32]));
+        let t = TenantId::new();
+        let ix = BlindIndexer::new(ring).unwrap().tenant(&t).unwrap();
+        let value = ("batch", vec![Some("王芳 \"x\""), None], 12.5);
+        let json = serde_json::to_string(&value).unwrap();
+        assert_eq!(
+            ix.digest_json(&value).unwrap(),
+            ix.compute(BlindKind::Digest, &json)
+        );
+        assert_ne!(
+            ix.digest_json(&("batch", 1)).unwrap(),
+            ix.digest_json(&("batch", 2)).unwrap()
+        );
     }
 
     #[test]

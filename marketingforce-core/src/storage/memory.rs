@@ -35,8 +35,11 @@ struct TenantData {
 #[derive(Debug, Default)]
 struct CollectionData {
     records: BTreeMap<String, Stored>,
-    /// (index name, index value, record key)
-    index: BTreeSet<(String, String, String)>,
+    /// Index name → index value → the keys of the records having it, in key order (a
+    /// look-up's page order). Nested so that an entry is placed by hashing its name and value
+    /// once and comparing record keys only, instead of comparing whole (name, value, key)
+    /// tuples on every step down one tree of all entries; a value left with no key is removed.
+    index: HashMap<String, HashMap<String, BTreeSet<String>>>,
 }
 
 #[derive(Debug, Clone)]
@@ -89,8 +92,7 @@ impl MemoryStore {
 impl CollectionData {
     fn put(&mut self, key: &str, stored: Stored) -> Option<Stored> {
         for ix in &stored.indexes {
-            self.index
-                .insert((ix.name.clone(), ix.value.clone(), key.to_string()));
+            self.add_entry(ix, key);
         }
         let old = match self.records.get_mut(key) {
             Some(slot) => Some(std::mem::replace(slot, stored)),
@@ -109,11 +111,25 @@ impl CollectionData {
             let stale: Vec<&IndexEntry> =
                 old.indexes.iter().filter(|ix| !kept.contains(ix)).collect();
             for ix in stale {
-                self.index
-                    .remove(&(ix.name.clone(), ix.value.clone(), key.to_string()));
+                remove_entry(&mut self.index, ix, key);
             }
         }
         old
+    }
+
+    /// Index the record `key` under `ix` (allocating only what is not there yet).
+    fn add_entry(&mut self, ix: &IndexEntry, key: &str) {
+        let values = match self.index.get_mut(ix.name.as_str()) {
+            Some(v) => v,
+            None => self.index.entry(ix.name.clone()).or_default(),
+        };
+        let keys = match values.get_mut(ix.value.as_str()) {
+            Some(k) => k,
+            None => values.entry(ix.value.clone()).or_default(),
+        };
+        if !keys.contains(key) {
+            keys.insert(key.to_string());
+        }
     }
 
     fn remove(&mut self, key: &str) -> Option<Stored> {
@@ -137,9 +153,43 @@ impl CollectionData {
 
     fn unindex(&mut self, key: &str, indexes: &[IndexEntry]) {
         for ix in indexes {
-            self.index
-                .remove(&(ix.name.clone(), ix.value.clone(), key.to_string()));
+            remove_entry(&mut self.index, ix, key);
         }
+    }
+
+    /// The keys indexed under `name` = `value`, in key order, after `after` when given.
+    fn indexed<'a>(
+        &'a self,
+        name: &str,
+        value: &str,
+        after: Option<&'a str>,
+    ) -> impl Iterator<Item = &'a String> + 'a {
+        let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
+        self.index
+            .get(name)
+            .and_then(|values| values.get(value))
+            .into_iter()
+            .flat_map(move |keys| keys.range::<str, _>((lower, Bound::Unbounded)))
+    }
+}
+
+/// Remove the record `key` from `ix`'s entry, dropping a value (and a name) left without keys.
+fn remove_entry(
+    index: &mut HashMap<String, HashMap<String, BTreeSet<String>>>,
+    ix: &IndexEntry,
+    key: &str,
+) {
+    let Some(values) = index.get_mut(ix.name.as_str()) else {
+        return;
+    };
+    if let Some(keys) = values.get_mut(ix.value.as_str()) {
+        keys.remove(key);
+        if keys.is_empty() {
+            values.remove(ix.value.as_str());
+        }
+    }
+    if values.is_empty() {
+        index.remove(ix.name.as_str());
     }
 }
 
@@ -300,17 +350,8 @@ impl MemoryStore {
                 let Some(c) = t.collections.get(collection) else {
                     return Vec::new();
                 };
-                let start = (index.to_string(), value.to_string(), String::new());
-                let lower = match page.after_key() {
-                    Some(k) => {
-                        Bound::Excluded((index.to_string(), value.to_string(), k.to_string()))
-                    }
-                    None => Bound::Included(start),
-                };
-                c.index
-                    .range((lower, Bound::Unbounded))
-                    .take_while(|(n, v, _)| n == index && v == value)
-                    .filter_map(|(_, _, k)| c.records.get(k).map(|s| record(k, s)))
+                c.indexed(index, value, page.after_key())
+                    .filter_map(|k| c.records.get(k).map(|s| record(k, s)))
                     .take(page.limit + 1)
                     .collect()
             })

@@ -114,6 +114,10 @@ impl ImportReport {
     }
 }
 
+/// A row of a batch or an import: its line, and its request or why it could not be read.
+/// Borrowed: a batch captures the caller's requests without copying them.
+type Row<'a> = (usize, std::result::Result<&'a CaptureRequest, &'a CrmError>);
+
 /// Rows per storage batch of an import (group commit).
 const IMPORT_CHUNK: usize = 2_000;
 
@@ -257,10 +261,10 @@ impl Crm {
         idempotency_key: &IdempotencyKey,
     ) -> Result<Vec<RowResult>> {
         let idempotency_key = idempotency_key.as_str();
-        let rows: Vec<(usize, Result<CaptureRequest>)> = requests
+        let rows: Vec<Row<'_>> = requests
             .iter()
             .enumerate()
-            .map(|(i, r)| (i + 1, Ok(r.clone())))
+            .map(|(i, r)| (i + 1, Ok(r)))
             .collect();
         self.capture_rows(tenant, rows, false, idempotency_key)
             .await
@@ -271,7 +275,7 @@ impl Crm {
     async fn capture_rows(
         &self,
         tenant: &TenantId,
-        rows: Vec<(usize, Result<CaptureRequest>)>,
+        rows: Vec<Row<'_>>,
         strict: bool,
         idempotency_key: &str,
     ) -> Result<Vec<RowResult>> {
@@ -282,12 +286,11 @@ impl Crm {
     async fn capture_rows_once(
         &self,
         tenant: &TenantId,
-        rows: &[(usize, Result<CaptureRequest>)],
+        rows: &[Row<'_>],
         strict: bool,
         idempotency_key: &str,
     ) -> Result<Vec<RowResult>> {
-        let request: Vec<Option<&CaptureRequest>> =
-            rows.iter().map(|(_, r)| r.as_ref().ok()).collect();
+        let request: Vec<Option<&CaptureRequest>> = rows.iter().map(|(_, r)| r.ok()).collect();
         let idem = self.idempotent(tenant, idempotency_key, &("batch", &request))?;
         if let Some(prev) = self.replayed::<Vec<RowResult>>(tenant, &idem).await? {
             return Ok(prev);
@@ -468,10 +471,11 @@ impl Crm {
             let rest = rows.split_off(rows.len().min(IMPORT_CHUNK));
             let chunk = std::mem::replace(&mut rows, rest);
             let lines: Vec<usize> = chunk.iter().map(|(l, _)| *l).collect();
+            let borrowed: Vec<Row<'_>> = chunk.iter().map(|(l, r)| (*l, r.as_ref())).collect();
             let results = self
                 .capture_rows(
                     tenant,
-                    chunk,
+                    borrowed,
                     true,
                     &format!("import:{file_key}:{chunk_no}"),
                 )

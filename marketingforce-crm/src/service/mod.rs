@@ -1010,11 +1010,7 @@ impl Crm {
         key: &str,
         request: &T,
     ) -> Result<Idempotent> {
-        let json = serde_json::to_string(request)?;
-        let digest = self
-            .tenant_indexer(tenant)?
-            .compute(BlindKind::Digest, &json)
-            .mac;
+        let digest = self.tenant_indexer(tenant)?.digest_json(request)?.mac;
         #[allow(deprecated)] // moves to Idempotent::with_fingerprint(&IdempotencyKey, ..)
         let idem = Idempotent::legacy(key, &format!("{digest:032x}"))?;
         Ok(idem)
