@@ -1266,8 +1266,9 @@ async fn assert_matches_model(s: &dyn Store, t: &TenantId, model: &Model, step: 
 }
 
 /// Batches of 150–180 writes over two collections — more than one multi-row statement holds —
-/// create records, update them (moving their index entries), delete some, and a batch whose
-/// 140th write conflicts writes nothing; versions and every look-up follow a model throughout.
+/// create records, update them (moving their index entries, or keeping them), delete some, and
+/// a batch whose 140th write conflicts writes nothing; versions and every look-up follow a
+/// model throughout.
 pub async fn large_batches(store: Arc<dyn Store>) {
     let s = &*store;
     let t = TenantId::new();
@@ -1346,4 +1347,26 @@ pub async fn large_batches(store: Arc<dyn Store>) {
         .expect_err("the 140th write conflicts");
     assert!(matches!(err, Error::Conflict { .. }), "{err}");
     assert_matches_model(s, &t, &model, "after the refused batch").await;
+
+    // 0..70 again with the index entries they have: new values and versions, same look-ups.
+    let mut b = Batch::new();
+    for i in 0..70 {
+        let at = (collection(i).to_string(), key(i));
+        let (version, ix) = model[&at].clone();
+        let borrowed: Vec<(&str, &str)> =
+            ix.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        put(
+            &mut b,
+            collection(i),
+            &key(i),
+            b"again",
+            &borrowed,
+            Expect::Version(version),
+        );
+        model.insert(at, (version + 1, ix));
+    }
+    commit(s, &t, b).await.expect("same index entries");
+    assert_matches_model(s, &t, &model, "after putting the same index entries").await;
+    let record = s.get(&t, "a", &key(0)).await.expect("get").expect("live");
+    assert_eq!(record.value, b"again");
 }

@@ -465,7 +465,16 @@ fn apply(
         if batch.injected_failure() == Some(i) {
             return Err(injected_failure());
         }
-        if let Some((_, old_indexes)) = prior {
+        // A record put with the index entries it already has keeps its index rows.
+        let encoded = match w {
+            Write::Put { indexes, .. } => Some(serde_json::to_string(indexes)?),
+            Write::Delete { .. } => None,
+        };
+        let same_indexes = matches!(
+            (prior, &encoded),
+            (Some((_, old)), Some(new)) if old == new
+        );
+        if let Some((_, old_indexes)) = prior.as_ref().filter(|_| !same_indexes) {
             let old: Vec<IndexEntry> = serde_json::from_str(old_indexes)?;
             for ix in &old {
                 del_index
@@ -481,7 +490,7 @@ fn apply(
                 indexes,
                 ..
             } => {
-                let encoded = serde_json::to_string(indexes)?;
+                let encoded = encoded.unwrap_or_default();
                 let version = match prior {
                     Some((v, _)) => {
                         let next = v + 1;
@@ -497,7 +506,7 @@ fn apply(
                         1
                     }
                 };
-                for ix in indexes {
+                for ix in indexes.iter().filter(|_| !same_indexes) {
                     ins_index
                         .execute(params![tenant, collection, ix.name, ix.value, key])
                         .map_err(db_err)?;
