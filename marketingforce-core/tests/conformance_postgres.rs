@@ -86,3 +86,58 @@ async fn an_unreachable_server_fails_within_the_connect_timeout() {
         other => panic!("expected a backend error, got {other:?}"),
     }
 }
+
+/// Large journal entries and records are compressed with lz4 (schema version 2) on a server
+/// that has it (PostgreSQL 14 or later built with lz4, as Debian's): a commit's outbox entry
+/// costs less to store than with pglz.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_values_are_stored_lz4_compressed() {
+    let Ok(url) = std::env::var("MARKETINGFORCE_TEST_POSTGRES_URL") else {
+        eprintln!(
+            "skipping PostgreSQL compression test: MARKETINGFORCE_TEST_POSTGRES_URL is not set"
+        );
+        return;
+    };
+    let store = PostgresStore::connect_with(PostgresOptions::new(url.clone()).schema(schema()))
+        .await
+        .expect("connect to PostgreSQL");
+    let pool = sqlx::PgPool::connect(&url).await.expect("connect");
+    let lz4: bool = sqlx::query_scalar(
+        "SELECT current_setting('server_version_num')::int >= 140000
+            AND EXISTS (SELECT 1 FROM pg_settings WHERE name = 'default_toast_compression'
+                        AND 'lz4' = ANY(enumvals))",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("server capabilities");
+    if !lz4 {
+        eprintln!("skipping: this PostgreSQL server has no lz4 compression");
+        return;
+    }
+    let tenant = marketingforce_core::tenant::TenantId::new();
+    let entry: Vec<u8> = b"{\"name\":\"crm.lead.captured\",\"lead\":\"lead_0001\"}\n"
+        .iter()
+        .copied()
+        .cycle()
+        .take(40_000)
+        .collect();
+    let mut batch = marketingforce_core::storage::Batch::new();
+    batch
+        .append("j", entry.clone())
+        .put("c", "k", entry.clone(), vec![], Default::default());
+    store.commit(&tenant, batch).await.expect("commit");
+    // The schema name is this test's own (`schema()`), not outside input.
+    let methods: Vec<Option<String>> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT pg_column_compression(payload) FROM {s}.mf_journal WHERE tenant = $1
+         UNION ALL
+         SELECT pg_column_compression(value) FROM {s}.mf_records WHERE tenant = $1",
+        s = schema()
+    )))
+    .bind(tenant.to_string())
+    .fetch_all(&pool)
+    .await
+    .expect("compression of the stored values");
+    assert_eq!(methods, [Some("lz4".to_string()), Some("lz4".to_string())]);
+    let back = store.read_journal(&tenant, "j", 0, 1).await.expect("read");
+    assert_eq!(back[0].payload, entry);
+}
