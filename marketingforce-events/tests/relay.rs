@@ -8,10 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use common::{check_first_seen_order, env, numbers, produce, produce_commits};
+use common::{check_first_seen_order, dead_letters, env, numbers, produce, produce_commits};
 use marketingforce_core::env::Env;
 use marketingforce_core::events::{Outbox, OUTBOX_JOURNAL};
-use marketingforce_core::storage::{poll_then_drop, Batch, MemoryStore, PageRequest, Store};
+use marketingforce_core::storage::{poll_then_drop, Batch, MemoryStore, Store};
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::time::{Clock, ManualClock};
 use marketingforce_events::{
@@ -177,23 +177,14 @@ async fn an_event_inside_an_entry_is_dead_lettered_by_its_line_and_redelivered()
     );
     while relay.pump(&tenant).await.unwrap().next != NextStep::CaughtUp {}
     assert_eq!(numbers(&sink.delivered()), [1, 2, 3, 5, 6]);
-    let dead = relay
-        .dead_letters(&tenant, &PageRequest::first(10))
-        .await
-        .unwrap()
-        .items;
+    let dead = dead_letters(&relay, &tenant).await;
     assert_eq!(dead.len(), 1);
     assert_eq!((dead[0].seq, dead[0].line), (2, 1));
     assert_eq!(dead[0].event_id, Some(sent[3].id()));
     let redone = relay.redeliver_dead_letters(&tenant).await.unwrap();
     assert_eq!((redone.delivered, redone.skipped), (1, 0));
     assert_eq!(numbers(&sink.delivered()), [1, 2, 3, 5, 6, 4]);
-    assert!(relay
-        .dead_letters(&tenant, &PageRequest::first(10))
-        .await
-        .unwrap()
-        .items
-        .is_empty());
+    assert!(dead_letters(&relay, &tenant).await.is_empty());
 }
 
 /// A sink that blocks inside `deliver` until released, so a takeover can happen mid-delivery.
@@ -334,11 +325,7 @@ async fn failures_back_off_then_dead_letter_and_can_be_redelivered() {
     assert_eq!((step.delivered, step.position), (3, 6));
     assert_eq!(seqs(&sink.delivered()), [1, 2, 4, 5, 6]);
 
-    let dead = relay
-        .dead_letters(&tenant, &PageRequest::first(10))
-        .await
-        .unwrap()
-        .items;
+    let dead = dead_letters(&relay, &tenant).await;
     assert_eq!(dead.len(), 1);
     assert_eq!((dead[0].seq, dead[0].attempts), (3, 3));
     assert_eq!(dead[0].event_id, Some(sent[2].id()));
@@ -348,12 +335,7 @@ async fn failures_back_off_then_dead_letter_and_can_be_redelivered() {
     let redone = relay.redeliver_dead_letters(&tenant).await.unwrap();
     assert_eq!(redone.delivered, 1);
     assert_eq!(seqs(&sink.delivered()), [1, 2, 4, 5, 6, 3]);
-    assert!(relay
-        .dead_letters(&tenant, &PageRequest::first(10))
-        .await
-        .unwrap()
-        .items
-        .is_empty());
+    assert!(dead_letters(&relay, &tenant).await.is_empty());
 
     // Replay of a range: delivered again, cursor unmoved.
     let replayed = relay.replay(&tenant, 2..=4).await.unwrap();
@@ -389,11 +371,7 @@ async fn an_undecodable_entry_is_dead_lettered_and_does_not_block_the_rest() {
         assert!(steps < 10);
     }
     assert_eq!(seqs(&sink.delivered()), [1, 2, 4, 5]);
-    let dead = relay
-        .dead_letters(&tenant, &PageRequest::first(10))
-        .await
-        .unwrap()
-        .items;
+    let dead = dead_letters(&relay, &tenant).await;
     assert_eq!(dead.iter().map(|d| d.seq).collect::<Vec<_>>(), [3, 6]);
     assert!(dead[0].event_id.is_none());
     assert!(dead[1].reason.contains("tenant"), "{}", dead[1].reason);

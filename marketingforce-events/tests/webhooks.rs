@@ -13,11 +13,11 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
-use common::{check_first_seen_order, env, produce, QuotaThresholdReached};
+use common::{check_first_seen_order, dead_letters, env, produce, QuotaThresholdReached};
 use marketingforce_core::adapters::secret::Secret;
 use marketingforce_core::error::Classify;
 use marketingforce_core::events::{EventContext, Outbox};
-use marketingforce_core::storage::{Batch, MemoryStore, PageRequest, Store};
+use marketingforce_core::storage::{Batch, MemoryStore, Store};
 use marketingforce_core::tenant::TenantId;
 use marketingforce_events::signature::{
     generate_secret, signature_header, WebhookError, WebhookVerifier, SEQUENCE_HEADER,
@@ -224,11 +224,7 @@ async fn an_event_refused_n_times_is_dead_lettered_and_redelivered_later() {
         .build()
         .unwrap();
     pump_until_caught_up(&relay, &tenant).await;
-    let dead = relay
-        .dead_letters(&tenant, &PageRequest::first(10))
-        .await
-        .unwrap()
-        .items;
+    let dead = dead_letters(&relay, &tenant).await;
     assert_eq!(dead.len(), 1);
     assert_eq!((dead[0].seq, dead[0].attempts), (3, 3));
     assert_eq!(dead[0].reason, "refused after 0 accepted: HTTP 500");

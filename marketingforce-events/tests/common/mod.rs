@@ -175,3 +175,18 @@ pub fn check_first_seen_order(
     }
     duplicates
 }
+
+/// The first ten dead letters `relay` holds for `tenant`.
+pub async fn dead_letters(
+    relay: &marketingforce_events::Relay,
+    tenant: &TenantId,
+) -> Vec<marketingforce_events::DeadLetter> {
+    relay
+        .dead_letters(
+            tenant,
+            &marketingforce_core::storage::PageRequest::first(10),
+        )
+        .await
+        .expect("dead letters")
+        .items
+}
