@@ -144,6 +144,7 @@ pub mod synth;
 #[cfg(feature = "wecom")]
 pub mod wecom;
 
+mod par;
 mod service;
 mod telemetry;
 

@@ -374,6 +374,11 @@ pub enum LeadStatus {
     },
 }
 
+/// Serde: leave zero counters out of stored records.
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
 /// A lead: one prospect or customer after dedupe. Holds no personal data: names, phones,
 /// emails, WeCom ids and companies live sealed in its [`VaultRecord`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -402,13 +407,13 @@ pub struct Lead {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
     /// Products of interest (union over captures).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub product_interest: Vec<String>,
     /// Consents given.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub consents: Vec<Consent>,
     /// Tags.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub tags: BTreeSet<String>,
     /// Current score.
     #[serde(default)]
@@ -417,7 +422,7 @@ pub struct Lead {
     #[serde(default)]
     pub scoring: ScoreState,
     /// Behaviour profile.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Profile::is_empty")]
     pub profile: Profile,
     /// When it was created.
     pub created_at: DateTime<Utc>,
@@ -441,13 +446,13 @@ pub struct Lead {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub converted_at: Option<DateTime<Utc>>,
     /// Leads absorbed into this one (direct merge lineage).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub merged_from: Vec<LeadId>,
     /// Leads an operator declared to be different people (never auto-merged again).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub separated_from: Vec<LeadId>,
     /// Captures that arrived after the lead became a customer (renewal / repeat inquiries).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub repeat_inquiries: u32,
     /// Who referred this lead (social fission).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -162,6 +162,11 @@ pub struct Profile {
 }
 
 impl Profile {
+    /// Nothing observed yet (as a new lead's profile).
+    pub fn is_empty(&self) -> bool {
+        *self == Profile::default()
+    }
+
     /// Decay the weights to `at` (no-op for earlier instants).
     pub fn decay_to(&mut self, at: DateTime<Utc>, cfg: &ProfileConfig) {
         if let Some(prev) = self.as_of {

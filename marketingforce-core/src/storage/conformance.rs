@@ -56,6 +56,7 @@ pub const CHECKS: &[&str] = &[
     "pure_fence",
     "racing_writers_on_one_head",
     "large_batches",
+    "get_many",
 ];
 
 /// Run a check on a fresh multi-threaded tokio runtime (used by the macro's tests).
@@ -95,6 +96,7 @@ macro_rules! store_conformance_tests {
         $crate::__conformance_test!($factory, pure_fence);
         $crate::__conformance_test!($factory, racing_writers_on_one_head);
         $crate::__conformance_test!($factory, large_batches);
+        $crate::__conformance_test!($factory, get_many);
     };
 }
 
@@ -1232,6 +1234,7 @@ type Model = std::collections::BTreeMap<(String, String), (u64, Vec<(String, Str
 
 /// The records of `model` and every index look-up of [`large_batches`] match the store.
 async fn assert_matches_model(s: &dyn Store, t: &TenantId, model: &Model, step: &str) {
+    assert_get_many_matches_model(s, t, model, step).await;
     for collection in ["a", "b"] {
         let page = s
             .list(t, collection, &PageRequest::first(1000))
@@ -1262,6 +1265,38 @@ async fn assert_matches_model(s: &dyn Store, t: &TenantId, model: &Model, step: 
                 "{step}: look-up {collection} {name}={value}"
             );
         }
+    }
+}
+
+/// `get_many` of every key the model has ever had, backwards, with one key twice and one
+/// never written, answers what the model holds for each, in the keys' order.
+async fn assert_get_many_matches_model(s: &dyn Store, t: &TenantId, model: &Model, step: &str) {
+    for collection in ["a", "b"] {
+        let mut keys: Vec<String> = (0..180).rev().map(|i| format!("r{i:03}")).collect();
+        keys.insert(7, "r000".to_string());
+        keys.push("never".to_string());
+        let got: Vec<Option<u64>> = s
+            .get_many(t, collection, &keys)
+            .await
+            .expect("get_many")
+            .into_iter()
+            .zip(&keys)
+            .map(|(r, k)| {
+                r.map(|r| {
+                    assert_eq!(&r.key, k, "{step}: get_many answers in the keys' order");
+                    r.version
+                })
+            })
+            .collect();
+        let expected: Vec<Option<u64>> = keys
+            .iter()
+            .map(|k| {
+                model
+                    .get(&(collection.to_string(), k.clone()))
+                    .map(|(v, _)| *v)
+            })
+            .collect();
+        assert_eq!(got, expected, "{step}: get_many of {collection}");
     }
 }
 
@@ -1369,4 +1404,97 @@ pub async fn large_batches(store: Arc<dyn Store>) {
     assert_matches_model(s, &t, &model, "after putting the same index entries").await;
     let record = s.get(&t, "a", &key(0)).await.expect("get").expect("live");
     assert_eq!(record.value, b"again");
+}
+
+/// `get_many` answers one entry per key in the keys' order — values and versions as `get`
+/// reads them, `None` for absent and deleted keys, twice for a key given twice — nothing for
+/// no keys, and nothing of another tenant's or another collection's records.
+pub async fn get_many(store: Arc<dyn Store>) {
+    let s = &*store;
+    let (t, other) = (TenantId::new(), TenantId::new());
+    assert!(s.get_many(&t, "c", &[]).await.expect("no keys").is_empty());
+    let absent = s
+        .get_many(&t, "c", &["x".to_string()])
+        .await
+        .expect("unknown tenant");
+    assert_eq!(absent.len(), 1);
+    assert!(
+        absent[0].is_none(),
+        "a tenant that wrote nothing has no records"
+    );
+    let mut b = Batch::new();
+    for i in 0..40 {
+        put(
+            &mut b,
+            "c",
+            &format!("k{i}"),
+            format!("v{i}").as_bytes(),
+            &[],
+            Expect::Absent,
+        );
+    }
+    put(&mut b, "d", "k1", b"other collection", &[], Expect::Absent);
+    commit(s, &t, b).await.expect("seed");
+    put_one(s, &other, "c", "k2", b"other tenant", Expect::Absent)
+        .await
+        .expect("other tenant");
+    let mut b = Batch::new();
+    put(&mut b, "c", "k3", b"v3 again", &[], Expect::Version(1));
+    b.delete("c", "k4", Expect::Version(1));
+    commit(s, &t, b).await.expect("update and delete");
+
+    let keys: Vec<String> = ["k3", "k4", "zz", "k1", "k3", "k39", "k2"]
+        .iter()
+        .map(|k| k.to_string())
+        .collect();
+    let got = s.get_many(&t, "c", &keys).await.expect("get_many");
+    let seen: Vec<Option<(String, u64, Vec<u8>)>> = got
+        .into_iter()
+        .map(|r| r.map(|r| (r.key, r.version, r.value)))
+        .collect();
+    let rec = |k: &str, v: u64, value: &str| Some((k.to_string(), v, value.as_bytes().to_vec()));
+    assert_eq!(
+        seen,
+        vec![
+            rec("k3", 2, "v3 again"),
+            None,
+            None,
+            rec("k1", 1, "v1"),
+            rec("k3", 2, "v3 again"),
+            rec("k39", 1, "v39"),
+            rec("k2", 1, "v2"),
+        ]
+    );
+    for (i, r) in s
+        .get_many(&t, "c", &keys)
+        .await
+        .expect("again")
+        .iter()
+        .enumerate()
+    {
+        let one = s.get(&t, "c", &keys[i]).await.expect("get");
+        assert_eq!(
+            r.as_ref().map(|r| (&r.key, r.version, &r.value)),
+            one.as_ref().map(|r| (&r.key, r.version, &r.value)),
+            "get_many and get agree on {}",
+            keys[i]
+        );
+    }
+    let theirs = s
+        .get_many(&other, "c", &["k1".to_string(), "k2".to_string()])
+        .await
+        .expect("other tenant");
+    assert!(theirs[0].is_none(), "another tenant's record is not read");
+    assert_eq!(
+        theirs[1].as_ref().map(|r| r.value.clone()),
+        Some(b"other tenant".to_vec())
+    );
+    // Many keys in one call (more than SQLite binds in one statement).
+    let many: Vec<String> = (0..1500).map(|i| format!("k{}", i % 50)).collect();
+    let got = s.get_many(&t, "c", &many).await.expect("many keys");
+    assert_eq!(got.len(), 1500);
+    for (k, r) in many.iter().zip(&got) {
+        let n: usize = k[1..].parse().expect("number");
+        assert_eq!(r.is_some(), n < 40 && n != 4, "{k}");
+    }
 }

@@ -224,6 +224,25 @@ impl Store for MemoryStore {
         .await
     }
 
+    async fn get_many(
+        &self,
+        tenant: &TenantId,
+        collection: &str,
+        keys: &[String],
+    ) -> Result<Vec<Option<Record>>> {
+        observe_read("store.get_many", "memory", async {
+            Ok(self
+                .read(tenant, |t| {
+                    let c = t.collections.get(collection);
+                    keys.iter()
+                        .map(|k| c.and_then(|c| c.records.get(k)).map(|s| record(k, s)))
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_else(|| vec![None; keys.len()]))
+        })
+        .await
+    }
+
     async fn list(
         &self,
         tenant: &TenantId,

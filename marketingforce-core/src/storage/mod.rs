@@ -231,7 +231,7 @@ pub use page::{Cursor, Page, PageRequest};
 pub use postgres::{PostgresOptions, PostgresStore};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
-pub use typed::{Collection, Entity, Journal, Versioned};
+pub use typed::{Collection, EncodedEntity, Entity, Journal, Versioned};
 
 use crate::error::{Result, VersionState};
 use crate::tenant::TenantId;
@@ -396,6 +396,27 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     /// Read one record.
     async fn get(&self, tenant: &TenantId, collection: &str, key: &str) -> Result<Option<Record>>;
+
+    /// Read several records of one collection: one answer per key, in the order of `keys`
+    /// (`None` where a key has no record; a key given twice is answered twice). Backends
+    /// answer in one round trip where they can; the default asks [`get`](Self::get) key by
+    /// key. The answers are each current when read, not one snapshot: a write that relies on
+    /// them states the versions it read ([`Expect::Version`]).
+    ///
+    /// # Errors
+    /// As [`get`](Self::get); nothing is answered when one read fails.
+    async fn get_many(
+        &self,
+        tenant: &TenantId,
+        collection: &str,
+        keys: &[String],
+    ) -> Result<Vec<Option<Record>>> {
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            out.push(self.get(tenant, collection, key).await?);
+        }
+        Ok(out)
+    }
 
     /// Records of a collection in key order (byte-wise), a page at a time.
     async fn list(

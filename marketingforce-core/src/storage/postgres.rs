@@ -701,6 +701,20 @@ impl Store for PostgresStore {
         .await
     }
 
+    async fn get_many(
+        &self,
+        tenant: &TenantId,
+        collection: &str,
+        keys: &[String],
+    ) -> Result<Vec<Option<Record>>> {
+        observe_read(
+            "store.get_many",
+            "postgres",
+            self.get_many_impl(tenant, collection, keys),
+        )
+        .await
+    }
+
     async fn list(
         &self,
         tenant: &TenantId,
@@ -772,6 +786,33 @@ impl Store for PostgresStore {
 
 /// The backend's own reads and commit; the [`Store`] impl above wraps them in telemetry.
 impl PostgresStore {
+    /// One statement for every key (`key = ANY($3)`), answers put back in the keys' order.
+    async fn get_many_impl(
+        &self,
+        tenant: &TenantId,
+        collection: &str,
+        keys: &[String],
+    ) -> Result<Vec<Option<Record>>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(
+            "SELECT key, version, value FROM mf_records WHERE tenant = $1 AND collection = $2 AND key = ANY($3)",
+        )
+        .bind(tenant.to_string())
+        .bind(collection)
+        .bind(keys)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        let mut found = std::collections::HashMap::with_capacity(rows.len());
+        for row in &rows {
+            let r = row_record(row)?;
+            found.insert(r.key.clone(), r);
+        }
+        Ok(keys.iter().map(|k| found.get(k).cloned()).collect())
+    }
+
     async fn get_impl(
         &self,
         tenant: &TenantId,

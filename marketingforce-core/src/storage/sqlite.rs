@@ -666,6 +666,20 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn get_many(
+        &self,
+        tenant: &TenantId,
+        collection: &str,
+        keys: &[String],
+    ) -> Result<Vec<Option<Record>>> {
+        observe_read(
+            "store.get_many",
+            "sqlite",
+            self.get_many_impl(tenant, collection, keys),
+        )
+        .await
+    }
+
     async fn list(
         &self,
         tenant: &TenantId,
@@ -750,6 +764,33 @@ impl SqliteStore {
             )
             .and_then(|mut s| s.query_row(params![t, c, k], row_record).optional())
             .map_err(db_err)
+        })
+        .await
+    }
+
+    /// One reader connection, one read transaction, the cached point query per key.
+    async fn get_many_impl(
+        &self,
+        tenant: &TenantId,
+        collection: &str,
+        keys: &[String],
+    ) -> Result<Vec<Option<Record>>> {
+        let (t, c, keys) = (tenant.to_string(), collection.to_string(), keys.to_vec());
+        self.read(move |conn| {
+            let tx = conn.unchecked_transaction().map_err(db_err)?;
+            let mut s = tx
+                .prepare_cached(
+                    "SELECT key, version, value FROM mf_records WHERE tenant = ?1 AND collection = ?2 AND key = ?3",
+                )
+                .map_err(db_err)?;
+            let out = keys
+                .iter()
+                .map(|k| s.query_row(params![t, c, k], row_record).optional())
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(db_err)?;
+            drop(s);
+            tx.commit().map_err(db_err)?;
+            Ok(out)
         })
         .await
     }

@@ -131,12 +131,58 @@ pub struct Contribution {
 pub struct Explanation {
     /// `log2(λ / (1 − λ))`.
     pub prior_weight: f64,
-    /// One per field, in [`FIELDS`] order.
+    /// One per field, in [`FIELDS`] order. Stored and sent without the null ones (a field
+    /// missing on either side contributes nothing: level `null`, `m`, `u` and weight 0);
+    /// reading puts them back, so an explanation reads back equal to what was written.
+    #[serde(with = "stored_contributions")]
+    #[schemars(with = "Vec<Contribution>")]
     pub contributions: Vec<Contribution>,
     /// Prior weight plus the contributions.
     pub match_weight: f64,
     /// `2^w / (1 + 2^w)`.
     pub match_probability: f64,
+}
+
+impl Contribution {
+    /// The contribution of a field missing on either side.
+    fn null(field: Field) -> Contribution {
+        Contribution {
+            field,
+            level: "null".to_string(),
+            m: 0.0,
+            u: 0.0,
+            weight: 0.0,
+        }
+    }
+
+    fn is_null(&self) -> bool {
+        *self == Contribution::null(self.field)
+    }
+}
+
+/// [`Explanation::contributions`] without its null entries: a merge's lineage keeps an
+/// explanation per fuzzy match, most of whose fields are usually null.
+mod stored_contributions {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::{Contribution, FIELDS};
+
+    pub fn serialize<S: Serializer>(all: &[Contribution], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(all.iter().filter(|c| !c.is_null()))
+    }
+
+    /// Every field in [`FIELDS`] order: the one given for it (the first, if given twice), or
+    /// null. Explanations stored in full read the same.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Contribution>, D::Error> {
+        let mut given = Vec::<Contribution>::deserialize(d)?;
+        Ok(FIELDS
+            .iter()
+            .map(|f| match given.iter().position(|c| c.field == *f) {
+                Some(i) => given.swap_remove(i),
+                None => Contribution::null(*f),
+            })
+            .collect())
+    }
 }
 
 /// A compiled model: the weight of every level, ready for scoring.
@@ -260,6 +306,41 @@ impl Weights {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn explanations_are_stored_without_null_fields_and_read_back_whole() {
+        let w = Weights::new(&Model::default());
+        let mut levels: Levels = [0; N_FIELDS];
+        levels[0] = 1;
+        levels[N_FIELDS - 1] = 1;
+        let e = w.explain_levels(&levels);
+        assert_eq!(e.contributions.len(), N_FIELDS);
+        let json = serde_json::to_string(&e).expect("encode");
+        assert_eq!(json.matches("\"field\"").count(), 2, "{json}");
+        assert!(!json.contains("\"null\""), "{json}");
+        let back: Explanation = serde_json::from_str(&json).expect("decode");
+        // JSON numbers read back to within an ulp (serde_json's default float parsing).
+        assert_eq!(back.contributions.len(), N_FIELDS);
+        for (b, c) in back.contributions.iter().zip(&e.contributions) {
+            assert_eq!((b.field, &b.level), (c.field, &c.level));
+            assert!((b.weight - c.weight).abs() < 1e-12 && (b.m - c.m).abs() < 1e-12);
+        }
+        // Stored in full before: reads the same as stored without the nulls.
+        let mut full = serde_json::to_value(&e).expect("value");
+        full["contributions"] = serde_json::to_value(
+            e.contributions
+                .iter()
+                .map(|c| serde_json::to_value(c).expect("contribution"))
+                .collect::<Vec<_>>(),
+        )
+        .expect("array");
+        assert_eq!(
+            full["contributions"].as_array().map(Vec::len),
+            Some(N_FIELDS)
+        );
+        let full: Explanation = serde_json::from_str(&full.to_string()).expect("decode full");
+        assert_eq!(full, back);
+    }
 
     #[test]
     fn default_model_validates_and_weights_follow_m_over_u() {

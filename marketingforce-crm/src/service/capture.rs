@@ -8,9 +8,9 @@ use marketingforce_core::tenant::TenantId;
 use marketingforce_core::IdempotencyKey;
 use serde::{Deserialize, Serialize};
 
-use super::{Crm, CrmConfig, TenantState, Work, WorkVault};
+use super::{load_holder, Crm, CrmConfig, TenantState, Work, WorkLead, WorkVault};
 use crate::crypto::BlindKind;
-use crate::dedupe::{pair_of, Decision, MatchKeys, MatchRule};
+use crate::dedupe::{pair_of, Decision, MatchKeys, MatchRule, Scored};
 use crate::error::{CrmError, Result};
 use crate::events::{DuplicateProposed, ReviewFact};
 use crate::gate::CaptureAllowance;
@@ -21,6 +21,7 @@ use crate::model::{
     Actor, Consent, ContactPii, Contribution, Lead, LeadStatus, MatchEvidence, PossibleDuplicate,
     ReviewStatus, Source, Stage, StageSet, Touch, VaultRecord,
 };
+use crate::par;
 use crate::profile::apply_tags;
 use crate::request::{CaptureRequest, Inquiry, NormalisedCapture};
 use crate::survivorship::{pick, Field};
@@ -297,23 +298,25 @@ impl Crm {
         }
         let mut results: Vec<Option<RowResult>> = vec![None; rows.len()];
         let mut good = Vec::with_capacity(rows.len());
-        for (i, (line, r)) in rows.iter().enumerate() {
-            let line = *line;
-            let normalised = match r {
-                Ok(r) => r.normalise().and_then(|n| {
+        let checked = par::map(rows, |(_, r)| {
+            r.ok().map(|r| {
+                r.normalise().and_then(|n| {
                     if strict && n.unmatched {
                         return Err(CrmError::NoIdentity);
                     }
                     self.check_client_time("captured_at", n.captured_at)?;
                     self.check_birth_date(&n)?;
                     Ok(n)
-                }),
-                Err(e) => {
-                    if let Some(slot) = results.get_mut(i) {
-                        *slot = Some(Err(RowError::of(line, e)));
-                    }
-                    continue;
+                })
+            })
+        });
+        for (i, ((line, r), normalised)) in rows.iter().zip(checked).enumerate() {
+            let line = *line;
+            let (Ok(_), Some(normalised)) = (r, normalised) else {
+                if let (Err(e), Some(slot)) = (r, results.get_mut(i)) {
+                    *slot = Some(Err(RowError::of(line, e)));
                 }
+                continue;
             };
             match normalised {
                 Ok(n) => good.push((i, line, n)),
@@ -573,14 +576,28 @@ impl Crm {
         let indexer = self.tenant_indexer(tenant)?;
         let cfg = st.config.clone();
         let now = self.clock.now();
-        let mut out = Vec::with_capacity(rows.len());
-        for (line, n) in rows {
-            let at = n.captured_at.unwrap_or(now);
-            let keys = MatchKeys::of(&n.identity, n.source.as_str(), &indexer);
-            let ids = self.ids.clone();
-            let scored = st
-                .engine
-                .ingest_scored(&keys, || LeadId::generate(ids.as_ref()));
+        // First the engine decides every row, in order (a row may join a lead an earlier row
+        // of the batch created); then the existing leads the decisions join or absorb are read
+        // at once, with their vaults; then the rows are applied in order.
+        let keys = par::map(&rows, |(_, n)| {
+            MatchKeys::of(&n.identity, n.source.as_str(), &indexer)
+        });
+        let decided: Vec<(usize, NormalisedCapture, DateTime<Utc>, Scored)> = rows
+            .into_iter()
+            .zip(keys)
+            .map(|((line, n), keys)| {
+                let at = n.captured_at.unwrap_or(now);
+                let ids = self.ids.clone();
+                let scored = st
+                    .engine
+                    .ingest_scored(&keys, || LeadId::generate(ids.as_ref()));
+                (line, n, at, scored)
+            })
+            .collect();
+        self.prefetch_joined(tenant, work, decided.iter().map(|(_, _, _, s)| &s.decision))
+            .await?;
+        let mut out = Vec::with_capacity(decided.len());
+        for (line, n, at, scored) in decided {
             let lead_of_capture = scored.decision.lead();
             for p in &scored.proposals {
                 let (a, b) = pair_of(lead_of_capture, p.lead);
@@ -697,6 +714,61 @@ impl Crm {
             out.push((line, outcome));
         }
         Ok(out)
+    }
+
+    /// Read into `work`, in one round trip each, the stored leads and vaults that `decisions`
+    /// join or absorb (leads the same decisions create are new: there is nothing to read).
+    /// What is read is what [`load_work`](Crm::load_work) and [`vault_work`](Crm::vault_work)
+    /// would read one by one, at the versions the commit then expects.
+    async fn prefetch_joined<'d>(
+        &self,
+        tenant: &TenantId,
+        work: &mut Work,
+        decisions: impl Iterator<Item = &'d Decision>,
+    ) -> Result<()> {
+        let mut created = std::collections::HashSet::new();
+        let mut wanted = std::collections::BTreeSet::new();
+        for d in decisions {
+            match d {
+                Decision::New { lead } => {
+                    created.insert(*lead);
+                }
+                Decision::Joined { lead, merged, .. } => {
+                    for id in std::iter::once(lead).chain(merged.iter().map(|(m, _)| m)) {
+                        if !created.contains(id) && !work.leads.contains_key(id) {
+                            wanted.insert(*id);
+                        }
+                    }
+                }
+                Decision::Unchanged { .. } => {}
+            }
+        }
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<LeadId> = wanted.into_iter().collect();
+        let keys: Vec<String> = ids.iter().map(LeadId::to_string).collect();
+        let leads = self.leads().get_many(tenant, &keys).await?;
+        let vaults = self.vaults().get_many(tenant, &keys).await?;
+        for ((id, lead), vault) in ids.iter().zip(leads).zip(vaults) {
+            let v = lead.ok_or(CrmError::LeadNotFound(*id))?;
+            work.leads.insert(
+                *id,
+                WorkLead {
+                    accounted: load_holder(&v.value),
+                    lead: v.value,
+                    version: Some(v.version),
+                },
+            );
+            if !work.vaults.contains_key(id) {
+                let entry = match vault {
+                    Some(v) => WorkVault::Put(self.open_vault(tenant, &v.value)?, Some(v.version)),
+                    None => WorkVault::Put(ContactPii::default(), None),
+                };
+                work.vaults.insert(*id, entry);
+            }
+        }
+        Ok(())
     }
 
     fn new_lead(

@@ -21,7 +21,7 @@ use marketingforce_core::env::Env;
 use marketingforce_core::events::Outbox;
 use marketingforce_core::id::IdGenerator;
 use marketingforce_core::storage::{
-    Batch, Collection, CommitOutcome, Entity, Expect, Idempotent, Store, Versioned,
+    Batch, Collection, CommitOutcome, EncodedEntity, Entity, Expect, Idempotent, Store, Versioned,
 };
 use marketingforce_core::telemetry::operation;
 use marketingforce_core::tenant::TenantId;
@@ -39,6 +39,7 @@ use crate::gate::{CaptureGate, OpenCapture};
 use crate::ids::{LeadId, UserId};
 use crate::lifecycle::{LeadEvent, LifecycleConfig, HISTORY_JOURNAL};
 use crate::model::{ContactPii, Lead, LeadStatus, PossibleDuplicate, VaultRecord};
+use crate::par;
 use crate::profile::{validate_tag_rules, ProfileConfig, ScoringConfig, TagRule};
 use crate::seats::{SeatGate, UnlimitedSeats};
 use crate::staff::Staff;
@@ -901,31 +902,44 @@ impl Crm {
             extra,
         } = work;
         let mut batch = extra;
-        for w in leads.values() {
-            let expect = w.version.map_or(Expect::Absent, Expect::Version);
-            batch.put_entity(tenant, &w.lead, expect)?;
+        // Encoding and sealing are per lead: large commits spread them over the cores.
+        let changed: Vec<&WorkLead> = leads.values().collect();
+        let encoded = par::map(&changed, |w| EncodedEntity::new(tenant, &w.lead));
+        for (w, e) in changed.iter().zip(encoded) {
+            batch.put_encoded(e?, w.version.map_or(Expect::Absent, Expect::Version));
         }
-        // The tenant's active keys, fetched once for every vault of the commit.
-        let mut keys = None;
+        let mut puts = Vec::new();
         for (id, v) in &vaults {
             match v {
-                WorkVault::Put(pii, version) => {
-                    let (ix, sealer) = match &mut keys {
-                        Some(k) => k,
-                        None => {
-                            keys.insert((self.indexer.tenant(tenant)?, self.cipher.sealer(tenant)?))
-                        }
-                    };
-                    let rec = self.seal_vault_with(ix, sealer, *id, pii)?;
-                    batch.put_entity(
-                        tenant,
-                        &rec,
-                        version.map_or(Expect::Absent, Expect::Version),
-                    )?;
-                }
+                WorkVault::Put(pii, version) => puts.push((*id, pii, *version)),
                 WorkVault::Delete(version) => {
                     batch.delete_entity::<VaultRecord>(id.to_string(), Expect::Version(*version));
                 }
+            }
+        }
+        if !puts.is_empty() {
+            // The tenant's active keys, fetched once for every vault of the commit; each
+            // thread seals under the same key with a nonce sequence of its own.
+            let ix = self.indexer.tenant(tenant)?;
+            let first = self.cipher.sealer(tenant)?;
+            let first = std::sync::Mutex::new(Some(first));
+            let sealed = par::map_with(
+                &puts,
+                || {
+                    let taken = first.lock().ok().and_then(|mut f| f.take());
+                    taken.map_or_else(|| self.cipher.sealer(tenant), Ok)
+                },
+                |sealer, (id, pii, _)| {
+                    let sealer = sealer.as_mut().map_err(|e| CrmError::Crypto {
+                        what: "vault".into(),
+                        reason: e.to_string(),
+                    })?;
+                    let rec = self.seal_vault_with(&ix, sealer, *id, pii)?;
+                    Ok::<_, CrmError>(EncodedEntity::new(tenant, &rec)?)
+                },
+            );
+            for ((_, _, version), rec) in puts.iter().zip(sealed) {
+                batch.put_encoded(rec?, version.map_or(Expect::Absent, Expect::Version));
             }
         }
         for c in &cursors {
