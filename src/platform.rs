@@ -7,7 +7,6 @@
 //! (tenant, operation) ([the scoping rule](crate::core::idempotency)).
 //!
 //! ```
-//! use std::sync::Arc;
 //! use marketingforce::core::keys::KeyRing;
 //! use marketingforce::core::tenant::{Tenant, TenantId};
 //! use marketingforce::core::IdempotencyKey;
@@ -21,18 +20,19 @@
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 //! let platform = Platform::open("memory")
 //!     .await?
-//!     .keys(Arc::new(KeyRing::new("k1", [7; 32])))
+//!     .keys(KeyRing::new("k1", [7; 32]))
 //!     .build()?;
 //! let key = |k: &str| IdempotencyKey::new(k).unwrap();
 //!
 //! let profile = Tenant::new(TenantId::new(), "上海精工机械有限公司")?;
 //! let tenant = platform.register_tenant(&profile, &key("signup-1")).await?;
 //!
-//! // Capture is a paid function: T Cloud Standard with lead management, paid in full.
-//! let today = platform.env().clock().today(profile.time_zone);
-//! let mut order = QuoteRequest::new(marketingforce::modules::products::BundleId::TCLOUD_STANDARD, Term::new(today, 12));
-//! order.add_ons = vec![ModuleId::LEAD_MANAGEMENT];
-//! tenant.subscriptions().subscribe(&order, today, &key("order-1")).await?;
+//! // Capture is a paid function: T Cloud Standard with lead management, paid in full today.
+//! let bundle = marketingforce::modules::products::BundleId::TCLOUD_STANDARD;
+//! let order = QuoteRequest::new(bundle, Term::new(tenant.today(), 12))
+//!     .add_on(ModuleId::LEAD_MANAGEMENT);
+//! tenant.subscribe(&order, &key("order-1")).await?;
+//! tenant.require_module(&ModuleId::LEAD_MANAGEMENT).await?;
 //!
 //! let lead = tenant
 //!     .crm()
