@@ -44,6 +44,6 @@ pub mod bridges;
 #[cfg(all(feature = "modules", feature = "crm", feature = "ads"))]
 pub mod platform;
 #[cfg(all(feature = "modules", feature = "crm", feature = "ads"))]
-pub use platform::{Platform, PlatformBuilder, TenantHandle};
+pub use platform::{IntoKeyProvider, Platform, PlatformBuilder, TenantHandle};
 #[cfg(all(feature = "modules", feature = "crm", feature = "ads"))]
 pub mod prelude;

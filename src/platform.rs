@@ -7,7 +7,6 @@
 //! (tenant, operation) ([the scoping rule](crate::core::idempotency)).
 //!
 //! ```
-//! use std::sync::Arc;
 //! use marketingforce::core::keys::KeyRing;
 //! use marketingforce::core::tenant::{Tenant, TenantId};
 //! use marketingforce::core::IdempotencyKey;
@@ -21,18 +20,19 @@
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 //! let platform = Platform::open("memory")
 //!     .await?
-//!     .keys(Arc::new(KeyRing::new("k1", [7; 32])))
+//!     .keys(KeyRing::new("k1", [7; 32]))
 //!     .build()?;
 //! let key = |k: &str| IdempotencyKey::new(k).unwrap();
 //!
 //! let profile = Tenant::new(TenantId::new(), "上海精工机械有限公司")?;
 //! let tenant = platform.register_tenant(&profile, &key("signup-1")).await?;
 //!
-//! // Capture is a paid function: T Cloud Standard with lead management, paid in full.
-//! let today = platform.env().clock().today(profile.time_zone);
-//! let mut order = QuoteRequest::new(marketingforce::modules::products::BundleId::TCLOUD_STANDARD, Term::new(today, 12));
-//! order.add_ons = vec![ModuleId::LEAD_MANAGEMENT];
-//! tenant.subscriptions().subscribe(&order, today, &key("order-1")).await?;
+//! // Capture is a paid function: T Cloud Standard with lead management, paid in full today.
+//! let bundle = marketingforce::modules::products::BundleId::TCLOUD_STANDARD;
+//! let order = QuoteRequest::new(bundle, Term::new(tenant.today(), 12))
+//!     .add_on(ModuleId::LEAD_MANAGEMENT);
+//! tenant.subscribe(&order, &key("order-1")).await?;
+//! tenant.require_module(&ModuleId::LEAD_MANAGEMENT).await?;
 //!
 //! let lead = tenant
 //!     .crm()
@@ -62,7 +62,7 @@ use marketingforce_ads::{AdOps, AdOpsConfig, AdsError};
 use marketingforce_core::env::{Env, HttpSettings};
 use marketingforce_core::id::IdGenerator;
 use marketingforce_core::idempotency::IdempotencyKey;
-use marketingforce_core::keys::KeyProvider;
+use marketingforce_core::keys::{KeyProvider, KeyRing};
 use marketingforce_core::storage::{Page, Store, StoreUrl};
 use marketingforce_core::tenant::{Tenant, TenantDirectory, TenantId};
 use marketingforce_core::time::{BusinessCalendar, Clock};
@@ -73,6 +73,7 @@ use marketingforce_crm::lifecycle::LeadEvent;
 use marketingforce_crm::model::Lead;
 use marketingforce_crm::request::CaptureRequest;
 use marketingforce_crm::{CaptureOutcome, Crm, CrmConfig, CrmError, LeadQuery};
+use marketingforce_modules::catalog::ModuleId;
 use marketingforce_modules::entitlements::{EntitlementRegistry, Entitlements};
 use marketingforce_modules::pricing::{QuoteEngine, QuoteRequest};
 use marketingforce_modules::subscriptions::{
@@ -84,6 +85,30 @@ use marketingforce_modules::ModulesError;
 mod content;
 #[cfg(feature = "content")]
 pub use content::TenantContent;
+
+/// What [`PlatformBuilder::keys`] takes: a key provider, shared or by value.
+pub trait IntoKeyProvider {
+    /// The provider, shared.
+    fn into_key_provider(self) -> Arc<dyn KeyProvider>;
+}
+
+impl IntoKeyProvider for Arc<dyn KeyProvider> {
+    fn into_key_provider(self) -> Arc<dyn KeyProvider> {
+        self
+    }
+}
+
+impl<P: KeyProvider + 'static> IntoKeyProvider for Arc<P> {
+    fn into_key_provider(self) -> Arc<dyn KeyProvider> {
+        self
+    }
+}
+
+impl IntoKeyProvider for KeyRing {
+    fn into_key_provider(self) -> Arc<dyn KeyProvider> {
+        Arc::new(self)
+    }
+}
 
 /// Builds a [`Platform`]: every setting has a default except the keys, which the CRM needs to
 /// seal personal data.
@@ -131,11 +156,12 @@ impl PlatformBuilder {
         self
     }
 
-    /// Seal personal data and key fingerprints with `keys` (required; in production a
-    /// `KeyProvider` over your KMS).
+    /// Seal personal data and key fingerprints with `keys` (required): a shared provider
+    /// (`Arc<dyn KeyProvider>`, `Arc<P>` — in production a `KeyProvider` over your KMS) or a
+    /// [`KeyRing`](marketingforce_core::keys::KeyRing) by value.
     #[must_use]
-    pub fn keys(mut self, keys: Arc<dyn KeyProvider>) -> Self {
-        self.keys = Some(keys);
+    pub fn keys(mut self, keys: impl IntoKeyProvider) -> Self {
+        self.keys = Some(keys.into_key_provider());
         self
     }
 
@@ -434,6 +460,66 @@ impl TenantHandle {
     /// The tenant's profile.
     pub fn profile(&self) -> &Tenant {
         &self.profile
+    }
+
+    /// Today in the tenant's time zone, on the platform's clock.
+    pub fn today(&self) -> NaiveDate {
+        self.inner.env.clock().today(self.profile.time_zone)
+    }
+
+    /// Subscribe the tenant to `order` as a direct sale paid in full, signed today in its time
+    /// zone: [`TenantSubscriptions::subscribe`] on [`today`](Self::today) (for a sale signed on
+    /// another day, or with credit months, a salesperson or a partner, use
+    /// [`subscriptions`](Self::subscriptions)). A retry with the same key finishes the sale
+    /// exactly once.
+    ///
+    /// ```
+    /// # use marketingforce::prelude::*;
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let platform = Platform::open("memory").await?.keys(KeyRing::new("k1", [7; 32])).build()?;
+    /// # let key = IdempotencyKey::from_static;
+    /// # let tenant = platform.register_tenant(&Tenant::new(TenantId::new(), "上海精工")?, &key("t")).await?;
+    /// let order = QuoteRequest::new(BundleId::TCLOUD_STANDARD, Term::new(tenant.today(), 12));
+    /// let subscription = tenant.subscribe(&order, &key("order-1")).await?;
+    /// assert_eq!(subscription.quote.start, tenant.today());
+    /// assert_eq!(tenant.subscribe(&order, &key("order-1")).await?, subscription);
+    /// # Ok::<(), Box<dyn std::error::Error>>(()) }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    /// As [`TenantSubscriptions::subscribe`].
+    pub async fn subscribe(
+        &self,
+        order: &QuoteRequest,
+        key: &IdempotencyKey,
+    ) -> Result<Subscription, ModulesError> {
+        self.subscriptions()
+            .subscribe(order, self.today(), key)
+            .await
+    }
+
+    /// Refuse a module the tenant is not entitled to today — the check in front of a paid
+    /// function: [`Entitlements::require`] on [`entitlements`](Self::entitlements).
+    ///
+    /// ```
+    /// # use marketingforce::prelude::*;
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let platform = Platform::open("memory").await?.keys(KeyRing::new("k1", [7; 32])).build()?;
+    /// # let key = IdempotencyKey::from_static;
+    /// # let tenant = platform.register_tenant(&Tenant::new(TenantId::new(), "上海精工")?, &key("t")).await?;
+    /// let e = tenant.require_module(&ModuleId::LEAD_MANAGEMENT).await.unwrap_err();
+    /// assert_eq!(e.kind(), ErrorKind::Forbidden);
+    /// let order = QuoteRequest::new(BundleId::TCLOUD_STANDARD, Term::new(tenant.today(), 12));
+    /// tenant.subscribe(&order.add_on(ModuleId::LEAD_MANAGEMENT), &key("order-1")).await?;
+    /// tenant.require_module(&ModuleId::LEAD_MANAGEMENT).await?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(()) }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    /// [`ModulesError::NotEntitled`], naming the bundles that include the module; storage
+    /// errors.
+    pub async fn require_module(&self, module: &ModuleId) -> Result<(), ModulesError> {
+        self.entitlements().await?.require(module)
     }
 
     /// The tenant's entitlements today: modules, seats, quotas and the usage meter. Proven

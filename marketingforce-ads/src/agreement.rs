@@ -221,6 +221,41 @@ impl AgreementTerms {
         }
     }
 
+    /// [`one_year`](Self::one_year) of [`ServiceType::Distribution`]: we buy traffic as the
+    /// customer's agent (no KPI guarantees).
+    ///
+    /// ```
+    /// use marketingforce_ads::agreement::{AgreementTerms, ServiceType};
+    /// use marketingforce_core::money::Money;
+    ///
+    /// let start = "2026-03-01".parse().unwrap();
+    /// let terms = AgreementTerms::distribution(start, Money::cny("300000").unwrap(), "3%".parse().unwrap());
+    /// assert_eq!(terms.service_type, ServiceType::Distribution);
+    /// assert_eq!(terms.customer_rebate.rate().unwrap().to_string(), "3%");
+    /// ```
+    pub fn distribution(
+        start: NaiveDate,
+        credit_limit: Money,
+        customer_rebate: CustomerRebatePolicy,
+    ) -> AgreementTerms {
+        AgreementTerms::one_year(
+            ServiceType::Distribution,
+            start,
+            credit_limit,
+            customer_rebate,
+        )
+    }
+
+    /// [`one_year`](Self::one_year) of [`ServiceType::Solution`]: we deliver the campaign as
+    /// principal (KPI targets allowed).
+    pub fn solution(
+        start: NaiveDate,
+        credit_limit: Money,
+        customer_rebate: CustomerRebatePolicy,
+    ) -> AgreementTerms {
+        AgreementTerms::one_year(ServiceType::Solution, start, credit_limit, customer_rebate)
+    }
+
     /// Check the terms against `policy`.
     ///
     /// # Errors

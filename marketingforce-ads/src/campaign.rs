@@ -266,6 +266,38 @@ impl CampaignDraft {
         }
     }
 
+    /// [`new`](Self::new) priced per click, bidding at most `max_bid` a click
+    /// ([`Pricing::Cpc`]).
+    ///
+    /// ```
+    /// use marketingforce_ads::campaign::{CampaignDraft, Objective};
+    /// use marketingforce_core::adapters::ad_platform::Pricing;
+    /// use marketingforce_core::money::Money;
+    ///
+    /// let bid = Money::cny("1.20").unwrap();
+    /// let plan = CampaignDraft::cpc("春季上新", Objective::Traffic, bid, "2026-03-01".parse().unwrap());
+    /// assert_eq!(plan.pricing, Pricing::Cpc { max_bid: bid });
+    /// ```
+    pub fn cpc(
+        name: impl Into<String>,
+        objective: Objective,
+        max_bid: Money,
+        start: NaiveDate,
+    ) -> CampaignDraft {
+        CampaignDraft::new(name, objective, Pricing::Cpc { max_bid }, start)
+    }
+
+    /// [`new`](Self::new) priced per thousand impressions, bidding at most `max_bid` a
+    /// thousand ([`Pricing::Cpm`]).
+    pub fn cpm(
+        name: impl Into<String>,
+        objective: Objective,
+        max_bid: Money,
+        start: NaiveDate,
+    ) -> CampaignDraft {
+        CampaignDraft::new(name, objective, Pricing::Cpm { max_bid }, start)
+    }
+
     /// Cap the spend per day at `amount`.
     #[must_use]
     pub fn daily_budget(mut self, amount: Money) -> CampaignDraft {

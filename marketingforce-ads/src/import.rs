@@ -14,11 +14,15 @@
 //! | `account_id` | yes | the platform's ad account id |
 //! | `campaign_id` | yes | the platform's campaign id |
 //! | `spend` | yes | the amount charged, a decimal string (negative: a refund) |
-//! | `impressions`, `clicks` | yes | whole numbers |
+//! | `impressions`, `clicks` | both or neither (0) | whole numbers; leave both out for a spend-only export (a platform's billing statement), recorded without delivery |
 //! | `conversions` | no (0) | whole number |
 //! | `currency` | no (the import's) | ISO code, e.g. `CNY` |
 //! | `revision` | no (1) | the export's revision of the day; one per account-day |
 //! | `complete` | no (`true`) | whether the platform declared the day final |
+//!
+//! A spend-only row cannot be checked against a KPI target on clicks or impressions, so
+//! [`AdOps::import_reports`](crate::AdOps::import_reports) refuses one for a campaign with such
+//! a target (`rows[i].clicks`).
 //!
 //! Other columns (a platform's exports carry many) are ignored. JSON is an array of objects
 //! with the same keys; `spend` must be a string there (a JSON number is binary floating point,
@@ -201,14 +205,30 @@ pub const MAX_IMPORT_BYTES: usize = 64 * 1024 * 1024;
 /// One row, as text fields by column name.
 type Fields = BTreeMap<String, String>;
 
-const REQUIRED: [&str; 6] = [
-    "date",
-    "account_id",
-    "campaign_id",
-    "spend",
-    "impressions",
-    "clicks",
-];
+const REQUIRED: [&str; 4] = ["date", "account_id", "campaign_id", "spend"];
+
+/// The delivery columns: both or neither (a spend-only export).
+const DELIVERY: [&str; 2] = ["impressions", "clicks"];
+
+/// Where each data row of an export went, for checks that need our records (crate-internal).
+pub(crate) struct RowMeta {
+    /// The data row, 0-based.
+    pub(crate) row: usize,
+    /// The platform's account id.
+    pub(crate) account_id: String,
+    /// The day.
+    pub(crate) date: NaiveDate,
+    /// The platform's campaign id.
+    pub(crate) campaign_id: String,
+    /// The row left out impressions and clicks.
+    pub(crate) spend_only: bool,
+}
+
+/// An export parsed: its reports and its rows (crate-internal).
+pub(crate) struct ParsedExport {
+    pub(crate) reports: Vec<DailyReport>,
+    pub(crate) rows: Vec<RowMeta>,
+}
 
 /// Parse an export into one report per account-day, sorted by account and day, lines sorted by
 /// campaign (see the [module docs](self) for the columns).
@@ -223,6 +243,15 @@ pub fn parse_reports(
     data: &[u8],
     currency: Currency,
 ) -> Result<Vec<DailyReport>, ImportErrors> {
+    parse_export(format, data, currency).map(|p| p.reports)
+}
+
+/// [`parse_reports`], keeping where each row went.
+pub(crate) fn parse_export(
+    format: ImportFormat,
+    data: &[u8],
+    currency: Currency,
+) -> Result<ParsedExport, ImportErrors> {
     let fail = |e: RowError| ImportErrors { errors: vec![e] };
     if data.len() > MAX_IMPORT_BYTES {
         return Err(fail(RowError::file(
@@ -239,6 +268,7 @@ pub fn parse_reports(
         return Err(fail(RowError::file("rows", "the import has no rows")));
     }
     let mut errors = Vec::new();
+    let mut metas = Vec::with_capacity(rows.len());
     let mut days: BTreeMap<(String, NaiveDate), Day> = BTreeMap::new();
     for (i, fields) in rows.iter().enumerate() {
         if errors.len() >= ImportErrors::MAX {
@@ -246,6 +276,13 @@ pub fn parse_reports(
         }
         match parse_row(i, fields, currency) {
             Ok(row) => {
+                metas.push(RowMeta {
+                    row: i,
+                    account_id: row.account_id.clone(),
+                    date: row.date,
+                    campaign_id: row.line.campaign_id.clone(),
+                    spend_only: row.spend_only,
+                });
                 let day = days
                     .entry((row.account_id.clone(), row.date))
                     .or_insert_with(|| Day {
@@ -265,7 +302,7 @@ pub fn parse_reports(
     if !errors.is_empty() {
         return Err(ImportErrors { errors });
     }
-    Ok(days
+    let reports = days
         .into_iter()
         .map(|((account_id, date), mut day)| {
             day.lines.sort_by(|a, b| a.campaign_id.cmp(&b.campaign_id));
@@ -279,7 +316,11 @@ pub fn parse_reports(
                 lines: day.lines,
             }
         })
-        .collect())
+        .collect();
+    Ok(ParsedExport {
+        reports,
+        rows: metas,
+    })
 }
 
 struct Row {
@@ -289,6 +330,7 @@ struct Row {
     complete: bool,
     line: PerformanceLine,
     spend: Money,
+    spend_only: bool,
 }
 
 struct Day {
@@ -361,8 +403,10 @@ fn parse_row(i: usize, f: &Fields, default_currency: Currency) -> Result<Row, Ro
     let amount = parse_decimal(required("spend")?, "spend")
         .map_err(|_| RowError::at(i, "spend", "must be a decimal amount"))?;
     let spend = Money::new(amount, currency);
-    let impressions = count("impressions", None)?;
-    let clicks = count("clicks", None)?;
+    let (impressions, clicks, spend_only) = match (get("impressions"), get("clicks")) {
+        (None, None) => (0, 0, true),
+        _ => (count("impressions", None)?, count("clicks", None)?, false),
+    };
     let conversions = count("conversions", Some(0))?;
     if clicks > impressions && impressions > 0 {
         return Err(RowError::at(i, "clicks", "must not exceed impressions"));
@@ -390,6 +434,7 @@ fn parse_row(i: usize, f: &Fields, default_currency: Currency) -> Result<Row, Ro
         revision,
         complete,
         spend,
+        spend_only,
         line: PerformanceLine {
             campaign_id,
             impressions,
@@ -416,6 +461,15 @@ fn csv_rows(data: &[u8]) -> Result<Vec<Fields>, RowError> {
         if !headers.iter().any(|h| h == name) {
             return Err(RowError::file(name, "the column is missing"));
         }
+    }
+    let [impressions, clicks] = DELIVERY.map(|name| headers.iter().any(|h| h == name));
+    if impressions != clicks {
+        let missing = if impressions { "clicks" } else { "impressions" };
+        return Err(RowError::file(
+            missing,
+            "the column is missing (impressions and clicks come together; leave both out for a \
+             spend-only export)",
+        ));
     }
     let mut rows = Vec::new();
     for (i, record) in reader.records().enumerate() {
@@ -464,7 +518,7 @@ fn json_rows(data: &[u8]) -> Result<Vec<Fields>, RowError> {
                 serde_json::Value::Bool(b) => b.to_string(),
                 serde_json::Value::Null => String::new(),
                 _ => {
-                    if REQUIRED.contains(&key.as_str()) {
+                    if REQUIRED.contains(&key.as_str()) || DELIVERY.contains(&key.as_str()) {
                         return Err(RowError::at(i, &key, "must be a string or a number"));
                     }
                     continue;
@@ -525,6 +579,43 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.errors[0].path(), "campaign_id");
         assert!(csv("").is_err());
+    }
+
+    #[test]
+    fn impressions_and_clicks_come_together_or_not_at_all() {
+        let spend_only = parse_export(
+            ImportFormat::Csv,
+            b"date,account_id,campaign_id,spend\n2026-03-01,a,c,12.50\n",
+            Currency::CNY,
+        )
+        .unwrap();
+        let line = &spend_only.reports[0].lines[0];
+        assert_eq!((line.impressions, line.clicks), (0, 0));
+        assert_eq!(line.spend, Money::cny("12.50").unwrap());
+        assert!(spend_only.rows[0].spend_only);
+        assert!(csv("2026-03-01,a,c,1,10,1\n").is_ok());
+        let e = parse_reports(
+            ImportFormat::Csv,
+            b"date,account_id,campaign_id,spend,impressions\n2026-03-01,a,c,1,10\n",
+            Currency::CNY,
+        )
+        .unwrap_err();
+        assert_eq!(e.errors[0].path(), "clicks");
+        let e = parse_reports(
+            ImportFormat::Json,
+            br#"[{"date": "2026-03-01", "account_id": "a", "campaign_id": "c", "spend": "1",
+                  "clicks": 1}]"#,
+            Currency::CNY,
+        )
+        .unwrap_err();
+        assert_eq!(e.errors[0].path(), "rows[0].impressions");
+        let full = parse_export(
+            ImportFormat::Csv,
+            format!("{HEAD}2026-03-01,a,c,1,10,1\n").as_bytes(),
+            Currency::CNY,
+        )
+        .unwrap();
+        assert!(!full.rows[0].spend_only);
     }
 
     #[test]

@@ -168,6 +168,47 @@ impl NewCustomer {
         }
     }
 
+    /// A direct advertiser (buying for itself) registered as `name` in `industry` under the
+    /// unified social credit code `licence_number`: [`new`](Self::new) with
+    /// [`CustomerKind::DirectAdvertiser`].
+    ///
+    /// ```
+    /// use marketingforce_ads::party::{CustomerKind, NewCustomer};
+    ///
+    /// let c = NewCustomer::advertiser("苏州某品牌有限公司", "retail", "91310000MA1FL8XQ37");
+    /// assert_eq!(c.kind, CustomerKind::DirectAdvertiser);
+    /// ```
+    pub fn advertiser(
+        name: impl Into<String>,
+        industry: impl Into<String>,
+        licence_number: impl Into<String>,
+    ) -> NewCustomer {
+        NewCustomer::new(
+            name,
+            CustomerKind::DirectAdvertiser,
+            industry,
+            licence_number,
+        )
+    }
+
+    /// An agency acting for `advertisers`, registered as `name` in `industry` under the unified
+    /// social credit code `licence_number`: [`new`](Self::new) with [`CustomerKind::Agency`]
+    /// (at least one advertiser, checked by [`validate`](Self::validate)).
+    pub fn agency(
+        name: impl Into<String>,
+        advertisers: impl IntoIterator<Item = impl Into<String>>,
+        industry: impl Into<String>,
+        licence_number: impl Into<String>,
+    ) -> NewCustomer {
+        let advertisers = advertisers.into_iter().map(Into::into).collect();
+        NewCustomer::new(
+            name,
+            CustomerKind::Agency { advertisers },
+            industry,
+            licence_number,
+        )
+    }
+
     /// Check the input.
     ///
     /// # Errors

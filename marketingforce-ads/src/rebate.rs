@@ -39,6 +39,8 @@
 //! assert_eq!(gap.field(), Some("tiers[1].from"));
 //! ```
 
+use std::str::FromStr;
+
 use marketingforce_core::money::{Currency, Decimal, Money, Rate, RoundingMode};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -532,6 +534,38 @@ impl CustomerRebatePolicy {
                 Ok(())
             }
         }
+    }
+}
+
+impl From<Rate> for CustomerRebatePolicy {
+    /// A flat `rate` ([`CustomerRebatePolicy::flat`]).
+    fn from(rate: Rate) -> CustomerRebatePolicy {
+        CustomerRebatePolicy::flat(rate)
+    }
+}
+
+impl FromStr for CustomerRebatePolicy {
+    type Err = AdsError;
+
+    /// A flat rate written as a rate (`"3%"`, `"0.03"`), as a deal sheet states one. The other
+    /// policies have no one-line form: build them, or load them with `from_json`.
+    ///
+    /// ```
+    /// use marketingforce_ads::rebate::CustomerRebatePolicy;
+    ///
+    /// let policy: CustomerRebatePolicy = "3%".parse().unwrap();
+    /// assert_eq!(policy, CustomerRebatePolicy::flat("3%".parse().unwrap()));
+    /// let e = "3 percent".parse::<CustomerRebatePolicy>().unwrap_err();
+    /// assert_eq!(e.field(), Some("customer_rebate"));
+    /// ```
+    ///
+    /// # Errors
+    /// A validation error on `customer_rebate` for text that is not a rate from 0 to 100%.
+    fn from_str(s: &str) -> Result<CustomerRebatePolicy> {
+        Ok(CustomerRebatePolicy::flat(Rate::parse_field(
+            s,
+            "customer_rebate",
+        )?))
     }
 }
 

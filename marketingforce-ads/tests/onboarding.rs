@@ -468,3 +468,150 @@ async fn a_command_dropped_at_any_await_is_completed_by_its_retry() {
         assert!(polls < 500, "the commands never complete");
     }
 }
+
+#[test]
+fn the_shortcuts_build_what_the_long_forms_build() {
+    let from = march().first_day();
+    let rebate = PlatformRebatePolicy::standard("5%".parse().unwrap());
+    assert_eq!(
+        PlatformOnboarding::oceanengine().prepaid(cny("50000"), from, "5%".parse().unwrap()),
+        PlatformOnboarding::new("巨量引擎", "ocean-engine", PlatformCategory::ShortVideo)
+            .agreement(PlatformAgreementTerms::prepaid_one_year(
+                from,
+                Currency::CNY,
+                rebate
+            ))
+            .prepayment(cny("50000"), from)
+    );
+    let flat = CustomerRebatePolicy::flat("3%".parse().unwrap());
+    assert_eq!("3%".parse::<CustomerRebatePolicy>().unwrap(), flat);
+    assert_eq!(
+        CustomerRebatePolicy::from("3%".parse::<marketingforce_core::money::Rate>().unwrap()),
+        flat
+    );
+    let e = "101%".parse::<CustomerRebatePolicy>().unwrap_err();
+    assert_eq!(e.field(), Some("customer_rebate"));
+    for service in ServiceType::ALL {
+        let short = match service {
+            ServiceType::Distribution => AgreementTerms::distribution,
+            ServiceType::Solution => AgreementTerms::solution,
+        };
+        assert_eq!(
+            short(from, cny("300000"), flat.clone()),
+            AgreementTerms::one_year(service, from, cny("300000"), flat.clone())
+        );
+    }
+    let licence = uscc_with_check_digit("91310000MA1FL8XQ3").unwrap();
+    assert_eq!(
+        NewCustomer::advertiser("苏州某品牌有限公司", "retail", licence.clone()),
+        brand()
+    );
+    let agency = NewCustomer::agency("某代理", ["品牌甲"], "retail", licence);
+    assert_eq!(
+        agency.kind,
+        CustomerKind::Agency {
+            advertisers: vec!["品牌甲".to_string()]
+        }
+    );
+    assert_eq!(
+        CampaignDraft::cpc("春季上新", Objective::Traffic, cny("1.20"), from)
+            .daily_budget(cny("2000")),
+        plan(from)
+    );
+    assert_eq!(
+        CampaignDraft::cpm("春季上新", Objective::Traffic, cny("30"), from).pricing,
+        Pricing::Cpm { max_bid: cny("30") }
+    );
+}
+
+/// The books of the month: the platform, the customer and the account onboarded as the
+/// ten-minute example does.
+async fn onboarded(ops: &AdOps, terms: AgreementTerms, plan: CampaignDraft) -> PlatformId {
+    let from = march().first_day();
+    let media =
+        PlatformOnboarding::oceanengine().prepaid(cny("50000"), from, "5%".parse().unwrap());
+    let media = ops.onboard_platform(media, &key("p")).await.unwrap();
+    let finance = Financials::new(cny("5000000"), "40%".parse().unwrap());
+    let brand = CustomerOnboarding::new(brand(), CreditRating::A, finance).agreement(terms);
+    let brand = ops.onboard_customer(brand, &key("c")).await.unwrap();
+    let account = AccountOnboarding::new(brand.customer.id, media.platform.id, "1800001", from)
+        .campaign("c-1", plan)
+        .top_up(cny("20000"), Funding::Credit, "TU-0001");
+    ops.onboard_account(account, &key("a")).await.unwrap();
+    media.platform.id
+}
+
+#[tokio::test]
+async fn a_month_imported_from_a_spend_only_statement_settles() {
+    let ops = ops_on(Arc::new(MemoryStore::new())).await;
+    let from = march().first_day();
+    let terms = AgreementTerms::distribution(from, cny("300000"), "3%".parse().unwrap());
+    let media = onboarded(&ops, terms, plan(from)).await;
+    let csv = "date,account_id,campaign_id,spend\n2026-03-05,1800001,c-1,1000.00\n";
+    let imported = ops
+        .import_month(&media, march(), ImportFormat::Csv, csv.as_bytes())
+        .await
+        .unwrap();
+    assert!(imported.failed.is_empty(), "{:?}", imported.failed);
+    // Every day of March: the listed one and 30 recorded without spend.
+    assert_eq!(imported.ingested.len(), 31);
+    let statement = ops
+        .settle_month(march(), SettlementMode::Final)
+        .await
+        .unwrap();
+    let overall = statement.figures.overall();
+    assert_eq!(overall.spend, cny("1000.00"));
+    assert_eq!(overall.revenue, cny("20.00"));
+    let shown = statement.to_string();
+    assert!(shown.starts_with("2026-03 final: spend 1000"), "{shown}");
+    assert!(shown.contains("revenue 20.00 CNY"), "{shown}");
+}
+
+#[tokio::test]
+async fn an_export_with_a_row_of_another_month_is_refused_before_anything_is_stored() {
+    let ops = ops_on(Arc::new(MemoryStore::new())).await;
+    let from = march().first_day();
+    let terms = AgreementTerms::distribution(from, cny("300000"), "3%".parse().unwrap());
+    let media = onboarded(&ops, terms, plan(from)).await;
+    let wrong = "date,account_id,campaign_id,spend\n\
+                 2026-03-31,1800001,c-1,500.00\n2026-04-01,1800001,c-1,980.00\n";
+    let e = ops
+        .import_month(&media, march(), ImportFormat::Csv, wrong.as_bytes())
+        .await
+        .unwrap_err();
+    assert_eq!(e.field(), Some("rows[1].date"));
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    // Nothing was stored: settling March finds every day missing.
+    let provisional = ops
+        .settle_month(march(), SettlementMode::Provisional)
+        .await
+        .unwrap();
+    assert_eq!(provisional.missing.len(), 31);
+    assert!(provisional
+        .to_string()
+        .starts_with("2026-03 provisional (31 account-days missing): spend 0"));
+}
+
+#[tokio::test]
+async fn a_spend_only_row_is_refused_for_a_campaign_with_a_kpi_on_delivery() {
+    let ops = ops_on(Arc::new(MemoryStore::new())).await;
+    let from = march().first_day();
+    let terms = AgreementTerms::solution(from, cny("300000"), "3%".parse().unwrap());
+    let mut kpi_plan = plan(from);
+    kpi_plan.kpis = vec![marketingforce_ads::campaign::KpiTarget::MaxCpc { max: cny("1.00") }];
+    let media = onboarded(&ops, terms, kpi_plan).await;
+    let spend_only = "date,account_id,campaign_id,spend\n2026-03-05,1800001,c-1,1000.00\n";
+    let e = ops
+        .import_month(&media, march(), ImportFormat::Csv, spend_only.as_bytes())
+        .await
+        .unwrap_err();
+    assert_eq!(e.field(), Some("rows[0].clicks"));
+    let with_delivery = "date,account_id,campaign_id,spend,impressions,clicks\n\
+                         2026-03-05,1800001,c-1,1000.00,40000,1000\n";
+    let imported = ops
+        .import_month(&media, march(), ImportFormat::Csv, with_delivery.as_bytes())
+        .await
+        .unwrap();
+    assert!(imported.failed.is_empty(), "{:?}", imported.failed);
+    assert_eq!(imported.ingested.len(), 31);
+}

@@ -9,9 +9,12 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::AdOps;
-use crate::error::Result;
+use crate::account::AdAccount;
+use crate::campaign::{Campaign, KpiTarget};
+use crate::error::{AdsError, Result};
 use crate::ids::PlatformId;
-use crate::import::{parse_reports, ImportFormat, ImportOptions};
+use crate::import::{parse_export, ImportFormat, ImportOptions, RowMeta};
+use crate::period::Month;
 use crate::report::IngestOutcome;
 
 /// What importing an export did, per account-day.
@@ -61,7 +64,10 @@ impl AdOps {
     ///
     /// # Errors
     /// Any bad row refuses the whole import before anything is stored, as a validation error
-    /// on the first row's path (`rows[3].spend`); use [`parse_reports`] to list every bad row.
+    /// on the first row's path (`rows[3].spend`); use
+    /// [`parse_reports`](crate::import::parse_reports) to list every bad row. So does a
+    /// spend-only row (no impressions, no clicks) for a campaign with a KPI target on clicks or
+    /// impressions (`rows[i].clicks`): its compensation cannot be computed without them.
     /// Account-days refused after parsing are listed in [`ImportSummary::failed`].
     pub async fn import_reports(
         &self,
@@ -88,9 +94,100 @@ impl AdOps {
         data: &[u8],
         options: &ImportOptions,
     ) -> Result<ImportSummary> {
+        self.import_checked(platform, format, data, options, None)
+            .await
+    }
+
+    /// Record `month`'s spend from a platform's export of that month (the platform's monthly
+    /// statement): [`import_reports_with`](Self::import_reports_with) covering every day of
+    /// `month` — the days the export leaves out for the platform's accounts are recorded as
+    /// final days without spend, so the month can be settled in
+    /// [`SettlementMode::Final`](crate::settlement::SettlementMode::Final) — and refusing an
+    /// export with a row of another month (the wrong file) before anything is stored.
+    ///
+    /// ```
+    /// # use marketingforce_ads::{import::ImportFormat, period::Month, AdOps};
+    /// # async fn month_end(ads: &AdOps, platform: &marketingforce_ads::ids::PlatformId)
+    /// # -> marketingforce_ads::Result<()> {
+    /// let march: Month = "2026-03".parse()?;
+    /// let export = "date,account_id,campaign_id,spend\n2026-04-01,1800001,c-1,980.00\n";
+    /// let e = ads.import_month(platform, march, ImportFormat::Csv, export.as_bytes()).await;
+    /// assert_eq!(e.unwrap_err().field(), Some("rows[0].date"));
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`import_reports`](Self::import_reports); a validation error on `rows[i].date` for
+    /// the first row outside `month`.
+    pub async fn import_month(
+        &self,
+        platform: &PlatformId,
+        month: Month,
+        format: ImportFormat,
+        data: &[u8],
+    ) -> Result<ImportSummary> {
+        let options = ImportOptions::new().covering_month(month);
+        self.import_checked(platform, format, data, &options, Some(month))
+            .await
+    }
+
+    /// A spend-only row of a campaign with a KPI target on delivery is refused (`rows[i].clicks`):
+    /// the compensation would be computed as if nothing was delivered. Rows of accounts or
+    /// campaigns we do not know are left to ingestion, which lists them as failed.
+    async fn check_spend_only(&self, platform: &PlatformId, rows: &[RowMeta]) -> Result<()> {
+        let mut seen = BTreeSet::new();
+        for r in rows.iter().filter(|r| r.spend_only) {
+            if !seen.insert((r.account_id.as_str(), r.campaign_id.as_str())) {
+                continue;
+            }
+            let ext = AdAccount::external_key(platform, &r.account_id);
+            let accounts = self.accounts();
+            let found = accounts.lookup_all(&self.tenant, "external", &ext).await?;
+            let Some(account) = found.into_iter().next() else {
+                continue;
+            };
+            let ckey = Campaign::external_key(&account.value.id, &r.campaign_id);
+            let campaigns = self.campaigns();
+            let found = campaigns
+                .lookup_all(&self.tenant, "external", &ckey)
+                .await?;
+            let Some(campaign) = found.into_iter().next() else {
+                continue;
+            };
+            let on_delivery =
+                |k: &KpiTarget| matches!(k, KpiTarget::MaxCpc { .. } | KpiTarget::MaxCpm { .. });
+            if campaign.value.draft.kpis.iter().any(on_delivery) {
+                return Err(AdsError::validation(
+                    format!("rows[{}].clicks", r.row),
+                    "is required: the campaign has a KPI target on clicks or impressions, which \
+                     a spend-only row cannot be checked against",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    async fn import_checked(
+        &self,
+        platform: &PlatformId,
+        format: ImportFormat,
+        data: &[u8],
+        options: &ImportOptions,
+        month: Option<Month>,
+    ) -> Result<ImportSummary> {
         let covered = options.covered_days()?;
-        let mut reports = parse_reports(format, data, self.config.currency)?;
+        let parsed = parse_export(format, data, self.config.currency)?;
+        if let Some(month) = month {
+            if let Some(r) = parsed.rows.iter().find(|r| Month::of(r.date) != month) {
+                return Err(AdsError::validation(
+                    format!("rows[{}].date", r.row),
+                    format!("lies outside {month}, the month imported"),
+                ));
+            }
+        }
         self.platform(platform).await?;
+        self.check_spend_only(platform, &parsed.rows).await?;
+        let mut reports = parsed.reports;
         if !covered.is_empty() {
             let listed: BTreeSet<(String, NaiveDate)> = reports
                 .iter()

@@ -63,7 +63,7 @@
 use std::collections::BTreeSet;
 
 use chrono::NaiveDate;
-use marketingforce_core::money::Money;
+use marketingforce_core::money::{Money, Rate};
 use marketingforce_core::telemetry::operation;
 use marketingforce_core::IdempotencyKey;
 use schemars::JsonSchema;
@@ -84,6 +84,7 @@ use crate::party::{
     BusinessLicence, CreditRating, Customer, Financials, NewCustomer, QualificationDossier,
     QualificationReview, Reputation, ReviewOutcome,
 };
+use crate::rebate::PlatformRebatePolicy;
 
 /// A prepayment of our funds to a platform ([`PlatformOnboarding::prepayment`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -140,6 +141,57 @@ impl PlatformOnboarding {
             agreement: None,
             prepayment: None,
         }
+    }
+
+    /// Ocean Engine (巨量引擎, short video), under the code its adapter reports
+    /// ([`oceanengine::DEFAULT_CODE`](crate::platform::oceanengine::DEFAULT_CODE)), so the
+    /// [`OceanEnginePlatform`](crate::platform::oceanengine::OceanEnginePlatform) attached later
+    /// finds it.
+    ///
+    /// ```
+    /// use marketingforce_ads::agreement::PlatformCategory;
+    /// use marketingforce_ads::ops::PlatformOnboarding;
+    ///
+    /// let media = PlatformOnboarding::oceanengine();
+    /// assert_eq!((media.name.as_str(), media.code.as_str()), ("巨量引擎", "ocean-engine"));
+    /// assert_eq!(media.category, PlatformCategory::ShortVideo);
+    /// ```
+    pub fn oceanengine() -> PlatformOnboarding {
+        PlatformOnboarding::new(
+            "巨量引擎",
+            crate::platform::oceanengine::DEFAULT_CODE,
+            PlatformCategory::ShortVideo,
+        )
+    }
+
+    /// A platform we prepay, on the usual terms: record the prepayment of `amount` on `on`, and
+    /// sign a one-year agreement from `on` in `amount`'s currency
+    /// ([`PlatformAgreementTerms::prepaid_one_year`]: every pricing model, prepaid) paying the
+    /// standard rebate `rebate` on spend, settled monthly as prepayment credit
+    /// ([`PlatformRebatePolicy::standard`]). Set [`agreement`](Self::agreement) afterwards for
+    /// other terms (progressive tiers, monthly invoicing).
+    ///
+    /// ```
+    /// use marketingforce_ads::ops::PlatformOnboarding;
+    /// use marketingforce_core::money::{Currency, Money};
+    ///
+    /// let on = "2026-03-01".parse().unwrap();
+    /// let media = PlatformOnboarding::oceanengine()
+    ///     .prepaid(Money::cny("50000").unwrap(), on, "5%".parse().unwrap());
+    /// let terms = media.agreement.unwrap();
+    /// assert_eq!((terms.currency, terms.end.to_string()), (Currency::CNY, "2027-02-28".into()));
+    /// assert_eq!(terms.rebate_policy.standard.rate.to_string(), "5%");
+    /// assert_eq!(media.prepayment.unwrap().on, on);
+    /// ```
+    #[must_use]
+    pub fn prepaid(self, amount: Money, on: NaiveDate, rebate: Rate) -> PlatformOnboarding {
+        let policy = PlatformRebatePolicy::standard(rebate);
+        self.agreement(PlatformAgreementTerms::prepaid_one_year(
+            on,
+            amount.currency(),
+            policy,
+        ))
+        .prepayment(amount, on)
     }
 
     /// Sign our agreement with the platform on `terms`.

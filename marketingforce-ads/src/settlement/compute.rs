@@ -185,6 +185,25 @@ pub struct SettlementStatement {
     pub platform_invoices: Vec<PlatformInvoice>,
 }
 
+impl std::fmt::Display for SettlementStatement {
+    /// The month, whether it is final, and its [overall](SettlementFigures::overall) figures:
+    /// `2026-03 final: spend 1000.00 CNY · … · revenue 20.00 CNY · …`, or
+    /// `2026-03 provisional (2 account-days missing): …` — one line for a log or a console.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.provisional {
+            write!(
+                f,
+                "{} provisional ({} account-days missing): ",
+                self.month,
+                self.missing.len()
+            )?;
+        } else {
+            write!(f, "{} final: ", self.month)?;
+        }
+        write!(f, "{}", self.figures.overall())
+    }
+}
+
 /// A computed settlement: the statement and the ledger transfers that make the ledger agree
 /// with it (empty when the month is already settled with the same data).
 #[derive(Debug, Clone, PartialEq, Eq)]

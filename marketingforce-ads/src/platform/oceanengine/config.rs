@@ -137,7 +137,7 @@ pub struct OceanEngineConfig {
 }
 
 fn default_code() -> String {
-    "ocean-engine".into()
+    super::DEFAULT_CODE.into()
 }
 fn default_base_url() -> String {
     DEFAULT_BASE_URL.into()

@@ -110,6 +110,11 @@ pub use auth::{Grant, RefreshLease, TokenRecord};
 pub use client::Notice;
 pub use codes::{ErrorCodes, ObjectFailure, OceanEngineError};
 pub use config::{ApiModel, OceanEngineConfig, DEFAULT_AUTHORIZE_PAGE, DEFAULT_BASE_URL};
+
+/// The platform code the adapter reports unless its configuration names another
+/// ([`OceanEngineConfig::code`]); [`PlatformOnboarding::oceanengine`](crate::ops::PlatformOnboarding::oceanengine)
+/// registers the platform under it.
+pub const DEFAULT_CODE: &str = "ocean-engine";
 pub use platform::{request_key, OceanEnginePlatform};
 pub use record::{Fixture, FixtureEntry, RecordingTransport, ReplayTransport, RequestMatcher};
 pub use reports::{LevelReport, ReportLevel, ReportRow};
