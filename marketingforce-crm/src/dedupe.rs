@@ -582,18 +582,30 @@ fn jaro_winkler_bound(a: &[u8], bloom_b: u64, len_b: usize) -> Option<f64> {
         return None;
     }
     let hits = a.iter().filter(|&&bit| bloom_b >> bit & 1 == 1).count();
+    Some(jaro_winkler_of_hits(hits, a.len(), len_b))
+}
+
+/// The bound of [`jaro_winkler_bound`] from the number of characters of `a` (`len_a` of them)
+/// that may have a match in `b` (`len_b`), both lengths at least 1.
+fn jaro_winkler_of_hits(hits: usize, len_a: usize, len_b: usize) -> f64 {
     let m = hits.min(len_b) as f64;
     if m == 0.0 {
-        return Some(0.0);
+        return 0.0;
     }
-    let jaro = (m / a.len() as f64 + m / len_b as f64 + 1.0) / 3.0;
+    let jaro = (m / len_a as f64 + m / len_b as f64 + 1.0) / 3.0;
     let jw = if jaro <= 0.7 {
         jaro
     } else {
         jaro + 0.4 * (1.0 - jaro)
     };
     // A margin for the rounding of the comparison's own arithmetic.
-    Some(jw + 1e-9)
+    jw + 1e-9
+}
+
+/// [`Sig::company_chars`] folded to 32 bits (bit `b` and bit `b + 32` on bit `b`): a Bloom
+/// filter of the same characters, coarser, that block entries carry.
+fn fold_bloom(bloom: u64) -> u32 {
+    (bloom as u32) | ((bloom >> 32) as u32)
 }
 
 fn hash_bytes(tag: u64, bytes: &[u8]) -> u8 {
@@ -693,6 +705,17 @@ const TAGGED: usize = 8;
 type Tag = [u8; TAGGED];
 
 impl Sig {
+    fn rest_tag(&self) -> RestTag {
+        std::array::from_fn(|j| {
+            let i = TAGGED + j;
+            if self.present >> i & 1 == 1 {
+                self.h[i].max(1)
+            } else {
+                0
+            }
+        })
+    }
+
     fn tag(&self) -> Tag {
         std::array::from_fn(|i| {
             if self.present >> i & 1 == 1 {
@@ -706,52 +729,166 @@ impl Sig {
 
 /// One member of a block or of a sorted-name key: its number and its [`Tag`], so the
 /// candidate filter rules most members out without reading them (see [`TagBound`]).
+///
+/// It also carries the company key's characters ([`fold_bloom`]) and length, for the
+/// [`jaro_winkler_bound`] of the companies when their hashes differ, and the hashes of the
+/// untagged fields (as a tag's: 0 when absent): 20 bytes in all.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Entry {
     m: u32,
+    company_chars: u32,
     tag: Tag,
+    company_len: u8,
+    rest: RestTag,
+}
+
+/// The 8-bit hashes of the fields after the [`TAGGED`] ones (ID document, WeChat, company
+/// code), 0 when absent, at least 1 when present.
+type RestTag = [u8; N_FIELDS - TAGGED];
+
+impl Entry {
+    fn new(m: u32, sig: &Sig) -> Entry {
+        Entry {
+            m,
+            company_chars: fold_bloom(sig.company_chars),
+            tag: sig.tag(),
+            company_len: sig.company_len,
+            rest: sig.rest_tag(),
+        }
+    }
 }
 
 /// A probe's bound on the match weight with a member known by its [`Tag`] only: per tagged
-/// field, the term of [`DedupeEngine::bound`] when the member lacks the field, has the same
-/// hash, or another one; the untagged fields count their best level whenever the probe has
-/// them. Every term is no smaller than the full bound's, summed in the same order, so this
-/// bound is never below it: a member it rules out the full bound rules out too.
+/// field, the term of [`DedupeEngine::bound`] when the member lacks the field (0), has the
+/// same hash (the field's best level), or another one (its best level but `exact`); the
+/// untagged fields count their best level whenever the probe has them. Every term is no
+/// smaller than the full bound's, so this bound is never below it but for the rounding of a
+/// different summation order, which [`TAG_MARGIN`] covers: a member it rules out the full
+/// bound rules out too.
+///
+/// The tagged terms are summed through four 16-entry tables (the fields that agree, and those
+/// that differ, in two nibbles each), so a member costs a few byte comparisons and four
+/// additions.
 #[derive(Debug, Clone)]
 struct TagBound {
     tag: Tag,
-    /// `[absent, same hash, other hash]` per tagged field.
-    terms: [[f64; 3]; TAGGED],
-    /// The prior and the untagged fields' terms.
-    prior: f64,
-    rest: [f64; N_FIELDS - TAGGED],
+    /// The prior.
+    base: f64,
+    /// The probe's [`RestTag`], and per untagged field the term when the member has the same
+    /// hash (its best level) and another one (its best level but `exact`).
+    rest: RestTag,
+    rest_terms: [[f64; 2]; N_FIELDS - TAGGED],
+    /// By the low and high nibble of the mask of tagged fields whose hashes agree.
+    same: [[f64; 16]; 2],
+    /// By the low and high nibble of the mask of tagged fields the member has with another
+    /// hash.
+    other: [[f64; 16]; 2],
     floor: f64,
-    /// Reject a member whose mobile differs from the probe's (when both have one).
-    reject_mobile: bool,
+    /// The mobile's bit in the masks when a member whose mobile differs from the probe's is
+    /// rejected (the probe has one and conflicting mobiles are rejected), else 0.
+    reject: u8,
+    /// The company's term in `other` (its best level but `exact`), and the `jw_0.92`,
+    /// `jw_0.80` and `else` level weights (the first unused: `company_other` is at least it),
+    /// for [`company_term`](Self::company_term).
+    company_other: f64,
+    company_levels: [f64; 3],
+    /// The probe's company key's characters as bits of a [`fold_bloom`] filter, how many of
+    /// its characters have each bit, and its length (0: no key, or one too long to bound).
+    company_mask: u32,
+    company_counts: [u8; 32],
+    company_len: usize,
 }
 
+/// Slack for the rounding of [`TagBound`]'s summation order (match weights are sums of a few
+/// dozen terms below 100 in magnitude: their rounding errors are below 1e-12).
+const TAG_MARGIN: f64 = 1e-9;
+
+/// Sums of `terms` over the bits of every 4-bit mask, for the low and the high nibble.
+fn nibble_sums(terms: &[f64; TAGGED]) -> [[f64; 16]; 2] {
+    let mut out = [[0.0; 16]; 2];
+    for (half, table) in out.iter_mut().enumerate() {
+        for mask in 1..16usize {
+            let low = mask.trailing_zeros() as usize;
+            table[mask] = table[mask & (mask - 1)] + terms[half * 4 + low];
+        }
+    }
+    out
+}
+
+/// The masks of the tagged fields a member (tag `t`) has with the same hash as `mine`, and
+/// with another hash (bit `i` for field `i`).
+fn tag_masks(mine: &Tag, t: &Tag) -> (u8, u8) {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Bit 7 of each byte set when the byte is not 0 (no carry crosses a byte).
+    let nonzero = |v: u64| (((v & LOW7) + LOW7) | v) & HIGH;
+    // Bit 7 of byte `i` to bit `i` (each partial product lands on its own bit).
+    let pack = |v: u64| ((v >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56) as u8;
+    let x = u64::from_le_bytes(*t);
+    let has = nonzero(x);
+    let differs = nonzero(x ^ u64::from_le_bytes(*mine));
+    (pack(has & !differs), pack(has & differs))
+}
+
+const COMPANY_TAG_BIT: u8 = 1 << Field::Company as u8;
+
 impl TagBound {
-    fn admits(&self, t: &Tag) -> bool {
-        let mobile = Field::Mobile.index();
-        let (x, y) = (self.tag[mobile], t[mobile]);
-        if self.reject_mobile && x != 0 && y != 0 && x != y {
+    fn admits(&self, e: &Entry) -> bool {
+        let (same, other) = tag_masks(&self.tag, &e.tag);
+        if other & self.reject != 0 {
             return false;
         }
-        let mut w = self.prior;
-        for ((&x, &mine), terms) in t.iter().zip(&self.tag).zip(&self.terms) {
-            let state = if x == 0 {
-                0
-            } else if x == mine {
-                1
-            } else {
-                2
-            };
-            w += terms[state];
+        let mut w = self.base
+            + self.same[0][usize::from(same & 15)]
+            + self.same[1][usize::from(same >> 4)]
+            + self.other[0][usize::from(other & 15)]
+            + self.other[1][usize::from(other >> 4)];
+        for ((&mine, &x), terms) in self.rest.iter().zip(&e.rest).zip(&self.rest_terms) {
+            if mine != 0 && x != 0 {
+                w += terms[usize::from(mine != x)];
+            }
         }
-        for r in self.rest {
-            w += r;
+        if w + TAG_MARGIN < self.floor {
+            return false;
         }
-        w >= self.floor
+        if other & COMPANY_TAG_BIT == 0 {
+            return true;
+        }
+        // Different companies: their term in `w` was the best inexact level; the
+        // characters they share may allow less.
+        w - self.company_other + self.company_term(e) + TAG_MARGIN >= self.floor
+    }
+
+    /// The best company level weight of two different company keys, from the
+    /// [`jaro_winkler_bound`] of the probe's key and the member's folded filter (a filter
+    /// with fewer bits has more hits: never a smaller bound than the full one).
+    fn company_term(&self, e: &Entry) -> f64 {
+        let len_b = usize::from(e.company_len);
+        if self.company_len == 0 || len_b == 0 || len_b > JW_BOUND_MAX {
+            return self.company_other;
+        }
+        let common = self.company_mask & e.company_chars;
+        let hits = if common == self.company_mask {
+            // Every character may match.
+            self.company_len
+        } else {
+            let mut hits = 0usize;
+            let mut bits = common;
+            while bits != 0 {
+                hits += usize::from(self.company_counts[bits.trailing_zeros() as usize]);
+                bits &= bits - 1;
+            }
+            hits
+        };
+        let jw = jaro_winkler_of_hits(hits, self.company_len, len_b);
+        let [_, jw80, other] = self.company_levels;
+        if jw < 0.80 {
+            other
+        } else if jw < 0.92 {
+            jw80.max(other)
+        } else {
+            self.company_other
+        }
     }
 }
 
@@ -792,8 +929,8 @@ impl SortKey {
 }
 
 /// What the engine derives once from a capture's record: the prepared record, its inline
-/// signature, its blocking keys (keyed rules then company ends, unsorted) and its sorted-name
-/// keys.
+/// signature, its blocking keys (keyed rules and company ends, sorted, unique, each with its
+/// block's number once [located](DedupeEngine::locate)) and its sorted-name keys.
 struct Probe {
     prep: Prepared,
     sig: Sig,
@@ -801,19 +938,25 @@ struct Probe {
     /// first `company_len` (none when the key is longer than [`JW_BOUND_MAX`]).
     company_bits: [u8; JW_BOUND_MAX],
     company_len: usize,
-    keys: Vec<u64>,
+    keys: Vec<(u64, u32)>,
     sorted: Option<(SortKey, SortKey)>,
 }
+
+/// The block number of a key no block has yet.
+const NO_BLOCK: u32 = u32::MAX;
 
 impl Probe {
     fn new(r: &Record) -> Probe {
         let prep = Prepared::new(r.clone());
         let sig = Sig::of(&prep);
-        let mut keys = Vec::with_capacity(8);
+        let mut ks = Vec::with_capacity(8);
         for rule in KEYED_RULES {
-            block_keys(rule, r, &mut keys);
+            block_keys(rule, r, &mut ks);
         }
-        company_end_keys(prep.name_key(), r.company.as_deref(), &mut keys);
+        company_end_keys(prep.name_key(), r.company.as_deref(), &mut ks);
+        ks.sort_unstable();
+        ks.dedup();
+        let keys = ks.into_iter().map(|k| (k, NO_BLOCK)).collect();
         let sorted = prep
             .name_key()
             .map(|k| (SortKey::new(k.as_bytes()), SortKey::reversed(k)));
@@ -846,7 +989,7 @@ enum Undo {
     Digest(u128),
     DigestWas(u128, u32),
     PushMember,
-    Block(u64),
+    Block(u32),
     Sorted(SortKey, SortKey, u32),
     Parent(u32, Option<u32>),
     Proposed(LeadId, LeadId),
@@ -871,7 +1014,10 @@ pub struct DedupeEngine {
     by_lead: HashMap<LeadId, u32>,
     exact: [Fast<u128, u32>; N_EXACT],
     digests: Fast<u128, u32>,
-    blocks: Fast<u64, Vec<Entry>>,
+    /// Blocking key → block number (in `block_lists`).
+    blocks: Fast<u64, u32>,
+    /// The blocks' members, each in capture order.
+    block_lists: Vec<Vec<Entry>>,
     /// The sorted neighbourhood: members by name key (forwards and reversed), each key's
     /// members in ascending order — the order of `(key, member)` pairs.
     forward: BTreeMap<SortKey, Vec<Entry>>,
@@ -1069,6 +1215,7 @@ impl DedupeEngine {
             exact: Default::default(),
             digests: Fast::default(),
             blocks: Fast::default(),
+            block_lists: Vec::new(),
             forward: BTreeMap::new(),
             reversed: BTreeMap::new(),
             scratch: Vec::new(),
@@ -1150,7 +1297,7 @@ impl DedupeEngine {
                     self.records.pop();
                 }
                 Undo::Block(b) => {
-                    if let Some(v) = self.blocks.get_mut(&b) {
+                    if let Some(v) = self.block_lists.get_mut(b as usize) {
                         v.pop();
                     }
                 }
@@ -1199,9 +1346,9 @@ impl DedupeEngine {
     /// alone rules them out (`tb`); a member may be listed more than once.
     fn candidates(&self, p: &Probe, tb: &TagBound, out: &mut Vec<u32>) {
         let cap = self.cfg.fuzzy.max_block.max(1);
-        let admitted = |e: &&Entry| tb.admits(&e.tag);
-        for k in &p.keys {
-            if let Some(es) = self.blocks.get(k) {
+        let admitted = |e: &&Entry| tb.admits(e);
+        for &(_, b) in &p.keys {
+            if let Some(es) = self.block_lists.get(b as usize) {
                 out.extend(es.iter().rev().take(cap).filter(admitted).map(|e| e.m));
             }
         }
@@ -1228,30 +1375,47 @@ impl DedupeEngine {
     }
 
     /// The [`TagBound`] of a probe's signature against the review `floor`.
-    fn tag_bound(&self, sig: &Sig, floor: f64, reject_mobile: bool) -> TagBound {
-        let mut terms = [[0.0; 3]; TAGGED];
-        for (i, t) in terms.iter_mut().enumerate() {
+    fn tag_bound(&self, p: &Probe, floor: f64, reject_mobile: bool) -> TagBound {
+        let sig = &p.sig;
+        let (mut same, mut other) = ([0.0; TAGGED], [0.0; TAGGED]);
+        for i in 0..TAGGED {
             if sig.present >> i & 1 == 1 {
                 // The Name term for other hashes is `max_inexact`, which is at least
                 // `max_name_unswapped`: whether the member has parts is not in its tag.
-                *t = [0.0, self.max_any[i], self.max_inexact[i]];
+                same[i] = self.max_any[i];
+                other[i] = self.max_inexact[i];
             }
         }
-        let rest = std::array::from_fn(|j| {
+        let rest_terms = std::array::from_fn(|j| {
             let i = TAGGED + j;
-            if sig.present >> i & 1 == 1 {
-                self.max_any[i].max(0.0)
-            } else {
-                0.0
-            }
+            [self.max_any[i], self.max_inexact[i]]
         });
+        let mobile = Field::Mobile.index();
+        let mut company_mask = 0u32;
+        let mut company_counts = [0u8; 32];
+        for &bit in p.company_bits.get(..p.company_len).unwrap_or(&[]) {
+            let b = bit & 31;
+            company_mask |= 1 << b;
+            company_counts[usize::from(b)] = company_counts[usize::from(b)].saturating_add(1);
+        }
         TagBound {
+            base: self.weights.prior_weight(),
+            rest: sig.rest_tag(),
+            rest_terms,
+            company_other: other[Field::Company.index()],
+            company_levels: self.company_levels,
+            company_mask,
+            company_counts,
+            company_len: p.company_len,
             tag: sig.tag(),
-            terms,
-            prior: self.weights.prior_weight(),
-            rest,
+            same: nibble_sums(&same),
+            other: nibble_sums(&other),
             floor,
-            reject_mobile,
+            reject: if reject_mobile && sig.present >> mobile & 1 == 1 {
+                1 << mobile
+            } else {
+                0
+            },
         }
     }
 
@@ -1311,7 +1475,7 @@ impl DedupeEngine {
             .review_weight
             .min(self.cfg.fuzzy.auto_merge_weight);
         ids.clear();
-        let tb = self.tag_bound(&p.sig, floor, mobile.is_some());
+        let tb = self.tag_bound(p, floor, mobile.is_some());
         self.candidates(p, &tb, ids);
         // Rule out what the signatures can (a member listed twice gets the same answer), then
         // compare the rest once each in member order.
@@ -1359,9 +1523,18 @@ impl DedupeEngine {
         best
     }
 
+    /// A record's [`Probe`], its keys located in the blocks.
+    fn probe_of(&self, r: &Record) -> Probe {
+        let mut p = Probe::new(r);
+        for (k, b) in &mut p.keys {
+            *b = self.blocks.get(k).copied().unwrap_or(NO_BLOCK);
+        }
+        p
+    }
+
     /// The live leads a capture with `keys` would join, and how, without changing anything.
     pub fn probe(&self, keys: &MatchKeys) -> Vec<(u32, MatchRule)> {
-        let probe = keys.record.as_deref().map(Probe::new);
+        let probe = keys.record.as_deref().map(|r| self.probe_of(r));
         self.probe_scored(keys, probe.as_ref(), &mut Vec::new()).0
     }
 
@@ -1434,7 +1607,7 @@ impl DedupeEngine {
                 }
             }
         }
-        let probe = keys.record.as_deref().map(Probe::new);
+        let probe = keys.record.as_deref().map(|r| self.probe_of(r));
         let mut ids = std::mem::take(&mut self.scratch);
         let (found, fuzzy_roots, review) = self.probe_scored(keys, probe.as_ref(), &mut ids);
         self.scratch = ids;
@@ -1561,19 +1734,21 @@ impl DedupeEngine {
         let Some(Probe {
             prep,
             sig,
-            keys: mut ks,
+            keys: ks,
             sorted,
             ..
-        }) = probe.or_else(|| keys.record.as_deref().map(Probe::new))
+        }) = probe.or_else(|| keys.record.as_deref().map(|r| self.probe_of(r)))
         else {
             return;
         };
-        // An identical record already in this lead adds nothing to future matching.
+        // An identical record already in this lead adds nothing to future matching. It is in
+        // every block the capture's keys name: look among the latest of the smallest.
         let root = self.root(slot);
         let known = !fresh
             && ks
-                .first()
-                .and_then(|k| self.blocks.get(k))
+                .iter()
+                .filter_map(|&(_, b)| self.block_lists.get(b as usize))
+                .min_by_key(|es| es.len())
                 .is_some_and(|es| {
                     es.iter().rev().take(16).any(|&Entry { m, .. }| {
                         self.members.get(m as usize).is_some_and(|x| {
@@ -1598,15 +1773,24 @@ impl DedupeEngine {
         });
         self.records.push(prep);
         self.log(Undo::PushMember);
-        ks.sort_unstable();
-        ks.dedup();
-        let entry = Entry { m, tag: sig.tag() };
-        for k in ks {
-            self.blocks
-                .entry(k)
-                .or_insert_with(|| Vec::with_capacity(1))
-                .push(entry);
-            self.log(Undo::Block(k));
+        let entry = Entry::new(m, &sig);
+        for (k, located) in ks {
+            // The probe's keys are unique, and located since (nothing adds blocks between).
+            let b = match self.block_lists.get(located as usize) {
+                Some(_) => located,
+                None => {
+                    let fresh_block = self.block_lists.len() as u32;
+                    let b = *self.blocks.entry(k).or_insert(fresh_block);
+                    if b == fresh_block {
+                        self.block_lists.push(Vec::with_capacity(1));
+                    }
+                    b
+                }
+            };
+            if let Some(list) = self.block_lists.get_mut(b as usize) {
+                list.push(entry);
+                self.log(Undo::Block(b));
+            }
         }
         if let Some((f, r)) = sorted {
             // Members are numbered in order: pushing keeps each key's list ascending.
@@ -1994,17 +2178,17 @@ mod tests {
                 }
                 // The tag's bound admits every pair the full bound admits.
                 for floor in [-1.0, bound, w] {
-                    let tb = e.tag_bound(&pa.sig, floor, false);
+                    let tb = e.tag_bound(pa, floor, false);
                     if bound >= floor {
-                        assert!(tb.admits(&pb.sig.tag()), "{floor}: {a:?} {b:?}");
+                        assert!(tb.admits(&Entry::new(0, &pb.sig)), "{floor}: {a:?} {b:?}");
                     }
                 }
-                let rejecting = e.tag_bound(&pa.sig, f64::NEG_INFINITY, true);
+                let rejecting = e.tag_bound(pa, f64::NEG_INFINITY, true);
                 let conflict = matches!((a.mobile, b.mobile), (Some(x), Some(y)) if x != y);
                 if !conflict {
-                    assert!(rejecting.admits(&pb.sig.tag()), "{a:?} {b:?}");
+                    assert!(rejecting.admits(&Entry::new(0, &pb.sig)), "{a:?} {b:?}");
                 }
-                tag_pruned += usize::from(!e.tag_bound(&pa.sig, -1.0, true).admits(&pb.sig.tag()));
+                tag_pruned += usize::from(!e.tag_bound(pa, -1.0, true).admits(&Entry::new(0, &pb.sig)));
             }
         }
         assert!(pruned > 0, "the bound rules some pairs out");
@@ -2162,3 +2346,4 @@ mod tests {
         assert!(old.match_id_document);
     }
 }
+
