@@ -929,8 +929,8 @@ impl SortKey {
 }
 
 /// What the engine derives once from a capture's record: the prepared record, its inline
-/// signature, its blocking keys (keyed rules and company ends, sorted, unique, each with its
-/// block's number once [located](DedupeEngine::locate)) and its sorted-name keys.
+/// signature, its blocking keys (keyed rules and company ends, sorted, unique) and its
+/// sorted-name keys.
 struct Probe {
     prep: Prepared,
     sig: Sig,
@@ -938,25 +938,21 @@ struct Probe {
     /// first `company_len` (none when the key is longer than [`JW_BOUND_MAX`]).
     company_bits: [u8; JW_BOUND_MAX],
     company_len: usize,
-    keys: Vec<(u64, u32)>,
+    keys: Vec<u64>,
     sorted: Option<(SortKey, SortKey)>,
 }
-
-/// The block number of a key no block has yet.
-const NO_BLOCK: u32 = u32::MAX;
 
 impl Probe {
     fn new(r: &Record) -> Probe {
         let prep = Prepared::new(r.clone());
         let sig = Sig::of(&prep);
-        let mut ks = Vec::with_capacity(8);
+        let mut keys = Vec::with_capacity(8);
         for rule in KEYED_RULES {
-            block_keys(rule, r, &mut ks);
+            block_keys(rule, r, &mut keys);
         }
-        company_end_keys(prep.name_key(), r.company.as_deref(), &mut ks);
-        ks.sort_unstable();
-        ks.dedup();
-        let keys = ks.into_iter().map(|k| (k, NO_BLOCK)).collect();
+        company_end_keys(prep.name_key(), r.company.as_deref(), &mut keys);
+        keys.sort_unstable();
+        keys.dedup();
         let sorted = prep
             .name_key()
             .map(|k| (SortKey::new(k.as_bytes()), SortKey::reversed(k)));
@@ -989,7 +985,7 @@ enum Undo {
     Digest(u128),
     DigestWas(u128, u32),
     PushMember,
-    Block(u32),
+    Block(u64),
     Sorted(SortKey, SortKey, u32),
     Parent(u32, Option<u32>),
     Proposed(LeadId, LeadId),
@@ -1014,10 +1010,8 @@ pub struct DedupeEngine {
     by_lead: HashMap<LeadId, u32>,
     exact: [Fast<u128, u32>; N_EXACT],
     digests: Fast<u128, u32>,
-    /// Blocking key → block number (in `block_lists`).
-    blocks: Fast<u64, u32>,
-    /// The blocks' members, each in capture order.
-    block_lists: Vec<Vec<Entry>>,
+    /// The blocks' members by blocking key, each in capture order.
+    blocks: Fast<u64, Vec<Entry>>,
     /// The sorted neighbourhood: members by name key (forwards and reversed), each key's
     /// members in ascending order — the order of `(key, member)` pairs.
     forward: BTreeMap<SortKey, Vec<Entry>>,
@@ -1215,7 +1209,6 @@ impl DedupeEngine {
             exact: Default::default(),
             digests: Fast::default(),
             blocks: Fast::default(),
-            block_lists: Vec::new(),
             forward: BTreeMap::new(),
             reversed: BTreeMap::new(),
             scratch: Vec::new(),
@@ -1297,7 +1290,7 @@ impl DedupeEngine {
                     self.records.pop();
                 }
                 Undo::Block(b) => {
-                    if let Some(v) = self.block_lists.get_mut(b as usize) {
+                    if let Some(v) = self.blocks.get_mut(&b) {
                         v.pop();
                     }
                 }
@@ -1347,8 +1340,8 @@ impl DedupeEngine {
     fn candidates(&self, p: &Probe, tb: &TagBound, out: &mut Vec<u32>) {
         let cap = self.cfg.fuzzy.max_block.max(1);
         let admitted = |e: &&Entry| tb.admits(e);
-        for &(_, b) in &p.keys {
-            if let Some(es) = self.block_lists.get(b as usize) {
+        for k in &p.keys {
+            if let Some(es) = self.blocks.get(k) {
                 out.extend(es.iter().rev().take(cap).filter(admitted).map(|e| e.m));
             }
         }
@@ -1523,18 +1516,9 @@ impl DedupeEngine {
         best
     }
 
-    /// A record's [`Probe`], its keys located in the blocks.
-    fn probe_of(&self, r: &Record) -> Probe {
-        let mut p = Probe::new(r);
-        for (k, b) in &mut p.keys {
-            *b = self.blocks.get(k).copied().unwrap_or(NO_BLOCK);
-        }
-        p
-    }
-
     /// The live leads a capture with `keys` would join, and how, without changing anything.
     pub fn probe(&self, keys: &MatchKeys) -> Vec<(u32, MatchRule)> {
-        let probe = keys.record.as_deref().map(|r| self.probe_of(r));
+        let probe = keys.record.as_deref().map(Probe::new);
         self.probe_scored(keys, probe.as_ref(), &mut Vec::new()).0
     }
 
@@ -1607,7 +1591,7 @@ impl DedupeEngine {
                 }
             }
         }
-        let probe = keys.record.as_deref().map(|r| self.probe_of(r));
+        let probe = keys.record.as_deref().map(Probe::new);
         let mut ids = std::mem::take(&mut self.scratch);
         let (found, fuzzy_roots, review) = self.probe_scored(keys, probe.as_ref(), &mut ids);
         self.scratch = ids;
@@ -1737,7 +1721,7 @@ impl DedupeEngine {
             keys: ks,
             sorted,
             ..
-        }) = probe.or_else(|| keys.record.as_deref().map(|r| self.probe_of(r)))
+        }) = probe.or_else(|| keys.record.as_deref().map(Probe::new))
         else {
             return;
         };
@@ -1747,7 +1731,7 @@ impl DedupeEngine {
         let known = !fresh
             && ks
                 .iter()
-                .filter_map(|&(_, b)| self.block_lists.get(b as usize))
+                .filter_map(|k| self.blocks.get(k))
                 .min_by_key(|es| es.len())
                 .is_some_and(|es| {
                     es.iter().rev().take(16).any(|&Entry { m, .. }| {
@@ -1774,23 +1758,13 @@ impl DedupeEngine {
         self.records.push(prep);
         self.log(Undo::PushMember);
         let entry = Entry::new(m, &sig);
-        for (k, located) in ks {
-            // The probe's keys are unique, and located since (nothing adds blocks between).
-            let b = match self.block_lists.get(located as usize) {
-                Some(_) => located,
-                None => {
-                    let fresh_block = self.block_lists.len() as u32;
-                    let b = *self.blocks.entry(k).or_insert(fresh_block);
-                    if b == fresh_block {
-                        self.block_lists.push(Vec::with_capacity(1));
-                    }
-                    b
-                }
-            };
-            if let Some(list) = self.block_lists.get_mut(b as usize) {
-                list.push(entry);
-                self.log(Undo::Block(b));
-            }
+        // The probe's keys are unique: one entry per block.
+        for k in ks {
+            self.blocks
+                .entry(k)
+                .or_insert_with(|| Vec::with_capacity(1))
+                .push(entry);
+            self.log(Undo::Block(k));
         }
         if let Some((f, r)) = sorted {
             // Members are numbered in order: pushing keeps each key's list ascending.
