@@ -1340,7 +1340,24 @@ impl DedupeEngine {
     fn candidates(&self, p: &Probe, tb: &TagBound, out: &mut Vec<u32>) {
         let cap = self.cfg.fuzzy.max_block.max(1);
         let admitted = |e: &&Entry| tb.admits(e);
-        for k in &p.keys {
+        // Find every block first, then read the latest entry of each, then the rest: the
+        // lookups, and the first reads of the blocks' entries, are independent of each other,
+        // so their cache misses overlap instead of queueing.
+        const SPREAD: usize = 8;
+        let mut lists: [&[Entry]; SPREAD] = [&[]; SPREAD];
+        for (list, k) in lists.iter_mut().zip(&p.keys) {
+            if let Some(es) = self.blocks.get(k) {
+                *list = es.get(es.len().saturating_sub(cap)..).unwrap_or(&[]);
+            }
+        }
+        for list in &lists {
+            out.extend(list.last().filter(admitted).map(|e| e.m));
+        }
+        for list in &lists {
+            let older = list.get(..list.len().saturating_sub(1)).unwrap_or(&[]);
+            out.extend(older.iter().rev().filter(admitted).map(|e| e.m));
+        }
+        for k in p.keys.iter().skip(SPREAD) {
             if let Some(es) = self.blocks.get(k) {
                 out.extend(es.iter().rev().take(cap).filter(admitted).map(|e| e.m));
             }
@@ -2098,6 +2115,128 @@ mod tests {
         }
         out.push(Record::new());
         out
+    }
+
+    #[test]
+    fn tag_masks_and_nibble_sums_agree_with_plain_loops() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            x = marketingforce_core::id::splitmix64(x);
+            x
+        };
+        for round in 0..20_000 {
+            // Bytes from a small range so that zeros and equal bytes are frequent.
+            let byte = |v: u64, i: usize| ((v >> (8 * i)) % (1 + round % 4) as u64) as u8;
+            let (a, b) = (next(), next());
+            let mine: Tag = std::array::from_fn(|i| byte(a, i));
+            let t: Tag = std::array::from_fn(|i| byte(b, i));
+            let (same, other) = tag_masks(&mine, &t);
+            for i in 0..TAGGED {
+                let has = t[i] != 0;
+                assert_eq!(same >> i & 1 == 1, has && t[i] == mine[i], "{mine:?} {t:?}");
+                assert_eq!(other >> i & 1 == 1, has && t[i] != mine[i], "{mine:?} {t:?}");
+            }
+        }
+        let terms: [f64; TAGGED] = std::array::from_fn(|i| (i as f64 - 3.5) * 1.75);
+        let sums = nibble_sums(&terms);
+        for mask in 0..=255u8 {
+            let plain: f64 = (0..TAGGED)
+                .filter(|i| mask >> i & 1 == 1)
+                .map(|i| terms[i])
+                .sum();
+            let table = sums[0][usize::from(mask & 15)] + sums[1][usize::from(mask >> 4)];
+            assert!((plain - table).abs() < 1e-12, "{mask}: {plain} {table}");
+        }
+    }
+
+    #[test]
+    fn the_folded_filter_never_bounds_below_the_full_one() {
+        let mut x = 7u64;
+        let mut next = move || {
+            x = marketingforce_core::id::splitmix64(x);
+            x
+        };
+        let abc: Vec<char> = "华东重型机械制造南方鑫峰abcdefg".chars().collect();
+        let e = DedupeEngine::new(DedupeConfig::default());
+        for _ in 0..5_000 {
+            let word = |n: u64, next: &mut dyn FnMut() -> u64| -> String {
+                (0..1 + n % 8)
+                    .map(|_| abc[next() as usize % abc.len()])
+                    .collect()
+            };
+            let (n1, n2) = (next(), next());
+            let a = Record::new().full_name("张伟").company(&word(n1, &mut next));
+            let b = Record::new().full_name("张伟").company(&word(n2, &mut next));
+            let (pa, pb) = (Probe::new(&a), Probe::new(&b));
+            let bits = &pa.company_bits[..pa.company_len];
+            let full = jaro_winkler_bound(bits, pb.sig.company_chars, usize::from(pb.sig.company_len));
+            let bloom = fold_bloom(pb.sig.company_chars);
+            let folded: u64 = u64::from(bloom) | u64::from(bloom) << 32;
+            let coarse = jaro_winkler_bound(bits, folded, usize::from(pb.sig.company_len));
+            if let (Some(f), Some(c)) = (full, coarse) {
+                assert!(c >= f, "{a:?} {b:?}");
+            }
+            // The tag's company term is never below the full bound's.
+            let tb = e.tag_bound(&pa, f64::NEG_INFINITY, false);
+            if a.company != b.company {
+                assert!(tb.company_term(&Entry::new(0, &pb.sig)) >= e.company_term(&pa, &pb.sig));
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(400))]
+        /// The weight of a pair is never above the full bound, and the tag's bound admits
+        /// the pair at its own weight: the pruning never drops a pair the score would keep.
+        #[test]
+        fn pruning_never_drops_a_pair_the_score_keeps(
+            fields in proptest::collection::vec(0u8..4, 24),
+        ) {
+            let names = ["张伟", "张 伟", "张玮", "李娜"];
+            let companies = ["华东重型机械制造", "华东重型机械制遭", "南方重工", "鑫峰机械"];
+            let make = |f: &[u8]| {
+                let mut r = Record::new();
+                if f[0] > 0 {
+                    r = r.full_name(names[usize::from(f[0])]);
+                } else {
+                    r = r.given("Lachlan").family(["Reid", "Ried", "Lee", "Reid"][usize::from(f[1])]);
+                }
+                if f[2] > 0 {
+                    r = r.company(companies[usize::from(f[3])]);
+                }
+                if f[4] > 0 {
+                    r = r.dob_ymd(1980 + i32::from(f[4]), 3, 12);
+                }
+                if f[5] > 0 {
+                    r = r.postcode(["", "2600", "2601", "3000"][usize::from(f[5])]);
+                }
+                if f[6] > 0 {
+                    r = r.region(["", "上海", "广州", "act"][usize::from(f[6])]);
+                }
+                if f[7] > 0 {
+                    r = r.address(["", "上海中山路12号101室", "12 Smith St", "上海中山路12号"][usize::from(f[7])]);
+                }
+                let id = |v: u8| (v > 0).then_some(u128::from(v));
+                r.mobile = id(f[8]);
+                r.email = id(f[9]);
+                r.id_document = id(f[10]);
+                r.wechat = id(f[11]);
+                r
+            };
+            let (a, b) = (make(&fields[..12]), make(&fields[12..]));
+            let e = DedupeEngine::new(DedupeConfig::default());
+            let (pa, pb) = (Probe::new(&a), Probe::new(&b));
+            let w = e.weights().weigh(&compare(&a, &b));
+            let bound = e.bound(&pa, &pb.sig);
+            proptest::prop_assert!(bound >= w, "bound {} < weight {}", bound, w);
+            let entry = Entry::new(0, &pb.sig);
+            proptest::prop_assert!(e.tag_bound(&pa, w, false).admits(&entry));
+            proptest::prop_assert!(e.tag_bound(&pa, bound, false).admits(&entry));
+            let conflict = matches!((a.mobile, b.mobile), (Some(x), Some(y)) if x != y);
+            if !conflict {
+                proptest::prop_assert!(e.tag_bound(&pa, w, true).admits(&entry));
+            }
+        }
     }
 
     #[test]
