@@ -2134,7 +2134,11 @@ mod tests {
             for i in 0..TAGGED {
                 let has = t[i] != 0;
                 assert_eq!(same >> i & 1 == 1, has && t[i] == mine[i], "{mine:?} {t:?}");
-                assert_eq!(other >> i & 1 == 1, has && t[i] != mine[i], "{mine:?} {t:?}");
+                assert_eq!(
+                    other >> i & 1 == 1,
+                    has && t[i] != mine[i],
+                    "{mine:?} {t:?}"
+                );
             }
         }
         let terms: [f64; TAGGED] = std::array::from_fn(|i| (i as f64 - 3.5) * 1.75);
@@ -2165,11 +2169,16 @@ mod tests {
                     .collect()
             };
             let (n1, n2) = (next(), next());
-            let a = Record::new().full_name("张伟").company(&word(n1, &mut next));
-            let b = Record::new().full_name("张伟").company(&word(n2, &mut next));
+            let a = Record::new()
+                .full_name("张伟")
+                .company(&word(n1, &mut next));
+            let b = Record::new()
+                .full_name("张伟")
+                .company(&word(n2, &mut next));
             let (pa, pb) = (Probe::new(&a), Probe::new(&b));
             let bits = &pa.company_bits[..pa.company_len];
-            let full = jaro_winkler_bound(bits, pb.sig.company_chars, usize::from(pb.sig.company_len));
+            let full =
+                jaro_winkler_bound(bits, pb.sig.company_chars, usize::from(pb.sig.company_len));
             let bloom = fold_bloom(pb.sig.company_chars);
             let folded: u64 = u64::from(bloom) | u64::from(bloom) << 32;
             let coarse = jaro_winkler_bound(bits, folded, usize::from(pb.sig.company_len));
@@ -2301,7 +2310,8 @@ mod tests {
                 if !conflict {
                     assert!(rejecting.admits(&Entry::new(0, &pb.sig)), "{a:?} {b:?}");
                 }
-                tag_pruned += usize::from(!e.tag_bound(pa, -1.0, true).admits(&Entry::new(0, &pb.sig)));
+                tag_pruned +=
+                    usize::from(!e.tag_bound(pa, -1.0, true).admits(&Entry::new(0, &pb.sig)));
             }
         }
         assert!(pruned > 0, "the bound rules some pairs out");
@@ -2459,4 +2469,3 @@ mod tests {
         assert!(old.match_id_document);
     }
 }
-
