@@ -34,11 +34,12 @@
 //! the `sorted_name` rule compares with the [`WINDOW`] nearest name keys on either side, in
 //! forward and reversed order.
 //!
-//! Pruning, without changing any decision: each block entry carries an 8-bit hash of eight of
-//! the member's fields, from which an upper bound of the pair's match weight rules most
-//! members out without reading them; the survivors' inline signatures give a tighter bound
-//! (with an upper bound of the companies' Jaro–Winkler similarity from a Bloom filter of the
-//! company's characters); only members whose bound reaches the review weight are compared.
+//! Pruning, without changing any decision: each block entry (20 bytes) carries an 8-bit hash
+//! of every compared field and a 32-bit Bloom filter of the company key's characters, from
+//! which an upper bound of the pair's match weight (with an upper bound of the companies'
+//! Jaro–Winkler similarity) rules most members out without reading them; the survivors'
+//! inline signatures give a tighter bound (a 64-bit filter, name parts); only members whose
+//! bound reaches the review weight are compared.
 //!
 //! A capture joins *all* the leads it matches (merging them into the oldest), so the resulting
 //! partition is the set of connected components of the match graph. Leads kept apart (an
