@@ -34,11 +34,12 @@
 //! the `sorted_name` rule compares with the [`WINDOW`] nearest name keys on either side, in
 //! forward and reversed order.
 //!
-//! Pruning, without changing any decision: each block entry carries an 8-bit hash of eight of
-//! the member's fields, from which an upper bound of the pair's match weight rules most
-//! members out without reading them; the survivors' inline signatures give a tighter bound
-//! (with an upper bound of the companies' Jaro–Winkler similarity from a Bloom filter of the
-//! company's characters); only members whose bound reaches the review weight are compared.
+//! Pruning, without changing any decision: each block entry (20 bytes) carries an 8-bit hash
+//! of every compared field and a 32-bit Bloom filter of the company key's characters, from
+//! which an upper bound of the pair's match weight (with an upper bound of the companies'
+//! Jaro–Winkler similarity) rules most members out without reading them; the survivors'
+//! inline signatures give a tighter bound (a 64-bit filter, name parts); only members whose
+//! bound reaches the review weight are compared.
 //!
 //! A capture joins *all* the leads it matches (merging them into the oldest), so the resulting
 //! partition is the set of connected components of the match graph. Leads kept apart (an
@@ -582,18 +583,30 @@ fn jaro_winkler_bound(a: &[u8], bloom_b: u64, len_b: usize) -> Option<f64> {
         return None;
     }
     let hits = a.iter().filter(|&&bit| bloom_b >> bit & 1 == 1).count();
+    Some(jaro_winkler_of_hits(hits, a.len(), len_b))
+}
+
+/// The bound of [`jaro_winkler_bound`] from the number of characters of `a` (`len_a` of them)
+/// that may have a match in `b` (`len_b`), both lengths at least 1.
+fn jaro_winkler_of_hits(hits: usize, len_a: usize, len_b: usize) -> f64 {
     let m = hits.min(len_b) as f64;
     if m == 0.0 {
-        return Some(0.0);
+        return 0.0;
     }
-    let jaro = (m / a.len() as f64 + m / len_b as f64 + 1.0) / 3.0;
+    let jaro = (m / len_a as f64 + m / len_b as f64 + 1.0) / 3.0;
     let jw = if jaro <= 0.7 {
         jaro
     } else {
         jaro + 0.4 * (1.0 - jaro)
     };
     // A margin for the rounding of the comparison's own arithmetic.
-    Some(jw + 1e-9)
+    jw + 1e-9
+}
+
+/// [`Sig::company_chars`] folded to 32 bits (bit `b` and bit `b + 32` on bit `b`): a Bloom
+/// filter of the same characters, coarser, that block entries carry.
+fn fold_bloom(bloom: u64) -> u32 {
+    (bloom as u32) | ((bloom >> 32) as u32)
 }
 
 fn hash_bytes(tag: u64, bytes: &[u8]) -> u8 {
@@ -693,6 +706,17 @@ const TAGGED: usize = 8;
 type Tag = [u8; TAGGED];
 
 impl Sig {
+    fn rest_tag(&self) -> RestTag {
+        std::array::from_fn(|j| {
+            let i = TAGGED + j;
+            if self.present >> i & 1 == 1 {
+                self.h[i].max(1)
+            } else {
+                0
+            }
+        })
+    }
+
     fn tag(&self) -> Tag {
         std::array::from_fn(|i| {
             if self.present >> i & 1 == 1 {
@@ -706,52 +730,166 @@ impl Sig {
 
 /// One member of a block or of a sorted-name key: its number and its [`Tag`], so the
 /// candidate filter rules most members out without reading them (see [`TagBound`]).
+///
+/// It also carries the company key's characters ([`fold_bloom`]) and length, for the
+/// [`jaro_winkler_bound`] of the companies when their hashes differ, and the hashes of the
+/// untagged fields (as a tag's: 0 when absent): 20 bytes in all.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Entry {
     m: u32,
+    company_chars: u32,
     tag: Tag,
+    company_len: u8,
+    rest: RestTag,
+}
+
+/// The 8-bit hashes of the fields after the [`TAGGED`] ones (ID document, WeChat, company
+/// code), 0 when absent, at least 1 when present.
+type RestTag = [u8; N_FIELDS - TAGGED];
+
+impl Entry {
+    fn new(m: u32, sig: &Sig) -> Entry {
+        Entry {
+            m,
+            company_chars: fold_bloom(sig.company_chars),
+            tag: sig.tag(),
+            company_len: sig.company_len,
+            rest: sig.rest_tag(),
+        }
+    }
 }
 
 /// A probe's bound on the match weight with a member known by its [`Tag`] only: per tagged
-/// field, the term of [`DedupeEngine::bound`] when the member lacks the field, has the same
-/// hash, or another one; the untagged fields count their best level whenever the probe has
-/// them. Every term is no smaller than the full bound's, summed in the same order, so this
-/// bound is never below it: a member it rules out the full bound rules out too.
+/// field, the term of [`DedupeEngine::bound`] when the member lacks the field (0), has the
+/// same hash (the field's best level), or another one (its best level but `exact`); the
+/// untagged fields count their best level whenever the probe has them. Every term is no
+/// smaller than the full bound's, so this bound is never below it but for the rounding of a
+/// different summation order, which [`TAG_MARGIN`] covers: a member it rules out the full
+/// bound rules out too.
+///
+/// The tagged terms are summed through four 16-entry tables (the fields that agree, and those
+/// that differ, in two nibbles each), so a member costs a few byte comparisons and four
+/// additions.
 #[derive(Debug, Clone)]
 struct TagBound {
     tag: Tag,
-    /// `[absent, same hash, other hash]` per tagged field.
-    terms: [[f64; 3]; TAGGED],
-    /// The prior and the untagged fields' terms.
-    prior: f64,
-    rest: [f64; N_FIELDS - TAGGED],
+    /// The prior.
+    base: f64,
+    /// The probe's [`RestTag`], and per untagged field the term when the member has the same
+    /// hash (its best level) and another one (its best level but `exact`).
+    rest: RestTag,
+    rest_terms: [[f64; 2]; N_FIELDS - TAGGED],
+    /// By the low and high nibble of the mask of tagged fields whose hashes agree.
+    same: [[f64; 16]; 2],
+    /// By the low and high nibble of the mask of tagged fields the member has with another
+    /// hash.
+    other: [[f64; 16]; 2],
     floor: f64,
-    /// Reject a member whose mobile differs from the probe's (when both have one).
-    reject_mobile: bool,
+    /// The mobile's bit in the masks when a member whose mobile differs from the probe's is
+    /// rejected (the probe has one and conflicting mobiles are rejected), else 0.
+    reject: u8,
+    /// The company's term in `other` (its best level but `exact`), and the `jw_0.92`,
+    /// `jw_0.80` and `else` level weights (the first unused: `company_other` is at least it),
+    /// for [`company_term`](Self::company_term).
+    company_other: f64,
+    company_levels: [f64; 3],
+    /// The probe's company key's characters as bits of a [`fold_bloom`] filter, how many of
+    /// its characters have each bit, and its length (0: no key, or one too long to bound).
+    company_mask: u32,
+    company_counts: [u8; 32],
+    company_len: usize,
 }
 
+/// Slack for the rounding of [`TagBound`]'s summation order (match weights are sums of a few
+/// dozen terms below 100 in magnitude: their rounding errors are below 1e-12).
+const TAG_MARGIN: f64 = 1e-9;
+
+/// Sums of `terms` over the bits of every 4-bit mask, for the low and the high nibble.
+fn nibble_sums(terms: &[f64; TAGGED]) -> [[f64; 16]; 2] {
+    let mut out = [[0.0; 16]; 2];
+    for (half, table) in out.iter_mut().enumerate() {
+        for mask in 1..16usize {
+            let low = mask.trailing_zeros() as usize;
+            table[mask] = table[mask & (mask - 1)] + terms[half * 4 + low];
+        }
+    }
+    out
+}
+
+/// The masks of the tagged fields a member (tag `t`) has with the same hash as `mine`, and
+/// with another hash (bit `i` for field `i`).
+fn tag_masks(mine: &Tag, t: &Tag) -> (u8, u8) {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Bit 7 of each byte set when the byte is not 0 (no carry crosses a byte).
+    let nonzero = |v: u64| (((v & LOW7) + LOW7) | v) & HIGH;
+    // Bit 7 of byte `i` to bit `i` (each partial product lands on its own bit).
+    let pack = |v: u64| ((v >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56) as u8;
+    let x = u64::from_le_bytes(*t);
+    let has = nonzero(x);
+    let differs = nonzero(x ^ u64::from_le_bytes(*mine));
+    (pack(has & !differs), pack(has & differs))
+}
+
+const COMPANY_TAG_BIT: u8 = 1 << Field::Company as u8;
+
 impl TagBound {
-    fn admits(&self, t: &Tag) -> bool {
-        let mobile = Field::Mobile.index();
-        let (x, y) = (self.tag[mobile], t[mobile]);
-        if self.reject_mobile && x != 0 && y != 0 && x != y {
+    fn admits(&self, e: &Entry) -> bool {
+        let (same, other) = tag_masks(&self.tag, &e.tag);
+        if other & self.reject != 0 {
             return false;
         }
-        let mut w = self.prior;
-        for ((&x, &mine), terms) in t.iter().zip(&self.tag).zip(&self.terms) {
-            let state = if x == 0 {
-                0
-            } else if x == mine {
-                1
-            } else {
-                2
-            };
-            w += terms[state];
+        let mut w = self.base
+            + self.same[0][usize::from(same & 15)]
+            + self.same[1][usize::from(same >> 4)]
+            + self.other[0][usize::from(other & 15)]
+            + self.other[1][usize::from(other >> 4)];
+        for ((&mine, &x), terms) in self.rest.iter().zip(&e.rest).zip(&self.rest_terms) {
+            if mine != 0 && x != 0 {
+                w += terms[usize::from(mine != x)];
+            }
         }
-        for r in self.rest {
-            w += r;
+        if w + TAG_MARGIN < self.floor {
+            return false;
         }
-        w >= self.floor
+        if other & COMPANY_TAG_BIT == 0 {
+            return true;
+        }
+        // Different companies: their term in `w` was the best inexact level; the
+        // characters they share may allow less.
+        w - self.company_other + self.company_term(e) + TAG_MARGIN >= self.floor
+    }
+
+    /// The best company level weight of two different company keys, from the
+    /// [`jaro_winkler_bound`] of the probe's key and the member's folded filter (a filter
+    /// with fewer bits has more hits: never a smaller bound than the full one).
+    fn company_term(&self, e: &Entry) -> f64 {
+        let len_b = usize::from(e.company_len);
+        if self.company_len == 0 || len_b == 0 || len_b > JW_BOUND_MAX {
+            return self.company_other;
+        }
+        let common = self.company_mask & e.company_chars;
+        let hits = if common == self.company_mask {
+            // Every character may match.
+            self.company_len
+        } else {
+            let mut hits = 0usize;
+            let mut bits = common;
+            while bits != 0 {
+                hits += usize::from(self.company_counts[bits.trailing_zeros() as usize]);
+                bits &= bits - 1;
+            }
+            hits
+        };
+        let jw = jaro_winkler_of_hits(hits, self.company_len, len_b);
+        let [_, jw80, other] = self.company_levels;
+        if jw < 0.80 {
+            other
+        } else if jw < 0.92 {
+            jw80.max(other)
+        } else {
+            self.company_other
+        }
     }
 }
 
@@ -792,8 +930,8 @@ impl SortKey {
 }
 
 /// What the engine derives once from a capture's record: the prepared record, its inline
-/// signature, its blocking keys (keyed rules then company ends, unsorted) and its sorted-name
-/// keys.
+/// signature, its blocking keys (keyed rules and company ends, sorted, unique) and its
+/// sorted-name keys.
 struct Probe {
     prep: Prepared,
     sig: Sig,
@@ -814,6 +952,8 @@ impl Probe {
             block_keys(rule, r, &mut keys);
         }
         company_end_keys(prep.name_key(), r.company.as_deref(), &mut keys);
+        keys.sort_unstable();
+        keys.dedup();
         let sorted = prep
             .name_key()
             .map(|k| (SortKey::new(k.as_bytes()), SortKey::reversed(k)));
@@ -871,6 +1011,7 @@ pub struct DedupeEngine {
     by_lead: HashMap<LeadId, u32>,
     exact: [Fast<u128, u32>; N_EXACT],
     digests: Fast<u128, u32>,
+    /// The blocks' members by blocking key, each in capture order.
     blocks: Fast<u64, Vec<Entry>>,
     /// The sorted neighbourhood: members by name key (forwards and reversed), each key's
     /// members in ascending order — the order of `(key, member)` pairs.
@@ -1199,8 +1340,25 @@ impl DedupeEngine {
     /// alone rules them out (`tb`); a member may be listed more than once.
     fn candidates(&self, p: &Probe, tb: &TagBound, out: &mut Vec<u32>) {
         let cap = self.cfg.fuzzy.max_block.max(1);
-        let admitted = |e: &&Entry| tb.admits(&e.tag);
-        for k in &p.keys {
+        let admitted = |e: &&Entry| tb.admits(e);
+        // Find every block first, then read the latest entry of each, then the rest: the
+        // lookups, and the first reads of the blocks' entries, are independent of each other,
+        // so their cache misses overlap instead of queueing.
+        const SPREAD: usize = 8;
+        let mut lists: [&[Entry]; SPREAD] = [&[]; SPREAD];
+        for (list, k) in lists.iter_mut().zip(&p.keys) {
+            if let Some(es) = self.blocks.get(k) {
+                *list = es.get(es.len().saturating_sub(cap)..).unwrap_or(&[]);
+            }
+        }
+        for list in &lists {
+            out.extend(list.last().filter(admitted).map(|e| e.m));
+        }
+        for list in &lists {
+            let older = list.get(..list.len().saturating_sub(1)).unwrap_or(&[]);
+            out.extend(older.iter().rev().filter(admitted).map(|e| e.m));
+        }
+        for k in p.keys.iter().skip(SPREAD) {
             if let Some(es) = self.blocks.get(k) {
                 out.extend(es.iter().rev().take(cap).filter(admitted).map(|e| e.m));
             }
@@ -1228,30 +1386,47 @@ impl DedupeEngine {
     }
 
     /// The [`TagBound`] of a probe's signature against the review `floor`.
-    fn tag_bound(&self, sig: &Sig, floor: f64, reject_mobile: bool) -> TagBound {
-        let mut terms = [[0.0; 3]; TAGGED];
-        for (i, t) in terms.iter_mut().enumerate() {
+    fn tag_bound(&self, p: &Probe, floor: f64, reject_mobile: bool) -> TagBound {
+        let sig = &p.sig;
+        let (mut same, mut other) = ([0.0; TAGGED], [0.0; TAGGED]);
+        for i in 0..TAGGED {
             if sig.present >> i & 1 == 1 {
                 // The Name term for other hashes is `max_inexact`, which is at least
                 // `max_name_unswapped`: whether the member has parts is not in its tag.
-                *t = [0.0, self.max_any[i], self.max_inexact[i]];
+                same[i] = self.max_any[i];
+                other[i] = self.max_inexact[i];
             }
         }
-        let rest = std::array::from_fn(|j| {
+        let rest_terms = std::array::from_fn(|j| {
             let i = TAGGED + j;
-            if sig.present >> i & 1 == 1 {
-                self.max_any[i].max(0.0)
-            } else {
-                0.0
-            }
+            [self.max_any[i], self.max_inexact[i]]
         });
+        let mobile = Field::Mobile.index();
+        let mut company_mask = 0u32;
+        let mut company_counts = [0u8; 32];
+        for &bit in p.company_bits.get(..p.company_len).unwrap_or(&[]) {
+            let b = bit & 31;
+            company_mask |= 1 << b;
+            company_counts[usize::from(b)] = company_counts[usize::from(b)].saturating_add(1);
+        }
         TagBound {
+            base: self.weights.prior_weight(),
+            rest: sig.rest_tag(),
+            rest_terms,
+            company_other: other[Field::Company.index()],
+            company_levels: self.company_levels,
+            company_mask,
+            company_counts,
+            company_len: p.company_len,
             tag: sig.tag(),
-            terms,
-            prior: self.weights.prior_weight(),
-            rest,
+            same: nibble_sums(&same),
+            other: nibble_sums(&other),
             floor,
-            reject_mobile,
+            reject: if reject_mobile && sig.present >> mobile & 1 == 1 {
+                1 << mobile
+            } else {
+                0
+            },
         }
     }
 
@@ -1311,7 +1486,7 @@ impl DedupeEngine {
             .review_weight
             .min(self.cfg.fuzzy.auto_merge_weight);
         ids.clear();
-        let tb = self.tag_bound(&p.sig, floor, mobile.is_some());
+        let tb = self.tag_bound(p, floor, mobile.is_some());
         self.candidates(p, &tb, ids);
         // Rule out what the signatures can (a member listed twice gets the same answer), then
         // compare the rest once each in member order.
@@ -1561,19 +1736,21 @@ impl DedupeEngine {
         let Some(Probe {
             prep,
             sig,
-            keys: mut ks,
+            keys: ks,
             sorted,
             ..
         }) = probe.or_else(|| keys.record.as_deref().map(Probe::new))
         else {
             return;
         };
-        // An identical record already in this lead adds nothing to future matching.
+        // An identical record already in this lead adds nothing to future matching. It is in
+        // every block the capture's keys name: look among the latest of the smallest.
         let root = self.root(slot);
         let known = !fresh
             && ks
-                .first()
-                .and_then(|k| self.blocks.get(k))
+                .iter()
+                .filter_map(|k| self.blocks.get(k))
+                .min_by_key(|es| es.len())
                 .is_some_and(|es| {
                     es.iter().rev().take(16).any(|&Entry { m, .. }| {
                         self.members.get(m as usize).is_some_and(|x| {
@@ -1598,9 +1775,8 @@ impl DedupeEngine {
         });
         self.records.push(prep);
         self.log(Undo::PushMember);
-        ks.sort_unstable();
-        ks.dedup();
-        let entry = Entry { m, tag: sig.tag() };
+        let entry = Entry::new(m, &sig);
+        // The probe's keys are unique: one entry per block.
         for k in ks {
             self.blocks
                 .entry(k)
@@ -1943,6 +2119,137 @@ mod tests {
     }
 
     #[test]
+    fn tag_masks_and_nibble_sums_agree_with_plain_loops() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            x = marketingforce_core::id::splitmix64(x);
+            x
+        };
+        for round in 0..20_000 {
+            // Bytes from a small range so that zeros and equal bytes are frequent.
+            let byte = |v: u64, i: usize| ((v >> (8 * i)) % (1 + round % 4) as u64) as u8;
+            let (a, b) = (next(), next());
+            let mine: Tag = std::array::from_fn(|i| byte(a, i));
+            let t: Tag = std::array::from_fn(|i| byte(b, i));
+            let (same, other) = tag_masks(&mine, &t);
+            for i in 0..TAGGED {
+                let has = t[i] != 0;
+                assert_eq!(same >> i & 1 == 1, has && t[i] == mine[i], "{mine:?} {t:?}");
+                assert_eq!(
+                    other >> i & 1 == 1,
+                    has && t[i] != mine[i],
+                    "{mine:?} {t:?}"
+                );
+            }
+        }
+        let terms: [f64; TAGGED] = std::array::from_fn(|i| (i as f64 - 3.5) * 1.75);
+        let sums = nibble_sums(&terms);
+        for mask in 0..=255u8 {
+            let plain: f64 = (0..TAGGED)
+                .filter(|i| mask >> i & 1 == 1)
+                .map(|i| terms[i])
+                .sum();
+            let table = sums[0][usize::from(mask & 15)] + sums[1][usize::from(mask >> 4)];
+            assert!((plain - table).abs() < 1e-12, "{mask}: {plain} {table}");
+        }
+    }
+
+    #[test]
+    fn the_folded_filter_never_bounds_below_the_full_one() {
+        let mut x = 7u64;
+        let mut next = move || {
+            x = marketingforce_core::id::splitmix64(x);
+            x
+        };
+        let abc: Vec<char> = "华东重型机械制造南方鑫峰abcdefg".chars().collect();
+        let e = DedupeEngine::new(DedupeConfig::default());
+        for _ in 0..5_000 {
+            let word = |n: u64, next: &mut dyn FnMut() -> u64| -> String {
+                (0..1 + n % 8)
+                    .map(|_| abc[next() as usize % abc.len()])
+                    .collect()
+            };
+            let (n1, n2) = (next(), next());
+            let a = Record::new()
+                .full_name("张伟")
+                .company(&word(n1, &mut next));
+            let b = Record::new()
+                .full_name("张伟")
+                .company(&word(n2, &mut next));
+            let (pa, pb) = (Probe::new(&a), Probe::new(&b));
+            let bits = &pa.company_bits[..pa.company_len];
+            let full =
+                jaro_winkler_bound(bits, pb.sig.company_chars, usize::from(pb.sig.company_len));
+            let bloom = fold_bloom(pb.sig.company_chars);
+            let folded: u64 = u64::from(bloom) | u64::from(bloom) << 32;
+            let coarse = jaro_winkler_bound(bits, folded, usize::from(pb.sig.company_len));
+            if let (Some(f), Some(c)) = (full, coarse) {
+                assert!(c >= f, "{a:?} {b:?}");
+            }
+            // The tag's company term is never below the full bound's.
+            let tb = e.tag_bound(&pa, f64::NEG_INFINITY, false);
+            if a.company != b.company {
+                assert!(tb.company_term(&Entry::new(0, &pb.sig)) >= e.company_term(&pa, &pb.sig));
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(400))]
+        /// The weight of a pair is never above the full bound, and the tag's bound admits
+        /// the pair at its own weight: the pruning never drops a pair the score would keep.
+        #[test]
+        fn pruning_never_drops_a_pair_the_score_keeps(
+            fields in proptest::collection::vec(0u8..4, 24),
+        ) {
+            let names = ["张伟", "张 伟", "张玮", "李娜"];
+            let companies = ["华东重型机械制造", "华东重型机械制遭", "南方重工", "鑫峰机械"];
+            let make = |f: &[u8]| {
+                let mut r = Record::new();
+                if f[0] > 0 {
+                    r = r.full_name(names[usize::from(f[0])]);
+                } else {
+                    r = r.given("Lachlan").family(["Reid", "Ried", "Lee", "Reid"][usize::from(f[1])]);
+                }
+                if f[2] > 0 {
+                    r = r.company(companies[usize::from(f[3])]);
+                }
+                if f[4] > 0 {
+                    r = r.dob_ymd(1980 + i32::from(f[4]), 3, 12);
+                }
+                if f[5] > 0 {
+                    r = r.postcode(["", "2600", "2601", "3000"][usize::from(f[5])]);
+                }
+                if f[6] > 0 {
+                    r = r.region(["", "上海", "广州", "act"][usize::from(f[6])]);
+                }
+                if f[7] > 0 {
+                    r = r.address(["", "上海中山路12号101室", "12 Smith St", "上海中山路12号"][usize::from(f[7])]);
+                }
+                let id = |v: u8| (v > 0).then_some(u128::from(v));
+                r.mobile = id(f[8]);
+                r.email = id(f[9]);
+                r.id_document = id(f[10]);
+                r.wechat = id(f[11]);
+                r
+            };
+            let (a, b) = (make(&fields[..12]), make(&fields[12..]));
+            let e = DedupeEngine::new(DedupeConfig::default());
+            let (pa, pb) = (Probe::new(&a), Probe::new(&b));
+            let w = e.weights().weigh(&compare(&a, &b));
+            let bound = e.bound(&pa, &pb.sig);
+            proptest::prop_assert!(bound >= w, "bound {} < weight {}", bound, w);
+            let entry = Entry::new(0, &pb.sig);
+            proptest::prop_assert!(e.tag_bound(&pa, w, false).admits(&entry));
+            proptest::prop_assert!(e.tag_bound(&pa, bound, false).admits(&entry));
+            let conflict = matches!((a.mobile, b.mobile), (Some(x), Some(y)) if x != y);
+            if !conflict {
+                proptest::prop_assert!(e.tag_bound(&pa, w, true).admits(&entry));
+            }
+        }
+    }
+
+    #[test]
     fn the_jaro_winkler_bound_is_never_below_the_similarity() {
         // Short keys over small alphabets (many repeated and shared characters), CJK and Latin.
         let alphabets: [&[char]; 3] = [
@@ -1994,17 +2301,18 @@ mod tests {
                 }
                 // The tag's bound admits every pair the full bound admits.
                 for floor in [-1.0, bound, w] {
-                    let tb = e.tag_bound(&pa.sig, floor, false);
+                    let tb = e.tag_bound(pa, floor, false);
                     if bound >= floor {
-                        assert!(tb.admits(&pb.sig.tag()), "{floor}: {a:?} {b:?}");
+                        assert!(tb.admits(&Entry::new(0, &pb.sig)), "{floor}: {a:?} {b:?}");
                     }
                 }
-                let rejecting = e.tag_bound(&pa.sig, f64::NEG_INFINITY, true);
+                let rejecting = e.tag_bound(pa, f64::NEG_INFINITY, true);
                 let conflict = matches!((a.mobile, b.mobile), (Some(x), Some(y)) if x != y);
                 if !conflict {
-                    assert!(rejecting.admits(&pb.sig.tag()), "{a:?} {b:?}");
+                    assert!(rejecting.admits(&Entry::new(0, &pb.sig)), "{a:?} {b:?}");
                 }
-                tag_pruned += usize::from(!e.tag_bound(&pa.sig, -1.0, true).admits(&pb.sig.tag()));
+                tag_pruned +=
+                    usize::from(!e.tag_bound(pa, -1.0, true).admits(&Entry::new(0, &pb.sig)));
             }
         }
         assert!(pruned > 0, "the bound rules some pairs out");
