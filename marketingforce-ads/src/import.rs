@@ -20,9 +20,10 @@
 //! | `revision` | no (1) | the export's revision of the day; one per account-day |
 //! | `complete` | no (`true`) | whether the platform declared the day final |
 //!
-//! A spend-only row cannot be checked against a KPI target on clicks or impressions, so
-//! [`AdOps::import_reports`](crate::AdOps::import_reports) refuses one for a campaign with such
-//! a target (`rows[i].clicks`).
+//! A spend-only row cannot be checked against a KPI target on clicks or impressions, nor a row
+//! without conversions against a target on cost per conversion, so
+//! [`AdOps::import_reports`](crate::AdOps::import_reports) refuses such a row for a campaign
+//! with such a target (`rows[i].clicks`, `rows[i].conversions`).
 //!
 //! Other columns (a platform's exports carry many) are ignored. JSON is an array of objects
 //! with the same keys; `spend` must be a string there (a JSON number is binary floating point,
@@ -222,6 +223,8 @@ pub(crate) struct RowMeta {
     pub(crate) campaign_id: String,
     /// The row left out impressions and clicks.
     pub(crate) spend_only: bool,
+    /// The row left out conversions (read as 0).
+    pub(crate) without_conversions: bool,
 }
 
 /// An export parsed: its reports and its rows (crate-internal).
@@ -282,6 +285,7 @@ pub(crate) fn parse_export(
                     date: row.date,
                     campaign_id: row.line.campaign_id.clone(),
                     spend_only: row.spend_only,
+                    without_conversions: row.without_conversions,
                 });
                 let day = days
                     .entry((row.account_id.clone(), row.date))
@@ -331,6 +335,7 @@ struct Row {
     line: PerformanceLine,
     spend: Money,
     spend_only: bool,
+    without_conversions: bool,
 }
 
 struct Day {
@@ -407,6 +412,7 @@ fn parse_row(i: usize, f: &Fields, default_currency: Currency) -> Result<Row, Ro
         (None, None) => (0, 0, true),
         _ => (count("impressions", None)?, count("clicks", None)?, false),
     };
+    let without_conversions = get("conversions").is_none();
     let conversions = count("conversions", Some(0))?;
     if clicks > impressions && impressions > 0 {
         return Err(RowError::at(i, "clicks", "must not exceed impressions"));
@@ -435,6 +441,7 @@ fn parse_row(i: usize, f: &Fields, default_currency: Currency) -> Result<Row, Ro
         complete,
         spend,
         spend_only,
+        without_conversions,
         line: PerformanceLine {
             campaign_id,
             impressions,

@@ -615,3 +615,40 @@ async fn a_spend_only_row_is_refused_for_a_campaign_with_a_kpi_on_delivery() {
     assert!(imported.failed.is_empty(), "{:?}", imported.failed);
     assert_eq!(imported.ingested.len(), 31);
 }
+
+#[tokio::test]
+async fn a_row_without_conversions_is_refused_for_a_campaign_with_a_kpi_on_cost_per_conversion() {
+    let ops = ops_on(Arc::new(MemoryStore::new())).await;
+    let from = march().first_day();
+    let terms = AgreementTerms::solution(from, cny("300000"), "3%".parse().unwrap());
+    let mut kpi_plan = plan(from);
+    kpi_plan.kpis = vec![marketingforce_ads::campaign::KpiTarget::MaxCpa { max: cny("50.00") }];
+    let media = onboarded(&ops, terms, kpi_plan).await;
+    // Delivery without conversions: the cost per conversion cannot be checked.
+    let no_conversions = "date,account_id,campaign_id,spend,impressions,clicks\n\
+                          2026-03-05,1800001,c-1,1000.00,40000,1000\n";
+    let e = ops
+        .import_month(
+            &media,
+            march(),
+            ImportFormat::Csv,
+            no_conversions.as_bytes(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.field(), Some("rows[0].conversions"));
+    // Nothing was stored by the refused import: the same month imports whole afterwards.
+    let with_conversions = "date,account_id,campaign_id,spend,impressions,clicks,conversions\n\
+                            2026-03-05,1800001,c-1,1000.00,40000,1000,25\n";
+    let imported = ops
+        .import_month(
+            &media,
+            march(),
+            ImportFormat::Csv,
+            with_conversions.as_bytes(),
+        )
+        .await
+        .unwrap();
+    assert!(imported.failed.is_empty(), "{:?}", imported.failed);
+    assert_eq!(imported.ingested.len(), 31);
+}

@@ -67,7 +67,9 @@ impl AdOps {
     /// on the first row's path (`rows[3].spend`); use
     /// [`parse_reports`](crate::import::parse_reports) to list every bad row. So does a
     /// spend-only row (no impressions, no clicks) for a campaign with a KPI target on clicks or
-    /// impressions (`rows[i].clicks`): its compensation cannot be computed without them.
+    /// impressions (`rows[i].clicks`), and a row without conversions for a campaign with a KPI
+    /// target on cost per conversion (`rows[i].conversions`): its compensation cannot be
+    /// computed without them.
     /// Account-days refused after parsing are listed in [`ImportSummary::failed`].
     pub async fn import_reports(
         &self,
@@ -131,13 +133,23 @@ impl AdOps {
             .await
     }
 
-    /// A spend-only row of a campaign with a KPI target on delivery is refused (`rows[i].clicks`):
-    /// the compensation would be computed as if nothing was delivered. Rows of accounts or
-    /// campaigns we do not know are left to ingestion, which lists them as failed.
-    async fn check_spend_only(&self, platform: &PlatformId, rows: &[RowMeta]) -> Result<()> {
+    /// A row without what a campaign's KPI target is checked against is refused: a spend-only
+    /// row for a target on delivery (`rows[i].clicks`), a row without conversions for a target
+    /// on cost per conversion (`rows[i].conversions`) — the compensation would be computed as
+    /// if nothing was delivered or converted. Rows of accounts or campaigns we do not know are
+    /// left to ingestion, which lists them as failed.
+    async fn check_kpi_inputs(&self, platform: &PlatformId, rows: &[RowMeta]) -> Result<()> {
         let mut seen = BTreeSet::new();
-        for r in rows.iter().filter(|r| r.spend_only) {
-            if !seen.insert((r.account_id.as_str(), r.campaign_id.as_str())) {
+        for r in rows
+            .iter()
+            .filter(|r| r.spend_only || r.without_conversions)
+        {
+            if !seen.insert((
+                r.account_id.as_str(),
+                r.campaign_id.as_str(),
+                r.spend_only,
+                r.without_conversions,
+            )) {
                 continue;
             }
             let ext = AdAccount::external_key(platform, &r.account_id);
@@ -154,13 +166,22 @@ impl AdOps {
             let Some(campaign) = found.into_iter().next() else {
                 continue;
             };
+            let kpis = &campaign.value.draft.kpis;
             let on_delivery =
                 |k: &KpiTarget| matches!(k, KpiTarget::MaxCpc { .. } | KpiTarget::MaxCpm { .. });
-            if campaign.value.draft.kpis.iter().any(on_delivery) {
+            if r.spend_only && kpis.iter().any(on_delivery) {
                 return Err(AdsError::validation(
                     format!("rows[{}].clicks", r.row),
                     "is required: the campaign has a KPI target on clicks or impressions, which \
                      a spend-only row cannot be checked against",
+                ));
+            }
+            let on_conversions = |k: &KpiTarget| matches!(k, KpiTarget::MaxCpa { .. });
+            if r.without_conversions && kpis.iter().any(on_conversions) {
+                return Err(AdsError::validation(
+                    format!("rows[{}].conversions", r.row),
+                    "is required: the campaign has a KPI target on cost per conversion, which a \
+                     row without conversions cannot be checked against",
                 ));
             }
         }
@@ -186,7 +207,7 @@ impl AdOps {
             }
         }
         self.platform(platform).await?;
-        self.check_spend_only(platform, &parsed.rows).await?;
+        self.check_kpi_inputs(platform, &parsed.rows).await?;
         let mut reports = parsed.reports;
         if !covered.is_empty() {
             let listed: BTreeSet<(String, NaiveDate)> = reports
