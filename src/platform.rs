@@ -158,7 +158,7 @@ impl PlatformBuilder {
 
     /// Seal personal data and key fingerprints with `keys` (required): a shared provider
     /// (`Arc<dyn KeyProvider>`, `Arc<P>` — in production a `KeyProvider` over your KMS) or a
-    /// [`KeyRing`](marketingforce_core::keys::KeyRing) by value.
+    /// [`KeyRing`] by value.
     #[must_use]
     pub fn keys(mut self, keys: impl IntoKeyProvider) -> Self {
         self.keys = Some(keys.into_key_provider());

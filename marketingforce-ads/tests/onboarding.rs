@@ -592,63 +592,56 @@ async fn an_export_with_a_row_of_another_month_is_refused_before_anything_is_sto
         .starts_with("2026-03 provisional (31 account-days missing): spend 0"));
 }
 
-#[tokio::test]
-async fn a_spend_only_row_is_refused_for_a_campaign_with_a_kpi_on_delivery() {
+/// Ads onboarded with one campaign (`c-1` of account `1800001`) holding `kpi`, and its platform.
+async fn with_kpi(kpi: marketingforce_ads::campaign::KpiTarget) -> (AdOps, PlatformId) {
     let ops = ops_on(Arc::new(MemoryStore::new())).await;
     let from = march().first_day();
     let terms = AgreementTerms::solution(from, cny("300000"), "3%".parse().unwrap());
     let mut kpi_plan = plan(from);
-    kpi_plan.kpis = vec![marketingforce_ads::campaign::KpiTarget::MaxCpc { max: cny("1.00") }];
+    kpi_plan.kpis = vec![kpi];
     let media = onboarded(&ops, terms, kpi_plan).await;
-    let spend_only = "date,account_id,campaign_id,spend\n2026-03-05,1800001,c-1,1000.00\n";
-    let e = ops
-        .import_month(&media, march(), ImportFormat::Csv, spend_only.as_bytes())
+    (ops, media)
+}
+
+/// Import `csv` as March's export: the error's field when refused, else `None` after checking
+/// every day of the month was recorded.
+async fn import_march(ops: &AdOps, media: &PlatformId, csv: &str) -> Option<String> {
+    match ops
+        .import_month(media, march(), ImportFormat::Csv, csv.as_bytes())
         .await
-        .unwrap_err();
-    assert_eq!(e.field(), Some("rows[0].clicks"));
+    {
+        Err(e) => Some(e.field().unwrap_or("-").to_string()),
+        Ok(imported) => {
+            assert!(imported.failed.is_empty(), "{:?}", imported.failed);
+            assert_eq!(imported.ingested.len(), 31);
+            None
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_spend_only_row_is_refused_for_a_campaign_with_a_kpi_on_delivery() {
+    let max = cny("1.00");
+    let (ops, media) = with_kpi(marketingforce_ads::campaign::KpiTarget::MaxCpc { max }).await;
+    let spend_only = "date,account_id,campaign_id,spend\n2026-03-05,1800001,c-1,1000.00\n";
+    let refused = import_march(&ops, &media, spend_only).await;
+    assert_eq!(refused.as_deref(), Some("rows[0].clicks"));
     let with_delivery = "date,account_id,campaign_id,spend,impressions,clicks\n\
                          2026-03-05,1800001,c-1,1000.00,40000,1000\n";
-    let imported = ops
-        .import_month(&media, march(), ImportFormat::Csv, with_delivery.as_bytes())
-        .await
-        .unwrap();
-    assert!(imported.failed.is_empty(), "{:?}", imported.failed);
-    assert_eq!(imported.ingested.len(), 31);
+    assert_eq!(import_march(&ops, &media, with_delivery).await, None);
 }
 
 #[tokio::test]
 async fn a_row_without_conversions_is_refused_for_a_campaign_with_a_kpi_on_cost_per_conversion() {
-    let ops = ops_on(Arc::new(MemoryStore::new())).await;
-    let from = march().first_day();
-    let terms = AgreementTerms::solution(from, cny("300000"), "3%".parse().unwrap());
-    let mut kpi_plan = plan(from);
-    kpi_plan.kpis = vec![marketingforce_ads::campaign::KpiTarget::MaxCpa { max: cny("50.00") }];
-    let media = onboarded(&ops, terms, kpi_plan).await;
+    let max = cny("50.00");
+    let (ops, media) = with_kpi(marketingforce_ads::campaign::KpiTarget::MaxCpa { max }).await;
     // Delivery without conversions: the cost per conversion cannot be checked.
     let no_conversions = "date,account_id,campaign_id,spend,impressions,clicks\n\
                           2026-03-05,1800001,c-1,1000.00,40000,1000\n";
-    let e = ops
-        .import_month(
-            &media,
-            march(),
-            ImportFormat::Csv,
-            no_conversions.as_bytes(),
-        )
-        .await
-        .unwrap_err();
-    assert_eq!(e.field(), Some("rows[0].conversions"));
+    let refused = import_march(&ops, &media, no_conversions).await;
+    assert_eq!(refused.as_deref(), Some("rows[0].conversions"));
     // Nothing was stored by the refused import: the same month imports whole afterwards.
     let with_conversions = "date,account_id,campaign_id,spend,impressions,clicks,conversions\n\
                             2026-03-05,1800001,c-1,1000.00,40000,1000,25\n";
-    let imported = ops
-        .import_month(
-            &media,
-            march(),
-            ImportFormat::Csv,
-            with_conversions.as_bytes(),
-        )
-        .await
-        .unwrap();
-    assert!(imported.failed.is_empty(), "{:?}", imported.failed);
-    assert_eq!(imported.ingested.len(), 31);
+    assert_eq!(import_march(&ops, &media, with_conversions).await, None);
 }

@@ -239,7 +239,7 @@ fn main() {
         ),
         quality(
             "crm.capture.recall",
-            "dedupe recall vs the planted duplicates (pairwise)",
+            "dedupe recall vs the planted duplicates (pairwise, merged only; the rest wait in the review queue)",
             q.recall,
         ),
         figure("crm.capture.normalise", "phase: normalise", per_sec(t_norm)),
