@@ -252,6 +252,13 @@ impl Crm {
     /// Capture many leads in one storage batch. Bad rows are reported (line = position + 1)
     /// and the good rows go in.
     ///
+    /// A batch of 512 rows or more has its per-row work (normalising, blind indexes, encoding,
+    /// sealing) spread over up to 8 threads, 256 rows or more each: the calling one and scoped
+    /// threads that end with the call. Matching and the commit run on the calling task. The stored leads the batch
+    /// joins are read in one round trip ([`Store::get_many`]).
+    ///
+    /// [`Store::get_many`]: marketingforce_core::storage::Store::get_many
+    ///
     /// # Errors
     /// Storage errors (then nothing of the batch is written).
     #[operation("crm.capture_batch", tenant = tenant, key = idempotency_key, observe = crate::telemetry::captured_rows)]
