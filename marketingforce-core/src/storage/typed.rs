@@ -78,12 +78,7 @@ impl EncodedEntity {
                 &format!("{}/{}", E::COLLECTION, entity.key()),
             )?;
         }
-        // Most records are a few hundred bytes to a few KB: start there rather than grow from 0.
-        let mut value = Vec::with_capacity(1024);
-        serde_json::to_writer(&mut value, entity)?;
-        if value.len() < value.capacity() / 2 {
-            value.shrink_to_fit(); // stores may keep the buffer as it is
-        }
+        let value = serde_json::to_vec(entity)?;
         Ok(EncodedEntity {
             collection: E::COLLECTION,
             key: entity.key(),
