@@ -39,6 +39,18 @@ fn cpu_ns() -> Option<u64> {
     Some(ticks * 10_000_000)
 }
 
+/// The process's resident set in bytes (Linux: `/proc/self/statm`, 4 KiB pages).
+fn resident_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}
+
+/// Bytes per lead the resident set grew by between two [`resident_bytes`] readings.
+fn per_lead_growth(n: usize, from: Option<u64>, to: Option<u64>) -> Option<f64> {
+    Some(to?.checked_sub(from?)? as f64 / n.max(1) as f64)
+}
+
 /// Leads per second of on-CPU time between two [`cpu_ns`] readings.
 fn cpu_rate(n: usize, from: Option<u64>, to: Option<u64>) -> String {
     match (from, to) {
@@ -70,6 +82,7 @@ fn main() {
     );
 
     // Baseline: a bare HashMap keyed by the raw mobile string (no normalisation, no crypto).
+    let rss_bare = resident_bytes();
     let t0 = Instant::now();
     let mut bare: HashMap<&str, u32> = HashMap::with_capacity(n);
     for (i, d) in data.iter().enumerate() {
@@ -79,6 +92,7 @@ fn main() {
     }
     black_box(&bare);
     let base = t0.elapsed();
+    let bare_bytes = per_lead_growth(n, rss_bare, resident_bytes());
     let base_rate = n as f64 / base.as_secs_f64();
 
     // Phase costs (same run): normalisation alone, and normalisation + blind indexes.
@@ -101,6 +115,7 @@ fn main() {
         .map(|nc| MatchKeys::of(&nc.identity, nc.source.as_str(), &ix0))
         .collect();
     let t_keys = t0.elapsed();
+    let rss_engine = resident_bytes();
     let mut e0 = DedupeEngine::with_capacity(DedupeConfig::default(), n);
     let mut c0 = 0u128;
     let c_ingest = cpu_ns();
@@ -112,6 +127,7 @@ fn main() {
         }));
     }
     let t_ingest = t0.elapsed();
+    let engine_bytes = per_lead_growth(n, rss_engine, resident_bytes());
     let c_end = cpu_ns();
     println!(
         "phases: normalise {:.0} leads/s, match keys (HMAC-SHA256 blind indexes + fuzzy keys) {:.0} leads/s, match+merge {:.0} leads/s",
@@ -125,6 +141,11 @@ fn main() {
         cpu_rate(n, c_keys, c_ingest),
         cpu_rate(n, c_ingest, c_end)
     );
+    if let (Some(engine), Some(bare)) = (engine_bytes, bare_bytes) {
+        println!(
+            "memory: the engine holds {engine:.0} bytes per lead at {n} leads (resident-set growth while ingesting); baseline bare HashMap on raw mobile: {bare:.0} bytes per lead"
+        );
+    }
     drop((normalised, all_keys, e0));
 
     // The engine: normalise + blind indexes (HMAC-SHA256) + exact/fuzzy match + merge.
@@ -226,7 +247,7 @@ fn main() {
             "unit": "ratio",
         })
     };
-    let figures = vec![
+    let mut figures = vec![
         figure(
             "crm.capture.dedupe_engine",
             &format!("capture+dedupe of {n} leads (normalise, blind indexes, match, merge)"),
@@ -259,6 +280,16 @@ fn main() {
             m as f64 / full.as_secs_f64(),
         ),
     ];
+    if let (Some(engine), Some(bare)) = (engine_bytes, bare_bytes) {
+        figures.push(serde_json::json!({
+            "id": "crm.capture.engine_memory",
+            "label": format!("dedupe engine memory per lead at {n} leads (resident-set growth)"),
+            "value": engine,
+            "unit": "bytes/lead",
+            "baseline": "bare HashMap insert keyed by the raw mobile string",
+            "baseline_value": bare,
+        }));
+    }
     println!("JSON {}", serde_json::Value::Array(figures));
 
     // Criterion: per-capture cost on a warm engine vs a HashMap insert.
