@@ -1045,7 +1045,8 @@ enum Undo {
     DigestWas(u128, u32),
     PushMember,
     Block(u64),
-    Sorted(SortKey, SortKey, u32),
+    /// Member `m` filed under its name key in the sorted sets.
+    Sorted(u32),
     Parent(u32, Option<u32>),
     Proposed(LeadId, LeadId),
 }
@@ -1092,6 +1093,8 @@ pub struct DedupeEngine {
     /// Lead pairs (smaller id first) already in the review queue, whatever their status.
     proposed: HashSet<(LeadId, LeadId)>,
     undo: Option<Vec<Undo>>,
+    /// The last undo log's buffer, emptied, for the next batch.
+    spare_undo: Vec<Undo>,
 }
 
 const N_EXACT: usize = 7;
@@ -1276,6 +1279,7 @@ impl DedupeEngine {
             separated: HashSet::new(),
             proposed: HashSet::new(),
             undo: None,
+            spare_undo: Vec::new(),
         }
     }
 
@@ -1310,18 +1314,34 @@ impl DedupeEngine {
 
     /// Start recording changes so they can be [rolled back](Self::rollback).
     pub fn begin(&mut self) {
-        self.undo = Some(Vec::new());
+        let mut log = std::mem::take(&mut self.spare_undo);
+        log.clear();
+        self.undo = Some(log);
     }
 
     /// Keep the changes since [`begin`](Self::begin).
     pub fn commit(&mut self) {
-        self.undo = None;
+        if let Some(log) = self.undo.take() {
+            self.keep_undo_buffer(log);
+        }
+    }
+
+    /// Keep an emptied undo log's buffer for the next [`begin`](Self::begin) (a batch's log
+    /// would otherwise grow from nothing every time), unless it is large.
+    fn keep_undo_buffer(&mut self, mut log: Vec<Undo>) {
+        const KEPT: usize = 1 << 16;
+        if log.capacity() <= KEPT {
+            log.clear();
+            self.spare_undo = log;
+        }
     }
 
     /// Undo every change since [`begin`](Self::begin).
     pub fn rollback(&mut self) {
-        let Some(log) = self.undo.take() else { return };
-        for u in log.into_iter().rev() {
+        let Some(mut log) = self.undo.take() else {
+            return;
+        };
+        for u in log.drain(..).rev() {
             match u {
                 Undo::PushSlot => {
                     if let Some(s) = self.slots.pop() {
@@ -1353,9 +1373,14 @@ impl DedupeEngine {
                         self.blocks.remove(&b);
                     }
                 }
-                Undo::Sorted(f, r, m) => {
-                    sorted_remove(&mut self.forward, &f, m);
-                    sorted_remove(&mut self.reversed, &r, m);
+                Undo::Sorted(m) => {
+                    // Undone before the member's record is popped: its name key is the one
+                    // its entries were filed under.
+                    if let Some(k) = self.records.get(m as usize).and_then(Packed::name_key) {
+                        let (f, r) = (SortKey::new(k.as_bytes()), SortKey::reversed(k));
+                        sorted_remove(&mut self.forward, &f, m);
+                        sorted_remove(&mut self.reversed, &r, m);
+                    }
                 }
                 Undo::Parent(s, old) => {
                     if let Some(slot) = self.slots.get_mut(s as usize) {
@@ -1367,6 +1392,7 @@ impl DedupeEngine {
                 }
             }
         }
+        self.keep_undo_buffer(log);
     }
 
     fn root(&self, mut s: u32) -> u32 {
@@ -1861,7 +1887,7 @@ impl DedupeEngine {
                     }
                 }
             }
-            self.log(Undo::Sorted(f.clone(), r.clone(), m));
+            self.log(Undo::Sorted(m));
         }
     }
 
@@ -2374,6 +2400,7 @@ mod tests {
                 let packed = Packed::of(&pb.prep);
                 assert_eq!(compare_packed(&pa.prep, &packed), plain, "{a:?} {b:?}");
                 assert!(packed.holds(b), "{b:?}");
+                assert_eq!(packed.name_key(), b.name_key().as_deref(), "{b:?}");
                 assert_eq!(packed.holds(a), a == b, "{a:?} {b:?}");
                 let w = e.weights().weigh(&plain);
                 let bound = e.bound(pa, &pb.sig);
@@ -2517,6 +2544,27 @@ mod tests {
             LeadId::new,
         );
         assert_eq!(g.lead(), d.lead());
+    }
+
+    #[test]
+    fn a_rollback_undoes_only_its_own_batch_and_leaves_the_sorted_sets_as_they_were() {
+        let mut e = DedupeEngine::new(DedupeConfig::default());
+        let keys = |name: &str| MatchKeys::new().with_fuzzy(name, "华东重型机械制造", None);
+        e.begin();
+        let a = e.ingest(&keys("张伟"), LeadId::new).lead();
+        e.commit();
+        let (forward, reversed) = (e.forward.clone(), e.reversed.clone());
+        e.begin();
+        let b = e.ingest(&keys("李娜"), LeadId::new).lead();
+        assert_eq!(e.ingest(&keys("李娜"), LeadId::new).lead(), b);
+        assert_eq!(e.forward.len(), 2);
+        e.rollback();
+        assert_eq!((e.forward.clone(), e.reversed.clone()), (forward, reversed));
+        // The committed batch stays; the rolled-back lead is gone.
+        assert_eq!(e.ingest(&keys("张伟"), LeadId::new).lead(), a);
+        assert_eq!(e.survivor(b), None);
+        let c = e.ingest(&keys("李娜"), LeadId::new);
+        assert!(matches!(c, Decision::New { .. }), "{c:?}");
     }
 
     #[test]

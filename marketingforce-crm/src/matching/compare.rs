@@ -335,7 +335,7 @@ impl Packed {
     }
 
     /// Its whole-name key, as [`Record::name_key`] gives it.
-    fn name_key(&self) -> Option<&str> {
+    pub(crate) fn name_key(&self) -> Option<&str> {
         self.text(2)
             .or_else(|| self.text(6))
             .or_else(|| self.text(0))
