@@ -155,6 +155,7 @@ TARGETS = [
 REPORTED = [
     "crm.capture.precision",
     "crm.capture.recall",
+    "crm.capture.engine_memory",
     "ads.ledger.durable_postgres_batch_1000",
     "ads.settlement.customers_100",
     "ads.settlement.customers_10000",

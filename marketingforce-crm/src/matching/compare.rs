@@ -246,7 +246,7 @@ const PACKED_IDS: usize = 5;
 /// identifiers inline without 16-byte alignment, and no character buffers (a member is
 /// compared about once per capture: its characters are decoded on the stack then). A
 /// [`Record`] holds up to seven strings in allocations of their own and its identifiers in
-/// 32-byte options; this holds the same values in well under half the memory, and compares
+/// 32-byte options; this holds the same values in about half the memory, and compares
 /// exactly as the record it was made from ([`compare_packed`]).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct Packed {
