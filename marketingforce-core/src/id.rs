@@ -123,6 +123,29 @@ pub fn parse_prefixed(prefix: &str, s: &str) -> Result<Uuid> {
     Ok(uuid)
 }
 
+/// `f` of the text form `<prefix>_<32 hex digits>` of an id, written into a stack buffer: ids
+/// are written into every record, key and event, and `format!` costs several times as much.
+#[doc(hidden)]
+pub fn __with_text<R>(prefix: &str, uuid: &Uuid, f: impl FnOnce(&str) -> R) -> R {
+    const HEX: usize = 32;
+    let mut buf = [0u8; 64];
+    let p = prefix.len();
+    match buf.get_mut(..p + 1 + HEX) {
+        Some(text) => {
+            let (head, hex) = text.split_at_mut(p + 1);
+            let (name, underscore) = head.split_at_mut(p);
+            name.copy_from_slice(prefix.as_bytes());
+            underscore.fill(b'_');
+            uuid.simple().encode_lower(hex);
+            match std::str::from_utf8(text) {
+                Ok(text) => f(text),
+                Err(_) => f(&format!("{prefix}_{}", uuid.simple())),
+            }
+        }
+        None => f(&format!("{prefix}_{}", uuid.simple())),
+    }
+}
+
 /// Define a typed, prefixed, time-ordered id (see the [module docs](crate::id)).
 ///
 /// The type gets `new()`, `generate(&dyn IdGenerator)`, `from_uuid`, `as_uuid`, `Display`,
@@ -163,7 +186,7 @@ macro_rules! entity_id {
 
         impl ::std::fmt::Display for $name {
             fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-                write!(f, "{}_{}", $prefix, self.0.simple())
+                $crate::id::__with_text($prefix, &self.0, |text| f.write_str(text))
             }
         }
 
@@ -185,7 +208,7 @@ macro_rules! entity_id {
                 &self,
                 s: S,
             ) -> ::std::result::Result<S::Ok, S::Error> {
-                s.collect_str(self)
+                $crate::id::__with_text($prefix, &self.0, |text| s.serialize_str(text))
             }
         }
 
@@ -223,6 +246,23 @@ mod tests {
     entity_id! {
         /// A test id.
         pub struct ThingId("thing");
+    }
+
+    #[test]
+    fn the_text_form_is_the_prefix_and_the_uuid_s_hex_digits() {
+        let id = ThingId::new();
+        let expected = format!("thing_{}", id.as_uuid().simple());
+        assert_eq!(id.to_string(), expected);
+        assert_eq!(format!("{id:?}"), expected);
+        assert_eq!(
+            serde_json::to_string(&id).unwrap(),
+            format!("\"{expected}\"")
+        );
+        let long = "p".repeat(40);
+        assert_eq!(
+            __with_text(&long, id.as_uuid(), str::to_string),
+            format!("{long}_{}", id.as_uuid().simple())
+        );
     }
 
     #[test]

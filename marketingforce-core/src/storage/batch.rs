@@ -212,7 +212,7 @@ impl Batch {
         journal: impl Into<String>,
         entry: &T,
     ) -> Result<&mut Batch> {
-        let payload = serde_json::to_vec(entry)?;
+        let payload = super::json::to_json_exact(entry)?;
         Ok(self.append(journal, payload))
     }
 
@@ -336,7 +336,10 @@ impl Batch {
                 limits.max_batch_writes,
             ));
         }
-        let mut seen = std::collections::HashSet::with_capacity(self.writes.len());
+        let mut seen = std::collections::HashSet::with_capacity_and_hasher(
+            self.writes.len(),
+            foldhash::fast::RandomState::default(),
+        );
         // Field paths are formatted only for the write that fails (this runs on every commit).
         for (i, w) in self.writes.iter().enumerate() {
             let path = |f: &str| format!("writes[{i}].{f}");

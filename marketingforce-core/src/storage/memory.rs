@@ -39,7 +39,68 @@ struct CollectionData {
     /// look-up's page order). Nested so that an entry is placed by hashing its name and value
     /// once and comparing record keys only, instead of comparing whole (name, value, key)
     /// tuples on every step down one tree of all entries; a value left with no key is removed.
-    index: HashMap<String, HashMap<String, BTreeSet<String>>>,
+    index: Index,
+}
+
+/// Index name → value → keys. Hashed with foldhash (seeded per process) rather than SipHash:
+/// every stored record hashes its index names and values on each write, and SipHash was a
+/// fifth of a capture's commit.
+type Index = HashMap<
+    String,
+    HashMap<String, Keys, foldhash::fast::RandomState>,
+    foldhash::fast::RandomState,
+>;
+
+/// The keys of the records with one index value, in key order. Most values belong to one
+/// record (a blind index, an owner with one lead): that key is kept on its own, without a
+/// tree node (a few hundred bytes) around it.
+#[derive(Debug)]
+enum Keys {
+    One(Box<str>),
+    Many(BTreeSet<String>),
+}
+
+impl Keys {
+    /// Add `key`. `absent`: the caller knows it is not there (one search instead of two).
+    fn insert(&mut self, key: &str, absent: bool) {
+        match self {
+            Keys::One(k) if **k == *key => {}
+            Keys::One(k) => {
+                let first = std::mem::take(k).into_string();
+                *self = Keys::Many(BTreeSet::from([first, key.to_string()]));
+            }
+            Keys::Many(set) => {
+                if absent || !set.contains(key) {
+                    set.insert(key.to_string());
+                }
+            }
+        }
+    }
+
+    /// Remove `key`; true when no key is left.
+    fn remove(&mut self, key: &str) -> bool {
+        match self {
+            Keys::One(k) => **k == *key,
+            Keys::Many(set) => {
+                set.remove(key);
+                set.is_empty()
+            }
+        }
+    }
+
+    /// The keys after `after` (all of them without it), in order.
+    fn after<'a>(&'a self, after: Option<&'a str>) -> impl Iterator<Item = &'a str> + 'a {
+        let (one, many) = match self {
+            Keys::One(k) => (Some(&**k), None),
+            Keys::Many(set) => {
+                let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
+                (None, Some(set.range::<str, _>((lower, Bound::Unbounded))))
+            }
+        };
+        one.into_iter()
+            .filter(move |k| after.is_none_or(|a| *k > a))
+            .chain(many.into_iter().flatten().map(String::as_str))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -91,44 +152,27 @@ impl MemoryStore {
 
 impl CollectionData {
     fn put(&mut self, key: &str, stored: Stored) -> Option<Stored> {
-        for ix in &stored.indexes {
-            self.add_entry(ix, key);
-        }
-        let old = match self.records.get_mut(key) {
-            Some(slot) => Some(std::mem::replace(slot, stored)),
+        match self.records.get_mut(key) {
+            Some(slot) => {
+                let old = std::mem::replace(slot, stored);
+                let new = slot.indexes.as_slice();
+                // Only the entries that changed: add the new ones, drop the old ones.
+                for ix in new.iter().filter(|ix| !old.indexes.contains(ix)) {
+                    add_entry(&mut self.index, ix, key, false);
+                }
+                for ix in old.indexes.iter().filter(|ix| !new.contains(ix)) {
+                    remove_entry(&mut self.index, ix, key);
+                }
+                Some(old)
+            }
             None => {
+                // A key without a record is under no index value: nothing to look up first.
+                for ix in &stored.indexes {
+                    add_entry(&mut self.index, ix, key, true);
+                }
                 self.records.insert(key.to_string(), stored);
                 None
             }
-        };
-        if let Some(old) = &old {
-            // Drop the old entries that the new value does not also have.
-            let kept = self
-                .records
-                .get(key)
-                .map(|s| s.indexes.as_slice())
-                .unwrap_or_default();
-            let stale: Vec<&IndexEntry> =
-                old.indexes.iter().filter(|ix| !kept.contains(ix)).collect();
-            for ix in stale {
-                remove_entry(&mut self.index, ix, key);
-            }
-        }
-        old
-    }
-
-    /// Index the record `key` under `ix` (allocating only what is not there yet).
-    fn add_entry(&mut self, ix: &IndexEntry, key: &str) {
-        let values = match self.index.get_mut(ix.name.as_str()) {
-            Some(v) => v,
-            None => self.index.entry(ix.name.clone()).or_default(),
-        };
-        let keys = match values.get_mut(ix.value.as_str()) {
-            Some(k) => k,
-            None => values.entry(ix.value.clone()).or_default(),
-        };
-        if !keys.contains(key) {
-            keys.insert(key.to_string());
         }
     }
 
@@ -163,30 +207,40 @@ impl CollectionData {
         name: &str,
         value: &str,
         after: Option<&'a str>,
-    ) -> impl Iterator<Item = &'a String> + 'a {
-        let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
+    ) -> impl Iterator<Item = &'a str> + 'a {
         self.index
             .get(name)
             .and_then(|values| values.get(value))
             .into_iter()
-            .flat_map(move |keys| keys.range::<str, _>((lower, Bound::Unbounded)))
+            .flat_map(move |keys| keys.after(after))
+    }
+}
+
+/// Index the record `key` under `ix`, allocating only what is not there yet. `new`: the record
+/// is new, so `key` is under no value yet.
+fn add_entry(index: &mut Index, ix: &IndexEntry, key: &str, new: bool) {
+    let values = match index.get_mut(ix.name.as_str()) {
+        Some(v) => v,
+        None => index.entry(ix.name.clone()).or_default(),
+    };
+    match values.get_mut(ix.value.as_str()) {
+        Some(keys) => keys.insert(key, new),
+        None => {
+            values.insert(ix.value.clone(), Keys::One(key.into()));
+        }
     }
 }
 
 /// Remove the record `key` from `ix`'s entry, dropping a value (and a name) left without keys.
-fn remove_entry(
-    index: &mut HashMap<String, HashMap<String, BTreeSet<String>>>,
-    ix: &IndexEntry,
-    key: &str,
-) {
+fn remove_entry(index: &mut Index, ix: &IndexEntry, key: &str) {
     let Some(values) = index.get_mut(ix.name.as_str()) else {
         return;
     };
-    if let Some(keys) = values.get_mut(ix.value.as_str()) {
-        keys.remove(key);
-        if keys.is_empty() {
-            values.remove(ix.value.as_str());
-        }
+    if values
+        .get_mut(ix.value.as_str())
+        .is_some_and(|keys| keys.remove(key))
+    {
+        values.remove(ix.value.as_str());
     }
     if values.is_empty() {
         index.remove(ix.name.as_str());
@@ -557,5 +611,39 @@ fn rollback(t: &mut TenantData, undo: Vec<(String, String, Option<Stored>)>) {
         if let Some(c) = t.collections.get_mut(&collection) {
             c.restore(&key, previous);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Keys;
+
+    fn after<'a>(keys: &'a Keys, after: Option<&'a str>) -> Vec<&'a str> {
+        keys.after(after).collect()
+    }
+
+    #[test]
+    fn an_index_value_s_keys_stay_ordered_from_one_to_many_and_back_to_none() {
+        let mut keys = Keys::One("m".into());
+        keys.insert("m", false);
+        assert!(
+            matches!(keys, Keys::One(_)),
+            "the same key twice is one key"
+        );
+        assert_eq!(after(&keys, None), ["m"]);
+        assert_eq!(after(&keys, Some("a")), ["m"]);
+        assert!(after(&keys, Some("m")).is_empty());
+        assert!(!keys.remove("x"), "another key is not there to remove");
+        for k in ["c", "z", "a"] {
+            keys.insert(k, true);
+        }
+        keys.insert("c", false);
+        assert_eq!(after(&keys, None), ["a", "c", "m", "z"]);
+        assert_eq!(after(&keys, Some("c")), ["m", "z"]);
+        assert!(!keys.remove("c"));
+        assert!(!keys.remove("a"));
+        assert!(!keys.remove("z"));
+        assert!(keys.remove("m"), "the last key leaves the value empty");
+        assert!(Keys::One("k".into()).remove("k"));
     }
 }

@@ -193,6 +193,7 @@
 
 mod batch;
 mod idempotent;
+mod json;
 pub mod memory;
 mod open;
 mod page;
@@ -224,6 +225,7 @@ pub use faulty::{
     poll_then_drop, Cancel, DuplicateScope, Fault, FaultPlan, FaultyStore, InjectedFault, StoreCall,
 };
 pub use idempotent::{Fingerprint, Idempotent};
+pub use json::to_json_exact;
 pub use memory::MemoryStore;
 pub use open::{open, StoreUrl};
 pub use page::{Cursor, Page, PageRequest};

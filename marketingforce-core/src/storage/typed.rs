@@ -78,7 +78,7 @@ impl EncodedEntity {
                 &format!("{}/{}", E::COLLECTION, entity.key()),
             )?;
         }
-        let value = serde_json::to_vec(entity)?;
+        let value = super::json::to_json_exact(entity)?;
         Ok(EncodedEntity {
             collection: E::COLLECTION,
             key: entity.key(),

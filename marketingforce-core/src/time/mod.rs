@@ -7,10 +7,12 @@
 
 mod calendar;
 mod clock;
+mod text;
 mod zone;
 
 pub use calendar::{
     BusinessCalendar, Coverage, HolidayCalendar, HolidayPeriod, HolidaySchedule, WeekdayName,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use text::{serialize_utc, serialize_utc_opt};
 pub use zone::TimeZone;
