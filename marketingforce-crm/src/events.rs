@@ -90,6 +90,7 @@ pub struct LeadCaptured {
     /// Which kinds of contact the new lead holds (never their values).
     pub identity: IdentityPresence,
     /// When it was captured (the client's time when it gave one).
+    #[serde(serialize_with = "marketingforce_core::time::serialize_utc")]
     pub captured_at: DateTime<Utc>,
 }
 
@@ -112,6 +113,7 @@ pub struct LeadCaptureMatched {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub matched_by: Option<String>,
     /// When it was captured (the client's time when it gave one).
+    #[serde(serialize_with = "marketingforce_core::time::serialize_utc")]
     pub captured_at: DateTime<Utc>,
 }
 

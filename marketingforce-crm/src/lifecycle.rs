@@ -184,6 +184,7 @@ pub struct LeadEvent {
     /// The lead.
     pub lead: LeadId,
     /// When.
+    #[serde(serialize_with = "marketingforce_core::time::serialize_utc")]
     pub at: DateTime<Utc>,
     /// Who.
     pub actor: Actor,

@@ -7,7 +7,7 @@
 //! effects are still applied and committed in order on the calling task.
 
 use std::num::NonZeroUsize;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 /// Rows each extra thread must have at least: starting one costs about as much as a few dozen
 /// rows of the cheapest work sent here.
@@ -25,9 +25,9 @@ fn available() -> usize {
     })
 }
 
-/// How many threads `rows` rows are worth.
-fn threads_for(rows: usize) -> usize {
-    available().min(rows / MIN_ROWS_PER_THREAD).max(1)
+/// How many threads `rows` rows are worth, at `min_rows` rows per extra thread at least.
+fn threads_for(rows: usize, min_rows: usize) -> usize {
+    available().min(rows / min_rows.max(1)).max(1)
 }
 
 /// `f` of every item, in order.
@@ -42,36 +42,89 @@ pub(crate) fn map_with<T: Sync, S, R: Send>(
     init: impl Fn() -> S + Sync,
     f: impl Fn(&mut S, &T) -> R + Sync,
 ) -> Vec<R> {
-    let run = |chunk: &[T]| {
-        let mut state = init();
-        chunk.iter().map(|t| f(&mut state, t)).collect::<Vec<R>>()
+    let n = threads_for(items.len(), MIN_ROWS_PER_THREAD);
+    let chunks: Vec<&[T]> = if n == 1 {
+        vec![items]
+    } else {
+        items.chunks(items.len().div_ceil(n)).collect()
     };
-    let n = threads_for(items.len());
-    if n == 1 {
-        return run(items);
+    run_chunks(chunks, |chunk| {
+        let mut state = init();
+        chunk.iter().map(|t| f(&mut state, t)).collect()
+    })
+}
+
+/// `f` of every item, taking it: what `f` does not keep is dropped on the thread that ran it,
+/// so freeing a batch's working copies is spread over the cores too. `min_rows` is the least
+/// number of rows worth a thread of their own ([`MIN_ROWS_PER_THREAD`] for light work; less
+/// for rows that cost tens of microseconds each, such as opening a sealed vault).
+pub(crate) fn map_owned<T: Send, R: Send>(
+    items: Vec<T>,
+    min_rows: usize,
+    f: impl Fn(T) -> R + Sync,
+) -> Vec<R> {
+    map_owned_with(items, min_rows, || (), |_, t| f(t))
+}
+
+/// [`map_owned`] with a state per thread, as [`map_with`].
+pub(crate) fn map_owned_with<T: Send, S, R: Send>(
+    items: Vec<T>,
+    min_rows: usize,
+    init: impl Fn() -> S + Sync,
+    f: impl Fn(&mut S, T) -> R + Sync,
+) -> Vec<R> {
+    let n = threads_for(items.len(), min_rows);
+    let size = items.len().div_ceil(n).max(1);
+    let mut chunks = Vec::with_capacity(n);
+    let mut rest = items;
+    while rest.len() > size {
+        let tail = rest.split_off(size);
+        chunks.push(rest);
+        rest = tail;
     }
-    let mut chunks = items.chunks(items.len().div_ceil(n));
-    let first = chunks.next().unwrap_or_default();
+    chunks.push(rest);
+    run_chunks(chunks, |chunk| {
+        let mut state = init();
+        chunk.into_iter().map(|t| f(&mut state, t)).collect()
+    })
+}
+
+/// `run` of every chunk, the first on the calling thread and each other on a scoped thread of
+/// its own; the results joined in chunk order. A chunk whose thread cannot be started is run
+/// on the calling thread, after the first.
+fn run_chunks<C: Send, R: Send>(chunks: Vec<C>, run: impl Fn(C) -> Vec<R> + Sync) -> Vec<R> {
+    let mut chunks = chunks.into_iter();
+    let Some(first) = chunks.next() else {
+        return Vec::new();
+    };
+    if chunks.len() == 0 {
+        return run(first);
+    }
+    // Each other chunk waits in a slot its thread takes it from: a chunk whose thread could
+    // not be started is still there afterwards.
+    let slots: Vec<Mutex<Option<C>>> = chunks.map(|c| Mutex::new(Some(c))).collect();
+    let take = |slot: &Mutex<Option<C>>| slot.lock().unwrap_or_else(PoisonError::into_inner).take();
     std::thread::scope(|s| {
-        let run = &run;
-        // A chunk whose thread cannot be started is done here, after the first.
-        let spawned: Vec<Result<std::thread::ScopedJoinHandle<'_, Vec<R>>, &[T]>> = chunks
-            .map(|c| {
+        let (run, take) = (&run, &take);
+        let spawned: Vec<Option<std::thread::ScopedJoinHandle<'_, Vec<R>>>> = slots
+            .iter()
+            .map(|slot| {
                 std::thread::Builder::new()
                     .name("mf-crm-batch".into())
-                    .spawn_scoped(s, move || run(c))
-                    .map_err(|_| c)
+                    .spawn_scoped(s, move || take(slot).map_or_else(Vec::new, run))
+                    .ok()
             })
             .collect();
         let mut out = run(first);
-        out.reserve(items.len() - out.len());
-        for h in spawned {
-            match h {
-                Ok(h) => match h.join() {
+        for (slot, h) in slots.iter().zip(spawned) {
+            if let Some(h) = h {
+                match h.join() {
                     Ok(part) => out.extend(part),
                     Err(panic) => std::panic::resume_unwind(panic),
-                },
-                Err(chunk) => out.extend(run(chunk)),
+                }
+            }
+            if let Some(c) = take(slot) {
+                out.extend(run(c));
             }
         }
         out
@@ -110,7 +163,44 @@ mod tests {
         assert_eq!(seen.len(), items.len());
         assert_eq!(seen[0], 0);
         let starts = seen.iter().filter(|c| **c == 0).count();
-        assert_eq!(starts, threads_for(items.len()));
+        assert_eq!(starts, threads_for(items.len(), MIN_ROWS_PER_THREAD));
         assert!(seen.windows(2).all(|w| w[1] == w[0] + 1 || w[1] == 0));
+    }
+
+    #[test]
+    fn owned_items_are_mapped_in_order_and_each_exactly_once_at_every_size() {
+        for (n, min) in [
+            (0, 1),
+            (1, 1),
+            (7, 1),
+            (63, 64),
+            (64, 16),
+            (1000, 64),
+            (4099, 256),
+        ] {
+            let items: Vec<String> = (0..n).map(|i| i.to_string()).collect();
+            let expected: Vec<usize> = (0..n).map(|i| i * 2).collect();
+            let got = map_owned(items, min, |s| {
+                s.parse::<usize>().map_or(usize::MAX, |v| v * 2)
+            });
+            assert_eq!(got, expected, "{n} items, {min} per thread");
+        }
+    }
+
+    #[test]
+    fn owned_items_get_a_state_per_thread() {
+        let items: Vec<u32> = (0..1000).collect();
+        let seen = map_owned_with(
+            items,
+            100,
+            || 0u32,
+            |c, _| {
+                *c += 1;
+                *c - 1
+            },
+        );
+        assert_eq!(seen.len(), 1000);
+        let starts = seen.iter().filter(|c| **c == 0).count();
+        assert_eq!(starts, threads_for(1000, 100));
     }
 }

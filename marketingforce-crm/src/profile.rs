@@ -71,6 +71,7 @@ pub struct BehaviourEvent {
     /// What happened.
     pub kind: BehaviourKind,
     /// When.
+    #[serde(serialize_with = "marketingforce_core::time::serialize_utc")]
     pub at: DateTime<Utc>,
     /// The topic (product model, keyword, content category), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -158,6 +159,7 @@ pub struct Profile {
     pub counts: BTreeMap<BehaviourKind, u32>,
     /// The instant the weights are decayed to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(serialize_with = "marketingforce_core::time::serialize_utc_opt")]
     pub as_of: Option<DateTime<Utc>>,
 }
 
@@ -414,6 +416,7 @@ pub struct ScoreState {
     pub totals: BTreeMap<String, f64>,
     /// The instant the totals are decayed to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(serialize_with = "marketingforce_core::time::serialize_utc_opt")]
     pub as_of: Option<DateTime<Utc>>,
 }
 

@@ -119,6 +119,9 @@ impl ImportReport {
 /// Borrowed: a batch captures the caller's requests without copying them.
 type Row<'a> = (usize, std::result::Result<&'a CaptureRequest, &'a CrmError>);
 
+/// Stored vaults a batch opens per thread at least (see [`par::map_owned`]).
+const VAULTS_PER_THREAD: usize = 64;
+
 /// Rows per storage batch of an import (group commit).
 const IMPORT_CHUNK: usize = 2_000;
 
@@ -299,7 +302,7 @@ impl Crm {
         idempotency_key: &str,
     ) -> Result<Vec<RowResult>> {
         let request: Vec<Option<&CaptureRequest>> = rows.iter().map(|(_, r)| r.ok()).collect();
-        let idem = self.idempotent(tenant, idempotency_key, &("batch", &request))?;
+        let idem = self.idempotent_rows(tenant, idempotency_key, "batch", &request)?;
         if let Some(prev) = self.replayed::<Vec<RowResult>>(tenant, &idem).await? {
             return Ok(prev);
         }
@@ -651,6 +654,8 @@ impl Crm {
                     let mut l = self.new_lead(tenant, lead, &n, at);
                     l.unmatched = n.unmatched;
                     work.insert_new(l);
+                    self.after_capture(&cfg, work, lead, &n, at, true, None)?;
+                    // Last: the capture's identity moves into the vault.
                     work.vaults.insert(
                         lead,
                         WorkVault::Put(
@@ -659,13 +664,12 @@ impl Crm {
                                     origin: lead,
                                     source: n.source,
                                     at,
-                                    identity: n.identity.clone(),
+                                    identity: n.identity,
                                 }],
                             },
                             None,
                         ),
                     );
-                    self.after_capture(&cfg, work, lead, &n, at, true, None)?;
                     CaptureOutcome::Created { lead }
                 }
                 Decision::Joined { lead, rule, merged } => {
@@ -685,15 +689,6 @@ impl Crm {
                         .await?;
                         absorbed.push(m);
                     }
-                    self.vault_work(tenant, work, &lead)
-                        .await?
-                        .contributions
-                        .push(Contribution {
-                            origin: lead,
-                            source: n.source,
-                            at,
-                            identity: n.identity.clone(),
-                        });
                     {
                         let l = work.lead_mut(&lead)?;
                         if l.stage.is_customer() {
@@ -711,6 +706,16 @@ impl Crm {
                         .match_evidence
                         .extend(evidence.into_iter().map(|(_, e)| e));
                     self.after_capture(&cfg, work, lead, &n, at, false, Some(rule))?;
+                    // Last: the capture's identity moves into the vault.
+                    self.vault_work(tenant, work, &lead)
+                        .await?
+                        .contributions
+                        .push(Contribution {
+                            origin: lead,
+                            source: n.source,
+                            at,
+                            identity: n.identity,
+                        });
                     CaptureOutcome::Merged {
                         lead,
                         matched_by: rule,
@@ -757,6 +762,12 @@ impl Crm {
         let keys: Vec<String> = ids.iter().map(LeadId::to_string).collect();
         let leads = self.leads().get_many(tenant, &keys).await?;
         let vaults = self.vaults().get_many(tenant, &keys).await?;
+        // Opening a vault (decrypting and decoding it) costs tens of microseconds: a batch's
+        // are opened over the cores.
+        let vaults = par::map_owned(vaults, VAULTS_PER_THREAD, |v| {
+            v.map(|v| Ok::<_, CrmError>((self.open_vault(tenant, &v.value)?, v.version)))
+                .transpose()
+        });
         for ((id, lead), vault) in ids.iter().zip(leads).zip(vaults) {
             let v = lead.ok_or(CrmError::LeadNotFound(*id))?;
             work.leads.insert(
@@ -768,8 +779,8 @@ impl Crm {
                 },
             );
             if !work.vaults.contains_key(id) {
-                let entry = match vault {
-                    Some(v) => WorkVault::Put(self.open_vault(tenant, &v.value)?, Some(v.version)),
+                let entry = match vault? {
+                    Some((pii, version)) => WorkVault::Put(pii, Some(version)),
                     None => WorkVault::Put(ContactPii::default(), None),
                 };
                 work.vaults.insert(*id, entry);

@@ -902,54 +902,9 @@ impl Crm {
             extra,
         } = work;
         let mut batch = extra;
-        // Encoding and sealing are per lead: large commits spread them over the cores.
-        let changed: Vec<&WorkLead> = leads.values().collect();
-        let encoded = par::map(&changed, |w| EncodedEntity::new(tenant, &w.lead));
-        for (w, e) in changed.iter().zip(encoded) {
-            batch.put_encoded(e?, w.version.map_or(Expect::Absent, Expect::Version));
-        }
-        let mut puts = Vec::new();
-        for (id, v) in &vaults {
-            match v {
-                WorkVault::Put(pii, version) => puts.push((*id, pii, *version)),
-                WorkVault::Delete(version) => {
-                    batch.delete_entity::<VaultRecord>(id.to_string(), Expect::Version(*version));
-                }
-            }
-        }
-        if !puts.is_empty() {
-            // The tenant's active keys, fetched once for every vault of the commit; each
-            // thread seals under the same key with a nonce sequence of its own.
-            let ix = self.indexer.tenant(tenant)?;
-            let first = self.cipher.sealer(tenant)?;
-            let first = std::sync::Mutex::new(Some(first));
-            let sealed = par::map_with(
-                &puts,
-                || {
-                    let taken = first.lock().ok().and_then(|mut f| f.take());
-                    taken.map_or_else(|| self.cipher.sealer(tenant), Ok)
-                },
-                |sealer, (id, pii, _)| {
-                    let sealer = sealer.as_mut().map_err(|e| CrmError::Crypto {
-                        what: "vault".into(),
-                        reason: e.to_string(),
-                    })?;
-                    let rec = self.seal_vault_with(&ix, sealer, *id, pii)?;
-                    Ok::<_, CrmError>(EncodedEntity::new(tenant, &rec)?)
-                },
-            );
-            for ((_, _, version), rec) in puts.iter().zip(sealed) {
-                batch.put_encoded(rec?, version.map_or(Expect::Absent, Expect::Version));
-            }
-        }
-        for c in &cursors {
-            batch.put_entity(tenant, c, Expect::Any)?;
-        }
-        for e in &events {
-            batch.append_json(HISTORY_JOURNAL, e)?;
-        }
+        let touched: Vec<LeadId> = leads.keys().copied().collect();
         // The domain events of the history entries, in the same batch: they exist exactly
-        // when the change does.
+        // when the change does. Made first: they read the leads, which encoding then takes.
         let ctx = crate::events::command_context(idem.as_ref().map(|(i, _)| i.key()));
         let mut envelopes = crate::events::envelopes(
             &self.outbox,
@@ -964,6 +919,58 @@ impl Crm {
             &reviews,
             &ctx,
         )?);
+        // Encoding and sealing are per lead: large commits spread them over the cores, and
+        // the working copies are freed there too.
+        let changed: Vec<WorkLead> = leads.into_values().collect();
+        let encoded = par::map_owned(changed, par::MIN_ROWS_PER_THREAD, |w| {
+            EncodedEntity::new(tenant, &w.lead).map(|e| (e, w.version))
+        });
+        for e in encoded {
+            let (e, version) = e?;
+            batch.put_encoded(e, version.map_or(Expect::Absent, Expect::Version));
+        }
+        let mut puts = Vec::new();
+        for (id, v) in vaults {
+            match v {
+                WorkVault::Put(pii, version) => puts.push((id, pii, version)),
+                WorkVault::Delete(version) => {
+                    batch.delete_entity::<VaultRecord>(id.to_string(), Expect::Version(version));
+                }
+            }
+        }
+        if !puts.is_empty() {
+            // The tenant's active keys, fetched once for every vault of the commit; each
+            // thread seals under the same key with a nonce sequence of its own.
+            let ix = self.indexer.tenant(tenant)?;
+            let first = self.cipher.sealer(tenant)?;
+            let first = std::sync::Mutex::new(Some(first));
+            let sealed = par::map_owned_with(
+                puts,
+                par::MIN_ROWS_PER_THREAD,
+                || {
+                    let taken = first.lock().ok().and_then(|mut f| f.take());
+                    taken.map_or_else(|| self.cipher.sealer(tenant), Ok)
+                },
+                |sealer, (id, pii, version)| {
+                    let sealer = sealer.as_mut().map_err(|e| CrmError::Crypto {
+                        what: "vault".into(),
+                        reason: e.to_string(),
+                    })?;
+                    let rec = self.seal_vault_with(&ix, sealer, id, &pii)?;
+                    Ok::<_, CrmError>((EncodedEntity::new(tenant, &rec)?, version))
+                },
+            );
+            for rec in sealed {
+                let (rec, version) = rec?;
+                batch.put_encoded(rec, version.map_or(Expect::Absent, Expect::Version));
+            }
+        }
+        for c in &cursors {
+            batch.put_entity(tenant, c, Expect::Any)?;
+        }
+        for entry in par::map(&events, marketingforce_core::storage::to_json_exact) {
+            batch.append(HISTORY_JOURNAL, entry?);
+        }
         if !envelopes.is_empty() {
             self.outbox.register(tenant).await?;
             for e in &envelopes {
@@ -973,7 +980,6 @@ impl Crm {
         if let Some((i, response)) = idem {
             batch.claim_idempotency(i.key(), i.fingerprint().as_str(), response);
         }
-        let touched: Vec<LeadId> = leads.keys().copied().collect();
         self.commit_fenced(tenant, position, batch, &touched).await
     }
 
@@ -1018,6 +1024,24 @@ impl Crm {
 
     /// An idempotent command whose fingerprint is a keyed digest of `request`, so the stored
     /// fingerprint never lets anyone test guesses of personal data in the request.
+    /// [`idempotent`](Self::idempotent) of `(label, rows)`, with the same fingerprint, the rows
+    /// serialized over the cores.
+    pub(crate) fn idempotent_rows<R: Serialize + Sync>(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+        label: &str,
+        rows: &[R],
+    ) -> Result<Idempotent> {
+        let digest = self
+            .tenant_indexer(tenant)?
+            .digest_json_rows(label, rows)?
+            .mac;
+        #[allow(deprecated)] // moves to Idempotent::with_fingerprint(&IdempotencyKey, ..)
+        let idem = Idempotent::legacy(key, &format!("{digest:032x}"))?;
+        Ok(idem)
+    }
+
     pub(crate) fn idempotent<T: Serialize>(
         &self,
         tenant: &TenantId,
