@@ -27,9 +27,9 @@ pub struct MemoryStore {
 
 #[derive(Debug, Default)]
 struct TenantData {
-    collections: HashMap<String, CollectionData>,
-    journals: HashMap<String, Vec<Vec<u8>>>,
-    idempotency: HashMap<String, (String, Vec<u8>)>,
+    collections: HashMap<String, CollectionData, Fold>,
+    journals: HashMap<String, Vec<Vec<u8>>, Fold>,
+    idempotency: HashMap<String, (String, Vec<u8>), Fold>,
 }
 
 #[derive(Debug, Default)]
@@ -42,14 +42,13 @@ struct CollectionData {
     index: Index,
 }
 
-/// Index name → value → keys. Hashed with foldhash (seeded per process) rather than SipHash:
-/// every stored record hashes its index names and values on each write, and SipHash was a
-/// fifth of a capture's commit.
-type Index = HashMap<
-    String,
-    HashMap<String, Keys, foldhash::fast::RandomState>,
-    foldhash::fast::RandomState,
->;
+/// The maps are hashed with foldhash (seeded per process) rather than SipHash: every stored
+/// record hashes its collection, index names and values on each write, and SipHash was a fifth
+/// of a capture's commit.
+type Fold = foldhash::fast::RandomState;
+
+/// Index name → value → keys.
+type Index = HashMap<String, HashMap<String, Keys, Fold>, Fold>;
 
 /// The keys of the records with one index value, in key order. Most values belong to one
 /// record (a blind index, an owner with one lead): that key is kept on its own, without a
@@ -151,26 +150,26 @@ impl MemoryStore {
 }
 
 impl CollectionData {
-    fn put(&mut self, key: &str, stored: Stored) -> Option<Stored> {
-        match self.records.get_mut(key) {
+    fn put(&mut self, key: String, stored: Stored) -> Option<Stored> {
+        match self.records.get_mut(&key) {
             Some(slot) => {
                 let old = std::mem::replace(slot, stored);
                 let new = slot.indexes.as_slice();
                 // Only the entries that changed: add the new ones, drop the old ones.
                 for ix in new.iter().filter(|ix| !old.indexes.contains(ix)) {
-                    add_entry(&mut self.index, ix, key, false);
+                    add_entry(&mut self.index, ix, &key, false);
                 }
                 for ix in old.indexes.iter().filter(|ix| !new.contains(ix)) {
-                    remove_entry(&mut self.index, ix, key);
+                    remove_entry(&mut self.index, ix, &key);
                 }
                 Some(old)
             }
             None => {
                 // A key without a record is under no index value: nothing to look up first.
                 for ix in &stored.indexes {
-                    add_entry(&mut self.index, ix, key, true);
+                    add_entry(&mut self.index, ix, &key, true);
                 }
-                self.records.insert(key.to_string(), stored);
+                self.records.insert(key, stored);
                 None
             }
         }
@@ -187,7 +186,7 @@ impl CollectionData {
     fn restore(&mut self, key: &str, previous: Option<Stored>) {
         match previous {
             Some(stored) => {
-                self.put(key, stored);
+                self.put(key.to_string(), stored);
             }
             None => {
                 self.remove(key);
@@ -552,8 +551,15 @@ impl MemoryStore {
                         value,
                         indexes,
                     };
-                    let old = collection_mut(&mut t.collections, &collection).put(&key, stored);
-                    (collection, key, old)
+                    // The key moves into the collection; the undo log, kept only when a failure
+                    // is injected, keeps a copy.
+                    let kept = if fail_at.is_some() {
+                        key.clone()
+                    } else {
+                        String::new()
+                    };
+                    let old = collection_mut(&mut t.collections, &collection).put(key, stored);
+                    (collection, kept, old)
                 }
                 Write::Delete {
                     collection, key, ..
@@ -595,7 +601,7 @@ impl MemoryStore {
 }
 
 fn collection_mut<'a>(
-    collections: &'a mut HashMap<String, CollectionData>,
+    collections: &'a mut HashMap<String, CollectionData, Fold>,
     name: &str,
 ) -> &'a mut CollectionData {
     if !collections.contains_key(name) {

@@ -16,6 +16,13 @@
 //! itself (a disk I/O error, a full disk while the WAL is written) may leave the batch
 //! committed or not, and is reported as [`Error::OutcomeUnknown`].
 //!
+//! The writer caches up to 64 MiB of pages and checkpoints the write-ahead log when it holds
+//! 16,384 pages (64 MiB at SQLite's 4 KiB pages), not SQLite's 2 MiB and 1,000 pages: capture
+//! batches of thousands of leads dirty thousands of pages per commit, and with the defaults
+//! each commit spilled pages mid-transaction and checkpointed every page it wrote (about a
+//! third faster with these settings; see the README's capture figures). The log file can
+//! therefore reach about 64 MiB before it is reused.
+//!
 //! Journal entries of 1 KiB or more that compress by at least an eighth are stored
 //! zstd-compressed (the row says which); [`Store::read_journal`] returns the bytes appended. An
 //! outbox entry — a whole commit's events — shrinks about fivefold, and fewer bytes go through
@@ -128,6 +135,17 @@ const MIGRATIONS: &[&str] = &[
 ];
 
 const MAX_READERS: usize = 4;
+
+/// The writer's page cache, at most (SQLite's default is 2 MiB). A batch of a few thousand
+/// captures dirties more pages than that: SQLite then spills them to the log mid-transaction
+/// and reads them back. Memory is taken only as pages are cached.
+const WRITER_CACHE_KIB: i64 = 64 * 1024;
+
+/// Pages the write-ahead log may hold before a commit checkpoints it into the database file
+/// (SQLite's default is 1,000; 16,384 pages of 4 KiB are 64 MiB). A checkpoint runs in the
+/// commit that crosses the mark: with large batches, one every few commits copies each hot
+/// page (the end of a table, an index's interior pages) once instead of once per commit.
+const CHECKPOINT_PAGES: i64 = 16_384;
 
 fn db_err(e: rusqlite::Error) -> Error {
     let retryable = matches!(
@@ -308,6 +326,10 @@ fn configure(conn: &Connection, durability: Durability) -> Result<()> {
     conn.pragma_update(None, "synchronous", sync)
         .map_err(db_err)?;
     conn.pragma_update(None, "foreign_keys", "ON")
+        .map_err(db_err)?;
+    conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)
+        .map_err(db_err)?;
+    conn.pragma_update(None, "wal_autocheckpoint", CHECKPOINT_PAGES)
         .map_err(db_err)?;
     stable_plans(conn)
 }
