@@ -57,7 +57,7 @@ pub(crate) fn map_with<T: Sync, S, R: Send>(
 /// `f` of every item, taking it: what `f` does not keep is dropped on the thread that ran it,
 /// so freeing a batch's working copies is spread over the cores too. `min_rows` is the least
 /// number of rows worth a thread of their own ([`MIN_ROWS_PER_THREAD`] for light work; less
-/// for rows that cost tens of microseconds each, such as opening a sealed vault).
+/// for heavier rows, such as opening a sealed vault).
 pub(crate) fn map_owned<T: Send, R: Send>(
     items: Vec<T>,
     min_rows: usize,

@@ -256,9 +256,11 @@ impl Crm {
     /// and the good rows go in.
     ///
     /// A batch of 512 rows or more has its per-row work (normalising, blind indexes, encoding,
-    /// sealing) spread over up to 8 threads, 256 rows or more each: the calling one and scoped
-    /// threads that end with the call. Matching and the commit run on the calling task. The stored leads the batch
-    /// joins are read in one round trip ([`Store::get_many`]).
+    /// sealing, freeing the working copies, the idempotency fingerprint) spread over up to 8
+    /// threads, 256 rows or more each: the calling one and scoped threads that end with the
+    /// call. Matching and the commit run on the calling task. The stored leads the batch joins
+    /// are read in one round trip ([`Store::get_many`]) and their vaults opened over the
+    /// threads, 64 or more each.
     ///
     /// [`Store::get_many`]: marketingforce_core::storage::Store::get_many
     ///
@@ -762,7 +764,7 @@ impl Crm {
         let keys: Vec<String> = ids.iter().map(LeadId::to_string).collect();
         let leads = self.leads().get_many(tenant, &keys).await?;
         let vaults = self.vaults().get_many(tenant, &keys).await?;
-        // Opening a vault (decrypting and decoding it) costs tens of microseconds: a batch's
+        // Opening a vault (decrypting and decoding it) costs several microseconds: a batch's
         // are opened over the cores.
         let vaults = par::map_owned(vaults, VAULTS_PER_THREAD, |v| {
             v.map(|v| Ok::<_, CrmError>((self.open_vault(tenant, &v.value)?, v.version)))

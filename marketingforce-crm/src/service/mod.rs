@@ -1022,8 +1022,6 @@ impl Crm {
         }
     }
 
-    /// An idempotent command whose fingerprint is a keyed digest of `request`, so the stored
-    /// fingerprint never lets anyone test guesses of personal data in the request.
     /// [`idempotent`](Self::idempotent) of `(label, rows)`, with the same fingerprint, the rows
     /// serialized over the cores.
     pub(crate) fn idempotent_rows<R: Serialize + Sync>(
@@ -1042,6 +1040,8 @@ impl Crm {
         Ok(idem)
     }
 
+    /// An idempotent command whose fingerprint is a keyed digest of `request`, so the stored
+    /// fingerprint never lets anyone test guesses of personal data in the request.
     pub(crate) fn idempotent<T: Serialize>(
         &self,
         tenant: &TenantId,
