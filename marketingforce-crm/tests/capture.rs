@@ -6,7 +6,7 @@ use common::{run, Env};
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::IdempotencyKey;
 use marketingforce_crm::dedupe::MatchRule;
-use marketingforce_crm::model::{LeadStatus, Source};
+use marketingforce_crm::model::{Actor, LeadStatus, Source};
 use marketingforce_crm::request::{CaptureRequest, Inquiry};
 use marketingforce_crm::{CaptureOutcome, CrmConfig, CrmError};
 
@@ -918,5 +918,142 @@ fn sop_triggers_in_the_future_are_refused_and_schedules_are_bounded() {
             .await
             .unwrap_err();
         assert_eq!(e.field(), Some("start"), "{e}");
+    });
+}
+
+/// The row-to-lead partition of `outcomes` after every merge: each row's surviving lead, named
+/// by the first row that ended up in it (so two services with different ids compare).
+async fn partition(
+    crm: &marketingforce_crm::Crm,
+    t: &TenantId,
+    outcomes: &[CaptureOutcome],
+) -> (Vec<usize>, Vec<marketingforce_crm::ids::LeadId>) {
+    let mut first_row = std::collections::HashMap::new();
+    let mut rows = Vec::with_capacity(outcomes.len());
+    let mut survivors = Vec::new();
+    for (i, o) in outcomes.iter().enumerate() {
+        let s = crm.survivor(t, &o.lead()).await.unwrap();
+        let named = *first_row.entry(s).or_insert_with(|| {
+            survivors.push(s);
+            i
+        });
+        rows.push(named);
+    }
+    (rows, survivors)
+}
+
+#[test]
+fn a_large_batch_decides_and_stores_what_captures_one_by_one_do() {
+    // Batches large enough for their per-row work to run on several threads, the second
+    // joining well over a hundred leads the first stored (their vaults are opened on several
+    // threads too), against the same rows captured one call at a time.
+    use marketingforce_crm::synth::{Synth, SynthConfig};
+    run(async {
+        let data = Synth::new(SynthConfig {
+            leads: 1_600,
+            duplicate_rate: 0.3,
+            seed: 11,
+        })
+        .generate();
+        let reqs: Vec<CaptureRequest> = data.iter().map(|d| d.request.clone()).collect();
+        let batched = Env::new(CrmConfig::default());
+        let single = Env::new(CrmConfig::default());
+        // After the last synthetic capture time.
+        let latest = reqs.iter().filter_map(|r| r.captured_at).max().unwrap();
+        for env in [&batched, &single] {
+            env.clock.set(latest + chrono::Duration::days(1));
+        }
+        let mut by_batch = Vec::new();
+        for (i, part) in reqs.chunks(800).enumerate() {
+            let key = IdempotencyKey::new(format!("batch-{i}")).unwrap();
+            let rows = batched
+                .crm
+                .capture_batch(&batched.tenant, part, &key)
+                .await
+                .unwrap();
+            by_batch.extend(rows.into_iter().map(|r| r.unwrap()));
+        }
+        let mut one_by_one = Vec::new();
+        for (i, r) in reqs.iter().enumerate() {
+            let key = IdempotencyKey::new(format!("row-{i}")).unwrap();
+            one_by_one.push(
+                single
+                    .crm
+                    .capture(&single.tenant, r.clone(), &key)
+                    .await
+                    .unwrap(),
+            );
+        }
+        let kind = |o: &CaptureOutcome| match o {
+            CaptureOutcome::Created { .. } => "created".to_string(),
+            CaptureOutcome::Merged {
+                matched_by,
+                absorbed,
+                ..
+            } => format!("merged {matched_by:?} absorbing {}", absorbed.len()),
+            CaptureOutcome::Unchanged { .. } => "unchanged".to_string(),
+        };
+        let kinds: Vec<String> = by_batch.iter().map(kind).collect();
+        assert_eq!(kinds, one_by_one.iter().map(kind).collect::<Vec<_>>());
+        let joined = kinds[800..]
+            .iter()
+            .filter(|k| k.starts_with("merged"))
+            .count();
+        assert!(
+            joined > 128,
+            "only {joined} rows of the second batch joined a lead"
+        );
+
+        let (rows_b, leads_b) = partition(&batched.crm, &batched.tenant, &by_batch).await;
+        let (rows_s, leads_s) = partition(&single.crm, &single.tenant, &one_by_one).await;
+        assert_eq!(rows_b, rows_s, "the rows fall into the same leads");
+
+        // Each lead holds the same captures, opened from its vault.
+        let admin_b = batched
+            .staff(marketingforce_crm::staff::Role::Admin, 1, None)
+            .await;
+        let admin_s = single
+            .staff(marketingforce_crm::staff::Role::Admin, 1, None)
+            .await;
+        for (b, s) in leads_b.iter().zip(&leads_s) {
+            let captures = |e: marketingforce_crm::ContactExport| {
+                let mut c: Vec<String> = e
+                    .captures
+                    .iter()
+                    .map(|c| serde_json::to_string(&(c.source, c.at, &c.identity)).unwrap())
+                    .collect();
+                c.sort();
+                (c, e.lead.touches.len())
+            };
+            let eb = batched
+                .crm
+                .export_contact(&batched.tenant, b, &Actor::User(admin_b))
+                .await
+                .unwrap();
+            let es = single
+                .crm
+                .export_contact(&single.tenant, s, &Actor::User(admin_s))
+                .await
+                .unwrap();
+            assert_eq!(captures(eb), captures(es));
+        }
+
+        // Replaying a batch answers what it answered and writes nothing.
+        let before = batched.crm.all_leads(&batched.tenant).await.unwrap();
+        let again = batched
+            .crm
+            .capture_batch(
+                &batched.tenant,
+                &reqs[800..],
+                &IdempotencyKey::new("batch-1").unwrap(),
+            )
+            .await
+            .unwrap();
+        let again: Vec<CaptureOutcome> = again.into_iter().map(|r| r.unwrap()).collect();
+        assert_eq!(again, by_batch[800..]);
+        assert_eq!(
+            batched.crm.all_leads(&batched.tenant).await.unwrap(),
+            before
+        );
     });
 }
