@@ -263,6 +263,27 @@ pub async fn version_conflicts(store: Arc<dyn Store>) {
     let r = s.get(&t, "things", "k").await.unwrap().unwrap();
     assert_eq!((r.version, r.value.as_slice()), (1, &b"v1"[..]));
     assert_eq!(s.get(&t, "things", "missing").await.unwrap(), None);
+    // A create of a record that exists fails its whole batch: the writes before it (a create
+    // with an index entry) and the batch's appends are not kept.
+    let mut b = Batch::new();
+    put(&mut b, "things", "fresh", b"f", &[("tag", "t")], Expect::Absent);
+    put(&mut b, "things", "k", b"again", &[], Expect::Absent);
+    b.append("log", b"x".to_vec());
+    match commit(s, &t, b).await {
+        Err(Error::Conflict { key, actual, .. }) => {
+            assert_eq!((key.as_str(), actual), ("k", VersionState::Version(1)));
+        }
+        other => panic!("expected a conflict on the second create, got {other:?}"),
+    }
+    assert_eq!(s.get(&t, "things", "fresh").await.unwrap(), None);
+    let tagged = s
+        .lookup(&t, "things", "tag", "t", &PageRequest::default())
+        .await
+        .unwrap();
+    assert!(tagged.items.is_empty(), "{tagged:?}");
+    assert_eq!(s.journal_head(&t, "log").await.unwrap(), 0);
+    let r = s.get(&t, "things", "k").await.unwrap().unwrap();
+    assert_eq!((r.version, r.value.as_slice()), (1, &b"v1"[..]));
 }
 
 /// Index entries follow the record through puts and deletes; lookups are key-ordered.
