@@ -266,7 +266,14 @@ pub async fn version_conflicts(store: Arc<dyn Store>) {
     // A create of a record that exists fails its whole batch: the writes before it (a create
     // with an index entry) and the batch's appends are not kept.
     let mut b = Batch::new();
-    put(&mut b, "things", "fresh", b"f", &[("tag", "t")], Expect::Absent);
+    put(
+        &mut b,
+        "things",
+        "fresh",
+        b"f",
+        &[("tag", "t")],
+        Expect::Absent,
+    );
     put(&mut b, "things", "k", b"again", &[], Expect::Absent);
     b.append("log", b"x".to_vec());
     match commit(s, &t, b).await {
