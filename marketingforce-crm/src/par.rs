@@ -75,14 +75,14 @@ pub(crate) fn map_owned_with<T: Send, S, R: Send>(
 ) -> Vec<R> {
     let n = threads_for(items.len(), min_rows);
     let size = items.len().div_ceil(n).max(1);
+    // Chunks are cut from the end, so each item is moved once.
     let mut chunks = Vec::with_capacity(n);
     let mut rest = items;
     while rest.len() > size {
-        let tail = rest.split_off(size);
-        chunks.push(rest);
-        rest = tail;
+        chunks.push(rest.split_off(rest.len() - size));
     }
     chunks.push(rest);
+    chunks.reverse();
     run_chunks(chunks, |chunk| {
         let mut state = init();
         chunk.into_iter().map(|t| f(&mut state, t)).collect()
