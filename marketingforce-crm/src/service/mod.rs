@@ -346,6 +346,13 @@ impl Work {
     }
 }
 
+/// The idempotency record of `key` whose fingerprint is the keyed digest `digest`.
+fn idempotent_by_digest(key: &str, digest: u128) -> Result<Idempotent> {
+    #[allow(deprecated)] // moves to Idempotent::with_fingerprint(&IdempotencyKey, ..)
+    let idem = Idempotent::legacy(key, &format!("{digest:032x}"))?;
+    Ok(idem)
+}
+
 /// The entry a CRM write appends to [`WRITES_JOURNAL`].
 #[derive(Debug, Serialize)]
 struct WriteEntry<'a> {
@@ -1031,13 +1038,8 @@ impl Crm {
         label: &str,
         rows: &[R],
     ) -> Result<Idempotent> {
-        let digest = self
-            .tenant_indexer(tenant)?
-            .digest_json_rows(label, rows)?
-            .mac;
-        #[allow(deprecated)] // moves to Idempotent::with_fingerprint(&IdempotencyKey, ..)
-        let idem = Idempotent::legacy(key, &format!("{digest:032x}"))?;
-        Ok(idem)
+        let digest = self.tenant_indexer(tenant)?.digest_json_rows(label, rows)?;
+        idempotent_by_digest(key, digest.mac)
     }
 
     /// An idempotent command whose fingerprint is a keyed digest of `request`, so the stored
@@ -1048,10 +1050,8 @@ impl Crm {
         key: &str,
         request: &T,
     ) -> Result<Idempotent> {
-        let digest = self.tenant_indexer(tenant)?.digest_json(request)?.mac;
-        #[allow(deprecated)] // moves to Idempotent::with_fingerprint(&IdempotencyKey, ..)
-        let idem = Idempotent::legacy(key, &format!("{digest:032x}"))?;
-        Ok(idem)
+        let digest = self.tenant_indexer(tenant)?.digest_json(request)?;
+        idempotent_by_digest(key, digest.mac)
     }
 
     /// The replayed result of `idem`, if it was used before.
