@@ -210,6 +210,8 @@ pub mod postgres;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 #[cfg(feature = "sqlite")]
+mod sqlite_checkpoint;
+#[cfg(feature = "sqlite")]
 mod sqlite_codec;
 
 use std::fmt;

@@ -16,12 +16,16 @@
 //! itself (a disk I/O error, a full disk while the WAL is written) may leave the batch
 //! committed or not, and is reported as [`Error::OutcomeUnknown`].
 //!
-//! The writer caches up to 64 MiB of pages and checkpoints the write-ahead log when it holds
-//! 16,384 pages (64 MiB at SQLite's 4 KiB pages), not SQLite's 2 MiB and 1,000 pages: capture
-//! batches of thousands of leads dirty thousands of pages per commit, and with the defaults
-//! each commit spilled pages mid-transaction and checkpointed every page it wrote (about a
-//! third faster with these settings; see the README's capture figures). The log file can
-//! therefore reach about 64 MiB before it is reused.
+//! The writer caches up to 64 MiB of pages, not SQLite's 2 MiB: capture batches of thousands of
+//! leads dirty thousands of pages per commit, and with the default each commit spilled pages
+//! mid-transaction. The write-ahead log is copied into the database file (checkpointed) when it
+//! holds 16,384 pages (64 MiB at SQLite's 4 KiB pages), not SQLite's 1,000, and off the commit
+//! path: a thread of the store's own runs the checkpoint while the next batches commit, so no
+//! commit waits for it (see `sqlite_checkpoint`). Should the log still reach 65,536 pages (a
+//! writer that never pauses gives the log no moment to start again from the beginning), the
+//! commit that brings it there waits for the thread's checkpoint, as it would have waited for
+//! its own. The log file can therefore reach 64 MiB, and at most about 256 MiB, before it is
+//! reused.
 //!
 //! Journal entries of 1 KiB or more that compress by at least an eighth are stored
 //! zstd-compressed (the row says which); [`Store::read_journal`] returns the bytes appended. An
@@ -62,6 +66,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
+use super::sqlite_checkpoint::{self, Marks};
 use super::sqlite_codec;
 use super::{
     Batch, CommitOutcome, IndexEntry, JournalEntry, Page, PageRequest, Receipt, Record, Store,
@@ -141,13 +146,7 @@ const MAX_READERS: usize = 4;
 /// and reads them back. Memory is taken only as pages are cached.
 const WRITER_CACHE_KIB: i64 = 64 * 1024;
 
-/// Pages the write-ahead log may hold before a commit checkpoints it into the database file
-/// (SQLite's default is 1,000; 16,384 pages of 4 KiB are 64 MiB). A checkpoint runs in the
-/// commit that crosses the mark: with large batches, one every few commits copies each hot
-/// page (the end of a table, an index's interior pages) once instead of once per commit.
-const CHECKPOINT_PAGES: i64 = 16_384;
-
-fn db_err(e: rusqlite::Error) -> Error {
+pub(super) fn db_err(e: rusqlite::Error) -> Error {
     let retryable = matches!(
         e.sqlite_error_code(),
         Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
@@ -189,12 +188,23 @@ impl SqliteStore {
         durability: Durability,
         limits: StoreLimits,
     ) -> Result<SqliteStore> {
+        SqliteStore::open_marked(path, durability, limits, Marks::DEFAULT).await
+    }
+
+    /// [`open_with`](Self::open_with), copying the log into the file at `marks`.
+    pub(super) async fn open_marked(
+        path: impl AsRef<Path>,
+        durability: Durability,
+        limits: StoreLimits,
+        marks: Marks,
+    ) -> Result<SqliteStore> {
         let path = path.as_ref().to_path_buf();
         let p = path.clone();
         let writer = run_blocking(move || {
-            let conn = Connection::open(&p).map_err(db_err)?;
+            let mut conn = Connection::open(&p).map_err(db_err)?;
             configure(&conn, durability)?;
             migrate(&conn)?;
+            sqlite_checkpoint::install(&mut conn, &p, durability, marks)?;
             Ok(conn)
         })
         .await?;
@@ -328,8 +338,6 @@ fn configure(conn: &Connection, durability: Durability) -> Result<()> {
     conn.pragma_update(None, "foreign_keys", "ON")
         .map_err(db_err)?;
     conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)
-        .map_err(db_err)?;
-    conn.pragma_update(None, "wal_autocheckpoint", CHECKPOINT_PAGES)
         .map_err(db_err)?;
     stable_plans(conn)
 }

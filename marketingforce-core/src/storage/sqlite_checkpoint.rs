@@ -1,0 +1,267 @@
+//! Copying the write-ahead log into the database file off the commit path.
+//!
+//! SQLite's own policy checkpoints inside the commit that crosses the mark: that commit copies
+//! the whole log into the database file and syncs it before it returns, so one batch in every
+//! few waits for tens of megabytes of copying. Here the writer's WAL hook only wakes a thread
+//! with a connection of its own, which runs a `PASSIVE` checkpoint (it never blocks readers or
+//! the writer) while the next batches commit.
+//!
+//! The log stays bounded: the log is started again from the beginning only when a write
+//! transaction begins with every frame copied, which a busy writer rarely gives the thread
+//! time for. When the log reaches the hard mark, the commit waits for the thread to copy it, as
+//! SQLite's own policy would have made it copy the log itself. Should the thread or its
+//! connection fail to start, the writer checkpoints at the soft mark, as SQLite does.
+//!
+//! A checkpoint never changes a commit's answer: the hook runs after the commit is durable,
+//! and a checkpoint that fails (busy because another process is checkpointing the same file,
+//! say) is left to the next mark, as SQLite's default hook does.
+//!
+//! With several processes on one file, each runs its own thread; SQLite lets one checkpoint run
+//! at a time and the others find the work done or busy.
+
+use std::path::Path;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+
+use rusqlite::hooks::Wal;
+use rusqlite::{Connection, OpenFlags};
+
+use super::sqlite::{db_err, Durability};
+use crate::error::Result;
+
+/// When the log is copied: from `soft` pages on, the commit wakes the checkpoint thread; from
+/// `hard` pages on, it also waits for that thread's checkpoint before it returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Marks {
+    pub(super) soft: i64,
+    pub(super) hard: i64,
+}
+
+impl Marks {
+    /// 16,384 pages (64 MiB of 4 KiB pages; SQLite's default is 1,000) and four times that.
+    /// With large batches a checkpoint every few commits copies each hot page (the end of a
+    /// table, an index's interior pages) once instead of once per commit.
+    pub(super) const DEFAULT: Marks = Marks {
+        soft: 16_384,
+        hard: 4 * 16_384,
+    };
+}
+
+/// A request to the checkpoint thread: `None` to checkpoint when it can, `Some(done)` to
+/// checkpoint and then say so.
+type Wake = Option<SyncSender<()>>;
+
+/// Install the checkpoint policy on the writer of the database at `path`. The thread ends when
+/// the writer connection closes (the hook, and with it the thread's channel, is dropped).
+pub(super) fn install(
+    writer: &mut Connection,
+    path: &Path,
+    durability: Durability,
+    marks: Marks,
+) -> Result<()> {
+    let wake = match spawn(path, durability) {
+        Ok(wake) => Some(wake),
+        Err(e) => {
+            tracing::warn!(error = %e, "no sqlite checkpoint thread; commits checkpoint the log");
+            None
+        }
+    };
+    let hook = move |wal: &mut Wal, pages: std::os::raw::c_int| {
+        let pages = i64::from(pages);
+        if pages < marks.soft {
+            return Ok(());
+        }
+        let copied_by_thread = match &wake {
+            Some(wake) if pages >= marks.hard => wait_for_thread(wake),
+            // Already due when the channel is full.
+            Some(wake) => !matches!(wake.try_send(None), Err(TrySendError::Disconnected(_))),
+            None => false,
+        };
+        if !copied_by_thread {
+            // The commit is durable already; a failed checkpoint is retried at the next mark.
+            let _ = wal.checkpoint();
+        }
+        Ok(())
+    };
+    writer.wal_hook(Some(hook)).map_err(db_err)
+}
+
+/// Have the thread checkpoint now and wait until it has: the writer's next transaction then
+/// finds the log copied and starts it again from the beginning. Only one party checkpoints, so
+/// the writer's own attempt cannot fail as busy behind the thread's. `false` if the thread is
+/// gone.
+fn wait_for_thread(wake: &SyncSender<Wake>) -> bool {
+    let (done, finished) = sync_channel(1);
+    wake.send(Some(done)).is_ok() && finished.recv().is_ok()
+}
+
+/// Start the checkpoint thread and return its channel.
+fn spawn(path: &Path, durability: Durability) -> Result<SyncSender<Wake>> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(db_err)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(db_err)?;
+    // A checkpoint syncs the database file as the writer's setting says.
+    let sync = match durability {
+        Durability::Full => "FULL",
+        Durability::Normal => "NORMAL",
+    };
+    conn.pragma_update(None, "synchronous", sync)
+        .map_err(db_err)?;
+    let (wake, woken) = sync_channel(1);
+    std::thread::Builder::new()
+        .name("mf-sqlite-checkpoint".into())
+        .spawn(move || run(&conn, &woken))
+        .map_err(|e| {
+            crate::error::Error::backend_message(
+                "sqlite",
+                false,
+                format!("cannot start the checkpoint thread: {e}"),
+            )
+        })?;
+    Ok(wake)
+}
+
+fn run(conn: &Connection, woken: &Receiver<Wake>) {
+    while let Ok(request) = woken.recv() {
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::debug!(error = %e, "sqlite checkpoint failed; retried at the next mark");
+        }
+        if let Some(done) = request {
+            let _ = done.send(());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::{Batch, Expect, SqliteStore, Store, StoreLimits};
+    use crate::tenant::TenantId;
+    use std::time::{Duration, Instant};
+
+    /// Commit batches `batches` of `records` records of about 3 KiB each (about a page each).
+    async fn fill(
+        store: &SqliteStore,
+        tenant: &TenantId,
+        batches: std::ops::Range<usize>,
+        records: usize,
+    ) {
+        for b in batches {
+            let mut batch = Batch::new();
+            for r in 0..records {
+                let seed = (b * records + r) as u64;
+                let value: Vec<u8> = (0..3_000u64)
+                    .map(|i| crate::id::splitmix64(seed << 16 | i) as u8)
+                    .collect();
+                batch.put("pages", format!("{b}-{r}"), value, vec![], Expect::Absent);
+            }
+            store.commit(tenant, batch).await.unwrap();
+        }
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    fn len(path: &Path) -> u64 {
+        std::fs::metadata(path).map_or(0, |m| m.len())
+    }
+
+    #[test]
+    fn the_store_s_thread_copies_the_log_into_the_file_after_the_soft_mark() {
+        runtime().block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("soft.sqlite");
+            // The hard mark is out of reach: only the thread can copy the log.
+            let marks = Marks {
+                soft: 40,
+                hard: i64::MAX,
+            };
+            let store =
+                SqliteStore::open_marked(&path, Durability::Full, StoreLimits::default(), marks)
+                    .await
+                    .unwrap();
+            let before = len(&path);
+            let tenant = TenantId::new();
+            fill(&store, &tenant, 0..3, 20).await;
+            // In WAL mode only a checkpoint writes the database file.
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while len(&path) <= before && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            assert!(
+                len(&path) > before + 40 * 4096,
+                "the file grew from {before} to {} bytes",
+                len(&path)
+            );
+            // Everything committed reads back.
+            let page = store
+                .list(&tenant, "pages", &crate::storage::PageRequest::first(100))
+                .await
+                .unwrap();
+            assert_eq!(page.items.len(), 60);
+        });
+    }
+
+    #[test]
+    fn below_the_soft_mark_nothing_is_copied() {
+        runtime().block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("below.sqlite");
+            let store = SqliteStore::open_marked(
+                &path,
+                Durability::Full,
+                StoreLimits::default(),
+                Marks::DEFAULT,
+            )
+            .await
+            .unwrap();
+            let before = len(&path);
+            fill(&store, &TenantId::new(), 0..3, 20).await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            assert_eq!(len(&path), before);
+        });
+    }
+
+    #[test]
+    fn the_log_stays_bounded_by_the_hard_mark_under_continuous_commits() {
+        runtime().block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("hard.sqlite");
+            let marks = Marks { soft: 30, hard: 60 };
+            let store =
+                SqliteStore::open_marked(&path, Durability::Normal, StoreLimits::default(), marks)
+                    .await
+                    .unwrap();
+            let tenant = TenantId::new();
+            let wal = dir.path().join("hard.sqlite-wal");
+            let mut largest = 0;
+            for round in 0..40 {
+                fill(&store, &tenant, round..round + 1, 10).await;
+                largest = largest.max(len(&wal));
+                if round % 10 == 0 {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }
+            // Frames are a page plus a 24-byte header; one batch of ten 3 KiB records and
+            // its index pages is well under 30 frames.
+            let bound = 32 + (marks.hard as u64 + 30) * (4096 + 24);
+            assert!(
+                largest <= bound,
+                "log reached {largest} bytes (bound {bound})"
+            );
+            let page = store
+                .list(&tenant, "pages", &crate::storage::PageRequest::first(1000))
+                .await
+                .unwrap();
+            assert_eq!(page.items.len(), 400);
+        });
+    }
+}
