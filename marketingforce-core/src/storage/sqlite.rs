@@ -20,12 +20,13 @@
 //! leads dirty thousands of pages per commit, and with the default each commit spilled pages
 //! mid-transaction. The write-ahead log is copied into the database file (checkpointed) when it
 //! holds 16,384 pages (64 MiB at SQLite's 4 KiB pages), not SQLite's 1,000, and off the commit
-//! path: a thread of the store's own runs the checkpoint while the next batches commit, so no
-//! commit waits for it (see `sqlite_checkpoint`). Should the log still reach 65,536 pages (a
+//! path: a thread of the store's own runs the checkpoint while the next batches commit, and a
+//! commit copies at most a short tail (1,024 pages) the thread left, so that the log can start
+//! again from the beginning (see `sqlite_checkpoint`). Should the log still reach 65,536 pages (a
 //! writer that never pauses gives the log no moment to start again from the beginning), the
 //! commit that brings it there waits for the thread's checkpoint, as it would have waited for
-//! its own. The log file can therefore reach 64 MiB, and at most about 256 MiB, before it is
-//! reused.
+//! its own. The log file can therefore reach 64 MiB, and with one writing process at most about
+//! 256 MiB, before it is reused.
 //!
 //! Journal entries of 1 KiB or more that compress by at least an eighth are stored
 //! zstd-compressed (the row says which); [`Store::read_journal`] returns the bytes appended. An
