@@ -9,7 +9,10 @@
 //! The log stays bounded. It starts again from the beginning only when a write transaction
 //! begins with every frame copied, which a writer committing back to back rarely gives the
 //! thread time for: once the thread has copied all but a short tail (1,024 pages), the next
-//! commit copies that tail itself, which is quick. Should the log still reach the hard mark,
+//! commit copies that tail itself, which is quick. That works while the frames committed during
+//! one of the thread's checkpoints fit in the tail: by estimate, 5,000 commits a second of three
+//! pages each add about 75 frames during a 5 ms checkpoint.
+//! Should the log still reach the hard mark,
 //! the commit waits for the thread to copy it, as SQLite's own policy would have made it copy
 //! the log itself. Should the thread or its connection fail to start, the writer checkpoints
 //! at the soft mark, as SQLite does.
