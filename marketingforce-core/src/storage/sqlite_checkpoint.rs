@@ -11,11 +11,10 @@
 //! thread time for: once the thread has copied all but a short tail (1,024 pages), the next
 //! commit copies that tail itself, which is quick. That works while the frames committed during
 //! one of the thread's checkpoints fit in the tail: by estimate, 5,000 commits a second of three
-//! pages each add about 75 frames during a 5 ms checkpoint.
-//! Should the log still reach the hard mark,
-//! the commit waits for the thread to copy it, as SQLite's own policy would have made it copy
-//! the log itself. Should the thread or its connection fail to start, the writer checkpoints
-//! at the soft mark, as SQLite does.
+//! pages each add about 75 frames during a 5 ms checkpoint. Should the log still reach the hard
+//! mark, the commit waits for the thread to copy it, as SQLite's own policy would have made it
+//! copy the log itself. Should the thread or its connection fail to start, the writer
+//! checkpoints at the soft mark, as SQLite does.
 //!
 //! A checkpoint never changes a commit's answer: the hook runs after the commit is durable,
 //! and a checkpoint that fails (busy because another process is checkpointing the same file,
@@ -138,7 +137,8 @@ pub(super) fn install(
         };
         if copy_here {
             // The commit is durable already; a failed checkpoint is retried at the next mark.
-            if let (Some(t), Ok((_, copied))) = (&thread, wal.checkpoint_v2(Default::default())) {
+            let outcome = wal.checkpoint_v2(rusqlite::wal::CheckpointMode::PASSIVE);
+            if let (Some(t), Ok((_, copied))) = (&thread, outcome) {
                 t.progress
                     .copied
                     .store(i64::from(copied), Ordering::Release);
