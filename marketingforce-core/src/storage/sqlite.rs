@@ -283,13 +283,7 @@ impl SqliteStore {
             let conn = match pooled {
                 Some(c) => c,
                 None => {
-                    let c = Connection::open_with_flags(
-                        path,
-                        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-                    )
-                    .map_err(db_err)?;
-                    c.busy_timeout(std::time::Duration::from_secs(10))
-                        .map_err(db_err)?;
+                    let c = open_side_connection(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
                     stable_plans(&c)?;
                     c
                 }
@@ -313,6 +307,16 @@ async fn run_blocking<T: Send + 'static>(
         Ok(handle) => handle.spawn_blocking(f).await.map_err(join_err)?,
         Err(_) => f(),
     }
+}
+
+/// A connection besides the writer (a reader, the checkpoint thread's): used by one thread at a
+/// time, waiting up to 10 s for a lock like the writer.
+pub(super) fn open_side_connection(path: &Path, flags: OpenFlags) -> Result<Connection> {
+    let conn = Connection::open_with_flags(path, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .map_err(db_err)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(db_err)?;
+    Ok(conn)
 }
 
 fn configure(conn: &Connection, durability: Durability) -> Result<()> {

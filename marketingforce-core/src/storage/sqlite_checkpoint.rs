@@ -33,7 +33,7 @@ use std::sync::Arc;
 use rusqlite::hooks::Wal;
 use rusqlite::{Connection, OpenFlags};
 
-use super::sqlite::{db_err, Durability};
+use super::sqlite::{db_err, open_side_connection, Durability};
 use crate::error::Result;
 
 /// When the log is copied: from `soft` pages on, the commit wakes the checkpoint thread, or
@@ -151,13 +151,7 @@ pub(super) fn install(
 
 /// Start the checkpoint thread.
 fn spawn(path: &Path, durability: Durability) -> Result<Checkpointer> {
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(db_err)?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))
-        .map_err(db_err)?;
+    let conn = open_side_connection(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
     // A checkpoint syncs the database file as the writer's setting says.
     let sync = match durability {
         Durability::Full => "FULL",
@@ -202,9 +196,22 @@ fn run(conn: &Connection, woken: &Receiver<Wake>, progress: &Progress) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::{Batch, Expect, SqliteStore, Store, StoreLimits};
+    use crate::storage::{Batch, Expect, PageRequest, SqliteStore, Store, StoreLimits};
     use crate::tenant::TenantId;
     use std::time::{Duration, Instant};
+
+    /// Marks small enough for a test's few hundred pages.
+    const SMALL: Marks = Marks {
+        soft: 30,
+        tail: 4,
+        hard: 60,
+    };
+
+    async fn open(path: &Path, durability: Durability, marks: Marks) -> SqliteStore {
+        SqliteStore::open_marked(path, durability, StoreLimits::default(), marks)
+            .await
+            .unwrap()
+    }
 
     /// Commit batches `batches` of `records` records of about 3 KiB each (about a page each).
     async fn fill(
@@ -224,6 +231,15 @@ mod tests {
             }
             store.commit(tenant, batch).await.unwrap();
         }
+    }
+
+    /// The records `fill` wrote that `store` reads back.
+    async fn stored(store: &SqliteStore, tenant: &TenantId) -> usize {
+        let page = store
+            .list(tenant, "pages", &PageRequest::first(1000))
+            .await
+            .unwrap();
+        page.items.len()
     }
 
     fn runtime() -> tokio::runtime::Runtime {
@@ -249,10 +265,7 @@ mod tests {
                 tail: 0,
                 hard: i64::MAX,
             };
-            let store =
-                SqliteStore::open_marked(&path, Durability::Full, StoreLimits::default(), marks)
-                    .await
-                    .unwrap();
+            let store = open(&path, Durability::Full, marks).await;
             let before = len(&path);
             let tenant = TenantId::new();
             fill(&store, &tenant, 0..3, 20).await;
@@ -266,12 +279,7 @@ mod tests {
                 "the file grew from {before} to {} bytes",
                 len(&path)
             );
-            // Everything committed reads back.
-            let page = store
-                .list(&tenant, "pages", &crate::storage::PageRequest::first(100))
-                .await
-                .unwrap();
-            assert_eq!(page.items.len(), 60);
+            assert_eq!(stored(&store, &tenant).await, 60);
         });
     }
 
@@ -280,14 +288,7 @@ mod tests {
         runtime().block_on(async {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("below.sqlite");
-            let store = SqliteStore::open_marked(
-                &path,
-                Durability::Full,
-                StoreLimits::default(),
-                Marks::DEFAULT,
-            )
-            .await
-            .unwrap();
+            let store = open(&path, Durability::Full, Marks::DEFAULT).await;
             let before = len(&path);
             fill(&store, &TenantId::new(), 0..3, 20).await;
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -300,15 +301,7 @@ mod tests {
         runtime().block_on(async {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("hard.sqlite");
-            let marks = Marks {
-                soft: 30,
-                tail: 4,
-                hard: 60,
-            };
-            let store =
-                SqliteStore::open_marked(&path, Durability::Normal, StoreLimits::default(), marks)
-                    .await
-                    .unwrap();
+            let store = open(&path, Durability::Normal, SMALL).await;
             let tenant = TenantId::new();
             let wal = dir.path().join("hard.sqlite-wal");
             let mut largest = 0;
@@ -321,16 +314,12 @@ mod tests {
             }
             // Frames are a page plus a 24-byte header; one batch of ten 3 KiB records and
             // its index pages is well under 30 frames.
-            let bound = 32 + (marks.hard as u64 + 30) * (4096 + 24);
+            let bound = 32 + (SMALL.hard as u64 + 30) * (4096 + 24);
             assert!(
                 largest <= bound,
                 "log reached {largest} bytes (bound {bound})"
             );
-            let page = store
-                .list(&tenant, "pages", &crate::storage::PageRequest::first(1000))
-                .await
-                .unwrap();
-            assert_eq!(page.items.len(), 400);
+            assert_eq!(stored(&store, &tenant).await, 400);
         });
     }
 
@@ -341,15 +330,8 @@ mod tests {
         runtime().block_on(async {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("shared.sqlite");
-            let marks = Marks {
-                soft: 30,
-                tail: 4,
-                hard: 60,
-            };
-            let open = || {
-                SqliteStore::open_marked(&path, Durability::Normal, StoreLimits::default(), marks)
-            };
-            let (first, second) = (open().await.unwrap(), open().await.unwrap());
+            let first = open(&path, Durability::Normal, SMALL).await;
+            let second = open(&path, Durability::Normal, SMALL).await;
             let before = len(&path);
             let tenant = TenantId::new();
             for round in 0..20 {
@@ -363,13 +345,8 @@ mod tests {
             // start again from the beginning, whoever checkpoints (SQLite's own policy lets it
             // grow the same way).
             assert!(len(&path) > before, "nothing was copied into the file");
-            for store in [&first, &second] {
-                let page = store
-                    .list(&tenant, "pages", &crate::storage::PageRequest::first(1000))
-                    .await
-                    .unwrap();
-                assert_eq!(page.items.len(), 400);
-            }
+            assert_eq!(stored(&first, &tenant).await, 400);
+            assert_eq!(stored(&second, &tenant).await, 400);
         });
     }
 
