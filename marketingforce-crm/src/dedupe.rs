@@ -766,9 +766,92 @@ impl Entry {
     }
 }
 
-/// The entries of a block or of a sorted-name key, in member order. Most blocks have one
-/// member (four in five at 1M leads): that one is kept inline, without an allocation of its
-/// own.
+/// How many of a block's latest entries the re-capture check of [`DedupeEngine::register`]
+/// reads.
+const RECAPTURE_LOOKBACK: usize = 16;
+
+/// A block's entries in member order: every one while the block is small, else the latest
+/// ones. Nothing reads further back than a block's latest `keep` entries (the candidate
+/// filter's `max_block`, the re-capture check's [`RECAPTURE_LOOKBACK`]): a block that reaches
+/// twice `keep` entries drops all but the latest `keep`, and counts what it dropped, so its
+/// size is still known and the memory it holds is bounded. Most blocks have one member (four
+/// in five at 1M leads): that one is kept inline, without an allocation of its own.
+#[derive(Debug, Clone, PartialEq)]
+enum Block {
+    One(Entry),
+    /// The entries kept, and how many older ones were dropped.
+    Many(Vec<Entry>, u32),
+}
+
+impl Block {
+    /// The entries kept, oldest first.
+    fn latest(&self) -> &[Entry] {
+        match self {
+            Block::One(e) => std::slice::from_ref(e),
+            Block::Many(v, _) => v,
+        }
+    }
+
+    /// How many members the block has, dropped entries included.
+    fn size(&self) -> usize {
+        match self {
+            Block::One(_) => 1,
+            Block::Many(v, dropped) => v.len().saturating_add(*dropped as usize),
+        }
+    }
+
+    /// Add `e` (the latest member), keeping at least the latest `keep` entries. Returns the
+    /// entries dropped to make room, oldest first, when `give_back` (to undo the drop).
+    fn push(&mut self, e: Entry, keep: usize, give_back: bool) -> Option<Vec<Entry>> {
+        match self {
+            Block::One(first) => {
+                *self = Block::Many(vec![*first, e], 0);
+                None
+            }
+            Block::Many(v, dropped) => {
+                v.push(e);
+                let keep = keep.max(1);
+                if v.len() < keep.saturating_mul(2) {
+                    return None;
+                }
+                let n = v.len() - keep;
+                *dropped = dropped.saturating_add(u32::try_from(n).unwrap_or(u32::MAX));
+                let older = v.drain(..n);
+                give_back.then(|| older.collect())
+            }
+        }
+    }
+
+    /// Put back the entries a [`push`](Self::push) dropped (undoing it).
+    fn restore(&mut self, older: Vec<Entry>) {
+        let n = u32::try_from(older.len()).unwrap_or(u32::MAX);
+        match self {
+            Block::One(e) => {
+                let mut v = older;
+                v.push(*e);
+                *self = Block::Many(v, 0);
+            }
+            Block::Many(v, dropped) => {
+                *dropped = dropped.saturating_sub(n);
+                v.splice(..0, older);
+            }
+        }
+    }
+
+    /// Take out the latest entry; `false` when none is left (the caller drops the block).
+    fn pop(&mut self) -> bool {
+        match self {
+            Block::One(_) => false,
+            Block::Many(v, _) => {
+                v.pop();
+                !v.is_empty()
+            }
+        }
+    }
+}
+
+/// The entries of a sorted-name key, in member order. Most keys have one member: that one is
+/// kept inline, without an allocation of its own.
 #[derive(Debug, Clone, PartialEq)]
 enum Entries {
     One(Entry),
@@ -781,10 +864,6 @@ impl Entries {
             Entries::One(e) => std::slice::from_ref(e),
             Entries::Many(v) => v,
         }
-    }
-
-    fn len(&self) -> usize {
-        self.as_slice().len()
     }
 
     fn push(&mut self, e: Entry) {
@@ -1045,6 +1124,8 @@ enum Undo {
     DigestWas(u128, u32),
     PushMember,
     Block(u64),
+    /// The older entries a push into block `.0` dropped.
+    Trimmed(u64, Vec<Entry>),
     /// Member `m` filed under its name key in the sorted sets.
     Sorted(u32),
     Parent(u32, Option<u32>),
@@ -1070,8 +1151,9 @@ pub struct DedupeEngine {
     by_lead: HashMap<LeadId, u32>,
     exact: [Fast<u128, u32>; N_EXACT],
     digests: Fast<u128, u32>,
-    /// The blocks' members by blocking key, each in capture order.
-    blocks: Fast<u64, Entries>,
+    /// The blocks' members by blocking key, each in capture order (a large block keeps its
+    /// latest ones: see [`Block`]).
+    blocks: Fast<u64, Block>,
     /// The sorted neighbourhood: members by name key (forwards and reversed), each key's
     /// members in ascending order — the order of `(key, member)` pairs.
     forward: BTreeMap<SortKey, Entries>,
@@ -1373,6 +1455,11 @@ impl DedupeEngine {
                         self.blocks.remove(&b);
                     }
                 }
+                Undo::Trimmed(b, older) => {
+                    if let Some(v) = self.blocks.get_mut(&b) {
+                        v.restore(older);
+                    }
+                }
                 Undo::Sorted(m) => {
                     // Undone before the member's record is popped: its name key is the one
                     // its entries were filed under.
@@ -1431,7 +1518,7 @@ impl DedupeEngine {
         const SPREAD: usize = 8;
         let mut lists: [&[Entry]; SPREAD] = [&[]; SPREAD];
         for (list, k) in lists.iter_mut().zip(&p.keys) {
-            if let Some(es) = self.blocks.get(k).map(Entries::as_slice) {
+            if let Some(es) = self.blocks.get(k).map(Block::latest) {
                 *list = es.get(es.len().saturating_sub(cap)..).unwrap_or(&[]);
             }
         }
@@ -1443,7 +1530,7 @@ impl DedupeEngine {
             out.extend(older.iter().rev().filter(admitted).map(|e| e.m));
         }
         for k in p.keys.iter().skip(SPREAD) {
-            if let Some(es) = self.blocks.get(k).map(Entries::as_slice) {
+            if let Some(es) = self.blocks.get(k).map(Block::latest) {
                 out.extend(es.iter().rev().take(cap).filter(admitted).map(|e| e.m));
             }
         }
@@ -1834,27 +1921,9 @@ impl DedupeEngine {
         else {
             return;
         };
-        // An identical record already in this lead adds nothing to future matching. It is in
-        // every block the capture's keys name: look among the latest of the smallest.
+        // An identical record already in this lead adds nothing to future matching.
         let root = self.root(slot);
-        let known = !fresh
-            && ks
-                .iter()
-                .filter_map(|k| self.blocks.get(k))
-                .min_by_key(|es| es.len())
-                .is_some_and(|es| {
-                    es.as_slice().iter().rev().take(16).any(|&Entry { m, .. }| {
-                        self.members.get(m as usize).is_some_and(|x| {
-                            x.alive
-                                && x.sig.whole == sig.whole
-                                && self
-                                    .records
-                                    .get(m as usize)
-                                    .is_some_and(|r| r.holds(prep.record()))
-                                && self.root(x.slot) == root
-                        })
-                    })
-                });
+        let known = !fresh && self.recaptured(ks, sig, prep.record(), root);
         if known {
             return;
         }
@@ -1868,14 +1937,20 @@ impl DedupeEngine {
         self.log(Undo::PushMember);
         let entry = Entry::new(m, sig);
         // The probe's keys are unique: one entry per block.
+        let keep = self.cfg.fuzzy.max_block.max(RECAPTURE_LOOKBACK);
+        let give_back = self.undo.is_some();
         for &k in ks {
-            match self.blocks.entry(k) {
-                Occupied(mut o) => o.get_mut().push(entry),
+            let dropped = match self.blocks.entry(k) {
+                Occupied(mut o) => o.get_mut().push(entry, keep, give_back),
                 Vacant(v) => {
-                    v.insert(Entries::One(entry));
+                    v.insert(Block::One(entry));
+                    None
                 }
-            }
+            };
             self.log(Undo::Block(k));
+            if let Some(older) = dropped {
+                self.log(Undo::Trimmed(k, older));
+            }
         }
         if let Some((f, r)) = sorted {
             // Members are numbered in order: pushing keeps each key's list ascending.
@@ -1889,6 +1964,31 @@ impl DedupeEngine {
             }
             self.log(Undo::Sorted(m));
         }
+    }
+
+    /// Whether a live member of the lead rooted at `root` already holds `record` (signature
+    /// `sig`). Such a member is in every block of `ks`: the latest [`RECAPTURE_LOOKBACK`]
+    /// entries of the smallest are searched.
+    fn recaptured(&self, ks: &[u64], sig: &Sig, record: &Record, root: u32) -> bool {
+        let Some(block) = ks
+            .iter()
+            .filter_map(|k| self.blocks.get(k))
+            .min_by_key(|b| b.size())
+        else {
+            return false;
+        };
+        let mut latest = block.latest().iter().rev().take(RECAPTURE_LOOKBACK);
+        latest.any(|&Entry { m, .. }| {
+            self.members.get(m as usize).is_some_and(|x| {
+                x.alive
+                    && x.sig.whole == sig.whole
+                    && self
+                        .records
+                        .get(m as usize)
+                        .is_some_and(|r| r.holds(record))
+                    && self.root(x.slot) == root
+            })
+        })
     }
 
     /// Rebuild: add a known lead (from storage) with the keys of its own captures. Leads must
@@ -2565,6 +2665,93 @@ mod tests {
         assert_eq!(e.survivor(b), None);
         let c = e.ingest(&keys("李娜"), LeadId::new);
         assert!(matches!(c, Decision::New { .. }), "{c:?}");
+    }
+
+    fn entry(m: u32) -> Entry {
+        Entry {
+            m,
+            company_chars: m.rotate_left(7),
+            tag: [1; TAGGED],
+            company_len: 3,
+            rest: [0; N_FIELDS - TAGGED],
+        }
+    }
+
+    #[test]
+    fn a_block_keeps_its_latest_entries_counts_the_rest_and_undoes_a_drop() {
+        for keep in [1, 3, 16] {
+            let mut b = Block::One(entry(0));
+            // The state before each push, and what the push dropped.
+            let mut history: Vec<(Block, Option<Vec<Entry>>)> = Vec::new();
+            for m in 1..200u32 {
+                let before = b.clone();
+                let dropped = b.push(entry(m), keep, true);
+                history.push((before, dropped));
+                let kept = b.latest();
+                assert_eq!(b.size(), m as usize + 1, "keep {keep}");
+                assert!(kept.len() >= keep.min(m as usize + 1), "keep {keep}");
+                assert!(kept.len() < 2 * keep.max(2), "keep {keep}");
+                let first = m + 1 - kept.len() as u32;
+                assert_eq!(kept, (first..=m).map(entry).collect::<Vec<_>>());
+            }
+            // Undone in reverse (the drop first, then the push), each step gives back the
+            // block as it was.
+            while let Some((before, dropped)) = history.pop() {
+                if let Some(older) = dropped {
+                    b.restore(older);
+                }
+                assert!(b.pop());
+                // (A popped block stays `Many`.)
+                assert_eq!(
+                    (b.latest(), b.size()),
+                    (before.latest(), before.size()),
+                    "keep {keep}"
+                );
+            }
+            // Without `give_back`, nothing is handed back but the block is the same.
+            let mut quiet = Block::One(entry(0));
+            let mut loud = Block::One(entry(0));
+            for m in 1..100u32 {
+                assert_eq!(quiet.push(entry(m), keep, false), None);
+                loud.push(entry(m), keep, true);
+            }
+            assert_eq!(quiet, loud);
+        }
+    }
+
+    #[test]
+    fn a_rollback_gives_back_the_entries_a_large_block_dropped() {
+        let mut cfg = DedupeConfig::default();
+        cfg.fuzzy.max_block = RECAPTURE_LOOKBACK;
+        let mut e = DedupeEngine::new(cfg);
+        // One name and one company, different mobiles: different leads in the same blocks,
+        // which fill up.
+        let keys = |i: u128| MatchKeys::new().with_fuzzy("张伟", "华东重型机械制造", Some(i));
+        for i in 0..20 {
+            e.ingest(&keys(i), LeadId::new);
+        }
+        let view = |e: &DedupeEngine| {
+            let mut v: Vec<(u64, Vec<Entry>, usize)> = e
+                .blocks
+                .iter()
+                .map(|(k, b)| (*k, b.latest().to_vec(), b.size()))
+                .collect();
+            v.sort_by_key(|x| x.0);
+            v
+        };
+        let blocks = view(&e);
+        e.begin();
+        for i in 20..120 {
+            e.ingest(&keys(i), LeadId::new);
+        }
+        assert!(
+            e.blocks
+                .values()
+                .any(|b| matches!(b, Block::Many(_, d) if *d > 0)),
+            "some block dropped entries"
+        );
+        e.rollback();
+        assert_eq!(view(&e), blocks);
     }
 
     #[test]
