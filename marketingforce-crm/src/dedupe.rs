@@ -44,8 +44,9 @@
 //! Memory: the engine is held by every process that captures for the tenant, so it keeps its
 //! members small. A member's record is packed (its text in one allocation, its identifiers
 //! inline) and decoded on the stack when it is compared; a block with one member (most of
-//! them) keeps it inline. The `capture` benchmark reports the resident memory per lead
-//! (about 0.7 KB at 1M synthetic leads).
+//! them) keeps it inline, and a large block only the latest entries anything reads. The
+//! `capture` benchmark reports the resident memory per lead (about 0.7 KB at 1M synthetic
+//! leads).
 //!
 //! A capture joins *all* the leads it matches (merging them into the oldest), so the resulting
 //! partition is the set of connected components of the match graph. Leads kept apart (an
