@@ -71,17 +71,17 @@ impl EncodedEntity {
     /// # Errors
     /// [`Error::TenantIsolation`] or a serialization error.
     pub fn new<E: Entity>(tenant: &TenantId, entity: &E) -> Result<EncodedEntity> {
+        let key = entity.key();
         if let Some(owner) = entity.tenant() {
-            Tenant::ensure_same(
-                tenant,
-                owner,
-                &format!("{}/{}", E::COLLECTION, entity.key()),
-            )?;
+            // The error's text is built only when the tenants differ.
+            if owner != tenant {
+                Tenant::ensure_same(tenant, owner, &format!("{}/{key}", E::COLLECTION))?;
+            }
         }
         let value = super::json::to_json_exact(entity)?;
         Ok(EncodedEntity {
             collection: E::COLLECTION,
-            key: entity.key(),
+            key,
             value,
             indexes: entity.indexes(),
         })
@@ -402,5 +402,54 @@ impl<T: Serialize + DeserializeOwned> Journal<T> {
             }
             out.extend(chunk);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    use super::*;
+
+    #[derive(Debug, Serialize, Deserialize)]
+    struct Owned {
+        id: String,
+        tenant: TenantId,
+    }
+
+    impl Entity for Owned {
+        const COLLECTION: &'static str = "owned";
+        fn key(&self) -> String {
+            self.id.clone()
+        }
+        fn tenant(&self) -> Option<&TenantId> {
+            Some(&self.tenant)
+        }
+    }
+
+    #[test]
+    fn an_entity_of_another_tenant_is_refused_and_named() {
+        let (mine, theirs) = (TenantId::new(), TenantId::new());
+        let e = Owned {
+            id: "k-1".into(),
+            tenant: theirs,
+        };
+        match EncodedEntity::new(&mine, &e) {
+            Err(Error::TenantIsolation {
+                what,
+                owner,
+                caller,
+            }) => {
+                assert_eq!(what, "owned/k-1");
+                assert_eq!((owner, caller), (theirs.to_string(), mine.to_string()));
+            }
+            other => panic!("expected a tenant isolation error, got {other:?}"),
+        }
+        let encoded = EncodedEntity::new(&theirs, &e).expect("its own tenant");
+        assert_eq!(encoded.key, "k-1");
+        assert_eq!(
+            encoded.value(),
+            serde_json::to_vec(&e).expect("json").as_slice()
+        );
     }
 }
