@@ -184,7 +184,7 @@ impl Sealer {
     }
 }
 
-/// `bytes` in lower-case hex, as `hex::encode` writes it (a table look-up per nibble: sealing
+/// `bytes` in lower-case hex, as `hex::encode` writes it (a table look-up per byte: sealing
 /// encodes every vault's ciphertext, and the iterator behind `hex::encode` pushes one `char`
 /// at a time through a generic collect).
 fn lower_hex(bytes: &[u8]) -> String {
@@ -194,10 +194,33 @@ fn lower_hex(bytes: &[u8]) -> String {
 }
 
 fn push_lower_hex(out: &mut String, bytes: &[u8]) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    /// The two digits of every byte.
+    const PAIRS: [[u8; 2]; 256] = {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut pairs = [[0u8; 2]; 256];
+        let mut b = 0;
+        while b < 256 {
+            pairs[b] = [DIGITS[b >> 4], DIGITS[b & 0x0f]];
+            b += 1;
+        }
+        pairs
+    };
+    // The digits of 64 bytes at a time are written into a stack buffer and appended as one
+    // `&str`: pushing a `char` at a time checks its width and the capacity per digit.
+    let mut buf = [[0u8; 2]; 64];
+    for chunk in bytes.chunks(64) {
+        for (pair, b) in buf.iter_mut().zip(chunk) {
+            *pair = PAIRS[usize::from(*b)];
+        }
+        let digits = buf
+            .as_flattened()
+            .get(..2 * chunk.len())
+            .unwrap_or_default();
+        match std::str::from_utf8(digits) {
+            Ok(text) => out.push_str(text),
+            // Unreachable (the digits are ASCII), but never a panic nor a lost digit.
+            Err(_) => digits.iter().for_each(|&d| out.push(char::from(d))),
+        }
     }
 }
 
@@ -647,6 +670,11 @@ mod tests {
     fn hex_and_index_values_are_written_as_before() {
         let bytes: Vec<u8> = (0..=255).collect();
         assert_eq!(lower_hex(&bytes), hex::encode(&bytes));
+        // Lengths around the 64-byte chunks, starting at different bytes.
+        for len in [0, 1, 63, 64, 65, 127, 128, 129, 200] {
+            let part: Vec<u8> = bytes.iter().cycle().skip(len).take(len).copied().collect();
+            assert_eq!(lower_hex(&part), hex::encode(&part), "{len} bytes");
+        }
         assert_eq!(from_hex(&lower_hex(&bytes)).unwrap(), bytes);
         assert_eq!(
             from_hex(&hex::encode_upper(&bytes)).unwrap(),

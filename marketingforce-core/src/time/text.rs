@@ -46,6 +46,9 @@ impl Text {
 /// digits, whichever is shortest and exact), or `None` for a year outside 0 to 9999, which
 /// chrono writes with a sign.
 fn rfc3339(t: &DateTime<Utc>) -> Option<Text> {
+    // The fields of the naive UTC time: a `DateTime`'s own accessors add its (zero) offset
+    // again for each field.
+    let t = t.naive_utc();
     let year = u32::try_from(t.year()).ok().filter(|y| *y <= 9999)?;
     let mut second = t.second();
     let mut nano = t.nanosecond();
