@@ -738,19 +738,33 @@ pub fn company_key(company: &str) -> String {
     while changed {
         changed = false;
         for suffix in COMPANY_SUFFIXES {
-            if key.len() > suffix.len() && key.ends_with(suffix) {
+            if key.len() > suffix.len() && ends_with(&key, suffix) {
                 key.truncate(key.len() - suffix.len());
                 changed = true;
             }
         }
     }
     for prefix in REGION_PREFIXES {
-        if key.len() > prefix.len() + 3 && key.starts_with(prefix) {
+        if key.len() > prefix.len() + 3 && starts_with(&key, prefix) {
             key.drain(..prefix.len());
             break;
         }
     }
     key
+}
+
+/// `text.ends_with(suffix)`, ruling most suffixes out by their last byte before comparing the
+/// rest (a company key is checked against every suffix, and again after each one it drops).
+fn ends_with(text: &str, suffix: &str) -> bool {
+    let last = suffix.as_bytes().last();
+    (last.is_none() || text.as_bytes().last() == last) && text.ends_with(suffix)
+}
+
+/// `text.starts_with(prefix)`, ruling most prefixes out by their first two bytes (the first
+/// byte of a Chinese character is shared by thousands of others).
+fn starts_with(text: &str, prefix: &str) -> bool {
+    let head = prefix.as_bytes().get(..2);
+    (head.is_none() || text.as_bytes().get(..2) == head) && text.starts_with(prefix)
 }
 
 #[cfg(test)]
@@ -857,6 +871,39 @@ mod tests {
         assert_eq!(company_key("某某机械股份有限公司"), "某某机械");
         assert_eq!(company_key("ACME Co., Ltd."), "acme");
         assert_eq!(company_key("公司"), "公司");
+    }
+
+    #[test]
+    fn the_quick_affix_checks_agree_with_str() {
+        let mut texts: Vec<String> = vec![String::new(), "a".into(), "张".into(), "co".into()];
+        for a in REGION_PREFIXES
+            .iter()
+            .chain(COMPANY_SUFFIXES)
+            .chain(&["某某机械", "acme"])
+        {
+            for b in COMPANY_SUFFIXES
+                .iter()
+                .chain(REGION_PREFIXES)
+                .chain(&["", "x", "公"])
+            {
+                texts.push(format!("{a}{b}"));
+                texts.push(format!("{b}{a}"));
+            }
+        }
+        for t in &texts {
+            for affix in COMPANY_SUFFIXES
+                .iter()
+                .chain(REGION_PREFIXES)
+                .chain(&["", "x"])
+            {
+                assert_eq!(ends_with(t, affix), t.ends_with(affix), "{t:?} {affix:?}");
+                assert_eq!(
+                    starts_with(t, affix),
+                    t.starts_with(affix),
+                    "{t:?} {affix:?}"
+                );
+            }
+        }
     }
 
     #[test]
