@@ -1,6 +1,6 @@
 //! The in-memory backend: the default, with no I/O. State lives as long as the store.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{btree_map, BTreeMap, BTreeSet, HashMap};
 use std::ops::Bound;
 use std::sync::{Arc, PoisonError, RwLock};
 
@@ -151,25 +151,27 @@ impl MemoryStore {
 
 impl CollectionData {
     fn put(&mut self, key: String, stored: Stored) -> Option<Stored> {
-        match self.records.get_mut(&key) {
-            Some(slot) => {
-                let old = std::mem::replace(slot, stored);
-                let new = slot.indexes.as_slice();
+        // One search of the records, whether the key is there or not.
+        match self.records.entry(key) {
+            btree_map::Entry::Occupied(mut slot) => {
+                let old = std::mem::replace(slot.get_mut(), stored);
+                let key = slot.key();
+                let new = slot.get().indexes.as_slice();
                 // Only the entries that changed: add the new ones, drop the old ones.
                 for ix in new.iter().filter(|ix| !old.indexes.contains(ix)) {
-                    add_entry(&mut self.index, ix, &key, false);
+                    add_entry(&mut self.index, ix, key, false);
                 }
                 for ix in old.indexes.iter().filter(|ix| !new.contains(ix)) {
-                    remove_entry(&mut self.index, ix, &key);
+                    remove_entry(&mut self.index, ix, key);
                 }
                 Some(old)
             }
-            None => {
+            btree_map::Entry::Vacant(slot) => {
                 // A key without a record is under no index value: nothing to look up first.
                 for ix in &stored.indexes {
-                    add_entry(&mut self.index, ix, &key, true);
+                    add_entry(&mut self.index, ix, slot.key(), true);
                 }
-                self.records.insert(key, stored);
+                slot.insert(stored);
                 None
             }
         }
