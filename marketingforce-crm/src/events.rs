@@ -66,9 +66,11 @@
 
 use chrono::{DateTime, Utc};
 use marketingforce_core::events::{
-    ContextId, DomainEvent, EventCatalog, EventContext, EventEnvelope, Outbox,
+    ContextId, DomainEvent, EventCatalog, EventContext, EventEnvelope, EventId, Outbox,
 };
+use marketingforce_core::id::IdGenerator;
 use marketingforce_core::tenant::TenantId;
+use marketingforce_core::time::Clock;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -76,6 +78,7 @@ use crate::error::Result;
 use crate::ids::{LeadId, ProgramId, UserId};
 use crate::lifecycle::{LeadEvent, LeadEventKind};
 use crate::model::{Actor, IdentityPresence, Lead, Source, Stage};
+use crate::par;
 
 /// A capture created a new lead.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -410,140 +413,296 @@ pub(crate) fn command_context(key: Option<&str>) -> EventContext {
 
 /// The domain events of a command's history entries, in order. `leads` are the leads as the
 /// command leaves them (for facts the entry does not carry, such as a breached lead's owner).
+///
+/// Each event's id and time are drawn from `ids` and `clock` in history order on the calling
+/// thread (an id source may be a sequence, as in a simulation); the envelopes, which encode
+/// their payloads, are made over the cores (see [`par::map`]).
 pub(crate) fn envelopes<'a>(
-    outbox: &Outbox,
+    ids: &dyn IdGenerator,
+    clock: &dyn Clock,
     tenant: &TenantId,
     history: &[LeadEvent],
-    leads: impl Fn(&LeadId) -> Option<&'a Lead>,
+    leads: impl Fn(&LeadId) -> Option<&'a Lead> + Sync,
     ctx: &EventContext,
 ) -> Result<Vec<EventEnvelope>> {
-    let mut out = Vec::with_capacity(history.len());
-    for e in history {
-        let lead = e.lead;
-        let by = e.actor.clone();
-        let envelope = match &e.event {
-            LeadEventKind::Captured {
-                source,
-                campaign,
-                created: true,
-                ..
-            } => outbox.event(
-                tenant,
-                &LeadCaptured {
-                    lead,
-                    source: *source,
-                    campaign: campaign.clone(),
-                    identity: leads(&lead).map(|l| l.identity).unwrap_or_default(),
-                    captured_at: e.at,
-                },
-                ctx,
-            ),
-            LeadEventKind::Captured {
-                source,
-                campaign,
-                created: false,
-                matched_by,
-            } => outbox.event(
-                tenant,
-                &LeadCaptureMatched {
-                    lead,
-                    source: *source,
-                    campaign: campaign.clone(),
-                    matched_by: matched_by.clone(),
-                    captured_at: e.at,
-                },
-                ctx,
-            ),
-            LeadEventKind::Merged { absorbed, rule } => outbox.event(
-                tenant,
-                &LeadMerged {
-                    survivor: lead,
-                    absorbed: *absorbed,
-                    rule: rule.clone(),
-                    by,
-                },
-                ctx,
-            ),
-            // The other side of `Merged`: one fact, one event.
-            LeadEventKind::MergedInto { .. } => continue,
-            LeadEventKind::Unmerged { restored } => outbox.event(
-                tenant,
-                &LeadUnmerged {
-                    lead,
-                    restored: *restored,
-                    by,
-                },
-                ctx,
-            ),
-            LeadEventKind::Assigned {
-                from,
-                to,
-                rule,
-                reason,
-            } => outbox.event(
-                tenant,
-                &LeadAssigned {
+    let stamped: Vec<(&LeadEvent, EventId, DateTime<Utc>)> = history
+        .iter()
+        .filter(|e| publishes(&e.event))
+        .map(|e| (e, EventId::generate(ids), clock.now()))
+        .collect();
+    par::map(&stamped, |(e, id, at)| {
+        envelope(tenant, e, *id, *at, &leads, ctx)
+    })
+    .into_iter()
+    .filter_map(Result::transpose)
+    .collect()
+}
+
+/// Whether a history entry is published: the merged lead's side of a merge is the survivor's
+/// event, and a consent given is no event.
+fn publishes(event: &LeadEventKind) -> bool {
+    match event {
+        LeadEventKind::MergedInto { .. } => false,
+        LeadEventKind::Consent { withdrawn, .. } => *withdrawn,
+        _ => true,
+    }
+}
+
+/// The envelope of a history entry, with its id and time (`None`: the entry is not published,
+/// see [`publishes`]).
+fn envelope<'a>(
+    tenant: &TenantId,
+    e: &LeadEvent,
+    id: EventId,
+    at: DateTime<Utc>,
+    leads: &impl Fn(&LeadId) -> Option<&'a Lead>,
+    ctx: &EventContext,
+) -> Result<Option<EventEnvelope>> {
+    let lead = e.lead;
+    let by = e.actor.clone();
+    let envelope = match &e.event {
+        LeadEventKind::Captured {
+            source,
+            campaign,
+            created: true,
+            ..
+        } => EventEnvelope::new(
+            *tenant,
+            id,
+            at,
+            &LeadCaptured {
+                lead,
+                source: *source,
+                campaign: campaign.clone(),
+                identity: leads(&lead).map(|l| l.identity).unwrap_or_default(),
+                captured_at: e.at,
+            },
+            ctx,
+        ),
+        LeadEventKind::Captured {
+            source,
+            campaign,
+            created: false,
+            matched_by,
+        } => EventEnvelope::new(
+            *tenant,
+            id,
+            at,
+            &LeadCaptureMatched {
+                lead,
+                source: *source,
+                campaign: campaign.clone(),
+                matched_by: matched_by.clone(),
+                captured_at: e.at,
+            },
+            ctx,
+        ),
+        LeadEventKind::Merged { absorbed, rule } => EventEnvelope::new(
+            *tenant,
+            id,
+            at,
+            &LeadMerged {
+                survivor: lead,
+                absorbed: *absorbed,
+                rule: rule.clone(),
+                by,
+            },
+            ctx,
+        ),
+        // The other side of `Merged`: one fact, one event.
+        LeadEventKind::MergedInto { .. } => return Ok(None),
+        LeadEventKind::Unmerged { restored } => EventEnvelope::new(
+            *tenant,
+            id,
+            at,
+            &LeadUnmerged {
+                lead,
+                restored: *restored,
+                by,
+            },
+            ctx,
+        ),
+        LeadEventKind::Assigned {
+            from,
+            to,
+            rule,
+            reason,
+        } => EventEnvelope::new(
+            *tenant,
+            id,
+            at,
+            &LeadAssigned {
+                lead,
+                from: *from,
+                to: *to,
+                rule: rule.clone(),
+                reason: reason.clone(),
+            },
+            ctx,
+        ),
+        LeadEventKind::Transition { from, to, reason } => {
+            let reason = match &by {
+                Actor::System(_) => reason.clone(),
+                Actor::User(_) => None,
+            };
+            EventEnvelope::new(
+                *tenant,
+                id,
+                at,
+                &LeadStageChanged {
                     lead,
                     from: *from,
                     to: *to,
-                    rule: rule.clone(),
-                    reason: reason.clone(),
+                    by,
+                    reason,
                 },
                 ctx,
-            ),
-            LeadEventKind::Transition { from, to, reason } => {
-                let reason = match &by {
-                    Actor::System(_) => reason.clone(),
-                    Actor::User(_) => None,
-                };
-                outbox.event(
-                    tenant,
-                    &LeadStageChanged {
-                        lead,
-                        from: *from,
-                        to: *to,
-                        by,
-                        reason,
-                    },
-                    ctx,
-                )
+            )
+        }
+        LeadEventKind::FollowedUp => {
+            EventEnvelope::new(*tenant, id, at, &LeadFollowedUp { lead, by }, ctx)
+        }
+        LeadEventKind::Escalated { to } => EventEnvelope::new(
+            *tenant,
+            id,
+            at,
+            &LeadSlaBreached {
+                lead,
+                owner: leads(&lead).and_then(|l| l.owner),
+                escalated_to: *to,
+            },
+            ctx,
+        ),
+        LeadEventKind::Tagged { added, removed } => EventEnvelope::new(
+            *tenant,
+            id,
+            at,
+            &LeadTagged {
+                lead,
+                added: added.clone(),
+                removed: removed.clone(),
+            },
+            ctx,
+        ),
+        LeadEventKind::Consent { purpose, withdrawn } => {
+            if !withdrawn {
+                return Ok(None);
             }
-            LeadEventKind::FollowedUp => outbox.event(tenant, &LeadFollowedUp { lead, by }, ctx),
-            LeadEventKind::Escalated { to } => outbox.event(
-                tenant,
-                &LeadSlaBreached {
+            EventEnvelope::new(
+                *tenant,
+                id,
+                at,
+                &LeadConsentWithdrawn {
                     lead,
-                    owner: leads(&lead).and_then(|l| l.owner),
-                    escalated_to: *to,
+                    purpose: purpose.clone(),
+                    by,
                 },
                 ctx,
-            ),
-            LeadEventKind::Tagged { added, removed } => outbox.event(
-                tenant,
-                &LeadTagged {
-                    lead,
-                    added: added.clone(),
-                    removed: removed.clone(),
-                },
-                ctx,
-            ),
-            LeadEventKind::Consent { purpose, withdrawn } => {
-                if !withdrawn {
-                    continue;
-                }
-                outbox.event(
-                    tenant,
-                    &LeadConsentWithdrawn {
-                        lead,
-                        purpose: purpose.clone(),
-                        by,
-                    },
-                    ctx,
-                )
-            }
-            LeadEventKind::Erased => outbox.event(tenant, &LeadErased { lead, by }, ctx),
-        };
-        out.push(envelope?);
+            )
+        }
+        LeadEventKind::Erased => EventEnvelope::new(*tenant, id, at, &LeadErased { lead, by }, ctx),
+    };
+    Ok(Some(envelope?))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use marketingforce_core::id::SeededIds;
+    use marketingforce_core::time::ManualClock;
+
+    use super::*;
+    use crate::model::Actor;
+
+    /// One history entry of every kind, and a consent both given and withdrawn.
+    fn every_kind() -> Vec<LeadEventKind> {
+        let other = LeadId::from_uuid(marketingforce_core::id::Uuid::from_u128(2));
+        vec![
+            LeadEventKind::Captured {
+                source: Source::OwnSite,
+                campaign: None,
+                created: true,
+                matched_by: None,
+            },
+            LeadEventKind::Captured {
+                source: Source::OwnSite,
+                campaign: Some("c".into()),
+                created: false,
+                matched_by: Some("mobile".into()),
+            },
+            LeadEventKind::Transition {
+                from: Stage::New,
+                to: Stage::Assigned,
+                reason: None,
+            },
+            LeadEventKind::Merged {
+                absorbed: other,
+                rule: "mobile".into(),
+            },
+            LeadEventKind::MergedInto { survivor: other },
+            LeadEventKind::Unmerged { restored: other },
+            LeadEventKind::Assigned {
+                from: None,
+                to: None,
+                rule: None,
+                reason: "r".into(),
+            },
+            LeadEventKind::FollowedUp,
+            LeadEventKind::Escalated { to: None },
+            LeadEventKind::Tagged {
+                added: vec!["t".into()],
+                removed: Vec::new(),
+            },
+            LeadEventKind::Consent {
+                purpose: "p".into(),
+                withdrawn: false,
+            },
+            LeadEventKind::Consent {
+                purpose: "p".into(),
+                withdrawn: true,
+            },
+            LeadEventKind::Erased,
+        ]
     }
-    Ok(out)
+
+    #[test]
+    fn an_entry_gets_an_id_exactly_when_it_is_published() {
+        let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+        let ids = SeededIds::new(7, clock.clone());
+        let tenant = TenantId::new();
+        let lead = LeadId::from_uuid(marketingforce_core::id::Uuid::from_u128(1));
+        let history: Vec<LeadEvent> = every_kind()
+            .into_iter()
+            .map(|event| LeadEvent {
+                lead,
+                at: clock.now(),
+                actor: Actor::system("test"),
+                event,
+            })
+            .collect();
+        let ctx = EventContext::new();
+        for e in &history {
+            let id = EventId::generate(&ids);
+            let made = envelope(&tenant, e, id, clock.now(), &|_| None, &ctx).expect("envelope");
+            assert_eq!(made.is_some(), publishes(&e.event), "{:?}", e.event);
+        }
+        // Through the whole function: the ids are drawn in history order, one per event, and
+        // each envelope carries its entry's id (the same sequence drawn again).
+        let published = history.iter().filter(|e| publishes(&e.event)).count();
+        assert_eq!(
+            published,
+            history.len() - 2,
+            "merged-into and consent given"
+        );
+        let again = SeededIds::new(7, clock.clone());
+        let made = envelopes(&again, clock.as_ref(), &tenant, &history, |_| None, &ctx)
+            .expect("envelopes");
+        let expected = SeededIds::new(7, clock.clone());
+        let expected: Vec<EventId> = (0..published)
+            .map(|_| EventId::generate(&expected))
+            .collect();
+        let got: Vec<EventId> = made.iter().map(EventEnvelope::id).collect();
+        assert_eq!(got, expected);
+    }
 }

@@ -917,7 +917,8 @@ impl Crm {
         // when the change does. Made first: they read the leads, which encoding then takes.
         let ctx = crate::events::command_context(idem.as_ref().map(|(i, _)| i.key()));
         let mut envelopes = crate::events::envelopes(
-            &self.outbox,
+            self.ids.as_ref(),
+            self.clock.as_ref(),
             tenant,
             &events,
             |id| leads.get(id).map(|w| &w.lead),
