@@ -507,6 +507,35 @@ pub async fn atomic_on_conflict(store: Arc<dyn Store>) {
         Err(Error::Conflict { .. })
     ));
     assert_untouched(s, &t).await;
+    // A delete, then a new record, then the conflict: the deleted record is back with its
+    // index entry, and the conflict names the write it refused.
+    let mut b = Batch::new();
+    b.delete("acct", "existing", Expect::Version(1));
+    put(
+        &mut b,
+        "acct",
+        "new",
+        b"new",
+        &[("ix", "after")],
+        Expect::Absent,
+    );
+    put(&mut b, "other", "missing", b"x", &[], Expect::Version(3));
+    match commit(s, &t, b).await {
+        Err(Error::Conflict {
+            collection,
+            key,
+            expected,
+            actual,
+        }) => {
+            assert_eq!((collection.as_str(), key.as_str()), ("other", "missing"));
+            assert_eq!(
+                (expected, actual),
+                (VersionState::Version(3), VersionState::Absent)
+            );
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_untouched(s, &t).await;
 }
 
 /// A failure injected after any number of applied writes rolls the whole batch back.

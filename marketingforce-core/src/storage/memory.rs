@@ -7,8 +7,8 @@ use std::sync::{Arc, PoisonError, RwLock};
 use async_trait::async_trait;
 
 use super::{
-    Batch, CommitOutcome, IndexEntry, JournalEntry, Page, PageRequest, Receipt, Record, Store,
-    StoreLimits, Write,
+    Batch, CommitOutcome, Expect, IndexEntry, JournalEntry, Page, PageRequest, Receipt, Record,
+    Store, StoreLimits, Write,
 };
 use crate::error::{Error, Result, VersionState};
 use crate::telemetry::store::{observe_read, CommitProbe};
@@ -46,6 +46,9 @@ struct CollectionData {
 /// record hashes its collection, index names and values on each write, and SipHash was a fifth
 /// of a capture's commit.
 type Fold = foldhash::fast::RandomState;
+
+/// A write's result, or the key and the current version its expectation refused.
+type Refusable<T> = std::result::Result<T, (String, Option<u64>)>;
 
 /// Index name → value → keys.
 type Index = HashMap<String, HashMap<String, Keys, Fold>, Fold>;
@@ -150,6 +153,74 @@ impl MemoryStore {
 }
 
 impl CollectionData {
+    /// Put a new version of `key` if `expect` admits its current version (the new one is
+    /// that plus one): the key (for the undo log), the new version and the record replaced; or
+    /// the key and the current version that `expect` refused.
+    fn put_expecting(
+        &mut self,
+        key: String,
+        expect: Expect,
+        value: Vec<u8>,
+        indexes: Vec<IndexEntry>,
+    ) -> Refusable<(String, u64, Option<Stored>)> {
+        match self.records.entry(key) {
+            btree_map::Entry::Occupied(mut slot) => {
+                let current = slot.get().version;
+                let key = slot.key().clone();
+                if !expect.admits(Some(current)) {
+                    return Err((key, Some(current)));
+                }
+                let stored = Stored {
+                    version: current + 1,
+                    value,
+                    indexes,
+                };
+                let old = std::mem::replace(slot.get_mut(), stored);
+                let new = slot.get().indexes.as_slice();
+                // Only the entries that changed: add the new ones, drop the old ones.
+                for ix in new.iter().filter(|ix| !old.indexes.contains(ix)) {
+                    add_entry(&mut self.index, ix, &key, false);
+                }
+                for ix in old.indexes.iter().filter(|ix| !new.contains(ix)) {
+                    remove_entry(&mut self.index, ix, &key);
+                }
+                Ok((key, current + 1, Some(old)))
+            }
+            btree_map::Entry::Vacant(slot) => {
+                if !expect.admits(None) {
+                    return Err((slot.into_key(), None));
+                }
+                let key = slot.key().clone();
+                // A key without a record is under no index value: nothing to look up first.
+                for ix in &indexes {
+                    add_entry(&mut self.index, ix, &key, true);
+                }
+                slot.insert(Stored {
+                    version: 1,
+                    value,
+                    indexes,
+                });
+                Ok((key, 1, None))
+            }
+        }
+    }
+
+    /// Delete `key` if `expect` admits its current version: the key, 0 (a deleted record's
+    /// version in a receipt) and the record removed; or the key and the current version that
+    /// `expect` refused.
+    fn remove_expecting(
+        &mut self,
+        key: String,
+        expect: Expect,
+    ) -> Refusable<(String, u64, Option<Stored>)> {
+        let current = self.records.get(key.as_str()).map(|s| s.version);
+        if !expect.admits(current) {
+            return Err((key, current));
+        }
+        let old = self.remove(&key);
+        Ok((key, 0, old))
+    }
+
     fn put(&mut self, key: String, stored: Stored) -> Option<Stored> {
         // One search of the records, whether the key is there or not.
         match self.records.entry(key) {
@@ -497,7 +568,7 @@ impl MemoryStore {
             }
         }
 
-        // Check every expectation before touching anything: journal heads, then record versions.
+        // The journal heads are checked before anything is touched.
         for h in batch.heads() {
             let actual = t.journals.get(&h.journal).map_or(0, |j| j.len() as u64);
             if actual != h.head {
@@ -508,73 +579,61 @@ impl MemoryStore {
                 });
             }
         }
-        let mut versions = Vec::with_capacity(batch.writes().len());
-        for w in batch.writes() {
-            let current = t
-                .collections
-                .get(w.collection())
-                .and_then(|c| c.records.get(w.key()))
-                .map(|s| s.version);
-            if !w.expect().admits(current) {
-                return Err(Error::Conflict {
-                    collection: w.collection().to_string(),
-                    key: w.key().to_string(),
-                    expected: w.expect().state(),
-                    actual: current.map_or(VersionState::Absent, VersionState::Version),
-                });
-            }
-            versions.push(match w {
-                Write::Put { .. } => current.unwrap_or(0) + 1,
-                Write::Delete { .. } => 0,
-            });
-        }
 
-        // Apply, moving values out of the batch. Nothing can fail from here on except an
-        // injected failure, for which an undo log is kept.
+        // Apply the writes in order, each checked against its record's version as it is
+        // applied: a batch writes a key at most once (`validate` refused more), so every write
+        // finds the version the batch started from, as a check of them all beforehand would,
+        // with one search of the records instead of two. A refused expectation, or an injected
+        // failure, undoes what was applied; the lock is held throughout, so nobody saw it.
         let parts = batch.into_parts();
         let write_count = parts.writes.len();
         let fail_at = parts.fail_after_writes;
-        let mut undo: Vec<(String, String, Option<Stored>)> = Vec::new();
-        for (i, (w, version)) in parts.writes.into_iter().zip(&versions).enumerate() {
+        let mut versions = Vec::with_capacity(write_count);
+        let mut undo: Vec<(String, String, Option<Stored>)> = Vec::with_capacity(write_count);
+        for (i, w) in parts.writes.into_iter().enumerate() {
             if fail_at == Some(i) {
                 rollback(&mut t, undo);
                 return Err(injected_failure());
             }
-            let (collection, key, previous) = match w {
+            let (collection, expect, applied) = match w {
                 Write::Put {
                     collection,
                     key,
                     value,
                     indexes,
-                    ..
+                    expect,
                 } => {
-                    let stored = Stored {
-                        version: *version,
-                        value,
-                        indexes,
-                    };
-                    // The key moves into the collection; the undo log, kept only when a failure
-                    // is injected, keeps a copy.
-                    let kept = if fail_at.is_some() {
-                        key.clone()
-                    } else {
-                        String::new()
-                    };
-                    let old = collection_mut(&mut t.collections, &collection).put(key, stored);
-                    (collection, kept, old)
+                    let applied = collection_mut(&mut t.collections, &collection)
+                        .put_expecting(key, expect, value, indexes);
+                    (collection, expect, applied)
                 }
                 Write::Delete {
-                    collection, key, ..
+                    collection,
+                    key,
+                    expect,
                 } => {
-                    let old = t
-                        .collections
-                        .get_mut(collection.as_str())
-                        .and_then(|c| c.remove(&key));
-                    (collection, key, old)
+                    let applied = match t.collections.get_mut(collection.as_str()) {
+                        Some(c) => c.remove_expecting(key, expect),
+                        None if expect.admits(None) => Ok((key, 0, None)),
+                        None => Err((key, None)),
+                    };
+                    (collection, expect, applied)
                 }
             };
-            if fail_at.is_some() {
-                undo.push((collection, key, previous));
+            match applied {
+                Ok((key, version, old)) => {
+                    versions.push(version);
+                    undo.push((collection, key, old));
+                }
+                Err((key, current)) => {
+                    rollback(&mut t, undo);
+                    return Err(Error::Conflict {
+                        collection,
+                        key,
+                        expected: expect.state(),
+                        actual: current.map_or(VersionState::Absent, VersionState::Version),
+                    });
+                }
             }
         }
         if fail_at.is_some_and(|n| n >= write_count) {
@@ -595,6 +654,9 @@ impl MemoryStore {
             t.idempotency
                 .insert(claim.key, (claim.fingerprint, claim.response));
         }
+        // The records replaced and the keys kept for the undo log are freed after the lock.
+        drop(t);
+        drop(undo);
         Ok(CommitOutcome::Committed(Receipt {
             versions,
             sequences,
