@@ -43,6 +43,17 @@ pub struct Versioned<T> {
     pub version: u64,
 }
 
+impl<E: Entity> Versioned<E> {
+    /// An entity of `E`'s collection from a record read through the untyped [`Store`] API, as
+    /// [`Collection`] reads it: to decode many records on other threads, say.
+    ///
+    /// # Errors
+    /// [`Error::Serialization`] naming the record (`collection/key`) when it is not an `E`.
+    pub fn decode(record: Record) -> Result<Versioned<E>> {
+        decode(E::COLLECTION, record)
+    }
+}
+
 fn decode<E: DeserializeOwned>(collection: &str, record: Record) -> Result<Versioned<E>> {
     serde_json::from_slice(&record.value)
         .map(|value| Versioned {

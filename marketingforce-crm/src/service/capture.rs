@@ -2,7 +2,7 @@
 //! un-merge.
 
 use chrono::{DateTime, Utc};
-use marketingforce_core::storage::Expect;
+use marketingforce_core::storage::{Entity, Expect, Versioned};
 use marketingforce_core::telemetry::operation;
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::IdempotencyKey;
@@ -119,7 +119,8 @@ impl ImportReport {
 /// Borrowed: a batch captures the caller's requests without copying them.
 type Row<'a> = (usize, std::result::Result<&'a CaptureRequest, &'a CrmError>);
 
-/// Stored vaults a batch opens per thread at least (see [`par::map_owned`]).
+/// Stored leads and vaults a batch decodes and opens per thread at least (see
+/// [`par::map_owned`]).
 const VAULTS_PER_THREAD: usize = 64;
 
 /// Rows per storage batch of an import (group commit).
@@ -762,15 +763,29 @@ impl Crm {
         }
         let ids: Vec<LeadId> = wanted.into_iter().collect();
         let keys: Vec<String> = ids.iter().map(LeadId::to_string).collect();
-        let leads = self.leads().get_many(tenant, &keys).await?;
-        let vaults = self.vaults().get_many(tenant, &keys).await?;
-        // Opening a vault (decrypting and decoding it) costs several microseconds: a batch's
-        // are opened over the cores.
-        let vaults = par::map_owned(vaults, VAULTS_PER_THREAD, |v| {
-            v.map(|v| Ok::<_, CrmError>((self.open_vault(tenant, &v.value)?, v.version)))
-                .transpose()
-        });
-        for ((id, lead), vault) in ids.iter().zip(leads).zip(vaults) {
+        let leads = self.store.get_many(tenant, Lead::COLLECTION, &keys).await?;
+        let vaults = self
+            .store
+            .get_many(tenant, VaultRecord::COLLECTION, &keys)
+            .await?;
+        // Decoding a lead, and decoding and opening its vault (decrypting it), cost several
+        // microseconds each: a batch's are done over the cores.
+        let read = par::map_owned(
+            leads.into_iter().zip(vaults).collect(),
+            VAULTS_PER_THREAD,
+            |(lead, vault)| {
+                let lead = lead.map(Versioned::<Lead>::decode).transpose()?;
+                let vault = vault
+                    .map(|v| {
+                        let v = Versioned::<VaultRecord>::decode(v)?;
+                        Ok::<_, CrmError>((self.open_vault(tenant, &v.value)?, v.version))
+                    })
+                    .transpose()?;
+                Ok::<_, CrmError>((lead, vault))
+            },
+        );
+        for (id, read) in ids.iter().zip(read) {
+            let (lead, vault) = read?;
             let v = lead.ok_or(CrmError::LeadNotFound(*id))?;
             work.leads.insert(
                 *id,
@@ -781,7 +796,7 @@ impl Crm {
                 },
             );
             if !work.vaults.contains_key(id) {
-                let entry = match vault? {
+                let entry = match vault {
                     Some((pii, version)) => WorkVault::Put(pii, Some(version)),
                     None => WorkVault::Put(ContactPii::default(), None),
                 };
