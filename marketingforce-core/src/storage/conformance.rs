@@ -452,6 +452,11 @@ async fn assert_untouched(s: &dyn Store, t: &TenantId) {
     );
 }
 
+/// The new record `acct/new`, indexed `ix = after`, that [`assert_untouched`] must not see.
+fn put_new(b: &mut Batch) {
+    put(b, "acct", "new", b"new", &[("ix", "after")], Expect::Absent);
+}
+
 fn mixed_batch() -> Batch {
     let mut b = Batch::new();
     put(
@@ -462,14 +467,7 @@ fn mixed_batch() -> Batch {
         &[("ix", "after")],
         Expect::Version(1),
     );
-    put(
-        &mut b,
-        "acct",
-        "new",
-        b"new",
-        &[("ix", "after")],
-        Expect::Absent,
-    );
+    put_new(&mut b);
     b.append("postings", b"p1".to_vec());
     b.claim_idempotency("idem-1", "fp", b"resp".to_vec());
     b
@@ -511,14 +509,7 @@ pub async fn atomic_on_conflict(store: Arc<dyn Store>) {
     // index entry, and the conflict names the write it refused.
     let mut b = Batch::new();
     b.delete("acct", "existing", Expect::Version(1));
-    put(
-        &mut b,
-        "acct",
-        "new",
-        b"new",
-        &[("ix", "after")],
-        Expect::Absent,
-    );
+    put_new(&mut b);
     put(&mut b, "other", "missing", b"x", &[], Expect::Version(3));
     match commit(s, &t, b).await {
         Err(Error::Conflict {
