@@ -163,46 +163,24 @@ impl CollectionData {
         value: Vec<u8>,
         indexes: Vec<IndexEntry>,
     ) -> Refusable<(String, u64, Option<Stored>)> {
-        match self.records.entry(key) {
-            btree_map::Entry::Occupied(mut slot) => {
-                let current = slot.get().version;
-                let key = slot.key().clone();
-                if !expect.admits(Some(current)) {
-                    return Err((key, Some(current)));
-                }
-                let stored = Stored {
-                    version: current + 1,
-                    value,
-                    indexes,
-                };
-                let old = std::mem::replace(slot.get_mut(), stored);
-                let new = slot.get().indexes.as_slice();
-                // Only the entries that changed: add the new ones, drop the old ones.
-                for ix in new.iter().filter(|ix| !old.indexes.contains(ix)) {
-                    add_entry(&mut self.index, ix, &key, false);
-                }
-                for ix in old.indexes.iter().filter(|ix| !new.contains(ix)) {
-                    remove_entry(&mut self.index, ix, &key);
-                }
-                Ok((key, current + 1, Some(old)))
-            }
-            btree_map::Entry::Vacant(slot) => {
-                if !expect.admits(None) {
-                    return Err((slot.into_key(), None));
-                }
-                let key = slot.key().clone();
-                // A key without a record is under no index value: nothing to look up first.
-                for ix in &indexes {
-                    add_entry(&mut self.index, ix, &key, true);
-                }
-                slot.insert(Stored {
-                    version: 1,
-                    value,
-                    indexes,
-                });
-                Ok((key, 1, None))
-            }
+        // One search of the records, for the check and the put.
+        let slot = self.records.entry(key);
+        let current = match &slot {
+            btree_map::Entry::Occupied(o) => Some(o.get().version),
+            btree_map::Entry::Vacant(_) => None,
+        };
+        let key = slot.key().clone();
+        if !expect.admits(current) {
+            return Err((key, current));
         }
+        let version = current.unwrap_or(0) + 1;
+        let stored = Stored {
+            version,
+            value,
+            indexes,
+        };
+        let old = place(&mut self.index, slot, stored);
+        Ok((key, version, old))
     }
 
     /// Delete `key` if `expect` admits its current version: the key, 0 (a deleted record's
@@ -222,30 +200,7 @@ impl CollectionData {
     }
 
     fn put(&mut self, key: String, stored: Stored) -> Option<Stored> {
-        // One search of the records, whether the key is there or not.
-        match self.records.entry(key) {
-            btree_map::Entry::Occupied(mut slot) => {
-                let old = std::mem::replace(slot.get_mut(), stored);
-                let key = slot.key();
-                let new = slot.get().indexes.as_slice();
-                // Only the entries that changed: add the new ones, drop the old ones.
-                for ix in new.iter().filter(|ix| !old.indexes.contains(ix)) {
-                    add_entry(&mut self.index, ix, key, false);
-                }
-                for ix in old.indexes.iter().filter(|ix| !new.contains(ix)) {
-                    remove_entry(&mut self.index, ix, key);
-                }
-                Some(old)
-            }
-            btree_map::Entry::Vacant(slot) => {
-                // A key without a record is under no index value: nothing to look up first.
-                for ix in &stored.indexes {
-                    add_entry(&mut self.index, ix, slot.key(), true);
-                }
-                slot.insert(stored);
-                None
-            }
-        }
+        place(&mut self.index, self.records.entry(key), stored)
     }
 
     fn remove(&mut self, key: &str) -> Option<Stored> {
@@ -290,6 +245,37 @@ impl CollectionData {
 
 /// Index the record `key` under `ix`, allocating only what is not there yet. `new`: the record
 /// is new, so `key` is under no value yet.
+/// Put `stored` in the records' `slot`, bringing the index in line: only the entries that
+/// changed are added or dropped. Returns the record it replaced.
+fn place(
+    index: &mut Index,
+    slot: btree_map::Entry<'_, String, Stored>,
+    stored: Stored,
+) -> Option<Stored> {
+    match slot {
+        btree_map::Entry::Occupied(mut slot) => {
+            let old = std::mem::replace(slot.get_mut(), stored);
+            let key = slot.key();
+            let new = slot.get().indexes.as_slice();
+            for ix in new.iter().filter(|ix| !old.indexes.contains(ix)) {
+                add_entry(index, ix, key, false);
+            }
+            for ix in old.indexes.iter().filter(|ix| !new.contains(ix)) {
+                remove_entry(index, ix, key);
+            }
+            Some(old)
+        }
+        btree_map::Entry::Vacant(slot) => {
+            // A key without a record is under no index value: nothing to look up first.
+            for ix in &stored.indexes {
+                add_entry(index, ix, slot.key(), true);
+            }
+            slot.insert(stored);
+            None
+        }
+    }
+}
+
 fn add_entry(index: &mut Index, ix: &IndexEntry, key: &str, new: bool) {
     let values = match index.get_mut(ix.name.as_str()) {
         Some(v) => v,
