@@ -156,6 +156,7 @@ REPORTED = [
     "crm.capture.precision",
     "crm.capture.recall",
     "crm.capture.engine_memory",
+    "crm.capture_path.history",
     "ads.ledger.durable_postgres_batch_1000",
     "ads.settlement.customers_100",
     "ads.settlement.customers_10000",

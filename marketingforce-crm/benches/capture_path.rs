@@ -14,12 +14,13 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use marketingforce_core::storage::{MemoryStore, SqliteStore, Store};
+use marketingforce_core::storage::{Journal, MemoryStore, SqliteStore, Store};
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::IdempotencyKey;
 use marketingforce_crm::crypto::{BlindIndexer, KeyRing, PiiCipher};
 use marketingforce_crm::dedupe::{DedupeConfig, DedupeEngine, MatchKeys};
 use marketingforce_crm::ids::LeadId;
+use marketingforce_crm::lifecycle::{LeadEvent, HISTORY_JOURNAL};
 use marketingforce_crm::model::{ContactPii, Contribution};
 use marketingforce_crm::request::CaptureRequest;
 use marketingforce_crm::synth::{quality, Synth, SynthConfig};
@@ -46,12 +47,22 @@ fn process_cpu() -> Option<Duration> {
     Some(Duration::from_millis((utime + stime) * 10))
 }
 
-async fn through_crm(
-    store: Arc<dyn Store>,
-    reqs: &[CaptureRequest],
-) -> (Duration, Option<Duration>, Vec<LeadId>) {
+/// What [`through_crm`] measured: the capture's time, its process CPU time where known, and
+/// where each capture ended up; with `history`, the [`Histories`] read afterwards.
+type Captured = (Duration, Option<Duration>, Vec<LeadId>, Option<Histories>);
+
+/// `Crm::history` of some captured leads after the capture, against the read it replaced:
+/// decoding the whole history journal and keeping the lead's entries (same leads, same run).
+struct Histories {
+    leads: usize,
+    entries: usize,
+    history: Duration,
+    decode_all: Duration,
+}
+
+async fn through_crm(store: Arc<dyn Store>, reqs: &[CaptureRequest], history: bool) -> Captured {
     let crm = Crm::builder(
-        &marketingforce_core::env::Env::builder(store)
+        &marketingforce_core::env::Env::builder(store.clone())
             .keys(Arc::new(KeyRing::new("k1", [7; 32])))
             .build(),
     )
@@ -79,7 +90,52 @@ async fn through_crm(
     for l in leads {
         out.push(crm.survivor(&tenant, &l).await.unwrap_or(l));
     }
-    (took, cpu, out)
+    let histories = if history {
+        Some(histories(&crm, &store, &tenant, &out).await)
+    } else {
+        None
+    };
+    (took, cpu, out, histories)
+}
+
+/// Read the history of 20 of `leads` (spread over the capture) both ways; the answers must agree.
+async fn histories(
+    crm: &Crm,
+    store: &Arc<dyn Store>,
+    tenant: &TenantId,
+    leads: &[LeadId],
+) -> Histories {
+    let sample: Vec<LeadId> = leads
+        .iter()
+        .step_by((leads.len() / 20).max(1))
+        .copied()
+        .collect();
+    let t0 = Instant::now();
+    let mut read = Vec::with_capacity(sample.len());
+    for l in &sample {
+        read.push(crm.history(tenant, l).await.expect("history"));
+    }
+    let history = t0.elapsed();
+    let journal = Journal::<LeadEvent>::new(store.clone(), HISTORY_JOURNAL);
+    let mut entries = 0;
+    let t0 = Instant::now();
+    for (l, got) in sample.iter().zip(&read) {
+        let all = journal.read_all(tenant).await.expect("journal");
+        entries = all.len();
+        let own: Vec<LeadEvent> = all
+            .into_iter()
+            .map(|(_, e)| e)
+            .filter(|e| e.lead == *l)
+            .collect();
+        assert_eq!(&own, got, "the history of {l}");
+    }
+    let decode_all = t0.elapsed();
+    Histories {
+        leads: sample.len(),
+        entries,
+        history,
+        decode_all,
+    }
 }
 
 fn main() {
@@ -212,14 +268,15 @@ fn main() {
         .enable_all()
         .build()
         .expect("rt");
-    let (t_mem, cpu_mem, c_mem) = rt.block_on(through_crm(Arc::new(MemoryStore::new()), &reqs));
+    let (t_mem, cpu_mem, c_mem, hist) =
+        rt.block_on(through_crm(Arc::new(MemoryStore::new()), &reqs, true));
     let q_mem = quality(&data, &c_mem);
     let sql = sqlite.then(|| {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("crm.db");
         rt.block_on(async {
             let store = Arc::new(SqliteStore::open(&path).await.expect("sqlite"));
-            through_crm(store, &reqs).await
+            through_crm(store, &reqs, false).await
         })
     });
 
@@ -253,7 +310,15 @@ fn main() {
         serde_json::json!({"id": "crm.capture_path.engine", "label": format!("engine alone, {n} leads"), "value": engine_rate, "unit": "leads/s"}),
         serde_json::json!({"id": "crm.capture_path.capture_batch_memory", "label": format!("Crm::capture_batch into memory, {n} leads"), "value": rate(n, t_mem), "unit": "leads/s", "baseline": "engine alone, same run", "baseline_value": engine_rate}),
     ];
-    if let Some((t_sql, _, c_sql)) = sql {
+    if let Some(h) = hist {
+        let (fast, slow) = (rate(h.leads, h.history), rate(h.leads, h.decode_all));
+        println!(
+            "Crm::history of one lead, memory, {} entries in the tenant's history journal: {fast:.1} reads/s; decoding the whole journal and filtering: {slow:.1} reads/s",
+            h.entries
+        );
+        figures.push(serde_json::json!({"id": "crm.capture_path.history", "label": format!("Crm::history of one lead among {n} captures' history entries ({} in all), memory", h.entries), "value": fast, "unit": "reads/s", "baseline": "decode the whole history journal and keep the lead's entries (the read it replaced)", "baseline_value": slow}));
+    }
+    if let Some((t_sql, _, c_sql, _)) = sql {
         let q = quality(&data, &c_sql);
         println!(
             "Crm::capture_batch, SQLite: {:.0} leads/s ({:.2}x the engine), precision {:.4} recall {:.4}",

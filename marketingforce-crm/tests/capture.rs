@@ -1057,3 +1057,75 @@ fn a_large_batch_decides_and_stores_what_captures_one_by_one_do() {
         );
     });
 }
+
+/// A lead's history is its own entries of the tenant-wide history journal, in order, across
+/// more entries than one read of the journal returns, and not the entries of other leads that
+/// name it (the survivor's `Merged` entry names the lead it absorbed).
+#[test]
+fn history_is_the_leads_own_entries_across_journal_pages() {
+    use marketingforce_core::storage::Journal;
+    use marketingforce_crm::lifecycle::{LeadEvent, LeadEventKind, HISTORY_JOURNAL};
+    run(async {
+        let env = Env::new(CrmConfig::default());
+        let (crm, t) = (&env.crm, &env.tenant);
+        let a = crm
+            .capture(
+                t,
+                req(Source::OwnSite).mobile("13900000001"),
+                &IdempotencyKey::from_static("a"),
+            )
+            .await
+            .unwrap()
+            .lead();
+        let b = crm
+            .capture(
+                t,
+                req(Source::Import).email("li@x.cn").name("李娜"),
+                &IdempotencyKey::from_static("b"),
+            )
+            .await
+            .unwrap()
+            .lead();
+        // More than a page of other leads' entries between b's capture and its merge.
+        let rows: Vec<CaptureRequest> = (0..6_000u32)
+            .map(|i| req(Source::Dealer).mobile(format!("137{i:08}")))
+            .collect();
+        let mut others = Vec::new();
+        for (i, chunk) in rows.chunks(2_000).enumerate() {
+            let key = IdempotencyKey::new(format!("rows{i}")).unwrap();
+            for r in crm.capture_batch(t, chunk, &key).await.unwrap() {
+                others.push(r.unwrap().lead());
+            }
+        }
+        crm.capture(
+            t,
+            req(Source::WeCom).mobile("13900000001").email("li@x.cn"),
+            &IdempotencyKey::from_static("c"),
+        )
+        .await
+        .unwrap();
+
+        let all: Vec<LeadEvent> = Journal::<LeadEvent>::new(env.store.clone(), HISTORY_JOURNAL)
+            .read_all(t)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(_, e)| e)
+            .collect();
+        assert!(all.len() > 6_000);
+        let own =
+            |lead| -> Vec<LeadEvent> { all.iter().filter(|e| e.lead == lead).cloned().collect() };
+        for lead in [a, b, others[0], others[4_999], others[5_999]] {
+            assert_eq!(crm.history(t, &lead).await.unwrap(), own(lead), "{lead}");
+        }
+        let a_history = crm.history(t, &a).await.unwrap();
+        assert!(a_history
+            .iter()
+            .any(|e| matches!(e.event, LeadEventKind::Merged { absorbed, .. } if absorbed == b)));
+        let b_history = crm.history(t, &b).await.unwrap();
+        assert!(b_history.iter().all(|e| e.lead == b));
+        assert!(b_history
+            .iter()
+            .any(|e| matches!(e.event, LeadEventKind::MergedInto { survivor } if survivor == a)));
+    });
+}

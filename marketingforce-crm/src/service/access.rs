@@ -334,13 +334,14 @@ impl Crm {
         let mut lineage = vec![l.id];
         lineage.extend(l.merged_from.iter().copied());
         let history = self.history(tenant, lead).await?;
-        let behaviour = Journal::<BehaviourEvent>::new(self.store.clone(), BEHAVIOUR_JOURNAL)
-            .read_all(tenant)
-            .await?
-            .into_iter()
-            .map(|(_, e)| e)
-            .filter(|e| lineage.contains(&e.lead))
-            .collect();
+        let behaviour = super::scan::entries_about(
+            self.store.as_ref(),
+            tenant,
+            BEHAVIOUR_JOURNAL,
+            &lineage,
+            |e: &BehaviourEvent| lineage.contains(&e.lead),
+        )
+        .await?;
         self.log_access(
             tenant,
             &AccessEntry {
