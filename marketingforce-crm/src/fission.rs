@@ -31,7 +31,8 @@ use marketingforce_core::env::Env;
 use marketingforce_core::id::{splitmix64, IdGenerator};
 use marketingforce_core::money::Money;
 use marketingforce_core::storage::{
-    Batch, Collection, CommitOutcome, Entity, Expect, Idempotent, IndexEntry, Journal, Store,
+    Batch, Collection, CommitOutcome, Entity, Expect, Idempotent, IndexEntry, Journal, Page,
+    PageRequest, Store,
 };
 use marketingforce_core::telemetry::operation;
 use marketingforce_core::tenant::TenantId;
@@ -719,19 +720,20 @@ impl Fission {
             .collect())
     }
 
-    /// The fission journal.
+    /// One page of the fission journal, in order.
     ///
     /// # Errors
-    /// Storage errors.
+    /// A validation error on `page.limit` or `page.after`; storage errors.
     #[operation("crm.fission.events", tenant = tenant)]
-    pub async fn events(&self, tenant: &TenantId) -> Result<Vec<FissionEvent>> {
+    pub async fn events(
+        &self,
+        tenant: &TenantId,
+        page: &PageRequest,
+    ) -> Result<Page<FissionEvent>> {
         Ok(
             Journal::<FissionEvent>::new(self.store.clone(), FISSION_JOURNAL)
-                .read_all(tenant)
-                .await?
-                .into_iter()
-                .map(|(_, e)| e)
-                .collect(),
+                .page(tenant, page)
+                .await?,
         )
     }
 }

@@ -41,7 +41,7 @@ use marketingforce_core::env::Env;
 use marketingforce_core::events::Outbox;
 use marketingforce_core::money::{Money, RoundingMode};
 use marketingforce_core::storage::{
-    Batch, Collection, CommitOutcome, Entity, Expect, Idempotent, Journal, Store,
+    Batch, Collection, CommitOutcome, Entity, Expect, Idempotent, Journal, Page, PageRequest, Store,
 };
 use marketingforce_core::telemetry::operation;
 use marketingforce_core::tenant::TenantId;
@@ -1096,18 +1096,15 @@ impl Membership {
         })
     }
 
-    /// Every posting of the tenant, in order.
+    /// One page of the tenant's postings, in order.
     ///
     /// # Errors
-    /// Storage errors.
+    /// A validation error on `page.limit` or `page.after`; storage errors.
     #[operation("crm.membership.ledger", tenant = tenant)]
-    pub async fn ledger(&self, tenant: &TenantId) -> Result<Vec<Posting>> {
+    pub async fn ledger(&self, tenant: &TenantId, page: &PageRequest) -> Result<Page<Posting>> {
         Ok(Journal::<Posting>::new(self.store.clone(), POINTS_JOURNAL)
-            .read_all(tenant)
-            .await?
-            .into_iter()
-            .map(|(_, p)| p)
-            .collect())
+            .page(tenant, page)
+            .await?)
     }
 
     /// Drop the in-memory books of a tenant (they are rebuilt from the ledger on next use).

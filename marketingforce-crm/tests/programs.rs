@@ -2,6 +2,7 @@
 
 mod common;
 
+use marketingforce_core::storage::PageRequest;
 use marketingforce_core::IdempotencyKey;
 
 use chrono::Duration;
@@ -28,6 +29,8 @@ fn membership_points_lock_expire_redeem_and_levels() {
         let env = Env::new(CrmConfig::default());
         let t = &env.tenant;
         let m = Membership::new(&env.core());
+        // The whole ledger of this test is one page.
+        let all = PageRequest::first(PageRequest::MAX_LIMIT);
         let p = MembershipProgram::example(ProgramId::new());
         m.save_program(t, &p).await.unwrap();
         let mut bad = p.clone();
@@ -76,7 +79,7 @@ fn membership_points_lock_expire_redeem_and_levels() {
         let b = m.balance(t, &p.id, &lead).await.unwrap();
         assert_eq!((b.available, b.locked, b.level), (200, 1180, 0));
         // More than available: refused, nothing written.
-        let before = m.ledger(t).await.unwrap().len();
+        let before = m.ledger(t, &all).await.unwrap().items.len();
         let e = m
             .redeem(
                 t,
@@ -96,7 +99,7 @@ fn membership_points_lock_expire_redeem_and_levels() {
                 ..
             }
         ));
-        assert_eq!(m.ledger(t).await.unwrap().len(), before);
+        assert_eq!(m.ledger(t, &all).await.unwrap().items.len(), before);
         assert_eq!(
             m.redeem(
                 t,
@@ -157,7 +160,7 @@ fn membership_points_lock_expire_redeem_and_levels() {
             .unwrap();
         assert_eq!((b.available, b.level), (0, 0));
         // The ledger balances: every posting moves points between accounts.
-        let ledger = m.ledger(t).await.unwrap();
+        let ledger = m.ledger(t, &all).await.unwrap().items;
         let mut sums = std::collections::BTreeMap::<Account, i128>::new();
         for p in &ledger {
             *sums.entry(p.from).or_default() -= i128::from(p.points);

@@ -3,6 +3,7 @@
 
 mod common;
 
+use marketingforce_core::storage::PageRequest;
 use marketingforce_core::IdempotencyKey;
 use std::sync::Arc;
 
@@ -360,7 +361,11 @@ fn visibility_masking_and_access_log() {
         assert_eq!(m.mobile.as_deref(), Some("13812341234"));
         let a = crm.view_lead(t, &auditor, &l, Some("audit")).await;
         assert!(a.is_err(), "auditors see no leads outside the pool rules");
-        let log = crm.access_log(t).await.unwrap();
+        let log = crm
+            .access_log(t, &PageRequest::first(100))
+            .await
+            .unwrap()
+            .items;
         let outcomes: Vec<_> = log
             .iter()
             .map(|e| (e.actor.clone(), e.outcome.clone()))

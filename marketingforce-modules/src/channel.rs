@@ -24,7 +24,7 @@ use marketingforce_core::env::Env;
 use marketingforce_core::id::IdGenerator;
 use marketingforce_core::money::{Currency, Money, Rate, RoundingMode};
 use marketingforce_core::storage::{
-    Batch, Collection, Entity, Expect, Idempotent, IndexEntry, Journal, Store,
+    Batch, Collection, Entity, Expect, Idempotent, IndexEntry, Journal, Page, PageRequest, Store,
 };
 use marketingforce_core::telemetry::operation;
 use marketingforce_core::tenant::TenantId;
@@ -641,18 +641,14 @@ impl ChannelService {
             .await?)
     }
 
-    /// The prepayment journal, in order.
+    /// One page of the prepayment journal, in order.
     ///
     /// # Errors
-    /// Storage errors.
+    /// A validation error on `page.limit` or `page.after`; storage errors.
     #[operation("modules.channel.prepayment_journal")]
-    pub async fn prepayment_journal(&self) -> Result<Vec<PrepaymentEntry>> {
+    pub async fn prepayment_journal(&self, page: &PageRequest) -> Result<Page<PrepaymentEntry>> {
         let j: Journal<PrepaymentEntry> = Journal::new(self.store.clone(), PREPAYMENT_JOURNAL);
-        Ok(j.read_all(&self.operator)
-            .await?
-            .into_iter()
-            .map(|(_, e)| e)
-            .collect())
+        Ok(j.page(&self.operator, page).await?)
     }
 }
 

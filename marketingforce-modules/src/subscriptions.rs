@@ -36,7 +36,7 @@ use marketingforce_core::events::{DomainEvent, EventContext, Outbox};
 use marketingforce_core::id::IdGenerator;
 use marketingforce_core::money::Money;
 use marketingforce_core::storage::{
-    Batch, Collection, Entity, Expect, Idempotent, IndexEntry, Journal, Store,
+    Batch, Collection, Entity, Expect, Idempotent, IndexEntry, Journal, Page, PageRequest, Store,
 };
 use marketingforce_core::telemetry::operation;
 use marketingforce_core::tenant::TenantId;
@@ -406,18 +406,18 @@ impl Subscriptions {
             .collect())
     }
 
-    /// The tenant's journal of state changes, in order.
+    /// One page of the tenant's journal of state changes, in order.
     ///
     /// # Errors
-    /// Storage errors.
+    /// A validation error on `page.limit` or `page.after`; storage errors.
     #[operation("modules.subscriptions.history", tenant = tenant)]
-    pub async fn history(&self, tenant: &TenantId) -> Result<Vec<SubscriptionEvent>> {
+    pub async fn history(
+        &self,
+        tenant: &TenantId,
+        page: &PageRequest,
+    ) -> Result<Page<SubscriptionEvent>> {
         let j: Journal<SubscriptionEvent> = Journal::new(self.store.clone(), SUBSCRIPTION_JOURNAL);
-        Ok(j.read_all(tenant)
-            .await?
-            .into_iter()
-            .map(|(_, e)| e)
-            .collect())
+        Ok(j.page(tenant, page).await?)
     }
 
     /// Run a command once per idempotency key: `f` computes the new subscription state (and the

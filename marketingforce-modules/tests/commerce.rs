@@ -1,5 +1,6 @@
 //! Quotes, the subscription lifecycle, revenue, channel partners, commissions and metrics.
 
+use marketingforce_core::storage::PageRequest;
 use marketingforce_core::IdempotencyKey;
 use marketingforce_modules::products::BundleId;
 use std::collections::{BTreeMap, BTreeSet};
@@ -434,7 +435,12 @@ fn subscription_lifecycle_is_journaled_and_idempotent() {
             w.subs.get(&t, &s.id).await.unwrap().state,
             SubscriptionState::Renewed
         );
-        let history = w.subs.history(&t).await.unwrap();
+        let history = w
+            .subs
+            .history(&t, &PageRequest::first(100))
+            .await
+            .unwrap()
+            .items;
         let states: Vec<SubscriptionState> = history.iter().map(|e| e.to).collect();
         assert_eq!(
             states,
@@ -700,7 +706,11 @@ fn channel_partner_prepayment_orders_and_refund() {
             .place_order(&p.id, &order, &IdempotencyKey::from_static("o4"))
             .await
             .is_err());
-        assert_eq!(svc.prepayment_journal().await.unwrap().len(), 4);
+        let journal = svc
+            .prepayment_journal(&PageRequest::first(100))
+            .await
+            .unwrap();
+        assert_eq!((journal.items.len(), journal.next), (4, None));
     });
 }
 

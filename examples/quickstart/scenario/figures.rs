@@ -17,7 +17,7 @@ use marketingforce_content::compliance::{Decision, ReviewRecord};
 use marketingforce_content::distribution::PublicationStatus;
 use marketingforce_core::adapters::channel::ContentFormat;
 use marketingforce_core::money::{Currency, Decimal, Money, Rate};
-use marketingforce_core::storage::{Collection, Journal};
+use marketingforce_core::storage::{Collection, Journal, PageRequest};
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::time::TimeZone;
 use marketingforce_crm::fission::FissionEvent;
@@ -807,7 +807,16 @@ async fn leads(cast: &Cast, svc: &Services, t: &TenantId) -> Result<LeadFigures>
 async fn fission(cast: &Cast, svc: &Services) -> Result<FissionFigures> {
     let a = cast.jinggong;
     let c = svc.fission.campaign(&a, &cast.a_fission).await?;
-    let events = svc.fission.events(&a).await?;
+    let mut events = Vec::new();
+    let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
+    loop {
+        let got = svc.fission.events(&a, &page).await?;
+        events.extend(got.items);
+        match got.next {
+            Some(cursor) => page = PageRequest::next(PageRequest::MAX_LIMIT, cursor),
+            None => break,
+        }
+    }
     let (mut participants, mut referrals, mut shares, mut rewards) = (0, 0, 0, 0);
     for e in &events {
         match e {

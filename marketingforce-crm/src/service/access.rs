@@ -1,7 +1,7 @@
 //! Masked views, unmasked reads with an access log, PIPL erasure and export.
 
 use chrono::{DateTime, Utc};
-use marketingforce_core::storage::{Batch, Collection, Expect, Journal};
+use marketingforce_core::storage::{Batch, Collection, Expect, Journal, Page, PageRequest};
 use marketingforce_core::telemetry::operation;
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::IdempotencyKey;
@@ -249,19 +249,21 @@ impl Crm {
         Ok(view)
     }
 
-    /// The access log, oldest first.
+    /// One page of the access log, oldest first (the log grows with every access to personal
+    /// data: page through it with [`Page::next`](marketingforce_core::storage::Page::next)).
     ///
     /// # Errors
-    /// Storage errors.
+    /// A validation error on `page.limit` or `page.after`; storage errors.
     #[operation("crm.access_log", tenant = tenant)]
-    pub async fn access_log(&self, tenant: &TenantId) -> Result<Vec<AccessEntry>> {
+    pub async fn access_log(
+        &self,
+        tenant: &TenantId,
+        page: &PageRequest,
+    ) -> Result<Page<AccessEntry>> {
         Ok(
             Journal::<AccessEntry>::new(self.store.clone(), ACCESS_LOG_JOURNAL)
-                .read_all(tenant)
-                .await?
-                .into_iter()
-                .map(|(_, e)| e)
-                .collect(),
+                .page(tenant, page)
+                .await?,
         )
     }
 
