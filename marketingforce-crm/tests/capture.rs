@@ -6,12 +6,48 @@ use common::{run, Env};
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::IdempotencyKey;
 use marketingforce_crm::dedupe::MatchRule;
+use marketingforce_crm::ids::LeadId;
 use marketingforce_crm::model::{Actor, LeadStatus, Source};
 use marketingforce_crm::request::{CaptureRequest, Inquiry};
-use marketingforce_crm::{CaptureOutcome, CrmConfig, CrmError};
+use marketingforce_crm::{CaptureOutcome, Crm, CrmConfig, CrmError};
 
 fn req(source: Source) -> CaptureRequest {
     CaptureRequest::new(source)
+}
+
+/// Two leads no rule joins: `a` by a mobile, `b` by an email and a name. [`bridge`] then
+/// captures both the mobile and the email.
+async fn two_leads_a_capture_bridges(crm: &Crm, t: &TenantId) -> (LeadId, LeadId) {
+    let a = crm
+        .capture(
+            t,
+            req(Source::OwnSite).mobile("13900000001"),
+            &IdempotencyKey::from_static("a"),
+        )
+        .await
+        .unwrap()
+        .lead();
+    let b = crm
+        .capture(
+            t,
+            req(Source::Import).email("li@x.cn").name("李娜"),
+            &IdempotencyKey::from_static("b"),
+        )
+        .await
+        .unwrap()
+        .lead();
+    (a, b)
+}
+
+/// The capture that joins the two leads of [`two_leads_a_capture_bridges`]: `a` absorbs `b`.
+async fn bridge(crm: &Crm, t: &TenantId) -> CaptureOutcome {
+    crm.capture(
+        t,
+        req(Source::WeCom).mobile("13900000001").email("li@x.cn"),
+        &IdempotencyKey::from_static("c"),
+    )
+    .await
+    .unwrap()
 }
 
 #[test]
@@ -79,32 +115,8 @@ fn bridging_capture_merges_two_leads_and_unmerge_restores_them() {
     run(async {
         let env = Env::new(CrmConfig::default());
         let (crm, t) = (&env.crm, &env.tenant);
-        let a = crm
-            .capture(
-                t,
-                req(Source::OwnSite).mobile("13900000001"),
-                &IdempotencyKey::from_static("a"),
-            )
-            .await
-            .unwrap()
-            .lead();
-        let b = crm
-            .capture(
-                t,
-                req(Source::Import).email("li@x.cn").name("李娜"),
-                &IdempotencyKey::from_static("b"),
-            )
-            .await
-            .unwrap()
-            .lead();
-        let c = crm
-            .capture(
-                t,
-                req(Source::WeCom).mobile("13900000001").email("li@x.cn"),
-                &IdempotencyKey::from_static("c"),
-            )
-            .await
-            .unwrap();
+        let (a, b) = two_leads_a_capture_bridges(crm, t).await;
+        let c = bridge(crm, t).await;
         assert_eq!(
             c,
             CaptureOutcome::Merged {
@@ -924,7 +936,7 @@ fn sop_triggers_in_the_future_are_refused_and_schedules_are_bounded() {
 /// The row-to-lead partition of `outcomes` after every merge: each row's surviving lead, named
 /// by the first row that ended up in it (so two services with different ids compare).
 async fn partition(
-    crm: &marketingforce_crm::Crm,
+    crm: &Crm,
     t: &TenantId,
     outcomes: &[CaptureOutcome],
 ) -> (Vec<usize>, Vec<marketingforce_crm::ids::LeadId>) {
@@ -1068,24 +1080,7 @@ fn history_is_the_leads_own_entries_across_journal_pages() {
     run(async {
         let env = Env::new(CrmConfig::default());
         let (crm, t) = (&env.crm, &env.tenant);
-        let a = crm
-            .capture(
-                t,
-                req(Source::OwnSite).mobile("13900000001"),
-                &IdempotencyKey::from_static("a"),
-            )
-            .await
-            .unwrap()
-            .lead();
-        let b = crm
-            .capture(
-                t,
-                req(Source::Import).email("li@x.cn").name("李娜"),
-                &IdempotencyKey::from_static("b"),
-            )
-            .await
-            .unwrap()
-            .lead();
+        let (a, b) = two_leads_a_capture_bridges(crm, t).await;
         // More than a page of other leads' entries between b's capture and its merge.
         let rows: Vec<CaptureRequest> = (0..6_000u32)
             .map(|i| req(Source::Dealer).mobile(format!("137{i:08}")))
@@ -1097,13 +1092,7 @@ fn history_is_the_leads_own_entries_across_journal_pages() {
                 others.push(r.unwrap().lead());
             }
         }
-        crm.capture(
-            t,
-            req(Source::WeCom).mobile("13900000001").email("li@x.cn"),
-            &IdempotencyKey::from_static("c"),
-        )
-        .await
-        .unwrap();
+        bridge(crm, t).await;
 
         let all: Vec<LeadEvent> = Journal::<LeadEvent>::new(env.store.clone(), HISTORY_JOURNAL)
             .read_all(t)
