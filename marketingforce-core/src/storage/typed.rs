@@ -404,7 +404,8 @@ impl<T: Serialize + DeserializeOwned> Journal<T> {
     ///
     /// # Errors
     /// A validation error on `page.limit` outside 1–10,000, or on `page.after` when it is not a
-    /// sequence number of this kind of cursor; backend or decoding errors.
+    /// journal cursor (a sequence number, as this method's pages give); backend or decoding
+    /// errors.
     pub async fn page(&self, tenant: &TenantId, page: &PageRequest) -> Result<Page<T>> {
         page.validate()?;
         let after = match page.after_key() {
