@@ -2,7 +2,10 @@
 //! capture benchmark's generator: ~20% planted duplicates): `Crm::capture_batch` into the
 //! memory store and into a SQLite file, in batches of 2,000 (an import's chunk), against
 //! normalise + match keys + `DedupeEngine::ingest` on one core. Also the phase costs of the
-//! path (normalise, blind indexes, engine, sealing) to show where the time goes.
+//! path (normalise, blind indexes, engine, sealing) to show where the time goes. After the
+//! memory run it reads the history of 20 of the captured leads with `Crm::history`, against
+//! the read `Crm::history` replaced (decoding the whole history journal and keeping the lead's
+//! entries), and checks that the two agree.
 //!
 //! Run: `cargo bench -p marketingforce-crm --features testing --bench capture_path` (leads:
 //! `CRM_PATH_LEADS`, default 100,000; `CRM_PATH_SQLITE=0` skips SQLite). On Linux it also
