@@ -402,6 +402,33 @@ impl<T: Serialize + DeserializeOwned> Journal<T> {
     /// One page of entries, in order. A page's cursor is the sequence number of its last entry
     /// (as text): entries appended later come after it, so paging never repeats or skips one.
     ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use marketingforce_core::storage::{Batch, Journal, MemoryStore, PageRequest, Store};
+    /// use marketingforce_core::tenant::TenantId;
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    /// let journal = Journal::<u32>::new(store.clone(), "readings");
+    /// let tenant = TenantId::new();
+    /// let mut batch = Batch::new();
+    /// for n in 0..5 {
+    ///     journal.append_in(&mut batch, &n)?;
+    /// }
+    /// store.commit(&tenant, batch).await?;
+    ///
+    /// let (mut all, mut page) = (Vec::new(), PageRequest::first(2));
+    /// loop {
+    ///     let got = journal.page(&tenant, &page).await?;
+    ///     all.extend(got.items);
+    ///     match got.next {
+    ///         Some(cursor) => page = PageRequest::next(2, cursor),
+    ///         None => break,
+    ///     }
+    /// }
+    /// assert_eq!(all, [0, 1, 2, 3, 4]);
+    /// # Ok::<(), marketingforce_core::Error>(()) }).unwrap();
+    /// ```
+    ///
     /// # Errors
     /// A validation error on `page.limit` outside 1–10,000, or on `page.after` when it is not a
     /// journal cursor (a sequence number, as this method's pages give); backend or decoding
