@@ -12,9 +12,14 @@
 //! prints the memory store's rate per CPU-second of the process (all its threads: capture
 //! spreads a batch's per-row work over the cores): on a machine shared with other work,
 //! wall-clock rates vary from run to run far more than that figure does.
+//!
+//! Both capture runs go under a subscriber that times the `crm.phase` spans (and no other
+//! span: the rest stay disabled), and the bench prints where the calling thread's time went,
+//! phase by phase (the phases that spread their rows over the cores are marked).
 
+use std::collections::BTreeMap;
 use std::hint::black_box;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use marketingforce_core::storage::{Journal, MemoryStore, SqliteStore, Store};
@@ -30,6 +35,121 @@ use marketingforce_crm::synth::{quality, Synth, SynthConfig};
 use marketingforce_crm::Crm;
 
 const BATCH: usize = 2_000;
+
+/// The phases of a capture (the `phase` field of `crm.phase` spans) in the order they run,
+/// each marked when its rows are spread over the cores.
+const PHASES: [(&str, bool); 11] = [
+    ("fingerprint", true),
+    ("normalise", true),
+    ("match_keys", true),
+    ("engine", false),
+    ("prefetch", true),
+    ("apply", false),
+    ("events", false),
+    ("encode", true),
+    ("seal", true),
+    ("history", true),
+    ("store", false),
+];
+
+/// Wall time of `crm.phase` spans from creation to close, summed by phase; every other span is
+/// disabled.
+#[derive(Clone, Default)]
+struct PhaseClock(Arc<Mutex<BTreeMap<String, Duration>>>);
+
+/// When a `crm.phase` span started, and its phase.
+struct Started(String, Instant);
+
+/// Reads the `phase` field of a span.
+struct PhaseField(String);
+
+impl tracing::field::Visit for PhaseField {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        if field.name() == "phase" {
+            self.0 = value.to_string();
+        }
+    }
+
+    fn record_debug(&mut self, _: &tracing::field::Field, _: &dyn std::fmt::Debug) {}
+}
+
+impl<S> tracing_subscriber::Layer<S> for PhaseClock
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fn register_callsite(
+        &self,
+        meta: &'static tracing::Metadata<'static>,
+    ) -> tracing::subscriber::Interest {
+        if meta.name() == "crm.phase" {
+            tracing::subscriber::Interest::always()
+        } else {
+            tracing::subscriber::Interest::never()
+        }
+    }
+
+    fn enabled(
+        &self,
+        meta: &tracing::Metadata<'_>,
+        _: tracing_subscriber::layer::Context<'_, S>,
+    ) -> bool {
+        meta.name() == "crm.phase"
+    }
+
+    fn on_new_span(
+        &self,
+        attrs: &tracing::span::Attributes<'_>,
+        id: &tracing::span::Id,
+        ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        let mut phase = PhaseField(String::new());
+        attrs.record(&mut phase);
+        if let Some(span) = ctx.span(id) {
+            span.extensions_mut()
+                .insert(Started(phase.0, Instant::now()));
+        }
+    }
+
+    fn on_close(&self, id: tracing::span::Id, ctx: tracing_subscriber::layer::Context<'_, S>) {
+        let Some(span) = ctx.span(&id) else { return };
+        let extensions = span.extensions();
+        let Some(Started(phase, at)) = extensions.get::<Started>() else {
+            return;
+        };
+        let mut totals = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        *totals.entry(phase.clone()).or_default() += at.elapsed();
+    }
+}
+
+impl PhaseClock {
+    /// Run `f` with this clock as the thread's subscriber; the phase totals it saw, taken.
+    fn time<R>(&self, f: impl FnOnce() -> R) -> (R, BTreeMap<String, Duration>) {
+        use tracing_subscriber::layer::SubscriberExt;
+        let subscriber = tracing_subscriber::registry().with(self.clone());
+        let out = tracing::subscriber::with_default(subscriber, f);
+        let totals = std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner));
+        (out, totals)
+    }
+}
+
+/// Each phase's share of `total` (a capture run's wall time), in [`PHASES`] order, then what
+/// no phase covers; `∥` marks a phase spread over the cores.
+fn shares(totals: &BTreeMap<String, Duration>, total: Duration) -> String {
+    let whole = total.as_secs_f64().max(f64::MIN_POSITIVE);
+    let mut covered = Duration::ZERO;
+    let mut parts: Vec<String> = PHASES
+        .iter()
+        .map(|&(name, spread)| {
+            let t = totals.get(name).copied().unwrap_or_default();
+            covered += t;
+            let mark = if spread { " ∥" } else { "" };
+            format!("{name}{mark} {:.1}%", 100.0 * t.as_secs_f64() / whole)
+        })
+        .collect();
+    let other = total.saturating_sub(covered);
+    parts.push(format!("other {:.1}%", 100.0 * other.as_secs_f64() / whole));
+    parts.join(", ")
+}
 
 fn rate(n: usize, d: Duration) -> f64 {
     n as f64 / d.as_secs_f64()
@@ -271,15 +391,18 @@ fn main() {
         .enable_all()
         .build()
         .expect("rt");
-    let (t_mem, cpu_mem, c_mem, hist) =
-        rt.block_on(through_crm(Arc::new(MemoryStore::new()), &reqs, true));
+    let clock = PhaseClock::default();
+    let ((t_mem, cpu_mem, c_mem, hist), phases_mem) =
+        clock.time(|| rt.block_on(through_crm(Arc::new(MemoryStore::new()), &reqs, true)));
     let q_mem = quality(&data, &c_mem);
     let sql = sqlite.then(|| {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("crm.db");
-        rt.block_on(async {
-            let store = Arc::new(SqliteStore::open(&path).await.expect("sqlite"));
-            through_crm(store, &reqs, false).await
+        clock.time(|| {
+            rt.block_on(async {
+                let store = Arc::new(SqliteStore::open(&path).await.expect("sqlite"));
+                through_crm(store, &reqs, false).await
+            })
         })
     });
 
@@ -309,6 +432,10 @@ fn main() {
             rate(n, cpu)
         );
     }
+    println!(
+        "Crm::capture_batch, memory, the calling thread's time by phase (∥: spread over the cores): {}",
+        shares(&phases_mem, t_mem)
+    );
     let mut figures = vec![
         serde_json::json!({"id": "crm.capture_path.engine", "label": format!("engine alone, {n} leads"), "value": engine_rate, "unit": "leads/s"}),
         serde_json::json!({"id": "crm.capture_path.capture_batch_memory", "label": format!("Crm::capture_batch into memory, {n} leads"), "value": rate(n, t_mem), "unit": "leads/s", "baseline": "engine alone, same run", "baseline_value": engine_rate}),
@@ -321,7 +448,7 @@ fn main() {
         );
         figures.push(serde_json::json!({"id": "crm.capture_path.history", "label": format!("Crm::history of one lead among {n} captures' history entries ({} in all), memory", h.entries), "value": fast, "unit": "reads/s", "baseline": "decode the whole history journal and keep the lead's entries (the read it replaced)", "baseline_value": slow}));
     }
-    if let Some((t_sql, _, c_sql, _)) = sql {
+    if let Some(((t_sql, _, c_sql, _), phases_sql)) = sql {
         let q = quality(&data, &c_sql);
         println!(
             "Crm::capture_batch, SQLite: {:.0} leads/s ({:.2}x the engine), precision {:.4} recall {:.4}",
@@ -329,6 +456,10 @@ fn main() {
             rate(n, t_sql) / engine_rate,
             q.precision,
             q.recall
+        );
+        println!(
+            "Crm::capture_batch, SQLite, the calling thread's time by phase (∥: spread over the cores): {}",
+            shares(&phases_sql, t_sql)
         );
         figures.push(serde_json::json!({"id": "crm.capture_path.capture_batch_sqlite", "label": format!("Crm::capture_batch into SQLite, {n} leads"), "value": rate(n, t_sql), "unit": "leads/s", "baseline": "engine alone, same run", "baseline_value": engine_rate}));
     }

@@ -18,6 +18,7 @@
 //! | every store commit ([`store`]) | span `store.commit` | `trace` | `backend`, `tenant`, `writes`, `appends`, `expected_heads`, then `outcome` |
 //! | a commit refused as stale or conflicting | event `store commit conflict` | `debug` | `backend`, `error.code` |
 //! | a replayed idempotency key | event `idempotent replay` | `debug` | `backend`, `operation` |
+//! | each step of a CRM capture or commit (`marketingforce-crm`) | span `crm.phase` | `trace` | `phase` (`fingerprint`, `normalise`, `match_keys`, `engine`, `prefetch`, `apply`, `events`, `encode`, `seal`, `history`, `store`), `rows` (a count) |
 //! | every store read | span `store.get` / `store.list` / `store.lookup` / `store.read_journal` / `store.journal_head` / `store.idempotency` | `trace` | `backend` |
 //! | every request to a platform, model server or channel ([`http`]) | span `http.request` | `debug` | `platform`, `method`, `host`, `attempt`, then `status` |
 //! | a retry after a 429, a 5xx or a transport error | event `platform request retried` | `info` | `platform`, `attempt`, `status`, `backoff_ms` |

@@ -7,6 +7,7 @@ use marketingforce_core::telemetry::operation;
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::IdempotencyKey;
 use serde::{Deserialize, Serialize};
+use tracing::Instrument;
 
 use super::{load_holder, Crm, CrmConfig, TenantState, Work, WorkLead, WorkVault};
 use crate::crypto::BlindKind;
@@ -17,6 +18,7 @@ use crate::gate::CaptureAllowance;
 use crate::identity::{Email, IdDocument, MobileNumber};
 use crate::ids::LeadId;
 use crate::lifecycle::{LeadEvent, LeadEventKind};
+use crate::matching::weights::Weights;
 use crate::model::{
     Actor, Consent, ContactPii, Contribution, Lead, LeadStatus, MatchEvidence, PossibleDuplicate,
     ReviewStatus, Source, Stage, StageSet, Touch, VaultRecord,
@@ -25,6 +27,7 @@ use crate::par;
 use crate::profile::apply_tags;
 use crate::request::{CaptureRequest, Inquiry, NormalisedCapture};
 use crate::survivorship::{pick, Field};
+use crate::telemetry::{phase, Phase};
 
 /// What a capture did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -305,21 +308,24 @@ impl Crm {
         idempotency_key: &str,
     ) -> Result<Vec<RowResult>> {
         let request: Vec<Option<&CaptureRequest>> = rows.iter().map(|(_, r)| r.ok()).collect();
-        let idem = self.idempotent_rows(tenant, idempotency_key, "batch", &request)?;
+        let idem = phase(Phase::Fingerprint, rows.len())
+            .in_scope(|| self.idempotent_rows(tenant, idempotency_key, "batch", &request))?;
         if let Some(prev) = self.replayed::<Vec<RowResult>>(tenant, &idem).await? {
             return Ok(prev);
         }
         let mut results: Vec<Option<RowResult>> = vec![None; rows.len()];
         let mut good = Vec::with_capacity(rows.len());
-        let checked = par::map(rows, |(_, r)| {
-            r.ok().map(|r| {
-                r.normalise().and_then(|n| {
-                    if strict && n.unmatched {
-                        return Err(CrmError::NoIdentity);
-                    }
-                    self.check_client_time("captured_at", n.captured_at)?;
-                    self.check_birth_date(&n)?;
-                    Ok(n)
+        let checked = phase(Phase::Normalise, rows.len()).in_scope(|| {
+            par::map(rows, |(_, r)| {
+                r.ok().map(|r| {
+                    r.normalise().and_then(|n| {
+                        if strict && n.unmatched {
+                            return Err(CrmError::NoIdentity);
+                        }
+                        self.check_client_time("captured_at", n.captured_at)?;
+                        self.check_birth_date(&n)?;
+                        Ok(n)
+                    })
                 })
             })
         });
@@ -592,29 +598,50 @@ impl Crm {
         // First the engine decides every row, in order (a row may join a lead an earlier row
         // of the batch created); then the existing leads the decisions join or absorb are read
         // at once, with their vaults; then the rows are applied in order.
-        let keys = par::map(&rows, |(_, n)| {
-            MatchKeys::of(&n.identity, n.source.as_str(), &indexer)
-        });
-        let decided: Vec<(usize, NormalisedCapture, DateTime<Utc>, Scored)> = rows
-            .into_iter()
-            .zip(keys)
-            .map(|((line, n), keys)| {
-                let at = n.captured_at.unwrap_or(now);
-                let ids = self.ids.clone();
-                let scored = st
-                    .engine
-                    .ingest_scored(&keys, || LeadId::generate(ids.as_ref()));
-                (line, n, at, scored)
+        let keys = phase(Phase::MatchKeys, rows.len()).in_scope(|| {
+            par::map(&rows, |(_, n)| {
+                MatchKeys::of(&n.identity, n.source.as_str(), &indexer)
             })
-            .collect();
+        });
+        let engine = &mut st.engine;
+        let decided: Vec<(usize, NormalisedCapture, DateTime<Utc>, Scored)> =
+            phase(Phase::Engine, rows.len()).in_scope(|| {
+                rows.into_iter()
+                    .zip(keys)
+                    .map(|((line, n), keys)| {
+                        let at = n.captured_at.unwrap_or(now);
+                        let ids = self.ids.clone();
+                        let scored = engine.ingest_scored(&keys, || LeadId::generate(ids.as_ref()));
+                        (line, n, at, scored)
+                    })
+                    .collect()
+            });
         self.prefetch_joined(tenant, work, decided.iter().map(|(_, _, _, s)| &s.decision))
+            .instrument(phase(Phase::Prefetch, decided.len()))
             .await?;
+        let applying = phase(Phase::Apply, decided.len());
+        self.apply_decided(tenant, &cfg, st.engine.weights(), work, decided)
+            .instrument(applying)
+            .await
+    }
+
+    /// Apply the engine's `decided` rows to the working copies in `work`, in order: proposals
+    /// for the review queue, new leads with their vaults, and joins (absorbing the leads a
+    /// capture bridges). `weights` explain the match weights.
+    async fn apply_decided(
+        &self,
+        tenant: &TenantId,
+        cfg: &CrmConfig,
+        weights: &Weights,
+        work: &mut Work,
+        decided: Vec<(usize, NormalisedCapture, DateTime<Utc>, Scored)>,
+    ) -> Result<Vec<(usize, CaptureOutcome)>> {
         let mut out = Vec::with_capacity(decided.len());
         for (line, n, at, scored) in decided {
             let lead_of_capture = scored.decision.lead();
             for p in &scored.proposals {
                 let (a, b) = pair_of(lead_of_capture, p.lead);
-                let explanation = st.engine.weights().explain_levels(&p.levels);
+                let explanation = weights.explain_levels(&p.levels);
                 work.extra.put_entity(
                     tenant,
                     &PossibleDuplicate {
@@ -646,7 +673,7 @@ impl Crm {
                             absorbed: (*l != lead_of_capture).then_some(*l),
                             rule: MatchRule::Fuzzy.as_str().to_string(),
                             at,
-                            explanation: st.engine.weights().explain_levels(levels),
+                            explanation: weights.explain_levels(levels),
                         },
                     )
                 })
@@ -657,7 +684,7 @@ impl Crm {
                     let mut l = self.new_lead(tenant, lead, &n, at);
                     l.unmatched = n.unmatched;
                     work.insert_new(l);
-                    self.after_capture(&cfg, work, lead, &n, at, true, None)?;
+                    self.after_capture(cfg, work, lead, &n, at, true, None)?;
                     // Last: the capture's identity moves into the vault.
                     work.vaults.insert(
                         lead,
@@ -680,7 +707,7 @@ impl Crm {
                     let mut absorbed = Vec::new();
                     for (m, how) in merged {
                         self.absorb(
-                            &cfg,
+                            cfg,
                             tenant,
                             work,
                             lead,
@@ -708,7 +735,7 @@ impl Crm {
                     work.lead_mut(&lead)?
                         .match_evidence
                         .extend(evidence.into_iter().map(|(_, e)| e));
-                    self.after_capture(&cfg, work, lead, &n, at, false, Some(rule))?;
+                    self.after_capture(cfg, work, lead, &n, at, false, Some(rule))?;
                     // Last: the capture's identity moves into the vault.
                     self.vault_work(tenant, work, &lead)
                         .await?

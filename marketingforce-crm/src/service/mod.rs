@@ -30,6 +30,7 @@ use marketingforce_core::time::Clock;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
+use tracing::Instrument;
 
 use crate::access::AccessConfig;
 use crate::allocation::{AllocationConfig, Allocator, RuleCursor};
@@ -45,6 +46,7 @@ use crate::profile::{validate_tag_rules, ProfileConfig, ScoringConfig, TagRule};
 use crate::seats::{SeatGate, UnlimitedSeats};
 use crate::staff::Staff;
 use crate::survivorship::SurvivorshipConfig;
+use crate::telemetry::{phase, Phase};
 
 /// Every rule of the CRM, as one serde document with a JSON Schema.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
@@ -917,25 +919,30 @@ impl Crm {
         // The domain events of the history entries, in the same batch: they exist exactly
         // when the change does. Made first: they read the leads, which encoding then takes.
         let ctx = crate::events::command_context(idem.as_ref().map(|(i, _)| i.key()));
-        let mut envelopes = crate::events::envelopes(
-            self.ids.as_ref(),
-            self.clock.as_ref(),
-            tenant,
-            &events,
-            |id| leads.get(id).map(|w| &w.lead),
-            &ctx,
-        )?;
-        envelopes.extend(crate::events::review_envelopes(
-            &self.outbox,
-            tenant,
-            &reviews,
-            &ctx,
-        )?);
+        let envelopes = phase(Phase::Events, events.len()).in_scope(|| {
+            let mut envelopes = crate::events::envelopes(
+                self.ids.as_ref(),
+                self.clock.as_ref(),
+                tenant,
+                &events,
+                |id| leads.get(id).map(|w| &w.lead),
+                &ctx,
+            )?;
+            envelopes.extend(crate::events::review_envelopes(
+                &self.outbox,
+                tenant,
+                &reviews,
+                &ctx,
+            )?);
+            Ok::<_, CrmError>(envelopes)
+        })?;
         // Encoding and sealing are per lead: large commits spread them over the cores, and
         // the working copies are freed there too.
         let changed: Vec<WorkLead> = leads.into_values().collect();
-        let encoded = par::map_owned(changed, par::MIN_ROWS_PER_THREAD, |w| {
-            EncodedEntity::new(tenant, &w.lead).map(|e| (e, w.version))
+        let encoded = phase(Phase::Encode, changed.len()).in_scope(|| {
+            par::map_owned(changed, par::MIN_ROWS_PER_THREAD, |w| {
+                EncodedEntity::new(tenant, &w.lead).map(|e| (e, w.version))
+            })
         });
         for e in encoded {
             let (e, version) = e?;
@@ -956,22 +963,25 @@ impl Crm {
             let ix = self.indexer.tenant(tenant)?;
             let first = self.cipher.sealer(tenant)?;
             let first = std::sync::Mutex::new(Some(first));
-            let sealed = par::map_owned_with(
-                puts,
-                par::MIN_ROWS_PER_THREAD,
-                || {
-                    let taken = first.lock().ok().and_then(|mut f| f.take());
-                    taken.map_or_else(|| self.cipher.sealer(tenant), Ok)
-                },
-                |sealer, (id, pii, version)| {
-                    let sealer = sealer.as_mut().map_err(|e| CrmError::Crypto {
-                        what: "vault".into(),
-                        reason: e.to_string(),
-                    })?;
-                    let rec = self.seal_vault_with(&ix, sealer, id, &pii)?;
-                    Ok::<_, CrmError>((EncodedEntity::new(tenant, &rec)?, version))
-                },
-            );
+            let rows = puts.len();
+            let sealed = phase(Phase::Seal, rows).in_scope(|| {
+                par::map_owned_with(
+                    puts,
+                    par::MIN_ROWS_PER_THREAD,
+                    || {
+                        let taken = first.lock().ok().and_then(|mut f| f.take());
+                        taken.map_or_else(|| self.cipher.sealer(tenant), Ok)
+                    },
+                    |sealer, (id, pii, version)| {
+                        let sealer = sealer.as_mut().map_err(|e| CrmError::Crypto {
+                            what: "vault".into(),
+                            reason: e.to_string(),
+                        })?;
+                        let rec = self.seal_vault_with(&ix, sealer, id, &pii)?;
+                        Ok::<_, CrmError>((EncodedEntity::new(tenant, &rec)?, version))
+                    },
+                )
+            });
             for rec in sealed {
                 let (rec, version) = rec?;
                 batch.put_encoded(rec, version.map_or(Expect::Absent, Expect::Version));
@@ -980,7 +990,9 @@ impl Crm {
         for c in &cursors {
             batch.put_entity(tenant, c, Expect::Any)?;
         }
-        for entry in par::map(&events, marketingforce_core::storage::to_json_exact) {
+        let history = phase(Phase::History, events.len())
+            .in_scope(|| par::map(&events, marketingforce_core::storage::to_json_exact));
+        for entry in history {
             batch.append(HISTORY_JOURNAL, entry?);
         }
         if !envelopes.is_empty() {
@@ -992,7 +1004,9 @@ impl Crm {
         if let Some((i, response)) = idem {
             batch.claim_idempotency(i.key(), i.fingerprint().as_str(), response);
         }
-        self.commit_fenced(tenant, position, batch, &touched).await
+        self.commit_fenced(tenant, position, batch, &touched)
+            .instrument(phase(Phase::Store, touched.len()))
+            .await
     }
 
     /// Commit `batch` conditional on [`WRITES_JOURNAL`] being at `position`, appending one
