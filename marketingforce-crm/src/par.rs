@@ -1,8 +1,8 @@
-//! The per-row work of a large batch — normalising, blind indexes, fingerprints, history
-//! entries, decoding the stored leads it joins — spread over the machine's cores: scoped
-//! threads, results in input order. (Encoding the changed leads and sealing their vaults stay on
-//! the calling thread, which frees the working copies: spread over the threads, which then
-//! freed memory the calling thread had allocated, they cost more CPU time and wall time.) Batches too small to pay
+//! The per-row work of a large batch — normalising, blind indexes, fingerprints, encoding,
+//! sealing, history entries, decoding the stored leads it joins — spread over the machine's
+//! cores: scoped threads, results in input order. A commit's threads only read its working
+//! copies ([`map`], [`map_with`]), and the calling thread, which allocated them, frees them:
+//! threads freeing memory another thread allocated cost more CPU time and wall time. Batches too small to pay
 //! for a thread run on the calling thread, and so does everything when no thread can be
 //! started.
 //!
