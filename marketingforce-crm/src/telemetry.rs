@@ -58,9 +58,9 @@ pub(crate) enum Phase {
     Apply,
     /// The domain events of the change, on the calling thread.
     Events,
-    /// Encoding the changed leads, over the cores.
+    /// Encoding the changed leads, over the cores, then freeing their working copies.
     Encode,
-    /// Sealing the changed vaults, over the cores.
+    /// Sealing the changed vaults, over the cores, then freeing their plaintext.
     Seal,
     /// Encoding the history entries, over the cores.
     History,

@@ -942,11 +942,12 @@ impl Crm {
         // (glibc's allocator; `capture_path`, 2-core Intel Xeon, alternating rounds).
         let changed: Vec<WorkLead> = leads.into_values().collect();
         let encoded = phase(Phase::Encode, changed.len()).in_scope(|| {
-            par::map(&changed, |w| {
+            let encoded = par::map(&changed, |w| {
                 EncodedEntity::new(tenant, &w.lead).map(|e| (e, w.version))
-            })
+            });
+            drop(changed);
+            encoded
         });
-        drop(changed);
         for e in encoded {
             let (e, version) = e?;
             batch.put_encoded(e, version.map_or(Expect::Absent, Expect::Version));
@@ -966,7 +967,7 @@ impl Crm {
             let ix = self.indexer.tenant(tenant)?;
             let first = std::sync::Mutex::new(Some(self.cipher.sealer(tenant)?));
             let sealed = phase(Phase::Seal, puts.len()).in_scope(|| {
-                par::map_with(
+                let sealed = par::map_with(
                     &puts,
                     || {
                         let taken = first.lock().ok().and_then(|mut f| f.take());
@@ -980,9 +981,10 @@ impl Crm {
                         let rec = self.seal_vault_with(&ix, sealer, *id, pii)?;
                         Ok::<_, CrmError>((EncodedEntity::new(tenant, &rec)?, *version))
                     },
-                )
+                );
+                drop(puts);
+                sealed
             });
-            drop(puts);
             for rec in sealed {
                 let (rec, version) = rec?;
                 batch.put_encoded(rec, version.map_or(Expect::Absent, Expect::Version));
