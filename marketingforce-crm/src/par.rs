@@ -2,8 +2,8 @@
 //! sealing, history entries, decoding the stored leads it joins — spread over the machine's
 //! cores: scoped threads, results in input order. A commit's threads only read its working
 //! copies ([`map`], [`map_with`]), and the calling thread, which allocated them, frees them:
-//! threads freeing memory another thread allocated cost more CPU time and wall time. Batches too small to pay
-//! for a thread run on the calling thread, and so does everything when no thread can be
+//! threads freeing memory another thread allocated made the commit slower. Batches too small to
+//! pay for a thread run on the calling thread, and so does everything when no thread can be
 //! started.
 //!
 //! The rows are cut into blocks that the threads take in turn, the calling one included,

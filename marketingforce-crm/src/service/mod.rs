@@ -938,8 +938,9 @@ impl Crm {
         })?;
         // Leads are encoded, and vaults sealed, over the cores; the threads only read the
         // working copies, and the calling thread, which allocated them, frees them afterwards.
-        // Freed by the threads instead, they cost 16% more CPU time and about 5% more wall time
-        // (glibc's allocator; `capture_path`, 2-core Intel Xeon, alternating rounds).
+        // Freed by the threads instead, the commit ran slower than on the calling thread alone
+        // (glibc's allocator; `capture_path`, 2-core Intel Xeon: see the README's capture
+        // section).
         let changed: Vec<WorkLead> = leads.into_values().collect();
         let encoded = phase(Phase::Encode, changed.len()).in_scope(|| {
             let encoded = par::map(&changed, |w| {
