@@ -539,6 +539,13 @@ struct Slot {
     alive: bool,
 }
 
+impl Slot {
+    /// A live lead: not erased, merged into none.
+    fn is_live(&self) -> bool {
+        self.alive && self.parent.is_none()
+    }
+}
+
 /// Half a cache line: the candidate filter reads nothing else (the member's record is in
 /// `DedupeEngine::records`, same index).
 #[derive(Debug, Clone)]
@@ -1149,6 +1156,9 @@ pub struct DedupeEngine {
     cfg: DedupeConfig,
     weights: Weights,
     slots: Vec<Slot>,
+    /// The slots that are live leads (alive, merged into none): kept as slots change, so
+    /// [`live_count`](Self::live_count) does not scan them.
+    live: usize,
     by_lead: HashMap<LeadId, u32>,
     exact: [Fast<u128, u32>; N_EXACT],
     digests: Fast<u128, u32>,
@@ -1350,6 +1360,7 @@ impl DedupeEngine {
             cfg,
             weights,
             slots: Vec::new(),
+            live: 0,
             by_lead: HashMap::new(),
             exact: Default::default(),
             digests: Fast::default(),
@@ -1428,6 +1439,7 @@ impl DedupeEngine {
             match u {
                 Undo::PushSlot => {
                     if let Some(s) = self.slots.pop() {
+                        self.live -= usize::from(s.is_live());
                         self.by_lead.remove(&s.lead);
                     }
                 }
@@ -1471,9 +1483,7 @@ impl DedupeEngine {
                     }
                 }
                 Undo::Parent(s, old) => {
-                    if let Some(slot) = self.slots.get_mut(s as usize) {
-                        slot.parent = old;
-                    }
+                    self.reparent(s, old);
                 }
                 Undo::Proposed(a, b) => {
                     self.proposed.remove(&(a, b));
@@ -1851,17 +1861,26 @@ impl DedupeEngine {
             parent: None,
             alive: true,
         });
+        self.live += 1;
         self.by_lead.insert(lead, s);
         self.log(Undo::PushSlot);
         s
     }
 
     fn set_parent(&mut self, s: u32, parent: Option<u32>) {
-        if let Some(slot) = self.slots.get_mut(s as usize) {
-            let old = slot.parent;
-            slot.parent = parent;
+        if let Some(old) = self.reparent(s, parent) {
             self.log(Undo::Parent(s, old));
         }
+    }
+
+    /// Set slot `s`'s parent, keeping the live count; its former parent, or `None` when there
+    /// is no such slot.
+    fn reparent(&mut self, s: u32, parent: Option<u32>) -> Option<Option<u32>> {
+        let slot = self.slots.get_mut(s as usize)?;
+        let (was, old) = (slot.is_live(), slot.parent);
+        slot.parent = parent;
+        self.live = self.live - usize::from(was) + usize::from(slot.is_live());
+        Some(old)
     }
 
     fn is_separated(&self, a: u32, b: u32) -> bool {
@@ -2080,6 +2099,7 @@ impl DedupeEngine {
             .collect();
         for &d in &doomed {
             if let Some(slot) = self.slots.get_mut(d as usize) {
+                self.live -= usize::from(slot.is_live());
                 slot.alive = false;
             }
         }
@@ -2113,12 +2133,10 @@ impl DedupeEngine {
         self.live_root(s).map(|r| self.lead_of(r))
     }
 
-    /// Number of live leads (neither merged into another nor erased). O(leads known).
+    /// Number of live leads (neither merged into another nor erased): a count kept as leads
+    /// are captured, merged, un-merged, erased and rolled back, not a scan.
     pub fn live_count(&self) -> usize {
-        self.slots
-            .iter()
-            .filter(|s| s.alive && s.parent.is_none())
-            .count()
+        self.live
     }
 
     /// Number of leads known (live, merged or erased).
@@ -2765,6 +2783,60 @@ mod tests {
         assert_eq!(e.exact_keys().count(), 0);
         let again = e.ingest(&MatchKeys::new().with_exact(mob(1)), LeadId::new);
         assert!(matches!(again, Decision::New { .. }));
+    }
+
+    /// The live leads, counted the slow way.
+    fn scanned_live(e: &DedupeEngine) -> usize {
+        e.slots.iter().filter(|s| s.is_live()).count()
+    }
+
+    #[test]
+    fn the_live_count_follows_captures_merges_unmerges_erasures_and_rollbacks() {
+        let mut e = DedupeEngine::new(DedupeConfig::default());
+        let check = |e: &DedupeEngine, expected: usize, step: &str| {
+            assert_eq!(
+                (e.live_count(), scanned_live(e)),
+                (expected, expected),
+                "{step}"
+            );
+        };
+        let capture = |e: &mut DedupeEngine, keys: MatchKeys| e.ingest(&keys, LeadId::new).lead();
+        let a = capture(&mut e, MatchKeys::new().with_exact(mob(1)));
+        let b = capture(&mut e, MatchKeys::new().with_exact(email(2)));
+        let c = capture(&mut e, MatchKeys::new().with_exact(mob(3)));
+        check(&e, 3, "three new leads");
+        capture(&mut e, MatchKeys::new().with_exact(mob(1)));
+        check(&e, 3, "a capture joining a lead");
+        // A batch that creates a lead and bridges two, rolled back.
+        e.begin();
+        capture(&mut e, MatchKeys::new().with_exact(mob(4)));
+        capture(
+            &mut e,
+            MatchKeys::new().with_exact(mob(1)).with_exact(email(2)),
+        );
+        check(&e, 3, "one created, two bridged into one");
+        e.rollback();
+        check(&e, 3, "rolled back");
+        // The same, committed.
+        e.begin();
+        capture(&mut e, MatchKeys::new().with_exact(mob(4)));
+        capture(
+            &mut e,
+            MatchKeys::new().with_exact(mob(1)).with_exact(email(2)),
+        );
+        e.commit();
+        check(&e, 3, "committed");
+        let absorbed = if e.survivor(b) == Some(a) { b } else { a };
+        e.unlink(absorbed).unwrap();
+        check(&e, 4, "un-merged");
+        e.link(absorbed, c).unwrap();
+        check(&e, 3, "merged by hand");
+        e.erase(c);
+        check(&e, 2, "erased with the lead merged into it");
+        e.begin();
+        e.unlink(absorbed).unwrap_or(absorbed);
+        e.rollback();
+        check(&e, 2, "an un-merge of an erased lead, rolled back");
     }
 
     #[test]
