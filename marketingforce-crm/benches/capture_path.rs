@@ -13,6 +13,9 @@
 //! spreads a batch's per-row work over the cores): on a machine shared with other work,
 //! wall-clock rates vary from run to run far more than that figure does.
 //!
+//! After the memory run it also captures 300 new people one at a time with `Crm::capture` (a
+//! web form's path) and prints the rate.
+//!
 //! Both capture runs go under a subscriber that times the `crm.phase` spans (and no other
 //! span: the rest stay disabled), and the bench prints where the calling thread's time went,
 //! phase by phase (the phases that spread their rows over the cores are marked).
@@ -213,12 +216,37 @@ async fn through_crm(store: Arc<dyn Store>, reqs: &[CaptureRequest], history: bo
     for l in leads {
         out.push(crm.survivor(&tenant, &l).await.unwrap_or(l));
     }
+    if history {
+        one_at_a_time(&crm, &tenant).await;
+    }
     let histories = if history {
         Some(histories(&crm, &store, &tenant, &out).await)
     } else {
         None
     };
     (took, cpu, out, histories)
+}
+
+/// `Crm::capture` of 300 new people one at a time after the batches (a web form's path, on a
+/// tenant that already holds the batches' leads): print the rate.
+async fn one_at_a_time(crm: &Crm, tenant: &TenantId) {
+    let people = Synth::new(SynthConfig {
+        leads: 300,
+        duplicate_rate: 0.0,
+        seed: 77,
+    })
+    .generate();
+    let t0 = Instant::now();
+    for (i, p) in people.iter().enumerate() {
+        let key = IdempotencyKey::new(format!("one-{i}")).expect("key");
+        crm.capture(tenant, p.request.clone(), &key)
+            .await
+            .expect("capture");
+    }
+    println!(
+        "Crm::capture one at a time, memory, after the batches: {:.0} captures/s",
+        rate(people.len(), t0.elapsed())
+    );
 }
 
 /// Read the history of 20 of `leads` (spread over the capture) both ways; the answers must agree.
