@@ -2807,25 +2807,22 @@ mod tests {
         check(&e, 3, "three new leads");
         capture(&mut e, MatchKeys::new().with_exact(mob(1)));
         check(&e, 3, "a capture joining a lead");
-        // A batch that creates a lead and bridges two, rolled back.
-        e.begin();
-        capture(&mut e, MatchKeys::new().with_exact(mob(4)));
-        capture(
-            &mut e,
-            MatchKeys::new().with_exact(mob(1)).with_exact(email(2)),
-        );
-        check(&e, 3, "one created, two bridged into one");
-        e.rollback();
-        check(&e, 3, "rolled back");
-        // The same, committed.
-        e.begin();
-        capture(&mut e, MatchKeys::new().with_exact(mob(4)));
-        capture(
-            &mut e,
-            MatchKeys::new().with_exact(mob(1)).with_exact(email(2)),
-        );
-        e.commit();
-        check(&e, 3, "committed");
+        // A batch that creates a lead and bridges two: rolled back, then committed.
+        for keep in [false, true] {
+            e.begin();
+            capture(&mut e, MatchKeys::new().with_exact(mob(4)));
+            capture(
+                &mut e,
+                MatchKeys::new().with_exact(mob(1)).with_exact(email(2)),
+            );
+            check(&e, 3, "one created, two bridged into one");
+            if keep {
+                e.commit();
+            } else {
+                e.rollback();
+            }
+            check(&e, 3, if keep { "committed" } else { "rolled back" });
+        }
         let absorbed = if e.survivor(b) == Some(a) { b } else { a };
         e.unlink(absorbed).unwrap();
         check(&e, 4, "un-merged");
