@@ -93,7 +93,10 @@ pub struct LeadCaptured {
     /// Which kinds of contact the new lead holds (never their values).
     pub identity: IdentityPresence,
     /// When it was captured (the client's time when it gave one).
-    #[serde(serialize_with = "marketingforce_core::time::serialize_utc")]
+    #[serde(
+        serialize_with = "marketingforce_core::time::serialize_utc",
+        deserialize_with = "marketingforce_core::time::deserialize_utc"
+    )]
     pub captured_at: DateTime<Utc>,
 }
 
@@ -116,7 +119,10 @@ pub struct LeadCaptureMatched {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub matched_by: Option<String>,
     /// When it was captured (the client's time when it gave one).
-    #[serde(serialize_with = "marketingforce_core::time::serialize_utc")]
+    #[serde(
+        serialize_with = "marketingforce_core::time::serialize_utc",
+        deserialize_with = "marketingforce_core::time::deserialize_utc"
+    )]
     pub captured_at: DateTime<Utc>,
 }
 

@@ -184,7 +184,10 @@ pub struct LeadEvent {
     /// The lead.
     pub lead: LeadId,
     /// When.
-    #[serde(serialize_with = "marketingforce_core::time::serialize_utc")]
+    #[serde(
+        serialize_with = "marketingforce_core::time::serialize_utc",
+        deserialize_with = "marketingforce_core::time::deserialize_utc"
+    )]
     pub at: DateTime<Utc>,
     /// Who.
     pub actor: Actor,

@@ -150,13 +150,19 @@ pub struct Consent {
     /// The purpose, e.g. `marketing_calls`, `sms`, `data_processing`.
     pub purpose: String,
     /// When it was given.
-    #[serde(serialize_with = "marketingforce_core::time::serialize_utc")]
+    #[serde(
+        serialize_with = "marketingforce_core::time::serialize_utc",
+        deserialize_with = "marketingforce_core::time::deserialize_utc"
+    )]
     pub at: DateTime<Utc>,
     /// The channel it was given through, e.g. `web_form`, `wecom`, `paper`.
     pub channel: String,
     /// Whether it was later withdrawn, and when.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[serde(serialize_with = "marketingforce_core::time::serialize_utc_opt")]
+    #[serde(
+        serialize_with = "marketingforce_core::time::serialize_utc_opt",
+        deserialize_with = "marketingforce_core::time::deserialize_utc_opt"
+    )]
     pub withdrawn_at: Option<DateTime<Utc>>,
 }
 
@@ -318,7 +324,10 @@ pub struct Touch {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub product_interest: Vec<String>,
     /// When it was captured.
-    #[serde(serialize_with = "marketingforce_core::time::serialize_utc")]
+    #[serde(
+        serialize_with = "marketingforce_core::time::serialize_utc",
+        deserialize_with = "marketingforce_core::time::deserialize_utc"
+    )]
     pub at: DateTime<Utc>,
     /// The lead this capture originally created or joined (for un-merge).
     pub origin: LeadId,
@@ -373,7 +382,10 @@ pub enum LeadStatus {
     /// Personal data erased on request; counted in aggregates only.
     Erased {
         /// When.
-        #[serde(serialize_with = "marketingforce_core::time::serialize_utc")]
+        #[serde(
+            serialize_with = "marketingforce_core::time::serialize_utc",
+            deserialize_with = "marketingforce_core::time::deserialize_utc"
+        )]
         at: DateTime<Utc>,
     },
 }
@@ -429,33 +441,57 @@ pub struct Lead {
     #[serde(default, skip_serializing_if = "Profile::is_empty")]
     pub profile: Profile,
     /// When it was created.
-    #[serde(serialize_with = "marketingforce_core::time::serialize_utc")]
+    #[serde(
+        serialize_with = "marketingforce_core::time::serialize_utc",
+        deserialize_with = "marketingforce_core::time::deserialize_utc"
+    )]
     pub created_at: DateTime<Utc>,
     /// Last change.
-    #[serde(serialize_with = "marketingforce_core::time::serialize_utc")]
+    #[serde(
+        serialize_with = "marketingforce_core::time::serialize_utc",
+        deserialize_with = "marketingforce_core::time::deserialize_utc"
+    )]
     pub updated_at: DateTime<Utc>,
     /// When the stage last changed.
-    #[serde(serialize_with = "marketingforce_core::time::serialize_utc")]
+    #[serde(
+        serialize_with = "marketingforce_core::time::serialize_utc",
+        deserialize_with = "marketingforce_core::time::deserialize_utc"
+    )]
     pub stage_changed_at: DateTime<Utc>,
     /// When it was last assigned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[serde(serialize_with = "marketingforce_core::time::serialize_utc_opt")]
+    #[serde(
+        serialize_with = "marketingforce_core::time::serialize_utc_opt",
+        deserialize_with = "marketingforce_core::time::deserialize_utc_opt"
+    )]
     pub assigned_at: Option<DateTime<Utc>>,
     /// First follow-up after the current assignment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[serde(serialize_with = "marketingforce_core::time::serialize_utc_opt")]
+    #[serde(
+        serialize_with = "marketingforce_core::time::serialize_utc_opt",
+        deserialize_with = "marketingforce_core::time::deserialize_utc_opt"
+    )]
     pub first_follow_up_at: Option<DateTime<Utc>>,
     /// First follow-up ever (response time of the funnel).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[serde(serialize_with = "marketingforce_core::time::serialize_utc_opt")]
+    #[serde(
+        serialize_with = "marketingforce_core::time::serialize_utc_opt",
+        deserialize_with = "marketingforce_core::time::deserialize_utc_opt"
+    )]
     pub first_response_at: Option<DateTime<Utc>>,
     /// When the SLA escalated the current assignment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[serde(serialize_with = "marketingforce_core::time::serialize_utc_opt")]
+    #[serde(
+        serialize_with = "marketingforce_core::time::serialize_utc_opt",
+        deserialize_with = "marketingforce_core::time::deserialize_utc_opt"
+    )]
     pub escalated_at: Option<DateTime<Utc>>,
     /// When it converted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[serde(serialize_with = "marketingforce_core::time::serialize_utc_opt")]
+    #[serde(
+        serialize_with = "marketingforce_core::time::serialize_utc_opt",
+        deserialize_with = "marketingforce_core::time::deserialize_utc_opt"
+    )]
     pub converted_at: Option<DateTime<Utc>>,
     /// Leads absorbed into this one (direct merge lineage).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -491,7 +527,10 @@ pub struct MatchEvidence {
     /// possible-duplicates queue).
     pub rule: String,
     /// When.
-    #[serde(serialize_with = "marketingforce_core::time::serialize_utc")]
+    #[serde(
+        serialize_with = "marketingforce_core::time::serialize_utc",
+        deserialize_with = "marketingforce_core::time::deserialize_utc"
+    )]
     pub at: DateTime<Utc>,
     /// The match weight's explanation.
     pub explanation: crate::matching::weights::Explanation,
@@ -675,7 +714,10 @@ pub struct Contribution {
     /// Its source.
     pub source: Source,
     /// When it was captured.
-    #[serde(serialize_with = "marketingforce_core::time::serialize_utc")]
+    #[serde(
+        serialize_with = "marketingforce_core::time::serialize_utc",
+        deserialize_with = "marketingforce_core::time::deserialize_utc"
+    )]
     pub at: DateTime<Utc>,
     /// The values.
     #[serde(flatten)]
@@ -773,11 +815,17 @@ pub struct PossibleDuplicate {
     /// Pending, accepted, rejected or withdrawn.
     pub status: ReviewStatus,
     /// When it was proposed.
-    #[serde(serialize_with = "marketingforce_core::time::serialize_utc")]
+    #[serde(
+        serialize_with = "marketingforce_core::time::serialize_utc",
+        deserialize_with = "marketingforce_core::time::deserialize_utc"
+    )]
     pub proposed_at: DateTime<Utc>,
     /// When it was decided.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[serde(serialize_with = "marketingforce_core::time::serialize_utc_opt")]
+    #[serde(
+        serialize_with = "marketingforce_core::time::serialize_utc_opt",
+        deserialize_with = "marketingforce_core::time::deserialize_utc_opt"
+    )]
     pub decided_at: Option<DateTime<Utc>>,
     /// Who decided it.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -71,7 +71,10 @@ pub struct BehaviourEvent {
     /// What happened.
     pub kind: BehaviourKind,
     /// When.
-    #[serde(serialize_with = "marketingforce_core::time::serialize_utc")]
+    #[serde(
+        serialize_with = "marketingforce_core::time::serialize_utc",
+        deserialize_with = "marketingforce_core::time::deserialize_utc"
+    )]
     pub at: DateTime<Utc>,
     /// The topic (product model, keyword, content category), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -159,7 +162,10 @@ pub struct Profile {
     pub counts: BTreeMap<BehaviourKind, u32>,
     /// The instant the weights are decayed to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[serde(serialize_with = "marketingforce_core::time::serialize_utc_opt")]
+    #[serde(
+        serialize_with = "marketingforce_core::time::serialize_utc_opt",
+        deserialize_with = "marketingforce_core::time::deserialize_utc_opt"
+    )]
     pub as_of: Option<DateTime<Utc>>,
 }
 
@@ -416,7 +422,10 @@ pub struct ScoreState {
     pub totals: BTreeMap<String, f64>,
     /// The instant the totals are decayed to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[serde(serialize_with = "marketingforce_core::time::serialize_utc_opt")]
+    #[serde(
+        serialize_with = "marketingforce_core::time::serialize_utc_opt",
+        deserialize_with = "marketingforce_core::time::deserialize_utc_opt"
+    )]
     pub as_of: Option<DateTime<Utc>>,
 }
 

@@ -124,7 +124,10 @@ pub struct CaptureRequest {
     pub consent: Option<ConsentInput>,
     /// When it was captured (default: now).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[serde(serialize_with = "marketingforce_core::time::serialize_utc_opt")]
+    #[serde(
+        serialize_with = "marketingforce_core::time::serialize_utc_opt",
+        deserialize_with = "marketingforce_core::time::deserialize_utc_opt"
+    )]
     pub captured_at: Option<DateTime<Utc>>,
 }
 
@@ -521,7 +524,10 @@ pub struct Inquiry {
     pub consent: Option<ConsentInput>,
     /// When it was received.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[serde(serialize_with = "marketingforce_core::time::serialize_utc_opt")]
+    #[serde(
+        serialize_with = "marketingforce_core::time::serialize_utc_opt",
+        deserialize_with = "marketingforce_core::time::deserialize_utc_opt"
+    )]
     pub received_at: Option<DateTime<Utc>>,
 }
 

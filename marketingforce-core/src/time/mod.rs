@@ -14,5 +14,5 @@ pub use calendar::{
     BusinessCalendar, Coverage, HolidayCalendar, HolidayPeriod, HolidaySchedule, WeekdayName,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use text::{serialize_utc, serialize_utc_opt};
+pub use text::{deserialize_utc, deserialize_utc_opt, serialize_utc, serialize_utc_opt};
 pub use zone::TimeZone;
