@@ -224,32 +224,50 @@ fn push_lower_hex(out: &mut String, bytes: &[u8]) {
     }
 }
 
-/// The bytes of a hex string (either case), as `hex::decode` reads it (table-free arithmetic
-/// per digit: opening a vault decodes its whole ciphertext). The error names the position of
-/// the first bad digit, never the digit.
+/// The bytes of a hex string (either case), as `hex::decode` reads it (a table look-up per
+/// digit and one test for the whole text: opening a vault decodes its whole ciphertext). The
+/// error names the position of the first bad digit, never the digit.
 fn from_hex(text: &str) -> std::result::Result<Vec<u8>, String> {
-    fn digit(c: u8) -> Option<u8> {
-        match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            b'A'..=b'F' => Some(c - b'A' + 10),
-            _ => None,
+    /// The value of every hex digit; `BAD` for every other byte.
+    const BAD: u8 = 0xff;
+    const VALUES: [u8; 256] = {
+        let mut values = [BAD; 256];
+        let mut i = 0;
+        while i < 10 {
+            values[b'0' as usize + i] = i as u8;
+            i += 1;
         }
-    }
+        let mut i = 0;
+        while i < 6 {
+            values[b'a' as usize + i] = 10 + i as u8;
+            values[b'A' as usize + i] = 10 + i as u8;
+            i += 1;
+        }
+        values
+    };
     let bytes = text.as_bytes();
     if !bytes.len().is_multiple_of(2) {
         return Err("odd number of hex digits".to_string());
     }
-    let mut out = Vec::with_capacity(bytes.len() / 2);
-    for (i, pair) in bytes.chunks_exact(2).enumerate() {
-        match (
-            pair.first().copied().and_then(digit),
-            pair.get(1).copied().and_then(digit),
-        ) {
-            (Some(hi), Some(lo)) => out.push((hi << 4) | lo),
-            (None, _) => return Err(format!("not a hex digit at position {}", 2 * i)),
-            (_, None) => return Err(format!("not a hex digit at position {}", 2 * i + 1)),
-        }
+    // Digits are below 16, so a bad one leaves its high bits in `seen`.
+    let mut seen = 0u8;
+    let out: Vec<u8> = bytes
+        .chunks_exact(2)
+        .map(|pair| {
+            let (hi, lo) = match pair {
+                [hi, lo] => (VALUES[usize::from(*hi)], VALUES[usize::from(*lo)]),
+                _ => (BAD, BAD),
+            };
+            seen |= hi | lo;
+            (hi << 4) | (lo & 0x0f)
+        })
+        .collect();
+    if seen & 0xf0 != 0 {
+        let at = bytes
+            .iter()
+            .position(|&c| VALUES[usize::from(c)] == BAD)
+            .unwrap_or_default();
+        return Err(format!("not a hex digit at position {at}"));
     }
     Ok(out)
 }
@@ -664,6 +682,27 @@ mod tests {
         let x = s2.seal(b"lead_a", b"two").unwrap();
         assert_eq!(x.key_id, "k2");
         assert_eq!(c.open(&t, b"lead_a", &x).unwrap(), b"two");
+    }
+
+    #[test]
+    fn hex_is_read_as_the_hex_crate_reads_it() {
+        use proptest::prelude::*;
+        let mut runner = proptest::test_runner::TestRunner::default();
+        runner
+            .run(&"[0-9a-fA-F]{0,40}[g-zG-Z .é]?[0-9a-fA-F]{0,40}", |text| {
+                match (from_hex(&text), hex::decode(&text)) {
+                    (Ok(ours), Ok(theirs)) => prop_assert_eq!(ours, theirs),
+                    (Err(ours), Err(hex::FromHexError::InvalidHexCharacter { index, .. })) => {
+                        prop_assert_eq!(ours, format!("not a hex digit at position {index}"))
+                    }
+                    (Err(ours), Err(hex::FromHexError::OddLength)) => {
+                        prop_assert!(ours.contains("odd"))
+                    }
+                    (ours, theirs) => prop_assert!(false, "{:?} against {:?}", ours, theirs),
+                }
+                Ok(())
+            })
+            .unwrap();
     }
 
     #[test]
