@@ -16,6 +16,10 @@
 //! After the memory run it also captures 300 new people one at a time with `Crm::capture` (a
 //! web form's path) and prints the rate.
 //!
+//! After each capture run it times a rebuild of the tenant's CRM state (what a process does at
+//! its first command for the tenant, and when another process wrote the tenant since), against
+//! reading and decoding the tenant's leads and vaults alone (`Collection::list_all`).
+//!
 //! Both capture runs go under a subscriber that times the `crm.phase` spans (and no other
 //! span: the rest stay disabled), and the bench prints where the calling thread's time went,
 //! phase by phase (the phases that spread their rows over the cores are marked).
@@ -25,14 +29,14 @@ use std::hint::black_box;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use marketingforce_core::storage::{Journal, MemoryStore, SqliteStore, Store};
+use marketingforce_core::storage::{Collection, Journal, MemoryStore, SqliteStore, Store};
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::IdempotencyKey;
 use marketingforce_crm::crypto::{BlindIndexer, KeyRing, PiiCipher};
 use marketingforce_crm::dedupe::{DedupeConfig, DedupeEngine, MatchKeys};
 use marketingforce_crm::ids::LeadId;
 use marketingforce_crm::lifecycle::{LeadEvent, HISTORY_JOURNAL};
-use marketingforce_crm::model::{ContactPii, Contribution};
+use marketingforce_crm::model::{ContactPii, Contribution, Lead, VaultRecord};
 use marketingforce_crm::request::CaptureRequest;
 use marketingforce_crm::synth::{quality, Synth, SynthConfig};
 use marketingforce_crm::Crm;
@@ -175,7 +179,46 @@ fn process_cpu() -> Option<Duration> {
 
 /// What [`through_crm`] measured: the capture's time, its process CPU time where known, and
 /// where each capture ended up; with `history`, the [`Histories`] read afterwards.
-type Captured = (Duration, Option<Duration>, Vec<LeadId>, Option<Histories>);
+type Captured = (
+    Duration,
+    Option<Duration>,
+    Vec<LeadId>,
+    Option<Histories>,
+    Rebuilt,
+);
+
+/// A rebuild of the tenant's state after the capture, against reading and decoding its leads
+/// and vaults alone.
+struct Rebuilt {
+    leads: usize,
+    rebuild: Duration,
+    read: Duration,
+}
+
+/// Time a rebuild of `tenant`'s state (forgotten first, then the first command rebuilds it),
+/// and the read of its leads and vaults.
+async fn rebuilt(crm: &Crm, store: &Arc<dyn Store>, tenant: &TenantId, lead: LeadId) -> Rebuilt {
+    crm.forget_tenant(tenant);
+    let t0 = Instant::now();
+    black_box(crm.survivor(tenant, &lead).await.expect("survivor"));
+    let rebuild = t0.elapsed();
+    let t0 = Instant::now();
+    let leads = Collection::<Lead>::new(store.clone())
+        .list_all(tenant)
+        .await
+        .expect("leads");
+    let vaults = Collection::<VaultRecord>::new(store.clone())
+        .list_all(tenant)
+        .await
+        .expect("vaults");
+    let read = t0.elapsed();
+    black_box(vaults);
+    Rebuilt {
+        leads: leads.len(),
+        rebuild,
+        read,
+    }
+}
 
 /// `Crm::history` of some captured leads after the capture, against the read it replaced:
 /// decoding the whole history journal and keeping the lead's entries (same leads, same run).
@@ -216,6 +259,7 @@ async fn through_crm(store: Arc<dyn Store>, reqs: &[CaptureRequest], history: bo
     for l in leads {
         out.push(crm.survivor(&tenant, &l).await.unwrap_or(l));
     }
+    let rebuild = rebuilt(&crm, &store, &tenant, out[0]).await;
     if history {
         one_at_a_time(&crm, &tenant).await;
     }
@@ -224,7 +268,7 @@ async fn through_crm(store: Arc<dyn Store>, reqs: &[CaptureRequest], history: bo
     } else {
         None
     };
-    (took, cpu, out, histories)
+    (took, cpu, out, histories, rebuild)
 }
 
 /// `Crm::capture` of 300 new people one at a time after the batches (a web form's path, on a
@@ -287,6 +331,25 @@ async fn histories(
         history,
         decode_all,
     }
+}
+
+/// Print a [`Rebuilt`] and add its figure.
+fn print_rebuilt(store: &str, r: &Rebuilt, figures: &mut Vec<serde_json::Value>) {
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    println!(
+        "CRM state rebuild, {store}, {} leads: {:.0} ms; reading and decoding the tenant's leads and vaults alone: {:.0} ms",
+        r.leads,
+        ms(r.rebuild),
+        ms(r.read)
+    );
+    figures.push(serde_json::json!({
+        "id": format!("crm.capture_path.rebuild_{}", store.to_lowercase()),
+        "label": format!("CRM state rebuild of a tenant of {} leads, {store}", r.leads),
+        "value": ms(r.rebuild),
+        "unit": "ms",
+        "baseline": "reading and decoding the tenant's leads and vaults (Collection::list_all)",
+        "baseline_value": ms(r.read),
+    }));
 }
 
 fn main() {
@@ -420,7 +483,7 @@ fn main() {
         .build()
         .expect("rt");
     let clock = PhaseClock::default();
-    let ((t_mem, cpu_mem, c_mem, hist), phases_mem) =
+    let ((t_mem, cpu_mem, c_mem, hist, rebuilt_mem), phases_mem) =
         clock.time(|| rt.block_on(through_crm(Arc::new(MemoryStore::new()), &reqs, true)));
     let q_mem = quality(&data, &c_mem);
     let sql = sqlite.then(|| {
@@ -476,7 +539,8 @@ fn main() {
         );
         figures.push(serde_json::json!({"id": "crm.capture_path.history", "label": format!("Crm::history of one lead among {n} captures' history entries ({} in all), memory", h.entries), "value": fast, "unit": "reads/s", "baseline": "decode the whole history journal and keep the lead's entries (the read it replaced)", "baseline_value": slow}));
     }
-    if let Some(((t_sql, _, c_sql, _), phases_sql)) = sql {
+    print_rebuilt("memory", &rebuilt_mem, &mut figures);
+    if let Some(((t_sql, _, c_sql, _, rebuilt_sql), phases_sql)) = sql {
         let q = quality(&data, &c_sql);
         println!(
             "Crm::capture_batch, SQLite: {:.0} leads/s ({:.2}x the engine), precision {:.4} recall {:.4}",
@@ -489,6 +553,7 @@ fn main() {
             "Crm::capture_batch, SQLite, the calling thread's time by phase (∥: spread over the cores): {}",
             shares(&phases_sql, t_sql)
         );
+        print_rebuilt("SQLite", &rebuilt_sql, &mut figures);
         figures.push(serde_json::json!({"id": "crm.capture_path.capture_batch_sqlite", "label": format!("Crm::capture_batch into SQLite, {n} leads"), "value": rate(n, t_sql), "unit": "leads/s", "baseline": "engine alone, same run", "baseline_value": engine_rate}));
     }
     println!("JSON {}", serde_json::Value::Array(figures));

@@ -6,6 +6,7 @@ mod allocate;
 mod capture;
 mod lifecycle;
 mod query;
+mod rebuild;
 mod review;
 mod scan;
 
@@ -35,7 +36,7 @@ use tracing::Instrument;
 use crate::access::AccessConfig;
 use crate::allocation::{AllocationConfig, Allocator, RuleCursor};
 use crate::crypto::{BlindIndexer, BlindKind, PiiCipher, Sealer, TenantIndexer};
-use crate::dedupe::{DedupeConfig, DedupeEngine, MatchKeys};
+use crate::dedupe::{DedupeConfig, DedupeEngine};
 use crate::error::{CrmError, Result};
 use crate::gate::{CaptureGate, OpenCapture};
 use crate::ids::{LeadId, UserId};
@@ -624,11 +625,9 @@ impl Crm {
         {
             alloc.restore_cursor(c.value);
         }
-        let leads = self.leads().list_all(tenant).await?;
         let mut merged = Vec::new();
         let mut separated = Vec::new();
-        for v in &leads {
-            let l = &v.value;
+        for l in rebuild::lead_outlines(self, tenant).await? {
             if let (LeadStatus::Active, Some(owner)) = (l.status, l.owner) {
                 if l.stage.is_open() {
                     alloc.add_load(owner, 1);
@@ -641,21 +640,10 @@ impl Crm {
                 separated.push((l.id, *s));
             }
         }
-        for v in self.vaults().list_all(tenant).await? {
-            let pii = self.open_vault(tenant, &v.value)?;
-            let mut by_origin: BTreeMap<LeadId, Vec<MatchKeys>> = BTreeMap::new();
-            by_origin.entry(v.value.lead).or_default();
-            for c in &pii.contributions {
-                by_origin.entry(c.origin).or_default().push(MatchKeys::of(
-                    &c.identity,
-                    c.source.as_str(),
-                    &indexer,
-                ));
-            }
-            for (lead, keys) in by_origin {
-                engine.load(lead, &keys);
-            }
-        }
+        rebuild::vault_keys(self, tenant, &indexer, |lead, keys| {
+            engine.load(lead, &keys);
+        })
+        .await?;
         for (absorbed, into) in merged {
             engine.link(absorbed, into)?;
         }
