@@ -606,7 +606,6 @@ impl Crm {
         let position = self.store.journal_head(tenant, WRITES_JOURNAL).await?;
         let indexer = self.indexer.tenant(tenant)?;
         let config = self.load_config(tenant).await?;
-        let mut engine = DedupeEngine::new(config.dedupe.clone());
         let mut alloc = Allocator::new(&config.allocation);
         let staff: HashMap<UserId, Staff> = Collection::<Staff>::new(self.store.clone())
             .list_all(tenant)
@@ -627,7 +626,11 @@ impl Crm {
         }
         let mut merged = Vec::new();
         let mut separated = Vec::new();
-        for l in rebuild::lead_outlines(self, tenant).await? {
+        let outlines = rebuild::lead_outlines(self, tenant).await?;
+        // Sized for every lead at once: grown capture by capture, its tables would be copied
+        // and rehashed a few dozen times over.
+        let mut engine = DedupeEngine::with_capacity(config.dedupe.clone(), outlines.len());
+        for l in outlines {
             if let (LeadStatus::Active, Some(owner)) = (l.status, l.owner) {
                 if l.stage.is_open() {
                     alloc.add_load(owner, 1);
