@@ -1,5 +1,6 @@
 //! `Crm::find_leads`: filters by status, stage, source and last update, bounded pages that
-//! cover every match exactly once, typed refusals of bad queries, tenant isolation.
+//! cover every match exactly once, queries answered through the store's indexes, typed
+//! refusals of bad queries, tenant isolation.
 
 mod common;
 
@@ -187,4 +188,116 @@ fn a_selective_query_answers_a_short_page_with_a_cursor() {
         assert_eq!(found, 1);
         assert!(calls >= 2, "the scan is bounded per call");
     });
+}
+
+#[test]
+fn queries_by_owner_stage_or_status_read_the_index_and_answer_full_pages() {
+    run(async {
+        indexed_queries(Env::new(CrmConfig::default())).await;
+        // The same through SQLite's index table.
+        let dir = tempfile::tempdir().unwrap();
+        let store = marketingforce_core::storage::SqliteStore::open(dir.path().join("q.db"))
+            .await
+            .unwrap();
+        indexed_queries(Env::on(std::sync::Arc::new(store), CrmConfig::default())).await;
+    });
+}
+
+/// 400 leads, five of them (spread over the id order) owned by the one salesperson and one
+/// merged: queries by owner, stage and status answer full pages in one call.
+async fn indexed_queries(env: Env) {
+    use marketingforce_crm::allocation::{AllocationRule, Strategy};
+    use marketingforce_crm::staff::Role;
+    use marketingforce_crm::Allocation;
+    let (crm, t) = (&env.crm, env.tenant);
+    // 400 leads; five of them, spread over the id order, go to the one salesperson. A
+    // scan would examine at most 20 leads per lead asked for.
+    let reqs: Vec<CaptureRequest> = (0..400)
+        .map(|i| {
+            CaptureRequest::new(Source::WeCom)
+                .name(format!("客户{i}"))
+                .mobile(format!("13{:09}", 100_000 + i * 13))
+        })
+        .collect();
+    let mut ordered: Vec<_> = crm
+        .capture_batch(&t, &reqs, &IdempotencyKey::from_static("import"))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.unwrap().lead())
+        .collect();
+    ordered.sort();
+    let chosen: Vec<_> = [30, 120, 210, 300, 390].map(|i| ordered[i]).to_vec();
+    let sales = env.staff(Role::Salesperson, 1, None).await;
+    let mut cfg = CrmConfig::default();
+    cfg.allocation.rules = vec![AllocationRule::new(
+        "all",
+        Strategy::RoundRobin,
+        vec![sales],
+    )];
+    crm.configure(&t, cfg).await.unwrap();
+    for a in crm
+        .allocate(&t, &chosen, &IdempotencyKey::from_static("alloc"))
+        .await
+        .unwrap()
+    {
+        assert!(
+            matches!(a, Allocation::Assigned { to, .. } if to == sales),
+            "{a:?}"
+        );
+    }
+    crm.merge(
+        &t,
+        ordered[5],
+        ordered[395],
+        &Actor::system("ops"),
+        &IdempotencyKey::from_static("merge"),
+    )
+    .await
+    .unwrap();
+
+    for query in [
+        LeadQuery::new().owner(sales).limit(5),
+        LeadQuery::new().stage(Stage::Assigned).limit(5),
+        LeadQuery::new()
+            .owner(sales)
+            .stage(Stage::Assigned)
+            .limit(5),
+    ] {
+        let page = crm.find_leads(&t, &query).await.unwrap();
+        let got: Vec<_> = page.items.iter().map(|l| l.id).collect();
+        assert_eq!((got, page.next), (chosen.clone(), None), "{query:?}");
+    }
+    // Pages of two through the owner's leads: each once, in id order.
+    let mut query = LeadQuery::new().owner(sales).limit(2);
+    let mut seen = Vec::new();
+    loop {
+        let page = crm.find_leads(&t, &query).await.unwrap();
+        assert!(page.items.len() <= 2);
+        seen.extend(page.items.iter().map(|l| l.id));
+        match page.next {
+            Some(next) => query = query.after(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen, chosen);
+    // The index narrows, every other condition still holds.
+    assert!(crm
+        .find_leads(&t, &LeadQuery::new().owner(sales).source(Source::OwnSite))
+        .await
+        .unwrap()
+        .items
+        .is_empty());
+    assert!(crm
+        .find_leads(&t, &LeadQuery::new().owner(sales).stage(Stage::New))
+        .await
+        .unwrap()
+        .items
+        .is_empty());
+    let merged = crm
+        .find_leads(&t, &LeadQuery::new().status(StatusFilter::Merged).limit(1))
+        .await
+        .unwrap();
+    let got: Vec<_> = merged.items.iter().map(|l| l.id).collect();
+    assert_eq!((got, merged.next), (vec![ordered[395]], None));
 }

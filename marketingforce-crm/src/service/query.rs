@@ -151,6 +151,23 @@ impl LeadQuery {
         Ok(limit)
     }
 
+    /// The stored index a query reads through, the most selective first: its owner, its stage,
+    /// a status other than live; `None` reads the whole collection. The index only narrows
+    /// the leads examined: every condition is still checked on each.
+    fn index(&self) -> Option<(&'static str, String)> {
+        if let Some(owner) = self.owner {
+            return Some(("owner", owner.to_string()));
+        }
+        if let Some(stage) = self.stage {
+            return Some(("stage", stage.as_str().to_string()));
+        }
+        match self.status {
+            StatusFilter::Merged => Some(("status", "merged".to_string())),
+            StatusFilter::Erased => Some(("status", "erased".to_string())),
+            StatusFilter::Active | StatusFilter::Any => None,
+        }
+    }
+
     /// Whether `lead` matches every condition.
     pub fn matches(&self, lead: &Lead) -> bool {
         self.status.matches(&lead.status)
@@ -168,8 +185,12 @@ impl Crm {
     /// A page of `tenant`'s leads matching `query`, in id order. The page holds at most the
     /// query's limit; it can be shorter and still have a [`next`](Page::next) cursor when a
     /// selective filter had to skip many leads (each call examines a bounded number of stored
-    /// leads). Lead records carry no personal data; read contacts through the access-controlled
-    /// calls. Reads the store directly, so it is current across processes.
+    /// leads). A query by owner, by stage, or for merged or erased leads examines only the
+    /// leads the store indexes under that value (the owner first, then the stage), so its
+    /// pages are full however many other leads the tenant has; the other filters (tag, source,
+    /// last update) are checked lead by lead. Lead records carry no personal data; read
+    /// contacts through the access-controlled calls. Reads the store directly, so it is current
+    /// across processes.
     ///
     /// # Errors
     /// A validation error naming `limit` or `tag`; backend or decoding errors.
@@ -177,20 +198,19 @@ impl Crm {
         let limit = query.check()?;
         let budget = limit.saturating_mul(LeadQuery::SCAN_FACTOR);
         let collection = self.leads();
+        let index = query.index();
         let mut items = Vec::with_capacity(limit);
         let mut after = query.after.clone();
         let mut scanned = 0usize;
         loop {
-            let want = (budget - scanned).clamp(1, 500);
-            let page = collection
-                .list(
-                    tenant,
-                    &PageRequest {
-                        limit: want,
-                        after: after.clone(),
-                    },
-                )
-                .await?;
+            let request = PageRequest {
+                limit: (budget - scanned).clamp(1, 500),
+                after: after.clone(),
+            };
+            let page = match &index {
+                Some((name, value)) => collection.lookup(tenant, name, value, &request).await?,
+                None => collection.list(tenant, &request).await?,
+            };
             for (i, lead) in page.items.iter().enumerate() {
                 scanned += 1;
                 if query.matches(&lead.value) {
