@@ -1,5 +1,6 @@
 //! `Crm::find_leads`: filters by status, stage, source and last update, bounded pages that
-//! cover every match exactly once, queries answered through the store's indexes, typed
+//! cover every match exactly once, queries answered through the store's indexes (memory,
+//! SQLite, and PostgreSQL when `MARKETINGFORCE_TEST_POSTGRES_URL` is set), typed
 //! refusals of bad queries, tenant isolation.
 
 mod common;
@@ -197,6 +198,17 @@ fn queries_by_owner_stage_or_status_read_the_index_and_answer_full_pages() {
         // The same through SQLite's index table.
         let dir = tempfile::tempdir().unwrap();
         let store = marketingforce_core::storage::SqliteStore::open(dir.path().join("q.db"))
+            .await
+            .unwrap();
+        indexed_queries(Env::on(std::sync::Arc::new(store), CrmConfig::default())).await;
+        // And PostgreSQL's, when a server is given.
+        let Ok(url) = std::env::var("MARKETINGFORCE_TEST_POSTGRES_URL") else {
+            eprintln!("skipped on PostgreSQL: MARKETINGFORCE_TEST_POSTGRES_URL is not set");
+            return;
+        };
+        let options =
+            marketingforce_core::storage::PostgresOptions::new(url).schema("mf_crm_queries");
+        let store = marketingforce_core::storage::PostgresStore::connect_with(options)
             .await
             .unwrap();
         indexed_queries(Env::on(std::sync::Arc::new(store), CrmConfig::default())).await;
