@@ -177,8 +177,9 @@ fn process_cpu() -> Option<Duration> {
     Some(Duration::from_millis((utime + stime) * 10))
 }
 
-/// What [`through_crm`] measured: the capture's time, its process CPU time where known, and
-/// where each capture ended up; with `history`, the [`Histories`] read afterwards.
+/// What [`through_crm`] measured: the capture's time, its process CPU time where known, where
+/// each capture ended up; with `history`, the [`Histories`] read afterwards; and the
+/// [`Rebuilt`] state.
 type Captured = (
     Duration,
     Option<Duration>,

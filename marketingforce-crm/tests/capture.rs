@@ -954,20 +954,27 @@ async fn partition(
     (rows, survivors)
 }
 
+/// The requests of `leads` synthetic captures, 30% of them planted duplicates.
+fn synthetic(leads: usize, seed: u64) -> Vec<CaptureRequest> {
+    use marketingforce_crm::synth::{Synth, SynthConfig};
+    Synth::new(SynthConfig {
+        leads,
+        duplicate_rate: 0.3,
+        seed,
+    })
+    .generate()
+    .into_iter()
+    .map(|d| d.request)
+    .collect()
+}
+
 #[test]
 fn a_large_batch_decides_and_stores_what_captures_one_by_one_do() {
     // Batches large enough for their per-row work to run on several threads, the second
     // joining well over a hundred leads the first stored (their vaults are opened on several
     // threads too), against the same rows captured one call at a time.
-    use marketingforce_crm::synth::{Synth, SynthConfig};
     run(async {
-        let data = Synth::new(SynthConfig {
-            leads: 1_600,
-            duplicate_rate: 0.3,
-            seed: 11,
-        })
-        .generate();
-        let reqs: Vec<CaptureRequest> = data.iter().map(|d| d.request.clone()).collect();
+        let reqs = synthetic(1_600, 11);
         let batched = Env::new(CrmConfig::default());
         let single = Env::new(CrmConfig::default());
         // After the last synthetic capture time.
@@ -1124,15 +1131,8 @@ fn a_state_rebuilt_over_several_pages_decides_as_the_live_one() {
     // More leads than a rebuild reads per page (1,000), with merges by capture, a merge by
     // hand and an un-merge (two leads kept apart): a process that rebuilds the tenant's state
     // from storage decides the next captures exactly as the process that built it live.
-    use marketingforce_crm::synth::{Synth, SynthConfig};
     run(async {
-        let data = Synth::new(SynthConfig {
-            leads: 2_700,
-            duplicate_rate: 0.3,
-            seed: 23,
-        })
-        .generate();
-        let reqs: Vec<CaptureRequest> = data.iter().map(|d| d.request.clone()).collect();
+        let reqs = synthetic(2_700, 23);
         let (first, next) = reqs.split_at(2_300);
         let live = Env::new(CrmConfig::default());
         let mut rebuilt = Env::new(CrmConfig::default());
