@@ -285,7 +285,7 @@ async fn run(args: Args) -> Result<(), String> {
         return Err("the site written differs from the one published".into());
     }
     println!(
-        "wrote {0}/report.html, {0}/site/ (open site/index.html), {0}/{2}poster.svg, {0}/figures.json in {1:.1} s",
+        "wrote {0}/report.html, {0}/site/ (open site/index.html), {2}{0}/poster.svg, {0}/figures.json in {1:.1} s",
         args.out.display(),
         started.elapsed().as_secs_f64(),
         if png.is_ok() {
