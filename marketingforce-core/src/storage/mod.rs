@@ -235,7 +235,7 @@ pub use page::{Cursor, Page, PageRequest};
 pub use postgres::{PostgresOptions, PostgresStore};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
-pub use typed::{Collection, EncodedEntity, Entity, Journal, Versioned};
+pub use typed::{decode_record, Collection, EncodedEntity, Entity, Journal, Versioned};
 
 use crate::error::{Result, VersionState};
 use crate::tenant::TenantId;

@@ -55,15 +55,43 @@ impl<E: Entity> Versioned<E> {
 }
 
 fn decode<E: DeserializeOwned>(collection: &str, record: Record) -> Result<Versioned<E>> {
-    serde_json::from_slice(&record.value)
-        .map(|value| Versioned {
-            value,
-            version: record.version,
-        })
-        .map_err(|e| Error::Serialization {
-            what: format!("{collection}/{}", record.key),
-            reason: e.to_string(),
-        })
+    decode_record(collection, &record).map(|value| Versioned {
+        value,
+        version: record.version,
+    })
+}
+
+/// The value of a record of `collection` decoded as a `T`, as [`Collection`] decodes its
+/// entities (the same error, naming the record), without taking the record: to decode a page
+/// of records on other threads, or to read only some fields of an entity (a `T` declaring
+/// fewer of them; serde skips the rest).
+///
+/// ```
+/// use marketingforce_core::storage::{decode_record, Record};
+///
+/// #[derive(Debug, serde::Deserialize)]
+/// struct Stage {
+///     stage: String,
+/// }
+///
+/// let record = Record {
+///     key: "lead_1".into(),
+///     version: 3,
+///     value: br#"{"stage":"new","score":7}"#.to_vec(),
+/// };
+/// let read: Stage = decode_record("crm.leads", &record).unwrap();
+/// assert_eq!(read.stage, "new");
+/// let refused = decode_record::<Stage>("crm.leads", &Record { value: b"{}".to_vec(), ..record });
+/// assert!(refused.unwrap_err().to_string().contains("crm.leads/lead_1"));
+/// ```
+///
+/// # Errors
+/// [`Error::Serialization`] naming the record (`collection/key`) when it is not a `T`.
+pub fn decode_record<T: DeserializeOwned>(collection: &str, record: &Record) -> Result<T> {
+    serde_json::from_slice(&record.value).map_err(|e| Error::Serialization {
+        what: format!("{collection}/{}", record.key),
+        reason: e.to_string(),
+    })
 }
 
 /// An entity encoded for a batch and checked to belong to its tenant, not yet put: encode many

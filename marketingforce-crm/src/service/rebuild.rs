@@ -1,8 +1,8 @@
 //! Reading what a rebuild of a tenant's state needs from its leads and vaults.
 //!
 //! A process rebuilds a tenant's state at its first command for the tenant and whenever
-//! another process wrote the tenant since (see [`Crm::state`](super::Crm)), so its time is
-//! paid per command under random routing. The leads and vaults are read a page at a time; a
+//! another process wrote the tenant since (`Crm::state`), so its time is paid per command
+//! under random routing. The leads and vaults are read a page at a time; a
 //! page's records are decoded over the cores — a lead only as far as the state needs it
 //! ([`LeadOutline`]), a vault opened and turned into the match keys of its contributions — and
 //! handed back in key order, so the state is built exactly as from whole collections.
@@ -11,9 +11,8 @@
 
 use std::collections::BTreeMap;
 
-use marketingforce_core::storage::{Entity, PageRequest, Record};
+use marketingforce_core::storage::{decode_record, Entity, PageRequest, Record};
 use marketingforce_core::tenant::TenantId;
-use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use super::Crm;
@@ -42,20 +41,8 @@ pub(super) struct LeadOutline {
 
 impl LeadOutline {
     fn decode(record: &Record) -> Result<LeadOutline> {
-        decode(Lead::COLLECTION, record)
+        Ok(decode_record(Lead::COLLECTION, record)?)
     }
-}
-
-/// A record of `collection` decoded as the typed collections decode it (the same error,
-/// naming the record), without taking it.
-fn decode<T: DeserializeOwned>(collection: &str, record: &Record) -> Result<T> {
-    serde_json::from_slice(&record.value).map_err(|e| {
-        marketingforce_core::Error::Serialization {
-            what: format!("{collection}/{}", record.key),
-            reason: e.to_string(),
-        }
-        .into()
-    })
 }
 
 /// Every page of `collection`, in key order, each mapped by `f` (on the calling thread).
@@ -101,7 +88,7 @@ pub(super) async fn vault_keys(
 ) -> Result<()> {
     each_page(crm, tenant, VaultRecord::COLLECTION, |records| {
         let keyed = par::map(records, |record| {
-            let vault: VaultRecord = decode(VaultRecord::COLLECTION, record)?;
+            let vault: VaultRecord = decode_record(VaultRecord::COLLECTION, record)?;
             let pii = crm.open_vault(tenant, &vault)?;
             let mut by_origin: BTreeMap<LeadId, Vec<MatchKeys>> = BTreeMap::new();
             by_origin.entry(vault.lead).or_default();
