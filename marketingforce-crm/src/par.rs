@@ -73,38 +73,16 @@ pub(crate) fn map_with<T: Sync, S, R: Send>(
     })
 }
 
-/// `f` of every item, taking it: what `f` does not keep is dropped on the thread that ran it,
-/// so freeing a batch's working copies is spread over the cores too. `min_rows` is the least
-/// number of rows worth a thread of their own ([`MIN_ROWS_PER_THREAD`] for light work; less
-/// for heavier rows, such as opening a sealed vault).
-pub(crate) fn map_owned<T: Send, R: Send>(
-    items: Vec<T>,
+/// [`map`] for heavier rows: `min_rows` is the least number of rows worth a thread of their own
+/// ([`MIN_ROWS_PER_THREAD`] is for light work; fewer for rows such as opening a sealed vault).
+pub(crate) fn map_heavy<T: Sync, R: Send>(
+    items: &[T],
     min_rows: usize,
-    f: impl Fn(T) -> R + Sync,
-) -> Vec<R> {
-    map_owned_with(items, min_rows, || (), |_, t| f(t))
-}
-
-/// [`map_owned`] with a state per thread, as [`map_with`].
-pub(crate) fn map_owned_with<T: Send, S, R: Send>(
-    items: Vec<T>,
-    min_rows: usize,
-    init: impl Fn() -> S + Sync,
-    f: impl Fn(&mut S, T) -> R + Sync,
+    f: impl Fn(&T) -> R + Sync,
 ) -> Vec<R> {
     let n = threads_for(items.len(), min_rows);
-    let size = block_rows(items.len(), n);
-    // Blocks are cut from the end, so each item is moved once.
-    let mut blocks = Vec::with_capacity(items.len().div_ceil(size));
-    let mut rest = items;
-    while rest.len() > size {
-        blocks.push(rest.split_off(rest.len() - size));
-    }
-    blocks.push(rest);
-    blocks.reverse();
-    run_blocks(blocks, n, init, |state, block| {
-        block.into_iter().map(|t| f(state, t)).collect()
-    })
+    let blocks: Vec<&[T]> = items.chunks(block_rows(items.len(), n)).collect();
+    run_blocks(blocks, n, || (), |_, block| block.iter().map(&f).collect())
 }
 
 /// The results of the blocks one thread took, each with its block's number.
@@ -264,7 +242,7 @@ mod tests {
     }
 
     #[test]
-    fn owned_items_are_mapped_in_order_and_each_exactly_once_at_every_size() {
+    fn heavy_rows_are_mapped_in_order_and_each_exactly_once_at_every_size() {
         for (n, min) in [
             (0, 1),
             (1, 1),
@@ -276,18 +254,10 @@ mod tests {
         ] {
             let items: Vec<String> = (0..n).map(|i| i.to_string()).collect();
             let expected: Vec<usize> = (0..n).map(|i| i * 2).collect();
-            let got = map_owned(items, min, |s| {
+            let got = map_heavy(&items, min, |s| {
                 s.parse::<usize>().map_or(usize::MAX, |v| v * 2)
             });
             assert_eq!(got, expected, "{n} items, {min} per thread");
         }
-    }
-
-    #[test]
-    fn owned_items_get_a_state_per_thread() {
-        let items: Vec<u32> = (0..1000).collect();
-        let seen = map_owned_with(items, 100, numbered(), |s, _| count(s));
-        assert_eq!(seen.len(), 1000);
-        check_states(&seen, threads_for(1000, 100));
     }
 }

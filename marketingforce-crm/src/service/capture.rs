@@ -2,7 +2,7 @@
 //! un-merge.
 
 use chrono::{DateTime, Utc};
-use marketingforce_core::storage::{Entity, Expect, Versioned};
+use marketingforce_core::storage::{decode_record, Entity, Expect, Versioned};
 use marketingforce_core::telemetry::operation;
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::IdempotencyKey;
@@ -123,7 +123,7 @@ impl ImportReport {
 type Row<'a> = (usize, std::result::Result<&'a CaptureRequest, &'a CrmError>);
 
 /// Stored leads and vaults a batch decodes and opens per thread at least (see
-/// [`par::map_owned`]).
+/// [`par::map_heavy`]).
 const VAULTS_PER_THREAD: usize = 64;
 
 /// Rows per storage batch of an import (group commit).
@@ -796,21 +796,29 @@ impl Crm {
             .get_many(tenant, VaultRecord::COLLECTION, &keys)
             .await?;
         // Decoding a lead, and decoding and opening its vault (decrypting it), cost several
-        // microseconds each: a batch's are done over the cores.
-        let read = par::map_owned(
-            leads.into_iter().zip(vaults).collect(),
-            VAULTS_PER_THREAD,
-            |(lead, vault)| {
-                let lead = lead.map(Versioned::<Lead>::decode).transpose()?;
-                let vault = vault
-                    .map(|v| {
-                        let v = Versioned::<VaultRecord>::decode(v)?;
-                        Ok::<_, CrmError>((self.open_vault(tenant, &v.value)?, v.version))
+        // microseconds each: a batch's are done over the cores. The threads only read the
+        // records; this thread, which read them, frees them (see `par`).
+        let records: Vec<_> = leads.into_iter().zip(vaults).collect();
+        let read = par::map_heavy(&records, VAULTS_PER_THREAD, |(lead, vault)| {
+            let lead = lead
+                .as_ref()
+                .map(|r| {
+                    decode_record::<Lead>(Lead::COLLECTION, r).map(|value| Versioned {
+                        value,
+                        version: r.version,
                     })
-                    .transpose()?;
-                Ok::<_, CrmError>((lead, vault))
-            },
-        );
+                })
+                .transpose()?;
+            let vault = vault
+                .as_ref()
+                .map(|r| {
+                    let v: VaultRecord = decode_record(VaultRecord::COLLECTION, r)?;
+                    Ok::<_, CrmError>((self.open_vault(tenant, &v)?, r.version))
+                })
+                .transpose()?;
+            Ok::<_, CrmError>((lead, vault))
+        });
+        drop(records);
         for (id, read) in ids.iter().zip(read) {
             let (lead, vault) = read?;
             let v = lead.ok_or(CrmError::LeadNotFound(*id))?;
