@@ -188,7 +188,36 @@ impl FoldedDfa {
         let mut sid = self.start;
         let mut found = None;
         let mut i = at;
-        while let Some(&b) = hay.get(i) {
+        loop {
+            // Through ordinary states four bytes at a time, stopping before the first
+            // transition into a special one, which the step below takes.
+            while let Some(four) = hay.get(i..i + 4) {
+                let next =
+                    |s: u32, b: u8| trans[(s + u32::from(self.raw_class[b as usize])) as usize];
+                let s1 = next(sid, four[0]);
+                if s1 <= self.max_special {
+                    break;
+                }
+                let s2 = next(s1, four[1]);
+                if s2 <= self.max_special {
+                    (sid, i) = (s1, i + 1);
+                    break;
+                }
+                let s3 = next(s2, four[2]);
+                if s3 <= self.max_special {
+                    (sid, i) = (s2, i + 2);
+                    break;
+                }
+                let s4 = next(s3, four[3]);
+                if s4 <= self.max_special {
+                    (sid, i) = (s3, i + 3);
+                    break;
+                }
+                (sid, i) = (s4, i + 4);
+            }
+            let Some(&b) = hay.get(i) else {
+                return found;
+            };
             let prev = sid;
             sid = trans[(sid + u32::from(self.raw_class[b as usize])) as usize];
             i += 1;
@@ -210,7 +239,6 @@ impl FoldedDfa {
                 }
             }
         }
-        found
     }
 
     /// Feed the character starting at `p` (a dropped or folded one, or CJK punctuation) from
@@ -340,6 +368,36 @@ mod tests {
         // Trailing noise is not part of a match; leading noise neither.
         assert_eq!(all(&d, " ★最好★ "), [(0, "最好".to_string())]);
         assert_eq!(all(&d, "No. 1"), [(1, "No. 1".to_string())]);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+
+        /// Any text over the terms' characters and the folded or dropped ones (full width,
+        /// case, spaces, zero-width, punctuation): the same matches as aho-corasick over its
+        /// normalised form, whether the walk takes the four-byte loop or the step.
+        #[test]
+        fn random_texts_agree_with_aho_corasick_over_normalised_text(
+            picks in proptest::collection::vec(0usize..24, 0..80),
+        ) {
+            use crate::compliance::normalize::Normalized;
+            const PIECES: [&str; 24] = [
+                "最", "好", "的", "全", "国", "第", "一", "a", "b", "c", "d", "A", "Ｂ",
+                " ", "\u{200B}", "。", "，", "★", "．", "ab", "最好", "第一", "x", "服务",
+            ];
+            let terms = ["最好", "最好的", "好的", "全国第一", "第一", "ab", "abc", "bcd", "。最"];
+            let d = dfa(&terms);
+            let keys: Vec<String> = terms.iter().map(|t| normalize_term(t)).collect();
+            let ac = aho_corasick::AhoCorasick::builder()
+                .match_kind(MatchKind::LeftmostLongest)
+                .build(&keys)
+                .unwrap();
+            let text: String = picks.iter().map(|&i| PIECES[i]).collect();
+            let n = Normalized::of(&text);
+            let want: Vec<u32> = ac.find_iter(&n.text).map(|m| m.pattern().as_u32()).collect();
+            let got: Vec<u32> = all(&d, &text).into_iter().map(|(p, _)| p).collect();
+            proptest::prop_assert_eq!(got, want, "{:?}", text);
+        }
     }
 
     #[test]
