@@ -157,6 +157,7 @@ REPORTED = [
     "crm.capture.recall",
     "crm.capture.engine_memory",
     "crm.capture_path.history",
+    "crm.capture_path.history_indexing",
     "crm.capture_path.rebuild_memory",
     "crm.capture_path.rebuild_sqlite",
     "ads.ledger.durable_postgres_batch_1000",

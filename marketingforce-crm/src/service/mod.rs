@@ -4,6 +4,7 @@
 mod access;
 mod allocate;
 mod capture;
+mod history;
 mod lifecycle;
 mod query;
 mod rebuild;
@@ -1103,23 +1104,19 @@ impl Crm {
 
     /// The history of a lead, oldest first.
     ///
-    /// The tenant's history journal holds every lead's entries: it is read a page at a time
-    /// (memory holds one page and the lead's entries), and only the entries that name the lead
-    /// are decoded. The time still grows with the tenant's history, not the lead's (the
-    /// `capture_path` benchmark reports it).
+    /// The tenant's history journal holds every lead's entries. An index of it by lead, kept
+    /// beside it up to a watermark, gives the lead's entries up to there; the entries after
+    /// the watermark are scanned a page at a time (only those that name the lead are decoded).
+    /// A read that scanned many entries past the watermark indexes the next ones (best effort:
+    /// the answer never depends on it), so the time follows the lead's history and the entries
+    /// written since the last indexing, not the tenant's whole history. The `capture_path`
+    /// benchmark reports it.
     ///
     /// # Errors
-    /// Backend errors; a decoding error for an entry that names the lead.
+    /// Backend errors; a decoding error for an entry of the lead, or for its index record.
     #[operation("crm.history", tenant = tenant)]
     pub async fn history(&self, tenant: &TenantId, id: &LeadId) -> Result<Vec<LeadEvent>> {
-        scan::entries_about(
-            self.store.as_ref(),
-            tenant,
-            HISTORY_JOURNAL,
-            std::slice::from_ref(id),
-            |e: &LeadEvent| e.lead == *id,
-        )
-        .await
+        history::of_lead(self.store.as_ref(), tenant, id).await
     }
 
     /// The live lead holding `lead` now (itself, or the survivor it was merged into).
