@@ -100,8 +100,9 @@ pub(crate) async fn of_lead(
             let index: LeadHistoryIndex = decode_record(LeadHistoryIndex::COLLECTION, &r)?;
             let upto: Vec<u64> = index.seqs.into_iter().filter(|&s| s <= head).collect();
             for run in runs(&upto) {
+                // Sequence numbers start at 1 (a record saying 0 reads from the start).
                 let page = store
-                    .read_journal(tenant, HISTORY_JOURNAL, run[0] - 1, run.len())
+                    .read_journal(tenant, HISTORY_JOURNAL, run[0].saturating_sub(1), run.len())
                     .await?;
                 for entry in page.iter().filter(|e| run.contains(&e.seq)) {
                     let e: LeadEvent = scan::decode_entry(HISTORY_JOURNAL, entry)?;
