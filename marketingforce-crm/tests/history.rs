@@ -110,20 +110,9 @@ fn history_reads_its_index_and_the_entries_after_it_as_the_whole_journal() {
     run(async {
         indexed_history(Env::new(CrmConfig::default())).await;
         let dir = tempfile::tempdir().unwrap();
-        let store = marketingforce_core::storage::SqliteStore::open(dir.path().join("h.db"))
-            .await
-            .unwrap();
-        indexed_history(Env::on(Arc::new(store), CrmConfig::default())).await;
-        let Ok(url) = std::env::var("MARKETINGFORCE_TEST_POSTGRES_URL") else {
-            eprintln!("skipped on PostgreSQL: MARKETINGFORCE_TEST_POSTGRES_URL is not set");
-            return;
-        };
-        let options =
-            marketingforce_core::storage::PostgresOptions::new(url).schema("mf_crm_history");
-        let store = marketingforce_core::storage::PostgresStore::connect_with(options)
-            .await
-            .unwrap();
-        indexed_history(Env::on(Arc::new(store), CrmConfig::default())).await;
+        for store in common::durable_stores(dir.path(), "mf_crm_history").await {
+            indexed_history(Env::on(store, CrmConfig::default())).await;
+        }
     });
 }
 

@@ -195,23 +195,11 @@ fn a_selective_query_answers_a_short_page_with_a_cursor() {
 fn queries_by_owner_stage_or_status_read_the_index_and_answer_full_pages() {
     run(async {
         indexed_queries(Env::new(CrmConfig::default())).await;
-        // The same through SQLite's index table.
+        // The same through SQLite's index table, and PostgreSQL's when a server is given.
         let dir = tempfile::tempdir().unwrap();
-        let store = marketingforce_core::storage::SqliteStore::open(dir.path().join("q.db"))
-            .await
-            .unwrap();
-        indexed_queries(Env::on(std::sync::Arc::new(store), CrmConfig::default())).await;
-        // And PostgreSQL's, when a server is given.
-        let Ok(url) = std::env::var("MARKETINGFORCE_TEST_POSTGRES_URL") else {
-            eprintln!("skipped on PostgreSQL: MARKETINGFORCE_TEST_POSTGRES_URL is not set");
-            return;
-        };
-        let options =
-            marketingforce_core::storage::PostgresOptions::new(url).schema("mf_crm_queries");
-        let store = marketingforce_core::storage::PostgresStore::connect_with(options)
-            .await
-            .unwrap();
-        indexed_queries(Env::on(std::sync::Arc::new(store), CrmConfig::default())).await;
+        for store in common::durable_stores(dir.path(), "mf_crm_queries").await {
+            indexed_queries(Env::on(store, CrmConfig::default())).await;
+        }
     });
 }
 

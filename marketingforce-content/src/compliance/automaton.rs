@@ -370,6 +370,41 @@ mod tests {
         assert_eq!(all(&d, "No. 1"), [(1, "No. 1".to_string())]);
     }
 
+    /// The terms of the comparisons with aho-corasick: overlapping ones, a prefix of another,
+    /// ASCII ones and one that starts with CJK punctuation.
+    const TERMS: [&str; 9] = [
+        "最好",
+        "最好的",
+        "好的",
+        "全国第一",
+        "第一",
+        "ab",
+        "abc",
+        "bcd",
+        "。最",
+    ];
+
+    /// The patterns matched in `text` by the folded automaton of [`TERMS`] and by aho-corasick
+    /// over `text` normalised (leftmost-longest both).
+    fn both_ways(text: &str) -> (Vec<u32>, Vec<u32>) {
+        use crate::compliance::normalize::Normalized;
+        let keys: Vec<String> = TERMS.iter().map(|t| normalize_term(t)).collect();
+        let ac = aho_corasick::AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostLongest)
+            .build(&keys)
+            .unwrap();
+        let n = Normalized::of(text);
+        let want = ac
+            .find_iter(&n.text)
+            .map(|m| m.pattern().as_u32())
+            .collect();
+        let got = all(&dfa(&TERMS), text)
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect();
+        (got, want)
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
 
@@ -380,58 +415,25 @@ mod tests {
         fn random_texts_agree_with_aho_corasick_over_normalised_text(
             picks in proptest::collection::vec(0usize..24, 0..80),
         ) {
-            use crate::compliance::normalize::Normalized;
             const PIECES: [&str; 24] = [
                 "最", "好", "的", "全", "国", "第", "一", "a", "b", "c", "d", "A", "Ｂ",
                 " ", "\u{200B}", "。", "，", "★", "．", "ab", "最好", "第一", "x", "服务",
             ];
-            let terms = ["最好", "最好的", "好的", "全国第一", "第一", "ab", "abc", "bcd", "。最"];
-            let d = dfa(&terms);
-            let keys: Vec<String> = terms.iter().map(|t| normalize_term(t)).collect();
-            let ac = aho_corasick::AhoCorasick::builder()
-                .match_kind(MatchKind::LeftmostLongest)
-                .build(&keys)
-                .unwrap();
             let text: String = picks.iter().map(|&i| PIECES[i]).collect();
-            let n = Normalized::of(&text);
-            let want: Vec<u32> = ac.find_iter(&n.text).map(|m| m.pattern().as_u32()).collect();
-            let got: Vec<u32> = all(&d, &text).into_iter().map(|(p, _)| p).collect();
+            let (got, want) = both_ways(&text);
             proptest::prop_assert_eq!(got, want, "{:?}", text);
         }
     }
 
     #[test]
     fn agrees_with_aho_corasick_over_normalised_text() {
-        use crate::compliance::normalize::Normalized;
-        let terms = [
-            "最好",
-            "最好的",
-            "好的",
-            "全国第一",
-            "第一",
-            "ab",
-            "abc",
-            "bcd",
-            "。最",
-        ];
-        let d = dfa(&terms);
-        let keys: Vec<String> = terms.iter().map(|t| normalize_term(t)).collect();
-        let ac = aho_corasick::AhoCorasick::builder()
-            .match_kind(MatchKind::LeftmostLongest)
-            .build(&keys)
-            .unwrap();
         for text in [
             "全国第一的最好的服务",
             "A B C D，最＊好的。最好",
             "abcd abc ab。最好 的 bcd",
             "全 国 第 一 。 最",
         ] {
-            let n = Normalized::of(text);
-            let want: Vec<u32> = ac
-                .find_iter(&n.text)
-                .map(|m| m.pattern().as_u32())
-                .collect();
-            let got: Vec<u32> = all(&d, text).into_iter().map(|(p, _)| p).collect();
+            let (got, want) = both_ways(text);
             assert_eq!(got, want, "{text}");
         }
     }

@@ -19,6 +19,27 @@ pub fn run<F: std::future::Future>(f: F) -> F::Output {
         .block_on(f)
 }
 
+/// The durable stores a test runs on besides memory: a SQLite file in `dir`, and PostgreSQL
+/// (schema `schema`) when `MARKETINGFORCE_TEST_POSTGRES_URL` is set (else a message says that
+/// part is skipped).
+pub async fn durable_stores(dir: &std::path::Path, schema: &str) -> Vec<Arc<dyn Store>> {
+    let sqlite = marketingforce_core::storage::SqliteStore::open(dir.join("test.db"))
+        .await
+        .expect("sqlite");
+    let mut out: Vec<Arc<dyn Store>> = vec![Arc::new(sqlite)];
+    match std::env::var("MARKETINGFORCE_TEST_POSTGRES_URL") {
+        Ok(url) => {
+            let options = marketingforce_core::storage::PostgresOptions::new(url).schema(schema);
+            let pg = marketingforce_core::storage::PostgresStore::connect_with(options)
+                .await
+                .expect("postgres");
+            out.push(Arc::new(pg));
+        }
+        Err(_) => eprintln!("skipped on PostgreSQL: MARKETINGFORCE_TEST_POSTGRES_URL is not set"),
+    }
+    out
+}
+
 pub struct Env {
     pub store: Arc<dyn Store>,
     pub keys: Arc<KeyRing>,
