@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::future::Future;
 use std::sync::Arc;
 
 use common::{run, Env};
@@ -216,5 +217,55 @@ fn a_failed_indexing_changes_no_answer() {
             assert_eq!(watermark(store, t).await, Some(head), "{fault:?}");
             check_index(store, t).await;
         }
+    });
+}
+
+/// A read that got the watermark, then waited while another process indexed past it, finds the
+/// lead's record holding entries past that watermark: it takes those from its own scan of the
+/// entries after the watermark, once each.
+#[test]
+fn a_read_overtaken_by_another_process_s_indexing_repeats_no_entry() {
+    run(async {
+        let env = Env::new(CrmConfig::default());
+        let (t, store) = (&env.tenant, &env.store);
+        let leads = capture(&env.crm, t, 0..2_500, "a").await;
+        let lead = leads[5];
+        // Indexed up to here; then entries after the watermark, the lead's among them.
+        env.crm.history(t, &lead).await.unwrap();
+        let first = watermark(store, t).await.unwrap();
+        let mut again: Vec<CaptureRequest> = (2_500..5_000).map(row).collect();
+        again[10] = row(5).company("再次留资");
+        for (i, chunk) in again.chunks(1_000).enumerate() {
+            let key = IdempotencyKey::new(format!("b{i}")).unwrap();
+            env.crm.capture_batch(t, chunk, &key).await.unwrap();
+        }
+        let want = from_journal(store, t, lead).await;
+        // This process's calls to the store suspend once each, as over a network.
+        let faulty = Arc::new(FaultyStore::new(store.clone(), FaultPlan::new(9)));
+        faulty.suspend_at_every_call(true);
+        let slow = Crm::builder(
+            &marketingforce_core::env::Env::builder(faulty.clone())
+                .keys(env.keys.clone())
+                .clock(Arc::new(env.clock.clone()))
+                .ids(env.ids.clone())
+                .build(),
+        )
+        .build()
+        .unwrap();
+        let mut read = std::pin::pin!(slow.history(t, &lead));
+        // Poll until the watermark is read and the lead's record is asked for next.
+        let calls = faulty.calls();
+        while faulty.calls() < calls + 1 {
+            let step = std::future::poll_fn(|cx| {
+                std::task::Poll::Ready(read.as_mut().poll(cx).is_pending())
+            })
+            .await;
+            assert!(step, "the read is still waiting for the store");
+        }
+        // Meanwhile another process indexes past the watermark, the lead's new entry included.
+        env.crm.history(t, &leads[6]).await.unwrap();
+        assert!(watermark(store, t).await.unwrap() > first);
+        assert_eq!(read.await.unwrap(), want);
+        check_index(store, t).await;
     });
 }
