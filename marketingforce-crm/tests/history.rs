@@ -243,15 +243,7 @@ fn a_read_overtaken_by_another_process_s_indexing_repeats_no_entry() {
         // This process's calls to the store suspend once each, as over a network.
         let faulty = Arc::new(FaultyStore::new(store.clone(), FaultPlan::new(9)));
         faulty.suspend_at_every_call(true);
-        let slow = Crm::builder(
-            &marketingforce_core::env::Env::builder(faulty.clone())
-                .keys(env.keys.clone())
-                .clock(Arc::new(env.clock.clone()))
-                .ids(env.ids.clone())
-                .build(),
-        )
-        .build()
-        .unwrap();
+        let slow = env.process_over(faulty.clone());
         let mut read = std::pin::pin!(slow.history(t, &lead));
         // Poll until the watermark is read and the lead's record is asked for next.
         let calls = faulty.calls();

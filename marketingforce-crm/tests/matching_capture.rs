@@ -399,15 +399,7 @@ fn the_review_queue_is_shared_by_processes_on_one_sqlite_file() {
         let first: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.unwrap());
         let env = Env::on(first, CrmConfig::default());
         let second: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.unwrap());
-        let two = Crm::builder(
-            &marketingforce_core::env::Env::builder(second)
-                .keys(env.keys.clone())
-                .clock(Arc::new(env.clock.clone()))
-                .ids(env.ids.clone())
-                .build(),
-        )
-        .build()
-        .unwrap();
+        let two = env.process_over(second);
         review_queue_across(&env.crm, &two, &env.tenant).await;
     });
 }

@@ -90,8 +90,14 @@ impl Env {
 
     /// A new process over the same store and keys.
     pub fn restart(&self) -> Crm {
+        self.process_over(self.store.clone())
+    }
+
+    /// A process over `store` (another connection to this world's database, or a wrapper of
+    /// its store) with this world's keys, clock, ids and configuration.
+    pub fn process_over(&self, store: Arc<dyn Store>) -> Crm {
         Crm::builder(
-            &marketingforce_core::env::Env::builder(self.store.clone())
+            &marketingforce_core::env::Env::builder(store)
                 .keys(self.keys.clone())
                 .clock(Arc::new(self.clock.clone()))
                 .ids(self.ids.clone())
