@@ -27,9 +27,13 @@ fn row(i: u32) -> CaptureRequest {
         .mobile(format!("139{i:08}"))
 }
 
-/// Capture rows `ids` in batches of 1,000; the leads, in row order.
-async fn capture(crm: &Crm, t: &TenantId, ids: std::ops::Range<u32>, tag: &str) -> Vec<LeadId> {
-    let rows: Vec<CaptureRequest> = ids.map(row).collect();
+/// The rows numbered `ids`.
+fn rows(ids: std::ops::Range<u32>) -> Vec<CaptureRequest> {
+    ids.map(row).collect()
+}
+
+/// Capture `rows` in batches of 1,000 (keys `{tag}0`, `{tag}1`, …); the leads, in row order.
+async fn capture(crm: &Crm, t: &TenantId, rows: &[CaptureRequest], tag: &str) -> Vec<LeadId> {
     let mut leads = Vec::new();
     for (i, chunk) in rows.chunks(1_000).enumerate() {
         let key = IdempotencyKey::new(format!("{tag}{i}")).unwrap();
@@ -120,7 +124,7 @@ fn history_reads_its_index_and_the_entries_after_it_as_the_whole_journal() {
 async fn indexed_history(env: Env) {
     let (crm, t, store) = (&env.crm, &env.tenant, &env.store);
     // More entries than a read scans before it indexes them.
-    let first = capture(crm, t, 0..3_000, "a").await;
+    let first = capture(crm, t, &rows(0..3_000), "a").await;
     let lead = first[10];
     assert_eq!(watermark(store, t).await, None);
     assert_eq!(
@@ -135,15 +139,9 @@ async fn indexed_history(env: Env) {
     );
     check_index(store, t).await;
     // Entries after the watermark, some of them the lead's: it is captured again.
-    let mut more: Vec<CaptureRequest> = (3_000..5_500).map(row).collect();
+    let mut more = rows(3_000..5_500);
     more[100] = row(10).company("重新留资");
-    let mut later = Vec::new();
-    for (i, chunk) in more.chunks(1_000).enumerate() {
-        let key = IdempotencyKey::new(format!("b{i}")).unwrap();
-        for r in crm.capture_batch(t, chunk, &key).await.unwrap() {
-            later.push(r.unwrap().lead());
-        }
-    }
+    let later = capture(crm, t, &more, "b").await;
     assert_eq!(later[100], lead, "the re-capture joins the lead");
     let own = from_journal(store, t, lead).await;
     assert!(own.len() >= 2);
@@ -173,7 +171,7 @@ fn two_processes_indexing_at_once_leave_one_index() {
     run(async {
         let env = Env::new(CrmConfig::default());
         let (t, store) = (&env.tenant, &env.store);
-        let leads = capture(&env.crm, t, 0..2_500, "a").await;
+        let leads = capture(&env.crm, t, &rows(0..2_500), "a").await;
         let other = env.restart();
         let lead = leads[7];
         let want = from_journal(store, t, lead).await;
@@ -200,7 +198,7 @@ fn a_failed_indexing_changes_no_answer() {
             ));
             let env = Env::on(faulty.clone(), CrmConfig::default());
             let (crm, t, store) = (&env.crm, &env.tenant, &env.store);
-            let leads = capture(crm, t, 0..2_500, "a").await;
+            let leads = capture(crm, t, &rows(0..2_500), "a").await;
             let lead = leads[42];
             let want = from_journal(store, t, lead).await;
             faulty.script_matching(fault, INDEX);
@@ -228,17 +226,14 @@ fn a_read_overtaken_by_another_process_s_indexing_repeats_no_entry() {
     run(async {
         let env = Env::new(CrmConfig::default());
         let (t, store) = (&env.tenant, &env.store);
-        let leads = capture(&env.crm, t, 0..2_500, "a").await;
+        let leads = capture(&env.crm, t, &rows(0..2_500), "a").await;
         let lead = leads[5];
         // Indexed up to here; then entries after the watermark, the lead's among them.
         env.crm.history(t, &lead).await.unwrap();
         let first = watermark(store, t).await.unwrap();
-        let mut again: Vec<CaptureRequest> = (2_500..5_000).map(row).collect();
+        let mut again = rows(2_500..5_000);
         again[10] = row(5).company("再次留资");
-        for (i, chunk) in again.chunks(1_000).enumerate() {
-            let key = IdempotencyKey::new(format!("b{i}")).unwrap();
-            env.crm.capture_batch(t, chunk, &key).await.unwrap();
-        }
+        capture(&env.crm, t, &again, "b").await;
         let want = from_journal(store, t, lead).await;
         // This process's calls to the store suspend once each, as over a network.
         let faulty = Arc::new(FaultyStore::new(store.clone(), FaultPlan::new(9)));
