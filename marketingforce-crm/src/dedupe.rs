@@ -539,6 +539,33 @@ struct Slot {
     alive: bool,
 }
 
+/// How many contributions were registered with a lead as their origin, and a running digest
+/// of their keyed digests, in order: a process catching up with another one's writes checks
+/// the lead's stored contributions against it ([`DedupeEngine::catch_up`]). In memory only,
+/// like the digests it mixes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Seen {
+    count: u32,
+    chain: u64,
+}
+
+impl Seen {
+    /// The running digest after one more contribution of keys `keys`.
+    fn then(self, keys: &MatchKeys) -> Seen {
+        use marketingforce_core::id::splitmix64;
+        let d = keys.digest.unwrap_or_default();
+        let mut chain = splitmix64(self.chain ^ (d as u64));
+        chain = splitmix64(chain ^ ((d >> 64) as u64));
+        for k in &keys.exact {
+            chain = splitmix64(chain ^ (k.mac as u64) ^ ((k.mac >> 64) as u64).rotate_left(17));
+        }
+        Seen {
+            count: self.count.saturating_add(1),
+            chain,
+        }
+    }
+}
+
 impl Slot {
     /// A live lead: not erased, merged into none.
     fn is_live(&self) -> bool {
@@ -1138,6 +1165,8 @@ enum Undo {
     Sorted(u32),
     Parent(u32, Option<u32>),
     Proposed(LeadId, LeadId),
+    /// Slot `.0`'s contributions before one more was registered.
+    Seen(u32, Seen),
 }
 
 /// The blocking rules the engine keys on (`identifier` is the exact band's job; the sorted
@@ -1156,6 +1185,9 @@ pub struct DedupeEngine {
     cfg: DedupeConfig,
     weights: Weights,
     slots: Vec<Slot>,
+    /// Per slot, the contributions registered with its lead as their origin (beside the
+    /// slots, which the matching reads, so that they stay small).
+    seen: Vec<Seen>,
     /// The slots that are live leads (alive, merged into none): kept as slots change, so
     /// [`live_count`](Self::live_count) does not scan them.
     live: usize,
@@ -1360,6 +1392,7 @@ impl DedupeEngine {
             cfg,
             weights,
             slots: Vec::new(),
+            seen: Vec::new(),
             live: 0,
             by_lead: HashMap::new(),
             exact: Default::default(),
@@ -1381,6 +1414,7 @@ impl DedupeEngine {
     pub fn with_capacity(cfg: DedupeConfig, leads: usize) -> DedupeEngine {
         let mut e = DedupeEngine::new(cfg);
         e.slots.reserve(leads);
+        e.seen.reserve(leads);
         e.by_lead.reserve(leads);
         e.exact[0].reserve(leads);
         e.digests.reserve(leads);
@@ -1438,6 +1472,7 @@ impl DedupeEngine {
         for u in log.drain(..).rev() {
             match u {
                 Undo::PushSlot => {
+                    self.seen.pop();
                     if let Some(s) = self.slots.pop() {
                         self.live -= usize::from(s.is_live());
                         self.by_lead.remove(&s.lead);
@@ -1487,6 +1522,11 @@ impl DedupeEngine {
                 }
                 Undo::Proposed(a, b) => {
                     self.proposed.remove(&(a, b));
+                }
+                Undo::Seen(s, old) => {
+                    if let Some(seen) = self.seen.get_mut(s as usize) {
+                        *seen = old;
+                    }
                 }
             }
         }
@@ -1861,6 +1901,7 @@ impl DedupeEngine {
             parent: None,
             alive: true,
         });
+        self.seen.push(Seen::default());
         self.live += 1;
         self.by_lead.insert(lead, s);
         self.log(Undo::PushSlot);
@@ -1895,6 +1936,11 @@ impl DedupeEngine {
     ///
     /// `fresh`: the lead was just created, so none of its records is known yet.
     fn register(&mut self, slot: u32, keys: &MatchKeys, probe: Option<&Probe>, fresh: bool) {
+        if let Some(seen) = self.seen.get_mut(slot as usize) {
+            let old = *seen;
+            *seen = old.then(keys);
+            self.log(Undo::Seen(slot, old));
+        }
         let lead = self.lead_of(slot);
         for k in &keys.exact {
             if let Some(i) = kind_slot(k.kind) {
@@ -2021,6 +2067,38 @@ impl DedupeEngine {
         for k in keys {
             self.register(s, k, None, false);
         }
+    }
+
+    /// Catch up with `keys`, the keys of every contribution stored with `lead` as their
+    /// origin, in stored order, after another process wrote them: registers those after the
+    /// ones this engine registered, as [`load`](Self::load) would. `false`, registering
+    /// nothing, when the ones it registered are not the first of `keys` (a contribution was
+    /// changed or removed): the engine must then be rebuilt.
+    pub(crate) fn catch_up(&mut self, lead: LeadId, keys: &[MatchKeys]) -> bool {
+        let seen = self
+            .by_lead
+            .get(&lead)
+            .and_then(|&s| self.seen.get(s as usize))
+            .copied()
+            .unwrap_or_default();
+        let known = seen.count as usize;
+        let Some((before, after)) = (known <= keys.len()).then(|| keys.split_at(known)) else {
+            return false;
+        };
+        if before.iter().fold(Seen::default(), Seen::then) != seen {
+            return false;
+        }
+        if known == 0 || !after.is_empty() {
+            self.load(lead, after);
+        }
+        true
+    }
+
+    /// What the engine knows of `lead`: `None` when it does not know it, else whether it is
+    /// alive (not erased) and the lead it was merged into, if any.
+    pub(crate) fn standing(&self, lead: LeadId) -> Option<(bool, Option<LeadId>)> {
+        let x = self.slots.get(*self.by_lead.get(&lead)? as usize)?;
+        Some((x.alive, x.parent.map(|p| self.lead_of(p))))
     }
 
     /// Record that `absorbed` was merged into `survivor` (rebuild, or a manual merge).
@@ -2195,6 +2273,34 @@ mod tests {
             kind: BlindKind::Email,
             mac,
         }
+    }
+
+    #[test]
+    fn a_catch_up_registers_the_contributions_past_those_seen_or_refuses() {
+        let k = |m: u128| MatchKeys::new().with_exact(mob(m));
+        let a = LeadId::new();
+        // This engine knows the lead's first contribution; another process stored a second.
+        let mut e = DedupeEngine::new(DedupeConfig::default());
+        e.load(a, &[k(1)]);
+        assert!(e.probe(&k(2)).is_empty());
+        assert!(e.catch_up(a, &[k(1), k(2)]));
+        assert_eq!(e.probe(&k(2)).len(), 1);
+        // Again with the same contributions: nothing to register.
+        assert!(e.catch_up(a, &[k(1), k(2)]));
+        // The contributions it registered changed, or some are gone: refused.
+        assert!(!e.catch_up(a, &[k(3), k(2)]));
+        assert!(!e.catch_up(a, &[k(1)]));
+        assert!(!e.catch_up(a, &[k(2), k(1)]));
+        // A lead it does not know is loaded whole; rolled back, it is unknown again.
+        let b = LeadId::new();
+        e.begin();
+        assert!(e.catch_up(b, &[k(4), k(5)]));
+        assert_eq!(e.standing(b), Some((true, None)));
+        assert_eq!(e.probe(&k(5)).len(), 1);
+        e.rollback();
+        assert_eq!(e.standing(b), None);
+        assert!(e.catch_up(b, &[k(4), k(5)]));
+        assert!(!e.catch_up(b, &[k(4)]));
     }
 
     #[test]

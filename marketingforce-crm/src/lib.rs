@@ -154,4 +154,4 @@ pub use service::{
     AccessEntry, AccessOutcome, CaptureOutcome, ContactExport, Crm, CrmBuilder, CrmConfig,
     ImportReport, LeadView, RowError, RowResult, TenantCrmConfig, ACCESS_LOG_JOURNAL,
 };
-pub use service::{Allocation, LeadQuery, StatusFilter, SweepReport};
+pub use service::{Allocation, LeadQuery, StateRefreshes, StatusFilter, SweepReport};

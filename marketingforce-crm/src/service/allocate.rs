@@ -76,8 +76,9 @@ impl Crm {
             let mut batch = Batch::new();
             batch.put_entity(tenant, &staff, Expect::Any)?;
             st.stale = true;
-            if let Written::Committed(position) =
-                self.commit_fenced(tenant, st.position, batch, &[]).await?
+            if let Written::Committed(position) = self
+                .commit_fenced(tenant, st.position, batch, &[], None)
+                .await?
             {
                 st.position = position;
                 st.stale = false;
@@ -395,6 +396,7 @@ impl Crm {
         staff.active = false;
         let mut work = Work::default();
         work.extra.put_entity(tenant, &staff, Expect::Any)?;
+        work.beyond_leads = true;
         let at = self.clock.now();
         let mut out = Vec::new();
         let res: Result<()> = async {

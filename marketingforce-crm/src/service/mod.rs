@@ -4,6 +4,7 @@
 mod access;
 mod allocate;
 mod capture;
+mod catch_up;
 mod history;
 mod lifecycle;
 mod query;
@@ -205,6 +206,7 @@ impl CrmBuilder {
             gate: self.gate,
             config: Arc::new(self.config),
             tenants: Mutex::default(),
+            refreshes: Refreshes::default(),
             max_clock_skew: self.max_clock_skew,
         })
     }
@@ -225,8 +227,12 @@ pub(crate) struct TenantState {
     pub stale: bool,
     /// The head of the tenant's [`WRITES_JOURNAL`] this state was built at (plus this
     /// process's own commits since). Every command's commit is conditional on it: a write
-    /// from another process moves the head, and this state is then rebuilt before it is used.
+    /// from another process moves the head, and this state then catches up with the writes
+    /// after it (or is rebuilt) before it is used.
     pub position: u64,
+    /// The owner each open, live lead's load is counted against ([`load_holder`]), so that a
+    /// catch-up can move the load of a lead another process changed.
+    pub holders: HashMap<LeadId, UserId>,
 }
 
 /// The journal every CRM write appends one entry to (the lead ids it touched, no personal
@@ -261,6 +267,34 @@ pub struct Crm {
     config: Arc<CrmConfig>,
     tenants: Mutex<HashMap<TenantId, Arc<AsyncMutex<Option<TenantState>>>>>,
     max_clock_skew: chrono::Duration,
+    refreshes: Refreshes,
+}
+
+/// How often this process brought its in-memory state of a tenant in line with the store
+/// ([`Crm::state_refreshes`]).
+#[derive(Debug, Default)]
+struct Refreshes {
+    rebuilt: std::sync::atomic::AtomicU64,
+    caught_up: std::sync::atomic::AtomicU64,
+}
+
+/// How often a [`Crm`] brought its in-memory state of a tenant (dedupe engine, allocation
+/// loads and cursors, staff, configuration) in line with the store, since it was built.
+///
+/// A process catches up with the writes other processes made since its state's position when
+/// it can do so exactly (a few reads: the journal entries, then the leads they name and their
+/// vaults); it rebuilds the state from every lead and vault of the tenant at its first command
+/// for the tenant, after a configuration or staff change, an un-merge, an erasure or a key
+/// rotation made elsewhere, after a command of its own was dropped or failed with its outcome
+/// unknown, and when it is too far behind. Many rebuilds under load point at commands of one
+/// tenant spread over many processes while its configuration or staff keep changing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StateRefreshes {
+    /// States rebuilt from every lead and vault of a tenant.
+    pub rebuilt: u64,
+    /// States caught up with other processes' writes.
+    pub caught_up: u64,
 }
 
 impl fmt::Debug for Crm {
@@ -305,6 +339,9 @@ pub(crate) struct Work {
     /// Review-queue facts (proposals, rejections), emitted as events with the batch.
     pub reviews: Vec<crate::events::ReviewFact>,
     pub extra: Batch,
+    /// The command also changes what every process keeps in memory beyond the leads (a staff
+    /// member): other processes rebuild their state instead of catching up with it.
+    pub beyond_leads: bool,
 }
 
 impl Work {
@@ -362,6 +399,11 @@ fn idempotent_by_digest(key: &str, digest: u128) -> Result<Idempotent> {
 #[derive(Debug, Serialize)]
 struct WriteEntry<'a> {
     leads: &'a [LeadId],
+    /// Present when the leads' records (and their vaults) and these facts are all the write
+    /// changed of what a process keeps in memory for the tenant, so that another process can
+    /// catch up with it ([`catch_up`]) instead of rebuilding its state.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    catch_up: Option<catch_up::Facts>,
 }
 
 /// What a fenced commit did.
@@ -523,7 +565,13 @@ impl Crm {
         let mut batch = Batch::new();
         batch.put_entity(tenant, &record, expect)?;
         // Other processes see the entry and rebuild with the new configuration.
-        batch.append_json(WRITES_JOURNAL, &WriteEntry { leads: &[] })?;
+        batch.append_json(
+            WRITES_JOURNAL,
+            &WriteEntry {
+                leads: &[],
+                catch_up: None,
+            },
+        )?;
         let version = match self.store.commit(tenant, batch).await? {
             CommitOutcome::Committed(receipt) => receipt.versions.first().copied().unwrap_or(0),
             CommitOutcome::Replayed(_) => 0,
@@ -578,9 +626,24 @@ impl Crm {
         tenant: &TenantId,
     ) -> Result<OwnedMutexGuard<Option<TenantState>>> {
         let mut guard = self.slot(tenant).lock_owned().await;
-        let current = match guard.as_ref() {
+        let current = match guard.as_mut() {
             Some(st) if !st.stale => {
-                self.store.journal_head(tenant, WRITES_JOURNAL).await? == st.position
+                let head = self.store.journal_head(tenant, WRITES_JOURNAL).await?;
+                // Behind another process's writes: catch up with them where that is exact
+                // (every read first, then the changes, so a drop leaves the state as it was).
+                head == st.position
+                    || match catch_up::read(self, tenant, st, head).await? {
+                        Some(changes) => {
+                            let done = catch_up::apply(st, changes);
+                            if done {
+                                self.refreshes
+                                    .caught_up
+                                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            }
+                            done
+                        }
+                        None => false,
+                    }
             }
             _ => false,
         };
@@ -592,6 +655,16 @@ impl Crm {
         Ok(guard)
     }
 
+    /// How often this process rebuilt its in-memory state of a tenant, and how often it caught
+    /// it up with other processes' writes (see [`StateRefreshes`]).
+    pub fn state_refreshes(&self) -> StateRefreshes {
+        use std::sync::atomic::Ordering::Relaxed;
+        StateRefreshes {
+            rebuilt: self.refreshes.rebuilt.load(Relaxed),
+            caught_up: self.refreshes.caught_up.load(Relaxed),
+        }
+    }
+
     /// Drop the in-memory state of a tenant; the next call rebuilds it from storage.
     pub fn forget_tenant(&self, tenant: &TenantId) {
         self.tenants
@@ -601,6 +674,9 @@ impl Crm {
     }
 
     async fn rebuild(&self, tenant: &TenantId) -> Result<TenantState> {
+        self.refreshes
+            .rebuilt
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         // The head first: data read after it is at least as new, so a commit made from this
         // state is refused if anything was written after the head (and never lets a write
         // through that this state has not seen).
@@ -631,11 +707,11 @@ impl Crm {
         // Sized for every lead at once: grown capture by capture, its tables would be copied
         // and rehashed a few dozen times over.
         let mut engine = DedupeEngine::with_capacity(config.dedupe.clone(), outlines.len());
+        let mut holders = HashMap::new();
         for l in outlines {
-            if let (LeadStatus::Active, Some(owner)) = (l.status, l.owner) {
-                if l.stage.is_open() {
-                    alloc.add_load(owner, 1);
-                }
+            if let Some(owner) = l.holder() {
+                alloc.add_load(owner, 1);
+                holders.insert(l.id, owner);
             }
             if let LeadStatus::Merged { into } = l.status {
                 merged.push((l.id, into));
@@ -669,6 +745,7 @@ impl Crm {
             staff,
             stale: false,
             position,
+            holders,
         })
     }
 
@@ -825,11 +902,22 @@ impl Crm {
     ) -> Result<Option<Vec<u8>>> {
         work.settle_all(&mut st.alloc);
         work.cursors = st.alloc.take_touched();
+        let holders: Vec<(LeadId, Option<UserId>)> = work
+            .leads
+            .iter()
+            .map(|(id, w)| (*id, load_holder(&w.lead)))
+            .collect();
         match self.commit_work(tenant, st.position, work, idem).await {
             Ok(Written::Committed(position)) => {
                 st.engine.commit();
                 st.position = position;
                 st.stale = false;
+                for (id, holder) in holders {
+                    match holder {
+                        Some(owner) => st.holders.insert(id, owner),
+                        None => st.holders.remove(&id),
+                    };
+                }
                 Ok(None)
             }
             Ok(Written::Replayed(stored)) => {
@@ -840,6 +928,11 @@ impl Crm {
             Err(e) => {
                 st.engine.rollback();
                 st.alloc = txn.alloc;
+                // Refused because another process wrote first: nothing was stored, and the
+                // state is back where it was, so it can catch up with that write.
+                if is_stale(&e) {
+                    st.stale = false;
+                }
                 Err(e)
             }
         }
@@ -905,9 +998,11 @@ impl Crm {
             cursors,
             reviews,
             extra,
+            beyond_leads,
         } = work;
         let mut batch = extra;
         let touched: Vec<LeadId> = leads.keys().copied().collect();
+        let facts = (!beyond_leads).then(|| catch_up::Facts::of(&reviews));
         // The domain events of the history entries, in the same batch: they exist exactly
         // when the change does. Made first: they read the leads, which encoding then takes.
         let ctx = crate::events::command_context(idem.as_ref().map(|(i, _)| i.key()));
@@ -1000,23 +1095,31 @@ impl Crm {
         if let Some((i, response)) = idem {
             batch.claim_idempotency(i.key(), i.fingerprint().as_str(), response);
         }
-        self.commit_fenced(tenant, position, batch, &touched)
+        self.commit_fenced(tenant, position, batch, &touched, facts)
             .instrument(phase(Phase::Store, touched.len()))
             .await
     }
 
     /// Commit `batch` conditional on [`WRITES_JOURNAL`] being at `position`, appending one
-    /// entry (the ids of the leads touched) to it.
+    /// entry (the ids of the leads touched, and the `facts` other processes catch up with
+    /// when that is all the batch changes of their state) to it.
     pub(crate) async fn commit_fenced(
         &self,
         tenant: &TenantId,
         position: u64,
         mut batch: Batch,
         touched: &[LeadId],
+        facts: Option<catch_up::Facts>,
     ) -> Result<Written> {
         batch.expect_head(WRITES_JOURNAL, position);
         // Last, so that the receipt's last sequence is this journal's new head.
-        batch.append_json(WRITES_JOURNAL, &WriteEntry { leads: touched })?;
+        batch.append_json(
+            WRITES_JOURNAL,
+            &WriteEntry {
+                leads: touched,
+                catch_up: facts,
+            },
+        )?;
         match self.store.commit(tenant, batch).await? {
             CommitOutcome::Committed(receipt) => Ok(Written::Committed(
                 receipt.sequences.last().copied().unwrap_or(position),
@@ -1172,7 +1275,14 @@ impl Crm {
             }
             if n > 0 {
                 let leads: Vec<LeadId> = chunk.iter().map(|v| v.value.lead).collect();
-                batch.append_json(WRITES_JOURNAL, &WriteEntry { leads: &leads })?;
+                // Not caught up with: the rewritten vaults' keys change every digest.
+                batch.append_json(
+                    WRITES_JOURNAL,
+                    &WriteEntry {
+                        leads: &leads,
+                        catch_up: None,
+                    },
+                )?;
                 self.store.commit(tenant, batch).await?;
                 rewritten += n;
             }

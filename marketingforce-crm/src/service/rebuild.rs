@@ -40,8 +40,17 @@ pub(super) struct LeadOutline {
 }
 
 impl LeadOutline {
-    fn decode(record: &Record) -> Result<LeadOutline> {
+    pub(super) fn decode(record: &Record) -> Result<LeadOutline> {
         Ok(decode_record(Lead::COLLECTION, record)?)
+    }
+
+    /// The owner the lead's open load counts against, as [`super::load_holder`] tells of a
+    /// whole lead.
+    pub(super) fn holder(&self) -> Option<UserId> {
+        match self.status {
+            LeadStatus::Active if self.stage.is_open() => self.owner,
+            _ => None,
+        }
     }
 }
 
@@ -88,18 +97,7 @@ pub(super) async fn vault_keys(
 ) -> Result<()> {
     each_page(crm, tenant, VaultRecord::COLLECTION, |records| {
         let keyed = par::map(records, |record| {
-            let vault: VaultRecord = decode_record(VaultRecord::COLLECTION, record)?;
-            let pii = crm.open_vault(tenant, &vault)?;
-            let mut by_origin: BTreeMap<LeadId, Vec<MatchKeys>> = BTreeMap::new();
-            by_origin.entry(vault.lead).or_default();
-            for c in &pii.contributions {
-                by_origin.entry(c.origin).or_default().push(MatchKeys::of(
-                    &c.identity,
-                    c.source.as_str(),
-                    indexer,
-                ));
-            }
-            Ok::<_, crate::CrmError>(by_origin)
+            keys_by_origin(crm, tenant, indexer, record)
         });
         for by_origin in keyed {
             for (lead, keys) in by_origin? {
@@ -109,6 +107,28 @@ pub(super) async fn vault_keys(
         Ok(())
     })
     .await
+}
+
+/// The match keys of a stored vault's contributions, by the lead each was captured as, the
+/// vault's own lead included (with no keys when it holds no contribution of its own).
+pub(super) fn keys_by_origin(
+    crm: &Crm,
+    tenant: &TenantId,
+    indexer: &TenantIndexer,
+    record: &Record,
+) -> Result<BTreeMap<LeadId, Vec<MatchKeys>>> {
+    let vault: VaultRecord = decode_record(VaultRecord::COLLECTION, record)?;
+    let pii = crm.open_vault(tenant, &vault)?;
+    let mut by_origin: BTreeMap<LeadId, Vec<MatchKeys>> = BTreeMap::new();
+    by_origin.entry(vault.lead).or_default();
+    for c in &pii.contributions {
+        by_origin.entry(c.origin).or_default().push(MatchKeys::of(
+            &c.identity,
+            c.source.as_str(),
+            indexer,
+        ));
+    }
+    Ok(by_origin)
 }
 
 #[cfg(test)]

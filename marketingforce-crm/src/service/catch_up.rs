@@ -1,0 +1,256 @@
+//! Catching a tenant's in-memory state up with the writes of other processes.
+//!
+//! A process keeps a tenant's state (dedupe engine, allocation loads and cursors, staff,
+//! configuration) at a position of the tenant's [`WRITES_JOURNAL`]. When another process has
+//! written since, the state used to be rebuilt from every lead and vault of the tenant (about
+//! a second at 80,000 leads), so a service routing a tenant's commands to any replica rebuilt
+//! at nearly every command. Now the state catches up instead: it reads the journal entries
+//! after its position, then the records of the leads they name (and their vaults), and applies
+//! them as a rebuild would have loaded them.
+//!
+//! A catch-up is exact or is not done: the state is rebuilt whenever
+//! - an entry does not describe its write fully (written by a configuration or staff change, a
+//!   key rotation, or a version of this crate before catch-ups: no `catch_up` field);
+//! - there are more than [`MAX_ENTRIES`] entries, or more leads than a rebuild would read
+//!   cheaply ([`MIN_LEADS`], or a quarter of the tenant);
+//! - a lead's stored contributions do not start with the ones the engine registered for it
+//!   (changed or removed, [`DedupeEngine::catch_up`](crate::dedupe::DedupeEngine::catch_up));
+//! - a lead was un-merged, erased, or merged otherwise than the engine knows, or names a lead
+//!   the engine does not know.
+//!
+//! Every read comes before the first change: a catch-up dropped at an await leaves the state
+//! as it was. One that finds it cannot finish has changed the state, which its caller then
+//! rebuilds. Records read may be newer than the journal head the catch-up stops at (another
+//! process committed meanwhile): the state's commits stay conditional on that head, so the
+//! next command is refused, catches up with the newer entries, and applying a record twice
+//! changes nothing (contributions past those registered, a link or separation already known,
+//! a load already moved).
+
+use std::collections::BTreeMap;
+
+use marketingforce_core::storage::Entity;
+use marketingforce_core::tenant::TenantId;
+use serde::{Deserialize, Serialize};
+
+use super::rebuild::{keys_by_origin, LeadOutline};
+use super::{Crm, TenantState, WRITES_JOURNAL};
+use crate::allocation::RuleCursor;
+use crate::dedupe::MatchKeys;
+use crate::error::Result;
+use crate::events::ReviewFact;
+use crate::ids::LeadId;
+use crate::model::{Lead, LeadStatus, VaultRecord};
+use crate::par;
+
+/// The most journal entries a catch-up reads; past them the state is rebuilt.
+pub(crate) const MAX_ENTRIES: usize = 2_000;
+/// The most leads a catch-up reads when that is more than a quarter of the tenant's.
+pub(crate) const MIN_LEADS: usize = 4_000;
+/// Entries read per round trip.
+const PAGE: usize = 500;
+
+/// What a write changed of the state every process keeps, beside the leads it names: the
+/// pairs it put in the review queue. Lead ids only.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Facts {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    proposed: Vec<(LeadId, LeadId)>,
+}
+
+impl Facts {
+    /// The facts of a command's review-queue changes.
+    pub(crate) fn of(reviews: &[ReviewFact]) -> Facts {
+        Facts {
+            proposed: reviews
+                .iter()
+                .filter_map(|r| match r {
+                    ReviewFact::Proposed(p) => Some((p.a, p.b)),
+                    ReviewFact::Rejected(_) => None,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A [`WRITES_JOURNAL`] entry as read back.
+#[derive(Debug, Deserialize)]
+struct Entry {
+    leads: Vec<LeadId>,
+    #[serde(default)]
+    catch_up: Option<Facts>,
+}
+
+/// What the writes after a state's position changed, read from the store.
+#[derive(Debug)]
+pub(super) struct Changes {
+    /// The journal head the state is at once they are applied.
+    head: u64,
+    /// The stored leads the entries name, in id order (a lead since deleted is left out).
+    outlines: Vec<LeadOutline>,
+    /// Whether each of `outlines` has a vault.
+    vaulted: Vec<bool>,
+    /// The keys of the vaults of the leads named, by the lead each contribution was captured
+    /// as, vault by vault in lead order.
+    keys: Vec<BTreeMap<LeadId, Vec<MatchKeys>>>,
+    proposed: Vec<(LeadId, LeadId)>,
+    cursors: Vec<RuleCursor>,
+    entries: usize,
+}
+
+/// Read what the writes between `st`'s position and `head` changed: `None` when they cannot be
+/// caught up with (see the [module docs](self)) and the state must be rebuilt.
+pub(super) async fn read(
+    crm: &Crm,
+    tenant: &TenantId,
+    st: &TenantState,
+    head: u64,
+) -> Result<Option<Changes>> {
+    let most_leads = MIN_LEADS.max(st.engine.len() / 4);
+    let mut named = std::collections::BTreeSet::new();
+    let mut proposed = Vec::new();
+    let mut after = st.position;
+    let mut entries = 0;
+    while after < head {
+        let page = crm
+            .store
+            .read_journal(tenant, WRITES_JOURNAL, after, PAGE)
+            .await?;
+        if page.is_empty() {
+            return Ok(None);
+        }
+        for e in page.into_iter().take_while(|e| e.seq <= head) {
+            let Ok(Entry {
+                leads,
+                catch_up: Some(facts),
+            }) = serde_json::from_slice::<Entry>(&e.payload)
+            else {
+                return Ok(None);
+            };
+            named.extend(leads);
+            proposed.extend(facts.proposed);
+            after = e.seq;
+            entries += 1;
+        }
+        if entries > MAX_ENTRIES || named.len() > most_leads {
+            return Ok(None);
+        }
+    }
+    let ids: Vec<String> = named.iter().map(LeadId::to_string).collect();
+    let leads = crm.store.get_many(tenant, Lead::COLLECTION, &ids).await?;
+    let vaults = crm
+        .store
+        .get_many(tenant, VaultRecord::COLLECTION, &ids)
+        .await?;
+    let cursors = marketingforce_core::storage::Collection::<RuleCursor>::new(crm.store.clone())
+        .list_all(tenant)
+        .await?
+        .into_iter()
+        .map(|v| v.value)
+        .collect();
+    let indexer = crm.tenant_indexer(tenant)?;
+    let records: Vec<_> = leads.into_iter().zip(vaults).collect();
+    let read = par::map(&records, |(lead, vault)| {
+        let outline = lead.as_ref().map(LeadOutline::decode).transpose()?;
+        let keys = vault
+            .as_ref()
+            .map(|v| keys_by_origin(crm, tenant, &indexer, v))
+            .transpose()?;
+        Ok::<_, crate::CrmError>((outline, keys))
+    });
+    drop(records);
+    let mut changes = Changes {
+        head,
+        outlines: Vec::new(),
+        vaulted: Vec::new(),
+        keys: Vec::new(),
+        proposed,
+        cursors,
+        entries,
+    };
+    for r in read {
+        let (outline, keys) = r?;
+        if let Some(o) = outline {
+            changes.outlines.push(o);
+            changes.vaulted.push(keys.is_some());
+        }
+        changes.keys.extend(keys);
+    }
+    Ok(Some(changes))
+}
+
+/// Apply `changes` to `st`. `false` when a change cannot be caught up with: `st` may then be
+/// partly changed, and must be rebuilt.
+pub(super) fn apply(st: &mut TenantState, changes: Changes) -> bool {
+    let Changes {
+        head,
+        outlines,
+        vaulted,
+        keys,
+        proposed,
+        cursors,
+        entries,
+    } = changes;
+    // The contributions first, as a rebuild loads them before any merge link.
+    for by_origin in &keys {
+        for (origin, keys) in by_origin {
+            if !st.engine.catch_up(*origin, keys) {
+                return false;
+            }
+        }
+    }
+    for (l, has_vault) in outlines.iter().zip(vaulted) {
+        if !standing_caught_up(st, l, has_vault) {
+            return false;
+        }
+        for other in &l.separated_from {
+            if st.engine.separate(l.id, *other).is_err() {
+                return false;
+            }
+        }
+        let now = l.holder();
+        let before = st.holders.get(&l.id).copied();
+        if now != before {
+            if let Some(old) = before {
+                st.alloc.add_load(old, -1);
+                st.holders.remove(&l.id);
+            }
+            if let Some(new) = now {
+                st.alloc.add_load(new, 1);
+                st.holders.insert(l.id, new);
+            }
+        }
+    }
+    for (a, b) in proposed {
+        st.engine.mark_proposed(a, b);
+    }
+    for c in cursors {
+        st.alloc.restore_cursor(c);
+    }
+    tracing::debug!(
+        target: "marketingforce_crm::catch_up",
+        entries,
+        leads = outlines.len(),
+        "caught up with other processes' writes"
+    );
+    st.position = head;
+    true
+}
+
+/// Bring the engine's standing of lead `l` (alive, merged into which lead) in line with the
+/// stored one, where a catch-up can: a lead merged since is linked; `false` otherwise.
+fn standing_caught_up(st: &mut TenantState, l: &LeadOutline, has_vault: bool) -> bool {
+    let known = st.engine.standing(l.id);
+    match l.status {
+        // Known without a vault: its contributions went missing.
+        LeadStatus::Active => match known {
+            None => !has_vault,
+            Some((alive, merged_into)) => alive && merged_into.is_none() && has_vault,
+        },
+        LeadStatus::Merged { into } => match known {
+            Some((true, None)) => st.engine.link(l.id, into).is_ok(),
+            Some((true, Some(parent))) => parent == into,
+            _ => false,
+        },
+        LeadStatus::Erased { .. } => !matches!(known, Some((true, _))),
+    }
+}

@@ -1,0 +1,421 @@
+//! Two processes over one store take a tenant's commands in turn: each catches its state up
+//! with the other's writes where it can do so exactly, rebuilds it where it cannot (an
+//! un-merge, an erasure or a staff change made elsewhere), and every command decides exactly
+//! what it decides in a process that rebuilds the state from storage before each command.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{run, Env};
+use marketingforce_core::storage::{MemoryStore, Store};
+use marketingforce_core::time::Clock;
+use marketingforce_core::IdempotencyKey;
+use marketingforce_crm::allocation::{AllocationRule, Strategy};
+use marketingforce_crm::ids::{LeadId, UserId};
+use marketingforce_crm::model::{Actor, Source, Stage};
+use marketingforce_crm::request::CaptureRequest;
+use marketingforce_crm::staff::{Role, Staff};
+use marketingforce_crm::{CaptureOutcome, Crm, CrmConfig, StateRefreshes};
+
+/// What a step should make the process that runs it do with its state first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Refresh {
+    /// Its state was current (its own write was the last).
+    Nothing,
+    CaughtUp,
+    Rebuilt,
+}
+
+#[derive(Debug, Clone)]
+enum Step {
+    /// Capture these synthetic rows in one batch.
+    Capture(std::ops::Range<usize>),
+    AllocatePending,
+    /// Merge the lead created by the second row into the one of the first.
+    Merge(usize, usize),
+    /// Move the lead created by this row to Lost (its owner's load drops).
+    Lose(usize),
+    /// Reject the first pending proposal of the review queue.
+    RejectFirst,
+    /// Capture again, from another source, the latest row whose lead is in a pending proposal
+    /// made after the first 700 rows (by the other process): the pair must not be proposed
+    /// again.
+    RecaptureProposed,
+    Unmerge(usize),
+    Erase(usize),
+    /// The first salesperson leaves (their open leads are allocated again).
+    Depart,
+}
+
+/// `(process, step, what the process does with its state first)`.
+fn script() -> Vec<(usize, Step, Refresh)> {
+    use Refresh::*;
+    use Step::*;
+    vec![
+        (0, Capture(0..700), Nothing),
+        (1, Capture(700..1_400), Rebuilt),
+        (0, RecaptureProposed, CaughtUp),
+        (0, Capture(1_400..1_800), Nothing),
+        (1, AllocatePending, CaughtUp),
+        (0, Capture(1_800..2_000), CaughtUp),
+        // The loads of the other process's allocations count (the first salesperson is full).
+        (0, AllocatePending, Nothing),
+        (0, Merge(10, 20), Nothing),
+        (1, Lose(5), CaughtUp),
+        (1, RejectFirst, Nothing),
+        (0, Capture(2_000..2_200), CaughtUp),
+        (1, Unmerge(20), CaughtUp),
+        (0, Capture(2_200..2_400), Rebuilt),
+        (1, Erase(30), CaughtUp),
+        (0, Capture(2_400..2_600), Rebuilt),
+        (1, Depart, CaughtUp),
+        (0, AllocatePending, Rebuilt),
+        (1, Capture(2_600..3_000), CaughtUp),
+        (0, AllocatePending, CaughtUp),
+    ]
+}
+
+/// The requests of `leads` synthetic captures, 30% of them planted duplicates.
+fn synthetic(leads: usize, seed: u64) -> Vec<CaptureRequest> {
+    use marketingforce_crm::synth::{Synth, SynthConfig};
+    Synth::new(SynthConfig {
+        leads,
+        duplicate_rate: 0.3,
+        seed,
+    })
+    .generate()
+    .into_iter()
+    .map(|d| d.request)
+    .collect()
+}
+
+/// The staff of the scenario: three salespeople and an admin. Leads from two northern cities
+/// go to the last two salespeople in turn, the others to the least loaded (the first
+/// salesperson holding 150 open leads at most).
+struct Cast {
+    sales: Vec<UserId>,
+    admin: UserId,
+}
+
+impl Cast {
+    fn new() -> Cast {
+        Cast {
+            sales: (0..3).map(|_| UserId::new()).collect(),
+            admin: UserId::new(),
+        }
+    }
+
+    fn config(&self) -> CrmConfig {
+        let mut cfg = CrmConfig::default();
+        cfg.allocation.rules = vec![
+            AllocationRule::new("north", Strategy::RoundRobin, self.sales[1..].to_vec())
+                .regions(["北京", "天津"]),
+            AllocationRule::new("all", Strategy::LeastLoaded, self.sales.clone()),
+        ];
+        cfg
+    }
+
+    async fn hire(&self, env: &Env) {
+        let roles = self
+            .sales
+            .iter()
+            .map(|s| (*s, Role::Salesperson))
+            .chain([(self.admin, Role::Admin)]);
+        for (i, (id, role)) in roles.enumerate() {
+            let mut staff = Staff::new(
+                id,
+                env.tenant,
+                format!("staff-{i}"),
+                role,
+                1,
+                env.clock.now(),
+            );
+            if i == 0 {
+                staff.capacity = Some(150);
+            }
+            env.crm.upsert_staff(&env.tenant, staff).await.unwrap();
+        }
+    }
+}
+
+/// Runs the script's steps on one or two processes, keeping what each step answered.
+struct Runner<'a> {
+    env: &'a Env,
+    cast: &'a Cast,
+    rows: &'a [CaptureRequest],
+    /// The lead each row's capture created or joined.
+    leads: Vec<LeadId>,
+}
+
+impl Runner<'_> {
+    async fn step(&mut self, crm: &Crm, n: usize, step: &Step) -> String {
+        let t = &self.env.tenant;
+        let key = IdempotencyKey::new(format!("step-{n}")).unwrap();
+        let admin = Actor::User(self.cast.admin);
+        let lead = |row: usize| self.leads[row];
+        match step {
+            Step::Capture(rows) => {
+                let out: Vec<CaptureOutcome> = crm
+                    .capture_batch(t, &self.rows[rows.clone()], &key)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|r| r.unwrap())
+                    .collect();
+                self.leads.extend(out.iter().map(CaptureOutcome::lead));
+                format!("{out:?}")
+            }
+            Step::AllocatePending => format!("{:?}", crm.allocate_pending(t, &key).await.unwrap()),
+            Step::Merge(a, b) => {
+                let m = crm.merge(t, lead(*a), lead(*b), &admin, &key).await;
+                format!("{m:?}")
+            }
+            Step::Lose(row) => {
+                let r = crm
+                    .transition(t, &lead(*row), Stage::Lost, &admin, Some("no answer"), &key)
+                    .await;
+                format!("{r:?}")
+            }
+            Step::RejectFirst => {
+                let queue = crm.possible_duplicates(t).await.unwrap();
+                let p = queue.first().expect("a proposal to reject");
+                let r = crm.reject_duplicate(t, p.a, p.b, &admin, &key).await;
+                format!("{:?} {r:?}", (p.a, p.b))
+            }
+            Step::RecaptureProposed => {
+                let queue = crm.possible_duplicates(t).await.unwrap();
+                let row = (700..self.leads.len())
+                    .rev()
+                    .find(|&i| queue.iter().any(|p| [p.a, p.b].contains(&self.leads[i])))
+                    .expect("a proposal made by the other process");
+                let mut again = self.rows[row].clone();
+                again.source = match again.source {
+                    Source::Referral => Source::OwnSite,
+                    _ => Source::Referral,
+                };
+                let out = crm.capture_batch(t, &[again], &key).await.unwrap();
+                let after = crm.possible_duplicates(t).await.unwrap().len();
+                format!("{row} {out:?} {} -> {after}", queue.len())
+            }
+            Step::Unmerge(row) => format!("{:?}", crm.unmerge(t, lead(*row), &admin, &key).await),
+            Step::Erase(row) => {
+                format!(
+                    "{:?}",
+                    crm.erase_contact(t, &lead(*row), &admin, &key).await
+                )
+            }
+            Step::Depart => format!("{:?}", crm.depart(t, &self.cast.sales[0], &key).await),
+        }
+    }
+
+    /// Every lead of the tenant as stored, and the survivor of each row's lead.
+    async fn end_state(&self, crm: &Crm) -> (String, Vec<LeadId>) {
+        let t = &self.env.tenant;
+        let leads = crm.all_leads(t).await.unwrap();
+        let mut survivors = Vec::new();
+        for l in &self.leads {
+            survivors.push(crm.survivor(t, l).await.unwrap_or(*l));
+        }
+        (serde_json::to_string(&leads).unwrap(), survivors)
+    }
+}
+
+fn refresh_between(before: StateRefreshes, after: StateRefreshes) -> Refresh {
+    match (
+        after.rebuilt - before.rebuilt,
+        after.caught_up - before.caught_up,
+    ) {
+        (0, 0) => Refresh::Nothing,
+        (0, _) => Refresh::CaughtUp,
+        _ => Refresh::Rebuilt,
+    }
+}
+
+/// The script on two processes over `store`, against one process over memory that rebuilds
+/// its state before every step: the same answers, the same stored leads, the same survivors.
+async fn two_processes_decide_as_rebuilt_states(store: Arc<dyn Store>) {
+    let rows = synthetic(3_000, 31);
+    let latest = rows.iter().filter_map(|r| r.captured_at).max().unwrap();
+    let cast = Cast::new();
+    let two = Env::on(store, cast.config());
+    let mut rebuilt = Env::new(cast.config());
+    rebuilt.tenant = two.tenant;
+    for env in [&two, &rebuilt] {
+        env.clock.set(latest + chrono::Duration::days(1));
+        cast.hire(env).await;
+    }
+    let second = two.restart();
+    let processes = [&two.crm, &second];
+    let mut runs = [
+        Runner {
+            env: &two,
+            cast: &cast,
+            rows: &rows,
+            leads: Vec::new(),
+        },
+        Runner {
+            env: &rebuilt,
+            cast: &cast,
+            rows: &rows,
+            leads: Vec::new(),
+        },
+    ];
+    for (n, (on, step, expected)) in script().into_iter().enumerate() {
+        let crm = processes[on];
+        let before = crm.state_refreshes();
+        let answered = runs[0].step(crm, n, &step).await;
+        assert_eq!(
+            refresh_between(before, crm.state_refreshes()),
+            expected,
+            "step {n} ({step:?}) on process {on}"
+        );
+        rebuilt.crm.forget_tenant(&rebuilt.tenant);
+        let reference = runs[1].step(&rebuilt.crm, n, &step).await;
+        assert_eq!(answered, reference, "step {n} ({step:?})");
+    }
+    for crm in processes {
+        assert_eq!(
+            runs[0].end_state(crm).await,
+            runs[1].end_state(&rebuilt.crm).await
+        );
+    }
+    let joined = runs[0]
+        .leads
+        .iter()
+        .zip(0..)
+        .filter(|(l, i)| runs[0].leads[..*i].contains(l))
+        .count();
+    assert!(
+        joined > 200,
+        "only {joined} captures joined an earlier lead"
+    );
+}
+
+#[test]
+fn two_processes_decide_as_rebuilt_states_in_memory() {
+    run(two_processes_decide_as_rebuilt_states(Arc::new(
+        MemoryStore::new(),
+    )));
+}
+
+#[test]
+fn two_processes_decide_as_rebuilt_states_on_sqlite_and_postgres() {
+    run(async {
+        let dir = tempfile::tempdir().unwrap();
+        for store in common::durable_stores(dir.path(), "crm_catch_up").await {
+            two_processes_decide_as_rebuilt_states(store).await;
+        }
+    });
+}
+
+/// Each row's surviving lead, named by the first row that ended up in it (so that processes
+/// whose lead ids differ compare).
+async fn partition(
+    crm: &Crm,
+    t: &marketingforce_core::tenant::TenantId,
+    leads: &[LeadId],
+) -> Vec<usize> {
+    let mut first_row = std::collections::HashMap::new();
+    let mut out = Vec::with_capacity(leads.len());
+    for (i, l) in leads.iter().enumerate() {
+        let s = crm.survivor(t, l).await.unwrap();
+        out.push(*first_row.entry(s).or_insert(i));
+    }
+    out
+}
+
+/// Capture `parts[i]` under its own key: the lead of each row.
+async fn capture_part(
+    crm: &Crm,
+    t: marketingforce_core::tenant::TenantId,
+    parts: &[&[CaptureRequest]],
+    i: usize,
+) -> Vec<LeadId> {
+    let key = IdempotencyKey::new(format!("part-{i}")).unwrap();
+    let out = crm.capture_batch(&t, parts[i], &key).await.unwrap();
+    out.into_iter().map(|r| r.unwrap().lead()).collect()
+}
+
+/// A command dropped at a store call of its catch-up (or later) leaves the process's state
+/// usable: dropped during the catch-up's reads, the state is as it was and the retried
+/// command catches up; dropped later, the state is rebuilt. Either way every row ends up in
+/// the lead it ends up in when each command runs on a rebuilt state.
+#[test]
+fn a_command_dropped_while_catching_up_leaves_the_state_usable() {
+    use marketingforce_core::storage::{FaultPlan, FaultyStore};
+    use std::future::Future;
+    run(async {
+        let rows = synthetic(750, 37);
+        let latest = rows.iter().filter_map(|r| r.captured_at).max().unwrap();
+        let parts: Vec<&[CaptureRequest]> = rows.chunks(150).collect();
+        let mut seen = std::collections::BTreeSet::new();
+        // Every one of the first store calls (the journal's head and entries, the first
+        // leads), then more and more of them (a get per lead and vault, then the command's).
+        let mut calls = 0;
+        loop {
+            calls = if calls < 8 { calls + 1 } else { calls * 3 / 2 };
+            let two = Env::new(CrmConfig::default());
+            let mut rebuilt = Env::new(CrmConfig::default());
+            rebuilt.tenant = two.tenant;
+            let t = two.tenant;
+            let faulty = Arc::new(FaultyStore::new(two.store.clone(), FaultPlan::new(5)));
+            let slow = two.process_over(faulty.clone());
+            let mut leads = [Vec::new(), Vec::new()];
+            for env in [&two, &rebuilt] {
+                env.clock.set(latest + chrono::Duration::days(1));
+            }
+            let capture = |crm, i| capture_part(crm, t, &parts, i);
+            leads[0].extend(capture(&two.crm, 0).await);
+            leads[0].extend(capture(&slow, 1).await);
+            leads[0].extend(capture(&two.crm, 2).await);
+            // The slow process's capture of part 3 is dropped once it made `calls` store calls
+            // (they suspend, as over a network), then run again under the same key.
+            faulty.suspend_at_every_call(true);
+            let before = slow.state_refreshes();
+            let dropped = {
+                let start = faulty.calls();
+                let mut run = std::pin::pin!(capture(&slow, 3));
+                loop {
+                    let polled =
+                        std::future::poll_fn(|cx| std::task::Poll::Ready(run.as_mut().poll(cx)))
+                            .await;
+                    match polled {
+                        std::task::Poll::Ready(done) => break Some(done),
+                        std::task::Poll::Pending if faulty.calls() >= start + calls => break None,
+                        std::task::Poll::Pending => {}
+                    }
+                }
+            };
+            faulty.suspend_at_every_call(false);
+            let retried = capture(&slow, 3).await;
+            if let Some(done) = &dropped {
+                assert_eq!(done, &retried, "the retry answers as the first run did");
+            }
+            seen.insert(refresh_between(before, slow.state_refreshes()));
+            leads[0].extend(retried);
+            leads[0].extend(capture(&two.crm, 4).await);
+            for i in 0..parts.len() {
+                rebuilt.crm.forget_tenant(&t);
+                leads[1].extend(capture(&rebuilt.crm, i).await);
+            }
+            assert_eq!(
+                partition(&two.crm, &t, &leads[0]).await,
+                partition(&rebuilt.crm, &t, &leads[1]).await,
+                "dropped at store call {calls}"
+            );
+            assert_eq!(
+                partition(&slow, &t, &leads[0]).await,
+                partition(&rebuilt.crm, &t, &leads[1]).await,
+                "dropped at store call {calls}"
+            );
+            if dropped.is_some() {
+                break;
+            }
+        }
+        assert!(
+            seen.contains(&Refresh::CaughtUp) && seen.contains(&Refresh::Rebuilt),
+            "{seen:?}"
+        );
+    });
+}
