@@ -160,6 +160,8 @@ REPORTED = [
     "crm.capture_path.history_indexing",
     "crm.capture_path.rebuild_memory",
     "crm.capture_path.rebuild_sqlite",
+    "crm.capture_path.alternating_memory",
+    "crm.capture_path.alternating_sqlite",
     "ads.ledger.durable_postgres_batch_1000",
     "ads.settlement.customers_100",
     "ads.settlement.customers_10000",

@@ -19,8 +19,11 @@
 //! web form's path) and prints the rate.
 //!
 //! After each capture run it times a rebuild of the tenant's CRM state (what a process does at
-//! its first command for the tenant, and when another process wrote the tenant since), against
-//! reading and decoding the tenant's leads and vaults alone (`Collection::list_all`).
+//! its first command for the tenant), against reading and decoding the tenant's leads and
+//! vaults alone (`Collection::list_all`). Then it captures 200 new people one at a time
+//! alternating between that process and a second one over the same store (each command first
+//! catches up with the other process's last capture, where it used to rebuild the state),
+//! against 200 through the first process alone.
 //!
 //! Both capture runs go under a subscriber that times the `crm.phase` spans (and no other
 //! span: the rest stay disabled), and the bench prints where the calling thread's time went,
@@ -196,6 +199,68 @@ struct Rebuilt {
     leads: usize,
     rebuild: Duration,
     read: Duration,
+    /// [`ALTERNATING`] captures through one process, then as many alternating between two
+    /// (measured after the rest, see [`alternating`]).
+    one_process: Duration,
+    alternating: Duration,
+}
+
+/// The captures of the two-process measurement, each way.
+const ALTERNATING: usize = 200;
+
+/// Capture [`ALTERNATING`] new people one at a time through `crm`, then as many alternating
+/// between `crm` and a second process over `store` (built, and its state rebuilt, first): each
+/// command of the alternation starts behind the other process's last capture.
+async fn alternating(
+    crm: &Crm,
+    store: &Arc<dyn Store>,
+    tenant: &TenantId,
+    lead: LeadId,
+) -> (Duration, Duration) {
+    let other = process(store);
+    black_box(other.survivor(tenant, &lead).await.expect("warm"));
+    let people = Synth::new(SynthConfig {
+        leads: 2 * ALTERNATING,
+        duplicate_rate: 0.0,
+        seed: 78,
+    })
+    .generate();
+    let (alone, by_turns) = people.split_at(ALTERNATING);
+    let t0 = Instant::now();
+    for (i, p) in alone.iter().enumerate() {
+        capture_one(crm, tenant, i, &p.request).await;
+    }
+    let one = t0.elapsed();
+    let before = other.state_refreshes();
+    let t0 = Instant::now();
+    for (i, p) in by_turns.iter().enumerate() {
+        let on = if i % 2 == 0 { &other } else { crm };
+        capture_one(on, tenant, ALTERNATING + i, &p.request).await;
+    }
+    let two = t0.elapsed();
+    let after = other.state_refreshes();
+    assert_eq!(
+        after.rebuilt, before.rebuilt,
+        "the second process caught up, never rebuilt"
+    );
+    assert_eq!(after.caught_up - before.caught_up, ALTERNATING as u64 / 2);
+    (one, two)
+}
+
+async fn capture_one(crm: &Crm, tenant: &TenantId, i: usize, p: &CaptureRequest) {
+    let key = IdempotencyKey::new(format!("alt-{i}")).expect("key");
+    black_box(crm.capture(tenant, p.clone(), &key).await.expect("capture"));
+}
+
+/// A process over `store` with the bench's keys.
+fn process(store: &Arc<dyn Store>) -> Crm {
+    Crm::builder(
+        &marketingforce_core::env::Env::builder(store.clone())
+            .keys(Arc::new(KeyRing::new("k1", [7; 32])))
+            .build(),
+    )
+    .build()
+    .expect("crm")
 }
 
 /// Time a rebuild of `tenant`'s state (forgotten first, then the first command rebuilds it),
@@ -220,6 +285,8 @@ async fn rebuilt(crm: &Crm, store: &Arc<dyn Store>, tenant: &TenantId, lead: Lea
         leads: leads.len(),
         rebuild,
         read,
+        one_process: Duration::ZERO,
+        alternating: Duration::ZERO,
     }
 }
 
@@ -236,13 +303,7 @@ struct Histories {
 }
 
 async fn through_crm(store: Arc<dyn Store>, reqs: &[CaptureRequest], history: bool) -> Captured {
-    let crm = Crm::builder(
-        &marketingforce_core::env::Env::builder(store.clone())
-            .keys(Arc::new(KeyRing::new("k1", [7; 32])))
-            .build(),
-    )
-    .build()
-    .expect("crm");
+    let crm = process(&store);
     let tenant = TenantId::new();
     let mut leads = Vec::with_capacity(reqs.len());
     let t0 = Instant::now();
@@ -265,7 +326,7 @@ async fn through_crm(store: Arc<dyn Store>, reqs: &[CaptureRequest], history: bo
     for l in leads {
         out.push(crm.survivor(&tenant, &l).await.unwrap_or(l));
     }
-    let rebuild = rebuilt(&crm, &store, &tenant, out[0]).await;
+    let mut rebuild = rebuilt(&crm, &store, &tenant, out[0]).await;
     if history {
         one_at_a_time(&crm, &tenant).await;
     }
@@ -274,6 +335,8 @@ async fn through_crm(store: Arc<dyn Store>, reqs: &[CaptureRequest], history: bo
     } else {
         None
     };
+    // Last: its captures would add to the histories' journal.
+    (rebuild.one_process, rebuild.alternating) = alternating(&crm, &store, &tenant, out[0]).await;
     (took, cpu, out, histories, rebuild)
 }
 
@@ -363,6 +426,21 @@ fn print_rebuilt(store: &str, r: &Rebuilt, figures: &mut Vec<serde_json::Value>)
         "unit": "ms",
         "baseline": "reading and decoding the tenant's leads and vaults (Collection::list_all)",
         "baseline_value": ms(r.read),
+    }));
+    let per_s = |d: Duration| rate(ALTERNATING, d);
+    println!(
+        "Crm::capture alternating between two processes over one {store} store, tenant of {} leads (each command catches up with the other's capture): {:.0} captures/s; through one process: {:.0} captures/s",
+        r.leads,
+        per_s(r.alternating),
+        per_s(r.one_process)
+    );
+    figures.push(serde_json::json!({
+        "id": format!("crm.capture_path.alternating_{}", store.to_lowercase()),
+        "label": format!("Crm::capture alternating between two processes over one {store} store, tenant of {} leads (each catches up with the other's writes)", r.leads),
+        "value": per_s(r.alternating),
+        "unit": "captures/s",
+        "baseline": "the same captures through one process",
+        "baseline_value": per_s(r.one_process),
     }));
 }
 
