@@ -115,9 +115,7 @@ pub(super) async fn read(
             .store
             .read_journal(tenant, WRITES_JOURNAL, after, PAGE)
             .await?;
-        if page.is_empty() {
-            return Ok(None);
-        }
+        let from = after;
         for e in page.into_iter().take_while(|e| e.seq <= head) {
             let Ok(Entry {
                 leads,
@@ -131,7 +129,9 @@ pub(super) async fn read(
             after = e.seq;
             entries += 1;
         }
-        if entries > MAX_ENTRIES || named.len() > most_leads {
+        // No entry between the position and the head (the journal has none, or a gap): the
+        // head cannot be reached from here.
+        if after == from || entries > MAX_ENTRIES || named.len() > most_leads {
             return Ok(None);
         }
     }
