@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{run, Env};
+use common::{run, synthetic, Env};
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::IdempotencyKey;
 use marketingforce_crm::dedupe::MatchRule;
@@ -952,20 +952,6 @@ async fn partition(
         rows.push(named);
     }
     (rows, survivors)
-}
-
-/// The requests of `leads` synthetic captures, 30% of them planted duplicates.
-fn synthetic(leads: usize, seed: u64) -> Vec<CaptureRequest> {
-    use marketingforce_crm::synth::{Synth, SynthConfig};
-    Synth::new(SynthConfig {
-        leads,
-        duplicate_rate: 0.3,
-        seed,
-    })
-    .generate()
-    .into_iter()
-    .map(|d| d.request)
-    .collect()
 }
 
 #[test]

@@ -7,7 +7,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{run, Env};
+use common::{run, synthetic, Env};
 use marketingforce_core::storage::{MemoryStore, Store};
 use marketingforce_core::time::Clock;
 use marketingforce_core::IdempotencyKey;
@@ -74,20 +74,6 @@ fn script() -> Vec<(usize, Step, Refresh)> {
         (1, Capture(2_600..3_000), CaughtUp),
         (0, AllocatePending, CaughtUp),
     ]
-}
-
-/// The requests of `leads` synthetic captures, 30% of them planted duplicates.
-fn synthetic(leads: usize, seed: u64) -> Vec<CaptureRequest> {
-    use marketingforce_crm::synth::{Synth, SynthConfig};
-    Synth::new(SynthConfig {
-        leads,
-        duplicate_rate: 0.3,
-        seed,
-    })
-    .generate()
-    .into_iter()
-    .map(|d| d.request)
-    .collect()
 }
 
 /// The staff of the scenario: three salespeople and an admin. Leads from two northern cities

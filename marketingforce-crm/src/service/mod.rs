@@ -1275,7 +1275,7 @@ impl Crm {
             }
             if n > 0 {
                 let leads: Vec<LeadId> = chunk.iter().map(|v| v.value.lead).collect();
-                // Not caught up with: the rewritten vaults' keys change every digest.
+                // No catch-up facts: other processes rebuild their state over the new keys.
                 batch.append_json(
                     WRITES_JOURNAL,
                     &WriteEntry {

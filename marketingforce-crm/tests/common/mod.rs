@@ -40,6 +40,20 @@ pub async fn durable_stores(dir: &std::path::Path, schema: &str) -> Vec<Arc<dyn 
     out
 }
 
+/// The requests of `leads` synthetic captures, 30% of them planted duplicates.
+pub fn synthetic(leads: usize, seed: u64) -> Vec<marketingforce_crm::request::CaptureRequest> {
+    use marketingforce_crm::synth::{Synth, SynthConfig};
+    Synth::new(SynthConfig {
+        leads,
+        duplicate_rate: 0.3,
+        seed,
+    })
+    .generate()
+    .into_iter()
+    .map(|d| d.request)
+    .collect()
+}
+
 pub struct Env {
     pub store: Arc<dyn Store>,
     pub keys: Arc<KeyRing>,
