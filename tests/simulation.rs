@@ -94,6 +94,10 @@ fn faults_actually_happen() {
         report.on_second > 0,
         "nothing ran on the second process in 400 steps: {report}"
     );
+    assert!(
+        report.second_crm.is_some_and(|r| r.caught_up > 0),
+        "the second process's CRM never caught up with the first one's writes: {report}"
+    );
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! Two processes over one store take a tenant's commands in turn: each catches its state up
 //! with the other's writes where it can do so exactly, rebuilds it where it cannot (an
-//! un-merge, an erasure or a staff change made elsewhere), and every command decides exactly
-//! what it decides in a process that rebuilds the state from storage before each command.
+//! un-merge or an erasure made elsewhere), and every command decides exactly what it decides
+//! in a process that rebuilds the state from storage before each command.
 
 mod common;
 
@@ -46,6 +46,8 @@ enum Step {
     Erase(usize),
     /// The first salesperson leaves (their open leads are allocated again).
     Depart,
+    /// The first salesperson comes back.
+    Rehire,
 }
 
 /// `(process, step, what the process does with its state first)`.
@@ -70,8 +72,12 @@ fn script() -> Vec<(usize, Step, Refresh)> {
         (1, Erase(30), CaughtUp),
         (0, Capture(2_400..2_600), Rebuilt),
         (1, Depart, CaughtUp),
-        (0, AllocatePending, Rebuilt),
+        (0, AllocatePending, CaughtUp),
         (1, Capture(2_600..3_000), CaughtUp),
+        (0, AllocatePending, CaughtUp),
+        (1, Rehire, CaughtUp),
+        (1, Capture(3_000..3_200), Nothing),
+        // The salesperson back takes leads again here too.
         (0, AllocatePending, CaughtUp),
     ]
 }
@@ -192,6 +198,11 @@ impl Runner<'_> {
                 )
             }
             Step::Depart => format!("{:?}", crm.depart(t, &self.cast.sales[0], &key).await),
+            Step::Rehire => {
+                let mut back = crm.staff(t, &self.cast.sales[0]).await.unwrap();
+                back.active = true;
+                format!("{:?}", crm.upsert_staff(t, back).await)
+            }
         }
     }
 
@@ -221,7 +232,7 @@ fn refresh_between(before: StateRefreshes, after: StateRefreshes) -> Refresh {
 /// The script on two processes over `store`, against one process over memory that rebuilds
 /// its state before every step: the same answers, the same stored leads, the same survivors.
 async fn two_processes_decide_as_rebuilt_states(store: Arc<dyn Store>) {
-    let rows = synthetic(3_000, 31);
+    let rows = synthetic(3_200, 31);
     let latest = rows.iter().filter_map(|r| r.captured_at).max().unwrap();
     let cast = Cast::new();
     let two = Env::on(store, cast.config());

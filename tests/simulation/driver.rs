@@ -30,6 +30,9 @@ pub struct Report {
     pub cancelled: u64,
     /// Attempts run on the second process over the same store.
     pub on_second: u64,
+    /// How often the second process's CRM caught its state of a tenant up with the first
+    /// process's writes, and rebuilt it (`None`: no command ran there).
+    pub second_crm: Option<marketingforce_crm::StateRefreshes>,
     /// Operations run, by name.
     pub ops: BTreeMap<&'static str, u64>,
     /// Live leads, publications and ledger transfers per tenant at the end.
@@ -50,6 +53,13 @@ impl std::fmt::Display for Report {
             "  attempts cancelled: {}; attempts on the second process: {}",
             self.cancelled, self.on_second
         )?;
+        if let Some(r) = self.second_crm {
+            writeln!(
+                f,
+                "  the second process's CRM state: caught up {} times, rebuilt {} times",
+                r.caught_up, r.rebuilt
+            )?;
+        }
         writeln!(f, "  operations: {:?}", self.ops)?;
         write!(
             f,
@@ -196,6 +206,7 @@ pub async fn run(settings: Settings) -> Result<Report, Failure> {
         processes: w.process,
         cancelled: w.cancelled,
         on_second: w.on_second,
+        second_crm: w.other.as_ref().map(|o| o.crm.state_refreshes()),
         ops,
         totals,
     })

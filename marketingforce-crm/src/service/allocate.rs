@@ -8,6 +8,7 @@ use marketingforce_core::tenant::TenantId;
 use marketingforce_core::IdempotencyKey;
 use serde::{Deserialize, Serialize};
 
+use super::catch_up::Facts;
 use super::lifecycle::set_stage;
 use super::{Crm, TenantState, Work, Written};
 use crate::allocation::{Breach, Decision, LeadFacts};
@@ -77,7 +78,7 @@ impl Crm {
             batch.put_entity(tenant, &staff, Expect::Any)?;
             st.stale = true;
             if let Written::Committed(position) = self
-                .commit_fenced(tenant, st.position, batch, &[], None)
+                .commit_fenced(tenant, st.position, batch, &[], Some(Facts::of(&[], true)))
                 .await?
             {
                 st.position = position;
@@ -396,7 +397,7 @@ impl Crm {
         staff.active = false;
         let mut work = Work::default();
         work.extra.put_entity(tenant, &staff, Expect::Any)?;
-        work.beyond_leads = true;
+        work.staff_changed = true;
         let at = self.clock.now();
         let mut out = Vec::new();
         let res: Result<()> = async {

@@ -6,11 +6,12 @@
 //! a second at 80,000 leads), so a service routing a tenant's commands to any replica rebuilt
 //! at nearly every command. Now the state catches up instead: it reads the journal entries
 //! after its position, then the records of the leads they name (and their vaults), and applies
-//! them as a rebuild would have loaded them.
+//! them as a rebuild would have loaded them. An entry that changed a staff member (a new or
+//! updated member, a departure) has the staff read again and set as a rebuild sets them.
 //!
 //! A catch-up is exact or is not done: the state is rebuilt whenever
-//! - an entry does not describe its write fully (written by a configuration or staff change, a
-//!   key rotation, or a version of this crate before catch-ups: no `catch_up` field);
+//! - an entry does not describe its write fully (written by a configuration change, a key
+//!   rotation, or a version of this crate before catch-ups: no `catch_up` field);
 //! - there are more than [`MAX_ENTRIES`] entries, or more leads than a rebuild would read
 //!   cheaply ([`MIN_LEADS`], or a quarter of the tenant);
 //! - a lead's stored contributions do not start with the ones the engine registered for it
@@ -41,6 +42,7 @@ use crate::events::ReviewFact;
 use crate::ids::LeadId;
 use crate::model::{Lead, LeadStatus, VaultRecord};
 use crate::par;
+use crate::staff::Staff;
 
 /// The most journal entries a catch-up reads; past them the state is rebuilt.
 pub(crate) const MAX_ENTRIES: usize = 2_000;
@@ -50,16 +52,18 @@ pub(crate) const MIN_LEADS: usize = 4_000;
 const PAGE: usize = 500;
 
 /// What a write changed of the state every process keeps, beside the leads it names: the
-/// pairs it put in the review queue. Lead ids only.
+/// pairs it put in the review queue, and whether it changed a staff member. Ids only.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Facts {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     proposed: Vec<(LeadId, LeadId)>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    staff: bool,
 }
 
 impl Facts {
-    /// The facts of a command's review-queue changes.
-    pub(crate) fn of(reviews: &[ReviewFact]) -> Facts {
+    /// The facts of a command's review-queue changes, and whether it changed a staff member.
+    pub(crate) fn of(reviews: &[ReviewFact], staff: bool) -> Facts {
         Facts {
             proposed: reviews
                 .iter()
@@ -68,6 +72,7 @@ impl Facts {
                     ReviewFact::Rejected(_) => None,
                 })
                 .collect(),
+            staff,
         }
     }
 }
@@ -94,6 +99,8 @@ pub(super) struct Changes {
     keys: Vec<BTreeMap<LeadId, Vec<MatchKeys>>>,
     proposed: Vec<(LeadId, LeadId)>,
     cursors: Vec<RuleCursor>,
+    /// Every staff member, read again when an entry changed one.
+    staff: Option<Vec<Staff>>,
     entries: usize,
 }
 
@@ -108,6 +115,7 @@ pub(super) async fn read(
     let most_leads = MIN_LEADS.max(st.engine.len() / 4);
     let mut named = std::collections::BTreeSet::new();
     let mut proposed = Vec::new();
+    let mut staff_changed = false;
     let mut after = st.position;
     let mut entries = 0;
     while after < head {
@@ -126,6 +134,7 @@ pub(super) async fn read(
             };
             named.extend(leads);
             proposed.extend(facts.proposed);
+            staff_changed |= facts.staff;
             after = e.seq;
             entries += 1;
         }
@@ -147,6 +156,14 @@ pub(super) async fn read(
         .into_iter()
         .map(|v| v.value)
         .collect();
+    let staff = if staff_changed {
+        let all = marketingforce_core::storage::Collection::<Staff>::new(crm.store.clone())
+            .list_all(tenant)
+            .await?;
+        Some(all.into_iter().map(|v| v.value).collect())
+    } else {
+        None
+    };
     let indexer = crm.tenant_indexer(tenant)?;
     let records: Vec<_> = leads.into_iter().zip(vaults).collect();
     let read = par::map(&records, |(lead, vault)| {
@@ -165,6 +182,7 @@ pub(super) async fn read(
         keys: Vec::new(),
         proposed,
         cursors,
+        staff,
         entries,
     };
     for r in read {
@@ -188,8 +206,18 @@ pub(super) fn apply(st: &mut TenantState, changes: Changes) -> bool {
         keys,
         proposed,
         cursors,
+        staff,
         entries,
     } = changes;
+    // The staff first, as a rebuild sets them before it counts the loads.
+    if let Some(mut staff) = staff {
+        staff.sort_by_key(|s| s.id);
+        for s in &staff {
+            st.alloc
+                .set_staff(s.id, s.active && s.role.takes_leads(), s.capacity, s.team);
+        }
+        st.staff = staff.into_iter().map(|s| (s.id, s)).collect();
+    }
     // The contributions first, as a rebuild loads them before any merge link.
     for by_origin in &keys {
         for (origin, keys) in by_origin {

@@ -284,10 +284,10 @@ struct Refreshes {
 /// A process catches up with the writes other processes made since its state's position when
 /// it can do so exactly (a few reads: the journal entries, then the leads they name and their
 /// vaults); it rebuilds the state from every lead and vault of the tenant at its first command
-/// for the tenant, after a configuration or staff change, an un-merge, an erasure or a key
-/// rotation made elsewhere, after a command of its own was dropped or failed with its outcome
-/// unknown, and when it is too far behind. Many rebuilds under load point at commands of one
-/// tenant spread over many processes while its configuration or staff keep changing.
+/// for the tenant, after a configuration change, an un-merge, an erasure or a key rotation
+/// made elsewhere, after a command of its own was dropped or failed with its outcome unknown,
+/// and when it is too far behind. Many rebuilds under load point at commands of one tenant
+/// spread over many processes while its configuration keeps changing.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct StateRefreshes {
@@ -339,9 +339,9 @@ pub(crate) struct Work {
     /// Review-queue facts (proposals, rejections), emitted as events with the batch.
     pub reviews: Vec<crate::events::ReviewFact>,
     pub extra: Batch,
-    /// The command also changes what every process keeps in memory beyond the leads (a staff
-    /// member): other processes rebuild their state instead of catching up with it.
-    pub beyond_leads: bool,
+    /// The command also changes a staff member (in `extra`): other processes read the staff
+    /// again when they catch up with it.
+    pub staff_changed: bool,
 }
 
 impl Work {
@@ -998,11 +998,11 @@ impl Crm {
             cursors,
             reviews,
             extra,
-            beyond_leads,
+            staff_changed,
         } = work;
         let mut batch = extra;
         let touched: Vec<LeadId> = leads.keys().copied().collect();
-        let facts = (!beyond_leads).then(|| catch_up::Facts::of(&reviews));
+        let facts = Some(catch_up::Facts::of(&reviews, staff_changed));
         // The domain events of the history entries, in the same batch: they exist exactly
         // when the change does. Made first: they read the leads, which encoding then takes.
         let ctx = crate::events::command_context(idem.as_ref().map(|(i, _)| i.key()));
