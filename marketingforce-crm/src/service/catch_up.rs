@@ -104,20 +104,27 @@ pub(super) struct Changes {
     entries: usize,
 }
 
-/// Read what the writes between `st`'s position and `head` changed: `None` when they cannot be
-/// caught up with (see the [module docs](self)) and the state must be rebuilt.
-pub(super) async fn read(
+/// What the journal entries between a state's position and the head say was written.
+#[derive(Debug, Default)]
+struct Journaled {
+    /// The leads changed, in id order.
+    named: std::collections::BTreeSet<LeadId>,
+    proposed: Vec<(LeadId, LeadId)>,
+    staff_changed: bool,
+    entries: usize,
+}
+
+/// Read the [`WRITES_JOURNAL`] entries after `st`'s position up to `head`: `None` when one
+/// does not describe its write, or there are too many of them or of the leads they name.
+async fn entries_after(
     crm: &Crm,
     tenant: &TenantId,
     st: &TenantState,
     head: u64,
-) -> Result<Option<Changes>> {
+) -> Result<Option<Journaled>> {
     let most_leads = MIN_LEADS.max(st.engine.len() / 4);
-    let mut named = std::collections::BTreeSet::new();
-    let mut proposed = Vec::new();
-    let mut staff_changed = false;
+    let mut journaled = Journaled::default();
     let mut after = st.position;
-    let mut entries = 0;
     while after < head {
         let page = crm
             .store
@@ -132,18 +139,38 @@ pub(super) async fn read(
             else {
                 return Ok(None);
             };
-            named.extend(leads);
-            proposed.extend(facts.proposed);
-            staff_changed |= facts.staff;
+            journaled.named.extend(leads);
+            journaled.proposed.extend(facts.proposed);
+            journaled.staff_changed |= facts.staff;
+            journaled.entries += 1;
             after = e.seq;
-            entries += 1;
         }
         // No entry between the position and the head (the journal has none, or a gap): the
         // head cannot be reached from here.
-        if after == from || entries > MAX_ENTRIES || named.len() > most_leads {
+        if after == from || journaled.entries > MAX_ENTRIES || journaled.named.len() > most_leads {
             return Ok(None);
         }
     }
+    Ok(Some(journaled))
+}
+
+/// Read what the writes between `st`'s position and `head` changed: `None` when they cannot be
+/// caught up with (see the [module docs](self)) and the state must be rebuilt.
+pub(super) async fn read(
+    crm: &Crm,
+    tenant: &TenantId,
+    st: &TenantState,
+    head: u64,
+) -> Result<Option<Changes>> {
+    let Some(Journaled {
+        named,
+        proposed,
+        staff_changed,
+        entries,
+    }) = entries_after(crm, tenant, st, head).await?
+    else {
+        return Ok(None);
+    };
     let ids: Vec<String> = named.iter().map(LeadId::to_string).collect();
     let leads = crm.store.get_many(tenant, Lead::COLLECTION, &ids).await?;
     let vaults = crm
