@@ -45,9 +45,9 @@ use crate::par;
 use crate::staff::Staff;
 
 /// The most journal entries a catch-up reads; past them the state is rebuilt.
-pub(crate) const MAX_ENTRIES: usize = 2_000;
+const MAX_ENTRIES: usize = 2_000;
 /// The most leads a catch-up reads when that is more than a quarter of the tenant's.
-pub(crate) const MIN_LEADS: usize = 4_000;
+const MIN_LEADS: usize = 4_000;
 /// Entries read per round trip.
 const PAGE: usize = 500;
 
@@ -245,7 +245,7 @@ pub(super) fn apply(st: &mut TenantState, changes: Changes) -> bool {
         }
         st.staff = staff.into_iter().map(|s| (s.id, s)).collect();
     }
-    // The contributions first, as a rebuild loads them before any merge link.
+    // Then the contributions, before any merge link, as a rebuild loads them.
     for by_origin in &keys {
         for (origin, keys) in by_origin {
             if !st.engine.catch_up(*origin, keys) {
