@@ -185,6 +185,8 @@ pub async fn run(settings: Settings) -> Result<Report, Failure> {
         }
     }
     w.deep_check("end").await?;
+    // The summary is read with faults paused: it reports the run, it is not a step of it.
+    w.faulty.pause();
     let mut totals = Vec::new();
     for i in 0..w.tenants.len() {
         let leads = w.stored_leads(i).await?;
