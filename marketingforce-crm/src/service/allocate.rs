@@ -78,7 +78,13 @@ impl Crm {
             batch.put_entity(tenant, &staff, Expect::Any)?;
             st.stale = true;
             if let Written::Committed(position) = self
-                .commit_fenced(tenant, st.position, batch, &[], Some(Facts::of(&[], true)))
+                .commit_fenced(
+                    tenant,
+                    st.position,
+                    batch,
+                    &[],
+                    Some(Facts::of(&[], true, false)),
+                )
                 .await?
             {
                 st.position = position;

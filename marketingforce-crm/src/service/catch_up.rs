@@ -5,7 +5,8 @@
 //! written since, the state used to be rebuilt from every lead and vault of the tenant (about
 //! a second at 80,000 leads), so a service routing a tenant's commands to any replica rebuilt
 //! at nearly every command. Now the state catches up instead: it reads the journal entries
-//! after its position, then the records of the leads they name (and their vaults), and applies
+//! after its position, then the records of the leads they name (and their vaults, and the
+//! allocation cursors if an entry moved one), and applies
 //! them as a rebuild would have loaded them. An entry that changed a staff member (a new or
 //! updated member, a departure) has the staff read again and set as a rebuild sets them.
 //!
@@ -52,18 +53,22 @@ const MIN_LEADS: usize = 4_000;
 const PAGE: usize = 500;
 
 /// What a write changed of the state every process keeps, beside the leads it names: the
-/// pairs it put in the review queue, and whether it changed a staff member. Ids only.
+/// pairs it put in the review queue, and whether it changed a staff member or an allocation
+/// cursor. Ids only.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Facts {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     proposed: Vec<(LeadId, LeadId)>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     staff: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    cursors: bool,
 }
 
 impl Facts {
-    /// The facts of a command's review-queue changes, and whether it changed a staff member.
-    pub(crate) fn of(reviews: &[ReviewFact], staff: bool) -> Facts {
+    /// The facts of a command's review-queue changes, and whether it changed a staff member or
+    /// an allocation cursor.
+    pub(crate) fn of(reviews: &[ReviewFact], staff: bool, cursors: bool) -> Facts {
         Facts {
             proposed: reviews
                 .iter()
@@ -73,6 +78,7 @@ impl Facts {
                 })
                 .collect(),
             staff,
+            cursors,
         }
     }
 }
@@ -98,6 +104,7 @@ pub(super) struct Changes {
     /// as, vault by vault in lead order.
     keys: Vec<BTreeMap<LeadId, Vec<MatchKeys>>>,
     proposed: Vec<(LeadId, LeadId)>,
+    /// Every allocation cursor, read again when an entry changed one.
     cursors: Vec<RuleCursor>,
     /// Every staff member, read again when an entry changed one.
     staff: Option<Vec<Staff>>,
@@ -111,6 +118,7 @@ struct Journaled {
     named: std::collections::BTreeSet<LeadId>,
     proposed: Vec<(LeadId, LeadId)>,
     staff_changed: bool,
+    cursors_changed: bool,
     entries: usize,
 }
 
@@ -142,6 +150,7 @@ async fn entries_after(
             journaled.named.extend(leads);
             journaled.proposed.extend(facts.proposed);
             journaled.staff_changed |= facts.staff;
+            journaled.cursors_changed |= facts.cursors;
             journaled.entries += 1;
             after = e.seq;
         }
@@ -166,6 +175,7 @@ pub(super) async fn read(
         named,
         proposed,
         staff_changed,
+        cursors_changed,
         entries,
     }) = entries_after(crm, tenant, st, head).await?
     else {
@@ -177,12 +187,16 @@ pub(super) async fn read(
         .store
         .get_many(tenant, VaultRecord::COLLECTION, &ids)
         .await?;
-    let cursors = marketingforce_core::storage::Collection::<RuleCursor>::new(crm.store.clone())
-        .list_all(tenant)
-        .await?
-        .into_iter()
-        .map(|v| v.value)
-        .collect();
+    let cursors = if cursors_changed {
+        marketingforce_core::storage::Collection::<RuleCursor>::new(crm.store.clone())
+            .list_all(tenant)
+            .await?
+            .into_iter()
+            .map(|v| v.value)
+            .collect()
+    } else {
+        Vec::new()
+    };
     let staff = if staff_changed {
         let all = marketingforce_core::storage::Collection::<Staff>::new(crm.store.clone())
             .list_all(tenant)

@@ -505,9 +505,9 @@ impl Crm {
     /// - **Lifecycle, scoring, tags, survivorship, access**: apply to commands from then on;
     ///   stored stages, scores, tags and regions are not recomputed until the lead next changes.
     ///
-    /// Another `Crm` instance sharing the store that already holds this tenant's state keeps
-    /// its previous configuration until it rebuilds the state (restart or
-    /// [`forget_tenant`](Self::forget_tenant)).
+    /// Another `Crm` instance sharing the store takes the new configuration at its next
+    /// command for the tenant: the change is an entry of the tenant's `crm.writes` journal, and
+    /// it rebuilds its state of the tenant for it.
     ///
     /// ```
     /// use std::sync::Arc;
@@ -656,7 +656,46 @@ impl Crm {
     }
 
     /// How often this process rebuilt its in-memory state of a tenant, and how often it caught
-    /// it up with other processes' writes (see [`StateRefreshes`]).
+    /// it up with other processes' writes (see [`StateRefreshes`]): a figure for a service's
+    /// metrics.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use marketingforce_core::env::Env;
+    /// use marketingforce_core::storage::{MemoryStore, Store};
+    /// use marketingforce_core::tenant::TenantId;
+    /// use marketingforce_core::IdempotencyKey;
+    /// use marketingforce_crm::crypto::KeyRing;
+    /// use marketingforce_crm::model::Source;
+    /// use marketingforce_crm::request::CaptureRequest;
+    /// use marketingforce_crm::{CaptureOutcome, Crm};
+    ///
+    /// async fn capture(crm: &Crm, tenant: &TenantId, mobile: &str, form: u32) -> CaptureOutcome {
+    ///     let request = CaptureRequest::new(Source::OwnSite).mobile(mobile);
+    ///     let key = IdempotencyKey::new(format!("form-{form}")).unwrap();
+    ///     crm.capture(tenant, request, &key).await.unwrap()
+    /// }
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// // Two processes over one store (two `Crm`s here, with the same keys).
+    /// let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    /// let process = || {
+    ///     let env = Env::builder(store.clone())
+    ///         .keys(Arc::new(KeyRing::new("k1", [7; 32])))
+    ///         .build();
+    ///     Crm::builder(&env).build().unwrap()
+    /// };
+    /// let (a, b) = (process(), process());
+    /// let tenant = TenantId::new();
+    /// capture(&a, &tenant, "13800000001", 1).await; // a builds its state of the tenant
+    /// let by_b = capture(&b, &tenant, "13800000002", 2).await; // so does b
+    /// // a catches up with b's capture first: the same person is b's lead.
+    /// let by_a = capture(&a, &tenant, "13800000002", 3).await;
+    /// assert_eq!(by_a.lead(), by_b.lead());
+    /// assert_eq!(a.state_refreshes().rebuilt, 1);
+    /// assert_eq!(a.state_refreshes().caught_up, 1);
+    /// # });
+    /// ```
     pub fn state_refreshes(&self) -> StateRefreshes {
         use std::sync::atomic::Ordering::Relaxed;
         StateRefreshes {
@@ -1002,7 +1041,11 @@ impl Crm {
         } = work;
         let mut batch = extra;
         let touched: Vec<LeadId> = leads.keys().copied().collect();
-        let facts = Some(catch_up::Facts::of(&reviews, staff_changed));
+        let facts = Some(catch_up::Facts::of(
+            &reviews,
+            staff_changed,
+            !cursors.is_empty(),
+        ));
         // The domain events of the history entries, in the same batch: they exist exactly
         // when the change does. Made first: they read the leads, which encoding then takes.
         let ctx = crate::events::command_context(idem.as_ref().map(|(i, _)| i.key()));
