@@ -400,6 +400,15 @@ impl Allocator {
         out
     }
 
+    /// Open leads held by each user holding any, in user order.
+    pub fn loads(&self) -> BTreeMap<UserId, u32> {
+        self.load
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(u, n)| (*u, *n))
+            .collect()
+    }
+
     /// Open leads held by `user`.
     pub fn load(&self, user: &UserId) -> u32 {
         self.load.get(user).copied().unwrap_or(0)
@@ -433,6 +442,18 @@ impl Allocator {
 
     /// Pick an assignee for a lead (never `exclude`), updating cursors and loads.
     pub fn decide(&mut self, facts: &LeadFacts<'_>, exclude: Option<UserId>) -> Decision {
+        let decision = self.choose(facts, exclude);
+        if let Decision::Assign { to, .. } = &decision {
+            self.add_load(*to, 1);
+        }
+        decision
+    }
+
+    /// Pick an assignee for a lead (never `exclude`), updating the cursors but not the loads:
+    /// for a caller that counts loads from the leads' owners itself (the CRM service settles
+    /// them from the lead records it writes, so an assignment counted here too would count
+    /// twice).
+    pub fn choose(&mut self, facts: &LeadFacts<'_>, exclude: Option<UserId>) -> Decision {
         let mut matched_any: Option<String> = None;
         for i in 0..self.rules.len() {
             let Some(rule) = self.rules.get(i) else { break };
@@ -448,7 +469,6 @@ impl Allocator {
                     .get(i)
                     .map(|r| r.name.clone())
                     .unwrap_or_default();
-                self.add_load(to, 1);
                 return Decision::Assign { to, rule: name };
             }
         }

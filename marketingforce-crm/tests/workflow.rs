@@ -223,6 +223,41 @@ fn allocation_by_region_with_pool_fallback_and_round_robin_across_restarts() {
     });
 }
 
+/// A capacity counts each lead once: within one allocation, and in the next command of the
+/// same process (before, the allocator counted an assignment and the lead's new owner both).
+#[test]
+fn a_capacity_holds_as_many_leads_as_it_says() {
+    run(async {
+        let a = UserId::new();
+        let rules = vec![AllocationRule::new("all", Strategy::LeastLoaded, vec![a])];
+        let env = Env::new(alloc_config(rules));
+        let (crm, t) = (&env.crm, &env.tenant);
+        let mut s = Staff::new(a, *t, "s", Role::Salesperson, 2, env.clock.now());
+        s.capacity = Some(3);
+        crm.upsert_staff(t, s).await.unwrap();
+        let mut leads = Vec::new();
+        for i in 0..4 {
+            leads.push(lead(&env, &format!("1380000002{i}"), "上海").await);
+        }
+        let assigned = |r: &[Allocation]| {
+            r.iter()
+                .filter(|x| matches!(x, Allocation::Assigned { to, .. } if *to == a))
+                .count()
+        };
+        let r = crm
+            .allocate(t, &leads[..2], &IdempotencyKey::from_static("a1"))
+            .await
+            .unwrap();
+        assert_eq!(assigned(&r), 2, "{r:?}");
+        let r = crm
+            .allocate(t, &leads[2..], &IdempotencyKey::from_static("a2"))
+            .await
+            .unwrap();
+        assert_eq!(assigned(&r), 1, "{r:?}");
+        assert!(matches!(&r[1], Allocation::Pooled { .. }), "{r:?}");
+    });
+}
+
 #[test]
 fn sla_escalates_then_reassigns_and_departure_loses_nothing() {
     run(async {

@@ -115,6 +115,24 @@ impl Crm {
             .ok_or(CrmError::UnknownStaff(*id))
     }
 
+    /// The open leads each staff member holds, as allocation counts them against capacities
+    /// and for least-loaded rules (members holding none are left out). Read from this
+    /// process's state of the tenant, brought up to date with other processes' writes first.
+    ///
+    /// # Errors
+    /// Storage errors.
+    #[operation("crm.workloads", tenant = tenant)]
+    pub async fn workloads(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<std::collections::BTreeMap<UserId, u32>> {
+        let guard = self.state(tenant).await?;
+        Ok(guard
+            .as_ref()
+            .map(|st| st.alloc.loads())
+            .unwrap_or_default())
+    }
+
     fn allocate_in(
         &self,
         st: &mut TenantState,
@@ -132,7 +150,8 @@ impl Crm {
                 source: l.source().map_or(Source::Import, |t| t.source),
                 score: l.score,
             };
-            (st.alloc.decide(&facts, exclude), l.owner, l.stage)
+            // The load is counted when the lead is settled below, from its new owner.
+            (st.alloc.choose(&facts, exclude), l.owner, l.stage)
         };
         let actor = Actor::system("allocation");
         let out = match decision {
