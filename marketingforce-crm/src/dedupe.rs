@@ -1167,6 +1167,8 @@ enum Undo {
     Proposed(LeadId, LeadId),
     /// Slot `.0`'s contributions before one more was registered.
     Seen(u32, Seen),
+    /// The two slots were kept apart.
+    Separated(u32, u32),
 }
 
 /// The blocking rules the engine keys on (`identifier` is the exact band's job; the sorted
@@ -1527,6 +1529,9 @@ impl DedupeEngine {
                     if let Some(seen) = self.seen.get_mut(s as usize) {
                         *seen = old;
                     }
+                }
+                Undo::Separated(a, b) => {
+                    self.separated.remove(&(a, b));
                 }
             }
         }
@@ -2132,7 +2137,7 @@ impl DedupeEngine {
             .ok_or_else(|| CrmError::validation("lead", format!("{absorbed} is not merged")))?;
         let root = self.root(parent);
         self.set_parent(a, None);
-        self.separated.insert((root, a));
+        self.keep_apart(root, a);
         Ok(self.lead_of(parent))
     }
 
@@ -2142,8 +2147,14 @@ impl DedupeEngine {
     /// A validation error when either lead is unknown.
     pub fn separate(&mut self, a: LeadId, b: LeadId) -> Result<()> {
         let (x, y) = (self.slot(a)?, self.slot(b)?);
-        self.separated.insert((x, y));
+        self.keep_apart(x, y);
         Ok(())
+    }
+
+    fn keep_apart(&mut self, a: u32, b: u32) {
+        if self.separated.insert((a, b)) {
+            self.log(Undo::Separated(a, b));
+        }
     }
 
     /// Remember that the pair is in the review queue (rebuild), so it is not proposed again.
@@ -2168,12 +2179,22 @@ impl DedupeEngine {
     /// Forget a lead entirely (erasure): its keys, digests and records, and those of leads
     /// merged into it. Returns the erased leads.
     pub fn erase(&mut self, lead: LeadId) -> Vec<LeadId> {
-        let Some(&s) = self.by_lead.get(&lead) else {
+        self.erase_all(&[lead])
+    }
+
+    /// [`erase`](Self::erase) each of `leads`, in one pass over the engine's tables (a rebuild
+    /// forgets every erased lead of a tenant at once). Unknown leads are skipped.
+    pub fn erase_all(&mut self, leads: &[LeadId]) -> Vec<LeadId> {
+        let roots: HashSet<u32> = leads
+            .iter()
+            .filter_map(|l| self.by_lead.get(l))
+            .map(|&s| self.root(s))
+            .collect();
+        if roots.is_empty() {
             return Vec::new();
-        };
-        let root = self.root(s);
+        }
         let doomed: HashSet<u32> = (0..self.slots.len() as u32)
-            .filter(|&x| self.root(x) == root)
+            .filter(|&x| roots.contains(&self.root(x)))
             .collect();
         for &d in &doomed {
             if let Some(slot) = self.slots.get_mut(d as usize) {
@@ -2301,6 +2322,61 @@ mod tests {
         assert_eq!(e.standing(b), None);
         assert!(e.catch_up(b, &[k(4), k(5)]));
         assert!(!e.catch_up(b, &[k(4)]));
+    }
+
+    #[test]
+    fn an_unmerge_or_separation_rolled_back_keeps_nothing_apart() {
+        let k = |m: u128| MatchKeys::new().with_exact(mob(m));
+        let (a, b, c) = (LeadId::new(), LeadId::new(), LeadId::new());
+        let mut e = DedupeEngine::new(DedupeConfig::default());
+        e.load(a, &[k(1)]);
+        e.load(b, &[k(2)]);
+        e.load(c, &[k(3)]);
+        e.link(b, a).unwrap();
+        let slot = |e: &DedupeEngine, l: LeadId| e.slot(l).unwrap();
+        e.begin();
+        assert_eq!(e.unlink(b).unwrap(), a);
+        e.separate(a, c).unwrap();
+        assert!(e.is_separated(slot(&e, a), slot(&e, b)));
+        assert!(e.is_separated(slot(&e, a), slot(&e, c)));
+        e.rollback();
+        assert_eq!(e.standing(b), Some((true, Some(a))));
+        assert!(!e.is_separated(slot(&e, a), slot(&e, b)));
+        assert!(!e.is_separated(slot(&e, a), slot(&e, c)));
+        // Committed, they stay apart.
+        e.begin();
+        e.unlink(b).unwrap();
+        e.commit();
+        assert!(e.is_separated(slot(&e, a), slot(&e, b)));
+    }
+
+    #[test]
+    fn erasing_leads_at_once_is_erasing_them_one_by_one() {
+        let k = |m: u128| MatchKeys::new().with_exact(mob(m));
+        let leads: Vec<LeadId> = (0..5).map(|_| LeadId::new()).collect();
+        let mut each = DedupeEngine::new(DedupeConfig::default());
+        for (i, l) in leads.iter().enumerate() {
+            each.load(*l, &[k(i as u128), k(100 + i as u128)]);
+        }
+        each.link(leads[1], leads[0]).unwrap();
+        let mut all = each.clone();
+        let mut erased = each.erase(leads[0]);
+        erased.extend(each.erase(leads[3]));
+        erased.sort();
+        assert_eq!(all.erase_all(&[leads[3], leads[0], LeadId::new()]), erased);
+        assert_eq!(erased, {
+            let mut v = vec![leads[0], leads[1], leads[3]];
+            v.sort();
+            v
+        });
+        for e in [&each, &all] {
+            assert_eq!(e.live_count(), 2);
+            for (i, l) in leads.iter().enumerate() {
+                let gone = [0, 1, 3].contains(&i);
+                assert_eq!(e.probe(&k(i as u128)).is_empty(), gone, "lead {i}");
+                assert_eq!(e.survivor(*l).is_none(), gone, "lead {i}");
+            }
+        }
     }
 
     #[test]

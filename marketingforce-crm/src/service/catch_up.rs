@@ -267,10 +267,19 @@ pub(super) fn apply(st: &mut TenantState, changes: Changes) -> bool {
             }
         }
     }
-    for (l, has_vault) in outlines.iter().zip(vaulted) {
+    // Standings next: un-merges and merges before erasures, as an erasure forgets the leads
+    // merged into the erased one (a lead un-merged from it before must not be among them).
+    let (erased, kept): (Vec<_>, Vec<_>) = outlines
+        .iter()
+        .zip(vaulted)
+        .partition(|(l, _)| matches!(l.status, LeadStatus::Erased { .. }));
+    for (l, has_vault) in kept.into_iter().chain(erased) {
         if !standing_caught_up(st, l, has_vault) {
             return false;
         }
+    }
+    // Then what names other leads, every one of them now known.
+    for l in &outlines {
         for other in &l.separated_from {
             if st.engine.separate(l.id, *other).is_err() {
                 return false;
@@ -306,20 +315,38 @@ pub(super) fn apply(st: &mut TenantState, changes: Changes) -> bool {
 }
 
 /// Bring the engine's standing of lead `l` (alive, merged into which lead) in line with the
-/// stored one, where a catch-up can: a lead merged since is linked; `false` otherwise.
+/// stored one, where a catch-up can do it as the command that changed it did: a lead merged
+/// since is linked, one un-merged since is unlinked, one erased since is forgotten with the
+/// leads merged into it (and one erased before this process knew it is known as erased, as
+/// a rebuild knows it). `false` otherwise.
 fn standing_caught_up(st: &mut TenantState, l: &LeadOutline, has_vault: bool) -> bool {
     let known = st.engine.standing(l.id);
     match l.status {
         // Known without a vault: its contributions went missing.
         LeadStatus::Active => match known {
             None => !has_vault,
-            Some((alive, merged_into)) => alive && merged_into.is_none() && has_vault,
+            Some((true, None)) => has_vault,
+            Some((true, Some(_))) => has_vault && st.engine.unlink(l.id).is_ok(),
+            Some((false, _)) => false,
         },
         LeadStatus::Merged { into } => match known {
             Some((true, None)) => st.engine.link(l.id, into).is_ok(),
             Some((true, Some(parent))) => parent == into,
             _ => false,
         },
-        LeadStatus::Erased { .. } => !matches!(known, Some((true, _))),
+        LeadStatus::Erased { .. } => match known {
+            // Erasing a lead still merged into another would forget that one's whole lineage.
+            Some((true, Some(_))) => false,
+            Some((true, None)) => {
+                st.engine.erase(l.id);
+                true
+            }
+            Some((false, _)) => true,
+            None => {
+                st.engine.load(l.id, &[]);
+                st.engine.erase(l.id);
+                true
+            }
+        },
     }
 }

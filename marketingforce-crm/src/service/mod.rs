@@ -742,6 +742,8 @@ impl Crm {
         }
         let mut merged = Vec::new();
         let mut separated = Vec::new();
+        let mut erased = Vec::new();
+        let mut gone = Vec::new();
         let outlines = rebuild::lead_outlines(self, tenant).await?;
         // Sized for every lead at once: grown capture by capture, its tables would be copied
         // and rehashed a few dozen times over.
@@ -752,8 +754,16 @@ impl Crm {
                 alloc.add_load(owner, 1);
                 holders.insert(l.id, owner);
             }
-            if let LeadStatus::Merged { into } = l.status {
-                merged.push((l.id, into));
+            match l.status {
+                LeadStatus::Active => {}
+                LeadStatus::Merged { into } => {
+                    merged.push((l.id, into));
+                    gone.push(l.id);
+                }
+                LeadStatus::Erased { .. } => {
+                    erased.push(l.id);
+                    gone.push(l.id);
+                }
             }
             for s in &l.separated_from {
                 separated.push((l.id, *s));
@@ -763,12 +773,21 @@ impl Crm {
             engine.load(lead, &keys);
         })
         .await?;
+        // An erased lead has no vault, nor have the leads merged into it: they are loaded
+        // without keys, so that their merges and the separations naming them load as for any
+        // lead, then forgotten as the erasure forgot them.
+        for lead in gone {
+            if engine.standing(lead).is_none() {
+                engine.load(lead, &[]);
+            }
+        }
         for (absorbed, into) in merged {
             engine.link(absorbed, into)?;
         }
         for (a, b) in separated {
             engine.separate(a, b)?;
         }
+        engine.erase_all(&erased);
         // The review queue: every pair in it, whatever its status, is never proposed again
         // (a rejection also keeps the two leads apart through their `separated_from`).
         for v in Collection::<PossibleDuplicate>::new(self.store.clone())
