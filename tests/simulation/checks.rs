@@ -191,6 +191,24 @@ impl World {
                 m.capacity
             )));
         }
+        // Each process counts the loads the stored leads say (its state brought up to date
+        // first): a miscount would place leads against capacities that are not there.
+        let processes = std::iter::once(self.svc.crm.clone())
+            .chain(self.other.as_ref().map(|o| o.crm.clone()));
+        for (p, crm) in processes.enumerate() {
+            let counted: BTreeMap<String, u32> = crm
+                .workloads(&self.tenants[i])
+                .await
+                .map_err(|e| self.fail(format!("t{i} process {p}: workloads: {e}")))?
+                .into_iter()
+                .map(|(u, n)| (u.to_string(), n))
+                .collect();
+            if counted != load {
+                return Err(self.fail(format!(
+                    "t{i} process {p} counts open leads {counted:?}, the stored leads {load:?}"
+                )));
+            }
+        }
         Ok(())
     }
 
