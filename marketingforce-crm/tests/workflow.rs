@@ -624,3 +624,42 @@ fn seats_come_from_module_entitlements() {
         );
     });
 }
+
+/// A process that starts after the erasure of a lead others were merged into, and of one kept
+/// apart from another by an un-merge, rebuilds its state and serves the tenant (it failed every
+/// command: the erased leads have no vault, and their merges and separations named leads the
+/// rebuilt engine did not know).
+#[test]
+fn a_restart_after_erasing_merged_and_separated_leads_serves_the_tenant() {
+    run(async {
+        let env = Env::new(CrmConfig::default());
+        let (crm, t) = (&env.crm, &env.tenant);
+        let admin = Actor::User(env.staff(Role::Admin, 9, None).await);
+        let key = |k: &str| IdempotencyKey::new(k).unwrap();
+        let a = lead(&env, "13955550001", "上海").await;
+        let b = lead(&env, "13955550002", "上海").await;
+        let c = lead(&env, "13955550003", "上海").await;
+        let d = lead(&env, "13955550004", "上海").await;
+        crm.merge(t, a, b, &admin, &key("m1")).await.unwrap();
+        crm.erase_contact(t, &a, &admin, &key("e1")).await.unwrap();
+        crm.merge(t, c, d, &admin, &key("m2")).await.unwrap();
+        crm.unmerge(t, d, &admin, &key("u")).await.unwrap();
+        crm.erase_contact(t, &d, &admin, &key("e2")).await.unwrap();
+        let restarted = env.restart();
+        for (l, survivor) in [(a, None), (b, None), (c, Some(c)), (d, None)] {
+            let found = restarted.survivor(t, &l).await.ok();
+            assert_eq!(found, survivor, "{l}");
+        }
+        // The erased people come back as new leads; the one kept is found again.
+        let again = |m: &str, k: &str| {
+            let request = CaptureRequest::new(Source::OwnSite).mobile(m);
+            let restarted = &restarted;
+            let k = key(k);
+            async move { restarted.capture(t, request, &k).await.unwrap().lead() }
+        };
+        assert!(![a, b].contains(&again("13955550002", "c1").await));
+        assert_eq!(again("13955550003", "c2").await, c);
+        assert_ne!(again("13955550004", "c3").await, d);
+        assert_eq!(restarted.state_refreshes().rebuilt, 1);
+    });
+}

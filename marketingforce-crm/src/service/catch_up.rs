@@ -17,8 +17,13 @@
 //!   cheaply ([`MIN_LEADS`], or a quarter of the tenant);
 //! - a lead's stored contributions do not start with the ones the engine registered for it
 //!   (changed or removed, [`DedupeEngine::catch_up`](crate::dedupe::DedupeEngine::catch_up));
-//! - a lead was un-merged, erased, or merged otherwise than the engine knows, or names a lead
-//!   the engine does not know.
+//! - a lead's standing cannot be brought in line as the command that changed it did (a lead
+//!   merged into another than the engine knows, erased while the engine has it merged), or a
+//!   lead names one the engine does not know.
+//!
+//! Un-merges and erasures are caught up with: the un-merged lead is unlinked (and kept apart
+//! from the lead it left), the erased one forgotten with the leads merged into it, as the
+//! process that made them did.
 //!
 //! Every read comes before the first change: a catch-up dropped at an await leaves the state
 //! as it was. One that finds it cannot finish has changed the state, which its caller then

@@ -5,9 +5,10 @@
 //! with `Expect::Absent` by the capture that proposed it and updated with `Expect::Version`
 //! by its decision, both inside the tenant's fenced commit (the `crm.writes` journal head):
 //! a process whose in-memory state is behind — it has not seen a proposal or a decision of
-//! another process — has its commit refused, rebuilds (loading every pair of the queue, so a
-//! pair is never proposed twice, and the leads' `separated_from`, so a rejected pair is never
-//! merged) and decides again. A decision re-reads the record after any such refusal, so a
+//! another process — has its commit refused, catches up with that process's writes (the pairs
+//! they proposed, so a pair is never proposed twice, and the leads' `separated_from`, so a
+//! rejected pair is never merged; or rebuilds, loading every pair of the queue) and decides
+//! again. A decision re-reads the record after any such refusal, so a
 //! pair cannot be accepted or rejected twice; retrying with the same idempotency key returns
 //! the first answer.
 
