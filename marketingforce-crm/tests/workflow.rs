@@ -663,3 +663,51 @@ fn a_restart_after_erasing_merged_and_separated_leads_serves_the_tenant() {
         assert_eq!(restarted.state_refreshes().rebuilt, 1);
     });
 }
+
+/// A PIPL export holds the history and behaviour of every lead merged into the exported one,
+/// also those merged into it through another merged lead (its `merged_from` names only the
+/// leads merged directly).
+#[test]
+fn an_export_covers_the_whole_merge_lineage() {
+    run(async {
+        let env = Env::new(CrmConfig::default());
+        let (crm, t) = (&env.crm, &env.tenant);
+        let admin = Actor::User(env.staff(Role::Admin, 9, None).await);
+        let key = |k: &str| IdempotencyKey::new(k).unwrap();
+        let a = lead(&env, "13955560001", "上海").await;
+        let b = lead(&env, "13955560002", "上海").await;
+        let c = lead(&env, "13955560003", "上海").await;
+        for (i, l) in [a, b, c].into_iter().enumerate() {
+            let event = BehaviourEvent {
+                lead: l,
+                kind: BehaviourKind::View,
+                at: env.clock.now(),
+                topic: Some(format!("topic-{i}")),
+                content: None,
+            };
+            crm.record_behaviour(t, event, &key(&format!("ev{i}")))
+                .await
+                .unwrap();
+        }
+        // c into b, then b into a: a's record names b only.
+        crm.merge(t, b, c, &admin, &key("m1")).await.unwrap();
+        crm.merge(t, a, b, &admin, &key("m2")).await.unwrap();
+        assert_eq!(crm.lead(t, &a).await.unwrap().merged_from, vec![b]);
+        let export = crm.export_contact(t, &a, &admin).await.unwrap();
+        let topics: Vec<_> = export
+            .behaviour
+            .iter()
+            .filter_map(|e| e.topic.clone())
+            .collect();
+        assert_eq!(topics, ["topic-0", "topic-1", "topic-2"]);
+        for l in [a, b, c] {
+            assert!(
+                export.history.iter().any(|e| e.lead == l
+                    && matches!(e.event, LeadEventKind::Captured { .. })),
+                "the capture of {l} is in the export"
+            );
+        }
+        assert!(export.history.windows(2).all(|w| w[0].at <= w[1].at));
+        assert_eq!(export.captures.len(), 3);
+    });
+}

@@ -104,9 +104,9 @@ pub struct ContactExport {
     pub identity: GoldenIdentity,
     /// Every capture: source, time and values.
     pub captures: Vec<ExportedCapture>,
-    /// The lead's history.
+    /// The history of the lead and of every lead merged into it, oldest first.
     pub history: Vec<LeadEvent>,
-    /// Its behaviour events.
+    /// The behaviour events of the lead and of every lead merged into it.
     pub behaviour: Vec<BehaviourEvent>,
 }
 
@@ -282,7 +282,23 @@ impl Crm {
         Ok(())
     }
 
-    /// Export everything stored about the contact of `lead` (PIPL access and portability).
+    /// `lead` and every lead merged into it, directly or through a lead merged into it in turn
+    /// (`merged_from` names only the leads merged directly), `lead` first.
+    async fn lineage(&self, tenant: &TenantId, lead: &Lead) -> Result<Vec<LeadId>> {
+        let mut lineage = vec![lead.id];
+        let mut next = lead.merged_from.clone();
+        while let Some(id) = next.pop() {
+            if lineage.contains(&id) {
+                continue;
+            }
+            lineage.push(id);
+            next.extend(self.read_lead(tenant, &id).await?.value.merged_from);
+        }
+        Ok(lineage)
+    }
+
+    /// Export everything stored about the contact of `lead` (PIPL access and portability): the
+    /// captures, history and behaviour of the lead and of every lead merged into it.
     ///
     /// # Errors
     /// A validation error on `actor` when it is not an administrator; storage errors.
@@ -333,9 +349,14 @@ impl Crm {
                 }
             })
             .collect();
-        let mut lineage = vec![l.id];
-        lineage.extend(l.merged_from.iter().copied());
-        let history = self.history(tenant, lead).await?;
+        let lineage = self.lineage(tenant, &l).await?;
+        // The history of every lead of the lineage: a merged lead's captures, stage changes and
+        // assignments are about the same person.
+        let mut history = Vec::new();
+        for id in &lineage {
+            history.extend(self.history(tenant, id).await?);
+        }
+        history.sort_by_key(|e| e.at);
         let behaviour = super::scan::entries_about(
             self.store.as_ref(),
             tenant,
@@ -425,8 +446,8 @@ impl Crm {
             )?;
             // Pending possible duplicates of the erased lead (or of a lead merged into it)
             // are closed: nobody can decide about a person who is gone.
-            let mut lineage = vec![root];
-            lineage.extend(work.lead_mut(&root)?.merged_from.iter().copied());
+            let erased = work.lead_mut(&root)?.clone();
+            let lineage = self.lineage(tenant, &erased).await?;
             let pending = Collection::<PossibleDuplicate>::new(self.store.clone())
                 .lookup_all(tenant, "status", ReviewStatus::Pending.as_str())
                 .await?;
