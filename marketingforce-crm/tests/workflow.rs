@@ -702,8 +702,10 @@ fn an_export_covers_the_whole_merge_lineage() {
         assert_eq!(topics, ["topic-0", "topic-1", "topic-2"]);
         for l in [a, b, c] {
             assert!(
-                export.history.iter().any(|e| e.lead == l
-                    && matches!(e.event, LeadEventKind::Captured { .. })),
+                export
+                    .history
+                    .iter()
+                    .any(|e| e.lead == l && matches!(e.event, LeadEventKind::Captured { .. })),
                 "the capture of {l} is in the export"
             );
         }

@@ -193,8 +193,8 @@ impl World {
         }
         // Each process counts the loads the stored leads say (its state brought up to date
         // first): a miscount would place leads against capacities that are not there.
-        let processes = std::iter::once(self.svc.crm.clone())
-            .chain(self.other.as_ref().map(|o| o.crm.clone()));
+        let processes =
+            std::iter::once(self.svc.crm.clone()).chain(self.other.as_ref().map(|o| o.crm.clone()));
         for (p, crm) in processes.enumerate() {
             let counted: BTreeMap<String, u32> = crm
                 .workloads(&self.tenants[i])
