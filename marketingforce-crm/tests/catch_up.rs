@@ -1,6 +1,6 @@
 //! Two processes over one store take a tenant's commands in turn: each catches its state up
-//! with the other's writes (captures, allocations, merges, un-merges, erasures, staff
-//! changes), and every command decides exactly what it decides in a process that rebuilds
+//! with the other's writes (captures, allocations, merges, un-merges, erasures, staff and
+//! configuration changes), and every command decides exactly what it decides in a process that rebuilds
 //! the state from storage before each command.
 
 mod common;
@@ -53,6 +53,11 @@ enum Step {
     Depart,
     /// The first salesperson comes back.
     Rehire,
+    /// Configure the tenant: the leads of other regions go round robin to every salesperson
+    /// (not to the least loaded), with a new review threshold when `dedupe`.
+    Reconfigure {
+        dedupe: bool,
+    },
 }
 
 /// `(process, step, what the process does with its state first)`.
@@ -86,11 +91,19 @@ fn script() -> Vec<(usize, Step, Refresh)> {
         (1, Capture(2_600..3_000), CaughtUp),
         (0, AllocatePending, CaughtUp),
         (1, Rehire, CaughtUp),
+        // A new configuration is taken in place by the process that made it, which then
+        // catches up with its own change (here when the runner reads its loads after the
+        // step); the other process catches up with it too.
+        (1, Reconfigure { dedupe: false }, Nothing),
         (1, Capture(3_000..3_200), Nothing),
         // A lead the other process never knew, captured and erased here.
         (1, EraseLatestNew, Nothing),
-        // The salesperson back takes leads again here too.
+        // The salesperson back takes leads again here too, by the new rules.
         (0, AllocatePending, CaughtUp),
+        // New dedupe settings: the state is rebuilt for them, here and in the other process.
+        (0, Reconfigure { dedupe: true }, Rebuilt),
+        (0, Capture(3_200..3_300), Nothing),
+        (1, Capture(3_300..3_400), Rebuilt),
     ]
 }
 
@@ -230,6 +243,16 @@ impl Runner<'_> {
                 let erased = crm.erase_contact(t, &lead(row), &admin, &key).await;
                 format!("{row} {erased:?}")
             }
+            Step::Reconfigure { dedupe } => {
+                let mut cfg = self.cast.config();
+                let everyone = self.cast.sales.clone();
+                cfg.allocation.rules[1] =
+                    AllocationRule::new("all", Strategy::RoundRobin, everyone);
+                if *dedupe {
+                    cfg.dedupe.fuzzy.review_weight += 0.5;
+                }
+                format!("{:?}", crm.configure(t, cfg).await)
+            }
             Step::Depart => format!("{:?}", crm.depart(t, &self.cast.sales[0], &key).await),
             Step::Rehire => {
                 let mut back = crm.staff(t, &self.cast.sales[0]).await.unwrap();
@@ -321,7 +344,11 @@ async fn run_script(
         );
         let changes_standing = matches!(
             step,
-            Step::Merge(..) | Step::Unmerge(_) | Step::Erase(_) | Step::EraseLatestNew
+            Step::Merge(..)
+                | Step::Unmerge(_)
+                | Step::Erase(_)
+                | Step::EraseLatestNew
+                | Step::Reconfigure { .. }
         );
         if succeed && changes_standing {
             assert!(answered.contains("Ok("), "step {n} ({step:?}): {answered}");
@@ -343,7 +370,7 @@ async fn run_script(
 
 /// The 22-step script, whose commands all succeed and whose refreshes are as expected.
 async fn two_processes_decide_as_rebuilt_states(store: Arc<dyn Store>) {
-    let rows = synthetic(3_200, 31);
+    let rows = synthetic(3_400, 31);
     let script: Vec<_> = script()
         .into_iter()
         .map(|(on, step, refresh)| (on, step, Some(refresh)))
@@ -357,7 +384,8 @@ async fn two_processes_decide_as_rebuilt_states(store: Arc<dyn Store>) {
 
 /// A script of `steps` random steps on random processes (after one capture on each), over
 /// rows `0..rows`: captures of the next rows, allocations, merges, stage changes, rejections
-/// and erasures of random rows' leads, un-merges of merged leads, departures and rehires. Commands may fail
+/// and erasures of random rows' leads, un-merges of merged leads, departures, rehires and
+/// configuration changes. Commands may fail
 /// (merging a lead with itself, un-merging a lead that is not merged): both worlds must fail
 /// alike.
 fn random_script(seed: u64, rows: usize, steps: usize) -> Vec<(usize, Step, Option<Refresh>)> {
@@ -387,6 +415,9 @@ fn random_script(seed: u64, rows: usize, steps: usize) -> Vec<(usize, Step, Opti
             5 => Step::RejectFirst,
             6 => Step::UnmergeFrom(next(captured)),
             7 => Step::Erase(next(captured)),
+            8 if next(3) == 0 => Step::Reconfigure {
+                dedupe: next(2) == 0,
+            },
             8 => Step::Depart,
             _ => Step::Rehire,
         };

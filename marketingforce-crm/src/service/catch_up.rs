@@ -11,8 +11,11 @@
 //! updated member, a departure) has the staff read again and set as a rebuild sets them.
 //!
 //! A catch-up is exact or is not done: the state is rebuilt whenever
-//! - an entry does not describe its write fully (written by a configuration change, a key
-//!   rotation, or a version of this crate before catch-ups: no `catch_up` field);
+//! - an entry does not describe its write fully (written by a key rotation, or by a version
+//!   of this crate before catch-ups: no `catch_up` field);
+//! - the tenant's configuration changed its dedupe settings (a change of the other settings
+//!   is caught up with: the configuration is read again and the allocator made again for its
+//!   rules, with the loads the state counts and the stored cursors);
 //! - there are more than [`MAX_ENTRIES`] entries, or more leads than a rebuild would read
 //!   cheaply ([`MIN_LEADS`], or a quarter of the tenant);
 //! - a lead's stored contributions do not start with the ones the engine registered for it
@@ -34,14 +37,16 @@
 //! a load already moved).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use marketingforce_core::storage::Entity;
 use marketingforce_core::tenant::TenantId;
 use serde::{Deserialize, Serialize};
 
 use super::rebuild::{keys_by_origin, LeadOutline};
+use super::CrmConfig;
 use super::{Crm, TenantState, WRITES_JOURNAL};
-use crate::allocation::RuleCursor;
+use crate::allocation::{Allocator, RuleCursor};
 use crate::dedupe::MatchKeys;
 use crate::error::Result;
 use crate::events::ReviewFact;
@@ -68,6 +73,9 @@ pub(crate) struct Facts {
     staff: bool,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     cursors: bool,
+    /// The tenant's configuration changed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    config: bool,
 }
 
 impl Facts {
@@ -84,6 +92,16 @@ impl Facts {
                 .collect(),
             staff,
             cursors,
+            config: false,
+        }
+    }
+
+    /// The facts of a configuration change: another process reads the configuration (and the
+    /// allocation cursors of its rules) again.
+    pub(crate) fn configured() -> Facts {
+        Facts {
+            config: true,
+            ..Facts::default()
         }
     }
 }
@@ -113,6 +131,8 @@ pub(super) struct Changes {
     cursors: Vec<RuleCursor>,
     /// Every staff member, read again when an entry changed one.
     staff: Option<Vec<Staff>>,
+    /// The tenant's configuration, read again when an entry changed it.
+    config: Option<Arc<CrmConfig>>,
     entries: usize,
 }
 
@@ -124,6 +144,7 @@ struct Journaled {
     proposed: Vec<(LeadId, LeadId)>,
     staff_changed: bool,
     cursors_changed: bool,
+    config_changed: bool,
     entries: usize,
 }
 
@@ -156,6 +177,7 @@ async fn entries_after(
             journaled.proposed.extend(facts.proposed);
             journaled.staff_changed |= facts.staff;
             journaled.cursors_changed |= facts.cursors;
+            journaled.config_changed |= facts.config;
             journaled.entries += 1;
             after = e.seq;
         }
@@ -181,10 +203,16 @@ pub(super) async fn read(
         proposed,
         staff_changed,
         cursors_changed,
+        config_changed,
         entries,
     }) = entries_after(crm, tenant, st, head).await?
     else {
         return Ok(None);
+    };
+    let config = if config_changed {
+        Some(crm.load_config(tenant).await?)
+    } else {
+        None
     };
     let ids: Vec<String> = named.iter().map(LeadId::to_string).collect();
     let leads = crm.store.get_many(tenant, Lead::COLLECTION, &ids).await?;
@@ -192,7 +220,8 @@ pub(super) async fn read(
         .store
         .get_many(tenant, VaultRecord::COLLECTION, &ids)
         .await?;
-    let cursors = if cursors_changed {
+    // A new configuration's rules take the stored cursors of the rules they keep.
+    let cursors = if cursors_changed || config_changed {
         marketingforce_core::storage::Collection::<RuleCursor>::new(crm.store.clone())
             .list_all(tenant)
             .await?
@@ -229,6 +258,7 @@ pub(super) async fn read(
         proposed,
         cursors,
         staff,
+        config,
         entries,
     };
     for r in read {
@@ -253,9 +283,18 @@ pub(super) fn apply(st: &mut TenantState, changes: Changes) -> bool {
         proposed,
         cursors,
         staff,
+        config,
         entries,
     } = changes;
-    // The staff first, as a rebuild sets them before it counts the loads.
+    // A new configuration first: its allocation rules, with the loads the state counts.
+    // Changed dedupe settings change what the engine registered: the state is rebuilt.
+    if let Some(config) = config {
+        if config.dedupe != st.config.dedupe {
+            return false;
+        }
+        reconfigure(st, config);
+    }
+    // The staff next, as a rebuild sets them before it counts the loads.
     if let Some(mut staff) = staff {
         staff.sort_by_key(|s| s.id);
         for s in &staff {
@@ -317,6 +356,24 @@ pub(super) fn apply(st: &mut TenantState, changes: Changes) -> bool {
     );
     st.position = head;
     true
+}
+
+/// Put `config` in place of `st`'s configuration, whose dedupe settings it keeps: the
+/// allocator is made again for its rules and given the staff and the loads of the leads `st`
+/// holds, as a rebuild gives them (the cursors of the rules kept are restored by the caller,
+/// from the store).
+pub(super) fn reconfigure(st: &mut TenantState, config: Arc<CrmConfig>) {
+    let mut alloc = Allocator::new(&config.allocation);
+    let mut staff: Vec<&Staff> = st.staff.values().collect();
+    staff.sort_by_key(|s| s.id);
+    for s in staff {
+        alloc.set_staff(s.id, s.active && s.role.takes_leads(), s.capacity, s.team);
+    }
+    for owner in st.holders.values() {
+        alloc.add_load(*owner, 1);
+    }
+    st.alloc = alloc;
+    st.config = config;
 }
 
 /// Bring the engine's standing of lead `l` (alive, merged into which lead) in line with the

@@ -488,16 +488,18 @@ impl Crm {
 
     /// Give `tenant` its own configuration: it is validated (errors name the path, as
     /// [`CrmConfig::validate`] does, and nothing is written), stored in the tenant's store as a
-    /// versioned [`TenantCrmConfig`] record, and the tenant's in-memory state is rebuilt from
-    /// storage under it, so every later command of the tenant uses it. Other tenants are not
+    /// versioned [`TenantCrmConfig`] record, and the tenant's in-memory state takes it, so every
+    /// later command of the tenant uses it (in place when the dedupe settings are unchanged;
+    /// otherwise the state is rebuilt from storage under it, as the dedupe engine registered
+    /// every lead under the old ones). Other tenants are not
     /// affected; a new `Crm` over the same store loads it. Returns the stored record's version.
     ///
     /// What a change means for existing data:
     /// - **Dedupe**: the matching rules apply to captures from then on. Leads merged (or kept
     ///   apart) under the old rules stay as they are — nothing is re-matched or re-merged; use
     ///   [`merge`](Self::merge) / [`unmerge`](Self::unmerge) to correct individual cases.
-    /// - **Allocation**: the allocator is rebuilt exactly as after a restart: owner loads are
-    ///   recounted from the leads, and each rule's round-robin / weighted cursor is restored by
+    /// - **Allocation**: the allocator is made again exactly as after a restart: owner loads are
+    ///   those of the leads, and each rule's round-robin / weighted cursor is restored by
     ///   rule name — a rule that keeps its name continues where it was (its weighted-round-robin
     ///   weights restart from zero when its assignee count changed), a new rule starts at the
     ///   beginning, and the stored cursor of a removed rule is ignored (it resumes if a rule of
@@ -507,7 +509,8 @@ impl Crm {
     ///
     /// Another `Crm` instance sharing the store takes the new configuration at its next
     /// command for the tenant: the change is an entry of the tenant's `crm.writes` journal, and
-    /// it rebuilds its state of the tenant for it.
+    /// its catch-up with that entry reads the configuration and the allocation cursors again
+    /// (or rebuilds its state of the tenant, when the dedupe settings changed).
     ///
     /// ```
     /// use std::sync::Arc;
@@ -550,33 +553,43 @@ impl Crm {
         config.validate()?;
         let mut guard = self.slot(tenant).lock_owned().await;
         let coll = Collection::<TenantCrmConfig>::new(self.store.clone());
+        let config = Arc::new(config);
         let record = TenantCrmConfig {
             tenant: *tenant,
-            config,
+            config: CrmConfig::clone(&config),
             updated_at: self.clock.now(),
         };
-        // Any failure from here on may leave the store ahead of the memory state: drop the
-        // state so the next use rebuilds it from storage.
-        *guard = None;
+        // Any failure from here on may leave the store ahead of the memory state: the state is
+        // taken out, so that a failed or dropped change leaves it to be rebuilt at next use.
+        let state = guard.take();
         let expect = match coll.get(tenant, TenantCrmConfig::KEY).await? {
             Some(v) => Expect::Version(v.version),
             None => Expect::Absent,
         };
         let mut batch = Batch::new();
         batch.put_entity(tenant, &record, expect)?;
-        // Other processes see the entry and rebuild with the new configuration.
+        // Other processes see the entry and read the new configuration.
         batch.append_json(
             WRITES_JOURNAL,
             &WriteEntry {
                 leads: &[],
-                catch_up: None,
+                catch_up: Some(catch_up::Facts::configured()),
             },
         )?;
         let version = match self.store.commit(tenant, batch).await? {
             CommitOutcome::Committed(receipt) => receipt.versions.first().copied().unwrap_or(0),
             CommitOutcome::Replayed(_) => 0,
         };
-        *guard = Some(self.rebuild(tenant).await?);
+        *guard = Some(match state {
+            // The same dedupe settings: the state takes the new configuration in place. It
+            // stays at its position, so its next use catches up with the writes since, this
+            // change included (which reads the cursors of the rules it keeps).
+            Some(mut st) if !st.stale && st.config.dedupe == config.dedupe => {
+                catch_up::reconfigure(&mut st, config);
+                st
+            }
+            _ => self.rebuild(tenant).await?,
+        });
         Ok(version)
     }
 
