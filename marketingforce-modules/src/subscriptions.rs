@@ -47,7 +47,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::{Metering, ModuleId};
 use crate::channel::PartnerId;
-use crate::entitlements::{EntitlementRegistry, Grant, GrantId, GrantSource, QuotaSource};
+use crate::entitlements::{
+    EntitlementRegistry, Grant, GrantId, GrantSource, QuotaSource, GRANTS_JOURNAL,
+};
 use crate::error::{ModulesError, Result};
 use crate::events::{
     EntitlementGranted, SubscriptionActivated, SubscriptionCancelled, SubscriptionExpired,
@@ -741,8 +743,7 @@ impl Subscriptions {
                 let grants = contract_grants(&sub, &catalog, &products, ids.as_ref(), on, end)?;
                 let mut batch = Batch::new();
                 for g in &grants {
-                    batch.put_entity(tenant, g, Expect::Absent)?;
-                    stage_event(outbox, tenant, &mut batch, &EntitlementGranted::of(g))?;
+                    stage_grant(outbox, tenant, &mut batch, g)?;
                 }
                 sub.grants = grants.iter().map(|g| g.id).collect();
                 sub.state = SubscriptionState::Active;
@@ -805,8 +806,7 @@ impl Subscriptions {
                 let grants = amendment_grants(&sub, amendment_id, &quote, &engine, ids.as_ref())?;
                 let mut batch = Batch::new();
                 for g in &grants {
-                    batch.put_entity(tenant, g, Expect::Absent)?;
-                    stage_event(outbox, tenant, &mut batch, &EntitlementGranted::of(g))?;
+                    stage_grant(outbox, tenant, &mut batch, g)?;
                 }
                 let detail = format!(
                     "amendment {amendment_id}: {} from {}",
@@ -1133,6 +1133,15 @@ fn stage_event<E: DomainEvent>(
     let envelope = outbox.event(tenant, event, &EventContext::new())?;
     batch.append_event(tenant, &envelope)?;
     Ok(())
+}
+
+/// Stage a grant written by the subscription flow: the record, its entry in
+/// [`GRANTS_JOURNAL`] (which tells every other process to reload the tenant's grants) and its
+/// `modules.entitlement.granted` event.
+fn stage_grant(outbox: &Outbox, tenant: &TenantId, batch: &mut Batch, g: &Grant) -> Result<()> {
+    batch.put_entity(tenant, g, Expect::Absent)?;
+    batch.append_json(GRANTS_JOURNAL, &g.id)?;
+    stage_event(outbox, tenant, batch, &EntitlementGranted::of(g))
 }
 
 fn grant(

@@ -480,3 +480,62 @@ fn a_failed_flush_loses_nothing() {
         assert_eq!(rebuilt.meter().remaining(&UsageUnit::SmsSent).get(), 85);
     });
 }
+
+/// Tenants share the group-commit writer, but not each other's failures: when one tenant's
+/// usage write fails, another tenant whose events were stored by the same flush is told so —
+/// not handed the first tenant's storage error, which says its event was not stored (and would
+/// keep failing its retries, replays included, for as long as the other tenant's writes fail).
+#[test]
+fn one_tenants_failed_write_is_not_another_tenants_answer() {
+    rt().block_on(async {
+        let store = Arc::new(FaultyStore::new(
+            Arc::new(MemoryStore::new()),
+            FaultPlan::new(1),
+        ));
+        let reg = EntitlementRegistry::builder(
+            &marketingforce_core::env::Env::builder(store.clone())
+                .clock(clock() as Arc<dyn Clock>)
+                .build(),
+        )
+        .build();
+        let grant = |t| {
+            Grant::new(t, d("2026-03-01"), d("2027-03-01")).quota(
+                UsageUnit::SmsSent,
+                100,
+                QuotaPeriod::Term,
+            )
+        };
+        let (a, b) = (TenantId::new(), TenantId::new());
+        let ea = reg.grant(grant(a)).await.unwrap();
+        let eb = reg.grant(grant(b)).await.unwrap();
+        // Tenant a's usage write fails (its events are queued first, so written first).
+        store.script_matching(Fault::ErrorBeforeCommit, "journal modules.usage");
+        ea.meter()
+            .consume(
+                &UsageUnit::SmsSent,
+                1u64,
+                &IdempotencyKey::from_static("a-1"),
+            )
+            .unwrap();
+        let key = IdempotencyKey::from_static("b-1");
+        let first = eb
+            .meter()
+            .consume_durable(&UsageUnit::SmsSent, 2u64, &key)
+            .await;
+        let stored = reg.rebuild(&b).await.unwrap().meter().events_recorded();
+        assert_eq!(stored, 1, "b's event was stored by that flush");
+        assert!(first.is_ok(), "b was answered a's error: {first:?}");
+        // A replay of b's key while a's writes still fail.
+        store.script_matching(Fault::ErrorBeforeCommit, "journal modules.usage");
+        let again = eb
+            .meter()
+            .consume_durable(&UsageUnit::SmsSent, 2u64, &key)
+            .await;
+        assert!(again.is_ok_and(|c| c.replayed), "b's replay failed");
+        assert_eq!(
+            reg.pending_events(),
+            1,
+            "a's event is kept for the next flush"
+        );
+    });
+}

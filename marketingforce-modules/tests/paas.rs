@@ -563,3 +563,23 @@ async fn a_result_that_could_not_be_stored_reruns_without_metering_twice() {
     assert_eq!(again.value, retried.value);
     assert_eq!(tally.runs.load(std::sync::atomic::Ordering::SeqCst), 2);
 }
+
+/// A caller that gives up on a running invocation (a request timeout drops the future while the
+/// module runs) must not leave its per-call reservation behind: reservations live in memory
+/// only, so a leaked one holds the tenant's quota until the process restarts.
+#[tokio::test]
+async fn an_invocation_dropped_while_the_module_runs_releases_its_reservation() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let clock = Arc::new(ManualClock::at_rfc3339("2026-03-02T09:00:00+08:00").unwrap());
+    let (host, tally) = tally_host(store, clock.clone());
+    let ents = tally_tenant(&host, clock);
+    let id = ModuleId::new("acme.tally").unwrap();
+    let calls = UsageUnit::parse("acme.calls").unwrap();
+    let key = IdempotencyKey::from_static("job-slow");
+    let slow = host.invoke(&ents, &id, json!({"sleep_ms": 60_000}), &key);
+    let gave_up = tokio::time::timeout(std::time::Duration::from_millis(20), slow).await;
+    assert!(gave_up.is_err(), "the module was still running");
+    assert_eq!(tally.runs.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(ents.meter().open_reservations(), 0, "reservation leaked");
+    assert_eq!(ents.meter().remaining(&calls).get(), 100);
+}

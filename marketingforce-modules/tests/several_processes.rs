@@ -374,3 +374,223 @@ async fn grants_made_elsewhere_are_seen() {
         QUOTA + 50
     );
 }
+
+/// Grants written by the subscription flow (activation, add-ons) are seen by another process
+/// that loaded the tenant before: they must move the grants journal like a manual grant does,
+/// or that process's head check says its (empty) grants are current and it keeps refusing a
+/// paying customer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscription_grants_made_elsewhere_are_seen() {
+    use marketingforce_core::money::Money;
+    use marketingforce_modules::pricing::{QuoteRequest, Term};
+    use marketingforce_modules::products::BundleId;
+    use marketingforce_modules::subscriptions::{Payment, Signing, Subscriptions};
+
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let env = marketingforce_core::env::Env::builder(store.clone())
+        .clock(clock())
+        .build();
+    let a = Arc::new(registry(store.clone()));
+    let b = registry(store.clone());
+    let subs = Subscriptions::builder(&env).registry(a.clone()).build();
+    let tenant = TenantId::new();
+    // Process b serves the tenant before it buys anything.
+    assert!(!b.load(&tenant).await.unwrap().is_enabled(&ModuleId::T_TEXT));
+    let key = |k: &'static str| IdempotencyKey::from_static(k);
+    let req = QuoteRequest::new(BundleId::TCLOUD_BASIC, Term::new(d("2026-03-02"), 12));
+    let s = subs.create_quote(&tenant, &req, &key("q")).await.unwrap();
+    let signing = Signing {
+        on: d("2026-03-02"),
+        credit_months: 0,
+        salesperson: None,
+        partner: None,
+    };
+    subs.sign(&tenant, &s.id, &signing, &key("s"))
+        .await
+        .unwrap();
+    let pay = Payment {
+        on: d("2026-03-02"),
+        amount: Money::cny("19800").unwrap(),
+    };
+    subs.record_payment(&tenant, &s.id, &pay, &key("p"))
+        .await
+        .unwrap();
+    subs.activate(&tenant, &s.id, d("2026-03-02"), &key("a"))
+        .await
+        .unwrap();
+    assert!(a.load(&tenant).await.unwrap().is_enabled(&ModuleId::T_TEXT));
+    assert!(
+        b.load(&tenant).await.unwrap().is_enabled(&ModuleId::T_TEXT),
+        "process b still serves the grants from before the activation"
+    );
+}
+
+/// A refusal from `consume_durable` is checked against the store before it is given — the
+/// grants as well as the usage: a pack bought through another process is used, not refused,
+/// by a handle this process loaded before (its grants are a cache of the grants journal).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_is_checked_against_grants_made_elsewhere() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let (a, b) = (registry(store.clone()), registry(store.clone()));
+    let tenant = TenantId::new();
+    a.grant(grant(tenant)).await.unwrap();
+    let mb = b.load(&tenant).await.unwrap().meter();
+    mb.consume_durable(
+        &UsageUnit::ArticlesPublished,
+        QUOTA,
+        &IdempotencyKey::from_static("all-of-it"),
+    )
+    .await
+    .unwrap();
+    a.grant(
+        Grant::new(tenant, d("2026-03-01"), d("2027-03-01"))
+            .purchased(UsageUnit::ArticlesPublished, 50),
+    )
+    .await
+    .unwrap();
+    let c = mb
+        .consume_durable(
+            &UsageUnit::ArticlesPublished,
+            3u64,
+            &IdempotencyKey::from_static("from-the-pack"),
+        )
+        .await;
+    assert_eq!(c.map(|c| c.remaining.get()).ok(), Some(47), "refused");
+}
+
+/// A store whose first `list` of one collection, once armed, waits until the test opens the
+/// gate: a slow read overtaken by later ones.
+#[derive(Debug)]
+struct GatedStore {
+    inner: Arc<dyn Store>,
+    collection: &'static str,
+    armed: std::sync::atomic::AtomicBool,
+    entered: tokio::sync::Notify,
+    gate: tokio::sync::Semaphore,
+}
+
+#[marketingforce_modules::paas::async_trait]
+impl Store for GatedStore {
+    fn backend(&self) -> &'static str {
+        self.inner.backend()
+    }
+    async fn get(
+        &self,
+        tenant: &TenantId,
+        collection: &str,
+        key: &str,
+    ) -> marketingforce_core::Result<Option<marketingforce_core::storage::Record>> {
+        self.inner.get(tenant, collection, key).await
+    }
+    async fn list(
+        &self,
+        tenant: &TenantId,
+        collection: &str,
+        page: &marketingforce_core::storage::PageRequest,
+    ) -> marketingforce_core::Result<
+        marketingforce_core::storage::Page<marketingforce_core::storage::Record>,
+    > {
+        // Read first, then wait: the answer is as of before the wait.
+        let answer = self.inner.list(tenant, collection, page).await;
+        if collection == self.collection
+            && self.armed.swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            self.entered.notify_one();
+            let _permit = self.gate.acquire().await;
+        }
+        answer
+    }
+    async fn lookup(
+        &self,
+        tenant: &TenantId,
+        collection: &str,
+        index: &str,
+        value: &str,
+        page: &marketingforce_core::storage::PageRequest,
+    ) -> marketingforce_core::Result<
+        marketingforce_core::storage::Page<marketingforce_core::storage::Record>,
+    > {
+        self.inner
+            .lookup(tenant, collection, index, value, page)
+            .await
+    }
+    async fn read_journal(
+        &self,
+        tenant: &TenantId,
+        journal: &str,
+        after: u64,
+        limit: usize,
+    ) -> marketingforce_core::Result<Vec<marketingforce_core::storage::JournalEntry>> {
+        self.inner.read_journal(tenant, journal, after, limit).await
+    }
+    async fn journal_head(
+        &self,
+        tenant: &TenantId,
+        journal: &str,
+    ) -> marketingforce_core::Result<u64> {
+        self.inner.journal_head(tenant, journal).await
+    }
+    async fn idempotency(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+    ) -> marketingforce_core::Result<Option<(String, Vec<u8>)>> {
+        self.inner.idempotency(tenant, key).await
+    }
+    async fn commit(
+        &self,
+        tenant: &TenantId,
+        batch: marketingforce_core::storage::Batch,
+    ) -> marketingforce_core::Result<marketingforce_core::storage::CommitOutcome> {
+        self.inner.commit(tenant, batch).await
+    }
+}
+
+/// Two requests of one process bring a tenant's grants up to date at once, the first one's
+/// read overtaken by a grant and by the second one: the older answer must not be installed
+/// over the newer one, or the process keeps serving without the last grant while its head
+/// check says it is current (until some other grant moves the journal again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overtaken_grants_reload_does_not_hide_a_newer_grant() {
+    let shared: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let gated = Arc::new(GatedStore {
+        inner: shared.clone(),
+        collection: "modules.grants",
+        armed: std::sync::atomic::AtomicBool::new(false),
+        entered: tokio::sync::Notify::new(),
+        gate: tokio::sync::Semaphore::new(0),
+    });
+    let a = registry(shared.clone());
+    let b = Arc::new(registry(gated.clone()));
+    let tenant = TenantId::new();
+    let pack = |n: u64| {
+        Grant::new(tenant, d("2026-03-01"), d("2027-03-01"))
+            .purchased(UsageUnit::ArticlesPublished, n)
+    };
+    a.grant(grant(tenant)).await.unwrap();
+    b.load(&tenant).await.unwrap();
+    a.grant(pack(10)).await.unwrap();
+    // The first request's read of the grants is slow.
+    gated.armed.store(true, std::sync::atomic::Ordering::SeqCst);
+    let first = tokio::spawn({
+        let b = b.clone();
+        async move { b.load(&tenant).await.map(|_| ()) }
+    });
+    gated.entered.notified().await;
+    // Meanwhile another pack is bought, and a second request reloads.
+    a.grant(pack(20)).await.unwrap();
+    let second = tokio::spawn({
+        let b = b.clone();
+        async move { b.load(&tenant).await.map(|_| ()) }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    gated.gate.add_permits(1);
+    first.await.unwrap().unwrap();
+    second.await.unwrap().unwrap();
+    let e = b.load(&tenant).await.unwrap();
+    assert_eq!(e.grants().len(), 3, "the last grant is missing");
+    assert_eq!(
+        e.meter().remaining(&UsageUnit::ArticlesPublished).get(),
+        QUOTA + 30
+    );
+}

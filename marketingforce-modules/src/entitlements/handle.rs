@@ -77,6 +77,9 @@ pub(crate) struct TenantState {
     pub seat_sync: tokio::sync::Mutex<u64>,
     /// The head of [`GRANTS_JOURNAL`](super::GRANTS_JOURNAL) the grants reflect.
     pub grants_position: std::sync::atomic::AtomicU64,
+    /// Serialises this process's grant reloads of the tenant, so that a reload whose read was
+    /// overtaken never installs its older grants over a newer reload's.
+    pub grants_sync: tokio::sync::Mutex<()>,
     pub usage: Mutex<UsageBook>,
 }
 
@@ -103,6 +106,7 @@ impl TenantState {
             // 0: the first seat command checks the journal head (and reloads if it moved).
             seat_sync: tokio::sync::Mutex::new(0),
             grants_position: std::sync::atomic::AtomicU64::new(0),
+            grants_sync: tokio::sync::Mutex::new(()),
             usage: Mutex::new(usage),
         })
     }
@@ -113,6 +117,7 @@ impl TenantState {
     pub async fn reload_grants(&self, force: bool) -> Result<()> {
         use std::sync::atomic::Ordering;
         let store = self.shared.store().clone();
+        let _sync = self.grants_sync.lock().await;
         let head = store
             .journal_head(&self.tenant, super::GRANTS_JOURNAL)
             .await?;

@@ -304,9 +304,10 @@ impl UsageMeter {
         let quantity = quantity.into();
         let c = match self.consume(unit, quantity, key) {
             Err(ModulesError::QuotaExceeded { .. } | ModulesError::NoQuota { .. }) => {
-                // Another process may have written since this view was current (a credit, or
-                // this very key): decide again once the view has caught up with the journal
-                // (or with a flush that ran meanwhile).
+                // Another process may have written since this view was current (a grant, a
+                // credit, or this very key): decide again once the view has caught up with the
+                // grants and usage journals (or with a flush that ran meanwhile).
+                self.state.reload_grants(false).await?;
                 self.state.shared.writer.catch_up(&self.state).await?;
                 self.consume(unit, quantity, key)?
             }
@@ -321,8 +322,12 @@ impl UsageMeter {
         let writer = &self.state.shared.writer;
         if c.ticket == 0 {
             // A replay: make sure everything queued so far (including the first recording)
-            // is stored.
-            writer.flush().await?;
+            // is stored; a failure of other tenants' writes leaves this tenant's stored.
+            if let Err(e) = writer.flush().await {
+                if writer.has_queued(self.state.tenant) {
+                    return Err(e);
+                }
+            }
             return Ok(c);
         }
         writer.wait_durable(c.ticket).await?;

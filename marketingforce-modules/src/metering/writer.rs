@@ -274,7 +274,26 @@ impl UsageWriter {
         fates.insert(ticket, fate);
     }
 
-    /// Wait until `ticket` is durable, flushing (as the group leader) if nobody else is.
+    /// Whether the event `ticket` is still queued (failed runs go back to the queue; a
+    /// written run, or one a reconciliation settled, does not).
+    fn is_queued(&self, ticket: u64) -> bool {
+        self.lock_pending()
+            .queue
+            .iter()
+            .any(|r| r.first <= ticket && ticket - r.first < r.events.len() as u64)
+    }
+
+    /// Whether any event of `tenant` is still queued.
+    pub fn has_queued(&self, tenant: TenantId) -> bool {
+        self.lock_pending()
+            .queue
+            .iter()
+            .any(|r| r.tenant() == tenant)
+    }
+
+    /// Wait until `ticket` is durable, flushing (as the group leader) if nobody else is. A
+    /// flush that failed for other events (another tenant's write) is no failure of `ticket`
+    /// when its event was written.
     pub async fn wait_durable(&self, ticket: u64) -> Result<()> {
         if self.durable.load(Ordering::Acquire) >= ticket {
             return Ok(());
@@ -283,7 +302,10 @@ impl UsageWriter {
         if self.durable.load(Ordering::Acquire) >= ticket {
             return Ok(());
         }
-        self.flush_locked().await
+        match self.flush_locked().await {
+            Err(e) if self.is_queued(ticket) => Err(e),
+            _ => Ok(()),
+        }
     }
 
     /// Write everything queued.

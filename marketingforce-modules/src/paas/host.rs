@@ -19,7 +19,7 @@ use super::schema::validate_instance;
 use crate::catalog::{Catalog, ModuleId, UsageUnit};
 use crate::entitlements::Entitlements;
 use crate::error::{ModulesError, Result};
-use crate::metering::UsageKind;
+use crate::metering::{UsageKind, UsageMeter};
 
 /// What a module receives for one invocation: only the calling tenant's data. Built afresh by
 /// the host for every call and owned by it, so nothing of one tenant can reach another's call.
@@ -151,6 +151,28 @@ impl Drop for InFlight<'_> {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(&self.entry);
+    }
+}
+
+/// The per-call reservations an invocation holds: released when dropped — on a failure, or
+/// when the caller's future is dropped while the module runs — so that none outlives its
+/// invocation (a committed one is no longer open, and releasing it changes nothing).
+struct Holds<'a> {
+    meter: &'a UsageMeter,
+    keys: Vec<&'a str>,
+}
+
+impl Holds<'_> {
+    fn contains(&self, key: &str) -> bool {
+        self.keys.contains(&key)
+    }
+}
+
+impl Drop for Holds<'_> {
+    fn drop(&mut self) {
+        for k in self.keys.drain(..) {
+            self.meter.release_under(k);
+        }
     }
 }
 
@@ -454,16 +476,13 @@ impl ModuleHost {
             .collect();
         // Reserve the per-call usage, except what an earlier attempt under this key already
         // committed (it ran, but its result was not stored): that is not metered again.
-        let mut held: Vec<&str> = Vec::new();
-        let release = |held: &[&str]| {
-            for k in held {
-                meter.release_under(k);
-            }
+        let mut held = Holds {
+            meter: &meter,
+            keys: Vec::new(),
         };
         for (unit, q, k) in &per_call {
             if let Some((first_unit, first_quantity, kind)) = meter.recorded(k) {
                 if first_unit != *unit || first_quantity != *q || kind != UsageKind::Consume {
-                    release(&held);
                     return Err(ModulesError::UsageEventMismatch {
                         key: k.clone(),
                         first_unit,
@@ -474,11 +493,8 @@ impl ModuleHost {
                 }
                 continue;
             }
-            if let Err(e) = meter.reserve_under(unit, *q, k) {
-                release(&held);
-                return Err(e);
-            }
-            held.push(k);
+            meter.reserve_under(unit, *q, k)?;
+            held.keys.push(k);
         }
         let ctx = InvocationContext {
             tenant,
@@ -491,7 +507,6 @@ impl ModuleHost {
         let output = match m.invoke(ctx, input).await {
             Ok(o) => o,
             Err(f) => {
-                release(&held);
                 return Err(ModulesError::ModuleFailed {
                     module: module.clone(),
                     message: f.message,
@@ -503,7 +518,6 @@ impl ModuleHost {
             .iter()
             .find(|(u, _)| !manifest.metered.iter().any(|d| d.unit == *u))
         {
-            release(&held);
             return Err(ModulesError::ModuleFailed {
                 module: module.clone(),
                 message: format!("reported usage of {u}, which its manifest does not declare"),
@@ -512,7 +526,7 @@ impl ModuleHost {
         let mut metered = Vec::new();
         let mut recorded = Vec::new();
         for (unit, q, k) in &per_call {
-            if held.contains(&k.as_str()) {
+            if held.contains(k) {
                 recorded.push(meter.commit_under(*q, k)?);
             }
             metered.push((unit.clone(), *q));
