@@ -594,3 +594,32 @@ async fn an_overtaken_grants_reload_does_not_hide_a_newer_grant() {
         QUOTA + 30
     );
 }
+
+/// Seats bought through one process are assignable through a handle another process loaded
+/// before: the seat limit is that of the grants as of the grants journal's head, not of the
+/// grants the handle was loaded with (it refused with `SeatLimitReached`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seats_bought_elsewhere_are_assignable() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let (a, b) = (registry(store.clone()), registry(store.clone()));
+    let tenant = TenantId::new();
+    let module = ModuleId::LEADS_ALLOCATION;
+    let seats = |n| Grant::new(tenant, d("2026-03-01"), d("2027-03-01")).seats(module.clone(), n);
+    a.grant(seats(1)).await.unwrap();
+    let eb = b.load(&tenant).await.unwrap();
+    let account = |i: u32| AccountId::new(format!("sales-{i}")).unwrap();
+    assert_eq!(
+        eb.assign_seat(&module, &account(0)).await.unwrap(),
+        SeatChange::Assigned
+    );
+    a.grant(seats(1)).await.unwrap();
+    assert_eq!(
+        eb.assign_seat(&module, &account(1)).await.unwrap(),
+        SeatChange::Assigned,
+        "the seat bought through process a"
+    );
+    assert!(matches!(
+        eb.assign_seat(&module, &account(2)).await,
+        Err(ModulesError::SeatLimitReached { limit: 2, .. })
+    ));
+}

@@ -421,10 +421,12 @@ impl Entitlements {
     /// Give `account` a seat of the seat-limited `module`, durably. Idempotent: assigning an
     /// account that holds a seat returns [`SeatChange::AlreadyAssigned`].
     ///
-    /// Correct with several processes: the decision is made on the assignments as of the seat
-    /// journal's head (reloaded when another process moved it) and the write is conditional on
-    /// that head, so a seat limit is never exceeded. Memory changes only after the store
-    /// confirmed the write; a call dropped at any await changes nothing in memory.
+    /// Correct with several processes: the seat limit is that of the grants as of the grants
+    /// journal's head (reloaded when another process granted since, so seats bought through it
+    /// count), the decision is made on the assignments as of the seat journal's head (reloaded
+    /// when another process moved it) and the write is conditional on that head, so a seat
+    /// limit is never exceeded. Memory changes only after the store confirmed the write; a call
+    /// dropped at any await changes nothing in memory.
     ///
     /// # Errors
     /// [`ModulesError::NotEntitled`] when the tenant has no seats of the module,
@@ -433,6 +435,7 @@ impl Entitlements {
     /// when other processes kept changing the tenant's seats through every attempt.
     #[operation("modules.entitlements.assign_seat", tenant = self.tenant())]
     pub async fn assign_seat(&self, module: &ModuleId, account: &AccountId) -> Result<SeatChange> {
+        self.state.reload_grants(false).await?;
         let limit = self.seat_limit(module);
         let Some(limit) = limit else {
             if self.is_enabled(module) {
@@ -669,6 +672,11 @@ impl Entitlements {
         if !stale {
             return Ok(false);
         }
+        // A reload in progress installs the grants it read, compiled for today: this one
+        // would race it (and could put the grants it holds back over the newer ones).
+        let Ok(_sync) = self.state.grants_sync.try_lock() else {
+            return Ok(false);
+        };
         let grants = self.grants();
         self.state.install_grants(grants)?;
         Ok(true)
