@@ -136,6 +136,19 @@ pub enum ModulesError {
         can_buy: Vec<PackOffer>,
     },
 
+    /// A module ran, but the usage it reported after running was refused (the quota is
+    /// used up): its per-call usage is metered, and so is any reported usage before the
+    /// refused one; no result is stored, so retrying the key runs the module again (without
+    /// metering those a second time: their events are keyed by the invocation key).
+    #[error("{module} ran, but the usage it reported was refused: {refused}")]
+    ReportedUsageRefused {
+        /// The module that ran.
+        module: ModuleId,
+        /// Why the reported usage was refused ([`ModulesError::QuotaExceeded`] or
+        /// [`ModulesError::NoQuota`]).
+        refused: Box<ModulesError>,
+    },
+
     /// A usage event key was replayed with a different unit or quantity.
     #[error(
         "usage event {key} was first recorded as {first_quantity} {first_unit}, now {quantity} {unit}"
@@ -290,6 +303,7 @@ impl ModulesError {
             ModulesError::SeatLimitReached { .. } => "seat_limit_reached",
             ModulesError::NoQuota { .. } => "no_quota",
             ModulesError::QuotaExceeded { .. } => "quota_exceeded",
+            ModulesError::ReportedUsageRefused { .. } => "reported_usage_refused",
             ModulesError::UsageEventMismatch { .. } => "usage_event_mismatch",
             ModulesError::ReservationNotOpen { .. } => "reservation_not_open",
             ModulesError::RefundNotAllowed { .. } => "refund_not_allowed",
@@ -337,6 +351,7 @@ impl marketingforce_core::Classify for ModulesError {
             ModulesError::SeatLimitReached { .. }
             | ModulesError::NoQuota { .. }
             | ModulesError::QuotaExceeded { .. }
+            | ModulesError::ReportedUsageRefused { .. }
             | ModulesError::InsufficientPrepayment { .. } => K::LimitExceeded,
             ModulesError::UsageEventMismatch { .. } => K::IdempotencyMismatch,
             ModulesError::ReservationNotOpen { .. } | ModulesError::RefundNotAllowed { .. } => {

@@ -583,3 +583,35 @@ async fn an_invocation_dropped_while_the_module_runs_releases_its_reservation() 
     assert_eq!(ents.meter().open_reservations(), 0, "reservation leaked");
     assert_eq!(ents.meter().remaining(&calls).get(), 100);
 }
+
+/// A module that ran but reported more usage than is left is answered as having run
+/// (`ReportedUsageRefused`, not the `QuotaExceeded` that means nothing ran): its per-call
+/// usage is metered, and a retry under the key does not meter it twice.
+#[tokio::test]
+async fn usage_reported_past_the_quota_is_refused_as_usage_of_a_call_that_ran() {
+    let s = setup();
+    let ents = tenant(&s, 10);
+    s.host
+        .configure(&ents, &s.id, json!({"label": "A"}))
+        .await
+        .unwrap();
+    let calls = UsageUnit::parse("acme.calls").unwrap();
+    let key = IdempotencyKey::from_static("big");
+    for attempt in 0..2 {
+        let e = s
+            .host
+            .invoke(&ents, &s.id, json!({"bytes": 5000}), &key)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&e, ModulesError::ReportedUsageRefused { refused, .. }
+                if matches!(**refused, ModulesError::QuotaExceeded { .. })),
+            "attempt {attempt}: {e}"
+        );
+        assert_eq!(
+            marketingforce_core::Classify::kind(&e),
+            marketingforce_core::ErrorKind::LimitExceeded
+        );
+        assert_eq!(ents.meter().remaining(&calls).get(), 8, "attempt {attempt}");
+    }
+}

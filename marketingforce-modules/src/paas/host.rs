@@ -427,7 +427,8 @@ impl ModuleHost {
     /// first used with another request, [`ModulesError::ReservationNotOpen`] while another
     /// invocation under the key is running, [`ModulesError::RateLimited`],
     /// [`ModulesError::NoQuota`] / [`ModulesError::QuotaExceeded`] for the declared usage
-    /// (nothing runs then), [`ModulesError::ModuleFailed`] when the module fails (its reserved
+    /// (nothing runs then), [`ModulesError::ReportedUsageRefused`] when the module ran but the
+    /// usage it reported exceeds what is left, [`ModulesError::ModuleFailed`] when the module fails (its reserved
     /// usage is released) or reports usage of an undeclared unit, a configuration error when
     /// the tenant's configuration is missing required settings, storage errors.
     #[operation("modules.paas.invoke", key = key)]
@@ -535,7 +536,18 @@ impl ModuleHost {
             if q.is_zero() {
                 continue;
             }
-            recorded.push(meter.consume_under(unit, *q, &format!("{key}:{unit}:extra{i}"))?);
+            let extra = meter
+                .consume_under(unit, *q, &format!("{key}:{unit}:extra{i}"))
+                .map_err(|e| match e {
+                    ModulesError::QuotaExceeded { .. } | ModulesError::NoQuota { .. } => {
+                        ModulesError::ReportedUsageRefused {
+                            module: module.clone(),
+                            refused: Box::new(e),
+                        }
+                    }
+                    other => other,
+                })?;
+            recorded.push(extra);
             metered.push((unit.clone(), *q));
         }
         // The usage is durable before the result is: a result stored without its usage
