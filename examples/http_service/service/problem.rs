@@ -483,7 +483,11 @@ impl From<CrmError> for Problem {
             }
             // The capture gate: not entitled (403), quota used up (429).
             CrmError::Entitlements(m) => m.into(),
-            other => Problem::internal(other.to_string()),
+            // Any other error is answered by its kind (a 5xx only for one that is).
+            other => {
+                let detail = other.to_string();
+                Problem::classified(&other, detail)
+            }
         }
     }
 }
@@ -588,7 +592,11 @@ impl From<ModulesError> for Problem {
                 p.0.internal = Some(message);
                 p
             }
-            other => Problem::internal(other.to_string()),
+            // Any other error is answered by its kind (a 5xx only for one that is).
+            other => {
+                let detail = other.to_string();
+                Problem::classified(&other, detail)
+            }
         }
     }
 }
@@ -633,7 +641,11 @@ impl From<AdsError> for Problem {
                 p.0.internal = Some(source.to_string());
                 p
             }
-            other => Problem::internal(other.to_string()),
+            // Any other error is answered by its kind (a 5xx only for one that is).
+            other => {
+                let detail = other.to_string();
+                Problem::classified(&other, detail)
+            }
         }
     }
 }
