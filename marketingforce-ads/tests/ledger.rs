@@ -1,6 +1,7 @@
 //! Ledger behaviour: idempotent ids, balancing, constraints, two-phase transfers, balances as of
 //! any time, atomic batches, durability — as examples and as properties.
 
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::Arc;
 
 use marketingforce_ads::ledger::{
@@ -10,9 +11,12 @@ use marketingforce_ads::ledger::{
 use marketingforce_ads::AdsError;
 use marketingforce_core::env::Env;
 use marketingforce_core::money::Currency;
-use marketingforce_core::storage::{Batch, MemoryStore, Store};
+use marketingforce_core::storage::{
+    Batch, CommitOutcome, JournalEntry, MemoryStore, Page, PageRequest, Record, Store,
+};
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::time::{Clock, ManualClock};
+use marketingforce_core::Result as CoreResult;
 use proptest::prelude::*;
 
 const CNY: Currency = Currency::CNY;
@@ -707,4 +711,225 @@ proptest! {
         prop_assert!(outcomes.iter().all(|o| !o.is_created()));
         prop_assert_eq!(state, e.accounts().map(|(_, b)| *b).collect::<Vec<_>>());
     }
+}
+
+// ----- cancellation ---------------------------------------------------------------------------
+
+/// A store whose journal head query (`hang_head`) or commit (`hang_commit`, before anything is
+/// written) never answers while the flag is set — a stuck backend — so a test can drop a
+/// caller suspended at that `.await`.
+#[derive(Debug)]
+struct Hanging {
+    inner: Arc<dyn Store>,
+    hang_head: AtomicBool,
+    hang_commit: AtomicBool,
+}
+
+impl Hanging {
+    fn over(inner: Arc<dyn Store>) -> Arc<Hanging> {
+        Arc::new(Hanging {
+            inner,
+            hang_head: AtomicBool::new(false),
+            hang_commit: AtomicBool::new(false),
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for Hanging {
+    fn backend(&self) -> &'static str {
+        self.inner.backend()
+    }
+    async fn get(
+        &self,
+        tenant: &TenantId,
+        collection: &str,
+        key: &str,
+    ) -> CoreResult<Option<Record>> {
+        self.inner.get(tenant, collection, key).await
+    }
+    async fn list(
+        &self,
+        tenant: &TenantId,
+        collection: &str,
+        page: &PageRequest,
+    ) -> CoreResult<Page<Record>> {
+        self.inner.list(tenant, collection, page).await
+    }
+    async fn lookup(
+        &self,
+        tenant: &TenantId,
+        collection: &str,
+        index: &str,
+        value: &str,
+        page: &PageRequest,
+    ) -> CoreResult<Page<Record>> {
+        self.inner
+            .lookup(tenant, collection, index, value, page)
+            .await
+    }
+    async fn read_journal(
+        &self,
+        tenant: &TenantId,
+        journal: &str,
+        after: u64,
+        limit: usize,
+    ) -> CoreResult<Vec<JournalEntry>> {
+        self.inner.read_journal(tenant, journal, after, limit).await
+    }
+    async fn journal_head(&self, tenant: &TenantId, journal: &str) -> CoreResult<u64> {
+        if self.hang_head.load(SeqCst) {
+            std::future::pending::<()>().await;
+        }
+        self.inner.journal_head(tenant, journal).await
+    }
+    async fn idempotency(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+    ) -> CoreResult<Option<(String, Vec<u8>)>> {
+        self.inner.idempotency(tenant, key).await
+    }
+    async fn commit(&self, tenant: &TenantId, batch: Batch) -> CoreResult<CommitOutcome> {
+        if self.hang_commit.load(SeqCst) {
+            std::future::pending::<()>().await;
+        }
+        self.inner.commit(tenant, batch).await
+    }
+}
+
+/// Let every other task on the (current-thread) runtime run until it waits.
+async fn settle_tasks() {
+    for _ in 0..20 {
+        tokio::task::yield_now().await;
+    }
+}
+
+/// A ledger over `Hanging` with account 1 and account 2 (no overdraft) holding 900, and two
+/// `post`s queued behind a reader stuck on the head query: dropping the reader lets the first
+/// post lead a group commit of both.
+struct Queued {
+    memory: Arc<dyn Store>,
+    hanging: Arc<Hanging>,
+    tenant: TenantId,
+    ledger: Arc<Ledger>,
+    reader: tokio::task::JoinHandle<Result<usize, AdsError>>,
+    first: tokio::task::JoinHandle<Result<Vec<Outcome>, AdsError>>,
+    second: tokio::task::JoinHandle<Result<Vec<Outcome>, AdsError>>,
+}
+
+async fn two_posts_queued(first: TransferSpec, second: TransferSpec) -> Queued {
+    let memory: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let hanging = Hanging::over(memory.clone());
+    let store: Arc<dyn Store> = hanging.clone();
+    let tenant = TenantId::new();
+    let ledger = Arc::new(
+        Ledger::open(&Env::builder(store).clock(clock()).build(), tenant)
+            .await
+            .unwrap(),
+    );
+    ledger
+        .create_accounts(vec![
+            account(1, CNY, history()),
+            account(2, CNY, no_overdraft()),
+        ])
+        .await
+        .unwrap();
+    ledger.post(vec![two_leg(1, 1, 2, 900)]).await.unwrap();
+    hanging.hang_head.store(true, SeqCst);
+    let l = ledger.clone();
+    let reader = tokio::spawn(async move { l.read(|e| e.transfer_count()).await });
+    settle_tasks().await;
+    let l = ledger.clone();
+    let first = tokio::spawn(async move { l.post(vec![first]).await });
+    let l = ledger.clone();
+    let second = tokio::spawn(async move { l.post(vec![second]).await });
+    settle_tasks().await;
+    Queued {
+        memory,
+        hanging,
+        tenant,
+        ledger,
+        reader,
+        first,
+        second,
+    }
+}
+
+fn current_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Guards cancellation of the group commit leader: when a queued transfer is refused, the
+/// leader asks the store for the journal head (to decide again on a caught-up engine) while
+/// the group's accepted transfers are applied in memory but not written. A leader dropped at
+/// that `.await` must not leave them in memory: the ledger would report a debit the store
+/// never recorded (no other process and no restart sees it) and refuse later transfers
+/// against money that was never spent.
+#[test]
+fn a_group_commit_leader_dropped_while_deciding_again_leaves_memory_as_the_store() {
+    current_thread().block_on(async {
+        // 500 out of the 900, and a transfer refused (id 0).
+        let q = two_posts_queued(two_leg(10, 2, 1, 500), two_leg(0, 2, 1, 1)).await;
+        // The reader gives up; the first post leads, applies both in memory and, as one was
+        // refused, hangs asking for the head. Both callers are dropped there.
+        q.reader.abort();
+        settle_tasks().await;
+        q.second.abort();
+        q.first.abort();
+        settle_tasks().await;
+        q.hanging.hang_head.store(false, SeqCst);
+
+        let reopened = Ledger::open(&Env::builder(q.memory).clock(clock()).build(), q.tenant)
+            .await
+            .unwrap();
+        assert_eq!(
+            q.ledger.balance(AccountId::new(2)).await.unwrap(),
+            reopened.balance(AccountId::new(2)).await.unwrap(),
+            "the ledger's memory ran ahead of the store"
+        );
+        // Nothing was spent: the 900 can be spent in full.
+        q.ledger.post(vec![two_leg(12, 2, 1, 900)]).await.unwrap();
+    });
+}
+
+/// Guards the answer of a caller whose group commit leader was dropped: the caller's
+/// transfers were taken by the leader, which may have been cancelled in the middle of the
+/// storage commit, so the caller must get a retryable "outcome unknown" error (read back by id
+/// or retry with the same ids) — never a panic of its task.
+#[test]
+fn a_caller_whose_group_commit_leader_was_dropped_is_told_the_outcome_is_unknown() {
+    current_thread().block_on(async {
+        let q = two_posts_queued(two_leg(10, 2, 1, 100), two_leg(11, 2, 1, 200)).await;
+        // The first post leads the group of both and is dropped while the commit hangs.
+        q.hanging.hang_commit.store(true, SeqCst);
+        q.reader.abort();
+        settle_tasks().await;
+        q.first.abort();
+        settle_tasks().await;
+        q.hanging.hang_commit.store(false, SeqCst);
+        q.hanging.hang_head.store(false, SeqCst);
+        let answer = q.second.await.expect("the caller's task must not panic");
+        let err = answer.expect_err("the leader never answered");
+        assert!(
+            matches!(
+                err,
+                AdsError::Core(marketingforce_core::Error::OutcomeUnknown { .. })
+            ),
+            "{err}"
+        );
+        assert!(err.is_retryable(), "{err}");
+        // Retrying with the same ids settles it.
+        q.ledger.post(vec![two_leg(11, 2, 1, 200)]).await.unwrap();
+        let reopened = Ledger::open(&Env::builder(q.memory).clock(clock()).build(), q.tenant)
+            .await
+            .unwrap();
+        assert_eq!(
+            q.ledger.balance(AccountId::new(2)).await.unwrap(),
+            reopened.balance(AccountId::new(2)).await.unwrap()
+        );
+    });
 }

@@ -514,3 +514,220 @@ fn an_export_covering_the_month_records_the_days_it_leaves_out_as_days_without_s
         assert_eq!(spend_p1, cny("150.00"));
     });
 }
+
+/// Guards settlement against reports whose figures add up beyond what can be held: two days
+/// of a campaign with a KPI, each within range, whose month totals (spend above the decimal
+/// range, impressions above `u64`) do not fit. Settlement must refuse with a typed error naming
+/// the report line — never panic (debug) or wrap around into a wrong KPI compensation
+/// (release).
+#[test]
+fn month_totals_beyond_range_are_a_typed_error_naming_the_line() {
+    let chart = Chart::new(Currency::CNY);
+    let (customer, platform, account) = (CustomerId::new(), PlatformId::new(), AdAccountId::new());
+    let campaign = CampaignId::new();
+    let month: Month = "2026-03".parse().unwrap();
+    let input = |spend: Money, impressions: u64| SettlementInput {
+        month,
+        currency: Currency::CNY,
+        rounding: RoundingMode::HalfUp,
+        customers: HashMap::from([(
+            customer,
+            CustomerTerms {
+                service_type: ServiceType::Solution,
+                rebate: CustomerRebatePolicy::Fixed {
+                    rate: "3%".parse().unwrap(),
+                },
+                credit_terms_days: 60,
+            },
+        )]),
+        platforms: HashMap::from([(
+            platform,
+            PlatformTerms {
+                rebates: marketingforce_ads::rebate::PlatformRebatePolicy::standard(
+                    "5%".parse().unwrap(),
+                ),
+                settlement_terms: SettlementTerms::Prepay,
+            },
+        )]),
+        accounts: HashMap::from([(
+            account,
+            AccountInfo {
+                customer,
+                platform,
+                opened_on: "2026-03-01".parse().unwrap(),
+                closed_on: None,
+            },
+        )]),
+        kpis: HashMap::from([(
+            campaign,
+            vec![marketingforce_ads::campaign::KpiTarget::MaxCpm { max: cny("10") }],
+        )]),
+        reports: ["2026-03-01", "2026-03-02"]
+            .into_iter()
+            .map(|d| ReportDay {
+                account,
+                date: d.parse().unwrap(),
+                complete: true,
+                lines: vec![ReportLine {
+                    campaign,
+                    impressions,
+                    clicks: 0,
+                    conversions: 0,
+                    spend,
+                }],
+            })
+            .collect(),
+    };
+    let ledger = LedgerEngine::new();
+    let huge = Money::new(
+        "50000000000000000000000000000".parse().unwrap(),
+        Currency::CNY,
+    );
+    let e = plan(
+        &input(huge, 1),
+        &ledger,
+        &chart,
+        SettlementMode::Provisional,
+    )
+    .unwrap_err();
+    assert_eq!(e.field(), Some("reports[1].lines[0].spend"), "{e}");
+    let e = plan(
+        &input(cny("1"), u64::MAX),
+        &ledger,
+        &chart,
+        SettlementMode::Provisional,
+    )
+    .unwrap_err();
+    assert_eq!(e.field(), Some("reports[1].lines[0].impressions"), "{e}");
+}
+
+/// Guards the payout of a standard rebate settled quarterly: when the quarter closes, the
+/// platform is paid (here: as prepayment credit) everything accrued over the quarter, even if
+/// none of its accounts spent — or was open — in the quarter's last month. Otherwise the
+/// quarter's accrual stays in rebates receivable for good, and the prepaid funds the books
+/// show at the platform fall short of what the platform credited.
+#[test]
+fn a_quarterly_standard_rebate_is_paid_out_without_spend_in_the_closing_month() {
+    use marketingforce_ads::period::PeriodLength;
+    use marketingforce_ads::rebate::{PlatformRebatePolicy, RebatePayout, StandardRebate};
+
+    let chart = Chart::new(Currency::CNY);
+    let (customer, platform, account) = (CustomerId::new(), PlatformId::new(), AdAccountId::new());
+    let mut ledger = LedgerEngine::new();
+    for a in chart
+        .global_accounts()
+        .into_iter()
+        .chain(chart.customer_accounts(&customer))
+        .chain(chart.platform_accounts(&platform))
+    {
+        ledger.create_account(a).unwrap();
+    }
+    // Topped up on credit drawn at the platform.
+    ledger
+        .submit(
+            &[TransferSpec::posted(
+                TransferId::new(1),
+                vec![
+                    Leg::debit_minor(
+                        chart.customer(AccountKind::OtherReceivables, &customer),
+                        1_000_000_000,
+                        Currency::CNY,
+                    ),
+                    Leg::credit_minor(
+                        chart.platform(AccountKind::PlatformCreditDrawn, &platform),
+                        1_000_000_000,
+                        Currency::CNY,
+                    ),
+                ],
+            )],
+            1,
+        )
+        .unwrap();
+    let campaign = CampaignId::new();
+    // The account spends 1,000.00 a day in January and February and closes on 1 March.
+    let input = |month: Month| SettlementInput {
+        month,
+        currency: Currency::CNY,
+        rounding: RoundingMode::HalfUp,
+        customers: HashMap::from([(
+            customer,
+            CustomerTerms {
+                service_type: ServiceType::Distribution,
+                rebate: CustomerRebatePolicy::Fixed {
+                    rate: "3%".parse().unwrap(),
+                },
+                credit_terms_days: 60,
+            },
+        )]),
+        platforms: HashMap::from([(
+            platform,
+            PlatformTerms {
+                rebates: PlatformRebatePolicy {
+                    standard: StandardRebate {
+                        rate: "5%".parse().unwrap(),
+                        settlement: PeriodLength::Quarterly,
+                        payout: RebatePayout::PrepaymentCredit,
+                    },
+                    progressive: None,
+                },
+                settlement_terms: SettlementTerms::Monthly {
+                    pay_within_days: 28,
+                },
+            },
+        )]),
+        accounts: HashMap::from([(
+            account,
+            AccountInfo {
+                customer,
+                platform,
+                opened_on: "2026-01-01".parse().unwrap(),
+                closed_on: Some("2026-03-01".parse().unwrap()),
+            },
+        )]),
+        kpis: HashMap::new(),
+        reports: if month.month() < 3 {
+            month
+                .dates()
+                .map(|date| ReportDay {
+                    account,
+                    date,
+                    complete: true,
+                    lines: vec![ReportLine {
+                        campaign,
+                        impressions: 40_000,
+                        clicks: 1_000,
+                        conversions: 0,
+                        spend: cny("1000.00"),
+                    }],
+                })
+                .collect()
+        } else {
+            Vec::new()
+        },
+    };
+    let mut accrued = 0i128;
+    let mut paid = 0i128;
+    for (i, m) in ["2026-01", "2026-02", "2026-03"].into_iter().enumerate() {
+        let month: Month = m.parse().unwrap();
+        let planned = plan(&input(month), &ledger, &chart, SettlementMode::Final).unwrap();
+        ledger.submit(&planned.transfers, 10 + i as u64).unwrap();
+        let figures = SettlementFigures::from_ledger(&ledger, &chart, month).unwrap();
+        assert_eq!(figures, planned.statement.figures);
+        for l in &figures.lines {
+            accrued += l.standard_rebate.to_minor().unwrap();
+        }
+        for p in figures.payouts.iter().filter(|p| !p.progressive) {
+            paid += p.as_credit.to_minor().unwrap() + p.netted.to_minor().unwrap();
+        }
+    }
+    // 5% of 59 × 1,000.00.
+    assert_eq!(accrued, 295_000);
+    assert_eq!(
+        paid, accrued,
+        "the quarter's standard rebate paid out at its close"
+    );
+    let receivable = ledger
+        .balance(chart.platform(AccountKind::RebatesReceivable, &platform))
+        .unwrap();
+    assert_eq!(receivable.debits_posted, receivable.credits_posted);
+}

@@ -323,6 +323,16 @@ impl Ledger {
         Ok(self.store.journal_head(&self.tenant, &self.journal).await? > state.journal_seq)
     }
 
+    /// [`behind`](Self::behind) asked while the engine holds applied but unwritten transfers
+    /// (a read error counts as not behind): dropped at the query, the engine is left marked
+    /// stale and reloaded from the journal before its next use.
+    async fn behind_unwritten(&self, state: &mut State) -> bool {
+        state.stale = true;
+        let behind = self.behind(state).await.unwrap_or(false);
+        state.stale = false;
+        behind
+    }
+
     /// Apply what other processes appended to the journal since the engine's position.
     ///
     /// Failed or dropped half-way (a read error on a later page), the engine holds entries its
@@ -423,20 +433,16 @@ impl Ledger {
             .push(Queued { transfers, reply });
         {
             let mut state = self.state.lock().await;
-            // A previous leader may have served us while we waited for the lock.
-            if let Ok(result) = answer.try_recv() {
-                return result;
+            // A previous leader may have served us while we waited for the lock, or taken our
+            // transfers and been dropped (a closed receiver must not be awaited again).
+            match answer.try_recv() {
+                Ok(result) => return result,
+                Err(oneshot::error::TryRecvError::Closed) => return Err(leader_cancelled()),
+                Err(oneshot::error::TryRecvError::Empty) => {}
             }
             self.serve_queue(&mut state).await;
         }
-        answer.await.unwrap_or_else(|_| {
-            // The leader was dropped, possibly while its commit was in flight.
-            Err(AdsError::Core(marketingforce_core::Error::outcome_unknown(
-                "ledger group commit",
-                "the group commit leader was cancelled before answering; the transfers may or \
-                 may not have been written — read them back by id, or retry with the same ids",
-            )))
-        })
+        answer.await.unwrap_or_else(|_| Err(leader_cancelled()))
     }
 
     /// Create accounts and post transfers atomically together with `batch` (domain records, an
@@ -573,7 +579,7 @@ impl Ledger {
             // every transfer again on the journal's head.
             if !caught_up
                 && results.iter().any(Result::is_err)
-                && self.behind(state).await.unwrap_or(false)
+                && self.behind_unwritten(state).await
             {
                 caught_up = true;
                 state.engine.rollback(cp);
@@ -688,6 +694,16 @@ impl Ledger {
             }
         }
     }
+}
+
+/// The answer of a `post` whose group commit leader was dropped, possibly while its commit
+/// was in flight.
+fn leader_cancelled() -> AdsError {
+    AdsError::Core(marketingforce_core::Error::outcome_unknown(
+        "ledger group commit",
+        "the group commit leader was cancelled before answering; the transfers may or may not \
+         have been written — read them back by id, or retry with the same ids",
+    ))
 }
 
 fn create_in(engine: &mut LedgerEngine, accounts: &[Account], cp: Checkpoint) -> Result<Vec<bool>> {

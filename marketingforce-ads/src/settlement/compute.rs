@@ -234,6 +234,36 @@ struct CampaignAcc {
     spend: Decimal,
 }
 
+/// `total` plus a line's spend, or a validation error on the line's `spend` (at `field`)
+/// when the sum leaves the decimal range.
+fn add_spend(total: Decimal, l: &ReportLine, field: &dyn Fn(&str) -> String) -> Result<Decimal> {
+    total.checked_add(l.spend.amount()).ok_or_else(|| {
+        AdsError::validation(
+            field("spend"),
+            "the month's spend exceeds the decimal range",
+        )
+    })
+}
+
+/// `total` plus `n`, or a validation error on `field` when the sum exceeds `u64`.
+fn add_count(total: u64, n: u64, field: String) -> Result<u64> {
+    total
+        .checked_add(n)
+        .ok_or_else(|| AdsError::validation(field, "the month's total exceeds 2^64 - 1"))
+}
+
+impl CampaignAcc {
+    /// Add a report line of the campaign; a total out of range is a validation error naming
+    /// the line's field (through `field`).
+    fn add(&mut self, l: &ReportLine, field: &dyn Fn(&str) -> String) -> Result<()> {
+        self.impressions = add_count(self.impressions, l.impressions, field("impressions"))?;
+        self.clicks = add_count(self.clicks, l.clicks, field("clicks"))?;
+        self.conversions = add_count(self.conversions, l.conversions, field("conversions"))?;
+        self.spend = add_spend(self.spend, l, field)?;
+        Ok(())
+    }
+}
+
 /// The 128-bit value of an id, as carried in ledger metadata.
 trait Raw {
     fn raw(&self) -> u128;
@@ -401,17 +431,15 @@ pub fn plan(
                     format!("in {}, settlement is in {cur}", l.spend.currency()),
                 ));
             }
-            acc.spend += l.spend.amount();
+            let line_field = |f: &str| format!("reports[{i}].lines[{j}].{f}");
+            acc.spend = add_spend(acc.spend, l, &line_field)?;
             if input.kpis.contains_key(&l.campaign) {
                 let key = (info.customer, info.platform);
                 let c = &mut campaigns
                     .entry(l.campaign)
                     .or_insert_with(|| (key, CampaignAcc::default()))
                     .1;
-                c.impressions += l.impressions;
-                c.clicks += l.clicks;
-                c.conversions += l.conversions;
-                c.spend += l.spend.amount();
+                c.add(l, &line_field)?;
             }
         }
     }
@@ -429,9 +457,15 @@ pub fn plan(
             }
         }
         if let Some(a) = acc {
-            *line_spend
+            let total = line_spend
                 .entry((info.customer, info.platform))
-                .or_default() += a.spend;
+                .or_default();
+            *total = total.checked_add(a.spend).ok_or_else(|| {
+                AdsError::validation(
+                    format!("accounts[{id}]"),
+                    "the month's spend of the customer on the platform exceeds the decimal range",
+                )
+            })?;
         }
     }
     if !missing.is_empty() && mode == SettlementMode::Final {
@@ -496,6 +530,29 @@ pub fn plan(
                 }
             }
             tier_prior_spend_by_line.insert(*p, mine);
+        }
+    }
+    // A standard rebate paid per quarter is paid out when the quarter closes, whether or not
+    // the platform has spend this month.
+    for (p, terms) in &input.platforms {
+        let std = terms.rebates.standard;
+        if std.settlement != PeriodLength::Monthly
+            && std.payout != RebatePayout::Cash
+            && month.closes(std.settlement)
+        {
+            let prior: Vec<Month> = month
+                .months_to_date(std.settlement)
+                .into_iter()
+                .filter(|m| *m != month)
+                .collect();
+            let pid = p.raw();
+            if calc
+                .sums(&prior, PostingCode::StandardRebate)
+                .iter()
+                .any(|((_, cp), v)| *cp == pid && *v != 0)
+            {
+                platforms.insert(*p);
+            }
         }
     }
     let mut payout_targets: Vec<(PostingCode, PlatformId, RebatePayout, i128)> = Vec::new();
