@@ -238,6 +238,23 @@ async fn the_v3_custom_report_reads_string_metrics_and_drops_idle_rows() {
     );
 }
 
+/// Counts each within `u64` but summing past it are read as they are (the idle-row filter
+/// summed them: a panic in debug builds, a wrapped sum in release).
+#[tokio::test]
+async fn report_counts_summing_past_u64_are_read_without_overflow() {
+    let (platform, _, _) = replaying("custom_report_v3_huge_counts.jsonl", |c| {
+        c.model = ApiModel::ProjectPromotion;
+        c.report_page_size = 200;
+    })
+    .await;
+    let r = platform
+        .level_report(ADV, day(), ReportLevel::Campaign)
+        .await
+        .unwrap();
+    assert_eq!(r.rows.len(), 1, "the project without delivery is left out");
+    assert_eq!(r.rows[0].impressions, u64::MAX);
+}
+
 #[tokio::test]
 async fn an_access_token_expiring_mid_run_is_refreshed_once_and_the_call_repeated() {
     let (platform, replay, _) = replaying("token_expired_mid_run.jsonl", |_| {}).await;

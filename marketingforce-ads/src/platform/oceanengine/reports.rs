@@ -215,7 +215,10 @@ impl OceanEnginePlatform {
             }
             page += 1;
         }
-        rows.retain(|r| r.impressions + r.clicks + r.conversions > 0 || !r.spend.is_zero());
+        // Rows with any activity (counts compared one by one: their sum may exceed `u64`).
+        rows.retain(|r| {
+            r.impressions > 0 || r.clicks > 0 || r.conversions > 0 || !r.spend.is_zero()
+        });
         rows.sort_by(|a, b| a.id.cmp(&b.id));
         let complete = self.is_final(date);
         let key = format!("{advertiser_id}:{date}:{}", level.as_str());
