@@ -199,3 +199,80 @@ async fn two_ledgers_post_to_one_journal() {
         assert_eq!(ledger.read(|e| e.transfer_count()).await.unwrap(), 51);
     }
 }
+
+/// Checks read before a write — "no customer with this licence", "no overlapping agreement" —
+/// hold across processes: two processes registering one licence, or signing overlapping
+/// agreements for one customer, at once, cannot both succeed (each read before the other
+/// wrote; a guard record in each write makes the later commit conflict). The refused one's
+/// retry under its key gets the validation error a sequential call gets.
+#[tokio::test]
+async fn uniqueness_and_overlap_checks_hold_across_processes() {
+    use marketingforce_ads::agreement::ServiceType;
+    use marketingforce_ads::party::{uscc_with_check_digit, CustomerKind, NewCustomer};
+    use marketingforce_core::storage::{FaultPlan, FaultyStore};
+    use marketingforce_core::time::ManualClock;
+
+    let faulty = Arc::new(FaultyStore::new(
+        Arc::new(MemoryStore::new()),
+        FaultPlan::new(1),
+    ));
+    let tenant = TenantId::new();
+    let clock = Arc::new(ManualClock::at_rfc3339("2026-03-01T10:00:00+08:00").unwrap());
+    let a = open_ops(faulty.clone(), tenant, clock.clone(), 1).await;
+    let b = open_ops(faulty.clone(), tenant, clock.clone(), 2).await;
+    let key = |p: &str, k: &str| IdempotencyKey::new(format!("{p}-{k}")).unwrap();
+    let new = || NewCustomer {
+        name: "上海某某贸易有限公司".into(),
+        kind: CustomerKind::DirectAdvertiser,
+        industry: "retail".into(),
+        licence_number: uscc_with_check_digit("91310000MA1FL8XQ3").unwrap(),
+    };
+    // Both processes at once, every store call suspending once so that the two interleave
+    // (each reads before the other writes); then each outcome settled as a client does (a
+    // retryable answer retried with its key).
+    let (ka, kb) = (key("a", "register"), key("b", "register"));
+    faulty.suspend_at_every_call(true);
+    let (mut ra, mut rb) = tokio::join!(
+        a.register_customer(new(), &ka),
+        b.register_customer(new(), &kb)
+    );
+    faulty.suspend_at_every_call(false);
+    while matches!(&ra, Err(e) if e.is_retryable()) {
+        ra = a.register_customer(new(), &ka).await;
+    }
+    while matches!(&rb, Err(e) if e.is_retryable()) {
+        rb = b.register_customer(new(), &kb).await;
+    }
+    let (customer, refused) = match (ra, rb) {
+        (Ok(c), Err(e)) | (Err(e), Ok(c)) => (c, e),
+        other => panic!("one registration must succeed and one be refused: {other:?}"),
+    };
+    assert_eq!(refused.field(), Some("licence_number"), "{refused}");
+    a.review_customer(
+        &customer.id,
+        &dossier(&customer),
+        "审核员",
+        &key("a", "review"),
+    )
+    .await
+    .unwrap();
+    let t = || terms(ServiceType::Solution, "3%", 30, "500000");
+    let (ka, kb) = (key("a", "sign"), key("b", "sign"));
+    faulty.suspend_at_every_call(true);
+    let (mut sa, mut sb) = tokio::join!(
+        a.sign_agreement(&customer.id, t(), &ka),
+        b.sign_agreement(&customer.id, t(), &kb)
+    );
+    faulty.suspend_at_every_call(false);
+    while matches!(&sa, Err(e) if e.is_retryable()) {
+        sa = a.sign_agreement(&customer.id, t(), &ka).await;
+    }
+    while matches!(&sb, Err(e) if e.is_retryable()) {
+        sb = b.sign_agreement(&customer.id, t(), &kb).await;
+    }
+    match (&sa, &sb) {
+        (Ok(_), Err(e)) | (Err(e), Ok(_)) => assert_eq!(e.field(), Some("start"), "{e}"),
+        other => panic!("one agreement must be signed and one refused: {other:?}"),
+    }
+    assert_eq!(a.agreements_of(&customer.id).await.unwrap().len(), 1);
+}

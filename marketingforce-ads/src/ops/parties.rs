@@ -2,10 +2,10 @@
 //! agreements.
 
 use chrono::NaiveDate;
-use marketingforce_core::storage::{Batch, Collection, Expect, Versioned};
+use marketingforce_core::storage::{Batch, Collection, Entity, Expect, Versioned};
 use marketingforce_core::telemetry::operation;
 use marketingforce_core::IdempotencyKey;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::AdOps;
 use crate::agreement::{
@@ -20,7 +20,45 @@ use crate::party::{
     ReviewOutcome,
 };
 
+/// A record that makes two processes' concurrent writes of one thing conflict in the store
+/// (neither sees the other's reads): the claim of a unique value, written only if absent
+/// (`licence:{number}`), or the roster of an owner's agreements, written at the version read
+/// before the agreements were (`agreements:customer:{id}`, `agreements:platform:{id}`), so a
+/// check read before it ("no overlapping agreement", "no customer with this licence") holds
+/// when the write commits, or the write is refused as a conflict and its retry checks again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Guard {
+    key: String,
+    /// Writes made under the guard.
+    writes: u64,
+}
+
+impl Entity for Guard {
+    const COLLECTION: &'static str = "ads.guards";
+
+    fn key(&self) -> String {
+        self.key.clone()
+    }
+}
+
 impl AdOps {
+    /// The guard `key` as read now, and how to write it back in the batch its check guards.
+    async fn guard(&self, key: String) -> Result<(Guard, Expect)> {
+        let stored = Collection::<Guard>::new(self.store.clone())
+            .get(&self.tenant, &key)
+            .await?;
+        Ok(match stored {
+            Some(v) => (
+                Guard {
+                    key,
+                    writes: v.value.writes.saturating_add(1),
+                },
+                Expect::Version(v.version),
+            ),
+            None => (Guard { key, writes: 1 }, Expect::Absent),
+        })
+    }
+
     fn customers(&self) -> Collection<Customer> {
         Collection::new(self.store.clone())
     }
@@ -55,6 +93,11 @@ impl AdOps {
         }
         new.validate()?;
         let licence = new.licence_number.trim().to_string();
+        // Claimed with the customer: two processes registering one licence cannot both succeed.
+        let claim = Guard {
+            key: format!("licence:{licence}"),
+            writes: 1,
+        };
         if let Some(existing) = self
             .customers()
             .lookup_all(&self.tenant, "licence", &licence)
@@ -77,6 +120,7 @@ impl AdOps {
         };
         let mut batch = Batch::new();
         batch.put_entity(&self.tenant, &customer, Expect::Absent)?;
+        batch.put_entity(&self.tenant, &claim, Expect::Absent)?;
         let accounts = self.chart.customer_accounts(&customer.id);
         self.commit(&idem, accounts, vec![], batch, customer).await
     }
@@ -244,6 +288,11 @@ impl AdOps {
                 ),
             ));
         }
+        // The roster first: an agreement committed after this read moves it, and this one's
+        // commit is then refused.
+        let (roster, expect) = self
+            .guard(format!("agreements:customer:{customer}"))
+            .await?;
         for a in self.agreements_of(&customer).await? {
             if a.terms.start <= terms.end && terms.start <= a.terms.end {
                 return Err(AdsError::validation(
@@ -263,6 +312,7 @@ impl AdOps {
         };
         let mut batch = Batch::new();
         batch.put_entity(&self.tenant, &agreement, Expect::Absent)?;
+        batch.put_entity(&self.tenant, &roster, expect)?;
         self.commit(idem, vec![], vec![], batch, agreement).await
     }
 
@@ -392,6 +442,9 @@ impl AdOps {
                 ),
             ));
         }
+        let (roster, expect) = self
+            .guard(format!("agreements:platform:{platform}"))
+            .await?;
         for a in self.platform_agreements_of(platform).await? {
             if a.terms.start <= terms.end && terms.start <= a.terms.end {
                 return Err(AdsError::validation(
@@ -407,6 +460,7 @@ impl AdOps {
         };
         let mut batch = Batch::new();
         batch.put_entity(&self.tenant, &agreement, Expect::Absent)?;
+        batch.put_entity(&self.tenant, &roster, expect)?;
         self.commit(&idem, vec![], vec![], batch, agreement).await
     }
 
