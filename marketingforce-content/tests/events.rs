@@ -321,3 +321,53 @@ async fn an_unrecorded_publication_emits_nothing_and_its_retry_emits_once() {
         ["content.review.rejected"]
     );
 }
+
+/// Poll `fut` once; whether it is still pending.
+async fn still_pending<F: std::future::Future>(mut fut: std::pin::Pin<&mut F>) -> bool {
+    std::future::poll_fn(|cx| std::task::Poll::Ready(fut.as_mut().poll(cx).is_pending())).await
+}
+
+/// Guards the many-processes contract of `Publisher::run_due`: a process whose list of due
+/// publications is stale (another process published one since it listed them) must not
+/// publish that one again — no second `published` event, no second channel attempt.
+#[tokio::test]
+async fn a_stale_due_list_does_not_publish_again_what_another_process_published() {
+    let memory: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let w = world(memory.clone());
+    let t = &w.tenant;
+    let a = publisher(&w);
+    let mut later = cmd(1);
+    later.publish_at = Some(w.clock.now() + Duration::hours(1));
+    let scheduled = a
+        .publish(t, later, &IdempotencyKey::from_static("pub-1"))
+        .await
+        .unwrap();
+    w.clock.advance(Duration::hours(2));
+
+    // Process B reads over a network: every store call suspends once.
+    let faulty = Arc::new(FaultyStore::new(memory.clone(), FaultPlan::new(1)));
+    faulty.suspend_at_every_call(true);
+    let b = publisher(&World {
+        clock: w.clock.clone(),
+        store: faulty.clone(),
+        channel: w.channel.clone(),
+        tenant: w.tenant,
+    });
+    let mut run_b = std::pin::pin!(b.run_due(t));
+    // B lists the due publications, then suspends before reading the first one.
+    while faulty.calls() < 1 {
+        assert!(still_pending(run_b.as_mut()).await);
+    }
+    // Meanwhile process A publishes it.
+    let done = a.run_due(t).await.unwrap();
+    assert!(matches!(done[0].status, PublicationStatus::Published(_)));
+    assert!(run_b.await.unwrap().is_empty());
+
+    let published = outbox(&memory, t)
+        .await
+        .into_iter()
+        .filter(|e| e.name() == "content.publication.published")
+        .count();
+    assert_eq!(published, 1, "the publication was published twice");
+    assert_eq!(a.get(t, &scheduled.id).await.unwrap().attempts, 1);
+}

@@ -558,8 +558,19 @@ impl Publisher {
         Ok(p)
     }
 
-    async fn advance(&self, tenant: &TenantId, id: &str) -> Result<Publication> {
+    /// Move publication `id` on, if its stored state — read now, not the caller's earlier
+    /// copy, which another process may have moved on meanwhile — still satisfies `ready`;
+    /// `None` when it does not (nothing is done then).
+    async fn advance(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        ready: impl Fn(&PublicationStatus) -> bool,
+    ) -> Result<Option<Publication>> {
         let current = self.publications.require(tenant, id).await?;
+        if !ready(&current.value.status) {
+            return Ok(None);
+        }
         let next = self.execute(tenant, current.value).await?;
         let mut batch = Batch::new();
         batch.put_entity(tenant, &next, Expect::Version(current.version))?;
@@ -573,11 +584,12 @@ impl Publisher {
             self.unrecorded(tenant, &next).await;
             return Err(e.into());
         }
-        Ok(next)
+        Ok(Some(next))
     }
 
     /// Publish every scheduled publication whose time has come (in time order). Returns them
-    /// as they ended up (some may be re-scheduled by rate limits).
+    /// as they ended up (some may be re-scheduled by rate limits); one that another process
+    /// moved on meanwhile is left to it and not returned.
     ///
     /// # Errors
     /// Storage errors; a publication whose quota is exhausted stops the run with
@@ -598,8 +610,10 @@ impl Publisher {
             _ => (p.updated_at, p.requested_at),
         });
         let mut out = Vec::with_capacity(due.len());
+        let is_due =
+            |s: &PublicationStatus| matches!(s, PublicationStatus::Scheduled { at } if *at <= now);
         for p in due {
-            out.push(self.advance(tenant, &p.id.to_string()).await?);
+            out.extend(self.advance(tenant, &p.id.to_string(), is_due).await?);
         }
         Ok(out)
     }
@@ -611,23 +625,26 @@ impl Publisher {
     /// [`marketingforce_core::Error::InvalidState`] for a publication that is not retryable.
     #[operation("content.publisher.retry", tenant = tenant, observe = crate::telemetry::published)]
     pub async fn retry(&self, tenant: &TenantId, id: &PublicationId) -> Result<Publication> {
-        let current = self.publications.require(tenant, &id.to_string()).await?;
-        if !matches!(
-            current.value.status,
-            PublicationStatus::Failed {
-                retryable: true,
-                ..
-            }
-        ) {
-            return Err(marketingforce_core::Error::invalid_state(
-                "publication",
-                current.value.status.name(),
-                "retry",
-                "only retryable failures can be retried",
+        let retryable = |s: &PublicationStatus| {
+            matches!(
+                s,
+                PublicationStatus::Failed {
+                    retryable: true,
+                    ..
+                }
             )
-            .into());
+        };
+        if let Some(next) = self.advance(tenant, &id.to_string(), retryable).await? {
+            return Ok(next);
         }
-        self.advance(tenant, &id.to_string()).await
+        let current = self.get(tenant, id).await?;
+        Err(marketingforce_core::Error::invalid_state(
+            "publication",
+            current.status.name(),
+            "retry",
+            "only retryable failures can be retried",
+        )
+        .into())
     }
 
     /// A publication.
