@@ -456,7 +456,7 @@ impl WeChatOaChannel {
         self.save(tenant, job, version).await?;
         let answer: Result<Submitted> = self
             .client
-            .call(
+            .call_at_most_once(
                 tenant,
                 app,
                 "POST",

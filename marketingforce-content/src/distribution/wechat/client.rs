@@ -128,7 +128,14 @@ impl TokenIssuer for Issuer<'_> {
         ];
         let answer: TokenAnswer = self
             .client
-            .exchange(self.app, "GET", "cgi-bin/token", &query, &Body::None)
+            .exchange(
+                self.app,
+                "GET",
+                "cgi-bin/token",
+                &query,
+                &Body::None,
+                Resend::Transient,
+            )
             .await
             .map_err(|e| match e {
                 // At the token endpoint 40001 means the AppSecret is wrong, not the token.
@@ -222,12 +229,45 @@ impl OaClient {
         query: &[(&str, &str)],
         body: &Body,
     ) -> Result<T> {
+        self.call_with(tenant, app, method, api, query, body, Resend::Transient)
+            .await
+    }
+
+    /// [`call`](Self::call) for an API that must not take effect twice (`freepublish/submit`):
+    /// sent again only when WeChat certainly did not act on it (it answered "system busy" or
+    /// refused the token, HTTP 429, or the connection was never made). A failure after the
+    /// request may have arrived (a timeout, a 5xx from a gateway, a connection lost) is
+    /// returned at once: its outcome is unknown.
+    pub async fn call_at_most_once<T: DeserializeOwned>(
+        &self,
+        tenant: &TenantId,
+        app: &App,
+        method: &str,
+        api: &str,
+        query: &[(&str, &str)],
+        body: &Body,
+    ) -> Result<T> {
+        self.call_with(tenant, app, method, api, query, body, Resend::OnlyUnsent)
+            .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn call_with<T: DeserializeOwned>(
+        &self,
+        tenant: &TenantId,
+        app: &App,
+        method: &str,
+        api: &str,
+        query: &[(&str, &str)],
+        body: &Body,
+        resend: Resend,
+    ) -> Result<T> {
         let mut token = self.token(tenant, app, None).await?;
         let mut refreshed = false;
         loop {
             let mut q: Vec<(&str, &str)> = vec![("access_token", token.secret())];
             q.extend_from_slice(query);
-            match self.exchange::<T>(app, method, api, &q, body).await {
+            match self.exchange::<T>(app, method, api, &q, body, resend).await {
                 Err(ContentError::ChannelApi { code, .. })
                     if TOKEN_REFUSED.contains(&code) && !refreshed =>
                 {
@@ -239,8 +279,8 @@ impl OaClient {
         }
     }
 
-    /// One logical call without token handling: send, retry transient failures, check the
-    /// envelope, decode.
+    /// One logical call without token handling: send, retry transient failures (as `resend`
+    /// allows), check the envelope, decode.
     async fn exchange<T: DeserializeOwned>(
         &self,
         app: &App,
@@ -248,6 +288,7 @@ impl OaClient {
         api: &str,
         query: &[(&str, &str)],
         body: &Body,
+        resend: Resend,
     ) -> Result<T> {
         let mut retry = 0;
         loop {
@@ -259,7 +300,14 @@ impl OaClient {
                 self.send(method, api, query, body),
                 |r| r.as_ref().ok().map(|(status, _)| *status),
             );
-            let failure = match sent.await {
+            let answer = sent.await;
+            // Whether WeChat certainly did not act on the request (so sending it again is
+            // safe even for an API that must not take effect twice).
+            let unsent = match &answer {
+                Ok((status, _)) => *status == 429 || *status < 500,
+                Err(e) => e.is_connect(),
+            };
+            let failure = match answer {
                 Ok((status, bytes)) if status < 500 && status != 429 => {
                     match self.check(app, api, status, &bytes) {
                         Err(ContentError::ChannelApi { code, .. })
@@ -280,7 +328,10 @@ impl OaClient {
                     }
                 }
                 Ok((status, bytes)) => format!("{api}: HTTP {status} {}", excerpt(&bytes)),
-                Err(e) if e.is_timeout() && retry >= self.config.max_retries => {
+                Err(e)
+                    if e.is_timeout()
+                        && (retry >= self.config.max_retries || resend == Resend::OnlyUnsent) =>
+                {
                     return Err(marketingforce_core::Error::Timeout {
                         operation: format!("{api} on {}", self.code),
                     }
@@ -289,7 +340,7 @@ impl OaClient {
                 // Without the URL: its query holds the access token (and the secret on token calls).
                 Err(e) => format!("{api}: {}", e.without_url()),
             };
-            if retry >= self.config.max_retries {
+            if retry >= self.config.max_retries || (resend == Resend::OnlyUnsent && !unsent) {
                 return Err(marketingforce_core::Error::backend_message(
                     format!("channel {}", self.code),
                     true,
@@ -452,4 +503,14 @@ mod tests {
         assert!(text.contains("filename=\"ab.jpg\""), "{text}");
         assert_eq!(encode("a b/中"), "a%20b%2F%E4%B8%AD");
     }
+}
+
+/// Which failures a call is sent again after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Resend {
+    /// Every transient failure (for reads, and writes WeChat applies once however often they
+    /// arrive).
+    Transient,
+    /// Only failures WeChat certainly did not act on.
+    OnlyUnsent,
 }
