@@ -113,6 +113,13 @@ impl Money {
     }
 
     fn whole_minor_units(&self) -> Result<i128> {
+        let scale = Decimal::from(10i64.pow(self.currency().minor_units()));
+        if self.amount().checked_mul(scale).is_none() {
+            return Err(Error::validation(
+                "amount",
+                format!("{self} is too large to count in minor units"),
+            ));
+        }
         self.to_minor().ok_or_else(|| {
             Error::validation(
                 "amount",
@@ -193,6 +200,24 @@ mod tests {
             matches!(&e, Error::Validation { field, .. } if field == "weights"),
             "{e}"
         );
+    }
+
+    /// An amount too large to count in minor units is refused as too large, not as having
+    /// digits finer than the minor unit (it has none).
+    #[test]
+    fn an_amount_too_large_for_minor_units_says_so() {
+        let huge = Money::cny("9999999999999999999999999999").unwrap();
+        for e in [
+            huge.allocate(2).unwrap_err(),
+            huge.allocate_by_weights(&[Decimal::ONE]).unwrap_err(),
+        ] {
+            assert!(
+                matches!(&e, Error::Validation { field, .. } if field == "amount"),
+                "{e}"
+            );
+            assert!(!e.to_string().contains("finer"), "{e}");
+            assert!(e.to_string().contains("too large"), "{e}");
+        }
     }
 
     #[test]

@@ -57,6 +57,7 @@ pub const CHECKS: &[&str] = &[
     "racing_writers_on_one_head",
     "large_batches",
     "get_many",
+    "repeated_index_entries",
 ];
 
 /// Run a check on a fresh multi-threaded tokio runtime (used by the macro's tests).
@@ -97,6 +98,7 @@ macro_rules! store_conformance_tests {
         $crate::__conformance_test!($factory, racing_writers_on_one_head);
         $crate::__conformance_test!($factory, large_batches);
         $crate::__conformance_test!($factory, get_many);
+        $crate::__conformance_test!($factory, repeated_index_entries);
     };
 }
 
@@ -1545,4 +1547,61 @@ pub async fn get_many(store: Arc<dyn Store>) {
         let n: usize = k[1..].parse().expect("number");
         assert_eq!(r.is_some(), n < 40 && n != 4, "{k}");
     }
+}
+
+/// A record may declare the same index entry more than once (two tags that happen to be equal,
+/// a mobile number given as phone and as WeChat id): it is indexed once under it, the put
+/// succeeds on every backend, and later puts and deletes keep the index in step.
+pub async fn repeated_index_entries(store: Arc<dyn Store>) {
+    let s = &*store;
+    let t = TenantId::new();
+    let mut b = Batch::new();
+    put(
+        &mut b,
+        "leads",
+        "l1",
+        b"1",
+        &[("tag", "vip"), ("owner", "li"), ("tag", "vip")],
+        Expect::Absent,
+    );
+    put(
+        &mut b,
+        "leads",
+        "l2",
+        b"2",
+        &[("tag", "vip")],
+        Expect::Absent,
+    );
+    commit(s, &t, b)
+        .await
+        .expect("a put with a repeated index entry");
+    assert_eq!(
+        keys_of_lookup(s, &t, "leads", "tag", "vip").await,
+        ["l1", "l2"]
+    );
+    // Updated with the entry repeated again, then once: still found once.
+    put_one(s, &t, "leads", "l1", b"1b", Expect::Version(1))
+        .await
+        .expect("drop every entry");
+    let mut b = Batch::new();
+    put(
+        &mut b,
+        "leads",
+        "l1",
+        b"1c",
+        &[("tag", "new"), ("tag", "new")],
+        Expect::Version(2),
+    );
+    commit(s, &t, b).await.expect("repeat an entry on update");
+    assert_eq!(keys_of_lookup(s, &t, "leads", "tag", "vip").await, ["l2"]);
+    assert_eq!(keys_of_lookup(s, &t, "leads", "tag", "new").await, ["l1"]);
+    assert!(keys_of_lookup(s, &t, "leads", "owner", "li")
+        .await
+        .is_empty());
+    let mut b = Batch::new();
+    b.delete("leads", "l1", Expect::Version(3));
+    commit(s, &t, b).await.expect("delete");
+    assert!(keys_of_lookup(s, &t, "leads", "tag", "new")
+        .await
+        .is_empty());
 }

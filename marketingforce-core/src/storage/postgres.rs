@@ -559,10 +559,14 @@ async fn apply(
         .map_err(db_err)?;
     }
     if !new_ix.key.is_empty() {
+        // DO NOTHING: a record may list the same entry twice; it is indexed once (as in
+        // memory). The written records' old entries were deleted above, so nothing else
+        // can conflict.
         sqlx::query(
             "INSERT INTO mf_record_index (tenant, collection, name, value, key)
              SELECT $1, d.collection, d.name, d.value, d.key
-             FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[]) AS d(collection, name, value, key)",
+             FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[]) AS d(collection, name, value, key)
+             ON CONFLICT DO NOTHING",
         )
         .bind(tenant)
         .bind(&new_ix.collection)

@@ -483,8 +483,9 @@ fn apply(
     let mut del_index = tx
         .prepare_cached("DELETE FROM mf_record_index WHERE tenant = ?1 AND collection = ?2 AND name = ?3 AND value = ?4 AND key = ?5")
         .map_err(db_err)?;
+    // OR IGNORE: a record may list the same entry twice; it is indexed once (as in memory).
     let mut ins_index = tx
-        .prepare_cached("INSERT INTO mf_record_index (tenant, collection, name, value, key) VALUES (?1, ?2, ?3, ?4, ?5)")
+        .prepare_cached("INSERT OR IGNORE INTO mf_record_index (tenant, collection, name, value, key) VALUES (?1, ?2, ?3, ?4, ?5)")
         .map_err(db_err)?;
     let mut insert = tx
         .prepare_cached("INSERT INTO mf_records (tenant, collection, key, version, value, indexes) VALUES (?1, ?2, ?3, 1, ?4, ?5)")
