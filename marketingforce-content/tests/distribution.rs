@@ -648,3 +648,44 @@ mod with_modules_metering {
         }
     }
 }
+
+/// A channel's rate limit holds across processes: publications through two publishers over one
+/// store (two processes) share one window (each kept its own in memory, so two processes could
+/// publish twice the limit).
+#[tokio::test]
+async fn rate_limits_hold_across_processes() {
+    let w = world("news-portal"); // 2 per hour
+    let process = |seed: u64| {
+        let clock: Arc<dyn Clock> = w.clock.clone();
+        let env = Env::builder(w.store.clone())
+            .clock(clock.clone())
+            .ids(Arc::new(SeededIds::new(seed, clock)))
+            .build();
+        Publisher::builder(&env, Arc::new(ChannelCatalogue::builtin()))
+            .channel(Arc::new(w.channel.clone()))
+            .unwrap()
+            .build()
+    };
+    let (a, b) = (process(11), process(12));
+    let mut statuses = Vec::new();
+    for (n, p) in [&b, &a, &b, &a].into_iter().enumerate() {
+        let r = p
+            .publish(
+                &w.tenant,
+                cmd("news-portal", n as u32),
+                &IdempotencyKey::new(format!("x{n}")).unwrap(),
+            )
+            .await
+            .unwrap();
+        statuses.push(r.status);
+    }
+    let published = statuses
+        .iter()
+        .filter(|s| matches!(s, PublicationStatus::Published(_)))
+        .count();
+    assert_eq!(published, 2, "{statuses:?}");
+    let PublicationStatus::Scheduled { at } = statuses[2] else {
+        panic!("{:?}", statuses[2])
+    };
+    assert_eq!(at, w.clock.now() + Duration::hours(1));
+}

@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use super::catalogue::ChannelCatalogue;
 use super::quota::{meters, QuotaGate, Unlimited};
-use super::ratelimit::RateLimiter;
+use super::ratelimit::StoredWindows;
 use crate::compliance::{Decision, ReviewService};
 use crate::error::{ContentError, Result};
 use crate::events::PublicationEvent;
@@ -177,7 +177,8 @@ pub struct Publisher {
     channels: HashMap<String, Arc<dyn ContentChannel>>,
     quota: Arc<dyn QuotaGate>,
     reviews: Option<ReviewService>,
-    limiter: RateLimiter,
+    /// The rate windows, in the store: shared by every process publishing for a tenant.
+    windows: StoredWindows,
     publications: Collection<Publication>,
     /// Where the publication events are staged ([`crate::events`]).
     outbox: Outbox,
@@ -223,6 +224,7 @@ impl PublisherBuilder {
         Publisher {
             outbox: Outbox::new(&self.env),
             publications: Collection::new(store.clone()),
+            windows: StoredWindows::new(store.clone()),
             store,
             clock: self.env.clock().clone(),
             ids: self.env.ids().clone(),
@@ -230,7 +232,6 @@ impl PublisherBuilder {
             channels: self.channels,
             quota: self.quota,
             reviews: self.reviews,
-            limiter: RateLimiter::new(),
         }
     }
 }
@@ -391,8 +392,7 @@ impl Publisher {
                     ..
                 }
         ) {
-            self.limiter
-                .give_back(tenant, &p.command.channel, p.updated_at)
+            self.give_back(tenant, &p.command.channel, p.updated_at)
                 .await;
         }
     }
@@ -442,15 +442,14 @@ impl Publisher {
         })
     }
 
-    async fn seed_limiter(
+    /// The times of the tenant's publications on `channel` in the day before `now`, from the
+    /// publications themselves: the start of a rate window stored for the first time.
+    async fn published_times(
         &self,
         tenant: &TenantId,
         channel: &str,
         now: DateTime<Utc>,
-    ) -> Result<()> {
-        if self.limiter.knows(tenant, channel).await {
-            return Ok(());
-        }
+    ) -> marketingforce_core::Result<Vec<DateTime<Utc>>> {
         let mut times = Vec::new();
         for day in [now.date_naive() - Duration::days(1), now.date_naive()] {
             for p in self
@@ -465,8 +464,13 @@ impl Publisher {
                 }
             }
         }
-        self.limiter.seed(tenant, channel, times).await;
-        Ok(())
+        Ok(times)
+    }
+
+    /// Give back the rate slot taken at `at`. Best effort: a slot the store could not give
+    /// back stays taken, and the channel publishes less for the rest of the day, never more.
+    async fn give_back(&self, tenant: &TenantId, channel: &str, at: DateTime<Utc>) {
+        let _ = self.windows.give_back(tenant, channel, at).await;
     }
 
     /// Take a rate slot, consume quota and call the channel; returns the updated publication.
@@ -474,11 +478,11 @@ impl Publisher {
         let now = self.clock.now();
         let code = p.command.channel.clone();
         let info = self.catalogue.require(&code)?.clone();
-        self.seed_limiter(tenant, &code, now).await?;
+        let seed = || self.published_times(tenant, &code, now);
         if let Err(at) = self
-            .limiter
-            .try_take(tenant, &code, info.rate_limit, now)
-            .await
+            .windows
+            .try_take(tenant, &code, info.rate_limit, now, seed)
+            .await?
         {
             p.status = PublicationStatus::Scheduled { at };
             p.updated_at = now;
@@ -492,7 +496,7 @@ impl Publisher {
                 .reserve(tenant, meters::PUBLICATIONS, info.release_cost, &quota_key)
                 .await
             {
-                self.limiter.give_back(tenant, &code, now).await;
+                self.give_back(tenant, &code, now).await;
                 return Err(e);
             }
         }
@@ -520,7 +524,7 @@ impl Publisher {
                     {
                         // Published, but not metered yet: the retry under the same key finds
                         // the channel's item and meters it; it needs the rate slot again.
-                        self.limiter.give_back(tenant, &code, now).await;
+                        self.give_back(tenant, &code, now).await;
                         return Err(e);
                     }
                 }
@@ -533,7 +537,7 @@ impl Publisher {
                         .release(tenant, meters::PUBLICATIONS, &quota_key)
                         .await?;
                 }
-                self.limiter.give_back(tenant, &code, now).await;
+                self.give_back(tenant, &code, now).await;
                 p.status = PublicationStatus::Rejected { code: c, reason };
             }
             Err(e) => {
@@ -544,7 +548,7 @@ impl Publisher {
                             .release(tenant, meters::PUBLICATIONS, &quota_key)
                             .await?;
                     }
-                    self.limiter.give_back(tenant, &code, now).await;
+                    self.give_back(tenant, &code, now).await;
                 } else {
                     // Outcome unknown: the quota stays held until a retry settles it.
                     p.quota_units = info.release_cost;
