@@ -405,11 +405,11 @@ fn random_script(seed: u64, rows: usize, steps: usize) -> Vec<(usize, Step, Opti
     for _ in 0..steps {
         let on = next(2);
         let step = match next(10) {
-            0 | 1 if captured + chunk <= rows => {
+            0..=1 if captured + chunk <= rows => {
                 captured += chunk;
                 Step::Capture(captured - chunk..captured)
             }
-            0 | 1 | 2 => Step::AllocatePending,
+            0..=2 => Step::AllocatePending,
             3 => Step::Merge(next(captured), next(captured)),
             4 => Step::Lose(next(captured)),
             5 => Step::RejectFirst,

@@ -545,14 +545,18 @@ impl ChannelService {
         let mut o = stored.value;
         match &o.activated_by {
             Some(who) if who == by && o.activated_on == Some(on) => return Ok(o),
-            Some(who) => {
+            // The error names no one: the staff member's name is personal data.
+            Some(_) => {
+                let on = o
+                    .activated_on
+                    .map_or_else(|| "earlier".to_string(), |d| format!("on {d}"));
                 return Err(marketingforce_core::Error::invalid_state(
                     format!("channel order {}", o.id),
-                    format!("activated by {who}"),
+                    format!("activated {on}"),
                     "activated",
-                    "already activated",
+                    "already activated by another staff member",
                 )
-                .into())
+                .into());
             }
             None => {}
         }
