@@ -392,8 +392,7 @@ impl Publisher {
                     ..
                 }
         ) {
-            self.give_back(tenant, &p.command.channel, p.updated_at)
-                .await;
+            self.give_back(tenant, p).await;
         }
     }
 
@@ -467,10 +466,14 @@ impl Publisher {
         Ok(times)
     }
 
-    /// Give back the rate slot taken at `at`. Best effort: a slot the store could not give
-    /// back stays taken, and the channel publishes less for the rest of the day, never more.
-    async fn give_back(&self, tenant: &TenantId, channel: &str, at: DateTime<Utc>) {
-        let _ = self.windows.give_back(tenant, channel, at).await;
+    /// Give back the rate slot publication `p` took. Best effort: a slot the store could not
+    /// give back stays taken (the channel publishes less for the rest of the day, never more;
+    /// the publication's retry keeps it).
+    async fn give_back(&self, tenant: &TenantId, p: &Publication) {
+        let _ = self
+            .windows
+            .give_back(tenant, &p.command.channel, &p.channel_key)
+            .await;
     }
 
     /// Take a rate slot, consume quota and call the channel; returns the updated publication.
@@ -481,7 +484,7 @@ impl Publisher {
         let seed = || self.published_times(tenant, &code, now);
         if let Err(at) = self
             .windows
-            .try_take(tenant, &code, info.rate_limit, now, seed)
+            .try_take(tenant, &code, &p.channel_key, (info.rate_limit, now), seed)
             .await?
         {
             p.status = PublicationStatus::Scheduled { at };
@@ -496,7 +499,7 @@ impl Publisher {
                 .reserve(tenant, meters::PUBLICATIONS, info.release_cost, &quota_key)
                 .await
             {
-                self.give_back(tenant, &code, now).await;
+                self.give_back(tenant, &p).await;
                 return Err(e);
             }
         }
@@ -524,7 +527,7 @@ impl Publisher {
                     {
                         // Published, but not metered yet: the retry under the same key finds
                         // the channel's item and meters it; it needs the rate slot again.
-                        self.give_back(tenant, &code, now).await;
+                        self.give_back(tenant, &p).await;
                         return Err(e);
                     }
                 }
@@ -537,7 +540,7 @@ impl Publisher {
                         .release(tenant, meters::PUBLICATIONS, &quota_key)
                         .await?;
                 }
-                self.give_back(tenant, &code, now).await;
+                self.give_back(tenant, &p).await;
                 p.status = PublicationStatus::Rejected { code: c, reason };
             }
             Err(e) => {
@@ -548,7 +551,7 @@ impl Publisher {
                             .release(tenant, meters::PUBLICATIONS, &quota_key)
                             .await?;
                     }
-                    self.give_back(tenant, &code, now).await;
+                    self.give_back(tenant, &p).await;
                 } else {
                     // Outcome unknown: the quota stays held until a retry settles it.
                     p.quota_units = info.release_cost;

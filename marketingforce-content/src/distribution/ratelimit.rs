@@ -108,13 +108,21 @@ fn take(
     Ok(())
 }
 
-/// A tenant's publication times on one channel in the last day (the slots taken), as stored.
+/// A tenant's slots on one channel in the last day, as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct RateWindow {
     /// The channel code.
     channel: String,
-    /// When each slot was taken, oldest first.
-    taken: VecDeque<DateTime<Utc>>,
+    /// The slots taken, oldest first.
+    taken: VecDeque<Slot>,
+}
+
+/// A slot of a rate window: when it was taken, and by which publication (its channel
+/// idempotency key; empty for a slot seeded from the publications of before).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Slot {
+    at: DateTime<Utc>,
+    key: String,
 }
 
 impl Entity for RateWindow {
@@ -148,9 +156,11 @@ impl StoredWindows {
         }
     }
 
-    /// Take a slot at `now` (`Ok(Ok(()))`), or say when the next one frees up (`Ok(Err(at))`).
-    /// A window not stored yet starts from `seed` (the times of the publications made before
-    /// windows were stored), called only then.
+    /// Take a slot at `now` for the publication under channel idempotency key `key`
+    /// (`Ok(Ok(()))`), or say when the next one frees up (`Ok(Err(at))`). A publication that
+    /// holds a slot already (taken by an earlier attempt whose answer was lost) keeps it and
+    /// takes no other. A window not stored yet starts from `seed` (the times of the
+    /// publications made before windows were stored), called only then.
     ///
     /// # Errors
     /// Storage errors; a conflict when other processes changed the window through every
@@ -159,39 +169,52 @@ impl StoredWindows {
         &self,
         tenant: &TenantId,
         channel: &str,
-        limit: RateLimit,
-        now: DateTime<Utc>,
+        key: &str,
+        (limit, now): (RateLimit, DateTime<Utc>),
         seed: F,
     ) -> marketingforce_core::Result<Result<(), DateTime<Utc>>>
     where
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = marketingforce_core::Result<Vec<DateTime<Utc>>>>,
     {
-        self.change(tenant, channel, Some(&seed), |q| {
-            match take(q, limit, now) {
-                Ok(()) => Changed::Done(Ok(())),
+        self.change(tenant, channel, Some(&seed), |slots| {
+            let day_ago = now - Duration::hours(24);
+            slots.retain(|s| s.at > day_ago);
+            if slots.iter().any(|s| s.key == key) {
+                return Changed::Unchanged(Ok(()));
+            }
+            let mut times: VecDeque<DateTime<Utc>> = slots.iter().map(|s| s.at).collect();
+            match take(&mut times, limit, now) {
+                Ok(()) => {
+                    slots.push_back(Slot {
+                        at: now,
+                        key: key.to_string(),
+                    });
+                    Changed::Done(Ok(()))
+                }
                 Err(at) => Changed::Unchanged(Err(at)),
             }
         })
         .await
     }
 
-    /// Give back the slot taken at `at` (the publication did not happen).
+    /// Give back the slot of the publication under channel idempotency key `key` (it did not
+    /// happen, or could not be recorded and its retry takes a slot again).
     ///
     /// # Errors
     /// Storage errors (the slot stays taken then: the window errs on the side of fewer
-    /// publications).
+    /// publications, and the publication's retry keeps the slot it holds).
     pub(crate) async fn give_back(
         &self,
         tenant: &TenantId,
         channel: &str,
-        at: DateTime<Utc>,
+        key: &str,
     ) -> marketingforce_core::Result<()> {
         type Seed = fn() -> std::future::Ready<marketingforce_core::Result<Vec<DateTime<Utc>>>>;
-        self.change(tenant, channel, None::<&Seed>, |q| {
-            match q.iter().rposition(|t| *t == at) {
+        self.change(tenant, channel, None::<&Seed>, |slots| {
+            match slots.iter().position(|s| s.key == key) {
                 Some(pos) => {
-                    q.remove(pos);
+                    slots.remove(pos);
                     Changed::Done(())
                 }
                 None => Changed::Unchanged(()),
@@ -208,7 +231,7 @@ impl StoredWindows {
         tenant: &TenantId,
         channel: &str,
         seed: Option<&F>,
-        f: impl Fn(&mut VecDeque<DateTime<Utc>>) -> Changed<T>,
+        f: impl Fn(&mut VecDeque<Slot>) -> Changed<T>,
     ) -> marketingforce_core::Result<T>
     where
         F: Fn() -> Fut,
@@ -225,11 +248,17 @@ impl StoredWindows {
                         let (Changed::Done(t) | Changed::Unchanged(t)) = f(&mut VecDeque::new());
                         return Ok(t);
                     };
-                    let mut taken: Vec<DateTime<Utc>> = seed().await?;
-                    taken.sort();
+                    let mut times: Vec<DateTime<Utc>> = seed().await?;
+                    times.sort();
                     let window = RateWindow {
                         channel: channel.to_string(),
-                        taken: taken.into(),
+                        taken: times
+                            .into_iter()
+                            .map(|at| Slot {
+                                at,
+                                key: String::new(),
+                            })
+                            .collect(),
                     };
                     (window, Expect::Absent)
                 }
