@@ -236,10 +236,11 @@ impl MembershipProgram {
                 "points are earned on CNY amounts",
             ));
         }
-        let p = self
-            .earn
-            .rounding
-            .round(amount.amount() * self.earn.points_per_yuan, 0);
+        let product = amount
+            .amount()
+            .checked_mul(self.earn.points_per_yuan)
+            .ok_or_else(|| CrmError::validation("amount", "too large"))?;
+        let p = self.earn.rounding.round(product, 0);
         p.to_u64()
             .ok_or_else(|| CrmError::validation("amount", "too large"))
     }
@@ -680,6 +681,16 @@ struct TenantBooks {
     position: u64,
 }
 
+/// Refuse an earning after which the points the member ever earned would not fit a `u64`
+/// (balances and the level window are counted in `u64`).
+fn ensure_room(book: &PointsBook, points: u64, field: &str) -> Result<()> {
+    book.lots()
+        .iter()
+        .try_fold(points, |sum, l| sum.checked_add(l.points))
+        .map(|_| ())
+        .ok_or_else(|| CrmError::validation(field, "earns more points than a member can hold"))
+}
+
 /// How many times a points command is decided again after another process posted points of
 /// the tenant meanwhile.
 const STALE_ATTEMPTS: usize = 8;
@@ -930,6 +941,7 @@ impl Membership {
             &("purchase", program, lead, amount, order),
             |book, p, now| {
                 let points = p.purchase_points(amount)?;
+                ensure_room(book, points, "amount")?;
                 book.earn(p, *lead, points, now, &reference);
                 Ok(points)
             },
@@ -964,6 +976,7 @@ impl Membership {
                         format!("{task:?} earns no points in this program"),
                     )
                 })?;
+                ensure_room(book, points, "task")?;
                 book.earn_with_lock(p, *lead, points, now, &format!("task:{task}"), false);
                 Ok(points)
             },

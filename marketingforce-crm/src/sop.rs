@@ -541,6 +541,14 @@ impl Sops {
                 "needs at least one message",
             ));
         }
+        for (i, m) in sop.messages.iter().enumerate() {
+            if !(0..=24 * 366).contains(&m.offset_hours) {
+                return Err(CrmError::validation(
+                    format!("messages[{i}].offset_hours"),
+                    "must be 0 to one year",
+                ));
+            }
+        }
         let mut tasks = Vec::new();
         for g in groups.iter().filter(|g| sop.filter.matches(g)) {
             for (i, m) in sop.messages.iter().enumerate() {

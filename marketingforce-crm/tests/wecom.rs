@@ -552,7 +552,8 @@ async fn sends_go_through_the_same_seam_as_the_simulated_sender() {
         r.fake
             .calls("/cgi-bin/externalcontact/add_msg_template")
             .len(),
-        4
+        3,
+        "one call per send: the unanswered one is not repeated"
     );
     // A user the staff directory does not know cannot send.
     let e = r
@@ -719,4 +720,35 @@ async fn transport_failures_do_not_leak_the_secret() {
         "{shown}"
     );
     assert!(shown.contains("cgi-bin/gettoken"), "{shown}");
+}
+
+/// Guards `WeCom::send` (through `add_msg_template`): a mass-message call answered by HTTP 5xx
+/// (or a timeout) may have created the task, so it is never sent again by the transport's
+/// retries — the answer is "outcome unknown", the key stays unusable for a second send, and the
+/// platform saw exactly one call.
+#[tokio::test]
+async fn an_unanswered_mass_message_is_not_retried_into_a_second_task() {
+    let r = rig(&["wecom/sync.jsonl", "wecom/send_once.jsonl"]).await;
+    r.wecom.sync_contacts(users()).await.unwrap();
+    let c1 = r.wecom.lead_of("wmC1AAAA").await.unwrap().unwrap();
+    let (to, msg) = (
+        Recipients::Leads(vec![c1]),
+        OutgoingMessage::text("周末到店礼"),
+    );
+    let key = IdempotencyKey::from_static("weekend-1");
+    for _ in 0..2 {
+        let e = r
+            .wecom
+            .send(&r.tenant, &r.zhangsan, &to, &msg, &key)
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("outcome unknown"), "{e}");
+    }
+    assert_eq!(
+        r.fake
+            .calls("/cgi-bin/externalcontact/add_msg_template")
+            .len(),
+        1,
+        "a second add_msg_template would create a second mass-message task"
+    );
 }

@@ -111,7 +111,7 @@ impl TokenIssuer for Issuer<'_> {
         ];
         let answer: TokenAnswer = self
             .0
-            .exchange("GET", "cgi-bin/gettoken", &query, None, true)
+            .exchange("GET", "cgi-bin/gettoken", &query, None, Call::Token)
             .await
             .map_err(|e| match e {
                 CrmError::Core(c) => c,
@@ -270,7 +270,7 @@ impl WeComClient {
     /// [`CrmError::PlatformConfiguration`]), malformed answers (serialization errors), transport
     /// failures after the retries.
     pub async fn get<T: DeserializeOwned>(&self, api: &str, query: &[(&str, &str)]) -> Result<T> {
-        self.call("GET", api, query, None).await
+        self.call("GET", api, query, None, Call::Idempotent).await
     }
 
     /// `POST` JSON to an API (token added; refused token refreshed once).
@@ -278,7 +278,24 @@ impl WeComClient {
     /// # Errors
     /// As [`get`](Self::get).
     pub async fn post<T: DeserializeOwned>(&self, api: &str, body: &Value) -> Result<T> {
-        self.call("POST", api, &[], Some(body)).await
+        self.call("POST", api, &[], Some(body), Call::Idempotent)
+            .await
+    }
+
+    /// `POST` JSON to an API whose effect must happen at most once (a mass-message task): an
+    /// answer the platform may have acted on without telling (HTTP 5xx, a timeout, a dropped
+    /// connection) is returned at once, never retried; refusals that say nothing was done
+    /// (`-1`, 45009, 45033, HTTP 429, a connection never made) are retried as usual.
+    ///
+    /// # Errors
+    /// As [`get`](Self::get).
+    pub(crate) async fn post_once<T: DeserializeOwned>(
+        &self,
+        api: &str,
+        body: &Value,
+    ) -> Result<T> {
+        self.call("POST", api, &[], Some(body), Call::AtMostOnce)
+            .await
     }
 
     async fn call<T: DeserializeOwned>(
@@ -287,13 +304,14 @@ impl WeComClient {
         api: &str,
         query: &[(&str, &str)],
         body: Option<&Value>,
+        kind: Call,
     ) -> Result<T> {
         let mut token = self.token(None).await?;
         let mut refreshed = false;
         loop {
             let mut q: Vec<(&str, &str)> = vec![("access_token", token.secret())];
             q.extend_from_slice(query);
-            match self.exchange::<T>(method, api, &q, body, false).await {
+            match self.exchange::<T>(method, api, &q, body, kind).await {
                 Err(CrmError::PlatformApi { code, .. })
                     if TOKEN_REFUSED.contains(&code) && !refreshed =>
                 {
@@ -311,8 +329,9 @@ impl WeComClient {
         api: &str,
         query: &[(&str, &str)],
         body: Option<&Value>,
-        token_call: bool,
+        kind: Call,
     ) -> Result<T> {
+        let token_call = kind == Call::Token;
         let mut retry = 0;
         loop {
             let sent = marketingforce_core::telemetry::http::request(
@@ -341,7 +360,22 @@ impl WeComClient {
                         }
                     }
                 }
+                Ok((status, bytes)) if status >= 500 && kind == Call::AtMostOnce => {
+                    return Err(unanswered(format!(
+                        "{api}: HTTP {status} {}",
+                        excerpt(&bytes)
+                    )))
+                }
                 Ok((status, bytes)) => format!("{api}: HTTP {status} {}", excerpt(&bytes)),
+                Err(e) if e.is_timeout() && kind == Call::AtMostOnce => {
+                    return Err(marketingforce_core::Error::Timeout {
+                        operation: format!("{api} on {PLATFORM}"),
+                    }
+                    .into())
+                }
+                Err(e) if !e.is_connect() && kind == Call::AtMostOnce => {
+                    return Err(unanswered(format!("{api}: {}", e.without_url())))
+                }
                 Err(e) if e.is_timeout() && retry >= self.config.max_retries => {
                     return Err(marketingforce_core::Error::Timeout {
                         operation: format!("{api} on {PLATFORM}"),
@@ -453,6 +487,22 @@ impl WeComClient {
         }
         Ok((status, bytes))
     }
+}
+
+/// How a call may be repeated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Call {
+    /// `gettoken` (where 40001 means a wrong secret); repeatable.
+    Token,
+    /// Repeatable: a second delivery does no harm.
+    Idempotent,
+    /// Never repeated after the platform may have acted on it.
+    AtMostOnce,
+}
+
+/// A failure after which the platform may or may not have acted (retryable by the caller).
+fn unanswered(failure: String) -> CrmError {
+    marketingforce_core::Error::backend_message(PLATFORM, true, failure).into()
 }
 
 fn is_transient(e: &CrmError) -> bool {

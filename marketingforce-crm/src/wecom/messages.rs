@@ -123,7 +123,7 @@ impl WeCom {
         }
         let a: Answer = self
             .client
-            .post("cgi-bin/externalcontact/add_msg_template", &body)
+            .post_once("cgi-bin/externalcontact/add_msg_template", &body)
             .await?;
         Ok(MassMessageResult {
             msgid: a.msgid,

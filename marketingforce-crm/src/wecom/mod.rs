@@ -34,7 +34,7 @@
 //! | errcode | becomes |
 //! |---|---|
 //! | 40001, 42001, 40014 | token refreshed (shared through the store), call repeated once |
-//! | -1, 45009, 45033, HTTP 5xx, transport failures | retried with backoff; still failing: [`CrmError::RateLimited`](crate::CrmError::RateLimited) for limits, a retryable backend error otherwise |
+//! | -1, 45009, 45033, HTTP 5xx, transport failures | retried with backoff; still failing: [`CrmError::RateLimited`](crate::CrmError::RateLimited) for limits, a retryable backend error otherwise; `add_msg_template` is not repeated after HTTP 5xx, a timeout or a dropped connection (the task may exist: the send reports its outcome unknown) |
 //! | 60020 (IP not trusted) | [`CrmError::PlatformConfiguration`](crate::CrmError::PlatformConfiguration) naming the IP to add |
 //! | 40013, 40001 at `gettoken`, 48002 | [`CrmError::PlatformConfiguration`](crate::CrmError::PlatformConfiguration) naming the setting |
 //! | any other | [`CrmError::PlatformApi`](crate::CrmError::PlatformApi) with the platform's code and message |
