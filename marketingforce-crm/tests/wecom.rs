@@ -61,8 +61,11 @@ fn app() -> WeComApp {
 }
 
 async fn rig(cassettes: &[&str]) -> Rig {
+    rig_on(cassettes, Arc::new(MemoryStore::new())).await
+}
+
+async fn rig_on(cassettes: &[&str], store: Arc<dyn Store>) -> Rig {
     let fake = Fake::start(tape(cassettes)).await;
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let clock = Arc::new(ManualClock::at_rfc3339("2026-03-02T11:00:00+08:00").unwrap());
     let keys = Arc::new(KeyRing::new("k1", [7; 32]));
     let mut cfg = CrmConfig::default();
@@ -751,4 +754,66 @@ async fn an_unanswered_mass_message_is_not_retried_into_a_second_task() {
         1,
         "a second add_msg_template would create a second mass-message task"
     );
+}
+
+/// A member's group event is not lost to a store that did not answer whose lead the member
+/// is: the callback fails (retryable, not remembered), and its redelivery credits the member
+/// (it was acknowledged without the event, for good).
+#[tokio::test]
+async fn a_group_event_is_not_lost_to_a_store_error() {
+    use marketingforce_core::storage::{Fault, FaultPlan, FaultyStore};
+    let faulty = Arc::new(FaultyStore::new(
+        Arc::new(MemoryStore::new()),
+        FaultPlan::new(1),
+    ));
+    let r = rig_on(
+        &["wecom/callbacks.jsonl", "wecom/tags.jsonl"],
+        faulty.clone(),
+    )
+    .await;
+    r.wecom
+        .register_channel_code(
+            &ChannelCode::new("expo2026", Source::OfflineQr).campaign("2026-spring-expo"),
+        )
+        .await
+        .unwrap();
+    let (query, body) = post(
+        &contact_event(
+            "add_external_contact",
+            "wmC3CCCC",
+            Some("expo2026"),
+            1_772_431_200,
+        ),
+        2,
+    );
+    let CallbackOutcome::Contact {
+        lead: Some(lead), ..
+    } = r.wecom.handle_callback(&query, &body).await.unwrap()
+    else {
+        panic!("the contact is captured")
+    };
+    let mut chat = XmlWriter::new();
+    chat.cdata("ToUserName", CORP)
+        .number("CreateTime", 1_772_435_000)
+        .cdata("MsgType", "event")
+        .cdata("Event", "change_external_chat")
+        .cdata("ChatId", "wrGROUP_A")
+        .cdata("ChangeType", "update")
+        .cdata("UpdateDetail", "add_member")
+        .number("JoinScene", 3)
+        .number("MemChangeCnt", 1)
+        .nested("MemChangeList", |l| {
+            l.cdata("Item", "wmC3CCCC");
+        });
+    let (cq, cb) = post(&chat, 7);
+    faulty.script_matching(Fault::ReadError, "crm.wecom_contacts");
+    let e = r.wecom.handle_callback(&cq, &cb).await.unwrap_err();
+    assert!(e.is_retryable(), "{e}");
+    let out = r.wecom.handle_callback(&cq, &cb).await.unwrap();
+    assert!(
+        matches!(&out, CallbackOutcome::Chat { leads, .. } if leads == &vec![lead]),
+        "{out:?}"
+    );
+    let l = r.crm.lead(&r.tenant, &lead).await.unwrap();
+    assert_eq!(l.profile.counts.get(&BehaviourKind::GroupJoined), Some(&1));
 }

@@ -420,9 +420,15 @@ impl WeCom {
         let mut leads = Vec::new();
         if let Some(kind) = kind {
             for (i, member) in members.iter().enumerate() {
-                // Staff members and contacts never captured have no lead.
-                let Ok(Some(lead)) = self.seam.lead_of(self.tenant(), member).await else {
-                    continue;
+                let lead = match self.seam.lead_of(self.tenant(), member).await {
+                    Ok(Some(lead)) => lead,
+                    // Staff members, contacts never captured, and a malformed id or a lead
+                    // since erased (refusals a retry cannot change) have no lead to credit.
+                    Ok(None) => continue,
+                    Err(e) if !e.is_retryable() => continue,
+                    // The store did not answer: the callback fails and is not remembered, so
+                    // its redelivery credits the member (it was skipped for good).
+                    Err(e) => return Err(e),
                 };
                 self.seam
                     .behaviour(
