@@ -756,6 +756,36 @@ async fn an_unanswered_mass_message_is_not_retried_into_a_second_task() {
     );
 }
 
+/// A send that cannot get an access token sent nothing, and says so: the failure is answered
+/// as it is (retryable) and the key stays free, so the retry under the same key sends, once
+/// (it was answered "outcome unknown", and the key could never send again).
+#[tokio::test]
+async fn a_send_that_gets_no_token_sent_nothing_and_its_retry_sends() {
+    let r = rig(&["wecom/sync.jsonl", "wecom/send_token_down.jsonl"]).await;
+    r.wecom.sync_contacts(users()).await.unwrap();
+    let c1 = r.wecom.lead_of("wmC1AAAA").await.unwrap().unwrap();
+    r.clock.advance(chrono::Duration::hours(3));
+    let (to, msg) = (
+        Recipients::Leads(vec![c1]),
+        OutgoingMessage::text("周末到店礼"),
+    );
+    let key = IdempotencyKey::from_static("weekend-2");
+    let e = r
+        .wecom
+        .send(&r.tenant, &r.zhangsan, &to, &msg, &key)
+        .await
+        .unwrap_err();
+    assert!(!e.to_string().contains("outcome unknown"), "{e}");
+    assert!(e.is_retryable(), "{e}");
+    let receipt = r
+        .wecom
+        .send(&r.tenant, &r.zhangsan, &to, &msg, &key)
+        .await
+        .unwrap();
+    assert_eq!(receipt.task_ids, vec!["msgONCE".to_string()]);
+    r.fake.assert_played();
+}
+
 /// A member's group event is not lost to a store that did not answer whose lead the member
 /// is: the callback fails (retryable, not remembered), and its redelivery credits the member
 /// (it was acknowledged without the event, for good).

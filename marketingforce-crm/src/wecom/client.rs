@@ -230,6 +230,16 @@ impl WeComClient {
         self.recorder.as_ref()
     }
 
+    /// Make sure an access token is at hand (fetched or refreshed now if need be), so that a
+    /// call made right after does not fail on the token: for a caller that must tell "nothing
+    /// was sent" from "the outcome is unknown".
+    ///
+    /// # Errors
+    /// As [`get`](Self::get), for `gettoken`.
+    pub(crate) async fn ready(&self) -> Result<()> {
+        self.token(None).await.map(|_| ())
+    }
+
     async fn token(&self, rejected: Option<&AccessToken>) -> Result<AccessToken> {
         let issuer = Issuer(self);
         for _ in 0..40 {

@@ -247,6 +247,9 @@ impl MessageSender for WeCom {
             self.sends.insert(tenant, &record).await?;
             return Ok(receipt);
         }
+        // The access token first: failing to get one sends nothing, and is answered as such
+        // (the key stays free), not as an unknown outcome.
+        self.client.ready().await?;
         // Recorded before the call: a crash in between leaves an honest "unknown".
         let mut record = SendRecord {
             key: key.clone(),
@@ -279,10 +282,13 @@ impl MessageSender for WeCom {
                         reason: "the platform could not send to this contact".into(),
                     })
                     .collect();
+                // Saturating: a platform answer listing more failures than targets is not a
+                // reason to panic.
                 let accepted = match &target {
                     MassTarget::Contacts(v) => v.len(),
                     MassTarget::Groups(v) => v.len(),
-                } - failed.len();
+                }
+                .saturating_sub(failed.len());
                 refused.extend(failed);
                 let receipt = SendReceipt {
                     sender: "wecom".into(),
