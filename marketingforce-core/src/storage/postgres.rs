@@ -170,10 +170,6 @@ fn db_err(e: sqlx::Error) -> Error {
     Error::backend("postgres", retryable, e)
 }
 
-fn to_i64(n: u64, what: &str) -> Result<i64> {
-    i64::try_from(n).map_err(|_| Error::validation(what, "too large for the database"))
-}
-
 impl PostgresStore {
     /// Connect to `url` (default schema), running migrations.
     ///
@@ -896,13 +892,17 @@ impl PostgresStore {
         after: u64,
         limit: usize,
     ) -> Result<Vec<JournalEntry>> {
+        // No sequence is past the integer range: after it there is nothing.
+        let Ok(after) = i64::try_from(after) else {
+            return Ok(Vec::new());
+        };
         let rows = sqlx::query(
             "SELECT seq, payload FROM mf_journal
              WHERE tenant = $1 AND journal = $2 AND seq > $3 ORDER BY seq LIMIT $4",
         )
         .bind(tenant.to_string())
         .bind(journal)
-        .bind(to_i64(after, "after")?)
+        .bind(after)
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .fetch_all(&self.pool)
         .await

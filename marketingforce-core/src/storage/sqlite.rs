@@ -394,10 +394,6 @@ fn row_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<Record> {
     })
 }
 
-fn to_i64(n: u64, what: &str) -> Result<i64> {
-    i64::try_from(n).map_err(|_| Error::validation(what, "too large for the database"))
-}
-
 /// Apply a validated batch inside an open transaction. Returning an error rolls it back.
 /// Apply `batch` in `tx`; `entries` are its journal appends as stored (codec and bytes, see
 /// `sqlite_codec`), in order.
@@ -911,7 +907,10 @@ impl SqliteStore {
         limit: usize,
     ) -> Result<Vec<JournalEntry>> {
         let (t, j) = (tenant.to_string(), journal.to_string());
-        let after = to_i64(after, "after")?;
+        // No sequence is past the integer range: after it there is nothing.
+        let Ok(after) = i64::try_from(after) else {
+            return Ok(Vec::new());
+        };
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.read(move |conn| {
             conn.prepare_cached(
