@@ -177,13 +177,11 @@ impl SitesError {
         }
     }
 
-    /// Whether retrying the same call may succeed.
+    /// Whether retrying the same call may succeed: the kind of the error, including errors
+    /// wrapped from the CRM, modules and content crates (the same as
+    /// [`Classify::is_retryable`](marketingforce_core::Classify::is_retryable)).
     pub fn is_retryable(&self) -> bool {
-        match self {
-            SitesError::Core(e) => e.is_retryable(),
-            SitesError::RateLimited { .. } => true,
-            _ => false,
-        }
+        self.classification().kind.is_retryable()
     }
 }
 

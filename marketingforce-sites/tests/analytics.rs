@@ -561,3 +561,45 @@ fn the_shipped_ip_table_is_valid_and_bad_tables_name_the_line() {
     .unwrap_err();
     assert_eq!(e.field(), Some("ranges"));
 }
+
+/// Guards `site_figures`' mean dwell: it must be the analytics report's own mean over the
+/// period (page views that reported a visible time), not the per-variant means re-weighted by
+/// every page view of the variant (which skewed it when some page views sent no dwell).
+#[tokio::test]
+async fn site_figures_mean_dwell_matches_the_report_across_variants() {
+    let w = world(Arc::new(MemoryStore::new()));
+    let c = collector(&w, 7);
+    let ua = browser("192.0.2.1");
+    // PC: one page view with 1 s visible, one that never sent a dwell; mobile: one with 4 s.
+    for (i, (variant, dwell)) in [
+        ("pc", Some(1_000u64)),
+        ("pc", None),
+        ("mobile", Some(4_000)),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let body = json!({"site": "machinery-demo", "page": "home", "locale": "zh-CN",
+            "variant": variant, "url": format!("{ORIGIN}/"), "visitor": format!("visitor-{i:04}")})
+        .to_string();
+        let s = c.start(body.as_bytes(), &ua).await.unwrap();
+        if let Some(ms) = dwell {
+            w.clock.advance(Duration::seconds(10));
+            let events = json!({"token": s.token, "events": [{"type": "dwell", "visible_ms": ms}]});
+            c.events(events.to_string().as_bytes(), &ua).await.unwrap();
+        }
+    }
+    c.flush().await.unwrap();
+    let an = VisitAnalytics::new(&Env::new(w.store.clone()));
+    let (from, to) = ("2026-03-01".parse().unwrap(), "2026-03-31".parse().unwrap());
+    let total = an
+        .report(&w.tenant, Some(&w.site.id), from, to, Dimension::Total)
+        .await
+        .unwrap();
+    assert_eq!(total[0].avg_dwell_ms, 2_500);
+    let figures = site_figures(&an, &w.tenant, &w.site, from, to)
+        .await
+        .unwrap();
+    assert_eq!(figures.pageviews, 3);
+    assert_eq!(figures.avg_dwell_ms, total[0].avg_dwell_ms);
+}

@@ -404,3 +404,94 @@ async fn an_identified_visitor_feeds_behaviour_scoring() {
         0
     );
 }
+
+/// A sink failing the way [`CrmLeadSink`] does when the CRM's store is down or its answer
+/// was lost: the CRM's own error, wrapped.
+#[derive(Debug)]
+struct CrmDown(fn() -> marketingforce_core::Error);
+
+#[async_trait::async_trait]
+impl LeadSink for CrmDown {
+    async fn capture(
+        &self,
+        _tenant: &TenantId,
+        _lead: &marketingforce_sites::forms::SiteLead,
+        _key: &str,
+    ) -> Result<marketingforce_sites::forms::LeadRef, SitesError> {
+        Err(marketingforce_crm::CrmError::Core((self.0)()).into())
+    }
+
+    async fn record_behaviour(
+        &self,
+        _tenant: &TenantId,
+        _behaviour: &marketingforce_sites::forms::SiteBehaviour,
+        _key: &str,
+    ) -> Result<(), SitesError> {
+        Err(marketingforce_crm::CrmError::Core((self.0)()).into())
+    }
+}
+
+/// Guards `SitesError::is_retryable`: a submission that failed because the CRM was
+/// unavailable, or whose hand-off outcome is unknown, must say a retry (same submission id)
+/// may succeed, as the error's classification does; it answered "not retryable" for every
+/// error wrapped from the CRM.
+#[tokio::test]
+async fn a_crm_outage_is_reported_retryable() {
+    use marketingforce_core::Classify;
+    let outages: [fn() -> marketingforce_core::Error; 2] = [
+        || marketingforce_core::Error::backend_message("postgres", true, "connection reset"),
+        || marketingforce_core::Error::outcome_unknown("crm.capture", "timed out"),
+    ];
+    for (i, outage) in outages.into_iter().enumerate() {
+        let w = world();
+        let forms = service(&w, Arc::new(CrmDown(outage)));
+        let e = forms
+            .submit(
+                &w.tenant,
+                &w.site,
+                "inquiry",
+                good(&format!("sub-outage-{i:02}")),
+                &client("192.0.2.1"),
+            )
+            .await
+            .unwrap_err();
+        assert!(Classify::is_retryable(&e), "{e}");
+        assert!(e.is_retryable(), "{e} is retryable, reported not");
+    }
+}
+
+/// Guards the rate-limit bucket: it is per site, form and client. Two sites of one tenant
+/// that both have a form `inquiry` (every industry template does) shared one counter, so a
+/// client's submissions on one site used up, or a stricter limit on one site refused, its
+/// budget on the other.
+#[tokio::test]
+async fn each_site_counts_its_own_rate_limit() {
+    let w = world();
+    let sink = Arc::new(MemoryLeadSink::new());
+    let forms = service(&w, sink.clone());
+    let mut strict = w.site.clone();
+    strict.id = "machinery-strict".into();
+    strict.forms[0].rate_limit.per_client = 1;
+    forms
+        .submit(
+            &w.tenant,
+            &w.site,
+            "inquiry",
+            good("sub-site-0001"),
+            &client("192.0.2.7"),
+        )
+        .await
+        .unwrap();
+    // The same client's first submission on the other site is within that site's budget.
+    forms
+        .submit(
+            &w.tenant,
+            &strict,
+            "inquiry",
+            good("sub-site-0002"),
+            &client("192.0.2.7"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(sink.leads().len(), 2);
+}

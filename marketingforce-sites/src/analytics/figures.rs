@@ -69,12 +69,13 @@ pub async fn site_figures(
         .await?;
     let sessions: u64 = days.iter().map(|d| d.sessions).sum();
     let pageviews: u64 = all.iter().map(|r| r.pageviews).sum();
-    let dwell_total: u64 = all.iter().map(|r| r.avg_dwell_ms * r.pageviews).sum();
-    let visitors = analytics
+    // The report's own mean over the period: per-variant means cannot be re-weighted, as
+    // they only count the page views that reported a visible time.
+    let total = analytics
         .report(tenant, Some(&site.id), from, to, Dimension::Total)
-        .await?
-        .first()
-        .map_or(0, |r| r.visitors);
+        .await?;
+    let visitors = total.first().map_or(0, |r| r.visitors);
+    let avg_dwell_ms = total.first().map_or(0, |r| r.avg_dwell_ms);
     let median_load_ms = (!loads.is_empty()).then(|| loads[loads.len() / 2]);
     Ok(SiteFigures {
         from,
@@ -82,7 +83,7 @@ pub async fn site_figures(
         visits: sessions,
         pageviews,
         visitors,
-        avg_dwell_ms: dwell_total.checked_div(pageviews).unwrap_or(0),
+        avg_dwell_ms,
         inquiries: days.iter().map(|d| d.form_submits).sum(),
         median_load_ms,
         features: SiteFeatures {

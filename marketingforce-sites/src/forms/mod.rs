@@ -9,8 +9,8 @@
 //!    a keyed digest of the request (no plain hash of personal data is stored);
 //! 2. **honeypot** — a filled hidden `website` field is a bot: discarded (answered like a
 //!    success so bots learn nothing), logged without content;
-//! 3. **rate limit** — per form and client (a keyed digest of the IP, else the visitor id),
-//!    counted in the store so every process sees the same count;
+//! 3. **rate limit** — per site, form and client (a keyed digest of the IP, else the visitor
+//!    id), counted in the store so every process sees the same count;
 //! 4. **validation** — unknown fields, required fields, lengths, mobile and email formats,
 //!    select options, the consent checkbox and its text version; every field in error is
 //!    reported at once, without echoing values;
@@ -576,6 +576,7 @@ impl FormService {
         ratelimit::admit(
             &self.store,
             tenant,
+            &site.id,
             &spec.id,
             &client_key,
             spec.rate_limit,

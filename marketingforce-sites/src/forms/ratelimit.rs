@@ -1,7 +1,7 @@
 //! Form rate limits counted in the store, so they hold across processes.
 //!
-//! One record per (form, client digest, window) counts the submissions admitted in a fixed
-//! window; incrementing is a compare-and-set on the record's version, so two processes
+//! One record per (site, form, client digest, window) counts the submissions admitted in a
+//! fixed window; incrementing is a compare-and-set on the record's version, so two processes
 //! admitting at once cannot both take the last slot (the loser re-reads and is refused).
 
 use chrono::{DateTime, Utc};
@@ -26,13 +26,15 @@ impl Entity for RateCounter {
     }
 }
 
-/// Admit one submission of `form` from `client` (a keyed digest, never an IP) or refuse it.
+/// Admit one submission of `form` of `site` from `client` (a keyed digest, never an IP) or
+/// refuse it. Form ids are unique within a site only, so the site is part of the bucket.
 ///
 /// # Errors
 /// [`SitesError::RateLimited`] with the seconds left in the window; storage errors.
 pub(crate) async fn admit(
     store: &Arc<dyn Store>,
     tenant: &TenantId,
+    site: &str,
     form: &str,
     client: &str,
     limit: FormRateLimit,
@@ -40,7 +42,7 @@ pub(crate) async fn admit(
 ) -> Result<()> {
     let window = i64::from(limit.window_secs.max(1));
     let start = now.timestamp().div_euclid(window) * window;
-    let key = format!("{form}:{client}:{start}");
+    let key = format!("{site}/{form}:{client}:{start}");
     let counters = Collection::<RateCounter>::new(store.clone());
     for _ in 0..16 {
         let result = match counters.get(tenant, &key).await? {
