@@ -129,16 +129,15 @@ fn bad_policies_name_their_path() {
     assert_eq!(old.rate().map(|r| r.to_string()).as_deref(), Some("3%"));
 }
 
-/// One customer, one platform, one account; `daily` spent every day of March 2026.
-fn settle_with(policy: CustomerRebatePolicy, daily: &str) -> SettlementPlan {
-    let chart = Chart::new(Currency::CNY);
-    let (customer, platform, account) = (CustomerId::new(), PlatformId::new(), AdAccountId::new());
+/// A ledger with the chart's accounts of `customer` and `platform`, and 10,000,000.00 topped up
+/// for the customer on credit drawn at the platform.
+fn funded_ledger(chart: &Chart, customer: &CustomerId, platform: &PlatformId) -> LedgerEngine {
     let mut ledger = LedgerEngine::new();
     for a in chart
         .global_accounts()
         .into_iter()
-        .chain(chart.customer_accounts(&customer))
-        .chain(chart.platform_accounts(&platform))
+        .chain(chart.customer_accounts(customer))
+        .chain(chart.platform_accounts(platform))
     {
         ledger.create_account(a).unwrap();
     }
@@ -148,12 +147,12 @@ fn settle_with(policy: CustomerRebatePolicy, daily: &str) -> SettlementPlan {
                 TransferId::new(1),
                 vec![
                     Leg::debit_minor(
-                        chart.customer(AccountKind::OtherReceivables, &customer),
+                        chart.customer(AccountKind::OtherReceivables, customer),
                         1_000_000_000,
                         Currency::CNY,
                     ),
                     Leg::credit_minor(
-                        chart.platform(AccountKind::PlatformCreditDrawn, &platform),
+                        chart.platform(AccountKind::PlatformCreditDrawn, platform),
                         1_000_000_000,
                         Currency::CNY,
                     ),
@@ -162,6 +161,14 @@ fn settle_with(policy: CustomerRebatePolicy, daily: &str) -> SettlementPlan {
             1,
         )
         .unwrap();
+    ledger
+}
+
+/// One customer, one platform, one account; `daily` spent every day of March 2026.
+fn settle_with(policy: CustomerRebatePolicy, daily: &str) -> SettlementPlan {
+    let chart = Chart::new(Currency::CNY);
+    let (customer, platform, account) = (CustomerId::new(), PlatformId::new(), AdAccountId::new());
+    let mut ledger = funded_ledger(&chart, &customer, &platform);
     let month: Month = "2026-03".parse().unwrap();
     let campaign = CampaignId::new();
     let input = SettlementInput {
@@ -613,36 +620,8 @@ fn a_quarterly_standard_rebate_is_paid_out_without_spend_in_the_closing_month() 
 
     let chart = Chart::new(Currency::CNY);
     let (customer, platform, account) = (CustomerId::new(), PlatformId::new(), AdAccountId::new());
-    let mut ledger = LedgerEngine::new();
-    for a in chart
-        .global_accounts()
-        .into_iter()
-        .chain(chart.customer_accounts(&customer))
-        .chain(chart.platform_accounts(&platform))
-    {
-        ledger.create_account(a).unwrap();
-    }
     // Topped up on credit drawn at the platform.
-    ledger
-        .submit(
-            &[TransferSpec::posted(
-                TransferId::new(1),
-                vec![
-                    Leg::debit_minor(
-                        chart.customer(AccountKind::OtherReceivables, &customer),
-                        1_000_000_000,
-                        Currency::CNY,
-                    ),
-                    Leg::credit_minor(
-                        chart.platform(AccountKind::PlatformCreditDrawn, &platform),
-                        1_000_000_000,
-                        Currency::CNY,
-                    ),
-                ],
-            )],
-            1,
-        )
-        .unwrap();
+    let mut ledger = funded_ledger(&chart, &customer, &platform);
     let campaign = CampaignId::new();
     // The account spends 1,000.00 a day in January and February and closes on 1 March.
     let input = |month: Month| SettlementInput {
