@@ -167,14 +167,11 @@ impl SitesError {
         SitesError::Core(marketingforce_core::Error::validation(field, reason))
     }
 
-    /// The field a validation error names, if it is one.
+    /// The field a validation error names, if it is one: also of a validation error wrapped
+    /// from the CRM, modules or content crates (the same as
+    /// [`Classify::field`](marketingforce_core::Classify::field)).
     pub fn field(&self) -> Option<&str> {
-        match self {
-            SitesError::Core(marketingforce_core::Error::Validation { field, .. }) => Some(field),
-            SitesError::Crm(e) => e.field(),
-            SitesError::FormRejected { errors, .. } => errors.first().map(|e| e.field.as_str()),
-            _ => None,
-        }
+        self.classification().field
     }
 
     /// Whether retrying the same call may succeed: the kind of the error, including errors

@@ -495,3 +495,25 @@ async fn each_site_counts_its_own_rate_limit() {
         .unwrap();
     assert_eq!(sink.leads().len(), 2);
 }
+
+/// A validation error wrapped from another crate names its field through `SitesError::field`
+/// as through `Classify::field` (the inherent method answered `None` for the modules' and the
+/// content crate's errors).
+#[test]
+fn a_wrapped_validation_error_names_its_field() {
+    use marketingforce_core::Classify;
+    use marketingforce_sites::SitesError;
+    let wrapped = [
+        SitesError::Modules(marketingforce_modules::ModulesError::validation(
+            "quantity",
+            "must be positive",
+        )),
+        SitesError::Content(marketingforce_content::ContentError::Core(
+            marketingforce_core::Error::validation("title", "is empty"),
+        )),
+    ];
+    for e in wrapped {
+        assert_eq!(e.field(), Classify::field(&e), "{e}");
+        assert!(e.field().is_some(), "{e}");
+    }
+}
