@@ -231,6 +231,26 @@ fn contact_event(change: &str, ext: &str, state: Option<&str>, time: i64) -> Xml
     w
 }
 
+/// A `change_external_chat` callback: `members` joined group chat `chat` at `at`.
+fn members_joined(chat: &str, at: i64, members: &[&str]) -> XmlWriter {
+    let mut w = XmlWriter::new();
+    w.cdata("ToUserName", CORP)
+        .number("CreateTime", at)
+        .cdata("MsgType", "event")
+        .cdata("Event", "change_external_chat")
+        .cdata("ChatId", chat)
+        .cdata("ChangeType", "update")
+        .cdata("UpdateDetail", "add_member")
+        .number("JoinScene", 3)
+        .number("MemChangeCnt", i64::try_from(members.len()).unwrap())
+        .nested("MemChangeList", |l| {
+            for m in members {
+                l.cdata("Item", m);
+            }
+        });
+    w
+}
+
 #[tokio::test]
 async fn callbacks_flow_into_the_crm_once() {
     let r = rig(&["wecom/callbacks.jsonl", "wecom/tags.jsonl"]).await;
@@ -366,21 +386,11 @@ async fn callbacks_flow_into_the_crm_once() {
     );
 
     // A group gains members: the known contact gets group_joined; staff and strangers nothing.
-    let mut chat = XmlWriter::new();
-    chat.cdata("ToUserName", CORP)
-        .number("CreateTime", 1_772_435_000)
-        .cdata("MsgType", "event")
-        .cdata("Event", "change_external_chat")
-        .cdata("ChatId", "wrGROUP_A")
-        .cdata("ChangeType", "update")
-        .cdata("UpdateDetail", "add_member")
-        .number("JoinScene", 3)
-        .number("MemChangeCnt", 3)
-        .nested("MemChangeList", |l| {
-            l.cdata("Item", "wmC3CCCC")
-                .cdata("Item", "zhangsan")
-                .cdata("Item", "wmUNKNOWN");
-        });
+    let chat = members_joined(
+        "wrGROUP_A",
+        1_772_435_000,
+        &["wmC3CCCC", "zhangsan", "wmUNKNOWN"],
+    );
     let (cq, cb) = post(&chat, 7);
     let out = r.wecom.handle_callback(&cq, &cb).await.unwrap();
     assert!(
@@ -822,19 +832,7 @@ async fn a_group_event_is_not_lost_to_a_store_error() {
     else {
         panic!("the contact is captured")
     };
-    let mut chat = XmlWriter::new();
-    chat.cdata("ToUserName", CORP)
-        .number("CreateTime", 1_772_435_000)
-        .cdata("MsgType", "event")
-        .cdata("Event", "change_external_chat")
-        .cdata("ChatId", "wrGROUP_A")
-        .cdata("ChangeType", "update")
-        .cdata("UpdateDetail", "add_member")
-        .number("JoinScene", 3)
-        .number("MemChangeCnt", 1)
-        .nested("MemChangeList", |l| {
-            l.cdata("Item", "wmC3CCCC");
-        });
+    let chat = members_joined("wrGROUP_A", 1_772_435_000, &["wmC3CCCC"]);
     let (cq, cb) = post(&chat, 7);
     faulty.script_matching(Fault::ReadError, "crm.wecom_contacts");
     let e = r.wecom.handle_callback(&cq, &cb).await.unwrap_err();

@@ -119,6 +119,41 @@ impl Crm {
     /// and for least-loaded rules (members holding none are left out). Read from this
     /// process's state of the tenant, brought up to date with other processes' writes first.
     ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use marketingforce_core::env::Env;
+    /// use marketingforce_core::storage::MemoryStore;
+    /// use marketingforce_core::tenant::TenantId;
+    /// use marketingforce_core::IdempotencyKey;
+    /// use marketingforce_crm::allocation::{AllocationRule, Strategy};
+    /// use marketingforce_crm::crypto::KeyRing;
+    /// use marketingforce_crm::ids::UserId;
+    /// use marketingforce_crm::model::Source;
+    /// use marketingforce_crm::request::CaptureRequest;
+    /// use marketingforce_crm::staff::{Role, Staff};
+    /// use marketingforce_crm::{Crm, CrmConfig};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let env = Env::builder(Arc::new(MemoryStore::new()))
+    ///     .keys(Arc::new(KeyRing::new("k1", [7; 32])))
+    ///     .build();
+    /// let sales = UserId::new();
+    /// let mut config = CrmConfig::default();
+    /// config.allocation.rules = vec![AllocationRule::new("all", Strategy::LeastLoaded, vec![sales])];
+    /// let crm = Crm::builder(&env).config(config).build().unwrap();
+    /// let tenant = TenantId::new();
+    /// let staff = Staff::new(sales, tenant, "王芳", Role::Salesperson, 2, env.clock().now());
+    /// crm.upsert_staff(&tenant, staff).await.unwrap();
+    /// for (i, mobile) in ["13800000001", "13800000002"].into_iter().enumerate() {
+    ///     let request = CaptureRequest::new(Source::OwnSite).mobile(mobile);
+    ///     let key = IdempotencyKey::new(format!("form-{i}")).unwrap();
+    ///     crm.capture(&tenant, request, &key).await.unwrap();
+    /// }
+    /// crm.allocate_pending(&tenant, &IdempotencyKey::from_static("morning")).await.unwrap();
+    /// assert_eq!(crm.workloads(&tenant).await.unwrap().get(&sales), Some(&2));
+    /// # });
+    /// ```
+    ///
     /// # Errors
     /// Storage errors.
     #[operation("crm.workloads", tenant = tenant)]
