@@ -436,13 +436,16 @@ async fn leads_are_captured_deduped_masked_and_listed() {
             .await
             .invalid(field);
     }
-    s.post(
-        &leads,
-        Some("no-id"),
-        json!({"source": "own_site", "region": "北京"}),
-    )
-    .await
-    .problem(422, "no-identity");
+    assert_eq!(
+        s.post(
+            &leads,
+            Some("no-id"),
+            json!({"source": "own_site", "region": "北京"}),
+        )
+        .await
+        .problem(422, "validation")["code"],
+        json!("no_identity")
+    );
 
     // Unknown leads and ids that are not lead ids are 404.
     s.get(&format!("{leads}/lead_0192f0c1e3d47a8b9c0d1e2f3a4b5c6d"))
@@ -561,10 +564,9 @@ async fn usage_is_metered_against_the_quota() {
             json!({"unit": "videos_rendered", "quantity": 1}),
         )
         .await;
-    assert_eq!(
-        videos.problem(403, "no-quota")["unit"],
-        json!("videos_rendered")
-    );
+    let body = videos.problem(403, "limit-exceeded");
+    assert_eq!(body["unit"], json!("videos_rendered"));
+    assert_eq!(body["code"], json!("no_quota"));
 
     // Bad input.
     s.post(&usage, Some("u-4"), json!({"unit": "pages", "quantity": 1}))
@@ -773,9 +775,12 @@ async fn a_month_is_settled_once_and_read_back_from_the_ledger() {
     let march = format!("/tenants/{t}/settlements/2026-03");
 
     // Before the month is over: refused.
-    s.post(&march, Some("settle-early"), json!({}))
-        .await
-        .problem(409, "settlement-refused");
+    assert_eq!(
+        s.post(&march, Some("settle-early"), json!({}))
+            .await
+            .problem(409, "invalid-state")["code"],
+        json!("month_not_over")
+    );
     s.get(&march).await.problem(404, "not-found");
 
     s.clock.advance(Duration::days(31));
@@ -2144,7 +2149,8 @@ async fn capture_needs_lead_management_and_add_ons_are_checked() {
     let refused = s
         .post(&format!("/tenants/{t}/leads"), Some("l1"), lead.clone())
         .await;
-    let body = refused.problem(403, "not-entitled");
+    let body = refused.problem(403, "forbidden");
+    assert_eq!(body["code"], json!("not_entitled"));
     assert!(!body.to_string().contains("1234"), "{body:#}");
     let listed = s.get(&format!("/tenants/{t}/leads")).await;
     assert_eq!(listed.body["items"], json!([]), "nothing was written");

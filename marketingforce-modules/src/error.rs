@@ -322,6 +322,7 @@ impl ModulesError {
             | ModulesError::UnknownBundle { path, .. }
             | ModulesError::UnknownPack { path, .. }
             | ModulesError::MissingRequirement { path, .. } => Some(path),
+            ModulesError::BelowMinimumSeats { .. } => Some("accounts"),
             _ => None,
         }
     }
@@ -402,5 +403,18 @@ mod classify_tests {
         assert_eq!(Classify::kind(&limit), ErrorKind::LimitExceeded);
         assert_eq!(Classify::code(&limit), "seat_limit_reached");
         assert!(!Classify::is_retryable(&limit));
+    }
+
+    #[test]
+    fn every_invalid_input_names_its_field() {
+        let few = ModulesError::BelowMinimumSeats {
+            bundle: "trueclient.standard".into(),
+            minimum: 5,
+            requested: 3,
+        };
+        assert_eq!(
+            (Classify::kind(&few), Classify::field(&few)),
+            (ErrorKind::InvalidInput, Some("accounts"))
+        );
     }
 }

@@ -65,31 +65,32 @@
 //!
 //! Every error body has `type` (a `tag:` URI naming the problem), `title`, `status`, `detail`,
 //! and, for bad input, `field` (the path of the offending field, e.g. `product_interest[1]`).
+//! The SDK's errors are answered by their [`ErrorKind`](marketingforce::core::ErrorKind) (one
+//! table in `problem.rs`, the same for every crate), and carry `code`, the error's stable code
+//! (`no_identity`, `month_not_over`, `seat_limit_reached`, …: what a client switches on), and
+//! `retryable`; a 404 carries neither.
 //!
 //! | status | `type` suffix | when |
 //! |---|---|---|
 //! | 400 | `missing-idempotency-key`, `invalid-idempotency-key` | a `POST` without a usable key |
 //! | 400 | `malformed-json` | the body is not JSON (syntax, truncation, trailing data) |
 //! | 401 | `unauthenticated` | no or an unknown bearer token (`WWW-Authenticate: Bearer`) |
-//! | 403 | `forbidden` | the token's tenant is not the path's, or its role may not do this |
-//! | 403 | `not-entitled`, `no-quota`, `seat-limit` | the tenant did not buy the module / has no quota of the unit / every seat is taken: waiting will not help |
+//! | 403 | `forbidden` | the token's tenant is not the path's, or its role may not do this; the tenant did not buy the module (`not_entitled`, with `module` and `offered_in`) |
+//! | 403 | `limit-exceeded` | a seat count, credit limit, budget or points balance would be exceeded, or the tenant has no quota of the unit at all (`no_quota`, with `unit` and `can_buy`): waiting will not help |
 //! | 404 | `not-found` | unknown route, tenant, lead, settlement; a resource of another tenant (isolation is indistinguishable from absence) |
 //! | 405 | `method-not-allowed` | e.g. `DELETE` on a route |
-//! | 409 | `conflict`, `invalid-state`, `request-in-progress`, `lead-merged`, `settlement-refused` | a concurrent change won, also by another instance over the store (`Retry-After`; the conflicting write did not land, retry with the same key); a state machine refused; the same key is still running; the lead lives on in a survivor; a month not over, a previous month unsettled, reports missing |
+//! | 409 | `conflict`, `invalid-state`, `request-in-progress` | a concurrent change won, also by another instance over the store (`Retry-After`; the conflicting write did not land, retry with the same key); a state machine refused (`lead_merged` with the `survivor`; `month_not_over`, `previous_month_unsettled`, `missing_reports` for a settlement; …); the same key is still running |
 //! | 410 | `lead-erased` | the lead's personal data was erased (PIPL) |
 //! | 413 | `payload-too-large` | the body exceeds [`ServiceConfig::body_limit`] |
 //! | 415 | `unsupported-media-type` | a body that is not `application/json` |
-//! | 422 | `validation` (+ `field`), `no-identity` | well-formed JSON with bad values or fields |
+//! | 422 | `validation` (+ `field` where the input names one) | well-formed JSON with bad values or fields, or without any identity (`no_identity`) |
 //! | 422 | `idempotency-key-reused` | the key was first used for a different request (following the IETF Idempotency-Key draft: 422, not 409, because retrying cannot succeed) |
-//! | 429 | `quota-exceeded`, `limit-exceeded`, `rate-limited` | a finite quota is used up for its window (`remaining`, `limit`, `window_end` and `can_buy` pack offers are members), or a rate limit (`Retry-After`). 429 rather than 402 because the quota resets at `window_end` and no payment protocol is involved |
-//! | 502 | `platform-failed`, `module-failed` | an ad platform behind an adapter, or a hosted third-party module, failed |
-//! | 503 | `backend-unavailable` | the store is unavailable (`Retry-After: 1`); retry with the same key |
+//! | 422 | `rejected` | an ad platform, a channel or a hosted third-party module refused the request for a business reason |
+//! | 429 | `quota-exceeded` | a finite quota is used up for its window (`remaining`, `limit`, `window_end` and `can_buy` pack offers are members). 429 rather than 402 because the quota resets at `window_end` and no payment protocol is involved |
+//! | 429 | `rate-limited` | a rate limit (`Retry-After`) |
+//! | 503 | `backend-unavailable` | the store, or a platform behind an adapter, is unavailable (`Retry-After: 1`); retry with the same key |
 //! | 503 | `outcome-unknown` | a commit's acknowledgement was lost or timed out (`code` says which): the request **may have taken effect**; retry with the same `Idempotency-Key` to learn which (`Retry-After: 1`) |
 //! | 500 | `internal` | anything else; details go to the log, not to the client |
-//!
-//! Errors of the SDK's core are mapped by their [`ErrorKind`](marketingforce::core::error::ErrorKind)
-//! (one table in `problem.rs`); every problem of a core error carries `code` (the stable
-//! variant code) and `retryable`.
 
 mod auth;
 mod config;

@@ -55,26 +55,33 @@ impl Problem {
         }))
     }
 
-    /// The answer to any classified error (a domain crate's error without a mapping of its
-    /// own): the status, type and title of its [`ErrorKind`], `detail`, its field for bad
-    /// input, and the `code` and `retryable` members. 5xx details are logged, not sent.
-    pub fn classified(e: &dyn Classify, detail: impl Into<String>) -> Problem {
-        let a = answer(e.kind());
-        let detail = detail.into();
-        let mut p = if a.status.is_server_error() {
-            let mut p = Problem::new(a.status, a.kind, a.title, a.detail);
-            p.0.internal = Some(detail);
-            p
-        } else {
-            Problem::new(a.status, a.kind, a.title, detail)
+    /// The answer to any SDK error: [`classified`](Self::classified) with the error's own
+    /// message as the detail.
+    pub fn of<E: Classify + std::fmt::Display + ?Sized>(e: &E) -> Problem {
+        Problem::classified(e, e.to_string())
+    }
+
+    /// The answer to a classified error: the status, type and title of its [`ErrorKind`] (or
+    /// of its code where that says more: see [`BY_CODE`]), `detail` unless the kind has a
+    /// fixed one, its field for bad input, and the `code` and `retryable` members (not on a
+    /// 404: isolation is indistinguishable from absence). 5xx details are logged, not sent.
+    pub fn classified(e: &(impl Classify + ?Sized), detail: impl Into<String>) -> Problem {
+        let a = answer(e.kind(), e.code());
+        let message = detail.into();
+        let mut p = match a.detail {
+            Some(fixed) => Problem::new(a.status, a.kind, a.title, fixed),
+            None => Problem::new(a.status, a.kind, a.title, message.clone()),
         };
+        if a.status.is_server_error() {
+            p.0.internal = Some(message);
+        }
         if let Some(field) = e.field() {
             p = p.with_field(field);
         }
         if a.retry_after {
             p = p.retry_after(1);
         }
-        if !matches!(e.kind(), ErrorKind::NotFound | ErrorKind::Forbidden) {
+        if a.status != StatusCode::NOT_FOUND {
             p = p.with("code", e.code()).with("retryable", e.is_retryable());
         }
         p
@@ -264,34 +271,71 @@ impl IntoResponse for Problem {
     }
 }
 
-/// How each [`ErrorKind`] is answered: status, `type` suffix, title, the detail (unless the
-/// variant's own fields make a better one) and whether `Retry-After: 1` is sent. Only kinds
-/// that guarantee nothing was written say so; `OutcomeUnknown` (lost acknowledgements and
-/// timeouts) says the request may have taken effect and that retrying with the same key is
-/// safe.
-struct KindAnswer {
+/// How an error is answered: status, `type` suffix, title, a fixed detail (else the error's
+/// own message) and whether `Retry-After: 1` is sent. Only kinds that guarantee nothing was
+/// written say so; `OutcomeUnknown` (lost acknowledgements and timeouts) says the request may
+/// have taken effect and that retrying with the same key is safe.
+struct Answer {
     status: StatusCode,
     kind: &'static str,
     title: &'static str,
-    detail: &'static str,
+    detail: Option<&'static str>,
     retry_after: bool,
 }
 
-const fn answer(kind: ErrorKind) -> KindAnswer {
-    const fn a(
-        status: StatusCode,
-        kind: &'static str,
-        title: &'static str,
-        detail: &'static str,
-        retry_after: bool,
-    ) -> KindAnswer {
-        KindAnswer {
-            status,
-            kind,
-            title,
-            detail,
-            retry_after,
-        }
+const fn a(
+    status: StatusCode,
+    kind: &'static str,
+    title: &'static str,
+    detail: Option<&'static str>,
+    retry_after: bool,
+) -> Answer {
+    Answer {
+        status,
+        kind,
+        title,
+        detail,
+        retry_after,
+    }
+}
+
+/// The codes whose answer differs from their kind's.
+const BY_CODE: [(&str, Answer); 3] = [
+    // Isolation is reported exactly like absence: the caller learns nothing about the other
+    // tenant.
+    (
+        "tenant_isolation",
+        a(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            "Not found",
+            Some("not found"),
+            false,
+        ),
+    ),
+    (
+        "lead_erased",
+        a(StatusCode::GONE, "lead-erased", "Lead erased", None, false),
+    ),
+    // A quota of a window (a day, a month) resets at the window's end: 429, as for a rate
+    // limit, with the window in the body rather than a `Retry-After`.
+    (
+        "quota_exceeded",
+        a(
+            StatusCode::TOO_MANY_REQUESTS,
+            "quota-exceeded",
+            "Quota exceeded",
+            None,
+            false,
+        ),
+    ),
+];
+
+/// The answer to an error of `kind` with `code`: the table over the kinds, except the codes
+/// of [`BY_CODE`].
+fn answer(kind: ErrorKind, code: &str) -> Answer {
+    if let Some((_, by_code)) = BY_CODE.into_iter().find(|(c, _)| *c == code) {
+        return by_code;
     }
     use StatusCode as S;
     match kind {
@@ -299,95 +343,86 @@ const fn answer(kind: ErrorKind) -> KindAnswer {
             S::UNPROCESSABLE_ENTITY,
             "validation",
             "Invalid request",
-            "",
+            None,
             false,
         ),
-        // Isolation (`Forbidden` from the core) is reported exactly like absence: the caller
-        // learns nothing about the other tenant.
-        ErrorKind::NotFound | ErrorKind::Forbidden => {
-            a(S::NOT_FOUND, "not-found", "Not found", "not found", false)
-        }
+        ErrorKind::NotFound => a(S::NOT_FOUND, "not-found", "Not found", None, false),
+        ErrorKind::Forbidden => a(S::FORBIDDEN, "forbidden", "Forbidden", None, false),
         ErrorKind::Conflict => a(
             S::CONFLICT,
             "conflict",
             "Concurrent change",
-            "the resource changed while the request ran (a concurrent request, possibly on \
-             another instance, wrote first) and the conflicting write did not take effect: retry \
-             with the same Idempotency-Key",
+            Some(
+                "the resource changed while the request ran (a concurrent request, possibly on \
+                 another instance, wrote first) and the conflicting write did not take effect: \
+                 retry with the same Idempotency-Key",
+            ),
             true,
         ),
         ErrorKind::IdempotencyMismatch => a(
             S::UNPROCESSABLE_ENTITY,
             "idempotency-key-reused",
             "Idempotency-Key reused",
-            "the Idempotency-Key was first used for a different request",
+            Some("the Idempotency-Key was first used for a different request"),
             false,
         ),
-        ErrorKind::InvalidState => a(S::CONFLICT, "invalid-state", "Invalid state", "", false),
-        ErrorKind::LimitExceeded => a(
-            S::TOO_MANY_REQUESTS,
-            "limit-exceeded",
-            "Limit exceeded",
-            "",
-            false,
-        ),
+        ErrorKind::InvalidState => a(S::CONFLICT, "invalid-state", "Invalid state", None, false),
+        // A seat count, credit limit, budget, points balance or size: waiting will not help.
+        ErrorKind::LimitExceeded => a(S::FORBIDDEN, "limit-exceeded", "Limit reached", None, false),
         ErrorKind::RateLimited => a(
             S::TOO_MANY_REQUESTS,
             "rate-limited",
             "Rate limited",
-            "",
+            None,
             true,
         ),
         ErrorKind::Unauthenticated => a(
             S::UNAUTHORIZED,
             "unauthenticated",
             "Unauthenticated",
-            "no valid credentials",
+            Some("no valid credentials"),
             false,
         ),
         ErrorKind::Unavailable => a(
             S::SERVICE_UNAVAILABLE,
             "backend-unavailable",
             "Backend unavailable",
-            "the storage backend is unavailable; retry with the same Idempotency-Key, which \
-             is safe whether or not an earlier step of this request took effect",
+            Some(
+                "the storage backend is unavailable; retry with the same Idempotency-Key, which \
+                 is safe whether or not an earlier step of this request took effect",
+            ),
             true,
         ),
         ErrorKind::OutcomeUnknown => a(
             S::SERVICE_UNAVAILABLE,
             "outcome-unknown",
             "Outcome unknown",
-            "the request may or may not have taken effect (a write's acknowledgement was lost \
-             or timed out); retry with the same Idempotency-Key to learn which: it returns the \
-             first result or completes the request, exactly once",
+            Some(
+                "the request may or may not have taken effect (a write's acknowledgement was \
+                 lost or timed out); retry with the same Idempotency-Key to learn which: it \
+                 returns the first result or completes the request, exactly once",
+            ),
             true,
         ),
-        ErrorKind::Rejected => a(S::UNPROCESSABLE_ENTITY, "rejected", "Rejected", "", false),
+        ErrorKind::Rejected => a(S::UNPROCESSABLE_ENTITY, "rejected", "Rejected", None, false),
         // `Internal`, and kinds added later.
         _ => a(
             S::INTERNAL_SERVER_ERROR,
             "internal",
             "Internal error",
-            "the service failed; the incident was logged",
+            Some("the service failed; the incident was logged"),
             false,
         ),
     }
 }
 
+// Each crate's error is answered by its classification (above); the few variants below only
+// add what the client can act on: the survivor of a merge, a quota's figures, when to retry,
+// and the client's own idempotency key.
+
 impl From<CoreError> for Problem {
     fn from(e: CoreError) -> Problem {
-        let kind = e.kind();
-        let code = e.code();
-        let retryable = e.is_retryable();
-        let a = answer(kind);
-        let mut p = match &e {
-            // Variants whose fields make a better answer than the kind alone.
-            CoreError::Validation { field, reason } => {
-                Problem::validation(field.clone(), format!("invalid {field}: {reason}"))
-            }
-            CoreError::NotFound { kind, id } => {
-                Problem::not_found(format!("{kind} {id} not found"))
-            }
+        match &e {
             CoreError::IdempotencyMismatch { key } => {
                 Problem::key_reused(super::idempotency::client_key(key))
             }
@@ -395,40 +430,16 @@ impl From<CoreError> for Problem {
                 limit,
                 requested,
                 available,
-            } => Problem::new(
-                a.status,
-                a.kind,
-                a.title,
-                format!("{limit}: requested {requested}, available {available}"),
-            )
-            .with("limit", limit)
-            .with("requested", requested)
-            .with("available", available),
+            } => Problem::of(&e)
+                .with("limit", limit)
+                .with("requested", requested)
+                .with("available", available),
             CoreError::RateLimited {
                 retry_after: Some(wait),
                 ..
-            } => Problem::new(a.status, a.kind, a.title, e.to_string())
-                .retry_after(wait.as_secs().max(1)),
-            _ => {
-                let detail = if a.detail.is_empty() {
-                    e.to_string()
-                } else {
-                    a.detail.to_string()
-                };
-                let mut p = Problem::new(a.status, a.kind, a.title, detail);
-                if a.status.is_server_error() {
-                    p.0.internal = Some(e.to_string());
-                }
-                p
-            }
-        };
-        if a.retry_after && p.0.retry_after.is_none() {
-            p = p.retry_after(1);
+            } => Problem::of(&e).retry_after(wait.as_secs().max(1)),
+            _ => Problem::of(&e),
         }
-        if !matches!(kind, ErrorKind::NotFound | ErrorKind::Forbidden) {
-            p = p.with("code", code).with("retryable", retryable);
-        }
-        p
     }
 }
 
@@ -436,106 +447,28 @@ impl From<CrmError> for Problem {
     fn from(e: CrmError) -> Problem {
         match e {
             CrmError::Core(core) => core.into(),
-            e @ CrmError::NoIdentity => Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "no-identity",
-                "No identity",
-                e.to_string(),
-            ),
-            CrmError::LeadNotFound(id) => Problem::not_found(format!("lead {id} not found")),
-            CrmError::LeadMerged { lead, into } => Problem::new(
-                StatusCode::CONFLICT,
-                "lead-merged",
-                "Lead merged",
-                format!("lead {lead} was merged into {into}; use the survivor"),
-            )
-            .with("survivor", into.to_string()),
-            e @ CrmError::LeadErased(_) => Problem::new(
-                StatusCode::GONE,
-                "lead-erased",
-                "Lead erased",
-                e.to_string(),
-            ),
-            e @ CrmError::ReasonRequired { .. } => Problem::validation("reason", e.to_string()),
-            e @ (CrmError::IllegalTransition { .. }
-            | CrmError::InsufficientPoints { .. }
-            | CrmError::ReferralRefused { .. }
-            | CrmError::BudgetExhausted { .. }) => Problem::new(
-                StatusCode::CONFLICT,
-                "invalid-state",
-                "Invalid state",
-                e.to_string(),
-            ),
-            e @ (CrmError::AccessDenied { .. } | CrmError::UnknownStaff(_)) => Problem::new(
-                StatusCode::FORBIDDEN,
-                "access-denied",
-                "Access denied",
-                e.to_string(),
-            ),
-            e @ CrmError::SeatLimitReached { .. } => Problem::new(
-                StatusCode::FORBIDDEN,
-                "seat-limit",
-                "No seat",
-                e.to_string(),
-            ),
-            e @ CrmError::ReferralCodeOtherCampaign { .. } => {
-                Problem::validation("code", e.to_string())
-            }
-            // The capture gate: not entitled (403), quota used up (429).
             CrmError::Entitlements(m) => m.into(),
-            // Any other error is answered by its kind (a 5xx only for one that is).
-            other => {
-                let detail = other.to_string();
-                Problem::classified(&other, detail)
-            }
+            CrmError::LeadMerged { into, .. } => Problem::of(&e).with("survivor", into.to_string()),
+            e => Problem::of(&e),
         }
     }
 }
 
 impl From<ModulesError> for Problem {
     fn from(e: ModulesError) -> Problem {
-        match e {
-            ModulesError::Core(core) => core.into(),
-            e @ (ModulesError::UnknownModule { .. }
-            | ModulesError::UnknownBundle { .. }
-            | ModulesError::UnknownPack { .. }
-            | ModulesError::MissingRequirement { .. }) => {
-                let field = e.field().unwrap_or("body").to_string();
-                Problem::validation(field, e.to_string())
-            }
-            e @ ModulesError::BelowMinimumSeats { .. } => {
-                Problem::validation("accounts", e.to_string())
-            }
+        let e = match e {
+            ModulesError::Core(core) => return core.into(),
+            e => e,
+        };
+        match &e {
             ModulesError::NotEntitled {
-                tenant,
-                module,
-                offered_in,
-            } => Problem::new(
-                StatusCode::FORBIDDEN,
-                "not-entitled",
-                "Not entitled",
-                format!("module {module} is not enabled for tenant {tenant}"),
-            )
-            .with("module", module.to_string())
-            .with("offered_in", offered_in),
-            e @ ModulesError::SeatLimitReached { .. } => Problem::new(
-                StatusCode::FORBIDDEN,
-                "seat-limit",
-                "No seat",
-                e.to_string(),
-            ),
-            ModulesError::NoQuota {
-                tenant,
-                unit,
-                can_buy,
-            } => Problem::new(
-                StatusCode::FORBIDDEN,
-                "no-quota",
-                "No quota",
-                format!("tenant {tenant} has no quota of {unit} today"),
-            )
-            .with("unit", unit.to_string())
-            .with("can_buy", can_buy),
+                module, offered_in, ..
+            } => Problem::of(&e)
+                .with("module", module.to_string())
+                .with("offered_in", offered_in),
+            ModulesError::NoQuota { unit, can_buy, .. } => Problem::of(&e)
+                .with("unit", unit.to_string())
+                .with("can_buy", can_buy),
             ModulesError::QuotaExceeded {
                 unit,
                 requested,
@@ -543,60 +476,25 @@ impl From<ModulesError> for Problem {
                 limit,
                 window_end,
                 can_buy,
-            } => Problem::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "quota-exceeded",
-                "Quota exceeded",
-                format!(
-                    "quota of {unit} exceeded: requested {requested}, {remaining} left of \
-                     {limit} until {window_end}"
-                ),
-            )
-            .with("unit", unit.to_string())
-            .with("requested", requested.get())
-            .with("remaining", remaining.get())
-            .with("limit", limit.get())
-            .with("window_end", window_end)
-            .with("can_buy", can_buy),
+            } => Problem::of(&e)
+                .with("unit", unit.to_string())
+                .with("requested", requested.get())
+                .with("remaining", remaining.get())
+                .with("limit", limit.get())
+                .with("window_end", window_end)
+                .with("can_buy", can_buy),
             ModulesError::UsageEventMismatch { key, .. } => Problem::key_reused(
                 key.strip_prefix(super::idempotency::DOMAIN_PREFIX)
-                    .unwrap_or(&key),
+                    .unwrap_or(key),
             ),
-            ModulesError::RateLimited {
-                tenant,
-                module,
-                retry_after_ms,
-            } => Problem::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate-limited",
-                "Rate limited",
-                format!("tenant {tenant} called {module} too often"),
-            )
-            .retry_after(retry_after_ms.div_ceil(1000).max(1)),
-            e @ (ModulesError::ReservationNotOpen { .. }
-            | ModulesError::RefundNotAllowed { .. }
-            | ModulesError::InsufficientPrepayment { .. }) => Problem::new(
-                StatusCode::CONFLICT,
-                "invalid-state",
-                "Invalid state",
-                e.to_string(),
-            ),
-            e @ ModulesError::NamespaceClash { .. } => Problem::validation("id", e.to_string()),
-            ModulesError::ModuleFailed { module, message } => {
-                let mut p = Problem::new(
-                    StatusCode::BAD_GATEWAY,
-                    "module-failed",
-                    "Module failed",
-                    format!("module {module} failed"),
-                );
-                p.0.internal = Some(message);
-                p
+            ModulesError::RateLimited { retry_after_ms, .. } => {
+                Problem::of(&e).retry_after(retry_after_ms.div_ceil(1000).max(1))
             }
-            // Any other error is answered by its kind (a 5xx only for one that is).
-            other => {
-                let detail = other.to_string();
-                Problem::classified(&other, detail)
+            // What a third-party module said stays in the service.
+            ModulesError::ModuleFailed { module, .. } => {
+                Problem::classified(&e, format!("module {module} failed"))
             }
+            _ => Problem::of(&e),
         }
     }
 }
@@ -605,47 +503,7 @@ impl From<AdsError> for Problem {
     fn from(e: AdsError) -> Problem {
         match e {
             AdsError::Core(core) => core.into(),
-            e @ (AdsError::MonthNotOver { .. }
-            | AdsError::PreviousMonthUnsettled { .. }
-            | AdsError::MissingReports { .. }
-            | AdsError::NoAgreement { .. }
-            | AdsError::NoPlatformAgreement { .. }
-            | AdsError::SpendExceedsFunds { .. }) => Problem::new(
-                StatusCode::CONFLICT,
-                "settlement-refused",
-                "Settlement refused",
-                e.to_string(),
-            ),
-            e @ (AdsError::Transfer { .. }
-            | AdsError::LedgerAccount { .. }
-            | AdsError::CustomerNotApproved { .. }
-            | AdsError::CreditLimitExceeded { .. }
-            | AdsError::PrepaymentInsufficient { .. }
-            | AdsError::PlatformFundsInsufficient { .. }
-            | AdsError::AccountSuspended { .. }
-            | AdsError::AccountClosed { .. }
-            | AdsError::ConflictingReport { .. }
-            | AdsError::CreativeNotApproved { .. }) => Problem::new(
-                StatusCode::CONFLICT,
-                "invalid-state",
-                "Invalid state",
-                e.to_string(),
-            ),
-            AdsError::Platform { platform, source } => {
-                let mut p = Problem::new(
-                    StatusCode::BAD_GATEWAY,
-                    "platform-failed",
-                    "Ad platform failed",
-                    format!("ad platform {platform} failed"),
-                );
-                p.0.internal = Some(source.to_string());
-                p
-            }
-            // Any other error is answered by its kind (a 5xx only for one that is).
-            other => {
-                let detail = other.to_string();
-                Problem::classified(&other, detail)
-            }
+            e => Problem::of(&e),
         }
     }
 }
