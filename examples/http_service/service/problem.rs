@@ -388,8 +388,9 @@ fn answer(kind: ErrorKind, code: &str) -> Answer {
             "backend-unavailable",
             "Backend unavailable",
             Some(
-                "the storage backend is unavailable; retry with the same Idempotency-Key, which \
-                 is safe whether or not an earlier step of this request took effect",
+                "a backend (the store, an ad platform, a channel, a model server) is \
+                 unavailable; retry with the same Idempotency-Key, which is safe whether or not \
+                 an earlier step of this request took effect",
             ),
             true,
         ),

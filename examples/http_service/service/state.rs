@@ -1,20 +1,19 @@
 //! [`AppState`]: the SDK services the handlers share, over one store.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use marketingforce::ads::{AdOps, AdOpsConfig};
+use marketingforce::ads::AdOps;
 use marketingforce::core::env::Env;
 use marketingforce::core::id::{IdGenerator, RandomIds};
 use marketingforce::core::storage::Store;
-use marketingforce::core::tenant::TenantId;
 use marketingforce::core::time::{Clock, SystemClock};
+use marketingforce::core::{ErrorKind, IdempotencyKey};
 use marketingforce::crm::crypto::KeyProvider;
-use marketingforce::crm::gate::EntitlementCaptureGate;
 use marketingforce::crm::Crm;
 use marketingforce::modules::entitlements::EntitlementRegistry;
 use marketingforce::modules::products::Products;
+use marketingforce::{Platform, TenantHandle};
 
 use marketingforce::sites::analytics::{
     Collector, IpLocator, SiteRegistry, VisitAnalytics, VisitLog,
@@ -108,27 +107,14 @@ impl AppStateBuilder {
     /// # Errors
     /// The CRM refuses its (default) configuration or the keys.
     pub fn build(self) -> Result<AppState, Problem> {
-        let registry = Arc::new(
-            EntitlementRegistry::builder(
-                &marketingforce::core::env::Env::builder(self.store.clone())
-                    .clock(self.clock.clone())
-                    .build(),
-            )
-            .build(),
-        );
-        // Capture is a paid function: lead management required, live leads within the
-        // tenant's `leads_stored` quota (and metered).
-        let crm = Arc::new(
-            Crm::builder(
-                &marketingforce::core::env::Env::builder(self.store.clone())
-                    .keys(self.keys.clone())
-                    .clock(self.clock.clone())
-                    .ids(self.ids.clone())
-                    .build(),
-            )
-            .capture_gate(Arc::new(EntitlementCaptureGate::new(registry.clone())))
-            .build()?,
-        );
+        // The platform's CRM gates capture on the tenant's entitlements: lead management
+        // required, live leads within the tenant's `leads_stored` quota (and metered).
+        let platform = Platform::builder(self.store.clone())
+            .keys(self.keys.clone())
+            .clock(self.clock.clone())
+            .ids(self.ids.clone())
+            .build()?;
+        let crm = platform.crm().clone();
         let site_key = match self.site_key {
             Some(k) => k,
             None => derived_site_key(self.keys.as_ref())?,
@@ -141,10 +127,7 @@ impl AppStateBuilder {
             Arc::new(VisitLog::new(self.store.clone(), 1_000)),
         )
         .durable(true);
-        let env = Env::builder(self.store.clone())
-            .clock(self.clock.clone())
-            .ids(self.ids.clone())
-            .build();
+        let env = platform.env().clone();
         let mut forms =
             FormService::builder(&env, Arc::new(SitesCrmSink::new(crm.clone())), site_key);
         if let Some(locator) = &self.locator {
@@ -163,15 +146,13 @@ impl AppStateBuilder {
                 clock: self.clock,
                 ids: self.ids,
                 config: self.config,
-                crm,
-                registry,
+                platform,
                 sites: SiteServices {
                     collector,
                     forms,
                     analytics,
                     cache: SiteCache::new(),
                 },
-                ads: tokio::sync::Mutex::default(),
                 in_flight: InFlight::default(),
                 #[cfg(feature = "metrics")]
                 prometheus: self.prometheus,
@@ -189,18 +170,16 @@ struct Inner {
     config: ServiceConfig,
     directory: Directory,
     products: Arc<Products>,
-    crm: Arc<Crm>,
-    registry: Arc<EntitlementRegistry>,
+    platform: Platform,
     sites: SiteServices,
-    ads: tokio::sync::Mutex<HashMap<TenantId, Arc<AdOps>>>,
     in_flight: InFlight,
     #[cfg(feature = "metrics")]
     prometheus: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
 
 /// Everything the handlers share: the store, the clock and id generator, the tenant
-/// directory, and the SDK services — the CRM, the entitlement registry (quotas and metering)
-/// and one ad-operations service per tenant. Cheap to clone.
+/// directory, and the SDK's [`Platform`] — the CRM, the entitlement registry (quotas and
+/// metering) and each tenant's handle (its ad operations). Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
     inner: Arc<Inner>,
@@ -253,6 +232,11 @@ impl AppState {
         &self.inner.store
     }
 
+    /// The environment every SDK service runs on (the store, clock, ids and keys).
+    pub fn env(&self) -> &Env {
+        self.inner.platform.env()
+    }
+
     /// The clock.
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.inner.clock
@@ -275,7 +259,7 @@ impl AppState {
 
     /// The CRM.
     pub fn crm(&self) -> &Crm {
-        &self.inner.crm
+        self.inner.platform.crm()
     }
 
     /// The beacon collector of the tenants' sites (durable: every beacon is committed before
@@ -300,7 +284,7 @@ impl AppState {
 
     /// The entitlement registry (quotas, seats, usage metering).
     pub fn registry(&self) -> &EntitlementRegistry {
-        &self.inner.registry
+        self.inner.platform.registry()
     }
 
     pub(super) fn directory(&self) -> &Directory {
@@ -319,35 +303,35 @@ impl AppState {
         self.inner.directory.get(raw).await
     }
 
-    /// The ad-operations service of `tenant`, opened (ledger replayed) on first use. One per
-    /// tenant: attach ad platform adapters to it to run campaigns.
+    /// The platform's handle of `tenant` (registering its profile with the platform the first
+    /// time, for a tenant provisioned before the service kept the two together).
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub async fn handle(&self, tenant: &TenantRecord) -> Result<TenantHandle, Problem> {
+        let platform = &self.inner.platform;
+        match platform.tenant(&tenant.tenant.id).await {
+            Ok(handle) => Ok(handle),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(platform
+                .register_tenant(&tenant.tenant, &IdempotencyKey::from_static(PROFILE_KEY))
+                .await?),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The ad-operations service of `tenant`, in its currency and time zone, opened (ledger
+    /// replayed) on first use and then kept by its [handle](Self::handle).
     ///
     /// # Errors
     /// Storage errors, a corrupt ledger journal.
     pub async fn ads(&self, tenant: &TenantRecord) -> Result<Arc<AdOps>, Problem> {
-        let mut open = self.inner.ads.lock().await;
-        if let Some(ops) = open.get(&tenant.tenant.id) {
-            return Ok(ops.clone());
-        }
-        let config = AdOpsConfig {
-            currency: tenant.tenant.currency,
-            time_zone: tenant.tenant.time_zone,
-            ..AdOpsConfig::default()
-        };
-        let env = Env::builder(self.inner.store.clone())
-            .clock(self.inner.clock.clone())
-            .ids(self.inner.ids.clone())
-            .build();
-        let ops = Arc::new(
-            AdOps::builder(&env, tenant.tenant.id)
-                .config(config)
-                .open()
-                .await?,
-        );
-        open.insert(tenant.tenant.id, ops.clone());
-        Ok(ops)
+        Ok(self.handle(tenant).await?.ads().await?)
     }
 }
+
+/// The idempotency key of a tenant's registration with the platform: one per tenant (keys are
+/// scoped by tenant), so every instance registers the same profile once.
+const PROFILE_KEY: &str = "http_service.profile";
 
 /// The default site key: SHA-256 over a label and the PII keys' fingerprint key of the
 /// operator scope, so every instance with the same keys derives the same site key and the

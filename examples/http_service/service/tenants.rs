@@ -127,6 +127,7 @@ async fn provision(
     );
     state.crm().upsert_staff(&tenant, staff).await?;
     state.registry().grant(record.grant.clone()).await?;
+    state.handle(&record).await?;
     let body = view(state, &record).await?;
     let mut batch = Batch::new();
     batch.put_entity(&OPERATOR_SCOPE, &record, Expect::Any)?;

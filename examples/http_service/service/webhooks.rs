@@ -276,9 +276,7 @@ struct Running {
 /// starts a relay for each new one and stops those of removed ones. A store that fails is
 /// reported on stderr and read again at the next sync: delivery never stops the service.
 pub async fn dispatch(state: AppState) {
-    let env = Env::builder(state.store().clone())
-        .clock(state.clock().clone())
-        .build();
+    let env = state.env().clone();
     let mut running: HashMap<String, Running> = HashMap::new();
     let mut tick = tokio::time::interval(state.config().webhook_sync);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
