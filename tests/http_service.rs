@@ -1493,6 +1493,107 @@ async fn a_lost_usage_acknowledgement_is_an_unknown_outcome_and_the_same_key_set
     s.stop().await;
 }
 
+/// Every crate's errors through the one table: the kind gives status and type, three codes
+/// refine it, the body carries the code (not on a 404) and the field of bad input.
+#[test]
+fn domain_errors_are_answered_by_kind_and_code() {
+    use marketingforce::ads::AdsError;
+    use marketingforce::crm::ids::LeadId;
+    use marketingforce::crm::CrmError;
+    use marketingforce::modules::catalog::ModuleId;
+    use marketingforce::modules::ModulesError;
+    let (lead, into) = (LeadId::new(), LeadId::new());
+    let cases: Vec<(service::Problem, u16, &str, Option<&str>)> = vec![
+        (
+            CrmError::LeadErased(lead).into(),
+            410,
+            "lead-erased",
+            Some("lead_erased"),
+        ),
+        (
+            CrmError::LeadMerged { lead, into }.into(),
+            409,
+            "invalid-state",
+            Some("lead_merged"),
+        ),
+        (
+            CrmError::NoIdentity.into(),
+            422,
+            "validation",
+            Some("no_identity"),
+        ),
+        (
+            CoreError::TenantIsolation {
+                what: "lead".into(),
+                owner: "t1".into(),
+                caller: "t2".into(),
+            }
+            .into(),
+            404,
+            "not-found",
+            None,
+        ),
+        (
+            ModulesError::SeatLimitReached {
+                module: ModuleId::LEADS_ALLOCATION,
+                limit: 1,
+                assigned: 1,
+            }
+            .into(),
+            403,
+            "limit-exceeded",
+            Some("seat_limit_reached"),
+        ),
+        (
+            ModulesError::BelowMinimumSeats {
+                bundle: "trueclient.standard".into(),
+                minimum: 5,
+                requested: 3,
+            }
+            .into(),
+            422,
+            "validation",
+            Some("below_minimum_seats"),
+        ),
+        (
+            AdsError::MonthNotOver {
+                month: "2026-03".parse().expect("month"),
+            }
+            .into(),
+            409,
+            "invalid-state",
+            Some("month_not_over"),
+        ),
+    ];
+    for (p, status, kind, code) in cases {
+        let body = p.body();
+        assert_eq!(p.status().as_u16(), status, "{body:#}");
+        assert!(p.type_uri().ends_with(&format!("/{kind}")), "{body:#}");
+        assert_eq!(body.get("code").and_then(Value::as_str), code, "{body:#}");
+        assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()));
+    }
+    let merged: service::Problem = CrmError::LeadMerged { lead, into }.into();
+    assert_eq!(merged.body()["survivor"], json!(into.to_string()));
+    let few: service::Problem = ModulesError::BelowMinimumSeats {
+        bundle: "trueclient.standard".into(),
+        minimum: 5,
+        requested: 3,
+    }
+    .into();
+    assert_eq!(few.body()["field"], json!("accounts"));
+    let hidden: service::Problem = CoreError::TenantIsolation {
+        what: "lead".into(),
+        owner: "t1".into(),
+        caller: "t2".into(),
+    }
+    .into();
+    assert!(
+        !hidden.body().to_string().contains("t1"),
+        "{:#}",
+        hidden.body()
+    );
+}
+
 #[test]
 fn core_errors_are_answered_by_kind() {
     use axum::response::IntoResponse;
