@@ -46,6 +46,41 @@ async fn a_platform_needs_keys_and_a_known_store() {
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
 }
 
+/// A tenant registered again under another key (a retried signup with a fresh key, a second
+/// instance): the same profile answers as registered; another profile is refused for good (not
+/// a conflict to retry: retrying cannot succeed).
+#[tokio::test]
+async fn registering_a_registered_tenant_again_answers_truly() {
+    let platform = Platform::open("memory")
+        .await
+        .unwrap()
+        .keys(keys())
+        .build()
+        .unwrap();
+    let profile = Tenant::new(TenantId::new(), "上海精工机械有限公司").unwrap();
+    platform
+        .register_tenant(&profile, &key("signup-1"))
+        .await
+        .unwrap();
+    let again = platform
+        .register_tenant(&profile, &key("signup-2"))
+        .await
+        .unwrap();
+    assert_eq!(again.profile(), &profile);
+    let mut other = profile.clone();
+    other.currency = Currency::HKD;
+    let refused = platform
+        .register_tenant(&other, &key("signup-3"))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::InvalidState, "{refused}");
+    assert!(!refused.is_retryable());
+    assert_eq!(
+        platform.tenant(&profile.id).await.unwrap().profile(),
+        &profile
+    );
+}
+
 #[tokio::test]
 async fn a_tenant_subscribes_captures_and_trades_in_its_own_currency_and_zone() {
     let platform = Platform::open("memory")

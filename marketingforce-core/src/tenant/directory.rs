@@ -67,12 +67,14 @@ impl TenantDirectory {
         }
     }
 
-    /// Register `profile` under its id, once per idempotency `key`.
+    /// Register `profile` under its id, once per idempotency `key`. An id already registered
+    /// with this very profile (by another request, another process) answers the profile.
     ///
     /// # Errors
-    /// The profile's validation error; [`Error::Conflict`] when the id is already registered
-    /// (by another request); [`Error::IdempotencyMismatch`] when `key` was used for another
-    /// profile; storage errors ([`Error::OutcomeUnknown`]: retry with the same key).
+    /// The profile's validation error; [`Error::InvalidState`] when the id is already
+    /// registered with another profile (not retryable: a profile is fixed at registration);
+    /// [`Error::IdempotencyMismatch`] when `key` was used for another profile; storage errors
+    /// ([`Error::OutcomeUnknown`]: retry with the same key).
     pub async fn register(&self, profile: &Tenant, key: &IdempotencyKey) -> Result<Tenant> {
         profile.validate()?;
         let idem =
@@ -86,8 +88,45 @@ impl TenantDirectory {
         };
         let mut batch = Batch::new();
         batch.put_entity(&profile.id, &stored, Expect::Absent)?;
-        idem.commit(store, &profile.id, batch, profile.clone())
+        match idem
+            .commit(store, &profile.id, batch, profile.clone())
             .await
+        {
+            Err(Error::Conflict { .. }) => self.registered(profile).await,
+            answer => answer,
+        }
+    }
+
+    /// The answer to registering `profile` when its id is already registered: the profile
+    /// when it is the same, else a refusal naming what differs (never the values).
+    async fn registered(&self, profile: &Tenant) -> Result<Tenant> {
+        let stored = self.get(&profile.id).await?;
+        if &stored == profile {
+            return Ok(stored);
+        }
+        let differs = [
+            ("name", stored.name != profile.name),
+            ("time_zone", stored.time_zone != profile.time_zone),
+            ("currency", stored.currency != profile.currency),
+        ]
+        .into_iter()
+        .filter_map(|(field, differs)| differs.then_some(field))
+        .collect::<Vec<_>>();
+        Err(Error::invalid_state(
+            "tenant",
+            "registered",
+            "registered",
+            format!(
+                "tenant {} is registered with another profile ({} differs); a profile is \
+                 fixed at registration",
+                profile.id,
+                if differs.is_empty() {
+                    "the profile".to_string()
+                } else {
+                    differs.join(", ")
+                }
+            ),
+        ))
     }
 
     /// The profile of `tenant`.
