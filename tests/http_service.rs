@@ -432,10 +432,25 @@ async fn leads_are_captured_deduped_masked_and_listed() {
         ),
     ];
     for (i, (body, field)) in bad.into_iter().enumerate() {
-        s.post(&leads, Some(&format!("bad-{i}")), body)
-            .await
-            .invalid(field);
+        let r = s.post(&leads, Some(&format!("bad-{i}")), body).await;
+        let detail = r.invalid(field)["detail"].as_str().expect("detail");
+        // The reason, never the refused value (a mobile sent as a number, a mistyped source).
+        assert!(
+            !detail.contains("138") && !detail.contains("tiktok"),
+            "{detail}"
+        );
     }
+    let r = s
+        .post(
+            &leads,
+            Some("bad-type"),
+            json!({"source": "own_site", "mobile": 13812345678u64}),
+        )
+        .await;
+    assert_eq!(
+        r.invalid("mobile")["detail"],
+        json!("invalid type: integer, expected a string")
+    );
     assert_eq!(
         s.post(
             &leads,

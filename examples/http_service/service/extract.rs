@@ -176,13 +176,40 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
     Ok(value)
 }
 
-/// The error message without serde_json's " at line L column C" suffix.
+/// The error message without serde_json's " at line L column C" suffix, and without the
+/// value it refused: `invalid type: string "138…", expected u32` becomes `invalid type:
+/// string, expected u32` (a value may be personal data, or megabytes long).
 fn message(e: &serde_json::Error) -> String {
     let text = e.to_string();
-    match text.rfind(" at line ") {
-        Some(i) => text[..i].to_string(),
-        None => text,
+    let text = match text.rfind(" at line ") {
+        Some(i) => &text[..i],
+        None => &text,
+    };
+    without_value(text)
+}
+
+/// `text` with the value between serde's "invalid type: " / "invalid value: " / "unknown
+/// variant " and ", expected" left out (its kind kept: `string`, `integer`, …).
+fn without_value(text: &str) -> String {
+    for prefix in ["invalid type: ", "invalid value: ", "unknown variant "] {
+        let Some(rest) = text.strip_prefix(prefix) else {
+            continue;
+        };
+        let Some(end) = rest.find(", expected") else {
+            continue;
+        };
+        let refused = &rest[..end];
+        let kind = refused
+            .find(['`', '"'])
+            .map_or(refused, |quote| refused[..quote].trim_end());
+        let tail = &rest[end..];
+        return if kind.is_empty() {
+            format!("{}{tail}", prefix.trim_end())
+        } else {
+            format!("{prefix}{kind}{tail}")
+        };
     }
+    text.to_string()
 }
 
 /// The path of the offending field: serde_path_to_error's path (which already ends with an
