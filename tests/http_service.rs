@@ -401,7 +401,12 @@ async fn leads_are_captured_deduped_masked_and_listed() {
     assert_ne!(rest.body["items"][0]["lead"], page.body["items"][0]["lead"]);
     s.get(&format!("{leads}?limit=0")).await.invalid("limit");
     s.get(&format!("{leads}?limit=101")).await.invalid("limit");
-    s.get(&format!("{leads}?limit=ten")).await.invalid("limit");
+    let ten = s.get(&format!("{leads}?limit=ten")).await;
+    let detail = ten.invalid("limit")["detail"].as_str().expect("detail");
+    assert!(
+        !detail.contains("ten"),
+        "the refused value is not quoted: {detail}"
+    );
     s.get(&format!("{leads}?after=lead_x"))
         .await
         .invalid("after");

@@ -245,12 +245,17 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
                     .strip_prefix("Failed to deserialize query string: ")
                     .unwrap_or(&text)
                     .to_string();
-                let field = detail
+                let named = detail
                     .split_once(':')
-                    .map(|(f, _)| f.trim().to_string())
-                    .filter(|f| !f.contains(' '))
-                    .unwrap_or_else(|| "query".to_string());
-                Problem::validation(field, detail)
+                    .map(|(f, reason)| (f.trim().to_string(), reason.trim()))
+                    .filter(|(f, _)| !f.contains(' '));
+                match named {
+                    Some((field, reason)) => {
+                        let reason = without_value(reason);
+                        Problem::validation(field.clone(), format!("{field}: {reason}"))
+                    }
+                    None => Problem::validation("query", without_value(&detail)),
+                }
             })
     }
 }
