@@ -817,6 +817,16 @@ fn invalid_utf8_in_a_stream_is_refused_with_its_offset() {
     assert!(e.to_string().contains("12000"), "{e}");
 }
 
+#[test]
+fn an_oversized_stream_chunk_is_refused_naming_it() {
+    for chunk in [usize::MAX, usize::MAX / 2, isize::MAX as usize] {
+        let e = checker()
+            .scan_reader_chunked("最好的机床".as_bytes(), chunk, |_| {})
+            .unwrap_err();
+        assert_eq!(field(&e), "chunk_bytes", "{e}");
+    }
+}
+
 // --- generated content ----------------------------------------------------------------------
 
 #[test]

@@ -76,6 +76,30 @@ fn cmd(channel: &str, n: u32) -> PublishCommand {
     }
 }
 
+/// An unlimited meter counts what a `u64` holds and refuses more with a typed error, never
+/// overflowing (a channel's release cost is catalogue data, of any size).
+#[tokio::test]
+async fn an_unlimited_meter_refuses_units_it_cannot_count() {
+    let t = TenantId::new();
+    let q = InMemoryQuota::new();
+    q.reserve(&t, meters::PUBLICATIONS, u64::MAX, "a")
+        .await
+        .unwrap();
+    match q.reserve(&t, meters::PUBLICATIONS, 1, "b").await {
+        Err(ContentError::QuotaExceeded {
+            requested,
+            remaining,
+            ..
+        }) => assert_eq!((requested, remaining), (1, 0)),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(q.used(&t, meters::PUBLICATIONS), u64::MAX);
+    // Releasing the first reservation makes room again.
+    q.release(&t, meters::PUBLICATIONS, "a").await.unwrap();
+    q.reserve(&t, meters::PUBLICATIONS, 1, "b").await.unwrap();
+    assert_eq!(q.used(&t, meters::PUBLICATIONS), 1);
+}
+
 #[tokio::test]
 async fn unverified_and_suspended_accounts_are_refused_before_anything_is_consumed() {
     let w = world("machine-portal");

@@ -163,3 +163,33 @@ async fn refused_credentials_timeouts_and_garbage_are_distinct() {
     );
     assert!(HttpChannel::new(HttpChannelConfig::new("x", "not a url", "t")).is_err());
 }
+
+/// An inquiries answer of the wrong shape is refused without echoing the personal data in it.
+#[tokio::test]
+async fn a_malformed_inquiries_answer_does_not_echo_personal_data() {
+    let server = TestServer::start(|_, req| match req.path.as_str() {
+        p if p.starts_with("/v1/accounts/a/inquiries") => Reply::json(
+            200,
+            r#"[{"external_id":"q1","item_external_id":"ext-1","name":"王芳","phone":13912345678,"email":"wang.fang@example.cn","message":"报价","received_at":"2026-03-02T02:00:00Z"}]"#,
+        ),
+        p if p.starts_with("/v1/accounts/b/inquiries") => Reply::json(
+            200,
+            r#"[{"external_id":"q1","item_external_id":"ext-1","name":["王芳"],"email":"wang.fang@example.cn","message":"报价","received_at":"2026-03-02T02:00:00Z"}]"#,
+        ),
+        _ => Reply::json(404, "{}"),
+    })
+    .await;
+    let ch = HttpChannel::new(config(&server.base)).unwrap();
+    let t = TenantId::new();
+    for account in ["a", "b"] {
+        let e = ch.inquiries(&t, account, None).await.unwrap_err();
+        assert!(
+            matches!(e, marketingforce_core::Error::Serialization { .. }),
+            "{e}"
+        );
+        let shown = format!("{e} {e:?}");
+        for personal in ["13912345678", "王芳", "wang.fang"] {
+            assert!(!shown.contains(personal), "{personal} echoed: {shown}");
+        }
+    }
+}

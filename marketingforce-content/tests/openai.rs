@@ -392,3 +392,17 @@ async fn empty_answers_and_errors_through_the_trait_stay_typed() {
     let e = llm.generate(&TextRequest::new("x", "y")).await.unwrap_err();
     assert!(e.to_string().contains("materials"), "{e}");
 }
+
+/// Token counts as large as a `u64` holds are reported, not added into an overflow.
+#[tokio::test]
+async fn huge_usage_counts_saturate_instead_of_overflowing() {
+    let body = format!(
+        r#"{{"id":"x","model":"qwen-test","choices":[{{"index":0,"message":{{"role":"assistant","content":"{ANSWER}"}},"finish_reason":"stop"}}],"usage":{{"prompt_tokens":18446744073709551615,"completion_tokens":18446744073709551615}}}}"#
+    );
+    let server = TestServer::start(move |_, _| Reply::json(200, &body)).await;
+    let llm = OpenAiCompatible::new(config(&server.base, false)).unwrap();
+    let a = llm.generate_article(&request()).await.unwrap();
+    let usage = a.provenance.usage.unwrap();
+    assert_eq!(usage.prompt_tokens, u64::MAX);
+    assert_eq!(usage.total_tokens, u64::MAX);
+}

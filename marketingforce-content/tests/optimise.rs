@@ -240,3 +240,27 @@ async fn inquiries_reach_the_crm_once_attributed_to_their_content() {
         && i.content_version == Some(2)
         && i.phone.is_some()));
 }
+
+/// A rule's window is data: one reaching back past the calendar's first day takes in every
+/// event, instead of overflowing the date.
+#[test]
+fn an_audience_window_of_any_length_is_applied() {
+    let now = Utc.with_ymd_and_hms(2026, 3, 2, 1, 0, 0).unwrap();
+    let events = vec![VisitorEvent {
+        visitor_id: "v1".into(),
+        channel: "wecom".into(),
+        content_id: "a1".into(),
+        action: VisitorAction::View { dwell_secs: 90 },
+        at: now - Duration::days(400),
+    }];
+    let rule = AudienceRule {
+        name: "all-time".into(),
+        within_days: u32::MAX,
+        min_views: 0,
+        min_dwell_secs: 60,
+        require_click: false,
+        exclude_inquired: false,
+    };
+    let a = build_audiences(&events, &[rule], now);
+    assert!(a["all-time"].contains("v1"), "{a:?}");
+}

@@ -94,3 +94,44 @@ fn html_has_cards_charts_and_escaped_text() {
         std::fs::write("/tmp/report-sample.html", &html).unwrap();
     }
 }
+
+fn count() -> impl proptest::strategy::Strategy<Value = u64> {
+    use proptest::prelude::*;
+    prop_oneof![0..100_000u64, any::<u64>(), Just(u64::MAX)]
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+    /// Counts of any size are evaluated or refused with the field named, never overflowed.
+    #[test]
+    fn counts_of_any_size_are_evaluated_or_named(
+        views in proptest::collection::vec(count(), 4),
+        exposures in proptest::collection::vec(count(), 4),
+        engagements in proptest::collection::vec(count(), 4),
+        site_visits in count(),
+        reputation in (count(), count(), count()),
+    ) {
+        let mut i = input();
+        for (k, c) in i.channels.iter_mut().enumerate() {
+            c.views = views[k];
+            c.exposures = exposures[k];
+            c.engagements = engagements[k];
+        }
+        i.site_visits = site_visits;
+        (i.reputation.positive, i.reputation.neutral, i.reputation.negative) = reputation;
+        match evaluate(&i, &PeerBenchmarks::builtin()) {
+            Ok(r) => {
+                proptest::prop_assert!(r.overall >= 0.0 && r.overall <= 100.0);
+                proptest::prop_assert!(render_html(&r).starts_with("<!DOCTYPE html>"));
+            }
+            Err(e) => {
+                let text = e.to_string();
+                proptest::prop_assert!(
+                    ["channels", "site_visits", "reputation"].iter().any(|f| text.contains(f)),
+                    "{}", text
+                );
+            }
+        }
+    }
+}

@@ -250,3 +250,97 @@ async fn ffmpeg_renders_a_real_mp4_or_is_named_missing() {
     let planned = plan.storyboard.duration_ms as f64 / 1000.0;
     assert!((secs - planned).abs() < 0.5, "{secs} vs {planned}");
 }
+
+/// A one-template library (the fallback) with the given durations, as JSON.
+fn templates_json(title: u64, end: u64, min: u64, max: u64, transition: u64) -> String {
+    format!(
+        r#"{{"version":1,"music":[{{"id":"m","title":"M","mood":"calm","bpm":90,"tone_hz":220.0}}],
+        "templates":[{{"id":"general","name":"通用","scenarios":[],"theme":"default-slate",
+        "transitions":["fade"],"music":["m"],"title_ms":{title},"end_ms":{end},
+        "min_scene_ms":{min},"max_scene_ms":{max},"transition_ms":{transition}}}]}}"#
+    )
+}
+
+fn duration_ms() -> impl Strategy<Value = u64> {
+    prop_oneof![0..20_000u64, any::<u64>(), Just(u64::MAX)]
+}
+
+#[test]
+fn huge_template_durations_are_refused_naming_the_field() {
+    for json in [
+        templates_json(2500, 3000, 3000, 9000, u64::MAX),
+        templates_json(u64::MAX, 3000, 3000, 9000, 500),
+        templates_json(2500, u64::MAX, 3000, 9000, 500),
+        templates_json(2500, 3000, 3000, u64::MAX, 500),
+    ] {
+        let e = VideoTemplates::from_json(&json).unwrap_err().to_string();
+        assert!(e.contains("templates[0]"), "{e}");
+    }
+}
+
+#[tokio::test]
+async fn huge_timelines_and_speech_never_overflow() {
+    use marketingforce_content::video::tts::{Speech, SpeechSynthesizer};
+    use std::sync::Arc;
+
+    // A storyboard is data (it deserialises): subtitles of any timeline are computed.
+    let mut sb = plan(&VideoTemplates::builtin(), &request(), None).unwrap();
+    for s in &mut sb.scenes {
+        s.start_ms = u64::MAX - 1;
+        s.duration_ms = u64::MAX;
+    }
+    sb.transition_ms = u64::MAX;
+    let cs = cues(&sb);
+    assert!(!cs.is_empty());
+    assert!(to_srt(&cs).contains(" --> "));
+
+    /// A speech engine reporting an absurd length.
+    #[derive(Debug)]
+    struct Endless;
+    #[async_trait::async_trait]
+    impl SpeechSynthesizer for Endless {
+        fn name(&self) -> &str {
+            "endless"
+        }
+        async fn synthesize(
+            &self,
+            _text: &str,
+            _language: Language,
+        ) -> marketingforce_content::Result<Speech> {
+            Ok(Speech {
+                wav: Vec::new(),
+                duration_ms: u64::MAX,
+            })
+        }
+    }
+    let g = TemplateVideoGenerator::new().with_speech(Arc::new(Endless));
+    let mut r = request();
+    r.dubbing = true;
+    let (v, plan) = g.generate_video(&r).await.unwrap();
+    assert_eq!(v.duration_ms, u64::MAX);
+    assert!(plan.srt.contains(" --> "));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Template durations are data: any numbers are either refused with the template named, or
+    /// planned into a contiguous timeline and subtitles without overflow.
+    #[test]
+    fn template_durations_are_refused_or_planned(
+        title in duration_ms(),
+        end in duration_ms(),
+        min in duration_ms(),
+        max in duration_ms(),
+        transition in duration_ms(),
+    ) {
+        match VideoTemplates::from_json(&templates_json(title, end, min, max, transition)) {
+            Ok(t) => {
+                let sb = plan(&t, &request(), None).unwrap();
+                prop_assert_eq!(sb.duration_ms, sb.scenes.iter().map(|s| s.duration_ms).sum::<u64>());
+                prop_assert!(to_srt(&cues(&sb)).contains(" --> "));
+            }
+            Err(e) => prop_assert!(e.to_string().contains("templates[0]"), "{}", e),
+        }
+    }
+}

@@ -64,7 +64,12 @@ fn account() -> OaAccount {
 }
 
 async fn rig(cassettes: &[&str]) -> Rig {
-    let fake = Fake::start(tape(cassettes)).await;
+    rig_on(tape(cassettes)).await
+}
+
+/// A rig whose fake plays `tape`.
+async fn rig_on(tape: Cassette) -> Rig {
+    let fake = Fake::start(tape).await;
     let clock = Arc::new(ManualClock::at_rfc3339("2026-03-02T10:00:00+08:00").unwrap());
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let channel =
@@ -411,6 +416,56 @@ async fn statistics_come_from_datacube_the_day_after() {
         .await
         .unwrap();
     assert_eq!((days.len(), days[0].reads, days[0].shares), (1, 550, 29));
+    r.fake.assert_played();
+}
+
+/// Figures as large as the platform's counters go are added up without overflow.
+#[tokio::test]
+async fn huge_statistics_saturate_instead_of_overflowing() {
+    let huge = r#"{"request":{"method":"GET","path":"/cgi-bin/token"},"response":{"json":{"access_token":"TOKEN_A","expires_in":7200}},"repeat":true}
+{"request":{"method":"POST","path":"/datacube/getarticletotal","json":{"begin_date":"2026-03-02","end_date":"2026-03-02"}},"response":{"json":{"list":[{"ref_date":"2026-03-02","msgid":"2247483801_1","details":[{"stat_date":"2026-03-03","target_user":18446744073709551615,"int_page_read_count":18446744073709551615,"ori_page_read_count":18446744073709551615,"share_count":18446744073709551615,"add_to_fav_count":18446744073709551615}]}]}}}"#;
+    let tape = Cassette::from_jsonl(&format!(
+        "{}\n{huge}",
+        fake::fixture("wechat/publish.jsonl")
+    ))
+    .unwrap();
+    let r = rig_on(tape).await;
+    let p = r
+        .publisher
+        .publish(
+            &r.tenant,
+            article(6, &body_with_image()),
+            &IdempotencyKey::from_static("k-huge"),
+        )
+        .await
+        .unwrap();
+    r.clock.advance(Duration::days(2));
+    let s = r.publisher.stats(&r.tenant, &p.id).await.unwrap();
+    assert_eq!(
+        (s.exposures, s.views, s.engagements, s.clicks),
+        (u64::MAX, u64::MAX, u64::MAX, u64::MAX)
+    );
+    r.fake.assert_played();
+}
+
+/// A token answer with a lifetime no clock can add is used (and refreshed in good time), not
+/// overflowed.
+#[tokio::test]
+async fn an_absurd_token_lifetime_is_capped() {
+    let r = rig_on(
+        Cassette::from_jsonl(
+            r#"{"request":{"method":"GET","path":"/cgi-bin/token"},"response":{"json":{"access_token":"TOKEN_A","expires_in":9223372036854775807}}}
+{"request":{"method":"POST","path":"/datacube/getarticlesummary","json":{"begin_date":"2026-03-03","end_date":"2026-03-03"}},"response":{"json":{"list":[]}}}"#,
+        )
+        .unwrap(),
+    )
+    .await;
+    let days = r
+        .channel
+        .article_summary(&r.tenant, "acme-oa", "2026-03-03".parse().unwrap())
+        .await
+        .unwrap();
+    assert!(days.is_empty());
     r.fake.assert_played();
 }
 

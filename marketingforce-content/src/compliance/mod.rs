@@ -62,4 +62,4 @@ pub use review::{
     ContentVersion, HumanDecision, ReviewRecord, ReviewService, ReviewServiceBuilder, Reviewer,
     REVIEW_JOURNAL,
 };
-pub use stream::{StreamSummary, DEFAULT_CHUNK_BYTES, STREAM_OVERLAP_BYTES};
+pub use stream::{StreamSummary, DEFAULT_CHUNK_BYTES, MAX_CHUNK_BYTES, STREAM_OVERLAP_BYTES};

@@ -21,6 +21,10 @@ use crate::error::{ContentError, Result};
 /// Default chunk size of [`ComplianceChecker::scan_reader`].
 pub const DEFAULT_CHUNK_BYTES: usize = 1 << 20;
 
+/// Largest chunk size of [`ComplianceChecker::scan_reader_chunked`] (64 MiB): a round's
+/// buffer is allocated up front, so the size is bounded like the memory it takes.
+pub const MAX_CHUNK_BYTES: usize = 64 << 20;
+
 /// How far past its chunk a find may extend (its matched text, inserted noise included).
 /// Finds spanning more of the original text are not reported by streamed scans.
 pub const STREAM_OVERLAP_BYTES: usize = 64 << 10;
@@ -71,20 +75,22 @@ impl ComplianceChecker {
         self.scan_reader_chunked(reader, DEFAULT_CHUNK_BYTES, on_find)
     }
 
-    /// [`scan_reader`](Self::scan_reader) with a chunk size of `chunk_bytes` (at least 1 KiB).
+    /// [`scan_reader`](Self::scan_reader) with a chunk size of `chunk_bytes` (1 KiB to
+    /// [`MAX_CHUNK_BYTES`]).
     ///
     /// # Errors
-    /// As [`scan_reader`](Self::scan_reader); a validation error for a chunk under 1 KiB.
+    /// As [`scan_reader`](Self::scan_reader); a validation error for a chunk under 1 KiB or
+    /// over [`MAX_CHUNK_BYTES`].
     pub fn scan_reader_chunked<R: Read>(
         &self,
         mut reader: R,
         chunk_bytes: usize,
         mut on_find: impl FnMut(super::Finding),
     ) -> Result<StreamSummary> {
-        if chunk_bytes < 1024 {
+        if !(1024..=MAX_CHUNK_BYTES).contains(&chunk_bytes) {
             return Err(ContentError::validation(
                 "chunk_bytes",
-                "at least 1024 bytes",
+                format!("{chunk_bytes}: need 1024 to {MAX_CHUNK_BYTES} bytes"),
             ));
         }
         // The resume point lies at most CONTEXT_BYTES (plus a partial character) into the

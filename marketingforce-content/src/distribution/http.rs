@@ -77,6 +77,18 @@ struct Rejection {
     reason: String,
 }
 
+/// Why an answer is not the JSON expected, without quoting it: serde's own messages quote the
+/// offending value, and answers (inquiries) carry personal data.
+fn shape_error(e: &serde_json::Error) -> String {
+    let what = match e.classify() {
+        serde_json::error::Category::Io => "unreadable",
+        serde_json::error::Category::Syntax => "not valid JSON",
+        serde_json::error::Category::Data => "a value of the wrong type, or a field missing",
+        serde_json::error::Category::Eof => "cut short",
+    };
+    format!("{what} at line {} column {}", e.line(), e.column())
+}
+
 fn path_segment(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
@@ -191,7 +203,7 @@ impl HttpChannel {
         match status {
             200..=299 => serde_json::from_slice(body).map_err(|e| CoreError::Serialization {
                 what: format!("{} answer to {what}", self.config.code),
-                reason: e.to_string(),
+                reason: shape_error(&e),
             }),
             404 => Err(CoreError::not_found(
                 format!("{} {what}", self.config.code),

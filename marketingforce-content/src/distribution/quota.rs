@@ -224,7 +224,15 @@ impl QuotaGate for InMemoryQuota {
                 });
             }
         }
-        s.used += units;
+        // An unlimited meter still counts in a u64: what it cannot count is refused.
+        let Some(used) = s.used.checked_add(units) else {
+            return Err(ContentError::QuotaExceeded {
+                meter,
+                requested: units,
+                remaining: u64::MAX - s.used,
+            });
+        };
+        s.used = used;
         s.keys.insert(key.to_string(), Hold::Open(units));
         Ok(QuotaGrant {
             consumed: units,

@@ -21,8 +21,9 @@ use serde::{Deserialize, Serialize};
 use crate::distribution::{PublicationId, Publisher};
 use crate::error::{ContentError, Result};
 
-/// An inquiry, as the CRM receives it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+/// An inquiry, as the CRM receives it. Holds personal data: its `Debug` shows which contact
+/// details are present, never their values (nor the message or the visitor id).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Inquiry {
     /// Stable id: `{channel}:{platform inquiry id}` (use it as the CRM's idempotency key).
     pub id: String,
@@ -54,6 +55,28 @@ pub struct Inquiry {
     pub visitor_id: Option<String>,
     /// When it arrived.
     pub received_at: DateTime<Utc>,
+}
+
+impl fmt::Debug for Inquiry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let has = |o: &Option<String>| o.is_some();
+        f.debug_struct("Inquiry")
+            .field("id", &self.id)
+            .field("tenant", &self.tenant)
+            .field("channel", &self.channel)
+            .field("account", &self.account)
+            .field("publication", &self.publication)
+            .field("content_id", &self.content_id)
+            .field("content_version", &self.content_version)
+            .field("name", &has(&self.name))
+            .field("phone", &has(&self.phone))
+            .field("email", &has(&self.email))
+            .field("company", &has(&self.company))
+            .field("region", &self.region)
+            .field("visitor_id", &has(&self.visitor_id))
+            .field("received_at", &self.received_at)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What the CRM answered.
@@ -319,5 +342,48 @@ impl InquiryForwarder {
             .into_iter()
             .map(|v| v.value)
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_shows_no_personal_data() {
+        let record = InquiryRecord {
+            inquiry: Inquiry {
+                id: "b2b-directory:q1".into(),
+                tenant: TenantId::new(),
+                channel: "b2b-directory".into(),
+                account: "acme".into(),
+                publication: None,
+                content_id: Some("art-1".into()),
+                content_version: Some(1),
+                name: Some("王芳".into()),
+                phone: Some("13912345678".into()),
+                email: Some("wang.fang@example.cn".into()),
+                company: Some("苏州某某机械有限公司".into()),
+                region: Some("江苏".into()),
+                message: "请回电 13912345678".into(),
+                visitor_id: Some("v-visitor-0042".into()),
+                received_at: Utc::now(),
+            },
+            delivery: Delivery::Pending {
+                attempts: 0,
+                last_error: None,
+            },
+        };
+        let shown = format!("{record:?} {:?}", record.inquiry);
+        for personal in [
+            "王芳",
+            "13912345678",
+            "wang.fang",
+            "苏州某某机械",
+            "v-visitor-0042",
+        ] {
+            assert!(!shown.contains(personal), "{personal} in {shown}");
+        }
+        assert!(shown.contains("b2b-directory:q1"), "{shown}");
     }
 }

@@ -112,9 +112,11 @@ pub fn build_audiences(
 ) -> BTreeMap<String, BTreeSet<String>> {
     let mut out = BTreeMap::new();
     for rule in rules {
-        let since = now - Duration::days(i64::from(rule.within_days));
+        // A window reaching back past the calendar's first day takes in every event.
+        let since = now.checked_sub_signed(Duration::days(i64::from(rule.within_days)));
         let mut profiles: BTreeMap<&str, Profile> = BTreeMap::new();
-        for e in events.iter().filter(|e| e.at > since && e.at <= now) {
+        let in_window = |e: &&VisitorEvent| since.is_none_or(|s| e.at > s) && e.at <= now;
+        for e in events.iter().filter(in_window) {
             let p = profiles.entry(e.visitor_id.as_str()).or_default();
             match e.action {
                 VisitorAction::View { dwell_secs } => {

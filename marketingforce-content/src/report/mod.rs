@@ -359,6 +359,14 @@ fn clamp100(x: f64) -> f64 {
     (x.clamp(0.0, 100.0) * 10.0).round() / 10.0
 }
 
+/// The sum of `values`, or a validation error on `field` when it does not fit in a `u64`.
+fn total(field: &str, values: impl IntoIterator<Item = u64>) -> Result<u64> {
+    values
+        .into_iter()
+        .try_fold(0u64, u64::checked_add)
+        .ok_or_else(|| ContentError::validation(field, "the total does not fit in 64 bits"))
+}
+
 fn share(x: f64, field: &str) -> Result<f64> {
     if (0.0..=1.0).contains(&x) {
         Ok(x)
@@ -420,9 +428,18 @@ pub fn evaluate(input: &EvaluationInput, peers: &PeerBenchmarks) -> Result<Evalu
     }
     let days = (input.to - input.from).num_days() + 1;
     let per30 = |x: u64| -> u64 { (x as f64 * 30.0 / days as f64).round() as u64 };
-    let views: u64 = input.channels.iter().map(|c| c.views).sum();
-    let exposures: u64 = input.channels.iter().map(|c| c.exposures).sum();
-    let engagements: u64 = input.channels.iter().map(|c| c.engagements).sum();
+    let views = total("channels[].views", input.channels.iter().map(|c| c.views))?;
+    let exposures = total(
+        "channels[].exposures",
+        input.channels.iter().map(|c| c.exposures),
+    )?;
+    let engagements = total(
+        "channels[].engagements",
+        input.channels.iter().map(|c| c.engagements),
+    )?;
+    let visits = total("site_visits", [input.site_visits, views])?;
+    let rep = &input.reputation;
+    let reviews = total("reputation", [rep.positive, rep.neutral, rep.negative])?;
 
     // 1. Site.
     let s = &input.site;
@@ -491,14 +508,13 @@ pub fn evaluate(input: &EvaluationInput, peers: &PeerBenchmarks) -> Result<Evalu
     ];
 
     // 4. Reputation.
-    let rep = &input.reputation;
-    let total = (rep.positive + rep.neutral + rep.negative).max(1) as f64;
-    let net = (rep.positive as f64 - rep.negative as f64) / total;
+    let reviews = reviews.max(1) as f64;
+    let net = (rep.positive as f64 - rep.negative as f64) / reviews;
     let mut reputation = 50.0 + 50.0 * net;
     if let Some(rating) = rep.rating {
         reputation = 0.5 * reputation + 0.5 * rating / 5.0 * 100.0;
     }
-    let negative_share = rep.negative as f64 / total;
+    let negative_share = rep.negative as f64 / reviews;
     if negative_share > 0.2 {
         reputation -= 10.0;
     }
@@ -540,7 +556,7 @@ pub fn evaluate(input: &EvaluationInput, peers: &PeerBenchmarks) -> Result<Evalu
         .collect();
     let overall = clamp100(aspects.iter().map(|a| a.score).sum::<f64>() / 5.0);
 
-    let traffic = per30(input.site_visits + views);
+    let traffic = per30(visits);
     let exposure = per30(exposures);
     let engagement_rate = if views == 0 {
         Decimal::ZERO

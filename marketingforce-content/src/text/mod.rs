@@ -196,7 +196,7 @@ pub fn validate_materials(m: &Materials, limits: &TextLimits) -> Result<()> {
             if !e.contains('@') || e.contains(char::is_whitespace) {
                 return Err(ContentError::validation(
                     "materials.contact.email",
-                    format!("{e:?} is not an email address"),
+                    "is not an email address",
                 ));
             }
         }
@@ -204,7 +204,7 @@ pub fn validate_materials(m: &Materials, limits: &TextLimits) -> Result<()> {
             if !p.chars().any(|ch| ch.is_ascii_digit()) || p.chars().any(|ch| ch.is_alphabetic()) {
                 return Err(ContentError::validation(
                     "materials.contact.phone",
-                    format!("{p:?} is not a phone number"),
+                    "is not a phone number",
                 ));
             }
         }
@@ -283,4 +283,48 @@ pub fn parse_request(json: &str, limits: &TextLimits) -> Result<TextRequest> {
         .map_err(|e| ContentError::validation("request", e.to_string()))?;
     validate_request(&req, limits)?;
     Ok(req)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use marketingforce_core::adapters::generation::ContactDetails;
+
+    fn with_contact(contact: ContactDetails) -> TextRequest {
+        TextRequest::new("industrial-machinery", "数控机床选购指南").materials(Materials {
+            contact: Some(contact),
+            ..Materials::default()
+        })
+    }
+
+    #[test]
+    fn contact_errors_name_the_field_without_echoing_personal_data() {
+        for (contact, field, value) in [
+            (
+                ContactDetails {
+                    email: Some("zhang.wei.example.cn".into()),
+                    ..ContactDetails::default()
+                },
+                "materials.contact.email",
+                "zhang.wei.example.cn",
+            ),
+            (
+                ContactDetails {
+                    phone: Some("138x1234y5678".into()),
+                    ..ContactDetails::default()
+                },
+                "materials.contact.phone",
+                "1234",
+            ),
+        ] {
+            let e = validate_request(&with_contact(contact), &TextLimits::default()).unwrap_err();
+            let text = e.to_string();
+            assert!(text.contains(field), "{text}");
+            assert!(!text.contains(value), "personal data echoed: {text}");
+            assert!(
+                !format!("{e:?}").contains(value),
+                "personal data echoed: {e:?}"
+            );
+        }
+    }
 }

@@ -218,7 +218,7 @@ impl From<WireUsage> for TokenUsage {
             prompt_tokens: u.prompt_tokens,
             completion_tokens: u.completion_tokens,
             total_tokens: if u.total_tokens == 0 {
-                u.prompt_tokens + u.completion_tokens
+                u.prompt_tokens.saturating_add(u.completion_tokens)
             } else {
                 u.total_tokens
             },

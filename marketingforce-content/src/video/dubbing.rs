@@ -29,7 +29,7 @@ pub fn lines(sb: &Storyboard) -> Vec<DubbingLine> {
         .filter(|s| !s.narration.trim().is_empty())
         .map(|s| DubbingLine {
             scene: s.index,
-            start_ms: s.start_ms + sb.transition_ms / 2,
+            start_ms: s.start_ms.saturating_add(sb.transition_ms / 2),
             window_ms: s.duration_ms.saturating_sub(sb.transition_ms / 2),
             needed_ms: speaking_ms(&s.narration, sb.language),
             text: s.narration.clone(),

@@ -173,10 +173,14 @@ impl TemplateVideoGenerator {
             let mut at = 0;
             for (s, sp) in sb.scenes.iter_mut().zip(&narration) {
                 if let Some(sp) = sp {
-                    s.duration_ms = s.duration_ms.max(sp.duration_ms + sb.transition_ms + 200);
+                    let spoken = sp
+                        .duration_ms
+                        .saturating_add(sb.transition_ms)
+                        .saturating_add(200);
+                    s.duration_ms = s.duration_ms.max(spoken);
                 }
                 s.start_ms = at;
-                at += s.duration_ms;
+                at = at.saturating_add(s.duration_ms);
             }
             sb.duration_ms = at;
         }

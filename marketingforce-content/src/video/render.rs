@@ -230,7 +230,8 @@ mod ffmpeg {
                     let name = format!("voice{i:03}.wav");
                     std::fs::write(dir.join(&name), &sp.wav).map_err(|e| io_err("narration", e))?;
                     args.extend(["-i".into(), name]);
-                    narration_inputs.push((next_input, scene.start_ms + sb.transition_ms / 2));
+                    let at = scene.start_ms.saturating_add(sb.transition_ms / 2);
+                    narration_inputs.push((next_input, at));
                     next_input += 1;
                 }
             }

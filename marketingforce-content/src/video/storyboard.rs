@@ -67,6 +67,10 @@ pub struct VideoTemplates {
     pub templates: Vec<VideoTemplate>,
 }
 
+/// Longest card, scene or transition a template may ask for (ten minutes): every timeline
+/// planned from templates stays far inside what a `u64` of milliseconds counts.
+pub const MAX_TEMPLATE_MS: u64 = 10 * 60 * 1000;
+
 /// Transitions the ffmpeg renderer knows.
 pub const KNOWN_TRANSITIONS: &[&str] = &[
     "fade",
@@ -124,9 +128,21 @@ impl VideoTemplates {
                     ));
                 }
             }
+            for (field, ms) in [
+                ("title_ms", v.title_ms),
+                ("end_ms", v.end_ms),
+                ("max_scene_ms", v.max_scene_ms),
+            ] {
+                if ms > MAX_TEMPLATE_MS {
+                    return Err(ContentError::validation(
+                        p(field),
+                        format!("{ms} ms; at most {MAX_TEMPLATE_MS} ms (ten minutes)"),
+                    ));
+                }
+            }
             if v.min_scene_ms == 0
                 || v.min_scene_ms > v.max_scene_ms
-                || v.transition_ms * 2 > v.min_scene_ms
+                || v.transition_ms.saturating_mul(2) > v.min_scene_ms
             {
                 return Err(ContentError::validation(
                     p("min_scene_ms"),
@@ -332,7 +348,7 @@ pub fn plan(
                 rng.pick(&t.transitions).cloned()
             },
         });
-        at += duration;
+        at = at.saturating_add(duration);
     };
     push(
         SceneKind::Title,

@@ -125,21 +125,30 @@ pub fn cues(sb: &Storyboard) -> Vec<Cue> {
         } else {
             sb.transition_ms / 2
         };
-        let span = s.duration_ms.saturating_sub(lead + 100);
-        let mut at = s.start_ms + lead;
+        let span = s.duration_ms.saturating_sub(lead.saturating_add(100));
+        let start = s.start_ms.saturating_add(lead);
+        let mut at = start;
         let mut acc = 0u64;
         for (line, w) in lines.into_iter().zip(weights) {
-            acc += w;
-            let end = s.start_ms + lead + span * acc / total;
+            acc = acc.saturating_add(w);
+            let end = start
+                .saturating_add(proportion(span, acc, total))
+                .max(at.saturating_add(1));
             out.push(Cue {
                 start_ms: at,
-                end_ms: end.max(at + 1),
+                end_ms: end,
                 text: line,
             });
-            at = end.max(at + 1);
+            at = end;
         }
     }
     out
+}
+
+/// `span × part ÷ total` (`part <= total`, `total > 0`) without overflow.
+fn proportion(span: u64, part: u64, total: u64) -> u64 {
+    let share = u128::from(span) * u128::from(part) / u128::from(total.max(1));
+    u64::try_from(share).unwrap_or(u64::MAX)
 }
 
 fn stamp(ms: u64, sep: char) -> String {

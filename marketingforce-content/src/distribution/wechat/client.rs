@@ -108,6 +108,10 @@ impl fmt::Debug for Issuer<'_> {
     }
 }
 
+/// Longest access-token lifetime believed (a day; the platform issues two hours): a longer
+/// answer is used for a day, then refreshed, and no clock arithmetic overflows on it.
+const MAX_TOKEN_SECONDS: i64 = 24 * 3600;
+
 #[derive(Deserialize)]
 struct TokenAnswer {
     access_token: String,
@@ -157,7 +161,7 @@ impl TokenIssuer for Issuer<'_> {
             .map_err(marketingforce_core::Error::from)?;
         Ok(IssuedToken {
             token: Secret::new(answer.access_token),
-            expires_in_seconds: answer.expires_in,
+            expires_in_seconds: answer.expires_in.min(MAX_TOKEN_SECONDS),
         })
     }
 }

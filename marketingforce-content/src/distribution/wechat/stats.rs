@@ -167,7 +167,7 @@ impl WeChatOaChannel {
         Ok(ContentStats {
             exposures: day.target_user,
             views: day.int_page_read_count,
-            engagements: day.share_count + day.add_to_fav_count,
+            engagements: day.share_count.saturating_add(day.add_to_fav_count),
             clicks: day.ori_page_read_count,
             inquiries: 0,
             as_of,
