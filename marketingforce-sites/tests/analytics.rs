@@ -546,6 +546,77 @@ async fn the_evaluation_report_reads_the_site_figures() {
         .any(|f| f.contains("有手机站")));
 }
 
+/// The site's figures are added into an evaluation input as it comes (hand-typed, or from
+/// another tool): daily counts of any size saturate instead of overflowing.
+#[test]
+fn site_figures_add_into_daily_counts_of_any_size() {
+    use marketingforce_content::report::DailyMetrics;
+    use marketingforce_sites::analytics::SiteFigures;
+    let day: chrono::NaiveDate = "2026-03-02".parse().unwrap();
+    let figures = SiteFigures {
+        from: day,
+        to: day,
+        visits: 1,
+        pageviews: 1,
+        visitors: 1,
+        avg_dwell_ms: 0,
+        inquiries: 1,
+        median_load_ms: None,
+        features: Default::default(),
+        daily: vec![DailyMetrics {
+            date: day,
+            exposures: 0,
+            views: 1,
+            inquiries: 1,
+        }],
+    };
+    let mut input = EvaluationInput {
+        company: "示例精密机械".into(),
+        industry: "industrial-machinery".into(),
+        from: day,
+        to: day,
+        site_visits: 0,
+        site: Default::default(),
+        channels: vec![],
+        promotion: PromotionService {
+            products_listed: 3,
+            content_published: 2,
+            avg_response_minutes: 10,
+            service_hours_per_day: 8,
+            inquiry_response_rate: 0.9,
+        },
+        reputation: Reputation {
+            positive: 1,
+            neutral: 0,
+            negative: 0,
+            rating: None,
+        },
+        information: InformationProvision {
+            pages_with_specs: 1.0,
+            updated_recently: 0.5,
+            faq_entries: 0,
+            case_studies: 2,
+        },
+        spend: Money::cny("1000").unwrap(),
+        leads: 3,
+        daily: vec![DailyMetrics {
+            date: day,
+            exposures: u64::MAX,
+            views: u64::MAX,
+            inquiries: u64::MAX,
+        }],
+    };
+    figures.apply_to(&mut input);
+    assert_eq!(
+        (
+            input.daily.len(),
+            input.daily[0].views,
+            input.daily[0].inquiries
+        ),
+        (1, u64::MAX, u64::MAX)
+    );
+}
+
 #[test]
 fn the_shipped_ip_table_is_valid_and_bad_tables_name_the_line() {
     assert!(CsvRangeTable::test_table().len() >= 5);

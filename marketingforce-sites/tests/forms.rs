@@ -252,6 +252,53 @@ async fn a_failed_hand_off_is_retried_safely() {
     ));
 }
 
+/// A submission whose hand-off failed left nothing behind: its retry is the same submission,
+/// not another one counted against the visitor's rate limit.
+#[cfg(feature = "testing")]
+#[tokio::test]
+async fn a_failed_hand_off_does_not_use_up_the_rate_limit() {
+    let mut w = world();
+    w.site.forms[0].rate_limit.per_client = 1;
+    let sink = Arc::new(MemoryLeadSink::new());
+    let forms = service(&w, sink.clone());
+    sink.fail_next(1);
+    let e = forms
+        .submit(
+            &w.tenant,
+            &w.site,
+            "inquiry",
+            good("sub-limit-01"),
+            &client("192.0.2.7"),
+        )
+        .await
+        .unwrap_err();
+    assert!(e.is_retryable(), "{e}");
+    let out = forms
+        .submit(
+            &w.tenant,
+            &w.site,
+            "inquiry",
+            good("sub-limit-01"),
+            &client("192.0.2.7"),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(out, SubmitOutcome::Accepted { .. }));
+    // Another submission from the same client is over the limit.
+    let e = forms
+        .submit(
+            &w.tenant,
+            &w.site,
+            "inquiry",
+            good("sub-limit-02"),
+            &client("192.0.2.7"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, SitesError::RateLimited { .. }), "{e}");
+    assert_eq!(sink.leads().len(), 1);
+}
+
 #[tokio::test]
 async fn an_accepted_submission_reaches_the_crm_with_its_attribution_and_consent() {
     let w = world();
@@ -516,4 +563,30 @@ fn a_wrapped_validation_error_names_its_field() {
         assert_eq!(e.field(), Classify::field(&e), "{e}");
         assert!(e.field().is_some(), "{e}");
     }
+}
+
+/// A submission holds personal data: its `Debug` (what a log line of the request shows) names
+/// the fields filled in, never their values, the visitor id or the token.
+#[test]
+fn a_submission_debug_shows_no_personal_data() {
+    let mut s = good("sub-debug-01");
+    s.fields
+        .insert("email".into(), "wang.fang@example.cn".into());
+    s.visitor = Some("visitor-0000-4242".into());
+    s.token = Some("eyJ0ZW5hbnQiOiJ4In0.c2ln".into());
+    let shown = format!("{s:?}");
+    for personal in [
+        "王芳",
+        "139-0000-1234",
+        "wang.fang",
+        "苏州某某机械",
+        "visitor-0000-4242",
+        "eyJ0ZW5hbnQiOiJ4In0",
+    ] {
+        assert!(!shown.contains(personal), "{personal} in {shown}");
+    }
+    assert!(
+        shown.contains("mobile") && shown.contains("sub-debug-01"),
+        "{shown}"
+    );
 }

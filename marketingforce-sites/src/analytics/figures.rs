@@ -112,7 +112,8 @@ pub async fn site_figures(
 
 impl SiteFigures {
     /// Write these figures into an evaluation input: `site_visits` and `site` are replaced;
-    /// daily views and inquiries are added to the days already there (channel figures).
+    /// daily views and inquiries are added to the days already there (channel figures; a sum
+    /// past `u64::MAX` stays at `u64::MAX`).
     /// A site without load measurements keeps the input's `page_load_ms`.
     pub fn apply_to(&self, input: &mut EvaluationInput) {
         input.site_visits = self.visits;
@@ -134,8 +135,8 @@ impl SiteFigures {
                 views: 0,
                 inquiries: 0,
             });
-            e.views += d.views;
-            e.inquiries += d.inquiries;
+            e.views = e.views.saturating_add(d.views);
+            e.inquiries = e.inquiries.saturating_add(d.inquiries);
         }
         input.daily = by_day.into_values().collect();
     }

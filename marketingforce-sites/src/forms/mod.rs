@@ -64,8 +64,9 @@ pub const SUBMIT_OPERATION: &str = "sites.form_submit";
 /// Most fields a submission may carry.
 pub const MAX_FIELDS: usize = 40;
 
-/// A form submission as the page's script posts it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// A form submission as the page's script posts it. Holds personal data: its `Debug` names the
+/// fields filled in, never their values, nor the visitor id, the token or the URLs.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FormSubmission {
     /// Field values by name.
     #[serde(default)]
@@ -104,6 +105,23 @@ pub struct FormSubmission {
     /// deduplicated.
     #[serde(default)]
     pub submission: Option<String>,
+}
+
+impl std::fmt::Debug for FormSubmission {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FormSubmission")
+            .field("fields", &self.fields.keys().collect::<Vec<_>>())
+            .field("website", &!self.website.is_empty())
+            .field("consent", &self.consent)
+            .field("consent_version", &self.consent_version)
+            .field("page", &self.page)
+            .field("locale", &self.locale)
+            .field("variant", &self.variant)
+            .field("visitor", &self.visitor.is_some())
+            .field("token", &self.token.is_some())
+            .field("submission", &self.submission)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What a submission did.
@@ -579,8 +597,8 @@ impl FormService {
             &site.id,
             &spec.id,
             &client_key,
-            spec.rate_limit,
-            now,
+            &submission,
+            (spec.rate_limit, now),
         )
         .await?;
         let cleaned = validate(spec, &s).map_err(|errors| SitesError::FormRejected {

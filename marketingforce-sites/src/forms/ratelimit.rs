@@ -2,7 +2,9 @@
 //!
 //! One record per (site, form, client digest, window) counts the submissions admitted in a
 //! fixed window; incrementing is a compare-and-set on the record's version, so two processes
-//! admitting at once cannot both take the last slot (the loser re-reads and is refused).
+//! admitting at once cannot both take the last slot (the loser re-reads and is refused). The
+//! record keeps the ids of the submissions it admitted, so the retry of one whose hand-off
+//! failed is the same submission, not another one counted.
 
 use chrono::{DateTime, Utc};
 use marketingforce_core::storage::{Collection, Entity, Store};
@@ -17,6 +19,9 @@ use crate::model::FormRateLimit;
 struct RateCounter {
     key: String,
     count: u32,
+    /// The submissions admitted in the window (records written before this field have none).
+    #[serde(default)]
+    submissions: Vec<String>,
 }
 
 impl Entity for RateCounter {
@@ -26,8 +31,10 @@ impl Entity for RateCounter {
     }
 }
 
-/// Admit one submission of `form` of `site` from `client` (a keyed digest, never an IP) or
-/// refuse it. Form ids are unique within a site only, so the site is part of the bucket.
+/// Admit submission `submission` of `form` of `site` from `client` (a keyed digest, never an
+/// IP) or refuse it; a submission admitted already in the window is admitted again without
+/// counting (its earlier attempt failed after admission). Form ids are unique within a site
+/// only, so the site is part of the bucket.
 ///
 /// # Errors
 /// [`SitesError::RateLimited`] with the seconds left in the window; storage errors.
@@ -37,8 +44,8 @@ pub(crate) async fn admit(
     site: &str,
     form: &str,
     client: &str,
-    limit: FormRateLimit,
-    now: DateTime<Utc>,
+    submission: &str,
+    (limit, now): (FormRateLimit, DateTime<Utc>),
 ) -> Result<()> {
     let window = i64::from(limit.window_secs.max(1));
     let start = now.timestamp().div_euclid(window) * window;
@@ -53,10 +60,12 @@ pub(crate) async fn admit(
                         &RateCounter {
                             key: key.clone(),
                             count: 1,
+                            submissions: vec![submission.to_string()],
                         },
                     )
                     .await
             }
+            Some(c) if c.value.submissions.iter().any(|s| s == submission) => return Ok(()),
             Some(c) if c.value.count >= limit.per_client => {
                 return Err(SitesError::RateLimited {
                     form: form.to_string(),
@@ -64,10 +73,9 @@ pub(crate) async fn admit(
                 })
             }
             Some(c) => {
-                let next = RateCounter {
-                    key: key.clone(),
-                    count: c.value.count + 1,
-                };
+                let mut next = c.value;
+                next.count += 1;
+                next.submissions.push(submission.to_string());
                 counters.update(tenant, &next, c.version).await
             }
         };
