@@ -149,6 +149,16 @@ async fn events(State(s): State<SitesHttp>, parts: Parts, body: Bytes) -> Respon
     )
 }
 
+/// Whether a posted `_consent` value gives consent: the rendered checkbox's `yes`, or what
+/// other forms send for a ticked box (`on`, `true`, `1`). Anything else — `false`, `0`, `no`,
+/// an empty value — is no consent.
+fn consents(value: &str) -> bool {
+    matches!(
+        value.trim().to_ascii_lowercase().as_str(),
+        "yes" | "on" | "true" | "1"
+    )
+}
+
 fn from_urlencoded(body: &[u8]) -> FormSubmission {
     let mut s = FormSubmission::default();
     for pair in String::from_utf8_lossy(body).split('&').take(64) {
@@ -156,7 +166,7 @@ fn from_urlencoded(body: &[u8]) -> FormSubmission {
         let (k, v) = (percent_decode(k), percent_decode(v));
         match k.as_str() {
             "website" => s.website = v,
-            "_consent" => s.consent = !v.is_empty(),
+            "_consent" => s.consent = consents(&v),
             "_consent_version" => s.consent_version = Some(v),
             "_page" => s.page = v,
             "_locale" => s.locale = serde_json::from_value(json!(v)).ok(),
@@ -283,4 +293,26 @@ pub fn static_files(site: Arc<RenderedSite>) -> Router {
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_ticked_box_posts_consent() {
+        for (body, given) in [
+            ("_consent=yes", true),
+            ("_consent=on", true),
+            ("_consent=TRUE", true),
+            ("_consent=1", true),
+            ("_consent=false", false),
+            ("_consent=0", false),
+            ("_consent=no", false),
+            ("_consent=", false),
+            ("name=x", false),
+        ] {
+            assert_eq!(from_urlencoded(body.as_bytes()).consent, given, "{body}");
+        }
+    }
 }
