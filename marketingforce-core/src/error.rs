@@ -678,6 +678,64 @@ pub fn quote_input(input: &str) -> String {
 /// How many characters of outside input an error message quotes at most ([`quote_input`]).
 pub const QUOTE_LIMIT: usize = 64;
 
+/// Why a JSON document did not decode, for an error message: serde_json's words and the
+/// position, without the values it quotes from the document — a stored record, a journal
+/// payload or an idempotent response may hold personal data. Each quoted value becomes `…`;
+/// what the type expected, and the names of missing or duplicate fields, stay.
+///
+/// ```
+/// use marketingforce_core::error::json_reason;
+///
+/// let e = serde_json::from_str::<u64>(r#""13812345678""#).unwrap_err();
+/// assert_eq!(
+///     json_reason(&e),
+///     r#"invalid type: string "…", expected u64 at line 1 column 13"#
+/// );
+/// ```
+pub fn json_reason(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    // What serde found comes first; what the type expected (its own words) after.
+    let (found, expected) = match text.split_once(", expected ") {
+        Some((found, expected)) => (found, Some(expected)),
+        None => (text.as_str(), None),
+    };
+    let names_a_field = found.starts_with("missing field") || found.starts_with("duplicate field");
+    let mut out = elide_quoted(found, !names_a_field);
+    if let Some(expected) = expected {
+        out.push_str(", expected ");
+        out.push_str(expected);
+    }
+    out
+}
+
+/// `text` with the contents of every double-quoted (Debug-escaped) string, and with `backticks`
+/// of every backtick-quoted token, replaced by `…`.
+fn elide_quoted(text: &str, backticks: bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => {
+                let mut escaped = false;
+                for c in chars.by_ref() {
+                    match (escaped, c) {
+                        (false, '"') => break,
+                        (false, '\\') => escaped = true,
+                        _ => escaped = false,
+                    }
+                }
+                out.push_str("\"…\"");
+            }
+            '`' if backticks => {
+                chars.by_ref().find(|c| *c == '`');
+                out.push_str("`…`");
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 fn join_path(parent: &str, child: &str) -> String {
     if parent.is_empty() {
         child.to_string()
@@ -694,7 +752,7 @@ impl From<serde_json::Error> for Error {
     fn from(e: serde_json::Error) -> Self {
         Error::Serialization {
             what: "JSON".into(),
-            reason: e.to_string(),
+            reason: json_reason(&e),
         }
     }
 }

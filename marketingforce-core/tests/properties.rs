@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use marketingforce_core::money::{Currency, Decimal, Money, Rate};
+use marketingforce_core::money::{Currency, Decimal, Money, Rate, RoundingMode};
 use marketingforce_core::storage::{Batch, CommitOutcome, Expect, MemoryStore, Store};
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::Error;
@@ -72,6 +72,71 @@ proptest! {
         prop_assert_eq!(back, r);
         let shown: Rate = r.to_string().parse().unwrap();
         prop_assert_eq!(shown, r);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Money at the extremes: every operation answers (a value or a typed error), never panics.
+
+/// Any decimal a `Decimal` holds: a 96-bit mantissa of either sign at any scale.
+fn extreme_decimal() -> impl Strategy<Value = Decimal> {
+    let mantissa = prop_oneof![
+        Just((1i128 << 96) - 1),
+        Just(-((1i128 << 96) - 1)),
+        Just(0i128),
+        Just(1i128),
+        -((1i128 << 96) - 1)..(1i128 << 96),
+    ];
+    (mantissa, 0u32..=28).prop_map(|(m, scale)| Decimal::from_i128_with_scale(m, scale))
+}
+
+fn any_rate() -> impl Strategy<Value = Rate> {
+    (0u64..=10u64.pow(18), 0u32..=28).prop_map(|(m, scale)| {
+        Rate::new(Decimal::from_i128_with_scale(i128::from(m), scale)).unwrap_or(Rate::ONE)
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn money_arithmetic_never_panics_at_the_extremes(
+        a in extreme_decimal(),
+        b in extreme_decimal(),
+        c in currency(),
+        rate in any_rate(),
+        dp in 0u32..40,
+        parts in 1usize..20,
+        weights in prop::collection::vec(extreme_decimal(), 1..6),
+    ) {
+        let (x, y) = (Money::new(a, c), Money::new(b, c));
+        let _ = x.checked_add(&y);
+        let _ = x.checked_sub(&y);
+        let _ = x.checked_mul(b);
+        let _ = x.checked_div(b);
+        let _ = x.ratio_to(&y);
+        let _ = x.mul_rate(rate);
+        let _ = x.negate().abs().to_minor();
+        for mode in [
+            RoundingMode::HalfEven,
+            RoundingMode::HalfUp,
+            RoundingMode::HalfDown,
+            RoundingMode::Down,
+            RoundingMode::Up,
+            RoundingMode::Floor,
+            RoundingMode::Ceiling,
+        ] {
+            let _ = x.round(mode);
+            let _ = x.round_dp(dp, mode);
+        }
+        let _ = rate.percent();
+        let _ = rate.complement();
+        let _ = x.allocate(parts);
+        let _ = x.round(RoundingMode::Down).allocate(parts);
+        let _ = x.round(RoundingMode::Down).allocate_by_weights(&weights);
+        let abs: Vec<Decimal> = weights.iter().map(|w| w.abs()).collect();
+        let _ = x.round(RoundingMode::Down).allocate_by_weights(&abs);
+        let _ = Money::parse(&x.to_string());
     }
 }
 

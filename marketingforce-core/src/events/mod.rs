@@ -104,7 +104,7 @@ pub use outbox::{
 };
 
 use crate::entity_id;
-use crate::error::{quote_input, Error, Result};
+use crate::error::{json_reason, quote_input, Error, Result};
 use crate::tenant::TenantId;
 
 /// The largest event payload, in bytes of its JSON encoding (64 KiB). Events are facts that
@@ -448,7 +448,7 @@ impl EventEnvelope {
     pub fn from_json(bytes: &[u8]) -> Result<EventEnvelope> {
         serde_json::from_slice(bytes).map_err(|e| Error::Serialization {
             what: "event envelope".into(),
-            reason: e.to_string(),
+            reason: json_reason(&e),
         })
     }
 
@@ -463,7 +463,7 @@ impl EventEnvelope {
             .map(|(line, bytes)| {
                 serde_json::from_slice(bytes).map_err(|e| Error::Serialization {
                     what: format!("event envelope (line {line} of the outbox entry)"),
-                    reason: e.to_string(),
+                    reason: json_reason(&e),
                 })
             })
             .collect()
@@ -555,7 +555,7 @@ impl EventEnvelope {
         }
         serde_json::from_str::<E>(self.payload.get()).map_err(|e| Error::Serialization {
             what: format!("event {} v{}", self.name, self.version),
-            reason: e.to_string(),
+            reason: json_reason(&e),
         })
     }
 }
@@ -593,6 +593,47 @@ mod tests {
             },
             &EventContext::new(),
         )
+    }
+
+    /// An outbox entry or a delivery body that is not an envelope, and a payload that is not
+    /// the event, are reported without the values they hold (before, serde's words quoted
+    /// them: `invalid type: string "13812345678", expected u32`).
+    #[test]
+    fn decoding_errors_do_not_quote_the_event() {
+        let good = envelope("13812345678".into()).unwrap().to_json().unwrap();
+        let good = String::from_utf8(good).unwrap();
+        let bad_version = good.replace(r#""version":1"#, r#""version":"13812345678""#);
+        assert_ne!(bad_version, good);
+        let e = EventEnvelope::from_json(bad_version.as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            !e.contains("13812345678") && e.contains("invalid type"),
+            "{e}"
+        );
+        let entry = format!("{good}\n{bad_version}");
+        let e = EventEnvelope::all_from_entry(entry.as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("13812345678") && e.contains("line 1"), "{e}");
+        #[derive(Debug, Serialize, Deserialize, JsonSchema)]
+        struct NotedAsNumber {
+            lead: String,
+            note: u64,
+        }
+        impl DomainEvent for NotedAsNumber {
+            const NAME: &'static str = "test.lead.noted";
+            const VERSION: u32 = 1;
+        }
+        let e = EventEnvelope::from_json(good.as_bytes())
+            .unwrap()
+            .decode::<NotedAsNumber>()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            !e.contains("13812345678") && e.contains("invalid type"),
+            "{e}"
+        );
     }
 
     #[test]

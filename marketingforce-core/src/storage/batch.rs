@@ -1,13 +1,15 @@
 //! The atomic unit of writing: a [`Batch`] of record writes, journal appends, journal-head
 //! expectations and an optional idempotency claim, committed all-or-nothing.
 
+use std::fmt;
+
 use serde::Serialize;
 
-use super::{Expect, IndexEntry, StoreLimits};
-use crate::error::{Error, Result};
+use super::{ByteCount, Expect, IndexEntry, StoreLimits};
+use crate::error::{quote_input, Error, Result};
 
-/// One record write in a batch.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One record write in a batch. Its `Debug` output shows a put value's size, not its bytes.
+#[derive(Clone, PartialEq, Eq)]
 pub enum Write {
     /// Create or replace a record, replacing its index entries.
     Put {
@@ -33,6 +35,37 @@ pub enum Write {
     },
 }
 
+impl fmt::Debug for Write {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Write::Put {
+                collection,
+                key,
+                value,
+                indexes,
+                expect,
+            } => f
+                .debug_struct("Put")
+                .field("collection", collection)
+                .field("key", key)
+                .field("value", &ByteCount(value))
+                .field("indexes", indexes)
+                .field("expect", expect)
+                .finish(),
+            Write::Delete {
+                collection,
+                key,
+                expect,
+            } => f
+                .debug_struct("Delete")
+                .field("collection", collection)
+                .field("key", key)
+                .field("expect", expect)
+                .finish(),
+        }
+    }
+}
+
 impl Write {
     /// The collection written.
     pub fn collection(&self) -> &str {
@@ -56,13 +89,22 @@ impl Write {
     }
 }
 
-/// One journal append in a batch.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One journal append in a batch. Its `Debug` output shows the payload's size, not its bytes.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Append {
     /// Journal name.
     pub journal: String,
     /// Encoded entry.
     pub payload: Vec<u8>,
+}
+
+impl fmt::Debug for Append {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Append")
+            .field("journal", &self.journal)
+            .field("payload", &ByteCount(&self.payload))
+            .finish()
+    }
 }
 
 /// A journal-head expectation: commit only if the journal's last sequence number (0 when it is
@@ -76,8 +118,9 @@ pub struct HeadExpectation {
 }
 
 /// An idempotency claim: commit only if `key` is new; if it was used before with the same
-/// `fingerprint`, return the stored `response` instead and write nothing.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `fingerprint`, return the stored `response` instead and write nothing. Its `Debug` output
+/// shows the response's size, not its bytes.
+#[derive(Clone, PartialEq, Eq)]
 pub struct IdempotencyClaim {
     /// The client's idempotency key.
     pub key: String,
@@ -85,6 +128,16 @@ pub struct IdempotencyClaim {
     pub fingerprint: String,
     /// The encoded result to hand back on replays.
     pub response: Vec<u8>,
+}
+
+impl fmt::Debug for IdempotencyClaim {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IdempotencyClaim")
+            .field("key", &self.key)
+            .field("fingerprint", &self.fingerprint)
+            .field("response", &ByteCount(&self.response))
+            .finish()
+    }
 }
 
 /// Writes, appends, journal-head expectations and an optional idempotency claim, committed
@@ -325,9 +378,10 @@ impl Batch {
     /// bad input is refused identically everywhere and before anything is written.
     ///
     /// # Errors
-    /// A validation error naming the offending write (`writes[3].key`) or expectation
-    /// (`heads[1].journal`, also for a journal expected twice), or [`Error::LimitExceeded`] for
-    /// a value or batch that is too large.
+    /// A validation error naming the offending write (`writes[3].key`), expectation
+    /// (`heads[1].journal`, also for a journal expected twice) or claim
+    /// (`idempotency.fingerprint`: like a key, non-empty, without NUL, within the key limit), or
+    /// [`Error::LimitExceeded`] for a value or batch that is too large.
     pub fn validate(&self, limits: &StoreLimits) -> Result<()> {
         if self.writes.len() > limits.max_batch_writes {
             return Err(Error::limit_exceeded(
@@ -351,7 +405,7 @@ impl Batch {
                     format!(
                         "{}/{} is written twice in one batch",
                         w.collection(),
-                        w.key()
+                        quote_input(w.key())
                     ),
                 ));
             }
@@ -391,6 +445,7 @@ impl Batch {
         }
         if let Some(c) = &self.idempotency {
             check_key(&c.key, "idempotency.key", limits)?;
+            check_key(&c.fingerprint, "idempotency.fingerprint", limits)?;
             if c.response.len() > limits.max_value_bytes {
                 return Err(Error::limit_exceeded(
                     "max_value_bytes (idempotent response)",
@@ -428,7 +483,10 @@ pub fn check_name(name: &str, field: &str) -> Result<()> {
     } else {
         Err(Error::validation(
             field,
-            format!("{name:?} must be 1-64 characters of a-z, 0-9, '_', '.', ':' or '-'"),
+            format!(
+                "{} must be 1-64 characters of a-z, 0-9, '_', '.', ':' or '-'",
+                quote_input(name)
+            ),
         ))
     }
 }
@@ -519,6 +577,87 @@ mod tests {
         let mut b = Batch::new();
         b.put("c", "k\0", vec![], vec![], Expect::Any);
         assert!(b.validate(&limits).is_err());
+    }
+
+    /// Debug output (a `{:?}` in a log line, a panic message, a test failure) shows the sizes
+    /// of record values, journal payloads and idempotent responses, never their bytes: before,
+    /// every byte was printed (`value: [49, 51, 56, …]`), personal data included.
+    #[test]
+    fn debug_output_shows_sizes_not_values() {
+        use crate::storage::{CommitOutcome, EncodedEntity, Entity, JournalEntry, Record};
+
+        let secret = "13812345678 张三";
+        let bytes = secret.as_bytes().to_vec();
+        // How `{:?}` prints the first bytes of the secret.
+        let echoed = format!("{:?}", &bytes[..4]);
+        let echoed = echoed.trim_end_matches(']');
+        let mut batch = Batch::new();
+        batch
+            .put("leads", "lead_1", bytes.clone(), vec![], Expect::Any)
+            .append("lead_history", bytes.clone())
+            .claim_idempotency("capture-1", "fp", bytes.clone());
+
+        #[derive(serde::Serialize, serde::Deserialize)]
+        struct Lead(String);
+        impl Entity for Lead {
+            const COLLECTION: &'static str = "leads";
+            fn key(&self) -> String {
+                "lead_1".into()
+            }
+        }
+        let shown = [
+            format!(
+                "{:?}",
+                Record {
+                    key: "lead_1".into(),
+                    version: 1,
+                    value: bytes.clone(),
+                }
+            ),
+            format!(
+                "{:?}",
+                JournalEntry {
+                    seq: 1,
+                    payload: bytes.clone(),
+                }
+            ),
+            format!("{batch:?}"),
+            format!("{:?}", batch.clone().into_parts()),
+            format!("{:?}", CommitOutcome::Replayed(bytes.clone())),
+            format!(
+                "{:?}",
+                EncodedEntity::new(&crate::tenant::TenantId::new(), &Lead(secret.into())).unwrap()
+            ),
+        ];
+        for shown in shown {
+            assert!(!shown.contains(echoed), "{shown}");
+            assert!(!shown.contains("13812345678"), "{shown}");
+            assert!(shown.contains("bytes"), "{shown}");
+        }
+    }
+
+    /// A refused name or a key written twice is quoted by a short prefix, not in full:
+    /// before, a megabyte-long collection name came back in a megabyte-long error.
+    #[test]
+    fn refusals_quote_a_short_prefix() {
+        let limits = StoreLimits::default();
+        let long = "Q".repeat(1 << 20);
+        let e = check_name(&long, "collection").unwrap_err().to_string();
+        assert!(e.len() < 300, "{} bytes", e.len());
+        let mut b = Batch::new();
+        b.append(long.clone(), vec![]);
+        let e = b.validate(&limits).unwrap_err().to_string();
+        assert!(e.len() < 300, "{} bytes", e.len());
+        let key = "k".repeat(limits.max_key_bytes);
+        let mut b = Batch::new();
+        b.put("c", key.clone(), vec![], vec![], Expect::Any)
+            .delete("c", key, Expect::Any);
+        let e = b.validate(&limits).unwrap_err().to_string();
+        assert!(
+            e.contains("twice") && e.len() < 300,
+            "{} bytes: {e}",
+            e.len()
+        );
     }
 
     #[test]

@@ -58,6 +58,7 @@ pub const CHECKS: &[&str] = &[
     "large_batches",
     "get_many",
     "repeated_index_entries",
+    "odd_bytes_in_reads",
 ];
 
 /// Run a check on a fresh multi-threaded tokio runtime (used by the macro's tests).
@@ -99,6 +100,7 @@ macro_rules! store_conformance_tests {
         $crate::__conformance_test!($factory, large_batches);
         $crate::__conformance_test!($factory, get_many);
         $crate::__conformance_test!($factory, repeated_index_entries);
+        $crate::__conformance_test!($factory, odd_bytes_in_reads);
     };
 }
 
@@ -961,6 +963,12 @@ pub async fn invalid_batches_write_nothing(store: Arc<dyn Store>) {
             b.expect_head("J J", 0);
             b
         }),
+        ("NUL in idempotency fingerprint", {
+            let mut b = Batch::new();
+            put(&mut b, "c", "ok", b"1", &[], Expect::Any);
+            b.claim_idempotency("nul-fingerprint", "fp\0", b"r".to_vec());
+            b
+        }),
     ];
     for (what, batch) in bad {
         match commit(s, &t, batch).await {
@@ -1609,4 +1617,104 @@ pub async fn repeated_index_entries(store: Arc<dyn Store>) {
     assert!(keys_of_lookup(s, &t, "leads", "tag", "new")
         .await
         .is_empty());
+}
+
+/// Reads given names, keys and cursors that no write can create — a NUL anywhere, a name
+/// outside the storage-name alphabet, a megabyte of text — find nothing on every backend
+/// (never a backend error), and a page cursor crafted with a NUL in it continues byte-wise
+/// after it, as any other cursor does.
+pub async fn odd_bytes_in_reads(store: Arc<dyn Store>) {
+    let s = &*store;
+    let t = TenantId::new();
+    let mut b = Batch::new();
+    for k in ["a", "a\u{1}", "b"] {
+        put(&mut b, "odd", k, b"1", &[("ix", "v")], Expect::Absent);
+    }
+    b.append("odd_log", b"1".to_vec());
+    b.claim_idempotency("odd-claim", "fp", b"r".to_vec());
+    committed(commit(s, &t, b).await, "seed");
+    let long = "x".repeat(1 << 20);
+    let first = PageRequest::first(10);
+    for odd in [
+        "a\0",
+        "\0",
+        "odd\0",
+        "odd_log\0",
+        "odd-claim\0",
+        &long,
+        "Odd Name",
+    ] {
+        let shown = crate::error::quote_input(odd);
+        let read = |what: &str, r: crate::Result<bool>| match r {
+            Ok(nothing) => assert!(nothing, "{what} {shown}: found something"),
+            Err(e) => panic!("{what} {shown}: {e}"),
+        };
+        read("get key", s.get(&t, "odd", odd).await.map(|r| r.is_none()));
+        read(
+            "get collection",
+            s.get(&t, odd, "a").await.map(|r| r.is_none()),
+        );
+        let keys = [odd.to_string(), "a".to_string()];
+        read(
+            "get_many key",
+            s.get_many(&t, "odd", &keys)
+                .await
+                .map(|r| r[0].is_none() && r[1].is_some()),
+        );
+        read(
+            "get_many collection",
+            s.get_many(&t, odd, &keys)
+                .await
+                .map(|r| r.iter().all(Option::is_none)),
+        );
+        read(
+            "list collection",
+            s.list(&t, odd, &first).await.map(|p| p.items.is_empty()),
+        );
+        read(
+            "lookup value",
+            s.lookup(&t, "odd", "ix", odd, &first)
+                .await
+                .map(|p| p.items.is_empty()),
+        );
+        read(
+            "lookup index",
+            s.lookup(&t, "odd", odd, "v", &first)
+                .await
+                .map(|p| p.items.is_empty()),
+        );
+        read(
+            "lookup collection",
+            s.lookup(&t, odd, "ix", "v", &first)
+                .await
+                .map(|p| p.items.is_empty()),
+        );
+        read(
+            "read_journal",
+            s.read_journal(&t, odd, 0, 10).await.map(|e| e.is_empty()),
+        );
+        read(
+            "journal_head",
+            s.journal_head(&t, odd).await.map(|h| h == 0),
+        );
+        read(
+            "idempotency",
+            s.idempotency(&t, odd).await.map(|c| c.is_none()),
+        );
+    }
+    // A crafted cursor: the keys after "a\0zzz" byte-wise are "a\u{1}" and "b".
+    let crafted = PageRequest::next(10, super::Cursor::after("a\0zzz"));
+    let keys = |p: super::Page<super::Record>| -> Vec<String> {
+        p.items.into_iter().map(|r| r.key).collect()
+    };
+    let listed = s
+        .list(&t, "odd", &crafted)
+        .await
+        .expect("list after a NUL cursor");
+    assert_eq!(keys(listed), ["a\u{1}", "b"]);
+    let found = s
+        .lookup(&t, "odd", "ix", "v", &crafted)
+        .await
+        .expect("lookup after a NUL cursor");
+    assert_eq!(keys(found), ["a\u{1}", "b"]);
 }

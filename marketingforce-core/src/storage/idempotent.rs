@@ -8,7 +8,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::{check_name, Batch, CommitOutcome, Store};
-use crate::error::{Error, Result};
+use crate::error::{json_reason, Error, Result};
 use crate::idempotency::IdempotencyKey;
 use crate::tenant::TenantId;
 
@@ -222,7 +222,7 @@ impl Idempotent {
         }
         serde_json::from_slice(response).map_err(|e| Error::Serialization {
             what: format!("idempotent response of {}", self.key),
-            reason: e.to_string(),
+            reason: json_reason(&e),
         })
     }
 
@@ -270,6 +270,31 @@ impl Idempotent {
 mod tests {
     use super::*;
     use crate::storage::MemoryStore;
+
+    /// A stored response that does not decode as the caller's type is reported without the
+    /// response's values (before: `invalid type: string "13812345678", expected u64`).
+    #[test]
+    fn a_response_that_does_not_decode_is_not_quoted() {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(async {
+                let store = MemoryStore::new();
+                let tenant = TenantId::new();
+                let key = IdempotencyKey::new("k").unwrap();
+                let idem = Idempotent::new(&key, "crm.capture", &"req").unwrap();
+                idem.commit(&store, &tenant, Batch::new(), "13812345678".to_string())
+                    .await
+                    .unwrap();
+                let e = idem
+                    .check::<u64>(&store, &tenant)
+                    .await
+                    .unwrap_err()
+                    .to_string();
+                assert!(!e.contains("13812345678"), "{e}");
+                assert!(e.contains("invalid type"), "{e}");
+            });
+    }
 
     #[test]
     fn keys_are_scoped_by_operation() {

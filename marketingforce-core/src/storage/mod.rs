@@ -240,8 +240,9 @@ pub use typed::{decode_record, Collection, EncodedEntity, Entity, Journal, Versi
 use crate::error::{Result, VersionState};
 use crate::tenant::TenantId;
 
-/// A stored record: key, version (1 on creation, +1 on every put) and encoded value.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A stored record: key, version (1 on creation, +1 on every put) and encoded value. Its
+/// `Debug` output shows the value's size, not its bytes.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Record {
     /// The record's key within its collection.
     pub key: String,
@@ -270,14 +271,43 @@ impl IndexEntry {
     }
 }
 
+impl fmt::Debug for Record {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Record")
+            .field("key", &self.key)
+            .field("version", &self.version)
+            .field("value", &ByteCount(&self.value))
+            .finish()
+    }
+}
+
 /// A journal entry: its sequence number (1, 2, 3, … per tenant and journal, without gaps) and
-/// the encoded payload.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// the encoded payload. Its `Debug` output shows the payload's size, not its bytes.
+#[derive(Clone, PartialEq, Eq)]
 pub struct JournalEntry {
     /// Sequence number within the journal.
     pub seq: u64,
     /// The encoded entry.
     pub payload: Vec<u8>,
+}
+
+impl fmt::Debug for JournalEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JournalEntry")
+            .field("seq", &self.seq)
+            .field("payload", &ByteCount(&self.payload))
+            .finish()
+    }
+}
+
+/// Stored bytes in `Debug` output: their size only. Values, payloads and responses may hold
+/// personal data, which logs, panic messages and test failures must not show.
+pub(crate) struct ByteCount<'a>(pub(crate) &'a [u8]);
+
+impl fmt::Debug for ByteCount<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} bytes", self.0.len())
+    }
 }
 
 /// What a write expects of the record's current version.
@@ -312,14 +342,27 @@ impl Expect {
     }
 }
 
-/// The result of a successful [`Store::commit`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The result of a successful [`Store::commit`]. Its `Debug` output shows a replayed
+/// response's size, not its bytes.
+#[derive(Clone, PartialEq, Eq)]
 pub enum CommitOutcome {
     /// The batch was written.
     Committed(Receipt),
     /// The idempotency key was used before with the same fingerprint; nothing was written and
     /// this is the response stored by the first commit.
     Replayed(Vec<u8>),
+}
+
+impl fmt::Debug for CommitOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CommitOutcome::Committed(receipt) => f.debug_tuple("Committed").field(receipt).finish(),
+            CommitOutcome::Replayed(response) => f
+                .debug_tuple("Replayed")
+                .field(&ByteCount(response))
+                .finish(),
+        }
+    }
 }
 
 /// What a committed batch wrote.

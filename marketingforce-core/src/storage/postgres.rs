@@ -284,6 +284,19 @@ impl PostgresStore {
     }
 }
 
+/// Whether PostgreSQL text can hold `text`: it holds no NUL. Writes refuse one
+/// ([`check_key`](super::check_key), [`check_name`](super::check_name)), so a read that names
+/// one finds nothing, and answers so without asking the server (which would refuse the query).
+fn storable(text: &str) -> bool {
+    !text.contains('\0')
+}
+
+/// A page cursor as PostgreSQL can compare it: cut at its first NUL. No stored key holds a NUL,
+/// so the keys byte-wise after the cut are exactly the keys after the whole cursor.
+fn comparable_cursor(after: Option<&str>) -> Option<&str> {
+    after.map(|key| key.split('\0').next().unwrap_or(key))
+}
+
 fn row_record(row: &PgRow) -> Result<Record> {
     Ok(Record {
         key: row.try_get(0).map_err(db_err)?,
@@ -793,15 +806,20 @@ impl PostgresStore {
         collection: &str,
         keys: &[String],
     ) -> Result<Vec<Option<Record>>> {
-        if keys.is_empty() {
-            return Ok(Vec::new());
+        let wanted: Vec<&str> = keys
+            .iter()
+            .map(String::as_str)
+            .filter(|k| storable(k))
+            .collect();
+        if wanted.is_empty() || !storable(collection) {
+            return Ok(vec![None; keys.len()]);
         }
         let rows = sqlx::query(
             "SELECT key, version, value FROM mf_records WHERE tenant = $1 AND collection = $2 AND key = ANY($3)",
         )
         .bind(tenant.to_string())
         .bind(collection)
-        .bind(keys)
+        .bind(&wanted)
         .fetch_all(&self.pool)
         .await
         .map_err(db_err)?;
@@ -819,6 +837,9 @@ impl PostgresStore {
         collection: &str,
         key: &str,
     ) -> Result<Option<Record>> {
+        if !(storable(collection) && storable(key)) {
+            return Ok(None);
+        }
         sqlx::query(
             "SELECT key, version, value FROM mf_records WHERE tenant = $1 AND collection = $2 AND key = $3",
         )
@@ -840,6 +861,12 @@ impl PostgresStore {
         page: &PageRequest,
     ) -> Result<Page<Record>> {
         page.validate()?;
+        if !storable(collection) {
+            return Ok(Page {
+                items: Vec::new(),
+                next: None,
+            });
+        }
         let rows = sqlx::query(
             "SELECT key, version, value FROM mf_records
              WHERE tenant = $1 AND collection = $2 AND ($3::text IS NULL OR key > $3)
@@ -847,7 +874,7 @@ impl PostgresStore {
         )
         .bind(tenant.to_string())
         .bind(collection)
-        .bind(page.after_key())
+        .bind(comparable_cursor(page.after_key()))
         .bind((page.limit + 1) as i64)
         .fetch_all(&self.pool)
         .await
@@ -865,6 +892,12 @@ impl PostgresStore {
         page: &PageRequest,
     ) -> Result<Page<Record>> {
         page.validate()?;
+        if !(storable(collection) && storable(index) && storable(value)) {
+            return Ok(Page {
+                items: Vec::new(),
+                next: None,
+            });
+        }
         let rows = sqlx::query(
             "SELECT r.key, r.version, r.value FROM mf_record_index i
              JOIN mf_records r ON r.tenant = i.tenant AND r.collection = i.collection AND r.key = i.key
@@ -876,7 +909,7 @@ impl PostgresStore {
         .bind(collection)
         .bind(index)
         .bind(value)
-        .bind(page.after_key())
+        .bind(comparable_cursor(page.after_key()))
         .bind((page.limit + 1) as i64)
         .fetch_all(&self.pool)
         .await
@@ -896,6 +929,9 @@ impl PostgresStore {
         let Ok(after) = i64::try_from(after) else {
             return Ok(Vec::new());
         };
+        if !storable(journal) {
+            return Ok(Vec::new());
+        }
         let rows = sqlx::query(
             "SELECT seq, payload FROM mf_journal
              WHERE tenant = $1 AND journal = $2 AND seq > $3 ORDER BY seq LIMIT $4",
@@ -918,6 +954,9 @@ impl PostgresStore {
     }
 
     async fn journal_head_impl(&self, tenant: &TenantId, journal: &str) -> Result<u64> {
+        if !storable(journal) {
+            return Ok(0);
+        }
         let head: Option<i64> = sqlx::query_scalar(
             "SELECT last_seq FROM mf_journal_heads WHERE tenant = $1 AND journal = $2",
         )
@@ -934,6 +973,9 @@ impl PostgresStore {
         tenant: &TenantId,
         key: &str,
     ) -> Result<Option<(String, Vec<u8>)>> {
+        if !storable(key) {
+            return Ok(None);
+        }
         sqlx::query_as(
             "SELECT fingerprint, response FROM mf_idempotency WHERE tenant = $1 AND key = $2",
         )

@@ -7,8 +7,10 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::{Batch, CommitOutcome, Cursor, Expect, IndexEntry, Page, PageRequest, Record, Store};
-use crate::error::{Error, Result};
+use super::{
+    Batch, ByteCount, CommitOutcome, Cursor, Expect, IndexEntry, Page, PageRequest, Record, Store,
+};
+use crate::error::{json_reason, Error, Result};
 use crate::tenant::{Tenant, TenantId};
 
 /// A record type stored in a collection.
@@ -90,18 +92,30 @@ fn decode<E: DeserializeOwned>(collection: &str, record: Record) -> Result<Versi
 pub fn decode_record<T: DeserializeOwned>(collection: &str, record: &Record) -> Result<T> {
     serde_json::from_slice(&record.value).map_err(|e| Error::Serialization {
         what: format!("{collection}/{}", record.key),
-        reason: e.to_string(),
+        reason: json_reason(&e),
     })
 }
 
 /// An entity encoded for a batch and checked to belong to its tenant, not yet put: encode many
-/// on other threads, then [`put`](Batch::put_encoded) them in order on the batch.
-#[derive(Debug, Clone)]
+/// on other threads, then [`put`](Batch::put_encoded) them in order on the batch. Its `Debug`
+/// output shows the encoded value's size, not its bytes.
+#[derive(Clone)]
 pub struct EncodedEntity {
     collection: &'static str,
     key: String,
     value: Vec<u8>,
     indexes: Vec<IndexEntry>,
+}
+
+impl fmt::Debug for EncodedEntity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EncodedEntity")
+            .field("collection", &self.collection)
+            .field("key", &self.key)
+            .field("value", &ByteCount(&self.value))
+            .field("indexes", &self.indexes)
+            .finish()
+    }
 }
 
 impl EncodedEntity {
@@ -520,6 +534,56 @@ mod tests {
         }
         fn tenant(&self) -> Option<&TenantId> {
             Some(&self.tenant)
+        }
+    }
+
+    /// A stored record that does not decode (an older shape, a corrupt row) is reported by
+    /// collection, key and what is wrong, without the record's values: before, serde's words
+    /// quoted them (`invalid type: string "13812345678", expected u64`).
+    #[test]
+    fn decoding_errors_do_not_quote_the_record() {
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Lead {
+            phone: u64,
+            name: String,
+            stage: Stage,
+            budget: Option<crate::money::Money>,
+        }
+        #[derive(Debug, Deserialize)]
+        enum Stage {
+            New,
+        }
+        let secret = "13812345678";
+        for (value, says) in [
+            (r#"{"phone":"13812345678"}"#, "invalid type"),
+            (r#"{"phone":1,"name":13812345678}"#, "invalid type"),
+            (
+                r#"{"phone":1,"name":"x","stage":"13812345678"}"#,
+                "unknown variant",
+            ),
+            (
+                r#"{"phone":1,"name":"x","stage":"New","13812345678":1}"#,
+                "unknown field",
+            ),
+            (
+                r#"{"phone":1,"name":"x","stage":"New","budget":{"amount":"13812345678x","currency":"CNY"}}"#,
+                "decimal",
+            ),
+            (r#"{"phone":1,"name":"x"}"#, "missing field `stage`"),
+        ] {
+            let record = Record {
+                key: "lead_1".into(),
+                version: 1,
+                value: value.as_bytes().to_vec(),
+            };
+            let e = decode_record::<Lead>("leads", &record)
+                .unwrap_err()
+                .to_string();
+            assert!(!e.contains(secret), "{e}");
+            assert!(e.contains("leads/lead_1") && e.contains(says), "{e}");
+            assert!(e.contains("line 1"), "{e}");
         }
     }
 

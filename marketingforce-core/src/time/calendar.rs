@@ -252,8 +252,8 @@ impl HolidayCalendar {
                     "ends before it starts",
                 ));
             }
-            let mut day = p.from;
-            while day <= p.to {
+            let days = std::iter::successors(Some(p.from), |d| d.succ_opt());
+            for day in days.take_while(|d| *d <= p.to) {
                 if !in_years(day) {
                     return Err(Error::validation(
                         format!("{path}.from"),
@@ -261,7 +261,6 @@ impl HolidayCalendar {
                     ));
                 }
                 self.holidays.insert(day, p.name.clone());
-                day += Duration::days(1);
             }
             for (j, w) in p.working_days.iter().enumerate() {
                 let wpath = format!("{path}.working_days[{j}]");
@@ -360,6 +359,27 @@ mod tests {
             cal.business_days_between(d("2026-02-12"), d("2026-02-24"))
                 .unwrap(),
             3
+        );
+    }
+
+    /// A holiday on the last date chrono holds: before, loading the schedule panicked
+    /// ("`NaiveDate + TimeDelta` overflowed") stepping past the end of the period.
+    #[test]
+    fn a_period_ending_on_the_last_date_loads() {
+        let last = NaiveDate::MAX;
+        let json = format!(
+            r#"{{"name":"end","region":"XX","weekend":["Sat","Sun"],"years":[{}],
+            "holidays":[{{"name":"last","from":"{}","to":"{last}"}}]}}"#,
+            last.year(),
+            last - Duration::days(1),
+        );
+        let cal = HolidayCalendar::from_json(&json).unwrap();
+        assert!(!cal.is_business_day(last).unwrap());
+        assert_eq!(cal.holiday_name(last), Some("last"));
+        let e = cal.add_business_days(last, 1).unwrap_err();
+        assert!(
+            matches!(&e, Error::Validation { field, .. } if field == "date"),
+            "{e}"
         );
     }
 

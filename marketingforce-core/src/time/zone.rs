@@ -4,7 +4,9 @@ use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, LocalResult, NaiveDate, NaiveTime, TimeZone as _, Utc};
+use chrono::{
+    DateTime, FixedOffset, LocalResult, NaiveDate, NaiveTime, Offset as _, TimeZone as _, Utc,
+};
 use chrono_tz::Tz;
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -46,9 +48,14 @@ impl TimeZone {
         self.0.name()
     }
 
-    /// The civil date of an instant in this zone.
+    /// The civil date of an instant in this zone. At the very ends of time, where that date is
+    /// beyond the calendar chrono holds (the latest instants east of UTC, the earliest west of
+    /// it), it is the nearest date chrono holds, never a panic.
     pub fn date_of(&self, instant: DateTime<Utc>) -> NaiveDate {
-        instant.with_timezone(&self.0).date_naive()
+        let utc = instant.naive_utc();
+        let offset = self.0.offset_from_utc_datetime(&utc).fix();
+        utc.checked_add_offset(offset)
+            .map_or_else(|| nearest_end(offset), |local| local.date())
     }
 
     /// The first instant of `date` in this zone (midnight, or the first valid time after a gap).
@@ -65,6 +72,16 @@ impl TimeZone {
                     .map_or_else(|| later.and_utc(), |t| t.with_timezone(&Utc))
             }
         }
+    }
+}
+
+/// The end of the calendar that a local time beyond it is past: the last date for a zone
+/// ahead of UTC, the first for one behind.
+fn nearest_end(offset: FixedOffset) -> NaiveDate {
+    if offset.local_minus_utc() > 0 {
+        NaiveDate::MAX
+    } else {
+        NaiveDate::MIN
     }
 }
 
@@ -110,5 +127,84 @@ impl JsonSchema for TimeZone {
             "description": "An IANA time zone name such as \"Asia/Shanghai\".",
             "examples": ["Asia/Shanghai"],
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, Duration, NaiveDate, Utc};
+    use proptest::prelude::*;
+
+    use super::TimeZone;
+
+    fn zone() -> impl Strategy<Value = TimeZone> {
+        prop::sample::select(chrono_tz::TZ_VARIANTS.to_vec()).prop_map(TimeZone)
+    }
+
+    fn instant() -> impl Strategy<Value = DateTime<Utc>> {
+        let (min, max) = (
+            DateTime::<Utc>::MIN_UTC.timestamp(),
+            DateTime::<Utc>::MAX_UTC.timestamp(),
+        );
+        prop_oneof![
+            Just(DateTime::<Utc>::MIN_UTC),
+            Just(DateTime::<Utc>::MAX_UTC),
+            (min..=min + 3 * 86_400)
+                .prop_map(|s| DateTime::from_timestamp(s, 0).unwrap_or_default()),
+            (max - 3 * 86_400..=max)
+                .prop_map(|s| DateTime::from_timestamp(s, 0).unwrap_or_default()),
+            (min..=max).prop_map(|s| DateTime::from_timestamp(s, 0).unwrap_or_default()),
+        ]
+    }
+
+    fn date() -> impl Strategy<Value = NaiveDate> {
+        let days = (NaiveDate::MAX - NaiveDate::MIN).num_days();
+        prop_oneof![
+            Just(NaiveDate::MIN),
+            Just(NaiveDate::MAX),
+            (0..=days).prop_map(|d| NaiveDate::MIN + Duration::days(d)),
+        ]
+    }
+
+    /// The civil date of the earliest and the latest instant chrono holds, in zones ahead of
+    /// and behind UTC: before, `date_of` panicked ("Local time out of range for
+    /// `NaiveDateTime`") — the date is beyond the calendar chrono holds. It is now the nearest
+    /// date it holds.
+    #[test]
+    fn the_ends_of_time_have_a_date_in_every_zone() {
+        let shanghai = TimeZone::SHANGHAI;
+        let new_york: TimeZone = "America/New_York".parse().unwrap();
+        assert_eq!(shanghai.date_of(DateTime::<Utc>::MAX_UTC), NaiveDate::MAX);
+        assert_eq!(new_york.date_of(DateTime::<Utc>::MIN_UTC), NaiveDate::MIN);
+        assert_eq!(shanghai.date_of(DateTime::<Utc>::MIN_UTC), NaiveDate::MIN);
+        assert_eq!(new_york.date_of(DateTime::<Utc>::MAX_UTC), NaiveDate::MAX);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Any instant has a date in any zone, and the day it falls on starts at or before it
+        /// (except at the very ends of time, where the start is clamped).
+        #[test]
+        fn any_instant_has_a_date_in_any_zone(zone in zone(), at in instant()) {
+            let date = zone.date_of(at);
+            let start = zone.start_of_day(date);
+            prop_assert!(
+                start <= at || date == NaiveDate::MAX || date == NaiveDate::MIN,
+                "{zone}: {at} is on {date}, which starts at {start}"
+            );
+        }
+
+        /// Any date has a first instant in any zone, and that instant falls on the date
+        /// (except at the ends of the calendar, where it is clamped).
+        #[test]
+        fn any_date_starts_in_any_zone(zone in zone(), date in date()) {
+            let start = zone.start_of_day(date);
+            let back = zone.date_of(start);
+            prop_assert!(
+                back == date || date == NaiveDate::MAX || date == NaiveDate::MIN,
+                "{zone}: {date} starts at {start}, which is on {back}"
+            );
+        }
     }
 }
