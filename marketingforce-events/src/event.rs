@@ -5,8 +5,8 @@ use std::fmt;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use marketingforce_core::error::{Error, Result};
-use marketingforce_core::events::{outbox_lines, EventEnvelope, EventId};
+use marketingforce_core::error::{json_reason, Error, Result};
+use marketingforce_core::events::{check_event_name, outbox_lines, EventEnvelope, EventId};
 use marketingforce_core::storage::JournalEntry;
 use marketingforce_core::tenant::TenantId;
 use serde::Deserialize;
@@ -59,8 +59,10 @@ impl OutboxEvent {
     /// (see [`OUTBOX_JOURNAL`](marketingforce_core::events::OUTBOX_JOURNAL)). The bodies
     /// share the entry's bytes.
     ///
-    /// Each line is [`Error::Serialization`] when it is not an envelope, or
-    /// [`Error::TenantIsolation`] when it names another tenant.
+    /// Each line is [`Error::Serialization`] when it is not an envelope (the reason quotes none
+    /// of its values), [`Error::TenantIsolation`] when it names another tenant, or a validation
+    /// error on `event.name` when its name is not an event name
+    /// ([`check_event_name`]).
     pub fn decode_entry(tenant: &TenantId, entry: JournalEntry) -> Vec<Result<OutboxEvent>> {
         let (seq, payload) = (entry.seq, Bytes::from(entry.payload));
         line_ranges(&payload)
@@ -89,11 +91,14 @@ impl OutboxEvent {
         let what = || format!("outbox entry #{seq}, line {line}");
         let head: Head<'_> = serde_json::from_slice(&body).map_err(|e| Error::Serialization {
             what: what(),
-            reason: e.to_string(),
+            reason: json_reason(&e),
         })?;
         if head.tenant != *tenant {
             marketingforce_core::tenant::Tenant::ensure_same(tenant, &head.tenant, &what())?;
         }
+        // The name becomes a broker subject and a header: a wildcard, a space or a line break
+        // in it is refused here, not by the broker on every retry.
+        check_event_name(&head.name, "event.name")?;
         let (id, name, version, occurred_at) = (
             head.id,
             head.name.into_owned(),

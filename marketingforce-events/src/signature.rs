@@ -291,6 +291,8 @@ impl WebhookVerifier {
             return Err(WebhookError::BadSignature);
         }
         let tolerance = i64::try_from(self.tolerance.as_secs()).unwrap_or(i64::MAX);
+        // Each difference saturates on its own: negating one saturated the other way would
+        // overflow.
         let age = now.timestamp().saturating_sub(parsed.timestamp);
         if age > tolerance {
             return Err(WebhookError::Expired {
@@ -298,9 +300,10 @@ impl WebhookVerifier {
                 tolerance_seconds: self.tolerance.as_secs(),
             });
         }
-        if -age > tolerance {
+        let ahead = parsed.timestamp.saturating_sub(now.timestamp());
+        if ahead > tolerance {
             return Err(WebhookError::FromTheFuture {
-                ahead_seconds: -age,
+                ahead_seconds: ahead,
                 tolerance_seconds: self.tolerance.as_secs(),
             });
         }
@@ -322,5 +325,39 @@ impl WebhookVerifier {
         EventEnvelope::from_json(body).map_err(|e| WebhookError::MalformedBody {
             reason: e.to_string(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, Utc};
+    use marketingforce_core::adapters::secret::Secret;
+
+    use super::{signature_header, WebhookError, WebhookVerifier};
+
+    /// Genuine signatures with timestamps at the ends of the integer range, checked against
+    /// clocks at the ends of time (and just before 1970): refused as expired or from the
+    /// future. Before, `t=9223372036854775807` checked at any instant before 1970 overflowed
+    /// negating its age ("attempt to negate with overflow"; a release build wrapped and
+    /// accepted it).
+    #[test]
+    fn extreme_timestamps_are_refused_not_overflowed() {
+        let secret = Secret::new("whsec_0123456789abcdef0123456789abcdef");
+        let verifier = WebhookVerifier::new(secret.clone());
+        let body = b"{}";
+        let before_1970 = DateTime::<Utc>::from_timestamp(-1, 0).unwrap_or_default();
+        for (t, now) in [
+            (i64::MAX, before_1970),
+            (i64::MAX, DateTime::<Utc>::MIN_UTC),
+            (i64::MAX, Utc::now()),
+            (i64::MIN, DateTime::<Utc>::MAX_UTC),
+            (i64::MIN, Utc::now()),
+        ] {
+            let header = signature_header(std::slice::from_ref(&secret), t, body);
+            match verifier.verify_signature(Some(&header), body, now) {
+                Err(WebhookError::Expired { .. } | WebhookError::FromTheFuture { .. }) => {}
+                other => panic!("t={t} at {now}: {other:?}"),
+            }
+        }
     }
 }

@@ -164,7 +164,8 @@ impl WebhookEndpoint {
         Ok(self)
     }
 
-    /// Give each request this long to be answered (default 10 s).
+    /// Give each request this long to be answered (default 10 s; above zero, or
+    /// [`WebhookSink::new`] refuses the endpoint).
     #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> WebhookEndpoint {
         self.timeout = timeout;
@@ -209,8 +210,13 @@ impl WebhookSink {
     /// (connect timeout, user agent). Redirects are not followed.
     ///
     /// # Errors
-    /// [`EventsError::Setup`] when the HTTP client cannot be built.
+    /// A validation error on `endpoint.timeout` when it is zero (no request could be
+    /// answered in time, and every event would be dead-lettered); [`EventsError::Setup`] when
+    /// the HTTP client cannot be built.
     pub fn new(env: &Env, endpoint: WebhookEndpoint) -> Result<WebhookSink, EventsError> {
+        if endpoint.timeout.is_zero() {
+            return Err(Error::validation("endpoint.timeout", "must be above zero").into());
+        }
         let http = env.http();
         let client = reqwest::Client::builder()
             .connect_timeout(http.connect_timeout)

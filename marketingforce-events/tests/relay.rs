@@ -553,3 +553,157 @@ async fn a_sink_started_from_a_time_skips_earlier_history_and_stores_its_start()
     );
     assert!(late.delivered().is_empty());
 }
+
+/// A sink that answers after a yield (as any sink doing I/O does) and refuses everything.
+#[derive(Debug)]
+struct Refusing;
+
+#[async_trait]
+impl EventSink for Refusing {
+    fn id(&self) -> &str {
+        "memory"
+    }
+    async fn deliver(&self, _: &TenantId, _: &[OutboxEvent]) -> Result<(), SinkFailure> {
+        tokio::task::yield_now().await;
+        Err(SinkFailure::new(0, FailureKind::Unavailable, "down"))
+    }
+}
+
+/// Settings a relay cannot work with are refused when it is built, naming the setting:
+/// durations too long to add to a clock, and a zero discovery interval or delivery timeout.
+/// Before, they were accepted: the first step or `run` panicked ("`DateTime + TimeDelta`
+/// overflowed", "overflow when adding duration to instant"), `run` re-read the registry in a
+/// busy loop, and every delivery timed out before the sink could answer.
+#[tokio::test]
+async fn unworkable_settings_are_refused_when_building() {
+    use marketingforce_core::error::Classify;
+    use marketingforce_events::RelayBuilder;
+
+    let store = memory();
+    let env = env(&store);
+    let outbox = Outbox::new(&env);
+    let tenant = TenantId::new();
+    produce(&store, &outbox, &tenant, 1, 3).await;
+    type Configure = fn(RelayBuilder) -> RelayBuilder;
+    let cases: [(&str, Configure); 6] = [
+        ("lease_ttl", |b| b.lease_ttl(Duration::MAX)),
+        ("retry.max", |b| {
+            b.retry(RetryPolicy::forever(Duration::MAX, Duration::MAX))
+        }),
+        ("discovery_interval", |b| {
+            b.discovery_interval(Duration::MAX)
+        }),
+        ("max_poll_interval", |b| {
+            b.max_poll_interval(Duration::MAX).discover_tenants(false)
+        }),
+        ("discovery_interval", |b| {
+            b.discovery_interval(Duration::ZERO)
+        }),
+        ("delivery_timeout", |b| b.delivery_timeout(Duration::ZERO)),
+    ];
+    for (field, configure) in cases {
+        match configure(Relay::builder(&env, Arc::new(Refusing))).build() {
+            Err(e) => assert_eq!(e.field(), Some(field), "{e}"),
+            Ok(relay) => {
+                // What the relay did with the setting before it was refused.
+                relay.watch(&tenant);
+                let _ = relay.pump(&tenant).await;
+                let _ = relay
+                    .run(tokio::time::sleep(Duration::from_millis(50)))
+                    .await;
+                panic!("{field}: accepted, though the relay cannot work with it");
+            }
+        }
+    }
+}
+
+/// A step dropped while its cursor write was in flight — the write landed, the answer never
+/// came — leaves the relay answering truthfully: the next step goes on from the stored
+/// cursor, without delivering the page again. Before, the relay kept its cached cursor, which
+/// the landed write had made stale: the next step delivered the page a second time and then
+/// reported `LeaseLost` ("another relay delivers this tenant's events now") with no other
+/// relay running.
+#[tokio::test]
+async fn a_step_dropped_after_its_cursor_write_landed_goes_on_from_the_store() {
+    use marketingforce_core::storage::{Fault, FaultPlan, FaultyStore};
+
+    let memory = memory();
+    let faulty = Arc::new(FaultyStore::new(memory.clone(), FaultPlan::new(1)));
+    let store: Arc<dyn Store> = faulty.clone();
+    let env = env(&store);
+    let outbox = Outbox::new(&env);
+    let tenant = TenantId::new();
+    produce(&store, &outbox, &tenant, 1, 10).await;
+    let sink = MemorySink::new("memory");
+    let relay = Relay::builder(&env, Arc::new(sink.clone()))
+        .page_size(5)
+        .build()
+        .unwrap();
+    let first = relay.pump(&tenant).await.unwrap();
+    assert_eq!((first.delivered, first.position), (5, 5));
+    // The second step's cursor write commits, then the store never answers: the caller gives
+    // up and drops the step.
+    faulty.script(Fault::HangAfterCommit);
+    assert!(poll_then_drop(relay.pump(&tenant), 1000).await.is_none());
+    assert_eq!(seqs(&sink.delivered()), (1..=10).collect::<Vec<_>>());
+    let third = relay.pump(&tenant).await.unwrap();
+    assert_eq!((third.delivered, third.position), (0, 10));
+    assert_eq!(third.next, NextStep::CaughtUp);
+    assert_eq!(seqs(&sink.delivered()), (1..=10).collect::<Vec<_>>());
+}
+
+/// An outbox line whose event name is not an event name (a NATS wildcard, a space) or whose
+/// header does not decode is dead-lettered, naming what is wrong without quoting the line's
+/// values, and the rest is delivered. Before, the name was handed to the sink as it was (a
+/// NATS subject `mf.<tenant>.crm.lead.>`, which the broker refuses on every retry), and the
+/// dead letter's reason quoted the undecodable value (`invalid type: string "13812345678"`).
+#[tokio::test]
+async fn an_entry_with_a_bad_name_or_header_is_dead_lettered_without_its_values() {
+    let store = memory();
+    let env = env(&store);
+    let outbox = Outbox::new(&env);
+    let tenant = TenantId::new();
+    produce(&store, &outbox, &tenant, 1, 2).await;
+    // Envelopes of this tenant, made elsewhere and then spoiled.
+    let scratch = memory();
+    let made = produce(
+        &scratch,
+        &Outbox::new(&common::env(&scratch)),
+        &tenant,
+        9,
+        1,
+    )
+    .await;
+    let json = String::from_utf8(made[0].to_json().unwrap()).unwrap();
+    let name = format!(r#""name":"{}""#, made[0].name());
+    for spoiled in [
+        json.replace(&name, r#""name":"crm.lead.>""#),
+        json.replace(&name, r#""name":"crm.lead.captured x""#),
+        json.replace(r#""version":1"#, r#""version":"13812345678""#),
+    ] {
+        assert_ne!(spoiled, json);
+        let mut batch = Batch::new();
+        batch.append(OUTBOX_JOURNAL, spoiled.into_bytes());
+        store.commit(&tenant, batch).await.unwrap();
+    }
+    produce(&store, &outbox, &tenant, 6, 2).await;
+
+    let sink = MemorySink::new("memory");
+    let relay = Relay::builder(&env, Arc::new(sink.clone()))
+        .build()
+        .unwrap();
+    let mut steps = 0;
+    while relay.pump(&tenant).await.unwrap().next != NextStep::CaughtUp {
+        steps += 1;
+        assert!(steps < 10);
+    }
+    assert_eq!(seqs(&sink.delivered()), [1, 2, 6, 7]);
+    let dead = dead_letters(&relay, &tenant).await;
+    assert_eq!(dead.iter().map(|d| d.seq).collect::<Vec<_>>(), [3, 4, 5]);
+    for d in &dead[..2] {
+        assert!(d.reason.contains("event.name"), "{}", d.reason);
+    }
+    for d in &dead {
+        assert!(!d.reason.contains("13812345678"), "{}", d.reason);
+    }
+}

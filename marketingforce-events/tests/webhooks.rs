@@ -380,3 +380,35 @@ async fn an_unreachable_endpoint_is_lag_and_its_secrets_stay_out_of_reports() {
     assert!(WebhookEndpoint::new("x", "ftp://example.com", generate_secret()).is_err());
     assert!(WebhookEndpoint::new("x", "http://127.0.0.1/", Secret::new("short")).is_err());
 }
+
+/// An endpoint whose requests may take no time at all is refused when its sink is built,
+/// naming the setting. Before, the sink was built: every request timed out before it was
+/// sent, and every event was dead-lettered once its tries were used up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zero_timeout_is_refused_when_the_sink_is_built() {
+    let secret = generate_secret();
+    let (_receiver, url) = receiver(secret.clone()).await;
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let env = env(&store);
+    let tenant = TenantId::new();
+    produce(&store, &Outbox::new(&env), &tenant, 1, 1).await;
+    let endpoint = WebhookEndpoint::new("zero", &url, secret)
+        .unwrap()
+        .timeout(Duration::ZERO)
+        .retry(RetryPolicy::limited(
+            1,
+            Duration::from_millis(1),
+            Duration::from_millis(1),
+        ));
+    match WebhookSink::new(&env, endpoint) {
+        Err(e) => assert_eq!(e.field(), Some("endpoint.timeout"), "{e}"),
+        Ok(sink) => {
+            let relay = Relay::builder(&env, Arc::new(sink)).build().unwrap();
+            let step = relay.pump(&tenant).await.unwrap();
+            panic!(
+                "built; its first step delivered {} and dead-lettered {}",
+                step.delivered, step.dead_lettered
+            );
+        }
+    }
+}

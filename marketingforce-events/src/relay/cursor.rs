@@ -103,7 +103,7 @@ impl Cursor {
                 record: serde_json::from_slice(&record.value).map_err(|e| {
                     marketingforce_core::Error::Serialization {
                         what: format!("{CURSOR_COLLECTION}/{sink}"),
-                        reason: e.to_string(),
+                        reason: marketingforce_core::error::json_reason(&e),
                     }
                 })?,
                 version: record.version,

@@ -219,6 +219,10 @@ impl fmt::Debug for RelayBuilder {
 }
 
 impl RelayBuilder {
+    /// The longest duration a setting may have (a day): leases, backoffs and polls are added to
+    /// clocks, which overflow (and panic) long before `Duration::MAX`.
+    pub const MAX_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
+
     /// Events handed to the sink per step, at most (default 500; 1–10,000). Memory per tenant
     /// in flight is one page: the entries read for it, each at most
     /// [`OUTBOX_ENTRY_BYTES`](marketingforce_core::events::OUTBOX_ENTRY_BYTES) or one event.
@@ -227,8 +231,9 @@ impl RelayBuilder {
         self
     }
 
-    /// How long a lease lasts without renewal (default 15 s, at least 100 ms): how long
-    /// another relay waits before taking over from one that crashed.
+    /// How long a lease lasts without renewal (default 15 s, at least 100 ms, at most
+    /// [`MAX_DURATION`](Self::MAX_DURATION)): how long another relay waits before taking over
+    /// from one that crashed.
     pub fn lease_ttl(mut self, ttl: Duration) -> Self {
         self.settings.lease_ttl = ttl;
         self
@@ -240,13 +245,15 @@ impl RelayBuilder {
         self
     }
 
-    /// The longest poll interval of a tenant that stays idle (default 2 s).
+    /// The longest poll interval of a tenant that stays idle (default 2 s, at most
+    /// [`MAX_DURATION`](Self::MAX_DURATION)).
     pub fn max_poll_interval(mut self, interval: Duration) -> Self {
         self.settings.max_poll_interval = interval;
         self
     }
 
-    /// How often [`run`](Relay::run) looks for newly registered tenants (default 1 s).
+    /// How often [`run`](Relay::run) looks for newly registered tenants (default 1 s; above
+    /// zero, at most [`MAX_DURATION`](Self::MAX_DURATION)).
     pub fn discovery_interval(mut self, interval: Duration) -> Self {
         self.settings.discovery_interval = interval;
         self
@@ -259,7 +266,7 @@ impl RelayBuilder {
     }
 
     /// The longest a sink may take to answer one page before the step counts as timed out
-    /// (default: the lease TTL).
+    /// (default: the lease TTL; above zero, at most [`MAX_DURATION`](Self::MAX_DURATION)).
     pub fn delivery_timeout(mut self, timeout: Duration) -> Self {
         self.delivery_timeout = Some(timeout);
         self
@@ -272,7 +279,8 @@ impl RelayBuilder {
         self
     }
 
-    /// Use `retry` instead of the sink's own policy.
+    /// Use `retry` instead of the sink's own policy (its longest backoff at most
+    /// [`MAX_DURATION`](Self::MAX_DURATION)).
     pub fn retry(mut self, retry: RetryPolicy) -> Self {
         self.settings.retry = retry;
         self
@@ -311,6 +319,15 @@ impl RelayBuilder {
             .into());
         }
         s.delivery_timeout = self.delivery_timeout.unwrap_or(s.lease_ttl);
+        for (field, value) in [
+            ("lease_ttl", s.lease_ttl),
+            ("max_poll_interval", s.max_poll_interval),
+            ("discovery_interval", s.discovery_interval),
+            ("delivery_timeout", s.delivery_timeout),
+            ("retry.max", s.retry.max),
+        ] {
+            check_duration(field, value)?;
+        }
         let holder = format!(
             "relay-{}-{}",
             std::process::id(),
@@ -328,6 +345,22 @@ impl RelayBuilder {
             }),
         })
     }
+}
+
+/// Refuse a setting of zero (a busy loop, a timeout no sink can meet) or longer than
+/// [`RelayBuilder::MAX_DURATION`], naming `field`.
+fn check_duration(field: &str, value: Duration) -> Result<(), EventsError> {
+    if value.is_zero() || value > RelayBuilder::MAX_DURATION {
+        return Err(Error::validation(
+            field,
+            format!(
+                "must be above zero and at most {:?}, got {value:?}",
+                RelayBuilder::MAX_DURATION
+            ),
+        )
+        .into());
+    }
+    Ok(())
 }
 
 /// What the relay remembers of a tenant: its last read of the cursor record (a cache: every
@@ -419,15 +452,32 @@ impl Inner {
 }
 
 /// Marks a tenant busy in this relay while a pump runs; cleared on drop (also when the pump's
-/// future is dropped).
+/// future is dropped). A step that did not finish with success — it failed, or its future was
+/// dropped, perhaps with a cursor write in flight that landed — may have left the cached cursor
+/// behind the store, so the guard forgets it unless the step [`settled`](BusyGuard::settled).
 struct BusyGuard<'a> {
     inner: &'a Inner,
     tenant: TenantId,
+    settled: bool,
+}
+
+impl BusyGuard<'_> {
+    /// The step finished with success: its cached cursor is the stored one.
+    fn settled(&mut self) {
+        self.settled = true;
+    }
 }
 
 impl Drop for BusyGuard<'_> {
     fn drop(&mut self) {
-        self.inner.lock().busy.remove(&self.tenant);
+        let mut state = self.inner.lock();
+        state.busy.remove(&self.tenant);
+        if !self.settled {
+            // Read it again next time.
+            if let Some(t) = state.tenants.get_mut(&self.tenant) {
+                t.cursor = None;
+            }
+        }
     }
 }
 
@@ -539,14 +589,14 @@ impl Relay {
                 });
             }
         }
-        let _busy = BusyGuard {
+        let mut busy = BusyGuard {
             inner,
             tenant: *tenant,
+            settled: false,
         };
         let result = self.step(tenant).await;
-        if result.is_err() {
-            // The cached cursor may be behind the store now: read it again next time.
-            inner.remember(tenant, None, None);
+        if result.is_ok() {
+            busy.settled();
         }
         result
     }
@@ -1089,7 +1139,7 @@ impl Relay {
         Ok(records.try_map(|r| {
             serde_json::from_slice::<DeadLetter>(&r.value).map_err(|e| Error::Serialization {
                 what: format!("{DEAD_LETTER_COLLECTION}/{}", r.key),
-                reason: e.to_string(),
+                reason: marketingforce_core::error::json_reason(&e),
             })
         })?)
     }
