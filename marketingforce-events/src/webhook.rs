@@ -47,7 +47,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use marketingforce_core::adapters::secret::Secret;
 use marketingforce_core::env::Env;
-use marketingforce_core::error::{quote_input, Error, Result};
+use marketingforce_core::error::{Error, Result};
 use marketingforce_core::storage::check_name;
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::time::Clock;
@@ -119,8 +119,9 @@ impl WebhookEndpoint {
     /// A validation error on `id`, `url` or `secret`.
     pub fn new(id: &str, url: &str, secret: Secret) -> Result<WebhookEndpoint> {
         check_name(&format!("webhook.{id}"), "endpoint.id")?;
+        // Not quoted: a URL may carry a password.
         let parsed = Url::parse(url)
-            .map_err(|e| Error::validation("endpoint.url", format!("{} {e}", quote_input(url))))?;
+            .map_err(|e| Error::validation("endpoint.url", format!("not a URL: {e}")))?;
         if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
             return Err(Error::validation(
                 "endpoint.url",

@@ -379,6 +379,14 @@ async fn an_unreachable_endpoint_is_lag_and_its_secrets_stay_out_of_reports() {
     );
     assert!(WebhookEndpoint::new("x", "ftp://example.com", generate_secret()).is_err());
     assert!(WebhookEndpoint::new("x", "http://127.0.0.1/", Secret::new("short")).is_err());
+    // A URL that does not parse is refused without quoting it: it may carry a password.
+    let bad = WebhookEndpoint::new("x", "https://hooks:s3cr3t@exa mple.com/", generate_secret())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        bad.contains("endpoint.url") && !bad.contains("s3cr3t"),
+        "{bad}"
+    );
 }
 
 /// An endpoint whose requests may take no time at all is refused when its sink is built,
