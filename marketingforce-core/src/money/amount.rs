@@ -265,7 +265,7 @@ impl Money {
     }
 
     /// The ratio `self ÷ other` as a plain decimal (e.g. a rebate rate), or `None` when `other`
-    /// is zero.
+    /// is zero or the ratio does not fit in a decimal.
     ///
     /// # Errors
     /// Mixed currencies.
