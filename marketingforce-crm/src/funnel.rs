@@ -255,11 +255,23 @@ impl FunnelIndex {
         self.facts.is_empty()
     }
 
+    /// The start of the bucket of `day` (days since 1970-01-01); a day outside the calendar's
+    /// range (facts given to [`from_facts`](Self::from_facts)) is taken as its first or last.
     fn bucket_of(day: i32, bucket: Bucket) -> NaiveDate {
-        let d = EPOCH + Duration::days(i64::from(day));
+        let d = EPOCH
+            .checked_add_signed(Duration::days(i64::from(day)))
+            .unwrap_or(if day < 0 {
+                NaiveDate::MIN
+            } else {
+                NaiveDate::MAX
+            });
         match bucket {
             Bucket::Day => d,
-            Bucket::Week => d - Duration::days(i64::from(d.weekday().num_days_from_monday())),
+            Bucket::Week => d
+                .checked_sub_signed(Duration::days(i64::from(
+                    d.weekday().num_days_from_monday(),
+                )))
+                .unwrap_or(d),
             Bucket::Month => d.with_day(1).unwrap_or(d),
         }
     }
@@ -405,5 +417,40 @@ impl Crm {
     ) -> Result<FunnelReport> {
         let leads = self.all_leads(tenant).await?;
         Ok(FunnelIndex::from_leads(&leads, zone).report(query))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn created_on(day: i32) -> FunnelFacts {
+        FunnelFacts {
+            stage: Stage::New,
+            reached: Stage::New.bit(),
+            source: Source::OwnSite,
+            platform: u16::MAX,
+            domain: Domain::Public,
+            owner: u32::MAX,
+            created_day: day,
+            response_secs: None,
+            repeat_inquiries: 0,
+        }
+    }
+
+    /// Guards `FunnelIndex::report` over facts given to `from_facts`: a creation day outside
+    /// the calendar's range is bucketed at its end instead of panicking in the date arithmetic.
+    #[test]
+    fn days_outside_the_calendar_are_bucketed_at_its_ends() {
+        let days = [i32::MAX, i32::MIN, 0];
+        let index = FunnelIndex::from_facts(days.map(created_on).to_vec(), Vec::new(), Vec::new());
+        for bucket in [Bucket::Day, Bucket::Week, Bucket::Month] {
+            let report = index.report(&FunnelQuery {
+                bucket,
+                ..FunnelQuery::default()
+            });
+            assert_eq!(report.total, 3);
+            assert_eq!(report.trend.values().map(|b| b.leads).sum::<u64>(), 3);
+        }
     }
 }

@@ -54,6 +54,22 @@ pub(crate) fn nfkc_cow(input: &str) -> Cow<'_, str> {
     }
 }
 
+/// `Debug` of a personal value type: its name and the length of the value, never the value
+/// (a `Debug` of a request or a lead's identity must not leak it into logs).
+macro_rules! redacted_debug {
+    ($t:ident) => {
+        impl fmt::Debug for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(
+                    f,
+                    concat!(stringify!($t), "(<{} characters>)"),
+                    self.0.len()
+                )
+            }
+        }
+    };
+}
+
 fn phone_digits(input: &str, field: &str) -> Result<(bool, String)> {
     let s = nfkc_cow(input.trim());
     let mut plus = false;
@@ -84,9 +100,11 @@ fn phone_digits(input: &str, field: &str) -> Result<(bool, String)> {
 }
 
 /// A mainland China mobile number: 11 digits starting `1[3-9]`, stored without prefix.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct MobileNumber(String);
+
+redacted_debug!(MobileNumber);
 
 impl MobileNumber {
     /// Parse a mobile as typed: full-width digits, `+86`, `0086` or `86` prefixes, spaces,
@@ -166,9 +184,11 @@ impl From<MobileNumber> for String {
 }
 
 /// Any other phone (landline, foreign mobile) in E.164: `+` and 8–15 digits.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Phone(String);
+
+redacted_debug!(Phone);
 
 impl Phone {
     /// Parse a phone: international forms (`+44 20 7946 0958`, `0044…`) and domestic mainland
@@ -242,9 +262,11 @@ impl From<Phone> for String {
 }
 
 /// An email address, trimmed, NFKC-normalised and lower-cased.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Email(String);
+
+redacted_debug!(Email);
 
 impl Email {
     /// Parse an email.
@@ -347,9 +369,11 @@ fn id_token<'a>(input: &'a str, field: &str, min: usize) -> Result<&'a str> {
 }
 
 /// A WeCom (企业微信) external user id: 1–64 characters of `[A-Za-z0-9_-]`, case-sensitive.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct WeComId(String);
+
+redacted_debug!(WeComId);
 
 impl WeComId {
     /// Parse a WeCom external user id.
@@ -396,12 +420,7 @@ impl From<WeComId> for String {
 #[serde(try_from = "String", into = "String")]
 pub struct IdDocument(String);
 
-impl fmt::Debug for IdDocument {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Never the number itself (a Debug of a request must not leak it into logs).
-        write!(f, "IdDocument(<{} characters>)", self.0.len())
-    }
-}
+redacted_debug!(IdDocument);
 
 /// `s` NFKC-normalised, without spaces, dashes and dots, upper-cased.
 fn compact_code(input: &str) -> String {
@@ -490,9 +509,11 @@ impl From<IdDocument> for String {
 }
 
 /// A WeChat unionid or openid: 10–64 characters of `[A-Za-z0-9_-]`, case-sensitive.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct WeChatId(String);
+
+redacted_debug!(WeChatId);
 
 impl WeChatId {
     /// Parse a unionid or openid, naming `field` (`wechat_unionid`, `wechat_openid`) in the
@@ -513,9 +534,11 @@ impl WeChatId {
 /// A company registration code (unified social credit code 统一社会信用代码, business
 /// registration number): NFKC-normalised, spaces and dashes removed, upper-cased, 8–30
 /// letters and digits.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct CompanyCode(String);
+
+redacted_debug!(CompanyCode);
 
 impl CompanyCode {
     /// Parse a registration code.

@@ -125,6 +125,22 @@ impl Entity for MembershipProgram {
     }
 }
 
+/// The most days a program's `lock_days`, `expiry_days` and `level_window_days` may count:
+/// 100 years.
+pub const MAX_PROGRAM_DAYS: u32 = 36_525;
+
+/// Refuse a day count of a program beyond [`MAX_PROGRAM_DAYS`] (dates computed from it would
+/// leave the calendar's range).
+fn check_days(field: &str, days: u32) -> Result<()> {
+    if days > MAX_PROGRAM_DAYS {
+        return Err(CrmError::validation(
+            field,
+            format!("must be at most {MAX_PROGRAM_DAYS} days"),
+        ));
+    }
+    Ok(())
+}
+
 impl MembershipProgram {
     /// A typical program: 普通/银卡/金卡/钻石, 1 point per yuan, 7-day lock, 1-year expiry.
     pub fn example(id: ProgramId) -> MembershipProgram {
@@ -210,6 +226,11 @@ impl MembershipProgram {
                 "is below min_points",
             ));
         }
+        check_days("lock_days", self.lock_days)?;
+        if let Some(days) = self.expiry_days {
+            check_days("expiry_days", days)?;
+        }
+        check_days("level_window_days", self.level_window_days)?;
         if self.level_window_days == 0 {
             return Err(CrmError::validation(
                 "level_window_days",
@@ -409,14 +430,18 @@ impl PointsBook {
         self.pending.push(p);
     }
 
+    /// Set the unlock and expiry dates of the lots; a date past the calendar's end (a program
+    /// that skipped [`validate`](MembershipProgram::validate)) is none: never reached.
     fn timing(&mut self, program: &MembershipProgram) {
         for l in &mut self.lots {
-            l.unlock_at = l
-                .locked
-                .then(|| l.earned_at + Duration::days(i64::from(program.lock_days)));
-            l.expires_at = program
-                .expiry_days
-                .map(|d| l.earned_at + Duration::days(i64::from(d)));
+            let earned = l.earned_at;
+            let after = |days: u32| earned.checked_add_signed(Duration::days(days.into()));
+            l.unlock_at = if l.locked {
+                after(program.lock_days)
+            } else {
+                None
+            };
+            l.expires_at = program.expiry_days.and_then(after);
         }
     }
 
@@ -628,7 +653,9 @@ impl PointsBook {
     /// Unlocked points earned within the level window before `now` (still counting points
     /// redeemed since: the level rewards accumulation, not balance).
     pub fn window_points(&self, program: &MembershipProgram, now: DateTime<Utc>) -> u64 {
-        let from = now - Duration::days(i64::from(program.level_window_days));
+        let from = now
+            .checked_sub_signed(Duration::days(i64::from(program.level_window_days)))
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
         self.lots
             .iter()
             .filter(|l| !l.locked && l.earned_at > from && l.earned_at <= now)
@@ -1126,5 +1153,30 @@ impl Membership {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .remove(tenant);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Guards `PointsBook` given a program that skipped `validate` (day counts of `u32::MAX`,
+    /// about 11.7 million years): a date past the calendar's end is never reached — the lot
+    /// never unlocks nor expires, and the level window holds every earning — instead of
+    /// panicking in the date arithmetic.
+    #[test]
+    fn day_counts_past_the_calendar_are_never_reached() {
+        let mut p = MembershipProgram::example(ProgramId::new());
+        p.lock_days = u32::MAX;
+        p.expiry_days = Some(u32::MAX);
+        p.level_window_days = u32::MAX;
+        let (lead, now) = (LeadId::new(), Utc::now());
+        let mut book = PointsBook::default();
+        book.earn(&p, lead, 100, now, "order:1");
+        book.earn_with_lock(&p, lead, 50, now, "task:attend_event", false);
+        book.settle(&p, now + Duration::days(3650));
+        assert_eq!((book.available(), book.locked()), (50, 100));
+        assert_eq!(book.window_points(&p, now + Duration::days(3650)), 50);
+        assert_eq!(book.sum(), 0);
     }
 }

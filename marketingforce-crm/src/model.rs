@@ -579,8 +579,9 @@ impl Entity for Lead {
     }
 }
 
-/// Normalised identity values of a person (personal data; only ever stored sealed).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+/// Normalised identity values of a person (personal data; only ever stored sealed). `Debug`
+/// shows which values are present, never the values (the region aside).
+#[derive(Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 pub struct Identity {
     /// Person name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -630,6 +631,34 @@ pub struct Identity {
     /// Company registration code.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub company_code: Option<CompanyCode>,
+}
+
+/// `Some("***")` for a present personal value: what a `Debug` shows of it.
+pub(crate) fn hidden<T>(v: &Option<T>) -> Option<&'static str> {
+    v.as_ref().map(|_| "***")
+}
+
+impl fmt::Debug for Identity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Identity")
+            .field("name", &hidden(&self.name))
+            .field("mobile", &hidden(&self.mobile))
+            .field("phone", &hidden(&self.phone))
+            .field("email", &hidden(&self.email))
+            .field("wecom_id", &hidden(&self.wecom_id))
+            .field("company", &hidden(&self.company))
+            .field("given_name", &hidden(&self.given_name))
+            .field("family_name", &hidden(&self.family_name))
+            .field("date_of_birth", &hidden(&self.date_of_birth))
+            .field("id_document", &hidden(&self.id_document))
+            .field("postcode", &hidden(&self.postcode))
+            .field("address", &hidden(&self.address))
+            .field("region", &self.region)
+            .field("wechat_unionid", &hidden(&self.wechat_unionid))
+            .field("wechat_openid", &hidden(&self.wechat_openid))
+            .field("company_code", &hidden(&self.company_code))
+            .finish()
+    }
 }
 
 impl Identity {

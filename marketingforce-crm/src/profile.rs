@@ -473,18 +473,20 @@ impl ScoreState {
         }
     }
 
-    /// The score: decayed totals plus present-field rules, rounded and clamped.
+    /// The score: decayed totals plus present-field rules, rounded and clamped. Sums past the
+    /// `i64` range saturate (the score is clamped to `max_score` / `min_score` anyway).
     pub fn score(&self, identity: &IdentityPresence, cfg: &ScoringConfig) -> i64 {
         let accumulated: f64 = self.totals.values().sum();
-        let fields: i64 = cfg
+        let fields = cfg
             .rules
             .iter()
             .filter_map(|r| match &r.when {
                 ScoreTrigger::HasField { field } if has_field(identity, *field) => Some(r.points),
                 _ => None,
             })
-            .sum();
-        let raw = accumulated.round() as i64 + fields;
+            .fold(0i64, i64::saturating_add);
+        // `as` saturates a float out of the `i64` range.
+        let raw = (accumulated.round() as i64).saturating_add(fields);
         raw.clamp(cfg.min_score, cfg.max_score)
     }
 }

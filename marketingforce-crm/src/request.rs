@@ -30,6 +30,8 @@
 //! assert_eq!(e.field(), Some("id_document"));
 //! ```
 
+use std::fmt;
+
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -39,7 +41,7 @@ use crate::identity::{
     clean_address, clean_name, nfkc_cow, parse_dob, parse_postcode, CompanyCode, Email, IdDocument,
     MobileNumber, Phone, WeChatId, WeComId,
 };
-use crate::model::{Domain, Identity, Source};
+use crate::model::{hidden, Domain, Identity, Source};
 
 /// A consent given at capture.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -52,7 +54,8 @@ pub struct ConsentInput {
 
 /// One lead as captured from a source, before normalisation. Unknown fields are refused when
 /// deserialising (a misspelt `"mobil"` is an error naming it, not a lead without a mobile).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+/// `Debug` shows which personal values are present, never the values.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CaptureRequest {
     /// Where it came from.
@@ -129,6 +132,36 @@ pub struct CaptureRequest {
         deserialize_with = "marketingforce_core::time::deserialize_utc_opt"
     )]
     pub captured_at: Option<DateTime<Utc>>,
+}
+
+impl fmt::Debug for CaptureRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CaptureRequest")
+            .field("source", &self.source)
+            .field("campaign", &self.campaign)
+            .field("platform", &self.platform)
+            .field("domain", &self.domain)
+            .field("name", &hidden(&self.name))
+            .field("mobile", &hidden(&self.mobile))
+            .field("phone", &hidden(&self.phone))
+            .field("email", &hidden(&self.email))
+            .field("wecom_id", &hidden(&self.wecom_id))
+            .field("company", &hidden(&self.company))
+            .field("region", &self.region)
+            .field("given_name", &hidden(&self.given_name))
+            .field("family_name", &hidden(&self.family_name))
+            .field("date_of_birth", &hidden(&self.date_of_birth))
+            .field("id_document", &hidden(&self.id_document))
+            .field("postcode", &hidden(&self.postcode))
+            .field("address", &hidden(&self.address))
+            .field("wechat_unionid", &hidden(&self.wechat_unionid))
+            .field("wechat_openid", &hidden(&self.wechat_openid))
+            .field("company_code", &hidden(&self.company_code))
+            .field("product_interest", &self.product_interest)
+            .field("consent", &self.consent)
+            .field("captured_at", &self.captured_at)
+            .finish()
+    }
 }
 
 fn present(v: &Option<String>) -> Option<&str> {
@@ -487,8 +520,9 @@ pub struct NormalisedCapture {
 }
 
 /// An inquiry handed over by T Cloud (the content product) to True Client: the capture
-/// interface the content crate calls. Dedupe runs on hand-off like on any capture.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+/// interface the content crate calls. Dedupe runs on hand-off like on any capture. `Debug`
+/// shows which personal values are present, never the values.
+#[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 pub struct Inquiry {
     /// The campaign the content belonged to.
     pub campaign: String,
@@ -531,6 +565,25 @@ pub struct Inquiry {
     pub received_at: Option<DateTime<Utc>>,
 }
 
+impl fmt::Debug for Inquiry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Inquiry")
+            .field("campaign", &self.campaign)
+            .field("content_id", &self.content_id)
+            .field("platform", &self.platform)
+            .field("name", &hidden(&self.name))
+            .field("mobile", &hidden(&self.mobile))
+            .field("email", &hidden(&self.email))
+            .field("wecom_id", &hidden(&self.wecom_id))
+            .field("company", &hidden(&self.company))
+            .field("region", &self.region)
+            .field("product_interest", &self.product_interest)
+            .field("consent", &self.consent)
+            .field("received_at", &self.received_at)
+            .finish()
+    }
+}
+
 impl From<Inquiry> for CaptureRequest {
     fn from(i: Inquiry) -> CaptureRequest {
         CaptureRequest {
@@ -567,5 +620,95 @@ mod unknown_field_tests {
         .to_string();
         assert!(e.contains("mobil"), "{e}");
         assert!(!e.contains("13812345678"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod debug_tests {
+    use super::*;
+    use crate::ids::LeadId;
+    use crate::model::{ContactPii, Contribution};
+
+    /// The personal values of the capture below, in every form they may take.
+    const PERSONAL: &[&str] = &[
+        "张伟",
+        "13812345678",
+        "68881234",
+        "zhang.wei",
+        "wmAbCdEf123",
+        "伟",
+        "1990-05-17",
+        "11010519491231002",
+        "200120",
+        "世纪大道",
+        "oUnion1234567890",
+        "oOpen12345678901",
+        "某某机械",
+        "91310000MA1K",
+    ];
+
+    #[test]
+    fn debug_of_requests_and_identities_shows_no_personal_data() {
+        let request = CaptureRequest::new(Source::OwnSite)
+            .name("张伟")
+            .mobile("138 1234 5678")
+            .phone("021-6888 1234")
+            .email("Zhang.Wei@example.com")
+            .wecom_id("wmAbCdEf123")
+            .given_name("伟")
+            .family_name("张")
+            .date_of_birth("1990-05-17")
+            .id_document("11010519491231002X")
+            .postcode("200120")
+            .address("浦东新区世纪大道100号")
+            .wechat_unionid("oUnion1234567890")
+            .wechat_openid("oOpen12345678901")
+            .company("上海某某机械有限公司")
+            .company_code("91310000MA1K00000X")
+            .region("上海");
+        let normalised = request.normalise().unwrap();
+        let identity = normalised.identity.clone();
+        let inquiry = Inquiry {
+            campaign: "2026-expo".into(),
+            name: Some("张伟".into()),
+            mobile: Some("13812345678".into()),
+            email: Some("zhang.wei@example.com".into()),
+            wecom_id: Some("wmAbCdEf123".into()),
+            company: Some("上海某某机械有限公司".into()),
+            ..Inquiry::default()
+        };
+        let pii = ContactPii {
+            contributions: vec![Contribution {
+                origin: LeadId::new(),
+                source: Source::OwnSite,
+                at: Utc::now(),
+                identity: identity.clone(),
+            }],
+        };
+        let golden = crate::survivorship::GoldenIdentity::from_contributions(
+            &pii.contributions,
+            &crate::survivorship::SurvivorshipConfig::default(),
+        );
+        assert_eq!(golden.name.as_deref(), Some("张伟"));
+        let shown = [
+            format!("{golden:?}"),
+            format!("{request:?}"),
+            format!("{normalised:?}"),
+            format!("{identity:?}"),
+            format!("{inquiry:?}"),
+            format!("{pii:?}"),
+            format!("{:?}", (&identity.mobile, &identity.phone, &identity.email)),
+            format!("{:?}", (&identity.wecom_id, &identity.wechat_openid)),
+        ];
+        for text in &shown {
+            for value in PERSONAL {
+                assert!(!text.contains(value), "{value} shown in {text}");
+            }
+            assert!(
+                text.contains("***") || text.contains("characters"),
+                "{text}"
+            );
+        }
+        assert!(shown[1].contains("上海"), "the region stays: {}", shown[1]);
     }
 }

@@ -125,6 +125,10 @@ impl Entity for SopTemplate {
     }
 }
 
+/// The longest a step may be due after its trigger, or escalate after its due time: one year
+/// (366 days) in hours.
+pub const MAX_STEP_HOURS: i64 = 24 * 366;
+
 impl SopTemplate {
     /// Check the template.
     ///
@@ -144,10 +148,18 @@ impl SopTemplate {
                     "must not be blank",
                 ));
             }
-            if !(0..=24 * 366).contains(&s.offset_hours) {
+            if !(0..=MAX_STEP_HOURS).contains(&s.offset_hours) {
                 return Err(CrmError::validation(
                     format!("steps[{i}].offset_hours"),
                     "must be 0 to one year",
+                ));
+            }
+            if s.escalate_after_hours
+                .is_some_and(|h| i64::from(h) > MAX_STEP_HOURS)
+            {
+                return Err(CrmError::validation(
+                    format!("steps[{i}].escalate_after_hours"),
+                    "must be at most one year",
                 ));
             }
             if i > 0 && self.steps[i - 1].offset_hours > s.offset_hours {
@@ -474,29 +486,40 @@ impl Sops {
             .require(tenant, &template.to_string())
             .await?
             .value;
-        let tasks: Vec<SopTask> = t
-            .steps
-            .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                let due = trigger_at + Duration::hours(s.offset_hours);
-                SopTask {
-                    id: TaskId::generate(self.ids.as_ref()),
-                    sop: t.id,
-                    step: i,
-                    subject: Subject::Lead(*lead),
-                    assignee: *assignee,
-                    title: s.title.clone(),
-                    due_at: due,
-                    remind_at: due - Duration::minutes(i64::from(s.remind_before_minutes)),
-                    escalate_at: s
-                        .escalate_after_hours
-                        .map(|h| due + Duration::hours(i64::from(h))),
-                    status: TaskStatus::Open,
-                    escalated_to: None,
-                }
-            })
-            .collect();
+        // The template was validated when saved, but may have been stored before `validate`
+        // bounded every time of a step: the dates are checked again.
+        let out_of_range = |i: usize, f: &str| {
+            CrmError::validation(format!("steps[{i}].{f}"), "puts the step past the calendar")
+        };
+        let mut tasks = Vec::with_capacity(t.steps.len());
+        for (i, s) in t.steps.iter().enumerate() {
+            let due = trigger_at
+                .checked_add_signed(Duration::hours(s.offset_hours))
+                .ok_or_else(|| out_of_range(i, "offset_hours"))?;
+            let remind_at = due
+                .checked_sub_signed(Duration::minutes(i64::from(s.remind_before_minutes)))
+                .ok_or_else(|| out_of_range(i, "remind_before_minutes"))?;
+            let escalate_at = match s.escalate_after_hours {
+                Some(h) => Some(
+                    due.checked_add_signed(Duration::hours(i64::from(h)))
+                        .ok_or_else(|| out_of_range(i, "escalate_after_hours"))?,
+                ),
+                None => None,
+            };
+            tasks.push(SopTask {
+                id: TaskId::generate(self.ids.as_ref()),
+                sop: t.id,
+                step: i,
+                subject: Subject::Lead(*lead),
+                assignee: *assignee,
+                title: s.title.clone(),
+                due_at: due,
+                remind_at,
+                escalate_at,
+                status: TaskStatus::Open,
+                escalated_to: None,
+            });
+        }
         Ok(tasks)
     }
 
@@ -542,7 +565,7 @@ impl Sops {
             ));
         }
         for (i, m) in sop.messages.iter().enumerate() {
-            if !(0..=24 * 366).contains(&m.offset_hours) {
+            if !(0..=MAX_STEP_HOURS).contains(&m.offset_hours) {
                 return Err(CrmError::validation(
                     format!("messages[{i}].offset_hours"),
                     "must be 0 to one year",

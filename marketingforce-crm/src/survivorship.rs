@@ -23,6 +23,7 @@
 //! ```
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
@@ -30,7 +31,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{CrmError, Result};
 use crate::identity::{Email, MobileNumber, Phone, WeComId};
-use crate::model::{Contribution, Source};
+use crate::model::{hidden, Contribution, Source};
 
 /// How the golden value of a field is chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -169,8 +170,9 @@ pub fn pick<'a>(
     (golden, all)
 }
 
-/// The golden identity of a lead, with every other value kept.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+/// The golden identity of a lead, with every other value kept. `Debug` shows which values
+/// are present and how many alternates each field has, never the values.
+#[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 pub struct GoldenIdentity {
     /// Person name.
     pub name: Option<String>,
@@ -186,6 +188,22 @@ pub struct GoldenIdentity {
     pub company: Option<String>,
     /// Other values seen per field, not chosen.
     pub alternates: BTreeMap<Field, Vec<String>>,
+}
+
+impl fmt::Debug for GoldenIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let alternates: BTreeMap<&Field, usize> =
+            self.alternates.iter().map(|(k, v)| (k, v.len())).collect();
+        f.debug_struct("GoldenIdentity")
+            .field("name", &hidden(&self.name))
+            .field("mobile", &hidden(&self.mobile))
+            .field("phone", &hidden(&self.phone))
+            .field("email", &hidden(&self.email))
+            .field("wecom_id", &hidden(&self.wecom_id))
+            .field("company", &hidden(&self.company))
+            .field("alternates", &alternates)
+            .finish()
+    }
 }
 
 impl GoldenIdentity {

@@ -118,3 +118,151 @@ fn earning_past_the_points_range_is_a_validation_error() {
         assert_eq!(balance.locked, 10_000_000_000_000_000_000);
     });
 }
+
+/// Guards `SopTemplate::validate` (through `Sops::save_template` and `Sops::start`): a step's
+/// `escalate_after_hours` beyond a year (here `u32::MAX` hours, about 490,000 years) is
+/// refused as a validation error naming `steps[0].escalate_after_hours`, instead of being
+/// saved and then panicking in the date arithmetic when the template is started.
+#[test]
+fn an_sop_escalation_out_of_range_is_a_validation_error() {
+    use marketingforce_crm::sop::{SopKind, SopStep, SopTemplate, StepAction, Trigger};
+    run(async {
+        let env = Env::new(CrmConfig::default());
+        let sops = Sops::new(&env.core());
+        let t = SopTemplate {
+            id: SopId::new(),
+            name: "新线索跟进".into(),
+            kind: SopKind::Customer,
+            trigger: Trigger::Assigned,
+            steps: vec![SopStep {
+                title: "首次电话".into(),
+                offset_hours: 2,
+                action: StepAction::Call,
+                remind_before_minutes: 30,
+                escalate_after_hours: Some(u32::MAX),
+            }],
+        };
+        assert_eq!(
+            t.validate().unwrap_err().field(),
+            Some("steps[0].escalate_after_hours")
+        );
+        let e = sops.save_template(&env.tenant, &t).await.unwrap_err();
+        assert_eq!(e.field(), Some("steps[0].escalate_after_hours"), "{e}");
+    });
+}
+
+/// Guards `MembershipProgram::validate` (through `Membership::save_program` and every points
+/// command): `lock_days`, `expiry_days` and `level_window_days` beyond the supported range
+/// (here `u32::MAX` days, about 11.7 million years) are refused as validation errors naming
+/// the field, instead of being saved and then panicking in the date arithmetic of the first
+/// earning.
+#[test]
+fn membership_day_counts_out_of_range_are_validation_errors() {
+    run(async {
+        let env = Env::new(CrmConfig::default());
+        let t = &env.tenant;
+        let m = Membership::new(&env.core());
+        type Set = fn(&mut MembershipProgram);
+        let cases: [(&str, Set); 3] = [
+            ("lock_days", |p| p.lock_days = u32::MAX),
+            ("expiry_days", |p| p.expiry_days = Some(u32::MAX)),
+            ("level_window_days", |p| p.level_window_days = u32::MAX),
+        ];
+        for (field, set) in cases {
+            let mut p = MembershipProgram::example(ProgramId::new());
+            set(&mut p);
+            assert_eq!(p.validate().unwrap_err().field(), Some(field));
+            let e = m.save_program(t, &p).await.unwrap_err();
+            assert_eq!(e.field(), Some(field), "{e}");
+        }
+    });
+}
+
+/// Guards `ScoreState::score` (through `Crm::capture`): scoring rules whose points add up past
+/// the `i64` range (two present-field rules of `i64::MAX` points each) give the configured
+/// `max_score`, instead of panicking (or, in release builds, wrapping to a negative score) when
+/// the points are summed.
+#[test]
+fn scoring_points_past_the_integer_range_saturate_at_max_score() {
+    use marketingforce_crm::model::Source;
+    use marketingforce_crm::profile::ScoreTrigger;
+    use marketingforce_crm::request::CaptureRequest;
+    use marketingforce_crm::survivorship::Field;
+    run(async {
+        let mut cfg = CrmConfig::default();
+        for rule in &mut cfg.scoring.rules {
+            if matches!(
+                rule.when,
+                ScoreTrigger::HasField {
+                    field: Field::Mobile | Field::Company
+                }
+            ) {
+                rule.points = i64::MAX;
+            }
+        }
+        let env = Env::new(cfg);
+        let lead = env
+            .crm
+            .capture(
+                &env.tenant,
+                CaptureRequest::new(Source::OwnSite)
+                    .mobile("13800000001")
+                    .company("某某机械有限公司"),
+                &IdempotencyKey::from_static("score-huge"),
+            )
+            .await
+            .unwrap()
+            .lead();
+        let l = env.crm.lead(&env.tenant, &lead).await.unwrap();
+        assert_eq!(l.score, CrmConfig::default().scoring.max_score);
+    });
+}
+
+/// Guards `Sops::start` over a template stored without validation (before `validate` bounded
+/// `escalate_after_hours`, or written to the store directly): an escalation time past the
+/// calendar's end is a validation error naming `steps[0].escalate_after_hours`, instead of a
+/// panic in the date arithmetic; nothing is written.
+#[test]
+fn a_stored_sop_escalation_out_of_range_is_a_validation_error() {
+    use marketingforce_core::storage::Collection;
+    use marketingforce_core::time::Clock;
+    use marketingforce_crm::sop::{SopKind, SopStep, SopTask, SopTemplate, StepAction, Trigger};
+    run(async {
+        let env = Env::new(CrmConfig::default());
+        let sops = Sops::new(&env.core());
+        let t = SopTemplate {
+            id: SopId::new(),
+            name: "新线索跟进".into(),
+            kind: SopKind::Customer,
+            trigger: Trigger::Assigned,
+            steps: vec![SopStep {
+                title: "首次电话".into(),
+                offset_hours: 2,
+                action: StepAction::Call,
+                remind_before_minutes: 30,
+                escalate_after_hours: Some(u32::MAX),
+            }],
+        };
+        Collection::<SopTemplate>::new(env.store.clone())
+            .upsert(&env.tenant, &t)
+            .await
+            .unwrap();
+        let e = sops
+            .start(
+                &env.tenant,
+                &t.id,
+                &LeadId::new(),
+                &UserId::new(),
+                env.clock.now(),
+                &IdempotencyKey::from_static("sop-huge"),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(e.field(), Some("steps[0].escalate_after_hours"), "{e}");
+        let tasks = Collection::<SopTask>::new(env.store.clone())
+            .list_all(&env.tenant)
+            .await
+            .unwrap();
+        assert!(tasks.is_empty());
+    });
+}

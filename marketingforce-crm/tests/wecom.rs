@@ -28,8 +28,8 @@ use marketingforce_crm::profile::{BehaviourKind, Condition, TagRule};
 use marketingforce_crm::request::CaptureRequest;
 use marketingforce_crm::staff::{Role, Staff};
 use marketingforce_crm::wecom::{
-    CallbackOutcome, ChannelCode, ChannelCodeRequest, ContactChange, OwnerResult, StaticDirectory,
-    WeCom, WeComApp, WeComClient, WeComConfig,
+    CallbackOutcome, ChannelCode, ChannelCodeRequest, ContactChange, ExternalUserId, OwnerResult,
+    StaticDirectory, WeCom, WeComApp, WeComClient, WeComConfig,
 };
 use marketingforce_crm::{Crm, CrmConfig, CrmError};
 
@@ -707,6 +707,32 @@ async fn refusals_are_typed_and_recordings_hold_no_secret_or_personal_data() {
         text.contains("wmC1AAAA"),
         "ids stay so the recording replays"
     );
+}
+
+/// Guards `WeComClient` (through `WeCom::contact`): an answer that does not decode is a
+/// serialization error naming the API and where decoding failed, without quoting the answer,
+/// which holds the contact's personal data.
+#[tokio::test]
+async fn a_malformed_answer_is_reported_without_its_personal_data() {
+    let r = rig(&["wecom/malformed_contact.jsonl"]).await;
+    let e = r
+        .wecom
+        .contact(&ExternalUserId("wmC1AAAA".into()))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            CrmError::Core(marketingforce_core::Error::Serialization { .. })
+        ),
+        "{e}"
+    );
+    let shown = format!("{e} {e:?}");
+    assert!(shown.contains("externalcontact/get"), "{shown}");
+    for leaked in ["wmC1AAAA", "张伟", "上海某某机械", "13812345678"] {
+        assert!(!shown.contains(leaked), "{leaked} shown: {shown}");
+    }
+    r.fake.assert_played();
 }
 
 #[tokio::test]

@@ -419,6 +419,57 @@ fn visibility_masking_and_access_log() {
     });
 }
 
+/// Guards `Crm::upsert_staff`: a staff member whose record the store refused (nothing was
+/// written) does not keep the seat it was given for it, so the seat is still free for the next
+/// member. A commit whose outcome is unknown keeps it (the member may be stored).
+#[test]
+fn a_staff_member_the_store_refused_holds_no_seat() {
+    use marketingforce_core::storage::{Fault, FaultPlan, FaultyStore, MemoryStore, Store};
+    run(async {
+        let memory: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let faulty = Arc::new(FaultyStore::new(memory, FaultPlan::new(1)));
+        let env = Env::on(faulty.clone(), CrmConfig::default());
+        let crm = Crm::builder(
+            &marketingforce_core::env::Env::builder(faulty.clone())
+                .keys(env.keys.clone())
+                .build(),
+        )
+        .seats(Arc::new(FixedSeats::new(2)))
+        .build()
+        .unwrap();
+        let t = &env.tenant;
+        let staff = |name: &str| {
+            Staff::new(
+                UserId::new(),
+                *t,
+                name,
+                Role::Salesperson,
+                1,
+                env.clock.now(),
+            )
+        };
+        // Refused: nothing stored, so no seat kept.
+        let refused = staff("a");
+        faulty.script_matching(Fault::ErrorBeforeCommit, "crm.staff");
+        assert!(crm.upsert_staff(t, refused.clone()).await.is_err());
+        assert!(matches!(
+            crm.staff(t, &refused.id).await,
+            Err(CrmError::UnknownStaff(_))
+        ));
+        // Answer lost: stored after all, so its seat stays taken.
+        let lost = staff("b");
+        faulty.script_matching(Fault::ErrorAfterCommit, "crm.staff");
+        assert!(crm.upsert_staff(t, lost.clone()).await.is_err());
+        assert!(crm.staff(t, &lost.id).await.unwrap().active);
+        // One seat left, for the next member.
+        let c = staff("c");
+        crm.upsert_staff(t, c.clone()).await.unwrap();
+        assert!(crm.staff(t, &c.id).await.unwrap().active);
+        let e = crm.upsert_staff(t, staff("d")).await.unwrap_err();
+        assert!(matches!(e, CrmError::SeatLimitReached { .. }), "{e}");
+    });
+}
+
 #[test]
 fn seats_limit_staff_accounts() {
     run(async {

@@ -53,15 +53,20 @@ pub mod estimate;
 pub mod eval;
 pub mod weights;
 
+use std::fmt;
+
 use chrono::{Datelike, NaiveDate};
 
 use crate::identity::{company_key, person_key};
+use crate::model::hidden;
 
 pub use compare::{Field, FIELDS};
 
 /// One record as the matcher sees it: normalised keys of the names and address, and the blind
 /// indexes (keyed MACs) of the identifiers. Build it with the setters, which normalise.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// `Debug` shows which values are present (and how many address tokens), never the values
+/// (the region aside).
+#[derive(Clone, Default, PartialEq)]
 pub struct Record {
     /// [`person_key`] of the given name.
     pub given: Option<Box<str>>,
@@ -101,6 +106,26 @@ fn key(s: &str) -> Option<Box<str>> {
 /// Whether a character is a CJK Unified Ideograph.
 pub(crate) fn is_cjk(c: char) -> bool {
     ('\u{4e00}'..='\u{9fff}').contains(&c)
+}
+
+impl fmt::Debug for Record {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Record")
+            .field("given", &hidden(&self.given))
+            .field("family", &hidden(&self.family))
+            .field("full_name", &hidden(&self.full_name))
+            .field("dob", &hidden(&self.dob))
+            .field("postcode", &hidden(&self.postcode))
+            .field("address", &self.address.as_ref().map(|a| a.len()))
+            .field("region", &self.region)
+            .field("company", &hidden(&self.company))
+            .field("mobile", &hidden(&self.mobile))
+            .field("email", &hidden(&self.email))
+            .field("id_document", &hidden(&self.id_document))
+            .field("wechat", &hidden(&self.wechat))
+            .field("company_code", &hidden(&self.company_code))
+            .finish()
+    }
 }
 
 impl Record {
@@ -300,6 +325,26 @@ mod tests {
                 "浦东".into()
             ] as Vec<Box<str>>
         );
+    }
+
+    /// Guards `Record`'s `Debug`: the name keys, date of birth, postcode and company key of
+    /// a person are personal data, shown only as present.
+    #[test]
+    fn debug_of_a_record_shows_no_personal_data() {
+        let r = Record::new()
+            .given("Lachlan")
+            .family("Reid")
+            .full_name("张伟")
+            .dob_ymd(1990, 5, 17)
+            .postcode("2600")
+            .address("12 Smith St, Canberra")
+            .region("上海")
+            .company("上海某某机械有限公司");
+        let shown = format!("{r:?}");
+        for value in ["lachlan", "reid", "张伟", "1990", "2600", "某某机械"] {
+            assert!(!shown.contains(value), "{value} shown in {shown}");
+        }
+        assert!(shown.contains("***"), "{shown}");
     }
 
     #[test]

@@ -5,7 +5,7 @@ use chrono::Duration;
 use marketingforce_core::storage::{Batch, Expect};
 use marketingforce_core::telemetry::operation;
 use marketingforce_core::tenant::TenantId;
-use marketingforce_core::IdempotencyKey;
+use marketingforce_core::{Classify, ErrorKind, IdempotencyKey};
 use serde::{Deserialize, Serialize};
 
 use super::catch_up::Facts;
@@ -53,7 +53,8 @@ pub struct SweepReport {
 
 impl Crm {
     /// Add or update a staff member. Activating a member takes a seat from the
-    /// [`SeatGate`](crate::seats::SeatGate).
+    /// [`SeatGate`](crate::seats::SeatGate); a member the store then refused (nothing written)
+    /// gives back the seat it did not hold before.
     ///
     /// # Errors
     /// A validation error on the record, [`CrmError::SeatLimitReached`], storage errors.
@@ -68,14 +69,34 @@ impl Crm {
             }
             .into());
         }
-        if staff.active {
-            self.seats.assign(tenant, &staff.id).await?;
+        if !staff.active {
+            return self.store_staff(tenant, &staff).await;
         }
+        // Whether the member already held a seat (when that cannot be read: assume so, so as
+        // never to release a seat in use).
+        let held = match self.staff(tenant, &staff.id).await {
+            Ok(s) => s.active,
+            Err(CrmError::UnknownStaff(_)) => false,
+            Err(_) => true,
+        };
+        self.seats.assign(tenant, &staff.id).await?;
+        let stored = self.store_staff(tenant, &staff).await;
+        if let Err(e) = &stored {
+            if !held && e.kind() != ErrorKind::OutcomeUnknown {
+                // The store's error is the answer; a gate that cannot release keeps the seat.
+                let _ = self.seats.release(tenant, &staff.id).await;
+            }
+        }
+        stored
+    }
+
+    /// Write a staff member's record and put it in the tenant's state.
+    async fn store_staff(&self, tenant: &TenantId, staff: &Staff) -> Result<()> {
         self.retry_stale(|| async {
             let mut guard = self.state(tenant).await?;
             let st = guard.as_mut().ok_or(CrmError::UnknownStaff(staff.id))?;
             let mut batch = Batch::new();
-            batch.put_entity(tenant, &staff, Expect::Any)?;
+            batch.put_entity(tenant, staff, Expect::Any)?;
             st.stale = true;
             if let Written::Committed(position) = self
                 .commit_fenced(

@@ -68,6 +68,18 @@ fn excerpt(body: &[u8]) -> String {
     String::from_utf8_lossy(body).chars().take(200).collect()
 }
 
+/// Why an answer did not decode, without quoting it: answers hold the personal data of
+/// contacts, and serde's messages quote the values they refuse.
+fn undecodable(e: &serde_json::Error) -> String {
+    let what = match e.classify() {
+        serde_json::error::Category::Io => "unreadable",
+        serde_json::error::Category::Syntax => "not valid JSON",
+        serde_json::error::Category::Data => "a value of an unexpected type or form",
+        serde_json::error::Category::Eof => "cut short",
+    };
+    format!("{what} at line {} column {}", e.line(), e.column())
+}
+
 /// A corp's WeCom API, for one tenant.
 pub struct WeComClient {
     tenant: TenantId,
@@ -363,7 +375,7 @@ impl WeComClient {
                             return serde_json::from_slice(&bytes).map_err(|e| {
                                 marketingforce_core::Error::Serialization {
                                     what: format!("answer of {api} from {PLATFORM}"),
-                                    reason: format!("{e} (in {:?})", excerpt(&bytes)),
+                                    reason: undecodable(&e),
                                 }
                                 .into()
                             })
@@ -421,7 +433,7 @@ impl WeComClient {
             Err(e) => {
                 return Err(marketingforce_core::Error::Serialization {
                     what: format!("answer of {api} from {PLATFORM}"),
-                    reason: format!("{e} (in {:?})", excerpt(bytes)),
+                    reason: undecodable(&e),
                 }
                 .into())
             }
