@@ -341,7 +341,8 @@ impl FrameworkAgreement {
         let start = self.terms.end.succ_opt().unwrap_or(self.terms.end);
         let end = NaiveDate::from_ymd_opt(start.year() + 1, start.month(), start.day())
             .and_then(|d| d.pred_opt())
-            .unwrap_or(start + chrono::Duration::days(364));
+            .or_else(|| start.checked_add_days(chrono::Days::new(364)))
+            .unwrap_or(NaiveDate::MAX);
         AgreementTerms {
             start,
             end,

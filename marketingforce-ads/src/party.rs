@@ -579,8 +579,11 @@ pub fn review(
         reasons.push(RejectionReason::LicenceNumberInvalid { detail });
     }
     if let Some(expires_on) = dossier.licence.expires_on {
-        let min = today + chrono::Duration::days(i64::from(policy.licence_min_validity_days));
-        if expires_on < min {
+        // A horizon beyond the calendar is one no licence reaches.
+        let min = today.checked_add_days(chrono::Days::new(u64::from(
+            policy.licence_min_validity_days,
+        )));
+        if min.is_none_or(|min| expires_on < min) {
             reasons.push(RejectionReason::LicenceExpiring { expires_on });
         }
     }
@@ -692,11 +695,12 @@ fn uscc_check_char(first17: &str) -> std::result::Result<char, String> {
 /// `0-9A-HJ-NPQRTUWXY` whose last is the check character.
 ///
 /// # Errors
-/// What is wrong, in words.
+/// What is wrong, in words (never the code itself: it identifies its holder).
 pub fn check_uscc(code: &str) -> std::result::Result<(), String> {
     let code = code.trim();
-    if code.chars().count() != 18 {
-        return Err(format!("{code:?} is not 18 characters"));
+    let n = code.chars().count();
+    if n != 18 {
+        return Err(format!("has {n} characters, not 18"));
     }
     let (body, check) = code.split_at(17);
     let expected = uscc_check_char(body)?;

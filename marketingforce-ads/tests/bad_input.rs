@@ -843,3 +843,64 @@ fn platform_failures_are_typed_and_top_ups_resume() {
         assert!(matches!(&summary.ingested[0].1, IngestOutcome::Stored { flags } if flags.contains(&ReportFlag::Partial)));
     });
 }
+
+#[test]
+fn a_dossier_for_another_licence_is_refused_without_quoting_the_number() {
+    runtime().block_on(async {
+        let w = world().await;
+        let c = w.solution.clone();
+        let other = marketingforce_ads::party::uscc_with_check_digit("91440300MA5F99999").unwrap();
+        let mut d = dossier(&c);
+        d.licence.number = other.clone();
+        let err = w
+            .ops
+            .review_customer(&c.id, &d, "审核员", &IdempotencyKey::from_static("other"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.field(), Some("dossier.licence.number"), "{err}");
+        for shown in [err.to_string(), format!("{err:?}")] {
+            assert!(!shown.contains(&other), "{shown}");
+        }
+    });
+}
+
+#[test]
+fn a_malformed_licence_number_is_never_quoted_by_the_refusals() {
+    runtime().block_on(async {
+        let w = world().await;
+        let number = "91440300MA5F0000012"; // 19 characters
+        let c = w
+            .ops
+            .register_customer(
+                NewCustomer {
+                    name: "某零售公司".into(),
+                    kind: CustomerKind::DirectAdvertiser,
+                    industry: "retail".into(),
+                    licence_number: number.into(),
+                },
+                &IdempotencyKey::from_static("long-licence"),
+            )
+            .await
+            .unwrap();
+        let review = w
+            .ops
+            .review_customer(
+                &c.id,
+                &dossier(&c),
+                "审核员",
+                &IdempotencyKey::from_static("long-licence-review"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(review.outcome, ReviewOutcome::Rejected);
+        let err = w
+            .ops
+            .open_ad_account(&c.id, &w.p1.id, &IdempotencyKey::from_static("long-a"))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, AdsError::CustomerNotApproved { .. }), "{err}");
+        for shown in [err.to_string(), format!("{err:?}")] {
+            assert!(!shown.contains(number), "{shown}");
+        }
+    });
+}

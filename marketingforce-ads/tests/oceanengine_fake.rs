@@ -828,3 +828,19 @@ async fn ad_ops_on_ocean_engine_never_records_a_retried_pull_twice() {
         IngestOutcome::Duplicate
     );
 }
+
+#[tokio::test]
+async fn a_report_of_the_calendar_s_last_days_is_never_final_before_it_ends() {
+    let r = rig().await;
+    let p = r.platform(ApiModel::CampaignAd, |c| c.final_after_hours = 24 * 31);
+    r.fake.issue_auth_code("code-1");
+    p.exchange_code(&Secret::new("code-1")).await.unwrap();
+    // A day without delivery (no rows), whose finality delay runs past the calendar's end.
+    let date = chrono::NaiveDate::MAX.pred_opt().unwrap();
+    let report = p
+        .level_report(ADV, date, ReportLevel::Campaign)
+        .await
+        .unwrap();
+    assert!(report.rows.is_empty());
+    assert!(!report.complete);
+}

@@ -376,7 +376,9 @@ impl Calc<'_> {
 /// accounts not in the input, outside the month, twice for one account-day or in another
 /// currency; spend by a customer without terms ([`AdsError::NoAgreement`]) or on a platform
 /// without terms ([`AdsError::NoPlatformAgreement`]); spend exceeding what was topped up
-/// ([`AdsError::SpendExceedsFunds`]).
+/// ([`AdsError::SpendExceedsFunds`]); credit or payment terms whose due date lies beyond the
+/// calendar (`customers[<id>].credit_terms_days`,
+/// `platforms[<id>].settlement_terms.monthly.pay_within_days`).
 pub fn plan(
     input: &SettlementInput,
     engine: &LedgerEngine,
@@ -969,17 +971,19 @@ pub fn plan(
         .map(|(c, inv)| {
             let days = input.customers.get(c).map_or(0, |t| t.credit_terms_days);
             let issued_on = month.last_day();
-            CustomerInvoice {
+            Ok(CustomerInvoice {
                 customer: *c,
                 month,
                 issued_on,
-                due_on: issued_on + chrono::Duration::days(i64::from(days)),
+                due_on: due_after(issued_on, days, || {
+                    format!("customers[{c}].credit_terms_days")
+                })?,
                 lines: inv.iter().map(|(p, x)| (*p, calc.m(*x))).collect(),
                 amount: calc.m(inv.iter().map(|(_, x)| x).sum()),
                 deposit_applied: calc.m(deposits_applied.get(c).copied().unwrap_or(0)),
-            }
+            })
         })
-        .collect();
+        .collect::<Result<Vec<_>>>()?;
     let platform_invoices = platform_spend
         .iter()
         .map(|(p, spend)| {
@@ -992,12 +996,14 @@ pub fn plan(
             let (payable, due_on, prepaid) = match terms {
                 Some(SettlementTerms::Monthly { pay_within_days }) => (
                     spend - netted,
-                    Some(month.last_day() + chrono::Duration::days(i64::from(pay_within_days))),
+                    Some(due_after(month.last_day(), pay_within_days, || {
+                        format!("platforms[{p}].settlement_terms.monthly.pay_within_days")
+                    })?),
                     false,
                 ),
                 _ => (0, None, true),
             };
-            PlatformInvoice {
+            Ok(PlatformInvoice {
                 platform: *p,
                 month,
                 spend: calc.m(*spend),
@@ -1005,9 +1011,9 @@ pub fn plan(
                 payable: calc.m(payable),
                 due_on,
                 prepaid,
-            }
+            })
         })
-        .collect();
+        .collect::<Result<Vec<_>>>()?;
     Ok(SettlementPlan {
         statement: SettlementStatement {
             month,
@@ -1019,6 +1025,13 @@ pub fn plan(
         },
         transfers,
     })
+}
+
+/// The day `days` days after `day`, or a validation error on the terms `field` names when it
+/// lies beyond the calendar.
+fn due_after(day: NaiveDate, days: u32, field: impl FnOnce() -> String) -> Result<NaiveDate> {
+    day.checked_add_days(chrono::Days::new(u64::from(days)))
+        .ok_or_else(|| AdsError::validation(field(), "the due date lies beyond the calendar"))
 }
 
 /// What settlement already posted for the month: per key, the sum and the number of transfers.

@@ -188,6 +188,14 @@ fn issued(data: &Value) -> Result<Issued> {
     })
 }
 
+/// `now` plus a lifetime of `secs` seconds the platform stated in `field`, or a validation error
+/// on `field` when the instant lies beyond the calendar.
+fn expiry(now: DateTime<Utc>, secs: i64, field: &str) -> Result<DateTime<Utc>> {
+    chrono::Duration::try_seconds(secs)
+        .and_then(|lifetime| now.checked_add_signed(lifetime))
+        .ok_or_else(|| Error::validation(field, "the lifetime lies beyond the supported dates"))
+}
+
 impl Tokens {
     pub(crate) fn new(
         store: Arc<dyn marketingforce_core::storage::Store>,
@@ -335,8 +343,12 @@ impl Tokens {
             app_id: self.app_id.clone(),
             access_token: issued.access_token,
             refresh_token: issued.refresh_token,
-            access_expires_at: now + chrono::Duration::seconds(issued.expires_in),
-            refresh_expires_at: now + chrono::Duration::seconds(issued.refresh_expires_in),
+            access_expires_at: expiry(now, issued.expires_in, "data.expires_in")?,
+            refresh_expires_at: expiry(
+                now,
+                issued.refresh_expires_in,
+                "data.refresh_token_expires_in",
+            )?,
             generation,
             advertiser_ids: issued.advertiser_ids,
             refreshing: None,
@@ -482,6 +494,70 @@ mod tests {
         .unwrap();
         assert!(url.starts_with("https://ad.oceanengine.com/openapi/audit/oauth.html?app_id=1690000000000001&state=tenant-7&redirect_uri=https%3A%2F%2Fagency.example.com"), "{url}");
         assert!(authorize_url("https://x/", "1", "javascript:alert(1)", "s").is_err());
+    }
+
+    #[test]
+    fn lifetimes_beyond_the_calendar_are_refused_naming_the_field() {
+        use marketingforce_core::Classify;
+        let tokens = Tokens::new(
+            Arc::new(marketingforce_core::storage::MemoryStore::new()),
+            TenantId::new(),
+            Arc::new(
+                marketingforce_core::time::ManualClock::at_rfc3339("2026-03-01T09:00:00+08:00")
+                    .unwrap(),
+            ),
+            &super::super::OceanEngineConfig::new("1690000000000001", Secret::new("s")),
+        );
+        for (name, field) in [
+            ("expires_in", "data.expires_in"),
+            ("refresh_token_expires_in", "data.refresh_token_expires_in"),
+        ] {
+            for secs in [
+                i64::MAX.to_string(),
+                "9223372036854775".into(),
+                "100000000000000".into(),
+            ] {
+                let data: Value = serde_json::from_str(&format!(
+                    r#"{{"access_token":"a","refresh_token":"r","{name}":"{secs}"}}"#
+                ))
+                .unwrap();
+                let e = tokens.record_from(&data, 1).unwrap_err();
+                assert_eq!(e.field(), Some(field), "{name} = {secs}: {e}");
+            }
+        }
+        let data: Value = serde_json::from_str(
+            r#"{"access_token":"a","refresh_token":"r","expires_in":"86400"}"#,
+        )
+        .unwrap();
+        let r = tokens.record_from(&data, 1).unwrap();
+        assert_eq!(
+            r.access_expires_at - tokens.clock.now(),
+            chrono::Duration::days(1)
+        );
+    }
+
+    #[test]
+    fn the_longest_accepted_horizons_are_computed_without_overflow() {
+        use crate::config::Config;
+        let mut config = super::super::OceanEngineConfig::new("1690000000000001", Secret::new("s"));
+        config.refresh_ahead_secs = super::super::OceanEngineConfig::MAX_TOKEN_HORIZON_SECS;
+        config.refresh_lease_secs = super::super::OceanEngineConfig::MAX_TOKEN_HORIZON_SECS;
+        config.validate().unwrap();
+        let clock = Arc::new(
+            marketingforce_core::time::ManualClock::at_rfc3339("2026-03-01T09:00:00+08:00")
+                .unwrap(),
+        );
+        let tokens = Tokens::new(
+            Arc::new(marketingforce_core::storage::MemoryStore::new()),
+            TenantId::new(),
+            clock.clone(),
+            &config,
+        );
+        let data: Value =
+            serde_json::from_str(r#"{"access_token":"a","refresh_token":"r"}"#).unwrap();
+        let record = tokens.record_from(&data, 1).unwrap();
+        assert!(!tokens.fresh(&record));
+        assert!(clock.now() + tokens.lease > clock.now());
     }
 
     #[test]

@@ -89,10 +89,11 @@ pub struct OceanEngineConfig {
     /// Longest backoff.
     #[serde(default = "default_max_backoff")]
     pub max_backoff_ms: u64,
-    /// Refresh the access token this long before it expires.
+    /// Refresh the access token this long before it expires (at most 31 days).
     #[serde(default = "default_refresh_ahead")]
     pub refresh_ahead_secs: u64,
-    /// How long a process may hold the refresh lease (must outlive one refresh request).
+    /// How long a process may hold the refresh lease (must outlive one refresh request; at
+    /// most 31 days).
     #[serde(default = "default_refresh_lease")]
     pub refresh_lease_secs: u64,
     /// How often a process waiting for another's refresh rereads the store.
@@ -195,6 +196,10 @@ fn default_capital_type() -> String {
 }
 
 impl OceanEngineConfig {
+    /// The longest `refresh_ahead_secs` and `refresh_lease_secs` accepted (31 days): token
+    /// instants are computed from them on the clock, and must stay on the calendar.
+    pub const MAX_TOKEN_HORIZON_SECS: u64 = 31 * 86_400;
+
     /// A configuration with defaults for everything but the credentials.
     pub fn new(app_id: impl Into<String>, secret: Secret) -> OceanEngineConfig {
         OceanEngineConfig {
@@ -276,6 +281,14 @@ impl Config for OceanEngineConfig {
         if self.backoff_ms == 0 || self.backoff_ms > self.max_backoff_ms {
             return bad("backoff_ms", "must be positive and at most max_backoff_ms");
         }
+        for (field, secs) in [
+            ("refresh_ahead_secs", self.refresh_ahead_secs),
+            ("refresh_lease_secs", self.refresh_lease_secs),
+        ] {
+            if secs > Self::MAX_TOKEN_HORIZON_SECS {
+                return bad(field, "must be at most 2678400 (31 days)");
+            }
+        }
         if self.refresh_lease_secs.saturating_mul(1000) <= self.timeout_ms {
             return bad(
                 "refresh_lease_secs",
@@ -321,6 +334,31 @@ impl Config for OceanEngineConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn token_horizons_beyond_a_month_are_refused() {
+        let ok = OceanEngineConfig::new("1690000000000001", Secret::new("s"));
+        for secs in [31 * 86_400 + 1, 10_000_000_000_000, u64::MAX] {
+            let mut c = ok.clone();
+            c.refresh_ahead_secs = secs;
+            assert_eq!(
+                c.validate().map_err(|e| e.field().map(str::to_string)),
+                Err(Some("refresh_ahead_secs".to_string())),
+                "{secs}"
+            );
+            let mut c = ok.clone();
+            c.refresh_lease_secs = secs;
+            assert_eq!(
+                c.validate().map_err(|e| e.field().map(str::to_string)),
+                Err(Some("refresh_lease_secs".to_string())),
+                "{secs}"
+            );
+        }
+        let mut longest = ok.clone();
+        longest.refresh_ahead_secs = OceanEngineConfig::MAX_TOKEN_HORIZON_SECS;
+        longest.refresh_lease_secs = OceanEngineConfig::MAX_TOKEN_HORIZON_SECS;
+        assert!(longest.validate().is_ok());
+    }
 
     #[test]
     fn defaults_validate_and_bad_values_name_the_field() {

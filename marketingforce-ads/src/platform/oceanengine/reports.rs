@@ -389,14 +389,17 @@ impl OceanEnginePlatform {
         })
     }
 
-    /// Whether `date` is past the configured finality delay.
+    /// Whether `date` is past the configured finality delay (never, when the delay ends beyond
+    /// the calendar).
     fn is_final(&self, date: NaiveDate) -> bool {
         let Some(next) = date.succ_opt() else {
             return false;
         };
-        let ends = TimeZone::SHANGHAI.start_of_day(next)
-            + Duration::hours(i64::from(self.client.config.final_after_hours));
-        self.clock.now() >= ends
+        let delay = Duration::hours(i64::from(self.client.config.final_after_hours));
+        TimeZone::SHANGHAI
+            .start_of_day(next)
+            .checked_add_signed(delay)
+            .is_some_and(|ends| self.clock.now() >= ends)
     }
 
     /// The revision of `fingerprint` for `key`: the stored one when unchanged, the next one
