@@ -42,7 +42,7 @@ use marketingforce_core::money::{Currency, Decimal, Money, RoundingMode};
 use marketingforce_core::tenant::TenantId;
 use serde::{Deserialize, Serialize};
 
-use crate::error::Result;
+use crate::error::{ModulesError, Result};
 use crate::revenue::RevenueBook;
 
 /// Contract value signed in a year, by term length.
@@ -220,7 +220,8 @@ impl SaasMetrics {
                 payers += 1;
             }
             if payers > 0 {
-                arpu_sum += revenue.amount() / Decimal::from(payers);
+                let arpu = revenue.amount() / Decimal::from(payers);
+                arpu_sum = within_range(arpu_sum.checked_add(arpu), "monthly_arpu")?;
             }
         }
         let monthly_arpu = round(Money::new(arpu_sum / Decimal::from(12), currency));
@@ -241,13 +242,16 @@ impl SaasMetrics {
                 continue;
             }
             let spent = expenses.get(m).copied().unwrap_or(zero);
-            monthly.push(spent.amount() / Decimal::from(who.len() as u64) / med);
+            let per_user = spent.amount() / Decimal::from(who.len() as u64);
+            monthly.push(within_range(per_user.checked_div(med), "monthly_cac")?);
         }
         let monthly_cac = if monthly.is_empty() {
             None
         } else {
-            let mean =
-                monthly.iter().copied().sum::<Decimal>() / Decimal::from(monthly.len() as u64);
+            let total = monthly
+                .iter()
+                .try_fold(Decimal::ZERO, |acc, x| acc.checked_add(*x));
+            let mean = within_range(total, "monthly_cac")? / Decimal::from(monthly.len() as u64);
             Some(round(Money::new(mean, currency)))
         };
 
@@ -267,6 +271,14 @@ impl SaasMetrics {
             },
         })
     }
+}
+
+/// The result of a checked operation computing the metric `field`, or a validation error on
+/// `field` when it left the decimal range.
+fn within_range(value: Option<Decimal>, field: &str) -> Result<Decimal> {
+    value.ok_or_else(|| {
+        ModulesError::validation(field, "arithmetic overflow: beyond the decimal range")
+    })
 }
 
 fn uuid_min() -> marketingforce_core::id::Uuid {

@@ -859,13 +859,13 @@ impl Subscriptions {
         let (Some(end), Some(base)) = (sub.term_end, sub.quote.request.clone()) else {
             return Err(Self::refuse(&sub, SubscriptionState::Renewed, "no term"));
         };
-        let bought_accounts: u32 = sub
+        let bought_accounts: Vec<u64> = sub
             .amendments
             .iter()
             .flat_map(|a| a.quote.lines.iter())
             .filter(|l| l.kind == LineKind::Accounts)
-            .map(|l| u32::try_from(l.quantity).unwrap_or(0))
-            .sum();
+            .map(|l| l.quantity)
+            .collect();
         let add_ons: Vec<ModuleId> = match &renewal.add_ons {
             Some(a) => a.clone(),
             None => {
@@ -882,9 +882,12 @@ impl Subscriptions {
             }
         };
         // Extra seats carry over, including those bought mid-term.
-        let mut seats: BTreeMap<ModuleId, u32> = BTreeMap::new();
+        let mut seats: BTreeMap<ModuleId, Vec<u64>> = BTreeMap::new();
         for l in &base.extra_seats {
-            *seats.entry(l.module.clone()).or_default() += l.seats;
+            seats
+                .entry(l.module.clone())
+                .or_default()
+                .push(u64::from(l.seats));
         }
         for l in sub
             .amendments
@@ -893,19 +896,27 @@ impl Subscriptions {
             .filter(|l| l.kind == LineKind::Seats)
         {
             if let Ok(m) = ModuleId::new(l.item.clone()) {
-                *seats.entry(m).or_default() += u32::try_from(l.quantity).unwrap_or(0);
+                seats.entry(m).or_default().push(l.quantity);
             }
         }
-        let extra_seats: Vec<crate::pricing::SeatLine> = seats
+        let extra_seats = seats
             .into_iter()
-            .map(|(module, seats)| crate::pricing::SeatLine { module, seats })
-            .collect();
+            .enumerate()
+            .map(|(i, (module, bought))| {
+                let field = format!("renewal.extra_seats[{i}].seats");
+                let seats = carried_over(0, bought, &field)?;
+                Ok(crate::pricing::SeatLine { module, seats })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let accounts = match (renewal.accounts, base.accounts) {
+            (Some(a), _) => Some(a),
+            (None, Some(a)) => Some(carried_over(a, bought_accounts, "renewal.accounts")?),
+            (None, None) => None,
+        };
         let request = QuoteRequest {
             bundle: base.bundle.clone(),
             term: Term::new(end, renewal.months),
-            accounts: renewal
-                .accounts
-                .or(base.accounts.map(|a| a + bought_accounts)),
+            accounts,
             add_ons,
             extra_seats,
             usage_packs: Vec::new(),
@@ -1156,6 +1167,21 @@ fn grant(
         .with_source(source)
 }
 
+/// `base` plus every count in `bought`: the accounts or seats a renewal carries over, or a
+/// validation error on `field` when they exceed what a quote holds (`u32::MAX`).
+fn carried_over(base: u32, bought: impl IntoIterator<Item = u64>, field: &str) -> Result<u32> {
+    bought
+        .into_iter()
+        .try_fold(u64::from(base), u64::checked_add)
+        .and_then(|n| u32::try_from(n).ok())
+        .ok_or_else(|| {
+            ModulesError::validation(
+                field,
+                format!("more than {} carried over to the next term", u32::MAX),
+            )
+        })
+}
+
 /// The grants of a contract's quote for its term `[start, end)`: one for the bundle (modules,
 /// included and per-account seats, included usage), then one per add-on, seat line and pack.
 fn contract_grants(
@@ -1173,8 +1199,10 @@ fn contract_grants(
     let mut g = grant(sub, ids, source.clone(), start, end);
     g.modules = bundle.modules.clone();
     let mut seats: BTreeMap<ModuleId, u32> = BTreeMap::new();
+    // Seat limits saturate, as in the entitlement set: u32::MAX seats is no limit in practice.
     for s in &bundle.included_seats {
-        *seats.entry(s.module.clone()).or_default() += s.seats;
+        let n = seats.entry(s.module.clone()).or_default();
+        *n = n.saturating_add(s.seats);
     }
     if let BundlePricing::PerAccount { seat_modules, .. } = &bundle.pricing {
         let accounts = sub
@@ -1184,7 +1212,8 @@ fn contract_grants(
             .and_then(|r| r.accounts)
             .unwrap_or(0);
         for m in seat_modules {
-            *seats.entry(m.clone()).or_default() += accounts;
+            let n = seats.entry(m.clone()).or_default();
+            *n = n.saturating_add(accounts);
         }
     }
     for (m, n) in seats {

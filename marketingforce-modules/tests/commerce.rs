@@ -893,3 +893,208 @@ fn cancelling_a_renewal_reactivates_the_term_it_renewed() {
         );
     });
 }
+
+/// An active subscription of `req` (quoted, signed, paid and activated on 2026-02-20), then
+/// `order` bought mid-term.
+async fn active_then_amended(
+    w: &World,
+    t: &TenantId,
+    req: &QuoteRequest,
+    order: &AmendmentRequest,
+) -> marketingforce_modules::subscriptions::Subscription {
+    let s = w
+        .subs
+        .create_quote(t, req, &IdempotencyKey::from_static("big-q"))
+        .await
+        .unwrap();
+    let signing = Signing {
+        on: d("2026-02-12"),
+        credit_months: 0,
+        salesperson: None,
+        partner: None,
+    };
+    let s = w
+        .subs
+        .sign(t, &s.id, &signing, &IdempotencyKey::from_static("big-s"))
+        .await
+        .unwrap();
+    let pay = Payment {
+        on: d("2026-02-13"),
+        amount: s.quote.total,
+    };
+    let s = w
+        .subs
+        .record_payment(t, &s.id, &pay, &IdempotencyKey::from_static("big-p"))
+        .await
+        .unwrap();
+    let s = w
+        .subs
+        .activate(
+            t,
+            &s.id,
+            d("2026-02-20"),
+            &IdempotencyKey::from_static("big-a"),
+        )
+        .await
+        .unwrap();
+    w.subs
+        .buy_add_on(t, &s.id, order, &IdempotencyKey::from_static("big-o"))
+        .await
+        .unwrap()
+}
+
+#[test]
+fn renewing_more_accounts_or_seats_than_a_quote_holds_is_refused_naming_the_field() {
+    rt().block_on(async {
+        let renewal = Renewal {
+            months: 12,
+            accounts: None,
+            add_ons: None,
+        };
+        // u32::MAX accounts, then one more bought mid-term.
+        let w = world();
+        let t = TenantId::new();
+        let mut req = QuoteRequest::new(
+            BundleId::TRUECLIENT_STANDARD,
+            Term::new(d("2026-02-20"), 12),
+        );
+        req.accounts = Some(u32::MAX);
+        let order = AmendmentRequest {
+            on: d("2026-08-20"),
+            accounts: 1,
+            add_ons: vec![],
+            extra_seats: vec![],
+            usage_packs: vec![],
+        };
+        let s = active_then_amended(&w, &t, &req, &order).await;
+        let e = w
+            .subs
+            .renew(&t, &s.id, &renewal, &IdempotencyKey::from_static("big-n"))
+            .await
+            .unwrap_err();
+        assert_eq!(e.field(), Some("renewal.accounts"), "{e}");
+        assert_eq!(
+            w.subs.get(&t, &s.id).await.unwrap().state,
+            SubscriptionState::Active
+        );
+
+        // u32::MAX extra seats, then one more bought mid-term.
+        let w = world();
+        let t = TenantId::new();
+        let mut req = QuoteRequest::new(BundleId::TCLOUD_BASIC, Term::new(d("2026-02-20"), 12));
+        req.extra_seats = vec![SeatLine {
+            module: ModuleId::MARKETING_TEAM_MANAGEMENT,
+            seats: u32::MAX,
+        }];
+        let order = AmendmentRequest {
+            on: d("2026-08-20"),
+            accounts: 0,
+            add_ons: vec![],
+            extra_seats: vec![SeatLine {
+                module: ModuleId::MARKETING_TEAM_MANAGEMENT,
+                seats: 1,
+            }],
+            usage_packs: vec![],
+        };
+        let s = active_then_amended(&w, &t, &req, &order).await;
+        let e = w
+            .subs
+            .renew(&t, &s.id, &renewal, &IdempotencyKey::from_static("big-n"))
+            .await
+            .unwrap_err();
+        assert_eq!(e.field(), Some("renewal.extra_seats[0].seats"), "{e}");
+    });
+}
+
+#[test]
+fn saas_metrics_over_amounts_beyond_the_decimal_range_are_refused() {
+    // One customer recognising 64 × 7.9e26 in January and again in February of 2026 (signed in
+    // 2025): each month fits a decimal, their mean over the months does not add up in one.
+    let a = TenantId::new();
+    let value = cny("790000000000000000000000000");
+    let contracts: Vec<Contract> = (0..128)
+        .map(|i| {
+            let activated = if i < 64 {
+                d("2026-01-01")
+            } else {
+                d("2026-02-01")
+            };
+            Contract::simple(format!("c{i}"), a, value, d("2025-12-01"), activated, 1).unwrap()
+        })
+        .collect();
+    let book = RevenueBook::new(Currency::CNY, contracts);
+    let e = SaasMetrics::compute(&book, 2026, &BTreeMap::new()).unwrap_err();
+    assert_eq!(e.field(), Some("monthly_arpu"), "{e}");
+}
+
+#[test]
+fn monthly_cac_beyond_the_decimal_range_is_refused() {
+    // March: the largest expense a decimal holds, one signing user, median term 0.5 months.
+    let a = TenantId::new();
+    let mut short =
+        Contract::simple("short", a, cny("100"), d("2026-03-02"), d("2026-03-02"), 1).unwrap();
+    short.term_months = 0;
+    let long =
+        Contract::simple("long", a, cny("100"), d("2026-03-02"), d("2026-03-02"), 1).unwrap();
+    let book = RevenueBook::new(Currency::CNY, vec![short, long]);
+    let expenses = BTreeMap::from([(
+        3u32,
+        Money::new(marketingforce_core::money::Decimal::MAX, Currency::CNY),
+    )]);
+    let e = SaasMetrics::compute(&book, 2026, &expenses).unwrap_err();
+    assert_eq!(e.field(), Some("monthly_cac"), "{e}");
+}
+
+#[test]
+fn included_seats_adding_up_beyond_u32_activate_with_the_largest_seat_limit() {
+    // A product catalog whose basic bundle includes the team-management seats twice, adding up
+    // beyond u32::MAX.
+    use marketingforce_modules::catalog::Catalog;
+    use marketingforce_modules::products::Products;
+    let mut data: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/products.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    data["bundles"][0]["included_seats"] = serde_json::json!([
+        {"module": "mf.marketing_team_management", "seats": u32::MAX},
+        {"module": "mf.marketing_team_management", "seats": 1}
+    ]);
+    let catalog = Catalog::builtin();
+    let products = Arc::new(Products::from_json(&data.to_string(), &catalog).unwrap());
+    rt().block_on(async {
+        let w = world();
+        let env = Env::builder(w.store.clone()).clock(w.clock.clone()).build();
+        let subs = Subscriptions::builder(&env)
+            .engine(QuoteEngine::new(catalog.clone(), products))
+            .registry(w.registry.clone())
+            .build();
+        let w = World { subs, ..w };
+        let t = TenantId::new();
+        let req = QuoteRequest::new(BundleId::TCLOUD_BASIC, Term::new(d("2026-02-20"), 12));
+        let order = AmendmentRequest {
+            on: d("2026-08-20"),
+            accounts: 0,
+            add_ons: vec![],
+            extra_seats: vec![SeatLine {
+                module: ModuleId::MARKETING_TEAM_MANAGEMENT,
+                seats: 1,
+            }],
+            usage_packs: vec![],
+        };
+        active_then_amended(&w, &t, &req, &order).await;
+        w.clock.set(
+            chrono::DateTime::parse_from_rfc3339("2026-08-21T10:00:00+08:00")
+                .unwrap()
+                .into(),
+        );
+        let ents = w.registry.load(&t).await.unwrap();
+        w.registry.tick().unwrap();
+        assert_eq!(
+            ents.seat_limit(&ModuleId::MARKETING_TEAM_MANAGEMENT),
+            Some(u32::MAX)
+        );
+    });
+}

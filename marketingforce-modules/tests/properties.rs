@@ -4,7 +4,7 @@ use marketingforce_core::IdempotencyKey;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use chrono::{Duration, NaiveDate};
+use chrono::{Datelike, Duration, NaiveDate};
 use marketingforce_core::money::{Currency, Money, Quantity};
 use marketingforce_core::storage::{MemoryStore, Store};
 use marketingforce_core::tenant::TenantId;
@@ -223,5 +223,164 @@ proptest! {
             assert_eq!(rebuilt.meter().balance(&unit).remaining, m.remaining(&unit));
             let _ = Quantity::ZERO;
         });
+    }
+}
+
+/// Any day the calendar holds.
+fn any_day() -> impl Strategy<Value = NaiveDate> {
+    let (lo, hi) = (
+        NaiveDate::MIN.num_days_from_ce(),
+        NaiveDate::MAX.num_days_from_ce(),
+    );
+    (lo..=hi).prop_map(|n| NaiveDate::from_num_days_from_ce_opt(n).unwrap())
+}
+
+fn price_tier(up_to: Option<u64>, fen: i64) -> marketingforce_modules::pricing::Tier {
+    marketingforce_modules::pricing::Tier {
+        up_to: up_to.map(Quantity::new),
+        unit_price: Money::from_minor(fen, Currency::CNY),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// A price schedule of any tiers (ordered or not, validated or not) prices any quantity or
+    /// refuses it naming the field: never a panic.
+    #[test]
+    fn price_schedules_answer_for_any_tiers_and_quantity(
+        bounds in prop::collection::vec(prop::option::of(any::<u64>()), 1..5),
+        small in prop::collection::vec(prop::option::of(0u64..1_000), 1..5),
+        fen in any::<i64>(),
+        quantity in prop_oneof![0u64..3_000, any::<u64>()],
+        use_small in any::<bool>(),
+        volume in any::<bool>(),
+    ) {
+        use marketingforce_modules::pricing::PriceSchedule;
+        let bounds = if use_small { small } else { bounds };
+        let tiers: Vec<_> = bounds.iter().map(|b| price_tier(*b, fen)).collect();
+        let schedule = if volume {
+            PriceSchedule::Volume { tiers }
+        } else {
+            PriceSchedule::Tiered { tiers }
+        };
+        if let Err(e) = schedule.price(Quantity::new(quantity)) {
+            prop_assert!(e.field().is_some(), "{e}");
+        }
+    }
+
+    /// A ratable schedule over any days of the calendar answers every read on any day.
+    #[test]
+    fn ratable_schedules_answer_on_any_day(
+        minor in any::<i64>(),
+        start in any_day(),
+        end in any_day(),
+        probe in any_day(),
+        other in any_day(),
+    ) {
+        if let Ok(s) = RatableSchedule::new(Money::from_minor(minor, Currency::CNY), start, end) {
+            let _ = s.end();
+            let _ = s.amount_on(probe);
+            let _ = s.recognized_through(probe);
+            let _ = s.recognized_between(probe, other);
+            let book = RevenueBook::new(
+                Currency::CNY,
+                vec![Contract {
+                    id: "c".into(),
+                    customer: TenantId::new(),
+                    signed_on: start,
+                    term_months: 12,
+                    renewal: false,
+                    salesperson: None,
+                    partner: None,
+                    obligations: vec![Obligation {
+                        label: "contract".into(),
+                        booked_on: start,
+                        value: s.value(),
+                        schedule: Some(s),
+                    }],
+                    payments: vec![(start, s.value())],
+                }],
+            );
+            let _ = book.position(probe);
+            let _ = book.monthly_by_customer(probe.year());
+        }
+    }
+
+    /// A quote of any size on any start day is priced or refused naming the field.
+    #[test]
+    fn quotes_of_any_size_answer(
+        start in any_day(),
+        months in 0u32..=70,
+        accounts in prop::option::of(any::<u32>()),
+        seats in any::<u32>(),
+        per_account in any::<bool>(),
+    ) {
+        use marketingforce_modules::pricing::{QuoteRequest, SeatLine};
+        use marketingforce_modules::products::BundleId;
+        let engine = QuoteEngine::builtin();
+        let bundle = if per_account { BundleId::TRUECLIENT_STANDARD } else { BundleId::TCLOUD_BASIC };
+        let mut req = QuoteRequest::new(bundle, Term::new(start, months));
+        req.accounts = accounts;
+        if !per_account {
+            req.extra_seats = vec![SeatLine { module: ModuleId::MARKETING_TEAM_MANAGEMENT, seats }];
+        }
+        if let Err(e) = engine.quote(&req) {
+            prop_assert!(e.field().is_some() || matches!(e, marketingforce_modules::ModulesError::BelowMinimumSeats { .. }), "{e}");
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Usage {
+    Consume(u64, u8),
+    Reserve(u64, u8),
+    Commit(u64, u8),
+    Release(u8),
+    Credit(u64, u8),
+}
+
+fn usage() -> impl Strategy<Value = Usage> {
+    let qty = prop_oneof![0u64..5, any::<u64>(), Just(u64::MAX)];
+    prop_oneof![
+        (qty.clone(), 0u8..6).prop_map(|(q, k)| Usage::Consume(q, k)),
+        (qty.clone(), 0u8..6).prop_map(|(q, k)| Usage::Reserve(q, k)),
+        (qty.clone(), 0u8..6).prop_map(|(q, k)| Usage::Commit(q, k)),
+        (0u8..6).prop_map(Usage::Release),
+        (qty, 0u8..6).prop_map(|(q, k)| Usage::Credit(q, k)),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Metering with quotas and quantities up to `u64::MAX`, in any order: every call answers
+    /// and the balance never shows more used and held than the limits allow.
+    #[test]
+    fn metering_with_extreme_counts_answers(
+        limits in prop::collection::vec(prop_oneof![1u64..10, any::<u64>(), Just(u64::MAX)], 1..3),
+        ops in prop::collection::vec(usage(), 1..30),
+    ) {
+        let unit = UsageUnit::VideosRendered;
+        let mut grant = Grant::new(TenantId::new(), day0(), day0() + Duration::days(400));
+        for (i, l) in limits.iter().enumerate() {
+            let period = if i % 2 == 0 { QuotaPeriod::Term } else { QuotaPeriod::Month };
+            grant = grant.quota(unit.clone(), *l, period);
+        }
+        let clock = Arc::new(ManualClock::at_rfc3339("2024-01-15T09:00:00+08:00").unwrap());
+        let Ok(ents) = Entitlements::from_grant(grant, clock) else { return Ok(()); };
+        let meter = ents.meter();
+        let key = |k: u8| IdempotencyKey::new(format!("k{k}")).unwrap();
+        for op in ops {
+            let _ = match op {
+                Usage::Consume(q, k) => meter.consume(&unit, q, &key(k)).map(|_| ()),
+                Usage::Reserve(q, k) => meter.reserve(&unit, q, &key(k)).map(|_| ()),
+                Usage::Commit(q, k) => meter.commit(q, &key(k)).map(|_| ()),
+                Usage::Release(k) => { meter.release(&key(k)); Ok(()) }
+                Usage::Credit(q, k) => meter.credit(&unit, q, &key(k)).map(|_| ()),
+            };
+            let b = meter.balance(&unit);
+            prop_assert!(b.remaining <= b.limit);
+        }
     }
 }

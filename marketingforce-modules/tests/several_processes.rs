@@ -623,3 +623,41 @@ async fn seats_bought_elsewhere_are_assignable() {
         Err(ModulesError::SeatLimitReached { limit: 2, .. })
     ));
 }
+
+/// A hold of the whole of a `u64::MAX` quota in one process and usage recorded by another:
+/// once the first catches up, its view holds more than `u64::MAX` units in one bucket. Its
+/// reads and checks answer (nothing left), never overflow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hold_plus_another_process_usage_beyond_u64_leaves_nothing_without_overflow() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let (first, second) = (registry(store.clone()), registry(store));
+    let tenant = TenantId::new();
+    let unit = UsageUnit::ArticlesPublished;
+    first
+        .grant(Grant::new(tenant, d("2026-03-01"), d("2027-03-01")).quota(
+            unit.clone(),
+            u64::MAX,
+            QuotaPeriod::Term,
+        ))
+        .await
+        .unwrap();
+    let holder = first.load(&tenant).await.unwrap();
+    let other = second.load(&tenant).await.unwrap();
+    holder
+        .meter()
+        .reserve(&unit, u64::MAX, &IdempotencyKey::from_static("hold"))
+        .unwrap();
+    other
+        .meter()
+        .consume_durable(&unit, 1u64, &IdempotencyKey::from_static("elsewhere"))
+        .await
+        .unwrap();
+    holder.sync().await.unwrap();
+    let meter = holder.meter();
+    assert_eq!(meter.remaining(&unit).get(), 0);
+    assert_eq!(meter.balance(&unit).remaining.get(), 0);
+    assert!(matches!(
+        meter.consume(&unit, 1u64, &IdempotencyKey::from_static("more")),
+        Err(ModulesError::QuotaExceeded { .. })
+    ));
+}

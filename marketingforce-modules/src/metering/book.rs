@@ -824,7 +824,8 @@ impl UsageBook {
         for def in ub.defs.iter().filter(|d| d.covers(date)) {
             let (ws, _) = def.window(date);
             let u = def.usage(ws);
-            remaining = remaining.saturating_add(def.limit.saturating_sub(u.used + u.reserved));
+            remaining = remaining
+                .saturating_add(def.limit.saturating_sub(u.used.saturating_add(u.reserved)));
         }
         Quantity::new(remaining)
     }
@@ -850,7 +851,8 @@ impl UsageBook {
             limit = limit.saturating_add(def.limit);
             used = used.saturating_add(u.used);
             reserved = reserved.saturating_add(u.reserved);
-            remaining = remaining.saturating_add(def.limit.saturating_sub(u.used + u.reserved));
+            remaining = remaining
+                .saturating_add(def.limit.saturating_sub(u.used.saturating_add(u.reserved)));
             out.buckets.push(BucketBalance {
                 grant: def.grant,
                 source: def.source,
@@ -936,7 +938,7 @@ fn draw_in(
         }
         let (ws, we) = def.window_mut(date);
         let u = def.usage(ws);
-        let a = def.limit.saturating_sub(u.used + u.reserved);
+        let a = def.limit.saturating_sub(u.used.saturating_add(u.reserved));
         if n < INLINE {
             inline[n] = (i, ws, a);
         } else {

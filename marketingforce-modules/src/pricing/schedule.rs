@@ -160,12 +160,17 @@ impl PriceSchedule {
                 let mut total = Money::zero(currency);
                 let mut steps = Vec::new();
                 let mut from = 0u64;
-                for t in tiers {
+                for (i, t) in tiers.iter().enumerate() {
                     if from >= q {
                         break;
                     }
                     let to = t.up_to.map_or(q, |u| u.get().min(q));
-                    let n = to - from;
+                    let n = to.checked_sub(from).ok_or_else(|| {
+                        ModulesError::validation(
+                            format!("tiers[{i}].up_to"),
+                            format!("{to} must be greater than the previous tier's bound ({from})"),
+                        )
+                    })?;
                     let part = t.unit_price.checked_mul_int(to_i64(n)?)?;
                     total = total.checked_add(&part)?;
                     steps.push(format!("{n} × {}", t.unit_price.amount()));
