@@ -638,25 +638,37 @@ pub(crate) fn hidden<T>(v: &Option<T>) -> Option<&'static str> {
     v.as_ref().map(|_| "***")
 }
 
+/// The personal fields of an identity (in [`Identity`] and in requests), each shown by
+/// [`hidden`] on `$debug` (a `DebugStruct`) from `$of`.
+macro_rules! hidden_identity_fields {
+    ($debug:expr, $of:expr) => {
+        $debug
+            .field("name", &$crate::model::hidden(&$of.name))
+            .field("mobile", &$crate::model::hidden(&$of.mobile))
+            .field("phone", &$crate::model::hidden(&$of.phone))
+            .field("email", &$crate::model::hidden(&$of.email))
+            .field("wecom_id", &$crate::model::hidden(&$of.wecom_id))
+            .field("company", &$crate::model::hidden(&$of.company))
+            .field("given_name", &$crate::model::hidden(&$of.given_name))
+            .field("family_name", &$crate::model::hidden(&$of.family_name))
+            .field("date_of_birth", &$crate::model::hidden(&$of.date_of_birth))
+            .field("id_document", &$crate::model::hidden(&$of.id_document))
+            .field("postcode", &$crate::model::hidden(&$of.postcode))
+            .field("address", &$crate::model::hidden(&$of.address))
+            .field(
+                "wechat_unionid",
+                &$crate::model::hidden(&$of.wechat_unionid),
+            )
+            .field("wechat_openid", &$crate::model::hidden(&$of.wechat_openid))
+            .field("company_code", &$crate::model::hidden(&$of.company_code))
+    };
+}
+pub(crate) use hidden_identity_fields;
+
 impl fmt::Debug for Identity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Identity")
-            .field("name", &hidden(&self.name))
-            .field("mobile", &hidden(&self.mobile))
-            .field("phone", &hidden(&self.phone))
-            .field("email", &hidden(&self.email))
-            .field("wecom_id", &hidden(&self.wecom_id))
-            .field("company", &hidden(&self.company))
-            .field("given_name", &hidden(&self.given_name))
-            .field("family_name", &hidden(&self.family_name))
-            .field("date_of_birth", &hidden(&self.date_of_birth))
-            .field("id_document", &hidden(&self.id_document))
-            .field("postcode", &hidden(&self.postcode))
-            .field("address", &hidden(&self.address))
+        hidden_identity_fields!(f.debug_struct("Identity"), self)
             .field("region", &self.region)
-            .field("wechat_unionid", &hidden(&self.wechat_unionid))
-            .field("wechat_openid", &hidden(&self.wechat_openid))
-            .field("company_code", &hidden(&self.company_code))
             .finish()
     }
 }

@@ -41,7 +41,7 @@ use crate::identity::{
     clean_address, clean_name, nfkc_cow, parse_dob, parse_postcode, CompanyCode, Email, IdDocument,
     MobileNumber, Phone, WeChatId, WeComId,
 };
-use crate::model::{hidden, Domain, Identity, Source};
+use crate::model::{hidden, hidden_identity_fields, Domain, Identity, Source};
 
 /// A consent given at capture.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -136,27 +136,14 @@ pub struct CaptureRequest {
 
 impl fmt::Debug for CaptureRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CaptureRequest")
+        let mut debug = f.debug_struct("CaptureRequest");
+        debug
             .field("source", &self.source)
             .field("campaign", &self.campaign)
             .field("platform", &self.platform)
-            .field("domain", &self.domain)
-            .field("name", &hidden(&self.name))
-            .field("mobile", &hidden(&self.mobile))
-            .field("phone", &hidden(&self.phone))
-            .field("email", &hidden(&self.email))
-            .field("wecom_id", &hidden(&self.wecom_id))
-            .field("company", &hidden(&self.company))
+            .field("domain", &self.domain);
+        hidden_identity_fields!(debug, self)
             .field("region", &self.region)
-            .field("given_name", &hidden(&self.given_name))
-            .field("family_name", &hidden(&self.family_name))
-            .field("date_of_birth", &hidden(&self.date_of_birth))
-            .field("id_document", &hidden(&self.id_document))
-            .field("postcode", &hidden(&self.postcode))
-            .field("address", &hidden(&self.address))
-            .field("wechat_unionid", &hidden(&self.wechat_unionid))
-            .field("wechat_openid", &hidden(&self.wechat_openid))
-            .field("company_code", &hidden(&self.company_code))
             .field("product_interest", &self.product_interest)
             .field("consent", &self.consent)
             .field("captured_at", &self.captured_at)

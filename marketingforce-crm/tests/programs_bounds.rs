@@ -119,29 +119,34 @@ fn earning_past_the_points_range_is_a_validation_error() {
     });
 }
 
+/// A one-step customer SOP whose call escalates `hours` after it is due.
+fn escalating_after(hours: u32) -> marketingforce_crm::sop::SopTemplate {
+    use marketingforce_crm::sop::{SopKind, SopStep, SopTemplate, StepAction, Trigger};
+    SopTemplate {
+        id: SopId::new(),
+        name: "新线索跟进".into(),
+        kind: SopKind::Customer,
+        trigger: Trigger::Assigned,
+        steps: vec![SopStep {
+            title: "首次电话".into(),
+            offset_hours: 2,
+            action: StepAction::Call,
+            remind_before_minutes: 30,
+            escalate_after_hours: Some(hours),
+        }],
+    }
+}
+
 /// Guards `SopTemplate::validate` (through `Sops::save_template` and `Sops::start`): a step's
 /// `escalate_after_hours` beyond a year (here `u32::MAX` hours, about 490,000 years) is
 /// refused as a validation error naming `steps[0].escalate_after_hours`, instead of being
 /// saved and then panicking in the date arithmetic when the template is started.
 #[test]
 fn an_sop_escalation_out_of_range_is_a_validation_error() {
-    use marketingforce_crm::sop::{SopKind, SopStep, SopTemplate, StepAction, Trigger};
     run(async {
         let env = Env::new(CrmConfig::default());
         let sops = Sops::new(&env.core());
-        let t = SopTemplate {
-            id: SopId::new(),
-            name: "新线索跟进".into(),
-            kind: SopKind::Customer,
-            trigger: Trigger::Assigned,
-            steps: vec![SopStep {
-                title: "首次电话".into(),
-                offset_hours: 2,
-                action: StepAction::Call,
-                remind_before_minutes: 30,
-                escalate_after_hours: Some(u32::MAX),
-            }],
-        };
+        let t = escalating_after(u32::MAX);
         assert_eq!(
             t.validate().unwrap_err().field(),
             Some("steps[0].escalate_after_hours")
@@ -226,23 +231,11 @@ fn scoring_points_past_the_integer_range_saturate_at_max_score() {
 fn a_stored_sop_escalation_out_of_range_is_a_validation_error() {
     use marketingforce_core::storage::Collection;
     use marketingforce_core::time::Clock;
-    use marketingforce_crm::sop::{SopKind, SopStep, SopTask, SopTemplate, StepAction, Trigger};
+    use marketingforce_crm::sop::{SopTask, SopTemplate};
     run(async {
         let env = Env::new(CrmConfig::default());
         let sops = Sops::new(&env.core());
-        let t = SopTemplate {
-            id: SopId::new(),
-            name: "新线索跟进".into(),
-            kind: SopKind::Customer,
-            trigger: Trigger::Assigned,
-            steps: vec![SopStep {
-                title: "首次电话".into(),
-                offset_hours: 2,
-                action: StepAction::Call,
-                remind_before_minutes: 30,
-                escalate_after_hours: Some(u32::MAX),
-            }],
-        };
+        let t = escalating_after(u32::MAX);
         Collection::<SopTemplate>::new(env.store.clone())
             .upsert(&env.tenant, &t)
             .await

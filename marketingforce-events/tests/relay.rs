@@ -31,6 +31,19 @@ fn manual_env(store: &Arc<dyn Store>, clock: &Arc<ManualClock>) -> Env {
     Env::builder(store.clone()).clock(clock.clone()).build()
 }
 
+/// A relay to a memory sink, pumped until it has caught up with `tenant`'s outbox (ten steps at
+/// most).
+async fn relayed(env: &Env, tenant: &TenantId) -> (MemorySink, Relay) {
+    let sink = MemorySink::new("memory");
+    let relay = Relay::builder(env, Arc::new(sink.clone())).build().unwrap();
+    let mut steps = 0;
+    while relay.pump(tenant).await.unwrap().next != NextStep::CaughtUp {
+        steps += 1;
+        assert!(steps < 10);
+    }
+    (sink, relay)
+}
+
 fn seqs(events: &[OutboxEvent]) -> Vec<u64> {
     events.iter().map(OutboxEvent::seq).collect()
 }
@@ -361,15 +374,7 @@ async fn an_undecodable_entry_is_dead_lettered_and_does_not_block_the_rest() {
     batch.append(OUTBOX_JOURNAL, other[0].to_json().unwrap());
     store.commit(&tenant, batch).await.unwrap();
 
-    let sink = MemorySink::new("memory");
-    let relay = Relay::builder(&env, Arc::new(sink.clone()))
-        .build()
-        .unwrap();
-    let mut steps = 0;
-    while relay.pump(&tenant).await.unwrap().next != NextStep::CaughtUp {
-        steps += 1;
-        assert!(steps < 10);
-    }
+    let (sink, relay) = relayed(&env, &tenant).await;
     assert_eq!(seqs(&sink.delivered()), [1, 2, 4, 5]);
     let dead = dead_letters(&relay, &tenant).await;
     assert_eq!(dead.iter().map(|d| d.seq).collect::<Vec<_>>(), [3, 6]);
@@ -688,15 +693,7 @@ async fn an_entry_with_a_bad_name_or_header_is_dead_lettered_without_its_values(
     }
     produce(&store, &outbox, &tenant, 6, 2).await;
 
-    let sink = MemorySink::new("memory");
-    let relay = Relay::builder(&env, Arc::new(sink.clone()))
-        .build()
-        .unwrap();
-    let mut steps = 0;
-    while relay.pump(&tenant).await.unwrap().next != NextStep::CaughtUp {
-        steps += 1;
-        assert!(steps < 10);
-    }
+    let (sink, relay) = relayed(&env, &tenant).await;
     assert_eq!(seqs(&sink.delivered()), [1, 2, 6, 7]);
     let dead = dead_letters(&relay, &tenant).await;
     assert_eq!(dead.iter().map(|d| d.seq).collect::<Vec<_>>(), [3, 4, 5]);
