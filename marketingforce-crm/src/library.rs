@@ -206,10 +206,20 @@ impl Library {
         salesperson: &UserId,
         idempotency_key: &IdempotencyKey,
     ) -> Result<i64> {
+        // The send is dated by the service's clock: the request is what the caller gave, so a
+        // retry later with the same key replays the first answer (also after the lead moved on).
+        let idem = crm.idempotent(
+            tenant,
+            idempotency_key.as_str(),
+            &("library_send", item, lead, salesperson),
+        )?;
+        if let Some(prev) = crm.replayed::<i64>(tenant, &idem).await? {
+            return Ok(prev);
+        }
         let item = self.items().require(tenant, &item.to_string()).await?.value;
         let l = crm.lead(tenant, lead).await?;
         crm.authorize(tenant, salesperson, &l).await?;
-        crm.record_behaviour(
+        crm.record_behaviour_under(
             tenant,
             BehaviourEvent {
                 lead: *lead,
@@ -218,7 +228,7 @@ impl Library {
                 topic: Some(item.scenario.clone()),
                 content: Some(item.id.to_string()),
             },
-            idempotency_key,
+            &idem,
         )
         .await
     }

@@ -677,16 +677,32 @@ fn library_search_and_one_click_send() {
             Err(CrmError::AccessDenied { .. })
         ));
         let before = crm.lead(t, &l).await.unwrap().score;
-        lib.send(
-            crm,
-            t,
-            &price.id,
-            &l,
-            &mgr,
-            &IdempotencyKey::from_static("s1"),
-        )
-        .await
-        .unwrap();
+        let sent = lib
+            .send(
+                crm,
+                t,
+                &price.id,
+                &l,
+                &mgr,
+                &IdempotencyKey::from_static("s1"),
+            )
+            .await
+            .unwrap();
+        // A retry with the same key later (its answer was lost) replays the first send: the
+        // send's time is the service's, not part of the request.
+        env.clock.advance(Duration::minutes(5));
+        let replayed = lib
+            .send(
+                crm,
+                t,
+                &price.id,
+                &l,
+                &mgr,
+                &IdempotencyKey::from_static("s1"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(replayed, sent);
         let after = crm.lead(t, &l).await.unwrap();
         assert_eq!(after.profile.counts.values().sum::<u32>(), 1);
         assert!(after.score >= before);

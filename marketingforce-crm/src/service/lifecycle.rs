@@ -2,7 +2,7 @@
 //! changes) and consent withdrawal.
 
 use chrono::{DateTime, Utc};
-use marketingforce_core::storage::Batch;
+use marketingforce_core::storage::{Batch, Idempotent};
 use marketingforce_core::telemetry::operation;
 use marketingforce_core::tenant::TenantId;
 use marketingforce_core::IdempotencyKey;
@@ -166,10 +166,21 @@ impl Crm {
         event: BehaviourEvent,
         idempotency_key: &IdempotencyKey,
     ) -> Result<i64> {
-        let idempotency_key = idempotency_key.as_str();
         self.check_client_time("event.at", Some(event.at))?;
-        let idem = self.idempotent(tenant, idempotency_key, &("behaviour", &event))?;
-        if let Some(prev) = self.replayed::<i64>(tenant, &idem).await? {
+        let idem = self.idempotent(tenant, idempotency_key.as_str(), &("behaviour", &event))?;
+        self.record_behaviour_under(tenant, event, &idem).await
+    }
+
+    /// [`record_behaviour`](Self::record_behaviour) under `idem`, whose fingerprint the caller
+    /// chose: a command that dates the event itself leaves the time out of it, so that its
+    /// retry later replays the first answer.
+    pub(crate) async fn record_behaviour_under(
+        &self,
+        tenant: &TenantId,
+        event: BehaviourEvent,
+        idem: &Idempotent,
+    ) -> Result<i64> {
+        if let Some(prev) = self.replayed::<i64>(tenant, idem).await? {
             return Ok(prev);
         }
         if event
@@ -227,7 +238,7 @@ impl Crm {
         work.extra = b;
         let response = serde_json::to_vec(&score)?;
         match self
-            .finish(tenant, st, txn, work, Some((&idem, response)))
+            .finish(tenant, st, txn, work, Some((idem, response)))
             .await?
         {
             None => Ok(score),
