@@ -184,6 +184,9 @@ impl PostgresStore {
     /// # Errors
     /// A bad URL or schema name, connection or migration failures.
     pub async fn connect_with(options: PostgresOptions) -> Result<PostgresStore> {
+        // The checks of `storage::open`: a query parameter the driver does not read is refused
+        // by name, where the driver would ignore it and log its value (`sslpassword=…`).
+        super::open::StoreUrl::parse(&options.url)?;
         let mut connect = PgConnectOptions::from_str(&options.url)
             .map_err(|e| Error::validation("url", e.to_string()))?
             .application_name("marketingforce");
@@ -1009,6 +1012,18 @@ impl PostgresStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A URL with a query parameter the driver does not read is refused by name before any
+    /// connection, without quoting its value (the driver would log it, and connect).
+    #[tokio::test]
+    async fn a_parameter_the_driver_would_log_is_refused_without_its_value() {
+        let e = PostgresStore::connect("postgres://u:pw@127.0.0.1:1/db?sslpassword=topsecret")
+            .await
+            .err()
+            .expect("refused");
+        assert_eq!(e.kind(), crate::error::ErrorKind::InvalidInput, "{e}");
+        assert!(!e.to_string().contains("topsecret"), "{e}");
+    }
 
     /// A `COMMIT` the server fails (here: a deferred constraint trigger that refuses one
     /// payload at commit time) is reported as an unknown outcome, never as "nothing written".
