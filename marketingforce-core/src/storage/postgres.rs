@@ -1019,8 +1019,7 @@ mod tests {
     async fn a_parameter_the_driver_would_log_is_refused_without_its_value() {
         let e = PostgresStore::connect("postgres://u:pw@127.0.0.1:1/db?sslpassword=topsecret")
             .await
-            .err()
-            .expect("refused");
+            .expect_err("refused");
         assert_eq!(e.kind(), crate::error::ErrorKind::InvalidInput, "{e}");
         assert!(!e.to_string().contains("topsecret"), "{e}");
     }
