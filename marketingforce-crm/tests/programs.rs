@@ -677,32 +677,13 @@ fn library_search_and_one_click_send() {
             Err(CrmError::AccessDenied { .. })
         ));
         let before = crm.lead(t, &l).await.unwrap().score;
-        let sent = lib
-            .send(
-                crm,
-                t,
-                &price.id,
-                &l,
-                &mgr,
-                &IdempotencyKey::from_static("s1"),
-            )
-            .await
-            .unwrap();
+        let s1 = IdempotencyKey::from_static("s1");
+        let send = || lib.send(crm, t, &price.id, &l, &mgr, &s1);
+        let sent = send().await.unwrap();
         // A retry with the same key later (its answer was lost) replays the first send: the
         // send's time is the service's, not part of the request.
         env.clock.advance(Duration::minutes(5));
-        let replayed = lib
-            .send(
-                crm,
-                t,
-                &price.id,
-                &l,
-                &mgr,
-                &IdempotencyKey::from_static("s1"),
-            )
-            .await
-            .unwrap();
-        assert_eq!(replayed, sent);
+        assert_eq!(send().await.unwrap(), sent);
         let after = crm.lead(t, &l).await.unwrap();
         assert_eq!(after.profile.counts.values().sum::<u32>(), 1);
         assert!(after.score >= before);

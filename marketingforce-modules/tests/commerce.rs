@@ -946,63 +946,55 @@ async fn active_then_amended(
 #[test]
 fn renewing_more_accounts_or_seats_than_a_quote_holds_is_refused_naming_the_field() {
     rt().block_on(async {
-        let renewal = Renewal {
-            months: 12,
-            accounts: None,
-            add_ons: None,
-        };
         // u32::MAX accounts, then one more bought mid-term.
-        let w = world();
-        let t = TenantId::new();
-        let mut req = QuoteRequest::new(
+        let mut accounts = QuoteRequest::new(
             BundleId::TRUECLIENT_STANDARD,
             Term::new(d("2026-02-20"), 12),
         );
-        req.accounts = Some(u32::MAX);
-        let order = AmendmentRequest {
+        accounts.accounts = Some(u32::MAX);
+        let one_account = AmendmentRequest {
             on: d("2026-08-20"),
             accounts: 1,
             add_ons: vec![],
             extra_seats: vec![],
             usage_packs: vec![],
         };
-        let s = active_then_amended(&w, &t, &req, &order).await;
-        let e = w
-            .subs
-            .renew(&t, &s.id, &renewal, &IdempotencyKey::from_static("big-n"))
-            .await
-            .unwrap_err();
-        assert_eq!(e.field(), Some("renewal.accounts"), "{e}");
-        assert_eq!(
-            w.subs.get(&t, &s.id).await.unwrap().state,
-            SubscriptionState::Active
-        );
-
         // u32::MAX extra seats, then one more bought mid-term.
-        let w = world();
-        let t = TenantId::new();
-        let mut req = QuoteRequest::new(BundleId::TCLOUD_BASIC, Term::new(d("2026-02-20"), 12));
-        req.extra_seats = vec![SeatLine {
+        let seat = |seats| SeatLine {
             module: ModuleId::MARKETING_TEAM_MANAGEMENT,
-            seats: u32::MAX,
-        }];
-        let order = AmendmentRequest {
+            seats,
+        };
+        let mut seats = QuoteRequest::new(BundleId::TCLOUD_BASIC, Term::new(d("2026-02-20"), 12));
+        seats.extra_seats = vec![seat(u32::MAX)];
+        let one_seat = AmendmentRequest {
             on: d("2026-08-20"),
             accounts: 0,
             add_ons: vec![],
-            extra_seats: vec![SeatLine {
-                module: ModuleId::MARKETING_TEAM_MANAGEMENT,
-                seats: 1,
-            }],
+            extra_seats: vec![seat(1)],
             usage_packs: vec![],
         };
-        let s = active_then_amended(&w, &t, &req, &order).await;
-        let e = w
-            .subs
-            .renew(&t, &s.id, &renewal, &IdempotencyKey::from_static("big-n"))
-            .await
-            .unwrap_err();
-        assert_eq!(e.field(), Some("renewal.extra_seats[0].seats"), "{e}");
+        let renewal = Renewal {
+            months: 12,
+            accounts: None,
+            add_ons: None,
+        };
+        for (req, order, field) in [
+            (accounts, one_account, "renewal.accounts"),
+            (seats, one_seat, "renewal.extra_seats[0].seats"),
+        ] {
+            let (w, t) = (world(), TenantId::new());
+            let s = active_then_amended(&w, &t, &req, &order).await;
+            let e = w
+                .subs
+                .renew(&t, &s.id, &renewal, &IdempotencyKey::from_static("big-n"))
+                .await
+                .unwrap_err();
+            assert_eq!(e.field(), Some(field), "{e}");
+            assert_eq!(
+                w.subs.get(&t, &s.id).await.unwrap().state,
+                SubscriptionState::Active
+            );
+        }
     });
 }
 

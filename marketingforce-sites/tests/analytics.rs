@@ -490,37 +490,7 @@ async fn the_evaluation_report_reads_the_site_figures() {
             && figures.features.multilingual
             && figures.features.contact_forms
     );
-    let mut input = EvaluationInput {
-        company: "示例精密机械".into(),
-        industry: "industrial-machinery".into(),
-        from,
-        to,
-        site_visits: 0,
-        site: Default::default(),
-        channels: vec![],
-        promotion: PromotionService {
-            products_listed: 3,
-            content_published: 2,
-            avg_response_minutes: 10,
-            service_hours_per_day: 8,
-            inquiry_response_rate: 0.9,
-        },
-        reputation: Reputation {
-            positive: 1,
-            neutral: 0,
-            negative: 0,
-            rating: None,
-        },
-        information: InformationProvision {
-            pages_with_specs: 1.0,
-            updated_recently: 0.5,
-            faq_entries: 0,
-            case_studies: 2,
-        },
-        spend: Money::cny("1000").unwrap(),
-        leads: 3,
-        daily: vec![],
-    };
+    let mut input = evaluation_input(from, to);
     figures.apply_to(&mut input);
     assert_eq!(input.site_visits, 3);
     assert_eq!(input.site.page_load_ms, 1000);
@@ -571,40 +541,13 @@ fn site_figures_add_into_daily_counts_of_any_size() {
         }],
     };
     let mut input = EvaluationInput {
-        company: "示例精密机械".into(),
-        industry: "industrial-machinery".into(),
-        from: day,
-        to: day,
-        site_visits: 0,
-        site: Default::default(),
-        channels: vec![],
-        promotion: PromotionService {
-            products_listed: 3,
-            content_published: 2,
-            avg_response_minutes: 10,
-            service_hours_per_day: 8,
-            inquiry_response_rate: 0.9,
-        },
-        reputation: Reputation {
-            positive: 1,
-            neutral: 0,
-            negative: 0,
-            rating: None,
-        },
-        information: InformationProvision {
-            pages_with_specs: 1.0,
-            updated_recently: 0.5,
-            faq_entries: 0,
-            case_studies: 2,
-        },
-        spend: Money::cny("1000").unwrap(),
-        leads: 3,
         daily: vec![DailyMetrics {
             date: day,
             exposures: u64::MAX,
             views: u64::MAX,
             inquiries: u64::MAX,
         }],
+        ..evaluation_input(day, day)
     };
     figures.apply_to(&mut input);
     assert_eq!(
@@ -673,4 +616,40 @@ async fn site_figures_mean_dwell_matches_the_report_across_variants() {
         .unwrap();
     assert_eq!(figures.pageviews, 3);
     assert_eq!(figures.avg_dwell_ms, total[0].avg_dwell_ms);
+}
+
+/// An evaluation input of a small machinery company from `from` to `to`, with no site or
+/// channel figures yet.
+fn evaluation_input(from: chrono::NaiveDate, to: chrono::NaiveDate) -> EvaluationInput {
+    EvaluationInput {
+        company: "示例精密机械".into(),
+        industry: "industrial-machinery".into(),
+        from,
+        to,
+        site_visits: 0,
+        site: Default::default(),
+        channels: vec![],
+        promotion: PromotionService {
+            products_listed: 3,
+            content_published: 2,
+            avg_response_minutes: 10,
+            service_hours_per_day: 8,
+            inquiry_response_rate: 0.9,
+        },
+        reputation: Reputation {
+            positive: 1,
+            neutral: 0,
+            negative: 0,
+            rating: None,
+        },
+        information: InformationProvision {
+            pages_with_specs: 1.0,
+            updated_recently: 0.5,
+            faq_entries: 0,
+            case_studies: 2,
+        },
+        spend: Money::cny("1000").unwrap(),
+        leads: 3,
+        daily: vec![],
+    }
 }
